@@ -1,0 +1,77 @@
+# SecureDrive — the two commands of the README are `make run` and `make test`.
+# Needs only python3.11, git and make; everything else is installed into .venv from
+# the hash-pinned lock files in requirements/ by a pinned uv.
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+
+.PHONY: run install install-dev lock test lint typecheck pytest services-start services-stop vendor messages clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/bin/python: | $(UV)
+	$(UV) venv --quiet --python $(PYTHON) $(VENV)
+
+install: $(VENV)/bin/python
+	$(UV) pip install --quiet --require-hashes -r requirements/base.txt
+
+install-dev: $(VENV)/bin/python
+	$(UV) pip sync --quiet --require-hashes requirements/dev.txt
+
+## Re-resolve pyproject.toml's dependencies into the hash-pinned lock files.
+lock: $(UV)
+	$(UV) lock
+	$(UV) export --frozen --no-dev --format requirements-txt --no-emit-project --no-header -o requirements/base.txt
+	$(UV) export --frozen --group dev --format requirements-txt --no-emit-project --no-header -o requirements/dev.txt
+
+## Command 1: install and run SecureDrive (web + worker) on embedded defaults.
+run: install
+	$(VENV)/bin/python manage.py bootstrap
+	exec $(VENV)/bin/honcho --no-prefix start --procfile Procfile 2>&1 || true
+
+## Command 2: install the test dependencies, start the local test services that are
+## installed (PostgreSQL, Redis, clamd, moto S3) and run lint, types and the suite.
+test: install-dev
+	$(MAKE) --no-print-directory lint typecheck
+	tests/services.sh start
+	set -a && . var/test-services/env && set +a && $(VENV)/bin/pytest -n auto $(PYTEST_ARGS)
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck:
+	$(VENV)/bin/mypy .
+
+services-start:
+	tests/services.sh start
+
+services-stop:
+	tests/services.sh stop
+
+## Refresh the vendored front-end files from the pinned versions in package.json.
+vendor:
+	npm ci --no-audit --no-fund --ignore-scripts
+	rm -rf static/vendor && mkdir -p static/vendor/bootstrap static/vendor/htmx static/vendor/bootstrap-icons/fonts
+	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/css/bootstrap.min.css.map static/vendor/bootstrap/
+	cp node_modules/bootstrap/dist/js/bootstrap.bundle.min.js node_modules/bootstrap/dist/js/bootstrap.bundle.min.js.map static/vendor/bootstrap/
+	cp node_modules/bootstrap/LICENSE static/vendor/bootstrap/
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx.org/LICENSE static/vendor/htmx/
+	cp node_modules/bootstrap-icons/font/bootstrap-icons.min.css node_modules/bootstrap-icons/LICENSE static/vendor/bootstrap-icons/
+	cp node_modules/bootstrap-icons/font/fonts/* static/vendor/bootstrap-icons/fonts/
+
+## Rebuild the French catalogue after changing UI text.
+messages:
+	cd . && $(VENV)/bin/python manage.py makemessages --locale fr --ignore '.venv/*' --ignore 'node_modules/*' --ignore 'var/*'
+	$(VENV)/bin/python manage.py compilemessages --locale fr
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

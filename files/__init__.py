@@ -1,0 +1,1 @@
+"""Files: keyring, encrypted storage, versions, uploads and scanning (issues #4, #5)."""

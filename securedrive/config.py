@@ -1,0 +1,127 @@
+"""Helpers the settings module uses to fail closed.
+
+Kept apart from settings.py so that the rules are plain functions that tests can call.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+PROFILES = ("embedded", "production")
+
+# Known placeholder values that must never reach production.
+_PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "insecure", "django-insecure"}
+
+
+def profile_from(value: str) -> str:
+    profile = value.strip().lower()
+    if profile not in PROFILES:
+        raise ImproperlyConfigured(
+            f"SECUREDRIVE_PROFILE must be one of {', '.join(PROFILES)}, not {value!r}."
+        )
+    return profile
+
+
+def private_directory_create(path: Path) -> None:
+    """Create a folder readable by the service account only."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def secret_key_read_or_create(path: Path) -> str:
+    """Embedded mode: a random SECRET_KEY generated on first run and kept on disk.
+
+    O_EXCL makes concurrent first starts (web and worker) agree on one key.
+    """
+    private_directory_create(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text(encoding="ascii").strip()
+        if len(key) < 50:
+            raise ImproperlyConfigured(f"{path} holds a secret key that is too short.") from None
+        return key
+    key = secrets.token_urlsafe(64)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def database_tune(database: dict[str, Any]) -> None:
+    """Settings every database connection needs, whatever the profile."""
+    engine = database.get("ENGINE", "")
+    if engine.endswith("sqlite3"):
+        Path(database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        options = database.setdefault("OPTIONS", {})
+        # IMMEDIATE transactions take the write lock up front, so two writers of the
+        # audit chain serialise instead of failing with "database is locked" mid-way.
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("timeout", 20)
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+    else:
+        database.setdefault("CONN_MAX_AGE", 60)
+    # After a database restart the first request would fail without this (FIELD-NOTES).
+    database["CONN_HEALTH_CHECKS"] = True
+
+
+def _is_inside(path: Path, folders: Iterable[Path]) -> bool:
+    return any(path == folder or folder in path.parents for folder in folders)
+
+
+def production_refuse_unsafe(
+    *,
+    debug: bool,
+    secret_key: str,
+    allowed_hosts: list[str],
+    site_url: str,
+    database: dict[str, Any],
+    broker_url: str,
+    storage_options: dict[str, Any],
+    keyring_file: Path,
+    data_dirs: list[Path],
+    clamd_address: str,
+    scanner_waived: bool,
+    https: bool,
+) -> None:
+    """Raise ImproperlyConfigured listing every unsafe production setting at once."""
+    problems: list[str] = []
+    if debug:
+        problems.append("SECUREDRIVE_DEBUG must be off in production.")
+    if secret_key.lower() in _PLACEHOLDER_SECRETS or len(secret_key) < 50:
+        problems.append("SECUREDRIVE_SECRET_KEY must be set to a random value of 50+ characters.")
+    if not allowed_hosts or "*" in allowed_hosts:
+        problems.append("SECUREDRIVE_ALLOWED_HOSTS must list the site's host names (no '*').")
+    if not site_url.startswith("https://"):
+        problems.append("SECUREDRIVE_SITE_URL must be the public https:// address.")
+    if not https:
+        problems.append("SECUREDRIVE_HTTPS cannot be turned off in production.")
+    if not database.get("ENGINE", "").endswith("postgresql"):
+        problems.append("DATABASE_URL must point at PostgreSQL (postgres://...).")
+    if not broker_url.startswith(("redis://", "rediss://")):
+        problems.append("SECUREDRIVE_REDIS_URL must point at Redis (redis://...).")
+    if not storage_options.get("bucket_name"):
+        problems.append("SECUREDRIVE_S3_BUCKET must name the bucket that holds encrypted blobs.")
+    if not keyring_file.is_file():
+        problems.append(
+            f"SECUREDRIVE_KEYRING_FILE ({keyring_file}) does not exist: create it with "
+            "'python -m files.keyring create PATH' and keep it outside the database and storage."
+        )
+    elif keyring_file.stat().st_mode & 0o077:
+        problems.append(f"{keyring_file} must be readable by its owner only (chmod 600).")
+    if _is_inside(keyring_file, data_dirs):
+        problems.append("The keyring must not live inside the storage or database folders.")
+    if not clamd_address and not scanner_waived:
+        problems.append(
+            "SECUREDRIVE_CLAMD_ADDRESS must point at clamd "
+            "(or set SECUREDRIVE_SCANNER_WAIVED=true to run without virus scanning)."
+        )
+    if problems:
+        raise ImproperlyConfigured(
+            "SecureDrive refuses to start with an unsafe production configuration:\n  - "
+            + "\n  - ".join(problems)
+        )

@@ -1,0 +1,97 @@
+"""Health of the components SecureDrive depends on, for /healthz and the UI banner."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from files.clamd import ClamdClient
+from securedrive.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
+
+OK, DISABLED, FAILING = "ok", "disabled", "failing"
+
+
+@dataclass(frozen=True)
+class Check:
+    status: str
+    detail: str = ""
+
+
+def database_check() -> Check:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return Check(OK, connection.vendor)
+    except Exception as error:  # a health probe reports, it does not raise
+        logger.warning("health: database failing: %r", error)
+        return Check(FAILING, type(error).__name__)
+
+
+def broker_check() -> Check:
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            transport = conn.transport_cls
+        return Check(OK, str(transport))
+    except Exception as error:
+        logger.warning("health: broker failing: %r", error)
+        return Check(FAILING, type(error).__name__)
+
+
+def storage_check() -> Check:
+    try:
+        default_storage.exists("healthz-probe")
+        return Check(OK, type(default_storage).__name__)
+    except Exception as error:
+        logger.warning("health: storage failing: %r", error)
+        return Check(FAILING, type(error).__name__)
+
+
+def scanner_check() -> Check:
+    """Disabled when no clamd is configured: uploads then stay pending, never clean."""
+    address = settings.SECUREDRIVE_CLAMD_ADDRESS
+    if not address:
+        return Check(DISABLED, "no ClamAV configured: uploads stay pending until scanned")
+    client = ClamdClient(address, timeout_s=2)
+    if client.ping():
+        return Check(OK, "clamd")
+    return Check(FAILING, "clamd does not answer")
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """JSON status of each component. 503 when a component SecureDrive needs is failing.
+
+    A disabled scanner is reported but is not an outage: uploads queue as pending.
+    Details are kept to class names so that the probe reveals nothing sensitive.
+    """
+    checks = {
+        "database": database_check(),
+        "broker": broker_check(),
+        "storage": storage_check(),
+        "scanner": scanner_check(),
+    }
+    failing = [name for name, check in checks.items() if check.status == FAILING]
+    degraded = any(check.status == DISABLED for check in checks.values())
+    status = "failing" if failing else ("degraded" if degraded else "ok")
+    return JsonResponse(
+        {
+            "status": status,
+            "profile": settings.PROFILE,
+            "checks": {
+                name: {"status": check.status, "detail": check.detail}
+                for name, check in checks.items()
+            },
+        },
+        status=503 if failing else 200,
+    )

@@ -1,0 +1,322 @@
+"""SecureDrive settings, read from the environment.
+
+Two profiles, chosen by ``SECUREDRIVE_PROFILE``:
+
+* ``embedded`` (default): SQLite, filesystem storage, Celery over a folder broker,
+  keyring and secret key generated under ``SECUREDRIVE_DATA_DIR/secrets``, e-mail to
+  files. Needs no external server and listens on loopback only.
+* ``production``: PostgreSQL, Redis, S3 storage and ClamAV. Refuses to start when a
+  secret is missing or a value is unsafe (see ``securedrive.config``).
+
+Every variable may also be given as ``NAME_FILE`` pointing at a file holding the value
+(Docker/Kubernetes secrets). docs/configuration.md lists them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import environ
+from csp.constants import NONE, SELF
+from django.utils.translation import gettext_lazy as _
+
+from securedrive import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.FileAwareEnv()
+
+PROFILE = config.profile_from(env.str("SECUREDRIVE_PROFILE", default="embedded"))
+PRODUCTION = PROFILE == "production"
+
+# --- Folders -----------------------------------------------------------------------
+# The secrets folder (secret key, keyring) is kept apart from the database and from the
+# storage folder: a copy of storage or of the database alone must not carry the keys.
+DATA_DIR = Path(env.str("SECUREDRIVE_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+SECRETS_DIR = Path(env.str("SECUREDRIVE_SECRETS_DIR", default=str(DATA_DIR / "secrets"))).resolve()
+STORAGE_DIR = Path(env.str("SECUREDRIVE_STORAGE_DIR", default=str(DATA_DIR / "storage"))).resolve()
+
+# --- Core ----------------------------------------------------------------------------
+DEBUG = env.bool("SECUREDRIVE_DEBUG", default=False)
+
+if PRODUCTION:
+    SECRET_KEY = env.str("SECUREDRIVE_SECRET_KEY", default="")
+else:
+    SECRET_KEY = env.str("SECUREDRIVE_SECRET_KEY", default="") or config.secret_key_read_or_create(
+        SECRETS_DIR / "secret_key"
+    )
+
+ALLOWED_HOSTS: list[str] = env.list(
+    "SECUREDRIVE_ALLOWED_HOSTS",
+    default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"],
+)
+# Absolute URL used in e-mails and in the links printed by management commands.
+SITE_URL = env.str(
+    "SECUREDRIVE_SITE_URL", default="" if PRODUCTION else "http://127.0.0.1:8000"
+).rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "csp",
+    "securedrive",
+    "audit",
+    "accounts",
+    "files",
+    "sharing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "audit.middleware.AuditContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
+
+ROOT_URLCONF = "securedrive.urls"
+# WSGI only, on purpose: under ASGI Django spools request bodies to plaintext temporary
+# files and buffers streaming responses in memory (see docs/architecture.md).
+WSGI_APPLICATION = "securedrive.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "securedrive.context_processors.platform_status",
+            ],
+        },
+    },
+]
+
+# --- Database ----------------------------------------------------------------------
+if PRODUCTION or env.str("DATABASE_URL", default=""):
+    DATABASES: dict[str, dict[str, Any]] = {"default": env.db("DATABASE_URL", default="")}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db" / "securedrive.sqlite3",
+        }
+    }
+config.database_tune(DATABASES["default"])
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Accounts ------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "accounts:login"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Lifetime of the one-time set-up link printed for the first administrator.
+PASSWORD_RESET_TIMEOUT = 24 * 3600
+
+# --- Sessions and cookies ------------------------------------------------------------
+# Embedded mode serves plain HTTP on loopback, where a Secure cookie would never be sent
+# back; production always runs behind TLS.
+HTTPS = env.bool("SECUREDRIVE_HTTPS", default=PRODUCTION)
+SESSION_COOKIE_AGE = env.int("SECUREDRIVE_SESSION_MAX_AGE", default=12 * 3600)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_NAME = "__Host-sessionid" if HTTPS else "sessionid"
+CSRF_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_NAME = "__Host-csrftoken" if HTTPS else "csrftoken"
+CSRF_TRUSTED_ORIGINS = [SITE_URL] if SITE_URL else []
+LANGUAGE_COOKIE_SECURE = HTTPS
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+
+# --- Transport security (production sits behind a TLS reverse proxy) -----------------
+SECURE_SSL_REDIRECT = HTTPS
+# The health endpoint is probed by the orchestrator over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+if env.bool("SECUREDRIVE_BEHIND_TLS_PROXY", default=PRODUCTION):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = 31_536_000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Number of reverse proxies in front of the web process whose X-Forwarded-For entries
+# are trusted when recording a client's address in the audit log. 0: use REMOTE_ADDR.
+SECUREDRIVE_TRUSTED_PROXY_COUNT = env.int("SECUREDRIVE_TRUSTED_PROXY_COUNT", default=0)
+
+# Strict Content-Security-Policy: no inline script or style anywhere. htmx is configured
+# through a <meta> tag so that it injects no inline style either.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "manifest-src": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
+
+# --- Uploads -------------------------------------------------------------------------
+# Django's default handlers spool uploads to plaintext temporary files. None are
+# installed: file content only ever enters through the files app's encrypting paths.
+FILE_UPLOAD_HANDLERS: list[str] = []
+DATA_UPLOAD_MAX_NUMBER_FILES = 100
+
+# --- Internationalisation -------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("fr", _("French"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("SECUREDRIVE_TIME_ZONE", default="Europe/Paris")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files and storage -----------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+if PRODUCTION:
+    _default_storage: dict[str, Any] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("SECUREDRIVE_S3_BUCKET", default=""),
+            "endpoint_url": env.str("SECUREDRIVE_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("SECUREDRIVE_S3_REGION", default="") or None,
+            "access_key": env.str("SECUREDRIVE_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("SECUREDRIVE_S3_SECRET_ACCESS_KEY", default="") or None,
+            "addressing_style": env.str("SECUREDRIVE_S3_ADDRESSING_STYLE", default="path"),
+            # Blobs are immutable ciphertext: never overwrite, never public.
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": STORAGE_DIR,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- Keyring (key-encryption keys, see docs/encryption-format.md) ----------------------
+SECUREDRIVE_KEYRING_FILE = Path(
+    env.str("SECUREDRIVE_KEYRING_FILE", default=str(SECRETS_DIR / "keyring.json"))
+).resolve()
+
+# --- Virus scanner ---------------------------------------------------------------------
+# "tcp://127.0.0.1:3310" or "unix:///run/clamav/clamd.ctl". Empty: scanning disabled,
+# which the UI and the health endpoint say loudly; uploads then stay pending.
+SECUREDRIVE_CLAMD_ADDRESS = env.str("SECUREDRIVE_CLAMD_ADDRESS", default="")
+SECUREDRIVE_CLAMD_TIMEOUT_S = env.float("SECUREDRIVE_CLAMD_TIMEOUT_S", default=60.0)
+SECUREDRIVE_SCANNER_WAIVED = env.bool("SECUREDRIVE_SCANNER_WAIVED", default=False)
+
+# --- Celery ----------------------------------------------------------------------------
+BROKER_DIR = DATA_DIR / "broker"
+if PRODUCTION or env.str("SECUREDRIVE_REDIS_URL", default=""):
+    CELERY_BROKER_URL = env.str("SECUREDRIVE_REDIS_URL", default="")
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+        # Longer than the slowest task (a full re-encryption of a large version).
+        "visibility_timeout": 6 * 3600,
+    }
+else:
+    # Embedded broker: messages are files in a folder, so a real worker process runs
+    # without any server. Good for one machine, not for several.
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+# A task whose worker dies is redelivered only with both settings (FIELD-NOTES).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
+
+# --- E-mail ------------------------------------------------------------------------------
+if PRODUCTION or env.str("SECUREDRIVE_EMAIL_URL", default=""):
+    # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_USE_TLS... from one URL.
+    globals().update(env.email_url("SECUREDRIVE_EMAIL_URL", default="smtp://"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = DATA_DIR / "mail"
+DEFAULT_FROM_EMAIL = env.str("SECUREDRIVE_FROM_EMAIL", default="SecureDrive <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Logging: to stderr, never file content ---------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": env.str("SECUREDRIVE_LOG_LEVEL", default="INFO")},
+}
+
+# --- Refuse to start on an unsafe production configuration ---------------------------------
+if PRODUCTION:
+    config.production_refuse_unsafe(
+        debug=DEBUG,
+        secret_key=SECRET_KEY,
+        allowed_hosts=ALLOWED_HOSTS,
+        site_url=SITE_URL,
+        database=DATABASES["default"],
+        broker_url=CELERY_BROKER_URL,
+        storage_options=_default_storage["OPTIONS"],
+        keyring_file=SECUREDRIVE_KEYRING_FILE,
+        data_dirs=[STORAGE_DIR, DATA_DIR / "db"],
+        clamd_address=SECUREDRIVE_CLAMD_ADDRESS,
+        scanner_waived=SECUREDRIVE_SCANNER_WAIVED,
+        https=HTTPS,
+    )

@@ -1,0 +1,1 @@
+"""Sharing: internal shares, external links, transfers and file requests (issue #6)."""
