@@ -1,0 +1,39 @@
+"""Settings for the test suite: the embedded profile, pointed at the test services.
+
+tests/services.sh starts PostgreSQL, Redis, clamd and an S3 server on loopback and
+exports SECUREDRIVE_TEST_* variables; without them the suite runs on SQLite and the
+tests that need a missing service skip (or fail, under CI=true: see conftest.py).
+"""
+
+import os
+import tempfile
+
+import environ
+
+os.environ.setdefault("SECUREDRIVE_DATA_DIR", tempfile.mkdtemp(prefix="securedrive-test-"))
+os.environ.pop("DATABASE_URL", None)
+os.environ["SECUREDRIVE_PROFILE"] = "embedded"
+
+from securedrive.settings import *  # noqa: E402, F403
+from securedrive.settings import DATA_DIR  # noqa: E402
+from securedrive import config  # noqa: E402
+
+_test_database_url = os.environ.get("SECUREDRIVE_TEST_DATABASE_URL", "")
+if _test_database_url:
+    DATABASES = {"default": environ.Env.db_url_config(_test_database_url)}
+else:
+    DATABASES = {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "db" / "test.sqlite3"}
+    }
+config.database_tune(DATABASES["default"])
+
+# No manifest: tests do not run collectstatic.
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": DATA_DIR / "storage"},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SECUREDRIVE_CLAMD_ADDRESS = ""
