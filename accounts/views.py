@@ -4,12 +4,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.forms import Form
-from django.http import HttpResponse
+from django.contrib.auth.forms import SetPasswordForm
+from django.http import HttpResponse, HttpResponseBase
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import EmailAuthenticationForm
+from accounts.models import User
 from audit import services as audit
 from audit.models import Outcome
 
@@ -31,7 +32,7 @@ class SetupView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("accounts:login")
     post_reset_login = False
 
-    def dispatch(self, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, *args: Any, **kwargs: Any) -> HttpResponseBase:
         response = super().dispatch(*args, **kwargs)
         if response.status_code == 200 and not self.validlink:
             # Expired, already used or guessed: worth knowing about.
@@ -40,11 +41,11 @@ class SetupView(auth_views.PasswordResetConfirmView):
                 outcome=Outcome.DENIED,
                 details={"reason": "invalid or expired link"},
             )
-        return response  # type: ignore[no-any-return]
+        return response
 
-    def form_valid(self, form: Form) -> HttpResponse:
+    def form_valid(self, form: SetPasswordForm[User]) -> HttpResponse:
         response = super().form_valid(form)
-        user = form.user  # type: ignore[attr-defined]
+        user = form.user
         audit.record(
             action="accounts.password.set",
             actor=user,

@@ -32,12 +32,12 @@ def client_ip(request: HttpRequest) -> str:
     Only the entries appended by our own proxies are trusted: anything further left
     was written by the client and could be forged.
     """
-    trusted = settings.SECUREDRIVE_TRUSTED_PROXY_COUNT
-    remote = request.META.get("REMOTE_ADDR", "")
+    trusted: int = settings.SECUREDRIVE_TRUSTED_PROXY_COUNT
+    remote = str(request.META.get("REMOTE_ADDR", ""))
     if trusted <= 0:
         return remote
-    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    forwarded = [part for part in forwarded if part]
+    header = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    forwarded = [part.strip() for part in header.split(",") if part.strip()]
     if len(forwarded) >= trusted:
         return forwarded[-trusted][:45]
     return remote
@@ -46,7 +46,7 @@ def client_ip(request: HttpRequest) -> str:
 def context_from_request(request: HttpRequest) -> RequestContext:
     return RequestContext(
         ip_address=client_ip(request),
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:512],
+        user_agent=str(request.META.get("HTTP_USER_AGENT", ""))[:512],
     )
 
 

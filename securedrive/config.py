@@ -92,7 +92,12 @@ def production_refuse_unsafe(
     problems: list[str] = []
     if debug:
         problems.append("SECUREDRIVE_DEBUG must be off in production.")
-    if secret_key.lower() in _PLACEHOLDER_SECRETS or len(secret_key) < 50:
+    if (
+        secret_key.lower() in _PLACEHOLDER_SECRETS
+        or len(secret_key) < 50
+        or len(set(secret_key)) < 5
+        or secret_key.startswith("django-insecure")
+    ):
         problems.append("SECUREDRIVE_SECRET_KEY must be set to a random value of 50+ characters.")
     if not allowed_hosts or "*" in allowed_hosts:
         problems.append("SECUREDRIVE_ALLOWED_HOSTS must list the site's host names (no '*').")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, storages
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -48,9 +51,18 @@ def broker_check() -> Check:
 
 
 def storage_check() -> Check:
+    storage = storages["default"]
     try:
-        default_storage.exists("healthz-probe")
-        return Check(OK, type(default_storage).__name__)
+        if isinstance(storage, FileSystemStorage):
+            location = Path(storage.location)
+            location.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not os.access(location, os.W_OK):
+                raise PermissionError("storage folder is not writable")
+        else:
+            # S3: the bucket must exist and be reachable with our credentials.
+            s3: Any = storage
+            s3.connection.meta.client.head_bucket(Bucket=s3.bucket_name)
+        return Check(OK, type(storage).__name__)
     except Exception as error:
         logger.warning("health: storage failing: %r", error)
         return Check(FAILING, type(error).__name__)

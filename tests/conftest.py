@@ -75,14 +75,16 @@ def on_postgres(db: None, service_url: Callable[[str], str]) -> None:
 _original_sql_flush = DatabaseOperations.sql_flush
 
 
-def _sql_flush_bypassing_audit_trigger(self: DatabaseOperations, *args: Any, **kwargs: Any) -> list[str]:
+def _sql_flush_bypassing_audit_trigger(
+    self: DatabaseOperations, *args: Any, **kwargs: Any
+) -> list[str]:
     statements = _original_sql_flush(self, *args, **kwargs)
     if not statements:
         return statements
     return ["SET LOCAL session_replication_role = replica", *statements]
 
 
-DatabaseOperations.sql_flush = _sql_flush_bypassing_audit_trigger  # type: ignore[method-assign]
+DatabaseOperations.sql_flush = _sql_flush_bypassing_audit_trigger  # type: ignore[method-assign,assignment]
 
 
 # --- People --------------------------------------------------------------------------

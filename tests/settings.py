@@ -14,16 +14,19 @@ os.environ.setdefault("SECUREDRIVE_DATA_DIR", tempfile.mkdtemp(prefix="securedri
 os.environ.pop("DATABASE_URL", None)
 os.environ["SECUREDRIVE_PROFILE"] = "embedded"
 
-from securedrive.settings import *  # noqa: E402, F403
-from securedrive.settings import DATA_DIR  # noqa: E402
-from securedrive import config  # noqa: E402
+from securedrive import config
+from securedrive.settings import *  # noqa: F403
+from securedrive.settings import DATA_DIR
 
 _test_database_url = os.environ.get("SECUREDRIVE_TEST_DATABASE_URL", "")
 if _test_database_url:
     DATABASES = {"default": environ.Env.db_url_config(_test_database_url)}
 else:
     DATABASES = {
-        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "db" / "test.sqlite3"}
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db" / "test.sqlite3",
+        }
     }
 config.database_tune(DATABASES["default"])
 
@@ -37,3 +40,8 @@ STORAGES = {
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SECUREDRIVE_CLAMD_ADDRESS = ""
+
+# Static files straight from the source folders (no collectstatic in tests).
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

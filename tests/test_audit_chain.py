@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -28,7 +30,7 @@ def events_record(owner: User, count: int = 6) -> list[AuditEvent]:
     ]
 
 
-def tamper(sql: str, params: list[object] | None = None) -> None:
+def tamper(sql: str, params: list[Any] | None = None) -> None:
     """Change the table behind the application's back, as a database owner could."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -135,15 +137,21 @@ def test_code_cannot_update_or_delete_events(owner: User) -> None:
 
 
 def test_secrets_in_details_are_masked(owner: User) -> None:
-    event = audit.record(action="accounts.token.create", actor=owner, details={"token": "abc", "name": "ci"})
+    event = audit.record(
+        action="accounts.token.create", actor=owner, details={"token": "abc", "name": "ci"}
+    )
     assert event.details == {"token": "***", "name": "ci"}
 
 
 def test_rolled_back_action_leaves_no_event(owner: User) -> None:
     from django.db import transaction
 
-    with pytest.raises(RuntimeError), transaction.atomic():
-        audit.record(action="files.version.delete", actor=owner)
-        raise RuntimeError("the action failed after recording")
+    def delete_that_fails() -> None:
+        with transaction.atomic():
+            audit.record(action="files.version.delete", actor=owner)
+            raise RuntimeError("the action failed after recording")
+
+    with pytest.raises(RuntimeError):
+        delete_that_fails()
     assert not AuditEvent.objects.filter(action="files.version.delete").exists()
     assert audit_chain_verify().intact

@@ -23,9 +23,12 @@ from audit.selectors import audit_chain_verify
 )
 def test_database_refuses_changes_to_events(on_postgres: None, statement: str) -> None:
     audit.record(action="accounts.login", actor_label="alice@example.org")
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement)
     assert AuditEvent.objects.get().action == "accounts.login"
 
 
@@ -36,7 +39,9 @@ EVENTS_PER_WRITER = 150
 def _writer(index: int) -> None:
     connections.close_all()  # a fresh connection per process
     for number in range(EVENTS_PER_WRITER):
-        audit.record(action="bench.concurrent", actor_label=f"writer-{index}", details={"n": number})
+        audit.record(
+            action="bench.concurrent", actor_label=f"writer-{index}", details={"n": number}
+        )
     connections.close_all()
 
 

@@ -1,0 +1,40 @@
+"""A person signs in with Chromium, sees the home page and switches to French."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import User
+from tests.conftest import PASSWORD, BrowserPage
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_clinician_signs_in_and_reads_the_home_page_in_both_languages(
+    browser_page: BrowserPage, owner: User
+) -> None:
+    page = browser_page.page
+    page.goto("/")
+    assert "/accounts/login/" in page.url
+
+    page.get_by_label("E-mail address").fill(owner.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.get_by_role("heading", name="Welcome, Alice").wait_for()
+    # The status card is loaded by htmx: proof that scripts run under the strict CSP.
+    page.locator('[data-check="database"] .badge').wait_for()
+    assert page.locator('[data-check="scanner"] .badge').inner_text() == "Disabled"
+    assert page.locator("#scanner-disabled").is_visible()
+    # Bootstrap's CSS is applied (the navbar is styled, not a bare list).
+    assert page.locator("nav.navbar").evaluate("e => getComputedStyle(e).display") == "flex"
+    browser_page.screenshot("home-en")
+
+    page.locator("#language-menu").click()
+    page.get_by_role("button", name="Français").click()
+    page.get_by_role("heading", name="Bienvenue, Alice").wait_for()
+    page.locator('[data-check="database"] .badge').wait_for()
+    assert page.locator("html").get_attribute("lang") == "fr"
+    browser_page.screenshot("home-fr")
+
+    assert browser_page.console_errors == []  # no CSP violation, no script error

@@ -1,0 +1,77 @@
+"""/healthz reports each component; a missing scanner shows as disabled, loudly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from django.test import Client
+from django.test.utils import override_settings
+
+pytestmark = pytest.mark.django_db
+
+
+def test_embedded_without_scanner_is_degraded_not_down(client: Client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["broker"]["status"] == "ok"
+    assert body["checks"]["storage"]["status"] == "ok"
+    assert body["checks"]["scanner"]["status"] == "disabled"
+    assert response["Cache-Control"].startswith("max-age=0")
+
+
+def test_configured_scanner_is_checked(client: Client, service_url: Callable[[str], str]) -> None:
+    with override_settings(SECUREDRIVE_CLAMD_ADDRESS=service_url("clamd")):
+        body = client.get("/healthz").json()
+    assert body["checks"]["scanner"]["status"] == "ok"
+    assert body["status"] == "ok"
+
+
+def test_unreachable_scanner_makes_health_fail(client: Client) -> None:
+    with override_settings(SECUREDRIVE_CLAMD_ADDRESS="tcp://127.0.0.1:9"):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["scanner"]["status"] == "failing"
+
+
+def test_s3_storage_is_checked(client: Client, service_url: Callable[[str], str]) -> None:
+    endpoint = service_url("s3")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    s3.create_bucket(Bucket="health-bucket")
+    storage: dict[str, Any] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": "health-bucket",
+            "endpoint_url": endpoint,
+            "access_key": "test",
+            "secret_key": "test",
+            "region_name": "us-east-1",
+        },
+    }
+    static = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    with override_settings(STORAGES={"default": storage, "staticfiles": static}):
+        ok = client.get("/healthz")
+    missing = {**storage, "OPTIONS": {**storage["OPTIONS"], "bucket_name": "no-such-bucket"}}
+    with override_settings(STORAGES={"default": missing, "staticfiles": static}):
+        failing = client.get("/healthz")
+    assert ok.json()["checks"]["storage"] == {"status": "ok", "detail": "S3Storage"}
+    assert failing.status_code == 503
+    assert failing.json()["checks"]["storage"]["status"] == "failing"
+
+
+def test_health_reveals_no_error_text(client: Client) -> None:
+    with override_settings(SECUREDRIVE_CLAMD_ADDRESS="tcp://127.0.0.1:9"):
+        text = client.get("/healthz").content.decode()
+    assert "127.0.0.1" not in text
+    assert "Traceback" not in text

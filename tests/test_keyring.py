@@ -1,0 +1,72 @@
+"""The keyring: created once with owner-only permissions, never overwritten."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from files.keyring import FileKeyring, KeyringError, keyring_file_create, keyring_file_ensure
+
+
+def test_created_keyring_is_private_and_loadable(tmp_path: Path) -> None:
+    path = tmp_path / "secrets" / "keyring.json"
+    created = keyring_file_create(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    loaded = FileKeyring.load(path)
+    assert loaded.current_key_id == created.current_key_id
+    assert len(loaded.get(loaded.current_key_id).secret) == 32
+    assert "secret" not in repr(loaded.get(loaded.current_key_id)).lower()
+
+
+def test_existing_keyring_is_never_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    first = keyring_file_create(path)
+    with pytest.raises(KeyringError, match="refusing to overwrite"):
+        keyring_file_create(path)
+    again, created = keyring_file_ensure(path)
+    assert (again.current_key_id, created) == (first.current_key_id, False)
+
+
+def test_rotation_keeps_old_keys(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    first = keyring_file_create(path)
+    rotated = first.with_new_current_key()
+    rotated.save(path)
+    loaded = FileKeyring.load(path)
+    assert loaded.current_key_id != first.current_key_id
+    assert first.current_key_id in loaded.key_ids()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        json.dumps({"format": "other"}),
+        json.dumps({"format": "securedrive-keyring/1", "current": "a", "keys": {"b": "AAAA"}}),
+        json.dumps({"format": "securedrive-keyring/1", "current": "a", "keys": {"a": "AAAA"}}),
+        json.dumps({"format": "securedrive-keyring/1", "current": "a", "keys": {"a": "%%%"}}),
+    ],
+)
+def test_malformed_keyrings_are_rejected(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "keyring.json"
+    path.write_text(content)
+    with pytest.raises(KeyringError):
+        FileKeyring.load(path)
+
+
+def test_operator_creates_a_keyring_from_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    command = [sys.executable, "-m", "files.keyring", "create", str(path)]
+    root = Path(__file__).resolve().parent.parent
+    first = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "created" in first.stdout
+    second = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+    assert second.returncode == 1
+    assert "refusing to overwrite" in second.stderr

@@ -1,0 +1,117 @@
+"""Production settings refuse unsafe configurations and pass `check --deploy` cleanly."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from files.keyring import keyring_file_create
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def production_env(tmp_path: Path) -> dict[str, str]:
+    keyring = tmp_path / "secrets" / "keyring.json"
+    keyring_file_create(keyring)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SECUREDRIVE_", "DATABASE_URL", "DJANGO_"))
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "securedrive.settings",
+            "SECUREDRIVE_PROFILE": "production",
+            "SECUREDRIVE_DATA_DIR": str(tmp_path / "data"),
+            "SECUREDRIVE_SECRET_KEY": secrets.token_urlsafe(50),
+            "SECUREDRIVE_ALLOWED_HOSTS": "drive.hopital.example",
+            "SECUREDRIVE_SITE_URL": "https://drive.hopital.example",
+            "DATABASE_URL": "postgres://securedrive:pw@127.0.0.1:5432/securedrive",
+            "SECUREDRIVE_REDIS_URL": "redis://127.0.0.1:6379/0",
+            "SECUREDRIVE_S3_BUCKET": "securedrive-blobs",
+            "SECUREDRIVE_KEYRING_FILE": str(keyring),
+            "SECUREDRIVE_CLAMD_ADDRESS": "tcp://127.0.0.1:3310",
+            "SECUREDRIVE_EMAIL_URL": "smtp+tls://mailer:pw@127.0.0.1:587",
+        }
+    )
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_safe_production_configuration_passes_deploy_checks(production_env: dict[str, str]) -> None:
+    result = manage(production_env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+    assert "WARNING" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"SECUREDRIVE_DEBUG": "true"}, "SECUREDRIVE_DEBUG must be off"),
+        ({"SECUREDRIVE_SECRET_KEY": ""}, "SECUREDRIVE_SECRET_KEY must be set"),
+        ({"SECUREDRIVE_SECRET_KEY": "changeme"}, "SECUREDRIVE_SECRET_KEY must be set"),
+        ({"SECUREDRIVE_SECRET_KEY": "ab" * 40}, "SECUREDRIVE_SECRET_KEY must be set"),
+        ({"SECUREDRIVE_ALLOWED_HOSTS": "*"}, "SECUREDRIVE_ALLOWED_HOSTS"),
+        ({"SECUREDRIVE_KEYRING_FILE": "/nonexistent/keyring.json"}, "does not exist"),
+        ({"SECUREDRIVE_CLAMD_ADDRESS": ""}, "SECUREDRIVE_CLAMD_ADDRESS must point at clamd"),
+        ({"DATABASE_URL": "sqlite:////tmp/x.sqlite3"}, "must point at PostgreSQL"),
+        ({"SECUREDRIVE_REDIS_URL": ""}, "SECUREDRIVE_REDIS_URL"),
+        ({"SECUREDRIVE_S3_BUCKET": ""}, "SECUREDRIVE_S3_BUCKET"),
+        ({"SECUREDRIVE_HTTPS": "false"}, "SECUREDRIVE_HTTPS cannot be turned off"),
+    ],
+)
+def test_unsafe_production_configuration_refuses_to_start(
+    production_env: dict[str, str], change: dict[str, str], complaint: str
+) -> None:
+    result = manage({**production_env, **change}, "check")
+    assert result.returncode != 0
+    assert "refuses to start" in result.stderr
+    assert complaint in result.stderr
+
+
+def test_scanner_can_be_waived_explicitly(production_env: dict[str, str]) -> None:
+    env = {**production_env, "SECUREDRIVE_CLAMD_ADDRESS": "", "SECUREDRIVE_SCANNER_WAIVED": "true"}
+    assert manage(env, "check").returncode == 0
+
+
+def test_keyring_readable_by_others_is_refused(production_env: dict[str, str]) -> None:
+    Path(production_env["SECUREDRIVE_KEYRING_FILE"]).chmod(0o644)
+    result = manage(production_env, "check")
+    assert result.returncode != 0
+    assert "chmod 600" in result.stderr
+
+
+def test_keyring_inside_storage_folder_is_refused(
+    production_env: dict[str, str], tmp_path: Path
+) -> None:
+    inside = tmp_path / "data" / "storage" / "keyring.json"
+    keyring_file_create(inside)
+    result = manage({**production_env, "SECUREDRIVE_KEYRING_FILE": str(inside)}, "check")
+    assert result.returncode != 0
+    assert "must not live inside the storage" in result.stderr
+
+
+def test_secrets_can_come_from_files(production_env: dict[str, str], tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret_key"
+    secret_file.write_text(secrets.token_urlsafe(50))
+    env = {k: v for k, v in production_env.items() if k != "SECUREDRIVE_SECRET_KEY"}
+    env["SECUREDRIVE_SECRET_KEY_FILE"] = str(secret_file)
+    assert manage(env, "check").returncode == 0
