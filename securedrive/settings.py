@@ -242,6 +242,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# E-mail address given to the first administrator by `manage.py bootstrap`.
+SECUREDRIVE_ADMIN_EMAIL = env.str("SECUREDRIVE_ADMIN_EMAIL", default="admin@localhost")
+
 # --- Keyring (key-encryption keys, see docs/encryption-format.md) ----------------------
 SECUREDRIVE_KEYRING_FILE = Path(
     env.str("SECUREDRIVE_KEYRING_FILE", default=str(SECRETS_DIR / "keyring.json"))

@@ -20,7 +20,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--admin-email",
-            default="admin@localhost",
+            default=settings.SECUREDRIVE_ADMIN_EMAIL,
             help="E-mail address of the first administrator (only used on an empty instance).",
         )
 
