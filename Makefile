@@ -7,6 +7,8 @@ UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
+# Tests that touch the database directly, run a second time on SQLite (embedded mode).
+SQLITE_TESTS := tests/test_audit_chain.py tests/test_accounts_login.py tests/test_web_shell.py
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
@@ -43,6 +45,8 @@ test: install-dev
 	$(MAKE) --no-print-directory lint typecheck
 	tests/services.sh start
 	set -a && . var/test-services/env && set +a && $(VENV)/bin/pytest -n auto $(PYTEST_ARGS)
+	@echo "== embedded-mode pass: the database-facing tests again on SQLite =="
+	SECUREDRIVE_TEST_SQLITE_PASS=1 $(VENV)/bin/pytest -q -p no:cacheprovider $(SQLITE_TESTS)
 
 lint:
 	$(VENV)/bin/ruff check .

@@ -11,11 +11,16 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, storages
 from django.db import connection
+from django.utils import timezone
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from files.clamd import ClamdClient
+from securedrive.heartbeat import (
+    HEARTBEAT_STALE_AFTER_S,
+    worker_heartbeat_last_seen,
+)
 from securedrive.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
@@ -39,15 +44,26 @@ def database_check() -> Check:
         return Check(FAILING, type(error).__name__)
 
 
-def broker_check() -> Check:
+def broker_check(url: str | None = None) -> Check:
     try:
-        with celery_app.connection_for_write() as conn:
+        with celery_app.connection_for_write(url) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             transport = conn.transport_cls
         return Check(OK, str(transport))
     except Exception as error:
         logger.warning("health: broker failing: %r", error)
         return Check(FAILING, type(error).__name__)
+
+
+def worker_check() -> Check:
+    """A worker is alive if its beat-driven heartbeat is recent."""
+    last_seen = worker_heartbeat_last_seen()
+    if last_seen is None:
+        return Check(FAILING, "no worker has reported yet")
+    age_s = (timezone.now() - last_seen).total_seconds()
+    if age_s > HEARTBEAT_STALE_AFTER_S:
+        return Check(FAILING, f"last heartbeat {int(age_s)} s ago")
+    return Check(OK, f"last heartbeat {int(age_s)} s ago")
 
 
 def storage_check() -> Check:
@@ -90,6 +106,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     checks = {
         "database": database_check(),
         "broker": broker_check(),
+        "worker": worker_check(),
         "storage": storage_check(),
         "scanner": scanner_check(),
     }

@@ -286,7 +286,30 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Lets /healthz tell "broker reachable" apart from "a worker is consuming".
+    "worker-heartbeat": {
+        "task": "securedrive.tasks.worker_heartbeat",
+        "schedule": env.float("SECUREDRIVE_WORKER_HEARTBEAT_S", default=30.0),
+    },
+}
+
+# --- Cache (shared by web and worker processes: heartbeats, rate limits) ---------------
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CELERY_BROKER_URL,
+            "KEY_PREFIX": "securedrive",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    }
 
 # --- E-mail ------------------------------------------------------------------------------
 if PRODUCTION or env.str("SECUREDRIVE_EMAIL_URL", default=""):

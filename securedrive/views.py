@@ -9,7 +9,8 @@ from securedrive import health
 
 _CHECK_LABELS = {
     "database": _("Database"),
-    "broker": _("Background tasks"),
+    "broker": _("Task queue"),
+    "worker": _("Background tasks"),
     "storage": _("Encrypted storage"),
     "scanner": _("Virus scanner"),
 }
@@ -28,6 +29,7 @@ def platform_status(request: HttpRequest) -> HttpResponse:
         for name, label, check in (
             ("database", _CHECK_LABELS["database"], health.database_check),
             ("broker", _CHECK_LABELS["broker"], health.broker_check),
+            ("worker", _CHECK_LABELS["worker"], health.worker_check),
             ("storage", _CHECK_LABELS["storage"], health.storage_check),
             ("scanner", _CHECK_LABELS["scanner"], health.scanner_check),
         )

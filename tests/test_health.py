@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 from django.test import Client
+from django.core.cache import cache
 from django.test.utils import override_settings
+from django.utils import timezone
+
+from securedrive import health
+from securedrive.heartbeat import worker_heartbeat_record
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def worker_alive() -> None:
+    worker_heartbeat_record()
 
 
 def test_embedded_without_scanner_is_degraded_not_down(client: Client) -> None:
@@ -20,6 +31,7 @@ def test_embedded_without_scanner_is_degraded_not_down(client: Client) -> None:
     assert body["status"] == "degraded"
     assert body["checks"]["database"]["status"] == "ok"
     assert body["checks"]["broker"]["status"] == "ok"
+    assert body["checks"]["worker"]["status"] == "ok"
     assert body["checks"]["storage"]["status"] == "ok"
     assert body["checks"]["scanner"]["status"] == "disabled"
     assert response["Cache-Control"].startswith("max-age=0")
@@ -75,3 +87,20 @@ def test_health_reveals_no_error_text(client: Client) -> None:
         text = client.get("/healthz").content.decode()
     assert "127.0.0.1" not in text
     assert "Traceback" not in text
+
+
+def test_silent_worker_makes_health_fail(client: Client) -> None:
+    worker_heartbeat_record(timezone.now() - dt.timedelta(minutes=5))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["worker"] == {
+        "status": "failing",
+        "detail": "last heartbeat 300 s ago",
+    }
+    cache.clear()
+    assert client.get("/healthz").json()["checks"]["worker"]["status"] == "failing"
+
+
+def test_redis_broker_is_checked(service_url: Callable[[str], str]) -> None:
+    assert health.broker_check(service_url("redis")).status == "ok"
+    assert health.broker_check("redis://127.0.0.1:9/0").status == "failing"
