@@ -19,7 +19,8 @@ database. Point it at a throwaway database (bench/README.md says how).
         .venv/bin/python bench/audit_write.py --events 3000
 
 Prints a table, then as its last line one JSON object of the figures. Exit status 0
-whether or not the target is met; 1 if a writer failed or the chain is not intact.
+whether or not the target is met; 1 if a writer failed, the chain is not intact or the
+number of bench events appended is not the number written; 2 on a refused argument.
 """
 
 from __future__ import annotations
@@ -87,14 +88,22 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="events per measurement, split between the writers (default: 3000)",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="alternating baseline/audit rounds the events are split into (default: 5)",
+    )
+    parser.add_argument(
         "--allow-sqlite",
         action="store_true",
         help="accept SQLite (a temporary file when no URL is given); figures are not "
         "comparable with the PostgreSQL target",
     )
     args = parser.parse_args(argv)
-    if args.events < max(WRITER_COUNTS) * 2:
-        parser.error(f"--events must be at least {max(WRITER_COUNTS) * 2}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if args.events < max(WRITER_COUNTS) * args.rounds * 2:
+        parser.error(f"--events must be at least {max(WRITER_COUNTS) * args.rounds * 2}")
     if not args.database_url and not args.allow_sqlite:
         parser.error(
             "no database: give --database-url postgres://... (or set DATABASE_URL). "
@@ -163,10 +172,22 @@ class Measurement:
     events: int
     seconds: float
     latencies_s: list[float]
+    round_rates: tuple[float, ...] = ()  # events/s of each round, to show the noise
 
     @property
     def events_per_s(self) -> float:
         return self.events / self.seconds
+
+    @classmethod
+    def combined(cls, rounds: Sequence[Measurement]) -> Measurement:
+        return cls(
+            label=rounds[0].label,
+            writers=rounds[0].writers,
+            events=sum(r.events for r in rounds),
+            seconds=sum(r.seconds for r in rounds),
+            latencies_s=[latency for r in rounds for latency in r.latencies_s],
+            round_rates=tuple(r.events_per_s for r in rounds),
+        )
 
     def latency_ms(self, percentile: int) -> float:
         return statistics.quantiles(self.latencies_s, n=100)[percentile - 1] * 1000
@@ -390,7 +411,8 @@ def run(args: argparse.Namespace) -> int:
     on_postgres = connection.vendor == "postgresql"
     print(f"audit_write: {_server_description()}")
     print(
-        f"{args.events} events per measurement, one commit per event, "
+        f"{args.events} events per measurement in {args.rounds} alternating rounds, "
+        "one commit per event, "
         f"{os.cpu_count()} CPU(s) shared by the writers and the database"
     )
     bench_events_before = AuditEvent.objects.filter(action=ACTION).count()
@@ -407,15 +429,24 @@ def run(args: argparse.Namespace) -> int:
         next_sequence = 1 + WARMUP_EVENTS
         measured: dict[tuple[str, int], Measurement] = {}
         for writers in WRITER_COUNTS:
-            per_writer = args.events // writers
-            plain = _plain_writer(model, next_sequence, per_writer)
-            next_sequence += per_writer * writers
-            measured["plain", writers] = _measure(
-                "plain INSERT + commit", plain, writers, per_writer
-            )
-            measured["audit", writers] = _measure(
-                "audit.services.record", write_audit, writers, per_writer
-            )
+            # Short alternating rounds, so that drift in the machine's load hits the
+            # baseline and the audit log alike; the order flips every round.
+            per_writer = args.events // (writers * args.rounds)
+            rounds: dict[str, list[Measurement]] = {"plain": [], "audit": []}
+            for number in range(args.rounds):
+                contenders = {
+                    "plain": (
+                        "plain INSERT + commit",
+                        _plain_writer(model, next_sequence, per_writer),
+                    ),
+                    "audit": ("audit.services.record", write_audit),
+                }
+                next_sequence += per_writer * writers
+                for kind in ("plain", "audit") if number % 2 == 0 else ("audit", "plain"):
+                    label, write_one = contenders[kind]
+                    rounds[kind].append(_measure(label, write_one, writers, per_writer))
+            for kind, kind_rounds in rounds.items():
+                measured[kind, writers] = Measurement.combined(kind_rounds)
     finally:
         with connection.schema_editor() as editor:
             editor.delete_model(model)
@@ -496,6 +527,7 @@ def _print_report(
                     str(m.events),
                     f"{m.seconds:.2f}",
                     f"{m.events_per_s:.0f}",
+                    f"{min(m.round_rates):.0f}-{max(m.round_rates):.0f}",
                     f"{ratio:.2f}",
                     f"{m.latency_ms(50):.2f}",
                     f"{m.latency_ms(99):.2f}",
@@ -504,7 +536,17 @@ def _print_report(
     print()
     print(
         _table(
-            ["measurement", "writers", "events", "s", "events/s", "vs plain", "p50 ms", "p99 ms"],
+            [
+                "measurement",
+                "writers",
+                "events",
+                "s",
+                "events/s",
+                "rounds' events/s",
+                "vs plain",
+                "p50 ms",
+                "p99 ms",
+            ],
             rows,
         )
     )

@@ -11,17 +11,17 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, storages
 from django.db import connection
-from django.utils import timezone
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from files.clamd import ClamdClient
+from securedrive.celery import app as celery_app
 from securedrive.heartbeat import (
     HEARTBEAT_STALE_AFTER_S,
     worker_heartbeat_last_seen,
 )
-from securedrive.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
-from django.test import Client
 from django.core.cache import cache
+from django.test import Client
 from django.test.utils import override_settings
 from django.utils import timezone
 
