@@ -1,9 +1,15 @@
 """The hash chain: canonical encoding of an event and verification of a sequence.
 
-Each event's hash is SHA-256 over the RFC 8785 (JCS) canonical JSON of its fields,
-including the previous event's hash. Editing, deleting, inserting or reordering any
-event therefore changes a hash that every later event depends on. docs/audit.md
-describes the encoding so that the chain can be checked without this code.
+An event's hash covers the previous event's hash, its own sequence number and the
+RFC 8785 (JCS) canonical JSON of everything else it says::
+
+    event_hash = hex(SHA-256(previous_hash ‖ "\n" ‖ decimal(sequence) ‖ "\n" ‖ JCS(body)))
+
+Editing, deleting, inserting or reordering any event therefore changes a hash that
+every later event depends on. The chain part (hash and sequence) is a plain prefix so
+that PostgreSQL can link an event in the same statement that inserts it (see
+``audit/migrations/0003``); the body is encoded here, once. docs/audit.md describes the
+encoding so that the chain can be checked without this code.
 """
 
 from __future__ import annotations
@@ -45,12 +51,11 @@ def timestamp_canonical(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def canonical_bytes(fields: ChainedFields) -> bytes:
+def canonical_body(fields: ChainedFields) -> bytes:
+    """JCS of everything an event says except its place in the chain."""
     return rfc8785.dumps(
         {
             "v": ENCODING_VERSION,
-            "seq": fields.sequence,
-            "prev": fields.previous_hash,
             "ts": timestamp_canonical(fields.occurred_at),
             "actor_id": fields.actor_id,
             "actor": fields.actor_label,
@@ -65,8 +70,15 @@ def canonical_bytes(fields: ChainedFields) -> bytes:
     )
 
 
+def chain_hash(*, previous_hash: str, sequence: int, body: bytes) -> str:
+    prefix = f"{previous_hash}\n{sequence}\n".encode("ascii")
+    return hashlib.sha256(prefix + body).hexdigest()
+
+
 def event_hash(fields: ChainedFields) -> str:
-    return hashlib.sha256(canonical_bytes(fields)).hexdigest()
+    return chain_hash(
+        previous_hash=fields.previous_hash, sequence=fields.sequence, body=canonical_body(fields)
+    )
 
 
 @dataclass(frozen=True)

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 from django.db import connections, router, transaction
 from django.utils import timezone
 
 from audit import context as request_context
-from audit.chain import GENESIS_HASH, ChainedFields, event_hash
+from audit.chain import GENESIS_HASH, ChainedFields, canonical_body, event_hash
 from audit.models import AuditEvent, Outcome
-
-# Arbitrary constant naming the PostgreSQL advisory lock that serialises chain writers.
-_CHAIN_LOCK_KEY = 0x5EC0_A0D1
 
 # Keys whose values must never reach the log, even by mistake.
 _SECRET_KEYS = frozenset({"password", "token", "secret", "code", "otp", "key"})
@@ -57,59 +56,89 @@ def record(
     if outcome not in Outcome.values:
         raise ValueError(f"unknown audit outcome {outcome!r}")
     where = request or request_context.current()
+    unlinked = ChainedFields(
+        sequence=0,  # set below, under the chain's lock
+        previous_hash="",
+        # Microsecond precision: what the database stores is what was hashed.
+        occurred_at=(occurred_at or timezone.now()).astimezone(dt.UTC),
+        actor_id="" if actor is None else str(actor.pk),
+        actor_label=_actor_label(actor) if actor is not None else actor_label[:320],
+        ip_address=where.ip_address,
+        user_agent=where.user_agent,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id)[:100],
+        outcome=str(outcome),
+        details=_details_masked(details or {}),
+    )
     using = router.db_for_write(AuditEvent)
-    with transaction.atomic(using=using):
-        previous_sequence, previous_hash = _chain_head_locked(using)
-        fields = ChainedFields(
-            sequence=previous_sequence + 1,
-            previous_hash=previous_hash,
-            # Truncated to microseconds: what the database stores is what was hashed.
-            occurred_at=(occurred_at or timezone.now()).astimezone(dt.UTC),
-            actor_id="" if actor is None else str(actor.pk),
-            actor_label=_actor_label(actor) if actor is not None else actor_label[:320],
-            ip_address=where.ip_address,
-            user_agent=where.user_agent,
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id)[:100],
-            outcome=str(outcome),
-            details=_details_masked(details or {}),
+    if connections[using].vendor == "postgresql":
+        return _append_postgresql(unlinked, using)
+    return _append_portable(unlinked, using)
+
+
+def _event_from(fields: ChainedFields, *, pk: int | None, event_hash_value: str) -> AuditEvent:
+    return AuditEvent(
+        pk=pk,
+        sequence=fields.sequence,
+        previous_hash=fields.previous_hash,
+        event_hash=event_hash_value,
+        occurred_at=fields.occurred_at,
+        actor_id=fields.actor_id,
+        actor_label=fields.actor_label,
+        ip_address=fields.ip_address,
+        user_agent=fields.user_agent,
+        action=fields.action,
+        target_type=fields.target_type,
+        target_id=fields.target_id,
+        outcome=fields.outcome,
+        details=fields.details,
+    )
+
+
+def _append_postgresql(unlinked: ChainedFields, using: str) -> AuditEvent:
+    """One statement (migration audit/0003): lock, read the head, hash, insert.
+
+    Inside the caller's transaction it joins it; outside, it is its own transaction,
+    so an event costs one round trip.
+    """
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM audit_event_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
+            [
+                canonical_body(unlinked),
+                unlinked.occurred_at,
+                unlinked.actor_id,
+                unlinked.actor_label,
+                unlinked.ip_address,
+                unlinked.user_agent,
+                unlinked.action,
+                unlinked.target_type,
+                unlinked.target_id,
+                unlinked.outcome,
+                json.dumps(unlinked.details),
+            ],
         )
-        event = AuditEvent(
-            sequence=fields.sequence,
-            previous_hash=fields.previous_hash,
-            event_hash=event_hash(fields),
-            occurred_at=fields.occurred_at,
-            actor_id=fields.actor_id,
-            actor_label=fields.actor_label,
-            ip_address=fields.ip_address,
-            user_agent=fields.user_agent,
-            action=fields.action,
-            target_type=fields.target_type,
-            target_id=fields.target_id,
-            outcome=fields.outcome,
-            details=fields.details,
-        )
-        event.save(using=using, force_insert=True)
+        pk, sequence, previous_hash, hash_value = cursor.fetchone()
+    fields = replace(unlinked, sequence=sequence, previous_hash=previous_hash)
+    event = _event_from(fields, pk=pk, event_hash_value=hash_value)
+    event._state.adding = False
+    event._state.db = using
     return event
 
 
-def _chain_head_locked(using: str) -> tuple[int, str]:
-    """Take the chain's write lock and return (sequence, hash) of the last event.
-
-    PostgreSQL: a transaction-scoped advisory lock, released at commit, so concurrent
-    writers take turns and each sees the previous writer's committed event (no fork,
-    no gap). SQLite: transactions are BEGIN IMMEDIATE (see securedrive.config), which
-    already serialises writers.
-    """
-    connection = connections[using]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
-    last = (
-        AuditEvent.objects.using(using)
-        .order_by("-sequence")
-        .values_list("sequence", "event_hash")
-        .first()
-    )
-    return last if last is not None else (0, GENESIS_HASH)
+def _append_portable(unlinked: ChainedFields, using: str) -> AuditEvent:
+    """SQLite (embedded mode): transactions are BEGIN IMMEDIATE (securedrive.config),
+    which serialises writers from the head read to the commit."""
+    with transaction.atomic(using=using):
+        last = (
+            AuditEvent.objects.using(using)
+            .order_by("-sequence")
+            .values_list("sequence", "event_hash")
+            .first()
+        )
+        previous_sequence, previous_hash = last if last is not None else (0, GENESIS_HASH)
+        fields = replace(unlinked, sequence=previous_sequence + 1, previous_hash=previous_hash)
+        event = _event_from(fields, pk=None, event_hash_value=event_hash(fields))
+        event.save(using=using, force_insert=True)
+    return event
