@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
@@ -20,19 +22,38 @@ class UserManager(BaseUserManager["User"]):
         return user
 
     def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
-        extra.setdefault("is_staff", True)
-        extra.setdefault("is_superuser", True)
+        # "Superuser" here means site administrator: no access to file content.
+        extra.setdefault("is_site_admin", True)
         return self.create_user(email, password, **extra)
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    """A person who signs in with an e-mail address. No usernames."""
+    """A person who signs in with an e-mail address. No usernames.
+
+    Roles: every active user is a clinician (member of teams); ``is_site_admin`` manages
+    accounts, teams and policies; ``is_auditor`` reads the audit log. Neither role
+    grants access to file content. Team managers are recorded on ``TeamMembership``.
+    """
 
     email = models.EmailField(_("e-mail address"), unique=True)
     full_name = models.CharField(_("full name"), max_length=150, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
-    is_staff = models.BooleanField(_("site administrator"), default=False)
+    is_site_admin = models.BooleanField(_("site administrator"), default=False)
+    is_auditor = models.BooleanField(_("auditor"), default=False)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    deactivated_at = models.DateTimeField(_("deactivated at"), null=True, blank=True)
+    # Offboarding planned ahead: a beat task deactivates the account on that date.
+    departure_scheduled_for = models.DateField(_("departure date"), null=True, blank=True)
+    # Who receives this person's personal files at deactivation (None: kept for the
+    # retention period).
+    files_successor = models.ForeignKey(
+        "self",
+        verbose_name=_("files go to"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -52,3 +73,165 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class Team(models.Model):
+    """A group of people (e.g. "Cardiologie", "Secrétariat") that will own a team space."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    slug = models.SlugField(_("short name"), max_length=100, unique=True)
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamRole(models.TextChoices):
+    MEMBER = "member", _("member")
+    MANAGER = "manager", _("manager")
+
+
+class TeamMembership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=TeamRole.choices, default=TeamRole.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="team_membership_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+class AccountPolicy(models.Model):
+    """Site-wide account policy, edited by site administrators. One row (pk=1)."""
+
+    session_idle_minutes = models.PositiveIntegerField(_("idle timeout (minutes)"), default=15)
+    session_max_hours = models.PositiveIntegerField(_("maximum session length (hours)"), default=12)
+    login_notification = models.BooleanField(
+        _("e-mail users when they sign in from a new device"), default=True
+    )
+    invitation_valid_hours = models.PositiveIntegerField(
+        _("invitations expire after (hours)"), default=72
+    )
+    token_max_days = models.PositiveIntegerField(
+        _("personal access tokens expire after at most (days)"), default=90
+    )
+    personal_files_retention_days = models.PositiveIntegerField(
+        _("keep a leaver's personal files for (days)"), default=365
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("account policy")
+
+    def __str__(self) -> str:
+        return "account policy"
+
+    @classmethod
+    def current(cls) -> AccountPolicy:
+        policy, _created = cls.objects.get_or_create(pk=1)
+        return policy
+
+
+class Invitation(models.Model):
+    """A single-use, expiring invitation. Only a hash of its token is stored."""
+
+    email = models.EmailField(_("e-mail address"))
+    full_name = models.CharField(_("full name"), max_length=150, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    grants_site_admin = models.BooleanField(_("site administrator"), default=False)
+    grants_auditor = models.BooleanField(_("auditor"), default=False)
+    teams = models.ManyToManyField(Team, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    accepted_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"invitation for {self.email}"
+
+    def is_pending(self, now: dt.datetime | None = None) -> bool:
+        moment = now or timezone.now()
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > moment
+
+
+class UserSession(models.Model):
+    """One browser session, so people can see and revoke them.
+
+    ``session_key`` is the key of Django's session row (django_session holds it too).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="browser_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    ip_address = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    # SHA-256 of a long-lived random browser cookie: tells a new device from a known one.
+    device_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"session of {self.user} from {self.ip_address}"
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", _("read")
+    WRITE = "write", _("write")
+    SHARE = "share", _("share")
+
+
+class PersonalAccessToken(models.Model):
+    """An API token. Shown once; only its SHA-256 is stored (it is 256 random bits)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    # First characters, shown in lists so people can tell their tokens apart.
+    prefix = models.CharField(max_length=12, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.CharField(max_length=45, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"token {self.prefix}… ({self.name})"
+
+    def is_usable(self, now: dt.datetime | None = None) -> bool:
+        moment = now or timezone.now()
+        return self.revoked_at is None and self.expires_at > moment and self.user.is_active

@@ -40,7 +40,7 @@ def first_admin_ensure(*, email: str) -> FirstAdmin:
     """
     with transaction.atomic():
         if User.objects.exists():
-            admin = User.objects.filter(is_superuser=True).order_by("pk").first()
+            admin = User.objects.filter(is_site_admin=True).order_by("pk").first()
             if admin is None or admin.has_usable_password():
                 return FirstAdmin(
                     user=admin or User.objects.order_by("pk")[0], created=False, setup_url=None

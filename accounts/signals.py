@@ -1,23 +1,43 @@
-"""Audit receivers for Django's authentication signals."""
+"""Audit and session receivers for Django's authentication signals."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils import timezone
 
-from accounts.models import User
+from accounts import sessions
+from accounts.models import AccountPolicy, User, UserSession
 from audit import services as audit
 from audit.models import Outcome
 
 
 @receiver(user_logged_in)
 def _login_succeeded(sender: object, request: HttpRequest, user: User, **kwargs: Any) -> None:
-    audit.record(
-        action="accounts.login", actor=user, target_type="accounts.user", target_id=user.pk
+    device_cookie = request.COOKIES.get(sessions.DEVICE_COOKIE, "")
+    new_device = sessions.device_is_new(user=user, device_hash=sessions.device_hash_of(request))
+    if not device_cookie:
+        device_cookie = sessions.device_cookie_new()
+        # SessionPolicyMiddleware sets it on the response.
+        request.securedrive_device_cookie = device_cookie  # type: ignore[attr-defined]
+    user_session = sessions.user_session_start(
+        request=request, user=user, device_cookie=device_cookie
     )
+    audit.record(
+        action="accounts.login",
+        actor=user,
+        target_type="accounts.user",
+        target_id=user.pk,
+        details={"session": user_session.pk, "new_device": new_device},
+    )
+    if new_device and AccountPolicy.current().login_notification:
+        from accounts.tasks import login_notification_send
+
+        transaction.on_commit(lambda: login_notification_send.delay(user_session.pk))
 
 
 @receiver(user_login_failed)
@@ -36,6 +56,11 @@ def _login_failed(
 
 @receiver(user_logged_out)
 def _logged_out(sender: object, request: HttpRequest, user: User | None, **kwargs: Any) -> None:
+    session_key = request.session.session_key
+    if session_key:
+        UserSession.objects.filter(session_key=session_key, ended_at__isnull=True).update(
+            end_reason=sessions.EndReason.SIGNED_OUT, ended_at=timezone.now()
+        )
     if user is not None:
         audit.record(
             action="accounts.logout", actor=user, target_type="accounts.user", target_id=user.pk

@@ -1,11 +1,11 @@
 from django.urls import path
 
-from accounts import views
+from accounts.views import auth
 
 app_name = "accounts"
 
 urlpatterns = [
-    path("login/", views.LoginView.as_view(), name="login"),
-    path("logout/", views.LogoutView.as_view(), name="logout"),
-    path("setup/<uidb64>/<token>/", views.SetupView.as_view(), name="setup"),
+    path("login/", auth.LoginView.as_view(), name="login"),
+    path("logout/", auth.LogoutView.as_view(), name="logout"),
+    path("setup/<uidb64>/<token>/", auth.SetupView.as_view(), name="setup"),
 ]

@@ -14,8 +14,10 @@ Every variable may also be given as ``NAME_FILE`` pointing at a file holding the
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import environ
 from csp.constants import NONE, SELF
@@ -63,6 +65,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
+    "rest_framework",
+    "drf_spectacular",
+    "axes",
     "securedrive",
     "audit",
     "accounts",
@@ -79,9 +88,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Idle and absolute session timeouts, session list, revocation (accounts/sessions.py).
+    "accounts.middleware.SessionPolicyMiddleware",
+    # A signed-in user without a verified second factor may only enrol or verify one.
+    "accounts.middleware.MFARequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: turns lockouts into a clear response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "securedrive.urls"
@@ -125,6 +141,11 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses locked-out accounts/addresses before any check.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -138,6 +159,32 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Passkeys (django-otp-webauthn) are bound to a domain name and origins. An IP address
+# is not a valid relying-party id, so embedded mode uses "localhost": browse to
+# http://localhost:8000 to enrol or use a passkey there (browsers treat it as secure).
+_site_host = urlsplit(SITE_URL).hostname or "localhost"
+OTP_WEBAUTHN_RP_ID = env.str(
+    "SECUREDRIVE_WEBAUTHN_RP_ID",
+    default="localhost" if _site_host in {"127.0.0.1", "::1"} else _site_host,
+)
+OTP_WEBAUTHN_RP_NAME = "SecureDrive"
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list(
+    "SECUREDRIVE_WEBAUTHN_ORIGINS",
+    default=[SITE_URL] if PRODUCTION else ["http://localhost:8000", SITE_URL],
+)
+# Plain-HTTP origins are only ever loopback in embedded mode; production is https-only.
+SILENCED_SYSTEM_CHECKS = [] if PRODUCTION else ["otp_webauthn.E031"]
+
+# Guessing is stopped (django-axes): after 5 failures, per account and per address.
+AXES_FAILURE_LIMIT = env.int("SECUREDRIVE_LOCKOUT_FAILURES", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("SECUREDRIVE_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_IPWARE_PROXY_COUNT = None
+AXES_CLIENT_IP_CALLABLE = "audit.context.client_ip"
+AXES_VERBOSE = False
+
 # Lifetime of the one-time set-up link printed for the first administrator.
 PASSWORD_RESET_TIMEOUT = 24 * 3600
 

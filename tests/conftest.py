@@ -109,7 +109,7 @@ def outsider(db: None) -> User:
 
 @pytest.fixture
 def site_admin(db: None) -> User:
-    return user_create("sam.admin@hopital.example", full_name="Sam Admin", is_staff=True)
+    return user_create("sam.admin@hopital.example", full_name="Sam Admin", is_site_admin=True)
 
 
 # --- Browser ------------------------------------------------------------------------

@@ -45,3 +45,7 @@ SECUREDRIVE_CLAMD_ADDRESS = ""
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Tasks run in the test process; the real worker is exercised by test_embedded_worker.py.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True

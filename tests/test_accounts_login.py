@@ -64,7 +64,7 @@ def test_first_admin_sets_a_password_through_a_one_time_link(
     link = re.search(r"http://127\.0\.0\.1:8000(/accounts/setup/\S+/)", output)
     assert link is not None, output
     admin = User.objects.get(email="chief@hopital.example")
-    assert admin.is_superuser
+    assert admin.is_site_admin
     assert not admin.has_usable_password()
 
     set_password_page = client.get(link.group(1), follow=True)

@@ -1,0 +1,146 @@
+"""Browser sessions: tracking, idle and absolute timeouts, revocation.
+
+Django's own session row stays the source of truth for being signed in; a
+``UserSession`` row lets people see their sessions and lets anyone with the right
+revoke one. Ending a session deletes Django's row, so the browser is refused on its
+very next request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from accounts.models import AccountPolicy, User, UserSession
+from audit import services as audit
+from audit.context import client_ip
+from audit.models import Outcome
+
+DEVICE_COOKIE = "sd_device"
+DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
+SESSION_STARTED_KEY = "sd_started_at"
+SESSION_ACTIVITY_KEY = "sd_last_activity"
+# Writing last_seen_at on every request would cost a write per click: once a minute is
+# plenty for a "last seen" column.
+LAST_SEEN_RESOLUTION = dt.timedelta(minutes=1)
+
+
+class EndReason:
+    IDLE = "idle timeout"
+    MAX_AGE = "maximum length reached"
+    REVOKED = "revoked"
+    SIGNED_OUT = "signed out"
+    OFFBOARDED = "account deactivated"
+
+
+def _session_store(session_key: str) -> SessionBase:
+    engine = import_string(f"{settings.SESSION_ENGINE}.SessionStore")
+    store: SessionBase = engine(session_key)
+    return store
+
+
+def device_hash_of(request: HttpRequest) -> str:
+    cookie = request.COOKIES.get(DEVICE_COOKIE, "")
+    return hashlib.sha256(cookie.encode()).hexdigest() if cookie else ""
+
+
+def device_cookie_new() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def user_session_start(*, request: HttpRequest, user: User, device_cookie: str) -> UserSession:
+    """Called right after Django's login(): remember this browser session."""
+    now = timezone.now()
+    request.session[SESSION_STARTED_KEY] = now.isoformat()
+    request.session[SESSION_ACTIVITY_KEY] = now.isoformat()
+    request.session.save()
+    session_key = request.session.session_key or ""
+    return UserSession.objects.create(
+        user=user,
+        session_key=session_key,
+        created_at=now,
+        last_seen_at=now,
+        ip_address=client_ip(request),
+        user_agent=str(request.META.get("HTTP_USER_AGENT", ""))[:512],
+        device_hash=hashlib.sha256(device_cookie.encode()).hexdigest(),
+    )
+
+
+def device_is_new(*, user: User, device_hash: str) -> bool:
+    if not device_hash:
+        return True
+    return not UserSession.objects.filter(user=user, device_hash=device_hash).exists()
+
+
+def user_session_end(*, user_session: UserSession, reason: str) -> None:
+    """Delete Django's session row and mark ours ended. Idempotent."""
+    _session_store(user_session.session_key).delete()
+    if user_session.ended_at is None:
+        user_session.ended_at = timezone.now()
+        user_session.end_reason = reason
+        user_session.save(update_fields=["ended_at", "end_reason"])
+
+
+def user_session_revoke(*, actor: User, user_session: UserSession) -> None:
+    with transaction.atomic():
+        user_session_end(user_session=user_session, reason=EndReason.REVOKED)
+        audit.record(
+            action="accounts.session.revoke",
+            actor=actor,
+            target_type="accounts.user",
+            target_id=user_session.user_id,
+            details={"session": user_session.pk, "ip": user_session.ip_address},
+        )
+
+
+def user_sessions_end_all(*, user: User, reason: str) -> int:
+    """End every open session of a user (sign out everywhere, offboarding)."""
+    ended = 0
+    for user_session in UserSession.objects.filter(user=user, ended_at__isnull=True):
+        user_session_end(user_session=user_session, reason=reason)
+        ended += 1
+    return ended
+
+
+def session_expiry_reason(
+    request: HttpRequest, policy: AccountPolicy, now: dt.datetime
+) -> str | None:
+    """Why this session must end now, or None."""
+    started = request.session.get(SESSION_STARTED_KEY)
+    last_activity = request.session.get(SESSION_ACTIVITY_KEY)
+    if started is None or last_activity is None:
+        return None
+    if now - dt.datetime.fromisoformat(last_activity) > dt.timedelta(
+        minutes=policy.session_idle_minutes
+    ):
+        return EndReason.IDLE
+    if now - dt.datetime.fromisoformat(started) > dt.timedelta(hours=policy.session_max_hours):
+        return EndReason.MAX_AGE
+    return None
+
+
+def session_touch(request: HttpRequest, user_session: UserSession, now: dt.datetime) -> None:
+    request.session[SESSION_ACTIVITY_KEY] = now.isoformat()
+    if now - user_session.last_seen_at >= LAST_SEEN_RESOLUTION:
+        user_session.last_seen_at = now
+        user_session.ip_address = client_ip(request)
+        user_session.save(update_fields=["last_seen_at", "ip_address"])
+
+
+def session_expired_record(*, user: User, reason: str) -> None:
+    audit.record(
+        action="accounts.session.expire",
+        outcome=Outcome.SUCCESS,
+        actor=user,
+        target_type="accounts.user",
+        target_id=user.pk,
+        details={"reason": reason},
+    )

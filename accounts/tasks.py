@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from accounts import notifications
+
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def login_notification_send(user_session_id: int) -> None:
+    """E-mail a person that their account was just used from a new device."""
+    notifications.login_notification_send(user_session_id=user_session_id)
