@@ -8,7 +8,8 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 # Tests that touch the database directly, run a second time on SQLite (embedded mode).
-SQLITE_TESTS := tests/test_audit_chain.py tests/test_accounts_login.py tests/test_web_shell.py
+SQLITE_TESTS := tests/test_audit_chain.py tests/test_accounts_login.py tests/test_web_shell.py \
+	tests/test_mfa.py
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import sessions
+from accounts import mfa, sessions
 from accounts.models import AccountPolicy, UserSession
 
 
@@ -57,11 +60,63 @@ class SessionPolicyMiddleware:
         return redirect("accounts:login")
 
 
+# Reachable with a password alone: the way to verify or enrol a second factor, signing
+# out, switching language and the health probe. Every other view needs the second
+# factor, including views added later (fail closed).
+MFA_EXEMPT_VIEWS = frozenset(
+    {
+        "accounts:logout",
+        "accounts:mfa_verify",
+        "accounts:mfa_verify_recovery",
+        "accounts:mfa_enrol",
+        "accounts:mfa_totp_add",
+        "accounts:mfa_passkey_add",
+        "set_language",
+        "healthz",
+    }
+)
+# django-otp-webauthn's endpoints (its registration view itself refuses a new passkey
+# to an unverified user who already has a device).
+MFA_EXEMPT_NAMESPACES = frozenset({"otp_webauthn"})
+API_PREFIX = "/api/"
+
+
 class MFARequiredMiddleware:
-    """A signed-in user without a verified second factor may only enrol or verify one."""
+    """A signed-in user without a verified second factor may only enrol or verify one.
+
+    Someone who has a sign-in device is sent to the verification step, someone who has
+    none yet to enrolment; the page they asked for comes back as ``next``.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., HttpResponseBase],
+        view_args: list[Any],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponseBase | None:
+        user = request.user
+        if not user.is_authenticated or mfa.session_is_verified(user):
+            return None
+        match = request.resolver_match
+        if match is not None and (
+            match.view_name in MFA_EXEMPT_VIEWS or MFA_EXEMPT_NAMESPACES & set(match.namespaces)
+        ):
+            return None
+        if request.path_info.startswith(API_PREFIX):
+            # The API decides for itself: a token, or a session only once verified
+            # (accounts.authentication.MFAVerifiedSessionAuthentication). An API client
+            # could not follow a redirect to an HTML form anyway. An Authorization
+            # header elsewhere proves nothing: those views use the session.
+            return None
+        has_device = mfa.user_has_primary_device(user=user)
+        target = reverse("accounts:mfa_verify" if has_device else "accounts:mfa_enrol")
+        if request.method == "GET":
+            target = f"{target}?{urlencode({'next': request.get_full_path()})}"
+        return redirect(target)

@@ -8,8 +8,11 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
-from accounts.models import User
+from accounts.errors import AccountRuleError
+from accounts.models import AccountPolicy, Team, TeamMembership, TeamRole, User
 from audit import services as audit
 
 
@@ -55,3 +58,116 @@ def first_admin_ensure(*, email: str) -> FirstAdmin:
             details={"email": admin.email},
         )
     return FirstAdmin(user=admin, created=True, setup_url=setup_url_for(admin))
+
+
+def user_roles_set(*, actor: User, user: User, is_site_admin: bool, is_auditor: bool) -> None:
+    """Grant or withdraw the site administrator and auditor roles."""
+    if (
+        user.is_site_admin
+        and not is_site_admin
+        and not User.objects.filter(is_site_admin=True, is_active=True).exclude(pk=user.pk).exists()
+    ):
+        raise AccountRuleError(_("The last active site administrator must keep the role."))
+    before = {"site_admin": user.is_site_admin, "auditor": user.is_auditor}
+    after = {"site_admin": is_site_admin, "auditor": is_auditor}
+    if before == after:
+        return
+    with transaction.atomic():
+        user.is_site_admin = is_site_admin
+        user.is_auditor = is_auditor
+        user.save(update_fields=["is_site_admin", "is_auditor"])
+        audit.record(
+            action="accounts.user.roles",
+            actor=actor,
+            target_type="accounts.user",
+            target_id=user.pk,
+            details={"email": user.email, "before": before, "after": after},
+        )
+
+
+def team_create(*, actor: User, name: str, description: str = "") -> Team:
+    name = name.strip()
+    slug = slugify(name)
+    if not slug:
+        raise AccountRuleError(_("Give the team a name with letters or digits."))
+    if Team.objects.filter(slug=slug).exists() or Team.objects.filter(name__iexact=name).exists():
+        raise AccountRuleError(_("A team with this name already exists."))
+    with transaction.atomic():
+        team = Team.objects.create(name=name, slug=slug, description=description.strip())
+        audit.record(
+            action="accounts.team.create",
+            actor=actor,
+            target_type="accounts.team",
+            target_id=team.pk,
+            details={"name": name},
+        )
+    return team
+
+
+def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMembership:
+    """Add a person to a team, or change their role in it."""
+    if role not in TeamRole.values:
+        raise AccountRuleError(_("Unknown team role."))
+    if not user.is_active:
+        raise AccountRuleError(_("Deactivated accounts cannot join a team."))
+    with transaction.atomic():
+        membership, created = TeamMembership.objects.get_or_create(
+            team=team, user=user, defaults={"role": role}
+        )
+        previous = None if created else membership.role
+        if not created and membership.role != role:
+            membership.role = role
+            membership.save(update_fields=["role"])
+        if created or previous != role:
+            audit.record(
+                action="accounts.team.member_set",
+                actor=actor,
+                target_type="accounts.team",
+                target_id=team.pk,
+                details={
+                    "team": team.name,
+                    "email": user.email,
+                    "role": role,
+                    "previous": previous,
+                },
+            )
+    return membership
+
+
+def team_member_remove(*, actor: User, membership: TeamMembership) -> None:
+    with transaction.atomic():
+        details = {
+            "team": membership.team.name,
+            "email": membership.user.email,
+            "role": membership.role,
+        }
+        team_id = membership.team_id
+        membership.delete()
+        audit.record(
+            action="accounts.team.member_remove",
+            actor=actor,
+            target_type="accounts.team",
+            target_id=team_id,
+            details=details,
+        )
+
+
+def policy_update(*, actor: User, policy: AccountPolicy, changes: dict[str, object]) -> None:
+    changed = {
+        field: {"before": getattr(policy, field), "after": value}
+        for field, value in changes.items()
+        if getattr(policy, field) != value
+    }
+    if not changed:
+        return
+    with transaction.atomic():
+        for field, value in changes.items():
+            setattr(policy, field, value)
+        policy.save()
+        audit.record(
+            action="accounts.policy.update",
+            actor=actor,
+            target_type="accounts.policy",
+            target_id=policy.pk,
+            details={"changed": changed},
+        )

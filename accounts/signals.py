@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.signals import user_locked_out
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts import sessions
+from accounts import lockout, sessions
 from accounts.models import AccountPolicy, User, UserSession
 from audit import services as audit
 from audit.models import Outcome
@@ -46,12 +48,26 @@ def _login_failed(
 ) -> None:
     # The attempted identifier is recorded as typed; the password is masked by Django.
     attempted = str(credentials.get("username") or credentials.get("email") or "")[:320]
+    # django-axes' receiver runs first (its app is listed before ours): during a lockout
+    # the password was not even checked.
+    failures = int(getattr(request, "axes_failures_since_start", 0))
+    locked_out = bool(getattr(request, "axes_locked_out", False))
+    reason = (
+        "locked out"
+        if locked_out and failures > settings.AXES_FAILURE_LIMIT
+        else "invalid credentials"
+    )
     audit.record(
         action="accounts.login",
         outcome=Outcome.DENIED,
         actor_label=attempted,
-        details={"reason": "invalid credentials"},
+        details={"reason": reason},
     )
+
+
+@receiver(user_locked_out)
+def _locked_out(sender: object, request: HttpRequest, username: str, **kwargs: Any) -> None:
+    lockout.lockout_record(request=request, username=str(username or "")[:320])
 
 
 @receiver(user_logged_out)

@@ -9,3 +9,11 @@ from accounts import notifications
 def login_notification_send(user_session_id: int) -> None:
     """E-mail a person that their account was just used from a new device."""
     notifications.login_notification_send(user_session_id=user_session_id)
+
+
+@shared_task(ignore_result=True)
+def departures_due_process() -> int:
+    """Daily (beat): deactivate the accounts whose departure date has come."""
+    from accounts.offboarding import departures_due_process as process
+
+    return process()

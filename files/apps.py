@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class FilesConfig(AppConfig):
     name = "files"
     verbose_name = "Files"
+
+    def ready(self) -> None:
+        from accounts.offboarding import user_deactivated
+        from files import checks  # noqa: F401  (registers the settings checks)
+        from files.services import personal_files_hand_over
+
+        # A leaver's personal files go to the named successor, in the same transaction.
+        user_deactivated.connect(
+            personal_files_hand_over, dispatch_uid="files.personal_files_hand_over"
+        )

@@ -89,11 +89,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     # Idle and absolute session timeouts, session list, revocation (accounts/sessions.py).
     "accounts.middleware.SessionPolicyMiddleware",
     # A signed-in user without a verified second factor may only enrol or verify one.
     "accounts.middleware.MFARequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes requires: turns lockouts into a clear response.
@@ -174,6 +174,12 @@ OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list(
 )
 # Plain-HTTP origins are only ever loopback in embedded mode; production is https-only.
 SILENCED_SYSTEM_CHECKS = [] if PRODUCTION else ["otp_webauthn.E031"]
+# Passkeys are a second factor after the password, never a way to skip it.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+# Records passkey registrations and verifications in the audit log (accounts/webauthn.py).
+OTP_WEBAUTHN_HELPER_CLASS = "accounts.webauthn.AuditedWebAuthnHelper"
+# Shown by authenticator apps next to the account name.
+OTP_TOTP_ISSUER = "SecureDrive"
 
 # Guessing is stopped (django-axes): after 5 failures, per account and per address.
 AXES_FAILURE_LIMIT = env.int("SECUREDRIVE_LOCKOUT_FAILURES", default=5)
@@ -184,6 +190,10 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_IPWARE_PROXY_COUNT = None
 AXES_CLIENT_IP_CALLABLE = "audit.context.client_ip"
 AXES_VERBOSE = False
+# The same translated page (HTTP 429) for every locked-out attempt, known account or not.
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# One counter per account whatever the case or spaces typed around the address.
+AXES_USERNAME_CALLABLE = "accounts.lockout.attempted_username"
 
 # Lifetime of the one-time set-up link printed for the first administrator.
 PASSWORD_RESET_TIMEOUT = 24 * 3600
@@ -297,6 +307,25 @@ SECUREDRIVE_KEYRING_FILE = Path(
     env.str("SECUREDRIVE_KEYRING_FILE", default=str(SECRETS_DIR / "keyring.json"))
 ).resolve()
 
+# --- Files: encrypted, versioned storage (docs/storage.md) -----------------------------
+# Plaintext bytes per blob segment for new versions (files/crypto.py explains 1 MiB);
+# each version records its own, so changing this never affects existing blobs.
+FILES_SEGMENT_SIZE = env.int("SECUREDRIVE_FILES_SEGMENT_SIZE", default=1024 * 1024)
+# Default quotas, in bytes of plaintext over every version kept (trash included). A
+# space's own quota_bytes overrides them.
+FILES_PERSONAL_QUOTA_BYTES = env.int("SECUREDRIVE_FILES_PERSONAL_QUOTA_BYTES", default=20 * 2**30)
+FILES_TEAM_QUOTA_BYTES = env.int("SECUREDRIVE_FILES_TEAM_QUOTA_BYTES", default=200 * 2**30)
+# Largest file accepted by the simple (non-resumable) upload.
+FILES_UPLOAD_MAX_BYTES = env.int("SECUREDRIVE_FILES_UPLOAD_MAX_BYTES", default=10 * 2**30)
+# Version retention: an old version is purged once it is neither among the newest
+# KEEP_COUNT versions of its file nor younger than KEEP_DAYS days. Spaces may override.
+FILES_VERSION_KEEP_COUNT = env.int("SECUREDRIVE_FILES_VERSION_KEEP_COUNT", default=10)
+FILES_VERSION_KEEP_DAYS = env.int("SECUREDRIVE_FILES_VERSION_KEEP_DAYS", default=30)
+# Trashed files and folders are purged (crypto-shredded) after this many days.
+FILES_TRASH_RETENTION_DAYS = env.int("SECUREDRIVE_FILES_TRASH_RETENTION_DAYS", default=30)
+# Blobs fully re-verified (authenticated decryption) per scrub run, least recent first.
+FILES_SCRUB_BATCH = env.int("SECUREDRIVE_FILES_SCRUB_BATCH", default=50)
+
 # --- Virus scanner ---------------------------------------------------------------------
 # "tcp://127.0.0.1:3310" or "unix:///run/clamav/clamd.ctl". Empty: scanning disabled,
 # which the UI and the health endpoint say loudly; uploads then stay pending.
@@ -339,6 +368,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "securedrive.tasks.worker_heartbeat",
         "schedule": env.float("SECUREDRIVE_WORKER_HEARTBEAT_S", default=30.0),
     },
+    # Hourly, so a departure takes effect within the hour of its date starting; the task
+    # is idempotent.
+    "accounts-departures": {"task": "accounts.tasks.departures_due_process", "schedule": 3600.0},
+    # Files lifecycle (docs/storage.md): idempotent, each run does what is still due.
+    "files-version-retention": {"task": "files.tasks.versions_retention_apply", "schedule": 3600.0},
+    "files-trash-purge": {"task": "files.tasks.trash_purge_expired", "schedule": 3600.0},
+    "files-scrub": {"task": "files.tasks.blobs_scrub", "schedule": 6 * 3600.0},
 }
 
 # --- Cache (shared by web and worker processes: heartbeats, rate limits) ---------------
@@ -368,6 +404,44 @@ else:
 DEFAULT_FROM_EMAIL = env.str("SECUREDRIVE_FROM_EMAIL", default="SecureDrive <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# --- REST API (/api/v1/, docs/api.md) ---------------------------------------------------
+REST_FRAMEWORK = {
+    # A personal access token (Bearer), or the browser's session once MFA-verified.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.PersonalAccessTokenAuthentication",
+        "accounts.authentication.MFAVerifiedSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only: the browsable API needs inline script and would be a second UI to secure.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    # Counted in the shared cache (Redis in production), per address or per person.
+    # "token_create" only counts POST /api/v1/tokens/ (accounts.api.TokenCreateThrottle).
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": "60/minute",
+        "user": "600/minute",
+        "token_create": "20/hour",
+    },
+    # Never None: DRF would then key anonymous rates on the client-written
+    # X-Forwarded-For header. 0 means REMOTE_ADDR, as for the audit log.
+    "NUM_PROXIES": SECUREDRIVE_TRUSTED_PROXY_COUNT,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SecureDrive API",
+    "DESCRIPTION": "SecureDrive for integrators: who am I, tokens, files. See docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Schema only: Swagger UI and Redoc need inline script, which the CSP forbids.
+}
+
 # --- Logging: to stderr, never file content ---------------------------------------------
 LOGGING = {
     "version": 1,
@@ -375,6 +449,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["stderr"], "level": env.str("SECUREDRIVE_LOG_LEVEL", default="INFO")},
+    # django-axes logs every successful sign-in at INFO; the audit log already has them.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # --- Refuse to start on an unsafe production configuration ---------------------------------

@@ -6,6 +6,11 @@ from securedrive import health, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("accounts.urls")),
+    # Passkey ceremonies (django-otp-webauthn's JSON endpoints and its JS catalogue).
+    path("accounts/webauthn/", include("django_otp_webauthn.urls", namespace="otp_webauthn")),
+    path("api/v1/", include("accounts.api_urls")),
+    path("api/v1/files/", include("files.api_urls")),
+    path("files/", include("files.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("status/", views.platform_status, name="platform_status"),
     path("healthz", health.healthz, name="healthz"),

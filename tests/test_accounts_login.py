@@ -11,6 +11,7 @@ from django.test import Client
 from accounts.models import User
 from audit.models import AuditEvent
 from tests.conftest import PASSWORD
+from tests.helpers import totp_code, totp_device_confirmed
 
 pytestmark = pytest.mark.django_db
 
@@ -25,8 +26,12 @@ def sign_in(client: Client, email: str, password: str) -> object:
 
 
 def test_owner_signs_in_and_the_login_is_audited(client: Client, owner: User) -> None:
+    device = totp_device_confirmed(owner)
     response = sign_in(client, owner.email, PASSWORD)
     assert response.status_code == 302  # type: ignore[attr-defined]
+    # The password alone opens nothing but the second step (tests/test_mfa.py).
+    assert client.get("/")["Location"].startswith("/accounts/mfa/verify/")
+    client.post("/accounts/mfa/verify/", {"code": totp_code(device)})
     assert client.get("/").status_code == 200
     event = AuditEvent.objects.get(action="accounts.login")
     assert (event.outcome, event.actor_id, event.actor_label) == (

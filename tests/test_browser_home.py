@@ -6,6 +6,7 @@ import pytest
 
 from accounts.models import User
 from tests.conftest import PASSWORD, BrowserPage
+from tests.helpers import totp_code, totp_device_confirmed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,9 +18,12 @@ def test_clinician_signs_in_and_reads_the_home_page_in_both_languages(
     page.goto("/")
     assert "/accounts/login/" in page.url
 
+    device = totp_device_confirmed(owner)
     page.get_by_label("E-mail address").fill(owner.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("6-digit code").fill(totp_code(device))
+    page.get_by_role("button", name="Verify").click()
 
     page.get_by_role("heading", name="Welcome, Alice").wait_for()
     # The status card is loaded by htmx: proof that scripts run under the strict CSP.

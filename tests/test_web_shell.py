@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
+from tests.helpers import client_signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -22,10 +23,12 @@ def test_pages_carry_a_strict_content_security_policy(client: Client) -> None:
     assert "unsafe" not in policy
 
 
-def test_pages_hold_no_inline_script_or_style(client: Client, owner: User) -> None:
-    client.force_login(owner)
-    for url in ("/accounts/login/", "/", "/status/"):
-        html = client.get(url).content.decode()
+def test_pages_hold_no_inline_script_or_style(owner: User) -> None:
+    signed_in = client_signed_in(owner)
+    for client, url in ((Client(), "/accounts/login/"), (signed_in, "/"), (signed_in, "/status/")):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), url
         assert not re.search(r"\sstyle=", html), url
         assert "<style" not in html, url
@@ -46,8 +49,8 @@ def test_interface_speaks_french(client: Client) -> None:
     assert "Se connecter à SecureDrive" in page
 
 
-def test_home_shows_platform_status_and_scanner_warning(client: Client, owner: User) -> None:
-    client.force_login(owner)
+def test_home_shows_platform_status_and_scanner_warning(owner: User) -> None:
+    client = client_signed_in(owner)
     home = client.get("/").content.decode()
     assert "Virus scanning is disabled." in home
     status = client.get("/status/").content.decode()

@@ -1,0 +1,157 @@
+"""Invitations: the only way in. Single-use, expiring, only a hash of the token stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.errors import AccountRuleError
+from accounts.models import AccountPolicy, Invitation, Team, TeamMembership, TeamRole, User
+from audit import services as audit
+from audit.models import Outcome
+
+# 256 random bits: guessing is hopeless, and the view is rate limited on top.
+TOKEN_BYTES = 32
+
+
+def token_hash(token: str) -> str:
+    # A plain SHA-256 suffices for a 256-bit random secret (no dictionary to attack).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class InvitationSent:
+    invitation: Invitation
+    url: str  # contains the token: shown to nobody but the recipient's mailbox
+
+
+def invitation_url(token: str) -> str:
+    return f"{settings.SITE_URL}{reverse('accounts:invitation_accept', kwargs={'token': token})}"
+
+
+def invitation_create(
+    *,
+    actor: User,
+    email: str,
+    full_name: str = "",
+    teams: list[Team] | None = None,
+    grants_site_admin: bool = False,
+    grants_auditor: bool = False,
+) -> InvitationSent:
+    email = email.strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise AccountRuleError(_("An account with this e-mail address already exists."))
+    policy = AccountPolicy.current()
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    with transaction.atomic():
+        # A new invitation replaces any pending one for the same address.
+        Invitation.objects.filter(
+            email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        invitation = Invitation.objects.create(
+            email=email,
+            full_name=full_name.strip(),
+            token_hash=token_hash(token),
+            invited_by=actor,
+            grants_site_admin=grants_site_admin,
+            grants_auditor=grants_auditor,
+            expires_at=timezone.now() + dt.timedelta(hours=policy.invitation_valid_hours),
+        )
+        invitation.teams.set(teams or [])
+        audit.record(
+            action="accounts.invitation.send",
+            actor=actor,
+            target_type="accounts.invitation",
+            target_id=invitation.pk,
+            details={
+                "email": email,
+                "site_admin": grants_site_admin,
+                "auditor": grants_auditor,
+                "teams": [team.slug for team in teams or []],
+            },
+        )
+        url = invitation_url(token)
+        # Sent from the web process after commit, never through the broker: Celery
+        # messages must not carry secrets, and this e-mail carries the token.
+        transaction.on_commit(lambda: _invitation_mail(invitation, url))
+    return InvitationSent(invitation=invitation, url=url)
+
+
+def _invitation_mail(invitation: Invitation, url: str) -> None:
+    context = {"invitation": invitation, "url": url}
+    send_mail(
+        subject=_("You are invited to SecureDrive"),
+        message=render_to_string("accounts/email/invitation.txt", context),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+
+
+def invitation_get_valid(*, token: str) -> Invitation | None:
+    """The pending invitation for this token, or None (unknown, used, revoked, expired)."""
+    invitation = Invitation.objects.filter(token_hash=token_hash(token)).first()
+    if invitation is None or not invitation.is_pending():
+        return None
+    return invitation
+
+
+def invitation_refused_record(*, token: str, reason: str) -> None:
+    audit.record(
+        action="accounts.invitation.use",
+        outcome=Outcome.DENIED,
+        details={"reason": reason, "token_hash_prefix": token_hash(token)[:12]},
+    )
+
+
+def invitation_accept(*, invitation: Invitation, password: str, full_name: str) -> User:
+    """Create the account. The caller signs the person in; MFA enrolment follows."""
+    with transaction.atomic():
+        locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if not locked.is_pending():
+            raise AccountRuleError(_("This invitation is no longer valid."))
+        if User.objects.filter(email__iexact=locked.email).exists():
+            raise AccountRuleError(_("An account with this e-mail address already exists."))
+        user = User.objects.create_user(
+            locked.email,
+            password,
+            full_name=full_name.strip() or locked.full_name,
+            is_site_admin=locked.grants_site_admin,
+            is_auditor=locked.grants_auditor,
+        )
+        for team in locked.teams.all():
+            TeamMembership.objects.create(team=team, user=user, role=TeamRole.MEMBER)
+        locked.accepted_at = timezone.now()
+        locked.accepted_user = user
+        locked.save(update_fields=["accepted_at", "accepted_user"])
+        audit.record(
+            action="accounts.invitation.accept",
+            actor=user,
+            target_type="accounts.invitation",
+            target_id=locked.pk,
+            details={"invited_by": locked.invited_by.email if locked.invited_by else ""},
+        )
+    return user
+
+
+def invitation_revoke(*, actor: User, invitation: Invitation) -> None:
+    with transaction.atomic():
+        if invitation.accepted_at is None and invitation.revoked_at is None:
+            invitation.revoked_at = timezone.now()
+            invitation.save(update_fields=["revoked_at"])
+        audit.record(
+            action="accounts.invitation.revoke",
+            actor=actor,
+            target_type="accounts.invitation",
+            target_id=invitation.pk,
+            details={"email": invitation.email},
+        )

@@ -1,0 +1,69 @@
+"""Password guessing is stopped by django-axes; this module is SecureDrive's side of it.
+
+django-axes counts failed sign-ins per account and per address (AXES_LOCKOUT_PARAMETERS)
+and refuses further attempts during the cool-off. Here: how an attempted account is
+named, the page a locked-out visitor sees, and the audit event of a lockout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from audit import services as audit
+from audit.models import Outcome
+
+
+def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:
+    """The account an attempt was for, normalised like the sign-in form does.
+
+    Without this, "Alice@Hopital.example" and "alice@hopital.example " would be
+    counted apart and each get their own five guesses at the same account.
+    """
+    if credentials:
+        typed = credentials.get(settings.AXES_USERNAME_FORM_FIELD)
+    else:
+        typed = request.POST.get(settings.AXES_USERNAME_FORM_FIELD)
+    return str(typed or "").strip().lower()
+
+
+def lockout_response(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """The same page for every locked-out attempt: it never says whether the account
+    exists, nor whether the account or the address is the one locked."""
+    cool_off: dt.timedelta = settings.AXES_COOLOFF_TIME
+    return render(
+        request,
+        "accounts/lockout.html",
+        {"cool_off_minutes": int(cool_off.total_seconds() // 60)},
+        status=429,
+    )
+
+
+def lockout_record(*, request: HttpRequest, username: str) -> None:
+    """Audit the attempt that started a lockout (called from django-axes' signal).
+
+    django-axes signals every refused attempt during the cool-off; only the one that
+    reaches the limit starts the lockout. The refused ones are recorded as denied
+    sign-ins with the reason "locked out" (accounts/signals.py).
+    """
+    failures = int(getattr(request, "axes_failures_since_start", settings.AXES_FAILURE_LIMIT))
+    if failures > settings.AXES_FAILURE_LIMIT:
+        return
+    cool_off: dt.timedelta = settings.AXES_COOLOFF_TIME
+    audit.record(
+        action="accounts.lockout",
+        outcome=Outcome.DENIED,
+        actor_label=username,
+        details={
+            "failures": failures,
+            "cool_off_minutes": int(cool_off.total_seconds() // 60),
+        },
+    )

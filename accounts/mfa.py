@@ -1,0 +1,510 @@
+"""Two-step verification: authenticator apps (TOTP), passkeys and recovery codes.
+
+Devices are django-otp's own models (``TOTPDevice``, ``StaticDevice``, and
+django-otp-webauthn's ``WebAuthnCredential``); so are throttling and replay protection
+(``verify_is_allowed``, ``verify_token``, ``last_t``). On top of the per-device
+throttle, failed codes are limited per account and per address over a window, counted
+from the audit log itself: the limit enforces exactly what auditors see.
+
+Every write takes ``actor=`` and records its audit event in the same transaction.
+Refusals are raised as ``MFAError`` *after* that transaction commits, so the failure
+count, the throttle and the audit event of a wrong code are never rolled back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import math
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
+
+from accounts.models import User
+from audit import context as request_context
+from audit import services as audit
+from audit.models import AuditEvent, Outcome
+
+
+class DeviceKind(enum.StrEnum):
+    TOTP = "totp"
+    PASSKEY = "passkey"
+    RECOVERY_CODES = "recovery_code"
+
+
+# Sign-in devices: at least one must remain. Recovery codes are a fallback, not a device.
+_PRIMARY_MODELS: dict[DeviceKind, type[Any]] = {
+    DeviceKind.TOTP: TOTPDevice,
+    DeviceKind.PASSKEY: WebAuthnCredential,
+}
+
+VERIFY_ACTION = "accounts.mfa.verify"
+PURPOSE_SIGN_IN = "sign-in"
+PURPOSE_ENROLMENT = "enrolment"
+REASON_INVALID_CODE = "invalid code"
+REASON_THROTTLED = "device throttled"
+REASON_RATE_LIMITED = "too many failures"
+
+# Beyond django-otp's per-device back-off (1, 2, 4, 8… seconds): at most this many wrong
+# codes per account, and per address (a whole ward may share one), in the window.
+MFA_FAILURE_WINDOW = dt.timedelta(minutes=15)
+MFA_FAILURES_PER_ACCOUNT = 10
+MFA_FAILURES_PER_ADDRESS = 30
+
+RECOVERY_CODE_COUNT = 10
+# Lower-case letters and digits without 0/o, 1/l/i: codes are copied by hand from paper.
+# 12 characters from 31 give 59 bits, far beyond reach of online guessing.
+_RECOVERY_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+_RECOVERY_CODE_GROUPS = 3
+_RECOVERY_CODE_GROUP_LENGTH = 4
+
+
+class MFAError(Exception):
+    """A refusal the person can act on; ``message`` is translated and shown to them."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CodeRejected(MFAError):
+    pass
+
+
+class TooManyAttempts(MFAError):
+    pass
+
+
+class LastDeviceError(MFAError):
+    pass
+
+
+# --- Reads (always scoped to the person asking) -------------------------------------------
+
+
+def session_is_verified(user: object) -> bool:
+    """Whether this browser session passed a second factor.
+
+    ``is_verified`` is installed on ``request.user`` by django-otp's OTPMiddleware.
+    """
+    is_verified = getattr(user, "is_verified", None)
+    return bool(callable(is_verified) and is_verified())
+
+
+def device_kind_of(device: Any) -> DeviceKind:
+    if isinstance(device, TOTPDevice):
+        return DeviceKind.TOTP
+    if isinstance(device, WebAuthnCredential):
+        return DeviceKind.PASSKEY
+    if isinstance(device, StaticDevice):
+        return DeviceKind.RECOVERY_CODES
+    raise TypeError(f"not an MFA device: {device!r}")
+
+
+def devices_of(*, user: User, kind: DeviceKind) -> models.QuerySet[Any]:
+    """The person's confirmed sign-in devices of one kind (TOTP or passkey)."""
+    model = _PRIMARY_MODELS[kind]
+    queryset: models.QuerySet[Any] = model.objects.filter(user=user, confirmed=True)
+    return queryset.order_by("created_at", "pk")
+
+
+def primary_device_count(*, user: User) -> int:
+    return sum(devices_of(user=user, kind=kind).count() for kind in _PRIMARY_MODELS)
+
+
+def user_has_primary_device(*, user: User) -> bool:
+    return any(devices_of(user=user, kind=kind).exists() for kind in _PRIMARY_MODELS)
+
+
+def recovery_codes_remaining(*, user: User) -> int | None:
+    """How many unused recovery codes the person has; None if they never had any."""
+    device = StaticDevice.objects.filter(user=user).first()
+    if device is None:
+        return None
+    return int(device.token_set.count())
+
+
+def may_add_device(*, user: User, verified: bool) -> bool:
+    """Adding a device needs the second factor, except for a first enrolment.
+
+    Otherwise a stolen password alone would be enough to add the thief's own device.
+    """
+    return verified or not user_has_primary_device(user=user)
+
+
+@dataclass(frozen=True)
+class SecurityOverview:
+    authenticator_apps: list[Any]
+    passkeys: list[Any]
+    recovery_codes_remaining: int | None
+
+    @property
+    def device_count(self) -> int:
+        return len(self.authenticator_apps) + len(self.passkeys)
+
+
+def security_overview(*, user: User) -> SecurityOverview:
+    return SecurityOverview(
+        authenticator_apps=list(devices_of(user=user, kind=DeviceKind.TOTP)),
+        passkeys=list(devices_of(user=user, kind=DeviceKind.PASSKEY)),
+        recovery_codes_remaining=recovery_codes_remaining(user=user),
+    )
+
+
+# --- Failure limits -----------------------------------------------------------------------
+
+
+def _failures_recent(**where: str) -> int:
+    return AuditEvent.objects.filter(
+        action=VERIFY_ACTION,
+        outcome=Outcome.DENIED,
+        details__reason=REASON_INVALID_CODE,
+        occurred_at__gte=timezone.now() - MFA_FAILURE_WINDOW,
+        **where,
+    ).count()
+
+
+def _too_many_failures(actor: User) -> bool:
+    if _failures_recent(actor_id=str(actor.pk)) >= MFA_FAILURES_PER_ACCOUNT:
+        return True
+    address = request_context.current().ip_address
+    return bool(address) and _failures_recent(ip_address=address) >= MFA_FAILURES_PER_ADDRESS
+
+
+def _attempts_check(*, actor: User, kind: DeviceKind, purpose: str) -> None:
+    """Refuse (and audit) a code before checking it when too many were wrong lately."""
+    if not _too_many_failures(actor):
+        return
+    _verify_record(
+        actor=actor, kind=kind, device=None, purpose=purpose, failure=REASON_RATE_LIMITED
+    )
+    minutes = int(MFA_FAILURE_WINDOW.total_seconds() // 60)
+    raise TooManyAttempts(
+        ngettext(
+            "Too many incorrect codes. For your security, wait %(minutes)d minute and try again.",
+            "Too many incorrect codes. For your security, wait %(minutes)d minutes and try again.",
+            minutes,
+        )
+        % {"minutes": minutes}
+    )
+
+
+@dataclass(frozen=True)
+class _CodeCheck:
+    failure: str = ""  # "" when the code was accepted
+    retry_at: dt.datetime | None = None
+
+
+def _code_check(device: Any, code: str) -> _CodeCheck:
+    """django-otp's own throttle and verification, on a row the caller has locked."""
+    allowed, throttle = device.verify_is_allowed()
+    if not allowed:
+        return _CodeCheck(failure=REASON_THROTTLED, retry_at=(throttle or {}).get("locked_until"))
+    if device.verify_token(code):
+        return _CodeCheck()
+    return _CodeCheck(failure=REASON_INVALID_CODE)
+
+
+def _raise_for(check: _CodeCheck) -> None:
+    if check.failure == REASON_THROTTLED:
+        seconds = 1
+        if check.retry_at is not None:
+            seconds = max(1, math.ceil((check.retry_at - timezone.now()).total_seconds()))
+        raise TooManyAttempts(
+            ngettext(
+                "Too many attempts. Wait %(seconds)d second before trying again.",
+                "Too many attempts. Wait %(seconds)d seconds before trying again.",
+                seconds,
+            )
+            % {"seconds": seconds}
+        )
+    if check.failure:
+        raise CodeRejected(_("This code is not valid. Check it and try again."))
+
+
+# --- Audit events -------------------------------------------------------------------------
+
+
+def _verify_record(
+    *, actor: User | None, kind: DeviceKind, device: Any, purpose: str, failure: str
+) -> None:
+    details: dict[str, Any] = {"device_type": kind.value, "purpose": purpose}
+    if device is not None:
+        details["device"] = device.pk
+    if failure:
+        details["reason"] = failure
+    audit.record(
+        action=VERIFY_ACTION,
+        outcome=Outcome.DENIED if failure else Outcome.SUCCESS,
+        actor=actor,
+        target_type="accounts.user" if actor is not None else "",
+        target_id=actor.pk if actor is not None else "",
+        details=details,
+    )
+
+
+def _device_record(
+    *, action: str, actor: User, device: Any, outcome: str = Outcome.SUCCESS, **extra: Any
+) -> None:
+    audit.record(
+        action=action,
+        outcome=outcome,
+        actor=actor,
+        target_type="accounts.user",
+        target_id=actor.pk,
+        details={
+            "device_type": device_kind_of(device).value,
+            "device": device.pk,
+            "name": device.name,
+            **extra,
+        },
+    )
+
+
+# --- Authenticator apps (TOTP) ------------------------------------------------------------
+
+
+def totp_device_pending(*, actor: User, pending_id: int | None) -> Any:
+    """The authenticator app being set up in this browser session.
+
+    One unconfirmed device per set-up, remembered by the caller (the session), so a
+    reload shows the same secret. A pending device of another session is never reused:
+    someone holding only the password could otherwise plant a secret they know.
+    Not audited: an unconfirmed device verifies nothing; its confirmation is audited.
+    """
+    if pending_id is not None:
+        device = TOTPDevice.objects.filter(pk=pending_id, user=actor, confirmed=False).first()
+        if device is not None:
+            return device
+    return TOTPDevice.objects.create(user=actor, confirmed=False, name=_("Authenticator app"))
+
+
+def totp_device_confirm(*, actor: User, device: Any, code: str, name: str) -> Any:
+    """Enrol an authenticator app: its first code proves the secret was copied right."""
+    _attempts_check(actor=actor, kind=DeviceKind.TOTP, purpose=PURPOSE_ENROLMENT)
+    with transaction.atomic():
+        pending = TOTPDevice.objects.select_for_update().get(
+            pk=device.pk, user=actor, confirmed=False
+        )
+        check = _code_check(pending, code.replace(" ", ""))
+        _verify_record(
+            actor=actor,
+            kind=DeviceKind.TOTP,
+            device=pending,
+            purpose=PURPOSE_ENROLMENT,
+            failure=check.failure,
+        )
+        if not check.failure:
+            pending.confirmed = True
+            pending.name = name.strip()[:64] or _("Authenticator app")
+            pending.save(update_fields=["confirmed", "name"])
+            # Other set-ups left half-way are of no use any more.
+            TOTPDevice.objects.filter(user=actor, confirmed=False).delete()
+            _device_record(action="accounts.mfa.device.add", actor=actor, device=pending)
+    _raise_for(check)
+    return pending
+
+
+def totp_device_verify(*, actor: User, device: Any, code: str) -> Any:
+    """Second step of signing in with an authenticator app."""
+    _attempts_check(actor=actor, kind=DeviceKind.TOTP, purpose=PURPOSE_SIGN_IN)
+    with transaction.atomic():
+        locked = TOTPDevice.objects.select_for_update().get(
+            pk=device.pk, user=actor, confirmed=True
+        )
+        check = _code_check(locked, code.replace(" ", ""))
+        _verify_record(
+            actor=actor,
+            kind=DeviceKind.TOTP,
+            device=locked,
+            purpose=PURPOSE_SIGN_IN,
+            failure=check.failure,
+        )
+    _raise_for(check)
+    return locked
+
+
+# --- Passkeys (django-otp-webauthn runs the ceremonies; see accounts/webauthn.py) ---------
+
+
+def passkey_added_record(*, actor: User, device: Any) -> None:
+    """Called inside the transaction that saved the new credential."""
+    _device_record(action="accounts.mfa.device.add", actor=actor, device=device)
+
+
+def passkey_registration_failed_record(*, actor: User) -> None:
+    audit.record(
+        action="accounts.mfa.device.add",
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="accounts.user",
+        target_id=actor.pk,
+        details={"device_type": DeviceKind.PASSKEY.value, "reason": "registration rejected"},
+    )
+
+
+def passkey_verification_record(*, actor: User | None, device: Any) -> None:
+    """A passkey assertion was checked: ``device`` is None when it was rejected."""
+    _verify_record(
+        actor=actor,
+        kind=DeviceKind.PASSKEY,
+        device=device,
+        purpose=PURPOSE_SIGN_IN,
+        failure="" if device is not None else "passkey rejected",
+    )
+
+
+# --- Recovery codes -----------------------------------------------------------------------
+
+
+def recovery_code_normalised(typed: str) -> str:
+    return "".join(character for character in typed.lower() if character.isalnum())
+
+
+def _recovery_code_digest(*, user: User, code: str) -> str:
+    """What is stored instead of the code, like a password hash.
+
+    django-otp keeps static tokens as plain text; a copy of the database must not hand
+    out codes that are still valid. Codes carry 59 random bits, so a fast hash is
+    enough; the account id keeps one person's codes from matching another's.
+    StaticToken.token holds 16 characters: 64 bits of SHA-256.
+    """
+    material = f"securedrive.recovery-code:{user.pk}:{recovery_code_normalised(code)}"
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def _recovery_code_new() -> str:
+    groups = (
+        "".join(
+            secrets.choice(_RECOVERY_CODE_ALPHABET)
+            for _position in range(_RECOVERY_CODE_GROUP_LENGTH)
+        )
+        for _group in range(_RECOVERY_CODE_GROUPS)
+    )
+    return "-".join(groups)
+
+
+def _recovery_codes_replace(*, actor: User, only_if_missing: bool) -> list[str]:
+    with transaction.atomic():
+        # One set per person, even when two requests race to create it.
+        User.objects.select_for_update().filter(pk=actor.pk).first()
+        device = StaticDevice.objects.filter(user=actor).first()
+        if device is not None and only_if_missing:
+            return []
+        if device is None:
+            device = StaticDevice.objects.create(user=actor, name=_("Recovery codes"))
+        replaced = int(device.token_set.count())
+        device.token_set.all().delete()
+        codes = [_recovery_code_new() for _ in range(RECOVERY_CODE_COUNT)]
+        StaticToken.objects.bulk_create(
+            [
+                StaticToken(device=device, token=_recovery_code_digest(user=actor, code=code))
+                for code in codes
+            ]
+        )
+        device.throttle_reset(commit=False)
+        device.save()
+        audit.record(
+            action="accounts.mfa.recovery_codes.generate",
+            actor=actor,
+            target_type="accounts.user",
+            target_id=actor.pk,
+            details={"count": len(codes), "unused_codes_replaced": replaced},
+        )
+    return codes
+
+
+def recovery_codes_generate(*, actor: User) -> list[str]:
+    """A new set of recovery codes; the previous ones stop working. Shown once."""
+    return _recovery_codes_replace(actor=actor, only_if_missing=False)
+
+
+def recovery_codes_ensure(*, actor: User) -> list[str]:
+    """Recovery codes come with the first device: new codes if the person has none, else []."""
+    return _recovery_codes_replace(actor=actor, only_if_missing=True)
+
+
+@dataclass(frozen=True)
+class RecoveryCodeUse:
+    device: Any
+    remaining: int
+
+
+def recovery_code_use(*, actor: User, code: str) -> RecoveryCodeUse:
+    """Second step of signing in with a recovery code, which then stops working."""
+    _attempts_check(actor=actor, kind=DeviceKind.RECOVERY_CODES, purpose=PURPOSE_SIGN_IN)
+    remaining = 0
+    with transaction.atomic():
+        device = StaticDevice.objects.select_for_update().filter(user=actor, confirmed=True).first()
+        if device is None:
+            check = _CodeCheck(failure=REASON_INVALID_CODE)
+        else:
+            check = _code_check(device, _recovery_code_digest(user=actor, code=code))
+        _verify_record(
+            actor=actor,
+            kind=DeviceKind.RECOVERY_CODES,
+            device=device,
+            purpose=PURPOSE_SIGN_IN,
+            failure=check.failure,
+        )
+        if not check.failure:
+            remaining = int(device.token_set.count())
+            audit.record(
+                action="accounts.mfa.recovery_code.use",
+                actor=actor,
+                target_type="accounts.user",
+                target_id=actor.pk,
+                details={"remaining": remaining},
+            )
+    _raise_for(check)
+    return RecoveryCodeUse(device=device, remaining=remaining)
+
+
+# --- Managing devices ---------------------------------------------------------------------
+
+
+def device_rename(*, actor: User, device: Any, name: str) -> None:
+    new_name = name.strip()[:64]
+    with transaction.atomic():
+        old_name = device.name
+        device.name = new_name
+        device.save(update_fields=["name"])
+        _device_record(
+            action="accounts.mfa.device.rename", actor=actor, device=device, previous_name=old_name
+        )
+
+
+def device_remove(*, actor: User, device: Any) -> None:
+    """Remove a TOTP app or a passkey, never the last one: without a device nobody
+    could sign in, and recovery codes alone are a fallback, not a way in."""
+    with transaction.atomic():
+        # Two removals at once must not both see "one left besides me".
+        User.objects.select_for_update().filter(pk=actor.pk).first()
+        refused = primary_device_count(user=actor) <= 1
+        if refused:
+            _device_record(
+                action="accounts.mfa.device.remove",
+                actor=actor,
+                device=device,
+                outcome=Outcome.DENIED,
+                reason="last device",
+            )
+        else:
+            _device_record(action="accounts.mfa.device.remove", actor=actor, device=device)
+            device.delete()
+    if refused:
+        raise LastDeviceError(
+            _(
+                "This is your only sign-in device. Add another authenticator app or "
+                "passkey before removing it."
+            )
+        )

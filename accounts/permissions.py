@@ -1,0 +1,35 @@
+"""Who may open which part of the interface. One place, used by every view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+from audit import services as audit
+from audit.models import Outcome
+
+View = Callable[..., HttpResponse]
+
+
+def site_admin_required(view: View) -> View:
+    """Site administrators only; anyone else gets 403 and an audit event."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not getattr(request.user, "is_site_admin", False):
+            audit.record(
+                action="accounts.admin.access",
+                outcome=Outcome.DENIED,
+                actor=request.user,
+                details={"path": request.path},
+            )
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper

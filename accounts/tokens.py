@@ -1,0 +1,270 @@
+"""Personal access tokens for the API: create, revoke, authenticate, list.
+
+A token is ``sdpat_`` followed by 43 characters of ``secrets.token_urlsafe(32)``:
+256 random bits. The prefix makes leaked tokens easy to recognise (secret scanners,
+logs) and lets people tell their tokens apart without showing the secret.
+
+Tokens count as a second factor only because they can only be minted from an
+MFA-verified browser session (accounts/api.py, accounts/views/tokens.py); a token can
+never mint another one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from accounts.models import AccountPolicy, PersonalAccessToken, TokenScope, User
+from audit import services as audit
+from audit.models import Outcome
+
+TOKEN_PREFIX = "sdpat_"  # noqa: S105  (a public marker, not a secret)
+# secrets.token_urlsafe(32): 32 random bytes, base64url without padding = 43 characters.
+TOKEN_RANDOM_BYTES = 32
+# Shown in lists and written to the audit log: "sdpat_" and 6 random characters (36
+# bits), enough to tell tokens apart, far too little to help guess the other 220 bits.
+DISPLAY_PREFIX_LENGTH = 12
+_TOKEN_SHAPE = re.compile(rf"{TOKEN_PREFIX}[A-Za-z0-9_-]{{43}}")
+_PREFIX_SHAPE = re.compile(rf"^{TOKEN_PREFIX}[A-Za-z0-9_-]{{0,6}}")
+
+# Writing last_used_at (and an audit event) on every API call would cost a write per
+# request and bury the log under thousands of identical lines from one script: once a
+# minute per token still answers "is this token in use, from where, since when".
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+TOKEN_NAME_MAX_LENGTH = 100  # PersonalAccessToken.name
+
+
+class TokenStatus(models.TextChoices):
+    ACTIVE = "active", gettext_lazy("active")
+    EXPIRED = "expired", gettext_lazy("expired")
+    REVOKED = "revoked", gettext_lazy("revoked")
+
+
+def token_hash_of(raw: str) -> str:
+    """SHA-256, hex.
+
+    A plain fast hash is right here, unlike for passwords: the token is 256 uniformly
+    random bits, so there is no dictionary to try and a slow, salted hash (Argon2)
+    would add nothing but a cost on every API call. An unsalted hash also allows the
+    indexed lookup that makes authentication a single query.
+    """
+    return hashlib.sha256(raw.encode("ascii")).hexdigest()
+
+
+def token_status(token: PersonalAccessToken, now: dt.datetime | None = None) -> TokenStatus:
+    if token.revoked_at is not None:
+        return TokenStatus.REVOKED
+    if token.expires_at <= (now or timezone.now()):
+        return TokenStatus.EXPIRED
+    return TokenStatus.ACTIVE
+
+
+# --- Selectors ------------------------------------------------------------------------
+
+
+def tokens_of(*, user: User) -> QuerySet[PersonalAccessToken]:
+    """Every token of one person, newest first (active, expired and revoked).
+
+    Views look tokens up by id inside this queryset only: another person's token is then
+    a 404, exactly like a token that does not exist.
+    """
+    return PersonalAccessToken.objects.filter(user=user).order_by("-created_at", "-pk")
+
+
+def _active_tokens_named(
+    *, user: User, name: str, now: dt.datetime
+) -> QuerySet[PersonalAccessToken]:
+    return PersonalAccessToken.objects.filter(
+        user=user, name__iexact=name, revoked_at__isnull=True, expires_at__gt=now
+    )
+
+
+# --- Services -------------------------------------------------------------------------
+
+
+def _scopes_clean(scopes: Iterable[str]) -> list[str]:
+    chosen = set(scopes)
+    unknown = sorted(chosen - set(TokenScope.values))
+    if unknown:
+        raise ValidationError(
+            {"scopes": _("Unknown scope: %(scopes)s.") % {"scopes": ", ".join(unknown)}},
+            code="invalid_scope",
+        )
+    if not chosen:
+        raise ValidationError({"scopes": _("Choose at least one scope.")}, code="required")
+    # Stored in a fixed order so that equal scope sets look equal everywhere.
+    return [scope for scope in TokenScope.values if scope in chosen]
+
+
+def _expiry_clean(expires_in_days: int, policy: AccountPolicy) -> int:
+    if expires_in_days < 1:
+        raise ValidationError(
+            {"expires_in_days": _("A token must expire: choose at least 1 day.")},
+            code="min_value",
+        )
+    if expires_in_days > policy.token_max_days:
+        raise ValidationError(
+            {
+                "expires_in_days": ngettext(
+                    "Tokens expire after at most %(days)d day.",
+                    "Tokens expire after at most %(days)d days.",
+                    policy.token_max_days,
+                )
+                % {"days": policy.token_max_days}
+            },
+            code="max_value",
+        )
+    return expires_in_days
+
+
+def token_create(
+    *, actor: User, name: str, scopes: Iterable[str], expires_in_days: int
+) -> tuple[PersonalAccessToken, str]:
+    """Mint a token for ``actor``. Returns the token and its plaintext, shown once.
+
+    Callers must make sure the request comes from an MFA-verified browser session,
+    never from a token.
+    """
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": _("Give the token a name.")}, code="required")
+    if len(name) > TOKEN_NAME_MAX_LENGTH:
+        raise ValidationError(
+            {"name": _("Use at most %(max)d characters.") % {"max": TOKEN_NAME_MAX_LENGTH}},
+            code="max_length",
+        )
+    clean_scopes = _scopes_clean(scopes)
+    days = _expiry_clean(expires_in_days, AccountPolicy.current())
+
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_RANDOM_BYTES)
+    now = timezone.now()
+    with transaction.atomic():
+        # Serialises token creation per person, so two simultaneous requests cannot
+        # both pass the unique-name check below.
+        User.objects.select_for_update().filter(pk=actor.pk).first()
+        if _active_tokens_named(user=actor, name=name, now=now).exists():
+            raise ValidationError(
+                {"name": _("You already have an active token with this name.")}, code="unique"
+            )
+        token = PersonalAccessToken.objects.create(
+            user=actor,
+            name=name,
+            prefix=plaintext[:DISPLAY_PREFIX_LENGTH],
+            token_hash=token_hash_of(plaintext),
+            scopes=clean_scopes,
+            created_at=now,
+            expires_at=now + dt.timedelta(days=days),
+        )
+        audit.record(
+            action="accounts.token.create",
+            actor=actor,
+            target_type="accounts.token",
+            target_id=token.pk,
+            details={
+                "prefix": token.prefix,
+                "name": token.name,
+                "scopes": clean_scopes,
+                "expires_at": token.expires_at.isoformat(),
+            },
+        )
+    return token, plaintext
+
+
+def token_revoke(*, actor: User, token: PersonalAccessToken) -> None:
+    """Revoke a token at once. Revoking a revoked token changes nothing."""
+    with transaction.atomic():
+        now = timezone.now()
+        # Conditional UPDATE: two simultaneous revocations record one event.
+        revoked = PersonalAccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=now
+        )
+        if not revoked:
+            return
+        token.revoked_at = now
+        audit.record(
+            action="accounts.token.revoke",
+            actor=actor,
+            target_type="accounts.token",
+            target_id=token.pk,
+            details={"prefix": token.prefix, "name": token.name, "owner_id": token.user_id},
+        )
+
+
+def _use_denied(*, reason: str, prefix: str, token: PersonalAccessToken | None = None) -> None:
+    # Never the token itself: only its public prefix (or the shape of what was sent).
+    details = {"reason": reason, "prefix": prefix}
+    if token is None:
+        audit.record(action="accounts.token.use", outcome=Outcome.DENIED, details=details)
+        return
+    audit.record(
+        action="accounts.token.use",
+        outcome=Outcome.DENIED,
+        actor=token.user,
+        target_type="accounts.token",
+        target_id=token.pk,
+        details=details,
+    )
+
+
+def token_authenticate(raw: str, ip: str) -> PersonalAccessToken | None:
+    """The usable token whose plaintext is ``raw``, or None (and a denied audit event)."""
+    if not _TOKEN_SHAPE.fullmatch(raw):
+        shape = _PREFIX_SHAPE.match(raw)
+        _use_denied(reason="malformed", prefix=shape.group(0) if shape else "")
+        return None
+    digest = token_hash_of(raw)
+    # An indexed lookup by hash: what timing can reveal is how many leading characters
+    # of a SHA-256 matched, which says nothing about any token. compare_digest then
+    # keeps the final check constant-time whatever the database does.
+    token = PersonalAccessToken.objects.select_related("user").filter(token_hash=digest).first()
+    if token is None or not hmac.compare_digest(token.token_hash, digest):
+        _use_denied(reason="unknown token", prefix=raw[:DISPLAY_PREFIX_LENGTH])
+        return None
+    now = timezone.now()
+    if not token.is_usable(now):
+        if token.revoked_at is not None:
+            reason = "revoked"
+        elif token.expires_at <= now:
+            reason = "expired"
+        else:
+            reason = "account deactivated"
+        _use_denied(reason=reason, prefix=token.prefix, token=token)
+        return None
+    _use_record(token=token, ip=ip, now=now)
+    return token
+
+
+def _use_record(*, token: PersonalAccessToken, ip: str, now: dt.datetime) -> None:
+    """Update last use and audit it, at most once per LAST_USED_RESOLUTION per token."""
+    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
+        return
+    with transaction.atomic():
+        # Conditional UPDATE: of concurrent requests in the same minute, one records.
+        claimed = (
+            PersonalAccessToken.objects.filter(pk=token.pk)
+            .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION))
+            .update(last_used_at=now, last_used_ip=ip[:45])
+        )
+        if not claimed:
+            return
+        token.last_used_at = now
+        token.last_used_ip = ip[:45]
+        audit.record(
+            action="accounts.token.use",
+            actor=token.user,
+            target_type="accounts.token",
+            target_id=token.pk,
+            details={"prefix": token.prefix, "scopes": token.scopes},
+        )

@@ -1,0 +1,262 @@
+"""Administration: people, roles, teams, invitations, offboarding, policy, access review.
+
+Site administrators manage accounts but never see file content; these pages show
+account data only. Team managers manage their own team's members.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts import invitations, offboarding, selectors, services
+from accounts.errors import AccountRuleError
+from accounts.forms_admin import (
+    DeactivationForm,
+    InvitationForm,
+    PolicyForm,
+    RolesForm,
+    TeamForm,
+    TeamMemberForm,
+)
+from accounts.models import AccountPolicy, Invitation, TeamMembership, User
+from accounts.permissions import site_admin_required
+
+
+def _actor(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101  (guaranteed by login_required)
+    return user
+
+
+@site_admin_required
+def user_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    users = selectors.users_with_mfa_flag().order_by("email")
+    if query:
+        users = users.filter(email__icontains=query) | users.filter(full_name__icontains=query)
+    return render(request, "accounts/admin/user_list.html", {"users": users, "query": query})
+
+
+@site_admin_required
+def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
+    subject = get_object_or_404(User, pk=user_id)
+    actor = _actor(request)
+    roles_form = RolesForm(
+        request.POST if request.method == "POST" else None,
+        initial={"is_site_admin": subject.is_site_admin, "is_auditor": subject.is_auditor},
+    )
+    if request.method == "POST" and roles_form.is_valid():
+        try:
+            services.user_roles_set(
+                actor=actor,
+                user=subject,
+                is_site_admin=roles_form.cleaned_data["is_site_admin"],
+                is_auditor=roles_form.cleaned_data["is_auditor"],
+            )
+        except AccountRuleError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("Roles saved."))
+        return redirect("accounts:admin_user", user_id=subject.pk)
+    context = {
+        "subject": subject,
+        "roles_form": roles_form,
+        "deactivation_form": DeactivationForm(subject=subject),
+        "memberships": subject.memberships.select_related("team"),
+        "open_sessions": selectors.user_sessions_open(subject),
+        "has_mfa": selectors.user_has_mfa(subject),
+    }
+    return render(request, "accounts/admin/user_detail.html", context)
+
+
+@site_admin_required
+@require_POST
+def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
+    subject = get_object_or_404(User, pk=user_id)
+    form = DeactivationForm(request.POST, subject=subject)
+    if not form.is_valid():
+        messages.error(request, _("Check the deactivation form."))
+        return render(
+            request,
+            "accounts/admin/user_detail.html",
+            {
+                "subject": subject,
+                "roles_form": RolesForm(initial={"is_site_admin": subject.is_site_admin}),
+                "deactivation_form": form,
+                "memberships": subject.memberships.select_related("team"),
+                "open_sessions": selectors.user_sessions_open(subject),
+                "has_mfa": selectors.user_has_mfa(subject),
+            },
+            status=400,
+        )
+    successor = form.cleaned_data["successor"]
+    try:
+        if form.cleaned_data["when"] == DeactivationForm.WHEN_LATER:
+            offboarding.user_departure_schedule(
+                actor=_actor(request),
+                user=subject,
+                departure_on=form.cleaned_data["departure_on"],
+                successor=successor,
+            )
+            messages.success(request, _("Departure scheduled."))
+        else:
+            summary = offboarding.user_deactivate(
+                actor=_actor(request), user=subject, successor=successor
+            )
+            messages.success(
+                request,
+                _(
+                    "Account deactivated: %(sessions)s session(s) ended, "
+                    "%(tokens)s token(s) revoked."
+                )
+                % {
+                    "sessions": summary.get("sessions_ended", 0),
+                    "tokens": summary.get("tokens_revoked", 0),
+                },
+            )
+    except AccountRuleError as error:
+        messages.error(request, str(error))
+    return redirect("accounts:admin_user", user_id=subject.pk)
+
+
+@site_admin_required
+@require_POST
+def user_departure_cancel(request: HttpRequest, user_id: int) -> HttpResponse:
+    subject = get_object_or_404(User, pk=user_id)
+    offboarding.user_departure_cancel(actor=_actor(request), user=subject)
+    messages.success(request, _("Scheduled departure cancelled."))
+    return redirect("accounts:admin_user", user_id=subject.pk)
+
+
+@site_admin_required
+@require_POST
+def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
+    subject = get_object_or_404(User, pk=user_id, is_active=False)
+    offboarding.user_reactivate(actor=_actor(request), user=subject)
+    messages.success(
+        request, _("Account reactivated. The person must set up a second factor again.")
+    )
+    return redirect("accounts:admin_user", user_id=subject.pk)
+
+
+@site_admin_required
+def invitation_list(request: HttpRequest) -> HttpResponse:
+    form = InvitationForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            sent = invitations.invitation_create(
+                actor=_actor(request),
+                email=form.cleaned_data["email"],
+                full_name=form.cleaned_data["full_name"],
+                teams=list(form.cleaned_data["teams"]),
+                grants_site_admin=form.cleaned_data["grants_site_admin"],
+                grants_auditor=form.cleaned_data["grants_auditor"],
+            )
+        except AccountRuleError as error:
+            form.add_error("email", str(error))
+        else:
+            messages.success(
+                request, _("Invitation sent to %(email)s.") % {"email": sent.invitation.email}
+            )
+            return redirect("accounts:admin_invitations")
+    context = {
+        "form": form,
+        "invitations": Invitation.objects.select_related("invited_by", "accepted_user")[:200],
+    }
+    return render(request, "accounts/admin/invitation_list.html", context)
+
+
+@site_admin_required
+@require_POST
+def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = get_object_or_404(Invitation, pk=invitation_id)
+    invitations.invitation_revoke(actor=_actor(request), invitation=invitation)
+    messages.success(request, _("Invitation revoked."))
+    return redirect("accounts:admin_invitations")
+
+
+@login_required
+def team_list(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    form = TeamForm(request.POST if request.method == "POST" and actor.is_site_admin else None)
+    if form.is_bound and form.is_valid():
+        try:
+            team = services.team_create(
+                actor=actor,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+            )
+        except AccountRuleError as error:
+            form.add_error("name", str(error))
+        else:
+            return redirect("accounts:team", slug=team.slug)
+    teams = selectors.teams_visible_to(actor).prefetch_related("memberships__user")
+    return render(request, "accounts/admin/team_list.html", {"teams": teams, "form": form})
+
+
+@login_required
+def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    actor = _actor(request)
+    team = get_object_or_404(selectors.teams_visible_to(actor), slug=slug)
+    can_manage = selectors.team_manageable_by(team, actor)
+    form = TeamMemberForm(request.POST if request.method == "POST" and can_manage else None)
+    if request.method == "POST" and not can_manage:
+        raise Http404
+    if form.is_bound and form.is_valid():
+        try:
+            services.team_member_set(
+                actor=actor,
+                team=team,
+                user=form.cleaned_data["user"],
+                role=form.cleaned_data["role"],
+            )
+        except AccountRuleError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("Team membership saved."))
+        return redirect("accounts:team", slug=team.slug)
+    context = {
+        "team": team,
+        "memberships": team.memberships.select_related("user").order_by("user__email"),
+        "can_manage": can_manage,
+        "form": form,
+    }
+    return render(request, "accounts/admin/team_detail.html", context)
+
+
+@login_required
+@require_POST
+def team_member_remove(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
+    actor = _actor(request)
+    team = get_object_or_404(selectors.teams_visible_to(actor), slug=slug)
+    if not selectors.team_manageable_by(team, actor):
+        raise Http404
+    membership = get_object_or_404(TeamMembership, pk=membership_id, team=team)
+    services.team_member_remove(actor=actor, membership=membership)
+    messages.success(request, _("Removed from the team."))
+    return redirect("accounts:team", slug=team.slug)
+
+
+@site_admin_required
+def policy(request: HttpRequest) -> HttpResponse:
+    current = AccountPolicy.current()
+    form = PolicyForm(request.POST if request.method == "POST" else None, instance=current)
+    if request.method == "POST" and form.is_valid():
+        changes = {field: form.cleaned_data[field] for field in form.Meta.fields}
+        fresh = AccountPolicy.current()
+        services.policy_update(actor=_actor(request), policy=fresh, changes=changes)
+        messages.success(request, _("Policy saved."))
+        return redirect("accounts:admin_policy")
+    return render(request, "accounts/admin/policy.html", {"form": form})
+
+
+@site_admin_required
+def access_review(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "accounts/admin/access_review.html", {"review": selectors.access_review()}
+    )

@@ -1,0 +1,86 @@
+"""Accepting an invitation: choose a password, then set up a second factor."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.password_validation import validate_password
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_ratelimit.decorators import ratelimit
+
+from accounts import invitations
+from accounts.errors import AccountRuleError
+from accounts.models import User
+from audit.context import client_ip
+from securedrive.forms import BootstrapFormMixin
+
+
+class AcceptForm(BootstrapFormMixin, forms.Form):
+    full_name = forms.CharField(label=gettext_lazy("Full name"), max_length=150)
+    password1 = forms.CharField(
+        label=gettext_lazy("Password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        strip=False,
+    )
+    password2 = forms.CharField(
+        label=gettext_lazy("Password again"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        strip=False,
+    )
+
+    def __init__(self, *args: object, email: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean() or {}
+        first, second = cleaned.get("password1"), cleaned.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", _("The two passwords differ."))
+        elif first:
+            probe = User(email=self.email, full_name=str(cleaned.get("full_name", "")))
+            try:
+                validate_password(str(first), user=probe)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
+
+
+def _rate_key(group: str, request: HttpRequest) -> str:
+    return client_ip(request)
+
+
+@ratelimit(key=_rate_key, rate="30/h", block=False)  # type: ignore[untyped-decorator]
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    if getattr(request, "limited", False):
+        invitations.invitation_refused_record(token=token, reason="rate limited")
+        return render(request, "accounts/invitation_invalid.html", {"limited": True}, status=429)
+    invitation = invitations.invitation_get_valid(token=token)
+    if invitation is None:
+        invitations.invitation_refused_record(token=token, reason="unknown, used or expired")
+        return render(request, "accounts/invitation_invalid.html", status=410)
+    form = AcceptForm(
+        request.POST if request.method == "POST" else None,
+        email=invitation.email,
+        initial={"full_name": invitation.full_name},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = invitations.invitation_accept(
+                invitation=invitation,
+                password=form.cleaned_data["password1"],
+                full_name=form.cleaned_data["full_name"],
+            )
+        except AccountRuleError as error:
+            messages.error(request, str(error))
+            return render(request, "accounts/invitation_invalid.html", status=410)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        # MFARequiredMiddleware sends a person without a second factor to enrolment.
+        return redirect("home")
+    return render(
+        request, "accounts/invitation_accept.html", {"form": form, "invitation": invitation}
+    )

@@ -1,0 +1,402 @@
+"""Downloads: decrypt-then-send, segment by segment, with HTTP Range (RFC 9110).
+
+* **Constant memory.** The body is a ``StreamingHttpResponse`` whose iterator reads and
+  decrypts one segment at a time (one reused read buffer, one plaintext segment). Serve
+  it under WSGI: under ASGI Django buffers a sync iterator whole (FIELD-NOTES).
+* **Nothing unauthenticated leaves.** A segment is yielded only after its GCM tag
+  verified. The first needed segment is decrypted before the response starts, so a bad
+  header, a wrong key or a damaged first segment gets a clean error status. A failure
+  further on cannot change a status already sent: the iterator raises after the good
+  segments, the server aborts the connection (the client sees fewer bytes than
+  Content-Length), the version is flagged ``integrity_failed`` and
+  ``files.version.integrity_failure`` is audited.
+* **Ranges.** One ``bytes=`` range gets ``206`` with ``Content-Range``, decrypting only
+  the segments it touches. Several ranges in one request get the whole file (``200``):
+  RFC 9110 §14.2 lets a server ignore Range, and multipart/byteranges buys clients
+  nothing here. A malformed Range is ignored (``200``); a range starting past the end
+  gets ``416`` with ``Content-Range: bytes */size``. ``If-Range`` must match the strong
+  ETag exactly, otherwise (another ETag, a date) the whole file is sent.
+* **Safe headers.** ``Content-Disposition`` per RFC 6266 with an ASCII ``filename`` and
+  a UTF-8 ``filename*`` (RFC 8187); ``X-Content-Type-Options: nosniff``; a sandboxing
+  CSP. Active content (HTML, SVG, XML, JavaScript…) is always an attachment served as
+  ``application/octet-stream``: it must never run in SecureDrive's origin.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.utils.http import http_date
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from audit import services as audit
+from audit.context import RequestContext, context_from_request
+from audit.models import Outcome
+from files import services
+from files.crypto import BlobDecryptor, BlobIntegrityError, segment_offset
+from files.envelope import EnvelopeError
+from files.errors import NotDownloadableError
+from files.keys import associated_data
+from files.models import FileVersion, ScanStatus
+from files.storage import BlobMissingError, BlobReader, blob_store
+
+logger = logging.getLogger(__name__)
+
+# Types a browser would execute or render as a document in our origin (stored XSS):
+# always downloaded, never labelled with their real type.
+ACTIVE_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "text/xml",
+        "application/xml",
+        "text/xsl",
+        "application/xslt+xml",
+        "text/javascript",
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "text/ecmascript",
+        "application/wasm",
+        "text/css",
+        "application/x-shockwave-flash",
+        "multipart/x-mixed-replace",
+        "text/cache-manifest",
+        "application/vnd.wap.xhtml+xml",
+    }
+)
+# Types a browser may show inline (``?inline=1``): passive images, PDF, plain text.
+INLINE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}
+)
+DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+# Segments decrypted ahead of the one being sent (see ``prefetched``).
+PREFETCH_SEGMENTS = 2
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class RangeNotSatisfiable(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    end: int  # inclusive, as in HTTP
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+def range_requested(header: str | None, size: int) -> ByteRange | None:
+    """The one range to send, ``None`` for the whole file, or ``RangeNotSatisfiable``."""
+    if not header:
+        return None
+    unit, equals, spec = header.partition("=")
+    if not equals or unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = (part.strip() for part in spec.strip().partition("-"))
+    if not dash:
+        return None
+    if not first:
+        if not _DIGITS.fullmatch(last):
+            return None
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable
+        return ByteRange(max(0, size - suffix), size - 1)
+    if not _DIGITS.fullmatch(first) or (last and not _DIGITS.fullmatch(last)):
+        return None
+    start = int(first)
+    if last and int(last) < start:
+        return None  # an invalid range-spec: the header is ignored (RFC 9110 §14.1.1)
+    if start >= size:
+        raise RangeNotSatisfiable
+    end = min(int(last), size - 1) if last else size - 1
+    return ByteRange(start, end)
+
+
+def version_etag(version: FileVersion) -> str:
+    """Strong: a version's content never changes, and its id is never reused."""
+    return f'"{version.pk.hex}-{version.sha256[:32]}"'
+
+
+def content_disposition(name: str, *, inline: bool = False) -> str:
+    """RFC 6266: an ASCII fallback ``filename`` and the exact name in ``filename*``."""
+    kind = "inline" if inline else "attachment"
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    fallback = (
+        "".join(
+            char if char.isprintable() and char not in '"\\;%' else "_" for char in folded
+        ).strip()
+        or "download"
+    )
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def served_type(content_type: str) -> str:
+    base = content_type.split(";", 1)[0].strip().lower()
+    if base in ACTIVE_TYPES or base.endswith("+xml") or not base:
+        return "application/octet-stream"
+    return base
+
+
+def _audit_download(
+    *,
+    actor: User,
+    version: FileVersion,
+    outcome: str,
+    context: RequestContext,
+    **details: object,
+) -> None:
+    audit.record(
+        action="files.version.download",
+        outcome=outcome,
+        actor=actor,
+        target_type="files.version",
+        target_id=version.pk,
+        details={"file": version.file_id, "number": version.number, **details},
+        request=context,
+    )
+
+
+def _refusal(version: FileVersion) -> NotDownloadableError | None:
+    if version.integrity_failed:
+        return NotDownloadableError(
+            _("This version failed an integrity check and cannot be downloaded."),
+            "integrity_failed",
+        )
+    if version.scan_status == ScanStatus.QUARANTINED:
+        return NotDownloadableError(
+            _("This version is quarantined: the virus scanner found a threat in it."),
+            "quarantined",
+        )
+    if version.scan_status != ScanStatus.AVAILABLE:
+        return NotDownloadableError(
+            _(
+                "This version cannot be downloaded until the virus scanner has checked it "
+                "(status: %(status)s)."
+            )
+            % {"status": ScanStatus(version.scan_status).label},
+            str(version.scan_status),
+        )
+    if version.shredded_at is not None:
+        return NotDownloadableError(_("This version no longer exists."), "shredded")
+    return None
+
+
+class IntegrityFailureResponse(HttpResponse):
+    """500 for a blob that failed before the first byte was sent: flagged and audited."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "This file failed its integrity check and was not sent. The event was "
+                "recorded; the administrators can restore it from a backup."
+            ),
+            status=500,
+            content_type="text/plain; charset=utf-8",
+        )
+
+
+_END = object()
+
+
+def prefetched(chunks: Iterator[bytes], *, depth: int = PREFETCH_SEGMENTS) -> Iterator[bytes]:
+    """``chunks``, produced by a helper thread up to ``depth`` segments ahead.
+
+    Sending a segment (``sendall``, which releases the GIL) and reading and decrypting
+    the next one then overlap: bench/download.py measured ~25 % more throughput under
+    gunicorn on 2 vCPUs. Memory stays bounded: ``depth`` queued segments, one being
+    decrypted and one being sent. The helper touches only the blob reader and the
+    decryptor, never the database; an exception it meets (an integrity failure) is
+    raised here, in order, after the segments before it. Closing this generator (the
+    client went away) stops the helper and waits for it.
+    """
+    handoff: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not hand(chunk):
+                    return
+            hand(_END)
+        except BaseException as error:  # handed to the consumer, raised there
+            hand(error)
+
+    helper = threading.Thread(target=produce, name="download-prefetch", daemon=True)
+    helper.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, bytes)  # noqa: S101
+            yield item
+    finally:
+        stop.set()
+        helper.join()
+
+
+def _decrypting_stream(
+    *,
+    first: bytes,
+    rest: Iterator[bytes],
+    reader: BlobReader,
+    version: FileVersion,
+    actor: User,
+    context: RequestContext,
+    prefetch: bool,
+) -> Iterator[bytes]:
+    try:
+        yield first
+        yield from prefetched(rest) if prefetch else rest
+    except (BlobIntegrityError, BlobMissingError) as error:
+        # Headers and the good segments are gone; raising aborts the connection.
+        logger.error("download aborted: version %s failed integrity: %s", version.pk, error)
+        services.version_integrity_failure_record(
+            version=version, actor=actor, error=error, during="download", request=context
+        )
+        raise
+    finally:
+        reader.close()
+
+
+def version_download_response(
+    *, request: HttpRequest, actor: User, version: FileVersion, inline: bool = False
+) -> HttpResponseBase:
+    """The response for one version ``selectors.version_get_for_actor`` returned.
+
+    Raises ``NotDownloadableError`` (audited) when the version may not be sent now.
+    """
+    context = context_from_request(request)
+    refusal = _refusal(version)
+    if refusal is not None:
+        _audit_download(
+            actor=actor,
+            version=version,
+            outcome=Outcome.DENIED,
+            context=context,
+            reason=refusal.reason,
+        )
+        raise refusal
+
+    size = version.size
+    etag = version_etag(version)
+    content_type = served_type(version.content_type)
+    headers = {
+        "Content-Type": content_type,
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+        "Last-Modified": http_date(version.created_at.timestamp()),
+        "Content-Disposition": content_disposition(
+            version.file.name, inline=inline and content_type in INLINE_TYPES
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+        "Content-Security-Policy": DOWNLOAD_CSP,
+        "Cross-Origin-Resource-Policy": "same-origin",
+    }
+
+    byte_range: ByteRange | None = None
+    if_range = request.headers.get("If-Range")
+    if request.method == "GET" and (if_range is None or if_range.strip() == etag):
+        try:
+            byte_range = range_requested(request.headers.get("Range"), size)
+        except RangeNotSatisfiable:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            for name in ("Accept-Ranges", "ETag", "Cache-Control", "X-Content-Type-Options"):
+                response[name] = headers[name]
+            return response
+
+    if request.method == "HEAD":
+        response = HttpResponse(status=200, headers=headers)
+        response["Content-Length"] = str(size)
+        return response
+
+    start, end = (byte_range.start, byte_range.end) if byte_range else (0, size - 1)
+    try:
+        data_key = services.version_data_key(version)
+    except EnvelopeError as error:
+        services.version_integrity_failure_record(
+            version=version, actor=actor, error=error, during="download", request=context
+        )
+        return IntegrityFailureResponse()
+
+    segment_size = version.segment_size
+    first_index, last_index = (start // segment_size, end // segment_size) if size else (0, 0)
+    span_start = 0 if first_index == 0 else segment_offset(first_index, segment_size)
+    span_end = min(version.ciphertext_size, segment_offset(last_index + 1, segment_size))
+    reader: BlobReader | None = None
+    try:
+        reader = blob_store().reader(version.blob_key, span=(span_start, span_end))
+        decryptor = BlobDecryptor(
+            data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
+        )
+        # An empty file is one empty, final segment: still authenticated before "200".
+        chunks = decryptor.decrypt_range(start, end) if size else decryptor.decrypt_all()
+        first = next(chunks)
+    except (BlobIntegrityError, BlobMissingError) as error:
+        if reader is not None:
+            reader.close()
+        logger.error("download refused: version %s failed integrity: %s", version.pk, error)
+        services.version_integrity_failure_record(
+            version=version, actor=actor, error=error, during="download", request=context
+        )
+        return IntegrityFailureResponse()
+    except BaseException:
+        if reader is not None:
+            reader.close()
+        raise
+
+    length = end - start + 1 if size else 0
+    _audit_download(
+        actor=actor,
+        version=version,
+        outcome=Outcome.SUCCESS,
+        context=context,
+        range=f"{start}-{end}" if byte_range else "",
+        bytes=length,
+    )
+    streaming = StreamingHttpResponse(
+        _decrypting_stream(
+            first=first,
+            rest=chunks,
+            reader=reader,
+            version=version,
+            actor=actor,
+            context=context,
+            prefetch=last_index - first_index >= 2,
+        ),
+        status=206 if byte_range else 200,
+        headers=headers,
+    )
+    streaming["Content-Length"] = str(length)
+    if byte_range:
+        streaming["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return streaming

@@ -1,0 +1,46 @@
+"""Errors the files app raises with a message meant for the person who asked."""
+
+from __future__ import annotations
+
+
+class FileRuleError(Exception):
+    """A request that breaks a files rule (bad name, clash, wrong place); the message is
+    shown to the person. Views answer 400 (or 409 for a clash)."""
+
+    status_code = 400
+
+
+class NameClashError(FileRuleError):
+    """Something with that name already exists in the folder."""
+
+    status_code = 409
+
+
+class QuotaExceededError(FileRuleError):
+    """The space has no room for this content. HTTP 413 Content Too Large."""
+
+    status_code = 413
+
+
+class BodyRefusedError(FileRuleError):
+    """An API upload whose body is not a raw file (415) or has no length (411)."""
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class NotDownloadableError(FileRuleError):
+    """The version exists and may be read by this person, but not now: not scanned
+    clean yet, quarantined, or it failed an integrity check. HTTP 409."""
+
+    status_code = 409
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class FileNotFoundForActor(Exception):
+    """No such object, or the person may not see it: one answer (404) for both, so an
+    id from another space confirms nothing."""

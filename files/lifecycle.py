@@ -1,0 +1,340 @@
+"""Lifecycle work run by Celery beat and management commands (docs/storage.md).
+
+* ``shredded_blobs_delete``: the second half of every purge. Keys were destroyed and
+  committed first; this deletes the blobs, then the rows. Re-run until nothing is left.
+* ``versions_retention_apply``: purge old versions beyond the retention policy.
+* ``trash_purge_expired``: purge what has been in the trash longer than allowed.
+* ``blobs_scrub``: fully decrypt a batch of blobs (least recently checked first) and
+  flag any that fail.
+* ``data_keys_rewrap``: KEK rotation (``manage.py rotate_keys``).
+* ``version_reencrypt``: a new data key and a new blob for one version.
+
+All are idempotent and resumable: each looks for the work still missing, in small
+transactions, so running twice or after a crash is harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import User
+from audit import services as audit
+from audit.models import Outcome
+from files import services
+from files.crypto import BlobDecryptor, BlobIntegrityError
+from files.envelope import EnvelopeError, WrappedKey, rewrap_data_key
+from files.keys import associated_data, keyring
+from files.models import File, FileVersion, Folder
+from files.storage import BlobMissingError, blob_store
+
+logger = logging.getLogger(__name__)
+
+SYSTEM = "system"
+
+
+# --- Purge, second half --------------------------------------------------------------------
+
+
+def shredded_blobs_delete(*, limit: int = 1000) -> int:
+    """Delete the blobs of versions whose keys were destroyed, then their rows.
+
+    Returns the number of blobs deleted. A blob that cannot be deleted now (storage
+    down) keeps its row for the next run; it is unreadable meanwhile.
+    """
+    store = blob_store()
+    deleted = 0
+    versions = FileVersion.objects.filter(shredded_at__isnull=False).only("pk", "blob_key")[:limit]
+    for version in versions:
+        try:
+            store.delete(version.blob_key)
+        except Exception:
+            logger.exception("could not delete blob %s; will retry", version.blob_key)
+            continue
+        FileVersion.objects.filter(pk=version.pk).delete()
+        deleted += 1
+    _purged_rows_delete()
+    return deleted
+
+
+def _purged_rows_delete() -> None:
+    """Files and folders whose purge finished (no version, file or folder left below)."""
+    File.objects.filter(purged_at__isnull=False, versions__isnull=True).delete()
+    while True:
+        leaves = Folder.objects.filter(
+            purged_at__isnull=False, children__isnull=True, files__isnull=True
+        )
+        if not leaves.exists():
+            return
+        leaves.delete()
+
+
+# --- Retention and trash -------------------------------------------------------------------
+
+
+def versions_retention_apply(*, now: dt.datetime | None = None, limit: int = 5000) -> int:
+    """Shred old versions beyond each space's policy. Returns how many were shredded.
+
+    A version is kept while it is the current one, or among the newest
+    ``version_keep_count`` versions of its file, or younger than ``version_keep_days``.
+    """
+    moment = now or timezone.now()
+    shredded = 0
+    candidates = (
+        FileVersion.objects.filter(shredded_at__isnull=True, file__purged_at__isnull=True)
+        .exclude(file__current_version=F("pk"))
+        .select_related("file", "file__space")
+        .order_by("file_id", "-number")
+    )
+    for version in candidates.iterator(chunk_size=500):
+        space = version.file.space
+        if version.created_at > moment - dt.timedelta(days=space.version_keep_days_effective):
+            continue
+        newer = FileVersion.objects.filter(
+            file_id=version.file_id, number__gt=version.number, shredded_at__isnull=True
+        ).count()
+        if newer < space.version_keep_count_effective:
+            continue
+        with transaction.atomic():
+            count = FileVersion.objects.filter(pk=version.pk, shredded_at__isnull=True).update(
+                wrapped_data_key=None, shredded_at=moment
+            )
+            if count:
+                audit.record(
+                    action="files.version.purge",
+                    actor_label=SYSTEM,
+                    target_type="files.version",
+                    target_id=version.pk,
+                    details={
+                        "file": version.file_id,
+                        "number": version.number,
+                        "reason": "retention",
+                        "keep_count": space.version_keep_count_effective,
+                        "keep_days": space.version_keep_days_effective,
+                    },
+                )
+        shredded += count
+        if shredded >= limit:
+            break
+    return shredded
+
+
+def trash_purge_expired(*, now: dt.datetime | None = None, days: int | None = None) -> int:
+    """Purge files and folders deleted more than ``FILES_TRASH_RETENTION_DAYS`` ago."""
+    from django.conf import settings
+
+    moment = now or timezone.now()
+    keep_days = settings.FILES_TRASH_RETENTION_DAYS if days is None else days
+    cutoff = moment - dt.timedelta(days=keep_days)
+    shredded = 0
+    expired_folders = Folder.objects.filter(
+        deleted_at__lt=cutoff, trashed_with__isnull=True, purged_at__isnull=True
+    )
+    for folder in expired_folders:
+        shredded += services.folder_purge(actor=None, folder=folder)
+    expired_files = File.objects.filter(
+        deleted_at__lt=cutoff, trashed_with__isnull=True, purged_at__isnull=True
+    )
+    for file in expired_files:
+        shredded += services.file_purge(actor=None, file=file)
+    return shredded
+
+
+# --- Scrub ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ScrubReport:
+    checked: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def version_verify(version: FileVersion) -> None:
+    """Authenticate every segment and compare the SHA-256; raise on any failure."""
+    import hashlib
+
+    store = blob_store()
+    data_key = services.version_data_key(version)
+    reader = store.reader(version.blob_key, span=(0, version.ciphertext_size))
+    try:
+        decryptor = BlobDecryptor(
+            data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
+        )
+        digest = hashlib.sha256()
+        for chunk in decryptor.decrypt_all():
+            digest.update(chunk)
+        if digest.hexdigest() != version.sha256:
+            raise BlobIntegrityError(None, "plaintext does not match the recorded SHA-256")
+    finally:
+        reader.close()
+
+
+def blobs_scrub(*, batch: int | None = None) -> ScrubReport:
+    """Re-verify the ``batch`` versions checked least recently (never checked first)."""
+    from django.conf import settings
+
+    size = int(settings.FILES_SCRUB_BATCH if batch is None else batch)
+    report = ScrubReport()
+    versions = FileVersion.objects.filter(
+        shredded_at__isnull=True, integrity_failed=False
+    ).order_by(F("integrity_checked_at").asc(nulls_first=True), "created_at")[:size]
+    for version in versions:
+        report.checked += 1
+        try:
+            version_verify(version)
+        except (BlobIntegrityError, BlobMissingError, EnvelopeError) as error:
+            report.failed.append(str(version.pk))
+            services.version_integrity_failure_record(
+                version=version, actor=None, error=error, during="scrub"
+            )
+            continue
+        FileVersion.objects.filter(pk=version.pk).update(integrity_checked_at=timezone.now())
+    audit.record(
+        action="files.scrub",
+        outcome=Outcome.ERROR if report.failed else Outcome.SUCCESS,
+        actor_label=SYSTEM,
+        details={"checked": report.checked, "failed": report.failed},
+    )
+    return report
+
+
+# --- Key rotation ---------------------------------------------------------------------------
+
+
+@dataclass
+class RewrapReport:
+    current_kek_id: str
+    total: int = 0
+    rewrapped: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def _wrapped_elsewhere(current: str) -> Q:
+    return Q(wrapped_data_key__isnull=False) & ~Q(kek_id=current)
+
+
+def data_keys_rewrap(
+    *,
+    batch_size: int = 500,
+    progress: Callable[[RewrapReport], None] | None = None,
+    actor_label: str = "manage.py rotate_keys",
+) -> RewrapReport:
+    """Re-wrap every data key not under the current KEK. Blobs are not touched.
+
+    Each batch is one transaction with its audit event; a run stopped anywhere leaves
+    committed batches done, and the next run carries on with what is left. A key that
+    fails to unwrap (tampered row) is flagged, audited and reported, not retried in
+    this run.
+    """
+    ring = keyring()
+    current = ring.current_key_id
+    report = RewrapReport(current_kek_id=current)
+    report.total = FileVersion.objects.filter(_wrapped_elsewhere(current)).count()
+    audit.record(
+        action="files.keys.rotation",
+        actor_label=actor_label,
+        details={"phase": "start", "current_kek": current, "to_rewrap": report.total},
+    )
+    while True:
+        with transaction.atomic():
+            batch = list(
+                FileVersion.objects.select_for_update()
+                .filter(_wrapped_elsewhere(current))
+                .exclude(pk__in=report.failed)
+                .order_by("pk")[:batch_size]
+            )
+            if not batch:
+                break
+            from_keks: dict[str, int] = {}
+            for version in batch:
+                wrapped = WrappedKey(version.kek_id, bytes(version.wrapped_data_key or b""))
+                try:
+                    rewrapped = rewrap_data_key(ring, wrapped, associated_data(version.pk))
+                except EnvelopeError as error:
+                    report.failed.append(str(version.pk))
+                    services.version_integrity_failure_record(
+                        version=version, actor=None, error=error, during="rotation"
+                    )
+                    continue
+                from_keks[version.kek_id] = from_keks.get(version.kek_id, 0) + 1
+                version.kek_id, version.wrapped_data_key = rewrapped.kek_id, rewrapped.wrapped
+                version.save(update_fields=["kek_id", "wrapped_data_key"])
+                report.rewrapped += 1
+            audit.record(
+                action="files.keys.rewrap",
+                actor_label=actor_label,
+                details={
+                    "current_kek": current,
+                    "from_keks": from_keks,
+                    "count": sum(from_keks.values()),
+                    "first": str(batch[0].pk),
+                    "last": str(batch[-1].pk),
+                },
+            )
+        if progress is not None:
+            progress(report)
+    audit.record(
+        action="files.keys.rotation",
+        outcome=Outcome.ERROR if report.failed else Outcome.SUCCESS,
+        actor_label=actor_label,
+        details={
+            "phase": "finish",
+            "current_kek": current,
+            "rewrapped": report.rewrapped,
+            "failed": report.failed,
+        },
+    )
+    return report
+
+
+# --- Full re-encryption --------------------------------------------------------------------
+
+
+def version_reencrypt(*, version_id: uuid.UUID | str, actor: User | None = None) -> bool:
+    """A new data key and a new blob for one version (its data key may have leaked).
+
+    The plaintext is streamed from the old blob into a new one under a fresh data key
+    (same version id, so the same associated data), checked against the SHA-256, then
+    the row is switched to the new blob and key in one transaction, which also destroys
+    the old wrapped key; the old blob is deleted after the commit. Returns False when
+    the version is gone or was re-encrypted concurrently.
+    """
+    version = FileVersion.objects.filter(pk=version_id, shredded_at__isnull=True).first()
+    if version is None:
+        return False
+    old_blob_key = version.blob_key
+    sealed = services.blob_reencrypt(
+        version=version, max_bytes=version.size, keep_version_id=True, actor=actor
+    )
+    store = blob_store()
+    with transaction.atomic():
+        switched = FileVersion.objects.filter(
+            pk=version.pk, blob_key=old_blob_key, shredded_at__isnull=True
+        ).update(
+            blob_key=sealed.blob_key,
+            wrapped_data_key=sealed.wrapped_data_key,
+            kek_id=sealed.kek_id,
+            ciphertext_size=sealed.ciphertext_size,
+            segment_size=sealed.segment_size,
+        )
+        if switched:
+            audit.record(
+                action="files.version.reencrypt",
+                actor=actor,
+                actor_label="" if actor else SYSTEM,
+                target_type="files.version",
+                target_id=version.pk,
+                details={"file": version.file_id, "kek_id": sealed.kek_id},
+            )
+            # The old wrapped key is gone with this commit; the blob is only garbage now.
+            transaction.on_commit(lambda: store.delete(old_blob_key), robust=True)
+    if not switched:
+        store.delete(sealed.blob_key)
+    return bool(switched)

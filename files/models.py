@@ -1,0 +1,256 @@
+"""Spaces, folders, files and their encrypted versions (docs/storage.md).
+
+A *space* is where files live: one personal space per person (made on first use) and
+one per team. Each space has one root folder; folders form a tree under it. A *file* is
+a name in a folder; its content is a list of *versions*, each an immutable encrypted
+blob in storage plus a data key wrapped by the keyring (files/envelope.py).
+
+Names are for people only: storage keys are random (``blobs/<uuid>``) and never derived
+from a name, so no name can reach a path on disk or in a bucket.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class SpaceKind(models.TextChoices):
+    PERSONAL = "personal", _("personal")
+    TEAM = "team", _("team")
+
+
+class Space(models.Model):
+    """Where files live. Quota and version retention default to the settings."""
+
+    kind = models.CharField(max_length=10, choices=SpaceKind.choices)
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="personal_space",
+    )
+    team = models.OneToOneField(
+        "accounts.Team", null=True, blank=True, on_delete=models.PROTECT, related_name="space"
+    )
+    # None: the site default (FILES_PERSONAL_QUOTA_BYTES / FILES_TEAM_QUOTA_BYTES).
+    quota_bytes = models.PositiveBigIntegerField(_("quota (bytes)"), null=True, blank=True)
+    # None: FILES_VERSION_KEEP_COUNT / FILES_VERSION_KEEP_DAYS.
+    version_keep_count = models.PositiveIntegerField(null=True, blank=True)
+    version_keep_days = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(kind=SpaceKind.PERSONAL, owner__isnull=False, team__isnull=True)
+                    | Q(kind=SpaceKind.TEAM, team__isnull=False, owner__isnull=True)
+                ),
+                name="space_personal_xor_team",
+            ),
+            models.CheckConstraint(
+                condition=Q(version_keep_count__isnull=True) | Q(version_keep_count__gte=1),
+                name="space_keeps_at_least_one_version",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"space {self.pk} ({self.kind})"
+
+    @property
+    def quota_effective(self) -> int:
+        if self.quota_bytes is not None:
+            return self.quota_bytes
+        if self.kind == SpaceKind.TEAM:
+            return int(settings.FILES_TEAM_QUOTA_BYTES)
+        return int(settings.FILES_PERSONAL_QUOTA_BYTES)
+
+    @property
+    def version_keep_count_effective(self) -> int:
+        if self.version_keep_count is not None:
+            return self.version_keep_count
+        return max(1, int(settings.FILES_VERSION_KEEP_COUNT))
+
+    @property
+    def version_keep_days_effective(self) -> int:
+        if self.version_keep_days is not None:
+            return self.version_keep_days
+        return max(0, int(settings.FILES_VERSION_KEEP_DAYS))
+
+
+class Folder(models.Model):
+    """A folder. The space's root folder has no parent and no name."""
+
+    space = models.ForeignKey(Space, on_delete=models.PROTECT, related_name="folders")
+    # PROTECT, here and below: rows go only through the purge services, bottom-up, after
+    # every blob beneath is shredded; a stray cascade must never drop a wrapped key's row.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    name = models.CharField(_("name"), max_length=255, blank=True)
+    # casefold(NFC(name)): uniqueness in a folder ignores case the same way on every
+    # database (SQLite's lower() only folds ASCII).
+    name_key = models.CharField(max_length=255, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Set on everything trashed together with a folder: restoring or purging that folder
+    # acts on exactly these rows, and the trash lists only what was deleted directly.
+    trashed_with = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Set by a purge: hidden everywhere; the row goes once everything below it is gone.
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["space"], condition=Q(parent__isnull=True), name="folder_one_root_per_space"
+            ),
+            models.UniqueConstraint(
+                fields=["parent", "name_key"],
+                condition=Q(deleted_at__isnull=True),
+                name="folder_name_unique_in_parent",
+            ),
+            models.CheckConstraint(
+                condition=Q(parent__isnull=True, name="") | Q(parent__isnull=False) & ~Q(name=""),
+                name="folder_only_root_is_unnamed",
+            ),
+        ]
+        indexes = [models.Index(fields=["space", "deleted_at"])]
+
+    def __str__(self) -> str:
+        return self.name or f"root of space {self.space_id}"
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent_id is None
+
+
+class ScanStatus(models.TextChoices):
+    """Where a version stands in the scanning pipeline (issue #5 runs it).
+
+    Only ``available`` may be downloaded: a scanner that is down keeps versions
+    ``pending``, never clean (fail closed).
+    """
+
+    PENDING = "pending", _("waiting for virus scan")
+    SCANNING = "scanning", _("being scanned")
+    AVAILABLE = "available", _("available")
+    QUARANTINED = "quarantined", _("quarantined")
+    SCAN_FAILED = "scan_failed", _("scan failed")
+    NOT_SCANNED = "not_scanned", _("not scanned")
+
+
+class File(models.Model):
+    """A named file in a folder. Its content is ``current_version``."""
+
+    space = models.ForeignKey(Space, on_delete=models.PROTECT, related_name="files")
+    folder = models.ForeignKey(Folder, on_delete=models.PROTECT, related_name="files")
+    name = models.CharField(_("name"), max_length=255)
+    name_key = models.CharField(max_length=255, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    current_version = models.ForeignKey(
+        "FileVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trashed_with = models.ForeignKey(
+        Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Set when a purge has destroyed the data keys: the row only waits for its blobs to
+    # be deleted, and is invisible to everyone meanwhile.
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["folder", "name_key"],
+                condition=Q(deleted_at__isnull=True),
+                name="file_name_unique_in_folder",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["space", "deleted_at"]),
+            models.Index(fields=["deleted_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FileVersion(models.Model):
+    """One immutable content of a file: an encrypted blob and its wrapped data key.
+
+    The id is bound into both as associated data (``files.keys.associated_data``), so a
+    blob or a wrapped key copied onto another version row fails authentication.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    file = models.ForeignKey(File, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    size = models.PositiveBigIntegerField(_("size"))
+    ciphertext_size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(_("type"), max_length=255)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    scan_status = models.CharField(
+        max_length=12, choices=ScanStatus.choices, default=ScanStatus.PENDING, db_index=True
+    )
+    scanned_at = models.DateTimeField(null=True, blank=True)
+    # A failed authenticated decryption (download or scrub): never served again.
+    integrity_failed = models.BooleanField(default=False)
+    integrity_checked_at = models.DateTimeField(null=True, blank=True)
+    blob_key = models.CharField(max_length=200, unique=True)
+    # None once shredded: the blob (and every backup of it) is then unreadable.
+    wrapped_data_key = models.BinaryField(null=True, editable=False)
+    kek_id = models.CharField(max_length=100, db_index=True)
+    segment_size = models.PositiveIntegerField()
+    # The version this one was copied from (copy, restore of an old version).
+    source_version = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    shredded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["file", "number"], name="file_version_number_unique")
+        ]
+        indexes = [
+            models.Index(fields=["shredded_at"]),
+            models.Index(fields=["integrity_checked_at"]),
+        ]
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"version {self.number} of file {self.file_id}"
+
+    @property
+    def is_downloadable(self) -> bool:
+        """Scanned clean, intact, and its key still exists."""
+        return (
+            self.scan_status == ScanStatus.AVAILABLE
+            and not self.integrity_failed
+            and self.shredded_at is None
+        )

@@ -1,0 +1,150 @@
+"""What every files service shares: permission re-checks, name clashes, locks,
+quotas, the audit call and the purge hand-off. Internal to ``files.services``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from audit import services as audit
+from audit.context import RequestContext
+from audit.models import Outcome
+from files import selectors
+from files.errors import (
+    FileNotFoundForActor,
+    FileRuleError,
+    NameClashError,
+    QuotaExceededError,
+)
+from files.models import File, FileVersion, Folder, Space
+from files.names import name_key, name_variant
+from files.selectors import Permission
+from files.uploads import size_refusal
+
+
+def require_edit(actor: User | None, *objects: File | Folder) -> None:
+    """The actor may change every object involved (destination folders included)."""
+    if actor is None:
+        return
+    for obj in objects:
+        permission = (
+            selectors.file_permission(actor=actor, file=obj)
+            if isinstance(obj, File)
+            else selectors.folder_permission(actor=actor, folder=obj)
+        )
+        if permission < Permission.EDIT:
+            raise FileNotFoundForActor(f"{type(obj).__name__} {obj.pk}")
+
+
+def clash(name: str) -> NameClashError:
+    return NameClashError(
+        _("Something called “%(name)s” is already in this folder.") % {"name": name}
+    )
+
+
+def name_clash_check(
+    *, folder: Folder, key: str, file: File | None = None, subfolder: Folder | None = None
+) -> None:
+    """Nothing else live in ``folder`` is called ``key`` (files and folders alike)."""
+    files = File.objects.filter(folder=folder, name_key=key, deleted_at__isnull=True)
+    folders = Folder.objects.filter(parent=folder, name_key=key, deleted_at__isnull=True)
+    if file is not None:
+        files = files.exclude(pk=file.pk)
+    if subfolder is not None:
+        folders = folders.exclude(pk=subfolder.pk)
+    if files.exists() or folders.exists():
+        raise NameClashError(
+            _("Something called “%(name)s” is already in this folder.") % {"name": key}
+        )
+
+
+def free_name(*, folder: Folder, name: str) -> str:
+    """``name``, or ``name (2)``, ``name (3)``… whichever is free in ``folder``."""
+    candidate, number = name, 1
+    while True:
+        key = name_key(candidate)
+        taken = (
+            File.objects.filter(folder=folder, name_key=key, deleted_at__isnull=True).exists()
+            or Folder.objects.filter(parent=folder, name_key=key, deleted_at__isnull=True).exists()
+        )
+        if not taken:
+            return candidate
+        number += 1
+        candidate = name_variant(name, number)
+
+
+def folder_locked_live(folder: Folder) -> Folder:
+    locked = Folder.objects.select_for_update().filter(pk=folder.pk).first()
+    if locked is None or locked.deleted_at is not None:
+        raise FileRuleError(_("This folder was deleted in the meantime."))
+    return locked
+
+
+def file_locked_live(file: File) -> File:
+    locked = File.objects.select_for_update().filter(pk=file.pk).first()
+    if locked is None or locked.deleted_at is not None or locked.purged_at is not None:
+        raise FileRuleError(_("This file was deleted in the meantime."))
+    return locked
+
+
+def quota_check(space: Space, extra_bytes: int) -> None:
+    """Inside a transaction: lock the space (serialises writers) and check the room."""
+    locked = Space.objects.select_for_update().get(pk=space.pk)
+    room = max(0, locked.quota_effective - selectors.space_used_bytes(locked))
+    if extra_bytes > room:
+        raise size_refusal(limit=extra_bytes, quota_room=room)
+
+
+def upload_limit_bytes(space: Space) -> tuple[int, QuotaExceededError]:
+    """How many bytes an upload into ``space`` may carry now, and the refusal beyond."""
+    from django.conf import settings
+
+    room = selectors.space_room_bytes(space)
+    ceiling = int(settings.FILES_UPLOAD_MAX_BYTES)
+    limit = min(room, ceiling)
+    return limit, size_refusal(limit=ceiling, quota_room=room)
+
+
+def record(
+    action: str,
+    *,
+    actor: User | None,
+    target: File | Folder | FileVersion | Space,
+    outcome: str = Outcome.SUCCESS,
+    request: RequestContext | None = None,
+    **details: Any,
+) -> None:
+    target_type = {
+        File: "files.file",
+        Folder: "files.folder",
+        FileVersion: "files.version",
+        Space: "files.space",
+    }[type(target)]
+    audit.record(
+        action=action,
+        outcome=outcome,
+        actor=actor,
+        actor_label="" if actor else "system",
+        target_type=target_type,
+        target_id=target.pk,
+        details=details,
+        request=request,
+    )
+
+
+def purge_cleanup_on_commit() -> None:
+    """After a purge commits: delete the blobs whose keys it destroyed."""
+    from files import tasks
+
+    # robust: a broker outage must not turn a committed purge into an error page; the
+    # hourly trash task deletes whatever blob is left behind.
+    transaction.on_commit(lambda: tasks.shredded_blobs_delete.delay(), robust=True)
+
+
+def versions_shred(versions: QuerySet[FileVersion], now: Any) -> int:
+    """Destroy the wrapped data keys (crypto-shredding). Inside the caller's transaction."""
+    return versions.filter(shredded_at__isnull=True).update(wrapped_data_key=None, shredded_at=now)

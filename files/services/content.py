@@ -1,0 +1,257 @@
+"""Files: upload, new version, rename, move, copy, trash, restore, purge."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from files.errors import (
+    FileRuleError,
+    NameClashError,
+)
+from files.models import File, FileVersion, Folder
+from files.names import name_clean, name_key
+from files.services.common import (
+    file_locked_live,
+    folder_locked_live,
+    free_name,
+    name_clash_check,
+    purge_cleanup_on_commit,
+    quota_check,
+    record,
+    require_edit,
+    upload_limit_bytes,
+    versions_shred,
+)
+from files.services.spaces import space_root
+from files.services.versions import blob_reencrypt, readable_source, version_create
+from files.storage import blob_store
+from files.uploads import SealedBlob
+
+
+def file_upload(*, actor: User, folder: Folder, name: str, sealed: SealedBlob) -> FileVersion:
+    """Store an uploaded blob as a new file, or as a new version of the file of that name.
+
+    The caller discards the blob if this raises (bad name, clash with a folder, quota).
+    """
+    require_edit(actor, folder)
+    clean = name_clean(name)
+    key = name_key(clean)
+    try:
+        with transaction.atomic():
+            folder = folder_locked_live(folder)
+            if Folder.objects.filter(parent=folder, name_key=key, deleted_at__isnull=True).exists():
+                raise NameClashError(
+                    _("A folder called “%(name)s” is already here.") % {"name": clean}
+                )
+            quota_check(folder.space, sealed.size)
+            file = (
+                File.objects.select_for_update()
+                .filter(folder=folder, name_key=key, deleted_at__isnull=True)
+                .first()
+            )
+            new_file = file is None
+            if file is None:
+                file = File.objects.create(
+                    space_id=folder.space_id,
+                    folder=folder,
+                    name=clean,
+                    name_key=key,
+                    created_by=actor,
+                )
+            version = version_create(actor=actor, file=file, sealed=sealed)
+            record(
+                "files.file.upload",
+                actor=actor,
+                target=file,
+                name=file.name,
+                folder=folder.pk,
+                version=str(version.pk),
+                number=version.number,
+                new_file=new_file,
+                size=version.size,
+                sha256=version.sha256,
+                content_type=version.content_type,
+            )
+    except IntegrityError:
+        raise NameClashError(
+            _("Something called “%(name)s” is already in this folder.") % {"name": clean}
+        ) from None
+    return version
+
+
+def file_version_add(*, actor: User, file: File, sealed: SealedBlob) -> FileVersion:
+    """Store an uploaded blob as the new current version of ``file``."""
+    require_edit(actor, file)
+    with transaction.atomic():
+        file = file_locked_live(file)
+        quota_check(file.space, sealed.size)
+        version = version_create(actor=actor, file=file, sealed=sealed)
+        record(
+            "files.file.upload",
+            actor=actor,
+            target=file,
+            name=file.name,
+            folder=file.folder_id,
+            version=str(version.pk),
+            number=version.number,
+            new_file=False,
+            size=version.size,
+            sha256=version.sha256,
+            content_type=version.content_type,
+        )
+    return version
+
+
+def file_rename(*, actor: User, file: File, name: str) -> File:
+    require_edit(actor, file)
+    clean = name_clean(name)
+    key = name_key(clean)
+    try:
+        with transaction.atomic():
+            file = file_locked_live(file)
+            name_clash_check(folder=file.folder, key=key, file=file)
+            old_name = file.name
+            file.name, file.name_key = clean, key
+            file.save(update_fields=["name", "name_key"])
+            record("files.file.rename", actor=actor, target=file, old_name=old_name, name=clean)
+    except IntegrityError:
+        raise NameClashError(
+            _("Something called “%(name)s” is already in this folder.") % {"name": clean}
+        ) from None
+    return file
+
+
+def _file_bytes(file: File) -> int:
+
+    total = file.versions.filter(shredded_at__isnull=True).aggregate(total=Sum("size"))["total"]
+    return int(total or 0)
+
+
+def file_move(*, actor: User, file: File, destination: Folder) -> File:
+    require_edit(actor, file, destination)
+    try:
+        with transaction.atomic():
+            file = file_locked_live(file)
+            destination = folder_locked_live(destination)
+            name_clash_check(folder=destination, key=file.name_key, file=file)
+            from_folder, from_space = file.folder_id, file.space_id
+            if destination.space_id != file.space_id:
+                quota_check(destination.space, _file_bytes(file))
+            file.folder = destination
+            file.space_id = destination.space_id
+            file.save(update_fields=["folder", "space"])
+            record(
+                "files.file.move",
+                actor=actor,
+                target=file,
+                name=file.name,
+                from_folder=from_folder,
+                to_folder=destination.pk,
+                from_space=from_space,
+                to_space=destination.space_id,
+            )
+    except IntegrityError:
+        raise NameClashError(
+            _("Something called “%(name)s” is already in this folder.") % {"name": file.name}
+        ) from None
+    return file
+
+
+def file_copy(*, actor: User, file: File, destination: Folder, name: str | None = None) -> File:
+    """A new file in ``destination`` whose one version is the current version, re-encrypted."""
+    require_edit(actor, file, destination)
+    source = file.current_version
+    if source is None:
+        raise FileRuleError(_("This file has no content to copy."))
+    readable_source(source)
+    wanted = name_clean(name) if name else file.name
+    limit, _refusal = upload_limit_bytes(destination.space)
+    sealed = blob_reencrypt(version=source, max_bytes=max(limit, 0), actor=actor)
+    try:
+        with transaction.atomic():
+            destination = folder_locked_live(destination)
+            if name:
+                name_clash_check(folder=destination, key=name_key(wanted))
+            else:
+                wanted = free_name(folder=destination, name=wanted)
+            quota_check(destination.space, sealed.size)
+            copy = File.objects.create(
+                space_id=destination.space_id,
+                folder=destination,
+                name=wanted,
+                name_key=name_key(wanted),
+                created_by=actor,
+            )
+            version = version_create(actor=actor, file=copy, sealed=sealed, source_version=source)
+            record(
+                "files.file.copy",
+                actor=actor,
+                target=copy,
+                name=copy.name,
+                source_file=file.pk,
+                source_version=str(source.pk),
+                version=str(version.pk),
+                to_folder=destination.pk,
+                size=version.size,
+            )
+    except BaseException:
+        blob_store().delete(sealed.blob_key)
+        raise
+    return copy
+
+
+def file_delete(*, actor: User, file: File) -> File:
+    """Move a file to the trash (restorable until purged)."""
+    require_edit(actor, file)
+    with transaction.atomic():
+        file = file_locked_live(file)
+        file.deleted_at, file.deleted_by, file.trashed_with = timezone.now(), actor, None
+        file.save(update_fields=["deleted_at", "deleted_by", "trashed_with"])
+        record("files.file.delete", actor=actor, target=file, name=file.name, folder=file.folder_id)
+    return file
+
+
+def file_restore(*, actor: User, file: File) -> File:
+    """Bring a file back from the trash, to its folder if still there, else the top."""
+    require_edit(actor, file)
+    with transaction.atomic():
+        file = File.objects.select_for_update().get(pk=file.pk)
+        if file.deleted_at is None or file.purged_at is not None or file.trashed_with_id:
+            raise FileRuleError(_("This file is not in the trash."))
+        folder = Folder.objects.filter(pk=file.folder_id, deleted_at__isnull=True).first()
+        if folder is None or folder.space_id != file.space_id:
+            folder = space_root(file.space)
+        file.name = free_name(folder=folder, name=file.name)
+        file.name_key = name_key(file.name)
+        file.folder = folder
+        file.deleted_at = file.deleted_by = None
+        file.save(update_fields=["name", "name_key", "folder", "deleted_at", "deleted_by"])
+        record("files.file.restore", actor=actor, target=file, name=file.name, folder=folder.pk)
+    return file
+
+
+def file_purge(*, actor: User | None, file: File) -> int:
+    """Destroy a trashed file for good. Returns how many versions were shredded.
+
+    The wrapped data keys are destroyed and committed first; the blobs are deleted
+    after the commit (``files.lifecycle.shredded_blobs_delete``), so even a blob that
+    survives (a failed delete, a storage backup) can never be decrypted again.
+    """
+    require_edit(actor, file)
+    now = timezone.now()
+    with transaction.atomic():
+        file = File.objects.select_for_update().get(pk=file.pk)
+        if file.deleted_at is None or file.purged_at is not None:
+            raise FileRuleError(_("Only files in the trash can be deleted permanently."))
+        shredded = versions_shred(file.versions.all(), now)
+        file.purged_at = now
+        file.save(update_fields=["purged_at"])
+        record(
+            "files.file.purge", actor=actor, target=file, name=file.name, versions_shredded=shredded
+        )
+        purge_cleanup_on_commit()
+    return shredded

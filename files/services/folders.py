@@ -1,0 +1,203 @@
+"""Folders: create, rename, move (across spaces too), trash, restore, purge."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from files import selectors
+from files.errors import (
+    FileRuleError,
+    NameClashError,
+)
+from files.models import File, FileVersion, Folder
+from files.names import name_clean, name_key
+from files.services.common import (
+    folder_locked_live,
+    free_name,
+    name_clash_check,
+    purge_cleanup_on_commit,
+    quota_check,
+    record,
+    require_edit,
+    versions_shred,
+)
+from files.services.spaces import space_root
+
+
+def folder_create(*, actor: User, parent: Folder, name: str) -> Folder:
+    require_edit(actor, parent)
+    clean = name_clean(name)
+    key = name_key(clean)
+    try:
+        with transaction.atomic():
+            parent = folder_locked_live(parent)
+            name_clash_check(folder=parent, key=key)
+            folder = Folder.objects.create(
+                space_id=parent.space_id, parent=parent, name=clean, name_key=key, created_by=actor
+            )
+            record("files.folder.create", actor=actor, target=folder, name=clean, parent=parent.pk)
+    except IntegrityError:
+        raise NameClashError(
+            _("Something called “%(name)s” is already in this folder.") % {"name": clean}
+        ) from None
+    return folder
+
+
+def folder_rename(*, actor: User, folder: Folder, name: str) -> Folder:
+    require_edit(actor, folder)
+    if folder.is_root:
+        raise FileRuleError(_("The top folder of a space cannot be renamed."))
+    clean = name_clean(name)
+    key = name_key(clean)
+    try:
+        with transaction.atomic():
+            folder = folder_locked_live(folder)
+            assert folder.parent is not None  # noqa: S101  (not the root)
+            name_clash_check(folder=folder.parent, key=key, subfolder=folder)
+            old_name = folder.name
+            folder.name, folder.name_key = clean, key
+            folder.save(update_fields=["name", "name_key"])
+            record("files.folder.rename", actor=actor, target=folder, old_name=old_name, name=clean)
+    except IntegrityError:
+        raise NameClashError(
+            _("Something called “%(name)s” is already in this folder.") % {"name": clean}
+        ) from None
+    return folder
+
+
+def _subtree_bytes(folder_ids: list[int]) -> int:
+
+    total = FileVersion.objects.filter(
+        file__folder_id__in=folder_ids, shredded_at__isnull=True
+    ).aggregate(total=Sum("size"))["total"]
+    return int(total or 0)
+
+
+def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
+    """Move a folder (and all below it) under ``destination``, maybe in another space."""
+    require_edit(actor, folder, destination)
+    if folder.is_root:
+        raise FileRuleError(_("The top folder of a space cannot be moved."))
+    with transaction.atomic():
+        folder = folder_locked_live(folder)
+        destination = folder_locked_live(destination)
+        below = selectors.folder_descendant_ids([folder.pk])
+        if destination.pk == folder.pk or destination.pk in below:
+            raise FileRuleError(_("A folder cannot be moved into itself."))
+        name_clash_check(folder=destination, key=folder.name_key, subfolder=folder)
+        subtree = [folder.pk, *below]
+        from_parent, from_space = folder.parent_id, folder.space_id
+        if destination.space_id != folder.space_id:
+            quota_check(destination.space, _subtree_bytes(subtree))
+            Folder.objects.filter(pk__in=subtree).update(space_id=destination.space_id)
+            File.objects.filter(folder_id__in=subtree).update(space_id=destination.space_id)
+        folder.parent = destination
+        folder.space_id = destination.space_id
+        folder.save(update_fields=["parent", "space"])
+        record(
+            "files.folder.move",
+            actor=actor,
+            target=folder,
+            name=folder.name,
+            from_folder=from_parent,
+            to_folder=destination.pk,
+            from_space=from_space,
+            to_space=destination.space_id,
+        )
+    return folder
+
+
+def folder_delete(*, actor: User, folder: Folder) -> Folder:
+    """Move a folder and everything live below it to the trash."""
+    require_edit(actor, folder)
+    if folder.is_root:
+        raise FileRuleError(_("The top folder of a space cannot be deleted."))
+    now = timezone.now()
+    with transaction.atomic():
+        folder = folder_locked_live(folder)
+        below = selectors.folder_descendant_ids([folder.pk])
+        live_folders = Folder.objects.filter(pk__in=below, deleted_at__isnull=True)
+        live_files = File.objects.filter(folder_id__in=[folder.pk, *below], deleted_at__isnull=True)
+        file_count = live_files.update(deleted_at=now, deleted_by=actor, trashed_with=folder)
+        folder_count = live_folders.update(deleted_at=now, deleted_by=actor, trashed_with=folder)
+        folder.deleted_at, folder.deleted_by, folder.trashed_with = now, actor, None
+        folder.save(update_fields=["deleted_at", "deleted_by", "trashed_with"])
+        record(
+            "files.folder.delete",
+            actor=actor,
+            target=folder,
+            name=folder.name,
+            files=file_count,
+            folders=folder_count,
+        )
+    return folder
+
+
+def folder_restore(*, actor: User, folder: Folder) -> Folder:
+    """Bring a trashed folder back with what was deleted with it.
+
+    It returns to its parent if that is still there, else to the top of its space; a
+    name taken meanwhile gets a number (“Reports (2)”).
+    """
+    require_edit(actor, folder)
+    with transaction.atomic():
+        folder = Folder.objects.select_for_update().get(pk=folder.pk)
+        if folder.deleted_at is None or folder.purged_at is not None:
+            raise FileRuleError(_("This folder is not in the trash."))
+        parent = Folder.objects.filter(pk=folder.parent_id or 0, deleted_at__isnull=True).first()
+        if parent is None or parent.space_id != folder.space_id:
+            parent = space_root(folder.space)
+        folder.name = free_name(folder=parent, name=folder.name)
+        folder.name_key = name_key(folder.name)
+        folder.parent = parent
+        folder.deleted_at = folder.deleted_by = None
+        folder.save(update_fields=["name", "name_key", "parent", "deleted_at", "deleted_by"])
+        files = File.objects.filter(trashed_with=folder).update(
+            deleted_at=None, deleted_by=None, trashed_with=None
+        )
+        folders = Folder.objects.filter(trashed_with=folder).update(
+            deleted_at=None, deleted_by=None, trashed_with=None
+        )
+        record(
+            "files.folder.restore",
+            actor=actor,
+            target=folder,
+            name=folder.name,
+            parent=parent.pk,
+            files=files,
+            folders=folders,
+        )
+    return folder
+
+
+def folder_purge(*, actor: User | None, folder: Folder) -> int:
+    """Destroy a trashed folder for good: every file below is crypto-shredded.
+
+    Returns how many versions were shredded. Blobs are deleted after the commit.
+    """
+    require_edit(actor, folder)
+    now = timezone.now()
+    with transaction.atomic():
+        folder = Folder.objects.select_for_update().get(pk=folder.pk)
+        if folder.deleted_at is None or folder.purged_at is not None:
+            raise FileRuleError(_("Only folders in the trash can be deleted permanently."))
+        subtree = [folder.pk, *selectors.folder_descendant_ids([folder.pk])]
+        files = File.objects.filter(folder_id__in=subtree, purged_at__isnull=True)
+        shredded = versions_shred(FileVersion.objects.filter(file__in=files), now)
+        file_count = files.update(purged_at=now, deleted_at=now)
+        Folder.objects.filter(pk__in=subtree).update(purged_at=now)
+        Folder.objects.filter(pk__in=subtree, deleted_at__isnull=True).update(deleted_at=now)
+        record(
+            "files.folder.purge",
+            actor=actor,
+            target=folder,
+            name=folder.name,
+            files=file_count,
+            versions_shredded=shredded,
+        )
+        purge_cleanup_on_commit()
+    return shredded

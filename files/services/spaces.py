@@ -1,0 +1,104 @@
+"""Spaces (made on first use) and the offboarding handover of personal files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Team, User
+from files.errors import (
+    FileRuleError,
+)
+from files.models import File, Folder, Space, SpaceKind
+from files.names import name_clean, name_key
+from files.services.common import free_name, record
+
+
+def _space_with_root(**identity: Any) -> Space:
+    space = Space.objects.filter(**identity).first()
+    if space is not None:
+        return space
+    try:
+        with transaction.atomic():
+            space = Space.objects.create(**identity)
+            Folder.objects.create(space=space, parent=None, name="", name_key="")
+    except IntegrityError:  # made by a concurrent first visit
+        space = Space.objects.get(**identity)
+    return space
+
+
+def space_personal_get_or_create(*, user: User) -> Space:
+    """The person's own space, made (with its root folder) on first use."""
+    return _space_with_root(kind=SpaceKind.PERSONAL, owner=user)
+
+
+def space_team_get_or_create(*, team: Team) -> Space:
+    return _space_with_root(kind=SpaceKind.TEAM, team=team)
+
+
+def space_root(space: Space) -> Folder:
+    return Folder.objects.select_related("space").get(space=space, parent__isnull=True)
+
+
+def _handover_label(user: User) -> str:
+    """“From Alice Martin (2026-11-23)”, made safe whatever the person's name holds."""
+    day = timezone.localdate().isoformat()
+    who = "".join(
+        char for char in user.get_full_name()[:150] if char.isprintable() and char not in "/\\"
+    ).strip(" .")
+    for candidate in (who, user.email, str(user.pk)):
+        try:
+            return name_clean(_("From %(name)s (%(date)s)") % {"name": candidate, "date": day})
+        except FileRuleError:
+            continue
+    return name_clean(f"{user.pk} ({day})")
+
+
+def personal_files_hand_over(
+    sender: object, *, user: User, successor: User | None, actor: User | None, **kwargs: object
+) -> dict[str, Any]:
+    """``accounts.offboarding.user_deactivated`` receiver: the leaver's personal files go
+    to the successor, in a folder named after the leaver at the top of the successor's
+    space. Without a successor they stay, unreachable, for the retention period.
+
+    Runs inside the deactivation's transaction. The successor's quota is not applied:
+    a handover must not fail half-way because someone's space is full.
+    """
+    space = Space.objects.filter(kind=SpaceKind.PERSONAL, owner=user).first()
+    if space is None:
+        return {"files_moved": 0, "folders_moved": 0}
+    if successor is None:
+        kept = File.objects.filter(space=space, purged_at__isnull=True).count()
+        return {"files_moved": 0, "folders_moved": 0, "files_kept": kept}
+    root = space_root(space)
+    destination_root = space_root(space_personal_get_or_create(user=successor))
+    label = _handover_label(user)
+    label = free_name(folder=destination_root, name=label)
+    handover = Folder.objects.create(
+        space_id=destination_root.space_id,
+        parent=destination_root,
+        name=label,
+        name_key=name_key(label),
+        created_by=actor,
+    )
+    moved_folders = Folder.objects.filter(space=space).exclude(pk=root.pk)
+    folder_count = moved_folders.count()
+    moved_folders.update(space_id=handover.space_id)
+    Folder.objects.filter(parent=root).update(parent=handover)
+    file_count = File.objects.filter(space=space, purged_at__isnull=True).count()
+    File.objects.filter(space=space).update(space_id=handover.space_id)
+    File.objects.filter(folder=root).update(folder=handover)
+    record(
+        "files.space.handover",
+        actor=actor,
+        target=space,
+        leaver=user.email,
+        successor=successor.email,
+        folder=handover.pk,
+        files=file_count,
+        folders=folder_count,
+    )
+    return {"files_moved": file_count, "folders_moved": folder_count, "folder": label}

@@ -1,0 +1,335 @@
+"""Blob storage: immutable ciphertext objects behind django-storages' configured backend.
+
+Two backends, chosen from ``STORAGES["default"]``: a folder (``FileSystemStorage``,
+embedded mode) and S3 (``S3Storage``: AWS, MinIO, Ceph RGW; production). Both only ever
+receive ciphertext written by files/crypto.py.
+
+* **Keys** are random (``blobs/<2 hex>/<uuid4>``), never derived from a file name, and
+  a key is written once: the folder backend links the finished blob into place with
+  ``os.link`` (which refuses to replace an existing file) and S3 keys are fresh UUIDs.
+* **Writes stream**: ``BlobWriter.write()`` takes ciphertext segments as they are
+  sealed. The folder backend writes them to a private partial file that only becomes
+  visible, whole and fsync'ed, on ``commit()``; S3 sends a multipart upload, holding at
+  most one part of ciphertext (S3's minimum part is 5 MiB) in memory.
+* **Reads are ranged**: ``BlobReader.read_at(offset, length)`` is what
+  ``files.crypto.BlobDecryptor`` needs. Over S3 the reads of one download come from a
+  single ranged GET, since the decryptor reads segments at contiguous offsets.
+
+django-storages' own ``S3File`` is not used: in read mode it downloads the whole object
+to a temporary file before the first byte, which breaks constant memory and ranges.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from pathlib import Path
+from typing import Any, Protocol
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import FileSystemStorage, storages
+
+BLOB_PREFIX = "blobs"
+# S3 parts: at least 5 MiB except the last (S3 rule), at most 10,000 per upload.
+S3_MIN_PART_SIZE = 8 * 1024 * 1024
+S3_MAX_PARTS = 10_000
+
+
+class BlobMissingError(Exception):
+    """The blob is not in storage (deleted or lost): an integrity failure for readers."""
+
+
+def blob_key_new() -> str:
+    """A fresh random storage key. Never reused, never derived from a name."""
+    value = uuid.uuid4().hex
+    return f"{BLOB_PREFIX}/{value[:2]}/{value}"
+
+
+class BlobWriter(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def commit(self) -> int:
+        """Make the blob visible under its key; returns its size in bytes."""
+        ...
+
+    def abort(self) -> None:
+        """Forget everything written; safe to call after a failure, or twice."""
+        ...
+
+
+class BlobReader(Protocol):
+    def read_at(self, offset: int, length: int) -> bytes | bytearray | memoryview: ...
+
+    def close(self) -> None: ...
+
+
+class BlobStore(Protocol):
+    def writer(self, key: str, *, size_hint: int | None = None) -> BlobWriter: ...
+
+    def reader(self, key: str, *, span: tuple[int, int] | None = None) -> BlobReader:
+        """A reader; ``span`` (start, end exclusive) is where most reads will fall."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the blob; a blob already gone is not an error."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+
+# --- Folder -----------------------------------------------------------------------------
+
+
+class _FolderBlobWriter:
+    def __init__(self, final: Path) -> None:
+        self._final = final
+        final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._partial = final.with_name(f".{final.name}.{secrets.token_hex(6)}.partial")
+        self._fd: int | None = os.open(
+            self._partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600
+        )
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        if self._fd is None:
+            raise RuntimeError("blob writer is closed")
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._size += len(data)
+
+    def commit(self) -> int:
+        if self._fd is None:
+            raise RuntimeError("blob writer is closed")
+        fd, self._fd = self._fd, None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(self._partial, self._final)  # FileExistsError rather than overwrite
+        finally:
+            self._partial.unlink(missing_ok=True)
+        directory = os.open(self._final.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return self._size
+
+    def abort(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._partial.unlink(missing_ok=True)
+
+
+class _FolderBlobReader:
+    def __init__(self, path: Path) -> None:
+        from files.crypto import file_read_at
+
+        try:
+            self._file = path.open("rb", buffering=0)
+        except FileNotFoundError:
+            raise BlobMissingError(str(path.name)) from None
+        self.read_at = file_read_at(self._file)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class FolderBlobStore:
+    """Blobs as files under the storage folder, owner-only (0700 folders, 0600 files)."""
+
+    def __init__(self, storage: FileSystemStorage) -> None:
+        self._storage = storage
+
+    def _path(self, key: str) -> Path:
+        return Path(self._storage.path(key))  # safe_join: never outside the folder
+
+    def writer(self, key: str, *, size_hint: int | None = None) -> BlobWriter:
+        return _FolderBlobWriter(self._path(key))
+
+    def reader(self, key: str, *, span: tuple[int, int] | None = None) -> BlobReader:
+        return _FolderBlobReader(self._path(key))
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+
+# --- S3 ---------------------------------------------------------------------------------
+
+
+def _s3_error_code(error: Exception) -> str:
+    response: Any = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+class _S3BlobWriter:
+    def __init__(self, client: Any, bucket: str, name: str, part_size: int) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._name = name
+        self._part_size = part_size
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._size = 0
+        self._closed = False
+
+    def write(self, data: bytes) -> None:
+        if self._closed:
+            raise RuntimeError("blob writer is closed")
+        self._buffer += data
+        self._size += len(data)
+        while len(self._buffer) >= self._part_size:
+            part = bytes(self._buffer[: self._part_size])
+            del self._buffer[: self._part_size]
+            self._part_upload(part)
+
+    def _part_upload(self, body: bytes) -> None:
+        if self._upload_id is None:
+            created = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._name)
+            self._upload_id = str(created["UploadId"])
+        number = len(self._parts) + 1
+        response = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._name,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=body,
+        )
+        self._parts.append({"ETag": response["ETag"], "PartNumber": number})
+
+    def commit(self) -> int:
+        if self._closed:
+            raise RuntimeError("blob writer is closed")
+        self._closed = True
+        if self._upload_id is None:
+            self._client.put_object(Bucket=self._bucket, Key=self._name, Body=bytes(self._buffer))
+        else:
+            if self._buffer:
+                self._part_upload(bytes(self._buffer))
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self._name,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        self._buffer = bytearray()
+        return self._size
+
+    def abort(self) -> None:
+        self._closed = True
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            self._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=self._name, UploadId=upload_id
+            )
+
+
+class _S3BlobReader:
+    """Reads inside ``span`` come from one ranged GET, read in order; others (the
+    header, when the span starts later) from a GET of exactly what is asked."""
+
+    def __init__(self, client: Any, bucket: str, name: str, span: tuple[int, int] | None):
+        self._client = client
+        self._bucket = bucket
+        self._name = name
+        self._span = span
+        self._body: Any = None
+        self._position = -1
+
+    def _get(self, first: int, last: int | None) -> Any:
+        byte_range = f"bytes={first}-{'' if last is None else last}"
+        try:
+            return self._client.get_object(Bucket=self._bucket, Key=self._name, Range=byte_range)[
+                "Body"
+            ]
+        except Exception as error:
+            code = _s3_error_code(error)
+            if code in {"NoSuchKey", "404"}:
+                raise BlobMissingError(self._name) from None
+            if code == "InvalidRange":
+                return None  # nothing at that offset: the blob is shorter (truncated)
+            raise
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        span = self._span
+        inside = span is not None and span[0] <= offset and offset + length <= span[1]
+        if not inside:
+            body = self._get(offset, offset + length - 1)
+            if body is None:
+                return b""
+            try:
+                return bytes(body.read())
+            finally:
+                body.close()
+        if self._body is None or offset != self._position:
+            self.close()
+            assert span is not None  # noqa: S101  (inside implies a span)
+            self._body = self._get(offset, span[1] - 1)
+            self._position = offset
+            if self._body is None:
+                return b""
+        data = bytes(self._body.read(length))
+        self._position += len(data)
+        return data
+
+    def close(self) -> None:
+        if self._body is not None:
+            body, self._body = self._body, None
+            body.close()
+
+
+class S3BlobStore:
+    def __init__(self, storage: Any) -> None:
+        self._storage = storage
+        self._client = storage.connection.meta.client
+        self._bucket = str(storage.bucket_name)
+
+    def _name(self, key: str) -> str:
+        # The storage's location prefix, if any, with its own path safety checks.
+        return str(self._storage._normalize_name(key))
+
+    def writer(self, key: str, *, size_hint: int | None = None) -> BlobWriter:
+        part_size = S3_MIN_PART_SIZE
+        if size_hint is not None:
+            part_size = max(part_size, -(-size_hint // (S3_MAX_PARTS - 1)))
+        return _S3BlobWriter(self._client, self._bucket, self._name(key), part_size)
+
+    def reader(self, key: str, *, span: tuple[int, int] | None = None) -> BlobReader:
+        return _S3BlobReader(self._client, self._bucket, self._name(key), span)
+
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self._bucket, Key=self._name(key))
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self._bucket, Key=self._name(key))
+        except Exception as error:
+            if _s3_error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
+
+
+def blob_store() -> BlobStore:
+    """The blob store over ``STORAGES["default"]``."""
+    storage = storages["default"]
+    if isinstance(storage, FileSystemStorage):
+        return FolderBlobStore(storage)
+    from storages.backends.s3 import S3Storage
+
+    if isinstance(storage, S3Storage):
+        return S3BlobStore(storage)
+    raise ImproperlyConfigured(
+        f"files need FileSystemStorage or S3Storage as the default storage, not "
+        f"{type(storage).__name__}"
+    )

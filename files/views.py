@@ -1,0 +1,517 @@
+"""The file browser: spaces, folders, files, versions and the trash (HTTP only).
+
+Every lookup goes through ``files.selectors`` (404 for anything the person may not
+see, audited); every change through ``files.services``. Errors a person can act on
+re-render the page with the message and the matching status (400, 409, 413).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import User
+from files import selectors, services
+from files.downloads import version_download_response
+from files.errors import FileNotFoundForActor, FileRuleError, NotDownloadableError
+from files.forms import CopyForm, MoveForm, NameForm
+from files.models import File, FileVersion, Folder
+from files.selectors import Permission
+from files.uploads import (
+    MULTIPART_OVERHEAD_ALLOWANCE,
+    UPLOAD_FIELD,
+    EncryptedUpload,
+    EncryptingUploadHandler,
+)
+
+View = Callable[..., HttpResponseBase]
+
+
+def _me(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101  (guaranteed by login_required)
+    return user
+
+
+def not_found_as_404(view: View) -> View:
+    """``FileNotFoundForActor`` (already audited by the selector) becomes a 404."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            return view(request, *args, **kwargs)
+        except FileNotFoundForActor:
+            raise Http404(_("No such file or folder.")) from None
+
+    return wrapper
+
+
+# --- Pages -------------------------------------------------------------------------------
+
+
+def _space_nav(request: HttpRequest) -> dict[str, Any]:
+    me = _me(request)
+    return {
+        "personal_space": services.space_personal_get_or_create(user=me),
+        "teams": list(selectors.teams_with_space_for(me)),
+    }
+
+
+def _folder_page(
+    request: HttpRequest,
+    folder: Folder,
+    *,
+    status: int = 200,
+    error: str = "",
+    name_form: NameForm | None = None,
+) -> HttpResponse:
+    me = _me(request)
+    listing = selectors.folder_listing(folder)
+    space = folder.space
+    context = {
+        **_space_nav(request),
+        "listing": listing,
+        "space": space,
+        "used_bytes": selectors.space_used_bytes(space),
+        "quota_bytes": space.quota_effective,
+        "error": error,
+        "new_folder_form": name_form or NameForm(prefix="new"),
+        "rename_form": NameForm(prefix="rename", initial={"name": folder.name}),
+        "move_form": MoveForm(
+            prefix="move", folders=selectors.folders_for_move(actor=me, exclude_under=folder)
+        ),
+        "upload_field": UPLOAD_FIELD,
+    }
+    return render(request, "files/folder.html", context, status=status)
+
+
+def _file_page(
+    request: HttpRequest, file: File, *, status: int = 200, error: str = ""
+) -> HttpResponse:
+    me = _me(request)
+    folders = selectors.folders_for_move(actor=me)
+    context = {
+        **_space_nav(request),
+        "file": file,
+        "space": file.space,
+        "breadcrumbs": selectors.folder_breadcrumbs(file.folder),
+        "versions": selectors.file_versions(file),
+        "error": error,
+        "rename_form": NameForm(prefix="rename", initial={"name": file.name}),
+        "move_form": MoveForm(
+            prefix="move", folders=folders, initial={"destination": file.folder_id}
+        ),
+        "copy_form": CopyForm(
+            prefix="copy", folders=folders, initial={"destination": file.folder_id}
+        ),
+        "upload_field": UPLOAD_FIELD,
+    }
+    return render(request, "files/file.html", context, status=status)
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The person's own space."""
+    space = services.space_personal_get_or_create(user=_me(request))
+    return redirect("files:folder", folder_id=services.space_root(space).pk)
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def team_home(request: HttpRequest, slug: str) -> HttpResponse:
+    team = selectors.team_get_for_actor(actor=_me(request), slug=slug)
+    space = services.space_team_get_or_create(team=team)
+    return redirect("files:folder", folder_id=services.space_root(space).pk)
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def folder_view(request: HttpRequest, folder_id: int) -> HttpResponse:
+    folder = selectors.folder_get_for_actor(actor=_me(request), folder_id=folder_id)
+    return _folder_page(request, folder)
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def file_view(request: HttpRequest, file_id: int) -> HttpResponse:
+    file = selectors.file_get_for_actor(actor=_me(request), file_id=file_id)
+    return _file_page(request, file)
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def trash_view(request: HttpRequest, space_id: int) -> HttpResponse:
+    space = selectors.space_get_for_actor(actor=_me(request), space_id=space_id)
+    context = {
+        **_space_nav(request),
+        "space": space,
+        "trash": selectors.trash_listing(space),
+        "root": services.space_root(space),
+        "trash_days": settings.FILES_TRASH_RETENTION_DAYS,
+    }
+    return render(request, "files/trash.html", context)
+
+
+# --- Downloads ---------------------------------------------------------------------------
+
+
+def _download(request: HttpRequest, version: FileVersion) -> HttpResponseBase:
+    try:
+        return version_download_response(
+            request=request,
+            actor=_me(request),
+            version=version,
+            inline=request.GET.get("inline") == "1",
+        )
+    except NotDownloadableError as error:
+        context = {"file": version.file, "version": version, "message": str(error)}
+        return render(request, "files/unavailable.html", context, status=error.status_code)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+@not_found_as_404
+def file_download(request: HttpRequest, file_id: int) -> HttpResponseBase:
+    file = selectors.file_get_for_actor(actor=_me(request), file_id=file_id)
+    if file.current_version is None:
+        raise Http404
+    version = selectors.version_get_for_actor(
+        actor=_me(request), file_id=file.pk, version_id=file.current_version.pk
+    )
+    return _download(request, version)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+@not_found_as_404
+def version_download(request: HttpRequest, file_id: int, version_id: uuid.UUID) -> HttpResponseBase:
+    version = selectors.version_get_for_actor(
+        actor=_me(request), file_id=file_id, version_id=version_id
+    )
+    return _download(request, version)
+
+
+# --- Uploads -------------------------------------------------------------------------------
+
+
+def _upload_receive(
+    request: HttpRequest, *, target_space: Any, on_sealed: Callable[[EncryptedUpload], Any]
+) -> tuple[Any, str, int]:
+    """Install the encrypting handler, read the body, hand the blob to ``on_sealed``.
+
+    Returns (result, error message, status). The handler is installed before anything
+    reads the body, then CSRF is checked (which parses it); whatever happens, a blob no
+    version claimed is removed.
+    """
+    limit, refusal = services.upload_limit_bytes(target_space)
+    declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    if declared > limit + MULTIPART_OVERHEAD_ALLOWANCE:
+        # Refused before a byte is read: the client said how much it would send.
+        return None, str(refusal), refusal.status_code
+    handler = EncryptingUploadHandler(
+        request, max_bytes=limit, refusal=refusal, size_hint=declared or None
+    )
+    request.upload_handlers = [handler]
+    try:
+        return _upload_after_csrf(request, handler, on_sealed)
+    finally:
+        handler.discard_unclaimed()
+
+
+@csrf_protect
+def _csrf_checked(request: HttpRequest) -> HttpResponse:
+    """Runs only if the CSRF check (which parses the body) passed."""
+    return HttpResponse(status=204)
+
+
+def _upload_after_csrf(
+    request: HttpRequest,
+    handler: EncryptingUploadHandler,
+    on_sealed: Callable[[EncryptedUpload], Any],
+) -> tuple[Any, str, int]:
+    checked = _csrf_checked(request)
+    if checked.status_code != 204:
+        return None, _("The form expired. Reload the page and try again."), 403
+    upload = request.FILES.get(UPLOAD_FIELD)  # parses the body, if CSRF did not
+    if handler.refusal is not None:
+        return None, str(handler.refusal), handler.refusal.status_code
+    if not isinstance(upload, EncryptedUpload):
+        return None, _("Choose a file to upload."), 400
+    try:
+        result = on_sealed(upload)
+    except FileRuleError as error:
+        return None, str(error), error.status_code
+    handler.claim()
+    return result, "", 200
+
+
+@csrf_exempt  # CSRF is checked in _upload_after_csrf, once the handler is installed
+@login_required
+@require_POST
+@not_found_as_404
+def folder_upload(request: HttpRequest, folder_id: int) -> HttpResponse:
+    me = _me(request)
+    folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
+
+    def store(upload: EncryptedUpload) -> FileVersion:
+        return services.file_upload(
+            actor=me, folder=folder, name=str(upload.name), sealed=upload.sealed
+        )
+
+    version, error, status = _upload_receive(request, target_space=folder.space, on_sealed=store)
+    if error:
+        response = _folder_page(request, folder, status=status, error=error)
+        if status == 413:
+            response["Connection"] = "close"  # the rest of the body was not read
+        return response
+    if version.number == 1:
+        messages.success(request, _("“%(name)s” is uploaded.") % {"name": version.file.name})
+    else:
+        messages.success(
+            request,
+            _("“%(name)s” is uploaded as version %(number)d.")
+            % {"name": version.file.name, "number": version.number},
+        )
+    return redirect("files:folder", folder_id=folder.pk)
+
+
+@csrf_exempt  # as folder_upload
+@login_required
+@require_POST
+@not_found_as_404
+def file_upload_version(request: HttpRequest, file_id: int) -> HttpResponse:
+    me = _me(request)
+    file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.EDIT)
+
+    def store(upload: EncryptedUpload) -> FileVersion:
+        return services.file_version_add(actor=me, file=file, sealed=upload.sealed)
+
+    version, error, status = _upload_receive(request, target_space=file.space, on_sealed=store)
+    if error:
+        response = _file_page(request, file, status=status, error=error)
+        if status == 413:
+            response["Connection"] = "close"
+        return response
+    messages.success(request, _("Version %(number)d is uploaded.") % {"number": version.number})
+    return redirect("files:file", file_id=file.pk)
+
+
+# --- Folder changes ------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def folder_create(request: HttpRequest, folder_id: int) -> HttpResponse:
+    me = _me(request)
+    parent = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
+    form = NameForm(request.POST, prefix="new")
+    if not form.is_valid():
+        return _folder_page(request, parent, status=400, name_form=form)
+    try:
+        folder = services.folder_create(actor=me, parent=parent, name=form.cleaned_data["name"])
+    except FileRuleError as error:
+        return _folder_page(request, parent, status=error.status_code, error=str(error))
+    return redirect("files:folder", folder_id=folder.pk)
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def folder_rename(request: HttpRequest, folder_id: int) -> HttpResponse:
+    me = _me(request)
+    folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
+    form = NameForm(request.POST, prefix="rename")
+    if not form.is_valid():
+        return _folder_page(request, folder, status=400, error=_("Enter a name."))
+    try:
+        services.folder_rename(actor=me, folder=folder, name=form.cleaned_data["name"])
+    except FileRuleError as error:
+        return _folder_page(request, folder, status=error.status_code, error=str(error))
+    return redirect("files:folder", folder_id=folder.pk)
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def folder_move(request: HttpRequest, folder_id: int) -> HttpResponse:
+    me = _me(request)
+    folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
+    form = MoveForm(request.POST, prefix="move", folders=selectors.folders_for_move(actor=me))
+    if not form.is_valid():
+        return _folder_page(request, folder, status=400, error=_("Choose where to move it."))
+    destination = selectors.folder_get_for_actor(
+        actor=me, folder_id=form.cleaned_data["destination"], need=Permission.EDIT
+    )
+    try:
+        services.folder_move(actor=me, folder=folder, destination=destination)
+    except FileRuleError as error:
+        return _folder_page(request, folder, status=error.status_code, error=str(error))
+    return redirect("files:folder", folder_id=folder.pk)
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def folder_delete(request: HttpRequest, folder_id: int) -> HttpResponse:
+    me = _me(request)
+    folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
+    try:
+        services.folder_delete(actor=me, folder=folder)
+    except FileRuleError as error:
+        return _folder_page(request, folder, status=error.status_code, error=str(error))
+    messages.success(request, _("“%(name)s” is in the trash.") % {"name": folder.name})
+    return redirect("files:folder", folder_id=folder.parent_id)
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def folder_restore(request: HttpRequest, folder_id: int) -> HttpResponse:
+    me = _me(request)
+    folder = selectors.folder_in_trash_get_for_actor(actor=me, folder_id=folder_id)
+    folder = services.folder_restore(actor=me, folder=folder)
+    messages.success(request, _("“%(name)s” is restored.") % {"name": folder.name})
+    return redirect("files:folder", folder_id=folder.pk)
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def folder_purge(request: HttpRequest, folder_id: int) -> HttpResponse:
+    me = _me(request)
+    folder = selectors.folder_in_trash_get_for_actor(actor=me, folder_id=folder_id)
+    services.folder_purge(actor=me, folder=folder)
+    messages.success(request, _("“%(name)s” is deleted permanently.") % {"name": folder.name})
+    return redirect("files:trash", space_id=folder.space_id)
+
+
+# --- File changes --------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def file_rename(request: HttpRequest, file_id: int) -> HttpResponse:
+    me = _me(request)
+    file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.EDIT)
+    form = NameForm(request.POST, prefix="rename")
+    if not form.is_valid():
+        return _file_page(request, file, status=400, error=_("Enter a name."))
+    try:
+        services.file_rename(actor=me, file=file, name=form.cleaned_data["name"])
+    except FileRuleError as error:
+        return _file_page(request, file, status=error.status_code, error=str(error))
+    return redirect("files:file", file_id=file.pk)
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def file_move(request: HttpRequest, file_id: int) -> HttpResponse:
+    me = _me(request)
+    file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.EDIT)
+    form = MoveForm(request.POST, prefix="move", folders=selectors.folders_for_move(actor=me))
+    if not form.is_valid():
+        return _file_page(request, file, status=400, error=_("Choose where to move it."))
+    destination = selectors.folder_get_for_actor(
+        actor=me, folder_id=form.cleaned_data["destination"], need=Permission.EDIT
+    )
+    try:
+        services.file_move(actor=me, file=file, destination=destination)
+    except FileRuleError as error:
+        return _file_page(request, file, status=error.status_code, error=str(error))
+    return redirect("files:file", file_id=file.pk)
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def file_copy(request: HttpRequest, file_id: int) -> HttpResponse:
+    me = _me(request)
+    file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.VIEW)
+    form = CopyForm(request.POST, prefix="copy", folders=selectors.folders_for_move(actor=me))
+    if not form.is_valid():
+        return _file_page(request, file, status=400, error=_("Choose where to copy it."))
+    destination = selectors.folder_get_for_actor(
+        actor=me, folder_id=form.cleaned_data["destination"], need=Permission.EDIT
+    )
+    try:
+        copy = services.file_copy(
+            actor=me, file=file, destination=destination, name=form.cleaned_data["name"] or None
+        )
+    except FileRuleError as error:
+        return _file_page(request, file, status=error.status_code, error=str(error))
+    messages.success(request, _("Copied as “%(name)s”.") % {"name": copy.name})
+    return redirect("files:file", file_id=copy.pk)
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def file_delete(request: HttpRequest, file_id: int) -> HttpResponse:
+    me = _me(request)
+    file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.EDIT)
+    services.file_delete(actor=me, file=file)
+    messages.success(request, _("“%(name)s” is in the trash.") % {"name": file.name})
+    return redirect("files:folder", folder_id=file.folder_id)
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def file_restore(request: HttpRequest, file_id: int) -> HttpResponse:
+    me = _me(request)
+    file = selectors.file_get_for_actor(actor=me, file_id=file_id, in_trash=True)
+    file = services.file_restore(actor=me, file=file)
+    messages.success(request, _("“%(name)s” is restored.") % {"name": file.name})
+    return redirect("files:file", file_id=file.pk)
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def file_purge(request: HttpRequest, file_id: int) -> HttpResponse:
+    me = _me(request)
+    file = selectors.file_get_for_actor(
+        actor=me, file_id=file_id, in_trash=True, need=Permission.EDIT
+    )
+    services.file_purge(actor=me, file=file)
+    messages.success(request, _("“%(name)s” is deleted permanently.") % {"name": file.name})
+    return redirect("files:trash", space_id=file.space_id)
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def version_restore(request: HttpRequest, file_id: int, version_id: uuid.UUID) -> HttpResponse:
+    me = _me(request)
+    version = selectors.version_get_for_actor(
+        actor=me, file_id=file_id, version_id=version_id, need=Permission.EDIT
+    )
+    try:
+        restored = services.version_restore(actor=me, version=version)
+    except FileRuleError as error:
+        return _file_page(request, version.file, status=error.status_code, error=str(error))
+    messages.success(
+        request,
+        _("Version %(old)d is restored as version %(new)d.")
+        % {"old": version.number, "new": restored.number},
+    )
+    return redirect("files:file", file_id=file_id)

@@ -1,0 +1,57 @@
+"""Helpers shared by tests that act as a signed-in person."""
+
+from __future__ import annotations
+
+import time
+
+import pyotp
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import User, UserSession
+from tests.conftest import PASSWORD
+
+
+def totp_device_confirmed(user: User) -> TOTPDevice:
+    device, _created = TOTPDevice.objects.get_or_create(
+        user=user, name="Authenticator app", defaults={"confirmed": True}
+    )
+    return device
+
+
+def client_signed_in(user: User, *, user_agent: str = "Firefox/140 (ward PC)") -> Client:
+    """A browser signed in with password and second factor (as after the MFA step)."""
+    client = Client(HTTP_USER_AGENT=user_agent)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = totp_device_confirmed(user).persistent_id
+    session.save()
+    # force_login's internal request carries no user agent: record this "browser's".
+    UserSession.objects.filter(session_key=session.session_key).update(user_agent=user_agent)
+    return client
+
+
+def totp_code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
+    """What the person's authenticator app shows: pyotp, from the device's own secret.
+
+    django-otp refuses a code twice (and any older one); ``steps_ahead=1`` is the next
+    30-second code, which it accepts now (tolerance of one step) after a code was used.
+    """
+    app = pyotp.parse_uri(device.config_url)
+    assert isinstance(app, pyotp.TOTP)
+    return app.at(time.time() + steps_ahead * device.step)
+
+
+def totp_wrong_code(device: TOTPDevice) -> str:
+    """Six digits that are certainly not accepted right now."""
+    accepted = {totp_code(device, steps_ahead=steps) for steps in (-1, 0, 1)}
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in accepted)
+
+
+def client_password_only(user: User, *, remote_addr: str = "127.0.0.1") -> Client:
+    """A browser that passed the password step of the real sign-in form, nothing more."""
+    client = Client(REMOTE_ADDR=remote_addr)
+    response = client.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response
+    return client

@@ -1,0 +1,371 @@
+"""The REST API under /api/v1/: who am I, tokens, and the OpenAPI schema.
+
+Two ways in, one client helper each: ``verified_client`` (a browser session that passed
+a second factor) and ``token_client`` (a personal access token).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.cache.backends.locmem import LocMemCache
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from drf_spectacular.validation import validate_schema
+from rest_framework.throttling import SimpleRateThrottle
+
+from accounts import tokens
+from accounts.api import TokenCreateThrottle
+from accounts.models import PersonalAccessToken, Team, TeamMembership, TeamRole, TokenScope, User
+from audit.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+ME = "/api/v1/me/"
+TOKENS = "/api/v1/tokens/"
+
+
+# --- Ways in ----------------------------------------------------------------------------
+
+
+def verified_client(user: User, **client_options: Any) -> Client:
+    """A browser signed in and verified with a second factor (as after the MFA step).
+
+    django-otp's middleware marks a request verified when the session names one of the
+    user's confirmed devices: this is what a successful TOTP check leaves behind.
+    """
+    device, _created = TOTPDevice.objects.get_or_create(
+        user=user, name="Authenticator app", defaults={"confirmed": True}
+    )
+    client = Client(**client_options)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+def token_client(plaintext: str) -> Client:
+    return Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+
+
+def token_for(
+    user: User, *scopes: str, name: str = "Scanner, room 12"
+) -> tuple[PersonalAccessToken, str]:
+    return tokens.token_create(actor=user, name=name, scopes=scopes or ["read"], expires_in_days=30)
+
+
+@pytest.fixture(autouse=True)
+def isolated_throttles(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Rate counters in a private cache: tests (and xdist workers) must not add up."""
+    cache = LocMemCache("api-throttles", {})
+    monkeypatch.setattr(SimpleRateThrottle, "cache", cache)
+    yield
+    cache.clear()
+
+
+def json_of(response: Any) -> Any:
+    return json.loads(response.content)
+
+
+# --- Who am I ---------------------------------------------------------------------------
+
+
+def test_integrator_asks_who_the_token_belongs_to(owner: User) -> None:
+    cardiology = Team.objects.create(name="Cardiologie", slug="cardiologie")
+    TeamMembership.objects.create(team=cardiology, user=owner, role=TeamRole.MANAGER)
+    owner.is_auditor = True
+    owner.save(update_fields=["is_auditor"])
+    token, plaintext = token_for(owner, "read", "share")
+
+    response = token_client(plaintext).get(ME)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert json_of(response) == {
+        "id": owner.pk,
+        "email": "alice.martin@hopital.example",
+        "full_name": "Alice Martin",
+        "roles": ["auditor"],
+        "teams": [
+            {"id": cardiology.pk, "name": "Cardiologie", "slug": "cardiologie", "role": "manager"}
+        ],
+        "authentication": "token",
+        "token": {
+            "id": token.pk,
+            "name": "Scanner, room 12",
+            "prefix": token.prefix,
+            "scopes": ["read", "share"],
+            "expires_at": json_of(response)["token"]["expires_at"],
+        },
+    }
+
+
+def test_verified_browser_session_may_call_the_api(site_admin: User) -> None:
+    response = verified_client(site_admin).get(ME)
+    assert response.status_code == 200
+    body = json_of(response)
+    assert (body["email"], body["roles"], body["authentication"], body["token"]) == (
+        site_admin.email,
+        ["site_admin"],
+        "session",
+        None,
+    )
+
+
+def password_only_client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)  # password only: no device verified in this session
+    return client
+
+
+def test_session_without_second_factor_is_refused(owner: User) -> None:
+    response = password_only_client(owner).get(ME)
+    assert response.status_code in (401, 403)  # 403: MFARequiredMiddleware answers first
+    assert "email" not in json_of(response)
+
+
+def test_session_without_second_factor_is_refused_even_past_the_middleware(
+    owner: User,
+) -> None:
+    """The middleware lets requests with an Authorization header through to DRF (the
+    token decides). A header that is not a bearer token must not let the unverified
+    session in: the API's own session authentication refuses it too."""
+    response = password_only_client(owner).get(ME, HTTP_AUTHORIZATION="Basic YWxpY2U6eA==")
+    assert response.status_code == 401
+    assert json_of(response) == {
+        "detail": "Confirm your second factor in SecureDrive before using the API."
+    }
+
+
+def test_anonymous_caller_is_challenged_for_a_bearer_token() -> None:
+    response = Client().get(ME)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="SecureDrive API"'
+    assert json_of(response) == {"detail": "Authentication credentials were not provided."}
+
+
+# --- Tokens through the API --------------------------------------------------------------
+
+
+def test_owner_lists_own_tokens_without_any_secret(owner: User, outsider: User) -> None:
+    mine, my_plaintext = token_for(owner, "read")
+    token_for(outsider, "read", name="Outsider's script")
+
+    response = verified_client(owner).get(TOKENS)
+
+    assert response.status_code == 200
+    listed = json_of(response)
+    assert [row["id"] for row in listed] == [mine.pk]
+    assert set(listed[0]) == {
+        "id",
+        "name",
+        "prefix",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "last_used_ip",
+        "revoked_at",
+        "status",
+    }
+    assert listed[0]["status"] == "active"
+    assert my_plaintext not in response.content.decode()
+    assert mine.token_hash not in response.content.decode()
+
+
+def test_read_token_lists_tokens(owner: User) -> None:
+    _token, plaintext = token_for(owner, "read")
+    response = token_client(plaintext).get(TOKENS)
+    assert response.status_code == 200
+    assert len(json_of(response)) == 1
+
+
+def test_owner_creates_a_token_from_a_verified_session_and_sees_it_once(owner: User) -> None:
+    client = verified_client(owner)
+    response = client.post(
+        TOKENS,
+        {"name": "Lab export", "scopes": ["write", "read"], "expires_in_days": 7},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 201
+    body = json_of(response)
+    assert body["token"].startswith("sdpat_")
+    assert body["scopes"] == ["read", "write"]
+    assert "no-store" in response["Cache-Control"]
+    stored = PersonalAccessToken.objects.get(pk=body["id"])
+    assert stored.user == owner
+    assert stored.token_hash == tokens.token_hash_of(body["token"])
+    # Shown once: the list never carries it again, and it works.
+    assert body["token"] not in client.get(TOKENS).content.decode()
+    assert token_client(body["token"]).get(ME).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"scopes": ["read"], "expires_in_days": 7}, "name"),
+        ({"name": "x", "scopes": [], "expires_in_days": 7}, "scopes"),
+        ({"name": "x", "scopes": ["admin"], "expires_in_days": 7}, "scopes"),
+        ({"name": "x", "scopes": ["read"]}, "expires_in_days"),
+        ({"name": "x", "scopes": ["read"], "expires_in_days": 0}, "expires_in_days"),
+        ({"name": "x", "scopes": ["read"], "expires_in_days": 91}, "expires_in_days"),
+        ({"name": "x", "scopes": ["read"], "expires_in_days": "soon"}, "expires_in_days"),
+    ],
+)
+def test_invalid_token_requests_get_a_400_naming_the_field(
+    owner: User, payload: dict[str, Any], field: str
+) -> None:
+    response = verified_client(owner).post(TOKENS, payload, content_type="application/json")
+    assert response.status_code == 400
+    body = json_of(response)
+    assert list(body) == [field]
+    assert isinstance(body[field][0], str)
+    assert not PersonalAccessToken.objects.exists()
+
+
+def test_expiry_beyond_the_policy_says_what_is_allowed(owner: User) -> None:
+    response = verified_client(owner).post(
+        TOKENS,
+        {"name": "Forever", "scopes": ["read"], "expires_in_days": 3650},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert json_of(response) == {"expires_in_days": ["Tokens expire after at most 90 days."]}
+
+
+def test_duplicate_active_name_is_a_400(owner: User) -> None:
+    token_for(owner, "read", name="Nightly sync")
+    response = verified_client(owner).post(
+        TOKENS,
+        {"name": "nightly SYNC", "scopes": ["read"], "expires_in_days": 7},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "name" in json_of(response)
+
+
+def test_non_json_body_is_a_415(owner: User) -> None:
+    response = verified_client(owner).post(TOKENS, {"name": "x"})  # form-encoded
+    assert response.status_code == 415
+
+
+@pytest.mark.parametrize("scopes", [["read"], ["read", "write", "share"]])
+def test_a_token_cannot_create_tokens(owner: User, scopes: list[str]) -> None:
+    _token, plaintext = token_for(owner, *scopes)
+    response = token_client(plaintext).post(
+        TOKENS,
+        {"name": "Successor", "scopes": ["read", "write"], "expires_in_days": 90},
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert "browser session" in json_of(response)["detail"]
+    assert PersonalAccessToken.objects.count() == 1
+
+
+def test_session_post_without_csrf_token_is_refused(owner: User) -> None:
+    client = verified_client(owner, enforce_csrf_checks=True)
+    response = client.post(
+        TOKENS,
+        {"name": "Cross-site", "scopes": ["read"], "expires_in_days": 7},
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert "CSRF" in json_of(response)["detail"]
+    assert not PersonalAccessToken.objects.exists()
+
+
+def test_owner_revokes_a_token_and_it_stops_working_at_once(owner: User) -> None:
+    token, plaintext = token_for(owner, "read")
+    assert token_client(plaintext).get(ME).status_code == 200
+
+    response = verified_client(owner).delete(f"{TOKENS}{token.pk}/")
+
+    assert response.status_code == 204
+    assert token_client(plaintext).get(ME).status_code == 401
+    # Idempotent: revoking again changes nothing and records nothing more.
+    assert verified_client(owner).delete(f"{TOKENS}{token.pk}/").status_code == 204
+    assert AuditEvent.objects.filter(action="accounts.token.revoke").count() == 1
+
+
+def test_write_token_may_revoke_itself(owner: User) -> None:
+    token, plaintext = token_for(owner, "write")
+    assert token_client(plaintext).delete(f"{TOKENS}{token.pk}/").status_code == 204
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_outsider_cannot_revoke_someone_elses_token_by_guessing_its_id(
+    owner: User, outsider: User
+) -> None:
+    victim, victim_plaintext = token_for(owner, "read")
+    _token, outsider_plaintext = token_for(outsider, "read", "write")
+
+    by_session = verified_client(outsider).delete(f"{TOKENS}{victim.pk}/")
+    by_token = token_client(outsider_plaintext).delete(f"{TOKENS}{victim.pk}/")
+
+    assert (by_session.status_code, by_token.status_code) == (404, 404)
+    assert json_of(by_session) == {"detail": "No PersonalAccessToken matches the given query."}
+    victim.refresh_from_db()
+    assert victim.revoked_at is None
+    assert token_client(victim_plaintext).get(ME).status_code == 200
+
+
+def test_unknown_token_id_is_a_404(owner: User) -> None:
+    assert verified_client(owner).delete(f"{TOKENS}999999/").status_code == 404
+
+
+def test_token_creation_is_rate_limited(owner: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(TokenCreateThrottle, "THROTTLE_RATES", {"token_create": "2/hour"})
+    client = verified_client(owner)
+    statuses = [
+        client.post(
+            TOKENS,
+            {"name": f"Batch {number}", "scopes": ["read"], "expires_in_days": 1},
+            content_type="application/json",
+        ).status_code
+        for number in range(3)
+    ]
+    assert statuses == [201, 201, 429]
+    # Listing is not minting: still allowed.
+    assert client.get(TOKENS).status_code == 200
+
+
+# --- Schema -----------------------------------------------------------------------------
+
+
+def test_schema_is_valid_openapi_3_and_describes_the_api() -> None:
+    response = Client().get("/api/v1/schema/", {"format": "json"})
+
+    assert response.status_code == 200
+    schema = json_of(response)
+    # drf-spectacular's copy of the official OpenAPI 3.0 JSON Schema, with jsonschema.
+    validate_schema(schema)  # type: ignore[no-untyped-call]
+    assert schema["openapi"].startswith("3.")
+    assert {"/api/v1/me/", "/api/v1/tokens/", "/api/v1/tokens/{token_id}/"} <= set(schema["paths"])
+    assert schema["components"]["securitySchemes"]["personalAccessToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A personal access token (sdpat_...), created in SecureDrive.",
+    }
+    # The schema never documents a way to read a token back.
+    listed = schema["components"]["schemas"]["Token"]["properties"]
+    assert "token" not in listed
+    assert "token_hash" not in listed
+
+
+def test_schema_is_also_served_as_yaml() -> None:
+    response = Client().get("/api/v1/schema/")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert b"/api/v1/me/:" in response.content
+
+
+def test_scope_names_in_the_schema_match_the_model() -> None:
+    schema = json_of(Client().get("/api/v1/schema/", {"format": "json"}))
+    assert schema["components"]["schemas"]["ScopesEnum"]["enum"] == list(TokenScope.values)

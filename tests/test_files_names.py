@@ -1,0 +1,97 @@
+"""Names people give files and folders: portable, unambiguous, never a path."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from files.errors import FileRuleError
+from files.names import MAX_NAME_BYTES, name_clean, name_key, name_variant
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Compte rendu IRM — Mme Dupont.pdf",
+        "scan: 2026-11-23 (1).dcm",
+        ".bashrc",
+        "file.tar.gz",
+        "Ærø ⚕ 医学.txt",
+        "CONSENT.pdf",  # "CON" only as a whole stem is a device
+        "x" * MAX_NAME_BYTES,
+    ],
+)
+def test_ordinary_names_are_accepted(name: str) -> None:
+    assert name_clean(name) == unicodedata.normalize("NFC", name)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "empty"),
+        (".", "“.” and “..”"),
+        ("..", "“.” and “..”"),
+        ("../../etc/passwd", "“/”"),
+        ("reports/2026.pdf", "“/”"),
+        ("C:\\Windows\\win.ini", "“\\”"),
+        ("line\nbreak.txt", "control"),
+        ("nul\x00byte.pdf", "control"),
+        ("tab\there", "control"),
+        ("invoice\u202efdp.exe", "text-direction"),
+        ("report.pdf.", "end with a dot"),
+        ("report.pdf ", "end with a dot or a space"),
+        (" leading.pdf", "start with a space"),
+        ("CON", "reserved by Windows"),
+        ("nul.txt", "reserved by Windows"),
+        ("com1.log", "reserved by Windows"),
+        ("LPT9", "reserved by Windows"),
+        ("COM¹.txt", "reserved by Windows"),
+        ("x" * (MAX_NAME_BYTES + 1), "at most 255 bytes"),
+        ("é" * 128, "at most 255 bytes"),  # 128 characters, 256 bytes of UTF-8
+    ],
+)
+def test_dangerous_or_unportable_names_are_refused_with_a_reason(name: str, reason: str) -> None:
+    with pytest.raises(FileRuleError, match=reason.replace("\\", "\\\\").replace("(", r"\(")):
+        name_clean(name)
+
+
+def test_a_decomposed_accent_is_stored_composed() -> None:
+    decomposed = "Re\u0301sultats.pdf"  # what macOS sends
+    assert name_clean(decomposed) == "Résultats.pdf"
+    assert name_key(decomposed) == name_key("RÉSULTATS.PDF")
+
+
+def test_name_comparison_ignores_case_beyond_ascii() -> None:
+    assert name_key("Straße.pdf") == name_key("STRASSE.PDF")
+    assert name_key("Émile.txt") == name_key("émile.TXT")
+
+
+@pytest.mark.parametrize(
+    ("name", "number", "expected"),
+    [
+        ("report.pdf", 2, "report (2).pdf"),
+        ("archive.tar.gz", 3, "archive.tar (3).gz"),
+        ("README", 2, "README (2)"),
+        (".bashrc", 2, ".bashrc (2)"),
+    ],
+)
+def test_a_clash_gets_a_numbered_variant(name: str, number: int, expected: str) -> None:
+    assert name_variant(name, number) == expected
+
+
+def test_a_numbered_variant_of_a_long_name_still_fits() -> None:
+    variant = name_variant("é" * 120 + ".pdf", 12)
+    assert variant.endswith(" (12).pdf")
+    assert name_clean(variant) == variant
+
+
+def test_unsafe_files_settings_stop_the_system_checks() -> None:
+    from django.test.utils import override_settings
+
+    from files.checks import files_settings_check
+
+    assert files_settings_check() == []
+    with override_settings(FILES_SEGMENT_SIZE=8, FILES_VERSION_KEEP_COUNT=0):
+        ids = sorted(str(error.id) for error in files_settings_check())
+    assert ids == ["files.E001", "files.E003"]
