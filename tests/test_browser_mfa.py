@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyotp
 import pytest
@@ -16,7 +17,7 @@ import time_machine
 from django_otp_webauthn.models import WebAuthnCredential
 from pytest_django import Settings
 
-from accounts import mfa
+from accounts import invitations, mfa
 from accounts.models import User
 from audit.models import AuditEvent
 from tests.conftest import PASSWORD, BrowserPage
@@ -24,11 +25,13 @@ from tests.helpers import totp_device_confirmed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+INVITED_PASSWORD = "Consultation du mardi 2026!"
 
-def password_step(page: Any, user: User) -> None:
+
+def password_step(page: Any, user: User, password: str = PASSWORD) -> None:
     page.goto("/")
     page.get_by_label("E-mail address").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
 
 
@@ -44,11 +47,21 @@ def sign_out(page: Any) -> None:
     page.get_by_role("heading", name="Sign in to SecureDrive").wait_for()
 
 
-def test_clinician_sets_up_an_authenticator_app_then_signs_in_with_it(
-    browser_page: BrowserPage, owner: User
+def test_invited_clinician_sets_up_an_authenticator_app_then_signs_in_with_it(
+    browser_page: BrowserPage, site_admin: User
 ) -> None:
+    sent = invitations.invitation_create(
+        actor=site_admin, email="claire.durand@hopital.example", full_name="Claire Durand"
+    )
     page = browser_page.page
-    password_step(page, owner)
+    page.goto(urlsplit(sent.url).path)  # the link from the invitation e-mail
+    page.get_by_role("heading", name="Welcome to SecureDrive").wait_for()
+    page.get_by_label("Password", exact=True).fill(INVITED_PASSWORD)
+    page.get_by_label("Password again").fill(INVITED_PASSWORD)
+    browser_page.screenshot("invitation-accept")
+    page.get_by_role("button", name="Create my account").click()
+    claire = User.objects.get(email="claire.durand@hopital.example")
+
     page.get_by_role("heading", name="Set up two-step verification").wait_for()
     assert "/accounts/mfa/setup/" in page.url
     browser_page.screenshot("mfa-enrol")
@@ -67,10 +80,10 @@ def test_clinician_sets_up_an_authenticator_app_then_signs_in_with_it(
     assert len(set(codes)) == 10
     browser_page.screenshot("mfa-recovery-codes")
     page.get_by_role("link", name="I have saved my codes").click()
-    page.get_by_role("heading", name="Welcome, Alice").wait_for()
+    page.get_by_role("heading", name="Welcome, Claire").wait_for()
 
     sign_out(page)
-    password_step(page, owner)
+    password_step(page, claire, INVITED_PASSWORD)
     page.get_by_role("heading", name="Two-step verification").wait_for()
     browser_page.screenshot("mfa-verify")
     # A code works once (replay protection): half a minute later the phone shows the
@@ -79,9 +92,10 @@ def test_clinician_sets_up_an_authenticator_app_then_signs_in_with_it(
         clock.shift(dt.timedelta(seconds=app.interval))
         page.get_by_label("6-digit code").fill(app.now())
         page.get_by_role("button", name="Verify").click()
-        page.get_by_role("heading", name="Welcome, Alice").wait_for()
+        page.get_by_role("heading", name="Welcome, Claire").wait_for()
 
     assert browser_page.console_errors == []
+    assert AuditEvent.objects.filter(action="accounts.invitation.accept").count() == 1
     assert AuditEvent.objects.filter(action="accounts.mfa.verify", outcome="success").count() == 2
 
 
