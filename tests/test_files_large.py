@@ -1,10 +1,11 @@
 """A large file over real HTTP, through gunicorn (the production WSGI server).
 
-A gunicorn process serving the test settings and the test database receives a 320 MiB
-multipart upload generated on the fly (mostly zeros, with a marker every 16 MiB:
-"sparse"), and sends it back; both directions are hashed while they stream, so the
-test holds no copy either. The gunicorn worker's peak memory (VmHWM) stays flat, and a
-damaged blob cuts the real connection short after the last authenticated byte.
+A gunicorn process serving the test settings and the test database receives a 2 GiB
+(+7 bytes, so the last segment is partial) multipart upload generated on the fly
+(mostly zeros, with a marker every 16 MiB: "sparse"), and sends it back; both
+directions are hashed while they stream, so the test holds no copy either. The
+gunicorn worker's peak memory (VmHWM) stays flat, and a damaged blob cuts the real
+connection short after the last authenticated byte.
 """
 
 from __future__ import annotations
@@ -38,18 +39,19 @@ from tests.helpers import client_signed_in
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SIZE = 320 * 1024 * 1024
+SIZE = 2 * 1024**3 + 7
 BLOCK = 1024 * 1024
 MARKER = b"SPARSE-MARKER-c41d:patient=Dupont;"
 BOUNDARY = "----securedrive-large-upload-boundary"
 
 
 def sparse_blocks() -> Iterator[bytes]:
-    """320 MiB: zeros, with a marker at the start of every 16th MiB."""
+    """SIZE bytes: zeros, with a marker at the start of every 16th MiB."""
     zeros = bytes(BLOCK)
     marked = MARKER + zeros[len(MARKER) :]
     for index in range(SIZE // BLOCK):
         yield marked if index % 16 == 0 else zeros
+    yield bytes(SIZE % BLOCK)
 
 
 def csrf_pair() -> str:
@@ -205,7 +207,7 @@ def default_storage_dir() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_320_mib_file_streams_in_and_out_through_gunicorn(
+def test_a_multi_gigabyte_file_streams_in_and_out_through_gunicorn(
     gunicorn: Gunicorn, owner: User, default_storage_dir: None
 ) -> None:
     browser = LiveBrowser(gunicorn.port, owner)
