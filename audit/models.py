@@ -79,3 +79,64 @@ class AuditEvent(models.Model):
             outcome=self.outcome,
             details=self.details,
         )
+
+
+class ChainVerification(models.Model):
+    """One run of the verification task: chain recomputed, checkpoints compared.
+
+    Not part of the chain (it is about the chain); the console shows the latest.
+    """
+
+    verified_at = models.DateTimeField(db_index=True)
+    intact = models.BooleanField()
+    events_checked = models.BigIntegerField(default=0)
+    head_sequence = models.BigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, blank=True)
+    checkpoint_size = models.BigIntegerField(default=0)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-verified_at"]
+
+    def __str__(self) -> str:
+        return f"{self.verified_at:%Y-%m-%d %H:%M} {'intact' if self.intact else 'BROKEN'}"
+
+
+class AlertRule(models.TextChoices):
+    MANY_DOWNLOADS = "many_downloads", "many downloads in a short time"
+    OUTSIDE_HOURS = "outside_hours", "downloads outside working hours"
+    FAILED_LOGINS = "failed_logins", "repeated failed sign-ins"
+    QUARANTINED_ACCESS = "quarantined_access", "access to a quarantined file"
+    INTEGRITY = "integrity", "audit log integrity check failed"
+
+
+class AuditAlert(models.Model):
+    """Something an auditor should look at, raised by a rule over the log (audit/alerts.py)."""
+
+    raised_at = models.DateTimeField(db_index=True)
+    rule = models.CharField(max_length=32, choices=AlertRule.choices)
+    # Who or what it is about: an actor id/label, or an IP address for sign-in failures.
+    subject = models.CharField(max_length=320, blank=True, db_index=True)
+    first_sequence = models.BigIntegerField(default=0)
+    last_sequence = models.BigIntegerField(default=0)
+    last_occurred_at = models.DateTimeField(null=True, blank=True)
+    event_count = models.IntegerField(default=0)
+    summary = models.TextField()
+
+    class Meta:
+        ordering = ["-raised_at", "-pk"]
+        indexes = [models.Index(fields=["rule", "subject", "last_occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.subject}"
+
+
+class AlertCursor(models.Model):
+    """How far the alert rules have read the log; claimed with SELECT ... FOR UPDATE so
+    two workers never evaluate the same events twice."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    last_sequence = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_sequence}"

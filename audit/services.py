@@ -6,12 +6,14 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any, Protocol
 
 from django.db import connections, router, transaction
 from django.utils import timezone
 
 from audit import context as request_context
+from audit import forwarding
 from audit.chain import GENESIS_HASH, ChainedFields, canonical_body, event_hash
 from audit.models import AuditEvent, Outcome
 
@@ -73,8 +75,12 @@ def record(
     )
     using = router.db_for_write(AuditEvent)
     if connections[using].vendor == "postgresql":
-        return _append_postgresql(unlinked, using)
-    return _append_portable(unlinked, using)
+        event = _append_postgresql(unlinked, using)
+    else:
+        event = _append_portable(unlinked, using)
+    # Forward to the SIEM only what commits (runs at once outside a transaction).
+    transaction.on_commit(partial(forwarding.event_forward, event), using=using)
+    return event
 
 
 def _event_from(fields: ChainedFields, *, pk: int | None, event_hash_value: str) -> AuditEvent:

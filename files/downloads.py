@@ -183,7 +183,9 @@ def _refusal(version: FileVersion) -> NotDownloadableError | None:
             _("This version is quarantined: the virus scanner found a threat in it."),
             "quarantined",
         )
-    if version.scan_status != ScanStatus.AVAILABLE:
+    # "not scanned" is downloadable only because the site's policy says so
+    # (SECUREDRIVE_SCAN_OVERSIZE_POLICY = "allow"); the UI and the audit event flag it.
+    if version.scan_status not in (ScanStatus.AVAILABLE, ScanStatus.NOT_SCANNED):
         return NotDownloadableError(
             _(
                 "This version cannot be downloaded until the virus scanner has checked it "
@@ -382,6 +384,7 @@ def version_download_response(
         context=context,
         range=f"{start}-{end}" if byte_range else "",
         bytes=length,
+        scan_status=str(version.scan_status),
     )
     streaming = StreamingHttpResponse(
         _decrypting_stream(
@@ -397,6 +400,9 @@ def version_download_response(
         headers=headers,
     )
     streaming["Content-Length"] = str(length)
+    if version.scan_status == ScanStatus.NOT_SCANNED:
+        # Machine-readable warning for API clients; the browser shows the badge.
+        streaming["X-SecureDrive-Scan-Status"] = "not-scanned"
     if byte_range:
         streaming["Content-Range"] = f"bytes {start}-{end}/{size}"
     return streaming

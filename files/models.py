@@ -248,9 +248,44 @@ class FileVersion(models.Model):
 
     @property
     def is_downloadable(self) -> bool:
-        """Scanned clean, intact, and its key still exists."""
+        """Scanned clean (or "not scanned", let through by the site's policy for
+        content the scanner cannot inspect), intact, and its key still exists."""
         return (
-            self.scan_status == ScanStatus.AVAILABLE
+            self.scan_status in (ScanStatus.AVAILABLE, ScanStatus.NOT_SCANNED)
             and not self.integrity_failed
             and self.shredded_at is None
         )
+
+
+class UploadSession(models.Model):
+    """One resumable (tus 1.0) upload in progress: docs/uploads.md, files/tus.py.
+
+    Everything a web process needs to continue the upload lives here and in storage,
+    never in memory: consecutive PATCH requests may reach different replicas. Each
+    PATCH's bytes become one ciphertext object in storage (``chunks`` lists them in
+    order); the key that encrypts them is random per upload and kept only wrapped by
+    the keyring, bound to the upload id.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_sessions"
+    )
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=255)
+    length = models.PositiveBigIntegerField()
+    offset = models.PositiveBigIntegerField(default=0)
+    # [{"key": storage key, "offset": first byte, "length": plaintext bytes,
+    #   "stored": ciphertext bytes}], in offset order, contiguous from 0.
+    chunks = models.JSONField(default=list)
+    kek_id = models.CharField(max_length=100)
+    wrapped_key = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    version = models.ForeignKey(
+        FileVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} ({self.offset}/{self.length})"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
+
+from celery import Task, shared_task
+from django.conf import settings
 
 from files import lifecycle
+from files.clamd import ClamdError
+from files.services import finalize
 
 # Storage hiccups (S3 5xx, a network blip) are worth retrying; bugs are not.
 _RETRY_ON = (OSError, ConnectionError)
@@ -55,3 +60,58 @@ def version_reencrypt(version_id: str) -> bool:
     """A new data key and blob for one version whose data key may be compromised
     (docs/storage.md, "Full re-encryption")."""
     return lifecycle.version_reencrypt(version_id=version_id)
+
+
+@shared_task(ignore_result=True)
+def uploads_expired_delete() -> int:
+    """Beat, hourly: delete abandoned resumable uploads (files/tus.py) past expiry."""
+    from files import tus
+
+    return tus.uploads_expired_delete()
+
+
+class _FinalizeTask(Task[Any, Any]):
+    """Fail closed once the retries or the time are used up: "scan failed", audited."""
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        version_id = kwargs.get("version_id") or (args[0] if args else None)
+        if version_id:
+            finalize.version_scan_give_up(version_id=version_id, error=exc)
+
+
+@shared_task(
+    base=_FinalizeTask,
+    ignore_result=True,
+    # Explicit, though the settings say the same: without both a killed worker's scan
+    # is never redelivered (FIELD-NOTES).
+    acks_late=settings.CELERY_TASK_ACKS_LATE,
+    reject_on_worker_lost=settings.CELERY_TASK_REJECT_ON_WORKER_LOST,
+    autoretry_for=(ClamdError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=settings.SECUREDRIVE_SCAN_MAX_RETRIES,
+    # No archive or scanner may hang a worker: soft limit first (the run is released
+    # and marked "scan failed"), then the pool child is killed.
+    soft_time_limit=settings.SECUREDRIVE_SCAN_SOFT_TIME_LIMIT_S,
+    time_limit=settings.SECUREDRIVE_SCAN_TIME_LIMIT_S,
+)
+def version_finalize(version_id: str) -> str | None:
+    """Decrypt, hash, sniff and scan one new version; record its verdict
+    (docs/scanning.md). Idempotent: a version with a verdict is left alone."""
+    return finalize.version_finalize(version_id=version_id)
+
+
+@shared_task(ignore_result=True)
+def versions_stuck_requeue() -> int:
+    """Beat, every 5 minutes: re-enqueue versions still waiting for a verdict."""
+    if not settings.SECUREDRIVE_CLAMD_ADDRESS:
+        return 0  # no scanner: they wait, loudly (the UI banner)
+    stuck = finalize.versions_stuck_select(
+        older_than_minutes=settings.SECUREDRIVE_SCAN_STUCK_MINUTES
+    )
+    for version_id in stuck:
+        version_finalize.delay(version_id)
+    return len(stuck)

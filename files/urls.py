@@ -1,6 +1,6 @@
 from django.urls import path
 
-from files import views
+from files import tus_views, views
 
 app_name = "files"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("spaces/<int:space_id>/trash/", views.trash_view, name="trash"),
     path("<int:file_id>/", views.file_view, name="file"),
     path("<int:file_id>/download/", views.file_download, name="download"),
+    path("<int:file_id>/scan-badge/", tus_views.scan_badge, name="scan_badge"),
     path("<int:file_id>/upload/", views.file_upload_version, name="file_upload"),
     path("<int:file_id>/rename/", views.file_rename, name="file_rename"),
     path("<int:file_id>/move/", views.file_move, name="file_move"),

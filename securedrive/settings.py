@@ -326,12 +326,48 @@ FILES_TRASH_RETENTION_DAYS = env.int("SECUREDRIVE_FILES_TRASH_RETENTION_DAYS", d
 # Blobs fully re-verified (authenticated decryption) per scrub run, least recent first.
 FILES_SCRUB_BATCH = env.int("SECUREDRIVE_FILES_SCRUB_BATCH", default=50)
 
+# --- Resumable uploads (tus 1.0, docs/uploads.md) ----------------------------------------
+# Largest file a tus upload may declare (a policy; the space's quota applies too).
+TUS_MAX_SIZE_BYTES = env.int("SECUREDRIVE_TUS_MAX_SIZE_BYTES", default=20 * 2**30)
+# An upload with no PATCH for this long expires (410) and is deleted by beat.
+TUS_EXPIRY_SECONDS = env.int("SECUREDRIVE_TUS_EXPIRY_SECONDS", default=24 * 3600)
+
 # --- Virus scanner ---------------------------------------------------------------------
 # "tcp://127.0.0.1:3310" or "unix:///run/clamav/clamd.ctl". Empty: scanning disabled,
 # which the UI and the health endpoint say loudly; uploads then stay pending.
 SECUREDRIVE_CLAMD_ADDRESS = env.str("SECUREDRIVE_CLAMD_ADDRESS", default="")
 SECUREDRIVE_CLAMD_TIMEOUT_S = env.float("SECUREDRIVE_CLAMD_TIMEOUT_S", default=60.0)
 SECUREDRIVE_SCANNER_WAIVED = env.bool("SECUREDRIVE_SCANNER_WAIVED", default=False)
+# The finalize pipeline (docs/scanning.md). Plaintext larger than clamd's StreamMaxLength
+# cannot be scanned: keep this equal to it (docker-compose.yml: 4000M; tests: 64M).
+SECUREDRIVE_SCAN_MAX_BYTES = env.int("SECUREDRIVE_SCAN_MAX_BYTES", default=4000 * 2**20)
+# What happens to content the scanner cannot fully inspect (too big, ZIP64, encrypted or
+# too deeply nested archives, archive bombs): "block" quarantines it, "allow" makes it
+# downloadable flagged "not scanned". Never "clean".
+SECUREDRIVE_SCAN_OVERSIZE_POLICY = env.str("SECUREDRIVE_SCAN_OVERSIZE_POLICY", default="block")
+# Archive limits (files/archives.py): beyond any of them an archive is "not scanned".
+SECUREDRIVE_SCAN_ARCHIVE_MAX_ENTRIES = env.int(
+    "SECUREDRIVE_SCAN_ARCHIVE_MAX_ENTRIES", default=10_000
+)
+SECUREDRIVE_SCAN_ARCHIVE_MAX_UNPACKED_BYTES = env.int(
+    "SECUREDRIVE_SCAN_ARCHIVE_MAX_UNPACKED_BYTES", default=4000 * 2**20
+)
+SECUREDRIVE_SCAN_ARCHIVE_MAX_RATIO = env.int("SECUREDRIVE_SCAN_ARCHIVE_MAX_RATIO", default=100)
+SECUREDRIVE_SCAN_ARCHIVE_MAX_DEPTH = env.int("SECUREDRIVE_SCAN_ARCHIVE_MAX_DEPTH", default=3)
+# A nested archive is inspected in memory (never on disk): up to this many bytes.
+SECUREDRIVE_SCAN_ARCHIVE_NESTED_MAX_BYTES = env.int(
+    "SECUREDRIVE_SCAN_ARCHIVE_NESTED_MAX_BYTES", default=64 * 2**20
+)
+# Hard limits of one finalize run; past the soft one the version is "scan failed".
+SECUREDRIVE_SCAN_SOFT_TIME_LIMIT_S = env.int("SECUREDRIVE_SCAN_SOFT_TIME_LIMIT_S", default=3 * 3600)
+SECUREDRIVE_SCAN_TIME_LIMIT_S = env.int("SECUREDRIVE_SCAN_TIME_LIMIT_S", default=3 * 3600 + 120)
+# Retries while clamd is unreachable, with exponential backoff (capped), then "scan failed".
+SECUREDRIVE_SCAN_MAX_RETRIES = env.int("SECUREDRIVE_SCAN_MAX_RETRIES", default=10)
+# The sweeper re-enqueues versions waiting or scanning for longer than this.
+SECUREDRIVE_SCAN_STUCK_MINUTES = env.int("SECUREDRIVE_SCAN_STUCK_MINUTES", default=15)
+# Test only (tests/test_scanning_crash.py): a pause between segments, so that a worker
+# can be killed in the middle of a scan. Zero everywhere else.
+SECUREDRIVE_SCAN_SEGMENT_DELAY_S = env.float("SECUREDRIVE_SCAN_SEGMENT_DELAY_S", default=0.0)
 
 # --- Celery ----------------------------------------------------------------------------
 BROKER_DIR = DATA_DIR / "broker"
@@ -375,6 +411,71 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "files-version-retention": {"task": "files.tasks.versions_retention_apply", "schedule": 3600.0},
     "files-trash-purge": {"task": "files.tasks.trash_purge_expired", "schedule": 3600.0},
     "files-scrub": {"task": "files.tasks.blobs_scrub", "schedule": 6 * 3600.0},
+    "files-uploads-expired": {"task": "files.tasks.uploads_expired_delete", "schedule": 3600.0},
+    # The broker alone is not trusted to keep finalize messages (FIELD-NOTES).
+    "files-versions-stuck": {"task": "files.tasks.versions_stuck_requeue", "schedule": 300.0},
+}
+
+# --- Audit: checkpoints, signing, forwarding, retention (docs/audit.md) ---------------------
+# Ed25519 key signing checkpoints and exports; created on first use in embedded mode,
+# required in production (audit/checkpoints.py).
+AUDIT_SIGNING_KEY_FILE = Path(
+    env.str(
+        "SECUREDRIVE_AUDIT_SIGNING_KEY_FILE", default=str(SECRETS_DIR / "audit_signing_key.pem")
+    )
+).resolve()
+# The log's name in checkpoints (C2SP tlog-checkpoint origin line).
+AUDIT_LOG_ORIGIN = env.str(
+    "SECUREDRIVE_AUDIT_LOG_ORIGIN",
+    default=f"{urlsplit(SITE_URL).netloc or 'securedrive.local'}/audit",
+)
+# Embedded: a folder outside the database. Production: an S3 bucket with Object Lock.
+AUDIT_CHECKPOINT_DIR = Path(
+    env.str("SECUREDRIVE_AUDIT_CHECKPOINT_DIR", default=str(DATA_DIR / "audit-checkpoints"))
+).resolve()
+AUDIT_CHECKPOINT_S3_BUCKET = env.str("SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET", default="")
+AUDIT_CHECKPOINT_S3_ENDPOINT_URL = env.str(
+    "SECUREDRIVE_AUDIT_CHECKPOINT_S3_ENDPOINT_URL", default=""
+)
+AUDIT_CHECKPOINT_S3_REGION = env.str("SECUREDRIVE_AUDIT_CHECKPOINT_S3_REGION", default="")
+AUDIT_CHECKPOINT_RETENTION_DAYS = env.int(
+    "SECUREDRIVE_AUDIT_CHECKPOINT_RETENTION_DAYS", default=6 * 366
+)
+# A checkpoint every N events, and at least every T seconds while events arrive.
+AUDIT_CHECKPOINT_EVERY_EVENTS = env.int("SECUREDRIVE_AUDIT_CHECKPOINT_EVERY_EVENTS", default=1000)
+AUDIT_CHECKPOINT_INTERVAL_S = env.float("SECUREDRIVE_AUDIT_CHECKPOINT_INTERVAL_S", default=600.0)
+AUDIT_VERIFY_INTERVAL_S = env.float("SECUREDRIVE_AUDIT_VERIFY_INTERVAL_S", default=3600.0)
+# SIEM forwarding: one JSON line per committed event on the "securedrive.audit" logger.
+SECUREDRIVE_AUDIT_LOG_FILE = env.str("SECUREDRIVE_AUDIT_LOG_FILE", default="")
+SECUREDRIVE_AUDIT_SYSLOG_ADDRESS = env.str("SECUREDRIVE_AUDIT_SYSLOG_ADDRESS", default="")
+# Alert rules (audit/alerts.py), e-mailed to site administrators and auditors.
+AUDIT_ALERT_INTERVAL_S = env.float("SECUREDRIVE_AUDIT_ALERT_INTERVAL_S", default=300.0)
+AUDIT_ALERT_DOWNLOADS_COUNT = env.int("SECUREDRIVE_AUDIT_ALERT_DOWNLOADS_COUNT", default=50)
+AUDIT_ALERT_DOWNLOADS_WINDOW_S = env.float(
+    "SECUREDRIVE_AUDIT_ALERT_DOWNLOADS_WINDOW_S", default=600.0
+)
+AUDIT_ALERT_FAILED_LOGINS_COUNT = env.int("SECUREDRIVE_AUDIT_ALERT_FAILED_LOGINS_COUNT", default=5)
+AUDIT_ALERT_FAILED_LOGINS_WINDOW_S = env.float(
+    "SECUREDRIVE_AUDIT_ALERT_FAILED_LOGINS_WINDOW_S", default=900.0
+)
+AUDIT_ALERT_WORKING_TIMEZONE = env.str(
+    "SECUREDRIVE_AUDIT_ALERT_WORKING_TIMEZONE", default=TIME_ZONE
+)
+AUDIT_ALERT_WORKING_HOURS = tuple(
+    int(hour)
+    for hour in env.str("SECUREDRIVE_AUDIT_ALERT_WORKING_HOURS", default="7-20").split("-")
+)
+CELERY_BEAT_SCHEDULE["audit-alerts"] = {
+    "task": "audit.tasks.alerts_evaluate",
+    "schedule": AUDIT_ALERT_INTERVAL_S,
+}
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
+    "task": "audit.tasks.checkpoint_write_due",
+    "schedule": AUDIT_CHECKPOINT_INTERVAL_S,
+}
+CELERY_BEAT_SCHEDULE["audit-verify"] = {
+    "task": "audit.tasks.audit_log_verify_and_alert",
+    "schedule": AUDIT_VERIFY_INTERVAL_S,
 }
 
 # --- Cache (shared by web and worker processes: heartbeats, rate limits) ---------------
@@ -451,6 +552,32 @@ LOGGING = {
     "root": {"handlers": ["stderr"], "level": env.str("SECUREDRIVE_LOG_LEVEL", default="INFO")},
     # django-axes logs every successful sign-in at INFO; the audit log already has them.
     "loggers": {"axes": {"level": "WARNING"}},
+}
+# SIEM forwarding (audit/forwarding.py): the "securedrive.audit" logger writes one JSON
+# line per committed audit event to a file and/or syslog ("host:port" UDP or a socket path).
+_audit_handlers: dict[str, dict[str, Any]] = {}
+if SECUREDRIVE_AUDIT_LOG_FILE:
+    _audit_handlers["audit_file"] = {
+        "class": "logging.handlers.WatchedFileHandler",
+        "filename": SECUREDRIVE_AUDIT_LOG_FILE,
+        "formatter": "audit_json",
+    }
+if SECUREDRIVE_AUDIT_SYSLOG_ADDRESS:
+    _syslog_host, _, _syslog_port = SECUREDRIVE_AUDIT_SYSLOG_ADDRESS.rpartition(":")
+    _audit_handlers["audit_syslog"] = {
+        "class": "logging.handlers.SysLogHandler",
+        "address": (_syslog_host, int(_syslog_port))
+        if _syslog_host and _syslog_port.isdigit()
+        else SECUREDRIVE_AUDIT_SYSLOG_ADDRESS,
+        "formatter": "audit_json",
+    }
+LOGGING["formatters"]["audit_json"] = {"format": "%(message)s"}  # type: ignore[index]
+LOGGING["handlers"].update(_audit_handlers)  # type: ignore[attr-defined]
+LOGGING["loggers"]["securedrive.audit"] = {  # type: ignore[index]
+    "handlers": list(_audit_handlers),
+    "level": "INFO",
+    # Only where configured: the JSON lines must not flood stderr.
+    "propagate": False,
 }
 
 # --- Refuse to start on an unsafe production configuration ---------------------------------

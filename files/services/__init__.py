@@ -22,6 +22,10 @@ from files.services.content import (
     file_upload,
     file_version_add,
 )
+from files.services.finalize import (
+    version_finalize,
+    versions_stuck_select,
+)
 from files.services.folders import (
     folder_create,
     folder_delete,
@@ -66,7 +70,9 @@ __all__ = [
     "space_team_get_or_create",
     "upload_limit_bytes",
     "version_data_key",
+    "version_finalize",
     "version_integrity_failure_record",
     "version_mark_scanned",
     "version_restore",
+    "versions_stuck_select",
 ]

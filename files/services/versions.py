@@ -69,6 +69,11 @@ def version_create(
     file.current_version = version
     file.updated_at = version.created_at
     file.save(update_fields=["current_version", "updated_at"])
+    if version.scan_status == ScanStatus.PENDING:
+        # Every new content goes through the scanner before anyone can download it.
+        from files.services.finalize import version_finalize_on_commit
+
+        version_finalize_on_commit(version)
     return version
 
 

@@ -1,0 +1,196 @@
+"""Alert rules over the audit log, evaluated by a beat task on the events it has not read.
+
+Rules read only the log (actions, outcomes, details), never other apps' tables, so
+an alert can always be explained from the events it cites. Thresholds are settings
+(AUDIT_ALERT_*, docs/audit.md). Each run claims the cursor row with SELECT ... FOR
+UPDATE and advances it in the same transaction that stores the alerts: running twice,
+or on two workers, never raises the same alert twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AlertCursor, AlertRule, AuditAlert, AuditEvent, Outcome
+
+DOWNLOAD = "files.version.download"
+LOGIN = "accounts.login"
+BATCH = 5000
+
+
+def _recent_alert(rule: str, subject: str, since: dt.datetime) -> bool:
+    return AuditAlert.objects.filter(
+        rule=rule, subject=subject, last_occurred_at__gte=since
+    ).exists()
+
+
+def _alert(rule: str, subject: str, events: list[AuditEvent], summary: str) -> AuditAlert:
+    return AuditAlert.objects.create(
+        raised_at=timezone.now(),
+        rule=rule,
+        subject=subject[:320],
+        first_sequence=events[0].sequence,
+        last_sequence=events[-1].sequence,
+        last_occurred_at=events[-1].occurred_at,
+        event_count=len(events),
+        summary=summary,
+    )
+
+
+def _bursts(
+    new: Iterable[AuditEvent],
+    *,
+    rule: str,
+    key: str,
+    action: str,
+    outcome: str | None,
+    count: int,
+    window_s: float,
+    describe: str,
+) -> list[AuditAlert]:
+    """Subjects with at least ``count`` matching events within ``window_s`` seconds."""
+    latest: dict[str, AuditEvent] = {}
+    for event in new:
+        if event.action == action and (outcome is None or event.outcome == outcome):
+            subject = getattr(event, key)
+            if subject:
+                latest[subject] = event
+    raised = []
+    window = dt.timedelta(seconds=window_s)
+    for subject, last in latest.items():
+        since = last.occurred_at - window
+        events = list(
+            AuditEvent.objects.filter(
+                action=action,
+                occurred_at__gte=since,
+                occurred_at__lte=last.occurred_at,
+                sequence__lte=last.sequence,
+                **{key: subject},
+                **({"outcome": outcome} if outcome else {}),
+            ).order_by("sequence")
+        )
+        if len(events) >= count and not _recent_alert(rule, subject, since):
+            label = events[-1].actor_label or subject
+            raised.append(
+                _alert(
+                    rule,
+                    subject,
+                    events,
+                    f"{label}: {len(events)} {describe} within {int(window_s // 60)} min",
+                )
+            )
+    return raised
+
+
+def _outside_hours(new: Iterable[AuditEvent]) -> list[AuditAlert]:
+    zone = ZoneInfo(settings.AUDIT_ALERT_WORKING_TIMEZONE)
+    start, end = settings.AUDIT_ALERT_WORKING_HOURS
+    by_actor: dict[str, list[AuditEvent]] = defaultdict(list)
+    for event in new:
+        if event.action != DOWNLOAD or event.outcome != Outcome.SUCCESS:
+            continue
+        local = event.occurred_at.astimezone(zone)
+        if local.weekday() >= 5 or not start <= local.hour < end:
+            by_actor[event.actor_id or event.actor_label].append(event)
+    return [
+        _alert(
+            AlertRule.OUTSIDE_HOURS,
+            subject,
+            events,
+            f"{events[-1].actor_label or subject}: {len(events)} download(s) outside working "
+            f"hours ({start:02d}:00-{end:02d}:00 {zone.key}, Monday-Friday)",
+        )
+        for subject, events in by_actor.items()
+    ]
+
+
+def _quarantined(new: Iterable[AuditEvent]) -> list[AuditAlert]:
+    return [
+        _alert(
+            AlertRule.QUARANTINED_ACCESS,
+            event.actor_id or event.actor_label,
+            [event],
+            f"{event.actor_label}: tried to download quarantined {event.target_type} "
+            f"{event.target_id}",
+        )
+        for event in new
+        if event.action == DOWNLOAD
+        and isinstance(event.details, dict)
+        and event.details.get("reason") == "quarantined"
+    ]
+
+
+def alerts_evaluate() -> list[AuditAlert]:
+    """Apply every rule to the events not yet evaluated; e-mail what was raised."""
+    with transaction.atomic():
+        AlertCursor.objects.get_or_create(name="rules")
+        cursor = AlertCursor.objects.select_for_update().get(name="rules")
+        new = list(
+            AuditEvent.objects.filter(sequence__gt=cursor.last_sequence).order_by("sequence")[
+                :BATCH
+            ]
+        )
+        if not new:
+            return []
+        raised = [
+            *_bursts(
+                new,
+                rule=AlertRule.MANY_DOWNLOADS,
+                key="actor_id",
+                action=DOWNLOAD,
+                outcome=Outcome.SUCCESS,
+                count=settings.AUDIT_ALERT_DOWNLOADS_COUNT,
+                window_s=settings.AUDIT_ALERT_DOWNLOADS_WINDOW_S,
+                describe="downloads",
+            ),
+            *_outside_hours(new),
+            *_bursts(
+                new,
+                rule=AlertRule.FAILED_LOGINS,
+                key="actor_label",
+                action=LOGIN,
+                outcome=Outcome.DENIED,
+                count=settings.AUDIT_ALERT_FAILED_LOGINS_COUNT,
+                window_s=settings.AUDIT_ALERT_FAILED_LOGINS_WINDOW_S,
+                describe="failed sign-ins",
+            ),
+            *_bursts(
+                new,
+                rule=AlertRule.FAILED_LOGINS,
+                key="ip_address",
+                action=LOGIN,
+                outcome=Outcome.DENIED,
+                count=settings.AUDIT_ALERT_FAILED_LOGINS_COUNT,
+                window_s=settings.AUDIT_ALERT_FAILED_LOGINS_WINDOW_S,
+                describe="failed sign-ins from this address",
+            ),
+            *_quarantined(new),
+        ]
+        cursor.last_sequence = new[-1].sequence
+        cursor.save(update_fields=["last_sequence"])
+        if raised:
+            transaction.on_commit(lambda: alerts_email(raised))
+    return raised
+
+
+def alerts_email(alerts: list[AuditAlert]) -> None:
+    from audit.checkpoints import oversight_recipients
+
+    recipients = oversight_recipients()
+    if not recipients:
+        return
+    lines = "\n".join(f"- [{alert.get_rule_display()}] {alert.summary}" for alert in alerts)
+    send_mail(
+        subject=f"[SecureDrive] {len(alerts)} audit alert(s)",
+        message=f"{lines}\n\nConsole: {settings.SITE_URL}/audit/alerts/\n",
+        from_email=None,
+        recipient_list=recipients,
+    )

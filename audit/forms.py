@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from audit.models import Outcome
+from audit.selectors import EventFilter
+
+
+class EventFilterForm(forms.Form):
+    """The console's filter; also the query string of exports and pages."""
+
+    since = forms.DateTimeField(
+        label=_("From"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    until = forms.DateTimeField(
+        label=_("Until"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    actor = forms.CharField(label=_("Person (e-mail or id)"), required=False, max_length=320)
+    action = forms.CharField(label=_("Action starts with"), required=False, max_length=100)
+    target_type = forms.CharField(label=_("Target type"), required=False, max_length=100)
+    target_id = forms.CharField(label=_("Target id"), required=False, max_length=100)
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), required=False, choices=[("", _("any")), *Outcome.choices]
+    )
+    ip_address = forms.CharField(label=_("IP address"), required=False, max_length=45)
+    upto = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+    def event_filter(self) -> EventFilter:
+        data = self.cleaned_data
+        return EventFilter(
+            since=data.get("since"),
+            until=data.get("until"),
+            actor=(data.get("actor") or "").strip(),
+            action=(data.get("action") or "").strip(),
+            target_type=(data.get("target_type") or "").strip(),
+            target_id=(data.get("target_id") or "").strip(),
+            outcome=data.get("outcome") or "",
+            ip_address=(data.get("ip_address") or "").strip(),
+            up_to_sequence=data.get("upto"),
+        )

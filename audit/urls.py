@@ -1,0 +1,20 @@
+from django.urls import path
+
+from audit import views
+
+app_name = "audit"
+
+urlpatterns = [
+    path("", views.event_list, name="events"),
+    path("events/<int:sequence>/", views.event_detail, name="event"),
+    path("events/<int:sequence>/inclusion.json", views.inclusion_proof, name="inclusion_proof"),
+    path("target/<str:target_type>/<str:target_id>/", views.target_history, name="target"),
+    path("actor/<str:actor_id>/", views.actor_activity, name="actor"),
+    path("export.<str:export_format>.sig", views.export_signature, name="export_signature"),
+    path("export.<str:export_format>", views.export, name="export"),
+    path("integrity/", views.integrity, name="integrity"),
+    path("alerts/", views.alert_list, name="alerts"),
+    path("checkpoints/<int:tree_size>.txt", views.checkpoint_file, name="checkpoint"),
+    path("consistency.json", views.consistency_proof, name="consistency_proof"),
+    path("keys/securedrive-audit.<str:key_format>", views.public_key, name="public_key"),
+]

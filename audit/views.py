@@ -1,0 +1,286 @@
+"""The auditor's console: HTTP only. Queries live in selectors, signing in checkpoints.
+
+Separation of duties: only ``is_auditor`` opens the console; a site administrator
+without that role is refused like anyone else. The role is read by attribute so that
+``audit`` never imports ``accounts``. Every page, export and proof is itself audited.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from audit import checkpoints, exports
+from audit import services as audit
+from audit.forms import EventFilterForm
+from audit.models import AuditEvent, Outcome
+from audit.note import NoteError
+from audit.selectors import (
+    EventFilter,
+    audit_alerts_recent,
+    audit_events_page,
+    audit_head_sequence,
+    chain_verification_latest,
+)
+
+View = Callable[..., HttpResponseBase]
+
+
+def auditor_required(view: View) -> View:
+    """Auditors only; anyone else (site administrators included) gets 403 and an event."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not getattr(request.user, "is_auditor", False):
+            audit.record(
+                action="audit.console.access",
+                outcome=Outcome.DENIED,
+                actor=request.user,
+                details={"path": request.path},
+            )
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _viewed(request: HttpRequest, page: str, **details: Any) -> None:
+    audit.record(action="audit.console.view", actor=request.user, details={"page": page, **details})
+
+
+def _positive_int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _events_render(
+    request: HttpRequest, *, page: str, preset: dict[str, str], heading: str
+) -> HttpResponse:
+    data = request.GET.copy()
+    for name, value in preset.items():
+        data[name] = value
+    form = EventFilterForm(data)
+    head = audit_head_sequence()
+    events: list[AuditEvent] = []
+    next_before = None
+    query = EventFilter()
+    if form.is_valid():
+        query = form.event_filter()
+        events, next_before = audit_events_page(
+            query, before_sequence=_positive_int(request.GET.get("before"))
+        )
+    _viewed(request, page, **query.as_details())
+    pinned = data.copy()
+    pinned.pop("before", None)
+    pinned["upto"] = str(query.up_to_sequence or head)
+    paging = data.copy()
+    paging["upto"] = str(query.up_to_sequence or head)
+    if next_before is not None:
+        paging["before"] = str(next_before)
+    return render(
+        request,
+        "audit/events.html",
+        {
+            "form": form,
+            "events": events,
+            "heading": heading,
+            "export_query": pinned.urlencode(),
+            "next_query": paging.urlencode() if next_before is not None else "",
+            "verification": chain_verification_latest(),
+            "head": head,
+        },
+        status=200 if form.is_valid() else 400,
+    )
+
+
+@require_GET
+@auditor_required
+def event_list(request: HttpRequest) -> HttpResponse:
+    return _events_render(request, page="events", preset={}, heading="")
+
+
+@require_GET
+@auditor_required
+def target_history(request: HttpRequest, target_type: str, target_id: str) -> HttpResponse:
+    return _events_render(
+        request,
+        page="target",
+        preset={"target_type": target_type, "target_id": target_id},
+        heading=f"{target_type} {target_id}",
+    )
+
+
+@require_GET
+@auditor_required
+def actor_activity(request: HttpRequest, actor_id: str) -> HttpResponse:
+    return _events_render(request, page="actor", preset={"actor": actor_id}, heading=actor_id)
+
+
+@require_GET
+@auditor_required
+def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
+    event = get_object_or_404(AuditEvent, sequence=sequence)
+    _viewed(request, "event", sequence=sequence)
+    return render(
+        request,
+        "audit/event_detail.html",
+        {
+            "event": event,
+            "details_json": json.dumps(event.details, indent=2, ensure_ascii=False, sort_keys=True),
+        },
+    )
+
+
+def _export_query(request: HttpRequest) -> EventFilter | None:
+    form = EventFilterForm(request.GET)
+    if not form.is_valid():
+        return None
+    query = form.event_filter()
+    if query.up_to_sequence is None:
+        query = EventFilter(**{**vars(query), "up_to_sequence": audit_head_sequence()})
+    return query
+
+
+@require_GET
+@auditor_required
+def export(request: HttpRequest, export_format: str) -> HttpResponseBase:
+    if export_format not in exports.FORMATS:
+        raise Http404
+    query = _export_query(request)
+    if query is None:
+        return HttpResponseBadRequest("invalid filter")
+    audit.record(
+        action="audit.export",
+        actor=request.user,
+        details={"format": export_format, **query.as_details()},
+    )
+    chunks, content_type = exports.FORMATS[export_format]
+    response = StreamingHttpResponse(chunks(query), content_type=content_type)
+    response["Content-Disposition"] = (
+        f'attachment; filename="audit-{query.up_to_sequence}.{export_format}"'
+    )
+    return response
+
+
+@require_GET
+@auditor_required
+def export_signature(request: HttpRequest, export_format: str) -> HttpResponse:
+    if export_format not in exports.FORMATS:
+        raise Http404
+    query = _export_query(request)
+    if query is None or "upto" not in request.GET:
+        return HttpResponseBadRequest("a signature needs the export's pinned head (upto)")
+    document = exports.export_signature(query, export_format)
+    audit.record(
+        action="audit.export.sign",
+        actor=request.user,
+        details={"format": export_format, "sha256": document["sha256"], **query.as_details()},
+    )
+    response = JsonResponse(document)
+    response["Content-Disposition"] = (
+        f'attachment; filename="audit-{query.up_to_sequence}.{export_format}.sig"'
+    )
+    return response
+
+
+@require_GET
+@auditor_required
+def integrity(request: HttpRequest) -> HttpResponse:
+    store = checkpoints.checkpoint_store()
+    sizes = store.sizes()
+    _viewed(request, "integrity")
+    return render(
+        request,
+        "audit/integrity.html",
+        {
+            "verification": chain_verification_latest(),
+            "head": audit_head_sequence(),
+            "checkpoint_sizes": list(reversed(sizes[-50:])),
+            "verifier_key": checkpoints.log_verifier_key(),
+        },
+    )
+
+
+@require_GET
+@auditor_required
+def checkpoint_file(request: HttpRequest, tree_size: int) -> HttpResponse:
+    store = checkpoints.checkpoint_store()
+    if tree_size not in store.sizes():
+        raise Http404
+    _viewed(request, "checkpoint", tree_size=tree_size)
+    response = HttpResponse(store.read(tree_size), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="checkpoint-{tree_size}.txt"'
+    return response
+
+
+@require_GET
+@auditor_required
+def inclusion_proof(request: HttpRequest, sequence: int) -> HttpResponse:
+    """Proof that event ``sequence`` is in the checkpoint of size ``size``."""
+    store = checkpoints.checkpoint_store()
+    tree_size = _positive_int(request.GET.get("size"))
+    sizes = [size for size in store.sizes() if size >= sequence]
+    if tree_size is None and sizes:
+        tree_size = sizes[0]
+    if tree_size is None or tree_size not in sizes:
+        raise Http404
+    try:
+        checkpoints.checkpoint_open_trusted(store, tree_size)
+    except NoteError as error:
+        return HttpResponseBadRequest(str(error))
+    _viewed(request, "inclusion_proof", sequence=sequence, tree_size=tree_size)
+    return JsonResponse(
+        checkpoints.inclusion_proof_document(sequence=sequence, tree_size=tree_size)
+    )
+
+
+@require_GET
+@auditor_required
+def consistency_proof(request: HttpRequest) -> HttpResponse:
+    store = checkpoints.checkpoint_store()
+    first = _positive_int(request.GET.get("first"))
+    second = _positive_int(request.GET.get("second"))
+    sizes = store.sizes()
+    if first is None or second is None or first > second or second not in sizes:
+        raise Http404
+    _viewed(request, "consistency_proof", first_size=first, second_size=second)
+    return JsonResponse(
+        checkpoints.consistency_proof_document(first_size=first, second_size=second)
+    )
+
+
+@require_GET
+@auditor_required
+def public_key(request: HttpRequest, key_format: str) -> HttpResponse:
+    if key_format == "pem":
+        body = checkpoints.public_key_pem().decode()
+    elif key_format == "vkey":
+        body = checkpoints.log_verifier_key() + "\n"
+    else:
+        raise Http404
+    response = HttpResponse(body, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="securedrive-audit.{key_format}"'
+    return response
+
+
+@require_GET
+@auditor_required
+def alert_list(request: HttpRequest) -> HttpResponse:
+    _viewed(request, "alerts")
+    return render(request, "audit/alerts.html", {"alerts": audit_alerts_recent()})

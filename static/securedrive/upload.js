@@ -1,0 +1,197 @@
+// Browser uploads through tus (docs/uploads.md): drop or choose files and whole folders;
+// each file gets a row with a progress bar, speed, time left and pause/resume.
+// tus-js-client (vendored, pinned) speaks the protocol and resumes after network drops
+// (retryDelays). No inline script or style: the page's CSP forbids both.
+(function () {
+  "use strict";
+
+  var zone = document.getElementById("upload-zone");
+  if (!zone || !window.tus) {
+    return;
+  }
+  var list = document.getElementById("upload-list");
+  var rowTemplate = document.getElementById("upload-row");
+  var labels = zone.dataset;
+  var refreshTimer = null;
+
+  function sizeText(bytes) {
+    var units = ["B", "KB", "MB", "GB", "TB"];
+    var value = bytes;
+    var unit = 0;
+    while (value >= 1000 && unit < units.length - 1) {
+      value /= 1000;
+      unit += 1;
+    }
+    return (unit ? value.toFixed(1) : String(value)) + " " + units[unit];
+  }
+
+  function durationText(seconds) {
+    if (!isFinite(seconds)) {
+      return "…";
+    }
+    seconds = Math.round(seconds);
+    var minutes = Math.floor(seconds / 60);
+    return minutes ? minutes + " min " + (seconds % 60) + " s" : seconds + " s";
+  }
+
+  // The listing (and its scan badges, which then poll by themselves) after a file lands.
+  function listingRefresh() {
+    if (refreshTimer) {
+      clearTimeout(refreshTimer);
+    }
+    refreshTimer = setTimeout(function () {
+      if (window.htmx) {
+        window.htmx.ajax("GET", labels.listing, {
+          target: "#folder-listing",
+          select: "#folder-listing",
+          swap: "outerHTML",
+        });
+      }
+    }, 300);
+  }
+
+  function start(file, relativePath) {
+    var row = rowTemplate.content.firstElementChild.cloneNode(true);
+    var progress = row.querySelector(".upload-progress");
+    var status = row.querySelector(".upload-status");
+    var toggle = row.querySelector(".upload-toggle");
+    row.querySelector(".upload-name").textContent = relativePath || file.name;
+    toggle.textContent = labels.labelPause;
+    list.appendChild(row);
+
+    var samples = [];
+    var paused = false;
+    var metadata = { filename: file.name, folder: labels.folder };
+    if (relativePath && relativePath !== file.name) {
+      metadata.relativePath = relativePath;
+    }
+    var upload = new window.tus.Upload(file, {
+      endpoint: labels.endpoint,
+      // A bounded PATCH: an interrupted one costs at most this much to send again.
+      chunkSize: 64 * 1024 * 1024,
+      retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000],
+      removeFingerprintOnSuccess: true,
+      headers: { "X-CSRFToken": labels.csrf },
+      metadata: metadata,
+      onShouldRetry: function () {
+        status.textContent = labels.labelRetrying;
+        return true;
+      },
+      onProgress: function (sent, total) {
+        var now = Date.now();
+        samples.push([now, sent]);
+        while (samples.length > 2 && now - samples[0][0] > 5000) {
+          samples.shift();
+        }
+        var first = samples[0];
+        var elapsed = (now - first[0]) / 1000;
+        var speed = elapsed > 0 ? (sent - first[1]) / elapsed : 0;
+        progress.value = total ? (sent / total) * 100 : 100;
+        status.textContent =
+          sizeText(sent) + " / " + sizeText(total) +
+          (speed > 0 ? " · " + sizeText(speed) + "/s · " +
+            durationText((total - sent) / speed) + " " + labels.labelLeft : "");
+      },
+      onSuccess: function () {
+        progress.value = 100;
+        status.textContent = labels.labelDone;
+        toggle.remove();
+        row.classList.add("upload-done");
+        listingRefresh();
+      },
+      onError: function (error) {
+        var detail = "";
+        var response = error && error.originalResponse;
+        if (response) {
+          try {
+            detail = JSON.parse(response.getBody()).detail || "";
+          } catch (ignored) {
+            detail = "";
+          }
+        }
+        status.textContent = labels.labelFailed + (detail ? ": " + detail : "");
+        row.classList.add("list-group-item-danger");
+        toggle.remove();
+      },
+    });
+    toggle.addEventListener("click", function () {
+      paused = !paused;
+      if (paused) {
+        upload.abort();
+        toggle.textContent = labels.labelResume;
+        status.textContent = labels.labelPaused;
+      } else {
+        toggle.textContent = labels.labelPause;
+        samples = [];
+        upload.start();
+      }
+    });
+    upload.findPreviousUploads().then(function (previous) {
+      if (previous.length) {
+        upload.resumeFromPreviousUpload(previous[0]);
+      }
+      upload.start();
+    });
+  }
+
+  function startAll(files) {
+    for (var index = 0; index < files.length; index += 1) {
+      start(files[index], files[index].webkitRelativePath || "");
+    }
+  }
+
+  // Folders dropped: walk the entries (DataTransferItem.webkitGetAsEntry).
+  function walk(entry, path) {
+    if (entry.isFile) {
+      entry.file(function (file) {
+        start(file, path + file.name);
+      });
+    } else if (entry.isDirectory) {
+      var reader = entry.createReader();
+      var readBatch = function () {
+        reader.readEntries(function (entries) {
+          if (!entries.length) {
+            return;
+          }
+          entries.forEach(function (child) {
+            walk(child, path + entry.name + "/");
+          });
+          readBatch(); // readEntries returns at most 100 entries per call
+        });
+      };
+      readBatch();
+    }
+  }
+
+  ["dragenter", "dragover"].forEach(function (name) {
+    zone.addEventListener(name, function (event) {
+      event.preventDefault();
+      zone.classList.add("bg-primary-subtle");
+    });
+  });
+  zone.addEventListener("dragleave", function () {
+    zone.classList.remove("bg-primary-subtle");
+  });
+  zone.addEventListener("drop", function (event) {
+    event.preventDefault();
+    zone.classList.remove("bg-primary-subtle");
+    var items = event.dataTransfer.items;
+    if (items && items.length && items[0].webkitGetAsEntry) {
+      for (var index = 0; index < items.length; index += 1) {
+        var entry = items[index].webkitGetAsEntry();
+        if (entry) {
+          walk(entry, "");
+        }
+      }
+    } else {
+      startAll(event.dataTransfer.files);
+    }
+  });
+  ["upload-files", "upload-folder"].forEach(function (id) {
+    var input = document.getElementById(id);
+    input.addEventListener("change", function () {
+      startAll(input.files);
+      input.value = "";
+    });
+  });
+})();

@@ -1,0 +1,139 @@
+"""Alert rules: the beat task reads new events and tells admins and auditors what to look at.
+
+Times are given to each event (``occurred_at``), not slept: a Tuesday morning in Paris
+is working time, a Saturday night is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core import mail
+
+from accounts.models import User
+from audit import services as audit
+from audit.models import AlertRule, AuditAlert, Outcome
+from audit.tasks import alerts_evaluate
+from tests.conftest import user_create
+from tests.helpers import client_signed_in
+
+pytestmark = pytest.mark.django_db
+PARIS = ZoneInfo("Europe/Paris")
+TUESDAY_MORNING = dt.datetime(2026, 11, 17, 10, 0, tzinfo=PARIS)
+SATURDAY_NIGHT = dt.datetime(2026, 11, 21, 3, 0, tzinfo=PARIS)
+
+
+@pytest.fixture
+def auditor(db: None) -> User:
+    return user_create(
+        "audrey.auditor@hopital.example", full_name="Audrey Auditor", is_auditor=True
+    )
+
+
+@pytest.fixture(autouse=True)
+def thresholds(settings: Any) -> None:
+    settings.AUDIT_ALERT_DOWNLOADS_COUNT = 5
+    settings.AUDIT_ALERT_DOWNLOADS_WINDOW_S = 600
+    settings.AUDIT_ALERT_FAILED_LOGINS_COUNT = 5
+    settings.AUDIT_ALERT_FAILED_LOGINS_WINDOW_S = 900
+    settings.AUDIT_ALERT_WORKING_TIMEZONE = "Europe/Paris"
+    settings.AUDIT_ALERT_WORKING_HOURS = (7, 20)
+
+
+def downloads(person: User, start: dt.datetime, count: int, *, every_s: int = 60) -> None:
+    for index in range(count):
+        audit.record(
+            action="files.version.download",
+            actor=person,
+            target_type="files.version",
+            target_id=100 + index,
+            occurred_at=start + dt.timedelta(seconds=every_s * index),
+        )
+
+
+def evaluate(capture: Any) -> list[AuditAlert]:
+    before = set(AuditAlert.objects.values_list("pk", flat=True))
+    with capture(execute=True):
+        alerts_evaluate.delay()
+    return list(AuditAlert.objects.exclude(pk__in=before).order_by("pk"))
+
+
+def test_many_downloads_in_ten_minutes_alert_admins_and_auditors_once(
+    owner: User, auditor: User, site_admin: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    downloads(owner, TUESDAY_MORNING, 5)
+    [alert] = evaluate(django_capture_on_commit_callbacks)
+    assert (alert.rule, alert.subject, alert.event_count) == (
+        AlertRule.MANY_DOWNLOADS,
+        str(owner.pk),
+        5,
+    )
+    assert owner.email in alert.summary
+    assert len(mail.outbox) == 1
+    assert set(mail.outbox[0].to) == {auditor.email, site_admin.email}
+    assert alert.summary in mail.outbox[0].body
+    # The same burst goes on: no second alert for the same window; nothing re-read.
+    downloads(owner, TUESDAY_MORNING + dt.timedelta(minutes=5), 2)
+    assert evaluate(django_capture_on_commit_callbacks) == []
+    assert evaluate(django_capture_on_commit_callbacks) == []
+
+
+def test_a_few_downloads_spread_out_raise_nothing(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    downloads(owner, TUESDAY_MORNING, 6, every_s=300)
+    assert evaluate(django_capture_on_commit_callbacks) == []
+    assert mail.outbox == []
+
+
+def test_downloads_outside_working_hours(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    downloads(owner, SATURDAY_NIGHT, 2)
+    [alert] = evaluate(django_capture_on_commit_callbacks)
+    assert alert.rule == AlertRule.OUTSIDE_HOURS
+    assert "2 download(s) outside working hours" in alert.summary
+
+
+def test_repeated_failed_sign_ins(django_capture_on_commit_callbacks: Any) -> None:
+    for minute in range(5):
+        audit.record(
+            action="accounts.login",
+            outcome=Outcome.DENIED,
+            actor_label="alice.martin@hopital.example",
+            details={"reason": "invalid credentials"},
+            occurred_at=TUESDAY_MORNING + dt.timedelta(minutes=minute),
+        )
+    [alert] = evaluate(django_capture_on_commit_callbacks)
+    assert (alert.rule, alert.subject) == (AlertRule.FAILED_LOGINS, "alice.martin@hopital.example")
+
+
+def test_attempt_to_download_a_quarantined_file(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    audit.record(
+        action="files.version.download",
+        outcome=Outcome.DENIED,
+        actor=owner,
+        target_type="files.version",
+        target_id=9,
+        details={"file": 3, "number": 1, "reason": "quarantined"},
+        occurred_at=TUESDAY_MORNING,
+    )
+    [alert] = evaluate(django_capture_on_commit_callbacks)
+    assert alert.rule == AlertRule.QUARANTINED_ACCESS
+    assert "quarantined files.version 9" in alert.summary
+
+
+def test_alerts_are_listed_for_auditors_only(
+    owner: User, auditor: User, site_admin: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    downloads(owner, SATURDAY_NIGHT, 1)
+    [alert] = evaluate(django_capture_on_commit_callbacks)
+    page = client_signed_in(auditor).get("/audit/alerts/")
+    assert page.status_code == 200
+    assert alert.summary in page.content.decode()
+    assert client_signed_in(site_admin).get("/audit/alerts/").status_code == 403

@@ -1,0 +1,90 @@
+"""An auditor answers "who opened this file?" in the browser and takes the answer away."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from accounts.models import User
+from audit import services as audit
+from audit.models import AuditEvent
+from tests.conftest import BrowserPage, user_create
+from tests.helpers import client_signed_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def browser_signed_in(chromium: Any, live_server: Any, user: User) -> BrowserPage:
+    """A Chromium tab carrying a session that passed password and second factor."""
+    client = client_signed_in(user, user_agent="Chromium (records office)")
+    context = chromium.new_context(base_url=live_server.url, locale="en-GB", accept_downloads=True)
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    return BrowserPage(page)
+
+
+def test_auditor_finds_who_downloaded_a_file_and_exports_it(
+    chromium: Any, live_server: Any, owner: User, outsider: User, tmp_path: Path
+) -> None:
+    auditor = user_create(
+        "audrey.auditor@hopital.example", full_name="Audrey Auditor", is_auditor=True
+    )
+    for person, file_id in [(owner, 41), (outsider, 41), (owner, 42), (owner, 41)]:
+        audit.record(
+            action="files.version.download",
+            actor=person,
+            target_type="files.file",
+            target_id=file_id,
+            details={"name": f"echo-{file_id}.pdf"},
+        )
+    expected = list(
+        AuditEvent.objects.filter(target_type="files.file", target_id="41").order_by("sequence")
+    )
+
+    tab = browser_signed_in(chromium, live_server, auditor)
+    tab.page.goto("/")
+    tab.page.get_by_role("link", name="Audit").click()
+    tab.page.get_by_role("heading", name="Audit log").wait_for()
+    tab.page.get_by_label("Action starts with").fill("files.version.download")
+    tab.page.get_by_label("Target type").fill("files.file")
+    tab.page.get_by_label("Target id").fill("41")
+    tab.page.get_by_role("button", name="Filter").click()
+    rows = tab.page.locator("#audit-events tbody tr")
+    rows.first.wait_for()
+    assert rows.count() == 3
+    tab.screenshot("audit-filtered")
+
+    tab.page.get_by_role("link", name="files.file 41").first.click()
+    tab.page.get_by_role("heading", name="Audit log · files.file 41").wait_for()
+    assert tab.page.locator("#audit-events tbody tr").count() == 3
+    tab.screenshot("audit-target-history")
+
+    with tab.page.expect_download() as download_info:
+        tab.page.get_by_role("link", name="Export CSV").click()
+    path = tmp_path / "export.csv"
+    download_info.value.save_as(path)
+    exported = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    assert [
+        (int(row["sequence"]), row["actor"], row["action"], row["target_id"], row["event_hash"])
+        for row in exported
+    ] == [
+        (event.sequence, event.actor_label, event.action, event.target_id, event.event_hash)
+        for event in expected
+    ]
+    assert AuditEvent.objects.filter(action="audit.export", actor_id=str(auditor.pk)).count() == 1
+    assert tab.console_errors == []
+    tab.page.context.close()

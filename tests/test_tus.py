@@ -1,0 +1,323 @@
+"""Resumable uploads over tus 1.0 (/api/v1/uploads/): a clinician's API client uploads a
+study in pieces, every protocol error gets its status, and nothing plaintext is stored."""
+
+# Fixtures are imported by name from tests.files_helpers; pytest injects them.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from accounts import tokens
+from accounts.models import User
+from audit.models import AuditEvent
+from files import tus
+from files.models import File, ScanStatus, UploadSession
+from files.storage import blob_store
+from tests.files_helpers import (
+    Backend,
+    backend,  # noqa: F401
+    content_of,
+    folder_backend,  # noqa: F401
+    root_of,
+    small_segments,  # noqa: F401
+)
+from tests.helpers import client_signed_in
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_segments")]
+
+URL = "/api/v1/uploads/"
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def token_client(user: User, *scopes: str) -> Client:
+    _token, plaintext = tokens.token_create(
+        actor=user, name="Imaging uploader", scopes=scopes or ["write"], expires_in_days=30
+    )
+    return Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+
+
+def metadata(**values: str) -> str:
+    return ",".join(
+        f"{key} {base64.b64encode(value.encode()).decode()}" for key, value in values.items()
+    )
+
+
+def create(api: Client, length: int, *, folder: int | None = None, name: str = "scan.dcm") -> Any:
+    values = {"filename": name}
+    if folder is not None:
+        values["folder"] = str(folder)
+    # Real tus clients send an empty body; the test client would send multipart.
+    return api.post(
+        URL,
+        b"",
+        content_type=tus.OFFSET_CONTENT_TYPE,
+        headers={**TUS, "Upload-Length": str(length), "Upload-Metadata": metadata(**values)},
+    )
+
+
+def location(response: Any) -> str:
+    value: str = response["Location"]
+    return value.replace("http://testserver", "")
+
+
+def patch(
+    api: Client,
+    url: str,
+    offset: int,
+    data: bytes,
+    *,
+    checksum: str | None = None,
+    content_type: str = tus.OFFSET_CONTENT_TYPE,
+) -> Any:
+    headers = {**TUS, "Upload-Offset": str(offset)}
+    if checksum is not None:
+        headers["Upload-Checksum"] = checksum
+    return api.generic("PATCH", url, data, content_type=content_type, headers=headers)
+
+
+def sha256_header(data: bytes) -> str:
+    return "sha256 " + base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def test_discovery_names_version_extensions_checksums_and_max_size() -> None:
+    response = Client().options(URL)
+    assert response.status_code == 204
+    assert response["Tus-Version"] == "1.0.0"
+    assert set(response["Tus-Extension"].split(",")) == {
+        "creation",
+        "creation-with-upload",
+        "termination",
+        "checksum",
+        "expiration",
+    }
+    assert "sha256" in response["Tus-Checksum-Algorithm"].split(",")
+    assert int(response["Tus-Max-Size"]) == 20 * 2**30
+
+
+def test_owner_uploads_in_pieces_and_gets_a_pending_version_with_no_plaintext_stored(
+    owner: User, backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    api = token_client(owner)
+    content = content_of(3 * 1024 * 1024 + 12345, seed="study")
+    created = create(api, len(content), folder=root_of(owner).pk)
+    assert created.status_code == 201, created.content
+    assert created["Tus-Resumable"] == "1.0.0"
+    assert "Upload-Expires" in created
+    url = location(created)
+    assert url.startswith(URL)
+
+    pieces = [content[:1500000], content[1500000:2600000], content[2600000:]]
+    offset = 0
+    for index, piece in enumerate(pieces):
+        head = api.head(url, headers=TUS)
+        assert head.status_code == 200
+        assert head["Upload-Offset"] == str(offset)
+        assert head["Upload-Length"] == str(len(content))
+        assert head["Cache-Control"] == "no-store"
+        if index < 2:
+            # Partial uploads are ciphertext too.
+            for _key, stored in backend.everything():
+                assert content[:64] not in stored
+                assert piece[100:164] not in stored
+        with django_capture_on_commit_callbacks(execute=True):
+            response = patch(api, url, offset, piece, checksum=sha256_header(piece))
+        assert response.status_code == 204, response.content
+        offset += len(piece)
+        assert response["Upload-Offset"] == str(offset)
+
+    file = File.objects.get(name="scan.dcm")
+    version = file.current_version
+    assert version is not None
+    assert version.scan_status == ScanStatus.PENDING
+    assert version.size == len(content)
+    assert version.sha256 == hashlib.sha256(content).hexdigest()
+    assert version.uploaded_by == owner
+    # The chunk objects are gone, only the version's blob remains, all ciphertext.
+    keys = [key for key, _stored in backend.everything()]
+    assert not [key for key in keys if key.startswith("uploads/")]
+    for _key, stored in backend.everything():
+        assert content[:64] not in stored
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="files.upload.").values_list(
+            "action", flat=True
+        )
+    )
+    assert actions == ["files.upload.start", "files.upload.complete"]
+
+
+def test_creation_with_upload_finishes_a_small_file_in_one_request(
+    owner: User, folder_backend: Backend
+) -> None:
+    api = token_client(owner)
+    content = b"referral letter\n" * 100
+    response = api.post(
+        URL,
+        content,
+        content_type=tus.OFFSET_CONTENT_TYPE,
+        headers={
+            **TUS,
+            "Upload-Length": str(len(content)),
+            "Upload-Metadata": metadata(filename="letter.txt"),
+        },
+    )
+    assert response.status_code == 201, response.content
+    assert response["Upload-Offset"] == str(len(content))
+    version = File.objects.get(name="letter.txt").current_version
+    assert version is not None
+    assert version.sha256 == hashlib.sha256(content).hexdigest()
+
+
+def test_protocol_errors_get_their_status_and_lose_nothing(
+    owner: User, folder_backend: Backend
+) -> None:
+    api = token_client(owner)
+    content = content_of(5000, seed="errors")
+    url = location(create(api, len(content)))
+    assert patch(api, url, 0, content[:1000]).status_code == 204
+
+    assert patch(api, url, 0, content[1000:2000]).status_code == 409
+    assert (
+        patch(api, url, 1000, content[1000:2000], content_type="application/json").status_code
+        == 415
+    )
+    bad = patch(api, url, 1000, content[1000:2000], checksum=sha256_header(b"other"))
+    assert bad.status_code == 460
+    assert api.head(url, headers=TUS)["Upload-Offset"] == "1000"
+    assert patch(api, url, 1000, content[1000:] + b"extra").status_code == 413
+    assert api.generic("PATCH", url, b"x", content_type=tus.OFFSET_CONTENT_TYPE).status_code == 412
+    assert api.head(URL + "5d2b7a63-1b9d-4a4b-9a43-3c2c1c9b1a11/", headers=TUS).status_code == 404
+    assert api.head(URL + "not-a-uuid/", headers=TUS).status_code == 404
+
+    response = patch(api, url, 1000, content[1000:], checksum=sha256_header(content[1000:]))
+    assert response.status_code == 204
+    version = File.objects.get(name="scan.dcm").current_version
+    assert version is not None
+    assert version.sha256 == hashlib.sha256(content).hexdigest()
+
+
+def test_outsider_cannot_see_or_continue_someone_elses_upload(
+    owner: User, outsider: User, folder_backend: Backend
+) -> None:
+    url = location(create(token_client(owner), 100))
+    intruder = token_client(outsider)
+    assert intruder.head(url, headers=TUS).status_code == 404
+    assert patch(intruder, url, 0, b"x" * 100).status_code == 404
+    assert intruder.delete(url, headers=TUS).status_code == 404
+    assert create(intruder, 10, folder=root_of(owner).pk).status_code == 404
+
+
+def test_a_read_only_token_or_no_credentials_cannot_upload(owner: User) -> None:
+    assert create(token_client(owner, "read"), 10).status_code == 403
+    assert create(Client(), 10).status_code in {401, 403}
+
+
+def test_quota_and_size_policy_refuse_at_creation_and_are_audited(
+    owner: User, folder_backend: Backend
+) -> None:
+    api = token_client(owner)
+    with override_settings(TUS_MAX_SIZE_BYTES=1000):
+        assert create(api, 1001).status_code == 413
+    with override_settings(FILES_PERSONAL_QUOTA_BYTES=500):
+        assert create(api, 501).status_code == 413
+    assert create(api, 10, name="bad/name").status_code == 400
+    assert UploadSession.objects.count() == 0
+    assert AuditEvent.objects.filter(action="files.upload.reject").count() == 3
+
+
+def test_termination_deletes_the_upload_and_its_ciphertext(
+    owner: User, folder_backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    api = token_client(owner)
+    url = location(create(api, 5000))
+    assert patch(api, url, 0, b"a" * 2000).status_code == 204
+    with_chunks = [
+        key for key, _stored in folder_backend.everything() if key.startswith("uploads/")
+    ]
+    assert with_chunks
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete(url, headers=TUS).status_code == 204
+    assert api.head(url, headers=TUS).status_code == 404
+    assert not [key for key, _stored in folder_backend.everything() if key.startswith("uploads/")]
+
+
+def test_abandoned_upload_expires_with_410_then_beat_deletes_it(
+    owner: User, folder_backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    api = token_client(owner)
+    url = location(create(api, 5000))
+    assert patch(api, url, 0, b"a" * 2000).status_code == 204
+    later = timezone.now() + timedelta(days=2)
+    with time_machine.travel(later, tick=False):
+        assert api.head(url, headers=TUS).status_code == 410
+        assert patch(api, url, 2000, b"a" * 100).status_code == 410
+        with django_capture_on_commit_callbacks(execute=True):
+            assert tus.uploads_expired_delete() == 1
+    assert UploadSession.objects.count() == 0
+    assert not [key for key, _stored in folder_backend.everything() if key.startswith("uploads/")]
+
+
+def test_browser_session_needs_the_csrf_header(owner: User, folder_backend: Backend) -> None:
+    browser = client_signed_in(owner)
+    browser.handler.enforce_csrf_checks = True
+    assert create(browser, 10).status_code == 403
+    page = browser.get("/files/", follow=True)
+    token = str(page.context["csrf_token"])
+    response = browser.post(
+        URL,
+        b"",
+        content_type=tus.OFFSET_CONTENT_TYPE,
+        headers={
+            **TUS,
+            "Upload-Length": "10",
+            "Upload-Metadata": metadata(filename="note.txt"),
+            "X-CSRFToken": token,
+        },
+    )
+    assert response.status_code == 201, response.content
+
+
+def test_chunk_objects_are_bound_to_their_upload(owner: User, folder_backend: Backend) -> None:
+    api = token_client(owner)
+    first = UploadSession.objects.get(pk=location(create(api, 3000)).split("/")[-2])
+    second = UploadSession.objects.get(pk=location(create(api, 3000)).split("/")[-2])
+    assert patch(api, f"{URL}{first.pk}/", 0, b"a" * 1000).status_code == 204
+    assert patch(api, f"{URL}{second.pk}/", 0, b"b" * 1000).status_code == 204
+    first.refresh_from_db()
+    second.refresh_from_db()
+    # Swap the chunk lists: completing must fail authentication, never mix content.
+    UploadSession.objects.filter(pk=first.pk).update(chunks=second.chunks)
+    first.refresh_from_db()
+    with pytest.raises(tus.TusError):
+        list(tus._plaintext(first))
+    assert blob_store().exists(second.chunks[0]["key"])
+
+
+def test_an_upload_whose_last_request_died_before_the_version_completes_on_head(
+    owner: User, folder_backend: Backend
+) -> None:
+    api = token_client(owner)
+    content = b"x" * 3000
+    url = location(create(api, len(content)))
+    session = UploadSession.objects.get()
+    # What a worker killed between committing the last chunk and creating the version
+    # leaves behind: every byte committed, no version.
+    writer = tus.ChunkWriter(session, tus._upload_key(session))
+    writer.write(content)
+    tus._chunk_record(session, writer.commit())
+    assert not File.objects.exists()
+
+    head = api.head(url, headers=TUS)
+
+    assert head["Upload-Offset"] == str(len(content))
+    version = File.objects.get(name="scan.dcm").current_version
+    assert version is not None
+    assert version.sha256 == hashlib.sha256(content).hexdigest()

@@ -1,0 +1,208 @@
+"""tus over real HTTP: tuspy (a real tus client) against two gunicorn servers sharing the
+database and storage, an interrupted upload resumed on the other server, and a web
+worker killed with SIGKILL in the middle of a PATCH."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from tusclient import client as tus_client
+
+from accounts import tokens
+from accounts.models import User
+from files import keys
+from files.models import File, UploadSession
+from tests.conftest import missing_service
+from tests.files_helpers import content_of, root_of
+from tests.test_files_large import ROOT, free_port
+
+CHUNK = 1024 * 1024
+
+
+class Server:
+    def __init__(self, port: int, master: subprocess.Popen[bytes]) -> None:
+        self.port = port
+        self.master = master
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v1/uploads/"
+
+    def worker_pid(self) -> int:
+        children = Path(f"/proc/{self.master.pid}/task/{self.master.pid}/children")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = children.read_text().split()
+            if found:
+                return int(found[0])
+            time.sleep(0.05)
+        raise AssertionError("no gunicorn worker")
+
+
+def _start(env: dict[str, str], log: Any) -> Server:
+    port = free_port()
+    master = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--config",
+            str(ROOT / "securedrive" / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "securedrive.wsgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return Server(port, master)
+        except OSError:
+            if master.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("gunicorn did not start") from None
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def servers(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[Server, Server]]:
+    """Two gunicorn servers (different ports, one worker each) on the test database and
+    the settings' storage folder: two replicas behind a load balancer."""
+    with django_db_blocker.unblock():
+        database = connection.settings_dict
+        if connection.vendor != "postgresql":
+            missing_service("gunicorn shares the test database only on PostgreSQL")
+        url = (
+            f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:"
+            f"{database['PORT']}/{database['NAME']}"
+        )
+    keys.keyring()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "SECUREDRIVE_DATA_DIR": str(settings.DATA_DIR),
+        "SECUREDRIVE_TEST_DATABASE_URL": url,
+        "SECUREDRIVE_KEYRING_FILE": str(settings.SECUREDRIVE_KEYRING_FILE),
+        "SECUREDRIVE_WEB_WORKERS": "1",
+    }
+    log = (Path(str(settings.DATA_DIR)) / "gunicorn-tus.log").open("wb")
+    started: list[Server] = []
+    try:
+        started.append(_start(env, log))
+        started.append(_start(env, log))
+        yield started[0], started[1]
+    finally:
+        for server in started:
+            server.master.send_signal(signal.SIGTERM)
+            server.master.wait(timeout=30)
+        log.close()
+
+
+def bearer(user: User) -> dict[str, str]:
+    _token, plaintext = tokens.token_create(
+        actor=user, name="PACS export", scopes=["write"], expires_in_days=30
+    )
+    return {"Authorization": f"Bearer {plaintext}"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tuspy_upload_interrupted_on_one_server_resumes_on_the_other(
+    servers: tuple[Server, Server], owner: User
+) -> None:
+    first, second = servers
+    headers = bearer(owner)
+    content = content_of(5 * CHUNK + 777, seed="tuspy")
+    metadata = {"filename": "ct-abdomen.dcm", "folder": str(root_of(owner).pk)}
+
+    uploader = tus_client.TusClient(first.url, headers=headers).uploader(
+        file_stream=io.BytesIO(content),
+        chunk_size=CHUNK,
+        metadata=metadata,
+        upload_checksum=True,
+        retries=0,
+    )
+    uploader.upload(stop_at=2 * CHUNK)  # the laptop's Wi-Fi drops here
+    assert uploader.url is not None
+    session = UploadSession.objects.get()
+    assert session.offset == 2 * CHUNK
+
+    resumed = tus_client.TusClient(second.url, headers=headers).uploader(
+        file_stream=io.BytesIO(content),
+        url=uploader.url.replace(str(first.port), str(second.port)),
+        chunk_size=CHUNK,
+        upload_checksum=True,
+    )
+    assert resumed.offset == 2 * CHUNK
+    resumed.upload()
+
+    version = File.objects.get(name="ct-abdomen.dcm").current_version
+    assert version is not None
+    assert version.sha256 == hashlib.sha256(content).hexdigest()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_web_worker_killed_mid_patch_the_client_resumes_from_the_committed_offset(
+    servers: tuple[Server, Server], owner: User
+) -> None:
+    first, second = servers
+    headers = bearer(owner)
+    content = content_of(6 * CHUNK + 5, seed="killed")
+    uploader = tus_client.TusClient(first.url, headers=headers).uploader(
+        file_stream=io.BytesIO(content),
+        chunk_size=2 * CHUNK,
+        metadata={"filename": "irm-genou.dcm"},
+        retries=0,
+    )
+    uploader.upload(stop_at=2 * CHUNK)
+    assert uploader.url is not None
+    path = uploader.url.split(f":{first.port}", 1)[1]
+
+    # A PATCH of 3 MiB whose sender stalls after 1.5 MiB; the worker is killed then.
+    worker = first.worker_pid()
+    conn = http.client.HTTPConnection("127.0.0.1", first.port, timeout=30)
+    conn.putrequest("PATCH", path)
+    for name, value in {
+        **headers,
+        "Tus-Resumable": "1.0.0",
+        "Upload-Offset": str(2 * CHUNK),
+        "Content-Type": "application/offset+octet-stream",
+        "Content-Length": str(3 * CHUNK),
+    }.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    conn.send(content[2 * CHUNK : 2 * CHUNK + 3 * CHUNK // 2])
+    time.sleep(0.5)
+    os.kill(worker, signal.SIGKILL)
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):  # noqa: PT012
+        # The rest of the body, then the answer: the connection died with the worker.
+        conn.send(content[2 * CHUNK + 3 * CHUNK // 2 : 5 * CHUNK])
+        conn.getresponse().read()
+    conn.close()
+
+    resumed = tus_client.TusClient(second.url, headers=headers).uploader(
+        file_stream=io.BytesIO(content),
+        url=f"http://127.0.0.1:{second.port}{path}",
+        chunk_size=2 * CHUNK,
+    )
+    assert resumed.offset == 2 * CHUNK  # the last committed offset
+    resumed.upload()
+
+    version = File.objects.get(name="irm-genou.dcm").current_version
+    assert version is not None
+    assert version.sha256 == hashlib.sha256(content).hexdigest()
