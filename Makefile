@@ -72,7 +72,7 @@ vendor:
 	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx.org/LICENSE static/vendor/htmx/
 	cp node_modules/bootstrap-icons/font/bootstrap-icons.min.css node_modules/bootstrap-icons/LICENSE static/vendor/bootstrap-icons/
 	cp node_modules/bootstrap-icons/font/fonts/* static/vendor/bootstrap-icons/fonts/
-	mkdir -p static/vendor/tus-js-client && cp node_modules/tus-js-client/dist/tus.min.js node_modules/tus-js-client/LICENSE static/vendor/tus-js-client/
+	mkdir -p static/vendor/tus-js-client && cp node_modules/tus-js-client/dist/tus.min.js node_modules/tus-js-client/dist/tus.min.js.map node_modules/tus-js-client/LICENSE static/vendor/tus-js-client/
 
 ## Rebuild the French catalogue after changing UI text.
 messages:
