@@ -20,8 +20,6 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
-    NoEncryption,
-    PrivateFormat,
     PublicFormat,
     load_pem_private_key,
 )
@@ -36,6 +34,7 @@ from audit import merkle
 from audit.chain import ChainReport, chain_verify
 from audit.models import AlertRule, AuditAlert, AuditEvent, ChainVerification
 from audit.note import Checkpoint, NoteError, checkpoint_open, checkpoint_sign, verifier_key
+from audit.signing_key import signing_key_file_create
 
 # --- The signing key -------------------------------------------------------------------
 
@@ -53,17 +52,7 @@ def signing_key() -> Ed25519PrivateKey:
             raise ImproperlyConfigured(
                 f"audit signing key {path} is missing (SECUREDRIVE_AUDIT_SIGNING_KEY_FILE)"
             )
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
-        )
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process won the race: use its key
-        else:
-            with os.fdopen(descriptor, "wb") as stream:
-                stream.write(pem)
+        signing_key_file_create(path)  # a concurrent creator's key is used as well
     key = load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ImproperlyConfigured(f"audit signing key {path} is not an Ed25519 key")

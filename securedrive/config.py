@@ -83,6 +83,7 @@ def production_refuse_unsafe(
     broker_url: str,
     storage_options: dict[str, Any],
     keyring_file: Path,
+    audit_signing_key_file: Path,
     data_dirs: list[Path],
     clamd_address: str,
     scanner_waived: bool,
@@ -120,6 +121,15 @@ def production_refuse_unsafe(
         problems.append(f"{keyring_file} must be readable by its owner only (chmod 600).")
     if _is_inside(keyring_file, data_dirs):
         problems.append("The keyring must not live inside the storage or database folders.")
+    # A key generated silently in a fresh container would make every earlier signed
+    # checkpoint and export unverifiable: production brings its own.
+    if not audit_signing_key_file.is_file():
+        problems.append(
+            f"SECUREDRIVE_AUDIT_SIGNING_KEY_FILE ({audit_signing_key_file}) does not exist: "
+            "create it with 'python -m audit.signing_key create PATH'."
+        )
+    elif audit_signing_key_file.stat().st_mode & 0o077:
+        problems.append(f"{audit_signing_key_file} must be readable by its owner only (chmod 600).")
     if not clamd_address and not scanner_waived:
         problems.append(
             "SECUREDRIVE_CLAMD_ADDRESS must point at clamd "

@@ -591,6 +591,7 @@ if PRODUCTION:
         broker_url=CELERY_BROKER_URL,
         storage_options=_default_storage["OPTIONS"],
         keyring_file=SECUREDRIVE_KEYRING_FILE,
+        audit_signing_key_file=AUDIT_SIGNING_KEY_FILE,
         data_dirs=[STORAGE_DIR, DATA_DIR / "db"],
         clamd_address=SECUREDRIVE_CLAMD_ADDRESS,
         scanner_waived=SECUREDRIVE_SCANNER_WAIVED,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from audit.signing_key import signing_key_file_create
 from files.keyring import keyring_file_create
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def production_env(tmp_path: Path) -> dict[str, str]:
     keyring = tmp_path / "secrets" / "keyring.json"
     keyring_file_create(keyring)
+    signing_key = tmp_path / "secrets" / "audit_signing_key.pem"
+    signing_key_file_create(signing_key)
     env = {
         k: v
         for k, v in os.environ.items()
@@ -36,6 +39,7 @@ def production_env(tmp_path: Path) -> dict[str, str]:
             "SECUREDRIVE_REDIS_URL": "redis://127.0.0.1:6379/0",
             "SECUREDRIVE_S3_BUCKET": "securedrive-blobs",
             "SECUREDRIVE_KEYRING_FILE": str(keyring),
+            "SECUREDRIVE_AUDIT_SIGNING_KEY_FILE": str(signing_key),
             "SECUREDRIVE_CLAMD_ADDRESS": "tcp://127.0.0.1:3310",
             "SECUREDRIVE_EMAIL_URL": "smtp+tls://mailer:pw@127.0.0.1:587",
         }
@@ -71,6 +75,10 @@ def test_safe_production_configuration_passes_deploy_checks(production_env: dict
         ({"SECUREDRIVE_SECRET_KEY": "ab" * 40}, "SECUREDRIVE_SECRET_KEY must be set"),
         ({"SECUREDRIVE_ALLOWED_HOSTS": "*"}, "SECUREDRIVE_ALLOWED_HOSTS"),
         ({"SECUREDRIVE_KEYRING_FILE": "/nonexistent/keyring.json"}, "does not exist"),
+        (
+            {"SECUREDRIVE_AUDIT_SIGNING_KEY_FILE": "/nonexistent/audit.pem"},
+            "python -m audit.signing_key create",
+        ),
         ({"SECUREDRIVE_CLAMD_ADDRESS": ""}, "SECUREDRIVE_CLAMD_ADDRESS must point at clamd"),
         ({"DATABASE_URL": "sqlite:////tmp/x.sqlite3"}, "must point at PostgreSQL"),
         ({"SECUREDRIVE_REDIS_URL": ""}, "SECUREDRIVE_REDIS_URL"),
