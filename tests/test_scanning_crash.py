@@ -36,6 +36,7 @@ from kombu import Queue
 from accounts.models import User
 from audit.models import AuditEvent
 from files.models import FileVersion, ScanStatus
+from tests.conftest import missing_service
 from tests.files_helpers import content_of, root_of, version_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +53,7 @@ class Workers:
     def __init__(self, service_url: Callable[[str], str]) -> None:
         service_url("clamd")
         if connection.vendor != "postgresql":
-            pytest.skip("a worker process needs the PostgreSQL test database")
+            missing_service("a worker process needs the PostgreSQL test database")
         redis = urlsplit(service_url("redis"))
         # Database 13 of the test Redis: unacked messages (and their restoration after
         # the short visibility timeout) are per database, so no other test is touched.
