@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "accounts",
     "files",
     "sharing",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -597,3 +598,6 @@ if PRODUCTION:
         scanner_waived=SECUREDRIVE_SCANNER_WAIVED,
         https=HTTPS,
     )
+
+# --- Sharing (sharing/; docs/sharing.md) ----------------------------------------------------
+# Helpers of the sharing app append their settings below this line.

@@ -1,0 +1,5 @@
+"""REST API for transfers (included by sharing/api_urls.py, namespace "sharing_api")."""
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []

@@ -1,0 +1,5 @@
+"""Signed-in pages for requests (included by sharing/urls.py, namespace "sharing")."""
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []
