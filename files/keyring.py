@@ -103,8 +103,10 @@ class FileKeyring:
         except (KeyError, AttributeError, TypeError, binascii.Error) as error:
             raise KeyringError(f"{path} is malformed: {error!r}") from None
 
-    def save(self, path: Path) -> None:
-        """Write atomically (temp file + rename) with mode 0600."""
+    def save(self, path: Path, *, exclusive: bool = False) -> None:
+        """Write atomically (temp file + rename) with mode 0600. ``exclusive``: only if
+        no keyring is there yet (FileExistsError otherwise), even against a concurrent
+        writer: two processes starting at once must not each create their own."""
         document = {
             "format": FORMAT,
             "current": self._current_key_id,
@@ -118,7 +120,13 @@ class FileKeyring:
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(partial, path)
+        if not exclusive:
+            os.replace(partial, path)
+            return
+        try:
+            os.link(partial, path)  # atomic, and fails if the path exists
+        finally:
+            partial.unlink()
 
     def with_new_current_key(self) -> FileKeyring:
         """A copy with one more KEK, made current (old ones stay to unwrap old keys)."""
@@ -128,19 +136,26 @@ class FileKeyring:
 
 def keyring_file_create(path: Path) -> FileKeyring:
     """Create a keyring with one fresh KEK. Never overwrites an existing keyring."""
-    if path.exists():
-        raise KeyringError(f"{path} already exists; refusing to overwrite a keyring")
     key_id = key_id_new()
     keyring = FileKeyring(key_id, {key_id: secrets.token_bytes(KEY_BYTES)})
-    keyring.save(path)
+    try:
+        keyring.save(path, exclusive=True)
+    except FileExistsError:
+        raise KeyringError(f"{path} already exists; refusing to overwrite a keyring") from None
     return keyring
 
 
 def keyring_file_ensure(path: Path) -> tuple[FileKeyring, bool]:
-    """Load the keyring, creating it on first run. Returns (keyring, created)."""
+    """Load the keyring, creating it on first run. Returns (keyring, created). When
+    another process creates it at the same moment, both end up with that one."""
     if path.exists():
         return FileKeyring.load(path), False
-    return keyring_file_create(path), True
+    try:
+        return keyring_file_create(path), True
+    except KeyringError:
+        if not path.exists():
+            raise
+        return FileKeyring.load(path), False
 
 
 def main(argv: list[str]) -> int:

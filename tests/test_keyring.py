@@ -6,6 +6,7 @@ import json
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,33 @@ def test_existing_keyring_is_never_overwritten(tmp_path: Path) -> None:
         keyring_file_create(path)
     again, created = keyring_file_ensure(path)
     assert (again.current_key_id, created) == (first.current_key_id, False)
+
+
+def test_processes_starting_together_share_one_keyring(tmp_path: Path) -> None:
+    """Web, worker and beat start at once on a new machine: they must all end up with
+    the same key, or files one of them encrypts are unreadable by the others."""
+    path = tmp_path / "secrets" / "keyring.json"
+    script = (
+        "import sys, time; from pathlib import Path;"
+        "from files.keyring import keyring_file_ensure;"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()));"
+        "keyring, _ = keyring_file_ensure(Path(sys.argv[1])); print(keyring.current_key_id)"
+    )
+
+    start_at = str(time.time() + 1.0)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(path), start_at],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        for _ in range(8)
+    ]
+    key_ids = {process.communicate(timeout=60)[0].strip() for process in processes}
+    assert all(process.returncode == 0 for process in processes)
+    assert key_ids == {FileKeyring.load(path).current_key_id}
+    assert not list(path.parent.glob("*.partial"))
 
 
 def test_rotation_keeps_old_keys(tmp_path: Path) -> None:
