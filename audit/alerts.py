@@ -118,13 +118,14 @@ def _quarantined(new: Iterable[AuditEvent]) -> list[AuditAlert]:
             AlertRule.QUARANTINED_ACCESS,
             event.actor_id or event.actor_label,
             [event],
-            f"{event.actor_label}: tried to download quarantined {event.target_type} "
-            f"{event.target_id}",
+            f"{event.actor_label}: tried to download {event.details['reason']} "
+            f"{event.target_type} {event.target_id}",
         )
         for event in new
         if event.action == DOWNLOAD
         and isinstance(event.details, dict)
-        and event.details.get("reason") == "quarantined"
+        # Blocked: the scanner could not see everything in it, so it is as suspect.
+        and event.details.get("reason") in ("quarantined", "blocked")
     ]
 
 

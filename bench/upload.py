@@ -1,23 +1,30 @@
-"""Resumable upload through the real tus view under gunicorn, against nginx WebDAV PUT.
+"""Resumable upload through the real tus view under gunicorn, against nginx WebDAV PUT
+and the Node reference tus server.
 
 What it measures, in one run, on loopback, storage on the same local disk:
 
-* **SecureDrive**: a 1 GiB file uploaded through ``/api/v1/uploads/`` (tus 1.0) served
+* **SecureDrive**: ``--mib`` MiB uploaded through ``/api/v1/uploads/`` (tus 1.0) served
   by gunicorn with the project's configuration: personal access token, scope check,
   creation with quota check and audit event, then PATCHes of ``--patch-mib`` MiB each
-  (encrypted record by record into chunk objects, fsync'ed, offset committed), and on
-  the last one the assembly of the version's blob (decrypt, SHA-256, libmagic,
-  re-encrypt under the version's data key) and the version row. The clock runs from
-  the POST to the last 204: what a client waits for.
+  (each segment sealed once, in the final blob format, written with pwrite into the
+  staging file, fsync'ed, offset committed), and on the last one the assembly (a link,
+  no copy) and the version row. The clock runs from the POST to the last 204: what a
+  client waits for.
 * **nginx**: the same bytes sent with one WebDAV ``PUT`` to an nginx (``dav_methods
   PUT``) whose document root is on the same disk.
+* **Node**: the same tus upload to ``@tus/server`` + ``@tus/file-store`` (pinned,
+  installed with npm into ``var/bench-node-tus/`` on first run; no encryption, no
+  auth, no fsync).
 
-Runs alternate (nginx, SecureDrive, ...); the figure is the median of ``--repeats``.
-Also the peak resident memory (VmHWM) of the gunicorn worker. The client streams the
-same generated blocks to both (nothing held in memory).
+Runs alternate (nginx, SecureDrive, Node, ...) after an untimed warm-up of each; the
+figures are medians of ``--repeats``. Also: the servers' CPU seconds per GiB, the peak
+resident memory (VmHWM) of the gunicorn worker, and, with a clamd, the time and peak
+RSS of a real Celery worker (solo pool) running the finalize task on the uploads. The
+client streams the same generated blocks to all (nothing held in memory).
 
-    .venv/bin/python bench/upload.py                    # 1 GiB, 32 MiB PATCHes
-    .venv/bin/python bench/upload.py --mib 256 --repeats 1   # quick look
+    .venv/bin/python bench/upload.py                         # 1 GiB, 32 MiB PATCHes
+    .venv/bin/python bench/upload.py --mib 4096 --repeats 1  # memory stays flat?
+    .venv/bin/python bench/upload.py --mib 256 --repeats 1 --no-node --no-finalize
 
 Prints a table, then as its last line one JSON object of the figures. Exit status 0
 whatever the figures; 1 if an upload came back wrong; 2 if nginx is missing.
@@ -39,12 +46,16 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from download import MIB, ROOT, Gunicorn, blocks, free_port, stop, wait_for_port
 
 RATIO_TARGET = 0.6
+NODE_RATIO_TARGET = 1.5
+RSS_TARGET_MIB = 150
 
 
 def nginx_dav_start(work: Path, www: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -111,23 +122,31 @@ def nginx_put(port: int, size: int, name: str) -> float:
     return time.perf_counter() - started
 
 
-def tus_upload(port: int, token: str, size: int, patch: int, name: str) -> tuple[float, str]:
+def tus_upload(
+    port: int,
+    headers: dict[str, str],
+    size: int,
+    patch: int,
+    name: str,
+    creation: str = "/api/v1/uploads/",
+) -> tuple[float, str, str]:
+    """Upload ``size`` bytes with tus 1.0; returns (seconds, SHA-256 sent, upload path)."""
     digest = hashlib.sha256()
     source = counted(size, digest)
-    auth = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
+    auth = {**headers, "Tus-Resumable": "1.0.0"}
     started = time.perf_counter()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     filename = base64.b64encode(name.encode()).decode()
     connection.request(
         "POST",
-        "/api/v1/uploads/",
+        creation,
         headers={**auth, "Upload-Length": str(size), "Upload-Metadata": f"filename {filename}"},
     )
     response = connection.getresponse()
     response.read()
     if response.status != 201:
-        raise SystemExit(f"tus creation answered {response.status}")
-    path = "/api/v1/uploads/" + response.getheader("Location", "").rstrip("/").rsplit("/", 1)[1]
+        raise SystemExit(f"tus creation at {creation} answered {response.status}")
+    path = urlsplit(response.getheader("Location", "")).path
     offset = 0
     while offset < size:
         length = min(patch, size - offset)
@@ -141,7 +160,7 @@ def tus_upload(port: int, token: str, size: int, patch: int, name: str) -> tuple
 
         connection.request(
             "PATCH",
-            path + "/",
+            path,
             body=body(),
             headers={
                 **auth,
@@ -153,15 +172,170 @@ def tus_upload(port: int, token: str, size: int, patch: int, name: str) -> tuple
         response = connection.getresponse()
         response.read()
         if response.status != 204:
-            raise SystemExit(f"tus PATCH answered {response.status}")
+            raise SystemExit(f"tus PATCH to {path} answered {response.status}")
         offset += length
     connection.close()
-    return time.perf_counter() - started, digest.hexdigest()
+    return time.perf_counter() - started, digest.hexdigest(), path
 
 
-def django_prepare(data_dir: Path) -> tuple[dict[str, str], str]:
+# --- Node reference: @tus/server with @tus/file-store (no encryption) ---------------------
+
+# Pinned; installed with the machine's npm into var/ the first time the bench runs.
+NODE_PACKAGES = {"@tus/server": "2.4.5", "@tus/file-store": "2.1.1"}
+NODE_DIR = ROOT / "var" / "bench-node-tus"
+NODE_SERVER = """\
+import http from "node:http";
+import { Server } from "@tus/server";
+import { FileStore } from "@tus/file-store";
+
+const [port, directory] = process.argv.slice(2);
+const tus = new Server({ path: "/files", datastore: new FileStore({ directory }) });
+http.createServer((req, res) => tus.handle(req, res)).listen(Number(port), "127.0.0.1");
+"""
+
+
+def node_reference_install() -> Path | None:
+    """The Node reference server script, installing the pinned packages if needed;
+    None when node or npm is missing."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        return None
+    NODE_DIR.mkdir(parents=True, exist_ok=True)
+
+    def installed() -> bool:
+        for name, version in NODE_PACKAGES.items():
+            manifest = NODE_DIR / "node_modules" / name / "package.json"
+            if not manifest.exists() or json.loads(manifest.read_text())["version"] != version:
+                return False
+        return True
+
+    if not installed():
+        package = {"private": True, "type": "module", "dependencies": NODE_PACKAGES}
+        (NODE_DIR / "package.json").write_text(json.dumps(package, indent=2) + "\n")
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact"],
+            cwd=NODE_DIR,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    script = NODE_DIR / "server.mjs"
+    script.write_text(NODE_SERVER)
+    return script
+
+
+def node_reference_start(script: Path, directory: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    directory.mkdir()
+    process = subprocess.Popen(
+        [str(shutil.which("node")), str(script), str(port), str(directory)],
+        cwd=NODE_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=(directory.parent / "node.log").open("ab"),
+    )
+    wait_for_port(port, process, "node @tus/server")
+    return process, port
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(MIB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far: a figure that, unlike
+    wall time, other work on a shared machine does not inflate."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / ticks
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def peak_mib(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+# --- Finalize on a real Celery worker -----------------------------------------------------
+
+
+def celery_finalize(work: Path, env: dict[str, str], version_ids: list[str]) -> tuple[float, float]:
+    """Start one Celery worker (solo pool: the task runs in the process measured) on the
+    embedded broker, where the uploads queued their finalize tasks; wait for every
+    verdict. Returns (seconds, worker peak RSS in MiB)."""
+    from files.models import FileVersion, ScanStatus
+
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "--app",
+            "securedrive",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "celery.log").open("ab"),
+    )
+    waiting = (ScanStatus.PENDING, ScanStatus.SCANNING)
+    try:
+        deadline = time.monotonic() + 1800
+        while FileVersion.objects.filter(pk__in=version_ids, scan_status__in=waiting).exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the Celery worker did not finalize the uploads (celery.log)")
+            time.sleep(0.2)
+        seconds = time.perf_counter() - started
+        return seconds, peak_mib(process.pid)
+    finally:
+        stop(process)
+
+
+def version_sha256(version: Any) -> str:
+    """SHA-256 of the stored version's plaintext (the finalize task records it; the
+    bench checks the blob itself, outside the timed part)."""
+    from files.crypto import BlobDecryptor
+    from files.keys import associated_data, data_key_unwrap
+    from files.storage import blob_store
+
+    data_key = data_key_unwrap(
+        version_id=version.pk, kek_id=version.kek_id, wrapped=bytes(version.wrapped_data_key)
+    )
+    reader = blob_store().reader(version.blob_key, span=(0, version.ciphertext_size))
+    digest = hashlib.sha256()
+    try:
+        decryptor = BlobDecryptor(
+            data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
+        )
+        for plaintext in decryptor.decrypt_all():
+            digest.update(plaintext)
+    finally:
+        reader.close()
+    return digest.hexdigest()
+
+
+def django_prepare(data_dir: Path, extra: dict[str, str]) -> tuple[dict[str, str], str]:
     env = {
         **os.environ,
+        **extra,
         "DJANGO_SETTINGS_MODULE": "securedrive.settings",
         "SECUREDRIVE_PROFILE": "embedded",
         "SECUREDRIVE_DATA_DIR": str(data_dir),
@@ -195,6 +369,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--patch-mib", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--node", action=argparse.BooleanOptionalAction, default=True, help="Node reference"
+    )
+    parser.add_argument(
+        "--finalize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="finalize the uploads on a real Celery worker and report its peak RSS",
+    )
+    parser.add_argument(
+        "--clamd",
+        default=os.environ.get("SECUREDRIVE_TEST_CLAMD_ADDRESS", ""),
+        help="clamd for the finalize worker (default: the test clamd, if any)",
+    )
+    parser.add_argument(
+        "--scan-max-mib",
+        type=int,
+        default=60,
+        help="SECUREDRIVE_SCAN_MAX_BYTES for the worker: keep it under clamd's "
+        "StreamMaxLength (the test clamd: 64M); larger files are decrypted and hashed "
+        "but not streamed to clamd",
+    )
     args = parser.parse_args(argv)
     if not 16 <= args.patch_mib <= 64:
         print("--patch-mib must be 16..64", file=sys.stderr)
@@ -202,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         print("nginx is not installed (Debian: apt-get install -y nginx)", file=sys.stderr)
         return 2
+    node_script = node_reference_install() if args.node else None
+    if args.node and node_script is None:
+        print("node/npm are not installed: no Node reference", file=sys.stderr)
     size = args.mib * MIB
     work = Path(tempfile.mkdtemp(prefix="sd-bench-upload-", dir=ROOT / "var"))
     work.chmod(0o755)
@@ -209,28 +408,87 @@ def main(argv: list[str] | None = None) -> int:
     www.mkdir()
     www.chmod(0o777)  # nginx's worker runs as an unprivileged user
     processes: list[subprocess.Popen[bytes]] = []
+    extra = {}
+    if args.finalize and args.clamd:
+        extra = {
+            "SECUREDRIVE_CLAMD_ADDRESS": args.clamd,
+            "SECUREDRIVE_SCAN_MAX_BYTES": str(args.scan_max_mib * MIB),
+            "SECUREDRIVE_SCAN_OVERSIZE_POLICY": "allow",
+        }
+    node_runs: list[float] = []
+    node_peak = 0.0
+    cpu: dict[str, list[float]] = {}
+    finalize_seconds, celery_peak = 0.0, 0.0
     try:
-        env, token = django_prepare(work / "data")
+        env, token = django_prepare(work / "data", extra)
         from files.models import FileVersion
 
         nginx, nginx_port = nginx_dav_start(work, www)
         processes.append(nginx)
         gunicorn = Gunicorn.start(work, env, workers=1)
         processes.append(gunicorn.process)
+        node: subprocess.Popen[bytes] | None = None
+        if node_script is not None:
+            node, node_port = node_reference_start(node_script, work / "node-files")
+            processes.append(node)
+        bearer = {"Authorization": f"Bearer {token}"}
         nginx_runs: list[float] = []
+        nginx_durable_runs: list[float] = []
         tus_runs: list[float] = []
+        version_ids: list[str] = []
+        # Warm-up, untimed: the first request of a worker imports and connects.
+        nginx_put(nginx_port, MIB, "warm-up.bin")
+        tus_upload(gunicorn.port, bearer, MIB, MIB, "warm-up.bin")
+        if node is not None:
+            tus_upload(node_port, {}, MIB, MIB, "warm-up.bin", "/files")
+        cpu = {"nginx": [], "securedrive": [], "node": []}
         for run in range(args.repeats):
+            nginx_workers = children(nginx.pid)
+            before = cpu_seconds(nginx_workers)
             nginx_runs.append(nginx_put(nginx_port, size, f"put-{run}.bin"))
+            # nginx answers before its bytes are on disk; SecureDrive fsyncs before it
+            # moves the offset. The same durability for nginx: fsync the file after.
+            started = time.perf_counter()
+            descriptor = os.open(www / f"put-{run}.bin", os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            nginx_durable_runs.append(nginx_runs[-1] + time.perf_counter() - started)
+            cpu["nginx"].append(cpu_seconds(nginx_workers) - before)
             (www / f"put-{run}.bin").unlink()
-            seconds, sha256 = tus_upload(
-                gunicorn.port, token, size, args.patch_mib * MIB, f"tus-{run}.bin"
+            web_workers = gunicorn.workers()
+            before = cpu_seconds(web_workers)
+            seconds, sha256, _path = tus_upload(
+                gunicorn.port, bearer, size, args.patch_mib * MIB, f"tus-{run}.bin"
             )
+            cpu["securedrive"].append(cpu_seconds(web_workers) - before)
             version = FileVersion.objects.get(file__name=f"tus-{run}.bin")
-            if version.sha256 != sha256 or version.size != size:
+            if version_sha256(version) != sha256 or version.size != size:
                 print("the uploaded version does not match what was sent", file=sys.stderr)
                 return 1
+            version_ids.append(str(version.pk))
+            if not args.finalize:
+                blob = work / "data" / "storage" / version.blob_key
+                blob.unlink(missing_ok=True)  # keep the disk from filling up
             tus_runs.append(seconds)
+            if node is not None:
+                before = cpu_seconds([node.pid])
+                seconds, sha256, path = tus_upload(
+                    node_port, {}, size, args.patch_mib * MIB, f"node-{run}.bin", "/files"
+                )
+                cpu["node"].append(cpu_seconds([node.pid]) - before)
+                stored = work / "node-files" / path.rsplit("/", 1)[1]
+                if file_sha256(stored) != sha256:
+                    print("the Node reference stored something else", file=sys.stderr)
+                    return 1
+                stored.unlink()
+                node_runs.append(seconds)
         peak = gunicorn.worker_peak_mib()
+        if node is not None:
+            node_peak = peak_mib(node.pid)
+        if args.finalize and args.clamd:
+            finalize_seconds, celery_peak = celery_finalize(work, env, version_ids)
     finally:
         for process in processes:
             stop(process)
@@ -239,26 +497,63 @@ def main(argv: list[str] | None = None) -> int:
     nginx_rate = size / statistics.median(nginx_runs) / 1e6
     tus_rate = size / statistics.median(tus_runs) / 1e6
     ratio = tus_rate / nginx_rate
-    print(f"{'path':<60}{'MB/s':>8}{'vs nginx':>10}")
-    print(f"{'nginx WebDAV PUT to disk':<60}{nginx_rate:>8.0f}{1:>10.2f}")
+    print(f"{'path':<64}{'MB/s':>8}{'vs nginx':>10}")
+    print(f"{'nginx WebDAV PUT to disk':<64}{nginx_rate:>8.0f}{1:>10.2f}")
+    durable_rate = size / statistics.median(nginx_durable_runs) / 1e6
+    label = "nginx WebDAV PUT, then fsync of the file (durable, as tus commits)"
+    print(f"{label:<64}{durable_rate:>8.0f}{durable_rate / nginx_rate:>10.2f}")
+    print(f"SecureDrive / durable nginx: {tus_rate / durable_rate:.2f}")
     label = f"SecureDrive tus, {args.patch_mib} MiB PATCHes (auth, audit, encrypt)"
-    print(f"{label:<60}{tus_rate:>8.0f}{ratio:>10.2f}")
-    print(f"gunicorn worker peak RSS (VmHWM): {peak:.0f} MiB")
-    print(
-        json.dumps(
-            {
-                "size_mib": args.mib,
-                "patch_mib": args.patch_mib,
-                "repeats": args.repeats,
-                "nginx_webdav_put_mb_s": round(nginx_rate, 1),
-                "securedrive_tus_mb_s": round(tus_rate, 1),
-                "ratio_vs_nginx": round(ratio, 3),
-                "ratio_target": RATIO_TARGET,
-                "ratio_met": ratio >= RATIO_TARGET,
-                "worker_peak_rss_mib": round(peak, 1),
-            }
+    print(f"{label:<64}{tus_rate:>8.0f}{ratio:>10.2f}")
+    figures: dict[str, Any] = {
+        "size_mib": args.mib,
+        "patch_mib": args.patch_mib,
+        "repeats": args.repeats,
+        "nginx_webdav_put_mb_s": round(nginx_rate, 1),
+        "nginx_webdav_put_fsync_mb_s": round(durable_rate, 1),
+        "ratio_vs_nginx_fsync": round(tus_rate / durable_rate, 3),
+        "securedrive_tus_mb_s": round(tus_rate, 1),
+        "ratio_vs_nginx": round(ratio, 3),
+        "ratio_target": RATIO_TARGET,
+        "ratio_met": ratio >= RATIO_TARGET,
+        "worker_peak_rss_mib": round(peak, 1),
+        "rss_target_mib": RSS_TARGET_MIB,
+    }
+    if node_runs:
+        node_rate = size / statistics.median(node_runs) / 1e6
+        node_ratio = tus_rate / node_rate
+        label = f"Node @tus/server + @tus/file-store, {args.patch_mib} MiB (no encryption)"
+        print(f"{label:<64}{node_rate:>8.0f}{node_rate / nginx_rate:>10.2f}")
+        print(f"SecureDrive / Node: {node_ratio:.2f} (target >= {NODE_RATIO_TARGET})")
+        figures.update(
+            node_tus_mb_s=round(node_rate, 1),
+            ratio_vs_node=round(node_ratio, 3),
+            node_ratio_target=NODE_RATIO_TARGET,
+            node_ratio_met=node_ratio >= NODE_RATIO_TARGET,
+            node_peak_rss_mib=round(node_peak, 1),
         )
+    gib = size / 2**30
+    cpu_per_gib = {name: statistics.median(runs) / gib for name, runs in cpu.items() if runs}
+    print(
+        "server CPU seconds per GiB (user + system, medians): "
+        + ", ".join(f"{name} {value:.2f}" for name, value in cpu_per_gib.items())
     )
+    figures["server_cpu_s_per_gib"] = {name: round(v, 3) for name, v in cpu_per_gib.items()}
+    print(f"gunicorn worker peak RSS (VmHWM): {peak:.0f} MiB")
+    if celery_peak:
+        count = len(tus_runs)
+        print(
+            f"Celery worker finalizing {count} x {args.mib} MiB: {finalize_seconds:.1f} s, "
+            f"peak RSS (VmHWM) {celery_peak:.0f} MiB"
+        )
+        figures.update(
+            finalize_seconds=round(finalize_seconds, 2),
+            finalize_count=count,
+            celery_worker_peak_rss_mib=round(celery_peak, 1),
+            scan_max_mib=args.scan_max_mib,
+        )
+    figures["rss_met"] = max(peak, celery_peak) < RSS_TARGET_MIB
+    print(json.dumps(figures))
     return 0
 
 

@@ -309,6 +309,58 @@ def encrypt_stream(
     yield encryptor.finalize()
 
 
+# --- Segment by segment, across requests ---------------------------------------------
+
+
+def header_new(segment_size: int = DEFAULT_SEGMENT_SIZE) -> bytes:
+    """A fresh blob header: random salt and nonce prefix, for ``SegmentSealer``."""
+    _check_segment_size(segment_size)
+    return _HEADER.pack(
+        MAGIC,
+        FORMAT_VERSION,
+        segment_size,
+        secrets.token_bytes(SALT_SIZE),
+        secrets.token_bytes(NONCE_PREFIX_SIZE),
+    )
+
+
+class SegmentSealer:
+    """Seals and opens single segments of one blob, by index, in the same format as
+    ``BlobEncryptor``: for a blob whose plaintext arrives over several requests (a
+    resumable upload), where no encryptor can live from the first byte to the last.
+
+    The caller knows the plaintext size in advance (tus ``Upload-Length``), so it knows
+    which index is the last segment. It must never seal two different plaintexts at
+    the same index under one header: that reuses a GCM nonce. ``files/tus.py`` takes a
+    fresh header (re-sealing what it committed) whenever a request may have sealed
+    segments it did not commit.
+    """
+
+    def __init__(self, data_key: bytes, associated_data: bytes, header: bytes) -> None:
+        _check_key_and_associated_data(data_key, associated_data)
+        self._header = bytes(header)
+        self.segment_size, salt, self._nonce_prefix = _parse_header(self._header)
+        self._cipher = _blob_cipher(data_key, salt, associated_data)
+
+    def header(self) -> bytes:
+        return self._header
+
+    def seal(self, index: int, plaintext: bytes | bytearray | memoryview, *, last: bool) -> bytes:
+        if len(plaintext) > self.segment_size or (not last and len(plaintext) != self.segment_size):
+            raise ValueError("only the last segment may be shorter than the segment size")
+        return self._cipher.encrypt(
+            _nonce(self._nonce_prefix, index, last), plaintext, self._header
+        )
+
+    def open(self, index: int, sealed: bytes | bytearray | memoryview, *, last: bool) -> bytes:
+        try:
+            return self._cipher.decrypt(
+                _nonce(self._nonce_prefix, index, last), sealed, self._header
+            )
+        except InvalidTag:
+            raise BlobIntegrityError(index) from None
+
+
 # --- Random-access decryption --------------------------------------------------------
 
 

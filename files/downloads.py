@@ -29,7 +29,7 @@ import queue
 import re
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -155,19 +155,22 @@ def served_type(content_type: str) -> str:
 
 def _audit_download(
     *,
-    actor: User,
+    actor: User | None,
+    actor_label: str = "",
     version: FileVersion,
     outcome: str,
     context: RequestContext,
+    extra: Mapping[str, object] | None = None,
     **details: object,
 ) -> None:
     audit.record(
         action="files.version.download",
         outcome=outcome,
         actor=actor,
+        actor_label=actor_label,
         target_type="files.version",
         target_id=version.pk,
-        details={"file": version.file_id, "number": version.number, **details},
+        details={"file": version.file_id, "number": version.number, **(extra or {}), **details},
         request=context,
     )
 
@@ -182,6 +185,14 @@ def _refusal(version: FileVersion) -> NotDownloadableError | None:
         return NotDownloadableError(
             _("This version is quarantined: the virus scanner found a threat in it."),
             "quarantined",
+        )
+    if version.scan_status == ScanStatus.BLOCKED:
+        return NotDownloadableError(
+            _(
+                "This version is blocked by the site's scanning policy: the virus scanner "
+                "could not fully check it (too large, or an archive beyond the safety limits)."
+            ),
+            "blocked",
         )
     # "not scanned" is downloadable only because the site's policy says so
     # (SECUREDRIVE_SCAN_OVERSIZE_POLICY = "allow"); the UI and the audit event flag it.
@@ -270,7 +281,7 @@ def _decrypting_stream(
     rest: Iterator[bytes],
     reader: BlobReader,
     version: FileVersion,
-    actor: User,
+    actor: User | None,
     context: RequestContext,
     prefetch: bool,
 ) -> Iterator[bytes]:
@@ -289,20 +300,33 @@ def _decrypting_stream(
 
 
 def version_download_response(
-    *, request: HttpRequest, actor: User, version: FileVersion, inline: bool = False
+    *,
+    request: HttpRequest,
+    actor: User | None,
+    version: FileVersion,
+    inline: bool = False,
+    actor_label: str = "",
+    audit_details: Mapping[str, object] | None = None,
 ) -> HttpResponseBase:
     """The response for one version ``selectors.version_get_for_actor`` returned.
 
     Raises ``NotDownloadableError`` (audited) when the version may not be sent now.
+
+    A recipient without an account (an external link, sharing/links.py) passes
+    ``actor=None``, an ``actor_label`` such as ``"link:42"`` and ``audit_details``
+    (link id, recipient e-mail) merged into the ``files.version.download`` event; the
+    caller has already checked the link, exactly as a selector checks a person.
     """
     context = context_from_request(request)
     refusal = _refusal(version)
     if refusal is not None:
         _audit_download(
             actor=actor,
+            actor_label=actor_label,
             version=version,
             outcome=Outcome.DENIED,
             context=context,
+            extra=audit_details,
             reason=refusal.reason,
         )
         raise refusal
@@ -379,9 +403,11 @@ def version_download_response(
     length = end - start + 1 if size else 0
     _audit_download(
         actor=actor,
+        actor_label=actor_label,
         version=version,
         outcome=Outcome.SUCCESS,
         context=context,
+        extra=audit_details,
         range=f"{start}-{end}" if byte_range else "",
         bytes=length,
         scan_status=str(version.scan_status),

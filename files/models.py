@@ -150,6 +150,9 @@ class ScanStatus(models.TextChoices):
     SCANNING = "scanning", _("being scanned")
     AVAILABLE = "available", _("available")
     QUARANTINED = "quarantined", _("quarantined")
+    # Not a threat found: the scanner could not fully inspect it (too large, an archive
+    # beyond the limits) and SECUREDRIVE_SCAN_OVERSIZE_POLICY is "block".
+    BLOCKED = "blocked", _("blocked by policy")
     SCAN_FAILED = "scan_failed", _("scan failed")
     NOT_SCANNED = "not_scanned", _("not scanned")
 
@@ -261,10 +264,9 @@ class UploadSession(models.Model):
     """One resumable (tus 1.0) upload in progress: docs/uploads.md, files/tus.py.
 
     Everything a web process needs to continue the upload lives here and in storage,
-    never in memory: consecutive PATCH requests may reach different replicas. Each
-    PATCH's bytes become one ciphertext object in storage (``chunks`` lists them in
-    order); the key that encrypts them is random per upload and kept only wrapped by
-    the keyring, bound to the upload id.
+    never in memory: consecutive PATCH requests may reach different replicas. Bytes are
+    sealed as they arrive in the final blob format, under the data key of the version
+    the upload will become (``new_version_id``), kept only wrapped and bound to that id.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -275,9 +277,24 @@ class UploadSession(models.Model):
     name = models.CharField(max_length=255)
     length = models.PositiveBigIntegerField()
     offset = models.PositiveBigIntegerField(default=0)
-    # [{"key": storage key, "offset": first byte, "length": plaintext bytes,
-    #   "stored": ciphertext bytes}], in offset order, contiguous from 0.
-    chunks = models.JSONField(default=list)
+    # The version this upload becomes: its id, storage key, data key and blob layout are
+    # fixed at creation so that PATCHes write its blob directly.
+    new_version_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    blob_key = models.CharField(max_length=200, default="")
+    segment_size = models.PositiveIntegerField(default=1024 * 1024)
+    # The blob header (salt, nonce prefix) segments are sealed under now; a new one (and
+    # generation) whenever a request may have sealed indices it did not commit.
+    blob_header = models.BinaryField(editable=False, default=b"")
+    generation = models.PositiveIntegerField(default=0)
+    # Segment indices reserved for sealing under this header: equal to the committed
+    # count (offset // segment_size) unless a request is sealing, or died sealing.
+    segments_sealed = models.PositiveBigIntegerField(default=0)
+    # [{"key": staging key, "offset": its first byte's offset in the blob, "stored":
+    #   bytes}], contiguous. The folder backend keeps one staging file (offset 0).
+    parts = models.JSONField(default=list)
+    # The partial last segment's plaintext, encrypted (nonce ‖ AES-256-GCM): never
+    # plaintext at rest; the next PATCH completes it.
+    carry = models.BinaryField(editable=False, default=b"")
     kek_id = models.CharField(max_length=100)
     wrapped_key = models.BinaryField(editable=False)
     created_at = models.DateTimeField(default=timezone.now)

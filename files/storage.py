@@ -64,6 +64,21 @@ class BlobReader(Protocol):
     def close(self) -> None: ...
 
 
+class StagingWriter(Protocol):
+    """Sealed segments of a blob being assembled over several requests (resumable
+    uploads, files/tus.py), written at their offsets in the final blob."""
+
+    def write_at(self, offset: int, data: bytes) -> None: ...
+
+    def commit(self) -> int:
+        """Make what was written durable; returns the bytes this writer wrote."""
+        ...
+
+    def abort(self) -> None:
+        """Forget what this writer wrote that is not committed; safe to call twice."""
+        ...
+
+
 class BlobStore(Protocol):
     def writer(self, key: str, *, size_hint: int | None = None) -> BlobWriter: ...
 
@@ -76,6 +91,21 @@ class BlobStore(Protocol):
         ...
 
     def exists(self, key: str) -> bool: ...
+
+    # Staging: a blob assembled from sealed segments written by several requests.
+    # ``stages_in_place``: the folder store keeps one staging file per upload written
+    # at final offsets (header included) and links it into place at the end: no copy.
+    # S3 stores each request's segments as their own object and composes them.
+    stages_in_place: bool
+
+    def staging_writer(self, key: str, *, header: bytes, start: int) -> StagingWriter: ...
+
+    def staging_assemble(
+        self, key: str, *, header: bytes, parts: list[tuple[str, int, int]], size: int
+    ) -> None:
+        """Build blob ``key`` of ``size`` bytes from ``header`` and ``parts``
+        (staging key, offset in the blob, length), idempotently."""
+        ...
 
 
 # --- Folder -----------------------------------------------------------------------------
@@ -126,6 +156,50 @@ class _FolderBlobWriter:
         self._partial.unlink(missing_ok=True)
 
 
+class _FolderStagingWriter:
+    """pwrite into the upload's staging file, fsync on commit. Abort only closes it:
+    the file also holds segments earlier requests committed."""
+
+    def __init__(self, path: Path, header: bytes) -> None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._written = 0
+        self.write_at(0, header)
+        self._written = 0
+
+    def write_at(self, offset: int, data: bytes) -> None:
+        if self._fd is None:
+            raise RuntimeError("staging writer is closed")
+        view = memoryview(data)
+        while view:
+            count = os.pwrite(self._fd, view, offset)
+            view, offset = view[count:], offset + count
+        self._written += len(data)
+
+    def commit(self) -> int:
+        if self._fd is None:
+            raise RuntimeError("staging writer is closed")
+        fd, self._fd = self._fd, None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return self._written
+
+    def abort(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _directory_sync(path: Path) -> None:
+    directory = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 class _FolderBlobReader:
     def __init__(self, path: Path) -> None:
         from files.crypto import file_read_at
@@ -160,6 +234,31 @@ class FolderBlobStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    stages_in_place = True
+
+    def staging_writer(self, key: str, *, header: bytes, start: int) -> StagingWriter:
+        return _FolderStagingWriter(self._path(key), header)
+
+    def staging_assemble(
+        self, key: str, *, header: bytes, parts: list[tuple[str, int, int]], size: int
+    ) -> None:
+        """Link the staging file into place (it already is the whole blob, fsync'ed)."""
+        if len(parts) != 1 or parts[0][1] != 0:
+            raise ValueError("a folder upload stages in exactly one file")
+        staging, final = self._path(parts[0][0]), self._path(key)
+        final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            if staging.stat().st_size != size:
+                raise ValueError(f"staging file {parts[0][0]} is not {size} bytes")
+            os.link(staging, final)  # FileExistsError rather than overwrite
+        except FileExistsError:
+            if not staging.samefile(final):
+                raise
+        except FileNotFoundError:
+            if not final.is_file() or final.stat().st_size != size:
+                raise
+        _directory_sync(final.parent)
 
 
 # --- S3 ---------------------------------------------------------------------------------
@@ -288,6 +387,27 @@ class _S3BlobReader:
             body.close()
 
 
+class _S3StagingWriter:
+    """One request's sealed segments as one object (a multipart upload while it is
+    written: at most one part in memory)."""
+
+    def __init__(self, writer: _S3BlobWriter, start: int) -> None:
+        self._writer = writer
+        self._next = start
+
+    def write_at(self, offset: int, data: bytes) -> None:
+        if offset != self._next:
+            raise ValueError("an S3 staging object is written in order")
+        self._writer.write(data)
+        self._next += len(data)
+
+    def commit(self) -> int:
+        return self._writer.commit()
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
 class S3BlobStore:
     def __init__(self, storage: Any) -> None:
         self._storage = storage
@@ -309,6 +429,99 @@ class S3BlobStore:
 
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self._bucket, Key=self._name(key))
+
+    stages_in_place = False
+
+    def staging_writer(self, key: str, *, header: bytes, start: int) -> StagingWriter:
+        return _S3StagingWriter(
+            _S3BlobWriter(self._client, self._bucket, self._name(key), S3_MIN_PART_SIZE), start
+        )
+
+    def staging_assemble(
+        self, key: str, *, header: bytes, parts: list[tuple[str, int, int]], size: int
+    ) -> None:
+        """A multipart upload of the header and the staging objects: large stretches
+        copied inside S3 (UploadPartCopy), small ones through one bounded buffer (every
+        part but the last must be at least 5 MiB)."""
+        expected = len(header)
+        for _key, offset, length in parts:
+            if offset != expected:
+                raise ValueError("staging objects do not cover the blob contiguously")
+            expected += length
+        if expected != size:
+            raise ValueError(f"staging objects hold {expected} bytes, not {size}")
+        name = self._name(key)
+        created = self._client.create_multipart_upload(Bucket=self._bucket, Key=name)
+        upload_id = str(created["UploadId"])
+        done: list[dict[str, Any]] = []
+        buffer = bytearray(header)
+        # Parts copied inside S3 may hold at most 5 GiB each.
+        copy_max = 5 * 1024**3
+
+        def flush() -> None:
+            number = len(done) + 1
+            response = self._client.upload_part(
+                Bucket=self._bucket,
+                Key=name,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=bytes(buffer),
+            )
+            done.append({"ETag": response["ETag"], "PartNumber": number})
+            buffer.clear()
+
+        try:
+            for part_key, _offset, length in parts:
+                source = self._name(part_key)
+                position = 0
+                if buffer:
+                    take = min(length, S3_MIN_PART_SIZE - len(buffer))
+                    if take > 0:
+                        body = self._client.get_object(
+                            Bucket=self._bucket, Key=source, Range=f"bytes=0-{take - 1}"
+                        )["Body"]
+                        try:
+                            buffer += body.read()
+                        finally:
+                            body.close()
+                        position = take
+                    if len(buffer) >= S3_MIN_PART_SIZE:
+                        flush()
+                while length - position >= S3_MIN_PART_SIZE:
+                    # Leave at least a minimum part for the next copy, never a runt.
+                    span = min(copy_max, length - position)
+                    if 0 < length - position - span < S3_MIN_PART_SIZE:
+                        span -= S3_MIN_PART_SIZE
+                    number = len(done) + 1
+                    response = self._client.upload_part_copy(
+                        Bucket=self._bucket,
+                        Key=name,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        CopySource={"Bucket": self._bucket, "Key": source},
+                        CopySourceRange=f"bytes={position}-{position + span - 1}",
+                    )
+                    done.append({"ETag": response["CopyPartResult"]["ETag"], "PartNumber": number})
+                    position += span
+                if position < length:
+                    body = self._client.get_object(
+                        Bucket=self._bucket, Key=source, Range=f"bytes={position}-{length - 1}"
+                    )["Body"]
+                    try:
+                        buffer += body.read()
+                    finally:
+                        body.close()
+            if buffer or not done:
+                flush()
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=name,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": done},
+            )
+        except BaseException:
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=name, UploadId=upload_id)
+            raise
 
     def exists(self, key: str) -> bool:
         try:

@@ -5,81 +5,95 @@ creation-with-upload, termination, checksum and expiration extensions. The views
 ``files/tus_views.py`` only translate HTTP; the rules live here.
 
 State lives in the database (``UploadSession``) and in storage, never in a web process,
-so consecutive PATCH requests may reach different replicas. No plaintext reaches disk:
+so consecutive PATCH requests may reach different replicas. Bytes are encrypted once, as
+they arrive, straight into the final blob format (files/crypto.py, docs/encryption-
+format.md):
 
-* each upload has a random key, kept only wrapped by the keyring and bound to the
-  upload id (the same envelope as a version's data key);
-* each PATCH body is read in bounded chunks straight from the WSGI input (no Django
-  upload handler, no ``request.body``) and written as **one chunk object** in storage,
-  ``uploads/<upload id>/<offset>-<random>``, as a sequence of records
-  ``uint32_be(plaintext length) ‖ nonce (12) ‖ AES-256-GCM(ciphertext ‖ tag)``, each
-  record at most one segment (1 MiB) of plaintext. The associated data of a record is
-  ``upload id ‖ uint64_be(plaintext offset)``: a record only decrypts at its place.
-  Nonces are random (96 bits; far below the 2^32 records per key NIST allows), so two
-  PATCHes racing at the same offset never reuse a nonce; only one of them commits.
-* A PATCH therefore never carries a partial segment to the next one: whatever arrived
-  is a complete, encrypted chunk object. The offset moves forward only once the
-  object is committed (fsync'ed, or the S3 multipart upload completed) and recorded in
-  the same row update: a web process killed mid-PATCH leaves the offset where it was,
-  and the client resumes from there (HEAD).
-* When the last byte arrives, the chunks are decrypted in order and streamed through
-  ``BlobIngest`` (SHA-256, type sniffing, the version's own data key and blob format),
-  the version is created by ``files.services.file_upload`` (status pending; it
-  enqueues the scan pipeline after commit). The chunk objects are then deleted.
+* At creation the upload gets the id of the version it will become, that version's own
+  data key (stored only wrapped, bound to the version id, as on the version row), the
+  final storage key, and a blob header (random salt and nonce prefix).
+* A PATCH body is read in segment-sized pieces from the WSGI input (no Django upload
+  handler, no ``request.body``). Each complete segment is sealed under its index (the
+  offset says which; ``Upload-Length`` is mandatory, so the last one is known) and
+  written at its place in the blob: on the folder backend with ``pwrite`` into one
+  staging file, on S3 as one staging object per PATCH.
+* A PATCH that ends inside a segment leaves that segment's plaintext as the **carry**:
+  encrypted (AES-256-GCM, random nonce, a key derived from the data key, bound to the
+  upload id and offset) in the row, never plaintext at rest, completed by the next PATCH.
+* The offset moves forward only once the sealed segments are durable (fsync, or the S3
+  object written) and recorded with the new carry in one row update: a web process
+  killed mid-PATCH leaves the offset where it was; the client resumes from there.
+* GCM must never seal two plaintexts under one nonce. Before sealing, a PATCH reserves
+  the segment indices it may seal (``segments_sealed``). If a previous request reserved
+  indices it never committed (killed, cut off by a checksum mismatch, or still racing),
+  those nonces may have been used: the PATCH takes a new header and re-seals the
+  committed segments under it (a new staging file or object) before going on.
+* Completion only assembles ciphertext (folder: link the staging file into place, no
+  copy; S3: a multipart upload that copies the staging objects inside S3), then creates
+  the version row pending scan. SHA-256 and the sniffed type are filled in by the
+  finalize task, which decrypts the blob anyway.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import secrets
-import struct
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.files.storage import storages
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
+from django.http import UnreadablePostError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit.models import Outcome
 from files import selectors, services
-from files.crypto import generate_data_key
-from files.envelope import WrappedKey, unwrap_data_key, wrap_data_key
+from files.crypto import (
+    HEADER_SIZE,
+    TAG_SIZE,
+    SegmentSealer,
+    ciphertext_size,
+    header_new,
+    segment_count,
+    segment_offset,
+)
 from files.errors import (
     FileNotFoundForActor,
     FileRuleError,
     NameClashError,
-    QuotaExceededError,
 )
-from files.keys import keyring
+from files.keys import associated_data, data_key_new_wrapped, data_key_unwrap
 from files.models import Folder, UploadSession
 from files.names import name_clean, name_key
 from files.selectors import Permission
 from files.services.common import record
-from files.storage import blob_store
-from files.uploads import UPLOAD_CHUNK_SIZE, BlobIngest, size_refusal
+from files.storage import BlobStore, blob_key_new, blob_store
+from files.uploads import SealedBlob, size_refusal
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
 CHECKSUM_ALGORITHMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 UPLOADS_PREFIX = "uploads"
-NONCE_SIZE = 12
-TAG_SIZE = 16
-_RECORD_HEAD = struct.Struct(">I")
-# Plaintext per record: one blob segment, the read size that measured best (FIELD-NOTES).
-RECORD_SIZE = UPLOAD_CHUNK_SIZE
+CARRY_NONCE_SIZE = 12
+CARRY_HKDF_INFO = b"securedrive upload carry v1"
 # Folders a dropped folder tree may nest (relativePath): a guard against path bombs.
 MAX_FOLDER_DEPTH = 32
+DEADLOCK_ATTEMPTS = 3
+_T = TypeVar("_T")
 
 
 class TusError(Exception):
@@ -90,87 +104,62 @@ class TusError(Exception):
         self.status = status
 
 
-# --- Keys and records --------------------------------------------------------------------
+# --- Keys and the carry ------------------------------------------------------------------
 
 
-def _upload_associated_data(upload_id: uuid.UUID) -> bytes:
-    return b"tus-upload:" + str(upload_id).encode("ascii")
-
-
-def _upload_key(session: UploadSession) -> bytes:
-    return unwrap_data_key(
-        keyring(),
-        WrappedKey(session.kek_id, bytes(session.wrapped_key)),
-        _upload_associated_data(session.pk),
+def _data_key(session: UploadSession) -> bytes:
+    return data_key_unwrap(
+        version_id=session.new_version_id, kek_id=session.kek_id, wrapped=bytes(session.wrapped_key)
     )
 
 
-def _record_associated_data(upload_id: uuid.UUID, offset: int) -> bytes:
-    return upload_id.bytes + offset.to_bytes(8, "big")
+def _sealer(session: UploadSession, data_key: bytes) -> SegmentSealer:
+    return SegmentSealer(
+        data_key, associated_data(session.new_version_id), bytes(session.blob_header)
+    )
 
 
-class ChunkWriter:
-    """Encrypts one PATCH body into one chunk object, record by record."""
-
-    def __init__(self, session: UploadSession, key: bytes) -> None:
-        self._upload_id = session.pk
-        self._cipher = AESGCM(key)
-        self._store = blob_store()
-        self.key = f"{UPLOADS_PREFIX}/{session.pk}/{session.offset}-{secrets.token_hex(8)}"
-        self._writer = self._store.writer(self.key)
-        self.start = session.offset
-        self.length = 0
-        self.stored = 0
-
-    def write(self, plaintext: bytes) -> None:
-        view = memoryview(plaintext)
-        for position in range(0, len(view), RECORD_SIZE):
-            piece = view[position : position + RECORD_SIZE]
-            nonce = secrets.token_bytes(NONCE_SIZE)
-            sealed = self._cipher.encrypt(
-                nonce, piece, _record_associated_data(self._upload_id, self.start + self.length)
-            )
-            data = _RECORD_HEAD.pack(len(piece)) + nonce + sealed
-            self._writer.write(data)
-            self.length += len(piece)
-            self.stored += len(data)
-
-    def commit(self) -> dict[str, Any]:
-        self._writer.commit()
-        return {"key": self.key, "offset": self.start, "length": self.length, "stored": self.stored}
-
-    def abort(self) -> None:
-        self._writer.abort()
+def _carry_cipher(session: UploadSession, data_key: bytes) -> AESGCM:
+    """A key of its own for the carry (random nonces), so carry and segment nonces never
+    meet under one key."""
+    hkdf = HKDF(
+        algorithm=SHA256(),
+        length=32,
+        salt=None,
+        info=CARRY_HKDF_INFO + associated_data(session.new_version_id),
+    )
+    return AESGCM(hkdf.derive(data_key))
 
 
-def _chunk_plaintext(session: UploadSession, key: bytes, chunk: dict[str, Any]) -> Iterator[bytes]:
-    """The plaintext of one chunk object, record by record, each authenticated first."""
-    cipher = AESGCM(key)
-    reader = blob_store().reader(chunk["key"], span=(0, int(chunk["stored"])))
+def _carry_associated_data(session: UploadSession, start: int, length: int) -> bytes:
+    return session.pk.bytes + start.to_bytes(8, "big") + length.to_bytes(8, "big")
+
+
+def _carry_seal(session: UploadSession, data_key: bytes, start: int, plaintext: bytes) -> bytes:
+    if not plaintext:
+        return b""
+    nonce = secrets.token_bytes(CARRY_NONCE_SIZE)
+    return nonce + _carry_cipher(session, data_key).encrypt(
+        nonce, plaintext, _carry_associated_data(session, start, len(plaintext))
+    )
+
+
+def _carry_open(session: UploadSession, data_key: bytes) -> bytes:
+    """The plaintext of the committed partial segment (``offset % segment size`` bytes)."""
+    length = session.offset % session.segment_size
+    carry = bytes(session.carry)
+    if not length:
+        return b""
+    if len(carry) != CARRY_NONCE_SIZE + length + TAG_SIZE:
+        raise TusError(500, "upload carry has the wrong length")
     try:
-        position, offset, end = 0, int(chunk["offset"]), int(chunk["offset"]) + int(chunk["length"])
-        while offset < end:
-            head = bytes(reader.read_at(position, _RECORD_HEAD.size + NONCE_SIZE))
-            if len(head) != _RECORD_HEAD.size + NONCE_SIZE:
-                raise TusError(500, "upload chunk is cut short")
-            (length,) = _RECORD_HEAD.unpack(head[: _RECORD_HEAD.size])
-            if not 0 < length <= RECORD_SIZE:
-                raise TusError(500, "upload chunk has an impossible record")
-            position += len(head)
-            sealed = bytes(reader.read_at(position, length + TAG_SIZE))
-            position += len(sealed)
-            try:
-                plaintext = cipher.decrypt(
-                    head[_RECORD_HEAD.size :],
-                    sealed,
-                    _record_associated_data(session.pk, offset),
-                )
-            except InvalidTag:
-                raise TusError(500, "upload chunk failed authentication") from None
-            offset += len(plaintext)
-            yield plaintext
-    finally:
-        reader.close()
+        return _carry_cipher(session, data_key).decrypt(
+            carry[:CARRY_NONCE_SIZE],
+            carry[CARRY_NONCE_SIZE:],
+            _carry_associated_data(session, session.offset - length, length),
+        )
+    except InvalidTag:
+        raise TusError(500, "upload carry failed authentication") from None
 
 
 # --- Metadata --------------------------------------------------------------------------
@@ -249,7 +238,9 @@ def _folder_for_path(actor: User, folder: Folder, relative_path: str) -> Folder:
         found = existing.first()
         if found is None:
             try:
-                found = services.folder_create(actor=actor, parent=folder, name=part)
+                found = _deadlock_retried(
+                    functools.partial(services.folder_create, actor=actor, parent=folder, name=part)
+                )
             except NameClashError:
                 # Another file of the same drop made it first (or a file has that name).
                 found = existing.first()
@@ -293,29 +284,39 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
         refusal = size_refusal(limit=ceiling, quota_room=room)
         _reject(actor, folder, str(refusal), name=name, size=length)
         raise TusError(413, str(refusal))
-    upload_id = uuid.uuid4()
-    key = generate_data_key()
-    wrapped = wrap_data_key(keyring(), key, _upload_associated_data(upload_id))
-    with transaction.atomic():
-        session = UploadSession.objects.create(
-            id=upload_id,
-            owner=actor,
-            folder=folder,
-            name=name,
-            length=length,
-            kek_id=wrapped.kek_id,
-            wrapped_key=wrapped.wrapped,
-            expires_at=_expiry(),
-        )
-        record(
-            "files.upload.start",
-            actor=actor,
-            target=folder,
-            upload=str(upload_id),
-            name=name,
-            size=length,
-        )
-    return session
+    upload_id, version_id = uuid.uuid4(), uuid.uuid4()
+    # The version's own data key, wrapped and bound to the version id as on its row.
+    _data_key_plain, wrapped = data_key_new_wrapped(version_id)
+    del _data_key_plain
+    segment_size = int(settings.FILES_SEGMENT_SIZE)
+
+    def start() -> UploadSession:
+        with transaction.atomic():
+            session = UploadSession.objects.create(
+                id=upload_id,
+                owner=actor,
+                folder=folder,
+                name=name,
+                length=length,
+                new_version_id=version_id,
+                blob_key=blob_key_new(),
+                blob_header=header_new(segment_size),
+                segment_size=segment_size,
+                kek_id=wrapped.kek_id,
+                wrapped_key=wrapped.wrapped,
+                expires_at=_expiry(),
+            )
+            record(
+                "files.upload.start",
+                actor=actor,
+                target=folder,
+                upload=str(upload_id),
+                name=name,
+                size=length,
+            )
+        return session
+
+    return _deadlock_retried(start)
 
 
 # --- PATCH ------------------------------------------------------------------------------
@@ -327,6 +328,104 @@ class PatchResult:
     completed: bool
 
 
+def _segments_total(session: UploadSession) -> int:
+    return segment_count(session.length, session.segment_size)
+
+
+def _staging_key(session: UploadSession, start: int) -> str:
+    return f"{UPLOADS_PREFIX}/{session.pk}/{session.generation}-{start}-{secrets.token_hex(6)}"
+
+
+def _parts(session: UploadSession) -> list[tuple[str, int, int]]:
+    return [(str(part["key"]), int(part["offset"]), int(part["stored"])) for part in session.parts]
+
+
+def _sealed_read(
+    store: BlobStore, parts: list[tuple[str, int, int]], index: int, size: int
+) -> bytes:
+    """Sealed segment ``index`` (not the last) from the staging parts that hold it."""
+    offset, length = segment_offset(index, size), size + TAG_SIZE
+    for key, start, stored in parts:
+        if start <= offset and offset + length <= start + stored:
+            reader = store.reader(key, span=(offset - start, offset - start + length))
+            try:
+                data = bytes(reader.read_at(offset - start, length))
+            finally:
+                reader.close()
+            if len(data) == length:
+                return data
+    raise TusError(500, f"upload segment {index} is missing from staging")
+
+
+def _reserve(session: UploadSession, through: int) -> UploadSession:
+    """Claim segment indices up to ``through`` (exclusive) for this PATCH under the
+    current header, or take a new header first when an earlier request may have sealed
+    indices it never committed. Raises 409 if another request moved the upload on."""
+    committed = session.offset // session.segment_size
+    claimed = UploadSession.objects.filter(
+        pk=session.pk,
+        offset=session.offset,
+        generation=session.generation,
+        segments_sealed=committed,
+        completed_at__isnull=True,
+    ).update(segments_sealed=through)
+    if claimed:
+        session.segments_sealed = through
+        return session
+    current = UploadSession.objects.get(pk=session.pk)
+    if current.offset != session.offset or current.completed_at is not None:
+        raise TusError(409, _("Upload-Offset does not match the upload's offset."))
+    return _rekey(current, through)
+
+
+def _rekey(session: UploadSession, through: int) -> UploadSession:
+    """Re-seal the committed segments under a fresh header into new staging, so that no
+    nonce a dead or racing request may have used is used again."""
+    store = blob_store()
+    size = session.segment_size
+    committed = session.offset // size
+    data_key = _data_key(session)
+    old_sealer, old_parts = _sealer(session, data_key), _parts(session)
+    new_header = header_new(size)
+    new_sealer = SegmentSealer(data_key, associated_data(session.new_version_id), new_header)
+    generation = session.generation + 1
+    key = f"{UPLOADS_PREFIX}/{session.pk}/{generation}-0-{secrets.token_hex(6)}"
+    writer = store.staging_writer(key, header=new_header, start=HEADER_SIZE)
+    try:
+        for index in range(committed):
+            plaintext = old_sealer.open(
+                index, _sealed_read(store, old_parts, index, size), last=False
+            )
+            writer.write_at(
+                segment_offset(index, size), new_sealer.seal(index, plaintext, last=False)
+            )
+        stored = writer.commit()
+    except BaseException:
+        writer.abort()
+        store.delete(key)
+        raise
+    if store.stages_in_place:
+        parts = [{"key": key, "offset": 0, "stored": HEADER_SIZE + stored}]
+    else:
+        parts = [{"key": key, "offset": HEADER_SIZE, "stored": stored}] if stored else []
+    updated = UploadSession.objects.filter(
+        pk=session.pk, offset=session.offset, generation=session.generation
+    ).update(generation=generation, blob_header=new_header, parts=parts, segments_sealed=through)
+    if not updated:
+        store.delete(key)
+        raise TusError(409, _("Upload-Offset does not match the upload's offset."))
+    for old_key, _start, _stored in old_parts:
+        store.delete(old_key)
+    return UploadSession.objects.get(pk=session.pk)
+
+
+def _read_safely(read: Callable[[int], bytes], size: int) -> bytes:
+    try:
+        return read(size)
+    except (OSError, UnreadablePostError):
+        return b""  # the client went away: keep what arrived (tus 1.0 allows it)
+
+
 def upload_append(
     *,
     actor: User,
@@ -336,8 +435,9 @@ def upload_append(
     read: Callable[[int], bytes],
     checksum_header: str | None = None,
 ) -> PatchResult:
-    """Encrypt ``content_length`` bytes from ``read`` into a chunk object and move the
-    offset, or raise ``TusError`` with nothing committed."""
+    """Seal the segments ``content_length`` bytes from ``read`` complete, keep the rest
+    as the encrypted carry, and move the offset; or raise ``TusError`` with nothing
+    committed."""
     if offset_header is None or not offset_header.isdigit():
         raise TusError(400, _("Upload-Offset is required."))
     if int(offset_header) != session.offset:
@@ -347,109 +447,196 @@ def upload_append(
     if session.offset + content_length > session.length:
         raise TusError(413, _("The body goes past Upload-Length."))
     checksum = checksum_parse(checksum_header) if checksum_header else None
-    digest = CHECKSUM_ALGORITHMS[checksum[0]]() if checksum else None
-    if content_length:
-        writer = ChunkWriter(session, _upload_key(session))
-        try:
-            remaining = content_length
-            while remaining:
-                data = read(min(RECORD_SIZE, remaining))
-                if not data:
-                    break  # the client went away: keep what arrived (tus 1.0 allows it)
-                remaining -= len(data)
-                if digest is not None:
-                    digest.update(data)
-                writer.write(data)
-            if (
-                digest is not None
-                and checksum is not None
-                and (remaining or not secrets.compare_digest(digest.digest(), checksum[1]))
-            ):
-                # tus checksum extension: a cut or corrupted chunk is discarded whole, 460.
-                raise TusError(460, _("Checksum mismatch: the chunk was discarded."))
-            if writer.length == 0:
-                writer.abort()
-                return PatchResult(session, completed=False)
-            chunk = writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
-        try:
-            session = _chunk_record(session, chunk)
-        except BaseException:
-            blob_store().delete(chunk["key"])
-            raise
+    if content_length or session.length == 0:
+        session = _append(session, content_length, read, checksum)
     if session.offset == session.length:
         return PatchResult(upload_complete(actor=actor, session=session), completed=True)
     return PatchResult(session, completed=False)
 
 
-def _chunk_record(session: UploadSession, chunk: dict[str, Any]) -> UploadSession:
+def _append(
+    session: UploadSession,
+    content_length: int,
+    read: Callable[[int], bytes],
+    checksum: tuple[str, bytes] | None,
+) -> UploadSession:
+    size, total = session.segment_size, _segments_total(session)
+    start = session.offset
+    end = start + content_length
+    session = _reserve(session, total if end == session.length else end // size)
+    data_key = _data_key(session)
+    sealer = _sealer(session, data_key)
+    digest = CHECKSUM_ALGORITHMS[checksum[0]]() if checksum else None
+    store = blob_store()
+    index = start // size
+    staging_key = (
+        str(session.parts[0]["key"])
+        if store.stages_in_place and session.parts
+        else _staging_key(session, start)
+    )
+    writer = store.staging_writer(
+        staging_key, header=bytes(session.blob_header), start=segment_offset(index, size)
+    )
+    try:
+        segment = bytearray(size)
+        carry = _carry_open(session, data_key)
+        filled = len(carry)
+        segment[:filled] = carry
+        position, remaining = start, content_length
+        while remaining:
+            data = _read_safely(read, min(size - filled, remaining))
+            if not data:
+                break
+            if digest is not None:
+                digest.update(data)
+            position += len(data)
+            remaining -= len(data)
+            if filled == 0 and (len(data) == size or position == session.length):
+                piece: bytes | memoryview = data  # a whole segment in one read: no copy
+            else:
+                segment[filled : filled + len(data)] = data
+                piece = memoryview(segment)[: filled + len(data)]
+            filled += len(data)
+            if filled == size or position == session.length:
+                sealed = sealer.seal(index, piece, last=index == total - 1)
+                writer.write_at(segment_offset(index, size), sealed)
+                index, filled = index + 1, 0
+        if session.length == 0:
+            writer.write_at(segment_offset(0, size), sealer.seal(0, b"", last=True))
+            index = 1
+        if (
+            digest is not None
+            and checksum is not None
+            and (remaining or not secrets.compare_digest(digest.digest(), checksum[1]))
+        ):
+            # tus checksum extension: a cut or corrupted chunk is discarded whole, 460.
+            raise TusError(460, _("Checksum mismatch: the chunk was discarded."))
+        stored = writer.commit()
+    except BaseException:
+        writer.abort()
+        if not store.stages_in_place:
+            store.delete(staging_key)
+        raise
+    new_carry = _carry_seal(session, data_key, position - filled, bytes(segment[:filled]))
+    try:
+        return _commit(session, start, position, index, new_carry, staging_key, stored)
+    except BaseException:
+        if not store.stages_in_place:
+            store.delete(staging_key)
+        raise
+
+
+def _commit(
+    session: UploadSession,
+    start: int,
+    position: int,
+    sealed: int,
+    carry: bytes,
+    staging_key: str,
+    stored: int,
+) -> UploadSession:
+    in_place = blob_store().stages_in_place
     with transaction.atomic():
         locked = UploadSession.objects.select_for_update().get(pk=session.pk)
-        if locked.offset != chunk["offset"] or locked.completed_at is not None:
-            # Another request committed bytes at this offset first.
+        if (
+            locked.offset != start
+            or locked.generation != session.generation
+            or locked.completed_at is not None
+        ):
+            # Another request committed bytes at this offset first, or re-sealed.
             raise TusError(409, _("Upload-Offset does not match the upload's offset."))
-        locked.chunks = [*locked.chunks, chunk]
-        locked.offset = int(chunk["offset"]) + int(chunk["length"])
+        if in_place:
+            end = segment_offset(sealed, session.segment_size) if sealed else HEADER_SIZE
+            if sealed and sealed == _segments_total(session):
+                end = ciphertext_size(session.length, session.segment_size)
+            locked.parts = [{"key": staging_key, "offset": 0, "stored": end}]
+        elif stored:
+            offset = segment_offset(start // session.segment_size, session.segment_size)
+            locked.parts = [*locked.parts, {"key": staging_key, "offset": offset, "stored": stored}]
+        else:
+            transaction.on_commit(lambda: blob_store().delete(staging_key), robust=True)
+        locked.offset = position
+        locked.carry = carry
+        locked.segments_sealed = sealed
         locked.expires_at = _expiry()
-        locked.save(update_fields=["chunks", "offset", "expires_at"])
+        locked.save(update_fields=["parts", "offset", "carry", "segments_sealed", "expires_at"])
     return locked
 
 
-def _plaintext(session: UploadSession) -> Iterator[bytes]:
-    key = _upload_key(session)
-    for chunk in session.chunks:
-        yield from _chunk_plaintext(session, key, chunk)
+def _deadlock_retried(work: Callable[[], _T]) -> _T:
+    """Run a transaction again when PostgreSQL chose it as a deadlock victim (40P01).
+
+    Many files of one dropped folder complete at once; their transactions lock folders,
+    files and the audit chain in an order the files and audit services do not fix, and
+    PostgreSQL may abort one of them. The transaction left nothing behind, so it is
+    safe to run again, rather than answer 500.
+    """
+    for attempt in range(DEADLOCK_ATTEMPTS):
+        try:
+            return work()
+        except OperationalError as error:
+            cause = getattr(error, "__cause__", None)
+            if (
+                getattr(cause, "sqlstate", None) != "40P01"
+                or connection.in_atomic_block
+                or attempt == DEADLOCK_ATTEMPTS - 1
+            ):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _version_create(actor: User, session: UploadSession, sealed: SealedBlob) -> UploadSession:
+    with transaction.atomic():
+        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+        if locked.completed_at is not None:
+            raise TusError(409, _("This upload is already complete."))
+        version = services.file_upload(
+            actor=actor, folder=locked.folder, name=locked.name, sealed=sealed
+        )
+        locked.completed_at = timezone.now()
+        locked.version = version
+        locked.save(update_fields=["completed_at", "version"])
+        record(
+            "files.upload.complete",
+            actor=actor,
+            target=version,
+            upload=str(locked.pk),
+            file=version.file_id,
+            name=locked.name,
+            size=version.size,
+        )
+        keys = [key for key, _start, _stored in _parts(locked)]
+        transaction.on_commit(lambda: _objects_delete(locked.pk, keys), robust=True)
+    return locked
 
 
 def upload_complete(*, actor: User, session: UploadSession) -> UploadSession:
-    """Every byte is here: build the version's blob and create the version (pending
-    scan) with the same service as every other upload, which also enqueues the scan
-    pipeline after commit; then delete the chunk objects."""
-    ingest = BlobIngest(
-        max_bytes=session.length,
-        refusal=QuotaExceededError(_("This file is too large.")),
-        size_hint=session.length,
+    """Every byte is sealed: assemble the blob from the staging ciphertext (no
+    decryption) and create the version (pending scan) with the same service as every
+    other upload, which also enqueues the finalize task after commit."""
+    store = blob_store()
+    size = ciphertext_size(session.length, session.segment_size)
+    store.staging_assemble(
+        session.blob_key, header=bytes(session.blob_header), parts=_parts(session), size=size
+    )
+    sealed = SealedBlob(
+        version_id=session.new_version_id,
+        blob_key=session.blob_key,
+        size=session.length,
+        ciphertext_size=size,
+        sha256="",  # filled in by the finalize task, which decrypts the blob anyway
+        content_type="",  # likewise: libmagic's verdict on the plaintext
+        kek_id=session.kek_id,
+        wrapped_data_key=bytes(session.wrapped_key),
+        segment_size=session.segment_size,
     )
     try:
-        for plaintext in _plaintext(session):
-            ingest.write(plaintext)
-        sealed = ingest.finish()
-    except BaseException:
-        ingest.discard()
-        raise
-    try:
-        with transaction.atomic():
-            locked = UploadSession.objects.select_for_update().get(pk=session.pk)
-            if locked.completed_at is not None:
-                raise TusError(409, _("This upload is already complete."))
-            version = services.file_upload(
-                actor=actor, folder=locked.folder, name=locked.name, sealed=sealed
-            )
-            locked.completed_at = timezone.now()
-            locked.version = version
-            locked.save(update_fields=["completed_at", "version"])
-            record(
-                "files.upload.complete",
-                actor=actor,
-                target=version,
-                upload=str(locked.pk),
-                file=version.file_id,
-                name=locked.name,
-                size=version.size,
-                sha256=version.sha256,
-            )
-            keys = [chunk["key"] for chunk in locked.chunks]
-            transaction.on_commit(lambda: _objects_delete(locked.pk, keys), robust=True)
+        locked = _deadlock_retried(lambda: _version_create(actor, session, sealed))
     except FileRuleError as error:
-        ingest.discard()
+        store.delete(session.blob_key)
         _reject(actor, session.folder, str(error), upload=str(session.pk), name=session.name)
         upload_delete(session=session)
         raise TusError(error.status_code, str(error)) from None
-    except BaseException:
-        ingest.discard()
-        raise
     return locked
 
 
@@ -466,7 +653,7 @@ def upload_complete_if_stranded(*, actor: User, session: UploadSession) -> Uploa
 
 
 def _objects_delete(upload_id: uuid.UUID, keys: list[str]) -> None:
-    """Delete the chunk objects, and anything a killed request left under the prefix."""
+    """Delete the staging objects, and anything a killed request left under the prefix."""
     store = blob_store()
     for key in keys:
         store.delete(key)
@@ -481,8 +668,8 @@ def _objects_delete(upload_id: uuid.UUID, keys: list[str]) -> None:
 
 
 def upload_delete(*, session: UploadSession) -> None:
-    """Termination extension (DELETE), and expiry: the row, then the chunk objects."""
-    keys = [chunk["key"] for chunk in session.chunks]
+    """Termination extension (DELETE), and expiry: the row, then the staging objects."""
+    keys = [key for key, _start, _stored in _parts(session)]
     upload_id = session.pk
     with transaction.atomic():
         UploadSession.objects.filter(pk=upload_id).delete()
@@ -506,7 +693,7 @@ def upload_terminate(*, actor: User, session: UploadSession) -> None:
 
 def uploads_expired_delete(now: datetime | None = None) -> int:
     """Beat: delete abandoned uploads past their expiry, and completed ones' rows after
-    the same delay (their chunk objects are already gone)."""
+    the same delay (their staging objects are already gone)."""
     now = now or timezone.now()
     count = 0
     for session in UploadSession.objects.filter(expires_at__lte=now).iterator():

@@ -128,6 +128,24 @@ def test_attempt_to_download_a_quarantined_file(
     assert "quarantined files.version 9" in alert.summary
 
 
+def test_attempt_to_download_a_file_blocked_by_the_scanning_policy(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    for target, reason in ((10, "blocked"), (11, "not_scanned_yet")):
+        audit.record(
+            action="files.version.download",
+            outcome=Outcome.DENIED,
+            actor=owner,
+            target_type="files.version",
+            target_id=target,
+            details={"file": 4, "number": 1, "reason": reason},
+            occurred_at=TUESDAY_MORNING,
+        )
+    [alert] = evaluate(django_capture_on_commit_callbacks)
+    assert alert.rule == AlertRule.QUARANTINED_ACCESS
+    assert "blocked files.version 10" in alert.summary
+
+
 def test_alerts_are_listed_for_auditors_only(
     owner: User, auditor: User, site_admin: User, django_capture_on_commit_callbacks: Any
 ) -> None:

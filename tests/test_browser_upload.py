@@ -8,6 +8,7 @@ with its scan badge, which updates without reloading once the scan is done."""
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.test import Client
 
 from accounts.models import User
 from files import services
-from files.models import File, ScanStatus, UploadSession
+from files.models import File, Folder, ScanStatus, UploadSession
 from tests.conftest import BrowserPage
 from tests.files_helpers import (
     Backend,
@@ -23,17 +24,23 @@ from tests.files_helpers import (
     folder_backend,  # noqa: F401
 )
 from tests.helpers import client_signed_in
+from tests.test_tus import stored_plaintext
 
 
-def test_files_chosen_in_the_browser_upload_with_tus_and_show_their_scan_badge(
-    browser_page: BrowserPage, live_server: Any, owner: User, folder_backend: Backend
-) -> None:
-    signed_in: Client = client_signed_in(owner)
+def signed_in_page(browser_page: BrowserPage, live_server: Any, user: User) -> Any:
+    signed_in: Client = client_signed_in(user)
     session = signed_in.cookies[settings.SESSION_COOKIE_NAME].value
     page = browser_page.page
     page.context.add_cookies(
         [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
     )
+    return page
+
+
+def test_files_chosen_in_the_browser_upload_with_tus_and_show_their_scan_badge(
+    browser_page: BrowserPage, live_server: Any, owner: User, folder_backend: Backend
+) -> None:
+    page = signed_in_page(browser_page, live_server, owner)
     study = content_of(3 * 1024 * 1024 + 99, seed="browser")
     letter = b"Dear colleague,\n" * 50
 
@@ -53,7 +60,7 @@ def test_files_chosen_in_the_browser_upload_with_tus_and_show_their_scan_badge(
     study_file = File.objects.get(name="IRM genou.dcm")
     version = study_file.current_version
     assert version is not None
-    assert version.sha256 == hashlib.sha256(study).hexdigest()
+    assert stored_plaintext(version) == study
     assert UploadSession.objects.filter(completed_at__isnull=False).count() == 2
     badge = page.locator(f'.scan-badge[data-file="{study_file.pk}"]')
     assert badge.inner_text().strip() != "available"
@@ -62,3 +69,113 @@ def test_files_chosen_in_the_browser_upload_with_tus_and_show_their_scan_badge(
     page.locator(f'.scan-badge[data-file="{study_file.pk}"]', has_text="available").wait_for()
     browser_page.screenshot("browser-upload-scanned")
     assert browser_page.console_errors == []  # no CSP violation, no script error
+
+
+def test_an_upload_cut_by_a_network_drop_resumes_by_itself_when_the_network_is_back(
+    browser_page: BrowserPage, live_server: Any, owner: User, folder_backend: Backend
+) -> None:
+    page = signed_in_page(browser_page, live_server, owner)
+    study = content_of(4 * 1024 * 1024 + 7, seed="offline")
+    page.goto("/files/")
+    # 1 MiB PATCHes, so that the drop happens between two of them.
+    page.evaluate("document.getElementById('upload-zone').dataset.chunkSize = '1048576'")
+    requests: list[str] = []
+    drop: list[bool] = []
+
+    def network(route: Any) -> None:
+        request = route.request
+        requests.append(request.method)
+        if request.method == "PATCH" and requests.count("PATCH") == 3 and not drop:
+            drop.append(True)  # the Wi-Fi goes away in the middle of the upload
+            route.abort("internetdisconnected")
+            return
+        route.continue_()
+
+    page.route("**/api/v1/uploads/**", network)
+    page.locator("#upload-files").set_input_files(
+        [{"name": "Scanner thorax.dcm", "mimeType": "application/dicom", "buffer": study}]
+    )
+    page.wait_for_function("() => true")  # let the route handler run
+    deadline = time.monotonic() + 15
+    while not drop and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert drop, "the upload never reached its third PATCH"
+    page.context.set_offline(True)
+    page.locator(".upload-status", has_text="Connection lost").wait_for()
+    page.wait_for_timeout(1500)  # offline: retries fail, nothing is lost
+    assert not File.objects.filter(name="Scanner thorax.dcm").exists()
+    page.context.set_offline(False)
+
+    page.locator(".upload-row.upload-done").wait_for(timeout=60_000)
+    version = File.objects.get(name="Scanner thorax.dcm").current_version
+    assert version is not None
+    assert hashlib.sha256(stored_plaintext(version)).digest() == hashlib.sha256(study).digest()
+    # It resumed from the committed offset (tus HEAD), not from the start.
+    after_drop = requests[requests.index("PATCH") :]
+    assert "HEAD" in after_drop
+    assert requests.count("POST") == 1
+    assert browser_page.console_errors == [] or all(
+        "ERR_INTERNET_DISCONNECTED" in error or "Failed to load resource" in error
+        for error in browser_page.console_errors
+    )
+
+
+# A folder dropped onto the zone, as Chromium hands it to the page: DataTransfer items
+# whose webkitGetAsEntry() walks directories (Playwright cannot drag real folders).
+DROP_FOLDER = """
+([tree]) => {
+  function entry(name, node) {
+    if (typeof node === "string") {
+      return { isFile: true, isDirectory: false, name: name,
+               file: (callback) => callback(new File([node], name)) };
+    }
+    const children = Object.entries(node).map(([child, value]) => entry(child, value));
+    return { isFile: false, isDirectory: true, name: name, createReader: () => {
+      let done = false;
+      return { readEntries: (callback) => {
+        const batch = done ? [] : children;
+        done = true;
+        setTimeout(() => callback(batch), 0);  // asynchronous, as in Chromium
+      } };
+    } };
+  }
+  const items = Object.entries(tree).map(([name, node]) => ({
+    webkitGetAsEntry: () => entry(name, node),
+  }));
+  const event = new Event("drop", { bubbles: true, cancelable: true });
+  Object.defineProperty(event, "dataTransfer", { value: { items: items, files: [] } });
+  document.getElementById("upload-zone").dispatchEvent(event);
+}
+"""
+
+
+def test_a_whole_folder_dropped_keeps_its_nested_folders_in_the_file_browser(
+    browser_page: BrowserPage, live_server: Any, owner: User, folder_backend: Backend
+) -> None:
+    page = signed_in_page(browser_page, live_server, owner)
+    page.goto("/files/")
+    tree = {
+        "Étude IRM": {
+            "compte-rendu.txt": "Pas d'anomalie.",
+            "Série 1": {"image-001.dcm": "DICM-1", "image-002.dcm": "DICM-2"},
+            "Série 2": {"Coupes": {"image-101.dcm": "DICM-101"}},
+        }
+    }
+    page.evaluate(DROP_FOLDER, [tree])
+    page.locator(".upload-row.upload-done").nth(3).wait_for()
+
+    listing = page.locator("#folder-contents")
+    listing.get_by_role("link", name="Étude IRM").click()
+    page.get_by_role("link", name="Série 2").click()
+    page.get_by_role("link", name="Coupes").click()
+    page.locator("#folder-contents").get_by_text("image-101.dcm").wait_for()
+    browser_page.screenshot("browser-upload-folder")
+
+    study = Folder.objects.get(name="Étude IRM", deleted_at__isnull=True)
+    series = Folder.objects.get(name="Série 1", parent=study)
+    assert set(File.objects.filter(folder=series).values_list("name", flat=True)) == {
+        "image-001.dcm",
+        "image-002.dcm",
+    }
+    assert Folder.objects.filter(name="Série 2", parent=study).count() == 1  # made once
+    assert browser_page.console_errors == []

@@ -197,7 +197,7 @@ def test_eicar_inside_a_zip64_entry_is_not_scanned_and_blocked_by_default(
         zipped(EICAR, force_zip64=True),
         django_capture_on_commit_callbacks,
     )
-    assert version.scan_status == ScanStatus.QUARANTINED
+    assert version.scan_status == ScanStatus.BLOCKED
     [event] = scan_events(version)
     assert event.outcome == "denied"
     assert (event.details["reason"], event.details["policy"]) == ("zip64", "block")
@@ -213,7 +213,7 @@ def test_a_zip_bomb_is_not_scanned_and_blocked(
         zip_bomb(200),
         django_capture_on_commit_callbacks,
     )
-    assert version.scan_status == ScanStatus.QUARANTINED
+    assert version.scan_status == ScanStatus.BLOCKED
     assert scan_events(version)[0].details["reason"] == "ratio"
 
 
@@ -230,28 +230,47 @@ def test_too_deeply_nested_archives_are_not_scanned(
         data,
         django_capture_on_commit_callbacks,
     )
-    assert version.scan_status == ScanStatus.QUARANTINED
+    assert version.scan_status == ScanStatus.BLOCKED
     assert scan_events(version)[0].details["reason"] == "nested_too_deep"
 
 
 # --- The oversize policy ----------------------------------------------------------------
 
 
-def test_a_file_beyond_the_scanner_limit_is_blocked_by_default(
+def test_a_file_beyond_the_scanner_limit_is_blocked_by_policy_not_called_a_threat(
     clamd: str, owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
+    client = client_signed_in(owner)
     with override_settings(SECUREDRIVE_SCAN_MAX_BYTES=10_000):
         version = upload(
-            client_signed_in(owner),
+            client,
             root_of(owner),
             "scanner.dcm",
             content_of(50_000),
             django_capture_on_commit_callbacks,
         )
-    assert version.scan_status == ScanStatus.QUARANTINED
+    assert version.scan_status == ScanStatus.BLOCKED
+    assert not version.is_downloadable
     [event] = scan_events(version)
+    assert event.outcome == "denied"
+    assert event.details["status"] == "blocked"
     assert (event.details["reason"], event.details["policy"]) == ("too_big", "block")
     assert event.details["sha256"] == version.sha256  # hashed all the same
+
+    response = download(client, version)
+    assert response.status_code == 409
+    assert "scanning policy" in response.content.decode()
+    assert "threat" not in response.content.decode()
+    refusal = AuditEvent.objects.get(
+        action="files.version.download", target_id=str(version.pk), outcome="denied"
+    )
+    assert refusal.details["reason"] == "blocked"
+    [message] = mail.outbox
+    assert "blocked by policy" in message.subject
+    assert "larger than the virus scanner can check" in message.body
+    page = client.get(reverse("files:folder", args=[root_of(owner).pk])).content.decode()
+    assert "blocked by policy" in page
+    assert "quarantined" not in page
 
 
 def test_with_the_allow_policy_it_is_downloadable_flagged_not_scanned(
@@ -286,7 +305,7 @@ def test_a_stream_clamd_refuses_as_too_long_is_never_clean(
         version = version_store(
             actor=owner, folder=root_of(owner), name="big.bin", content=big, clean=False
         )
-    assert services.version_finalize(version_id=version.pk) == "quarantined"
+    assert services.version_finalize(version_id=version.pk) == "blocked"
     assert scan_events(version)[0].details["reason"] == "scanner_limit"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +21,8 @@ from accounts import tokens
 from accounts.models import User
 from audit.models import AuditEvent
 from files import tus
-from files.models import File, ScanStatus, UploadSession
+from files.keys import associated_data, data_key_unwrap
+from files.models import File, FileVersion, ScanStatus, UploadSession
 from files.storage import blob_store
 from tests.files_helpers import (
     Backend,
@@ -31,6 +33,7 @@ from tests.files_helpers import (
     small_segments,  # noqa: F401
 )
 from tests.helpers import client_signed_in
+from tests.test_crypto import independent_decrypt
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_segments")]
 
@@ -88,6 +91,22 @@ def sha256_header(data: bytes) -> str:
     return "sha256 " + base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
+def stored_plaintext(version: FileVersion) -> bytes:
+    """The version's blob as stored, decrypted by the decryptor written from
+    docs/encryption-format.md alone: what an upload stores is the documented format."""
+    assert version.wrapped_data_key is not None
+    data_key = data_key_unwrap(
+        version_id=version.pk, kek_id=version.kek_id, wrapped=bytes(version.wrapped_data_key)
+    )
+    reader = blob_store().reader(version.blob_key)
+    try:
+        blob = bytes(reader.read_at(0, version.ciphertext_size + 1))
+    finally:
+        reader.close()
+    assert len(blob) == version.ciphertext_size
+    return independent_decrypt(blob, data_key, associated_data(version.pk))
+
+
 def test_discovery_names_version_extensions_checksums_and_max_size() -> None:
     response = Client().options(URL)
     assert response.status_code == 204
@@ -139,7 +158,7 @@ def test_owner_uploads_in_pieces_and_gets_a_pending_version_with_no_plaintext_st
     assert version is not None
     assert version.scan_status == ScanStatus.PENDING
     assert version.size == len(content)
-    assert version.sha256 == hashlib.sha256(content).hexdigest()
+    assert stored_plaintext(version) == content
     assert version.uploaded_by == owner
     # The chunk objects are gone, only the version's blob remains, all ciphertext.
     keys = [key for key, _stored in backend.everything()]
@@ -173,7 +192,7 @@ def test_creation_with_upload_finishes_a_small_file_in_one_request(
     assert response["Upload-Offset"] == str(len(content))
     version = File.objects.get(name="letter.txt").current_version
     assert version is not None
-    assert version.sha256 == hashlib.sha256(content).hexdigest()
+    assert stored_plaintext(version) == content
 
 
 def test_protocol_errors_get_their_status_and_lose_nothing(
@@ -201,7 +220,7 @@ def test_protocol_errors_get_their_status_and_lose_nothing(
     assert response.status_code == 204
     version = File.objects.get(name="scan.dcm").current_version
     assert version is not None
-    assert version.sha256 == hashlib.sha256(content).hexdigest()
+    assert stored_plaintext(version) == content
 
 
 def test_outsider_cannot_see_or_continue_someone_elses_upload(
@@ -285,20 +304,22 @@ def test_browser_session_needs_the_csrf_header(owner: User, folder_backend: Back
     assert response.status_code == 201, response.content
 
 
-def test_chunk_objects_are_bound_to_their_upload(owner: User, folder_backend: Backend) -> None:
+def test_staged_ciphertext_is_bound_to_its_upload(owner: User, folder_backend: Backend) -> None:
     api = token_client(owner)
     first = UploadSession.objects.get(pk=location(create(api, 3000)).split("/")[-2])
     second = UploadSession.objects.get(pk=location(create(api, 3000)).split("/")[-2])
-    assert patch(api, f"{URL}{first.pk}/", 0, b"a" * 1000).status_code == 204
-    assert patch(api, f"{URL}{second.pk}/", 0, b"b" * 1000).status_code == 204
-    first.refresh_from_db()
+    assert patch(api, f"{URL}{first.pk}/", 0, b"a" * 1500).status_code == 204
+    assert patch(api, f"{URL}{second.pk}/", 0, b"b" * 1500).status_code == 204
     second.refresh_from_db()
-    # Swap the chunk lists: completing must fail authentication, never mix content.
-    UploadSession.objects.filter(pk=first.pk).update(chunks=second.chunks)
-    first.refresh_from_db()
-    with pytest.raises(tus.TusError):
-        list(tus._plaintext(first))
-    assert blob_store().exists(second.chunks[0]["key"])
+    # Give the first upload the second one's staged segments and carry: its next PATCH
+    # must fail authentication, never mix content.
+    UploadSession.objects.filter(pk=first.pk).update(
+        parts=second.parts, carry=second.carry, blob_header=second.blob_header
+    )
+    response = patch(api, f"{URL}{first.pk}/", 1500, b"a" * 1500)
+    assert response.status_code == 500
+    assert not File.objects.exists()
+    assert blob_store().exists(second.parts[0]["key"])
 
 
 def test_an_upload_whose_last_request_died_before_the_version_completes_on_head(
@@ -308,11 +329,9 @@ def test_an_upload_whose_last_request_died_before_the_version_completes_on_head(
     content = b"x" * 3000
     url = location(create(api, len(content)))
     session = UploadSession.objects.get()
-    # What a worker killed between committing the last chunk and creating the version
+    # What a worker killed between committing the last segment and creating the version
     # leaves behind: every byte committed, no version.
-    writer = tus.ChunkWriter(session, tus._upload_key(session))
-    writer.write(content)
-    tus._chunk_record(session, writer.commit())
+    tus._append(session, len(content), io.BytesIO(content).read, None)
     assert not File.objects.exists()
 
     head = api.head(url, headers=TUS)
@@ -320,4 +339,4 @@ def test_an_upload_whose_last_request_died_before_the_version_completes_on_head(
     assert head["Upload-Offset"] == str(len(content))
     version = File.objects.get(name="scan.dcm").current_version
     assert version is not None
-    assert version.sha256 == hashlib.sha256(content).hexdigest()
+    assert stored_plaintext(version) == content

@@ -110,6 +110,13 @@ def _release(version_id: uuid.UUID | str, claimed_at: dt.datetime) -> None:
     ).update(scan_status=ScanStatus.PENDING)
 
 
+def _content_type(sniffed: str) -> str:
+    """libmagic's type as stored on a version (as files.uploads.content_type_detect)."""
+    if not sniffed or sniffed in {"application/x-empty", "inode/x-empty"}:
+        return "application/octet-stream"
+    return sniffed[:255]
+
+
 def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
     """Scan one version and record its verdict; returns the new status, or None when
     there was nothing to do (already judged, scanner disabled, or another run holds it).
@@ -145,7 +152,11 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
     details.update(report.details)
     extra: dict[str, Any] = {}
     if not version.sha256:
+        # tus uploads seal bytes as they arrive across requests and cannot hash them
+        # there (files/tus.py): this first decryption records the digest and type.
         extra["sha256"] = report.sha256
+    if not version.content_type:
+        extra["content_type"] = _content_type(report.sniffed_type)
     if report.verdict is ScanVerdict.INTEGRITY_FAILED:
         mismatch = BlobIntegrityError(None, "plaintext does not match the recorded SHA-256")
         version_integrity_failure_record(version=version, actor=None, error=mismatch, during="scan")
@@ -160,7 +171,9 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
         if policy == "allow":
             status, outcome = ScanStatus.NOT_SCANNED, Outcome.SUCCESS
         else:
-            status, outcome = ScanStatus.QUARANTINED, Outcome.DENIED
+            # No threat was found: nothing could be fully checked. Blocked, not
+            # quarantined, so that nobody is told of a virus that was never seen.
+            status, outcome = ScanStatus.BLOCKED, Outcome.DENIED
     else:
         status, outcome = ScanStatus.AVAILABLE, Outcome.SUCCESS
     judged = _verdict_write(
@@ -173,7 +186,7 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
     )
     if judged is None:
         return None
-    if status == ScanStatus.QUARANTINED:
+    if status in (ScanStatus.QUARANTINED, ScanStatus.BLOCKED):
         quarantine_notification_send(
             version=judged, signature=report.signature, reason=report.reason
         )
@@ -235,7 +248,8 @@ def versions_stuck_select(*, older_than_minutes: int, limit: int = 500) -> list[
 
 
 def quarantine_notification_send(*, version: FileVersion, signature: str, reason: str) -> None:
-    """Tell the uploader that a version was quarantined (never the content itself)."""
+    """Tell the uploader that a version was quarantined (a threat found) or blocked by
+    policy (not fully checkable); never the content itself."""
     user = version.uploaded_by
     if user is None or not user.email:
         return
@@ -249,9 +263,15 @@ def quarantine_notification_send(*, version: FileVersion, signature: str, reason
         "file_url": settings.SITE_URL.rstrip("/") + reverse("files:file", args=[version.file_id]),
     }
     try:
+        if version.scan_status == ScanStatus.BLOCKED:
+            subject = _("A file you uploaded to SecureDrive was blocked by policy")
+            template = "files/email/blocked_notification.txt"
+        else:
+            subject = _("A file you uploaded to SecureDrive was quarantined")
+            template = "files/email/quarantine_notification.txt"
         send_mail(
-            subject=_("A file you uploaded to SecureDrive was quarantined"),
-            message=render_to_string("files/email/quarantine_notification.txt", context),
+            subject=subject,
+            message=render_to_string(template, context),
             from_email=None,
             recipient_list=[user.email],
         )

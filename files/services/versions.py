@@ -86,6 +86,10 @@ def readable_source(version: FileVersion) -> None:
         raise NotDownloadableError(
             _("This version is quarantined: the virus scanner found a threat."), "quarantined"
         )
+    if version.scan_status == ScanStatus.BLOCKED:
+        raise NotDownloadableError(
+            _("This version is blocked by the site's scanning policy."), "blocked"
+        )
     if version.shredded_at is not None:
         raise FileRuleError(_("This version no longer exists."))
 

@@ -68,7 +68,7 @@
     var upload = new window.tus.Upload(file, {
       endpoint: labels.endpoint,
       // A bounded PATCH: an interrupted one costs at most this much to send again.
-      chunkSize: 64 * 1024 * 1024,
+      chunkSize: Number(labels.chunkSize) || 64 * 1024 * 1024,
       retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000],
       removeFingerprintOnSuccess: true,
       headers: { "X-CSRFToken": labels.csrf },
@@ -100,6 +100,15 @@
         listingRefresh();
       },
       onError: function (error) {
+        if (!navigator.onLine && !paused) {
+          // The retries ran out while the network was down: go on once it is back,
+          // from the offset the server committed (tus HEAD).
+          status.textContent = labels.labelRetrying;
+          window.addEventListener("online", function () {
+            upload.start();
+          }, { once: true });
+          return;
+        }
         var detail = "";
         var response = error && error.originalResponse;
         if (response) {
