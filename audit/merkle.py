@@ -197,6 +197,10 @@ class TreeBuilder:
         self._stack.append((size, value))
         self.size += 1
 
+    def frontier(self) -> list[bytes]:
+        """The perfect subtrees' hashes, largest first (see ``frontier_ranges``)."""
+        return [value for _size, value in self._stack]
+
     def root(self) -> bytes:
         if not self._stack:
             return EMPTY_ROOT
@@ -204,3 +208,108 @@ class TreeBuilder:
         for _size, left in reversed(self._stack[:-1]):
             value = node_hash(left, value)
         return value
+
+
+# --- Pruned trees (after a retention purge) ---------------------------------------------
+#
+# A purge deletes the events before a signed checkpoint of size A and keeps the
+# checkpoint's *frontier*: the hashes of the perfect subtrees that the binary
+# decomposition of A yields ([0, 2^i1), [2^i1, 2^i1 + 2^i2), ...). Aligned subtrees are
+# nested or disjoint, so every subtree that the root, an inclusion proof of a leaf >= A
+# or a consistency proof between sizes >= A needs either contains whole frontier
+# subtrees or lies after A: the tree stays computable without the purged leaves.
+
+
+def frontier_ranges(size: int) -> list[tuple[int, int]]:
+    """The perfect subtrees [start, end) of a tree of ``size`` leaves, largest first."""
+    ranges = []
+    start = 0
+    for bit in reversed(range(size.bit_length())):
+        if size & (1 << bit):
+            ranges.append((start, start + (1 << bit)))
+            start += 1 << bit
+    return ranges
+
+
+class PrunedLeaves:
+    """Subtree hashes of a tree whose first ``base_size`` leaves are known only through
+    their frontier, followed by ``leaves`` (leaf hashes from index ``base_size`` on)."""
+
+    def __init__(self, *, base_size: int, frontier: Sequence[bytes], leaves: Sequence[bytes]):
+        ranges = frontier_ranges(base_size)
+        if len(ranges) != len(frontier):
+            raise ProofError("the frontier does not match its tree size")
+        _check_hashes(*frontier)
+        self.base_size = base_size
+        self.blocks = dict(zip(ranges, frontier, strict=True))
+        self.leaves = leaves
+        self.size = base_size + len(leaves)
+
+    def range_hash(self, start: int, end: int) -> bytes:
+        """MTH of leaves [start, end), as the RFC 9162 recursion splits them."""
+        if not 0 <= start < end <= self.size:
+            raise ValueError("range outside the tree")
+        known = self.blocks.get((start, end))
+        if known is not None:
+            return known
+        if start >= self.base_size:
+            offset = self.base_size
+            return root_from_leaf_hashes(self.leaves[start - offset : end - offset])
+        if end - start == 1:
+            raise ProofError(f"leaf {start} was purged")
+        k = _split(end - start)
+        return node_hash(self.range_hash(start, start + k), self.range_hash(start + k, end))
+
+    def root(self, size: int | None = None) -> bytes:
+        size = self.size if size is None else size
+        if size == 0:
+            return EMPTY_ROOT
+        return self.range_hash(0, size)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """PATH(index, D[size]) (RFC 9162 §2.1.3.1) for a leaf that was not purged."""
+        size = self.size if size is None else size
+        if not 0 <= index < size <= self.size:
+            raise ValueError("leaf index outside the tree")
+
+        def path(start: int, end: int) -> list[bytes]:
+            if end - start == 1:
+                return []
+            k = _split(end - start)
+            if index < start + k:
+                return [*path(start, start + k), self.range_hash(start + k, end)]
+            return [*path(start + k, end), self.range_hash(start, start + k)]
+
+        return path(0, size)
+
+    def consistency_proof(self, first_size: int, size: int | None = None) -> list[bytes]:
+        """PROOF(first_size, D[size]) (RFC 9162 §2.1.4.1)."""
+        size = self.size if size is None else size
+        if not 0 <= first_size <= size <= self.size:
+            raise ValueError("first size outside the tree")
+        if first_size in (0, size):
+            return []
+
+        def subproof(first: int, start: int, end: int, whole: bool) -> list[bytes]:
+            if first == end - start:
+                return [] if whole else [self.range_hash(start, end)]
+            k = _split(end - start)
+            if first <= k:
+                return [*subproof(first, start, start + k, whole), self.range_hash(start + k, end)]
+            return [*subproof(first - k, start + k, end, False), self.range_hash(start, start + k)]
+
+        return subproof(first_size, 0, size, True)
+
+
+def tree_builder_from_frontier(size: int, frontier: Sequence[bytes]) -> TreeBuilder:
+    """A builder that continues a tree known by its frontier (a purge or a verification)."""
+    ranges = frontier_ranges(size)
+    if len(ranges) != len(frontier):
+        raise ProofError("the frontier does not match its tree size")
+    _check_hashes(*frontier)
+    builder = TreeBuilder()
+    builder._stack = [
+        (end - start, value) for (start, end), value in zip(ranges, frontier, strict=True)
+    ]
+    builder.size = size
+    return builder

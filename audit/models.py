@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Upper
 
 from audit.chain import ChainedFields
 
@@ -51,7 +53,16 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["sequence"]
-        indexes = [models.Index(fields=["target_type", "target_id", "sequence"])]
+        # The explorer asks "this filter, newest first, 50 at a time" (keyset on
+        # sequence): each filter has an index ending in sequence, so PostgreSQL reads
+        # the page in order instead of sorting every match. Measured by
+        # bench/audit_query.py at 1,000,000 events (docs/audit.md).
+        indexes = [
+            models.Index(fields=["target_type", "target_id", "sequence"]),
+            models.Index(fields=["actor_id", "sequence"], name="audit_event_actor_seq"),
+            models.Index(Upper("actor_label"), F("sequence"), name="audit_event_actor_label_seq"),
+            models.Index(fields=["ip_address", "sequence"], name="audit_event_ip_seq"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} {self.outcome}"
@@ -94,6 +105,16 @@ class ChainVerification(models.Model):
     head_hash = models.CharField(max_length=64, blank=True)
     checkpoint_size = models.BigIntegerField(default=0)
     message = models.TextField(blank=True)
+    # A full run recomputes every event from the first (or the retention anchor); an
+    # incremental run starts at the resume point of the last intact run (docs/audit.md).
+    full = models.BooleanField(default=True)
+    start_sequence = models.BigIntegerField(default=1)
+    # Where the next incremental run may start: a signed checkpoint's size, the Merkle
+    # frontier there (hex hashes, largest subtree first) and the chain hash of its last
+    # event. The next run checks the frontier against the signed root before using it.
+    resume_size = models.BigIntegerField(default=0)
+    resume_frontier = models.JSONField(default=list, blank=True)
+    resume_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-verified_at"]
@@ -140,3 +161,31 @@ class AlertCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.last_sequence}"
+
+
+class RetentionAnchor(models.Model):
+    """Where the log starts after a retention purge: everything a verifier needs to
+    check the remaining events without the purged ones.
+
+    ``checkpoint_note`` is the signed checkpoint at ``tree_size`` (C2SP note, Ed25519):
+    its root authenticates ``frontier`` (the Merkle frontier at that size), and
+    ``last_event_proof`` (an RFC 9162 inclusion proof of leaf ``tree_size - 1``)
+    authenticates ``last_event_hash``, the chain hash the next event links to. Nothing
+    here needs trusting the database: a forged anchor fails against the signature.
+    """
+
+    tree_size = models.BigIntegerField(unique=True)
+    root_hash = models.CharField(max_length=64)
+    last_event_hash = models.CharField(max_length=64)
+    frontier = models.JSONField(default=list)
+    last_event_proof = models.JSONField(default=list)
+    checkpoint_note = models.TextField()
+    purged_before = models.DateTimeField()
+    created_at = models.DateTimeField()
+    events_purged = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-tree_size"]
+
+    def __str__(self) -> str:
+        return f"anchor at {self.tree_size}"

@@ -14,9 +14,23 @@ def checkpoint_write_due(force: bool = True) -> int | None:
 
 
 @shared_task(ignore_result=True)
-def audit_log_verify_and_alert() -> int:
-    """Recompute chain and roots; keep the result; e-mail admins and auditors on failure."""
-    return checkpoints.audit_log_verify_and_alert().pk
+def audit_log_verify_and_alert(full: bool = False) -> int:
+    """Recompute chain and roots (from the last verified checkpoint unless ``full``);
+    keep the result; e-mail admins and auditors on failure."""
+    return checkpoints.audit_log_verify_and_alert(full=full).pk
+
+
+@shared_task(ignore_result=True)
+def audit_retention_purge() -> int:
+    """Delete events past AUDIT_RETENTION_DAYS up to a signed checkpoint (idempotent)."""
+    from audit.retention import RetentionRefused
+    from audit.retention import audit_retention_purge as purge
+
+    try:
+        anchor = purge()
+    except RetentionRefused:
+        return 0  # recorded as an audit event; the verification task alerts
+    return anchor.events_purged if anchor else 0
 
 
 @shared_task(ignore_result=True)

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET
 from audit import checkpoints, exports
 from audit import services as audit
 from audit.forms import EventFilterForm
+from audit.merkle import ProofError
 from audit.models import AuditEvent, Outcome
 from audit.note import NoteError
 from audit.selectors import (
@@ -213,6 +214,7 @@ def integrity(request: HttpRequest) -> HttpResponse:
             "head": audit_head_sequence(),
             "checkpoint_sizes": list(reversed(sizes[-50:])),
             "verifier_key": checkpoints.log_verifier_key(),
+            "anchor": checkpoints.retention_anchor_latest(),
         },
     )
 
@@ -244,10 +246,14 @@ def inclusion_proof(request: HttpRequest, sequence: int) -> HttpResponse:
         checkpoints.checkpoint_open_trusted(store, tree_size)
     except NoteError as error:
         return HttpResponseBadRequest(str(error))
+    if not AuditEvent.objects.filter(sequence=sequence).exists():
+        raise Http404  # purged under the retention policy, or never written
     _viewed(request, "inclusion_proof", sequence=sequence, tree_size=tree_size)
-    return JsonResponse(
-        checkpoints.inclusion_proof_document(sequence=sequence, tree_size=tree_size)
-    )
+    try:
+        document = checkpoints.inclusion_proof_document(sequence=sequence, tree_size=tree_size)
+    except ProofError as error:
+        return HttpResponseBadRequest(str(error))
+    return JsonResponse(document)
 
 
 @require_GET
@@ -260,9 +266,11 @@ def consistency_proof(request: HttpRequest) -> HttpResponse:
     if first is None or second is None or first > second or second not in sizes:
         raise Http404
     _viewed(request, "consistency_proof", first_size=first, second_size=second)
-    return JsonResponse(
-        checkpoints.consistency_proof_document(first_size=first, second_size=second)
-    )
+    try:
+        document = checkpoints.consistency_proof_document(first_size=first, second_size=second)
+    except ProofError as error:
+        return HttpResponseBadRequest(str(error))
+    return JsonResponse(document)
 
 
 @require_GET

@@ -373,3 +373,41 @@ def test_offline_verifier_checks_inclusion_and_consistency(tmp_path: Path) -> No
         str(tmp_path / "inclusion.json"),
     )
     assert result.returncode == 1
+
+
+# --- After a retention purge: the tree known by its frontier -----------------------------
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 21, 32, 33])
+def test_a_pruned_tree_gives_the_same_roots_and_proofs_as_the_whole_one(size: int) -> None:
+    entries = [f"event {n}".encode() for n in range(size)]
+    leaves = [merkle.leaf_hash(entry) for entry in entries]
+    for anchor in range(size + 1):
+        builder = merkle.TreeBuilder()
+        for leaf in leaves[:anchor]:
+            builder.append(leaf)
+        frontier = builder.frontier()
+        assert len(frontier) == len(merkle.frontier_ranges(anchor))
+        pruned = merkle.PrunedLeaves(base_size=anchor, frontier=frontier, leaves=leaves[anchor:])
+        continued = merkle.tree_builder_from_frontier(anchor, frontier)
+        for leaf in leaves[anchor:]:
+            continued.append(leaf)
+        assert continued.root() == pruned.root() == ref_mth(entries)
+        for tree_size in range(max(anchor, 1), size + 1):
+            for index in range(anchor, tree_size):
+                assert pruned.inclusion_proof(index, tree_size) == ref_path(
+                    index, entries[:tree_size]
+                )
+            for first in range(anchor, tree_size):
+                expected = ref_subproof(first, entries[:tree_size], True) if first else []
+                assert pruned.consistency_proof(first, tree_size) == expected
+        if anchor > 1:
+            with pytest.raises(merkle.ProofError, match="purged"):
+                pruned.inclusion_proof(0, size)
+
+
+def test_a_frontier_of_the_wrong_shape_is_refused() -> None:
+    with pytest.raises(merkle.ProofError):
+        merkle.PrunedLeaves(base_size=3, frontier=[merkle.EMPTY_ROOT], leaves=[])
+    with pytest.raises(merkle.ProofError):
+        merkle.tree_builder_from_frontier(4, [b"short"])

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.note import NoteError
 from audit.selectors import audit_chain_verify
 
 
@@ -14,7 +15,12 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = audit_chain_verify()
+        try:
+            report = audit_chain_verify()
+        except NoteError as error:
+            raise CommandError(
+                f"Retention anchor cannot be trusted: {error}", returncode=1
+            ) from None
         if report.first_break is not None:
             raise CommandError(
                 f"Audit chain broken at sequence {report.first_break.sequence}: "
