@@ -1,7 +1,8 @@
 """Offboarding: cut a leaver's access in one action, now or on a departure date.
 
 Other apps react through the ``user_deactivated`` signal (files hand personal files to
-the successor; sharing revokes links and shares the person created). Each receiver
+the successor; sharing revokes the external links, transfers and file requests the
+person created, see sharing/offboarding.py). Each receiver
 returns a small dict of what it did, which goes into the audit event.
 """
 

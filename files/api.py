@@ -284,18 +284,26 @@ class FolderView(FilesAPIView):
     )
     def patch(self, request: Request, folder_id: int) -> Response:
         me = _me(request)
-        folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
+        # MANAGE: the item itself changes (an editor of a share may not rename, move
+        # or trash the shared item, only what is inside it).
+        folder = selectors.folder_get_for_actor(
+            actor=me, folder_id=folder_id, need=Permission.MANAGE
+        )
         change = FolderChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
+        destination = None
+        if "parent" in change.validated_data:
+            # Checked before the transaction, so the audited refusal is not rolled back.
+            destination = selectors.folder_get_for_actor(
+                actor=me, folder_id=change.validated_data["parent"], need=Permission.EDIT
+            )
+            selectors.move_destination_check(actor=me, item=folder, destination=destination)
         with transaction.atomic():
             if "name" in change.validated_data:
                 folder = services.folder_rename(
                     actor=me, folder=folder, name=change.validated_data["name"]
                 )
-            if "parent" in change.validated_data:
-                destination = selectors.folder_get_for_actor(
-                    actor=me, folder_id=change.validated_data["parent"], need=Permission.EDIT
-                )
+            if destination is not None:
                 folder = services.folder_move(actor=me, folder=folder, destination=destination)
         return Response(FolderSummarySerializer(folder).data)
 
@@ -304,7 +312,11 @@ class FolderView(FilesAPIView):
     )
     def delete(self, request: Request, folder_id: int) -> Response:
         me = _me(request)
-        folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
+        # MANAGE: the item itself changes (an editor of a share may not rename, move
+        # or trash the shared item, only what is inside it).
+        folder = selectors.folder_get_for_actor(
+            actor=me, folder_id=folder_id, need=Permission.MANAGE
+        )
         services.folder_delete(actor=me, folder=folder)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -403,16 +415,21 @@ class FileView(FilesAPIView):
     )
     def patch(self, request: Request, file_id: int) -> Response:
         me = _me(request)
-        file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.EDIT)
+        # MANAGE: see FolderView.patch.
+        file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.MANAGE)
         change = FileChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
+        destination = None
+        if "folder" in change.validated_data:
+            # As in FolderView.patch: refusals are audited outside the transaction.
+            destination = selectors.folder_get_for_actor(
+                actor=me, folder_id=change.validated_data["folder"], need=Permission.EDIT
+            )
+            selectors.move_destination_check(actor=me, item=file, destination=destination)
         with transaction.atomic():
             if "name" in change.validated_data:
                 file = services.file_rename(actor=me, file=file, name=change.validated_data["name"])
-            if "folder" in change.validated_data:
-                destination = selectors.folder_get_for_actor(
-                    actor=me, folder_id=change.validated_data["folder"], need=Permission.EDIT
-                )
+            if destination is not None:
                 file = services.file_move(actor=me, file=file, destination=destination)
         return Response(FileSerializer(file).data)
 
@@ -421,7 +438,8 @@ class FileView(FilesAPIView):
     )
     def delete(self, request: Request, file_id: int) -> Response:
         me = _me(request)
-        file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.EDIT)
+        # MANAGE: see FolderView.patch.
+        file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.MANAGE)
         services.file_delete(actor=me, file=file)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

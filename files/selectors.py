@@ -7,8 +7,12 @@ never file content or other people's file lists (separation of duties). An objec
 outside what the person may see is "not found" (404), never "forbidden" (403), so an
 id from another space confirms nothing; the refusal is audited.
 
-Internal shares (a later issue) extend ``file_permission`` and ``folder_permission``:
-every entry point (browser views, API, downloads, versions) goes through them.
+Internal shares (docs/sharing-shares.md) extend ``file_permission`` and
+``folder_permission``: a file or folder shared with a person, or with a team they
+belong to, and everything below a shared folder, is theirs to read (viewer) or to work
+in (editor); the strongest share wins. Shares stop counting the moment the item goes to
+the trash or the person is deactivated. Every entry point (browser views, API,
+downloads, versions, tus) goes through these functions.
 """
 
 from __future__ import annotations
@@ -19,19 +23,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet, Sum
+from django.utils.translation import gettext as _
 
 from accounts.models import Team, TeamMembership, User
 from audit import services as audit
 from audit.models import Outcome
-from files.errors import FileNotFoundForActor
+from files.errors import FileNotFoundForActor, FileRuleError
 from files.models import File, FileVersion, Folder, Space, SpaceKind
 
 
 class Permission(enum.IntEnum):
     NONE = 0
-    VIEW = 1  # list, see metadata, download
-    EDIT = 2  # upload, rename, move, copy, delete, restore, purge
+    VIEW = 1  # list, see metadata, download, copy elsewhere
+    EDIT = 2  # change the content: upload into, new folder inside, new version
+    # Change the item itself: rename, move, trash, restore, purge. People of the space
+    # have it everywhere; an editor of a share has it only strictly inside the shared
+    # folder, so the shared item itself cannot be renamed, moved away or trashed by
+    # someone it was merely lent to (docs/sharing-shares.md).
+    MANAGE = 3
 
 
 # --- Spaces -----------------------------------------------------------------------------
@@ -55,11 +66,11 @@ def space_permission(*, actor: User, space: Space) -> Permission:
     if not _active(actor):
         return Permission.NONE
     if space.kind == SpaceKind.PERSONAL:
-        return Permission.EDIT if space.owner_id == actor.pk else Permission.NONE
+        return Permission.MANAGE if space.owner_id == actor.pk else Permission.NONE
     if space.team_id is None:
         return Permission.NONE
     if TeamMembership.objects.filter(team_id=space.team_id, user=actor).exists():
-        return Permission.EDIT
+        return Permission.MANAGE
     return Permission.NONE
 
 
@@ -103,17 +114,123 @@ def team_get_for_actor(*, actor: User, slug: str) -> Team:
     return team
 
 
-# --- The extension point for shares --------------------------------------------------------
+# --- Shares -----------------------------------------------------------------------------
+#
+# files reads sharing's ``Share`` table here and only here (imported inside the
+# functions: the models module of sharing imports nothing from files, and files must
+# not import sharing at load time).
+
+
+def _shares_received(actor: User) -> QuerySet[Any]:
+    """Shares that reach ``actor``: to them, or to a team they belong to."""
+    from sharing.models import Share
+
+    return Share.objects.filter(
+        Q(user=actor) | Q(team__in=TeamMembership.objects.filter(user=actor).values("team"))
+    )
+
+
+def folder_ancestor_ids(folder_id: int) -> list[int]:
+    """``folder_id`` and the id of every folder above it, in one query (recursive CTE,
+    PostgreSQL and SQLite alike)."""
+    table = connection.ops.quote_name(Folder._meta.db_table)
+    sql = (
+        "WITH RECURSIVE chain(id, parent_id) AS ("  # noqa: S608  (table name from the model)
+        f" SELECT id, parent_id FROM {table} WHERE id = %s"
+        f" UNION ALL SELECT f.id, f.parent_id FROM {table} f JOIN chain c ON f.id = c.parent_id"
+        ") SELECT id FROM chain"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [folder_id])
+        return [int(row[0]) for row in cursor.fetchall()]
+
+
+_ROLE_PERMISSION = {"viewer": Permission.VIEW, "editor": Permission.EDIT}
+
+
+def _share_permission(*, actor: User, file: File | None, folder: Folder) -> Permission:
+    """What shares give ``actor`` on ``file`` (if given) or else on ``folder``.
+
+    A share on the item itself gives VIEW or EDIT; a share on a folder strictly above
+    it gives VIEW, or MANAGE for an editor (they may rename, move and trash what is
+    inside the folder lent to them, never the folder itself). One query for the chain,
+    one for the shares of all its folders.
+    """
+    chain = folder_ancestor_ids(folder.pk)
+    shares = _shares_received(actor)
+    if file is not None:
+        shares = shares.filter(Q(file=file) | Q(folder_id__in=chain))
+    else:
+        shares = shares.filter(folder_id__in=chain)
+    best = Permission.NONE
+    for file_id, folder_id, role in shares.values_list("file_id", "folder_id", "role"):
+        on_item_itself = file_id is not None if file is not None else folder_id == folder.pk
+        granted = _ROLE_PERMISSION.get(role, Permission.NONE)
+        if granted == Permission.EDIT and not on_item_itself:
+            granted = Permission.MANAGE
+        best = max(best, granted)
+    return best
 
 
 def folder_permission(*, actor: User, folder: Folder) -> Permission:
     """What ``actor`` may do with ``folder`` and what is under it."""
-    return space_permission(actor=actor, space=folder.space)
+    permission = space_permission(actor=actor, space=folder.space)
+    if permission >= Permission.MANAGE or not _active(actor) or folder.deleted_at is not None:
+        return permission
+    return max(permission, _share_permission(actor=actor, file=None, folder=folder))
 
 
 def file_permission(*, actor: User, file: File) -> Permission:
     """What ``actor`` may do with ``file`` and each of its versions."""
-    return space_permission(actor=actor, space=file.space)
+    permission = space_permission(actor=actor, space=file.space)
+    if (
+        permission >= Permission.MANAGE
+        or not _active(actor)
+        or file.deleted_at is not None
+        or file.purged_at is not None
+    ):
+        return permission
+    return max(permission, _share_permission(actor=actor, file=file, folder=file.folder))
+
+
+def item_via_share_only(*, actor: User, space: Space) -> bool:
+    """The person reaches this space's items only through shares (not a member)."""
+    return space_permission(actor=actor, space=space) < Permission.VIEW
+
+
+def share_allowed(*, actor: User, item: File | Folder) -> bool:
+    """Who may share an item and change its shares: the people of its space (the
+    owner of a personal space, the members of a team space). Someone who only received
+    a share may not pass it on: the space's people decide who sees their data, and
+    every share on an item is visible to them on its sharing page."""
+    if isinstance(item, Folder) and item.is_root:
+        return False  # a whole space is shared by team membership, not by shares
+    if item.deleted_at is not None:
+        return False
+    return space_permission(actor=actor, space=item.space) >= Permission.MANAGE
+
+
+def move_destination_check(*, actor: User, item: File | Folder, destination: Folder) -> None:
+    """Something the person holds only through a share stays in its owner's space:
+    moving it elsewhere would take it out of the owner's reach. Copying is allowed."""
+    if item.space_id == destination.space_id:
+        return
+    if not item_via_share_only(actor=actor, space=item.space):
+        return
+    audit.record(
+        action="files.access",
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="files.file" if isinstance(item, File) else "files.folder",
+        target_id=item.pk,
+        details={"need": "move_out_of_space", "destination": destination.pk},
+    )
+    raise FileRuleError(
+        _(
+            "This was shared with you: it stays in its owner's space. "
+            "Copy it into your own files instead."
+        )
+    )
 
 
 # --- Lookups by id (every entry point) ------------------------------------------------------
@@ -231,15 +348,41 @@ def folder_breadcrumbs(folder: Folder) -> list[Folder]:
     return list(reversed(chain))
 
 
-def folder_listing(folder: Folder) -> FolderListing:
-    """What is in a folder ``folder_get_for_actor`` already returned."""
+def folder_breadcrumbs_for(*, actor: User, folder: Folder | None) -> list[Folder]:
+    """The path the person may see: from the top of the space for its people; from the
+    topmost folder shared with them otherwise, so the names of the owner's folders
+    above what was shared stay hidden. Empty when only a file was shared."""
+    if folder is None:
+        return []
+    chain = folder_breadcrumbs(folder)
+    if not item_via_share_only(actor=actor, space=folder.space):
+        return chain
+    shared = set(
+        _shares_received(actor)
+        .filter(folder_id__in=[crumb.pk for crumb in chain])
+        .values_list("folder_id", flat=True)
+    )
+    for index, crumb in enumerate(chain):
+        if crumb.pk in shared:
+            return chain[index:]
+    return []
+
+
+def folder_listing(folder: Folder, *, actor: User | None = None) -> FolderListing:
+    """What is in a folder ``folder_get_for_actor`` already returned. With ``actor``,
+    the breadcrumbs are the part of the path that person may see."""
     folders = list(folder.children.filter(deleted_at__isnull=True).order_by("name_key"))
     files = list(
         folder.files.filter(deleted_at__isnull=True, purged_at__isnull=True)
         .select_related("current_version", "current_version__uploaded_by")
         .order_by("name_key")
     )
-    return FolderListing(folder, folder_breadcrumbs(folder), folders, files)
+    breadcrumbs = (
+        folder_breadcrumbs(folder)
+        if actor is None
+        else folder_breadcrumbs_for(actor=actor, folder=folder)
+    )
+    return FolderListing(folder, breadcrumbs, folders, files)
 
 
 def file_versions(file: File) -> list[FileVersion]:
@@ -275,17 +418,44 @@ def trash_listing(space: Space) -> TrashListing:
     return TrashListing(space, folders, files)
 
 
-def folders_for_move(*, actor: User, exclude_under: Folder | None = None) -> list[Folder]:
-    """Live folders the person may put things in, for a "move to" list."""
+def folders_for_move(
+    *, actor: User, exclude_under: Folder | None = None, space: Space | None = None
+) -> list[Folder]:
+    """Live folders the person may put things in, for a "move to" list: their spaces,
+    or, with ``space`` (an item held through a share), the folders of that space the
+    person works in as an editor."""
+    excluded: set[int] = set()
+    if exclude_under is not None:
+        excluded = set(folder_descendant_ids([exclude_under.pk])) | {exclude_under.pk}
+    if space is not None and item_via_share_only(actor=actor, space=space):
+        shared_roots = list(
+            _shares_received(actor)
+            .filter(folder__space=space, folder__deleted_at__isnull=True, role="editor")
+            .values_list("folder_id", flat=True)
+        )
+        ids = set(shared_roots) | set(folder_descendant_ids(shared_roots))
+        folders = Folder.objects.filter(pk__in=ids - excluded, deleted_at__isnull=True)
+        return list(folders.select_related("space").order_by("parent_id", "name_key"))
     folders = (
         Folder.objects.filter(space__in=spaces_accessible_by(actor), deleted_at__isnull=True)
         .select_related("space", "space__team")
         .order_by("space_id", "parent_id", "name_key")
     )
-    excluded: set[int] = set()
-    if exclude_under is not None:
-        excluded = set(folder_descendant_ids([exclude_under.pk])) | {exclude_under.pk}
     return [folder for folder in folders if folder.pk not in excluded]
+
+
+def folder_label_for(*, actor: User, folder: Folder, via_share: bool | None = None) -> str:
+    """“My files / Reports”, or for a folder reached through a share “Shared with me /
+    Reports” (never the owner's folders above the shared one). ``via_share``: what
+    ``item_via_share_only`` says of the folder's space, if the caller knows it."""
+    if via_share is None:
+        via_share = item_via_share_only(actor=actor, space=folder.space)
+    if not via_share:
+        space = folder.space
+        top = space.team.name if space.team_id and space.team else str(_("My files"))
+        return " / ".join([top, *(part.name for part in folder_breadcrumbs(folder)[1:])])
+    visible = folder_breadcrumbs_for(actor=actor, folder=folder)
+    return " / ".join([str(_("Shared with me")), *(part.name for part in visible)])
 
 
 def folder_descendant_ids(folder_ids: Iterable[int]) -> list[int]:

@@ -68,6 +68,44 @@ def _space_nav(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+def _destination_form(
+    form_class: type[MoveForm], *, actor: User, folders: list[Folder], **kwargs: Any
+) -> MoveForm:
+    """A move/copy form whose folder names are those the person may see (a folder
+    reached through a share is labelled from the shared folder down, never with the
+    owner's folders above it)."""
+    form = form_class(folders=[], **kwargs)  # labelled below, once
+    field = form.fields["destination"]
+    via_share: dict[int, bool] = {}
+    for folder in folders:
+        if folder.space_id not in via_share:
+            via_share[folder.space_id] = selectors.item_via_share_only(
+                actor=actor, space=folder.space
+            )
+    field.choices = [  # type: ignore[attr-defined]
+        (
+            folder.pk,
+            selectors.folder_label_for(
+                actor=actor, folder=folder, via_share=via_share[folder.space_id]
+            ),
+        )
+        for folder in folders
+    ]
+    return form
+
+
+def _access_context(actor: User, item: File | Folder, permission: Permission) -> dict[str, Any]:
+    """What the page may offer: content changes (EDIT), changes to the item itself
+    (MANAGE), sharing (people of the space), and whether it was reached by a share."""
+    return {
+        "permission": permission,
+        "can_edit": permission >= Permission.EDIT,
+        "can_manage": permission >= Permission.MANAGE,
+        "can_share": selectors.share_allowed(actor=actor, item=item),
+        "via_share": selectors.item_via_share_only(actor=actor, space=item.space),
+    }
+
+
 def _folder_page(
     request: HttpRequest,
     folder: Folder,
@@ -77,19 +115,24 @@ def _folder_page(
     name_form: NameForm | None = None,
 ) -> HttpResponse:
     me = _me(request)
-    listing = selectors.folder_listing(folder)
+    listing = selectors.folder_listing(folder, actor=me)
     space = folder.space
+    access = _access_context(me, folder, selectors.folder_permission(actor=me, folder=folder))
     context = {
         **_space_nav(request),
+        **access,
         "listing": listing,
         "space": space,
-        "used_bytes": selectors.space_used_bytes(space),
+        "used_bytes": 0 if access["via_share"] else selectors.space_used_bytes(space),
         "quota_bytes": space.quota_effective,
         "error": error,
         "new_folder_form": name_form or NameForm(prefix="new"),
         "rename_form": NameForm(prefix="rename", initial={"name": folder.name}),
-        "move_form": MoveForm(
-            prefix="move", folders=selectors.folders_for_move(actor=me, exclude_under=folder)
+        "move_form": _destination_form(
+            MoveForm,
+            actor=me,
+            prefix="move",
+            folders=selectors.folders_for_move(actor=me, exclude_under=folder, space=space),
         ),
         "upload_field": UPLOAD_FIELD,
     }
@@ -100,20 +143,30 @@ def _file_page(
     request: HttpRequest, file: File, *, status: int = 200, error: str = ""
 ) -> HttpResponse:
     me = _me(request)
-    folders = selectors.folders_for_move(actor=me)
+    access = _access_context(me, file, selectors.file_permission(actor=me, file=file))
+    visible_path = selectors.folder_breadcrumbs_for(actor=me, folder=file.folder)
     context = {
         **_space_nav(request),
+        **access,
         "file": file,
         "space": file.space,
-        "breadcrumbs": selectors.folder_breadcrumbs(file.folder),
+        "breadcrumbs": visible_path,
         "versions": selectors.file_versions(file),
         "error": error,
         "rename_form": NameForm(prefix="rename", initial={"name": file.name}),
-        "move_form": MoveForm(
-            prefix="move", folders=folders, initial={"destination": file.folder_id}
+        "move_form": _destination_form(
+            MoveForm,
+            actor=me,
+            prefix="move",
+            folders=selectors.folders_for_move(actor=me, space=file.space),
+            initial={"destination": file.folder_id},
         ),
-        "copy_form": CopyForm(
-            prefix="copy", folders=folders, initial={"destination": file.folder_id}
+        "copy_form": _destination_form(
+            CopyForm,
+            actor=me,
+            prefix="copy",
+            folders=selectors.folders_for_move(actor=me),
+            initial={"destination": file.folder_id},
         ),
         "upload_field": UPLOAD_FIELD,
     }
@@ -336,7 +389,7 @@ def folder_create(request: HttpRequest, folder_id: int) -> HttpResponse:
 @not_found_as_404
 def folder_rename(request: HttpRequest, folder_id: int) -> HttpResponse:
     me = _me(request)
-    folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
+    folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.MANAGE)
     form = NameForm(request.POST, prefix="rename")
     if not form.is_valid():
         return _folder_page(request, folder, status=400, error=_("Enter a name."))
@@ -352,14 +405,19 @@ def folder_rename(request: HttpRequest, folder_id: int) -> HttpResponse:
 @not_found_as_404
 def folder_move(request: HttpRequest, folder_id: int) -> HttpResponse:
     me = _me(request)
-    folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
-    form = MoveForm(request.POST, prefix="move", folders=selectors.folders_for_move(actor=me))
+    folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.MANAGE)
+    form = MoveForm(
+        request.POST,
+        prefix="move",
+        folders=selectors.folders_for_move(actor=me, space=folder.space),
+    )
     if not form.is_valid():
         return _folder_page(request, folder, status=400, error=_("Choose where to move it."))
     destination = selectors.folder_get_for_actor(
         actor=me, folder_id=form.cleaned_data["destination"], need=Permission.EDIT
     )
     try:
+        selectors.move_destination_check(actor=me, item=folder, destination=destination)
         services.folder_move(actor=me, folder=folder, destination=destination)
     except FileRuleError as error:
         return _folder_page(request, folder, status=error.status_code, error=str(error))
@@ -371,7 +429,7 @@ def folder_move(request: HttpRequest, folder_id: int) -> HttpResponse:
 @not_found_as_404
 def folder_delete(request: HttpRequest, folder_id: int) -> HttpResponse:
     me = _me(request)
-    folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
+    folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.MANAGE)
     try:
         services.folder_delete(actor=me, folder=folder)
     except FileRuleError as error:
@@ -410,7 +468,7 @@ def folder_purge(request: HttpRequest, folder_id: int) -> HttpResponse:
 @not_found_as_404
 def file_rename(request: HttpRequest, file_id: int) -> HttpResponse:
     me = _me(request)
-    file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.EDIT)
+    file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.MANAGE)
     form = NameForm(request.POST, prefix="rename")
     if not form.is_valid():
         return _file_page(request, file, status=400, error=_("Enter a name."))
@@ -426,14 +484,17 @@ def file_rename(request: HttpRequest, file_id: int) -> HttpResponse:
 @not_found_as_404
 def file_move(request: HttpRequest, file_id: int) -> HttpResponse:
     me = _me(request)
-    file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.EDIT)
-    form = MoveForm(request.POST, prefix="move", folders=selectors.folders_for_move(actor=me))
+    file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.MANAGE)
+    form = MoveForm(
+        request.POST, prefix="move", folders=selectors.folders_for_move(actor=me, space=file.space)
+    )
     if not form.is_valid():
         return _file_page(request, file, status=400, error=_("Choose where to move it."))
     destination = selectors.folder_get_for_actor(
         actor=me, folder_id=form.cleaned_data["destination"], need=Permission.EDIT
     )
     try:
+        selectors.move_destination_check(actor=me, item=file, destination=destination)
         services.file_move(actor=me, file=file, destination=destination)
     except FileRuleError as error:
         return _file_page(request, file, status=error.status_code, error=str(error))
@@ -467,7 +528,7 @@ def file_copy(request: HttpRequest, file_id: int) -> HttpResponse:
 @not_found_as_404
 def file_delete(request: HttpRequest, file_id: int) -> HttpResponse:
     me = _me(request)
-    file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.EDIT)
+    file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.MANAGE)
     services.file_delete(actor=me, file=file)
     messages.success(request, _("“%(name)s” is in the trash.") % {"name": file.name})
     return redirect("files:folder", folder_id=file.folder_id)

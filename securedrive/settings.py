@@ -478,6 +478,24 @@ CELERY_BEAT_SCHEDULE["audit-verify"] = {
     "task": "audit.tasks.audit_log_verify_and_alert",
     "schedule": AUDIT_VERIFY_INTERVAL_S,
 }
+# The hourly verification is incremental (from the last verified checkpoint); a full
+# recomputation runs this often.
+AUDIT_VERIFY_FULL_INTERVAL_S = env.float(
+    "SECUREDRIVE_AUDIT_VERIFY_FULL_INTERVAL_S", default=86400.0
+)
+CELERY_BEAT_SCHEDULE["audit-verify-full"] = {
+    "task": "audit.tasks.audit_log_verify_and_alert",
+    "schedule": AUDIT_VERIFY_FULL_INTERVAL_S,
+    "kwargs": {"full": True},
+}
+# Retention (audit/retention.py): events older than this are purged, only up to a signed
+# checkpoint; default 6 years (6 x 365 days + 2 leap days).
+AUDIT_RETENTION_DAYS = env.int("SECUREDRIVE_AUDIT_RETENTION_DAYS", default=6 * 365 + 2)
+AUDIT_RETENTION_INTERVAL_S = env.float("SECUREDRIVE_AUDIT_RETENTION_INTERVAL_S", default=86400.0)
+CELERY_BEAT_SCHEDULE["audit-retention-purge"] = {
+    "task": "audit.tasks.audit_retention_purge",
+    "schedule": AUDIT_RETENTION_INTERVAL_S,
+}
 
 # --- Cache (shared by web and worker processes: heartbeats, rate limits) ---------------
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
@@ -541,6 +559,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1/",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The share role and the team role are both fields called "role": name them apart
+    # (drf-spectacular warns otherwise, and the deploy check fails on warnings).
+    "ENUM_NAME_OVERRIDES": {"ShareRoleEnum": "sharing.models.shares.ShareRole"},
     # Schema only: Swagger UI and Redoc need inline script, which the CSP forbids.
 }
 
@@ -599,5 +620,14 @@ if PRODUCTION:
         https=HTTPS,
     )
 
-# --- Sharing (sharing/; docs/sharing.md) ----------------------------------------------------
-# Helpers of the sharing app append their settings below this line.
+# --- Sharing (sharing/; docs/sharing-*.md) ---------------------------------------------------
+# Who may share and how (link expiry, passwords, e-mail codes, domains) is the admin's
+# SharingPolicy, in the database. The beat tasks below are idempotent.
+CELERY_BEAT_SCHEDULE["sharing-transfers-expired-purge"] = {
+    "task": "sharing.tasks.transfers_expired_purge",
+    "schedule": 3600.0,
+}
+CELERY_BEAT_SCHEDULE["sharing-request-reservations-release"] = {
+    "task": "sharing.tasks.file_request_reservations_release",
+    "schedule": 3600.0,
+}

@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class SharingConfig(AppConfig):
     name = "sharing"
     verbose_name = "Sharing"
+
+    def ready(self) -> None:
+        from accounts.offboarding import user_deactivated
+        from sharing.offboarding import sharing_revoke_for_leaver
+
+        # A leaver's links, transfers and file requests stop in the same transaction.
+        user_deactivated.connect(
+            sharing_revoke_for_leaver, dispatch_uid="sharing.sharing_revoke_for_leaver"
+        )

@@ -26,8 +26,7 @@ from files.selectors import Permission
 from files.uploads import size_refusal
 
 
-def require_edit(actor: User | None, *objects: File | Folder) -> None:
-    """The actor may change every object involved (destination folders included)."""
+def _require(need: Permission, actor: User | None, objects: tuple[File | Folder, ...]) -> None:
     if actor is None:
         return
     for obj in objects:
@@ -36,8 +35,19 @@ def require_edit(actor: User | None, *objects: File | Folder) -> None:
             if isinstance(obj, File)
             else selectors.folder_permission(actor=actor, folder=obj)
         )
-        if permission < Permission.EDIT:
+        if permission < need:
             raise FileNotFoundForActor(f"{type(obj).__name__} {obj.pk}")
+
+
+def require_edit(actor: User | None, *objects: File | Folder) -> None:
+    """The actor may change every object involved (destination folders included)."""
+    _require(Permission.EDIT, actor, objects)
+
+
+def require_manage(actor: User | None, *objects: File | Folder) -> None:
+    """The actor may rename, move or trash the objects: an editor of a share may do so
+    only strictly inside the shared folder, never to the shared item itself."""
+    _require(Permission.MANAGE, actor, objects)
 
 
 def clash(name: str) -> NameClashError:

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from files import selectors
 from files.errors import (
     FileRuleError,
     NameClashError,
@@ -23,6 +24,7 @@ from files.services.common import (
     quota_check,
     record,
     require_edit,
+    require_manage,
     upload_limit_bytes,
     versions_shred,
 )
@@ -107,7 +109,7 @@ def file_version_add(*, actor: User, file: File, sealed: SealedBlob) -> FileVers
 
 
 def file_rename(*, actor: User, file: File, name: str) -> File:
-    require_edit(actor, file)
+    require_manage(actor, file)
     clean = name_clean(name)
     key = name_key(clean)
     try:
@@ -132,7 +134,10 @@ def _file_bytes(file: File) -> int:
 
 
 def file_move(*, actor: User, file: File, destination: Folder) -> File:
-    require_edit(actor, file, destination)
+    require_manage(actor, file)
+    require_edit(actor, destination)
+    if actor is not None:
+        selectors.move_destination_check(actor=actor, item=file, destination=destination)
     try:
         with transaction.atomic():
             file = file_locked_live(file)
@@ -206,7 +211,7 @@ def file_copy(*, actor: User, file: File, destination: Folder, name: str | None 
 
 def file_delete(*, actor: User, file: File) -> File:
     """Move a file to the trash (restorable until purged)."""
-    require_edit(actor, file)
+    require_manage(actor, file)
     with transaction.atomic():
         file = file_locked_live(file)
         file.deleted_at, file.deleted_by, file.trashed_with = timezone.now(), actor, None
@@ -217,7 +222,7 @@ def file_delete(*, actor: User, file: File) -> File:
 
 def file_restore(*, actor: User, file: File) -> File:
     """Bring a file back from the trash, to its folder if still there, else the top."""
-    require_edit(actor, file)
+    require_manage(actor, file)
     with transaction.atomic():
         file = File.objects.select_for_update().get(pk=file.pk)
         if file.deleted_at is None or file.purged_at is not None or file.trashed_with_id:
@@ -241,7 +246,7 @@ def file_purge(*, actor: User | None, file: File) -> int:
     after the commit (``files.lifecycle.shredded_blobs_delete``), so even a blob that
     survives (a failed delete, a storage backup) can never be decrypted again.
     """
-    require_edit(actor, file)
+    require_manage(actor, file)
     now = timezone.now()
     with transaction.atomic():
         file = File.objects.select_for_update().get(pk=file.pk)

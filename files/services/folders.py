@@ -23,6 +23,7 @@ from files.services.common import (
     quota_check,
     record,
     require_edit,
+    require_manage,
     versions_shred,
 )
 from files.services.spaces import space_root
@@ -48,7 +49,7 @@ def folder_create(*, actor: User, parent: Folder, name: str) -> Folder:
 
 
 def folder_rename(*, actor: User, folder: Folder, name: str) -> Folder:
-    require_edit(actor, folder)
+    require_manage(actor, folder)
     if folder.is_root:
         raise FileRuleError(_("The top folder of a space cannot be renamed."))
     clean = name_clean(name)
@@ -79,7 +80,10 @@ def _subtree_bytes(folder_ids: list[int]) -> int:
 
 def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
     """Move a folder (and all below it) under ``destination``, maybe in another space."""
-    require_edit(actor, folder, destination)
+    require_manage(actor, folder)
+    require_edit(actor, destination)
+    if actor is not None:
+        selectors.move_destination_check(actor=actor, item=folder, destination=destination)
     if folder.is_root:
         raise FileRuleError(_("The top folder of a space cannot be moved."))
     with transaction.atomic():
@@ -111,9 +115,10 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
     return folder
 
 
-def folder_delete(*, actor: User, folder: Folder) -> Folder:
-    """Move a folder and everything live below it to the trash."""
-    require_edit(actor, folder)
+def folder_delete(*, actor: User | None, folder: Folder) -> Folder:
+    """Move a folder and everything live below it to the trash (``actor=None``: the
+    system, e.g. an expired transfer's folder before it is purged)."""
+    require_manage(actor, folder)
     if folder.is_root:
         raise FileRuleError(_("The top folder of a space cannot be deleted."))
     now = timezone.now()
@@ -143,7 +148,7 @@ def folder_restore(*, actor: User, folder: Folder) -> Folder:
     It returns to its parent if that is still there, else to the top of its space; a
     name taken meanwhile gets a number (“Reports (2)”).
     """
-    require_edit(actor, folder)
+    require_manage(actor, folder)
     with transaction.atomic():
         folder = Folder.objects.select_for_update().get(pk=folder.pk)
         if folder.deleted_at is None or folder.purged_at is not None:
@@ -179,7 +184,7 @@ def folder_purge(*, actor: User | None, folder: Folder) -> int:
 
     Returns how many versions were shredded. Blobs are deleted after the commit.
     """
-    require_edit(actor, folder)
+    require_manage(actor, folder)
     now = timezone.now()
     with transaction.atomic():
         folder = Folder.objects.select_for_update().get(pk=folder.pk)

@@ -1,4 +1,5 @@
-"""Sharing models (docs/sharing.md), one module per concept.
+"""Sharing models, one module per concept (docs/sharing-shares.md, sharing-links.md,
+sharing-transfers.md).
 
 * ``policy``: the site's sharing policy (one row), set by site administrators.
 * ``shares``: internal shares of a file or folder with a person or a team.

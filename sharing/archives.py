@@ -1,0 +1,445 @@
+"""Streaming ZIP downloads of several files: a shared folder, a transfer (docs/sharing-archives.md).
+
+* **Constant memory, any size.** The archive is produced while it is sent, by
+  zipstream-ng, one decrypted segment at a time: nothing is staged on disk (no plaintext
+  at rest) or held whole in memory. Entries are ``ZIP_STORED``: medical images (DICOM,
+  JPEG 2000, video) are already compressed, and deflating gigabytes would cost a CPU
+  core for a few percent. ZIP64 records are written for entries and offsets past 4 GiB
+  (APPNOTE 6.3.x §4.5.3), which every current unzip tool reads.
+* **Known size.** Every entry's plaintext size is on its version row, and stored
+  entries add a computable overhead, so the response carries ``Content-Length``: the
+  browser shows progress and a cut transfer is visible as one (fewer bytes than
+  announced).
+* **Nothing unauthenticated, nothing unscanned.** Each entry is decrypted segment by
+  segment through ``files.crypto.BlobDecryptor``, a segment sent only after its GCM tag
+  verified. Versions are re-read from the database when the response is built (one
+  not downloadable any more is left out) and again just before each entry is
+  streamed (one quarantined by a re-scan, shredded by a purge or flagged by the
+  scrubber meanwhile aborts the stream: its size is already announced). An integrity
+  failure in the middle of the archive flags the version and is audited as a single
+  download's would be, then aborts the connection: the client sees a broken download,
+  never a well-formed ZIP with a hole in it.
+* **Safe names.** Entry paths come from names that ``files.names.name_clean`` already
+  checked; they are normalised again here (NFC, no empty, ``.`` or ``..`` components,
+  no leading ``/``, no backslashes or control characters) and made unique the way
+  case-insensitive file systems compare them (Windows, macOS): a clash gets
+  ``name (2).ext``.
+* **Two threads.** A helper thread makes the archive (decryption and the CRC-32 that
+  ZIP needs, both releasing the GIL) a few chunks ahead of the request thread's
+  ``sendall``; all database work is handed back to the request thread.
+* **Audit belongs to the caller**, who knows who is downloading (a link recipient, a
+  transfer recipient, a signed-in person): ``on_finished(bytes_sent, completed)`` is
+  called once, when the archive was sent whole or when the stream stopped early.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import queue
+import re
+import threading
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import zipstream
+from django.http import HttpRequest, StreamingHttpResponse
+
+from accounts.models import User
+from audit.context import RequestContext, context_from_request
+from files import services
+from files.crypto import BlobDecryptor, BlobIntegrityError
+from files.downloads import content_disposition
+from files.envelope import EnvelopeError
+from files.keys import associated_data
+from files.models import File, FileVersion, Folder
+from files.names import name_key, name_variant
+from files.storage import BlobMissingError, BlobReader, blob_store
+
+logger = logging.getLogger(__name__)
+
+ARCHIVE_CONTENT_TYPE = "application/zip"
+# Chunks (mostly 1 MiB segments) the helper thread may make ahead of the one being
+# sent: as files.downloads.PREFETCH_SEGMENTS, plus room for the small ZIP headers.
+ARCHIVE_PREFETCH_CHUNKS = 3
+
+_SEPARATORS = re.compile(r"[/\\]+")
+# Bidirectional formatting characters (Unicode TR 9), as in files/names.py.
+_BIDI_CONTROLS = frozenset(
+    "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+@dataclass(frozen=True)
+class ArchiveEntry:
+    path: str  # path inside the archive ("folder/sub/file.pdf"), already cleaned
+    version: FileVersion  # a version the caller has checked the recipient may read
+
+
+class ArchiveEntryUnavailable(Exception):
+    """An entry stopped being downloadable after the response started: the stream is
+    aborted rather than sent without it (its size is already in Content-Length)."""
+
+
+# --- Paths ------------------------------------------------------------------------------
+
+
+def archive_path_clean(path: str) -> str:
+    """``path`` as a relative, portable ZIP entry name.
+
+    Names reaching here passed ``files.names.name_clean``; this is the second wall
+    against path traversal in an unzip tool ("zip slip"): an absolute path, ``..`` or
+    a backslash (a separator on Windows) never survives, whatever the caller passed.
+    """
+    parts = []
+    for raw in _SEPARATORS.split(unicodedata.normalize("NFC", path)):
+        part = "".join(
+            char
+            for char in raw
+            if unicodedata.category(char) != "Cc" and char not in _BIDI_CONTROLS
+        )
+        # Windows drops trailing dots and spaces, which would turn "a." into "a".
+        part = part.strip().rstrip(" .")
+        if part in {"", ".", ".."}:
+            continue
+        parts.append(part)
+    return "/".join(parts) or "file"
+
+
+def _directories_of(path: str) -> Iterator[str]:
+    head = path
+    while "/" in head:
+        head = head.rpartition("/")[0]
+        yield head
+
+
+def archive_paths_unique(paths: list[str]) -> list[str]:
+    """Cleaned ``paths``, with a clash renamed ``name (2).ext`` (``(3)``, ...).
+
+    Two entries clash when they differ only by case or Unicode form (one file on
+    Windows or macOS), or when a file has the name of a directory another entry needs
+    (``a`` and ``a/x``): the file is renamed, directories never are, so the outcome does
+    not depend on the order of the entries.
+    """
+    cleaned = [archive_path_clean(path) for path in paths]
+    directories = {name_key(directory) for path in cleaned for directory in _directories_of(path)}
+    taken: set[str] = set()
+    unique = []
+    for path in cleaned:
+        head, slash, last = path.rpartition("/")
+        candidate, number = path, 1
+        while name_key(candidate) in taken or name_key(candidate) in directories:
+            number += 1
+            candidate = f"{head}{slash}{name_variant(last, number)}"
+        taken.add(name_key(candidate))
+        unique.append(candidate)
+    return unique
+
+
+# --- What goes in -------------------------------------------------------------------------
+
+
+def archive_entries_for_folder(
+    folder: Folder, *, include_folder_name: bool = True
+) -> tuple[list[ArchiveEntry], list[File]]:
+    """The live files under ``folder`` (its whole tree) with their current versions.
+
+    Returns (entries, left out): a file whose current version may not be downloaded now
+    (waiting for or failed by the virus scanner, quarantined, failed an integrity check,
+    no content yet) is left out of the archive and returned in the second list, for the
+    caller to show. Paths start with the folder's own name (``Study/series 1/img.dcm``),
+    unless ``include_folder_name`` is false or the folder is a space's root; entries are
+    sorted by path. The caller has checked the recipient may read ``folder``.
+    """
+    top = folder.name if include_folder_name and not folder.is_root else ""
+    folder_paths: dict[int, str] = {folder.pk: top}
+    frontier = [folder.pk]
+    while frontier:
+        children = Folder.objects.filter(
+            parent_id__in=frontier, deleted_at__isnull=True, purged_at__isnull=True
+        ).values_list("pk", "parent_id", "name")
+        frontier = []
+        for pk, parent_id, name in children:
+            assert parent_id is not None  # noqa: S101  (a child has a parent)
+            parent_path = folder_paths[parent_id]
+            folder_paths[pk] = f"{parent_path}/{name}" if parent_path else name
+            frontier.append(pk)
+
+    files = File.objects.filter(
+        folder_id__in=list(folder_paths), deleted_at__isnull=True, purged_at__isnull=True
+    ).select_related("current_version")
+    located = [(f"{folder_paths[file.folder_id]}/{file.name}".lstrip("/"), file) for file in files]
+    located.sort(key=lambda pair: (name_key(pair[0]), pair[1].pk))
+    included: list[tuple[str, FileVersion]] = []
+    left_out: list[File] = []
+    for path, file in located:
+        version = file.current_version
+        if version is None or not version.is_downloadable:
+            left_out.append(file)
+        else:
+            included.append((path, version))
+    paths = archive_paths_unique([path for path, _version in included])
+    entries = [
+        ArchiveEntry(path=path, version=version)
+        for path, (_old, version) in zip(paths, included, strict=True)
+    ]
+    return entries, left_out
+
+
+# --- Streaming ----------------------------------------------------------------------------
+
+
+class _Stopped(Exception):
+    """The request thread is gone (client away, stream over): the helper unwinds."""
+
+
+_END = object()
+
+
+class _Call:
+    """Work the helper thread needs done in the request thread (anything that touches
+    the database: Django connections belong to the thread that opened them, and a
+    test's transaction is visible to its own connection only)."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self.work = work
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.work()
+        except BaseException as error:  # handed back to the helper thread, raised there
+            self.error = error
+        finally:
+            self.done.set()
+
+
+class _ArchiveStream:
+    """The archive's bytes, made by a helper thread and sent by the request thread.
+
+    Why a helper thread: a ZIP needs the CRC-32 of every byte, on top of the AES-GCM
+    decryption; both release the GIL, so making the next chunks while the request
+    thread is in ``sendall`` is what keeps the archive close to a plain download
+    (bench/zip.py). At most ``depth`` chunks wait in between: memory stays bounded.
+    Everything that touches the database (re-checking a version, recording an
+    integrity failure) is handed back to the request thread (``in_request_thread``),
+    in order with the chunks.
+
+    ``on_finished`` runs exactly once, in the request thread. This is a class rather
+    than a generator because Django calls ``close()`` on the response's iterator when
+    the WSGI server is done with it (sent, client gone, error), even when iteration
+    never started, which a generator's ``finally`` would miss.
+    """
+
+    def __init__(self, *, on_finished: Callable[[int, bool], None] | None, depth: int) -> None:
+        self.source: Iterable[bytes] = ()  # set once the archive is laid out
+        self._on_finished = on_finished
+        self._handoff: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._helper: threading.Thread | None = None
+        self.bytes_sent = 0
+        self.completed = False
+        self._finished = False
+
+    # Helper thread side.
+
+    def _hand(self, item: object) -> None:
+        while not self._stop.is_set():
+            try:
+                self._handoff.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def in_request_thread(self, work: Callable[[], Any]) -> Any:
+        call = _Call(work)
+        self._hand(call)
+        while not call.done.wait(0.1):
+            if self._stop.is_set():
+                raise _Stopped
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    def _run(self) -> None:
+        chunks = iter(self.source)
+        try:
+            for chunk in chunks:
+                self._hand(chunk)
+            self._hand(_END)
+        except _Stopped:
+            pass
+        except BaseException as error:  # raised in the request thread, in order
+            with contextlib.suppress(_Stopped):
+                self._hand(error)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # the entry being made closes its blob reader
+
+    # Request thread side.
+
+    def __iter__(self) -> _ArchiveStream:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._finished:  # ended, failed or closed: nothing more will come
+            raise StopIteration
+        if self._helper is None:
+            self._helper = threading.Thread(target=self._run, name="archive-maker", daemon=True)
+            self._helper.start()
+        try:
+            while True:
+                item = self._handoff.get()
+                if isinstance(item, _Call):
+                    item.run()
+                    continue
+                if item is _END:
+                    self.completed = True
+                    raise StopIteration
+                if isinstance(item, BaseException):
+                    raise item
+                assert isinstance(item, bytes)  # noqa: S101
+                self.bytes_sent += len(item)
+                return item
+        except BaseException:
+            self._finish()
+            raise
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            if self._helper is not None:
+                self._helper.join()
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if self._on_finished is not None:
+            self._on_finished(self.bytes_sent, self.completed)
+
+
+def _version_ready(
+    version_id: Any, *, actor: User | None, context: RequestContext
+) -> tuple[FileVersion, bytes]:
+    """The version, re-read now, and its data key (in the request thread: database).
+
+    Refuses a version that is not downloadable any more; a data key that does not
+    unwrap is an integrity failure, recorded here.
+    """
+    version = FileVersion.objects.select_related("file").filter(pk=version_id).first()
+    if version is None or not version.is_downloadable:
+        logger.warning("archive aborted: version %s is no longer downloadable", version_id)
+        raise ArchiveEntryUnavailable(str(version_id))
+    try:
+        return version, services.version_data_key(version)
+    except EnvelopeError as error:
+        logger.error("archive aborted: version %s key does not unwrap: %s", version.pk, error)
+        services.version_integrity_failure_record(
+            version=version, actor=actor, error=error, during="archive", request=context
+        )
+        raise
+
+
+def _entry_plaintext(
+    *,
+    stream: _ArchiveStream,
+    version_id: Any,
+    actor: User | None,
+    context: RequestContext,
+) -> Iterator[bytes]:
+    """One entry's plaintext, decrypted segment by segment (in the helper thread)."""
+    version, data_key = stream.in_request_thread(
+        functools.partial(_version_ready, version_id, actor=actor, context=context)
+    )
+    reader: BlobReader | None = None
+    try:
+        reader = blob_store().reader(version.blob_key, span=(0, version.ciphertext_size))
+        decryptor = BlobDecryptor(
+            data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
+        )
+        yield from decryptor.decrypt_all()
+    except (BlobIntegrityError, BlobMissingError) as error:
+        # Part of the archive is gone already; raising aborts the connection, so the
+        # client is left with a short download, not a ZIP that looks complete.
+        logger.error("archive aborted: version %s failed integrity: %s", version.pk, error)
+        stream.in_request_thread(
+            functools.partial(
+                services.version_integrity_failure_record,
+                version=version,
+                actor=actor,
+                error=error,
+                during="archive",
+                request=context,
+            )
+        )
+        raise
+    finally:
+        if reader is not None:
+            reader.close()
+
+
+def archive_response(
+    *,
+    request: HttpRequest,
+    entries: list[ArchiveEntry],
+    archive_name: str,
+    on_finished: Callable[[int, bool], None] | None = None,
+    actor: User | None = None,
+) -> StreamingHttpResponse:
+    """A ``Content-Length``-sized ZIP of ``entries``, streamed.
+
+    ``entries`` were checked by the caller (the recipient may read them). A version
+    that is not downloadable any more when this runs is left out; one that stops being
+    downloadable while the archive streams aborts it. ``actor`` (a signed-in person,
+    ``None`` for a link recipient) is who integrity failures are recorded against.
+    ``on_finished(bytes_sent, completed)`` runs once when the stream ends or is cut
+    (not for ``HEAD``): for the caller's audit event and download receipt.
+    """
+    context = context_from_request(request)
+    current = FileVersion.objects.in_bulk([entry.version.pk for entry in entries])
+    kept = []
+    for entry in entries:
+        version = current.get(entry.version.pk)
+        if version is None or not version.is_downloadable:
+            logger.warning("archive: left out version %s (not downloadable)", entry.version.pk)
+            continue
+        kept.append((entry.path, version))
+    paths = archive_paths_unique([path for path, _version in kept])
+
+    stream = _ArchiveStream(on_finished=on_finished, depth=ARCHIVE_PREFETCH_CHUNKS)
+    archive = zipstream.ZipStream(compress_type=zipstream.ZIP_STORED, sized=True)
+    for path, (_old, version) in zip(paths, kept, strict=True):
+        # A generator: nothing runs until the helper thread reaches this entry.
+        plaintext = _entry_plaintext(
+            stream=stream, version_id=version.pk, actor=actor, context=context
+        )
+        archive.add(plaintext, path, size=version.size)
+    stream.source = archive
+    length = len(archive)
+    name = archive_path_clean(archive_name).replace("/", "_")
+    if not name.lower().endswith(".zip"):
+        name += ".zip"
+    headers = {
+        "Content-Type": ARCHIVE_CONTENT_TYPE,
+        "Content-Disposition": content_disposition(name),
+        "Content-Length": str(length),
+        # No Range: the archive is made on the fly; a client restarts it instead.
+        "Accept-Ranges": "none",
+        "Cache-Control": "private, no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Cross-Origin-Resource-Policy": "same-origin",
+    }
+    if request.method == "HEAD":
+        return StreamingHttpResponse(iter(()), headers=headers)
+
+    return StreamingHttpResponse(stream, headers=headers)

@@ -1,0 +1,131 @@
+// Uploads through a file request (/r/<token>/): the person outside chooses or drops
+// files; each one goes through tus to this request's own endpoint, which knows the
+// request by the token in its URL. The uploader's name and e-mail travel as tus
+// metadata. No inline script or style: the page's CSP forbids both.
+(function () {
+  "use strict";
+
+  var zone = document.getElementById("request-zone");
+  if (!zone || !window.tus) {
+    return;
+  }
+  var labels = zone.dataset;
+  var list = document.getElementById("request-list");
+  var rowTemplate = document.getElementById("request-row");
+  var input = document.getElementById("request-files");
+  var nameInput = document.getElementById("uploader-name");
+  var emailInput = document.getElementById("uploader-email");
+  var errorBox = document.getElementById("request-error");
+
+  function sizeText(bytes) {
+    var units = ["B", "KB", "MB", "GB", "TB"];
+    var value = bytes;
+    var unit = 0;
+    while (value >= 1000 && unit < units.length - 1) {
+      value /= 1000;
+      unit += 1;
+    }
+    return (unit ? value.toFixed(1) : String(value)) + " " + units[unit];
+  }
+
+  function showError(message) {
+    errorBox.textContent = message;
+    errorBox.classList.toggle("d-none", !message);
+  }
+
+  function uploader() {
+    var email = emailInput.value.trim();
+    if (email && !emailInput.checkValidity()) {
+      showError(labels.labelBadEmail);
+      return null;
+    }
+    showError("");
+    return { uploader_name: nameInput.value.trim(), uploader_email: email };
+  }
+
+  function start(file, who) {
+    var row = rowTemplate.content.firstElementChild.cloneNode(true);
+    var progress = row.querySelector(".request-progress");
+    var status = row.querySelector(".request-status");
+    row.querySelector(".request-name").textContent = file.name;
+    list.appendChild(row);
+    var upload = new window.tus.Upload(file, {
+      endpoint: labels.endpoint,
+      chunkSize: 64 * 1024 * 1024,
+      retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000],
+      removeFingerprintOnSuccess: true,
+      metadata: {
+        filename: file.name,
+        uploader_name: who.uploader_name,
+        uploader_email: who.uploader_email,
+      },
+      onShouldRetry: function (error) {
+        var response = error && error.originalResponse;
+        var code = response ? response.getStatus() : 0;
+        // Refusals (limits, closed request) will not change by retrying.
+        if (code === 400 || code === 404 || code === 410 || code === 413) {
+          return false;
+        }
+        status.textContent = labels.labelRetrying;
+        return true;
+      },
+      onProgress: function (sent, total) {
+        progress.value = total ? (sent / total) * 100 : 100;
+        status.textContent = sizeText(sent) + " / " + sizeText(total);
+      },
+      onSuccess: function () {
+        progress.value = 100;
+        status.textContent = labels.labelDone;
+        row.classList.add("list-group-item-success", "request-done");
+      },
+      onError: function (error) {
+        var detail = "";
+        var response = error && error.originalResponse;
+        if (response) {
+          try {
+            detail = JSON.parse(response.getBody()).detail || "";
+          } catch (ignored) {
+            detail = "";
+          }
+        }
+        status.textContent = labels.labelFailed + (detail ? ": " + detail : "");
+        row.classList.add("list-group-item-danger", "request-failed");
+      },
+    });
+    upload.findPreviousUploads().then(function (previous) {
+      if (previous.length) {
+        upload.resumeFromPreviousUpload(previous[0]);
+      }
+      upload.start();
+    });
+  }
+
+  function startAll(files) {
+    var who = uploader();
+    if (!who) {
+      return;
+    }
+    for (var index = 0; index < files.length; index += 1) {
+      start(files[index], who);
+    }
+  }
+
+  ["dragenter", "dragover"].forEach(function (name) {
+    zone.addEventListener(name, function (event) {
+      event.preventDefault();
+      zone.classList.add("bg-primary-subtle");
+    });
+  });
+  zone.addEventListener("dragleave", function () {
+    zone.classList.remove("bg-primary-subtle");
+  });
+  zone.addEventListener("drop", function (event) {
+    event.preventDefault();
+    zone.classList.remove("bg-primary-subtle");
+    startAll(event.dataTransfer.files);
+  });
+  input.addEventListener("change", function () {
+    startAll(input.files);
+    input.value = "";
+  });
+})();

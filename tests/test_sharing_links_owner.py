@@ -1,0 +1,373 @@
+"""External links, the owner's side: creating links within the site's policy, seeing
+them with their receipts, withdrawing them; the policy page; the REST API; offboarding.
+"""
+
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Team, User
+from audit.models import AuditEvent
+from files import services
+from files.models import FileVersion
+from sharing.links import (
+    LinkPolicyError,
+    LinkRuleError,
+    share_link_create,
+    share_link_policy_check_may_share,
+    share_links_revoke_for_owner,
+)
+from sharing.models import ExternalSharing, ShareLink, SharingPolicy, Transfer
+from tests.files_helpers import (
+    Backend,
+    auditor,  # noqa: F401
+    folder_backend,  # noqa: F401
+    root_of,
+    team,  # noqa: F401
+    teammate,  # noqa: F401
+    version_store,
+)
+from tests.helpers import client_signed_in
+from tests.test_sharing_links import (
+    file_url,
+    open_url,
+    rate_limit_cache,  # noqa: F401
+    shared_file,
+)
+
+pytestmark = pytest.mark.django_db
+
+URL_PATTERN = re.compile(r"http://[^\s\"<]+/s/([A-Za-z0-9_-]{43})/")
+
+
+def policy_set(**changes: Any) -> None:
+    SharingPolicy.current()
+    SharingPolicy.objects.filter(pk=1).update(**changes)
+
+
+def links_page(version: FileVersion) -> str:
+    return reverse("sharing:file_links", args=[version.file_id])
+
+
+def form_for(days: int = 3, **extra: Any) -> dict[str, Any]:
+    expires_on = timezone.localdate() + dt.timedelta(days=days)
+    return {"expires_on": expires_on.isoformat(), "notify_owner": "on", **extra}
+
+
+def denied(action: str) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=action, outcome="denied"))
+
+
+# --- Creating a link from the file's page -------------------------------------------------
+
+
+def test_a_clinician_creates_a_link_and_sees_its_address_only_once(
+    owner: User, folder_backend: Backend
+) -> None:
+    version = shared_file(owner)
+    clinician = client_signed_in(owner)
+    page = clinician.get(links_page(version))
+    assert page.status_code == 200
+    assert "No links yet." in page.content.decode()
+
+    created = clinician.post(links_page(version), form_for(label="Dr Radio", password="s3cret!"))
+    assert created.status_code == 200
+    html = created.content.decode()
+    match = URL_PATTERN.search(html)
+    assert match is not None
+    token = match.group(1)
+    assert 'id="new-link"' in html
+    assert created["Cache-Control"].startswith("max-age=0")
+    link = ShareLink.objects.get()
+    assert link.label == "Dr Radio"
+    assert link.expires_at.date() == timezone.localdate() + dt.timedelta(days=3)
+
+    later = clinician.get(links_page(version)).content.decode()
+    assert token not in later
+    assert 'data-state="active"' in later
+    assert AuditEvent.objects.filter(action="sharing.link.create", outcome="success").count() == 1
+    assert Client().get(open_url(token)).status_code == 200
+
+
+def test_the_link_can_be_emailed_to_its_recipient_with_the_token_only_there(
+    owner: User, folder_backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    version = shared_file(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        created = client_signed_in(owner).post(
+            links_page(version),
+            form_for(recipient_email="Dr.Radio@Clinique.example", send_email="on"),
+        )
+    assert created.status_code == 200
+    (message,) = [m for m in mail.outbox if m.to == ["dr.radio@clinique.example"]]
+    assert message.reply_to == [owner.email]
+    match = URL_PATTERN.search(str(message.body))
+    assert match is not None
+    html_body = str(getattr(message, "alternatives", [("",)])[0][0])
+    assert match.group(1) in html_body
+    assert match.group(1) not in str(list(AuditEvent.objects.values_list("details", flat=True)))
+
+
+def test_expiry_is_mandatory_and_capped_by_the_policy(owner: User, folder_backend: Backend) -> None:
+    version = shared_file(owner)
+    clinician = client_signed_in(owner)
+    too_long = clinician.post(links_page(version), form_for(days=31))
+    assert too_long.status_code == 400
+    assert "At most 30 days" in too_long.content.decode()
+    assert not ShareLink.objects.exists()
+    with pytest.raises(LinkPolicyError):
+        share_link_create(
+            actor=owner, target=version.file, expires_at=timezone.now() + dt.timedelta(days=45)
+        )
+    with pytest.raises(LinkRuleError):
+        share_link_create(
+            actor=owner, target=version.file, expires_at=timezone.now() - dt.timedelta(hours=1)
+        )
+    assert len(denied("sharing.link.create")) == 2
+
+    # The last allowed day works (its end is clamped to the maximum).
+    assert clinician.post(links_page(version), form_for(days=30)).status_code == 200
+    link = ShareLink.objects.get()
+    assert link.expires_at <= timezone.now() + dt.timedelta(days=30)
+
+
+def test_the_policy_decides_who_may_share_outside(
+    owner: User, teammate: User, team: Team, folder_backend: Backend
+) -> None:
+    version = shared_file(teammate, name="lettre.pdf")
+    policy_set(external_sharing=ExternalSharing.TEAM_MANAGERS)
+    with pytest.raises(LinkPolicyError):
+        share_link_policy_check_may_share(actor=teammate)
+    refused = client_signed_in(teammate).post(links_page(version), form_for())
+    assert refused.status_code == 403
+    assert "only team managers" in refused.content.decode()
+    share_link_policy_check_may_share(actor=owner)  # a manager of Cardiologie
+
+    policy_set(external_sharing=ExternalSharing.NOBODY)
+    with pytest.raises(LinkPolicyError):
+        share_link_create(actor=teammate, target=version.file)
+    assert not ShareLink.objects.exists()
+    assert denied("sharing.link.create")
+
+
+def test_the_policy_can_require_a_password_verification_and_a_domain(
+    owner: User, folder_backend: Backend
+) -> None:
+    version = shared_file(owner)
+    policy_set(
+        password_required=True,
+        email_verification_required=True,
+        allowed_recipient_domains="chu-exemple.fr\nclinique.example",
+    )
+    with pytest.raises(LinkPolicyError, match="password"):
+        share_link_create(actor=owner, target=version.file, recipient_email="a@clinique.example")
+    with pytest.raises(LinkPolicyError, match="code"):
+        share_link_create(
+            actor=owner, target=version.file, password="pw", recipient_email="a@clinique.example"
+        )
+    with pytest.raises(LinkPolicyError, match=r"clinique\.example"):
+        share_link_create(
+            actor=owner,
+            target=version.file,
+            password="pw",
+            recipient_email="someone@gmail.example",
+            email_verification=True,
+        )
+    link, _token = share_link_create(
+        actor=owner,
+        target=version.file,
+        password="pw",
+        recipient_email="a@clinique.example",
+        email_verification=True,
+    )
+    assert link.email_verification
+    assert len(denied("sharing.link.create")) == 3
+
+
+def test_nobody_shares_what_they_cannot_see(
+    owner: User, outsider: User, folder_backend: Backend
+) -> None:
+    version = shared_file(owner)
+    assert client_signed_in(outsider).get(links_page(version)).status_code == 404
+    with pytest.raises(LinkRuleError):
+        share_link_create(actor=outsider, target=version.file)
+    link, _token = share_link_create(actor=owner, target=version.file)
+    revoke = client_signed_in(outsider).post(reverse("sharing:link_revoke", args=[link.pk]))
+    assert revoke.status_code == 404
+    link.refresh_from_db()
+    assert link.revoked_at is None
+
+
+# --- Listing and withdrawing --------------------------------------------------------------
+
+
+def test_the_owner_sees_receipts_and_withdraws_a_link(owner: User, folder_backend: Backend) -> None:
+    version = shared_file(owner)
+    link, token = share_link_create(
+        actor=owner, target=version.file, recipient_email="dr.radio@clinique.example"
+    )
+    recipient = Client()
+    assert recipient.get(file_url(token, version.file)).status_code == 200
+
+    clinician = client_signed_in(owner)
+    mine = clinician.get(reverse("sharing:my_links")).content.decode()
+    assert "IRM genou.dcm" in mine
+    assert 'class="link-receipt"' in mine
+    assert "dr.radio@clinique.example" in mine
+
+    back = links_page(version)
+    withdrawn = clinician.post(reverse("sharing:link_revoke", args=[link.pk]), {"next": back})
+    assert withdrawn.status_code == 302
+    assert withdrawn["Location"] == back
+    assert 'data-state="revoked"' in clinician.get(back).content.decode()
+    assert recipient.get(file_url(token, version.file)).status_code == 410
+    event = AuditEvent.objects.get(action="sharing.link.revoke")
+    assert event.actor_id == str(owner.pk)
+
+
+def test_a_teammate_may_withdraw_a_link_on_a_team_file(
+    owner: User, teammate: User, team: Team, folder_backend: Backend
+) -> None:
+    team_root = services.space_root(services.space_team_get_or_create(team=team))
+    version = version_store(actor=owner, folder=team_root, name="bilan.pdf", content=b"%PDF")
+    link, _token = share_link_create(actor=owner, target=version.file)
+    page = client_signed_in(teammate).get(links_page(version)).content.decode()
+    assert f'data-link="{link.pk}"' in page
+    client_signed_in(teammate).post(reverse("sharing:link_revoke", args=[link.pk]))
+    link.refresh_from_db()
+    assert link.revoked_by == teammate
+
+
+def test_offboarding_revokes_every_live_link_of_the_leaver(
+    owner: User, site_admin: User, folder_backend: Backend
+) -> None:
+    version = shared_file(owner)
+    file_link, _token = share_link_create(actor=owner, target=version.file)
+    folder_link, _token = share_link_create(actor=owner, target=root_of(owner))
+    transfer = Transfer.objects.create(
+        created_by=owner,
+        subject="Examens",
+        folder=root_of(owner),
+        expires_at=timezone.now() + dt.timedelta(days=3),
+    )
+    transfer_link, _token = share_link_create(
+        actor=owner, target=transfer, recipient_email="x@clinique.example"
+    )
+    ShareLink.objects.filter(pk=folder_link.pk).update(revoked_at=timezone.now())
+
+    assert share_links_revoke_for_owner(owner=owner, actor=site_admin) == 2
+    for link in (file_link, transfer_link):
+        link.refresh_from_db()
+        assert link.revoked_at is not None
+        assert link.revoked_by == site_admin
+    events = AuditEvent.objects.filter(action="sharing.link.revoke")
+    assert sorted(int(event.target_id) for event in events) == sorted(
+        [file_link.pk, transfer_link.pk]
+    )
+    assert share_links_revoke_for_owner(owner=owner) == 0
+
+
+# --- The policy page ----------------------------------------------------------------------
+
+
+def test_a_site_admin_edits_the_sharing_policy_and_it_is_audited(
+    owner: User, site_admin: User
+) -> None:
+    url = reverse("sharing:policy")
+    assert client_signed_in(owner).get(url).status_code == 403
+    admin = client_signed_in(site_admin)
+    assert admin.get(url).status_code == 200
+    fields = {
+        "external_sharing": "team_managers",
+        "link_default_days": "5",
+        "link_max_days": "14",
+        "password_required": "on",
+        "allowed_recipient_domains": "@CHU-Exemple.fr\n",
+        "file_request_max_files": "50",
+        "file_request_max_bytes": str(10 * 1024**3),
+    }
+    assert admin.post(url, fields).status_code == 302
+    policy = SharingPolicy.current()
+    assert policy.link_max_days == 14
+    assert policy.password_required
+    assert policy.allowed_domains() == ["chu-exemple.fr"]
+    event = AuditEvent.objects.get(action="sharing.policy.update")
+    assert event.details["changed"]["link_max_days"] == {"before": 30, "after": 14}
+
+    wrong = admin.post(url, {**fields, "link_default_days": "20", "allowed_recipient_domains": "x"})
+    assert wrong.status_code == 200
+    assert "Not a domain name" in wrong.content.decode()
+    assert AuditEvent.objects.filter(action="sharing.policy.update").count() == 1
+
+
+# --- REST API -----------------------------------------------------------------------------
+
+
+def test_the_api_creates_lists_and_revokes_links(
+    owner: User, outsider: User, folder_backend: Backend
+) -> None:
+    version = shared_file(owner)
+    api = client_signed_in(owner)
+    url = reverse("sharing_api:file_links", args=[version.file_id])
+    created = api.post(
+        url,
+        {"password": "pw", "max_downloads": 3, "label": "API"},
+        content_type="application/json",
+    )
+    assert created.status_code == 201
+    body = created.json()
+    assert len(body["token"]) == 43
+    assert body["url"].endswith(f"/s/{body['token']}/")
+    assert body["state"] == "active"
+    assert body["has_password"] is True
+
+    listed = api.get(url).json()
+    assert [row["id"] for row in listed] == [body["id"]]
+    assert "token" not in listed[0]
+    assert body["token"] not in str(listed)
+
+    assert client_signed_in(outsider).get(url).status_code == 404
+    too_long = api.post(
+        url,
+        {"expires_at": (timezone.now() + dt.timedelta(days=60)).isoformat()},
+        content_type="application/json",
+    )
+    assert too_long.status_code == 403
+
+    revoked = api.post(reverse("sharing_api:link_revoke", args=[body["id"]]))
+    assert revoked.status_code == 200
+    assert revoked.json()["state"] == "revoked"
+    assert Client().get(open_url(body["token"])).status_code == 410
+    outsider_revoke = client_signed_in(outsider).post(
+        reverse("sharing_api:link_revoke", args=[body["id"]])
+    )
+    assert outsider_revoke.status_code == 404
+
+
+# --- Pages obey the CSP -------------------------------------------------------------------
+
+
+def test_link_pages_hold_no_inline_script_or_style(owner: User, folder_backend: Backend) -> None:
+    version = shared_file(owner)
+    _link, token = share_link_create(actor=owner, target=version.file, password="pw")
+    clinician = client_signed_in(owner)
+    pages = [
+        clinician.get(links_page(version)),
+        clinician.get(reverse("sharing:my_links")),
+        Client().get(open_url(token)),
+        Client().get(open_url("N" * 43)),
+    ]
+    for response in pages:
+        html = response.content.decode()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+        assert not re.search(r"\sstyle=", html)
