@@ -1,0 +1,156 @@
+"""GDPR duties: a person's data export (Art. 15 and 20) and the erasure of their
+content by crypto-shredding (Art. 17). Both are audited; the audit log itself is kept
+(Art. 17(3)(b) and (e): a legal obligation of the health-data host, and evidence for
+legal claims), with the retention of docs/audit.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import zipstream
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from audit import services as audit
+from audit.exports import jsonl_chunks
+from audit.models import Outcome
+from audit.selectors import EventFilter, audit_head_sequence
+from files.models import File, FileVersion, Folder, UploadSession
+from files.services.common import purge_cleanup_on_commit, versions_shred
+from privacy import selectors
+
+README = """SecureDrive personal data export
+================================
+
+Person: {email} (account {id})
+Exported: {exported_at} by {exported_by}
+
+profile.json          your account: name, e-mail, roles, teams, dates
+files.jsonl           one line per file you own or added: name, folder path, space,
+                      dates and every version's size, type, date and scan status.
+                      File content is not included: download your files from
+                      SecureDrive itself while your account is active.
+shares.jsonl          files and folders you shared with colleagues or teams
+links.jsonl           external links you created (the link secrets are never stored)
+transfers.jsonl       transfers you sent
+file_requests.jsonl   file requests you opened
+activity.jsonl        your actions as recorded in the audit log, up to event #{head}
+                      (when, what, which file, from which address and browser)
+"""
+
+
+class ErasureRefused(Exception):
+    """The erasure may not run: the account is active, or the confirmation is wrong."""
+
+
+def _json_lines(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    for row in rows:
+        yield (json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+
+
+def personal_data_export(*, actor: User, person: User) -> Iterator[bytes]:
+    """The person's data as a ZIP, built while it is sent (constant memory).
+
+    The export is recorded before the first byte leaves; the activity is pinned to the
+    head of the log at that moment, so the archive does not chase its own event.
+    """
+    head = audit_head_sequence()
+    audit.record(
+        action="privacy.export",
+        actor=actor,
+        target_type="accounts.user",
+        target_id=person.pk,
+        details={"person": person.email, "up_to_sequence": head},
+    )
+    archive = zipstream.ZipStream(compress_type=zipstream.ZIP_DEFLATED, sized=False)
+    archive.add(
+        README.format(
+            email=person.email,
+            id=person.pk,
+            exported_at=timezone.now().isoformat(timespec="seconds"),
+            exported_by=actor.email,
+            head=head,
+        ),
+        "README.txt",
+    )
+    archive.add(
+        json.dumps(selectors.person_profile(person), ensure_ascii=False, indent=2, sort_keys=True),
+        "profile.json",
+    )
+    archive.add(_json_lines(selectors.person_files_metadata(person)), "files.jsonl")
+    archive.add(_json_lines(selectors.person_shares(person)), "shares.jsonl")
+    archive.add(_json_lines(selectors.person_links(person)), "links.jsonl")
+    archive.add(_json_lines(selectors.person_transfers(person)), "transfers.jsonl")
+    archive.add(_json_lines(selectors.person_file_requests(person)), "file_requests.jsonl")
+    activity = EventFilter(actor=str(person.pk), up_to_sequence=head)
+    archive.add(jsonl_chunks(activity), "activity.jsonl")
+    return iter(archive)
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    files: int
+    versions_shredded: int
+    uploads_discarded: int
+
+
+def person_content_erase(*, actor: User, person: User, confirmation: str) -> ErasureReport:
+    """Crypto-shred the files left in a deactivated person's personal space.
+
+    The versions' wrapped data keys are destroyed in this transaction (the blobs become
+    unreadable at once, backups included); the blobs are deleted after the commit by
+    the files app's usual task. Unfinished uploads lose their keys too. Refused unless
+    the account is deactivated and ``confirmation`` is the person's e-mail address.
+    """
+    if person.is_active:
+        raise ErasureRefused(_("Deactivate the account before erasing its content."))
+    if confirmation.strip().casefold() != person.email.casefold():
+        raise ErasureRefused(_("Type the person's e-mail address exactly to confirm."))
+    now = timezone.now()
+    with transaction.atomic():
+        person = User.objects.select_for_update().get(pk=person.pk)
+        if person.is_active:
+            raise ErasureRefused(_("Deactivate the account before erasing its content."))
+        files = File.objects.select_for_update().filter(
+            pk__in=selectors.person_erasable_files(person).values("pk")
+        )
+        file_ids = list(files.values_list("pk", flat=True))
+        shredded = versions_shred(FileVersion.objects.filter(file_id__in=file_ids), now)
+        File.objects.filter(pk__in=file_ids).update(purged_at=now)
+        File.objects.filter(pk__in=file_ids, deleted_at__isnull=True).update(deleted_at=now)
+        folders = Folder.objects.filter(space__owner=person, parent__isnull=False)
+        folders.filter(deleted_at__isnull=True).update(deleted_at=now)
+        folders.update(purged_at=now)
+        uploads, _by_model = UploadSession.objects.filter(
+            owner=person, completed_at__isnull=True
+        ).delete()
+        audit.record(
+            action="privacy.erasure",
+            actor=actor,
+            target_type="accounts.user",
+            target_id=person.pk,
+            details={
+                "person": person.email,
+                "files": len(file_ids),
+                "versions_shredded": shredded,
+                "uploads_discarded": uploads,
+            },
+        )
+        purge_cleanup_on_commit()
+    return ErasureReport(len(file_ids), shredded, uploads)
+
+
+def personal_data_export_refused(*, actor: User, person_id: int) -> None:
+    audit.record(
+        action="privacy.export",
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="accounts.user",
+        target_id=person_id,
+    )

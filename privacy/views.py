@@ -1,0 +1,125 @@
+"""GDPR pages: HTTP only. Reads in selectors, export and erasure in services.
+
+Who exports: the person themselves, from /privacy/ (the right of access is theirs, and
+nobody else then reads the names of their files), and a site administrator for a
+person who can no longer sign in (a leaver's request reaches the DPO). Who erases: a
+site administrator, and only a deactivated account's content.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import User
+from accounts.permissions import site_admin_required
+from privacy import selectors, services
+from privacy.forms import ErasureConfirmForm
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    if not isinstance(user, User):  # login_required ran first; this keeps mypy honest
+        raise PermissionDenied
+    return user
+
+
+def _zip_response(*, actor: User, person: User) -> StreamingHttpResponse:
+    archive = services.personal_data_export(actor=actor, person=person)
+    response = StreamingHttpResponse(archive, content_type="application/zip")
+    stamp = f"{person.pk}"
+    response["Content-Disposition"] = f'attachment; filename="securedrive-data-{stamp}.zip"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@login_required
+def my_data(request: HttpRequest) -> HttpResponse:
+    return render(request, "privacy/my_data.html", {"person": _user(request)})
+
+
+@require_GET
+@login_required
+def my_data_export(request: HttpRequest) -> StreamingHttpResponse:
+    user = _user(request)
+    return _zip_response(actor=user, person=user)
+
+
+@require_GET
+@site_admin_required
+def person_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    people = User.objects.order_by("email")
+    people = people.filter(email__icontains=query) if query else people.filter(is_active=False)
+    return render(request, "privacy/person_list.html", {"people": people[:100], "query": query})
+
+
+def _person(request: HttpRequest, person_id: int) -> User:
+    person = selectors.person_for_actor(actor=_user(request), person_id=person_id)
+    if person is None:
+        raise Http404
+    return person
+
+
+@require_GET
+@site_admin_required
+def person_detail(request: HttpRequest, person_id: int) -> HttpResponse:
+    person = _person(request, person_id)
+    return render(
+        request,
+        "privacy/person_detail.html",
+        {
+            "person": person,
+            "erasable_files": selectors.person_erasable_files(person).count(),
+            "form": ErasureConfirmForm(),
+        },
+    )
+
+
+@require_GET
+@site_admin_required
+def person_export(request: HttpRequest, person_id: int) -> HttpResponse:
+    # Typed as HttpResponse for site_admin_required; the body streams all the same.
+    response: Any = _zip_response(actor=_user(request), person=_person(request, person_id))
+    return cast(HttpResponse, response)
+
+
+@require_POST
+@site_admin_required
+def person_erase(request: HttpRequest, person_id: int) -> HttpResponse:
+    person = _person(request, person_id)
+    form = ErasureConfirmForm(request.POST)
+    if form.is_valid():
+        try:
+            report = services.person_content_erase(
+                actor=_user(request),
+                person=person,
+                confirmation=form.cleaned_data["confirmation"],
+            )
+        except services.ErasureRefused as error:
+            form.add_error("confirmation", str(error))
+        else:
+            messages.success(
+                request,
+                _("%(files)d file(s) erased: %(versions)d version key(s) destroyed.")
+                % {"files": report.files, "versions": report.versions_shredded},
+            )
+            return redirect("privacy:person", person_id=person.pk)
+    return render(
+        request,
+        "privacy/person_detail.html",
+        {
+            "person": person,
+            "erasable_files": selectors.person_erasable_files(person).count(),
+            "form": form,
+        },
+        status=400,
+    )

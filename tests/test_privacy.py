@@ -1,0 +1,209 @@
+"""GDPR: a person downloads what SecureDrive holds about them; a leaver's content is
+erased by crypto-shredding when the DPO asks.
+
+People: Alice (a clinician, later a leaver), Tom (her teammate), Sam (a site
+administrator acting for the DPO), Audrey (an auditor), Oscar (an outsider).
+"""
+
+# ruff: noqa: F811  (pytest fixtures imported by name are used as arguments)
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import zipfile
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Team, User
+from accounts.offboarding import user_deactivate
+from audit import services as audit
+from audit.models import AuditEvent, Outcome
+from audit.selectors import audit_chain_verify
+from files import services
+from files.models import FileVersion
+from sharing.models import Share, ShareLink
+from tests.conftest import user_create
+from tests.files_helpers import (
+    Backend,
+    folder_backend,  # noqa: F401
+    root_of,
+    team,  # noqa: F401
+    teammate,  # noqa: F401
+    version_store,
+)
+from tests.helpers import client_signed_in
+
+pytestmark = pytest.mark.django_db
+
+SECRET_CONTENT = b"CONFIDENTIAL-echo-report-of-patient-Dupont"
+
+
+@pytest.fixture
+def auditor(db: None) -> User:
+    return user_create("audrey.auditor@hopital.example", is_auditor=True)
+
+
+def archive_of(response: Any) -> zipfile.ZipFile:
+    assert response.status_code == 200
+    assert response.streaming, "the archive must be streamed"
+    assert response["Content-Type"] == "application/zip"
+    return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+
+
+def lines(archive: zipfile.ZipFile, name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in archive.read(name).decode().splitlines()]
+
+
+@pytest.fixture
+def alices_drive(owner: User, teammate: User, team: Team, folder_backend: Backend) -> None:
+    reports = services.folder_create(actor=owner, parent=root_of(owner), name="Reports")
+    echo = version_store(actor=owner, folder=reports, name="echo.pdf", content=SECRET_CONTENT)
+    version_store(actor=owner, folder=reports, name="echo.pdf", content=SECRET_CONTENT + b"v2")
+    team_root = services.space_root(services.space_team_get_or_create(team=team))
+    version_store(actor=owner, folder=team_root, name="protocol.pdf", content=b"team protocol")
+    Share.objects.create(file=echo.file, user=teammate, role="viewer", created_by=owner)
+    ShareLink.objects.create(
+        token_hash="0" * 64,
+        file=echo.file,
+        created_by=owner,
+        label="for Dr Petit",
+        expires_at=timezone.now() + dt.timedelta(days=7),
+    )
+    audit.record(action="accounts.login", actor=owner)
+
+
+def test_a_person_downloads_their_data_without_any_file_content(
+    owner: User, alices_drive: None
+) -> None:
+    client = client_signed_in(owner)
+    assert "Download my data" in client.get("/privacy/").content.decode()
+
+    archive = archive_of(client.get("/privacy/export.zip"))
+
+    assert set(archive.namelist()) == {
+        "README.txt",
+        "profile.json",
+        "files.jsonl",
+        "shares.jsonl",
+        "links.jsonl",
+        "transfers.jsonl",
+        "file_requests.jsonl",
+        "activity.jsonl",
+    }
+    assert json.loads(archive.read("profile.json"))["email"] == owner.email
+    files = {row["name"]: row for row in lines(archive, "files.jsonl")}
+    assert set(files) == {"echo.pdf", "protocol.pdf"}
+    assert files["echo.pdf"]["folder_path"] == "/Reports"
+    assert files["echo.pdf"]["space"] == "personal"
+    assert [version["size"] for version in files["echo.pdf"]["versions"]] == [
+        len(SECRET_CONTENT),
+        len(SECRET_CONTENT) + 2,
+    ]
+    assert files["protocol.pdf"]["space"].startswith("team:")
+    assert lines(archive, "shares.jsonl")[0]["with_user"] == "tom.teammate@hopital.example"
+    link = lines(archive, "links.jsonl")[0]
+    assert link["label"] == "for Dr Petit"
+    assert "token_hash" not in link
+    activity = lines(archive, "activity.jsonl")
+    assert "accounts.login" in {event["action"] for event in activity}
+    assert {event["actor_id"] for event in activity} == {str(owner.pk)}
+    everything = b"".join(archive.read(name) for name in archive.namelist())
+    assert SECRET_CONTENT not in everything
+    exported = AuditEvent.objects.get(action="privacy.export")
+    assert (exported.actor_id, exported.target_id) == (str(owner.pk), str(owner.pk))
+
+
+def test_the_export_is_not_someone_elses_to_take(
+    owner: User, outsider: User, auditor: User, alices_drive: None
+) -> None:
+    for person in (outsider, auditor):
+        response = client_signed_in(person).get(f"/privacy/people/{owner.pk}/export.zip")
+        assert response.status_code == 403
+    assert not AuditEvent.objects.filter(action="privacy.export").exists()
+    assert client_signed_in(outsider).get("/privacy/export.zip").status_code == 200
+    assert AuditEvent.objects.get(action="privacy.export").target_id == str(outsider.pk)
+
+
+def test_a_site_admin_exports_a_leavers_data(
+    owner: User, site_admin: User, alices_drive: None
+) -> None:
+    user_deactivate(actor=site_admin, user=owner, successor=None)
+    client = client_signed_in(site_admin)
+    assert owner.email in client.get("/privacy/people/").content.decode()
+    archive = archive_of(client.get(f"/privacy/people/{owner.pk}/export.zip"))
+    assert json.loads(archive.read("profile.json"))["active"] is False
+    assert {row["name"] for row in lines(archive, "files.jsonl")} == {"echo.pdf", "protocol.pdf"}
+    exported = AuditEvent.objects.get(action="privacy.export")
+    assert (exported.actor_id, exported.target_id) == (str(site_admin.pk), str(owner.pk))
+
+
+def test_an_active_accounts_content_cannot_be_erased(
+    owner: User, site_admin: User, alices_drive: None
+) -> None:
+    client = client_signed_in(site_admin)
+    assert "Deactivate it first" in client.get(f"/privacy/people/{owner.pk}/").content.decode()
+    response = client.post(f"/privacy/people/{owner.pk}/erase/", {"confirmation": owner.email})
+    assert response.status_code == 400
+    assert not FileVersion.objects.filter(shredded_at__isnull=False).exists()
+    assert not AuditEvent.objects.filter(action="privacy.erasure").exists()
+
+
+def test_erasure_needs_the_address_typed(owner: User, site_admin: User, alices_drive: None) -> None:
+    user_deactivate(actor=site_admin, user=owner, successor=None)
+    response = client_signed_in(site_admin).post(
+        f"/privacy/people/{owner.pk}/erase/", {"confirmation": "yes"}
+    )
+    assert response.status_code == 400
+    assert "exactly" in response.content.decode()
+    assert not FileVersion.objects.filter(shredded_at__isnull=False).exists()
+
+
+def test_a_leavers_personal_content_is_crypto_shredded_and_the_log_kept(
+    owner: User,
+    site_admin: User,
+    alices_drive: None,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    user_deactivate(actor=site_admin, user=owner, successor=None)
+    personal = list(FileVersion.objects.filter(file__space__owner=owner))
+    team_versions = list(FileVersion.objects.exclude(file__space__owner=owner))
+    events_about_alice = AuditEvent.objects.filter(actor_id=str(owner.pk)).count()
+    client = client_signed_in(site_admin)
+    page = client.get(f"/privacy/people/{owner.pk}/").content.decode()
+    assert "1 file remains" in page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/privacy/people/{owner.pk}/erase/", {"confirmation": owner.email.upper()}
+        )
+
+    assert response.status_code == 302
+    for version in personal:
+        assert not FileVersion.objects.filter(
+            pk=version.pk, wrapped_data_key__isnull=False
+        ).exists()
+    for version in team_versions:  # the team's record is the team's
+        version.refresh_from_db()
+        assert version.wrapped_data_key is not None
+    erasure = AuditEvent.objects.get(action="privacy.erasure")
+    assert (erasure.actor_id, erasure.target_id) == (str(site_admin.pk), str(owner.pk))
+    assert erasure.details["versions_shredded"] == 2
+    assert AuditEvent.objects.filter(actor_id=str(owner.pk)).count() == events_about_alice
+    assert audit_chain_verify().intact
+    assert "0 files remain" in client.get(f"/privacy/people/{owner.pk}/").content.decode()
+
+
+def test_only_site_admins_open_the_erasure_page(owner: User, outsider: User, auditor: User) -> None:
+    user_deactivate(actor=None, user=owner, successor=None)
+    for person in (outsider, auditor):
+        client = client_signed_in(person)
+        assert client.get(f"/privacy/people/{owner.pk}/").status_code == 403
+        response = client.post(f"/privacy/people/{owner.pk}/erase/", {"confirmation": owner.email})
+        assert response.status_code == 403
+    assert (
+        AuditEvent.objects.filter(action="accounts.admin.access", outcome=Outcome.DENIED).count()
+        == 4
+    )
