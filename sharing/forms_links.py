@@ -15,6 +15,8 @@ from securedrive.forms import BootstrapFormMixin
 from sharing.links.services import expiry_clamped
 from sharing.models import SharingPolicy
 
+GIB = 1024**3
+
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
@@ -125,7 +127,6 @@ class SharingPolicyForm(BootstrapFormMixin, forms.ModelForm):  # type: ignore[ty
             "email_verification_required",
             "allowed_recipient_domains",
             "file_request_max_files",
-            "file_request_max_bytes",
         ]
         widgets = {"allowed_recipient_domains": forms.Textarea(attrs={"rows": 3})}
         help_texts = {
@@ -133,6 +134,25 @@ class SharingPolicyForm(BootstrapFormMixin, forms.ModelForm):  # type: ignore[ty
                 "One domain per line (chu-exemple.fr). Empty: any domain."
             )
         }
+
+    # An administrator thinks in gigabytes, the policy row stores bytes.
+    file_request_max_gib = forms.IntegerField(
+        label=gettext_lazy("A file request accepts at most (GB in all)"),
+        min_value=1,
+        max_value=100_000,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["file_request_max_gib"].initial = max(
+            1, self.instance.file_request_max_bytes // GIB
+        )
+
+    def changes(self) -> dict[str, Any]:
+        """The policy fields as the sharing services take them."""
+        changes = {name: self.cleaned_data[name] for name in self.Meta.fields}
+        changes["file_request_max_bytes"] = self.cleaned_data["file_request_max_gib"] * GIB
+        return changes
 
     def clean_link_max_days(self) -> int:
         value: int = self.cleaned_data["link_max_days"]

@@ -152,8 +152,7 @@ def policy(request: HttpRequest) -> HttpResponse:
     current = SharingPolicy.current()
     form = SharingPolicyForm(request.POST if request.method == "POST" else None, instance=current)
     if request.method == "POST" and form.is_valid():
-        changes = {name: form.cleaned_data[name] for name in SharingPolicyForm.Meta.fields}
-        links.sharing_policy_update(actor=_me(request), changes=changes, request=request)
+        links.sharing_policy_update(actor=_me(request), changes=form.changes(), request=request)
         messages.success(request, _("Sharing policy saved."))
         return redirect("sharing:policy")
     return render(request, "sharing/policy.html", {"form": form})

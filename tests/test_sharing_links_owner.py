@@ -294,13 +294,14 @@ def test_a_site_admin_edits_the_sharing_policy_and_it_is_audited(
         "password_required": "on",
         "allowed_recipient_domains": "@CHU-Exemple.fr\n",
         "file_request_max_files": "50",
-        "file_request_max_bytes": str(10 * 1024**3),
+        "file_request_max_gib": "10",
     }
     assert admin.post(url, fields).status_code == 302
     policy = SharingPolicy.current()
     assert policy.link_max_days == 14
     assert policy.password_required
     assert policy.allowed_domains() == ["chu-exemple.fr"]
+    assert policy.file_request_max_bytes == 10 * 1024**3
     event = AuditEvent.objects.get(action="sharing.policy.update")
     assert event.details["changed"]["link_max_days"] == {"before": 30, "after": 14}
 

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import gettext
+import os
 import re
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.conftest import missing_service
 
 LOCALE = Path(__file__).resolve().parent.parent / "locale" / "fr" / "LC_MESSAGES"
 PLURAL_FORMS = 2  # "Plural-Forms: nplurals=2; plural=(n > 1);"
@@ -20,9 +26,9 @@ class Entry:
     fuzzy: bool
 
 
-def po_entries() -> list[Entry]:
-    """Each entry of django.po, header excluded."""
-    text = (LOCALE / "django.po").read_text(encoding="utf-8")
+def po_entries(path: Path = LOCALE / "django.po") -> list[Entry]:
+    """Each entry of a catalogue (ours by default), header excluded."""
+    text = path.read_text(encoding="utf-8")
     entries = []
     for block in text.split("\n\n"):
         fuzzy = "#, fuzzy" in block or re.search(r"#,.*\bfuzzy\b", block) is not None
@@ -77,3 +83,44 @@ def test_compiled_catalogue_matches_the_sources() -> None:
         if compiled_forms(compiled, entry) != entry.translations
     ]
     assert stale == [], "run `make messages` to recompile django.mo"
+
+
+def test_catalogue_holds_every_message_of_the_sources(tmp_path: Path) -> None:
+    """A string added to the code or a template without `make messages` and a French
+    translation would show English on a French screen: extract the messages from a copy
+    of the sources (makemessages rewrites the catalogue in place) and compare."""
+    if shutil.which("xgettext") is None or shutil.which("msgmerge") is None:
+        missing_service("GNU gettext (xgettext, msgmerge) is not installed")
+    root = LOCALE.parent.parent.parent
+    copy = tmp_path / "src"
+    shutil.copytree(
+        root,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".tools", "var", "node_modules", "*.mo", "__pycache__", ".*_cache"
+        ),
+    )
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
+    subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "makemessages",
+            "--locale",
+            "fr",
+            "--no-obsolete",
+            "--ignore",
+            "tests/*",
+            "--ignore",
+            "bench/*",
+        ],
+        cwd=copy,
+        env={**environment, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    extracted = po_entries(copy / "locale" / "fr" / "LC_MESSAGES" / "django.po")
+    ours = {(entry.context, entry.msgid) for entry in po_entries()}
+    new = sorted(entry.msgid for entry in extracted if (entry.context, entry.msgid) not in ours)
+    assert new == [], "new messages: run `make messages` and translate them"
