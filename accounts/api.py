@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 from accounts import tokens
 from accounts.authentication import HasScope, VerifiedSessionOnly
 from accounts.models import PersonalAccessToken, TeamRole, TokenScope, User
+from accounts.permissions import signed_in_user
 from accounts.tokens import TokenStatus
 
 # --- Serializers ----------------------------------------------------------------------
@@ -179,12 +180,6 @@ _UNAUTHENTICATED = OpenApiResponse(ErrorSerializer, description="No valid token 
 _FORBIDDEN = OpenApiResponse(ErrorSerializer, description="Missing scope or not allowed.")
 
 
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by IsAuthenticated)
-    return user
-
-
 class MeView(APIView):
     # Any valid token may ask whose it is: no scope needed.
     permission_classes = [IsAuthenticated]
@@ -196,7 +191,7 @@ class MeView(APIView):
         tags=["accounts"],
     )
     def get(self, request: Request) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         token = request.auth if isinstance(request.auth, PersonalAccessToken) else None
         serializer = MeSerializer(me, context={"token": token})
         return Response(serializer.data)
@@ -218,7 +213,7 @@ class TokenListView(APIView):
         tags=["tokens"],
     )
     def get(self, request: Request) -> Response:
-        mine = tokens.tokens_of(user=_me(request))
+        mine = tokens.tokens_of(user=signed_in_user(request))
         # The stubs type ``instance`` as one object even with many=True.
         return Response(TokenSerializer(mine, many=True).data)  # type: ignore[arg-type]
 
@@ -242,7 +237,7 @@ class TokenListView(APIView):
         form.is_valid(raise_exception=True)
         try:
             token, plaintext = tokens.token_create(
-                actor=_me(request),
+                actor=signed_in_user(request),
                 name=form.validated_data["name"],
                 scopes=form.validated_data["scopes"],
                 expires_in_days=form.validated_data["expires_in_days"],
@@ -275,7 +270,7 @@ class TokenDetailView(APIView):
         tags=["tokens"],
     )
     def delete(self, request: Request, token_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         token = get_object_or_404(tokens.tokens_of(user=me), pk=token_id)
         tokens.token_revoke(actor=me, token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)

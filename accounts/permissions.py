@@ -9,11 +9,22 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from rest_framework.request import Request
 
+from accounts.models import User
 from audit import services as audit
 from audit.models import Outcome
 
 View = Callable[..., HttpResponse]
+
+
+def signed_in_user(request: HttpRequest | Request) -> User:
+    """The person behind a request that a sign-in check (``login_required``, DRF's
+    ``IsAuthenticated``) already let through. Anything else is refused, never assumed."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user
 
 
 def site_admin_required(view: View) -> View:

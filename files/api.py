@@ -29,7 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import HasScope
-from accounts.models import User
+from accounts.permissions import signed_in_user
 from files import selectors, services
 from files.downloads import version_download_response
 from files.errors import (
@@ -162,12 +162,6 @@ class StreamedBodyParser(BaseParser):
         return {}
 
 
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by IsAuthenticated)
-    return user
-
-
 def _error(error: FileRuleError) -> Response:
     return Response({"detail": str(error)}, status=error.status_code)
 
@@ -235,7 +229,7 @@ class SpaceListView(FilesAPIView):
         summary="Your spaces", responses={200: SpaceSerializer(many=True)}, tags=["files"]
     )
     def get(self, request: Request) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         spaces = [services.space_personal_get_or_create(user=me)]
         spaces += [
             services.space_team_get_or_create(team=team)
@@ -252,7 +246,7 @@ class SpaceTrashView(FilesAPIView):
         tags=["files"],
     )
     def get(self, request: Request, space_id: int) -> Response:
-        space = selectors.space_get_for_actor(actor=_me(request), space_id=space_id)
+        space = selectors.space_get_for_actor(actor=signed_in_user(request), space_id=space_id)
         trash = selectors.trash_listing(space)
         return Response(TrashSerializer({"folders": trash.folders, "files": trash.files}).data)
 
@@ -267,7 +261,7 @@ class FolderView(FilesAPIView):
         tags=["files"],
     )
     def get(self, request: Request, folder_id: int) -> Response:
-        folder = selectors.folder_get_for_actor(actor=_me(request), folder_id=folder_id)
+        folder = selectors.folder_get_for_actor(actor=signed_in_user(request), folder_id=folder_id)
         listing = selectors.folder_listing(folder)
         body = {
             **FolderSummarySerializer(folder).data,
@@ -283,7 +277,7 @@ class FolderView(FilesAPIView):
         tags=["files"],
     )
     def patch(self, request: Request, folder_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         # MANAGE: the item itself changes (an editor of a share may not rename, move
         # or trash the shared item, only what is inside it).
         folder = selectors.folder_get_for_actor(
@@ -311,7 +305,7 @@ class FolderView(FilesAPIView):
         summary="Move a folder to the trash", responses={204: None, **_ERRORS}, tags=["files"]
     )
     def delete(self, request: Request, folder_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         # MANAGE: the item itself changes (an editor of a share may not rename, move
         # or trash the shared item, only what is inside it).
         folder = selectors.folder_get_for_actor(
@@ -329,7 +323,7 @@ class FolderCreateView(FilesAPIView):
         tags=["files"],
     )
     def post(self, request: Request, folder_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         parent = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
         data = FolderCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -352,7 +346,7 @@ class FolderUploadView(FilesAPIView):
         tags=["files"],
     )
     def post(self, request: Request, folder_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
         name = request.query_params.get("name", "")
         if not name:
@@ -373,7 +367,7 @@ class FolderRestoreView(FilesAPIView):
         tags=["files"],
     )
     def post(self, request: Request, folder_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         folder = selectors.folder_in_trash_get_for_actor(actor=me, folder_id=folder_id)
         return Response(
             FolderSummarySerializer(services.folder_restore(actor=me, folder=folder)).data
@@ -388,7 +382,7 @@ class FolderPurgeView(FilesAPIView):
         tags=["files"],
     )
     def post(self, request: Request, folder_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         folder = selectors.folder_in_trash_get_for_actor(actor=me, folder_id=folder_id)
         services.folder_purge(actor=me, folder=folder)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -404,7 +398,7 @@ class FileView(FilesAPIView):
         tags=["files"],
     )
     def get(self, request: Request, file_id: int) -> Response:
-        file = selectors.file_get_for_actor(actor=_me(request), file_id=file_id)
+        file = selectors.file_get_for_actor(actor=signed_in_user(request), file_id=file_id)
         return Response(FileSerializer(file).data)
 
     @extend_schema(
@@ -414,7 +408,7 @@ class FileView(FilesAPIView):
         tags=["files"],
     )
     def patch(self, request: Request, file_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         # MANAGE: see FolderView.patch.
         file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.MANAGE)
         change = FileChangeSerializer(data=request.data)
@@ -437,7 +431,7 @@ class FileView(FilesAPIView):
         summary="Move a file to the trash", responses={204: None, **_ERRORS}, tags=["files"]
     )
     def delete(self, request: Request, file_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         # MANAGE: see FolderView.patch.
         file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.MANAGE)
         services.file_delete(actor=me, file=file)
@@ -452,7 +446,7 @@ class FileCopyView(FilesAPIView):
         tags=["files"],
     )
     def post(self, request: Request, file_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.VIEW)
         data = FileCopySerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -473,7 +467,7 @@ class FileRestoreView(FilesAPIView):
         tags=["files"],
     )
     def post(self, request: Request, file_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         file = selectors.file_get_for_actor(actor=me, file_id=file_id, in_trash=True)
         return Response(FileSerializer(services.file_restore(actor=me, file=file)).data)
 
@@ -486,7 +480,7 @@ class FilePurgeView(FilesAPIView):
         tags=["files"],
     )
     def post(self, request: Request, file_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         file = selectors.file_get_for_actor(
             actor=me, file_id=file_id, in_trash=True, need=Permission.EDIT
         )
@@ -503,7 +497,7 @@ class VersionListView(FilesAPIView):
         tags=["files"],
     )
     def get(self, request: Request, file_id: int) -> Response:
-        file = selectors.file_get_for_actor(actor=_me(request), file_id=file_id)
+        file = selectors.file_get_for_actor(actor=signed_in_user(request), file_id=file_id)
         versions = selectors.file_versions(file)
         return Response(VersionSerializer(versions, many=True).data)  # type: ignore[arg-type]
 
@@ -514,7 +508,7 @@ class VersionListView(FilesAPIView):
         tags=["files"],
     )
     def post(self, request: Request, file_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.EDIT)
 
         def store(sealed: SealedBlob) -> FileVersion:
@@ -532,7 +526,7 @@ class VersionRestoreView(FilesAPIView):
         tags=["files"],
     )
     def post(self, request: Request, file_id: int, version_id: uuid.UUID) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         version = selectors.version_get_for_actor(
             actor=me, file_id=file_id, version_id=version_id, need=Permission.EDIT
         )
@@ -551,7 +545,7 @@ class _DownloadView(FilesAPIView):
     def _send(self, request: Request, version: FileVersion) -> HttpResponseBase:
         try:
             return version_download_response(
-                request=request._request, actor=_me(request), version=version
+                request=request._request, actor=signed_in_user(request), version=version
             )
         except NotDownloadableError as error:
             return _error(error)
@@ -564,11 +558,11 @@ class FileContentView(_DownloadView):
         tags=["files"],
     )
     def get(self, request: Request, file_id: int) -> HttpResponseBase:
-        file = selectors.file_get_for_actor(actor=_me(request), file_id=file_id)
+        file = selectors.file_get_for_actor(actor=signed_in_user(request), file_id=file_id)
         if file.current_version_id is None:
             raise NotFound()
         version = selectors.version_get_for_actor(
-            actor=_me(request), file_id=file.pk, version_id=file.current_version_id
+            actor=signed_in_user(request), file_id=file.pk, version_id=file.current_version_id
         )
         return self._send(request, version)
 
@@ -581,6 +575,6 @@ class VersionContentView(_DownloadView):
     )
     def get(self, request: Request, file_id: int, version_id: uuid.UUID) -> HttpResponseBase:
         version = selectors.version_get_for_actor(
-            actor=_me(request), file_id=file_id, version_id=version_id
+            actor=signed_in_user(request), file_id=file_id, version_id=version_id
         )
         return self._send(request, version)

@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import HasScope
 from accounts.models import User
+from accounts.permissions import signed_in_user
 from files import selectors, tus
 from files.models import UploadSession
 from files.views import not_found_as_404
@@ -44,12 +45,6 @@ class _WriteScopeExceptDiscovery(BasePermission):
         allowed = check.has_permission(request, view)
         self.message = getattr(check, "message", "")
         return allowed
-
-
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by the permission)
-    return user
 
 
 def _upload_headers(session: UploadSession) -> dict[str, str]:
@@ -113,7 +108,7 @@ class UploadCollectionView(TusView):
         return response
 
     def post(self, request: Request) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         body_length = _content_length(request)
         if body_length and not _is_offset_stream(request):
             raise tus.TusError(415, f"Send upload data as {tus.OFFSET_CONTENT_TYPE}.")
@@ -143,13 +138,13 @@ class UploadView(TusView):
         return UploadCollectionView().options(request)
 
     def head(self, request: Request, upload_id: str) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         session = tus.upload_get_for_actor(actor=me, upload_id=upload_id)
         session = tus.upload_complete_if_stranded(actor=me, session=session)
         return Response(status=200, headers=_upload_headers(session))
 
     def patch(self, request: Request, upload_id: str) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         session = tus.upload_get_for_actor(actor=me, upload_id=upload_id)
         if not _is_offset_stream(request):
             raise tus.TusError(415, f"Send upload data as {tus.OFFSET_CONTENT_TYPE}.")
@@ -164,7 +159,7 @@ class UploadView(TusView):
         return Response(status=204, headers=_upload_headers(result.session))
 
     def delete(self, request: Request, upload_id: str) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         session = tus.upload_get_for_actor(actor=me, upload_id=upload_id)
         tus.upload_terminate(actor=me, session=session)
         return Response(status=204)

@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from accounts.permissions import signed_in_user
 from files import selectors, services
 from files.downloads import version_download_response
 from files.errors import FileNotFoundForActor, FileRuleError, NotDownloadableError
@@ -36,12 +37,6 @@ from files.uploads import (
 )
 
 View = Callable[..., HttpResponseBase]
-
-
-def _me(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by login_required)
-    return user
 
 
 def not_found_as_404(view: View) -> View:
@@ -61,7 +56,7 @@ def not_found_as_404(view: View) -> View:
 
 
 def _space_nav(request: HttpRequest) -> dict[str, Any]:
-    me = _me(request)
+    me = signed_in_user(request)
     return {
         "personal_space": services.space_personal_get_or_create(user=me),
         "teams": list(selectors.teams_with_space_for(me)),
@@ -114,7 +109,7 @@ def _folder_page(
     error: str = "",
     name_form: NameForm | None = None,
 ) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     listing = selectors.folder_listing(folder, actor=me)
     space = folder.space
     access = _access_context(me, folder, selectors.folder_permission(actor=me, folder=folder))
@@ -142,7 +137,7 @@ def _folder_page(
 def _file_page(
     request: HttpRequest, file: File, *, status: int = 200, error: str = ""
 ) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     access = _access_context(me, file, selectors.file_permission(actor=me, file=file))
     visible_path = selectors.folder_breadcrumbs_for(actor=me, folder=file.folder)
     context = {
@@ -177,7 +172,7 @@ def _file_page(
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """The person's own space."""
-    space = services.space_personal_get_or_create(user=_me(request))
+    space = services.space_personal_get_or_create(user=signed_in_user(request))
     return redirect("files:folder", folder_id=services.space_root(space).pk)
 
 
@@ -185,7 +180,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @not_found_as_404
 def team_home(request: HttpRequest, slug: str) -> HttpResponse:
-    team = selectors.team_get_for_actor(actor=_me(request), slug=slug)
+    team = selectors.team_get_for_actor(actor=signed_in_user(request), slug=slug)
     space = services.space_team_get_or_create(team=team)
     return redirect("files:folder", folder_id=services.space_root(space).pk)
 
@@ -194,7 +189,7 @@ def team_home(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 @not_found_as_404
 def folder_view(request: HttpRequest, folder_id: int) -> HttpResponse:
-    folder = selectors.folder_get_for_actor(actor=_me(request), folder_id=folder_id)
+    folder = selectors.folder_get_for_actor(actor=signed_in_user(request), folder_id=folder_id)
     return _folder_page(request, folder)
 
 
@@ -202,7 +197,7 @@ def folder_view(request: HttpRequest, folder_id: int) -> HttpResponse:
 @require_GET
 @not_found_as_404
 def file_view(request: HttpRequest, file_id: int) -> HttpResponse:
-    file = selectors.file_get_for_actor(actor=_me(request), file_id=file_id)
+    file = selectors.file_get_for_actor(actor=signed_in_user(request), file_id=file_id)
     return _file_page(request, file)
 
 
@@ -210,7 +205,7 @@ def file_view(request: HttpRequest, file_id: int) -> HttpResponse:
 @require_GET
 @not_found_as_404
 def trash_view(request: HttpRequest, space_id: int) -> HttpResponse:
-    space = selectors.space_get_for_actor(actor=_me(request), space_id=space_id)
+    space = selectors.space_get_for_actor(actor=signed_in_user(request), space_id=space_id)
     context = {
         **_space_nav(request),
         "space": space,
@@ -228,7 +223,7 @@ def _download(request: HttpRequest, version: FileVersion) -> HttpResponseBase:
     try:
         return version_download_response(
             request=request,
-            actor=_me(request),
+            actor=signed_in_user(request),
             version=version,
             inline=request.GET.get("inline") == "1",
         )
@@ -241,11 +236,11 @@ def _download(request: HttpRequest, version: FileVersion) -> HttpResponseBase:
 @require_http_methods(["GET", "HEAD"])
 @not_found_as_404
 def file_download(request: HttpRequest, file_id: int) -> HttpResponseBase:
-    file = selectors.file_get_for_actor(actor=_me(request), file_id=file_id)
+    file = selectors.file_get_for_actor(actor=signed_in_user(request), file_id=file_id)
     if file.current_version is None:
         raise Http404
     version = selectors.version_get_for_actor(
-        actor=_me(request), file_id=file.pk, version_id=file.current_version.pk
+        actor=signed_in_user(request), file_id=file.pk, version_id=file.current_version.pk
     )
     return _download(request, version)
 
@@ -255,7 +250,7 @@ def file_download(request: HttpRequest, file_id: int) -> HttpResponseBase:
 @not_found_as_404
 def version_download(request: HttpRequest, file_id: int, version_id: uuid.UUID) -> HttpResponseBase:
     version = selectors.version_get_for_actor(
-        actor=_me(request), file_id=file_id, version_id=version_id
+        actor=signed_in_user(request), file_id=file_id, version_id=version_id
     )
     return _download(request, version)
 
@@ -319,7 +314,7 @@ def _upload_after_csrf(
 @require_POST
 @not_found_as_404
 def folder_upload(request: HttpRequest, folder_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
 
     def store(upload: EncryptedUpload) -> FileVersion:
@@ -349,7 +344,7 @@ def folder_upload(request: HttpRequest, folder_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def file_upload_version(request: HttpRequest, file_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.EDIT)
 
     def store(upload: EncryptedUpload) -> FileVersion:
@@ -372,7 +367,7 @@ def file_upload_version(request: HttpRequest, file_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def folder_create(request: HttpRequest, folder_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     parent = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.EDIT)
     form = NameForm(request.POST, prefix="new")
     if not form.is_valid():
@@ -388,7 +383,7 @@ def folder_create(request: HttpRequest, folder_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def folder_rename(request: HttpRequest, folder_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.MANAGE)
     form = NameForm(request.POST, prefix="rename")
     if not form.is_valid():
@@ -404,7 +399,7 @@ def folder_rename(request: HttpRequest, folder_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def folder_move(request: HttpRequest, folder_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.MANAGE)
     form = MoveForm(
         request.POST,
@@ -428,7 +423,7 @@ def folder_move(request: HttpRequest, folder_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def folder_delete(request: HttpRequest, folder_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     folder = selectors.folder_get_for_actor(actor=me, folder_id=folder_id, need=Permission.MANAGE)
     try:
         services.folder_delete(actor=me, folder=folder)
@@ -442,7 +437,7 @@ def folder_delete(request: HttpRequest, folder_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def folder_restore(request: HttpRequest, folder_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     folder = selectors.folder_in_trash_get_for_actor(actor=me, folder_id=folder_id)
     folder = services.folder_restore(actor=me, folder=folder)
     messages.success(request, _("“%(name)s” is restored.") % {"name": folder.name})
@@ -453,7 +448,7 @@ def folder_restore(request: HttpRequest, folder_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def folder_purge(request: HttpRequest, folder_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     folder = selectors.folder_in_trash_get_for_actor(actor=me, folder_id=folder_id)
     services.folder_purge(actor=me, folder=folder)
     messages.success(request, _("“%(name)s” is deleted permanently.") % {"name": folder.name})
@@ -467,7 +462,7 @@ def folder_purge(request: HttpRequest, folder_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def file_rename(request: HttpRequest, file_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.MANAGE)
     form = NameForm(request.POST, prefix="rename")
     if not form.is_valid():
@@ -483,7 +478,7 @@ def file_rename(request: HttpRequest, file_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def file_move(request: HttpRequest, file_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.MANAGE)
     form = MoveForm(
         request.POST, prefix="move", folders=selectors.folders_for_move(actor=me, space=file.space)
@@ -505,7 +500,7 @@ def file_move(request: HttpRequest, file_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def file_copy(request: HttpRequest, file_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.VIEW)
     form = CopyForm(request.POST, prefix="copy", folders=selectors.folders_for_move(actor=me))
     if not form.is_valid():
@@ -527,7 +522,7 @@ def file_copy(request: HttpRequest, file_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def file_delete(request: HttpRequest, file_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.MANAGE)
     services.file_delete(actor=me, file=file)
     messages.success(request, _("“%(name)s” is in the trash.") % {"name": file.name})
@@ -538,7 +533,7 @@ def file_delete(request: HttpRequest, file_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def file_restore(request: HttpRequest, file_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     file = selectors.file_get_for_actor(actor=me, file_id=file_id, in_trash=True)
     file = services.file_restore(actor=me, file=file)
     messages.success(request, _("“%(name)s” is restored.") % {"name": file.name})
@@ -549,7 +544,7 @@ def file_restore(request: HttpRequest, file_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def file_purge(request: HttpRequest, file_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     file = selectors.file_get_for_actor(
         actor=me, file_id=file_id, in_trash=True, need=Permission.EDIT
     )
@@ -562,7 +557,7 @@ def file_purge(request: HttpRequest, file_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def version_restore(request: HttpRequest, file_id: int, version_id: uuid.UUID) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     version = selectors.version_get_for_actor(
         actor=me, file_id=file_id, version_id=version_id, need=Permission.EDIT
     )

@@ -12,23 +12,15 @@ from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
-from accounts.permissions import site_admin_required
+from accounts.permissions import signed_in_user, site_admin_required
 from privacy import selectors, services
 from privacy.forms import ErasureConfirmForm
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    if not isinstance(user, User):  # login_required ran first; this keeps mypy honest
-        raise PermissionDenied
-    return user
 
 
 def _zip_response(*, actor: User, person: User) -> StreamingHttpResponse:
@@ -43,13 +35,13 @@ def _zip_response(*, actor: User, person: User) -> StreamingHttpResponse:
 @require_GET
 @login_required
 def my_data(request: HttpRequest) -> HttpResponse:
-    return render(request, "privacy/my_data.html", {"person": _user(request)})
+    return render(request, "privacy/my_data.html", {"person": signed_in_user(request)})
 
 
 @require_GET
 @login_required
 def my_data_export(request: HttpRequest) -> StreamingHttpResponse:
-    user = _user(request)
+    user = signed_in_user(request)
     return _zip_response(actor=user, person=user)
 
 
@@ -63,7 +55,7 @@ def person_list(request: HttpRequest) -> HttpResponse:
 
 
 def _person(request: HttpRequest, person_id: int) -> User:
-    person = selectors.person_for_actor(actor=_user(request), person_id=person_id)
+    person = selectors.person_for_actor(actor=signed_in_user(request), person_id=person_id)
     if person is None:
         raise Http404
     return person
@@ -88,7 +80,7 @@ def person_detail(request: HttpRequest, person_id: int) -> HttpResponse:
 @site_admin_required
 def person_export(request: HttpRequest, person_id: int) -> HttpResponse:
     # Typed as HttpResponse for site_admin_required; the body streams all the same.
-    response: Any = _zip_response(actor=_user(request), person=_person(request, person_id))
+    response: Any = _zip_response(actor=signed_in_user(request), person=_person(request, person_id))
     return cast(HttpResponse, response)
 
 
@@ -100,7 +92,7 @@ def person_erase(request: HttpRequest, person_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             report = services.person_content_erase(
-                actor=_user(request),
+                actor=signed_in_user(request),
                 person=person,
                 confirmation=form.cleaned_data["confirmation"],
             )

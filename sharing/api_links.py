@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
+from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
 from files.api import ReadOrWriteScope
 from files.errors import FileNotFoundForActor
@@ -86,12 +86,6 @@ class LinkCreateSerializer(serializers.Serializer[Any]):
     )
 
 
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by IsAuthenticated)
-    return user
-
-
 class LinksAPIView(APIView):
     permission_classes = [IsAuthenticated, ReadOrWriteScope]
 
@@ -103,14 +97,14 @@ class LinksAPIView(APIView):
         return super().handle_exception(exc)
 
     def _list(self, request: Request, target: File | Folder) -> Response:
-        rows = links.share_links_for_item(actor=_me(request), target=target)
+        rows = links.share_links_for_item(actor=signed_in_user(request), target=target)
         return Response(LinkSerializer(rows, many=True).data)  # type: ignore[arg-type]
 
     def _create(self, request: Request, target: File | Folder) -> Response:
         asked = LinkCreateSerializer(data=request.data)
         asked.is_valid(raise_exception=True)
         data = asked.validated_data
-        me = _me(request)
+        me = signed_in_user(request)
         link, token = links.share_link_create(
             actor=me,
             target=target,
@@ -135,7 +129,7 @@ class FileLinksView(LinksAPIView):
         summary="Links to a file", responses={200: LinkSerializer(many=True)}, tags=["sharing"]
     )
     def get(self, request: Request, file_id: int) -> Response:
-        file = files_selectors.file_get_for_actor(actor=_me(request), file_id=file_id)
+        file = files_selectors.file_get_for_actor(actor=signed_in_user(request), file_id=file_id)
         return self._list(request, file)
 
     @extend_schema(
@@ -145,7 +139,7 @@ class FileLinksView(LinksAPIView):
         tags=["sharing"],
     )
     def post(self, request: Request, file_id: int) -> Response:
-        file = files_selectors.file_get_for_actor(actor=_me(request), file_id=file_id)
+        file = files_selectors.file_get_for_actor(actor=signed_in_user(request), file_id=file_id)
         return self._create(request, file)
 
 
@@ -154,7 +148,9 @@ class FolderLinksView(LinksAPIView):
         summary="Links to a folder", responses={200: LinkSerializer(many=True)}, tags=["sharing"]
     )
     def get(self, request: Request, folder_id: int) -> Response:
-        folder = files_selectors.folder_get_for_actor(actor=_me(request), folder_id=folder_id)
+        folder = files_selectors.folder_get_for_actor(
+            actor=signed_in_user(request), folder_id=folder_id
+        )
         return self._list(request, folder)
 
     @extend_schema(
@@ -164,7 +160,9 @@ class FolderLinksView(LinksAPIView):
         tags=["sharing"],
     )
     def post(self, request: Request, folder_id: int) -> Response:
-        folder = files_selectors.folder_get_for_actor(actor=_me(request), folder_id=folder_id)
+        folder = files_selectors.folder_get_for_actor(
+            actor=signed_in_user(request), folder_id=folder_id
+        )
         return self._create(request, folder)
 
 
@@ -175,7 +173,7 @@ class MyLinksView(LinksAPIView):
         tags=["sharing"],
     )
     def get(self, request: Request) -> Response:
-        rows = links.share_links_of_actor(actor=_me(request))[:1000]
+        rows = links.share_links_of_actor(actor=signed_in_user(request))[:1000]
         return Response(LinkSerializer(rows, many=True).data)  # type: ignore[arg-type]
 
 
@@ -187,7 +185,7 @@ class LinkRevokeView(LinksAPIView):
         tags=["sharing"],
     )
     def post(self, request: Request, link_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         try:
             link = links.share_link_get_for_actor(actor=me, link_id=link_id)
         except links.LinkRuleError:

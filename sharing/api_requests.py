@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
+from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
 from files.api import ErrorSerializer, ReadOrWriteScope
 from files.errors import FileNotFoundForActor
@@ -69,12 +69,6 @@ class FileRequestCreateSerializer(serializers.Serializer[Any]):
     notify_owner = serializers.BooleanField(required=False, default=True)
 
 
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by IsAuthenticated)
-    return user
-
-
 class RequestsAPIView(APIView):
     permission_classes = [IsAuthenticated, ReadOrWriteScope]
 
@@ -108,7 +102,7 @@ class FileRequestListView(RequestsAPIView):
         tags=["sharing"],
     )
     def get(self, request: Request) -> Response:
-        items = list(file_requests.file_requests_for_actor(_me(request))[:500])
+        items = list(file_requests.file_requests_for_actor(signed_in_user(request))[:500])
         return Response(FileRequestSerializer(items, many=True).data)  # type: ignore[arg-type]
 
     @extend_schema(
@@ -118,7 +112,7 @@ class FileRequestListView(RequestsAPIView):
         tags=["sharing"],
     )
     def post(self, request: Request) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         data = FileRequestCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -150,7 +144,7 @@ class FileRequestView(RequestsAPIView):
     )
     def get(self, request: Request, request_id: int) -> Response:
         file_request = file_requests.file_request_get_for_actor(
-            actor=_me(request), request_id=request_id
+            actor=signed_in_user(request), request_id=request_id
         )
         return Response(_detail(file_request))
 
@@ -163,7 +157,7 @@ class FileRequestCloseView(RequestsAPIView):
         tags=["sharing"],
     )
     def post(self, request: Request, request_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         file_request = file_requests.file_request_get_for_actor(actor=me, request_id=request_id)
         file_requests.file_request_close(actor=me, file_request=file_request)
         return Response(_detail(file_request))

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import HasScope
-from accounts.models import User
+from accounts.permissions import signed_in_user
 from files.api import ErrorSerializer  # one "Error" component in the API schema
 from files.errors import FileNotFoundForActor
 from sharing import shares
@@ -83,12 +83,6 @@ class ReadOrShareScope(BasePermission):
         return allowed
 
 
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by IsAuthenticated)
-    return user
-
-
 class SharesAPIView(APIView):
     permission_classes = [IsAuthenticated, ReadOrShareScope]
 
@@ -135,7 +129,9 @@ class ShareListView(SharesAPIView):
         folder_id = _int_or_none(request.query_params.get("folder"))
         if (file_id is None) == (folder_id is None):
             raise shares.ShareRuleError("Give either file or folder.")
-        item = shares.item_for_sharing(actor=_me(request), file_id=file_id, folder_id=folder_id)
+        item = shares.item_for_sharing(
+            actor=signed_in_user(request), file_id=file_id, folder_id=folder_id
+        )
         found = list(shares.shares_of_item(item))
         return Response(ShareSerializer(found, many=True).data)  # type: ignore[arg-type]
 
@@ -146,7 +142,7 @@ class ShareListView(SharesAPIView):
         tags=["sharing"],
     )
     def post(self, request: Request) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         data = ShareCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         wanted = data.validated_data
@@ -165,7 +161,7 @@ class ShareView(SharesAPIView):
         summary="One share", responses={200: ShareSerializer, **_ERRORS}, tags=["sharing"]
     )
     def get(self, request: Request, share_id: int) -> Response:
-        share = shares.share_get_for_actor(actor=_me(request), share_id=share_id)
+        share = shares.share_get_for_actor(actor=signed_in_user(request), share_id=share_id)
         return Response(ShareSerializer(share).data)
 
     @extend_schema(
@@ -175,7 +171,7 @@ class ShareView(SharesAPIView):
         tags=["sharing"],
     )
     def patch(self, request: Request, share_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         share = shares.share_get_for_actor(actor=me, share_id=share_id)
         change = ShareChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
@@ -188,7 +184,7 @@ class ShareView(SharesAPIView):
         tags=["sharing"],
     )
     def delete(self, request: Request, share_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         share = shares.share_get_for_actor(actor=me, share_id=share_id)
         shares.share_delete(actor=me, share=share)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -201,5 +197,5 @@ class SharedWithMeView(SharesAPIView):
         tags=["sharing"],
     )
     def get(self, request: Request) -> Response:
-        items = shares.shared_with_me(actor=_me(request))
+        items = shares.shared_with_me(actor=signed_in_user(request))
         return Response(SharedItemSerializer(items, many=True).data)

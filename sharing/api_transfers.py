@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
+from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
 from files.api import ErrorSerializer, ReadOrWriteScope
 from files.errors import FileNotFoundForActor, FileRuleError
@@ -83,12 +83,6 @@ class TransferSendSerializer(serializers.Serializer[Any]):
     email_verification = serializers.BooleanField(required=False, default=False)
 
 
-def _me(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by IsAuthenticated)
-    return user
-
-
 def _detail(transfer: Transfer) -> dict[str, Any]:
     files = transfers.transfer_files(transfer)
     return {
@@ -123,7 +117,7 @@ class TransferListView(TransfersAPIView):
         summary="Your transfers", responses={200: TransferSerializer(many=True)}, tags=["sharing"]
     )
     def get(self, request: Request) -> Response:
-        items = list(transfers.transfers_for_actor(_me(request))[:500])
+        items = list(transfers.transfers_for_actor(signed_in_user(request))[:500])
         return Response(TransferSerializer(items, many=True).data)  # type: ignore[arg-type]
 
     @extend_schema(
@@ -137,7 +131,7 @@ class TransferListView(TransfersAPIView):
         data.is_valid(raise_exception=True)
         days = data.validated_data.get("expires_in_days") or transfers.expiry_default_days()
         transfer = transfers.transfer_create(
-            actor=_me(request),
+            actor=signed_in_user(request),
             subject=data.validated_data["subject"],
             message=data.validated_data["message"],
             expires_at=timezone.now() + dt.timedelta(days=days),
@@ -152,7 +146,9 @@ class TransferView(TransfersAPIView):
         tags=["sharing"],
     )
     def get(self, request: Request, transfer_id: int) -> Response:
-        transfer = transfers.transfer_get_for_actor(actor=_me(request), transfer_id=transfer_id)
+        transfer = transfers.transfer_get_for_actor(
+            actor=signed_in_user(request), transfer_id=transfer_id
+        )
         return Response(_detail(transfer))
 
     @extend_schema(
@@ -161,7 +157,7 @@ class TransferView(TransfersAPIView):
         tags=["sharing"],
     )
     def delete(self, request: Request, transfer_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
         transfers.transfer_purge(transfer_id=transfer.pk, actor=me)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -175,7 +171,7 @@ class TransferFilesView(TransfersAPIView):
         tags=["sharing"],
     )
     def post(self, request: Request, transfer_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
         data = TransferFilesAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -195,7 +191,7 @@ class TransferSendView(TransfersAPIView):
         tags=["sharing"],
     )
     def post(self, request: Request, transfer_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
         data = TransferSendSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -218,7 +214,7 @@ class TransferRevokeView(TransfersAPIView):
         tags=["sharing"],
     )
     def post(self, request: Request, transfer_id: int) -> Response:
-        me = _me(request)
+        me = signed_in_user(request)
         transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
         link_id = str(request.query_params.get("link", ""))
         if link_id:

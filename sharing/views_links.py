@@ -15,20 +15,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import User
-from accounts.permissions import site_admin_required
+from accounts.permissions import signed_in_user, site_admin_required
 from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor
 from files.models import File, Folder
 from sharing.forms_links import LinkForm, SharingPolicyForm
 from sharing.links import services as links
 from sharing.models import SharingPolicy
-
-
-def _me(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by login_required)
-    return user
 
 
 def _rows(links_list: Any) -> list[dict[str, Any]]:
@@ -43,7 +36,7 @@ def _rows(links_list: Any) -> list[dict[str, Any]]:
 
 
 def _item_page(request: HttpRequest, target: File | Folder) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     policy = SharingPolicy.current()
     form = LinkForm(request.POST if request.method == "POST" else None, policy=policy)
     new_url = ""
@@ -101,7 +94,7 @@ def _item_page(request: HttpRequest, target: File | Folder) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def file_links(request: HttpRequest, file_id: int) -> HttpResponse:
     try:
-        file = files_selectors.file_get_for_actor(actor=_me(request), file_id=file_id)
+        file = files_selectors.file_get_for_actor(actor=signed_in_user(request), file_id=file_id)
     except FileNotFoundForActor:
         raise Http404(_("No such file or folder.")) from None
     return _item_page(request, file)
@@ -112,7 +105,9 @@ def file_links(request: HttpRequest, file_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def folder_links(request: HttpRequest, folder_id: int) -> HttpResponse:
     try:
-        folder = files_selectors.folder_get_for_actor(actor=_me(request), folder_id=folder_id)
+        folder = files_selectors.folder_get_for_actor(
+            actor=signed_in_user(request), folder_id=folder_id
+        )
     except FileNotFoundForActor:
         raise Http404(_("No such file or folder.")) from None
     return _item_page(request, folder)
@@ -121,7 +116,7 @@ def folder_links(request: HttpRequest, folder_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def link_revoke(request: HttpRequest, link_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     try:
         link = links.share_link_get_for_actor(actor=me, link_id=link_id)
         links.share_link_revoke(actor=me, link=link, request=request)
@@ -139,7 +134,7 @@ def link_revoke(request: HttpRequest, link_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET"])
 def my_links(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     rows = _rows(links.share_links_of_actor(actor=me)[:500])
     return render(
         request, "sharing/links/mine.html", {"rows": rows, "back": request.get_full_path()}
@@ -152,7 +147,9 @@ def policy(request: HttpRequest) -> HttpResponse:
     current = SharingPolicy.current()
     form = SharingPolicyForm(request.POST if request.method == "POST" else None, instance=current)
     if request.method == "POST" and form.is_valid():
-        links.sharing_policy_update(actor=_me(request), changes=form.changes(), request=request)
+        links.sharing_policy_update(
+            actor=signed_in_user(request), changes=form.changes(), request=request
+        )
         messages.success(request, _("Sharing policy saved."))
         return redirect("sharing:policy")
     return render(request, "sharing/policy.html", {"form": form})

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import User
+from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor
 from files.selectors import Permission
@@ -25,12 +25,6 @@ from sharing.forms_requests import MEGABYTE, FileRequestForm
 from sharing.models import FileRequest, SharingPolicy
 
 View = Callable[..., HttpResponseBase]
-
-
-def _me(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by login_required)
-    return user
 
 
 def request_not_found_as_404(view: View) -> View:
@@ -62,7 +56,7 @@ def _request_page(
 @login_required
 @require_GET
 def request_list(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     now = timezone.now()
     rows = [
         {"file_request": item, "state": file_requests.file_request_status(item, now=now)}
@@ -79,7 +73,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @request_not_found_as_404
 def request_new(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     policy = SharingPolicy.current()
     folders = [
         folder
@@ -136,7 +130,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
 @request_not_found_as_404
 def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
     file_request = file_requests.file_request_get_for_actor(
-        actor=_me(request), request_id=request_id
+        actor=signed_in_user(request), request_id=request_id
     )
     return _request_page(request, file_request)
 
@@ -145,7 +139,7 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
 @require_POST
 @request_not_found_as_404
 def request_close(request: HttpRequest, request_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     file_request = file_requests.file_request_get_for_actor(actor=me, request_id=request_id)
     file_requests.file_request_close(actor=me, file_request=file_request)
     messages.success(request, _("The file request is closed: its link no longer accepts files."))

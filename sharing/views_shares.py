@@ -10,18 +10,12 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import User
+from accounts.permissions import signed_in_user
 from files.errors import FileNotFoundForActor
 from files.models import File, Folder
 from sharing import shares
 from sharing.forms_shares import ShareAddForm, ShareRoleForm
 from sharing.models import Share
-
-
-def _me(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by login_required)
-    return user
 
 
 def _not_found() -> Http404:
@@ -31,7 +25,7 @@ def _not_found() -> Http404:
 @login_required
 @require_GET
 def shared_with_me(request: HttpRequest) -> HttpResponse:
-    items = shares.shared_with_me(actor=_me(request))
+    items = shares.shared_with_me(actor=signed_in_user(request))
     return render(request, "sharing/shares/shared_with_me.html", {"items": items})
 
 
@@ -43,7 +37,7 @@ def _item_page(
     error: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     context = {
         "item": item,
         "file": item if isinstance(item, File) else None,
@@ -63,7 +57,7 @@ def _item_page(
 def _item_sharing(
     request: HttpRequest, *, file_id: int | None, folder_id: int | None
 ) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     try:
         item = shares.item_for_sharing(actor=me, file_id=file_id, folder_id=folder_id)
     except FileNotFoundForActor:
@@ -112,7 +106,7 @@ def _back_to(share: Share) -> HttpResponse:
 @login_required
 @require_POST
 def share_role_change(request: HttpRequest, share_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     try:
         share = shares.share_get_for_actor(actor=me, share_id=share_id)
     except FileNotFoundForActor:
@@ -129,7 +123,7 @@ def share_role_change(request: HttpRequest, share_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def share_remove(request: HttpRequest, share_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     try:
         share = shares.share_get_for_actor(actor=me, share_id=share_id)
     except FileNotFoundForActor:

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor, FileRuleError
 from files.models import File
@@ -30,12 +31,6 @@ from sharing.models import ShareLink, SharingPolicy, Transfer
 
 View = Callable[..., HttpResponseBase]
 PICK_LIMIT = 500
-
-
-def _me(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by login_required)
-    return user
 
 
 def transfer_not_found_as_404(view: View) -> View:
@@ -87,7 +82,7 @@ def _transfer_page(
     error: str = "",
     send_form: TransferSendForm | None = None,
 ) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     state = transfers.transfer_status(transfer)
     files = transfers.transfer_files(transfer)
     context = {
@@ -108,7 +103,7 @@ def _transfer_page(
 @login_required
 @require_GET
 def transfer_list(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     now = timezone.now()
     rows = [
         {
@@ -129,7 +124,7 @@ def transfer_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def transfer_new(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     form = TransferForm(
         request.POST if request.method == "POST" else None,
         max_days=transfers.expiry_max_days(),
@@ -162,7 +157,9 @@ def transfer_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 @transfer_not_found_as_404
 def transfer_detail(request: HttpRequest, transfer_id: int) -> HttpResponse:
-    transfer = transfers.transfer_get_for_actor(actor=_me(request), transfer_id=transfer_id)
+    transfer = transfers.transfer_get_for_actor(
+        actor=signed_in_user(request), transfer_id=transfer_id
+    )
     return _transfer_page(request, transfer)
 
 
@@ -170,7 +167,7 @@ def transfer_detail(request: HttpRequest, transfer_id: int) -> HttpResponse:
 @require_POST
 @transfer_not_found_as_404
 def transfer_files_add(request: HttpRequest, transfer_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
     form = TransferPickForm(request.POST, files=_pickable_files(me, transfer))
     if not form.is_valid():
@@ -191,7 +188,7 @@ def transfer_files_add(request: HttpRequest, transfer_id: int) -> HttpResponse:
 @require_POST
 @transfer_not_found_as_404
 def transfer_send(request: HttpRequest, transfer_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
     form = _send_form(request.POST)
     if not form.is_valid():
@@ -216,7 +213,7 @@ def transfer_send(request: HttpRequest, transfer_id: int) -> HttpResponse:
 @require_POST
 @transfer_not_found_as_404
 def transfer_revoke(request: HttpRequest, transfer_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
     transfers.transfer_revoke(actor=me, transfer=transfer)
     messages.success(request, _("The transfer was revoked: its links no longer work."))
@@ -227,7 +224,7 @@ def transfer_revoke(request: HttpRequest, transfer_id: int) -> HttpResponse:
 @require_POST
 @transfer_not_found_as_404
 def transfer_recipient_revoke(request: HttpRequest, transfer_id: int, link_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
     link = ShareLink.objects.filter(pk=link_id, transfer=transfer).first()
     if link is None:
@@ -244,7 +241,7 @@ def transfer_recipient_revoke(request: HttpRequest, transfer_id: int, link_id: i
 @transfer_not_found_as_404
 def transfer_delete(request: HttpRequest, transfer_id: int) -> HttpResponse:
     """Revoke every link and crypto-shred the transfer's files now."""
-    me = _me(request)
+    me = signed_in_user(request)
     transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
     transfers.transfer_purge(transfer_id=transfer.pk, actor=me)
     messages.success(request, _("The transfer and its files were deleted for good."))

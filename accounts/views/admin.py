@@ -24,13 +24,7 @@ from accounts.forms_admin import (
     TeamMemberForm,
 )
 from accounts.models import AccountPolicy, Invitation, TeamMembership, User
-from accounts.permissions import site_admin_required
-
-
-def _actor(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by login_required)
-    return user
+from accounts.permissions import signed_in_user, site_admin_required
 
 
 @site_admin_required
@@ -45,7 +39,7 @@ def user_list(request: HttpRequest) -> HttpResponse:
 @site_admin_required
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=user_id)
-    actor = _actor(request)
+    actor = signed_in_user(request)
     roles_form = RolesForm(
         request.POST if request.method == "POST" else None,
         initial={"is_site_admin": subject.is_site_admin, "is_auditor": subject.is_auditor},
@@ -98,7 +92,7 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     try:
         if form.cleaned_data["when"] == DeactivationForm.WHEN_LATER:
             offboarding.user_departure_schedule(
-                actor=_actor(request),
+                actor=signed_in_user(request),
                 user=subject,
                 departure_on=form.cleaned_data["departure_on"],
                 successor=successor,
@@ -106,7 +100,7 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
             messages.success(request, _("Departure scheduled."))
         else:
             summary = offboarding.user_deactivate(
-                actor=_actor(request), user=subject, successor=successor
+                actor=signed_in_user(request), user=subject, successor=successor
             )
             messages.success(
                 request,
@@ -128,7 +122,7 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 def user_departure_cancel(request: HttpRequest, user_id: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=user_id)
-    offboarding.user_departure_cancel(actor=_actor(request), user=subject)
+    offboarding.user_departure_cancel(actor=signed_in_user(request), user=subject)
     messages.success(request, _("Scheduled departure cancelled."))
     return redirect("accounts:admin_user", user_id=subject.pk)
 
@@ -137,7 +131,7 @@ def user_departure_cancel(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=user_id, is_active=False)
-    offboarding.user_reactivate(actor=_actor(request), user=subject)
+    offboarding.user_reactivate(actor=signed_in_user(request), user=subject)
     messages.success(
         request, _("Account reactivated. The person must set up a second factor again.")
     )
@@ -150,7 +144,7 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             sent = invitations.invitation_create(
-                actor=_actor(request),
+                actor=signed_in_user(request),
                 email=form.cleaned_data["email"],
                 full_name=form.cleaned_data["full_name"],
                 teams=list(form.cleaned_data["teams"]),
@@ -175,14 +169,14 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = get_object_or_404(Invitation, pk=invitation_id)
-    invitations.invitation_revoke(actor=_actor(request), invitation=invitation)
+    invitations.invitation_revoke(actor=signed_in_user(request), invitation=invitation)
     messages.success(request, _("Invitation revoked."))
     return redirect("accounts:admin_invitations")
 
 
 @login_required
 def team_list(request: HttpRequest) -> HttpResponse:
-    actor = _actor(request)
+    actor = signed_in_user(request)
     form = TeamForm(request.POST if request.method == "POST" and actor.is_site_admin else None)
     if form.is_bound and form.is_valid():
         try:
@@ -201,7 +195,7 @@ def team_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    actor = _actor(request)
+    actor = signed_in_user(request)
     team = get_object_or_404(selectors.teams_visible_to(actor), slug=slug)
     can_manage = selectors.team_manageable_by(team, actor)
     form = TeamMemberForm(request.POST if request.method == "POST" and can_manage else None)
@@ -232,7 +226,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def team_member_remove(request: HttpRequest, slug: str, membership_id: int) -> HttpResponse:
-    actor = _actor(request)
+    actor = signed_in_user(request)
     team = get_object_or_404(selectors.teams_visible_to(actor), slug=slug)
     if not selectors.team_manageable_by(team, actor):
         raise Http404
@@ -249,7 +243,7 @@ def policy(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         changes = {field: form.cleaned_data[field] for field in form.Meta.fields}
         fresh = AccountPolicy.current()
-        services.policy_update(actor=_actor(request), policy=fresh, changes=changes)
+        services.policy_update(actor=signed_in_user(request), policy=fresh, changes=changes)
         messages.success(request, _("Policy saved."))
         return redirect("accounts:admin_policy")
     return render(request, "accounts/admin/policy.html", {"form": form})

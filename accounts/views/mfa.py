@@ -7,7 +7,7 @@ render. Pages that show a secret (the TOTP key, recovery codes) are never cached
 from __future__ import annotations
 
 from base64 import b32encode
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlencode
 
 import segno
@@ -31,16 +31,12 @@ from accounts.forms import (
     TOTPCodeForm,
     TOTPEnrolForm,
 )
-from accounts.models import User
+from accounts.permissions import signed_in_user
 
 # The unconfirmed authenticator app being set up in this browser session.
 PENDING_TOTP_SESSION_KEY = "sd_pending_totp_device"
 # Below this many unused recovery codes, people are told to generate new ones.
 RECOVERY_CODES_LOW = 3
-
-
-def _user(request: HttpRequest) -> User:
-    return cast(User, request.user)  # login_required ran first
 
 
 def _verified(request: HttpRequest) -> bool:
@@ -76,7 +72,7 @@ def _device_kind(kind: str) -> mfa.DeviceKind:
 @login_required
 @require_http_methods(["GET", "POST"])
 def verify(request: HttpRequest) -> HttpResponseBase:
-    user = _user(request)
+    user = signed_in_user(request)
     if _verified(request):
         return redirect(_next_url(request) or "home")
     apps = list(mfa.devices_of(user=user, kind=mfa.DeviceKind.TOTP))
@@ -109,7 +105,7 @@ def verify(request: HttpRequest) -> HttpResponseBase:
 @login_required
 @require_http_methods(["GET", "POST"])
 def verify_recovery(request: HttpRequest) -> HttpResponseBase:
-    user = _user(request)
+    user = signed_in_user(request)
     if _verified(request):
         return redirect(_next_url(request) or "home")
     form = RecoveryCodeForm(request.POST if request.method == "POST" else None)
@@ -156,7 +152,7 @@ def verify_recovery(request: HttpRequest) -> HttpResponseBase:
 @login_required
 def enrol(request: HttpRequest) -> HttpResponseBase:
     """First device: a person without one can do nothing else until they add one."""
-    user = _user(request)
+    user = signed_in_user(request)
     if _verified(request):
         return redirect("accounts:security")
     if mfa.user_has_primary_device(user=user):
@@ -167,7 +163,7 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
 def _device_added(request: HttpRequest, device: Any) -> HttpResponse:
     """After a new device (this session is verified by now): the first one brings
     recovery codes, shown once."""
-    codes = mfa.recovery_codes_ensure(actor=_user(request))
+    codes = mfa.recovery_codes_ensure(actor=signed_in_user(request))
     if codes:
         return _recovery_codes_page(request, codes, first_time=True)
     messages.success(request, _("“%(name)s” is ready to use.") % {"name": device.name})
@@ -194,7 +190,7 @@ def _recovery_codes_page(
 @login_required
 @require_http_methods(["GET", "POST"])
 def totp_add(request: HttpRequest) -> HttpResponseBase:
-    user = _user(request)
+    user = signed_in_user(request)
     if not mfa.may_add_device(user=user, verified=_verified(request)):
         return redirect(_with_next(request, "accounts:mfa_verify"))
     device = mfa.totp_device_pending(
@@ -236,7 +232,7 @@ def totp_add(request: HttpRequest) -> HttpResponseBase:
 def passkey_add(request: HttpRequest) -> HttpResponseBase:
     """django-otp-webauthn's script runs the ceremony; static/securedrive/passkeys.js
     then posts the new passkey's name to ``passkey_added``."""
-    user = _user(request)
+    user = signed_in_user(request)
     if not mfa.may_add_device(user=user, verified=_verified(request)):
         return redirect(_with_next(request, "accounts:mfa_verify"))
     return render(
@@ -254,7 +250,7 @@ def passkey_add(request: HttpRequest) -> HttpResponseBase:
 @login_required
 @require_POST
 def passkey_added(request: HttpRequest) -> HttpResponseBase:
-    user = _user(request)
+    user = signed_in_user(request)
     if not _verified(request):
         # django-otp-webauthn verifies the session when it registers a passkey: without
         # that, posting the id of an existing passkey must not count as using it.
@@ -277,7 +273,7 @@ def passkey_added(request: HttpRequest) -> HttpResponseBase:
 @never_cache
 @login_required
 def security(request: HttpRequest) -> HttpResponse:
-    overview = mfa.security_overview(user=_user(request))
+    overview = mfa.security_overview(user=signed_in_user(request))
     session_device = getattr(request.user, "otp_device", None)
     return render(
         request,
@@ -294,7 +290,7 @@ def security(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def device_rename(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
-    user = _user(request)
+    user = signed_in_user(request)
     device = get_object_or_404(mfa.devices_of(user=user, kind=_device_kind(kind)), pk=pk)
     form = DeviceNameForm(
         request.POST if request.method == "POST" else None, initial={"name": device.name}
@@ -309,7 +305,7 @@ def device_rename(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
 @login_required
 @require_http_methods(["GET", "POST"])
 def device_remove(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
-    user = _user(request)
+    user = signed_in_user(request)
     device = get_object_or_404(mfa.devices_of(user=user, kind=_device_kind(kind)), pk=pk)
     if request.method == "POST":
         name = device.name
@@ -332,7 +328,7 @@ def device_remove(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
 @require_http_methods(["GET", "POST"])
 def recovery_codes_regenerate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        codes = mfa.recovery_codes_generate(actor=_user(request))
+        codes = mfa.recovery_codes_generate(actor=signed_in_user(request))
         return _recovery_codes_page(request, codes, first_time=False)
-    remaining = mfa.recovery_codes_remaining(user=_user(request))
+    remaining = mfa.recovery_codes_remaining(user=signed_in_user(request))
     return render(request, "accounts/mfa/recovery_codes_regenerate.html", {"remaining": remaining})

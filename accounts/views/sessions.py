@@ -12,19 +12,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, sessions
-from accounts.models import User
+from accounts.permissions import signed_in_user
 from audit import services as audit
-
-
-def _me(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by login_required)
-    return user
 
 
 @login_required
 def session_list(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     context = {
         "open_sessions": selectors.user_sessions_open(me),
         "current_key": request.session.session_key,
@@ -35,7 +29,7 @@ def session_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def session_revoke(request: HttpRequest, session_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     # Another person's session is a 404: its existence is not confirmed.
     user_session = get_object_or_404(selectors.user_sessions_open(me), pk=session_id)
     is_current = user_session.session_key == request.session.session_key
@@ -49,7 +43,7 @@ def session_revoke(request: HttpRequest, session_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     with transaction.atomic():
         ended = sessions.user_sessions_end_all(user=me, reason=sessions.EndReason.REVOKED)
         audit.record(

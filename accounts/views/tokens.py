@@ -18,7 +18,8 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import tokens
 from accounts.mfa import session_is_verified
-from accounts.models import AccountPolicy, PersonalAccessToken, TokenScope, User
+from accounts.models import AccountPolicy, PersonalAccessToken, TokenScope
+from accounts.permissions import signed_in_user
 from securedrive.forms import BootstrapFormMixin
 
 
@@ -46,12 +47,6 @@ class TokenCreateForm(BootstrapFormMixin, forms.Form):
         field.help_text = _("At most %(days)d days (site policy).") % {"days": max_days}
 
 
-def _me(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101  (guaranteed by login_required)
-    return user
-
-
 def _scope_labels(token: PersonalAccessToken) -> list[str]:
     return [str(TokenScope(scope).label) for scope in token.scopes if scope in TokenScope.values]
 
@@ -60,7 +55,7 @@ def _list_page(request: HttpRequest, form: TokenCreateForm, status: int = 200) -
     now = timezone.now()
     rows = [
         (token, tokens.token_status(token, now), _scope_labels(token))
-        for token in tokens.tokens_of(user=_me(request))
+        for token in tokens.tokens_of(user=signed_in_user(request))
     ]
     context = {"form": form, "rows": rows}
     return render(request, "accounts/tokens/list.html", context, status=status)
@@ -69,7 +64,7 @@ def _list_page(request: HttpRequest, form: TokenCreateForm, status: int = 200) -
 @login_required
 @require_http_methods(["GET", "POST"])
 def token_list(request: HttpRequest) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     max_days = AccountPolicy.current().token_max_days
     if request.method == "GET":
         return _list_page(request, TokenCreateForm(max_days=max_days))
@@ -104,7 +99,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    me = _me(request)
+    me = signed_in_user(request)
     token = get_object_or_404(tokens.tokens_of(user=me), pk=token_id)
     if request.method == "GET":
         return render(request, "accounts/tokens/revoke.html", {"token": token})
