@@ -142,17 +142,13 @@ def archive_paths_unique(paths: list[str]) -> list[str]:
 # --- What goes in -------------------------------------------------------------------------
 
 
-def archive_entries_for_folder(
+def folder_files_located(
     folder: Folder, *, include_folder_name: bool = True
-) -> tuple[list[ArchiveEntry], list[File]]:
-    """The live files under ``folder`` (its whole tree) with their current versions.
+) -> list[tuple[str, File]]:
+    """The live files under ``folder`` (its whole tree), each with its path, sorted.
 
-    Returns (entries, left out): a file whose current version may not be downloaded now
-    (waiting for or failed by the virus scanner, quarantined, failed an integrity check,
-    no content yet) is left out of the archive and returned in the second list, for the
-    caller to show. Paths start with the folder's own name (``Study/series 1/img.dcm``),
-    unless ``include_folder_name`` is false or the folder is a space's root; entries are
-    sorted by path. The caller has checked the recipient may read ``folder``.
+    Paths start with the folder's own name (``Study/series 1/img.dcm``), unless
+    ``include_folder_name`` is false or the folder is a space's root.
     """
     top = folder.name if include_folder_name and not folder.is_root else ""
     folder_paths: dict[int, str] = {folder.pk: top}
@@ -173,9 +169,23 @@ def archive_entries_for_folder(
     ).select_related("current_version")
     located = [(f"{folder_paths[file.folder_id]}/{file.name}".lstrip("/"), file) for file in files]
     located.sort(key=lambda pair: (name_key(pair[0]), pair[1].pk))
+    return located
+
+
+def archive_entries_for_folder(
+    folder: Folder, *, include_folder_name: bool = True
+) -> tuple[list[ArchiveEntry], list[File]]:
+    """The live files under ``folder`` with their current versions, as archive entries.
+
+    Returns (entries, left out): a file whose current version may not be downloaded now
+    (waiting for or failed by the virus scanner, quarantined, failed an integrity check,
+    no content yet) is left out of the archive and returned in the second list, for the
+    caller to show. Paths as ``folder_files_located``; entries are sorted by path. The
+    caller has checked the recipient may read ``folder``.
+    """
     included: list[tuple[str, FileVersion]] = []
     left_out: list[File] = []
-    for path, file in located:
+    for path, file in folder_files_located(folder, include_folder_name=include_folder_name):
         version = file.current_version
         if version is None or not version.is_downloadable:
             left_out.append(file)

@@ -43,7 +43,8 @@ from files import services as files_services
 from files.errors import FileRuleError, NameClashError
 from files.models import File, Folder
 from files.names import name_clean, name_key
-from sharing.models import ShareLink, ShareLinkDownload, SharingPolicy, Transfer
+from sharing.archives import archive_paths_unique, folder_files_located
+from sharing.models import ShareLink, ShareLinkDownload, SharingPolicy, Transfer, TransferItem
 
 logger = logging.getLogger(__name__)
 
@@ -163,9 +164,20 @@ def transfer_get_for_actor(*, actor: User, transfer_id: int) -> Transfer:
 
 
 def transfer_files(transfer: Transfer) -> list[File]:
-    """What is in the transfer's folder (and below), live, by name."""
+    """What the transfer holds, live, by name: once sent, the files it was sent with
+    (``TransferItem``); before, what is in its folder (and below)."""
     if transfer.folder_id is None or transfer.purged_at is not None:
         return []
+    if transfer.sent_at is not None:
+        return list(
+            File.objects.filter(
+                pk__in=TransferItem.objects.filter(transfer=transfer).values("file_id"),
+                deleted_at__isnull=True,
+                purged_at__isnull=True,
+            )
+            .select_related("current_version")
+            .order_by("name_key")
+        )
     folder_ids = [transfer.folder_id, *files_selectors.folder_descendant_ids([transfer.folder_id])]
     return list(
         File.objects.filter(
@@ -370,6 +382,23 @@ def transfer_files_add(*, actor: User, transfer: Transfer, files: list[File]) ->
 # --- Sending --------------------------------------------------------------------------------
 
 
+def _items_freeze(transfer: Transfer) -> None:
+    """Record what is sent: each file of the folder with its current version and path.
+    From now on recipients get these and nothing else (the folder stays an ordinary
+    folder of the sender's, who may still drop files into it by mistake)."""
+    assert transfer.folder is not None  # noqa: S101  (checked by transfer_files)
+    located = [
+        (path, file, file.current_version)
+        for path, file in folder_files_located(transfer.folder, include_folder_name=False)
+        if file.current_version is not None
+    ]
+    paths = archive_paths_unique([path for path, _file, _version in located])
+    TransferItem.objects.bulk_create(
+        TransferItem(transfer=transfer, file=file, version=version, path=path)
+        for path, (_old, file, version) in zip(paths, located, strict=True)
+    )
+
+
 @dataclass(frozen=True)
 class SentLink:
     recipient: str
@@ -451,6 +480,7 @@ def _send(
         files = transfer_files(transfer)
         if not files:
             raise TransferRuleError(_("Add at least one file before sending."))
+        _items_freeze(transfer)
         for email in recipients:
             link, token = links.share_link_create(
                 actor=actor,

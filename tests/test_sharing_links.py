@@ -31,7 +31,7 @@ from audit.models import AuditEvent
 from files import services
 from files.models import File, FileVersion, Folder, ScanStatus
 from sharing.links import share_link_create, share_link_revoke
-from sharing.models import ShareLink, ShareLinkCode, ShareLinkDownload, Transfer
+from sharing.models import ShareLink, ShareLinkCode, ShareLinkDownload, Transfer, TransferItem
 from tests.files_helpers import (
     Backend,
     body_of,
@@ -471,7 +471,7 @@ def test_a_transfer_link_shows_the_subject_the_message_and_the_files(
     owner: User, folder_backend: Backend
 ) -> None:
     folder = services.folder_create(actor=owner, parent=root_of(owner), name="transfer-1")
-    version_store(actor=owner, folder=folder, name="scanner.dcm", content=b"DICM data")
+    version = version_store(actor=owner, folder=folder, name="scanner.dcm", content=b"DICM data")
     transfer = Transfer.objects.create(
         created_by=owner,
         subject="IRM de M. Dupont",
@@ -479,6 +479,10 @@ def test_a_transfer_link_shows_the_subject_the_message_and_the_files(
         folder=folder,
         expires_at=timezone.now() + dt.timedelta(days=7),
         sent_at=timezone.now(),
+    )
+    # What sharing.transfers.transfer_send records: recipients get these files.
+    TransferItem.objects.create(
+        transfer=transfer, file=version.file, version=version, path="scanner.dcm"
     )
     _link, token = share_link_create(
         actor=owner, target=transfer, recipient_email="dr.radio@clinique.example"

@@ -7,7 +7,9 @@ their own at expiry (crypto-shredded), while the originals stay untouched."""
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from datetime import timedelta
 from typing import Any
 
@@ -267,6 +269,42 @@ def test_files_not_yet_scanned_can_be_sent_but_not_downloaded(
     refused = Client().get(f"/s/{token}/files/{file.pk}/")
     assert refused.status_code == 409
     assert not ShareLinkDownload.objects.exists()
+
+
+def test_what_was_sent_is_what_recipients_get_whatever_the_folder_becomes(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """After sending, a file dropped into the transfer's folder by mistake (another
+    patient's letter) or a new version of a sent file never reaches the recipients."""
+    client = client_signed_in(owner)
+    transfer = new_transfer(client)
+    sent_file = add_upload(owner, transfer, "irm.dcm", size=4000)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert send(client, transfer, "dr.radio@clinique.example").status_code == 302
+    token = token_in(mail.outbox[0])
+    assert transfer.folder is not None
+    mistake = version_store(
+        actor=owner,
+        folder=transfer.folder,
+        name="autre-patient.pdf",
+        content=content_of(1000, seed="autre"),
+    ).file
+    version_store(
+        actor=owner, folder=transfer.folder, name="irm.dcm", content=content_of(4500, seed="v2")
+    )
+
+    recipient = Client()
+    page = recipient.get(f"/s/{token}/").content.decode()
+    assert "irm.dcm" in page
+    assert "autre-patient.pdf" not in page
+    assert recipient.get(f"/s/{token}/files/{mistake.pk}/").status_code == 404
+    download = recipient.get(f"/s/{token}/files/{sent_file.pk}/")
+    assert body_of(download) == content_of(4000, seed="irm.dcm")
+    archive = zipfile.ZipFile(io.BytesIO(body_of(recipient.get(f"/s/{token}/archive/"))))
+    assert archive.namelist() == ["irm.dcm"]
+    assert archive.read("irm.dcm") == content_of(4000, seed="irm.dcm")
+    sender_page = client.get(f"/sharing/transfers/{transfer.pk}/").content.decode()
+    assert "autre-patient.pdf" not in sender_page
 
 
 def test_sender_revokes_one_recipient_and_the_others_keep_their_link(

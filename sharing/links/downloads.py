@@ -39,7 +39,7 @@ from sharing.links.access import (
     link_state_now,
 )
 from sharing.links.services import LinkState, share_link_target_name
-from sharing.models import ShareLink, ShareLinkDownload
+from sharing.models import ShareLink, ShareLinkDownload, TransferItem
 
 ARCHIVE_KEY = "archive"
 
@@ -69,8 +69,28 @@ def _content_folder(link: ShareLink) -> Folder | None:
     return None
 
 
+def _sent_items(link: ShareLink) -> list[TransferItem] | None:
+    """A sent transfer's files as they were sent (the live ones), or None for a link to a
+    file or a folder, which shows what is there now."""
+    transfer = link.transfer
+    if transfer is None or transfer.sent_at is None:
+        return None
+    return list(
+        TransferItem.objects.filter(
+            transfer=transfer, file__deleted_at__isnull=True, file__purged_at__isnull=True
+        ).select_related("file", "version")
+    )
+
+
 def share_link_content(link: ShareLink) -> LinkContent:
     name = share_link_target_name(link)
+    items = _sent_items(link)
+    if items is not None:
+        entries = [
+            ArchiveEntry(item.path, item.version) for item in items if item.version.is_downloadable
+        ]
+        left_out = [item.file for item in items if not item.version.is_downloadable]
+        return LinkContent(name, entries, left_out)
     if link.file is not None:
         file = link.file
         version = file.current_version
@@ -88,7 +108,11 @@ def share_link_content(link: ShareLink) -> LinkContent:
 
 
 def share_link_file(link: ShareLink, file_id: int) -> File | None:
-    """A live file the link gives access to (itself, or one under its folder)."""
+    """A live file the link gives access to (itself, one under its folder, or one its
+    transfer was sent with)."""
+    items = _sent_items(link)
+    if items is not None:
+        return next((item.file for item in items if item.file_id == file_id), None)
     if link.file_id is not None:
         return link.file if link.file_id == file_id else None
     folder = _content_folder(link)
@@ -112,6 +136,14 @@ def share_link_file(link: ShareLink, file_id: int) -> File | None:
 
 
 # --- Downloads ------------------------------------------------------------------------------------
+
+
+def _version_served(link: ShareLink, file: File) -> FileVersion | None:
+    """The version a recipient gets: the one a transfer was sent with, else the current."""
+    items = _sent_items(link)
+    if items is None:
+        return file.current_version
+    return next((item.version for item in items if item.file_id == file.pk), None)
 
 
 def _count(
@@ -201,7 +233,7 @@ def share_link_download_response(
     link, grant = access.link, access.grant
     assert link is not None  # noqa: S101  (an unlocked access)
     assert grant is not None  # noqa: S101
-    version = file.current_version
+    version = _version_served(link, file)
     key = f"file:{file.pk}"
     details = {"file": file.pk, "name": file.name}
     if version is None:

@@ -31,3 +31,24 @@ class Transfer(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class TransferItem(models.Model):
+    """A file of a transfer as it was when the transfer was sent. Recipients get exactly
+    these versions: a file the sender later drops into the transfer's folder, or a new
+    version of a sent file, never reaches them."""
+
+    transfer = models.ForeignKey(Transfer, on_delete=models.CASCADE, related_name="items")
+    file = models.ForeignKey("files.File", on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey("files.FileVersion", on_delete=models.CASCADE, related_name="+")
+    # Where it sits in the transfer ("series 1/img.dcm"), as recipients see it.
+    path = models.CharField(max_length=1024)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["transfer", "file"], name="transfer_item_unique_file")
+        ]
+        ordering = ["path", "pk"]
+
+    def __str__(self) -> str:
+        return self.path
