@@ -29,7 +29,7 @@ import queue
 import re
 import threading
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -284,10 +284,16 @@ def _decrypting_stream(
     actor: User | None,
     context: RequestContext,
     prefetch: bool,
+    length: int,
+    on_finished: Callable[[int, bool], None] | None,
 ) -> Iterator[bytes]:
+    sent = 0
     try:
+        sent += len(first)
         yield first
-        yield from prefetched(rest) if prefetch else rest
+        for chunk in prefetched(rest) if prefetch else rest:
+            sent += len(chunk)
+            yield chunk
     except (BlobIntegrityError, BlobMissingError) as error:
         # Headers and the good segments are gone; raising aborts the connection.
         logger.error("download aborted: version %s failed integrity: %s", version.pk, error)
@@ -297,6 +303,9 @@ def _decrypting_stream(
         raise
     finally:
         reader.close()
+        if on_finished is not None:
+            # The stream ended or was cut (client gone): what really left, once.
+            on_finished(sent, sent == length)
 
 
 def version_download_response(
@@ -307,8 +316,12 @@ def version_download_response(
     inline: bool = False,
     actor_label: str = "",
     audit_details: Mapping[str, object] | None = None,
+    on_finished: Callable[[int, bool], None] | None = None,
 ) -> HttpResponseBase:
     """The response for one version ``selectors.version_get_for_actor`` returned.
+
+    ``on_finished(bytes_sent, completed)`` runs once when a streamed body ends or is
+    cut off (not for HEAD, 416 or refusals), in the request thread.
 
     Raises ``NotDownloadableError`` (audited) when the version may not be sent now.
 
@@ -421,6 +434,8 @@ def version_download_response(
             actor=actor,
             context=context,
             prefetch=last_index - first_index >= 2,
+            length=length,
+            on_finished=on_finished,
         ),
         status=206 if byte_range else 200,
         headers=headers,

@@ -175,6 +175,33 @@ def test_a_range_request_resumes_a_download_and_counts_no_second_time(
     assert ShareLinkDownload.objects.get(link=link).bytes_sent == 10_000
 
 
+def test_a_download_cut_off_midway_records_the_bytes_really_sent(
+    owner: User, folder_backend: Backend
+) -> None:
+    """The receipt and the audit event say what left, not what was planned: a
+    recipient whose connection drops after the first segment has not got the study."""
+    size = 3 * 1024 * 1024
+    version = shared_file(owner, size=size)
+    link, token = share_link_create(actor=owner, target=version.file)
+    recipient = Client()
+    recipient.get(open_url(token))
+    response = recipient.get(file_url(token, version.file))
+    first = next(iter(response.streaming_content))  # type: ignore[attr-defined]
+    # What the server does when the client goes away: the test client's wrapper closes
+    # the stream, then the response.
+    response._iterator.close()  # type: ignore[attr-defined]
+    assert 0 < len(first) < size
+    assert ShareLinkDownload.objects.get(link=link).bytes_sent == len(first)
+    event = AuditEvent.objects.get(action="sharing.link.download", details__outcome="ok")
+    assert (event.details["bytes"], event.details["completed"]) == (len(first), False)
+
+    whole = recipient.get(file_url(token, version.file))
+    assert body_of(whole) == content_of(size, seed="IRM genou.dcm")
+    assert ShareLinkDownload.objects.get(link=link).bytes_sent == len(first) + size
+    last = AuditEvent.objects.filter(action="sharing.link.download").latest("sequence")
+    assert (last.details["bytes"], last.details["completed"]) == (size, True)
+
+
 # --- Password and e-mail code -------------------------------------------------------------
 
 

@@ -155,9 +155,9 @@ def _count(
     name: str,
     file: File | None,
     version: FileVersion | None,
-    bytes_planned: int,
 ) -> tuple[bool, int | None]:
-    """Count a download (first time in this session), write or extend its receipt.
+    """Count a download (first time in this session), write its receipt (or find the
+    one of this session: a resume adds its bytes to it when its stream ends).
 
     Returns (allowed, receipt id). Not allowed: the limit was reached meanwhile.
     """
@@ -166,9 +166,6 @@ def _count(
     with transaction.atomic():
         receipt_id = grant.counted.get(key)
         if receipt_id is not None:
-            ShareLinkDownload.objects.filter(pk=receipt_id, link=link).update(
-                bytes_sent=F("bytes_sent") + bytes_planned
-            )
             return True, receipt_id
         counted = (
             ShareLink.objects.filter(pk=link.pk)
@@ -185,7 +182,7 @@ def _count(
             version=version,
             name=name[:255],
             is_archive=file is None,
-            bytes_sent=bytes_planned,
+            bytes_sent=0,
             ip_address=context.ip_address or None,
             user_agent=context.user_agent[:300],
         )
@@ -248,6 +245,30 @@ def share_link_download_response(
         )
         return AccessOutcome.LIMIT_REACHED
     link_details = {"link": link.pk, "recipient": link.recipient_email}
+    # The stream ends after this request's audit context is gone: keep the address.
+    context = context_from_request(request)
+    counted: dict[str, int] = {}  # the receipt, once the download is counted below
+
+    def finished(bytes_sent: int, completed: bool) -> None:
+        receipt_id = counted.get("receipt")
+        if receipt_id is None:
+            return
+        ShareLinkDownload.objects.filter(pk=receipt_id).update(
+            bytes_sent=F("bytes_sent") + bytes_sent
+        )
+        access_record(
+            request=context,
+            link=link,
+            outcome=AccessOutcome.OK,
+            action="sharing.link.download",
+            version=str(version.pk),
+            bytes=bytes_sent,
+            completed=completed,
+            range=request.headers.get("Range", ""),
+            receipt=receipt_id,
+            **details,
+        )
+
     try:
         response = version_download_response(
             request=request,
@@ -255,6 +276,7 @@ def share_link_download_response(
             actor_label=link_label(link),
             version=version,
             audit_details=link_details,
+            on_finished=finished,
         )
     except NotDownloadableError as error:
         access_record(
@@ -268,7 +290,6 @@ def share_link_download_response(
         raise
     if request.method != "GET" or response.status_code not in (200, 206):
         return response
-    length = int(response.get("Content-Length", "0") or 0)
     allowed, receipt_id = _count(
         request=request,
         link=link,
@@ -277,7 +298,6 @@ def share_link_download_response(
         name=file.name,
         file=file,
         version=version,
-        bytes_planned=length,
     )
     if not allowed:
         response.close()
@@ -289,17 +309,10 @@ def share_link_download_response(
             **details,
         )
         return AccessOutcome.LIMIT_REACHED
-    access_record(
-        request=request,
-        link=link,
-        outcome=AccessOutcome.OK,
-        action="sharing.link.download",
-        version=str(version.pk),
-        bytes=length,
-        range=response.get("Content-Range", ""),
-        receipt=receipt_id,
-        **details,
-    )
+    # Audited with the bytes really sent when the stream ends (``finished``); the files
+    # app has already recorded the download's start (files.version.download).
+    if receipt_id is not None:
+        counted["receipt"] = receipt_id
     return response
 
 
@@ -335,7 +348,6 @@ def share_link_archive_response(
             name=f"{content.name}.zip",
             file=None,
             version=None,
-            bytes_planned=0,
         )
         if not allowed:
             access_record(
