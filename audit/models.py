@@ -3,8 +3,9 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from django.db import models
-from django.db.models import F
-from django.db.models.functions import Upper
+from django.db.models import F, Q
+from django.db.models.fields.json import KT
+from django.db.models.functions import Lower, Upper
 
 from audit.chain import ChainedFields
 
@@ -62,6 +63,12 @@ class AuditEvent(models.Model):
             models.Index(fields=["actor_id", "sequence"], name="audit_event_actor_seq"),
             models.Index(Upper("actor_label"), F("sequence"), name="audit_event_actor_label_seq"),
             models.Index(fields=["ip_address", "sequence"], name="audit_event_ip_seq"),
+            # Outside people by e-mail (audit.selectors.external_labels_of).
+            models.Index(
+                Lower(KT("details__recipient")),
+                name="audit_event_recipient",
+                condition=Q(details__recipient__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -222,8 +222,12 @@ class EventMix:
                 ip_address = f"203.0.113.{pick.randrange(1, 255)}"
             if action in SYSTEM_ACTIONS:
                 actor_id, actor_label, ip_address = "", "system", ""
-            elif action in LINK_RECIPIENT_ACTIONS:
-                actor_id, actor_label = "", f"link recipient ext{pick.randrange(1, 5000)}@mail.test"
+            recipient = ""
+            if action in LINK_RECIPIENT_ACTIONS:
+                # As sharing.links records them: the link as actor, the address in details.
+                number = pick.randrange(1, 5000)
+                actor_id, actor_label = "", f"link:{LINKS + number}"
+                recipient = outside_recipient(number)
                 ip_address = f"198.51.100.{pick.randrange(1, 255)}"
             outcome = "success"
             roll = pick.random()
@@ -252,6 +256,8 @@ class EventMix:
                 target_id = str(person)
             else:
                 target_id = ""
+            if recipient:
+                details["recipient"] = recipient
             yield {
                 "actor_id": actor_id,
                 "actor_label": actor_label,
@@ -385,6 +391,10 @@ def _deep_before(query: EventFilter, depth: int) -> int | None:
     return values[0] if values else None
 
 
+def outside_recipient(number: int) -> str:
+    return f"ext{number}@mail.test"
+
+
 def cases() -> list[Case]:
     from audit.selectors import EventFilter
 
@@ -431,8 +441,14 @@ def cases() -> list[Case]:
     def in_range(start: dt.datetime, end: dt.datetime) -> Callable[[Any], bool]:
         return lambda event: start <= event.occurred_at < end
 
+    outside = outside_recipient(77)
     found: list[Case] = [
         Case("no filter, first page", EventFilter()),
+        Case(
+            "outside recipient by e-mail",
+            EventFilter(actor=outside.upper()),
+            matches=lambda event: event.details.get("recipient") == outside,
+        ),
         Case(
             "person by e-mail (busiest)",
             EventFilter(actor=busy),

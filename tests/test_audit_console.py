@@ -160,6 +160,31 @@ def test_filters_by_person_outcome_ip_and_time(auditor: User, owner: User, outsi
     assert client.get("/audit/", {"outcome": "maybe"}).status_code == 400
 
 
+def test_an_outside_recipient_is_found_by_e_mail(auditor: User, owner: User) -> None:
+    """What did dr.radio@clinique.example get? Outside people have no account: they act
+    through a link ("link:<id>") or a file request ("request:<id>"), their address in
+    the events. The person filter finds them by that address, and only them."""
+
+    def external(label: str, recipient: str, action: str) -> AuditEvent:
+        return audit.record(
+            action=action, actor_label=label, details={"outcome": "ok", "recipient": recipient}
+        )
+
+    created = audit.record(
+        action="sharing.link.create",
+        actor=owner,
+        details={"recipient": "dr.radio@clinique.example"},
+    )
+    opened = external("link:41", "dr.radio@clinique.example", "sharing.link.access")
+    downloaded = external("link:41", "dr.radio@clinique.example", "sharing.link.download")
+    uploaded = external("request:7", "Dr.Radio@Clinique.example", "sharing.request.upload")
+    external("link:42", "someone.else@clinique.example", "sharing.link.download")
+    client = client_signed_in(auditor)
+    events = client.get("/audit/", {"actor": "DR.RADIO@clinique.example"}).context["events"]
+    assert [event.pk for event in events] == [uploaded.pk, downloaded.pk, opened.pk]
+    assert created.pk not in [event.pk for event in events]  # Alice's, not the recipient's
+
+
 def test_pages_are_keyset_paginated(auditor: User, owner: User) -> None:
     events = downloads_record(owner, file_id=7, count=120)
     client = client_signed_in(auditor)
