@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import mfa, sessions
-from accounts.models import AccountPolicy, UserSession
+from accounts.models import AccountPolicy, User, UserSession
 
 
 class SessionPolicyMiddleware:
@@ -120,3 +120,22 @@ class MFARequiredMiddleware:
         if request.method == "GET":
             target = f"{target}?{urlencode({'next': request.get_full_path()})}"
         return redirect(target)
+
+
+class UserLanguageMiddleware:
+    """Remember the language each signed-in person reads SecureDrive in (chosen in the
+    menu or given by their browser), so that e-mails sent to them later, from a
+    background task, are in the same language. One write when it changes."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        self.languages = {code for code, _name in settings.LANGUAGES}
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        user = request.user
+        language = getattr(request, "LANGUAGE_CODE", "")  # set by LocaleMiddleware
+        if isinstance(user, User) and language in self.languages and user.language != language:
+            User.objects.filter(pk=user.pk).update(language=language)
+            user.language = language
+        return response

@@ -55,6 +55,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         related_name="+",
     )
 
+    # The language of the pages this person last used (recorded by
+    # accounts.middleware.UserLanguageMiddleware): e-mails to them go out in it.
+    language = models.CharField(_("language"), max_length=8, blank=True)
+
     objects: ClassVar[UserManager] = UserManager()
 
     USERNAME_FIELD = "email"
@@ -70,6 +74,11 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_full_name(self) -> str:
         return self.full_name or self.email
+
+    @property
+    def email_language(self) -> str:
+        """The language to write to this person in: theirs, or the site's default."""
+        return self.language or settings.LANGUAGE_CODE
 
     def get_short_name(self) -> str:
         return self.full_name.split(" ")[0] if self.full_name else self.email

@@ -95,6 +95,8 @@ MIDDLEWARE = [
     "accounts.middleware.SessionPolicyMiddleware",
     # A signed-in user without a verified second factor may only enrol or verify one.
     "accounts.middleware.MFARequiredMiddleware",
+    # Records each person's language for the e-mails they are sent later.
+    "accounts.middleware.UserLanguageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes requires: turns lockouts into a clear response.

@@ -32,7 +32,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -594,9 +594,7 @@ def owner_notification_send(*, request_id: int, since: str) -> NotifyResult:
         "request_url": settings.SITE_URL.rstrip("/")
         + reverse("sharing:request", args=[file_request.pk]),
     }
-    language = settings.LANGUAGE_CODE
-    from django.utils import translation
-
+    language = owner.email_language
     with translation.override(language):
         subject = _("Files received for “%(title)s”") % {"title": file_request.title}
     email_send(

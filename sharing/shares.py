@@ -311,8 +311,7 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
                     **_recipient_details(share),
                 },
             )
-            # In the sharer's language: accounts keep no language preference, and
-            # colleagues of one organisation mostly share one.
+            # The sharer's language, for recipients who never signed in yet.
             language = translation.get_language() or settings.LANGUAGE_CODE
             transaction.on_commit(
                 partial(share_received_notify, share_id=share.pk, language=language), robust=True
@@ -418,15 +417,16 @@ def share_received_notify(*, share_id: int, language: str | None = None) -> int:
         "item_url": f"{settings.SITE_URL}{path}",
         "shared_with_me_url": f"{settings.SITE_URL}{reverse('sharing:shared_with_me')}",
     }
-    language = language or settings.LANGUAGE_CODE
-    with translation.override(language):
-        subject = str(SHARE_RECEIVED_SUBJECT) % {"name": sharer_name}
     for person in people:
+        # The recipient's language when SecureDrive knows it, else the sharer's.
+        person_language = person.language or language or settings.LANGUAGE_CODE
+        with translation.override(person_language):
+            subject = str(SHARE_RECEIVED_SUBJECT) % {"name": sharer_name}
         email_send(
             to=person.email,
             subject=subject,
             template="share_received",
             context={**context, "recipient_name": person.get_full_name()},
-            language=language,
+            language=person_language,
         )
     return len(people)

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db.backends.postgresql.operations import DatabaseOperations
+from django.utils import translation
 
 from accounts.models import User
 
@@ -47,6 +49,16 @@ def pytest_configure(config: pytest.Config) -> None:
             "CI=true but SECUREDRIVE_TEST_DATABASE_URL is not set: the suite must run on "
             "PostgreSQL in CI (tests/services.sh starts one)."
         )
+
+
+@pytest.fixture(autouse=True)
+def default_language() -> Iterator[None]:
+    """Each test starts in the site's language: a request in French (LocaleMiddleware
+    activates it for the thread and leaves it there) must not turn the next test's
+    messages French."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(scope="session")

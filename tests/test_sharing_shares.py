@@ -529,6 +529,23 @@ def test_the_email_goes_out_in_the_sharers_language(
     assert '<html lang="fr">' in str(message.alternatives[0][0])
 
 
+def test_the_email_goes_out_in_the_recipients_language_once_known(
+    owner: User, rita: User, tree: Tree, django_capture_on_commit_callbacks: Any
+) -> None:
+    User.objects.filter(pk=rita.pk).update(language="fr")  # she reads SecureDrive in French
+    alice = client_signed_in(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        alice.post(
+            f"/sharing/folders/{tree.imaging.pk}/share/",
+            {"recipient": rita.email, "role": "viewer"},
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
+    message = mail.outbox[0]
+    assert isinstance(message, EmailMultiAlternatives)
+    assert '<html lang="fr">' in str(message.alternatives[0][0])
+    assert "partagé" in message.subject
+
+
 def test_unknown_and_inactive_people_are_refused_alike(owner: User, rita: User, tree: Tree) -> None:
     rita.is_active = False
     rita.save(update_fields=["is_active"])

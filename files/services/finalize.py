@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from audit.models import Outcome
@@ -263,18 +263,15 @@ def quarantine_notification_send(*, version: FileVersion, signature: str, reason
         "file_url": settings.SITE_URL.rstrip("/") + reverse("files:file", args=[version.file_id]),
     }
     try:
-        if version.scan_status == ScanStatus.BLOCKED:
-            subject = _("A file you uploaded to SecureDrive was blocked by policy")
-            template = "files/email/blocked_notification.txt"
-        else:
-            subject = _("A file you uploaded to SecureDrive was quarantined")
-            template = "files/email/quarantine_notification.txt"
-        send_mail(
-            subject=subject,
-            message=render_to_string(template, context),
-            from_email=None,
-            recipient_list=[user.email],
-        )
+        with translation.override(user.email_language):
+            if version.scan_status == ScanStatus.BLOCKED:
+                subject = _("A file you uploaded to SecureDrive was blocked by policy")
+                template = "files/email/blocked_notification.txt"
+            else:
+                subject = _("A file you uploaded to SecureDrive was quarantined")
+                template = "files/email/quarantine_notification.txt"
+            message = render_to_string(template, context)
+        send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email])
     except OSError:
         # The verdict is committed and shown in the UI; a mail outage must not undo it.
         logger.warning("quarantine notification for version %s not sent", version.pk)

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from audit.context import context_from_request
@@ -208,12 +208,15 @@ def _owner_notify_on_commit(*, link: ShareLink, name: str) -> None:
     }
 
     def send() -> None:
+        # In the owner's language, not the recipient's, whose request this is.
+        with translation.override(owner.email_language):
+            subject = _("Your shared item “%(name)s” was downloaded") % {"name": name}
         email_send(
             to=owner.email,
-            subject=_("Your shared item “%(name)s” was downloaded") % {"name": name},
+            subject=subject,
             template="link_first_download",
             context=context,
-            language=settings.LANGUAGE_CODE,
+            language=owner.email_language,
         )
 
     transaction.on_commit(send)
