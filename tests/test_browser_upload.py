@@ -24,6 +24,7 @@ from tests.files_helpers import (
     folder_backend,  # noqa: F401
 )
 from tests.helpers import client_signed_in
+from tests.test_scanning import EICAR, clamd, zipped  # noqa: F401  (clamd: a fixture)
 from tests.test_tus import stored_plaintext
 
 
@@ -178,4 +179,44 @@ def test_a_whole_folder_dropped_keeps_its_nested_folders_in_the_file_browser(
         "image-002.dcm",
     }
     assert Folder.objects.filter(name="Série 2", parent=study).count() == 1  # made once
+    assert browser_page.console_errors == []
+
+
+def test_eicar_and_a_zipped_eicar_dropped_in_the_browser_are_quarantined_for_everyone(
+    browser_page: BrowserPage, live_server: Any, owner: User, clamd: str
+) -> None:
+    """The whole path a clinician takes: tus-js-client in Chromium, the finalize task,
+    the real clamd. The two threats are quarantined, the badges turn red without a
+    reload, and not even their owner gets a byte of them; the clean letter is served."""
+    page = signed_in_page(browser_page, live_server, owner)
+    letter = b"Cher confrere,\n" * 200
+    page.goto("/files/")
+    page.locator("#upload-files").set_input_files(
+        [
+            {"name": "facture.com", "mimeType": "application/octet-stream", "buffer": EICAR},
+            {
+                "name": "resultats.zip",
+                "mimeType": "application/zip",
+                "buffer": zipped(b"padding " * 100 + EICAR),
+            },
+            {"name": "courrier.txt", "mimeType": "text/plain", "buffer": letter},
+        ]
+    )
+    page.locator(".upload-row.upload-done").nth(2).wait_for()
+    files = {name: File.objects.get(name=name) for name in ("facture.com", "resultats.zip")}
+    for file in files.values():
+        page.locator(f'.scan-badge[data-file="{file.pk}"]', has_text="quarantined").wait_for()
+    clean = File.objects.get(name="courrier.txt")
+    page.locator(f'.scan-badge[data-file="{clean.pk}"]', has_text="available").wait_for()
+    browser_page.screenshot("browser-upload-eicar-quarantined")
+
+    for file in files.values():
+        refused = page.request.get(f"/files/{file.pk}/download/")
+        assert refused.status == 409
+        assert EICAR not in refused.body()
+        version = file.current_version
+        assert version is not None
+        assert version.scan_status == ScanStatus.QUARANTINED
+    served = page.request.get(f"/files/{clean.pk}/download/")
+    assert (served.status, served.body()) == (200, letter)
     assert browser_page.console_errors == []
