@@ -19,9 +19,9 @@ from rest_framework.views import APIView
 
 from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
-from files.api import ReadOrWriteScope
 from files.errors import FileNotFoundForActor
 from files.models import File, Folder
+from sharing.api_scopes import ReadOrShareScope
 from sharing.links import services as links
 from sharing.models import ShareLink, ShareLinkDownload
 
@@ -87,7 +87,7 @@ class LinkCreateSerializer(serializers.Serializer[Any]):
 
 
 class LinksAPIView(APIView):
-    permission_classes = [IsAuthenticated, ReadOrWriteScope]
+    permission_classes = [IsAuthenticated, ReadOrShareScope]
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, FileNotFoundForActor):

@@ -20,11 +20,12 @@ from rest_framework.views import APIView
 
 from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
-from files.api import ErrorSerializer, ReadOrWriteScope
+from files.api import ErrorSerializer
 from files.errors import FileNotFoundForActor
 from files.selectors import Permission
 from sharing import requests as file_requests
 from sharing import transfers
+from sharing.api_scopes import ReadOrShareScope
 from sharing.models import FileRequest
 
 
@@ -70,7 +71,7 @@ class FileRequestCreateSerializer(serializers.Serializer[Any]):
 
 
 class RequestsAPIView(APIView):
-    permission_classes = [IsAuthenticated, ReadOrWriteScope]
+    permission_classes = [IsAuthenticated, ReadOrShareScope]
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, (file_requests.FileRequestNotFound, FileNotFoundForActor)):

@@ -13,16 +13,16 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import HasScope
 from accounts.permissions import signed_in_user
 from files.api import ErrorSerializer  # one "Error" component in the API schema
 from files.errors import FileNotFoundForActor
 from sharing import shares
+from sharing.api_scopes import ReadOrShareScope
 from sharing.models import Share, ShareRole
 
 # --- Serializers ------------------------------------------------------------------------
@@ -70,17 +70,6 @@ class SharedItemSerializer(serializers.Serializer[Any]):
 
 
 # --- Plumbing ---------------------------------------------------------------------------
-
-
-class ReadOrShareScope(BasePermission):
-    """Token scope ``read`` for safe methods, ``share`` for changes."""
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        scope = "read" if request.method in {"GET", "HEAD", "OPTIONS"} else "share"
-        check = HasScope(scope)()
-        allowed = check.has_permission(request, view)
-        self.message = getattr(check, "message", "")
-        return allowed
 
 
 class SharesAPIView(APIView):

@@ -21,9 +21,10 @@ from rest_framework.views import APIView
 
 from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
-from files.api import ErrorSerializer, ReadOrWriteScope
+from files.api import ErrorSerializer
 from files.errors import FileNotFoundForActor, FileRuleError
 from sharing import transfers
+from sharing.api_scopes import ReadOrShareScope
 from sharing.models import ShareLink, Transfer
 
 
@@ -96,7 +97,7 @@ def _detail(transfer: Transfer) -> dict[str, Any]:
 
 
 class TransfersAPIView(APIView):
-    permission_classes = [IsAuthenticated, ReadOrWriteScope]
+    permission_classes = [IsAuthenticated, ReadOrShareScope]
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, (transfers.TransferNotFound, FileNotFoundForActor)):

@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import tokens as account_tokens
 from accounts.models import Team, User
 from audit.models import AuditEvent
 from files import services
@@ -312,6 +313,26 @@ def test_a_site_admin_edits_the_sharing_policy_and_it_is_audited(
 
 
 # --- REST API -----------------------------------------------------------------------------
+
+
+def test_a_token_made_to_upload_cannot_send_files_outside(
+    owner: User, folder_backend: Backend
+) -> None:
+    version = shared_file(owner)
+    url = reverse("sharing_api:file_links", args=[version.file_id])
+
+    def api(*scopes: str) -> Client:
+        _token, secret = account_tokens.token_create(
+            actor=owner, name=" ".join(scopes), scopes=list(scopes), expires_in_days=30
+        )
+        return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    uploader = api("read", "write")
+    assert uploader.get(url).status_code == 200
+    assert uploader.post(url, {}, content_type="application/json").status_code == 403
+    assert not ShareLink.objects.exists()
+    created = api("share").post(url, {}, content_type="application/json")
+    assert created.status_code == 201, created.content
 
 
 def test_the_api_creates_lists_and_revokes_links(

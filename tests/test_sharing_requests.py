@@ -387,11 +387,20 @@ def test_others_cannot_see_or_close_my_request(owner: User, outsider: User) -> N
 
 
 def test_file_request_through_the_api(owner: User) -> None:
+    folder = results_folder(owner)
+    _token, upload_only = account_tokens.token_create(
+        actor=owner, name="uploader", scopes=["read", "write"], expires_in_days=30
+    )
+    refused = Client(HTTP_AUTHORIZATION=f"Bearer {upload_only}").post(
+        "/api/v1/sharing/requests/",
+        {"folder": folder.pk, "title": "Radios", "max_files": 3},
+        content_type="application/json",
+    )
+    assert refused.status_code == 403  # opening the drive to outsiders takes "share"
     _token, plaintext = account_tokens.token_create(
-        actor=owner, name="script", scopes=["read", "write"], expires_in_days=30
+        actor=owner, name="script", scopes=["read", "share"], expires_in_days=30
     )
     api = Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
-    folder = results_folder(owner)
     created = api.post(
         "/api/v1/sharing/requests/",
         {"folder": folder.pk, "title": "Radios", "max_files": 3},

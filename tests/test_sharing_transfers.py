@@ -404,7 +404,7 @@ def test_sender_can_delete_a_transfer_now(
 
 def test_transfer_through_the_api(owner: User, django_capture_on_commit_callbacks: Any) -> None:
     _token, plaintext = account_tokens.token_create(
-        actor=owner, name="PACS gateway", scopes=["read", "write"], expires_in_days=30
+        actor=owner, name="PACS gateway", scopes=["read", "write", "share"], expires_in_days=30
     )
     api = Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
     original = version_store(
@@ -453,7 +453,7 @@ def test_transfer_through_the_api(owner: User, django_capture_on_commit_callback
 def test_api_hides_other_peoples_transfers(owner: User, outsider: User) -> None:
     transfer = new_transfer(client_signed_in(owner))
     _token, plaintext = account_tokens.token_create(
-        actor=outsider, name="x", scopes=["read", "write"], expires_in_days=30
+        actor=outsider, name="x", scopes=["read", "write", "share"], expires_in_days=30
     )
     api = Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
     assert api.get(f"/api/v1/sharing/transfers/{transfer.pk}/").status_code == 404
