@@ -33,6 +33,7 @@ from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import User
 from audit import services as audit
@@ -49,7 +50,9 @@ from sharing.models import ShareLink, ShareLinkDownload, SharingPolicy, Transfer
 logger = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 50
-TRANSFERS_FOLDER_NAME = "Transfers"
+# The sender's folder of transfers, named in their language (a folder name is data: it
+# keeps the name it was made with).
+TRANSFERS_FOLDER_NAME = pgettext_lazy("folder name", "Transfers")
 
 
 class TransferRuleError(Exception):
@@ -272,12 +275,14 @@ def _safe_label(text: str, limit: int = 120) -> str:
 def _transfers_root(actor: User) -> Folder:
     """The sender's "Transfers" folder at the top of their personal space."""
     root = files_services.space_root(files_services.space_personal_get_or_create(user=actor))
-    key = name_key(TRANSFERS_FOLDER_NAME)
+    with translation.override(actor.email_language):
+        name = str(TRANSFERS_FOLDER_NAME)
+    key = name_key(name)
     existing = Folder.objects.filter(parent=root, name_key=key, deleted_at__isnull=True).first()
     if existing is not None:
         return existing
     try:
-        return files_services.folder_create(actor=actor, parent=root, name=TRANSFERS_FOLDER_NAME)
+        return files_services.folder_create(actor=actor, parent=root, name=name)
     except NameClashError:
         # Made concurrently, or a *file* is called that: fall back to the top folder.
         return (

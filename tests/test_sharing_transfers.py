@@ -159,6 +159,14 @@ def test_clinician_sends_a_transfer_and_each_recipient_gets_a_personal_link(
     assert sent[-1].details["files"] == 2
 
 
+def test_the_transfers_folder_is_named_in_the_senders_language(owner: User) -> None:
+    User.objects.filter(pk=owner.pk).update(language="fr")
+    transfer = new_transfer(client_signed_in(owner))
+    assert transfer.folder is not None
+    assert transfer.folder.parent is not None
+    assert transfer.folder.parent.name == "Transferts"
+
+
 def test_listing_shows_my_transfers_and_not_other_peoples(owner: User, outsider: User) -> None:
     mine = new_transfer(client_signed_in(owner), subject="Dossier Martin")
     theirs = new_transfer(client_signed_in(outsider), subject="Dossier secret")
