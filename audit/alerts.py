@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from audit.models import AlertCursor, AlertRule, AuditAlert, AuditEvent, Outcome
 
@@ -185,13 +187,18 @@ def alerts_evaluate() -> list[AuditAlert]:
 def alerts_email(alerts: list[AuditAlert]) -> None:
     from audit.checkpoints import oversight_recipients
 
-    recipients = oversight_recipients()
-    if not recipients:
-        return
-    lines = "\n".join(f"- [{alert.get_rule_display()}] {alert.summary}" for alert in alerts)
-    send_mail(
-        subject=f"[SecureDrive] {len(alerts)} audit alert(s)",
-        message=f"{lines}\n\nConsole: {settings.SITE_URL}/audit/alerts/\n",
-        from_email=None,
-        recipient_list=recipients,
-    )
+    for language, recipients in oversight_recipients().items():
+        with translation.override(language):
+            subject = ngettext(
+                "[SecureDrive] %(count)d audit alert",
+                "[SecureDrive] %(count)d audit alerts",
+                len(alerts),
+            ) % {"count": len(alerts)}
+            lines = "\n".join(f"- [{alert.get_rule_display()}] {alert.summary}" for alert in alerts)
+            console = _("Console: %(url)s") % {"url": f"{settings.SITE_URL}/audit/alerts/"}
+        send_mail(
+            subject=subject,
+            message=f"{lines}\n\n{console}\n",
+            from_email=None,
+            recipient_list=recipients,
+        )

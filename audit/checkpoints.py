@@ -28,7 +28,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import send_mail
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from audit import merkle
 from audit.chain import GENESIS_HASH, ChainReport, chain_verify
@@ -494,24 +495,32 @@ def audit_log_verify_and_alert(*, full: bool = False) -> ChainVerification:
             actor_label="system",
             details={"problem": report.problem},
         )
-        send_mail(
-            subject="[SecureDrive] Audit log integrity check FAILED",
-            message=(
-                "The audit log verification failed:\n\n"
-                f"{report.problem}\n\n"
-                f"Events verified before the problem: {report.chain.events_checked}.\n"
-                f"Latest signed checkpoint: size {report.checkpoint_size}.\n"
-                f"Console: {settings.SITE_URL}/audit/\n"
-            ),
-            from_email=None,
-            recipient_list=oversight_recipients(),
-        )
+        for language, recipients in oversight_recipients().items():
+            with translation.override(language):
+                subject = _("[SecureDrive] Audit log integrity check FAILED")
+                message = _(
+                    "The audit log verification failed:\n\n%(problem)s\n\n"
+                    "Events verified before the problem: %(checked)s.\n"
+                    "Latest signed checkpoint: size %(size)s.\n"
+                    "Console: %(url)s\n"
+                ) % {
+                    "problem": report.problem,
+                    "checked": report.chain.events_checked,
+                    "size": report.checkpoint_size,
+                    "url": f"{settings.SITE_URL}/audit/",
+                }
+            send_mail(subject=subject, message=message, from_email=None, recipient_list=recipients)
     return verification
 
 
-def oversight_recipients() -> list[str]:
-    """Active site administrators and auditors (read by field name: no accounts import)."""
+def oversight_recipients() -> dict[str, list[str]]:
+    """Active site administrators and auditors, by the language to write to them in
+    (read by field name: no accounts import)."""
     people = get_user_model().objects.filter(
         Q(is_site_admin=True) | Q(is_auditor=True), is_active=True
     )
-    return sorted({str(email) for email in people.values_list("email", flat=True) if email})
+    by_language: dict[str, set[str]] = {}
+    for email, language in people.values_list("email", "language"):
+        if email:
+            by_language.setdefault(language or settings.LANGUAGE_CODE, set()).add(str(email))
+    return {language: sorted(emails) for language, emails in sorted(by_language.items())}

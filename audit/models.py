@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.fields.json import KT
 from django.db.models.functions import Lower, Upper
+from django.utils.translation import gettext_lazy as _
 
 from audit.chain import ChainedFields
 
@@ -23,9 +24,9 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 
 
 class Outcome(models.TextChoices):
-    SUCCESS = "success", "success"
-    DENIED = "denied", "denied"
-    ERROR = "error", "error"
+    SUCCESS = "success", _("success")
+    DENIED = "denied", _("denied")
+    ERROR = "error", _("error")
 
 
 class AuditEvent(models.Model):
@@ -131,11 +132,11 @@ class ChainVerification(models.Model):
 
 
 class AlertRule(models.TextChoices):
-    MANY_DOWNLOADS = "many_downloads", "many downloads in a short time"
-    OUTSIDE_HOURS = "outside_hours", "downloads outside working hours"
-    FAILED_LOGINS = "failed_logins", "repeated failed sign-ins"
-    QUARANTINED_ACCESS = "quarantined_access", "access to a quarantined file"
-    INTEGRITY = "integrity", "audit log integrity check failed"
+    MANY_DOWNLOADS = "many_downloads", _("many downloads in a short time")
+    OUTSIDE_HOURS = "outside_hours", _("downloads outside working hours")
+    FAILED_LOGINS = "failed_logins", _("repeated failed sign-ins")
+    QUARANTINED_ACCESS = "quarantined_access", _("access to a quarantined or blocked file")
+    INTEGRITY = "integrity", _("audit log integrity check failed")
 
 
 class AuditAlert(models.Model):

@@ -72,13 +72,26 @@ def test_many_downloads_in_ten_minutes_alert_admins_and_auditors_once(
         5,
     )
     assert owner.email in alert.summary
-    assert len(mail.outbox) == 1
+    assert len(mail.outbox) == 1  # both read English: one message
     assert set(mail.outbox[0].to) == {auditor.email, site_admin.email}
     assert alert.summary in mail.outbox[0].body
     # The same burst goes on: no second alert for the same window; nothing re-read.
     downloads(owner, TUESDAY_MORNING + dt.timedelta(minutes=5), 2)
     assert evaluate(django_capture_on_commit_callbacks) == []
     assert evaluate(django_capture_on_commit_callbacks) == []
+
+
+def test_alert_emails_go_out_in_each_readers_language(
+    owner: User, auditor: User, site_admin: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    User.objects.filter(pk=auditor.pk).update(language="fr")
+    downloads(owner, TUESDAY_MORNING, 5)
+    evaluate(django_capture_on_commit_callbacks)
+    by_reader = {message.to[0]: message for message in mail.outbox}
+    assert set(by_reader) == {auditor.email, site_admin.email}
+    assert by_reader[auditor.email].subject == "[SecureDrive] 1 alerte d\u2019audit"
+    assert "nombreux téléchargements en peu de temps" in by_reader[auditor.email].body
+    assert by_reader[site_admin.email].subject == "[SecureDrive] 1 audit alert"
 
 
 def test_a_few_downloads_spread_out_raise_nothing(
