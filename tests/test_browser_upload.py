@@ -8,6 +8,7 @@ with its scan badge, which updates without reloading once the scan is done."""
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from typing import Any
 
@@ -46,6 +47,7 @@ def test_files_chosen_in_the_browser_upload_with_tus_and_show_their_scan_badge(
     letter = b"Dear colleague,\n" * 50
 
     page.goto("/files/")
+    assert page.locator("#space-usage").inner_text().startswith("0")
     page.locator("#upload-files").set_input_files(
         [
             {"name": "IRM genou.dcm", "mimeType": "application/dicom", "buffer": study},
@@ -56,6 +58,8 @@ def test_files_chosen_in_the_browser_upload_with_tus_and_show_their_scan_badge(
     listing = page.locator("#folder-contents")
     listing.get_by_text("IRM genou.dcm").wait_for()
     listing.get_by_text("Courrier.txt").wait_for()
+    # The side column's usage follows without a reload.
+    page.locator("#space-usage", has_text=re.compile(r"^3\.0\sMB used")).wait_for()
     browser_page.screenshot("browser-upload")
 
     study_file = File.objects.get(name="IRM genou.dcm")

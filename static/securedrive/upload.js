@@ -46,6 +46,14 @@
           select: "#folder-listing",
           swap: "outerHTML",
         });
+        // The space's usage, in the side column, counts the new file too.
+        if (document.getElementById("space-usage")) {
+          window.htmx.ajax("GET", labels.listing, {
+            target: "#space-usage",
+            select: "#space-usage",
+            swap: "outerHTML",
+          });
+        }
       }
     }, 300);
   }
