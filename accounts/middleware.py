@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import SESSION_KEY, logout
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -125,7 +125,11 @@ class MFARequiredMiddleware:
 class UserLanguageMiddleware:
     """Remember the language each signed-in person reads SecureDrive in (chosen in the
     menu or given by their browser), so that e-mails sent to them later, from a
-    background task, are in the same language. One write when it changes."""
+    background task, are in the same language. One write when it changes.
+
+    Browser sessions only: a script calling the API with a token sends no language of
+    the person's, and must not turn their e-mails English.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
@@ -135,7 +139,13 @@ class UserLanguageMiddleware:
         response = self.get_response(request)
         user = request.user
         language = getattr(request, "LANGUAGE_CODE", "")  # set by LocaleMiddleware
-        if isinstance(user, User) and language in self.languages and user.language != language:
+        in_browser = request.session.get(SESSION_KEY) == str(getattr(user, "pk", ""))
+        if (
+            in_browser
+            and isinstance(user, User)
+            and language in self.languages
+            and user.language != language
+        ):
             User.objects.filter(pk=user.pk).update(language=language)
             user.language = language
         return response

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core import mail
 from django.test import Client
 
+from accounts import tokens as account_tokens
 from accounts.models import User
 from sharing.links.services import share_link_create
 from tests.files_helpers import body_of, folder_backend  # noqa: F401
@@ -34,6 +35,17 @@ def test_the_language_a_person_reads_in_is_remembered(owner: User) -> None:
     Client(HTTP_ACCEPT_LANGUAGE="fr").get("/")  # nobody signed in: nothing to remember
     owner.refresh_from_db()
     assert owner.language == "en"
+
+
+def test_a_script_with_a_token_does_not_change_the_persons_language(owner: User) -> None:
+    User.objects.filter(pk=owner.pk).update(language="fr")
+    _token, secret = account_tokens.token_create(
+        actor=owner, name="PACS", scopes=["read"], expires_in_days=30
+    )
+    script = Client(HTTP_AUTHORIZATION=f"Bearer {secret}", HTTP_ACCEPT_LANGUAGE="en")
+    assert script.get("/api/v1/me/").status_code == 200
+    owner.refresh_from_db()
+    assert owner.language == "fr"
 
 
 def test_the_first_download_notice_is_in_the_owners_language_not_the_recipients(
