@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -35,21 +35,12 @@ from files.uploads import (
     EncryptedUpload,
     EncryptingUploadHandler,
 )
+from securedrive.http import errors_as_404
 
-View = Callable[..., HttpResponseBase]
-
-
-def not_found_as_404(view: View) -> View:
-    """``FileNotFoundForActor`` (already audited by the selector) becomes a 404."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return view(request, *args, **kwargs)
-        except FileNotFoundForActor:
-            raise Http404(_("No such file or folder.")) from None
-
-    return wrapper
+# ``FileNotFoundForActor`` (already audited by the selector) becomes a 404.
+not_found_as_404 = errors_as_404(
+    FileNotFoundForActor, message=gettext_lazy("No such file or folder.")
+)
 
 
 # --- Pages -------------------------------------------------------------------------------

@@ -3,39 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor
 from files.selectors import Permission
+from securedrive.http import errors_as_404
 from sharing import requests as file_requests
 from sharing import transfers
 from sharing.forms_requests import MEGABYTE, FileRequestForm
 from sharing.models import FileRequest, SharingPolicy
 
-View = Callable[..., HttpResponseBase]
-
-
-def request_not_found_as_404(view: View) -> View:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return view(request, *args, **kwargs)
-        except (file_requests.FileRequestNotFound, FileNotFoundForActor):
-            raise Http404(_("No such file request.")) from None
-
-    return wrapper
+request_not_found_as_404 = errors_as_404(
+    file_requests.FileRequestNotFound,
+    FileNotFoundForActor,
+    message=gettext_lazy("No such file request."),
+)
 
 
 def _request_page(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -18,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
@@ -25,6 +25,7 @@ from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor, FileRuleError
 from files.models import File
+from securedrive.http import errors_as_404
 from sharing import transfers
 from sharing.forms_transfers import TransferForm, TransferPickForm, TransferSendForm
 from sharing.models import ShareLink, SharingPolicy, Transfer
@@ -33,15 +34,9 @@ View = Callable[..., HttpResponseBase]
 PICK_LIMIT = 500
 
 
-def transfer_not_found_as_404(view: View) -> View:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        try:
-            return view(request, *args, **kwargs)
-        except (transfers.TransferNotFound, FileNotFoundForActor):
-            raise Http404(_("No such transfer.")) from None
-
-    return wrapper
+transfer_not_found_as_404 = errors_as_404(
+    transfers.TransferNotFound, FileNotFoundForActor, message=gettext_lazy("No such transfer.")
+)
 
 
 def _pickable_files(actor: User, transfer: Transfer) -> list[File]:
