@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -69,23 +69,22 @@ def _content_folder(link: ShareLink) -> Folder | None:
     return None
 
 
-def _sent_items(link: ShareLink) -> list[TransferItem] | None:
+def _sent_items(link: ShareLink) -> QuerySet[TransferItem] | None:
     """A sent transfer's files as they were sent (the live ones), or None for a link to a
     file or a folder, which shows what is there now."""
     transfer = link.transfer
     if transfer is None or transfer.sent_at is None:
         return None
-    return list(
-        TransferItem.objects.filter(
-            transfer=transfer, file__deleted_at__isnull=True, file__purged_at__isnull=True
-        ).select_related("file", "version")
-    )
+    return TransferItem.objects.filter(
+        transfer=transfer, file__deleted_at__isnull=True, file__purged_at__isnull=True
+    ).select_related("file", "version")
 
 
 def share_link_content(link: ShareLink) -> LinkContent:
     name = share_link_target_name(link)
-    items = _sent_items(link)
-    if items is not None:
+    sent = _sent_items(link)
+    if sent is not None:
+        items = list(sent)
         entries = [
             ArchiveEntry(item.path, item.version) for item in items if item.version.is_downloadable
         ]
@@ -110,9 +109,10 @@ def share_link_content(link: ShareLink) -> LinkContent:
 def share_link_file(link: ShareLink, file_id: int) -> File | None:
     """A live file the link gives access to (itself, one under its folder, or one its
     transfer was sent with)."""
-    items = _sent_items(link)
-    if items is not None:
-        return next((item.file for item in items if item.file_id == file_id), None)
+    sent = _sent_items(link)
+    if sent is not None:
+        item = sent.filter(file_id=file_id).first()
+        return item.file if item is not None else None
     if link.file_id is not None:
         return link.file if link.file_id == file_id else None
     folder = _content_folder(link)
@@ -140,10 +140,11 @@ def share_link_file(link: ShareLink, file_id: int) -> File | None:
 
 def _version_served(link: ShareLink, file: File) -> FileVersion | None:
     """The version a recipient gets: the one a transfer was sent with, else the current."""
-    items = _sent_items(link)
-    if items is None:
+    sent = _sent_items(link)
+    if sent is None:
         return file.current_version
-    return next((item.version for item in items if item.file_id == file.pk), None)
+    item = sent.filter(file_id=file.pk).first()
+    return item.version if item is not None else None
 
 
 def _count(
