@@ -2,7 +2,7 @@
 
 Other apps react through the ``user_deactivated`` signal (files hand personal files to
 the successor; sharing revokes the external links, transfers and file requests the
-person created, see sharing/offboarding.py). Each receiver
+person created, see sharing/services/offboarding.py). Each receiver
 returns a small dict of what it did, which goes into the audit event.
 """
 

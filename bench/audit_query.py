@@ -224,7 +224,8 @@ class EventMix:
                 actor_id, actor_label, ip_address = "", "system", ""
             recipient = ""
             if action in LINK_RECIPIENT_ACTIONS:
-                # As sharing.links records them: the link as actor, the address in details.
+                # As sharing.services.link_access records them: the link as actor, the address
+                # in details.
                 number = pick.randrange(1, 5000)
                 actor_id, actor_label = "", f"link:{LINKS + number}"
                 recipient = outside_recipient(number)

@@ -3,7 +3,7 @@
 What it measures, in one run, on loopback:
 
 * **Memory.** A folder of two 2.5 GiB files (``--file-mib``) becomes a 5 GiB ZIP64
-  archive (``sharing.archives``: stored entries, decrypted segment by segment, sized
+  archive (``sharing.services.archives``: stored entries, decrypted segment by segment, sized
   up front) streamed by a fresh single-worker gunicorn with the project's own
   configuration (gthread). The figure is the worker's peak resident memory
   (``VmHWM``) after the archive, against its peak after a one-byte probe (imports,
@@ -79,7 +79,7 @@ from django.urls import path
 
 from files import selectors
 from securedrive.urls import urlpatterns as project_urlpatterns
-from sharing.archives import archive_entries_for_folder, archive_response
+from sharing.services.archives import archive_entries_for_folder, archive_response
 
 
 def folder_zip(request: HttpRequest, folder_id: int) -> StreamingHttpResponse:

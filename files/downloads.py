@@ -325,7 +325,7 @@ def version_download_response(
 
     Raises ``NotDownloadableError`` (audited) when the version may not be sent now.
 
-    A recipient without an account (an external link, sharing/links.py) passes
+    A recipient without an account (an external link, sharing/services/link_downloads.py) passes
     ``actor=None``, an ``actor_label`` such as ``"link:42"`` and ``audit_details``
     (link id, recipient e-mail) merged into the ``files.version.download`` event; the
     caller has already checked the link, exactly as a selector checks a person.

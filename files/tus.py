@@ -2,7 +2,7 @@
 
 tus 1.0 (https://tus.io/protocols/resumable-upload) with the creation,
 creation-with-upload, termination, checksum and expiration extensions. The views in
-``files/tus_views.py`` only translate HTTP; the rules live here.
+``files/views/tus.py`` only translate HTTP; the rules live here.
 
 State lives in the database (``UploadSession``) and in storage, never in a web process,
 so consecutive PATCH requests may reach different replicas. Bytes are encrypted once, as

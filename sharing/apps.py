@@ -7,7 +7,7 @@ class SharingConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.offboarding import user_deactivated
-        from sharing.offboarding import sharing_revoke_for_leaver
+        from sharing.services.offboarding import sharing_revoke_for_leaver
 
         # A leaver's links, transfers and file requests stop in the same transaction.
         user_deactivated.connect(

@@ -19,7 +19,7 @@ from django.conf import settings
 def transfers_expired_purge() -> int:
     """Beat, hourly: revoke and crypto-shred every transfer past its expiry."""
     from files import lifecycle
-    from sharing import transfers
+    from sharing.services import transfers
 
     purged = transfers.transfers_expired_purge()
     if purged:
@@ -35,9 +35,9 @@ def transfers_expired_purge() -> int:
 def file_request_reservations_release() -> int:
     """Beat, hourly: give back the room reserved by file-request uploads abandoned
     (their tus session expired without completing)."""
-    from sharing import requests
+    from sharing.services import file_requests
 
-    return requests.reservations_abandoned_release()
+    return file_requests.reservations_abandoned_release()
 
 
 @shared_task(
@@ -51,6 +51,6 @@ def file_request_reservations_release() -> int:
 )
 def file_request_uploads_notify(request_id: int, since: str) -> int:
     """E-mail a request's owner the files that arrived since ``since`` (one batch)."""
-    from sharing import requests
+    from sharing.services import file_requests
 
-    return requests.owner_notification_send(request_id=request_id, since=since).files
+    return file_requests.owner_notification_send(request_id=request_id, since=since).files

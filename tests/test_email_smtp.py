@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
-from sharing.emails import email_send
+from sharing.services.emails import email_send
 from tests.smtp_server import SmtpServer, smtp_server  # noqa: F401
 
 RECIPIENT = "helene.radiologue@cabinet-imagerie.example"

@@ -17,10 +17,9 @@ from django.utils import timezone
 
 from accounts.models import Team, User
 from files import services
-from sharing import requests as file_requests
-from sharing import shares, transfers
-from sharing.links.services import share_link_create
 from sharing.models import FileRequest, Share, ShareLink, ShareRole, Transfer
+from sharing.services import file_requests, shares, transfers
+from sharing.services.links import share_link_create
 from tests.conftest import user_create
 from tests.files_helpers import (
     auditor,  # noqa: F401

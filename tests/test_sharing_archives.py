@@ -1,7 +1,7 @@
 """A folder or a transfer downloaded as one ZIP, streamed while it is decrypted.
 
 Each story builds a folder tree through the real services (encrypted blobs in storage,
-tiny segments so every boundary is crossed), asks sharing.archives for the response a
+tiny segments so every boundary is crossed), asks sharing.services.archives for the response a
 link or transfer view would return, reads its body the way the WSGI server would, and
 opens what arrived with Python's own zipfile: names, bytes and CRCs must all match,
 and ``Content-Length`` must be exactly what was sent.
@@ -31,7 +31,7 @@ from audit.models import AuditEvent
 from files import services
 from files.crypto import BlobIntegrityError, segment_offset
 from files.models import FileVersion, Folder, ScanStatus
-from sharing.archives import (
+from sharing.services.archives import (
     ArchiveEntry,
     ArchiveEntryUnavailable,
     archive_entries_for_folder,

@@ -30,8 +30,8 @@ from accounts.models import User
 from audit.models import AuditEvent
 from files import services
 from files.models import File, FileVersion, Folder, ScanStatus
-from sharing.links import share_link_create, share_link_revoke
 from sharing.models import ShareLink, ShareLinkCode, ShareLinkDownload, Transfer, TransferItem
+from sharing.services.links import share_link_create, share_link_revoke
 from tests.files_helpers import (
     Backend,
     body_of,
@@ -507,7 +507,7 @@ def test_a_transfer_link_shows_the_subject_the_message_and_the_files(
         expires_at=timezone.now() + dt.timedelta(days=7),
         sent_at=timezone.now(),
     )
-    # What sharing.transfers.transfer_send records: recipients get these files.
+    # What sharing.services.transfers.transfer_send records: recipients get these files.
     TransferItem.objects.create(
         transfer=transfer, file=version.file, version=version, path="scanner.dcm"
     )

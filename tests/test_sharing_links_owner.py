@@ -21,14 +21,14 @@ from accounts.models import Team, User
 from audit.models import AuditEvent
 from files import services
 from files.models import FileVersion
-from sharing.links import (
+from sharing.models import ExternalSharing, ShareLink, SharingPolicy, Transfer
+from sharing.services.links import (
     LinkPolicyError,
     LinkRuleError,
     share_link_create,
     share_link_policy_check_may_share,
     share_links_revoke_for_owner,
 )
-from sharing.models import ExternalSharing, ShareLink, SharingPolicy, Transfer
 from tests.files_helpers import (
     Backend,
     auditor,  # noqa: F401

@@ -18,7 +18,8 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from sharing.links import access, share_link_create
+from sharing.services import link_access as access
+from sharing.services.links import share_link_create
 from tests.files_helpers import Backend, folder_backend  # noqa: F401
 from tests.test_sharing_links import (
     open_url,

@@ -18,9 +18,8 @@ from django.utils import timezone
 from accounts.models import User
 from audit.models import AuditEvent
 from files import services
-from sharing import links, transfers
-from sharing import requests as file_requests
 from sharing.models import FileRequest, ShareLink, Transfer
+from sharing.services import file_requests, links, transfers
 from tests.files_helpers import (
     content_of,
     folder_backend,  # noqa: F401

@@ -25,9 +25,9 @@ from accounts.models import User
 from audit.models import AuditEvent, Outcome
 from files import services, tus
 from files.models import File, Folder, ScanStatus
-from sharing import requests as file_requests
 from sharing import tasks
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
+from sharing.services import file_requests
 from tests.files_helpers import (
     content_of,
     folder_backend,  # noqa: F401

@@ -16,8 +16,8 @@ from django.utils import timezone
 from accounts.models import User
 from files import services
 from files.models import File, ScanStatus
-from sharing import requests as file_requests
 from sharing.models import FileRequestUpload
+from sharing.services import file_requests
 from tests.conftest import BrowserPage
 from tests.files_helpers import (
     Backend,

@@ -30,8 +30,8 @@ from files import selectors, services
 from files.errors import FileNotFoundForActor, FileRuleError
 from files.models import File, FileVersion, Folder
 from files.selectors import Permission
-from sharing import shares
 from sharing.models import Share, ShareRole
+from sharing.services import shares
 from tests.conftest import user_create
 from tests.files_helpers import (
     body_of,

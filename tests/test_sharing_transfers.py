@@ -23,8 +23,9 @@ from accounts import tokens as account_tokens
 from accounts.models import User
 from audit.models import AuditEvent, Outcome
 from files.models import File, FileVersion, Folder, ScanStatus
-from sharing import tasks, transfers
+from sharing import tasks
 from sharing.models import ShareLink, ShareLinkDownload, SharingPolicy, Transfer
+from sharing.services import transfers
 from tests.files_helpers import (
     body_of,
     content_of,

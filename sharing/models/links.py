@@ -1,7 +1,7 @@
 """External links: capability URLs to a file, a folder or a transfer.
 
 The token is shown once (to the owner, or in the recipient's e-mail) and only its
-SHA-256 is stored (sharing/tokens.py). Every link expires; revocation is immediate.
+SHA-256 is stored (sharing/services/tokens.py). Every link expires; revocation is immediate.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Forms of the sharing pages, one module per concept."""

@@ -1,0 +1,84 @@
+"""Form shapes for transfers. Rules (policy, recipients, expiry) live in
+sharing/services/transfers.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.validators import MaxValueValidator
+from django.utils.translation import gettext_lazy as _
+
+from files.models import File
+from securedrive.forms import BootstrapFormMixin
+
+
+class TransferForm(BootstrapFormMixin, forms.Form):
+    subject = forms.CharField(label=_("Subject"), max_length=200)
+    message = forms.CharField(
+        label=_("Message"),
+        max_length=5000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    expires_in_days = forms.IntegerField(label=_("Expires after (days)"), min_value=1)
+
+    def __init__(self, *args: Any, max_days: int, default_days: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["expires_in_days"]
+        assert isinstance(field, forms.IntegerField)  # noqa: S101
+        field.max_value = max_days
+        field.validators.append(MaxValueValidator(max_days))
+        field.initial = default_days
+        field.help_text = _("At most %(days)s days (sharing policy).") % {"days": max_days}
+        field.widget.attrs["max"] = str(max_days)
+
+
+class TransferSendForm(BootstrapFormMixin, forms.Form):
+    recipients = forms.CharField(
+        label=_("Recipients"),
+        help_text=_("One e-mail address per line. Each recipient gets a personal link."),
+        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off"}),
+        max_length=20000,
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Give it to the recipients another way (phone, text message)."),
+    )
+    email_verification = forms.BooleanField(
+        label=_("Recipients must confirm their e-mail address with a code"), required=False
+    )
+
+    def __init__(
+        self, *args: Any, password_required: bool, verification_required: bool, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if password_required:
+            self.fields["password"].required = True
+            self.fields["password"].help_text = _("Required by the sharing policy.")
+        if verification_required:
+            field = self.fields["email_verification"]
+            field.initial = True
+            field.disabled = True
+            field.help_text = _("Required by the sharing policy.")
+
+
+class TransferPickForm(BootstrapFormMixin, forms.Form):
+    file_ids = forms.TypedMultipleChoiceField(
+        label=_("Add from my files"), coerce=int, widget=forms.SelectMultiple(attrs={"size": 8})
+    )
+
+    def __init__(self, *args: Any, files: list[File], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["file_ids"]
+        assert isinstance(field, forms.TypedMultipleChoiceField)  # noqa: S101
+        field.choices = [(file.pk, file_path_label(file)) for file in files]
+
+
+def file_path_label(file: File) -> str:
+    from files.forms import folder_label
+
+    return f"{folder_label(file.folder)} / {file.name}"

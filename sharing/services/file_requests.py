@@ -1,0 +1,607 @@
+"""File requests: a link through which someone outside (a lab, a patient) uploads files
+into a folder chosen by a member (docs/sharing-transfers.md).
+
+* The token is shown once to its creator; only its SHA-256 is stored (sharing/services/tokens.py).
+* Uploads speak tus 1.0 at ``/r/<token>/uploads/``: the request's token is the only
+  credential. Every upload is created and continued through ``files.tus`` *as the
+  request's owner* into the request's folder, so the owner's rights, quota, the name
+  rules and the scan pipeline apply exactly as to the owner's own uploads.
+* Limits are reserved when an upload is created (``files_reserved``, ``bytes_reserved``,
+  under ``select_for_update``): concurrent uploads cannot overrun them. A terminated or
+  failed upload gives its reservation back.
+* An upload never replaces a file already in the folder: it gets a free name
+  ("report (2).pdf") at creation.
+* Closed and expired requests (and those of people who left) answer 410 everywhere.
+* Every upload and every refusal is audited as ``sharing.request.upload|refuse``, with
+  ``actor_label="request:<id>"`` and the uploader's name and e-mail in the details.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from audit import services as audit
+from audit.context import RequestContext
+from audit.models import Outcome
+from files import selectors as files_selectors
+from files import tus
+from files.errors import FileRuleError
+from files.models import File, Folder, UploadSession
+from files.names import name_clean, name_key, name_variant
+from files.selectors import Permission
+from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
+from sharing.services import tokens
+from sharing.services.transfers import expiry_max_days, may_share_outside
+
+logger = logging.getLogger(__name__)
+
+# Owner e-mails are batched: the first upload to land schedules one e-mail this many
+# seconds later, listing everything that arrived meanwhile.
+NOTIFY_DELAY_SECONDS = 300
+
+
+class FileRequestRuleError(Exception):
+    """A request that breaks a file-request rule; the message is shown to the person."""
+
+    status_code = 400
+
+
+class FileRequestNotFound(Exception):
+    """No such request (or not the asker's, or a malformed token): 404."""
+
+
+class FileRequestGone(Exception):
+    """Closed, expired, or its owner left: 410 on the page and the tus endpoint."""
+
+
+# --- Selectors ------------------------------------------------------------------------------
+
+
+def file_requests_for_actor(actor: User) -> QuerySet[FileRequest]:
+    return (
+        FileRequest.objects.filter(created_by=actor)
+        .select_related("folder", "folder__space")
+        .order_by("-created_at")
+    )
+
+
+def file_request_get_for_actor(*, actor: User, request_id: int) -> FileRequest:
+    found = file_requests_for_actor(actor).filter(pk=request_id).first()
+    if found is None:
+        audit.record(
+            action="sharing.request.access",
+            outcome=Outcome.DENIED,
+            actor=actor if actor.is_authenticated else None,
+            target_type="sharing.request",
+            target_id=request_id,
+        )
+        raise FileRequestNotFound(str(request_id))
+    return found
+
+
+def file_request_status(file_request: FileRequest, *, now: dt.datetime | None = None) -> str:
+    moment = now or timezone.now()
+    if file_request.closed_at is not None:
+        return "closed"
+    if file_request.expires_at <= moment:
+        return "expired"
+    if file_request.files_reserved >= file_request.max_files:
+        return "full"
+    return "open"
+
+
+def file_request_uploads(file_request: FileRequest) -> list[FileRequestUpload]:
+    return list(file_request.uploads.select_related("version").order_by("-created_at"))
+
+
+def file_request_url(token: str) -> str:
+    return str(settings.SITE_URL).rstrip("/") + reverse("file_request:open", args=[token])
+
+
+# --- Audit ------------------------------------------------------------------------------------
+
+
+def _label(file_request: FileRequest | None) -> str:
+    return f"request:{file_request.pk}" if file_request is not None else "request:?"
+
+
+def refusal_record(
+    file_request: FileRequest | None,
+    reason: str,
+    *,
+    request: RequestContext | None = None,
+    **details: Any,
+) -> None:
+    audit.record(
+        action="sharing.request.refuse",
+        outcome=Outcome.DENIED,
+        actor_label=_label(file_request),
+        target_type="sharing.request",
+        target_id=file_request.pk if file_request is not None else "",
+        details={"reason": reason, **details},
+        request=request,
+    )
+
+
+# --- Owner's side -----------------------------------------------------------------------------
+
+
+def file_request_create(
+    *,
+    actor: User,
+    folder: Folder,
+    title: str,
+    instructions: str = "",
+    expires_at: dt.datetime,
+    max_files: int | None = None,
+    max_bytes: int | None = None,
+    notify_owner: bool = True,
+    request: RequestContext | None = None,
+) -> tuple[FileRequest, str]:
+    """A request into ``folder`` (which the actor may edit); returns it and its token,
+    which is shown once and never stored."""
+    policy = SharingPolicy.current()
+    if files_selectors.folder_permission(actor=actor, folder=folder) < Permission.EDIT:
+        raise FileRequestNotFound(str(folder.pk))
+    if not may_share_outside(actor):
+        audit.record(
+            action="sharing.request.create",
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="files.folder",
+            target_id=folder.pk,
+            details={"reason": "policy forbids sharing outside"},
+            request=request,
+        )
+        raise FileRequestRuleError(
+            _("The sharing policy does not allow you to receive files from outside.")
+        )
+    title = title.strip()
+    if not title:
+        raise FileRequestRuleError(_("A file request needs a title."))
+    now = timezone.now()
+    if expires_at <= now:
+        raise FileRequestRuleError(_("The expiry must be in the future."))
+    if expires_at > now + dt.timedelta(days=expiry_max_days(), minutes=1):
+        raise FileRequestRuleError(
+            _("The sharing policy allows at most %(days)s days.") % {"days": expiry_max_days()}
+        )
+    files_cap = int(policy.file_request_max_files)
+    bytes_cap = int(policy.file_request_max_bytes)
+    max_files = files_cap if max_files is None else max_files
+    max_bytes = bytes_cap if max_bytes is None else max_bytes
+    if not 1 <= max_files <= files_cap:
+        raise FileRequestRuleError(
+            _("A file request accepts between 1 and %(count)s files.") % {"count": files_cap}
+        )
+    if not 1 <= max_bytes <= bytes_cap:
+        raise FileRequestRuleError(
+            _("A file request accepts at most %(size)s in all.") % {"size": _size_text(bytes_cap)}
+        )
+    token, token_hash = tokens.token_new()
+    with transaction.atomic():
+        file_request = FileRequest.objects.create(
+            token_hash=token_hash,
+            created_by=actor,
+            folder=folder,
+            title=title[:200],
+            instructions=instructions[:5000],
+            expires_at=expires_at,
+            max_files=max_files,
+            max_bytes=max_bytes,
+            notify_owner=notify_owner,
+        )
+        audit.record(
+            action="sharing.request.create",
+            actor=actor,
+            target_type="sharing.request",
+            target_id=file_request.pk,
+            details={
+                "title": file_request.title,
+                "folder": folder.pk,
+                "expires_at": expires_at.isoformat(),
+                "max_files": max_files,
+                "max_bytes": max_bytes,
+            },
+            request=request,
+        )
+    return file_request, token
+
+
+def _size_text(size: int) -> str:
+    from django.template.defaultfilters import filesizeformat
+
+    return str(filesizeformat(size))
+
+
+def file_request_close(
+    *, actor: User, file_request: FileRequest, request: RequestContext | None = None
+) -> bool:
+    """No more uploads from this commit on (uploads under way are cut). Idempotent."""
+    if file_request.created_by_id != actor.pk:
+        raise FileRequestNotFound(str(file_request.pk))
+    with transaction.atomic():
+        closed = FileRequest.objects.filter(pk=file_request.pk, closed_at__isnull=True).update(
+            closed_at=timezone.now(), closed_by=actor
+        )
+        if closed:
+            audit.record(
+                action="sharing.request.close",
+                actor=actor,
+                target_type="sharing.request",
+                target_id=file_request.pk,
+                details={"title": file_request.title},
+                request=request,
+            )
+    file_request.refresh_from_db()
+    return bool(closed)
+
+
+def file_requests_close_for_owner(*, owner: User, actor: User | None = None) -> int:
+    """Offboarding: close every open request the leaver created (caller's transaction)."""
+    now = timezone.now()
+    count = 0
+    for file_request in FileRequest.objects.select_for_update().filter(
+        created_by=owner, closed_at__isnull=True
+    ):
+        file_request.closed_at, file_request.closed_by = now, actor
+        file_request.save(update_fields=["closed_at", "closed_by"])
+        audit.record(
+            action="sharing.request.close",
+            actor=actor,
+            actor_label="" if actor else "system",
+            target_type="sharing.request",
+            target_id=file_request.pk,
+            details={"title": file_request.title, "reason": "offboarding"},
+        )
+        count += 1
+    return count
+
+
+# --- The public side: the token is the credential ------------------------------------------------
+
+
+def file_request_get_open(
+    *, token: str, request: RequestContext | None = None, audit_refusal: bool = True
+) -> FileRequest:
+    """The open request this token names, or ``FileRequestNotFound`` (unknown or
+    malformed token) / ``FileRequestGone`` (closed, expired, owner gone). Refusals are
+    audited. Lookup by hash, then a constant-time comparison anyway."""
+    found: FileRequest | None = None
+    if tokens.token_well_formed(token):
+        found = (
+            FileRequest.objects.select_related("created_by", "folder")
+            .filter(token_hash=tokens.token_hash(token))
+            .first()
+        )
+        if found is not None and not tokens.token_matches(token, found.token_hash):
+            found = None
+    if found is None:
+        if audit_refusal:
+            refusal_record(
+                None,
+                "unknown token" if tokens.token_well_formed(token) else "malformed token",
+                request=request,
+            )
+        raise FileRequestNotFound("token")
+    reason = ""
+    if found.closed_at is not None:
+        reason = "closed"
+    elif found.expires_at <= timezone.now():
+        reason = "expired"
+    elif not found.created_by.is_active:
+        reason = "owner inactive"
+    elif found.folder.deleted_at is not None:
+        reason = "folder deleted"
+    if reason:
+        if audit_refusal:
+            refusal_record(found, reason, request=request)
+        raise FileRequestGone(reason)
+    return found
+
+
+def _clean_uploader(name: str, email: str) -> tuple[str, str]:
+    name = "".join(char for char in name if char.isprintable()).strip()[:200]
+    email = email.strip().lower()[:254]
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise FileRequestRuleError(_("This e-mail address is not valid.")) from None
+    return name, email
+
+
+def _free_upload_name(folder: Folder, raw_name: str) -> str:
+    """A name nothing in the folder has, nor any upload still under way into it: an
+    upload through a request never becomes a new version of someone's file."""
+    name = name_clean(raw_name)
+    taken = {
+        *File.objects.filter(folder=folder, deleted_at__isnull=True).values_list(
+            "name_key", flat=True
+        ),
+        *Folder.objects.filter(parent=folder, deleted_at__isnull=True).values_list(
+            "name_key", flat=True
+        ),
+        *(
+            name_key(pending)
+            for pending in UploadSession.objects.filter(
+                folder=folder, completed_at__isnull=True
+            ).values_list("name", flat=True)
+        ),
+    }
+    candidate, number = name, 1
+    while name_key(candidate) in taken:
+        number += 1
+        candidate = name_variant(name, number)
+    return candidate
+
+
+def _metadata(**values: str) -> str:
+    return ",".join(
+        f"{key} {base64.b64encode(value.encode('utf-8')).decode('ascii')}"
+        for key, value in values.items()
+    )
+
+
+def file_request_upload_start(
+    *,
+    file_request: FileRequest,
+    length_header: str | None,
+    metadata_header: str,
+    request: RequestContext | None = None,
+) -> tuple[UploadSession, FileRequestUpload]:
+    """tus POST: reserve room in the request's limits, then create the upload as the
+    owner, into the request's folder. Raises ``tus.TusError`` with the status to send."""
+    metadata = tus.metadata_parse(metadata_header)
+    raw_name = metadata.get("filename") or metadata.get("name") or ""
+    try:
+        uploader_name, uploader_email = _clean_uploader(
+            metadata.get("uploader_name", ""), metadata.get("uploader_email", "")
+        )
+    except FileRequestRuleError as error:
+        raise tus.TusError(400, str(error)) from None
+    who = {"uploader_name": uploader_name, "uploader_email": uploader_email}
+    if uploader_email:
+        who["recipient"] = uploader_email
+    if length_header is None or not length_header.isdigit():
+        raise tus.TusError(
+            400, _("Upload-Length is required (Upload-Defer-Length is not supported).")
+        )
+    length = int(length_header)
+    refusal: tuple[int, str, str] | None = None
+    try:
+        with transaction.atomic():
+            locked = FileRequest.objects.select_for_update().get(pk=file_request.pk)
+            if locked.closed_at is not None or locked.expires_at <= timezone.now():
+                refusal = (410, "closed or expired", _("This file request is closed."))
+                raise tus.TusError(410, refusal[2])
+            if locked.files_reserved + 1 > locked.max_files:
+                refusal = (
+                    413,
+                    "file count limit",
+                    _("This request accepts no more files (at most %(count)s).")
+                    % {"count": locked.max_files},
+                )
+                raise tus.TusError(413, refusal[2])
+            if locked.bytes_reserved + length > locked.max_bytes:
+                room = max(0, locked.max_bytes - locked.bytes_reserved)
+                refusal = (
+                    413,
+                    "size limit",
+                    _("This file is too large for this request: %(room)s left.")
+                    % {"room": _size_text(room)},
+                )
+                raise tus.TusError(413, refusal[2])
+            try:
+                name = _free_upload_name(locked.folder, raw_name)
+            except FileRuleError as error:
+                refusal = (400, "bad name", str(error))
+                raise tus.TusError(400, str(error)) from None
+            session = tus.upload_create(
+                actor=file_request.created_by,
+                length_header=str(length),
+                metadata_header=_metadata(filename=name, folder=str(locked.folder_id)),
+            )
+            upload = FileRequestUpload.objects.create(
+                request=locked,
+                upload=session,
+                name=name,
+                size=length,
+                uploader_name=uploader_name,
+                uploader_email=uploader_email,
+            )
+            FileRequest.objects.filter(pk=locked.pk).update(
+                files_reserved=F("files_reserved") + 1,
+                bytes_reserved=F("bytes_reserved") + length,
+            )
+    except tus.TusError as error:
+        refusal_record(
+            file_request,
+            refusal[1] if refusal else f"upload refused ({error.status})",
+            request=request,
+            name=raw_name[:255],
+            size=length,
+            detail=str(error)[:300],
+            **who,
+        )
+        raise
+    return session, upload
+
+
+def file_request_upload_get(
+    *, file_request: FileRequest, upload_id: str
+) -> tuple[UploadSession, FileRequestUpload]:
+    """An upload of *this* request (404 for any other, even the same owner's)."""
+    try:
+        parsed = uuid.UUID(upload_id)
+    except ValueError:
+        raise tus.TusError(404, _("No such upload.")) from None
+    upload = FileRequestUpload.objects.filter(request=file_request, upload_id=parsed).first()
+    if upload is None:
+        raise tus.TusError(404, _("No such upload."))
+    session = tus.upload_get_for_actor(actor=file_request.created_by, upload_id=str(parsed))
+    return session, upload
+
+
+def file_request_upload_settle(
+    *,
+    file_request: FileRequest,
+    upload: FileRequestUpload,
+    session: UploadSession | None,
+    request: RequestContext | None = None,
+) -> None:
+    """After any tus call: record a completion once (audited, owner notified), or give
+    the reservation back if the upload is gone without completing (refused at
+    assembly: quota, name)."""
+    if session is not None and session.completed_at is not None and session.version_id:
+        with transaction.atomic():
+            marked = FileRequestUpload.objects.filter(
+                pk=upload.pk, completed_at__isnull=True
+            ).update(completed_at=timezone.now(), version_id=session.version_id)
+            if not marked:
+                return
+            audit.record(
+                action="sharing.request.upload",
+                actor_label=_label(file_request),
+                target_type="sharing.request",
+                target_id=file_request.pk,
+                details={
+                    "name": upload.name,
+                    "size": upload.size,
+                    "version": str(session.version_id),
+                    "folder": file_request.folder_id,
+                    "uploader_name": upload.uploader_name,
+                    "uploader_email": upload.uploader_email,
+                    "recipient": upload.uploader_email,
+                },
+                request=request,
+            )
+            if file_request.notify_owner:
+                request_id = file_request.pk
+                transaction.on_commit(
+                    lambda: owner_notification_schedule(request_id=request_id), robust=True
+                )
+        return
+    if not UploadSession.objects.filter(pk=upload.upload_id or uuid.uuid4()).exists():
+        reservation_release(upload_pk=upload.pk)
+
+
+def reservation_release(*, upload_pk: int) -> bool:
+    """Give back what an upload that will never complete had reserved; idempotent."""
+    with transaction.atomic():
+        upload = (
+            FileRequestUpload.objects.select_for_update()
+            .filter(pk=upload_pk, completed_at__isnull=True)
+            .first()
+        )
+        if upload is None:
+            return False
+        FileRequest.objects.filter(pk=upload.request_id).update(
+            files_reserved=F("files_reserved") - 1,
+            bytes_reserved=F("bytes_reserved") - upload.size,
+        )
+        upload.delete()
+    return True
+
+
+def file_request_upload_terminate(
+    *,
+    file_request: FileRequest,
+    session: UploadSession,
+    upload: FileRequestUpload,
+) -> None:
+    """tus DELETE: the uploader gave up this file; its room is given back."""
+    with transaction.atomic():
+        tus.upload_terminate(actor=file_request.created_by, session=session)
+        reservation_release(upload_pk=upload.pk)
+
+
+def reservations_abandoned_release() -> int:
+    """Beat: uploads whose tus session expired (deleted by the files app) without
+    completing give their reservation back."""
+    abandoned = FileRequestUpload.objects.filter(
+        completed_at__isnull=True, upload__isnull=True
+    ).values_list("pk", flat=True)
+    return sum(int(reservation_release(upload_pk=pk)) for pk in list(abandoned))
+
+
+# --- Owner notification (batched) ----------------------------------------------------------------
+
+
+def _notify_key(request_id: int) -> str:
+    # The row's creation time too: ids repeat across databases sharing one cache.
+    created = FileRequest.objects.filter(pk=request_id).values_list("created_at", flat=True).first()
+    stamp = created.timestamp() if created else 0
+    return f"sharing:request-notify:{request_id}:{stamp}"
+
+
+def owner_notification_schedule(*, request_id: int) -> None:
+    """The first upload of a batch schedules one e-mail ``NOTIFY_DELAY_SECONDS`` later
+    (the e-mail carries no secret: the broker may carry it)."""
+    from sharing import tasks
+
+    since = timezone.now() - dt.timedelta(seconds=5)
+    if cache.add(_notify_key(request_id), since.isoformat(), timeout=NOTIFY_DELAY_SECONDS * 3):
+        tasks.file_request_uploads_notify.apply_async(
+            args=(request_id, since.isoformat()), countdown=NOTIFY_DELAY_SECONDS
+        )
+
+
+@dataclass(frozen=True)
+class NotifyResult:
+    sent: bool
+    files: int
+
+
+def owner_notification_send(*, request_id: int, since: str) -> NotifyResult:
+    """E-mail the owner what arrived since ``since`` (ISO date-time)."""
+    from sharing.services.emails import email_send
+
+    cache.delete(_notify_key(request_id))
+    file_request = (
+        FileRequest.objects.select_related("created_by", "folder").filter(pk=request_id).first()
+    )
+    if file_request is None or not file_request.created_by.is_active:
+        return NotifyResult(sent=False, files=0)
+    moment = dt.datetime.fromisoformat(since)
+    arrived = list(file_request.uploads.filter(completed_at__gte=moment).order_by("completed_at"))
+    if not arrived:
+        return NotifyResult(sent=False, files=0)
+    owner = file_request.created_by
+    context = {
+        "file_request": file_request,
+        "uploads": arrived,
+        "total_bytes": sum(upload.size for upload in arrived),
+        "owner_name": owner.get_full_name() or owner.email,
+        "folder_url": settings.SITE_URL.rstrip("/")
+        + reverse("files:folder", args=[file_request.folder_id]),
+        "request_url": settings.SITE_URL.rstrip("/")
+        + reverse("sharing:request", args=[file_request.pk]),
+    }
+    language = owner.email_language
+    with translation.override(language):
+        subject = _("Files received for “%(title)s”") % {"title": file_request.title}
+    email_send(
+        to=owner.email,
+        subject=subject,
+        template="request_upload_received",
+        context=context,
+        language=language,
+    )
+    return NotifyResult(sent=True, files=len(arrived))

@@ -1,0 +1,463 @@
+"""External links, the recipient's side: open, prove, download (docs/sharing-links.md).
+
+Who holds the token holds the capability, within what the link allows:
+
+* **Lookup.** A malformed token is refused before any query; a well-formed one is
+  looked up by its SHA-256 and compared again in constant time (sharing/services/tokens.py).
+* **No oracle.** An unknown token and a wrong password cost the same: when a password
+  is posted for a token without one (unknown, or a link without password), a dummy
+  Argon2 hash is computed, as Django's ModelBackend does for unknown users. Both paths
+  pass the same rate limits and write one audit event.
+* **Rate limits** (django-ratelimit, the shared cache: Redis in production): every
+  request per address; password and code attempts per address and per link; code
+  e-mails per link (counted in the database: one a minute, five an hour).
+* **The recipient's proofs** (password given, e-mail code given) live in their Django
+  session, keyed by link id, and expire with the link. The link's state is re-read on
+  every request, so revocation, expiry or an exhausted limit take effect on the very
+  next click, in the middle of a session too.
+* **Downloads** are in ``sharing.services.link_downloads``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_ratelimit.core import is_ratelimited
+
+from audit import services as audit
+from audit.context import RequestContext, client_ip, context_from_request
+from audit.models import Outcome
+from files.selectors import Permission, file_permission, folder_permission
+from sharing.models import ShareLink, ShareLinkCode
+from sharing.services.emails import email_send
+from sharing.services.links import (
+    LinkState,
+    share_link_state,
+)
+from sharing.services.tokens import token_hash, token_matches, token_well_formed
+
+SESSION_KEY = "share_links"
+
+# Every request to /s/ per client address: generous for a person, tight for a scanner.
+RATE_REQUESTS_PER_IP = "120/m"
+# Password and code guesses, per client address and per link.
+RATE_GUESSES_PER_IP = "20/15m"
+RATE_GUESSES_PER_LINK = "10/15m"
+
+CODE_DIGITS = 8
+CODE_LIFETIME = dt.timedelta(minutes=10)
+CODE_MAX_ATTEMPTS = 5
+CODE_RESEND_INTERVAL = dt.timedelta(minutes=1)
+CODE_MAX_PER_HOUR = 5
+
+
+class AccessOutcome(enum.StrEnum):
+    """What an attempt came to, as the audit log says it."""
+
+    OK = "ok"
+    WRONG_PASSWORD = "wrong password"  # noqa: S105  (an outcome, not a password)
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    LIMIT_REACHED = "limit reached"
+    GONE = "gone"
+    BAD_CODE = "bad code"
+    UNKNOWN = "unknown"
+    RATE_LIMITED = "rate limited"
+
+
+_STATE_OUTCOMES = {
+    LinkState.ACTIVE: AccessOutcome.OK,
+    LinkState.EXPIRED: AccessOutcome.EXPIRED,
+    LinkState.REVOKED: AccessOutcome.REVOKED,
+    LinkState.EXHAUSTED: AccessOutcome.LIMIT_REACHED,
+    LinkState.GONE: AccessOutcome.GONE,
+}
+
+
+class Step(enum.StrEnum):
+    """What the recipient must still do before seeing the content."""
+
+    PASSWORD = "password"  # noqa: S105
+    EMAIL = "email"
+
+
+# --- The recipient's proofs, in their session -----------------------------------------------
+
+
+@dataclass
+class Grant:
+    link_id: int
+    password_ok: bool = False
+    email_ok: bool = False
+    # "file:<id>" or "archive" -> receipt id: what this session already counted.
+    counted: dict[str, int] = field(default_factory=dict)
+
+
+def _grant_get(request: HttpRequest, link: ShareLink) -> Grant:
+    stored = request.session.get(SESSION_KEY, {}).get(str(link.pk))
+    if not isinstance(stored, dict) or float(stored.get("until", 0)) <= timezone.now().timestamp():
+        return Grant(link_id=link.pk)
+    return Grant(
+        link_id=link.pk,
+        password_ok=bool(stored.get("password")),
+        email_ok=bool(stored.get("email")),
+        counted={str(key): int(value) for key, value in dict(stored.get("counted", {})).items()},
+    )
+
+
+def grant_save(request: HttpRequest, link: ShareLink, grant: Grant) -> None:
+    now = timezone.now().timestamp()
+    grants = {
+        key: value
+        for key, value in dict(request.session.get(SESSION_KEY, {})).items()
+        if isinstance(value, dict) and float(value.get("until", 0)) > now
+    }
+    grants[str(link.pk)] = {
+        "until": link.expires_at.timestamp(),
+        "password": grant.password_ok,
+        "email": grant.email_ok,
+        "counted": grant.counted,
+    }
+    request.session[SESSION_KEY] = grants
+
+
+def _step_needed(link: ShareLink, grant: Grant) -> Step | None:
+    if link.password_hash and not grant.password_ok:
+        return Step.PASSWORD
+    if link.email_verification and not grant.email_ok:
+        return Step.EMAIL
+    return None
+
+
+# --- Lookup, rate limits, audit ------------------------------------------------------------------
+
+
+def _address(group: str, request: HttpRequest) -> str:
+    return client_ip(request) or "unknown"
+
+
+def _limited(request: HttpRequest, *, group: str, rate: str, key: str | None = None) -> bool:
+    limited: bool = is_ratelimited(
+        request,
+        group=group,
+        key=(lambda _group, _request: key) if key is not None else _address,
+        rate=rate,
+        increment=True,
+    )
+    return limited
+
+
+def share_link_find(token: str) -> ShareLink | None:
+    """The link ``token`` opens, or ``None``. Malformed tokens never reach the database."""
+    if not token_well_formed(token):
+        return None
+    link = (
+        ShareLink.objects.select_related("file", "folder", "transfer", "created_by")
+        .filter(token_hash=token_hash(token))
+        .first()
+    )
+    if link is None or not token_matches(token, link.token_hash):
+        return None
+    return link
+
+
+def _creator_may_still_share(link: ShareLink) -> bool:
+    """A link dies with its creator's access: an account deactivated, a team left."""
+    creator = link.created_by
+    if not creator.is_active:
+        return False
+    if link.file is not None:
+        return file_permission(actor=creator, file=link.file) >= Permission.VIEW
+    if link.folder is not None:
+        return folder_permission(actor=creator, folder=link.folder) >= Permission.VIEW
+    return True
+
+
+def link_state_now(link: ShareLink) -> LinkState:
+    state = share_link_state(link)
+    if state == LinkState.ACTIVE and not _creator_may_still_share(link):
+        return LinkState.REVOKED
+    return state
+
+
+def link_label(link: ShareLink | None) -> str:
+    return f"link:{link.pk}" if link is not None else "link:unknown"
+
+
+def access_record(
+    *,
+    request: HttpRequest | RequestContext,
+    link: ShareLink | None,
+    outcome: AccessOutcome | str,
+    action: str = "sharing.link.access",
+    **details: Any,
+) -> None:
+    """One audit event for an attempt by a recipient (who has no account)."""
+    context = request if isinstance(request, RequestContext) else context_from_request(request)
+    audit.record(
+        action=action,
+        outcome=Outcome.SUCCESS if outcome == AccessOutcome.OK else Outcome.DENIED,
+        actor_label=link_label(link),
+        target_type="sharing.link" if link is not None else "",
+        target_id=link.pk if link is not None else "",
+        details={
+            "outcome": str(outcome),
+            **({"recipient": link.recipient_email} if link and link.recipient_email else {}),
+            **details,
+        },
+        request=context,
+    )
+
+
+@dataclass
+class Access:
+    """Where a recipient stands with a token: refused (``outcome``), or let in with
+    ``step`` still to do (``None``: they may see and download the content)."""
+
+    outcome: AccessOutcome
+    link: ShareLink | None = None
+    grant: Grant | None = None
+    step: Step | None = None
+    message: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.outcome == AccessOutcome.OK and self.link is not None
+
+    @property
+    def unlocked(self) -> bool:
+        return self.live and self.step is None
+
+
+def _throttled(request: HttpRequest) -> bool:
+    return _limited(request, group="sharing.link.request", rate=RATE_REQUESTS_PER_IP)
+
+
+def share_link_access(
+    *,
+    request: HttpRequest,
+    token: str,
+    audit_ok: bool = True,
+    allow_exhausted: bool = False,
+    **details: Any,
+) -> Access:
+    """Check ``token`` for this request. Refusals are audited; success only when
+    ``audit_ok`` (the landing page; downloads write their own event)."""
+    if _throttled(request):
+        access_record(request=request, link=None, outcome=AccessOutcome.RATE_LIMITED, **details)
+        return Access(AccessOutcome.RATE_LIMITED)
+    link = share_link_find(token)
+    if link is None:
+        access_record(
+            request=request,
+            link=None,
+            outcome=AccessOutcome.UNKNOWN,
+            malformed=not token_well_formed(token),
+            **details,
+        )
+        return Access(AccessOutcome.UNKNOWN)
+    state = link_state_now(link)
+    if state == LinkState.EXHAUSTED and allow_exhausted:
+        state = LinkState.ACTIVE
+    outcome = _STATE_OUTCOMES[state]
+    if outcome != AccessOutcome.OK:
+        access_record(request=request, link=link, outcome=outcome, **details)
+        return Access(outcome, link=link)
+    grant = _grant_get(request, link)
+    step = _step_needed(link, grant)
+    if audit_ok:
+        access_record(
+            request=request, link=link, outcome=AccessOutcome.OK, step=str(step or ""), **details
+        )
+    ShareLink.objects.filter(pk=link.pk).update(last_accessed_at=timezone.now())
+    return Access(AccessOutcome.OK, link=link, grant=grant, step=step)
+
+
+# --- Password ---------------------------------------------------------------------------------
+
+
+def share_link_password_submit(*, request: HttpRequest, token: str, password: str) -> Access:
+    """Check a posted password. Unknown tokens and wrong passwords take the same time
+    (one Argon2 computation each) and the same rate limits."""
+    if _throttled(request) or _limited(
+        request, group="sharing.link.guess", rate=RATE_GUESSES_PER_IP
+    ):
+        make_password(password)  # the same cost as a real check
+        access_record(request=request, link=None, outcome=AccessOutcome.RATE_LIMITED)
+        return Access(AccessOutcome.RATE_LIMITED)
+    link = share_link_find(token)
+    state = link_state_now(link) if link is not None else None
+    if link is None or state != LinkState.ACTIVE or not link.password_hash:
+        make_password(password)
+        if link is None:
+            access_record(
+                request=request,
+                link=None,
+                outcome=AccessOutcome.UNKNOWN,
+                malformed=not token_well_formed(token),
+            )
+            return Access(AccessOutcome.UNKNOWN)
+        assert state is not None  # noqa: S101
+        outcome = _STATE_OUTCOMES[state]
+        access_record(request=request, link=link, outcome=outcome, step="password")
+        if outcome != AccessOutcome.OK:
+            return Access(outcome, link=link)
+        grant = _grant_get(request, link)
+        return Access(outcome, link=link, grant=grant, step=_step_needed(link, grant))
+    if _limited(
+        request, group="sharing.link.guess.link", rate=RATE_GUESSES_PER_LINK, key=str(link.pk)
+    ):
+        make_password(password)
+        access_record(request=request, link=link, outcome=AccessOutcome.RATE_LIMITED)
+        return Access(AccessOutcome.RATE_LIMITED, link=link)
+    grant = _grant_get(request, link)
+    if not check_password(password, link.password_hash):
+        access_record(request=request, link=link, outcome=AccessOutcome.WRONG_PASSWORD)
+        return Access(
+            AccessOutcome.OK,
+            link=link,
+            grant=grant,
+            step=Step.PASSWORD,
+            message=_("Wrong password."),
+        )
+    grant.password_ok = True
+    grant_save(request, link, grant)
+    # A new proof: a new session key, so a session id seen before is worth nothing.
+    request.session.cycle_key()
+    access_record(request=request, link=link, outcome=AccessOutcome.OK, step="password")
+    return Access(AccessOutcome.OK, link=link, grant=grant, step=_step_needed(link, grant))
+
+
+# --- E-mail code ----------------------------------------------------------------------------------
+
+
+def recipient_email_masked(email: str) -> str:
+    """``j***@hopital.example``: enough to recognise one's address, not to learn it."""
+    local, _at, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def share_link_code_send(*, request: HttpRequest, link: ShareLink, language: str) -> str:
+    """E-mail a new one-time code to the link's recipient; "" when sent, else why not.
+
+    Codes: ``CODE_DIGITS`` random digits, stored as an Argon2 hash, valid
+    ``CODE_LIFETIME``, ``CODE_MAX_ATTEMPTS`` guesses; a new code replaces the previous
+    one. At most one a minute and ``CODE_MAX_PER_HOUR`` an hour per link (counted in the
+    database, so every replica agrees). The e-mail leaves after commit, from this
+    process: the code never travels through the broker.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        ShareLink.objects.select_for_update().filter(pk=link.pk).first()
+        recent = ShareLinkCode.objects.filter(link=link, created_at__gt=now - dt.timedelta(hours=1))
+        if recent.filter(created_at__gt=now - CODE_RESEND_INTERVAL).exists():
+            refusal = _("A code was sent less than a minute ago. Check your inbox, then try again.")
+        elif recent.count() >= CODE_MAX_PER_HOUR:
+            refusal = _("Too many codes were sent for this link. Try again in an hour.")
+        else:
+            refusal = ""
+        if refusal:
+            access_record(
+                request=request,
+                link=link,
+                outcome=AccessOutcome.RATE_LIMITED,
+                action="sharing.link.verify",
+                step="code sent",
+            )
+            return refusal
+        code = "".join(secrets.choice("0123456789") for _digit in range(CODE_DIGITS))
+        ShareLinkCode.objects.filter(link=link, used_at__isnull=True).update(used_at=now)
+        ShareLinkCode.objects.create(
+            link=link,
+            code_hash=make_password(code),
+            created_at=now,
+            expires_at=now + CODE_LIFETIME,
+        )
+        access_record(
+            request=request,
+            link=link,
+            outcome=AccessOutcome.OK,
+            action="sharing.link.verify",
+            step="code sent",
+        )
+        context = {
+            "code": code,
+            "minutes": int(CODE_LIFETIME.total_seconds() // 60),
+            "sender_name": link.created_by.get_full_name() or link.created_by.email,
+        }
+
+        def send() -> None:
+            email_send(
+                to=link.recipient_email,
+                subject=_("Your SecureDrive code: %(code)s") % {"code": code},
+                template="link_code",
+                context=context,
+                language=language,
+            )
+
+        transaction.on_commit(send)
+    return ""
+
+
+def share_link_code_check(*, request: HttpRequest, link: ShareLink, code: str) -> bool:
+    """Check a code typed by the recipient; on success the session is verified."""
+    typed = "".join(char for char in code if char.isdigit())
+    if _limited(request, group="sharing.link.guess", rate=RATE_GUESSES_PER_IP) or _limited(
+        request, group="sharing.link.guess.link", rate=RATE_GUESSES_PER_LINK, key=str(link.pk)
+    ):
+        access_record(
+            request=request,
+            link=link,
+            outcome=AccessOutcome.RATE_LIMITED,
+            action="sharing.link.verify",
+            step="code",
+        )
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        current = (
+            ShareLinkCode.objects.select_for_update()
+            .filter(link=link, used_at__isnull=True, expires_at__gt=now)
+            .filter(attempts__lt=CODE_MAX_ATTEMPTS)
+            .order_by("-created_at")
+            .first()
+        )
+        if current is None:
+            make_password(typed)
+            access_record(
+                request=request,
+                link=link,
+                outcome=AccessOutcome.BAD_CODE,
+                action="sharing.link.verify",
+                step="code",
+                reason="no valid code (expired, used or too many attempts)",
+            )
+            return False
+        current.attempts += 1
+        matched = len(typed) == CODE_DIGITS and check_password(typed, current.code_hash)
+        if matched:
+            current.used_at = now
+        current.save(update_fields=["attempts", "used_at"])
+        access_record(
+            request=request,
+            link=link,
+            outcome=AccessOutcome.OK if matched else AccessOutcome.BAD_CODE,
+            action="sharing.link.verify",
+            step="code",
+            attempts=current.attempts,
+        )
+    if matched:
+        grant = _grant_get(request, link)
+        grant.email_ok = True
+        grant_save(request, link, grant)
+        request.session.cycle_key()
+    return matched

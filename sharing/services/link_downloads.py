@@ -1,0 +1,391 @@
+"""External links, the recipient's downloads: what an unlocked link shows, single files
+(``files.downloads.version_download_response``: Range, ETag, nothing before a clean
+scan, its own audit event), "download everything" (``sharing.services.archives``), receipts
+and the owner's first-download e-mail.
+
+Download counting rule (``max_downloads``): a download counts once per recipient
+session per file (and once for "download everything"): the first ``GET`` of that file
+in that session that starts a response (200 or 206). Range resumes and repeated
+requests of the same file in the same session count no more; ``HEAD`` never counts. A
+new browser session counts again. Each counted download leaves a receipt
+(``ShareLinkDownload``); resumes add their bytes to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.http import HttpRequest, HttpResponseBase
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from audit.context import context_from_request
+from files.downloads import version_download_response
+from files.errors import NotDownloadableError
+from files.models import File, FileVersion, Folder
+from sharing.models import ShareLink, ShareLinkDownload, TransferItem
+from sharing.services.archives import ArchiveEntry, archive_entries_for_folder, archive_response
+from sharing.services.emails import email_send
+from sharing.services.link_access import (
+    Access,
+    AccessOutcome,
+    Grant,
+    access_record,
+    grant_save,
+    link_label,
+    link_state_now,
+)
+from sharing.services.links import LinkState, share_link_target_name
+
+ARCHIVE_KEY = "archive"
+
+
+# --- What the link shows -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkContent:
+    """What an unlocked link shows: one file, or the files of a folder or transfer."""
+
+    name: str
+    entries: list[ArchiveEntry]  # downloadable files, by path
+    left_out: list[File]  # files not downloadable now (waiting for the virus scan...)
+    single: File | None = None
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(entry.version.size for entry in self.entries)
+
+
+def _content_folder(link: ShareLink) -> Folder | None:
+    if link.folder is not None:
+        return link.folder
+    if link.transfer is not None:
+        return link.transfer.folder
+    return None
+
+
+def _sent_items(link: ShareLink) -> QuerySet[TransferItem] | None:
+    """A sent transfer's files as they were sent (the live ones), or None for a link to a
+    file or a folder, which shows what is there now."""
+    transfer = link.transfer
+    if transfer is None or transfer.sent_at is None:
+        return None
+    return TransferItem.objects.filter(
+        transfer=transfer, file__deleted_at__isnull=True, file__purged_at__isnull=True
+    ).select_related("file", "version")
+
+
+def share_link_content(link: ShareLink) -> LinkContent:
+    name = share_link_target_name(link)
+    sent = _sent_items(link)
+    if sent is not None:
+        items = list(sent)
+        entries = [
+            ArchiveEntry(item.path, item.version) for item in items if item.version.is_downloadable
+        ]
+        left_out = [item.file for item in items if not item.version.is_downloadable]
+        return LinkContent(name, entries, left_out)
+    if link.file is not None:
+        file = link.file
+        version = file.current_version
+        if version is not None and version.is_downloadable:
+            return LinkContent(name, [ArchiveEntry(file.name, version)], [], single=file)
+        return LinkContent(name, [], [file], single=file)
+    folder = _content_folder(link)
+    if folder is None:
+        return LinkContent(name, [], [])
+    # A transfer's folder is an implementation detail: its name stays out of the paths.
+    entries, left_out = archive_entries_for_folder(
+        folder, include_folder_name=link.transfer_id is None
+    )
+    return LinkContent(name, entries, left_out)
+
+
+def share_link_file(link: ShareLink, file_id: int) -> File | None:
+    """A live file the link gives access to (itself, one under its folder, or one its
+    transfer was sent with)."""
+    sent = _sent_items(link)
+    if sent is not None:
+        item = sent.filter(file_id=file_id).first()
+        return item.file if item is not None else None
+    if link.file_id is not None:
+        return link.file if link.file_id == file_id else None
+    folder = _content_folder(link)
+    if folder is None:
+        return None
+    folder_ids = {folder.pk}
+    frontier = [folder.pk]
+    while frontier:
+        frontier = list(
+            Folder.objects.filter(
+                parent_id__in=frontier, deleted_at__isnull=True, purged_at__isnull=True
+            ).values_list("pk", flat=True)
+        )
+        folder_ids.update(frontier)
+    return (
+        File.objects.select_related("current_version")
+        .filter(pk=file_id, folder_id__in=folder_ids, deleted_at__isnull=True)
+        .filter(purged_at__isnull=True)
+        .first()
+    )
+
+
+# --- Downloads ------------------------------------------------------------------------------------
+
+
+def _version_served(link: ShareLink, file: File) -> FileVersion | None:
+    """The version a recipient gets: the one a transfer was sent with, else the current."""
+    sent = _sent_items(link)
+    if sent is None:
+        return file.current_version
+    item = sent.filter(file_id=file.pk).first()
+    return item.version if item is not None else None
+
+
+def _count(
+    *,
+    request: HttpRequest,
+    link: ShareLink,
+    grant: Grant,
+    key: str,
+    name: str,
+    file: File | None,
+    version: FileVersion | None,
+) -> tuple[bool, int | None]:
+    """Count a download (first time in this session), write its receipt (or find the
+    one of this session: a resume adds its bytes to it when its stream ends).
+
+    Returns (allowed, receipt id). Not allowed: the limit was reached meanwhile.
+    """
+    context = context_from_request(request)
+    now = timezone.now()
+    with transaction.atomic():
+        receipt_id = grant.counted.get(key)
+        if receipt_id is not None:
+            return True, receipt_id
+        counted = (
+            ShareLink.objects.filter(pk=link.pk)
+            .filter(Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads")))
+            .update(download_count=F("download_count") + 1)
+        )
+        if not counted:
+            return False, None
+        receipt = ShareLinkDownload.objects.create(
+            link=link,
+            at=now,
+            recipient_email=link.recipient_email,
+            file=file,
+            version=version,
+            name=name[:255],
+            is_archive=file is None,
+            bytes_sent=0,
+            ip_address=context.ip_address or None,
+            user_agent=context.user_agent[:300],
+        )
+        first = ShareLink.objects.filter(pk=link.pk, first_downloaded_at__isnull=True).update(
+            first_downloaded_at=now
+        )
+        if first and link.notify_owner:
+            _owner_notify_on_commit(link=link, name=name)
+    grant.counted[key] = receipt.pk
+    grant_save(request, link, grant)
+    return True, receipt.pk
+
+
+def _owner_notify_on_commit(*, link: ShareLink, name: str) -> None:
+    owner = link.created_by
+    context = {
+        "owner_name": owner.get_full_name() or owner.email,
+        "name": name,
+        "recipient": link.recipient_email,
+        "label": link.label,
+        "at": timezone.now(),
+        "links_url": f"{settings.SITE_URL}{reverse('sharing:my_links')}",
+    }
+
+    def send() -> None:
+        # In the owner's language, not the recipient's, whose request this is.
+        with translation.override(owner.email_language):
+            subject = _("Your shared item “%(name)s” was downloaded") % {"name": name}
+        email_send(
+            to=owner.email,
+            subject=subject,
+            template="link_first_download",
+            context=context,
+            language=owner.email_language,
+        )
+
+    transaction.on_commit(send)
+
+
+def share_link_download_response(
+    *, request: HttpRequest, access: Access, file: File
+) -> HttpResponseBase | AccessOutcome:
+    """The response for one file of an unlocked link, or why not (audited).
+
+    Raises ``NotDownloadableError`` (audited by files.downloads) for a file the virus
+    scanner has not cleared.
+    """
+    link, grant = access.link, access.grant
+    assert link is not None  # noqa: S101  (an unlocked access)
+    assert grant is not None  # noqa: S101
+    version = _version_served(link, file)
+    key = f"file:{file.pk}"
+    details = {"file": file.pk, "name": file.name}
+    if version is None:
+        return AccessOutcome.GONE
+    if key not in grant.counted and link_state_now(link) == LinkState.EXHAUSTED:
+        access_record(
+            request=request,
+            link=link,
+            outcome=AccessOutcome.LIMIT_REACHED,
+            action="sharing.link.download",
+            **details,
+        )
+        return AccessOutcome.LIMIT_REACHED
+    link_details = {"link": link.pk, "recipient": link.recipient_email}
+    # The stream ends after this request's audit context is gone: keep the address.
+    context = context_from_request(request)
+    counted: dict[str, int] = {}  # the receipt, once the download is counted below
+
+    def finished(bytes_sent: int, completed: bool) -> None:
+        receipt_id = counted.get("receipt")
+        if receipt_id is None:
+            return
+        ShareLinkDownload.objects.filter(pk=receipt_id).update(
+            bytes_sent=F("bytes_sent") + bytes_sent
+        )
+        access_record(
+            request=context,
+            link=link,
+            outcome=AccessOutcome.OK,
+            action="sharing.link.download",
+            version=str(version.pk),
+            bytes=bytes_sent,
+            completed=completed,
+            range=request.headers.get("Range", ""),
+            receipt=receipt_id,
+            **details,
+        )
+
+    try:
+        response = version_download_response(
+            request=request,
+            actor=None,
+            actor_label=link_label(link),
+            version=version,
+            audit_details=link_details,
+            on_finished=finished,
+        )
+    except NotDownloadableError as error:
+        access_record(
+            request=request,
+            link=link,
+            outcome=error.reason,
+            action="sharing.link.download",
+            version=str(version.pk),
+            **details,
+        )
+        raise
+    if request.method != "GET" or response.status_code not in (200, 206):
+        return response
+    allowed, receipt_id = _count(
+        request=request,
+        link=link,
+        grant=grant,
+        key=key,
+        name=file.name,
+        file=file,
+        version=version,
+    )
+    if not allowed:
+        response.close()
+        access_record(
+            request=request,
+            link=link,
+            outcome=AccessOutcome.LIMIT_REACHED,
+            action="sharing.link.download",
+            **details,
+        )
+        return AccessOutcome.LIMIT_REACHED
+    # Audited with the bytes really sent when the stream ends (``finished``); the files
+    # app has already recorded the download's start (files.version.download).
+    if receipt_id is not None:
+        counted["receipt"] = receipt_id
+    return response
+
+
+def share_link_archive_response(
+    *, request: HttpRequest, access: Access
+) -> HttpResponseBase | AccessOutcome:
+    """ "Download everything" of a folder or transfer link, as a streaming ZIP.
+
+    Counted like one file; the receipt and the audit event get the bytes really sent
+    when the stream ends (``on_finished``)."""
+    link, grant = access.link, access.grant
+    assert link is not None  # noqa: S101  (an unlocked access)
+    assert grant is not None  # noqa: S101
+    if link.file_id is not None:
+        return AccessOutcome.GONE
+    content = share_link_content(link)
+    if ARCHIVE_KEY not in grant.counted and link_state_now(link) == LinkState.EXHAUSTED:
+        access_record(
+            request=request,
+            link=link,
+            outcome=AccessOutcome.LIMIT_REACHED,
+            action="sharing.link.download",
+            archive=True,
+        )
+        return AccessOutcome.LIMIT_REACHED
+    receipt_id: int | None = None
+    if request.method == "GET":
+        allowed, receipt_id = _count(
+            request=request,
+            link=link,
+            grant=grant,
+            key=ARCHIVE_KEY,
+            name=f"{content.name}.zip",
+            file=None,
+            version=None,
+        )
+        if not allowed:
+            access_record(
+                request=request,
+                link=link,
+                outcome=AccessOutcome.LIMIT_REACHED,
+                action="sharing.link.download",
+                archive=True,
+            )
+            return AccessOutcome.LIMIT_REACHED
+    # The stream ends after this request's audit context is gone: keep the address.
+    context = context_from_request(request)
+
+    def finished(bytes_sent: int, completed: bool) -> None:
+        ShareLinkDownload.objects.filter(pk=receipt_id or 0).update(
+            bytes_sent=F("bytes_sent") + bytes_sent
+        )
+        access_record(
+            request=context,
+            link=link,
+            outcome=AccessOutcome.OK,
+            action="sharing.link.download",
+            archive=True,
+            name=content.name,
+            files=len(content.entries),
+            left_out=len(content.left_out),
+            bytes=bytes_sent,
+            completed=completed,
+            receipt=receipt_id,
+        )
+
+    return archive_response(
+        request=request,
+        entries=content.entries,
+        archive_name=content.name,
+        on_finished=finished if receipt_id is not None else None,
+    )

@@ -1,0 +1,494 @@
+"""External links, the owner's side: create, list, revoke; the sharing policy.
+
+A link is a capability (ARCHITECTURE invariant 7): a 256-bit token shown once, stored
+as its SHA-256 (sharing/services/tokens.py), always expiring, revocable at once. Who may create
+one, for how long, and with which protections is the site's ``SharingPolicy``; every
+refusal is a ``LinkRuleError`` the person can act on, and is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts.models import TeamMembership, TeamRole, User
+from audit import services as audit
+from audit.context import RequestContext, context_from_request
+from audit.models import Outcome
+from files import selectors as files_selectors
+from files.errors import FileRuleError
+from files.models import File, Folder
+from files.selectors import Permission
+from sharing.models import ExternalSharing, ShareLink, SharingPolicy, Transfer
+from sharing.services.tokens import token_new
+
+# A link must live at least this long: shorter is a typo, not a wish.
+MIN_LIFETIME = dt.timedelta(minutes=5)
+# The expiry form picks a date; "the last allowed day" may end a few hours past
+# now + max days. Tolerated, and clamped (``expiry_clamped``).
+EXPIRY_SLACK = dt.timedelta(days=1)
+
+
+class LinkRuleError(FileRuleError):
+    """A link request the rules refuse; the message says why. HTTP 400."""
+
+
+class LinkPolicyError(LinkRuleError):
+    """The site's sharing policy forbids this (who may share outside, domains...). 403."""
+
+    status_code = 403
+
+
+class LinkState(enum.StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    EXHAUSTED = "exhausted"
+    # The shared file or folder was deleted, or the transfer withdrawn or purged.
+    GONE = "gone"
+
+    @property
+    def label(self) -> str:
+        return str(_STATE_LABELS[self])
+
+
+_STATE_LABELS = {
+    LinkState.ACTIVE: gettext_lazy("active"),
+    LinkState.EXPIRED: gettext_lazy("expired"),
+    LinkState.REVOKED: gettext_lazy("revoked"),
+    LinkState.EXHAUSTED: gettext_lazy("download limit reached"),
+    LinkState.GONE: gettext_lazy("shared item deleted"),
+}
+
+Target = File | Folder | Transfer
+
+
+def _context(request: HttpRequest | RequestContext | None) -> RequestContext | None:
+    if isinstance(request, HttpRequest):
+        return context_from_request(request)
+    return request
+
+
+# --- State -------------------------------------------------------------------------------
+
+
+def share_link_state(link: ShareLink, *, now: dt.datetime | None = None) -> LinkState:
+    """What a recipient gets from ``link`` right now (decided here and only here)."""
+    now = now or timezone.now()
+    if link.revoked_at is not None:
+        return LinkState.REVOKED
+    if link.expires_at <= now:
+        return LinkState.EXPIRED
+    if link.file_id is not None:
+        file = link.file
+        if file is None or file.deleted_at is not None or file.purged_at is not None:
+            return LinkState.GONE
+    elif link.folder_id is not None:
+        folder = link.folder
+        if folder is None or folder.deleted_at is not None:
+            return LinkState.GONE
+    elif link.transfer_id is not None:
+        transfer = link.transfer
+        if transfer is None or transfer.revoked_at is not None or transfer.purged_at is not None:
+            return LinkState.REVOKED
+        if transfer.expires_at <= now:
+            return LinkState.EXPIRED
+        if transfer.folder_id is None:
+            return LinkState.GONE
+    if link.max_downloads is not None and link.download_count >= link.max_downloads:
+        return LinkState.EXHAUSTED
+    return LinkState.ACTIVE
+
+
+def share_link_target(link: ShareLink) -> Target:
+    target = link.file or link.folder or link.transfer
+    assert target is not None  # noqa: S101  (a check constraint: exactly one target)
+    return target
+
+
+def share_link_target_name(link: ShareLink) -> str:
+    if link.file is not None:
+        return link.file.name
+    if link.folder is not None:
+        return link.folder.name or _("(whole space)")
+    assert link.transfer is not None  # noqa: S101
+    return link.transfer.subject
+
+
+def share_link_url(token: str) -> str:
+    """The absolute URL a recipient opens."""
+    return str(settings.SITE_URL) + reverse("share_link:open", args=[token])
+
+
+# --- Policy ---------------------------------------------------------------------------------
+
+
+def share_link_policy_check_may_share(*, actor: User) -> None:
+    """Raise ``LinkPolicyError`` when the policy forbids ``actor`` to share outside."""
+    policy = SharingPolicy.current()
+    if not (actor.is_authenticated and actor.is_active):
+        raise LinkPolicyError(_("Sign in to share."))
+    if policy.external_sharing == ExternalSharing.NOBODY:
+        raise LinkPolicyError(_("Sharing outside the organisation is turned off on this site."))
+    if policy.external_sharing == ExternalSharing.TEAM_MANAGERS and not (
+        TeamMembership.objects.filter(user=actor, role=TeamRole.MANAGER).exists()
+    ):
+        raise LinkPolicyError(
+            _("On this site only team managers may share outside the organisation.")
+        )
+
+
+def expiry_default(policy: SharingPolicy, *, now: dt.datetime | None = None) -> dt.datetime:
+    return (now or timezone.now()) + dt.timedelta(days=policy.link_default_days)
+
+
+def expiry_latest(policy: SharingPolicy, *, now: dt.datetime | None = None) -> dt.datetime:
+    return (now or timezone.now()) + dt.timedelta(days=policy.link_max_days)
+
+
+def expiry_clamped(expires_at: dt.datetime, policy: SharingPolicy) -> dt.datetime:
+    """An expiry from a date picker: the policy's latest moment if the day chosen is the
+    last allowed one (its end falls a few hours past it)."""
+    latest = expiry_latest(policy)
+    if latest < expires_at <= latest + EXPIRY_SLACK:
+        return latest
+    return expires_at
+
+
+def _expiry_checked(expires_at: dt.datetime | None, policy: SharingPolicy) -> dt.datetime:
+    now = timezone.now()
+    if expires_at is None:
+        return expiry_default(policy, now=now)
+    if timezone.is_naive(expires_at):
+        raise LinkRuleError(_("The expiry needs a time zone."))
+    if expires_at < now + MIN_LIFETIME:
+        raise LinkRuleError(_("The expiry must be in the future."))
+    # One minute of grace for the time between the form and this check.
+    if expires_at > expiry_latest(policy, now=now) + dt.timedelta(minutes=1):
+        raise LinkPolicyError(
+            _("Links may last at most %(days)d days on this site.") % {"days": policy.link_max_days}
+        )
+    return expires_at
+
+
+def _target_fields(target: Target) -> dict[str, Any]:
+    if isinstance(target, File):
+        return {"file": target}
+    if isinstance(target, Folder):
+        return {"folder": target}
+    return {"transfer": target}
+
+
+def _target_audit(target: Target) -> tuple[str, object]:
+    if isinstance(target, File):
+        return "files.file", target.pk
+    if isinstance(target, Folder):
+        return "files.folder", target.pk
+    return "sharing.transfer", target.pk
+
+
+def _may_view_target(*, actor: User, target: Target) -> bool:
+    if isinstance(target, File):
+        return (
+            target.deleted_at is None
+            and target.purged_at is None
+            and files_selectors.file_permission(actor=actor, file=target) >= Permission.VIEW
+        )
+    if isinstance(target, Folder):
+        return (
+            target.deleted_at is None
+            and files_selectors.folder_permission(actor=actor, folder=target) >= Permission.VIEW
+        )
+    return (
+        target.created_by_id == actor.pk and target.revoked_at is None and target.purged_at is None
+    )
+
+
+def _refusal_record(
+    *,
+    actor: User,
+    target: Target,
+    error: LinkRuleError,
+    request: HttpRequest | None,
+    details: Mapping[str, Any],
+) -> None:
+    target_type, target_id = _target_audit(target)
+    audit.record(
+        action="sharing.link.create",
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type=target_type,
+        target_id=target_id,
+        details={"reason": str(error), **details},
+        request=_context(request),
+    )
+
+
+def share_link_create(
+    *,
+    actor: User,
+    target: Target,
+    expires_at: dt.datetime | None = None,
+    password: str = "",
+    max_downloads: int | None = None,
+    recipient_email: str = "",
+    email_verification: bool = False,
+    notify_owner: bool = True,
+    label: str = "",
+    request: HttpRequest | None = None,
+) -> tuple[ShareLink, str]:
+    """A new link to ``target`` and its token (the only time the token exists in clear).
+
+    Raises ``LinkRuleError``/``LinkPolicyError`` (audited) when the policy or the rules
+    refuse; a target ``actor`` may not view is refused like an unknown one.
+    """
+    recipient_email = recipient_email.strip().lower()
+    asked = {
+        "expires_at": expires_at.isoformat() if expires_at else "",
+        "has_password": bool(password),
+        "max_downloads": max_downloads,
+        "recipient": recipient_email,
+        "email_verification": email_verification,
+    }
+    try:
+        policy = SharingPolicy.current()
+        share_link_policy_check_may_share(actor=actor)
+        if not _may_view_target(actor=actor, target=target):
+            raise LinkRuleError(_("No such file or folder."))
+        expires_at = _expiry_checked(expires_at, policy)
+        if policy.password_required and not password:
+            raise LinkPolicyError(_("Links must have a password on this site."))
+        if policy.email_verification_required and not email_verification:
+            raise LinkPolicyError(
+                _("On this site the recipient must confirm their e-mail address with a code.")
+            )
+        if email_verification and not recipient_email:
+            raise LinkRuleError(_("E-mail verification needs the recipient's e-mail address."))
+        if recipient_email and not policy.recipient_allowed(recipient_email):
+            raise LinkPolicyError(
+                _("This site only allows sharing with addresses at: %(domains)s.")
+                % {"domains": ", ".join(policy.allowed_domains())}
+            )
+        if max_downloads is not None and max_downloads < 1:
+            raise LinkRuleError(_("The download limit must be at least 1."))
+    except LinkRuleError as error:
+        _refusal_record(actor=actor, target=target, error=error, request=request, details=asked)
+        raise
+
+    token, token_hash = token_new()
+    with transaction.atomic():
+        link = ShareLink.objects.create(
+            token_hash=token_hash,
+            created_by=actor,
+            label=label.strip()[:200],
+            expires_at=expires_at,
+            password_hash=make_password(password) if password else "",
+            max_downloads=max_downloads,
+            recipient_email=recipient_email,
+            email_verification=email_verification,
+            notify_owner=notify_owner,
+            **_target_fields(target),
+        )
+        target_type, target_id = _target_audit(target)
+        audit.record(
+            action="sharing.link.create",
+            actor=actor,
+            target_type="sharing.link",
+            target_id=link.pk,
+            details={
+                **asked,
+                "expires_at": expires_at.isoformat(),
+                "target_type": target_type,
+                "target_id": target_id,
+                "label": link.label,
+            },
+            request=_context(request),
+        )
+    return link, token
+
+
+def share_link_shared_email_send(
+    *, link: ShareLink, token: str, actor: User, language: str | None = None
+) -> None:
+    """After commit, e-mail the recipient their link (``link_shared``).
+
+    Sent from the web process (``transaction.on_commit``), never through Celery: the
+    token must not travel through the broker. It exists only in this e-mail.
+    """
+    from sharing.services.emails import email_send
+
+    if not link.recipient_email:
+        return
+    context = {
+        "url": share_link_url(token),
+        "sender_name": actor.get_full_name() or actor.email,
+        "sender_email": actor.email,
+        "expires_at": link.expires_at,
+        "has_password": bool(link.password_hash),
+        "email_verification": link.email_verification,
+    }
+    subject = _("%(name)s shared files with you on SecureDrive") % {"name": context["sender_name"]}
+
+    def send() -> None:
+        email_send(
+            to=link.recipient_email,
+            subject=subject,
+            template="link_shared",
+            context=context,
+            language=language,
+            reply_to=actor.email,
+        )
+
+    transaction.on_commit(send)
+
+
+# --- Revocation ---------------------------------------------------------------------------
+
+
+def share_link_may_manage(*, actor: User, link: ShareLink) -> bool:
+    """The creator, or someone who may edit the shared file or folder."""
+    if not (actor.is_authenticated and actor.is_active):
+        return False
+    if link.created_by_id == actor.pk:
+        return True
+    if link.file is not None:
+        return files_selectors.file_permission(actor=actor, file=link.file) >= Permission.EDIT
+    if link.folder is not None:
+        return files_selectors.folder_permission(actor=actor, folder=link.folder) >= Permission.EDIT
+    return False
+
+
+def share_link_revoke(*, actor: User, link: ShareLink, request: HttpRequest | None = None) -> None:
+    """Revoke at once: the next request with this link (or a session opened with it)
+    is refused. Revoking a revoked link changes nothing and is not an error."""
+    if not share_link_may_manage(actor=actor, link=link):
+        audit.record(
+            action="sharing.link.revoke",
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="sharing.link",
+            target_id=link.pk,
+            request=_context(request),
+        )
+        raise LinkRuleError(_("No such link."))
+    with transaction.atomic():
+        changed = ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_by=actor
+        )
+        link.refresh_from_db(fields=["revoked_at", "revoked_by"])
+        if changed:
+            audit.record(
+                action="sharing.link.revoke",
+                actor=actor,
+                target_type="sharing.link",
+                target_id=link.pk,
+                details={"download_count": link.download_count},
+                request=_context(request),
+            )
+
+
+def share_links_revoke_for_owner(*, owner: User, actor: User | None = None) -> int:
+    """Offboarding: revoke every live link ``owner`` created (transfer links included).
+
+    One audit event per link, in one transaction; returns how many were revoked.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            ShareLink.objects.select_for_update()
+            .filter(created_by=owner, revoked_at__isnull=True, expires_at__gt=now)
+            .values_list("pk", flat=True)
+        )
+        ShareLink.objects.filter(pk__in=ids).update(revoked_at=now, revoked_by=actor)
+        for link_id in ids:
+            audit.record(
+                action="sharing.link.revoke",
+                actor=actor,
+                actor_label="" if actor is not None else "system",
+                target_type="sharing.link",
+                target_id=link_id,
+                details={"reason": "offboarding", "owner": owner.email},
+            )
+    return len(ids)
+
+
+# --- Owner listings -------------------------------------------------------------------------
+
+
+def _with_targets(links: QuerySet[ShareLink]) -> QuerySet[ShareLink]:
+    return links.select_related(
+        "file", "folder", "transfer", "created_by", "revoked_by"
+    ).prefetch_related("downloads")
+
+
+def share_links_of_actor(*, actor: User) -> QuerySet[ShareLink]:
+    """Every link the person created, newest first."""
+    return _with_targets(ShareLink.objects.filter(created_by=actor)).order_by("-created_at")
+
+
+def share_links_for_item(*, actor: User, target: File | Folder) -> QuerySet[ShareLink]:
+    """Links to ``target`` that ``actor`` may manage: their own, or everyone's when they
+    may edit the item (a colleague of the team can revoke a link on a team file)."""
+    field = "file" if isinstance(target, File) else "folder"
+    links = ShareLink.objects.filter(**{field: target})
+    may_edit = (
+        files_selectors.file_permission(actor=actor, file=target)
+        if isinstance(target, File)
+        else files_selectors.folder_permission(actor=actor, folder=target)
+    ) >= Permission.EDIT
+    if not may_edit:
+        links = links.filter(created_by=actor)
+    return _with_targets(links).order_by("-created_at")
+
+
+def share_link_get_for_actor(*, actor: User, link_id: int) -> ShareLink:
+    """A link the person may manage, or ``LinkRuleError`` (shown as 404)."""
+    link = _with_targets(ShareLink.objects.filter(pk=link_id)).first()
+    if link is None or not share_link_may_manage(actor=actor, link=link):
+        raise LinkRuleError(_("No such link."))
+    return link
+
+
+# --- The policy page -------------------------------------------------------------------------
+
+
+def sharing_policy_update(
+    *,
+    actor: User,
+    changes: Mapping[str, Any],
+    request: HttpRequest | None = None,
+) -> None:
+    """Save the policy; audited ``sharing.policy.update`` with before/after values."""
+    with transaction.atomic():
+        policy = SharingPolicy.current()
+        policy = SharingPolicy.objects.select_for_update().get(pk=policy.pk)
+        changed = {
+            field: {"before": getattr(policy, field), "after": value}
+            for field, value in changes.items()
+            if getattr(policy, field) != value
+        }
+        if not changed:
+            return
+        for field, value in changes.items():
+            setattr(policy, field, value)
+        policy.save()
+        audit.record(
+            action="sharing.policy.update",
+            actor=actor,
+            target_type="sharing.policy",
+            target_id=policy.pk,
+            details={"changed": changed},
+            request=_context(request),
+        )

@@ -1,0 +1,432 @@
+"""Internal shares: services (create, change role, remove) and selectors (an item's
+shares, what is shared with a person). docs/sharing-shares.md.
+
+What a share grants is decided in ``files.selectors`` (``file_permission``,
+``folder_permission``), which every entry point already calls; this module only
+manages the rows. Who may manage an item's shares: the people of its space
+(``files.selectors.share_allowed``). Every change, and every refusal, is audited in the
+same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts.models import Team, TeamMembership, User
+from audit import services as audit
+from audit.models import Outcome
+from files import selectors as files_selectors
+from files.errors import FileNotFoundForActor
+from files.models import File, Folder
+from files.selectors import Permission
+from sharing.models import Share, ShareRole
+from sharing.services.emails import email_send
+
+Item = File | Folder
+
+
+class ShareRuleError(Exception):
+    """A share request that cannot be done as asked; the message is for the person."""
+
+    status_code = 400
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+# --- Items ------------------------------------------------------------------------------
+
+
+def _item_type(item: Item) -> str:
+    return "files.file" if isinstance(item, File) else "files.folder"
+
+
+def _item_of(share: Share) -> Item:
+    item = share.file if share.file_id is not None else share.folder
+    assert item is not None  # noqa: S101  (database constraint share_file_xor_folder)
+    return item
+
+
+def _refuse(*, actor: User, action: str, item: Item | None, reason: str, **details: object) -> None:
+    audit.record(
+        action=action,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type=_item_type(item) if item is not None else "sharing.share",
+        target_id=item.pk if item is not None else details.get("share", ""),
+        details={"reason": reason, **details},
+    )
+
+
+def item_for_sharing(
+    *, actor: User, file_id: int | None = None, folder_id: int | None = None
+) -> Item:
+    """The file or folder whose shares ``actor`` wants to manage.
+
+    Not visible to them: ``FileNotFoundForActor`` (404, audited by the selector).
+    Visible (e.g. shared with them) but not theirs to share: ``ShareRuleError`` 403.
+    """
+    item: Item
+    if file_id is not None:
+        item = files_selectors.file_get_for_actor(actor=actor, file_id=file_id)
+    else:
+        assert folder_id is not None  # noqa: S101
+        item = files_selectors.folder_get_for_actor(actor=actor, folder_id=folder_id)
+    if not files_selectors.share_allowed(actor=actor, item=item):
+        _refuse(actor=actor, action="sharing.share.create", item=item, reason="not_space_member")
+        if isinstance(item, Folder) and item.is_root:
+            raise ShareRuleError(
+                _("The top folder of a space cannot be shared: share a folder inside it."), 403
+            )
+        raise ShareRuleError(
+            _("Only the people of the space this belongs to may share it or change its shares."),
+            403,
+        )
+    return item
+
+
+# --- Recipients -------------------------------------------------------------------------
+
+
+def recipient_find(*, actor: User, text: str, item: Item | None = None) -> User | Team:
+    """An active person by exact e-mail address, or a team by exact name.
+
+    Exact match only, never a search: the sharing form must not become a way to list
+    the staff directory. Unknown addresses, inactive accounts and unknown names get the
+    same message; the miss is audited (what was typed included, so that someone trying
+    addresses one after another shows in the log).
+    """
+    wanted = text.strip()
+    if wanted:
+        if "@" in wanted:
+            user = User.objects.filter(email__iexact=wanted, is_active=True).first()
+            if user is not None:
+                return user
+        else:
+            team = Team.objects.filter(Q(name__iexact=wanted) | Q(slug__iexact=wanted)).first()
+            if team is not None:
+                return team
+    _refuse(
+        actor=actor,
+        action="sharing.share.create",
+        item=item,
+        reason="recipient_unknown",
+        recipient=wanted[:254],
+    )
+    raise ShareRuleError(
+        _(
+            "No active account has this e-mail address and no team has this name. "
+            "Check the spelling: only exact matches are accepted."
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    """What the form may suggest: colleagues of the person's own teams, and the teams."""
+
+    people: list[User]
+    teams: list[Team]
+
+
+def recipient_suggestions(*, actor: User) -> Suggestions:
+    my_teams = TeamMembership.objects.filter(user=actor).values("team")
+    people = (
+        User.objects.filter(is_active=True, memberships__team__in=my_teams)
+        .exclude(pk=actor.pk)
+        .distinct()
+        .order_by("email")
+    )
+    teams = Team.objects.filter(pk__in=my_teams).order_by("name")
+    return Suggestions(list(people[:500]), list(teams))
+
+
+# --- Selectors --------------------------------------------------------------------------
+
+
+def shares_of_item(item: Item) -> QuerySet[Share]:
+    """The shares of an item ``item_for_sharing`` returned (its own, not inherited)."""
+    shares = Share.objects.filter(file=item) if isinstance(item, File) else item.shares.all()
+    return shares.select_related("user", "team", "created_by").order_by("created_at", "pk")
+
+
+def shares_above(item: Item) -> QuerySet[Share]:
+    """Shares on the folders above ``item``: they reach it too (shown on its page)."""
+    folder = item.folder if isinstance(item, File) else item.parent
+    if folder is None:
+        return Share.objects.none()
+    chain = files_selectors.folder_ancestor_ids(folder.pk)
+    return (
+        Share.objects.filter(folder_id__in=chain)
+        .select_related("user", "team", "folder")
+        .order_by("created_at", "pk")
+    )
+
+
+def share_get_for_actor(*, actor: User, share_id: int) -> Share:
+    """A share whose item ``actor`` may manage; anything else is not found (audited)."""
+    share = (
+        Share.objects.select_related("file", "folder", "user", "team").filter(pk=share_id).first()
+    )
+    if share is not None:
+        item = _item_of(share)
+        if files_selectors.share_allowed(actor=actor, item=item):
+            return share
+    _refuse(
+        actor=actor, action="sharing.share.update", item=None, reason="not_found", share=share_id
+    )
+    raise FileNotFoundForActor(f"sharing.share {share_id}")
+
+
+@dataclass(frozen=True)
+class SharedItem:
+    """One item shared with a person (the strongest of their shares on it)."""
+
+    file: File | None
+    folder: Folder | None
+    role: str
+    shared_by: User | None
+    shared_at: object
+    via_team: Team | None
+
+    @property
+    def name(self) -> str:
+        return self.file.name if self.file is not None else self.folder.name if self.folder else ""
+
+    @property
+    def url(self) -> str:
+        if self.file is not None:
+            return reverse("files:file", args=[self.file.pk])
+        assert self.folder is not None  # noqa: S101
+        return reverse("files:folder", args=[self.folder.pk])
+
+    def get_role_display(self) -> str:
+        return str(ShareRole(self.role).label)
+
+
+def shared_with_me(*, actor: User) -> list[SharedItem]:
+    """Live items shared with ``actor`` directly or through a team, newest first.
+
+    Items of the person's own spaces are left out (they reach them anyway). An
+    inactive person gets nothing.
+    """
+    if not (actor.is_authenticated and actor.is_active):
+        return []
+    my_spaces = files_selectors.spaces_accessible_by(actor).values("pk")
+    shares = (
+        Share.objects.filter(
+            Q(user=actor) | Q(team__in=TeamMembership.objects.filter(user=actor).values("team"))
+        )
+        .filter(
+            Q(file__isnull=False, file__deleted_at__isnull=True, file__purged_at__isnull=True)
+            | Q(folder__isnull=False, folder__deleted_at__isnull=True)
+        )
+        .exclude(file__space__in=my_spaces)
+        .exclude(folder__space__in=my_spaces)
+        .select_related("file", "file__current_version", "folder", "team", "created_by")
+        .order_by("-created_at", "-pk")
+    )
+    found: dict[tuple[str, int], SharedItem] = {}
+    for share in shares:
+        key = ("file", share.file_id) if share.file_id else ("folder", share.folder_id or 0)
+        known = found.get(key)
+        if known is not None and not (
+            share.role == ShareRole.EDITOR and known.role == ShareRole.VIEWER
+        ):
+            continue
+        found[key] = SharedItem(
+            file=share.file,
+            folder=share.folder,
+            role=share.role,
+            shared_by=share.created_by,
+            shared_at=share.created_at,
+            via_team=share.team,
+        )
+    return list(found.values())
+
+
+# --- Services ---------------------------------------------------------------------------
+
+
+def _recipient_details(share: Share) -> dict[str, object]:
+    if share.user is not None:
+        return {"recipient_user": share.user.email}
+    assert share.team is not None  # noqa: S101
+    return {"recipient_team": share.team.slug}
+
+
+def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) -> Share:
+    """Share ``item`` (which ``item_for_sharing`` returned) with a person or a team."""
+    if role not in ShareRole.values:
+        raise ShareRuleError(_("Choose viewer or editor."))
+    if not files_selectors.share_allowed(actor=actor, item=item):
+        _refuse(actor=actor, action="sharing.share.create", item=item, reason="not_space_member")
+        raise FileNotFoundForActor(f"{_item_type(item)} {item.pk}")
+    reason = ""
+    if isinstance(recipient, User):
+        if not recipient.is_active:
+            reason = "recipient_inactive"
+        elif recipient.pk == actor.pk or (
+            files_selectors.space_permission(actor=recipient, space=item.space) >= Permission.MANAGE
+        ):
+            reason = "recipient_has_access"
+    elif item.space.team_id == recipient.pk:
+        reason = "recipient_has_access"
+    if reason:
+        _refuse(actor=actor, action="sharing.share.create", item=item, reason=reason)
+        if reason == "recipient_inactive":
+            raise ShareRuleError(_("This account is not active."))
+        raise ShareRuleError(_("They already have access: this is in a space they belong to."), 409)
+    file = item if isinstance(item, File) else None
+    folder = item if isinstance(item, Folder) else None
+    try:
+        with transaction.atomic():
+            share = Share.objects.create(
+                file=file,
+                folder=folder,
+                user=recipient if isinstance(recipient, User) else None,
+                team=recipient if isinstance(recipient, Team) else None,
+                role=role,
+                created_by=actor,
+            )
+            audit.record(
+                action="sharing.share.create",
+                actor=actor,
+                target_type="sharing.share",
+                target_id=share.pk,
+                details={
+                    "item_type": _item_type(item),
+                    "item": item.pk,
+                    "role": role,
+                    **_recipient_details(share),
+                },
+            )
+            # The sharer's language, for recipients who never signed in yet.
+            language = translation.get_language() or settings.LANGUAGE_CODE
+            transaction.on_commit(
+                partial(share_received_notify, share_id=share.pk, language=language), robust=True
+            )
+    except IntegrityError:
+        _refuse(actor=actor, action="sharing.share.create", item=item, reason="already_shared")
+        raise ShareRuleError(
+            _("This is already shared with them: change the role in the list instead."), 409
+        ) from None
+    return share
+
+
+def share_update(*, actor: User, share: Share, role: str) -> Share:
+    """Change the role of a share ``share_get_for_actor`` returned."""
+    if role not in ShareRole.values:
+        raise ShareRuleError(_("Choose viewer or editor."))
+    with transaction.atomic():
+        locked = Share.objects.select_for_update().filter(pk=share.pk).first()
+        if locked is None:
+            raise FileNotFoundForActor(f"sharing.share {share.pk}")
+        old_role = locked.role
+        locked.role, locked.updated_at = role, timezone.now()
+        locked.save(update_fields=["role", "updated_at"])
+        audit.record(
+            action="sharing.share.update",
+            actor=actor,
+            target_type="sharing.share",
+            target_id=share.pk,
+            details={
+                "item_type": _item_type(_item_of(share)),
+                "item": _item_of(share).pk,
+                "old_role": old_role,
+                "role": role,
+                **_recipient_details(share),
+            },
+        )
+    share.role, share.updated_at = locked.role, locked.updated_at
+    return share
+
+
+def share_delete(*, actor: User, share: Share) -> None:
+    """Remove a share: access through it stops with the commit."""
+    with transaction.atomic():
+        deleted, _details = Share.objects.filter(pk=share.pk).delete()
+        if not deleted:
+            raise FileNotFoundForActor(f"sharing.share {share.pk}")
+        audit.record(
+            action="sharing.share.delete",
+            actor=actor,
+            target_type="sharing.share",
+            target_id=share.pk,
+            details={
+                "item_type": _item_type(_item_of(share)),
+                "item": _item_of(share).pk,
+                "role": share.role,
+                **_recipient_details(share),
+            },
+        )
+
+
+# --- E-mail -----------------------------------------------------------------------------
+
+
+SHARE_RECEIVED_SUBJECT = gettext_lazy("%(name)s shared something with you on SecureDrive")
+
+
+def share_received_notify(*, share_id: int, language: str | None = None) -> int:
+    """E-mail each person a new share reaches (the person, or the team's active members
+    but the sharer). Runs after commit; returns how many were sent.
+
+    The item's name is not in the message: file names in healthcare often name a
+    patient, and e-mail leaves the drive's protection. The link leads to the item after
+    sign-in.
+    """
+    share = (
+        Share.objects.select_related("file", "folder", "user", "team", "created_by")
+        .filter(pk=share_id)
+        .first()
+    )
+    if share is None:
+        return 0
+    if share.user is not None:
+        people = [share.user] if share.user.is_active else []
+    else:
+        assert share.team is not None  # noqa: S101
+        people = list(
+            User.objects.filter(is_active=True, memberships__team=share.team)
+            .exclude(pk=share.created_by_id or 0)
+            .distinct()
+        )
+    sharer = share.created_by
+    sharer_name = sharer.get_full_name() if sharer is not None else ""
+    path = (
+        reverse("files:file", args=[share.file_id])
+        if share.file_id
+        else reverse("files:folder", args=[share.folder_id])
+    )
+    context = {
+        "sharer_name": sharer_name,
+        "is_file": share.file_id is not None,
+        "role": share.role,
+        "team_name": share.team.name if share.team is not None else "",
+        "item_url": f"{settings.SITE_URL}{path}",
+        "shared_with_me_url": f"{settings.SITE_URL}{reverse('sharing:shared_with_me')}",
+    }
+    for person in people:
+        # The recipient's language when SecureDrive knows it, else the sharer's.
+        person_language = person.language or language or settings.LANGUAGE_CODE
+        with translation.override(person_language):
+            subject = str(SHARE_RECEIVED_SUBJECT) % {"name": sharer_name}
+        email_send(
+            to=person.email,
+            subject=subject,
+            template="share_received",
+            context={**context, "recipient_name": person.get_full_name()},
+            language=person_language,
+        )
+    return len(people)

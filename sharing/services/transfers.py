@@ -1,0 +1,728 @@
+"""Transfers (like WeSend): files sent to named recipients, each with a personal link
+(docs/sharing-transfers.md).
+
+The life of a transfer:
+
+1. ``transfer_create``: subject, message and expiry (capped by the sharing policy). A
+   folder is made for it in the sender's personal space ("Transfers/<subject> <date>"),
+   with the files services, so every rule of the files app applies to it.
+2. Files go into that folder: uploaded through the tus endpoint (``folder=<id>``), or
+   picked from the sender's files with ``transfer_files_add``, which *copies* them
+   (``files.services.file_copy``): purging the transfer never touches the originals.
+3. ``transfer_send``: one personal ``ShareLink`` per recipient (``sharing.services.links``), so
+   receipts are per recipient, and the ``transfer_received`` e-mail, sent after commit
+   from the web process (it carries the token: never through the broker).
+4. The sender follows the receipts, revokes one recipient or the whole transfer.
+5. At expiry ``transfers_expired_purge`` (beat) revokes what is left and purges the
+   folder: the data keys are destroyed (crypto-shredding), then the blobs.
+
+Files not yet scanned may be sent: recipients see them as "being scanned" and cannot
+download them until they are clean (the recipient pages go through the same scan rule).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
+
+from accounts.models import User
+from audit import services as audit
+from audit.context import RequestContext
+from audit.models import Outcome
+from files import selectors as files_selectors
+from files import services as files_services
+from files.errors import FileRuleError, NameClashError
+from files.models import File, Folder
+from files.names import name_clean, name_key
+from sharing.models import ShareLink, ShareLinkDownload, SharingPolicy, Transfer, TransferItem
+from sharing.services.archives import archive_paths_unique, folder_files_located
+
+logger = logging.getLogger(__name__)
+
+MAX_RECIPIENTS = 50
+# The sender's folder of transfers, named in their language (a folder name is data: it
+# keeps the name it was made with).
+TRANSFERS_FOLDER_NAME = pgettext_lazy("folder name", "Transfers")
+
+
+class TransferRuleError(Exception):
+    """A request that breaks a transfer rule; the message is shown to the person."""
+
+    status_code = 400
+
+
+class TransferNotFound(Exception):
+    """No such transfer, or not the asker's: one answer (404) for both."""
+
+
+# --- Policy ------------------------------------------------------------------------------
+
+
+def may_share_outside(actor: User) -> bool:
+    """The policy's "who may share outside" (links, transfers, file requests), as
+    decided by ``sharing.services.links``."""
+    from sharing.services import links
+
+    try:
+        links.share_link_policy_check_may_share(actor=actor)
+    except links.LinkPolicyError:
+        return False
+    return True
+
+
+def expiry_max_days() -> int:
+    return int(SharingPolicy.current().link_max_days)
+
+
+def expiry_default_days() -> int:
+    return int(SharingPolicy.current().link_default_days)
+
+
+def expiry_check(expires_at: dt.datetime, *, now: dt.datetime | None = None) -> dt.datetime:
+    """In the future and no later than the policy allows (a day of slack for the date)."""
+    moment = now or timezone.now()
+    if expires_at <= moment:
+        raise TransferRuleError(_("The expiry must be in the future."))
+    latest = moment + dt.timedelta(days=expiry_max_days())
+    if expires_at > latest + dt.timedelta(minutes=1):
+        raise TransferRuleError(
+            _("The sharing policy allows at most %(days)s days.") % {"days": expiry_max_days()}
+        )
+    return expires_at
+
+
+def recipients_parse(raw: str | list[str], *, policy: SharingPolicy | None = None) -> list[str]:
+    """One address per line (or a list): validated, lower-cased, deduplicated, and
+    checked against the policy's allowed domains. Raises with every problem at once."""
+    policy = policy or SharingPolicy.current()
+    lines = raw.splitlines() if isinstance(raw, str) else list(raw)
+    found: list[str] = []
+    problems: list[str] = []
+    for line in lines:
+        for part in line.replace(",", " ").replace(";", " ").split():
+            email = part.strip().strip("<>").lower()
+            if not email:
+                continue
+            try:
+                validate_email(email)
+            except ValidationError:
+                problems.append(_("“%(email)s” is not an e-mail address.") % {"email": email[:80]})
+                continue
+            if not policy.recipient_allowed(email):
+                problems.append(
+                    _("The sharing policy does not allow sending to “%(email)s”.")
+                    % {"email": email}
+                )
+                continue
+            if email not in found:
+                found.append(email)
+    if problems:
+        raise TransferRuleError(" ".join(problems))
+    if not found:
+        raise TransferRuleError(_("Give at least one recipient."))
+    if len(found) > MAX_RECIPIENTS:
+        raise TransferRuleError(
+            _("A transfer goes to at most %(count)s recipients.") % {"count": MAX_RECIPIENTS}
+        )
+    return found
+
+
+# --- Selectors ----------------------------------------------------------------------------
+
+
+def transfers_for_actor(actor: User) -> QuerySet[Transfer]:
+    """The person's own transfers, newest first."""
+    return (
+        Transfer.objects.filter(created_by=actor).select_related("folder").order_by("-created_at")
+    )
+
+
+def transfer_get_for_actor(*, actor: User, transfer_id: int) -> Transfer:
+    """The sender's own transfer, or ``TransferNotFound`` (audited, like a files 404)."""
+    transfer = (
+        Transfer.objects.select_related("folder", "created_by")
+        .filter(pk=transfer_id, created_by=actor)
+        .first()
+    )
+    if transfer is None:
+        audit.record(
+            action="sharing.transfer.access",
+            outcome=Outcome.DENIED,
+            actor=actor if actor.is_authenticated else None,
+            target_type="sharing.transfer",
+            target_id=transfer_id,
+        )
+        raise TransferNotFound(str(transfer_id))
+    return transfer
+
+
+def transfer_files(transfer: Transfer) -> list[File]:
+    """What the transfer holds, live, by name: once sent, the files it was sent with
+    (``TransferItem``); before, what is in its folder (and below)."""
+    if transfer.folder_id is None or transfer.purged_at is not None:
+        return []
+    if transfer.sent_at is not None:
+        return list(
+            File.objects.filter(
+                pk__in=TransferItem.objects.filter(transfer=transfer).values("file_id"),
+                deleted_at__isnull=True,
+                purged_at__isnull=True,
+            )
+            .select_related("current_version")
+            .order_by("name_key")
+        )
+    folder_ids = [transfer.folder_id, *files_selectors.folder_descendant_ids([transfer.folder_id])]
+    return list(
+        File.objects.filter(
+            folder_id__in=folder_ids, deleted_at__isnull=True, purged_at__isnull=True
+        )
+        .select_related("current_version")
+        .order_by("name_key")
+    )
+
+
+def transfer_total_bytes(files: list[File]) -> int:
+    return sum(file.current_version.size for file in files if file.current_version is not None)
+
+
+@dataclass(frozen=True)
+class RecipientStatus:
+    link: ShareLink
+    status: str  # "active", "revoked", "expired", "exhausted"
+    downloads: list[ShareLinkDownload]
+
+
+def link_status(link: ShareLink, *, now: dt.datetime | None = None) -> str:
+    moment = now or timezone.now()
+    if link.revoked_at is not None:
+        return "revoked"
+    if link.expires_at <= moment:
+        return "expired"
+    if link.max_downloads is not None and link.download_count >= link.max_downloads:
+        return "exhausted"
+    return "active"
+
+
+def transfer_recipients(transfer: Transfer) -> list[RecipientStatus]:
+    """Per recipient: their link's status and every download receipt, newest first."""
+    links = transfer.links.order_by("recipient_email", "pk").prefetch_related(
+        Prefetch("downloads", queryset=ShareLinkDownload.objects.order_by("-at"))
+    )
+    now = timezone.now()
+    return [
+        RecipientStatus(
+            link=link, status=link_status(link, now=now), downloads=list(link.downloads.all())
+        )
+        for link in links
+    ]
+
+
+def transfer_status(transfer: Transfer, *, now: dt.datetime | None = None) -> str:
+    moment = now or timezone.now()
+    if transfer.purged_at is not None:
+        return "purged"
+    if transfer.revoked_at is not None:
+        return "revoked"
+    if transfer.expires_at <= moment:
+        return "expired"
+    if transfer.sent_at is None:
+        return "draft"
+    return "sent"
+
+
+# --- Audit --------------------------------------------------------------------------------
+
+
+def _record(
+    action: str,
+    *,
+    actor: User | None,
+    transfer: Transfer,
+    outcome: str = Outcome.SUCCESS,
+    request: RequestContext | None = None,
+    **details: Any,
+) -> None:
+    audit.record(
+        action=action,
+        outcome=outcome,
+        actor=actor,
+        actor_label="" if actor else "system",
+        target_type="sharing.transfer",
+        target_id=transfer.pk,
+        details={"subject": transfer.subject, **details},
+        request=request,
+    )
+
+
+# --- Creation and content -------------------------------------------------------------------
+
+
+def _safe_label(text: str, limit: int = 120) -> str:
+    kept = "".join(char for char in text[:limit] if char.isprintable() and char not in "/\\")
+    return kept.strip(" .")
+
+
+def _transfers_root(actor: User) -> Folder:
+    """The sender's "Transfers" folder at the top of their personal space."""
+    root = files_services.space_root(files_services.space_personal_get_or_create(user=actor))
+    with translation.override(actor.email_language):
+        name = str(TRANSFERS_FOLDER_NAME)
+    key = name_key(name)
+    existing = Folder.objects.filter(parent=root, name_key=key, deleted_at__isnull=True).first()
+    if existing is not None:
+        return existing
+    try:
+        return files_services.folder_create(actor=actor, parent=root, name=name)
+    except NameClashError:
+        # Made concurrently, or a *file* is called that: fall back to the top folder.
+        return (
+            Folder.objects.filter(parent=root, name_key=key, deleted_at__isnull=True).first()
+            or root
+        )
+
+
+def _transfer_folder_create(actor: User, subject: str) -> Folder:
+    parent = _transfers_root(actor)
+    day = timezone.localdate().isoformat()
+    for candidate in (f"{_safe_label(subject)} {day}", f"Transfer {day}"):
+        try:
+            name = name_clean(candidate.strip())
+        except FileRuleError:
+            continue
+        taken = Folder.objects.filter(parent=parent, deleted_at__isnull=True).values_list(
+            "name_key", flat=True
+        )
+        taken_keys = set(taken) | set(
+            File.objects.filter(folder=parent, deleted_at__isnull=True).values_list(
+                "name_key", flat=True
+            )
+        )
+        number, chosen = 1, name
+        while name_key(chosen) in taken_keys:
+            number += 1
+            chosen = f"{name} ({number})"
+        return files_services.folder_create(actor=actor, parent=parent, name=chosen)
+    raise TransferRuleError(_("This subject cannot be used as a folder name."))
+
+
+def transfer_create(
+    *,
+    actor: User,
+    subject: str,
+    message: str = "",
+    expires_at: dt.datetime,
+    request: RequestContext | None = None,
+) -> Transfer:
+    """A draft transfer and its folder; files are added next, then it is sent."""
+    if not may_share_outside(actor):
+        _refuse(actor, "sharing.transfer.create", "policy forbids sharing outside", request)
+        raise TransferRuleError(_("The sharing policy does not allow you to send files outside."))
+    subject = subject.strip()
+    if not subject:
+        raise TransferRuleError(_("A transfer needs a subject."))
+    expiry_check(expires_at)
+    with transaction.atomic():
+        folder = _transfer_folder_create(actor, subject)
+        transfer = Transfer.objects.create(
+            created_by=actor,
+            subject=subject[:200],
+            message=message[:5000],
+            folder=folder,
+            expires_at=expires_at,
+        )
+        _record(
+            "sharing.transfer.create",
+            actor=actor,
+            transfer=transfer,
+            request=request,
+            folder=folder.pk,
+            expires_at=expires_at.isoformat(),
+        )
+    return transfer
+
+
+def _refuse(actor: User, action: str, reason: str, request: RequestContext | None) -> None:
+    audit.record(
+        action=action,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="sharing.transfer",
+        details={"reason": reason},
+        request=request,
+    )
+
+
+def _require_open(transfer: Transfer) -> None:
+    status = transfer_status(transfer)
+    if status in {"purged", "revoked", "expired"}:
+        raise TransferRuleError(_("This transfer has ended."))
+
+
+def transfer_files_add(*, actor: User, transfer: Transfer, files: list[File]) -> list[File]:
+    """Copy files the sender may read into the transfer's folder (re-encrypted copies:
+    the originals are never touched by the transfer's purge)."""
+    if transfer.created_by_id != actor.pk:
+        raise TransferNotFound(str(transfer.pk))
+    _require_open(transfer)
+    if transfer.sent_at is not None:
+        raise TransferRuleError(_("This transfer was already sent: its files cannot change."))
+    if transfer.folder is None:
+        raise TransferRuleError(_("This transfer has no folder any more."))
+    copies = []
+    for file in files:
+        copies.append(files_services.file_copy(actor=actor, file=file, destination=transfer.folder))
+    return copies
+
+
+# --- Sending --------------------------------------------------------------------------------
+
+
+def _items_freeze(transfer: Transfer) -> None:
+    """Record what is sent: each file of the folder with its current version and path.
+    From now on recipients get these and nothing else (the folder stays an ordinary
+    folder of the sender's, who may still drop files into it by mistake)."""
+    assert transfer.folder is not None  # noqa: S101  (checked by transfer_files)
+    located = [
+        (path, file, file.current_version)
+        for path, file in folder_files_located(transfer.folder, include_folder_name=False)
+        if file.current_version is not None
+    ]
+    paths = archive_paths_unique([path for path, _file, _version in located])
+    TransferItem.objects.bulk_create(
+        TransferItem(transfer=transfer, file=file, version=version, path=path)
+        for path, (_old, file, version) in zip(paths, located, strict=True)
+    )
+
+
+@dataclass(frozen=True)
+class SentLink:
+    recipient: str
+    link: ShareLink
+    token: str
+
+
+def transfer_send(
+    *,
+    actor: User,
+    transfer: Transfer,
+    recipients: list[str],
+    password: str = "",
+    email_verification: bool = False,
+    request: RequestContext | None = None,
+    language: str | None = None,
+) -> list[SentLink]:
+    """One personal link per recipient, then (after commit) the e-mails carrying them.
+
+    All or nothing: a refusal for one recipient sends to nobody (and is audited)."""
+    from sharing.services import links
+
+    if transfer.created_by_id != actor.pk:
+        raise TransferNotFound(str(transfer.pk))
+    try:
+        return _send(
+            actor=actor,
+            transfer=transfer,
+            recipients=recipients,
+            password=password,
+            email_verification=email_verification,
+            request=request,
+            language=language,
+        )
+    except (TransferRuleError, links.LinkRuleError) as error:
+        # After the rollback, so the refusal stays in the log.
+        _record(
+            "sharing.transfer.send",
+            actor=actor,
+            transfer=transfer,
+            outcome=Outcome.DENIED,
+            request=request,
+            reason=str(error)[:300],
+        )
+        if isinstance(error, TransferRuleError):
+            raise
+        raise TransferRuleError(str(error)) from None
+
+
+def _send(
+    *,
+    actor: User,
+    transfer: Transfer,
+    recipients: list[str],
+    password: str,
+    email_verification: bool,
+    request: RequestContext | None,
+    language: str | None,
+) -> list[SentLink]:
+    from sharing.services import links
+
+    policy = SharingPolicy.current()
+    if not may_share_outside(actor):
+        raise TransferRuleError(_("The sharing policy does not allow you to send files outside."))
+    recipients = recipients_parse(recipients, policy=policy)
+    if policy.password_required and not password:
+        raise TransferRuleError(_("The sharing policy requires a password."))
+    email_verification = email_verification or policy.email_verification_required
+    sent: list[SentLink] = []
+    with transaction.atomic():
+        transfer = (
+            Transfer.objects.select_for_update(of=("self",))
+            .select_related("folder")
+            .get(pk=transfer.pk)
+        )
+        _require_open(transfer)
+        if transfer.sent_at is not None:
+            raise TransferRuleError(_("This transfer was already sent."))
+        files = transfer_files(transfer)
+        if not files:
+            raise TransferRuleError(_("Add at least one file before sending."))
+        _items_freeze(transfer)
+        for email in recipients:
+            link, token = links.share_link_create(
+                actor=actor,
+                target=transfer,
+                expires_at=transfer.expires_at,
+                password=password,
+                recipient_email=email,
+                email_verification=email_verification,
+                notify_owner=True,
+                label=f"{transfer.subject} → {email}"[:200],
+                request=None,
+            )
+            sent.append(SentLink(recipient=email, link=link, token=token))
+        transfer.sent_at = timezone.now()
+        transfer.save(update_fields=["sent_at"])
+        _record(
+            "sharing.transfer.send",
+            actor=actor,
+            transfer=transfer,
+            request=request,
+            recipients=recipients,
+            links=[item.link.pk for item in sent],
+            files=len(files),
+            bytes=transfer_total_bytes(files),
+            has_password=bool(password),
+            email_verification=email_verification,
+        )
+        mails = [(item.recipient, links.share_link_url(item.token)) for item in sent]
+        chosen_language = language or translation.get_language()
+        transfer_id = transfer.pk
+        # The tokens stay in this process: e-mailed after commit, never via the broker.
+        transaction.on_commit(
+            lambda: transfer_received_emails_send(
+                transfer_id=transfer_id,
+                mails=mails,
+                has_password=bool(password),
+                email_verification=email_verification,
+                language=chosen_language,
+            ),
+            robust=True,
+        )
+    return sent
+
+
+def transfer_received_emails_send(
+    *,
+    transfer_id: int,
+    mails: list[tuple[str, str]],
+    has_password: bool,
+    email_verification: bool,
+    language: str | None,
+) -> int:
+    """The ``transfer_received`` e-mail to each recipient, with their personal link."""
+    from sharing.services.emails import email_send
+
+    transfer = Transfer.objects.select_related("created_by").get(pk=transfer_id)
+    files = transfer_files(transfer)
+    sender = transfer.created_by
+    sent = 0
+    for recipient, url in mails:
+        context = {
+            "transfer": transfer,
+            "sender_name": sender.get_full_name() or sender.email,
+            "sender_email": sender.email,
+            "files": files,
+            "total_bytes": transfer_total_bytes(files),
+            "url": url,
+            "recipient": recipient,
+            "has_password": has_password,
+            "email_verification": email_verification,
+        }
+        with translation.override(language):
+            subject = _("%(sender)s sent you files: %(subject)s") % {
+                "sender": context["sender_name"],
+                "subject": transfer.subject,
+            }
+        try:
+            email_send(
+                to=recipient,
+                subject=subject,
+                template="transfer_received",
+                context=context,
+                language=language,
+                reply_to=sender.email,
+            )
+            sent += 1
+        except Exception:
+            # One bad address must not stop the others; the sender sees "never opened".
+            logger.exception("transfer %s: e-mail to a recipient failed", transfer_id)
+    return sent
+
+
+# --- Revocation and purge ---------------------------------------------------------------------
+
+
+def transfer_recipient_revoke(
+    *, actor: User, transfer: Transfer, link: ShareLink, request: RequestContext | None = None
+) -> None:
+    """Cut one recipient's link (the others keep theirs)."""
+    from sharing.services import links
+
+    if transfer.created_by_id != actor.pk or link.transfer_id != transfer.pk:
+        raise TransferNotFound(str(transfer.pk))
+    with transaction.atomic():
+        if link.revoked_at is None:
+            links.share_link_revoke(actor=actor, link=link)
+        _record(
+            "sharing.transfer.revoke",
+            actor=actor,
+            transfer=transfer,
+            request=request,
+            recipient=link.recipient_email,
+            link=link.pk,
+        )
+
+
+def _links_revoke(transfer: Transfer, actor: User | None, now: dt.datetime) -> int:
+    return ShareLink.objects.filter(transfer=transfer, revoked_at__isnull=True).update(
+        revoked_at=now, revoked_by=actor
+    )
+
+
+def transfer_revoke(
+    *, actor: User, transfer: Transfer, request: RequestContext | None = None
+) -> int:
+    """End the whole transfer now: every recipient's link answers 410 from this commit.
+    Its files are purged at expiry (or now with ``transfer_purge``)."""
+    from sharing.services import links
+
+    if transfer.created_by_id != actor.pk:
+        raise TransferNotFound(str(transfer.pk))
+    with transaction.atomic():
+        transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
+        if transfer.revoked_at is not None:
+            return 0
+        live = list(ShareLink.objects.filter(transfer=transfer, revoked_at__isnull=True))
+        for link in live:
+            links.share_link_revoke(actor=actor, link=link)
+        transfer.revoked_at = timezone.now()
+        transfer.save(update_fields=["revoked_at"])
+        _record(
+            "sharing.transfer.revoke",
+            actor=actor,
+            transfer=transfer,
+            request=request,
+            links_revoked=len(live),
+        )
+    return len(live)
+
+
+def transfers_revoke_for_owner(*, owner: User, actor: User | None = None) -> int:
+    """Offboarding: every transfer the leaver sent stops at once (inside the caller's
+    transaction). Returns how many transfers were revoked."""
+    now = timezone.now()
+    count = 0
+    for transfer in Transfer.objects.select_for_update().filter(
+        created_by=owner, revoked_at__isnull=True, purged_at__isnull=True
+    ):
+        links_revoked = _links_revoke(transfer, actor, now)
+        transfer.revoked_at = now
+        transfer.save(update_fields=["revoked_at"])
+        _record(
+            "sharing.transfer.revoke",
+            actor=actor,
+            transfer=transfer,
+            reason="offboarding",
+            links_revoked=links_revoked,
+        )
+        count += 1
+    return count
+
+
+def _folder_purge(folder: Folder) -> int:
+    """Crypto-shred the transfer's folder with the files services (system actor)."""
+    folder = Folder.objects.get(pk=folder.pk)
+    if folder.purged_at is not None:
+        return 0
+    if folder.deleted_at is None:
+        files_services.folder_delete(actor=None, folder=folder)
+        folder = Folder.objects.get(pk=folder.pk)
+    top = folder
+    # Trashed together with a parent: purge just this subtree, as its own top.
+    return files_services.folder_purge(actor=None, folder=top)
+
+
+def transfer_purge(
+    *, transfer_id: int, actor: User | None = None, request: RequestContext | None = None
+) -> bool:
+    """Revoke every link and crypto-shred the transfer's files; idempotent.
+
+    ``actor`` None: the expiry task. Returns False when there was nothing left to do.
+    """
+    with transaction.atomic():
+        transfer = (
+            Transfer.objects.select_for_update(of=("self",))
+            .select_related("folder")
+            .filter(pk=transfer_id)
+            .first()
+        )
+        if transfer is None or transfer.purged_at is not None:
+            return False
+        if actor is not None and transfer.created_by_id != actor.pk:
+            raise TransferNotFound(str(transfer_id))
+        now = timezone.now()
+        links_revoked = _links_revoke(transfer, actor, now)
+        shredded = 0
+        if transfer.folder is not None:
+            shredded = _folder_purge(transfer.folder)
+        transfer.purged_at = now
+        if transfer.revoked_at is None and actor is not None:
+            transfer.revoked_at = now
+        transfer.save(update_fields=["purged_at", "revoked_at"])
+        _record(
+            "sharing.transfer.purge",
+            actor=actor,
+            transfer=transfer,
+            request=request,
+            reason="expired" if actor is None else "sender",
+            links_revoked=links_revoked,
+            versions_shredded=shredded,
+        )
+    return True
+
+
+def transfers_expired_purge(*, now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Beat: purge every transfer past its expiry. Each in its own transaction, so one
+    failure does not hold the others back; running twice is harmless."""
+    moment = now or timezone.now()
+    due = list(
+        Transfer.objects.filter(expires_at__lte=moment, purged_at__isnull=True)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    purged = 0
+    for transfer_id in due:
+        try:
+            purged += int(transfer_purge(transfer_id=transfer_id))
+        except Exception:
+            logger.exception("transfer %s: purge failed; the next run retries", transfer_id)
+    return purged

@@ -1,0 +1,13 @@
+"""What a link's recipient sees, under /s/<token>/ (no account needed)."""
+
+from django.urls import URLPattern, URLResolver, path
+
+from sharing.views import link_public as views
+
+app_name = "share_link"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("<str:token>/", views.link_open, name="open"),
+    path("<str:token>/files/<int:file_id>/", views.link_file_download, name="file"),
+    path("<str:token>/archive/", views.link_archive_download, name="archive"),
+]

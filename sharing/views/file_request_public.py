@@ -1,0 +1,232 @@
+"""What someone answering a file request sees and uses, under /r/<token>/ (no account).
+
+The token in the URL is the only credential: it names one open request, whose owner
+the uploads are made for (``sharing.services.file_requests``). The page and the tus
+endpoint are rate limited per client address; closed and expired requests answer 410,
+unknown tokens 404 (both audited). The tus views mirror ``files.views.tus`` but
+authenticate by the token and reach only the uploads of this request. No cookie is
+involved, so no CSRF token is needed (and a cross-site page cannot use a token it does
+not know).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, cast
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import render
+from django.utils.http import http_date
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+from django_ratelimit.decorators import ratelimit
+
+from audit.context import client_ip
+from files import tus
+from files.models import UploadSession
+from sharing.models import FileRequest
+from sharing.services import file_requests
+
+# The page: a person opens it a few times; a guesser hits the limit at once.
+PAGE_RATE = "60/m"
+# The tus endpoint: one PATCH per 64 MiB chunk, several files in parallel.
+UPLOAD_RATE = "600/m"
+
+
+def _rate_key(group: str, request: HttpRequest) -> str:
+    return client_ip(request)
+
+
+def _private(response: HttpResponseBase) -> HttpResponseBase:
+    """The URL holds a capability: never cached, never sent on as a Referer."""
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+# --- The page -------------------------------------------------------------------------------
+
+
+@require_GET
+@ratelimit(key=_rate_key, rate=PAGE_RATE, block=False)  # type: ignore[untyped-decorator]
+def request_open(request: HttpRequest, token: str) -> HttpResponseBase:
+    if getattr(request, "limited", False):
+        file_requests.refusal_record(None, "rate limited")
+        return _private(
+            render(
+                request, "sharing/requests/public_refused.html", {"reason": "limited"}, status=429
+            )
+        )
+    try:
+        file_request = file_requests.file_request_get_open(token=token)
+    except file_requests.FileRequestNotFound:
+        return _private(
+            render(
+                request, "sharing/requests/public_refused.html", {"reason": "unknown"}, status=404
+            )
+        )
+    except file_requests.FileRequestGone:
+        return _private(
+            render(request, "sharing/requests/public_refused.html", {"reason": "gone"}, status=410)
+        )
+    context = {
+        "file_request": file_request,
+        "token": token,
+        "files_left": max(0, file_request.max_files - file_request.files_reserved),
+        "bytes_left": max(0, file_request.max_bytes - file_request.bytes_reserved),
+        "owner_name": file_request.created_by.get_full_name() or file_request.created_by.email,
+    }
+    return _private(render(request, "sharing/requests/public.html", context))
+
+
+# --- The tus endpoint -------------------------------------------------------------------------
+
+TusView = Callable[..., HttpResponse]
+
+
+def _tus_response(
+    status: int, headers: dict[str, str] | None = None, detail: str = ""
+) -> HttpResponse:
+    response: HttpResponse = (
+        JsonResponse({"detail": detail}, status=status) if detail else HttpResponse(status=status)
+    )
+    for name, value in (headers or {}).items():
+        response[name] = value
+    response["Tus-Resumable"] = tus.TUS_VERSION
+    _private(response)
+    return response
+
+
+def _upload_headers(session: UploadSession) -> dict[str, str]:
+    headers = {"Upload-Offset": str(session.offset), "Upload-Length": str(session.length)}
+    if session.completed_at is None:
+        headers["Upload-Expires"] = http_date(session.expires_at.timestamp())
+    return headers
+
+
+def _discovery() -> HttpResponse:
+    return _tus_response(
+        204,
+        {
+            "Tus-Version": tus.TUS_VERSION,
+            "Tus-Extension": tus.TUS_EXTENSIONS,
+            "Tus-Max-Size": str(settings.TUS_MAX_SIZE_BYTES),
+            "Tus-Checksum-Algorithm": ",".join(tus.CHECKSUM_ALGORITHMS),
+        },
+    )
+
+
+def _content_length(request: HttpRequest) -> int:
+    raw = request.META.get("CONTENT_LENGTH") or "0"
+    if not str(raw).isdigit():
+        raise tus.TusError(400, "Content-Length is not a number.")
+    return int(raw)
+
+
+def _is_offset_stream(request: HttpRequest) -> bool:
+    content_type = str(request.META.get("CONTENT_TYPE", ""))
+    return content_type.split(";")[0].strip().lower() == tus.OFFSET_CONTENT_TYPE
+
+
+def tus_endpoint(view: Callable[..., HttpResponse]) -> TusView:
+    """Rate limit, protocol version, the token → an open request, errors → tus statuses."""
+
+    @csrf_exempt
+    @ratelimit(key=_rate_key, rate=UPLOAD_RATE, block=False)  # type: ignore[untyped-decorator]
+    @wraps(view)
+    def wrapper(request: HttpRequest, token: str, **kwargs: Any) -> HttpResponse:
+        if request.method == "OPTIONS":
+            return _discovery()
+        if getattr(request, "limited", False):
+            return _tus_response(429, detail=_("Too many requests: wait a minute."))
+        if request.headers.get("Tus-Resumable") != tus.TUS_VERSION:
+            return _tus_response(
+                412, {"Tus-Version": tus.TUS_VERSION}, "Tus-Resumable: 1.0.0 is required."
+            )
+        try:
+            file_request = file_requests.file_request_get_open(token=token)
+        except file_requests.FileRequestNotFound:
+            return _tus_response(404, detail=_("No such file request."))
+        except file_requests.FileRequestGone:
+            return _tus_response(410, detail=_("This file request is closed."))
+        try:
+            return view(request, file_request, **kwargs)
+        except tus.TusError as error:
+            return _tus_response(error.status, detail=str(error))
+
+    return cast(TusView, wrapper)
+
+
+@require_http_methods(["OPTIONS", "POST"])
+@tus_endpoint
+def uploads(request: HttpRequest, file_request: FileRequest) -> HttpResponse:
+    body_length = _content_length(request)
+    if body_length and not _is_offset_stream(request):
+        raise tus.TusError(415, f"Send upload data as {tus.OFFSET_CONTENT_TYPE}.")
+    session, upload = file_requests.file_request_upload_start(
+        file_request=file_request,
+        length_header=request.headers.get("Upload-Length"),
+        metadata_header=request.headers.get("Upload-Metadata", ""),
+    )
+    if body_length or session.length == 0:
+        try:
+            session = tus.upload_append(
+                actor=file_request.created_by,
+                session=session,
+                offset_header="0",
+                content_length=body_length,
+                read=request.read,
+                checksum_header=request.headers.get("Upload-Checksum"),
+            ).session
+        finally:
+            _settle(file_request, upload)
+    response = _tus_response(201, _upload_headers(session))
+    response["Location"] = request.build_absolute_uri(f"{session.pk}/")
+    return response
+
+
+def _settle(file_request: FileRequest, upload: Any) -> None:
+    session = (
+        UploadSession.objects.filter(pk=upload.upload_id).first() if upload.upload_id else None
+    )
+    file_requests.file_request_upload_settle(
+        file_request=file_request, upload=upload, session=session
+    )
+
+
+@require_http_methods(["OPTIONS", "HEAD", "PATCH", "DELETE"])
+@tus_endpoint
+def upload(request: HttpRequest, file_request: FileRequest, upload_id: str) -> HttpResponse:
+    session, record = file_requests.file_request_upload_get(
+        file_request=file_request, upload_id=upload_id
+    )
+    owner = file_request.created_by
+    if request.method == "HEAD":
+        try:
+            session = tus.upload_complete_if_stranded(actor=owner, session=session)
+        finally:
+            _settle(file_request, record)
+        return _tus_response(200, _upload_headers(session))
+    if request.method == "DELETE":
+        file_requests.file_request_upload_terminate(
+            file_request=file_request, session=session, upload=record
+        )
+        return _tus_response(204)
+    if not _is_offset_stream(request):
+        raise tus.TusError(415, f"Send upload data as {tus.OFFSET_CONTENT_TYPE}.")
+    try:
+        result = tus.upload_append(
+            actor=owner,
+            session=session,
+            offset_header=request.headers.get("Upload-Offset"),
+            content_length=_content_length(request),
+            read=request.read,
+            checksum_header=request.headers.get("Upload-Checksum"),
+        )
+    finally:
+        _settle(file_request, record)
+    return _tus_response(204, _upload_headers(result.session))

@@ -1,0 +1,138 @@
+"""File-request pages for their owner, under /sharing/requests/ (HTTP only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.permissions import signed_in_user
+from files import selectors as files_selectors
+from files.errors import FileNotFoundForActor
+from files.selectors import Permission
+from securedrive.http import errors_as_404
+from sharing.forms.file_requests import MEGABYTE, FileRequestForm
+from sharing.models import FileRequest, SharingPolicy
+from sharing.services import file_requests, transfers
+
+request_not_found_as_404 = errors_as_404(
+    file_requests.FileRequestNotFound,
+    FileNotFoundForActor,
+    message=gettext_lazy("No such file request."),
+)
+
+
+def _request_page(
+    request: HttpRequest, file_request: FileRequest, *, url: str = "", status: int = 200
+) -> HttpResponse:
+    context = {
+        "file_request": file_request,
+        "state": file_requests.file_request_status(file_request),
+        "uploads": file_requests.file_request_uploads(file_request),
+        "url": url,
+    }
+    response = render(request, "sharing/requests/request.html", context, status=status)
+    if url:
+        response["Cache-Control"] = "no-store"  # the page shows the token, once
+    return response
+
+
+@login_required
+@require_GET
+def request_list(request: HttpRequest) -> HttpResponse:
+    me = signed_in_user(request)
+    now = timezone.now()
+    rows = [
+        {"file_request": item, "state": file_requests.file_request_status(item, now=now)}
+        for item in file_requests.file_requests_for_actor(me)[:200]
+    ]
+    return render(
+        request,
+        "sharing/requests/list.html",
+        {"rows": rows, "may_request": transfers.may_share_outside(me)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@request_not_found_as_404
+def request_new(request: HttpRequest) -> HttpResponse:
+    me = signed_in_user(request)
+    policy = SharingPolicy.current()
+    folders = [
+        folder
+        for folder in files_selectors.folders_for_move(actor=me)
+        if files_selectors.folder_permission(actor=me, folder=folder) >= Permission.EDIT
+    ]
+    initial: dict[str, Any] = {}
+    wanted = request.GET.get("folder", "")
+    if wanted.isdigit():
+        initial["folder"] = int(wanted)
+    form = FileRequestForm(
+        request.POST if request.method == "POST" else None,
+        initial=initial,
+        folders=folders,
+        max_days=int(policy.link_max_days),
+        default_days=int(policy.link_default_days),
+        max_files=int(policy.file_request_max_files),
+        max_bytes=int(policy.file_request_max_bytes),
+    )
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        folder = files_selectors.folder_get_for_actor(
+            actor=me, folder_id=form.cleaned_data["folder"], need=Permission.EDIT
+        )
+        data = form.cleaned_data
+        try:
+            file_request, token = file_requests.file_request_create(
+                actor=me,
+                folder=folder,
+                title=data["title"],
+                instructions=data["instructions"],
+                expires_at=timezone.now() + dt.timedelta(days=data["expires_in_days"]),
+                max_files=data["max_files"],
+                max_bytes=min(data["max_megabytes"] * MEGABYTE, int(policy.file_request_max_bytes)),
+                notify_owner=bool(data["notify_owner"]),
+            )
+        except file_requests.FileRequestRuleError as rule:
+            error = str(rule)
+        else:
+            # The token is shown on this response only: it is stored nowhere.
+            return _request_page(
+                request, file_request, url=file_requests.file_request_url(token), status=201
+            )
+    return render(
+        request,
+        "sharing/requests/new.html",
+        {"form": form, "error": error, "may_request": transfers.may_share_outside(me)},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+@require_GET
+@request_not_found_as_404
+def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
+    file_request = file_requests.file_request_get_for_actor(
+        actor=signed_in_user(request), request_id=request_id
+    )
+    return _request_page(request, file_request)
+
+
+@login_required
+@require_POST
+@request_not_found_as_404
+def request_close(request: HttpRequest, request_id: int) -> HttpResponse:
+    me = signed_in_user(request)
+    file_request = file_requests.file_request_get_for_actor(actor=me, request_id=request_id)
+    file_requests.file_request_close(actor=me, file_request=file_request)
+    messages.success(request, _("The file request is closed: its link no longer accepts files."))
+    return redirect("sharing:request", request_id=file_request.pk)

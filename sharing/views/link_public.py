@@ -1,0 +1,166 @@
+"""What a link's recipient sees under /s/<token>/ (no account): HTTP only.
+
+The decisions (is the token good, is the link alive, what has this session proved,
+may this file be sent, does it count) are in ``sharing.services.link_access``; these views
+turn them into pages: the landing page with its password and e-mail code steps, the
+content, and one clear refusal page (404 for an unknown link, 410 for a dead one,
+429 when rate limited) that never sends the file.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from files.errors import NotDownloadableError
+from sharing.services import link_access, link_downloads
+from sharing.services.link_access import Access, AccessOutcome, Step
+
+_STATUS = {
+    AccessOutcome.UNKNOWN: 404,
+    AccessOutcome.RATE_LIMITED: 429,
+    AccessOutcome.EXPIRED: 410,
+    AccessOutcome.REVOKED: 410,
+    AccessOutcome.LIMIT_REACHED: 410,
+    AccessOutcome.GONE: 410,
+}
+
+
+def _refused(request: HttpRequest, outcome: AccessOutcome) -> HttpResponse:
+    response = render(
+        request,
+        "sharing/public/refused.html",
+        {"outcome": str(outcome)},
+        status=_STATUS.get(outcome, 404),
+    )
+    if outcome == AccessOutcome.RATE_LIMITED:
+        response["Retry-After"] = "60"
+    return response
+
+
+def _landing(
+    request: HttpRequest, access: Access, *, error: str = "", notice: str = ""
+) -> HttpResponse:
+    link = access.link
+    assert link is not None  # noqa: S101  (a live access)
+    context = {
+        "link": link,
+        "token": request.resolver_match.kwargs["token"] if request.resolver_match else "",
+        "sender": link.created_by,
+        "step": str(access.step or ""),
+        "error": error,
+        "notice": notice,
+        "recipient_masked": link_access.recipient_email_masked(link.recipient_email),
+        "code_digits": link_access.CODE_DIGITS,
+        "kind": "file" if link.file_id else "transfer" if link.transfer_id else "folder",
+    }
+    if access.unlocked:
+        context["content"] = link_downloads.share_link_content(link)
+        context["transfer"] = link.transfer
+    return render(request, "sharing/public/open.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def link_open(request: HttpRequest, token: str) -> HttpResponse:
+    action = request.POST.get("action", "") if request.method == "POST" else ""
+    if action == "password":
+        access = link_access.share_link_password_submit(
+            request=request, token=token, password=request.POST.get("password", "")
+        )
+        if access.live and not access.message:
+            return redirect("share_link:open", token=token)
+    else:
+        access = link_access.share_link_access(
+            request=request, token=token, audit_ok=request.method == "GET"
+        )
+    if not access.live:
+        return _refused(request, access.outcome)
+    link = access.link
+    assert link is not None  # noqa: S101
+    if access.message:
+        return _landing(request, access, error=access.message)
+    if access.step == Step.EMAIL and action == "send_code":
+        refusal = link_access.share_link_code_send(
+            request=request, link=link, language=translation.get_language() or "en"
+        )
+        if refusal:
+            return _landing(request, access, error=refusal)
+        return _landing(
+            request,
+            access,
+            notice=_("We sent a code to %(email)s. It is valid for 10 minutes.")
+            % {"email": link_access.recipient_email_masked(link.recipient_email)},
+        )
+    if access.step == Step.EMAIL and action == "code":
+        if link_access.share_link_code_check(
+            request=request, link=link, code=request.POST.get("code", "")
+        ):
+            return redirect("share_link:open", token=token)
+        return _landing(
+            request,
+            access,
+            error=_("This code is wrong or no longer valid. Check it, or ask for a new one."),
+        )
+    return _landing(request, access)
+
+
+def _gate(request: HttpRequest, token: str) -> Access | HttpResponse:
+    access = link_access.share_link_access(
+        request=request, token=token, audit_ok=False, allow_exhausted=True
+    )
+    if not access.live:
+        return _refused(request, access.outcome)
+    if not access.unlocked:
+        # The proofs are missing (a new browser, a session that ended): start over.
+        return redirect("share_link:open", token=token)
+    return access
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def link_file_download(request: HttpRequest, token: str, file_id: int) -> HttpResponseBase:
+    access = _gate(request, token)
+    if isinstance(access, HttpResponse):
+        return access
+    assert access.link is not None  # noqa: S101
+    file = link_downloads.share_link_file(access.link, file_id)
+    if file is None:
+        link_access.access_record(
+            request=request,
+            link=access.link,
+            outcome=AccessOutcome.UNKNOWN,
+            action="sharing.link.download",
+            file=file_id,
+        )
+        return _refused(request, AccessOutcome.UNKNOWN)
+    try:
+        result = link_downloads.share_link_download_response(
+            request=request, access=access, file=file
+        )
+    except NotDownloadableError as error:
+        return render(
+            request,
+            "sharing/public/unavailable.html",
+            {"file": file, "message": str(error), "token": token},
+            status=error.status_code,
+        )
+    if isinstance(result, AccessOutcome):
+        return _refused(request, result)
+    return result
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def link_archive_download(request: HttpRequest, token: str) -> HttpResponseBase:
+    access = _gate(request, token)
+    if isinstance(access, HttpResponse):
+        return access
+    result = link_downloads.share_link_archive_response(request=request, access=access)
+    if isinstance(result, AccessOutcome):
+        return _refused(request, result)
+    return result

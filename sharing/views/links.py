@@ -1,0 +1,155 @@
+"""Signed-in pages for external links: an item's links (create, list, revoke), all of
+one's links, and the site's sharing policy (site administrators). HTTP only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.permissions import signed_in_user, site_admin_required
+from files import selectors as files_selectors
+from files.errors import FileNotFoundForActor
+from files.models import File, Folder
+from sharing.forms.links import LinkForm, SharingPolicyForm
+from sharing.models import SharingPolicy
+from sharing.services import links
+
+
+def _rows(links_list: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "link": link,
+            "state": links.share_link_state(link),
+            "receipts": list(link.downloads.all()),
+        }
+        for link in links_list
+    ]
+
+
+def _item_page(request: HttpRequest, target: File | Folder) -> HttpResponse:
+    me = signed_in_user(request)
+    policy = SharingPolicy.current()
+    form = LinkForm(request.POST if request.method == "POST" else None, policy=policy)
+    new_url = ""
+    may_share_refusal = ""
+    try:
+        links.share_link_policy_check_may_share(actor=me)
+    except links.LinkRuleError as error:
+        may_share_refusal = str(error)
+    status = 200
+    if request.method == "POST" and not may_share_refusal:
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                link, token = links.share_link_create(
+                    actor=me,
+                    target=target,
+                    expires_at=form.expires_at(),
+                    password=data["password"],
+                    max_downloads=data["max_downloads"],
+                    recipient_email=data["recipient_email"],
+                    email_verification=bool(data["email_verification"]),
+                    notify_owner=bool(data["notify_owner"]),
+                    label=data["label"],
+                    request=request,
+                )
+            except links.LinkRuleError as error:
+                form.add_error(None, str(error))
+                status = error.status_code
+            else:
+                if data["send_email"]:
+                    links.share_link_shared_email_send(
+                        link=link, token=token, actor=me, language=translation.get_language()
+                    )
+                # Shown once, in this response only: the token is stored nowhere else.
+                new_url = links.share_link_url(token)
+                form = LinkForm(policy=policy)
+        else:
+            status = 400
+    elif request.method == "POST":
+        status = 403
+    context = {
+        "target": target,
+        "is_file": isinstance(target, File),
+        "form": form,
+        "new_url": new_url,
+        "may_share_refusal": may_share_refusal,
+        "rows": _rows(links.share_links_for_item(actor=me, target=target)),
+        "back": request.get_full_path(),
+    }
+    return render(request, "sharing/links/item.html", context, status=status)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def file_links(request: HttpRequest, file_id: int) -> HttpResponse:
+    try:
+        file = files_selectors.file_get_for_actor(actor=signed_in_user(request), file_id=file_id)
+    except FileNotFoundForActor:
+        raise Http404(_("No such file or folder.")) from None
+    return _item_page(request, file)
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def folder_links(request: HttpRequest, folder_id: int) -> HttpResponse:
+    try:
+        folder = files_selectors.folder_get_for_actor(
+            actor=signed_in_user(request), folder_id=folder_id
+        )
+    except FileNotFoundForActor:
+        raise Http404(_("No such file or folder.")) from None
+    return _item_page(request, folder)
+
+
+@login_required
+@require_POST
+def link_revoke(request: HttpRequest, link_id: int) -> HttpResponse:
+    me = signed_in_user(request)
+    try:
+        link = links.share_link_get_for_actor(actor=me, link_id=link_id)
+        links.share_link_revoke(actor=me, link=link, request=request)
+    except links.LinkRuleError:
+        raise Http404(_("No such link.")) from None
+    messages.success(request, _("The link was withdrawn: it no longer opens."))
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)
+    return redirect("sharing:my_links")
+
+
+@login_required
+@require_http_methods(["GET"])
+def my_links(request: HttpRequest) -> HttpResponse:
+    me = signed_in_user(request)
+    rows = _rows(links.share_links_of_actor(actor=me)[:500])
+    return render(
+        request, "sharing/links/mine.html", {"rows": rows, "back": request.get_full_path()}
+    )
+
+
+@site_admin_required
+@require_http_methods(["GET", "POST"])
+def policy(request: HttpRequest) -> HttpResponse:
+    current = SharingPolicy.current()
+    form = SharingPolicyForm(request.POST if request.method == "POST" else None, instance=current)
+    if request.method == "POST" and form.is_valid():
+        links.sharing_policy_update(
+            actor=signed_in_user(request), changes=form.changes(), request=request
+        )
+        messages.success(request, _("Sharing policy saved."))
+        return redirect("sharing:policy")
+    return render(request, "sharing/policy.html", {"form": form})

@@ -1,0 +1,243 @@
+"""Transfer pages for the sender, under /sharing/transfers/ (HTTP only).
+
+Lookups through ``sharing.selectors`` (404 for anyone else's transfer,
+audited); changes through its services. Errors a person can act on re-render the page
+with the message and status 400.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import User
+from accounts.permissions import signed_in_user
+from files import selectors as files_selectors
+from files.errors import FileNotFoundForActor, FileRuleError
+from files.models import File
+from securedrive.http import errors_as_404
+from sharing.forms.transfers import TransferForm, TransferPickForm, TransferSendForm
+from sharing.models import ShareLink, SharingPolicy, Transfer
+from sharing.services import transfers
+
+View = Callable[..., HttpResponseBase]
+PICK_LIMIT = 500
+
+
+transfer_not_found_as_404 = errors_as_404(
+    transfers.TransferNotFound, FileNotFoundForActor, message=gettext_lazy("No such transfer.")
+)
+
+
+def _pickable_files(actor: User, transfer: Transfer) -> list[File]:
+    """Files the sender may read, outside this transfer's folder, for the "add" list."""
+    excluded: list[int] = []
+    if transfer.folder_id is not None:
+        excluded = [
+            transfer.folder_id,
+            *files_selectors.folder_descendant_ids([transfer.folder_id]),
+        ]
+    return list(
+        File.objects.filter(
+            space__in=files_selectors.spaces_accessible_by(actor),
+            deleted_at__isnull=True,
+            purged_at__isnull=True,
+            current_version__isnull=False,
+        )
+        .exclude(folder_id__in=excluded)
+        .select_related("folder", "folder__space", "folder__space__team")
+        .order_by("space_id", "folder_id", "name_key")[:PICK_LIMIT]
+    )
+
+
+def _send_form(data: Any = None) -> TransferSendForm:
+    policy = SharingPolicy.current()
+    return TransferSendForm(
+        data,
+        password_required=policy.password_required,
+        verification_required=policy.email_verification_required,
+    )
+
+
+def _transfer_page(
+    request: HttpRequest,
+    transfer: Transfer,
+    *,
+    status: int = 200,
+    error: str = "",
+    send_form: TransferSendForm | None = None,
+) -> HttpResponse:
+    me = signed_in_user(request)
+    state = transfers.transfer_status(transfer)
+    files = transfers.transfer_files(transfer)
+    context = {
+        "transfer": transfer,
+        "state": state,
+        "files": files,
+        "total_bytes": transfers.transfer_total_bytes(files),
+        "recipients": transfers.transfer_recipients(transfer),
+        "error": error,
+        "send_form": send_form or _send_form(),
+        "pick_form": TransferPickForm(files=_pickable_files(me, transfer))
+        if state == "draft"
+        else None,
+    }
+    return render(request, "sharing/transfers/transfer.html", context, status=status)
+
+
+@login_required
+@require_GET
+def transfer_list(request: HttpRequest) -> HttpResponse:
+    me = signed_in_user(request)
+    now = timezone.now()
+    rows = [
+        {
+            "transfer": transfer,
+            "state": transfers.transfer_status(transfer, now=now),
+            "recipients": transfer.links.count(),
+            "downloaded": transfer.links.filter(first_downloaded_at__isnull=False).count(),
+        }
+        for transfer in transfers.transfers_for_actor(me)[:200]
+    ]
+    return render(
+        request,
+        "sharing/transfers/list.html",
+        {"rows": rows, "may_send": transfers.may_share_outside(me)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def transfer_new(request: HttpRequest) -> HttpResponse:
+    me = signed_in_user(request)
+    form = TransferForm(
+        request.POST if request.method == "POST" else None,
+        max_days=transfers.expiry_max_days(),
+        default_days=transfers.expiry_default_days(),
+    )
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        expires_at = timezone.now() + dt.timedelta(days=form.cleaned_data["expires_in_days"])
+        try:
+            transfer = transfers.transfer_create(
+                actor=me,
+                subject=form.cleaned_data["subject"],
+                message=form.cleaned_data["message"],
+                expires_at=expires_at,
+            )
+        except (transfers.TransferRuleError, FileRuleError) as rule:
+            error = str(rule)
+        else:
+            return redirect("sharing:transfer", transfer_id=transfer.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "sharing/transfers/new.html",
+        {"form": form, "error": error, "may_send": transfers.may_share_outside(me)},
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+@transfer_not_found_as_404
+def transfer_detail(request: HttpRequest, transfer_id: int) -> HttpResponse:
+    transfer = transfers.transfer_get_for_actor(
+        actor=signed_in_user(request), transfer_id=transfer_id
+    )
+    return _transfer_page(request, transfer)
+
+
+@login_required
+@require_POST
+@transfer_not_found_as_404
+def transfer_files_add(request: HttpRequest, transfer_id: int) -> HttpResponse:
+    me = signed_in_user(request)
+    transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+    form = TransferPickForm(request.POST, files=_pickable_files(me, transfer))
+    if not form.is_valid():
+        return _transfer_page(request, transfer, status=400, error=_("Choose files to add."))
+    picked = [
+        files_selectors.file_get_for_actor(actor=me, file_id=file_id)
+        for file_id in form.cleaned_data["file_ids"]
+    ]
+    try:
+        copies = transfers.transfer_files_add(actor=me, transfer=transfer, files=picked)
+    except (transfers.TransferRuleError, FileRuleError) as rule:
+        return _transfer_page(request, transfer, status=400, error=str(rule))
+    messages.success(request, _("%(count)s file(s) added.") % {"count": len(copies)})
+    return redirect("sharing:transfer", transfer_id=transfer.pk)
+
+
+@login_required
+@require_POST
+@transfer_not_found_as_404
+def transfer_send(request: HttpRequest, transfer_id: int) -> HttpResponse:
+    me = signed_in_user(request)
+    transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+    form = _send_form(request.POST)
+    if not form.is_valid():
+        return _transfer_page(request, transfer, status=400, send_form=form)
+    try:
+        sent = transfers.transfer_send(
+            actor=me,
+            transfer=transfer,
+            recipients=form.cleaned_data["recipients"].splitlines(),
+            password=form.cleaned_data["password"],
+            email_verification=bool(form.cleaned_data["email_verification"]),
+        )
+    except transfers.TransferRuleError as rule:
+        return _transfer_page(request, transfer, status=400, error=str(rule), send_form=form)
+    messages.success(
+        request, _("Sent: %(count)s recipient(s) were e-mailed their link.") % {"count": len(sent)}
+    )
+    return redirect("sharing:transfer", transfer_id=transfer.pk)
+
+
+@login_required
+@require_POST
+@transfer_not_found_as_404
+def transfer_revoke(request: HttpRequest, transfer_id: int) -> HttpResponse:
+    me = signed_in_user(request)
+    transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+    transfers.transfer_revoke(actor=me, transfer=transfer)
+    messages.success(request, _("The transfer was revoked: its links no longer work."))
+    return redirect("sharing:transfer", transfer_id=transfer.pk)
+
+
+@login_required
+@require_POST
+@transfer_not_found_as_404
+def transfer_recipient_revoke(request: HttpRequest, transfer_id: int, link_id: int) -> HttpResponse:
+    me = signed_in_user(request)
+    transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+    link = ShareLink.objects.filter(pk=link_id, transfer=transfer).first()
+    if link is None:
+        raise Http404(_("No such recipient."))
+    transfers.transfer_recipient_revoke(actor=me, transfer=transfer, link=link)
+    messages.success(
+        request, _("%(email)s can no longer download.") % {"email": link.recipient_email}
+    )
+    return redirect("sharing:transfer", transfer_id=transfer.pk)
+
+
+@login_required
+@require_POST
+@transfer_not_found_as_404
+def transfer_delete(request: HttpRequest, transfer_id: int) -> HttpResponse:
+    """Revoke every link and crypto-shred the transfer's files now."""
+    me = signed_in_user(request)
+    transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+    transfers.transfer_purge(transfer_id=transfer.pk, actor=me)
+    messages.success(request, _("The transfer and its files were deleted for good."))
+    return redirect("sharing:transfer", transfer_id=transfer.pk)
