@@ -21,10 +21,9 @@ from accounts.models import Team, User
 from audit.models import AuditEvent
 from files import services
 from files.models import FileVersion
+from sharing.errors import LinkPolicyError, LinkRuleError
 from sharing.models import ExternalSharing, ShareLink, SharingPolicy, Transfer
 from sharing.services.links import (
-    LinkPolicyError,
-    LinkRuleError,
     share_link_create,
     share_link_policy_check_may_share,
     share_links_revoke_for_owner,

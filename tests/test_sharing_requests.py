@@ -26,6 +26,7 @@ from audit.models import AuditEvent, Outcome
 from files import services, tus
 from files.models import File, Folder, ScanStatus
 from sharing import tasks
+from sharing.errors import FileRequestNotFound
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
 from sharing.services import file_requests
 from tests.files_helpers import (
@@ -357,7 +358,7 @@ def test_a_folder_one_may_not_edit_cannot_receive_a_request(owner: User, outside
     )
     assert response.status_code in {400, 404}
     assert not FileRequest.objects.exists()
-    with pytest.raises(file_requests.FileRequestNotFound):
+    with pytest.raises(FileRequestNotFound):
         file_requests.file_request_create(
             actor=outsider,
             folder=folder,

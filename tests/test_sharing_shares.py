@@ -30,6 +30,7 @@ from files import selectors, services
 from files.errors import FileNotFoundForActor, FileRuleError
 from files.models import File, FileVersion, Folder
 from files.selectors import Permission
+from sharing import selectors as sharing_selectors
 from sharing.models import Share, ShareRole
 from sharing.services import shares
 from tests.conftest import user_create
@@ -364,7 +365,7 @@ def test_trashed_items_stop_giving_access_until_restored(
     browser = client_signed_in(rita)
     services.folder_delete(actor=owner, folder=tree.imaging)
     assert browser.get(f"/files/{tree.scan.pk}/download/").status_code == 404
-    assert shares.shared_with_me(actor=rita) == []
+    assert sharing_selectors.shared_with_me(actor=rita) == []
     services.folder_restore(actor=owner, folder=tree.imaging)
     assert browser.get(f"/files/{tree.scan.pk}/download/").status_code == 200
 
@@ -628,7 +629,7 @@ def test_a_deactivated_recipient_gets_nothing(
     rita.refresh_from_db()
     assert selectors.folder_permission(actor=rita, folder=tree.imaging) == Permission.NONE
     assert selectors.file_permission(actor=rita, file=tree.scan) == Permission.NONE
-    assert shares.shared_with_me(actor=rita) == []
+    assert sharing_selectors.shared_with_me(actor=rita) == []
 
 
 def test_shares_a_leaver_gave_stay_with_the_files_handed_to_the_successor(

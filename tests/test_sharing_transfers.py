@@ -23,9 +23,8 @@ from accounts import tokens as account_tokens
 from accounts.models import User
 from audit.models import AuditEvent, Outcome
 from files.models import File, FileVersion, Folder, ScanStatus
-from sharing import tasks
+from sharing import selectors, tasks
 from sharing.models import ShareLink, ShareLinkDownload, SharingPolicy, Transfer
-from sharing.services import transfers
 from tests.files_helpers import (
     body_of,
     content_of,
@@ -342,7 +341,7 @@ def test_sender_revokes_one_recipient_and_the_others_keep_their_link(
     assert Client().get(f"/s/{by_recipient['b@clinique.example']}/").status_code == 410
     transfer.refresh_from_db()
     assert transfer.revoked_at is not None
-    assert transfers.transfer_status(transfer) == "revoked"
+    assert selectors.transfer_status(transfer) == "revoked"
 
 
 def test_expired_transfer_is_purged_by_the_beat_task_and_originals_stay(

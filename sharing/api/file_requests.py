@@ -23,9 +23,12 @@ from files import selectors as files_selectors
 from files.api import ErrorSerializer
 from files.errors import FileNotFoundForActor
 from files.selectors import Permission
+from sharing import selectors
 from sharing.api.scopes import ReadOrShareScope
+from sharing.errors import FileRequestNotFound, FileRequestRuleError
 from sharing.models import FileRequest
-from sharing.services import file_requests, transfers
+from sharing.services import file_requests
+from sharing.services import policy as sharing_policy
 
 
 class FileRequestUploadSerializer(serializers.Serializer[Any]):
@@ -54,7 +57,7 @@ class FileRequestSerializer(serializers.Serializer[FileRequest]):
     status = serializers.SerializerMethodField()
 
     def get_status(self, file_request: FileRequest) -> str:
-        return file_requests.file_request_status(file_request)
+        return selectors.file_request_status(file_request)
 
 
 class FileRequestCreateSerializer(serializers.Serializer[Any]):
@@ -73,9 +76,9 @@ class RequestsAPIView(APIView):
     permission_classes = [IsAuthenticated, ReadOrShareScope]
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, (file_requests.FileRequestNotFound, FileNotFoundForActor)):
+        if isinstance(exc, (FileRequestNotFound, FileNotFoundForActor)):
             exc = NotFound()
-        elif isinstance(exc, file_requests.FileRequestRuleError):
+        elif isinstance(exc, FileRequestRuleError):
             return Response({"detail": str(exc)}, status=exc.status_code)
         return super().handle_exception(exc)
 
@@ -90,7 +93,7 @@ def _detail(file_request: FileRequest) -> dict[str, Any]:
     return {
         **FileRequestSerializer(file_request).data,
         "uploads": FileRequestUploadSerializer(
-            file_requests.file_request_uploads(file_request), many=True
+            selectors.file_request_uploads(file_request), many=True
         ).data,
     }
 
@@ -102,7 +105,7 @@ class FileRequestListView(RequestsAPIView):
         tags=["sharing"],
     )
     def get(self, request: Request) -> Response:
-        items = list(file_requests.file_requests_for_actor(signed_in_user(request))[:500])
+        items = list(selectors.file_requests_for_actor(signed_in_user(request))[:500])
         return Response(FileRequestSerializer(items, many=True).data)  # type: ignore[arg-type]
 
     @extend_schema(
@@ -119,7 +122,7 @@ class FileRequestListView(RequestsAPIView):
         folder = files_selectors.folder_get_for_actor(
             actor=me, folder_id=values["folder"], need=Permission.EDIT
         )
-        days = values.get("expires_in_days") or transfers.expiry_default_days()
+        days = values.get("expires_in_days") or sharing_policy.expiry_default_days()
         file_request, token = file_requests.file_request_create(
             actor=me,
             folder=folder,
@@ -130,7 +133,7 @@ class FileRequestListView(RequestsAPIView):
             max_bytes=values.get("max_bytes"),
             notify_owner=values["notify_owner"],
         )
-        body = {**_detail(file_request), "url": file_requests.file_request_url(token)}
+        body = {**_detail(file_request), "url": selectors.file_request_url(token)}
         response = Response(body, status=status.HTTP_201_CREATED)
         response["Cache-Control"] = "no-store"
         return response
@@ -143,7 +146,7 @@ class FileRequestView(RequestsAPIView):
         tags=["sharing"],
     )
     def get(self, request: Request, request_id: int) -> Response:
-        file_request = file_requests.file_request_get_for_actor(
+        file_request = selectors.file_request_get_for_actor(
             actor=signed_in_user(request), request_id=request_id
         )
         return Response(_detail(file_request))
@@ -158,6 +161,6 @@ class FileRequestCloseView(RequestsAPIView):
     )
     def post(self, request: Request, request_id: int) -> Response:
         me = signed_in_user(request)
-        file_request = file_requests.file_request_get_for_actor(actor=me, request_id=request_id)
+        file_request = selectors.file_request_get_for_actor(actor=me, request_id=request_id)
         file_requests.file_request_close(actor=me, file_request=file_request)
         return Response(_detail(file_request))

@@ -21,7 +21,9 @@ from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor
 from files.models import File, Folder
+from sharing import selectors
 from sharing.api.scopes import ReadOrShareScope
+from sharing.errors import LinkRuleError
 from sharing.models import ShareLink, ShareLinkDownload
 from sharing.services import links
 
@@ -92,12 +94,12 @@ class LinksAPIView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, FileNotFoundForActor):
             exc = NotFound()
-        elif isinstance(exc, links.LinkRuleError):
+        elif isinstance(exc, LinkRuleError):
             return Response({"detail": str(exc)}, status=exc.status_code)
         return super().handle_exception(exc)
 
     def _list(self, request: Request, target: File | Folder) -> Response:
-        rows = links.share_links_for_item(actor=signed_in_user(request), target=target)
+        rows = selectors.share_links_for_item(actor=signed_in_user(request), target=target)
         return Response(LinkSerializer(rows, many=True).data)  # type: ignore[arg-type]
 
     def _create(self, request: Request, target: File | Folder) -> Response:
@@ -173,7 +175,7 @@ class MyLinksView(LinksAPIView):
         tags=["sharing"],
     )
     def get(self, request: Request) -> Response:
-        rows = links.share_links_of_actor(actor=signed_in_user(request))[:1000]
+        rows = selectors.share_links_of_actor(actor=signed_in_user(request))[:1000]
         return Response(LinkSerializer(rows, many=True).data)  # type: ignore[arg-type]
 
 
@@ -187,8 +189,8 @@ class LinkRevokeView(LinksAPIView):
     def post(self, request: Request, link_id: int) -> Response:
         me = signed_in_user(request)
         try:
-            link = links.share_link_get_for_actor(actor=me, link_id=link_id)
-        except links.LinkRuleError:
+            link = selectors.share_link_get_for_actor(actor=me, link_id=link_id)
+        except LinkRuleError:
             raise NotFound() from None
         links.share_link_revoke(actor=me, link=link, request=request._request)
         return Response(LinkSerializer(link).data)

@@ -21,7 +21,9 @@ from rest_framework.views import APIView
 from accounts.permissions import signed_in_user
 from files.api import ErrorSerializer  # one "Error" component in the API schema
 from files.errors import FileNotFoundForActor
+from sharing import selectors
 from sharing.api.scopes import ReadOrShareScope
+from sharing.errors import ShareRuleError
 from sharing.models import Share, ShareRole
 from sharing.services import shares
 
@@ -78,7 +80,7 @@ class SharesAPIView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, FileNotFoundForActor):
             exc = NotFound()
-        elif isinstance(exc, shares.ShareRuleError):
+        elif isinstance(exc, ShareRuleError):
             return Response({"detail": str(exc)}, status=exc.status_code)
         return super().handle_exception(exc)
 
@@ -99,7 +101,7 @@ def _int_or_none(value: str | None) -> int | None:
     if value is None:
         return None
     if not value.isdigit():
-        raise shares.ShareRuleError("file and folder are ids.")
+        raise ShareRuleError("file and folder are ids.")
     return int(value)
 
 
@@ -117,11 +119,11 @@ class ShareListView(SharesAPIView):
         file_id = _int_or_none(request.query_params.get("file"))
         folder_id = _int_or_none(request.query_params.get("folder"))
         if (file_id is None) == (folder_id is None):
-            raise shares.ShareRuleError("Give either file or folder.")
+            raise ShareRuleError("Give either file or folder.")
         item = shares.item_for_sharing(
             actor=signed_in_user(request), file_id=file_id, folder_id=folder_id
         )
-        found = list(shares.shares_of_item(item))
+        found = list(selectors.shares_of_item(item))
         return Response(ShareSerializer(found, many=True).data)  # type: ignore[arg-type]
 
     @extend_schema(
@@ -150,7 +152,7 @@ class ShareView(SharesAPIView):
         summary="One share", responses={200: ShareSerializer, **_ERRORS}, tags=["sharing"]
     )
     def get(self, request: Request, share_id: int) -> Response:
-        share = shares.share_get_for_actor(actor=signed_in_user(request), share_id=share_id)
+        share = selectors.share_get_for_actor(actor=signed_in_user(request), share_id=share_id)
         return Response(ShareSerializer(share).data)
 
     @extend_schema(
@@ -161,7 +163,7 @@ class ShareView(SharesAPIView):
     )
     def patch(self, request: Request, share_id: int) -> Response:
         me = signed_in_user(request)
-        share = shares.share_get_for_actor(actor=me, share_id=share_id)
+        share = selectors.share_get_for_actor(actor=me, share_id=share_id)
         change = ShareChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
         share = shares.share_update(actor=me, share=share, role=change.validated_data["role"])
@@ -174,7 +176,7 @@ class ShareView(SharesAPIView):
     )
     def delete(self, request: Request, share_id: int) -> Response:
         me = signed_in_user(request)
-        share = shares.share_get_for_actor(actor=me, share_id=share_id)
+        share = selectors.share_get_for_actor(actor=me, share_id=share_id)
         shares.share_delete(actor=me, share=share)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -186,5 +188,5 @@ class SharedWithMeView(SharesAPIView):
         tags=["sharing"],
     )
     def get(self, request: Request) -> Response:
-        items = shares.shared_with_me(actor=signed_in_user(request))
+        items = selectors.shared_with_me(actor=signed_in_user(request))
         return Response(SharedItemSerializer(items, many=True).data)

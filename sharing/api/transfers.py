@@ -23,8 +23,11 @@ from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
 from files.api import ErrorSerializer
 from files.errors import FileNotFoundForActor, FileRuleError
+from sharing import selectors
 from sharing.api.scopes import ReadOrShareScope
+from sharing.errors import TransferNotFound, TransferRuleError
 from sharing.models import ShareLink, Transfer
+from sharing.services import policy as sharing_policy
 from sharing.services import transfers
 
 
@@ -63,7 +66,7 @@ class TransferSerializer(serializers.Serializer[Transfer]):
     status = serializers.SerializerMethodField()
 
     def get_status(self, transfer: Transfer) -> str:
-        return transfers.transfer_status(transfer)
+        return selectors.transfer_status(transfer)
 
 
 class TransferCreateSerializer(serializers.Serializer[Any]):
@@ -85,13 +88,13 @@ class TransferSendSerializer(serializers.Serializer[Any]):
 
 
 def _detail(transfer: Transfer) -> dict[str, Any]:
-    files = transfers.transfer_files(transfer)
+    files = selectors.transfer_files(transfer)
     return {
         **TransferSerializer(transfer).data,
         "files": TransferFileSerializer(files, many=True).data,
-        "total_bytes": transfers.transfer_total_bytes(files),
+        "total_bytes": selectors.transfer_total_bytes(files),
         "recipients": TransferRecipientSerializer(
-            transfers.transfer_recipients(transfer), many=True
+            selectors.transfer_recipients(transfer), many=True
         ).data,
     }
 
@@ -100,9 +103,9 @@ class TransfersAPIView(APIView):
     permission_classes = [IsAuthenticated, ReadOrShareScope]
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, (transfers.TransferNotFound, FileNotFoundForActor)):
+        if isinstance(exc, (TransferNotFound, FileNotFoundForActor)):
             exc = NotFound()
-        elif isinstance(exc, (transfers.TransferRuleError, FileRuleError)):
+        elif isinstance(exc, (TransferRuleError, FileRuleError)):
             return Response({"detail": str(exc)}, status=exc.status_code)
         return super().handle_exception(exc)
 
@@ -118,7 +121,7 @@ class TransferListView(TransfersAPIView):
         summary="Your transfers", responses={200: TransferSerializer(many=True)}, tags=["sharing"]
     )
     def get(self, request: Request) -> Response:
-        items = list(transfers.transfers_for_actor(signed_in_user(request))[:500])
+        items = list(selectors.transfers_for_actor(signed_in_user(request))[:500])
         return Response(TransferSerializer(items, many=True).data)  # type: ignore[arg-type]
 
     @extend_schema(
@@ -130,7 +133,7 @@ class TransferListView(TransfersAPIView):
     def post(self, request: Request) -> Response:
         data = TransferCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        days = data.validated_data.get("expires_in_days") or transfers.expiry_default_days()
+        days = data.validated_data.get("expires_in_days") or sharing_policy.expiry_default_days()
         transfer = transfers.transfer_create(
             actor=signed_in_user(request),
             subject=data.validated_data["subject"],
@@ -147,7 +150,7 @@ class TransferView(TransfersAPIView):
         tags=["sharing"],
     )
     def get(self, request: Request, transfer_id: int) -> Response:
-        transfer = transfers.transfer_get_for_actor(
+        transfer = selectors.transfer_get_for_actor(
             actor=signed_in_user(request), transfer_id=transfer_id
         )
         return Response(_detail(transfer))
@@ -159,7 +162,7 @@ class TransferView(TransfersAPIView):
     )
     def delete(self, request: Request, transfer_id: int) -> Response:
         me = signed_in_user(request)
-        transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+        transfer = selectors.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
         transfers.transfer_purge(transfer_id=transfer.pk, actor=me)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -173,7 +176,7 @@ class TransferFilesView(TransfersAPIView):
     )
     def post(self, request: Request, transfer_id: int) -> Response:
         me = signed_in_user(request)
-        transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+        transfer = selectors.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
         data = TransferFilesAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         files = [
@@ -193,7 +196,7 @@ class TransferSendView(TransfersAPIView):
     )
     def post(self, request: Request, transfer_id: int) -> Response:
         me = signed_in_user(request)
-        transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+        transfer = selectors.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
         data = TransferSendSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         transfers.transfer_send(
@@ -216,7 +219,7 @@ class TransferRevokeView(TransfersAPIView):
     )
     def post(self, request: Request, transfer_id: int) -> Response:
         me = signed_in_user(request)
-        transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+        transfer = selectors.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
         link_id = str(request.query_params.get("link", ""))
         if link_id:
             link = ShareLink.objects.filter(

@@ -30,7 +30,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -45,73 +45,16 @@ from files.errors import FileRuleError
 from files.models import File, Folder, UploadSession
 from files.names import name_clean, name_key, name_variant
 from files.selectors import Permission
+from sharing.errors import FileRequestGone, FileRequestNotFound, FileRequestRuleError
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
 from sharing.services import tokens
-from sharing.services.transfers import expiry_max_days, may_share_outside
+from sharing.services.policy import expiry_max_days, may_share_outside
 
 logger = logging.getLogger(__name__)
 
 # Owner e-mails are batched: the first upload to land schedules one e-mail this many
 # seconds later, listing everything that arrived meanwhile.
 NOTIFY_DELAY_SECONDS = 300
-
-
-class FileRequestRuleError(Exception):
-    """A request that breaks a file-request rule; the message is shown to the person."""
-
-    status_code = 400
-
-
-class FileRequestNotFound(Exception):
-    """No such request (or not the asker's, or a malformed token): 404."""
-
-
-class FileRequestGone(Exception):
-    """Closed, expired, or its owner left: 410 on the page and the tus endpoint."""
-
-
-# --- Selectors ------------------------------------------------------------------------------
-
-
-def file_requests_for_actor(actor: User) -> QuerySet[FileRequest]:
-    return (
-        FileRequest.objects.filter(created_by=actor)
-        .select_related("folder", "folder__space")
-        .order_by("-created_at")
-    )
-
-
-def file_request_get_for_actor(*, actor: User, request_id: int) -> FileRequest:
-    found = file_requests_for_actor(actor).filter(pk=request_id).first()
-    if found is None:
-        audit.record(
-            action="sharing.request.access",
-            outcome=Outcome.DENIED,
-            actor=actor if actor.is_authenticated else None,
-            target_type="sharing.request",
-            target_id=request_id,
-        )
-        raise FileRequestNotFound(str(request_id))
-    return found
-
-
-def file_request_status(file_request: FileRequest, *, now: dt.datetime | None = None) -> str:
-    moment = now or timezone.now()
-    if file_request.closed_at is not None:
-        return "closed"
-    if file_request.expires_at <= moment:
-        return "expired"
-    if file_request.files_reserved >= file_request.max_files:
-        return "full"
-    return "open"
-
-
-def file_request_uploads(file_request: FileRequest) -> list[FileRequestUpload]:
-    return list(file_request.uploads.select_related("version").order_by("-created_at"))
-
-
-def file_request_url(token: str) -> str:
-    return str(settings.SITE_URL).rstrip("/") + reverse("file_request:open", args=[token])
 
 
 # --- Audit ------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -28,10 +27,11 @@ from audit import services as audit
 from audit.context import RequestContext, context_from_request
 from audit.models import Outcome
 from files import selectors as files_selectors
-from files.errors import FileRuleError
 from files.models import File, Folder
 from files.selectors import Permission
+from sharing.errors import LinkPolicyError, LinkRuleError
 from sharing.models import ExternalSharing, ShareLink, SharingPolicy, Transfer
+from sharing.selectors import share_link_may_manage
 from sharing.services.tokens import token_new
 
 # A link must live at least this long: shorter is a typo, not a wish.
@@ -39,16 +39,6 @@ MIN_LIFETIME = dt.timedelta(minutes=5)
 # The expiry form picks a date; "the last allowed day" may end a few hours past
 # now + max days. Tolerated, and clamped (``expiry_clamped``).
 EXPIRY_SLACK = dt.timedelta(days=1)
-
-
-class LinkRuleError(FileRuleError):
-    """A link request the rules refuse; the message says why. HTTP 400."""
-
-
-class LinkPolicyError(LinkRuleError):
-    """The site's sharing policy forbids this (who may share outside, domains...). 403."""
-
-    status_code = 403
 
 
 class LinkState(enum.StrEnum):
@@ -357,19 +347,6 @@ def share_link_shared_email_send(
 # --- Revocation ---------------------------------------------------------------------------
 
 
-def share_link_may_manage(*, actor: User, link: ShareLink) -> bool:
-    """The creator, or someone who may edit the shared file or folder."""
-    if not (actor.is_authenticated and actor.is_active):
-        return False
-    if link.created_by_id == actor.pk:
-        return True
-    if link.file is not None:
-        return files_selectors.file_permission(actor=actor, file=link.file) >= Permission.EDIT
-    if link.folder is not None:
-        return files_selectors.folder_permission(actor=actor, folder=link.folder) >= Permission.EDIT
-    return False
-
-
 def share_link_revoke(*, actor: User, link: ShareLink, request: HttpRequest | None = None) -> None:
     """Revoke at once: the next request with this link (or a session opened with it)
     is refused. Revoking a revoked link changes nothing and is not an error."""
@@ -422,43 +399,6 @@ def share_links_revoke_for_owner(*, owner: User, actor: User | None = None) -> i
                 details={"reason": "offboarding", "owner": owner.email},
             )
     return len(ids)
-
-
-# --- Owner listings -------------------------------------------------------------------------
-
-
-def _with_targets(links: QuerySet[ShareLink]) -> QuerySet[ShareLink]:
-    return links.select_related(
-        "file", "folder", "transfer", "created_by", "revoked_by"
-    ).prefetch_related("downloads")
-
-
-def share_links_of_actor(*, actor: User) -> QuerySet[ShareLink]:
-    """Every link the person created, newest first."""
-    return _with_targets(ShareLink.objects.filter(created_by=actor)).order_by("-created_at")
-
-
-def share_links_for_item(*, actor: User, target: File | Folder) -> QuerySet[ShareLink]:
-    """Links to ``target`` that ``actor`` may manage: their own, or everyone's when they
-    may edit the item (a colleague of the team can revoke a link on a team file)."""
-    field = "file" if isinstance(target, File) else "folder"
-    links = ShareLink.objects.filter(**{field: target})
-    may_edit = (
-        files_selectors.file_permission(actor=actor, file=target)
-        if isinstance(target, File)
-        else files_selectors.folder_permission(actor=actor, folder=target)
-    ) >= Permission.EDIT
-    if not may_edit:
-        links = links.filter(created_by=actor)
-    return _with_targets(links).order_by("-created_at")
-
-
-def share_link_get_for_actor(*, actor: User, link_id: int) -> ShareLink:
-    """A link the person may manage, or ``LinkRuleError`` (shown as 404)."""
-    link = _with_targets(ShareLink.objects.filter(pk=link_id)).first()
-    if link is None or not share_link_may_manage(actor=actor, link=link):
-        raise LinkRuleError(_("No such link."))
-    return link
 
 
 # --- The policy page -------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -28,20 +28,12 @@ from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor
 from files.models import File, Folder
 from files.selectors import Permission
+from sharing.errors import ShareRuleError
 from sharing.models import Share, ShareRole
+from sharing.selectors import share_item
 from sharing.services.emails import email_send
 
 Item = File | Folder
-
-
-class ShareRuleError(Exception):
-    """A share request that cannot be done as asked; the message is for the person."""
-
-    status_code = 400
-
-    def __init__(self, message: str, status_code: int = 400) -> None:
-        super().__init__(message)
-        self.status_code = status_code
 
 
 # --- Items ------------------------------------------------------------------------------
@@ -49,12 +41,6 @@ class ShareRuleError(Exception):
 
 def _item_type(item: Item) -> str:
     return "files.file" if isinstance(item, File) else "files.folder"
-
-
-def _item_of(share: Share) -> Item:
-    item = share.file if share.file_id is not None else share.folder
-    assert item is not None  # noqa: S101  (database constraint share_file_xor_folder)
-    return item
 
 
 def _refuse(*, actor: User, action: str, item: Item | None, reason: str, **details: object) -> None:
@@ -151,110 +137,6 @@ def recipient_suggestions(*, actor: User) -> Suggestions:
     return Suggestions(list(people[:500]), list(teams))
 
 
-# --- Selectors --------------------------------------------------------------------------
-
-
-def shares_of_item(item: Item) -> QuerySet[Share]:
-    """The shares of an item ``item_for_sharing`` returned (its own, not inherited)."""
-    shares = Share.objects.filter(file=item) if isinstance(item, File) else item.shares.all()
-    return shares.select_related("user", "team", "created_by").order_by("created_at", "pk")
-
-
-def shares_above(item: Item) -> QuerySet[Share]:
-    """Shares on the folders above ``item``: they reach it too (shown on its page)."""
-    folder = item.folder if isinstance(item, File) else item.parent
-    if folder is None:
-        return Share.objects.none()
-    chain = files_selectors.folder_ancestor_ids(folder.pk)
-    return (
-        Share.objects.filter(folder_id__in=chain)
-        .select_related("user", "team", "folder")
-        .order_by("created_at", "pk")
-    )
-
-
-def share_get_for_actor(*, actor: User, share_id: int) -> Share:
-    """A share whose item ``actor`` may manage; anything else is not found (audited)."""
-    share = (
-        Share.objects.select_related("file", "folder", "user", "team").filter(pk=share_id).first()
-    )
-    if share is not None:
-        item = _item_of(share)
-        if files_selectors.share_allowed(actor=actor, item=item):
-            return share
-    _refuse(
-        actor=actor, action="sharing.share.update", item=None, reason="not_found", share=share_id
-    )
-    raise FileNotFoundForActor(f"sharing.share {share_id}")
-
-
-@dataclass(frozen=True)
-class SharedItem:
-    """One item shared with a person (the strongest of their shares on it)."""
-
-    file: File | None
-    folder: Folder | None
-    role: str
-    shared_by: User | None
-    shared_at: object
-    via_team: Team | None
-
-    @property
-    def name(self) -> str:
-        return self.file.name if self.file is not None else self.folder.name if self.folder else ""
-
-    @property
-    def url(self) -> str:
-        if self.file is not None:
-            return reverse("files:file", args=[self.file.pk])
-        assert self.folder is not None  # noqa: S101
-        return reverse("files:folder", args=[self.folder.pk])
-
-    def get_role_display(self) -> str:
-        return str(ShareRole(self.role).label)
-
-
-def shared_with_me(*, actor: User) -> list[SharedItem]:
-    """Live items shared with ``actor`` directly or through a team, newest first.
-
-    Items of the person's own spaces are left out (they reach them anyway). An
-    inactive person gets nothing.
-    """
-    if not (actor.is_authenticated and actor.is_active):
-        return []
-    my_spaces = files_selectors.spaces_accessible_by(actor).values("pk")
-    shares = (
-        Share.objects.filter(
-            Q(user=actor) | Q(team__in=TeamMembership.objects.filter(user=actor).values("team"))
-        )
-        .filter(
-            Q(file__isnull=False, file__deleted_at__isnull=True, file__purged_at__isnull=True)
-            | Q(folder__isnull=False, folder__deleted_at__isnull=True)
-        )
-        .exclude(file__space__in=my_spaces)
-        .exclude(folder__space__in=my_spaces)
-        .select_related("file", "file__current_version", "folder", "team", "created_by")
-        .order_by("-created_at", "-pk")
-    )
-    found: dict[tuple[str, int], SharedItem] = {}
-    for share in shares:
-        key = ("file", share.file_id) if share.file_id else ("folder", share.folder_id or 0)
-        known = found.get(key)
-        if known is not None and not (
-            share.role == ShareRole.EDITOR and known.role == ShareRole.VIEWER
-        ):
-            continue
-        found[key] = SharedItem(
-            file=share.file,
-            folder=share.folder,
-            role=share.role,
-            shared_by=share.created_by,
-            shared_at=share.created_at,
-            via_team=share.team,
-        )
-    return list(found.values())
-
-
 # --- Services ---------------------------------------------------------------------------
 
 
@@ -341,8 +223,8 @@ def share_update(*, actor: User, share: Share, role: str) -> Share:
             target_type="sharing.share",
             target_id=share.pk,
             details={
-                "item_type": _item_type(_item_of(share)),
-                "item": _item_of(share).pk,
+                "item_type": _item_type(share_item(share)),
+                "item": share_item(share).pk,
                 "old_role": old_role,
                 "role": role,
                 **_recipient_details(share),
@@ -364,8 +246,8 @@ def share_delete(*, actor: User, share: Share) -> None:
             target_type="sharing.share",
             target_id=share.pk,
             details={
-                "item_type": _item_type(_item_of(share)),
-                "item": _item_of(share).pk,
+                "item_type": _item_type(share_item(share)),
+                "item": share_item(share).pk,
                 "role": share.role,
                 **_recipient_details(share),
             },

@@ -30,7 +30,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Prefetch, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
@@ -39,13 +38,15 @@ from accounts.models import User
 from audit import services as audit
 from audit.context import RequestContext
 from audit.models import Outcome
-from files import selectors as files_selectors
 from files import services as files_services
 from files.errors import FileRuleError, NameClashError
 from files.models import File, Folder
 from files.names import name_clean, name_key
-from sharing.models import ShareLink, ShareLinkDownload, SharingPolicy, Transfer, TransferItem
+from sharing.errors import LinkRuleError, TransferNotFound, TransferRuleError
+from sharing.models import ShareLink, SharingPolicy, Transfer, TransferItem
+from sharing.selectors import transfer_files, transfer_status, transfer_total_bytes
 from sharing.services.archives import archive_paths_unique, folder_files_located
+from sharing.services.policy import expiry_max_days, may_share_outside
 
 logger = logging.getLogger(__name__)
 
@@ -55,37 +56,7 @@ MAX_RECIPIENTS = 50
 TRANSFERS_FOLDER_NAME = pgettext_lazy("folder name", "Transfers")
 
 
-class TransferRuleError(Exception):
-    """A request that breaks a transfer rule; the message is shown to the person."""
-
-    status_code = 400
-
-
-class TransferNotFound(Exception):
-    """No such transfer, or not the asker's: one answer (404) for both."""
-
-
 # --- Policy ------------------------------------------------------------------------------
-
-
-def may_share_outside(actor: User) -> bool:
-    """The policy's "who may share outside" (links, transfers, file requests), as
-    decided by ``sharing.services.links``."""
-    from sharing.services import links
-
-    try:
-        links.share_link_policy_check_may_share(actor=actor)
-    except links.LinkPolicyError:
-        return False
-    return True
-
-
-def expiry_max_days() -> int:
-    return int(SharingPolicy.current().link_max_days)
-
-
-def expiry_default_days() -> int:
-    return int(SharingPolicy.current().link_default_days)
 
 
 def expiry_check(expires_at: dt.datetime, *, now: dt.datetime | None = None) -> dt.datetime:
@@ -135,109 +106,6 @@ def recipients_parse(raw: str | list[str], *, policy: SharingPolicy | None = Non
             _("A transfer goes to at most %(count)s recipients.") % {"count": MAX_RECIPIENTS}
         )
     return found
-
-
-# --- Selectors ----------------------------------------------------------------------------
-
-
-def transfers_for_actor(actor: User) -> QuerySet[Transfer]:
-    """The person's own transfers, newest first."""
-    return (
-        Transfer.objects.filter(created_by=actor).select_related("folder").order_by("-created_at")
-    )
-
-
-def transfer_get_for_actor(*, actor: User, transfer_id: int) -> Transfer:
-    """The sender's own transfer, or ``TransferNotFound`` (audited, like a files 404)."""
-    transfer = (
-        Transfer.objects.select_related("folder", "created_by")
-        .filter(pk=transfer_id, created_by=actor)
-        .first()
-    )
-    if transfer is None:
-        audit.record(
-            action="sharing.transfer.access",
-            outcome=Outcome.DENIED,
-            actor=actor if actor.is_authenticated else None,
-            target_type="sharing.transfer",
-            target_id=transfer_id,
-        )
-        raise TransferNotFound(str(transfer_id))
-    return transfer
-
-
-def transfer_files(transfer: Transfer) -> list[File]:
-    """What the transfer holds, live, by name: once sent, the files it was sent with
-    (``TransferItem``); before, what is in its folder (and below)."""
-    if transfer.folder_id is None or transfer.purged_at is not None:
-        return []
-    if transfer.sent_at is not None:
-        return list(
-            File.objects.filter(
-                pk__in=TransferItem.objects.filter(transfer=transfer).values("file_id"),
-                deleted_at__isnull=True,
-                purged_at__isnull=True,
-            )
-            .select_related("current_version")
-            .order_by("name_key")
-        )
-    folder_ids = [transfer.folder_id, *files_selectors.folder_descendant_ids([transfer.folder_id])]
-    return list(
-        File.objects.filter(
-            folder_id__in=folder_ids, deleted_at__isnull=True, purged_at__isnull=True
-        )
-        .select_related("current_version")
-        .order_by("name_key")
-    )
-
-
-def transfer_total_bytes(files: list[File]) -> int:
-    return sum(file.current_version.size for file in files if file.current_version is not None)
-
-
-@dataclass(frozen=True)
-class RecipientStatus:
-    link: ShareLink
-    status: str  # "active", "revoked", "expired", "exhausted"
-    downloads: list[ShareLinkDownload]
-
-
-def link_status(link: ShareLink, *, now: dt.datetime | None = None) -> str:
-    moment = now or timezone.now()
-    if link.revoked_at is not None:
-        return "revoked"
-    if link.expires_at <= moment:
-        return "expired"
-    if link.max_downloads is not None and link.download_count >= link.max_downloads:
-        return "exhausted"
-    return "active"
-
-
-def transfer_recipients(transfer: Transfer) -> list[RecipientStatus]:
-    """Per recipient: their link's status and every download receipt, newest first."""
-    links = transfer.links.order_by("recipient_email", "pk").prefetch_related(
-        Prefetch("downloads", queryset=ShareLinkDownload.objects.order_by("-at"))
-    )
-    now = timezone.now()
-    return [
-        RecipientStatus(
-            link=link, status=link_status(link, now=now), downloads=list(link.downloads.all())
-        )
-        for link in links
-    ]
-
-
-def transfer_status(transfer: Transfer, *, now: dt.datetime | None = None) -> str:
-    moment = now or timezone.now()
-    if transfer.purged_at is not None:
-        return "purged"
-    if transfer.revoked_at is not None:
-        return "revoked"
-    if transfer.expires_at <= moment:
-        return "expired"
-    if transfer.sent_at is None:
-        return "draft"
-    return "sent"
 
 
 # --- Audit --------------------------------------------------------------------------------
@@ -424,7 +292,6 @@ def transfer_send(
     """One personal link per recipient, then (after commit) the e-mails carrying them.
 
     All or nothing: a refusal for one recipient sends to nobody (and is audited)."""
-    from sharing.services import links
 
     if transfer.created_by_id != actor.pk:
         raise TransferNotFound(str(transfer.pk))
@@ -438,7 +305,7 @@ def transfer_send(
             request=request,
             language=language,
         )
-    except (TransferRuleError, links.LinkRuleError) as error:
+    except (TransferRuleError, LinkRuleError) as error:
         # After the rollback, so the refusal stays in the log.
         _record(
             "sharing.transfer.send",

@@ -27,6 +27,7 @@ from django_ratelimit.decorators import ratelimit
 from audit.context import client_ip
 from files import tus
 from files.models import UploadSession
+from sharing.errors import FileRequestGone, FileRequestNotFound
 from sharing.models import FileRequest
 from sharing.services import file_requests
 
@@ -63,13 +64,13 @@ def request_open(request: HttpRequest, token: str) -> HttpResponseBase:
         )
     try:
         file_request = file_requests.file_request_get_open(token=token)
-    except file_requests.FileRequestNotFound:
+    except FileRequestNotFound:
         return _private(
             render(
                 request, "sharing/requests/public_refused.html", {"reason": "unknown"}, status=404
             )
         )
-    except file_requests.FileRequestGone:
+    except FileRequestGone:
         return _private(
             render(request, "sharing/requests/public_refused.html", {"reason": "gone"}, status=410)
         )
@@ -149,9 +150,9 @@ def tus_endpoint(view: Callable[..., HttpResponse]) -> TusView:
             )
         try:
             file_request = file_requests.file_request_get_open(token=token)
-        except file_requests.FileRequestNotFound:
+        except FileRequestNotFound:
             return _tus_response(404, detail=_("No such file request."))
-        except file_requests.FileRequestGone:
+        except FileRequestGone:
             return _tus_response(410, detail=_("This file request is closed."))
         try:
             return view(request, file_request, **kwargs)

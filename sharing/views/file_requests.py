@@ -19,12 +19,15 @@ from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor
 from files.selectors import Permission
 from securedrive.http import errors_as_404
+from sharing import selectors
+from sharing.errors import FileRequestNotFound, FileRequestRuleError
 from sharing.forms.file_requests import MEGABYTE, FileRequestForm
 from sharing.models import FileRequest, SharingPolicy
-from sharing.services import file_requests, transfers
+from sharing.services import file_requests
+from sharing.services import policy as sharing_policy
 
 request_not_found_as_404 = errors_as_404(
-    file_requests.FileRequestNotFound,
+    FileRequestNotFound,
     FileNotFoundForActor,
     message=gettext_lazy("No such file request."),
 )
@@ -35,8 +38,8 @@ def _request_page(
 ) -> HttpResponse:
     context = {
         "file_request": file_request,
-        "state": file_requests.file_request_status(file_request),
-        "uploads": file_requests.file_request_uploads(file_request),
+        "state": selectors.file_request_status(file_request),
+        "uploads": selectors.file_request_uploads(file_request),
         "url": url,
     }
     response = render(request, "sharing/requests/request.html", context, status=status)
@@ -51,13 +54,13 @@ def request_list(request: HttpRequest) -> HttpResponse:
     me = signed_in_user(request)
     now = timezone.now()
     rows = [
-        {"file_request": item, "state": file_requests.file_request_status(item, now=now)}
-        for item in file_requests.file_requests_for_actor(me)[:200]
+        {"file_request": item, "state": selectors.file_request_status(item, now=now)}
+        for item in selectors.file_requests_for_actor(me)[:200]
     ]
     return render(
         request,
         "sharing/requests/list.html",
-        {"rows": rows, "may_request": transfers.may_share_outside(me)},
+        {"rows": rows, "may_request": sharing_policy.may_share_outside(me)},
     )
 
 
@@ -102,17 +105,17 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 max_bytes=min(data["max_megabytes"] * MEGABYTE, int(policy.file_request_max_bytes)),
                 notify_owner=bool(data["notify_owner"]),
             )
-        except file_requests.FileRequestRuleError as rule:
+        except FileRequestRuleError as rule:
             error = str(rule)
         else:
             # The token is shown on this response only: it is stored nowhere.
             return _request_page(
-                request, file_request, url=file_requests.file_request_url(token), status=201
+                request, file_request, url=selectors.file_request_url(token), status=201
             )
     return render(
         request,
         "sharing/requests/new.html",
-        {"form": form, "error": error, "may_request": transfers.may_share_outside(me)},
+        {"form": form, "error": error, "may_request": sharing_policy.may_share_outside(me)},
         status=400 if request.method == "POST" else 200,
     )
 
@@ -121,7 +124,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 @request_not_found_as_404
 def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
-    file_request = file_requests.file_request_get_for_actor(
+    file_request = selectors.file_request_get_for_actor(
         actor=signed_in_user(request), request_id=request_id
     )
     return _request_page(request, file_request)
@@ -132,7 +135,7 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
 @request_not_found_as_404
 def request_close(request: HttpRequest, request_id: int) -> HttpResponse:
     me = signed_in_user(request)
-    file_request = file_requests.file_request_get_for_actor(actor=me, request_id=request_id)
+    file_request = selectors.file_request_get_for_actor(actor=me, request_id=request_id)
     file_requests.file_request_close(actor=me, file_request=file_request)
     messages.success(request, _("The file request is closed: its link no longer accepts files."))
     return redirect("sharing:request", request_id=file_request.pk)

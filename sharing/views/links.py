@@ -19,6 +19,8 @@ from accounts.permissions import signed_in_user, site_admin_required
 from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor
 from files.models import File, Folder
+from sharing import selectors
+from sharing.errors import LinkRuleError
 from sharing.forms.links import LinkForm, SharingPolicyForm
 from sharing.models import SharingPolicy
 from sharing.services import links
@@ -43,7 +45,7 @@ def _item_page(request: HttpRequest, target: File | Folder) -> HttpResponse:
     may_share_refusal = ""
     try:
         links.share_link_policy_check_may_share(actor=me)
-    except links.LinkRuleError as error:
+    except LinkRuleError as error:
         may_share_refusal = str(error)
     status = 200
     if request.method == "POST" and not may_share_refusal:
@@ -62,7 +64,7 @@ def _item_page(request: HttpRequest, target: File | Folder) -> HttpResponse:
                     label=data["label"],
                     request=request,
                 )
-            except links.LinkRuleError as error:
+            except LinkRuleError as error:
                 form.add_error(None, str(error))
                 status = error.status_code
             else:
@@ -83,7 +85,7 @@ def _item_page(request: HttpRequest, target: File | Folder) -> HttpResponse:
         "form": form,
         "new_url": new_url,
         "may_share_refusal": may_share_refusal,
-        "rows": _rows(links.share_links_for_item(actor=me, target=target)),
+        "rows": _rows(selectors.share_links_for_item(actor=me, target=target)),
         "back": request.get_full_path(),
     }
     return render(request, "sharing/links/item.html", context, status=status)
@@ -118,9 +120,9 @@ def folder_links(request: HttpRequest, folder_id: int) -> HttpResponse:
 def link_revoke(request: HttpRequest, link_id: int) -> HttpResponse:
     me = signed_in_user(request)
     try:
-        link = links.share_link_get_for_actor(actor=me, link_id=link_id)
+        link = selectors.share_link_get_for_actor(actor=me, link_id=link_id)
         links.share_link_revoke(actor=me, link=link, request=request)
-    except links.LinkRuleError:
+    except LinkRuleError:
         raise Http404(_("No such link.")) from None
     messages.success(request, _("The link was withdrawn: it no longer opens."))
     back = request.POST.get("next", "")
@@ -135,7 +137,7 @@ def link_revoke(request: HttpRequest, link_id: int) -> HttpResponse:
 @require_http_methods(["GET"])
 def my_links(request: HttpRequest) -> HttpResponse:
     me = signed_in_user(request)
-    rows = _rows(links.share_links_of_actor(actor=me)[:500])
+    rows = _rows(selectors.share_links_of_actor(actor=me)[:500])
     return render(
         request, "sharing/links/mine.html", {"rows": rows, "back": request.get_full_path()}
     )

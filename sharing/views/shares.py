@@ -13,6 +13,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.permissions import signed_in_user
 from files.errors import FileNotFoundForActor
 from files.models import File, Folder
+from sharing import selectors
+from sharing.errors import ShareRuleError
 from sharing.forms.shares import ShareAddForm, ShareRoleForm
 from sharing.models import Share
 from sharing.services import shares
@@ -25,7 +27,7 @@ def _not_found() -> Http404:
 @login_required
 @require_GET
 def shared_with_me(request: HttpRequest) -> HttpResponse:
-    items = shares.shared_with_me(actor=signed_in_user(request))
+    items = selectors.shared_with_me(actor=signed_in_user(request))
     return render(request, "sharing/shares/shared_with_me.html", {"items": items})
 
 
@@ -44,9 +46,9 @@ def _item_page(
         "folder": item if isinstance(item, Folder) else None,
         "shares": [
             (share, ShareRoleForm(initial={"role": share.role}, prefix=f"s{share.pk}"))
-            for share in shares.shares_of_item(item)
+            for share in selectors.shares_of_item(item)
         ],
-        "shares_above": list(shares.shares_above(item)),
+        "shares_above": list(selectors.shares_above(item)),
         "form": form or ShareAddForm(),
         "suggestions": shares.recipient_suggestions(actor=me),
         "error": error,
@@ -62,7 +64,7 @@ def _item_sharing(
         item = shares.item_for_sharing(actor=me, file_id=file_id, folder_id=folder_id)
     except FileNotFoundForActor:
         raise _not_found() from None
-    except shares.ShareRuleError as error:
+    except ShareRuleError as error:
         return render(
             request,
             "sharing/shares/refused.html",
@@ -79,7 +81,7 @@ def _item_sharing(
         shares.share_create(
             actor=me, item=item, recipient=recipient, role=form.cleaned_data["role"]
         )
-    except shares.ShareRuleError as error:
+    except ShareRuleError as error:
         return _item_page(request, item, form=form, error=str(error), status=error.status_code)
     messages.success(request, _("Shared with %(name)s.") % {"name": recipient})
     return redirect(request.path)
@@ -108,7 +110,7 @@ def _back_to(share: Share) -> HttpResponse:
 def share_role_change(request: HttpRequest, share_id: int) -> HttpResponse:
     me = signed_in_user(request)
     try:
-        share = shares.share_get_for_actor(actor=me, share_id=share_id)
+        share = selectors.share_get_for_actor(actor=me, share_id=share_id)
     except FileNotFoundForActor:
         raise _not_found() from None
     form = ShareRoleForm(request.POST, prefix=f"s{share.pk}")
@@ -125,7 +127,7 @@ def share_role_change(request: HttpRequest, share_id: int) -> HttpResponse:
 def share_remove(request: HttpRequest, share_id: int) -> HttpResponse:
     me = signed_in_user(request)
     try:
-        share = shares.share_get_for_actor(actor=me, share_id=share_id)
+        share = selectors.share_get_for_actor(actor=me, share_id=share_id)
     except FileNotFoundForActor:
         raise _not_found() from None
     shares.share_delete(actor=me, share=share)

@@ -26,8 +26,11 @@ from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor, FileRuleError
 from files.models import File
 from securedrive.http import errors_as_404
+from sharing import selectors
+from sharing.errors import TransferNotFound, TransferRuleError
 from sharing.forms.transfers import TransferForm, TransferPickForm, TransferSendForm
 from sharing.models import ShareLink, SharingPolicy, Transfer
+from sharing.services import policy as sharing_policy
 from sharing.services import transfers
 
 View = Callable[..., HttpResponseBase]
@@ -35,7 +38,7 @@ PICK_LIMIT = 500
 
 
 transfer_not_found_as_404 = errors_as_404(
-    transfers.TransferNotFound, FileNotFoundForActor, message=gettext_lazy("No such transfer.")
+    TransferNotFound, FileNotFoundForActor, message=gettext_lazy("No such transfer.")
 )
 
 
@@ -78,14 +81,14 @@ def _transfer_page(
     send_form: TransferSendForm | None = None,
 ) -> HttpResponse:
     me = signed_in_user(request)
-    state = transfers.transfer_status(transfer)
-    files = transfers.transfer_files(transfer)
+    state = selectors.transfer_status(transfer)
+    files = selectors.transfer_files(transfer)
     context = {
         "transfer": transfer,
         "state": state,
         "files": files,
-        "total_bytes": transfers.transfer_total_bytes(files),
-        "recipients": transfers.transfer_recipients(transfer),
+        "total_bytes": selectors.transfer_total_bytes(files),
+        "recipients": selectors.transfer_recipients(transfer),
         "error": error,
         "send_form": send_form or _send_form(),
         "pick_form": TransferPickForm(files=_pickable_files(me, transfer))
@@ -103,16 +106,16 @@ def transfer_list(request: HttpRequest) -> HttpResponse:
     rows = [
         {
             "transfer": transfer,
-            "state": transfers.transfer_status(transfer, now=now),
+            "state": selectors.transfer_status(transfer, now=now),
             "recipients": transfer.links.count(),
             "downloaded": transfer.links.filter(first_downloaded_at__isnull=False).count(),
         }
-        for transfer in transfers.transfers_for_actor(me)[:200]
+        for transfer in selectors.transfers_for_actor(me)[:200]
     ]
     return render(
         request,
         "sharing/transfers/list.html",
-        {"rows": rows, "may_send": transfers.may_share_outside(me)},
+        {"rows": rows, "may_send": sharing_policy.may_share_outside(me)},
     )
 
 
@@ -122,8 +125,8 @@ def transfer_new(request: HttpRequest) -> HttpResponse:
     me = signed_in_user(request)
     form = TransferForm(
         request.POST if request.method == "POST" else None,
-        max_days=transfers.expiry_max_days(),
-        default_days=transfers.expiry_default_days(),
+        max_days=sharing_policy.expiry_max_days(),
+        default_days=sharing_policy.expiry_default_days(),
     )
     error = ""
     if request.method == "POST" and form.is_valid():
@@ -135,7 +138,7 @@ def transfer_new(request: HttpRequest) -> HttpResponse:
                 message=form.cleaned_data["message"],
                 expires_at=expires_at,
             )
-        except (transfers.TransferRuleError, FileRuleError) as rule:
+        except (TransferRuleError, FileRuleError) as rule:
             error = str(rule)
         else:
             return redirect("sharing:transfer", transfer_id=transfer.pk)
@@ -143,7 +146,7 @@ def transfer_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "sharing/transfers/new.html",
-        {"form": form, "error": error, "may_send": transfers.may_share_outside(me)},
+        {"form": form, "error": error, "may_send": sharing_policy.may_share_outside(me)},
         status=status,
     )
 
@@ -152,7 +155,7 @@ def transfer_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 @transfer_not_found_as_404
 def transfer_detail(request: HttpRequest, transfer_id: int) -> HttpResponse:
-    transfer = transfers.transfer_get_for_actor(
+    transfer = selectors.transfer_get_for_actor(
         actor=signed_in_user(request), transfer_id=transfer_id
     )
     return _transfer_page(request, transfer)
@@ -163,7 +166,7 @@ def transfer_detail(request: HttpRequest, transfer_id: int) -> HttpResponse:
 @transfer_not_found_as_404
 def transfer_files_add(request: HttpRequest, transfer_id: int) -> HttpResponse:
     me = signed_in_user(request)
-    transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+    transfer = selectors.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
     form = TransferPickForm(request.POST, files=_pickable_files(me, transfer))
     if not form.is_valid():
         return _transfer_page(request, transfer, status=400, error=_("Choose files to add."))
@@ -173,7 +176,7 @@ def transfer_files_add(request: HttpRequest, transfer_id: int) -> HttpResponse:
     ]
     try:
         copies = transfers.transfer_files_add(actor=me, transfer=transfer, files=picked)
-    except (transfers.TransferRuleError, FileRuleError) as rule:
+    except (TransferRuleError, FileRuleError) as rule:
         return _transfer_page(request, transfer, status=400, error=str(rule))
     messages.success(request, _("%(count)s file(s) added.") % {"count": len(copies)})
     return redirect("sharing:transfer", transfer_id=transfer.pk)
@@ -184,7 +187,7 @@ def transfer_files_add(request: HttpRequest, transfer_id: int) -> HttpResponse:
 @transfer_not_found_as_404
 def transfer_send(request: HttpRequest, transfer_id: int) -> HttpResponse:
     me = signed_in_user(request)
-    transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+    transfer = selectors.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
     form = _send_form(request.POST)
     if not form.is_valid():
         return _transfer_page(request, transfer, status=400, send_form=form)
@@ -196,7 +199,7 @@ def transfer_send(request: HttpRequest, transfer_id: int) -> HttpResponse:
             password=form.cleaned_data["password"],
             email_verification=bool(form.cleaned_data["email_verification"]),
         )
-    except transfers.TransferRuleError as rule:
+    except TransferRuleError as rule:
         return _transfer_page(request, transfer, status=400, error=str(rule), send_form=form)
     messages.success(
         request, _("Sent: %(count)s recipient(s) were e-mailed their link.") % {"count": len(sent)}
@@ -209,7 +212,7 @@ def transfer_send(request: HttpRequest, transfer_id: int) -> HttpResponse:
 @transfer_not_found_as_404
 def transfer_revoke(request: HttpRequest, transfer_id: int) -> HttpResponse:
     me = signed_in_user(request)
-    transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+    transfer = selectors.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
     transfers.transfer_revoke(actor=me, transfer=transfer)
     messages.success(request, _("The transfer was revoked: its links no longer work."))
     return redirect("sharing:transfer", transfer_id=transfer.pk)
@@ -220,7 +223,7 @@ def transfer_revoke(request: HttpRequest, transfer_id: int) -> HttpResponse:
 @transfer_not_found_as_404
 def transfer_recipient_revoke(request: HttpRequest, transfer_id: int, link_id: int) -> HttpResponse:
     me = signed_in_user(request)
-    transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+    transfer = selectors.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
     link = ShareLink.objects.filter(pk=link_id, transfer=transfer).first()
     if link is None:
         raise Http404(_("No such recipient."))
@@ -237,7 +240,7 @@ def transfer_recipient_revoke(request: HttpRequest, transfer_id: int, link_id: i
 def transfer_delete(request: HttpRequest, transfer_id: int) -> HttpResponse:
     """Revoke every link and crypto-shred the transfer's files now."""
     me = signed_in_user(request)
-    transfer = transfers.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+    transfer = selectors.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
     transfers.transfer_purge(transfer_id=transfer.pk, actor=me)
     messages.success(request, _("The transfer and its files were deleted for good."))
     return redirect("sharing:transfer", transfer_id=transfer.pk)

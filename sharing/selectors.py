@@ -1,0 +1,353 @@
+"""Reads of the sharing app, always scoped to who asks (docs/architecture.md).
+
+One section per concept: shares, links, transfers, file requests. A lookup of something
+the person may not see is refused with one answer for "not yours" and "does not exist"
+(``FileNotFoundForActor``, ``TransferNotFound``, ``FileRequestNotFound``, or a
+``LinkRuleError`` shown as 404), and the refusal is audited. Writes live in
+``sharing.services``; the permission rules on files themselves in ``files.selectors``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Prefetch, Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Team, TeamMembership, User
+from audit import services as audit
+from audit.models import Outcome
+from files import selectors as files_selectors
+from files.errors import FileNotFoundForActor
+from files.models import File, Folder
+from files.selectors import Permission
+from sharing.errors import FileRequestNotFound, LinkRuleError, TransferNotFound
+from sharing.models import (
+    FileRequest,
+    FileRequestUpload,
+    Share,
+    ShareLink,
+    ShareLinkDownload,
+    ShareRole,
+    Transfer,
+    TransferItem,
+)
+
+Item = File | Folder
+
+
+def share_item(share: Share) -> Item:
+    """The file or folder a share is on."""
+    item = share.file if share.file_id is not None else share.folder
+    assert item is not None  # noqa: S101  (database constraint share_file_xor_folder)
+    return item
+
+
+# --- Shares -------------------------------------------------------------------------------
+
+
+def shares_of_item(item: Item) -> QuerySet[Share]:
+    """The shares of an item ``item_for_sharing`` returned (its own, not inherited)."""
+    shares = Share.objects.filter(file=item) if isinstance(item, File) else item.shares.all()
+    return shares.select_related("user", "team", "created_by").order_by("created_at", "pk")
+
+
+def shares_above(item: Item) -> QuerySet[Share]:
+    """Shares on the folders above ``item``: they reach it too (shown on its page)."""
+    folder = item.folder if isinstance(item, File) else item.parent
+    if folder is None:
+        return Share.objects.none()
+    chain = files_selectors.folder_ancestor_ids(folder.pk)
+    return (
+        Share.objects.filter(folder_id__in=chain)
+        .select_related("user", "team", "folder")
+        .order_by("created_at", "pk")
+    )
+
+
+def share_get_for_actor(*, actor: User, share_id: int) -> Share:
+    """A share whose item ``actor`` may manage; anything else is not found (audited)."""
+    share = (
+        Share.objects.select_related("file", "folder", "user", "team").filter(pk=share_id).first()
+    )
+    if share is not None:
+        item = share_item(share)
+        if files_selectors.share_allowed(actor=actor, item=item):
+            return share
+    audit.record(
+        action="sharing.share.update",
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="sharing.share",
+        target_id=share_id,
+        details={"reason": "not_found", "share": share_id},
+    )
+    raise FileNotFoundForActor(f"sharing.share {share_id}")
+
+
+@dataclass(frozen=True)
+class SharedItem:
+    """One item shared with a person (the strongest of their shares on it)."""
+
+    file: File | None
+    folder: Folder | None
+    role: str
+    shared_by: User | None
+    shared_at: object
+    via_team: Team | None
+
+    @property
+    def name(self) -> str:
+        return self.file.name if self.file is not None else self.folder.name if self.folder else ""
+
+    @property
+    def url(self) -> str:
+        if self.file is not None:
+            return reverse("files:file", args=[self.file.pk])
+        assert self.folder is not None  # noqa: S101
+        return reverse("files:folder", args=[self.folder.pk])
+
+    def get_role_display(self) -> str:
+        return str(ShareRole(self.role).label)
+
+
+def shared_with_me(*, actor: User) -> list[SharedItem]:
+    """Live items shared with ``actor`` directly or through a team, newest first.
+
+    Items of the person's own spaces are left out (they reach them anyway). An
+    inactive person gets nothing.
+    """
+    if not (actor.is_authenticated and actor.is_active):
+        return []
+    my_spaces = files_selectors.spaces_accessible_by(actor).values("pk")
+    shares = (
+        Share.objects.filter(
+            Q(user=actor) | Q(team__in=TeamMembership.objects.filter(user=actor).values("team"))
+        )
+        .filter(
+            Q(file__isnull=False, file__deleted_at__isnull=True, file__purged_at__isnull=True)
+            | Q(folder__isnull=False, folder__deleted_at__isnull=True)
+        )
+        .exclude(file__space__in=my_spaces)
+        .exclude(folder__space__in=my_spaces)
+        .select_related("file", "file__current_version", "folder", "team", "created_by")
+        .order_by("-created_at", "-pk")
+    )
+    found: dict[tuple[str, int], SharedItem] = {}
+    for share in shares:
+        key = ("file", share.file_id) if share.file_id else ("folder", share.folder_id or 0)
+        known = found.get(key)
+        if known is not None and not (
+            share.role == ShareRole.EDITOR and known.role == ShareRole.VIEWER
+        ):
+            continue
+        found[key] = SharedItem(
+            file=share.file,
+            folder=share.folder,
+            role=share.role,
+            shared_by=share.created_by,
+            shared_at=share.created_at,
+            via_team=share.team,
+        )
+    return list(found.values())
+
+
+# --- Links (the owner's listings) ---------------------------------------------------------
+
+
+def share_link_may_manage(*, actor: User, link: ShareLink) -> bool:
+    """The creator, or someone who may edit the shared file or folder."""
+    if not (actor.is_authenticated and actor.is_active):
+        return False
+    if link.created_by_id == actor.pk:
+        return True
+    if link.file is not None:
+        return files_selectors.file_permission(actor=actor, file=link.file) >= Permission.EDIT
+    if link.folder is not None:
+        return files_selectors.folder_permission(actor=actor, folder=link.folder) >= Permission.EDIT
+    return False
+
+
+def _with_targets(links: QuerySet[ShareLink]) -> QuerySet[ShareLink]:
+    return links.select_related(
+        "file", "folder", "transfer", "created_by", "revoked_by"
+    ).prefetch_related("downloads")
+
+
+def share_links_of_actor(*, actor: User) -> QuerySet[ShareLink]:
+    """Every link the person created, newest first."""
+    return _with_targets(ShareLink.objects.filter(created_by=actor)).order_by("-created_at")
+
+
+def share_links_for_item(*, actor: User, target: File | Folder) -> QuerySet[ShareLink]:
+    """Links to ``target`` that ``actor`` may manage: their own, or everyone's when they
+    may edit the item (a colleague of the team can revoke a link on a team file)."""
+    field = "file" if isinstance(target, File) else "folder"
+    links = ShareLink.objects.filter(**{field: target})
+    may_edit = (
+        files_selectors.file_permission(actor=actor, file=target)
+        if isinstance(target, File)
+        else files_selectors.folder_permission(actor=actor, folder=target)
+    ) >= Permission.EDIT
+    if not may_edit:
+        links = links.filter(created_by=actor)
+    return _with_targets(links).order_by("-created_at")
+
+
+def share_link_get_for_actor(*, actor: User, link_id: int) -> ShareLink:
+    """A link the person may manage, or ``LinkRuleError`` (shown as 404)."""
+    link = _with_targets(ShareLink.objects.filter(pk=link_id)).first()
+    if link is None or not share_link_may_manage(actor=actor, link=link):
+        raise LinkRuleError(_("No such link."))
+    return link
+
+
+# --- Transfers ----------------------------------------------------------------------------
+
+
+def transfers_for_actor(actor: User) -> QuerySet[Transfer]:
+    """The person's own transfers, newest first."""
+    return (
+        Transfer.objects.filter(created_by=actor).select_related("folder").order_by("-created_at")
+    )
+
+
+def transfer_get_for_actor(*, actor: User, transfer_id: int) -> Transfer:
+    """The sender's own transfer, or ``TransferNotFound`` (audited, like a files 404)."""
+    transfer = (
+        Transfer.objects.select_related("folder", "created_by")
+        .filter(pk=transfer_id, created_by=actor)
+        .first()
+    )
+    if transfer is None:
+        audit.record(
+            action="sharing.transfer.access",
+            outcome=Outcome.DENIED,
+            actor=actor if actor.is_authenticated else None,
+            target_type="sharing.transfer",
+            target_id=transfer_id,
+        )
+        raise TransferNotFound(str(transfer_id))
+    return transfer
+
+
+def transfer_files(transfer: Transfer) -> list[File]:
+    """What the transfer holds, live, by name: once sent, the files it was sent with
+    (``TransferItem``); before, what is in its folder (and below)."""
+    if transfer.folder_id is None or transfer.purged_at is not None:
+        return []
+    if transfer.sent_at is not None:
+        return list(
+            File.objects.filter(
+                pk__in=TransferItem.objects.filter(transfer=transfer).values("file_id"),
+                deleted_at__isnull=True,
+                purged_at__isnull=True,
+            )
+            .select_related("current_version")
+            .order_by("name_key")
+        )
+    folder_ids = [transfer.folder_id, *files_selectors.folder_descendant_ids([transfer.folder_id])]
+    return list(
+        File.objects.filter(
+            folder_id__in=folder_ids, deleted_at__isnull=True, purged_at__isnull=True
+        )
+        .select_related("current_version")
+        .order_by("name_key")
+    )
+
+
+def transfer_total_bytes(files: list[File]) -> int:
+    return sum(file.current_version.size for file in files if file.current_version is not None)
+
+
+@dataclass(frozen=True)
+class RecipientStatus:
+    link: ShareLink
+    status: str  # "active", "revoked", "expired", "exhausted"
+    downloads: list[ShareLinkDownload]
+
+
+def link_status(link: ShareLink, *, now: dt.datetime | None = None) -> str:
+    moment = now or timezone.now()
+    if link.revoked_at is not None:
+        return "revoked"
+    if link.expires_at <= moment:
+        return "expired"
+    if link.max_downloads is not None and link.download_count >= link.max_downloads:
+        return "exhausted"
+    return "active"
+
+
+def transfer_recipients(transfer: Transfer) -> list[RecipientStatus]:
+    """Per recipient: their link's status and every download receipt, newest first."""
+    links = transfer.links.order_by("recipient_email", "pk").prefetch_related(
+        Prefetch("downloads", queryset=ShareLinkDownload.objects.order_by("-at"))
+    )
+    now = timezone.now()
+    return [
+        RecipientStatus(
+            link=link, status=link_status(link, now=now), downloads=list(link.downloads.all())
+        )
+        for link in links
+    ]
+
+
+def transfer_status(transfer: Transfer, *, now: dt.datetime | None = None) -> str:
+    moment = now or timezone.now()
+    if transfer.purged_at is not None:
+        return "purged"
+    if transfer.revoked_at is not None:
+        return "revoked"
+    if transfer.expires_at <= moment:
+        return "expired"
+    if transfer.sent_at is None:
+        return "draft"
+    return "sent"
+
+
+# --- File requests ------------------------------------------------------------------------
+
+
+def file_requests_for_actor(actor: User) -> QuerySet[FileRequest]:
+    return (
+        FileRequest.objects.filter(created_by=actor)
+        .select_related("folder", "folder__space")
+        .order_by("-created_at")
+    )
+
+
+def file_request_get_for_actor(*, actor: User, request_id: int) -> FileRequest:
+    found = file_requests_for_actor(actor).filter(pk=request_id).first()
+    if found is None:
+        audit.record(
+            action="sharing.request.access",
+            outcome=Outcome.DENIED,
+            actor=actor if actor.is_authenticated else None,
+            target_type="sharing.request",
+            target_id=request_id,
+        )
+        raise FileRequestNotFound(str(request_id))
+    return found
+
+
+def file_request_status(file_request: FileRequest, *, now: dt.datetime | None = None) -> str:
+    moment = now or timezone.now()
+    if file_request.closed_at is not None:
+        return "closed"
+    if file_request.expires_at <= moment:
+        return "expired"
+    if file_request.files_reserved >= file_request.max_files:
+        return "full"
+    return "open"
+
+
+def file_request_uploads(file_request: FileRequest) -> list[FileRequestUpload]:
+    return list(file_request.uploads.select_related("version").order_by("-created_at"))
+
+
+def file_request_url(token: str) -> str:
+    return str(settings.SITE_URL).rstrip("/") + reverse("file_request:open", args=[token])
