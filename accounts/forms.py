@@ -7,7 +7,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
-from securedrive.forms import BootstrapFormMixin
+from core.forms import BootstrapFormMixin
 
 
 class EmailAuthenticationForm(AuthenticationForm):

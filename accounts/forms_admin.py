@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AccountPolicy, Team, TeamRole, User
-from securedrive.forms import BootstrapFormMixin
+from core.forms import BootstrapFormMixin
 
 
 class InvitationForm(BootstrapFormMixin, forms.Form):

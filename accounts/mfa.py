@@ -33,6 +33,7 @@ from accounts.models import User
 from audit import context as request_context
 from audit import services as audit
 from audit.models import AuditEvent, Outcome
+from core.errors import RuleError
 
 
 class DeviceKind(enum.StrEnum):
@@ -68,7 +69,7 @@ _RECOVERY_CODE_GROUPS = 3
 _RECOVERY_CODE_GROUP_LENGTH = 4
 
 
-class MFAError(Exception):
+class MFAError(RuleError):
     """A refusal the person can act on; ``message`` is translated and shown to them."""
 
     def __init__(self, message: str) -> None:

@@ -34,9 +34,7 @@ from files import selectors, services
 from files.downloads import version_download_response
 from files.errors import (
     BodyRefusedError,
-    FileNotFoundForActor,
     FileRuleError,
-    NotDownloadableError,
 )
 from files.models import File, FileVersion, Folder, Space
 from files.selectors import Permission
@@ -162,19 +160,8 @@ class StreamedBodyParser(BaseParser):
         return {}
 
 
-def _error(error: FileRuleError) -> Response:
-    return Response({"detail": str(error)}, status=error.status_code)
-
-
 class FilesAPIView(APIView):
     permission_classes = [IsAuthenticated, ReadOrWriteScope]
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, FileNotFoundForActor):
-            exc = NotFound()
-        elif isinstance(exc, FileRuleError):
-            return _error(exc)
-        return super().handle_exception(exc)
 
 
 _ERRORS = {
@@ -543,12 +530,10 @@ class _DownloadView(FilesAPIView):
         return super().perform_content_negotiation(request, force=True)
 
     def _send(self, request: Request, version: FileVersion) -> HttpResponseBase:
-        try:
-            return version_download_response(
-                request=request._request, actor=signed_in_user(request), version=version
-            )
-        except NotDownloadableError as error:
-            return _error(error)
+        # A NotDownloadableError (409) is answered by core.api.exception_handler.
+        return version_download_response(
+            request=request._request, actor=signed_in_user(request), version=version
+        )
 
 
 class FileContentView(_DownloadView):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from core.errors import NotFoundForActor, RuleError
 
-class FileRuleError(Exception):
+
+class FileRuleError(RuleError):
     """A request that breaks a files rule (bad name, clash, wrong place); the message is
     shown to the person. Views answer 400 (or 409 for a clash)."""
 
@@ -26,8 +28,7 @@ class BodyRefusedError(FileRuleError):
     """An API upload whose body is not a raw file (415) or has no length (411)."""
 
     def __init__(self, message: str, status_code: int) -> None:
-        super().__init__(message)
-        self.status_code = status_code
+        super().__init__(message, status_code)
 
 
 class NotDownloadableError(FileRuleError):
@@ -41,6 +42,6 @@ class NotDownloadableError(FileRuleError):
         self.reason = reason
 
 
-class FileNotFoundForActor(Exception):
+class FileNotFoundForActor(NotFoundForActor):
     """No such object, or the person may not see it: one answer (404) for both, so an
     id from another space confirms nothing."""

@@ -7,8 +7,8 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import BootstrapFormMixin
 from files.models import Folder
-from securedrive.forms import BootstrapFormMixin
 
 
 def folder_label(folder: Folder) -> str:

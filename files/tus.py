@@ -60,6 +60,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit.models import Outcome
+from core.errors import RuleError
 from files import selectors, services
 from files.crypto import (
     HEADER_SIZE,
@@ -96,12 +97,15 @@ DEADLOCK_ATTEMPTS = 3
 _T = TypeVar("_T")
 
 
-class TusError(Exception):
+class TusError(RuleError):
     """A protocol error with the status tus 1.0 prescribes and a message for people."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, status)
         self.status = status
+        if status == 412:
+            # tus 1.0: a 412 (unsupported Tus-Resumable) names the versions served.
+            self.headers = {"Tus-Version": TUS_VERSION}
 
 
 # --- Keys and the carry ------------------------------------------------------------------

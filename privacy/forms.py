@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from securedrive.forms import BootstrapFormMixin
+from core.forms import BootstrapFormMixin
 
 
 class ErasureConfirmForm(BootstrapFormMixin, forms.Form):

@@ -21,6 +21,7 @@ from audit import services as audit
 from audit.exports import jsonl_chunks
 from audit.models import Outcome
 from audit.selectors import EventFilter, audit_head_sequence
+from core.errors import RuleError
 from files.models import File, FileVersion, Folder, UploadSession
 from files.services.common import purge_cleanup_on_commit, versions_shred
 from privacy import selectors
@@ -45,7 +46,7 @@ activity.jsonl        your actions as recorded in the audit log, up to event #{h
 """
 
 
-class ErasureRefused(Exception):
+class ErasureRefused(RuleError):
     """The erasure may not run: the account is active, or the confirmation is wrong."""
 
 

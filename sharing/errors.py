@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
+from core.errors import NotFoundForActor, RuleError
 from files.errors import FileRuleError
 
 # --- Shares ---------------------------------------------------------------------------
 
 
-class ShareRuleError(Exception):
-    """A share request that cannot be done as asked; the message is for the person."""
-
-    status_code = 400
-
-    def __init__(self, message: str, status_code: int = 400) -> None:
-        super().__init__(message)
-        self.status_code = status_code
+class ShareRuleError(RuleError):
+    """A share request that cannot be done as asked; the message is for the person
+    (400, or the status code given: 403 not yours to share, 409 already shared)."""
 
 
 # --- Links ----------------------------------------------------------------------------
@@ -33,28 +29,29 @@ class LinkPolicyError(LinkRuleError):
 # --- Transfers ------------------------------------------------------------------------
 
 
-class TransferRuleError(Exception):
+class TransferRuleError(RuleError):
     """A request that breaks a transfer rule; the message is shown to the person."""
 
     status_code = 400
 
 
-class TransferNotFound(Exception):
+class TransferNotFound(NotFoundForActor):
     """No such transfer, or not the asker's: one answer (404) for both."""
 
 
 # --- File requests --------------------------------------------------------------------
 
 
-class FileRequestRuleError(Exception):
+class FileRequestRuleError(RuleError):
     """A request that breaks a file-request rule; the message is shown to the person."""
 
     status_code = 400
 
 
-class FileRequestNotFound(Exception):
+class FileRequestNotFound(NotFoundForActor):
     """No such request (or not the asker's, or a malformed token): 404."""
 
 
 class FileRequestGone(Exception):
-    """Closed, expired, or its owner left: 410 on the page and the tus endpoint."""
+    """Closed, expired, or its owner left: 410 on the page and the tus endpoint. Not a
+    ``RuleError``: its argument is a reason code for the audit log, not a message."""

@@ -16,7 +16,7 @@ from accounts import invitations
 from accounts.errors import AccountRuleError
 from accounts.models import User
 from audit.context import client_ip
-from securedrive.forms import BootstrapFormMixin
+from core.forms import BootstrapFormMixin
 
 
 class AcceptForm(BootstrapFormMixin, forms.Form):

@@ -20,7 +20,7 @@ from accounts import tokens
 from accounts.mfa import session_is_verified
 from accounts.models import AccountPolicy, PersonalAccessToken, TokenScope
 from accounts.permissions import signed_in_user
-from securedrive.forms import BootstrapFormMixin
+from core.forms import BootstrapFormMixin
 
 
 class TokenCreateForm(BootstrapFormMixin, forms.Form):

@@ -23,9 +23,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from accounts.permissions import signed_in_user
+from core.http import errors_as_404
 from files import selectors, services
 from files.downloads import version_download_response
-from files.errors import FileNotFoundForActor, FileRuleError, NotDownloadableError
+from files.errors import FileRuleError, NotDownloadableError
 from files.forms import CopyForm, MoveForm, NameForm
 from files.models import File, FileVersion, Folder
 from files.selectors import Permission
@@ -35,12 +36,9 @@ from files.uploads import (
     EncryptedUpload,
     EncryptingUploadHandler,
 )
-from securedrive.http import errors_as_404
 
 # ``FileNotFoundForActor`` (already audited by the selector) becomes a 404.
-not_found_as_404 = errors_as_404(
-    FileNotFoundForActor, message=gettext_lazy("No such file or folder.")
-)
+not_found_as_404 = errors_as_404(message=gettext_lazy("No such file or folder."))
 
 
 # --- Pages -------------------------------------------------------------------------------

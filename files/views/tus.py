@@ -78,14 +78,6 @@ class TusView(APIView):
         if request.method != "OPTIONS" and request.headers.get("Tus-Resumable") != tus.TUS_VERSION:
             raise tus.TusError(412, "Tus-Resumable: 1.0.0 is required.")
 
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, tus.TusError):
-            response = Response({"detail": str(exc)}, status=exc.status)
-            if exc.status == 412:
-                response["Tus-Version"] = tus.TUS_VERSION
-            return response
-        return super().handle_exception(exc)
-
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:

@@ -12,7 +12,6 @@ from typing import Any
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,11 +20,9 @@ from rest_framework.views import APIView
 from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
 from files.api import ErrorSerializer
-from files.errors import FileNotFoundForActor
 from files.selectors import Permission
 from sharing import selectors
 from sharing.api.scopes import ReadOrShareScope
-from sharing.errors import FileRequestNotFound, FileRequestRuleError
 from sharing.models import FileRequest
 from sharing.services import file_requests
 from sharing.services import policy as sharing_policy
@@ -74,13 +71,6 @@ class FileRequestCreateSerializer(serializers.Serializer[Any]):
 
 class RequestsAPIView(APIView):
     permission_classes = [IsAuthenticated, ReadOrShareScope]
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, (FileRequestNotFound, FileNotFoundForActor)):
-            exc = NotFound()
-        elif isinstance(exc, FileRequestRuleError):
-            return Response({"detail": str(exc)}, status=exc.status_code)
-        return super().handle_exception(exc)
 
 
 _ERRORS = {

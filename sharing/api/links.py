@@ -19,7 +19,6 @@ from rest_framework.views import APIView
 
 from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
-from files.errors import FileNotFoundForActor
 from files.models import File, Folder
 from sharing import selectors
 from sharing.api.scopes import ReadOrShareScope
@@ -90,13 +89,6 @@ class LinkCreateSerializer(serializers.Serializer[Any]):
 
 class LinksAPIView(APIView):
     permission_classes = [IsAuthenticated, ReadOrShareScope]
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, FileNotFoundForActor):
-            exc = NotFound()
-        elif isinstance(exc, LinkRuleError):
-            return Response({"detail": str(exc)}, status=exc.status_code)
-        return super().handle_exception(exc)
 
     def _list(self, request: Request, target: File | Folder) -> Response:
         rows = selectors.share_links_for_item(actor=signed_in_user(request), target=target)

@@ -12,7 +12,6 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,7 +19,6 @@ from rest_framework.views import APIView
 
 from accounts.permissions import signed_in_user
 from files.api import ErrorSerializer  # one "Error" component in the API schema
-from files.errors import FileNotFoundForActor
 from sharing import selectors
 from sharing.api.scopes import ReadOrShareScope
 from sharing.errors import ShareRuleError
@@ -76,13 +74,6 @@ class SharedItemSerializer(serializers.Serializer[Any]):
 
 class SharesAPIView(APIView):
     permission_classes = [IsAuthenticated, ReadOrShareScope]
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, FileNotFoundForActor):
-            exc = NotFound()
-        elif isinstance(exc, ShareRuleError):
-            return Response({"detail": str(exc)}, status=exc.status_code)
-        return super().handle_exception(exc)
 
 
 _ERRORS = {

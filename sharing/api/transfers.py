@@ -22,10 +22,8 @@ from rest_framework.views import APIView
 from accounts.permissions import signed_in_user
 from files import selectors as files_selectors
 from files.api import ErrorSerializer
-from files.errors import FileNotFoundForActor, FileRuleError
 from sharing import selectors
 from sharing.api.scopes import ReadOrShareScope
-from sharing.errors import TransferNotFound, TransferRuleError
 from sharing.models import ShareLink, Transfer
 from sharing.services import policy as sharing_policy
 from sharing.services import transfers
@@ -101,13 +99,6 @@ def _detail(transfer: Transfer) -> dict[str, Any]:
 
 class TransfersAPIView(APIView):
     permission_classes = [IsAuthenticated, ReadOrShareScope]
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, (TransferNotFound, FileNotFoundForActor)):
-            exc = NotFound()
-        elif isinstance(exc, (TransferRuleError, FileRuleError)):
-            return Response({"detail": str(exc)}, status=exc.status_code)
-        return super().handle_exception(exc)
 
 
 _ERRORS = {

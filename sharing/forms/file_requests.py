@@ -9,9 +9,9 @@ from django import forms
 from django.core.validators import MaxValueValidator
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import BootstrapFormMixin
 from files.forms import folder_label
 from files.models import Folder
-from securedrive.forms import BootstrapFormMixin
 
 MEGABYTE = 1000 * 1000
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from securedrive.forms import BootstrapFormMixin
+from core.forms import BootstrapFormMixin
 from sharing.models import SharingPolicy
 from sharing.services.links import expiry_clamped
 

@@ -9,8 +9,8 @@ from django import forms
 from django.core.validators import MaxValueValidator
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import BootstrapFormMixin
 from files.models import File
-from securedrive.forms import BootstrapFormMixin
 
 
 class TransferForm(BootstrapFormMixin, forms.Form):

@@ -15,22 +15,18 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import signed_in_user
+from core.http import errors_as_404
 from files import selectors as files_selectors
-from files.errors import FileNotFoundForActor
 from files.selectors import Permission
-from securedrive.http import errors_as_404
 from sharing import selectors
-from sharing.errors import FileRequestNotFound, FileRequestRuleError
+from sharing.errors import FileRequestRuleError
 from sharing.forms.file_requests import MEGABYTE, FileRequestForm
 from sharing.models import FileRequest, SharingPolicy
 from sharing.services import file_requests
 from sharing.services import policy as sharing_policy
 
-request_not_found_as_404 = errors_as_404(
-    FileRequestNotFound,
-    FileNotFoundForActor,
-    message=gettext_lazy("No such file request."),
-)
+# ``FileRequestNotFound`` or ``FileNotFoundForActor`` (audited by the selector): a 404.
+request_not_found_as_404 = errors_as_404(message=gettext_lazy("No such file request."))
 
 
 def _request_page(

@@ -22,12 +22,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from accounts.permissions import signed_in_user
+from core.http import errors_as_404
 from files import selectors as files_selectors
-from files.errors import FileNotFoundForActor, FileRuleError
+from files.errors import FileRuleError
 from files.models import File
-from securedrive.http import errors_as_404
 from sharing import selectors
-from sharing.errors import TransferNotFound, TransferRuleError
+from sharing.errors import TransferRuleError
 from sharing.forms.transfers import TransferForm, TransferPickForm, TransferSendForm
 from sharing.models import ShareLink, SharingPolicy, Transfer
 from sharing.services import policy as sharing_policy
@@ -37,9 +37,8 @@ View = Callable[..., HttpResponseBase]
 PICK_LIMIT = 500
 
 
-transfer_not_found_as_404 = errors_as_404(
-    TransferNotFound, FileNotFoundForActor, message=gettext_lazy("No such transfer.")
-)
+# ``TransferNotFound`` or ``FileNotFoundForActor`` (audited by the selector): a 404.
+transfer_not_found_as_404 = errors_as_404(message=gettext_lazy("No such transfer."))
 
 
 def _pickable_files(actor: User, transfer: Transfer) -> list[File]:

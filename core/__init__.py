@@ -1,0 +1,1 @@
+"""Helpers every app imports (errors, HTTP plumbing, form styling); imports no app."""
