@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 import psycopg
 import pytest
+import yaml
 from psycopg import errors, sql
 
 from audit.signing_key import signing_key_file_create
@@ -440,3 +441,36 @@ def test_a_single_role_database_is_handed_over_by_the_printed_script(
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
             )
+
+
+def test_compose_gives_the_owner_password_to_the_migrate_service_alone() -> None:
+    """docker-compose.yml cannot be run here (no Docker engine): read what it wires."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = compose["services"]
+
+    def secret_names(service: dict[str, Any]) -> set[str]:
+        return {item if isinstance(item, str) else item["source"] for item in service["secrets"]}
+
+    for name in ("web", "worker", "beat"):
+        assert "postgres_owner_password" not in secret_names(services[name])
+        assert "SECUREDRIVE_MIGRATION_DATABASE_URL_FILE" not in services[name]["environment"]
+        assert services[name]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
+        }
+    migrate = services["migrate"]
+    assert "postgres_owner_password" in secret_names(migrate)
+    assert migrate["command"][-2:] == ["bootstrap", "--no-static"]
+
+    postgres = services["postgres"]
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in postgres["volumes"]}
+    script = mounts["/docker-entrypoint-initdb.d/10-securedrive-roles.sh"]
+    assert (ROOT / script).resolve() == ROOT / "deploy" / "postgres" / "init-roles.sh"
+    # The path init-roles.sh reads the SQL from by default.
+    assert mounts["/securedrive/securedrive-roles.sql"] == "./deploy/postgres/securedrive-roles.sql"
+    assert {"postgres_owner_password", "postgres_app_password"} <= secret_names(postgres)
+    assert postgres["environment"]["SECUREDRIVE_DB_OWNER"] == "securedrive_owner"
+    assert postgres["environment"]["SECUREDRIVE_DB_RUNTIME"] == "securedrive_app"
+    # The entrypoint builds the URLs with the same role names.
+    entrypoint = "\n".join(services["web"]["entrypoint"])
+    assert 'url("securedrive_app", "postgres_app_password")' in entrypoint
+    assert 'url("securedrive_owner", "postgres_owner_password")' in entrypoint
