@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import beat_init, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "securedrive.settings")
 
@@ -22,3 +23,26 @@ def _broker_folders_create(sender: Celery, **kwargs: object) -> None:
     for key in ("data_folder_in", "data_folder_out", "control_folder"):
         if key in options:
             Path(options[key]).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+@worker_init.connect
+@beat_init.connect
+def _database_role_check(**kwargs: object) -> None:
+    """Production workers and beat refuse a database role that could switch the audit
+    trigger off (securedrive/database_roles.py), as the web process does."""
+    import django
+    from django.apps import apps
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    if not apps.ready:
+        django.setup()
+    if not settings.PRODUCTION:
+        return
+    from securedrive.database_roles import production_start_refuse_unsafe
+
+    try:
+        production_start_refuse_unsafe()
+    except ImproperlyConfigured as error:
+        # Celery logs and swallows exceptions raised by signal receivers: exit instead.
+        raise SystemExit(f"{error}") from error

@@ -136,6 +136,11 @@ else:
         }
     }
 config.database_tune(DATABASES["default"])
+# PostgreSQL in production: DATABASE_URL is the *runtime* role, which owns nothing and
+# cannot switch the audit trigger off; the *owner* role runs migrations only, through
+# `manage.py bootstrap`. Set this for that command alone (never for web, worker or beat,
+# which refuse to start with it): docs/production.md, "Database roles".
+SECUREDRIVE_MIGRATION_DATABASE_URL = env.str("SECUREDRIVE_MIGRATION_DATABASE_URL", default="")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -3,18 +3,23 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
 from accounts.services import first_admin_ensure
 from audit import services as audit
 from files.keyring import keyring_file_ensure
+from securedrive import database_roles
 
 
 class Command(BaseCommand):
     help = (
-        "Prepare a SecureDrive instance: migrate, create the keyring (embedded mode), "
-        "collect static files and create the first administrator with a one-time link."
+        "Prepare a SecureDrive instance: migrate (as the owner role when "
+        "SECUREDRIVE_MIGRATION_DATABASE_URL is set), check the runtime role (production), "
+        "create the keyring (embedded mode), collect static files and create the first "
+        "administrator with a one-time link."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -23,10 +28,28 @@ class Command(BaseCommand):
             default=settings.SECUREDRIVE_ADMIN_EMAIL,
             help="E-mail address of the first administrator (only used on an empty instance).",
         )
+        parser.add_argument(
+            "--no-static",
+            action="store_true",
+            help="Skip collectstatic (each web container collects its own static files).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        call_command("migrate", interactive=False, verbosity=0)
-        self.stdout.write("Database migrated.")
+        owner_url = settings.SECUREDRIVE_MIGRATION_DATABASE_URL
+        if owner_url:
+            with database_roles.connected_as(owner_url):
+                call_command("migrate", interactive=False, verbosity=0)
+            self.stdout.write("Database migrated as the owner role.")
+        else:
+            call_command("migrate", interactive=False, verbosity=0)
+            self.stdout.write("Database migrated.")
+        if settings.PRODUCTION:
+            # Fail here, with the fix, rather than in a restart loop of web and workers.
+            try:
+                database_roles.runtime_role_refuse_unsafe(connection)
+            except ImproperlyConfigured as error:
+                raise CommandError(str(error)) from error
+            self.stdout.write("Runtime database role checked: it cannot alter the audit log.")
 
         if settings.PRODUCTION:
             # Production never generates its own keyring: settings checked it exists.
@@ -46,7 +69,8 @@ class Command(BaseCommand):
                     )
                 )
 
-        call_command("collectstatic", interactive=False, verbosity=0)
+        if not options["no_static"]:
+            call_command("collectstatic", interactive=False, verbosity=0)
 
         first_admin = first_admin_ensure(email=options["admin_email"])
         if first_admin.setup_url:

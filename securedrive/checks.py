@@ -1,0 +1,28 @@
+"""System checks of the project: `manage.py check --deploy --database default` in
+production reports a database role that could switch the audit trigger off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from securedrive import database_roles
+
+
+@register(Tags.database, deploy=True)
+def database_role_check(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    if not settings.PRODUCTION or DEFAULT_DB_ALIAS not in (databases or ()):
+        return []
+    return [
+        Error(
+            f"The database role of DATABASE_URL is not a runtime role: {problem}.",
+            hint=database_roles.ROLES_FIX,
+            id="securedrive.E001",
+        )
+        for problem in database_roles.runtime_role_problems(connections[DEFAULT_DB_ALIAS])
+    ]
