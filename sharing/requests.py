@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit import services as audit
+from audit.actions import Action
 from audit.context import RequestContext
 from audit.models import Outcome
 from files import selectors as files_selectors
@@ -85,7 +86,7 @@ def file_request_get_for_actor(*, actor: User, request_id: int) -> FileRequest:
     found = file_requests_for_actor(actor).filter(pk=request_id).first()
     if found is None:
         audit.record(
-            action="sharing.request.access",
+            action=Action.SHARING_REQUEST_ACCESS,
             outcome=Outcome.DENIED,
             actor=actor if actor.is_authenticated else None,
             target_type="sharing.request",
@@ -129,7 +130,7 @@ def refusal_record(
     **details: Any,
 ) -> None:
     audit.record(
-        action="sharing.request.refuse",
+        action=Action.SHARING_REQUEST_REFUSE,
         outcome=Outcome.DENIED,
         actor_label=_label(file_request),
         target_type="sharing.request",
@@ -161,7 +162,7 @@ def file_request_create(
         raise FileRequestNotFound(str(folder.pk))
     if not may_share_outside(actor):
         audit.record(
-            action="sharing.request.create",
+            action=Action.SHARING_REQUEST_CREATE,
             outcome=Outcome.DENIED,
             actor=actor,
             target_type="files.folder",
@@ -208,7 +209,7 @@ def file_request_create(
             notify_owner=notify_owner,
         )
         audit.record(
-            action="sharing.request.create",
+            action=Action.SHARING_REQUEST_CREATE,
             actor=actor,
             target_type="sharing.request",
             target_id=file_request.pk,
@@ -242,7 +243,7 @@ def file_request_close(
         )
         if closed:
             audit.record(
-                action="sharing.request.close",
+                action=Action.SHARING_REQUEST_CLOSE,
                 actor=actor,
                 target_type="sharing.request",
                 target_id=file_request.pk,
@@ -263,7 +264,7 @@ def file_requests_close_for_owner(*, owner: User, actor: User | None = None) -> 
         file_request.closed_at, file_request.closed_by = now, actor
         file_request.save(update_fields=["closed_at", "closed_by"])
         audit.record(
-            action="sharing.request.close",
+            action=Action.SHARING_REQUEST_CLOSE,
             actor=actor,
             actor_label="" if actor else "system",
             target_type="sharing.request",
@@ -477,7 +478,7 @@ def file_request_upload_settle(
             if not marked:
                 return
             audit.record(
-                action="sharing.request.upload",
+                action=Action.SHARING_REQUEST_UPLOAD,
                 actor_label=_label(file_request),
                 target_type="sharing.request",
                 target_id=file_request.pk,

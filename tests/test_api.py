@@ -21,6 +21,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from accounts import tokens
 from accounts.api import TokenCreateThrottle
 from accounts.models import PersonalAccessToken, Team, TeamMembership, TeamRole, TokenScope, User
+from audit.actions import Action
 from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -290,7 +291,7 @@ def test_owner_revokes_a_token_and_it_stops_working_at_once(owner: User) -> None
     assert token_client(plaintext).get(ME).status_code == 401
     # Idempotent: revoking again changes nothing and records nothing more.
     assert verified_client(owner).delete(f"{TOKENS}{token.pk}/").status_code == 204
-    assert AuditEvent.objects.filter(action="accounts.token.revoke").count() == 1
+    assert AuditEvent.objects.filter(action=Action.ACCOUNTS_TOKEN_REVOKE).count() == 1
 
 
 def test_write_token_may_revoke_itself(owner: User) -> None:

@@ -19,6 +19,7 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from sharing.models import ShareLink
 from tests.conftest import BrowserPage
@@ -131,21 +132,23 @@ def test_a_radiologist_downloads_through_a_protected_link_until_it_is_withdrawn(
         )
     ]
     for step in [
-        ("sharing.link.create", ""),
-        ("sharing.link.access", "ok"),
-        ("sharing.link.verify", "ok"),
-        ("sharing.link.download", "ok"),
-        ("sharing.link.revoke", ""),
-        ("sharing.link.access", "revoked"),
-        ("sharing.link.access", "expired"),
+        (Action.SHARING_LINK_CREATE, ""),
+        (Action.SHARING_LINK_ACCESS, "ok"),
+        (Action.SHARING_LINK_VERIFY, "ok"),
+        (Action.SHARING_LINK_DOWNLOAD, "ok"),
+        (Action.SHARING_LINK_REVOKE, ""),
+        (Action.SHARING_LINK_ACCESS, "revoked"),
+        (Action.SHARING_LINK_ACCESS, "expired"),
     ]:
         assert step in steps, step
-    assert [e.details["step"] for e in AuditEvent.objects.filter(action="sharing.link.verify")] == [
+    assert [
+        e.details["step"] for e in AuditEvent.objects.filter(action=Action.SHARING_LINK_VERIFY)
+    ] == [
         "code sent",
         "code",
     ]
     assert AuditEvent.objects.filter(
-        action="files.version.download", actor_label=f"link:{link.pk}"
+        action=Action.FILES_VERSION_DOWNLOAD, actor_label=f"link:{link.pk}"
     ).exists()
     assert clinician.console_errors == []
     assert radiologist.console_errors == [] or all(

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Team, User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import services, tasks
 from files.clamd import ClamdError
@@ -69,9 +70,9 @@ def refresh(version: FileVersion) -> FileVersion:
 
 def scan_events(version: FileVersion) -> list[AuditEvent]:
     return list(
-        AuditEvent.objects.filter(action="files.version.scan", target_id=str(version.pk)).order_by(
-            "sequence"
-        )
+        AuditEvent.objects.filter(
+            action=Action.FILES_VERSION_SCAN, target_id=str(version.pk)
+        ).order_by("sequence")
     )
 
 
@@ -134,7 +135,7 @@ def test_eicar_is_quarantined_and_nobody_can_download_it(
         response = client.get(reverse("files:version_download", args=[version.file_id, version.pk]))
         assert response.status_code == 409
     refusals = AuditEvent.objects.filter(
-        action="files.version.download", target_id=str(version.pk), outcome="denied"
+        action=Action.FILES_VERSION_DOWNLOAD, target_id=str(version.pk), outcome="denied"
     )
     assert refusals.count() == 4
     assert {event.details["reason"] for event in refusals} == {"quarantined"}
@@ -262,7 +263,7 @@ def test_a_file_beyond_the_scanner_limit_is_blocked_by_policy_not_called_a_threa
     assert "scanning policy" in response.content.decode()
     assert "threat" not in response.content.decode()
     refusal = AuditEvent.objects.get(
-        action="files.version.download", target_id=str(version.pk), outcome="denied"
+        action=Action.FILES_VERSION_DOWNLOAD, target_id=str(version.pk), outcome="denied"
     )
     assert refusal.details["reason"] == "blocked"
     [message] = mail.outbox
@@ -292,7 +293,9 @@ def test_with_the_allow_policy_it_is_downloadable_flagged_not_scanned(
     assert response.status_code == 200
     assert response["X-SecureDrive-Scan-Status"] == "not-scanned"
     assert b"".join(response.streaming_content) == content
-    downloaded = AuditEvent.objects.get(action="files.version.download", target_id=str(version.pk))
+    downloaded = AuditEvent.objects.get(
+        action=Action.FILES_VERSION_DOWNLOAD, target_id=str(version.pk)
+    )
     assert downloaded.details["scan_status"] == "not_scanned"
 
 

@@ -27,6 +27,7 @@ from django.http import StreamingHttpResponse
 from django.test import RequestFactory
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from files.crypto import BlobIntegrityError, segment_offset
@@ -314,7 +315,7 @@ def test_a_damaged_blob_mid_archive_aborts_it_and_is_recorded(
     assert finished.calls == [(len(received), False)]
     damaged.refresh_from_db()
     assert damaged.integrity_failed
-    event = AuditEvent.objects.get(action="files.version.integrity_failure")
+    event = AuditEvent.objects.get(action=Action.FILES_VERSION_INTEGRITY_FAILURE)
     assert event.target_id == str(damaged.pk)
     assert event.details["during"] == "archive"
     assert event.ip_address == "127.0.0.1"
@@ -344,7 +345,7 @@ def test_a_data_key_that_no_longer_unwraps_aborts_the_archive_at_that_entry(
     assert finished.calls == [(len(received), False)]
     broken.refresh_from_db()
     assert broken.integrity_failed
-    event = AuditEvent.objects.get(action="files.version.integrity_failure")
+    event = AuditEvent.objects.get(action=Action.FILES_VERSION_INTEGRITY_FAILURE)
     assert event.target_id == str(broken.pk)
     assert event.details["during"] == "archive"
 

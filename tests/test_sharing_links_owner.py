@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts import tokens as account_tokens
 from accounts.models import Team, User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from files.models import FileVersion
@@ -96,7 +97,9 @@ def test_a_clinician_creates_a_link_and_sees_its_address_only_once(
     later = clinician.get(links_page(version)).content.decode()
     assert token not in later
     assert 'data-state="active"' in later
-    assert AuditEvent.objects.filter(action="sharing.link.create", outcome="success").count() == 1
+    assert (
+        AuditEvent.objects.filter(action=Action.SHARING_LINK_CREATE, outcome="success").count() == 1
+    )
     assert Client().get(open_url(token)).status_code == 200
 
 
@@ -134,7 +137,7 @@ def test_expiry_is_mandatory_and_capped_by_the_policy(owner: User, folder_backen
         share_link_create(
             actor=owner, target=version.file, expires_at=timezone.now() - dt.timedelta(hours=1)
         )
-    assert len(denied("sharing.link.create")) == 2
+    assert len(denied(Action.SHARING_LINK_CREATE)) == 2
 
     # The last allowed day works (its end is clamped to the maximum).
     assert clinician.post(links_page(version), form_for(days=30)).status_code == 200
@@ -158,7 +161,7 @@ def test_the_policy_decides_who_may_share_outside(
     with pytest.raises(LinkPolicyError):
         share_link_create(actor=teammate, target=version.file)
     assert not ShareLink.objects.exists()
-    assert denied("sharing.link.create")
+    assert denied(Action.SHARING_LINK_CREATE)
 
 
 def test_the_policy_can_require_a_password_verification_and_a_domain(
@@ -192,7 +195,7 @@ def test_the_policy_can_require_a_password_verification_and_a_domain(
         email_verification=True,
     )
     assert link.email_verification
-    assert len(denied("sharing.link.create")) == 3
+    assert len(denied(Action.SHARING_LINK_CREATE)) == 3
 
 
 def test_nobody_shares_what_they_cannot_see(
@@ -232,7 +235,7 @@ def test_the_owner_sees_receipts_and_withdraws_a_link(owner: User, folder_backen
     assert withdrawn["Location"] == back
     assert 'data-state="revoked"' in clinician.get(back).content.decode()
     assert recipient.get(file_url(token, version.file)).status_code == 410
-    event = AuditEvent.objects.get(action="sharing.link.revoke")
+    event = AuditEvent.objects.get(action=Action.SHARING_LINK_REVOKE)
     assert event.actor_id == str(owner.pk)
 
 
@@ -271,7 +274,7 @@ def test_offboarding_revokes_every_live_link_of_the_leaver(
         link.refresh_from_db()
         assert link.revoked_at is not None
         assert link.revoked_by == site_admin
-    events = AuditEvent.objects.filter(action="sharing.link.revoke")
+    events = AuditEvent.objects.filter(action=Action.SHARING_LINK_REVOKE)
     assert sorted(int(event.target_id) for event in events) == sorted(
         [file_link.pk, transfer_link.pk]
     )
@@ -303,13 +306,13 @@ def test_a_site_admin_edits_the_sharing_policy_and_it_is_audited(
     assert policy.password_required
     assert policy.allowed_domains() == ["chu-exemple.fr"]
     assert policy.file_request_max_bytes == 10 * 1024**3
-    event = AuditEvent.objects.get(action="sharing.policy.update")
+    event = AuditEvent.objects.get(action=Action.SHARING_POLICY_UPDATE)
     assert event.details["changed"]["link_max_days"] == {"before": 30, "after": 14}
 
     wrong = admin.post(url, {**fields, "link_default_days": "20", "allowed_recipient_domains": "x"})
     assert wrong.status_code == 200
     assert "Not a domain name" in wrong.content.decode()
-    assert AuditEvent.objects.filter(action="sharing.policy.update").count() == 1
+    assert AuditEvent.objects.filter(action=Action.SHARING_POLICY_UPDATE).count() == 1
 
 
 # --- REST API -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from django.core import mail
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from sharing.models import Share
@@ -64,7 +65,7 @@ def test_alice_shares_a_folder_rita_opens_it_then_alice_removes_her(
             "action", flat=True
         )
     )
-    assert actions == ["sharing.share.create", "sharing.share.delete"]
+    assert actions == [Action.SHARING_SHARE_CREATE, Action.SHARING_SHARE_DELETE]
     assert alice.console_errors == []
     assert [error for error in recipient.console_errors if "404" not in error] == []
     alice.page.context.close()

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import tus
 from files.keys import associated_data, data_key_unwrap
@@ -170,7 +171,7 @@ def test_owner_uploads_in_pieces_and_gets_a_pending_version_with_no_plaintext_st
             "action", flat=True
         )
     )
-    assert actions == ["files.upload.start", "files.upload.complete"]
+    assert actions == [Action.FILES_UPLOAD_START, Action.FILES_UPLOAD_COMPLETE]
 
 
 def test_creation_with_upload_finishes_a_small_file_in_one_request(
@@ -249,7 +250,7 @@ def test_quota_and_size_policy_refuse_at_creation_and_are_audited(
         assert create(api, 501).status_code == 413
     assert create(api, 10, name="bad/name").status_code == 400
     assert UploadSession.objects.count() == 0
-    assert AuditEvent.objects.filter(action="files.upload.reject").count() == 3
+    assert AuditEvent.objects.filter(action=Action.FILES_UPLOAD_REJECT).count() == 3
 
 
 def test_termination_deletes_the_upload_and_its_ciphertext(

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.forms import EmailAuthenticationForm
 from accounts.models import User
 from audit import services as audit
+from audit.actions import Action
 from audit.models import Outcome
 
 
@@ -37,7 +38,7 @@ class SetupView(auth_views.PasswordResetConfirmView):
         if response.status_code == 200 and not self.validlink:
             # Expired, already used or guessed: worth knowing about.
             audit.record(
-                action="accounts.setup_link.use",
+                action=Action.ACCOUNTS_SETUP_LINK_USE,
                 outcome=Outcome.DENIED,
                 details={"reason": "invalid or expired link"},
             )
@@ -47,7 +48,7 @@ class SetupView(auth_views.PasswordResetConfirmView):
         response = super().form_valid(form)
         user = form.user
         audit.record(
-            action="accounts.password.set",
+            action=Action.ACCOUNTS_PASSWORD_SET,
             actor=user,
             target_type="accounts.user",
             target_id=user.pk,

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from accounts import selectors, sessions
 from accounts.permissions import signed_in_user
 from audit import services as audit
+from audit.actions import Action
 
 
 @login_required
@@ -47,7 +48,7 @@ def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
     with transaction.atomic():
         ended = sessions.user_sessions_end_all(user=me, reason=sessions.EndReason.REVOKED)
         audit.record(
-            action="accounts.session.revoke_all",
+            action=Action.ACCOUNTS_SESSION_REVOKE_ALL,
             actor=me,
             target_type="accounts.user",
             target_id=me.pk,

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from audit.actions import Action
 from audit.models import Outcome
 from files.crypto import BlobIntegrityError
 from files.envelope import EnvelopeError
@@ -91,7 +92,7 @@ def _verdict_write(
             fields.append(name)
         version.save(update_fields=fields)
         record(
-            "files.version.scan",
+            Action.FILES_VERSION_SCAN,
             actor=None,
             target=version,
             outcome=outcome,
@@ -207,7 +208,7 @@ def version_scan_give_up(*, version_id: uuid.UUID | str, error: BaseException) -
         version.scanned_at = timezone.now()
         version.save(update_fields=["scan_status", "scanned_at"])
         record(
-            "files.version.scan",
+            Action.FILES_VERSION_SCAN,
             actor=None,
             target=version,
             outcome=Outcome.ERROR,

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.services import first_admin_ensure
 from audit import services as audit
+from audit.actions import Action
 from files.keyring import keyring_file_ensure
 
 
@@ -35,7 +36,7 @@ class Command(BaseCommand):
             keyring, created = keyring_file_ensure(settings.SECUREDRIVE_KEYRING_FILE)
             if created:
                 audit.record(
-                    action="keyring.create",
+                    action=Action.KEYRING_CREATE,
                     actor_label="system",
                     details={"key_id": keyring.current_key_id},
                 )
