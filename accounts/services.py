@@ -15,6 +15,7 @@ from accounts.errors import AccountRuleError
 from accounts.models import AccountPolicy, Team, TeamMembership, TeamRole, User
 from audit import services as audit
 from audit.actions import Action
+from audit.models import Outcome
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,29 @@ def setup_url_for(user: User) -> str:
         },
     )
     return f"{settings.SITE_URL}{path}"
+
+
+def user_password_set(*, user: User, password: str, via: str) -> None:
+    """Set ``user``'s password and record it in one transaction: both or neither."""
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit.record(
+            action=Action.ACCOUNTS_PASSWORD_SET,
+            actor=user,
+            target_type="accounts.user",
+            target_id=user.pk,
+            details={"via": via},
+        )
+
+
+def setup_link_refused_record() -> None:
+    """An expired, used or guessed set-up link: worth knowing about."""
+    audit.record(
+        action=Action.ACCOUNTS_SETUP_LINK_USE,
+        outcome=Outcome.DENIED,
+        details={"reason": "invalid or expired link"},
+    )
 
 
 def first_admin_ensure(*, email: str) -> FirstAdmin:

@@ -111,6 +111,21 @@ def user_sessions_end_all(*, user: User, reason: str) -> int:
     return ended
 
 
+def user_sessions_revoke_all(*, actor: User) -> int:
+    """Sign out everywhere: every open session of ``actor`` ends, recorded in the same
+    transaction (both or neither). The caller logs the current request out after."""
+    with transaction.atomic():
+        ended = user_sessions_end_all(user=actor, reason=EndReason.REVOKED)
+        audit.record(
+            action=Action.ACCOUNTS_SESSION_REVOKE_ALL,
+            actor=actor,
+            target_type="accounts.user",
+            target_id=actor.pk,
+            details={"sessions_ended": ended},
+        )
+    return ended
+
+
 def session_expiry_reason(
     request: HttpRequest, policy: AccountPolicy, now: dt.datetime
 ) -> str | None:

@@ -136,6 +136,19 @@ def _file_bytes(file: File) -> int:
     return int(total or 0)
 
 
+def file_change(
+    *, actor: User, file: File, name: str | None = None, destination: Folder | None = None
+) -> File:
+    """Rename and/or move in one transaction (the API's PATCH): both or neither, each
+    with its event."""
+    with transaction.atomic():
+        if name is not None:
+            file = file_rename(actor=actor, file=file, name=name)
+        if destination is not None:
+            file = file_move(actor=actor, file=file, destination=destination)
+    return file
+
+
 def file_move(*, actor: User, file: File, destination: Folder) -> File:
     require_manage(actor, file)
     require_edit(actor, destination)

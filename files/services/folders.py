@@ -87,6 +87,19 @@ def _subtree_bytes(folder_ids: list[int]) -> int:
     return int(total or 0)
 
 
+def folder_change(
+    *, actor: User, folder: Folder, name: str | None = None, destination: Folder | None = None
+) -> Folder:
+    """Rename and/or move in one transaction (the API's PATCH): both or neither, each
+    with its event."""
+    with transaction.atomic():
+        if name is not None:
+            folder = folder_rename(actor=actor, folder=folder, name=name)
+        if destination is not None:
+            folder = folder_move(actor=actor, folder=folder, destination=destination)
+    return folder
+
+
 def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
     """Move a folder (and all below it) under ``destination``, maybe in another space."""
     require_manage(actor, folder)
