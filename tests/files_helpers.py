@@ -165,7 +165,7 @@ def small_segments() -> Iterator[int]:
 def private_keyring(tmp_path: Path) -> Iterator[Path]:
     """A keyring of the test's own, so rotations do not leak into other tests."""
     path = tmp_path / "secrets" / "keyring.json"
-    with override_settings(SECUREDRIVE_KEYRING_FILE=path):
+    with override_settings(KEYRING_FILE=path):
         yield path
 
 

@@ -47,7 +47,7 @@ UNREACHABLE = "tcp://127.0.0.1:9"
 @pytest.fixture
 def clamd(service_url: Callable[[str], str], folder_backend: Backend) -> Iterator[str]:  # noqa: F811
     address = service_url("clamd")
-    with override_settings(SECUREDRIVE_CLAMD_ADDRESS=address):
+    with override_settings(CLAMD_ADDRESS=address):
         yield address
 
 
@@ -242,7 +242,7 @@ def test_a_file_beyond_the_scanner_limit_is_blocked_by_policy_not_called_a_threa
     clamd: str, owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
     client = client_signed_in(owner)
-    with override_settings(SECUREDRIVE_SCAN_MAX_BYTES=10_000):
+    with override_settings(SCAN_MAX_BYTES=10_000):
         version = upload(
             client,
             root_of(owner),
@@ -279,9 +279,7 @@ def test_with_the_allow_policy_it_is_downloadable_flagged_not_scanned(
 ) -> None:
     content = content_of(50_000)
     client = client_signed_in(owner)
-    with override_settings(
-        SECUREDRIVE_SCAN_MAX_BYTES=10_000, SECUREDRIVE_SCAN_OVERSIZE_POLICY="allow"
-    ):
+    with override_settings(SCAN_MAX_BYTES=10_000, SCAN_OVERSIZE_POLICY="allow"):
         version = upload(
             client, root_of(owner), "scanner.dcm", content, django_capture_on_commit_callbacks
         )
@@ -319,7 +317,7 @@ def test_with_clamd_down_uploads_wait_and_complete_when_it_is_back(
     clamd: str, owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
     client = client_signed_in(owner)
-    with override_settings(SECUREDRIVE_CLAMD_ADDRESS=UNREACHABLE, SECUREDRIVE_SCAN_MAX_RETRIES=2):
+    with override_settings(CLAMD_ADDRESS=UNREACHABLE, SCAN_MAX_RETRIES=2):
         version = upload(
             client,
             root_of(owner),
@@ -337,7 +335,7 @@ def test_with_clamd_down_uploads_wait_and_complete_when_it_is_back(
         assert download(client, version).status_code == 409
 
     # clamd is back: the sweeper picks up what waited.
-    with override_settings(SECUREDRIVE_SCAN_STUCK_MINUTES=0):
+    with override_settings(SCAN_STUCK_MINUTES=0):
         assert tasks.versions_stuck_requeue.delay().get() == 1
     assert refresh(version).scan_status == ScanStatus.AVAILABLE
     assert download(client, version).status_code == 200
@@ -346,7 +344,7 @@ def test_with_clamd_down_uploads_wait_and_complete_when_it_is_back(
 def test_retries_exhausted_mark_the_version_scan_failed_and_audited(
     clamd: str, owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
-    with override_settings(SECUREDRIVE_CLAMD_ADDRESS=UNREACHABLE):
+    with override_settings(CLAMD_ADDRESS=UNREACHABLE):
         version = version_store(
             actor=owner, folder=root_of(owner), name="ecg.txt", content=b"ecg", clean=False
         )
@@ -382,7 +380,7 @@ def test_without_a_scanner_versions_wait_and_the_sweeper_leaves_them(
         client, root_of(owner), "note.txt", b"note", django_capture_on_commit_callbacks
     )
     assert version.scan_status == ScanStatus.PENDING
-    with override_settings(SECUREDRIVE_SCAN_STUCK_MINUTES=0):
+    with override_settings(SCAN_STUCK_MINUTES=0):
         assert tasks.versions_stuck_requeue.delay().get() == 0
     assert refresh(version).scan_status == ScanStatus.PENDING
     page = client.get(reverse("files:folder", args=[root_of(owner).pk])).content.decode()
@@ -406,7 +404,7 @@ def test_a_tampered_blob_fails_its_scan_and_is_flagged(
     assert version.integrity_failed
     assert not version.is_downloadable
     # The sweeper does not retry what can never be read.
-    with override_settings(SECUREDRIVE_SCAN_STUCK_MINUTES=0):
+    with override_settings(SCAN_STUCK_MINUTES=0):
         assert services.versions_stuck_select(older_than_minutes=0) == []
 
 
@@ -433,10 +431,10 @@ def test_the_sweeper_leaves_a_scan_that_may_still_be_running(owner: User) -> Non
     FileVersion.objects.filter(pk=version.pk).update(
         scan_status=ScanStatus.SCANNING, scanned_at=twenty_minutes_ago
     )
-    with override_settings(SECUREDRIVE_SCAN_TIME_LIMIT_S=3600):
+    with override_settings(SCAN_TIME_LIMIT_S=3600):
         assert services.versions_stuck_select(older_than_minutes=15) == []
-    with override_settings(SECUREDRIVE_SCAN_TIME_LIMIT_S=600):
+    with override_settings(SCAN_TIME_LIMIT_S=600):
         assert services.versions_stuck_select(older_than_minutes=15) == [str(version.pk)]
     FileVersion.objects.filter(pk=version.pk).update(scan_status=ScanStatus.PENDING)
-    with override_settings(SECUREDRIVE_SCAN_TIME_LIMIT_S=3600):
+    with override_settings(SCAN_TIME_LIMIT_S=3600):
         assert services.versions_stuck_select(older_than_minutes=15) == [str(version.pk)]

@@ -167,7 +167,7 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
         status, outcome = ScanStatus.QUARANTINED, Outcome.DENIED
         details["signature"] = report.signature
     elif report.verdict is ScanVerdict.UNINSPECTABLE:
-        policy = str(settings.SECUREDRIVE_SCAN_OVERSIZE_POLICY)
+        policy = str(settings.SCAN_OVERSIZE_POLICY)
         details.update(reason=report.reason, policy=policy)
         if policy == "allow":
             status, outcome = ScanStatus.NOT_SCANNED, Outcome.SUCCESS
@@ -230,9 +230,7 @@ def versions_stuck_select(*, older_than_minutes: int, limit: int = 500) -> list[
     """
     now = timezone.now()
     threshold = now - dt.timedelta(minutes=older_than_minutes)
-    running_threshold = min(
-        threshold, now - dt.timedelta(seconds=int(settings.SECUREDRIVE_SCAN_TIME_LIMIT_S))
-    )
+    running_threshold = min(threshold, now - dt.timedelta(seconds=int(settings.SCAN_TIME_LIMIT_S)))
     return [
         str(pk)
         for pk in FileVersion.objects.annotate(last_attempt=Coalesce("scanned_at", "created_at"))
