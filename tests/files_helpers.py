@@ -1,9 +1,9 @@
 """Fixtures and helpers for the files tests: people, a team, both storage backends.
 
-Test modules import the fixtures they use by name (``from tests.files_helpers import
-...``). The storage fixture runs a test on the folder backend and on S3 (moto's real
-S3 API server from tests/services.sh); raw helpers read and rewrite stored blobs the
-way an attacker with storage access would.
+The fixtures reach every test module through ``pytest_plugins`` (tests/conftest.py);
+test modules import only the helper functions. The storage fixture runs a test on the
+folder backend and on S3 (moto's real S3 API server from tests/services.sh); raw
+helpers read and rewrite stored blobs the way an attacker with storage access would.
 """
 
 from __future__ import annotations

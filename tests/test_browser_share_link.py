@@ -4,8 +4,6 @@ password and the code from the e-mail and downloads; the clinician sees the rece
 after revocation, and for an expired link, the same address is refused (410); the audit
 log has every step."""
 
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import datetime as dt
@@ -23,17 +21,14 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from sharing.models import ShareLink
 from tests.conftest import BrowserPage
-from tests.files_helpers import (
-    Backend,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    version_store,
-)
+from tests.files_helpers import Backend, content_of, root_of, version_store
 from tests.helpers import client_signed_in
-from tests.test_sharing_links import rate_limit_cache  # noqa: F401
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.usefixtures("rate_limit_cache"),
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+]
 
 RADIOLOGIST = "dr.radio@clinique.example"
 PASSWORD = "Genou-droit-2026"

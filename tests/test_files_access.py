@@ -9,7 +9,6 @@ same as an id that does not exist, and the refusal is audited.
 """
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -25,17 +24,7 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from files.models import File, FileVersion
-from tests.files_helpers import (
-    Backend,
-    auditor,  # noqa: F401
-    body_of,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    team,  # noqa: F401
-    teammate,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import Backend, body_of, content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("folder_backend")]

@@ -2,7 +2,6 @@
 browser's own session with CSRF."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -19,15 +18,7 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from files.models import File, FileVersion, ScanStatus
-from tests.files_helpers import (
-    Backend,
-    backend,  # noqa: F401
-    body_of,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-)
+from tests.files_helpers import Backend, body_of, content_of, root_of
 from tests.helpers import client_signed_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_segments")]

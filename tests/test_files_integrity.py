@@ -7,7 +7,6 @@ client's address is raised, even though a streaming body runs after the middlewa
 """
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -23,17 +22,7 @@ from files import lifecycle
 from files.crypto import HEADER_SIZE, TAG_SIZE, BlobIntegrityError, segment_offset
 from files.models import FileVersion
 from files.storage import BlobMissingError
-from tests.files_helpers import (
-    SEGMENT,
-    Backend,
-    backend,  # noqa: F401
-    chunks_of,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import SEGMENT, Backend, chunks_of, content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_segments")]

@@ -2,7 +2,6 @@
 retention, quotas, key rotation and re-encryption."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -28,15 +27,9 @@ from files.keyring import FileKeyring
 from files.models import File, FileVersion, Folder, ScanStatus, Space
 from tests.files_helpers import (
     Backend,
-    backend,  # noqa: F401
     body_of,
     content_of,
-    folder_backend,  # noqa: F401
-    private_keyring,  # noqa: F401
     root_of,
-    small_segments,  # noqa: F401
-    team,  # noqa: F401
-    teammate,  # noqa: F401
     upload_through_view,
     version_store,
 )

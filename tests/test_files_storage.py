@@ -6,7 +6,6 @@ real download view. Segments are 64 bytes here so that every boundary is cheap.
 """
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -26,13 +25,10 @@ from files.models import File, ScanStatus
 from tests.files_helpers import (
     SEGMENT,
     Backend,
-    backend,  # noqa: F401
     body_of,
     content_of,
-    folder_backend,  # noqa: F401
     latest_version,
     root_of,
-    small_segments,  # noqa: F401
     upload_through_view,
 )
 from tests.helpers import client_signed_in

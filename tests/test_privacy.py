@@ -5,7 +5,6 @@ People: Alice (a clinician, later a leaver), Tom (her teammate), Sam (a site
 administrator acting for the DPO), Audrey (an auditor), Oscar (an outsider).
 """
 
-# ruff: noqa: F811  (pytest fixtures imported by name are used as arguments)
 from __future__ import annotations
 
 import datetime as dt
@@ -27,14 +26,7 @@ from files import services
 from files.models import FileVersion
 from sharing.models import Share, ShareLink
 from tests.conftest import user_create
-from tests.files_helpers import (
-    Backend,
-    folder_backend,  # noqa: F401
-    root_of,
-    team,  # noqa: F401
-    teammate,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import Backend, root_of, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = pytest.mark.django_db

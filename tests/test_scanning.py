@@ -9,7 +9,6 @@ after-commit hand-off is executed with ``django_capture_on_commit_callbacks``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,14 +24,11 @@ from audit.models import AuditEvent
 from files import services, tasks
 from files.clamd import ClamdError
 from files.models import File, FileVersion, Folder, ScanStatus
-from tests.files_helpers import (  # noqa: F401  (fixtures)
+from tests.files_helpers import (
     Backend,
     content_of,
-    folder_backend,
     latest_version,
     root_of,
-    team,
-    teammate,
     upload_through_view,
     version_store,
 )
@@ -45,14 +41,7 @@ UNREACHABLE = "tcp://127.0.0.1:9"
 
 
 @pytest.fixture
-def clamd(service_url: Callable[[str], str], folder_backend: Backend) -> Iterator[str]:  # noqa: F811
-    address = service_url("clamd")
-    with override_settings(CLAMD_ADDRESS=address):
-        yield address
-
-
-@pytest.fixture
-def team_folder(team: Team) -> Folder:  # noqa: F811
+def team_folder(team: Team) -> Folder:
     return services.space_root(services.space_team_get_or_create(team=team))
 
 
@@ -110,7 +99,7 @@ def test_a_clean_upload_becomes_available_and_downloadable(
 def test_eicar_is_quarantined_and_nobody_can_download_it(
     clamd: str,
     owner: User,
-    teammate: User,  # noqa: F811
+    teammate: User,
     team_folder: Folder,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
@@ -371,7 +360,7 @@ def test_running_finalize_twice_records_one_verdict(
 
 def test_without_a_scanner_versions_wait_and_the_sweeper_leaves_them(
     owner: User,
-    folder_backend: Backend,  # noqa: F811
+    folder_backend: Backend,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     """Embedded mode without clamd: "waiting for virus scan", never available."""
@@ -391,7 +380,7 @@ def test_without_a_scanner_versions_wait_and_the_sweeper_leaves_them(
 def test_a_tampered_blob_fails_its_scan_and_is_flagged(
     clamd: str,
     owner: User,
-    folder_backend: Backend,  # noqa: F811
+    folder_backend: Backend,
 ) -> None:
     version = version_store(
         actor=owner, folder=root_of(owner), name="t.txt", content=content_of(5000), clean=False

@@ -8,7 +8,6 @@ and ``Content-Length`` must be exactly what was sent.
 """
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -40,17 +39,7 @@ from sharing.archives import (
     archive_paths_unique,
     archive_response,
 )
-from tests.files_helpers import (
-    SEGMENT,
-    Backend,
-    backend,  # noqa: F401
-    chunks_of,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import SEGMENT, Backend, chunks_of, content_of, root_of, version_store
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_segments")]
 

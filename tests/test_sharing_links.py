@@ -5,16 +5,12 @@ e-mail code), downloads; the link dies on expiry, revocation or its download lim
 Fixtures are imported by name from tests.files_helpers; pytest injects them.
 """
 
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import io
-import uuid
 import zipfile
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +18,7 @@ import time_machine
 from django.core import mail
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -33,35 +29,13 @@ from files import services
 from files.models import File, FileVersion, Folder, ScanStatus
 from sharing.links import share_link_create, share_link_revoke
 from sharing.models import ShareLink, ShareLinkCode, ShareLinkDownload, Transfer, TransferItem
-from tests.files_helpers import (
-    Backend,
-    body_of,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    version_store,
-)
+from tests.files_helpers import Backend, body_of, content_of, root_of, version_store
 from tests.helpers import client_signed_in
-from tests.test_scanning import EICAR, clamd, upload  # noqa: F401  (clamd: a fixture)
+from tests.test_scanning import EICAR, upload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rate_limit_cache")]
 
 PASSWORD = "Radiologie-2026"
-
-
-@pytest.fixture(autouse=True)
-def rate_limit_cache(service_url: Callable[[str], str]) -> Iterator[None]:
-    """Rate-limit counters live in the shared cache, Redis as in production; each story
-    gets a key prefix of its own, so parallel test workers never share counters."""
-    cache_settings = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": service_url("redis"),
-            "KEY_PREFIX": f"sd-links-test-{uuid.uuid4().hex}",
-        }
-    }
-    with override_settings(CACHES=cache_settings):
-        yield
 
 
 def open_url(token: str) -> str:

@@ -2,8 +2,6 @@
 them with their receipts, withdrawing them; the policy page; the REST API; offboarding.
 """
 
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import datetime as dt
@@ -30,24 +28,11 @@ from sharing.links import (
     share_links_revoke_for_owner,
 )
 from sharing.models import ExternalSharing, ShareLink, SharingPolicy, Transfer
-from tests.files_helpers import (
-    Backend,
-    auditor,  # noqa: F401
-    folder_backend,  # noqa: F401
-    root_of,
-    team,  # noqa: F401
-    teammate,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import Backend, root_of, version_store
 from tests.helpers import client_signed_in
-from tests.test_sharing_links import (
-    file_url,
-    open_url,
-    rate_limit_cache,  # noqa: F401
-    shared_file,
-)
+from tests.test_sharing_links import file_url, open_url, shared_file
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.usefixtures("rate_limit_cache"), pytest.mark.django_db]
 
 URL_PATTERN = re.compile(r"http://[^\s\"<]+/s/([A-Za-z0-9_-]{43})/")
 

@@ -2,7 +2,6 @@
 transfer and file request they created stops at once, in the same action."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -22,14 +21,7 @@ from files import services
 from sharing import links, transfers
 from sharing import requests as file_requests
 from sharing.models import FileRequest, ShareLink, Transfer
-from tests.files_helpers import (
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-    teammate,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = [

@@ -3,7 +3,6 @@ with no account, within limits; files land in the chosen folder, pending the vir
 scan, and the clinician is told. Closed or expired requests answer 410."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -29,15 +28,7 @@ from files.models import File, Folder, ScanStatus
 from sharing import requests as file_requests
 from sharing import tasks
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
-from tests.files_helpers import (
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-    team,  # noqa: F401
-    teammate,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = [

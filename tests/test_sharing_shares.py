@@ -8,7 +8,6 @@ current and of an old version, the REST API with a token, tus uploads.
 """
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -34,15 +33,7 @@ from files.selectors import Permission
 from sharing import shares
 from sharing.models import Share, ShareRole
 from tests.conftest import user_create
-from tests.files_helpers import (
-    body_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    team,  # noqa: F401
-    teammate,  # noqa: F401
-    upload_through_view,
-    version_store,
-)
+from tests.files_helpers import body_of, root_of, upload_through_view, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("folder_backend")]

@@ -15,7 +15,7 @@ from audit.models import AuditEvent
 from files import services
 from sharing.models import Share
 from tests.conftest import user_create
-from tests.files_helpers import folder_backend, root_of, version_store  # noqa: F401
+from tests.files_helpers import root_of, version_store
 from tests.test_browser_offboarding import browser_signed_in
 
 pytestmark = [

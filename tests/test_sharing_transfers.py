@@ -3,7 +3,6 @@ personal link by e-mail, the sender sees who downloaded what, and the files die 
 their own at expiry (crypto-shredded), while the originals stay untouched."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -26,16 +25,9 @@ from audit.models import AuditEvent, Outcome
 from files.models import File, FileVersion, Folder, ScanStatus
 from sharing import tasks, transfers
 from sharing.models import ShareLink, ShareLinkDownload, SharingPolicy, Transfer
-from tests.files_helpers import (
-    body_of,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import body_of, content_of, root_of, version_store
 from tests.helpers import client_signed_in
-from tests.smtp_server import SmtpServer, smtp_server  # noqa: F401
+from tests.smtp_server import SmtpServer
 
 pytestmark = [
     pytest.mark.django_db,

@@ -28,14 +28,9 @@ from accounts.models import AccountPolicy, PersonalAccessToken, User
 from accounts.views import tokens as token_views
 from audit.actions import Action
 from audit.models import AuditEvent
-from tests.test_api import (
-    isolated_throttles,  # noqa: F401  (autouse fixture: private rate-limit counters)
-    token_client,
-    token_for,
-    verified_client,
-)
+from tests.test_api import token_client, token_for, verified_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.usefixtures("isolated_throttles"), pytest.mark.django_db]
 
 ME = "/api/v1/me/"
 TOKEN_SHAPE = re.compile(r"^sdpat_[A-Za-z0-9_-]{43}$")

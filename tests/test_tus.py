@@ -2,7 +2,6 @@
 study in pieces, every protocol error gets its status, and nothing plaintext is stored."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -25,14 +24,7 @@ from files import tus
 from files.keys import associated_data, data_key_unwrap
 from files.models import File, FileVersion, ScanStatus, UploadSession
 from files.storage import blob_store
-from tests.files_helpers import (
-    Backend,
-    backend,  # noqa: F401
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-)
+from tests.files_helpers import Backend, content_of, root_of
 from tests.helpers import client_signed_in
 from tests.test_crypto import independent_decrypt
 
