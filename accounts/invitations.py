@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from accounts.errors import AccountRuleError
 from accounts.models import AccountPolicy, Invitation, Team, TeamMembership, TeamRole, User
 from audit import services as audit
+from audit.actions import Action
 from audit.models import Outcome
 
 # 256 random bits: guessing is hopeless, and the view is rate limited on top.
@@ -69,7 +70,7 @@ def invitation_create(
         )
         invitation.teams.set(teams or [])
         audit.record(
-            action="accounts.invitation.send",
+            action=Action.ACCOUNTS_INVITATION_SEND,
             actor=actor,
             target_type="accounts.invitation",
             target_id=invitation.pk,
@@ -107,7 +108,7 @@ def invitation_get_valid(*, token: str) -> Invitation | None:
 
 def invitation_refused_record(*, token: str, reason: str) -> None:
     audit.record(
-        action="accounts.invitation.use",
+        action=Action.ACCOUNTS_INVITATION_USE,
         outcome=Outcome.DENIED,
         details={"reason": reason, "token_hash_prefix": token_hash(token)[:12]},
     )
@@ -134,7 +135,7 @@ def invitation_accept(*, invitation: Invitation, password: str, full_name: str) 
         locked.accepted_user = user
         locked.save(update_fields=["accepted_at", "accepted_user"])
         audit.record(
-            action="accounts.invitation.accept",
+            action=Action.ACCOUNTS_INVITATION_ACCEPT,
             actor=user,
             target_type="accounts.invitation",
             target_id=locked.pk,
@@ -149,7 +150,7 @@ def invitation_revoke(*, actor: User, invitation: Invitation) -> None:
             invitation.revoked_at = timezone.now()
             invitation.save(update_fields=["revoked_at"])
         audit.record(
-            action="accounts.invitation.revoke",
+            action=Action.ACCOUNTS_INVITATION_REVOKE,
             actor=actor,
             target_type="accounts.invitation",
             target_id=invitation.pk,

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from audit import services as audit
+from audit.actions import Action
 from audit.models import Outcome
 
 
@@ -59,7 +60,7 @@ def lockout_record(*, request: HttpRequest, username: str) -> None:
         return
     cool_off: dt.timedelta = settings.AXES_COOLOFF_TIME
     audit.record(
-        action="accounts.lockout",
+        action=Action.ACCOUNTS_LOCKOUT,
         outcome=Outcome.DENIED,
         actor_label=username,
         details={

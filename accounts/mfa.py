@@ -32,6 +32,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 from accounts.models import User
 from audit import context as request_context
 from audit import services as audit
+from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from core.errors import RuleError
 
@@ -48,7 +49,7 @@ _PRIMARY_MODELS: dict[DeviceKind, type[Any]] = {
     DeviceKind.PASSKEY: WebAuthnCredential,
 }
 
-VERIFY_ACTION = "accounts.mfa.verify"
+VERIFY_ACTION = Action.ACCOUNTS_MFA_VERIFY
 PURPOSE_SIGN_IN = "sign-in"
 PURPOSE_ENROLMENT = "enrolment"
 REASON_INVALID_CODE = "invalid code"
@@ -254,7 +255,7 @@ def _verify_record(
 
 
 def _device_record(
-    *, action: str, actor: User, device: Any, outcome: str = Outcome.SUCCESS, **extra: Any
+    *, action: Action, actor: User, device: Any, outcome: str = Outcome.SUCCESS, **extra: Any
 ) -> None:
     audit.record(
         action=action,
@@ -310,7 +311,7 @@ def totp_device_confirm(*, actor: User, device: Any, code: str, name: str) -> An
             pending.save(update_fields=["confirmed", "name"])
             # Other set-ups left half-way are of no use any more.
             TOTPDevice.objects.filter(user=actor, confirmed=False).delete()
-            _device_record(action="accounts.mfa.device.add", actor=actor, device=pending)
+            _device_record(action=Action.ACCOUNTS_MFA_DEVICE_ADD, actor=actor, device=pending)
     _raise_for(check)
     return pending
 
@@ -339,12 +340,12 @@ def totp_device_verify(*, actor: User, device: Any, code: str) -> Any:
 
 def passkey_added_record(*, actor: User, device: Any) -> None:
     """Called inside the transaction that saved the new credential."""
-    _device_record(action="accounts.mfa.device.add", actor=actor, device=device)
+    _device_record(action=Action.ACCOUNTS_MFA_DEVICE_ADD, actor=actor, device=device)
 
 
 def passkey_registration_failed_record(*, actor: User) -> None:
     audit.record(
-        action="accounts.mfa.device.add",
+        action=Action.ACCOUNTS_MFA_DEVICE_ADD,
         outcome=Outcome.DENIED,
         actor=actor,
         target_type="accounts.user",
@@ -415,7 +416,7 @@ def _recovery_codes_replace(*, actor: User, only_if_missing: bool) -> list[str]:
         device.throttle_reset(commit=False)
         device.save()
         audit.record(
-            action="accounts.mfa.recovery_codes.generate",
+            action=Action.ACCOUNTS_MFA_RECOVERY_CODES_GENERATE,
             actor=actor,
             target_type="accounts.user",
             target_id=actor.pk,
@@ -460,7 +461,7 @@ def recovery_code_use(*, actor: User, code: str) -> RecoveryCodeUse:
         if not check.failure:
             remaining = int(device.token_set.count())
             audit.record(
-                action="accounts.mfa.recovery_code.use",
+                action=Action.ACCOUNTS_MFA_RECOVERY_CODE_USE,
                 actor=actor,
                 target_type="accounts.user",
                 target_id=actor.pk,
@@ -480,7 +481,10 @@ def device_rename(*, actor: User, device: Any, name: str) -> None:
         device.name = new_name
         device.save(update_fields=["name"])
         _device_record(
-            action="accounts.mfa.device.rename", actor=actor, device=device, previous_name=old_name
+            action=Action.ACCOUNTS_MFA_DEVICE_RENAME,
+            actor=actor,
+            device=device,
+            previous_name=old_name,
         )
 
 
@@ -493,14 +497,14 @@ def device_remove(*, actor: User, device: Any) -> None:
         refused = primary_device_count(user=actor) <= 1
         if refused:
             _device_record(
-                action="accounts.mfa.device.remove",
+                action=Action.ACCOUNTS_MFA_DEVICE_REMOVE,
                 actor=actor,
                 device=device,
                 outcome=Outcome.DENIED,
                 reason="last device",
             )
         else:
-            _device_record(action="accounts.mfa.device.remove", actor=actor, device=device)
+            _device_record(action=Action.ACCOUNTS_MFA_DEVICE_REMOVE, actor=actor, device=device)
             device.delete()
     if refused:
         raise LastDeviceError(

@@ -21,6 +21,7 @@ from accounts import sessions
 from accounts.errors import AccountRuleError
 from accounts.models import PersonalAccessToken, User
 from audit import services as audit
+from audit.actions import Action
 
 # Sent inside the deactivation's transaction, with user=, successor= (User or None)
 # and actor=. Receivers return a JSON-safe dict summarising what they revoked or moved.
@@ -51,7 +52,7 @@ def user_departure_schedule(
         user.files_successor = successor
         user.save(update_fields=["departure_scheduled_for", "files_successor"])
         audit.record(
-            action="accounts.user.departure_schedule",
+            action=Action.ACCOUNTS_USER_DEPARTURE_SCHEDULE,
             actor=actor,
             target_type="accounts.user",
             target_id=user.pk,
@@ -68,7 +69,7 @@ def user_departure_cancel(*, actor: User, user: User) -> None:
         user.departure_scheduled_for = None
         user.save(update_fields=["departure_scheduled_for"])
         audit.record(
-            action="accounts.user.departure_cancel",
+            action=Action.ACCOUNTS_USER_DEPARTURE_CANCEL,
             actor=actor,
             target_type="accounts.user",
             target_id=user.pk,
@@ -127,7 +128,7 @@ def user_deactivate(
             if isinstance(result, dict):
                 summary[getattr(receiver, "__name__", "receiver")] = result
         audit.record(
-            action="accounts.user.deactivate",
+            action=Action.ACCOUNTS_USER_DEACTIVATE,
             actor=actor,
             actor_label="" if actor else "system (departure date)",
             target_type="accounts.user",
@@ -148,7 +149,7 @@ def user_reactivate(*, actor: User, user: User) -> None:
         user.deactivated_at = None
         user.save(update_fields=["is_active", "deactivated_at"])
         audit.record(
-            action="accounts.user.reactivate",
+            action=Action.ACCOUNTS_USER_REACTIVATE,
             actor=actor,
             target_type="accounts.user",
             target_id=user.pk,

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 
 from accounts.models import User
 from audit import services as audit
+from audit.actions import Action
 from audit.models import Outcome
 
 View = Callable[..., HttpResponse]
@@ -35,7 +36,7 @@ def site_admin_required(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not getattr(request.user, "is_site_admin", False):
             audit.record(
-                action="accounts.admin.access",
+                action=Action.ACCOUNTS_ADMIN_ACCESS,
                 outcome=Outcome.DENIED,
                 actor=request.user,
                 details={"path": request.path},

@@ -14,6 +14,8 @@ from django.utils.translation import gettext as _
 from accounts.errors import AccountRuleError
 from accounts.models import AccountPolicy, Team, TeamMembership, TeamRole, User
 from audit import services as audit
+from audit.actions import Action
+from audit.models import Outcome
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,29 @@ def setup_url_for(user: User) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
+def user_password_set(*, user: User, password: str, via: str) -> None:
+    """Set ``user``'s password and record it in one transaction: both or neither."""
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit.record(
+            action=Action.ACCOUNTS_PASSWORD_SET,
+            actor=user,
+            target_type="accounts.user",
+            target_id=user.pk,
+            details={"via": via},
+        )
+
+
+def setup_link_refused_record() -> None:
+    """An expired, used or guessed set-up link: worth knowing about."""
+    audit.record(
+        action=Action.ACCOUNTS_SETUP_LINK_USE,
+        outcome=Outcome.DENIED,
+        details={"reason": "invalid or expired link"},
+    )
+
+
 def first_admin_ensure(*, email: str) -> FirstAdmin:
     """Create the first site administrator when there is no user at all.
 
@@ -51,7 +76,7 @@ def first_admin_ensure(*, email: str) -> FirstAdmin:
             return FirstAdmin(user=admin, created=False, setup_url=setup_url_for(admin))
         admin = User.objects.create_superuser(email)
         audit.record(
-            action="accounts.first_admin.create",
+            action=Action.ACCOUNTS_FIRST_ADMIN_CREATE,
             actor_label="system",
             target_type="accounts.user",
             target_id=admin.pk,
@@ -77,7 +102,7 @@ def user_roles_set(*, actor: User, user: User, is_site_admin: bool, is_auditor: 
         user.is_auditor = is_auditor
         user.save(update_fields=["is_site_admin", "is_auditor"])
         audit.record(
-            action="accounts.user.roles",
+            action=Action.ACCOUNTS_USER_ROLES,
             actor=actor,
             target_type="accounts.user",
             target_id=user.pk,
@@ -95,7 +120,7 @@ def team_create(*, actor: User, name: str, description: str = "") -> Team:
     with transaction.atomic():
         team = Team.objects.create(name=name, slug=slug, description=description.strip())
         audit.record(
-            action="accounts.team.create",
+            action=Action.ACCOUNTS_TEAM_CREATE,
             actor=actor,
             target_type="accounts.team",
             target_id=team.pk,
@@ -120,7 +145,7 @@ def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMe
             membership.save(update_fields=["role"])
         if created or previous != role:
             audit.record(
-                action="accounts.team.member_set",
+                action=Action.ACCOUNTS_TEAM_MEMBER_SET,
                 actor=actor,
                 target_type="accounts.team",
                 target_id=team.pk,
@@ -144,7 +169,7 @@ def team_member_remove(*, actor: User, membership: TeamMembership) -> None:
         team_id = membership.team_id
         membership.delete()
         audit.record(
-            action="accounts.team.member_remove",
+            action=Action.ACCOUNTS_TEAM_MEMBER_REMOVE,
             actor=actor,
             target_type="accounts.team",
             target_id=team_id,
@@ -165,7 +190,7 @@ def policy_update(*, actor: User, policy: AccountPolicy, changes: dict[str, obje
             setattr(policy, field, value)
         policy.save()
         audit.record(
-            action="accounts.policy.update",
+            action=Action.ACCOUNTS_POLICY_UPDATE,
             actor=actor,
             target_type="accounts.policy",
             target_id=policy.pk,

@@ -21,6 +21,7 @@ from django.utils.module_loading import import_string
 
 from accounts.models import AccountPolicy, User, UserSession
 from audit import services as audit
+from audit.actions import Action
 from audit.context import client_ip
 from audit.models import Outcome
 
@@ -93,7 +94,7 @@ def user_session_revoke(*, actor: User, user_session: UserSession) -> None:
     with transaction.atomic():
         user_session_end(user_session=user_session, reason=EndReason.REVOKED)
         audit.record(
-            action="accounts.session.revoke",
+            action=Action.ACCOUNTS_SESSION_REVOKE,
             actor=actor,
             target_type="accounts.user",
             target_id=user_session.user_id,
@@ -107,6 +108,21 @@ def user_sessions_end_all(*, user: User, reason: str) -> int:
     for user_session in UserSession.objects.filter(user=user, ended_at__isnull=True):
         user_session_end(user_session=user_session, reason=reason)
         ended += 1
+    return ended
+
+
+def user_sessions_revoke_all(*, actor: User) -> int:
+    """Sign out everywhere: every open session of ``actor`` ends, recorded in the same
+    transaction (both or neither). The caller logs the current request out after."""
+    with transaction.atomic():
+        ended = user_sessions_end_all(user=actor, reason=EndReason.REVOKED)
+        audit.record(
+            action=Action.ACCOUNTS_SESSION_REVOKE_ALL,
+            actor=actor,
+            target_type="accounts.user",
+            target_id=actor.pk,
+            details={"sessions_ended": ended},
+        )
     return ended
 
 
@@ -137,7 +153,7 @@ def session_touch(request: HttpRequest, user_session: UserSession, now: dt.datet
 
 def session_expired_record(*, user: User, reason: str) -> None:
     audit.record(
-        action="accounts.session.expire",
+        action=Action.ACCOUNTS_SESSION_EXPIRE,
         outcome=Outcome.SUCCESS,
         actor=user,
         target_type="accounts.user",

@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts import lockout, sessions
 from accounts.models import AccountPolicy, User, UserSession
 from audit import services as audit
+from audit.actions import Action
 from audit.models import Outcome
 
 
@@ -30,7 +31,7 @@ def _login_succeeded(sender: object, request: HttpRequest, user: User, **kwargs:
         request=request, user=user, device_cookie=device_cookie
     )
     audit.record(
-        action="accounts.login",
+        action=Action.ACCOUNTS_LOGIN,
         actor=user,
         target_type="accounts.user",
         target_id=user.pk,
@@ -58,7 +59,7 @@ def _login_failed(
         else "invalid credentials"
     )
     audit.record(
-        action="accounts.login",
+        action=Action.ACCOUNTS_LOGIN,
         outcome=Outcome.DENIED,
         actor_label=attempted,
         details={"reason": reason},
@@ -79,5 +80,8 @@ def _logged_out(sender: object, request: HttpRequest, user: User | None, **kwarg
         )
     if user is not None:
         audit.record(
-            action="accounts.logout", actor=user, target_type="accounts.user", target_id=user.pk
+            action=Action.ACCOUNTS_LOGOUT,
+            actor=user,
+            target_type="accounts.user",
+            target_id=user.pk,
         )

@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import AccountPolicy, PersonalAccessToken, TokenScope, User
 from audit import services as audit
+from audit.actions import Action
 from audit.models import Outcome
 
 TOKEN_PREFIX = "sdpat_"  # noqa: S105  (a public marker, not a secret)
@@ -168,7 +169,7 @@ def token_create(
             expires_at=now + dt.timedelta(days=days),
         )
         audit.record(
-            action="accounts.token.create",
+            action=Action.ACCOUNTS_TOKEN_CREATE,
             actor=actor,
             target_type="accounts.token",
             target_id=token.pk,
@@ -194,7 +195,7 @@ def token_revoke(*, actor: User, token: PersonalAccessToken) -> None:
             return
         token.revoked_at = now
         audit.record(
-            action="accounts.token.revoke",
+            action=Action.ACCOUNTS_TOKEN_REVOKE,
             actor=actor,
             target_type="accounts.token",
             target_id=token.pk,
@@ -206,10 +207,10 @@ def _use_denied(*, reason: str, prefix: str, token: PersonalAccessToken | None =
     # Never the token itself: only its public prefix (or the shape of what was sent).
     details = {"reason": reason, "prefix": prefix}
     if token is None:
-        audit.record(action="accounts.token.use", outcome=Outcome.DENIED, details=details)
+        audit.record(action=Action.ACCOUNTS_TOKEN_USE, outcome=Outcome.DENIED, details=details)
         return
     audit.record(
-        action="accounts.token.use",
+        action=Action.ACCOUNTS_TOKEN_USE,
         outcome=Outcome.DENIED,
         actor=token.user,
         target_type="accounts.token",
@@ -262,7 +263,7 @@ def _use_record(*, token: PersonalAccessToken, ip: str, now: dt.datetime) -> Non
         token.last_used_at = now
         token.last_used_ip = ip[:45]
         audit.record(
-            action="accounts.token.use",
+            action=Action.ACCOUNTS_TOKEN_USE,
             actor=token.user,
             target_type="accounts.token",
             target_id=token.pk,

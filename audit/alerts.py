@@ -4,7 +4,8 @@ Rules read only the log (actions, outcomes, details), never other apps' tables, 
 an alert can always be explained from the events it cites. Thresholds are settings
 (AUDIT_ALERT_*, docs/audit.md). Each run claims the cursor row with SELECT ... FOR
 UPDATE and advances it in the same transaction that stores the alerts: running twice,
-or on two workers, never raises the same alert twice.
+or on two workers, never raises the same alert twice. The actions a rule watches are
+entries of the catalogue (audit/actions.py), and summaries name them by their label.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from audit.actions import Action
 from audit.models import AlertCursor, AlertRule, AuditAlert, AuditEvent, Outcome
 
-DOWNLOAD = "files.version.download"
-LOGIN = "accounts.login"
+DOWNLOAD = Action.FILES_VERSION_DOWNLOAD
+LOGIN = Action.ACCOUNTS_LOGIN
 BATCH = 5000
 
 
@@ -52,11 +54,11 @@ def _bursts(
     *,
     rule: str,
     key: str,
-    action: str,
-    outcome: str | None,
+    action: Action,
+    outcome: Outcome | None,
     count: int,
     window_s: float,
-    describe: str,
+    describe: str = "",
 ) -> list[AuditAlert]:
     """Subjects with at least ``count`` matching events within ``window_s`` seconds."""
     latest: dict[str, AuditEvent] = {}
@@ -67,6 +69,9 @@ def _bursts(
                 latest[subject] = event
     raised = []
     window = dt.timedelta(seconds=window_s)
+    what = f"events '{action.label}'" + (f" ({outcome.label})" if outcome else "")
+    if describe:
+        what = f"{what} {describe}"
     for subject, last in latest.items():
         since = last.occurred_at - window
         events = list(
@@ -86,7 +91,7 @@ def _bursts(
                     rule,
                     subject,
                     events,
-                    f"{label}: {len(events)} {describe} within {int(window_s // 60)} min",
+                    f"{label}: {len(events)} {what} within {int(window_s // 60)} min",
                 )
             )
     return raised
@@ -152,7 +157,6 @@ def alerts_evaluate() -> list[AuditAlert]:
                 outcome=Outcome.SUCCESS,
                 count=settings.AUDIT_ALERT_DOWNLOADS_COUNT,
                 window_s=settings.AUDIT_ALERT_DOWNLOADS_WINDOW_S,
-                describe="downloads",
             ),
             *_outside_hours(new),
             *_bursts(
@@ -163,7 +167,6 @@ def alerts_evaluate() -> list[AuditAlert]:
                 outcome=Outcome.DENIED,
                 count=settings.AUDIT_ALERT_FAILED_LOGINS_COUNT,
                 window_s=settings.AUDIT_ALERT_FAILED_LOGINS_WINDOW_S,
-                describe="failed sign-ins",
             ),
             *_bursts(
                 new,
@@ -173,7 +176,7 @@ def alerts_evaluate() -> list[AuditAlert]:
                 outcome=Outcome.DENIED,
                 count=settings.AUDIT_ALERT_FAILED_LOGINS_COUNT,
                 window_s=settings.AUDIT_ALERT_FAILED_LOGINS_WINDOW_S,
-                describe="failed sign-ins from this address",
+                describe="from this address",
             ),
             *_quarantined(new),
         ]

@@ -32,6 +32,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from audit import merkle
+from audit.actions import Action
 from audit.chain import GENESIS_HASH, ChainReport, chain_verify
 from audit.models import (
     AlertRule,
@@ -490,7 +491,7 @@ def audit_log_verify_and_alert(*, full: bool = False) -> ChainVerification:
             summary=report.problem,
         )
         audit.record(
-            action="audit.verification.failed",
+            action=Action.AUDIT_VERIFICATION_FAILED,
             outcome="error",
             actor_label="system",
             details={"problem": report.problem},

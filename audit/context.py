@@ -32,7 +32,7 @@ def client_ip(request: HttpRequest) -> str:
     Only the entries appended by our own proxies are trusted: anything further left
     was written by the client and could be forged.
     """
-    trusted: int = settings.SECUREDRIVE_TRUSTED_PROXY_COUNT
+    trusted: int = settings.TRUSTED_PROXY_COUNT
     remote = str(request.META.get("REMOTE_ADDR", ""))
     if trusted <= 0:
         return remote

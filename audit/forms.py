@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from audit.actions import Category
 from audit.models import Outcome
 from audit.selectors import EventFilter
 
@@ -21,6 +22,9 @@ class EventFilterForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
     actor = forms.CharField(label=_("Person (e-mail or id)"), required=False, max_length=320)
+    category = forms.ChoiceField(
+        label=_("Category"), required=False, choices=[("", _("any")), *Category.choices]
+    )
     action = forms.CharField(label=_("Action starts with"), required=False, max_length=100)
     target_type = forms.CharField(label=_("Target type"), required=False, max_length=100)
     target_id = forms.CharField(label=_("Target id"), required=False, max_length=100)
@@ -36,6 +40,7 @@ class EventFilterForm(forms.Form):
             since=data.get("since"),
             until=data.get("until"),
             actor=(data.get("actor") or "").strip(),
+            category=data.get("category") or "",
             action=(data.get("action") or "").strip(),
             target_type=(data.get("target_type") or "").strip(),
             target_id=(data.get("target_id") or "").strip(),

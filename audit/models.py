@@ -8,6 +8,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Lower, Upper
 from django.utils.translation import gettext_lazy as _
 
+from audit.actions import Action, action_catalogued
 from audit.chain import ChainedFields
 
 
@@ -82,6 +83,11 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("audit events cannot be deleted")
+
+    @property
+    def catalogued_action(self) -> Action | None:
+        """The catalogue entry of the stored code (None for a code it no longer knows)."""
+        return action_catalogued(self.action)
 
     def chained_fields(self) -> ChainedFields:
         return ChainedFields(

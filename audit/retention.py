@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from audit import checkpoints, merkle
 from audit import services as audit
+from audit.actions import Action
 from audit.models import AuditEvent, Outcome, RetentionAnchor
 from audit.services import Actor
 
@@ -124,7 +125,7 @@ def audit_retention_purge(
     report = checkpoints.audit_log_verify(store=store)
     if not report.intact:
         audit.record(
-            action="audit.retention.purge",
+            action=Action.AUDIT_RETENTION_PURGE,
             outcome=Outcome.ERROR,
             actor=actor,
             actor_label="" if actor else "system",
@@ -145,7 +146,7 @@ def audit_retention_purge(
         )
         # Recorded before the delete: the purge's own event is the log's new head.
         audit.record(
-            action="audit.retention.purge",
+            action=Action.AUDIT_RETENTION_PURGE,
             actor=actor,
             actor_label="" if actor else "system",
             target_type="audit.anchor",

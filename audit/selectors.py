@@ -10,6 +10,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Lower, Upper
 from django.db.models.lookups import In
 
+from audit.actions import Action
 from audit.chain import ChainedFields, ChainReport, chain_verify
 from audit.models import AuditAlert, AuditEvent, ChainVerification
 
@@ -55,12 +56,16 @@ class EventFilter:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     actor: str = ""
+    category: str = ""  # audit.actions.Category
     action: str = ""  # a prefix: "files." or "files.version.download"
     target_type: str = ""
     target_id: str = ""
     outcome: str = ""
     ip_address: str = ""
     up_to_sequence: int | None = None  # pins exports and pages to one head
+    # A person's data export: what others did that concerns them (see events_about).
+    about_email: str = ""
+    about_account: str = ""
 
     def as_details(self) -> dict[str, str]:
         """For the audit event that records the query itself."""
@@ -161,6 +166,10 @@ def audit_events_filter(query: EventFilter) -> QuerySet[AuditEvent]:
         events = events.filter(_sequence_bounds(query))
     if query.actor:
         events = events.filter(_actor_condition(query.actor))
+    if query.category:
+        events = events.filter(
+            action__in=[action.value for action in Action if action.category == query.category]
+        )
     if query.action:
         events = events.filter(action__startswith=query.action)
     if query.target_type:
@@ -173,6 +182,31 @@ def audit_events_filter(query: EventFilter) -> QuerySet[AuditEvent]:
         events = events.filter(ip_address=query.ip_address)
     if query.up_to_sequence is not None:
         events = events.filter(sequence__lte=query.up_to_sequence)
+    if query.about_email or query.about_account:
+        events = events.filter(_about(email=query.about_email, account=query.about_account))
+    return events
+
+
+def _about(*, email: str, account: str) -> Q:
+    """Events by others about a person: their account is the target, or their e-mail
+    address is in a detail the catalogue marks as personal data (audit/actions.py).
+
+    Their own actions are left out (the export lists them apart). Detail fields have no
+    index: this reads the whole log, which is fine for a rare, admin-run export.
+    """
+    about = Q(target_type="accounts.user", target_id=account) if account else Q(pk__in=[])
+    address = email.strip().lower()
+    if address:
+        for action in Action:
+            for field in sorted(action.personal_details):
+                # A single address (``->>`` text), or one of a list (its JSON text).
+                named = Q(**{f"details__{field}__iexact": address}) | Q(
+                    **{f"details__{field}__icontains": f'"{address}"'}
+                )
+                about |= Q(action=action.value) & named
+    events = Q(about)
+    if account:
+        events &= ~Q(actor_id=account)
     return events
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audit import context as request_context
 from audit import forwarding
+from audit.actions import Action, action_catalogued
 from audit.chain import GENESIS_HASH, ChainedFields, canonical_body, event_hash
 from audit.models import AuditEvent, Outcome
 
@@ -39,7 +40,7 @@ def _details_masked(details: Mapping[str, Any]) -> dict[str, Any]:
 
 def record(
     *,
-    action: str,
+    action: Action,
     outcome: str = Outcome.SUCCESS,
     actor: Actor | None = None,
     actor_label: str = "",
@@ -52,9 +53,13 @@ def record(
     """Append one event to the chain, in the caller's transaction if there is one.
 
     Recording inside the caller's transaction means the event and the change it
-    describes commit or roll back together. ``action`` is a dotted name such as
-    ``accounts.login`` or ``files.version.download``; ``details`` must be JSON-safe.
+    describes commit or roll back together. ``action`` is an entry of the catalogue
+    (``audit.actions.Action``); an uncatalogued code is refused, so that every stored
+    action has a label and a category. ``details`` must be JSON-safe.
     """
+    catalogued = action_catalogued(action)
+    if catalogued is None:
+        raise ValueError(f"audit action {action!r} is not in the catalogue (audit/actions.py)")
     if outcome not in Outcome.values:
         raise ValueError(f"unknown audit outcome {outcome!r}")
     where = request or request_context.current()
@@ -67,7 +72,7 @@ def record(
         actor_label=_actor_label(actor) if actor is not None else actor_label[:320],
         ip_address=where.ip_address,
         user_agent=where.user_agent,
-        action=action,
+        action=catalogued.value,
         target_type=target_type,
         target_id=str(target_id)[:100],
         outcome=str(outcome),

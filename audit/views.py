@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET
 
 from audit import checkpoints, exports
 from audit import services as audit
+from audit.actions import Action
 from audit.forms import EventFilterForm
 from audit.merkle import ProofError
 from audit.models import AuditEvent, Outcome
@@ -51,7 +52,7 @@ def auditor_required(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not getattr(request.user, "is_auditor", False):
             audit.record(
-                action="audit.console.access",
+                action=Action.AUDIT_CONSOLE_ACCESS,
                 outcome=Outcome.DENIED,
                 actor=request.user,
                 details={"path": request.path},
@@ -63,7 +64,9 @@ def auditor_required(view: View) -> View:
 
 
 def _viewed(request: HttpRequest, page: str, **details: Any) -> None:
-    audit.record(action="audit.console.view", actor=request.user, details={"page": page, **details})
+    audit.record(
+        action=Action.AUDIT_CONSOLE_VIEW, actor=request.user, details={"page": page, **details}
+    )
 
 
 def _positive_int(value: str | None) -> int | None:
@@ -167,7 +170,7 @@ def export(request: HttpRequest, export_format: str) -> HttpResponseBase:
     if query is None:
         return HttpResponseBadRequest("invalid filter")
     audit.record(
-        action="audit.export",
+        action=Action.AUDIT_EXPORT,
         actor=request.user,
         details={"format": export_format, **query.as_details()},
     )
@@ -189,7 +192,7 @@ def export_signature(request: HttpRequest, export_format: str) -> HttpResponse:
         return HttpResponseBadRequest("a signature needs the export's pinned head (upto)")
     document = exports.export_signature(query, export_format)
     audit.record(
-        action="audit.export.sign",
+        action=Action.AUDIT_EXPORT_SIGN,
         actor=request.user,
         details={"format": export_format, "sha256": document["sha256"], **query.as_details()},
     )

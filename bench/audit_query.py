@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from audit.actions import Action
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
@@ -150,28 +152,28 @@ def _django_setup(database_url: str, scratch: Path) -> None:
 
 ACTIONS: tuple[tuple[str, str, int], ...] = (
     # (action, target kind, weight in thousandths)
-    ("files.version.download", "version", 260),
-    ("files.access", "file", 200),
-    ("files.upload.complete", "version", 60),
-    ("files.version.scan", "version", 50),
-    ("accounts.login", "user", 80),
-    ("accounts.logout", "user", 50),
-    ("accounts.session.expire", "user", 30),
-    ("files.file.rename", "file", 20),
-    ("files.file.move", "file", 15),
-    ("files.file.delete", "file", 10),
-    ("files.file.restore", "file", 3),
-    ("files.folder.create", "folder", 20),
-    ("files.folder.rename", "folder", 5),
-    ("sharing.share.create", "file", 20),
-    ("sharing.link.create", "link", 20),
-    ("sharing.link.open", "link", 50),
-    ("sharing.link.download", "link", 50),
-    ("sharing.link.revoke", "link", 5),
-    ("audit.console.view", "none", 20),
-    ("audit.export", "none", 2),
-    ("accounts.mfa.device.add", "user", 5),
-    ("accounts.token.use", "user", 5),
+    (Action.FILES_VERSION_DOWNLOAD, "version", 260),
+    (Action.FILES_ACCESS, "file", 200),
+    (Action.FILES_UPLOAD_COMPLETE, "version", 60),
+    (Action.FILES_VERSION_SCAN, "version", 50),
+    (Action.ACCOUNTS_LOGIN, "user", 80),
+    (Action.ACCOUNTS_LOGOUT, "user", 50),
+    (Action.ACCOUNTS_SESSION_EXPIRE, "user", 30),
+    (Action.FILES_FILE_RENAME, "file", 20),
+    (Action.FILES_FILE_MOVE, "file", 15),
+    (Action.FILES_FILE_DELETE, "file", 10),
+    (Action.FILES_FILE_RESTORE, "file", 3),
+    (Action.FILES_FOLDER_CREATE, "folder", 20),
+    (Action.FILES_FOLDER_RENAME, "folder", 5),
+    (Action.SHARING_SHARE_CREATE, "file", 20),
+    (Action.SHARING_LINK_CREATE, "link", 20),
+    (Action.SHARING_LINK_ACCESS, "link", 50),
+    (Action.SHARING_LINK_DOWNLOAD, "link", 50),
+    (Action.SHARING_LINK_REVOKE, "link", 5),
+    (Action.AUDIT_CONSOLE_VIEW, "none", 20),
+    (Action.AUDIT_EXPORT, "none", 2),
+    (Action.ACCOUNTS_MFA_DEVICE_ADD, "user", 5),
+    (Action.ACCOUNTS_TOKEN_USE, "user", 5),
 )
 TARGET_TYPES = {
     "version": "files.version",
@@ -181,8 +183,8 @@ TARGET_TYPES = {
     "user": "accounts.user",
     "none": "",
 }
-SYSTEM_ACTIONS = frozenset({"files.version.scan", "accounts.session.expire"})
-LINK_RECIPIENT_ACTIONS = frozenset({"sharing.link.open", "sharing.link.download"})
+SYSTEM_ACTIONS = frozenset({Action.FILES_VERSION_SCAN, Action.ACCOUNTS_SESSION_EXPIRE})
+LINK_RECIPIENT_ACTIONS = frozenset({Action.SHARING_LINK_ACCESS, Action.SHARING_LINK_DOWNLOAD})
 USER_AGENTS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 Version/18.1 Safari",
@@ -467,8 +469,8 @@ def cases() -> list[Case]:
         ),
         Case(
             "action: downloads",
-            EventFilter(action="files.version.download"),
-            matches=lambda event: event.action.startswith("files.version.download"),
+            EventFilter(action=Action.FILES_VERSION_DOWNLOAD),
+            matches=lambda event: event.action.startswith(Action.FILES_VERSION_DOWNLOAD),
         ),
         Case(
             "action prefix: sharing.",
@@ -477,8 +479,8 @@ def cases() -> list[Case]:
         ),
         Case(
             "action: rare (audit.export)",
-            EventFilter(action="audit.export"),
-            matches=lambda event: event.action.startswith("audit.export"),
+            EventFilter(action=Action.AUDIT_EXPORT),
+            matches=lambda event: event.action.startswith(Action.AUDIT_EXPORT),
         ),
         Case(
             "outcome: denied",
@@ -498,7 +500,9 @@ def cases() -> list[Case]:
         Case(
             "file version: downloads",
             EventFilter(
-                action="files.version.download", target_type="files.version", target_id=version_id
+                action=Action.FILES_VERSION_DOWNLOAD,
+                target_type="files.version",
+                target_id=version_id,
             ),
             matches=lambda event: event.target_id == version_id,
         ),
@@ -539,13 +543,13 @@ def cases() -> list[Case]:
         ),
         Case(
             "occasional person + downloads",
-            EventFilter(actor=occasional, action="files.version.download"),
-            matches=lambda event: event.action == "files.version.download",
+            EventFilter(actor=occasional, action=Action.FILES_VERSION_DOWNLOAD),
+            matches=lambda event: event.action == Action.FILES_VERSION_DOWNLOAD,
         ),
         Case(
             "downloads + denied + one day",
             EventFilter(
-                action="files.version.download", outcome="denied", since=day[0], until=day[1]
+                action=Action.FILES_VERSION_DOWNLOAD, outcome="denied", since=day[0], until=day[1]
             ),
             matches=lambda event: event.outcome == "denied",
         ),
@@ -560,7 +564,7 @@ def cases() -> list[Case]:
     deep: list[Case] = []
     for name, query in (
         ("no filter", EventFilter()),
-        ("downloads", EventFilter(action="files.version.download")),
+        ("downloads", EventFilter(action=Action.FILES_VERSION_DOWNLOAD)),
         ("person (busiest)", EventFilter(actor=busy)),
         ("outcome: denied", EventFilter(outcome="denied")),
     ):
@@ -635,7 +639,7 @@ def time_verification() -> VerificationTimes:
     full_s = time.perf_counter() - started
 
     for number in range(INCREMENTAL_EVENTS):
-        audit.record(action="bench.audit_query", actor_label="bench", details={"n": number})
+        audit.record(action=Action.AUDIT_CONSOLE_VIEW, actor_label="bench", details={"n": number})
     started = time.perf_counter()
     checkpoints.checkpoint_write(force=True)
     checkpoint_resumed_s = time.perf_counter() - started

@@ -15,7 +15,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db import transaction
 from django.http import HttpResponseBase
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -279,13 +278,12 @@ class FolderView(FilesAPIView):
                 actor=me, folder_id=change.validated_data["parent"], need=Permission.EDIT
             )
             selectors.move_destination_check(actor=me, item=folder, destination=destination)
-        with transaction.atomic():
-            if "name" in change.validated_data:
-                folder = services.folder_rename(
-                    actor=me, folder=folder, name=change.validated_data["name"]
-                )
-            if destination is not None:
-                folder = services.folder_move(actor=me, folder=folder, destination=destination)
+        folder = services.folder_change(
+            actor=me,
+            folder=folder,
+            name=change.validated_data.get("name"),
+            destination=destination,
+        )
         return Response(FolderSummarySerializer(folder).data)
 
     @extend_schema(
@@ -407,11 +405,9 @@ class FileView(FilesAPIView):
                 actor=me, folder_id=change.validated_data["folder"], need=Permission.EDIT
             )
             selectors.move_destination_check(actor=me, item=file, destination=destination)
-        with transaction.atomic():
-            if "name" in change.validated_data:
-                file = services.file_rename(actor=me, file=file, name=change.validated_data["name"])
-            if destination is not None:
-                file = services.file_move(actor=me, file=file, destination=destination)
+        file = services.file_change(
+            actor=me, file=file, name=change.validated_data.get("name"), destination=destination
+        )
         return Response(FileSerializer(file).data)
 
     @extend_schema(

@@ -44,11 +44,11 @@ class ArchiveLimits:
     @classmethod
     def from_settings(cls) -> ArchiveLimits:
         return cls(
-            max_entries=settings.SECUREDRIVE_SCAN_ARCHIVE_MAX_ENTRIES,
-            max_unpacked_bytes=settings.SECUREDRIVE_SCAN_ARCHIVE_MAX_UNPACKED_BYTES,
-            max_ratio=settings.SECUREDRIVE_SCAN_ARCHIVE_MAX_RATIO,
-            max_depth=settings.SECUREDRIVE_SCAN_ARCHIVE_MAX_DEPTH,
-            nested_max_bytes=settings.SECUREDRIVE_SCAN_ARCHIVE_NESTED_MAX_BYTES,
+            max_entries=settings.SCAN_ARCHIVE_MAX_ENTRIES,
+            max_unpacked_bytes=settings.SCAN_ARCHIVE_MAX_UNPACKED_BYTES,
+            max_ratio=settings.SCAN_ARCHIVE_MAX_RATIO,
+            max_depth=settings.SCAN_ARCHIVE_MAX_DEPTH,
+            nested_max_bytes=settings.SCAN_ARCHIVE_NESTED_MAX_BYTES,
         )
 
 

@@ -39,6 +39,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit import services as audit
+from audit.actions import Action
 from audit.context import RequestContext, context_from_request
 from audit.models import Outcome
 from files import services
@@ -164,7 +165,7 @@ def _audit_download(
     **details: object,
 ) -> None:
     audit.record(
-        action="files.version.download",
+        action=Action.FILES_VERSION_DOWNLOAD,
         outcome=outcome,
         actor=actor,
         actor_label=actor_label,

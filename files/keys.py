@@ -28,7 +28,7 @@ def keyring() -> Keyring:
     production settings refuse to start without one, so there it always exists.
     """
     global _cached
-    path = Path(settings.SECUREDRIVE_KEYRING_FILE)
+    path = Path(settings.KEYRING_FILE)
     with _lock:
         try:
             stat = path.stat()

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from audit import services as audit
+from audit.actions import Action
 from audit.models import Outcome
 from files import services
 from files.crypto import BlobDecryptor, BlobIntegrityError
@@ -108,7 +109,7 @@ def versions_retention_apply(*, now: dt.datetime | None = None, limit: int = 500
             )
             if count:
                 audit.record(
-                    action="files.version.purge",
+                    action=Action.FILES_VERSION_PURGE,
                     actor_label=SYSTEM,
                     target_type="files.version",
                     target_id=version.pk,
@@ -197,7 +198,7 @@ def blobs_scrub(*, batch: int | None = None) -> ScrubReport:
             continue
         FileVersion.objects.filter(pk=version.pk).update(integrity_checked_at=timezone.now())
     audit.record(
-        action="files.scrub",
+        action=Action.FILES_SCRUB,
         outcome=Outcome.ERROR if report.failed else Outcome.SUCCESS,
         actor_label=SYSTEM,
         details={"checked": report.checked, "failed": report.failed},
@@ -238,7 +239,7 @@ def data_keys_rewrap(
     report = RewrapReport(current_kek_id=current)
     report.total = FileVersion.objects.filter(_wrapped_elsewhere(current)).count()
     audit.record(
-        action="files.keys.rotation",
+        action=Action.FILES_KEYS_ROTATION,
         actor_label=actor_label,
         details={"phase": "start", "current_kek": current, "to_rewrap": report.total},
     )
@@ -268,7 +269,7 @@ def data_keys_rewrap(
                 version.save(update_fields=["kek_id", "wrapped_data_key"])
                 report.rewrapped += 1
             audit.record(
-                action="files.keys.rewrap",
+                action=Action.FILES_KEYS_REWRAP,
                 actor_label=actor_label,
                 details={
                     "current_kek": current,
@@ -281,7 +282,7 @@ def data_keys_rewrap(
         if progress is not None:
             progress(report)
     audit.record(
-        action="files.keys.rotation",
+        action=Action.FILES_KEYS_ROTATION,
         outcome=Outcome.ERROR if report.failed else Outcome.SUCCESS,
         actor_label=actor_label,
         details={
@@ -326,7 +327,7 @@ def version_reencrypt(*, version_id: uuid.UUID | str, actor: User | None = None)
         )
         if switched:
             audit.record(
-                action="files.version.reencrypt",
+                action=Action.FILES_VERSION_REENCRYPT,
                 actor=actor,
                 actor_label="" if actor else SYSTEM,
                 target_type="files.version",

@@ -55,10 +55,10 @@ class ScannerDisabled(Exception):
 
 
 def scanner_client() -> ClamdClient:
-    address = str(settings.SECUREDRIVE_CLAMD_ADDRESS or "")
+    address = str(settings.CLAMD_ADDRESS or "")
     if not address:
         raise ScannerDisabled
-    return ClamdClient(address, timeout_s=float(settings.SECUREDRIVE_CLAMD_TIMEOUT_S))
+    return ClamdClient(address, timeout_s=float(settings.CLAMD_TIMEOUT_S))
 
 
 class _Tee:
@@ -145,10 +145,8 @@ def version_content_scan(*, version: FileVersion, client: ClamdClient) -> ScanRe
         decryptor = BlobDecryptor(
             data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
         )
-        tee = _Tee(
-            decryptor.decrypt_all(), delay_s=float(settings.SECUREDRIVE_SCAN_SEGMENT_DELAY_S)
-        )
-        limit = int(settings.SECUREDRIVE_SCAN_MAX_BYTES)
+        tee = _Tee(decryptor.decrypt_all(), delay_s=float(settings.SCAN_SEGMENT_DELAY_S))
+        limit = int(settings.SCAN_MAX_BYTES)
         oversize = version.size > limit
         result = None if oversize else client.instream(tee)
         tee.drain()

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Team, TeamMembership, User
 from audit import services as audit
+from audit.actions import Action
 from audit.models import Outcome
 from files.errors import FileNotFoundForActor, FileRuleError
 from files.models import File, FileVersion, Folder, Space, SpaceKind
@@ -218,7 +219,7 @@ def move_destination_check(*, actor: User, item: File | Folder, destination: Fol
     if not item_via_share_only(actor=actor, space=item.space):
         return
     audit.record(
-        action="files.access",
+        action=Action.FILES_ACCESS,
         outcome=Outcome.DENIED,
         actor=actor,
         target_type="files.file" if isinstance(item, File) else "files.folder",
@@ -238,7 +239,7 @@ def move_destination_check(*, actor: User, item: File | Folder, destination: Fol
 
 def _refused(*, actor: User, target_type: str, target_id: object, need: Permission) -> None:
     audit.record(
-        action="files.access",
+        action=Action.FILES_ACCESS,
         outcome=Outcome.DENIED,
         actor=actor if _active(actor) else None,
         target_type=target_type,

@@ -92,11 +92,11 @@ class _FinalizeTask(Task[Any, Any]):
     retry_backoff=True,
     retry_backoff_max=600,
     retry_jitter=True,
-    max_retries=settings.SECUREDRIVE_SCAN_MAX_RETRIES,
+    max_retries=settings.SCAN_MAX_RETRIES,
     # No archive or scanner may hang a worker: soft limit first (the run is released
     # and marked "scan failed"), then the pool child is killed.
-    soft_time_limit=settings.SECUREDRIVE_SCAN_SOFT_TIME_LIMIT_S,
-    time_limit=settings.SECUREDRIVE_SCAN_TIME_LIMIT_S,
+    soft_time_limit=settings.SCAN_SOFT_TIME_LIMIT_S,
+    time_limit=settings.SCAN_TIME_LIMIT_S,
 )
 def version_finalize(version_id: str) -> str | None:
     """Decrypt, hash, sniff and scan one new version; record its verdict
@@ -107,11 +107,9 @@ def version_finalize(version_id: str) -> str | None:
 @shared_task(ignore_result=True)
 def versions_stuck_requeue() -> int:
     """Beat, every 5 minutes: re-enqueue versions still waiting for a verdict."""
-    if not settings.SECUREDRIVE_CLAMD_ADDRESS:
+    if not settings.CLAMD_ADDRESS:
         return 0  # no scanner: they wait, loudly (the UI banner)
-    stuck = finalize.versions_stuck_select(
-        older_than_minutes=settings.SECUREDRIVE_SCAN_STUCK_MINUTES
-    )
+    stuck = finalize.versions_stuck_select(older_than_minutes=settings.SCAN_STUCK_MINUTES)
     for version_id in stuck:
         version_finalize.delay(version_id)
     return len(stuck)

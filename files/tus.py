@@ -59,6 +59,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import Outcome
 from core.errors import RuleError
 from files import selectors, services
@@ -223,7 +224,7 @@ def _reject(actor: User, target: Folder | None, reason: str, **details: Any) -> 
         return
     with transaction.atomic():
         record(
-            "files.upload.reject",
+            Action.FILES_UPLOAD_REJECT,
             actor=actor,
             target=target,
             outcome=Outcome.DENIED,
@@ -311,7 +312,7 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
                 expires_at=_expiry(),
             )
             record(
-                "files.upload.start",
+                Action.FILES_UPLOAD_START,
                 actor=actor,
                 target=folder,
                 upload=str(upload_id),
@@ -601,7 +602,7 @@ def _version_create(actor: User, session: UploadSession, sealed: SealedBlob) -> 
         locked.version = version
         locked.save(update_fields=["completed_at", "version"])
         record(
-            "files.upload.complete",
+            Action.FILES_UPLOAD_COMPLETE,
             actor=actor,
             target=version,
             upload=str(locked.pk),
@@ -685,7 +686,7 @@ def upload_terminate(*, actor: User, session: UploadSession) -> None:
         raise TusError(409, _("This upload is already complete."))
     with transaction.atomic():
         record(
-            "files.upload.terminate",
+            Action.FILES_UPLOAD_TERMINATE,
             actor=actor,
             target=session.folder,
             upload=str(session.pk),

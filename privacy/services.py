@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit import services as audit
+from audit.actions import Action
 from audit.exports import jsonl_chunks
 from audit.models import Outcome
 from audit.selectors import EventFilter, audit_head_sequence
@@ -43,6 +44,9 @@ transfers.jsonl       transfers you sent
 file_requests.jsonl   file requests you opened
 activity.jsonl        your actions as recorded in the audit log, up to event #{head}
                       (when, what, which file, from which address and browser)
+about_you.jsonl       what others did that concerns you, up to the same event: changes
+                      to your account, and events that name your e-mail address
+                      (shares, links and transfers sent to you, invitations)
 """
 
 
@@ -63,7 +67,7 @@ def personal_data_export(*, actor: User, person: User) -> Iterator[bytes]:
     """
     head = audit_head_sequence()
     audit.record(
-        action="privacy.export",
+        action=Action.PRIVACY_EXPORT,
         actor=actor,
         target_type="accounts.user",
         target_id=person.pk,
@@ -91,6 +95,9 @@ def personal_data_export(*, actor: User, person: User) -> Iterator[bytes]:
     archive.add(_json_lines(selectors.person_file_requests(person)), "file_requests.jsonl")
     activity = EventFilter(actor=str(person.pk), up_to_sequence=head)
     archive.add(jsonl_chunks(activity), "activity.jsonl")
+    # The catalogue (audit/actions.py) says which event details hold personal data.
+    about = EventFilter(about_email=person.email, about_account=str(person.pk), up_to_sequence=head)
+    archive.add(jsonl_chunks(about), "about_you.jsonl")
     return iter(archive)
 
 
@@ -132,7 +139,7 @@ def person_content_erase(*, actor: User, person: User, confirmation: str) -> Era
             owner=person, completed_at__isnull=True
         ).delete()
         audit.record(
-            action="privacy.erasure",
+            action=Action.PRIVACY_ERASURE,
             actor=actor,
             target_type="accounts.user",
             target_id=person.pk,
@@ -149,7 +156,7 @@ def person_content_erase(*, actor: User, person: User, confirmation: str) -> Era
 
 def personal_data_export_refused(*, actor: User, person_id: int) -> None:
     audit.record(
-        action="privacy.export",
+        action=Action.PRIVACY_EXPORT,
         outcome=Outcome.DENIED,
         actor=actor,
         target_type="accounts.user",

@@ -7,6 +7,6 @@ from django.http import HttpRequest
 def platform_status(request: HttpRequest) -> dict[str, object]:
     """What every page must say loudly: scanning switched off."""
     return {
-        "scanner_disabled": not settings.SECUREDRIVE_CLAMD_ADDRESS,
+        "scanner_disabled": not settings.CLAMD_ADDRESS,
         "profile": settings.PROFILE,
     }

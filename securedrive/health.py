@@ -86,7 +86,7 @@ def storage_check() -> Check:
 
 def scanner_check() -> Check:
     """Disabled when no clamd is configured: uploads then stay pending, never clean."""
-    address = settings.SECUREDRIVE_CLAMD_ADDRESS
+    address = settings.CLAMD_ADDRESS
     if not address:
         return Check(DISABLED, "no ClamAV configured: uploads stay pending until scanned")
     client = ClamdClient(address, timeout_s=2)

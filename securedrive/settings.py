@@ -10,6 +10,11 @@ Two profiles, chosen by ``SECUREDRIVE_PROFILE``:
 
 Every variable may also be given as ``NAME_FILE`` pointing at a file holding the value
 (Docker/Kubernetes secrets). docs/configuration.md lists them all.
+
+Names: an environment variable ``SECUREDRIVE_<AREA>_<NAME>`` sets the Django setting
+``<AREA>_<NAME>`` (``SECUREDRIVE_SCAN_MAX_BYTES`` -> ``settings.SCAN_MAX_BYTES``), except
+where Django or a library fixes the name (``SESSION_COOKIE_AGE``, ``AXES_*``). Periodic
+tasks are one table, ``BEAT_TASKS``, at the end.
 """
 
 from __future__ import annotations
@@ -238,7 +243,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Number of reverse proxies in front of the web process whose X-Forwarded-For entries
 # are trusted when recording a client's address in the audit log. 0: use REMOTE_ADDR.
-SECUREDRIVE_TRUSTED_PROXY_COUNT = env.int("SECUREDRIVE_TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_PROXY_COUNT = env.int("SECUREDRIVE_TRUSTED_PROXY_COUNT", default=0)
 
 # Strict Content-Security-Policy: no inline script or style anywhere. htmx is configured
 # through a <meta> tag so that it injects no inline style either.
@@ -308,10 +313,10 @@ STORAGES = {
 }
 
 # E-mail address given to the first administrator by `manage.py bootstrap`.
-SECUREDRIVE_ADMIN_EMAIL = env.str("SECUREDRIVE_ADMIN_EMAIL", default="admin@localhost")
+ADMIN_EMAIL = env.str("SECUREDRIVE_ADMIN_EMAIL", default="admin@localhost")
 
 # --- Keyring (key-encryption keys, see docs/encryption-format.md) ----------------------
-SECUREDRIVE_KEYRING_FILE = Path(
+KEYRING_FILE = Path(
     env.str("SECUREDRIVE_KEYRING_FILE", default=str(SECRETS_DIR / "keyring.json"))
 ).resolve()
 
@@ -343,39 +348,37 @@ TUS_EXPIRY_SECONDS = env.int("SECUREDRIVE_TUS_EXPIRY_SECONDS", default=24 * 3600
 # --- Virus scanner ---------------------------------------------------------------------
 # "tcp://127.0.0.1:3310" or "unix:///run/clamav/clamd.ctl". Empty: scanning disabled,
 # which the UI and the health endpoint say loudly; uploads then stay pending.
-SECUREDRIVE_CLAMD_ADDRESS = env.str("SECUREDRIVE_CLAMD_ADDRESS", default="")
-SECUREDRIVE_CLAMD_TIMEOUT_S = env.float("SECUREDRIVE_CLAMD_TIMEOUT_S", default=60.0)
-SECUREDRIVE_SCANNER_WAIVED = env.bool("SECUREDRIVE_SCANNER_WAIVED", default=False)
+CLAMD_ADDRESS = env.str("SECUREDRIVE_CLAMD_ADDRESS", default="")
+CLAMD_TIMEOUT_S = env.float("SECUREDRIVE_CLAMD_TIMEOUT_S", default=60.0)
+SCANNER_WAIVED = env.bool("SECUREDRIVE_SCANNER_WAIVED", default=False)
 # The finalize pipeline (docs/scanning.md). Plaintext larger than clamd's StreamMaxLength
 # cannot be scanned: keep this equal to it (docker-compose.yml: 4000M; tests: 64M).
-SECUREDRIVE_SCAN_MAX_BYTES = env.int("SECUREDRIVE_SCAN_MAX_BYTES", default=4000 * 2**20)
+SCAN_MAX_BYTES = env.int("SECUREDRIVE_SCAN_MAX_BYTES", default=4000 * 2**20)
 # What happens to content the scanner cannot fully inspect (too big, ZIP64, encrypted or
 # too deeply nested archives, archive bombs): "block" quarantines it, "allow" makes it
 # downloadable flagged "not scanned". Never "clean".
-SECUREDRIVE_SCAN_OVERSIZE_POLICY = env.str("SECUREDRIVE_SCAN_OVERSIZE_POLICY", default="block")
+SCAN_OVERSIZE_POLICY = env.str("SECUREDRIVE_SCAN_OVERSIZE_POLICY", default="block")
 # Archive limits (files/archives.py): beyond any of them an archive is "not scanned".
-SECUREDRIVE_SCAN_ARCHIVE_MAX_ENTRIES = env.int(
-    "SECUREDRIVE_SCAN_ARCHIVE_MAX_ENTRIES", default=10_000
-)
-SECUREDRIVE_SCAN_ARCHIVE_MAX_UNPACKED_BYTES = env.int(
+SCAN_ARCHIVE_MAX_ENTRIES = env.int("SECUREDRIVE_SCAN_ARCHIVE_MAX_ENTRIES", default=10_000)
+SCAN_ARCHIVE_MAX_UNPACKED_BYTES = env.int(
     "SECUREDRIVE_SCAN_ARCHIVE_MAX_UNPACKED_BYTES", default=4000 * 2**20
 )
-SECUREDRIVE_SCAN_ARCHIVE_MAX_RATIO = env.int("SECUREDRIVE_SCAN_ARCHIVE_MAX_RATIO", default=100)
-SECUREDRIVE_SCAN_ARCHIVE_MAX_DEPTH = env.int("SECUREDRIVE_SCAN_ARCHIVE_MAX_DEPTH", default=3)
+SCAN_ARCHIVE_MAX_RATIO = env.int("SECUREDRIVE_SCAN_ARCHIVE_MAX_RATIO", default=100)
+SCAN_ARCHIVE_MAX_DEPTH = env.int("SECUREDRIVE_SCAN_ARCHIVE_MAX_DEPTH", default=3)
 # A nested archive is inspected in memory (never on disk): up to this many bytes.
-SECUREDRIVE_SCAN_ARCHIVE_NESTED_MAX_BYTES = env.int(
+SCAN_ARCHIVE_NESTED_MAX_BYTES = env.int(
     "SECUREDRIVE_SCAN_ARCHIVE_NESTED_MAX_BYTES", default=64 * 2**20
 )
 # Hard limits of one finalize run; past the soft one the version is "scan failed".
-SECUREDRIVE_SCAN_SOFT_TIME_LIMIT_S = env.int("SECUREDRIVE_SCAN_SOFT_TIME_LIMIT_S", default=3 * 3600)
-SECUREDRIVE_SCAN_TIME_LIMIT_S = env.int("SECUREDRIVE_SCAN_TIME_LIMIT_S", default=3 * 3600 + 120)
+SCAN_SOFT_TIME_LIMIT_S = env.int("SECUREDRIVE_SCAN_SOFT_TIME_LIMIT_S", default=3 * 3600)
+SCAN_TIME_LIMIT_S = env.int("SECUREDRIVE_SCAN_TIME_LIMIT_S", default=3 * 3600 + 120)
 # Retries while clamd is unreachable, with exponential backoff (capped), then "scan failed".
-SECUREDRIVE_SCAN_MAX_RETRIES = env.int("SECUREDRIVE_SCAN_MAX_RETRIES", default=10)
+SCAN_MAX_RETRIES = env.int("SECUREDRIVE_SCAN_MAX_RETRIES", default=10)
 # The sweeper re-enqueues versions waiting or scanning for longer than this.
-SECUREDRIVE_SCAN_STUCK_MINUTES = env.int("SECUREDRIVE_SCAN_STUCK_MINUTES", default=15)
+SCAN_STUCK_MINUTES = env.int("SECUREDRIVE_SCAN_STUCK_MINUTES", default=15)
 # Test only (tests/test_scanning_crash.py): a pause between segments, so that a worker
 # can be killed in the middle of a scan. Zero everywhere else.
-SECUREDRIVE_SCAN_SEGMENT_DELAY_S = env.float("SECUREDRIVE_SCAN_SEGMENT_DELAY_S", default=0.0)
+SCAN_SEGMENT_DELAY_S = env.float("SECUREDRIVE_SCAN_SEGMENT_DELAY_S", default=0.0)
 
 # --- Celery ----------------------------------------------------------------------------
 BROKER_DIR = DATA_DIR / "broker"
@@ -406,23 +409,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
-    # Lets /healthz tell "broker reachable" apart from "a worker is consuming".
-    "worker-heartbeat": {
-        "task": "securedrive.tasks.worker_heartbeat",
-        "schedule": env.float("SECUREDRIVE_WORKER_HEARTBEAT_S", default=30.0),
-    },
-    # Hourly, so a departure takes effect within the hour of its date starting; the task
-    # is idempotent.
-    "accounts-departures": {"task": "accounts.tasks.departures_due_process", "schedule": 3600.0},
-    # Files lifecycle (docs/storage.md): idempotent, each run does what is still due.
-    "files-version-retention": {"task": "files.tasks.versions_retention_apply", "schedule": 3600.0},
-    "files-trash-purge": {"task": "files.tasks.trash_purge_expired", "schedule": 3600.0},
-    "files-scrub": {"task": "files.tasks.blobs_scrub", "schedule": 6 * 3600.0},
-    "files-uploads-expired": {"task": "files.tasks.uploads_expired_delete", "schedule": 3600.0},
-    # The broker alone is not trusted to keep finalize messages (FIELD-NOTES).
-    "files-versions-stuck": {"task": "files.tasks.versions_stuck_requeue", "schedule": 300.0},
-}
 
 # --- Audit: checkpoints, signing, forwarding, retention (docs/audit.md) ---------------------
 # Ed25519 key signing checkpoints and exports; created on first use in embedded mode,
@@ -454,8 +440,8 @@ AUDIT_CHECKPOINT_EVERY_EVENTS = env.int("SECUREDRIVE_AUDIT_CHECKPOINT_EVERY_EVEN
 AUDIT_CHECKPOINT_INTERVAL_S = env.float("SECUREDRIVE_AUDIT_CHECKPOINT_INTERVAL_S", default=600.0)
 AUDIT_VERIFY_INTERVAL_S = env.float("SECUREDRIVE_AUDIT_VERIFY_INTERVAL_S", default=3600.0)
 # SIEM forwarding: one JSON line per committed event on the "securedrive.audit" logger.
-SECUREDRIVE_AUDIT_LOG_FILE = env.str("SECUREDRIVE_AUDIT_LOG_FILE", default="")
-SECUREDRIVE_AUDIT_SYSLOG_ADDRESS = env.str("SECUREDRIVE_AUDIT_SYSLOG_ADDRESS", default="")
+AUDIT_LOG_FILE = env.str("SECUREDRIVE_AUDIT_LOG_FILE", default="")
+AUDIT_SYSLOG_ADDRESS = env.str("SECUREDRIVE_AUDIT_SYSLOG_ADDRESS", default="")
 # Alert rules (audit/alerts.py), e-mailed to site administrators and auditors.
 AUDIT_ALERT_INTERVAL_S = env.float("SECUREDRIVE_AUDIT_ALERT_INTERVAL_S", default=300.0)
 AUDIT_ALERT_DOWNLOADS_COUNT = env.int("SECUREDRIVE_AUDIT_ALERT_DOWNLOADS_COUNT", default=50)
@@ -473,36 +459,15 @@ AUDIT_ALERT_WORKING_HOURS = tuple(
     int(hour)
     for hour in env.str("SECUREDRIVE_AUDIT_ALERT_WORKING_HOURS", default="7-20").split("-")
 )
-CELERY_BEAT_SCHEDULE["audit-alerts"] = {
-    "task": "audit.tasks.alerts_evaluate",
-    "schedule": AUDIT_ALERT_INTERVAL_S,
-}
-CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {
-    "task": "audit.tasks.checkpoint_write_due",
-    "schedule": AUDIT_CHECKPOINT_INTERVAL_S,
-}
-CELERY_BEAT_SCHEDULE["audit-verify"] = {
-    "task": "audit.tasks.audit_log_verify_and_alert",
-    "schedule": AUDIT_VERIFY_INTERVAL_S,
-}
 # The hourly verification is incremental (from the last verified checkpoint); a full
 # recomputation runs this often.
 AUDIT_VERIFY_FULL_INTERVAL_S = env.float(
     "SECUREDRIVE_AUDIT_VERIFY_FULL_INTERVAL_S", default=86400.0
 )
-CELERY_BEAT_SCHEDULE["audit-verify-full"] = {
-    "task": "audit.tasks.audit_log_verify_and_alert",
-    "schedule": AUDIT_VERIFY_FULL_INTERVAL_S,
-    "kwargs": {"full": True},
-}
 # Retention (audit/retention.py): events older than this are purged, only up to a signed
 # checkpoint; default 6 years (6 x 365 days + 2 leap days).
 AUDIT_RETENTION_DAYS = env.int("SECUREDRIVE_AUDIT_RETENTION_DAYS", default=6 * 365 + 2)
 AUDIT_RETENTION_INTERVAL_S = env.float("SECUREDRIVE_AUDIT_RETENTION_INTERVAL_S", default=86400.0)
-CELERY_BEAT_SCHEDULE["audit-retention-purge"] = {
-    "task": "audit.tasks.audit_retention_purge",
-    "schedule": AUDIT_RETENTION_INTERVAL_S,
-}
 
 # --- Cache (shared by web and worker processes: heartbeats, rate limits) ---------------
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
@@ -558,7 +523,7 @@ REST_FRAMEWORK = {
     },
     # Never None: DRF would then key anonymous rates on the client-written
     # X-Forwarded-For header. 0 means REMOTE_ADDR, as for the audit log.
-    "NUM_PROXIES": SECUREDRIVE_TRUSTED_PROXY_COUNT,
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -587,19 +552,19 @@ LOGGING = {
 # SIEM forwarding (audit/forwarding.py): the "securedrive.audit" logger writes one JSON
 # line per committed audit event to a file and/or syslog ("host:port" UDP or a socket path).
 _audit_handlers: dict[str, dict[str, Any]] = {}
-if SECUREDRIVE_AUDIT_LOG_FILE:
+if AUDIT_LOG_FILE:
     _audit_handlers["audit_file"] = {
         "class": "logging.handlers.WatchedFileHandler",
-        "filename": SECUREDRIVE_AUDIT_LOG_FILE,
+        "filename": AUDIT_LOG_FILE,
         "formatter": "audit_json",
     }
-if SECUREDRIVE_AUDIT_SYSLOG_ADDRESS:
-    _syslog_host, _, _syslog_port = SECUREDRIVE_AUDIT_SYSLOG_ADDRESS.rpartition(":")
+if AUDIT_SYSLOG_ADDRESS:
+    _syslog_host, _, _syslog_port = AUDIT_SYSLOG_ADDRESS.rpartition(":")
     _audit_handlers["audit_syslog"] = {
         "class": "logging.handlers.SysLogHandler",
         "address": (_syslog_host, int(_syslog_port))
         if _syslog_host and _syslog_port.isdigit()
-        else SECUREDRIVE_AUDIT_SYSLOG_ADDRESS,
+        else AUDIT_SYSLOG_ADDRESS,
         "formatter": "audit_json",
     }
 LOGGING["formatters"]["audit_json"] = {"format": "%(message)s"}  # type: ignore[index]
@@ -621,22 +586,58 @@ if PRODUCTION:
         database=DATABASES["default"],
         broker_url=CELERY_BROKER_URL,
         storage_options=_default_storage["OPTIONS"],
-        keyring_file=SECUREDRIVE_KEYRING_FILE,
+        keyring_file=KEYRING_FILE,
         audit_signing_key_file=AUDIT_SIGNING_KEY_FILE,
         data_dirs=[STORAGE_DIR, DATA_DIR / "db"],
-        clamd_address=SECUREDRIVE_CLAMD_ADDRESS,
-        scanner_waived=SECUREDRIVE_SCANNER_WAIVED,
+        clamd_address=CLAMD_ADDRESS,
+        scanner_waived=SCANNER_WAIVED,
         https=HTTPS,
     )
 
 # --- Sharing (sharing/; docs/sharing-*.md) ---------------------------------------------------
 # Who may share and how (link expiry, passwords, e-mail codes, domains) is the admin's
-# SharingPolicy, in the database. The beat tasks below are idempotent.
-CELERY_BEAT_SCHEDULE["sharing-transfers-expired-purge"] = {
-    "task": "sharing.tasks.transfers_expired_purge",
-    "schedule": 3600.0,
-}
-CELERY_BEAT_SCHEDULE["sharing-request-reservations-release"] = {
-    "task": "sharing.tasks.file_request_reservations_release",
-    "schedule": 3600.0,
+# SharingPolicy, in the database. Its beat tasks (BEAT_TASKS) are idempotent.
+
+
+# --- Periodic tasks (Celery beat): the one table ------------------------------------------
+# Every periodic task of every app, here and nowhere else (paperless-ngx keeps its beat
+# schedule as one table too). All are idempotent: a run does only what is still due, so
+# a late or doubled run is harmless. (name, task, every N seconds, keyword arguments)
+WORKER_HEARTBEAT_S = env.float("SECUREDRIVE_WORKER_HEARTBEAT_S", default=30.0)
+BEAT_TASKS: tuple[tuple[str, str, float, dict[str, Any]], ...] = (
+    # Lets /healthz tell "broker reachable" apart from "a worker is consuming".
+    ("worker-heartbeat", "securedrive.tasks.worker_heartbeat", WORKER_HEARTBEAT_S, {}),
+    # Hourly, so a departure takes effect within the hour of its date starting.
+    ("accounts-departures", "accounts.tasks.departures_due_process", 3600.0, {}),
+    # Files lifecycle (docs/storage.md).
+    ("files-version-retention", "files.tasks.versions_retention_apply", 3600.0, {}),
+    ("files-trash-purge", "files.tasks.trash_purge_expired", 3600.0, {}),
+    ("files-scrub", "files.tasks.blobs_scrub", 6 * 3600.0, {}),
+    ("files-uploads-expired", "files.tasks.uploads_expired_delete", 3600.0, {}),
+    # The broker alone is not trusted to keep finalize messages (FIELD-NOTES).
+    ("files-versions-stuck", "files.tasks.versions_stuck_requeue", 300.0, {}),
+    # Sharing (docs/sharing-*.md).
+    ("sharing-transfers-expired-purge", "sharing.tasks.transfers_expired_purge", 3600.0, {}),
+    (
+        "sharing-request-reservations-release",
+        "sharing.tasks.file_request_reservations_release",
+        3600.0,
+        {},
+    ),
+    # Audit log (docs/audit.md): alert rules, checkpoints, verification, retention. The
+    # frequent verification is incremental; a full recomputation runs less often.
+    ("audit-alerts", "audit.tasks.alerts_evaluate", AUDIT_ALERT_INTERVAL_S, {}),
+    ("audit-checkpoint", "audit.tasks.checkpoint_write_due", AUDIT_CHECKPOINT_INTERVAL_S, {}),
+    ("audit-verify", "audit.tasks.audit_log_verify_and_alert", AUDIT_VERIFY_INTERVAL_S, {}),
+    (
+        "audit-verify-full",
+        "audit.tasks.audit_log_verify_and_alert",
+        AUDIT_VERIFY_FULL_INTERVAL_S,
+        {"full": True},
+    ),
+    ("audit-retention-purge", "audit.tasks.audit_retention_purge", AUDIT_RETENTION_INTERVAL_S, {}),
+)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    name: {"task": task, "schedule": every_s, **({"kwargs": kwargs} if kwargs else {})}
+    for name, task, every_s, kwargs in BEAT_TASKS
 }

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Team, TeamMembership, User
 from audit import services as audit
+from audit.actions import Action
 from audit.models import Outcome
 from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor
@@ -79,7 +80,7 @@ def share_get_for_actor(*, actor: User, share_id: int) -> Share:
         if files_selectors.share_allowed(actor=actor, item=item):
             return share
     audit.record(
-        action="sharing.share.update",
+        action=Action.SHARING_SHARE_UPDATE,
         outcome=Outcome.DENIED,
         actor=actor,
         target_type="sharing.share",
@@ -225,7 +226,7 @@ def transfer_get_for_actor(*, actor: User, transfer_id: int) -> Transfer:
     )
     if transfer is None:
         audit.record(
-            action="sharing.transfer.access",
+            action=Action.SHARING_TRANSFER_ACCESS,
             outcome=Outcome.DENIED,
             actor=actor if actor.is_authenticated else None,
             target_type="sharing.transfer",
@@ -324,7 +325,7 @@ def file_request_get_for_actor(*, actor: User, request_id: int) -> FileRequest:
     found = file_requests_for_actor(actor).filter(pk=request_id).first()
     if found is None:
         audit.record(
-            action="sharing.request.access",
+            action=Action.SHARING_REQUEST_ACCESS,
             outcome=Outcome.DENIED,
             actor=actor if actor.is_authenticated else None,
             target_type="sharing.request",

@@ -19,6 +19,10 @@ from django.utils import translation
 
 from accounts.models import User
 
+# Fixture modules: their fixtures are available to every test module, which asks for
+# them by parameter name only (no imports).
+pytest_plugins = ["tests.files_helpers", "tests.fixtures_services", "tests.smtp_server"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
 

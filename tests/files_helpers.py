@@ -1,9 +1,9 @@
 """Fixtures and helpers for the files tests: people, a team, both storage backends.
 
-Test modules import the fixtures they use by name (``from tests.files_helpers import
-...``). The storage fixture runs a test on the folder backend and on S3 (moto's real
-S3 API server from tests/services.sh); raw helpers read and rewrite stored blobs the
-way an attacker with storage access would.
+The fixtures reach every test module through ``pytest_plugins`` (tests/conftest.py);
+test modules import only the helper functions. The storage fixture runs a test on the
+folder backend and on S3 (moto's real S3 API server from tests/services.sh); raw
+helpers read and rewrite stored blobs the way an attacker with storage access would.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def small_segments() -> Iterator[int]:
 def private_keyring(tmp_path: Path) -> Iterator[Path]:
     """A keyring of the test's own, so rotations do not leak into other tests."""
     path = tmp_path / "secrets" / "keyring.json"
-    with override_settings(SECUREDRIVE_KEYRING_FILE=path):
+    with override_settings(KEYRING_FILE=path):
         yield path
 
 

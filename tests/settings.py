@@ -39,7 +39,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-SECUREDRIVE_CLAMD_ADDRESS = ""
+CLAMD_ADDRESS = ""
 
 # Static files straight from the source folders (no collectstatic in tests).
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

@@ -10,7 +10,7 @@ import os
 
 from tests.settings import *  # noqa: F403
 
-SECUREDRIVE_CLAMD_ADDRESS = os.environ["SECUREDRIVE_TEST_CLAMD_ADDRESS"]
+CLAMD_ADDRESS = os.environ["SECUREDRIVE_TEST_CLAMD_ADDRESS"]
 CELERY_TASK_ALWAYS_EAGER = False
 # The test's own Redis database (SCAN_WORKER_BROKER_URL): unacked messages are per
 # database, so the short visibility timeout cannot redeliver another test's messages.

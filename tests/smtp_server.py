@@ -4,9 +4,9 @@ The locmem backend (tests/settings.py) shows what Django *meant* to send; this
 fixture shows what an SMTP client received: the bytes Django's SMTP backend put on
 the wire (MIME structure, encodings, headers), parsed back with the standard library.
 
-Use it by importing the fixture by name into a test module::
+The fixture reaches every test module through ``pytest_plugins`` (tests/conftest.py)::
 
-    from tests.smtp_server import ReceivedMail, SmtpServer, smtp_server  # noqa: F401
+    from tests.smtp_server import ReceivedMail, SmtpServer
 
     def test_...(smtp_server: SmtpServer) -> None:
         ...send...

@@ -11,6 +11,7 @@ from django.core import mail
 from django.test import Client
 
 from accounts.models import AccountPolicy, Invitation, Team, TeamMembership, TeamRole, User
+from audit.actions import Action
 from audit.models import AuditEvent
 from tests.helpers import client_signed_in
 
@@ -60,13 +61,17 @@ def test_invited_clinician_creates_an_account_once(
     assert claire.check_password(NEW_PASSWORD)
     assert not claire.is_site_admin
     assert TeamMembership.objects.filter(team=cardiology, user=claire).exists()
-    assert AuditEvent.objects.filter(action="accounts.invitation.send").exists()
-    assert AuditEvent.objects.filter(action="accounts.invitation.accept", actor_id=str(claire.pk))
+    assert AuditEvent.objects.filter(action=Action.ACCOUNTS_INVITATION_SEND).exists()
+    assert AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_INVITATION_ACCEPT, actor_id=str(claire.pk)
+    )
 
     # The link works once.
     again = Client().get(path)
     assert again.status_code == 410
-    assert AuditEvent.objects.filter(action="accounts.invitation.use", outcome="denied").exists()
+    assert AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_INVITATION_USE, outcome="denied"
+    ).exists()
 
 
 def test_weak_password_is_refused_at_invitation(
@@ -121,7 +126,7 @@ def test_clinicians_and_auditors_cannot_administer(owner: User, path: str) -> No
     auditor = User.objects.create_user("audrey@hopital.example", "x" * 20, is_auditor=True)
     for person in (owner, auditor):
         assert client_signed_in(person).get(path).status_code == 403
-    denied = AuditEvent.objects.filter(action="accounts.admin.access", outcome="denied")
+    denied = AuditEvent.objects.filter(action=Action.ACCOUNTS_ADMIN_ACCESS, outcome="denied")
     assert denied.count() == 2
 
 
@@ -132,7 +137,7 @@ def test_roles_change_is_audited_and_last_admin_keeps_the_role(
     admin_client.post(f"/accounts/admin/users/{owner.pk}/", {"is_auditor": "on"})
     owner.refresh_from_db()
     assert owner.is_auditor
-    event = AuditEvent.objects.get(action="accounts.user.roles")
+    event = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_ROLES)
     assert event.details["after"] == {"site_admin": False, "auditor": True}
 
     admin_client.post(f"/accounts/admin/users/{site_admin.pk}/", {})
@@ -157,7 +162,7 @@ def test_team_manager_manages_own_team_only(site_admin: User, owner: User, outsi
     assert refused.status_code == 404
     Team.objects.create(name="Secrétariat", slug="secretariat")
     assert member.get("/accounts/teams/secretariat/").status_code == 404
-    assert AuditEvent.objects.filter(action="accounts.team.member_set").count() == 2
+    assert AuditEvent.objects.filter(action=Action.ACCOUNTS_TEAM_MEMBER_SET).count() == 2
 
 
 def test_policy_changes_are_validated_and_audited(site_admin: User) -> None:
@@ -173,7 +178,7 @@ def test_policy_changes_are_validated_and_audited(site_admin: User) -> None:
     assert admin_client.post("/accounts/admin/policy/", form).status_code == 302
     policy = AccountPolicy.current()
     assert (policy.session_idle_minutes, policy.session_max_hours) == (30, 10)
-    event = AuditEvent.objects.get(action="accounts.policy.update")
+    event = AuditEvent.objects.get(action=Action.ACCOUNTS_POLICY_UPDATE)
     assert event.details["changed"]["session_idle_minutes"] == {"before": 15, "after": 30}
 
     bad = admin_client.post("/accounts/admin/policy/", {**form, "session_idle_minutes": 0})

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from tests.conftest import PASSWORD
 from tests.helpers import totp_code, totp_device_confirmed
@@ -33,7 +34,7 @@ def test_owner_signs_in_and_the_login_is_audited(client: Client, owner: User) ->
     assert client.get("/")["Location"].startswith("/accounts/mfa/verify/")
     client.post("/accounts/mfa/verify/", {"code": totp_code(device)})
     assert client.get("/").status_code == 200
-    event = AuditEvent.objects.get(action="accounts.login")
+    event = AuditEvent.objects.get(action=Action.ACCOUNTS_LOGIN)
     assert (event.outcome, event.actor_id, event.actor_label) == (
         "success",
         str(owner.pk),
@@ -48,7 +49,7 @@ def test_unknown_and_known_accounts_get_the_same_answer(client: Client, owner: U
     for response in (wrong_password, unknown_account):
         assert response.status_code == 200  # type: ignore[attr-defined]
         assert "do not match an active account" in response.content.decode()  # type: ignore[attr-defined]
-    denied = AuditEvent.objects.filter(action="accounts.login", outcome="denied")
+    denied = AuditEvent.objects.filter(action=Action.ACCOUNTS_LOGIN, outcome="denied")
     assert sorted(denied.values_list("actor_label", flat=True)) == sorted(
         [owner.email, "nobody@hopital.example"]
     )
@@ -81,13 +82,15 @@ def test_first_admin_sets_a_password_through_a_one_time_link(
     )
     assert done.status_code == 302
     assert AuditEvent.objects.filter(
-        action="accounts.password.set", actor_id=str(admin.pk)
+        action=Action.ACCOUNTS_PASSWORD_SET, actor_id=str(admin.pk)
     ).exists()
 
     # The link dies once used, and its reuse is recorded.
     reuse = Client().get(link.group(1))
     assert "This link no longer works" in reuse.content.decode()
-    assert AuditEvent.objects.filter(action="accounts.setup_link.use", outcome="denied").exists()
+    assert AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_SETUP_LINK_USE, outcome="denied"
+    ).exists()
     assert sign_in(Client(), admin.email, new_password).status_code == 302  # type: ignore[attr-defined]
 
     # A second bootstrap creates nobody and prints no link.

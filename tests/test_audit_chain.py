@@ -10,6 +10,7 @@ from django.db import connection
 
 from accounts.models import User
 from audit import services as audit
+from audit.actions import Action
 from audit.chain import GENESIS_HASH
 from audit.models import AppendOnlyError, AuditEvent, Outcome
 from audit.selectors import audit_chain_verify
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.django_db
 def events_record(owner: User, count: int = 6) -> list[AuditEvent]:
     return [
         audit.record(
-            action="files.version.download",
+            action=Action.FILES_VERSION_DOWNLOAD,
             actor=owner,
             target_type="files.version",
             target_id=index,
@@ -133,12 +134,12 @@ def test_code_cannot_update_or_delete_events(owner: User) -> None:
         AuditEvent.objects.filter(pk=event.pk).update(action="x")
     with pytest.raises(AppendOnlyError):
         AuditEvent.objects.all().delete()
-    assert AuditEvent.objects.get(pk=event.pk).action == "files.version.download"
+    assert AuditEvent.objects.get(pk=event.pk).action == Action.FILES_VERSION_DOWNLOAD
 
 
 def test_secrets_in_details_are_masked(owner: User) -> None:
     event = audit.record(
-        action="accounts.token.create", actor=owner, details={"token": "abc", "name": "ci"}
+        action=Action.ACCOUNTS_TOKEN_CREATE, actor=owner, details={"token": "abc", "name": "ci"}
     )
     assert event.details == {"token": "***", "name": "ci"}
 
@@ -148,10 +149,10 @@ def test_rolled_back_action_leaves_no_event(owner: User) -> None:
 
     def delete_that_fails() -> None:
         with transaction.atomic():
-            audit.record(action="files.version.delete", actor=owner)
+            audit.record(action=Action.FILES_FILE_DELETE, actor=owner)
             raise RuntimeError("the action failed after recording")
 
     with pytest.raises(RuntimeError):
         delete_that_fails()
-    assert not AuditEvent.objects.filter(action="files.version.delete").exists()
+    assert not AuditEvent.objects.filter(action=Action.FILES_FILE_DELETE).exists()
     assert audit_chain_verify().intact

@@ -24,6 +24,7 @@ from django.test import Client
 from accounts.models import User
 from audit import checkpoints, merkle
 from audit import services as audit
+from audit.actions import Action
 from audit.models import AlertRule, AuditAlert, AuditEvent, ChainVerification, Outcome
 from audit.note import checkpoint_open, verifier_key_parse
 from audit.tasks import audit_log_verify_and_alert, checkpoint_write_due
@@ -56,7 +57,7 @@ def audit_folders(settings: Any, tmp_path: Path) -> Path:
 def downloads_record(person: User, *, file_id: int, count: int) -> list[AuditEvent]:
     return [
         audit.record(
-            action="files.version.download",
+            action=Action.FILES_VERSION_DOWNLOAD,
             actor=person,
             target_type="files.file",
             target_id=file_id,
@@ -89,10 +90,10 @@ CONSOLE_PATHS = [
 def test_site_admin_without_auditor_role_is_refused_and_audited(
     site_admin: User, path: str
 ) -> None:
-    audit.record(action="accounts.login", actor=site_admin)
+    audit.record(action=Action.ACCOUNTS_LOGIN, actor=site_admin)
     response = client_signed_in(site_admin).get(path)
     assert response.status_code == 403
-    denied = AuditEvent.objects.get(action="audit.console.access")
+    denied = AuditEvent.objects.get(action=Action.AUDIT_CONSOLE_ACCESS)
     assert (denied.outcome, denied.actor_id, denied.details) == (
         Outcome.DENIED,
         str(site_admin.pk),
@@ -133,7 +134,7 @@ def test_auditor_filters_one_files_downloads_newest_first(
     assert [event.sequence for event in response.context["events"]] == [
         event.sequence for event in reversed(mine)
     ]
-    viewed = AuditEvent.objects.filter(action="audit.console.view").get()
+    viewed = AuditEvent.objects.filter(action=Action.AUDIT_CONSOLE_VIEW).get()
     assert viewed.actor_id == str(auditor.pk)
     assert viewed.details["target_id"] == "7"
 
@@ -141,7 +142,7 @@ def test_auditor_filters_one_files_downloads_newest_first(
 def test_filters_by_person_outcome_ip_and_time(auditor: User, owner: User, outsider: User) -> None:
     downloads_record(owner, file_id=7, count=2)
     refused = audit.record(
-        action="files.version.download",
+        action=Action.FILES_VERSION_DOWNLOAD,
         actor=outsider,
         outcome=Outcome.DENIED,
         target_type="files.file",
@@ -165,20 +166,20 @@ def test_an_outside_recipient_is_found_by_e_mail(auditor: User, owner: User) -> 
     through a link ("link:<id>") or a file request ("request:<id>"), their address in
     the events. The person filter finds them by that address, and only them."""
 
-    def external(label: str, recipient: str, action: str) -> AuditEvent:
+    def external(label: str, recipient: str, action: Action) -> AuditEvent:
         return audit.record(
             action=action, actor_label=label, details={"outcome": "ok", "recipient": recipient}
         )
 
     created = audit.record(
-        action="sharing.link.create",
+        action=Action.SHARING_LINK_CREATE,
         actor=owner,
         details={"recipient": "dr.radio@clinique.example"},
     )
-    opened = external("link:41", "dr.radio@clinique.example", "sharing.link.access")
-    downloaded = external("link:41", "dr.radio@clinique.example", "sharing.link.download")
-    uploaded = external("request:7", "Dr.Radio@Clinique.example", "sharing.request.upload")
-    external("link:42", "someone.else@clinique.example", "sharing.link.download")
+    opened = external("link:41", "dr.radio@clinique.example", Action.SHARING_LINK_ACCESS)
+    downloaded = external("link:41", "dr.radio@clinique.example", Action.SHARING_LINK_DOWNLOAD)
+    uploaded = external("request:7", "Dr.Radio@Clinique.example", Action.SHARING_REQUEST_UPLOAD)
+    external("link:42", "someone.else@clinique.example", Action.SHARING_LINK_DOWNLOAD)
     client = client_signed_in(auditor)
     events = client.get("/audit/", {"actor": "DR.RADIO@clinique.example"}).context["events"]
     assert [event.pk for event in events] == [uploaded.pk, downloaded.pk, opened.pk]
@@ -215,7 +216,7 @@ def test_event_detail_target_history_and_person_activity(
     assert all(e.actor_id == str(owner.pk) for e in activity)
     assert event.pk in {e.pk for e in activity}
     pages = list(
-        AuditEvent.objects.filter(action="audit.console.view").values_list(
+        AuditEvent.objects.filter(action=Action.AUDIT_CONSOLE_VIEW).values_list(
             "details__page", flat=True
         )
     )
@@ -237,16 +238,18 @@ def test_csv_export_streams_the_filter_and_is_audited(
     assert [int(row["sequence"]) for row in rows] == [event.sequence for event in mine]
     assert rows[0]["event_hash"] == mine[0].event_hash
     assert json.loads(rows[0]["details"])["name"] == "echo-7.pdf"
-    exported = AuditEvent.objects.get(action="audit.export")
+    exported = AuditEvent.objects.get(action=Action.AUDIT_EXPORT)
     assert exported.details["format"] == "csv"
     assert exported.details["target_id"] == "7"
 
 
 def test_csv_cells_cannot_become_spreadsheet_formulas(auditor: User) -> None:
     audit.record(
-        action="accounts.login", actor_label='=HYPERLINK("http://evil")', outcome=Outcome.DENIED
+        action=Action.ACCOUNTS_LOGIN,
+        actor_label='=HYPERLINK("http://evil")',
+        outcome=Outcome.DENIED,
     )
-    response = client_signed_in(auditor).get("/audit/export.csv", {"action": "accounts.login"})
+    response = client_signed_in(auditor).get("/audit/export.csv", {"action": Action.ACCOUNTS_LOGIN})
     body = streamed(response).decode()
     assert "'=HYPERLINK" in body
 
@@ -299,7 +302,7 @@ def test_signed_export_verifies_offline_and_tampering_shows(
     result = run_module("audit.verify_export", *arguments)
     assert result.returncode == 1
     assert "does not match" in result.stderr
-    assert AuditEvent.objects.filter(action="audit.export.sign").count() == 1
+    assert AuditEvent.objects.filter(action=Action.AUDIT_EXPORT_SIGN).count() == 1
 
 
 def test_signing_key_is_created_once_private(settings: Any) -> None:
@@ -420,7 +423,7 @@ def test_tampering_is_detected_alerted_and_shown(
     assert set(mail.outbox[0].to) == {auditor.email, site_admin.email}
     assert verification.message in mail.outbox[0].body
     assert AuditEvent.objects.filter(
-        action="audit.verification.failed", outcome=Outcome.ERROR
+        action=Action.AUDIT_VERIFICATION_FAILED, outcome=Outcome.ERROR
     ).exists()
     page = client_signed_in(auditor).get("/audit/").content.decode()
     assert "Integrity check FAILED" in page
@@ -434,7 +437,7 @@ def test_a_rewritten_but_consistent_log_contradicts_its_checkpoint(owner: User) 
     checkpoints.checkpoint_write(force=True)
     tamper("DELETE FROM audit_auditevent WHERE sequence = 6")
     audit.record(
-        action="files.version.download", actor=owner, target_type="files.file", target_id=8
+        action=Action.FILES_VERSION_DOWNLOAD, actor=owner, target_type="files.file", target_id=8
     )
     report = checkpoints.audit_log_verify()
     assert report.chain.intact
@@ -512,7 +515,10 @@ def test_committed_events_are_forwarded_as_json_lines(
     with django_capture_on_commit_callbacks(execute=True):
         with transaction.atomic():
             event = audit.record(
-                action="files.version.download", actor=owner, target_type="files.file", target_id=7
+                action=Action.FILES_VERSION_DOWNLOAD,
+                actor=owner,
+                target_type="files.file",
+                target_id=7,
             )
         assert forwarded == []  # not before commit
     assert len(forwarded) == 1
@@ -529,7 +535,7 @@ def test_rolled_back_events_are_never_forwarded(
 ) -> None:
     def delete_that_fails() -> None:
         with transaction.atomic():
-            audit.record(action="files.version.delete", actor=owner)
+            audit.record(action=Action.FILES_FILE_DELETE, actor=owner)
             raise RuntimeError("the action failed")
 
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):

@@ -15,6 +15,7 @@ from django.core import mail
 
 from accounts.models import User
 from audit import services as audit
+from audit.actions import Action
 from audit.models import AlertRule, AuditAlert, Outcome
 from audit.tasks import alerts_evaluate
 from tests.conftest import user_create
@@ -46,7 +47,7 @@ def thresholds(settings: Any) -> None:
 def downloads(person: User, start: dt.datetime, count: int, *, every_s: int = 60) -> None:
     for index in range(count):
         audit.record(
-            action="files.version.download",
+            action=Action.FILES_VERSION_DOWNLOAD,
             actor=person,
             target_type="files.version",
             target_id=100 + index,
@@ -114,7 +115,7 @@ def test_downloads_outside_working_hours(
 def test_repeated_failed_sign_ins(django_capture_on_commit_callbacks: Any) -> None:
     for minute in range(5):
         audit.record(
-            action="accounts.login",
+            action=Action.ACCOUNTS_LOGIN,
             outcome=Outcome.DENIED,
             actor_label="alice.martin@hopital.example",
             details={"reason": "invalid credentials"},
@@ -128,7 +129,7 @@ def test_attempt_to_download_a_quarantined_file(
     owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
     audit.record(
-        action="files.version.download",
+        action=Action.FILES_VERSION_DOWNLOAD,
         outcome=Outcome.DENIED,
         actor=owner,
         target_type="files.version",
@@ -146,7 +147,7 @@ def test_attempt_to_download_a_file_blocked_by_the_scanning_policy(
 ) -> None:
     for target, reason in ((10, "blocked"), (11, "not_scanned_yet")):
         audit.record(
-            action="files.version.download",
+            action=Action.FILES_VERSION_DOWNLOAD,
             outcome=Outcome.DENIED,
             actor=owner,
             target_type="files.version",

@@ -9,6 +9,7 @@ from django.db import connection, connections, transaction
 from django.db.utils import DatabaseError
 
 from audit import services as audit
+from audit.actions import Action
 from audit.models import AuditEvent
 from audit.selectors import audit_chain_verify
 
@@ -22,14 +23,14 @@ from audit.selectors import audit_chain_verify
     ],
 )
 def test_database_refuses_changes_to_events(on_postgres: None, statement: str) -> None:
-    audit.record(action="accounts.login", actor_label="alice@example.org")
+    audit.record(action=Action.ACCOUNTS_LOGIN, actor_label="alice@example.org")
     with (
         pytest.raises(DatabaseError, match="append-only"),
         transaction.atomic(),
         connection.cursor() as cursor,
     ):
         cursor.execute(statement)
-    assert AuditEvent.objects.get().action == "accounts.login"
+    assert AuditEvent.objects.get().action == Action.ACCOUNTS_LOGIN
 
 
 WRITERS = 4
@@ -40,7 +41,9 @@ def _writer(index: int) -> None:
     connections.close_all()  # a fresh connection per process
     for number in range(EVENTS_PER_WRITER):
         audit.record(
-            action="bench.concurrent", actor_label=f"writer-{index}", details={"n": number}
+            action=Action.FILES_VERSION_DOWNLOAD,
+            actor_label=f"writer-{index}",
+            details={"n": number},
         )
     connections.close_all()
 

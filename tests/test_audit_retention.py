@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import User
 from audit import checkpoints, merkle
 from audit import services as audit
+from audit.actions import Action
 from audit.models import AuditEvent, ChainVerification, RetentionAnchor
 from audit.retention import RetentionRefused, audit_retention_purge
 from audit.tasks import audit_retention_purge as audit_retention_purge_task
@@ -52,7 +53,7 @@ def auditor(db: None) -> User:
 def downloads(person: User, count: int, *, when: dt.datetime | None = None) -> list[AuditEvent]:
     return [
         audit.record(
-            action="files.version.download",
+            action=Action.FILES_VERSION_DOWNLOAD,
             actor=person,
             target_type="files.file",
             target_id=7,
@@ -91,7 +92,7 @@ def test_purge_stops_at_a_signed_checkpoint_and_keeps_newer_events(owner: User) 
     assert (anchor.tree_size, anchor.events_purged) == (10, 10)
     assert log_rows(after=10)[: len(newer_before)] == newer_before  # untouched
     assert not AuditEvent.objects.filter(sequence__lte=10).exists()
-    purge_event = AuditEvent.objects.get(action="audit.retention.purge")
+    purge_event = AuditEvent.objects.get(action=Action.AUDIT_RETENTION_PURGE)
     assert purge_event.details["up_to_sequence"] == 10
     assert purge_event.actor_label == "system"
 
@@ -183,7 +184,7 @@ def test_a_tampered_log_is_never_purged(owner: User) -> None:
     with pytest.raises(RetentionRefused, match="sequence 2"):
         audit_retention_purge()
     assert len(log_rows()) == 14  # 13 + the refusal's own event
-    assert AuditEvent.objects.get(action="audit.retention.purge").outcome == "error"
+    assert AuditEvent.objects.get(action=Action.AUDIT_RETENTION_PURGE).outcome == "error"
     assert not RetentionAnchor.objects.exists()
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 
 from accounts.models import User
 from audit import services as audit
+from audit.actions import Action
 from audit.models import AuditEvent
 from tests.conftest import BrowserPage, user_create
 from tests.helpers import client_signed_in
@@ -45,7 +46,7 @@ def test_auditor_finds_who_downloaded_a_file_and_exports_it(
     )
     for person, file_id in [(owner, 41), (outsider, 41), (owner, 42), (owner, 41)]:
         audit.record(
-            action="files.version.download",
+            action=Action.FILES_VERSION_DOWNLOAD,
             actor=person,
             target_type="files.file",
             target_id=file_id,
@@ -59,7 +60,7 @@ def test_auditor_finds_who_downloaded_a_file_and_exports_it(
     tab.page.goto("/")
     tab.page.get_by_role("link", name="Audit").click()
     tab.page.get_by_role("heading", name="Audit log").wait_for()
-    tab.page.get_by_label("Action starts with").fill("files.version.download")
+    tab.page.get_by_label("Action starts with").fill(Action.FILES_VERSION_DOWNLOAD)
     tab.page.get_by_label("Target type").fill("files.file")
     tab.page.get_by_label("Target id").fill("41")
     tab.page.get_by_role("button", name="Filter").click()
@@ -85,6 +86,8 @@ def test_auditor_finds_who_downloaded_a_file_and_exports_it(
         (event.sequence, event.actor_label, event.action, event.target_id, event.event_hash)
         for event in expected
     ]
-    assert AuditEvent.objects.filter(action="audit.export", actor_id=str(auditor.pk)).count() == 1
+    assert (
+        AuditEvent.objects.filter(action=Action.AUDIT_EXPORT, actor_id=str(auditor.pk)).count() == 1
+    )
     assert tab.console_errors == []
     tab.page.context.close()

@@ -19,6 +19,7 @@ from pytest_django import Settings
 
 from accounts import invitations, mfa
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from tests.conftest import PASSWORD, BrowserPage
 from tests.helpers import totp_device_confirmed
@@ -95,8 +96,10 @@ def test_invited_clinician_sets_up_an_authenticator_app_then_signs_in_with_it(
         page.get_by_role("heading", name="Welcome, Claire").wait_for()
 
     assert browser_page.console_errors == []
-    assert AuditEvent.objects.filter(action="accounts.invitation.accept").count() == 1
-    assert AuditEvent.objects.filter(action="accounts.mfa.verify", outcome="success").count() == 2
+    assert AuditEvent.objects.filter(action=Action.ACCOUNTS_INVITATION_ACCEPT).count() == 1
+    assert (
+        AuditEvent.objects.filter(action=Action.ACCOUNTS_MFA_VERIFY, outcome="success").count() == 2
+    )
 
 
 def test_clinician_creates_a_passkey_then_signs_in_with_it(
@@ -143,9 +146,9 @@ def test_clinician_creates_a_passkey_then_signs_in_with_it(
     page.locator(f'[data-device="passkey-{passkey.pk}"]').wait_for()
     browser_page.screenshot("mfa-security")
     assert browser_page.console_errors == []
-    verified = AuditEvent.objects.get(action="accounts.mfa.verify", outcome="success")
+    verified = AuditEvent.objects.get(action=Action.ACCOUNTS_MFA_VERIFY, outcome="success")
     assert verified.details["device_type"] == "passkey"
-    assert AuditEvent.objects.filter(action="accounts.mfa.device.add").count() == 1
+    assert AuditEvent.objects.filter(action=Action.ACCOUNTS_MFA_DEVICE_ADD).count() == 1
 
 
 def test_clinician_without_their_phone_signs_in_with_a_recovery_code(

@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from tests.conftest import BrowserPage
 from tests.helpers import client_signed_in
@@ -55,7 +56,7 @@ def test_offboarded_clinician_is_signed_out_on_next_click(
     assert "/accounts/login/" in leaver.page.url
     leaver.screenshot("offboarding-leaver-signed-out")
 
-    event = AuditEvent.objects.get(action="accounts.user.deactivate")
+    event = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_DEACTIVATE)
     assert event.details["sessions_ended"] == 1
     assert event.details["successor"] == outsider.email
     assert leaver.console_errors == []

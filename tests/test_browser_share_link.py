@@ -4,8 +4,6 @@ password and the code from the e-mail and downloads; the clinician sees the rece
 after revocation, and for an expired link, the same address is refused (410); the audit
 log has every step."""
 
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import datetime as dt
@@ -19,20 +17,18 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from sharing.models import ShareLink
 from tests.conftest import BrowserPage
-from tests.files_helpers import (
-    Backend,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    version_store,
-)
+from tests.files_helpers import Backend, content_of, root_of, version_store
 from tests.helpers import client_signed_in
-from tests.test_sharing_links import rate_limit_cache  # noqa: F401
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.usefixtures("rate_limit_cache"),
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+]
 
 RADIOLOGIST = "dr.radio@clinique.example"
 PASSWORD = "Genou-droit-2026"
@@ -131,21 +127,23 @@ def test_a_radiologist_downloads_through_a_protected_link_until_it_is_withdrawn(
         )
     ]
     for step in [
-        ("sharing.link.create", ""),
-        ("sharing.link.access", "ok"),
-        ("sharing.link.verify", "ok"),
-        ("sharing.link.download", "ok"),
-        ("sharing.link.revoke", ""),
-        ("sharing.link.access", "revoked"),
-        ("sharing.link.access", "expired"),
+        (Action.SHARING_LINK_CREATE, ""),
+        (Action.SHARING_LINK_ACCESS, "ok"),
+        (Action.SHARING_LINK_VERIFY, "ok"),
+        (Action.SHARING_LINK_DOWNLOAD, "ok"),
+        (Action.SHARING_LINK_REVOKE, ""),
+        (Action.SHARING_LINK_ACCESS, "revoked"),
+        (Action.SHARING_LINK_ACCESS, "expired"),
     ]:
         assert step in steps, step
-    assert [e.details["step"] for e in AuditEvent.objects.filter(action="sharing.link.verify")] == [
+    assert [
+        e.details["step"] for e in AuditEvent.objects.filter(action=Action.SHARING_LINK_VERIFY)
+    ] == [
         "code sent",
         "code",
     ]
     assert AuditEvent.objects.filter(
-        action="files.version.download", actor_label=f"link:{link.pk}"
+        action=Action.FILES_VERSION_DOWNLOAD, actor_label=f"link:{link.pk}"
     ).exists()
     assert clinician.console_errors == []
     assert radiologist.console_errors == [] or all(

@@ -3,7 +3,6 @@ uploads them through /api/v1/uploads/, a progress row per file, and the file app
 with its scan badge, which updates without reloading once the scan is done."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -19,13 +18,9 @@ from accounts.models import User
 from files import services
 from files.models import File, Folder, ScanStatus, UploadSession
 from tests.conftest import BrowserPage
-from tests.files_helpers import (
-    Backend,
-    content_of,
-    folder_backend,  # noqa: F401
-)
+from tests.files_helpers import Backend, content_of
 from tests.helpers import client_signed_in
-from tests.test_scanning import EICAR, clamd, zipped  # noqa: F401  (clamd: a fixture)
+from tests.test_scanning import EICAR, zipped
 from tests.test_tus import stored_plaintext
 
 

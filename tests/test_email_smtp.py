@@ -8,7 +8,6 @@ the recipient needs findable, and the HTML in the language asked for.
 """
 
 # The fixture is imported by name; pytest injects it.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ from django.core import mail
 from django.utils import timezone
 
 from sharing.services.emails import email_send
-from tests.smtp_server import SmtpServer, smtp_server  # noqa: F401
+from tests.smtp_server import SmtpServer
 
 RECIPIENT = "helene.radiologue@cabinet-imagerie.example"
 SENDER_NAME = "Dr Élodie Lefèvre"

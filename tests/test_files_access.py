@@ -9,7 +9,6 @@ same as an id that does not exist, and the refusal is audited.
 """
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -21,20 +20,11 @@ from django.test import Client
 
 from accounts import tokens
 from accounts.models import Team, User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from files.models import File, FileVersion
-from tests.files_helpers import (
-    Backend,
-    auditor,  # noqa: F401
-    body_of,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    team,  # noqa: F401
-    teammate,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import Backend, body_of, content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("folder_backend")]
@@ -152,9 +142,9 @@ def test_no_role_reaches_someone_elses_files(
     assert_all_ways_in(user, files.personal, files.personal_old, allowed=False)
     assert_all_ways_in(user, files.team, files.team_old, allowed=False)
     refusals = AuditEvent.objects.filter(actor_id=str(user.pk), outcome="denied")
-    assert refusals.filter(action="files.access", target_type="files.file").exists()
-    assert refusals.filter(action="files.access", target_type="files.folder").exists()
-    assert refusals.filter(action="files.access", target_type="files.space").exists()
+    assert refusals.filter(action=Action.FILES_ACCESS, target_type="files.file").exists()
+    assert refusals.filter(action=Action.FILES_ACCESS, target_type="files.folder").exists()
+    assert refusals.filter(action=Action.FILES_ACCESS, target_type="files.space").exists()
 
 
 def test_outsider_cannot_download_by_guessing_ids(outsider: User, files: Files) -> None:
@@ -162,7 +152,7 @@ def test_outsider_cannot_download_by_guessing_ids(outsider: User, files: Files) 
     guesses = range(max(1, files.personal.pk - 2), files.team.pk + 3)
     for file_id in guesses:
         assert browser.get(f"/files/{file_id}/download/").status_code == 404
-    events = AuditEvent.objects.filter(action="files.access", actor_id=str(outsider.pk))
+    events = AuditEvent.objects.filter(action=Action.FILES_ACCESS, actor_id=str(outsider.pk))
     assert events.count() == len(guesses)
 
 
@@ -267,7 +257,7 @@ def test_a_leaver_loses_access_and_the_successor_gains_it(
     assert body_of(response) == content
     listing = tom.get(f"/files/folders/{root_of(teammate).pk}/").content.decode()
     assert "From Alice Martin" in listing
-    event = AuditEvent.objects.get(action="files.space.handover")
+    event = AuditEvent.objects.get(action=Action.FILES_SPACE_HANDOVER)
     assert event.details["successor"] == teammate.email
 
 

@@ -2,7 +2,6 @@
 browser's own session with CSRF."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -15,18 +14,11 @@ from drf_spectacular.validation import validate_schema
 
 from accounts import tokens
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from files.models import File, FileVersion, ScanStatus
-from tests.files_helpers import (
-    Backend,
-    backend,  # noqa: F401
-    body_of,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-)
+from tests.files_helpers import Backend, body_of, content_of, root_of
 from tests.helpers import client_signed_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_segments")]
@@ -137,19 +129,19 @@ def test_an_integrator_works_with_files_end_to_end(owner: User, backend: Backend
         AuditEvent.objects.filter(action__startswith="files.").values_list("action", flat=True)
     )
     assert {
-        "files.folder.create",
-        "files.file.upload",
-        "files.version.download",
-        "files.version.restore",
-        "files.file.rename",
-        "files.file.move",
-        "files.file.copy",
-        "files.file.delete",
-        "files.file.restore",
-        "files.file.purge",
-        "files.folder.rename",
-        "files.folder.delete",
-        "files.folder.restore",
+        Action.FILES_FOLDER_CREATE,
+        Action.FILES_FILE_UPLOAD,
+        Action.FILES_VERSION_DOWNLOAD,
+        Action.FILES_VERSION_RESTORE,
+        Action.FILES_FILE_RENAME,
+        Action.FILES_FILE_MOVE,
+        Action.FILES_FILE_COPY,
+        Action.FILES_FILE_DELETE,
+        Action.FILES_FILE_RESTORE,
+        Action.FILES_FILE_PURGE,
+        Action.FILES_FOLDER_RENAME,
+        Action.FILES_FOLDER_DELETE,
+        Action.FILES_FOLDER_RESTORE,
     } <= actions
 
 

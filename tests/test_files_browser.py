@@ -2,7 +2,6 @@
 Chromium uploading a file and creating a folder."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -17,12 +16,7 @@ from accounts.models import User
 from files import services
 from files.models import File
 from tests.conftest import BrowserPage
-from tests.files_helpers import (
-    Backend,
-    folder_backend,  # noqa: F401
-    root_of,
-    version_store,
-)
+from tests.files_helpers import Backend, root_of, version_store
 from tests.helpers import client_signed_in
 
 

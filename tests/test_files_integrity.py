@@ -7,7 +7,6 @@ client's address is raised, even though a streaming body runs after the middlewa
 """
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -17,22 +16,13 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import lifecycle
 from files.crypto import HEADER_SIZE, TAG_SIZE, BlobIntegrityError, segment_offset
 from files.models import FileVersion
 from files.storage import BlobMissingError
-from tests.files_helpers import (
-    SEGMENT,
-    Backend,
-    backend,  # noqa: F401
-    chunks_of,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import SEGMENT, Backend, chunks_of, content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_segments")]
@@ -78,7 +68,7 @@ def flip(data: bytes, offset: int) -> bytes:
 def assert_flagged_and_audited(version: FileVersion, *, segment: int | None) -> None:
     version.refresh_from_db()
     assert version.integrity_failed
-    event = AuditEvent.objects.get(action="files.version.integrity_failure")
+    event = AuditEvent.objects.get(action=Action.FILES_VERSION_INTEGRITY_FAILURE)
     assert event.outcome == "error"
     assert event.target_id == str(version.pk)
     assert event.details["during"] == "download"
@@ -234,7 +224,7 @@ def test_a_flagged_version_is_never_served_again(owner: User, folder_backend: Ba
 
     assert response.status_code == 409
     assert b"integrity check" in received
-    denied = AuditEvent.objects.filter(action="files.version.download", outcome="denied").get()
+    denied = AuditEvent.objects.filter(action=Action.FILES_VERSION_DOWNLOAD, outcome="denied").get()
     assert denied.details["reason"] == "integrity_failed"
 
 
@@ -293,9 +283,9 @@ def test_scrub_finds_damage_nobody_downloaded(owner: User, backend: Backend) -> 
     assert healthy.integrity_checked_at is not None
     assert not healthy.integrity_failed
     assert damaged.integrity_failed
-    failure = AuditEvent.objects.get(action="files.version.integrity_failure")
+    failure = AuditEvent.objects.get(action=Action.FILES_VERSION_INTEGRITY_FAILURE)
     assert (failure.target_id, failure.details["during"]) == (str(damaged.pk), "scrub")
-    summary = AuditEvent.objects.get(action="files.scrub")
+    summary = AuditEvent.objects.get(action=Action.FILES_SCRUB)
     assert summary.outcome == "error"
     assert summary.details == {"checked": 2, "failed": [str(damaged.pk)]}
 
@@ -323,7 +313,7 @@ def test_scrub_flags_a_missing_blob(owner: User, folder_backend: Backend) -> Non
     assert report.failed == [str(version.pk)]
     assert (
         BlobMissingError.__name__
-        in AuditEvent.objects.get(action="files.version.integrity_failure").details["error"]
+        in AuditEvent.objects.get(action=Action.FILES_VERSION_INTEGRITY_FAILURE).details["error"]
     )
 
 

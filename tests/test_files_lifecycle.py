@@ -2,7 +2,6 @@
 retention, quotas, key rotation and re-encryption."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from accounts.models import Team, User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import lifecycle, services
 from files.errors import FileRuleError, NameClashError
@@ -27,15 +27,9 @@ from files.keyring import FileKeyring
 from files.models import File, FileVersion, Folder, ScanStatus, Space
 from tests.files_helpers import (
     Backend,
-    backend,  # noqa: F401
     body_of,
     content_of,
-    folder_backend,  # noqa: F401
-    private_keyring,  # noqa: F401
     root_of,
-    small_segments,  # noqa: F401
-    team,  # noqa: F401
-    teammate,  # noqa: F401
     upload_through_view,
     version_store,
 )
@@ -68,7 +62,7 @@ def test_uploading_the_same_name_adds_a_version(owner: User, folder_backend: Bac
     assert file.current_version == file.versions.get(number=3)
     page = client.get(f"/files/{file.pk}/").content.decode()
     assert page.count('data-version="') == 3
-    uploads = AuditEvent.objects.filter(action="files.file.upload")
+    uploads = AuditEvent.objects.filter(action=Action.FILES_FILE_UPLOAD)
     assert [event.details["new_file"] for event in uploads] == [True, False, False]
 
 
@@ -87,7 +81,7 @@ def test_new_versions_wait_for_the_scanner(owner: User, folder_backend: Backend)
     quarantined = client.get(f"/files/{file.pk}/download/")
     assert quarantined.status_code == 409
     assert "quarantined" in quarantined.content.decode()
-    reasons = AuditEvent.objects.filter(action="files.version.download", outcome="denied")
+    reasons = AuditEvent.objects.filter(action=Action.FILES_VERSION_DOWNLOAD, outcome="denied")
     assert [event.details["reason"] for event in reasons] == ["pending", "quarantined"]
     services.version_mark_scanned(version=version, status=ScanStatus.AVAILABLE)
     assert download(client, file) == b"%PDF-1.4"
@@ -118,7 +112,7 @@ def test_restoring_an_old_version_adds_a_re_encrypted_copy(
     assert restored.scan_status == ScanStatus.AVAILABLE  # same plaintext, same verdict
     assert download(client, file) == b"first draft"
     assert file.versions.count() == 3
-    assert AuditEvent.objects.get(action="files.version.restore").details["source_number"] == 1
+    assert AuditEvent.objects.get(action=Action.FILES_VERSION_RESTORE).details["source_number"] == 1
 
 
 # --- Rename, move, copy --------------------------------------------------------------------
@@ -147,7 +141,10 @@ def test_rename_and_move_keep_names_unique_per_folder(owner: User, folder_backen
     letter.refresh_from_db()
     assert (letter.name, letter.folder_id) == ("letter (old).pdf", archive.pk)
     assert (
-        AuditEvent.objects.filter(action__in=["files.file.rename", "files.file.move"]).count() == 2
+        AuditEvent.objects.filter(
+            action__in=[Action.FILES_FILE_RENAME, Action.FILES_FILE_MOVE]
+        ).count()
+        == 2
     )
 
 
@@ -196,7 +193,7 @@ def test_a_copy_is_re_encrypted_under_its_own_key(owner: User, backend: Backend)
     assert backend.raw(duplicate.blob_key) != backend.raw(original.blob_key)
     assert bytes(duplicate.wrapped_data_key or b"") != bytes(original.wrapped_data_key or b"")
     assert download(client, copy) == content_of(300)
-    assert AuditEvent.objects.get(action="files.file.copy").details["source_file"] == source.pk
+    assert AuditEvent.objects.get(action=Action.FILES_FILE_COPY).details["source_file"] == source.pk
 
 
 # --- Trash, restore, purge -----------------------------------------------------------------
@@ -269,7 +266,7 @@ def test_purge_destroys_the_key_before_the_blob(
     assert not any(backend.exists(version.blob_key) for version in versions)
     assert not FileVersion.objects.filter(file_id=file.pk).exists()
     assert not File.objects.filter(pk=file.pk).exists()
-    event = AuditEvent.objects.get(action="files.file.purge")
+    event = AuditEvent.objects.get(action=Action.FILES_FILE_PURGE)
     assert event.details["versions_shredded"] == 2
 
 
@@ -373,7 +370,7 @@ def test_old_versions_are_purged_by_count_and_age(owner: User, folder_backend: B
         assert lifecycle.versions_retention_apply() == 2
     lifecycle.shredded_blobs_delete()
     assert sorted(file.versions.values_list("number", flat=True)) == [3, 4, 5]
-    events = AuditEvent.objects.filter(action="files.version.purge")
+    events = AuditEvent.objects.filter(action=Action.FILES_VERSION_PURGE)
     assert {event.details["number"] for event in events} == {1, 2}
 
     Space.objects.filter(pk=file.space_id).update(version_keep_count=1, version_keep_days=0)
@@ -508,12 +505,12 @@ def test_rotate_keys_rewraps_every_key_without_touching_blobs(
         assert folder_backend.raw(version.blob_key) == blobs[version.pk]
     client = client_signed_in(owner)
     assert download(client, versions[3].file) == content_of(100, seed="3")
-    assert AuditEvent.objects.filter(action="files.keys.rewrap").count() == 3  # 2 + 2 + 1
+    assert AuditEvent.objects.filter(action=Action.FILES_KEYS_REWRAP).count() == 3  # 2 + 2 + 1
 
     again = run_rotate_keys()
     assert "Nothing to do" in again
-    assert AuditEvent.objects.filter(action="files.keys.rewrap").count() == 3
-    phases = AuditEvent.objects.filter(action="files.keys.rotation").values_list(
+    assert AuditEvent.objects.filter(action=Action.FILES_KEYS_REWRAP).count() == 3
+    phases = AuditEvent.objects.filter(action=Action.FILES_KEYS_ROTATION).values_list(
         "details", flat=True
     )
     assert [phase["phase"] for phase in phases] == ["start", "finish", "start", "finish"]
@@ -584,5 +581,5 @@ def test_a_version_is_fully_re_encrypted_under_a_new_data_key(
     assert not backend.exists(old_blob)
     assert download(client_signed_in(owner), version.file) == content_of(100, seed="0")
     assert AuditEvent.objects.filter(
-        action="files.version.reencrypt", target_id=str(version.pk)
+        action=Action.FILES_VERSION_REENCRYPT, target_id=str(version.pk)
     ).exists()

@@ -6,7 +6,6 @@ real download view. Segments are 64 bytes here so that every boundary is cheap.
 """
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from files.crypto import HEADER_SIZE, TAG_SIZE, ciphertext_size
@@ -25,13 +25,10 @@ from files.models import File, ScanStatus
 from tests.files_helpers import (
     SEGMENT,
     Backend,
-    backend,  # noqa: F401
     body_of,
     content_of,
-    folder_backend,  # noqa: F401
     latest_version,
     root_of,
-    small_segments,  # noqa: F401
     upload_through_view,
 )
 from tests.helpers import client_signed_in
@@ -206,14 +203,14 @@ def test_head_describes_without_sending_or_auditing(owner: User, folder_backend:
     assert response.status_code == 200
     assert response["Content-Length"] == "150"
     assert response.content == b""
-    assert not AuditEvent.objects.filter(action="files.version.download").exists()
+    assert not AuditEvent.objects.filter(action=Action.FILES_VERSION_DOWNLOAD).exists()
 
 
 def test_every_download_is_audited_with_its_range(owner: User, folder_backend: Backend) -> None:
     client = client_signed_in(owner, user_agent="Firefox/140 (ward 3)")
     file = uploaded_and_scanned(client, owner, "audited.bin", content_of(150))
     body_of(client.get(f"/files/{file.pk}/download/", HTTP_RANGE="bytes=10-19"))
-    event = AuditEvent.objects.get(action="files.version.download")
+    event = AuditEvent.objects.get(action=Action.FILES_VERSION_DOWNLOAD)
     assert event.outcome == "success"
     assert event.actor_id == str(owner.pk)
     assert event.target_id == str(file.current_version_id)

@@ -38,14 +38,14 @@ def test_embedded_without_scanner_is_degraded_not_down(client: Client) -> None:
 
 
 def test_configured_scanner_is_checked(client: Client, service_url: Callable[[str], str]) -> None:
-    with override_settings(SECUREDRIVE_CLAMD_ADDRESS=service_url("clamd")):
+    with override_settings(CLAMD_ADDRESS=service_url("clamd")):
         body = client.get("/healthz").json()
     assert body["checks"]["scanner"]["status"] == "ok"
     assert body["status"] == "ok"
 
 
 def test_unreachable_scanner_makes_health_fail(client: Client) -> None:
-    with override_settings(SECUREDRIVE_CLAMD_ADDRESS="tcp://127.0.0.1:9"):
+    with override_settings(CLAMD_ADDRESS="tcp://127.0.0.1:9"):
         response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["scanner"]["status"] == "failing"
@@ -83,7 +83,7 @@ def test_s3_storage_is_checked(client: Client, service_url: Callable[[str], str]
 
 
 def test_health_reveals_no_error_text(client: Client) -> None:
-    with override_settings(SECUREDRIVE_CLAMD_ADDRESS="tcp://127.0.0.1:9"):
+    with override_settings(CLAMD_ADDRESS="tcp://127.0.0.1:9"):
         text = client.get("/healthz").content.decode()
     assert "127.0.0.1" not in text
     assert "Traceback" not in text

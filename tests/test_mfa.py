@@ -19,6 +19,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import mfa
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from tests.conftest import PASSWORD, user_create
 from tests.helpers import (
@@ -94,7 +95,7 @@ def test_someone_with_a_device_is_asked_for_it_and_lands_where_they_were_going(
     verified = browser.post(VERIFY, {"code": totp_code(device), "next": "/accounts/sessions/"})
     assert verified["Location"] == "/accounts/sessions/"
     assert browser.get("/").status_code == 200
-    [success] = events("accounts.mfa.verify", outcome="success")
+    [success] = events(Action.ACCOUNTS_MFA_VERIFY, outcome="success")
     assert success.actor_id == str(owner.pk)
     assert success.details == {"device_type": "totp", "purpose": "sign-in", "device": device.pk}
 
@@ -170,10 +171,12 @@ def test_clinician_enrols_an_authenticator_app_and_sees_recovery_codes_once(owne
     assert "10 of 10 codes left." in security
     assert codes[0] not in security
 
-    [added] = events("accounts.mfa.device.add")
+    [added] = events(Action.ACCOUNTS_MFA_DEVICE_ADD)
     assert added.details == {"device_type": "totp", "device": device.pk, "name": "Work phone"}
-    assert events("accounts.mfa.verify", outcome="success")[0].details["purpose"] == "enrolment"
-    [generated] = events("accounts.mfa.recovery_codes.generate")
+    assert (
+        events(Action.ACCOUNTS_MFA_VERIFY, outcome="success")[0].details["purpose"] == "enrolment"
+    )
+    [generated] = events(Action.ACCOUNTS_MFA_RECOVERY_CODES_GENERATE)
     assert generated.details == {"count": 10, "unused_codes_replaced": 0}
 
 
@@ -186,7 +189,7 @@ def test_a_mistyped_enrolment_code_keeps_the_app_unconfirmed(owner: User) -> Non
     device.refresh_from_db()
     assert not device.confirmed
     assert browser.get("/")["Location"].startswith(ENROL)
-    [denied] = events("accounts.mfa.verify", outcome="denied")
+    [denied] = events(Action.ACCOUNTS_MFA_VERIFY, outcome="denied")
     assert denied.details["reason"] == "invalid code"
     assert denied.details["purpose"] == "enrolment"
 
@@ -215,7 +218,7 @@ def test_a_wrong_code_is_refused_audited_and_slows_the_next_try(
 
     reasons = [
         (event.outcome, event.details.get("reason"), event.details["device_type"])
-        for event in events("accounts.mfa.verify")
+        for event in events(Action.ACCOUNTS_MFA_VERIFY)
     ]
     assert reasons == [
         ("denied", "invalid code", "totp"),
@@ -240,7 +243,7 @@ def test_switching_between_app_and_recovery_codes_does_not_escape_the_limit(
     refused = attacker.post(VERIFY, {"code": totp_code(device)})
     assert refused.status_code == 429
     assert "Too many incorrect codes. For your security, wait 15 minutes" in refused.text
-    assert events("accounts.mfa.verify", outcome="denied")[-1].details["reason"] == (
+    assert events(Action.ACCOUNTS_MFA_VERIFY, outcome="denied")[-1].details["reason"] == (
         "too many failures"
     )
 
@@ -282,9 +285,9 @@ def test_a_recovery_code_signs_in_once(owner: User) -> None:
     typed = codes[0].upper().replace("-", " ")
     assert browser.post(RECOVERY, {"code": typed, "next": "/status/"})["Location"] == "/status/"
     assert browser.get("/").status_code == 200
-    [used] = events("accounts.mfa.recovery_code.use")
+    [used] = events(Action.ACCOUNTS_MFA_RECOVERY_CODE_USE)
     assert (used.actor_id, used.details) == (str(owner.pk), {"remaining": 9})
-    assert events("accounts.mfa.verify", outcome="success")[0].details["device_type"] == (
+    assert events(Action.ACCOUNTS_MFA_VERIFY, outcome="success")[0].details["device_type"] == (
         "recovery_code"
     )
 
@@ -292,7 +295,7 @@ def test_a_recovery_code_signs_in_once(owner: User) -> None:
     response = again.post(RECOVERY, {"code": codes[0]})
     assert "This code is not valid" in response.text
     assert again.get("/").status_code == 302
-    [denied] = events("accounts.mfa.verify", outcome="denied")
+    [denied] = events(Action.ACCOUNTS_MFA_VERIFY, outcome="denied")
     assert (denied.details["device_type"], denied.details["reason"]) == (
         "recovery_code",
         "invalid code",
@@ -309,7 +312,7 @@ def test_new_recovery_codes_replace_the_old_ones(owner: User) -> None:
 
     stranger = client_password_only(owner)
     assert "not valid" in stranger.post(RECOVERY, {"code": old_codes[1]}).text
-    generated = events("accounts.mfa.recovery_codes.generate")
+    generated = events(Action.ACCOUNTS_MFA_RECOVERY_CODES_GENERATE)
     assert [event.details["unused_codes_replaced"] for event in generated] == [0, 10]
 
 
@@ -324,7 +327,7 @@ def test_the_last_sign_in_device_cannot_be_removed(owner: User) -> None:
     refused = browser.post(f"/accounts/security/totp/{first.pk}/remove/", follow=True)
     assert "This is your only sign-in device." in refused.text
     assert TOTPDevice.objects.filter(pk=first.pk).exists()
-    [denied] = events("accounts.mfa.device.remove")
+    [denied] = events(Action.ACCOUNTS_MFA_DEVICE_REMOVE)
     assert (denied.outcome, denied.details["reason"]) == ("denied", "last device")
 
     # With a second app enrolled, either can go.
@@ -334,7 +337,7 @@ def test_the_last_sign_in_device_cannot_be_removed(owner: User) -> None:
     assert "New phone" in browser.get("/accounts/security/").text
     removed = browser.post(f"/accounts/security/totp/{second.pk}/remove/", follow=True)
     assert "“New phone” was removed." in removed.text
-    assert events("accounts.mfa.device.remove")[-1].outcome == "success"
+    assert events(Action.ACCOUNTS_MFA_DEVICE_REMOVE)[-1].outcome == "success"
 
 
 def test_people_rename_their_devices_and_cannot_reach_anyone_elses(
@@ -346,7 +349,7 @@ def test_people_rename_their_devices_and_cannot_reach_anyone_elses(
     assert renamed["Location"] == "/accounts/security/"
     device.refresh_from_db()
     assert device.name == "Pixel 8"
-    [event] = events("accounts.mfa.device.rename")
+    [event] = events(Action.ACCOUNTS_MFA_DEVICE_RENAME)
     assert (event.details["previous_name"], event.details["name"]) == (
         "Authenticator app",
         "Pixel 8",
@@ -410,10 +413,10 @@ def test_five_wrong_passwords_lock_the_account_from_any_address(
 
     # Now even the right password, from anywhere, is refused.
     assert sign_in(Client(REMOTE_ADDR="10.0.0.99"), owner.email) == 429
-    [lockout] = events("accounts.lockout")
+    [lockout] = events(Action.ACCOUNTS_LOCKOUT)
     assert (lockout.actor_label, lockout.outcome) == (owner.email, "denied")
     assert lockout.details["failures"] == 5
-    reasons = [event.details["reason"] for event in events("accounts.login", outcome="denied")]
+    reasons = [event.details["reason"] for event in events(Action.ACCOUNTS_LOGIN, outcome="denied")]
     assert reasons == ["invalid credentials"] * 5 + ["locked out"]
 
     traveller.shift(dt.timedelta(minutes=16))
@@ -425,7 +428,7 @@ def test_five_failures_from_one_address_lock_that_address(owner: User) -> None:
         sign_in(Client(REMOTE_ADDR="10.7.7.7"), f"guess{number}@hopital.example", "guess")
     assert sign_in(Client(REMOTE_ADDR="10.7.7.7"), owner.email) == 429
     assert sign_in(Client(REMOTE_ADDR="10.8.8.8"), owner.email) == 302
-    assert len(events("accounts.lockout")) == 1
+    assert len(events(Action.ACCOUNTS_LOCKOUT)) == 1
 
 
 def test_locked_unknown_and_known_accounts_get_the_same_answer(owner: User) -> None:
@@ -444,7 +447,7 @@ def test_locked_unknown_and_known_accounts_get_the_same_answer(owner: User) -> N
     assert known[0] == unknown[0] == 429
     assert known[1] == unknown[1]
     assert owner.email not in known[1]
-    assert {event.actor_label for event in events("accounts.lockout")} == {
+    assert {event.actor_label for event in events(Action.ACCOUNTS_LOCKOUT)} == {
         owner.email,
         "nobody.here@hopital.example",
     }

@@ -5,7 +5,6 @@ People: Alice (a clinician, later a leaver), Tom (her teammate), Sam (a site
 administrator acting for the DPO), Audrey (an auditor), Oscar (an outsider).
 """
 
-# ruff: noqa: F811  (pytest fixtures imported by name are used as arguments)
 from __future__ import annotations
 
 import datetime as dt
@@ -20,20 +19,14 @@ from django.utils import timezone
 from accounts.models import Team, User
 from accounts.offboarding import user_deactivate
 from audit import services as audit
+from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from audit.selectors import audit_chain_verify
 from files import services
 from files.models import FileVersion
 from sharing.models import Share, ShareLink
 from tests.conftest import user_create
-from tests.files_helpers import (
-    Backend,
-    folder_backend,  # noqa: F401
-    root_of,
-    team,  # noqa: F401
-    teammate,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import Backend, root_of, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = pytest.mark.django_db
@@ -72,7 +65,7 @@ def alices_drive(owner: User, teammate: User, team: Team, folder_backend: Backen
         label="for Dr Petit",
         expires_at=timezone.now() + dt.timedelta(days=7),
     )
-    audit.record(action="accounts.login", actor=owner)
+    audit.record(action=Action.ACCOUNTS_LOGIN, actor=owner)
 
 
 def test_a_person_downloads_their_data_without_any_file_content(
@@ -92,6 +85,7 @@ def test_a_person_downloads_their_data_without_any_file_content(
         "transfers.jsonl",
         "file_requests.jsonl",
         "activity.jsonl",
+        "about_you.jsonl",
     }
     assert json.loads(archive.read("profile.json"))["email"] == owner.email
     files = {row["name"]: row for row in lines(archive, "files.jsonl")}
@@ -108,12 +102,61 @@ def test_a_person_downloads_their_data_without_any_file_content(
     assert link["label"] == "for Dr Petit"
     assert "token_hash" not in link
     activity = lines(archive, "activity.jsonl")
-    assert "accounts.login" in {event["action"] for event in activity}
+    assert Action.ACCOUNTS_LOGIN in {event["action"] for event in activity}
     assert {event["actor_id"] for event in activity} == {str(owner.pk)}
     everything = b"".join(archive.read(name) for name in archive.namelist())
     assert SECRET_CONTENT not in everything
-    exported = AuditEvent.objects.get(action="privacy.export")
+    exported = AuditEvent.objects.get(action=Action.PRIVACY_EXPORT)
     assert (exported.actor_id, exported.target_id) == (str(owner.pk), str(owner.pk))
+
+
+def test_the_export_tells_a_person_what_others_did_that_names_them(
+    owner: User, teammate: User, site_admin: User
+) -> None:
+    """Tom's export lists Alice sharing with him, a transfer sent to him among others and
+    his roles changed by the admin: events whose personal-data details (audit/actions.py)
+    hold his address, or whose target is his account. Not his own actions (those are in
+    activity.jsonl), nor events that name someone else."""
+    shared = audit.record(
+        action=Action.SHARING_SHARE_CREATE,
+        actor=owner,
+        target_type="sharing.share",
+        target_id=1,
+        details={"recipient_user": teammate.email.upper()},
+    )
+    sent = audit.record(
+        action=Action.SHARING_TRANSFER_SEND,
+        actor=owner,
+        target_type="sharing.transfer",
+        target_id=2,
+        details={"recipients": ["dr.petit@clinique.example", teammate.email]},
+    )
+    roles = audit.record(
+        action=Action.ACCOUNTS_USER_ROLES,
+        actor=site_admin,
+        target_type="accounts.user",
+        target_id=teammate.pk,
+        details={"email": teammate.email, "before": [], "after": ["auditor"]},
+    )
+    audit.record(
+        action=Action.SHARING_SHARE_CREATE,
+        actor=owner,
+        details={"recipient_user": "other." + teammate.email},
+    )
+    audit.record(action=Action.SHARING_LINK_CREATE, actor=owner, details={"label": teammate.email})
+    audit.record(action=Action.ACCOUNTS_LOGIN, actor=teammate)
+
+    archive = archive_of(client_signed_in(teammate).get("/privacy/export.zip"))
+
+    about = lines(archive, "about_you.jsonl")
+    assert [event["sequence"] for event in about] == [
+        shared.sequence,
+        sent.sequence,
+        roles.sequence,
+    ]
+    assert {event["action"] for event in lines(archive, "activity.jsonl")} == {
+        Action.ACCOUNTS_LOGIN
+    }
 
 
 def test_the_export_is_not_someone_elses_to_take(
@@ -122,9 +165,9 @@ def test_the_export_is_not_someone_elses_to_take(
     for person in (outsider, auditor):
         response = client_signed_in(person).get(f"/privacy/people/{owner.pk}/export.zip")
         assert response.status_code == 403
-    assert not AuditEvent.objects.filter(action="privacy.export").exists()
+    assert not AuditEvent.objects.filter(action=Action.PRIVACY_EXPORT).exists()
     assert client_signed_in(outsider).get("/privacy/export.zip").status_code == 200
-    assert AuditEvent.objects.get(action="privacy.export").target_id == str(outsider.pk)
+    assert AuditEvent.objects.get(action=Action.PRIVACY_EXPORT).target_id == str(outsider.pk)
 
 
 def test_a_site_admin_exports_a_leavers_data(
@@ -136,7 +179,7 @@ def test_a_site_admin_exports_a_leavers_data(
     archive = archive_of(client.get(f"/privacy/people/{owner.pk}/export.zip"))
     assert json.loads(archive.read("profile.json"))["active"] is False
     assert {row["name"] for row in lines(archive, "files.jsonl")} == {"echo.pdf", "protocol.pdf"}
-    exported = AuditEvent.objects.get(action="privacy.export")
+    exported = AuditEvent.objects.get(action=Action.PRIVACY_EXPORT)
     assert (exported.actor_id, exported.target_id) == (str(site_admin.pk), str(owner.pk))
 
 
@@ -148,7 +191,7 @@ def test_an_active_accounts_content_cannot_be_erased(
     response = client.post(f"/privacy/people/{owner.pk}/erase/", {"confirmation": owner.email})
     assert response.status_code == 400
     assert not FileVersion.objects.filter(shredded_at__isnull=False).exists()
-    assert not AuditEvent.objects.filter(action="privacy.erasure").exists()
+    assert not AuditEvent.objects.filter(action=Action.PRIVACY_ERASURE).exists()
 
 
 def test_erasure_needs_the_address_typed(owner: User, site_admin: User, alices_drive: None) -> None:
@@ -188,7 +231,7 @@ def test_a_leavers_personal_content_is_crypto_shredded_and_the_log_kept(
     for version in team_versions:  # the team's record is the team's
         version.refresh_from_db()
         assert version.wrapped_data_key is not None
-    erasure = AuditEvent.objects.get(action="privacy.erasure")
+    erasure = AuditEvent.objects.get(action=Action.PRIVACY_ERASURE)
     assert (erasure.actor_id, erasure.target_id) == (str(site_admin.pk), str(owner.pk))
     assert erasure.details["versions_shredded"] == 2
     assert AuditEvent.objects.filter(actor_id=str(owner.pk)).count() == events_about_alice
@@ -204,6 +247,8 @@ def test_only_site_admins_open_the_erasure_page(owner: User, outsider: User, aud
         response = client.post(f"/privacy/people/{owner.pk}/erase/", {"confirmation": owner.email})
         assert response.status_code == 403
     assert (
-        AuditEvent.objects.filter(action="accounts.admin.access", outcome=Outcome.DENIED).count()
+        AuditEvent.objects.filter(
+            action=Action.ACCOUNTS_ADMIN_ACCESS, outcome=Outcome.DENIED
+        ).count()
         == 4
     )

@@ -9,7 +9,6 @@ after-commit hand-off is executed with ``django_capture_on_commit_callbacks``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -20,18 +19,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Team, User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import services, tasks
 from files.clamd import ClamdError
 from files.models import File, FileVersion, Folder, ScanStatus
-from tests.files_helpers import (  # noqa: F401  (fixtures)
+from tests.files_helpers import (
     Backend,
     content_of,
-    folder_backend,
     latest_version,
     root_of,
-    team,
-    teammate,
     upload_through_view,
     version_store,
 )
@@ -44,14 +41,7 @@ UNREACHABLE = "tcp://127.0.0.1:9"
 
 
 @pytest.fixture
-def clamd(service_url: Callable[[str], str], folder_backend: Backend) -> Iterator[str]:  # noqa: F811
-    address = service_url("clamd")
-    with override_settings(SECUREDRIVE_CLAMD_ADDRESS=address):
-        yield address
-
-
-@pytest.fixture
-def team_folder(team: Team) -> Folder:  # noqa: F811
+def team_folder(team: Team) -> Folder:
     return services.space_root(services.space_team_get_or_create(team=team))
 
 
@@ -69,9 +59,9 @@ def refresh(version: FileVersion) -> FileVersion:
 
 def scan_events(version: FileVersion) -> list[AuditEvent]:
     return list(
-        AuditEvent.objects.filter(action="files.version.scan", target_id=str(version.pk)).order_by(
-            "sequence"
-        )
+        AuditEvent.objects.filter(
+            action=Action.FILES_VERSION_SCAN, target_id=str(version.pk)
+        ).order_by("sequence")
     )
 
 
@@ -109,7 +99,7 @@ def test_a_clean_upload_becomes_available_and_downloadable(
 def test_eicar_is_quarantined_and_nobody_can_download_it(
     clamd: str,
     owner: User,
-    teammate: User,  # noqa: F811
+    teammate: User,
     team_folder: Folder,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
@@ -134,7 +124,7 @@ def test_eicar_is_quarantined_and_nobody_can_download_it(
         response = client.get(reverse("files:version_download", args=[version.file_id, version.pk]))
         assert response.status_code == 409
     refusals = AuditEvent.objects.filter(
-        action="files.version.download", target_id=str(version.pk), outcome="denied"
+        action=Action.FILES_VERSION_DOWNLOAD, target_id=str(version.pk), outcome="denied"
     )
     assert refusals.count() == 4
     assert {event.details["reason"] for event in refusals} == {"quarantined"}
@@ -241,7 +231,7 @@ def test_a_file_beyond_the_scanner_limit_is_blocked_by_policy_not_called_a_threa
     clamd: str, owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
     client = client_signed_in(owner)
-    with override_settings(SECUREDRIVE_SCAN_MAX_BYTES=10_000):
+    with override_settings(SCAN_MAX_BYTES=10_000):
         version = upload(
             client,
             root_of(owner),
@@ -262,7 +252,7 @@ def test_a_file_beyond_the_scanner_limit_is_blocked_by_policy_not_called_a_threa
     assert "scanning policy" in response.content.decode()
     assert "threat" not in response.content.decode()
     refusal = AuditEvent.objects.get(
-        action="files.version.download", target_id=str(version.pk), outcome="denied"
+        action=Action.FILES_VERSION_DOWNLOAD, target_id=str(version.pk), outcome="denied"
     )
     assert refusal.details["reason"] == "blocked"
     [message] = mail.outbox
@@ -278,9 +268,7 @@ def test_with_the_allow_policy_it_is_downloadable_flagged_not_scanned(
 ) -> None:
     content = content_of(50_000)
     client = client_signed_in(owner)
-    with override_settings(
-        SECUREDRIVE_SCAN_MAX_BYTES=10_000, SECUREDRIVE_SCAN_OVERSIZE_POLICY="allow"
-    ):
+    with override_settings(SCAN_MAX_BYTES=10_000, SCAN_OVERSIZE_POLICY="allow"):
         version = upload(
             client, root_of(owner), "scanner.dcm", content, django_capture_on_commit_callbacks
         )
@@ -292,7 +280,9 @@ def test_with_the_allow_policy_it_is_downloadable_flagged_not_scanned(
     assert response.status_code == 200
     assert response["X-SecureDrive-Scan-Status"] == "not-scanned"
     assert b"".join(response.streaming_content) == content
-    downloaded = AuditEvent.objects.get(action="files.version.download", target_id=str(version.pk))
+    downloaded = AuditEvent.objects.get(
+        action=Action.FILES_VERSION_DOWNLOAD, target_id=str(version.pk)
+    )
     assert downloaded.details["scan_status"] == "not_scanned"
 
 
@@ -316,7 +306,7 @@ def test_with_clamd_down_uploads_wait_and_complete_when_it_is_back(
     clamd: str, owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
     client = client_signed_in(owner)
-    with override_settings(SECUREDRIVE_CLAMD_ADDRESS=UNREACHABLE, SECUREDRIVE_SCAN_MAX_RETRIES=2):
+    with override_settings(CLAMD_ADDRESS=UNREACHABLE, SCAN_MAX_RETRIES=2):
         version = upload(
             client,
             root_of(owner),
@@ -334,7 +324,7 @@ def test_with_clamd_down_uploads_wait_and_complete_when_it_is_back(
         assert download(client, version).status_code == 409
 
     # clamd is back: the sweeper picks up what waited.
-    with override_settings(SECUREDRIVE_SCAN_STUCK_MINUTES=0):
+    with override_settings(SCAN_STUCK_MINUTES=0):
         assert tasks.versions_stuck_requeue.delay().get() == 1
     assert refresh(version).scan_status == ScanStatus.AVAILABLE
     assert download(client, version).status_code == 200
@@ -343,7 +333,7 @@ def test_with_clamd_down_uploads_wait_and_complete_when_it_is_back(
 def test_retries_exhausted_mark_the_version_scan_failed_and_audited(
     clamd: str, owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
-    with override_settings(SECUREDRIVE_CLAMD_ADDRESS=UNREACHABLE):
+    with override_settings(CLAMD_ADDRESS=UNREACHABLE):
         version = version_store(
             actor=owner, folder=root_of(owner), name="ecg.txt", content=b"ecg", clean=False
         )
@@ -370,7 +360,7 @@ def test_running_finalize_twice_records_one_verdict(
 
 def test_without_a_scanner_versions_wait_and_the_sweeper_leaves_them(
     owner: User,
-    folder_backend: Backend,  # noqa: F811
+    folder_backend: Backend,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     """Embedded mode without clamd: "waiting for virus scan", never available."""
@@ -379,7 +369,7 @@ def test_without_a_scanner_versions_wait_and_the_sweeper_leaves_them(
         client, root_of(owner), "note.txt", b"note", django_capture_on_commit_callbacks
     )
     assert version.scan_status == ScanStatus.PENDING
-    with override_settings(SECUREDRIVE_SCAN_STUCK_MINUTES=0):
+    with override_settings(SCAN_STUCK_MINUTES=0):
         assert tasks.versions_stuck_requeue.delay().get() == 0
     assert refresh(version).scan_status == ScanStatus.PENDING
     page = client.get(reverse("files:folder", args=[root_of(owner).pk])).content.decode()
@@ -390,7 +380,7 @@ def test_without_a_scanner_versions_wait_and_the_sweeper_leaves_them(
 def test_a_tampered_blob_fails_its_scan_and_is_flagged(
     clamd: str,
     owner: User,
-    folder_backend: Backend,  # noqa: F811
+    folder_backend: Backend,
 ) -> None:
     version = version_store(
         actor=owner, folder=root_of(owner), name="t.txt", content=content_of(5000), clean=False
@@ -403,7 +393,7 @@ def test_a_tampered_blob_fails_its_scan_and_is_flagged(
     assert version.integrity_failed
     assert not version.is_downloadable
     # The sweeper does not retry what can never be read.
-    with override_settings(SECUREDRIVE_SCAN_STUCK_MINUTES=0):
+    with override_settings(SCAN_STUCK_MINUTES=0):
         assert services.versions_stuck_select(older_than_minutes=0) == []
 
 
@@ -430,10 +420,10 @@ def test_the_sweeper_leaves_a_scan_that_may_still_be_running(owner: User) -> Non
     FileVersion.objects.filter(pk=version.pk).update(
         scan_status=ScanStatus.SCANNING, scanned_at=twenty_minutes_ago
     )
-    with override_settings(SECUREDRIVE_SCAN_TIME_LIMIT_S=3600):
+    with override_settings(SCAN_TIME_LIMIT_S=3600):
         assert services.versions_stuck_select(older_than_minutes=15) == []
-    with override_settings(SECUREDRIVE_SCAN_TIME_LIMIT_S=600):
+    with override_settings(SCAN_TIME_LIMIT_S=600):
         assert services.versions_stuck_select(older_than_minutes=15) == [str(version.pk)]
     FileVersion.objects.filter(pk=version.pk).update(scan_status=ScanStatus.PENDING)
-    with override_settings(SECUREDRIVE_SCAN_TIME_LIMIT_S=3600):
+    with override_settings(SCAN_TIME_LIMIT_S=3600):
         assert services.versions_stuck_select(older_than_minutes=15) == [str(version.pk)]

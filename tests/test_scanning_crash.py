@@ -34,6 +34,7 @@ from django.test.utils import override_settings
 from kombu import Queue
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files.models import FileVersion, ScanStatus
 from tests.conftest import missing_service
@@ -150,7 +151,7 @@ def scan_verdicts(version: FileVersion) -> list[str]:
     return [
         event.details["status"]
         for event in AuditEvent.objects.filter(
-            action="files.version.scan", target_id=str(version.pk)
+            action=Action.FILES_VERSION_SCAN, target_id=str(version.pk)
         )
     ]
 

@@ -13,6 +13,7 @@ from django_otp import devices_for_user
 
 from accounts import offboarding
 from accounts.models import PersonalAccessToken, User, UserSession
+from audit.actions import Action
 from audit.models import AuditEvent
 from tests.conftest import PASSWORD
 from tests.helpers import client_signed_in, totp_device_confirmed
@@ -37,7 +38,7 @@ def test_idle_session_ends_after_the_policy_timeout(owner: User) -> None:
         response = browser.get("/")
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/"
-    event = AuditEvent.objects.get(action="accounts.session.expire")
+    event = AuditEvent.objects.get(action=Action.ACCOUNTS_SESSION_EXPIRE)
     assert event.details == {"reason": "idle timeout"}
     assert UserSession.objects.get().end_reason == "idle timeout"
 
@@ -69,7 +70,7 @@ def test_person_sees_and_revokes_a_session(owner: User) -> None:
     laptop.post(f"/accounts/sessions/{phone_session.pk}/revoke/")
     assert not is_signed_in(phone)
     assert is_signed_in(laptop)
-    assert AuditEvent.objects.filter(action="accounts.session.revoke").exists()
+    assert AuditEvent.objects.filter(action=Action.ACCOUNTS_SESSION_REVOKE).exists()
 
 
 def test_nobody_revokes_someone_elses_session(owner: User, outsider: User) -> None:
@@ -84,7 +85,7 @@ def test_sign_out_everywhere(owner: User) -> None:
     browsers = [client_signed_in(owner, user_agent=f"browser {n}") for n in range(3)]
     browsers[0].post("/accounts/sessions/sign-out-everywhere/")
     assert not any(is_signed_in(browser) for browser in browsers)
-    assert AuditEvent.objects.get(action="accounts.session.revoke_all").details == {
+    assert AuditEvent.objects.get(action=Action.ACCOUNTS_SESSION_REVOKE_ALL).details == {
         "sessions_ended": 3
     }
 
@@ -137,7 +138,7 @@ def test_admin_offboards_a_signed_in_user_at_once(
     assert PersonalAccessToken.objects.get().revoked_at is not None
     assert list(devices_for_user(owner, confirmed=True)) == []
     assert received[0]["successor"] == outsider
-    event = AuditEvent.objects.get(action="accounts.user.deactivate")
+    event = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_DEACTIVATE)
     assert event.actor_id == str(site_admin.pk)
     assert event.details["sessions_ended"] == 1
     assert event.details["tokens_revoked"] == 1
@@ -169,7 +170,7 @@ def test_scheduled_departure_is_carried_out_on_its_date(site_admin: User, owner:
     assert offboarding.departures_due_process(today=tomorrow) == 1
     owner.refresh_from_db()
     assert not owner.is_active
-    event = AuditEvent.objects.get(action="accounts.user.deactivate")
+    event = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_DEACTIVATE)
     assert event.actor_label == "system (departure date)"
     assert event.details["scheduled"] is True
 
@@ -182,6 +183,8 @@ def test_reactivation_requires_a_new_second_factor(site_admin: User, owner: User
     assert owner.is_active
     assert list(devices_for_user(owner, confirmed=None)) == []
     assert (
-        AuditEvent.objects.get(action="accounts.user.reactivate").details["mfa_devices_deleted"]
+        AuditEvent.objects.get(action=Action.ACCOUNTS_USER_REACTIVATE).details[
+            "mfa_devices_deleted"
+        ]
         == 1
     )

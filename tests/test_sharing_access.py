@@ -4,7 +4,6 @@ administrator and an auditor. Only Alice gets in; the others get the same 404 as
 something that does not exist, and their attempts to withdraw change nothing."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -21,14 +20,7 @@ from sharing.models import FileRequest, Share, ShareLink, ShareRole, Transfer
 from sharing.services import file_requests, shares, transfers
 from sharing.services.links import share_link_create
 from tests.conftest import user_create
-from tests.files_helpers import (
-    auditor,  # noqa: F401
-    folder_backend,  # noqa: F401
-    root_of,
-    team,  # noqa: F401
-    teammate,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import root_of, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("folder_backend")]

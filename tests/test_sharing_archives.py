@@ -8,7 +8,6 @@ and ``Content-Length`` must be exactly what was sent.
 """
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -27,6 +26,7 @@ from django.http import StreamingHttpResponse
 from django.test import RequestFactory
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from files.crypto import BlobIntegrityError, segment_offset
@@ -39,17 +39,7 @@ from sharing.services.archives import (
     archive_paths_unique,
     archive_response,
 )
-from tests.files_helpers import (
-    SEGMENT,
-    Backend,
-    backend,  # noqa: F401
-    chunks_of,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import SEGMENT, Backend, chunks_of, content_of, root_of, version_store
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_segments")]
 
@@ -314,7 +304,7 @@ def test_a_damaged_blob_mid_archive_aborts_it_and_is_recorded(
     assert finished.calls == [(len(received), False)]
     damaged.refresh_from_db()
     assert damaged.integrity_failed
-    event = AuditEvent.objects.get(action="files.version.integrity_failure")
+    event = AuditEvent.objects.get(action=Action.FILES_VERSION_INTEGRITY_FAILURE)
     assert event.target_id == str(damaged.pk)
     assert event.details["during"] == "archive"
     assert event.ip_address == "127.0.0.1"
@@ -344,7 +334,7 @@ def test_a_data_key_that_no_longer_unwraps_aborts_the_archive_at_that_entry(
     assert finished.calls == [(len(received), False)]
     broken.refresh_from_db()
     assert broken.integrity_failed
-    event = AuditEvent.objects.get(action="files.version.integrity_failure")
+    event = AuditEvent.objects.get(action=Action.FILES_VERSION_INTEGRITY_FAILURE)
     assert event.target_id == str(broken.pk)
     assert event.details["during"] == "archive"
 

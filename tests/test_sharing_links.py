@@ -5,16 +5,12 @@ e-mail code), downloads; the link dies on expiry, revocation or its download lim
 Fixtures are imported by name from tests.files_helpers; pytest injects them.
 """
 
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import io
-import uuid
 import zipfile
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,45 +18,24 @@ import time_machine
 from django.core import mail
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from files.models import File, FileVersion, Folder, ScanStatus
 from sharing.models import ShareLink, ShareLinkCode, ShareLinkDownload, Transfer, TransferItem
 from sharing.services.links import share_link_create, share_link_revoke
-from tests.files_helpers import (
-    Backend,
-    body_of,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    version_store,
-)
+from tests.files_helpers import Backend, body_of, content_of, root_of, version_store
 from tests.helpers import client_signed_in
-from tests.test_scanning import EICAR, clamd, upload  # noqa: F401  (clamd: a fixture)
+from tests.test_scanning import EICAR, upload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rate_limit_cache")]
 
 PASSWORD = "Radiologie-2026"
-
-
-@pytest.fixture(autouse=True)
-def rate_limit_cache(service_url: Callable[[str], str]) -> Iterator[None]:
-    """Rate-limit counters live in the shared cache, Redis as in production; each story
-    gets a key prefix of its own, so parallel test workers never share counters."""
-    cache_settings = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": service_url("redis"),
-            "KEY_PREFIX": f"sd-links-test-{uuid.uuid4().hex}",
-        }
-    }
-    with override_settings(CACHES=cache_settings):
-        yield
 
 
 def open_url(token: str) -> str:
@@ -128,16 +103,16 @@ def test_recipient_opens_a_link_and_downloads_the_file_and_the_owner_is_told_onc
     assert "IRM genou.dcm" in notices[0].body
     assert "dr.radio@clinique.example" in notices[0].body
 
-    download_event = events("sharing.link.download")[0]
+    download_event = events(Action.SHARING_LINK_DOWNLOAD)[0]
     assert download_event.actor_label == f"link:{link.pk}"
     assert download_event.details["bytes"] == 5000
     assert download_event.details["version"] == str(version.pk)
     assert download_event.details["recipient"] == "dr.radio@clinique.example"
-    files_event = AuditEvent.objects.filter(action="files.version.download").first()
+    files_event = AuditEvent.objects.filter(action=Action.FILES_VERSION_DOWNLOAD).first()
     assert files_event is not None
     assert files_event.actor_label == f"link:{link.pk}"
     assert files_event.details["link"] == link.pk
-    assert outcomes("sharing.link.access") == ["ok"]
+    assert outcomes(Action.SHARING_LINK_ACCESS) == ["ok"]
 
 
 def test_the_token_is_stored_only_as_a_hash_and_never_logged(
@@ -192,13 +167,13 @@ def test_a_download_cut_off_midway_records_the_bytes_really_sent(
     response._iterator.close()  # type: ignore[attr-defined]
     assert 0 < len(first) < size
     assert ShareLinkDownload.objects.get(link=link).bytes_sent == len(first)
-    event = AuditEvent.objects.get(action="sharing.link.download", details__outcome="ok")
+    event = AuditEvent.objects.get(action=Action.SHARING_LINK_DOWNLOAD, details__outcome="ok")
     assert (event.details["bytes"], event.details["completed"]) == (len(first), False)
 
     whole = recipient.get(file_url(token, version.file))
     assert body_of(whole) == content_of(size, seed="IRM genou.dcm")
     assert ShareLinkDownload.objects.get(link=link).bytes_sent == len(first) + size
-    last = AuditEvent.objects.filter(action="sharing.link.download").latest("sequence")
+    last = AuditEvent.objects.filter(action=Action.SHARING_LINK_DOWNLOAD).latest("sequence")
     assert (last.details["bytes"], last.details["completed"]) == (size, True)
 
 
@@ -225,7 +200,7 @@ def test_a_password_protected_link_shows_nothing_before_the_password(
     assert right.status_code == 302
     assert "IRM genou.dcm" in recipient.get(open_url(token)).content.decode()
     assert recipient.get(file_url(token, version.file)).status_code == 200
-    assert outcomes("sharing.link.access") == ["ok", "wrong password", "ok", "ok"]
+    assert outcomes(Action.SHARING_LINK_ACCESS) == ["ok", "wrong password", "ok", "ok"]
 
     # Another browser has proved nothing.
     assert Client().get(file_url(token, version.file)).status_code == 302
@@ -241,7 +216,7 @@ def test_password_guesses_are_rate_limited_per_link(owner: User, folder_backend:
     late = password_given(Client(REMOTE_ADDR="198.51.100.99"), token)
     assert late.status_code == 429
     assert 'data-outcome="rate limited"' in late.content.decode()
-    assert outcomes("sharing.link.access")[-1] == "rate limited"
+    assert outcomes(Action.SHARING_LINK_ACCESS)[-1] == "rate limited"
 
 
 def test_the_recipient_confirms_their_address_with_a_code_sent_to_it(
@@ -281,7 +256,7 @@ def test_the_recipient_confirms_their_address_with_a_code_sent_to_it(
     good = recipient.post(open_url(token), {"action": "code", "code": f"{code[:4]} {code[4:]}"})
     assert good.status_code == 302
     assert recipient.get(file_url(token, version.file)).status_code == 200
-    verify = events("sharing.link.verify")
+    verify = events(Action.SHARING_LINK_VERIFY)
     assert [event.details["outcome"] for event in verify] == [
         "ok",
         "rate limited",
@@ -343,8 +318,8 @@ def test_revocation_takes_effect_on_the_next_click_of_an_open_session(
     assert b"This link was withdrawn" in refused.content
     landing = recipient.get(open_url(token))
     assert landing.status_code == 410
-    assert outcomes("sharing.link.access")[-2:] == ["revoked", "revoked"]
-    assert events("sharing.link.revoke")[0].actor_id == str(owner.pk)
+    assert outcomes(Action.SHARING_LINK_ACCESS)[-2:] == ["revoked", "revoked"]
+    assert events(Action.SHARING_LINK_REVOKE)[0].actor_id == str(owner.pk)
 
 
 def test_an_expired_link_answers_410_and_never_the_file(
@@ -363,7 +338,7 @@ def test_an_expired_link_answers_410_and_never_the_file(
     assert landing.status_code == 410
     assert b"This link has expired" in landing.content
     assert download.status_code == 410
-    assert outcomes("sharing.link.access")[-2:] == ["expired", "expired"]
+    assert outcomes(Action.SHARING_LINK_ACCESS)[-2:] == ["expired", "expired"]
 
 
 def test_the_download_limit_exhausts_the_link_for_new_sessions(
@@ -381,7 +356,7 @@ def test_the_download_limit_exhausts_the_link_for_new_sessions(
     link.refresh_from_db()
     assert link.download_count == 1
     assert ShareLinkDownload.objects.filter(link=link).count() == 1
-    assert "limit reached" in outcomes("sharing.link.download")
+    assert "limit reached" in outcomes(Action.SHARING_LINK_DOWNLOAD)
 
 
 def test_unknown_and_malformed_tokens_get_a_404_page_and_malformed_ones_no_lookup(
@@ -394,7 +369,7 @@ def test_unknown_and_malformed_tokens_get_a_404_page_and_malformed_ones_no_looku
         malformed = Client().get("/s/x'%20OR%20'1'='1/")
     assert malformed.status_code == 404
     assert not [query for query in queries if "sharing_sharelink" in query["sql"]]
-    assert [event.details["malformed"] for event in events("sharing.link.access")] == [
+    assert [event.details["malformed"] for event in events(Action.SHARING_LINK_ACCESS)] == [
         False,
         True,
     ]
@@ -413,7 +388,7 @@ def test_an_address_making_too_many_requests_is_slowed_down(
     assert set(statuses[:120]) == {404}
     # Someone else is not affected.
     assert Client(REMOTE_ADDR="203.0.113.8").get(open_url("B" * 43)).status_code == 404
-    assert outcomes("sharing.link.access")[-2] == "rate limited"
+    assert outcomes(Action.SHARING_LINK_ACCESS)[-2] == "rate limited"
 
 
 # --- Scan status: never before clean ------------------------------------------------------
@@ -436,7 +411,7 @@ def test_a_file_not_scanned_clean_is_refused_through_a_link(
     assert b"x" * 100 not in refused.content
     link.refresh_from_db()
     assert link.download_count == 0
-    assert events("sharing.link.download")[0].details["outcome"] == str(status)
+    assert events(Action.SHARING_LINK_DOWNLOAD)[0].details["outcome"] == str(status)
 
 
 # --- Folders and transfers ----------------------------------------------------------------
@@ -489,7 +464,7 @@ def test_a_folder_link_lists_its_tree_and_serves_each_file_and_a_zip(
     assert link.download_count == 2  # one file, then "download everything"
     receipt = ShareLinkDownload.objects.get(link=link, is_archive=True)
     assert receipt.bytes_sent == len(data)
-    zip_event = [e for e in events("sharing.link.download") if e.details.get("archive")][-1]
+    zip_event = [e for e in events(Action.SHARING_LINK_DOWNLOAD) if e.details.get("archive")][-1]
     assert zip_event.details["bytes"] == len(data)
     assert zip_event.details["completed"] is True
 
@@ -561,5 +536,5 @@ def test_an_eicar_upload_quarantined_by_clamd_never_leaves_through_a_folder_link
     assert EICAR not in archive
     with zipfile.ZipFile(io.BytesIO(archive)) as unzipped:
         assert unzipped.namelist() == ["Resultats/rapport.txt"]
-    refusal = events("sharing.link.download")[0]
+    refusal = events(Action.SHARING_LINK_DOWNLOAD)[0]
     assert refusal.details["outcome"] == "quarantined"

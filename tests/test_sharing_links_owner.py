@@ -2,8 +2,6 @@
 them with their receipts, withdrawing them; the policy page; the REST API; offboarding.
 """
 
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import datetime as dt
@@ -18,6 +16,7 @@ from django.utils import timezone
 
 from accounts import tokens as account_tokens
 from accounts.models import Team, User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from files.models import FileVersion
@@ -28,24 +27,11 @@ from sharing.services.links import (
     share_link_policy_check_may_share,
     share_links_revoke_for_owner,
 )
-from tests.files_helpers import (
-    Backend,
-    auditor,  # noqa: F401
-    folder_backend,  # noqa: F401
-    root_of,
-    team,  # noqa: F401
-    teammate,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import Backend, root_of, version_store
 from tests.helpers import client_signed_in
-from tests.test_sharing_links import (
-    file_url,
-    open_url,
-    rate_limit_cache,  # noqa: F401
-    shared_file,
-)
+from tests.test_sharing_links import file_url, open_url, shared_file
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.usefixtures("rate_limit_cache"), pytest.mark.django_db]
 
 URL_PATTERN = re.compile(r"http://[^\s\"<]+/s/([A-Za-z0-9_-]{43})/")
 
@@ -95,7 +81,9 @@ def test_a_clinician_creates_a_link_and_sees_its_address_only_once(
     later = clinician.get(links_page(version)).content.decode()
     assert token not in later
     assert 'data-state="active"' in later
-    assert AuditEvent.objects.filter(action="sharing.link.create", outcome="success").count() == 1
+    assert (
+        AuditEvent.objects.filter(action=Action.SHARING_LINK_CREATE, outcome="success").count() == 1
+    )
     assert Client().get(open_url(token)).status_code == 200
 
 
@@ -133,7 +121,7 @@ def test_expiry_is_mandatory_and_capped_by_the_policy(owner: User, folder_backen
         share_link_create(
             actor=owner, target=version.file, expires_at=timezone.now() - dt.timedelta(hours=1)
         )
-    assert len(denied("sharing.link.create")) == 2
+    assert len(denied(Action.SHARING_LINK_CREATE)) == 2
 
     # The last allowed day works (its end is clamped to the maximum).
     assert clinician.post(links_page(version), form_for(days=30)).status_code == 200
@@ -157,7 +145,7 @@ def test_the_policy_decides_who_may_share_outside(
     with pytest.raises(LinkPolicyError):
         share_link_create(actor=teammate, target=version.file)
     assert not ShareLink.objects.exists()
-    assert denied("sharing.link.create")
+    assert denied(Action.SHARING_LINK_CREATE)
 
 
 def test_the_policy_can_require_a_password_verification_and_a_domain(
@@ -191,7 +179,7 @@ def test_the_policy_can_require_a_password_verification_and_a_domain(
         email_verification=True,
     )
     assert link.email_verification
-    assert len(denied("sharing.link.create")) == 3
+    assert len(denied(Action.SHARING_LINK_CREATE)) == 3
 
 
 def test_nobody_shares_what_they_cannot_see(
@@ -231,7 +219,7 @@ def test_the_owner_sees_receipts_and_withdraws_a_link(owner: User, folder_backen
     assert withdrawn["Location"] == back
     assert 'data-state="revoked"' in clinician.get(back).content.decode()
     assert recipient.get(file_url(token, version.file)).status_code == 410
-    event = AuditEvent.objects.get(action="sharing.link.revoke")
+    event = AuditEvent.objects.get(action=Action.SHARING_LINK_REVOKE)
     assert event.actor_id == str(owner.pk)
 
 
@@ -270,7 +258,7 @@ def test_offboarding_revokes_every_live_link_of_the_leaver(
         link.refresh_from_db()
         assert link.revoked_at is not None
         assert link.revoked_by == site_admin
-    events = AuditEvent.objects.filter(action="sharing.link.revoke")
+    events = AuditEvent.objects.filter(action=Action.SHARING_LINK_REVOKE)
     assert sorted(int(event.target_id) for event in events) == sorted(
         [file_link.pk, transfer_link.pk]
     )
@@ -302,13 +290,13 @@ def test_a_site_admin_edits_the_sharing_policy_and_it_is_audited(
     assert policy.password_required
     assert policy.allowed_domains() == ["chu-exemple.fr"]
     assert policy.file_request_max_bytes == 10 * 1024**3
-    event = AuditEvent.objects.get(action="sharing.policy.update")
+    event = AuditEvent.objects.get(action=Action.SHARING_POLICY_UPDATE)
     assert event.details["changed"]["link_max_days"] == {"before": 30, "after": 14}
 
     wrong = admin.post(url, {**fields, "link_default_days": "20", "allowed_recipient_domains": "x"})
     assert wrong.status_code == 200
     assert "Not a domain name" in wrong.content.decode()
-    assert AuditEvent.objects.filter(action="sharing.policy.update").count() == 1
+    assert AuditEvent.objects.filter(action=Action.SHARING_POLICY_UPDATE).count() == 1
 
 
 # --- REST API -----------------------------------------------------------------------------

@@ -6,8 +6,6 @@ burst of load hits both), compared by their medians with a generous bound. Witho
 dummy hash the unknown token answers ~10x faster (no Argon2): far outside the bound.
 """
 
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import statistics
@@ -20,14 +18,10 @@ from django.test import Client
 from accounts.models import User
 from sharing.services import link_access as access
 from sharing.services.links import share_link_create
-from tests.files_helpers import Backend, folder_backend  # noqa: F401
-from tests.test_sharing_links import (
-    open_url,
-    rate_limit_cache,  # noqa: F401
-    shared_file,
-)
+from tests.files_helpers import Backend
+from tests.test_sharing_links import open_url, shared_file
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.usefixtures("rate_limit_cache"), pytest.mark.django_db]
 
 SAMPLES = 20
 

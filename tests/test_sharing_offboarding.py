@@ -2,7 +2,6 @@
 transfer and file request they created stops at once, in the same action."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -16,18 +15,12 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from sharing.models import FileRequest, ShareLink, Transfer
 from sharing.services import file_requests, links, transfers
-from tests.files_helpers import (
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-    teammate,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = [
@@ -85,14 +78,14 @@ def test_deactivating_a_clinician_cuts_their_links_transfers_and_file_requests_a
     assert not ShareLink.objects.filter(created_by=owner, revoked_at__isnull=True).exists()
     assert Transfer.objects.get(pk=transfer.pk).revoked_at is not None
     assert FileRequest.objects.get(created_by=owner).closed_at is not None
-    event = AuditEvent.objects.get(action="accounts.user.deactivate")
+    event = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_DEACTIVATE)
     summary = event.details["sharing_revoke_for_leaver"]
     assert summary == {"links_revoked": 2, "transfers_revoked": 1, "file_requests_closed": 1}
     assert AuditEvent.objects.filter(
-        action="sharing.request.close", details__reason="offboarding"
+        action=Action.SHARING_REQUEST_CLOSE, details__reason="offboarding"
     ).exists()
     assert AuditEvent.objects.filter(
-        action="sharing.transfer.revoke", details__reason="offboarding"
+        action=Action.SHARING_TRANSFER_REVOKE, details__reason="offboarding"
     ).exists()
 
 

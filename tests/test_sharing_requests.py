@@ -3,7 +3,6 @@ with no account, within limits; files land in the chosen folder, pending the vir
 scan, and the clinician is told. Closed or expired requests answer 410."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -22,6 +21,7 @@ from django.utils import timezone
 
 from accounts import tokens as account_tokens
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from files import services, tus
 from files.models import File, Folder, ScanStatus
@@ -29,15 +29,7 @@ from sharing import tasks
 from sharing.errors import FileRequestNotFound
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
 from sharing.services import file_requests
-from tests.files_helpers import (
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-    team,  # noqa: F401
-    teammate,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = [
@@ -145,7 +137,7 @@ def test_owner_creates_a_request_and_sees_its_link_once(owner: User) -> None:
     detail = client_signed_in(owner).get(f"/sharing/requests/{file_request.pk}/")
     assert detail.status_code == 200
     assert token not in detail.content.decode()
-    event = AuditEvent.objects.get(action="sharing.request.create")
+    event = AuditEvent.objects.get(action=Action.SHARING_REQUEST_CREATE)
     assert event.actor_id == str(owner.pk)
     assert event.details["folder"] == folder.pk
     listing = client_signed_in(owner).get("/sharing/requests/")
@@ -184,7 +176,7 @@ def test_someone_outside_uploads_and_the_file_lands_pending_scan_and_owner_is_to
     file_request.refresh_from_db()
     assert (file_request.files_reserved, file_request.bytes_reserved) == (1, len(content))
 
-    event = AuditEvent.objects.get(action="sharing.request.upload")
+    event = AuditEvent.objects.get(action=Action.SHARING_REQUEST_UPLOAD)
     assert event.actor_label == f"request:{file_request.pk}"
     assert event.details["uploader_name"] == "Laboratoire Bio+"
     assert event.details["uploader_email"] == "contact@bioplus.example"
@@ -227,7 +219,9 @@ def test_limits_on_file_count_and_total_size_are_enforced(owner: User) -> None:
     assert "no more files" in over_count.json()["detail"]
     file_request.refresh_from_db()
     assert (file_request.files_reserved, file_request.bytes_reserved) == (2, 1_000_000)
-    refusals = AuditEvent.objects.filter(action="sharing.request.refuse", outcome=Outcome.DENIED)
+    refusals = AuditEvent.objects.filter(
+        action=Action.SHARING_REQUEST_REFUSE, outcome=Outcome.DENIED
+    )
     assert {event.details["reason"] for event in refusals} >= {"size limit", "file count limit"}
     assert all(event.actor_label == f"request:{file_request.pk}" for event in refusals)
 
@@ -306,9 +300,9 @@ def test_closed_request_answers_410_on_page_and_upload_endpoint(owner: User) -> 
     assert lab.get(f"/r/{token}/").status_code == 410
     assert tus_create(lab, token, 10).status_code == 410
     assert tus_patch(lab, url, 0, b"x" * 3000).status_code == 410
-    assert AuditEvent.objects.filter(action="sharing.request.close").count() == 1
+    assert AuditEvent.objects.filter(action=Action.SHARING_REQUEST_CLOSE).count() == 1
     assert AuditEvent.objects.filter(
-        action="sharing.request.refuse", details__reason="closed"
+        action=Action.SHARING_REQUEST_REFUSE, details__reason="closed"
     ).exists()
     assert not File.objects.filter(folder=folder).exists()
 
@@ -325,7 +319,7 @@ def test_unknown_or_malformed_tokens_are_404_and_audited(db: None) -> None:
     assert Client().get("/r/short/").status_code == 404
     assert tus_create(Client(), "B" * 43, 10).status_code == 404
     reasons = set(
-        AuditEvent.objects.filter(action="sharing.request.refuse").values_list(
+        AuditEvent.objects.filter(action=Action.SHARING_REQUEST_REFUSE).values_list(
             "details__reason", flat=True
         )
     )

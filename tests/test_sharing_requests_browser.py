@@ -3,7 +3,6 @@ uploads through /r/<token>/uploads/, each file shows as received, and the page r
 under the strict CSP without a single console error."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -19,12 +18,7 @@ from files.models import File, ScanStatus
 from sharing.models import FileRequestUpload
 from sharing.services import file_requests
 from tests.conftest import BrowserPage
-from tests.files_helpers import (
-    Backend,
-    body_of,
-    content_of,
-    folder_backend,  # noqa: F401
-)
+from tests.files_helpers import Backend, body_of, content_of
 from tests.helpers import client_signed_in
 
 

@@ -8,7 +8,6 @@ current and of an old version, the REST API with a token, tus uploads.
 """
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ from django.test import Client
 from accounts import tokens
 from accounts.models import Team, TeamMembership, User
 from accounts.offboarding import user_deactivate
+from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from files import selectors, services
 from files.errors import FileNotFoundForActor, FileRuleError
@@ -34,15 +34,7 @@ from sharing import selectors as sharing_selectors
 from sharing.models import Share, ShareRole
 from sharing.services import shares
 from tests.conftest import user_create
-from tests.files_helpers import (
-    body_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    team,  # noqa: F401
-    teammate,  # noqa: F401
-    upload_through_view,
-    version_store,
-)
+from tests.files_helpers import body_of, root_of, upload_through_view, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("folder_backend")]
@@ -260,7 +252,7 @@ def test_editor_works_inside_but_cannot_rename_move_or_trash_the_shared_folder(
     )
     assert api_move.status_code == 400
     assert "stays in its owner's space" in api_move.json()["detail"]
-    refusal = AuditEvent.objects.get(action="files.access", details__need="move_out_of_space")
+    refusal = AuditEvent.objects.get(action=Action.FILES_ACCESS, details__need="move_out_of_space")
     assert (refusal.actor_label, refusal.target_id) == (rita.email, str(tree.scan.pk))
     tree.scan.refresh_from_db()
     assert tree.scan.folder_id == tree.year.pk
@@ -342,7 +334,7 @@ def test_removing_a_share_cuts_access_at_once(owner: User, rita: User, tree: Tre
     for url in reads(tree):
         assert browser.get(url).status_code == 404, url
     assert api.get(f"/api/v1/files/{tree.scan.pk}/content/").status_code == 404
-    removal = AuditEvent.objects.get(action="sharing.share.delete")
+    removal = AuditEvent.objects.get(action=Action.SHARING_SHARE_DELETE)
     assert (removal.actor_label, removal.target_id) == (owner.email, str(granted.pk))
 
 
@@ -354,7 +346,7 @@ def test_owner_turns_an_editor_into_a_viewer(owner: User, rita: User, tree: Tree
     changed = alice.post(f"/sharing/shares/{granted.pk}/role/", {f"s{granted.pk}-role": "viewer"})
     assert changed.status_code == 302
     assert tus_create(api, tree.year, "b.dcm", 5).status_code == 404
-    event = AuditEvent.objects.get(action="sharing.share.update")
+    event = AuditEvent.objects.get(action=Action.SHARING_SHARE_UPDATE)
     assert (event.details["old_role"], event.details["role"]) == ("editor", "viewer")
 
 
@@ -429,7 +421,7 @@ def test_a_recipient_may_not_pass_the_share_on(
     assert created.status_code == 403
     assert not Share.objects.filter(user=outsider).exists()
     assert AuditEvent.objects.filter(
-        action="sharing.share.create", outcome=Outcome.DENIED, actor_label=rita.email
+        action=Action.SHARING_SHARE_CREATE, outcome=Outcome.DENIED, actor_label=rita.email
     ).exists()
     # Oscar, who sees nothing, learns nothing.
     assert (
@@ -489,7 +481,7 @@ def test_owner_shares_from_the_page_and_the_recipient_is_emailed(
     # Folder names often name a patient: they stay out of e-mail.
     assert "Imagerie" not in message.body + html + message.subject
 
-    event = AuditEvent.objects.get(action="sharing.share.create", outcome=Outcome.SUCCESS)
+    event = AuditEvent.objects.get(action=Action.SHARING_SHARE_CREATE, outcome=Outcome.SUCCESS)
     assert event.details["recipient_user"] == rita.email
     assert event.details["role"] == "editor"
 
@@ -561,7 +553,9 @@ def test_unknown_and_inactive_people_are_refused_alike(owner: User, rita: User, 
     assert len({answer.content.decode().count("only exact matches") for answer in answers}) == 1
     assert not Share.objects.exists()
     misses = AuditEvent.objects.filter(
-        action="sharing.share.create", outcome=Outcome.DENIED, details__reason="recipient_unknown"
+        action=Action.SHARING_SHARE_CREATE,
+        outcome=Outcome.DENIED,
+        details__reason="recipient_unknown",
     )
     assert sorted(misses.values_list("details__recipient", flat=True)) == sorted(
         [rita.email, "nobody@hopital.example", "rita"]

@@ -10,11 +10,12 @@ import pytest
 from django.core import mail
 
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from sharing.models import Share
 from tests.conftest import user_create
-from tests.files_helpers import folder_backend, root_of, version_store  # noqa: F401
+from tests.files_helpers import root_of, version_store
 from tests.test_browser_offboarding import browser_signed_in
 
 pytestmark = [
@@ -64,7 +65,7 @@ def test_alice_shares_a_folder_rita_opens_it_then_alice_removes_her(
             "action", flat=True
         )
     )
-    assert actions == ["sharing.share.create", "sharing.share.delete"]
+    assert actions == [Action.SHARING_SHARE_CREATE, Action.SHARING_SHARE_DELETE]
     assert alice.console_errors == []
     assert [error for error in recipient.console_errors if "404" not in error] == []
     alice.page.context.close()

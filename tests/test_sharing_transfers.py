@@ -3,7 +3,6 @@ personal link by e-mail, the sender sees who downloaded what, and the files die 
 their own at expiry (crypto-shredded), while the originals stay untouched."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -21,20 +20,14 @@ from django.utils import timezone
 
 from accounts import tokens as account_tokens
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from files.models import File, FileVersion, Folder, ScanStatus
 from sharing import selectors, tasks
 from sharing.models import ShareLink, ShareLinkDownload, SharingPolicy, Transfer
-from tests.files_helpers import (
-    body_of,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-    version_store,
-)
+from tests.files_helpers import body_of, content_of, root_of, version_store
 from tests.helpers import client_signed_in
-from tests.smtp_server import SmtpServer, smtp_server  # noqa: F401
+from tests.smtp_server import SmtpServer
 
 pytestmark = [
     pytest.mark.django_db,
@@ -151,8 +144,8 @@ def test_clinician_sends_a_transfer_and_each_recipient_gets_a_personal_link(
     assert "irm-genou.dcm" in text.split('id="transfer-recipients"')[1]
     assert "Not downloaded yet." in text
 
-    created = actions("sharing.transfer.create")
-    sent = actions("sharing.transfer.send")
+    created = actions(Action.SHARING_TRANSFER_CREATE)
+    sent = actions(Action.SHARING_TRANSFER_SEND)
     assert created
     assert created[-1].actor_id == str(owner.pk)
     assert sent[-1].details["recipients"] == ["dr.radio@clinique.example", "dr.second@labo.example"]
@@ -179,7 +172,7 @@ def test_listing_shows_my_transfers_and_not_other_peoples(owner: User, outsider:
     assert (
         client_signed_in(outsider).post(f"/sharing/transfers/{mine.pk}/revoke/").status_code == 404
     )
-    assert actions("sharing.transfer.access", outcome=Outcome.DENIED)
+    assert actions(Action.SHARING_TRANSFER_ACCESS, outcome=Outcome.DENIED)
 
 
 def test_recipients_must_be_valid_and_allowed_by_the_policy(
@@ -202,7 +195,7 @@ def test_recipients_must_be_valid_and_allowed_by_the_policy(
     assert mail.outbox == []
     transfer.refresh_from_db()
     assert transfer.sent_at is None
-    assert actions("sharing.transfer.send", outcome=Outcome.DENIED)
+    assert actions(Action.SHARING_TRANSFER_SEND, outcome=Outcome.DENIED)
 
     with django_capture_on_commit_callbacks(execute=True):
         good = send(client, transfer, "ok@chu-partenaire.example")
@@ -235,7 +228,7 @@ def test_policy_forbidding_sharing_outside_blocks_transfers(owner: User) -> None
     response = client.post("/sharing/transfers/new/", {"subject": "X", "expires_in_days": "3"})
     assert response.status_code == 400
     assert not Transfer.objects.exists()
-    assert actions("sharing.transfer.create", outcome=Outcome.DENIED)
+    assert actions(Action.SHARING_TRANSFER_CREATE, outcome=Outcome.DENIED)
 
 
 def test_password_required_by_policy_is_enforced_and_recipient_needs_it(
@@ -333,7 +326,7 @@ def test_sender_revokes_one_recipient_and_the_others_keep_their_link(
     assert (
         Client().get(f"/s/{by_recipient['b@clinique.example']}/files/{file.pk}/").status_code == 200
     )
-    event = actions("sharing.transfer.revoke")[-1]
+    event = actions(Action.SHARING_TRANSFER_REVOKE)[-1]
     assert event.details["recipient"] == "a@clinique.example"
 
     # The whole transfer: every link answers 410 at once.
@@ -388,7 +381,7 @@ def test_expired_transfer_is_purged_by_the_beat_task_and_originals_stay(
     assert download.status_code == 200
     assert body_of(download) == content_of(4000, seed="o")
     assert Client().get(f"/s/{token}/").status_code == 410
-    purges = actions("sharing.transfer.purge")
+    purges = actions(Action.SHARING_TRANSFER_PURGE)
     assert len(purges) == 1
     assert purges[0].actor_label == "system"
     assert purges[0].details["versions_shredded"] == 2
@@ -407,7 +400,7 @@ def test_sender_can_delete_a_transfer_now(
     transfer.refresh_from_db()
     assert transfer.purged_at is not None
     assert transfer.revoked_at is not None
-    assert actions("sharing.transfer.purge")[-1].actor_id == str(owner.pk)
+    assert actions(Action.SHARING_TRANSFER_PURGE)[-1].actor_id == str(owner.pk)
 
 
 def test_transfer_through_the_api(owner: User, django_capture_on_commit_callbacks: Any) -> None:

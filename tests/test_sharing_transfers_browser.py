@@ -4,7 +4,6 @@ the personal link from the e-mail in another browser and downloads; the clinicia
 the receipt. No console error anywhere (strict CSP)."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -19,13 +18,7 @@ from django.test import Client
 from accounts.models import User
 from sharing.models import ShareLinkDownload, Transfer
 from tests.conftest import BrowserPage
-from tests.files_helpers import (
-    Backend,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    version_store,
-)
+from tests.files_helpers import Backend, content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
 

@@ -26,22 +26,18 @@ from accounts import tokens
 from accounts.authentication import HasScope
 from accounts.models import AccountPolicy, PersonalAccessToken, User
 from accounts.views import tokens as token_views
+from audit.actions import Action
 from audit.models import AuditEvent
-from tests.test_api import (
-    isolated_throttles,  # noqa: F401  (autouse fixture: private rate-limit counters)
-    token_client,
-    token_for,
-    verified_client,
-)
+from tests.test_api import token_client, token_for, verified_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.usefixtures("isolated_throttles"), pytest.mark.django_db]
 
 ME = "/api/v1/me/"
 TOKEN_SHAPE = re.compile(r"^sdpat_[A-Za-z0-9_-]{43}$")
 
 
 def denied_uses() -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(action="accounts.token.use", outcome="denied"))
+    return list(AuditEvent.objects.filter(action=Action.ACCOUNTS_TOKEN_USE, outcome="denied"))
 
 
 def audit_text() -> str:
@@ -282,7 +278,7 @@ def test_last_use_is_recorded_and_audited_at_most_once_a_minute(owner: User) -> 
             "10.0.0.8",
         )
 
-    uses = AuditEvent.objects.filter(action="accounts.token.use", outcome="success")
+    uses = AuditEvent.objects.filter(action=Action.ACCOUNTS_TOKEN_USE, outcome="success")
     assert [(event.ip_address, event.actor_id) for event in uses] == [
         ("10.0.0.7", str(owner.pk)),
         ("10.0.0.8", str(owner.pk)),
@@ -293,8 +289,8 @@ def test_create_and_revoke_are_audited_with_the_prefix_only(owner: User) -> None
     token, plaintext = token_for(owner, "read", "write", name="Backup robot")
     tokens.token_revoke(actor=owner, token=token)
 
-    created = AuditEvent.objects.get(action="accounts.token.create")
-    revoked = AuditEvent.objects.get(action="accounts.token.revoke")
+    created = AuditEvent.objects.get(action=Action.ACCOUNTS_TOKEN_CREATE)
+    revoked = AuditEvent.objects.get(action=Action.ACCOUNTS_TOKEN_REVOKE)
     assert (created.actor_id, created.target_type, created.target_id) == (
         str(owner.pk),
         "accounts.token",

@@ -2,7 +2,6 @@
 study in pieces, every protocol error gets its status, and nothing plaintext is stored."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -19,19 +18,13 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import tus
 from files.keys import associated_data, data_key_unwrap
 from files.models import File, FileVersion, ScanStatus, UploadSession
 from files.storage import blob_store
-from tests.files_helpers import (
-    Backend,
-    backend,  # noqa: F401
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-)
+from tests.files_helpers import Backend, content_of, root_of
 from tests.helpers import client_signed_in
 from tests.test_crypto import independent_decrypt
 
@@ -170,7 +163,7 @@ def test_owner_uploads_in_pieces_and_gets_a_pending_version_with_no_plaintext_st
             "action", flat=True
         )
     )
-    assert actions == ["files.upload.start", "files.upload.complete"]
+    assert actions == [Action.FILES_UPLOAD_START, Action.FILES_UPLOAD_COMPLETE]
 
 
 def test_creation_with_upload_finishes_a_small_file_in_one_request(
@@ -249,7 +242,7 @@ def test_quota_and_size_policy_refuse_at_creation_and_are_audited(
         assert create(api, 501).status_code == 413
     assert create(api, 10, name="bad/name").status_code == 400
     assert UploadSession.objects.count() == 0
-    assert AuditEvent.objects.filter(action="files.upload.reject").count() == 3
+    assert AuditEvent.objects.filter(action=Action.FILES_UPLOAD_REJECT).count() == 3
 
 
 def test_termination_deletes_the_upload_and_its_ciphertext(

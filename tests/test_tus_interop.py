@@ -98,7 +98,7 @@ def servers(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[Ser
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "SECUREDRIVE_DATA_DIR": str(settings.DATA_DIR),
         "SECUREDRIVE_TEST_DATABASE_URL": url,
-        "SECUREDRIVE_KEYRING_FILE": str(settings.SECUREDRIVE_KEYRING_FILE),
+        "SECUREDRIVE_KEYRING_FILE": str(settings.KEYRING_FILE),
         "SECUREDRIVE_WEB_WORKERS": "1",
     }
     log = (Path(str(settings.DATA_DIR)) / "gunicorn-tus.log").open("wb")

@@ -4,7 +4,6 @@ and what reaches storage and the database is only ciphertext, decryptable as the
 version's blob without re-encryption."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -19,14 +18,7 @@ from accounts.models import User
 from files import tus
 from files.crypto import HEADER_SIZE
 from files.models import File, FileVersion, UploadSession
-from tests.files_helpers import (
-    SEGMENT,
-    Backend,
-    backend,  # noqa: F401
-    content_of,
-    folder_backend,  # noqa: F401
-    small_segments,  # noqa: F401
-)
+from tests.files_helpers import SEGMENT, Backend, content_of
 from tests.test_tus import (
     TUS,
     create,

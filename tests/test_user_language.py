@@ -13,7 +13,7 @@ from django.test import Client
 from accounts import tokens as account_tokens
 from accounts.models import User
 from sharing.services.links import share_link_create
-from tests.files_helpers import body_of, folder_backend  # noqa: F401
+from tests.files_helpers import body_of
 from tests.helpers import client_signed_in
 from tests.test_sharing_links import file_url, open_url, shared_file
 

@@ -5,14 +5,13 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import SetPasswordForm
-from django.http import HttpResponse, HttpResponseBase
+from django.http import HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
+from accounts import services
 from accounts.forms import EmailAuthenticationForm
 from accounts.models import User
-from audit import services as audit
-from audit.models import Outcome
 
 
 class LoginView(auth_views.LoginView):
@@ -35,23 +34,16 @@ class SetupView(auth_views.PasswordResetConfirmView):
     def dispatch(self, *args: Any, **kwargs: Any) -> HttpResponseBase:
         response = super().dispatch(*args, **kwargs)
         if response.status_code == 200 and not self.validlink:
-            # Expired, already used or guessed: worth knowing about.
-            audit.record(
-                action="accounts.setup_link.use",
-                outcome=Outcome.DENIED,
-                details={"reason": "invalid or expired link"},
-            )
+            services.setup_link_refused_record()
         return response
 
     def form_valid(self, form: SetPasswordForm[User]) -> HttpResponse:
-        response = super().form_valid(form)
-        user = form.user
-        audit.record(
-            action="accounts.password.set",
-            actor=user,
-            target_type="accounts.user",
-            target_id=user.pk,
-            details={"via": "setup link"},
+        # Not super().form_valid(): it saves the password on its own, apart from the
+        # event. The service does both in one transaction; the rest is what it did
+        # (forget the link's token in the session; post_reset_login is off).
+        services.user_password_set(
+            user=form.user, password=form.cleaned_data["new_password1"], via="setup link"
         )
+        del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
         messages.success(self.request, _("Your password is set. You can now sign in."))
-        return response
+        return HttpResponseRedirect(self.get_success_url())

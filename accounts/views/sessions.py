@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -13,7 +12,6 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors, sessions
 from accounts.permissions import signed_in_user
-from audit import services as audit
 
 
 @login_required
@@ -43,16 +41,7 @@ def session_revoke(request: HttpRequest, session_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
-    me = signed_in_user(request)
-    with transaction.atomic():
-        ended = sessions.user_sessions_end_all(user=me, reason=sessions.EndReason.REVOKED)
-        audit.record(
-            action="accounts.session.revoke_all",
-            actor=me,
-            target_type="accounts.user",
-            target_id=me.pk,
-            details={"sessions_ended": ended},
-        )
+    sessions.user_sessions_revoke_all(actor=signed_in_user(request))
     logout(request)
     messages.success(request, _("You are signed out on every device."))
     return redirect("accounts:login")

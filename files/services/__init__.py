@@ -13,6 +13,7 @@ wrapped data key in a committed transaction first, then delete the blob
 
 from files.services.common import upload_limit_bytes
 from files.services.content import (
+    file_change,
     file_copy,
     file_delete,
     file_move,
@@ -27,6 +28,7 @@ from files.services.finalize import (
     versions_stuck_select,
 )
 from files.services.folders import (
+    folder_change,
     folder_create,
     folder_delete,
     folder_move,
@@ -50,6 +52,7 @@ from files.services.versions import (
 
 __all__ = [
     "blob_reencrypt",
+    "file_change",
     "file_copy",
     "file_delete",
     "file_move",
@@ -58,6 +61,7 @@ __all__ = [
     "file_restore",
     "file_upload",
     "file_version_add",
+    "folder_change",
     "folder_create",
     "folder_delete",
     "folder_move",

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit import services as audit
+from audit.actions import Action
 from audit.context import RequestContext
 from audit.models import Outcome
 from files import selectors
@@ -120,7 +121,7 @@ def upload_limit_bytes(space: Space) -> tuple[int, QuotaExceededError]:
 
 
 def record(
-    action: str,
+    action: Action,
     *,
     actor: User | None,
     target: File | Folder | FileVersion | Space,

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from audit.actions import Action
 from files import selectors
 from files.errors import (
     FileRuleError,
@@ -66,7 +67,7 @@ def file_upload(*, actor: User, folder: Folder, name: str, sealed: SealedBlob) -
                 )
             version = version_create(actor=actor, file=file, sealed=sealed)
             record(
-                "files.file.upload",
+                Action.FILES_FILE_UPLOAD,
                 actor=actor,
                 target=file,
                 name=file.name,
@@ -93,7 +94,7 @@ def file_version_add(*, actor: User, file: File, sealed: SealedBlob) -> FileVers
         quota_check(file.space, sealed.size)
         version = version_create(actor=actor, file=file, sealed=sealed)
         record(
-            "files.file.upload",
+            Action.FILES_FILE_UPLOAD,
             actor=actor,
             target=file,
             name=file.name,
@@ -119,7 +120,9 @@ def file_rename(*, actor: User, file: File, name: str) -> File:
             old_name = file.name
             file.name, file.name_key = clean, key
             file.save(update_fields=["name", "name_key"])
-            record("files.file.rename", actor=actor, target=file, old_name=old_name, name=clean)
+            record(
+                Action.FILES_FILE_RENAME, actor=actor, target=file, old_name=old_name, name=clean
+            )
     except IntegrityError:
         raise NameClashError(
             _("Something called “%(name)s” is already in this folder.") % {"name": clean}
@@ -131,6 +134,19 @@ def _file_bytes(file: File) -> int:
 
     total = file.versions.filter(shredded_at__isnull=True).aggregate(total=Sum("size"))["total"]
     return int(total or 0)
+
+
+def file_change(
+    *, actor: User, file: File, name: str | None = None, destination: Folder | None = None
+) -> File:
+    """Rename and/or move in one transaction (the API's PATCH): both or neither, each
+    with its event."""
+    with transaction.atomic():
+        if name is not None:
+            file = file_rename(actor=actor, file=file, name=name)
+        if destination is not None:
+            file = file_move(actor=actor, file=file, destination=destination)
+    return file
 
 
 def file_move(*, actor: User, file: File, destination: Folder) -> File:
@@ -150,7 +166,7 @@ def file_move(*, actor: User, file: File, destination: Folder) -> File:
             file.space_id = destination.space_id
             file.save(update_fields=["folder", "space"])
             record(
-                "files.file.move",
+                Action.FILES_FILE_MOVE,
                 actor=actor,
                 target=file,
                 name=file.name,
@@ -193,7 +209,7 @@ def file_copy(*, actor: User, file: File, destination: Folder, name: str | None 
             )
             version = version_create(actor=actor, file=copy, sealed=sealed, source_version=source)
             record(
-                "files.file.copy",
+                Action.FILES_FILE_COPY,
                 actor=actor,
                 target=copy,
                 name=copy.name,
@@ -216,7 +232,13 @@ def file_delete(*, actor: User, file: File) -> File:
         file = file_locked_live(file)
         file.deleted_at, file.deleted_by, file.trashed_with = timezone.now(), actor, None
         file.save(update_fields=["deleted_at", "deleted_by", "trashed_with"])
-        record("files.file.delete", actor=actor, target=file, name=file.name, folder=file.folder_id)
+        record(
+            Action.FILES_FILE_DELETE,
+            actor=actor,
+            target=file,
+            name=file.name,
+            folder=file.folder_id,
+        )
     return file
 
 
@@ -235,7 +257,9 @@ def file_restore(*, actor: User, file: File) -> File:
         file.folder = folder
         file.deleted_at = file.deleted_by = None
         file.save(update_fields=["name", "name_key", "folder", "deleted_at", "deleted_by"])
-        record("files.file.restore", actor=actor, target=file, name=file.name, folder=folder.pk)
+        record(
+            Action.FILES_FILE_RESTORE, actor=actor, target=file, name=file.name, folder=folder.pk
+        )
     return file
 
 
@@ -256,7 +280,11 @@ def file_purge(*, actor: User | None, file: File) -> int:
         file.purged_at = now
         file.save(update_fields=["purged_at"])
         record(
-            "files.file.purge", actor=actor, target=file, name=file.name, versions_shredded=shredded
+            Action.FILES_FILE_PURGE,
+            actor=actor,
+            target=file,
+            name=file.name,
+            versions_shredded=shredded,
         )
         purge_cleanup_on_commit()
     return shredded

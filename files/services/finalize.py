@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from audit.actions import Action
 from audit.models import Outcome
 from files.crypto import BlobIntegrityError
 from files.envelope import EnvelopeError
@@ -91,7 +92,7 @@ def _verdict_write(
             fields.append(name)
         version.save(update_fields=fields)
         record(
-            "files.version.scan",
+            Action.FILES_VERSION_SCAN,
             actor=None,
             target=version,
             outcome=outcome,
@@ -166,7 +167,7 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
         status, outcome = ScanStatus.QUARANTINED, Outcome.DENIED
         details["signature"] = report.signature
     elif report.verdict is ScanVerdict.UNINSPECTABLE:
-        policy = str(settings.SECUREDRIVE_SCAN_OVERSIZE_POLICY)
+        policy = str(settings.SCAN_OVERSIZE_POLICY)
         details.update(reason=report.reason, policy=policy)
         if policy == "allow":
             status, outcome = ScanStatus.NOT_SCANNED, Outcome.SUCCESS
@@ -207,7 +208,7 @@ def version_scan_give_up(*, version_id: uuid.UUID | str, error: BaseException) -
         version.scanned_at = timezone.now()
         version.save(update_fields=["scan_status", "scanned_at"])
         record(
-            "files.version.scan",
+            Action.FILES_VERSION_SCAN,
             actor=None,
             target=version,
             outcome=Outcome.ERROR,
@@ -229,9 +230,7 @@ def versions_stuck_select(*, older_than_minutes: int, limit: int = 500) -> list[
     """
     now = timezone.now()
     threshold = now - dt.timedelta(minutes=older_than_minutes)
-    running_threshold = min(
-        threshold, now - dt.timedelta(seconds=int(settings.SECUREDRIVE_SCAN_TIME_LIMIT_S))
-    )
+    running_threshold = min(threshold, now - dt.timedelta(seconds=int(settings.SCAN_TIME_LIMIT_S)))
     return [
         str(pk)
         for pk in FileVersion.objects.annotate(last_attempt=Coalesce("scanned_at", "created_at"))

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from audit.actions import Action
 from files import selectors
 from files.errors import (
     FileRuleError,
@@ -40,7 +41,9 @@ def folder_create(*, actor: User, parent: Folder, name: str) -> Folder:
             folder = Folder.objects.create(
                 space_id=parent.space_id, parent=parent, name=clean, name_key=key, created_by=actor
             )
-            record("files.folder.create", actor=actor, target=folder, name=clean, parent=parent.pk)
+            record(
+                Action.FILES_FOLDER_CREATE, actor=actor, target=folder, name=clean, parent=parent.pk
+            )
     except IntegrityError:
         raise NameClashError(
             _("Something called “%(name)s” is already in this folder.") % {"name": clean}
@@ -62,7 +65,13 @@ def folder_rename(*, actor: User, folder: Folder, name: str) -> Folder:
             old_name = folder.name
             folder.name, folder.name_key = clean, key
             folder.save(update_fields=["name", "name_key"])
-            record("files.folder.rename", actor=actor, target=folder, old_name=old_name, name=clean)
+            record(
+                Action.FILES_FOLDER_RENAME,
+                actor=actor,
+                target=folder,
+                old_name=old_name,
+                name=clean,
+            )
     except IntegrityError:
         raise NameClashError(
             _("Something called “%(name)s” is already in this folder.") % {"name": clean}
@@ -76,6 +85,19 @@ def _subtree_bytes(folder_ids: list[int]) -> int:
         file__folder_id__in=folder_ids, shredded_at__isnull=True
     ).aggregate(total=Sum("size"))["total"]
     return int(total or 0)
+
+
+def folder_change(
+    *, actor: User, folder: Folder, name: str | None = None, destination: Folder | None = None
+) -> Folder:
+    """Rename and/or move in one transaction (the API's PATCH): both or neither, each
+    with its event."""
+    with transaction.atomic():
+        if name is not None:
+            folder = folder_rename(actor=actor, folder=folder, name=name)
+        if destination is not None:
+            folder = folder_move(actor=actor, folder=folder, destination=destination)
+    return folder
 
 
 def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
@@ -103,7 +125,7 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
         folder.space_id = destination.space_id
         folder.save(update_fields=["parent", "space"])
         record(
-            "files.folder.move",
+            Action.FILES_FOLDER_MOVE,
             actor=actor,
             target=folder,
             name=folder.name,
@@ -132,7 +154,7 @@ def folder_delete(*, actor: User | None, folder: Folder) -> Folder:
         folder.deleted_at, folder.deleted_by, folder.trashed_with = now, actor, None
         folder.save(update_fields=["deleted_at", "deleted_by", "trashed_with"])
         record(
-            "files.folder.delete",
+            Action.FILES_FOLDER_DELETE,
             actor=actor,
             target=folder,
             name=folder.name,
@@ -168,7 +190,7 @@ def folder_restore(*, actor: User, folder: Folder) -> Folder:
             deleted_at=None, deleted_by=None, trashed_with=None
         )
         record(
-            "files.folder.restore",
+            Action.FILES_FOLDER_RESTORE,
             actor=actor,
             target=folder,
             name=folder.name,
@@ -197,7 +219,7 @@ def folder_purge(*, actor: User | None, folder: Folder) -> int:
         Folder.objects.filter(pk__in=subtree).update(purged_at=now)
         Folder.objects.filter(pk__in=subtree, deleted_at__isnull=True).update(deleted_at=now)
         record(
-            "files.folder.purge",
+            Action.FILES_FOLDER_PURGE,
             actor=actor,
             target=folder,
             name=folder.name,

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Team, User
+from audit.actions import Action
 from files.errors import (
     FileRuleError,
 )
@@ -92,7 +93,7 @@ def personal_files_hand_over(
     File.objects.filter(space=space).update(space_id=handover.space_id)
     File.objects.filter(folder=root).update(folder=handover)
     record(
-        "files.space.handover",
+        Action.FILES_SPACE_HANDOVER,
         actor=actor,
         target=space,
         leaver=user.email,

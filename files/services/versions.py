@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from audit.actions import Action
 from audit.context import RequestContext
 from audit.models import Outcome
 from files.crypto import BlobDecryptor, BlobIntegrityError
@@ -160,7 +161,7 @@ def version_restore(*, actor: User, version: FileVersion) -> FileVersion:
             quota_check(file.space, sealed.size)
             restored = version_create(actor=actor, file=file, sealed=sealed, source_version=version)
             record(
-                "files.version.restore",
+                Action.FILES_VERSION_RESTORE,
                 actor=actor,
                 target=file,
                 name=file.name,
@@ -195,7 +196,7 @@ def version_mark_scanned(
         version.scanned_at = timezone.now()
         version.save(update_fields=["scan_status", "scanned_at"])
         record(
-            "files.version.scan",
+            Action.FILES_VERSION_SCAN,
             actor=actor,
             target=version,
             outcome=Outcome.SUCCESS,
@@ -226,7 +227,7 @@ def version_integrity_failure_record(
             integrity_failed=True, integrity_checked_at=timezone.now()
         )
         record(
-            "files.version.integrity_failure",
+            Action.FILES_VERSION_INTEGRITY_FAILURE,
             actor=actor,
             target=version,
             outcome=Outcome.ERROR,

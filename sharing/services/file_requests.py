@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit import services as audit
+from audit.actions import Action
 from audit.context import RequestContext
 from audit.models import Outcome
 from files import selectors as files_selectors
@@ -72,7 +73,7 @@ def refusal_record(
     **details: Any,
 ) -> None:
     audit.record(
-        action="sharing.request.refuse",
+        action=Action.SHARING_REQUEST_REFUSE,
         outcome=Outcome.DENIED,
         actor_label=_label(file_request),
         target_type="sharing.request",
@@ -104,7 +105,7 @@ def file_request_create(
         raise FileRequestNotFound(str(folder.pk))
     if not may_share_outside(actor):
         audit.record(
-            action="sharing.request.create",
+            action=Action.SHARING_REQUEST_CREATE,
             outcome=Outcome.DENIED,
             actor=actor,
             target_type="files.folder",
@@ -151,7 +152,7 @@ def file_request_create(
             notify_owner=notify_owner,
         )
         audit.record(
-            action="sharing.request.create",
+            action=Action.SHARING_REQUEST_CREATE,
             actor=actor,
             target_type="sharing.request",
             target_id=file_request.pk,
@@ -185,7 +186,7 @@ def file_request_close(
         )
         if closed:
             audit.record(
-                action="sharing.request.close",
+                action=Action.SHARING_REQUEST_CLOSE,
                 actor=actor,
                 target_type="sharing.request",
                 target_id=file_request.pk,
@@ -206,7 +207,7 @@ def file_requests_close_for_owner(*, owner: User, actor: User | None = None) -> 
         file_request.closed_at, file_request.closed_by = now, actor
         file_request.save(update_fields=["closed_at", "closed_by"])
         audit.record(
-            action="sharing.request.close",
+            action=Action.SHARING_REQUEST_CLOSE,
             actor=actor,
             actor_label="" if actor else "system",
             target_type="sharing.request",
@@ -420,7 +421,7 @@ def file_request_upload_settle(
             if not marked:
                 return
             audit.record(
-                action="sharing.request.upload",
+                action=Action.SHARING_REQUEST_UPLOAD,
                 actor_label=_label(file_request),
                 target_type="sharing.request",
                 target_id=file_request.pk,

@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from django_ratelimit.core import is_ratelimited
 
 from audit import services as audit
+from audit.actions import Action
 from audit.context import RequestContext, client_ip, context_from_request
 from audit.models import Outcome
 from files.selectors import Permission, file_permission, folder_permission
@@ -198,7 +199,7 @@ def access_record(
     request: HttpRequest | RequestContext,
     link: ShareLink | None,
     outcome: AccessOutcome | str,
-    action: str = "sharing.link.access",
+    action: Action = Action.SHARING_LINK_ACCESS,
     **details: Any,
 ) -> None:
     """One audit event for an attempt by a recipient (who has no account)."""
@@ -370,7 +371,7 @@ def share_link_code_send(*, request: HttpRequest, link: ShareLink, language: str
                 request=request,
                 link=link,
                 outcome=AccessOutcome.RATE_LIMITED,
-                action="sharing.link.verify",
+                action=Action.SHARING_LINK_VERIFY,
                 step="code sent",
             )
             return refusal
@@ -386,7 +387,7 @@ def share_link_code_send(*, request: HttpRequest, link: ShareLink, language: str
             request=request,
             link=link,
             outcome=AccessOutcome.OK,
-            action="sharing.link.verify",
+            action=Action.SHARING_LINK_VERIFY,
             step="code sent",
         )
         context = {
@@ -418,7 +419,7 @@ def share_link_code_check(*, request: HttpRequest, link: ShareLink, code: str) -
             request=request,
             link=link,
             outcome=AccessOutcome.RATE_LIMITED,
-            action="sharing.link.verify",
+            action=Action.SHARING_LINK_VERIFY,
             step="code",
         )
         return False
@@ -437,7 +438,7 @@ def share_link_code_check(*, request: HttpRequest, link: ShareLink, code: str) -
                 request=request,
                 link=link,
                 outcome=AccessOutcome.BAD_CODE,
-                action="sharing.link.verify",
+                action=Action.SHARING_LINK_VERIFY,
                 step="code",
                 reason="no valid code (expired, used or too many attempts)",
             )
@@ -451,7 +452,7 @@ def share_link_code_check(*, request: HttpRequest, link: ShareLink, code: str) -
             request=request,
             link=link,
             outcome=AccessOutcome.OK if matched else AccessOutcome.BAD_CODE,
-            action="sharing.link.verify",
+            action=Action.SHARING_LINK_VERIFY,
             step="code",
             attempts=current.attempts,
         )

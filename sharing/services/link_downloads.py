@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from audit.actions import Action
 from audit.context import context_from_request
 from files.downloads import version_download_response
 from files.errors import NotDownloadableError
@@ -244,7 +245,7 @@ def share_link_download_response(
             request=request,
             link=link,
             outcome=AccessOutcome.LIMIT_REACHED,
-            action="sharing.link.download",
+            action=Action.SHARING_LINK_DOWNLOAD,
             **details,
         )
         return AccessOutcome.LIMIT_REACHED
@@ -264,7 +265,7 @@ def share_link_download_response(
             request=context,
             link=link,
             outcome=AccessOutcome.OK,
-            action="sharing.link.download",
+            action=Action.SHARING_LINK_DOWNLOAD,
             version=str(version.pk),
             bytes=bytes_sent,
             completed=completed,
@@ -287,7 +288,7 @@ def share_link_download_response(
             request=request,
             link=link,
             outcome=error.reason,
-            action="sharing.link.download",
+            action=Action.SHARING_LINK_DOWNLOAD,
             version=str(version.pk),
             **details,
         )
@@ -309,7 +310,7 @@ def share_link_download_response(
             request=request,
             link=link,
             outcome=AccessOutcome.LIMIT_REACHED,
-            action="sharing.link.download",
+            action=Action.SHARING_LINK_DOWNLOAD,
             **details,
         )
         return AccessOutcome.LIMIT_REACHED
@@ -338,7 +339,7 @@ def share_link_archive_response(
             request=request,
             link=link,
             outcome=AccessOutcome.LIMIT_REACHED,
-            action="sharing.link.download",
+            action=Action.SHARING_LINK_DOWNLOAD,
             archive=True,
         )
         return AccessOutcome.LIMIT_REACHED
@@ -358,7 +359,7 @@ def share_link_archive_response(
                 request=request,
                 link=link,
                 outcome=AccessOutcome.LIMIT_REACHED,
-                action="sharing.link.download",
+                action=Action.SHARING_LINK_DOWNLOAD,
                 archive=True,
             )
             return AccessOutcome.LIMIT_REACHED
@@ -373,7 +374,7 @@ def share_link_archive_response(
             request=context,
             link=link,
             outcome=AccessOutcome.OK,
-            action="sharing.link.download",
+            action=Action.SHARING_LINK_DOWNLOAD,
             archive=True,
             name=content.name,
             files=len(content.entries),

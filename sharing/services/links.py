@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import TeamMembership, TeamRole, User
 from audit import services as audit
+from audit.actions import Action
 from audit.context import RequestContext, context_from_request
 from audit.models import Outcome
 from files import selectors as files_selectors
@@ -216,7 +217,7 @@ def _refusal_record(
 ) -> None:
     target_type, target_id = _target_audit(target)
     audit.record(
-        action="sharing.link.create",
+        action=Action.SHARING_LINK_CREATE,
         outcome=Outcome.DENIED,
         actor=actor,
         target_type=target_type,
@@ -293,7 +294,7 @@ def share_link_create(
         )
         target_type, target_id = _target_audit(target)
         audit.record(
-            action="sharing.link.create",
+            action=Action.SHARING_LINK_CREATE,
             actor=actor,
             target_type="sharing.link",
             target_id=link.pk,
@@ -352,7 +353,7 @@ def share_link_revoke(*, actor: User, link: ShareLink, request: HttpRequest | No
     is refused. Revoking a revoked link changes nothing and is not an error."""
     if not share_link_may_manage(actor=actor, link=link):
         audit.record(
-            action="sharing.link.revoke",
+            action=Action.SHARING_LINK_REVOKE,
             outcome=Outcome.DENIED,
             actor=actor,
             target_type="sharing.link",
@@ -367,7 +368,7 @@ def share_link_revoke(*, actor: User, link: ShareLink, request: HttpRequest | No
         link.refresh_from_db(fields=["revoked_at", "revoked_by"])
         if changed:
             audit.record(
-                action="sharing.link.revoke",
+                action=Action.SHARING_LINK_REVOKE,
                 actor=actor,
                 target_type="sharing.link",
                 target_id=link.pk,
@@ -391,7 +392,7 @@ def share_links_revoke_for_owner(*, owner: User, actor: User | None = None) -> i
         ShareLink.objects.filter(pk__in=ids).update(revoked_at=now, revoked_by=actor)
         for link_id in ids:
             audit.record(
-                action="sharing.link.revoke",
+                action=Action.SHARING_LINK_REVOKE,
                 actor=actor,
                 actor_label="" if actor is not None else "system",
                 target_type="sharing.link",
@@ -425,7 +426,7 @@ def sharing_policy_update(
             setattr(policy, field, value)
         policy.save()
         audit.record(
-            action="sharing.policy.update",
+            action=Action.SHARING_POLICY_UPDATE,
             actor=actor,
             target_type="sharing.policy",
             target_id=policy.pk,

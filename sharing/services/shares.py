@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import Team, TeamMembership, User
 from audit import services as audit
+from audit.actions import Action
 from audit.models import Outcome
 from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor
@@ -43,7 +44,9 @@ def _item_type(item: Item) -> str:
     return "files.file" if isinstance(item, File) else "files.folder"
 
 
-def _refuse(*, actor: User, action: str, item: Item | None, reason: str, **details: object) -> None:
+def _refuse(
+    *, actor: User, action: Action, item: Item | None, reason: str, **details: object
+) -> None:
     audit.record(
         action=action,
         outcome=Outcome.DENIED,
@@ -69,7 +72,9 @@ def item_for_sharing(
         assert folder_id is not None  # noqa: S101
         item = files_selectors.folder_get_for_actor(actor=actor, folder_id=folder_id)
     if not files_selectors.share_allowed(actor=actor, item=item):
-        _refuse(actor=actor, action="sharing.share.create", item=item, reason="not_space_member")
+        _refuse(
+            actor=actor, action=Action.SHARING_SHARE_CREATE, item=item, reason="not_space_member"
+        )
         if isinstance(item, Folder) and item.is_root:
             raise ShareRuleError(
                 _("The top folder of a space cannot be shared: share a folder inside it."), 403
@@ -104,7 +109,7 @@ def recipient_find(*, actor: User, text: str, item: Item | None = None) -> User 
                 return team
     _refuse(
         actor=actor,
-        action="sharing.share.create",
+        action=Action.SHARING_SHARE_CREATE,
         item=item,
         reason="recipient_unknown",
         recipient=wanted[:254],
@@ -152,7 +157,9 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
     if role not in ShareRole.values:
         raise ShareRuleError(_("Choose viewer or editor."))
     if not files_selectors.share_allowed(actor=actor, item=item):
-        _refuse(actor=actor, action="sharing.share.create", item=item, reason="not_space_member")
+        _refuse(
+            actor=actor, action=Action.SHARING_SHARE_CREATE, item=item, reason="not_space_member"
+        )
         raise FileNotFoundForActor(f"{_item_type(item)} {item.pk}")
     reason = ""
     if isinstance(recipient, User):
@@ -165,7 +172,7 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
     elif item.space.team_id == recipient.pk:
         reason = "recipient_has_access"
     if reason:
-        _refuse(actor=actor, action="sharing.share.create", item=item, reason=reason)
+        _refuse(actor=actor, action=Action.SHARING_SHARE_CREATE, item=item, reason=reason)
         if reason == "recipient_inactive":
             raise ShareRuleError(_("This account is not active."))
         raise ShareRuleError(_("They already have access: this is in a space they belong to."), 409)
@@ -182,7 +189,7 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
                 created_by=actor,
             )
             audit.record(
-                action="sharing.share.create",
+                action=Action.SHARING_SHARE_CREATE,
                 actor=actor,
                 target_type="sharing.share",
                 target_id=share.pk,
@@ -199,7 +206,7 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
                 partial(share_received_notify, share_id=share.pk, language=language), robust=True
             )
     except IntegrityError:
-        _refuse(actor=actor, action="sharing.share.create", item=item, reason="already_shared")
+        _refuse(actor=actor, action=Action.SHARING_SHARE_CREATE, item=item, reason="already_shared")
         raise ShareRuleError(
             _("This is already shared with them: change the role in the list instead."), 409
         ) from None
@@ -218,7 +225,7 @@ def share_update(*, actor: User, share: Share, role: str) -> Share:
         locked.role, locked.updated_at = role, timezone.now()
         locked.save(update_fields=["role", "updated_at"])
         audit.record(
-            action="sharing.share.update",
+            action=Action.SHARING_SHARE_UPDATE,
             actor=actor,
             target_type="sharing.share",
             target_id=share.pk,
@@ -241,7 +248,7 @@ def share_delete(*, actor: User, share: Share) -> None:
         if not deleted:
             raise FileNotFoundForActor(f"sharing.share {share.pk}")
         audit.record(
-            action="sharing.share.delete",
+            action=Action.SHARING_SHARE_DELETE,
             actor=actor,
             target_type="sharing.share",
             target_id=share.pk,

@@ -36,6 +36,7 @@ from django.utils.translation import pgettext_lazy
 
 from accounts.models import User
 from audit import services as audit
+from audit.actions import Action
 from audit.context import RequestContext
 from audit.models import Outcome
 from files import services as files_services
@@ -112,7 +113,7 @@ def recipients_parse(raw: str | list[str], *, policy: SharingPolicy | None = Non
 
 
 def _record(
-    action: str,
+    action: Action,
     *,
     actor: User | None,
     transfer: Transfer,
@@ -193,7 +194,7 @@ def transfer_create(
 ) -> Transfer:
     """A draft transfer and its folder; files are added next, then it is sent."""
     if not may_share_outside(actor):
-        _refuse(actor, "sharing.transfer.create", "policy forbids sharing outside", request)
+        _refuse(actor, Action.SHARING_TRANSFER_CREATE, "policy forbids sharing outside", request)
         raise TransferRuleError(_("The sharing policy does not allow you to send files outside."))
     subject = subject.strip()
     if not subject:
@@ -209,7 +210,7 @@ def transfer_create(
             expires_at=expires_at,
         )
         _record(
-            "sharing.transfer.create",
+            Action.SHARING_TRANSFER_CREATE,
             actor=actor,
             transfer=transfer,
             request=request,
@@ -219,7 +220,7 @@ def transfer_create(
     return transfer
 
 
-def _refuse(actor: User, action: str, reason: str, request: RequestContext | None) -> None:
+def _refuse(actor: User, action: Action, reason: str, request: RequestContext | None) -> None:
     audit.record(
         action=action,
         outcome=Outcome.DENIED,
@@ -308,7 +309,7 @@ def transfer_send(
     except (TransferRuleError, LinkRuleError) as error:
         # After the rollback, so the refusal stays in the log.
         _record(
-            "sharing.transfer.send",
+            Action.SHARING_TRANSFER_SEND,
             actor=actor,
             transfer=transfer,
             outcome=Outcome.DENIED,
@@ -369,7 +370,7 @@ def _send(
         transfer.sent_at = timezone.now()
         transfer.save(update_fields=["sent_at"])
         _record(
-            "sharing.transfer.send",
+            Action.SHARING_TRANSFER_SEND,
             actor=actor,
             transfer=transfer,
             request=request,
@@ -460,7 +461,7 @@ def transfer_recipient_revoke(
         if link.revoked_at is None:
             links.share_link_revoke(actor=actor, link=link)
         _record(
-            "sharing.transfer.revoke",
+            Action.SHARING_TRANSFER_REVOKE,
             actor=actor,
             transfer=transfer,
             request=request,
@@ -494,7 +495,7 @@ def transfer_revoke(
         transfer.revoked_at = timezone.now()
         transfer.save(update_fields=["revoked_at"])
         _record(
-            "sharing.transfer.revoke",
+            Action.SHARING_TRANSFER_REVOKE,
             actor=actor,
             transfer=transfer,
             request=request,
@@ -515,7 +516,7 @@ def transfers_revoke_for_owner(*, owner: User, actor: User | None = None) -> int
         transfer.revoked_at = now
         transfer.save(update_fields=["revoked_at"])
         _record(
-            "sharing.transfer.revoke",
+            Action.SHARING_TRANSFER_REVOKE,
             actor=actor,
             transfer=transfer,
             reason="offboarding",
@@ -566,7 +567,7 @@ def transfer_purge(
             transfer.revoked_at = now
         transfer.save(update_fields=["purged_at", "revoked_at"])
         _record(
-            "sharing.transfer.purge",
+            Action.SHARING_TRANSFER_PURGE,
             actor=actor,
             transfer=transfer,
             request=request,

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from audit.actions import Action
 from files.errors import NotDownloadableError
 from sharing.services import link_access, link_downloads
 from sharing.services.link_access import Access, AccessOutcome, Step
@@ -134,7 +135,7 @@ def link_file_download(request: HttpRequest, token: str, file_id: int) -> HttpRe
             request=request,
             link=access.link,
             outcome=AccessOutcome.UNKNOWN,
-            action="sharing.link.download",
+            action=Action.SHARING_LINK_DOWNLOAD,
             file=file_id,
         )
         return _refused(request, AccessOutcome.UNKNOWN)

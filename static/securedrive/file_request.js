@@ -1,14 +1,17 @@
 // Uploads through a file request (/r/<token>/): the person outside chooses or drops
 // files; each one goes through tus to this request's own endpoint, which knows the
 // request by the token in its URL. The uploader's name and e-mail travel as tus
-// metadata. No inline script or style: the page's CSP forbids both.
+// metadata. The drop zone and tus options are shared with upload.js (dropzone.js).
+// No inline script or style: the page's CSP forbids both.
 (function () {
   "use strict";
 
   var zone = document.getElementById("request-zone");
-  if (!zone || !window.tus) {
+  var shared = window.SecureDriveUploads;
+  if (!zone || !window.tus || !shared) {
     return;
   }
+  var sizeText = shared.sizeText;
   var labels = zone.dataset;
   var list = document.getElementById("request-list");
   var rowTemplate = document.getElementById("request-row");
@@ -17,16 +20,6 @@
   var emailInput = document.getElementById("uploader-email");
   var errorBox = document.getElementById("request-error");
 
-  function sizeText(bytes) {
-    var units = ["B", "KB", "MB", "GB", "TB"];
-    var value = bytes;
-    var unit = 0;
-    while (value >= 1000 && unit < units.length - 1) {
-      value /= 1000;
-      unit += 1;
-    }
-    return (unit ? value.toFixed(1) : String(value)) + " " + units[unit];
-  }
 
   function showError(message) {
     errorBox.textContent = message;
@@ -49,11 +42,8 @@
     var status = row.querySelector(".request-status");
     row.querySelector(".request-name").textContent = file.name;
     list.appendChild(row);
-    var upload = new window.tus.Upload(file, {
+    var upload = shared.tusUpload(file, {
       endpoint: labels.endpoint,
-      chunkSize: 64 * 1024 * 1024,
-      retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000],
-      removeFingerprintOnSuccess: true,
       metadata: {
         filename: file.name,
         uploader_name: who.uploader_name,
@@ -79,25 +69,12 @@
         row.classList.add("list-group-item-success", "request-done");
       },
       onError: function (error) {
-        var detail = "";
-        var response = error && error.originalResponse;
-        if (response) {
-          try {
-            detail = JSON.parse(response.getBody()).detail || "";
-          } catch (ignored) {
-            detail = "";
-          }
-        }
+        var detail = shared.errorDetail(error);
         status.textContent = labels.labelFailed + (detail ? ": " + detail : "");
         row.classList.add("list-group-item-danger", "request-failed");
       },
     });
-    upload.findPreviousUploads().then(function (previous) {
-      if (previous.length) {
-        upload.resumeFromPreviousUpload(previous[0]);
-      }
-      upload.start();
-    });
+    shared.tusStart(upload);
   }
 
   function startAll(files) {
@@ -110,22 +87,6 @@
     }
   }
 
-  ["dragenter", "dragover"].forEach(function (name) {
-    zone.addEventListener(name, function (event) {
-      event.preventDefault();
-      zone.classList.add("bg-primary-subtle");
-    });
-  });
-  zone.addEventListener("dragleave", function () {
-    zone.classList.remove("bg-primary-subtle");
-  });
-  zone.addEventListener("drop", function (event) {
-    event.preventDefault();
-    zone.classList.remove("bg-primary-subtle");
-    startAll(event.dataTransfer.files);
-  });
-  input.addEventListener("change", function () {
-    startAll(input.files);
-    input.value = "";
-  });
+  shared.dropZone(zone, { onFiles: startAll });
+  shared.fileInput(input, startAll);
 })();

@@ -1,29 +1,22 @@
 // Browser uploads through tus (docs/uploads.md): drop or choose files and whole folders;
 // each file gets a row with a progress bar, speed, time left and pause/resume.
 // tus-js-client (vendored, pinned) speaks the protocol and resumes after network drops
-// (retryDelays). No inline script or style: the page's CSP forbids both.
+// (retryDelays); the drop zone and tus options are shared with file_request.js
+// (dropzone.js). No inline script or style: the page's CSP forbids both.
 (function () {
   "use strict";
 
   var zone = document.getElementById("upload-zone");
-  if (!zone || !window.tus) {
+  var shared = window.SecureDriveUploads;
+  if (!zone || !window.tus || !shared) {
     return;
   }
+  var sizeText = shared.sizeText;
   var list = document.getElementById("upload-list");
   var rowTemplate = document.getElementById("upload-row");
   var labels = zone.dataset;
   var refreshTimer = null;
 
-  function sizeText(bytes) {
-    var units = ["B", "KB", "MB", "GB", "TB"];
-    var value = bytes;
-    var unit = 0;
-    while (value >= 1000 && unit < units.length - 1) {
-      value /= 1000;
-      unit += 1;
-    }
-    return (unit ? value.toFixed(1) : String(value)) + " " + units[unit];
-  }
 
   function durationText(seconds) {
     if (!isFinite(seconds)) {
@@ -73,12 +66,10 @@
     if (relativePath && relativePath !== file.name) {
       metadata.relativePath = relativePath;
     }
-    var upload = new window.tus.Upload(file, {
+    var upload = shared.tusUpload(file, {
       endpoint: labels.endpoint,
       // A bounded PATCH: an interrupted one costs at most this much to send again.
-      chunkSize: Number(labels.chunkSize) || 64 * 1024 * 1024,
-      retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000],
-      removeFingerprintOnSuccess: true,
+      chunkSize: Number(labels.chunkSize) || shared.CHUNK_SIZE,
       headers: { "X-CSRFToken": labels.csrf },
       metadata: metadata,
       onShouldRetry: function () {
@@ -117,15 +108,7 @@
           }, { once: true });
           return;
         }
-        var detail = "";
-        var response = error && error.originalResponse;
-        if (response) {
-          try {
-            detail = JSON.parse(response.getBody()).detail || "";
-          } catch (ignored) {
-            detail = "";
-          }
-        }
+        var detail = shared.errorDetail(error);
         status.textContent = labels.labelFailed + (detail ? ": " + detail : "");
         row.classList.add("list-group-item-danger");
         toggle.remove();
@@ -143,12 +126,7 @@
         upload.start();
       }
     });
-    upload.findPreviousUploads().then(function (previous) {
-      if (previous.length) {
-        upload.resumeFromPreviousUpload(previous[0]);
-      }
-      upload.start();
-    });
+    shared.tusStart(upload);
   }
 
   function startAll(files) {
@@ -157,58 +135,8 @@
     }
   }
 
-  // Folders dropped: walk the entries (DataTransferItem.webkitGetAsEntry).
-  function walk(entry, path) {
-    if (entry.isFile) {
-      entry.file(function (file) {
-        start(file, path + file.name);
-      });
-    } else if (entry.isDirectory) {
-      var reader = entry.createReader();
-      var readBatch = function () {
-        reader.readEntries(function (entries) {
-          if (!entries.length) {
-            return;
-          }
-          entries.forEach(function (child) {
-            walk(child, path + entry.name + "/");
-          });
-          readBatch(); // readEntries returns at most 100 entries per call
-        });
-      };
-      readBatch();
-    }
-  }
-
-  ["dragenter", "dragover"].forEach(function (name) {
-    zone.addEventListener(name, function (event) {
-      event.preventDefault();
-      zone.classList.add("bg-primary-subtle");
-    });
-  });
-  zone.addEventListener("dragleave", function () {
-    zone.classList.remove("bg-primary-subtle");
-  });
-  zone.addEventListener("drop", function (event) {
-    event.preventDefault();
-    zone.classList.remove("bg-primary-subtle");
-    var items = event.dataTransfer.items;
-    if (items && items.length && items[0].webkitGetAsEntry) {
-      for (var index = 0; index < items.length; index += 1) {
-        var entry = items[index].webkitGetAsEntry();
-        if (entry) {
-          walk(entry, "");
-        }
-      }
-    } else {
-      startAll(event.dataTransfer.files);
-    }
-  });
+  shared.dropZone(zone, { onFiles: startAll, onFile: start });
   ["upload-files", "upload-folder"].forEach(function (id) {
-    var input = document.getElementById(id);
-    input.addEventListener("change", function () {
-      startAll(input.files);
-      input.value = "";
-    });
+    shared.fileInput(document.getElementById(id), startAll);
   });
 })();

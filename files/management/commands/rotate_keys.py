@@ -34,7 +34,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["new_key"]:
-            path = Path(settings.SECUREDRIVE_KEYRING_FILE)
+            path = Path(settings.KEYRING_FILE)
             try:
                 rotated = FileKeyring.load(path).with_new_current_key()
                 rotated.save(path)

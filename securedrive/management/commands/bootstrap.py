@@ -10,6 +10,7 @@ from django.db import connection
 
 from accounts.services import first_admin_ensure
 from audit import services as audit
+from audit.actions import Action
 from files.keyring import keyring_file_ensure
 from securedrive import database_roles
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--admin-email",
-            default=settings.SECUREDRIVE_ADMIN_EMAIL,
+            default=settings.ADMIN_EMAIL,
             help="E-mail address of the first administrator (only used on an empty instance).",
         )
         parser.add_argument(
@@ -53,18 +54,18 @@ class Command(BaseCommand):
 
         if settings.PRODUCTION:
             # Production never generates its own keyring: settings checked it exists.
-            self.stdout.write(f"Keyring: {settings.SECUREDRIVE_KEYRING_FILE}")
+            self.stdout.write(f"Keyring: {settings.KEYRING_FILE}")
         else:
-            keyring, created = keyring_file_ensure(settings.SECUREDRIVE_KEYRING_FILE)
+            keyring, created = keyring_file_ensure(settings.KEYRING_FILE)
             if created:
                 audit.record(
-                    action="keyring.create",
+                    action=Action.KEYRING_CREATE,
                     actor_label="system",
                     details={"key_id": keyring.current_key_id},
                 )
                 self.stdout.write(
                     self.style.WARNING(
-                        f"Created keyring {settings.SECUREDRIVE_KEYRING_FILE}. Back it up "
+                        f"Created keyring {settings.KEYRING_FILE}. Back it up "
                         "apart from the data: without it no file can be decrypted."
                     )
                 )
@@ -83,7 +84,7 @@ class Command(BaseCommand):
                     f"    {first_admin.setup_url}\n{banner}\n"
                 )
             )
-        if not settings.SECUREDRIVE_CLAMD_ADDRESS:
+        if not settings.CLAMD_ADDRESS:
             self.stdout.write(
                 self.style.WARNING(
                     "Virus scanning is DISABLED (no SECUREDRIVE_CLAMD_ADDRESS): uploads will "

@@ -1,0 +1,387 @@
+"""The catalogue of audit actions: every action the product records, once.
+
+Each action has the dotted code stored in ``AuditEvent.action`` (``<app>.<entity>.<verb>``),
+a translated label for the console and the alert e-mails, a category an auditor can
+filter on, and the detail fields that hold personal data (someone's e-mail address,
+name or IP address), which the privacy app reads for a person's data export.
+
+The codes are what the log stores and what its hash chain covers: they are never
+renamed (a renamed code would leave older events uncatalogued, and the alert rules
+blind to them). Add an action here before recording it: ``audit.services.record``
+refuses a code that is not catalogued, and tests/test_audit_actions.py fails on a
+dotted action string written anywhere else in the source. Modelled on zulip's
+``AuditLogEventType`` and pretix's log entry types.
+
+The columns ``actor_label``, ``ip_address`` and ``user_agent`` hold personal data in
+every event; ``personal_details`` lists only what the details add.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+from django.db import models
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+class Category(models.TextChoices):
+    ACCESS = "access", _("access")
+    FILES = "files", _("files and folders")
+    SHARING = "sharing", _("sharing")
+    ACCOUNT = "account", _("account")
+    ADMIN = "admin", _("administration")
+    INTEGRITY = "integrity", _("integrity")
+
+
+class Action(enum.StrEnum):
+    """One catalogued action; a member is its code (a ``str``), so it is stored, filtered
+    and compared as the code itself."""
+
+    _value_: str
+    label: Promise
+    category: Category
+    personal_details: frozenset[str]
+
+    def __new__(
+        cls,
+        code: str,
+        label: Promise,
+        category: Category,
+        personal_details: Iterable[str] = (),
+    ) -> Action:
+        member = str.__new__(cls, code)
+        member._value_ = code
+        member.label = label
+        member.category = category
+        member.personal_details = frozenset(personal_details)
+        return member
+
+    # Accounts: signing in and out, second factor, sessions, tokens.
+    ACCOUNTS_LOGIN = "accounts.login", _("signed in"), Category.ACCESS
+    ACCOUNTS_LOGOUT = "accounts.logout", _("signed out"), Category.ACCESS
+    ACCOUNTS_LOCKOUT = "accounts.lockout", _("locked out after failed sign-ins"), Category.ACCESS
+    ACCOUNTS_MFA_VERIFY = "accounts.mfa.verify", _("checked second factor"), Category.ACCESS
+    ACCOUNTS_MFA_RECOVERY_CODE_USE = (
+        "accounts.mfa.recovery_code.use",
+        _("used a recovery code"),
+        Category.ACCESS,
+    )
+    ACCOUNTS_MFA_RECOVERY_CODES_GENERATE = (
+        "accounts.mfa.recovery_codes.generate",
+        _("generated recovery codes"),
+        Category.ACCOUNT,
+    )
+    ACCOUNTS_MFA_DEVICE_ADD = (
+        "accounts.mfa.device.add",
+        _("added a second-factor device"),
+        Category.ACCOUNT,
+    )
+    ACCOUNTS_MFA_DEVICE_RENAME = (
+        "accounts.mfa.device.rename",
+        _("renamed a second-factor device"),
+        Category.ACCOUNT,
+    )
+    ACCOUNTS_MFA_DEVICE_REMOVE = (
+        "accounts.mfa.device.remove",
+        _("removed a second-factor device"),
+        Category.ACCOUNT,
+    )
+    ACCOUNTS_PASSWORD_SET = "accounts.password.set", _("set a password"), Category.ACCOUNT
+    ACCOUNTS_SETUP_LINK_USE = (
+        "accounts.setup_link.use",
+        _("opened an account set-up link"),
+        Category.ACCESS,
+    )
+    ACCOUNTS_SESSION_EXPIRE = "accounts.session.expire", _("session ended"), Category.ACCESS
+    ACCOUNTS_SESSION_REVOKE = (
+        "accounts.session.revoke",
+        _("signed out a session"),
+        Category.ACCOUNT,
+        ("ip",),
+    )
+    ACCOUNTS_SESSION_REVOKE_ALL = (
+        "accounts.session.revoke_all",
+        _("signed out everywhere"),
+        Category.ACCOUNT,
+    )
+    ACCOUNTS_TOKEN_CREATE = "accounts.token.create", _("created an access token"), Category.ACCOUNT
+    ACCOUNTS_TOKEN_REVOKE = (
+        "accounts.token.revoke",
+        _("revoked an access token"),
+        Category.ACCOUNT,
+        ("owner_id",),
+    )
+    ACCOUNTS_TOKEN_USE = "accounts.token.use", _("used an access token"), Category.ACCESS
+    # Accounts: administration.
+    ACCOUNTS_ADMIN_ACCESS = (
+        "accounts.admin.access",
+        _("opened the administration"),
+        Category.ADMIN,
+    )
+    ACCOUNTS_FIRST_ADMIN_CREATE = (
+        "accounts.first_admin.create",
+        _("created the first administrator"),
+        Category.ADMIN,
+        ("email",),
+    )
+    ACCOUNTS_INVITATION_SEND = (
+        "accounts.invitation.send",
+        _("invited someone"),
+        Category.ADMIN,
+        ("email",),
+    )
+    ACCOUNTS_INVITATION_USE = "accounts.invitation.use", _("opened an invitation"), Category.ACCESS
+    ACCOUNTS_INVITATION_ACCEPT = (
+        "accounts.invitation.accept",
+        _("accepted an invitation"),
+        Category.ACCOUNT,
+        ("invited_by",),
+    )
+    ACCOUNTS_INVITATION_REVOKE = (
+        "accounts.invitation.revoke",
+        _("withdrew an invitation"),
+        Category.ADMIN,
+        ("email",),
+    )
+    ACCOUNTS_USER_ROLES = (
+        "accounts.user.roles",
+        _("changed someone's roles"),
+        Category.ADMIN,
+        ("email",),
+    )
+    ACCOUNTS_USER_DEPARTURE_SCHEDULE = (
+        "accounts.user.departure_schedule",
+        _("scheduled a departure"),
+        Category.ADMIN,
+        ("email", "successor"),
+    )
+    ACCOUNTS_USER_DEPARTURE_CANCEL = (
+        "accounts.user.departure_cancel",
+        _("cancelled a departure"),
+        Category.ADMIN,
+        ("email",),
+    )
+    ACCOUNTS_USER_DEACTIVATE = (
+        "accounts.user.deactivate",
+        _("deactivated an account"),
+        Category.ADMIN,
+        ("email", "successor"),
+    )
+    ACCOUNTS_USER_REACTIVATE = (
+        "accounts.user.reactivate",
+        _("reactivated an account"),
+        Category.ADMIN,
+        ("email",),
+    )
+    ACCOUNTS_TEAM_CREATE = "accounts.team.create", _("created a team"), Category.ADMIN
+    ACCOUNTS_TEAM_MEMBER_SET = (
+        "accounts.team.member_set",
+        _("set a team member"),
+        Category.ADMIN,
+        ("email",),
+    )
+    ACCOUNTS_TEAM_MEMBER_REMOVE = (
+        "accounts.team.member_remove",
+        _("removed a team member"),
+        Category.ADMIN,
+        ("email",),
+    )
+    ACCOUNTS_POLICY_UPDATE = (
+        "accounts.policy.update",
+        _("changed the security policy"),
+        Category.ADMIN,
+    )
+
+    # Files: reading, changing, and the pipeline behind them.
+    FILES_ACCESS = "files.access", _("opened a file or folder"), Category.ACCESS
+    FILES_VERSION_DOWNLOAD = "files.version.download", _("downloaded"), Category.ACCESS
+    FILES_UPLOAD_START = "files.upload.start", _("started an upload"), Category.FILES
+    FILES_UPLOAD_COMPLETE = "files.upload.complete", _("finished an upload"), Category.FILES
+    FILES_UPLOAD_TERMINATE = "files.upload.terminate", _("cancelled an upload"), Category.FILES
+    FILES_UPLOAD_REJECT = "files.upload.reject", _("upload refused"), Category.FILES
+    FILES_FILE_UPLOAD = "files.file.upload", _("uploaded"), Category.FILES
+    FILES_FILE_RENAME = "files.file.rename", _("renamed a file"), Category.FILES
+    FILES_FILE_MOVE = "files.file.move", _("moved a file"), Category.FILES
+    FILES_FILE_COPY = "files.file.copy", _("copied a file"), Category.FILES
+    FILES_FILE_DELETE = "files.file.delete", _("moved a file to the trash"), Category.FILES
+    FILES_FILE_RESTORE = "files.file.restore", _("restored a file"), Category.FILES
+    FILES_FILE_PURGE = "files.file.purge", _("deleted a file for good"), Category.FILES
+    FILES_FOLDER_CREATE = "files.folder.create", _("created a folder"), Category.FILES
+    FILES_FOLDER_RENAME = "files.folder.rename", _("renamed a folder"), Category.FILES
+    FILES_FOLDER_MOVE = "files.folder.move", _("moved a folder"), Category.FILES
+    FILES_FOLDER_DELETE = "files.folder.delete", _("moved a folder to the trash"), Category.FILES
+    FILES_FOLDER_RESTORE = "files.folder.restore", _("restored a folder"), Category.FILES
+    FILES_FOLDER_PURGE = "files.folder.purge", _("deleted a folder for good"), Category.FILES
+    FILES_VERSION_RESTORE = (
+        "files.version.restore",
+        _("restored an earlier version"),
+        Category.FILES,
+    )
+    FILES_VERSION_PURGE = "files.version.purge", _("deleted an old version"), Category.FILES
+    FILES_SPACE_HANDOVER = (
+        "files.space.handover",
+        _("handed over a leaver's files"),
+        Category.ADMIN,
+        ("leaver", "successor"),
+    )
+    FILES_VERSION_SCAN = "files.version.scan", _("scanned for malware"), Category.INTEGRITY
+    FILES_VERSION_INTEGRITY_FAILURE = (
+        "files.version.integrity_failure",
+        _("failed an integrity check"),
+        Category.INTEGRITY,
+    )
+    FILES_VERSION_REENCRYPT = (
+        "files.version.reencrypt",
+        _("re-encrypted a version"),
+        Category.INTEGRITY,
+    )
+    FILES_SCRUB = "files.scrub", _("checked stored files"), Category.INTEGRITY
+    FILES_KEYS_ROTATION = "files.keys.rotation", _("rotated the master key"), Category.ADMIN
+    FILES_KEYS_REWRAP = "files.keys.rewrap", _("re-wrapped file keys"), Category.ADMIN
+    KEYRING_CREATE = "keyring.create", _("created the keyring"), Category.ADMIN
+
+    # Sharing: colleagues, external links, transfers, file requests.
+    SHARING_SHARE_CREATE = (
+        "sharing.share.create",
+        _("shared with a colleague"),
+        Category.SHARING,
+        ("recipient_user",),
+    )
+    SHARING_SHARE_UPDATE = (
+        "sharing.share.update",
+        _("changed a share"),
+        Category.SHARING,
+        ("recipient_user",),
+    )
+    SHARING_SHARE_DELETE = (
+        "sharing.share.delete",
+        _("stopped a share"),
+        Category.SHARING,
+        ("recipient_user",),
+    )
+    SHARING_LINK_CREATE = (
+        "sharing.link.create",
+        _("shared by link"),
+        Category.SHARING,
+        ("recipient",),
+    )
+    SHARING_LINK_REVOKE = (
+        "sharing.link.revoke",
+        _("revoked a link"),
+        Category.SHARING,
+        ("owner", "recipient"),
+    )
+    SHARING_LINK_ACCESS = (
+        "sharing.link.access",
+        _("opened a link"),
+        Category.ACCESS,
+        ("recipient",),
+    )
+    SHARING_LINK_VERIFY = (
+        "sharing.link.verify",
+        _("checked a link's e-mail code"),
+        Category.ACCESS,
+        ("recipient",),
+    )
+    SHARING_LINK_DOWNLOAD = (
+        "sharing.link.download",
+        _("downloaded by link"),
+        Category.ACCESS,
+        ("recipient",),
+    )
+    SHARING_POLICY_UPDATE = (
+        "sharing.policy.update",
+        _("changed the sharing policy"),
+        Category.ADMIN,
+    )
+    SHARING_TRANSFER_ACCESS = "sharing.transfer.access", _("opened a transfer"), Category.ACCESS
+    SHARING_TRANSFER_CREATE = "sharing.transfer.create", _("created a transfer"), Category.SHARING
+    SHARING_TRANSFER_SEND = (
+        "sharing.transfer.send",
+        _("sent a transfer"),
+        Category.SHARING,
+        ("recipients",),
+    )
+    SHARING_TRANSFER_REVOKE = (
+        "sharing.transfer.revoke",
+        _("withdrew a transfer"),
+        Category.SHARING,
+        ("recipient",),
+    )
+    SHARING_TRANSFER_PURGE = (
+        "sharing.transfer.purge",
+        _("deleted an expired transfer"),
+        Category.SHARING,
+    )
+    SHARING_REQUEST_ACCESS = (
+        "sharing.request.access",
+        _("opened a file request"),
+        Category.ACCESS,
+    )
+    SHARING_REQUEST_CREATE = (
+        "sharing.request.create",
+        _("asked for files"),
+        Category.SHARING,
+    )
+    SHARING_REQUEST_CLOSE = "sharing.request.close", _("closed a file request"), Category.SHARING
+    SHARING_REQUEST_REFUSE = (
+        "sharing.request.refuse",
+        _("file request refused"),
+        Category.ACCESS,
+    )
+    SHARING_REQUEST_UPLOAD = (
+        "sharing.request.upload",
+        _("received a file by request"),
+        Category.SHARING,
+        ("uploader_name", "uploader_email", "recipient"),
+    )
+
+    # GDPR duties (privacy app).
+    PRIVACY_EXPORT = (
+        "privacy.export",
+        _("exported someone's personal data"),
+        Category.ADMIN,
+        ("person",),
+    )
+    PRIVACY_ERASURE = (
+        "privacy.erasure",
+        _("erased a leaver's files"),
+        Category.ADMIN,
+        ("person",),
+    )
+
+    # The audit log itself.
+    AUDIT_CONSOLE_ACCESS = (
+        "audit.console.access",
+        _("tried to open the audit console"),
+        Category.ACCESS,
+    )
+    AUDIT_CONSOLE_VIEW = "audit.console.view", _("read the audit log"), Category.ACCESS
+    AUDIT_EXPORT = "audit.export", _("exported the audit log"), Category.ACCESS
+    AUDIT_EXPORT_SIGN = "audit.export.sign", _("signed an audit export"), Category.ACCESS
+    AUDIT_RETENTION_PURGE = (
+        "audit.retention.purge",
+        _("purged old audit events"),
+        Category.INTEGRITY,
+    )
+    AUDIT_VERIFICATION_FAILED = (
+        "audit.verification.failed",
+        _("audit log check failed"),
+        Category.INTEGRITY,
+    )
+
+
+_BY_CODE: dict[str, Action] = {member.value: member for member in Action}
+
+
+def action_catalogued(code: str) -> Action | None:
+    """The catalogue entry of a stored code, or None for a code it does not know."""
+    return _BY_CODE.get(code)
+
+
+def action_label(code: str) -> str:
+    """What the console shows for a stored code: its label, or the code itself."""
+    action = action_catalogued(code)
+    return str(action.label) if action is not None else code

@@ -1,0 +1,130 @@
+// What the two upload pages share (upload.js: a folder of one's files; file_request.js:
+// a file request's public page): the drop zone, the tus options, resuming, sizes and
+// the server's error detail. Loaded before either page script (both `defer`, so in
+// order). No inline script or style: the pages' CSP forbids both.
+(function () {
+  "use strict";
+
+  // An interrupted PATCH costs at most one chunk to send again.
+  var CHUNK_SIZE = 64 * 1024 * 1024;
+  var RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000];
+
+  function sizeText(bytes) {
+    var units = ["B", "KB", "MB", "GB", "TB"];
+    var value = bytes;
+    var unit = 0;
+    while (value >= 1000 && unit < units.length - 1) {
+      value /= 1000;
+      unit += 1;
+    }
+    return (unit ? value.toFixed(1) : String(value)) + " " + units[unit];
+  }
+
+  // The "detail" of a JSON refusal from the server, or "".
+  function errorDetail(error) {
+    var response = error && error.originalResponse;
+    if (!response) {
+      return "";
+    }
+    try {
+      return JSON.parse(response.getBody()).detail || "";
+    } catch (ignored) {
+      return "";
+    }
+  }
+
+  // A tus upload with the shared options; ``options`` adds or overrides.
+  function tusUpload(file, options) {
+    var settings = {
+      chunkSize: CHUNK_SIZE,
+      retryDelays: RETRY_DELAYS,
+      removeFingerprintOnSuccess: true,
+    };
+    Object.keys(options).forEach(function (key) {
+      settings[key] = options[key];
+    });
+    return new window.tus.Upload(file, settings);
+  }
+
+  // Go on from where an earlier attempt of this browser stopped (tus fingerprint).
+  function tusStart(upload) {
+    upload.findPreviousUploads().then(function (previous) {
+      if (previous.length) {
+        upload.resumeFromPreviousUpload(previous[0]);
+      }
+      upload.start();
+    });
+  }
+
+  // Folders dropped: walk the entries (DataTransferItem.webkitGetAsEntry).
+  function walk(entry, path, onFile) {
+    if (entry.isFile) {
+      entry.file(function (file) {
+        onFile(file, path + file.name);
+      });
+    } else if (entry.isDirectory) {
+      var reader = entry.createReader();
+      var readBatch = function () {
+        reader.readEntries(function (entries) {
+          if (!entries.length) {
+            return;
+          }
+          entries.forEach(function (child) {
+            walk(child, path + entry.name + "/", onFile);
+          });
+          readBatch(); // readEntries returns at most 100 entries per call
+        });
+      };
+      readBatch();
+    }
+  }
+
+  // Highlight ``zone`` while something is dragged over it; on a drop, call
+  // ``onFiles(files)`` with the dropped files, or, with ``onFile``, walk dropped
+  // folders and call ``onFile(file, relativePath)`` for each file in them.
+  function dropZone(zone, handlers) {
+    ["dragenter", "dragover"].forEach(function (name) {
+      zone.addEventListener(name, function (event) {
+        event.preventDefault();
+        zone.classList.add("bg-primary-subtle");
+      });
+    });
+    zone.addEventListener("dragleave", function () {
+      zone.classList.remove("bg-primary-subtle");
+    });
+    zone.addEventListener("drop", function (event) {
+      event.preventDefault();
+      zone.classList.remove("bg-primary-subtle");
+      var items = event.dataTransfer.items;
+      if (handlers.onFile && items && items.length && items[0].webkitGetAsEntry) {
+        for (var index = 0; index < items.length; index += 1) {
+          var entry = items[index].webkitGetAsEntry();
+          if (entry) {
+            walk(entry, "", handlers.onFile);
+          }
+        }
+      } else {
+        handlers.onFiles(event.dataTransfer.files);
+      }
+    });
+  }
+
+  // Files chosen with an <input type="file">: hand them over, then clear the input so
+  // the same file can be chosen again.
+  function fileInput(input, onFiles) {
+    input.addEventListener("change", function () {
+      onFiles(input.files);
+      input.value = "";
+    });
+  }
+
+  window.SecureDriveUploads = {
+    CHUNK_SIZE: CHUNK_SIZE,
+    sizeText: sizeText,
+    errorDetail: errorDetail,
+    tusUpload: tusUpload,
+    tusStart: tusStart,
+    dropZone: dropZone,
+    fileInput: fileInput,
+  };
+})();
