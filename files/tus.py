@@ -40,6 +40,8 @@ import base64
 import binascii
 import functools
 import hashlib
+import logging
+import os
 import secrets
 import uuid
 from collections.abc import Callable
@@ -52,7 +54,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
-from django.core.files.storage import storages
+from django.core.files.storage import FileSystemStorage, storages
 from django.db import OperationalError, connection, transaction
 from django.http import UnreadablePostError
 from django.utils import timezone
@@ -94,6 +96,7 @@ CARRY_HKDF_INFO = b"securedrive upload carry v1"
 MAX_FOLDER_DEPTH = 32
 DEADLOCK_ATTEMPTS = 3
 _T = TypeVar("_T")
+logger = logging.getLogger(__name__)
 
 
 class TusError(Exception):
@@ -665,6 +668,17 @@ def _objects_delete(upload_id: uuid.UUID, keys: list[str]) -> None:
         return
     for name in names:
         storage.delete(f"{prefix}/{name}")
+    if isinstance(storage, FileSystemStorage):
+        # The folder backend made uploads/<id>/ for the staging file; without this, every
+        # upload left an empty folder behind. S3 has no folders, only key prefixes.
+        try:
+            os.rmdir(storage.path(prefix))
+        except FileNotFoundError:
+            pass
+        except OSError:
+            # Not empty: a request still racing wrote a staging file after the listing;
+            # it fails at its commit (the row is gone). Say so rather than guess.
+            logger.warning("upload staging folder %s not removed", prefix, exc_info=True)
 
 
 def upload_delete(*, session: UploadSession) -> None:
