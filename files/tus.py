@@ -89,6 +89,7 @@ TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
 CHECKSUM_ALGORITHMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+OVERRIDABLE_METHODS = frozenset({"PATCH", "DELETE", "HEAD"})
 UPLOADS_PREFIX = "uploads"
 CARRY_NONCE_SIZE = 12
 CARRY_HKDF_INFO = b"securedrive upload carry v1"
@@ -190,6 +191,26 @@ def checksum_parse(header: str) -> tuple[str, bytes]:
         return algorithm, base64.b64decode(value.strip(), validate=True)
     except binascii.Error:
         raise TusError(400, _("Upload-Checksum is not valid base64.")) from None
+
+
+def method_overridden(method: str, override_header: str | None) -> str:
+    """The method a tus request means: ``X-HTTP-Method-Override`` on a POST.
+
+    tus 1.0 (core protocol, "X-HTTP-Method-Override"): the server must take the header's
+    value as the request's method; clients behind proxies or in environments that only
+    pass GET and POST send it (tus-js-client's ``overridePatchMethod``). Honoured on POST
+    only, and only for the methods a client may need to hide (PATCH, DELETE, HEAD): a
+    safe method (GET, HEAD, OPTIONS) never turns into a write, since CSRF and credential
+    checks were made for the method on the wire, and a POST stays checked as a POST.
+    """
+    if override_header is None or method.upper() != "POST":
+        return method
+    wanted = override_header.strip().upper()
+    if wanted == "POST":
+        return method
+    if wanted not in OVERRIDABLE_METHODS:
+        raise TusError(400, _("X-HTTP-Method-Override must be PATCH, DELETE or HEAD."))
+    return wanted
 
 
 # --- Lookups -----------------------------------------------------------------------------
