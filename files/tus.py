@@ -76,9 +76,10 @@ from files.errors import (
     FileNotFoundForActor,
     FileRuleError,
     NameClashError,
+    QuotaExceededError,
 )
 from files.keys import associated_data, data_key_new_wrapped, data_key_unwrap
-from files.models import Folder, UploadSession
+from files.models import Folder, Space, UploadSession
 from files.names import name_clean, name_key
 from files.selectors import Permission
 from files.services.common import record
@@ -303,9 +304,8 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
         _reject(actor, folder, str(error), name=raw_name[:255], size=length)
         raise TusError(400, str(error)) from None
     ceiling = int(settings.TUS_MAX_SIZE_BYTES)
-    room = selectors.space_room_bytes(folder.space)
-    if length > min(ceiling, room):
-        refusal = size_refusal(limit=ceiling, quota_room=room)
+    if length > ceiling:
+        refusal = size_refusal(limit=ceiling, quota_room=selectors.space_room_bytes(folder.space))
         _reject(actor, folder, str(refusal), name=name, size=length)
         raise TusError(413, str(refusal))
     upload_id, version_id = uuid.uuid4(), uuid.uuid4()
@@ -316,6 +316,16 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
 
     def start() -> UploadSession:
         with transaction.atomic():
+            # The declared length is reserved in the space from now on (the room is the
+            # quota less stored and reserved bytes, selectors.space_room_bytes). Locking
+            # the space row serialises creations and every other quota check, so two
+            # creations cannot both take the last room.
+            space = Space.objects.select_for_update().get(pk=folder.space_id)
+            room = selectors.space_room_bytes(space)
+            if length > room:
+                raise size_refusal(
+                    limit=ceiling, quota_room=room, reserved=selectors.space_reserved_bytes(space)
+                )
             session = UploadSession.objects.create(
                 id=upload_id,
                 owner=actor,
@@ -340,7 +350,11 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
             )
         return session
 
-    return _deadlock_retried(start)
+    try:
+        return _deadlock_retried(start)
+    except QuotaExceededError as refusal:
+        _reject(actor, folder, str(refusal), name=name, size=length, quota=True)
+        raise TusError(413, str(refusal)) from None
 
 
 # --- PATCH ------------------------------------------------------------------------------
@@ -614,12 +628,16 @@ def _version_create(actor: User, session: UploadSession, sealed: SealedBlob) -> 
         locked = UploadSession.objects.select_for_update().get(pk=session.pk)
         if locked.completed_at is not None:
             raise TusError(409, _("This upload is already complete."))
+        # Completed first, in this transaction: the upload's reservation is released as
+        # its version's real size is counted by the quota check in file_upload (both or
+        # neither, if that check refuses).
+        locked.completed_at = timezone.now()
+        locked.save(update_fields=["completed_at"])
         version = services.file_upload(
             actor=actor, folder=locked.folder, name=locked.name, sealed=sealed
         )
-        locked.completed_at = timezone.now()
         locked.version = version
-        locked.save(update_fields=["completed_at", "version"])
+        locked.save(update_fields=["version"])
         record(
             "files.upload.complete",
             actor=actor,
