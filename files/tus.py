@@ -38,15 +38,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import functools
 import hashlib
 import logging
 import os
 import secrets
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
@@ -55,7 +59,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage, storages
-from django.db import OperationalError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.http import UnreadablePostError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -357,6 +361,84 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
         raise TusError(413, str(refusal)) from None
 
 
+# --- One request at a time per upload -----------------------------------------------------
+
+
+def _session_reloaded(session: UploadSession) -> UploadSession:
+    """The row as the previous lock holder left it (404 if it terminated the upload)."""
+    current = UploadSession.objects.filter(pk=session.pk).first()
+    if current is None:
+        raise TusError(404, _("No such upload."))
+    return current
+
+
+@contextmanager
+def _upload_lock(upload_id: uuid.UUID) -> Iterator[None]:
+    """Held by a PATCH from its first byte to its commit, and taken by HEAD, so that HEAD
+    never reports an offset a PATCH still running is about to move (tus 1.0: the offset
+    HEAD returns is where the next PATCH must start).
+
+    PostgreSQL: a session advisory lock keyed by the upload id, released when the request
+    ends or, if the web process dies, with its connection, so a killed worker never
+    leaves an upload locked. Other databases (SQLite, embedded mode, one host): an
+    ``flock`` on a file under the data folder, released by the kernel likewise. Waiting
+    longer than ``TUS_LOCK_WAIT_SECONDS`` answers 423 Locked, which tus-js-client and
+    tuspy retry. The optimistic checks in ``_reserve`` / ``_commit`` stay: a lock lost
+    with a broken connection must still never let two requests commit at one offset.
+    """
+    wait = float(settings.TUS_LOCK_WAIT_SECONDS)
+    if connection.vendor != "postgresql":
+        with _upload_file_lock(upload_id, wait):
+            yield
+        return
+    key = int.from_bytes(upload_id.bytes[:8], "big", signed=True)
+    # Inside a transaction (tests, or a caller's atomic block) the lock is the
+    # transaction's and ends with it; otherwise it is the session's, released below.
+    in_transaction = connection.in_atomic_block
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = %s", [f"{max(1, int(wait * 1000))}ms"])
+            function = "pg_advisory_xact_lock" if in_transaction else "pg_advisory_lock"
+            cursor.execute(f"SELECT {function}(%s)", [key])
+    except OperationalError as error:
+        if getattr(getattr(error, "__cause__", None), "sqlstate", None) == "55P03":
+            raise TusError(423, _locked_message()) from None
+        raise
+    try:
+        yield
+    finally:
+        if not in_transaction:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+            except DatabaseError:
+                pass  # the connection is gone, and the lock with it
+
+
+@contextmanager
+def _upload_file_lock(upload_id: uuid.UUID, wait: float) -> Iterator[None]:
+    folder = Path(settings.DATA_DIR) / "upload-locks"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(folder / f"{upload_id}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TusError(423, _locked_message()) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _locked_message() -> str:
+    return _("Another request is still writing to this upload: try again in a moment.")
+
+
 # --- PATCH ------------------------------------------------------------------------------
 
 
@@ -475,9 +557,29 @@ def upload_append(
 ) -> PatchResult:
     """Seal the segments ``content_length`` bytes from ``read`` complete, keep the rest
     as the encrypted carry, and move the offset; or raise ``TusError`` with nothing
-    committed."""
+    committed. Holds the upload's lock throughout (``_upload_lock``)."""
     if offset_header is None or not offset_header.isdigit():
         raise TusError(400, _("Upload-Offset is required."))
+    with _upload_lock(session.pk):
+        return _append_locked(
+            actor=actor,
+            session=_session_reloaded(session),
+            offset_header=offset_header,
+            content_length=content_length,
+            read=read,
+            checksum_header=checksum_header,
+        )
+
+
+def _append_locked(
+    *,
+    actor: User,
+    session: UploadSession,
+    offset_header: str,
+    content_length: int,
+    read: Callable[[int], bytes],
+    checksum_header: str | None,
+) -> PatchResult:
     if int(offset_header) != session.offset:
         raise TusError(409, _("Upload-Offset does not match the upload's offset."))
     if session.completed_at is not None:
@@ -685,10 +787,17 @@ def upload_complete(*, actor: User, session: UploadSession) -> UploadSession:
 def upload_complete_if_stranded(*, actor: User, session: UploadSession) -> UploadSession:
     """Every byte was committed but the request died before the version was made (the
     web process was killed during assembly): finish now, before telling a client that
-    resumes (HEAD) that the upload is whole."""
-    if session.completed_at is None and session.offset == session.length:
-        return upload_complete(actor=actor, session=session)
-    return session
+    resumes (HEAD) that the upload is whole.
+
+    HEAD's answer: taken under the upload's lock, so it waits for a PATCH still running
+    (a client that disconnected mid-body leaves a request that commits what arrived a
+    moment later) and reports the offset that PATCH committed: the one the client's
+    next PATCH must use."""
+    with _upload_lock(session.pk):
+        session = _session_reloaded(session)
+        if session.completed_at is None and session.offset == session.length:
+            return upload_complete(actor=actor, session=session)
+        return session
 
 
 # --- Termination and expiry ---------------------------------------------------------------
@@ -699,6 +808,8 @@ def _objects_delete(upload_id: uuid.UUID, keys: list[str]) -> None:
     store = blob_store()
     for key in keys:
         store.delete(key)
+    # The lock file of the embedded mode's upload lock (_upload_file_lock), if any.
+    (Path(settings.DATA_DIR) / "upload-locks" / f"{upload_id}.lock").unlink(missing_ok=True)
     storage = storages["default"]
     prefix = f"{UPLOADS_PREFIX}/{upload_id}"
     try:

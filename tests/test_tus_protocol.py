@@ -7,11 +7,13 @@ client went away that must give the offset the next PATCH will be accepted at.""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -275,3 +277,93 @@ def test_tus_js_client_with_override_patch_method_uploads_through_a_file_request
     assert stored_plaintext(version) == content
     uploads = [entry for entry in sent if entry[0] != "GET"]
     assert uploads == [("POST", "")] + [("POST", "PATCH")] * 3
+
+
+# --- HEAD and PATCH agree, even right after a client went away --------------------------
+
+
+class DyingClient:
+    """A PATCH body whose first ``sent`` bytes arrive, then the connection drops; the
+    server notices only when ``gone`` is set (the request then commits what arrived)."""
+
+    def __init__(self, data: bytes, sent: int) -> None:
+        self.data, self.sent, self.position = data, sent, 0
+        self.stalled = threading.Event()
+        self.gone = threading.Event()
+
+    def read(self, size: int) -> bytes:
+        if self.position < self.sent:
+            chunk = self.data[self.position : min(self.sent, self.position + size)]
+            self.position += len(chunk)
+            return chunk
+        self.stalled.set()
+        self.gone.wait(timeout=30)
+        raise OSError("client disconnected")
+
+
+def patch_in_background(owner: User, url: str, client: DyingClient) -> threading.Thread:
+    session = UploadSession.objects.get(pk=url.rstrip("/").split("/")[-1])
+
+    def run() -> None:
+        try:
+            tus.upload_append(
+                actor=owner,
+                session=session,
+                offset_header=str(session.offset),
+                content_length=len(client.data),
+                read=client.read,
+            )
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_head_right_after_a_disconnect_reports_the_offset_the_next_patch_needs(
+    owner: User, folder_backend: Backend, on_postgres: None
+) -> None:
+    api = token_client(owner)
+    content = content_of(5000, seed="disconnect")
+    url = location(create(api, len(content)))
+    client = DyingClient(content, sent=1500)
+    request = patch_in_background(owner, url, client)
+    assert client.stalled.wait(timeout=30)
+    # The laptop's Wi-Fi dropped: the client asks where to resume at once, while the
+    # server's request is still finishing (it notices the disconnect a moment later).
+    threading.Timer(0.5, client.gone.set).start()
+
+    head = api.head(url, headers=TUS)
+
+    request.join(timeout=30)
+    assert head.status_code == 200
+    assert head["Upload-Offset"] == "1500"
+    resumed = patch(api, url, 1500, content[1500:])
+    assert resumed.status_code == 204, resumed.content
+    version = File.objects.get(name="scan.dcm").current_version
+    assert version is not None
+    assert stored_plaintext(version) == content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_head_that_waits_too_long_for_a_stalled_patch_gets_423_not_a_stale_offset(
+    owner: User, folder_backend: Backend, on_postgres: None, settings: Any
+) -> None:
+    settings.TUS_LOCK_WAIT_SECONDS = 0.2
+    api = token_client(owner)
+    content = content_of(3000, seed="stalled")
+    url = location(create(api, len(content)))
+    client = DyingClient(content, sent=1000)
+    request = patch_in_background(owner, url, client)
+    assert client.stalled.wait(timeout=30)
+    try:
+        head = api.head(url, headers=TUS)
+        assert head.status_code == 423  # tus-js-client and tuspy retry it
+        second = patch(api, url, 0, content)
+        assert second.status_code == 423
+    finally:
+        client.gone.set()
+        request.join(timeout=30)
+    assert api.head(url, headers=TUS)["Upload-Offset"] == "1000"
