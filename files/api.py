@@ -94,6 +94,9 @@ class SpaceSerializer(serializers.Serializer[Space]):
     root_folder = serializers.SerializerMethodField()
     quota_bytes = serializers.IntegerField(source="quota_effective")
     used_bytes = serializers.SerializerMethodField()
+    # Held by resumable uploads in progress (declared length, staged bytes included):
+    # not free for new files until they complete, are terminated or expire.
+    reserved_bytes = serializers.SerializerMethodField()
 
     def get_name(self, space: Space) -> str:
         return (
@@ -105,6 +108,9 @@ class SpaceSerializer(serializers.Serializer[Space]):
 
     def get_used_bytes(self, space: Space) -> int:
         return selectors.space_used_bytes(space)
+
+    def get_reserved_bytes(self, space: Space) -> int:
+        return selectors.space_reserved_bytes(space)
 
 
 class TrashSerializer(serializers.Serializer[Any]):

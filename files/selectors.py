@@ -25,6 +25,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Team, TeamMembership, User
@@ -32,7 +33,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
 from files.errors import FileNotFoundForActor, FileRuleError
-from files.models import File, FileVersion, Folder, Space, SpaceKind
+from files.models import File, FileVersion, Folder, Space, SpaceKind, UploadSession
 
 
 class Permission(enum.IntEnum):
@@ -94,8 +95,19 @@ def space_used_bytes(space: Space) -> int:
     return int(total or 0)
 
 
+def space_reserved_bytes(space: Space) -> int:
+    """Bytes promised to resumable uploads in progress into the space (docs/uploads.md):
+    each holds its declared ``Upload-Length`` (its staged bytes included) from creation
+    until it completes (its version's size counts instead), is terminated or expires."""
+    total = UploadSession.objects.filter(
+        folder__space=space, completed_at__isnull=True, expires_at__gt=timezone.now()
+    ).aggregate(total=Sum("length"))["total"]
+    return int(total or 0)
+
+
 def space_room_bytes(space: Space) -> int:
-    return max(0, space.quota_effective - space_used_bytes(space))
+    """What a new file may still take: the quota less what is stored and reserved."""
+    return max(0, space.quota_effective - space_used_bytes(space) - space_reserved_bytes(space))
 
 
 def space_get_for_actor(*, actor: User, space_id: int) -> Space:

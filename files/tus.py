@@ -38,13 +38,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import functools
 import hashlib
+import logging
+import os
 import secrets
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
@@ -52,8 +58,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
-from django.core.files.storage import storages
-from django.db import OperationalError, connection, transaction
+from django.core.files.storage import FileSystemStorage, storages
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.http import UnreadablePostError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -76,9 +82,10 @@ from files.errors import (
     FileNotFoundForActor,
     FileRuleError,
     NameClashError,
+    QuotaExceededError,
 )
 from files.keys import associated_data, data_key_new_wrapped, data_key_unwrap
-from files.models import Folder, UploadSession
+from files.models import Folder, Space, UploadSession
 from files.names import name_clean, name_key
 from files.selectors import Permission
 from files.services.common import record
@@ -89,6 +96,7 @@ TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
 CHECKSUM_ALGORITHMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+OVERRIDABLE_METHODS = frozenset({"PATCH", "DELETE", "HEAD"})
 UPLOADS_PREFIX = "uploads"
 CARRY_NONCE_SIZE = 12
 CARRY_HKDF_INFO = b"securedrive upload carry v1"
@@ -96,6 +104,7 @@ CARRY_HKDF_INFO = b"securedrive upload carry v1"
 MAX_FOLDER_DEPTH = 32
 DEADLOCK_ATTEMPTS = 3
 _T = TypeVar("_T")
+logger = logging.getLogger(__name__)
 
 
 class TusError(RuleError):
@@ -194,6 +203,26 @@ def checksum_parse(header: str) -> tuple[str, bytes]:
         raise TusError(400, _("Upload-Checksum is not valid base64.")) from None
 
 
+def method_overridden(method: str, override_header: str | None) -> str:
+    """The method a tus request means: ``X-HTTP-Method-Override`` on a POST.
+
+    tus 1.0 (core protocol, "X-HTTP-Method-Override"): the server must take the header's
+    value as the request's method; clients behind proxies or in environments that only
+    pass GET and POST send it (tus-js-client's ``overridePatchMethod``). Honoured on POST
+    only, and only for the methods a client may need to hide (PATCH, DELETE, HEAD): a
+    safe method (GET, HEAD, OPTIONS) never turns into a write, since CSRF and credential
+    checks were made for the method on the wire, and a POST stays checked as a POST.
+    """
+    if override_header is None or method.upper() != "POST":
+        return method
+    wanted = override_header.strip().upper()
+    if wanted == "POST":
+        return method
+    if wanted not in OVERRIDABLE_METHODS:
+        raise TusError(400, _("X-HTTP-Method-Override must be PATCH, DELETE or HEAD."))
+    return wanted
+
+
 # --- Lookups -----------------------------------------------------------------------------
 
 
@@ -284,9 +313,8 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
         _reject(actor, folder, str(error), name=raw_name[:255], size=length)
         raise TusError(400, str(error)) from None
     ceiling = int(settings.TUS_MAX_SIZE_BYTES)
-    room = selectors.space_room_bytes(folder.space)
-    if length > min(ceiling, room):
-        refusal = size_refusal(limit=ceiling, quota_room=room)
+    if length > ceiling:
+        refusal = size_refusal(limit=ceiling, quota_room=selectors.space_room_bytes(folder.space))
         _reject(actor, folder, str(refusal), name=name, size=length)
         raise TusError(413, str(refusal))
     upload_id, version_id = uuid.uuid4(), uuid.uuid4()
@@ -297,6 +325,16 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
 
     def start() -> UploadSession:
         with transaction.atomic():
+            # The declared length is reserved in the space from now on (the room is the
+            # quota less stored and reserved bytes, selectors.space_room_bytes). Locking
+            # the space row serialises creations and every other quota check, so two
+            # creations cannot both take the last room.
+            space = Space.objects.select_for_update().get(pk=folder.space_id)
+            room = selectors.space_room_bytes(space)
+            if length > room:
+                raise size_refusal(
+                    limit=ceiling, quota_room=room, reserved=selectors.space_reserved_bytes(space)
+                )
             session = UploadSession.objects.create(
                 id=upload_id,
                 owner=actor,
@@ -321,7 +359,89 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
             )
         return session
 
-    return _deadlock_retried(start)
+    try:
+        return _deadlock_retried(start)
+    except QuotaExceededError as refusal:
+        _reject(actor, folder, str(refusal), name=name, size=length, quota=True)
+        raise TusError(413, str(refusal)) from None
+
+
+# --- One request at a time per upload -----------------------------------------------------
+
+
+def _session_reloaded(session: UploadSession) -> UploadSession:
+    """The row as the previous lock holder left it (404 if it terminated the upload)."""
+    current = UploadSession.objects.filter(pk=session.pk).first()
+    if current is None:
+        raise TusError(404, _("No such upload."))
+    return current
+
+
+@contextmanager
+def _upload_lock(upload_id: uuid.UUID) -> Iterator[None]:
+    """Held by a PATCH from its first byte to its commit, and taken by HEAD, so that HEAD
+    never reports an offset a PATCH still running is about to move (tus 1.0: the offset
+    HEAD returns is where the next PATCH must start).
+
+    PostgreSQL: a session advisory lock keyed by the upload id, released when the request
+    ends or, if the web process dies, with its connection, so a killed worker never
+    leaves an upload locked. Other databases (SQLite, embedded mode, one host): an
+    ``flock`` on a file under the data folder, released by the kernel likewise. Waiting
+    longer than ``TUS_LOCK_WAIT_SECONDS`` answers 423 Locked, which tus-js-client and
+    tuspy retry. The optimistic checks in ``_reserve`` / ``_commit`` stay: a lock lost
+    with a broken connection must still never let two requests commit at one offset.
+    """
+    wait = float(settings.TUS_LOCK_WAIT_SECONDS)
+    if connection.vendor != "postgresql":
+        with _upload_file_lock(upload_id, wait):
+            yield
+        return
+    key = int.from_bytes(upload_id.bytes[:8], "big", signed=True)
+    # Inside a transaction (tests, or a caller's atomic block) the lock is the
+    # transaction's and ends with it; otherwise it is the session's, released below.
+    in_transaction = connection.in_atomic_block
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = %s", [f"{max(1, int(wait * 1000))}ms"])
+            function = "pg_advisory_xact_lock" if in_transaction else "pg_advisory_lock"
+            cursor.execute(f"SELECT {function}(%s)", [key])
+    except OperationalError as error:
+        if getattr(getattr(error, "__cause__", None), "sqlstate", None) == "55P03":
+            raise TusError(423, _locked_message()) from None
+        raise
+    try:
+        yield
+    finally:
+        if not in_transaction:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+            except DatabaseError:
+                pass  # the connection is gone, and the lock with it
+
+
+@contextmanager
+def _upload_file_lock(upload_id: uuid.UUID, wait: float) -> Iterator[None]:
+    folder = Path(settings.DATA_DIR) / "upload-locks"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(folder / f"{upload_id}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TusError(423, _locked_message()) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _locked_message() -> str:
+    return _("Another request is still writing to this upload: try again in a moment.")
 
 
 # --- PATCH ------------------------------------------------------------------------------
@@ -442,9 +562,29 @@ def upload_append(
 ) -> PatchResult:
     """Seal the segments ``content_length`` bytes from ``read`` complete, keep the rest
     as the encrypted carry, and move the offset; or raise ``TusError`` with nothing
-    committed."""
+    committed. Holds the upload's lock throughout (``_upload_lock``)."""
     if offset_header is None or not offset_header.isdigit():
         raise TusError(400, _("Upload-Offset is required."))
+    with _upload_lock(session.pk):
+        return _append_locked(
+            actor=actor,
+            session=_session_reloaded(session),
+            offset_header=offset_header,
+            content_length=content_length,
+            read=read,
+            checksum_header=checksum_header,
+        )
+
+
+def _append_locked(
+    *,
+    actor: User,
+    session: UploadSession,
+    offset_header: str,
+    content_length: int,
+    read: Callable[[int], bytes],
+    checksum_header: str | None,
+) -> PatchResult:
     if int(offset_header) != session.offset:
         raise TusError(409, _("Upload-Offset does not match the upload's offset."))
     if session.completed_at is not None:
@@ -595,12 +735,16 @@ def _version_create(actor: User, session: UploadSession, sealed: SealedBlob) -> 
         locked = UploadSession.objects.select_for_update().get(pk=session.pk)
         if locked.completed_at is not None:
             raise TusError(409, _("This upload is already complete."))
+        # Completed first, in this transaction: the upload's reservation is released as
+        # its version's real size is counted by the quota check in file_upload (both or
+        # neither, if that check refuses).
+        locked.completed_at = timezone.now()
+        locked.save(update_fields=["completed_at"])
         version = services.file_upload(
             actor=actor, folder=locked.folder, name=locked.name, sealed=sealed
         )
-        locked.completed_at = timezone.now()
         locked.version = version
-        locked.save(update_fields=["completed_at", "version"])
+        locked.save(update_fields=["version"])
         record(
             Action.FILES_UPLOAD_COMPLETE,
             actor=actor,
@@ -648,10 +792,17 @@ def upload_complete(*, actor: User, session: UploadSession) -> UploadSession:
 def upload_complete_if_stranded(*, actor: User, session: UploadSession) -> UploadSession:
     """Every byte was committed but the request died before the version was made (the
     web process was killed during assembly): finish now, before telling a client that
-    resumes (HEAD) that the upload is whole."""
-    if session.completed_at is None and session.offset == session.length:
-        return upload_complete(actor=actor, session=session)
-    return session
+    resumes (HEAD) that the upload is whole.
+
+    HEAD's answer: taken under the upload's lock, so it waits for a PATCH still running
+    (a client that disconnected mid-body leaves a request that commits what arrived a
+    moment later) and reports the offset that PATCH committed: the one the client's
+    next PATCH must use."""
+    with _upload_lock(session.pk):
+        session = _session_reloaded(session)
+        if session.completed_at is None and session.offset == session.length:
+            return upload_complete(actor=actor, session=session)
+        return session
 
 
 # --- Termination and expiry ---------------------------------------------------------------
@@ -662,6 +813,8 @@ def _objects_delete(upload_id: uuid.UUID, keys: list[str]) -> None:
     store = blob_store()
     for key in keys:
         store.delete(key)
+    # The lock file of the embedded mode's upload lock (_upload_file_lock), if any.
+    (Path(settings.DATA_DIR) / "upload-locks" / f"{upload_id}.lock").unlink(missing_ok=True)
     storage = storages["default"]
     prefix = f"{UPLOADS_PREFIX}/{upload_id}"
     try:
@@ -670,6 +823,17 @@ def _objects_delete(upload_id: uuid.UUID, keys: list[str]) -> None:
         return
     for name in names:
         storage.delete(f"{prefix}/{name}")
+    if isinstance(storage, FileSystemStorage):
+        # The folder backend made uploads/<id>/ for the staging file; without this, every
+        # upload left an empty folder behind. S3 has no folders, only key prefixes.
+        try:
+            os.rmdir(storage.path(prefix))
+        except FileNotFoundError:
+            pass
+        except OSError:
+            # Not empty: a request still racing wrote a staging file after the listing;
+            # it fails at its commit (the row is gone). Say so rather than guess.
+            logger.warning("upload staging folder %s not removed", prefix, exc_info=True)
 
 
 def upload_delete(*, session: UploadSession) -> None:

@@ -51,10 +51,20 @@ def content_type_detect(head: bytes) -> str:
     return detected[:255]
 
 
-def size_refusal(*, limit: int, quota_room: int) -> QuotaExceededError:
-    """The 413 message: says which limit applies and how much is left."""
+def size_refusal(*, limit: int, quota_room: int, reserved: int = 0) -> QuotaExceededError:
+    """The 413 message: says which limit applies and how much is left (and, when uploads
+    in progress hold part of the quota, how much they hold)."""
     from django.template.defaultfilters import filesizeformat
 
+    if quota_room <= limit and reserved:
+        return QuotaExceededError(
+            _(
+                "This file does not fit in the space: %(room)s left of its quota, with "
+                "%(reserved)s held by uploads in progress. Finish or cancel those uploads, "
+                "delete files or empty the trash, or ask an administrator for more room."
+            )
+            % {"room": filesizeformat(quota_room), "reserved": filesizeformat(reserved)}
+        )
     if quota_room <= limit:
         return QuotaExceededError(
             _(

@@ -344,6 +344,9 @@ FILES_SCRUB_BATCH = env.int("SECUREDRIVE_FILES_SCRUB_BATCH", default=50)
 TUS_MAX_SIZE_BYTES = env.int("SECUREDRIVE_TUS_MAX_SIZE_BYTES", default=20 * 2**30)
 # An upload with no PATCH for this long expires (410) and is deleted by beat.
 TUS_EXPIRY_SECONDS = env.int("SECUREDRIVE_TUS_EXPIRY_SECONDS", default=24 * 3600)
+# How long HEAD or PATCH waits for another request on the same upload (a PATCH whose
+# client went away commits what arrived) before answering 423, which clients retry.
+TUS_LOCK_WAIT_SECONDS = env.float("SECUREDRIVE_TUS_LOCK_WAIT_SECONDS", default=10.0)
 
 # --- Virus scanner ---------------------------------------------------------------------
 # "tcp://127.0.0.1:3310" or "unix:///run/clamav/clamd.ctl". Empty: scanning disabled,

@@ -105,9 +105,13 @@ def file_locked_live(file: File) -> File:
 def quota_check(space: Space, extra_bytes: int) -> None:
     """Inside a transaction: lock the space (serialises writers) and check the room."""
     locked = Space.objects.select_for_update().get(pk=space.pk)
-    room = max(0, locked.quota_effective - selectors.space_used_bytes(locked))
+    # Room promised to resumable uploads in progress is not free (a completing upload
+    # no longer counts as in progress: files/tus.py marks it before creating the version).
+    room = selectors.space_room_bytes(locked)
     if extra_bytes > room:
-        raise size_refusal(limit=extra_bytes, quota_room=room)
+        raise size_refusal(
+            limit=extra_bytes, quota_room=room, reserved=selectors.space_reserved_bytes(locked)
+        )
 
 
 def upload_limit_bytes(space: Space) -> tuple[int, QuotaExceededError]:
@@ -117,7 +121,8 @@ def upload_limit_bytes(space: Space) -> tuple[int, QuotaExceededError]:
     room = selectors.space_room_bytes(space)
     ceiling = int(settings.FILES_UPLOAD_MAX_BYTES)
     limit = min(room, ceiling)
-    return limit, size_refusal(limit=ceiling, quota_room=room)
+    reserved = selectors.space_reserved_bytes(space)
+    return limit, size_refusal(limit=ceiling, quota_room=room, reserved=reserved)
 
 
 def record(

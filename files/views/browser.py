@@ -108,6 +108,7 @@ def _folder_page(
         "listing": listing,
         "space": space,
         "used_bytes": 0 if access["via_share"] else selectors.space_used_bytes(space),
+        "reserved_bytes": 0 if access["via_share"] else selectors.space_reserved_bytes(space),
         "quota_bytes": space.quota_effective,
         "error": error,
         "new_folder_form": name_form or NameForm(prefix="new"),

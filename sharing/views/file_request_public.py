@@ -162,6 +162,24 @@ def tus_endpoint(view: Callable[..., HttpResponse]) -> TusView:
     return cast(TusView, wrapper)
 
 
+def method_override(view: Callable[..., HttpResponse]) -> TusView:
+    """``X-HTTP-Method-Override`` (tus 1.0) as ``files.tus_views`` honours it: a POST
+    that means PATCH, DELETE or HEAD is dispatched as that method."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            request.method = tus.method_overridden(
+                request.method or "", request.headers.get("X-HTTP-Method-Override")
+            )
+        except tus.TusError as error:
+            return _tus_response(error.status, detail=str(error))
+        return view(request, *args, **kwargs)
+
+    return cast(TusView, wrapper)
+
+
+@method_override
 @require_http_methods(["OPTIONS", "POST"])
 @tus_endpoint
 def uploads(request: HttpRequest, file_request: FileRequest) -> HttpResponse:
@@ -199,6 +217,7 @@ def _settle(file_request: FileRequest, upload: Any) -> None:
     )
 
 
+@method_override
 @require_http_methods(["OPTIONS", "HEAD", "PATCH", "DELETE"])
 @tus_endpoint
 def upload(request: HttpRequest, file_request: FileRequest, upload_id: str) -> HttpResponse:
