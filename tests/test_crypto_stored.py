@@ -7,7 +7,6 @@ Nothing here calls the files app to decrypt or unwrap: if the document is wrong 
 incomplete about a column, an encoding or an alphabet, these tests fail."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -23,13 +22,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
-from tests.files_helpers import (
-    Backend,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-)
+from tests.files_helpers import Backend, content_of, root_of
 from tests.test_crypto import independent_decrypt
 from tests.test_tus import create, location, patch, token_client
 
@@ -50,7 +43,7 @@ def doc_associated_data(raw_id: Any) -> bytes:
 
 def doc_keyring() -> dict[str, bytes]:
     """§9b: JSON, keys in standard base64 (RFC 4648 §4)."""
-    with open(settings.SECUREDRIVE_KEYRING_FILE, encoding="utf-8") as handle:
+    with open(settings.KEYRING_FILE, encoding="utf-8") as handle:
         document = json.load(handle)
     assert document["format"] == "securedrive-keyring/1"
     return {

@@ -3,7 +3,6 @@ behind proxies that block PATCH, staging folders left on disk, and a HEAD right 
 client went away that must give the offset the next PATCH will be accepted at."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -21,14 +20,9 @@ from accounts import tokens
 from accounts.models import User
 from files import services, tus
 from files.models import File, UploadSession
-from sharing import requests as file_requests
+from sharing.services import file_requests
 from tests.conftest import BrowserPage
-from tests.files_helpers import (
-    Backend,
-    content_of,
-    folder_backend,  # noqa: F401
-    small_segments,  # noqa: F401
-)
+from tests.files_helpers import Backend, content_of
 from tests.helpers import client_signed_in
 from tests.test_tus import (
     TUS,

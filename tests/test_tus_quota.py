@@ -3,7 +3,6 @@ request) cannot promise the same free space to several uploads. Each creation ho
 its declared length in the space until it completes, is terminated or expires."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
-# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -19,19 +18,12 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import Team, User
+from audit.actions import Action
 from audit.models import AuditEvent
 from files import selectors, services, tus
 from files.models import File, UploadSession
-from sharing import requests as file_requests
-from tests.files_helpers import (
-    Backend,
-    content_of,
-    folder_backend,  # noqa: F401
-    root_of,
-    small_segments,  # noqa: F401
-    team,  # noqa: F401
-    teammate,  # noqa: F401
-)
+from sharing.services import file_requests
+from tests.files_helpers import Backend, content_of, root_of
 from tests.helpers import client_signed_in
 from tests.test_tus import TUS, URL, create, location, metadata, patch, token_client
 
@@ -64,7 +56,7 @@ def test_creations_cannot_promise_the_same_free_room_twice(
     assert create(api, 400, name="irm-3.dcm").status_code == 201
     assert create(api, 1, name="irm-4.dcm").status_code == 413
     assert selectors.space_reserved_bytes(space_of(owner)) == 1000
-    rejections = AuditEvent.objects.filter(action="files.upload.reject")
+    rejections = AuditEvent.objects.filter(action=Action.FILES_UPLOAD_REJECT)
     assert rejections.count() == 3
     assert all(event.details["quota"] is True for event in rejections)
 
@@ -183,7 +175,7 @@ def test_a_file_request_reserves_in_the_owners_space(owner: User, folder_backend
     refused = lab_create(600, "bilan-2.pdf")
     assert refused.status_code == 413
     assert refused.json()["detail"]
-    assert AuditEvent.objects.filter(action="sharing.request.refuse").count() == 1
+    assert AuditEvent.objects.filter(action=Action.SHARING_REQUEST_REFUSE).count() == 1
     # The owner's own uploads see the lab's reservation too.
     assert create(token_client(owner), 401).status_code == 413
 
