@@ -381,15 +381,10 @@ if PRODUCTION or env.str("SECUREDRIVE_REDIS_URL", default=""):
         "visibility_timeout": 6 * 3600,
     }
 else:
-    # Embedded broker: messages are files in a folder, so a real worker process runs
-    # without any server. Good for one machine, not for several.
-    CELERY_BROKER_URL = "filesystem://"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "control_folder": str(BROKER_DIR / "control"),
-        "store_processed": False,
-    }
+    # Embedded broker: messages are rows of one SQLite file (securedrive/broker.py), so a
+    # real worker process runs without any server. Good for one machine, not for several.
+    CELERY_BROKER_URL = "sqlite-broker://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"path": str(BROKER_DIR / "messages.sqlite3")}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
