@@ -99,6 +99,8 @@ MIDDLEWARE = [
     "accounts.middleware.UserLanguageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # A limiter that fails closed and cannot count answers 503, not 500 (docs/rate-limits.md).
+    "securedrive.ratelimit.RateLimitUnavailableMiddleware",
     # Last, as django-axes requires: turns lockouts into a clear response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -511,6 +513,10 @@ else:
         }
     }
 
+# Rate-limit counters when the cache is not Redis: one SQLite file, atomic increments, no
+# eviction (securedrive/ratelimit.py). Tests give each test its own.
+SECUREDRIVE_RATELIMIT_DATABASE = DATA_DIR / "ratelimit.sqlite3"
+
 # --- E-mail ------------------------------------------------------------------------------
 if PRODUCTION or env.str("SECUREDRIVE_EMAIL_URL", default=""):
     # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_USE_TLS... from one URL.
@@ -534,10 +540,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "accounts.throttling.AnonThrottle",
+        "accounts.throttling.UserThrottle",
     ],
-    # Counted in the shared cache (Redis in production), per address or per person.
+    # Exact counters (securedrive/ratelimit.py: Redis INCR in production, a SQLite file
+    # embedded), per address or per person; docs/rate-limits.md says which fail closed.
     # "token_create" only counts POST /api/v1/tokens/ (accounts.api.TokenCreateThrottle).
     "DEFAULT_THROTTLE_RATES": {
         "anon": "60/minute",
