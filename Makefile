@@ -38,7 +38,7 @@ lock: $(UV)
 ## Command 1: install and run SecureDrive (web + worker) on embedded defaults.
 run: install
 	$(VENV)/bin/python manage.py bootstrap
-	exec $(VENV)/bin/honcho --no-prefix start --procfile Procfile 2>&1 || true
+	exec $(VENV)/bin/python manage.py supervise --procfile Procfile
 
 ## Command 2: install the test dependencies, start the local test services that are
 ## installed (PostgreSQL, Redis, clamd, moto S3) and run lint, types and the suite.

@@ -30,6 +30,7 @@ from accounts import tokens
 from accounts.authentication import HasScope, VerifiedSessionOnly
 from accounts.models import PersonalAccessToken, TeamRole, TokenScope, User
 from accounts.permissions import signed_in_user
+from accounts.throttling import ExactRateThrottleMixin
 from accounts.tokens import TokenStatus
 
 # --- Serializers ----------------------------------------------------------------------
@@ -163,10 +164,12 @@ class MFAVerifiedSessionScheme(OpenApiAuthenticationExtension):  # type: ignore[
 # --- Throttling -----------------------------------------------------------------------
 
 
-class TokenCreateThrottle(UserRateThrottle):
-    """Minting is rarer than listing: its own, lower rate ("token_create")."""
+class TokenCreateThrottle(ExactRateThrottleMixin, UserRateThrottle):
+    """Minting is rarer than listing: its own, lower rate ("token_create"). A token is a
+    credential: while this cannot be counted, minting answers 503 (fails closed)."""
 
     scope = "token_create"
+    fail_open = False
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         if request.method != "POST":

@@ -372,6 +372,13 @@ class Action(enum.StrEnum):
         Category.INTEGRITY,
     )
 
+    # Rate limits.
+    RATELIMIT_UNAVAILABLE = (
+        "ratelimit.unavailable",
+        _("refused: the rate limiter could not count"),
+        Category.ACCESS,
+    )
+
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}
 

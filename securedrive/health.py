@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache, caches
 from django.core.files.storage import FileSystemStorage, storages
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -55,9 +57,25 @@ def broker_check(url: str | None = None) -> Check:
         return Check(FAILING, type(error).__name__)
 
 
+def cache_check() -> Check:
+    """The shared cache (Redis in production) holds heartbeats and rate-limit counters."""
+    try:
+        cache.set("health-probe", "ok", timeout=60)
+        if cache.get("health-probe") != "ok":
+            return Check(FAILING, "a value written could not be read back")
+        return Check(OK, type(caches["default"]).__name__)
+    except Exception as error:
+        logger.warning("health: cache failing: %r", error)
+        return Check(FAILING, type(error).__name__)
+
+
 def worker_check() -> Check:
     """A worker is alive if its beat-driven heartbeat is recent."""
-    last_seen = worker_heartbeat_last_seen()
+    try:
+        last_seen = worker_heartbeat_last_seen()
+    except Exception as error:  # the heartbeat lives in the cache, which may be down
+        logger.warning("health: worker heartbeat unreadable: %r", error)
+        return Check(FAILING, f"heartbeat unreadable: {type(error).__name__}")
     if last_seen is None:
         return Check(FAILING, "no worker has reported yet")
     age_s = (timezone.now() - last_seen).total_seconds()
@@ -95,6 +113,34 @@ def scanner_check() -> Check:
     return Check(FAILING, "clamd does not answer")
 
 
+def processes_check() -> Check:
+    """Under ``make run``'s supervisor: which process died, and whether it came back."""
+    from securedrive.supervisor import supervisor_status_check
+
+    return supervisor_status_check()
+
+
+CHECKS: dict[str, Callable[[], Check]] = {
+    "database": database_check,
+    "broker": broker_check,
+    "cache": cache_check,
+    "worker": worker_check,
+    "storage": storage_check,
+    "scanner": scanner_check,
+    "processes": processes_check,
+}
+
+
+def check_run(name: str) -> Check:
+    """One component's check, never raising: a probe that crashes would answer a 500
+    page instead of naming the component that is down (issue #13: Redis down)."""
+    try:
+        return CHECKS[name]()
+    except Exception as error:
+        logger.warning("health: %s check crashed: %r", name, error)
+        return Check(FAILING, type(error).__name__)
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -102,14 +148,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
     A disabled scanner is reported but is not an outage: uploads queue as pending.
     Details are kept to class names so that the probe reveals nothing sensitive.
+    Every check is guarded: whatever is down, the answer is this JSON, never a 500.
     """
-    checks = {
-        "database": database_check(),
-        "broker": broker_check(),
-        "worker": worker_check(),
-        "storage": storage_check(),
-        "scanner": scanner_check(),
-    }
+    checks = {name: check_run(name) for name in CHECKS}
     failing = [name for name, check in checks.items() if check.status == FAILING]
     degraded = any(check.status == DISABLED for check in checks.values())
     status = "failing" if failing else ("degraded" if degraded else "ok")

@@ -104,6 +104,8 @@ MIDDLEWARE = [
     "accounts.middleware.UserLanguageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # A limiter that fails closed and cannot count answers 503, not 500 (docs/rate-limits.md).
+    "securedrive.ratelimit_middleware.RateLimitUnavailableMiddleware",
     # Last, as django-axes requires: turns lockouts into a clear response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -392,15 +394,10 @@ if PRODUCTION or env.str("SECUREDRIVE_REDIS_URL", default=""):
         "visibility_timeout": 6 * 3600,
     }
 else:
-    # Embedded broker: messages are files in a folder, so a real worker process runs
-    # without any server. Good for one machine, not for several.
-    CELERY_BROKER_URL = "filesystem://"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "control_folder": str(BROKER_DIR / "control"),
-        "store_processed": False,
-    }
+    # Embedded broker: messages are rows of one SQLite file (securedrive/broker.py), so a
+    # real worker process runs without any server. Good for one machine, not for several.
+    CELERY_BROKER_URL = "sqlite-broker://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"path": str(BROKER_DIR / "messages.sqlite3")}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -489,6 +486,10 @@ else:
         }
     }
 
+# Rate-limit counters when the cache is not Redis: one SQLite file, atomic increments, no
+# eviction (core/ratelimit.py). Tests give each test its own.
+RATELIMIT_DATABASE = DATA_DIR / "ratelimit.sqlite3"
+
 # --- E-mail ------------------------------------------------------------------------------
 if PRODUCTION or env.str("SECUREDRIVE_EMAIL_URL", default=""):
     # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_USE_TLS... from one URL.
@@ -514,10 +515,11 @@ REST_FRAMEWORK = {
     # One translation of the app errors (core.errors) into answers, for every API view.
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "accounts.throttling.AnonThrottle",
+        "accounts.throttling.UserThrottle",
     ],
-    # Counted in the shared cache (Redis in production), per address or per person.
+    # Exact counters (core/ratelimit.py: Redis INCR in production, a SQLite file
+    # embedded), per address or per person; docs/rate-limits.md says which fail closed.
     # "token_create" only counts POST /api/v1/tokens/ (accounts.api.TokenCreateThrottle).
     "DEFAULT_THROTTLE_RATES": {
         "anon": "60/minute",

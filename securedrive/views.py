@@ -10,9 +10,11 @@ from securedrive import health
 _CHECK_LABELS = {
     "database": _("Database"),
     "broker": _("Task queue"),
+    "cache": _("Shared cache"),
     "worker": _("Background tasks"),
     "storage": _("Encrypted storage"),
     "scanner": _("Virus scanner"),
+    "processes": _("Server processes"),
 }
 
 
@@ -25,13 +27,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def platform_status(request: HttpRequest) -> HttpResponse:
     """htmx fragment for the home page's status card."""
     checks = [
-        {"name": name, "label": label, "status": check().status}
-        for name, label, check in (
-            ("database", _CHECK_LABELS["database"], health.database_check),
-            ("broker", _CHECK_LABELS["broker"], health.broker_check),
-            ("worker", _CHECK_LABELS["worker"], health.worker_check),
-            ("storage", _CHECK_LABELS["storage"], health.storage_check),
-            ("scanner", _CHECK_LABELS["scanner"], health.scanner_check),
-        )
+        {"name": name, "label": label, "status": health.check_run(name).status}
+        for name, label in _CHECK_LABELS.items()
     ]
     return render(request, "includes/platform_status.html", {"checks": checks})

@@ -65,6 +65,16 @@ def default_language() -> Iterator[None]:
     translation.activate(settings.LANGUAGE_CODE)
 
 
+@pytest.fixture(autouse=True)
+def own_rate_limit_counters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each test counts its own rate-limit hits: 127.0.0.1 is every test's address."""
+    from django.test.utils import override_settings
+
+    path = tmp_path_factory.mktemp("ratelimit") / "ratelimit.sqlite3"
+    with override_settings(RATELIMIT_DATABASE=path):
+        yield
+
+
 @pytest.fixture(scope="session")
 def service_url() -> Callable[[str], str]:
     def lookup(name: str) -> str:

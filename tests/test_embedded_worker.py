@@ -1,4 +1,4 @@
-"""`make run`'s worker: a real Celery process on the embedded folder broker, with beat."""
+"""`make run`'s worker: a real Celery process on the embedded SQLite broker, with beat."""
 
 from __future__ import annotations
 
@@ -45,11 +45,11 @@ def test_embedded_worker_consumes_beat_tasks_without_any_server(tmp_path: Path) 
 
     try:
         at_start = heartbeat_after(None)  # sent when the worker is ready
-        heartbeat_after(at_start)  # sent by beat through the folder broker
+        heartbeat_after(at_start)  # sent by beat through the SQLite broker
     finally:
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=30)
-    assert "filesystem://" in output
+    assert "sqlite-broker://" in output
     assert "securedrive.tasks.worker_heartbeat" in output
-    # Messages went through the folder broker, not through memory.
-    assert (tmp_path / "broker" / "queue").is_dir()
+    # Messages went through the broker's file, not through memory.
+    assert (tmp_path / "broker" / "messages.sqlite3").is_file()

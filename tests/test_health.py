@@ -104,3 +104,36 @@ def test_silent_worker_makes_health_fail(client: Client) -> None:
 def test_redis_broker_is_checked(service_url: Callable[[str], str]) -> None:
     assert health.broker_check(service_url("redis")).status == "ok"
     assert health.broker_check("redis://127.0.0.1:9/0").status == "failing"
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port  # nothing listens there once the probe is closed
+
+
+def test_redis_down_answers_503_json_naming_the_failing_components(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #13: with Redis down the heartbeat read raised and /healthz was a 500 page."""
+    from securedrive.celery import app as celery_app
+
+    redis_url = f"redis://127.0.0.1:{closed_port()}/0"
+    monkeypatch.setattr(celery_app.conf, "broker_url", redis_url)
+    redis_cache = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                               "LOCATION": redis_url}}  # fmt: skip
+    with override_settings(CACHES=redis_cache):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/json"
+    checks = response.json()["checks"]
+    assert checks["broker"]["status"] == "failing"
+    assert checks["cache"] == {"status": "failing", "detail": "ConnectionError"}
+    assert checks["worker"] == {
+        "status": "failing",
+        "detail": "heartbeat unreadable: ConnectionError",
+    }
+    assert checks["database"]["status"] == "ok"

@@ -10,13 +10,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django_ratelimit.decorators import ratelimit
 
 from accounts import invitations
 from accounts.errors import AccountRuleError
 from accounts.models import User
 from audit.context import client_ip
 from core.forms import BootstrapFormMixin
+from core.ratelimit import rate_limit_hit
 
 
 class AcceptForm(BootstrapFormMixin, forms.Form):
@@ -50,13 +50,12 @@ class AcceptForm(BootstrapFormMixin, forms.Form):
         return cleaned
 
 
-def _rate_key(group: str, request: HttpRequest) -> str:
-    return client_ip(request)
+# Per address; fails closed (503) while it cannot be counted: the token is a credential.
+INVITATION_RATE = "30/h"
 
 
-@ratelimit(key=_rate_key, rate="30/h", block=False)  # type: ignore[untyped-decorator]
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
-    if getattr(request, "limited", False):
+    if rate_limit_hit(group="accounts.invitation", key=client_ip(request), rate=INVITATION_RATE):
         invitations.invitation_refused_record(token=token, reason="rate limited")
         return render(request, "accounts/invitation_invalid.html", {"limited": True}, status=429)
     invitation = invitations.invitation_get_valid(token=token)

@@ -8,9 +8,10 @@ Who holds the token holds the capability, within what the link allows:
   is posted for a token without one (unknown, or a link without password), a dummy
   Argon2 hash is computed, as Django's ModelBackend does for unknown users. Both paths
   pass the same rate limits and write one audit event.
-* **Rate limits** (django-ratelimit, the shared cache: Redis in production): every
-  request per address; password and code attempts per address and per link; code
-  e-mails per link (counted in the database: one a minute, five an hour).
+* **Rate limits** (core/ratelimit.py: exact counters, Redis in production): every
+  request per address (fails open: a token cannot be guessed); password and code
+  attempts per address and per link (fail closed: 503 while they cannot be counted);
+  code e-mails per link (counted in the database: one a minute, five an hour).
 * **The recipient's proofs** (password given, e-mail code given) live in their Django
   session, keyed by link id, and expire with the link. The link's state is re-read on
   every request, so revocation, expiry or an exhausted limit take effect on the very
@@ -31,12 +32,12 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_ratelimit.core import is_ratelimited
 
 from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext, client_ip, context_from_request
 from audit.models import Outcome
+from core.ratelimit import rate_limit_hit
 from files.selectors import Permission, file_permission, folder_permission
 from sharing.models import ShareLink, ShareLinkCode
 from sharing.services.emails import email_send
@@ -142,19 +143,16 @@ def _step_needed(link: ShareLink, grant: Grant) -> Step | None:
 # --- Lookup, rate limits, audit ------------------------------------------------------------------
 
 
-def _address(group: str, request: HttpRequest) -> str:
-    return client_ip(request) or "unknown"
-
-
-def _limited(request: HttpRequest, *, group: str, rate: str, key: str | None = None) -> bool:
-    limited: bool = is_ratelimited(
-        request,
+def _limited(
+    request: HttpRequest, *, group: str, rate: str, key: str | None = None, fail_open: bool = False
+) -> bool:
+    """One hit; a guess limiter (fail_open=False) raises RateLimitUnavailable → 503."""
+    return rate_limit_hit(
         group=group,
-        key=(lambda _group, _request: key) if key is not None else _address,
+        key=key if key is not None else (client_ip(request) or "unknown"),
         rate=rate,
-        increment=True,
+        fail_open=fail_open,
     )
-    return limited
 
 
 def share_link_find(token: str) -> ShareLink | None:
@@ -240,7 +238,11 @@ class Access:
 
 
 def _throttled(request: HttpRequest) -> bool:
-    return _limited(request, group="sharing.link.request", rate=RATE_REQUESTS_PER_IP)
+    # Fails open: tokens carry 256 bits, this limit keeps scanners' load down; the guess
+    # limits below are the ones that protect a password or a code.
+    return _limited(
+        request, group="sharing.link.request", rate=RATE_REQUESTS_PER_IP, fail_open=True
+    )
 
 
 def share_link_access(

@@ -22,9 +22,10 @@ from django.utils.http import http_date
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
-from django_ratelimit.decorators import ratelimit
 
+from audit.actions import Action
 from audit.context import client_ip
+from core.ratelimit import rate_limit_hit
 from files import tus
 from files.models import UploadSession
 from sharing.errors import FileRequestGone, FileRequestNotFound
@@ -37,8 +38,10 @@ PAGE_RATE = "60/m"
 UPLOAD_RATE = "600/m"
 
 
-def _rate_key(group: str, request: HttpRequest) -> str:
-    return client_ip(request)
+def _limited(request: HttpRequest, *, group: str, rate: str) -> bool:
+    """Fails open: the request's token carries 256 bits and cannot be guessed; these
+    limits keep the load of a scanner or a runaway client down (docs/rate-limits.md)."""
+    return rate_limit_hit(group=group, key=client_ip(request), rate=rate, fail_open=True)
 
 
 def _private(response: HttpResponseBase) -> HttpResponseBase:
@@ -53,9 +56,8 @@ def _private(response: HttpResponseBase) -> HttpResponseBase:
 
 
 @require_GET
-@ratelimit(key=_rate_key, rate=PAGE_RATE, block=False)  # type: ignore[untyped-decorator]
 def request_open(request: HttpRequest, token: str) -> HttpResponseBase:
-    if getattr(request, "limited", False):
+    if _limited(request, group="sharing.request.page", rate=PAGE_RATE):
         file_requests.refusal_record(None, "rate limited")
         return _private(
             render(
@@ -137,12 +139,11 @@ def tus_endpoint(view: Callable[..., HttpResponse]) -> TusView:
     """Rate limit, protocol version, the token → an open request, errors → tus statuses."""
 
     @csrf_exempt
-    @ratelimit(key=_rate_key, rate=UPLOAD_RATE, block=False)  # type: ignore[untyped-decorator]
     @wraps(view)
     def wrapper(request: HttpRequest, token: str, **kwargs: Any) -> HttpResponse:
         if request.method == "OPTIONS":
             return _discovery()
-        if getattr(request, "limited", False):
+        if _limited(request, group=Action.SHARING_REQUEST_UPLOAD, rate=UPLOAD_RATE):
             return _tus_response(429, detail=_("Too many requests: wait a minute."))
         if request.headers.get("Tus-Resumable") != tus.TUS_VERSION:
             return _tus_response(
