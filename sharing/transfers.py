@@ -61,6 +61,12 @@ class TransferRuleError(Exception):
     status_code = 400
 
 
+class TransferRightError(TransferRuleError):
+    """A file the sender sees only through a share: not theirs to send outside. 403."""
+
+    status_code = 403
+
+
 class TransferNotFound(Exception):
     """No such transfer, or not the asker's: one answer (404) for both."""
 
@@ -378,10 +384,31 @@ def transfer_files_add(*, actor: User, transfer: Transfer, files: list[File]) ->
         raise TransferRuleError(_("This transfer was already sent: its files cannot change."))
     if transfer.folder is None:
         raise TransferRuleError(_("This transfer has no folder any more."))
+    transfer_files_check(actor=actor, transfer=transfer, files=files)
     copies = []
     for file in files:
         copies.append(files_services.file_copy(actor=actor, file=file, destination=transfer.folder))
     return copies
+
+
+def transfer_files_check(*, actor: User, transfer: Transfer, files: list[File]) -> None:
+    """Raise ``TransferRightError`` (audited) unless every file is the sender's to send
+    outside: the one sharing rule, ``files.selectors.sharing_refusal``."""
+    for file in files:
+        refusal = files_selectors.sharing_refusal(
+            actor=actor, item=file, way=files_selectors.SharingWay.TRANSFER
+        )
+        if refusal is not None:
+            # Nothing is copied: one file not theirs to send refuses the whole request.
+            _record(
+                "sharing.transfer.files_add",
+                actor=actor,
+                transfer=transfer,
+                outcome=Outcome.DENIED,
+                reason=refusal.value,
+                file=file.pk,
+            )
+            raise TransferRightError(files_selectors.sharing_refusal_message(refusal))
 
 
 # --- Sending --------------------------------------------------------------------------------

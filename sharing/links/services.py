@@ -51,6 +51,17 @@ class LinkPolicyError(LinkRuleError):
     status_code = 403
 
 
+class LinkRightError(LinkRuleError):
+    """The person sees the item but may not publish it (``files.selectors.sharing_refusal``:
+    it was only shared with them). 403."""
+
+    status_code = 403
+
+    def __init__(self, refusal: files_selectors.SharingRefusal) -> None:
+        super().__init__(files_selectors.sharing_refusal_message(refusal))
+        self.reason = refusal.value
+
+
 class LinkState(enum.StrEnum):
     ACTIVE = "active"
     EXPIRED = "expired"
@@ -199,21 +210,34 @@ def _target_audit(target: Target) -> tuple[str, object]:
     return "sharing.transfer", target.pk
 
 
-def _may_view_target(*, actor: User, target: Target) -> bool:
-    if isinstance(target, File):
-        return (
-            target.deleted_at is None
+def _target_check(*, actor: User, target: Target) -> None:
+    """Raise unless ``actor`` may publish ``target``: an item they do not see is "no such
+    file" (as an unknown id); one they see only through a share is refused (403) by the
+    one sharing rule, ``files.selectors.sharing_refusal``; a transfer is its sender's."""
+    if isinstance(target, Transfer):
+        if not (
+            target.created_by_id == actor.pk
+            and target.revoked_at is None
             and target.purged_at is None
-            and files_selectors.file_permission(actor=actor, file=target) >= Permission.VIEW
-        )
-    if isinstance(target, Folder):
-        return (
-            target.deleted_at is None
-            and files_selectors.folder_permission(actor=actor, folder=target) >= Permission.VIEW
-        )
-    return (
-        target.created_by_id == actor.pk and target.revoked_at is None and target.purged_at is None
+        ):
+            raise LinkRuleError(_("No such file or folder."))
+        return
+    visible = (
+        files_selectors.file_permission(actor=actor, file=target)
+        if isinstance(target, File)
+        else files_selectors.folder_permission(actor=actor, folder=target)
+    ) >= Permission.VIEW
+    if target.deleted_at is not None or target.purged_at is not None or not visible:
+        raise LinkRuleError(_("No such file or folder."))
+    refusal = files_selectors.sharing_refusal(
+        actor=actor, item=target, way=files_selectors.SharingWay.LINK
     )
+    if refusal is not None:
+        raise LinkRightError(refusal)
+
+
+def _rule_of(error: LinkRuleError) -> dict[str, str]:
+    return {"rule": error.reason} if isinstance(error, LinkRightError) else {}
 
 
 def _refusal_record(
@@ -231,9 +255,21 @@ def _refusal_record(
         actor=actor,
         target_type=target_type,
         target_id=target_id,
-        details={"reason": str(error), **details},
+        details={"reason": str(error), **details, **_rule_of(error)},
         request=_context(request),
     )
+
+
+def share_link_target_check(
+    *, actor: User, target: File | Folder, request: HttpRequest | None = None
+) -> None:
+    """Before showing the form to make a link: raise ``LinkRuleError`` (audited as a
+    refused ``sharing.link.create``) when ``actor`` may not publish ``target``."""
+    try:
+        _target_check(actor=actor, target=target)
+    except LinkRuleError as error:
+        _refusal_record(actor=actor, target=target, error=error, request=request, details={})
+        raise
 
 
 def share_link_create(
@@ -265,8 +301,7 @@ def share_link_create(
     try:
         policy = SharingPolicy.current()
         share_link_policy_check_may_share(actor=actor)
-        if not _may_view_target(actor=actor, target=target):
-            raise LinkRuleError(_("No such file or folder."))
+        _target_check(actor=actor, target=target)
         expires_at = _expiry_checked(expires_at, policy)
         if policy.password_required and not password:
             raise LinkPolicyError(_("Links must have a password on this site."))
@@ -358,15 +393,15 @@ def share_link_shared_email_send(
 
 
 def share_link_may_manage(*, actor: User, link: ShareLink) -> bool:
-    """The creator, or someone who may edit the shared file or folder."""
+    """The creator, or the people of the shared item's space (who decide who sees it;
+    someone it was only shared with, even as editor, does not see its links)."""
     if not (actor.is_authenticated and actor.is_active):
         return False
     if link.created_by_id == actor.pk:
         return True
-    if link.file is not None:
-        return files_selectors.file_permission(actor=actor, file=link.file) >= Permission.EDIT
-    if link.folder is not None:
-        return files_selectors.folder_permission(actor=actor, folder=link.folder) >= Permission.EDIT
+    item = link.file or link.folder
+    if item is not None:
+        return files_selectors.sharing_managed_by(actor=actor, item=item)
     return False
 
 
@@ -439,16 +474,11 @@ def share_links_of_actor(*, actor: User) -> QuerySet[ShareLink]:
 
 
 def share_links_for_item(*, actor: User, target: File | Folder) -> QuerySet[ShareLink]:
-    """Links to ``target`` that ``actor`` may manage: their own, or everyone's when they
-    may edit the item (a colleague of the team can revoke a link on a team file)."""
+    """Links to ``target`` that ``actor`` may manage: their own, or everyone's for the
+    people of its space (a colleague of the team can revoke a link on a team file)."""
     field = "file" if isinstance(target, File) else "folder"
     links = ShareLink.objects.filter(**{field: target})
-    may_edit = (
-        files_selectors.file_permission(actor=actor, file=target)
-        if isinstance(target, File)
-        else files_selectors.folder_permission(actor=actor, folder=target)
-    ) >= Permission.EDIT
-    if not may_edit:
+    if not files_selectors.sharing_managed_by(actor=actor, item=target):
         links = links.filter(created_by=actor)
     return _with_targets(links).order_by("-created_at")
 
