@@ -28,6 +28,12 @@ class RolesForm(BootstrapFormMixin, forms.Form):
     is_auditor = forms.BooleanField(label=_("Auditor"), required=False)
 
 
+class RoleDecisionForm(BootstrapFormMixin, forms.Form):
+    confirm = forms.BooleanField(
+        label=_("I have checked that this person should have this role"), required=True
+    )
+
+
 def _active_colleagues(exclude: User) -> Any:
     return User.objects.filter(is_active=True).exclude(pk=exclude.pk).order_by("email")
 

@@ -126,8 +126,6 @@ def invitation_accept(*, invitation: Invitation, password: str, full_name: str) 
             locked.email,
             password,
             full_name=full_name.strip() or locked.full_name,
-            is_site_admin=locked.grants_site_admin,
-            is_auditor=locked.grants_auditor,
         )
         for team in locked.teams.all():
             TeamMembership.objects.create(team=team, user=user, role=TeamRole.MEMBER)
@@ -141,7 +139,33 @@ def invitation_accept(*, invitation: Invitation, password: str, full_name: str) 
             target_id=locked.pk,
             details={"invited_by": locked.invited_by.email if locked.invited_by else ""},
         )
+        _roles_propose(locked, user)
     return user
+
+
+def _roles_propose(invitation: Invitation, user: User) -> None:
+    """Roles named in an invitation are not given with the account: they become the
+    inviter's proposals, which a second person approves (``accounts.roles``)."""
+    from accounts import roles
+    from accounts.models import GrantedRole
+
+    asked = [
+        role
+        for role, wanted in (
+            (GrantedRole.SITE_ADMIN, invitation.grants_site_admin),
+            (GrantedRole.AUDITOR, invitation.grants_auditor),
+        )
+        if wanted
+    ]
+    for role in asked:
+        if invitation.invited_by is None:
+            continue
+        try:
+            roles.role_propose(
+                actor=invitation.invited_by, subject=user, role=role, via="invitation"
+            )
+        except AccountRuleError:
+            continue  # refused and audited (e.g. the inviter is no longer an administrator)
 
 
 def invitation_revoke(*, actor: User, invitation: Invitation) -> None:

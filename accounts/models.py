@@ -244,3 +244,48 @@ class PersonalAccessToken(models.Model):
     def is_usable(self, now: dt.datetime | None = None) -> bool:
         moment = now or timezone.now()
         return self.revoked_at is None and self.expires_at > moment and self.user.is_active
+
+
+class GrantedRole(models.TextChoices):
+    """The site-wide roles that need a second person to grant (accounts/roles.py)."""
+
+    SITE_ADMIN = "site_admin", _("site administrator")
+    AUDITOR = "auditor", _("auditor")
+
+
+class RoleProposal(models.Model):
+    """Four-eyes: one administrator proposes a role for someone else; another
+    administrator or an auditor approves (or declines) before it expires. The rows stay
+    as the record of who asked and who agreed (the audit log has each step too)."""
+
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_proposals"
+    )
+    role = models.CharField(max_length=16, choices=GrantedRole.choices)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    proposed_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    approved = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at"]
+        constraints = [
+            # One open proposal per person and role (a new one needs the old one decided).
+            models.UniqueConstraint(
+                fields=["subject", "role"],
+                condition=models.Q(decided_at__isnull=True),
+                name="role_proposal_one_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} for {self.subject_id}"
+
+    def is_pending(self, now: dt.datetime | None = None) -> bool:
+        return self.decided_at is None and self.expires_at > (now or timezone.now())

@@ -45,3 +45,24 @@ def site_admin_required(view: View) -> View:
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def role_approver_required(view: View) -> View:
+    """Site administrators and auditors: the people who may approve a proposed role
+    (accounts/roles.py). Anyone else gets 403 and an audit event."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not (getattr(user, "is_site_admin", False) or getattr(user, "is_auditor", False)):
+            audit.record(
+                action=Action.ACCOUNTS_ADMIN_ACCESS,
+                outcome=Outcome.DENIED,
+                actor=user,
+                details={"path": request.path},
+            )
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper

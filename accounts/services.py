@@ -12,7 +12,15 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from accounts.errors import AccountRuleError
-from accounts.models import AccountPolicy, Team, TeamMembership, TeamRole, User
+from accounts.models import (
+    AccountPolicy,
+    GrantedRole,
+    RoleProposal,
+    Team,
+    TeamMembership,
+    TeamRole,
+    User,
+)
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
@@ -85,8 +93,14 @@ def first_admin_ensure(*, email: str) -> FirstAdmin:
     return FirstAdmin(user=admin, created=True, setup_url=setup_url_for(admin))
 
 
-def user_roles_set(*, actor: User, user: User, is_site_admin: bool, is_auditor: bool) -> None:
-    """Grant or withdraw the site administrator and auditor roles."""
+def user_roles_set(
+    *, actor: User, user: User, is_site_admin: bool, is_auditor: bool
+) -> list[RoleProposal]:
+    """Withdraw roles at once; grant them only through a proposal that a second person
+    approves (``accounts.roles``: four eyes, nobody for themselves). Returns the
+    proposals made."""
+    from accounts import roles
+
     if (
         user.is_site_admin
         and not is_site_admin
@@ -94,20 +108,28 @@ def user_roles_set(*, actor: User, user: User, is_site_admin: bool, is_auditor: 
     ):
         raise AccountRuleError(_("The last active site administrator must keep the role."))
     before = {"site_admin": user.is_site_admin, "auditor": user.is_auditor}
-    after = {"site_admin": is_site_admin, "auditor": is_auditor}
-    if before == after:
-        return
-    with transaction.atomic():
-        user.is_site_admin = is_site_admin
-        user.is_auditor = is_auditor
-        user.save(update_fields=["is_site_admin", "is_auditor"])
-        audit.record(
-            action=Action.ACCOUNTS_USER_ROLES,
-            actor=actor,
-            target_type="accounts.user",
-            target_id=user.pk,
-            details={"email": user.email, "before": before, "after": after},
-        )
+    after = {
+        "site_admin": user.is_site_admin and is_site_admin,
+        "auditor": user.is_auditor and is_auditor,
+    }
+    if before != after:
+        with transaction.atomic():
+            user.is_site_admin, user.is_auditor = after["site_admin"], after["auditor"]
+            user.save(update_fields=["is_site_admin", "is_auditor"])
+            audit.record(
+                action=Action.ACCOUNTS_USER_ROLES,
+                actor=actor,
+                target_type="accounts.user",
+                target_id=user.pk,
+                details={"email": user.email, "before": before, "after": after},
+            )
+    wanted = [
+        (GrantedRole.SITE_ADMIN, is_site_admin and not before["site_admin"]),
+        (GrantedRole.AUDITOR, is_auditor and not before["auditor"]),
+    ]
+    return [
+        roles.role_propose(actor=actor, subject=user, role=role) for role, asked in wanted if asked
+    ]
 
 
 def team_create(*, actor: User, name: str, description: str = "") -> Team:
@@ -135,6 +157,23 @@ def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMe
         raise AccountRuleError(_("Unknown team role."))
     if not user.is_active:
         raise AccountRuleError(_("Deactivated accounts cannot join a team."))
+    from accounts import roles
+
+    current = TeamMembership.objects.filter(team=team, user=user).first()
+    refusal = roles.team_membership_self_refusal(actor=actor, user=user, current=current, role=role)
+    if refusal:
+        # A site administrator joining a team would read its files: separation of duties.
+        audit.record(
+            action=Action.ACCOUNTS_TEAM_MEMBER_SET,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="accounts.team",
+            target_id=team.pk,
+            details={"team": team.name, "email": user.email, "role": role, "reason": refusal},
+        )
+        raise AccountRuleError(
+            _("Nobody may give themselves a role or a team: ask another administrator.")
+        )
     with transaction.atomic():
         membership, created = TeamMembership.objects.get_or_create(
             team=team, user=user, defaults={"role": role}

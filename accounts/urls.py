@@ -55,6 +55,12 @@ urlpatterns = [
         admin.invitation_revoke,
         name="admin_invitation_revoke",
     ),
+    path("admin/role-approvals/", admin.role_proposals, name="admin_role_proposals"),
+    path(
+        "admin/role-approvals/<int:proposal_id>/decide/",
+        admin.role_proposal_decide,
+        name="admin_role_proposal_decide",
+    ),
     path("admin/policy/", admin.policy, name="admin_policy"),
     path("admin/access-review/", admin.access_review, name="admin_access_review"),
 ]

@@ -372,6 +372,38 @@ class Action(enum.StrEnum):
         Category.INTEGRITY,
     )
 
+    # Separation of duties: roles granted by two people.
+    ACCOUNTS_ROLE_PROPOSE = (
+        "accounts.role.propose",
+        _("proposed a role for someone"),
+        Category.ADMIN,
+    )
+    ACCOUNTS_ROLE_APPROVE = (
+        "accounts.role.approve",
+        _("approved a proposed role"),
+        Category.ADMIN,
+    )
+    ACCOUNTS_ROLE_DECLINE = (
+        "accounts.role.decline",
+        _("declined a proposed role"),
+        Category.ADMIN,
+    )
+    ACCOUNTS_ROLE_EXPIRE = (
+        "accounts.role.expire",
+        _("role proposal lapsed unapproved"),
+        Category.ADMIN,
+    )
+    ACCOUNTS_ROLE_FIRST_AUDITOR = (
+        "accounts.role.first_auditor",
+        _("appointed the first auditor"),
+        Category.ADMIN,
+    )
+    SHARING_TRANSFER_FILES_ADD = (
+        "sharing.transfer.files_add",
+        _("added files to a transfer"),
+        Category.SHARING,
+    )
+
     # Rate limits.
     RATELIMIT_UNAVAILABLE = (
         "ratelimit.unavailable",

@@ -211,16 +211,71 @@ def item_via_share_only(*, actor: User, space: Space) -> bool:
     return space_permission(actor=actor, space=space) < Permission.VIEW
 
 
-def share_allowed(*, actor: User, item: File | Folder) -> bool:
-    """Who may share an item and change its shares: the people of its space (the
-    owner of a personal space, the members of a team space). Someone who only received
-    a share may not pass it on: the space's people decide who sees their data, and
-    every share on an item is visible to them on its sharing page."""
-    if isinstance(item, Folder) and item.is_root:
-        return False  # a whole space is shared by team membership, not by shares
-    if item.deleted_at is not None:
-        return False
+class SharingWay(enum.StrEnum):
+    """The ways an item leaves the hands of the people of its space."""
+
+    SHARE = "share"  # an internal share with a colleague or a team
+    LINK = "link"  # an external link (anyone holding it)
+    TRANSFER = "transfer"  # copied into a transfer sent to outside recipients
+    FILE_REQUEST = "file_request"  # outsiders upload into the folder
+
+
+class SharingRefusal(enum.StrEnum):
+    """Why ``sharing_refusal`` says no (recorded in the audit details as ``reason``)."""
+
+    NOT_SPACE_MEMBER = "not_space_member"
+    SPACE_ROOT = "space_root"
+    TRASHED = "trashed"
+
+
+def sharing_refusal(*, actor: User, item: File | Folder, way: SharingWay) -> SharingRefusal | None:
+    """Who may share an item, publish it outside, or open it to outsiders; ``None``
+    when ``actor`` may. The one rule for every sharing entry point (internal shares,
+    links, transfers, file requests; pages, API, and the link and file-request checks
+    made again at every public request).
+
+    Only the people of the item's space (the owner of a personal space, the members of
+    a team space) may: someone who only received a share, even as editor, was lent
+    access, not custody, and may not pass it on. Site administrators and auditors get
+    nothing from their role (separation of duties). A trashed item is shared with
+    nobody. The top folder of a space is never shared internally (a team space follows
+    team membership); a link to it or a file request into it stays possible for its
+    people (docs/sharing-shares.md, "Who may share").
+    """
+    if item.deleted_at is not None or item.purged_at is not None:
+        return SharingRefusal.TRASHED
+    if not sharing_managed_by(actor=actor, item=item):
+        return SharingRefusal.NOT_SPACE_MEMBER
+    if way == SharingWay.SHARE and isinstance(item, Folder) and item.is_root:
+        return SharingRefusal.SPACE_ROOT
+    return None
+
+
+def sharing_managed_by(*, actor: User, item: File | Folder) -> bool:
+    """Who sees and withdraws an item's shares, links and file requests: the people of
+    its space (trashed or not: withdrawing never widens anything)."""
     return space_permission(actor=actor, space=item.space) >= Permission.MANAGE
+
+
+def sharing_refusal_message(refusal: SharingRefusal) -> str:
+    """What to tell the person ``sharing_refusal`` refused."""
+    if refusal == SharingRefusal.SPACE_ROOT:
+        return _("The top folder of a space cannot be shared: share a folder inside it.")
+    if refusal == SharingRefusal.TRASHED:
+        return _("This is in the trash: restore it first.")
+    return _(
+        "This was shared with you: only the people of the space it belongs to may share it "
+        "further or send it outside the organisation."
+    )
+
+
+def share_allowed(*, actor: User, item: File | Folder) -> bool:
+    """Who may share an item internally and change its shares (``sharing_refusal``)."""
+    return sharing_refusal(actor=actor, item=item, way=SharingWay.SHARE) is None
+
+
+def sharing_allowed(*, actor: User, item: File | Folder, way: SharingWay) -> bool:
+    return sharing_refusal(actor=actor, item=item, way=way) is None
 
 
 def move_destination_check(*, actor: User, item: File | Folder, destination: Folder) -> None:

@@ -35,6 +35,12 @@ class TransferRuleError(RuleError):
     status_code = 400
 
 
+class TransferRightError(TransferRuleError):
+    """A file the sender sees only through a share: not theirs to send outside. 403."""
+
+    status_code = 403
+
+
 class TransferNotFound(NotFoundForActor):
     """No such transfer, or not the asker's: one answer (404) for both."""
 
@@ -46,6 +52,12 @@ class FileRequestRuleError(RuleError):
     """A request that breaks a file-request rule; the message is shown to the person."""
 
     status_code = 400
+
+
+class FileRequestRightError(FileRequestRuleError):
+    """A folder the person sees only through a share: not theirs to open to outsiders."""
+
+    status_code = 403
 
 
 class FileRequestNotFound(NotFoundForActor):

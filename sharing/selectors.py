@@ -25,7 +25,6 @@ from audit.models import Outcome
 from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor
 from files.models import File, Folder
-from files.selectors import Permission
 from sharing.errors import FileRequestNotFound, LinkRuleError, TransferNotFound
 from sharing.models import (
     FileRequest,
@@ -77,7 +76,7 @@ def share_get_for_actor(*, actor: User, share_id: int) -> Share:
     )
     if share is not None:
         item = share_item(share)
-        if files_selectors.share_allowed(actor=actor, item=item):
+        if files_selectors.sharing_managed_by(actor=actor, item=item):
             return share
     audit.record(
         action=Action.SHARING_SHARE_UPDATE,
@@ -161,15 +160,15 @@ def shared_with_me(*, actor: User) -> list[SharedItem]:
 
 
 def share_link_may_manage(*, actor: User, link: ShareLink) -> bool:
-    """The creator, or someone who may edit the shared file or folder."""
+    """The creator, or the people of the shared item's space (who decide who sees it;
+    someone it was only shared with, even as editor, does not see its links)."""
     if not (actor.is_authenticated and actor.is_active):
         return False
     if link.created_by_id == actor.pk:
         return True
-    if link.file is not None:
-        return files_selectors.file_permission(actor=actor, file=link.file) >= Permission.EDIT
-    if link.folder is not None:
-        return files_selectors.folder_permission(actor=actor, folder=link.folder) >= Permission.EDIT
+    item = link.file or link.folder
+    if item is not None:
+        return files_selectors.sharing_managed_by(actor=actor, item=item)
     return False
 
 
@@ -185,16 +184,11 @@ def share_links_of_actor(*, actor: User) -> QuerySet[ShareLink]:
 
 
 def share_links_for_item(*, actor: User, target: File | Folder) -> QuerySet[ShareLink]:
-    """Links to ``target`` that ``actor`` may manage: their own, or everyone's when they
-    may edit the item (a colleague of the team can revoke a link on a team file)."""
+    """Links to ``target`` that ``actor`` may manage: their own, or everyone's for the
+    people of its space (a colleague of the team can revoke a link on a team file)."""
     field = "file" if isinstance(target, File) else "folder"
     links = ShareLink.objects.filter(**{field: target})
-    may_edit = (
-        files_selectors.file_permission(actor=actor, file=target)
-        if isinstance(target, File)
-        else files_selectors.folder_permission(actor=actor, folder=target)
-    ) >= Permission.EDIT
-    if not may_edit:
+    if not files_selectors.sharing_managed_by(actor=actor, item=target):
         links = links.filter(created_by=actor)
     return _with_targets(links).order_by("-created_at")
 

@@ -133,12 +133,15 @@ def test_clinicians_and_auditors_cannot_administer(owner: User, path: str) -> No
 def test_roles_change_is_audited_and_last_admin_keeps_the_role(
     site_admin: User, owner: User
 ) -> None:
+    """Granting is a proposal a second person approves (tests/test_accounts_separation.py);
+    withdrawing is at once, and the last administrator keeps the role."""
+    User.objects.filter(pk=owner.pk).update(is_auditor=True)
     admin_client = client_signed_in(site_admin)
-    admin_client.post(f"/accounts/admin/users/{owner.pk}/", {"is_auditor": "on"})
+    admin_client.post(f"/accounts/admin/users/{owner.pk}/", {})
     owner.refresh_from_db()
-    assert owner.is_auditor
+    assert not owner.is_auditor
     event = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_ROLES)
-    assert event.details["after"] == {"site_admin": False, "auditor": True}
+    assert event.details["after"] == {"site_admin": False, "auditor": False}
 
     admin_client.post(f"/accounts/admin/users/{site_admin.pk}/", {})
     site_admin.refresh_from_db()

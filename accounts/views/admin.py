@@ -13,18 +13,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts import invitations, offboarding, selectors, services
+from accounts import invitations, offboarding, roles, selectors, services
 from accounts.errors import AccountRuleError
 from accounts.forms_admin import (
     DeactivationForm,
     InvitationForm,
     PolicyForm,
+    RoleDecisionForm,
     RolesForm,
     TeamForm,
     TeamMemberForm,
 )
 from accounts.models import AccountPolicy, Invitation, TeamMembership, User
-from accounts.permissions import signed_in_user, site_admin_required
+from accounts.permissions import role_approver_required, signed_in_user, site_admin_required
 
 
 @site_admin_required
@@ -46,7 +47,7 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     )
     if request.method == "POST" and roles_form.is_valid():
         try:
-            services.user_roles_set(
+            proposals = services.user_roles_set(
                 actor=actor,
                 user=subject,
                 is_site_admin=roles_form.cleaned_data["is_site_admin"],
@@ -55,10 +56,25 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         except AccountRuleError as error:
             messages.error(request, str(error))
         else:
-            messages.success(request, _("Roles saved."))
+            if proposals:
+                messages.success(
+                    request,
+                    _(
+                        "Role proposed: another administrator or an auditor must approve it "
+                        "on the Role approvals page."
+                    ),
+                )
+            else:
+                messages.success(request, _("Roles saved."))
         return redirect("accounts:admin_user", user_id=subject.pk)
     context = {
         "subject": subject,
+        "is_self": subject.pk == actor.pk,
+        "pending_roles": [
+            proposal
+            for proposal in roles.role_proposals_pending()
+            if proposal.subject_id == subject.pk
+        ],
         "roles_form": roles_form,
         "deactivation_form": DeactivationForm(subject=subject),
         "memberships": subject.memberships.select_related("team"),
@@ -254,3 +270,39 @@ def access_review(request: HttpRequest) -> HttpResponse:
     return render(
         request, "accounts/admin/access_review.html", {"review": selectors.access_review()}
     )
+
+
+@role_approver_required
+def role_proposals(request: HttpRequest) -> HttpResponse:
+    """Proposed roles awaiting a second person; each may be approved or declined."""
+    actor = signed_in_user(request)
+    rows = [
+        {
+            "proposal": proposal,
+            "form": RoleDecisionForm(prefix=f"p{proposal.pk}"),
+            "may_decide": actor.pk not in (proposal.proposed_by_id, proposal.subject_id),
+        }
+        for proposal in roles.role_proposals_pending()
+    ]
+    return render(request, "accounts/admin/role_proposals.html", {"rows": rows})
+
+
+@role_approver_required
+@require_POST
+def role_proposal_decide(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    actor = signed_in_user(request)
+    approve = request.POST.get("decision") == "approve"
+    form = RoleDecisionForm(request.POST, prefix=f"p{proposal_id}")
+    if approve and not form.is_valid():
+        messages.error(request, _("Tick the confirmation box to approve."))
+        return redirect("accounts:admin_role_proposals")
+    try:
+        proposal = roles.role_proposal_decide(actor=actor, proposal_id=proposal_id, approve=approve)
+    except AccountRuleError as error:
+        messages.error(request, str(error))
+        return redirect("accounts:admin_role_proposals")
+    if proposal.approved:
+        messages.success(request, _("Approved: the role is granted."))
+    else:
+        messages.success(request, _("Declined: the role is not granted."))
+    return redirect("accounts:admin_role_proposals")

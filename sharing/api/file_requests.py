@@ -110,7 +110,7 @@ class FileRequestListView(RequestsAPIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         folder = files_selectors.folder_get_for_actor(
-            actor=me, folder_id=values["folder"], need=Permission.EDIT
+            actor=me, folder_id=values["folder"], need=Permission.VIEW
         )
         days = values.get("expires_in_days") or sharing_policy.expiry_default_days()
         file_request, token = file_requests.file_request_create(

@@ -91,7 +91,9 @@ class LinksAPIView(APIView):
     permission_classes = [IsAuthenticated, ReadOrShareScope]
 
     def _list(self, request: Request, target: File | Folder) -> Response:
-        rows = selectors.share_links_for_item(actor=signed_in_user(request), target=target)
+        me = signed_in_user(request)
+        links.share_link_target_check(actor=me, target=target, request=request._request)
+        rows = selectors.share_links_for_item(actor=me, target=target)
         return Response(LinkSerializer(rows, many=True).data)  # type: ignore[arg-type]
 
     def _create(self, request: Request, target: File | Folder) -> Response:

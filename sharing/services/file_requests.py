@@ -46,7 +46,12 @@ from files.errors import FileRuleError
 from files.models import File, Folder, UploadSession
 from files.names import name_clean, name_key, name_variant
 from files.selectors import Permission
-from sharing.errors import FileRequestGone, FileRequestNotFound, FileRequestRuleError
+from sharing.errors import (
+    FileRequestGone,
+    FileRequestNotFound,
+    FileRequestRightError,
+    FileRequestRuleError,
+)
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
 from sharing.services import tokens
 from sharing.services.policy import expiry_max_days, may_share_outside
@@ -86,6 +91,30 @@ def refusal_record(
 # --- Owner's side -----------------------------------------------------------------------------
 
 
+def file_request_folder_check(
+    *, actor: User, folder: Folder, request: RequestContext | None = None
+) -> None:
+    """Raise unless ``actor`` may open ``folder`` to uploads from outside (the one
+    sharing rule, ``files.selectors.sharing_refusal``); audited. A folder they do not
+    see: ``FileRequestNotFound``; one only shared with them: ``FileRequestRightError``."""
+    refusal = files_selectors.sharing_refusal(
+        actor=actor, item=folder, way=files_selectors.SharingWay.FILE_REQUEST
+    )
+    if refusal is not None:
+        audit.record(
+            action=Action.SHARING_REQUEST_CREATE,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="files.folder",
+            target_id=folder.pk,
+            details={"reason": refusal.value},
+            request=request,
+        )
+        if files_selectors.folder_permission(actor=actor, folder=folder) < Permission.VIEW:
+            raise FileRequestNotFound(str(folder.pk))
+        raise FileRequestRightError(files_selectors.sharing_refusal_message(refusal))
+
+
 def file_request_create(
     *,
     actor: User,
@@ -101,8 +130,7 @@ def file_request_create(
     """A request into ``folder`` (which the actor may edit); returns it and its token,
     which is shown once and never stored."""
     policy = SharingPolicy.current()
-    if files_selectors.folder_permission(actor=actor, folder=folder) < Permission.EDIT:
-        raise FileRequestNotFound(str(folder.pk))
+    file_request_folder_check(actor=actor, folder=folder, request=request)
     if not may_share_outside(actor):
         audit.record(
             action=Action.SHARING_REQUEST_CREATE,
@@ -253,6 +281,12 @@ def file_request_get_open(
         reason = "owner inactive"
     elif found.folder.deleted_at is not None:
         reason = "folder deleted"
+    elif not files_selectors.sharing_allowed(
+        actor=found.created_by, item=found.folder, way=files_selectors.SharingWay.FILE_REQUEST
+    ):
+        # The one sharing rule again at every request: a team left, or a request
+        # made into a folder that was only shared with its creator.
+        reason = "owner may no longer share"
     if reason:
         if audit_refusal:
             refusal_record(found, reason, request=request)

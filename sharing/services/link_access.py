@@ -38,7 +38,10 @@ from audit.actions import Action
 from audit.context import RequestContext, client_ip, context_from_request
 from audit.models import Outcome
 from core.ratelimit import rate_limit_hit
-from files.selectors import Permission, file_permission, folder_permission
+from files.selectors import (
+    SharingWay,
+    sharing_allowed,
+)
 from sharing.models import ShareLink, ShareLinkCode
 from sharing.services.emails import email_send
 from sharing.services.links import (
@@ -170,14 +173,15 @@ def share_link_find(token: str) -> ShareLink | None:
 
 
 def _creator_may_still_share(link: ShareLink) -> bool:
-    """A link dies with its creator's access: an account deactivated, a team left."""
+    """A link dies with its creator's right to publish the item (the one sharing rule,
+    ``files.selectors.sharing_refusal``), checked at every request: an account
+    deactivated, a team left, or a link made through a share before that was refused."""
     creator = link.created_by
     if not creator.is_active:
         return False
-    if link.file is not None:
-        return file_permission(actor=creator, file=link.file) >= Permission.VIEW
-    if link.folder is not None:
-        return folder_permission(actor=creator, folder=link.folder) >= Permission.VIEW
+    item = link.file or link.folder
+    if item is not None:
+        return sharing_allowed(actor=creator, item=item, way=SharingWay.LINK)
     return True
 
 

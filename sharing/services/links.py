@@ -42,6 +42,17 @@ MIN_LIFETIME = dt.timedelta(minutes=5)
 EXPIRY_SLACK = dt.timedelta(days=1)
 
 
+class LinkRightError(LinkRuleError):
+    """The person sees the item but may not publish it (``files.selectors.sharing_refusal``:
+    it was only shared with them). 403."""
+
+    status_code = 403
+
+    def __init__(self, refusal: files_selectors.SharingRefusal) -> None:
+        super().__init__(files_selectors.sharing_refusal_message(refusal))
+        self.reason = refusal.value
+
+
 class LinkState(enum.StrEnum):
     ACTIVE = "active"
     EXPIRED = "expired"
@@ -190,21 +201,34 @@ def _target_audit(target: Target) -> tuple[str, object]:
     return "sharing.transfer", target.pk
 
 
-def _may_view_target(*, actor: User, target: Target) -> bool:
-    if isinstance(target, File):
-        return (
-            target.deleted_at is None
+def _target_check(*, actor: User, target: Target) -> None:
+    """Raise unless ``actor`` may publish ``target``: an item they do not see is "no such
+    file" (as an unknown id); one they see only through a share is refused (403) by the
+    one sharing rule, ``files.selectors.sharing_refusal``; a transfer is its sender's."""
+    if isinstance(target, Transfer):
+        if not (
+            target.created_by_id == actor.pk
+            and target.revoked_at is None
             and target.purged_at is None
-            and files_selectors.file_permission(actor=actor, file=target) >= Permission.VIEW
-        )
-    if isinstance(target, Folder):
-        return (
-            target.deleted_at is None
-            and files_selectors.folder_permission(actor=actor, folder=target) >= Permission.VIEW
-        )
-    return (
-        target.created_by_id == actor.pk and target.revoked_at is None and target.purged_at is None
+        ):
+            raise LinkRuleError(_("No such file or folder."))
+        return
+    visible = (
+        files_selectors.file_permission(actor=actor, file=target)
+        if isinstance(target, File)
+        else files_selectors.folder_permission(actor=actor, folder=target)
+    ) >= Permission.VIEW
+    if target.deleted_at is not None or target.purged_at is not None or not visible:
+        raise LinkRuleError(_("No such file or folder."))
+    refusal = files_selectors.sharing_refusal(
+        actor=actor, item=target, way=files_selectors.SharingWay.LINK
     )
+    if refusal is not None:
+        raise LinkRightError(refusal)
+
+
+def _rule_of(error: LinkRuleError) -> dict[str, str]:
+    return {"rule": error.reason} if isinstance(error, LinkRightError) else {}
 
 
 def _refusal_record(
@@ -222,9 +246,21 @@ def _refusal_record(
         actor=actor,
         target_type=target_type,
         target_id=target_id,
-        details={"reason": str(error), **details},
+        details={"reason": str(error), **details, **_rule_of(error)},
         request=_context(request),
     )
+
+
+def share_link_target_check(
+    *, actor: User, target: File | Folder, request: HttpRequest | None = None
+) -> None:
+    """Before showing the form to make a link: raise ``LinkRuleError`` (audited as a
+    refused ``sharing.link.create``) when ``actor`` may not publish ``target``."""
+    try:
+        _target_check(actor=actor, target=target)
+    except LinkRuleError as error:
+        _refusal_record(actor=actor, target=target, error=error, request=request, details={})
+        raise
 
 
 def share_link_create(
@@ -256,8 +292,7 @@ def share_link_create(
     try:
         policy = SharingPolicy.current()
         share_link_policy_check_may_share(actor=actor)
-        if not _may_view_target(actor=actor, target=target):
-            raise LinkRuleError(_("No such file or folder."))
+        _target_check(actor=actor, target=target)
         expires_at = _expiry_checked(expires_at, policy)
         if policy.password_required and not password:
             raise LinkPolicyError(_("Links must have a password on this site."))

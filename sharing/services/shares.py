@@ -71,11 +71,12 @@ def item_for_sharing(
     else:
         assert folder_id is not None  # noqa: S101
         item = files_selectors.folder_get_for_actor(actor=actor, folder_id=folder_id)
-    if not files_selectors.share_allowed(actor=actor, item=item):
-        _refuse(
-            actor=actor, action=Action.SHARING_SHARE_CREATE, item=item, reason="not_space_member"
-        )
-        if isinstance(item, Folder) and item.is_root:
+    refusal = files_selectors.sharing_refusal(
+        actor=actor, item=item, way=files_selectors.SharingWay.SHARE
+    )
+    if refusal is not None:
+        _refuse(actor=actor, action=Action.SHARING_SHARE_CREATE, item=item, reason=refusal.value)
+        if refusal == files_selectors.SharingRefusal.SPACE_ROOT:
             raise ShareRuleError(
                 _("The top folder of a space cannot be shared: share a folder inside it."), 403
             )
@@ -156,10 +157,11 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
     """Share ``item`` (which ``item_for_sharing`` returned) with a person or a team."""
     if role not in ShareRole.values:
         raise ShareRuleError(_("Choose viewer or editor."))
-    if not files_selectors.share_allowed(actor=actor, item=item):
-        _refuse(
-            actor=actor, action=Action.SHARING_SHARE_CREATE, item=item, reason="not_space_member"
-        )
+    refusal = files_selectors.sharing_refusal(
+        actor=actor, item=item, way=files_selectors.SharingWay.SHARE
+    )
+    if refusal is not None:
+        _refuse(actor=actor, action=Action.SHARING_SHARE_CREATE, item=item, reason=refusal.value)
         raise FileNotFoundForActor(f"{_item_type(item)} {item.pk}")
     reason = ""
     if isinstance(recipient, User):

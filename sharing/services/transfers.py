@@ -39,11 +39,12 @@ from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext
 from audit.models import Outcome
+from files import selectors as files_selectors
 from files import services as files_services
 from files.errors import FileRuleError, NameClashError
 from files.models import File, Folder
 from files.names import name_clean, name_key
-from sharing.errors import LinkRuleError, TransferNotFound, TransferRuleError
+from sharing.errors import LinkRuleError, TransferNotFound, TransferRightError, TransferRuleError
 from sharing.models import ShareLink, SharingPolicy, Transfer, TransferItem
 from sharing.selectors import transfer_files, transfer_status, transfer_total_bytes
 from sharing.services.archives import archive_paths_unique, folder_files_located
@@ -247,10 +248,31 @@ def transfer_files_add(*, actor: User, transfer: Transfer, files: list[File]) ->
         raise TransferRuleError(_("This transfer was already sent: its files cannot change."))
     if transfer.folder is None:
         raise TransferRuleError(_("This transfer has no folder any more."))
+    transfer_files_check(actor=actor, transfer=transfer, files=files)
     copies = []
     for file in files:
         copies.append(files_services.file_copy(actor=actor, file=file, destination=transfer.folder))
     return copies
+
+
+def transfer_files_check(*, actor: User, transfer: Transfer, files: list[File]) -> None:
+    """Raise ``TransferRightError`` (audited) unless every file is the sender's to send
+    outside: the one sharing rule, ``files.selectors.sharing_refusal``."""
+    for file in files:
+        refusal = files_selectors.sharing_refusal(
+            actor=actor, item=file, way=files_selectors.SharingWay.TRANSFER
+        )
+        if refusal is not None:
+            # Nothing is copied: one file not theirs to send refuses the whole request.
+            _record(
+                Action.SHARING_TRANSFER_FILES_ADD,
+                actor=actor,
+                transfer=transfer,
+                outcome=Outcome.DENIED,
+                reason=refusal.value,
+                file=file.pk,
+            )
+            raise TransferRightError(files_selectors.sharing_refusal_message(refusal))
 
 
 # --- Sending --------------------------------------------------------------------------------

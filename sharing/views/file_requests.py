@@ -69,7 +69,9 @@ def request_new(request: HttpRequest) -> HttpResponse:
     folders = [
         folder
         for folder in files_selectors.folders_for_move(actor=me)
-        if files_selectors.folder_permission(actor=me, folder=folder) >= Permission.EDIT
+        if files_selectors.sharing_allowed(
+            actor=me, item=folder, way=files_selectors.SharingWay.FILE_REQUEST
+        )
     ]
     initial: dict[str, Any] = {}
     wanted = request.GET.get("folder", "")
@@ -85,9 +87,20 @@ def request_new(request: HttpRequest) -> HttpResponse:
         max_bytes=int(policy.file_request_max_bytes),
     )
     error = ""
+    status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and not form.is_valid() and "folder" in form.errors:
+        # A folder the list did not offer: someone else's (404, audited by the selector)
+        # or only shared with this person (403, audited by the file-request rule).
+        raw = request.POST.get("folder", "")
+        if raw.isdigit():
+            folder = files_selectors.folder_get_for_actor(actor=me, folder_id=int(raw))
+            try:
+                file_requests.file_request_folder_check(actor=me, folder=folder)
+            except FileRequestRuleError as rule:
+                error, status = str(rule), rule.status_code
     if request.method == "POST" and form.is_valid():
         folder = files_selectors.folder_get_for_actor(
-            actor=me, folder_id=form.cleaned_data["folder"], need=Permission.EDIT
+            actor=me, folder_id=form.cleaned_data["folder"], need=Permission.VIEW
         )
         data = form.cleaned_data
         try:
@@ -102,7 +115,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 notify_owner=bool(data["notify_owner"]),
             )
         except FileRequestRuleError as rule:
-            error = str(rule)
+            error, status = str(rule), rule.status_code
         else:
             # The token is shown on this response only: it is stored nowhere.
             return _request_page(
@@ -112,7 +125,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
         request,
         "sharing/requests/new.html",
         {"form": form, "error": error, "may_request": sharing_policy.may_share_outside(me)},
-        status=400 if request.method == "POST" else 200,
+        status=status,
     )
 
 

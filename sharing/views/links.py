@@ -39,6 +39,16 @@ def _rows(links_list: Any) -> list[dict[str, Any]]:
 
 def _item_page(request: HttpRequest, target: File | Folder) -> HttpResponse:
     me = signed_in_user(request)
+    try:
+        # Seen only through a share: not theirs to publish (403 page saying why).
+        links.share_link_target_check(actor=me, target=target, request=request)
+    except LinkRuleError as error:
+        return render(
+            request,
+            "sharing/shares/refused.html",
+            {"message": str(error)},
+            status=error.status_code,
+        )
     policy = SharingPolicy.current()
     form = LinkForm(request.POST if request.method == "POST" else None, policy=policy)
     new_url = ""

@@ -168,6 +168,19 @@ def transfer_files_add(request: HttpRequest, transfer_id: int) -> HttpResponse:
     transfer = selectors.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
     form = TransferPickForm(request.POST, files=_pickable_files(me, transfer))
     if not form.is_valid():
+        # Ids the list did not offer: someone else's (404, audited by the selector) or
+        # only shared with the sender (403, audited by the transfer rule).
+        offered = {file.pk for file in _pickable_files(me, transfer)}
+        posted = [int(raw) for raw in request.POST.getlist("file_ids") if raw.isdigit()]
+        others = [
+            files_selectors.file_get_for_actor(actor=me, file_id=file_id)
+            for file_id in posted
+            if file_id not in offered
+        ]
+        try:
+            transfers.transfer_files_check(actor=me, transfer=transfer, files=others)
+        except TransferRuleError as rule:
+            return _transfer_page(request, transfer, status=rule.status_code, error=str(rule))
         return _transfer_page(request, transfer, status=400, error=_("Choose files to add."))
     picked = [
         files_selectors.file_get_for_actor(actor=me, file_id=file_id)
@@ -175,7 +188,9 @@ def transfer_files_add(request: HttpRequest, transfer_id: int) -> HttpResponse:
     ]
     try:
         copies = transfers.transfer_files_add(actor=me, transfer=transfer, files=picked)
-    except (TransferRuleError, FileRuleError) as rule:
+    except TransferRuleError as rule:
+        return _transfer_page(request, transfer, status=rule.status_code, error=str(rule))
+    except FileRuleError as rule:
         return _transfer_page(request, transfer, status=400, error=str(rule))
     messages.success(request, _("%(count)s file(s) added.") % {"count": len(copies)})
     return redirect("sharing:transfer", transfer_id=transfer.pk)

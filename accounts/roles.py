@@ -1,0 +1,304 @@
+"""Separation of duties: who may give whom a role or a team membership (docs/accounts.md).
+
+Two rules, decided here and called by every way in (admin pages, team pages,
+invitations; there is no Django admin and no API for roles):
+
+* **Nobody widens their own access.** A person may not grant themselves a role, join a
+  team, or raise their own role in a team (``self_grant_refusal``). Giving up a role or
+  leaving a team is always allowed.
+* **Four eyes for the site-wide roles.** Making someone a site administrator or an
+  auditor is a ``RoleProposal``: one administrator proposes, a *second* person (another
+  administrator or an auditor, neither the proposer nor the person concerned) approves
+  within ``PROPOSAL_LIFETIME``; otherwise it lapses. An auditor reads every audit event
+  and an administrator manages accounts and team memberships (who reads which files):
+  either, in one person's hands, would let them widen access unseen.
+* **The first auditor** is appointed by the operator (shell access) with
+  ``manage.py auditor_appoint_first``, which refuses once an active auditor exists.
+
+Each step is audited: ``accounts.role.propose``, ``accounts.role.approve``,
+``accounts.role.decline``, ``accounts.role.expire``, ``accounts.role.first_auditor``, and
+the change itself as ``accounts.user.roles``; refusals with outcome ``denied``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.errors import AccountRuleError
+from accounts.models import GrantedRole, RoleProposal, TeamMembership, TeamRole, User
+from audit import services as audit
+from audit.actions import Action
+from audit.models import Outcome
+
+# Long enough for a colleague on leave for a long weekend, short enough that a
+# forgotten proposal does not wait for a moment nobody watches.
+PROPOSAL_LIFETIME = dt.timedelta(days=3)
+
+_ROLE_FIELD = {GrantedRole.SITE_ADMIN: "is_site_admin", GrantedRole.AUDITOR: "is_auditor"}
+
+
+def _has_role(user: User, role: str) -> bool:
+    return bool(getattr(user, _ROLE_FIELD[GrantedRole(role)]))
+
+
+def _denied(
+    action: Action, *, actor: User | None, subject: User, reason: str, **details: object
+) -> None:
+    audit.record(
+        action=action,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="accounts.user",
+        target_id=subject.pk,
+        details={"email": subject.email, "reason": reason, **details},
+    )
+
+
+# --- Nobody widens their own access ------------------------------------------------------
+
+
+def self_grant_refusal(*, actor: User, subject: User) -> str:
+    """Why ``actor`` may not grant ``subject`` a site-wide role ("" when they may ask
+    for it): nobody proposes themselves."""
+    return "self_grant" if actor.pk == subject.pk else ""
+
+
+def team_membership_self_refusal(
+    *, actor: User, user: User, current: TeamMembership | None, role: str
+) -> str:
+    """Joining a team or becoming its manager widens one's access: never by oneself."""
+    if actor.pk != user.pk:
+        return ""
+    if current is None:
+        return "self_grant"
+    if role == TeamRole.MANAGER and current.role != TeamRole.MANAGER:
+        return "self_grant"
+    return ""
+
+
+# --- Proposals -----------------------------------------------------------------------------
+
+
+def _lapse_expired(now: dt.datetime) -> None:
+    """Close proposals past their expiry (each audited once, as ``expire``)."""
+    for proposal in RoleProposal.objects.select_for_update().filter(
+        decided_at__isnull=True, expires_at__lte=now
+    ):
+        proposal.decided_at, proposal.approved = now, False
+        proposal.save(update_fields=["decided_at", "approved"])
+        audit.record(
+            action=Action.ACCOUNTS_ROLE_EXPIRE,
+            actor_label="system",
+            target_type="accounts.user",
+            target_id=proposal.subject_id,
+            details={"role": proposal.role, "proposal": proposal.pk},
+        )
+
+
+def role_proposals_pending() -> QuerySet[RoleProposal]:
+    now = timezone.now()
+    return (
+        RoleProposal.objects.filter(decided_at__isnull=True, expires_at__gt=now)
+        .select_related("subject", "proposed_by")
+        .order_by("expires_at")
+    )
+
+
+def role_propose(*, actor: User, subject: User, role: str, via: str = "admin") -> RoleProposal:
+    """Ask a second person to approve ``role`` for ``subject``."""
+    role = GrantedRole(role)
+    reason = ""
+    if not actor.is_site_admin or not actor.is_active:
+        reason = "not_site_admin"
+    elif self_grant_refusal(actor=actor, subject=subject):
+        reason = "self_grant"
+    elif not subject.is_active:
+        reason = "subject_inactive"
+    elif _has_role(subject, role):
+        reason = "already_has_role"
+    if reason:
+        _denied(
+            Action.ACCOUNTS_ROLE_PROPOSE, actor=actor, subject=subject, reason=reason, role=role
+        )
+        raise AccountRuleError(_refusal_message(reason))
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            _lapse_expired(now)
+            proposal = RoleProposal.objects.create(
+                subject=subject,
+                role=role,
+                proposed_by=actor,
+                proposed_at=now,
+                expires_at=now + PROPOSAL_LIFETIME,
+            )
+            audit.record(
+                action=Action.ACCOUNTS_ROLE_PROPOSE,
+                actor=actor,
+                target_type="accounts.user",
+                target_id=subject.pk,
+                details={
+                    "email": subject.email,
+                    "role": role,
+                    "proposal": proposal.pk,
+                    "expires_at": proposal.expires_at.isoformat(),
+                    "via": via,
+                },
+            )
+    except IntegrityError:
+        _denied(
+            Action.ACCOUNTS_ROLE_PROPOSE, actor=actor, subject=subject, reason="pending", role=role
+        )
+        raise AccountRuleError(_refusal_message("pending")) from None
+    return proposal
+
+
+def _approver_refusal(*, actor: User, proposal: RoleProposal) -> str:
+    if not actor.is_active or not (actor.is_site_admin or actor.is_auditor):
+        return "not_approver"
+    if actor.pk == proposal.proposed_by_id:
+        return "proposer"
+    if actor.pk == proposal.subject_id:
+        return "self_grant"
+    return ""
+
+
+def role_proposal_decide(*, actor: User, proposal_id: int, approve: bool) -> RoleProposal:
+    """Approve (the role is granted at once) or decline a pending proposal."""
+    action = Action.ACCOUNTS_ROLE_APPROVE if approve else Action.ACCOUNTS_ROLE_DECLINE
+    now = timezone.now()
+    with transaction.atomic():
+        proposal = (
+            RoleProposal.objects.select_for_update(of=("self",))
+            .select_related("subject", "proposed_by")
+            .filter(pk=proposal_id)
+            .first()
+        )
+        if proposal is None:
+            raise AccountRuleError(_("No such proposal."))
+        subject = proposal.subject
+        reason = _approver_refusal(actor=actor, proposal=proposal)
+        if not reason and proposal.decided_at is not None:
+            reason = "decided"
+        elif not reason and proposal.expires_at <= now:
+            reason = "expired"
+        elif not reason and approve and not subject.is_active:
+            reason = "subject_inactive"
+        elif (
+            not reason
+            and approve
+            and not (
+                proposal.proposed_by is not None
+                and proposal.proposed_by.is_active
+                and proposal.proposed_by.is_site_admin
+            )
+        ):
+            # The first pair of eyes is gone (left, or lost the role): start again.
+            reason = "proposer_gone"
+    if reason:
+        _denied(action, actor=actor, subject=subject, reason=reason, proposal=proposal.pk)
+        raise AccountRuleError(_refusal_message(reason))
+    with transaction.atomic():
+        proposal = RoleProposal.objects.select_for_update().get(pk=proposal.pk)
+        if proposal.decided_at is not None:
+            raise AccountRuleError(_refusal_message("decided"))
+        proposal.decided_by, proposal.decided_at, proposal.approved = actor, now, approve
+        proposal.save(update_fields=["decided_by", "decided_at", "approved"])
+        audit.record(
+            action=action,
+            actor=actor,
+            target_type="accounts.user",
+            target_id=subject.pk,
+            details={
+                "email": subject.email,
+                "role": proposal.role,
+                "proposal": proposal.pk,
+                "proposed_by": proposal.proposed_by.email if proposal.proposed_by else "",
+            },
+        )
+        if approve:
+            _role_apply(actor=actor, subject=subject, role=proposal.role, proposal=proposal)
+    return proposal
+
+
+def _role_apply(*, actor: User | None, subject: User, role: str, **context: object) -> None:
+    subject = User.objects.select_for_update().get(pk=subject.pk)
+    before = {"site_admin": subject.is_site_admin, "auditor": subject.is_auditor}
+    setattr(subject, _ROLE_FIELD[GrantedRole(role)], True)
+    subject.save(update_fields=[_ROLE_FIELD[GrantedRole(role)]])
+    after = {"site_admin": subject.is_site_admin, "auditor": subject.is_auditor}
+    proposal = context.get("proposal")
+    audit.record(
+        action=Action.ACCOUNTS_USER_ROLES,
+        actor=actor,
+        actor_label="" if actor else "operator",
+        target_type="accounts.user",
+        target_id=subject.pk,
+        details={
+            "email": subject.email,
+            "before": before,
+            "after": after,
+            **({"proposal": proposal.pk} if isinstance(proposal, RoleProposal) else {}),
+        },
+    )
+
+
+def auditor_appoint_first(*, email: str) -> User:
+    """The operator's way to name the first auditor (shell access to the server is the
+    second pair of eyes there). Refused once an active auditor exists: from then on,
+    auditors are proposed and approved in the application."""
+    with transaction.atomic():
+        subject = User.objects.select_for_update().filter(email__iexact=email.strip()).first()
+        reason = ""
+        if subject is None or not subject.is_active:
+            reason = "subject_inactive"
+        elif User.objects.filter(is_auditor=True, is_active=True).exists():
+            reason = "auditor_exists"
+        if not reason:
+            assert subject is not None  # noqa: S101  (reason set otherwise)
+            audit.record(
+                action=Action.ACCOUNTS_ROLE_FIRST_AUDITOR,
+                actor_label="operator",
+                target_type="accounts.user",
+                target_id=subject.pk,
+                details={"email": subject.email},
+            )
+            _role_apply(actor=None, subject=subject, role=GrantedRole.AUDITOR)
+            return subject
+    # Outside the transaction, so the refusal stays in the log.
+    audit.record(
+        action=Action.ACCOUNTS_ROLE_FIRST_AUDITOR,
+        outcome=Outcome.DENIED,
+        actor_label="operator",
+        target_type="accounts.user",
+        target_id=subject.pk if subject else "",
+        details={"email": email, "reason": reason},
+    )
+    raise AccountRuleError(_refusal_message(reason))
+
+
+def _refusal_message(reason: str) -> str:
+    messages = {
+        "not_site_admin": _("Only a site administrator may propose a role."),
+        "self_grant": _("Nobody may give themselves a role or a team: ask another administrator."),
+        "subject_inactive": _("This account is not active."),
+        "already_has_role": _("This person already has the role."),
+        "pending": _("This role is already proposed for this person and awaits approval."),
+        "not_approver": _("Only another site administrator or an auditor may approve."),
+        "proposer": _("The person who proposed a role cannot approve it: a second person must."),
+        "decided": _("This proposal was already decided."),
+        "expired": _("This proposal has expired: propose the role again."),
+        "proposer_gone": _(
+            "The person who proposed this role is no longer an administrator: propose it again."
+        ),
+        "auditor_exists": _(
+            "An auditor already exists: new auditors are proposed and approved in the "
+            "administration pages."
+        ),
+    }
+    return messages[reason]

@@ -1,0 +1,211 @@
+"""Every URL of SecureDrive, and how the access matrix reaches it.
+
+tests/test_url_access.py walks the whole URLconf (``securedrive.urls``) and fails on
+any URL name that is neither ``COVERED`` (tried by the role x object matrix, parametrised
+from this registry) nor ``PUBLIC`` (an explicit, commented allow-list). Adding a URL
+means deciding here who may reach it.
+
+``COVERED[name]`` is the set of people the page or endpoint is *for*; the matrix tries
+Alice (a clinician who owns every object in the URL's parameters), Oscar (outsider),
+Sam (site administrator), Audrey (auditor) and an anonymous visitor: those not in the
+set must get 401/403/404/405 on GET and on POST, never a page or a change; those in it
+must not be refused. The detailed stories live in the modules named in the comments.
+"""
+
+from __future__ import annotations
+
+OWNER = "owner"
+OUTSIDER = "outsider"
+SITE_ADMIN = "site_admin"
+AUDITOR = "auditor"
+EVERYONE_SIGNED_IN = frozenset({OWNER, OUTSIDER, SITE_ADMIN, AUDITOR})
+ALICE_ONLY = frozenset({OWNER})
+ADMINS = frozenset({SITE_ADMIN})
+AUDITORS = frozenset({AUDITOR})
+
+COVERED: dict[str, frozenset[str]] = {
+    # --- Alice's objects (tests/test_files_access.py, tests/test_sharing_access.py,
+    # tests/test_sharing_rights.py): nobody else, no role, reaches them.
+    **{
+        name: ALICE_ONLY
+        for name in [
+            "files:team",  # Alice's team space: its members only
+            "files:folder",
+            "files:folder_upload",
+            "files:folder_create",
+            "files:folder_rename",
+            "files:folder_move",
+            "files:folder_delete",
+            "files:folder_restore",
+            "files:folder_purge",
+            "files:trash",
+            "files:file",
+            "files:download",
+            "files:scan_badge",
+            "files:file_upload",
+            "files:file_rename",
+            "files:file_move",
+            "files:file_copy",
+            "files:file_delete",
+            "files:file_restore",
+            "files:file_purge",
+            "files:version_download",
+            "files:version_restore",
+            "files_api:trash",
+            "files_api:folder",
+            "files_api:folder_create",
+            "files_api:folder_upload",
+            "files_api:folder_restore",
+            "files_api:folder_purge",
+            "files_api:file",
+            "files_api:file_copy",
+            "files_api:file_restore",
+            "files_api:file_purge",
+            "files_api:file_content",
+            "files_api:versions",
+            "files_api:version_content",
+            "files_api:version_restore",
+            "tus:upload",  # per-upload owner checks: tests/test_tus.py
+            "sharing:file_sharing",
+            "sharing:folder_sharing",
+            "sharing:share_role",
+            "sharing:share_remove",
+            "sharing:link_revoke",
+            "sharing:file_links",
+            "sharing:folder_links",
+            "sharing:transfer",
+            "sharing:transfer_files_add",
+            "sharing:transfer_send",
+            "sharing:transfer_revoke",
+            "sharing:transfer_recipient_revoke",
+            "sharing:transfer_delete",
+            "sharing:request",
+            "sharing:request_close",
+            "sharing_api:share",
+            "sharing_api:link_revoke",
+            "sharing_api:file_links",
+            "sharing_api:folder_links",
+            "sharing_api:transfer",
+            "sharing_api:transfer_files",
+            "sharing_api:transfer_send",
+            "sharing_api:transfer_revoke",
+            "sharing_api:request",
+            "sharing_api:request_close",
+            "accounts:mfa_device_rename",
+            "accounts:mfa_device_remove",
+            "accounts:token_revoke",
+            "accounts:session_revoke",
+            "api:token",
+        ]
+    },
+    # Alice manages her own team; site administrators manage every team's members
+    # (account data, never the team's files). tests/test_accounts_admin.py.
+    "accounts:team": frozenset({OWNER, SITE_ADMIN}),
+    "accounts:team_member_remove": frozenset({OWNER, SITE_ADMIN}),
+    # --- Administration (tests/test_accounts_admin.py, tests/test_privacy.py).
+    **{
+        name: ADMINS
+        for name in [
+            "accounts:admin_users",
+            "accounts:admin_user",
+            "accounts:admin_user_deactivate",
+            "accounts:admin_user_departure_cancel",
+            "accounts:admin_user_reactivate",
+            "accounts:admin_invitations",
+            "accounts:admin_invitation_revoke",
+            "accounts:admin_policy",
+            "accounts:admin_access_review",
+            "sharing:policy",
+            "privacy:people",
+            "privacy:person",
+            "privacy:person_export",
+            "privacy:person_erase",
+        ]
+    },
+    # Four eyes: a second administrator or an auditor (tests/test_accounts_separation.py).
+    "accounts:admin_role_proposals": frozenset({SITE_ADMIN, AUDITOR}),
+    "accounts:admin_role_proposal_decide": frozenset({SITE_ADMIN, AUDITOR}),
+    # --- The audit console (tests/test_audit_console.py): auditors only.
+    **{
+        name: AUDITORS
+        for name in [
+            "audit:events",
+            "audit:event",
+            "audit:inclusion_proof",
+            "audit:target",
+            "audit:actor",
+            "audit:export_signature",
+            "audit:export",
+            "audit:integrity",
+            "audit:alerts",
+            "audit:checkpoint",
+            "audit:consistency_proof",
+            "audit:public_key",
+        ]
+    },
+    # --- One's own things, no object id: every signed-in person gets their own (the
+    # listings are scoped by the selectors; tests/test_files_access.py
+    # test_lists_show_nothing_of_other_people and tests/test_sharing_access.py).
+    **{
+        name: EVERYONE_SIGNED_IN
+        for name in [
+            "home",
+            "platform_status",
+            "files:home",
+            "accounts:security",
+            "accounts:mfa_recovery_codes_regenerate",
+            "accounts:tokens",
+            "accounts:sessions",
+            "accounts:sign_out_everywhere",
+            "accounts:teams",
+            "api:me",
+            "api:tokens",
+            "files_api:spaces",
+            "tus:uploads",
+            "sharing:shared_with_me",
+            "sharing:my_links",
+            "sharing:transfers",
+            "sharing:transfer_new",
+            "sharing:requests",
+            "sharing:request_new",
+            "sharing_api:shares",
+            "sharing_api:shared_with_me",
+            "sharing_api:links",
+            "sharing_api:transfers",
+            "sharing_api:requests",
+            "privacy:my_data",
+            "privacy:my_data_export",
+        ]
+    },
+}
+
+# Reachable without signing in, on purpose. Each has its own tests.
+PUBLIC: dict[str, str] = {
+    "accounts:login": "the sign-in form",
+    "accounts:logout": "signing out",
+    "accounts:setup": "the first administrator's one-time link (token in the URL)",
+    "accounts:invitation_accept": "an invitation link (token in the URL, rate limited)",
+    # The second factor: signed in with a password only (MFA_EXEMPT_VIEWS).
+    "accounts:mfa_verify": "second-factor step",
+    "accounts:mfa_verify_recovery": "second-factor step (recovery code)",
+    "accounts:mfa_enrol": "second-factor enrolment",
+    "accounts:mfa_totp_add": "second-factor enrolment",
+    "accounts:mfa_passkey_add": "second-factor enrolment",
+    "accounts:mfa_passkey_added": "second-factor enrolment",
+    "otp_webauthn:credential-registration-begin": "passkey ceremony (django-otp-webauthn)",
+    "otp_webauthn:credential-registration-complete": "passkey ceremony",
+    "otp_webauthn:credential-authentication-begin": "passkey ceremony",
+    "otp_webauthn:credential-authentication-complete": "passkey ceremony",
+    "otp_webauthn:js-i18n-catalog": "passkey script's messages",
+    "api:schema": "the OpenAPI document (no data)",
+    # Capabilities: the token in the URL is the credential (tests/test_sharing_links.py,
+    # tests/test_sharing_requests.py, tests/test_sharing_rights.py).
+    "share_link:open": "external link",
+    "share_link:file": "external link, one file",
+    "share_link:archive": "external link, ZIP",
+    "file_request:open": "file request page",
+    "file_request:uploads": "file request tus endpoint",
+    "file_request:upload": "file request tus endpoint",
+    "set_language": "language switch",
+    "healthz": "health check for the load balancer (no data)",
+}
