@@ -257,3 +257,23 @@ def test_retention_keeps_a_sent_version_until_the_transfer_ends(
         assert lifecycle.versions_retention_apply() == 1
     sent.refresh_from_db()
     assert sent.shredded_at is not None
+
+
+def test_a_download_of_a_copy_names_the_original_it_came_from(owner: User) -> None:
+    """Copies made before (or by ``file_copy``) keep their lineage: the event names the
+    copy and, as ``original``, the file and version it was copied from."""
+    client = client_signed_in(owner)
+    original = version_store(
+        actor=owner, folder=study_folder(owner), name="irm.dcm", content=content_of(2000)
+    )
+    copy = files_services.file_copy(
+        actor=owner, file=original.file, destination=root_of(owner), name="irm-copie.dcm"
+    )
+    assert client.get(f"/files/{copy.pk}/download/").status_code == 200
+
+    event = actions("files.version.download")[-1]
+    assert event.details["file"] == copy.pk
+    assert event.details["path"] == "/irm-copie.dcm"
+    assert event.details["original"]["file"] == original.file_id
+    assert event.details["original"]["version"] == str(original.pk)
+    assert event.details["original"]["path"] == "/Études/IRM/irm.dcm"
