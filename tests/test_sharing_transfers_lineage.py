@@ -12,6 +12,7 @@ any more its key and blob are gone.
 
 from __future__ import annotations
 
+import importlib
 import io
 import zipfile
 from datetime import timedelta
@@ -277,3 +278,46 @@ def test_a_download_of_a_copy_names_the_original_it_came_from(owner: User) -> No
     assert event.details["original"]["file"] == original.file_id
     assert event.details["original"]["version"] == str(original.pk)
     assert event.details["original"]["path"] == "/Études/IRM/irm.dcm"
+
+
+def test_transfers_sent_as_copies_are_linked_to_their_originals(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Migration sharing/0003: an item sent as a re-encrypted copy (how transfers worked
+    before) now points at its original, which the audit then names; an item whose
+    original is gone keeps its copy."""
+    from django.apps import apps
+
+    migration = importlib.import_module(
+        "sharing.migrations.0003_transfer_items_reference_originals"
+    )
+    client = client_signed_in(owner)
+    folder = study_folder(owner)
+    original = version_store(actor=owner, folder=folder, name="irm.dcm", content=content_of(2000))
+    lost = version_store(actor=owner, folder=folder, name="lost.pdf", content=b"gone soon")
+    transfer = new_transfer(client)
+    assert transfer.folder is not None
+    copies = [
+        files_services.file_copy(actor=owner, file=version.file, destination=transfer.folder)
+        for version in (original, lost)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert send(client, transfer, "dr.radio@clinique.example").status_code == 302
+    assert sorted(transfer.items.values_list("file_id", flat=True)) == [c.pk for c in copies]
+    files_services.file_delete(actor=owner, file=lost.file)
+    files_services.file_purge(actor=owner, file=File.objects.get(pk=lost.file_id))
+
+    migration.items_link_to_originals(apps, None)
+
+    by_name = {item.path: item for item in transfer.items.all()}
+    assert (by_name["irm.dcm"].file_id, by_name["irm.dcm"].version_id) == (
+        original.file_id,
+        original.pk,
+    )
+    assert by_name["lost.pdf"].file_id == copies[1].pk
+    original.refresh_from_db()
+    assert original.held_until == transfer.expires_at
+    token = token_in(mail.outbox[-1])
+    download = Client().get(f"/s/{token}/files/{original.file_id}/")
+    assert body_of(download) == content_of(2000)
+    assert actions("sharing.link.download")[-1].details["path"] == "/Études/IRM/irm.dcm"
