@@ -47,6 +47,7 @@ from files.crypto import BlobDecryptor, BlobIntegrityError, segment_offset
 from files.envelope import EnvelopeError
 from files.errors import NotDownloadableError
 from files.keys import associated_data
+from files.lineage import version_lineage_details
 from files.models import FileVersion, ScanStatus
 from files.storage import BlobMissingError, BlobReader, blob_store
 
@@ -171,7 +172,8 @@ def _audit_download(
         actor_label=actor_label,
         target_type="files.version",
         target_id=version.pk,
-        details={"file": version.file_id, "number": version.number, **(extra or {}), **details},
+        # The file, version and path at the time (and the original of a copy): lineage.
+        details={**version_lineage_details(version), **(extra or {}), **details},
         request=context,
     )
 

@@ -84,13 +84,15 @@ def versions_retention_apply(*, now: dt.datetime | None = None, limit: int = 500
     """Shred old versions beyond each space's policy. Returns how many were shredded.
 
     A version is kept while it is the current one, or among the newest
-    ``version_keep_count`` versions of its file, or younger than ``version_keep_days``.
+    ``version_keep_count`` versions of its file, or younger than ``version_keep_days``,
+    or held by a live transfer that references it (``held_until``).
     """
     moment = now or timezone.now()
     shredded = 0
     candidates = (
         FileVersion.objects.filter(shredded_at__isnull=True, file__purged_at__isnull=True)
         .exclude(file__current_version=F("pk"))
+        .exclude(held_until__gt=moment)
         .select_related("file", "file__space")
         .order_by("file_id", "-number")
     )
@@ -104,8 +106,10 @@ def versions_retention_apply(*, now: dt.datetime | None = None, limit: int = 500
         if newer < space.version_keep_count_effective:
             continue
         with transaction.atomic():
-            count = FileVersion.objects.filter(pk=version.pk, shredded_at__isnull=True).update(
-                wrapped_data_key=None, shredded_at=moment
+            count = (
+                FileVersion.objects.filter(pk=version.pk, shredded_at__isnull=True)
+                .exclude(held_until__gt=moment)
+                .update(wrapped_data_key=None, shredded_at=moment)
             )
             if count:
                 audit.record(

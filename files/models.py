@@ -235,6 +235,10 @@ class FileVersion(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     shredded_at = models.DateTimeField(null=True, blank=True)
+    # Sent by a transfer that references it (no copy): the retention policy keeps this
+    # version until then. Only retention waits; the owner's own deletion does not (a
+    # purge withdraws the version from the transfer and shreds it: docs/sharing-transfers.md).
+    held_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -245,11 +245,13 @@ def transfer_files(transfer: Transfer) -> list[File]:
             .select_related("current_version")
             .order_by("name_key")
         )
+    # A draft: what is in its folder (and below), and the files picked from elsewhere
+    # (referenced, not copied).
     folder_ids = [transfer.folder_id, *files_selectors.folder_descendant_ids([transfer.folder_id])]
+    picked = TransferItem.objects.filter(transfer=transfer).values("file_id")
     return list(
-        File.objects.filter(
-            folder_id__in=folder_ids, deleted_at__isnull=True, purged_at__isnull=True
-        )
+        File.objects.filter(Q(folder_id__in=folder_ids) | Q(pk__in=picked))
+        .filter(deleted_at__isnull=True, purged_at__isnull=True)
         .select_related("current_version")
         .order_by("name_key")
     )

@@ -351,8 +351,8 @@ def test_expired_transfer_is_purged_by_the_beat_task_and_originals_stay(
     with django_capture_on_commit_callbacks(execute=True):
         send(client, transfer, "dr.radio@clinique.example")
     token = token_in(mail.outbox[0])
-    copy = File.objects.get(folder=transfer.folder, name="original.pdf")
-    copy_version_ids = list(FileVersion.objects.filter(file=copy).values_list("pk", flat=True))
+    # The picked file is referenced, not copied into the transfer's folder.
+    assert not File.objects.filter(folder=transfer.folder, name="original.pdf").exists()
     uploaded_version_ids = list(
         FileVersion.objects.filter(file=uploaded).values_list("pk", flat=True)
     )
@@ -371,7 +371,7 @@ def test_expired_transfer_is_purged_by_the_beat_task_and_originals_stay(
     assert ShareLink.objects.filter(transfer=transfer, revoked_at__isnull=True).count() == 0
     # Crypto-shredded: no data key, and (after the blob task) no version rows at all.
     assert not FileVersion.objects.filter(
-        pk__in=copy_version_ids + uploaded_version_ids, wrapped_data_key__isnull=False
+        pk__in=uploaded_version_ids, wrapped_data_key__isnull=False
     ).exists()
     assert Folder.objects.filter(pk=transfer.folder_id or 0, purged_at__isnull=True).count() == 0
     # The original is untouched and still downloadable by its owner.
@@ -384,7 +384,8 @@ def test_expired_transfer_is_purged_by_the_beat_task_and_originals_stay(
     purges = actions(Action.SHARING_TRANSFER_PURGE)
     assert len(purges) == 1
     assert purges[0].actor_label == "system"
-    assert purges[0].details["versions_shredded"] == 2
+    assert purges[0].details["versions_shredded"] == 1
+    assert purges[0].details["originals_released"] == 1
     page = client.get(f"/sharing/transfers/{transfer.pk}/")
     assert "deleted for good" in page.content.decode()
 

@@ -11,7 +11,7 @@ wrapped data key in a committed transaction first, then delete the blob
 (files/lifecycle.py): from that commit on, no copy of the blob can be read.
 """
 
-from files.services.common import upload_limit_bytes
+from files.services.common import require_edit, upload_limit_bytes
 from files.services.content import (
     file_change,
     file_copy,
@@ -44,6 +44,7 @@ from files.services.spaces import (
 )
 from files.services.versions import (
     blob_reencrypt,
+    readable_source,
     version_data_key,
     version_integrity_failure_record,
     version_mark_scanned,
@@ -69,6 +70,8 @@ __all__ = [
     "folder_rename",
     "folder_restore",
     "personal_files_hand_over",
+    "readable_source",
+    "require_edit",
     "space_personal_get_or_create",
     "space_root",
     "space_team_get_or_create",

@@ -160,7 +160,7 @@ class TransferView(TransfersAPIView):
 
 class TransferFilesView(TransfersAPIView):
     @extend_schema(
-        summary="Copy some of your files into a draft transfer",
+        summary="Add some of your files to a draft transfer (referenced, not copied)",
         request=TransferFilesAddSerializer,
         responses={200: TransferSerializer, **_ERRORS},
         tags=["sharing"],

@@ -27,6 +27,7 @@ from audit.actions import Action
 from audit.context import context_from_request
 from files.downloads import version_download_response
 from files.errors import NotDownloadableError
+from files.lineage import members_lineage_details, version_lineage_details
 from files.models import File, FileVersion, Folder
 from sharing.models import ShareLink, ShareLinkDownload, TransferItem
 from sharing.services.archives import ArchiveEntry, archive_entries_for_folder, archive_response
@@ -237,9 +238,13 @@ def share_link_download_response(
     assert grant is not None  # noqa: S101
     version = _version_served(link, file)
     key = f"file:{file.pk}"
-    details = {"file": file.pk, "name": file.name}
+    details: dict[str, object] = {"file": file.pk, "name": file.name}
     if version is None:
         return AccessOutcome.GONE
+    # The original file, version and path at the time (lineage), whatever the link.
+    details.update(version_lineage_details(version))
+    if link.transfer_id is not None:
+        details["transfer"] = link.transfer_id
     if key not in grant.counted and link_state_now(link) == LinkState.EXHAUSTED:
         access_record(
             request=request,
@@ -266,7 +271,6 @@ def share_link_download_response(
             link=link,
             outcome=AccessOutcome.OK,
             action=Action.SHARING_LINK_DOWNLOAD,
-            version=str(version.pk),
             bytes=bytes_sent,
             completed=completed,
             range=request.headers.get("Range", ""),
@@ -289,7 +293,6 @@ def share_link_download_response(
             link=link,
             outcome=error.reason,
             action=Action.SHARING_LINK_DOWNLOAD,
-            version=str(version.pk),
             **details,
         )
         raise
@@ -365,6 +368,8 @@ def share_link_archive_response(
             return AccessOutcome.LIMIT_REACHED
     # The stream ends after this request's audit context is gone: keep the address.
     context = context_from_request(request)
+    # One event naming every member served: each original file, version and path.
+    members = members_lineage_details([entry.version for entry in content.entries])
 
     def finished(bytes_sent: int, completed: bool) -> None:
         ShareLinkDownload.objects.filter(pk=receipt_id or 0).update(
@@ -378,6 +383,8 @@ def share_link_archive_response(
             archive=True,
             name=content.name,
             files=len(content.entries),
+            members=members,
+            transfer=link.transfer_id,
             left_out=len(content.left_out),
             bytes=bytes_sent,
             completed=completed,

@@ -6,15 +6,22 @@ The life of a transfer:
 1. ``transfer_create``: subject, message and expiry (capped by the sharing policy). A
    folder is made for it in the sender's personal space ("Transfers/<subject> <date>"),
    with the files services, so every rule of the files app applies to it.
-2. Files go into that folder: uploaded through the tus endpoint (``folder=<id>``), or
-   picked from the sender's files with ``transfer_files_add``, which *copies* them
-   (``files.services.file_copy``): purging the transfer never touches the originals.
+2. Files come in two ways: uploaded into that folder through the tus endpoint
+   (``folder=<id>``): they belong to the transfer; or picked from the sender's files
+   with ``transfer_files_add``, which *references* them (a ``TransferItem`` naming the
+   original file and version, no copy: ARCHITECTURE invariant 9). A 5 GB study costs no
+   bytes, no CPU and no quota, and every download names the original file.
 3. ``transfer_send``: one personal ``ShareLink`` per recipient (``sharing.services.links``), so
    receipts are per recipient, and the ``transfer_received`` e-mail, sent after commit
    from the web process (it carries the token: never through the broker).
 4. The sender follows the receipts, revokes one recipient or the whole transfer.
 5. At expiry ``transfers_expired_purge`` (beat) revokes what is left and purges the
-   folder: the data keys are destroyed (crypto-shredding), then the blobs.
+   folder: the data keys of what was *uploaded into the transfer* are destroyed
+   (crypto-shredding), then the blobs. Referenced originals are never touched; while
+   the transfer lives, the retention policy keeps their sent versions
+   (``FileVersion.held_until``). The owner's own deletion is different: trashing an
+   original withdraws it from the transfer (restoring brings it back), purging it
+   shreds it for good, recipients included (docs/sharing-transfers.md).
 
 Files not yet scanned may be sent: recipients see them as "being scanned" and cannot
 download them until they are clean (the recipient pages go through the same scan rule).
@@ -30,6 +37,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Max, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
@@ -42,7 +50,8 @@ from audit.models import Outcome
 from files import selectors as files_selectors
 from files import services as files_services
 from files.errors import FileRuleError, NameClashError
-from files.models import File, Folder
+from files.lineage import file_path
+from files.models import File, FileVersion, Folder
 from files.names import name_clean, name_key
 from sharing.errors import LinkRuleError, TransferNotFound, TransferRightError, TransferRuleError
 from sharing.models import ShareLink, SharingPolicy, Transfer, TransferItem
@@ -239,8 +248,8 @@ def _require_open(transfer: Transfer) -> None:
 
 
 def transfer_files_add(*, actor: User, transfer: Transfer, files: list[File]) -> list[File]:
-    """Copy files the sender may read into the transfer's folder (re-encrypted copies:
-    the originals are never touched by the transfer's purge)."""
+    """Reference files the sender may edit in a draft transfer: no copy, no new blob,
+    no quota. What is sent is each file's version current when the transfer is sent."""
     if transfer.created_by_id != actor.pk:
         raise TransferNotFound(str(transfer.pk))
     _require_open(transfer)
@@ -249,10 +258,33 @@ def transfer_files_add(*, actor: User, transfer: Transfer, files: list[File]) ->
     if transfer.folder is None:
         raise TransferRuleError(_("This transfer has no folder any more."))
     transfer_files_check(actor=actor, transfer=transfer, files=files)
-    copies = []
-    for file in files:
-        copies.append(files_services.file_copy(actor=actor, file=file, destination=transfer.folder))
-    return copies
+    added: list[File] = []
+    with transaction.atomic():
+        for file in files:
+            # As the copy it replaces asked: the sender may edit the file (files' rule).
+            files_services.require_edit(actor, file)
+            version = file.current_version
+            if version is None:
+                raise FileRuleError(_("This file has no content to copy."))
+            files_services.readable_source(version)
+            _item, created = TransferItem.objects.get_or_create(
+                transfer=transfer, file=file, defaults={"version": version, "path": file.name}
+            )
+            if not created:
+                continue
+            added.append(file)
+            _record(
+                Action.SHARING_TRANSFER_FILES_ADD,
+                actor=actor,
+                transfer=transfer,
+                file=file.pk,
+                name=file.name,
+                version=str(version.pk),
+                number=version.number,
+                path=file_path(file),
+                size=version.size,
+            )
+    return added
 
 
 def transfer_files_check(*, actor: User, transfer: Transfer, files: list[File]) -> None:
@@ -279,19 +311,50 @@ def transfer_files_check(*, actor: User, transfer: Transfer, files: list[File]) 
 
 
 def _items_freeze(transfer: Transfer) -> None:
-    """Record what is sent: each file of the folder with its current version and path.
-    From now on recipients get these and nothing else (the folder stays an ordinary
-    folder of the sender's, who may still drop files into it by mistake)."""
+    """Record what is sent: the files uploaded into the transfer's folder and the files
+    picked from the sender's, each with its current version and its path as recipients
+    see it. From now on recipients get these versions and nothing else (the folder
+    stays an ordinary folder of the sender's, who may still drop files into it by
+    mistake). Picked originals are held from the retention policy until expiry."""
     assert transfer.folder is not None  # noqa: S101  (checked by transfer_files)
     located = [
         (path, file, file.current_version)
         for path, file in folder_files_located(transfer.folder, include_folder_name=False)
         if file.current_version is not None
     ]
+    in_folder = {file.pk for _path, file, _version in located}
+    picked = list(
+        TransferItem.objects.filter(
+            transfer=transfer, file__deleted_at__isnull=True, file__purged_at__isnull=True
+        )
+        .exclude(file_id__in=in_folder)
+        .select_related("file", "file__current_version")
+    )
+    # A picked file trashed since, or left with no content: not sent.
+    TransferItem.objects.filter(transfer=transfer).exclude(
+        pk__in=[item.pk for item in picked if item.file.current_version is not None]
+    ).delete()
+    located += [
+        (item.file.name, item.file, item.file.current_version)
+        for item in picked
+        if item.file.current_version is not None
+    ]
     paths = archive_paths_unique([path for path, _file, _version in located])
-    TransferItem.objects.bulk_create(
-        TransferItem(transfer=transfer, file=file, version=version, path=path)
-        for path, (_old, file, version) in zip(paths, located, strict=True)
+    frozen = {item.file_id: item for item in picked}
+    fresh = []
+    for path, (_old, file, version) in zip(paths, located, strict=True):
+        assert version is not None  # noqa: S101  (filtered above)
+        item = frozen.get(file.pk)
+        if item is None:
+            fresh.append(TransferItem(transfer=transfer, file=file, version=version, path=path))
+            continue
+        item.version, item.path = version, path
+        item.save(update_fields=["version", "path"])
+    TransferItem.objects.bulk_create(fresh)
+    FileVersion.objects.filter(
+        pk__in=[version.pk for _path, _file, version in located if version is not None]
+    ).filter(Q(held_until__isnull=True) | Q(held_until__lt=transfer.expires_at)).update(
+        held_until=transfer.expires_at
     )
 
 
@@ -561,6 +624,29 @@ def _folder_purge(folder: Folder) -> int:
     return files_services.folder_purge(actor=None, folder=top)
 
 
+def _holds_release(transfer: Transfer) -> int:
+    """The transfer's references end: each sent version is held only as long as another
+    live transfer still references it. The originals themselves are not touched.
+    Returns how many referenced versions (outside the transfer's own folder) there were."""
+    items = TransferItem.objects.filter(transfer=transfer)
+    if transfer.folder_id is not None:
+        items = items.exclude(
+            file__folder_id__in=[
+                transfer.folder_id,
+                *files_selectors.folder_descendant_ids([transfer.folder_id]),
+            ]
+        )
+    version_ids = list(items.values_list("version_id", flat=True))
+    for version_id in version_ids:
+        still = (
+            TransferItem.objects.filter(version_id=version_id, transfer__purged_at__isnull=True)
+            .exclude(transfer=transfer)
+            .aggregate(until=Max("transfer__expires_at"))["until"]
+        )
+        FileVersion.objects.filter(pk=version_id).update(held_until=still)
+    return len(version_ids)
+
+
 def transfer_purge(
     *, transfer_id: int, actor: User | None = None, request: RequestContext | None = None
 ) -> bool:
@@ -584,6 +670,7 @@ def transfer_purge(
         shredded = 0
         if transfer.folder is not None:
             shredded = _folder_purge(transfer.folder)
+        released = _holds_release(transfer)
         transfer.purged_at = now
         if transfer.revoked_at is None and actor is not None:
             transfer.revoked_at = now
@@ -596,6 +683,7 @@ def transfer_purge(
             reason="expired" if actor is None else "sender",
             links_revoked=links_revoked,
             versions_shredded=shredded,
+            originals_released=released,
         )
     return True
 
