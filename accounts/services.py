@@ -11,6 +11,7 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from accounts import sessions
 from accounts.errors import AccountRuleError
 from accounts.models import AccountPolicy, Team, TeamMembership, TeamRole, User
 from audit import services as audit
@@ -61,7 +62,13 @@ def first_admin_ensure(*, email: str) -> FirstAdmin:
 
 
 def user_roles_set(*, actor: User, user: User, is_site_admin: bool, is_auditor: bool) -> None:
-    """Grant or withdraw the site administrator and auditor roles."""
+    """Grant or withdraw the site administrator and auditor roles.
+
+    The person's open browser sessions end: they sign in again (password and second
+    factor) into a session that never existed with the other roles, so a session id
+    planted or copied earlier cannot ride a grant, and a withdrawal is felt at once.
+    """
+
     if (
         user.is_site_admin
         and not is_site_admin
@@ -76,12 +83,18 @@ def user_roles_set(*, actor: User, user: User, is_site_admin: bool, is_auditor: 
         user.is_site_admin = is_site_admin
         user.is_auditor = is_auditor
         user.save(update_fields=["is_site_admin", "is_auditor"])
+        ended = sessions.user_sessions_end_all(user=user, reason=sessions.EndReason.ROLES_CHANGED)
         audit.record(
             action="accounts.user.roles",
             actor=actor,
             target_type="accounts.user",
             target_id=user.pk,
-            details={"email": user.email, "before": before, "after": after},
+            details={
+                "email": user.email,
+                "before": before,
+                "after": after,
+                "sessions_ended": ended,
+            },
         )
 
 
