@@ -14,7 +14,8 @@
   the segments it touches. Several ranges in one request get the whole file (``200``):
   RFC 9110 §14.2 lets a server ignore Range, and multipart/byteranges buys clients
   nothing here. A malformed Range is ignored (``200``); a range starting past the end
-  gets ``416`` with ``Content-Range: bytes */size``. ``If-Range`` must match the strong
+  gets ``416`` with ``Content-Range: bytes */size``; absurdly long numbers saturate
+  instead of reaching ``int()`` (``range_requested``). ``If-Range`` must match the strong
   ETag exactly, otherwise (another ETag, a date) the whole file is sent.
 * **Safe headers.** ``Content-Disposition`` per RFC 6266 with an ASCII ``filename`` and
   a UTF-8 ``filename*`` (RFC 8187); ``X-Content-Type-Options: nosniff``; a sandboxing
@@ -84,6 +85,12 @@ DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 PREFETCH_SEGMENTS = 2
 
 _DIGITS = re.compile(r"[0-9]+")
+# A byte position or length never needs more than 19 digits (10^19 bytes is ~8.7 EiB).
+# Longer digit strings are absurd; they are read as "beyond any file" *before* int()
+# sees them: int() refuses more than 4,300 digits with a ValueError (CVE-2020-10735's
+# limit), which was a 500, and costs quadratic time below that.
+_POSITION_MAX_DIGITS = 19
+_BEYOND_ANY_FILE: int = 10**_POSITION_MAX_DIGITS
 
 
 class RangeNotSatisfiable(Exception):
@@ -100,31 +107,51 @@ class ByteRange:
         return self.end - self.start + 1
 
 
+def _position(text: str) -> int | None:
+    """ASCII digits as a number (saturated at ``_BEYOND_ANY_FILE``), else None."""
+    if not _DIGITS.fullmatch(text):
+        return None
+    significant = text.lstrip("0") or "0"
+    if len(significant) > _POSITION_MAX_DIGITS:
+        return _BEYOND_ANY_FILE
+    return int(significant)
+
+
 def range_requested(header: str | None, size: int) -> ByteRange | None:
-    """The one range to send, ``None`` for the whole file, or ``RangeNotSatisfiable``."""
+    """The one range to send, ``None`` for the whole file, or ``RangeNotSatisfiable``.
+
+    The only Range parser: every door to content (page, API, versions, links,
+    transfers) goes through ``version_download_response``. Whatever the header holds,
+    the answer is a range inside the file, the whole file, or 416; never an exception.
+    Absurdly large positions saturate, which keeps RFC 9110's meaning: a suffix longer
+    than the file is the whole file, a start past the end is unsatisfiable, an end past
+    the end stops at the last byte.
+    """
     if not header:
         return None
     unit, equals, spec = header.partition("=")
     if not equals or unit.strip().lower() != "bytes" or "," in spec:
         return None
-    first, dash, last = (part.strip() for part in spec.strip().partition("-"))
+    first_text, dash, last_text = (part.strip() for part in spec.strip().partition("-"))
     if not dash:
         return None
-    if not first:
-        if not _DIGITS.fullmatch(last):
+    last = _position(last_text) if last_text else None
+    if last_text and last is None:
+        return None  # "-5-9", "0-x": not a range-spec, the header is ignored
+    if not first_text:
+        if last is None:
             return None
-        suffix = int(last)
-        if suffix == 0 or size == 0:
+        if last == 0 or size == 0:
             raise RangeNotSatisfiable
-        return ByteRange(max(0, size - suffix), size - 1)
-    if not _DIGITS.fullmatch(first) or (last and not _DIGITS.fullmatch(last)):
+        return ByteRange(max(0, size - last), size - 1)
+    start = _position(first_text)
+    if start is None:
         return None
-    start = int(first)
-    if last and int(last) < start:
+    if last is not None and last < start:
         return None  # an invalid range-spec: the header is ignored (RFC 9110 §14.1.1)
     if start >= size:
         raise RangeNotSatisfiable
-    end = min(int(last), size - 1) if last else size - 1
+    end = min(last, size - 1) if last is not None else size - 1
     return ByteRange(start, end)
 
 
