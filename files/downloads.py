@@ -18,7 +18,8 @@
   instead of reaching ``int()`` (``range_requested``). ``If-Range`` must match the strong
   ETag exactly, otherwise (another ETag, a date) the whole file is sent.
 * **Safe headers.** ``Content-Disposition`` per RFC 6266 with an ASCII ``filename`` and
-  a UTF-8 ``filename*`` (RFC 8187); ``X-Content-Type-Options: nosniff``; a sandboxing
+  a UTF-8 ``filename*`` (RFC 8187), both folded (NFKC) first so that no folding turns
+  a name into a path; ``X-Content-Type-Options: nosniff``; a sandboxing
   CSP. Active content (HTML, SVG, XML, JavaScript…) is always an attachment served as
   ``application/octet-stream``: it must never run in SecureDrive's origin.
 """
@@ -48,6 +49,7 @@ from files.envelope import EnvelopeError
 from files.errors import NotDownloadableError
 from files.keys import associated_data
 from files.models import FileVersion, ScanStatus
+from files.names import path_component_safe
 from files.storage import BlobMissingError, BlobReader, blob_store
 
 logger = logging.getLogger(__name__)
@@ -161,16 +163,22 @@ def version_etag(version: FileVersion) -> str:
 
 
 def content_disposition(name: str, *, inline: bool = False) -> str:
-    """RFC 6266: an ASCII fallback ``filename`` and the exact name in ``filename*``."""
+    """RFC 6266: an ASCII fallback ``filename`` and the name in ``filename*`` (RFC 8187).
+
+    Both come from the name already folded (``path_component_safe``: NFKC, no
+    separator or look-alike, no dot segment): a browser or a download tool that folds
+    it again cannot turn fullwidth dots and solidus (U+FF0E, U+FF0F) into ``../``.
+    Dropping what is not ASCII can still leave dots alone (``..é``), so the fallback is
+    checked once more.
+    """
     kind = "inline" if inline else "attachment"
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    fallback = (
-        "".join(
-            char if char.isprintable() and char not in '"\\;%' else "_" for char in folded
-        ).strip()
-        or "download"
-    )
-    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    safe = path_component_safe(name, fallback="download")
+    folded = unicodedata.normalize("NFKD", safe).encode("ascii", "ignore").decode("ascii")
+    ascii_name = "".join(
+        char if char.isprintable() and char not in '"\\;%' else "_" for char in folded
+    ).strip()
+    fallback = path_component_safe(ascii_name, fallback="download")
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(safe, safe='')}"
 
 
 def served_type(content_type: str) -> str:
