@@ -176,7 +176,7 @@ def production_refuse_unsafe(
     if not keyring_file.is_file():
         problems.append(
             f"SECUREDRIVE_KEYRING_FILE ({keyring_file}) does not exist: create it with "
-            "'python -m files.keyring create PATH' and keep it outside the database and storage."
+            "'python -m core.keyring create PATH' and keep it outside the database and storage."
         )
     elif keyring_file.stat().st_mode & 0o077:
         problems.append(f"{keyring_file} must be readable by its owner only (chmod 600).")

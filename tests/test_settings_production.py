@@ -14,7 +14,7 @@ import pytest
 from django.core.management.utils import get_random_secret_key
 
 from audit.signing_key import signing_key_file_create
-from files.keyring import keyring_file_create
+from core.keyring import keyring_file_create
 from securedrive.config import secret_key_weakness
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from files.keyring import FileKeyring, KeyringError
+from core.keyring import FileKeyring, KeyringError
 from files.lifecycle import RewrapReport, data_keys_rewrap
 
 

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.services import first_admin_ensure
 from audit import services as audit
-from files.keyring import keyring_file_ensure
+from core.keyring import keyring_file_ensure
 
 
 class Command(BaseCommand):

@@ -1,0 +1,1 @@
+"""Bottom package: helpers every app may import (it imports no app)."""
