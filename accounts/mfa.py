@@ -1,8 +1,9 @@
 """Two-step verification: authenticator apps (TOTP), passkeys and recovery codes.
 
-Devices are django-otp's own models (``TOTPDevice``, ``StaticDevice``, and
-django-otp-webauthn's ``WebAuthnCredential``); so are throttling and replay protection
-(``verify_is_allowed``, ``verify_token``, ``last_t``). On top of the per-device
+Devices are django-otp models: ``AuthenticatorApp`` (``accounts/totp.py``: django-otp's
+TOTP device with its secret wrapped under the keyring), ``StaticDevice`` and
+django-otp-webauthn's ``WebAuthnCredential``; throttling and replay protection are
+django-otp's (``verify_is_allowed``, ``verify_token``, ``last_t``). On top of the per-device
 throttle, failed codes are limited per account and per address over a window, counted
 from the audit log itself: the limit enforces exactly what auditors see.
 
@@ -26,10 +27,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.models import User
+from accounts.totp import AuthenticatorApp
 from audit import context as request_context
 from audit import services as audit
 from audit.actions import Action
@@ -45,7 +46,7 @@ class DeviceKind(enum.StrEnum):
 
 # Sign-in devices: at least one must remain. Recovery codes are a fallback, not a device.
 _PRIMARY_MODELS: dict[DeviceKind, type[Any]] = {
-    DeviceKind.TOTP: TOTPDevice,
+    DeviceKind.TOTP: AuthenticatorApp,
     DeviceKind.PASSKEY: WebAuthnCredential,
 }
 
@@ -103,7 +104,7 @@ def session_is_verified(user: object) -> bool:
 
 
 def device_kind_of(device: Any) -> DeviceKind:
-    if isinstance(device, TOTPDevice):
+    if isinstance(device, AuthenticatorApp):
         return DeviceKind.TOTP
     if isinstance(device, WebAuthnCredential):
         return DeviceKind.PASSKEY
@@ -284,17 +285,17 @@ def totp_device_pending(*, actor: User, pending_id: int | None) -> Any:
     Not audited: an unconfirmed device verifies nothing; its confirmation is audited.
     """
     if pending_id is not None:
-        device = TOTPDevice.objects.filter(pk=pending_id, user=actor, confirmed=False).first()
+        device = AuthenticatorApp.objects.filter(pk=pending_id, user=actor, confirmed=False).first()
         if device is not None:
             return device
-    return TOTPDevice.objects.create(user=actor, confirmed=False, name=_("Authenticator app"))
+    return AuthenticatorApp.objects.create(user=actor, confirmed=False, name=_("Authenticator app"))
 
 
 def totp_device_confirm(*, actor: User, device: Any, code: str, name: str) -> Any:
     """Enrol an authenticator app: its first code proves the secret was copied right."""
     _attempts_check(actor=actor, kind=DeviceKind.TOTP, purpose=PURPOSE_ENROLMENT)
     with transaction.atomic():
-        pending = TOTPDevice.objects.select_for_update().get(
+        pending = AuthenticatorApp.objects.select_for_update().get(
             pk=device.pk, user=actor, confirmed=False
         )
         check = _code_check(pending, code.replace(" ", ""))
@@ -310,7 +311,7 @@ def totp_device_confirm(*, actor: User, device: Any, code: str, name: str) -> An
             pending.name = name.strip()[:64] or _("Authenticator app")
             pending.save(update_fields=["confirmed", "name"])
             # Other set-ups left half-way are of no use any more.
-            TOTPDevice.objects.filter(user=actor, confirmed=False).delete()
+            AuthenticatorApp.objects.filter(user=actor, confirmed=False).delete()
             _device_record(action=Action.ACCOUNTS_MFA_DEVICE_ADD, actor=actor, device=pending)
     _raise_for(check)
     return pending
@@ -320,7 +321,7 @@ def totp_device_verify(*, actor: User, device: Any, code: str) -> Any:
     """Second step of signing in with an authenticator app."""
     _attempts_check(actor=actor, kind=DeviceKind.TOTP, purpose=PURPOSE_SIGN_IN)
     with transaction.atomic():
-        locked = TOTPDevice.objects.select_for_update().get(
+        locked = AuthenticatorApp.objects.select_for_update().get(
             pk=device.pk, user=actor, confirmed=True
         )
         check = _code_check(locked, code.replace(" ", ""))

@@ -27,7 +27,7 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **extra)
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-missing]  # django-otp is untyped
     """A person who signs in with an e-mail address. No usernames.
 
     Roles: every active user is a clinician (member of teams); ``is_site_admin`` manages
@@ -289,3 +289,8 @@ class RoleProposal(models.Model):
 
     def is_pending(self, now: dt.datetime | None = None) -> bool:
         return self.decided_at is None and self.expires_at > (now or timezone.now())
+
+
+# Authenticator apps live in their own module (wrapped secrets, django-otp's verification);
+# imported here so that Django registers the model with the accounts app.
+from accounts.totp import AuthenticatorApp  # noqa: E402, F401

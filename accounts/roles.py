@@ -29,6 +29,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import sessions
 from accounts.errors import AccountRuleError
 from accounts.models import GrantedRole, RoleProposal, TeamMembership, TeamRole, User
 from audit import services as audit
@@ -232,6 +233,9 @@ def _role_apply(*, actor: User | None, subject: User, role: str, **context: obje
     setattr(subject, _ROLE_FIELD[GrantedRole(role)], True)
     subject.save(update_fields=[_ROLE_FIELD[GrantedRole(role)]])
     after = {"site_admin": subject.is_site_admin, "auditor": subject.is_auditor}
+    # A session opened before the grant must not carry the new role (session fixation):
+    # the person signs in again, password and second factor, into a new session.
+    ended = sessions.user_sessions_end_all(user=subject, reason=sessions.EndReason.ROLES_CHANGED)
     proposal = context.get("proposal")
     audit.record(
         action=Action.ACCOUNTS_USER_ROLES,
@@ -243,6 +247,7 @@ def _role_apply(*, actor: User | None, subject: User, role: str, **context: obje
             "email": subject.email,
             "before": before,
             "after": after,
+            "sessions_ended": ended,
             **({"proposal": proposal.pk} if isinstance(proposal, RoleProposal) else {}),
         },
     )

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.models import Invitation, Team, TeamMembership, TeamRole, User, UserSession
+from accounts.totp import AuthenticatorApp
 
 
 def _has_totp() -> Exists:
-    return Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
+    return Exists(AuthenticatorApp.objects.filter(user=OuterRef("pk"), confirmed=True))
 
 
 def _has_passkey() -> Exists:
@@ -27,7 +27,7 @@ def users_with_mfa_flag() -> QuerySet[User]:
 
 def user_has_mfa(user: User) -> bool:
     return bool(
-        TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        AuthenticatorApp.objects.filter(user=user, confirmed=True).exists()
         or WebAuthnCredential.objects.filter(user=user, confirmed=True).exists()
     )
 

@@ -11,6 +11,7 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from accounts import sessions
 from accounts.errors import AccountRuleError
 from accounts.models import (
     AccountPolicy,
@@ -98,7 +99,8 @@ def user_roles_set(
 ) -> list[RoleProposal]:
     """Withdraw roles at once; grant them only through a proposal that a second person
     approves (``accounts.roles``: four eyes, nobody for themselves). Returns the
-    proposals made."""
+    proposals made. A withdrawal ends the person's open sessions: they sign in again into
+    a session that never had the role."""
     from accounts import roles
 
     if (
@@ -116,12 +118,20 @@ def user_roles_set(
         with transaction.atomic():
             user.is_site_admin, user.is_auditor = after["site_admin"], after["auditor"]
             user.save(update_fields=["is_site_admin", "is_auditor"])
+            ended = sessions.user_sessions_end_all(
+                user=user, reason=sessions.EndReason.ROLES_CHANGED
+            )
             audit.record(
                 action=Action.ACCOUNTS_USER_ROLES,
                 actor=actor,
                 target_type="accounts.user",
                 target_id=user.pk,
-                details={"email": user.email, "before": before, "after": after},
+                details={
+                    "email": user.email,
+                    "before": before,
+                    "after": after,
+                    "sessions_ended": ended,
+                },
             )
     wanted = [
         (GrantedRole.SITE_ADMIN, is_site_admin and not before["site_admin"]),

@@ -40,6 +40,7 @@ class EndReason:
     REVOKED = "revoked"
     SIGNED_OUT = "signed out"
     OFFBOARDED = "account deactivated"
+    ROLES_CHANGED = "roles changed"
 
 
 def _session_store(session_key: str) -> SessionBase:
@@ -73,6 +74,24 @@ def user_session_start(*, request: HttpRequest, user: User, device_cookie: str) 
         user_agent=str(request.META.get("HTTP_USER_AGENT", ""))[:512],
         device_hash=hashlib.sha256(device_cookie.encode()).hexdigest(),
     )
+
+
+def session_key_renew(request: HttpRequest) -> None:
+    """Give this browser session a new id, keeping its contents and its place in the
+    session list.
+
+    Called at every privilege change (the password step through Django's login(), the
+    second factor, a first device): an id planted by someone else (session fixation)
+    or read off a shared ward PC between two steps must not inherit what the next step
+    grants (OWASP ASVS 5.0 V7.2.4). The old id is deleted, so it is signed out at once.
+    """
+    previous_key = request.session.session_key
+    request.session.cycle_key()
+    request.session.save()  # the contents too, not only the new id, even if the view fails
+    if previous_key:
+        UserSession.objects.filter(session_key=previous_key).update(
+            session_key=request.session.session_key
+        )
 
 
 def device_is_new(*, user: User, device_hash: str) -> bool:

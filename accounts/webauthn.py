@@ -1,7 +1,10 @@
 """django-otp-webauthn runs the passkey ceremonies; this helper adds SecureDrive's audit.
 
 Installed with ``OTP_WEBAUTHN_HELPER_CLASS``: the package's own views, JavaScript and
-replay protection (single-use challenges kept in the session) stay as they are.
+replay protection (single-use challenges kept in the session) stay as they are. The
+package's views mark the session verified right after these methods return, so this is
+also where the session gets its new id (sessions.session_key_renew), as the TOTP and
+recovery-code steps do.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django_otp_webauthn.helpers import WebAuthnHelper
 
-from accounts import mfa
+from accounts import mfa, sessions
 
 
 class AuditedWebAuthnHelper(WebAuthnHelper):  # type: ignore[misc]  # untyped package
@@ -22,6 +25,8 @@ class AuditedWebAuthnHelper(WebAuthnHelper):  # type: ignore[misc]  # untyped pa
         return device
 
     def register_complete(self, user: Any, state: dict[str, Any], data: dict[str, Any]) -> Any:
+        # A first passkey verifies the session that created it (see the package's view).
+        raises_privilege = not mfa.session_is_verified(self.request.user)
         try:
             with transaction.atomic():
                 device = super().register_complete(user=user, state=state, data=data)
@@ -29,6 +34,8 @@ class AuditedWebAuthnHelper(WebAuthnHelper):  # type: ignore[misc]  # untyped pa
         except Exception:
             mfa.passkey_registration_failed_record(actor=user)
             raise
+        if raises_privilege:
+            sessions.session_key_renew(self.request)
         return device
 
     def authenticate_complete(self, user: Any, state: dict[str, Any], data: dict[str, Any]) -> Any:
@@ -39,4 +46,5 @@ class AuditedWebAuthnHelper(WebAuthnHelper):  # type: ignore[misc]  # untyped pa
         except Exception:
             mfa.passkey_verification_record(actor=user, device=None)
             raise
+        sessions.session_key_renew(self.request)
         return device

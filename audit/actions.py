@@ -404,6 +404,12 @@ class Action(enum.StrEnum):
         Category.SHARING,
     )
 
+    ACCOUNTS_MFA_KEYS_REWRAP = (
+        "accounts.mfa.keys.rewrap",
+        _("re-wrapped authenticator-app secrets under the current key"),
+        Category.INTEGRITY,
+    )
+
     # Rate limits.
     RATELIMIT_UNAVAILABLE = (
         "ratelimit.unavailable",

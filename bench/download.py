@@ -295,9 +295,9 @@ def django_prepare(
     from django.core.management import call_command
     from django.test import Client
     from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from accounts.models import AccountPolicy, User
+    from accounts.totp import AuthenticatorApp
     from files import services
     from files.models import ScanStatus
     from files.uploads import BlobIngest
@@ -305,7 +305,7 @@ def django_prepare(
     call_command("migrate", verbosity=0)
     AccountPolicy.objects.update_or_create(pk=1, defaults={"login_notification": False})
     user = User.objects.create_user("bench@hopital.example", None, full_name="Bench")
-    device = TOTPDevice.objects.create(user=user, name="bench", confirmed=True)
+    device = AuthenticatorApp.objects.create(user=user, name="bench", confirmed=True)
     client = Client()
     client.force_login(user)
     session = client.session

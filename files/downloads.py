@@ -14,10 +14,12 @@
   the segments it touches. Several ranges in one request get the whole file (``200``):
   RFC 9110 §14.2 lets a server ignore Range, and multipart/byteranges buys clients
   nothing here. A malformed Range is ignored (``200``); a range starting past the end
-  gets ``416`` with ``Content-Range: bytes */size``. ``If-Range`` must match the strong
+  gets ``416`` with ``Content-Range: bytes */size``; absurdly long numbers saturate
+  instead of reaching ``int()`` (``range_requested``). ``If-Range`` must match the strong
   ETag exactly, otherwise (another ETag, a date) the whole file is sent.
 * **Safe headers.** ``Content-Disposition`` per RFC 6266 with an ASCII ``filename`` and
-  a UTF-8 ``filename*`` (RFC 8187); ``X-Content-Type-Options: nosniff``; a sandboxing
+  a UTF-8 ``filename*`` (RFC 8187), both folded (NFKC) first so that no folding turns
+  a name into a path; ``X-Content-Type-Options: nosniff``; a sandboxing
   CSP. Active content (HTML, SVG, XML, JavaScript…) is always an attachment served as
   ``application/octet-stream``: it must never run in SecureDrive's origin.
 """
@@ -49,6 +51,7 @@ from files.errors import NotDownloadableError
 from files.keys import associated_data
 from files.lineage import version_lineage_details
 from files.models import FileVersion, ScanStatus
+from files.names import path_component_safe
 from files.storage import BlobMissingError, BlobReader, blob_store
 
 logger = logging.getLogger(__name__)
@@ -86,6 +89,12 @@ DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 PREFETCH_SEGMENTS = 2
 
 _DIGITS = re.compile(r"[0-9]+")
+# A byte position or length never needs more than 19 digits (10^19 bytes is ~8.7 EiB).
+# Longer digit strings are absurd; they are read as "beyond any file" *before* int()
+# sees them: int() refuses more than 4,300 digits with a ValueError (CVE-2020-10735's
+# limit), which was a 500, and costs quadratic time below that.
+_POSITION_MAX_DIGITS = 19
+_BEYOND_ANY_FILE: int = 10**_POSITION_MAX_DIGITS
 
 
 class RangeNotSatisfiable(Exception):
@@ -102,31 +111,51 @@ class ByteRange:
         return self.end - self.start + 1
 
 
+def _position(text: str) -> int | None:
+    """ASCII digits as a number (saturated at ``_BEYOND_ANY_FILE``), else None."""
+    if not _DIGITS.fullmatch(text):
+        return None
+    significant = text.lstrip("0") or "0"
+    if len(significant) > _POSITION_MAX_DIGITS:
+        return _BEYOND_ANY_FILE
+    return int(significant)
+
+
 def range_requested(header: str | None, size: int) -> ByteRange | None:
-    """The one range to send, ``None`` for the whole file, or ``RangeNotSatisfiable``."""
+    """The one range to send, ``None`` for the whole file, or ``RangeNotSatisfiable``.
+
+    The only Range parser: every door to content (page, API, versions, links,
+    transfers) goes through ``version_download_response``. Whatever the header holds,
+    the answer is a range inside the file, the whole file, or 416; never an exception.
+    Absurdly large positions saturate, which keeps RFC 9110's meaning: a suffix longer
+    than the file is the whole file, a start past the end is unsatisfiable, an end past
+    the end stops at the last byte.
+    """
     if not header:
         return None
     unit, equals, spec = header.partition("=")
     if not equals or unit.strip().lower() != "bytes" or "," in spec:
         return None
-    first, dash, last = (part.strip() for part in spec.strip().partition("-"))
+    first_text, dash, last_text = (part.strip() for part in spec.strip().partition("-"))
     if not dash:
         return None
-    if not first:
-        if not _DIGITS.fullmatch(last):
+    last = _position(last_text) if last_text else None
+    if last_text and last is None:
+        return None  # "-5-9", "0-x": not a range-spec, the header is ignored
+    if not first_text:
+        if last is None:
             return None
-        suffix = int(last)
-        if suffix == 0 or size == 0:
+        if last == 0 or size == 0:
             raise RangeNotSatisfiable
-        return ByteRange(max(0, size - suffix), size - 1)
-    if not _DIGITS.fullmatch(first) or (last and not _DIGITS.fullmatch(last)):
+        return ByteRange(max(0, size - last), size - 1)
+    start = _position(first_text)
+    if start is None:
         return None
-    start = int(first)
-    if last and int(last) < start:
+    if last is not None and last < start:
         return None  # an invalid range-spec: the header is ignored (RFC 9110 §14.1.1)
     if start >= size:
         raise RangeNotSatisfiable
-    end = min(int(last), size - 1) if last else size - 1
+    end = min(last, size - 1) if last is not None else size - 1
     return ByteRange(start, end)
 
 
@@ -136,16 +165,22 @@ def version_etag(version: FileVersion) -> str:
 
 
 def content_disposition(name: str, *, inline: bool = False) -> str:
-    """RFC 6266: an ASCII fallback ``filename`` and the exact name in ``filename*``."""
+    """RFC 6266: an ASCII fallback ``filename`` and the name in ``filename*`` (RFC 8187).
+
+    Both come from the name already folded (``path_component_safe``: NFKC, no
+    separator or look-alike, no dot segment): a browser or a download tool that folds
+    it again cannot turn fullwidth dots and solidus (U+FF0E, U+FF0F) into ``../``.
+    Dropping what is not ASCII can still leave dots alone (``..é``), so the fallback is
+    checked once more.
+    """
     kind = "inline" if inline else "attachment"
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    fallback = (
-        "".join(
-            char if char.isprintable() and char not in '"\\;%' else "_" for char in folded
-        ).strip()
-        or "download"
-    )
-    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    safe = path_component_safe(name, fallback="download")
+    folded = unicodedata.normalize("NFKD", safe).encode("ascii", "ignore").decode("ascii")
+    ascii_name = "".join(
+        char if char.isprintable() and char not in '"\\;%' else "_" for char in folded
+    ).strip()
+    fallback = path_component_safe(ascii_name, fallback="download")
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(safe, safe='')}"
 
 
 def served_type(content_type: str) -> str:

@@ -1,49 +1,16 @@
-"""The configured keyring, and the associated data that binds keys and blobs to a version.
-
-The keyring file is re-read when it changes on disk, so that after
-``manage.py rotate_keys --new-key`` added a key-encryption key, running web and worker
-processes unwrap data keys re-wrapped under it without a restart.
+"""The associated data that binds data keys and blobs to a version, and the data keys
+themselves. The keyring is ``core.keys.keyring`` (authenticator-app secrets use it too).
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
-from pathlib import Path
 
-from django.conf import settings
-
+from core.keys import keyring
 from files.crypto import generate_data_key
 from files.envelope import WrappedKey, unwrap_data_key, wrap_data_key
-from files.keyring import FileKeyring, Keyring, KeyringError, keyring_file_ensure
 
-_lock = threading.Lock()
-_cached: tuple[Path, int, int, FileKeyring] | None = None
-
-
-def keyring() -> Keyring:
-    """The keyring named by ``SECUREDRIVE_KEYRING_FILE``.
-
-    Embedded mode creates it on first use (``manage.py bootstrap`` normally has);
-    production settings refuse to start without one, so there it always exists.
-    """
-    global _cached
-    path = Path(settings.KEYRING_FILE)
-    with _lock:
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            if settings.PRODUCTION:
-                raise KeyringError(f"keyring file {path} does not exist") from None
-            loaded, _created = keyring_file_ensure(path)
-            stat = path.stat()
-            _cached = (path, stat.st_mtime_ns, stat.st_ino, loaded)
-            return loaded
-        if _cached is not None and _cached[:3] == (path, stat.st_mtime_ns, stat.st_ino):
-            return _cached[3]
-        loaded = FileKeyring.load(path)
-        _cached = (path, stat.st_mtime_ns, stat.st_ino, loaded)
-        return loaded
+__all__ = ["associated_data", "data_key_new_wrapped", "data_key_unwrap", "keyring"]
 
 
 def associated_data(version_id: uuid.UUID | str) -> bytes:

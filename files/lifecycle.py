@@ -29,10 +29,11 @@ from accounts.models import User
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
+from core.keys import keyring
 from files import services
 from files.crypto import BlobDecryptor, BlobIntegrityError
 from files.envelope import EnvelopeError, WrappedKey, rewrap_data_key
-from files.keys import associated_data, keyring
+from files.keys import associated_data
 from files.models import File, FileVersion, Folder
 from files.storage import BlobMissingError, blob_store
 

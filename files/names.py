@@ -13,7 +13,11 @@ that clinicians download to, and zip bundles later. The known traps:
   trailing dots or spaces, which Windows silently strips or refuses;
 * more than 255 bytes of UTF-8, the limit of ext4, APFS and NTFS components;
 * one name, two spellings: NFC normalisation makes a composed and a decomposed ``é``
-  the same name (macOS produces the decomposed form).
+  the same name (macOS produces the decomposed form);
+* compatibility folding (NFKC/NFKD): ``\uff0e\uff0e\uff0fevil.sh`` (fullwidth full
+  stops and solidus) is no path as typed, but becomes ``../evil.sh`` in any tool that folds it,
+  as an ASCII download name once did. The path rules are checked on the folded form
+  too, and what leaves (``download_name``) is folded first, so nothing folds later.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from files.errors import FileRuleError
 MAX_NAME_BYTES = 255
 
 _SEPARATORS = frozenset("/\\")
+# Slashes NFKC leaves alone but that read as one, and that Windows' "best fit" code-page
+# conversion may turn into one: division slash, fraction slash, big (reverse) solidus.
+_SEPARATOR_LOOKALIKES = frozenset("\u2215\u2044\u29f8\u29f9")
 # Bidirectional formatting characters (Unicode TR 9): embeddings, overrides, isolates.
 _BIDI_CONTROLS = frozenset(
     "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -37,17 +44,31 @@ _WINDOWS_DEVICES = frozenset(
 )
 
 
+def _is_separator(char: str) -> bool:
+    return char in _SEPARATORS or char in _SEPARATOR_LOOKALIKES
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS
+
+
 def name_clean(raw: str) -> str:
-    """The NFC-normalised name, or ``FileRuleError`` saying what is wrong with it."""
+    """The NFC-normalised name, or ``FileRuleError`` saying what is wrong with it.
+
+    The name is kept as typed (NFC), but its path rules hold for its NFKC form as well:
+    fullwidth ``..`` or ``a/b`` (U+FF0E, U+FF0F) must not become a path in whatever folds
+    it.
+    """
     name = unicodedata.normalize("NFC", raw)
     if not name:
         raise FileRuleError(_("A name cannot be empty."))
-    if name in {".", ".."}:
-        raise FileRuleError(_("“.” and “..” cannot be used as names."))
-    if any(char in _SEPARATORS for char in name):
-        raise FileRuleError(_("A name cannot contain “/” or “\\”."))
-    if any(unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS for char in name):
-        raise FileRuleError(_("A name cannot contain control or text-direction characters."))
+    for form in (name, unicodedata.normalize("NFKC", name)):
+        if form in {".", ".."}:
+            raise FileRuleError(_("“.” and “..” cannot be used as names."))
+        if any(_is_separator(char) for char in form):
+            raise FileRuleError(_("A name cannot contain “/” or “\\”."))
+        if any(_is_control(char) for char in form):
+            raise FileRuleError(_("A name cannot contain control or text-direction characters."))
     if name[-1] in {".", " "}:
         raise FileRuleError(_("A name cannot end with a dot or a space."))
     if name[0].isspace():
@@ -63,6 +84,30 @@ def name_clean(raw: str) -> str:
             % {"limit": MAX_NAME_BYTES}
         )
     return name
+
+
+def path_components(path: str) -> list[str]:
+    """``path`` folded (NFKC) and split at every separator or look-alike, control and
+    text-direction characters dropped first: what a ZIP member name is made from."""
+    visible = "".join(char for char in path if not _is_control(char))
+    folded = unicodedata.normalize("NFKC", visible)
+    parts = [""]
+    for char in folded:
+        if _is_separator(char):
+            parts.append("")
+        else:
+            parts[-1] += char
+    return parts
+
+
+def path_component_safe(name: str, *, fallback: str) -> str:
+    """``name`` as one path component whatever it holds: folded (NFKC, so that no later
+    folding changes it), control and text-direction characters dropped, the pieces
+    between separators (or look-alikes) joined with ``_`` once dot segments are left
+    out, and ``fallback`` if nothing is left. For names that leave SecureDrive
+    (download names), including ones stored before a rule existed."""
+    pieces = [piece for piece in path_components(name) if piece.strip(" .")]
+    return "_".join(pieces) or fallback
 
 
 def name_key(name: str) -> str:

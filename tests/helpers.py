@@ -7,14 +7,15 @@ import time
 import pyotp
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User, UserSession
+from accounts.totp import AuthenticatorApp
 from tests.conftest import PASSWORD
 
 
-def totp_device_confirmed(user: User) -> TOTPDevice:
-    device, _created = TOTPDevice.objects.get_or_create(
+def totp_device_confirmed(user: User) -> AuthenticatorApp:
+    device: AuthenticatorApp
+    device, _created = AuthenticatorApp.objects.get_or_create(
         user=user, name="Authenticator app", defaults={"confirmed": True}
     )
     return device
@@ -32,7 +33,7 @@ def client_signed_in(user: User, *, user_agent: str = "Firefox/140 (ward PC)") -
     return client
 
 
-def totp_code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
+def totp_code(device: AuthenticatorApp, *, steps_ahead: int = 0) -> str:
     """What the person's authenticator app shows: pyotp, from the device's own secret.
 
     django-otp refuses a code twice (and any older one); ``steps_ahead=1`` is the next
@@ -43,7 +44,7 @@ def totp_code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
     return app.at(time.time() + steps_ahead * device.step)
 
 
-def totp_wrong_code(device: TOTPDevice) -> str:
+def totp_wrong_code(device: AuthenticatorApp) -> str:
     """Six digits that are certainly not accepted right now."""
     accepted = {totp_code(device, steps_ahead=steps) for steps in (-1, 0, 1)}
     return next(code for code in ("000000", "111111", "222222", "333333") if code not in accepted)

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from drf_spectacular.validation import validate_schema
 
 from accounts import tokens
 from accounts.api import TokenCreateThrottle
 from accounts.models import PersonalAccessToken, Team, TeamMembership, TeamRole, TokenScope, User
+from accounts.totp import AuthenticatorApp
 from audit.actions import Action
 from audit.models import AuditEvent
 
@@ -36,7 +36,7 @@ def verified_client(user: User, **client_options: Any) -> Client:
     django-otp's middleware marks a request verified when the session names one of the
     user's confirmed devices: this is what a successful TOTP check leaves behind.
     """
-    device, _created = TOTPDevice.objects.get_or_create(
+    device, _created = AuthenticatorApp.objects.get_or_create(
         user=user, name="Authenticator app", defaults={"confirmed": True}
     )
     client = Client(**client_options)

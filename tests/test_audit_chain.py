@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts.models import User
+from audit import checkpoints
 from audit import services as audit
 from audit.actions import Action
 from audit.chain import GENESIS_HASH
@@ -16,6 +18,15 @@ from audit.models import AppendOnlyError, AuditEvent, Outcome
 from audit.selectors import audit_chain_verify
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def audit_folders(settings: Any, tmp_path: Path) -> None:
+    """Checkpoints and the signing key of this test only (the database rolls back; files
+    would otherwise outlive it)."""
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    settings.AUDIT_SIGNING_KEY_FILE = tmp_path / "secrets" / "audit_signing_key.pem"
+    settings.AUDIT_CHECKPOINT_S3_BUCKET = ""
 
 
 def events_record(owner: User, count: int = 6) -> list[AuditEvent]:
@@ -46,6 +57,52 @@ def verify_audit_exit() -> tuple[int, str]:
     except CommandError as error:
         return error.returncode, str(error)
     return 0, ""
+
+
+def test_without_a_checkpoint_the_command_says_what_it_cannot_see(
+    owner: User, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events_record(owner)
+    assert verify_audit_exit() == (0, "")
+    assert "No signed checkpoint yet" in capsys.readouterr().out
+
+
+def test_the_latest_signed_checkpoint_is_checked_and_named(
+    owner: User, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events_record(owner)
+    assert checkpoints.checkpoint_write(force=True) == 6
+    events_record(owner, count=2)
+    assert verify_audit_exit() == (0, "")
+    out = capsys.readouterr().out
+    assert "Audit chain intact: 8 event(s)" in out
+    root = checkpoints.checkpoint_open_trusted(checkpoints.checkpoint_store(), 6).root_hash
+    assert f"Latest signed checkpoint: size 6, root {root.hex()}: verified" in out
+
+
+def test_truncating_the_tail_below_the_last_checkpoint_is_caught(owner: User) -> None:
+    """What the chain alone cannot see: the newest events gone, the head simply moved
+    back. The outside review did this and the command still said "chain intact"."""
+    events_record(owner)
+    checkpoints.checkpoint_write(force=True)
+    tamper("DELETE FROM audit_auditevent WHERE sequence > 4")
+    code, message = verify_audit_exit()
+    assert code == 1
+    assert "truncated" in message
+    assert "signed checkpoint covers 6 events, the log holds 4" in message
+    assert "Latest signed checkpoint: size 6" in message
+
+
+def test_a_rewritten_log_that_chains_again_is_caught_by_the_checkpoint(owner: User) -> None:
+    """A database owner deletes the last events and appends new ones: the chain is
+    whole again, but the root at the signed size is not the signed one."""
+    events_record(owner)
+    checkpoints.checkpoint_write(force=True)
+    tamper("DELETE FROM audit_auditevent WHERE sequence > 4")
+    events_record(owner, count=3)  # appended through the application, chained from 4
+    code, message = verify_audit_exit()
+    assert code == 1
+    assert "root at size 6 differs from its checkpoint" in message
 
 
 def test_events_chain_from_genesis(owner: User) -> None:

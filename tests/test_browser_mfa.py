@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import pyotp
 import pytest
 import time_machine
+from django.conf import settings
+from django.test import Client
 from django_otp_webauthn.models import WebAuthnCredential
 from pytest_django import Settings
 
@@ -40,6 +42,19 @@ def passkey_script_ready(page: Any) -> None:
     # django-otp-webauthn's module script shows its button one await before it binds
     # the click handler: a person never clicks that fast, a robot can.
     page.wait_for_load_state("networkidle")
+
+
+def session_id(page: Any) -> str:
+    [cookie] = [c for c in page.context.cookies() if c["name"] == settings.SESSION_COOKIE_NAME]
+    return str(cookie["value"])
+
+
+def assert_id_signed_out(session_key: str) -> None:
+    """The id a browser held before its second factor opens nothing any more."""
+    replay = Client()
+    replay.cookies[settings.SESSION_COOKIE_NAME] = session_key
+    assert replay.get("/api/v1/me/").status_code in (401, 403)
+    assert replay.get("/")["Location"].startswith("/accounts/login/")
 
 
 def sign_out(page: Any) -> None:
@@ -125,11 +140,14 @@ def test_clinician_creates_a_passkey_then_signs_in_with_it(
     )
     password_step(page, owner)
     page.get_by_role("link", name="Use a passkey").click()
+    before_first_passkey = session_id(page)
     page.get_by_label("Name of this passkey").fill("Ward laptop")
     passkey_script_ready(page)
     page.get_by_role("button", name="Create a passkey").click()
 
     page.get_by_role("heading", name="Your recovery codes").wait_for()
+    assert session_id(page) != before_first_passkey
+    assert_id_signed_out(before_first_passkey)
     assert page.locator("#recovery-codes li").count() == 10
     passkey = WebAuthnCredential.objects.get(user=owner)
     assert passkey.name == "Ward laptop"
@@ -139,8 +157,11 @@ def test_clinician_creates_a_passkey_then_signs_in_with_it(
     sign_out(page)
     password_step(page, owner)
     passkey_script_ready(page)
+    before_passkey = session_id(page)
     page.get_by_role("button", name="Use my passkey").click()
     page.get_by_role("heading", name="Welcome, Alice").wait_for()
+    assert session_id(page) != before_passkey
+    assert_id_signed_out(before_passkey)
 
     page.goto("/accounts/security/")
     page.locator(f'[data-device="passkey-{passkey.pk}"]').wait_for()

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from core.keyring import FileKeyring
 from files.crypto import (
     DEFAULT_SEGMENT_SIZE,
     HEADER_SIZE,
@@ -52,7 +53,6 @@ from files.envelope import (
     unwrap_data_key,
     wrap_data_key,
 )
-from files.keyring import FileKeyring
 
 SEGMENT = 64
 SEALED = SEGMENT + TAG_SIZE

@@ -21,9 +21,9 @@ from django.utils import timezone
 from accounts.models import Team, User
 from audit.actions import Action
 from audit.models import AuditEvent
+from core.keyring import FileKeyring
 from files import lifecycle, services
 from files.errors import FileRuleError, NameClashError
-from files.keyring import FileKeyring
 from files.models import File, FileVersion, Folder, ScanStatus, Space
 from tests.files_helpers import (
     Backend,

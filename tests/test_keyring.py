@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from files.keyring import FileKeyring, KeyringError, keyring_file_create, keyring_file_ensure
+from core.keyring import FileKeyring, KeyringError, keyring_file_create, keyring_file_ensure
 
 
 def test_created_keyring_is_private_and_loadable(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_processes_starting_together_share_one_keyring(tmp_path: Path) -> None:
     path = tmp_path / "secrets" / "keyring.json"
     script = (
         "import sys, time; from pathlib import Path;"
-        "from files.keyring import keyring_file_ensure;"
+        "from core.keyring import keyring_file_ensure;"
         "time.sleep(max(0.0, float(sys.argv[2]) - time.time()));"
         "keyring, _ = keyring_file_ensure(Path(sys.argv[1])); print(keyring.current_key_id)"
     )
@@ -90,7 +90,7 @@ def test_malformed_keyrings_are_rejected(tmp_path: Path, content: str) -> None:
 
 def test_operator_creates_a_keyring_from_the_command_line(tmp_path: Path) -> None:
     path = tmp_path / "keyring.json"
-    command = [sys.executable, "-m", "files.keyring", "create", str(path)]
+    command = [sys.executable, "-m", "core.keyring", "create", str(path)]
     root = Path(__file__).resolve().parent.parent
     first = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
     assert first.returncode == 0, first.stderr

@@ -14,11 +14,11 @@ import pytest
 import time_machine
 from django.test import Client
 from django_otp.plugins.otp_static.models import StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import mfa
 from accounts.models import User
+from accounts.totp import AuthenticatorApp
 from audit.actions import Action
 from audit.models import AuditEvent
 from tests.conftest import PASSWORD, user_create
@@ -115,7 +115,7 @@ def test_a_stolen_password_cannot_add_a_device_to_an_enrolled_account(owner: Use
     # django-otp-webauthn refuses too: its endpoint is reachable, the ceremony is not.
     refused = thief.post("/accounts/webauthn/registration/begin/")
     assert refused.status_code == 403
-    assert TOTPDevice.objects.filter(user=owner).count() == 1
+    assert AuthenticatorApp.objects.filter(user=owner).count() == 1
 
 
 def test_a_stolen_password_cannot_pass_off_an_existing_passkey_as_just_created(
@@ -146,13 +146,13 @@ def test_clinician_enrols_an_authenticator_app_and_sees_recovery_codes_once(owne
     page = browser.get(TOTP_ADD)
     html = page.content.decode()
     assert re.search(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]+"', html)
-    device = TOTPDevice.objects.get(user=owner, confirmed=False)
+    device = AuthenticatorApp.objects.get(user=owner, confirmed=False)
     secret = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', html)
     assert secret is not None
     assert secret.group(1).replace(" ", "") in device.config_url
     # A reload shows the same secret rather than a new one.
     assert browser.get(TOTP_ADD).content.decode().count(secret.group(1)) == 1
-    assert TOTPDevice.objects.filter(user=owner).count() == 1
+    assert AuthenticatorApp.objects.filter(user=owner).count() == 1
 
     done = browser.post(TOTP_ADD, {"code": totp_code(device), "name": "Work phone"})
     assert done.status_code == 200
@@ -183,7 +183,7 @@ def test_clinician_enrols_an_authenticator_app_and_sees_recovery_codes_once(owne
 def test_a_mistyped_enrolment_code_keeps_the_app_unconfirmed(owner: User) -> None:
     browser = client_password_only(owner)
     browser.get(TOTP_ADD)
-    device = TOTPDevice.objects.get(user=owner)
+    device = AuthenticatorApp.objects.get(user=owner)
     response = browser.post(TOTP_ADD, {"code": totp_wrong_code(device), "name": "Phone"})
     assert "This code is not valid" in response.content.decode()
     device.refresh_from_db()
@@ -326,13 +326,13 @@ def test_the_last_sign_in_device_cannot_be_removed(owner: User) -> None:
 
     refused = browser.post(f"/accounts/security/totp/{first.pk}/remove/", follow=True)
     assert "This is your only sign-in device." in refused.text
-    assert TOTPDevice.objects.filter(pk=first.pk).exists()
+    assert AuthenticatorApp.objects.filter(pk=first.pk).exists()
     [denied] = events(Action.ACCOUNTS_MFA_DEVICE_REMOVE)
     assert (denied.outcome, denied.details["reason"]) == ("denied", "last device")
 
     # With a second app enrolled, either can go.
     browser.get(TOTP_ADD)
-    second = TOTPDevice.objects.get(user=owner, confirmed=False)
+    second = AuthenticatorApp.objects.get(user=owner, confirmed=False)
     browser.post(TOTP_ADD, {"code": totp_code(second), "name": "New phone"})
     assert "New phone" in browser.get("/accounts/security/").text
     removed = browser.post(f"/accounts/security/totp/{second.pk}/remove/", follow=True)

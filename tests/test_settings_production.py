@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from django.core.management.utils import get_random_secret_key
 
 from audit.signing_key import signing_key_file_create
-from files.keyring import keyring_file_create
+from core.keyring import keyring_file_create
+from securedrive.config import secret_key_weakness
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,3 +127,61 @@ def test_secrets_can_come_from_files(production_env: dict[str, str], tmp_path: P
     env = {k: v for k, v in production_env.items() if k != "SECUREDRIVE_SECRET_KEY"}
     env["SECUREDRIVE_SECRET_KEY_FILE"] = str(secret_file)
     assert manage(env, "check").returncode == 0
+
+
+# --- The secret key: real entropy, not just length -----------------------------------------
+
+GENERATE_COMMAND = "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+
+
+@pytest.mark.parametrize(
+    "weak_key",
+    [
+        "secret" * 10,  # what the outside review got through
+        "Password123!" * 5,
+        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP",  # a keyboard walk
+        "a" * 60 + "1234567890abcdef",  # mostly one character
+    ],
+)
+def test_a_weak_secret_key_refuses_to_start_and_says_how_to_make_one(
+    production_env: dict[str, str], weak_key: str
+) -> None:
+    result = manage({**production_env, "SECUREDRIVE_SECRET_KEY": weak_key}, "check")
+    assert result.returncode != 0
+    assert "SECUREDRIVE_SECRET_KEY must be set to a random value" in result.stderr
+    assert GENERATE_COMMAND in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("weak_key", "reason"),
+    [
+        ("", "a placeholder"),
+        ("django-insecure-q8$h2!x0(k7^wz5@m1#r9&v3*t6)p4_n", "a placeholder"),
+        ("Xk4vQ9mW2pL7rT1zN8bC5hJ3", "shorter than 50"),
+        ("secret" * 10, "too few distinct characters"),
+        ("Password123!" * 5, "repeats a pattern"),
+        ("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP", "run in sequence"),
+        ("a" * 60 + "1234567890abcdef", "not random enough"),
+    ],
+)
+def test_each_weakness_is_named(weak_key: str, reason: str) -> None:
+    weakness = secret_key_weakness(weak_key)
+    assert weakness is not None
+    assert reason in weakness
+
+
+@pytest.mark.parametrize(
+    "generate",
+    [
+        lambda: secrets.token_urlsafe(50),
+        lambda: secrets.token_hex(25),  # 50 hex characters: openssl rand -hex 25
+        lambda: secrets.token_hex(64),
+        lambda: base64.b64encode(secrets.token_bytes(48)).decode(),  # openssl rand -base64 48
+        get_random_secret_key,  # Django's startproject
+    ],
+    ids=["token_urlsafe", "hex-50", "hex-128", "base64", "django"],
+)
+def test_keys_from_the_usual_generators_are_accepted(generate: Callable[[], str]) -> None:
+    for _attempt in range(500):
+        key = generate()
+        assert secret_key_weakness(key) is None, key

@@ -23,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
-from accounts import mfa
+from accounts import mfa, sessions
 from accounts.forms import (
     DeviceNameForm,
     PasskeyAddedForm,
@@ -59,6 +59,13 @@ def _with_next(request: HttpRequest, url_name: str) -> str:
     return f"{url}?{urlencode({'next': next_url})}" if next_url else url
 
 
+def _second_factor_passed(request: HttpRequest, device: Any) -> None:
+    """Mark this session verified, under a new id: the one used before the second
+    factor stops working (sessions.session_key_renew)."""
+    sessions.session_key_renew(request)
+    otp_login(request, device)
+
+
 def _device_kind(kind: str) -> mfa.DeviceKind:
     if kind not in (mfa.DeviceKind.TOTP, mfa.DeviceKind.PASSKEY):
         raise Http404
@@ -91,7 +98,7 @@ def verify(request: HttpRequest) -> HttpResponseBase:
             form.add_error("code", error.message)
             status = 429 if isinstance(error, mfa.TooManyAttempts) else 200
         else:
-            otp_login(request, device)
+            _second_factor_passed(request, device)
             return redirect(_next_url(request) or "home")
     context = {
         "form": form if apps else None,
@@ -117,7 +124,7 @@ def verify_recovery(request: HttpRequest) -> HttpResponseBase:
             form.add_error("code", error.message)
             status = 429 if isinstance(error, mfa.TooManyAttempts) else 200
         else:
-            otp_login(request, used.device)
+            _second_factor_passed(request, used.device)
             if used.remaining == 0:
                 messages.warning(
                     request,
@@ -214,7 +221,7 @@ def totp_add(request: HttpRequest) -> HttpResponseBase:
             del request.session[PENDING_TOTP_SESSION_KEY]
             if not _verified(request):
                 # A first device: its code just proved possession of it.
-                otp_login(request, confirmed)
+                _second_factor_passed(request, confirmed)
             return _device_added(request, confirmed)
     secret = b32encode(device.bin_key).decode()
     context = {

@@ -20,7 +20,7 @@
   download's would be, then aborts the connection: the client sees a broken download,
   never a well-formed ZIP with a hole in it.
 * **Safe names.** Entry paths come from names that ``files.names.name_clean`` already
-  checked; they are normalised again here (NFC, no empty, ``.`` or ``..`` components,
+  checked; they are normalised again here (NFKC, no empty, ``.`` or ``..`` components,
   no leading ``/``, no backslashes or control characters) and made unique the way
   case-insensitive file systems compare them (Windows, macOS): a clash gets
   ``name (2).ext``.
@@ -38,9 +38,7 @@ import contextlib
 import functools
 import logging
 import queue
-import re
 import threading
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +54,7 @@ from files.downloads import content_disposition
 from files.envelope import EnvelopeError
 from files.keys import associated_data
 from files.models import File, FileVersion, Folder
-from files.names import name_key, name_variant
+from files.names import name_key, name_variant, path_components
 from files.storage import BlobMissingError, BlobReader, blob_store
 
 logger = logging.getLogger(__name__)
@@ -65,12 +63,6 @@ ARCHIVE_CONTENT_TYPE = "application/zip"
 # Chunks (mostly 1 MiB segments) the helper thread may make ahead of the one being
 # sent: as files.downloads.PREFETCH_SEGMENTS, plus room for the small ZIP headers.
 ARCHIVE_PREFETCH_CHUNKS = 3
-
-_SEPARATORS = re.compile(r"[/\\]+")
-# Bidirectional formatting characters (Unicode TR 9), as in files/names.py.
-_BIDI_CONTROLS = frozenset(
-    "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
 
 
 @dataclass(frozen=True)
@@ -92,17 +84,13 @@ def archive_path_clean(path: str) -> str:
 
     Names reaching here passed ``files.names.name_clean``; this is the second wall
     against path traversal in an unzip tool ("zip slip"): an absolute path, ``..`` or
-    a backslash (a separator on Windows) never survives, whatever the caller passed.
+    a backslash (a separator on Windows) never survives, whatever the caller passed,
+    nor one that folding would make (fullwidth ``../``, NFKC): the name is folded first.
     """
     parts = []
-    for raw in _SEPARATORS.split(unicodedata.normalize("NFC", path)):
-        part = "".join(
-            char
-            for char in raw
-            if unicodedata.category(char) != "Cc" and char not in _BIDI_CONTROLS
-        )
+    for raw in path_components(path):
         # Windows drops trailing dots and spaces, which would turn "a." into "a".
-        part = part.strip().rstrip(" .")
+        part = raw.strip().rstrip(" .")
         if part in {"", ".", ".."}:
             continue
         parts.append(part)

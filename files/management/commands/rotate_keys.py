@@ -1,12 +1,14 @@
-"""Re-wrap every data key under the keyring's current key-encryption key.
+"""Re-wrap every data key and authenticator-app secret under the current KEK.
 
     manage.py rotate_keys              # re-wrap what is not under the current KEK
     manage.py rotate_keys --new-key    # first add a fresh KEK to the keyring file
 
-Blobs are not touched: only the 61-byte wrapped keys in the database change. The run is
-resumable and idempotent (each batch commits on its own; a key already under the
-current KEK is left alone) and audited (``files.keys.rotation`` at start and finish,
-``files.keys.rewrap`` per batch). Exit status 1 if a wrapped key failed to unwrap.
+Blobs are not touched: only the 61-byte wrapped keys in the database change, and the
+wrapped secrets of authenticator apps (``accounts.totp``). The run is resumable and
+idempotent (each batch commits on its own; a key already under the current KEK is left
+alone) and audited (``files.keys.rotation`` at start and finish, ``files.keys.rewrap``
+and ``accounts.mfa.keys.rewrap`` per batch). Exit status 1 if a wrapped key failed to
+unwrap.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from files.keyring import FileKeyring, KeyringError
+from accounts.totp import authenticator_app_keys_rewrap
+from core.keyring import FileKeyring, KeyringError
 from files.lifecycle import RewrapReport, data_keys_rewrap
 
 
 class Command(BaseCommand):
-    help = "Re-wrap every file data key under the current key-encryption key (blobs untouched)."
+    help = (
+        "Re-wrap every file data key and authenticator-app secret under the current "
+        "key-encryption key (blobs untouched)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -59,8 +65,21 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(f"Nothing to do: every data key is under {report.current_kek_id}.")
+        apps = authenticator_app_keys_rewrap(batch_size=max(1, options["batch_size"]))
+        self.stdout.write(
+            f"Authenticator apps: {apps.rewrapped} secret(s) re-wrapped under "
+            f"{apps.current_kek_id}."
+        )
+        problems = []
         if report.failed:
-            raise CommandError(
+            problems.append(
                 f"{len(report.failed)} wrapped key(s) failed to unwrap and were flagged: "
                 + ", ".join(report.failed)
             )
+        if apps.failed:
+            problems.append(
+                f"{len(apps.failed)} authenticator app(s) whose secret failed to unwrap "
+                "(their owners set them up again): " + ", ".join(map(str, apps.failed))
+            )
+        if problems:
+            raise CommandError(" ".join(problems))

@@ -11,7 +11,7 @@ from django.db import connection
 from accounts.services import first_admin_ensure
 from audit import services as audit
 from audit.actions import Action
-from files.keyring import keyring_file_ensure
+from core.keyring import keyring_file_ensure
 from securedrive import database_roles
 
 

@@ -28,6 +28,7 @@ if str(BASE_DIR) not in sys.path:
 from cryptography.hazmat.primitives.hashes import SHA256  # noqa: E402
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF  # noqa: E402
 
+from core.keyring import FileKeyring  # noqa: E402
 from files.crypto import (  # noqa: E402
     HEADER_SIZE,
     HKDF_INFO_PREFIX,
@@ -37,7 +38,6 @@ from files.crypto import (  # noqa: E402
     segment_offset,
 )
 from files.envelope import wrap_data_key  # noqa: E402
-from files.keyring import FileKeyring  # noqa: E402
 
 SEGMENT_SIZE = 64
 DATA_KEY = bytes(range(0x00, 0x20))
