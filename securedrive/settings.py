@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "axes",
     "securedrive",
+    "core",
     "audit",
     "accounts",
     "files",

@@ -127,7 +127,7 @@ def test_admin_offboards_a_signed_in_user_at_once(
     try:
         response = client_signed_in(site_admin).post(
             f"/accounts/admin/users/{owner.pk}/deactivate/",
-            {"when": "now", "successor": outsider.pk},
+            {"when": "now", "successor": outsider.pk, "confirmed": "yes"},
         )
     finally:
         offboarding.user_deactivated.disconnect(files_receiver)
@@ -153,7 +153,7 @@ def test_admin_offboards_a_signed_in_user_at_once(
 
 def test_admin_cannot_deactivate_themselves(site_admin: User) -> None:
     client_signed_in(site_admin).post(
-        f"/accounts/admin/users/{site_admin.pk}/deactivate/", {"when": "now"}
+        f"/accounts/admin/users/{site_admin.pk}/deactivate/", {"when": "now", "confirmed": "yes"}
     )
     site_admin.refresh_from_db()
     assert site_admin.is_active
