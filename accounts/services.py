@@ -69,6 +69,33 @@ def setup_link_refused_record() -> None:
     )
 
 
+def setup_link_issue(
+    *, email: str | None = None, only_without_password: bool = False
+) -> tuple[User, str]:
+    """A fresh one-time set-up link for ``email``, or for the first site administrator.
+
+    For the operator at the server's console (``manage.py setup_link``), who can already
+    do anything: the link lets its holder choose the account's password, so it is
+    recorded. Raises ``User.DoesNotExist`` for no such active account (or, with
+    ``only_without_password``, when it has a password already).
+    """
+    active = User.objects.filter(is_active=True)
+    if email:
+        user = active.get(email__iexact=email.strip())
+    else:
+        user = active.filter(is_site_admin=True).order_by("pk")[:1].get()
+    if only_without_password and user.has_usable_password():
+        raise User.DoesNotExist
+    audit.record(
+        action=Action.ACCOUNTS_SETUP_LINK_ISSUE,
+        actor_label="system",
+        target_type="accounts.user",
+        target_id=user.pk,
+        details={"email": user.email},
+    )
+    return user, setup_url_for(user)
+
+
 def first_admin_ensure(*, email: str) -> FirstAdmin:
     """Create the first site administrator when there is no user at all.
 

@@ -23,6 +23,9 @@ from audit.models import Outcome
 def _login_succeeded(sender: object, request: HttpRequest, user: User, **kwargs: Any) -> None:
     device_cookie = request.COOKIES.get(sessions.DEVICE_COOKIE, "")
     new_device = sessions.device_is_new(user=user, device_hash=sessions.device_hash_of(request))
+    # A brand-new account's first sign-in is on a "new device" by definition: alerting
+    # the person about their own first visit teaches them to ignore the alert.
+    first_sign_in = not UserSession.objects.filter(user=user).exists()
     if not device_cookie:
         device_cookie = sessions.device_cookie_new()
         # SessionPolicyMiddleware sets it on the response.
@@ -37,7 +40,7 @@ def _login_succeeded(sender: object, request: HttpRequest, user: User, **kwargs:
         target_id=user.pk,
         details={"session": user_session.pk, "new_device": new_device},
     )
-    if new_device and AccountPolicy.current().login_notification:
+    if new_device and not first_sign_in and AccountPolicy.current().login_notification:
         from accounts.tasks import login_notification_send
 
         transaction.on_commit(lambda: login_notification_send.delay(user_session.pk))

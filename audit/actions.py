@@ -120,6 +120,12 @@ class Action(enum.StrEnum):
         _("opened the administration"),
         Category.ADMIN,
     )
+    ACCOUNTS_SETUP_LINK_ISSUE = (
+        "accounts.setup_link.issue",
+        _("issued a one-time set-up link from the command line"),
+        Category.ADMIN,
+        ("email",),
+    )
     ACCOUNTS_FIRST_ADMIN_CREATE = (
         "accounts.first_admin.create",
         _("created the first administrator"),

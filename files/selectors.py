@@ -462,6 +462,19 @@ def file_versions(file: File) -> list[FileVersion]:
     )
 
 
+def file_versions_count(file: File) -> int:
+    """How many versions a permanent deletion of ``file`` would destroy."""
+    return file.versions.filter(shredded_at__isnull=True).count()
+
+
+def folder_purge_summary(folder: Folder) -> tuple[int, int]:
+    """(files, versions) that a permanent deletion of ``folder`` would destroy."""
+    subtree = [folder.pk, *folder_descendant_ids([folder.pk])]
+    files = File.objects.filter(folder_id__in=subtree, purged_at__isnull=True)
+    versions = FileVersion.objects.filter(file__in=files, shredded_at__isnull=True).count()
+    return files.count(), versions
+
+
 @dataclass(frozen=True)
 class TrashListing:
     space: Space

@@ -89,6 +89,19 @@ def profile_from(value: str) -> str:
     return profile
 
 
+# Debian's and Ubuntu's clamav-daemon package listen on this socket.
+DEBIAN_CLAMD_SOCKET = Path("/run/clamav/clamd.ctl")
+
+
+def clamd_address_default(*, production: bool, socket: Path = DEBIAN_CLAMD_SOCKET) -> str:
+    """Where clamd is when SECUREDRIVE_CLAMD_ADDRESS is not set: a trial (embedded
+    profile) uses the local clamav-daemon if there is one, so that uploads become
+    downloadable without configuration; production names its scanner explicitly."""
+    if production or not socket.is_socket():
+        return ""
+    return f"unix://{socket}"
+
+
 def private_directory_create(path: Path) -> None:
     """Create a folder readable by the service account only."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)

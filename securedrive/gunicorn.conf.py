@@ -15,6 +15,7 @@ timeout = 120
 graceful_timeout = 30
 keepalive = 5
 accesslog = "-"
+logger_class = "securedrive.gunicorn_logging.UTCLogger"
 # No query strings in the access log: they could carry a link token.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 forwarded_allow_ips = os.environ.get("SECUREDRIVE_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")

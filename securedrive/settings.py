@@ -28,6 +28,7 @@ import environ
 from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
+from core import log_format
 from securedrive import config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -78,6 +79,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "axes",
     "securedrive",
+    "core",
     "audit",
     "accounts",
     "files",
@@ -352,8 +354,11 @@ TUS_LOCK_WAIT_SECONDS = env.float("SECUREDRIVE_TUS_LOCK_WAIT_SECONDS", default=1
 
 # --- Virus scanner ---------------------------------------------------------------------
 # "tcp://127.0.0.1:3310" or "unix:///run/clamav/clamd.ctl". Empty: scanning disabled,
-# which the UI and the health endpoint say loudly; uploads then stay pending.
-CLAMD_ADDRESS = env.str("SECUREDRIVE_CLAMD_ADDRESS", default="")
+# which the UI and the health endpoint say loudly; uploads then stay pending. Unset in
+# the embedded profile: Debian's clamav-daemon socket when it exists.
+CLAMD_ADDRESS = env.str(
+    "SECUREDRIVE_CLAMD_ADDRESS", default=config.clamd_address_default(production=PRODUCTION)
+)
 CLAMD_TIMEOUT_S = env.float("SECUREDRIVE_CLAMD_TIMEOUT_S", default=60.0)
 SCANNER_WAIVED = env.bool("SECUREDRIVE_SCANNER_WAIVED", default=False)
 # The finalize pipeline (docs/scanning.md). Plaintext larger than clamd's StreamMaxLength
@@ -406,6 +411,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Workers log through LOGGING below (UTC, named) rather than Celery's own local-time format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
@@ -548,7 +555,8 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # One named time zone (UTC) on every line, from every process: core/log_format.py.
+    "formatters": {"plain": {"()": "core.log_format.UTCFormatter", "fmt": log_format.FORMAT}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["stderr"], "level": env.str("SECUREDRIVE_LOG_LEVEL", default="INFO")},
     # django-axes logs every successful sign-in at INFO; the audit log already has them.

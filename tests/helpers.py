@@ -56,3 +56,7 @@ def client_password_only(user: User, *, remote_addr: str = "127.0.0.1") -> Clien
     response = client.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
     assert response.status_code == 302, response
     return client
+
+
+# The second, confirming POST of an irreversible action (core/confirm.py).
+CONFIRMED = {"confirmed": "yes"}

@@ -47,6 +47,11 @@ def test_offboarded_clinician_is_signed_out_on_next_click(
     admin.page.get_by_label("Give their personal files to").select_option(label=outsider.email)
     admin.screenshot("offboarding-admin-form")
     admin.page.get_by_role("button", name="Deactivate").click()
+    # Nothing happens before the confirmation page, which says what will be lost.
+    admin.page.get_by_role("heading", name="Deactivate Alice Martin now?").wait_for()
+    admin.page.get_by_text("1 open session ends at once").wait_for()
+    admin.screenshot("offboarding-admin-confirm")
+    admin.page.get_by_role("button", name="Deactivate").click()
     admin.page.get_by_text("Account deactivated").wait_for()
     admin.screenshot("offboarding-admin-done")
 

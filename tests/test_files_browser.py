@@ -96,3 +96,38 @@ def test_a_clinician_uploads_a_file_and_makes_a_folder_in_chromium(
 
     assert File.objects.get().name == "Compte rendu.pdf"
     assert browser_page.console_errors == []  # no CSP violation, no script error
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_clinician_undoes_a_deletion_then_confirms_a_permanent_one_in_chromium(
+    browser_page: BrowserPage, live_server: Any, owner: User, folder_backend: Backend
+) -> None:
+    for content in (b"v1", b"v2"):
+        file = version_store(
+            actor=owner, folder=root_of(owner), name="Bilan.pdf", content=content
+        ).file
+    signed_in: Client = client_signed_in(owner)
+    session = signed_in.cookies[settings.SESSION_COOKIE_NAME].value
+    page = browser_page.page
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+
+    page.goto(f"/files/{file.pk}/")
+    page.get_by_role("button", name="Move to trash").click()
+    page.get_by_text("“Bilan.pdf” is in the trash: you can restore it.").wait_for()
+    page.get_by_role("button", name="Undo").click()
+    page.get_by_text("“Bilan.pdf” is restored.").wait_for()
+
+    page.get_by_role("button", name="Move to trash").click()
+    page.goto(f"/files/spaces/{file.space_id}/trash/")
+    page.get_by_role("button", name="Delete permanently").click()
+    page.get_by_role("heading", name="Delete “Bilan.pdf” permanently?").wait_for()
+    page.get_by_text("the file “Bilan.pdf” and all its 2 versions").wait_for()
+    browser_page.screenshot("files-purge-confirm")
+    assert File.objects.get(pk=file.pk).purged_at is None
+    page.get_by_role("button", name="Delete permanently").click()
+    page.get_by_text("“Bilan.pdf” is deleted permanently.").wait_for()
+    assert not File.objects.filter(pk=file.pk, purged_at__isnull=True).exists()
+    assert browser_page.console_errors == []

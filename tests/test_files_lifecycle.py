@@ -33,7 +33,7 @@ from tests.files_helpers import (
     upload_through_view,
     version_store,
 )
-from tests.helpers import client_signed_in
+from tests.helpers import CONFIRMED, client_signed_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_segments")]
 
@@ -253,7 +253,7 @@ def test_purge_destroys_the_key_before_the_blob(
     client = client_signed_in(owner)
 
     with django_capture_on_commit_callbacks() as callbacks:
-        assert client.post(f"/files/{file.pk}/purge/").status_code == 302
+        assert client.post(f"/files/{file.pk}/purge/", CONFIRMED).status_code == 302
         # Committed: the keys are gone while the blobs are still in storage.
         for version in versions:
             version.refresh_from_db()
@@ -306,7 +306,7 @@ def test_purging_a_folder_shreds_everything_below(owner: User, folder_backend: B
     ]
     services.folder_delete(actor=owner, folder=folder)
     client = client_signed_in(owner)
-    assert client.post(f"/files/folders/{folder.pk}/purge/").status_code == 302
+    assert client.post(f"/files/folders/{folder.pk}/purge/", CONFIRMED).status_code == 302
     lifecycle.shredded_blobs_delete()
     assert not any(folder_backend.exists(key) for key in blobs)
     assert not Folder.objects.filter(pk__in=[folder.pk, sub.pk]).exists()
@@ -315,7 +315,7 @@ def test_purging_a_folder_shreds_everything_below(owner: User, folder_backend: B
 
 def test_only_trashed_things_can_be_purged(owner: User, folder_backend: Backend) -> None:
     file = version_store(actor=owner, folder=root_of(owner), name="live.pdf", content=b"l").file
-    assert client_signed_in(owner).post(f"/files/{file.pk}/purge/").status_code == 404
+    assert client_signed_in(owner).post(f"/files/{file.pk}/purge/", CONFIRMED).status_code == 404
     with pytest.raises(FileRuleError):
         services.file_purge(actor=owner, file=file)
     assert FileVersion.objects.get().wrapped_data_key is not None

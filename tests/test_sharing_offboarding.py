@@ -60,7 +60,7 @@ def test_deactivating_a_clinician_cuts_their_links_transfers_and_file_requests_a
 
     response = client_signed_in(site_admin).post(
         f"/accounts/admin/users/{owner.pk}/deactivate/",
-        {"when": "now", "successor": str(teammate.pk)},
+        {"when": "now", "successor": str(teammate.pk), "confirmed": "yes"},
     )
     assert response.status_code == 302
 

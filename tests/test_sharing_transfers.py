@@ -26,7 +26,7 @@ from files.models import File, FileVersion, Folder, ScanStatus
 from sharing import selectors, tasks
 from sharing.models import ShareLink, ShareLinkDownload, SharingPolicy, Transfer
 from tests.files_helpers import body_of, content_of, root_of, version_store
-from tests.helpers import client_signed_in
+from tests.helpers import CONFIRMED, client_signed_in
 from tests.smtp_server import SmtpServer
 
 pytestmark = [
@@ -170,7 +170,10 @@ def test_listing_shows_my_transfers_and_not_other_peoples(owner: User, outsider:
     assert "Dossier secret" not in text
     assert client_signed_in(owner).get(f"/sharing/transfers/{theirs.pk}/").status_code == 404
     assert (
-        client_signed_in(outsider).post(f"/sharing/transfers/{mine.pk}/revoke/").status_code == 404
+        client_signed_in(outsider)
+        .post(f"/sharing/transfers/{mine.pk}/revoke/", CONFIRMED)
+        .status_code
+        == 404
     )
     assert actions(Action.SHARING_TRANSFER_ACCESS, outcome=Outcome.DENIED)
 
@@ -319,7 +322,9 @@ def test_sender_revokes_one_recipient_and_the_others_keep_their_link(
     by_recipient = {message.to[0]: token_in(message) for message in mail.outbox}
     link_a = ShareLink.objects.get(transfer=transfer, recipient_email="a@clinique.example")
 
-    response = client.post(f"/sharing/transfers/{transfer.pk}/recipients/{link_a.pk}/revoke/")
+    response = client.post(
+        f"/sharing/transfers/{transfer.pk}/recipients/{link_a.pk}/revoke/", CONFIRMED
+    )
     assert response.status_code == 302
     assert Client().get(f"/s/{by_recipient['a@clinique.example']}/").status_code == 410
     assert Client().get(f"/s/{by_recipient['b@clinique.example']}/").status_code == 200
@@ -330,7 +335,7 @@ def test_sender_revokes_one_recipient_and_the_others_keep_their_link(
     assert event.details["recipient"] == "a@clinique.example"
 
     # The whole transfer: every link answers 410 at once.
-    assert client.post(f"/sharing/transfers/{transfer.pk}/revoke/").status_code == 302
+    assert client.post(f"/sharing/transfers/{transfer.pk}/revoke/", CONFIRMED).status_code == 302
     assert Client().get(f"/s/{by_recipient['b@clinique.example']}/").status_code == 410
     transfer.refresh_from_db()
     assert transfer.revoked_at is not None
@@ -397,7 +402,9 @@ def test_sender_can_delete_a_transfer_now(
     transfer = new_transfer(client)
     add_upload(owner, transfer, "scan.dcm")
     with django_capture_on_commit_callbacks(execute=True):
-        assert client.post(f"/sharing/transfers/{transfer.pk}/delete/").status_code == 302
+        assert (
+            client.post(f"/sharing/transfers/{transfer.pk}/delete/", CONFIRMED).status_code == 302
+        )
     transfer.refresh_from_db()
     assert transfer.purged_at is not None
     assert transfer.revoked_at is not None

@@ -10,7 +10,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from accounts import invitations, offboarding, roles, selectors, services
@@ -26,6 +28,7 @@ from accounts.forms_admin import (
 )
 from accounts.models import AccountPolicy, Invitation, TeamMembership, User
 from accounts.permissions import role_approver_required, signed_in_user, site_admin_required
+from core.confirm import confirmation_page, confirmed
 
 
 @site_admin_required
@@ -114,6 +117,8 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
                 successor=successor,
             )
             messages.success(request, _("Departure scheduled."))
+        elif not confirmed(request):
+            return _deactivation_confirmation(request, subject=subject, successor=successor)
         else:
             summary = offboarding.user_deactivate(
                 actor=signed_in_user(request), user=subject, successor=successor
@@ -132,6 +137,33 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     except AccountRuleError as error:
         messages.error(request, str(error))
     return redirect("accounts:admin_user", user_id=subject.pk)
+
+
+def _deactivation_confirmation(
+    request: HttpRequest, *, subject: User, successor: User | None
+) -> HttpResponse:
+    sessions = len(selectors.user_sessions_open(subject))
+    files = (
+        _("their personal files go to %(name)s") % {"name": successor.get_full_name()}
+        if successor
+        else _("nobody takes over their personal files: they are kept for the retention period")
+    )
+    return confirmation_page(
+        request,
+        title=_("Deactivate %(name)s now?") % {"name": subject.get_full_name()},
+        losses=[
+            ngettext(
+                "%(count)d open session ends at once",
+                "%(count)d open sessions end at once",
+                sessions,
+            )
+            % {"count": sessions},
+            _("every API token is revoked and every second factor removed"),
+            files,
+        ],
+        button=_("Deactivate"),
+        cancel_url=reverse("accounts:admin_user", args=[subject.pk]),
+    )
 
 
 @site_admin_required

@@ -13,11 +13,21 @@ from accounts import services
 from accounts.forms import EmailAuthenticationForm
 from accounts.models import User
 
+# The address whose password was just chosen: the sign-in form that follows is filled in.
+_LOGIN_EMAIL_SESSION_KEY = "securedrive_login_email"
+
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def get_initial(self) -> dict[str, Any]:
+        initial = super().get_initial()
+        email = self.request.session.get(_LOGIN_EMAIL_SESSION_KEY)
+        if email:
+            initial["username"] = email
+        return initial
 
 
 class LogoutView(auth_views.LogoutView):
@@ -45,5 +55,6 @@ class SetupView(auth_views.PasswordResetConfirmView):
             user=form.user, password=form.cleaned_data["new_password1"], via="setup link"
         )
         del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
+        self.request.session[_LOGIN_EMAIL_SESSION_KEY] = form.user.email
         messages.success(self.request, _("Your password is set. You can now sign in."))
         return HttpResponseRedirect(self.get_success_url())

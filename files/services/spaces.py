@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Team, User
@@ -44,8 +44,14 @@ def space_root(space: Space) -> Folder:
     return Folder.objects.select_related("space").get(space=space, parent__isnull=True)
 
 
-def _handover_label(user: User) -> str:
-    """“From Alice Martin (2026-11-23)”, made safe whatever the person's name holds."""
+def _handover_label(user: User, *, reader: User) -> str:
+    """“From Alice Martin (2026-11-23)”, made safe whatever the person's name holds, in
+    the language of ``reader``, whose folder it becomes (not the acting admin's)."""
+    with translation.override(reader.email_language):
+        return _handover_label_in_active_language(user)
+
+
+def _handover_label_in_active_language(user: User) -> str:
     day = timezone.localdate().isoformat()
     who = "".join(
         char for char in user.get_full_name()[:150] if char.isprintable() and char not in "/\\"
@@ -76,7 +82,7 @@ def personal_files_hand_over(
         return {"files_moved": 0, "folders_moved": 0, "files_kept": kept}
     root = space_root(space)
     destination_root = space_root(space_personal_get_or_create(user=successor))
-    label = _handover_label(user)
+    label = _handover_label(user, reader=successor)
     label = free_name(folder=destination_root, name=label)
     handover = Folder.objects.create(
         space_id=destination_root.space_id,

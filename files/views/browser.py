@@ -16,13 +16,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
 from accounts.permissions import signed_in_user
+from core.confirm import confirmation_page, confirmed, undo_offer
 from core.http import errors_as_404
 from files import selectors, services
 from files.downloads import version_download_response
@@ -378,10 +380,17 @@ def folder_rename(request: HttpRequest, folder_id: int) -> HttpResponse:
     form = NameForm(request.POST, prefix="rename")
     if not form.is_valid():
         return _folder_page(request, folder, status=400, error=_("Enter a name."))
+    old_name = folder.name
     try:
         services.folder_rename(actor=me, folder=folder, name=form.cleaned_data["name"])
     except FileRuleError as error:
         return _folder_page(request, folder, status=error.status_code, error=str(error))
+    undo_offer(
+        request,
+        _("Renamed to “%(name)s”.") % {"name": form.cleaned_data["name"]},
+        action=reverse("files:folder_rename", args=[folder.pk]),
+        fields={"rename-name": old_name},
+    )
     return redirect("files:folder", folder_id=folder.pk)
 
 
@@ -401,11 +410,18 @@ def folder_move(request: HttpRequest, folder_id: int) -> HttpResponse:
     destination = selectors.folder_get_for_actor(
         actor=me, folder_id=form.cleaned_data["destination"], need=Permission.EDIT
     )
+    old_parent_id = folder.parent_id
     try:
         selectors.move_destination_check(actor=me, item=folder, destination=destination)
         services.folder_move(actor=me, folder=folder, destination=destination)
     except FileRuleError as error:
         return _folder_page(request, folder, status=error.status_code, error=str(error))
+    undo_offer(
+        request,
+        _("Moved to “%(name)s”.") % {"name": destination.name},
+        action=reverse("files:folder_move", args=[folder.pk]),
+        fields={"move-destination": str(old_parent_id)},
+    )
     return redirect("files:folder", folder_id=folder.pk)
 
 
@@ -419,7 +435,11 @@ def folder_delete(request: HttpRequest, folder_id: int) -> HttpResponse:
         services.folder_delete(actor=me, folder=folder)
     except FileRuleError as error:
         return _folder_page(request, folder, status=error.status_code, error=str(error))
-    messages.success(request, _("“%(name)s” is in the trash.") % {"name": folder.name})
+    undo_offer(
+        request,
+        _("“%(name)s” is in the trash: you can restore it.") % {"name": folder.name},
+        action=reverse("files:folder_restore", args=[folder.pk]),
+    )
     return redirect("files:folder", folder_id=folder.parent_id)
 
 
@@ -440,6 +460,25 @@ def folder_restore(request: HttpRequest, folder_id: int) -> HttpResponse:
 def folder_purge(request: HttpRequest, folder_id: int) -> HttpResponse:
     me = signed_in_user(request)
     folder = selectors.folder_in_trash_get_for_actor(actor=me, folder_id=folder_id)
+    if not confirmed(request):
+        files, versions = selectors.folder_purge_summary(folder)
+        return confirmation_page(
+            request,
+            title=_("Delete “%(name)s” permanently?") % {"name": folder.name},
+            losses=[
+                _("the folder “%(name)s” and every folder inside it") % {"name": folder.name},
+                ngettext("%(count)d file inside it", "%(count)d files inside it", files)
+                % {"count": files},
+                ngettext(
+                    "%(count)d version of those files",
+                    "%(count)d versions of those files",
+                    versions,
+                )
+                % {"count": versions},
+            ],
+            button=_("Delete permanently"),
+            cancel_url=reverse("files:trash", args=[folder.space_id]),
+        )
     services.folder_purge(actor=me, folder=folder)
     messages.success(request, _("“%(name)s” is deleted permanently.") % {"name": folder.name})
     return redirect("files:trash", space_id=folder.space_id)
@@ -457,10 +496,17 @@ def file_rename(request: HttpRequest, file_id: int) -> HttpResponse:
     form = NameForm(request.POST, prefix="rename")
     if not form.is_valid():
         return _file_page(request, file, status=400, error=_("Enter a name."))
+    old_name = file.name
     try:
         services.file_rename(actor=me, file=file, name=form.cleaned_data["name"])
     except FileRuleError as error:
         return _file_page(request, file, status=error.status_code, error=str(error))
+    undo_offer(
+        request,
+        _("Renamed to “%(name)s”.") % {"name": form.cleaned_data["name"]},
+        action=reverse("files:file_rename", args=[file.pk]),
+        fields={"rename-name": old_name},
+    )
     return redirect("files:file", file_id=file.pk)
 
 
@@ -478,11 +524,18 @@ def file_move(request: HttpRequest, file_id: int) -> HttpResponse:
     destination = selectors.folder_get_for_actor(
         actor=me, folder_id=form.cleaned_data["destination"], need=Permission.EDIT
     )
+    old_folder_id = file.folder_id
     try:
         selectors.move_destination_check(actor=me, item=file, destination=destination)
         services.file_move(actor=me, file=file, destination=destination)
     except FileRuleError as error:
         return _file_page(request, file, status=error.status_code, error=str(error))
+    undo_offer(
+        request,
+        _("Moved to “%(name)s”.") % {"name": destination.name},
+        action=reverse("files:file_move", args=[file.pk]),
+        fields={"move-destination": str(old_folder_id)},
+    )
     return redirect("files:file", file_id=file.pk)
 
 
@@ -515,7 +568,11 @@ def file_delete(request: HttpRequest, file_id: int) -> HttpResponse:
     me = signed_in_user(request)
     file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.MANAGE)
     services.file_delete(actor=me, file=file)
-    messages.success(request, _("“%(name)s” is in the trash.") % {"name": file.name})
+    undo_offer(
+        request,
+        _("“%(name)s” is in the trash: you can restore it.") % {"name": file.name},
+        action=reverse("files:file_restore", args=[file.pk]),
+    )
     return redirect("files:folder", folder_id=file.folder_id)
 
 
@@ -538,6 +595,22 @@ def file_purge(request: HttpRequest, file_id: int) -> HttpResponse:
     file = selectors.file_get_for_actor(
         actor=me, file_id=file_id, in_trash=True, need=Permission.EDIT
     )
+    if not confirmed(request):
+        versions = selectors.file_versions_count(file)
+        return confirmation_page(
+            request,
+            title=_("Delete “%(name)s” permanently?") % {"name": file.name},
+            losses=[
+                ngettext(
+                    "the file “%(name)s” and its only version",
+                    "the file “%(name)s” and all its %(count)d versions",
+                    versions,
+                )
+                % {"name": file.name, "count": versions},
+            ],
+            button=_("Delete permanently"),
+            cancel_url=reverse("files:trash", args=[file.space_id]),
+        )
     services.file_purge(actor=me, file=file)
     messages.success(request, _("“%(name)s” is deleted permanently.") % {"name": file.name})
     return redirect("files:trash", space_id=file.space_id)

@@ -15,13 +15,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
 from accounts.permissions import signed_in_user
+from core.confirm import confirmation_page, confirmed
 from core.http import errors_as_404
 from files import selectors as files_selectors
 from files.errors import FileRuleError
@@ -227,6 +229,23 @@ def transfer_send(request: HttpRequest, transfer_id: int) -> HttpResponse:
 def transfer_revoke(request: HttpRequest, transfer_id: int) -> HttpResponse:
     me = signed_in_user(request)
     transfer = selectors.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+    if not confirmed(request):
+        active = [r for r in selectors.transfer_recipients(transfer) if r.status == "active"]
+        return confirmation_page(
+            request,
+            title=_("Revoke every link of “%(subject)s”?") % {"subject": transfer.subject},
+            losses=[
+                ngettext(
+                    "the download link of %(count)d recipient stops working",
+                    "the download links of %(count)d recipients stop working",
+                    len(active),
+                )
+                % {"count": len(active)},
+                _("a link cannot be turned back on: you would send a new transfer"),
+            ],
+            button=_("Revoke all links"),
+            cancel_url=reverse("sharing:transfer", args=[transfer.pk]),
+        )
     transfers.transfer_revoke(actor=me, transfer=transfer)
     messages.success(request, _("The transfer was revoked: its links no longer work."))
     return redirect("sharing:transfer", transfer_id=transfer.pk)
@@ -241,6 +260,17 @@ def transfer_recipient_revoke(request: HttpRequest, transfer_id: int, link_id: i
     link = ShareLink.objects.filter(pk=link_id, transfer=transfer).first()
     if link is None:
         raise Http404(_("No such recipient."))
+    if not confirmed(request):
+        return confirmation_page(
+            request,
+            title=_("Revoke the link of %(email)s?") % {"email": link.recipient_email},
+            losses=[
+                _("%(email)s can no longer download the files of “%(subject)s”")
+                % {"email": link.recipient_email, "subject": transfer.subject}
+            ],
+            button=_("Revoke"),
+            cancel_url=reverse("sharing:transfer", args=[transfer.pk]),
+        )
     transfers.transfer_recipient_revoke(actor=me, transfer=transfer, link=link)
     messages.success(
         request, _("%(email)s can no longer download.") % {"email": link.recipient_email}
@@ -255,6 +285,23 @@ def transfer_delete(request: HttpRequest, transfer_id: int) -> HttpResponse:
     """Revoke every link and crypto-shred the transfer's files now."""
     me = signed_in_user(request)
     transfer = selectors.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
+    if not confirmed(request):
+        files = selectors.transfer_files(transfer)
+        return confirmation_page(
+            request,
+            title=_("Delete the transfer “%(subject)s” now?") % {"subject": transfer.subject},
+            losses=[
+                ngettext(
+                    "its %(count)d file, destroyed for good",
+                    "its %(count)d files, destroyed for good",
+                    len(files),
+                )
+                % {"count": len(files)},
+                _("every recipient's download link"),
+            ],
+            button=_("Delete now"),
+            cancel_url=reverse("sharing:transfer", args=[transfer.pk]),
+        )
     transfers.transfer_purge(transfer_id=transfer.pk, actor=me)
     messages.success(request, _("The transfer and its files were deleted for good."))
     return redirect("sharing:transfer", transfer_id=transfer.pk)

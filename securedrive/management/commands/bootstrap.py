@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
+from accounts.management.commands.setup_link import setup_link_banner
 from accounts.services import first_admin_ensure
 from audit import services as audit
 from audit.actions import Action
@@ -33,6 +34,12 @@ class Command(BaseCommand):
             "--no-static",
             action="store_true",
             help="Skip collectstatic (each web container collects its own static files).",
+        )
+        parser.add_argument(
+            "--no-setup-link",
+            action="store_true",
+            help="Do not print the first administrator's set-up link (the caller prints it "
+            "last with `setup_link --if-pending`, once every process is up).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -74,21 +81,25 @@ class Command(BaseCommand):
             call_command("collectstatic", interactive=False, verbosity=0)
 
         first_admin = first_admin_ensure(email=options["admin_email"])
-        if first_admin.setup_url:
-            verb = "Created" if first_admin.created else "Waiting for"
-            banner = "=" * 78
-            self.stdout.write(
-                self.style.SUCCESS(
-                    f"\n{banner}\n{verb} the first administrator: {first_admin.user.email}\n"
-                    f"Choose its password within 24 h at this one-time link:\n\n"
-                    f"    {first_admin.setup_url}\n{banner}\n"
-                )
-            )
         if not settings.CLAMD_ADDRESS:
             self.stdout.write(
                 self.style.WARNING(
                     "Virus scanning is DISABLED (no SECUREDRIVE_CLAMD_ADDRESS): uploads will "
-                    "stay pending until a scanner is configured."
+                    "stay pending until a scanner is configured. On Debian or Ubuntu: "
+                    "sudo apt install clamav-daemon, then make run again."
                 )
             )
         self.stdout.write(f"SecureDrive is ready at {settings.SITE_URL}/")
+        # The link comes last, framed, so that nothing scrolls it away (issue #15);
+        # a supervisor that starts workers afterwards passes --no-setup-link and runs
+        # `manage.py setup_link --if-pending` once every process is up.
+        if first_admin.setup_url and not options["no_setup_link"]:
+            headline = (
+                "Created the first administrator"
+                if first_admin.created
+                else "Waiting for the first administrator"
+            )
+            banner = setup_link_banner(
+                email=first_admin.user.email, url=first_admin.setup_url, headline=headline
+            )
+            self.stdout.write(self.style.SUCCESS(banner))

@@ -1,0 +1,80 @@
+"""A server-side confirmation step before an irreversible POST (issue #15: no one-click
+disasters).
+
+The irreversible view answers a POST that lacks ``confirmed=yes`` with a page that says
+exactly what will be lost and carries the posted fields on to a second, confirming
+POST. Nothing happens without the second POST, with or without JavaScript (the CSP
+forbids inline script, so there is no ``confirm()`` dialog to rely on). What can be
+undone (trash, rename, move) is not confirmed: it is offered back with "Undo"
+(``undo_offer``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.functional import Promise
+
+CONFIRM_FIELD = "confirmed"
+_NOT_CARRIED = {"csrfmiddlewaretoken", CONFIRM_FIELD}
+
+
+def confirmed(request: HttpRequest) -> bool:
+    return request.POST.get(CONFIRM_FIELD) == "yes"
+
+
+def confirmation_page(
+    request: HttpRequest,
+    *,
+    title: str | Promise,
+    losses: Sequence[str | Promise],
+    button: str | Promise,
+    cancel_url: str,
+) -> HttpResponse:
+    """The page that asks; its form posts the same fields again, to the same URL, with
+    ``confirmed=yes``."""
+    carried = [
+        (name, value)
+        for name, values in request.POST.lists()
+        if name not in _NOT_CARRIED
+        for value in values
+    ]
+    context = {
+        "title": title,
+        "losses": losses,
+        "button": button,
+        "cancel_url": cancel_url,
+        "action": request.path,
+        "carried": carried,
+        "confirm_field": CONFIRM_FIELD,
+    }
+    return render(request, "includes/confirm.html", context)
+
+
+def undo_offer(
+    request: HttpRequest,
+    message: str,
+    *,
+    action: str,
+    fields: Mapping[str, str | int] | None = None,
+) -> None:
+    """A success message with an "Undo" button that POSTs ``fields`` to ``action``.
+
+    The offer rides in the message's ``extra_tags`` (JSON), which every message storage
+    keeps; the ``undo_offer`` template filter reads it back."""
+    offer = {"action": action, "fields": {k: str(v) for k, v in (fields or {}).items()}}
+    messages.success(request, message, extra_tags=json.dumps(offer))
+
+
+def undo_offer_of(extra_tags: str) -> dict[str, object] | None:
+    if not extra_tags.startswith("{"):
+        return None
+    try:
+        offer = json.loads(extra_tags)
+    except ValueError:
+        return None
+    return offer if isinstance(offer, dict) and "action" in offer else None

@@ -1,0 +1,82 @@
+"""The French interface has no English left: error pages with the site's navigation,
+folders the system makes named in their reader's language, French punctuation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.conf import settings
+from django.test import Client, RequestFactory
+from django.utils import translation
+from django.views.defaults import server_error
+
+from accounts.models import User
+from accounts.offboarding import user_deactivate
+from files import services
+from files.models import Folder
+from tests.files_helpers import root_of
+from tests.helpers import client_signed_in
+
+pytestmark = pytest.mark.django_db
+
+
+def french(client: Client) -> Client:
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    return client
+
+
+def test_a_missing_page_in_french_has_the_navigation_and_a_way_back(owner: User) -> None:
+    response = french(client_signed_in(owner)).get("/files/987654/")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert "Not Found" not in page
+    assert "<h1" in page
+    assert "Page introuvable" in page
+    assert 'aria-label="Navigation principale"' in page
+    assert 'href="/files/"' in page  # the signed-in person's navigation
+    assert "Retour à l\u2019accueil" in page
+
+
+def test_a_missing_page_for_a_visitor_is_translated_too() -> None:
+    page = french(Client()).get("/s/no-such-link/nothing/").content.decode()
+    assert "Page introuvable" in page
+
+
+def test_an_expired_form_is_explained_in_french(owner: User) -> None:
+    browser = french(Client(enforce_csrf_checks=True))
+    response = browser.post("/accounts/login/", {"username": owner.email, "password": "x"})
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "Le formulaire a expiré" in page
+    assert "CSRF verification failed" not in page
+
+
+def test_the_server_error_page_is_translated() -> None:
+    with translation.override("fr"):
+        response = server_error(RequestFactory().get("/"))
+    page = response.content.decode()
+    assert response.status_code == 500
+    assert "Une erreur est survenue" in page
+    assert "Server Error" not in page
+
+
+def test_a_handover_folder_is_named_in_the_successors_language(
+    site_admin: User, owner: User, outsider: User, folder_backend: object
+) -> None:
+    User.objects.filter(pk=outsider.pk).update(language="fr")
+    outsider.refresh_from_db()
+    services.folder_create(actor=owner, parent=root_of(owner), name="Patients")
+    with translation.override("en"):  # the admin works in English
+        user_deactivate(actor=site_admin, user=owner, successor=outsider)
+    names = Folder.objects.filter(parent=root_of(outsider)).values_list("name", flat=True)
+    assert any(name.startswith("De Alice Martin (") for name in names), list(names)
+
+
+def test_french_strings_put_a_no_break_space_before_double_punctuation() -> None:
+    """ "Quand :" breaks before the colon at a line end; "Quand\u00a0:" does not."""
+    catalogue = (settings.BASE_DIR / "locale/fr/LC_MESSAGES/django.po").read_text()
+    # Every msgstr with its continuation lines.
+    texts = re.findall(r'^msgstr(?:\[\d\])? ("[^\n]*"(?:\n"[^\n]*")*)', catalogue, re.MULTILINE)
+    breakable = [text for text in texts if re.search(r" [:;?!»]|« ", text)]
+    assert breakable == []
