@@ -77,7 +77,7 @@ def _verdict_write(
     """Record the verdict if our claim still holds, with its audit event, atomically."""
     with transaction.atomic():
         version = (
-            FileVersion.objects.select_for_update()
+            FileVersion.objects.select_for_update(no_key=True)
             .filter(pk=version_id, scan_status=ScanStatus.SCANNING, scanned_at=claimed_at)
             .first()
         )
@@ -197,7 +197,7 @@ def version_scan_give_up(*, version_id: uuid.UUID | str, error: BaseException) -
     """The task ran out of retries or time: "scan failed" (never available), audited."""
     with transaction.atomic():
         version = (
-            FileVersion.objects.select_for_update()
+            FileVersion.objects.select_for_update(no_key=True)
             .filter(pk=version_id, scan_status__in=(ScanStatus.PENDING, ScanStatus.SCANNING))
             .first()
         )
