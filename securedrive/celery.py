@@ -6,7 +6,11 @@ import os
 
 from celery import Celery
 
+from securedrive import redis_transport
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "securedrive.settings")
+# A Redis restart must not kill the worker (celery/kombu 5.7.0 bug, see the module).
+redis_transport.register()
 
 app = Celery("securedrive")
 app.config_from_object("django.conf:settings", namespace="CELERY")
