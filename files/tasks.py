@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Task, shared_task
 from django.conf import settings
 
@@ -87,7 +88,11 @@ class _FinalizeTask(Task[Any, Any]):
     ) -> None:
         version_id = kwargs.get("version_id") or (args[0] if args else None)
         if version_id and not isinstance(exc, finalize.DATABASE_TRANSIENT_ERRORS):
-            finalize.version_scan_give_up(version_id=version_id, error=exc)
+            finalize.version_scan_give_up(
+                version_id=version_id,
+                error=exc,
+                run_killed=isinstance(exc, (TimeLimitExceeded, WorkerLostError)),
+            )
 
 
 @shared_task(

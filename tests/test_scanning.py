@@ -463,3 +463,17 @@ def test_a_killed_scan_is_taken_back_by_the_sweeper_within_minutes_with_one_verd
     with pytest.raises(finalize.ScanClaimLost):
         dead.renew_if_due()
     assert [event.details["status"] for event in scan_events(version)] == ["available"]
+
+
+def test_a_duplicate_run_giving_up_leaves_the_live_scan_and_its_verdict_alone(
+    clamd: str, owner: User
+) -> None:
+    version = version_store(
+        actor=owner, folder=root_of(owner), name="duo.dcm", content=b"dicom", clean=False
+    )
+    live = finalize._claim(version.pk)
+    assert live is not None
+    # A second task for the same version fails for good (a bug, retries used up).
+    finalize.version_scan_give_up(version_id=version.pk, error=RuntimeError("duplicate"))
+    assert refresh(version).scan_status == ScanStatus.SCANNING
+    assert scan_events(version) == []

@@ -296,12 +296,21 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
     return str(status)
 
 
-def version_scan_give_up(*, version_id: uuid.UUID | str, error: BaseException) -> None:
-    """The task ran out of retries or time: "scan failed" (never available), audited."""
+def version_scan_give_up(
+    *, version_id: uuid.UUID | str, error: BaseException, run_killed: bool = False
+) -> None:
+    """The task ran out of retries or time: "scan failed" (never available), audited.
+
+    Never over another run's live lease (that run records the verdict), unless the lease
+    is this failed run's own and the run was killed (``run_killed``: hard time limit).
+    """
+    not_held = Q(scan_status=ScanStatus.PENDING) | _lease_run_out(timezone.now())
+    if run_killed:
+        not_held |= Q(scan_status=ScanStatus.SCANNING)
     with transaction.atomic():
         version = (
             FileVersion.objects.select_for_update(no_key=True)
-            .filter(pk=version_id, scan_status__in=(ScanStatus.PENDING, ScanStatus.SCANNING))
+            .filter(not_held, pk=version_id)
             .first()
         )
         if version is None:
