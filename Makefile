@@ -45,7 +45,7 @@ run: install
 test: install-dev
 	$(MAKE) --no-print-directory lint typecheck
 	tests/services.sh start
-	set -a && . var/test-services/env && set +a && $(VENV)/bin/pytest -n auto $(PYTEST_ARGS)
+	set -a && . var/test-services/env && set +a && $(VENV)/bin/pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 	@echo "== embedded-mode pass: the database-facing tests again on SQLite =="
 	SECUREDRIVE_TEST_SQLITE_PASS=1 $(VENV)/bin/pytest -q -p no:cacheprovider $(SQLITE_TESTS)
 

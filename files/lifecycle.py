@@ -251,7 +251,7 @@ def data_keys_rewrap(
     while True:
         with transaction.atomic():
             batch = list(
-                FileVersion.objects.select_for_update()
+                FileVersion.objects.select_for_update(no_key=True)
                 .filter(_wrapped_elsewhere(current))
                 .exclude(pk__in=report.failed)
                 .order_by("pk")[:batch_size]

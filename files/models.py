@@ -222,6 +222,10 @@ class FileVersion(models.Model):
         max_length=12, choices=ScanStatus.choices, default=ScanStatus.PENDING, db_index=True
     )
     scanned_at = models.DateTimeField(null=True, blank=True)
+    # While ``scanning``: the claim holds until then, renewed as the scan progresses
+    # (files/services/finalize.py). Past it, the run is presumed dead and the sweeper
+    # hands the version to another run.
+    scan_lease_until = models.DateTimeField(null=True, blank=True)
     # A failed authenticated decryption (download or scrub): never served again.
     integrity_failed = models.BooleanField(default=False)
     integrity_checked_at = models.DateTimeField(null=True, blank=True)

@@ -16,7 +16,7 @@ import enum
 import hashlib
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import magic
@@ -61,12 +61,19 @@ def scanner_client() -> ClamdClient:
     return ClamdClient(address, timeout_s=float(settings.CLAMD_TIMEOUT_S))
 
 
+def _no_progress() -> None:
+    pass
+
+
 class _Tee:
     """Decrypted segments, each also fed to SHA-256 and the sniff buffer."""
 
-    def __init__(self, segments: Iterator[bytes], *, delay_s: float) -> None:
+    def __init__(
+        self, segments: Iterator[bytes], *, delay_s: float, progress: Callable[[], None]
+    ) -> None:
         self._segments = segments
         self._delay_s = delay_s
+        self._progress = progress
         self.digest = hashlib.sha256()
         self.head = bytearray()
 
@@ -77,6 +84,7 @@ class _Tee:
                 self.head += segment[: SNIFF_BYTES - len(self.head)]
             if self._delay_s:
                 time.sleep(self._delay_s)  # test only: SECUREDRIVE_SCAN_SEGMENT_DELAY_S
+            self._progress()
             yield segment
 
     def drain(self) -> None:
@@ -92,8 +100,11 @@ class PlaintextReader(io.RawIOBase):
     returned. Used for archive inspection (zipfile needs to seek).
     """
 
-    def __init__(self, decryptor: BlobDecryptor) -> None:
+    def __init__(
+        self, decryptor: BlobDecryptor, progress: Callable[[], None] = _no_progress
+    ) -> None:
         self._decryptor = decryptor
+        self._progress = progress
         self._size = decryptor.plaintext_size
         self._position = 0
         self._cached_index = -1
@@ -121,6 +132,7 @@ class PlaintextReader(io.RawIOBase):
         if index != self._cached_index:
             self._cached = self._decryptor.decrypt_segment(index)
             self._cached_index = index
+            self._progress()
         start = self._position - index * segment_size
         piece = self._cached[start : start + len(buffer)]
         buffer[: len(piece)] = piece
@@ -128,9 +140,16 @@ class PlaintextReader(io.RawIOBase):
         return len(piece)
 
 
-def version_content_scan(*, version: FileVersion, client: ClamdClient) -> ScanReport:
+def version_content_scan(
+    *,
+    version: FileVersion,
+    client: ClamdClient,
+    progress: Callable[[], None] = _no_progress,
+) -> ScanReport:
     """Decrypt ``version`` once through SHA-256, libmagic and clamd; judge the result.
 
+    ``progress`` is called after every decrypted segment (the caller renews its claim
+    there, files/services/finalize.py) and may raise to stop the scan.
     Raises ``ClamdError`` when the scanner cannot be reached (the caller retries: fail
     closed), never turns it into a verdict.
     """
@@ -145,7 +164,11 @@ def version_content_scan(*, version: FileVersion, client: ClamdClient) -> ScanRe
         decryptor = BlobDecryptor(
             data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
         )
-        tee = _Tee(decryptor.decrypt_all(), delay_s=float(settings.SCAN_SEGMENT_DELAY_S))
+        tee = _Tee(
+            decryptor.decrypt_all(),
+            delay_s=float(settings.SCAN_SEGMENT_DELAY_S),
+            progress=progress,
+        )
         limit = int(settings.SCAN_MAX_BYTES)
         oversize = version.size > limit
         result = None if oversize else client.instream(tee)
@@ -176,7 +199,7 @@ def version_content_scan(*, version: FileVersion, client: ClamdClient) -> ScanRe
         kind = archive_kind(head)
         if kind:
             archive: ArchiveReport = archive_inspect(
-                io.BufferedReader(PlaintextReader(decryptor), buffer_size=1 << 16),
+                io.BufferedReader(PlaintextReader(decryptor, progress), buffer_size=1 << 16),
                 kind=kind,
                 size=version.size,
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billiard.exceptions import TimeLimitExceeded, WorkerLostError
 from celery import Task, shared_task
 from django.conf import settings
 
@@ -70,25 +71,39 @@ def uploads_expired_delete() -> int:
     return tus.uploads_expired_delete()
 
 
+# Worth retrying inside the finalize task, with back-off: the scanner or the database
+# unreachable for a while (clamd restarting, PostgreSQL restarting). Never a verdict.
+_FINALIZE_TRANSIENT = (ClamdError, *finalize.DATABASE_TRANSIENT_ERRORS)
+
+
 class _FinalizeTask(Task[Any, Any]):
-    """Fail closed once the retries or the time are used up: "scan failed", audited."""
+    """Fail closed once the retries or the time are used up: "scan failed", audited.
+
+    Not for the database: a version it could not reach stays waiting, and the sweeper
+    takes it up again once its lease has run out ("scan failed" is the scanner's).
+    """
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
         version_id = kwargs.get("version_id") or (args[0] if args else None)
-        if version_id:
-            finalize.version_scan_give_up(version_id=version_id, error=exc)
+        if version_id and not isinstance(exc, finalize.DATABASE_TRANSIENT_ERRORS):
+            finalize.version_scan_give_up(
+                version_id=version_id,
+                error=exc,
+                run_killed=isinstance(exc, (TimeLimitExceeded, WorkerLostError)),
+            )
 
 
 @shared_task(
     base=_FinalizeTask,
+    bind=True,
     ignore_result=True,
     # Explicit, though the settings say the same: without both a killed worker's scan
     # is never redelivered (FIELD-NOTES).
     acks_late=settings.CELERY_TASK_ACKS_LATE,
     reject_on_worker_lost=settings.CELERY_TASK_REJECT_ON_WORKER_LOST,
-    autoretry_for=(ClamdError,),
+    autoretry_for=_FINALIZE_TRANSIENT,
     retry_backoff=True,
     retry_backoff_max=600,
     retry_jitter=True,
@@ -98,10 +113,26 @@ class _FinalizeTask(Task[Any, Any]):
     soft_time_limit=settings.SCAN_SOFT_TIME_LIMIT_S,
     time_limit=settings.SCAN_TIME_LIMIT_S,
 )
-def version_finalize(version_id: str) -> str | None:
+def version_finalize(
+    self: Task[Any, Any], version_id: str, waited_for_lease: bool = False
+) -> str | None:
     """Decrypt, hash, sniff and scan one new version; record its verdict
-    (docs/scanning.md). Idempotent: a version with a verdict is left alone."""
-    return finalize.version_finalize(version_id=version_id)
+    (docs/scanning.md). Idempotent: a version with a verdict is left alone.
+
+    Another run's live lease (a redelivery after kill -9, whose dead run's lease has
+    not yet run out) is waited for once: then either the lease ran out and this run
+    takes over, or its owner is alive and records the verdict itself.
+    """
+    try:
+        return finalize.version_finalize(version_id=version_id)
+    except finalize.ScanClaimHeld as held:
+        if waited_for_lease:
+            return None
+        raise self.retry(
+            args=(version_id,),
+            kwargs={"waited_for_lease": True},
+            countdown=held.retry_in_s + 1,
+        ) from held
 
 
 @shared_task(ignore_result=True)

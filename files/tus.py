@@ -39,7 +39,6 @@ from __future__ import annotations
 import base64
 import binascii
 import fcntl
-import functools
 import hashlib
 import logging
 import os
@@ -51,7 +50,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -102,8 +101,6 @@ CARRY_NONCE_SIZE = 12
 CARRY_HKDF_INFO = b"securedrive upload carry v1"
 # Folders a dropped folder tree may nest (relativePath): a guard against path bombs.
 MAX_FOLDER_DEPTH = 32
-DEADLOCK_ATTEMPTS = 3
-_T = TypeVar("_T")
 logger = logging.getLogger(__name__)
 
 
@@ -272,9 +269,7 @@ def _folder_for_path(actor: User, folder: Folder, relative_path: str) -> Folder:
         found = existing.first()
         if found is None:
             try:
-                found = _deadlock_retried(
-                    functools.partial(services.folder_create, actor=actor, parent=folder, name=part)
-                )
+                found = services.folder_create(actor=actor, parent=folder, name=part)
             except NameClashError:
                 # Another file of the same drop made it first (or a file has that name).
                 found = existing.first()
@@ -329,7 +324,7 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
             # quota less stored and reserved bytes, selectors.space_room_bytes). Locking
             # the space row serialises creations and every other quota check, so two
             # creations cannot both take the last room.
-            space = Space.objects.select_for_update().get(pk=folder.space_id)
+            space = Space.objects.select_for_update(no_key=True).get(pk=folder.space_id)
             room = selectors.space_room_bytes(space)
             if length > room:
                 raise size_refusal(
@@ -360,7 +355,7 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
         return session
 
     try:
-        return _deadlock_retried(start)
+        return start()
     except QuotaExceededError as refusal:
         _reject(actor, folder, str(refusal), name=name, size=length, quota=True)
         raise TusError(413, str(refusal)) from None
@@ -708,28 +703,6 @@ def _commit(
     return locked
 
 
-def _deadlock_retried(work: Callable[[], _T]) -> _T:
-    """Run a transaction again when PostgreSQL chose it as a deadlock victim (40P01).
-
-    Many files of one dropped folder complete at once; their transactions lock folders,
-    files and the audit chain in an order the files and audit services do not fix, and
-    PostgreSQL may abort one of them. The transaction left nothing behind, so it is
-    safe to run again, rather than answer 500.
-    """
-    for attempt in range(DEADLOCK_ATTEMPTS):
-        try:
-            return work()
-        except OperationalError as error:
-            cause = getattr(error, "__cause__", None)
-            if (
-                getattr(cause, "sqlstate", None) != "40P01"
-                or connection.in_atomic_block
-                or attempt == DEADLOCK_ATTEMPTS - 1
-            ):
-                raise
-    raise AssertionError("unreachable")
-
-
 def _version_create(actor: User, session: UploadSession, sealed: SealedBlob) -> UploadSession:
     with transaction.atomic():
         locked = UploadSession.objects.select_for_update().get(pk=session.pk)
@@ -780,7 +753,7 @@ def upload_complete(*, actor: User, session: UploadSession) -> UploadSession:
         segment_size=session.segment_size,
     )
     try:
-        locked = _deadlock_retried(lambda: _version_create(actor, session, sealed))
+        locked = _version_create(actor, session, sealed)
     except FileRuleError as error:
         store.delete(session.blob_key)
         _reject(actor, session.folder, str(error), upload=str(session.pk), name=session.name)

@@ -7,11 +7,13 @@ import os
 from celery import Celery
 from celery.signals import beat_init, worker_init
 
-from securedrive import broker
-
-broker.register()
+from securedrive import broker, redis_transport
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "securedrive.settings")
+# The embedded broker (sqlite-broker://, securedrive/broker.py).
+broker.register()
+# A Redis restart must not kill the worker (celery/kombu 5.7.0 bug, see the module).
+redis_transport.register()
 
 app = Celery("securedrive")
 app.config_from_object("django.conf:settings", namespace="CELERY")

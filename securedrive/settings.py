@@ -386,6 +386,13 @@ SCAN_TIME_LIMIT_S = env.int("SECUREDRIVE_SCAN_TIME_LIMIT_S", default=3 * 3600 + 
 SCAN_MAX_RETRIES = env.int("SECUREDRIVE_SCAN_MAX_RETRIES", default=10)
 # The sweeper re-enqueues versions waiting or scanning for longer than this.
 SCAN_STUCK_MINUTES = env.int("SECUREDRIVE_SCAN_STUCK_MINUTES", default=15)
+# A scan's claim is a lease renewed every quarter of it while the scan progresses: a
+# killed worker's version is taken back by the sweeper once the lease has run out, never
+# while its run is alive (files/services/finalize.py). Two minutes outlast clamd's reply
+# timeout (SECUREDRIVE_CLAMD_TIMEOUT_S) and a PostgreSQL restart.
+SCAN_LEASE_S = env.float("SECUREDRIVE_SCAN_LEASE_S", default=120.0)
+# How often the sweeper looks for versions waiting without a live run.
+SCAN_SWEEP_S = env.float("SECUREDRIVE_SCAN_SWEEP_S", default=60.0)
 # Test only (tests/test_scanning_crash.py): a pause between segments, so that a worker
 # can be killed in the middle of a scan. Zero everywhere else.
 SCAN_SEGMENT_DELAY_S = env.float("SECUREDRIVE_SCAN_SEGMENT_DELAY_S", default=0.0)
@@ -628,7 +635,7 @@ BEAT_TASKS: tuple[tuple[str, str, float, dict[str, Any]], ...] = (
     ("files-scrub", "files.tasks.blobs_scrub", 6 * 3600.0, {}),
     ("files-uploads-expired", "files.tasks.uploads_expired_delete", 3600.0, {}),
     # The broker alone is not trusted to keep finalize messages (FIELD-NOTES).
-    ("files-versions-stuck", "files.tasks.versions_stuck_requeue", 300.0, {}),
+    ("files-versions-stuck", "files.tasks.versions_stuck_requeue", SCAN_SWEEP_S, {}),
     # Sharing (docs/sharing-*.md).
     ("sharing-transfers-expired-purge", "sharing.tasks.transfers_expired_purge", 3600.0, {}),
     (

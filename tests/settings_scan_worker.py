@@ -21,3 +21,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 CELERY_BEAT_SCHEDULE = {}
+# Short leases, so that a killed run's claim is taken over in seconds (production: 2
+# minutes, renewed every 30 seconds while the scan progresses).
+SCAN_LEASE_S = 3.0

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+import time_machine
 from django.core import mail
 from django.test import Client
 from django.test.utils import override_settings
@@ -24,6 +25,7 @@ from audit.models import AuditEvent
 from files import services, tasks
 from files.clamd import ClamdError
 from files.models import File, FileVersion, Folder, ScanStatus
+from files.services import finalize
 from tests.files_helpers import (
     Backend,
     content_of,
@@ -411,19 +413,57 @@ def test_a_copy_of_a_clean_file_keeps_its_verdict_without_a_new_scan(
     assert scan_events(copy.current_version) == []
 
 
-def test_the_sweeper_leaves_a_scan_that_may_still_be_running(owner: User) -> None:
-    """A long scan must not be taken over every sweep: only after the hard time limit."""
+def test_a_long_scan_renewing_its_lease_is_never_swept_nor_claimed_twice(
+    owner: User,
+) -> None:
+    """Three hours of scanning: the run renews its lease as segments go by, so the
+    sweeper never hands the version to a second run, and a duplicate task waits."""
     version = version_store(
         actor=owner, folder=root_of(owner), name="long.dcm", content=b"dicom", clean=False
     )
-    twenty_minutes_ago = timezone.now() - dt.timedelta(minutes=20)
-    FileVersion.objects.filter(pk=version.pk).update(
-        scan_status=ScanStatus.SCANNING, scanned_at=twenty_minutes_ago
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        claim = finalize._claim(version.pk)
+        assert claim is not None
+        for _minute in range(180):
+            clock.shift(dt.timedelta(seconds=30))  # a quarter of the 2-minute lease
+            claim.renew_if_due()
+            assert services.versions_stuck_select(older_than_minutes=15) == []
+            with pytest.raises(finalize.ScanClaimHeld):
+                finalize._claim(version.pk)
+    assert refresh(version).scan_status == ScanStatus.SCANNING
+
+
+def test_a_killed_scan_is_taken_back_by_the_sweeper_within_minutes_with_one_verdict(
+    clamd: str, owner: User
+) -> None:
+    version = version_store(
+        actor=owner, folder=root_of(owner), name="kill9.dcm", content=b"dicom", clean=False
     )
-    with override_settings(SCAN_TIME_LIMIT_S=3600):
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        dead = finalize._claim(version.pk)  # then kill -9: no renewal ever again
+        assert dead is not None
+        clock.shift(dt.timedelta(seconds=119))
         assert services.versions_stuck_select(older_than_minutes=15) == []
-    with override_settings(SCAN_TIME_LIMIT_S=600):
+        clock.shift(dt.timedelta(seconds=2))  # the lease has run out
         assert services.versions_stuck_select(older_than_minutes=15) == [str(version.pk)]
-    FileVersion.objects.filter(pk=version.pk).update(scan_status=ScanStatus.PENDING)
-    with override_settings(SCAN_TIME_LIMIT_S=3600):
-        assert services.versions_stuck_select(older_than_minutes=15) == [str(version.pk)]
+        assert tasks.versions_stuck_requeue.delay().get() == 1  # eager: scanned now
+    assert refresh(version).scan_status == ScanStatus.AVAILABLE
+    # The dead run, should it wake up, finds its claim gone and writes nothing.
+    dead.next_renewal = timezone.now()
+    with pytest.raises(finalize.ScanClaimLost):
+        dead.renew_if_due()
+    assert [event.details["status"] for event in scan_events(version)] == ["available"]
+
+
+def test_a_duplicate_run_giving_up_leaves_the_live_scan_and_its_verdict_alone(
+    clamd: str, owner: User
+) -> None:
+    version = version_store(
+        actor=owner, folder=root_of(owner), name="duo.dcm", content=b"dicom", clean=False
+    )
+    live = finalize._claim(version.pk)
+    assert live is not None
+    # A second task for the same version fails for good (a bug, retries used up).
+    finalize.version_scan_give_up(version_id=version.pk, error=RuntimeError("duplicate"))
+    assert refresh(version).scan_status == ScanStatus.SCANNING
+    assert scan_events(version) == []

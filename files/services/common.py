@@ -1,5 +1,15 @@
 """What every files service shares: permission re-checks, name clashes, locks,
-quotas, the audit call and the purge hand-off. Internal to ``files.services``."""
+quotas, the audit call and the purge hand-off. Internal to ``files.services``.
+
+Lock order (docs/architecture.md, "Lock order"): a transaction locks the rows it
+changes in this order, skipping what it does not need, and never the other way round:
+upload session, folders (by ascending id), file, space (quota), versions, and the
+audit chain last. The row locks are ``FOR NO KEY UPDATE``: they serialise writers but
+do not block the ``FOR KEY SHARE`` that PostgreSQL's deferred foreign-key checks take
+at COMMIT, after the audit chain's lock (a file inserted into a folder checks that
+folder then). With ``FOR UPDATE`` those checks waited for a folder locked by a
+transaction that itself waited for the audit chain: a deadlock, issue #13.
+"""
 
 from __future__ import annotations
 
@@ -89,14 +99,25 @@ def free_name(*, folder: Folder, name: str) -> str:
 
 
 def folder_locked_live(folder: Folder) -> Folder:
-    locked = Folder.objects.select_for_update().filter(pk=folder.pk).first()
+    locked = Folder.objects.select_for_update(no_key=True).filter(pk=folder.pk).first()
     if locked is None or locked.deleted_at is not None:
         raise FileRuleError(_("This folder was deleted in the meantime."))
     return locked
 
 
+def folders_locked_live(*folders: Folder) -> list[Folder]:
+    """Several folders locked in ascending id order (the lock order), returned in the
+    order given."""
+    locked = {folder.pk: folder_locked_live(folder) for folder in sorted(folders, key=_pk)}
+    return [locked[folder.pk] for folder in folders]
+
+
+def _pk(folder: Folder) -> int:
+    return int(folder.pk)
+
+
 def file_locked_live(file: File) -> File:
-    locked = File.objects.select_for_update().filter(pk=file.pk).first()
+    locked = File.objects.select_for_update(no_key=True).filter(pk=file.pk).first()
     if locked is None or locked.deleted_at is not None or locked.purged_at is not None:
         raise FileRuleError(_("This file was deleted in the meantime."))
     return locked
@@ -104,7 +125,7 @@ def file_locked_live(file: File) -> File:
 
 def quota_check(space: Space, extra_bytes: int) -> None:
     """Inside a transaction: lock the space (serialises writers) and check the room."""
-    locked = Space.objects.select_for_update().get(pk=space.pk)
+    locked = Space.objects.select_for_update(no_key=True).get(pk=space.pk)
     # Room promised to resumable uploads in progress is not free (a completing upload
     # no longer counts as in progress: files/tus.py marks it before creating the version).
     room = selectors.space_room_bytes(locked)

@@ -50,12 +50,12 @@ def file_upload(*, actor: User, folder: Folder, name: str, sealed: SealedBlob) -
                 raise NameClashError(
                     _("A folder called “%(name)s” is already here.") % {"name": clean}
                 )
-            quota_check(folder.space, sealed.size)
             file = (
-                File.objects.select_for_update()
+                File.objects.select_for_update(no_key=True)
                 .filter(folder=folder, name_key=key, deleted_at__isnull=True)
                 .first()
             )
+            quota_check(folder.space, sealed.size)  # the space after the file: lock order
             new_file = file is None
             if file is None:
                 file = File.objects.create(
@@ -156,8 +156,8 @@ def file_move(*, actor: User, file: File, destination: Folder) -> File:
         selectors.move_destination_check(actor=actor, item=file, destination=destination)
     try:
         with transaction.atomic():
+            destination = folder_locked_live(destination)  # the folder, then the file
             file = file_locked_live(file)
-            destination = folder_locked_live(destination)
             name_clash_check(folder=destination, key=file.name_key, file=file)
             from_folder, from_space = file.folder_id, file.space_id
             if destination.space_id != file.space_id:
@@ -246,7 +246,7 @@ def file_restore(*, actor: User, file: File) -> File:
     """Bring a file back from the trash, to its folder if still there, else the top."""
     require_manage(actor, file)
     with transaction.atomic():
-        file = File.objects.select_for_update().get(pk=file.pk)
+        file = File.objects.select_for_update(no_key=True).get(pk=file.pk)
         if file.deleted_at is None or file.purged_at is not None or file.trashed_with_id:
             raise FileRuleError(_("This file is not in the trash."))
         folder = Folder.objects.filter(pk=file.folder_id, deleted_at__isnull=True).first()
@@ -273,7 +273,7 @@ def file_purge(*, actor: User | None, file: File) -> int:
     require_manage(actor, file)
     now = timezone.now()
     with transaction.atomic():
-        file = File.objects.select_for_update().get(pk=file.pk)
+        file = File.objects.select_for_update(no_key=True).get(pk=file.pk)
         if file.deleted_at is None or file.purged_at is not None:
             raise FileRuleError(_("Only files in the trash can be deleted permanently."))
         shredded = versions_shred(file.versions.all(), now)

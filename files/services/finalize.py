@@ -1,11 +1,20 @@
 """Finalize: take a new version through the scanner and record its verdict.
 
-State lives in the database, not in the broker (FIELD-NOTES): a version is claimed with
-a conditional UPDATE that stamps ``scanned_at`` with the claim time, and the verdict is
-written only if that claim is still the latest. Running the task twice, or a redelivered
-task taking over from a killed worker, therefore records one verdict; a version that has
-one is never scanned again. Failing closed: an unreachable scanner leaves the version
-``pending`` (retried), never ``available``.
+State lives in the database, not in the broker (FIELD-NOTES). A run **claims** a version
+with a conditional UPDATE that stamps ``scanned_at`` with the claim time and gives it a
+**lease** (``scan_lease_until``), renewed while the scan progresses; the verdict is
+written only if that claim is still the version's (``WHERE scan_status = 'scanning' AND
+scanned_at = <claim>``). So:
+
+- a version is scanned by one live run at a time: ``scanning`` is claimable only once
+  its lease has run out (its run was killed), and the sweeper re-enqueues exactly those;
+- a run that finds its claim taken over (it stalled past its lease) stops and writes
+  nothing; running the task twice records one verdict; a judged version is never
+  scanned again.
+
+Failing closed: an unreachable scanner leaves the version ``pending`` (retried), never
+``available``. Database errors (PostgreSQL restarting) are transient: the heartbeat
+skips a renewal, the task retries (files/tasks.py); neither becomes a verdict.
 """
 
 from __future__ import annotations
@@ -13,11 +22,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
@@ -37,7 +47,20 @@ from files.storage import BlobMissingError
 
 logger = logging.getLogger(__name__)
 
-CLAIMABLE = (ScanStatus.PENDING, ScanStatus.SCANNING, ScanStatus.SCAN_FAILED)
+# A lost database connection (PostgreSQL restarting): worth retrying, never a verdict.
+DATABASE_TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+
+
+class ScanClaimHeld(Exception):
+    """Another run holds a live lease on the version: it will record the verdict."""
+
+    def __init__(self, retry_in_s: float) -> None:
+        super().__init__(f"claimed by a live run for {retry_in_s:.0f} more seconds")
+        self.retry_in_s = retry_in_s
+
+
+class ScanClaimLost(Exception):
+    """This run's lease ran out and another run took the version over."""
 
 
 def version_finalize_on_commit(version: FileVersion) -> None:
@@ -49,21 +72,86 @@ def version_finalize_on_commit(version: FileVersion) -> None:
     transaction.on_commit(lambda: tasks.version_finalize.delay(version_id), robust=True)
 
 
-def _claim(version_id: uuid.UUID | str) -> dt.datetime | None:
-    """Take the version for this run, or None if it has a verdict (or is gone).
+def _lease_s() -> float:
+    return float(settings.SCAN_LEASE_S)
 
-    ``scanning`` is claimable too: after a kill -9 the redelivered task must take over
-    from the dead one; the claim time makes the dead run's late verdict (if it ever
-    wakes up) a no-op.
+
+def _lease_run_out(now: dt.datetime) -> Q:
+    """``scanning`` with no live run: its lease ran out (or predates leases)."""
+    return Q(
+        Q(scan_lease_until__lt=now) | Q(scan_lease_until__isnull=True),
+        scan_status=ScanStatus.SCANNING,
+    )
+
+
+def _claimable(now: dt.datetime) -> Q:
+    """No verdict yet, and no live run."""
+    return Q(scan_status__in=(ScanStatus.PENDING, ScanStatus.SCAN_FAILED)) | _lease_run_out(now)
+
+
+@dataclass
+class _Claim:
+    """This run's claim on a version, renewed (at most every quarter lease) as the scan
+    progresses. The renewal is conditional on the claim, so a run whose lease ran out
+    and was taken over learns it at its next renewal and stops."""
+
+    version_id: uuid.UUID | str
+    claimed_at: dt.datetime
+
+    def _renewal_due_at(self, now: dt.datetime) -> dt.datetime:
+        return now + dt.timedelta(seconds=_lease_s() / 4)
+
+    def __post_init__(self) -> None:
+        self.next_renewal = self._renewal_due_at(self.claimed_at)
+
+    def renew_if_due(self) -> None:
+        now = timezone.now()
+        if now < self.next_renewal:
+            return
+        self.next_renewal = self._renewal_due_at(now)
+        try:
+            renewed = FileVersion.objects.filter(
+                pk=self.version_id, scan_status=ScanStatus.SCANNING, scanned_at=self.claimed_at
+            ).update(scan_lease_until=now + dt.timedelta(seconds=_lease_s()))
+        except DATABASE_TRANSIENT_ERRORS:
+            # PostgreSQL is restarting: skip this renewal and reconnect at the next; the
+            # lease outlasts a few missed ones.
+            logger.warning("scan lease of version %s not renewed (database)", self.version_id)
+            if not connection.in_atomic_block:
+                connection.close()
+            return
+        if not renewed:
+            raise ScanClaimLost(str(self.version_id))
+
+
+def _claim(version_id: uuid.UUID | str) -> _Claim | None:
+    """Take the version for this run; None if it has a verdict (or is gone).
+
+    Raises ``ScanClaimHeld`` while another run's lease is alive: after a kill -9 the
+    redelivered task waits for the dead run's lease to run out instead of scanning
+    alongside a run that may still be alive.
     """
-    claimed_at = timezone.now()
+    now = timezone.now()
     updated = FileVersion.objects.filter(
+        _claimable(now),
         pk=version_id,
-        scan_status__in=CLAIMABLE,
         integrity_failed=False,
         shredded_at__isnull=True,
-    ).update(scan_status=ScanStatus.SCANNING, scanned_at=claimed_at)
-    return claimed_at if updated else None
+    ).update(
+        scan_status=ScanStatus.SCANNING,
+        scanned_at=now,
+        scan_lease_until=now + dt.timedelta(seconds=_lease_s()),
+    )
+    if updated:
+        return _Claim(version_id=version_id, claimed_at=now)
+    lease_until = (
+        FileVersion.objects.filter(pk=version_id, scan_status=ScanStatus.SCANNING)
+        .values_list("scan_lease_until", flat=True)
+        .first()
+    )
+    if lease_until is not None:
+        raise ScanClaimHeld(max(0.0, (lease_until - now).total_seconds()))
+    return None
 
 
 def _verdict_write(
@@ -75,10 +163,15 @@ def _verdict_write(
     details: dict[str, Any],
     extra_fields: dict[str, Any] | None = None,
 ) -> FileVersion | None:
-    """Record the verdict if our claim still holds, with its audit event, atomically."""
+    """Record the verdict if our claim still holds, with its audit event, atomically:
+    one version, one verdict event, whatever ran twice."""
+    if not connection.in_atomic_block:
+        # The connection may have died with a PostgreSQL restart during the scan:
+        # checked (and reopened) before the write rather than failing it.
+        connection.close_if_unusable_or_obsolete()
     with transaction.atomic():
         version = (
-            FileVersion.objects.select_for_update()
+            FileVersion.objects.select_for_update(no_key=True)
             .filter(pk=version_id, scan_status=ScanStatus.SCANNING, scanned_at=claimed_at)
             .first()
         )
@@ -86,7 +179,8 @@ def _verdict_write(
             return None  # another run took over; it records the verdict
         version.scan_status = status
         version.scanned_at = timezone.now()
-        fields = ["scan_status", "scanned_at"]
+        version.scan_lease_until = None
+        fields = ["scan_status", "scanned_at", "scan_lease_until"]
         for name, value in (extra_fields or {}).items():
             setattr(version, name, value)
             fields.append(name)
@@ -105,10 +199,14 @@ def _verdict_write(
 
 
 def _release(version_id: uuid.UUID | str, claimed_at: dt.datetime) -> None:
-    """Give the claim back (scanner unreachable): "waiting for virus scan" again."""
-    FileVersion.objects.filter(
-        pk=version_id, scan_status=ScanStatus.SCANNING, scanned_at=claimed_at
-    ).update(scan_status=ScanStatus.PENDING)
+    """Give the claim back (scanner unreachable): "waiting for virus scan" again. With
+    the database unreachable too, the lease runs out on its own."""
+    try:
+        FileVersion.objects.filter(
+            pk=version_id, scan_status=ScanStatus.SCANNING, scanned_at=claimed_at
+        ).update(scan_status=ScanStatus.PENDING, scan_lease_until=None)
+    except DATABASE_TRANSIENT_ERRORS:
+        logger.warning("scan claim of version %s left to expire (database)", version_id)
 
 
 def _content_type(sniffed: str) -> str:
@@ -122,19 +220,21 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
     """Scan one version and record its verdict; returns the new status, or None when
     there was nothing to do (already judged, scanner disabled, or another run holds it).
 
-    Raises ``ClamdError`` when clamd cannot be reached: the version is back to
-    ``pending`` and the task retries.
+    Raises ``ClamdError`` when clamd cannot be reached (the version is back to
+    ``pending``), a database error when PostgreSQL is (the lease runs out), and
+    ``ScanClaimHeld`` while another run's lease is alive: the task retries each.
     """
     try:
         client = scanner_client()
     except ScannerDisabled:
         return None  # embedded mode without clamd: stays "waiting for virus scan"
-    claimed_at = _claim(version_id)
-    if claimed_at is None:
+    claim = _claim(version_id)
+    if claim is None:
         return None
-    version = FileVersion.objects.select_related("file", "uploaded_by").get(pk=version_id)
+    claimed_at = claim.claimed_at
     try:
-        report = version_content_scan(version=version, client=client)
+        version = FileVersion.objects.select_related("file", "uploaded_by").get(pk=version_id)
+        report = version_content_scan(version=version, client=client, progress=claim.renew_if_due)
     except (BlobIntegrityError, BlobMissingError, EnvelopeError) as error:
         version_integrity_failure_record(version=version, actor=None, error=error, during="scan")
         _verdict_write(
@@ -145,6 +245,9 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
             details={"reason": "integrity_failed", "error": type(error).__name__},
         )
         return str(ScanStatus.SCAN_FAILED)
+    except ScanClaimLost:
+        logger.warning("version %s: scan stopped, its claim was taken over", version_id)
+        return None
     except BaseException:
         _release(version_id, claimed_at)
         raise
@@ -194,19 +297,29 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
     return str(status)
 
 
-def version_scan_give_up(*, version_id: uuid.UUID | str, error: BaseException) -> None:
-    """The task ran out of retries or time: "scan failed" (never available), audited."""
+def version_scan_give_up(
+    *, version_id: uuid.UUID | str, error: BaseException, run_killed: bool = False
+) -> None:
+    """The task ran out of retries or time: "scan failed" (never available), audited.
+
+    Never over another run's live lease (that run records the verdict), unless the lease
+    is this failed run's own and the run was killed (``run_killed``: hard time limit).
+    """
+    not_held = Q(scan_status=ScanStatus.PENDING) | _lease_run_out(timezone.now())
+    if run_killed:
+        not_held |= Q(scan_status=ScanStatus.SCANNING)
     with transaction.atomic():
         version = (
-            FileVersion.objects.select_for_update()
-            .filter(pk=version_id, scan_status__in=(ScanStatus.PENDING, ScanStatus.SCANNING))
+            FileVersion.objects.select_for_update(no_key=True)
+            .filter(not_held, pk=version_id)
             .first()
         )
         if version is None:
             return
         version.scan_status = ScanStatus.SCAN_FAILED
         version.scanned_at = timezone.now()
-        version.save(update_fields=["scan_status", "scanned_at"])
+        version.scan_lease_until = None
+        version.save(update_fields=["scan_status", "scanned_at", "scan_lease_until"])
         record(
             Action.FILES_VERSION_SCAN,
             actor=None,
@@ -221,23 +334,23 @@ def version_scan_give_up(*, version_id: uuid.UUID | str, error: BaseException) -
 
 
 def versions_stuck_select(*, older_than_minutes: int, limit: int = 500) -> list[str]:
-    """Versions with no verdict whose last attempt is older than the threshold.
+    """Versions with no verdict and no live run: ``pending`` or ``scan_failed`` whose
+    last attempt is older than the threshold (a fresh upload's own task is on its way),
+    and ``scanning`` ones whose lease has run out (their run was killed).
 
-    A version ``scanning`` counts as stuck only once the task's hard time limit has
-    passed since its claim: before that its run may still be alive (a large file), and
-    re-enqueueing it would start a second scan that takes the claim over, again and
-    again for any scan longer than the threshold.
+    A live scan renews its lease, so it is never re-enqueued however long it takes.
     """
     now = timezone.now()
     threshold = now - dt.timedelta(minutes=older_than_minutes)
-    running_threshold = min(threshold, now - dt.timedelta(seconds=int(settings.SCAN_TIME_LIMIT_S)))
     return [
         str(pk)
         for pk in FileVersion.objects.annotate(last_attempt=Coalesce("scanned_at", "created_at"))
         .filter(
-            Q(scan_status__in=(ScanStatus.PENDING, ScanStatus.SCAN_FAILED))
-            | Q(scan_status=ScanStatus.SCANNING, last_attempt__lt=running_threshold),
-            last_attempt__lt=threshold,
+            Q(
+                scan_status__in=(ScanStatus.PENDING, ScanStatus.SCAN_FAILED),
+                last_attempt__lt=threshold,
+            )
+            | _lease_run_out(now),
             integrity_failed=False,
             shredded_at__isnull=True,
         )

@@ -18,6 +18,7 @@ from files.models import File, FileVersion, Folder
 from files.names import name_clean, name_key
 from files.services.common import (
     folder_locked_live,
+    folders_locked_live,
     free_name,
     name_clash_check,
     purge_cleanup_on_commit,
@@ -109,8 +110,7 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
     if folder.is_root:
         raise FileRuleError(_("The top folder of a space cannot be moved."))
     with transaction.atomic():
-        folder = folder_locked_live(folder)
-        destination = folder_locked_live(destination)
+        folder, destination = folders_locked_live(folder, destination)
         below = selectors.folder_descendant_ids([folder.pk])
         if destination.pk == folder.pk or destination.pk in below:
             raise FileRuleError(_("A folder cannot be moved into itself."))
@@ -172,7 +172,7 @@ def folder_restore(*, actor: User, folder: Folder) -> Folder:
     """
     require_manage(actor, folder)
     with transaction.atomic():
-        folder = Folder.objects.select_for_update().get(pk=folder.pk)
+        folder = Folder.objects.select_for_update(no_key=True).get(pk=folder.pk)
         if folder.deleted_at is None or folder.purged_at is not None:
             raise FileRuleError(_("This folder is not in the trash."))
         parent = Folder.objects.filter(pk=folder.parent_id or 0, deleted_at__isnull=True).first()
@@ -209,7 +209,7 @@ def folder_purge(*, actor: User | None, folder: Folder) -> int:
     require_manage(actor, folder)
     now = timezone.now()
     with transaction.atomic():
-        folder = Folder.objects.select_for_update().get(pk=folder.pk)
+        folder = Folder.objects.select_for_update(no_key=True).get(pk=folder.pk)
         if folder.deleted_at is None or folder.purged_at is not None:
             raise FileRuleError(_("Only folders in the trash can be deleted permanently."))
         subtree = [folder.pk, *selectors.folder_descendant_ids([folder.pk])]

@@ -190,7 +190,7 @@ def version_mark_scanned(
     if status not in ScanStatus.values:
         raise ValueError(f"unknown scan status {status!r}")
     with transaction.atomic():
-        version = FileVersion.objects.select_for_update().get(pk=version.pk)
+        version = FileVersion.objects.select_for_update(no_key=True).get(pk=version.pk)
         previous = version.scan_status
         version.scan_status = status
         version.scanned_at = timezone.now()

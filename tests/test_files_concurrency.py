@@ -1,0 +1,113 @@
+"""A clinician drops a whole folder of images: many files of one folder are created and
+completed at the same moment, each in its own request, on the real PostgreSQL.
+
+The files services and the audit chain take their locks in one documented order
+(docs/architecture.md, "Lock order"), so these transactions queue behind each other
+instead of deadlocking: no request is chosen as a deadlock victim, and nothing needs
+to be retried.
+"""
+
+# Fixtures are imported by name from tests.files_helpers; pytest injects them.
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+from django.test import Client, override_settings
+
+from accounts.models import User
+from audit.actions import Action
+from audit.models import AuditEvent
+from files.models import File, Folder
+from tests.files_helpers import Backend, content_of, root_of
+from tests.test_tus import TUS, URL, location, metadata, patch, token_client
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("small_segments", "on_postgres"),
+]
+
+FILES = 24
+SERIES = 3
+
+
+def deadlocks_so_far() -> int:
+    """PostgreSQL's own count of deadlocks detected in the test database."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def all_at_once(work: Callable[[int], Any], count: int) -> list[Any]:
+    """Run ``work(i)`` in ``count`` threads released together; each thread has its own
+    database connection, closed at the end (the backend's statistics are flushed then)."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = work(index)
+        except BaseException as error:  # reported below, with the others
+            results[index] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_a_dropped_folder_of_many_files_completing_at_once_never_deadlocks(
+    owner: User, folder_backend: Backend, service_url: Callable[[str], str]
+) -> None:
+    top = root_of(owner)
+    api = token_client(owner)
+    contents = [content_of(3000 + index, seed=f"image-{index}") for index in range(FILES)]
+    before = deadlocks_so_far()
+
+    def create(index: int) -> int | str:
+        # Uppy / tus-js-client send the file's path inside the dropped folder.
+        path = f"Scanner export/series-{index % SERIES}/image-{index:02}.dcm"
+        response = Client(HTTP_AUTHORIZATION=api.defaults["HTTP_AUTHORIZATION"]).post(
+            URL,
+            b"",
+            content_type="application/offset+octet-stream",
+            headers={
+                **TUS,
+                "Upload-Length": str(len(contents[index])),
+                "Upload-Metadata": metadata(
+                    filename=f"image-{index:02}.dcm", folder=str(top.pk), relativePath=path
+                ),
+            },
+        )
+        return int(response.status_code) if response.status_code != 201 else location(response)
+
+    def upload(index: int) -> int | str:
+        url = create(index)
+        if not isinstance(url, str):
+            return url
+        client = Client(HTTP_AUTHORIZATION=api.defaults["HTTP_AUTHORIZATION"])
+        return int(patch(client, url, 0, contents[index]).status_code)
+
+    with override_settings(CLAMD_ADDRESS=service_url("clamd")):
+        completed = all_at_once(upload, FILES)
+    assert completed == [204] * FILES
+
+    export = Folder.objects.get(parent=top, name="Scanner export")
+    assert sorted(Folder.objects.filter(parent=export).values_list("name", flat=True)) == [
+        f"series-{series}" for series in range(SERIES)
+    ]
+    assert File.objects.filter(folder__parent=export).count() == FILES
+    assert AuditEvent.objects.filter(action=Action.FILES_UPLOAD_COMPLETE).count() == FILES
+    assert deadlocks_so_far() == before
