@@ -37,8 +37,9 @@ lock: $(UV)
 
 ## Command 1: install and run SecureDrive (web + worker) on embedded defaults.
 run: install
-	$(VENV)/bin/python manage.py bootstrap
-	exec $(VENV)/bin/python manage.py supervise --procfile Procfile
+	$(VENV)/bin/python manage.py bootstrap --no-setup-link
+	exec $(VENV)/bin/python manage.py supervise --procfile Procfile \
+		--then "$(VENV)/bin/python manage.py setup_link --if-pending"
 
 ## Command 2: install the test dependencies, start the local test services that are
 ## installed (PostgreSQL, Redis, clamd, moto S3) and run lint, types and the suite.

@@ -91,11 +91,23 @@ class Supervised:
 
 
 class Supervisor:
-    def __init__(self, processes: dict[str, list[str]], *, cwd: Path, out: Any = None) -> None:
+    def __init__(
+        self,
+        processes: dict[str, list[str]],
+        *,
+        cwd: Path,
+        out: Any = None,
+        then: list[str] | None = None,
+        then_after_s: float = 8.0,
+    ) -> None:
         self.children = [Supervised(name, command) for name, command in processes.items()]
         self.cwd = cwd
         self.out = out or sys.stderr
         self.stopping = False
+        # Run once when the processes have had time to print their start-up banners, so
+        # what it prints (the one-time set-up link) is the last thing on the screen.
+        self.then = then
+        self.then_at = time.monotonic() + then_after_s
 
     def say(self, message: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} supervisor: {message}", file=self.out, flush=True)
@@ -142,6 +154,9 @@ class Supervisor:
                 changed = True
         if changed:
             self.status_write()
+        if self.then and now >= self.then_at:
+            command, self.then = self.then, None
+            subprocess.run(command, cwd=self.cwd, check=False)  # noqa: S603
 
     def stop(self) -> None:
         self.stopping = True

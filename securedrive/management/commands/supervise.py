@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--procfile", default=str(Path(settings.BASE_DIR) / "Procfile"), type=Path
         )
+        parser.add_argument(
+            "--then",
+            default="",
+            help="A command run once, a few seconds after the processes start (make run "
+            "prints the one-time set-up link with it, after the start-up banners).",
+        )
+        parser.add_argument("--then-after", type=float, default=8.0, help="seconds")
 
-    def handle(self, *args: Any, procfile: Path, **options: Any) -> None:
-        Supervisor(procfile_read(procfile), cwd=procfile.resolve().parent).run()
+    def handle(
+        self, *args: Any, procfile: Path, then: str, then_after: float, **options: Any
+    ) -> None:
+        Supervisor(
+            procfile_read(procfile),
+            cwd=procfile.resolve().parent,
+            then=shlex.split(then) or None,
+            then_after_s=then_after,
+        ).run()
