@@ -14,7 +14,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
 from accounts import mfa
-from accounts.models import User, UserSession
+from accounts.models import RoleProposal, User, UserSession
 from audit.actions import Action
 from audit.models import AuditEvent
 from tests.conftest import PASSWORD, user_create
@@ -120,6 +120,19 @@ def test_a_site_admin_role_change_ends_the_persons_open_sessions(
 
     form = {"is_site_admin": "on"} if grant else {}
     client_signed_in(site_admin).post(f"/accounts/admin/users/{person.pk}/", form)
+    if grant:
+        # Four eyes (accounts/roles.py): the grant takes effect when a second
+        # administrator approves it, and that is when the person's sessions end.
+        person.refresh_from_db()
+        assert not person.is_site_admin
+        assert their_browser.get("/").status_code == 200
+        second = user_create("paula.admin@hopital.example", is_site_admin=True)
+        proposal = RoleProposal.objects.get(subject=person)
+        approved = client_signed_in(second).post(
+            f"/accounts/admin/role-approvals/{proposal.pk}/decide/",
+            {"decision": "approve", f"p{proposal.pk}-confirm": "on"},
+        )
+        assert approved.status_code == 302
 
     person.refresh_from_db()
     assert person.is_site_admin is grant
