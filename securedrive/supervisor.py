@@ -110,7 +110,9 @@ class Supervisor:
         self.then_at = time.monotonic() + then_after_s
 
     def say(self, message: str) -> None:
-        print(f"{time.strftime('%H:%M:%S')} supervisor: {message}", file=self.out, flush=True)
+        # The same stamp as every log line (core/log_format.py): UTC, named.
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        print(f"{stamp} supervisor: {message}", file=self.out, flush=True)
 
     def status_write(self) -> None:
         path = status_file()
