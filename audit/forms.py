@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from audit.actions import Category
 from audit.models import Outcome
 from audit.selectors import EventFilter
+from core.forms import BootstrapFormMixin
 
 
 class EventFilterForm(forms.Form):
@@ -48,3 +49,15 @@ class EventFilterForm(forms.Form):
             ip_address=(data.get("ip_address") or "").strip(),
             up_to_sequence=data.get("upto"),
         )
+
+
+class VerifyNowForm(BootstrapFormMixin, forms.Form):
+    """ "Verify now" asks for a confirmation: the run reads the log and is audited."""
+
+    confirm = forms.BooleanField(
+        label=_("I want to verify the audit log now (this request is recorded)."),
+        required=True,
+    )
+    full = forms.BooleanField(
+        label=_("Recompute everything from the first event (slower)"), required=False
+    )

@@ -5,10 +5,12 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KT
 from django.db.models.functions import Lower, Upper
 from django.db.models.lookups import In
+from django.utils import timezone
 
 from audit.actions import Action
 from audit.chain import ChainedFields, ChainReport, chain_verify
@@ -232,6 +234,30 @@ def audit_head_sequence() -> int:
 
 def chain_verification_latest() -> ChainVerification | None:
     return ChainVerification.objects.order_by("-verified_at").first()
+
+
+@dataclass(frozen=True)
+class VerificationState:
+    """The latest verification and whether it is too old to vouch for the log now."""
+
+    latest: ChainVerification | None
+    stale_after: dt.timedelta
+    stale: bool
+
+    @property
+    def covered_up_to(self) -> int:
+        return self.latest.head_sequence if self.latest is not None else 0
+
+
+def verification_state(*, now: dt.datetime | None = None) -> VerificationState:
+    """Stale when no verification ran, or when the last one is older than twice its
+    interval (AUDIT_VERIFY_INTERVAL_S): one missed run is a late worker, two a stopped
+    beat or a stuck verification, which an auditor and the monitoring must see."""
+    latest = chain_verification_latest()
+    stale_after = dt.timedelta(seconds=2 * settings.AUDIT_VERIFY_INTERVAL_S)
+    moment = now or timezone.now()
+    stale = latest is None or moment - latest.verified_at > stale_after
+    return VerificationState(latest=latest, stale_after=stale_after, stale=stale)
 
 
 def audit_alerts_recent(*, limit: int = 200) -> list[AuditAlert]:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("export.<str:export_format>.sig", views.export_signature, name="export_signature"),
     path("export.<str:export_format>", views.export, name="export"),
     path("integrity/", views.integrity, name="integrity"),
+    path("integrity/verify/", views.integrity_verify, name="integrity_verify"),
     path("alerts/", views.alert_list, name="alerts"),
     path("checkpoints/<int:tree_size>.txt", views.checkpoint_file, name="checkpoint"),
     path("consistency.json", views.consistency_proof, name="consistency_proof"),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import (
@@ -23,13 +24,14 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
 
 from audit import checkpoints, exports
 from audit import services as audit
 from audit.actions import Action
-from audit.forms import EventFilterForm
+from audit.forms import EventFilterForm, VerifyNowForm
 from audit.merkle import ProofError
 from audit.models import AuditEvent, Outcome
 from audit.note import NoteError
@@ -38,8 +40,9 @@ from audit.selectors import (
     audit_alerts_recent,
     audit_events_page,
     audit_head_sequence,
-    chain_verification_latest,
+    verification_state,
 )
+from audit.tasks import audit_log_verify_and_alert
 
 View = Callable[..., HttpResponseBase]
 
@@ -106,7 +109,7 @@ def _events_render(
             "heading": heading,
             "export_query": pinned.urlencode(),
             "next_query": paging.urlencode() if next_before is not None else "",
-            "verification": chain_verification_latest(),
+            "verification_state": verification_state(),
             "head": head,
         },
         status=200 if form.is_valid() else 400,
@@ -203,23 +206,53 @@ def export_signature(request: HttpRequest, export_format: str) -> HttpResponse:
     return response
 
 
-@require_GET
-@auditor_required
-def integrity(request: HttpRequest) -> HttpResponse:
+def _integrity_render(
+    request: HttpRequest, *, form: VerifyNowForm, status: int = 200
+) -> HttpResponse:
     store = checkpoints.checkpoint_store()
     sizes = store.sizes()
-    _viewed(request, "integrity")
+    state = verification_state()
     return render(
         request,
         "audit/integrity.html",
         {
-            "verification": chain_verification_latest(),
+            "verification": state.latest,
+            "verification_state": state,
             "head": audit_head_sequence(),
             "checkpoint_sizes": list(reversed(sizes[-50:])),
             "verifier_key": checkpoints.log_verifier_key(),
             "anchor": checkpoints.retention_anchor_latest(),
+            "verify_form": form,
         },
+        status=status,
     )
+
+
+@require_GET
+@auditor_required
+def integrity(request: HttpRequest) -> HttpResponse:
+    _viewed(request, "integrity")
+    return _integrity_render(request, form=VerifyNowForm())
+
+
+@require_POST
+@auditor_required
+def integrity_verify(request: HttpRequest) -> HttpResponseBase:
+    """ "Verify now": an auditor's explicit, confirmed and audited request. The run itself
+    is the beat's task (a worker, not this request, reads a million events)."""
+    form = VerifyNowForm(request.POST)
+    if not form.is_valid():
+        return _integrity_render(request, form=form, status=400)
+    full = form.cleaned_data["full"]
+    audit.record(
+        action=Action.AUDIT_VERIFICATION_REQUEST, actor=request.user, details={"full": full}
+    )
+    audit_log_verify_and_alert.delay(full=full)
+    messages.success(
+        request,
+        _("Verification requested: its result appears below as soon as the worker has run it."),
+    )
+    return redirect("audit:integrity")
 
 
 @require_GET
