@@ -6,15 +6,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.db.models.functions import Lower, Upper
 from django.db.models.lookups import In
 from django.utils import timezone
 
+from audit import resolvers
 from audit.actions import Action
 from audit.chain import ChainedFields, ChainReport, chain_verify
-from audit.models import AuditAlert, AuditEvent, ChainVerification
+from audit.models import AuditAlert, AuditEvent, ChainVerification, Outcome
 
 # Everything an event's hash covers, then the stored hash (see audit/chain.py).
 CHAIN_COLUMNS = (*(field.name for field in dataclasses.fields(ChainedFields)), "event_hash")
@@ -68,13 +69,19 @@ class EventFilter:
     # A person's data export: what others did that concerns them (see events_about).
     about_email: str = ""
     about_account: str = ""
+    # The auditor's questions (audit/questions.py): a file or folder ("file:7",
+    # "folder:3", everything under it), "outside" or "failures".
+    item: str = ""
+    question: str = ""
+    # The console's own page views (audit.console.view), left out of the default pages.
+    hide_console: bool = False
 
     def as_details(self) -> dict[str, str]:
         """For the audit event that records the query itself."""
         return {
             name: value.isoformat() if isinstance(value, dt.datetime) else str(value)
             for name, value in vars(self).items()
-            if value not in (None, "")
+            if value not in (None, "", False)
         }
 
 
@@ -186,7 +193,68 @@ def audit_events_filter(query: EventFilter) -> QuerySet[AuditEvent]:
         events = events.filter(sequence__lte=query.up_to_sequence)
     if query.about_email or query.about_account:
         events = events.filter(_about(email=query.about_email, account=query.about_account))
+    if query.item:
+        events = events.filter(_item_condition(query.item))
+    if query.question == QUESTION_OUTSIDE:
+        events = events.filter(action=Action.SHARING_LINK_CREATE, outcome=Outcome.SUCCESS)
+    elif query.question == QUESTION_FAILURES:
+        events = events.filter(outcome__in=[Outcome.DENIED, Outcome.ERROR])
+    if query.hide_console:
+        events = events.exclude(action=Action.AUDIT_CONSOLE_VIEW)
     return events
+
+
+QUESTION_OUTSIDE, QUESTION_FAILURES = "outside", "failures"
+
+
+FILE_DETAIL = KT("details__file")
+
+
+def _item_condition(item: str) -> Q:
+    """Everything that happened to a file, or to a folder and everything under it
+    (trash included): the item itself as the target, and every event naming the file in
+    its ``file`` detail (a version's download, a download by link). Each arm has its
+    index (target, and the partial ``audit_event_file`` on the detail): PostgreSQL
+    combines them with a BitmapOr instead of walking the log."""
+    kind, _sep, identifier = item.partition(":")
+    file_ids: list[str] = [identifier]
+    folder_ids: list[str] = []
+    if kind == "folder":
+        file_ids, folder_ids = resolvers.folder_contents(identifier)
+    return (
+        Q(target_type="files.file", target_id__in=file_ids)
+        | Q(target_type="files.folder", target_id__in=folder_ids)
+        | (Q(details__file__isnull=False) & Q(In(FILE_DETAIL, file_ids)))
+    )
+
+
+@dataclass(frozen=True)
+class LinkUse:
+    first_opened_at: dt.datetime
+    downloads: int
+
+
+def links_use(link_ids: list[str]) -> dict[str, LinkUse]:
+    """Whether outside recipients opened what they were sent: per link, the first
+    successful visit or download and the number of downloads (index on the target)."""
+    rows = (
+        AuditEvent.objects.filter(
+            target_type="sharing.link",
+            target_id__in=link_ids,
+            action__in=[Action.SHARING_LINK_ACCESS, Action.SHARING_LINK_DOWNLOAD],
+            outcome=Outcome.SUCCESS,
+        )
+        .order_by()
+        .values("target_id")
+        .annotate(
+            first=Min("occurred_at"),
+            downloads=Count("pk", filter=Q(action=Action.SHARING_LINK_DOWNLOAD)),
+        )
+    )
+    return {
+        row["target_id"]: LinkUse(first_opened_at=row["first"], downloads=row["downloads"])
+        for row in rows
+    }
 
 
 def _about(*, email: str, account: str) -> Q:

@@ -1,11 +1,16 @@
 from django.urls import path
 
-from audit import views
+from audit import questions, views
 
 app_name = "audit"
 
 urlpatterns = [
-    path("", views.event_list, name="events"),
+    path("", questions.home, name="home"),
+    path("file/", questions.file_history, name="question_file"),
+    path("person/", questions.person_activity, name="question_person"),
+    path("outside/", questions.outside, name="question_outside"),
+    path("failures/", questions.failures, name="question_failures"),
+    path("explore/", views.event_list, name="events"),
     path("events/<int:sequence>/", views.event_detail, name="event"),
     path("events/<int:sequence>/inclusion.json", views.inclusion_proof, name="inclusion_proof"),
     path("target/<str:target_type>/<str:target_id>/", views.target_history, name="target"),
