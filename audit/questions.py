@@ -69,7 +69,9 @@ def file_history(request: HttpRequest) -> HttpResponse:
             "item_key": item_key,
             "keep": [("item", item_key), ("q", text)],
         },
-        status=found.status if item is not None or not found.query.item else 404,
+        # An id nothing names (no such item, no event) is a 404; an item whose row is
+        # gone but whose events remain still shows them.
+        status=404 if found.query.item and item is None and not found.events else found.status,
     )
 
 
@@ -85,8 +87,12 @@ def person_activity(request: HttpRequest) -> HttpResponse:
         matches = resolvers.people_search(text) if text else []
         return render(request, "audit/question_person.html", {"q": text, "matches": matches})
     found = events_page_read(request, page="question_person", preset={})
-    people = resolvers.people_search(address, limit=1)
-    person = people[0] if people and people[0].email.lower() == address.lower() else None
+    exact = [
+        match
+        for match in resolvers.people_search(address, limit=5)
+        if match.email.lower() == address.lower()
+    ]
+    person = exact[0] if exact else None
     return render(
         request,
         "audit/question_person.html",
