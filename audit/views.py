@@ -368,4 +368,8 @@ def public_key(request: HttpRequest, key_format: str) -> HttpResponse:
 @auditor_required
 def alert_list(request: HttpRequest) -> HttpResponse:
     viewed(request, "alerts")
-    return render(request, "audit/alerts.html", {"alerts": audit_alerts_recent()})
+    return render(
+        request,
+        "audit/alerts.html",
+        {"alerts": audit_alerts_recent(), "time_zone": settings.TIME_ZONE},
+    )

@@ -205,6 +205,22 @@ def test_the_auditors_own_browsing_is_hidden_unless_asked_for(auditor: User) -> 
     assert "read the audit log" in shown.content.decode()
 
 
+def test_an_outside_recipient_is_asked_about_by_address(
+    auditor: User, owner: User, folder_backend: Backend
+) -> None:
+    echo = echo_in_cardiology(owner)
+    downloads_of_the_echo(owner, echo)
+    client = client_signed_in(auditor)
+    found = client.get("/audit/person/", {"q": RECIPIENT}).content.decode()
+    assert 'id="audit-address"' in found
+    days = client.get("/audit/person/", {"actor": RECIPIENT})
+    rows = days.context["rows"]
+    assert rows
+    assert {row.who for row in rows} == {RECIPIENT}
+    assert all(row.outside for row in rows)
+    assert exported_sequences(client, days) == sorted(page_sequences(days))
+
+
 # --- What left the organisation? ----------------------------------------------------------
 
 
