@@ -8,6 +8,8 @@ from audit.models import Outcome
 from audit.selectors import QUESTION_FAILURES, QUESTION_OUTSIDE, EventFilter
 from core.forms import BootstrapFormMixin
 
+ITEM_PATTERN = r"^(file|folder):[0-9]{1,18}$"
+
 
 class EventFilterForm(BootstrapFormMixin, forms.Form):
     """The console's filter; also the query string of exports and pages."""
@@ -35,9 +37,7 @@ class EventFilterForm(BootstrapFormMixin, forms.Form):
     ip_address = forms.CharField(label=_("IP address"), required=False, max_length=45)
     upto = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
     # Set by the question pages (audit/questions.py), carried into their exports.
-    item = forms.RegexField(
-        regex=r"^(file|folder):[0-9]{1,18}$", required=False, widget=forms.HiddenInput
-    )
+    item = forms.RegexField(regex=ITEM_PATTERN, required=False, widget=forms.HiddenInput)
     question = forms.ChoiceField(
         required=False,
         choices=[
@@ -81,3 +81,9 @@ class VerifyNowForm(BootstrapFormMixin, forms.Form):
     full = forms.BooleanField(
         label=_("Recompute everything from the first event (slower)"), required=False
     )
+
+
+class ItemForm(forms.Form):
+    """A file or folder, as the question pages name it ("file:7", "folder:3")."""
+
+    item = forms.RegexField(regex=ITEM_PATTERN, widget=forms.HiddenInput)

@@ -8,12 +8,13 @@ The expert's explorer (/audit/explore/) stays for everything else.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from audit import resolvers
+from audit.forms import ItemForm
 from audit.selectors import (
     QUESTION_FAILURES,
     QUESTION_OUTSIDE,
@@ -136,3 +137,25 @@ def failures(request: HttpRequest) -> HttpResponse:
         request, page="question_failures", preset={"question": QUESTION_FAILURES}
     )
     return render(request, "audit/question_failures.html", found.context(), status=found.status)
+
+
+@require_GET
+@auditor_required
+def access_now(request: HttpRequest) -> HttpResponse:
+    """Who can access this file or folder right now, and why: the space's owner or team,
+    shares on it or above it, links that still open (alone or through a transfer)."""
+    form = ItemForm(request.GET)
+    if not form.is_valid():
+        viewed(request, "question_access")
+        return render(request, "audit/question_access.html", {"form": form}, status=400)
+    item_key = form.cleaned_data["item"]
+    viewed(request, "question_access", item=item_key)
+    kind, _sep, identifier = item_key.partition(":")
+    item = resolvers.items(kind, [identifier]).get(identifier)
+    if item is None:
+        raise Http404
+    return render(
+        request,
+        "audit/question_access.html",
+        {"item": item, "item_key": item_key, "access": resolvers.access_now(kind, identifier)},
+    )

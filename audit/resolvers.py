@@ -12,7 +12,7 @@ nothing, and the console falls back to what the event itself recorded.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,22 @@ class Channel:
     transfer: str = ""  # a transfer link: the transfer's subject
 
 
+@dataclass(frozen=True)
+class Access:
+    """Someone who can reach an item now, and why (owner, team, share, live link)."""
+
+    who: str
+    email: str
+    why: str
+
+
 PeopleLookup = Callable[[Iterable[str]], dict[str, Person]]
 PeopleSearch = Callable[[str, int], list[Person]]
 ItemsLookup = Callable[[str, Iterable[str]], dict[str, Item]]
 ItemsSearch = Callable[[str, int], list[Item]]
 FolderContents = Callable[[str], tuple[list[str], list[str]]]
 ChannelsLookup = Callable[[str, Iterable[str]], dict[str, Channel]]
+AccessLookup = Callable[[str, str], list[Access]]
 
 
 @dataclass
@@ -68,6 +78,9 @@ class Registry:
     items_search: ItemsSearch | None = None
     folder_contents: FolderContents | None = None
     channels: ChannelsLookup | None = None
+    # Several apps answer "who can access this now": files (the space's people),
+    # sharing (shares and live links); each adds its own.
+    access_now: list[AccessLookup] = field(default_factory=list)
 
 
 registry = Registry()
@@ -78,6 +91,10 @@ def register(**lookups: Callable[..., object]) -> None:
     for name, lookup in lookups.items():
         if not hasattr(registry, name):
             raise TypeError(f"unknown audit resolver {name!r}")
+        if name == "access_now":
+            if lookup not in registry.access_now:
+                registry.access_now.append(lookup)  # type: ignore[arg-type]
+            continue
         setattr(registry, name, lookup)
 
 
@@ -109,3 +126,8 @@ def folder_contents(folder_id: str) -> tuple[list[str], list[str]]:
 def channels(kind: str, ids: Iterable[str]) -> dict[str, Channel]:
     wanted = {value for value in ids if value}
     return registry.channels(kind, wanted) if registry.channels and wanted else {}
+
+
+def access_now(kind: str, item_id: str) -> list[Access]:
+    """Everyone who can reach the item now, and why, from every app that knows."""
+    return [access for lookup in registry.access_now for access in lookup(kind, item_id)]

@@ -7,6 +7,7 @@ app_name = "audit"
 urlpatterns = [
     path("", questions.home, name="home"),
     path("file/", questions.file_history, name="question_file"),
+    path("file/access/", questions.access_now, name="question_access"),
     path("person/", questions.person_activity, name="question_person"),
     path("outside/", questions.outside, name="question_outside"),
     path("failures/", questions.failures, name="question_failures"),

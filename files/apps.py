@@ -23,4 +23,5 @@ class FilesConfig(AppConfig):
             items=audit_lookups.items_lookup,
             items_search=audit_lookups.items_search,
             folder_contents=audit_lookups.folder_contents,
+            access_now=audit_lookups.access_now,
         )

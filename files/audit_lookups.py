@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from django.utils.translation import gettext as _
 
-from audit.resolvers import Item
+from audit.resolvers import Access, Item
 from files.models import File, Folder, Space
 from files.selectors import folder_descendant_ids
 
@@ -115,3 +115,33 @@ def folder_contents(folder_id: str) -> tuple[list[str], list[str]]:
     folder_ids = [int(folder_id), *folder_descendant_ids([int(folder_id)])]
     file_ids = File.objects.filter(folder_id__in=folder_ids).values_list("pk", flat=True)
     return [str(pk) for pk in file_ids], [str(pk) for pk in folder_ids]
+
+
+def access_now(kind: str, item_id: str) -> list[Access]:
+    """The people of the item's space: its owner, or its team's members."""
+    model: type[File] | type[Folder] = File if kind == "file" else Folder
+    if kind not in ("file", "folder") or not item_id.isdigit():
+        return []
+    item = model.objects.select_related("space__owner", "space__team").filter(pk=item_id).first()
+    if item is None or item.deleted_at is not None:
+        return []
+    space = item.space
+    if space.owner is not None and space.owner.is_active:
+        owner = space.owner
+        return [Access(owner.full_name or owner.email, owner.email, _("owner of the space"))]
+    if space.team is None:
+        return []
+    from accounts.models import TeamMembership
+
+    members = TeamMembership.objects.filter(team=space.team, user__is_active=True).select_related(
+        "user"
+    )
+    return [
+        Access(
+            member.user.full_name or member.user.email,
+            member.user.email,
+            _("%(role)s of the team %(team)s")
+            % {"role": member.get_role_display(), "team": space.team.name},
+        )
+        for member in members.order_by("user__full_name", "user__email")
+    ]

@@ -152,6 +152,37 @@ def test_a_folder_question_covers_everything_under_it_even_in_the_trash(
     assert exported_sequences(client, history) == sorted(page_sequences(history))
 
 
+def test_who_can_access_a_file_right_now_and_why(
+    auditor: User, owner: User, teammate: User, folder_backend: Backend
+) -> None:
+    from sharing.services.links import share_link_revoke
+    from sharing.services.shares import share_create
+
+    echo = echo_in_cardiology(owner)
+    share_create(actor=owner, item=echo.folder, recipient=teammate, role="viewer")
+    share_link_create(actor=owner, target=echo, recipient_email=RECIPIENT, label="Echo pour avis")
+    revoked, _token = share_link_create(
+        actor=owner, target=echo, recipient_email="dr.former@clinique.example"
+    )
+    share_link_revoke(actor=owner, link=revoked)
+    client = client_signed_in(auditor)
+    history = client.get("/audit/file/", {"item": f"file:{echo.pk}"}).content.decode()
+    assert 'id="audit-access-now"' in history
+    response = client.get("/audit/file/access/", {"item": f"file:{echo.pk}"})
+    page = response.content.decode()
+    assert "owner of the space" in page
+    assert owner.email in page
+    assert "Tom Teammate" in page
+    assert "shared as viewer on “Cardiologie”" in page
+    assert RECIPIENT in page
+    assert "live link “Echo pour avis”" in page
+    assert "dr.former@clinique.example" not in page
+    assert client.get("/audit/file/access/", {"item": "file:x"}).status_code == 400
+    assert client.get("/audit/file/access/", {"item": "file:999999"}).status_code == 404
+    viewed = AuditEvent.objects.filter(action=Action.AUDIT_CONSOLE_VIEW)
+    assert viewed.filter(details__page="question_access").count() == 3
+
+
 def test_an_unknown_item_is_a_404_not_a_500(auditor: User) -> None:
     client = client_signed_in(auditor)
     assert client.get("/audit/file/", {"item": "file:999999"}).status_code == 404
@@ -275,6 +306,7 @@ def test_failures_show_refusals_in_words(auditor: User, owner: User) -> None:
 
 QUESTION_PATHS = [
     "/audit/",
+    "/audit/file/access/?item=file:1",
     "/audit/file/?q=echo",
     "/audit/person/?q=tom",
     "/audit/outside/",
