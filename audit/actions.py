@@ -372,6 +372,11 @@ class Action(enum.StrEnum):
         _("purged old audit events"),
         Category.INTEGRITY,
     )
+    AUDIT_VERIFICATION_REQUEST = (
+        "audit.verification.request",
+        _("asked for an audit log check"),
+        Category.INTEGRITY,
+    )
     AUDIT_VERIFICATION_FAILED = (
         "audit.verification.failed",
         _("audit log check failed"),

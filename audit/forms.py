@@ -5,10 +5,13 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.actions import Category
 from audit.models import Outcome
-from audit.selectors import EventFilter
+from audit.selectors import QUESTION_FAILURES, QUESTION_OUTSIDE, EventFilter
+from core.forms import BootstrapFormMixin
+
+ITEM_PATTERN = r"^(file|folder):[0-9]{1,18}$"
 
 
-class EventFilterForm(forms.Form):
+class EventFilterForm(BootstrapFormMixin, forms.Form):
     """The console's filter; also the query string of exports and pages."""
 
     since = forms.DateTimeField(
@@ -33,6 +36,18 @@ class EventFilterForm(forms.Form):
     )
     ip_address = forms.CharField(label=_("IP address"), required=False, max_length=45)
     upto = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    # Set by the question pages (audit/questions.py), carried into their exports.
+    item = forms.RegexField(regex=ITEM_PATTERN, required=False, widget=forms.HiddenInput)
+    question = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", ""),
+            (QUESTION_OUTSIDE, QUESTION_OUTSIDE),
+            (QUESTION_FAILURES, QUESTION_FAILURES),
+        ],
+        widget=forms.HiddenInput,
+    )
+    console = forms.BooleanField(label=_("Show the auditors' own browsing"), required=False)
 
     def event_filter(self) -> EventFilter:
         data = self.cleaned_data
@@ -47,4 +62,28 @@ class EventFilterForm(forms.Form):
             outcome=data.get("outcome") or "",
             ip_address=(data.get("ip_address") or "").strip(),
             up_to_sequence=data.get("upto"),
+            item=data.get("item") or "",
+            question=data.get("question") or "",
+            # The console's page views flood the log (11 a minute while someone reads
+            # it): hidden unless asked for, or unless the expert filters on audit.*.
+            hide_console=not data.get("console")
+            and not (data.get("action") or "").strip().startswith("audit."),
         )
+
+
+class VerifyNowForm(BootstrapFormMixin, forms.Form):
+    """ "Verify now" asks for a confirmation: the run reads the log and is audited."""
+
+    confirm = forms.BooleanField(
+        label=_("I want to verify the audit log now (this request is recorded)."),
+        required=True,
+    )
+    full = forms.BooleanField(
+        label=_("Recompute everything from the first event (slower)"), required=False
+    )
+
+
+class ItemForm(forms.Form):
+    """A file or folder, as the question pages name it ("file:7", "folder:3")."""
+
+    item = forms.RegexField(regex=ITEM_PATTERN, widget=forms.HiddenInput)

@@ -71,6 +71,14 @@ class AuditEvent(models.Model):
                 name="audit_event_recipient",
                 condition=Q(details__recipient__isnull=False),
             ),
+            # Who accessed this file: events naming it in their "file" detail
+            # (audit.selectors._item_events), newest first.
+            models.Index(
+                KT("details__file"),
+                F("sequence"),
+                name="audit_event_file_seq",
+                condition=Q(details__file__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
+from celery.signals import worker_ready
 
 from audit import checkpoints
 
 
 @shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def checkpoint_write_due(force: bool = True) -> int | None:
-    """Every AUDIT_CHECKPOINT_INTERVAL_S (force) and every N events (not forced)."""
-    return checkpoints.checkpoint_write(force=force)
+    """Every AUDIT_CHECKPOINT_INTERVAL_S (force) and every N events (not forced).
+
+    A new checkpoint is verified at once: the integrity page then speaks of the signed
+    head an auditor can download, not of one signed up to an hour before."""
+    size = checkpoints.checkpoint_write(force=force)
+    if size is not None:
+        audit_log_verify_and_alert.delay()
+    return size
 
 
 @shared_task(ignore_result=True)
@@ -18,6 +27,13 @@ def audit_log_verify_and_alert(full: bool = False) -> int:
     """Recompute chain and roots (from the last verified checkpoint unless ``full``);
     keep the result; e-mail admins and auditors on failure."""
     return checkpoints.audit_log_verify_and_alert(full=full).pk
+
+
+@worker_ready.connect
+def _verify_on_start(**kwargs: Any) -> None:
+    """The first verification runs as soon as a worker consumes the queue, not an
+    interval later: the console never says "not verified yet" for long after start-up."""
+    audit_log_verify_and_alert.delay()
 
 
 @shared_task(ignore_result=True)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import (
@@ -23,23 +26,26 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
 
 from audit import checkpoints, exports
 from audit import services as audit
 from audit.actions import Action
-from audit.forms import EventFilterForm
+from audit.forms import EventFilterForm, VerifyNowForm
 from audit.merkle import ProofError
 from audit.models import AuditEvent, Outcome
 from audit.note import NoteError
+from audit.readable import Readable, readable_events
 from audit.selectors import (
     EventFilter,
     audit_alerts_recent,
     audit_events_page,
     audit_head_sequence,
-    chain_verification_latest,
+    verification_state,
 )
+from audit.tasks import audit_log_verify_and_alert
 
 View = Callable[..., HttpResponseBase]
 
@@ -63,7 +69,7 @@ def auditor_required(view: View) -> View:
     return wrapper
 
 
-def _viewed(request: HttpRequest, page: str, **details: Any) -> None:
+def viewed(request: HttpRequest, page: str, **details: Any) -> None:
     audit.record(
         action=Action.AUDIT_CONSOLE_VIEW, actor=request.user, details={"page": page, **details}
     )
@@ -73,9 +79,39 @@ def _positive_int(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def _events_render(
-    request: HttpRequest, *, page: str, preset: dict[str, str], heading: str
-) -> HttpResponse:
+@dataclass
+class EventsPage:
+    """One page of a filter or a question, and the query strings of its export (the
+    same filter, pinned to the head the page was read at) and of the next page."""
+
+    form: EventFilterForm
+    query: EventFilter
+    events: list[AuditEvent]
+    rows: list[Readable]
+    export_query: str
+    next_query: str
+    head: int
+
+    @property
+    def status(self) -> int:
+        return 200 if self.form.is_valid() else 400
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "form": self.form,
+            "events": self.events,
+            "rows": self.rows,
+            "export_query": self.export_query,
+            "next_query": self.next_query,
+            "head": self.head,
+            "time_zone": settings.TIME_ZONE,
+        }
+
+
+def events_page_read(
+    request: HttpRequest, *, page: str, preset: dict[str, str], run: bool = True
+) -> EventsPage:
+    """Read and record (``audit.console.view``) one page; ``run=False`` only records."""
     data = request.GET.copy()
     for name, value in preset.items():
         data[name] = value
@@ -86,10 +122,11 @@ def _events_render(
     query = EventFilter()
     if form.is_valid():
         query = form.event_filter()
-        events, next_before = audit_events_page(
-            query, before_sequence=_positive_int(request.GET.get("before"))
-        )
-    _viewed(request, page, **query.as_details())
+        if run:
+            events, next_before = audit_events_page(
+                query, before_sequence=_positive_int(request.GET.get("before"))
+            )
+    viewed(request, page, **query.as_details())
     pinned = data.copy()
     pinned.pop("before", None)
     pinned["upto"] = str(query.up_to_sequence or head)
@@ -97,19 +134,26 @@ def _events_render(
     paging["upto"] = str(query.up_to_sequence or head)
     if next_before is not None:
         paging["before"] = str(next_before)
+    return EventsPage(
+        form=form,
+        query=query,
+        events=events,
+        rows=readable_events(events),
+        export_query=pinned.urlencode(),
+        next_query=paging.urlencode() if next_before is not None else "",
+        head=head,
+    )
+
+
+def _events_render(
+    request: HttpRequest, *, page: str, preset: dict[str, str], heading: str
+) -> HttpResponse:
+    found = events_page_read(request, page=page, preset=preset)
     return render(
         request,
         "audit/events.html",
-        {
-            "form": form,
-            "events": events,
-            "heading": heading,
-            "export_query": pinned.urlencode(),
-            "next_query": paging.urlencode() if next_before is not None else "",
-            "verification": chain_verification_latest(),
-            "head": head,
-        },
-        status=200 if form.is_valid() else 400,
+        {**found.context(), "heading": heading, "verification_state": verification_state()},
+        status=found.status,
     )
 
 
@@ -140,7 +184,7 @@ def actor_activity(request: HttpRequest, actor_id: str) -> HttpResponse:
 @auditor_required
 def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
     event = get_object_or_404(AuditEvent, sequence=sequence)
-    _viewed(request, "event", sequence=sequence)
+    viewed(request, "event", sequence=sequence)
     return render(
         request,
         "audit/event_detail.html",
@@ -203,23 +247,53 @@ def export_signature(request: HttpRequest, export_format: str) -> HttpResponse:
     return response
 
 
-@require_GET
-@auditor_required
-def integrity(request: HttpRequest) -> HttpResponse:
+def _integrity_render(
+    request: HttpRequest, *, form: VerifyNowForm, status: int = 200
+) -> HttpResponse:
     store = checkpoints.checkpoint_store()
     sizes = store.sizes()
-    _viewed(request, "integrity")
+    state = verification_state()
     return render(
         request,
         "audit/integrity.html",
         {
-            "verification": chain_verification_latest(),
+            "verification": state.latest,
+            "verification_state": state,
             "head": audit_head_sequence(),
             "checkpoint_sizes": list(reversed(sizes[-50:])),
             "verifier_key": checkpoints.log_verifier_key(),
             "anchor": checkpoints.retention_anchor_latest(),
+            "verify_form": form,
         },
+        status=status,
     )
+
+
+@require_GET
+@auditor_required
+def integrity(request: HttpRequest) -> HttpResponse:
+    viewed(request, "integrity")
+    return _integrity_render(request, form=VerifyNowForm())
+
+
+@require_POST
+@auditor_required
+def integrity_verify(request: HttpRequest) -> HttpResponseBase:
+    """ "Verify now": an auditor's explicit, confirmed and audited request. The run itself
+    is the beat's task (a worker, not this request, reads a million events)."""
+    form = VerifyNowForm(request.POST)
+    if not form.is_valid():
+        return _integrity_render(request, form=form, status=400)
+    full = form.cleaned_data["full"]
+    audit.record(
+        action=Action.AUDIT_VERIFICATION_REQUEST, actor=request.user, details={"full": full}
+    )
+    audit_log_verify_and_alert.delay(full=full)
+    messages.success(
+        request,
+        _("Verification requested: its result appears below as soon as the worker has run it."),
+    )
+    return redirect("audit:integrity")
 
 
 @require_GET
@@ -228,7 +302,7 @@ def checkpoint_file(request: HttpRequest, tree_size: int) -> HttpResponse:
     store = checkpoints.checkpoint_store()
     if tree_size not in store.sizes():
         raise Http404
-    _viewed(request, "checkpoint", tree_size=tree_size)
+    viewed(request, "checkpoint", tree_size=tree_size)
     response = HttpResponse(store.read(tree_size), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="checkpoint-{tree_size}.txt"'
     return response
@@ -251,7 +325,7 @@ def inclusion_proof(request: HttpRequest, sequence: int) -> HttpResponse:
         return HttpResponseBadRequest(str(error))
     if not AuditEvent.objects.filter(sequence=sequence).exists():
         raise Http404  # purged under the retention policy, or never written
-    _viewed(request, "inclusion_proof", sequence=sequence, tree_size=tree_size)
+    viewed(request, "inclusion_proof", sequence=sequence, tree_size=tree_size)
     try:
         document = checkpoints.inclusion_proof_document(sequence=sequence, tree_size=tree_size)
     except ProofError as error:
@@ -268,7 +342,7 @@ def consistency_proof(request: HttpRequest) -> HttpResponse:
     sizes = store.sizes()
     if first is None or second is None or first > second or second not in sizes:
         raise Http404
-    _viewed(request, "consistency_proof", first_size=first, second_size=second)
+    viewed(request, "consistency_proof", first_size=first, second_size=second)
     try:
         document = checkpoints.consistency_proof_document(first_size=first, second_size=second)
     except ProofError as error:
@@ -293,5 +367,9 @@ def public_key(request: HttpRequest, key_format: str) -> HttpResponse:
 @require_GET
 @auditor_required
 def alert_list(request: HttpRequest) -> HttpResponse:
-    _viewed(request, "alerts")
-    return render(request, "audit/alerts.html", {"alerts": audit_alerts_recent()})
+    viewed(request, "alerts")
+    return render(
+        request,
+        "audit/alerts.html",
+        {"alerts": audit_alerts_recent(), "time_zone": settings.TIME_ZONE},
+    )

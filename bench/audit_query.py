@@ -44,11 +44,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from audit.actions import Action
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
+
+from audit.actions import Action  # noqa: E402  (after the project is on the path)
 
 if TYPE_CHECKING:
     from audit.selectors import EventFilter
@@ -561,6 +561,60 @@ def cases() -> list[Case]:
             matches=lambda event: event.ip_address == "198.51.100.9",
         ),
     ]
+    # The auditor's questions (audit/questions.py), as their pages ask them: the
+    # console's own page views left out.
+    file_number = int(file_id)
+
+    def names_file(event: Any) -> bool:
+        return (event.target_type, event.target_id) == ("files.file", file_id) or str(
+            event.details.get("file")
+        ) == file_id
+
+    questions = [
+        Case(
+            "question: who accessed this file",
+            EventFilter(item=f"file:{file_number}", hide_console=True),
+            matches=names_file,
+        ),
+        Case(
+            "question: who accessed this folder",
+            EventFilter(item=f"folder:{folder_id}", hide_console=True),
+            matches=lambda event: event.target_id == folder_id,
+        ),
+        Case(
+            "question: this person, last 30 days",
+            EventFilter(actor=occasional, since=month[0], until=month[1], hide_console=True),
+            matches=lambda event: event.actor_label.lower() == occasional,
+        ),
+        Case(
+            "question: busiest person, a week",
+            EventFilter(actor=busy, since=week[0], until=week[1], hide_console=True),
+            matches=lambda event: event.actor_label.lower() == busy,
+        ),
+        Case(
+            "question: what left",
+            EventFilter(question="outside", hide_console=True),
+            matches=lambda event: (
+                event.action == Action.SHARING_LINK_CREATE and event.outcome == "success"
+            ),
+        ),
+        Case(
+            "question: what left, a week",
+            EventFilter(question="outside", since=week[0], until=week[1], hide_console=True),
+            matches=lambda event: event.action == Action.SHARING_LINK_CREATE,
+        ),
+        Case(
+            "question: failed attempts",
+            EventFilter(question="failures", hide_console=True),
+            matches=lambda event: event.outcome in ("denied", "error"),
+        ),
+        Case(
+            "question: failed attempts, a week",
+            EventFilter(question="failures", since=week[0], until=week[1], hide_console=True),
+            matches=lambda event: event.outcome in ("denied", "error"),
+        ),
+    ]
+    found += questions
     deep: list[Case] = []
     for name, query in (
         ("no filter", EventFilter()),

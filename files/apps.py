@@ -7,10 +7,21 @@ class FilesConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.offboarding import user_deactivated
-        from files import checks  # noqa: F401  (registers the settings checks)
+        from audit import resolvers
+        from files import (
+            audit_lookups,
+            checks,  # noqa: F401  (registers the settings checks)
+        )
         from files.services import personal_files_hand_over
 
         # A leaver's personal files go to the named successor, in the same transaction.
         user_deactivated.connect(
             personal_files_hand_over, dispatch_uid="files.personal_files_hand_over"
+        )
+        # The audit console names files and folders where they are now.
+        resolvers.register(
+            items=audit_lookups.items_lookup,
+            items_search=audit_lookups.items_search,
+            folder_contents=audit_lookups.folder_contents,
+            access_now=audit_lookups.access_now,
         )

@@ -134,13 +134,13 @@ def test_the_console_shows_labels_and_filters_by_category(db: None) -> None:
     audit.record(action=Action.SHARING_LINK_CREATE, actor=alice)
     client: Client = client_signed_in(auditor)
 
-    page = client.get("/audit/").content.decode()
+    page = client.get("/audit/explore/").content.decode()
     assert "downloaded" in page
     assert "shared by link" in page
 
     sharing_only = client.get("/audit/", {"category": Category.SHARING}).context["events"]
     assert {event.action for event in sharing_only} == {Action.SHARING_LINK_CREATE}
 
-    french = client.get("/audit/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    french = client.get("/audit/explore/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
     assert "a téléchargé" in french
     assert "a partagé par lien" in french

@@ -59,6 +59,8 @@ def test_auditor_finds_who_downloaded_a_file_and_exports_it(
     tab = browser_signed_in(chromium, live_server, auditor)
     tab.page.goto("/")
     tab.page.get_by_role("link", name="Audit").click()
+    tab.page.get_by_role("heading", name="Who accessed this file or folder?").wait_for()
+    tab.page.get_by_role("link", name="Explorer", exact=True).click()  # for experts
     tab.page.get_by_role("heading", name="Audit log").wait_for()
     tab.page.get_by_label("Action starts with").fill(Action.FILES_VERSION_DOWNLOAD)
     tab.page.get_by_label("Target type").fill("files.file")
@@ -89,5 +91,43 @@ def test_auditor_finds_who_downloaded_a_file_and_exports_it(
     assert (
         AuditEvent.objects.filter(action=Action.AUDIT_EXPORT, actor_id=str(auditor.pk)).count() == 1
     )
+    assert tab.console_errors == []
+    tab.page.context.close()
+
+
+def test_auditor_asks_who_accessed_a_file_from_a_phone(
+    chromium: Any, live_server: Any, owner: User, tmp_path: Path
+) -> None:
+    """At 390 px the question, the search and the answer fit the screen (the table
+    scrolls inside its own box), and each download says who, in words."""
+    from files import services
+    from tests.files_helpers import content_of, root_of, version_store
+
+    auditor = user_create(
+        "audrey.auditor@hopital.example", full_name="Audrey Auditor", is_auditor=True
+    )
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="Cardiologie")
+    echo = version_store(
+        actor=owner, folder=folder, name="Echo Dupont.pdf", content=content_of(3000)
+    ).file
+    audit.record(
+        action=Action.FILES_VERSION_DOWNLOAD,
+        actor=owner,
+        target_type="files.version",
+        target_id="v1",
+        details={"file": echo.pk, "number": 1, "bytes": 3000},
+    )
+    tab = browser_signed_in(chromium, live_server, auditor)
+    tab.page.set_viewport_size({"width": 390, "height": 844})
+    tab.page.goto("/audit/")
+    tab.page.get_by_label("Part of its name or path (deleted items too)").fill("dupont")
+    tab.page.get_by_role("button", name="Search").first.click()
+    tab.page.get_by_role("link", name="Echo Dupont.pdf").click()
+    rows = tab.page.locator("#audit-rows tbody tr")
+    rows.first.wait_for()
+    assert "Alice Martin" in rows.first.inner_text()
+    width = tab.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    tab.screenshot("audit-question-file-390")
     assert tab.console_errors == []
     tab.page.context.close()

@@ -13,6 +13,7 @@ from django.test import Client
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from audit import checkpoints
 from securedrive import health
 from securedrive.heartbeat import worker_heartbeat_record
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def worker_alive() -> None:
     worker_heartbeat_record()
+    checkpoints.audit_log_verify_and_alert()  # as the worker does when it starts
 
 
 def test_embedded_without_scanner_is_degraded_not_down(client: Client) -> None:

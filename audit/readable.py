@@ -1,0 +1,270 @@
+"""Events as an auditor reads them: who (a name and an e-mail address, or the outside
+recipient and the link they used), did what (the catalogue's label), to which file (its
+name and path then, where it is now), when, from where, and how much was sent.
+
+Names come from the apps through ``audit.resolvers``, a batch per kind for a page;
+what the event itself recorded (a recipient, a name, a path) wins over what the
+objects say today, since they may have changed since.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from audit import resolvers
+from audit.actions import Action, action_label
+from audit.models import AuditEvent, Outcome
+
+EXTERNAL_LABEL = re.compile(r"^(link|request):(\d+)$")
+SYSTEM_LABEL = "system"
+
+
+@dataclass(frozen=True)
+class Readable:
+    event: AuditEvent
+    action: str
+    who: str  # a name, an e-mail address, "the system"
+    who_email: str  # "" when ``who`` is the address itself
+    who_via: str  # 'by link “Echo for Dr X”', 'by transfer “Study”'
+    outside: bool
+    what: str  # the file or folder's name (then), a transfer's subject
+    path_then: str
+    now: str  # where it is now, "in the trash", "deleted for good"
+    version: str
+    recipient: str  # who it was shared with (a link's, a share's recipient)
+    note: str  # why refused, in words
+    ip_address: str
+    device: str
+    bytes_sent: int | None
+    completed: bool | None
+
+    @property
+    def occurred_at(self) -> dt.datetime:
+        return self.event.occurred_at
+
+    @property
+    def sequence(self) -> int:
+        return self.event.sequence
+
+
+# --- Devices -----------------------------------------------------------------------------
+
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+    ("python-requests", "Python"),
+    ("rclone", "rclone"),
+)
+_SYSTEMS = (
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Macintosh", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def device_summary(user_agent: str) -> str:
+    """ "Firefox on Windows" from a user-agent string; its first word when unknown."""
+    if not user_agent:
+        return ""
+    browser = next((name for marker, name in _BROWSERS if marker in user_agent), "")
+    system = next((name for marker, name in _SYSTEMS if marker in user_agent), "")
+    if browser and system:
+        return _("%(browser)s on %(system)s") % {"browser": browser, "system": system}
+    return browser or system or user_agent.split(" ", 1)[0][:40]
+
+
+# --- Rows --------------------------------------------------------------------------------
+
+
+def _text(details: dict[str, Any], name: str) -> str:
+    value = details.get(name)
+    return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+
+
+def _item_of(event: AuditEvent) -> tuple[str, str]:
+    """("file" | "folder" | "transfer", id) the event is about, or ("", "")."""
+    details = event.details or {}
+    if event.target_type == "files.file":
+        return "file", event.target_id
+    if event.target_type == "files.folder":
+        return "folder", event.target_id
+    if _text(details, "file"):
+        return "file", _text(details, "file")
+    if event.action == Action.SHARING_LINK_CREATE:
+        kinds = {"files.file": "file", "files.folder": "folder", "sharing.transfer": "transfer"}
+        kind = kinds.get(_text(details, "target_type"), "")
+        return (kind, _text(details, "target_id")) if kind else ("", "")
+    if event.target_type == "sharing.transfer":
+        return "transfer", event.target_id
+    return "", ""
+
+
+def _channel_of(event: AuditEvent) -> tuple[str, str]:
+    match = EXTERNAL_LABEL.match(event.actor_label)
+    return (match.group(1), match.group(2)) if match and not event.actor_id else ("", "")
+
+
+def _via(channel: resolvers.Channel | None) -> str:
+    if channel is None:
+        return ""
+    if channel.transfer:
+        return _("by transfer “%(name)s”") % {"name": channel.transfer}
+    if channel.kind == "request":
+        return _("through the file request “%(name)s”") % {"name": channel.name}
+    if channel.name:
+        return _("by link “%(name)s”") % {"name": channel.name}
+    return _("by link")
+
+
+def _where_now(item: resolvers.Item | None) -> str:
+    if item is None:
+        return ""
+    if item.purged:
+        return _("deleted for good")
+    if item.deleted:
+        return _("in the trash (from %(location)s)") % {"location": item.location}
+    return item.location
+
+
+# Refusal codes the apps write in "outcome", "reason" or "need" (sharing's AccessOutcome,
+# the files app's refusals): shown in words, the code stays on the event's own page.
+_REASONS: dict[str, Promise] = {
+    "wrong password": gettext_lazy("wrong password"),
+    "invalid credentials": gettext_lazy("wrong e-mail address or password"),
+    "locked out": gettext_lazy("locked out after failed sign-ins"),
+    "bad code": gettext_lazy("wrong e-mail code"),
+    "unknown": gettext_lazy("unknown link"),
+    "revoked": gettext_lazy("revoked link"),
+    "expired": gettext_lazy("expired link"),
+    "limit reached": gettext_lazy("download limit reached"),
+    "rate limited": gettext_lazy("too many attempts"),
+    "gone": gettext_lazy("no longer available"),
+    "quarantined": gettext_lazy("quarantined by the virus scanner"),
+    "blocked": gettext_lazy("blocked by the scanning policy"),
+    "integrity_failed": gettext_lazy("failed an integrity check"),
+    "view": gettext_lazy("no access"),
+    "edit": gettext_lazy("no right to change it"),
+    "manage": gettext_lazy("no right to manage it"),
+}
+
+
+def _note(event: AuditEvent) -> str:
+    """Why an attempt failed, in words; nothing when the code is not one of the above."""
+    if event.outcome == Outcome.SUCCESS:
+        return ""
+    details = event.details or {}
+    for field in ("outcome", "reason", "need"):
+        reason = _REASONS.get(_text(details, field))
+        if reason is not None:
+            return str(reason)
+    return ""
+
+
+def readable_events(events: Sequence[AuditEvent]) -> list[Readable]:
+    """A page of events in words, with one lookup per kind of name."""
+    people = resolvers.people(event.actor_id for event in events)
+    wanted: dict[str, set[str]] = {"file": set(), "folder": set(), "transfer": set()}
+    channel_ids: dict[str, set[str]] = {"link": set(), "request": set()}
+    for event in events:
+        kind, identifier = _item_of(event)
+        if kind:
+            wanted[kind].add(identifier)
+        channel_kind, channel_id = _channel_of(event)
+        if channel_kind:
+            channel_ids[channel_kind].add(channel_id)
+    files = resolvers.items("file", wanted["file"])
+    folders = resolvers.items("folder", wanted["folder"])
+    transfers = resolvers.channels("transfer", wanted["transfer"])
+    links = resolvers.channels("link", channel_ids["link"])
+    requests = resolvers.channels("request", channel_ids["request"])
+    return [
+        _readable(event, people, files, folders, transfers, links, requests) for event in events
+    ]
+
+
+def _readable(
+    event: AuditEvent,
+    people: dict[str, resolvers.Person],
+    files: dict[str, resolvers.Item],
+    folders: dict[str, resolvers.Item],
+    transfers: dict[str, resolvers.Channel],
+    links: dict[str, resolvers.Channel],
+    requests: dict[str, resolvers.Channel],
+) -> Readable:
+    details = event.details or {}
+    who, who_email, who_via, outside = event.actor_label, "", "", False
+    person = people.get(event.actor_id)
+    channel_kind, channel_id = _channel_of(event)
+    if person is not None:
+        who, who_email = person.name, person.email
+        if not person.active:
+            who_via = _("(account closed)")
+    elif channel_kind:
+        channel = (links if channel_kind == "link" else requests).get(channel_id)
+        outside = True
+        who = (
+            _text(details, "recipient")
+            or _text(details, "uploader_email")
+            or (channel.recipient if channel else "")
+            or _text(details, "uploader_name")
+            or _("an outside person")
+        )
+        who_via = _via(channel) or (
+            _("by link") if channel_kind == "link" else _("through a file request")
+        )
+    elif event.actor_label == SYSTEM_LABEL or not event.actor_label:
+        who = _("the system")
+    kind, identifier = _item_of(event)
+    item = {"file": files, "folder": folders}.get(kind, {}).get(identifier)
+    what = _text(details, "name")
+    if kind == "transfer":
+        transfer = transfers.get(identifier)
+        what = what or (_("transfer “%(name)s”") % {"name": transfer.name} if transfer else "")
+    elif item is not None:
+        what = what or item.name
+    number = _text(details, "number")
+    bytes_value = details.get("bytes")
+    completed = details.get("completed")
+    recipient = ""
+    if event.action in (Action.SHARING_LINK_CREATE, Action.SHARING_TRANSFER_SEND):
+        recipient = _text(details, "recipient") or ", ".join(
+            str(value) for value in details.get("recipients", []) if isinstance(value, str)
+        )
+    elif event.action in (Action.SHARING_SHARE_CREATE, Action.SHARING_SHARE_DELETE):
+        recipient = _text(details, "recipient_user")
+    return Readable(
+        event=event,
+        action=action_label(event.action),
+        who=who,
+        who_email=who_email if who_email != who else "",
+        who_via=who_via,
+        outside=outside,
+        what=what,
+        path_then=_text(details, "path"),
+        now=_where_now(item),
+        version=(_("version %(number)s") % {"number": number}) if number else "",
+        recipient=recipient,
+        note=_note(event),
+        ip_address=event.ip_address,
+        device=device_summary(event.user_agent),
+        bytes_sent=bytes_value if isinstance(bytes_value, int) else None,
+        completed=completed if isinstance(completed, bool) else None,
+    )

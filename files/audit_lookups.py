@@ -1,0 +1,147 @@
+"""What the audit console needs to know about files and folders: their names and where
+they are now, trash included (registered in FilesConfig.ready)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.utils.translation import gettext as _
+
+from audit.resolvers import Access, Item
+from files.models import File, Folder, Space
+from files.selectors import folder_descendant_ids
+
+
+def _space_name(space: Space) -> str:
+    if space.team_id and space.team is not None:
+        return space.team.name
+    owner = space.owner
+    if owner is None:
+        return str(space)
+    return _("Files of %(person)s") % {"person": owner.full_name or owner.email}
+
+
+class _Locations:
+    """Folder paths, each folder read once per lookup (trees are shallow)."""
+
+    def __init__(self) -> None:
+        self.folders: dict[int, Folder] = {}
+
+    def folder(self, folder_id: int) -> Folder:
+        if folder_id not in self.folders:
+            self.folders[folder_id] = Folder.objects.select_related(
+                "space__team", "space__owner"
+            ).get(pk=folder_id)
+        return self.folders[folder_id]
+
+    def of(self, folder: Folder) -> str:
+        names: list[str] = []
+        current: Folder | None = folder
+        while current is not None and current.parent_id is not None:
+            names.append(current.name)
+            current = self.folder(current.parent_id)
+        return " / ".join([_space_name(folder.space), *reversed(names)])
+
+
+def _file_item(file: File, locations: _Locations) -> Item:
+    return Item(
+        kind="file",
+        id=str(file.pk),
+        name=file.name,
+        location=locations.of(file.folder),
+        deleted=file.deleted_at is not None,
+        purged=file.purged_at is not None,
+    )
+
+
+def _folder_item(folder: Folder, locations: _Locations) -> Item:
+    parent = locations.of(locations.folder(folder.parent_id)) if folder.parent_id else ""
+    return Item(
+        kind="folder",
+        id=str(folder.pk),
+        name=folder.name or _space_name(folder.space),
+        location=parent,
+        deleted=folder.deleted_at is not None,
+        purged=folder.purged_at is not None,
+    )
+
+
+def items_lookup(kind: str, ids: Iterable[str]) -> dict[str, Item]:
+    numbers = [int(value) for value in ids if value.isdigit()]
+    locations = _Locations()
+    if kind == "file":
+        found = File.objects.filter(pk__in=numbers).select_related(
+            "folder__space__team", "folder__space__owner"
+        )
+        return {str(file.pk): _file_item(file, locations) for file in found}
+    if kind == "folder":
+        folders = Folder.objects.filter(pk__in=numbers).select_related(
+            "space__team", "space__owner"
+        )
+        return {str(folder.pk): _folder_item(folder, locations) for folder in folders}
+    return {}
+
+
+def items_search(text: str, limit: int) -> list[Item]:
+    """Files and folders whose name holds the last part of ``text``, in the trash too;
+    with a "/" in ``text`` their path must hold the rest ("cardio/echo")."""
+    parts = [part.strip() for part in text.split("/") if part.strip()]
+    if not parts:
+        return []
+    name, path_parts = parts[-1], [part.lower() for part in parts[:-1]]
+    locations = _Locations()
+    found: list[Item] = []
+    files = File.objects.filter(name__icontains=name).select_related(
+        "folder__space__team", "folder__space__owner"
+    )
+    folders = Folder.objects.filter(name__icontains=name).select_related(
+        "space__team", "space__owner"
+    )
+    candidates: list[Item] = [
+        *(_folder_item(folder, locations) for folder in folders.order_by("name")[: limit * 2]),
+        *(_file_item(file, locations) for file in files.order_by("name")[: limit * 2]),
+    ]
+    for item in candidates:
+        location = item.location.lower()
+        if all(part in location for part in path_parts):
+            found.append(item)
+    found.sort(key=lambda item: (item.purged, item.deleted, item.name.lower(), item.location))
+    return found[:limit]
+
+
+def folder_contents(folder_id: str) -> tuple[list[str], list[str]]:
+    if not folder_id.isdigit():
+        return [], []
+    folder_ids = [int(folder_id), *folder_descendant_ids([int(folder_id)])]
+    file_ids = File.objects.filter(folder_id__in=folder_ids).values_list("pk", flat=True)
+    return [str(pk) for pk in file_ids], [str(pk) for pk in folder_ids]
+
+
+def access_now(kind: str, item_id: str) -> list[Access]:
+    """The people of the item's space: its owner, or its team's members."""
+    model: type[File] | type[Folder] = File if kind == "file" else Folder
+    if kind not in ("file", "folder") or not item_id.isdigit():
+        return []
+    item = model.objects.select_related("space__owner", "space__team").filter(pk=item_id).first()
+    if item is None or item.deleted_at is not None:
+        return []
+    space = item.space
+    if space.owner is not None and space.owner.is_active:
+        owner = space.owner
+        return [Access(owner.full_name or owner.email, owner.email, _("owner of the space"))]
+    if space.team is None:
+        return []
+    from accounts.models import TeamMembership
+
+    members = TeamMembership.objects.filter(team=space.team, user__is_active=True).select_related(
+        "user"
+    )
+    return [
+        Access(
+            member.user.full_name or member.user.email,
+            member.user.email,
+            _("%(role)s of the team %(team)s")
+            % {"role": member.get_role_display(), "team": space.team.name},
+        )
+        for member in members.order_by("user__full_name", "user__email")
+    ]
