@@ -124,7 +124,7 @@ def test_the_french_page_speaks_french_without_codes(
         .content.decode()
     )
     assert "a téléchargé" in page
-    assert "par lien « Echo pour avis »" in page
+    assert "par lien «\u00a0Echo pour avis\u00a0»" in page
     assert "Fichiers de Alice Martin / Cardiologie" in page
     table = re.sub(r"<[^>]+>", " ", page[page.index('id="audit-rows"') :])  # what is read
     for code in (Action.FILES_VERSION_DOWNLOAD, Action.SHARING_LINK_DOWNLOAD, "link:"):

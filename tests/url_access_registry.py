@@ -129,6 +129,15 @@ COVERED: dict[str, frozenset[str]] = {
     **{
         name: AUDITORS
         for name in [
+            # The auditor's questions (tests/test_audit_questions.py).
+            "audit:home",
+            "audit:question_file",
+            "audit:question_access",
+            "audit:question_person",
+            "audit:question_outside",
+            "audit:question_failures",
+            # "Verify now" (tests/test_audit_integrity.py).
+            "audit:integrity_verify",
             "audit:events",
             "audit:event",
             "audit:inclusion_proof",
