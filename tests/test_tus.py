@@ -333,3 +333,23 @@ def test_an_upload_whose_last_request_died_before_the_version_completes_on_head(
     version = File.objects.get(name="scan.dcm").current_version
     assert version is not None
     assert stored_plaintext(version) == content
+
+
+def test_a_gateway_sending_many_files_at_once_is_not_held_back_by_the_api_rate_limit(
+    owner: User, folder_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PACS gateway sends a study as hundreds of small files, two requests each, from
+    many threads with one token (bench/embedded_uploads.py: 1,573 requests in 43-71 s).
+    tus requests are exempt from the per-person API rate: each is authenticated with a
+    ``write`` token and bounded by the quota reserved at creation. The rest of the API
+    stays limited."""
+    from accounts.throttling import UserThrottle
+
+    monkeypatch.setattr(UserThrottle, "THROTTLE_RATES", {"user": "2/minute", "anon": "2/minute"})
+    api = token_client(owner)
+
+    statuses = [create(api, 4, name=f"slice-{number:03d}.dcm").status_code for number in range(5)]
+    others = [api.get("/api/v1/me/").status_code for _ in range(3)]
+
+    assert statuses == [201] * 5
+    assert others == [200, 200, 429]
