@@ -22,6 +22,7 @@ from accounts.errors import AccountRuleError
 from accounts.models import PersonalAccessToken, User
 from audit import services as audit
 from audit.actions import Action
+from audit.models import Outcome
 
 # Sent inside the deactivation's transaction, with user=, successor= (User or None)
 # and actor=. Receivers return a JSON-safe dict summarising what they revoked or moved.
@@ -32,7 +33,23 @@ def _other_active_site_admins(user: User) -> bool:
     return User.objects.filter(is_site_admin=True, is_active=True).exclude(pk=user.pk).exists()
 
 
-def _check_may_deactivate(*, actor: User, user: User, successor: User | None) -> None:
+def _check_may_deactivate(
+    *, actor: User, user: User, successor: User | None, action: Action
+) -> None:
+    if successor is not None and successor.pk == actor.pk:
+        # Naming oneself to receive a leaver's personal files is reading them by one's
+        # own decision: separation of duties, as for joining a team (accounts.roles).
+        audit.record(
+            action=action,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="accounts.user",
+            target_id=user.pk,
+            details={"email": user.email, "successor": actor.email, "reason": "self_grant"},
+        )
+        raise AccountRuleError(
+            _("Nobody may give themselves a colleague's files: name someone else.")
+        )
     if user.pk == actor.pk:
         raise AccountRuleError(_("You cannot deactivate your own account."))
     if user.is_site_admin and not _other_active_site_admins(user):
@@ -44,7 +61,9 @@ def _check_may_deactivate(*, actor: User, user: User, successor: User | None) ->
 def user_departure_schedule(
     *, actor: User, user: User, departure_on: dt.date, successor: User | None
 ) -> None:
-    _check_may_deactivate(actor=actor, user=user, successor=successor)
+    _check_may_deactivate(
+        actor=actor, user=user, successor=successor, action=Action.ACCOUNTS_USER_DEPARTURE_SCHEDULE
+    )
     if departure_on <= timezone.localdate():
         raise AccountRuleError(_("A scheduled departure must be in the future."))
     with transaction.atomic():
@@ -85,7 +104,9 @@ def user_deactivate(
     ``actor`` is None when the departure-date task runs it.
     """
     if actor is not None:
-        _check_may_deactivate(actor=actor, user=user, successor=successor)
+        _check_may_deactivate(
+            actor=actor, user=user, successor=successor, action=Action.ACCOUNTS_USER_DEACTIVATE
+        )
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         if not user.is_active:

@@ -34,8 +34,24 @@ def _actor_label(actor: Actor) -> str:
     return str(label)[:320]
 
 
+def _storable(value: Any) -> Any:
+    """``value`` with every NUL character replaced (U+FFFD): PostgreSQL stores no NUL in
+    text or jsonb, and refused input (a file name, a user agent) is recorded as sent,
+    so a NUL in it made the refusal itself fail with a 500."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, Mapping):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    return value
+
+
 def _details_masked(details: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: "***" if key.lower() in _SECRET_KEYS else value for key, value in details.items()}
+    return {
+        _storable(key): "***" if key.lower() in _SECRET_KEYS else _storable(value)
+        for key, value in details.items()
+    }
 
 
 def record(
@@ -69,12 +85,12 @@ def record(
         # Microsecond precision: what the database stores is what was hashed.
         occurred_at=(occurred_at or timezone.now()).astimezone(dt.UTC),
         actor_id="" if actor is None else str(actor.pk),
-        actor_label=_actor_label(actor) if actor is not None else actor_label[:320],
+        actor_label=_storable(_actor_label(actor) if actor is not None else actor_label[:320]),
         ip_address=where.ip_address,
-        user_agent=where.user_agent,
+        user_agent=_storable(where.user_agent),
         action=catalogued.value,
         target_type=target_type,
-        target_id=str(target_id)[:100],
+        target_id=_storable(str(target_id)[:100]),
         outcome=str(outcome),
         details=_details_masked(details or {}),
     )

@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import HasScope
 from accounts.permissions import signed_in_user
+from core.http import header_count
 from files import selectors, services
 from files.downloads import version_download_response
 from files.errors import (
@@ -183,18 +184,18 @@ def _receive_raw(request: Request, space: Space) -> BlobIngest:
         raise BodyRefusedError(
             _("Send the file as the body, with Content-Type application/octet-stream."), 415
         )
-    declared = request.META.get("CONTENT_LENGTH")
-    if not declared or not str(declared).isdigit():
+    declared = header_count(request.META.get("CONTENT_LENGTH"))
+    if declared is None:
         raise BodyRefusedError(_("Content-Length is required."), 411)
     limit, refusal = services.upload_limit_bytes(space)
-    if int(declared) > limit:
+    if declared > limit:
         raise refusal
-    ingest = BlobIngest(max_bytes=limit, refusal=refusal, size_hint=int(declared))
+    ingest = BlobIngest(max_bytes=limit, refusal=refusal, size_hint=declared)
     body = request._request
     try:
         while chunk := body.read(UPLOAD_CHUNK_SIZE):
             ingest.write(chunk)
-        if ingest.size != int(declared):
+        if ingest.size != declared:
             raise FileRuleError(_("The body ended before Content-Length bytes arrived."))
     except BaseException:
         ingest.discard()

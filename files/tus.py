@@ -37,7 +37,6 @@ format.md):
 from __future__ import annotations
 
 import base64
-import binascii
 import fcntl
 import hashlib
 import logging
@@ -67,6 +66,7 @@ from accounts.models import User
 from audit.actions import Action
 from audit.models import Outcome
 from core.errors import RuleError
+from core.http import header_count
 from files import selectors, services
 from files.crypto import (
     HEADER_SIZE,
@@ -183,7 +183,7 @@ def metadata_parse(header: str) -> dict[str, str]:
         key, _sep, value = pair.partition(" ")
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, or a non-ASCII value
             raise TusError(400, _("Upload-Metadata is not valid base64 UTF-8.")) from None
         result[key] = decoded
     return result
@@ -196,7 +196,7 @@ def checksum_parse(header: str) -> tuple[str, bytes]:
         raise TusError(400, _("Unsupported checksum algorithm."))
     try:
         return algorithm, base64.b64decode(value.strip(), validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a non-ASCII value
         raise TusError(400, _("Upload-Checksum is not valid base64.")) from None
 
 
@@ -282,13 +282,13 @@ def _folder_for_path(actor: User, folder: Folder, relative_path: str) -> Folder:
 def upload_create(*, actor: User, length_header: str | None, metadata_header: str) -> UploadSession:
     """POST: a new upload, checked against the name rules, the size policy and the quota
     now (413 before a byte is sent)."""
-    if length_header is None or not length_header.isdigit():
+    length = header_count(length_header)
+    if length is None:
         raise TusError(400, _("Upload-Length is required (Upload-Defer-Length is not supported)."))
-    length = int(length_header)
     metadata = metadata_parse(metadata_header)
     folder_raw = metadata.get("folder", "")
     if folder_raw:
-        if not folder_raw.isdigit():
+        if header_count(folder_raw) is None:
             raise TusError(400, _("The folder in Upload-Metadata must be a folder id."))
         try:
             folder = selectors.folder_get_for_actor(
@@ -558,13 +558,14 @@ def upload_append(
     """Seal the segments ``content_length`` bytes from ``read`` complete, keep the rest
     as the encrypted carry, and move the offset; or raise ``TusError`` with nothing
     committed. Holds the upload's lock throughout (``_upload_lock``)."""
-    if offset_header is None or not offset_header.isdigit():
+    offset = header_count(offset_header)
+    if offset is None:
         raise TusError(400, _("Upload-Offset is required."))
     with _upload_lock(session.pk):
         return _append_locked(
             actor=actor,
             session=_session_reloaded(session),
-            offset_header=offset_header,
+            offset=offset,
             content_length=content_length,
             read=read,
             checksum_header=checksum_header,
@@ -575,12 +576,12 @@ def _append_locked(
     *,
     actor: User,
     session: UploadSession,
-    offset_header: str,
+    offset: int,
     content_length: int,
     read: Callable[[int], bytes],
     checksum_header: str | None,
 ) -> PatchResult:
-    if int(offset_header) != session.offset:
+    if offset != session.offset:
         raise TusError(409, _("Upload-Offset does not match the upload's offset."))
     if session.completed_at is not None:
         raise TusError(409, _("This upload is already complete."))

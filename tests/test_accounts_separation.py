@@ -75,6 +75,35 @@ def test_an_admin_cannot_join_a_team_to_read_its_files(site_admin: User, team: T
     assert refusal.details["reason"] == "self_grant"
 
 
+@pytest.mark.usefixtures("folder_backend")
+@pytest.mark.parametrize("when", ["now", "later"])
+def test_an_admin_cannot_name_himself_to_receive_a_leavers_files(
+    site_admin: User, owner: User, when: str
+) -> None:
+    """Offboarding hands a leaver's personal files to a successor: naming oneself would
+    be reading Alice's files by one's own decision, like joining her team."""
+    version = version_store(
+        actor=owner, folder=services.space_root(services.space_personal_get_or_create(user=owner)),
+        name="compte-rendu.pdf", content=b"%PDF cr",
+    )  # fmt: skip
+    form = {"when": when, "successor": site_admin.pk, "confirmed": "yes"}
+    if when == "later":
+        form["departure_on"] = (timezone.localdate() + dt.timedelta(days=7)).isoformat()
+    client_signed_in(site_admin).post(f"/accounts/admin/users/{owner.pk}/deactivate/", form)
+
+    owner.refresh_from_db()
+    assert owner.is_active
+    assert owner.files_successor is None
+    assert owner.departure_scheduled_for is None
+    content = token_client(site_admin).get(f"/api/v1/files/{version.file_id}/content/")
+    assert content.status_code == 404
+    action = Action.ACCOUNTS_USER_DEACTIVATE
+    if when == "later":
+        action = Action.ACCOUNTS_USER_DEPARTURE_SCHEDULE
+    [refusal] = denied(action, site_admin)
+    assert refusal.details["reason"] == "self_grant"
+
+
 def test_a_member_cannot_make_themselves_manager_of_their_team(
     site_admin: User, team: Team
 ) -> None:

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import User
 from accounts.permissions import signed_in_user
 from core.confirm import confirmation_page, confirmed, undo_offer
-from core.http import errors_as_404
+from core.http import errors_as_404, header_count
 from files import selectors, services
 from files.downloads import version_download_response
 from files.errors import FileRuleError, NotDownloadableError
@@ -260,7 +260,9 @@ def _upload_receive(
     version claimed is removed.
     """
     limit, refusal = services.upload_limit_bytes(target_space)
-    declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    declared = header_count(request.META.get("CONTENT_LENGTH") or "0")
+    if declared is None:
+        return None, _("Content-Length is not a number."), 400
     if declared > limit + MULTIPART_OVERHEAD_ALLOWANCE:
         # Refused before a byte is read: the client said how much it would send.
         return None, str(refusal), refusal.status_code

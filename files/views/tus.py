@@ -30,6 +30,7 @@ from rest_framework.views import APIView
 from accounts.authentication import HasScope
 from accounts.models import User
 from accounts.permissions import signed_in_user
+from core.http import header_count
 from files import selectors, tus
 from files.models import UploadSession
 from files.views.browser import not_found_as_404
@@ -80,10 +81,10 @@ def _upload_headers(session: UploadSession) -> dict[str, str]:
 
 
 def _content_length(request: Request) -> int:
-    raw = request.META.get("CONTENT_LENGTH") or "0"
-    if not str(raw).isdigit():
+    length = header_count(request.META.get("CONTENT_LENGTH") or "0")
+    if length is None:
         raise tus.TusError(400, "Content-Length is not a number.")
-    return int(raw)
+    return length
 
 
 def _is_offset_stream(request: Request) -> bool:

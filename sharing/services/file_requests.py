@@ -40,6 +40,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext
 from audit.models import Outcome
+from core.http import header_count
 from files import selectors as files_selectors
 from files import tus
 from files.errors import FileRuleError
@@ -357,11 +358,11 @@ def file_request_upload_start(
     who = {"uploader_name": uploader_name, "uploader_email": uploader_email}
     if uploader_email:
         who["recipient"] = uploader_email
-    if length_header is None or not length_header.isdigit():
+    length = header_count(length_header)
+    if length is None:
         raise tus.TusError(
             400, _("Upload-Length is required (Upload-Defer-Length is not supported).")
         )
-    length = int(length_header)
     refusal: tuple[int, str, str] | None = None
     try:
         with transaction.atomic():

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.actions import Action
 from audit.context import client_ip
+from core.http import header_count
 from core.ratelimit import rate_limit_hit
 from files import tus
 from files.models import UploadSession
@@ -124,10 +125,10 @@ def _discovery() -> HttpResponse:
 
 
 def _content_length(request: HttpRequest) -> int:
-    raw = request.META.get("CONTENT_LENGTH") or "0"
-    if not str(raw).isdigit():
+    length = header_count(request.META.get("CONTENT_LENGTH") or "0")
+    if length is None:
         raise tus.TusError(400, "Content-Length is not a number.")
-    return int(raw)
+    return length
 
 
 def _is_offset_stream(request: HttpRequest) -> bool:
