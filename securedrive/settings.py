@@ -481,6 +481,16 @@ AUDIT_VERIFY_FULL_INTERVAL_S = env.float(
 # Retention (audit/retention.py): events older than this are purged, only up to a signed
 # checkpoint; default 6 years (6 x 365 days + 2 leap days).
 AUDIT_RETENTION_DAYS = env.int("SECUREDRIVE_AUDIT_RETENTION_DAYS", default=6 * 365 + 2)
+# The database refuses to purge events younger than a year whoever asks (audit/0012, a
+# floor a stolen runtime password cannot lower): a shorter setting could never be applied.
+AUDIT_RETENTION_MINIMUM_DAYS = 365
+if AUDIT_RETENTION_DAYS < AUDIT_RETENTION_MINIMUM_DAYS:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"SECUREDRIVE_AUDIT_RETENTION_DAYS must be at least {AUDIT_RETENTION_MINIMUM_DAYS} "
+        "(the database never purges younger audit events; CNIL asks for 6 to 12 months)."
+    )
 AUDIT_RETENTION_INTERVAL_S = env.float("SECUREDRIVE_AUDIT_RETENTION_INTERVAL_S", default=86400.0)
 
 # --- Cache (shared by web and worker processes: heartbeats, rate limits) ---------------

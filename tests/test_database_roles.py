@@ -292,26 +292,50 @@ def test_runtime_role_cannot_rewrite_audit_events(instance: Instance, statement:
 
 def test_runtime_role_still_purges_through_the_retention_function(instance: Instance) -> None:
     """The retention purge (audit/retention.py) runs as the runtime role in beat: its
-    one narrow DELETE path, audit_event_purge, runs with the owner's rights."""
+    one narrow DELETE path, audit_event_purge, runs with the owner's rights, and only
+    for events older than the database's floor (a year, audit/0012)."""
     # One transaction, rolled back: the log stays as it was for the other tests.
     with psycopg.connect(instance.runtime_url) as runtime:
-        oldest = runtime.execute("SELECT min(sequence) FROM audit_auditevent").fetchone()
-        assert oldest is not None
-        boundary = oldest[0]
+        # An event of two years ago, before the log's first (a runtime role may insert).
         runtime.execute(
-            "INSERT INTO audit_retentionanchor (tree_size, root_hash, last_event_hash, "
-            "frontier, last_event_proof, checkpoint_note, purged_before, created_at, "
-            "events_purged) VALUES (%s, '', '', '[]', '[]', '', now() + interval '1 day', "
-            "now(), 0)",
-            [boundary],
+            "INSERT INTO audit_auditevent (sequence, previous_hash, event_hash, occurred_at, "
+            "actor_id, actor_label, ip_address, user_agent, action, target_type, target_id, "
+            "outcome, details) VALUES (0, '', repeat('b', 64), now() - interval '2 years', "
+            "'', '', '', '', 'accounts.login', '', '', 'success', '{}')"
         )
-        purged = runtime.execute("SELECT audit_event_purge(%s)", [boundary]).fetchone()
+        runtime.execute(ANCHOR_INSERT, [0])
+        purged = runtime.execute("SELECT audit_event_purge(0)").fetchone()
         remaining = runtime.execute(
-            "SELECT count(*) FROM audit_auditevent WHERE sequence = %s", [boundary]
+            "SELECT count(*) FROM audit_auditevent WHERE sequence = 0"
         ).fetchone()
         runtime.rollback()
     assert purged == (1,)
     assert remaining == (0,)
+
+
+def test_a_forged_anchor_cannot_purge_recent_history(instance: Instance) -> None:
+    """Red-team finding: with the runtime role's password, an anchor written at a recent
+    event would let the purge delete recent history, and verify_audit would start from
+    the anchor. The database refuses events younger than a year, whoever asks."""
+    with psycopg.connect(instance.runtime_url) as runtime:
+        newest = runtime.execute("SELECT max(sequence) FROM audit_auditevent").fetchone()
+        assert newest is not None
+        assert newest[0] is not None
+        runtime.execute(ANCHOR_INSERT, [newest[0]])
+        with pytest.raises(errors.InsufficientPrivilege, match="never purged"):
+            runtime.execute("SELECT audit_event_purge(%s)", [newest[0]])
+        runtime.rollback()
+    with instance.connect(instance.superuser_url) as admin:
+        left = admin.execute("SELECT count(*) FROM audit_auditevent").fetchone()
+    assert left is not None
+    assert left[0] >= 1
+
+
+ANCHOR_INSERT = (
+    "INSERT INTO audit_retentionanchor (tree_size, root_hash, last_event_hash, frontier, "
+    "last_event_proof, checkpoint_note, purged_before, created_at, events_purged) VALUES "
+    "(%s, '', '', '[]', '[]', '', now() + interval '1 day', now(), 0)"
+)
 
 
 def test_tables_of_later_migrations_are_granted_to_the_runtime_role(instance: Instance) -> None:
