@@ -32,7 +32,7 @@ from files.selectors import space_used_bytes
 from sharing import tasks
 from sharing.models import Transfer
 from tests.files_helpers import Backend, body_of, content_of, root_of, version_store
-from tests.helpers import client_signed_in
+from tests.helpers import CONFIRMED, client_signed_in
 from tests.test_sharing_transfers import actions, new_transfer, send, token_in
 
 pytestmark = [
@@ -153,7 +153,9 @@ def test_purging_the_transfer_leaves_the_original_intact_and_downloadable(
     token = sent_to_recipient(client, transfer, [original.file], django_capture_on_commit_callbacks)
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert client.post(f"/sharing/transfers/{transfer.pk}/delete/").status_code == 302
+        assert (
+            client.post(f"/sharing/transfers/{transfer.pk}/delete/", CONFIRMED).status_code == 302
+        )
     lifecycle.shredded_blobs_delete()
 
     assert Client().get(f"/s/{token}/").status_code == 410
