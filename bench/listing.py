@@ -309,7 +309,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seeded": seeded["seeded"],
         "seed_seconds": round(seed_s, 1),
         "files": File.objects.count(),
-        "readable_by_alice": None,
         "runs": args.runs,
         "search": {},
     }
