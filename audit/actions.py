@@ -203,6 +203,8 @@ class Action(enum.StrEnum):
     # Files: reading, changing, and the pipeline behind them.
     FILES_ACCESS = "files.access", _("opened a file or folder"), Category.ACCESS
     FILES_VERSION_DOWNLOAD = "files.version.download", _("downloaded"), Category.ACCESS
+    # Only a refused search text is recorded, never a search: docs/storage.md, "Search".
+    FILES_SEARCH_REFUSE = "files.search.refuse", _("search refused"), Category.ACCESS
     FILES_UPLOAD_START = "files.upload.start", _("started an upload"), Category.FILES
     FILES_UPLOAD_COMPLETE = "files.upload.complete", _("finished an upload"), Category.FILES
     FILES_UPLOAD_TERMINATE = "files.upload.terminate", _("cancelled an upload"), Category.FILES

@@ -29,6 +29,9 @@ from rest_framework.views import APIView
 
 from accounts.authentication import HasScope
 from accounts.permissions import signed_in_user
+from audit import services as audit
+from audit.actions import Action
+from audit.models import Outcome
 from core.http import header_count
 from files import selectors, services
 from files.downloads import version_download_response
@@ -242,6 +245,51 @@ class SpaceTrashView(FilesAPIView):
         space = selectors.space_get_for_actor(actor=signed_in_user(request), space_id=space_id)
         trash = selectors.trash_listing(space)
         return Response(TrashSerializer({"folders": trash.folders, "files": trash.files}).data)
+
+
+class SearchHitSerializer(serializers.Serializer[selectors.SearchHit]):
+    kind = serializers.SerializerMethodField()
+    id = serializers.IntegerField(source="item.pk")
+    name = serializers.CharField(source="item.name")
+    space = serializers.IntegerField(source="item.space_id")
+    path = serializers.CharField()
+
+    def get_kind(self, hit: selectors.SearchHit) -> str:
+        return "folder" if hit.is_folder else "file"
+
+
+class SearchSerializer(serializers.Serializer[selectors.SearchResults]):
+    query = serializers.CharField()
+    results = SearchHitSerializer(source="hits", many=True)
+    more = serializers.BooleanField()
+
+
+class SearchView(FilesAPIView):
+    @extend_schema(
+        summary="Files and folders you may read whose name contains q",
+        description=(
+            "Accents, case and compatibility forms are ignored; at least "
+            f"{selectors.SEARCH_QUERY_MIN} characters, at most {selectors.SEARCH_QUERY_MAX}; "
+            f"the first {selectors.SEARCH_RESULTS_LIMIT} results, `more` says if there are more."
+        ),
+        parameters=[OpenApiParameter("q", OpenApiTypes.STR, required=True)],
+        responses={200: SearchSerializer, **_ERRORS},
+        tags=["files"],
+    )
+    def get(self, request: Request) -> Response:
+        me = signed_in_user(request)
+        query = request.query_params.get("q", "")
+        refusal = selectors.search_query_refusal(query)
+        if refusal is not None:
+            audit.record(
+                action=Action.FILES_SEARCH_REFUSE,
+                outcome=Outcome.DENIED,
+                actor=me,
+                details={"reason": "too_long", "length": len(query)},
+            )
+            return Response({"detail": refusal}, status=status.HTTP_400_BAD_REQUEST)
+        results = selectors.search_for_actor(actor=me, query=query)
+        return Response(SearchSerializer(results).data)
 
 
 # --- Folders -------------------------------------------------------------------------------

@@ -12,12 +12,16 @@ from a name, so no name can reach a path on disk or in a bucket.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from files.names import name_search_key
 
 
 class SpaceKind(models.TextChoices):
@@ -85,7 +89,29 @@ class Space(models.Model):
         return max(0, int(settings.FILES_VERSION_KEEP_DAYS))
 
 
-class Folder(models.Model):
+class SearchableName(models.Model):
+    """A ``name`` with its search form ``name_search`` (``files.names.name_search_key``),
+    kept in step by ``save`` whatever sets the name (create, rename, move, restore), so
+    search needs no database extension to ignore accents and case. On PostgreSQL a
+    trigram index (pg_trgm, migration 0007) serves ``LIKE '%…%'`` on it; SQLite scans.
+    Nothing in the code writes names with ``QuerySet.update`` or ``bulk_create``, which
+    would bypass this."""
+
+    # Text, not varchar: NFKD may lengthen a name many times (one ligature, 18 letters).
+    name_search = models.TextField(blank=True, default="", editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.name_search = name_search_key(getattr(self, "name", ""))
+        update_fields: Iterable[str] | None = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "name_search"}
+        super().save(*args, **kwargs)
+
+
+class Folder(SearchableName):
     """A folder. The space's root folder has no parent and no name."""
 
     space = models.ForeignKey(Space, on_delete=models.PROTECT, related_name="folders")
@@ -157,7 +183,7 @@ class ScanStatus(models.TextChoices):
     NOT_SCANNED = "not_scanned", _("not scanned")
 
 
-class File(models.Model):
+class File(SearchableName):
     """A named file in a folder. Its content is ``current_version``."""
 
     space = models.ForeignKey(Space, on_delete=models.PROTECT, related_name="files")

@@ -126,3 +126,16 @@ def name_variant(name: str, number: int) -> str:
     encoded = stem.encode("utf-8")[: max(budget, 1)]
     trimmed = encoded.decode("utf-8", errors="ignore").rstrip(" .") or "file"
     return f"{trimmed}{suffix}{tail}"
+
+
+def name_search_key(text: str) -> str:
+    """What search compares: compatibility-decomposed (NFKD), accents and other combining
+    marks dropped, case folded. ``Échographie``, ``ECHOGRAPHIE`` and ``échographie`` all
+    give ``echographie``; fullwidth ``\uff45\uff43\uff48\uff4f`` gives ``echo``.
+    Computed in Python, for the stored names and the query alike, so PostgreSQL and
+    SQLite compare the same text (no ``unaccent`` extension, no collation)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
+    # Casefolding may recompose or produce new decomposable letters: fold once more.
+    again = unicodedata.normalize("NFKD", stripped.casefold())
+    return "".join(char for char in again if not unicodedata.combining(char))

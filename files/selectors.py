@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Case, IntegerField, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -34,6 +34,7 @@ from audit.actions import Action
 from audit.models import Outcome
 from files.errors import FileNotFoundForActor, FileRuleError
 from files.models import File, FileVersion, Folder, Space, SpaceKind, UploadSession
+from files.names import name_search_key
 
 
 class Permission(enum.IntEnum):
@@ -482,21 +483,26 @@ class TrashListing:
     files: list[File]
 
 
-def trash_listing(space: Space) -> TrashListing:
-    """What was deleted directly in ``space`` (things deleted with a folder go with it)."""
-    folders = list(
-        Folder.objects.filter(
-            space=space, deleted_at__isnull=False, trashed_with__isnull=True, purged_at__isnull=True
-        ).order_by("-deleted_at")
+def trash_listing(space: Space, *, query: str = "") -> TrashListing:
+    """What was deleted directly in ``space`` (things deleted with a folder go with it);
+    with ``query``, only what has it in its name (as ``search_for_actor`` compares)."""
+    folders = Folder.objects.filter(
+        space=space, deleted_at__isnull=False, trashed_with__isnull=True, purged_at__isnull=True
     )
-    files = list(
-        File.objects.filter(
-            space=space, deleted_at__isnull=False, trashed_with__isnull=True, purged_at__isnull=True
+    files = File.objects.filter(
+        space=space, deleted_at__isnull=False, trashed_with__isnull=True, purged_at__isnull=True
+    )
+    if query.strip():
+        key = name_search_key(query.strip())
+        folders, files = (
+            folders.filter(name_search__contains=key),
+            files.filter(name_search__contains=key),
         )
-        .select_related("current_version", "folder")
-        .order_by("-deleted_at")
+    return TrashListing(
+        space,
+        list(folders.order_by("-deleted_at")),
+        list(files.select_related("current_version", "folder").order_by("-deleted_at")),
     )
-    return TrashListing(space, folders, files)
 
 
 def folders_for_move(
@@ -547,3 +553,207 @@ def folder_descendant_ids(folder_ids: Iterable[int]) -> list[int]:
         frontier = list(Folder.objects.filter(parent_id__in=frontier).values_list("pk", flat=True))
         found.extend(frontier)
     return found
+
+
+# --- Search -----------------------------------------------------------------------------
+#
+# Search answers with names and paths only, the same as the listings the person may
+# already open, so it reads exactly what ``file_permission`` and ``folder_permission``
+# allow: the live items of ``spaces_accessible_by``, the files shared with the person
+# (directly or through a team), and the live folders shared with them and everything
+# below (the inheritance ``_share_permission`` applies). The database narrows with those
+# sets; each hit is then confirmed with the permission functions themselves before it
+# is shown, so a search can never show more than opening the item would.
+
+SEARCH_QUERY_MIN = 2  # one letter matches nearly everything, and no trigram index helps
+SEARCH_QUERY_MAX = 200
+SEARCH_RESULTS_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    item: File | Folder
+    path: str  # where the item is, as the person may see it (“My files / Reports”)
+
+    @property
+    def is_folder(self) -> bool:
+        return isinstance(self.item, Folder)
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    query: str
+    hits: list[SearchHit]
+    more: bool  # more than SEARCH_RESULTS_LIMIT matched: the person should refine
+
+
+def search_query_refusal(query: str) -> str | None:
+    """Why a search text is refused (a clear 400), or ``None``."""
+    if len(query) > SEARCH_QUERY_MAX:
+        return _("Search for at most %(limit)d characters.") % {"limit": SEARCH_QUERY_MAX}
+    return None
+
+
+def search_key_usable(query: str) -> str | None:
+    """The compared form of ``query``, or ``None`` when too short to search."""
+    key = name_search_key(query.strip())
+    return key if len(key) >= SEARCH_QUERY_MIN else None
+
+
+class _Readable:
+    """``file_permission`` and ``folder_permission`` for many items, each space and
+    folder asked about once."""
+
+    def __init__(self, actor: User) -> None:
+        self.actor = actor
+        self.space: dict[int, Permission] = {}
+        self.folder: dict[int, Permission] = {}
+
+    def space_permission(self, space: Space) -> Permission:
+        if space.pk not in self.space:
+            self.space[space.pk] = space_permission(actor=self.actor, space=space)
+        return self.space[space.pk]
+
+    def folder_permission(self, folder: Folder) -> Permission:
+        if folder.pk not in self.folder:
+            if self.space_permission(folder.space) >= Permission.VIEW:
+                self.folder[folder.pk] = self.space[folder.space_id]
+            else:
+                self.folder[folder.pk] = folder_permission(actor=self.actor, folder=folder)
+        return self.folder[folder.pk]
+
+    def readable(self, item: File | Folder) -> bool:
+        if isinstance(item, Folder):
+            return self.folder_permission(item) >= Permission.VIEW
+        if self.folder_permission(item.folder) >= Permission.VIEW:
+            return True
+        return file_permission(actor=self.actor, file=item) >= Permission.VIEW
+
+
+def _shared_reach(actor: User) -> tuple[list[int], list[int]]:
+    """(ids of files shared with ``actor`` themselves, ids of the folders shared with
+    them and of every folder below those)."""
+    received = _shares_received(actor)
+    file_ids = list(
+        received.filter(file__isnull=False, file__deleted_at__isnull=True).values_list(
+            "file_id", flat=True
+        )
+    )
+    roots = list(
+        received.filter(folder__isnull=False, folder__deleted_at__isnull=True).values_list(
+            "folder_id", flat=True
+        )
+    )
+    return file_ids, roots + folder_descendant_ids(roots)
+
+
+def folder_labels_for(*, actor: User, folders: Iterable[Folder]) -> dict[int, str]:
+    """``folder_label_for`` of many folders at once: every folder above them in one
+    query (recursive CTE), the shares on those folders in one more."""
+    wanted = {folder.pk: folder for folder in folders}
+    if not wanted:
+        return {}
+    table = connection.ops.quote_name(Folder._meta.db_table)
+    marks = ", ".join(["%s"] * len(wanted))
+    sql = (
+        "WITH RECURSIVE chain(id, parent_id, name) AS ("  # noqa: S608  (table from the model)
+        f" SELECT id, parent_id, name FROM {table} WHERE id IN ({marks})"
+        f" UNION SELECT f.id, f.parent_id, f.name FROM {table} f"
+        " JOIN chain c ON f.id = c.parent_id"
+        ") SELECT id, parent_id, name FROM chain"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(wanted))
+        known = {int(row[0]): (row[1], row[2]) for row in cursor.fetchall()}
+    shared = set(
+        _shares_received(actor)
+        .filter(folder_id__in=list(known))
+        .values_list("folder_id", flat=True)
+    )
+    readable = _Readable(actor)
+    labels: dict[int, str] = {}
+    for folder_id, folder in wanted.items():
+        chain: list[int] = [folder_id]  # root first once reversed
+        while known[chain[-1]][0] is not None:
+            chain.append(int(known[chain[-1]][0]))
+        chain.reverse()
+        if readable.space_permission(folder.space) >= Permission.VIEW:
+            space = folder.space
+            top = space.team.name if space.team_id and space.team else str(_("My files"))
+            labels[folder_id] = " / ".join([top, *(known[pk][1] for pk in chain[1:])])
+            continue
+        first_shared = next((index for index, pk in enumerate(chain) if pk in shared), None)
+        visible = [] if first_shared is None else chain[first_shared:]
+        labels[folder_id] = " / ".join(
+            [str(_("Shared with me")), *(known[pk][1] for pk in visible)]
+        )
+    return labels
+
+
+def _by_relevance(items: QuerySet[Any], key: str) -> QuerySet[Any]:
+    """Names starting with the text first, then alphabetical."""
+    ranked: QuerySet[Any] = items.annotate(
+        starts=Case(
+            When(name_search__startswith=key, then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        )
+    ).order_by("starts", "name_key", "pk")
+    return ranked
+
+
+def search_for_actor(*, actor: User, query: str) -> SearchResults:
+    """Live files and folders ``actor`` may read whose name contains ``query`` (accents,
+    case and compatibility forms ignored), best first, with their paths."""
+    key = search_key_usable(query)
+    if key is None or not _active(actor):
+        return SearchResults(query, [], False)
+    space_ids = list(spaces_accessible_by(actor).values_list("pk", flat=True))
+    shared_file_ids, shared_folder_ids = _shared_reach(actor)
+    window = SEARCH_RESULTS_LIMIT + 1
+    folders = _by_relevance(
+        Folder.objects.filter(
+            Q(space_id__in=space_ids) | Q(pk__in=shared_folder_ids),
+            name_search__contains=key,
+            parent__isnull=False,
+            deleted_at__isnull=True,
+            purged_at__isnull=True,
+        ).select_related("space", "space__team", "parent"),
+        key,
+    )[:window]
+    files = _by_relevance(
+        File.objects.filter(
+            Q(space_id__in=space_ids)
+            | Q(folder_id__in=shared_folder_ids)
+            | Q(pk__in=shared_file_ids),
+            name_search__contains=key,
+            deleted_at__isnull=True,
+            purged_at__isnull=True,
+        ).select_related("space", "space__team", "folder", "folder__space", "folder__space__team"),
+        key,
+    )[:window]
+    found: list[File | Folder] = [*folders, *files]
+    found.sort(key=lambda item: (not item.name_search.startswith(key), item.name_key, item.pk))
+    readable = _Readable(actor)
+    hits_items = [item for item in found if readable.readable(item)]
+    more = len(hits_items) > SEARCH_RESULTS_LIMIT
+    hits_items = hits_items[:SEARCH_RESULTS_LIMIT]
+    where = [item.folder if isinstance(item, File) else item.parent for item in hits_items]
+    parents = {folder.pk: folder for folder in where if folder is not None}
+    _parent_spaces(parents.values())
+    labels = folder_labels_for(actor=actor, folders=parents.values())
+    hits = [
+        SearchHit(item, labels.get(folder.pk, "") if folder is not None else "")
+        for item, folder in zip(hits_items, where, strict=True)
+    ]
+    return SearchResults(query, hits, more)
+
+
+def _parent_spaces(folders: Iterable[Folder]) -> None:
+    """Folders reached as ``Folder.parent`` carry no space yet: load them in one query."""
+    missing = [folder for folder in folders if "space" not in folder._state.fields_cache]
+    if not missing:
+        return
+    spaces = Space.objects.select_related("team").in_bulk({folder.space_id for folder in missing})
+    for folder in missing:
+        folder.space = spaces[folder.space_id]

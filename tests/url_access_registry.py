@@ -161,6 +161,7 @@ COVERED: dict[str, frozenset[str]] = {
             "home",
             "platform_status",
             "files:home",
+            "files:search",  # results scoped by the selectors: tests/test_files_search.py
             "accounts:security",
             "accounts:mfa_recovery_codes_regenerate",
             "accounts:tokens",
@@ -170,6 +171,7 @@ COVERED: dict[str, frozenset[str]] = {
             "api:me",
             "api:tokens",
             "files_api:spaces",
+            "files_api:search",
             "tus:uploads",
             "sharing:shared_with_me",
             "sharing:my_links",

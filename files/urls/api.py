@@ -8,6 +8,7 @@ app_name = "files_api"
 
 urlpatterns = [
     path("spaces/", api.SpaceListView.as_view(), name="spaces"),
+    path("search/", api.SearchView.as_view(), name="search"),
     path("spaces/<int:space_id>/trash/", api.SpaceTrashView.as_view(), name="trash"),
     path("folders/<int:folder_id>/", api.FolderView.as_view(), name="folder"),
     path("folders/<int:folder_id>/folders/", api.FolderCreateView.as_view(), name="folder_create"),

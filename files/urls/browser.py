@@ -8,6 +8,7 @@ app_name = "files"
 urlpatterns = [
     path("", views.home, name="home"),
     path("teams/<slug:slug>/", views.team_home, name="team"),
+    path("search/", views.search_view, name="search"),
     path("folders/<int:folder_id>/", views.folder_view, name="folder"),
     path("folders/<int:folder_id>/upload/", views.folder_upload, name="folder_upload"),
     path("folders/<int:folder_id>/new-folder/", views.folder_create, name="folder_create"),

@@ -24,6 +24,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from accounts.permissions import signed_in_user
+from audit import services as audit
+from audit.actions import Action
+from audit.models import Outcome
 from core.confirm import confirmation_page, confirmed, undo_offer
 from core.http import errors_as_404, header_count
 from files import selectors, services
@@ -193,19 +196,61 @@ def file_view(request: HttpRequest, file_id: int) -> HttpResponse:
     return _file_page(request, file)
 
 
+def _search_text(request: HttpRequest) -> tuple[str, str | None]:
+    """The ``q`` parameter, and why it is refused (audited: the length, never the text,
+    which may be a patient's name)."""
+    query = request.GET.get("q", "")
+    refusal = selectors.search_query_refusal(query)
+    if refusal is not None:
+        audit.record(
+            action=Action.FILES_SEARCH_REFUSE,
+            outcome=Outcome.DENIED,
+            actor=signed_in_user(request),
+            details={"reason": "too_long", "length": len(query)},
+        )
+    return query, refusal
+
+
+@login_required
+@require_GET
+def search_view(request: HttpRequest) -> HttpResponse:
+    """Files and folders the person may read, by name (docs/storage.md, "Search")."""
+    me = signed_in_user(request)
+    query, refusal = _search_text(request)
+    results = None
+    if refusal is None and query.strip():
+        results = selectors.search_for_actor(actor=me, query=query)
+    context = {
+        **_space_nav(request),
+        "space": None,
+        "query": query if refusal is None else "",
+        "error": refusal or "",
+        "results": results,
+        "too_short": bool(query.strip()) and selectors.search_key_usable(query) is None,
+        "query_min": selectors.SEARCH_QUERY_MIN,
+        "query_max": selectors.SEARCH_QUERY_MAX,
+        "results_limit": selectors.SEARCH_RESULTS_LIMIT,
+    }
+    return render(request, "files/search.html", context, status=400 if refusal else 200)
+
+
 @login_required
 @require_GET
 @not_found_as_404
 def trash_view(request: HttpRequest, space_id: int) -> HttpResponse:
     space = selectors.space_get_for_actor(actor=signed_in_user(request), space_id=space_id)
+    query, refusal = _search_text(request)
     context = {
         **_space_nav(request),
         "space": space,
-        "trash": selectors.trash_listing(space),
+        "trash": selectors.trash_listing(space, query="" if refusal else query),
+        "trash_query": "" if refusal else query,
+        "error": refusal or "",
+        "query_max": selectors.SEARCH_QUERY_MAX,
         "root": services.space_root(space),
         "trash_days": settings.FILES_TRASH_RETENTION_DAYS,
     }
-    return render(request, "files/trash.html", context)
+    return render(request, "files/trash.html", context, status=400 if refusal else 200)
 
 
 # --- Downloads ---------------------------------------------------------------------------
