@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
 
 from audit import checkpoints
 
@@ -33,7 +34,8 @@ def audit_log_verify_and_alert(full: bool = False) -> int:
 def _verify_on_start(**kwargs: Any) -> None:
     """The first verification runs as soon as a worker consumes the queue, not an
     interval later: the console never says "not verified yet" for long after start-up."""
-    audit_log_verify_and_alert.delay()
+    if settings.AUDIT_VERIFY_ON_START:
+        audit_log_verify_and_alert.delay()
 
 
 @shared_task(ignore_result=True)

@@ -62,6 +62,8 @@ def worker_env(data_dir: Path, redis_url: str) -> dict[str, str]:
         {
             "DJANGO_SETTINGS_MODULE": "securedrive.settings",
             "SECUREDRIVE_PROFILE": "embedded",
+            # No database behind these workers: only the broker is under test.
+            "SECUREDRIVE_AUDIT_VERIFY_ON_START": "false",
             "SECUREDRIVE_DATA_DIR": str(data_dir),
             "SECUREDRIVE_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),

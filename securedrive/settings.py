@@ -453,6 +453,9 @@ AUDIT_CHECKPOINT_RETENTION_DAYS = env.int(
 AUDIT_CHECKPOINT_EVERY_EVENTS = env.int("SECUREDRIVE_AUDIT_CHECKPOINT_EVERY_EVENTS", default=1000)
 AUDIT_CHECKPOINT_INTERVAL_S = env.float("SECUREDRIVE_AUDIT_CHECKPOINT_INTERVAL_S", default=600.0)
 AUDIT_VERIFY_INTERVAL_S = env.float("SECUREDRIVE_AUDIT_VERIFY_INTERVAL_S", default=3600.0)
+# A worker queues a verification as soon as it starts (audit/tasks.py). Off only for
+# workers that drain a queue with no database behind them (the broker's tests, benches).
+AUDIT_VERIFY_ON_START = env.bool("SECUREDRIVE_AUDIT_VERIFY_ON_START", default=True)
 # SIEM forwarding: one JSON line per committed event on the "securedrive.audit" logger.
 AUDIT_LOG_FILE = env.str("SECUREDRIVE_AUDIT_LOG_FILE", default="")
 AUDIT_SYSLOG_ADDRESS = env.str("SECUREDRIVE_AUDIT_SYSLOG_ADDRESS", default="")

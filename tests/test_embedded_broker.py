@@ -45,6 +45,8 @@ def worker_start(data_dir: Path) -> subprocess.Popen[str]:
         {
             "DJANGO_SETTINGS_MODULE": "securedrive.settings",
             "SECUREDRIVE_PROFILE": "embedded",
+            # No database behind these workers: only the broker is under test.
+            "SECUREDRIVE_AUDIT_VERIFY_ON_START": "false",
             "SECUREDRIVE_DATA_DIR": str(data_dir),
         }
     )
