@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from audit.resolvers import Access, Item
 from files.models import File, Folder, Space
+from files.names import name_search_key
 from files.selectors import folder_descendant_ids
 
 
@@ -88,13 +89,15 @@ def items_search(text: str, limit: int) -> list[Item]:
     parts = [part.strip() for part in text.split("/") if part.strip()]
     if not parts:
         return []
-    name, path_parts = parts[-1], [part.lower() for part in parts[:-1]]
+    # Accent- and case-insensitive, like the files' own search: "echo" finds
+    # "Échographie" (the indexed name_search column, files/names.py).
+    name, path_parts = name_search_key(parts[-1]), [name_search_key(part) for part in parts[:-1]]
     locations = _Locations()
     found: list[Item] = []
-    files = File.objects.filter(name__icontains=name).select_related(
+    files = File.objects.filter(name_search__contains=name).select_related(
         "folder__space__team", "folder__space__owner"
     )
-    folders = Folder.objects.filter(name__icontains=name).select_related(
+    folders = Folder.objects.filter(name_search__contains=name).select_related(
         "space__team", "space__owner"
     )
     candidates: list[Item] = [
@@ -102,7 +105,7 @@ def items_search(text: str, limit: int) -> list[Item]:
         *(_file_item(file, locations) for file in files.order_by("name")[: limit * 2]),
     ]
     for item in candidates:
-        location = item.location.lower()
+        location = name_search_key(item.location)
         if all(part in location for part in path_parts):
             found.append(item)
     found.sort(key=lambda item: (item.purged, item.deleted, item.name.lower(), item.location))

@@ -113,6 +113,22 @@ def test_auditor_types_part_of_a_name_and_sees_every_download_in_words(
     assert exported_sequences(client, history) == sorted(shown)
 
 
+def test_the_auditor_finds_a_file_without_its_accents_or_capitals(
+    auditor: User, owner: User, folder_backend: Backend
+) -> None:
+    """Typed as an auditor types: "echo" for "Échographie", "cardio/echo" for its path."""
+    cardiology = services.folder_create(actor=owner, parent=root_of(owner), name="Cardiologie")
+    version_store(
+        actor=owner, folder=cardiology, name="Échographie Dupont.pdf", content=content_of(100)
+    )
+    client = client_signed_in(auditor)
+
+    for typed in ("echo", "ECHOGRAPHIE", "cardio/echo"):
+        page = client.get("/audit/file/", {"q": typed}).content.decode()
+        assert "Échographie Dupont.pdf" in page, typed
+    assert "Échographie" not in client.get("/audit/file/", {"q": "radio/echo"}).content.decode()
+
+
 def test_the_french_page_speaks_french_without_codes(
     auditor: User, owner: User, folder_backend: Backend
 ) -> None:
