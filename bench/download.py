@@ -74,6 +74,7 @@ MIB = 1024 * 1024
 RSS_TOLERANCE_MIB = 16
 RSS_LIMIT_MIB = 150
 RATIO_TARGET = 0.85
+CPU_TARGET_S_PER_GIB = 0.35  # server user + system CPU seconds per GiB sent (issue #18)
 
 
 # --- Content ------------------------------------------------------------------------------
@@ -107,6 +108,79 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> Non
                 message = f"{what} did not start (see the logs in the temporary folder)"
                 raise SystemExit(message) from None
             time.sleep(0.05)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes (all their threads) have used so far
+    (/proc/<pid>/stat fields 14-15): a figure that, unlike wall time, other work on a
+    shared machine barely inflates."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server's master and workers)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            text = Path(f"/proc/{current}/task/{current}/children").read_text()
+        except FileNotFoundError:
+            continue
+        pending.extend(int(child) for child in text.split())
+    return found
+
+
+def peak_mib(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+class Profiler:
+    """py-spy sampling one process (``--py-spy FILE``): collapsed stacks of its threads,
+    sampled without pausing it (``--native`` pauses it at every sample and distorted the
+    figures), for the breakdown in bench/README.md. Install with ``pip install py-spy``."""
+
+    def __init__(self, pid: int, output: str) -> None:
+        binary = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "record",
+                "--pid",
+                str(pid),
+                "--format",
+                "raw",
+                "--rate",
+                "100",
+                "--threads",
+                "--nonblocking",
+                "--output",
+                output,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)  # attached before the timed runs start
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -343,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-mib", type=int, default=4096, help="large file for memory (MiB)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per server")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--py-spy", metavar="FILE", help="sample the worker during the timed runs (py-spy)"
+    )
     args = parser.parse_args(argv)
     if args.mib < 16 or args.big_mib < args.mib or args.repeats < 1:
         parser.error("need --mib >= 16, --big-mib >= --mib, --repeats >= 1")
@@ -353,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="securedrive-bench-download-"))
     work.chmod(0o755)  # nginx's worker runs as an unprivileged user
     processes: list[subprocess.Popen[bytes]] = []
+    nginx_cpu: list[float] = []
+    web_cpu: list[float] = []
     started = time.monotonic()
     try:
         size, big = args.mib * MIB, args.big_mib * MIB
@@ -386,9 +465,17 @@ def main(argv: list[str] | None = None) -> int:
 
         nginx_runs: list[Download] = []
         web_runs: list[Download] = []
+        nginx_pids, web_pids = process_tree(nginx.process.pid), process_tree(web.process.pid)
+        profiler = Profiler(web.workers()[0], args.py_spy) if args.py_spy else None
         for _ in range(args.repeats):
+            before = cpu_seconds(nginx_pids)
             nginx_runs.append(download(nginx.port, "/plain.bin"))
+            nginx_cpu.append(cpu_seconds(nginx_pids) - before)
+            before = cpu_seconds(web_pids)
             web_runs.append(download(web.port, url, cookie))
+            web_cpu.append(cpu_seconds(web_pids) - before)
+        if profiler is not None:
+            profiler.stop()
         if any(run.received != size or run.status not in {200} for run in web_runs + nginx_runs):
             print("a timed download came back short", file=sys.stderr)
             return 1
@@ -426,17 +513,24 @@ def main(argv: list[str] | None = None) -> int:
     memory_ok = big_peak <= small_peak + RSS_TOLERANCE_MIB and big_peak < RSS_LIMIT_MIB
     load = os.getloadavg()[0]
 
+    gib = size / 2**30
+    nginx_cpu_gib = statistics.median(nginx_cpu) / gib
+    web_cpu_gib = statistics.median(web_cpu) / gib
+    ratios = sorted(w.mb_per_s / n.mb_per_s for w, n in zip(web_runs, nginx_runs, strict=True))
     print()
-    print(f"{'path':<56} {'MB/s':>7} {'runs (MB/s)':>17} {'vs nginx':>9}")
-    print("-" * 92)
+    print(f"{'path':<56} {'MB/s':>7} {'runs (MB/s)':>17} {'vs nginx':>9} {'CPU s/GiB':>14}")
+    print("-" * 107)
     print(
         f"{'nginx, static plaintext, sendfile':<56} {nginx_rate:>7.0f} "
-        f"{spread(nginx_runs):>17} {1:>9.2f}"
+        f"{spread(nginx_runs):>17} {1:>9.2f} {nginx_cpu_gib:>5.2f} "
+        f"({min(nginx_cpu) / gib:.2f}-{max(nginx_cpu) / gib:.2f})"
     )
     print(
         f"{'SecureDrive view under gunicorn (auth, audit, decrypt)':<56} {web_rate:>7.0f} "
-        f"{spread(web_runs):>17} {ratio:>9.2f}"
+        f"{spread(web_runs):>17} {ratio:>9.2f} {web_cpu_gib:>5.2f} "
+        f"({min(web_cpu) / gib:.2f}-{max(web_cpu) / gib:.2f})"
     )
+    print(f"pairwise SecureDrive / nginx ratios: {ratios[0]:.2f}-{ratios[-1]:.2f}")
     print()
     print(f"{'gunicorn worker memory (VmHWM)':<40} {'before':>8} {'after':>8}")
     print("-" * 58)
@@ -446,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     verdict = "PASS" if ratio >= RATIO_TARGET else "BELOW TARGET"
     print(f"target >= {RATIO_TARGET} x nginx throughput: {verdict} ({ratio:.2f})")
+    verdict = "PASS" if web_cpu_gib <= CPU_TARGET_S_PER_GIB else "BELOW TARGET"
+    print(f"target <= {CPU_TARGET_S_PER_GIB} server CPU s/GiB: {verdict} ({web_cpu_gib:.2f})")
     verdict = "PASS" if memory_ok else "BELOW TARGET"
     print(
         f"target 4 GiB peak <= 1 GiB peak and < {RSS_LIMIT_MIB} MiB: {verdict} "
@@ -460,6 +556,12 @@ def main(argv: list[str] | None = None) -> int:
         "securedrive_vs_nginx_ratio": round(ratio, 3),
         "nginx_runs_mb_per_s": [round(r.mb_per_s) for r in nginx_runs],
         "securedrive_runs_mb_per_s": [round(r.mb_per_s) for r in web_runs],
+        "ratio_runs": [round(r, 3) for r in ratios],
+        "nginx_cpu_s_per_gib": round(nginx_cpu_gib, 3),
+        "securedrive_cpu_s_per_gib": round(web_cpu_gib, 3),
+        "securedrive_cpu_s_per_gib_runs": [round(c / gib, 3) for c in web_cpu],
+        "target_cpu_s_per_gib": CPU_TARGET_S_PER_GIB,
+        "target_cpu_met": web_cpu_gib <= CPU_TARGET_S_PER_GIB,
         "worker_peak_rss_mib_small": round(small_peak, 1),
         "worker_peak_rss_mib_big": round(big_peak, 1),
         "worker_rss_before_mib_small": round(baseline[size], 1),

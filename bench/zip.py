@@ -54,6 +54,7 @@ from download import (  # bench/ is no package: download.py is found next to thi
     ROOT,
     Download,
     Gunicorn,
+    Profiler,
     blocks,
     django_prepare,
     download,
@@ -236,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each path")
     parser.add_argument("--no-verify", action="store_true", help="skip saving + zipfile check")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--py-spy", metavar="FILE", help="sample the worker during the timed archive runs"
+    )
     args = parser.parse_args(argv)
     if args.file_mib < 16 or args.repeats < 1:
         parser.error("need --file-mib >= 16 and --repeats >= 1")
@@ -285,10 +289,13 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.repeats):
                 before = cpu_seconds(worker)
                 plain_runs.append(plain_downloads(web.port, cookie, file_ids))
-                middle = cpu_seconds(worker)
+                plain_cpu.append(cpu_seconds(worker) - before)
+                profiler = Profiler(worker, f"{args.py_spy}.{_}") if args.py_spy else None
+                before = cpu_seconds(worker)
                 zip_runs.append(download(web.port, zip_path, cookie))
-                plain_cpu.append(middle - before)
-                zip_cpu.append(cpu_seconds(worker) - middle)
+                zip_cpu.append(cpu_seconds(worker) - before)
+                if profiler is not None:
+                    profiler.stop()
             if any(run.received != archive_bytes for run in zip_runs) or any(
                 run.received != 2 * size for run in plain_runs
             ):
@@ -332,15 +339,17 @@ def main(argv: list[str] | None = None) -> int:
     layout = "ZIP64" if archive_bytes > 0xFFFFFFFF else "plain ZIP (under 4 GiB)"
     print(f"archive: {archive_bytes} bytes ({archive_bytes / 2**30:.2f} GiB), 2 entries, {layout}")
     heading = f"path (the same {content // MIB} MiB of content)"
-    print(f"{heading:<58} {'MB/s':>7} {'runs':>13} {'CPU s/GiB':>10}")
+    print(f"{heading:<58} {'MB/s':>7} {'runs':>13} {'CPU s/GiB (min-max)':>22}")
     print("-" * 91)
     print(
         f"{'2 plain single-file downloads (decrypt, Range-capable)':<58} {plain_rate:>7.0f} "
-        f"{spread(plain_rates):>13} {plain_cpu_per_gib:>10.2f}"
+        f"{spread(plain_rates):>13} {plain_cpu_per_gib:>10.2f} "
+        f"({min(plain_cpu) / gib:.2f}-{max(plain_cpu) / gib:.2f})"
     )
     print(
         f"{'1 streaming ZIP of the folder (decrypt + CRC-32)':<58} {zip_rate:>7.0f} "
-        f"{spread(zip_rates):>13} {zip_cpu_per_gib:>10.2f}"
+        f"{spread(zip_rates):>13} {zip_cpu_per_gib:>10.2f} "
+        f"({min(zip_cpu) / gib:.2f}-{max(zip_cpu) / gib:.2f})"
     )
     print()
     print(f"{'gunicorn worker memory (VmHWM)':<44} {'probe':>8} {'after':>8}")
