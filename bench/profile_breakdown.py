@@ -32,7 +32,8 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("fsync", ("StagingWriter.commit", "BlobWriter.commit", "fsync")),
     ("AES-GCM", ("seal (", "decrypt_segment", "_seal", "_open (", "encrypt")),
-    ("CRC-32", ("crc", "_ZipDataChunker", "ZipStream._gen")),
+    ("CRC-32 (zipstream-ng)", ("crc", "ZipStreamInfo._file_data")),
+    ("thread handoff (queue notify, GIL)", ("Condition.notify", "_hand (", "prefetched")),
     ("disk (pread / pwrite, page cache)", ("write_at", "read_at", "pwrite", "readinto")),
     ("socket receive (recv)", ("SocketUnreader.chunk",)),
     (
