@@ -224,7 +224,8 @@ def _instance(
     ds.PixelData = pixels.tobytes()
     ds["PixelData"].VR = "OW"
     if spec.transfer_syntax != ExplicitVRLittleEndian:
-        ds.compress(spec.transfer_syntax, encoding_plugin="pydicom")
+        # Lossless: the same instance, so the same SOP Instance UID.
+        ds.compress(spec.transfer_syntax, encoding_plugin="pydicom", generate_instance_uid=False)
     return ds, sop_uid
 
 
