@@ -74,6 +74,22 @@ vendor:
 	cp node_modules/bootstrap-icons/font/bootstrap-icons.min.css node_modules/bootstrap-icons/LICENSE static/vendor/bootstrap-icons/
 	cp node_modules/bootstrap-icons/font/fonts/* static/vendor/bootstrap-icons/fonts/
 	mkdir -p static/vendor/tus-js-client && cp node_modules/tus-js-client/dist/tus.min.js node_modules/tus-js-client/dist/tus.min.js.map node_modules/tus-js-client/LICENSE static/vendor/tus-js-client/
+	# dwv (DICOM viewer, imaging/): an ES module importing "konva", "jszip" and
+	# "magic-wand-tool" by bare name. No bundler: their UMD builds are loaded as classic
+	# scripts and three one-line shims re-export the globals; the imports are pointed at them.
+	mkdir -p static/vendor/dwv/shims
+	sed -e 's|from"konva"|from"./shims/konva.js"|' -e 's|from"jszip"|from"./shims/jszip.js"|' \
+		-e 's|from"magic-wand-tool"|from"./shims/magic-wand-tool.js"|' \
+		node_modules/dwv/dist/dwv.min.js > static/vendor/dwv/dwv.min.js
+	! grep -q 'from"[a-z]' static/vendor/dwv/dwv.min.js
+	cp node_modules/dwv/dist/dwv.min.js.map node_modules/dwv/license.txt static/vendor/dwv/
+	cp -r node_modules/dwv/dist/assets static/vendor/dwv/
+	cp node_modules/konva/konva.min.js node_modules/konva/LICENSE static/vendor/dwv/shims/
+	cp node_modules/jszip/dist/jszip.min.js node_modules/jszip/LICENSE.markdown static/vendor/dwv/shims/
+	cp node_modules/magic-wand-tool/dist/magic-wand.min.js node_modules/magic-wand-tool/dist/magic-wand.min.js.map static/vendor/dwv/shims/
+	printf 'export default window.Konva;\n' > static/vendor/dwv/shims/konva.js
+	printf 'export default window.JSZip;\n' > static/vendor/dwv/shims/jszip.js
+	printf 'export default window.MagicWand;\n' > static/vendor/dwv/shims/magic-wand-tool.js
 
 ## Rebuild the French catalogue after changing UI text.
 messages:

@@ -430,6 +430,30 @@ class Action(enum.StrEnum):
         Category.ACCESS,
     )
 
+    # Imaging: DICOM studies (docs/imaging.md).
+    IMAGING_VERSION_INDEX = (
+        "imaging.version.index",
+        _("read the DICOM headers of a file"),
+        Category.FILES,
+    )
+    IMAGING_STUDY_VIEW = "imaging.study.view", _("opened a DICOM study"), Category.ACCESS
+    IMAGING_INSTANCE_VIEW = (
+        "imaging.instance.view",
+        _("viewed a DICOM image"),
+        Category.ACCESS,
+    )
+    IMAGING_STUDY_SEARCH = (
+        "imaging.study.search",
+        _("searched DICOM studies"),
+        Category.ACCESS,
+        ("query",),
+    )
+    IMAGING_STUDY_DEIDENTIFY = (
+        "imaging.study.deidentify",
+        _("made a de-identified copy of a DICOM study"),
+        Category.SHARING,
+    )
+
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}
 

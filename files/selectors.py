@@ -757,3 +757,19 @@ def _parent_spaces(folders: Iterable[Folder]) -> None:
     spaces = Space.objects.select_related("team").in_bulk({folder.space_id for folder in missing})
     for folder in missing:
         folder.space = spaces[folder.space_id]
+
+
+def files_readable_by(actor: User) -> QuerySet[File]:
+    """Every live file ``actor`` may read, as one query for others to filter on (the DICOM
+    index, imaging/selectors.py): the files of their spaces, of folders shared with them
+    and below, and files shared with them, which is what ``file_permission`` grants VIEW
+    on (the same reach as search)."""
+    if not _active(actor):
+        return File.objects.none()
+    space_ids = list(spaces_accessible_by(actor).values_list("pk", flat=True))
+    shared_file_ids, shared_folder_ids = _shared_reach(actor)
+    return File.objects.filter(
+        Q(space_id__in=space_ids) | Q(folder_id__in=shared_folder_ids) | Q(pk__in=shared_file_ids),
+        deleted_at__isnull=True,
+        purged_at__isnull=True,
+    )

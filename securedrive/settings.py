@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "accounts",
     "files",
     "sharing",
+    "imaging",
     "privacy",
 ]
 
@@ -272,6 +273,14 @@ CONTENT_SECURITY_POLICY = {
 # installed: file content only ever enters through the files app's encrypting paths.
 FILE_UPLOAD_HANDLERS: list[str] = []
 DATA_UPLOAD_MAX_NUMBER_FILES = 100
+
+# --- Imaging (docs/imaging.md) ----------------------------------------------------------
+# A ZIP with more members than this is not indexed (a 1,500-slice CT is ~1,500).
+IMAGING_ZIP_MAX_MEMBERS = env.int("SECUREDRIVE_IMAGING_ZIP_MAX_MEMBERS", default=50_000)
+# A de-identified copy of a study refuses more instances than this (one request's work).
+IMAGING_DEIDENTIFY_MAX_INSTANCES = env.int(
+    "SECUREDRIVE_IMAGING_DEIDENTIFY_MAX_INSTANCES", default=5_000
+)
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/sharing/", include("sharing.urls.api")),
     path("s/", include("sharing.urls.link_public")),
     path("r/", include("sharing.urls.file_request_public")),
+    path("imaging/", include("imaging.urls")),
     path("privacy/", include("privacy.urls")),
     path("audit/", include("audit.urls")),
     path("i18n/setlang/", set_language, name="set_language"),

@@ -29,10 +29,13 @@ from accounts import roles, tokens
 from accounts.models import Invitation, Team, TeamMembership, User, UserSession
 from audit.models import AuditEvent
 from files import services
+from imaging import services as imaging_services
+from imaging.models import Instance
 from sharing.models import ShareRole
 from sharing.services import file_requests, shares, transfers
 from sharing.services.links import share_link_create
 from tests.conftest import user_create
+from tests.dicom_factory import ct_study
 from tests.files_helpers import root_of, version_store
 from tests.helpers import client_signed_in, totp_device_confirmed
 from tests.url_access_registry import COVERED, PUBLIC
@@ -111,7 +114,17 @@ def alices(owner: User, team: Team, site_admin: User, folder_backend: Any) -> di
     )
     proposer = user_create("paula@hopital.example", is_site_admin=True)
     proposal = roles.role_propose(actor=proposer, subject=owner, role="auditor")
+    scan = version_store(
+        actor=owner,
+        folder=folder,
+        name="scanner.dcm",
+        content=ct_study(instances_per_series=(1,)).instances[0].data,
+    )
+    imaging_services.version_index(version_id=scan.pk)
+    instance = Instance.objects.get(version=scan)
     return {
+        "study_id": instance.series.study_id,
+        "instance_id": instance.pk,
         "file_id": old.file_id,
         "folder_id": folder.pk,
         "space_id": folder.space_id,

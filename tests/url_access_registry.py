@@ -162,6 +162,7 @@ COVERED: dict[str, frozenset[str]] = {
             "platform_status",
             "files:home",
             "files:search",  # results scoped by the selectors: tests/test_files_search.py
+            "imaging:studies",  # scoped the same way: tests/test_imaging_pages.py
             "accounts:security",
             "accounts:mfa_recovery_codes_regenerate",
             "accounts:tokens",
@@ -186,6 +187,9 @@ COVERED: dict[str, frozenset[str]] = {
             "sharing_api:requests",
             "privacy:my_data",
             "privacy:my_data_export",
+            # Alice's DICOM study and its images (tests/test_imaging_pages.py).
+            "imaging:study",
+            "imaging:instance",
         ]
     },
 }

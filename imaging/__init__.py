@@ -1,0 +1,2 @@
+"""Medical imaging: DICOM studies found in stored files, their viewer and
+de-identified copies (docs/imaging.md)."""

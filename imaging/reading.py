@@ -1,0 +1,242 @@
+"""Reading DICOM headers from a version's decrypting stream: no plaintext on disk.
+
+A version's plaintext is read through ``files.scanning.PlaintextReader``: seekable,
+decrypting and authenticating one segment at a time, so pydicom's ``dcmread`` with
+``stop_before_pixels`` touches only the segments holding the header (a few KiB of a
+500 KiB slice) and a ZIP is read member by member (its central directory, then each
+member's first bytes). Only Part 10 files (preamble and "DICM") are recognised: bytes
+without the preamble are too easily mistaken, and PS3.10 is what media and PACS exports
+write. A DICOMDIR is recognised and counted, not indexed: its instances are files of
+their own, indexed as they arrive, whatever folder they land in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.conf import settings
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from files.crypto import BlobDecryptor, BlobIntegrityError
+from files.keys import associated_data, data_key_unwrap
+from files.models import FileVersion
+from files.scanning import PlaintextReader
+from files.storage import blob_store
+from imaging.models import IndexKind
+
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+PREAMBLE = 128
+MAGIC = b"DICM"
+ZIP_MAGIC = b"PK\x03\x04"
+# pydicom keeps values larger than this unread (a byte offset instead): an embedded
+# PDF or a huge private blob in the header costs nothing.
+DEFER_SIZE = "16 KB"
+# Member names kept in a version's index problem text: enough to act on, bounded.
+PROBLEMS_KEPT = 20
+
+# What pydicom raises on a malformed header (truncated, wrong lengths, bad VRs).
+PARSE_ERRORS = (InvalidDicomError, ValueError, KeyError, EOFError, OSError, TypeError)
+
+
+@dataclass
+class Header:
+    """The facts the index keeps about one instance."""
+
+    member: str
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str = ""
+    transfer_syntax_uid: str = ""
+    patient_name: str = ""
+    patient_id: str = ""
+    patient_birth_date: dt.date | None = None
+    study_date: dt.date | None = None
+    study_description: str = ""
+    accession_number: str = ""
+    series_number: int | None = None
+    modality: str = ""
+    series_description: str = ""
+    body_part: str = ""
+    instance_number: int | None = None
+    slice_location: float | None = None
+    burned_in_annotation: str = ""
+
+
+@dataclass
+class Reading:
+    kind: IndexKind
+    headers: list[Header] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    problem_count: int = 0
+
+    def problem(self, text: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < PROBLEMS_KEPT:
+            self.problems.append(text)
+
+
+def dicom_date(value: object) -> dt.date | None:
+    text = str(value or "").strip()[:8]
+    try:
+        return dt.datetime.strptime(text, "%Y%m%d").date()  # noqa: DTZ007 (a date)
+    except ValueError:
+        return None
+
+
+def _text(ds: Dataset, keyword: str, limit: int) -> str:
+    value = ds.get(keyword, "")
+    if value is None:
+        return ""
+    return str(value).replace("\x00", "").strip()[:limit]
+
+
+def _number(ds: Dataset, keyword: str, kind: Callable[[Any], Any]) -> Any:
+    try:
+        value = ds.get(keyword)
+        return None if value in (None, "") else kind(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def header_from_dataset(ds: Dataset, *, member: str = "") -> Header | None:
+    """The index facts of one dataset; None without the three UIDs that place it."""
+    study = _text(ds, "StudyInstanceUID", 64)
+    series = _text(ds, "SeriesInstanceUID", 64)
+    sop = _text(ds, "SOPInstanceUID", 64)
+    if not (study and series and sop):
+        return None
+    meta = getattr(ds, "file_meta", None)
+    return Header(
+        member=member,
+        study_instance_uid=study,
+        series_instance_uid=series,
+        sop_instance_uid=sop,
+        sop_class_uid=_text(ds, "SOPClassUID", 64),
+        transfer_syntax_uid=str(getattr(meta, "TransferSyntaxUID", "") or "")[:64],
+        patient_name=_text(ds, "PatientName", 324),
+        patient_id=_text(ds, "PatientID", 64),
+        patient_birth_date=dicom_date(ds.get("PatientBirthDate")),
+        study_date=dicom_date(ds.get("StudyDate")),
+        study_description=_text(ds, "StudyDescription", 255),
+        accession_number=_text(ds, "AccessionNumber", 64),
+        series_number=_number(ds, "SeriesNumber", int),
+        modality=_text(ds, "Modality", 16).upper(),
+        series_description=_text(ds, "SeriesDescription", 255),
+        body_part=_text(ds, "BodyPartExamined", 64),
+        instance_number=_number(ds, "InstanceNumber", int),
+        slice_location=_number(ds, "SliceLocation", float),
+        burned_in_annotation=_text(ds, "BurnedInAnnotation", 3).upper(),
+    )
+
+
+class _PlaintextStream(io.BufferedReader):
+    """Buffered plaintext; pydicom asks a stream for its ``name``, which no file has."""
+
+    name = ""
+
+
+@contextmanager
+def version_plaintext(version: FileVersion) -> Iterator[io.BufferedReader]:
+    """A seekable, buffered view of the version's plaintext, decrypted as read.
+
+    Raises ``BlobIntegrityError`` (a destroyed key, a tampered segment) like any read.
+    """
+    if version.wrapped_data_key is None:
+        raise BlobIntegrityError(None, "the data key was destroyed")
+    data_key = data_key_unwrap(
+        version_id=version.pk, kek_id=version.kek_id, wrapped=bytes(version.wrapped_data_key)
+    )
+    reader = blob_store().reader(version.blob_key, span=(0, version.ciphertext_size))
+    try:
+        decryptor = BlobDecryptor(
+            data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
+        )
+        yield _PlaintextStream(PlaintextReader(decryptor), buffer_size=1 << 16)
+    finally:
+        reader.close()
+
+
+def _dataset_read(stream: IO[bytes]) -> Dataset:
+    return dcmread(stream, stop_before_pixels=True, defer_size=DEFER_SIZE)
+
+
+def _is_dicomdir(ds: Dataset) -> bool:
+    meta = getattr(ds, "file_meta", None)
+    return str(getattr(meta, "MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY
+
+
+def _zip_read(stream: IO[bytes], reading: Reading) -> None:
+    limit = int(settings.IMAGING_ZIP_MAX_MEMBERS)
+    with zipfile.ZipFile(stream) as archive:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        if len(members) > limit:
+            reading.problem(f"more than {limit} members: not indexed")
+            return
+        for info in members:
+            if info.file_size < PREAMBLE + len(MAGIC):
+                continue
+            try:
+                with archive.open(info) as member:
+                    if member.read(PREAMBLE + len(MAGIC))[PREAMBLE:] != MAGIC:
+                        continue  # a README, a viewer program on a CD: not ours
+                    member.seek(0)
+                    ds = _dataset_read(member)
+            except (*PARSE_ERRORS, zipfile.BadZipFile, NotImplementedError) as error:
+                reading.problem(f"{info.filename}: {type(error).__name__}")
+                continue
+            if _is_dicomdir(ds):
+                continue
+            header = header_from_dataset(ds, member=info.filename)
+            if header is None:
+                reading.problem(f"{info.filename}: no study, series or instance UID")
+                continue
+            reading.headers.append(header)
+
+
+def version_headers_read(version: FileVersion) -> Reading:
+    """What ``version`` holds, read from its decrypting stream. Integrity errors raise."""
+    with version_plaintext(version) as stream:
+        head = stream.peek(PREAMBLE + len(MAGIC))[: PREAMBLE + len(MAGIC)]
+        if head[:4] == ZIP_MAGIC:
+            reading = Reading(kind=IndexKind.ZIP)
+            try:
+                _zip_read(stream, reading)
+            except (zipfile.BadZipFile, OSError, EOFError) as error:
+                return Reading(kind=IndexKind.UNREADABLE, problems=[type(error).__name__])
+            if not reading.headers:
+                reading.kind = IndexKind.NOT_DICOM
+            return reading
+        if head[PREAMBLE:] != MAGIC:
+            return Reading(kind=IndexKind.NOT_DICOM)
+        try:
+            ds = _dataset_read(stream)
+        except PARSE_ERRORS as error:
+            return Reading(kind=IndexKind.UNREADABLE, problems=[type(error).__name__])
+        if _is_dicomdir(ds):
+            return Reading(kind=IndexKind.DICOMDIR)
+        header = header_from_dataset(ds)
+        if header is None:
+            return Reading(kind=IndexKind.UNREADABLE, problems=["no study, series or instance UID"])
+        return Reading(kind=IndexKind.PART10, headers=[header])
+
+
+def instance_bytes(version: FileVersion, member: str) -> Iterator[bytes]:
+    """The plaintext of one instance, in chunks: the whole version, or one ZIP member."""
+    chunk = 256 * 1024
+    with version_plaintext(version) as stream:
+        if not member:
+            while piece := stream.read(chunk):
+                yield piece
+            return
+        with zipfile.ZipFile(stream) as archive, archive.open(member) as opened:
+            while piece := opened.read(chunk):
+                yield piece

@@ -1,0 +1,197 @@
+"""Reads of the DICOM index, always scoped to who asks.
+
+An instance is visible to a person exactly when its file is: the current version of a
+live file that ``files.selectors.files_readable_by`` lets them read. A study is visible
+when at least one of its instances is, and shows only those: a study spread over a
+shared folder and a private one shows the outsider the shared part only. Anything else
+is a ``StudyNotFoundForActor``, a 404 that confirms nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import Count, F, QuerySet
+
+from accounts.models import User
+from audit import services as audit
+from audit.actions import Action
+from audit.models import Outcome
+from core.errors import NotFoundForActor
+from files.names import name_search_key
+from files.selectors import files_readable_by
+from imaging.models import Instance, Series, Study
+
+STUDY_RESULTS_LIMIT = 50
+STUDY_QUERY_MAX = 200
+
+
+class StudyNotFoundForActor(NotFoundForActor):
+    pass
+
+
+def _live_instances() -> QuerySet[Instance]:
+    """Instances of the current version of a live, unshredded file."""
+    return Instance.objects.filter(
+        file__current_version=F("version"),
+        file__deleted_at__isnull=True,
+        file__purged_at__isnull=True,
+        version__shredded_at__isnull=True,
+        version__integrity_failed=False,
+    )
+
+
+def instances_readable_by(actor: User) -> QuerySet[Instance]:
+    return _live_instances().filter(file__in=files_readable_by(actor))
+
+
+@dataclass
+class StudyRow:
+    study: Study
+    modalities: list[str]
+    instances: int
+
+
+@dataclass
+class SeriesView:
+    series: Series
+    instances: list[Instance]
+
+    @property
+    def burned_in(self) -> bool:
+        return any(item.burned_in_annotation == "YES" for item in self.instances)
+
+
+@dataclass
+class StudyView:
+    study: Study
+    series: list[SeriesView] = field(default_factory=list)
+
+    @property
+    def instance_count(self) -> int:
+        return sum(len(item.instances) for item in self.series)
+
+    @property
+    def modalities(self) -> list[str]:
+        return sorted({item.series.modality for item in self.series if item.series.modality})
+
+    @property
+    def burned_in_series(self) -> list[SeriesView]:
+        """Series whose pixels may show identifiers: flagged BurnedInAnnotation=YES, or
+        of a kind that usually has text in the image (ultrasound, screen captures)."""
+        likely = {"US", "SC", "OT", "XC", "DOC", "ES"}
+        return [item for item in self.series if item.burned_in or item.series.modality in likely]
+
+
+def study_rows_for(
+    *,
+    actor: User,
+    query: str = "",
+    modality: str = "",
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> tuple[list[StudyRow], bool]:
+    """Studies ``actor`` may read matching patient name or ID or accession number
+    (``query``: accents, case and "^" ignored), modality and study date; newest first.
+    Returns (rows, more than the limit)."""
+    readable = instances_readable_by(actor)
+    if modality:
+        readable = readable.filter(series__modality=modality.upper())
+    studies = Study.objects.filter(pk__in=readable.values("series__study"))
+    key = name_search_key(query.replace("^", " ")) if query.strip() else ""
+    if key:
+        studies = studies.filter(search_key__contains=key)
+    if date_from is not None:
+        studies = studies.filter(study_date__gte=date_from)
+    if date_to is not None:
+        studies = studies.filter(study_date__lte=date_to)
+    found = list(
+        studies.order_by(F("study_date").desc(nulls_last=True), "-pk")[: STUDY_RESULTS_LIMIT + 1]
+    )
+    more = len(found) > STUDY_RESULTS_LIMIT
+    found = found[:STUDY_RESULTS_LIMIT]
+    counts = (
+        instances_readable_by(actor)
+        .filter(series__study__in=found)
+        .values("series__study", "series__modality")
+        .annotate(count=Count("pk"))
+    )
+    modalities: dict[int, set[str]] = {}
+    totals: dict[int, int] = {}
+    for row in counts:
+        study_id = int(row["series__study"])
+        if row["series__modality"]:
+            modalities.setdefault(study_id, set()).add(str(row["series__modality"]))
+        totals[study_id] = totals.get(study_id, 0) + int(row["count"])
+    rows = [
+        StudyRow(study, sorted(modalities.get(study.pk, set())), totals.get(study.pk, 0))
+        for study in found
+    ]
+    return rows, more
+
+
+def study_view_for(*, actor: User, study_id: int) -> StudyView:
+    """The study with the series and instances ``actor`` may read, or a 404."""
+    study = Study.objects.filter(pk=study_id).first()
+    instances = (
+        list(
+            instances_readable_by(actor)
+            .filter(series__study=study)
+            .select_related("series", "file", "version")
+            .order_by(
+                F("series__series_number").asc(nulls_last=True),
+                "series_id",
+                F("instance_number").asc(nulls_last=True),
+                "slice_location",
+                "pk",
+            )
+        )
+        if study is not None
+        else []
+    )
+    if not instances:
+        _refused(actor=actor, target_type="imaging.study", target_id=study_id)
+    assert study is not None  # noqa: S101
+    view = StudyView(study)
+    by_series: dict[int, SeriesView] = {}
+    seen: set[tuple[int, str]] = set()
+    for instance in instances:
+        # The same instance stored twice (a ZIP and its loose files): shown once.
+        if (instance.series_id, instance.sop_instance_uid) in seen:
+            continue
+        seen.add((instance.series_id, instance.sop_instance_uid))
+        series_view = by_series.get(instance.series_id)
+        if series_view is None:
+            series_view = by_series[instance.series_id] = SeriesView(instance.series, [])
+            view.series.append(series_view)
+        series_view.instances.append(instance)
+    return view
+
+
+def instance_get_for_actor(*, actor: User, instance_id: int) -> Instance:
+    instance = (
+        instances_readable_by(actor)
+        .select_related("series__study", "file", "version", "version__file")
+        .filter(pk=instance_id)
+        .first()
+    )
+    if instance is None:
+        _refused(actor=actor, target_type="imaging.instance", target_id=instance_id)
+    assert instance is not None  # noqa: S101
+    return instance
+
+
+def _refused(*, actor: User, target_type: str, target_id: object) -> None:
+    """Audited like files' refusals: someone asked for what they may not read."""
+    audit.record(
+        action=Action.IMAGING_STUDY_VIEW
+        if target_type == "imaging.study"
+        else Action.IMAGING_INSTANCE_VIEW,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type=target_type,
+        target_id=target_id,
+        details={"reason": "not_found_or_not_readable"},
+    )
+    raise StudyNotFoundForActor(target_type, target_id)

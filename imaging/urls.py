@@ -1,0 +1,11 @@
+from django.urls import path
+
+from imaging import views
+
+app_name = "imaging"
+
+urlpatterns = [
+    path("studies/", views.study_list, name="studies"),
+    path("studies/<int:study_id>/", views.study_detail, name="study"),
+    path("instances/<int:instance_id>/", views.instance_content, name="instance"),
+]

@@ -1,0 +1,150 @@
+"""Imaging pages: study search, the study page with its viewer, and the instances the
+viewer fetches. Thin: selectors decide what the person may read (imaging/selectors.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from csp.decorators import csp_update
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.permissions import signed_in_user
+from audit import services as audit
+from audit.actions import Action
+from audit.models import Outcome
+from core.http import errors_as_404
+from files.crypto import BlobIntegrityError
+from files.lineage import version_lineage_details
+from files.services import version_integrity_failure_record
+from files.storage import BlobMissingError
+from imaging import selectors
+from imaging.reading import instance_bytes
+
+not_found_as_404 = errors_as_404(message=gettext_lazy("No such study or image."))
+
+# What the viewer page needs beyond the site's CSP, on that page only (docs/imaging.md):
+# dwv draws decoded pixels through blob: images and runs its decoders (RLE, JPEG) in
+# module workers loaded from 'self'.
+VIEWER_CSP = {"img-src": ["blob:"], "worker-src": ["'self'", "blob:"]}
+
+
+def _date(value: str) -> tuple[dt.date | None, bool]:
+    if not value:
+        return None, True
+    try:
+        return dt.date.fromisoformat(value), True
+    except ValueError:
+        return None, False
+
+
+@login_required
+@require_GET
+def study_list(request: HttpRequest) -> HttpResponse:
+    """Studies the person may read, by patient name or ID, accession number, modality
+    and study date."""
+    me = signed_in_user(request)
+    query = request.GET.get("q", "")[: selectors.STUDY_QUERY_MAX]
+    modality = request.GET.get("modality", "").strip()[:16]
+    date_from, from_ok = _date(request.GET.get("from", ""))
+    date_to, to_ok = _date(request.GET.get("to", ""))
+    error = "" if from_ok and to_ok else _("Dates are written YYYY-MM-DD.")
+    rows, more = selectors.study_rows_for(
+        actor=me, query=query, modality=modality, date_from=date_from, date_to=date_to
+    )
+    if query or modality or date_from or date_to:
+        audit.record(
+            action=Action.IMAGING_STUDY_SEARCH,
+            actor=me,
+            target_type="imaging.study",
+            details={"query": query, "modality": modality, "results": len(rows)},
+        )
+    context = {
+        "rows": rows,
+        "more": more,
+        "query": query,
+        "modality": modality,
+        "date_from": request.GET.get("from", "")[:10] if from_ok else "",
+        "date_to": request.GET.get("to", "")[:10] if to_ok else "",
+        "error": error,
+        "results_limit": selectors.STUDY_RESULTS_LIMIT,
+    }
+    return render(request, "imaging/study_list.html", context, status=400 if error else 200)
+
+
+@login_required
+@require_GET
+@not_found_as_404
+@csp_update(VIEWER_CSP)  # type: ignore[arg-type]
+def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
+    """The study's series and files (only those the person may read), and the viewer."""
+    me = signed_in_user(request)
+    view = selectors.study_view_for(actor=me, study_id=study_id)
+    audit.record(
+        action=Action.IMAGING_STUDY_VIEW,
+        actor=me,
+        target_type="imaging.study",
+        target_id=view.study.pk,
+        details={
+            "space": view.study.space_id,
+            "series": len(view.series),
+            "instances": view.instance_count,
+        },
+    )
+    return render(request, "imaging/study_detail.html", {"view": view})
+
+
+@login_required
+@require_http_methods(["GET"])
+@not_found_as_404
+def instance_content(request: HttpRequest, instance_id: int) -> HttpResponseBase:
+    """One instance's DICOM bytes for the viewer, decrypted as they are sent, under the
+    same check as a download and audited with its lineage."""
+    me = signed_in_user(request)
+    instance = selectors.instance_get_for_actor(actor=me, instance_id=instance_id)
+    version = instance.version
+    details = {
+        **version_lineage_details(version),
+        "member": instance.member,
+        "study": instance.series.study_id,
+        "series": instance.series_id,
+    }
+    if not version.is_downloadable:
+        audit.record(
+            action=Action.IMAGING_INSTANCE_VIEW,
+            outcome=Outcome.DENIED,
+            actor=me,
+            target_type="imaging.instance",
+            target_id=instance.pk,
+            details={**details, "reason": str(version.scan_status)},
+        )
+        return HttpResponse(_("This image cannot be shown now."), status=409)
+    chunks = instance_bytes(version, instance.member)
+    try:
+        first = next(chunks, b"")
+    except (BlobIntegrityError, BlobMissingError) as error:
+        version_integrity_failure_record(version=version, actor=me, error=error, during="viewer")
+        return HttpResponse(_("This image failed its integrity check."), status=500)
+    audit.record(
+        action=Action.IMAGING_INSTANCE_VIEW,
+        actor=me,
+        target_type="imaging.instance",
+        target_id=instance.pk,
+        details=details,
+    )
+
+    def body() -> Iterator[bytes]:
+        yield first
+        yield from chunks
+
+    response = StreamingHttpResponse(body(), content_type="application/dicom")
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = "attachment"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response

@@ -1,0 +1,149 @@
+"""A clinician finds a patient's study by name, accession number, modality or date, opens
+it (series grouped whatever folder the files arrived in) and its images reach the viewer
+decrypted on the fly; nobody else sees it, and a colleague with a shared folder sees only
+the part shared with them."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pydicom
+import pytest
+
+from accounts.models import User
+from audit.actions import Action
+from audit.models import AuditEvent, Outcome
+from files import services
+from imaging import services as imaging_services
+from imaging.models import Instance, Study
+from sharing.models import ShareRole
+from sharing.services import shares
+from tests.dicom_factory import Study as GeneratedStudy
+from tests.dicom_factory import ct_study, study_zip
+from tests.files_helpers import Backend, body_of, root_of, version_store
+from tests.helpers import client_signed_in
+
+pytestmark = pytest.mark.django_db
+
+
+def stored_study(owner: User, study: GeneratedStudy, *, split: bool = False) -> None:
+    """The first series as loose files in "Scanner", the rest as a ZIP in "CD"."""
+    root = root_of(owner)
+    loose = services.folder_create(actor=owner, parent=root, name="Scanner")
+    cd = services.folder_create(actor=owner, parent=root, name="CD")
+    first = study.series_uids[0]
+    for instance in study.series_of(first):
+        version = version_store(
+            actor=owner, folder=loose, name=instance.path.rsplit("/", 1)[-1], content=instance.data
+        )
+        imaging_services.version_index(version_id=version.pk)
+    rest = GeneratedStudy(
+        **{
+            **study.__dict__,
+            "instances": [item for item in study.instances if item.series_instance_uid != first],
+        }
+    )
+    archive = version_store(actor=owner, folder=cd, name="export.zip", content=study_zip(rest))
+    imaging_services.version_index(version_id=archive.pk)
+
+
+@pytest.fixture
+def study(owner: User, folder_backend: Backend) -> tuple[GeneratedStudy, Study]:
+    generated = ct_study(instances_per_series=(3, 2))
+    stored_study(owner, generated)
+    return generated, Study.objects.get(study_instance_uid=generated.study_instance_uid)
+
+
+def test_the_study_page_groups_series_from_two_folders(
+    owner: User, study: tuple[GeneratedStudy, Study]
+) -> None:
+    _generated, indexed = study
+    page = client_signed_in(owner).get(f"/imaging/studies/{indexed.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "AXIAL 2.5mm SOFT TISSUE" in html
+    assert "AXIAL 1.25mm LUNG" in html
+    assert "3 images" in html
+    assert "2 images" in html
+    assert "export.zip" in html
+    assert "IM0001.dcm" in html
+    assert AuditEvent.objects.filter(action=Action.IMAGING_STUDY_VIEW, actor_id=owner.pk).exists()
+
+
+def test_an_outsider_gets_404_for_the_study_and_its_images(
+    owner: User, outsider: User, study: tuple[GeneratedStudy, Study]
+) -> None:
+    _generated, indexed = study
+    client = client_signed_in(outsider)
+    assert client.get(f"/imaging/studies/{indexed.pk}/").status_code == 404
+    instance = Instance.objects.filter(series__study=indexed).first()
+    assert instance is not None
+    assert client.get(f"/imaging/instances/{instance.pk}/").status_code == 404
+    refused = AuditEvent.objects.filter(actor_id=outsider.pk, outcome=Outcome.DENIED)
+    assert refused.filter(action=Action.IMAGING_INSTANCE_VIEW).exists()
+    assert client.get("/imaging/studies/?q=dupont").content.decode().count("data-study=") == 0
+
+
+def test_a_colleague_with_the_shared_folder_sees_only_that_part(
+    owner: User, teammate: User, study: tuple[GeneratedStudy, Study]
+) -> None:
+    _generated, indexed = study
+    cd = root_of(owner).children.get(name="CD")
+    shares.share_create(actor=owner, item=cd, recipient=teammate, role=ShareRole.VIEWER)
+    html = client_signed_in(teammate).get(f"/imaging/studies/{indexed.pk}/").content.decode()
+    assert "AXIAL 1.25mm LUNG" in html
+    assert "AXIAL 2.5mm SOFT TISSUE" not in html
+
+
+@pytest.mark.parametrize(
+    "search",
+    [
+        "q=dupont marie",
+        "q=Dupont^Marie",
+        "q=sd-pat-0042",
+        "q=ACC-2026-0815",
+        "modality=ct",
+        "from=2026-04-01&to=2026-04-30",
+    ],
+)
+def test_search_finds_the_study_by_patient_accession_modality_and_date(
+    search: str, owner: User, study: tuple[GeneratedStudy, Study]
+) -> None:
+    generated, _indexed = study
+    html = client_signed_in(owner).get(f"/imaging/studies/?{search}").content.decode()
+    assert f'data-study="{generated.study_instance_uid}"' in html
+
+
+@pytest.mark.parametrize("search", ["q=martin", "modality=MR", "from=2026-05-01"])
+def test_search_misses_what_does_not_match(
+    search: str, owner: User, study: tuple[GeneratedStudy, Study]
+) -> None:
+    html = client_signed_in(owner).get(f"/imaging/studies/?{search}").content.decode()
+    assert "data-study=" not in html
+
+
+def test_an_image_reaches_the_viewer_decrypted_and_audited_with_lineage(
+    owner: User, study: tuple[GeneratedStudy, Study]
+) -> None:
+    generated, indexed = study
+    client = client_signed_in(owner)
+    for instance in Instance.objects.filter(series__study=indexed):
+        response = client.get(f"/imaging/instances/{instance.pk}/")
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/dicom"
+        data = body_of(response)
+        sent = {item.sop_instance_uid: item for item in generated.instances}
+        assert instance.sop_instance_uid in sent, (instance.sop_instance_uid, list(sent))
+        original = sent[instance.sop_instance_uid]
+        assert data == original.data
+        assert pydicom.dcmread(io.BytesIO(data)).SOPInstanceUID == instance.sop_instance_uid
+    event: Any = AuditEvent.objects.filter(action=Action.IMAGING_INSTANCE_VIEW).last()
+    assert event.details["path"].startswith("/CD/") or event.details["path"].startswith("/Scanner/")
+    assert "version" in event.details
+
+
+def test_a_malformed_date_is_a_clear_400(owner: User, study: tuple[GeneratedStudy, Study]) -> None:
+    answer = client_signed_in(owner).get("/imaging/studies/?from=soon")
+    assert answer.status_code == 400
+    assert "YYYY-MM-DD" in answer.content.decode()
