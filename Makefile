@@ -74,6 +74,8 @@ vendor:
 	cp node_modules/bootstrap-icons/font/bootstrap-icons.min.css node_modules/bootstrap-icons/LICENSE static/vendor/bootstrap-icons/
 	cp node_modules/bootstrap-icons/font/fonts/* static/vendor/bootstrap-icons/fonts/
 	mkdir -p static/vendor/tus-js-client && cp node_modules/tus-js-client/dist/tus.min.js node_modules/tus-js-client/dist/tus.min.js.map node_modules/tus-js-client/LICENSE static/vendor/tus-js-client/
+	# axe-core (accessibility checks) is for the browser tests only: never served to users.
+	rm -rf tests/vendor/axe-core && mkdir -p tests/vendor/axe-core && cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE tests/vendor/axe-core/
 
 ## Rebuild the French catalogue after changing UI text.
 messages:
