@@ -120,7 +120,7 @@ def test_clinician_sends_a_transfer_and_each_recipient_gets_a_personal_link(
     assert "2 files, " in message.body
     html = message.alternatives[0][0]  # type: ignore[attr-defined]
     for private in ("IRM genou", "irm-genou.dcm", "compte-rendu.pdf", "voici l'IRM"):
-        assert private not in message.subject + message.body + html
+        assert private not in f"{message.subject} {message.body} {html}"
     tokens = {token_in(item) for item in mail.outbox}
     assert len(tokens) == 2, "each recipient has their own link"
     # Only hashes are stored.
