@@ -90,6 +90,8 @@ vendor:
 	printf 'export default window.Konva;\n' > static/vendor/dwv/shims/konva.js
 	printf 'export default window.JSZip;\n' > static/vendor/dwv/shims/jszip.js
 	printf 'export default window.MagicWand;\n' > static/vendor/dwv/shims/magic-wand-tool.js
+	# axe-core (accessibility checks) is for the browser tests only: never served to users.
+	rm -rf tests/vendor/axe-core && mkdir -p tests/vendor/axe-core && cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE tests/vendor/axe-core/
 
 ## Rebuild the French catalogue after changing UI text.
 messages:

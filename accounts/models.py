@@ -81,7 +81,9 @@ class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-m
         return self.language or settings.LANGUAGE_CODE
 
     def get_short_name(self) -> str:
-        return self.full_name.split(" ")[0] if self.full_name else self.email
+        """The whole name, as for ``get_full_name``: a first word is often a title ("Dr
+        Claire Martin" greeted as "Dr"), and colleagues are named in full everywhere."""
+        return self.get_full_name()
 
 
 class Team(models.Model):

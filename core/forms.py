@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy
 
 _CHECK_WIDGETS = (forms.CheckboxInput, forms.CheckboxSelectMultiple, forms.RadioSelect)
 
@@ -32,3 +34,15 @@ class BootstrapFormMixin:
             if name in self.fields:
                 widget = self.fields[name].widget
                 widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
+
+
+def recipient_language_field() -> forms.ChoiceField:
+    """The language an e-mail to someone outside is written in: the sender chooses it (we
+    know nothing of the recipient), the site's language by default. Optional, so a form
+    posted without it (an older page, a script) keeps working in the site's language."""
+    return forms.ChoiceField(
+        label=gettext_lazy("Language of the e-mail"),
+        choices=settings.LANGUAGES,
+        initial=settings.LANGUAGE_CODE,
+        required=False,
+    )

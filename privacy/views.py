@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
@@ -101,8 +102,20 @@ def person_erase(request: HttpRequest, person_id: int) -> HttpResponse:
         else:
             messages.success(
                 request,
-                _("%(files)d file(s) erased: %(versions)d version key(s) destroyed.")
-                % {"files": report.files, "versions": report.versions_shredded},
+                _("Files of %(name)s erased: %(files)s, %(versions)s.")
+                % {
+                    "name": person.get_full_name(),
+                    "files": ngettext(
+                        "%(count)d file erased", "%(count)d files erased", report.files
+                    )
+                    % {"count": report.files},
+                    "versions": ngettext(
+                        "%(count)d version key destroyed",
+                        "%(count)d version keys destroyed",
+                        report.versions_shredded,
+                    )
+                    % {"count": report.versions_shredded},
+                },
             )
             return redirect("privacy:person", person_id=person.pk)
     return render(

@@ -287,6 +287,13 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("fr", _("French"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("SECUREDRIVE_TIME_ZONE", default="Europe/Paris")
+# The organisation named in e-mails to people outside ("Dr Martin of Hôpital Nord sent
+# you files"). Those e-mails carry nothing else about the content: no subject, message or
+# file name, which often name a patient (issue #15).
+ORGANISATION_NAME = env.str("SECUREDRIVE_ORGANISATION_NAME", default="")
+# Dates in each language's own format (core/formats), shown with their time zone by the
+# `when` template filter (core/templatetags/dates.py).
+FORMAT_MODULE_PATH = ["core.formats"]
 USE_I18N = True
 USE_TZ = True
 

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
@@ -68,7 +69,9 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
                     ),
                 )
             else:
-                messages.success(request, _("Roles saved."))
+                messages.success(
+                    request, _("Roles of %(name)s saved.") % {"name": subject.get_full_name()}
+                )
         return redirect("accounts:admin_user", user_id=subject.pk)
     context = {
         "subject": subject,
@@ -116,22 +119,35 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
                 departure_on=form.cleaned_data["departure_on"],
                 successor=successor,
             )
-            messages.success(request, _("Departure scheduled."))
+            messages.success(
+                request,
+                _("Departure of %(name)s scheduled for %(date)s.")
+                % {
+                    "name": subject.get_full_name(),
+                    "date": formats.date_format(form.cleaned_data["departure_on"]),
+                },
+            )
         elif not confirmed(request):
             return _deactivation_confirmation(request, subject=subject, successor=successor)
         else:
             summary = offboarding.user_deactivate(
                 actor=signed_in_user(request), user=subject, successor=successor
             )
+            sessions = int(summary.get("sessions_ended", 0))
+            tokens = int(summary.get("tokens_revoked", 0))
             messages.success(
                 request,
-                _(
-                    "Account deactivated: %(sessions)s session(s) ended, "
-                    "%(tokens)s token(s) revoked."
-                )
+                _("Account of %(name)s deactivated: %(sessions)s, %(tokens)s.")
                 % {
-                    "sessions": summary.get("sessions_ended", 0),
-                    "tokens": summary.get("tokens_revoked", 0),
+                    "name": subject.get_full_name(),
+                    "sessions": ngettext(
+                        "%(count)d session ended", "%(count)d sessions ended", sessions
+                    )
+                    % {"count": sessions},
+                    "tokens": ngettext(
+                        "%(count)d token revoked", "%(count)d tokens revoked", tokens
+                    )
+                    % {"count": tokens},
                 },
             )
     except AccountRuleError as error:
@@ -171,7 +187,11 @@ def _deactivation_confirmation(
 def user_departure_cancel(request: HttpRequest, user_id: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=user_id)
     offboarding.user_departure_cancel(actor=signed_in_user(request), user=subject)
-    messages.success(request, _("Scheduled departure cancelled."))
+    messages.success(
+        request,
+        _("Departure of %(name)s cancelled: the account stays open.")
+        % {"name": subject.get_full_name()},
+    )
     return redirect("accounts:admin_user", user_id=subject.pk)
 
 
@@ -181,7 +201,9 @@ def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=user_id, is_active=False)
     offboarding.user_reactivate(actor=signed_in_user(request), user=subject)
     messages.success(
-        request, _("Account reactivated. The person must set up a second factor again.")
+        request,
+        _("Account of %(name)s reactivated: they must set up a second factor again.")
+        % {"name": subject.get_full_name()},
     )
     return redirect("accounts:admin_user", user_id=subject.pk)
 
@@ -218,7 +240,7 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
 def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = get_object_or_404(Invitation, pk=invitation_id)
     invitations.invitation_revoke(actor=signed_in_user(request), invitation=invitation)
-    messages.success(request, _("Invitation revoked."))
+    messages.success(request, _("Invitation of %(email)s revoked.") % {"email": invitation.email})
     return redirect("accounts:admin_invitations")
 
 
@@ -260,7 +282,11 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         except AccountRuleError as error:
             messages.error(request, str(error))
         else:
-            messages.success(request, _("Team membership saved."))
+            messages.success(
+                request,
+                _("%(name)s is in %(team)s.")
+                % {"name": form.cleaned_data["user"].get_full_name(), "team": team.name},
+            )
         return redirect("accounts:team", slug=team.slug)
     context = {
         "team": team,
@@ -280,7 +306,11 @@ def team_member_remove(request: HttpRequest, slug: str, membership_id: int) -> H
         raise Http404
     membership = get_object_or_404(TeamMembership, pk=membership_id, team=team)
     services.team_member_remove(actor=actor, membership=membership)
-    messages.success(request, _("Removed from the team."))
+    messages.success(
+        request,
+        _("%(name)s removed from %(team)s.")
+        % {"name": membership.user.get_full_name(), "team": team.name},
+    )
     return redirect("accounts:team", slug=team.slug)
 
 
@@ -292,7 +322,7 @@ def policy(request: HttpRequest) -> HttpResponse:
         changes = {field: form.cleaned_data[field] for field in form.Meta.fields}
         fresh = AccountPolicy.current()
         services.policy_update(actor=signed_in_user(request), policy=fresh, changes=changes)
-        messages.success(request, _("Policy saved."))
+        messages.success(request, _("Account policy saved: it applies from now on."))
         return redirect("accounts:admin_policy")
     return render(request, "accounts/admin/policy.html", {"form": form})
 

@@ -304,7 +304,7 @@ def device_rename(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
     )
     if request.method == "POST" and form.is_valid():
         mfa.device_rename(actor=user, device=device, name=form.cleaned_data["name"])
-        messages.success(request, _("The device was renamed."))
+        messages.success(request, _("Renamed to “%(name)s”.") % {"name": form.cleaned_data["name"]})
         return redirect("accounts:security")
     return render(request, "accounts/mfa/device_rename.html", {"form": form, "device": device})
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from core.forms import BootstrapFormMixin
+from core.forms import BootstrapFormMixin, recipient_language_field
 from sharing.models import SharingPolicy
 from sharing.services.links import expiry_clamped
 
@@ -53,6 +53,8 @@ class LinkForm(BootstrapFormMixin, forms.Form):
     send_email = forms.BooleanField(
         label=gettext_lazy("E-mail the link to the recipient"), required=False
     )
+    # The e-mail goes out in the recipient's language, which only the sender knows.
+    recipient_language = recipient_language_field()
     notify_owner = forms.BooleanField(
         label=gettext_lazy("E-mail me on the first download"), required=False, initial=True
     )

@@ -9,7 +9,7 @@ from django import forms
 from django.core.validators import MaxValueValidator
 from django.utils.translation import gettext_lazy as _
 
-from core.forms import BootstrapFormMixin
+from core.forms import BootstrapFormMixin, recipient_language_field
 from files.models import File
 
 
@@ -51,6 +51,8 @@ class TransferSendForm(BootstrapFormMixin, forms.Form):
     email_verification = forms.BooleanField(
         label=_("Recipients must confirm their e-mail address with a code"), required=False
     )
+    # The e-mail goes out in the recipient's language, which only the sender knows.
+    recipient_language = recipient_language_field()
 
     def __init__(
         self, *args: Any, password_required: bool, verification_required: bool, **kwargs: Any

@@ -69,7 +69,7 @@ class LinkState(enum.StrEnum):
 _STATE_LABELS = {
     LinkState.ACTIVE: gettext_lazy("active"),
     LinkState.EXPIRED: gettext_lazy("expired"),
-    LinkState.REVOKED: gettext_lazy("revoked"),
+    LinkState.REVOKED: gettext_lazy("withdrawn"),
     LinkState.EXHAUSTED: gettext_lazy("download limit reached"),
     LinkState.GONE: gettext_lazy("shared item deleted"),
 }

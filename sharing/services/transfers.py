@@ -34,6 +34,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -507,13 +508,14 @@ def transfer_received_emails_send(
             "total_bytes": transfer_total_bytes(files),
             "url": url,
             "recipient": recipient,
+            "organisation": settings.ORGANISATION_NAME,
             "has_password": has_password,
             "email_verification": email_verification,
         }
         with translation.override(language):
-            subject = _("%(sender)s sent you files: %(subject)s") % {
-                "sender": context["sender_name"],
-                "subject": transfer.subject,
+            # Never the transfer's subject: it often names a patient (issue #15).
+            subject = _("%(sender)s sent you files through SecureDrive") % {
+                "sender": context["sender_name"]
             }
         try:
             email_send(

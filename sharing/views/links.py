@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -80,7 +80,10 @@ def _item_page(request: HttpRequest, target: File | Folder) -> HttpResponse:
             else:
                 if data["send_email"]:
                     links.share_link_shared_email_send(
-                        link=link, token=token, actor=me, language=translation.get_language()
+                        link=link,
+                        token=token,
+                        actor=me,
+                        language=data["recipient_language"] or settings.LANGUAGE_CODE,
                     )
                 # Shown once, in this response only: the token is stored nowhere else.
                 new_url = links.share_link_url(token)
@@ -134,7 +137,11 @@ def link_revoke(request: HttpRequest, link_id: int) -> HttpResponse:
         links.share_link_revoke(actor=me, link=link, request=request)
     except LinkRuleError:
         raise Http404(_("No such link.")) from None
-    messages.success(request, _("The link was withdrawn: it no longer opens."))
+    messages.success(
+        request,
+        _("Link to “%(name)s” withdrawn: it no longer opens.")
+        % {"name": links.share_link_target_name(link)},
+    )
     back = request.POST.get("next", "")
     if back and url_has_allowed_host_and_scheme(
         back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -162,6 +169,6 @@ def policy(request: HttpRequest) -> HttpResponse:
         links.sharing_policy_update(
             actor=signed_in_user(request), changes=form.changes(), request=request
         )
-        messages.success(request, _("Sharing policy saved."))
+        messages.success(request, _("Sharing policy saved: it applies from now on."))
         return redirect("sharing:policy")
     return render(request, "sharing/policy.html", {"form": form})

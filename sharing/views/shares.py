@@ -16,7 +16,7 @@ from files.models import File, Folder
 from sharing import selectors
 from sharing.errors import ShareRuleError
 from sharing.forms.shares import ShareAddForm, ShareRoleForm
-from sharing.models import Share
+from sharing.models import Share, ShareRole
 from sharing.services import shares
 
 
@@ -99,6 +99,15 @@ def folder_sharing(request: HttpRequest, folder_id: int) -> HttpResponse:
     return _item_sharing(request, file_id=None, folder_id=folder_id)
 
 
+def _named(share: Share) -> dict[str, str]:
+    """Who a share is with and what it opens, for the message saying what happened."""
+    item = share.file or share.folder
+    return {
+        "name": share.user.get_full_name() if share.user else share.team.name,  # type: ignore[union-attr]
+        "item": item.name if item else "",
+    }
+
+
 def _back_to(share: Share) -> HttpResponse:
     if share.file_id is not None:
         return redirect("sharing:file_sharing", file_id=share.file_id)
@@ -116,7 +125,12 @@ def share_role_change(request: HttpRequest, share_id: int) -> HttpResponse:
     form = ShareRoleForm(request.POST, prefix=f"s{share.pk}")
     if form.is_valid():
         shares.share_update(actor=me, share=share, role=form.cleaned_data["role"])
-        messages.success(request, _("The role is changed."))
+        role = form.cleaned_data["role"]
+        messages.success(
+            request,
+            _("%(name)s is now %(role)s of “%(item)s”.")
+            % {**_named(share), "role": ShareRole(role).label},
+        )
     else:
         messages.error(request, _("Choose viewer or editor."))
     return _back_to(share)
@@ -131,5 +145,5 @@ def share_remove(request: HttpRequest, share_id: int) -> HttpResponse:
     except FileNotFoundForActor:
         raise _not_found() from None
     shares.share_delete(actor=me, share=share)
-    messages.success(request, _("Access is removed."))
+    messages.success(request, _("Access of %(name)s to “%(item)s” withdrawn.") % _named(share))
     return _back_to(share)

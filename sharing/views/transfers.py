@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
@@ -194,7 +195,15 @@ def transfer_files_add(request: HttpRequest, transfer_id: int) -> HttpResponse:
         return _transfer_page(request, transfer, status=rule.status_code, error=str(rule))
     except FileRuleError as rule:
         return _transfer_page(request, transfer, status=400, error=str(rule))
-    messages.success(request, _("%(count)s file(s) added.") % {"count": len(copies)})
+    messages.success(
+        request,
+        ngettext(
+            "%(count)d file added to “%(subject)s”.",
+            "%(count)d files added to “%(subject)s”.",
+            len(copies),
+        )
+        % {"count": len(copies), "subject": transfer.subject},
+    )
     return redirect("sharing:transfer", transfer_id=transfer.pk)
 
 
@@ -214,11 +223,18 @@ def transfer_send(request: HttpRequest, transfer_id: int) -> HttpResponse:
             recipients=form.cleaned_data["recipients"].splitlines(),
             password=form.cleaned_data["password"],
             email_verification=bool(form.cleaned_data["email_verification"]),
+            language=form.cleaned_data["recipient_language"] or settings.LANGUAGE_CODE,
         )
     except TransferRuleError as rule:
         return _transfer_page(request, transfer, status=400, error=str(rule), send_form=form)
     messages.success(
-        request, _("Sent: %(count)s recipient(s) were e-mailed their link.") % {"count": len(sent)}
+        request,
+        ngettext(
+            "“%(subject)s” sent: %(count)d recipient was e-mailed their link.",
+            "“%(subject)s” sent: %(count)d recipients were e-mailed their link.",
+            len(sent),
+        )
+        % {"count": len(sent), "subject": transfer.subject},
     )
     return redirect("sharing:transfer", transfer_id=transfer.pk)
 
@@ -233,7 +249,7 @@ def transfer_revoke(request: HttpRequest, transfer_id: int) -> HttpResponse:
         active = [r for r in selectors.transfer_recipients(transfer) if r.status == "active"]
         return confirmation_page(
             request,
-            title=_("Revoke every link of “%(subject)s”?") % {"subject": transfer.subject},
+            title=_("Withdraw every link of “%(subject)s”?") % {"subject": transfer.subject},
             losses=[
                 ngettext(
                     "the download link of %(count)d recipient stops working",
@@ -243,11 +259,14 @@ def transfer_revoke(request: HttpRequest, transfer_id: int) -> HttpResponse:
                 % {"count": len(active)},
                 _("a link cannot be turned back on: you would send a new transfer"),
             ],
-            button=_("Revoke all links"),
+            button=_("Withdraw all links"),
             cancel_url=reverse("sharing:transfer", args=[transfer.pk]),
         )
     transfers.transfer_revoke(actor=me, transfer=transfer)
-    messages.success(request, _("The transfer was revoked: its links no longer work."))
+    messages.success(
+        request,
+        _("Links of “%(subject)s” withdrawn: they no longer open.") % {"subject": transfer.subject},
+    )
     return redirect("sharing:transfer", transfer_id=transfer.pk)
 
 
@@ -263,17 +282,19 @@ def transfer_recipient_revoke(request: HttpRequest, transfer_id: int, link_id: i
     if not confirmed(request):
         return confirmation_page(
             request,
-            title=_("Revoke the link of %(email)s?") % {"email": link.recipient_email},
+            title=_("Withdraw the link of %(email)s?") % {"email": link.recipient_email},
             losses=[
                 _("%(email)s can no longer download the files of “%(subject)s”")
                 % {"email": link.recipient_email, "subject": transfer.subject}
             ],
-            button=_("Revoke"),
+            button=_("Withdraw"),
             cancel_url=reverse("sharing:transfer", args=[transfer.pk]),
         )
     transfers.transfer_recipient_revoke(actor=me, transfer=transfer, link=link)
     messages.success(
-        request, _("%(email)s can no longer download.") % {"email": link.recipient_email}
+        request,
+        _("Link of %(email)s to “%(subject)s” withdrawn: they can no longer download.")
+        % {"email": link.recipient_email, "subject": transfer.subject},
     )
     return redirect("sharing:transfer", transfer_id=transfer.pk)
 
