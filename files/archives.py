@@ -50,14 +50,22 @@ CENTRAL_DIRECTORY = "(central directory)"
 class MemberSink(Protocol):
     def feed(self, chunk: bytes) -> None: ...
 
-    def close(self) -> tuple[str, str]:
-        """("", "") when clean, else (problem, detail): ("infected", signature) or an
-        uninspectable reason such as ("too_big", "")."""
-        ...
+
+# (member, problem, detail): problem "" when clean, "infected" (detail: the signature),
+# or an uninspectable reason such as "too_big".
+MemberVerdict = tuple[str, str, str]
 
 
 class MemberScanner(Protocol):
+    """Scans members as they are unpacked. Verdicts may come later than the member's
+    end (clamd scans one member while the next is sent); ``done`` reports the first
+    known problem so far, ``finish`` waits for every verdict."""
+
     def open(self, name: str) -> MemberSink: ...
+
+    def done(self, sink: MemberSink) -> MemberVerdict: ...
+
+    def finish(self) -> MemberVerdict: ...
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,8 @@ def archive_inspect(
     try:
         if kind == "zip":
             _zip_inspect(stream, report, limits, depth=1, scanner=scanner, prefix="")
+            if scanner is not None:
+                _verdict_raise(scanner.finish())
         elif kind == "gzip":
             _gzip_inspect(stream, report, limits)
         else:
@@ -230,11 +240,11 @@ def _region_scan(
             break
         sink.feed(chunk)
         left -= len(chunk)
-    _sink_close(sink, name)
+    _verdict_raise(scanner.done(sink))
 
 
-def _sink_close(sink: MemberSink, name: str) -> None:
-    problem, detail = sink.close()
+def _verdict_raise(verdict: MemberVerdict) -> None:
+    name, problem, detail = verdict
     if problem == "infected":
         raise _Infected(name, detail)
     if problem:
@@ -325,8 +335,8 @@ def _zip_entry_read(
                 if len(nested) + len(chunk) > limits.nested_max_bytes:
                     raise _Uninspectable("nested_too_big", name)
                 nested += chunk
-    if sink is not None:
-        _sink_close(sink, name)
+    if scanner is not None and sink is not None:
+        _verdict_raise(scanner.done(sink))
         report.members_scanned += 1
     if nested is not None:
         _zip_inspect(

@@ -110,12 +110,16 @@ class WindowedScan:
                 self._ended.append(window)
         self.position = end
 
+    def end(self) -> None:
+        """No more content: clamd scans what is open; ``finish`` collects the verdicts."""
+        for window in self._open:
+            window.session.end()
+        self._ended.extend(self._open)
+        self._open = []
+
     def finish(self) -> WindowsResult:
         try:
-            for window in self._open:
-                window.session.end()
-            self._ended.extend(self._open)
-            self._open = []
+            self.end()
             if self.windows == 0 and self.result is None:
                 # An empty stream is still shown to clamd (as a one-window scan would).
                 with self._client.instream_open() as session:

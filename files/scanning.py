@@ -32,7 +32,13 @@ from pathlib import Path
 import magic
 from django.conf import settings
 
-from files.archives import ArchiveReport, MemberSink, archive_inspect, archive_kind
+from files.archives import (
+    ArchiveReport,
+    MemberSink,
+    MemberVerdict,
+    archive_inspect,
+    archive_kind,
+)
 from files.clamd import ClamdClient, ClamdError, Verdict
 from files.crypto import BlobDecryptor, BlobIntegrityError
 from files.keys import associated_data, data_key_unwrap
@@ -152,14 +158,11 @@ def scan_limits(client: ClamdClient, *, fresh: bool = False) -> ScanLimits:
 
 
 class _MemberSink:
-    def __init__(self, scan: WindowedScan) -> None:
-        self.scan = scan
+    def __init__(self, name: str, scan: WindowedScan) -> None:
+        self.name, self.scan = name, scan
 
     def feed(self, chunk: bytes) -> None:
         self.scan.feed(chunk)
-
-    def close(self) -> tuple[str, str]:
-        return _windows_problem(self.scan.finish())
 
 
 def _windows_problem(result: WindowsResult) -> tuple[str, str]:
@@ -173,31 +176,55 @@ def _windows_problem(result: WindowsResult) -> tuple[str, str]:
 
 
 class _ClamdMemberScanner:
-    """Each ZIP member is a clamd stream of its own, in windows if the policy allows."""
+    """Each ZIP member is a clamd stream of its own, in windows if the policy allows.
+
+    A member's verdict is read only once a few more have been sent (``IN_FLIGHT``), so
+    that clamd scans them on one core while the next are decrypted and unpacked on the
+    other; the first problem is still reported with its member's name."""
+
+    IN_FLIGHT = 4
 
     def __init__(self, client: ClamdClient, limits: ScanLimits, *, windows: bool) -> None:
         self.client, self.limits, self.windows_allowed = client, limits, windows
-        self.sinks: list[_MemberSink] = []
+        self.pending: list[_MemberSink] = []
+        self.windowed_members = 0
+        self.problem: MemberVerdict = ("", "", "")
 
     def open(self, name: str) -> MemberSink:
-        sink = _MemberSink(
+        return _MemberSink(
+            name,
             WindowedScan(
                 self.client,
                 size=self.limits.window_bytes,
                 overlap=self.limits.overlap_bytes,
                 allow_windows=self.windows_allowed,
-            )
+            ),
         )
-        self.sinks.append(sink)
-        return sink
 
-    @property
-    def windowed_members(self) -> int:
-        return sum(1 for sink in self.sinks if sink.scan.windows > 1)
+    def _collect(self, sink: _MemberSink) -> None:
+        problem, detail = _windows_problem(sink.scan.finish())
+        if sink.scan.windows > 1:
+            self.windowed_members += 1
+        if problem and not self.problem[1]:
+            self.problem = (sink.name, problem, detail)
+
+    def done(self, sink: MemberSink) -> MemberVerdict:
+        assert isinstance(sink, _MemberSink)  # noqa: S101  (ours, from open())
+        sink.scan.end()
+        self.pending.append(sink)
+        while len(self.pending) > self.IN_FLIGHT and not self.problem[1]:
+            self._collect(self.pending.pop(0))
+        return self.problem
+
+    def finish(self) -> MemberVerdict:
+        while self.pending and not self.problem[1]:
+            self._collect(self.pending.pop(0))
+        return self.problem
 
     def close(self) -> None:
-        for sink in self.sinks:
+        for sink in self.pending:
             sink.scan.close()
+        self.pending = []
 
 
 class _Tee:
