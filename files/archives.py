@@ -175,6 +175,13 @@ def archive_inspect(
         # A damaged or exotic archive (unsupported compression method…) cannot be
         # inspected: ClamAV may not unpack it either.
         report.problem = "unreadable"
+    if report.problem and scanner is not None:
+        # Members already sent may still hold a threat: a threat found outranks "could
+        # not be fully inspected" (quarantined, not merely blocked).
+        member, found, signature = scanner.finish()
+        if found == "infected":
+            report.infected_member, report.signature = member, signature
+            report.problem = report.problem_member = ""
     return report
 
 

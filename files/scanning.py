@@ -205,7 +205,8 @@ class _ClamdMemberScanner:
         problem, detail = _windows_problem(sink.scan.finish())
         if sink.scan.windows > 1:
             self.windowed_members += 1
-        if problem and not self.problem[1]:
+        first_threat = problem == "infected" and self.problem[1] != "infected"
+        if problem and (not self.problem[1] or first_threat):
             self.problem = (sink.name, problem, detail)
 
     def done(self, sink: MemberSink) -> MemberVerdict:
@@ -217,7 +218,8 @@ class _ClamdMemberScanner:
         return self.problem
 
     def finish(self) -> MemberVerdict:
-        while self.pending and not self.problem[1]:
+        """Every outstanding verdict; a threat outranks any other problem."""
+        while self.pending and self.problem[1] != "infected":
             self._collect(self.pending.pop(0))
         return self.problem
 

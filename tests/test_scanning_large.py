@@ -218,6 +218,25 @@ def test_an_eicar_member_in_a_study_zip_quarantines_the_upload_and_is_named(
     ).status_code in (403, 409)
 
 
+def test_a_threat_in_a_member_outranks_a_bomb_found_later_in_the_same_zip(
+    small_window: None, owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The infected member's verdict may still be on its way when a later member trips
+    the bomb limit: the upload is quarantined naming it, not merely blocked."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("SERIE/IM0001.dcm", dicom_like(2_000, "a") + EICAR)
+        with archive.open("SERIE/IM0002.dcm", mode="w") as entry:
+            for _ in range(16):
+                entry.write(b"\0" * (1 << 20))
+    version = upload(
+        client_signed_in(owner), root_of(owner), "etude.zip", buffer.getvalue(),
+        django_capture_on_commit_callbacks,
+    )  # fmt: skip
+    assert version.scan_status == ScanStatus.QUARANTINED
+    assert scan_events(version)[0].details["member"] == "SERIE/IM0001.dcm"
+
+
 def test_a_study_zip_larger_than_one_pass_is_fully_scanned_under_the_block_policy(
     small_window: None, owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
