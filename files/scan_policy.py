@@ -135,7 +135,7 @@ def scanner_status(*, with_stats: bool = False) -> ScannerStatus:
         return ScannerStatus(configured=False)
     status = ScannerStatus(configured=True)
     try:
-        status.limits = scan_limits(client)
+        status.limits = scan_limits(client, fresh=with_stats)  # the admin page: measured now
         status.version = client.version()
         if with_stats:
             status.stats = client.stats()

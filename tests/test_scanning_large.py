@@ -34,7 +34,7 @@ from accounts.models import Team, User
 from audit.actions import Action
 from audit.models import AuditEvent
 from files import scan_policy, services
-from files.clamd import ClamdClient, Verdict
+from files.clamd import ClamdClient, Verdict, parse_scan_reply
 from files.models import Folder, ScanPolicyChoice, ScanStatus
 from files.scan_windows import WindowedScan
 from files.signatures import signature_span
@@ -127,6 +127,14 @@ def test_a_signature_across_a_window_boundary_is_found_thanks_to_the_overlap(
 
 def test_clamd_states_its_stream_limit_when_probed_without_sending_content(clamd: str) -> None:
     assert ClamdClient(clamd).stream_max_length() == 64 * 2**20  # tests/services.sh
+
+
+def test_a_limit_clamd_reached_inside_the_content_is_not_called_a_threat() -> None:
+    """With AlertExceedsMax, clamd reports its own limits as "FOUND": not fully
+    scanned (policy), never quarantined as if a virus had been seen."""
+    reply = parse_scan_reply("stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND")
+    assert reply.verdict is Verdict.ERROR
+    assert parse_scan_reply("stream: Win.Test.EICAR_HDB-1 FOUND").verdict is Verdict.INFECTED
 
 
 def _free_port() -> int:
