@@ -454,6 +454,18 @@ class Action(enum.StrEnum):
         Category.SHARING,
     )
 
+    # Scanning policy for files too long for one scanner stream (issue #16).
+    FILES_SCAN_POLICY_SITE_UPDATE = (
+        "files.scan_policy.site.update",
+        _("changed the site's scanning policy"),
+        Category.ADMIN,
+    )
+    FILES_SCAN_POLICY_TEAM_UPDATE = (
+        "files.scan_policy.team.update",
+        _("changed a team's scanning policy"),
+        Category.ADMIN,
+    )
+
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}
 

@@ -11,6 +11,15 @@ Sizes are measured by decompressing (declared sizes are attacker input), in boun
 chunks, stopping at the first limit passed: a bomb costs at most the limit in CPU and
 one chunk in memory. Nested archives are inspected in memory up to a cap, never on disk
 (no plaintext at rest).
+
+With a ``MemberScanner`` (files/scanning.py), a ZIP is also *scanned member by member*:
+each entry's unpacked bytes go to clamd as a stream of their own while they are
+measured, so a study ZIP larger than clamd's StreamMaxLength is fully scanned as long
+as each member fits, a ZIP64 archive is no longer a blind spot (we unpack it, not
+ClamAV), and a threat is reported with the member's path. The bytes of the archive that
+belong to no member (anything before the first entry, the central directory) are
+scanned too, and a gap between entries (data no entry of the central directory
+accounts for) makes the archive not inspectable.
 """
 
 from __future__ import annotations
@@ -19,8 +28,9 @@ import io
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Protocol
 
 from django.conf import settings
 
@@ -31,6 +41,31 @@ _ZIP64_EXTRA_ID = 0x0001
 _ZIP64_LOCATOR = b"PK\x06\x07"
 _LOCAL_HEADER = struct.Struct("<4s5H3I2H")
 _READ_CHUNK = 1 << 20
+_DATA_DESCRIPTOR_SIZES = (0, 12, 16, 20, 24)  # with/without signature, ZIP64 or not
+# Pseudo-members for the archive's own bytes, in scan records and messages.
+BEFORE_FIRST_ENTRY = "(before the first entry)"
+CENTRAL_DIRECTORY = "(central directory)"
+
+
+class MemberSink(Protocol):
+    def feed(self, chunk: bytes) -> None: ...
+
+
+# (member, problem, detail): problem "" when clean, "infected" (detail: the signature),
+# or an uninspectable reason such as "too_big".
+MemberVerdict = tuple[str, str, str]
+
+
+class MemberScanner(Protocol):
+    """Scans members as they are unpacked. Verdicts may come later than the member's
+    end (clamd scans one member while the next is sent); ``done`` reports the first
+    known problem so far, ``finish`` waits for every verdict."""
+
+    def open(self, name: str) -> MemberSink: ...
+
+    def done(self, sink: MemberSink) -> MemberVerdict: ...
+
+    def finish(self) -> MemberVerdict: ...
 
 
 @dataclass(frozen=True)
@@ -62,23 +97,42 @@ class ArchiveReport:
     packed_bytes: int = 0
     depth: int = 0
     problem: str = ""
+    members_scanned: int = 0
+    infected_member: str = ""  # the path (inner/outer.zip/inner) of a member with a threat
+    signature: str = ""
+    problem_member: str = ""  # the member that made the archive not inspectable
 
     @property
     def inspectable(self) -> bool:
         return not self.problem
 
     def as_details(self) -> dict[str, object]:
-        return {
+        details: dict[str, object] = {
             "archive": self.kind,
             "archive_entries": self.entries,
             "archive_unpacked_bytes": self.unpacked_bytes,
             "archive_depth": self.depth,
             "archive_problem": self.problem,
         }
+        if self.members_scanned:
+            details["archive_members_scanned"] = self.members_scanned
+        if self.problem_member:
+            details["member"] = self.problem_member
+        if self.infected_member:
+            details["member"] = self.infected_member
+        return details
 
 
 class _Uninspectable(Exception):
-    pass
+    def __init__(self, problem: str, member: str = "") -> None:
+        super().__init__(problem)
+        self.member = member
+
+
+class _Infected(Exception):
+    def __init__(self, member: str, signature: str) -> None:
+        super().__init__(member)
+        self.member, self.signature = member, signature
 
 
 def archive_kind(head: bytes) -> str:
@@ -91,24 +145,43 @@ def archive_kind(head: bytes) -> str:
 
 
 def archive_inspect(
-    stream: IO[bytes], *, kind: str, size: int, limits: ArchiveLimits | None = None
+    stream: IO[bytes],
+    *,
+    kind: str,
+    size: int,
+    limits: ArchiveLimits | None = None,
+    scanner: MemberScanner | None = None,
 ) -> ArchiveReport:
-    """Inspect an archive read from a seekable ``stream`` of ``size`` bytes."""
+    """Inspect an archive read from a seekable ``stream`` of ``size`` bytes; with a
+    ``scanner``, scan a ZIP's members one by one (``infected_member`` then names the
+    first one with a threat)."""
     limits = limits or ArchiveLimits.from_settings()
     report = ArchiveReport(kind=kind, packed_bytes=size)
     try:
         if kind == "zip":
-            _zip_inspect(stream, report, limits, depth=1)
+            _zip_inspect(stream, report, limits, depth=1, scanner=scanner, prefix="")
+            if scanner is not None:
+                _verdict_raise(scanner.finish())
         elif kind == "gzip":
             _gzip_inspect(stream, report, limits)
         else:
             raise ValueError(f"not an archive kind: {kind!r}")
+    except _Infected as infected:
+        report.infected_member, report.signature = infected.member, infected.signature
     except _Uninspectable as problem:
         report.problem = str(problem)
+        report.problem_member = problem.member
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError):
         # A damaged or exotic archive (unsupported compression method…) cannot be
         # inspected: ClamAV may not unpack it either.
         report.problem = "unreadable"
+    if report.problem and scanner is not None:
+        # Members already sent may still hold a threat: a threat found outranks "could
+        # not be fully inspected" (quarantined, not merely blocked).
+        member, found, signature = scanner.finish()
+        if found == "infected":
+            report.infected_member, report.signature = member, signature
+            report.problem = report.problem_member = ""
     return report
 
 
@@ -140,9 +213,10 @@ def _extra_has_zip64(extra: bytes) -> bool:
     return False
 
 
-def _local_header_has_zip64(stream: IO[bytes], info: zipfile.ZipInfo) -> bool:
-    """ClamAV reads local headers, which may carry ZIP64 fields the central directory
-    does not (``force_zip64`` on a small entry)."""
+def _local_header_read(stream: IO[bytes], info: zipfile.ZipInfo) -> tuple[bool, int]:
+    """(ZIP64 in the local header?, where the entry's data ends). ClamAV reads local
+    headers, which may carry ZIP64 fields the central directory does not
+    (``force_zip64`` on a small entry)."""
     stream.seek(info.header_offset)
     header = stream.read(_LOCAL_HEADER.size)
     if len(header) != _LOCAL_HEADER.size or header[:4] != ZIP_MAGIC:
@@ -152,18 +226,55 @@ def _local_header_has_zip64(stream: IO[bytes], info: zipfile.ZipInfo) -> bool:
     name_length, extra_length = fields[9], fields[10]
     stream.seek(info.header_offset + _LOCAL_HEADER.size + name_length)
     extra = stream.read(extra_length)
-    return 0xFFFFFFFF in (compressed, uncompressed) or _extra_has_zip64(extra)
+    data_end = (
+        info.header_offset + _LOCAL_HEADER.size + name_length + extra_length + info.compress_size
+    )
+    return 0xFFFFFFFF in (compressed, uncompressed) or _extra_has_zip64(extra), data_end
+
+
+def _region_scan(
+    stream: IO[bytes], scanner: MemberScanner, name: str, start: int, end: int
+) -> None:
+    """Scan the archive's own bytes between ``start`` and ``end`` as a pseudo-member."""
+    if end <= start:
+        return
+    sink = scanner.open(name)
+    stream.seek(start)
+    left = end - start
+    while left:
+        chunk = stream.read(min(_READ_CHUNK, left))
+        if not chunk:
+            break
+        sink.feed(chunk)
+        left -= len(chunk)
+    _verdict_raise(scanner.done(sink))
+
+
+def _verdict_raise(verdict: MemberVerdict) -> None:
+    name, problem, detail = verdict
+    if problem == "infected":
+        raise _Infected(name, detail)
+    if problem:
+        raise _Uninspectable(problem, name)
 
 
 def _zip_inspect(
-    stream: IO[bytes], report: ArchiveReport, limits: ArchiveLimits, *, depth: int
+    stream: IO[bytes],
+    report: ArchiveReport,
+    limits: ArchiveLimits,
+    *,
+    depth: int,
+    scanner: MemberScanner | None,
+    prefix: str,
 ) -> None:
     report.depth = max(report.depth, depth)
     if depth > limits.max_depth:
-        raise _Uninspectable("nested_too_deep")
+        raise _Uninspectable("nested_too_deep", prefix.rstrip("/"))
     stream.seek(0, io.SEEK_END)
     size = stream.tell()
-    if _zip_has_zip64_locator(stream, size):
+    # Without our own member scan, ClamAV alone reads the entries and misses threats in
+    # ZIP64 ones (Cisco-Talos/clamav#1527).
+    if scanner is None and _zip_has_zip64_locator(stream, size):
         raise _Uninspectable("zip64")
     stream.seek(0)
     with zipfile.ZipFile(stream) as archive:
@@ -171,15 +282,38 @@ def _zip_inspect(
         report.entries += len(infos)
         if report.entries > limits.max_entries:
             raise _Uninspectable("too_many_entries")
+        data_ends: dict[int, int] = {}
         for info in infos:
             if info.flag_bits & 0x1:
-                raise _Uninspectable("encrypted")
-            if _extra_has_zip64(info.extra) or _local_header_has_zip64(stream, info):
+                raise _Uninspectable("encrypted", prefix + info.filename)
+            zip64, data_ends[info.header_offset] = _local_header_read(stream, info)
+            if scanner is None and (zip64 or _extra_has_zip64(info.extra)):
                 raise _Uninspectable("zip64")
-        for info in infos:
-            if info.is_dir():
+        ordered = sorted(infos, key=lambda info: info.header_offset)
+        if scanner is not None:
+            _zip_coverage_check(ordered, data_ends, archive.start_dir, prefix)
+            first = ordered[0].header_offset if ordered else archive.start_dir
+            _region_scan(stream, scanner, prefix + BEFORE_FIRST_ENTRY, 0, first)
+        for info in ordered:
+            if info.is_dir() and not info.file_size:
                 continue
-            _zip_entry_read(archive, info, report, limits, depth=depth)
+            _zip_entry_read(
+                archive, info, report, limits, depth=depth, scanner=scanner, prefix=prefix
+            )
+        if scanner is not None:
+            _region_scan(stream, scanner, prefix + CENTRAL_DIRECTORY, archive.start_dir, size)
+
+
+def _zip_coverage_check(
+    ordered: list[zipfile.ZipInfo], data_ends: dict[int, int], start_dir: int, prefix: str
+) -> None:
+    """Entries must follow each other up to the central directory: a gap is data that no
+    entry accounts for, which a reader of local headers (ClamAV) might see and we not."""
+    for info, following in zip(ordered, [*ordered[1:], None], strict=True):
+        next_start = following.header_offset if following is not None else start_dir
+        gap = next_start - data_ends[info.header_offset]
+        if gap not in _DATA_DESCRIPTOR_SIZES:
+            raise _Uninspectable("hidden_data", prefix + info.filename)
 
 
 def _zip_entry_read(
@@ -189,24 +323,45 @@ def _zip_entry_read(
     limits: ArchiveLimits,
     *,
     depth: int,
+    scanner: MemberScanner | None,
+    prefix: str,
 ) -> None:
+    name = prefix + info.filename
     nested: bytearray | None = None
+    sink = scanner.open(name) if scanner is not None else None
     with archive.open(info) as entry:
         first = True
-        while True:
-            chunk = entry.read(_READ_CHUNK)
-            if not chunk:
-                break
+        for chunk in _entry_chunks(entry):
             _count_unpacked(report, limits, len(chunk))
             if first and archive_kind(chunk) == "zip":
                 nested = bytearray()
             first = False
+            if sink is not None:
+                sink.feed(chunk)
             if nested is not None:
                 if len(nested) + len(chunk) > limits.nested_max_bytes:
-                    raise _Uninspectable("nested_too_big")
+                    raise _Uninspectable("nested_too_big", name)
                 nested += chunk
+    if scanner is not None and sink is not None:
+        _verdict_raise(scanner.done(sink))
+        report.members_scanned += 1
     if nested is not None:
-        _zip_inspect(io.BytesIO(bytes(nested)), report, limits, depth=depth + 1)
+        _zip_inspect(
+            io.BytesIO(bytes(nested)),
+            report,
+            limits,
+            depth=depth + 1,
+            scanner=scanner,
+            prefix=name + "/",
+        )
+
+
+def _entry_chunks(entry: IO[bytes]) -> Iterator[bytes]:
+    while True:
+        chunk = entry.read(_READ_CHUNK)
+        if not chunk:
+            return
+        yield chunk
 
 
 def _gzip_inspect(stream: IO[bytes], report: ArchiveReport, limits: ArchiveLimits) -> None:

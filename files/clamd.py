@@ -1,10 +1,16 @@
-"""A small client for clamd's protocol (PING, VERSION, INSTREAM).
+"""A small client for clamd's protocol (PING, VERSION, STATS, INSTREAM).
 
 Protocol (clamd(8)): commands are prefixed with ``z`` and terminated by NUL. INSTREAM
 takes chunks framed as ``uint32_be(length) + data`` and a zero-length chunk to finish;
 clamd answers ``stream: OK``, ``stream: <name> FOUND`` or ``<message> ERROR``. When a
 stream passes StreamMaxLength clamd replies with an error and closes the socket, so a
 broken pipe while sending is not the end: the reply is still read (FIELD-NOTES).
+
+clamd does not report its StreamMaxLength (neither VERSION nor STATS carry it), but it
+checks every INSTREAM chunk's *declared* length against the bytes left before reading
+the chunk: a chunk header alone, with no data, is answered "size limit exceeded" at
+once when it is too long, and with a silent close otherwise. ``stream_max_length``
+finds the exact limit that way by bisection, without sending a byte of content.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import socket
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import TracebackType
 from urllib.parse import urlsplit
 
 
@@ -31,6 +38,16 @@ class Verdict(enum.Enum):
 class ScanResult:
     verdict: Verdict
     detail: str  # signature name for INFECTED, clamd's message for ERROR
+
+
+# With ``AlertExceedsMax yes`` a limit clamd reached inside the content (MaxFileSize,
+# MaxScanSize, MaxRecursion…) is reported as a "virus" of this family: it means "not
+# fully scanned", not "a threat" (FIELD-NOTES).
+LIMIT_SIGNATURE_PREFIX = "Heuristics.Limits.Exceeded"
+# The size fields of clamd's options are capped at 4 GB (FIELD-NOTES); a chunk's length
+# is a uint32.
+_STREAM_MAX_CEILING = 2**32 - 1
+_SIZE_LIMIT_REPLY = "size limit exceeded"
 
 
 def _parse_address(address: str) -> tuple[int, str | tuple[str, int]]:
@@ -87,26 +104,113 @@ class ClamdClient:
     def version(self) -> str:
         return self._command(b"VERSION")
 
+    def stats(self) -> str:
+        """clamd's STATS report (pools, threads, queue, memory): as clamd words it."""
+        return self._command(b"STATS").removesuffix("END").strip()
+
+    def instream_open(self) -> InstreamSession:
+        """A stream being sent to clamd piece by piece (several may be open at once:
+        the overlapping windows of files/scan_windows.py)."""
+        sock = self._connect()
+        session = InstreamSession(sock)
+        try:
+            session._send(b"zINSTREAM\0")
+        except BaseException:
+            sock.close()
+            raise
+        return session
+
     def instream(self, chunks: Iterable[bytes]) -> ScanResult:
         """Scan a stream of byte chunks; memory stays at one chunk."""
+        with self.instream_open() as session:
+            for chunk in chunks:
+                if session.hung_up:
+                    break
+                session.send(chunk)
+            return session.finish()
+
+    def _declared_length_refused(self, length: int) -> bool:
+        """Is a chunk of ``length`` bytes over what INSTREAM accepts? Only its header
+        is sent (see the module's docstring)."""
         with self._connect() as sock:
             try:
-                sock.sendall(b"zINSTREAM\0")
-                for chunk in chunks:
-                    # Frames are limited to 2^32-1 bytes; in practice chunks are ~1 MiB.
-                    for start in range(0, len(chunk), 1 << 20):
-                        piece = chunk[start : start + (1 << 20)]
-                        sock.sendall(struct.pack(">I", len(piece)) + piece)
-                sock.sendall(struct.pack(">I", 0))
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # clamd hung up early (size limit): its reply says why
-            except OSError as error:
-                raise ClamdError(f"clamd connection failed: {error}") from error
-            try:
+                sock.sendall(b"zINSTREAM\0" + struct.pack(">I", length))
+                sock.shutdown(socket.SHUT_WR)
                 reply = self._read_reply(sock)
             except OSError as error:
                 raise ClamdError(f"clamd connection failed: {error}") from error
+        return _SIZE_LIMIT_REPLY in reply
+
+    def stream_max_length(self) -> int:
+        """clamd's StreamMaxLength in bytes, measured (about 32 tiny connections)."""
+        if not self._declared_length_refused(_STREAM_MAX_CEILING):
+            return _STREAM_MAX_CEILING
+        low, high = 0, _STREAM_MAX_CEILING  # low accepted, high refused
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self._declared_length_refused(middle):
+                high = middle
+            else:
+                low = middle
+        return low
+
+
+class InstreamSession:
+    """One INSTREAM conversation: ``send`` pieces, then ``finish`` for the verdict."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.hung_up = False  # clamd closed early (size limit): its reply says why
+        self.sent = 0
+
+    def _send(self, data: bytes) -> None:
+        if self.hung_up:
+            return
+        try:
+            self._sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.hung_up = True
+        except OSError as error:
+            raise ClamdError(f"clamd connection failed: {error}") from error
+
+    def send(self, chunk: bytes | memoryview) -> None:
+        # Frames are limited to 2^32-1 bytes; in practice chunks are ~1 MiB.
+        view = memoryview(chunk)
+        for start in range(0, len(view), 1 << 20):
+            piece = view[start : start + (1 << 20)]
+            self._send(struct.pack(">I", len(piece)) + bytes(piece))
+            self.sent += len(piece)
+
+    def end(self) -> None:
+        """No more content: clamd starts scanning; ``reply`` waits for its verdict."""
+        self._send(struct.pack(">I", 0))
+
+    def finish(self) -> ScanResult:
+        self.end()
+        return self.reply()
+
+    def reply(self) -> ScanResult:
+        try:
+            reply = ClamdClient._read_reply(self._sock)
+        except OSError as error:
+            raise ClamdError(f"clamd connection failed: {error}") from error
+        finally:
+            self.close()
         return parse_scan_reply(reply)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> InstreamSession:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def parse_scan_reply(reply: str) -> ScanResult:
@@ -116,7 +220,10 @@ def parse_scan_reply(reply: str) -> ScanResult:
     if body == "OK":
         return ScanResult(Verdict.CLEAN, "")
     if body.endswith(" FOUND"):
-        return ScanResult(Verdict.INFECTED, body.removesuffix(" FOUND").strip())
+        name = body.removesuffix(" FOUND").strip()
+        if name.startswith(LIMIT_SIGNATURE_PREFIX):
+            return ScanResult(Verdict.ERROR, name)  # not fully scanned, not a threat
+        return ScanResult(Verdict.INFECTED, name)
     if body.endswith(" ERROR"):
         return ScanResult(Verdict.ERROR, body.removesuffix(" ERROR").strip())
     raise ClamdError(f"unexpected clamd reply {reply!r}")

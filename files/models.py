@@ -180,7 +180,7 @@ class ScanStatus(models.TextChoices):
     # beyond the limits) and SECUREDRIVE_SCAN_OVERSIZE_POLICY is "block".
     BLOCKED = "blocked", _("blocked by policy")
     SCAN_FAILED = "scan_failed", _("scan failed")
-    NOT_SCANNED = "not_scanned", _("not scanned")
+    NOT_SCANNED = "not_scanned", _("not fully scanned")
 
 
 class File(SearchableName):
@@ -269,6 +269,10 @@ class FileVersion(models.Model):
     # version until then. Only retention waits; the owner's own deletion does not (a
     # purge withdraws the version from the transfer and shreds it: docs/sharing-transfers.md).
     held_until = models.DateTimeField(null=True, blank=True)
+    # What the scan found, for the people who see the version (files/scan_notes.py):
+    # the reason it was blocked or not fully scanned, the member of an archive holding a
+    # threat, the number of windows of a windowed scan. The audit event has it all too.
+    scan_note = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -282,6 +286,13 @@ class FileVersion(models.Model):
 
     def __str__(self) -> str:
         return f"version {self.number} of file {self.file_id}"
+
+    @property
+    def scan_explanation(self) -> list[str]:
+        """The scan verdict in plain words (files/scan_notes.py)."""
+        from files.scan_notes import scan_note_lines
+
+        return scan_note_lines(self)
 
     @property
     def is_downloadable(self) -> bool:
@@ -340,3 +351,45 @@ class UploadSession(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.pk} ({self.offset}/{self.length})"
+
+
+class ScanPolicyChoice(models.TextChoices):
+    """What happens to a file that cannot be scanned in one clamd stream (docs/scanning.md)."""
+
+    BLOCK = "block", _("Block it: nobody can download it")
+    WINDOWED = "windowed", _("Scan it in overlapping windows")
+    ALLOW = "allow", _("Let it through, labelled “not fully scanned”")
+
+
+class ScanPolicySetting(models.Model):
+    """The site's scanning policy (``site``, one row at most) or a team's, which
+    overrides the site's for files in the team's space. With no row, the site follows
+    ``SECUREDRIVE_SCAN_OVERSIZE_POLICY``."""
+
+    site = models.BooleanField(default=False)
+    team = models.OneToOneField(
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="scan_policy",
+    )
+    policy = models.CharField(max_length=10, choices=ScanPolicyChoice.choices)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site"], condition=Q(site=True), name="scan_policy_one_site_row"
+            ),
+            models.CheckConstraint(
+                condition=Q(site=True, team__isnull=True) | Q(site=False, team__isnull=False),
+                name="scan_policy_site_xor_team",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"scan policy {self.policy} ({self.team_id or 'site'})"

@@ -4,7 +4,13 @@ One pass over the blob feeds every decrypted (authenticated) segment to SHA-256,
 small buffer for libmagic, and to clamd's INSTREAM socket: memory stays at a segment or
 two whatever the file size, and no plaintext touches a disk. Archives (ZIP, gzip) get a
 second, random-access read through the same decryptor (files/archives.py), because
-ClamAV cannot be trusted with everything inside them.
+ClamAV cannot be trusted with everything inside them: a ZIP is scanned member by member
+there (each member a clamd stream of its own), not as one stream.
+
+A stream longer than clamd's StreamMaxLength (measured from clamd, files/clamd.py) is
+scanned in overlapping windows (files/scan_windows.py) when the policy says "windowed";
+the overlap is at least the longest signature of the loaded databases
+(files/signatures.py). Otherwise it is not inspectable, and the policy decides.
 
 The database side (claiming a version, recording the verdict, telling the owner) is
 ``files.services.finalize``; this module only reads and decides.
@@ -15,22 +21,44 @@ from __future__ import annotations
 import enum
 import hashlib
 import io
+import itertools
+import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import magic
 from django.conf import settings
 
-from files.archives import ArchiveReport, archive_inspect, archive_kind
+from files.archives import (
+    ArchiveReport,
+    MemberSink,
+    MemberVerdict,
+    archive_inspect,
+    archive_kind,
+)
 from files.clamd import ClamdClient, ClamdError, Verdict
 from files.crypto import BlobDecryptor, BlobIntegrityError
 from files.keys import associated_data, data_key_unwrap
 from files.models import FileVersion
+from files.scan_windows import WindowedScan, WindowsResult
+from files.signatures import signature_span
 from files.storage import blob_store
+
+logger = logging.getLogger(__name__)
 
 # libmagic needs only the first bytes; 64 KiB covers every format it knows well.
 SNIFF_BYTES = 64 * 1024
+
+
+class ScanPolicy(enum.StrEnum):
+    """What happens to content that cannot be scanned in one clamd stream."""
+
+    BLOCK = "block"  # blocked: nobody can download it
+    WINDOWED = "windowed"  # scanned in overlapping windows; blocked if still not inspectable
+    ALLOW = "allow"  # not scanned, downloadable with a "not fully scanned" label
 
 
 class ScanVerdict(enum.Enum):
@@ -63,6 +91,142 @@ def scanner_client() -> ClamdClient:
 
 def _no_progress() -> None:
     pass
+
+
+@dataclass(frozen=True)
+class ScanLimits:
+    """How much clamd takes in one stream, and how much windows overlap."""
+
+    window_bytes: int  # min(clamd's StreamMaxLength, SECUREDRIVE_SCAN_MAX_BYTES)
+    stream_max_length: int | None  # as measured from clamd; None if it could not be
+    configured_max_bytes: int
+    overlap_bytes: int
+    signature_longest: int | None  # from the databases; None if they are not readable
+    signature_details: dict[str, object] = field(default_factory=dict)
+
+    def as_details(self) -> dict[str, object]:
+        return {"window_bytes": self.window_bytes, "window_overlap": self.overlap_bytes}
+
+
+_limits_lock = threading.Lock()
+_limits_cache: dict[tuple[object, ...], tuple[float, ScanLimits]] = {}
+
+
+def _signature_longest() -> tuple[int | None, dict[str, object]]:
+    directory = str(settings.SCAN_SIGNATURE_DIR or "")
+    if not directory or not Path(directory).is_dir():
+        return None, {}
+    try:
+        span = signature_span(directory)
+    except OSError:
+        logger.warning("signature databases in %s not readable", directory)
+        return None, {}
+    return span.longest, span.as_details()
+
+
+def scan_limits(client: ClamdClient, *, fresh: bool = False) -> ScanLimits:
+    """The limits of the next scans, read from clamd (cached a few minutes): clamd's
+    StreamMaxLength bisected with header-only probes, capped by SCAN_MAX_BYTES; the
+    overlap is the configured floor or the databases' longest signature if longer."""
+    key = (
+        client.family,
+        client.target,
+        int(settings.SCAN_MAX_BYTES),
+        int(settings.SCAN_WINDOW_OVERLAP_BYTES),
+        str(settings.SCAN_SIGNATURE_DIR or ""),
+    )
+    now = time.monotonic()
+    with _limits_lock:
+        cached = _limits_cache.get(key)
+    if cached and not fresh and now - cached[0] < float(settings.SCAN_LIMITS_CACHE_S):
+        return cached[1]
+    configured = int(settings.SCAN_MAX_BYTES)
+    measured = client.stream_max_length()  # ClamdError: clamd down, the caller retries
+    longest, signature_details = _signature_longest()
+    overlap = max(int(settings.SCAN_WINDOW_OVERLAP_BYTES), longest or 0)
+    limits = ScanLimits(
+        window_bytes=min(configured, measured),
+        stream_max_length=measured,
+        configured_max_bytes=configured,
+        overlap_bytes=overlap,
+        signature_longest=longest,
+        signature_details=signature_details,
+    )
+    with _limits_lock:
+        _limits_cache[key] = (now, limits)
+    return limits
+
+
+class _MemberSink:
+    def __init__(self, name: str, scan: WindowedScan) -> None:
+        self.name, self.scan = name, scan
+
+    def feed(self, chunk: bytes) -> None:
+        self.scan.feed(chunk)
+
+
+def _windows_problem(result: WindowsResult) -> tuple[str, str]:
+    if result.overflowed:
+        return "too_big", ""
+    if result.verdict is Verdict.INFECTED:
+        return "infected", result.detail
+    if result.verdict is Verdict.ERROR:
+        return "scanner_limit", result.detail[:200]
+    return "", ""
+
+
+class _ClamdMemberScanner:
+    """Each ZIP member is a clamd stream of its own, in windows if the policy allows.
+
+    A member's verdict is read only once a few more have been sent (``IN_FLIGHT``), so
+    that clamd scans them on one core while the next are decrypted and unpacked on the
+    other; the first problem is still reported with its member's name."""
+
+    IN_FLIGHT = 4
+
+    def __init__(self, client: ClamdClient, limits: ScanLimits, *, windows: bool) -> None:
+        self.client, self.limits, self.windows_allowed = client, limits, windows
+        self.pending: list[_MemberSink] = []
+        self.windowed_members = 0
+        self.problem: MemberVerdict = ("", "", "")
+
+    def open(self, name: str) -> MemberSink:
+        return _MemberSink(
+            name,
+            WindowedScan(
+                self.client,
+                size=self.limits.window_bytes,
+                overlap=self.limits.overlap_bytes,
+                allow_windows=self.windows_allowed,
+            ),
+        )
+
+    def _collect(self, sink: _MemberSink) -> None:
+        problem, detail = _windows_problem(sink.scan.finish())
+        if sink.scan.windows > 1:
+            self.windowed_members += 1
+        first_threat = problem == "infected" and self.problem[1] != "infected"
+        if problem and (not self.problem[1] or first_threat):
+            self.problem = (sink.name, problem, detail)
+
+    def done(self, sink: MemberSink) -> MemberVerdict:
+        assert isinstance(sink, _MemberSink)  # noqa: S101  (ours, from open())
+        sink.scan.end()
+        self.pending.append(sink)
+        while len(self.pending) > self.IN_FLIGHT and not self.problem[1]:
+            self._collect(self.pending.pop(0))
+        return self.problem
+
+    def finish(self) -> MemberVerdict:
+        """Every outstanding verdict; a threat outranks any other problem."""
+        while self.pending and self.problem[1] != "infected":
+            self._collect(self.pending.pop(0))
+        return self.problem
+
+    def close(self) -> None:
+        for sink in self.pending:
+            sink.scan.close()
+        self.pending = []
 
 
 class _Tee:
@@ -145,16 +309,21 @@ def version_content_scan(
     version: FileVersion,
     client: ClamdClient,
     progress: Callable[[], None] = _no_progress,
+    policy: ScanPolicy | str = ScanPolicy.BLOCK,
 ) -> ScanReport:
     """Decrypt ``version`` once through SHA-256, libmagic and clamd; judge the result.
 
     ``progress`` is called after every decrypted segment (the caller renews its claim
-    there, files/services/finalize.py) and may raise to stop the scan.
+    there, files/services/finalize.py) and may raise to stop the scan. ``policy``
+    decides only whether content longer than one clamd stream is scanned in windows
+    (``windowed``); the verdict it leads to is the caller's.
     Raises ``ClamdError`` when the scanner cannot be reached (the caller retries: fail
     closed), never turns it into a verdict.
     """
     if version.wrapped_data_key is None:
         raise BlobIntegrityError(None, "the data key was destroyed")
+    limits = scan_limits(client)
+    windows_allowed = ScanPolicy(policy) is ScanPolicy.WINDOWED
     data_key = data_key_unwrap(
         version_id=version.pk, kek_id=version.kek_id, wrapped=bytes(version.wrapped_data_key)
     )
@@ -169,9 +338,29 @@ def version_content_scan(
             delay_s=float(settings.SCAN_SEGMENT_DELAY_S),
             progress=progress,
         )
-        limit = int(settings.SCAN_MAX_BYTES)
-        oversize = version.size > limit
-        result = None if oversize else client.instream(tee)
+        segments = iter(tee)
+        first = next(segments, b"")
+        kind = archive_kind(first[:16])
+        oversize = version.size > limits.window_bytes
+        # A ZIP is scanned member by member below, not as one stream. A compressed
+        # stream (gzip) cut in windows would show clamd only compressed bytes.
+        whole_stream = kind != "zip" and (not oversize or (windows_allowed and kind == ""))
+        result: WindowsResult | None = None
+        if whole_stream:
+            windowed = WindowedScan(
+                client,
+                size=limits.window_bytes,
+                overlap=limits.overlap_bytes,
+                total_size=version.size,
+            )
+            try:
+                for segment in itertools.chain([first], segments):
+                    windowed.feed(segment)
+                    if windowed.decided:
+                        break
+                result = windowed.finish()
+            finally:
+                windowed.close()
         tee.drain()
         sha256 = tee.digest.hexdigest()
         head = bytes(tee.head)
@@ -184,28 +373,51 @@ def version_content_scan(
             report.verdict = ScanVerdict.INTEGRITY_FAILED
             report.reason = "sha256_mismatch"
             return report
-        if result is not None and result.verdict is Verdict.INFECTED:
-            report.verdict, report.signature = ScanVerdict.INFECTED, result.detail
-            return report
-        if oversize:
+        if result is not None:
+            if result.windows > 1:
+                report.details.update(scan_windows=result.windows, **limits.as_details())
+            if result.verdict is Verdict.INFECTED:
+                report.verdict, report.signature = ScanVerdict.INFECTED, result.detail
+                if result.windows > 1:
+                    report.details["window_offset"] = result.offset
+                return report
+            if result.verdict is Verdict.ERROR:
+                # e.g. "INSTREAM size limit exceeded", or a limit clamd reached inside
+                # the content: clamd did not see everything.
+                report.verdict, report.reason = ScanVerdict.UNINSPECTABLE, "scanner_limit"
+                report.details["scanner"] = result.detail[:200]
+                return report
+        elif kind != "zip":
             report.verdict, report.reason = ScanVerdict.UNINSPECTABLE, "too_big"
-            report.details = {"scan_max_bytes": limit}
+            report.details = {"scan_max_bytes": limits.window_bytes}
             return report
-        if result is not None and result.verdict is Verdict.ERROR:
-            # e.g. "INSTREAM size limit exceeded": clamd did not see everything.
-            report.verdict, report.reason = ScanVerdict.UNINSPECTABLE, "scanner_limit"
-            report.details = {"scanner": result.detail[:200]}
-            return report
-        kind = archive_kind(head)
         if kind:
-            archive: ArchiveReport = archive_inspect(
-                io.BufferedReader(PlaintextReader(decryptor, progress), buffer_size=1 << 16),
-                kind=kind,
-                size=version.size,
+            scanner = (
+                _ClamdMemberScanner(client, limits, windows=windows_allowed)
+                if kind == "zip"
+                else None
             )
-            report.details = archive.as_details()
-            if not archive.inspectable:
+            try:
+                archive: ArchiveReport = archive_inspect(
+                    io.BufferedReader(PlaintextReader(decryptor, progress), buffer_size=1 << 16),
+                    kind=kind,
+                    size=version.size,
+                    scanner=scanner,
+                )
+            finally:
+                if scanner is not None:
+                    scanner.close()
+            report.details.update(archive.as_details())
+            if scanner is not None and scanner.windowed_members:
+                report.details.update(
+                    archive_members_windowed=scanner.windowed_members, **limits.as_details()
+                )
+            if archive.infected_member:
+                report.verdict, report.signature = ScanVerdict.INFECTED, archive.signature
+            elif not archive.inspectable:
                 report.verdict, report.reason = ScanVerdict.UNINSPECTABLE, archive.problem
+                if archive.problem == "too_big" and archive.problem_member:
+                    report.details["scan_max_bytes"] = limits.window_bytes
         return report
     finally:
         reader.close()
@@ -214,9 +426,12 @@ def version_content_scan(
 __all__ = [
     "ClamdError",
     "PlaintextReader",
+    "ScanLimits",
+    "ScanPolicy",
     "ScanReport",
     "ScanVerdict",
     "ScannerDisabled",
+    "scan_limits",
     "scanner_client",
     "version_content_scan",
 ]

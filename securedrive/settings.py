@@ -380,9 +380,20 @@ SCANNER_WAIVED = env.bool("SECUREDRIVE_SCANNER_WAIVED", default=False)
 # The finalize pipeline (docs/scanning.md). Plaintext larger than clamd's StreamMaxLength
 # cannot be scanned: keep this equal to it (docker-compose.yml: 4000M; tests: 64M).
 SCAN_MAX_BYTES = env.int("SECUREDRIVE_SCAN_MAX_BYTES", default=4000 * 2**20)
-# What happens to content the scanner cannot fully inspect (too big, ZIP64, encrypted or
-# too deeply nested archives, archive bombs): "block" quarantines it, "allow" makes it
-# downloadable flagged "not scanned". Never "clean".
+# Scan windows (docs/scanning.md): a stream longer than clamd's StreamMaxLength (read
+# from clamd, capped by SCAN_MAX_BYTES) is scanned, if the policy says "windowed", in
+# windows overlapping by at least this many bytes, or by the longest bounded signature
+# of the databases in SCAN_SIGNATURE_DIR (clamd's DatabaseDirectory, when readable) if
+# longer. 1 MiB is far above any body signature we know of and costs 0.03% of a 4 GB
+# window. clamd's limits are re-read every SCAN_LIMITS_CACHE_S seconds.
+SCAN_WINDOW_OVERLAP_BYTES = env.int("SECUREDRIVE_SCAN_WINDOW_OVERLAP_BYTES", default=2**20)
+SCAN_SIGNATURE_DIR = env.str("SECUREDRIVE_SCAN_SIGNATURE_DIR", default="/var/lib/clamav")
+SCAN_LIMITS_CACHE_S = env.float("SECUREDRIVE_SCAN_LIMITS_CACHE_S", default=300.0)
+# The site's default for what happens to content the scanner cannot fully inspect in one
+# stream, until an administrator sets it on the scanning page (per site and per team):
+# "block" blocks it, "windowed" scans files too long for one stream in overlapping
+# windows (what stays uninspectable, e.g. an encrypted archive, is blocked), "allow"
+# makes it downloadable flagged "not fully scanned". Never "clean".
 SCAN_OVERSIZE_POLICY = env.str("SECUREDRIVE_SCAN_OVERSIZE_POLICY", default="block")
 # Archive limits (files/archives.py): beyond any of them an archive is "not scanned".
 SCAN_ARCHIVE_MAX_ENTRIES = env.int("SECUREDRIVE_SCAN_ARCHIVE_MAX_ENTRIES", default=10_000)

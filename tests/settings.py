@@ -40,6 +40,10 @@ STORAGES = {
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CLAMD_ADDRESS = ""
+# The signatures the test clamd loads (tests/services.sh): the scan windows' overlap is
+# measured from them (68 bytes, EICAR); a small floor keeps test windows small.
+SCAN_SIGNATURE_DIR = str(BASE_DIR / "tests" / "clamav")  # noqa: F405
+SCAN_WINDOW_OVERLAP_BYTES = 1024
 
 # Static files straight from the source folders (no collectstatic in tests).
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405

@@ -40,7 +40,14 @@ from audit.models import Outcome
 from files.crypto import BlobIntegrityError
 from files.envelope import EnvelopeError
 from files.models import FileVersion, ScanStatus
-from files.scanning import ScannerDisabled, ScanVerdict, scanner_client, version_content_scan
+from files.scan_policy import scan_policy_for_version
+from files.scanning import (
+    ScannerDisabled,
+    ScanPolicy,
+    ScanVerdict,
+    scanner_client,
+    version_content_scan,
+)
 from files.services.common import record
 from files.services.versions import version_integrity_failure_record
 from files.storage import BlobMissingError
@@ -233,8 +240,13 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
         return None
     claimed_at = claim.claimed_at
     try:
-        version = FileVersion.objects.select_related("file", "uploaded_by").get(pk=version_id)
-        report = version_content_scan(version=version, client=client, progress=claim.renew_if_due)
+        version = FileVersion.objects.select_related("file__space", "uploaded_by").get(
+            pk=version_id
+        )
+        policy = ScanPolicy(str(scan_policy_for_version(version)))
+        report = version_content_scan(
+            version=version, client=client, progress=claim.renew_if_due, policy=policy
+        )
     except (BlobIntegrityError, BlobMissingError, EnvelopeError) as error:
         version_integrity_failure_record(version=version, actor=None, error=error, during="scan")
         _verdict_write(
@@ -270,9 +282,8 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
         status, outcome = ScanStatus.QUARANTINED, Outcome.DENIED
         details["signature"] = report.signature
     elif report.verdict is ScanVerdict.UNINSPECTABLE:
-        policy = str(settings.SCAN_OVERSIZE_POLICY)
-        details.update(reason=report.reason, policy=policy)
-        if policy == "allow":
+        details.update(reason=report.reason, policy=str(policy))
+        if policy is ScanPolicy.ALLOW:
             status, outcome = ScanStatus.NOT_SCANNED, Outcome.SUCCESS
         else:
             # No threat was found: nothing could be fully checked. Blocked, not
@@ -280,6 +291,7 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
             status, outcome = ScanStatus.BLOCKED, Outcome.DENIED
     else:
         status, outcome = ScanStatus.AVAILABLE, Outcome.SUCCESS
+    extra["scan_note"] = _scan_note(report.signature, details)
     judged = _verdict_write(
         version_id=version_id,
         claimed_at=claimed_at,
@@ -295,6 +307,22 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
             version=judged, signature=report.signature, reason=report.reason
         )
     return str(status)
+
+
+def _scan_note(signature: str, details: dict[str, Any]) -> dict[str, Any]:
+    """What the people who see the version are told (files/scan_notes.py)."""
+    keys = (
+        "reason",
+        "policy",
+        "member",
+        "scan_windows",
+        "scan_max_bytes",
+        "archive_members_windowed",
+    )
+    note = {key: details[key] for key in keys if details.get(key) not in (None, "")}
+    if signature:
+        note["signature"] = signature
+    return note
 
 
 def version_scan_give_up(
@@ -376,6 +404,7 @@ def quarantine_notification_send(*, version: FileVersion, signature: str, reason
     }
     try:
         with translation.override(user.email_language):
+            context["explanation"] = version.scan_explanation
             if version.scan_status == ScanStatus.BLOCKED:
                 subject = _("A file you uploaded to SecureDrive was blocked by policy")
                 template = "files/email/blocked_notification.txt"

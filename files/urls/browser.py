@@ -1,6 +1,7 @@
 from django.urls import path
 
 from files.views import browser as views
+from files.views import scan_policy as scan_policy_views
 from files.views import tus as tus_views
 
 app_name = "files"
@@ -9,6 +10,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("teams/<slug:slug>/", views.team_home, name="team"),
     path("search/", views.search_view, name="search"),
+    path("admin/scanning/", scan_policy_views.scan_policy, name="scan_policy"),
     path("folders/<int:folder_id>/", views.folder_view, name="folder"),
     path("folders/<int:folder_id>/upload/", views.folder_upload, name="folder_upload"),
     path("folders/<int:folder_id>/new-folder/", views.folder_create, name="folder_create"),

@@ -51,6 +51,24 @@
     }, 300);
   }
 
+  // The server's scan limits (data-scan-max-bytes, data-scan-policy: docs/scanning.md).
+  // A ZIP is scanned file by file, so only its members count: not judged here.
+  var scanMaxBytes = Number(labels.scanMaxBytes) || 0;
+  var scanPolicy = labels.scanPolicy || "block";
+
+  function scanWarning(file) {
+    if (!scanMaxBytes || file.size <= scanMaxBytes || /\.zip$/i.test(file.name)) {
+      return null;
+    }
+    if (scanPolicy === "windowed") {
+      return { block: false, text: labels.labelScanWindowed };
+    }
+    if (scanPolicy === "allow") {
+      return { block: false, text: labels.labelScanAllowed };
+    }
+    return { block: true, text: labels.labelScanBlocked + " " + sizeText(scanMaxBytes) + "." };
+  }
+
   function start(file, relativePath) {
     var row = rowTemplate.content.firstElementChild.cloneNode(true);
     var progress = row.querySelector(".upload-progress");
@@ -59,6 +77,23 @@
     row.querySelector(".upload-name").textContent = relativePath || file.name;
     toggle.textContent = labels.labelPause;
     list.appendChild(row);
+
+    var warning = scanWarning(file);
+    if (warning) {
+      var note = document.createElement("div");
+      note.className = "small upload-scan-warning " +
+        (warning.block ? "text-danger fw-semibold" : "text-warning-emphasis");
+      note.setAttribute("role", warning.block ? "alert" : "status");
+      note.textContent = warning.text;
+      row.appendChild(note);
+      if (warning.block) {
+        // Before sending a byte: the server would block it after the upload.
+        row.classList.add("list-group-item-danger", "upload-refused");
+        progress.remove();
+        toggle.remove();
+        return;
+      }
+    }
 
     var samples = [];
     var paused = false;
