@@ -63,7 +63,8 @@ function configuration(keys) {
         client_name: 'SecureDrive',
         redirect_uris: ['test', 'forged'].map((slug) => `${relyingParty}/sso/${slug}/callback/`),
         post_logout_redirect_uris: [`${relyingParty}/`],
-        backchannel_logout_uri: `${relyingParty}/sso/test/backchannel-logout/`,
+        // Node may try ::1 first for "localhost"; the live server listens on 127.0.0.1.
+        backchannel_logout_uri: `${relyingParty.replace('://localhost', '://127.0.0.1')}/sso/test/backchannel-logout/`,
         backchannel_logout_session_required: true,
         grant_types: ['authorization_code'],
         response_types: ['code'],
@@ -79,6 +80,9 @@ function configuration(keys) {
       },
     ],
     jwks: { keys },
+    // oidc-provider refuses to call loopback addresses (SSRF protection); here the
+    // relying party is on loopback by design, so its back-channel requests go through.
+    fetch: (url, options) => globalThis.fetch(url, { ...options, dispatcher: undefined }),
     cookies: { keys: ['test-only-cookie-signing-key'] },
     pkce: { required: () => true },
     acrValues: [
@@ -149,7 +153,7 @@ function configuration(keys) {
 function makeProvider(keys) {
   const provider = new Provider(issuer, configuration(keys));
   provider.on('backchannel.success', () => { stats.backchannel_logouts += 1; });
-  provider.on('backchannel.error', (ctx, error) => console.error('backchannel error', error.message));
+  provider.on("backchannel.error", (ctx, error) => console.error("backchannel error", error.message, error.cause));
   provider.on('server_error', (ctx, error) => console.error('server error', error));
   return provider;
 }
@@ -240,6 +244,10 @@ async function interaction(req, res, path) {
 const server = http.createServer(async (req, res) => {
   const path = new URL(req.url, issuer).pathname;
   try {
+    if (path === '/favicon.ico') {
+      res.writeHead(204);
+      return res.end();
+    }
     if (path.startsWith('/admin/')) return await admin(req, res, path);
     if (path.startsWith('/interaction/')) return await interaction(req, res, path);
     if (path === '/jwks') stats.jwks_requests += 1;
