@@ -16,10 +16,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from authlib.integrations.django_client import DjangoOAuth2App, OAuth
 from django.conf import settings
+from joserfc import jwt
+from joserfc.errors import InvalidKeyIdError
+from joserfc.jwk import KeySet
+from joserfc.jws import JWSRegistry
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySetSerialization
 
 # What SecureDrive accepts as the signature of an ID token or logout token, whatever a
 # provider's metadata claims: asymmetric algorithms only (a client-secret HMAC would let
@@ -132,3 +139,23 @@ def jwk_set(provider: Provider, *, refresh: bool = False) -> dict[str, Any]:
     """The provider's public keys; ``refresh`` fetches them again (a rotated key)."""
     keys: dict[str, Any] = client_for(provider).fetch_jwk_set(force=refresh)
     return keys
+
+
+def signed_claims(provider: Provider, token: str) -> dict[str, Any]:
+    """The claims of a JWT signed by the provider (a signed UserInfo answer, a logout
+    token): checked against its keys, fetched again once for an unknown key id. Raises
+    joserfc's ``JoseError`` (or ``ValueError`` for what is not a JWT)."""
+    registry = JWSRegistry(algorithms=list(SIGNING_ALGORITHMS))
+    try:
+        keys = KeySet.import_key_set(cast("KeySetSerialization", jwk_set(provider)))
+        decoded = jwt.decode(token, keys, registry=registry)
+    except InvalidKeyIdError:
+        fresh = cast("KeySetSerialization", jwk_set(provider, refresh=True))
+        decoded = jwt.decode(token, KeySet.import_key_set(fresh), registry=registry)
+    claims: dict[str, Any] = dict(decoded.claims)
+    if claims.get("iss", provider.issuer) != provider.issuer:
+        raise ValueError("signed by the provider for another issuer")
+    audience = claims.get("aud", provider.client_id)
+    if provider.client_id not in (audience if isinstance(audience, list) else [audience]):
+        raise ValueError("signed by the provider for another client")
+    return claims

@@ -30,7 +30,7 @@ from audit.context import client_ip
 from core.ratelimit import rate_limit_hit
 from sso import backchannel, services
 from sso.models import ExternalIdentity
-from sso.providers import Provider, ProviderError, client_for, provider_get
+from sso.providers import Provider, ProviderError, client_for, provider_get, signed_claims
 from sso.services import Assertion, SignInRefused
 
 # Per address: a sign-in is a handful of requests; a loop of forged callbacks is not.
@@ -134,8 +134,15 @@ def _validated_claims(
             _("The identity provider's answer is not valid."), reason="no ID token", status_code=400
         )
     userinfo: dict[str, Any] = {}
-    if client.load_server_metadata().get("userinfo_endpoint"):
-        userinfo = dict(client.userinfo(token=token))
+    endpoint = client.load_server_metadata().get("userinfo_endpoint")
+    if endpoint:
+        answer = client.get(endpoint, token=token)
+        answer.raise_for_status()
+        if answer.headers.get("Content-Type", "").startswith("application/jwt"):
+            # A signed UserInfo response (OpenID Connect Core 1.0 §5.3.2).
+            userinfo = signed_claims(provider, answer.text)
+        else:
+            userinfo = dict(answer.json())
     return dict(id_claims), userinfo
 
 

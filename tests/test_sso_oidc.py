@@ -246,6 +246,22 @@ def test_invited_person_confirms_the_link_then_signs_in_by_subject(
     assert len(sign_ins()) == 2
 
 
+def test_signed_userinfo_answer_is_checked_and_read(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    oidc_provider.account(
+        login="ines", sub="810001234567", email="ines.roux@hopital.example", name="Inès Roux"
+    )
+    configured = oidc_provider.settings_for(
+        client_id="securedrive-signed-userinfo", create_accounts=True
+    )
+    with override_settings(OIDC_PROVIDERS={"signed-userinfo": configured}):
+        landed = sign_in(live_server, "ines", slug="signed-userinfo")
+    assert landed.status_code == 302
+    ines = User.objects.get(email="ines.roux@hopital.example")  # read from the signed answer
+    assert ines.full_name == "Inès Roux"
+
+
 def test_provider_allowed_to_create_accounts_creates_one_linked_by_subject(
     live_server: Any, oidc_provider: OpenIDProvider
 ) -> None:

@@ -6,6 +6,7 @@
 // Prints "ready ISSUER" on stdout when it listens. Two confidential clients:
 //   securedrive        redirect URIs RELYING_PARTY_URL/sso/<slug>/callback/ for the slugs
 //                      "test" and "forged", back-channel logout to /sso/test/backchannel-logout/
+//   securedrive-signed-userinfo  the same, with UserInfo answered as a signed JWT
 //   other-application  another relying party of the same provider (its tokens carry the
 //                      wrong audience for SecureDrive)
 // PKCE (S256) is required for both. Admin hooks under /admin/ (loopback, tests only):
@@ -71,6 +72,17 @@ function configuration(keys) {
         token_endpoint_auth_method: 'client_secret_basic',
       },
       {
+        // Same application, answering UserInfo as a signed JWT (as some national
+        // providers do).
+        client_id: 'securedrive-signed-userinfo',
+        client_secret: 'securedrive-test-client-secret',
+        redirect_uris: [`${relyingParty}/sso/signed-userinfo/callback/`],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+        userinfo_signed_response_alg: 'RS256',
+      },
+      {
         client_id: 'other-application',
         client_secret: 'other-application-test-secret',
         redirect_uris: [`${issuer}/other-application/callback`],
@@ -101,6 +113,7 @@ function configuration(keys) {
       devInteractions: { enabled: false },
       backchannelLogout: { enabled: true },
       claimsParameter: { enabled: true },
+      jwtUserinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
