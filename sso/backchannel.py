@@ -56,12 +56,24 @@ class LogoutClaims:
     jti: str
 
 
+# Anyone can post a token naming a made-up key id: the provider's keys are fetched again
+# for an unknown kid at most this often per provider, not once per request.
+KEY_REFRESH_INTERVAL_S = 10.0
+_last_key_refresh: dict[str, float] = {}
+
+
 def _decoded(provider: Provider, token: str) -> jwt.Token:
     registry = JWSRegistry(algorithms=list(SIGNING_ALGORITHMS))
     try:
         keys = KeySet.import_key_set(cast("KeySetSerialization", jwk_set(provider)))
         return jwt.decode(token, keys, registry=registry)
-    except InvalidKeyIdError:
+    except InvalidKeyIdError as error:
+        now = time.monotonic()
+        if now - _last_key_refresh.get(provider.issuer, -KEY_REFRESH_INTERVAL_S) < (
+            KEY_REFRESH_INTERVAL_S
+        ):
+            raise LogoutTokenInvalid("unknown key id") from error
+        _last_key_refresh[provider.issuer] = now
         fresh = cast("KeySetSerialization", jwk_set(provider, refresh=True))
         keys = KeySet.import_key_set(fresh)
         return jwt.decode(token, keys, registry=registry)

@@ -226,6 +226,7 @@ def link_confirm(request: HttpRequest) -> HttpResponseBase:
     if request.method == "POST":
         del request.session[PENDING_LINK_SESSION_KEY]
         if request.POST.get("confirm") != "yes":
+            services.sign_in_refused_record(assertion=assertion, reason="link declined")
             return redirect("accounts:login")
         try:
             identity = services.invitation_link(

@@ -181,3 +181,24 @@ def test_nobody_signed_in_is_left_unaffected_by_a_logout_for_someone_else(
     assert post_logout(live_server, token).status_code == 200
     assert still_signed_in(live_server, http)
     assert User.objects.count() == 1
+
+
+def test_made_up_key_ids_do_not_make_us_hammer_the_provider(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    own_key = RSAKey.import_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    fetched = oidc_provider.stats()["jwks_requests"]
+    for attempt in range(5):
+        claims = {
+            "iss": oidc_provider.issuer,
+            "aud": "securedrive",
+            "iat": int(dt.datetime.now(tz=dt.UTC).timestamp()),
+            "jti": f"made-up-{attempt}",
+            "sub": ALICE_SUB,
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        token = jwt.encode({"alg": "RS256", "kid": f"made-up-{attempt}"}, claims, own_key)
+        assert post_logout(live_server, token).status_code == 400
+    # Five unknown key ids: the keys are read (if not yet known) and fetched again at
+    # most once (one refresh per 10 s and provider), not five times.
+    assert oidc_provider.stats()["jwks_requests"] - fetched <= 2
