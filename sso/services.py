@@ -31,7 +31,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
 from core.errors import RuleError
-from sso.models import ExternalIdentity
+from sso.models import ExternalIdentity, ProviderSession
 from sso.providers import Provider
 
 DEVICE_TYPE = "identity provider"
@@ -377,8 +377,6 @@ def provider_session_remember(
 ) -> None:
     """Which SecureDrive session the provider's session ``sid`` opened: a back-channel
     logout naming that ``sid`` ends it."""
-    from sso.models import ProviderSession
-
     user_session = UserSession.objects.filter(session_key=session_key).first()
     if user_session is not None and assertion.sid:
         ProviderSession.objects.create(
