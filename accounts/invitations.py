@@ -114,8 +114,13 @@ def invitation_refused_record(*, token: str, reason: str) -> None:
     )
 
 
-def invitation_accept(*, invitation: Invitation, password: str, full_name: str) -> User:
-    """Create the account. The caller signs the person in; MFA enrolment follows."""
+def invitation_accept(
+    *, invitation: Invitation, password: str | None, full_name: str, via: str = ""
+) -> User:
+    """Create the account. The caller signs the person in; MFA enrolment follows.
+
+    ``password`` is None when the person signs in through an identity provider (sso/):
+    the account then has no usable password, and ``via`` names the provider."""
     with transaction.atomic():
         locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if not locked.is_pending():
@@ -137,7 +142,10 @@ def invitation_accept(*, invitation: Invitation, password: str, full_name: str) 
             actor=user,
             target_type="accounts.invitation",
             target_id=locked.pk,
-            details={"invited_by": locked.invited_by.email if locked.invited_by else ""},
+            details={
+                "invited_by": locked.invited_by.email if locked.invited_by else "",
+                **({"via": via} if via else {}),
+            },
         )
         _roles_propose(locked, user)
     return user

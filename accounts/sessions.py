@@ -41,6 +41,8 @@ class EndReason:
     SIGNED_OUT = "signed out"
     OFFBOARDED = "account deactivated"
     ROLES_CHANGED = "roles changed"
+    # OpenID Connect back-channel logout (sso/backchannel.py).
+    PROVIDER_LOGOUT = "signed out at the identity provider"
 
 
 def _session_store(session_key: str) -> SessionBase:

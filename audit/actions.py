@@ -466,6 +466,36 @@ class Action(enum.StrEnum):
         Category.ADMIN,
     )
 
+    # Sign-in with an identity provider (OpenID Connect, sso/).
+    SSO_SIGN_IN = (
+        "sso.sign_in",
+        _("signed in through an identity provider"),
+        Category.ACCESS,
+        ("email",),
+    )
+    SSO_TOKEN_REFUSE = (
+        "sso.token.refuse",
+        _("refused an identity provider's answer"),
+        Category.ACCESS,
+    )
+    SSO_IDENTITY_LINK = (
+        "sso.identity.link",
+        _("linked an identity-provider account"),
+        Category.ACCOUNT,
+        ("email",),
+    )
+    SSO_ACCOUNT_CREATE = (
+        "sso.account.create",
+        _("account created at first sign-in through an identity provider"),
+        Category.ACCOUNT,
+        ("email",),
+    )
+    SSO_BACKCHANNEL_LOGOUT = (
+        "sso.backchannel_logout",
+        _("signed out by the identity provider"),
+        Category.ACCESS,
+    )
+
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}
 

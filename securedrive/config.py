@@ -214,3 +214,63 @@ def production_refuse_unsafe(
             "SecureDrive refuses to start with an unsafe production configuration:\n  - "
             + "\n  - ".join(problems)
         )
+
+
+# --- OpenID Connect providers (sso/, docs/sso.md) ---------------------------------------
+
+_OIDC_SLUG_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+OIDC_DEFAULT_SCOPES = "openid email profile"
+
+
+def oidc_providers_from(environment: Any, *, production: bool) -> dict[str, dict[str, Any]]:
+    """``SECUREDRIVE_OIDC_PROVIDERS=psc,keycloak`` and, for each, ``SECUREDRIVE_OIDC_<SLUG>_*``
+    (the slug upper-cased, ``-`` as ``_``) become ``settings.OIDC_PROVIDERS``: one dict per
+    provider whose keys are the lower-cased rest of the names. Fails closed: a provider
+    without issuer, client id or secret, or with a plain-HTTP issuer in production,
+    stops the start-up with every problem listed.
+    """
+    slugs = [slug.strip() for slug in environment.list("SECUREDRIVE_OIDC_PROVIDERS", default=[])]
+    providers: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    for slug in slugs:
+        if not slug or not set(slug) <= _OIDC_SLUG_CHARACTERS:
+            problems.append(f"OIDC provider name {slug!r}: lower-case letters, digits and '-'")
+            continue
+        prefix = f"SECUREDRIVE_OIDC_{slug.upper().replace('-', '_')}_"
+
+        def text(name: str, default: str = "", prefix: str = prefix) -> str:
+            return str(environment.str(prefix + name, default=default)).strip()
+
+        def words(name: str, prefix: str = prefix) -> list[str]:
+            return str(environment.str(prefix + name, default="")).replace(",", " ").split()
+
+        issuer = text("ISSUER").rstrip("/")
+        provider = {
+            "name": text("NAME", slug),
+            "issuer": issuer,
+            "discovery_url": text("DISCOVERY_URL") or f"{issuer}/.well-known/openid-configuration",
+            "client_id": text("CLIENT_ID"),
+            "client_secret": text("CLIENT_SECRET"),
+            "scopes": text("SCOPES", OIDC_DEFAULT_SCOPES),
+            "acr_values": text("ACR_VALUES"),
+            "accepted_acr": words("ACCEPTED_ACR"),
+            "accepted_amr": words("ACCEPTED_AMR"),
+            "create_accounts": bool(environment.bool(prefix + "CREATE_ACCOUNTS", default=False)),
+            "email_claim": text("EMAIL_CLAIM", "email"),
+            "require_email_verified": bool(
+                environment.bool(prefix + "REQUIRE_EMAIL_VERIFIED", default=True)
+            ),
+        }
+        for required in ("issuer", "client_id", "client_secret"):
+            if not provider[required]:
+                problems.append(f"{prefix}{required.upper()} is required")
+        if "openid" not in str(provider["scopes"]).split():
+            problems.append(f"{prefix}SCOPES must include 'openid'")
+        if production:
+            for url_name in ("issuer", "discovery_url"):
+                if provider[url_name] and not str(provider[url_name]).startswith("https://"):
+                    problems.append(f"{prefix}{url_name.upper()} must be an https:// URL")
+        providers[slug] = provider
+    if problems:
+        raise ImproperlyConfigured("OpenID Connect: " + "; ".join(problems))
+    return providers

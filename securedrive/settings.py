@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "sharing",
     "imaging",
     "privacy",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -198,6 +199,13 @@ OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 OTP_WEBAUTHN_HELPER_CLASS = "accounts.webauthn.AuditedWebAuthnHelper"
 # Shown by authenticator apps next to the account name.
 OTP_TOTP_ISSUER = "SecureDrive"
+
+# Sign-in with the organisation's identity providers (OpenID Connect, sso/, docs/sso.md):
+# SECUREDRIVE_OIDC_PROVIDERS=psc,keycloak and SECUREDRIVE_OIDC_<SLUG>_* for each; none by
+# default. A provider's answers are checked, never trusted (sso/providers.py).
+OIDC_PROVIDERS = config.oidc_providers_from(env, production=PRODUCTION)
+# How far an ID token's times (exp, iat) may stray from this server's clock, in seconds.
+OIDC_CLOCK_LEEWAY_S = env.int("SECUREDRIVE_OIDC_CLOCK_LEEWAY_S", default=60)
 
 # Guessing is stopped (django-axes): after 5 failures, per account and per address.
 AXES_FAILURE_LIMIT = env.int("SECUREDRIVE_LOCKOUT_FAILURES", default=5)

@@ -18,6 +18,8 @@ urlpatterns = [
     path("r/", include("sharing.urls.file_request_public")),
     path("imaging/", include("imaging.urls")),
     path("privacy/", include("privacy.urls")),
+    # Sign-in with identity providers (OpenID Connect): docs/sso.md.
+    path("sso/", include("sso.urls")),
     path("audit/", include("audit.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("status/", views.platform_status, name="platform_status"),

@@ -21,7 +21,12 @@ from accounts.models import User
 
 # Fixture modules: their fixtures are available to every test module, which asks for
 # them by parameter name only (no imports).
-pytest_plugins = ["tests.files_helpers", "tests.fixtures_services", "tests.smtp_server"]
+pytest_plugins = [
+    "tests.files_helpers",
+    "tests.fixtures_services",
+    "tests.smtp_server",
+    "tests.oidc_helpers",
+]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
@@ -36,6 +41,8 @@ SERVICES = {
     "clamd": "SECUREDRIVE_TEST_CLAMD_ADDRESS",
     "s3": "SECUREDRIVE_TEST_S3_ENDPOINT_URL",
     "chromium": "SECUREDRIVE_TEST_CHROMIUM",
+    # The folder of the test OpenID provider, its packages installed (tests/services.sh).
+    "oidc_provider": "SECUREDRIVE_TEST_OIDC_PROVIDER",
 }
 
 

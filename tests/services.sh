@@ -102,6 +102,18 @@ start_s3() {
   echo "SECUREDRIVE_TEST_S3_ENDPOINT_URL=http://127.0.0.1:$S3_PORT"
 }
 
+start_oidc_provider() {
+  # Not a daemon: the tests start panva's oidc-provider themselves, once they know the
+  # live server's address (tests/oidc_helpers.py). Here its pinned packages are installed.
+  command -v node >/dev/null && command -v npm >/dev/null || { log "node/npm not installed"; return 1; }
+  if [ ! -d tests/oidc_provider/node_modules/oidc-provider ] \
+     || [ tests/oidc_provider/package-lock.json -nt tests/oidc_provider/node_modules ]; then
+    (cd tests/oidc_provider && npm ci --no-audit --no-fund --ignore-scripts >/dev/null) \
+      || { log "npm ci in tests/oidc_provider failed"; return 1; }
+  fi
+  echo "SECUREDRIVE_TEST_OIDC_PROVIDER=$ROOT/tests/oidc_provider"
+}
+
 find_chromium() {
   local chromium
   chromium=$(command -v chromium || command -v chromium-browser || true)
@@ -123,7 +135,7 @@ stop_all() {
 case "${1:-start}" in
   start)
     {
-      for service in start_postgres start_redis start_clamd start_s3 find_chromium; do
+      for service in start_postgres start_redis start_clamd start_s3 start_oidc_provider find_chromium; do
         $service || log "$service: unavailable (tests needing it skip locally, fail under CI=true)"
       done
     } > "$ENV_FILE.new"

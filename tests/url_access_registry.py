@@ -222,6 +222,12 @@ PUBLIC: dict[str, str] = {
     "file_request:open": "file request page",
     "file_request:uploads": "file request tus endpoint",
     "file_request:upload": "file request tus endpoint",
+    # Sign-in with an identity provider (tests/test_sso_oidc.py, tests/test_sso_logout.py):
+    # reached before anyone is signed in; the provider's signed answer is the credential.
+    "sso:sign_in": "start of a sign-in at an identity provider",
+    "sso:callback": "the identity provider's answer (state, nonce, signed ID token)",
+    "sso:link_confirm": "an invited person confirms the link (pending in their session)",
+    "sso:backchannel_logout": "the identity provider's signed logout token (server to server)",
     "set_language": "language switch",
     "healthz": "health check for the load balancer (no data)",
 }

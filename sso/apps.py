@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class SsoConfig(AppConfig):
+    """Signing in with the organisation's identity providers (OpenID Connect).
+
+    It sits above accounts (sso → accounts → audit): it links a provider's subject to an
+    account and then signs that account in the way accounts does; accounts imports
+    nothing from it.
+    """
+
+    name = "sso"
+    verbose_name = "Single sign-on"

@@ -1,0 +1,71 @@
+"""A person's identity at an OpenID provider, and the logout tokens already used.
+
+``ExternalIdentity`` links an account to one (issuer, subject) pair: the only stable
+identifier OpenID Connect guarantees (Core 1.0 §5.7). E-mail addresses change hands and
+providers let people edit them; an account is never found by its e-mail alone.
+
+It is also a django-otp ``Device``: when the provider asserts a strong authentication
+the administrator accepts (an ``acr`` or ``amr`` value, e.g. Pro Santé Connect's
+e-CPS), the session is marked verified with this device, exactly as a local second
+factor marks it (``django_otp.login``). It verifies no code (``verify_token`` is
+django-otp's, which refuses everything), and offboarding disables it with the other
+devices, so a leaver's provider account opens nothing.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django_otp.models import Device
+
+
+class ExternalIdentity(Device):  # type: ignore[misc]  # django-otp is untyped
+    provider = models.CharField(max_length=64)
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    linked_at = models.DateTimeField(default=timezone.now)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="sso_identity_unique"),
+            # One identity per provider and person: a second one would be a second key to
+            # the same account that nobody asked for.
+            models.UniqueConstraint(fields=["issuer", "user"], name="sso_identity_one_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.subject}"
+
+
+class LogoutTokenSeen(models.Model):
+    """The ``jti`` of every back-channel logout token accepted: a token is used once
+    (OpenID Connect Back-Channel Logout 1.0 §2.6, replay)."""
+
+    issuer = models.CharField(max_length=255)
+    jti = models.CharField(max_length=255)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "jti"], name="sso_logout_token_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issuer} {self.jti}"
+
+
+class ProviderSession(models.Model):
+    """The SecureDrive session that a provider's session (its ``sid``) opened, so that a
+    back-channel logout naming the ``sid`` ends that session and no other."""
+
+    identity = models.ForeignKey(
+        ExternalIdentity, on_delete=models.CASCADE, related_name="provider_sessions"
+    )
+    sid = models.CharField(max_length=255, db_index=True)
+    user_session = models.ForeignKey(
+        "accounts.UserSession", on_delete=models.CASCADE, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.sid} -> {self.user_session_id}"

@@ -1,0 +1,384 @@
+"""Who a provider's answer signs in, and the audit trail of every step.
+
+The ID token has already been validated (``sso/views.py`` through Authlib: signature with
+the provider's keys, issuer, audience, expiry, nonce). Here the validated claims are
+turned into an account, in this order, and never by e-mail alone:
+
+1. an identity linked to this (issuer, subject): that account;
+2. a pending invitation for the asserted, verified e-mail: the person confirms, then the
+   invitation's account is created and linked (``invitation_link``);
+3. the administrator lets this provider create accounts and nobody has the address:
+   a new account, linked;
+4. otherwise refused: an administrator invites the person first.
+
+Every write takes its actor and records its audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts import invitations
+from accounts.errors import AccountRuleError
+from accounts.models import Invitation, User, UserSession
+from audit import services as audit
+from audit.actions import Action
+from audit.models import Outcome
+from core.errors import RuleError
+from sso.models import ExternalIdentity, ProviderSession
+from sso.providers import Provider
+
+DEVICE_TYPE = "identity provider"
+
+
+class SignInRefused(RuleError):
+    """The provider's answer does not open an account; ``reason`` goes to the audit log,
+    the message to the person."""
+
+    def __init__(self, message: str, *, reason: str, status_code: int = 403) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class Assertion:
+    """What a provider asserted about the person, from a validated ID token."""
+
+    provider: Provider
+    subject: str
+    email: str
+    email_verified: bool
+    full_name: str
+    acr: str
+    amr: tuple[str, ...]
+    sid: str
+
+    @property
+    def strong(self) -> bool:
+        return self.provider.asserts_strong_authentication({"acr": self.acr, "amr": list(self.amr)})
+
+    def as_session_data(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider.slug,
+            "subject": self.subject,
+            "email": self.email,
+            "email_verified": self.email_verified,
+            "full_name": self.full_name,
+            "acr": self.acr,
+            "amr": list(self.amr),
+            "sid": self.sid,
+        }
+
+    @classmethod
+    def from_session_data(cls, provider: Provider, data: dict[str, Any]) -> Assertion:
+        return cls(
+            provider=provider,
+            subject=str(data["subject"]),
+            email=str(data["email"]),
+            email_verified=bool(data["email_verified"]),
+            full_name=str(data["full_name"]),
+            acr=str(data["acr"]),
+            amr=tuple(str(value) for value in data["amr"]),
+            sid=str(data["sid"]),
+        )
+
+
+def _text(value: Any, limit: int) -> str:
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def assertion_from(
+    *, provider: Provider, id_claims: dict[str, Any], userinfo: dict[str, Any]
+) -> Assertion:
+    """The person's claims: the ID token's, completed by the UserInfo endpoint's (whose
+    ``sub`` must be the same person, OpenID Connect Core 1.0 §5.3.2)."""
+    subject = id_claims.get("sub")
+    if not isinstance(subject, str) or not subject or len(subject) > 255:
+        raise SignInRefused(_("The identity provider's answer is not valid."), reason="no subject")
+    if userinfo and userinfo.get("sub") != subject:
+        raise SignInRefused(
+            _("The identity provider's answer is not valid."), reason="userinfo subject differs"
+        )
+    claims = {**userinfo, **id_claims}
+    email = _text(claims.get(provider.email_claim), 254).lower()
+    full_name = _text(claims.get("name"), 150) or " ".join(
+        part
+        for part in (_text(claims.get("given_name"), 75), _text(claims.get("family_name"), 75))
+        if part
+    )
+    verified = claims.get("email_verified")
+    amr = id_claims.get("amr")
+    return Assertion(
+        provider=provider,
+        subject=subject,
+        email=email,
+        email_verified=verified is True
+        or (verified is None and not provider.require_email_verified),
+        full_name=full_name,
+        acr=_text(id_claims.get("acr"), 255),
+        amr=tuple(_text(value, 64) for value in amr) if isinstance(amr, list) else (),
+        sid=_text(id_claims.get("sid"), 255),
+    )
+
+
+# --- Audit events ---------------------------------------------------------------------------
+
+
+def token_refused_record(
+    *, provider: Provider | None, reason: str, detail: str = "", subject: str = ""
+) -> None:
+    """A provider's answer (or something claiming to be one) was refused."""
+    details: dict[str, Any] = {"provider": provider.slug if provider else "", "reason": reason}
+    if detail:
+        details["detail"] = detail[:300]
+    if subject:
+        details["subject"] = subject
+    audit.record(action=Action.SSO_TOKEN_REFUSE, outcome=Outcome.DENIED, details=details)
+
+
+def _second_factor(assertion: Assertion) -> str:
+    return "provider" if assertion.strong else "local"
+
+
+def sign_in_record(*, identity: ExternalIdentity, assertion: Assertion) -> None:
+    """Called after Django's login(): the sign-in through the provider, and, when its
+    assurance is accepted, the second-factor check it stands for."""
+    user = identity.user
+    with transaction.atomic():
+        identity.last_sign_in_at = timezone.now()
+        identity.save(update_fields=["last_sign_in_at"])
+        audit.record(
+            action=Action.SSO_SIGN_IN,
+            actor=user,
+            target_type="accounts.user",
+            target_id=user.pk,
+            details={
+                "provider": assertion.provider.slug,
+                "issuer": assertion.provider.issuer,
+                "subject": assertion.subject,
+                "acr": assertion.acr,
+                "amr": list(assertion.amr),
+                "second_factor": _second_factor(assertion),
+            },
+        )
+        if assertion.strong:
+            audit.record(
+                action=Action.ACCOUNTS_MFA_VERIFY,
+                actor=user,
+                target_type="accounts.user",
+                target_id=user.pk,
+                details={
+                    "device_type": DEVICE_TYPE,
+                    "device": identity.pk,
+                    "purpose": "sign-in",
+                    "acr": assertion.acr,
+                    "amr": list(assertion.amr),
+                },
+            )
+
+
+def sign_in_refused_record(*, assertion: Assertion, reason: str, user: User | None = None) -> None:
+    audit.record(
+        action=Action.SSO_SIGN_IN,
+        outcome=Outcome.DENIED,
+        actor=user,
+        actor_label="" if user else assertion.email,
+        target_type="accounts.user" if user else "",
+        target_id=user.pk if user else "",
+        details={
+            "provider": assertion.provider.slug,
+            "subject": assertion.subject,
+            "email": assertion.email,
+            "reason": reason,
+        },
+    )
+
+
+def _link_record(*, identity: ExternalIdentity, assertion: Assertion, via: str) -> None:
+    audit.record(
+        action=Action.SSO_IDENTITY_LINK,
+        actor=identity.user,
+        target_type="accounts.user",
+        target_id=identity.user.pk,
+        details={
+            "provider": assertion.provider.slug,
+            "issuer": assertion.provider.issuer,
+            "subject": assertion.subject,
+            "email": assertion.email,
+            "via": via,
+        },
+    )
+
+
+# --- Resolving the account ------------------------------------------------------------------
+
+
+class Next(enum.Enum):
+    SIGN_IN = "sign in"
+    CONFIRM_INVITATION = "confirm invitation"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    next: Next
+    identity: ExternalIdentity | None = None
+    invitation: Invitation | None = None
+
+
+def _pending_invitation(email: str) -> Invitation | None:
+    invitation = (
+        Invitation.objects.filter(
+            email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    return invitation if invitation is not None and invitation.is_pending() else None
+
+
+def identity_resolve(*, assertion: Assertion) -> Resolution:
+    """Who this validated assertion is: see the module's docstring for the order."""
+    provider = assertion.provider
+    identity = (
+        ExternalIdentity.objects.select_related("user")
+        .filter(issuer=provider.issuer, subject=assertion.subject)
+        .first()
+    )
+    if identity is not None:
+        if not identity.user.is_active or not identity.confirmed:
+            sign_in_refused_record(
+                assertion=assertion, reason="account deactivated", user=identity.user
+            )
+            raise SignInRefused(_("This account is deactivated."), reason="account deactivated")
+        return Resolution(next=Next.SIGN_IN, identity=identity)
+
+    if not assertion.email or not assertion.email_verified:
+        sign_in_refused_record(assertion=assertion, reason="no verified e-mail address")
+        raise SignInRefused(
+            _(
+                "Your identity provider did not confirm your e-mail address, so SecureDrive "
+                "cannot find your invitation. Ask your administrator."
+            ),
+            reason="no verified e-mail address",
+        )
+    invitation = _pending_invitation(assertion.email)
+    if invitation is not None:
+        return Resolution(next=Next.CONFIRM_INVITATION, invitation=invitation)
+    if User.objects.filter(email__iexact=assertion.email).exists():
+        # Same address, other person perhaps: an address is not an identity.
+        sign_in_refused_record(assertion=assertion, reason="address of an unlinked account")
+        raise SignInRefused(
+            _(
+                "An account with this e-mail address exists but is not linked to this identity "
+                "provider. Ask your administrator for an invitation to link it."
+            ),
+            reason="address of an unlinked account",
+        )
+    if not provider.create_accounts:
+        sign_in_refused_record(assertion=assertion, reason="no invitation")
+        raise SignInRefused(
+            _(
+                "You have no SecureDrive account yet. Ask your administrator for an "
+                "invitation, then sign in with %(provider)s again."
+            )
+            % {"provider": provider.name},
+            reason="no invitation",
+        )
+    return Resolution(next=Next.SIGN_IN, identity=_account_create(assertion=assertion))
+
+
+def _identity_new(*, user: User, assertion: Assertion) -> ExternalIdentity:
+    provider = assertion.provider
+    try:
+        with transaction.atomic():
+            identity: ExternalIdentity = ExternalIdentity.objects.create(
+                user=user,
+                name=provider.name,
+                confirmed=True,
+                provider=provider.slug,
+                issuer=provider.issuer,
+                subject=assertion.subject,
+            )
+    except IntegrityError as error:
+        # Two tabs finishing at once, or this account already linked at this provider.
+        raise SignInRefused(
+            _("This identity is already linked to an account."), reason="already linked"
+        ) from error
+    return identity
+
+
+def _account_create(*, assertion: Assertion) -> ExternalIdentity:
+    """Just-in-time account, allowed by the administrator for this provider."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(
+                    assertion.email, None, full_name=assertion.full_name
+                )
+        except IntegrityError as error:
+            raise SignInRefused(
+                _("An account with this e-mail address already exists."),
+                reason="address of an unlinked account",
+            ) from error
+        identity = _identity_new(user=user, assertion=assertion)
+        audit.record(
+            action=Action.SSO_ACCOUNT_CREATE,
+            actor=user,
+            target_type="accounts.user",
+            target_id=user.pk,
+            details={
+                "provider": assertion.provider.slug,
+                "subject": assertion.subject,
+                "email": assertion.email,
+            },
+        )
+        _link_record(identity=identity, assertion=assertion, via="account created")
+    return identity
+
+
+def invitation_link(*, assertion: Assertion, invitation_id: int) -> ExternalIdentity:
+    """The invited person confirmed: the invitation's account is created (no password:
+    they sign in through the provider) and linked to this identity, in one transaction."""
+    invitation = Invitation.objects.filter(pk=invitation_id).first()
+    if (
+        invitation is None
+        or not invitation.is_pending()
+        or (invitation.email.lower() != assertion.email.lower())
+    ):
+        sign_in_refused_record(assertion=assertion, reason="invitation no longer valid")
+        raise SignInRefused(
+            _("This invitation is no longer valid."), reason="invitation no longer valid"
+        )
+    with transaction.atomic():
+        try:
+            user = invitations.invitation_accept(
+                invitation=invitation,
+                password=None,
+                full_name=assertion.full_name,
+                via=f"identity provider {assertion.provider.slug}",
+            )
+        except AccountRuleError as error:
+            raise SignInRefused(str(error), reason="invitation no longer valid") from error
+        identity = _identity_new(user=user, assertion=assertion)
+        _link_record(identity=identity, assertion=assertion, via="invitation")
+    return identity
+
+
+def provider_session_remember(
+    *, identity: ExternalIdentity, assertion: Assertion, session_key: str
+) -> None:
+    """Which SecureDrive session the provider's session ``sid`` opened: a back-channel
+    logout naming that ``sid`` ends it."""
+    user_session = UserSession.objects.filter(session_key=session_key).first()
+    if user_session is not None and assertion.sid:
+        ProviderSession.objects.create(
+            identity=identity, sid=assertion.sid, user_session=user_session
+        )

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from sso import views
+
+app_name = "sso"
+
+urlpatterns = [
+    path("link/", views.link_confirm, name="link_confirm"),
+    path("<slug:slug>/login/", views.sign_in_start, name="sign_in"),
+    path("<slug:slug>/callback/", views.callback, name="callback"),
+    path("<slug:slug>/backchannel-logout/", views.backchannel_logout, name="backchannel_logout"),
+]

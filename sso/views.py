@@ -1,0 +1,263 @@
+"""Sign-in with an identity provider: start, callback, invitation link, back-channel logout.
+
+HTTP only: the rules are in sso/services.py and sso/backchannel.py. Every refusal is a
+4xx page (or JSON for the provider's back channel) and an audit event, never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.base_client.errors import OAuthError
+from django.conf import settings
+from django.contrib.auth import login
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp import login as otp_login
+from joserfc.errors import JoseError
+
+from accounts import sessions
+from audit.context import client_ip
+from core.ratelimit import rate_limit_hit
+from sso import backchannel, services
+from sso.models import ExternalIdentity
+from sso.providers import Provider, ProviderError, client_for, provider_get, signed_claims
+from sso.services import Assertion, SignInRefused
+
+# Per address: a sign-in is a handful of requests; a loop of forged callbacks is not.
+SIGN_IN_RATE = "60/10m"
+BACKCHANNEL_RATE = "120/m"
+NEXT_SESSION_KEY = "sd_sso_next"
+PENDING_LINK_SESSION_KEY = "sd_sso_pending_link"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def _provider_or_404(slug: str) -> Provider:
+    provider = provider_get(slug)
+    if provider is None:
+        raise Http404
+    return provider
+
+
+def _refused_page(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
+    return render(request, "sso/refused.html", {"message": message}, status=status)
+
+
+def _rate_limited(request: HttpRequest, provider: Provider | None) -> HttpResponse | None:
+    if not rate_limit_hit(group="sso.sign_in", key=client_ip(request), rate=SIGN_IN_RATE):
+        return None
+    services.token_refused_record(provider=provider, reason="rate limited")
+    return _refused_page(
+        request, _("Too many sign-in attempts. Wait a few minutes and try again."), status=429
+    )
+
+
+def _provider_unreachable(
+    request: HttpRequest, provider: Provider, error: Exception
+) -> HttpResponse:
+    services.token_refused_record(
+        provider=provider, reason="provider unreachable or misconfigured", detail=repr(error)
+    )
+    return _refused_page(
+        request,
+        _("%(provider)s cannot be reached right now. Try again in a few minutes.")
+        % {"provider": provider.name},
+        status=502,
+    )
+
+
+@never_cache
+@require_GET
+def sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBase:
+    """Send the browser to the provider: code flow, PKCE (S256), state and nonce, all
+    kept in this browser's session by Authlib until the callback."""
+    provider = provider_get(slug)
+    limited = _rate_limited(request, provider)
+    if limited is not None:
+        return limited
+    if provider is None:
+        raise Http404
+    next_url = request.GET.get("next", "")
+    if next_url and url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        request.session[NEXT_SESSION_KEY] = next_url
+    try:
+        client = client_for(provider)
+    except (ProviderError, requests.RequestException, ValueError) as error:
+        return _provider_unreachable(request, provider, error)
+    redirect_uri = request.build_absolute_uri(reverse("sso:callback", args=[provider.slug]))
+    extra: dict[str, str] = {}
+    if provider.acr_values:
+        extra["acr_values"] = provider.acr_values
+    if (provider.accepted_acr or provider.accepted_amr) and client.load_server_metadata().get(
+        "claims_parameter_supported"
+    ):
+        # Providers may leave acr and amr out unless asked (OpenID Connect Core 1.0
+        # §5.5.1.1): without them no assurance could stand for the second factor.
+        extra["claims"] = json.dumps({"id_token": {"acr": None, "amr": None}})
+    response: HttpResponseBase = client.authorize_redirect(request, redirect_uri, **extra)
+    return response
+
+
+def _validated_claims(
+    request: HttpRequest, provider: Provider
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ID token's claims, validated by Authlib (signature with the provider's keys,
+    refetched once for an unknown kid; iss, aud, exp, iat, nonce, at_hash), and the
+    UserInfo endpoint's claims when the provider has one."""
+    client = client_for(provider)
+    token = client.authorize_access_token(
+        request,
+        leeway=settings.OIDC_CLOCK_LEEWAY_S,
+        # The audience is checked as such, not only through Authlib's azp rule, which
+        # would let a token for another client through if it named us as azp.
+        claims_options={
+            "iss": {"essential": True, "values": [provider.issuer]},
+            "aud": {"essential": True, "values": [provider.client_id]},
+        },
+    )
+    id_claims = token.get("userinfo")
+    if not id_claims:
+        # Without an ID token Authlib validates nothing: an access token alone is not
+        # an authentication (OpenID Connect Core 1.0 §3.1.3.3).
+        raise SignInRefused(
+            _("The identity provider's answer is not valid."), reason="no ID token", status_code=400
+        )
+    userinfo: dict[str, Any] = {}
+    endpoint = client.load_server_metadata().get("userinfo_endpoint")
+    if endpoint:
+        answer = client.get(endpoint, token=token)
+        answer.raise_for_status()
+        if answer.headers.get("Content-Type", "").startswith("application/jwt"):
+            # A signed UserInfo response (OpenID Connect Core 1.0 §5.3.2).
+            userinfo = signed_claims(provider, answer.text)
+        else:
+            userinfo = dict(answer.json())
+    return dict(id_claims), userinfo
+
+
+def _reason_of(error: Exception) -> str:
+    code = getattr(error, "error", "") or type(error).__name__
+    description = getattr(error, "description", "") or ""
+    return f"{code}: {description}" if description else str(code)
+
+
+@never_cache
+@require_GET
+def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
+    provider = provider_get(slug)
+    limited = _rate_limited(request, provider)
+    if limited is not None:
+        return limited
+    if provider is None:
+        raise Http404
+    if request.user.is_authenticated:
+        # One person per browser session: a second sign-in is not a switch of account.
+        return redirect("home")
+    refused_message = _("The sign-in with %(provider)s could not be completed. Try again.") % {
+        "provider": provider.name
+    }
+    try:
+        id_claims, userinfo = _validated_claims(request, provider)
+        assertion = services.assertion_from(
+            provider=provider, id_claims=id_claims, userinfo=userinfo
+        )
+    except SignInRefused as refusal:
+        services.token_refused_record(provider=provider, reason=refusal.reason)
+        return _refused_page(request, refusal.message, status=refusal.status_code)
+    except (requests.RequestException, ProviderError) as error:
+        return _provider_unreachable(request, provider, error)
+    except (OAuthError, JoseError, AuthlibBaseError, ValueError, KeyError, TypeError) as error:
+        services.token_refused_record(provider=provider, reason=_reason_of(error))
+        return _refused_page(request, refused_message, status=400)
+
+    try:
+        resolution = services.identity_resolve(assertion=assertion)
+    except SignInRefused as refusal:
+        return _refused_page(request, refusal.message, status=refusal.status_code)
+    if resolution.next is services.Next.CONFIRM_INVITATION:
+        assert resolution.invitation is not None  # noqa: S101  (set with CONFIRM_INVITATION)
+        request.session[PENDING_LINK_SESSION_KEY] = {
+            "assertion": assertion.as_session_data(),
+            "invitation": resolution.invitation.pk,
+        }
+        return redirect("sso:link_confirm")
+    assert resolution.identity is not None  # noqa: S101  (set with SIGN_IN)
+    return _signed_in(request, resolution.identity, assertion)
+
+
+def _signed_in(
+    request: HttpRequest, identity: ExternalIdentity, assertion: Assertion
+) -> HttpResponseBase:
+    next_url = request.session.pop(NEXT_SESSION_KEY, "")
+    login(request, identity.user, backend=MODEL_BACKEND)
+    if assertion.strong:
+        # The provider's accepted assurance stands for the second factor, under a new
+        # session id as after a local one (accounts/sessions.py: session_key_renew).
+        sessions.session_key_renew(request)
+        otp_login(request, identity)
+    services.sign_in_record(identity=identity, assertion=assertion)
+    services.provider_session_remember(
+        identity=identity, assertion=assertion, session_key=request.session.session_key or ""
+    )
+    # Otherwise MFARequiredMiddleware sends the person to their local second factor.
+    return redirect(next_url or "home")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def link_confirm(request: HttpRequest) -> HttpResponseBase:
+    """The invited person says, explicitly, that this provider identity is theirs."""
+    pending = request.session.get(PENDING_LINK_SESSION_KEY)
+    provider = provider_get(str(pending["assertion"]["provider"])) if pending else None
+    if not pending or provider is None:
+        return _refused_page(request, _("There is nothing to confirm. Sign in again."), status=400)
+    assertion = Assertion.from_session_data(provider, pending["assertion"])
+    if request.method == "POST":
+        del request.session[PENDING_LINK_SESSION_KEY]
+        if request.POST.get("confirm") != "yes":
+            services.sign_in_refused_record(assertion=assertion, reason="link declined")
+            return redirect("accounts:login")
+        try:
+            identity = services.invitation_link(
+                assertion=assertion, invitation_id=int(pending["invitation"])
+            )
+        except SignInRefused as refusal:
+            return _refused_page(request, refusal.message, status=refusal.status_code)
+        return _signed_in(request, identity, assertion)
+    return render(request, "sso/link_confirm.html", {"assertion": assertion, "provider": provider})
+
+
+@csrf_exempt  # server to server: the signed logout token is the proof, not a cookie
+@never_cache
+@require_POST
+def backchannel_logout(request: HttpRequest, slug: str) -> HttpResponse:
+    provider = provider_get(slug)
+    if rate_limit_hit(group="sso.backchannel", key=client_ip(request), rate=BACKCHANNEL_RATE):
+        backchannel.refused_record(provider=provider, reason="rate limited")
+        return JsonResponse({"error": "temporarily_unavailable"}, status=429)
+    if provider is None:
+        backchannel.refused_record(provider=None, reason=f"unknown provider {slug[:64]}")
+        return JsonResponse({"error": "invalid_request"}, status=404)
+    try:
+        claims = backchannel.logout_token_validate(
+            provider=provider, token=request.POST.get("logout_token", "")
+        )
+        backchannel.logout_apply(provider=provider, claims=claims)
+    except backchannel.LogoutTokenInvalid as error:
+        backchannel.refused_record(provider=provider, reason=error.reason)
+        return JsonResponse({"error": "invalid_request"}, status=400)
+    except (requests.RequestException, ProviderError) as error:
+        backchannel.refused_record(provider=provider, reason=f"keys unavailable: {error!r}"[:300])
+        return JsonResponse({"error": "temporarily_unavailable"}, status=503)
+    return HttpResponse(status=200)

@@ -1,0 +1,509 @@
+"""Signing in with the organisation's identity provider, against a real OpenID provider
+(panva's oidc-provider on loopback, tests/oidc_helpers.py): code flow with PKCE, state
+and nonce, ID tokens checked, accounts found by (issuer, subject) only, the provider's
+strong authentication accepted as the second factor only when the administrator says so.
+
+The people: Alice, whose account is linked to her identity at the provider; Claire,
+invited by Sam; Bob, who has an account whose address someone else asserts.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+
+import pytest
+import requests
+import time_machine
+from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings
+from django.test.utils import override_settings
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from accounts import invitations
+from accounts.models import User, UserSession
+from audit.actions import Action
+from audit.models import AuditEvent, Outcome
+from sso.models import ExternalIdentity
+from tests.conftest import user_create
+from tests.helpers import totp_device_confirmed
+from tests.oidc_helpers import (
+    OTHER_CLIENT_ID,
+    OTHER_CLIENT_SECRET,
+    STRONG_ACR,
+    Forgery,
+    OpenIDProvider,
+    is_callback,
+    provider_flow,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("oidc_provider")]
+
+ALICE_SUB = "248289761001"  # a stable subject, as providers issue them
+
+
+def linked_alice(provider: OpenIDProvider) -> User:
+    alice = user_create("alice.martin@hopital.example", full_name="Alice Martin")
+    totp_device_confirmed(alice)
+    ExternalIdentity.objects.create(
+        user=alice,
+        name="Test provider",
+        confirmed=True,
+        provider="test",
+        issuer=provider.issuer,
+        subject=ALICE_SUB,
+    )
+    provider.account(login="alice", sub=ALICE_SUB, email="alice.martin@hopital.example")
+    return alice
+
+
+def sign_in(
+    live_server: Any, login: str, *, slug: str = "test", http: requests.Session | None = None
+) -> requests.Response:
+    http = http or requests.Session()
+    return provider_flow(http, f"{live_server.url}/sso/{slug}/login/", login=login)
+
+
+def landing(http: requests.Session, response: requests.Response) -> str:
+    """Where SecureDrive finally shows the person after the callback: the page's path."""
+    final = http.get(urljoin(response.url, response.headers["Location"]), timeout=10)
+    return urlsplit(final.url).path
+
+
+def sign_ins() -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=Action.SSO_SIGN_IN, outcome=Outcome.SUCCESS))
+
+
+def refusals(reason_part: str = "") -> list[AuditEvent]:
+    events = AuditEvent.objects.filter(action=Action.SSO_TOKEN_REFUSE, outcome=Outcome.DENIED)
+    return [event for event in events if reason_part in str(event.details.get("reason", ""))]
+
+
+# --- Code flow with PKCE ---------------------------------------------------------------------
+
+
+def test_sign_in_request_uses_code_flow_with_pkce_state_and_nonce(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    start = requests.get(f"{live_server.url}/sso/test/login/", allow_redirects=False, timeout=10)
+    assert start.status_code == 302
+    location = urlsplit(start.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}" == oidc_provider.issuer
+    query = parse_qs(location.query)
+    assert query["response_type"] == ["code"]
+    assert query["code_challenge_method"] == ["S256"]
+    assert len(query["code_challenge"][0]) == 43  # base64url of a SHA-256
+    assert len(query["state"][0]) >= 20
+    assert len(query["nonce"][0]) >= 20
+    assert "openid" in query["scope"][0].split()
+
+
+def test_linked_clinician_signs_in_and_is_asked_for_her_own_second_factor(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    alice = linked_alice(oidc_provider)
+    http = requests.Session()
+    landed = sign_in(live_server, "alice", http=http)
+    # Password-level assurance at the provider: SecureDrive still wants Alice's app.
+    assert landing(http, landed) == "/accounts/mfa/verify/"
+    assert http.get(f"{live_server.url}/api/v1/me/", timeout=10).status_code in (401, 403)
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.SUCCESS)
+    assert event.actor_id == str(alice.pk)
+    assert event.details["second_factor"] == "local"
+    assert event.details["subject"] == ALICE_SUB
+    assert UserSession.objects.filter(user=alice, ended_at__isnull=True).count() == 1
+
+
+def test_accepted_acr_stands_for_the_second_factor(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    alice = linked_alice(oidc_provider)
+    oidc_provider.assurance(STRONG_ACR, ["pwd", "hwk"])  # e.g. Pro Santé Connect's e-CPS
+    http = requests.Session()
+    landed = sign_in(live_server, "alice", http=http)
+    assert landing(http, landed) == "/"
+    me = http.get(f"{live_server.url}/api/v1/me/", timeout=10)
+    assert me.status_code == 200
+    assert me.json()["email"] == alice.email
+    verify = AuditEvent.objects.get(action=Action.ACCOUNTS_MFA_VERIFY)
+    assert verify.details["device_type"] == "identity provider"
+    assert verify.details["acr"] == STRONG_ACR
+
+
+def test_acr_not_listed_by_the_administrator_is_not_a_second_factor(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    linked_alice(oidc_provider)
+    oidc_provider.assurance(STRONG_ACR)
+    # The administrator accepts only another value for this provider.
+    configured = oidc_provider.settings_for(accepted_acr=["urn:other:strong"])
+    http = requests.Session()
+    with override_settings(OIDC_PROVIDERS={"test": configured}):
+        landed = sign_in(live_server, "alice", http=http)
+        assert landing(http, landed) == "/accounts/mfa/verify/"
+
+
+def test_accepted_amr_value_stands_for_the_second_factor(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    linked_alice(oidc_provider)
+    oidc_provider.assurance("urn:securedrive:test:password", ["pwd", "otp"])
+    configured = oidc_provider.settings_for(accepted_acr=[], accepted_amr=["otp", "hwk"])
+    http = requests.Session()
+    with override_settings(OIDC_PROVIDERS={"test": configured}):
+        landed = sign_in(live_server, "alice", http=http)
+        assert landing(http, landed) == "/"
+
+
+# --- Linking: by subject, never by e-mail alone ------------------------------------------
+
+
+def test_unknown_person_without_invitation_is_refused_when_accounts_are_not_created(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    oidc_provider.account(login="nina", sub="sub-nina", email="nina.new@hopital.example")
+    refused = sign_in(live_server, "nina")
+    assert refused.status_code == 403
+    assert "invitation" in refused.text
+    assert not User.objects.filter(email="nina.new@hopital.example").exists()
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
+    assert event.details["reason"] == "no invitation"
+
+
+def test_same_address_is_not_enough_to_enter_someone_elses_account(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    bob = user_create("bob.bernard@hopital.example", full_name="Bob Bernard")
+    # Someone whose provider account claims Bob's (verified) address.
+    oidc_provider.account(login="mallory", sub="sub-mallory", email="bob.bernard@hopital.example")
+    refused = sign_in(live_server, "mallory")
+    assert refused.status_code == 403
+    assert not ExternalIdentity.objects.filter(user=bob).exists()
+    assert not UserSession.objects.filter(user=bob).exists()
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
+    assert event.details["reason"] == "address of an unlinked account"
+
+
+def test_unverified_address_finds_no_invitation(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.admin(
+        "account",
+        login="claire",
+        sub="sub-claire",
+        email="claire.durand@hopital.example",
+        email_verified=False,
+    )
+    refused = sign_in(live_server, "claire")
+    assert refused.status_code == 403
+    assert not User.objects.filter(email="claire.durand@hopital.example").exists()
+
+
+def test_invited_person_confirms_the_link_then_signs_in_by_subject(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    invitations.invitation_create(
+        actor=site_admin, email="claire.durand@hopital.example", full_name="Claire Durand"
+    )
+    oidc_provider.account(
+        login="claire", sub="899700123456", email="claire.durand@hopital.example", name="Claire D."
+    )
+    http = requests.Session()
+    asked = sign_in(live_server, "claire", http=http)
+    assert asked.headers["Location"] == "/sso/link/"
+    page = http.get(f"{live_server.url}/sso/link/", timeout=10)
+    assert "claire.durand@hopital.example" in page.text
+    assert not User.objects.filter(email="claire.durand@hopital.example").exists()
+
+    confirmed = http.post(
+        f"{live_server.url}/sso/link/",
+        data={"confirm": "yes", "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME]},
+        headers={"Referer": f"{live_server.url}/sso/link/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert confirmed.status_code == 302
+    claire = User.objects.get(email="claire.durand@hopital.example")
+    assert not claire.has_usable_password()
+    identity = ExternalIdentity.objects.get(user=claire)
+    assert (identity.issuer, identity.subject) == (oidc_provider.issuer, "899700123456")
+    link = AuditEvent.objects.get(action=Action.SSO_IDENTITY_LINK)
+    assert link.details["via"] == "invitation"
+    assert AuditEvent.objects.filter(action=Action.ACCOUNTS_INVITATION_ACCEPT).count() == 1
+
+    # Next time: found by subject, even after the provider changed her address.
+    oidc_provider.account(login="claire", sub="899700123456", email="c.durand@new.example")
+    http = requests.Session()
+    again = sign_in(live_server, "claire", http=http)
+    assert landing(http, again) == "/accounts/mfa/setup/"  # no second factor yet
+    assert len(sign_ins()) == 2
+
+
+def test_signed_userinfo_answer_is_checked_and_read(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    oidc_provider.account(
+        login="ines", sub="810001234567", email="ines.roux@hopital.example", name="Inès Roux"
+    )
+    configured = oidc_provider.settings_for(
+        client_id="securedrive-signed-userinfo", create_accounts=True
+    )
+    with override_settings(OIDC_PROVIDERS={"signed-userinfo": configured}):
+        landed = sign_in(live_server, "ines", slug="signed-userinfo")
+    assert landed.status_code == 302
+    ines = User.objects.get(email="ines.roux@hopital.example")  # read from the signed answer
+    assert ines.full_name == "Inès Roux"
+
+
+def test_provider_allowed_to_create_accounts_creates_one_linked_by_subject(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    oidc_provider.account(login="hugo", sub="sub-hugo-42", email="hugo.petit@hopital.example")
+    oidc_provider.assurance(STRONG_ACR)
+    configured = oidc_provider.settings_for(create_accounts=True)
+    http = requests.Session()
+    with override_settings(OIDC_PROVIDERS={"test": configured}):
+        landed = sign_in(live_server, "hugo", http=http)
+        assert landing(http, landed) == "/"
+    hugo = User.objects.get(email="hugo.petit@hopital.example")
+    assert ExternalIdentity.objects.get(user=hugo).subject == "sub-hugo-42"
+    assert AuditEvent.objects.filter(action=Action.SSO_ACCOUNT_CREATE).count() == 1
+
+
+def test_deactivated_account_cannot_sign_in_through_the_provider(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    alice = linked_alice(oidc_provider)
+    User.objects.filter(pk=alice.pk).update(is_active=False)
+    refused = sign_in(live_server, "alice")
+    assert refused.status_code == 403
+    assert not UserSession.objects.filter(user=alice).exists()
+
+
+# --- Refused tokens ---------------------------------------------------------------------
+
+
+def _callback_url(live_server: Any, login: str, slug: str, http: requests.Session) -> str:
+    response = sign_in_until_callback(live_server, login, slug=slug, http=http)
+    return urljoin_location(response)
+
+
+def sign_in_until_callback(
+    live_server: Any, login: str, *, slug: str, http: requests.Session
+) -> requests.Response:
+    return provider_flow(
+        http, f"{live_server.url}/sso/{slug}/login/", login=login, stop_before=is_callback
+    )
+
+
+def urljoin_location(response: requests.Response) -> str:
+    return urljoin(response.url, response.headers["Location"])
+
+
+def test_expired_id_token_is_refused(live_server: Any, oidc_provider: OpenIDProvider) -> None:
+    alice = linked_alice(oidc_provider)
+    http = requests.Session()
+    callback = _callback_url(live_server, "alice", "test", http)
+    # The provider's ID tokens live an hour; SecureDrive's clock is two hours ahead.
+    later = dt.datetime.now(tz=dt.UTC) + dt.timedelta(hours=2)
+    with time_machine.travel(later, tick=True):
+        refused = http.get(callback, allow_redirects=False, timeout=10)
+    assert refused.status_code == 400
+    assert not UserSession.objects.filter(user=alice).exists()
+    assert refusals("expired")
+
+
+def test_callback_replayed_in_another_browser_is_refused(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    alice = linked_alice(oidc_provider)
+    callback = _callback_url(live_server, "alice", "test", requests.Session())
+    # Someone who read the callback URL (code and state) off a shared screen or a log.
+    stolen = requests.get(callback, allow_redirects=False, timeout=10)
+    assert stolen.status_code == 400
+    assert not UserSession.objects.filter(user=alice).exists()
+    assert refusals("state")
+
+
+def _rsa_key_of_our_own() -> RSAKey:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return RSAKey.import_key(private)
+
+
+def _claims_of(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    header_part, payload_part, _signature = id_token.split(".")
+
+    def decoded(part: str) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        return value
+
+    return decoded(header_part), decoded(payload_part)
+
+
+def test_id_token_signed_with_another_key_is_refused(
+    live_server: Any, oidc_provider: OpenIDProvider, forging_provider: Forgery
+) -> None:
+    alice = linked_alice(oidc_provider)
+    stats_before = oidc_provider.stats()
+
+    def resigned(real: dict[str, Any]) -> str:
+        # The real token's claims (right issuer, audience, nonce, expiry) and the real
+        # key id, signed with a key the provider never had.
+        header, claims = _claims_of(real["id_token"])
+        return jwt.encode({"alg": "RS256", "kid": header["kid"]}, claims, _rsa_key_of_our_own())
+
+    forging_provider.replace = resigned
+    refused = sign_in(live_server, "alice", slug="forged")
+    assert refused.status_code == 400
+    assert forging_provider.real_responses  # the exchange happened, the token was swapped
+    assert not UserSession.objects.filter(user=alice).exists()
+    assert refusals("bad_signature")
+    assert oidc_provider.stats()["kids"] == stats_before["kids"]
+
+
+def test_id_token_with_an_unknown_key_id_is_refused_after_one_key_refresh(
+    live_server: Any, oidc_provider: OpenIDProvider, forging_provider: Forgery
+) -> None:
+    alice = linked_alice(oidc_provider)
+
+    def unknown_key(real: dict[str, Any]) -> str:
+        _header, claims = _claims_of(real["id_token"])
+        return jwt.encode({"alg": "RS256", "kid": "attacker-key"}, claims, _rsa_key_of_our_own())
+
+    forging_provider.replace = unknown_key
+    refused = sign_in(live_server, "alice", slug="forged")
+    assert refused.status_code == 400
+    assert not UserSession.objects.filter(user=alice).exists()
+    assert refusals()
+
+
+def _other_application_token(provider: OpenIDProvider, nonce: str) -> str:
+    """A genuine ID token of the same provider, issued to another application (with the
+    nonce of SecureDrive's flow, so that only the audience is wrong)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    redirect_uri = f"{provider.issuer}/other-application/callback"
+    authorize = f"{provider.issuer}/auth?" + urlencode(
+        {
+            "client_id": OTHER_CLIENT_ID,
+            "response_type": "code",
+            "scope": "openid email",
+            "redirect_uri": redirect_uri,
+            "state": "other-state",
+            "nonce": nonce,
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+        }
+    )
+    http = requests.Session()
+    redirect = provider_flow(
+        http, authorize, login="alice", stop_before=lambda url: url.startswith(redirect_uri)
+    )
+    code = parse_qs(urlsplit(redirect.headers["Location"]).query)["code"][0]
+    token = requests.post(
+        f"{provider.issuer}/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        },
+        auth=(OTHER_CLIENT_ID, OTHER_CLIENT_SECRET),
+        timeout=10,
+    )
+    token.raise_for_status()
+    id_token: str = token.json()["id_token"]
+    return id_token
+
+
+def test_id_token_issued_to_another_application_is_refused(
+    live_server: Any, oidc_provider: OpenIDProvider, forging_provider: Forgery
+) -> None:
+    alice = linked_alice(oidc_provider)
+    http = requests.Session()
+    to_provider = requests.Request("GET", f"{live_server.url}/sso/forged/login/")
+    start = http.send(http.prepare_request(to_provider), allow_redirects=False, timeout=10)
+    nonce = parse_qs(urlsplit(start.headers["Location"]).query)["nonce"][0]
+    foreign = _other_application_token(oidc_provider, nonce)
+    assert _claims_of(foreign)[1]["aud"] == OTHER_CLIENT_ID
+    forging_provider.replace = lambda real: foreign
+
+    refused = provider_flow(http, start.headers["Location"], login="alice")
+    assert refused.status_code == 400
+    assert not UserSession.objects.filter(user=alice).exists()
+    assert refusals("aud")
+
+
+def test_id_token_of_an_earlier_sign_in_is_refused_by_its_nonce(
+    live_server: Any, oidc_provider: OpenIDProvider, forging_provider: Forgery
+) -> None:
+    alice = linked_alice(oidc_provider)
+    first = sign_in(live_server, "alice", slug="forged")
+    assert first.status_code == 302  # signed in (the second factor comes next)
+    earlier = forging_provider.real_responses[-1]["id_token"]
+    # Genuine, unexpired, for SecureDrive: but the nonce of a finished sign-in.
+    forging_provider.replace = lambda real: earlier
+    sessions_before = UserSession.objects.filter(user=alice).count()
+    refused = sign_in(live_server, "alice", slug="forged")
+    assert refused.status_code == 400
+    assert UserSession.objects.filter(user=alice).count() == sessions_before
+    assert refusals("nonce")
+
+
+def test_key_rotation_at_the_provider_is_followed_with_one_key_refresh(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    linked_alice(oidc_provider)
+    sign_in(live_server, "alice")  # keys fetched (or already known to this process)
+    fetched = oidc_provider.stats()["jwks_requests"]
+    sign_in(live_server, "alice")
+    assert oidc_provider.stats()["jwks_requests"] == fetched  # cached, not fetched again
+
+    old_kids = oidc_provider.stats()["kids"]
+    new_kids = oidc_provider.admin("rotate")["kids"]
+    assert set(new_kids).isdisjoint(old_kids)
+    landed = sign_in(live_server, "alice")
+    assert landed.status_code == 302
+    assert oidc_provider.stats()["jwks_requests"] == fetched + 1
+    assert len(sign_ins()) == 3
+
+
+# --- Bad input: 4xx, audited, never a 500 -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "code=abc",
+        "state=nothing-we-issued&code=abc",
+        "error=access_denied&error_description=refused%20by%20the%20person",
+        "state=" + "x" * 5000,
+    ],
+)
+def test_hostile_callbacks_are_refused_cleanly(live_server: Any, query: str) -> None:
+    response = requests.get(f"{live_server.url}/sso/test/callback/?{query}", timeout=10)
+    assert response.status_code == 400
+    assert refusals()
+
+
+def test_unknown_provider_is_not_found(live_server: Any) -> None:
+    assert requests.get(f"{live_server.url}/sso/nobody/login/", timeout=10).status_code == 404
+    assert requests.get(f"{live_server.url}/sso/nobody/callback/", timeout=10).status_code == 404
+
+
+def test_callbacks_are_rate_limited_per_address(live_server: Any) -> None:
+    statuses = [
+        requests.get(f"{live_server.url}/sso/test/callback/?code=x", timeout=10).status_code
+        for _attempt in range(61)
+    ]
+    assert statuses[:60] == [400] * 60
+    assert statuses[60] == 429
+    assert refusals("rate limited")
