@@ -401,9 +401,10 @@ def _uuid_or_none(value: object) -> uuid.UUID | None:
 # --- Listings ---------------------------------------------------------------------------
 
 
-# A page of a folder: one screen on a desktop, a few on a phone. A 10,000-file folder
-# rendered whole took 4.5 s (bench/listing.py); a page of 100 takes a few ms.
-LISTING_PAGE_SIZE = 100
+# A page of a folder: a couple of screens on a desktop, a few on a phone. A 10,000-file
+# folder rendered whole took 4.5 s (bench/listing.py); the page's cost is now its rows'
+# template (~1 ms each on the shared test machine), whatever the folder's size.
+LISTING_PAGE_SIZE = 50
 
 
 class ListingSort(enum.StrEnum):
