@@ -268,3 +268,34 @@ def test_a_malformed_or_empty_selection_is_a_clear_400(owner: User) -> None:
     assert forged.status_code == 400
     refusals = AuditEvent.objects.filter(action=Action.FILES_SELECTION_REFUSE).order_by("pk")
     assert [event.details["reason"] for event in refusals] == ["empty", "malformed"]
+
+
+def test_share_several_files_with_a_colleague_at_once(owner: User, teammate: User) -> None:
+    from sharing.models import Share
+
+    _root, files = _three(owner)
+    client = client_signed_in(owner)
+    response = client.post(
+        "/sharing/selection/share/",
+        {
+            "file": [str(file.pk) for file in files[:2]],
+            "recipient": teammate.email,
+            "role": "viewer",
+        },
+    )
+    assert response.status_code == 302
+    assert set(Share.objects.filter(user=teammate).values_list("file__name", flat=True)) == {
+        "Échographie Dupont.pdf",
+        "IRM genou.dcm",
+    }
+    # Tom can now read them, and only them.
+    assert client_signed_in(teammate).get(f"/files/{files[0].pk}/").status_code == 200
+    assert client_signed_in(teammate).get(f"/files/{files[2].pk}/").status_code == 404
+    # Nobody by that address: nothing shared, said plainly.
+    refused = client.post(
+        "/sharing/selection/share/",
+        {"file": [str(files[2].pk)], "recipient": "nobody@hopital.example", "role": "viewer"},
+    )
+    assert refused.status_code == 400
+    assert "No active account has this e-mail address" in refused.content.decode()
+    assert not Share.objects.filter(file=files[2]).exists()

@@ -8,10 +8,15 @@
 
   var help = document.getElementById("shortcuts-help");
 
+  // Typing text, that is: a ticked checkbox keeps focus, and Delete must still work.
+  var NOT_TEXT = ["checkbox", "radio", "button", "submit", "reset", "file"];
+
   function typing(target) {
     var tag = target && target.tagName;
-    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" ||
-      (target && target.isContentEditable);
+    if (tag === "INPUT") {
+      return NOT_TEXT.indexOf((target.type || "").toLowerCase()) === -1;
+    }
+    return tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
   }
 
   function click(id) {
