@@ -496,6 +496,13 @@ class Action(enum.StrEnum):
         Category.ACCESS,
     )
 
+    # Several files at once in the browser (issue #15).
+    FILES_SELECTION_REFUSE = (
+        "files.selection.refuse",
+        _("refused an action on several items"),
+        Category.ACCESS,
+    )
+
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}
 

@@ -11,8 +11,9 @@ from ``files.names.name_search_key`` exactly as ``save()`` computes it.
 
 It then times, as Alice, the two pages' own code: the search page
 (``files.views.browser.search_view``: ``selectors.search_for_actor`` and the template)
-for a few queries, and the 10,000-file folder page (``folder_view``), ``--runs`` times
-each after a warm-up, and prints p50/p95 against the targets.
+for a few queries, and the 10,000-file folder page (``folder_view``: its first page by
+name, and page 50 sorted by size, largest first), ``--runs`` times each after a
+warm-up, and prints p50/p95 against the targets.
 
     .venv/bin/python bench/listing.py \\
         --database-url postgres://securedrive:…@127.0.0.1:55432/bench_listing
@@ -334,9 +335,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     times, response = _timed(listing, args.runs)
     p50, p95 = _percentile(times, 50), _percentile(times, 95)
+
+    def by_size() -> Any:
+        request = _request(f"/files/folders/{big.pk}/", alice, {"sort": "-size", "page": "50"})
+        response = browser.folder_view(request, big.pk)
+        assert response.status_code == 200
+        return response
+
+    size_times, _sized = _timed(by_size, args.runs)
+    size_p50, size_p95 = _percentile(size_times, 50), _percentile(size_times, 95)
     rows.append(
         [
-            f"folder of {args.big_folder} files (all on one page)",
+            f"folder of {args.big_folder} files, first page (by name)",
             str(response.content.count(b"<tr data-file=")),
             f"{p50:.1f}",
             f"{p95:.1f}",
@@ -344,6 +354,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "yes" if p95 < LISTING_TARGET_MS else "NO",
         ]
     )
+    rows.append(
+        [
+            f"folder of {args.big_folder} files, page 50 by size",
+            str(_sized.content.count(b"<tr data-file=")),
+            f"{size_p50:.1f}",
+            f"{size_p95:.1f}",
+            "150",
+            "yes" if size_p95 < LISTING_TARGET_MS else "NO",
+        ]
+    )
+    figures["listing_page50_by_size"] = {"p50_ms": round(size_p50, 1), "p95_ms": round(size_p95, 1)}
     figures["listing"] = {
         "files": args.big_folder,
         "rows_rendered": response.content.count(b"<tr data-file="),
@@ -354,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     worst = max(entry["p95_ms"] for entry in figures["search"].values())
     figures["search_p95_worst_ms"] = worst
     figures["search_target_met"] = worst < SEARCH_TARGET_MS
-    figures["listing_target_met"] = p95 < LISTING_TARGET_MS
+    figures["listing_target_met"] = max(p95, size_p95) < LISTING_TARGET_MS
     print(f"{figures['files']} files, seeded in {seed_s:.1f} s; {args.runs} runs per case")
     print(_table(rows))
     print(json.dumps(figures, sort_keys=True))

@@ -303,7 +303,7 @@ class FolderView(FilesAPIView):
     )
     def get(self, request: Request, folder_id: int) -> Response:
         folder = selectors.folder_get_for_actor(actor=signed_in_user(request), folder_id=folder_id)
-        listing = selectors.folder_listing(folder)
+        listing = selectors.folder_listing(folder, page_size=None)
         body = {
             **FolderSummarySerializer(folder).data,
             "folders": FolderSummarySerializer(listing.folders, many=True).data,  # type: ignore[arg-type]

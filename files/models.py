@@ -393,3 +393,34 @@ class ScanPolicySetting(models.Model):
 
     def __str__(self) -> str:
         return f"scan policy {self.policy} ({self.team_id or 'site'})"
+
+
+class Favourite(models.Model):
+    """A file or folder a person starred, for their home page (issue #15). A star is
+    only a bookmark: it grants nothing, and the home page shows a favourite only while
+    the person may still read it (files.selectors.favourites_for)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites"
+    )
+    file = models.ForeignKey(
+        File, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    folder = models.ForeignKey(
+        Folder, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(file__isnull=False, folder__isnull=True)
+                | Q(file__isnull=True, folder__isnull=False),
+                name="favourite_file_xor_folder",
+            ),
+            models.UniqueConstraint(fields=["user", "file"], name="favourite_file_once"),
+            models.UniqueConstraint(fields=["user", "folder"], name="favourite_folder_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"favourite of {self.user_id}: {self.file_id or self.folder_id}"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from core.sizes import size_text
 from files.models import FileVersion, ScanStatus
 
 _ARCHIVE_REASONS = {
@@ -38,7 +38,7 @@ _ARCHIVE_REASONS = {
 
 
 def _too_big(note: dict[str, Any]) -> str:
-    limit = filesizeformat(note.get("scan_max_bytes") or 0)
+    limit = size_text(note.get("scan_max_bytes") or 0)
     member = note.get("member")
     if member:
         return _(

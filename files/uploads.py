@@ -54,7 +54,7 @@ def content_type_detect(head: bytes) -> str:
 def size_refusal(*, limit: int, quota_room: int, reserved: int = 0) -> QuotaExceededError:
     """The 413 message: says which limit applies and how much is left (and, when uploads
     in progress hold part of the quota, how much they hold)."""
-    from django.template.defaultfilters import filesizeformat
+    from core.sizes import size_text as filesizeformat  # one unit system (core/sizes.py)
 
     if quota_room <= limit and reserved:
         return QuotaExceededError(

@@ -5,6 +5,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
+from accounts.permissions import signed_in_user, site_admin_required
+from files import favourites
 from securedrive import health
 
 _CHECK_LABELS = {
@@ -20,12 +22,20 @@ _CHECK_LABELS = {
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    """What a clinician comes back to: their starred items and the files changed last.
+    The platform's status (database, queue, scanner) is for site administrators only,
+    who also see it here; /healthz stays for monitoring."""
+    me = signed_in_user(request)
+    context = {
+        "favourites": favourites.favourites_for(actor=me),
+        "recent_files": favourites.recent_files_for(actor=me),
+    }
+    return render(request, "home.html", context)
 
 
-@login_required
+@site_admin_required
 def platform_status(request: HttpRequest) -> HttpResponse:
-    """htmx fragment for the home page's status card."""
+    """htmx fragment for the status card site administrators see on the home page."""
     checks = [
         {"name": name, "label": label, "status": health.check_run(name).status}
         for name, label in _CHECK_LABELS.items()

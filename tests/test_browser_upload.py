@@ -53,8 +53,9 @@ def test_files_chosen_in_the_browser_upload_with_tus_and_show_their_scan_badge(
     listing = page.locator("#folder-contents")
     listing.get_by_text("IRM genou.dcm").wait_for()
     listing.get_by_text("Courrier.txt").wait_for()
-    # The side column's usage follows without a reload.
-    page.locator("#space-usage", has_text=re.compile(r"^3\.0\sMB used")).wait_for()
+    # The side column's usage follows without a reload, in the uploader's units
+    # (3,145,827 bytes: 3.1 MB, decimal, as the progress line said; not "3.0 MB").
+    page.locator("#space-usage", has_text=re.compile(r"^3\.1\sMB used")).wait_for()
     browser_page.screenshot("browser-upload")
 
     study_file = File.objects.get(name="IRM genou.dcm")

@@ -54,7 +54,7 @@ def test_file_pages_speak_french(owner: User, folder_backend: Backend) -> None:
     client.post("/i18n/setlang/", {"language": "fr", "next": "/files/"})
     urls = pages_of(owner)
     folder_page = client.get(urls[1]).content.decode()
-    assert "Déposer un fichier" in folder_page
+    assert "Envoyer des fichiers" in folder_page
     assert "en attente d\u2019analyse antivirus" in folder_page
     assert "Corbeille" in client.get(urls[3]).content.decode()
     assert "ne peut pas être téléchargée" in client.get(urls[4]).content.decode()
@@ -80,12 +80,13 @@ def test_a_clinician_uploads_a_file_and_makes_a_folder_in_chromium(
     )
 
     page.goto("/files/")
-    page.get_by_label("Upload a file").set_input_files(
+    # One upload area (tus): the "Upload files" button, no second form.
+    assert page.locator("#upload-form").count() == 0
+    page.locator("#upload-files").set_input_files(
         {"name": "Compte rendu.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.7 test"}
     )
-    page.get_by_role("button", name="Upload", exact=True).click()
-    page.get_by_text("“Compte rendu.pdf” is uploaded.").wait_for()
     row = page.locator("#folder-contents tr", has_text="Compte rendu.pdf")
+    row.wait_for()
     assert "waiting for virus scan" in row.inner_text()
 
     page.get_by_label("New folder").fill("Imagerie")

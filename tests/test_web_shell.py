@@ -23,9 +23,15 @@ def test_pages_carry_a_strict_content_security_policy(client: Client) -> None:
     assert "unsafe" not in policy
 
 
-def test_pages_hold_no_inline_script_or_style(owner: User) -> None:
+def test_pages_hold_no_inline_script_or_style(owner: User, site_admin: User) -> None:
     signed_in = client_signed_in(owner)
-    for client, url in ((Client(), "/accounts/login/"), (signed_in, "/"), (signed_in, "/status/")):
+    admin = client_signed_in(site_admin)
+    for client, url in (
+        (Client(), "/accounts/login/"),
+        (signed_in, "/"),
+        (admin, "/"),
+        (admin, "/status/"),
+    ):
         response = client.get(url)
         assert response.status_code == 200, url
         html = response.content.decode()
@@ -49,10 +55,14 @@ def test_interface_speaks_french(client: Client) -> None:
     assert "Se connecter à SecureDrive" in page
 
 
-def test_home_shows_platform_status_and_scanner_warning(owner: User) -> None:
-    client = client_signed_in(owner)
-    home = client.get("/").content.decode()
-    assert "Virus scanning is disabled." in home
+def test_home_shows_platform_status_to_site_admins_only(owner: User, site_admin: User) -> None:
+    clinician = client_signed_in(owner).get("/").content.decode()
+    assert "Virus scanning is disabled." in clinician
+    assert "platform-status" not in clinician  # recent files and favourites instead
+    assert "home-recent" in clinician
+    assert client_signed_in(owner).get("/status/").status_code == 403
+    client = client_signed_in(site_admin)
+    assert "platform-status" in client.get("/").content.decode()
     status = client.get("/status/").content.decode()
     assert 'data-check="scanner"' in status
     assert "Disabled" in status

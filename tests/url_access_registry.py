@@ -49,6 +49,8 @@ COVERED: dict[str, frozenset[str]] = {
             "files:file_delete",
             "files:file_restore",
             "files:file_purge",
+            "files:file_favourite",
+            "files:folder_favourite",
             "files:version_download",
             "files:version_restore",
             "files_api:trash",
@@ -103,6 +105,9 @@ COVERED: dict[str, frozenset[str]] = {
     "accounts:team": frozenset({OWNER, SITE_ADMIN}),
     "accounts:team_member_remove": frozenset({OWNER, SITE_ADMIN}),
     # --- Administration (tests/test_accounts_admin.py, tests/test_privacy.py).
+    # The platform's components (database, queue, scanner): site administrators only,
+    # on their home page (tests/test_files_list.py); monitoring uses /healthz.
+    "platform_status": ADMINS,
     **{
         name: ADMINS
         for name in [
@@ -160,8 +165,16 @@ COVERED: dict[str, frozenset[str]] = {
         name: EVERYONE_SIGNED_IN
         for name in [
             "home",
-            "platform_status",
             "files:home",
+            # A selection of ids in the POST body, each item checked by its selector;
+            # without items it is a 400 for everyone (tests/test_files_selection.py).
+            "files:selection_trash",
+            "files:selection_restore",
+            "files:selection_purge",
+            "files:selection_move",
+            "files:selection_copy",
+            "sharing:selection_download",
+            "sharing:selection_share",
             "files:search",  # results scoped by the selectors: tests/test_files_search.py
             "imaging:studies",  # scoped the same way: tests/test_imaging_pages.py
             "accounts:security",

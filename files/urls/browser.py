@@ -1,6 +1,7 @@
 from django.urls import path
 
 from files.views import browser as views
+from files.views import bulk as bulk_views
 from files.views import scan_policy as scan_policy_views
 from files.views import tus as tus_views
 
@@ -19,6 +20,13 @@ urlpatterns = [
     path("folders/<int:folder_id>/delete/", views.folder_delete, name="folder_delete"),
     path("folders/<int:folder_id>/restore/", views.folder_restore, name="folder_restore"),
     path("folders/<int:folder_id>/purge/", views.folder_purge, name="folder_purge"),
+    path("selection/trash/", bulk_views.selection_trash, name="selection_trash"),
+    path("selection/restore/", bulk_views.selection_restore, name="selection_restore"),
+    path("selection/purge/", bulk_views.selection_purge, name="selection_purge"),
+    path("selection/move/", bulk_views.selection_move, name="selection_move"),
+    path("selection/copy/", bulk_views.selection_copy, name="selection_copy"),
+    path("folders/<int:folder_id>/favourite/", views.folder_favourite, name="folder_favourite"),
+    path("<int:file_id>/favourite/", views.file_favourite, name="file_favourite"),
     path("spaces/<int:space_id>/trash/", views.trash_view, name="trash"),
     path("<int:file_id>/", views.file_view, name="file"),
     path("<int:file_id>/download/", views.file_download, name="download"),

@@ -198,9 +198,9 @@ def file_request_create(
 
 
 def _size_text(size: int) -> str:
-    from django.template.defaultfilters import filesizeformat
+    from core.sizes import size_text  # decimal units, as the uploader (core/sizes.py)
 
-    return str(filesizeformat(size))
+    return size_text(size)
 
 
 def file_request_close(

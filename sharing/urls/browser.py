@@ -1,6 +1,6 @@
 """Signed-in sharing pages, under /sharing/. One module per concept, one namespace."""
 
-from sharing.urls import file_requests, links, shares, transfers
+from sharing.urls import file_requests, links, selection, shares, transfers
 
 app_name = "sharing"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     *links.urlpatterns,
     *transfers.urlpatterns,
     *file_requests.urlpatterns,
+    *selection.urlpatterns,
 ]

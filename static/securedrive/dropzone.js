@@ -9,15 +9,34 @@
   var CHUNK_SIZE = 64 * 1024 * 1024;
   var RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 20000, 30000, 60000];
 
+  // Sizes in decimal SI units, one decimal from kB up, like the list beside it
+  // (core/sizes.py, filter ``filesize``): the same bytes read the same on both, in the
+  // page's language ("314.6 MB", French "314,6 Mo").
+  var SIZE_WORDS = {
+    en: { units: ["kB", "MB", "GB", "TB", "PB"], byte: "byte", bytes: "bytes", point: "." },
+    fr: { units: ["ko", "Mo", "Go", "To", "Po"], byte: "octet", bytes: "octets", point: "," },
+  };
+
   function sizeText(bytes) {
-    var units = ["B", "KB", "MB", "GB", "TB"];
-    var value = bytes;
-    var unit = 0;
-    while (value >= 1000 && unit < units.length - 1) {
-      value /= 1000;
+    var lang = (document.documentElement.lang || "en").slice(0, 2).toLowerCase();
+    var words = SIZE_WORDS[lang] || SIZE_WORDS.en;
+    var count = Math.floor(Number(bytes) || 0);
+    if (count < 1000) {
+      // French takes the singular for 0 and 1, English for 1 only (as gettext does).
+      var one = lang === "fr" ? count <= 1 : count === 1;
+      return count + " " + (one ? words.byte : words.bytes);
+    }
+    // Tenths, halves rounded up, as core/sizes.py does in integers.
+    var unit = 1;
+    while (count >= Math.pow(1000, unit + 1) && unit < words.units.length) {
       unit += 1;
     }
-    return (unit ? value.toFixed(1) : String(value)) + " " + units[unit];
+    var tenths = Math.round((count * 10) / Math.pow(1000, unit));
+    if (tenths >= 10000 && unit < words.units.length) {
+      unit += 1;
+      tenths = Math.round((count * 10) / Math.pow(1000, unit));
+    }
+    return Math.floor(tenths / 10) + words.point + (tenths % 10) + " " + words.units[unit - 1];
   }
 
   // The "detail" of a JSON refusal from the server, or "".

@@ -171,6 +171,11 @@
   }
 
   shared.dropZone(zone, { onFiles: startAll, onFile: start });
+  // The whole list takes drops too (data-drop-area: a wrapper htmx never replaces).
+  var dropArea = labels.dropArea && document.getElementById(labels.dropArea);
+  if (dropArea) {
+    shared.dropZone(dropArea, { onFiles: startAll, onFile: start });
+  }
   ["upload-files", "upload-folder"].forEach(function (id) {
     shared.fileInput(document.getElementById(id), startAll);
   });

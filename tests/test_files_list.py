@@ -1,0 +1,301 @@
+"""The files list (issue #15, item 4): one unit system for sizes (the list and the
+uploader say the same "314.6 MB"), types in words, sorting and pages that keep a
+10,000-file folder fast, favourites and recent files on the home page, and actions on
+several ticked items at once — with the same access checks, audit events, "Undo" and
+confirmation as one item at a time."""
+
+# Fixtures are imported by name from tests.files_helpers; pytest injects them.
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import translation
+
+from accounts.models import Team, User
+from audit.actions import Action
+from audit.models import AuditEvent
+from core.sizes import size_text
+from files import selectors, services
+from files.models import File, Folder
+from files.names import name_key, name_search_key
+from files.types import file_kind
+from tests.files_helpers import body_of, root_of, version_store
+from tests.helpers import CONFIRMED, client_signed_in
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("folder_backend")]
+
+SIZES = [0, 1, 999, 1000, 1049, 1050, 1250, 999_949, 999_950, 314_572_800, 3_145_827, 10**12]
+
+
+def test_the_list_and_the_uploader_write_every_size_the_same_way() -> None:
+    """Before: the list used Django's filesizeformat (÷1024, "300.0 MB") and the uploader
+    ÷1000 ("314.6 MB") for the same 314,572,800 bytes."""
+    assert size_text(314_572_800) == "314.6 MB"
+    assert size_text(1250) == "1.3 kB"  # halves round up on both sides
+    assert size_text(999_950) == "1.0 MB"  # never "1000.0 kB"
+    script = Path(settings.BASE_DIR, "static/securedrive/dropzone.js").read_text()
+    for lang in ("en", "fr"):
+        program = (
+            f"var window = {{}}; var document = {{documentElement: {{lang: '{lang}'}}}};\n"
+            f"{script}\n"
+            f"console.log(JSON.stringify({json.dumps(SIZES)}"
+            ".map(window.SecureDriveUploads.sizeText)));"
+        )
+        run = subprocess.run(
+            ["node", "-e", program],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        with translation.override(lang):
+            assert json.loads(run.stdout) == [size_text(size) for size in SIZES], lang
+    with translation.override("fr"):
+        assert size_text(314_572_800) == "314,6 Mo"
+        assert size_text(1) == "1 octet"
+
+
+def test_types_are_said_in_words_in_both_languages(owner: User) -> None:
+    assert str(file_kind(content_type="application/pdf").label) == "PDF document"
+    assert str(file_kind(content_type="image/jpeg").label) == "JPEG image"
+    word = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    assert str(file_kind(content_type=word).label) == "Word document"
+    dicom = file_kind(content_type="application/octet-stream", name="IRM.dcm")
+    assert str(dicom.label) == "DICOM image"
+    version_store(actor=owner, folder=root_of(owner), name="cr.pdf", content=b"%PDF-1.7 x")
+    client = client_signed_in(owner)
+    page = client.get("/files/", follow=True).content.decode()
+    assert "PDF document" in page
+    assert ">application/pdf<" not in page
+    client.post("/i18n/setlang/", {"language": "fr", "next": "/files/"})
+    assert "Document PDF" in client.get("/files/", follow=True).content.decode()
+
+
+def _many_files(folder: Folder, count: int) -> None:
+    File.objects.bulk_create(
+        File(
+            space_id=folder.space_id,
+            folder=folder,
+            name=f"Bilan {number:04d}.pdf",
+            name_key=name_key(f"Bilan {number:04d}.pdf"),
+            name_search=name_search_key(f"Bilan {number:04d}.pdf"),
+        )
+        for number in range(count)
+    )
+
+
+def test_a_large_folder_is_shown_a_page_at_a_time_in_the_order_asked(owner: User) -> None:
+    root = root_of(owner)
+    services.folder_create(actor=owner, parent=root, name="Archives")
+    _many_files(root, selectors.LISTING_PAGE_SIZE + 5)
+    client = client_signed_in(owner)
+    first = client.get(f"/files/folders/{root.pk}/").content.decode()
+    assert first.count("<tr data-file=") == selectors.LISTING_PAGE_SIZE - 1  # + the folder
+    assert "<tr data-folder=" in first
+    assert 'aria-sort="ascending"' in first
+    assert "Page 1 of 2" in first
+    second = client.get(f"/files/folders/{root.pk}/?sort=name&page=2").content.decode()
+    assert second.count("<tr data-file=") == 6
+    last = f"Bilan {selectors.LISTING_PAGE_SIZE + 4:04d}.pdf"
+    assert last in second
+    backwards = client.get(f"/files/folders/{root.pk}/?sort=-name").content.decode()
+    assert 'aria-sort="descending"' in backwards
+    assert backwards.index("Archives") < backwards.index(last)  # folders first
+    # A page past the end is the last one; nonsense is read as the defaults, never a 500.
+    assert client.get(f"/files/folders/{root.pk}/?page=99").status_code == 200
+    assert client.get(f"/files/folders/{root.pk}/?sort=evil&page=x").status_code == 200
+
+
+def test_sorting_by_size_puts_the_largest_first_when_asked(owner: User) -> None:
+    root = root_of(owner)
+    for name, size in (("moyen.txt", 2000), ("petit.txt", 10), ("grand.txt", 90_000)):
+        version_store(actor=owner, folder=root, name=name, content=b"x" * size)
+    page = client_signed_in(owner).get(f"/files/folders/{root.pk}/?sort=-size").content.decode()
+    order = [page.index(name) for name in ("grand.txt", "moyen.txt", "petit.txt")]
+    assert order == sorted(order)
+    assert re.search(r'aria-sort="descending">\s*<a[^>]*data-sort="size"', page)
+
+
+# --- Favourites and the home page -------------------------------------------------------
+
+
+def test_the_home_page_shows_my_stars_and_recent_files_not_the_platform(
+    owner: User, outsider: User
+) -> None:
+    root = root_of(owner)
+    report = version_store(actor=owner, folder=root, name="Compte rendu.pdf", content=b"cr").file
+    client = client_signed_in(owner)
+    home = client.get("/").content.decode()
+    assert "Compte rendu.pdf" in home  # recent
+    assert "platform-status" not in home
+    response = client.post(f"/files/{report.pk}/favourite/", {"starred": "1", "next": "/"})
+    assert response.status_code == 302
+    favourites = client.get("/").content.decode().split('id="home-recent"')[0]
+    assert "Compte rendu.pdf" in favourites
+    # A star grants nothing: someone else cannot star (or learn about) Alice's file.
+    other = client_signed_in(outsider)
+    assert other.post(f"/files/{report.pk}/favourite/", {"starred": "1"}).status_code == 404
+    assert "Compte rendu.pdf" not in other.get("/").content.decode()
+    client.post(f"/files/{report.pk}/favourite/", {"starred": "0"})
+    assert "Compte rendu.pdf" not in client.get("/").content.decode().split('id="home-recent"')[0]
+
+
+# --- Several items at once -----------------------------------------------------------------
+
+
+CONTENTS = {
+    "Échographie Dupont.pdf": b"%PDF echo " * 300,
+    "IRM genou.dcm": bytes(range(256)) * 40,
+    "Courrier.txt": b"Cher confrere\n" * 10,
+}
+
+
+def _three(owner: User) -> tuple[Folder, list[File]]:
+    root = root_of(owner)
+    files = [
+        version_store(actor=owner, folder=root, name=name, content=content).file
+        for name, content in CONTENTS.items()
+    ]
+    return root, files
+
+
+def test_three_ticked_files_download_as_one_zip_each_member_audited_with_lineage(
+    owner: User,
+) -> None:
+    root, files = _three(owner)
+    client = client_signed_in(owner)
+    response = client.post(
+        "/sharing/selection/download/",
+        {"file": [str(file.pk) for file in files], "next": f"/files/folders/{root.pk}/"},
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(body_of(response))) as archive:
+        assert sorted(archive.namelist()) == sorted(file.name for file in files)
+        for file in files:
+            assert archive.read(file.name) == CONTENTS[file.name]
+    events = AuditEvent.objects.filter(action=Action.FILES_VERSION_DOWNLOAD)
+    assert events.count() == 3
+    assert {event.details["path"] for event in events} == {f"/{file.name}" for file in files}
+    assert len({event.details["archive"] for event in events}) == 1
+
+
+def test_trash_several_then_undo_then_delete_them_for_good_after_confirming(
+    owner: User,
+) -> None:
+    root, files = _three(owner)
+    client = client_signed_in(owner)
+    ids = [str(file.pk) for file in files[:2]]
+    back = f"/files/folders/{root.pk}/"
+    response = client.post("/files/selection/trash/", {"file": ids, "next": back})
+    assert response.status_code == 302
+    assert response["Location"] == back
+    assert File.objects.filter(deleted_at__isnull=False).count() == 2
+    page = client.get(back).content.decode()
+    assert "2 items are in the trash: you can restore them." in page
+    assert 'action="/files/selection/restore/"' in page  # the "Undo" button
+    client.post("/files/selection/restore/", {"file": ",".join(ids), "next": back})
+    assert File.objects.filter(deleted_at__isnull=False).count() == 0
+
+    client.post("/files/selection/trash/", {"file": ids, "next": back})
+    asked = client.post("/files/selection/purge/", {"file": ids})
+    assert asked.status_code == 200
+    question = asked.content.decode()
+    assert "Delete 2 items permanently?" in question
+    assert "Échographie Dupont.pdf" in question
+    assert "IRM genou.dcm" in question
+    assert File.objects.filter(purged_at__isnull=False).count() == 0  # nothing yet
+    client.post("/files/selection/purge/", {"file": ids, **CONFIRMED})
+    assert File.objects.filter(purged_at__isnull=False).count() == 2
+
+
+def test_move_and_copy_several_files_into_a_folder(owner: User) -> None:
+    root, files = _three(owner)
+    reports = services.folder_create(actor=owner, parent=root, name="Comptes rendus")
+    client = client_signed_in(owner)
+    ids = [str(file.pk) for file in files]
+    moved = client.post("/files/selection/move/", {"file": ids[:2], "destination": str(reports.pk)})
+    assert moved.status_code == 302
+    assert set(File.objects.filter(folder=reports).values_list("name", flat=True)) == {
+        "Échographie Dupont.pdf",
+        "IRM genou.dcm",
+    }
+    client.post("/files/selection/copy/", {"file": ids[2:], "destination": str(reports.pk)})
+    assert File.objects.filter(folder=reports, name="Courrier.txt").exists()
+    assert File.objects.filter(folder=root, name="Courrier.txt").exists()
+
+
+def test_a_selection_with_someone_elses_file_is_refused_whole_said_and_audited(
+    owner: User, teammate: User, team: Team
+) -> None:
+    """Tom may read his own file but not Alice's personal one: nothing is trashed or
+    zipped, the page says how many were refused, and the refusal is in the log."""
+    _root, alices = _three(owner)
+    toms = version_store(
+        actor=teammate, folder=root_of(teammate), name="Tom.pdf", content=b"tom"
+    ).file
+    tom = client_signed_in(teammate)
+    for url in ("/files/selection/trash/", "/sharing/selection/download/"):
+        response = tom.post(url, {"file": [str(toms.pk), str(alices[0].pk)]})
+        assert response.status_code == 404, url
+        assert "1 of the 2 selected items is not there any more" in response.content.decode()
+    assert File.objects.filter(deleted_at__isnull=False).count() == 0
+    refusals = AuditEvent.objects.filter(action=Action.FILES_SELECTION_REFUSE)
+    assert [event.details["bulk_action"] for event in refusals.order_by("pk")] == [
+        "trash",
+        "download",
+    ]
+    assert all(event.actor_id == str(teammate.pk) for event in refusals)
+    denied = AuditEvent.objects.filter(action=Action.FILES_ACCESS, outcome="denied")
+    assert {event.target_id for event in denied} == {str(alices[0].pk)}
+    assert not AuditEvent.objects.filter(action=Action.FILES_VERSION_DOWNLOAD).exists()
+
+
+def test_a_malformed_or_empty_selection_is_a_clear_400(owner: User) -> None:
+    client = client_signed_in(owner)
+    empty = client.post("/files/selection/trash/", {})
+    assert empty.status_code == 400
+    assert "Tick at least one file or folder first." in empty.content.decode()
+    forged = client.post("/sharing/selection/download/", {"file": "1;DROP"})
+    assert forged.status_code == 400
+    refusals = AuditEvent.objects.filter(action=Action.FILES_SELECTION_REFUSE).order_by("pk")
+    assert [event.details["reason"] for event in refusals] == ["empty", "malformed"]
+
+
+def test_share_several_files_with_a_colleague_at_once(owner: User, teammate: User) -> None:
+    from sharing.models import Share
+
+    _root, files = _three(owner)
+    client = client_signed_in(owner)
+    response = client.post(
+        "/sharing/selection/share/",
+        {
+            "file": [str(file.pk) for file in files[:2]],
+            "recipient": teammate.email,
+            "role": "viewer",
+        },
+    )
+    assert response.status_code == 302
+    assert set(Share.objects.filter(user=teammate).values_list("file__name", flat=True)) == {
+        "Échographie Dupont.pdf",
+        "IRM genou.dcm",
+    }
+    # Tom can now read them, and only them.
+    assert client_signed_in(teammate).get(f"/files/{files[0].pk}/").status_code == 200
+    assert client_signed_in(teammate).get(f"/files/{files[2].pk}/").status_code == 404
+    # Nobody by that address: nothing shared, said plainly.
+    refused = client.post(
+        "/sharing/selection/share/",
+        {"file": [str(files[2].pk)], "recipient": "nobody@hopital.example", "role": "viewer"},
+    )
+    assert refused.status_code == 400
+    assert "No active account has this e-mail address" in refused.content.decode()
+    assert not Share.objects.filter(file=files[2]).exists()
