@@ -74,6 +74,7 @@ vendor:
 	cp node_modules/bootstrap-icons/font/bootstrap-icons.min.css node_modules/bootstrap-icons/LICENSE static/vendor/bootstrap-icons/
 	cp node_modules/bootstrap-icons/font/fonts/* static/vendor/bootstrap-icons/fonts/
 	mkdir -p static/vendor/tus-js-client && cp node_modules/tus-js-client/dist/tus.min.js node_modules/tus-js-client/dist/tus.min.js.map node_modules/tus-js-client/LICENSE static/vendor/tus-js-client/
+	mkdir -p static/vendor/pdfjs/standard_fonts && cp node_modules/pdfjs-dist/build/pdf.min.mjs node_modules/pdfjs-dist/build/pdf.worker.min.mjs node_modules/pdfjs-dist/LICENSE static/vendor/pdfjs/ && cp node_modules/pdfjs-dist/standard_fonts/* static/vendor/pdfjs/standard_fonts/
 
 ## Rebuild the French catalogue after changing UI text.
 messages:

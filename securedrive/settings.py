@@ -259,6 +259,9 @@ CONTENT_SECURITY_POLICY = {
         "img-src": [SELF, "data:"],
         "font-src": [SELF],
         "connect-src": [SELF],
+        # No page runs a worker except the preview page (PDF.js), which allows 'self'
+        # for itself alone (files/views/preview.py).
+        "worker-src": [NONE],
         "form-action": [SELF],
         "manifest-src": [SELF],
         "frame-ancestors": [NONE],
