@@ -62,8 +62,8 @@ def samples(owner: User, team: Team) -> Samples:
         jpeg=store("Radio thorax.jpg", jpeg_bytes()),
         pdf=store("Compte rendu.pdf", pdf_bytes(pages=2)),
         mp4=store("Échographie.mp4", MP4_CLIP.read_bytes()),
-        csv=store("Constantes.csv", "date;pouls\n2026-12-01;72\n2026-12-02;<b>80</b>\n".encode()),
-        text=store("Note.txt", "Patient <b>stable</b> & tension 12/8\n".encode()),
+        csv=store("Constantes.csv", b"date;pouls\n2026-12-01;72\n2026-12-02;<b>80</b>\n"),
+        text=store("Note.txt", b"Patient <b>stable</b> & tension 12/8\n"),
         svg=store("schema.svg", SVG),
         html=store("page.html", HTML),
     )
@@ -194,18 +194,17 @@ def test_video_streams_with_range_under_a_fixed_type_inline_and_sandboxed(
     assert event.details["path"] == "/Échographie.mp4"
 
 
-def test_the_content_addresses_refuse_to_be_opened_as_a_page(
-    owner: User, samples: Samples
-) -> None:
+def test_the_content_addresses_refuse_to_be_opened_as_a_page(owner: User, samples: Samples) -> None:
     browser = client_signed_in(owner)
     for url in (
         reverse("files:preview_stream", args=[samples.pdf.file_id]),
         reverse("files:preview_rendition", args=[samples.jpeg.file_id]),
     ):
         assert browser.get(url, HTTP_SEC_FETCH_DEST="document").status_code == 403
-    assert {event.details["reason"] for event in AuditEvent.objects.filter(
-        action=Action.FILES_VERSION_VIEW
-    )} == {"navigation"}
+    assert {
+        event.details["reason"]
+        for event in AuditEvent.objects.filter(action=Action.FILES_VERSION_VIEW)
+    } == {"navigation"}
 
 
 def test_pdf_page_runs_pdfjs_with_a_worker_allowed_on_that_page_only(
@@ -254,7 +253,8 @@ def test_active_content_stays_download_only(owner: User, samples: Samples, name:
     assert (
         browser.get(reverse("files:preview_rendition", args=[version.file_id])).status_code == 422
     )
-    assert b"<svg" not in page.content and b"alert(document" not in page.content
+    assert b"<svg" not in page.content
+    assert b"alert(document" not in page.content
 
 
 def test_nothing_is_previewed_before_a_clean_scan(owner: User) -> None:
@@ -263,7 +263,9 @@ def test_nothing_is_previewed_before_a_clean_scan(owner: User) -> None:
     )
     assert version.scan_status == ScanStatus.PENDING
     browser = client_signed_in(owner)
-    assert browser.get(reverse("files:preview_rendition", args=[version.file_id])).status_code == 409
+    assert (
+        browser.get(reverse("files:preview_rendition", args=[version.file_id])).status_code == 409
+    )
     assert browser.get(reverse("files:preview_stream", args=[version.file_id])).status_code == 409
     assert [event.outcome for event in views_of(version)] == ["denied", "denied"]
 
@@ -274,15 +276,15 @@ def test_nothing_is_previewed_before_a_clean_scan(owner: User) -> None:
 def test_a_link_recipient_previews_without_it_counting_as_a_download(
     owner: User, samples: Samples
 ) -> None:
-    link, token = share_link_create(
-        actor=owner, target=samples.jpeg.file.folder, max_downloads=1
-    )
+    link, token = share_link_create(actor=owner, target=samples.jpeg.file.folder, max_downloads=1)
     recipient = Client()
     assert recipient.get(reverse("share_link:open", args=[token])).status_code == 200
     for version in (samples.jpeg, samples.pdf):
         page = recipient.get(reverse("share_link:preview", args=[token, version.file_id]))
         assert page.status_code == 200
-    image = recipient.get(reverse("share_link:preview_rendition", args=[token, samples.jpeg.file_id]))
+    image = recipient.get(
+        reverse("share_link:preview_rendition", args=[token, samples.jpeg.file_id])
+    )
     assert image.status_code == 200
     assert image["Content-Type"] == "image/jpeg"
     video = recipient.get(
@@ -329,9 +331,12 @@ def test_a_view_only_link_previews_but_refuses_every_download(
     page = recipient.get(reverse("share_link:preview", args=[token, samples.pdf.file_id]))
     assert page.status_code == 200
     assert b'id="preview-download"' not in page.content
-    assert recipient.get(
-        reverse("share_link:preview_stream", args=[token, samples.pdf.file_id])
-    ).status_code == 200
+    assert (
+        recipient.get(
+            reverse("share_link:preview_stream", args=[token, samples.pdf.file_id])
+        ).status_code
+        == 200
+    )
     single = recipient.get(reverse("share_link:file", args=[token, samples.pdf.file_id]))
     archive = recipient.get(reverse("share_link:archive", args=[token]))
     assert (single.status_code, archive.status_code) == (403, 403)

@@ -54,6 +54,7 @@ def preview_page_csp(view: _View) -> _View:
     """The preview page's CSP: the site's, plus ``worker-src 'self'`` (PDF.js)."""
     return cast(_View, _worker_from_self(view))
 
+
 # Where a browser puts a response it navigated to: the content endpoints are for the
 # preview page's <img>, <video> and fetch() only. Opening them in a tab is refused, so
 # a "view only" link does not turn into a download by a right-click "open in new tab"
