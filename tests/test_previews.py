@@ -213,6 +213,7 @@ def test_pdf_page_runs_pdfjs_with_a_worker_allowed_on_that_page_only(
     browser = client_signed_in(owner)
     page = browser.get(reverse("files:preview", args=[samples.pdf.file_id]))
     assert "worker-src 'self'" in page["Content-Security-Policy"]
+    assert "media-src 'self'" in page["Content-Security-Policy"]
     assert "unsafe-eval" not in page["Content-Security-Policy"]
     assert b'id="pdf-canvas"' in page.content
     assert b"<script>" not in page.content

@@ -55,6 +55,7 @@ COVERED: dict[str, frozenset[str]] = {
             "files:preview",
             "files:preview_rendition",
             "files:preview_stream",
+            "files:thumbnail",
             "files_api:trash",
             "files_api:folder",
             "files_api:folder_create",

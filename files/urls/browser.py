@@ -28,6 +28,7 @@ urlpatterns = [
         name="preview_rendition",
     ),
     path("<int:file_id>/preview/stream/", preview_views.file_preview_stream, name="preview_stream"),
+    path("<int:file_id>/thumbnail/", preview_views.file_thumbnail, name="thumbnail"),
     path("<int:file_id>/scan-badge/", tus_views.scan_badge, name="scan_badge"),
     path("<int:file_id>/upload/", views.file_upload_version, name="file_upload"),
     path("<int:file_id>/rename/", views.file_rename, name="file_rename"),

@@ -11,6 +11,7 @@ vendored): the CSP of the preview page alone allows a worker from 'self', for PD
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -29,7 +30,7 @@ from accounts.permissions import signed_in_user
 from audit.actions import Action
 from audit.context import context_from_request
 from audit.models import Outcome
-from files import previews, selectors, services
+from files import previews, selectors, services, thumbnails
 from files.crypto import BlobIntegrityError
 from files.downloads import (
     DOWNLOAD_CSP,
@@ -39,19 +40,20 @@ from files.downloads import (
 )
 from files.envelope import EnvelopeError
 from files.errors import NotDownloadableError
-from files.models import File, FileVersion
+from files.models import File, FileVersion, VersionThumbnail
 from files.previews import PreviewKind, PreviewUnavailable
 from files.storage import BlobMissingError
 from files.views.browser import not_found_as_404
 
-# PDF.js runs its parser in a module worker loaded from our static files: only the
-# preview page's CSP allows a worker (the site's default is worker-src 'none').
-_worker_from_self = csp_replace({"worker-src": [SELF]})
+# PDF.js runs its parser in a module worker loaded from our static files, and <video>
+# and <audio> load the stream: only the preview page's CSP allows a worker and media,
+# from 'self' (the site's default is worker-src 'none' and media-src 'none').
+_worker_from_self = csp_replace({"worker-src": [SELF], "media-src": [SELF]})
 _View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
 
 
 def preview_page_csp(view: _View) -> _View:
-    """The preview page's CSP: the site's, plus ``worker-src 'self'`` (PDF.js)."""
+    """The preview page's CSP: the site's, plus a worker (PDF.js) and media from 'self'."""
     return cast(_View, _worker_from_self(view))
 
 
@@ -62,6 +64,7 @@ def preview_page_csp(view: _View) -> _View:
 NAVIGATION_DESTINATIONS = frozenset({"document", "iframe", "frame", "embed", "object"})
 
 _PLAIN = "text/plain; charset=utf-8"
+logger = logging.getLogger(__name__)
 
 
 def _refused(message: str, status: int) -> HttpResponse:
@@ -327,3 +330,36 @@ def file_preview_stream(request: HttpRequest, file_id: int) -> HttpResponseBase:
         return stream_response(request, version=_current_version(me, file), actor=me)
     except NotDownloadableError as error:
         return _refused(str(error), error.status_code)
+
+
+# --- Thumbnails: /files/<id>/thumbnail/ -----------------------------------------------------
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def file_thumbnail(request: HttpRequest, file_id: int) -> HttpResponse:
+    """The current version's thumbnail (404 while there is none, or when the version may
+    not be served). Not audited one by one: files/thumbnails.py says why."""
+    me = signed_in_user(request)
+    file = selectors.file_get_for_actor(actor=me, file_id=file_id)
+    version = _current_version(me, file)
+    thumbnail = VersionThumbnail.objects.filter(version=version).first()
+    if thumbnail is None or version_refusal(version) is not None:
+        raise Http404
+    try:
+        picture = thumbnails.thumbnail_picture_read(thumbnail)
+    except PreviewUnavailable as error:
+        raise Http404 from error
+    except (BlobIntegrityError, BlobMissingError, EnvelopeError):
+        logger.exception("thumbnail of version %s failed its integrity check", version.pk)
+        raise Http404 from None
+    content_type = "image/png" if picture.startswith(_PNG_SIGNATURE) else "image/jpeg"
+    response = HttpResponse(picture, content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Security-Policy"] = DOWNLOAD_CSP
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
