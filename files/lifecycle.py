@@ -290,6 +290,9 @@ def data_keys_rewrap(
             )
         if progress is not None:
             progress(report)
+    from files.thumbnails import thumbnails_rewrap  # thumbnails import the previews' Pillow
+
+    thumbnails_rewrapped = thumbnails_rewrap(batch_size=batch_size)
     audit.record(
         action=Action.FILES_KEYS_ROTATION,
         outcome=Outcome.ERROR if report.failed else Outcome.SUCCESS,
@@ -298,6 +301,7 @@ def data_keys_rewrap(
             "phase": "finish",
             "current_kek": current,
             "rewrapped": report.rewrapped,
+            "thumbnails_rewrapped": thumbnails_rewrapped,
             "failed": report.failed,
         },
     )

@@ -23,11 +23,18 @@ from __future__ import annotations
 import io
 import logging
 import uuid
+from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 
 from files.crypto import BlobDecryptor, encrypt_stream, generate_data_key
-from files.envelope import WrappedKey, unwrap_data_key, wrap_data_key
+from files.envelope import (
+    EnvelopeError,
+    WrappedKey,
+    rewrap_data_key,
+    unwrap_data_key,
+    wrap_data_key,
+)
 from files.keys import keyring
 from files.models import FileVersion, VersionThumbnail
 from files.previews import (
@@ -173,3 +180,39 @@ def thumbnail_ready_ids(version_ids: list[uuid.UUID]) -> set[uuid.UUID]:
             version_id__in=version_ids, wrapped_data_key__isnull=False
         ).values_list("version_id", flat=True)
     )
+
+
+def _blob_delete_later(key: str) -> Callable[[], None]:
+    return lambda: blob_store().delete(key)
+
+
+def thumbnails_rewrap(*, batch_size: int = 500) -> int:
+    """Key rotation (``files.lifecycle.data_keys_rewrap``): re-wrap the thumbnails' data
+    keys under the current KEK. A thumbnail whose key does not unwrap is dropped (row and
+    blob): it is derived content, and a worker can draw it again."""
+    ring = keyring()
+    current = ring.current_key_id
+    rewrapped = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                VersionThumbnail.objects.select_for_update()
+                .filter(wrapped_data_key__isnull=False)
+                .exclude(kek_id=current)
+                .order_by("pk")[:batch_size]
+            )
+            if not batch:
+                return rewrapped
+            for thumbnail in batch:
+                bound_to = thumbnail_associated_data(thumbnail.version_id)
+                wrapped = WrappedKey(thumbnail.kek_id, bytes(thumbnail.wrapped_data_key or b""))
+                try:
+                    fresh = rewrap_data_key(ring, wrapped, bound_to)
+                except EnvelopeError:
+                    logger.warning("thumbnail of version %s dropped: key", thumbnail.version_id)
+                    thumbnail.delete()
+                    transaction.on_commit(_blob_delete_later(thumbnail.blob_key), robust=True)
+                    continue
+                thumbnail.kek_id, thumbnail.wrapped_data_key = fresh.kek_id, fresh.wrapped
+                thumbnail.save(update_fields=["kek_id", "wrapped_data_key"])
+                rewrapped += 1

@@ -10,12 +10,14 @@ Fixtures are imported by name from tests.files_helpers; pytest injects them.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from dataclasses import dataclass
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from PIL import Image
 
 from accounts import tokens
@@ -24,8 +26,9 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from files.models import FileVersion, ScanStatus
-from files.previews import PreviewUnavailable, image_rendition, text_decode
+from files.previews import IMAGE_FORMATS, PreviewUnavailable, image_rendition, text_decode
 from sharing.models import ShareLinkDownload
+from sharing.services import transfers
 from sharing.services.links import share_link_create
 from tests.files_helpers import body_of, root_of, version_store
 from tests.helpers import client_signed_in
@@ -365,3 +368,34 @@ def test_the_owner_sets_view_only_from_the_form_and_the_api(owner: User, samples
     )
     assert created.status_code == 201, created.content
     assert created.json()["view_only"] is True
+
+
+def test_a_transfer_recipient_previews_the_version_that_was_sent(owner: User) -> None:
+    transfer = transfers.transfer_create(
+        actor=owner, subject="Radio", expires_at=timezone.now() + dt.timedelta(days=7)
+    )
+    assert transfer.folder is not None
+    sent = version_store(
+        actor=owner, folder=transfer.folder, name="Radio.png", content=png_bytes(64, 64)
+    )
+    [link] = transfers.transfer_send(
+        actor=owner, transfer=transfer, recipients=["dr.radio@clinique.example"]
+    )
+    # A newer version after sending: the recipient still sees what was sent.
+    version_store(actor=owner, folder=transfer.folder, name="Radio.png", content=jpeg_bytes())
+    recipient = Client()
+    recipient.get(reverse("share_link:open", args=[link.token]))
+    image = recipient.get(reverse("share_link:preview_rendition", args=[link.token, sent.file_id]))
+    assert image.status_code == 200
+    with Image.open(io.BytesIO(image.content)) as shown:
+        assert shown.size == (64, 64)
+    [event] = views_of(sent)
+    assert event.details["transfer"] == transfer.pk
+
+
+def test_an_iphone_photo_in_heic_is_previewed() -> None:
+    heic = io.BytesIO()
+    Image.new("RGB", (120, 90), "navy").save(heic, format="HEIF")
+    rendition = image_rendition(heic.getvalue(), formats=IMAGE_FORMATS["image/heic"])
+    assert (rendition.width, rendition.height) == (120, 90)
+    assert rendition.content_type == "image/jpeg"

@@ -156,3 +156,24 @@ def test_a_thumbnail_is_shredded_and_deleted_with_its_version(
     assert not folder_backend.exists(thumbnail.blob_key)
     assert not folder_backend.exists(version.blob_key)
     assert not VersionThumbnail.objects.exists()
+
+
+def test_rotating_the_master_key_rewraps_thumbnail_keys_too(
+    owner: User, folder_backend: Backend, private_keyring: Path
+) -> None:
+    from django.core.management import call_command
+
+    from files.keys import keyring
+
+    version = version_store(actor=owner, folder=root_of(owner), name="p.png", content=png_bytes())
+    assert version_thumbnail_make(version_id=version.pk)
+    old_kek = VersionThumbnail.objects.get().kek_id
+    blob = folder_backend.raw(VersionThumbnail.objects.get().blob_key)
+
+    call_command("rotate_keys", "--new-key", stdout=io.StringIO())
+
+    thumbnail = VersionThumbnail.objects.get()
+    assert thumbnail.kek_id == keyring().current_key_id != old_kek
+    assert folder_backend.raw(thumbnail.blob_key) == blob  # the blob is not touched
+    response = client_signed_in(owner).get(reverse("files:thumbnail", args=[version.file_id]))
+    assert response.status_code == 200
