@@ -258,6 +258,11 @@ def test_active_content_stays_download_only(owner: User, samples: Samples, name:
         browser.get(reverse("files:preview_rendition", args=[version.file_id])).status_code == 422
     )
     assert b"<svg" not in page.content
+    # No "View" button where the preview would show nothing.
+    file_page = browser.get(reverse("files:file", args=[version.file_id]))
+    assert b'id="preview-button"' not in file_page.content
+    pdf_page = browser.get(reverse("files:file", args=[samples.pdf.file_id]))
+    assert b'id="preview-button"' in pdf_page.content
     assert b"alert(document" not in page.content
 
 
