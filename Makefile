@@ -92,6 +92,7 @@ vendor:
 	printf 'export default window.MagicWand;\n' > static/vendor/dwv/shims/magic-wand-tool.js
 	# axe-core (accessibility checks) is for the browser tests only: never served to users.
 	rm -rf tests/vendor/axe-core && mkdir -p tests/vendor/axe-core && cp node_modules/axe-core/axe.min.js node_modules/axe-core/LICENSE tests/vendor/axe-core/
+	mkdir -p static/vendor/pdfjs/standard_fonts && cp node_modules/pdfjs-dist/build/pdf.min.mjs node_modules/pdfjs-dist/build/pdf.worker.min.mjs node_modules/pdfjs-dist/LICENSE static/vendor/pdfjs/ && cp node_modules/pdfjs-dist/standard_fonts/* static/vendor/pdfjs/standard_fonts/
 
 ## Rebuild the French catalogue after changing UI text.
 messages:

@@ -503,6 +503,15 @@ class Action(enum.StrEnum):
         Category.ACCESS,
     )
 
+    # Previews (docs/previews.md): content shown in the browser, not downloaded.
+    FILES_VERSION_VIEW = "files.version.view", _("viewed"), Category.ACCESS
+    SHARING_LINK_VIEW = (
+        "sharing.link.view",
+        _("viewed by link"),
+        Category.ACCESS,
+        ("recipient",),
+    )
+
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}
 

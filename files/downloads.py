@@ -192,6 +192,7 @@ def served_type(content_type: str) -> str:
 
 def _audit_download(
     *,
+    action: Action = Action.FILES_VERSION_DOWNLOAD,
     actor: User | None,
     actor_label: str = "",
     version: FileVersion,
@@ -201,7 +202,7 @@ def _audit_download(
     **details: object,
 ) -> None:
     audit.record(
-        action=Action.FILES_VERSION_DOWNLOAD,
+        action=action,
         outcome=outcome,
         actor=actor,
         actor_label=actor_label,
@@ -246,6 +247,12 @@ def _refusal(version: FileVersion) -> NotDownloadableError | None:
     if version.shredded_at is not None:
         return NotDownloadableError(_("This version no longer exists."), "shredded")
     return None
+
+
+def version_refusal(version: FileVersion) -> NotDownloadableError | None:
+    """Why ``version`` may not be sent now (scan, integrity, shredded), or None: the one
+    rule for downloads and previews (files/previews.py) alike."""
+    return _refusal(version)
 
 
 class IntegrityFailureResponse(HttpResponse):
@@ -355,6 +362,8 @@ def version_download_response(
     actor_label: str = "",
     audit_details: Mapping[str, object] | None = None,
     on_finished: Callable[[int, bool], None] | None = None,
+    action: Action = Action.FILES_VERSION_DOWNLOAD,
+    served_as: str | None = None,
 ) -> HttpResponseBase:
     """The response for one version ``selectors.version_get_for_actor`` returned.
 
@@ -367,11 +376,16 @@ def version_download_response(
     ``actor=None``, an ``actor_label`` such as ``"link:42"`` and ``audit_details``
     (link id, recipient e-mail) merged into the ``files.version.download`` event; the
     caller has already checked the link, exactly as a selector checks a person.
+
+    A preview (files/previews.py) passes ``action=Action.FILES_VERSION_VIEW`` and
+    ``served_as``, a type from its allow-list: the same checks, stream and Range, sent
+    inline under that fixed type (still sandboxed and ``nosniff``), audited as a view.
     """
     context = context_from_request(request)
     refusal = _refusal(version)
     if refusal is not None:
         _audit_download(
+            action=action,
             actor=actor,
             actor_label=actor_label,
             version=version,
@@ -384,14 +398,15 @@ def version_download_response(
 
     size = version.size
     etag = version_etag(version)
-    content_type = served_type(version.content_type)
+    content_type = served_as or served_type(version.content_type)
     headers = {
         "Content-Type": content_type,
         "Accept-Ranges": "bytes",
         "ETag": etag,
         "Last-Modified": http_date(version.created_at.timestamp()),
         "Content-Disposition": content_disposition(
-            version.file.name, inline=inline and content_type in INLINE_TYPES
+            version.file.name,
+            inline=served_as is not None or (inline and content_type in INLINE_TYPES),
         ),
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, no-store",
@@ -453,6 +468,7 @@ def version_download_response(
 
     length = end - start + 1 if size else 0
     _audit_download(
+        action=action,
         actor=actor,
         actor_label=actor_label,
         version=version,

@@ -34,7 +34,8 @@ from files import services
 from files.crypto import BlobDecryptor, BlobIntegrityError
 from files.envelope import EnvelopeError, WrappedKey, rewrap_data_key
 from files.keys import associated_data
-from files.models import File, FileVersion, Folder
+from files.models import File, FileVersion, Folder, VersionThumbnail
+from files.services.common import versions_shred
 from files.storage import BlobMissingError, blob_store
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,11 @@ def shredded_blobs_delete(*, limit: int = 1000) -> int:
     versions = FileVersion.objects.filter(shredded_at__isnull=False).only("pk", "blob_key")[:limit]
     for version in versions:
         try:
+            # Its thumbnail's blob first (its key was destroyed with the version's).
+            for thumbnail_key in VersionThumbnail.objects.filter(version=version).values_list(
+                "blob_key", flat=True
+            ):
+                store.delete(thumbnail_key)
             store.delete(version.blob_key)
         except Exception:
             logger.exception("could not delete blob %s; will retry", version.blob_key)
@@ -107,10 +113,8 @@ def versions_retention_apply(*, now: dt.datetime | None = None, limit: int = 500
         if newer < space.version_keep_count_effective:
             continue
         with transaction.atomic():
-            count = (
-                FileVersion.objects.filter(pk=version.pk, shredded_at__isnull=True)
-                .exclude(held_until__gt=moment)
-                .update(wrapped_data_key=None, shredded_at=moment)
+            count = versions_shred(
+                FileVersion.objects.filter(pk=version.pk).exclude(held_until__gt=moment), moment
             )
             if count:
                 audit.record(
@@ -286,6 +290,9 @@ def data_keys_rewrap(
             )
         if progress is not None:
             progress(report)
+    from files.thumbnails import thumbnails_rewrap  # thumbnails import the previews' Pillow
+
+    thumbnails_rewrapped = thumbnails_rewrap(batch_size=batch_size)
     audit.record(
         action=Action.FILES_KEYS_ROTATION,
         outcome=Outcome.ERROR if report.failed else Outcome.SUCCESS,
@@ -294,6 +301,7 @@ def data_keys_rewrap(
             "phase": "finish",
             "current_kek": current,
             "rewrapped": report.rewrapped,
+            "thumbnails_rewrapped": thumbnails_rewrapped,
             "failed": report.failed,
         },
     )

@@ -424,3 +424,26 @@ class Favourite(models.Model):
 
     def __str__(self) -> str:
         return f"favourite of {self.user_id}: {self.file_id or self.folder_id}"
+
+
+class VersionThumbnail(models.Model):
+    """A small picture of a version (an image's or a PDF's first page), made after a
+    clean scan (files/thumbnails.py). Stored like content: an encrypted blob under its
+    own data key, wrapped by the keyring and bound to ``thumbnail:<version id>`` (so it
+    can never pass for the version's own blob), destroyed with the version's key
+    (``files.services.common.versions_shred``) and deleted with its blob."""
+
+    version = models.OneToOneField(
+        FileVersion, on_delete=models.CASCADE, primary_key=True, related_name="thumbnail"
+    )
+    blob_key = models.CharField(max_length=200, unique=True)
+    # None once shredded, like the version's own key.
+    wrapped_data_key = models.BinaryField(null=True, editable=False)
+    kek_id = models.CharField(max_length=100)
+    ciphertext_size = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"thumbnail of version {self.version_id}"

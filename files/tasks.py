@@ -144,3 +144,17 @@ def versions_stuck_requeue() -> int:
     for version_id in stuck:
         version_finalize.delay(version_id)
     return len(stuck)
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=_RETRY_ON,
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def version_thumbnail_make(version_id: str) -> bool:
+    """After a clean verdict: the version's encrypted thumbnail (files/thumbnails.py)."""
+    from files import thumbnails
+
+    return thumbnails.version_thumbnail_make(version_id=version_id)

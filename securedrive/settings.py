@@ -268,6 +268,9 @@ CONTENT_SECURITY_POLICY = {
         "img-src": [SELF, "data:"],
         "font-src": [SELF],
         "connect-src": [SELF],
+        # No page runs a worker except the preview page (PDF.js), which allows 'self'
+        # for itself alone (files/views/preview.py).
+        "worker-src": [NONE],
         "form-action": [SELF],
         "manifest-src": [SELF],
         "frame-ancestors": [NONE],
@@ -352,6 +355,10 @@ KEYRING_FILE = Path(
 # Plaintext bytes per blob segment for new versions (files/crypto.py explains 1 MiB);
 # each version records its own, so changing this never affects existing blobs.
 FILES_SEGMENT_SIZE = env.int("SECUREDRIVE_FILES_SEGMENT_SIZE", default=1024 * 1024)
+# Previews (docs/previews.md): what the server decodes in memory, at most.
+PREVIEW_SOURCE_MAX_BYTES = env.int("SECUREDRIVE_PREVIEW_SOURCE_MAX_BYTES", default=50 * 1024 * 1024)
+PREVIEW_IMAGE_MAX_PIXELS = env.int("SECUREDRIVE_PREVIEW_IMAGE_MAX_PIXELS", default=50_000_000)
+PREVIEW_TEXT_MAX_BYTES = env.int("SECUREDRIVE_PREVIEW_TEXT_MAX_BYTES", default=512 * 1024)
 # Default quotas, in bytes of plaintext over every version kept (trash included). A
 # space's own quota_bytes overrides them.
 FILES_PERSONAL_QUOTA_BYTES = env.int("SECUREDRIVE_FILES_PERSONAL_QUOTA_BYTES", default=20 * 2**30)

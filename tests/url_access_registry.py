@@ -53,6 +53,11 @@ COVERED: dict[str, frozenset[str]] = {
             "files:folder_favourite",
             "files:version_download",
             "files:version_restore",
+            # Previews and thumbnails: teammates and links in tests/test_previews.py.
+            "files:preview",
+            "files:preview_rendition",
+            "files:preview_stream",
+            "files:thumbnail",
             "files_api:trash",
             "files_api:folder",
             "files_api:folder_create",
@@ -232,6 +237,10 @@ PUBLIC: dict[str, str] = {
     "share_link:open": "external link",
     "share_link:file": "external link, one file",
     "share_link:archive": "external link, ZIP",
+    # Previews through a link: the same gate as its downloads (tests/test_previews.py).
+    "share_link:preview": "external link, one file's preview page",
+    "share_link:preview_rendition": "external link, an image preview",
+    "share_link:preview_stream": "external link, a PDF, video or audio preview",
     "file_request:open": "file request page",
     "file_request:uploads": "file request tus endpoint",
     "file_request:upload": "file request tus endpoint",

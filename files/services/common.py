@@ -31,7 +31,7 @@ from files.errors import (
     NameClashError,
     QuotaExceededError,
 )
-from files.models import File, FileVersion, Folder, Space
+from files.models import File, FileVersion, Folder, Space, VersionThumbnail
 from files.names import name_key, name_variant
 from files.selectors import Permission
 from files.uploads import size_refusal
@@ -183,5 +183,8 @@ def purge_cleanup_on_commit() -> None:
 
 
 def versions_shred(versions: QuerySet[FileVersion], now: Any) -> int:
-    """Destroy the wrapped data keys (crypto-shredding). Inside the caller's transaction."""
-    return versions.filter(shredded_at__isnull=True).update(wrapped_data_key=None, shredded_at=now)
+    """Destroy the wrapped data keys (crypto-shredding), the thumbnails' with them
+    (files/thumbnails.py). Inside the caller's transaction."""
+    alive = versions.filter(shredded_at__isnull=True)
+    VersionThumbnail.objects.filter(version__in=alive).update(wrapped_data_key=None)
+    return alive.update(wrapped_data_key=None, shredded_at=now)

@@ -79,6 +79,14 @@ def version_finalize_on_commit(version: FileVersion) -> None:
     transaction.on_commit(lambda: tasks.version_finalize.delay(version_id), robust=True)
 
 
+def version_thumbnail_on_commit(version: FileVersion) -> None:
+    """Once the verdict is committed, a worker draws the thumbnail (files/thumbnails.py)."""
+    from files import tasks
+
+    version_id = str(version.pk)
+    transaction.on_commit(lambda: tasks.version_thumbnail_make.delay(version_id), robust=True)
+
+
 def _lease_s() -> float:
     return float(settings.SCAN_LEASE_S)
 
@@ -302,6 +310,8 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
     )
     if judged is None:
         return None
+    if status in (ScanStatus.AVAILABLE, ScanStatus.NOT_SCANNED):
+        version_thumbnail_on_commit(judged)
     if status in (ScanStatus.QUARANTINED, ScanStatus.BLOCKED):
         quarantine_notification_send(
             version=judged, signature=report.signature, reason=report.reason

@@ -2,6 +2,7 @@ from django.urls import path
 
 from files.views import browser as views
 from files.views import bulk as bulk_views
+from files.views import preview as preview_views
 from files.views import scan_policy as scan_policy_views
 from files.views import tus as tus_views
 
@@ -30,6 +31,14 @@ urlpatterns = [
     path("spaces/<int:space_id>/trash/", views.trash_view, name="trash"),
     path("<int:file_id>/", views.file_view, name="file"),
     path("<int:file_id>/download/", views.file_download, name="download"),
+    path("<int:file_id>/preview/", preview_views.file_preview, name="preview"),
+    path(
+        "<int:file_id>/preview/image/",
+        preview_views.file_preview_rendition,
+        name="preview_rendition",
+    ),
+    path("<int:file_id>/preview/stream/", preview_views.file_preview_stream, name="preview_stream"),
+    path("<int:file_id>/thumbnail/", preview_views.file_thumbnail, name="thumbnail"),
     path("<int:file_id>/scan-badge/", tus_views.scan_badge, name="scan_badge"),
     path("<int:file_id>/upload/", views.file_upload_version, name="file_upload"),
     path("<int:file_id>/rename/", views.file_rename, name="file_rename"),

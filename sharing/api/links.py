@@ -53,6 +53,7 @@ class LinkSerializer(serializers.Serializer[ShareLink]):
     recipient_email = serializers.EmailField()
     email_verification = serializers.BooleanField()
     notify_owner = serializers.BooleanField()
+    view_only = serializers.BooleanField()
     first_downloaded_at = serializers.DateTimeField(allow_null=True)
     downloads = ReceiptSerializer(many=True)
 
@@ -79,6 +80,11 @@ class LinkCreateSerializer(serializers.Serializer[Any]):
     recipient_email = serializers.EmailField(required=False, default="", allow_blank=True)
     email_verification = serializers.BooleanField(required=False, default=False)
     notify_owner = serializers.BooleanField(required=False, default=True)
+    view_only = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Previews only: the download and ZIP addresses refuse (403).",
+    )
     label = serializers.CharField(  # type: ignore[assignment]
         required=False, default="", allow_blank=True, max_length=200
     )
@@ -110,6 +116,7 @@ class LinksAPIView(APIView):
             recipient_email=data["recipient_email"],
             email_verification=data["email_verification"],
             notify_owner=data["notify_owner"],
+            view_only=data["view_only"],
             label=data["label"],
             request=request._request,
         )

@@ -61,6 +61,10 @@ class LinkForm(BootstrapFormMixin, forms.Form):
     label = forms.CharField(
         label=gettext_lazy("Label (only you see it)"), required=False, max_length=200
     )
+    view_only = forms.BooleanField(
+        label=gettext_lazy("View only, no download (the recipient sees previews only)"),
+        required=False,
+    )
 
     def __init__(self, *args: Any, policy: SharingPolicy, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

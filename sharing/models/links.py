@@ -54,6 +54,9 @@ class ShareLink(models.Model):
         _("recipient must confirm their e-mail address with a code"), default=False
     )
     notify_owner = models.BooleanField(_("e-mail me on first download"), default=True)
+    # Previews only: the download and ZIP addresses refuse (docs/sharing-links.md says
+    # what this can and cannot prevent: what is shown has reached the browser).
+    view_only = models.BooleanField(_("view only, no download"), default=False)
     first_downloaded_at = models.DateTimeField(null=True, blank=True)
     last_accessed_at = models.DateTimeField(null=True, blank=True)
 

@@ -77,6 +77,8 @@ class AccessOutcome(enum.StrEnum):
     BAD_CODE = "bad code"
     UNKNOWN = "unknown"
     RATE_LIMITED = "rate limited"
+    # A "view only" link: previews yes, the download and ZIP addresses no.
+    VIEW_ONLY = "view only"
 
 
 _STATE_OUTCOMES = {

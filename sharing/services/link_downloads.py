@@ -142,7 +142,7 @@ def share_link_file(link: ShareLink, file_id: int) -> File | None:
 # --- Downloads ------------------------------------------------------------------------------------
 
 
-def _version_served(link: ShareLink, file: File) -> FileVersion | None:
+def share_link_version_served(link: ShareLink, file: File) -> FileVersion | None:
     """The version a recipient gets: the one a transfer was sent with, else the current."""
     sent = _sent_items(link)
     if sent is None:
@@ -238,7 +238,7 @@ def share_link_download_response(
     link, grant = access.link, access.grant
     assert link is not None  # noqa: S101  (an unlocked access)
     assert grant is not None  # noqa: S101
-    version = _version_served(link, file)
+    version = share_link_version_served(link, file)
     key = f"file:{file.pk}"
     details: dict[str, object] = {"file": file.pk, "name": file.name}
     if version is None:
@@ -247,6 +247,16 @@ def share_link_download_response(
     details.update(version_lineage_details(version))
     if link.transfer_id is not None:
         details["transfer"] = link.transfer_id
+    if link.view_only:
+        # Previews only (sharing/views/link_preview.py): no download, whatever asks.
+        access_record(
+            request=request,
+            link=link,
+            outcome=AccessOutcome.VIEW_ONLY,
+            action=Action.SHARING_LINK_DOWNLOAD,
+            **details,
+        )
+        return AccessOutcome.VIEW_ONLY
     if key not in grant.counted and link_state_now(link) == LinkState.EXHAUSTED:
         access_record(
             request=request,
@@ -338,6 +348,15 @@ def share_link_archive_response(
     assert grant is not None  # noqa: S101
     if link.file_id is not None:
         return AccessOutcome.GONE
+    if link.view_only:
+        access_record(
+            request=request,
+            link=link,
+            outcome=AccessOutcome.VIEW_ONLY,
+            action=Action.SHARING_LINK_DOWNLOAD,
+            archive=True,
+        )
+        return AccessOutcome.VIEW_ONLY
     content = share_link_content(link)
     if ARCHIVE_KEY not in grant.counted and link_state_now(link) == LinkState.EXHAUSTED:
         access_record(

@@ -275,6 +275,7 @@ def share_link_create(
     notify_owner: bool = True,
     label: str = "",
     request: HttpRequest | None = None,
+    view_only: bool = False,
 ) -> tuple[ShareLink, str]:
     """A new link to ``target`` and its token (the only time the token exists in clear).
 
@@ -288,6 +289,7 @@ def share_link_create(
         "max_downloads": max_downloads,
         "recipient": recipient_email,
         "email_verification": email_verification,
+        "view_only": view_only,
     }
     try:
         policy = SharingPolicy.current()
@@ -325,6 +327,7 @@ def share_link_create(
             recipient_email=recipient_email,
             email_verification=email_verification,
             notify_owner=notify_owner,
+            view_only=view_only,
             **_target_fields(target),
         )
         target_type, target_id = _target_audit(target)

@@ -28,10 +28,11 @@ _STATUS = {
     AccessOutcome.REVOKED: 410,
     AccessOutcome.LIMIT_REACHED: 410,
     AccessOutcome.GONE: 410,
+    AccessOutcome.VIEW_ONLY: 403,
 }
 
 
-def _refused(request: HttpRequest, outcome: AccessOutcome) -> HttpResponse:
+def link_refused(request: HttpRequest, outcome: AccessOutcome) -> HttpResponse:
     response = render(
         request,
         "sharing/public/refused.html",
@@ -80,7 +81,7 @@ def link_open(request: HttpRequest, token: str) -> HttpResponse:
             request=request, token=token, audit_ok=request.method == "GET"
         )
     if not access.live:
-        return _refused(request, access.outcome)
+        return link_refused(request, access.outcome)
     link = access.link
     assert link is not None  # noqa: S101
     if access.message:
@@ -110,12 +111,12 @@ def link_open(request: HttpRequest, token: str) -> HttpResponse:
     return _landing(request, access)
 
 
-def _gate(request: HttpRequest, token: str) -> Access | HttpResponse:
+def link_gate(request: HttpRequest, token: str) -> Access | HttpResponse:
     access = link_access.share_link_access(
         request=request, token=token, audit_ok=False, allow_exhausted=True
     )
     if not access.live:
-        return _refused(request, access.outcome)
+        return link_refused(request, access.outcome)
     if not access.unlocked:
         # The proofs are missing (a new browser, a session that ended): start over.
         return redirect("share_link:open", token=token)
@@ -125,7 +126,7 @@ def _gate(request: HttpRequest, token: str) -> Access | HttpResponse:
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def link_file_download(request: HttpRequest, token: str, file_id: int) -> HttpResponseBase:
-    access = _gate(request, token)
+    access = link_gate(request, token)
     if isinstance(access, HttpResponse):
         return access
     assert access.link is not None  # noqa: S101
@@ -138,7 +139,7 @@ def link_file_download(request: HttpRequest, token: str, file_id: int) -> HttpRe
             action=Action.SHARING_LINK_DOWNLOAD,
             file=file_id,
         )
-        return _refused(request, AccessOutcome.UNKNOWN)
+        return link_refused(request, AccessOutcome.UNKNOWN)
     try:
         result = link_downloads.share_link_download_response(
             request=request, access=access, file=file
@@ -151,17 +152,17 @@ def link_file_download(request: HttpRequest, token: str, file_id: int) -> HttpRe
             status=error.status_code,
         )
     if isinstance(result, AccessOutcome):
-        return _refused(request, result)
+        return link_refused(request, result)
     return result
 
 
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def link_archive_download(request: HttpRequest, token: str) -> HttpResponseBase:
-    access = _gate(request, token)
+    access = link_gate(request, token)
     if isinstance(access, HttpResponse):
         return access
     result = link_downloads.share_link_archive_response(request=request, access=access)
     if isinstance(result, AccessOutcome):
-        return _refused(request, result)
+        return link_refused(request, result)
     return result

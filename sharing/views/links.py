@@ -71,6 +71,7 @@ def _item_page(request: HttpRequest, target: File | Folder) -> HttpResponse:
                     recipient_email=data["recipient_email"],
                     email_verification=bool(data["email_verification"]),
                     notify_owner=bool(data["notify_owner"]),
+                    view_only=bool(data["view_only"]),
                     label=data["label"],
                     request=request,
                 )

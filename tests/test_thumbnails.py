@@ -1,0 +1,179 @@
+"""Thumbnails: after the virus scan clears a photo or a PDF, the folder list shows a
+small picture of it, stored encrypted under its own key and destroyed with the version
+(files/thumbnails.py, docs/previews.md).
+
+Fixtures are imported by name from tests.files_helpers; pytest injects them.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.urls import reverse
+from PIL import Image
+
+from accounts.models import Team, User
+from files import lifecycle, services
+from files.models import FileVersion, ScanStatus, VersionThumbnail
+from files.thumbnails import THUMBNAIL_EDGE, version_thumbnail_make
+from tests.files_helpers import Backend, body_of, root_of, version_store
+from tests.helpers import client_signed_in
+from tests.media_samples import MP4_CLIP, jpeg_bytes, pdf_bytes, png_bytes
+from tests.test_scanning import upload
+
+pytestmark = [pytest.mark.django_db]
+
+MARKER = "PATIENT-MARKER-7f3c9a Dupont Heloise"
+
+
+def team_version(owner: User, team: Team, name: str, content: bytes) -> FileVersion:
+    folder = services.space_root(services.space_team_get_or_create(team=team))
+    version = version_store(actor=owner, folder=folder, name=name, content=content)
+    version_thumbnail_make(version_id=version.pk)
+    return version
+
+
+def test_a_clean_photo_and_pdf_get_thumbnails_from_the_scan_pipeline(
+    clamd: str, owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    client = client_signed_in(owner)
+    capture = django_capture_on_commit_callbacks
+    photo = upload(client, root_of(owner), "Plaie J3.jpg", jpeg_bytes(1200, 900), capture)
+    report = upload(client, root_of(owner), "Compte rendu.pdf", pdf_bytes(MARKER), capture)
+    video = upload(client, root_of(owner), "Écho.mp4", MP4_CLIP.read_bytes(), capture)
+    assert photo.scan_status == report.scan_status == ScanStatus.AVAILABLE
+
+    for version in (photo, report):
+        thumbnail = VersionThumbnail.objects.get(version=version)
+        assert max(thumbnail.width, thumbnail.height) == THUMBNAIL_EDGE
+        response = client.get(reverse("files:thumbnail", args=[version.file_id]))
+        assert response.status_code == 200
+        assert response["X-Content-Type-Options"] == "nosniff"
+        with Image.open(io.BytesIO(response.content)) as shown:
+            assert shown.size == (thumbnail.width, thumbnail.height)
+    assert not VersionThumbnail.objects.filter(version=video).exists()  # no ffmpeg: none
+
+    listing = client.get(reverse("files:folder", args=[root_of(owner).pk]))
+    page = listing.content.decode()
+    assert f'src="/files/{photo.file_id}/thumbnail/" alt="" loading="lazy"' in page
+    assert f'src="/files/{video.file_id}/thumbnail/"' not in page
+    grid = client.get(reverse("files:folder", args=[root_of(owner).pk]), {"view": "grid"})
+    assert b'id="folder-grid"' in grid.content
+    assert f'/files/{report.file_id}/thumbnail/" alt="" loading="lazy"'.encode() in grid.content
+
+
+def test_a_quarantined_or_pending_version_gets_no_thumbnail(
+    owner: User, folder_backend: Backend
+) -> None:
+    pending = version_store(
+        actor=owner, folder=root_of(owner), name="attente.jpg", content=jpeg_bytes(), clean=False
+    )
+    assert version_thumbnail_make(version_id=pending.pk) is False
+    assert not VersionThumbnail.objects.exists()
+
+
+def test_making_a_thumbnail_twice_stores_one(owner: User, folder_backend: Backend) -> None:
+    version = version_store(actor=owner, folder=root_of(owner), name="a.png", content=png_bytes())
+    assert version_thumbnail_make(version_id=version.pk) is True
+    assert version_thumbnail_make(version_id=version.pk) is False
+    assert VersionThumbnail.objects.count() == 1
+    assert sum(1 for _ in folder_backend.everything()) == 2
+
+
+@pytest.mark.parametrize("who", ["outsider", "site_admin", "auditor"])
+def test_only_those_who_may_read_the_file_see_its_thumbnail(
+    request: pytest.FixtureRequest,
+    who: str,
+    owner: User,
+    teammate: User,
+    team: Team,
+    folder_backend: Backend,
+) -> None:
+    version = team_version(owner, team, "Radio.jpg", jpeg_bytes())
+    url = reverse("files:thumbnail", args=[version.file_id])
+    assert client_signed_in(owner).get(url).status_code == 200
+    assert client_signed_in(teammate).get(url).status_code == 200
+    assert client_signed_in(request.getfixturevalue(who)).get(url).status_code == 404
+
+
+def test_thumbnails_and_previews_leave_only_ciphertext_and_no_temporary_file(
+    owner: User, backend: Backend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The grep-for-plaintext storage test (tests/test_files_storage.py), extended to
+    thumbnails and renditions: a PDF whose text is a patient's name, a PNG whose
+    metadata is, and nothing else anywhere in storage or in the temporary folder."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    marked_png = io.BytesIO()
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", MARKER)
+    Image.new("RGB", (500, 400), "white").save(marked_png, format="PNG", pnginfo=info)
+    folder = root_of(owner)
+    pdf = version_store(actor=owner, folder=folder, name="cr.pdf", content=pdf_bytes(MARKER))
+    png = version_store(actor=owner, folder=folder, name="photo.png", content=marked_png.getvalue())
+    assert version_thumbnail_make(version_id=pdf.pk)
+    assert version_thumbnail_make(version_id=png.pk)
+    client = client_signed_in(owner)
+    shown = [
+        client.get(reverse("files:thumbnail", args=[pdf.file_id])).content,
+        client.get(reverse("files:thumbnail", args=[png.file_id])).content,
+        client.get(reverse("files:preview_rendition", args=[png.file_id])).content,
+        body_of(client.get(reverse("files:preview_stream", args=[pdf.file_id]))),
+    ]
+    assert MARKER.encode() not in shown[2]  # the rendition drops the metadata
+
+    stored = list(backend.everything())
+    assert len(stored) == 4  # two versions, two thumbnails
+    for key, data in stored:
+        assert data.startswith(b"SDBLOB\x01"), key
+        assert MARKER.encode() not in data, key
+        assert b"Dupont" not in data, key
+        for picture in shown[:3]:
+            assert picture[100:164] not in data, key
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_thumbnail_is_shredded_and_deleted_with_its_version(
+    owner: User, folder_backend: Backend
+) -> None:
+    version = version_store(actor=owner, folder=root_of(owner), name="r.pdf", content=pdf_bytes())
+    assert version_thumbnail_make(version_id=version.pk)
+    thumbnail = VersionThumbnail.objects.get(version=version)
+    assert folder_backend.exists(thumbnail.blob_key)
+
+    services.file_delete(actor=owner, file=version.file)
+    services.file_purge(actor=owner, file=version.file)
+    thumbnail.refresh_from_db()
+    assert thumbnail.wrapped_data_key is None  # unreadable at once, backups included
+    lifecycle.shredded_blobs_delete()
+    assert not folder_backend.exists(thumbnail.blob_key)
+    assert not folder_backend.exists(version.blob_key)
+    assert not VersionThumbnail.objects.exists()
+
+
+def test_rotating_the_master_key_rewraps_thumbnail_keys_too(
+    owner: User, folder_backend: Backend, private_keyring: Path
+) -> None:
+    from django.core.management import call_command
+
+    from files.keys import keyring
+
+    version = version_store(actor=owner, folder=root_of(owner), name="p.png", content=png_bytes())
+    assert version_thumbnail_make(version_id=version.pk)
+    old_kek = VersionThumbnail.objects.get().kek_id
+    blob = folder_backend.raw(VersionThumbnail.objects.get().blob_key)
+
+    call_command("rotate_keys", "--new-key", stdout=io.StringIO())
+
+    thumbnail = VersionThumbnail.objects.get()
+    assert thumbnail.kek_id == keyring().current_key_id != old_kek
+    assert folder_backend.raw(thumbnail.blob_key) == blob  # the blob is not touched
+    response = client_signed_in(owner).get(reverse("files:thumbnail", args=[version.file_id]))
+    assert response.status_code == 200
