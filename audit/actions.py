@@ -430,6 +430,16 @@ class Action(enum.StrEnum):
         Category.ACCESS,
     )
 
+    # A download's end: the bytes really sent and whether it completed (files/downloads.py);
+    # the auditor's view shows it on the download's own row.
+    FILES_VERSION_DOWNLOAD_END = (
+        "files.version.download_end",
+        _("download ended"),
+        Category.ACCESS,
+    )
+    # An investigation report (audit/reports.py): its question, rows and signed exports.
+    AUDIT_REPORT = "audit.report", _("generated an investigation report"), Category.ACCESS
+
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}
 

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from audit import resolvers
 from audit.actions import Action, action_label
 from audit.models import AuditEvent, Outcome
+from audit.selectors import DownloadEnd, download_ends
 
 EXTERNAL_LABEL = re.compile(r"^(link|request):(\d+)$")
 SYSTEM_LABEL = "system"
@@ -190,13 +191,17 @@ def readable_events(events: Sequence[AuditEvent]) -> list[Readable]:
         channel_kind, channel_id = _channel_of(event)
         if channel_kind:
             channel_ids[channel_kind].add(channel_id)
+    ends = download_ends(list(events))
     files = resolvers.items("file", wanted["file"])
     folders = resolvers.items("folder", wanted["folder"])
     transfers = resolvers.channels("transfer", wanted["transfer"])
     links = resolvers.channels("link", channel_ids["link"])
     requests = resolvers.channels("request", channel_ids["request"])
     return [
-        _readable(event, people, files, folders, transfers, links, requests) for event in events
+        _readable(
+            event, people, files, folders, transfers, links, requests, ends.get(event.sequence)
+        )
+        for event in events
     ]
 
 
@@ -208,6 +213,7 @@ def _readable(
     transfers: dict[str, resolvers.Channel],
     links: dict[str, resolvers.Channel],
     requests: dict[str, resolvers.Channel],
+    end: DownloadEnd | None = None,
 ) -> Readable:
     details = event.details or {}
     who, who_email, who_via, outside = event.actor_label, "", "", False
@@ -243,6 +249,8 @@ def _readable(
     number = _text(details, "number")
     bytes_value = details.get("bytes")
     completed = details.get("completed")
+    if end is not None:  # what really left, from the download's end event
+        bytes_value, completed = end.bytes_sent, end.completed
     recipient = ""
     if event.action in (Action.SHARING_LINK_CREATE, Action.SHARING_TRANSFER_SEND):
         recipient = _text(details, "recipient") or ", ".join(
