@@ -105,6 +105,10 @@ class EventsPage:
             "next_query": self.next_query,
             "head": self.head,
             "time_zone": settings.TIME_ZONE,
+            # An investigation report answers a question (audit/reports.py).
+            "report_allowed": bool(
+                self.query.item or self.query.actor or self.query.since or self.query.until
+            ),
         }
 
 

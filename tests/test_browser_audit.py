@@ -148,10 +148,11 @@ def test_every_way_a_pdf_left_is_one_row_in_its_history_and_in_the_csv(
 
     from files import services
     from files.models import ScanStatus
+    from files.uploads import BlobIngest
     from sharing.models import ShareRole
     from sharing.services.links import share_link_create
     from sharing.services.shares import share_create
-    from tests.files_helpers import BlobIngest, body_of, content_of, root_of, version_store
+    from tests.files_helpers import body_of, content_of, root_of, version_store
     from tests.test_sharing_transfers import new_transfer, send, token_in
 
     auditor = user_create(
@@ -204,7 +205,8 @@ def test_every_way_a_pdf_left_is_one_row_in_its_history_and_in_the_csv(
     paris_time = re.compile(r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\d CES?T")
     for text in downloads:
         assert paris_time.search(text), text
-        assert "complete" in text and "interrupted" not in text, text
+        assert "complete" in text, text
+        assert "interrupted" not in text, text
     # Columns: when, who, action, what, origin, sent, outcome.
     who = sorted(text.split("\t")[1].split("\n")[0] for text in downloads)
     assert who == [
@@ -216,7 +218,8 @@ def test_every_way_a_pdf_left_is_one_row_in_its_history_and_in_the_csv(
     ], texts
     assert sum("by transfer" in text.split("\t")[1] for text in downloads) == 2
     ours = [text for text in downloads if text.split("\t")[1].startswith("Alice Martin")]
-    assert "version 2" in ours[0] and "6.8\xa0KB" in ours[0].split("\t")[5], ours
+    assert "version 2" in ours[0], ours
+    assert "6.8\xa0KB" in ours[0].split("\t")[5], ours
     assert sum("4.9\xa0KB" in text.split("\t")[5] for text in downloads) == 4, texts
     assert "link:" not in tab.page.content()
     tab.screenshot("audit-every-way-out")
