@@ -46,6 +46,7 @@ class Readable:
     device: str
     bytes_sent: int | None
     completed: bool | None
+    original: str = ""  # a copy's content: the file it was copied from, then ("name (path)")
 
     @property
     def occurred_at(self) -> dt.datetime:
@@ -275,4 +276,14 @@ def _readable(
         device=device_summary(event.user_agent),
         bytes_sent=bytes_value if isinstance(bytes_value, int) else None,
         completed=completed if isinstance(completed, bool) else None,
+        original=_original(details),
     )
+
+
+def _original(details: dict[str, Any]) -> str:
+    """The file a copy's content came from, as the event named it (files/lineage.py)."""
+    original = details.get("original")
+    if not isinstance(original, dict) or original.get("file") == details.get("file"):
+        return ""  # no copy, or a restored version of the same file
+    name, path = _text(original, "name"), _text(original, "path")
+    return path or name

@@ -280,6 +280,8 @@ def _item_condition(item: str) -> Q:
     folder_ids: list[str] = []
     if kind == "folder":
         file_ids, folder_ids = resolvers.folder_contents(identifier)
+    # Copies share the original's content (lineage): their accesses are the original's.
+    file_ids = [*file_ids, *resolvers.file_copies(file_ids)]
     targets = Q(target_type="files.file", target_id__in=file_ids)
     if folder_ids:
         targets |= Q(target_type="files.folder", target_id__in=folder_ids)

@@ -357,3 +357,26 @@ def test_question_pages_have_headings_labels_and_captions(auditor: User, path: s
     for table in re.findall(r"<table.*?</table>", page, flags=re.S):
         assert "<caption" in table
         assert '<th scope="col">' in table
+
+
+def test_a_download_of_a_copy_is_in_the_originals_history_naming_it(
+    auditor: User, owner: User, outsider: User, folder_backend: Backend
+) -> None:
+    """Alice copies her echo into "Staff meeting" and downloads the copy: the auditor
+    asking about the original echo sees that download, which says it was a copy of it."""
+    echo = echo_in_cardiology(owner)
+    meeting = services.folder_create(actor=owner, parent=root_of(owner), name="Staff meeting")
+    copy = services.file_copy(actor=owner, file=echo, destination=meeting)
+    alice = client_signed_in(owner)
+    assert alice.get(reverse("files:download", args=[copy.pk])).getvalue()
+    # Another file with no lineage to the echo stays out of its history.
+    other = version_store(actor=owner, folder=meeting, name="Agenda.pdf", content=b"%PDF")
+    alice.get(reverse("files:download", args=[other.file_id])).getvalue()
+
+    history = client_signed_in(auditor).get("/audit/file/", {"item": f"file:{echo.pk}"})
+    downloads = [row for row in history.context["rows"] if row.event.action.endswith("download")]
+    assert [(row.who, row.what, row.original, row.bytes_sent) for row in downloads] == [
+        ("Alice Martin", "Echo Dupont.pdf", "/Cardiologie/Echo Dupont.pdf", 5000)
+    ]
+    assert downloads[0].path_then == "/Staff meeting/Echo Dupont.pdf"
+    assert "a copy of /Cardiologie/Echo Dupont.pdf" in history.content.decode()
