@@ -220,7 +220,7 @@ class DownloadEnd:
 
 def download_ends(events: list[AuditEvent]) -> dict[int, DownloadEnd]:
     """Per download start event (by sequence), how it ended: the bytes really sent and
-    whether the stream completed, from its end event (``files.version.download_end``,
+    whether the stream completed, from its end event (``files.version.sent``,
     or ``sharing.link.download`` for a link's), joined on the ``download`` id.
 
     One query for a page or an export batch, by the ends' targets (an index): the

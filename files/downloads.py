@@ -351,7 +351,7 @@ def _download_end_recorder(
     *, actor: User | None, version: FileVersion, context: RequestContext, download_id: str
 ) -> Callable[[int, bool], None]:
     """``on_finished`` of a signed-in person's download (page, API, version, share):
-    ``files.version.download_end`` with the bytes really sent and whether the stream
+    ``files.version.sent`` with the bytes really sent and whether the stream
     completed. The start event was written before the first byte left (nothing is lost
     if the process dies meanwhile); the auditor's view shows both on one row, joined by
     ``download``. A link's download records its own end (sharing.link.download)."""
@@ -389,7 +389,7 @@ def version_download_response(
 
     ``on_finished(bytes_sent, completed)`` runs once when a streamed body ends or is
     cut off (not for HEAD, 416 or refusals), in the request thread. Without one, the
-    end is audited here (``files.version.download_end``). A caller recording the end
+    end is audited here (``files.version.sent``). A caller recording the end
     itself passes the download's id as ``audit_details["download"]``.
 
     Raises ``NotDownloadableError`` (audited) when the version may not be sent now.
