@@ -512,6 +512,17 @@ class Action(enum.StrEnum):
         ("recipient",),
     )
 
+    # A download's end: the bytes really sent and whether it completed (files/downloads.py;
+    # not "files.version.download…": an expert's prefix filter on downloads keeps only them);
+    # the auditor's view shows it on the download's own row.
+    FILES_VERSION_DOWNLOAD_END = (
+        "files.version.sent",
+        _("download ended"),
+        Category.ACCESS,
+    )
+    # An investigation report (audit/reports.py): its question, rows and signed exports.
+    AUDIT_REPORT = "audit.report", _("generated an investigation report"), Category.ACCESS
+
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}
 

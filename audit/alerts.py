@@ -188,6 +188,7 @@ def alerts_evaluate() -> list[AuditAlert]:
 
 
 def alerts_email(alerts: list[AuditAlert]) -> None:
+    from audit.alert_words import alerts_in_words
     from audit.checkpoints import oversight_recipients
 
     for language, recipients in oversight_recipients().items():
@@ -197,7 +198,14 @@ def alerts_email(alerts: list[AuditAlert]) -> None:
                 "[SecureDrive] %(count)d audit alerts",
                 len(alerts),
             ) % {"count": len(alerts)}
-            lines = "\n".join(f"- [{alert.get_rule_display()}] {alert.summary}" for alert in alerts)
+            # In the reader's language only, naming people and files (audit/alert_words.py).
+            words = alerts_in_words(alerts)
+            lines = "\n".join(
+                "- "
+                + _("%(rule)s: %(alert)s")
+                % {"rule": alert.get_rule_display(), "alert": words[alert.pk]}
+                for alert in alerts
+            )
             console = _("Console: %(url)s") % {"url": f"{settings.SITE_URL}/audit/alerts/"}
         send_mail(
             subject=subject,

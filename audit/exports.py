@@ -12,13 +12,14 @@ import base64
 import csv
 import hashlib
 import io
+import itertools
 import json
 from collections.abc import Iterator
 
 from audit import checkpoints
 from audit.chain import timestamp_canonical
 from audit.models import AuditEvent
-from audit.selectors import EventFilter, audit_events_filter
+from audit.selectors import DownloadEnd, EventFilter, audit_events_filter, download_ends
 from audit.verify_export import signed_message
 
 COLUMNS = [
@@ -35,6 +36,10 @@ COLUMNS = [
     "details",
     "event_hash",
     "previous_hash",
+    # Not chained: a download's bytes really sent and whether it completed, from its own
+    # details or its end event (audit.selectors.download_ends), as the console shows.
+    "bytes_sent",
+    "completed",
 ]
 CHUNK_SIZE = 2000
 # Spreadsheet formula injection (OWASP "CSV Injection"): a cell a user controls that
@@ -42,11 +47,26 @@ CHUNK_SIZE = 2000
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _events(query: EventFilter) -> Iterator[AuditEvent]:
-    return audit_events_filter(query).order_by("sequence").iterator(chunk_size=CHUNK_SIZE)
+def _events(query: EventFilter) -> Iterator[tuple[AuditEvent, DownloadEnd | None]]:
+    rows = audit_events_filter(query).order_by("sequence").iterator(chunk_size=CHUNK_SIZE)
+    while batch := list(itertools.islice(rows, CHUNK_SIZE)):
+        ends = download_ends(batch)
+        for event in batch:
+            yield event, ends.get(event.sequence)
 
 
-def _values(event: AuditEvent) -> list[str]:
+def _sent(event: AuditEvent, end: DownloadEnd | None) -> tuple[str, str]:
+    if end is not None:
+        return str(end.bytes_sent), "true" if end.completed else "false"
+    details = event.details or {}
+    sent, completed = details.get("bytes"), details.get("completed")
+    return (
+        str(sent) if isinstance(sent, int) and not isinstance(sent, bool) else "",
+        ("true" if completed else "false") if isinstance(completed, bool) else "",
+    )
+
+
+def _values(event: AuditEvent, end: DownloadEnd | None) -> list[str]:
     return [
         str(event.sequence),
         timestamp_canonical(event.occurred_at),
@@ -61,6 +81,7 @@ def _values(event: AuditEvent) -> list[str]:
         json.dumps(event.details, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
         event.event_hash,
         event.previous_hash,
+        *_sent(event, end),
     ]
 
 
@@ -72,8 +93,8 @@ def csv_chunks(query: EventFilter) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    for event in _events(query):
-        writer.writerow([_cell_safe(value) for value in _values(event)])
+    for event, end in _events(query):
+        writer.writerow([_cell_safe(value) for value in _values(event, end)])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
@@ -82,8 +103,8 @@ def csv_chunks(query: EventFilter) -> Iterator[bytes]:
 
 
 def jsonl_chunks(query: EventFilter) -> Iterator[bytes]:
-    for event in _events(query):
-        record: dict[str, object] = dict(zip(COLUMNS, _values(event), strict=True))
+    for event, end in _events(query):
+        record: dict[str, object] = dict(zip(COLUMNS, _values(event, end), strict=True))
         record["details"] = event.details
         record["sequence"] = event.sequence
         yield (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")

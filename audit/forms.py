@@ -68,6 +68,9 @@ class EventFilterForm(BootstrapFormMixin, forms.Form):
             # it): hidden unless asked for, or unless the expert filters on audit.*.
             hide_console=not data.get("console")
             and not (data.get("action") or "").strip().startswith("audit."),
+            # One row per download, its end on it; an expert filtering on an action
+            # sees every event as written.
+            hide_download_ends=not (data.get("action") or "").strip(),
         )
 
 

@@ -8,16 +8,20 @@ The expert's explorer (/audit/explore/) stays for everything else.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from audit import resolvers
-from audit.forms import ItemForm
+from audit import reports, resolvers
+from audit import services as audit
+from audit.actions import Action
+from audit.forms import EventFilterForm, ItemForm
 from audit.selectors import (
     QUESTION_FAILURES,
     QUESTION_OUTSIDE,
+    EventFilter,
     audit_head_sequence,
     links_use,
     verification_state,
@@ -158,4 +162,46 @@ def access_now(request: HttpRequest) -> HttpResponse:
         request,
         "audit/question_access.html",
         {"item": item, "item_key": item_key, "access": resolvers.access_now(kind, identifier)},
+    )
+
+
+@require_GET
+@auditor_required
+def report(request: HttpRequest) -> HttpResponse:
+    """An investigation report of a question (a file or folder, a person, a date range),
+    print-ready, with the signed exports of the same events (audit/reports.py).
+    Generating one is recorded, with the question and the export's hash."""
+    form = EventFilterForm(request.GET)
+    query = form.event_filter() if form.is_valid() else None
+    if query is None or not (query.item or query.actor or query.since or query.until):
+        viewed(request, "report")
+        return render(
+            request,
+            "audit/report_refused.html",
+            {"form": form},
+            status=400,
+        )
+    if query.up_to_sequence is None:
+        query = EventFilter(**{**vars(query), "up_to_sequence": audit_head_sequence()})
+    built = reports.report_build(query)
+    audit.record(
+        action=Action.AUDIT_REPORT,
+        actor=request.user,
+        details={
+            **query.as_details(),
+            "events": built.totals.events,
+            "csv_sha256": built.exports[0].sha256 if built.exports else "",
+        },
+    )
+    pinned = request.GET.copy()
+    pinned["upto"] = str(query.up_to_sequence)
+    return render(
+        request,
+        "audit/report.html",
+        {
+            "report": built,
+            "export_query": pinned.urlencode(),
+            "time_zone": settings.TIME_ZONE,
+            "rows": built.rows,
+        },
     )

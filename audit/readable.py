@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from audit import resolvers
 from audit.actions import Action, action_label
 from audit.models import AuditEvent, Outcome
+from audit.selectors import DownloadEnd, download_ends
 
 EXTERNAL_LABEL = re.compile(r"^(link|request):(\d+)$")
 SYSTEM_LABEL = "system"
@@ -45,6 +46,7 @@ class Readable:
     device: str
     bytes_sent: int | None
     completed: bool | None
+    original: str = ""  # a copy's content: the file it was copied from, then ("name (path)")
 
     @property
     def occurred_at(self) -> dt.datetime:
@@ -190,13 +192,17 @@ def readable_events(events: Sequence[AuditEvent]) -> list[Readable]:
         channel_kind, channel_id = _channel_of(event)
         if channel_kind:
             channel_ids[channel_kind].add(channel_id)
+    ends = download_ends(list(events))
     files = resolvers.items("file", wanted["file"])
     folders = resolvers.items("folder", wanted["folder"])
     transfers = resolvers.channels("transfer", wanted["transfer"])
     links = resolvers.channels("link", channel_ids["link"])
     requests = resolvers.channels("request", channel_ids["request"])
     return [
-        _readable(event, people, files, folders, transfers, links, requests) for event in events
+        _readable(
+            event, people, files, folders, transfers, links, requests, ends.get(event.sequence)
+        )
+        for event in events
     ]
 
 
@@ -208,6 +214,7 @@ def _readable(
     transfers: dict[str, resolvers.Channel],
     links: dict[str, resolvers.Channel],
     requests: dict[str, resolvers.Channel],
+    end: DownloadEnd | None = None,
 ) -> Readable:
     details = event.details or {}
     who, who_email, who_via, outside = event.actor_label, "", "", False
@@ -243,6 +250,8 @@ def _readable(
     number = _text(details, "number")
     bytes_value = details.get("bytes")
     completed = details.get("completed")
+    if end is not None:  # what really left, from the download's end event
+        bytes_value, completed = end.bytes_sent, end.completed
     recipient = ""
     if event.action in (Action.SHARING_LINK_CREATE, Action.SHARING_TRANSFER_SEND):
         recipient = _text(details, "recipient") or ", ".join(
@@ -267,4 +276,14 @@ def _readable(
         device=device_summary(event.user_agent),
         bytes_sent=bytes_value if isinstance(bytes_value, int) else None,
         completed=completed if isinstance(completed, bool) else None,
+        original=_original(details),
     )
+
+
+def _original(details: dict[str, Any]) -> str:
+    """The file a copy's content came from, as the event named it (files/lineage.py)."""
+    original = details.get("original")
+    if not isinstance(original, dict) or original.get("file") == details.get("file"):
+        return ""  # no copy, or a restored version of the same file
+    name, path = _text(original, "name"), _text(original, "path")
+    return path or name

@@ -66,6 +66,7 @@ PeopleSearch = Callable[[str, int], list[Person]]
 ItemsLookup = Callable[[str, Iterable[str]], dict[str, Item]]
 ItemsSearch = Callable[[str, int], list[Item]]
 FolderContents = Callable[[str], tuple[list[str], list[str]]]
+FileCopies = Callable[[list[str]], list[str]]
 ChannelsLookup = Callable[[str, Iterable[str]], dict[str, Channel]]
 AccessLookup = Callable[[str, str], list[Access]]
 
@@ -77,6 +78,7 @@ class Registry:
     items: ItemsLookup | None = None
     items_search: ItemsSearch | None = None
     folder_contents: FolderContents | None = None
+    file_copies: FileCopies | None = None
     channels: ChannelsLookup | None = None
     # Several apps answer "who can access this now": files (the space's people),
     # sharing (shares and live links); each adds its own.
@@ -121,6 +123,13 @@ def folder_contents(folder_id: str) -> tuple[list[str], list[str]]:
     if registry.folder_contents is None:
         return [], [folder_id]
     return registry.folder_contents(folder_id)
+
+
+def file_copies(file_ids: list[str]) -> list[str]:
+    """Ids of the files copied from these (their content's lineage), these excluded."""
+    if registry.file_copies is None or not file_ids:
+        return []
+    return registry.file_copies(file_ids)
 
 
 def channels(kind: str, ids: Iterable[str]) -> dict[str, Channel]:

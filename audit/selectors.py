@@ -75,6 +75,9 @@ class EventFilter:
     question: str = ""
     # The console's own page views (audit.console.view), left out of the default pages.
     hide_console: bool = False
+    # A download's end events (its bytes, whether it completed), shown on the row of
+    # the download itself: one access, one row (see download_ends).
+    hide_download_ends: bool = False
 
     def as_details(self) -> dict[str, str]:
         """For the audit event that records the query itself."""
@@ -201,7 +204,59 @@ def audit_events_filter(query: EventFilter) -> QuerySet[AuditEvent]:
         events = events.filter(outcome__in=[Outcome.DENIED, Outcome.ERROR])
     if query.hide_console:
         events = events.exclude(action=Action.AUDIT_CONSOLE_VIEW)
+    if query.hide_download_ends:
+        events = events.exclude(
+            Q(action=Action.FILES_VERSION_DOWNLOAD_END)
+            | Q(action=Action.SHARING_LINK_DOWNLOAD, details__has_key="download")
+        )
     return events
+
+
+@dataclass(frozen=True)
+class DownloadEnd:
+    bytes_sent: int
+    completed: bool
+
+
+def download_ends(events: list[AuditEvent]) -> dict[int, DownloadEnd]:
+    """Per download start event (by sequence), how it ended: the bytes really sent and
+    whether the stream completed, from its end event (``files.version.sent``,
+    or ``sharing.link.download`` for a link's), joined on the ``download`` id.
+
+    One query for a page or an export batch, by the ends' targets (an index): the
+    version itself, or the link a recipient used."""
+    starts: dict[str, int] = {}
+    targets = Q(pk__in=[])
+    for event in events:
+        details = event.details or {}
+        download = details.get("download")
+        if event.action != Action.FILES_VERSION_DOWNLOAD or not isinstance(download, str):
+            continue
+        starts[download] = event.sequence
+        link = details.get("link")
+        if isinstance(link, int):
+            targets |= Q(target_type="sharing.link", target_id=str(link))
+        else:
+            targets |= Q(target_type="files.version", target_id=event.target_id)
+    if not starts:
+        return {}
+    rows = (
+        AuditEvent.objects.filter(targets)
+        .filter(
+            action__in=[Action.FILES_VERSION_DOWNLOAD_END, Action.SHARING_LINK_DOWNLOAD],
+            sequence__gt=min(starts.values()),
+        )
+        .filter(In(KT("details__download"), list(starts)))
+        .order_by("sequence")
+        .values_list("details", flat=True)
+    )
+    ends: dict[int, DownloadEnd] = {}
+    for details in rows:
+        sequence = starts.get(details.get("download"))
+        sent, completed = details.get("bytes"), details.get("completed")
+        if sequence is not None and isinstance(sent, int) and isinstance(completed, bool):
+            ends[sequence] = DownloadEnd(bytes_sent=sent, completed=completed)
+    return ends
 
 
 QUESTION_OUTSIDE, QUESTION_FAILURES = "outside", "failures"
@@ -225,6 +280,8 @@ def _item_condition(item: str) -> Q:
     folder_ids: list[str] = []
     if kind == "folder":
         file_ids, folder_ids = resolvers.folder_contents(identifier)
+    # Copies share the original's content (lineage): their accesses are the original's.
+    file_ids = [*file_ids, *resolvers.file_copies(file_ids)]
     targets = Q(target_type="files.file", target_id__in=file_ids)
     if folder_ids:
         targets |= Q(target_type="files.folder", target_id__in=folder_ids)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("person/", questions.person_activity, name="question_person"),
     path("outside/", questions.outside, name="question_outside"),
     path("failures/", questions.failures, name="question_failures"),
+    path("report/", questions.report, name="report"),
     path("explore/", views.event_list, name="events"),
     path("events/<int:sequence>/", views.event_detail, name="event"),
     path("events/<int:sequence>/inclusion.json", views.inclusion_proof, name="inclusion_proof"),

@@ -33,6 +33,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audit import checkpoints, exports
 from audit import services as audit
 from audit.actions import Action
+from audit.alert_words import alerts_in_words
 from audit.forms import EventFilterForm, VerifyNowForm
 from audit.merkle import ProofError
 from audit.models import AuditEvent, Outcome
@@ -105,6 +106,10 @@ class EventsPage:
             "next_query": self.next_query,
             "head": self.head,
             "time_zone": settings.TIME_ZONE,
+            # An investigation report answers a question (audit/reports.py).
+            "report_allowed": bool(
+                self.query.item or self.query.actor or self.query.since or self.query.until
+            ),
         }
 
 
@@ -368,8 +373,13 @@ def public_key(request: HttpRequest, key_format: str) -> HttpResponse:
 @auditor_required
 def alert_list(request: HttpRequest) -> HttpResponse:
     viewed(request, "alerts")
+    alerts = audit_alerts_recent()
+    words = alerts_in_words(alerts)
     return render(
         request,
         "audit/alerts.html",
-        {"alerts": audit_alerts_recent(), "time_zone": settings.TIME_ZONE},
+        {
+            "alerts": [(alert, words[alert.pk]) for alert in alerts],
+            "time_zone": settings.TIME_ZONE,
+        },
     )

@@ -23,5 +23,6 @@ class FilesConfig(AppConfig):
             items=audit_lookups.items_lookup,
             items_search=audit_lookups.items_search,
             folder_contents=audit_lookups.folder_contents,
+            file_copies=audit_lookups.file_copies,
             access_now=audit_lookups.access_now,
         )

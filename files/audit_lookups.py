@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from django.utils.translation import gettext as _
 
 from audit.resolvers import Access, Item
-from files.models import File, Folder, Space
+from files.lineage import LINEAGE_MAX_DEPTH
+from files.models import File, FileVersion, Folder, Space
 from files.names import name_search_key
 from files.selectors import folder_descendant_ids
 
@@ -118,6 +119,25 @@ def folder_contents(folder_id: str) -> tuple[list[str], list[str]]:
     folder_ids = [int(folder_id), *folder_descendant_ids([int(folder_id)])]
     file_ids = File.objects.filter(folder_id__in=folder_ids).values_list("pk", flat=True)
     return [str(pk) for pk in file_ids], [str(pk) for pk in folder_ids]
+
+
+def file_copies(file_ids: list[str]) -> list[str]:
+    """Files whose content was copied from one of these (a copy of a copy too): their
+    accesses are accesses to the original's content (lineage, files/lineage.py)."""
+    wanted = {int(value) for value in file_ids if value.isdigit()}
+    frontier = set(FileVersion.objects.filter(file_id__in=wanted).values_list("pk", flat=True))
+    seen = set(frontier)
+    copies: set[int] = set()
+    for _depth in range(LINEAGE_MAX_DEPTH):
+        if not frontier:
+            break
+        rows = list(
+            FileVersion.objects.filter(source_version_id__in=frontier).values_list("pk", "file_id")
+        )
+        frontier = {pk for pk, _file in rows} - seen
+        seen |= frontier
+        copies.update(file_id for _pk, file_id in rows)
+    return [str(pk) for pk in sorted(copies - wanted)]
 
 
 def access_now(kind: str, item_id: str) -> list[Access]:

@@ -31,6 +31,7 @@ import queue
 import re
 import threading
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -353,6 +354,34 @@ def _decrypting_stream(
             on_finished(sent, sent == length)
 
 
+def _download_end_recorder(
+    *, actor: User | None, version: FileVersion, context: RequestContext, download_id: str
+) -> Callable[[int, bool], None]:
+    """``on_finished`` of a signed-in person's download (page, API, version, share):
+    ``files.version.sent`` with the bytes really sent and whether the stream
+    completed. The start event was written before the first byte left (nothing is lost
+    if the process dies meanwhile); the auditor's view shows both on one row, joined by
+    ``download``. A link's download records its own end (sharing.link.download)."""
+
+    def finished(bytes_sent: int, completed: bool) -> None:
+        audit.record(
+            action=Action.FILES_VERSION_DOWNLOAD_END,
+            actor=actor,
+            target_type="files.version",
+            target_id=version.pk,
+            details={
+                "file": version.file_id,
+                "version": str(version.pk),
+                "download": download_id,
+                "bytes": bytes_sent,
+                "completed": completed,
+            },
+            request=context,
+        )
+
+    return finished
+
+
 def version_download_response(
     *,
     request: HttpRequest,
@@ -368,7 +397,9 @@ def version_download_response(
     """The response for one version ``selectors.version_get_for_actor`` returned.
 
     ``on_finished(bytes_sent, completed)`` runs once when a streamed body ends or is
-    cut off (not for HEAD, 416 or refusals), in the request thread.
+    cut off (not for HEAD, 416 or refusals), in the request thread. Without one, the
+    end is audited here (``files.version.sent``). A caller recording the end
+    itself passes the download's id as ``audit_details["download"]``.
 
     Raises ``NotDownloadableError`` (audited) when the version may not be sent now.
 
@@ -467,6 +498,8 @@ def version_download_response(
         raise
 
     length = end - start + 1 if size else 0
+    # --- Completion (issue #14): one download id ties the start to its end event. ---
+    download_id = str((audit_details or {}).get("download") or uuid.uuid4().hex)
     _audit_download(
         action=action,
         actor=actor,
@@ -478,7 +511,13 @@ def version_download_response(
         range=f"{start}-{end}" if byte_range else "",
         bytes=length,
         scan_status=str(version.scan_status),
+        download=download_id,
     )
+    if on_finished is None:
+        on_finished = _download_end_recorder(
+            actor=actor, version=version, context=context, download_id=download_id
+        )
+    # --- end of the completion change ---
     streaming = StreamingHttpResponse(
         _decrypting_stream(
             first=first,

@@ -51,6 +51,7 @@ def downloads(person: User, start: dt.datetime, count: int, *, every_s: int = 60
             actor=person,
             target_type="files.version",
             target_id=100 + index,
+            details={"file": 100 + index, "name": f"scan-{index}.pdf", "number": 1},
             occurred_at=start + dt.timedelta(seconds=every_s * index),
         )
 
@@ -75,7 +76,15 @@ def test_many_downloads_in_ten_minutes_alert_admins_and_auditors_once(
     assert owner.email in alert.summary
     assert len(mail.outbox) == 1  # both read English: one message
     assert set(mail.outbox[0].to) == {auditor.email, site_admin.email}
-    assert alert.summary in mail.outbox[0].body
+    body = mail.outbox[0].body
+    # People and files by name, never an id (issue #14, item 7).
+    assert (
+        "many downloads in a short time: Alice Martin (alice.martin@hopital.example) "
+        "downloaded 5 files in 10 minutes: “scan-0.pdf”, “scan-1.pdf”, “scan-2.pdf” "
+        "and 2 more"
+    ) in body
+    assert "files.version" not in body
+    assert f"user {owner.pk}" not in body
     # The same burst goes on: no second alert for the same window; nothing re-read.
     downloads(owner, TUESDAY_MORNING + dt.timedelta(minutes=5), 2)
     assert evaluate(django_capture_on_commit_callbacks) == []
@@ -91,8 +100,13 @@ def test_alert_emails_go_out_in_each_readers_language(
     by_reader = {message.to[0]: message for message in mail.outbox}
     assert set(by_reader) == {auditor.email, site_admin.email}
     assert by_reader[auditor.email].subject == "[SecureDrive] 1 alerte d\u2019audit"
-    assert "nombreux téléchargements en peu de temps" in by_reader[auditor.email].body
+    french = by_reader[auditor.email].body
+    assert "nombreux téléchargements en peu de temps\u00a0: Alice Martin" in french
+    assert "a téléchargé 5 fichiers en 10 minutes" in french
+    for english in ("downloaded", "files in", "minutes:", "Console:", "more"):
+        assert english not in french, english
     assert by_reader[site_admin.email].subject == "[SecureDrive] 1 audit alert"
+    assert "téléchargé" not in by_reader[site_admin.email].body
 
 
 def test_a_few_downloads_spread_out_raise_nothing(
@@ -104,15 +118,20 @@ def test_a_few_downloads_spread_out_raise_nothing(
 
 
 def test_downloads_outside_working_hours(
-    owner: User, django_capture_on_commit_callbacks: Any
+    owner: User, auditor: User, django_capture_on_commit_callbacks: Any
 ) -> None:
     downloads(owner, SATURDAY_NIGHT, 2)
     [alert] = evaluate(django_capture_on_commit_callbacks)
     assert alert.rule == AlertRule.OUTSIDE_HOURS
     assert "2 download(s) outside working hours" in alert.summary
+    page = client_signed_in(auditor).get("/audit/alerts/").content.decode()
+    assert (
+        "Alice Martin (alice.martin@hopital.example) downloaded 2 files outside working "
+        "hours (07:00 to 20:00, Europe/Paris, Monday to Friday): “scan-0.pdf”, “scan-1.pdf”"
+    ) in page
 
 
-def test_repeated_failed_sign_ins(django_capture_on_commit_callbacks: Any) -> None:
+def test_repeated_failed_sign_ins(auditor: User, django_capture_on_commit_callbacks: Any) -> None:
     for minute in range(5):
         audit.record(
             action=Action.ACCOUNTS_LOGIN,
@@ -123,10 +142,11 @@ def test_repeated_failed_sign_ins(django_capture_on_commit_callbacks: Any) -> No
         )
     [alert] = evaluate(django_capture_on_commit_callbacks)
     assert (alert.rule, alert.subject) == (AlertRule.FAILED_LOGINS, "alice.martin@hopital.example")
+    assert "5 failed sign-ins as alice.martin@hopital.example in 15 minutes" in mail.outbox[0].body
 
 
 def test_attempt_to_download_a_quarantined_file(
-    owner: User, django_capture_on_commit_callbacks: Any
+    owner: User, auditor: User, django_capture_on_commit_callbacks: Any
 ) -> None:
     audit.record(
         action=Action.FILES_VERSION_DOWNLOAD,
@@ -140,6 +160,10 @@ def test_attempt_to_download_a_quarantined_file(
     [alert] = evaluate(django_capture_on_commit_callbacks)
     assert alert.rule == AlertRule.QUARANTINED_ACCESS
     assert "quarantined files.version 9" in alert.summary
+    assert (
+        "Alice Martin (alice.martin@hopital.example) tried to download a file: quarantined "
+        "by the virus scanner"
+    ) in mail.outbox[0].body
 
 
 def test_attempt_to_download_a_file_blocked_by_the_scanning_policy(
@@ -167,5 +191,8 @@ def test_alerts_are_listed_for_auditors_only(
     [alert] = evaluate(django_capture_on_commit_callbacks)
     page = client_signed_in(auditor).get("/audit/alerts/")
     assert page.status_code == 200
-    assert alert.summary in page.content.decode()
+    text = page.content.decode()
+    assert "Alice Martin (alice.martin@hopital.example) downloaded 1 file outside" in text
+    assert f"user {owner.pk}" not in text
+    assert alert.summary not in text  # the stored English summary is for log forwarding
     assert client_signed_in(site_admin).get("/audit/alerts/").status_code == 403

@@ -105,8 +105,16 @@ def test_auditor_types_part_of_a_name_and_sees_every_download_in_words(
     assert "5.0 kB" in page  # decimal units, as every size on the site (core/sizes.py)
     assert "complete" in page
     actions = {row.event.action for row in history.context["rows"]}
-    assert {Action.FILES_VERSION_DOWNLOAD, Action.SHARING_LINK_DOWNLOAD} <= actions
     assert Action.AUDIT_CONSOLE_VIEW not in actions
+    # One row per download (its end, with the bytes really sent, is on that row): Alice's
+    # and the radiologist's, not the link's end event as a second row.
+    downloads = [row for row in history.context["rows"] if row.event.action.endswith("download")]
+    assert [(row.who, row.bytes_sent, row.completed) for row in downloads] == [
+        (RECIPIENT, 5000, True),
+        ("Alice Martin", 5000, True),
+    ]
+    assert AuditEvent.objects.filter(action=Action.SHARING_LINK_DOWNLOAD).count() == 1
+    assert AuditEvent.objects.filter(action=Action.FILES_VERSION_DOWNLOAD_END).count() == 1
 
     shown = page_sequences(history)
     assert shown == sorted(shown, reverse=True)
@@ -163,7 +171,7 @@ def test_a_folder_question_covers_everything_under_it_even_in_the_trash(
     history = client.get("/audit/file/", {"item": f"folder:{folder.pk}"})
     actions = [row.event.action for row in history.context["rows"]]
     assert Action.FILES_FILE_DELETE in actions
-    assert Action.SHARING_LINK_DOWNLOAD in actions
+    assert RECIPIENT in [row.who for row in history.context["rows"]]  # the link's download
     assert Action.FILES_FOLDER_CREATE in actions
     assert exported_sequences(client, history) == sorted(page_sequences(history))
 
@@ -349,3 +357,26 @@ def test_question_pages_have_headings_labels_and_captions(auditor: User, path: s
     for table in re.findall(r"<table.*?</table>", page, flags=re.S):
         assert "<caption" in table
         assert '<th scope="col">' in table
+
+
+def test_a_download_of_a_copy_is_in_the_originals_history_naming_it(
+    auditor: User, owner: User, outsider: User, folder_backend: Backend
+) -> None:
+    """Alice copies her echo into "Staff meeting" and downloads the copy: the auditor
+    asking about the original echo sees that download, which says it was a copy of it."""
+    echo = echo_in_cardiology(owner)
+    meeting = services.folder_create(actor=owner, parent=root_of(owner), name="Staff meeting")
+    copy = services.file_copy(actor=owner, file=echo, destination=meeting)
+    alice = client_signed_in(owner)
+    assert alice.get(reverse("files:download", args=[copy.pk])).getvalue()
+    # Another file with no lineage to the echo stays out of its history.
+    other = version_store(actor=owner, folder=meeting, name="Agenda.pdf", content=b"%PDF")
+    alice.get(reverse("files:download", args=[other.file_id])).getvalue()
+
+    history = client_signed_in(auditor).get("/audit/file/", {"item": f"file:{echo.pk}"})
+    downloads = [row for row in history.context["rows"] if row.event.action.endswith("download")]
+    assert [(row.who, row.what, row.original, row.bytes_sent) for row in downloads] == [
+        ("Alice Martin", "Echo Dupont.pdf", "/Cardiologie/Echo Dupont.pdf", 5000)
+    ]
+    assert downloads[0].path_then == "/Staff meeting/Echo Dupont.pdf"
+    assert "a copy of /Cardiologie/Echo Dupont.pdf" in history.content.decode()

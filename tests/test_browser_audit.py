@@ -131,3 +131,109 @@ def test_auditor_asks_who_accessed_a_file_from_a_phone(
     tab.screenshot("audit-question-file-390")
     assert tab.console_errors == []
     tab.page.context.close()
+
+
+def test_every_way_a_pdf_left_is_one_row_in_its_history_and_in_the_csv(
+    chromium: Any, live_server: Any, owner: User, tmp_path: Path
+) -> None:
+    """Issue #14, as judged: Alice's echo reaches a radiologist outside by transfer (the
+    file alone, then the transfer's ZIP), a colleague through an internal share, a second
+    outsider by link, and Alice downloads her new version. The auditor types part of the
+    name, opens the file's history and sees each download once: who (e-mail or name),
+    when in Paris time, bytes and completion; the CSV export has exactly the page's rows."""
+    import re
+
+    from django.core import mail
+    from django.test import Client
+
+    from files import services
+    from files.models import ScanStatus
+    from files.uploads import BlobIngest
+    from sharing.models import ShareRole
+    from sharing.services.links import share_link_create
+    from sharing.services.shares import share_create
+    from tests.files_helpers import body_of, content_of, root_of, version_store
+    from tests.test_sharing_transfers import new_transfer, send, token_in
+
+    auditor = user_create(
+        "audrey.auditor@hopital.example", full_name="Audrey Auditor", is_auditor=True
+    )
+    colleague = user_create("claire.colleague@hopital.example", full_name="Claire Colleague")
+    cardiology = services.folder_create(actor=owner, parent=root_of(owner), name="Cardiologie")
+    echo = version_store(
+        actor=owner, folder=cardiology, name="Echo Dupont.pdf", content=content_of(5000)
+    ).file
+    # 1. By transfer to dr.radio: the file alone, then the transfer's ZIP.
+    alice = client_signed_in(owner)
+    transfer = new_transfer(alice)
+    alice.post(f"/sharing/transfers/{transfer.pk}/files/", {"file_ids": [str(echo.pk)]})
+    assert send(alice, transfer, "dr.radio@clinique.example").status_code == 302
+    token = token_in(mail.outbox[-1])
+    radiologist = Client(HTTP_USER_AGENT="Mozilla/5.0 (Windows NT 10.0) Firefox/140.0")
+    assert body_of(radiologist.get(f"/s/{token}/files/{echo.pk}/")) == content_of(5000)
+    zipped = body_of(radiologist.get(f"/s/{token}/archive/"))
+    assert len(zipped) > 5000
+    # 2. Through an internal share to Claire.
+    share_create(actor=owner, item=echo, recipient=colleague, role=ShareRole.VIEWER)
+    shared = client_signed_in(colleague).get(f"/files/{echo.pk}/download/")
+    assert body_of(shared) == content_of(5000)
+    # 3. By link to a second outsider.
+    _link, link_token = share_link_create(
+        actor=owner, target=echo, recipient_email="dr.second@cabinet.example"
+    )
+    second = Client()
+    second.get(f"/s/{link_token}/")
+    assert body_of(second.get(f"/s/{link_token}/files/{echo.pk}/")) == content_of(5000)
+    # 4. Alice stores a new version and downloads it.
+    ingest = BlobIngest(max_bytes=8000)
+    ingest.write(content_of(7000, seed="v2"))
+    version_two = services.file_version_add(actor=owner, file=echo, sealed=ingest.finish())
+    version_two = services.version_mark_scanned(version=version_two, status=ScanStatus.AVAILABLE)
+    mine = alice.get(f"/files/{echo.pk}/versions/{version_two.pk}/download/")
+    assert body_of(mine) == content_of(7000, seed="v2")
+
+    tab = browser_signed_in(chromium, live_server, auditor)
+    tab.page.goto("/audit/")
+    tab.page.get_by_label("Part of its name or path (deleted items too)").fill("dupont")
+    tab.page.get_by_role("button", name="Search").first.click()
+    tab.page.get_by_role("link", name="Echo Dupont.pdf").click()
+    rows = tab.page.locator("#audit-rows tbody tr")
+    rows.first.wait_for()
+    downloads = [text for text in rows.all_inner_texts() if "\tdownloaded" in text]
+    texts = "\n----\n".join(downloads)
+    assert len(downloads) == 5, texts  # single, ZIP, share, link, new version
+    paris_time = re.compile(r"20\d\d-\d\d-\d\d \d\d:\d\d:\d\d CES?T")
+    for text in downloads:
+        assert paris_time.search(text), text
+        assert "complete" in text, text
+        assert "interrupted" not in text, text
+    # Columns: when, who, action, what, origin, sent, outcome.
+    who = sorted(text.split("\t")[1].split("\n")[0] for text in downloads)
+    assert who == [
+        "Alice Martin",
+        "Claire Colleague",
+        "dr.radio@clinique.example",
+        "dr.radio@clinique.example",
+        "dr.second@cabinet.example",
+    ], texts
+    assert sum("by transfer" in text.split("\t")[1] for text in downloads) == 2
+    ours = [text for text in downloads if text.split("\t")[1].startswith("Alice Martin")]
+    assert "version 2" in ours[0], ours
+    assert "6.8\xa0KB" in ours[0].split("\t")[5], ours
+    assert sum("4.9\xa0KB" in text.split("\t")[5] for text in downloads) == 4, texts
+    assert "link:" not in tab.page.content()
+    tab.screenshot("audit-every-way-out")
+
+    shown = [int(value) for value in rows.evaluate_all("rs => rs.map(r => r.dataset.sequence)")]
+    with tab.page.expect_download() as download_info:
+        tab.page.get_by_role("link", name="Export CSV").click()
+    path = tmp_path / "history.csv"
+    download_info.value.save_as(path)
+    exported = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    assert sorted(int(row["sequence"]) for row in exported) == sorted(shown)
+    sent = {int(row["sequence"]): (row["bytes_sent"], row["completed"]) for row in exported}
+    assert sorted(sent[sequence] for sequence in sent if sent[sequence][0]) == sorted(
+        [("5000", "true")] * 4 + [("7000", "true")]
+    )
+    assert tab.console_errors == []
+    tab.page.context.close()

@@ -91,13 +91,16 @@ def test_recipient_opens_a_link_and_downloads_the_file_and_the_owner_is_told_onc
     assert body_of(again) == content_of(5000, seed="IRM genou.dcm")
 
     link.refresh_from_db()
-    assert link.download_count == 1  # the same session, the same file: counted once
+    # Two whole downloads: two counted, two receipts, two downloads in the audit trail
+    # (issue #14: the owner saw one where the recipient had taken it twice).
+    assert link.download_count == 2
     assert link.first_downloaded_at is not None
-    receipt = ShareLinkDownload.objects.get(link=link)
+    receipts = list(ShareLinkDownload.objects.filter(link=link))
+    assert [receipt.bytes_sent for receipt in receipts] == [5000, 5000]
+    receipt = receipts[0]
     assert receipt.file == version.file
     assert receipt.version == version
     assert receipt.recipient_email == "dr.radio@clinique.example"
-    assert receipt.bytes_sent == 2 * 5000
     notices = [message for message in mail.outbox if message.to == [owner.email]]
     assert len(notices) == 1
     assert "IRM genou.dcm" in notices[0].body
@@ -172,7 +175,9 @@ def test_a_download_cut_off_midway_records_the_bytes_really_sent(
 
     whole = recipient.get(file_url(token, version.file))
     assert body_of(whole) == content_of(size, seed="IRM genou.dcm")
-    assert ShareLinkDownload.objects.get(link=link).bytes_sent == len(first) + size
+    # Started again from the first byte: a second download, with its own receipt.
+    receipts = ShareLinkDownload.objects.filter(link=link).order_by("pk")
+    assert [receipt.bytes_sent for receipt in receipts] == [len(first), size]
     last = AuditEvent.objects.filter(action=Action.SHARING_LINK_DOWNLOAD).latest("sequence")
     assert (last.details["bytes"], last.details["completed"]) == (size, True)
 

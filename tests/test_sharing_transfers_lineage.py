@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import re
 import zipfile
 from datetime import timedelta
 from typing import Any
@@ -315,3 +316,39 @@ def test_transfers_sent_as_copies_are_linked_to_their_originals(
     download = Client().get(f"/s/{token}/files/{original.file_id}/")
     assert body_of(download) == content_of(2000)
     assert actions(Action.SHARING_LINK_DOWNLOAD)[-1].details["path"] == "/Études/IRM/irm.dcm"
+
+
+def test_receipts_counters_and_the_audit_trail_count_the_same_downloads(
+    owner: User, auditor: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Issue #14: the radiologist took the study once alone and three times in the
+    transfer's ZIP. The sender's receipts were one "everything, as a ZIP" row for the
+    three and "My links" said 2. Now: four receipts, four counted, four rows in the
+    auditor's history of the file, each with its bytes."""
+    client = client_signed_in(owner)
+    original = version_store(
+        actor=owner, folder=study_folder(owner), name="irm.dcm", content=content_of(5000)
+    )
+    transfer = new_transfer(client)
+    token = sent_to_recipient(client, transfer, [original.file], django_capture_on_commit_callbacks)
+    recipient = Client()
+    assert body_of(recipient.get(f"/s/{token}/files/{original.file_id}/")) == content_of(5000)
+    zips = [body_of(recipient.get(f"/s/{token}/archive/")) for _ in range(3)]
+
+    link = transfer.links.get()
+    assert link.download_count == 4
+    receipts = list(link.downloads.order_by("pk"))
+    assert [(receipt.is_archive, receipt.bytes_sent) for receipt in receipts] == [
+        (False, 5000),
+        *[(True, len(data)) for data in zips],
+    ]
+    page = client.get(f"/sharing/transfers/{transfer.pk}/").content.decode()
+    assert page.count("everything, as a ZIP") == 3
+    links_page = client.get("/sharing/links/").content.decode()
+    assert re.search(r"<td class=\"small\">\s*4\b", links_page), "My links counts 4"
+
+    history = client_signed_in(auditor).get("/audit/file/", {"item": f"file:{original.file_id}"})
+    downloads = [row for row in history.context["rows"] if row.event.action.endswith("download")]
+    assert [(row.who, row.bytes_sent, row.completed) for row in downloads] == [
+        ("dr.radio@clinique.example", 5000, True)
+    ] * 4

@@ -147,6 +147,7 @@ COVERED: dict[str, frozenset[str]] = {
             "audit:question_person",
             "audit:question_outside",
             "audit:question_failures",
+            "audit:report",
             # "Verify now" (tests/test_audit_integrity.py).
             "audit:integrity_verify",
             "audit:events",

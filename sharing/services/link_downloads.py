@@ -3,16 +3,19 @@
 scan, its own audit event), "download everything" (``sharing.services.archives``), receipts
 and the owner's first-download e-mail.
 
-Download counting rule (``max_downloads``): a download counts once per recipient
-session per file (and once for "download everything"): the first ``GET`` of that file
-in that session that starts a response (200 or 206). Range resumes and repeated
-requests of the same file in the same session count no more; ``HEAD`` never counts. A
-new browser session counts again. Each counted download leaves a receipt
-(``ShareLinkDownload``); resumes add their bytes to it.
+Download counting rule (``max_downloads``): every download counts, and leaves one
+receipt (``ShareLinkDownload``): a ``GET`` that starts a response (200 or 206) from the
+file's first byte, or of "download everything" (a ZIP has no Range: each is whole). A
+Range request starting further on, in the session that already counted that file, is
+a resume: it counts no more and adds its bytes to that download's receipt. ``HEAD``
+never counts. The receipts, the link's counter and the audit trail therefore agree:
+one receipt, one count and one row in the auditor's file history per download (issue
+#14: three ZIPs of a transfer were one receipt, four downloads counted two).
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -25,7 +28,7 @@ from django.utils.translation import gettext as _
 
 from audit.actions import Action
 from audit.context import context_from_request
-from files.downloads import version_download_response
+from files.downloads import RangeNotSatisfiable, range_requested, version_download_response
 from files.errors import NotDownloadableError
 from files.lineage import members_lineage_details, version_lineage_details
 from files.models import File, FileVersion, Folder
@@ -142,6 +145,41 @@ def share_link_file(link: ShareLink, file_id: int) -> File | None:
 # --- Downloads ------------------------------------------------------------------------------------
 
 
+def _resumes(request: HttpRequest, version: FileVersion) -> bool:
+    """A ``GET`` with a Range starting past the first byte: the rest of a download."""
+    try:
+        byte_range = range_requested(request.headers.get("Range"), version.size)
+    except RangeNotSatisfiable:
+        return False
+    return byte_range is not None and byte_range.start > 0
+
+
+# A stored ZIP entry's overhead beyond its data, at most: local header (30 bytes), its
+# name, a ZIP64 extra field (20) and a data descriptor (24). Bounds where each member's
+# data ends, to say which members a cut archive surely sent whole.
+ZIP_ENTRY_OVERHEAD_MAX = 30 + 20 + 24
+
+
+def archive_members_sent(
+    entries: list[ArchiveEntry], *, bytes_sent: int, completed: bool
+) -> list[tuple[int, bool]]:
+    """(bytes of the member sent, sent whole) per entry of an archive ``bytes_sent``
+    long. A completed archive sent every member whole; a cut one is credited only
+    what surely left (members are laid out in order; overheads counted at most)."""
+    sent: list[tuple[int, bool]] = []
+    offset = 0
+    for entry in entries:
+        size = entry.version.size
+        start = offset + ZIP_ENTRY_OVERHEAD_MAX + len(entry.path.encode())
+        if completed:
+            sent.append((size, True))
+        else:
+            member_bytes = max(0, min(size, bytes_sent - start))
+            sent.append((member_bytes, member_bytes == size and start + size <= bytes_sent))
+        offset = start + size
+    return sent
+
+
 def share_link_version_served(link: ShareLink, file: File) -> FileVersion | None:
     """The version a recipient gets: the one a transfer was sent with, else the current."""
     sent = _sent_items(link)
@@ -160,9 +198,10 @@ def _count(
     name: str,
     file: File | None,
     version: FileVersion | None,
+    resume: bool = False,
 ) -> tuple[bool, int | None]:
-    """Count a download (first time in this session), write its receipt (or find the
-    one of this session: a resume adds its bytes to it when its stream ends).
+    """Count a download and write its receipt; a resume (``resume``) of a download this
+    session counted finds that receipt instead, to add its bytes when its stream ends.
 
     Returns (allowed, receipt id). Not allowed: the limit was reached meanwhile.
     """
@@ -170,7 +209,7 @@ def _count(
     now = timezone.now()
     with transaction.atomic():
         receipt_id = grant.counted.get(key)
-        if receipt_id is not None:
+        if resume and receipt_id is not None:
             return True, receipt_id
         counted = (
             ShareLink.objects.filter(pk=link.pk)
@@ -243,6 +282,7 @@ def share_link_download_response(
     details: dict[str, object] = {"file": file.pk, "name": file.name}
     if version is None:
         return AccessOutcome.GONE
+    resume = key in grant.counted and _resumes(request, version)
     # The original file, version and path at the time (lineage), whatever the link.
     details.update(version_lineage_details(version))
     if link.transfer_id is not None:
@@ -257,7 +297,7 @@ def share_link_download_response(
             **details,
         )
         return AccessOutcome.VIEW_ONLY
-    if key not in grant.counted and link_state_now(link) == LinkState.EXHAUSTED:
+    if not resume and link_state_now(link) == LinkState.EXHAUSTED:
         access_record(
             request=request,
             link=link,
@@ -266,7 +306,10 @@ def share_link_download_response(
             **details,
         )
         return AccessOutcome.LIMIT_REACHED
-    link_details = {"link": link.pk, "recipient": link.recipient_email}
+    # The files app's start event and this end event share the download's id: the
+    # auditor sees one row with the bytes really sent (audit/selectors.download_ends).
+    download_id = uuid.uuid4().hex
+    link_details = {"link": link.pk, "recipient": link.recipient_email, "download": download_id}
     # The stream ends after this request's audit context is gone: keep the address.
     context = context_from_request(request)
     counted: dict[str, int] = {}  # the receipt, once the download is counted below
@@ -287,6 +330,7 @@ def share_link_download_response(
             completed=completed,
             range=request.headers.get("Range", "")[:RANGE_RECORDED_CHARS],
             receipt=receipt_id,
+            download=download_id,
             **details,
         )
 
@@ -318,6 +362,7 @@ def share_link_download_response(
         name=file.name,
         file=file,
         version=version,
+        resume=resume,
     )
     if not allowed:
         response.close()
@@ -358,7 +403,7 @@ def share_link_archive_response(
         )
         return AccessOutcome.VIEW_ONLY
     content = share_link_content(link)
-    if ARCHIVE_KEY not in grant.counted and link_state_now(link) == LinkState.EXHAUSTED:
+    if link_state_now(link) == LinkState.EXHAUSTED:
         access_record(
             request=request,
             link=link,
@@ -391,11 +436,32 @@ def share_link_archive_response(
     context = context_from_request(request)
     # One event naming every member served: each original file, version and path.
     members = members_lineage_details([entry.version for entry in content.entries])
+    download_id = uuid.uuid4().hex
 
     def finished(bytes_sent: int, completed: bool) -> None:
         ShareLinkDownload.objects.filter(pk=receipt_id or 0).update(
             bytes_sent=F("bytes_sent") + bytes_sent
         )
+        # And one per member, so that the member's own history shows this download
+        # (the file's history is read by its ``file`` detail, an index).
+        for member, (member_bytes, member_completed) in zip(
+            members,
+            archive_members_sent(content.entries, bytes_sent=bytes_sent, completed=completed),
+            strict=True,
+        ):
+            access_record(
+                request=context,
+                link=link,
+                outcome=AccessOutcome.OK,
+                action=Action.SHARING_LINK_DOWNLOAD,
+                **member,
+                in_archive=content.name,
+                zip=download_id,
+                transfer=link.transfer_id,
+                bytes=member_bytes,
+                completed=member_completed,
+                receipt=receipt_id,
+            )
         access_record(
             request=context,
             link=link,
@@ -410,6 +476,8 @@ def share_link_archive_response(
             bytes=bytes_sent,
             completed=completed,
             receipt=receipt_id,
+            # The auditor's view shows the members' rows, not this summary.
+            download=download_id,
         )
 
     return archive_response(
