@@ -16,6 +16,7 @@ import enum
 import hashlib
 import io
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -44,6 +45,7 @@ class ScanVerdict(enum.Enum):
 class ScanReport:
     verdict: ScanVerdict
     sha256: str = ""
+    crc32: int | None = None  # of the plaintext, for ZIP archives (no second pass there)
     sniffed_type: str = ""
     signature: str = ""
     reason: str = ""
@@ -66,7 +68,7 @@ def _no_progress() -> None:
 
 
 class _Tee:
-    """Decrypted segments, each also fed to SHA-256 and the sniff buffer."""
+    """Decrypted segments, each also fed to SHA-256, CRC-32 and the sniff buffer."""
 
     def __init__(
         self, segments: Iterator[bytes], *, delay_s: float, progress: Callable[[], None]
@@ -75,11 +77,13 @@ class _Tee:
         self._delay_s = delay_s
         self._progress = progress
         self.digest = hashlib.sha256()
+        self.crc32 = 0
         self.head = bytearray()
 
     def __iter__(self) -> Iterator[bytes]:
         for segment in self._segments:
             self.digest.update(segment)
+            self.crc32 = zlib.crc32(segment, self.crc32)
             if len(self.head) < SNIFF_BYTES:
                 self.head += segment[: SNIFF_BYTES - len(self.head)]
             if self._delay_s:
@@ -146,7 +150,7 @@ def version_content_scan(
     client: ClamdClient,
     progress: Callable[[], None] = _no_progress,
 ) -> ScanReport:
-    """Decrypt ``version`` once through SHA-256, libmagic and clamd; judge the result.
+    """Decrypt ``version`` once through SHA-256, CRC-32, libmagic and clamd; judge it.
 
     ``progress`` is called after every decrypted segment (the caller renews its claim
     there, files/services/finalize.py) and may raise to stop the scan.
@@ -178,6 +182,7 @@ def version_content_scan(
         report = ScanReport(
             verdict=ScanVerdict.CLEAN,
             sha256=sha256,
+            crc32=tee.crc32,
             sniffed_type=magic.from_buffer(head, mime=True) if head else "application/x-empty",
         )
         if version.sha256 and sha256 != version.sha256:
