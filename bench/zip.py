@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({min(plain_cpu) / gib:.2f}-{max(plain_cpu) / gib:.2f})"
     )
     print(
-        f"{'1 streaming ZIP of the folder (decrypt + CRC-32)':<58} {zip_rate:>7.0f} "
+        f"{'1 streaming ZIP of the folder (decrypt, CRC known)':<58} {zip_rate:>7.0f} "
         f"{spread(zip_rates):>13} {zip_cpu_per_gib:>10.2f} "
         f"({min(zip_cpu) / gib:.2f}-{max(zip_cpu) / gib:.2f})"
     )
