@@ -23,6 +23,8 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from django.http import HttpRequest
+
 ReadInto = Callable[[memoryview], int]
 """``readinto(buffer)``: fills the start of ``buffer`` with the next body bytes and
 returns how many (at least 1), or 0 at the end of the body or when the client left."""
@@ -64,9 +66,14 @@ def _take_buffered(buffer_of: Any, attribute: str, view: memoryview, limit: int)
     return count
 
 
-def body_readinto(environ: Mapping[str, Any], read: Callable[[int], bytes]) -> ReadInto:
-    """A ``readinto`` over the request body; ``read`` is the fallback (``request.read``)."""
-    parts = _gunicorn_parts(environ)
+def body_readinto(request: HttpRequest) -> ReadInto:
+    """A ``readinto`` over the body of a Django ``request``.
+
+    The socket is used only if Django has not started reading the body (a middleware
+    that read ``request.body`` holds it in memory: then it comes from there)."""
+    read = request.read
+    started = getattr(request, "_read_started", False)
+    parts = None if started else _gunicorn_parts(request.META)
     if parts is None:
 
         def copied(view: memoryview) -> int:

@@ -1,9 +1,10 @@
 """Streaming ZIP downloads of several files: a shared folder, a transfer (docs/sharing-archives.md).
 
-* **Constant memory, any size.** The archive is produced while it is sent, by
-  zipstream-ng, one decrypted segment at a time: nothing is staged on disk (no plaintext
-  at rest) or held whole in memory. Entries are ``ZIP_STORED``: medical images (DICOM,
-  JPEG 2000, video) are already compressed, and deflating gigabytes would cost a CPU
+* **Constant memory, any size.** The archive is produced while it is sent, by the
+  stored-entry writer ``sharing.services.zip_stored``, one decrypted segment at a
+  time: nothing is staged on disk (no plaintext at rest) or held whole in memory.
+  Entries are ``ZIP_STORED``: medical images (DICOM, JPEG 2000, video) are already
+  compressed, and deflating gigabytes would cost a CPU
   core for a few percent. ZIP64 records are written for entries and offsets past 4 GiB
   (APPNOTE 6.3.x §4.5.3), which every current unzip tool reads.
 * **Known size.** Every entry's plaintext size is on its version row, and stored
@@ -24,9 +25,13 @@
   no leading ``/``, no backslashes or control characters) and made unique the way
   case-insensitive file systems compare them (Windows, macOS): a clash gets
   ``name (2).ext``.
-* **Two threads.** A helper thread makes the archive (decryption and the CRC-32 that
-  ZIP needs, both releasing the GIL) a few chunks ahead of the request thread's
-  ``sendall``; all database work is handed back to the request thread.
+* **CRC-32 once.** Each version's CRC-32 is recorded by the finalize task
+  (``FileVersion.plaintext_crc32``) and written in the entry's local header: the archive
+  only copies decrypted bytes. A version from before the field has its CRC-32 computed
+  as it streams (sent in a data descriptor) and recorded for the next archive.
+* **Two threads.** A helper thread makes the archive (decryption releases the GIL) a
+  few chunks ahead of the request thread's ``sendall``; all database work is handed
+  back to the request thread.
 * **Audit belongs to the caller**, who knows who is downloading (a link recipient, a
   transfer recipient, a signed-in person): ``on_finished(bytes_sent, completed)`` is
   called once, when the archive was sent whole or when the stream stopped early.
@@ -222,10 +227,11 @@ class _Call:
 class _ArchiveStream:
     """The archive's bytes, made by a helper thread and sent by the request thread.
 
-    Why a helper thread: a ZIP needs the CRC-32 of every byte, on top of the AES-GCM
-    decryption; both release the GIL, so making the next chunks while the request
-    thread is in ``sendall`` is what keeps the archive close to a plain download
-    (bench/zip.py). At most ``depth`` chunks wait in between: memory stays bounded.
+    Why a helper thread: the AES-GCM decryption (and the CRC-32 of a version that has
+    none recorded yet) release the GIL, so making the next chunks while the request
+    thread is in ``sendall`` keeps the archive close to a plain download (bench/zip.py),
+    as ``files.downloads.prefetched`` does for single files. At most ``depth`` chunks
+    wait in between: memory stays bounded.
     Everything that touches the database (re-checking a version, recording an
     integrity failure) is handed back to the request thread (``in_request_thread``),
     in order with the chunks.

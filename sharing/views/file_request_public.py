@@ -202,7 +202,7 @@ def uploads(request: HttpRequest, file_request: FileRequest) -> HttpResponse:
                 offset_header="0",
                 content_length=body_length,
                 read=request.read,
-                readinto=body_readinto(request.META, request.read),
+                readinto=body_readinto(request),
                 checksum_header=request.headers.get("Upload-Checksum"),
             ).session
         finally:
@@ -249,7 +249,7 @@ def upload(request: HttpRequest, file_request: FileRequest, upload_id: str) -> H
             offset_header=request.headers.get("Upload-Offset"),
             content_length=_content_length(request),
             read=request.read,
-            readinto=body_readinto(request.META, request.read),
+            readinto=body_readinto(request),
             checksum_header=request.headers.get("Upload-Checksum"),
         )
     finally:
