@@ -243,23 +243,46 @@ class Gunicorn:
     process: subprocess.Popen[bytes]
     port: int
 
+    #: "gunicorn" (the product's server) or "granian" (its WSGI mode, evaluated for
+    #: issue #18 with ``--server granian``; granian must be importable).
+    server = "gunicorn"
+
     @classmethod
     def start(cls, work: Path, env: dict[str, str], *, workers: int | None = None) -> Gunicorn:
         port = free_port()
         run_env = dict(env)
         if workers is not None:
             run_env["SECUREDRIVE_WEB_WORKERS"] = str(workers)
-        process = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "--config",
-                str(ROOT / "securedrive" / "gunicorn.conf.py"),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--access-logfile",
-                "/dev/null",
+        command = [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--config",
+            str(ROOT / "securedrive" / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--access-logfile",
+            "/dev/null",
+            "securedrive.wsgi:application",
+        ]
+        if cls.server == "granian":
+            command = [
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "wsgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                run_env.get("SECUREDRIVE_WEB_WORKERS", "2"),
+                "--blocking-threads",
+                run_env.get("SECUREDRIVE_WEB_THREADS", "8"),
+                "--no-ws",
                 "securedrive.wsgi:application",
-            ],
+            ]
+        process = subprocess.Popen(
+            command,
             cwd=ROOT,
             env=run_env,
             stdout=subprocess.DEVNULL,
@@ -420,7 +443,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--py-spy", metavar="FILE", help="sample the worker during the timed runs (py-spy)"
     )
+    parser.add_argument(
+        "--server",
+        choices=["gunicorn", "granian"],
+        default="gunicorn",
+        help="WSGI server for SecureDrive (granian: evaluation only, issue #18)",
+    )
     args = parser.parse_args(argv)
+    Gunicorn.server = args.server
     if args.mib < 16 or args.big_mib < args.mib or args.repeats < 1:
         parser.error("need --mib >= 16, --big-mib >= --mib, --repeats >= 1")
     if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):

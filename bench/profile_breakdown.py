@@ -31,11 +31,12 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("fsync", ("StagingWriter.commit", "BlobWriter.commit", "fsync")),
-    ("AES-GCM", ("seal (", "decrypt_segment", "_seal", "_open (", "encrypt")),
-    ("CRC-32 (zipstream-ng)", ("crc", "ZipStreamInfo._file_data")),
+    ("AES-GCM", ("seal (", "seal_into (", "decrypt_segment", "_seal", "_open (", "encrypt")),
+    ("CRC-32", ("crc", "ZipStreamInfo._file_data")),
     ("thread handoff (queue notify, GIL)", ("Condition.notify", "_hand (", "prefetched")),
+    # Before "disk": the body's recv_into runs in body_readinto (files/request_body.py).
+    ("socket receive (recv)", ("SocketUnreader.chunk", "request_body.py")),
     ("disk (pread / pwrite, page cache)", ("write_at", "read_at", "pwrite", "readinto")),
-    ("socket receive (recv)", ("SocketUnreader.chunk",)),
     (
         "HTTP body copies (gunicorn Body / Unreader)",
         ("Unreader.read", "Body.read", "LengthReader.read", "_read_reader", "LimitedStream.read"),

@@ -352,6 +352,20 @@ class SegmentSealer:
             _nonce(self._nonce_prefix, index, last), plaintext, self._header
         )
 
+    def seal_into(
+        self, index: int, plaintext: bytes | bytearray | memoryview, out: bytearray, *, last: bool
+    ) -> memoryview:
+        """``seal``, written into ``out`` (at least ``len(plaintext) + TAG_SIZE`` bytes,
+        reused by the caller): the sealed segment as a view of ``out``, no allocation."""
+        if len(plaintext) > self.segment_size or (not last and len(plaintext) != self.segment_size):
+            raise ValueError("only the last segment may be shorter than the segment size")
+        length = len(plaintext) + TAG_SIZE
+        view = memoryview(out)[:length]
+        self._cipher.encrypt_into(
+            _nonce(self._nonce_prefix, index, last), plaintext, self._header, view
+        )
+        return view
+
     def open(self, index: int, sealed: bytes | bytearray | memoryview, *, last: bool) -> bytes:
         try:
             return self._cipher.decrypt(

@@ -239,6 +239,10 @@ class FileVersion(models.Model):
     size = models.PositiveBigIntegerField(_("size"))
     ciphertext_size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
+    # CRC-32 (zlib) of the plaintext, for ZIP archives: recorded by the finalize task,
+    # which decrypts every byte anyway, or by the first archive that streams the version
+    # (sharing/services/archives.py). None until then.
+    plaintext_crc32 = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
     content_type = models.CharField(_("type"), max_length=255)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

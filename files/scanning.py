@@ -25,6 +25,7 @@ import itertools
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,7 @@ class ScanVerdict(enum.Enum):
 class ScanReport:
     verdict: ScanVerdict
     sha256: str = ""
+    crc32: int | None = None  # of the plaintext, for ZIP archives (no second pass there)
     sniffed_type: str = ""
     signature: str = ""
     reason: str = ""
@@ -230,7 +232,7 @@ class _ClamdMemberScanner:
 
 
 class _Tee:
-    """Decrypted segments, each also fed to SHA-256 and the sniff buffer."""
+    """Decrypted segments, each also fed to SHA-256, CRC-32 and the sniff buffer."""
 
     def __init__(
         self, segments: Iterator[bytes], *, delay_s: float, progress: Callable[[], None]
@@ -239,11 +241,13 @@ class _Tee:
         self._delay_s = delay_s
         self._progress = progress
         self.digest = hashlib.sha256()
+        self.crc32 = 0
         self.head = bytearray()
 
     def __iter__(self) -> Iterator[bytes]:
         for segment in self._segments:
             self.digest.update(segment)
+            self.crc32 = zlib.crc32(segment, self.crc32)
             if len(self.head) < SNIFF_BYTES:
                 self.head += segment[: SNIFF_BYTES - len(self.head)]
             if self._delay_s:
@@ -311,7 +315,7 @@ def version_content_scan(
     progress: Callable[[], None] = _no_progress,
     policy: ScanPolicy | str = ScanPolicy.BLOCK,
 ) -> ScanReport:
-    """Decrypt ``version`` once through SHA-256, libmagic and clamd; judge the result.
+    """Decrypt ``version`` once through SHA-256, CRC-32, libmagic and clamd; judge it.
 
     ``progress`` is called after every decrypted segment (the caller renews its claim
     there, files/services/finalize.py) and may raise to stop the scan. ``policy``
@@ -367,6 +371,7 @@ def version_content_scan(
         report = ScanReport(
             verdict=ScanVerdict.CLEAN,
             sha256=sha256,
+            crc32=tee.crc32,
             sniffed_type=magic.from_buffer(head, mime=True) if head else "application/x-empty",
         )
         if version.sha256 and sha256 != version.sha256:

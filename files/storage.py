@@ -68,7 +68,7 @@ class StagingWriter(Protocol):
     """Sealed segments of a blob being assembled over several requests (resumable
     uploads, files/tus.py), written at their offsets in the final blob."""
 
-    def write_at(self, offset: int, data: bytes) -> None: ...
+    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None: ...
 
     def commit(self) -> int:
         """Make what was written durable; returns the bytes this writer wrote."""
@@ -167,7 +167,7 @@ class _FolderStagingWriter:
         self.write_at(0, header)
         self._written = 0
 
-    def write_at(self, offset: int, data: bytes) -> None:
+    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         if self._fd is None:
             raise RuntimeError("staging writer is closed")
         view = memoryview(data)
@@ -281,7 +281,7 @@ class _S3BlobWriter:
         self._size = 0
         self._closed = False
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
             raise RuntimeError("blob writer is closed")
         self._buffer += data
@@ -395,7 +395,7 @@ class _S3StagingWriter:
         self._writer = writer
         self._next = start
 
-    def write_at(self, offset: int, data: bytes) -> None:
+    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         if offset != self._next:
             raise ValueError("an S3 staging object is written in order")
         self._writer.write(data)

@@ -86,6 +86,7 @@ from files.errors import (
 from files.keys import associated_data, data_key_new_wrapped, data_key_unwrap
 from files.models import Folder, Space, UploadSession
 from files.names import name_clean, name_key
+from files.request_body import ReadInto
 from files.selectors import Permission
 from files.services.common import record
 from files.storage import BlobStore, blob_key_new, blob_store
@@ -539,11 +540,20 @@ def _rekey(session: UploadSession, through: int) -> UploadSession:
     return UploadSession.objects.get(pk=session.pk)
 
 
-def _read_safely(read: Callable[[int], bytes], size: int) -> bytes:
+def _readinto_safely(readinto: ReadInto, view: memoryview) -> int:
     try:
-        return read(size)
+        return readinto(view)
     except (OSError, UnreadablePostError):
-        return b""  # the client went away: keep what arrived (tus 1.0 allows it)
+        return 0  # the client went away: keep what arrived (tus 1.0 allows it)
+
+
+def _readinto_of(read: Callable[[int], bytes]) -> ReadInto:
+    def readinto(view: memoryview) -> int:
+        data = read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    return readinto
 
 
 def upload_append(
@@ -554,10 +564,14 @@ def upload_append(
     content_length: int,
     read: Callable[[int], bytes],
     checksum_header: str | None = None,
+    readinto: ReadInto | None = None,
 ) -> PatchResult:
     """Seal the segments ``content_length`` bytes from ``read`` complete, keep the rest
     as the encrypted carry, and move the offset; or raise ``TusError`` with nothing
-    committed. Holds the upload's lock throughout (``_upload_lock``)."""
+    committed. Holds the upload's lock throughout (``_upload_lock``).
+
+    ``readinto`` (files/request_body.py), when given, is used instead of ``read``: the
+    body is then received straight into the segment buffer."""
     offset = header_count(offset_header)
     if offset is None:
         raise TusError(400, _("Upload-Offset is required."))
@@ -567,7 +581,7 @@ def upload_append(
             session=_session_reloaded(session),
             offset=offset,
             content_length=content_length,
-            read=read,
+            readinto=readinto or _readinto_of(read),
             checksum_header=checksum_header,
         )
 
@@ -578,7 +592,7 @@ def _append_locked(
     session: UploadSession,
     offset: int,
     content_length: int,
-    read: Callable[[int], bytes],
+    readinto: ReadInto,
     checksum_header: str | None,
 ) -> PatchResult:
     if offset != session.offset:
@@ -589,7 +603,7 @@ def _append_locked(
         raise TusError(413, _("The body goes past Upload-Length."))
     checksum = checksum_parse(checksum_header) if checksum_header else None
     if content_length or session.length == 0:
-        session = _append(session, content_length, read, checksum)
+        session = _append(session, content_length, readinto, checksum)
     if session.offset == session.length:
         return PatchResult(upload_complete(actor=actor, session=session), completed=True)
     return PatchResult(session, completed=False)
@@ -598,7 +612,7 @@ def _append_locked(
 def _append(
     session: UploadSession,
     content_length: int,
-    read: Callable[[int], bytes],
+    readinto: ReadInto,
     checksum: tuple[str, bytes] | None,
 ) -> UploadSession:
     size, total = session.segment_size, _segments_total(session)
@@ -619,27 +633,30 @@ def _append(
         staging_key, header=bytes(session.blob_header), start=segment_offset(index, size)
     )
     try:
+        # One plaintext and one sealed buffer for the whole PATCH: the body is received
+        # into the first (files/request_body.py), sealed into the second, written from it.
         segment = bytearray(size)
+        view = memoryview(segment)
+        sealed_buffer = bytearray(size + TAG_SIZE)
         carry = _carry_open(session, data_key)
         filled = len(carry)
         segment[:filled] = carry
         position, remaining = start, content_length
         while remaining:
-            data = _read_safely(read, min(size - filled, remaining))
-            if not data:
+            count = _readinto_safely(
+                readinto, view[filled : filled + min(size - filled, remaining)]
+            )
+            if not count:
                 break
             if digest is not None:
-                digest.update(data)
-            position += len(data)
-            remaining -= len(data)
-            if filled == 0 and (len(data) == size or position == session.length):
-                piece: bytes | memoryview = data  # a whole segment in one read: no copy
-            else:
-                segment[filled : filled + len(data)] = data
-                piece = memoryview(segment)[: filled + len(data)]
-            filled += len(data)
+                digest.update(view[filled : filled + count])
+            position += count
+            remaining -= count
+            filled += count
             if filled == size or position == session.length:
-                sealed = sealer.seal(index, piece, last=index == total - 1)
+                sealed = sealer.seal_into(
+                    index, view[:filled], sealed_buffer, last=index == total - 1
+                )
                 writer.write_at(segment_offset(index, size), sealed)
                 index, filled = index + 1, 0
         if session.length == 0:

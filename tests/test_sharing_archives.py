@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import zipstream.ng
 from django.core.signals import request_finished
 from django.db import close_old_connections
 from django.http import StreamingHttpResponse
@@ -31,6 +30,7 @@ from audit.models import AuditEvent
 from files import services
 from files.crypto import BlobIntegrityError, segment_offset
 from files.models import FileVersion, Folder, ScanStatus
+from sharing.services import zip_stored
 from sharing.services.archives import (
     ArchiveEntry,
     ArchiveEntryUnavailable,
@@ -170,13 +170,12 @@ def test_head_announces_the_size_without_sending_or_counting_a_download(
     study, _contents = study_tree(owner)
     entries, _left_out = archive_entries_for_folder(study)
     finished = Finished()
-    full = archive_response(request=get_request(), entries=entries, archive_name="IRM")
-    full_body, _stopped = received_until_stopped(full)
-
     head = archive_response(
         request=get_request("HEAD"), entries=entries, archive_name="IRM", on_finished=finished
     )
     head_body, _stopped = received_until_stopped(head)
+    full = archive_response(request=get_request(), entries=entries, archive_name="IRM")
+    full_body, _stopped = received_until_stopped(full)
 
     assert head_body == b""
     assert int(head["Content-Length"]) == len(full_body)
@@ -398,16 +397,66 @@ def test_clashing_entries_all_arrive_under_distinct_names(
     assert_zip_holds(body, {"scan.dcm": b"first", "Scan (2).dcm": b"second"})
 
 
+# --- CRC-32 recorded once ---------------------------------------------------------------
+
+
+def test_a_version_without_a_crc_gets_it_from_its_first_archive_and_later_ones_reuse_it(
+    owner: User, folder_backend: Backend
+) -> None:
+    """Versions from before the CRC-32 was recorded: the first archive computes it as it
+    sends them (a data descriptor after each entry) and records it; the next archive
+    copies the decrypted bytes only, with the CRC in the headers, and is shorter."""
+    study, contents = study_tree(owner)
+    FileVersion.objects.update(plaintext_crc32=None)
+    entries, _left_out = archive_entries_for_folder(study)
+
+    first = archive_response(request=get_request(), entries=entries, archive_name="IRM")
+    first_body, _stopped = received_until_stopped(first)
+    recorded = dict(FileVersion.objects.values_list("file__name", "plaintext_crc32"))
+    entries, _left_out = archive_entries_for_folder(study)
+    second = archive_response(request=get_request(), entries=entries, archive_name="IRM")
+    second_body, _stopped = received_until_stopped(second)
+
+    assert b"PK\x07\x08" in first_body  # data descriptors: the CRCs came after the data
+    assert b"PK\x07\x08" not in second_body
+    assert_zip_holds(first_body, contents)
+    assert_zip_holds(second_body, contents)
+    assert int(second["Content-Length"]) == len(second_body) < len(first_body)
+    for path, content in contents.items():
+        assert recorded[path.rsplit("/", 1)[1]] == zlib.crc32(content)
+
+
+def test_the_archive_uses_the_recorded_crc_without_recomputing_it(
+    owner: User, folder_backend: Backend
+) -> None:
+    """Proof that the bytes are not hashed again: a wrong recorded CRC-32 (which the
+    finalize task never writes) goes into the archive as it is, and zipfile sees it."""
+    study, contents = study_tree(owner)
+    target = "IRM Dupont/compte-rendu.pdf"
+    version = FileVersion.objects.get(file__name="compte-rendu.pdf")
+    FileVersion.objects.filter(pk=version.pk).update(
+        plaintext_crc32=zlib.crc32(contents[target]) ^ 1
+    )
+    entries, _left_out = archive_entries_for_folder(study)
+
+    response = archive_response(request=get_request(), entries=entries, archive_name="IRM")
+    body, _stopped = received_until_stopped(response)
+
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    assert archive.testzip() == target
+    assert not archive.getinfo(target).flag_bits & 0x08  # in the header: no data descriptor
+
+
 # --- ZIP64 ------------------------------------------------------------------------------------
 
 
 def test_zip64_records_are_readable_by_zipfile(
     owner: User, folder_backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The > 4 GiB layout, without 4 GiB: zipstream-ng switches to ZIP64 past its limit,
+    """The > 4 GiB layout, without 4 GiB: the writer switches to ZIP64 past its limit,
     so a tiny limit makes every entry and the end record ZIP64 (bench/zip.py streams a
-    real 5 GiB archive)."""
-    monkeypatch.setattr(zipstream.ng, "ZIP64_LIMIT", 100)
+    real 5 GiB archive; tests/test_zip_stored.py lays out a real > 4 GiB entry)."""
+    monkeypatch.setattr(zip_stored, "ZIP64_LIMIT", 100)
     study, contents = study_tree(owner)
     entries, _left_out = archive_entries_for_folder(study)
 

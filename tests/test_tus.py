@@ -324,7 +324,7 @@ def test_an_upload_whose_last_request_died_before_the_version_completes_on_head(
     session = UploadSession.objects.get()
     # What a worker killed between committing the last segment and creating the version
     # leaves behind: every byte committed, no version.
-    tus._append(session, len(content), io.BytesIO(content).read, None)
+    tus._append(session, len(content), io.BytesIO(content).readinto, None)
     assert not File.objects.exists()
 
     head = api.head(url, headers=TUS)

@@ -209,3 +209,61 @@ def test_web_worker_killed_mid_patch_the_client_resumes_from_the_committed_offse
     # The killed request had sealed segments it never committed: the resumed upload
     # re-sealed under a fresh header rather than reuse those nonces.
     assert UploadSession.objects.get().generation == 1
+
+
+def _patch_bytes(path: str, headers: dict[str, str], offset: int, body: bytes) -> bytes:
+    lines = [f"PATCH {path} HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines += [
+        "Tus-Resumable: 1.0.0",
+        f"Upload-Offset: {offset}",
+        "Content-Type: application/offset+octet-stream",
+        f"Content-Length: {len(body)}",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _responses(sock: socket.socket, count: int) -> list[bytes]:
+    received = b""
+    while received.count(b"\r\n\r\n") < count:
+        data = sock.recv(65536)
+        if not data:
+            break
+        received += data
+    return [part for part in received.split(b"\r\n\r\n") if part][:count]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_patches_on_one_connection_each_get_their_own_bytes(
+    servers: tuple[Server, Server], owner: User
+) -> None:
+    """The PATCH body is received straight into the segment buffer (files/request_body.py),
+    past gunicorn's body reader: bytes that came in the same packet as the headers, a
+    tiny PATCH held whole in gunicorn's read-ahead, and a next request pipelined right
+    behind a body must each land where they belong, and the connection stay usable."""
+    first, _second = servers
+    headers = bearer(owner)
+    content = content_of(2 * CHUNK + 3000, seed="pipelined")
+    uploader = tus_client.TusClient(first.url, headers=headers).uploader(
+        file_stream=io.BytesIO(content),
+        chunk_size=CHUNK,
+        metadata={"filename": "pipeline.dcm"},
+        retries=0,
+    )
+    uploader.upload(stop_at=1)  # creates the upload, sends a first chunk
+    assert uploader.url is not None
+    path = uploader.url.split(f":{first.port}", 1)[1]
+    start = UploadSession.objects.get().offset
+    assert 0 < start < CHUNK + 3000
+    pieces = [(start, start + 100), (start + 100, 2 * CHUNK + 1000), (2 * CHUNK + 1000, None)]
+    wire = b"".join(_patch_bytes(path, headers, start, content[start:end]) for start, end in pieces)
+
+    with socket.create_connection(("127.0.0.1", first.port), timeout=30) as sock:
+        sock.sendall(wire)  # three requests back to back, in as few packets as the kernel likes
+        answers = _responses(sock, 3)
+
+    assert [answer.split(b"\r\n", 1)[0] for answer in answers] == [b"HTTP/1.1 204 No Content"] * 3
+    assert b"Upload-Offset: " + str(len(content)).encode() in answers[2]
+    version = File.objects.get(name="pipeline.dcm").current_version
+    assert version is not None
+    assert stored_plaintext(version) == content

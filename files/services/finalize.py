@@ -279,6 +279,10 @@ def version_finalize(*, version_id: uuid.UUID | str) -> str | None:
         # tus uploads seal bytes as they arrive across requests and cannot hash them
         # there (files/tus.py): this first decryption records the digest and type.
         extra["sha256"] = report.sha256
+    if version.plaintext_crc32 is None and report.verdict is not ScanVerdict.INTEGRITY_FAILED:
+        # Recorded once here, where every byte is decrypted anyway, so that a ZIP of the
+        # version need not compute it (sharing/services/archives.py).
+        extra["plaintext_crc32"] = report.crc32
     if not version.content_type:
         extra["content_type"] = _content_type(report.sniffed_type)
     if report.verdict is ScanVerdict.INTEGRITY_FAILED:

@@ -57,6 +57,8 @@ def version_create(
         size=sealed.size,
         ciphertext_size=sealed.ciphertext_size,
         sha256=sealed.sha256,
+        # Same plaintext as its source (proven by SHA-256 during the copy): same CRC-32.
+        plaintext_crc32=source_version.plaintext_crc32 if source_version is not None else None,
         content_type=sealed.content_type,
         uploaded_by=actor,
         scan_status=scan_status,

@@ -33,6 +33,7 @@ from accounts.permissions import signed_in_user
 from core.http import header_count
 from files import selectors, tus
 from files.models import UploadSession
+from files.request_body import body_readinto
 from files.views.browser import not_found_as_404
 
 
@@ -146,6 +147,7 @@ class UploadCollectionView(TusView):
                 offset_header="0",
                 content_length=body_length,
                 read=request._request.read,
+                readinto=body_readinto(request._request),
                 checksum_header=request.headers.get("Upload-Checksum"),
             ).session
         response = Response(status=201, headers=_upload_headers(session))
@@ -175,6 +177,7 @@ class UploadView(TusView):
             offset_header=request.headers.get("Upload-Offset"),
             content_length=_content_length(request),
             read=request._request.read,
+            readinto=body_readinto(request._request),
             checksum_header=request.headers.get("Upload-Checksum"),
         )
         return Response(status=204, headers=_upload_headers(result.session))

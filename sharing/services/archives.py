@@ -1,9 +1,10 @@
 """Streaming ZIP downloads of several files: a shared folder, a transfer (docs/sharing-archives.md).
 
-* **Constant memory, any size.** The archive is produced while it is sent, by
-  zipstream-ng, one decrypted segment at a time: nothing is staged on disk (no plaintext
-  at rest) or held whole in memory. Entries are ``ZIP_STORED``: medical images (DICOM,
-  JPEG 2000, video) are already compressed, and deflating gigabytes would cost a CPU
+* **Constant memory, any size.** The archive is produced while it is sent, by the
+  stored-entry writer ``sharing.services.zip_stored``, one decrypted segment at a
+  time: nothing is staged on disk (no plaintext at rest) or held whole in memory.
+  Entries are ``ZIP_STORED``: medical images (DICOM, JPEG 2000, video) are already
+  compressed, and deflating gigabytes would cost a CPU
   core for a few percent. ZIP64 records are written for entries and offsets past 4 GiB
   (APPNOTE 6.3.x §4.5.3), which every current unzip tool reads.
 * **Known size.** Every entry's plaintext size is on its version row, and stored
@@ -24,9 +25,13 @@
   no leading ``/``, no backslashes or control characters) and made unique the way
   case-insensitive file systems compare them (Windows, macOS): a clash gets
   ``name (2).ext``.
-* **Two threads.** A helper thread makes the archive (decryption and the CRC-32 that
-  ZIP needs, both releasing the GIL) a few chunks ahead of the request thread's
-  ``sendall``; all database work is handed back to the request thread.
+* **CRC-32 once.** Each version's CRC-32 is recorded by the finalize task
+  (``FileVersion.plaintext_crc32``) and written in the entry's local header: the archive
+  only copies decrypted bytes. A version from before the field has its CRC-32 computed
+  as it streams (sent in a data descriptor) and recorded for the next archive.
+* **Two threads.** A helper thread makes the archive (decryption releases the GIL) a
+  few chunks ahead of the request thread's ``sendall``; all database work is handed
+  back to the request thread.
 * **Audit belongs to the caller**, who knows who is downloading (a link recipient, a
   transfer recipient, a signed-in person): ``on_finished(bytes_sent, completed)`` is
   called once, when the archive was sent whole or when the stream stopped early.
@@ -39,12 +44,13 @@ import functools
 import logging
 import queue
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import zipstream
 from django.http import HttpRequest, StreamingHttpResponse
+from django.utils import timezone
 
 from accounts.models import User
 from audit.context import RequestContext, context_from_request
@@ -56,6 +62,7 @@ from files.keys import associated_data
 from files.models import File, FileVersion, Folder
 from files.names import name_key, name_variant, path_components
 from files.storage import BlobMissingError, BlobReader, blob_store
+from sharing.services.zip_stored import StoredZip, ZipEntrySizeError, ZipMember
 
 logger = logging.getLogger(__name__)
 
@@ -220,10 +227,11 @@ class _Call:
 class _ArchiveStream:
     """The archive's bytes, made by a helper thread and sent by the request thread.
 
-    Why a helper thread: a ZIP needs the CRC-32 of every byte, on top of the AES-GCM
-    decryption; both release the GIL, so making the next chunks while the request
-    thread is in ``sendall`` is what keeps the archive close to a plain download
-    (bench/zip.py). At most ``depth`` chunks wait in between: memory stays bounded.
+    Why a helper thread: the AES-GCM decryption (and the CRC-32 of a version that has
+    none recorded yet) release the GIL, so making the next chunks while the request
+    thread is in ``sendall`` keeps the archive close to a plain download (bench/zip.py),
+    as ``files.downloads.prefetched`` does for single files. At most ``depth`` chunks
+    wait in between: memory stays bounded.
     Everything that touches the database (re-checking a version, recording an
     integrity failure) is handed back to the request thread (``in_request_thread``),
     in order with the chunks.
@@ -386,6 +394,55 @@ def _entry_plaintext(
             reader.close()
 
 
+def _crc_record(version_id: Any, crc32: int) -> None:
+    """The lazy backfill: a version from before CRC-32s were recorded gets the one this
+    archive just computed (the first time only; the value cannot differ)."""
+    FileVersion.objects.filter(pk=version_id, plaintext_crc32__isnull=True).update(
+        plaintext_crc32=crc32
+    )
+
+
+def _archive_chunks(
+    *,
+    stream: _ArchiveStream,
+    layout: StoredZip,
+    version_ids: list[Any],
+    actor: User | None,
+    context: RequestContext,
+) -> Iterator[bytes]:
+    """The archive's bytes (in the helper thread): headers, decrypted data, directory.
+
+    An entry whose CRC-32 is on its version is only copied; one without (a version from
+    before the field) has it computed here, sent in a data descriptor after its data
+    and recorded on the version for the next archive.
+    """
+    crcs = []
+    for index, (member, version_id) in enumerate(zip(layout.members, version_ids, strict=True)):
+        header = layout.local_header(index)
+        crc, sent = 0, 0
+        for chunk in _entry_plaintext(
+            stream=stream, version_id=version_id, actor=actor, context=context
+        ):
+            if member.crc32 is None:
+                crc = zlib.crc32(chunk, crc)
+            sent += len(chunk)
+            if header:
+                # One send for the small header and the first segment: fewer hand-offs.
+                chunk, header = header + chunk, b""
+            yield chunk
+        if sent != member.size:  # the version row and the blob disagree: never a bad ZIP
+            raise ZipEntrySizeError(f"{member.name}: {sent} bytes, {member.size} announced")
+        if header:
+            yield header  # an empty entry
+        if member.crc32 is None:
+            yield layout.data_descriptor(index, crc)
+            stream.in_request_thread(functools.partial(_crc_record, version_id, crc))
+            crcs.append(crc)
+        else:
+            crcs.append(member.crc32)
+    yield layout.central_directory(crcs)
+
+
 def archive_response(
     *,
     request: HttpRequest,
@@ -415,15 +472,26 @@ def archive_response(
     paths = archive_paths_unique([path for path, _version in kept])
 
     stream = _ArchiveStream(on_finished=on_finished, depth=ARCHIVE_PREFETCH_CHUNKS)
-    archive = zipstream.ZipStream(compress_type=zipstream.ZIP_STORED, sized=True)
-    for path, (_old, version) in zip(paths, kept, strict=True):
-        # A generator: nothing runs until the helper thread reaches this entry.
-        plaintext = _entry_plaintext(
-            stream=stream, version_id=version.pk, actor=actor, context=context
-        )
-        archive.add(plaintext, path, size=version.size)
-    stream.source = archive
-    length = len(archive)
+    layout = StoredZip(
+        [
+            ZipMember(
+                name=path,
+                size=version.size,
+                crc32=version.plaintext_crc32,
+                modified=timezone.localtime(version.created_at).replace(tzinfo=None),
+            )
+            for path, (_old, version) in zip(paths, kept, strict=True)
+        ]
+    )
+    # A generator: nothing runs until the helper thread starts it.
+    stream.source = _archive_chunks(
+        stream=stream,
+        layout=layout,
+        version_ids=[version.pk for _old, version in kept],
+        actor=actor,
+        context=context,
+    )
+    length = layout.size
     name = archive_path_clean(archive_name).replace("/", "_")
     if not name.lower().endswith(".zip"):
         name += ".zip"

@@ -29,6 +29,7 @@ from core.http import header_count
 from core.ratelimit import rate_limit_hit
 from files import tus
 from files.models import UploadSession
+from files.request_body import body_readinto
 from sharing.errors import FileRequestGone, FileRequestNotFound
 from sharing.models import FileRequest
 from sharing.services import file_requests
@@ -201,6 +202,7 @@ def uploads(request: HttpRequest, file_request: FileRequest) -> HttpResponse:
                 offset_header="0",
                 content_length=body_length,
                 read=request.read,
+                readinto=body_readinto(request),
                 checksum_header=request.headers.get("Upload-Checksum"),
             ).session
         finally:
@@ -247,6 +249,7 @@ def upload(request: HttpRequest, file_request: FileRequest, upload_id: str) -> H
             offset_header=request.headers.get("Upload-Offset"),
             content_length=_content_length(request),
             read=request.read,
+            readinto=body_readinto(request),
             checksum_header=request.headers.get("Upload-Checksum"),
         )
     finally:
