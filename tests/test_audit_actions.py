@@ -145,7 +145,7 @@ def test_labels_use_the_verbs_of_the_screens() -> None:
             assert {action: str(action.label) for action in expected} == {
                 action: words[index] for action, words in expected.items()
             }
-    assert Action.SHARING_LINK_REVOKE == "sharing.link.revoke"
+    assert Action.SHARING_LINK_REVOKE.value == "sharing.link.revoke"
 
 
 @pytest.mark.django_db
