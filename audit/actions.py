@@ -147,7 +147,7 @@ class Action(enum.StrEnum):
     )
     ACCOUNTS_INVITATION_REVOKE = (
         "accounts.invitation.revoke",
-        _("withdrew an invitation"),
+        _("revoked an invitation"),
         Category.ADMIN,
         ("email",),
     )
@@ -265,7 +265,7 @@ class Action(enum.StrEnum):
     )
     SHARING_SHARE_DELETE = (
         "sharing.share.delete",
-        _("stopped a share"),
+        _("withdrew a share"),
         Category.SHARING,
         ("recipient_user",),
     )
@@ -277,7 +277,7 @@ class Action(enum.StrEnum):
     )
     SHARING_LINK_REVOKE = (
         "sharing.link.revoke",
-        _("revoked a link"),
+        _("withdrew a link"),
         Category.SHARING,
         ("owner", "recipient"),
     )

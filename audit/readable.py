@@ -154,7 +154,7 @@ _REASONS: dict[str, Promise] = {
     "locked out": gettext_lazy("locked out after failed sign-ins"),
     "bad code": gettext_lazy("wrong e-mail code"),
     "unknown": gettext_lazy("unknown link"),
-    "revoked": gettext_lazy("revoked link"),
+    "revoked": gettext_lazy("withdrawn link"),
     "expired": gettext_lazy("expired link"),
     "limit reached": gettext_lazy("download limit reached"),
     "rate limited": gettext_lazy("too many attempts"),

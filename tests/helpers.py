@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pyotp
 from django.test import Client
+from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from accounts.models import User, UserSession
 from accounts.totp import AuthenticatorApp
+from sharing.services.policy import EXPIRY_PRESET_DAYS
 from tests.conftest import PASSWORD
 
 
@@ -60,3 +63,13 @@ def client_password_only(user: User, *, remote_addr: str = "127.0.0.1") -> Clien
 
 # The second, confirming POST of an irreversible action (core/confirm.py).
 CONFIRMED = {"confirmed": "yes"}
+
+
+def expiry_fields(days: int) -> dict[str, str]:
+    """An expiry as the link, transfer and file-request forms post it
+    (sharing/forms/expiry.py): a preset when there is one, else the day ``days`` from
+    today on the site's clock."""
+    if days in EXPIRY_PRESET_DAYS:
+        return {"expiry": str(days)}
+    day = timezone.localdate(timezone.now(), timezone.get_default_timezone())
+    return {"expiry": "date", "expiry_date": (day + dt.timedelta(days=days)).isoformat()}

@@ -126,6 +126,28 @@ def test_labels_are_translated() -> None:
     assert untranslated == []
 
 
+def test_labels_use_the_verbs_of_the_screens() -> None:
+    """An auditor reads the words the clinician clicked: a link, a transfer or a share is
+    withdrawn ("Withdraw", "Retirer"); a token, an invitation is revoked. The stored
+    codes keep their old verb (the hash chain covers them)."""
+    expected = {
+        Action.SHARING_LINK_REVOKE: ("withdrew a link", "a retiré un lien"),
+        Action.SHARING_TRANSFER_REVOKE: ("withdrew a transfer", "a retiré un transfert"),
+        Action.SHARING_SHARE_DELETE: ("withdrew a share", "a retiré un partage"),
+        Action.ACCOUNTS_TOKEN_REVOKE: (
+            "revoked an access token",
+            "a révoqué un jeton d\u2019accès",
+        ),
+        Action.ACCOUNTS_INVITATION_REVOKE: ("revoked an invitation", "a révoqué une invitation"),
+    }
+    for language, index in (("en", 0), ("fr", 1)):
+        with translation.override(language):
+            assert {action: str(action.label) for action in expected} == {
+                action: words[index] for action, words in expected.items()
+            }
+    assert Action.SHARING_LINK_REVOKE.value == "sharing.link.revoke"
+
+
 @pytest.mark.django_db
 def test_the_console_shows_labels_and_filters_by_category(db: None) -> None:
     auditor = user_create("audrey.auditor@hopital.example", is_auditor=True)

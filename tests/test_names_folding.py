@@ -41,7 +41,7 @@ from files.names import name_clean
 from sharing.services.archives import archive_path_clean
 from sharing.services.links import share_link_create
 from tests.files_helpers import body_of, root_of, upload_through_view, version_store
-from tests.helpers import client_signed_in
+from tests.helpers import client_signed_in, expiry_fields
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("folder_backend", "small_segments")]
 
@@ -190,7 +190,7 @@ def test_a_file_request_refuses_an_upload_named_as_a_folded_path(
         {
             "title": "Bilan",
             "folder": str(folder.pk),
-            "expires_in_days": "7",
+            **expiry_fields(7),
             "max_files": "3",
             "max_megabytes": "5",
         },

@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import User
 from sharing.services import transfers
 from tests.files_helpers import root_of, version_store
-from tests.helpers import client_signed_in
+from tests.helpers import client_signed_in, expiry_fields
 from tests.smtp_server import SmtpServer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("folder_backend")]
@@ -101,7 +101,7 @@ def test_a_link_e_mailed_from_an_english_page_goes_out_in_french_when_asked(
         response = clinician.post(
             f"/sharing/files/{version.file_id}/links/",
             {
-                "expires_on": (timezone.localdate() + dt.timedelta(days=7)).isoformat(),
+                **expiry_fields(7),
                 "recipient_email": RADIOLOGIST,
                 "send_email": "on",
                 "recipient_language": "fr",

@@ -30,7 +30,7 @@ from sharing.errors import FileRequestNotFound
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
 from sharing.services import file_requests
 from tests.files_helpers import content_of, root_of, version_store
-from tests.helpers import client_signed_in
+from tests.helpers import client_signed_in, expiry_fields
 
 pytestmark = [
     pytest.mark.django_db,
@@ -72,7 +72,7 @@ def create_request(
             "title": "Bilan sanguin M. Petit",
             "instructions": "Merci d'envoyer les résultats en PDF.",
             "folder": str(folder.pk),
-            "expires_in_days": str(days),
+            **expiry_fields(days),
             "max_files": str(max_files),
             "max_megabytes": str(max_megabytes),
             "notify_owner": "on",
@@ -235,7 +235,7 @@ def test_limits_cannot_exceed_the_policy(owner: User) -> None:
         {
             "title": "Trop",
             "folder": str(results_folder(owner).pk),
-            "expires_in_days": "7",
+            **expiry_fields(7),
             "max_files": "6",
             "max_megabytes": "10",
         },
@@ -308,8 +308,8 @@ def test_closed_request_answers_410_on_page_and_upload_endpoint(owner: User) -> 
 
 
 def test_expired_request_answers_410(owner: User) -> None:
-    _file_request, token = create_request(owner, results_folder(owner), days=2)
-    with time_machine.travel(timezone.now() + timedelta(days=2, minutes=1)):
+    _file_request, token = create_request(owner, results_folder(owner), days=1)
+    with time_machine.travel(timezone.now() + timedelta(days=1, minutes=1)):
         assert Client().get(f"/r/{token}/").status_code == 410
         assert tus_create(Client(), token, 10).status_code == 410
 
@@ -345,7 +345,7 @@ def test_a_folder_one_may_not_edit_cannot_receive_a_request(owner: User, outside
         {
             "title": "Intrusion",
             "folder": str(folder.pk),
-            "expires_in_days": "7",
+            **expiry_fields(7),
             "max_files": "1",
             "max_megabytes": "1",
         },

@@ -39,7 +39,7 @@ from sharing.services import shares, transfers
 from sharing.services.tokens import token_new
 from tests.conftest import user_create
 from tests.files_helpers import root_of, version_store
-from tests.helpers import client_signed_in
+from tests.helpers import client_signed_in, expiry_fields
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("folder_backend")]
 
@@ -108,8 +108,7 @@ def person(request: pytest.FixtureRequest, name: str) -> User:
 
 
 def link_form() -> dict[str, str]:
-    expires_on = timezone.localdate() + dt.timedelta(days=7)
-    return {"expires_on": expires_on.isoformat(), "notify_owner": "on"}
+    return {**expiry_fields(7), "notify_owner": "on"}
 
 
 def expected(name: str, allowed: int) -> int:
@@ -211,7 +210,7 @@ def test_only_the_people_of_the_space_open_a_folder_to_uploads_from_outside(
     form = {
         "title": "Bilan",
         "folder": str(alices.folder.pk),
-        "expires_in_days": "7",
+        **expiry_fields(7),
         "max_files": "5",
         "max_megabytes": "10",
     }

@@ -26,7 +26,7 @@ from files.models import File, FileVersion, Folder, ScanStatus
 from sharing import selectors, tasks
 from sharing.models import ShareLink, ShareLinkDownload, SharingPolicy, Transfer
 from tests.files_helpers import body_of, content_of, root_of, version_store
-from tests.helpers import CONFIRMED, client_signed_in
+from tests.helpers import CONFIRMED, client_signed_in, expiry_fields
 from tests.smtp_server import SmtpServer
 
 pytestmark = [
@@ -42,7 +42,7 @@ def new_transfer(
 ) -> Transfer:
     response = client.post(
         "/sharing/transfers/new/",
-        {"subject": subject, "message": "Bonjour, voici l'IRM.", "expires_in_days": str(days)},
+        {"subject": subject, "message": "Bonjour, voici l'IRM.", **expiry_fields(days)},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     return Transfer.objects.latest("pk")
@@ -209,9 +209,7 @@ def test_recipients_must_be_valid_and_allowed_by_the_policy(
 
 def test_expiry_is_capped_by_the_policy(owner: User) -> None:
     client = client_signed_in(owner)
-    response = client.post(
-        "/sharing/transfers/new/", {"subject": "Trop long", "expires_in_days": "31"}
-    )
+    response = client.post("/sharing/transfers/new/", {"subject": "Trop long", **expiry_fields(31)})
     assert response.status_code == 400
     assert not Transfer.objects.exists()
 
@@ -229,7 +227,7 @@ def test_policy_forbidding_sharing_outside_blocks_transfers(owner: User) -> None
     policy.external_sharing = "nobody"
     policy.save()
     client = client_signed_in(owner)
-    response = client.post("/sharing/transfers/new/", {"subject": "X", "expires_in_days": "3"})
+    response = client.post("/sharing/transfers/new/", {"subject": "X", **expiry_fields(3)})
     assert response.status_code == 400
     assert not Transfer.objects.exists()
     assert actions(Action.SHARING_TRANSFER_CREATE, outcome=Outcome.DENIED)
@@ -351,7 +349,7 @@ def test_expired_transfer_is_purged_by_the_beat_task_and_originals_stay(
         actor=owner, folder=root_of(owner), name="original.pdf", content=content_of(4000, seed="o")
     )
     original = original_version.file
-    transfer = new_transfer(client, days=2)
+    transfer = new_transfer(client, days=1)
     uploaded = add_upload(owner, transfer, "upload.dcm")
     client.post(f"/sharing/transfers/{transfer.pk}/files/", {"file_ids": [str(original.pk)]})
     with django_capture_on_commit_callbacks(execute=True):
@@ -366,7 +364,7 @@ def test_expired_transfer_is_purged_by_the_beat_task_and_originals_stay(
     # Not yet due: nothing happens.
     assert tasks.transfers_expired_purge() == 0
 
-    with time_machine.travel(timezone.now() + timedelta(days=2, minutes=5)):
+    with time_machine.travel(timezone.now() + timedelta(days=1, minutes=5)):
         with django_capture_on_commit_callbacks(execute=True):
             assert tasks.transfers_expired_purge() == 1
         with django_capture_on_commit_callbacks(execute=True):

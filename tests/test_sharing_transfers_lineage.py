@@ -212,10 +212,10 @@ def test_shredding_after_the_last_reference_leaves_no_readable_blob(
     original = version_store(
         actor=owner, folder=study_folder(owner), name="irm.dcm", content=content_of(4000)
     )
-    transfer = new_transfer(client, days=2)
+    transfer = new_transfer(client, days=1)
     sent_to_recipient(client, transfer, [original.file], django_capture_on_commit_callbacks)
     with (
-        time_machine.travel(timezone.now() + timedelta(days=2, minutes=5)),
+        time_machine.travel(timezone.now() + timedelta(days=1, minutes=5)),
         django_capture_on_commit_callbacks(execute=True),
     ):
         assert tasks.transfers_expired_purge() == 1
@@ -238,7 +238,7 @@ def test_retention_keeps_a_sent_version_until_the_transfer_ends(
     client = client_signed_in(owner)
     folder = study_folder(owner)
     sent = version_store(actor=owner, folder=folder, name="irm.dcm", content=content_of(3000))
-    transfer = new_transfer(client, days=2)
+    transfer = new_transfer(client, days=1)
     token = sent_to_recipient(client, transfer, [sent.file], django_capture_on_commit_callbacks)
     newer = version_store(actor=owner, folder=folder, name="irm.dcm", content=b"v2")
     assert newer.file_id == sent.file_id
@@ -247,7 +247,7 @@ def test_retention_keeps_a_sent_version_until_the_transfer_ends(
     download = Client().get(f"/s/{token}/files/{sent.file_id}/")
     assert body_of(download) == content_of(3000)
 
-    with time_machine.travel(timezone.now() + timedelta(days=2, minutes=5)):
+    with time_machine.travel(timezone.now() + timedelta(days=1, minutes=5)):
         with django_capture_on_commit_callbacks(execute=True):
             assert tasks.transfers_expired_purge() == 1
         assert lifecycle.versions_retention_apply() == 1

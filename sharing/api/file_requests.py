@@ -6,10 +6,8 @@ Creation returns the public URL once (``url``); it is stored nowhere. The public
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -63,7 +61,12 @@ class FileRequestCreateSerializer(serializers.Serializer[Any]):
     instructions = serializers.CharField(
         max_length=5000, required=False, allow_blank=True, default=""
     )
-    expires_in_days = serializers.IntegerField(min_value=1, required=False)
+    expires_in_days = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="Days from now, on the site's clock (any number up to the sharing policy's "
+        "maximum; the browser offers 1, 7, 30 or a date). Default: the policy's default.",
+    )
     max_files = serializers.IntegerField(min_value=1, required=False)
     max_bytes = serializers.IntegerField(min_value=1, required=False)
     notify_owner = serializers.BooleanField(required=False, default=True)
@@ -118,7 +121,7 @@ class FileRequestListView(RequestsAPIView):
             folder=folder,
             title=values["title"],
             instructions=values["instructions"],
-            expires_at=timezone.now() + dt.timedelta(days=days),
+            expires_at=sharing_policy.expiry_in_days(days),
             max_files=values.get("max_files"),
             max_bytes=values.get("max_bytes"),
             notify_owner=values["notify_owner"],

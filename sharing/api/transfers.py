@@ -7,10 +7,8 @@ recipients get their personal link by e-mail only (the API never returns tokens)
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -70,7 +68,12 @@ class TransferSerializer(serializers.Serializer[Transfer]):
 class TransferCreateSerializer(serializers.Serializer[Any]):
     subject = serializers.CharField(max_length=200)
     message = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    expires_in_days = serializers.IntegerField(min_value=1, required=False)
+    expires_in_days = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="Days from now, on the site's clock (any number up to the sharing policy's "
+        "maximum; the browser offers 1, 7, 30 or a date). Default: the policy's default.",
+    )
 
 
 class TransferFilesAddSerializer(serializers.Serializer[Any]):
@@ -129,7 +132,7 @@ class TransferListView(TransfersAPIView):
             actor=signed_in_user(request),
             subject=data.validated_data["subject"],
             message=data.validated_data["message"],
-            expires_at=timezone.now() + dt.timedelta(days=days),
+            expires_at=sharing_policy.expiry_in_days(days),
         )
         return Response(_detail(transfer), status=status.HTTP_201_CREATED)
 

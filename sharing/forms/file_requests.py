@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from core.forms import BootstrapFormMixin
 from files.forms import folder_label
 from files.models import Folder
+from sharing.forms.expiry import ExpiryField
 
 MEGABYTE = 1000 * 1000
 
@@ -26,7 +27,7 @@ class FileRequestForm(BootstrapFormMixin, forms.Form):
         help_text=_("Shown to the person who uploads (what to send, how to name it)."),
     )
     folder = forms.TypedChoiceField(label=_("Files go into"), coerce=int)
-    expires_in_days = forms.IntegerField(label=_("Expires after (days)"), min_value=1)
+    expiry = ExpiryField()
     max_files = forms.IntegerField(label=_("At most (files)"), min_value=1)
     max_megabytes = forms.IntegerField(label=_("At most (MB in all)"), min_value=1)
     notify_owner = forms.BooleanField(
@@ -47,8 +48,10 @@ class FileRequestForm(BootstrapFormMixin, forms.Form):
         folder = self.fields["folder"]
         assert isinstance(folder, forms.TypedChoiceField)  # noqa: S101
         folder.choices = [(item.pk, folder_label(item)) for item in folders]
+        expiry = self.fields["expiry"]
+        assert isinstance(expiry, ExpiryField)  # noqa: S101
+        expiry.policy_set(max_days=max_days, default_days=default_days)
         limits = {
-            "expires_in_days": (max_days, default_days),
             "max_files": (max_files, max_files),
             "max_megabytes": (max(1, max_bytes // MEGABYTE), max(1, max_bytes // MEGABYTE)),
         }

@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.forms import BootstrapFormMixin, recipient_language_field
+from sharing.forms.expiry import ExpiryField
 from sharing.models import SharingPolicy
-from sharing.services.links import expiry_clamped
 
 GIB = 1024**3
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-
 class LinkForm(BootstrapFormMixin, forms.Form):
-    """A new link. The expiry is a day (the link works until the end of it, within the
-    policy's maximum); the policy also decides what is mandatory."""
+    """A new link: its expiry chosen like every other (``ExpiryField``), within the
+    policy's maximum; the policy also decides what is mandatory."""
 
-    expires_on = forms.DateField(label=gettext_lazy("Available until"), widget=DateInput())
+    expiry = ExpiryField()
     password = forms.CharField(
         label=gettext_lazy("Password (optional)"),
         required=False,
@@ -69,15 +63,9 @@ class LinkForm(BootstrapFormMixin, forms.Form):
     def __init__(self, *args: Any, policy: SharingPolicy, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.policy = policy
-        today = timezone.localdate()
-        latest = today + dt.timedelta(days=policy.link_max_days)
-        self.fields["expires_on"].initial = today + dt.timedelta(days=policy.link_default_days)
-        self.fields["expires_on"].widget.attrs.update(
-            {"min": today.isoformat(), "max": latest.isoformat()}
-        )
-        self.fields["expires_on"].help_text = _("At most %(days)d days from today.") % {
-            "days": policy.link_max_days
-        }
+        expiry = self.fields["expiry"]
+        assert isinstance(expiry, ExpiryField)  # noqa: S101
+        expiry.policy_set(max_days=policy.link_max_days, default_days=policy.link_default_days)
         if policy.password_required:
             self.fields["password"].required = True
             self.fields["password"].label = _("Password")
@@ -91,23 +79,6 @@ class LinkForm(BootstrapFormMixin, forms.Form):
             self.fields["recipient_email"].help_text = _("Addresses at: %(domains)s.") % {
                 "domains": ", ".join(domains)
             }
-
-    def clean_expires_on(self) -> dt.date:
-        value: dt.date = self.cleaned_data["expires_on"]
-        today = timezone.localdate()
-        if value < today:
-            raise forms.ValidationError(_("Choose a day from today on."))
-        if value > today + dt.timedelta(days=self.policy.link_max_days):
-            raise forms.ValidationError(
-                _("At most %(days)d days from today.") % {"days": self.policy.link_max_days}
-            )
-        return value
-
-    def expires_at(self) -> dt.datetime:
-        """The end of the chosen day, in the site's time zone, within the policy."""
-        day: dt.date = self.cleaned_data["expires_on"]
-        end = timezone.make_aware(dt.datetime.combine(day, dt.time(23, 59)))
-        return expiry_clamped(end, self.policy)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.validators import MaxValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from core.forms import BootstrapFormMixin, recipient_language_field
 from files.models import File
+from sharing.forms.expiry import ExpiryField
 
 
 class TransferForm(BootstrapFormMixin, forms.Form):
@@ -21,17 +21,13 @@ class TransferForm(BootstrapFormMixin, forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
     )
-    expires_in_days = forms.IntegerField(label=_("Expires after (days)"), min_value=1)
+    expiry = ExpiryField()
 
     def __init__(self, *args: Any, max_days: int, default_days: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["expires_in_days"]
-        assert isinstance(field, forms.IntegerField)  # noqa: S101
-        field.max_value = max_days
-        field.validators.append(MaxValueValidator(max_days))
-        field.initial = default_days
-        field.help_text = _("At most %(days)s days (sharing policy).") % {"days": max_days}
-        field.widget.attrs["max"] = str(max_days)
+        field = self.fields["expiry"]
+        assert isinstance(field, ExpiryField)  # noqa: S101
+        field.policy_set(max_days=max_days, default_days=default_days)
 
 
 class TransferSendForm(BootstrapFormMixin, forms.Form):

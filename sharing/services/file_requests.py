@@ -55,7 +55,12 @@ from sharing.errors import (
 )
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
 from sharing.services import tokens
-from sharing.services.policy import expiry_max_days, may_share_outside
+from sharing.services.policy import (
+    expiry_beyond,
+    expiry_beyond_message,
+    expiry_max_days,
+    may_share_outside,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -151,10 +156,9 @@ def file_request_create(
     now = timezone.now()
     if expires_at <= now:
         raise FileRequestRuleError(_("The expiry must be in the future."))
-    if expires_at > now + dt.timedelta(days=expiry_max_days(), minutes=1):
-        raise FileRequestRuleError(
-            _("The sharing policy allows at most %(days)s days.") % {"days": expiry_max_days()}
-        )
+    max_days = expiry_max_days()
+    if expiry_beyond(expires_at, max_days=max_days, now=now):
+        raise FileRequestRuleError(expiry_beyond_message(max_days, now=now))
     files_cap = int(policy.file_request_max_files)
     bytes_cap = int(policy.file_request_max_bytes)
     max_files = files_cap if max_files is None else max_files

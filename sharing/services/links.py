@@ -33,13 +33,11 @@ from files.selectors import Permission
 from sharing.errors import LinkPolicyError, LinkRuleError
 from sharing.models import ExternalSharing, ShareLink, SharingPolicy, Transfer
 from sharing.selectors import share_link_may_manage
+from sharing.services.policy import expiry_beyond, expiry_beyond_message, expiry_in_days
 from sharing.services.tokens import token_new
 
 # A link must live at least this long: shorter is a typo, not a wish.
 MIN_LIFETIME = dt.timedelta(minutes=5)
-# The expiry form picks a date; "the last allowed day" may end a few hours past
-# now + max days. Tolerated, and clamped (``expiry_clamped``).
-EXPIRY_SLACK = dt.timedelta(days=1)
 
 
 class LinkRightError(LinkRuleError):
@@ -153,20 +151,11 @@ def share_link_policy_check_may_share(*, actor: User) -> None:
 
 
 def expiry_default(policy: SharingPolicy, *, now: dt.datetime | None = None) -> dt.datetime:
-    return (now or timezone.now()) + dt.timedelta(days=policy.link_default_days)
+    return expiry_in_days(policy.link_default_days, now=now)
 
 
 def expiry_latest(policy: SharingPolicy, *, now: dt.datetime | None = None) -> dt.datetime:
-    return (now or timezone.now()) + dt.timedelta(days=policy.link_max_days)
-
-
-def expiry_clamped(expires_at: dt.datetime, policy: SharingPolicy) -> dt.datetime:
-    """An expiry from a date picker: the policy's latest moment if the day chosen is the
-    last allowed one (its end falls a few hours past it)."""
-    latest = expiry_latest(policy)
-    if latest < expires_at <= latest + EXPIRY_SLACK:
-        return latest
-    return expires_at
+    return expiry_in_days(policy.link_max_days, now=now)
 
 
 def _expiry_checked(expires_at: dt.datetime | None, policy: SharingPolicy) -> dt.datetime:
@@ -177,11 +166,8 @@ def _expiry_checked(expires_at: dt.datetime | None, policy: SharingPolicy) -> dt
         raise LinkRuleError(_("The expiry needs a time zone."))
     if expires_at < now + MIN_LIFETIME:
         raise LinkRuleError(_("The expiry must be in the future."))
-    # One minute of grace for the time between the form and this check.
-    if expires_at > expiry_latest(policy, now=now) + dt.timedelta(minutes=1):
-        raise LinkPolicyError(
-            _("Links may last at most %(days)d days on this site.") % {"days": policy.link_max_days}
-        )
+    if expiry_beyond(expires_at, max_days=policy.link_max_days, now=now):
+        raise LinkPolicyError(expiry_beyond_message(policy.link_max_days, now=now))
     return expires_at
 
 

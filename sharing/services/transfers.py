@@ -58,7 +58,12 @@ from sharing.errors import LinkRuleError, TransferNotFound, TransferRightError, 
 from sharing.models import ShareLink, SharingPolicy, Transfer, TransferItem
 from sharing.selectors import transfer_files, transfer_status, transfer_total_bytes
 from sharing.services.archives import archive_paths_unique, folder_files_located
-from sharing.services.policy import expiry_max_days, may_share_outside
+from sharing.services.policy import (
+    expiry_beyond,
+    expiry_beyond_message,
+    expiry_max_days,
+    may_share_outside,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +77,13 @@ TRANSFERS_FOLDER_NAME = pgettext_lazy("folder name", "Transfers")
 
 
 def expiry_check(expires_at: dt.datetime, *, now: dt.datetime | None = None) -> dt.datetime:
-    """In the future and no later than the policy allows (a day of slack for the date)."""
+    """In the future and no later than the policy allows."""
     moment = now or timezone.now()
     if expires_at <= moment:
         raise TransferRuleError(_("The expiry must be in the future."))
-    latest = moment + dt.timedelta(days=expiry_max_days())
-    if expires_at > latest + dt.timedelta(minutes=1):
-        raise TransferRuleError(
-            _("The sharing policy allows at most %(days)s days.") % {"days": expiry_max_days()}
-        )
+    max_days = expiry_max_days()
+    if expiry_beyond(expires_at, max_days=max_days, now=moment):
+        raise TransferRuleError(expiry_beyond_message(max_days, now=moment))
     return expires_at
 
 

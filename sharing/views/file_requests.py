@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.contrib import messages
@@ -109,7 +108,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 folder=folder,
                 title=data["title"],
                 instructions=data["instructions"],
-                expires_at=timezone.now() + dt.timedelta(days=data["expires_in_days"]),
+                expires_at=data["expiry"],
                 max_files=data["max_files"],
                 max_bytes=min(data["max_megabytes"] * MEGABYTE, int(policy.file_request_max_bytes)),
                 notify_owner=bool(data["notify_owner"]),

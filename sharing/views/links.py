@@ -65,7 +65,7 @@ def _item_page(request: HttpRequest, target: File | Folder) -> HttpResponse:
                 link, token = links.share_link_create(
                     actor=me,
                     target=target,
-                    expires_at=form.expires_at(),
+                    expires_at=data["expiry"],
                     password=data["password"],
                     max_downloads=data["max_downloads"],
                     recipient_email=data["recipient_email"],

@@ -7,7 +7,6 @@ with the message and status 400.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -132,13 +131,12 @@ def transfer_new(request: HttpRequest) -> HttpResponse:
     )
     error = ""
     if request.method == "POST" and form.is_valid():
-        expires_at = timezone.now() + dt.timedelta(days=form.cleaned_data["expires_in_days"])
         try:
             transfer = transfers.transfer_create(
                 actor=me,
                 subject=form.cleaned_data["subject"],
                 message=form.cleaned_data["message"],
-                expires_at=expires_at,
+                expires_at=form.cleaned_data["expiry"],
             )
         except (TransferRuleError, FileRuleError) as rule:
             error = str(rule)
