@@ -66,6 +66,7 @@ PeopleSearch = Callable[[str, int], list[Person]]
 ItemsLookup = Callable[[str, Iterable[str]], dict[str, Item]]
 ItemsSearch = Callable[[str, int], list[Item]]
 FolderContents = Callable[[str], tuple[list[str], list[str]]]
+DerivedFiles = Callable[[list[str]], list[str]]
 ChannelsLookup = Callable[[str, Iterable[str]], dict[str, Channel]]
 AccessLookup = Callable[[str, str], list[Access]]
 
@@ -77,6 +78,7 @@ class Registry:
     items: ItemsLookup | None = None
     items_search: ItemsSearch | None = None
     folder_contents: FolderContents | None = None
+    derived_files: DerivedFiles | None = None
     channels: ChannelsLookup | None = None
     # Several apps answer "who can access this now": files (the space's people),
     # sharing (shares and live links); each adds its own.
@@ -121,6 +123,14 @@ def folder_contents(folder_id: str) -> tuple[list[str], list[str]]:
     if registry.folder_contents is None:
         return [], [folder_id]
     return registry.folder_contents(folder_id)
+
+
+def derived_files(file_ids: list[str]) -> list[str]:
+    """Ids of the files made from these (de-identified copies), so an original's history
+    also shows what became of the copies made from it."""
+    if registry.derived_files is None or not file_ids:
+        return []
+    return registry.derived_files(file_ids)
 
 
 def channels(kind: str, ids: Iterable[str]) -> dict[str, Channel]:

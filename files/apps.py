@@ -23,5 +23,6 @@ class FilesConfig(AppConfig):
             items=audit_lookups.items_lookup,
             items_search=audit_lookups.items_search,
             folder_contents=audit_lookups.folder_contents,
+            derived_files=audit_lookups.derived_files,
             access_now=audit_lookups.access_now,
         )

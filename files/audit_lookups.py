@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from django.utils.translation import gettext as _
 
 from audit.resolvers import Access, Item
-from files.models import File, Folder, Space
+from files.models import File, FileVersion, Folder, Space
 from files.names import name_search_key
 from files.selectors import folder_descendant_ids
 
@@ -118,6 +118,20 @@ def folder_contents(folder_id: str) -> tuple[list[str], list[str]]:
     folder_ids = [int(folder_id), *folder_descendant_ids([int(folder_id)])]
     file_ids = File.objects.filter(folder_id__in=folder_ids).values_list("pk", flat=True)
     return [str(pk) for pk in file_ids], [str(pk) for pk in folder_ids]
+
+
+def derived_files(file_ids: list[str]) -> list[str]:
+    """Files with a version derived from a version of these files (one level: a copy
+    is made from an original, never from a copy)."""
+    wanted = [int(value) for value in file_ids if value.isdigit()]
+    if not wanted:
+        return []
+    found = (
+        FileVersion.objects.filter(derived_from__file_id__in=wanted)
+        .values_list("file_id", flat=True)
+        .distinct()
+    )
+    return sorted({str(pk) for pk in found} - {str(pk) for pk in wanted})
 
 
 def access_now(kind: str, item_id: str) -> list[Access]:

@@ -7,11 +7,13 @@ import datetime as dt
 from collections.abc import Iterator
 
 from csp.decorators import csp_update
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import signed_in_user
@@ -24,7 +26,12 @@ from files.lineage import version_lineage_details
 from files.services import version_integrity_failure_record
 from files.storage import BlobMissingError
 from imaging import selectors
+from imaging.deidentify import DeidentifiedCopy, DeidentifyRuleError, study_deidentify
+from imaging.forms import DATES_KEEP, SEND_TRANSFER, DeidentifyForm
 from imaging.reading import instance_bytes
+from sharing.errors import TransferRuleError
+from sharing.services import policy as sharing_policy
+from sharing.services import transfers
 
 not_found_as_404 = errors_as_404(message=gettext_lazy("No such study or image."))
 
@@ -148,3 +155,89 @@ def instance_content(request: HttpRequest, instance_id: int) -> HttpResponseBase
     response["Content-Disposition"] = "attachment"
     response["Cross-Origin-Resource-Policy"] = "same-origin"
     return response
+
+
+def _copy_messages(request: HttpRequest, copy: DeidentifiedCopy) -> None:
+    messages.success(
+        request,
+        ngettext(
+            "De-identified copy made: %(count)d image, the patient is called %(pseudonym)s.",
+            "De-identified copy made: %(count)d images, the patient is called %(pseudonym)s.",
+            len(copy.files),
+        )
+        % {"count": len(copy.files), "pseudonym": copy.pseudonym},
+    )
+    if copy.burned_in_included:
+        messages.warning(
+            request,
+            _(
+                "You included series whose images may show names written into the pixels: "
+                "%(series)s. Look at them before sending."
+            )
+            % {"series": ", ".join(copy.burned_in_included)},
+        )
+    if copy.skipped:
+        messages.warning(
+            request,
+            ngettext(
+                "%(count)d image could not be de-identified and was left out.",
+                "%(count)d images could not be de-identified and were left out.",
+                len(copy.skipped),
+            )
+            % {"count": len(copy.skipped)},
+        )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@not_found_as_404
+def study_share(request: HttpRequest, study_id: int) -> HttpResponse:
+    """Share a study outside de-identified: choose the series and the dates option, get
+    a copy under the PS3.15 Annex E profile, then a transfer or a link of that copy
+    only (imaging/deidentify.py)."""
+    me = signed_in_user(request)
+    view = selectors.study_view_for(actor=me, study_id=study_id)
+    may_send = sharing_policy.may_share_outside(me)
+    form = DeidentifyForm(request.POST if request.method == "POST" else None, view=view)
+    error = ""
+    if request.method == "POST" and not may_send:
+        error = _("The sharing policy does not allow you to send files outside.")
+    elif request.method == "POST" and form.is_valid():
+        try:
+            copy = study_deidentify(
+                actor=me,
+                study_id=view.study.pk,
+                series_ids=form.cleaned_data["series"],
+                retain_dates=form.cleaned_data["dates"] == DATES_KEEP,
+            )
+        except DeidentifyRuleError as rule:
+            error = str(rule)
+        else:
+            _copy_messages(request, copy)
+            if form.cleaned_data["send_as"] != SEND_TRANSFER:
+                return redirect("sharing:folder_links", folder_id=copy.folder.pk)
+            days = sharing_policy.expiry_default_days()
+            try:
+                transfer = transfers.transfer_create(
+                    actor=me,
+                    subject=_("De-identified study %(pseudonym)s") % {"pseudonym": copy.pseudonym},
+                    expires_at=timezone.now() + dt.timedelta(days=days),
+                )
+                transfers.transfer_files_add(actor=me, transfer=transfer, files=copy.files)
+            except TransferRuleError as rule:
+                messages.error(request, str(rule))
+                return redirect("files:folder", folder_id=copy.folder.pk)
+            return redirect("sharing:transfer", transfer_id=transfer.pk)
+    selected = {str(value) for value in (form["series"].value() or [])}
+    risky = {item.series.pk for item in view.burned_in_series}
+    rows = [
+        {"view": item, "checked": str(item.series.pk) in selected, "risky": item.series.pk in risky}
+        for item in view.series
+    ]
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "imaging/study_share.html",
+        {"view": view, "form": form, "rows": rows, "error": error, "may_send": may_send},
+        status=403 if error and not may_send else status,
+    )
