@@ -10,18 +10,20 @@ is a ``StudyNotFoundForActor``, a 404 that confirms nothing.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from accounts.models import User
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
 from core.errors import NotFoundForActor
+from files.models import FileVersion, ScanStatus
 from files.names import name_search_key
 from files.selectors import files_readable_by
-from imaging.models import Instance, Series, Study
+from imaging.models import Instance, Series, Study, VersionIndex
 
 STUDY_RESULTS_LIMIT = 50
 STUDY_QUERY_MAX = 200
@@ -195,3 +197,32 @@ def _refused(*, actor: User, target_type: str, target_id: object) -> None:
         details={"reason": "not_found_or_not_readable"},
     )
     raise StudyNotFoundForActor(target_type, target_id)
+
+
+def versions_unindexed(*, limit: int = 0) -> list[uuid.UUID]:
+    """Ids of the current versions of live files that are readable, look like DICOM or
+    a ZIP (imaging.receivers.worth_indexing, in SQL) and have no index row: what the
+    ``index_dicom`` command catches up. Oldest first; ``limit`` 0 is no limit."""
+    looks_dicom = (
+        Q(content_type__in=["application/dicom", "application/zip", "application/x-zip-compressed"])
+        | Q(file__name__iendswith=".dcm")
+        | Q(file__name__iendswith=".dicom")
+        | Q(file__name__iendswith=".zip")
+        | Q(file__name__iexact="dicomdir")
+    )
+    versions = (
+        FileVersion.objects.filter(
+            looks_dicom,
+            file__current_version=F("pk"),
+            file__deleted_at__isnull=True,
+            file__purged_at__isnull=True,
+            scan_status__in=(ScanStatus.AVAILABLE, ScanStatus.NOT_SCANNED),
+            integrity_failed=False,
+            shredded_at__isnull=True,
+            wrapped_data_key__isnull=False,
+        )
+        .exclude(pk__in=VersionIndex.objects.values("version_id"))
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    return list(versions[:limit] if limit else versions)
