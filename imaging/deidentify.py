@@ -18,11 +18,13 @@ clean pixels.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
@@ -41,7 +43,7 @@ from files.names import name_key
 from files.storage import BlobMissingError
 from files.uploads import BlobIngest
 from imaging import selectors
-from imaging.models import Instance
+from imaging.models import DeidentifyJob, Instance, JobStatus
 from imaging.profile import Deidentifier
 from imaging.reading import PARSE_ERRORS, instance_bytes
 
@@ -138,6 +140,7 @@ def study_deidentify(
     series_ids: list[int],
     retain_dates: bool = False,
     request: RequestContext | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DeidentifiedCopy:
     """A de-identified copy of the chosen series of a study ``actor`` may read.
 
@@ -153,9 +156,14 @@ def study_deidentify(
     ingests: list[tuple[BlobIngest, Instance, str]] = []
     skipped: list[str] = []
     taken: set[str] = set()
+    total = sum(len(item.instances) for item in chosen)
+    done = 0
     try:
         for series_view in chosen:
             for instance in series_view.instances:
+                done += 1
+                if progress is not None:
+                    progress(done, total)
                 label = f"{instance.file.name} {instance.member}".strip()
                 if not instance.version.is_downloadable:
                     skipped.append(label)
@@ -215,7 +223,7 @@ def study_deidentify(
                     "folder": folder.pk,
                     "series": [item.series.series_instance_uid for item in chosen],
                     "instances": len(sealed),
-                    "files": [file.pk for file in copy.files],
+                    "files": [file.pk for file in copy.files][:ORIGINALS_LISTED],
                     "originals": originals[:ORIGINALS_LISTED],
                     "options": {
                         "profile": "PS3.15 Annex E basic",
@@ -238,3 +246,137 @@ def study_deidentify(
             ingest.discard()
         raise
     return copy
+
+
+# --- In a worker ---------------------------------------------------------------------------
+
+# A job left "running" longer than this lost its worker (killed, redeployed): the task's
+# redelivery may take it again. Measured: about 70 ms per 512x512 slice, so an hour is
+# 50,000 slices.
+JOB_LEASE = dt.timedelta(hours=1)
+PROGRESS_EVERY = 25
+SEND_TRANSFER = "transfer"
+
+
+def deidentify_job_create(
+    *, actor: User, study_id: int, series_ids: list[int], retain_dates: bool, send_as: str
+) -> DeidentifyJob:
+    """Record the request and hand it to a worker after the commit (ids only). The
+    study is checked now too, so the page answers 404 at once to someone who may not."""
+    from imaging import tasks
+
+    view = selectors.study_view_for(actor=actor, study_id=study_id)
+    chosen = [item for item in view.series if item.series.pk in set(series_ids)]
+    if not chosen:
+        raise DeidentifyRuleError(_("Choose at least one series to send."))
+    job = DeidentifyJob.objects.create(
+        study=view.study,
+        requested_by=actor,
+        series_ids=[item.series.pk for item in chosen],
+        retain_dates=retain_dates,
+        send_as=send_as,
+        total_instances=sum(len(item.instances) for item in chosen),
+    )
+    job_id = job.pk
+    transaction.on_commit(lambda: tasks.deidentify_job_run.delay(job_id), robust=True)
+    return job
+
+
+def _job_claim(job_id: int) -> DeidentifyJob | None:
+    now = timezone.now()
+    claimed = (
+        DeidentifyJob.objects.filter(pk=job_id)
+        .filter(
+            models.Q(status=JobStatus.PENDING)
+            | models.Q(status=JobStatus.RUNNING, started_at__lt=now - JOB_LEASE)
+        )
+        .update(status=JobStatus.RUNNING, started_at=now)
+    )
+    if not claimed:
+        return None
+    return DeidentifyJob.objects.select_related("requested_by").get(pk=job_id)
+
+
+def deidentify_job_run(*, job_id: int) -> str | None:
+    """The worker's side: make the copy, then the draft transfer when asked. Returns the
+    final status, or None when another run has it (or it is finished)."""
+    job = _job_claim(job_id)
+    if job is None:
+        return None
+    # Names and messages in the sender's language (the folder, the transfer's subject).
+    with translation.override(job.requested_by.email_language):
+        return _job_run(job)
+
+
+def _job_run(job: DeidentifyJob) -> str:
+    from sharing.errors import TransferRuleError
+    from sharing.services import policy as sharing_policy
+    from sharing.services import transfers
+
+    job_id = job.pk
+    actor = job.requested_by
+
+    def progress(done: int, total: int) -> None:
+        if done % PROGRESS_EVERY == 0 or done == total:
+            DeidentifyJob.objects.filter(pk=job_id).update(
+                done_instances=done, total_instances=total
+            )
+
+    try:
+        copy = study_deidentify(
+            actor=actor,
+            study_id=job.study_id,
+            series_ids=list(job.series_ids),
+            retain_dates=job.retain_dates,
+            progress=progress,
+        )
+    except (DeidentifyRuleError, selectors.StudyNotFoundForActor) as error:
+        message = (
+            str(error)
+            if isinstance(error, DeidentifyRuleError)
+            else _("This study is no longer readable by you.")
+        )
+        DeidentifyJob.objects.filter(pk=job_id).update(
+            status=JobStatus.FAILED, finished_at=timezone.now(), error=message
+        )
+        return JobStatus.FAILED
+    except Exception:
+        logger.exception("de-identification job %s failed", job_id)
+        DeidentifyJob.objects.filter(pk=job_id).update(
+            status=JobStatus.FAILED,
+            finished_at=timezone.now(),
+            error=_("The de-identified copy could not be made. Try again later."),
+        )
+        return JobStatus.FAILED
+    job.pseudonym, job.folder = copy.pseudonym, copy.folder
+    job.result = {
+        "files": len(copy.files),
+        "burned_in_included": copy.burned_in_included,
+        "skipped": len(copy.skipped),
+    }
+    if job.send_as == SEND_TRANSFER:
+        try:
+            with transaction.atomic():
+                transfer = transfers.transfer_create(
+                    actor=actor,
+                    subject=_("De-identified study %(pseudonym)s") % {"pseudonym": copy.pseudonym},
+                    expires_at=timezone.now()
+                    + dt.timedelta(days=sharing_policy.expiry_default_days()),
+                )
+                transfers.transfer_files_add(actor=actor, transfer=transfer, files=copy.files)
+            job.transfer = transfer
+        except TransferRuleError as error:
+            job.error = str(error)
+    job.status, job.finished_at = JobStatus.DONE, timezone.now()
+    job.save(
+        update_fields=[
+            "pseudonym",
+            "folder",
+            "transfer",
+            "result",
+            "error",
+            "status",
+            "finished_at",
+        ]
+    )
+    return JobStatus.DONE

@@ -23,7 +23,7 @@ from core.errors import NotFoundForActor
 from files.models import FileVersion, ScanStatus
 from files.names import name_search_key
 from files.selectors import files_readable_by
-from imaging.models import Instance, Series, Study, VersionIndex
+from imaging.models import DeidentifyJob, Instance, Series, Study, VersionIndex
 
 STUDY_RESULTS_LIMIT = 50
 STUDY_QUERY_MAX = 200
@@ -226,3 +226,14 @@ def versions_unindexed(*, limit: int = 0) -> list[uuid.UUID]:
         .values_list("pk", flat=True)
     )
     return list(versions[:limit] if limit else versions)
+
+
+def deidentify_job_get_for_actor(*, actor: User, job_id: int) -> DeidentifyJob:
+    """The sender's own de-identification job; anyone else's is a 404 (audited)."""
+    job = (
+        DeidentifyJob.objects.select_related("study").filter(pk=job_id, requested_by=actor).first()
+    )
+    if job is None:
+        _refused(actor=actor, target_type="imaging.study", target_id=f"job:{job_id}")
+    assert job is not None  # noqa: S101
+    return job

@@ -12,6 +12,7 @@ import io
 import re
 import zipfile
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pydicom
@@ -63,6 +64,16 @@ def _share(client: Client, indexed: Study, **fields: Any) -> Any:
     return client.post(f"/imaging/studies/{indexed.pk}/share/", fields)
 
 
+def _share_made(client: Client, indexed: Study, capture: Any, **fields: Any) -> Any:
+    """Asked on the form, made by the worker (eager here, after the commit), then the
+    sender's progress page sends them on."""
+    with capture(execute=True):
+        asked = _share(client, indexed, **fields)
+    assert asked.status_code == 302, asked.content.decode()[:2000]
+    assert re.search(r"/imaging/deidentify/\d+/$", asked["Location"])
+    return client.get(asked["Location"])
+
+
 def _default_series(client: Client, indexed: Study) -> list[str]:
     """The series the form ticks by default."""
     html = client.get(f"/imaging/studies/{indexed.pk}/share/").content.decode()
@@ -110,8 +121,14 @@ def test_a_deidentified_transfer_reaches_the_recipient_without_identifiers(
     assert len(ticked) == 2
     assert str(burned.pk) not in ticked
 
-    with django_capture_on_commit_callbacks(execute=True):
-        made = _share(client, indexed, series=ticked, dates="shift", send_as="transfer")
+    made = _share_made(
+        client,
+        indexed,
+        django_capture_on_commit_callbacks,
+        series=ticked,
+        dates="shift",
+        send_as="transfer",
+    )
     assert made.status_code == 302, made.content.decode()[:2000]
     transfer = Transfer.objects.get(pk=int(made["Location"].rstrip("/").rsplit("/", 1)[-1]))
     event = AuditEvent.objects.get(action=Action.IMAGING_STUDY_DEIDENTIFY)
@@ -226,8 +243,14 @@ def test_the_sender_may_include_the_burned_in_series_keep_dates_and_share_by_lin
     generated, indexed = study
     client = client_signed_in(owner)
     every = [str(pk) for pk in Series.objects.filter(study=indexed).values_list("pk", flat=True)]
-    with django_capture_on_commit_callbacks(execute=True):
-        made = _share(client, indexed, series=every, dates="keep", send_as="link")
+    made = _share_made(
+        client,
+        indexed,
+        django_capture_on_commit_callbacks,
+        series=every,
+        dates="keep",
+        send_as="link",
+    )
     assert made.status_code == 302
     assert re.search(r"/sharing/folders/\d+/links/$", made["Location"])
     followed = client.get(made["Location"]).content.decode()
@@ -301,3 +324,82 @@ def test_an_outsider_cannot_deidentify_someone_elses_study(
         action=Action.IMAGING_STUDY_VIEW, outcome=Outcome.DENIED, actor_id=outsider.pk
     ).exists()
     assert not FileVersion.objects.filter(derived_from__isnull=False).exists()
+
+
+def test_the_sender_follows_the_copy_being_made_and_only_they_see_it(
+    owner: User, teammate: User, study: tuple[GeneratedStudy, Study]
+) -> None:
+    """Before the worker has run, the page says how far it is and polls (htmx); someone
+    else asking for it gets a 404."""
+    from imaging.models import DeidentifyJob
+
+    _generated, indexed = study
+    client = client_signed_in(owner)
+    asked = _share(
+        client, indexed, series=_default_series(client, indexed), dates="shift", send_as="transfer"
+    )
+    assert asked.status_code == 302
+    job = DeidentifyJob.objects.get()
+    assert job.status == "pending"
+    assert job.total_instances == 5
+    page = client.get(asked["Location"])
+    assert page.status_code == 200
+    assert "0 of 5 images de-identified" in page.content.decode()
+    assert 'hx-trigger="every 2s"' in page.content.decode()
+    assert client_signed_in(teammate).get(asked["Location"]).status_code == 404
+
+    from imaging.deidentify import deidentify_job_run
+
+    assert deidentify_job_run(job_id=job.pk) == "done"
+    assert deidentify_job_run(job_id=job.pk) is None  # a second delivery does nothing
+    polled = client.get(asked["Location"], headers={"HX-Request": "true"})
+    assert polled.status_code == 204
+    assert polled["HX-Redirect"].startswith("/sharing/transfers/")
+    assert FileVersion.objects.filter(derived_from__isnull=False).count() == 5
+
+
+@pytest.mark.parametrize("source", ["factory", "CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm"])
+def test_every_attribute_the_profile_names_is_removed_emptied_or_replaced(source: str) -> None:
+    """Table E.1-1 attribute by attribute, on our CT and on pydicom's shipped files."""
+    from pydicom.data import get_testdata_file
+
+    from imaging.profile import Act, action_table
+
+    if source == "factory":
+        data = ct_study(instances_per_series=(1,)).instances[0].data
+    else:
+        path = get_testdata_file(source)
+        assert path is not None
+        data = Path(str(path)).read_bytes()
+    original = pydicom.dcmread(io.BytesIO(data))
+    copy = pydicom.dcmread(io.BytesIO(data))
+    Deidentifier().apply(copy)
+    table = action_table()
+    checked = 0
+    for element in original:
+        tag = element.tag
+        if tag.is_private:
+            assert tag not in copy
+            continue
+        act = table.action(tag)
+        if element.VR in ("DA", "DT") and tag.group != 0x0010:
+            if element.value:
+                assert copy[tag].value != element.value, element.keyword  # shifted
+            continue
+        if element.VR == "TM" and tag.group != 0x0010:
+            continue
+        if act is None or tag in (PATIENT_NAME_TAG, PATIENT_ID_TAG):
+            continue
+        checked += 1
+        if act == Act.X:
+            assert tag not in copy, element.keyword
+        elif act in (Act.Z, Act.X_Z):
+            assert tag not in copy or not copy[tag].value, element.keyword
+        elif element.value not in (None, "", b"") and act != Act.X_Z_U:
+            assert tag not in copy or copy[tag].value != element.value, element.keyword
+    assert checked >= 3
+    assert str(copy.PatientName).startswith("ANON-")
+    assert not any(element.tag.is_private for element in copy.iterall())
+
+
+PATIENT_NAME_TAG, PATIENT_ID_TAG = pydicom.tag.Tag(0x0010, 0x0010), pydicom.tag.Tag(0x0010, 0x0020)
