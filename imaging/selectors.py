@@ -26,6 +26,8 @@ from files.selectors import files_readable_by
 from imaging.models import DeidentifyJob, Instance, Series, Study, VersionIndex
 
 STUDY_RESULTS_LIMIT = 50
+# Secondary Capture Image Storage and its multi-frame variants (PS3.4 B.5).
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 STUDY_QUERY_MAX = 200
 
 
@@ -62,7 +64,14 @@ class SeriesView:
 
     @property
     def burned_in(self) -> bool:
-        return any(item.burned_in_annotation == "YES" for item in self.instances)
+        """Flagged BurnedInAnnotation=YES, or a secondary capture (a screenshot, a scanned
+        page: whatever the modality says, its pixels are often text)."""
+        return any(
+            item.burned_in_annotation == "YES"
+            or item.sop_class_uid == SECONDARY_CAPTURE
+            or item.sop_class_uid.startswith(SECONDARY_CAPTURE + ".")
+            for item in self.instances
+        )
 
 
 @dataclass

@@ -403,3 +403,15 @@ def test_every_attribute_the_profile_names_is_removed_emptied_or_replaced(source
 
 
 PATIENT_NAME_TAG, PATIENT_ID_TAG = pydicom.tag.Tag(0x0010, 0x0010), pydicom.tag.Tag(0x0010, 0x0020)
+
+
+def test_a_secondary_capture_is_treated_as_likely_burned_in_whatever_its_modality() -> None:
+    """A screenshot stored as Secondary Capture with modality CT and no flag: warned."""
+    from imaging.models import Instance, Series
+    from imaging.selectors import SeriesView
+
+    series = Series(modality="CT", series_instance_uid="1.2.3")
+    plain = Instance(sop_class_uid="1.2.840.10008.5.1.4.1.1.2", burned_in_annotation="")
+    capture = Instance(sop_class_uid="1.2.840.10008.5.1.4.1.1.7.4", burned_in_annotation="")
+    assert not SeriesView(series, [plain]).burned_in
+    assert SeriesView(series, [plain, capture]).burned_in
