@@ -22,6 +22,7 @@ import datetime as dt
 import io
 import logging
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 
 from django.db import models, transaction
@@ -117,10 +118,12 @@ def _deidentified_bytes(instance: Instance, deidentifier: Deidentifier) -> bytes
     """The instance read whole into memory, de-identified, written back; None when it
     cannot be (unparseable, too big)."""
     plaintext = io.BytesIO()
-    for chunk in instance_bytes(instance.version, instance.member):
-        plaintext.write(chunk)
-        if plaintext.tell() > INSTANCE_MAX_BYTES:
-            return None
+    # closing(): stopping early must release the decrypting reader now, not at GC.
+    with closing(instance_bytes(instance.version, instance.member)) as chunks:
+        for chunk in chunks:
+            plaintext.write(chunk)
+            if plaintext.tell() > INSTANCE_MAX_BYTES:
+                return None
     plaintext.seek(0)
     try:
         dataset = dcmread(plaintext)
