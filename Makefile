@@ -78,10 +78,15 @@ vendor:
 	# "magic-wand-tool" by bare name. No bundler: their UMD builds are loaded as classic
 	# scripts and three one-line shims re-export the globals; the imports are pointed at them.
 	mkdir -p static/vendor/dwv/shims
+	# Its decoder workers (RLE, JPEG) are loaded from "./assets/workers/…" resolved against
+	# webpack's base, document.baseURI: the study page's URL, where they are not (RLE
+	# series failed to display). Resolved against the module's own URL instead.
 	sed -e 's|from"konva"|from"./shims/konva.js"|' -e 's|from"jszip"|from"./shims/jszip.js"|' \
 		-e 's|from"magic-wand-tool"|from"./shims/magic-wand-tool.js"|' \
+		-e 's#i.b="undefined"!=typeof document&&document.baseURI||self.location.href#i.b=import.meta.url#' \
 		node_modules/dwv/dist/dwv.min.js > static/vendor/dwv/dwv.min.js
 	! grep -q 'from"[a-z]' static/vendor/dwv/dwv.min.js
+	grep -q 'i.b=import.meta.url' static/vendor/dwv/dwv.min.js
 	cp node_modules/dwv/dist/dwv.min.js.map node_modules/dwv/license.txt static/vendor/dwv/
 	cp -r node_modules/dwv/dist/assets static/vendor/dwv/
 	cp node_modules/konva/konva.min.js node_modules/konva/LICENSE static/vendor/dwv/shims/

@@ -67,6 +67,7 @@ ItemsLookup = Callable[[str, Iterable[str]], dict[str, Item]]
 ItemsSearch = Callable[[str, int], list[Item]]
 FolderContents = Callable[[str], tuple[list[str], list[str]]]
 FileCopies = Callable[[list[str]], list[str]]
+DerivedFiles = Callable[[list[str]], list[str]]
 ChannelsLookup = Callable[[str, Iterable[str]], dict[str, Channel]]
 AccessLookup = Callable[[str, str], list[Access]]
 
@@ -79,6 +80,7 @@ class Registry:
     items_search: ItemsSearch | None = None
     folder_contents: FolderContents | None = None
     file_copies: FileCopies | None = None
+    derived_files: DerivedFiles | None = None
     channels: ChannelsLookup | None = None
     # Several apps answer "who can access this now": files (the space's people),
     # sharing (shares and live links); each adds its own.
@@ -130,6 +132,14 @@ def file_copies(file_ids: list[str]) -> list[str]:
     if registry.file_copies is None or not file_ids:
         return []
     return registry.file_copies(file_ids)
+
+
+def derived_files(file_ids: list[str]) -> list[str]:
+    """Ids of the files made from these (de-identified copies), so an original's history
+    also shows what became of the copies made from it."""
+    if registry.derived_files is None or not file_ids:
+        return []
+    return registry.derived_files(file_ids)
 
 
 def channels(kind: str, ids: Iterable[str]) -> dict[str, Channel]:

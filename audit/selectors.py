@@ -268,7 +268,8 @@ FILE_DETAIL = KT("details__file")
 def _item_condition(item: str) -> Q:
     """Everything that happened to a file, or to a folder and everything under it
     (trash included): the item itself as the target, and every event naming the file in
-    its ``file`` detail (a version's download, a download by link).
+    its ``file`` detail (a version's download, a download by link), and the same for the
+    files derived from them (de-identified copies).
 
     Read as two index lookups (target, and the partial ``audit_event_file_seq`` on the
     detail) whose sequences the page then reads by the sequence index. One query with
@@ -282,6 +283,9 @@ def _item_condition(item: str) -> Q:
         file_ids, folder_ids = resolvers.folder_contents(identifier)
     # Copies share the original's content (lineage): their accesses are the original's.
     file_ids = [*file_ids, *resolvers.file_copies(file_ids)]
+    # Copies derived from these files (a de-identified study sent outside): their
+    # accesses belong to the original's story (files/lineage.py, ``derived_from``).
+    file_ids = [*file_ids, *resolvers.derived_files(file_ids)]
     targets = Q(target_type="files.file", target_id__in=file_ids)
     if folder_ids:
         targets |= Q(target_type="files.folder", target_id__in=folder_ids)

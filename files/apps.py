@@ -24,5 +24,6 @@ class FilesConfig(AppConfig):
             items_search=audit_lookups.items_search,
             folder_contents=audit_lookups.folder_contents,
             file_copies=audit_lookups.file_copies,
+            derived_files=audit_lookups.derived_files,
             access_now=audit_lookups.access_now,
         )

@@ -140,6 +140,20 @@ def file_copies(file_ids: list[str]) -> list[str]:
     return [str(pk) for pk in sorted(copies - wanted)]
 
 
+def derived_files(file_ids: list[str]) -> list[str]:
+    """Files with a version derived from a version of these files (one level: a copy
+    is made from an original, never from a copy)."""
+    wanted = [int(value) for value in file_ids if value.isdigit()]
+    if not wanted:
+        return []
+    found = (
+        FileVersion.objects.filter(derived_from__file_id__in=wanted)
+        .values_list("file_id", flat=True)
+        .distinct()
+    )
+    return sorted({str(pk) for pk in found} - {str(pk) for pk in wanted})
+
+
 def access_now(kind: str, item_id: str) -> list[Access]:
     """The people of the item's space: its owner, or its team's members."""
     model: type[File] | type[Folder] = File if kind == "file" else Folder

@@ -5,6 +5,8 @@ its path at the time, whatever the way in (page, API, version, share, link, tran
 ZIP). A transfer references the original's version itself (no copy); a copy or a
 restored version shares its source's blob and records ``source_version``, so the event
 also names where the content came from (``original``), as long as that still exists.
+A version *derived* from another (a de-identified DICOM copy: new plaintext, scanned
+afresh) records ``derived_from``; its events name that version as ``derived_from``.
 
 The details are computed when the event is written, so the path is the one at the
 time of the access (a file moved later keeps its old path in old events).
@@ -67,6 +69,11 @@ def version_lineage_details(version: FileVersion) -> dict[str, Any]:
         origin, source_id = found, found.source_version_id
     if origin is not None:
         details["original"] = _version_facts(origin, origin.file)
+    derived_id = (origin or version).derived_from_id
+    if derived_id is not None:
+        derived = FileVersion.objects.select_related("file").filter(pk=derived_id).first()
+        if derived is not None:
+            details["derived_from"] = _version_facts(derived, derived.file)
     return details
 
 

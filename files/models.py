@@ -268,6 +268,13 @@ class FileVersion(models.Model):
     source_version = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The version whose content this one was *derived* from (a de-identified DICOM copy,
+    # imaging/deidentify.py): different plaintext, so unlike ``source_version`` it is
+    # scanned afresh and keeps no verdict; every access event names the original too
+    # (files/lineage.py), and the auditor's history of the original lists its accesses.
+    derived_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derivatives"
+    )
     shredded_at = models.DateTimeField(null=True, blank=True)
     # Sent by a transfer that references it (no copy): the retention policy keeps this
     # version until then. Only retention waits; the owner's own deletion does not (a

@@ -108,3 +108,41 @@ class Instance(models.Model):
 
     def __str__(self) -> str:
         return self.sop_instance_uid
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", _("waiting")
+    RUNNING = "running", _("in progress")
+    DONE = "done", _("done")
+    FAILED = "failed", _("failed")
+
+
+class DeidentifyJob(models.Model):
+    """One request to share a study de-identified: the work runs in a worker (a study of
+    thousands of images takes minutes), the sender's page follows it."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="+")
+    requested_by = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    series_ids = models.JSONField(default=list)
+    retain_dates = models.BooleanField(default=False)
+    # "transfer" or "link": what the sender gets once the copy is made.
+    send_as = models.CharField(max_length=12)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    done_instances = models.PositiveIntegerField(default=0)
+    total_instances = models.PositiveIntegerField(default=0)
+    pseudonym = models.CharField(max_length=32, blank=True)
+    folder = models.ForeignKey(
+        "files.Folder", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    transfer = models.ForeignKey(
+        "sharing.Transfer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # What the sender is told: counts, series included despite burned-in text, skipped.
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"de-identification of study {self.study_id} ({self.status})"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -229,7 +229,7 @@ def version_headers_read(version: FileVersion) -> Reading:
         return Reading(kind=IndexKind.PART10, headers=[header])
 
 
-def instance_bytes(version: FileVersion, member: str) -> Iterator[bytes]:
+def instance_bytes(version: FileVersion, member: str) -> Generator[bytes, None, None]:
     """The plaintext of one instance, in chunks: the whole version, or one ZIP member."""
     chunk = 256 * 1024
     with version_plaintext(version) as stream:

@@ -10,20 +10,24 @@ is a ``StudyNotFoundForActor``, a 404 that confirms nothing.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from accounts.models import User
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
 from core.errors import NotFoundForActor
+from files.models import FileVersion, ScanStatus
 from files.names import name_search_key
 from files.selectors import files_readable_by
-from imaging.models import Instance, Series, Study
+from imaging.models import DeidentifyJob, Instance, Series, Study, VersionIndex
 
 STUDY_RESULTS_LIMIT = 50
+# Secondary Capture Image Storage and its multi-frame variants (PS3.4 B.5).
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 STUDY_QUERY_MAX = 200
 
 
@@ -60,7 +64,14 @@ class SeriesView:
 
     @property
     def burned_in(self) -> bool:
-        return any(item.burned_in_annotation == "YES" for item in self.instances)
+        """Flagged BurnedInAnnotation=YES, or a secondary capture (a screenshot, a scanned
+        page: whatever the modality says, its pixels are often text)."""
+        return any(
+            item.burned_in_annotation == "YES"
+            or item.sop_class_uid == SECONDARY_CAPTURE
+            or item.sop_class_uid.startswith(SECONDARY_CAPTURE + ".")
+            for item in self.instances
+        )
 
 
 @dataclass
@@ -195,3 +206,43 @@ def _refused(*, actor: User, target_type: str, target_id: object) -> None:
         details={"reason": "not_found_or_not_readable"},
     )
     raise StudyNotFoundForActor(target_type, target_id)
+
+
+def versions_unindexed(*, limit: int = 0) -> list[uuid.UUID]:
+    """Ids of the current versions of live files that are readable, look like DICOM or
+    a ZIP (imaging.receivers.worth_indexing, in SQL) and have no index row: what the
+    ``index_dicom`` command catches up. Oldest first; ``limit`` 0 is no limit."""
+    looks_dicom = (
+        Q(content_type__in=["application/dicom", "application/zip", "application/x-zip-compressed"])
+        | Q(file__name__iendswith=".dcm")
+        | Q(file__name__iendswith=".dicom")
+        | Q(file__name__iendswith=".zip")
+        | Q(file__name__iexact="dicomdir")
+    )
+    versions = (
+        FileVersion.objects.filter(
+            looks_dicom,
+            file__current_version=F("pk"),
+            file__deleted_at__isnull=True,
+            file__purged_at__isnull=True,
+            scan_status__in=(ScanStatus.AVAILABLE, ScanStatus.NOT_SCANNED),
+            integrity_failed=False,
+            shredded_at__isnull=True,
+            wrapped_data_key__isnull=False,
+        )
+        .exclude(pk__in=VersionIndex.objects.values("version_id"))
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    return list(versions[:limit] if limit else versions)
+
+
+def deidentify_job_get_for_actor(*, actor: User, job_id: int) -> DeidentifyJob:
+    """The sender's own de-identification job; anyone else's is a 404 (audited)."""
+    job = (
+        DeidentifyJob.objects.select_related("study").filter(pk=job_id, requested_by=actor).first()
+    )
+    if job is None:
+        _refused(actor=actor, target_type="imaging.study", target_id=f"job:{job_id}")
+    assert job is not None  # noqa: S101
+    return job

@@ -19,3 +19,13 @@ _RETRY_ON = (OSError, ConnectionError)
 def version_index(version_id: str) -> str | None:
     """Read the DICOM headers of one readable version into the index."""
     return services.version_index(version_id=version_id)
+
+
+# No automatic retry: a failed run marks the job failed and the sender asks again (a
+# retry could not tell a half-made copy from a fresh start; the copy is all or nothing).
+@shared_task(ignore_result=True)
+def deidentify_job_run(job_id: int) -> str | None:
+    """Make the de-identified copy a sender asked for (imaging/deidentify.py)."""
+    from imaging import deidentify
+
+    return deidentify.deidentify_job_run(job_id=job_id)

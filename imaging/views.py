@@ -7,11 +7,13 @@ import datetime as dt
 from collections.abc import Iterator
 
 from csp.decorators import csp_update
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import signed_in_user
@@ -24,7 +26,11 @@ from files.lineage import version_lineage_details
 from files.services import version_integrity_failure_record
 from files.storage import BlobMissingError
 from imaging import selectors
+from imaging.deidentify import DeidentifyRuleError, deidentify_job_create
+from imaging.forms import DATES_KEEP, SEND_TRANSFER, DeidentifyForm
+from imaging.models import DeidentifyJob, JobStatus
 from imaging.reading import instance_bytes
+from sharing.services import policy as sharing_policy
 
 not_found_as_404 = errors_as_404(message=gettext_lazy("No such study or image."))
 
@@ -148,3 +154,105 @@ def instance_content(request: HttpRequest, instance_id: int) -> HttpResponseBase
     response["Content-Disposition"] = "attachment"
     response["Cross-Origin-Resource-Policy"] = "same-origin"
     return response
+
+
+def _job_messages(request: HttpRequest, job: DeidentifyJob) -> None:
+    files = int(job.result.get("files", 0))
+    messages.success(
+        request,
+        ngettext(
+            "De-identified copy made: %(count)d image, the patient is called %(pseudonym)s.",
+            "De-identified copy made: %(count)d images, the patient is called %(pseudonym)s.",
+            files,
+        )
+        % {"count": files, "pseudonym": job.pseudonym},
+    )
+    included = job.result.get("burned_in_included") or []
+    if included:
+        messages.warning(
+            request,
+            _(
+                "You included series whose images may show names written into the pixels: "
+                "%(series)s. Look at them before sending."
+            )
+            % {"series": ", ".join(included)},
+        )
+    skipped = int(job.result.get("skipped", 0))
+    if skipped:
+        messages.warning(
+            request,
+            ngettext(
+                "%(count)d image could not be de-identified and was left out.",
+                "%(count)d images could not be de-identified and were left out.",
+                skipped,
+            )
+            % {"count": skipped},
+        )
+    if job.error:
+        messages.error(request, job.error)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@not_found_as_404
+def study_share(request: HttpRequest, study_id: int) -> HttpResponse:
+    """Share a study outside de-identified: choose the series and the dates option; a
+    worker makes a copy under the PS3.15 Annex E profile, then the sender gets a transfer
+    or a link of that copy only (imaging/deidentify.py)."""
+    me = signed_in_user(request)
+    view = selectors.study_view_for(actor=me, study_id=study_id)
+    may_send = sharing_policy.may_share_outside(me)
+    form = DeidentifyForm(request.POST if request.method == "POST" else None, view=view)
+    error = ""
+    if request.method == "POST" and not may_send:
+        error = _("The sharing policy does not allow you to send files outside.")
+    elif request.method == "POST" and form.is_valid():
+        try:
+            job = deidentify_job_create(
+                actor=me,
+                study_id=view.study.pk,
+                series_ids=form.cleaned_data["series"],
+                retain_dates=form.cleaned_data["dates"] == DATES_KEEP,
+                send_as=form.cleaned_data["send_as"],
+            )
+        except DeidentifyRuleError as rule:
+            error = str(rule)
+        else:
+            return redirect("imaging:deidentify_job", job_id=job.pk)
+    selected = {str(value) for value in (form["series"].value() or [])}
+    risky = {item.series.pk for item in view.burned_in_series}
+    rows = [
+        {"view": item, "checked": str(item.series.pk) in selected, "risky": item.series.pk in risky}
+        for item in view.series
+    ]
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "imaging/study_share.html",
+        {"view": view, "form": form, "rows": rows, "error": error, "may_send": may_send},
+        status=403 if error and not may_send else status,
+    )
+
+
+@login_required
+@require_GET
+@not_found_as_404
+def deidentify_job(request: HttpRequest, job_id: int) -> HttpResponseBase:
+    """The sender follows the making of the copy (htmx polls this page); once made, on
+    to the transfer (recipients, then send) or to the link page of the copy's folder."""
+    me = signed_in_user(request)
+    job = selectors.deidentify_job_get_for_actor(actor=me, job_id=job_id)
+    if job.status == JobStatus.DONE:
+        _job_messages(request, job)
+        if job.transfer_id is not None:
+            target = reverse("sharing:transfer", kwargs={"transfer_id": job.transfer_id})
+        elif job.folder_id is not None and job.send_as != SEND_TRANSFER:
+            target = reverse("sharing:folder_links", kwargs={"folder_id": job.folder_id})
+        else:
+            target = reverse("files:folder", kwargs={"folder_id": job.folder_id})
+        if request.headers.get("HX-Request"):
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = target
+            return response
+        return redirect(target)
+    return render(request, "imaging/deidentify_job.html", {"job": job})

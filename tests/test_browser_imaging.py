@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
 from accounts.models import User
 from imaging import services as imaging_services
@@ -40,11 +40,13 @@ NON_BLANK_SHARE = """() => {
 def test_the_study_page_lists_series_and_the_viewer_draws_an_image(
     chromium: Any, live_server: Any, owner: User, folder_backend: Backend
 ) -> None:
+    # The second series is RLE Lossless: dwv decodes it in a worker (its decoder scripts
+    # under static/vendor/dwv/assets, found next to dwv.min.js, not the page's URL).
     study = ct_study(
         instances_per_series=(6, 4),
         rows=128,
         columns=128,
-        transfer_syntaxes=(ExplicitVRLittleEndian, ExplicitVRLittleEndian),
+        transfer_syntaxes=(ExplicitVRLittleEndian, RLELossless),
     )
     for instance in study.instances:
         version = version_store(
@@ -72,4 +74,66 @@ def test_the_study_page_lists_series_and_the_viewer_draws_an_image(
     page.wait_for_function(f"({NON_BLANK_SHARE})() > 0.05")
     page.locator("[data-viewer-tool='WindowLevel']").click()
     browser.screenshot("imaging-viewer-rle-series")
+    assert not browser.console_errors, browser.console_errors
+
+
+def test_from_the_study_page_a_deidentified_transfer_reaches_an_outside_recipient(
+    chromium: Any, live_server: Any, owner: User, clamd: str
+) -> None:
+    """The sender chooses "Share de-identified…", is warned about the screen capture
+    (left unticked), sends; the recipient's page lists the de-identified files only."""
+    import re
+
+    from django.core import mail
+
+    from imaging.models import Series
+    from sharing.models import Transfer
+
+    study = ct_study(
+        instances_per_series=(3,),
+        transfer_syntaxes=(ExplicitVRLittleEndian,),
+        burned_in_series=True,
+    )
+    for instance in study.instances:
+        version = version_store(
+            actor=owner,
+            folder=root_of(owner),
+            name=instance.path.replace("/", "_"),
+            content=instance.data,
+        )
+        imaging_services.version_index(version_id=version.pk)
+    indexed = Study.objects.get(study_instance_uid=study.study_instance_uid)
+    burned = Series.objects.get(study=indexed, series_description="DOSE REPORT SCREEN")
+
+    browser = browser_signed_in(chromium, live_server, owner)
+    page = browser.page
+    page.goto(f"/imaging/studies/{indexed.pk}/")
+    page.locator("#study-share-deidentified").click()
+    page.locator("#share-burned-in").wait_for()
+    assert not page.locator(f"#series-{burned.pk}").is_checked()
+    browser.screenshot("imaging-share-deidentified-form")
+    page.locator("#deidentify-form button[type=submit]").click()
+    page.locator("#id_recipients").wait_for()
+    assert "De-identified copy made: 3 images" in page.content()
+    page.locator("#id_recipients").fill("dr.avis@clinique.example")
+    page.locator("#transfer-send button[type=submit]").click()
+    page.locator("#transfer-recipients").get_by_text("dr.avis@clinique.example").wait_for()
+    transfer = Transfer.objects.get(sent_at__isnull=False)
+    assert transfer.subject.startswith("De-identified study ANON-")
+    message = next(item for item in mail.outbox if item.to == ["dr.avis@clinique.example"])
+    found = re.search(r"https?://\S+?(/s/[A-Za-z0-9_-]{43}/)", str(message.body))
+    assert found
+
+    outside = chromium.new_context(base_url=live_server.url, locale="en-GB")
+    try:
+        other = outside.new_page()
+        other.goto(found.group(1))
+        listing = other.locator("main")
+        for name in ("S1_IM0001.dcm", "S1_IM0002.dcm", "S1_IM0003.dcm"):
+            listing.get_by_text(name).wait_for()
+        text = listing.inner_text()
+        assert "CT_THORAX" not in text
+        assert "S2_IM0001.dcm" not in text  # the screen capture stayed home
+    finally:
+        outside.close()
     assert not browser.console_errors, browser.console_errors

@@ -139,3 +139,43 @@ def test_quarantined_files_are_never_read(
         services.version_mark_scanned(version=version, status=ScanStatus.QUARANTINED)
     assert not VersionIndex.objects.exists()
     assert not Study.objects.exists()
+
+
+def test_index_dicom_catches_up_versions_readable_before_the_imaging_app(
+    owner: User, folder_backend: Backend
+) -> None:
+    """Files scanned clean while no index task ran (the app did not exist, or the broker
+    was down at the verdict) are found by the catch-up command, once."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    study = ct_study(instances_per_series=(2,))
+    # Stored clean with no commit: the receiver's task never runs.
+    for instance in study.instances:
+        version_store(
+            actor=owner,
+            folder=root_of(owner),
+            name=instance.path.replace("/", "_"),
+            content=instance.data,
+        )
+    version_store(actor=owner, folder=root_of(owner), name="notes.txt", content=b"not dicom")
+    pending = version_store(
+        actor=owner,
+        folder=root_of(owner),
+        name="pending.dcm",
+        content=study.instances[0].data,
+        clean=False,
+    )
+    assert not Instance.objects.exists()
+
+    out = StringIO()
+    call_command("index_dicom", stdout=out)
+    assert "2 versions read. part10: 2" in out.getvalue()
+    assert Instance.objects.count() == 2
+    assert Study.objects.filter(study_instance_uid=study.study_instance_uid).exists()
+    assert not VersionIndex.objects.filter(version=pending).exists()  # not readable yet
+
+    again = StringIO()
+    call_command("index_dicom", stdout=again)
+    assert "0 versions read." in again.getvalue()

@@ -147,3 +147,9 @@ def test_a_malformed_date_is_a_clear_400(owner: User, study: tuple[GeneratedStud
     answer = client_signed_in(owner).get("/imaging/studies/?from=soon")
     assert answer.status_code == 400
     assert "YYYY-MM-DD" in answer.content.decode()
+
+
+def test_the_studies_page_is_in_the_navigation(owner: User, folder_backend: Backend) -> None:
+    html = client_signed_in(owner).get("/files/", follow=True).content.decode()
+    assert 'id="nav-studies"' in html
+    assert 'href="/imaging/studies/"' in html

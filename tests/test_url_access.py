@@ -30,7 +30,7 @@ from accounts.models import Invitation, Team, TeamMembership, User, UserSession
 from audit.models import AuditEvent
 from files import services
 from imaging import services as imaging_services
-from imaging.models import Instance
+from imaging.models import DeidentifyJob, Instance
 from sharing.models import ShareRole
 from sharing.services import file_requests, shares, transfers
 from sharing.services.links import share_link_create
@@ -122,8 +122,12 @@ def alices(owner: User, team: Team, site_admin: User, folder_backend: Any) -> di
     )
     imaging_services.version_index(version_id=scan.pk)
     instance = Instance.objects.get(version=scan)
+    job = DeidentifyJob.objects.create(
+        study_id=instance.series.study_id, requested_by=owner, send_as="link"
+    )
     return {
         "study_id": instance.series.study_id,
+        "job_id": job.pk,
         "instance_id": instance.pk,
         "file_id": old.file_id,
         "folder_id": folder.pk,

@@ -209,6 +209,8 @@ COVERED: dict[str, frozenset[str]] = {
             "privacy:my_data_export",
             # Alice's DICOM study and its images (tests/test_imaging_pages.py).
             "imaging:study",
+            "imaging:study_share",  # de-identified sharing: tests/test_imaging_deidentify.py
+            "imaging:deidentify_job",  # its progress, the sender's only
             "imaging:instance",
         ]
     },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -35,8 +37,18 @@ from files.storage import blob_store
 from files.uploads import SealedBlob
 
 
-def file_upload(*, actor: User, folder: Folder, name: str, sealed: SealedBlob) -> FileVersion:
+def file_upload(
+    *,
+    actor: User,
+    folder: Folder,
+    name: str,
+    sealed: SealedBlob,
+    derived_from: FileVersion | None = None,
+) -> FileVersion:
     """Store an uploaded blob as a new file, or as a new version of the file of that name.
+
+    ``derived_from``: the blob was made by SecureDrive from that version (a de-identified
+    copy): scanned like any upload, its lineage names the original (files/lineage.py).
 
     The caller discards the blob if this raises (bad name, clash with a folder, quota).
     """
@@ -65,7 +77,12 @@ def file_upload(*, actor: User, folder: Folder, name: str, sealed: SealedBlob) -
                     name_key=key,
                     created_by=actor,
                 )
-            version = version_create(actor=actor, file=file, sealed=sealed)
+            version = version_create(
+                actor=actor, file=file, sealed=sealed, derived_from=derived_from
+            )
+            derivation: dict[str, Any] = (
+                {} if derived_from is None else {"derived_from": str(derived_from.pk)}
+            )
             record(
                 Action.FILES_FILE_UPLOAD,
                 actor=actor,
@@ -78,6 +95,7 @@ def file_upload(*, actor: User, folder: Folder, name: str, sealed: SealedBlob) -
                 size=version.size,
                 sha256=version.sha256,
                 content_type=version.content_type,
+                **derivation,
             )
     except IntegrityError:
         raise NameClashError(

@@ -40,8 +40,12 @@ def version_create(
     file: File,
     sealed: SealedBlob,
     source_version: FileVersion | None = None,
+    derived_from: FileVersion | None = None,
 ) -> FileVersion:
-    """Inside a transaction with ``file`` locked: the next version, made current."""
+    """Inside a transaction with ``file`` locked: the next version, made current.
+
+    ``derived_from``: new content made from another version (a de-identified copy): it
+    goes through the scanner like any upload, and its lineage names the original."""
     latest = file.versions.aggregate(latest=Max("number"))["latest"] or 0
     scan_status, scanned_at = ScanStatus.PENDING, None
     if source_version is not None and source_version.scan_status in {
@@ -68,6 +72,7 @@ def version_create(
         kek_id=sealed.kek_id,
         segment_size=sealed.segment_size,
         source_version=source_version,
+        derived_from=derived_from,
     )
     file.current_version = version
     file.updated_at = version.created_at
