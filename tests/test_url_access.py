@@ -124,6 +124,7 @@ def alices(owner: User, team: Team, site_admin: User, folder_backend: Any) -> di
     instance = Instance.objects.get(version=scan)
     return {
         "study_id": instance.series.study_id,
+        "study_uid": instance.series.study.study_instance_uid,
         "instance_id": instance.pk,
         "file_id": old.file_id,
         "folder_id": folder.pk,

@@ -177,6 +177,9 @@ COVERED: dict[str, frozenset[str]] = {
             "sharing:selection_share",
             "files:search",  # results scoped by the selectors: tests/test_files_search.py
             "imaging:studies",  # scoped the same way: tests/test_imaging_pages.py
+            # STOW-RS without a folder: a 400 for everyone (tests/test_imaging_ingest.py).
+            "imaging_api:stow",
+            "imaging_api:stow_study",
             "accounts:security",
             "accounts:mfa_recovery_codes_regenerate",
             "accounts:tokens",
@@ -204,6 +207,9 @@ COVERED: dict[str, frozenset[str]] = {
             # Alice's DICOM study and its images (tests/test_imaging_pages.py).
             "imaging:study",
             "imaging:instance",
+            # STOW-RS into Alice's folder (tests/test_imaging_ingest.py).
+            "imaging_api:folder_stow",
+            "imaging_api:folder_stow_study",
         ]
     },
 }
