@@ -16,7 +16,7 @@ is this process's (receiver + pipeline; the study is generated in a child proces
 Orthanc's (VmHWM). Embedded profile in a temporary folder (SQLite, keyring, storage).
 
     set -a; . /work/wt/<you>.env; set +a     # or tests/services.sh's env: a clamd
-    .venv/bin/python bench/imaging.py --instances 300
+    .venv/bin/python bench/imaging_ingest.py --instances 300
 
 Prints a table, then as its last line one JSON object. Exit status 0 whatever the
 figures; 1 if an instance is missing or not scanned; 2 without storescu, Orthanc or clamd.
