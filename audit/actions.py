@@ -522,6 +522,27 @@ class Action(enum.StrEnum):
     )
     # An investigation report (audit/reports.py): its question, rows and signed exports.
     AUDIT_REPORT = "audit.report", _("generated an investigation report"), Category.ACCESS
+    # Ingest from a PACS or a modality: STOW-RS and the C-STORE receiver (issue #16).
+    IMAGING_INGEST_STORE = (
+        "imaging.ingest.store",
+        _("received DICOM instances from a PACS or a modality"),
+        Category.FILES,
+    )
+    IMAGING_INGEST_REFUSE = (
+        "imaging.ingest.refuse",
+        _("refused a DICOM upload"),
+        Category.ACCESS,
+    )
+    IMAGING_DICOM_ASSOCIATION_ACCEPT = (
+        "imaging.dicom_association.accept",
+        _("accepted a DICOM connection"),
+        Category.ACCESS,
+    )
+    IMAGING_DICOM_ASSOCIATION_REFUSE = (
+        "imaging.dicom_association.refuse",
+        _("refused a DICOM connection"),
+        Category.ACCESS,
+    )
 
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}

@@ -292,6 +292,15 @@ IMAGING_ZIP_MAX_MEMBERS = env.int("SECUREDRIVE_IMAGING_ZIP_MAX_MEMBERS", default
 IMAGING_DEIDENTIFY_MAX_INSTANCES = env.int(
     "SECUREDRIVE_IMAGING_DEIDENTIFY_MAX_INSTANCES", default=5_000
 )
+# The DICOM C-STORE receiver (`manage.py dicom_receiver`, docs/imaging.md "Ingest"): off
+# unless a port is set; the allow-list of calling AE titles (optionally @IP) is empty,
+# which refuses everyone; instances land as the owner account, in the folder given.
+DICOM_HOST = env.str("SECUREDRIVE_DICOM_HOST", default="127.0.0.1")
+DICOM_PORT = env.int("SECUREDRIVE_DICOM_PORT", default=0)
+DICOM_AE_TITLE = env.str("SECUREDRIVE_DICOM_AE_TITLE", default="SECUREDRIVE")
+DICOM_ALLOWED_PEERS = env.list("SECUREDRIVE_DICOM_ALLOWED_PEERS", default=[])
+DICOM_OWNER = env.str("SECUREDRIVE_DICOM_OWNER", default="")
+DICOM_FOLDER_ID = env.int("SECUREDRIVE_DICOM_FOLDER_ID", default=0)
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -14,6 +14,7 @@ urlpatterns = [
     path("files/", include("files.urls.browser")),
     path("sharing/", include("sharing.urls.browser")),
     path("api/v1/sharing/", include("sharing.urls.api")),
+    path("api/v1/imaging/", include("imaging.api_urls")),
     path("s/", include("sharing.urls.link_public")),
     path("r/", include("sharing.urls.file_request_public")),
     path("imaging/", include("imaging.urls")),

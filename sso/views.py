@@ -53,7 +53,7 @@ def _refused_page(request: HttpRequest, message: str, *, status: int) -> HttpRes
 
 
 def _rate_limited(request: HttpRequest, provider: Provider | None) -> HttpResponse | None:
-    if not rate_limit_hit(group="sso.sign_in", key=client_ip(request), rate=SIGN_IN_RATE):
+    if not rate_limit_hit(group="sso-sign-in", key=client_ip(request), rate=SIGN_IN_RATE):
         return None
     services.token_refused_record(provider=provider, reason="rate limited")
     return _refused_page(
@@ -243,7 +243,7 @@ def link_confirm(request: HttpRequest) -> HttpResponseBase:
 @require_POST
 def backchannel_logout(request: HttpRequest, slug: str) -> HttpResponse:
     provider = provider_get(slug)
-    if rate_limit_hit(group="sso.backchannel", key=client_ip(request), rate=BACKCHANNEL_RATE):
+    if rate_limit_hit(group="sso-backchannel", key=client_ip(request), rate=BACKCHANNEL_RATE):
         backchannel.refused_record(provider=provider, reason="rate limited")
         return JsonResponse({"error": "temporarily_unavailable"}, status=429)
     if provider is None:

@@ -128,6 +128,7 @@ def alices(owner: User, team: Team, site_admin: User, folder_backend: Any) -> di
     return {
         "study_id": instance.series.study_id,
         "job_id": job.pk,
+        "study_uid": instance.series.study.study_instance_uid,
         "instance_id": instance.pk,
         "file_id": old.file_id,
         "folder_id": folder.pk,

@@ -183,6 +183,9 @@ COVERED: dict[str, frozenset[str]] = {
             "sharing:selection_share",
             "files:search",  # results scoped by the selectors: tests/test_files_search.py
             "imaging:studies",  # scoped the same way: tests/test_imaging_pages.py
+            # STOW-RS without a folder: a 400 for everyone (tests/test_imaging_ingest.py).
+            "imaging_api:stow",
+            "imaging_api:stow_study",
             "accounts:security",
             "accounts:mfa_recovery_codes_regenerate",
             "accounts:tokens",
@@ -212,6 +215,9 @@ COVERED: dict[str, frozenset[str]] = {
             "imaging:study_share",  # de-identified sharing: tests/test_imaging_deidentify.py
             "imaging:deidentify_job",  # its progress, the sender's only
             "imaging:instance",
+            # STOW-RS into Alice's folder (tests/test_imaging_ingest.py).
+            "imaging_api:folder_stow",
+            "imaging_api:folder_stow_study",
         ]
     },
 }

@@ -1,0 +1,310 @@
+"""The DICOM C-STORE receiver (a Storage SCP, pynetdicom): modalities and PACS push
+studies into one configured folder (docs/imaging.md, "Ingest").
+
+- **Who may connect**: an allow-list of calling AE titles, each optionally tied to an IP
+  address (``SECUREDRIVE_DICOM_ALLOWED_PEERS="CT_ROOM_2@10.1.2.3,PACS_MAIN"``). An empty
+  list refuses everyone (fail closed). AE titles are not secrets: bind to a hospital
+  network, pin addresses where you can. Each association accepted or refused is audited.
+- **Where it lands**: ``SECUREDRIVE_DICOM_OWNER`` (an active account's e-mail) and
+  ``SECUREDRIVE_DICOM_FOLDER_ID`` (a folder that account may add files to): every
+  instance is a file stored as that account uploading it, under
+  ``<Study UID>/<Series UID>/<SOP Instance UID>.dcm`` (``imaging.ingest``), with the
+  peer's address and AE title in the upload's audit event.
+- **No plaintext on disk**: pynetdicom keeps each received data set in memory (its
+  ``STORE_RECV_CHUNKED_DATASET`` option, which would spool it to a temporary file, stays
+  off); the handler takes ``event.encoded_dataset()`` (the bytes as sent, with a Part 10
+  header) and streams them through the encrypting ``BlobIngest``. Memory is one instance
+  per association at a time (a CT slice is ~0.5 MB).
+- C-ECHO (Verification) is answered, so a PACS administrator can test the link.
+
+Each association runs in pynetdicom's own thread; Django's database connection of that
+thread is closed when the association ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+from pynetdicom import (
+    AE,
+    ALL_TRANSFER_SYNTAXES,
+    AllStoragePresentationContexts,
+    evt,
+)
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from accounts.models import User
+from audit import context as request_context
+from audit import services as audit
+from audit.actions import Action
+from audit.models import Outcome
+from core.errors import NotFoundForActor
+from files.models import Folder
+from imaging.ingest import Batch, FailureReason, destination_folder
+
+logger = logging.getLogger(__name__)
+
+# Instances are handed to the encryptor in slices of this size (one blob segment).
+SLICE = 1024 * 1024
+# PS3.8 9.3.2: AE titles are 1-16 characters, no backslash or control characters.
+AE_TITLE_MAX = 16
+
+
+# pynetdicom accepts, for each proposed context, the first syntax of OUR list that the
+# peer proposed. A peer proposing a compressed syntax holds the instance compressed:
+# accepting that one first stores it as the modality made it (no conversion by the
+# sender, byte for byte), then explicit before implicit VR (implicit loses the VRs).
+_UNCOMPRESSED = [ExplicitVRLittleEndian, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]
+ACCEPT_ORDER = [
+    syntax
+    for syntax in ALL_TRANSFER_SYNTAXES
+    if syntax not in _UNCOMPRESSED and syntax != ExplicitVRBigEndian
+] + [*_UNCOMPRESSED, ExplicitVRBigEndian]
+
+
+class ReceiverConfigError(ValueError):
+    """The receiver cannot start as configured: the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Peer:
+    ae_title: str
+    address: str = ""  # empty: any address
+
+    def allows(self, ae_title: str, address: str) -> bool:
+        if ae_title != self.ae_title:
+            return False
+        if not self.address:
+            return True
+        try:
+            return ipaddress.ip_address(address) == ipaddress.ip_address(self.address)
+        except ValueError:
+            return False
+
+
+def ae_title_clean(value: str) -> str:
+    title = value.strip()
+    if not title or len(title) > AE_TITLE_MAX or "\\" in title or not title.isprintable():
+        raise ReceiverConfigError(f"{value!r} is not a DICOM AE title (1-16 characters)")
+    return title
+
+
+def peers_parse(entries: list[str]) -> list[Peer]:
+    """``["CT_ROOM_2@10.1.2.3", "PACS"]``: AE titles, each optionally @ an IP address."""
+    peers = []
+    for entry in entries:
+        if not entry.strip():
+            continue
+        title, _, address = entry.strip().partition("@")
+        if address:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ReceiverConfigError(f"{address!r} is not an IP address") from None
+        peers.append(Peer(ae_title=ae_title_clean(title), address=address))
+    return peers
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    host: str
+    port: int
+    ae_title: str
+    peers: list[Peer]
+    owner_email: str
+    folder_id: int
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> ReceiverConfig:
+        values: dict[str, Any] = {
+            "host": settings.DICOM_HOST,
+            "port": settings.DICOM_PORT,
+            "ae_title": settings.DICOM_AE_TITLE,
+            "peers": peers_parse(list(settings.DICOM_ALLOWED_PEERS)),
+            "owner_email": settings.DICOM_OWNER,
+            "folder_id": settings.DICOM_FOLDER_ID,
+        }
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Destination:
+    owner: User
+    folder: Folder
+
+
+def destination_resolve(config: ReceiverConfig) -> Destination:
+    """The owner account and the folder, checked as that account (fail closed)."""
+    problems = []
+    if not config.peers:
+        problems.append("no calling AE title is allowed (SECUREDRIVE_DICOM_ALLOWED_PEERS)")
+    if not (0 < config.port < 65536):
+        problems.append("no port (SECUREDRIVE_DICOM_PORT)")
+    owner = User.objects.filter(email__iexact=config.owner_email, is_active=True).first()
+    if owner is None:
+        problems.append("the owner is not an active account (SECUREDRIVE_DICOM_OWNER)")
+    folder = None
+    if owner is not None:
+        try:
+            folder = destination_folder(actor=owner, folder_id=config.folder_id)
+        except NotFoundForActor:
+            problems.append(
+                "the owner may not add files to that folder, or it does not exist "
+                "(SECUREDRIVE_DICOM_FOLDER_ID)"
+            )
+    if problems:
+        raise ReceiverConfigError("; ".join(problems))
+    assert owner is not None  # noqa: S101
+    assert folder is not None  # noqa: S101
+    return Destination(owner=owner, folder=folder)
+
+
+@contextlib.contextmanager
+def _as_peer(address: str, ae_title: str) -> Iterator[None]:
+    """Audit events recorded meanwhile name the peer's address and AE title."""
+    token = request_context.activate(
+        request_context.RequestContext(ip_address=address, user_agent=f"DICOM AE {ae_title}")
+    )
+    try:
+        yield
+    finally:
+        request_context.deactivate(token)
+
+
+@dataclass
+class Receiver:
+    config: ReceiverConfig
+    destination: Destination
+    _batches: dict[int, Batch] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def application_entity(self) -> AE:
+        ae = AE(ae_title=self.config.ae_title)
+        # Every storage SOP class in every transfer syntax; nothing is decoded here.
+        for context in AllStoragePresentationContexts:
+            if context.abstract_syntax is not None:
+                ae.add_supported_context(context.abstract_syntax, ACCEPT_ORDER)
+        ae.add_supported_context(Verification)
+        return ae
+
+    def handlers(self) -> list[Any]:
+        return [
+            (evt.EVT_REQUESTED, self._requested),
+            (evt.EVT_ACCEPTED, self._accepted),
+            (evt.EVT_C_ECHO, self._echo),
+            (evt.EVT_C_STORE, self._store),
+            (evt.EVT_RELEASED, self._ended),
+            (evt.EVT_ABORTED, self._ended),
+        ]
+
+    def start(self, *, block: bool) -> Any:
+        """Listen; with ``block=False`` returns the server (``.shutdown()`` stops it)."""
+        return self.application_entity().start_server(
+            (self.config.host, self.config.port), block=block, evt_handlers=self.handlers()
+        )
+
+    # --- handlers (each runs in the association's thread) ------------------------------
+
+    @staticmethod
+    def _peer_of(event: Any) -> tuple[str, str]:
+        requestor = event.assoc.requestor
+        title = requestor.primitive.calling_ae_title if requestor.primitive else ""
+        return str(title or "").strip(), str(requestor.address or "")
+
+    def _requested(self, event: Any) -> None:
+        title, address = self._peer_of(event)
+        if any(peer.allows(title, address) for peer in self.config.peers):
+            return
+        with _as_peer(address, title):
+            try:
+                audit.record(
+                    action=Action.IMAGING_DICOM_ASSOCIATION_REFUSE,
+                    outcome=Outcome.DENIED,
+                    actor_label=f"DICOM AE {title}"[:320],
+                    target_type="imaging.receiver",
+                    target_id=self.config.ae_title,
+                    details={"calling_ae": title, "called_ae": self.config.ae_title},
+                )
+            finally:
+                connections.close_all()
+        logger.warning("DICOM association refused: calling AE %r from %s", title, address)
+        # Rejected permanent, by the service user, calling AE title not recognised.
+        event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+        # As pynetdicom's own refusals do: wait for the DUL to send the A-ASSOCIATE-RJ
+        # before the socket is shut down, so that the peer reads "rejected".
+        event.assoc.kill()
+
+    def _accepted(self, event: Any) -> None:
+        title, address = self._peer_of(event)
+        close_old_connections()
+        batch = Batch(
+            actor=self.destination.owner,
+            folder=self.destination.folder,
+            via="c-store",
+            peer=title,
+        )
+        with self._lock:
+            self._batches[id(event.assoc)] = batch
+        with _as_peer(address, title):
+            audit.record(
+                action=Action.IMAGING_DICOM_ASSOCIATION_ACCEPT,
+                actor_label=f"DICOM AE {title}"[:320],
+                target_type="imaging.receiver",
+                target_id=self.config.ae_title,
+                details={
+                    "calling_ae": title,
+                    "called_ae": self.config.ae_title,
+                    "folder": self.destination.folder.pk,
+                },
+            )
+
+    def _echo(self, event: Any) -> int:
+        return 0x0000
+
+    def _store(self, event: Any) -> int:
+        title, address = self._peer_of(event)
+        with self._lock:
+            batch = self._batches.get(id(event.assoc))
+        if batch is None:  # not through _accepted: never store
+            return FailureReason.PROCESSING_FAILURE
+        data = event.encoded_dataset(include_meta=True)
+        view = memoryview(data)
+        slices = (bytes(view[start : start + SLICE]) for start in range(0, len(view), SLICE))
+        with _as_peer(address, title):
+            try:
+                landed = batch.instance_land(slices, size_hint=len(data))
+            except Exception:  # a database or storage outage: the peer may retry
+                logger.exception("DICOM C-STORE from %s failed", title)
+                return FailureReason.OUT_OF_RESOURCES
+        if landed.failure is not None:
+            logger.warning(
+                "DICOM instance from %s refused (0x%04X): %s", title, landed.failure, landed.problem
+            )
+            return landed.failure
+        return 0x0000
+
+    def _ended(self, event: Any) -> None:
+        title, address = self._peer_of(event)
+        with self._lock:
+            batch = self._batches.pop(id(event.assoc), None)
+        try:
+            if batch is not None:
+                with _as_peer(address, title):
+                    batch.record()
+        finally:
+            connections.close_all()
