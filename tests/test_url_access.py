@@ -26,7 +26,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from accounts import roles, tokens
-from accounts.models import Invitation, Team, TeamMembership, User, UserSession
+from accounts.models import Invitation, OffboardingReport, Team, TeamMembership, User, UserSession
 from audit.models import AuditEvent
 from files import services
 from imaging import services as imaging_services
@@ -144,6 +144,9 @@ def alices(owner: User, team: Team, site_admin: User, folder_backend: Any) -> di
         "person_id": owner.pk,
         "invitation_id": invitation.pk,
         "proposal_id": proposal.pk,
+        "report_id": OffboardingReport.objects.create(
+            user=owner, plan={"user": owner.email, "lines": []}, digest="0" * 64
+        ).pk,
         "sequence": AuditEvent.objects.order_by("sequence").first().sequence,  # type: ignore[union-attr]
         "target_type": "files.file",
         "target_id": old.file_id,

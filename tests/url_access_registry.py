@@ -111,6 +111,7 @@ COVERED: dict[str, frozenset[str]] = {
             "accounts:admin_user_deactivate",
             "accounts:admin_user_departure_cancel",
             "accounts:admin_user_reactivate",
+            "accounts:admin_offboarding_report",
             "accounts:admin_invitations",
             "accounts:admin_invitation_revoke",
             "accounts:admin_policy",
