@@ -306,8 +306,9 @@ def offboarding_report_emails_send(*, report_id: int) -> int:
     return send(report_id=report_id)
 
 
-def user_reactivate(*, actor: User, user: User) -> None:
-    """Reactivation requires a fresh MFA enrolment: old devices are deleted."""
+def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") -> None:
+    """Reactivation requires a fresh MFA enrolment: old devices are deleted. ``actor``
+    is None when the directory (SCIM) does it; ``actor_label`` then names it."""
     with transaction.atomic():
         deleted = 0
         for device in devices_for_user(user, confirmed=None):
@@ -319,6 +320,7 @@ def user_reactivate(*, actor: User, user: User) -> None:
         audit.record(
             action=Action.ACCOUNTS_USER_REACTIVATE,
             actor=actor,
+            actor_label=actor_label,
             target_type="accounts.user",
             target_id=user.pk,
             details={"email": user.email, "mfa_devices_deleted": deleted},

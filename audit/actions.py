@@ -454,6 +454,58 @@ class Action(enum.StrEnum):
         Category.SHARING,
     )
 
+    # Directory provisioning through SCIM 2.0 (directory/, docs/directory-scim.md).
+    DIRECTORY_TOKEN_CREATE = (
+        "directory.token.create",
+        _("created a directory token"),
+        Category.ADMIN,
+    )
+    DIRECTORY_TOKEN_REVOKE = (
+        "directory.token.revoke",
+        _("revoked a directory token"),
+        Category.ADMIN,
+    )
+    DIRECTORY_TOKEN_USE = "directory.token.use", _("used a directory token"), Category.ACCESS
+    DIRECTORY_REQUEST_REFUSE = (
+        "directory.request.refuse",
+        _("refused a directory request"),
+        Category.ACCESS,
+    )
+    DIRECTORY_USER_CREATE = (
+        "directory.user.create",
+        _("created an account from the directory"),
+        Category.ADMIN,
+        ("email", "user_name"),
+    )
+    DIRECTORY_USER_UPDATE = (
+        "directory.user.update",
+        _("updated an account from the directory"),
+        Category.ADMIN,
+        ("email", "changes"),
+    )
+    DIRECTORY_USER_DELETE = (
+        "directory.user.delete",
+        _("removed an account from the directory"),
+        Category.ADMIN,
+        ("email",),
+    )
+    DIRECTORY_GROUP_CREATE = (
+        "directory.group.create",
+        _("created a team from the directory"),
+        Category.ADMIN,
+    )
+    DIRECTORY_GROUP_UPDATE = (
+        "directory.group.update",
+        _("updated a team from the directory"),
+        Category.ADMIN,
+        ("added", "removed"),
+    )
+    DIRECTORY_GROUP_DELETE = (
+        "directory.group.delete",
+        _("removed a team from the directory"),
+        Category.ADMIN,
+    )
+
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}
 

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "sharing",
     "imaging",
     "privacy",
+    "directory",
 ]
 
 MIDDLEWARE = [

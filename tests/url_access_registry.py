@@ -112,6 +112,8 @@ COVERED: dict[str, frozenset[str]] = {
             "accounts:admin_user_departure_cancel",
             "accounts:admin_user_reactivate",
             "accounts:admin_offboarding_report",
+            "directory:tokens",
+            "directory:token_revoke",
             "accounts:admin_invitations",
             "accounts:admin_invitation_revoke",
             "accounts:admin_policy",
@@ -224,4 +226,24 @@ PUBLIC: dict[str, str] = {
     "file_request:upload": "file request tus endpoint",
     "set_language": "language switch",
     "healthz": "health check for the load balancer (no data)",
+    # SCIM 2.0: the directory's bearer token is the credential, not a session; every
+    # endpoint answers 401 without one (tests/test_directory_scim.py).
+    **{
+        f"scim:{name}": "SCIM endpoint for the directory (bearer directory token)"
+        for name in [
+            "service_provider_config",
+            "resource_types",
+            "resource_type",
+            "schemas",
+            "schema",
+            "search",
+            "user_search",
+            "group_search",
+            "users",
+            "user",
+            "groups",
+            "group",
+            "unknown",
+        ]
+    },
 }
