@@ -506,6 +506,24 @@ class Action(enum.StrEnum):
         Category.ADMIN,
     )
 
+    # Access reviews by team managers (reviews/, docs/access-reviews.md).
+    REVIEWS_REVIEW_OPEN = "reviews.review.open", _("opened an access review"), Category.ADMIN
+    REVIEWS_ITEM_DECIDE = (
+        "reviews.item.decide",
+        _("decided an access review item"),
+        Category.ADMIN,
+    )
+    REVIEWS_REVIEW_ESCALATE = (
+        "reviews.review.escalate",
+        _("escalated an unfinished access review"),
+        Category.ADMIN,
+    )
+    REVIEWS_REVIEW_EXPORT = (
+        "reviews.review.export",
+        _("exported an access review"),
+        Category.ACCESS,
+    )
+
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}
 

@@ -31,6 +31,7 @@ from audit.models import AuditEvent
 from files import services
 from imaging import services as imaging_services
 from imaging.models import Instance
+from reviews.models import AccessReview, AccessReviewItem
 from sharing.models import ShareRole
 from sharing.services import file_requests, shares, transfers
 from sharing.services.links import share_link_create
@@ -144,6 +145,8 @@ def alices(owner: User, team: Team, site_admin: User, folder_backend: Any) -> di
         "person_id": owner.pk,
         "invitation_id": invitation.pk,
         "proposal_id": proposal.pk,
+        "review_id": (review := access_review_with_one_item(team)).pk,
+        "item_id": review.items.get().pk,
         "report_id": OffboardingReport.objects.create(
             user=owner, plan={"user": owner.email, "lines": []}, digest="0" * 64
         ).pk,
@@ -156,6 +159,12 @@ def alices(owner: User, team: Team, site_admin: User, folder_backend: Any) -> di
         "key_format": "pem",
         "upload_id": uuid.uuid4().hex,
     }
+
+
+def access_review_with_one_item(team: Team) -> AccessReview:
+    review = AccessReview.objects.create(team=team, due_at=timezone.now())
+    AccessReviewItem.objects.create(review=review, kind="member", object_id=0, label="x")
+    return review
 
 
 def url_of(name: str, values: dict[str, Any]) -> str:

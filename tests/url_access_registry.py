@@ -101,6 +101,12 @@ COVERED: dict[str, frozenset[str]] = {
     # Alice manages her own team; site administrators manage every team's members
     # (account data, never the team's files). tests/test_accounts_admin.py.
     "accounts:team": frozenset({OWNER, SITE_ADMIN}),
+    # Access reviews (tests/test_access_reviews.py): everyone has a list (their own
+    # teams'); a review is its team's managers' (Alice) and the administrators'.
+    "reviews:reviews": EVERYONE_SIGNED_IN,
+    "reviews:review": frozenset({OWNER, SITE_ADMIN}),
+    "reviews:item_decide": frozenset({OWNER, SITE_ADMIN}),
+    "reviews:review_export": frozenset({OWNER, SITE_ADMIN}),
     "accounts:team_member_remove": frozenset({OWNER, SITE_ADMIN}),
     # --- Administration (tests/test_accounts_admin.py, tests/test_privacy.py).
     **{
