@@ -115,3 +115,52 @@ def test_offboarded_clinician_is_signed_out_on_next_click(
     assert admin.console_errors == []
     leaver.page.context.close()
     admin.page.context.close()
+
+
+def test_the_directory_deactivates_a_clinician_whose_browser_is_open(
+    chromium: Any, live_server: Any, site_admin: User, owner: User
+) -> None:
+    """SCIM ``active: false``: one request, and the open tab is signed out on its next
+    click while the link she had sent answers 410 (issue #17, item 2)."""
+    import json
+
+    from django.test import Client
+
+    from directory.tokens import directory_token_create
+    from files.services import space_personal_get_or_create, space_root
+    from sharing.services import links
+
+    report = version_store(
+        actor=owner,
+        folder=space_root(space_personal_get_or_create(user=owner)),
+        name="cr.pdf",
+        content=content_of(40),
+    ).file
+    _link, link_token = links.share_link_create(
+        actor=owner, target=report, expires_at=timezone.now() + timedelta(days=3)
+    )
+    leaver = browser_signed_in(chromium, live_server, owner)
+    leaver.page.goto("/")
+    leaver.page.get_by_role("heading", name="Welcome, Alice").wait_for()
+    outside = chromium.new_context(base_url=live_server.url).new_page()
+    assert outside.goto(f"/s/{link_token}/").status == 200
+
+    _token, raw = directory_token_create(actor=site_admin, name="Entra ID")
+    answer = Client(HTTP_AUTHORIZATION=f"Bearer {raw}").patch(
+        f"/scim/v2/Users/{owner.pk}",
+        json.dumps(
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": False}],
+            }
+        ),
+        content_type="application/scim+json",
+    )
+    assert answer.status_code == 200
+
+    leaver.page.get_by_role("link", name="Teams").click()
+    leaver.page.get_by_role("heading", name="Sign in to SecureDrive").wait_for()
+    assert outside.goto(f"/s/{link_token}/").status == 410
+    assert leaver.console_errors == []
+    leaver.page.context.close()
+    outside.context.close()
