@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AccountPolicy, Team, TeamRole, User
+from accounts.offboarding import successor_candidates
 from core.forms import BootstrapFormMixin
 
 
@@ -34,8 +35,21 @@ class RoleDecisionForm(BootstrapFormMixin, forms.Form):
     )
 
 
-def _active_colleagues(exclude: User) -> Any:
-    return User.objects.filter(is_active=True).exclude(pk=exclude.pk).order_by("email")
+class SuccessorChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    """“Claire Martin — claire@… · manager of Cardiologie”: names and roles, so the
+    admin picks a person, not an address."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        roles = [
+            str(_("manager of %(team)s") % {"team": m.team.name})
+            if m.role == TeamRole.MANAGER
+            else m.team.name
+            for m in obj.memberships.all()
+        ]
+        if obj.is_site_admin:
+            roles.insert(0, str(_("site administrator")))
+        label = f"{obj.get_full_name()} — {obj.email}" if obj.full_name else obj.email
+        return f"{label} · {', '.join(roles)}" if roles else label
 
 
 class DeactivationForm(BootstrapFormMixin, forms.Form):
@@ -50,7 +64,7 @@ class DeactivationForm(BootstrapFormMixin, forms.Form):
     departure_on = forms.DateField(
         label=_("Departure date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    successor = forms.ModelChoiceField(
+    successor = SuccessorChoiceField(
         label=_("Give their personal files to"),
         queryset=User.objects.none(),
         required=False,
@@ -59,7 +73,10 @@ class DeactivationForm(BootstrapFormMixin, forms.Form):
 
     def __init__(self, *args: Any, subject: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["successor"].queryset = _active_colleagues(subject)  # type: ignore[attr-defined]
+        # Never an auditor nor an inactive account (accounts.offboarding).
+        self.fields["successor"].queryset = successor_candidates(  # type: ignore[attr-defined]
+            leaver=subject
+        ).prefetch_related("memberships__team")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -296,3 +296,29 @@ class RoleProposal(models.Model):
 # Authenticator apps live in their own module (wrapped secrets, django-otp's verification);
 # imported here so that Django registers the model with the accounts app.
 from accounts.totp import AuthenticatorApp  # noqa: E402, F401
+
+
+class OffboardingReport(models.Model):
+    """What an offboarding did, kept for the person's admin page and e-mailed after it:
+    the very plan the deactivation applied (accounts.offboarding), never recomputed."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="offboarding_reports"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who did it when no person did: the departure-date task, a directory token.
+    actor_label = models.CharField(max_length=200, blank=True)
+    successor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    plan = models.JSONField()
+    digest = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"offboarding of {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"

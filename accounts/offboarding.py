@@ -1,14 +1,27 @@
 """Offboarding: cut a leaver's access in one action, now or on a departure date.
 
-Other apps react through the ``user_deactivated`` signal (files hand personal files to
-the successor; sharing revokes the external links, transfers and file requests the
-person created, see sharing/services/offboarding.py). Each receiver
-returns a small dict of what it did, which goes into the audit event.
+An offboarding is first a *plan* (``offboarding_plan``): what will happen, line by line
+(sessions ended, tokens revoked, links and transfers withdrawn with their recipients,
+file requests closed, internal shares removed, files handed to whom, into which
+folder). Other apps add their part through the ``offboarding_planned`` signal: each
+receiver returns an ``OffboardingStep`` holding its lines *and* the function that does
+exactly that (files: sharing/services/offboarding.py, files/services/spaces.py). The
+admin's preview shows a plan; ``user_deactivate`` makes the plan again inside its
+transaction, with the rows locked, and applies that very plan, so the preview, what is
+done and the report kept afterwards (``OffboardingReport``) are one computation. When
+the plan changed since the admin looked at it (its digest differs), nothing is done
+and the new plan is shown again.
+
+``user_deactivated`` is still sent after the steps, for anything outside the plan.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -19,7 +32,7 @@ from django_otp import devices_for_user
 
 from accounts import sessions
 from accounts.errors import AccountRuleError
-from accounts.models import PersonalAccessToken, User
+from accounts.models import OffboardingReport, PersonalAccessToken, User, UserSession
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
@@ -27,6 +40,96 @@ from audit.models import Outcome
 # Sent inside the deactivation's transaction, with user=, successor= (User or None)
 # and actor=. Receivers return a JSON-safe dict summarising what they revoked or moved.
 user_deactivated = Signal()
+# Sent with user=, successor= and lock= (True inside the deactivation's transaction:
+# lock the rows the step will change). Receivers return an ``OffboardingStep``.
+offboarding_planned = Signal()
+
+# One line of a plan, JSON-safe: {"key": ..., "count": n} and, depending on the key,
+# "recipients" (e-mail addresses told or cut off), "to" (who receives files) and
+# "folder" (where). accounts/offboarding_report.py puts each key into words.
+PlanLine = dict[str, Any]
+
+
+@dataclass
+class OffboardingStep:
+    """One app's part of an offboarding: the lines it shows and the function that does
+    exactly what they say (``apply(actor)`` returns the dict kept in the audit event)."""
+
+    name: str
+    lines: list[PlanLine]
+    apply: Callable[[User | None], dict[str, Any]]
+
+
+@dataclass
+class OffboardingPlan:
+    user: User
+    successor: User | None
+    session_ids: list[int]
+    token_ids: list[int]
+    device_count: int
+    steps: list[OffboardingStep] = field(default_factory=list)
+
+    def lines(self) -> list[PlanLine]:
+        own: list[PlanLine] = [
+            {"key": "sessions_ended", "count": len(self.session_ids)},
+            {"key": "tokens_revoked", "count": len(self.token_ids)},
+            {"key": "mfa_devices_disabled", "count": self.device_count},
+        ]
+        return own + [line for step in self.steps for line in step.lines]
+
+    def as_json(self) -> dict[str, Any]:
+        successor = self.successor
+        return {
+            "user": self.user.email,
+            "user_name": self.user.get_full_name(),
+            "successor": successor.email if successor else "",
+            "successor_name": successor.get_full_name() if successor else "",
+            "lines": self.lines(),
+        }
+
+    def digest(self) -> str:
+        """What the admin saw, in 64 characters: carried by the confirmation form."""
+        text = json.dumps(self.as_json(), sort_keys=True, ensure_ascii=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+class OffboardingPlanChanged(AccountRuleError):
+    """The plan made at deactivation differs from the one the admin confirmed."""
+
+
+def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) -> OffboardingPlan:
+    """What deactivating ``user`` now would do. With ``lock`` (inside the deactivation's
+    transaction) every row the plan names is locked until the commit."""
+    session_rows = UserSession.objects.filter(user=user, ended_at__isnull=True).order_by("pk")
+    token_rows = PersonalAccessToken.objects.filter(user=user, revoked_at__isnull=True).order_by(
+        "pk"
+    )
+    if lock:
+        session_rows = session_rows.select_for_update()
+        token_rows = token_rows.select_for_update()
+    plan = OffboardingPlan(
+        user=user,
+        successor=successor,
+        session_ids=list(session_rows.values_list("pk", flat=True)),
+        token_ids=list(token_rows.values_list("pk", flat=True)),
+        device_count=sum(1 for _device in devices_for_user(user, confirmed=True)),
+    )
+    for _receiver, step in offboarding_planned.send(
+        sender=User, user=user, successor=successor, lock=lock
+    ):
+        if isinstance(step, OffboardingStep):
+            plan.steps.append(step)
+    return plan
+
+
+def successor_candidates(*, leaver: User) -> Any:
+    """Who may receive a leaver's files: active people other than the leaver, never an
+    auditor (whose role is to check access to patient files, not to hold them)."""
+    return (
+        User.objects.filter(is_active=True, is_auditor=False)
+        .exclude(pk=leaver.pk)
+        .order_by("full_name", "email")
+    )
 
 
 def _other_active_site_admins(user: User) -> bool:
@@ -56,6 +159,10 @@ def _check_may_deactivate(
         raise AccountRuleError(_("The last active site administrator cannot be deactivated."))
     if successor is not None and (successor.pk == user.pk or not successor.is_active):
         raise AccountRuleError(_("Choose an active colleague to receive the files."))
+    if successor is not None and successor.is_auditor:
+        raise AccountRuleError(
+            _("An auditor cannot receive a colleague's files: choose someone else.")
+        )
 
 
 def user_departure_schedule(
@@ -97,20 +204,40 @@ def user_departure_cancel(*, actor: User, user: User) -> None:
 
 
 def user_deactivate(
-    *, actor: User | None, user: User, successor: User | None, scheduled: bool = False
+    *,
+    actor: User | None,
+    user: User,
+    successor: User | None,
+    scheduled: bool = False,
+    actor_label: str = "",
+    expected_digest: str | None = None,
 ) -> dict[str, Any]:
-    """Deactivate now. Every session and token dies at once; MFA devices are disabled.
+    """Deactivate now. Every session and token dies at once; MFA devices are disabled;
+    each app's step of the plan is applied, all in one transaction. A report is kept and
+    e-mailed (after commit) to the successor and the administrators.
 
-    ``actor`` is None when the departure-date task runs it.
+    ``actor`` is None when the departure-date task or the directory (SCIM) runs it;
+    ``actor_label`` then names who did. ``expected_digest``: the digest of the plan the
+    admin confirmed; if the plan made now differs, ``OffboardingPlanChanged``.
     """
     if actor is not None:
         _check_may_deactivate(
             actor=actor, user=user, successor=successor, action=Action.ACCOUNTS_USER_DEACTIVATE
         )
+    elif successor is not None and (
+        successor.pk == user.pk or not successor.is_active or successor.is_auditor
+    ):
+        successor = None  # a stale successor: the files stay for the retention period
+    label = actor_label or ("" if actor else "system (departure date)")
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         if not user.is_active:
             return {"already_inactive": True}
+        plan = offboarding_plan(user=user, successor=successor, lock=True)
+        if expected_digest is not None and plan.digest() != expected_digest:
+            raise OffboardingPlanChanged(
+                _("Something changed since you looked: check the new plan, then confirm.")
+            )
         now = timezone.now()
         user.is_active = False
         user.deactivated_at = now
@@ -124,12 +251,11 @@ def user_deactivate(
                 "files_successor",
             ]
         )
-        sessions_ended = sessions.user_sessions_end_all(
-            user=user, reason=sessions.EndReason.OFFBOARDED
-        )
-        tokens_revoked = PersonalAccessToken.objects.filter(
-            user=user, revoked_at__isnull=True
-        ).update(revoked_at=now)
+        for user_session in UserSession.objects.filter(pk__in=plan.session_ids):
+            sessions.user_session_end(
+                user_session=user_session, reason=sessions.EndReason.OFFBOARDED
+            )
+        PersonalAccessToken.objects.filter(pk__in=plan.token_ids).update(revoked_at=now)
         devices_disabled = 0
         for device in devices_for_user(user, confirmed=True):
             device.confirmed = False
@@ -137,30 +263,52 @@ def user_deactivate(
             devices_disabled += 1
         summary: dict[str, Any] = {
             "email": user.email,
-            "sessions_ended": sessions_ended,
-            "tokens_revoked": tokens_revoked,
+            "sessions_ended": len(plan.session_ids),
+            "tokens_revoked": len(plan.token_ids),
             "mfa_devices_disabled": devices_disabled,
             "successor": successor.email if successor else "",
             "scheduled": scheduled,
         }
+        for step in plan.steps:
+            summary[step.name] = step.apply(actor)
         for receiver, result in user_deactivated.send(
             sender=User, user=user, successor=successor, actor=actor
         ):
             if isinstance(result, dict):
                 summary[getattr(receiver, "__name__", "receiver")] = result
+        report = OffboardingReport.objects.create(
+            user=user,
+            actor=actor,
+            actor_label=label,
+            successor=successor,
+            plan=plan.as_json(),
+            digest=plan.digest(),
+        )
+        summary["report"] = report.pk
         audit.record(
             action=Action.ACCOUNTS_USER_DEACTIVATE,
             actor=actor,
-            actor_label="" if actor else "system (departure date)",
+            actor_label=label,
             target_type="accounts.user",
             target_id=user.pk,
             details=summary,
         )
+        report_id = report.pk
+        transaction.on_commit(
+            lambda: offboarding_report_emails_send(report_id=report_id), robust=True
+        )
     return summary
 
 
-def user_reactivate(*, actor: User, user: User) -> None:
-    """Reactivation requires a fresh MFA enrolment: old devices are deleted."""
+def offboarding_report_emails_send(*, report_id: int) -> int:
+    from accounts.offboarding_report import offboarding_report_emails_send as send
+
+    return send(report_id=report_id)
+
+
+def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") -> None:
+    """Reactivation requires a fresh MFA enrolment: old devices are deleted. ``actor``
+    is None when the directory (SCIM) does it; ``actor_label`` then names it."""
     with transaction.atomic():
         deleted = 0
         for device in devices_for_user(user, confirmed=None):
@@ -172,6 +320,7 @@ def user_reactivate(*, actor: User, user: User) -> None:
         audit.record(
             action=Action.ACCOUNTS_USER_REACTIVATE,
             actor=actor,
+            actor_label=actor_label,
             target_type="accounts.user",
             target_id=user.pk,
             details={"email": user.email, "mfa_devices_deleted": deleted},

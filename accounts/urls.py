@@ -42,6 +42,11 @@ urlpatterns = [
         "admin/users/<int:user_id>/deactivate/", admin.user_deactivate, name="admin_user_deactivate"
     ),
     path(
+        "admin/users/<int:user_id>/offboarding/<int:report_id>/",
+        admin.offboarding_report,
+        name="admin_offboarding_report",
+    ),
+    path(
         "admin/users/<int:user_id>/departure/cancel/",
         admin.user_departure_cancel,
         name="admin_user_departure_cancel",

@@ -544,6 +544,76 @@ class Action(enum.StrEnum):
         Category.ACCESS,
     )
 
+    # Directory provisioning through SCIM 2.0 (directory/, docs/directory-scim.md).
+    DIRECTORY_TOKEN_CREATE = (
+        "directory.token.create",
+        _("created a directory token"),
+        Category.ADMIN,
+    )
+    DIRECTORY_TOKEN_REVOKE = (
+        "directory.token.revoke",
+        _("revoked a directory token"),
+        Category.ADMIN,
+    )
+    DIRECTORY_TOKEN_USE = "directory.token.use", _("used a directory token"), Category.ACCESS
+    DIRECTORY_REQUEST_REFUSE = (
+        "directory.request.refuse",
+        _("refused a directory request"),
+        Category.ACCESS,
+    )
+    DIRECTORY_USER_CREATE = (
+        "directory.user.create",
+        _("created an account from the directory"),
+        Category.ADMIN,
+        ("email", "user_name"),
+    )
+    DIRECTORY_USER_UPDATE = (
+        "directory.user.update",
+        _("updated an account from the directory"),
+        Category.ADMIN,
+        ("email", "changes"),
+    )
+    DIRECTORY_USER_DELETE = (
+        "directory.user.delete",
+        _("removed an account from the directory"),
+        Category.ADMIN,
+        ("email",),
+    )
+    DIRECTORY_GROUP_CREATE = (
+        "directory.group.create",
+        _("created a team from the directory"),
+        Category.ADMIN,
+    )
+    DIRECTORY_GROUP_UPDATE = (
+        "directory.group.update",
+        _("updated a team from the directory"),
+        Category.ADMIN,
+        ("added", "removed"),
+    )
+    DIRECTORY_GROUP_DELETE = (
+        "directory.group.delete",
+        _("removed a team from the directory"),
+        Category.ADMIN,
+    )
+
+    # Access reviews by team managers (reviews/, docs/access-reviews.md).
+    REVIEWS_REVIEW_OPEN = "reviews.review.open", _("opened an access review"), Category.ADMIN
+    REVIEWS_ITEM_DECIDE = (
+        "reviews.item.decide",
+        _("decided an access review item"),
+        Category.ADMIN,
+    )
+    REVIEWS_REVIEW_ESCALATE = (
+        "reviews.review.escalate",
+        _("escalated an unfinished access review"),
+        Category.ADMIN,
+    )
+    REVIEWS_REVIEW_EXPORT = (
+        "reviews.review.export",
+        _("exported an access review"),
+        Category.ACCESS,
+    )
+
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}
 

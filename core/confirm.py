@@ -34,15 +34,21 @@ def confirmation_page(
     losses: Sequence[str | Promise],
     button: str | Promise,
     cancel_url: str,
+    details_template: str = "",
+    details: Mapping[str, object] | None = None,
+    extra_fields: Mapping[str, str] | None = None,
 ) -> HttpResponse:
     """The page that asks; its form posts the same fields again, to the same URL, with
-    ``confirmed=yes``."""
+    ``confirmed=yes``. ``details_template`` replaces the plain list of losses (with
+    ``details`` as its context); ``extra_fields`` are posted along (replacing any field
+    of the same name)."""
+    extra = dict(extra_fields or {})
     carried = [
         (name, value)
         for name, values in request.POST.lists()
-        if name not in _NOT_CARRIED
+        if name not in _NOT_CARRIED and name not in extra
         for value in values
-    ]
+    ] + list(extra.items())
     context = {
         "title": title,
         "losses": losses,
@@ -51,6 +57,8 @@ def confirmation_page(
         "action": request.path,
         "carried": carried,
         "confirm_field": CONFIRM_FIELD,
+        "details_template": details_template,
+        **(details or {}),
     }
     return render(request, "includes/confirm.html", context)
 

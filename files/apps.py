@@ -6,17 +6,17 @@ class FilesConfig(AppConfig):
     verbose_name = "Files"
 
     def ready(self) -> None:
-        from accounts.offboarding import user_deactivated
+        from accounts.offboarding import offboarding_planned
         from audit import resolvers
         from files import (
             audit_lookups,
             checks,  # noqa: F401  (registers the settings checks)
         )
-        from files.services import personal_files_hand_over
+        from files.services import personal_files_handover_plan
 
         # A leaver's personal files go to the named successor, in the same transaction.
-        user_deactivated.connect(
-            personal_files_hand_over, dispatch_uid="files.personal_files_hand_over"
+        offboarding_planned.connect(
+            personal_files_handover_plan, dispatch_uid="files.personal_files_handover_plan"
         )
         # The audit console names files and folders where they are now.
         resolvers.register(

@@ -87,6 +87,8 @@ INSTALLED_APPS = [
     "imaging",
     "privacy",
     "sso",
+    "directory",
+    "reviews",
 ]
 
 MIDDLEWARE = [
@@ -683,6 +685,13 @@ if PRODUCTION:
 # SharingPolicy, in the database. Its beat tasks (BEAT_TASKS) are idempotent.
 
 
+# --- Access reviews (docs/access-reviews.md) -------------------------------------------------
+# Each team's managers review members, shares outside the team and live external links
+# once per period (quarterly by default); what is pending after the due delay escalates.
+ACCESS_REVIEW_PERIOD_DAYS = env.int("SECUREDRIVE_ACCESS_REVIEW_PERIOD_DAYS", default=91)
+ACCESS_REVIEW_DUE_DAYS = env.int("SECUREDRIVE_ACCESS_REVIEW_DUE_DAYS", default=14)
+
+
 # --- Periodic tasks (Celery beat): the one table ------------------------------------------
 # Every periodic task of every app, here and nowhere else (paperless-ngx keeps its beat
 # schedule as one table too). All are idempotent: a run does only what is still due, so
@@ -708,6 +717,9 @@ BEAT_TASKS: tuple[tuple[str, str, float, dict[str, Any]], ...] = (
         3600.0,
         {},
     ),
+    # Access reviews: daily, each opens only what is due (docs/access-reviews.md).
+    ("reviews-open", "reviews.tasks.access_reviews_open", 24 * 3600.0, {}),
+    ("reviews-escalate", "reviews.tasks.access_reviews_escalate", 24 * 3600.0, {}),
     # Audit log (docs/audit.md): alert rules, checkpoints, verification, retention. The
     # frequent verification is incremental; a full recomputation runs less often.
     ("audit-alerts", "audit.tasks.alerts_evaluate", AUDIT_ALERT_INTERVAL_S, {}),

@@ -21,6 +21,10 @@ urlpatterns = [
     path("privacy/", include("privacy.urls")),
     # Sign-in with identity providers (OpenID Connect): docs/sso.md.
     path("sso/", include("sso.urls")),
+    # SCIM 2.0 provisioning by the organisation's directory (docs/directory-scim.md).
+    path("scim/v2/", include("directory.scim.urls")),
+    path("directory/", include("directory.urls")),
+    path("reviews/", include("reviews.urls")),
     path("audit/", include("audit.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("status/", views.platform_status, name="platform_status"),

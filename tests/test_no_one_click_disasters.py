@@ -127,7 +127,7 @@ def test_deactivating_a_person_asks_first_and_keeps_the_form(
     page = text_of(asked)
     assert "Deactivate Alice Martin now?" in page
     assert "1 open session ends at once" in page
-    assert "their personal files go to Oscar Outsider" in page
+    assert "Deactivating now does exactly this" in page  # the plan (test_offboarding_plan.py)
     # The confirming form carries the choices made on the first one.
     assert f'name="successor" value="{outsider.pk}"' in page
 

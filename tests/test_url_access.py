@@ -26,11 +26,12 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from accounts import roles, tokens
-from accounts.models import Invitation, Team, TeamMembership, User, UserSession
+from accounts.models import Invitation, OffboardingReport, Team, TeamMembership, User, UserSession
 from audit.models import AuditEvent
 from files import services
 from imaging import services as imaging_services
 from imaging.models import DeidentifyJob, Instance
+from reviews.models import AccessReview, AccessReviewItem
 from sharing.models import ShareRole
 from sharing.services import file_requests, shares, transfers
 from sharing.services.links import share_link_create
@@ -149,6 +150,11 @@ def alices(owner: User, team: Team, site_admin: User, folder_backend: Any) -> di
         "person_id": owner.pk,
         "invitation_id": invitation.pk,
         "proposal_id": proposal.pk,
+        "review_id": (review := access_review_with_one_item(team)).pk,
+        "item_id": review.items.get().pk,
+        "report_id": OffboardingReport.objects.create(
+            user=owner, plan={"user": owner.email, "lines": []}, digest="0" * 64
+        ).pk,
         "sequence": AuditEvent.objects.order_by("sequence").first().sequence,  # type: ignore[union-attr]
         "target_type": "files.file",
         "target_id": old.file_id,
@@ -158,6 +164,12 @@ def alices(owner: User, team: Team, site_admin: User, folder_backend: Any) -> di
         "key_format": "pem",
         "upload_id": uuid.uuid4().hex,
     }
+
+
+def access_review_with_one_item(team: Team) -> AccessReview:
+    review = AccessReview.objects.create(team=team, due_at=timezone.now())
+    AccessReviewItem.objects.create(review=review, kind="member", object_id=0, label="x")
+    return review
 
 
 def url_of(name: str, values: dict[str, Any]) -> str:

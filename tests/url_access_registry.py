@@ -108,6 +108,12 @@ COVERED: dict[str, frozenset[str]] = {
     # Alice manages her own team; site administrators manage every team's members
     # (account data, never the team's files). tests/test_accounts_admin.py.
     "accounts:team": frozenset({OWNER, SITE_ADMIN}),
+    # Access reviews (tests/test_access_reviews.py): everyone has a list (their own
+    # teams'); a review is its team's managers' (Alice) and the administrators'.
+    "reviews:reviews": EVERYONE_SIGNED_IN,
+    "reviews:review": frozenset({OWNER, SITE_ADMIN}),
+    "reviews:item_decide": frozenset({OWNER, SITE_ADMIN}),
+    "reviews:review_export": frozenset({OWNER, SITE_ADMIN}),
     "accounts:team_member_remove": frozenset({OWNER, SITE_ADMIN}),
     # --- Administration (tests/test_accounts_admin.py, tests/test_privacy.py).
     # The platform's components (database, queue, scanner): site administrators only,
@@ -121,6 +127,9 @@ COVERED: dict[str, frozenset[str]] = {
             "accounts:admin_user_deactivate",
             "accounts:admin_user_departure_cancel",
             "accounts:admin_user_reactivate",
+            "accounts:admin_offboarding_report",
+            "directory:tokens",
+            "directory:token_revoke",
             "accounts:admin_invitations",
             "accounts:admin_invitation_revoke",
             "accounts:admin_policy",
@@ -261,4 +270,24 @@ PUBLIC: dict[str, str] = {
     "sso:backchannel_logout": "the identity provider's signed logout token (server to server)",
     "set_language": "language switch",
     "healthz": "health check for the load balancer (no data)",
+    # SCIM 2.0: the directory's bearer token is the credential, not a session; every
+    # endpoint answers 401 without one (tests/test_directory_scim.py).
+    **{
+        f"scim:{name}": "SCIM endpoint for the directory (bearer directory token)"
+        for name in [
+            "service_provider_config",
+            "resource_types",
+            "resource_type",
+            "schemas",
+            "schema",
+            "search",
+            "user_search",
+            "group_search",
+            "users",
+            "user",
+            "groups",
+            "group",
+            "unknown",
+        ]
+    },
 }

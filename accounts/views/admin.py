@@ -13,7 +13,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import formats
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from accounts import invitations, offboarding, roles, selectors, services
@@ -27,7 +26,8 @@ from accounts.forms_admin import (
     TeamForm,
     TeamMemberForm,
 )
-from accounts.models import AccountPolicy, Invitation, TeamMembership, User
+from accounts.models import AccountPolicy, Invitation, OffboardingReport, TeamMembership, User
+from accounts.offboarding_report import plan_in_words
 from accounts.permissions import role_approver_required, signed_in_user, site_admin_required
 from core.confirm import confirmation_page, confirmed
 
@@ -86,6 +86,7 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         "memberships": subject.memberships.select_related("team"),
         "open_sessions": selectors.user_sessions_open(subject),
         "has_mfa": selectors.user_has_mfa(subject),
+        "offboarding_reports": subject.offboarding_reports.all(),
     }
     return render(request, "accounts/admin/user_detail.html", context)
 
@@ -111,10 +112,11 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
             status=400,
         )
     successor = form.cleaned_data["successor"]
+    actor = signed_in_user(request)
     try:
         if form.cleaned_data["when"] == DeactivationForm.WHEN_LATER:
             offboarding.user_departure_schedule(
-                actor=signed_in_user(request),
+                actor=actor,
                 user=subject,
                 departure_on=form.cleaned_data["departure_on"],
                 successor=successor,
@@ -128,58 +130,55 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
                 },
             )
         elif not confirmed(request):
-            return _deactivation_confirmation(request, subject=subject, successor=successor)
+            return _deactivation_preview(request, subject=subject, successor=successor)
         else:
             summary = offboarding.user_deactivate(
-                actor=signed_in_user(request), user=subject, successor=successor
+                actor=actor,
+                user=subject,
+                successor=successor,
+                expected_digest=request.POST.get("plan_digest") or None,
             )
-            sessions = int(summary.get("sessions_ended", 0))
-            tokens = int(summary.get("tokens_revoked", 0))
-            messages.success(
-                request,
-                _("Account of %(name)s deactivated: %(sessions)s, %(tokens)s.")
-                % {
-                    "name": subject.get_full_name(),
-                    "sessions": ngettext(
-                        "%(count)d session ended", "%(count)d sessions ended", sessions
-                    )
-                    % {"count": sessions},
-                    "tokens": ngettext(
-                        "%(count)d token revoked", "%(count)d tokens revoked", tokens
-                    )
-                    % {"count": tokens},
-                },
-            )
+            if "report" in summary:
+                messages.success(
+                    request,
+                    _("Account of %(name)s deactivated.") % {"name": subject.get_full_name()},
+                )
+                return redirect(
+                    "accounts:admin_offboarding_report",
+                    user_id=subject.pk,
+                    report_id=summary["report"],
+                )
+    except offboarding.OffboardingPlanChanged as error:
+        messages.warning(request, str(error))
+        return _deactivation_preview(request, subject=subject, successor=successor)
     except AccountRuleError as error:
         messages.error(request, str(error))
     return redirect("accounts:admin_user", user_id=subject.pk)
 
 
-def _deactivation_confirmation(
+def _deactivation_preview(
     request: HttpRequest, *, subject: User, successor: User | None
 ) -> HttpResponse:
-    sessions = len(selectors.user_sessions_open(subject))
-    files = (
-        _("their personal files go to %(name)s") % {"name": successor.get_full_name()}
-        if successor
-        else _("nobody takes over their personal files: they are kept for the retention period")
-    )
+    """The confirmation page shows the plan itself, and posts its digest along: if the
+    plan differs when the admin confirms, nothing is done and the new one is shown."""
+    plan = offboarding.offboarding_plan(user=subject, successor=successor)
     return confirmation_page(
         request,
         title=_("Deactivate %(name)s now?") % {"name": subject.get_full_name()},
-        losses=[
-            ngettext(
-                "%(count)d open session ends at once",
-                "%(count)d open sessions end at once",
-                sessions,
-            )
-            % {"count": sessions},
-            _("every API token is revoked and every second factor removed"),
-            files,
-        ],
+        losses=[],
+        details_template="accounts/admin/_offboarding_preview.html",
+        details={"lines": plan_in_words(plan.as_json(), done=False)},
+        extra_fields={"plan_digest": plan.digest()},
         button=_("Deactivate"),
         cancel_url=reverse("accounts:admin_user", args=[subject.pk]),
     )
+
+
+@site_admin_required
+def offboarding_report(request: HttpRequest, user_id: int, report_id: int) -> HttpResponse:
+    report = get_object_or_404(OffboardingReport, pk=report_id, user_id=user_id)
+    context = {"report": report, "lines": plan_in_words(report.plan, done=True)}
+    return render(request, "accounts/admin/offboarding_report.html", context)
 
 
 @site_admin_required

@@ -37,7 +37,7 @@ from files.services.folders import (
     folder_restore,
 )
 from files.services.spaces import (
-    personal_files_hand_over,
+    personal_files_handover_plan,
     space_personal_get_or_create,
     space_root,
     space_team_get_or_create,
@@ -69,7 +69,7 @@ __all__ = [
     "folder_purge",
     "folder_rename",
     "folder_restore",
-    "personal_files_hand_over",
+    "personal_files_handover_plan",
     "readable_source",
     "require_edit",
     "space_personal_get_or_create",

@@ -9,6 +9,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Team, User
+from accounts.offboarding import OffboardingStep
 from audit.actions import Action
 from files.errors import (
     FileRuleError,
@@ -64,25 +65,61 @@ def _handover_label_in_active_language(user: User) -> str:
     return name_clean(f"{user.pk} ({day})")
 
 
-def personal_files_hand_over(
-    sender: object, *, user: User, successor: User | None, actor: User | None, **kwargs: object
-) -> dict[str, Any]:
-    """``accounts.offboarding.user_deactivated`` receiver: the leaver's personal files go
-    to the successor, in a folder named after the leaver at the top of the successor's
-    space. Without a successor they stay, unreachable, for the retention period.
+def personal_files_handover_plan(
+    sender: object, *, user: User, successor: User | None, lock: bool = False, **kwargs: object
+) -> OffboardingStep:
+    """``accounts.offboarding.offboarding_planned`` receiver: the leaver's personal files
+    go to the successor, in a folder named after the leaver at the top of the
+    successor's space. Without a successor they stay, unreachable, for the retention
+    period. The plan names the folder; applying it makes exactly that folder.
 
-    Runs inside the deactivation's transaction. The successor's quota is not applied:
+    Applied inside the deactivation's transaction. The successor's quota is not applied:
     a handover must not fail half-way because someone's space is full.
     """
     space = Space.objects.filter(kind=SpaceKind.PERSONAL, owner=user).first()
+    name = "personal_files_hand_over"
     if space is None:
-        return {"files_moved": 0, "folders_moved": 0}
+        return OffboardingStep(
+            name=name, lines=[], apply=lambda actor: {"files_moved": 0, "folders_moved": 0}
+        )
+    # Not locked here: the move below takes its row locks in the files app's order
+    # (docs/architecture.md, "Lock order"), as it did before plans existed.
+    file_count = File.objects.filter(space=space, purged_at__isnull=True).count()
     if successor is None:
-        kept = File.objects.filter(space=space, purged_at__isnull=True).count()
-        return {"files_moved": 0, "folders_moved": 0, "files_kept": kept}
+        return OffboardingStep(
+            name=name,
+            lines=[{"key": "files_kept", "count": file_count}] if file_count else [],
+            apply=lambda actor: {"files_moved": 0, "folders_moved": 0, "files_kept": file_count},
+        )
+    destination_space = Space.objects.filter(kind=SpaceKind.PERSONAL, owner=successor).first()
+    label = _handover_label(user, reader=successor)
+    if destination_space is not None:
+        label = free_name(folder=space_root(destination_space), name=label)
+    folder_count = Folder.objects.filter(space=space, parent__isnull=False).count()
+    target = successor
+
+    def apply(actor: User | None) -> dict[str, Any]:
+        return _personal_files_move(
+            actor=actor, user=user, successor=target, space=space, label=label
+        )
+
+    line = {
+        "key": "files_handed_over",
+        "count": file_count,
+        "folders": folder_count,
+        "to": f"{successor.get_full_name()} <{successor.email}>",
+        "folder": label,
+    }
+    return OffboardingStep(name=name, lines=[line], apply=apply)
+
+
+def _personal_files_move(
+    *, actor: User | None, user: User, successor: User, space: Space, label: str
+) -> dict[str, Any]:
     root = space_root(space)
     destination_root = space_root(space_personal_get_or_create(user=successor))
-    label = _handover_label(user, reader=successor)
+    # The planned name, unless it was taken since (the plan is made in this same
+    # transaction, so only a folder made by this very offboarding could take it).
     label = free_name(folder=destination_root, name=label)
     handover = Folder.objects.create(
         space_id=destination_root.space_id,

@@ -22,6 +22,7 @@ import base64
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,13 +231,22 @@ def file_request_close(
     return bool(closed)
 
 
-def file_requests_close_for_owner(*, owner: User, actor: User | None = None) -> int:
-    """Offboarding: close every open request the leaver created (caller's transaction)."""
+def file_requests_open_of_owner(*, owner: User) -> Any:
+    """The requests offboarding closes: every one the leaver created, not yet closed."""
+    return FileRequest.objects.filter(created_by=owner, closed_at__isnull=True)
+
+
+def file_requests_close_for_owner(
+    *, owner: User, actor: User | None = None, ids: Collection[int] | None = None
+) -> int:
+    """Offboarding: close every open request the leaver created (caller's transaction),
+    or only those of ``ids`` among them (the offboarding plan's)."""
     now = timezone.now()
     count = 0
-    for file_request in FileRequest.objects.select_for_update().filter(
-        created_by=owner, closed_at__isnull=True
-    ):
+    still_open = file_requests_open_of_owner(owner=owner)
+    if ids is not None:
+        still_open = still_open.filter(pk__in=list(ids))
+    for file_request in still_open.select_for_update():
         file_request.closed_at, file_request.closed_by = now, actor
         file_request.save(update_fields=["closed_at", "closed_by"])
         audit.record(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -401,18 +401,28 @@ def share_link_revoke(*, actor: User, link: ShareLink, request: HttpRequest | No
             )
 
 
-def share_links_revoke_for_owner(*, owner: User, actor: User | None = None) -> int:
-    """Offboarding: revoke every live link ``owner`` created (transfer links included).
+def share_links_live_of_owner(*, owner: User) -> Any:
+    """Every live link ``owner`` created (transfer links included): what offboarding
+    withdraws, and what its plan lists."""
+    return ShareLink.objects.filter(
+        created_by=owner, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    )
+
+
+def share_links_revoke_for_owner(
+    *, owner: User, actor: User | None = None, ids: Collection[int] | None = None
+) -> int:
+    """Offboarding: revoke every live link ``owner`` created (transfer links included),
+    or only those of ``ids`` among them (the offboarding plan's).
 
     One audit event per link, in one transaction; returns how many were revoked.
     """
     now = timezone.now()
     with transaction.atomic():
-        ids = list(
-            ShareLink.objects.select_for_update()
-            .filter(created_by=owner, revoked_at__isnull=True, expires_at__gt=now)
-            .values_list("pk", flat=True)
-        )
+        live = share_links_live_of_owner(owner=owner)
+        if ids is not None:
+            live = live.filter(pk__in=list(ids))
+        ids = list(live.select_for_update().values_list("pk", flat=True))
         ShareLink.objects.filter(pk__in=ids).update(revoked_at=now, revoked_by=actor)
         for link_id in ids:
             audit.record(

@@ -263,6 +263,35 @@ def share_delete(*, actor: User, share: Share) -> None:
         )
 
 
+def shares_remove_for_leaver(
+    *, user: User, actor: User | None, ids: list[int] | None = None
+) -> int:
+    """Offboarding: the shares made *to* the leaver stop (caller's transaction), or only
+    those of ``ids`` among them (the offboarding plan's). One audit event each."""
+    shares = Share.objects.filter(user=user)
+    if ids is not None:
+        shares = shares.filter(pk__in=ids)
+    removed = 0
+    for share in shares.select_related("user").select_for_update(of=("self",)):
+        audit.record(
+            action=Action.SHARING_SHARE_DELETE,
+            actor=actor,
+            actor_label="" if actor else "system",
+            target_type="sharing.share",
+            target_id=share.pk,
+            details={
+                "item_type": "file" if share.file_id else "folder",
+                "item": share.file_id or share.folder_id,
+                "role": share.role,
+                "reason": "offboarding",
+                **_recipient_details(share),
+            },
+        )
+        share.delete()
+        removed += 1
+    return removed
+
+
 # --- E-mail -----------------------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -594,14 +595,25 @@ def transfer_revoke(
     return len(live)
 
 
-def transfers_revoke_for_owner(*, owner: User, actor: User | None = None) -> int:
+def transfers_live_of_owner(*, owner: User) -> Any:
+    """The transfers offboarding withdraws: not yet revoked nor purged."""
+    return Transfer.objects.filter(
+        created_by=owner, revoked_at__isnull=True, purged_at__isnull=True
+    )
+
+
+def transfers_revoke_for_owner(
+    *, owner: User, actor: User | None = None, ids: Collection[int] | None = None
+) -> int:
     """Offboarding: every transfer the leaver sent stops at once (inside the caller's
-    transaction). Returns how many transfers were revoked."""
+    transaction), or only those of ``ids`` among them (the offboarding plan's). Returns
+    how many transfers were revoked."""
     now = timezone.now()
     count = 0
-    for transfer in Transfer.objects.select_for_update().filter(
-        created_by=owner, revoked_at__isnull=True, purged_at__isnull=True
-    ):
+    live = transfers_live_of_owner(owner=owner)
+    if ids is not None:
+        live = live.filter(pk__in=list(ids))
+    for transfer in live.select_for_update():
         links_revoked = _links_revoke(transfer, actor, now)
         transfer.revoked_at = now
         transfer.save(update_fields=["revoked_at"])

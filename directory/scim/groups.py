@@ -1,0 +1,216 @@
+"""SCIM Groups: SecureDrive teams. Members are people (``members[].value`` = a User id).
+
+A directory adds and removes *members*, deactivated accounts too: a suspended person
+stays in their groups, and membership gives nothing while the account is inactive.
+A team's managers are named in SecureDrive (a directory group has no such notion): a
+manager the directory removes leaves the team, one it adds joins as a member. DELETE
+empties the team and hides it from the directory; the team and its space stay (a
+directory never destroys patient files).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import CharField, QuerySet
+from django.db.models.functions import Cast
+from django.utils import timezone
+from django.utils.text import slugify
+from pydantic import ValidationError
+from scim2_models import Context, PatchOp, SCIMException
+from scim2_models import Group as ScimGroup
+
+from accounts.models import Team, TeamMembership, TeamRole, User
+from audit import services as audit
+from audit.actions import Action
+from directory.models import DirectoryGroup, DirectoryToken
+from directory.scim import discovery
+from directory.scim.errors import from_library, invalid_value, not_found, uniqueness
+from directory.scim.users import version_of
+from directory.tokens import token_label
+
+
+def groups_visible() -> QuerySet[Team]:
+    return (
+        Team.objects.exclude(directory_group__deleted_at__isnull=False)
+        .select_related("directory_group")
+        .prefetch_related("memberships__user")
+        .annotate(scim_id=Cast("pk", CharField()))
+        .order_by("pk")
+        .distinct()
+    )
+
+
+def group_get(group_id: str) -> Team:
+    if not group_id.isdigit():
+        raise not_found("Group")
+    team = groups_visible().filter(pk=int(group_id)).first()
+    if team is None:
+        raise not_found("Group")
+    return team
+
+
+def group_representation(team: Team) -> dict[str, Any]:
+    base = discovery.base_url()
+    directory_group: DirectoryGroup | None = getattr(team, "directory_group", None)
+    members = sorted(team.memberships.all(), key=lambda m: m.user_id)
+    body: dict[str, Any] = {
+        "schemas": [discovery.GROUP_SCHEMA],
+        "id": str(team.pk),
+        "displayName": team.name,
+        "members": [
+            {
+                "value": str(m.user_id),
+                "$ref": f"{base}/Users/{m.user_id}",
+                "type": "User",
+            }
+            for m in members
+        ],
+    }
+    if directory_group and directory_group.external_id:
+        body["externalId"] = directory_group.external_id
+    created = directory_group.created_at if directory_group else team.created_at
+    modified = directory_group.updated_at if directory_group else team.created_at
+    body["meta"] = {
+        "resourceType": "Group",
+        "created": created.isoformat(),
+        "lastModified": modified.isoformat(),
+        "location": f"{base}/Groups/{team.pk}",
+    }
+    body["meta"]["version"] = version_of(body)
+    return body
+
+
+def _wanted(body: dict[str, Any], context: Context) -> tuple[str, str, list[int]]:
+    try:
+        data = ScimGroup.model_validate(body, scim_ctx=context).model_dump(scim_ctx=context)
+    except (ValidationError, SCIMException) as error:
+        raise from_library(error) from error
+    name = str(data.get("displayName") or "").strip()[:100]
+    if not name or not slugify(name):
+        raise invalid_value("displayName is required (letters or digits)")
+    member_ids: list[int] = []
+    for member in data.get("members") or []:
+        value = str((member or {}).get("value") or "")
+        if not value.isdigit():
+            raise invalid_value(f"Unknown member “{value[:40]}”")
+        member_ids.append(int(value))
+    # Deactivated accounts may be members: a directory lists a suspended person in
+    # their groups, and membership gives nothing while the account is inactive.
+    known = set(User.objects.filter(pk__in=member_ids).values_list("pk", flat=True))
+    if set(member_ids) - known:
+        raise invalid_value("A member is not an account of this service")
+    return name, str(data.get("externalId") or ""), sorted(set(member_ids))
+
+
+def _free_slug(name: str, exclude: int | None = None) -> str:
+    base = slugify(name)[:90] or "team"
+    slug, number = base, 1
+    others = Team.objects.exclude(pk=exclude) if exclude is not None else Team.objects.all()
+    while others.filter(slug=slug).exists():
+        number += 1
+        slug = f"{base}-{number}"
+    return slug
+
+
+def _members_set(team: Team, member_ids: list[int]) -> tuple[list[str], list[str]]:
+    current = {
+        m.user_id: m for m in TeamMembership.objects.filter(team=team).select_related("user")
+    }
+    added, removed = [], []
+    for user_id in member_ids:
+        if user_id not in current:
+            membership = TeamMembership.objects.create(
+                team=team, user_id=user_id, role=TeamRole.MEMBER
+            )
+            added.append(membership.user.email)
+    for user_id, membership in current.items():
+        if user_id not in member_ids:
+            removed.append(membership.user.email)
+            membership.delete()
+    return added, removed
+
+
+def group_create(*, token: DirectoryToken, body: dict[str, Any]) -> Team:
+    name, external_id, member_ids = _wanted(body, Context.RESOURCE_CREATION_REQUEST)
+    if Team.objects.filter(name__iexact=name).exists():
+        raise uniqueness("A team with this displayName already exists")
+    try:
+        with transaction.atomic():
+            team = Team.objects.create(name=name, slug=_free_slug(name))
+            DirectoryGroup.objects.create(team=team, external_id=external_id)
+            added, _removed = _members_set(team, member_ids)
+            audit.record(
+                action=Action.DIRECTORY_GROUP_CREATE,
+                actor=None,
+                actor_label=token_label(token),
+                target_type="accounts.team",
+                target_id=team.pk,
+                details={"name": name, "external_id": external_id, "added": added},
+            )
+    except IntegrityError as error:
+        raise uniqueness("A team with this displayName already exists") from error
+    return group_get(str(team.pk))
+
+
+def group_replace(*, token: DirectoryToken, team: Team, body: dict[str, Any]) -> Team:
+    name, external_id, member_ids = _wanted(body, Context.RESOURCE_REPLACEMENT_REQUEST)
+    if Team.objects.filter(name__iexact=name).exclude(pk=team.pk).exists():
+        raise uniqueness("A team with this displayName already exists")
+    with transaction.atomic():
+        locked = Team.objects.select_for_update().get(pk=team.pk)
+        directory_group, _created = DirectoryGroup.objects.get_or_create(
+            team=locked, defaults={"created_at": locked.created_at}
+        )
+        renamed = locked.name != name
+        if renamed:
+            locked.name, locked.slug = name, _free_slug(name, exclude=locked.pk)
+            locked.save(update_fields=["name", "slug"])
+        directory_group.external_id = external_id
+        directory_group.updated_at = timezone.now()
+        directory_group.save()
+        added, removed = _members_set(locked, member_ids)
+        if renamed or added or removed:
+            audit.record(
+                action=Action.DIRECTORY_GROUP_UPDATE,
+                actor=None,
+                actor_label=token_label(token),
+                target_type="accounts.team",
+                target_id=locked.pk,
+                details={"name": name, "renamed": renamed, "added": added, "removed": removed},
+            )
+    return group_get(str(team.pk))
+
+
+def group_patch(*, token: DirectoryToken, team: Team, body: dict[str, Any]) -> Team:
+    current = group_representation(team)
+    current.pop("meta", None)
+    try:
+        resource: Any = ScimGroup.model_validate(current)
+        operations: Any = PatchOp[ScimGroup].model_validate(
+            body, scim_ctx=Context.RESOURCE_PATCH_REQUEST
+        )
+        operations.patch(resource)
+    except (ValidationError, SCIMException) as error:
+        raise from_library(error) from error
+    wanted = resource.model_dump(scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
+    return group_replace(token=token, team=team, body=wanted)
+
+
+def group_delete(*, token: DirectoryToken, team: Team) -> None:
+    with transaction.atomic():
+        _added, removed = _members_set(team, [])
+        directory_group, _created = DirectoryGroup.objects.get_or_create(
+            team=team, defaults={"created_at": team.created_at}
+        )
+        directory_group.deleted_at = timezone.now()
+        directory_group.save(update_fields=["deleted_at"])
+        audit.record(
+            action=Action.DIRECTORY_GROUP_DELETE,
+            actor=None,
+            actor_label=token_label(token),
+            target_type="accounts.team",
+            target_id=team.pk,
+            details={"name": team.name, "removed": removed},
+        )

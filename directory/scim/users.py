@@ -1,0 +1,299 @@
+"""SCIM Users: SecureDrive accounts as the directory sees and changes them.
+
+``userName`` is the directory's (often the sign-in name); the account's e-mail is the
+primary address of ``emails`` (or ``userName`` when it is one). ``displayName`` (else
+``name.formatted``, else given and family names) is the person's full name.
+``active: false`` — by PUT, PATCH or DELETE — runs the same offboarding as the admin's
+button (``accounts.offboarding.user_deactivate``), with the successor the token's rule
+gives (directory/successor.py); ``active: true`` reactivates (a new second factor then).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import CharField, QuerySet, Value
+from django.db.models.functions import Cast, Coalesce, NullIf
+from django.utils import timezone
+from pydantic import ValidationError
+from scim2_models import Context, PatchOp, SCIMException
+from scim2_models import User as ScimUser
+
+from accounts import offboarding
+from accounts.errors import AccountRuleError
+from accounts.models import User
+from audit import services as audit
+from audit.actions import Action
+from directory.models import DirectoryAccount, DirectoryToken
+from directory.scim import discovery
+from directory.scim.errors import (
+    ScimError,
+    from_library,
+    invalid_value,
+    not_found,
+    uniqueness,
+)
+from directory.successor import successor_for
+from directory.tokens import token_label
+
+
+def users_visible() -> QuerySet[User]:
+    """Every account but those the directory deleted, with the fields filters use."""
+    return (
+        User.objects.exclude(directory_account__deleted_at__isnull=False)
+        .select_related("directory_account")
+        .prefetch_related("memberships__team")
+        .annotate(
+            scim_id=Cast("pk", CharField()),
+            scim_user_name=Coalesce(
+                "directory_account__user_name", "email", output_field=CharField()
+            ),
+            scim_display_name=Coalesce(
+                NullIf("full_name", Value("")), "email", output_field=CharField()
+            ),
+        )
+        .order_by("pk")
+    )
+
+
+def user_get(user_id: str) -> User:
+    if not user_id.isdigit():
+        raise not_found("User")
+    user = users_visible().filter(pk=int(user_id)).first()
+    if user is None:
+        raise not_found("User")
+    return user
+
+
+def _account(user: User) -> DirectoryAccount | None:
+    return getattr(user, "directory_account", None)
+
+
+def version_of(body: dict[str, Any]) -> str:
+    """The weak ETag (RFC 7232) of a representation: a digest of everything but meta."""
+    content = {key: value for key, value in body.items() if key != "meta"}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+    return f'W/"{digest[:20]}"'
+
+
+def user_representation(user: User) -> dict[str, Any]:
+    account = _account(user)
+    base = discovery.base_url()
+    emails = account.emails if account and account.emails else []
+    if not any(isinstance(e, dict) and e.get("value") == user.email for e in emails):
+        emails = [{"value": user.email, "type": "work", "primary": True}]
+    body: dict[str, Any] = {
+        "schemas": [discovery.USER_SCHEMA],
+        "id": str(user.pk),
+        "userName": account.user_name if account else user.email,
+        "active": user.is_active,
+        "emails": emails,
+        "groups": [
+            {
+                "value": str(membership.team_id),
+                "display": membership.team.name,
+                "$ref": f"{base}/Groups/{membership.team_id}",
+                "type": "direct",
+            }
+            for membership in user.memberships.all()
+        ],
+    }
+    if user.full_name:
+        body["displayName"] = user.full_name
+    if account and account.external_id:
+        body["externalId"] = account.external_id
+    if account and account.name:
+        body["name"] = account.name
+    created = account.created_at if account else user.date_joined
+    modified = account.updated_at if account else user.date_joined
+    body["meta"] = {
+        "resourceType": "User",
+        "created": created.isoformat(),
+        "lastModified": modified.isoformat(),
+        "location": f"{base}/Users/{user.pk}",
+    }
+    body["meta"]["version"] = version_of(body)
+    return body
+
+
+class _Wanted:
+    """What a POST or PUT body asks for, checked."""
+
+    def __init__(self, body: dict[str, Any], *, context: Context) -> None:
+        try:
+            parsed: Any = ScimUser.model_validate(body, scim_ctx=context)
+        except (ValidationError, SCIMException) as error:
+            raise from_library(error) from error
+        data = parsed.model_dump(scim_ctx=context)
+        self.user_name = str(data.get("userName") or "").strip()
+        if not self.user_name:
+            raise invalid_value("userName is required")
+        self.external_id = str(data.get("externalId") or "")
+        self.name = data.get("name") or {}
+        self.emails = [e for e in data.get("emails") or [] if isinstance(e, dict)]
+        self.active = data.get("active", True) is not False
+        primary = next((e for e in self.emails if e.get("primary")), None)
+        address = (primary or (self.emails[0] if self.emails else {})).get("value")
+        self.email = str(address or self.user_name).strip().lower()
+        try:
+            validate_email(self.email)
+        except DjangoValidationError as error:
+            raise invalid_value("An e-mail address is needed (emails or userName)") from error
+        display = (
+            data.get("displayName")
+            or self.name.get("formatted")
+            or " ".join(
+                part for part in (self.name.get("givenName"), self.name.get("familyName")) if part
+            )
+        )
+        self.full_name = str(display or "").strip()[:150]
+
+
+def _clash(*, email: str, user_name: str, exclude: int | None = None) -> None:
+    emails = User.objects.filter(email__iexact=email)
+    names = DirectoryAccount.objects.filter(user_name__iexact=user_name)
+    if exclude is not None:
+        emails, names = emails.exclude(pk=exclude), names.exclude(user_id=exclude)
+    if emails.exists() or names.exists():
+        raise uniqueness("Another account has this userName or e-mail address")
+
+
+def user_create(*, token: DirectoryToken, body: dict[str, Any]) -> User:
+    wanted = _Wanted(body, context=Context.RESOURCE_CREATION_REQUEST)
+    _clash(email=wanted.email, user_name=wanted.user_name)
+    try:
+        with transaction.atomic():
+            # No password: the person signs in through the organisation's identity
+            # provider, or an admin sends a set-up link.
+            user = User.objects.create_user(
+                wanted.email, None, full_name=wanted.full_name, is_active=wanted.active
+            )
+            if not wanted.active:
+                User.objects.filter(pk=user.pk).update(deactivated_at=timezone.now())
+            DirectoryAccount.objects.create(
+                user=user,
+                user_name=wanted.user_name,
+                external_id=wanted.external_id,
+                name=wanted.name,
+                emails=wanted.emails,
+            )
+            audit.record(
+                action=Action.DIRECTORY_USER_CREATE,
+                actor=None,
+                actor_label=token_label(token),
+                target_type="accounts.user",
+                target_id=user.pk,
+                details={
+                    "email": user.email,
+                    "user_name": wanted.user_name,
+                    "external_id": wanted.external_id,
+                    "active": wanted.active,
+                },
+            )
+    except IntegrityError as error:  # a concurrent create of the same person
+        raise uniqueness("Another account has this userName or e-mail address") from error
+    return user_get(str(user.pk))
+
+
+def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> User:
+    """PUT (and PATCH, once applied): the account becomes what ``body`` says."""
+    wanted = _Wanted(body, context=Context.RESOURCE_REPLACEMENT_REQUEST)
+    _clash(email=wanted.email, user_name=wanted.user_name, exclude=user.pk)
+    label = token_label(token)
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        account = DirectoryAccount.objects.filter(user=locked).first() or DirectoryAccount(
+            user=locked, created_at=locked.date_joined
+        )
+        changes: dict[str, Any] = {}
+        for field, before, after in (
+            ("email", locked.email, wanted.email),
+            ("full_name", locked.full_name, wanted.full_name),
+            ("user_name", account.user_name, wanted.user_name),
+            ("external_id", account.external_id, wanted.external_id),
+        ):
+            if before != after:
+                changes[field] = {"before": before, "after": after}
+        locked.email, locked.full_name = wanted.email, wanted.full_name
+        locked.save(update_fields=["email", "full_name"])
+        account.user_name, account.external_id = wanted.user_name, wanted.external_id
+        account.name, account.emails = wanted.name, wanted.emails
+        account.updated_at = timezone.now()
+        account.save()
+        if locked.is_active != wanted.active:
+            changes["active"] = {"before": locked.is_active, "after": wanted.active}
+        if changes:
+            audit.record(
+                action=Action.DIRECTORY_USER_UPDATE,
+                actor=None,
+                actor_label=label,
+                target_type="accounts.user",
+                target_id=locked.pk,
+                details={"email": locked.email, "changes": changes},
+            )
+        if locked.is_active and not wanted.active:
+            _offboard(token=token, user=locked)
+        elif not locked.is_active and wanted.active:
+            offboarding.user_reactivate(actor=None, user=locked, actor_label=label)
+    return user_get(str(user.pk))
+
+
+def _offboard(*, token: DirectoryToken, user: User) -> None:
+    """The admin's offboarding, whole: sessions, tokens, links, transfers, requests,
+    shares, files to the successor, report and e-mails."""
+    others = User.objects.filter(is_site_admin=True, is_active=True).exclude(pk=user.pk)
+    if user.is_site_admin and not others.exists():
+        raise ScimError(
+            400, "The last active site administrator cannot be deactivated", "mutability"
+        )
+    try:
+        offboarding.user_deactivate(
+            actor=None,
+            user=user,
+            successor=successor_for(user=user, token=token),
+            actor_label=token_label(token),
+        )
+    except AccountRuleError as error:
+        raise ScimError(400, str(error), "invalidValue") from error
+
+
+def user_patch(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> User:
+    """PATCH (RFC 7644 §3.5.2) with scim2-models' implementation of the operations,
+    applied to the current representation, then saved as a PUT would be."""
+    current = user_representation(user)
+    current.pop("meta", None)
+    current.pop("groups", None)  # read-only here: membership is changed on the Group
+    try:
+        resource: Any = ScimUser.model_validate(current)
+        operations: Any = PatchOp[ScimUser[Any]].model_validate(
+            body, scim_ctx=Context.RESOURCE_PATCH_REQUEST
+        )
+        operations.patch(resource)
+    except (ValidationError, SCIMException) as error:
+        raise from_library(error) from error
+    wanted = resource.model_dump(scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
+    return user_replace(token=token, user=user, body=wanted)
+
+
+def user_delete(*, token: DirectoryToken, user: User) -> None:
+    with transaction.atomic():
+        if user.is_active:
+            _offboard(token=token, user=user)
+        account, _created = DirectoryAccount.objects.get_or_create(
+            user=user, defaults={"user_name": user.email, "created_at": user.date_joined}
+        )
+        account.deleted_at = timezone.now()
+        account.save(update_fields=["deleted_at"])
+        audit.record(
+            action=Action.DIRECTORY_USER_DELETE,
+            actor=None,
+            actor_label=token_label(token),
+            target_type="accounts.user",
+            target_id=user.pk,
+            details={"email": user.email},
+        )

@@ -1,0 +1,353 @@
+"""HTTP for SCIM 2.0 (RFC 7644): bearer token, JSON in and out, errors as SCIM errors.
+
+Thin: each view parses, calls directory/scim/users.py or groups.py, and answers. Every
+4xx is a SCIM error body (``status``, ``scimType`` where RFC 7644 §3.12 names one) and
+an audit event; never a 500 for what a client sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from functools import wraps
+from typing import Any
+
+from django.core.exceptions import FieldError, ValidationError
+from django.db import DataError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from audit import services as audit
+from audit.actions import Action
+from audit.context import context_from_request
+from audit.models import Outcome
+from directory.models import DirectoryToken
+from directory.scim import discovery, filters, groups, users
+from directory.scim.errors import ScimError, not_found, precondition_failed
+from directory.tokens import directory_token_authenticate, token_label
+
+CONTENT_TYPE = "application/scim+json"
+MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_COUNT = 100
+
+ScimView = Callable[..., HttpResponse]
+
+
+def _json(body: Any, status: int = 200, etag: str = "") -> HttpResponse:
+    response = HttpResponse(json.dumps(body), status=status, content_type=CONTENT_TYPE)
+    if etag:
+        response["ETag"] = etag
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _refused(request: HttpRequest, error: ScimError, token: DirectoryToken | None) -> HttpResponse:
+    audit.record(
+        action=Action.DIRECTORY_REQUEST_REFUSE,
+        outcome=Outcome.DENIED,
+        actor=None,
+        actor_label=token_label(token) if token else "directory (no valid token)",
+        target_type="directory.scim",
+        target_id=request.path[:200],
+        details={
+            "method": request.method,
+            "status": error.status,
+            "scim_type": error.scim_type,
+            "detail": error.detail[:300],
+        },
+        request=context_from_request(request),
+    )
+    response = _json(error.body(), status=error.status)
+    if error.status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="SecureDrive SCIM"'
+    return response
+
+
+def scim_endpoint(*methods: str) -> Callable[[ScimView], ScimView]:
+    """Bearer token, allowed methods, JSON body, SCIM errors."""
+
+    def decorator(view: ScimView) -> ScimView:
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            token: DirectoryToken | None = None
+            try:
+                header = request.headers.get("Authorization", "")
+                scheme, _space, raw = header.partition(" ")
+                if scheme.lower() == "bearer":
+                    token = directory_token_authenticate(
+                        raw.strip(), request=context_from_request(request)
+                    )
+                if token is None:
+                    raise ScimError(401, "A valid directory token is required")
+                if request.method not in methods:
+                    raise ScimError(405, f"{request.method} is not supported here")
+                body: dict[str, Any] = {}
+                if request.method in {"POST", "PUT", "PATCH"}:
+                    body = _body(request)
+                return view(request, *args, token=token, body=body, **kwargs)
+            except ScimError as error:
+                return _refused(request, error, token)
+
+        return wrapper
+
+    return decorator
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    if int(request.headers.get("Content-Length") or 0) > MAX_BODY_BYTES:
+        raise ScimError(413, "The request body is too large")
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError as error:
+        raise ScimError(400, "The body is not JSON", "invalidSyntax") from error
+    if not isinstance(body, dict):
+        raise ScimError(400, "The body must be a JSON object", "invalidSyntax")
+    return body
+
+
+def _check_if_match(request: HttpRequest, current: dict[str, Any]) -> None:
+    """RFC 7644 §3.14: a change with If-Match applies only to that version (412)."""
+    wanted = request.headers.get("If-Match")
+    if wanted is None or wanted.strip() == "*":
+        return
+    versions = {v.strip() for v in wanted.split(",")}
+    if current["meta"]["version"] not in versions:
+        raise precondition_failed()
+
+
+Params = Mapping[str, str]
+
+
+def _shaped(params: Params, body: dict[str, Any]) -> dict[str, Any]:
+    """``attributes`` / ``excludedAttributes`` (RFC 7644 §3.4.2.5), top-level names."""
+
+    def names(parameter: str) -> set[str]:
+        text = params.get(parameter, "")
+        return {
+            part.strip().split(":")[-1].split(".")[0].lower()
+            for part in text.split(",")
+            if part.strip()
+        }
+
+    always = {"schemas", "id", "meta"}
+    wanted, excluded = names("attributes"), names("excludedAttributes")
+    if wanted:
+        return {k: v for k, v in body.items() if k in always or k.lower() in wanted}
+    if excluded:
+        return {k: v for k, v in body.items() if k in always or k.lower() not in excluded}
+    return body
+
+
+def _integer(params: Params, name: str, default: int) -> int:
+    text = params.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return int(text)
+    except ValueError as error:
+        raise ScimError(400, f"{name} must be an integer", "invalidValue") from error
+
+
+def _list(
+    params: Params,
+    queryset: Any,
+    attr_map: filters.AttrMap,
+    represent: Callable[[Any], dict[str, Any]],
+) -> HttpResponse:
+    text = str(params.get("filter") or "").strip()
+    start = max(1, _integer(params, "startIndex", 1))
+    count = min(max(0, _integer(params, "count", DEFAULT_COUNT)), discovery.MAX_RESULTS)
+    try:
+        with transaction.atomic():  # a refused comparison must not break the request
+            if text:
+                queryset = queryset.filter(filters.filter_query(text, attr_map)).distinct()
+            total = queryset.count()
+            page = list(queryset[start - 1 : start - 1 + count]) if count else []
+    except (FieldError, ValidationError, ValueError, DataError) as error:
+        # A comparison the attribute's type cannot make (active eq "maybe"...).
+        raise ScimError(
+            400, "The filter compares a value of the wrong type", "invalidFilter"
+        ) from error
+    return _json(
+        {
+            "schemas": [discovery.LIST_SCHEMA],
+            "totalResults": total,
+            "itemsPerPage": len(page),
+            "startIndex": start,
+            "Resources": [_shaped(params, represent(item)) for item in page],
+        }
+    )
+
+
+# --- Discovery -----------------------------------------------------------------------------
+
+
+@scim_endpoint("GET")
+def service_provider_config(request: HttpRequest, **_: Any) -> HttpResponse:
+    return _json(discovery.service_provider_config())
+
+
+@scim_endpoint("GET")
+def resource_types(request: HttpRequest, **_: Any) -> HttpResponse:
+    found = discovery.resource_types()
+    return _json(
+        {
+            "schemas": [discovery.LIST_SCHEMA],
+            "totalResults": len(found),
+            "itemsPerPage": len(found),
+            "startIndex": 1,
+            "Resources": found,
+        }
+    )
+
+
+@scim_endpoint("GET")
+def resource_type(request: HttpRequest, name: str, **_: Any) -> HttpResponse:
+    for found in discovery.resource_types():
+        if found["id"] == name:
+            return _json(found)
+    raise not_found("ResourceType")
+
+
+@scim_endpoint("GET")
+def schemas(request: HttpRequest, **_: Any) -> HttpResponse:
+    found = discovery.schemas()
+    return _json(
+        {
+            "schemas": [discovery.LIST_SCHEMA],
+            "totalResults": len(found),
+            "itemsPerPage": len(found),
+            "startIndex": 1,
+            "Resources": found,
+        }
+    )
+
+
+@scim_endpoint("GET")
+def schema(request: HttpRequest, schema_id: str, **_: Any) -> HttpResponse:
+    for found in discovery.schemas():
+        if found["id"] == schema_id:
+            return _json(found)
+    raise not_found("Schema")
+
+
+# --- Users -----------------------------------------------------------------------------------
+
+
+@scim_endpoint("GET", "POST")
+def user_list(request: HttpRequest, *, token: DirectoryToken, body: dict[str, Any]) -> HttpResponse:
+    if request.method == "POST":
+        created = users.user_representation(users.user_create(token=token, body=body))
+        response = _json(created, status=201, etag=created["meta"]["version"])
+        response["Location"] = created["meta"]["location"]
+        return response
+    return _list(
+        request.GET, users.users_visible(), filters.USER_FILTERS, users.user_representation
+    )
+
+
+@scim_endpoint("GET", "PUT", "PATCH", "DELETE")
+def user_detail(
+    request: HttpRequest, user_id: str, *, token: DirectoryToken, body: dict[str, Any]
+) -> HttpResponse:
+    with transaction.atomic():
+        user = users.user_get(user_id)
+        current = users.user_representation(user)
+        if request.method == "GET":
+            return _json(_shaped(request.GET, current), etag=current["meta"]["version"])
+        _check_if_match(request, current)
+        if request.method == "DELETE":
+            users.user_delete(token=token, user=user)
+            return HttpResponse(status=204)
+        if request.method == "PUT":
+            user = users.user_replace(token=token, user=user, body=body)
+        else:
+            user = users.user_patch(token=token, user=user, body=body)
+    changed = users.user_representation(user)
+    return _json(_shaped(request.GET, changed), etag=changed["meta"]["version"])
+
+
+# --- Groups ----------------------------------------------------------------------------------
+
+
+@scim_endpoint("GET", "POST")
+def group_list(
+    request: HttpRequest, *, token: DirectoryToken, body: dict[str, Any]
+) -> HttpResponse:
+    if request.method == "POST":
+        created = groups.group_representation(groups.group_create(token=token, body=body))
+        response = _json(created, status=201, etag=created["meta"]["version"])
+        response["Location"] = created["meta"]["location"]
+        return response
+    return _list(
+        request.GET, groups.groups_visible(), filters.GROUP_FILTERS, groups.group_representation
+    )
+
+
+@scim_endpoint("GET", "PUT", "PATCH", "DELETE")
+def group_detail(
+    request: HttpRequest, group_id: str, *, token: DirectoryToken, body: dict[str, Any]
+) -> HttpResponse:
+    with transaction.atomic():
+        team = groups.group_get(group_id)
+        current = groups.group_representation(team)
+        if request.method == "GET":
+            return _json(_shaped(request.GET, current), etag=current["meta"]["version"])
+        _check_if_match(request, current)
+        if request.method == "DELETE":
+            groups.group_delete(token=token, team=team)
+            return HttpResponse(status=204)
+        if request.method == "PUT":
+            team = groups.group_replace(token=token, team=team, body=body)
+        else:
+            team = groups.group_patch(token=token, team=team, body=body)
+    changed = groups.group_representation(team)
+    return _json(_shaped(request.GET, changed), etag=changed["meta"]["version"])
+
+
+# --- Searching by POST (RFC 7644 §3.4.3) and what is not here ---------------------------
+
+
+def _search_params(body: dict[str, Any]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name in ("filter", "startIndex", "count", "attributes", "excludedAttributes"):
+        value = body.get(name)
+        if isinstance(value, list):
+            params[name] = ",".join(str(part) for part in value)
+        elif value is not None:
+            params[name] = str(value)
+    return params
+
+
+@scim_endpoint("POST")
+def user_search(
+    request: HttpRequest, *, token: DirectoryToken, body: dict[str, Any]
+) -> HttpResponse:
+    return _list(
+        _search_params(body), users.users_visible(), filters.USER_FILTERS, users.user_representation
+    )
+
+
+@scim_endpoint("POST")
+def group_search(
+    request: HttpRequest, *, token: DirectoryToken, body: dict[str, Any]
+) -> HttpResponse:
+    return _list(
+        _search_params(body),
+        groups.groups_visible(),
+        filters.GROUP_FILTERS,
+        groups.group_representation,
+    )
+
+
+@scim_endpoint("POST")
+def search_everything(request: HttpRequest, **_: Any) -> HttpResponse:
+    """RFC 7644 §3.4.3 lets a provider decline searching several types at once."""
+    raise ScimError(501, "Search /Users/.search or /Groups/.search")
+
+
+@scim_endpoint("GET", "POST", "PUT", "PATCH", "DELETE")
+def unknown(request: HttpRequest, **_: Any) -> HttpResponse:
+    """Any other path under /scim/v2/: a SCIM 404, not the site's HTML page."""
+    raise not_found("Endpoint")

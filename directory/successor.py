@@ -1,0 +1,43 @@
+"""Who receives a leaver's personal files when the directory deactivates them.
+
+The rule is the token's (an administrator chooses it when creating the token; default:
+the manager of the person's team, ``SuccessorRule``). In order:
+
+1. a successor an administrator already named (a scheduled departure) — a person chose;
+2. the rule: the manager of one of the person's teams (teams by name, the first active
+   manager who may hold files), a named account, or the token's creator;
+3. nobody: the files stay, unreachable, for the retention period.
+
+"May hold files" is ``accounts.offboarding.successor_candidates``: active, not the
+leaver, never an auditor.
+"""
+
+from __future__ import annotations
+
+from accounts.models import TeamMembership, TeamRole, User
+from accounts.offboarding import successor_candidates
+from directory.models import DirectoryToken, SuccessorRule
+
+
+def successor_for(*, user: User, token: DirectoryToken) -> User | None:
+    eligible = successor_candidates(leaver=user)
+    if user.files_successor_id and eligible.filter(pk=user.files_successor_id).exists():
+        chosen_by_admin: User = eligible.get(pk=user.files_successor_id)
+        return chosen_by_admin
+    if token.successor_rule == SuccessorRule.TEAM_MANAGER:
+        manager = (
+            TeamMembership.objects.filter(
+                team__memberships__user=user,
+                role=TeamRole.MANAGER,
+                user__in=eligible,
+            )
+            .order_by("team__name", "user__email")
+            .select_related("user")
+            .first()
+        )
+        return manager.user if manager else None
+    if token.successor_rule == SuccessorRule.NAMED:
+        chosen = token.successor_id
+    else:
+        chosen = token.created_by_id
+    return eligible.filter(pk=chosen).first() if chosen else None

@@ -1,0 +1,247 @@
+"""Opening, deciding, escalating and exporting access reviews.
+
+A review is opened per team that has an active manager, once per period; it lists, as
+they are at opening: the team's members, the shares of the team space's files and
+folders with people or teams outside it, and the live external links to them. A
+manager confirms an item (it stays) or revokes it (the membership, share or link ends
+at once, with its own audit event). At the due date, a review with items still pending
+escalates: site administrators see it on their list (and by e-mail). Every step is
+audited; the review exports as CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from accounts import services as account_services
+from accounts.models import Team, TeamMembership, TeamRole, User
+from audit import services as audit
+from audit.actions import Action
+from files.models import Space, SpaceKind
+from reviews.models import AccessReview, AccessReviewItem, Decision, ItemKind
+from sharing.models import Share, ShareLink
+
+
+class ReviewRuleError(Exception):
+    pass
+
+
+def _period() -> dt.timedelta:
+    return dt.timedelta(days=int(getattr(settings, "ACCESS_REVIEW_PERIOD_DAYS", 91)))
+
+
+def _due() -> dt.timedelta:
+    return dt.timedelta(days=int(getattr(settings, "ACCESS_REVIEW_DUE_DAYS", 14)))
+
+
+def team_managers(team: Team) -> list[User]:
+    return [
+        m.user
+        for m in TeamMembership.objects.filter(
+            team=team, role=TeamRole.MANAGER, user__is_active=True
+        ).select_related("user")
+    ]
+
+
+def _items_of(team: Team) -> list[tuple[str, int, str]]:
+    items: list[tuple[str, int, str]] = []
+    for membership in TeamMembership.objects.filter(team=team).select_related("user"):
+        role = _("manager") if membership.role == TeamRole.MANAGER else _("member")
+        items.append(
+            (ItemKind.MEMBER, membership.pk, f"{membership.user.get_full_name()} ({role})")
+        )
+    space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
+    if space is None:
+        return items
+    in_space = Q(file__space=space) | Q(folder__space=space)
+    members = TeamMembership.objects.filter(team=team).values("user_id")
+    outside = Share.objects.filter(in_space).exclude(user_id__in=members).exclude(team=team)
+    for share in outside.select_related("file", "folder", "user", "team"):
+        item = share.file or share.folder
+        who = share.user.get_full_name() if share.user else (share.team.name if share.team else "")
+        items.append((ItemKind.SHARE, share.pk, f"{item.name if item else '?'} → {who}"))
+    live = ShareLink.objects.filter(
+        Q(file__space=space) | Q(folder__space=space),
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).select_related("file", "folder", "created_by")
+    for link in live:
+        item = link.file or link.folder
+        to = link.recipient_email or _("anyone with the link")
+        items.append(
+            (
+                ItemKind.LINK,
+                link.pk,
+                f"{item.name if item else '?'} → {to} ({link.created_by.get_full_name()})",
+            )
+        )
+    return items
+
+
+def access_reviews_open(*, now: dt.datetime | None = None) -> int:
+    """Beat task: open the period's review of every team with an active manager that
+    has none open or opened within the period. Idempotent."""
+    now = now or timezone.now()
+    opened = 0
+    for team in Team.objects.all():
+        if not team_managers(team):
+            continue
+        recent = AccessReview.objects.filter(team=team).filter(
+            Q(closed_at__isnull=True) | Q(opened_at__gt=now - _period())
+        )
+        if recent.exists():
+            continue
+        with transaction.atomic():
+            review = AccessReview.objects.create(team=team, opened_at=now, due_at=now + _due())
+            items = _items_of(team)
+            AccessReviewItem.objects.bulk_create(
+                AccessReviewItem(review=review, kind=kind, object_id=pk, label=label[:400])
+                for kind, pk, label in items
+            )
+            audit.record(
+                action=Action.REVIEWS_REVIEW_OPEN,
+                actor=None,
+                actor_label="system (access review)",
+                target_type="reviews.review",
+                target_id=review.pk,
+                details={"team": team.name, "items": len(items)},
+            )
+        opened += 1
+    return opened
+
+
+def may_decide(*, actor: User, review: AccessReview) -> bool:
+    return TeamMembership.objects.filter(
+        team_id=review.team_id, user=actor, role=TeamRole.MANAGER, user__is_active=True
+    ).exists()
+
+
+def access_review_decide(*, actor: User, item: AccessReviewItem, decision: str) -> None:
+    """The team's manager confirms or revokes one item (revoking acts at once)."""
+    review = item.review
+    if not may_decide(actor=actor, review=review) or review.closed_at is not None:
+        raise ReviewRuleError(_("Only a manager of this team decides, while the review is open."))
+    if decision not in (Decision.CONFIRMED, Decision.REVOKED):
+        raise ReviewRuleError(_("Confirm or revoke."))
+    with transaction.atomic():
+        locked = AccessReviewItem.objects.select_for_update().get(pk=item.pk)
+        if locked.decision != Decision.PENDING:
+            return
+        if decision == Decision.REVOKED:
+            _revoke(actor=actor, item=locked)
+        locked.decision, locked.decided_by, locked.decided_at = decision, actor, timezone.now()
+        locked.save(update_fields=["decision", "decided_by", "decided_at"])
+        audit.record(
+            action=Action.REVIEWS_ITEM_DECIDE,
+            actor=actor,
+            target_type="reviews.review",
+            target_id=review.pk,
+            details={"kind": locked.kind, "object": locked.object_id, "decision": decision},
+        )
+        if not review.items.filter(decision=Decision.PENDING).exists():
+            AccessReview.objects.filter(pk=review.pk).update(closed_at=timezone.now())
+
+
+def _revoke(*, actor: User, item: AccessReviewItem) -> None:
+    now = timezone.now()
+    if item.kind == ItemKind.MEMBER:
+        membership = TeamMembership.objects.filter(pk=item.object_id).first()
+        if membership is not None:
+            account_services.team_member_remove(actor=actor, membership=membership)
+    elif item.kind == ItemKind.SHARE:
+        share = Share.objects.filter(pk=item.object_id).select_related("user", "team").first()
+        if share is not None:
+            recipient = share.user.email if share.user else (share.team.slug if share.team else "")
+            share.delete()
+            audit.record(
+                action=Action.SHARING_SHARE_DELETE,
+                actor=actor,
+                target_type="sharing.share",
+                target_id=item.object_id,
+                details={"reason": "access_review", "recipient": recipient},
+            )
+    elif ShareLink.objects.filter(pk=item.object_id, revoked_at__isnull=True).update(
+        revoked_at=now, revoked_by=actor
+    ):
+        audit.record(
+            action=Action.SHARING_LINK_REVOKE,
+            actor=actor,
+            target_type="sharing.link",
+            target_id=item.object_id,
+            details={"reason": "access_review"},
+        )
+
+
+def access_reviews_escalate(*, now: dt.datetime | None = None) -> int:
+    """Beat task: reviews past their due date with items pending go to the site
+    administrators (their list shows them; each is told by e-mail). Idempotent."""
+    now = now or timezone.now()
+    due = AccessReview.objects.filter(
+        closed_at__isnull=True, escalated_at__isnull=True, due_at__lte=now
+    ).select_related("team")
+    count = 0
+    for review in due:
+        pending = review.items.filter(decision=Decision.PENDING).count()
+        with transaction.atomic():
+            AccessReview.objects.filter(pk=review.pk).update(escalated_at=now)
+            audit.record(
+                action=Action.REVIEWS_REVIEW_ESCALATE,
+                actor=None,
+                actor_label="system (access review)",
+                target_type="reviews.review",
+                target_id=review.pk,
+                details={"team": review.team.name, "pending": pending},
+            )
+        for admin in User.objects.filter(is_site_admin=True, is_active=True):
+            with translation.override(admin.email_language):
+                subject = _("Access review of %(team)s not finished") % {"team": review.team.name}
+                body = ngettext(
+                    "%(count)d item of the access review of %(team)s was not reviewed "
+                    "by the due date. Review it: %(url)s",
+                    "%(count)d items of the access review of %(team)s were not reviewed "
+                    "by the due date. Review them: %(url)s",
+                    pending,
+                ) % {
+                    "count": pending,
+                    "team": review.team.name,
+                    "url": f"{settings.SITE_URL}/reviews/{review.pk}/",
+                }
+            send_mail(subject, body, None, [admin.email], fail_silently=True)
+        count += 1
+    return count
+
+
+def access_review_export(*, actor: User, review: AccessReview) -> str:
+    """The review as CSV (one row per item, with its decision); the export is audited."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["team", "kind", "item", "decision", "decided_by", "decided_at"])
+    for item in review.items.select_related("decided_by"):
+        writer.writerow(
+            [
+                review.team.name,
+                item.kind,
+                item.label,
+                item.decision,
+                item.decided_by.email if item.decided_by else "",
+                item.decided_at.isoformat() if item.decided_at else "",
+            ]
+        )
+    audit.record(
+        action=Action.REVIEWS_REVIEW_EXPORT,
+        actor=actor,
+        target_type="reviews.review",
+        target_id=review.pk,
+        details={"team": review.team.name},
+    )
+    return out.getvalue()

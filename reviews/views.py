@@ -1,0 +1,79 @@
+"""Pages of the access reviews: the list (a manager's reviews; everything, escalations
+first, for site administrators), one review with a decision per item, its CSV export."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.models import TeamMembership, TeamRole, User
+from accounts.permissions import signed_in_user
+from core.confirm import confirmation_page, confirmed
+from reviews import services
+from reviews.models import AccessReview, AccessReviewItem
+
+
+def _visible(actor: User) -> QuerySet[AccessReview]:
+    reviews = AccessReview.objects.select_related("team")
+    if actor.is_site_admin:
+        return reviews.order_by("-escalated_at", "-opened_at")
+    managed = TeamMembership.objects.filter(user=actor, role=TeamRole.MANAGER).values("team_id")
+    return reviews.filter(team_id__in=managed)
+
+
+@login_required
+def review_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "reviews/list.html", {"reviews": _visible(signed_in_user(request))})
+
+
+@login_required
+def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
+    actor = signed_in_user(request)
+    review = get_object_or_404(_visible(actor), pk=review_id)
+    context = {
+        "review": review,
+        "items": review.items.select_related("decided_by"),
+        "may_decide": services.may_decide(actor=actor, review=review),
+    }
+    return render(request, "reviews/detail.html", context)
+
+
+@login_required
+@require_POST
+def item_decide(request: HttpRequest, review_id: int, item_id: int) -> HttpResponse:
+    actor = signed_in_user(request)
+    review = get_object_or_404(_visible(actor), pk=review_id)
+    item = get_object_or_404(AccessReviewItem, pk=item_id, review=review)
+    decision = request.POST.get("decision", "")
+    if decision == "revoked" and not confirmed(request):
+        return confirmation_page(
+            request,
+            title=_("Revoke this access?"),
+            losses=[item.label, _("it ends at once: giving it back is a new grant")],
+            button=_("Revoke"),
+            cancel_url=reverse("reviews:review", args=[review.pk]),
+        )
+    try:
+        services.access_review_decide(actor=actor, item=item, decision=decision)
+    except services.ReviewRuleError as error:
+        messages.error(request, str(error))
+    return redirect("reviews:review", review_id=review.pk)
+
+
+@login_required
+def review_export(request: HttpRequest, review_id: int) -> HttpResponse:
+    actor = signed_in_user(request)
+    review = get_object_or_404(_visible(actor), pk=review_id)
+    if not (actor.is_site_admin or services.may_decide(actor=actor, review=review)):
+        raise Http404
+    response = HttpResponse(
+        services.access_review_export(actor=actor, review=review), content_type="text/csv"
+    )
+    response["Content-Disposition"] = f'attachment; filename="access-review-{review.pk}.csv"'
+    return response

@@ -1,0 +1,92 @@
+"""Access reviews that end (issue #17, item 4): each quarter a team's manager confirms or
+revokes the team's members, its shares outside the team and its live external links;
+what is left pending escalates to the administrators; all audited and exportable."""
+
+# Fixtures are imported by name from tests.files_helpers; pytest injects them.
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import Team, TeamMembership, User
+from audit.actions import Action
+from audit.models import AuditEvent
+from files.services import space_root, space_team_get_or_create
+from reviews import services
+from reviews.models import AccessReview, Decision
+from sharing.models import Share, ShareLink
+from sharing.services import links
+from tests.files_helpers import version_store
+from tests.helpers import CONFIRMED, client_signed_in
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("folder_backend", "small_segments"),
+]
+
+
+def test_a_manager_reviews_the_quarter_and_what_is_left_escalates(
+    owner: User, teammate: User, outsider: User, site_admin: User, team: Team, settings: Any
+) -> None:
+    root = space_root(space_team_get_or_create(team=team))
+    plan = version_store(actor=owner, folder=root, name="planning.pdf", content=b"p").file
+    share = Share.objects.create(file=plan, user=outsider, role="viewer", created_by=owner)
+    link, token = links.share_link_create(
+        actor=owner, target=plan, expires_at=timezone.now() + timedelta(days=20)
+    )
+
+    assert services.access_reviews_open() == 1
+    assert services.access_reviews_open() == 0  # once per period
+    review = AccessReview.objects.get(team=team)
+    kinds = sorted(review.items.values_list("kind", flat=True))
+    assert kinds == ["link", "member", "member", "share"]
+
+    alice = client_signed_in(owner)
+    page = alice.get(f"/reviews/{review.pk}/").content.decode()
+    assert "planning.pdf → Oscar Outsider" in page
+    assert client_signed_in(outsider).get(f"/reviews/{review.pk}/").status_code == 404
+
+    def item(kind: str, object_id: int) -> int:
+        return review.items.get(kind=kind, object_id=object_id).pk
+
+    tom = TeamMembership.objects.get(team=team, user=teammate)
+    alice.post(f"/reviews/{review.pk}/items/{item('member', tom.pk)}/", {"decision": "confirmed"})
+    # Revoking asks first, then the link and the share end at once.
+    asked = alice.post(
+        f"/reviews/{review.pk}/items/{item('link', link.pk)}/", {"decision": "revoked"}
+    )
+    assert "Revoke this access?" in asked.content.decode()
+    assert ShareLink.objects.get(pk=link.pk).revoked_at is None
+    alice.post(
+        f"/reviews/{review.pk}/items/{item('link', link.pk)}/",
+        {"decision": "revoked", **CONFIRMED},
+    )
+    alice.post(
+        f"/reviews/{review.pk}/items/{item('share', share.pk)}/",
+        {"decision": "revoked", **CONFIRMED},
+    )
+    assert Client().get(f"/s/{token}/").status_code == 410
+    assert not Share.objects.filter(pk=share.pk).exists()
+    assert AuditEvent.objects.filter(action=Action.REVIEWS_ITEM_DECIDE).count() == 3
+
+    # Alice's own membership is left pending: at the due date the admins are told.
+    mail.outbox.clear()
+    assert services.access_reviews_escalate(now=timezone.now() + timedelta(days=15)) == 1
+    assert [m.to for m in mail.outbox] == [[site_admin.email]]
+    assert "Access review of Cardiologie not finished" in mail.outbox[0].subject
+    admin_list = client_signed_in(site_admin).get("/reviews/").content.decode()
+    assert "Overdue: escalated" in admin_list
+    assert AuditEvent.objects.filter(action=Action.REVIEWS_REVIEW_ESCALATE).exists()
+
+    exported = alice.get(f"/reviews/{review.pk}/export.csv")
+    text = exported.content.decode()
+    assert "Tom Teammate (member),confirmed,alice.martin@hopital.example" in text
+    assert "pending" in text
+    assert AuditEvent.objects.filter(action=Action.REVIEWS_REVIEW_EXPORT).count() == 1
+    assert review.items.filter(decision=Decision.PENDING).count() == 1
