@@ -103,3 +103,13 @@ def test_texts_handed_to_scripts_with_placeholders_are_french_too(
     templates = [*settings.BASE_DIR.glob("templates/**/*.html")]
     templates += [*settings.BASE_DIR.glob("*/templates/**/*.html")]
     assert [str(t) for t in templates if literal_with_placeholder.search(t.read_text())] == []
+
+
+def test_a_permanent_deletion_of_ticked_items_names_them_in_french_quotes(
+    owner: User, folder_backend: Backend
+) -> None:
+    root = root_of(owner)
+    old = version_store(actor=owner, folder=root, name="ancien.txt", content=b"x")
+    services.file_delete(actor=owner, file=old.file)
+    page = french(client_signed_in(owner)).post("/files/selection/purge/", {"file": old.file_id})
+    assert "«\u00a0ancien.txt\u00a0»" in page.content.decode()
