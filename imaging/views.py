@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-from csp.decorators import csp_update
+from csp.decorators import csp_replace, csp_update
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
@@ -36,8 +36,11 @@ not_found_as_404 = errors_as_404(message=gettext_lazy("No such study or image.")
 
 # What the viewer page needs beyond the site's CSP, on that page only (docs/imaging.md):
 # dwv draws decoded pixels through blob: images and runs its decoders (RLE, JPEG) in
-# module workers loaded from 'self'.
-VIEWER_CSP = {"img-src": ["blob:"], "worker-src": ["'self'", "blob:"]}
+# module workers loaded from 'self'. The site's worker-src is 'none', which must be
+# replaced, not added to (Chromium reports "'none' alongside other sources" and the
+# browser test fails on that console error).
+VIEWER_CSP = {"img-src": ["blob:"]}
+VIEWER_WORKERS = {"worker-src": ["'self'", "blob:"]}
 
 
 def _date(value: str) -> tuple[dt.date | None, bool]:
@@ -86,7 +89,8 @@ def study_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 @not_found_as_404
-@csp_update(VIEWER_CSP)  # type: ignore[arg-type]
+@csp_update(VIEWER_CSP)
+@csp_replace(VIEWER_WORKERS)  # type: ignore[arg-type]
 def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
     """The study's series and files (only those the person may read), and the viewer."""
     me = signed_in_user(request)

@@ -15,8 +15,9 @@ from accounts.models import User
 from accounts.offboarding import user_deactivate
 from files import services
 from files.models import Folder
-from tests.files_helpers import root_of
+from tests.files_helpers import Backend, root_of, version_store
 from tests.helpers import client_signed_in
+from tests.media_samples import pdf_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +81,35 @@ def test_french_strings_put_a_no_break_space_before_double_punctuation() -> None
     texts = re.findall(r'^msgstr(?:\[\d\])? ("[^\n]*"(?:\n"[^\n]*")*)', catalogue, re.MULTILINE)
     breakable = [text for text in texts if re.search(r" [:;?!»]|« ", text)]
     assert breakable == []
+
+
+def test_texts_handed_to_scripts_with_placeholders_are_french_too(
+    owner: User, folder_backend: Backend
+) -> None:
+    """Django doubles the "%" of a ``{% translate "…%(count)s…" %}`` literal before looking
+    it up, finds nothing and leaves it English: the ticked-rows count and the PDF page
+    counter, filled in by scripts, said "2 items selected" and "Page 1 of 2" in French."""
+    root = root_of(owner)
+    report = version_store(actor=owner, folder=root, name="CR.pdf", content=pdf_bytes())
+    old = version_store(actor=owner, folder=root, name="ancien.txt", content=b"x")
+    services.file_delete(actor=owner, file=old.file)
+    client = french(client_signed_in(owner))
+    for url in [f"/files/folders/{root.pk}/", f"/files/spaces/{root.space_id}/trash/"]:
+        assert 'data-many="%(count)s éléments sélectionnés"' in client.get(url).content.decode()
+    preview = client.get(f"/files/{report.file_id}/preview/").content.decode()
+    assert 'data-page-of="Page %(page)s sur %(pages)s"' in preview
+
+    literal_with_placeholder = re.compile(r"\{% (?:translate|trans) (['\"])[^'\"]*%\(")
+    templates = [*settings.BASE_DIR.glob("templates/**/*.html")]
+    templates += [*settings.BASE_DIR.glob("*/templates/**/*.html")]
+    assert [str(t) for t in templates if literal_with_placeholder.search(t.read_text())] == []
+
+
+def test_a_permanent_deletion_of_ticked_items_names_them_in_french_quotes(
+    owner: User, folder_backend: Backend
+) -> None:
+    root = root_of(owner)
+    old = version_store(actor=owner, folder=root, name="ancien.txt", content=b"x")
+    services.file_delete(actor=owner, file=old.file)
+    page = french(client_signed_in(owner)).post("/files/selection/purge/", {"file": old.file_id})
+    assert "«\u00a0ancien.txt\u00a0»" in page.content.decode()

@@ -56,7 +56,8 @@ def selection_error_page(request: HttpRequest, error: FileRuleError) -> HttpResp
 
 def _names(selection: Selection) -> str:
     names = selection.names
-    shown = ", ".join(f"“{name}”" for name in names[:NAMES_SHOWN])
+    # A name in the reader's quotation marks: “…” in English, « … » in French.
+    shown = ", ".join(_("“%(name)s”") % {"name": name} for name in names[:NAMES_SHOWN])
     if len(names) > NAMES_SHOWN:
         more = len(names) - NAMES_SHOWN
         shown += " " + ngettext("and %(count)d more", "and %(count)d more", more) % {"count": more}

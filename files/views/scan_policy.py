@@ -13,24 +13,27 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import Team
 from accounts.permissions import signed_in_user, site_admin_required
+from core.forms import BootstrapFormMixin
 from files import scan_policy as policies
 from files.models import ScanPolicyChoice
 
 SAME_AS_SITE = "site"
 
 
-class ScanPolicyForm(forms.Form):
+class ScanPolicyForm(BootstrapFormMixin, forms.Form):
     site = forms.ChoiceField(
         label=gettext_lazy("Whole site"), choices=ScanPolicyChoice.choices, widget=forms.RadioSelect
     )
 
     def __init__(self, *args: object, teams: list[Team], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         self.teams = teams
         for team in teams:
             self.fields[f"team-{team.pk}"] = forms.ChoiceField(
                 label=team.name,
                 choices=[(SAME_AS_SITE, _("Same as the site")), *ScanPolicyChoice.choices],
+                # Added after the mixin styled the form's own fields: styled here.
+                widget=forms.Select(attrs={"class": "form-select"}),
             )
 
 

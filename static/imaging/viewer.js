@@ -53,8 +53,10 @@ for (const button of document.querySelectorAll("[data-viewer-tool]")) {
     if (tool === "Draw") {
       app.setToolFeatures({ shapeName: "Ruler" });
     }
-    for (const other of document.querySelectorAll("[data-viewer-tool]")) {
+    // The chosen tool is told by more than colour: aria-pressed (WCAG 1.3.1, 4.1.2).
+    for (const other of document.querySelectorAll("[data-viewer-tool][aria-pressed]")) {
       other.classList.toggle("active", other === button);
+      other.setAttribute("aria-pressed", other === button ? "true" : "false");
     }
   });
 }
