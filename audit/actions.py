@@ -515,7 +515,7 @@ class Action(enum.StrEnum):
     # A download's end: the bytes really sent and whether it completed (files/downloads.py;
     # not "files.version.download…": an expert's prefix filter on downloads keeps only them);
     # the auditor's view shows it on the download's own row.
-    FILES_VERSION_DOWNLOAD_END = (
+    FILES_VERSION_SENT = (
         "files.version.sent",
         _("download ended"),
         Category.ACCESS,

@@ -206,7 +206,7 @@ def audit_events_filter(query: EventFilter) -> QuerySet[AuditEvent]:
         events = events.exclude(action=Action.AUDIT_CONSOLE_VIEW)
     if query.hide_download_ends:
         events = events.exclude(
-            Q(action=Action.FILES_VERSION_DOWNLOAD_END)
+            Q(action=Action.FILES_VERSION_SENT)
             | Q(action=Action.SHARING_LINK_DOWNLOAD, details__has_key="download")
         )
     return events
@@ -243,7 +243,7 @@ def download_ends(events: list[AuditEvent]) -> dict[int, DownloadEnd]:
     rows = (
         AuditEvent.objects.filter(targets)
         .filter(
-            action__in=[Action.FILES_VERSION_DOWNLOAD_END, Action.SHARING_LINK_DOWNLOAD],
+            action__in=[Action.FILES_VERSION_SENT, Action.SHARING_LINK_DOWNLOAD],
             sequence__gt=min(starts.values()),
         )
         .filter(In(KT("details__download"), list(starts)))

@@ -155,7 +155,7 @@ ACTIONS: tuple[tuple[str, str, int], ...] = (
     (Action.FILES_VERSION_DOWNLOAD, "version", 260),
     # A download's end (bytes sent, completed): hidden from the questions, read by
     # audit.selectors.download_ends for the rows of a page (issue #14).
-    (Action.FILES_VERSION_DOWNLOAD_END, "version", 200),
+    (Action.FILES_VERSION_SENT, "version", 200),
     (Action.FILES_ACCESS, "file", 200),
     (Action.FILES_UPLOAD_COMPLETE, "version", 60),
     (Action.FILES_VERSION_SCAN, "version", 50),
@@ -264,11 +264,11 @@ class EventMix:
                 target_id = ""
             if recipient:
                 details["recipient"] = recipient
-            if action in (Action.FILES_VERSION_DOWNLOAD, Action.FILES_VERSION_DOWNLOAD_END):
+            if action in (Action.FILES_VERSION_DOWNLOAD, Action.FILES_VERSION_SENT):
                 # Starts and ends name the same downloads (ids drawn from a small pool, so
                 # that many starts on a page have their end in the log).
                 details["download"] = f"d{int(target_id) % 50_000}"
-                if action == Action.FILES_VERSION_DOWNLOAD_END:
+                if action == Action.FILES_VERSION_SENT:
                     details.update(bytes=4096, completed=True)
             yield {
                 "actor_id": actor_id,

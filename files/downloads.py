@@ -365,7 +365,7 @@ def _download_end_recorder(
 
     def finished(bytes_sent: int, completed: bool) -> None:
         audit.record(
-            action=Action.FILES_VERSION_DOWNLOAD_END,
+            action=Action.FILES_VERSION_SENT,
             actor=actor,
             target_type="files.version",
             target_id=version.pk,

@@ -114,7 +114,7 @@ def test_auditor_types_part_of_a_name_and_sees_every_download_in_words(
         ("Alice Martin", 5000, True),
     ]
     assert AuditEvent.objects.filter(action=Action.SHARING_LINK_DOWNLOAD).count() == 1
-    assert AuditEvent.objects.filter(action=Action.FILES_VERSION_DOWNLOAD_END).count() == 1
+    assert AuditEvent.objects.filter(action=Action.FILES_VERSION_SENT).count() == 1
 
     shown = page_sequences(history)
     assert shown == sorted(shown, reverse=True)

@@ -37,7 +37,7 @@ def test_a_file_beyond_the_scanner_limit_is_refused_before_a_byte_is_sent(
         warning = refused.get_by_role("alert").inner_text()
         assert "Not sent: this file is larger than the virus scanner can check" in warning
         assert "Put it in a ZIP archive" in warning
-        assert warning.endswith("20.0 KB.")
+        assert warning.endswith("20.0 kB.")
         page.locator(".upload-row.upload-done").nth(1).wait_for()
         browser_page.screenshot("browser-upload-scan-limit")
 
