@@ -402,8 +402,8 @@ def _uuid_or_none(value: object) -> uuid.UUID | None:
 
 
 # A page of a folder: a couple of screens on a desktop, a few on a phone. A 10,000-file
-# folder rendered whole took 4.5 s (bench/listing.py); the page's cost is now its rows'
-# template (~1 ms each on the shared test machine), whatever the folder's size.
+# folder rendered whole took 4.5 s (bench/listing.py); a page now costs the same
+# whatever the folder's size (docs/storage.md, "A page's cost stays flat").
 LISTING_PAGE_SIZE = 50
 
 
