@@ -220,6 +220,14 @@ class File(SearchableName):
         indexes = [
             models.Index(fields=["space", "deleted_at"]),
             models.Index(fields=["deleted_at"]),
+            # A folder's list sorted by date, newest or oldest first, a page at a time,
+            # without sorting the folder (files.selectors.folder_listing); by name, the
+            # unique constraint's index serves.
+            models.Index(
+                fields=["folder", "updated_at", "name_key", "id"],
+                condition=Q(deleted_at__isnull=True),
+                name="file_listing_by_modified",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -402,8 +402,8 @@ def _uuid_or_none(value: object) -> uuid.UUID | None:
 
 
 # A page of a folder: a couple of screens on a desktop, a few on a phone. A 10,000-file
-# folder rendered whole took 4.5 s (bench/listing.py); the page's cost is now its rows'
-# template (~1 ms each on the shared test machine), whatever the folder's size.
+# folder rendered whole took 4.5 s (bench/listing.py); a page now costs the same
+# whatever the folder's size (docs/storage.md, "A page's cost stays flat").
 LISTING_PAGE_SIZE = 50
 
 
@@ -445,9 +445,16 @@ def _ordered(fields: tuple[str, ...], *, descending: bool) -> list[Any]:
     breaks ties, the id breaks equal names' ties: pages never overlap); a file with no
     version yet (no size, no type) comes last both ways."""
     columns = [*fields, "pk"]
+    # NULLS LAST only for the version's columns (the only ones that can be null): on
+    # the file's own NOT NULL columns it would keep PostgreSQL from reading an index
+    # backwards for a descending sort.
     if descending:
-        return [F(name).desc(nulls_last=True) for name in columns]
-    return [F(name).asc(nulls_last=True) for name in columns]
+        return [F(name).desc(nulls_last=_nullable(name) or None) for name in columns]
+    return [F(name).asc(nulls_last=_nullable(name) or None) for name in columns]
+
+
+def _nullable(column: str) -> bool:
+    return column.startswith("current_version__")
 
 
 @dataclass(frozen=True)
@@ -507,7 +514,8 @@ def folder_listing(
     """One page of what is in a folder ``folder_get_for_actor`` already returned:
     folders first, then files, both in the order asked; a page past the end is the
     last one. With ``actor``, the breadcrumbs are the part of the path that person may
-    see. Two counts and two bounded queries, whatever the folder's size.
+    see. Two counts and three bounded queries (the page's file ids, then those files),
+    whatever the folder's size.
     ``page_size=None``: everything on one page (the REST API's folder, unchanged)."""
     folders_query = folder.children.filter(deleted_at__isnull=True)
     files_query = folder.files.filter(deleted_at__isnull=True, purged_at__isnull=True)
@@ -526,11 +534,18 @@ def folder_listing(
         )
     files: list[File] = []
     if end > folder_count:
-        files = list(
-            files_query.select_related("current_version", "current_version__uploaded_by").order_by(
-                *_ordered(_FILE_ORDER[sort], descending=descending)
+        # The page's ids first, sorted on the narrow sort columns alone, then those rows
+        # whole: sorting 10,000 whole rows (with their versions and uploaders) per page
+        # spilled to disk past the first pages (EXPLAIN ANALYZE, bench/listing.py).
+        page_ids = list(
+            files_query.order_by(*_ordered(_FILE_ORDER[sort], descending=descending)).values_list(
+                "pk", flat=True
             )[max(0, start - folder_count) : end - folder_count]
         )
+        found = File.objects.select_related(
+            "current_version", "current_version__uploaded_by"
+        ).in_bulk(page_ids)
+        files = [found[pk] for pk in page_ids if pk in found]
     breadcrumbs = (
         folder_breadcrumbs(folder)
         if actor is None

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from accounts.models import Team, User
@@ -24,7 +26,7 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from core.sizes import size_text
 from files import selectors, services
-from files.models import File, Folder
+from files.models import Favourite, File, FileVersion, Folder, ScanStatus, VersionThumbnail
 from files.names import name_key, name_search_key
 from files.types import file_kind
 from tests.files_helpers import body_of, root_of, version_store
@@ -122,6 +124,73 @@ def test_sorting_by_size_puts_the_largest_first_when_asked(owner: User) -> None:
     order = [page.index(name) for name in ("grand.txt", "moyen.txt", "petit.txt")]
     assert order == sorted(order)
     assert re.search(r'aria-sort="descending">\s*<a[^>]*data-sort="size"', page)
+
+
+def _listed_files(owner: User, folder: Folder, count: int) -> None:
+    """``count`` files as the list shows them: each with a current version (some at v2,
+    some quarantined or still scanning), every third starred, every fourth with a
+    thumbnail, plus a starred subfolder."""
+    _many_files(folder, count)
+    files = list(File.objects.filter(folder=folder).order_by("pk"))
+    statuses = [ScanStatus.AVAILABLE, ScanStatus.PENDING, ScanStatus.QUARANTINED]
+    versions = FileVersion.objects.bulk_create(
+        FileVersion(
+            file=file,
+            number=1 + index % 2,
+            size=1000 * (index + 1),
+            ciphertext_size=1,
+            sha256="0" * 64,
+            content_type="application/pdf" if index % 2 else "image/png",
+            uploaded_by=owner,
+            scan_status=statuses[index % 3],
+            blob_key=f"listed/{file.pk}",
+            wrapped_data_key=b"x",
+            kek_id="test",
+            segment_size=1 << 20,
+        )
+        for index, file in enumerate(files)
+    )
+    for file, version in zip(files, versions, strict=True):
+        file.current_version = version
+    File.objects.bulk_update(files, ["current_version"])
+    VersionThumbnail.objects.bulk_create(
+        VersionThumbnail(
+            version=version,
+            blob_key=f"thumb/{version.pk}",
+            wrapped_data_key=b"x",
+            kek_id="test",
+            ciphertext_size=1,
+            width=40,
+            height=40,
+        )
+        for version in versions[::4]
+    )
+    sub = services.folder_create(actor=owner, parent=folder, name=f"Sous-dossier {count}")
+    Favourite.objects.bulk_create(
+        [Favourite(user=owner, folder=sub), *(Favourite(user=owner, file=f) for f in files[::3])]
+    )
+
+
+def test_a_page_of_sixty_files_costs_as_many_queries_as_a_page_of_five(owner: User) -> None:
+    """A clinician opening a folder waits for one page whatever is on it: versions,
+    stars, thumbnails, scan states and previews are read for the whole page at once,
+    never row by row (bench/listing.py times the 10,000-file folder)."""
+    root = root_of(owner)
+    small = services.folder_create(actor=owner, parent=root, name="Peu")
+    full = services.folder_create(actor=owner, parent=root, name="Beaucoup")
+    _listed_files(owner, small, 5)
+    _listed_files(owner, full, 60)
+    client = client_signed_in(owner)
+    counts = {}
+    for folder, rows in ((small, 5), (full, selectors.LISTING_PAGE_SIZE - 1)):
+        client.get(f"/files/folders/{folder.pk}/")  # the session, the site's settings
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(f"/files/folders/{folder.pk}/").content.decode()
+        assert page.count("<tr data-file=") == rows
+        assert page.count('aria-pressed="true"') >= 2  # stars shown
+        assert "thumbnail-small" in page
+        counts[rows] = len(queries)
+    assert counts[5] == counts[selectors.LISTING_PAGE_SIZE - 1], counts
 
 
 # --- Favourites and the home page -------------------------------------------------------

@@ -36,12 +36,14 @@ from files.errors import FileRuleError, NotDownloadableError
 from files.forms import CopyForm, MoveForm, NameForm
 from files.models import File, FileVersion, Folder
 from files.selectors import Permission
+from files.thumbnails import thumbnail_ready_ids
 from files.uploads import (
     MULTIPART_OVERHEAD_ALLOWANCE,
     UPLOAD_FIELD,
     EncryptedUpload,
     EncryptingUploadHandler,
 )
+from files.views import rows as listing_rows
 
 # ``FileNotFoundForActor`` (already audited by the selector) becomes a 404.
 not_found_as_404 = errors_as_404(message=gettext_lazy("No such file or folder."))
@@ -59,7 +61,12 @@ def _space_nav(request: HttpRequest) -> dict[str, Any]:
 
 
 def _destination_form(
-    form_class: type[MoveForm], *, actor: User, folders: list[Folder], **kwargs: Any
+    form_class: type[MoveForm],
+    *,
+    actor: User,
+    folders: list[Folder],
+    labels: dict[int, str] | None = None,
+    **kwargs: Any,
 ) -> MoveForm:
     """A move/copy form whose folder names are those the person may see (a folder
     reached through a share is labelled from the shared folder down, never with the
@@ -68,7 +75,9 @@ def _destination_form(
     field = form.fields["destination"]
     # Every label in two queries (folder_labels_for), not a path walk per folder: a
     # person with 140 folders cost ~600 ms a page before (bench/listing.py).
-    labels = selectors.folder_labels_for(actor=actor, folders=folders)
+    # ``labels``: already worked out for these folders (or more) by the caller.
+    if labels is None:
+        labels = selectors.folder_labels_for(actor=actor, folders=folders)
     field.choices = [(folder.pk, labels[folder.pk]) for folder in folders]  # type: ignore[attr-defined]
     return form
 
@@ -99,20 +108,30 @@ def _folder_page(
     listing = selectors.folder_listing(
         folder, actor=me, sort=sort, descending=descending, page=page
     )
-    starred = favourites.favourite_ids_for(actor=me, files=listing.files, folders=listing.folders)
-    for item in [*listing.folders, *listing.files]:
-        kind = "folder" if isinstance(item, Folder) else "file"
-        setattr(item, "starred", f"{kind}:{item.pk}" in starred)  # noqa: B010  (for _row.html)
+    rows: list[listing_rows.Row] = []
+    if request.GET.get("view") != "grid":  # the grid (_grid.html) shows no stars
+        rows = listing_rows.listing_rows(
+            folders=listing.folders,
+            files=listing.files,
+            starred=favourites.favourite_ids_for(
+                actor=me, files=listing.files, folders=listing.folders
+            ),
+            thumbnail_ready=thumbnail_ready_ids(
+                [file.current_version_id for file in listing.files if file.current_version_id]
+            ),
+        )
     space = folder.space
     access = _access_context(me, folder, selectors.folder_permission(actor=me, folder=folder))
     # One list of destinations for both move forms; the folder's own move leaves out
     # the folder and what is below it (as folders_for_move's exclude_under does).
     destinations = selectors.folders_for_move(actor=me, space=space)
     below = {folder.pk, *selectors.folder_descendant_ids([folder.pk])}
+    labels = selectors.folder_labels_for(actor=me, folders=destinations)  # for both forms
     context = {
         **_space_nav(request),
         **access,
         "listing": listing,
+        "rows": rows,
         "space": space,
         "used_bytes": 0 if access["via_share"] else selectors.space_used_bytes(space),
         "reserved_bytes": 0 if access["via_share"] else selectors.space_reserved_bytes(space),
@@ -125,12 +144,13 @@ def _folder_page(
             actor=me,
             prefix="move",
             folders=[candidate for candidate in destinations if candidate.pk not in below],
+            labels=labels,
         ),
         "upload_field": UPLOAD_FIELD,
         "columns": _sort_columns(listing),
         # Ticked items may go anywhere the folder itself may, and into its subfolders.
         "selection_destinations": _destination_form(
-            MoveForm, actor=me, prefix="selection", folders=destinations
+            MoveForm, actor=me, prefix="selection", folders=destinations, labels=labels
         ),
     }
     return render(request, "files/folder.html", context, status=status)
