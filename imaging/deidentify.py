@@ -24,12 +24,12 @@ import logging
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.db import models, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
-from pydicom import dcmread
 
 from accounts.models import User
 from audit import services as audit
@@ -45,8 +45,10 @@ from files.storage import BlobMissingError
 from files.uploads import BlobIngest
 from imaging import selectors
 from imaging.models import DeidentifyJob, Instance, JobStatus
-from imaging.profile import Deidentifier
-from imaging.reading import PARSE_ERRORS, instance_bytes
+from imaging.reading import instance_bytes, parse_errors
+
+if TYPE_CHECKING:
+    from imaging.profile import Deidentifier
 
 logger = logging.getLogger(__name__)
 
@@ -125,12 +127,15 @@ def _deidentified_bytes(instance: Instance, deidentifier: Deidentifier) -> bytes
             if plaintext.tell() > INSTANCE_MAX_BYTES:
                 return None
     plaintext.seek(0)
+    from pydicom import dcmread  # not at load time: ~60 MiB (imaging/reading.py)
+
+    failures: tuple[type[Exception], ...] = (*parse_errors(), AttributeError, NotImplementedError)
     try:
         dataset = dcmread(plaintext)
         deidentifier.apply(dataset)
         written = io.BytesIO()
         dataset.save_as(written, enforce_file_format=True)
-    except (*PARSE_ERRORS, AttributeError, NotImplementedError) as error:
+    except failures as error:
         logger.info("instance %s not de-identified: %s", instance.pk, type(error).__name__)
         return None
     return written.getvalue()
@@ -155,6 +160,8 @@ def study_deidentify(
     if not chosen:
         raise DeidentifyRuleError(_("Choose at least one series to send."))
     risky = {item.series.pk for item in view.burned_in_series}
+    from imaging.profile import Deidentifier  # pydicom and its tables, loaded on use
+
     deidentifier = Deidentifier(retain_dates=retain_dates)
     ingests: list[tuple[BlobIngest, Instance, str]] = []
     skipped: list[str] = []

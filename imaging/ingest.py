@@ -25,9 +25,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from pydicom.filereader import read_partial
-from pydicom.tag import BaseTag
+from typing import TYPE_CHECKING
 
 from accounts.models import User
 from audit import services as audit
@@ -38,7 +36,10 @@ from files.errors import FileRuleError, NameClashError, QuotaExceededError
 from files.models import Folder
 from files.names import name_key
 from files.uploads import BlobIngest
-from imaging.reading import PARSE_ERRORS
+from imaging.reading import parse_errors
+
+if TYPE_CHECKING:
+    from pydicom.tag import BaseTag
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def placement_read(head: bytes) -> Placement:
     """The UIDs of a Part 10 file from its first bytes (no pixel data needed)."""
     if len(head) < 132 or head[128:132] != b"DICM":
         raise PlacementError("not a DICOM Part 10 file (no preamble and 'DICM')")
+    from pydicom.filereader import read_partial  # not at load time: ~60 MiB (reading.py)
 
     def after_series_uid(tag: BaseTag, vr: str | None, length: int) -> bool:
         return int(tag) > _SERIES_UID_TAG
@@ -103,7 +105,7 @@ def placement_read(head: bytes) -> Placement:
         study = str(ds.get("StudyInstanceUID", ""))
         series = str(ds.get("SeriesInstanceUID", ""))
         syntax = str(meta.get("TransferSyntaxUID", ""))
-    except PARSE_ERRORS as error:
+    except parse_errors() as error:
         raise PlacementError(f"the header could not be read ({type(error).__name__})") from None
     for name, uid in (
         ("SOP Instance UID", sop_instance),

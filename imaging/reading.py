@@ -18,12 +18,9 @@ import zipfile
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
-from pydicom import dcmread
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from files.crypto import BlobDecryptor, BlobIntegrityError
 from files.keys import associated_data, data_key_unwrap
@@ -31,6 +28,9 @@ from files.models import FileVersion
 from files.scanning import PlaintextReader
 from files.storage import blob_store
 from imaging.models import IndexKind
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 PREAMBLE = 128
@@ -42,8 +42,15 @@ DEFER_SIZE = "16 KB"
 # Member names kept in a version's index problem text: enough to act on, bounded.
 PROBLEMS_KEPT = 20
 
+
 # What pydicom raises on a malformed header (truncated, wrong lengths, bad VRs).
-PARSE_ERRORS = (InvalidDicomError, ValueError, KeyError, EOFError, OSError, TypeError)
+def parse_errors() -> tuple[type[Exception], ...]:
+    """What reading a damaged or non-DICOM file raises. pydicom is imported here, not at
+    load time: its dictionaries cost ~60 MiB, and a web worker that never reads DICOM
+    must stay small (peak RSS under 150 MiB, tests/test_files_large.py)."""
+    from pydicom.errors import InvalidDicomError
+
+    return (InvalidDicomError, ValueError, KeyError, EOFError, OSError, TypeError)
 
 
 @dataclass
@@ -166,6 +173,8 @@ def version_plaintext(version: FileVersion) -> Iterator[io.BufferedReader]:
 
 
 def _dataset_read(stream: IO[bytes]) -> Dataset:
+    from pydicom import dcmread
+
     return dcmread(stream, stop_before_pixels=True, defer_size=DEFER_SIZE)
 
 
@@ -181,6 +190,11 @@ def _zip_read(stream: IO[bytes], reading: Reading) -> None:
         if len(members) > limit:
             reading.problem(f"more than {limit} members: not indexed")
             return
+        member_failures: tuple[type[Exception], ...] = (
+            *parse_errors(),
+            zipfile.BadZipFile,
+            NotImplementedError,
+        )
         for info in members:
             if info.file_size < PREAMBLE + len(MAGIC):
                 continue
@@ -190,7 +204,7 @@ def _zip_read(stream: IO[bytes], reading: Reading) -> None:
                         continue  # a README, a viewer program on a CD: not ours
                     member.seek(0)
                     ds = _dataset_read(member)
-            except (*PARSE_ERRORS, zipfile.BadZipFile, NotImplementedError) as error:
+            except member_failures as error:
                 reading.problem(f"{info.filename}: {type(error).__name__}")
                 continue
             if _is_dicomdir(ds):
@@ -219,7 +233,7 @@ def version_headers_read(version: FileVersion) -> Reading:
             return Reading(kind=IndexKind.NOT_DICOM)
         try:
             ds = _dataset_read(stream)
-        except PARSE_ERRORS as error:
+        except parse_errors() as error:
             return Reading(kind=IndexKind.UNREADABLE, problems=[type(error).__name__])
         if _is_dicomdir(ds):
             return Reading(kind=IndexKind.DICOMDIR)
