@@ -13,8 +13,14 @@ from accounts.permissions import signed_in_user, site_admin_required
 from core.confirm import confirmation_page, confirmed
 from directory.forms import DirectoryTokenForm
 from directory.models import DirectoryToken
-from directory.scim.discovery import base_url
 from directory.tokens import directory_token_create, directory_token_revoke
+
+
+def _scim_base_url() -> str:
+    # Imported here: the SCIM modules bring scim2-models and pydantic (directory/scim/urls.py).
+    from directory.scim.discovery import base_url
+
+    return base_url()
 
 
 @site_admin_required
@@ -33,7 +39,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
         "form": form,
         "created": created,
         "tokens": DirectoryToken.objects.select_related("created_by", "successor"),
-        "endpoint": base_url(),
+        "endpoint": _scim_base_url(),
     }
     return render(request, "directory/tokens.html", context)
 

@@ -46,13 +46,18 @@ from files.lineage import version_lineage_details
 from files.models import FileVersion
 from files.storage import blob_store
 
-try:  # HEIC/HEIF photos (iPhones): decoded by libheif when pillow-heif is installed.
-    import pillow_heif
+_heif_registered = False
 
-    pillow_heif.register_heif_opener()
-    _HEIF = True
-except ImportError:  # pragma: no cover  (a dependency in pyproject.toml)
-    _HEIF = False
+
+def _heif_register() -> None:
+    """HEIC/HEIF photos (iPhones), decoded by libheif through pillow-heif: registered on the
+    first rendition, not when the URLs load (a web worker stays small)."""
+    global _heif_registered
+    if not _heif_registered:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        _heif_registered = True
 
 
 class PreviewKind(enum.StrEnum):
@@ -132,7 +137,7 @@ def preview_kind(version: FileVersion, name: str = "") -> PreviewKind:
     base = _base_type(version.content_type)
     if base == PDF_TYPE:
         return PreviewKind.PDF
-    if base in IMAGE_FORMATS and (base not in ("image/heic", "image/heif") or _HEIF):
+    if base in IMAGE_FORMATS:
         return PreviewKind.IMAGE
     if base in MEDIA_TYPES:
         return MEDIA_TYPES[base][0]
@@ -223,6 +228,7 @@ def image_rendition(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            _heif_register()
             with Image.open(io.BytesIO(source), formats=list(formats)) as opened:
                 width, height = opened.size
                 if width * height > image_max_pixels():

@@ -1,6 +1,30 @@
-from django.urls import path, re_path
+from collections.abc import Callable
+from typing import Any
 
-from directory.scim import views
+from django.http import HttpRequest, HttpResponse
+from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
+
+
+class _Views:
+    """The SCIM views, imported on the first SCIM request rather than when the URLs load:
+    scim2-models brings pydantic (~12 MiB), which a web worker serving files never needs
+    (its peak RSS stays under 150 MiB, tests/test_files_large.py)."""
+
+    def __getattr__(self, name: str) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            from directory.scim import views as loaded
+
+            handler: Callable[..., HttpResponse] = getattr(loaded, name)
+            return handler(request, *args, **kwargs)
+
+        view.__name__ = view.__qualname__ = name
+        view.__module__ = "directory.scim.views"
+        return view
+
+
+views = _Views()
 
 app_name = "scim"
 
