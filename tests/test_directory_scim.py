@@ -157,6 +157,29 @@ def test_a_change_on_a_stale_version_is_refused_with_412(directory: Directory, o
     assert wrong.json()["scimType"]
 
 
+def test_a_directory_token_cannot_take_over_a_site_administrator(
+    directory: Directory, site_admin: User
+) -> None:
+    """A stolen directory token must not move an administrator's sign-in address to the
+    thief's mailbox (nor revive one who left); a rename is still the directory's to do."""
+    before = site_admin.email
+    taken = directory.send(
+        "PATCH", f"Users/{site_admin.pk}",
+        patch({"op": "replace", "path": "emails", "value": [
+            {"value": "thief@attacker.example", "type": "work", "primary": True}
+        ]}),
+    )  # fmt: skip
+    assert taken.status_code == 403, taken.content
+    assert taken.json()["scimType"] == "mutability"
+    site_admin.refresh_from_db()
+    assert site_admin.email == before
+    renamed = directory.send(
+        "PATCH", f"Users/{site_admin.pk}",
+        patch({"op": "replace", "path": "displayName", "value": "Admin Durand"}),
+    )  # fmt: skip
+    assert renamed.status_code == 200, renamed.content
+
+
 def test_groups_become_teams_and_patch_changes_their_members(
     directory: Directory, owner: User, teammate: User, outsider: User
 ) -> None:

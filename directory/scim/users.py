@@ -219,6 +219,19 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
         ):
             if before != after:
                 changes[field] = {"before": before, "after": after}
+        if (locked.is_site_admin or locked.is_auditor) and (
+            "email" in changes or (wanted.active and not locked.is_active)
+        ):
+            # A privileged account's sign-in address and its return are SecureDrive's to
+            # decide (four-eyes roles, accounts/roles.py), never a directory token's: a
+            # stolen token must not take over or revive an administrator or an auditor.
+            # The directory may still rename them, and deactivate them when they leave.
+            raise ScimError(
+                403,
+                "The directory may not change the e-mail of, or reactivate, a site "
+                "administrator or an auditor: do it in SecureDrive",
+                "mutability",
+            )
         locked.email, locked.full_name = wanted.email, wanted.full_name
         locked.save(update_fields=["email", "full_name"])
         account.user_name, account.external_id = wanted.user_name, wanted.external_id
