@@ -54,7 +54,8 @@ def test_alice_shares_a_folder_rita_opens_it_then_alice_removes_her(
     recipient.screenshot("sharing-shares-recipient")
 
     share = Share.objects.get(user=rita)
-    alice.page.locator(f'tr[data-share="{share.pk}"]').get_by_role("button", name="Withdraw access").click()
+    row = alice.page.locator(f'tr[data-share="{share.pk}"]')
+    row.get_by_role("button", name="Withdraw access").click()
     alice.page.get_by_text("Access of Rita").first.wait_for()
     response = recipient.page.reload()
     assert response is not None
