@@ -249,6 +249,9 @@ def stow(request: Request, *, folder_id: int | None, study_uid: str = "") -> Res
 
 
 class StowView(APIView):
+    # DICOMweb STOW-RS (PS3.18) has its own standard description; it is documented in
+    # docs/imaging.md, not in SecureDrive's OpenAPI schema.
+    schema = None
     permission_classes = [IsAuthenticated, HasScope("write")]
     renderer_classes = [DicomJSONRenderer, DicomXMLRenderer, JSONRenderer]
     parser_classes: list[Any] = []  # the view reads the stream itself
