@@ -235,13 +235,17 @@ def schema(request: HttpRequest, schema_id: str, **_: Any) -> HttpResponse:
 # --- Users -----------------------------------------------------------------------------------
 
 
+def _created(resource: dict[str, Any]) -> HttpResponse:
+    """201 with the new resource, its version as ETag and its address (RFC 7644 §3.3)."""
+    response = _json(resource, status=201, etag=resource["meta"]["version"])
+    response["Location"] = resource["meta"]["location"]
+    return response
+
+
 @scim_endpoint("GET", "POST")
 def user_list(request: HttpRequest, *, token: DirectoryToken, body: dict[str, Any]) -> HttpResponse:
     if request.method == "POST":
-        created = users.user_representation(users.user_create(token=token, body=body))
-        response = _json(created, status=201, etag=created["meta"]["version"])
-        response["Location"] = created["meta"]["location"]
-        return response
+        return _created(users.user_representation(users.user_create(token=token, body=body)))
     return _list(
         request.GET, users.users_visible(), filters.USER_FILTERS, users.user_representation
     )
@@ -276,10 +280,7 @@ def group_list(
     request: HttpRequest, *, token: DirectoryToken, body: dict[str, Any]
 ) -> HttpResponse:
     if request.method == "POST":
-        created = groups.group_representation(groups.group_create(token=token, body=body))
-        response = _json(created, status=201, etag=created["meta"]["version"])
-        response["Location"] = created["meta"]["location"]
-        return response
+        return _created(groups.group_representation(groups.group_create(token=token, body=body)))
     return _list(
         request.GET, groups.groups_visible(), filters.GROUP_FILTERS, groups.group_representation
     )
