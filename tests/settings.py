@@ -5,12 +5,19 @@ exports SECUREDRIVE_TEST_* variables; without them the suite runs on SQLite and 
 tests that need a missing service skip (or fail, under CI=true: see conftest.py).
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import environ
 
-os.environ.setdefault("SECUREDRIVE_DATA_DIR", tempfile.mkdtemp(prefix="securedrive-test-"))
+if "SECUREDRIVE_DATA_DIR" not in os.environ:
+    # A private data folder for this test process (each xdist worker has its own), removed
+    # when the process ends: the large-file tests leave gigabytes of blobs in it.
+    _data_dir = tempfile.mkdtemp(prefix="securedrive-test-")
+    os.environ["SECUREDRIVE_DATA_DIR"] = _data_dir
+    atexit.register(shutil.rmtree, _data_dir, ignore_errors=True)
 os.environ.pop("DATABASE_URL", None)
 os.environ["SECUREDRIVE_PROFILE"] = "embedded"
 
