@@ -613,6 +613,11 @@ class Action(enum.StrEnum):
         _("exported an access review"),
         Category.ACCESS,
     )
+    FILES_VERSION_CONTENT_LINK = (
+        "files.version.content_link",
+        _("linked a copy to its original's content"),
+        Category.INTEGRITY,
+    )
 
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}

@@ -46,14 +46,14 @@ from audit.actions import Action
 from audit.context import RequestContext, context_from_request
 from audit.models import Outcome
 from files import services
-from files.crypto import BlobDecryptor, BlobIntegrityError, segment_offset
+from files.blobs import version_content
+from files.crypto import BlobIntegrityError, segment_offset
 from files.envelope import EnvelopeError
 from files.errors import NotDownloadableError
-from files.keys import associated_data
 from files.lineage import version_lineage_details
 from files.models import FileVersion, ScanStatus
 from files.names import path_component_safe
-from files.storage import BlobMissingError, BlobReader, blob_store
+from files.storage import BlobMissingError, BlobReader
 
 logger = logging.getLogger(__name__)
 
@@ -463,24 +463,23 @@ def version_download_response(
         return response
 
     start, end = (byte_range.start, byte_range.end) if byte_range else (0, size - 1)
+    content = version_content(version)  # its own blob, or the one it shares
     try:
-        data_key = services.version_data_key(version)
+        data_key = content.data_key()
     except EnvelopeError as error:
         services.version_integrity_failure_record(
             version=version, actor=actor, error=error, during="download", request=context
         )
         return IntegrityFailureResponse()
 
-    segment_size = version.segment_size
+    segment_size = content.segment_size
     first_index, last_index = (start // segment_size, end // segment_size) if size else (0, 0)
     span_start = 0 if first_index == 0 else segment_offset(first_index, segment_size)
-    span_end = min(version.ciphertext_size, segment_offset(last_index + 1, segment_size))
+    span_end = min(content.ciphertext_size, segment_offset(last_index + 1, segment_size))
     reader: BlobReader | None = None
     try:
-        reader = blob_store().reader(version.blob_key, span=(span_start, span_end))
-        decryptor = BlobDecryptor(
-            data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
-        )
+        reader = content.reader(span=(span_start, span_end))
+        decryptor = content.decryptor(data_key, reader)
         # An empty file is one empty, final segment: still authenticated before "200".
         chunks = decryptor.decrypt_range(start, end) if size else decryptor.decrypt_all()
         first = next(chunks)

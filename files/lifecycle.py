@@ -16,13 +16,14 @@ transactions, so running twice or after a crash is harmless.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -31,7 +32,8 @@ from audit.actions import Action
 from audit.models import Outcome
 from core.keys import keyring
 from files import services
-from files.crypto import BlobDecryptor, BlobIntegrityError
+from files.blobs import version_content
+from files.crypto import BlobIntegrityError
 from files.envelope import EnvelopeError, WrappedKey, rewrap_data_key
 from files.keys import associated_data
 from files.models import File, FileVersion, Folder, VersionThumbnail
@@ -54,7 +56,30 @@ def shredded_blobs_delete(*, limit: int = 1000) -> int:
     """
     store = blob_store()
     deleted = 0
-    versions = FileVersion.objects.filter(shredded_at__isnull=False).only("pk", "blob_key")[:limit]
+    # Shredded copies first: no blob of their own (only a thumbnail's), and their rows
+    # must go before their holder's (PROTECT).
+    sharers = FileVersion.objects.filter(
+        shredded_at__isnull=False, content_holder__isnull=False
+    ).only("pk")[:limit]
+    for sharer in sharers:
+        try:
+            for thumbnail_key in VersionThumbnail.objects.filter(version=sharer).values_list(
+                "blob_key", flat=True
+            ):
+                store.delete(thumbnail_key)
+        except Exception:
+            logger.exception("could not delete the thumbnail of %s; will retry", sharer.pk)
+            continue
+        FileVersion.objects.filter(pk=sharer.pk).delete()
+    # Then the blobs whose key is destroyed: a purged original whose content copies
+    # still use keeps its key, its blob and its row (versions_shred).
+    versions = (
+        FileVersion.objects.filter(
+            shredded_at__isnull=False, content_holder__isnull=True, wrapped_data_key__isnull=True
+        )
+        .exclude(Exists(FileVersion.objects.filter(content_holder_id=OuterRef("pk"))))
+        .only("pk", "blob_key")[:limit]
+    )
     for version in versions:
         try:
             # Its thumbnail's blob first (its key was destroyed with the version's).
@@ -170,13 +195,11 @@ def version_verify(version: FileVersion) -> None:
     """Authenticate every segment and compare the SHA-256; raise on any failure."""
     import hashlib
 
-    store = blob_store()
-    data_key = services.version_data_key(version)
-    reader = store.reader(version.blob_key, span=(0, version.ciphertext_size))
+    content = version_content(version)
+    data_key = content.data_key()
+    reader = content.reader()
     try:
-        decryptor = BlobDecryptor(
-            data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
-        )
+        decryptor = content.decryptor(data_key, reader)
         digest = hashlib.sha256()
         for chunk in decryptor.decrypt_all():
             digest.update(chunk)
@@ -187,13 +210,17 @@ def version_verify(version: FileVersion) -> None:
 
 
 def blobs_scrub(*, batch: int | None = None) -> ScrubReport:
-    """Re-verify the ``batch`` versions checked least recently (never checked first)."""
+    """Re-verify the ``batch`` blobs checked least recently (never checked first).
+
+    Each blob once, through the version holding it (a copy has none of its own), as
+    long as its key lives: a purged original still holding its copies' content too.
+    A failure flags every version sharing the blob."""
     from django.conf import settings
 
     size = int(settings.FILES_SCRUB_BATCH if batch is None else batch)
     report = ScrubReport()
     versions = FileVersion.objects.filter(
-        shredded_at__isnull=True, integrity_failed=False
+        content_holder__isnull=True, wrapped_data_key__isnull=False, integrity_failed=False
     ).order_by(F("integrity_checked_at").asc(nulls_first=True), "created_at")[:size]
     for version in versions:
         report.checked += 1
@@ -319,8 +346,16 @@ def version_reencrypt(*, version_id: uuid.UUID | str, actor: User | None = None)
     the row is switched to the new blob and key in one transaction, which also destroys
     the old wrapped key; the old blob is deleted after the commit. Returns False when
     the version is gone or was re-encrypted concurrently.
+
+    For a copy, its content holder is re-encrypted: every version sharing the content
+    reads the new blob at once.
     """
-    version = FileVersion.objects.filter(pk=version_id, shredded_at__isnull=True).first()
+    asked = FileVersion.objects.filter(pk=version_id, shredded_at__isnull=True).first()
+    if asked is None:
+        return False
+    version = FileVersion.objects.filter(
+        pk=asked.content_holder_id or asked.pk, wrapped_data_key__isnull=False
+    ).first()
     if version is None:
         return False
     old_blob_key = version.blob_key
@@ -330,7 +365,7 @@ def version_reencrypt(*, version_id: uuid.UUID | str, actor: User | None = None)
     store = blob_store()
     with transaction.atomic():
         switched = FileVersion.objects.filter(
-            pk=version.pk, blob_key=old_blob_key, shredded_at__isnull=True
+            pk=version.pk, blob_key=old_blob_key, wrapped_data_key__isnull=False
         ).update(
             blob_key=sealed.blob_key,
             wrapped_data_key=sealed.wrapped_data_key,
@@ -352,3 +387,122 @@ def version_reencrypt(*, version_id: uuid.UUID | str, actor: User | None = None)
     if not switched:
         store.delete(sealed.blob_key)
     return bool(switched)
+
+
+# --- Copies made before content was shared -------------------------------------------------
+
+
+@dataclass
+class ShareCopiesReport:
+    candidates: int = 0
+    linked: int = 0
+    bytes_freed: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def _share_candidates() -> list[FileVersion]:
+    """Live copies and restores with a blob of their own whose source still has its
+    content: oldest first, so a copy of a copy is linked after its source."""
+    return list(
+        FileVersion.objects.filter(
+            source_version__isnull=False,
+            content_holder__isnull=True,
+            shredded_at__isnull=True,
+            wrapped_data_key__isnull=False,
+            integrity_failed=False,
+        ).order_by("created_at", "pk")
+    )
+
+
+def copies_share_content(*, apply: bool, actor_label: str) -> ShareCopiesReport:
+    """Point copies made by re-encryption (before issue #14) at their source's content
+    holder, then delete their duplicate blob (``manage.py files_share_copies``).
+
+    Only a copy whose size and SHA-256 equal its source's is linked, and only once the
+    holder's blob has been decrypted in full and matched that SHA-256 (a damaged holder
+    keeps its copies as they are). Each link is one transaction with its audit event,
+    the copy's own key destroyed in it; the duplicate blob goes after the commit.
+    Idempotent: a linked copy is no longer a candidate. ``apply=False`` only counts.
+    """
+    report = ShareCopiesReport()
+    store = blob_store()
+    verified: set[uuid.UUID] = set()
+    for copy in _share_candidates():
+        # Read now: an earlier copy of this run may have become a sharer itself.
+        source = FileVersion.objects.filter(pk=copy.source_version_id or copy.pk).first()
+        holder = (
+            None
+            if source is None
+            else FileVersion.objects.filter(pk=source.content_holder_id or source.pk).first()
+        )
+        if (
+            holder is None
+            or holder.pk == copy.pk
+            or holder.wrapped_data_key is None
+            or holder.integrity_failed
+            or (copy.size, copy.sha256) != (holder.size, holder.sha256)
+        ):
+            report.skipped.append(str(copy.pk))
+            continue
+        report.candidates += 1
+        if not apply:
+            continue
+        if holder.pk not in verified:
+            try:
+                version_verify(holder)
+            except (BlobIntegrityError, BlobMissingError, EnvelopeError) as error:
+                services.version_integrity_failure_record(
+                    version=holder, actor=None, error=error, during="share_copies"
+                )
+                report.skipped.append(str(copy.pk))
+                continue
+            verified.add(holder.pk)
+        with transaction.atomic():
+            # Lock order: versions by ascending id.
+            locked = {
+                version.pk: version
+                for version in FileVersion.objects.select_for_update(no_key=True)
+                .filter(pk__in=[copy.pk, holder.pk])
+                .order_by("pk")
+            }
+            fresh, fresh_holder = locked.get(copy.pk), locked.get(holder.pk)
+            if (
+                fresh is None
+                or fresh_holder is None
+                or fresh.shredded_at is not None
+                or fresh.content_holder_id is not None
+                or fresh.blob_key != copy.blob_key
+                or fresh_holder.wrapped_data_key is None
+            ):
+                report.skipped.append(str(copy.pk))
+                continue
+            duplicate = fresh.blob_key
+            layout = {
+                "ciphertext_size": fresh_holder.ciphertext_size,
+                "segment_size": fresh_holder.segment_size,
+            }
+            # Copies made since from this copy share it: they follow it (same plaintext,
+            # as their SHA-256 says), so that no sharer is ever a holder's sharer.
+            FileVersion.objects.filter(content_holder=fresh).update(
+                content_holder=fresh_holder, **layout
+            )
+            FileVersion.objects.filter(pk=fresh.pk).update(
+                content_holder=fresh_holder, blob_key="", wrapped_data_key=None, kek_id="", **layout
+            )
+            audit.record(
+                action=Action.FILES_VERSION_CONTENT_LINK,
+                actor_label=actor_label,
+                target_type="files.version",
+                target_id=fresh.pk,
+                details={
+                    "file": fresh.file_id,
+                    "source_version": str(copy.source_version_id),
+                    "content_holder": str(fresh_holder.pk),
+                    "bytes_freed": fresh.ciphertext_size,
+                },
+            )
+            # The copy's key is gone with this commit; its old blob is only garbage.
+            transaction.on_commit(functools.partial(store.delete, duplicate), robust=True)
+        report.linked += 1
+        report.bytes_freed += fresh.ciphertext_size
+    return report

@@ -239,6 +239,12 @@ class FileVersion(models.Model):
 
     The id is bound into both as associated data (``files.keys.associated_data``), so a
     blob or a wrapped key copied onto another version row fails authentication.
+
+    A copy (``file_copy``, a restored old version) holds no blob and no key of its own:
+    ``content_holder`` names the version that does, whose id stays the associated data
+    (ARCHITECTURE invariant 9: blobs are shared by reference, not re-encrypted). Every
+    read resolves it through ``files.blobs.version_content``. The holder's key lives
+    while any version sharing it is not shredded (``files.services.common.versions_shred``).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -267,11 +273,20 @@ class FileVersion(models.Model):
     # A failed authenticated decryption (download or scrub): never served again.
     integrity_failed = models.BooleanField(default=False)
     integrity_checked_at = models.DateTimeField(null=True, blank=True)
-    blob_key = models.CharField(max_length=200, unique=True)
-    # None once shredded: the blob (and every backup of it) is then unreadable.
+    # Empty for a version sharing another one's content (``content_holder``).
+    blob_key = models.CharField(max_length=200, blank=True)
+    # None once shredded: the blob (and every backup of it) is then unreadable. None
+    # too, and kek_id empty, for a version sharing another one's content.
     wrapped_data_key = models.BinaryField(null=True, editable=False)
     kek_id = models.CharField(max_length=100, db_index=True)
     segment_size = models.PositiveIntegerField()
+    # The version whose blob and wrapped data key hold this one's content (a copy, a
+    # restore): never a sharer itself (copies of copies name the first holder). PROTECT:
+    # the holder's row outlives every version sharing it, even once its own file is
+    # purged (shredded_at set, key kept while a sharer lives: docs/storage.md).
+    content_holder = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="sharers"
+    )
     # The version this one was copied from (copy, restore of an old version).
     source_version = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -295,7 +310,16 @@ class FileVersion(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["file", "number"], name="file_version_number_unique")
+            models.UniqueConstraint(fields=["file", "number"], name="file_version_number_unique"),
+            models.UniqueConstraint(
+                fields=["blob_key"], condition=~Q(blob_key=""), name="file_version_blob_key_unique"
+            ),
+            # Either its own blob, or another version's content and no key of its own.
+            models.CheckConstraint(
+                condition=Q(content_holder__isnull=True) & ~Q(blob_key="")
+                | Q(content_holder__isnull=False, blob_key="", wrapped_data_key__isnull=True),
+                name="file_version_own_blob_xor_holder",
+            ),
         ]
         indexes = [
             models.Index(fields=["shredded_at"]),

@@ -39,12 +39,9 @@ from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext
 from audit.models import Outcome
-from files import services
-from files.crypto import BlobDecryptor
-from files.keys import associated_data
+from files.blobs import version_content
 from files.lineage import version_lineage_details
 from files.models import FileVersion
-from files.storage import blob_store
 
 _heif_registered = False
 
@@ -194,12 +191,11 @@ def version_plaintext(version: FileVersion, *, limit: int) -> bytes:
     if version.size == 0:
         return b""
     end = min(version.size, limit) - 1
-    data_key = services.version_data_key(version)
-    reader = blob_store().reader(version.blob_key, span=(0, version.ciphertext_size))
+    content = version_content(version)
+    data_key = content.data_key()
+    reader = content.reader()
     try:
-        decryptor = BlobDecryptor(
-            data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
-        )
+        decryptor = content.decryptor(data_key, reader)
         return b"".join(decryptor.decrypt_range(0, end))
     finally:
         reader.close()

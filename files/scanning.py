@@ -40,13 +40,12 @@ from files.archives import (
     archive_inspect,
     archive_kind,
 )
+from files.blobs import version_content
 from files.clamd import ClamdClient, ClamdError, Verdict
 from files.crypto import BlobDecryptor, BlobIntegrityError
-from files.keys import associated_data, data_key_unwrap
 from files.models import FileVersion
 from files.scan_windows import WindowedScan, WindowsResult
 from files.signatures import signature_span
-from files.storage import blob_store
 
 logger = logging.getLogger(__name__)
 
@@ -324,19 +323,15 @@ def version_content_scan(
     Raises ``ClamdError`` when the scanner cannot be reached (the caller retries: fail
     closed), never turns it into a verdict.
     """
-    if version.wrapped_data_key is None:
+    content = version_content(version)  # its own blob, or the one it shares
+    if content.wrapped_data_key is None:
         raise BlobIntegrityError(None, "the data key was destroyed")
     limits = scan_limits(client)
     windows_allowed = ScanPolicy(policy) is ScanPolicy.WINDOWED
-    data_key = data_key_unwrap(
-        version_id=version.pk, kek_id=version.kek_id, wrapped=bytes(version.wrapped_data_key)
-    )
-    store = blob_store()
-    reader = store.reader(version.blob_key, span=(0, version.ciphertext_size))
+    data_key = content.data_key()
+    reader = content.reader()
     try:
-        decryptor = BlobDecryptor(
-            data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
-        )
+        decryptor = content.decryptor(data_key, reader)
         tee = _Tee(
             decryptor.decrypt_all(),
             delay_s=float(settings.SCAN_SEGMENT_DELAY_S),

@@ -22,11 +22,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from files.crypto import BlobDecryptor, BlobIntegrityError
-from files.keys import associated_data, data_key_unwrap
+from files.blobs import version_content
+from files.crypto import BlobIntegrityError
 from files.models import FileVersion
 from files.scanning import PlaintextReader
-from files.storage import blob_store
 from imaging.models import IndexKind
 
 if TYPE_CHECKING:
@@ -157,16 +156,13 @@ def version_plaintext(version: FileVersion) -> Iterator[io.BufferedReader]:
 
     Raises ``BlobIntegrityError`` (a destroyed key, a tampered segment) like any read.
     """
-    if version.wrapped_data_key is None:
+    content = version_content(version)  # its own blob, or the one it shares
+    if content.wrapped_data_key is None:
         raise BlobIntegrityError(None, "the data key was destroyed")
-    data_key = data_key_unwrap(
-        version_id=version.pk, kek_id=version.kek_id, wrapped=bytes(version.wrapped_data_key)
-    )
-    reader = blob_store().reader(version.blob_key, span=(0, version.ciphertext_size))
+    data_key = content.data_key()
+    reader = content.reader()
     try:
-        decryptor = BlobDecryptor(
-            data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
-        )
+        decryptor = content.decryptor(data_key, reader)
         yield _PlaintextStream(PlaintextReader(decryptor), buffer_size=1 << 16)
     finally:
         reader.close()

@@ -228,7 +228,10 @@ def versions_unindexed(*, limit: int = 0) -> list[uuid.UUID]:
             scan_status__in=(ScanStatus.AVAILABLE, ScanStatus.NOT_SCANNED),
             integrity_failed=False,
             shredded_at__isnull=True,
-            wrapped_data_key__isnull=False,
+        )
+        # Its own key, or the content holder's for a copy (files/blobs.py).
+        .filter(
+            Q(wrapped_data_key__isnull=False) | Q(content_holder__wrapped_data_key__isnull=False)
         )
         .exclude(pk__in=VersionIndex.objects.values("version_id"))
         .order_by("created_at", "pk")

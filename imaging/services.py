@@ -11,6 +11,7 @@ from django.db import transaction
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
+from files.blobs import version_content
 from files.crypto import BlobIntegrityError
 from files.envelope import EnvelopeError
 from files.models import FileVersion, ScanStatus
@@ -33,7 +34,7 @@ def _readable(version: FileVersion) -> bool:
         version.scan_status in (ScanStatus.AVAILABLE, ScanStatus.NOT_SCANNED)
         and not version.integrity_failed
         and version.shredded_at is None
-        and version.wrapped_data_key is not None
+        and version_content(version).wrapped_data_key is not None
     )
 
 

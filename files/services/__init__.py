@@ -49,6 +49,7 @@ from files.services.versions import (
     version_integrity_failure_record,
     version_mark_scanned,
     version_restore,
+    version_share_create,
 )
 
 __all__ = [
@@ -81,5 +82,6 @@ __all__ = [
     "version_integrity_failure_record",
     "version_mark_scanned",
     "version_restore",
+    "version_share_create",
     "versions_stuck_select",
 ]

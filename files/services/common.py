@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -183,8 +183,35 @@ def purge_cleanup_on_commit() -> None:
 
 
 def versions_shred(versions: QuerySet[FileVersion], now: Any) -> int:
-    """Destroy the wrapped data keys (crypto-shredding), the thumbnails' with them
-    (files/thumbnails.py). Inside the caller's transaction."""
-    alive = versions.filter(shredded_at__isnull=True)
-    VersionThumbnail.objects.filter(version__in=alive).update(wrapped_data_key=None)
-    return alive.update(wrapped_data_key=None, shredded_at=now)
+    """Shred ``versions`` (inside the caller's transaction); returns how many.
+
+    Each is gone for its file at once (``shredded_at``), its thumbnail's key with it
+    (files/thumbnails.py). Content is shared by reference (``content_holder``): the
+    holder's wrapped data key is destroyed (crypto-shredding) when the last version
+    using it goes, here, and the blob is deleted after (files/lifecycle.py). Until then
+    a purged original keeps its key for the copies that live on, unreadable through
+    its own file. The holders are locked first (ascending id), so a copy being made
+    concurrently (``version_share_create``) is either counted or refused.
+    """
+    rows = list(versions.filter(shredded_at__isnull=True).values_list("pk", "content_holder_id"))
+    if not rows:
+        return 0
+    ids = [pk for pk, _holder in rows]
+    holder_ids = sorted({holder or pk for pk, holder in rows})
+    list(
+        FileVersion.objects.select_for_update(no_key=True)
+        .filter(pk__in=holder_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    VersionThumbnail.objects.filter(version_id__in=ids).update(wrapped_data_key=None)
+    shredded = FileVersion.objects.filter(pk__in=ids, shredded_at__isnull=True).update(
+        shredded_at=now
+    )
+    live_sharers = FileVersion.objects.filter(
+        content_holder_id=OuterRef("pk"), shredded_at__isnull=True
+    )
+    FileVersion.objects.filter(pk__in=holder_ids, shredded_at__isnull=False).exclude(
+        Exists(live_sharers)
+    ).update(wrapped_data_key=None)
+    return shredded

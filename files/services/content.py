@@ -28,12 +28,10 @@ from files.services.common import (
     record,
     require_edit,
     require_manage,
-    upload_limit_bytes,
     versions_shred,
 )
 from files.services.spaces import space_root
-from files.services.versions import blob_reencrypt, readable_source, version_create
-from files.storage import blob_store
+from files.services.versions import readable_source, version_create, version_share_create
 from files.uploads import SealedBlob
 
 
@@ -201,15 +199,15 @@ def file_move(*, actor: User, file: File, destination: Folder) -> File:
 
 
 def file_copy(*, actor: User, file: File, destination: Folder, name: str | None = None) -> File:
-    """A new file in ``destination`` whose one version is the current version, re-encrypted."""
+    """A new file in ``destination`` whose one version shares the current version's
+    content (no re-encryption, no new blob: ARCHITECTURE invariant 9). It counts in the
+    destination space's quota like any file there."""
     require_edit(actor, file, destination)
     source = file.current_version
     if source is None:
         raise FileRuleError(_("This file has no content to copy."))
     readable_source(source)
     wanted = name_clean(name) if name else file.name
-    limit, _refusal = upload_limit_bytes(destination.space)
-    sealed = blob_reencrypt(version=source, max_bytes=max(limit, 0), actor=actor)
     try:
         with transaction.atomic():
             destination = folder_locked_live(destination)
@@ -217,7 +215,7 @@ def file_copy(*, actor: User, file: File, destination: Folder, name: str | None 
                 name_clash_check(folder=destination, key=name_key(wanted))
             else:
                 wanted = free_name(folder=destination, name=wanted)
-            quota_check(destination.space, sealed.size)
+            quota_check(destination.space, source.size)
             copy = File.objects.create(
                 space_id=destination.space_id,
                 folder=destination,
@@ -225,7 +223,7 @@ def file_copy(*, actor: User, file: File, destination: Folder, name: str | None 
                 name_key=name_key(wanted),
                 created_by=actor,
             )
-            version = version_create(actor=actor, file=copy, sealed=sealed, source_version=source)
+            version = version_share_create(actor=actor, file=copy, source=source)
             record(
                 Action.FILES_FILE_COPY,
                 actor=actor,
@@ -234,12 +232,14 @@ def file_copy(*, actor: User, file: File, destination: Folder, name: str | None 
                 source_file=file.pk,
                 source_version=str(source.pk),
                 version=str(version.pk),
+                content_holder=str(version.content_holder_id),
                 to_folder=destination.pk,
                 size=version.size,
             )
-    except BaseException:
-        blob_store().delete(sealed.blob_key)
-        raise
+    except IntegrityError:
+        raise NameClashError(
+            _("Something called “%(name)s” is already in this folder.") % {"name": wanted}
+        ) from None
     return copy
 
 

@@ -1,5 +1,5 @@
-"""Versions: creation, re-encrypted copies, restore of an old version, scan verdicts,
-integrity failures, data keys."""
+"""Versions: creation, copies sharing their source's content, restore of an old
+version, scan verdicts, integrity failures, data keys."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -15,20 +15,19 @@ from accounts.models import User
 from audit.actions import Action
 from audit.context import RequestContext
 from audit.models import Outcome
-from files.crypto import BlobDecryptor, BlobIntegrityError
+from files.blobs import version_content
+from files.crypto import BlobIntegrityError
 from files.envelope import EnvelopeError
 from files.errors import (
     FileRuleError,
     NotDownloadableError,
 )
-from files.keys import associated_data, data_key_unwrap
 from files.models import File, FileVersion, ScanStatus
 from files.services.common import (
     file_locked_live,
     quota_check,
     record,
     require_edit,
-    upload_limit_bytes,
 )
 from files.storage import BlobMissingError, blob_store
 from files.uploads import BlobIngest, SealedBlob, size_refusal
@@ -39,41 +38,77 @@ def version_create(
     actor: User | None,
     file: File,
     sealed: SealedBlob,
-    source_version: FileVersion | None = None,
     derived_from: FileVersion | None = None,
 ) -> FileVersion:
     """Inside a transaction with ``file`` locked: the next version, made current.
 
     ``derived_from``: new content made from another version (a de-identified copy): it
     goes through the scanner like any upload, and its lineage names the original."""
-    latest = file.versions.aggregate(latest=Max("number"))["latest"] or 0
-    scan_status, scanned_at = ScanStatus.PENDING, None
-    if source_version is not None and source_version.scan_status in {
-        ScanStatus.AVAILABLE,
-        ScanStatus.NOT_SCANNED,
-    }:
-        # Same plaintext, proven by SHA-256 during the copy: same verdict.
-        scan_status, scanned_at = ScanStatus(source_version.scan_status), source_version.scanned_at
-    version = FileVersion.objects.create(
-        id=sealed.version_id,
+    return _version_add(
         file=file,
-        number=latest + 1,
+        id=sealed.version_id,
         size=sealed.size,
         ciphertext_size=sealed.ciphertext_size,
         sha256=sealed.sha256,
-        # Same plaintext as its source (proven by SHA-256 during the copy): same CRC-32.
-        plaintext_crc32=source_version.plaintext_crc32 if source_version is not None else None,
         content_type=sealed.content_type,
         uploaded_by=actor,
-        scan_status=scan_status,
-        scanned_at=scanned_at,
         blob_key=sealed.blob_key,
         wrapped_data_key=sealed.wrapped_data_key,
         kek_id=sealed.kek_id,
         segment_size=sealed.segment_size,
-        source_version=source_version,
         derived_from=derived_from,
     )
+
+
+def version_share_create(*, actor: User | None, file: File, source: FileVersion) -> FileVersion:
+    """Inside a transaction with ``file`` locked (and the space, for the quota): the next
+    version, made current, sharing ``source``'s content: no byte is read or written.
+
+    The content holder is locked (lock order: versions after the space) so that a purge
+    of its last other reference either commits first (then the key is gone and this
+    refuses) or waits and sees this version (then the key stays: versions_shred).
+    """
+    holder_id = source.content_holder_id or source.pk
+    holder = FileVersion.objects.select_for_update(no_key=True).filter(pk=holder_id).first()
+    live_source = FileVersion.objects.filter(pk=source.pk, shredded_at__isnull=True).first()
+    if holder is None or holder.wrapped_data_key is None or live_source is None:
+        raise FileRuleError(_("This version no longer exists."))
+    return _version_add(
+        file=file,
+        size=live_source.size,
+        ciphertext_size=holder.ciphertext_size,
+        sha256=live_source.sha256,
+        content_type=live_source.content_type,
+        uploaded_by=actor,
+        blob_key="",
+        wrapped_data_key=None,
+        kek_id="",
+        segment_size=holder.segment_size,
+        content_holder=holder,
+        **_inherited_from(live_source),
+    )
+
+
+def _inherited_from(source: FileVersion) -> dict[str, Any]:
+    """What a version with the same plaintext as ``source`` (a copy, a restore) keeps:
+    the verdict and the CRC-32. A pending source leaves the copy pending: it is scanned
+    on its own, through the shared blob."""
+    inherited: dict[str, Any] = {
+        "source_version": source,
+        "plaintext_crc32": source.plaintext_crc32,
+    }
+    if source.scan_status in {ScanStatus.AVAILABLE, ScanStatus.NOT_SCANNED}:
+        inherited.update(
+            scan_status=ScanStatus(source.scan_status),
+            scanned_at=source.scanned_at,
+            scan_note=source.scan_note,
+        )
+    return inherited
+
+
+def _version_add(*, file: File, **fields: Any) -> FileVersion:
+    latest = file.versions.aggregate(latest=Max("number"))["latest"] or 0
+    version = FileVersion.objects.create(file=file, number=latest + 1, **fields)
     file.current_version = version
     file.updated_at = version.created_at
     file.save(update_fields=["current_version", "updated_at"])
@@ -109,40 +144,39 @@ def blob_reencrypt(
     keep_version_id: bool = False,
     actor: User | None = None,
 ) -> SealedBlob:
-    """Decrypt ``version``'s blob and encrypt it again under a fresh data key.
+    """Decrypt ``version``'s content and encrypt it again under a fresh data key.
 
-    Copying ciphertext would put one data key under two versions (and leave the copy
-    bound to the source's id): every copy is a full, streamed re-encryption, checked
-    against the source's SHA-256. ``keep_version_id`` re-encrypts for the same version
-    (a compromised data key). An integrity failure of the source is flagged and audited.
+    Only the full re-encryption of a version whose data key may have leaked uses it
+    now (``keep_version_id``, for the content holder: files/lifecycle.py): copies and
+    restores share the holder's blob (``version_share_create``). Streamed, checked
+    against the SHA-256; an integrity failure is flagged and audited.
     """
     store = blob_store()
-    data_key = data_key_unwrap(
-        version_id=version.pk, kek_id=version.kek_id, wrapped=bytes(version.wrapped_data_key or b"")
-    )
+    content = version_content(version)
     ingest = BlobIngest(
         max_bytes=max_bytes,
         refusal=size_refusal(limit=max_bytes, quota_room=max_bytes),
         size_hint=version.size,
         store=store,
-        version_id=version.pk if keep_version_id else None,
+        version_id=content.holder_id if keep_version_id else None,
     )
     digest = hashlib.sha256()
     reader = None
     try:
-        reader = store.reader(version.blob_key, span=(0, version.ciphertext_size))
-        decryptor = BlobDecryptor(
-            data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
-        )
+        data_key = content.data_key()
+        reader = content.reader()
+        decryptor = content.decryptor(data_key, reader)
         for chunk in decryptor.decrypt_all():
             digest.update(chunk)
             ingest.write(chunk)
         if digest.hexdigest() != version.sha256:
             raise BlobIntegrityError(None, "plaintext does not match the recorded SHA-256")
         return ingest.finish()
-    except (BlobIntegrityError, BlobMissingError) as error:
+    except (BlobIntegrityError, BlobMissingError, EnvelopeError) as error:
         ingest.discard()
-        version_integrity_failure_record(version=version, actor=actor, error=error, during="copy")
+        version_integrity_failure_record(
+            version=version, actor=actor, error=error, during="reencrypt"
+        )
         raise NotDownloadableError(
             _("This version failed an integrity check and cannot be read."), "integrity_failed"
         ) from None
@@ -155,31 +189,27 @@ def blob_reencrypt(
 
 
 def version_restore(*, actor: User, version: FileVersion) -> FileVersion:
-    """Make an old version current again, as a new version (a re-encrypted copy): the
-    history is never rewritten."""
+    """Make an old version current again, as a new version sharing its content (no
+    re-encryption): the history is never rewritten. It counts in the quota again, as
+    a new version of the file."""
     file = version.file
     require_edit(actor, file)
     readable_source(version)
-    limit, _refusal = upload_limit_bytes(file.space)
-    sealed = blob_reencrypt(version=version, max_bytes=max(limit, 0), actor=actor)
-    try:
-        with transaction.atomic():
-            file = file_locked_live(file)
-            quota_check(file.space, sealed.size)
-            restored = version_create(actor=actor, file=file, sealed=sealed, source_version=version)
-            record(
-                Action.FILES_VERSION_RESTORE,
-                actor=actor,
-                target=file,
-                name=file.name,
-                source_version=str(version.pk),
-                source_number=version.number,
-                version=str(restored.pk),
-                number=restored.number,
-            )
-    except BaseException:
-        blob_store().delete(sealed.blob_key)
-        raise
+    with transaction.atomic():
+        file = file_locked_live(file)
+        quota_check(file.space, version.size)
+        restored = version_share_create(actor=actor, file=file, source=version)
+        record(
+            Action.FILES_VERSION_RESTORE,
+            actor=actor,
+            target=file,
+            name=file.name,
+            source_version=str(version.pk),
+            source_number=version.number,
+            version=str(restored.pk),
+            number=restored.number,
+            content_holder=str(restored.content_holder_id),
+        )
     return restored
 
 
@@ -229,10 +259,12 @@ def version_integrity_failure_record(
     where the audit middleware's context has already been reset (audit/context.py).
     """
     segment = getattr(error, "segment_index", None)
+    holder_id = version.content_holder_id or version.pk
     with transaction.atomic():
-        FileVersion.objects.filter(pk=version.pk).update(
-            integrity_failed=True, integrity_checked_at=timezone.now()
-        )
+        # One blob, one key: every version sharing them fails with it.
+        FileVersion.objects.filter(
+            Q(pk=version.pk) | Q(pk=holder_id) | Q(content_holder_id=holder_id)
+        ).update(integrity_failed=True, integrity_checked_at=timezone.now())
         record(
             Action.FILES_VERSION_INTEGRITY_FAILURE,
             actor=actor,
@@ -249,9 +281,6 @@ def version_integrity_failure_record(
 
 
 def version_data_key(version: FileVersion) -> bytes:
-    """The version's data key, unwrapped (``EnvelopeError`` if that fails)."""
-    if version.wrapped_data_key is None:
-        raise EnvelopeError("this version's data key was destroyed")
-    return data_key_unwrap(
-        version_id=version.pk, kek_id=version.kek_id, wrapped=bytes(version.wrapped_data_key)
-    )
+    """The data key of the version's content (its own, or its content holder's),
+    unwrapped (``EnvelopeError`` if that fails)."""
+    return version_content(version).data_key()

@@ -55,13 +55,13 @@ from django.utils import timezone
 from accounts.models import User
 from audit.context import RequestContext, context_from_request
 from files import services
-from files.crypto import BlobDecryptor, BlobIntegrityError
+from files.blobs import VersionContent, version_content
+from files.crypto import BlobIntegrityError
 from files.downloads import content_disposition
 from files.envelope import EnvelopeError
-from files.keys import associated_data
 from files.models import File, FileVersion, Folder
 from files.names import name_key, name_variant, path_components
-from files.storage import BlobMissingError, BlobReader, blob_store
+from files.storage import BlobMissingError, BlobReader
 from sharing.services.zip_stored import StoredZip, ZipEntrySizeError, ZipMember
 
 logger = logging.getLogger(__name__)
@@ -336,8 +336,9 @@ class _ArchiveStream:
 
 def _version_ready(
     version_id: Any, *, actor: User | None, context: RequestContext
-) -> tuple[FileVersion, bytes]:
-    """The version, re-read now, and its data key (in the request thread: database).
+) -> tuple[FileVersion, VersionContent, bytes]:
+    """The version, re-read now, where its content is (its own blob or the one it
+    shares) and the data key (in the request thread: database).
 
     Refuses a version that is not downloadable any more; a data key that does not
     unwrap is an integrity failure, recorded here.
@@ -346,8 +347,9 @@ def _version_ready(
     if version is None or not version.is_downloadable:
         logger.warning("archive aborted: version %s is no longer downloadable", version_id)
         raise ArchiveEntryUnavailable(str(version_id))
+    content = version_content(version)
     try:
-        return version, services.version_data_key(version)
+        return version, content, content.data_key()
     except EnvelopeError as error:
         logger.error("archive aborted: version %s key does not unwrap: %s", version.pk, error)
         services.version_integrity_failure_record(
@@ -364,15 +366,13 @@ def _entry_plaintext(
     context: RequestContext,
 ) -> Iterator[bytes]:
     """One entry's plaintext, decrypted segment by segment (in the helper thread)."""
-    version, data_key = stream.in_request_thread(
+    version, content, data_key = stream.in_request_thread(
         functools.partial(_version_ready, version_id, actor=actor, context=context)
     )
     reader: BlobReader | None = None
     try:
-        reader = blob_store().reader(version.blob_key, span=(0, version.ciphertext_size))
-        decryptor = BlobDecryptor(
-            data_key, associated_data(version.pk), reader.read_at, version.ciphertext_size
-        )
+        reader = content.reader()
+        decryptor = content.decryptor(data_key, reader)
         yield from decryptor.decrypt_all()
     except (BlobIntegrityError, BlobMissingError) as error:
         # Part of the archive is gone already; raising aborts the connection, so the
