@@ -111,3 +111,49 @@ def test_a_dropped_folder_of_many_files_completing_at_once_never_deadlocks(
     assert File.objects.filter(folder__parent=export).count() == FILES
     assert AuditEvent.objects.filter(action=Action.FILES_UPLOAD_COMPLETE).count() == FILES
     assert deadlocks_so_far() == before
+
+
+def test_copies_racing_the_purge_of_every_other_reference_keep_the_content_or_refuse(
+    owner: User, folder_backend: Backend
+) -> None:
+    """Copies of a copy are made while the original and that copy are purged at the same
+    moment: the content holder's lock decides. A copy that got in keeps the key alive
+    and reads in full; one that came after is refused; nobody deadlocks."""
+    from files import lifecycle, services
+    from files.errors import FileRuleError
+    from files.models import FileVersion
+    from tests.files_helpers import version_store
+
+    root = root_of(owner)
+    original = version_store(actor=owner, folder=root, name="irm.dcm", content=content_of(5000))
+    archive = services.folder_create(actor=owner, parent=root, name="Archive")
+    first_copy = services.file_copy(actor=owner, file=original.file, destination=archive)
+    services.file_delete(actor=owner, file=original.file)
+    before = deadlocks_so_far()
+
+    def race(index: int) -> Any:
+        if index == 0:
+            return services.file_purge(actor=owner, file=File.objects.get(pk=original.file_id))
+        if index == 1:
+            copy = File.objects.get(pk=first_copy.pk)
+            services.file_delete(actor=owner, file=copy)
+            return services.file_purge(actor=owner, file=File.objects.get(pk=copy.pk))
+        try:
+            return services.file_copy(
+                actor=owner, file=File.objects.get(pk=first_copy.pk), destination=root
+            )
+        except FileRuleError as refusal:
+            return refusal
+
+    results = all_at_once(race, 6)
+
+    assert results[:2] == [1, 1], results
+    made = [result for result in results[2:] if isinstance(result, File)]
+    assert all(isinstance(result, File | FileRuleError) for result in results[2:]), results
+    assert deadlocks_so_far() == before
+    # With no copy left, the blob task run after the purges removed the row as well.
+    holder = FileVersion.objects.filter(pk=original.pk).first()
+    key_alive = holder is not None and holder.wrapped_data_key is not None
+    assert key_alive == bool(made), results
+    for copy in made:
+        lifecycle.version_verify(FileVersion.objects.get(file_id=copy.pk))
