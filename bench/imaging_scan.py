@@ -50,6 +50,10 @@ ROOT = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 MEMBER_MIB = 2
+# clamd's answer when it could not scan the plaintext ZIP (ClamAV 1.4 stops at 2 GiB).
+REFUSED: dict[str, str] = {}
+# Verdicts other than the expected one (printed, then exit status 1).
+WRONG: dict[str, dict[str, Any]] = {}
 
 # One finalize in a fresh process, as a worker's pool child would run it.
 CHILD = """
@@ -137,10 +141,12 @@ def chunks_of(pool: bytes, total: int, seed: int) -> Any:
 
 
 def study_zip_write(path: Path, mib: int, pool: bytes) -> int:
-    """A stored study ZIP of ~2 MiB DICOM-like members; returns the member count."""
+    """A stored study ZIP of ~2 MiB DICOM-like members; returns the member count.
+    Past 2 GiB Python's zipfile gives the later entries ZIP64 fields (as many export
+    tools do past 4 GiB); SecureDrive unpacks those itself (files/archives.py)."""
     members = max(1, mib // MEMBER_MIB)
     member_size = mib * MIB // members
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=False) as archive:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
         for index in range(members):
             info = zipfile.ZipInfo(f"ETUDE/SERIE{index % 4}/IM{index:05d}.dcm")
             with archive.open(info, "w", force_zip64=False) as member:
@@ -235,7 +241,7 @@ def clamd_instream(address: str, path: Path) -> float:
         result = client.instream(iter(lambda: source.read(MIB), b""))
     elapsed = time.perf_counter() - started
     if result.verdict.value != "clean":
-        raise SystemExit(f"clamd INSTREAM on the plaintext ZIP: {result}")
+        REFUSED["instream"] = f"{result.verdict.value}: {result.detail}"
     return elapsed
 
 
@@ -251,7 +257,7 @@ def clamd_scan(port: int, path: Path) -> float:
             reply += data
     elapsed = time.perf_counter() - started
     if not reply.rstrip(b"\0").endswith(b"OK"):
-        raise SystemExit(f"clamd SCAN on the plaintext ZIP: {reply!r}")
+        REFUSED["scan"] = reply.rstrip(b"\0").decode(errors="replace").rpartition(": ")[2]
     return elapsed
 
 
@@ -401,8 +407,9 @@ def main() -> int:
                 )
                 result = site.finalize(single_ids[size_mib])
                 if result["status"] != "available":
-                    print(f"{size_mib} MiB file, windowed: {result}", file=sys.stderr)
-                    return 1
+                    # Printed with the figures, exit status 1 at the end: ClamAV 1.4
+                    # refuses a window past 2 GiB (MaxFileSize) and the file is blocked.
+                    WRONG[f"{size_mib} MiB file, windowed"] = result
                 rss[f"single_{size_mib}_mib_windowed"] = result["hwm_mib"]
                 rows.append(
                     (
@@ -439,6 +446,9 @@ def main() -> int:
             f"{cpu / (size / 2**30):10.2f}{f'{hwm:.0f}' if hwm else '':>10}"
         )
     verdict = "PASS" if ratio <= 1.5 else "BELOW TARGET"
+    for kind, answer in REFUSED.items():
+        verdict = "no same-run ratio"
+        print(f"clamd {kind.upper()} could NOT scan the plaintext ZIP: {answer}")
     print(
         f"member by member / clamd INSTREAM: {ratio:.2f}; / clamd SCAN: {ratio_scan:.2f} "
         f"(target <= 1.5): {verdict}"
@@ -454,13 +464,19 @@ def main() -> int:
             + " ".join(blocked["explanation"])
         )
     figures.update(
+        clamd_refused=REFUSED,
         worker_peak_rss_mib={key: round(value) for key, value in rss.items()},
         worker_rss_after_setup_mib=round(setup_mib),
         load_average_1m=round(os.getloadavg()[0], 2),
         cpu_count=os.cpu_count(),
     )
+    for label, result in WRONG.items():
+        print(
+            f"UNEXPECTED VERDICT, {label}: {result['status']}: " + " ".join(result["explanation"])
+        )
+    figures["unexpected_verdicts"] = {label: r["status"] for label, r in WRONG.items()}
     print(json.dumps(figures))
-    return 0
+    return 1 if WRONG else 0
 
 
 if __name__ == "__main__":
