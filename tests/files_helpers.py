@@ -234,7 +234,7 @@ def body_of(response: Any) -> bytes:
 
 def blob_files_open(*keys: str) -> list[str]:
     """Which of the blobs ``keys`` (folder store) this process holds open now."""
-    held = []
+    held: list[str] = []
     for fd in os.listdir("/proc/self/fd"):
         try:
             target = os.readlink(f"/proc/self/fd/{fd}")
