@@ -38,12 +38,12 @@ gthread, nginx 1.22.1; two consecutive default runs, load average 2-4 from other
     second run: nginx 2607, SecureDrive 2578 MB/s (0.99); 110 / 111 MiB
 
 Reading it: the ratio moves with the machine's load (one run during a parallel test
-suite, load ~6, gave 0.71), so compare runs made back to back. What got it from ~0.8 to
-~0.95: a helper thread decrypting up to two segments ahead while the WSGI thread is in
-``sendall`` (``files.downloads.prefetched``); the bare decrypt-and-yield path was ~25 %
-slower in alternating runs. Memory: ~104 MiB is Django and the imports; a download adds
-~6 MiB (a reused read buffer, a few 1 MiB segments in flight), the same for 4 GiB as for
-1 GiB.
+suite, load ~6, gave 0.71), so compare runs made back to back. A helper thread
+decrypting two segments ahead while the WSGI thread was in ``sendall`` gave ~25 % more
+throughput on that quiet machine, but a third more CPU per GiB and lower throughput
+under load; it was removed (issue #18, bench/README.md). Memory: ~104 MiB is Django
+and the imports; a download adds ~6 MiB (a reused read buffer, a few 1 MiB segments in
+flight), the same for 4 GiB as for 1 GiB.
 
 Needs nginx (Debian: ``apt-get install -y nginx``; it is started here, on 127.0.0.1,
 with its own configuration and stopped at the end). Prints a table, then as its last

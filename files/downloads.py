@@ -27,9 +27,7 @@
 from __future__ import annotations
 
 import logging
-import queue
 import re
-import threading
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -86,8 +84,6 @@ INLINE_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}
 )
 DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
-# Segments decrypted ahead of the one being sent (see ``prefetched``).
-PREFETCH_SEGMENTS = 2
 
 _DIGITS = re.compile(r"[0-9]+")
 # A byte position or length never needs more than 19 digits (10^19 bytes is ~8.7 EiB).
@@ -270,57 +266,6 @@ class IntegrityFailureResponse(HttpResponse):
         )
 
 
-_END = object()
-
-
-def prefetched(chunks: Iterator[bytes], *, depth: int = PREFETCH_SEGMENTS) -> Iterator[bytes]:
-    """``chunks``, produced by a helper thread up to ``depth`` segments ahead.
-
-    Sending a segment (``sendall``, which releases the GIL) and reading and decrypting
-    the next one then overlap: bench/download.py measured ~25 % more throughput under
-    gunicorn on 2 vCPUs. Memory stays bounded: ``depth`` queued segments, one being
-    decrypted and one being sent. The helper touches only the blob reader and the
-    decryptor, never the database; an exception it meets (an integrity failure) is
-    raised here, in order, after the segments before it. Closing this generator (the
-    client went away) stops the helper and waits for it.
-    """
-    handoff: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def hand(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                if not hand(chunk):
-                    return
-            hand(_END)
-        except BaseException as error:  # handed to the consumer, raised there
-            hand(error)
-
-    helper = threading.Thread(target=produce, name="download-prefetch", daemon=True)
-    helper.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            assert isinstance(item, bytes)  # noqa: S101
-            yield item
-    finally:
-        stop.set()
-        helper.join()
-
-
 def _decrypting_stream(
     *,
     first: bytes,
@@ -329,7 +274,6 @@ def _decrypting_stream(
     version: FileVersion,
     actor: User | None,
     context: RequestContext,
-    prefetch: bool,
     length: int,
     on_finished: Callable[[int, bool], None] | None,
 ) -> Iterator[bytes]:
@@ -337,7 +281,11 @@ def _decrypting_stream(
     try:
         sent += len(first)
         yield first
-        for chunk in prefetched(rest) if prefetch else rest:
+        # Each segment is decrypted just before it is sent, in this thread: the
+        # plaintext is still in the CPU's cache when sendall copies it. A helper
+        # thread decrypting ahead cost a third more CPU per GiB and, on a busy 2-core
+        # machine, lowered the throughput too (issue #18, bench/README.md).
+        for chunk in rest:
             sent += len(chunk)
             yield chunk
     except (BlobIntegrityError, BlobMissingError) as error:
@@ -525,7 +473,6 @@ def version_download_response(
             version=version,
             actor=actor,
             context=context,
-            prefetch=last_index - first_index >= 2,
             length=length,
             on_finished=on_finished,
         ),

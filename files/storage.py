@@ -21,9 +21,11 @@ to a temporary file before the first byte, which breaks constant memory and rang
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -156,6 +158,31 @@ class _FolderBlobWriter:
         self._partial.unlink(missing_ok=True)
 
 
+def _writeback_starter() -> Callable[[int, int, int], None]:
+    """``start(fd, offset, length)``: ask the kernel to begin writing those dirty pages
+    to disk now, without waiting (Linux ``sync_file_range(SYNC_FILE_RANGE_WRITE)``;
+    elsewhere nothing). A tus PATCH calls it after each segment, so the disk writes
+    while the rest of the body arrives and the fsync before the offset moves only
+    waits for the last few segments (issue #18). Durability still comes from that
+    fsync alone."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        sync_file_range = libc.sync_file_range
+    except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
+        return lambda fd, offset, length: None
+    sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    sync_file_range.restype = ctypes.c_int
+    write = 2  # SYNC_FILE_RANGE_WRITE
+
+    def start(fd: int, offset: int, length: int) -> None:
+        sync_file_range(fd, offset, length, write)  # advisory: a failure changes nothing
+
+    return start
+
+
+_writeback_start = _writeback_starter()
+
+
 class _FolderStagingWriter:
     """pwrite into the upload's staging file, fsync on commit. Abort only closes it:
     the file also holds segments earlier requests committed."""
@@ -170,11 +197,12 @@ class _FolderStagingWriter:
     def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         if self._fd is None:
             raise RuntimeError("staging writer is closed")
-        view = memoryview(data)
+        view, start = memoryview(data), offset
         while view:
             count = os.pwrite(self._fd, view, offset)
             view, offset = view[count:], offset + count
         self._written += len(data)
+        _writeback_start(self._fd, start, offset - start)
 
     def commit(self) -> int:
         if self._fd is None:

@@ -137,8 +137,10 @@ def database_tune(database: dict[str, Any]) -> None:
         options.setdefault("transaction_mode", "IMMEDIATE")
         options.setdefault("timeout", 20)
         options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-    else:
-        database.setdefault("CONN_MAX_AGE", 60)
+    # Connections are kept between requests (each gunicorn thread its own): opening
+    # one per request (SQLite: open, two PRAGMAs, close) was about a third of a tus
+    # PATCH's fixed cost (issue #18, bench/README.md).
+    database.setdefault("CONN_MAX_AGE", 60)
     # After a database restart the first request would fail without this (FIELD-NOTES).
     database["CONN_HEALTH_CHECKS"] = True
 

@@ -9,6 +9,7 @@ helpers read and rewrite stored blobs the way an attacker with storage access wo
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -229,3 +230,15 @@ def body_of(response: Any) -> bytes:
     if getattr(response, "streaming", False):
         return b"".join(response.streaming_content)
     return bytes(response.content)
+
+
+def blob_files_open(*keys: str) -> list[str]:
+    """Which of the blobs ``keys`` (folder store) this process holds open now."""
+    held: list[str] = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # the listing's own descriptor, gone already
+        held.extend(key for key in keys if target.endswith(key))
+    return held

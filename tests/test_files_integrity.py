@@ -22,7 +22,15 @@ from files import lifecycle
 from files.crypto import HEADER_SIZE, TAG_SIZE, BlobIntegrityError, segment_offset
 from files.models import FileVersion
 from files.storage import BlobMissingError
-from tests.files_helpers import SEGMENT, Backend, chunks_of, content_of, root_of, version_store
+from tests.files_helpers import (
+    SEGMENT,
+    Backend,
+    blob_files_open,
+    chunks_of,
+    content_of,
+    root_of,
+    version_store,
+)
 from tests.helpers import client_signed_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_segments")]
@@ -318,17 +326,16 @@ def test_scrub_flags_a_missing_blob(owner: User, folder_backend: Backend) -> Non
 
 
 def test_a_client_that_goes_away_stops_the_reading(owner: User, folder_backend: Backend) -> None:
-    import threading
-
     version, content = stored(owner)
     response = client_signed_in(owner).get(f"/files/{version.file_id}/download/")
     chunks = chunks_of(response)
     assert next(chunks) == content[:SEGMENT]
-    assert next(chunks) == content[SEGMENT : 2 * SEGMENT]  # from the prefetching helper
+    assert next(chunks) == content[SEGMENT : 2 * SEGMENT]
+    assert blob_files_open(version.blob_key) == [version.blob_key]  # still reading
     # What the WSGI server does when the connection drops: close the body iterator
     # (the test client's wrapper, which also keeps the test's database connection).
     streaming: Any = response
     streaming._iterator.close()
-    assert not [t for t in threading.enumerate() if t.name == "download-prefetch"]
+    assert blob_files_open(version.blob_key) == []
     version.refresh_from_db()
     assert not version.integrity_failed

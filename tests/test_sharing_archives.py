@@ -12,7 +12,6 @@ and ``Content-Length`` must be exactly what was sent.
 from __future__ import annotations
 
 import io
-import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -39,7 +38,15 @@ from sharing.services.archives import (
     archive_paths_unique,
     archive_response,
 )
-from tests.files_helpers import SEGMENT, Backend, chunks_of, content_of, root_of, version_store
+from tests.files_helpers import (
+    SEGMENT,
+    Backend,
+    blob_files_open,
+    chunks_of,
+    content_of,
+    root_of,
+    version_store,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_segments")]
 
@@ -349,11 +356,13 @@ def test_a_recipient_who_goes_away_stops_the_work_and_is_reported(
     )
     chunks = chunks_of(response)
     sent = sum(len(next(chunks)) for _ in range(4))  # inside the 5-segment report
+    keys = [entry.version.blob_key for entry in entries]
+    assert len(blob_files_open(*keys)) == 1  # the entry being sent
 
     response_close(response)  # what the WSGI server does when the client disconnects
 
     assert finished.calls == [(sent, False)]
-    assert not [t for t in threading.enumerate() if t.name == "archive-maker"]
+    assert blob_files_open(*keys) == []
 
 
 # --- Names ----------------------------------------------------------------------------------

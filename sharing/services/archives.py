@@ -29,9 +29,8 @@
   (``FileVersion.plaintext_crc32``) and written in the entry's local header: the archive
   only copies decrypted bytes. A version from before the field has its CRC-32 computed
   as it streams (sent in a data descriptor) and recorded for the next archive.
-* **Two threads.** A helper thread makes the archive (decryption releases the GIL) a
-  few chunks ahead of the request thread's ``sendall``; all database work is handed
-  back to the request thread.
+* **One thread.** The request thread makes each chunk just before it sends it: a
+  helper thread working ahead cost a third more CPU per GiB (issue #18).
 * **Audit belongs to the caller**, who knows who is downloading (a link recipient, a
   transfer recipient, a signed-in person): ``on_finished(bytes_sent, completed)`` is
   called once, when the archive was sent whole or when the stream stopped early.
@@ -39,11 +38,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
-import queue
-import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -67,9 +62,6 @@ from sharing.services.zip_stored import StoredZip, ZipEntrySizeError, ZipMember
 logger = logging.getLogger(__name__)
 
 ARCHIVE_CONTENT_TYPE = "application/zip"
-# Chunks (mostly 1 MiB segments) the helper thread may make ahead of the one being
-# sent: as files.downloads.PREFETCH_SEGMENTS, plus room for the small ZIP headers.
-ARCHIVE_PREFETCH_CHUNKS = 3
 
 
 @dataclass(frozen=True)
@@ -197,99 +189,29 @@ def archive_entries_for_folder(
 # --- Streaming ----------------------------------------------------------------------------
 
 
-class _Stopped(Exception):
-    """The request thread is gone (client away, stream over): the helper unwinds."""
-
-
-_END = object()
-
-
-class _Call:
-    """Work the helper thread needs done in the request thread (anything that touches
-    the database: Django connections belong to the thread that opened them, and a
-    test's transaction is visible to its own connection only)."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        self.work = work
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.result = self.work()
-        except BaseException as error:  # handed back to the helper thread, raised there
-            self.error = error
-        finally:
-            self.done.set()
-
-
 class _ArchiveStream:
-    """The archive's bytes, made by a helper thread and sent by the request thread.
+    """The archive's bytes, made in the request thread as they are sent.
 
-    Why a helper thread: the AES-GCM decryption (and the CRC-32 of a version that has
-    none recorded yet) release the GIL, so making the next chunks while the request
-    thread is in ``sendall`` keeps the archive close to a plain download (bench/zip.py),
-    as ``files.downloads.prefetched`` does for single files. At most ``depth`` chunks
-    wait in between: memory stays bounded.
-    Everything that touches the database (re-checking a version, recording an
-    integrity failure) is handed back to the request thread (``in_request_thread``),
-    in order with the chunks.
+    Each chunk is made (a segment decrypted, a ZIP record laid out) just before the
+    request thread sends it: the plaintext is still in the CPU's cache when ``sendall``
+    copies it. A helper thread making chunks ahead cost a third more CPU per GiB and,
+    on a busy 2-core machine, lowered the throughput too (issue #18, bench/README.md);
+    database work (re-checking a version, recording an integrity failure) runs here
+    directly, in the request thread that owns the connection.
 
-    ``on_finished`` runs exactly once, in the request thread. This is a class rather
-    than a generator because Django calls ``close()`` on the response's iterator when
-    the WSGI server is done with it (sent, client gone, error), even when iteration
-    never started, which a generator's ``finally`` would miss.
+    ``on_finished`` runs exactly once. This is a class rather than a generator because
+    Django calls ``close()`` on the response's iterator when the WSGI server is done
+    with it (sent, client gone, error), even when iteration never started, which a
+    generator's ``finally`` would miss.
     """
 
-    def __init__(self, *, on_finished: Callable[[int, bool], None] | None, depth: int) -> None:
+    def __init__(self, *, on_finished: Callable[[int, bool], None] | None) -> None:
         self.source: Iterable[bytes] = ()  # set once the archive is laid out
         self._on_finished = on_finished
-        self._handoff: queue.Queue[object] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._helper: threading.Thread | None = None
+        self._chunks: Iterator[bytes] | None = None
         self.bytes_sent = 0
         self.completed = False
         self._finished = False
-
-    # Helper thread side.
-
-    def _hand(self, item: object) -> None:
-        while not self._stop.is_set():
-            try:
-                self._handoff.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-        raise _Stopped
-
-    def in_request_thread(self, work: Callable[[], Any]) -> Any:
-        call = _Call(work)
-        self._hand(call)
-        while not call.done.wait(0.1):
-            if self._stop.is_set():
-                raise _Stopped
-        if call.error is not None:
-            raise call.error
-        return call.result
-
-    def _run(self) -> None:
-        chunks = iter(self.source)
-        try:
-            for chunk in chunks:
-                self._hand(chunk)
-            self._hand(_END)
-        except _Stopped:
-            pass
-        except BaseException as error:  # raised in the request thread, in order
-            with contextlib.suppress(_Stopped):
-                self._hand(error)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()  # the entry being made closes its blob reader
-
-    # Request thread side.
 
     def __iter__(self) -> _ArchiveStream:
         return self
@@ -297,32 +219,25 @@ class _ArchiveStream:
     def __next__(self) -> bytes:
         if self._finished:  # ended, failed or closed: nothing more will come
             raise StopIteration
-        if self._helper is None:
-            self._helper = threading.Thread(target=self._run, name="archive-maker", daemon=True)
-            self._helper.start()
+        if self._chunks is None:
+            self._chunks = iter(self.source)
         try:
-            while True:
-                item = self._handoff.get()
-                if isinstance(item, _Call):
-                    item.run()
-                    continue
-                if item is _END:
-                    self.completed = True
-                    raise StopIteration
-                if isinstance(item, BaseException):
-                    raise item
-                assert isinstance(item, bytes)  # noqa: S101
-                self.bytes_sent += len(item)
-                return item
+            chunk = next(self._chunks)
+        except StopIteration:
+            self.completed = True
+            self._finish()
+            raise
         except BaseException:
             self._finish()
             raise
+        self.bytes_sent += len(chunk)
+        return chunk
 
     def close(self) -> None:
-        self._stop.set()
         try:
-            if self._helper is not None:
-                self._helper.join()
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()  # the entry being made closes its blob reader
         finally:
             self._finish()
 
@@ -338,7 +253,7 @@ def _version_ready(
     version_id: Any, *, actor: User | None, context: RequestContext
 ) -> tuple[FileVersion, VersionContent, bytes]:
     """The version, re-read now, where its content is (its own blob or the one it
-    shares) and the data key (in the request thread: database).
+    shares) and its data key.
 
     Refuses a version that is not downloadable any more; a data key that does not
     unwrap is an integrity failure, recorded here.
@@ -359,16 +274,10 @@ def _version_ready(
 
 
 def _entry_plaintext(
-    *,
-    stream: _ArchiveStream,
-    version_id: Any,
-    actor: User | None,
-    context: RequestContext,
+    *, version_id: Any, actor: User | None, context: RequestContext
 ) -> Iterator[bytes]:
-    """One entry's plaintext, decrypted segment by segment (in the helper thread)."""
-    version, content, data_key = stream.in_request_thread(
-        functools.partial(_version_ready, version_id, actor=actor, context=context)
-    )
+    """One entry's plaintext, decrypted segment by segment."""
+    version, content, data_key = _version_ready(version_id, actor=actor, context=context)
     reader: BlobReader | None = None
     try:
         reader = content.reader()
@@ -378,15 +287,8 @@ def _entry_plaintext(
         # Part of the archive is gone already; raising aborts the connection, so the
         # client is left with a short download, not a ZIP that looks complete.
         logger.error("archive aborted: version %s failed integrity: %s", version.pk, error)
-        stream.in_request_thread(
-            functools.partial(
-                services.version_integrity_failure_record,
-                version=version,
-                actor=actor,
-                error=error,
-                during="archive",
-                request=context,
-            )
+        services.version_integrity_failure_record(
+            version=version, actor=actor, error=error, during="archive", request=context
         )
         raise
     finally:
@@ -404,13 +306,12 @@ def _crc_record(version_id: Any, crc32: int) -> None:
 
 def _archive_chunks(
     *,
-    stream: _ArchiveStream,
     layout: StoredZip,
     version_ids: list[Any],
     actor: User | None,
     context: RequestContext,
 ) -> Iterator[bytes]:
-    """The archive's bytes (in the helper thread): headers, decrypted data, directory.
+    """The archive's bytes: headers, decrypted data, directory.
 
     An entry whose CRC-32 is on its version is only copied; one without (a version from
     before the field) has it computed here, sent in a data descriptor after its data
@@ -420,14 +321,12 @@ def _archive_chunks(
     for index, (member, version_id) in enumerate(zip(layout.members, version_ids, strict=True)):
         header = layout.local_header(index)
         crc, sent = 0, 0
-        for chunk in _entry_plaintext(
-            stream=stream, version_id=version_id, actor=actor, context=context
-        ):
+        for chunk in _entry_plaintext(version_id=version_id, actor=actor, context=context):
             if member.crc32 is None:
                 crc = zlib.crc32(chunk, crc)
             sent += len(chunk)
             if header:
-                # One send for the small header and the first segment: fewer hand-offs.
+                # One send for the small header and the first segment.
                 chunk, header = header + chunk, b""
             yield chunk
         if sent != member.size:  # the version row and the blob disagree: never a bad ZIP
@@ -436,7 +335,7 @@ def _archive_chunks(
             yield header  # an empty entry
         if member.crc32 is None:
             yield layout.data_descriptor(index, crc)
-            stream.in_request_thread(functools.partial(_crc_record, version_id, crc))
+            _crc_record(version_id, crc)
             crcs.append(crc)
         else:
             crcs.append(member.crc32)
@@ -471,7 +370,7 @@ def archive_response(
         kept.append((entry.path, version))
     paths = archive_paths_unique([path for path, _version in kept])
 
-    stream = _ArchiveStream(on_finished=on_finished, depth=ARCHIVE_PREFETCH_CHUNKS)
+    stream = _ArchiveStream(on_finished=on_finished)
     layout = StoredZip(
         [
             ZipMember(
@@ -483,9 +382,8 @@ def archive_response(
             for path, (_old, version) in zip(paths, kept, strict=True)
         ]
     )
-    # A generator: nothing runs until the helper thread starts it.
+    # A generator: nothing runs until the WSGI server asks for the first chunk.
     stream.source = _archive_chunks(
-        stream=stream,
         layout=layout,
         version_ids=[version.pk for _old, version in kept],
         actor=actor,
