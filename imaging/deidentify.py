@@ -45,7 +45,7 @@ from files.storage import BlobMissingError
 from files.uploads import BlobIngest
 from imaging import selectors
 from imaging.models import DeidentifyJob, Instance, JobStatus
-from imaging.reading import instance_bytes, parse_errors
+from imaging.reading import ZipMembers, parse_errors
 
 if TYPE_CHECKING:
     from imaging.profile import Deidentifier
@@ -116,12 +116,14 @@ def _file_name(instance: Instance, taken: set[str]) -> str:
     return name
 
 
-def _deidentified_bytes(instance: Instance, deidentifier: Deidentifier) -> bytes | None:
+def _deidentified_bytes(
+    instance: Instance, deidentifier: Deidentifier, members: ZipMembers
+) -> bytes | None:
     """The instance read whole into memory, de-identified, written back; None when it
     cannot be (unparseable, too big)."""
     plaintext = io.BytesIO()
-    # closing(): stopping early must release the decrypting reader now, not at GC.
-    with closing(instance_bytes(instance.version, instance.member)) as chunks:
+    # closing(): stopping early must release the member now, not at GC.
+    with closing(members.chunks(instance.version, instance.member)) as chunks:
         for chunk in chunks:
             plaintext.write(chunk)
             if plaintext.tell() > INSTANCE_MAX_BYTES:
@@ -168,6 +170,7 @@ def study_deidentify(
     taken: set[str] = set()
     total = sum(len(item.instances) for item in chosen)
     done = 0
+    members = ZipMembers()
     try:
         for series_view in chosen:
             for instance in series_view.instances:
@@ -179,7 +182,7 @@ def study_deidentify(
                     skipped.append(label)
                     continue
                 try:
-                    data = _deidentified_bytes(instance, deidentifier)
+                    data = _deidentified_bytes(instance, deidentifier, members)
                 except (BlobIntegrityError, BlobMissingError) as error:
                     files_services.version_integrity_failure_record(
                         version=instance.version, actor=actor, error=error, during="deidentify"
@@ -192,6 +195,7 @@ def study_deidentify(
                 ingests.append((ingest, instance, _file_name(instance, taken)))
                 for start in range(0, len(data), 1 << 20):
                     ingest.write(data[start : start + (1 << 20)])
+        members.close()
         if not ingests:
             raise DeidentifyRuleError(_("None of the chosen images could be de-identified."))
         sealed = [(ingest.finish(), instance, name) for ingest, instance, name in ingests]
@@ -211,15 +215,13 @@ def study_deidentify(
                 ],
                 skipped=skipped,
             )
-            for blob, instance, name in sealed:
-                version = files_services.file_upload(
-                    actor=actor,
-                    folder=folder,
-                    name=name,
-                    sealed=blob,
-                    derived_from=instance.version,
-                )
-                copy.files.append(version.file)
+            versions = files_services.files_upload(
+                actor=actor,
+                folder=folder,
+                uploads=[(name, blob) for blob, _instance, name in sealed],
+                derived_from=[instance.version for _blob, instance, _name in sealed],
+            )
+            copy.files.extend(version.file for version in versions)
             originals = sorted({str(instance.version_id) for _blob, instance, _name in sealed})
             audit.record(
                 action=Action.IMAGING_STUDY_DEIDENTIFY,
@@ -252,6 +254,7 @@ def study_deidentify(
                 },
             )
     except BaseException:
+        members.close()
         for ingest, _instance, _name in ingests:
             ingest.discard()
         raise

@@ -64,6 +64,13 @@ class Study(models.Model):
     def __str__(self) -> str:
         return self.study_description or self.study_instance_uid
 
+    @property
+    def patient_name_words(self) -> str:
+        """The patient's name as a person reads it: "DUPONT Marie", not "DUPONT^MARIE"."""
+        from imaging.names import person_name_words  # pydicom, loaded on use
+
+        return person_name_words(self.patient_name)
+
 
 class Series(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")

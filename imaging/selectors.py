@@ -10,6 +10,7 @@ is a ``StudyNotFoundForActor``, a 404 that confirms nothing.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -29,6 +30,8 @@ STUDY_RESULTS_LIMIT = 50
 # Secondary Capture Image Storage and its multi-frame variants (PS3.4 B.5).
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 STUDY_QUERY_MAX = 200
+# Between the words of a search: spaces, commas, and the "^" of DICOM person names.
+QUERY_SEPARATORS = re.compile(r"[\s,^]+")
 
 
 class StudyNotFoundForActor(NotFoundForActor):
@@ -104,15 +107,17 @@ def study_rows_for(
     date_to: dt.date | None = None,
 ) -> tuple[list[StudyRow], bool]:
     """Studies ``actor`` may read matching patient name or ID or accession number
-    (``query``: accents, case and "^" ignored), modality and study date; newest first.
-    Returns (rows, more than the limit)."""
+    (``query``: each word, in any order; accents, case and "^" ignored), modality and
+    study date; newest first. Returns (rows, more than the limit)."""
     readable = instances_readable_by(actor)
     if modality:
         readable = readable.filter(series__modality=modality.upper())
     studies = Study.objects.filter(pk__in=readable.values("series__study"))
-    key = name_search_key(query.replace("^", " ")) if query.strip() else ""
-    if key:
-        studies = studies.filter(search_key__contains=key)
+    # Word by word, in any order: "DUPONT Marie", "Marie Dupont" and "DUPONT^MARIE"
+    # all find DUPONT^MARIE^CLAIRE (the list shows "DUPONT Marie Claire").
+    for word in QUERY_SEPARATORS.split(query):
+        if key := name_search_key(word):
+            studies = studies.filter(search_key__contains=key)
     if date_from is not None:
         studies = studies.filter(study_date__gte=date_from)
     if date_to is not None:

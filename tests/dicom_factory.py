@@ -18,12 +18,15 @@ Benches import this module too: ``ct_study(instances_per_series=(300, 300, 300))
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -246,6 +249,40 @@ def ct_study(
     """A CT study: one series per entry of ``instances_per_series``; by default the first
     series is uncompressed and the others RLE Lossless. ``burned_in_series`` adds a
     secondary-capture series flagged BurnedInAnnotation=YES (2 instances)."""
+    study, instances = ct_study_stream(
+        instances_per_series=instances_per_series,
+        transfer_syntaxes=transfer_syntaxes,
+        rows=rows,
+        columns=columns,
+        patient_name=patient_name,
+        patient_id=patient_id,
+        accession_number=accession_number,
+        study_date=study_date,
+        description=description,
+        burned_in_series=burned_in_series,
+        folder=folder,
+    )
+    study.instances.extend(instances)
+    return study
+
+
+def ct_study_stream(
+    *,
+    instances_per_series: tuple[int, ...] = (12, 8),
+    transfer_syntaxes: tuple[UID, ...] | None = None,
+    rows: int = 64,
+    columns: int = 64,
+    patient_name: str = PATIENT_NAME,
+    patient_id: str = PATIENT_ID,
+    accession_number: str = ACCESSION_NUMBER,
+    study_date: str = "20260412",
+    description: str = "CT THORAX ABDOMEN",
+    burned_in_series: bool = False,
+    folder: str = "CT_THORAX",
+) -> tuple[Study, Iterator[Instance]]:
+    """``ct_study`` one instance at a time, for studies larger than memory: the study
+    (its ``instances`` left empty, its UIDs filled in as the iterator runs) and an
+    iterator of instances, each generated when asked for."""
     syntaxes = transfer_syntaxes or tuple(
         ExplicitVRLittleEndian if number == 0 else RLELossless
         for number in range(len(instances_per_series))
@@ -270,39 +307,79 @@ def ct_study(
         accession_number=accession_number,
         study_date=study_date,
         description=description,
-        series_uids=[],
+        series_uids=[generate_uid() for _spec in specs],
         instances=[],
     )
     frame_of_reference = generate_uid()
-    for number, spec in enumerate(specs, start=1):
-        series_uid = generate_uid()
-        study.series_uids.append(series_uid)
-        first_sop_uid: str | None = None
-        for index in range(spec.instances):
-            ds, sop_uid = _instance(
-                study,
-                spec,
-                series_uid=series_uid,
-                series_number=number,
-                frame_of_reference=frame_of_reference,
-                index=index,
-                rows=rows,
-                columns=columns,
-                first_sop_uid=first_sop_uid,
-            )
-            first_sop_uid = first_sop_uid or sop_uid
-            buffer = io.BytesIO()
-            ds.save_as(buffer, enforce_file_format=True)
-            study.instances.append(
-                Instance(
+
+    def instances() -> Iterator[Instance]:
+        for number, spec in enumerate(specs, start=1):
+            series_uid = study.series_uids[number - 1]
+            first_sop_uid: str | None = None
+            for index in range(spec.instances):
+                ds, sop_uid = _instance(
+                    study,
+                    spec,
+                    series_uid=series_uid,
+                    series_number=number,
+                    frame_of_reference=frame_of_reference,
+                    index=index,
+                    rows=rows,
+                    columns=columns,
+                    first_sop_uid=first_sop_uid,
+                )
+                first_sop_uid = first_sop_uid or sop_uid
+                buffer = io.BytesIO()
+                ds.save_as(buffer, enforce_file_format=True)
+                yield Instance(
                     path=f"{folder}/S{number}/IM{index + 1:04d}.dcm",
                     data=buffer.getvalue(),
                     sop_instance_uid=sop_uid,
                     series_instance_uid=series_uid,
                     dataset=ds,
                 )
+
+    return study, instances()
+
+
+@dataclass(frozen=True)
+class WrittenZip:
+    """A study ZIP written to disk by ``study_zips_write``."""
+
+    path: Path
+    size: int
+    members: int
+
+
+def study_zips_write(
+    targets: dict[Path, dict[int, tuple[str, bytes]]], **study: Any
+) -> tuple[Study, list[str], list[WrittenZip]]:
+    """One generated study written as several stored ZIPs at once, instance by instance
+    (memory holds one instance, whatever the study's size): ``targets`` maps each ZIP's
+    path to extra members to insert before the instance of that position (e.g. an
+    infected member in the middle). Returns the study, its SOP Instance UIDs and what
+    was written. ``study`` takes ``ct_study``'s arguments."""
+    header, instances = ct_study_stream(**study)
+    sop_uids: list[str] = []
+    with contextlib.ExitStack() as stack:
+        archives = {
+            path: stack.enter_context(
+                zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
             )
-    return study
+            for path in targets
+        }
+        for position, instance in enumerate(instances):
+            sop_uids.append(instance.sop_instance_uid)
+            for path, archive in archives.items():
+                if position in targets[path]:
+                    name, data = targets[path][position]
+                    archive.writestr(name, data)
+                archive.writestr(instance.path, instance.data)
+    written = [
+        WrittenZip(path, path.stat().st_size, len(sop_uids) + len(extra))
+        for path, extra in targets.items()
+    ]
+    return header, sop_uids, written
 
 
 def study_zip(

@@ -190,6 +190,7 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("studies", "clinician", "/imaging/studies/"),
         Page("studies found", "clinician", "/imaging/studies/?q=dupont&modality=CT"),
         Page("study and its viewer", "clinician", "/imaging/studies/{study}/"),
+        Page("share a study de-identified", "clinician", "/imaging/studies/{study}/share/"),
     ],
     "clinician": [
         Page("file sharing", "clinician", "/sharing/files/{file}/share/"),

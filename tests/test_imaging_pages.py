@@ -153,3 +153,48 @@ def test_the_studies_page_is_in_the_navigation(owner: User, folder_backend: Back
     html = client_signed_in(owner).get("/files/", follow=True).content.decode()
     assert 'id="nav-studies"' in html
     assert 'href="/imaging/studies/"' in html
+
+
+def test_the_patient_is_named_as_a_person_reads_it_on_the_list_and_the_study_page(
+    owner: User, study: tuple[GeneratedStudy, Study]
+) -> None:
+    """DICOM stores DUPONT^MARIE^CLAIRE; French hospital software shows the family name
+    in capitals, then the given names."""
+    _generated, indexed = study
+    client = client_signed_in(owner)
+    for url in ("/imaging/studies/?q=dupont", f"/imaging/studies/{indexed.pk}/"):
+        html = client.get(url).content.decode()
+        assert "DUPONT Marie Claire · SD-PAT-0042" in html
+        assert "DUPONT^MARIE" not in html
+
+
+@pytest.mark.parametrize(
+    "query", ["DUPONT Marie", "Marie Dupont", "dupont^marie", "Claire, Dupont"]
+)
+def test_search_finds_the_patient_by_either_order_of_the_name(
+    query: str, owner: User, study: tuple[GeneratedStudy, Study]
+) -> None:
+    generated, _indexed = study
+    html = client_signed_in(owner).get("/imaging/studies/", {"q": query}).content.decode()
+    assert f'data-study="{generated.study_instance_uid}"' in html
+    assert "data-study=" in html
+    miss = client_signed_in(owner).get("/imaging/studies/", {"q": "Marie Martin"})
+    assert "data-study=" not in miss.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("DUPONT^MARIE^CLAIRE", "DUPONT Marie Claire"),
+        ("Dupont^Marie-Hélène", "DUPONT Marie-Hélène"),
+        ("DE LA FONTAINE^JEAN^^MME^JR", "Mme DE LA FONTAINE Jean, Jr"),
+        ("Yamada^Tarou=山田^太郎=やまだ^たろう", "YAMADA Tarou"),
+        ("ANON-G62JED4Z", "ANON-G62JED4Z"),
+        ("", ""),
+        ("^^^^", ""),
+    ],
+)
+def test_person_names_read_in_words(raw: str, shown: str) -> None:
+    from imaging.names import person_name_words
+
+    assert person_name_words(raw) == shown

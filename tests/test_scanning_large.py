@@ -14,6 +14,7 @@ show that the limit is read from clamd, not assumed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import socket
@@ -143,23 +144,26 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def private_clamd(tmp_path: Path, clamd: str) -> Iterator[str]:
-    """A clamd of our own with StreamMaxLength 1M (the shared one is never touched)."""
+@contextlib.contextmanager
+def clamd_started(folder: Path, *, stream_max_length: str) -> Iterator[str]:
+    """A clamd of our own on a free port (the shared one is never touched), with the
+    repository's signatures and the given StreamMaxLength ("1M", "4000M"); its
+    address while it runs."""
     program = shutil.which("clamd") or "/usr/sbin/clamd"
     if not Path(program).exists():
         pytest.fail("clamd is not installed")
     port = _free_port()
-    database = tmp_path / "db"
+    database = folder / "db"
     database.mkdir()
     shutil.copy(SIGNATURES / "securedrive-test.ndb", database)
-    (tmp_path / "clamd.conf").write_text(
+    scan_size = "4000M" if stream_max_length == "4000M" else "4M"
+    (folder / "clamd.conf").write_text(
         f"TCPSocket {port}\nTCPAddr 127.0.0.1\nDatabaseDirectory {database}\n"
-        "Foreground yes\nStreamMaxLength 1M\nMaxFileSize 1M\nMaxScanSize 4M\n"
-        "AlertExceedsMax yes\n"
+        f"Foreground yes\nStreamMaxLength {stream_max_length}\n"
+        f"MaxFileSize {stream_max_length}\nMaxScanSize {scan_size}\nAlertExceedsMax yes\n"
     )
     process = subprocess.Popen(
-        [program, f"--config-file={tmp_path / 'clamd.conf'}"],
+        [program, f"--config-file={folder / 'clamd.conf'}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -174,6 +178,13 @@ def private_clamd(tmp_path: Path, clamd: str) -> Iterator[str]:
     finally:
         process.kill()
         process.wait(timeout=15)
+
+
+@pytest.fixture
+def private_clamd(tmp_path: Path, clamd: str) -> Iterator[str]:
+    """A clamd of our own with StreamMaxLength 1M."""
+    with clamd_started(tmp_path, stream_max_length="1M") as address:
+        yield address
 
 
 def test_windows_follow_the_limit_a_private_clamd_is_configured_with(

@@ -22,6 +22,7 @@ from files.services.content import (
     file_restore,
     file_upload,
     file_version_add,
+    files_upload,
 )
 from files.services.finalize import (
     version_finalize,
@@ -63,6 +64,7 @@ __all__ = [
     "file_restore",
     "file_upload",
     "file_version_add",
+    "files_upload",
     "folder_change",
     "folder_create",
     "folder_delete",

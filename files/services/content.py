@@ -50,56 +50,85 @@ def file_upload(
 
     The caller discards the blob if this raises (bad name, clash with a folder, quota).
     """
+    [version] = files_upload(
+        actor=actor, folder=folder, uploads=[(name, sealed)], derived_from=derived_from
+    )
+    return version
+
+
+def files_upload(
+    *,
+    actor: User,
+    folder: Folder,
+    uploads: list[tuple[str, SealedBlob]],
+    derived_from: FileVersion | list[FileVersion | None] | None = None,
+) -> list[FileVersion]:
+    """``file_upload`` of several blobs into one folder, all or nothing, in one
+    transaction: the folder is locked and the quota checked once for their total size.
+    A de-identified study is 1,500 files: checked one by one, the quota's sum over the
+    space's versions made the copy quadratic (180 s of 390 s for 1,500 small slices).
+    ``derived_from`` is one version for all, or one per upload."""
     require_edit(actor, folder)
-    clean = name_clean(name)
-    key = name_key(clean)
+    origins = derived_from if isinstance(derived_from, list) else [derived_from] * len(uploads)
+    cleaned = [(name_clean(name), sealed) for name, sealed in uploads]
+    versions: list[FileVersion] = []
     try:
         with transaction.atomic():
             folder = folder_locked_live(folder)
-            if Folder.objects.filter(parent=folder, name_key=key, deleted_at__isnull=True).exists():
-                raise NameClashError(
-                    _("A folder called “%(name)s” is already here.") % {"name": clean}
-                )
-            file = (
-                File.objects.select_for_update(no_key=True)
-                .filter(folder=folder, name_key=key, deleted_at__isnull=True)
+            keys = [name_key(clean) for clean, _sealed in cleaned]
+            clash = (
+                Folder.objects.filter(parent=folder, name_key__in=keys, deleted_at__isnull=True)
+                .values_list("name", flat=True)
                 .first()
             )
-            quota_check(folder.space, sealed.size)  # the space after the file: lock order
-            new_file = file is None
-            if file is None:
-                file = File.objects.create(
-                    space_id=folder.space_id,
-                    folder=folder,
-                    name=clean,
-                    name_key=key,
-                    created_by=actor,
+            if clash is not None:
+                raise NameClashError(
+                    _("A folder called “%(name)s” is already here.") % {"name": clash}
                 )
-            version = version_create(
-                actor=actor, file=file, sealed=sealed, derived_from=derived_from
-            )
-            derivation: dict[str, Any] = (
-                {} if derived_from is None else {"derived_from": str(derived_from.pk)}
-            )
-            record(
-                Action.FILES_FILE_UPLOAD,
-                actor=actor,
-                target=file,
-                name=file.name,
-                folder=folder.pk,
-                version=str(version.pk),
-                number=version.number,
-                new_file=new_file,
-                size=version.size,
-                sha256=version.sha256,
-                content_type=version.content_type,
-                **derivation,
-            )
+            existing = {
+                file.name_key: file
+                for file in File.objects.select_for_update(no_key=True).filter(
+                    folder=folder, name_key__in=keys, deleted_at__isnull=True
+                )
+            }
+            # The space after the files: lock order (docs/architecture.md).
+            quota_check(folder.space, sum(sealed.size for _clean, sealed in cleaned))
+            for (clean, sealed), key, origin in zip(cleaned, keys, origins, strict=True):
+                file = existing.get(key)
+                new_file = file is None
+                if file is None:
+                    file = existing[key] = File.objects.create(
+                        space_id=folder.space_id,
+                        folder=folder,
+                        name=clean,
+                        name_key=key,
+                        created_by=actor,
+                    )
+                version = version_create(actor=actor, file=file, sealed=sealed, derived_from=origin)
+                derivation: dict[str, Any] = (
+                    {} if origin is None else {"derived_from": str(origin.pk)}
+                )
+                record(
+                    Action.FILES_FILE_UPLOAD,
+                    actor=actor,
+                    target=file,
+                    name=file.name,
+                    folder=folder.pk,
+                    version=str(version.pk),
+                    number=version.number,
+                    new_file=new_file,
+                    size=version.size,
+                    sha256=version.sha256,
+                    content_type=version.content_type,
+                    **derivation,
+                )
+                versions.append(version)
     except IntegrityError:
         raise NameClashError(
-            _("Something called “%(name)s” is already in this folder.") % {"name": clean}
+            _("Something called “%(name)s” is already in this folder.")
+            % {"name": ", ".join(clean for clean, _sealed in cleaned[:3])}
         ) from None
-    return version
+    return versions
 
 
 def file_version_add(*, actor: User, file: File, sealed: SealedBlob) -> FileVersion:
