@@ -108,20 +108,7 @@ def files_upload(
                 derivation: dict[str, Any] = (
                     {} if origin is None else {"derived_from": str(origin.pk)}
                 )
-                record(
-                    Action.FILES_FILE_UPLOAD,
-                    actor=actor,
-                    target=file,
-                    name=file.name,
-                    folder=folder.pk,
-                    version=str(version.pk),
-                    number=version.number,
-                    new_file=new_file,
-                    size=version.size,
-                    sha256=version.sha256,
-                    content_type=version.content_type,
-                    **derivation,
-                )
+                _upload_record(actor=actor, version=version, new_file=new_file, **derivation)
                 versions.append(version)
     except IntegrityError:
         raise NameClashError(
@@ -131,6 +118,25 @@ def files_upload(
     return versions
 
 
+def _upload_record(*, actor: User, version: FileVersion, new_file: bool, **extra: Any) -> None:
+    """The upload's audit event: which file, where, which version of what content."""
+    file = version.file
+    record(
+        Action.FILES_FILE_UPLOAD,
+        actor=actor,
+        target=file,
+        name=file.name,
+        folder=file.folder_id,
+        version=str(version.pk),
+        number=version.number,
+        new_file=new_file,
+        size=version.size,
+        sha256=version.sha256,
+        content_type=version.content_type,
+        **extra,
+    )
+
+
 def file_version_add(*, actor: User, file: File, sealed: SealedBlob) -> FileVersion:
     """Store an uploaded blob as the new current version of ``file``."""
     require_edit(actor, file)
@@ -138,19 +144,7 @@ def file_version_add(*, actor: User, file: File, sealed: SealedBlob) -> FileVers
         file = file_locked_live(file)
         quota_check(file.space, sealed.size)
         version = version_create(actor=actor, file=file, sealed=sealed)
-        record(
-            Action.FILES_FILE_UPLOAD,
-            actor=actor,
-            target=file,
-            name=file.name,
-            folder=file.folder_id,
-            version=str(version.pk),
-            number=version.number,
-            new_file=False,
-            size=version.size,
-            sha256=version.sha256,
-            content_type=version.content_type,
-        )
+        _upload_record(actor=actor, version=version, new_file=False)
     return version
 
 
