@@ -47,6 +47,14 @@ LIMIT_SIGNATURE_PREFIX = "Heuristics.Limits.Exceeded"
 # The size fields of clamd's options are capped at 4 GB (FIELD-NOTES); a chunk's length
 # is a uint32.
 _STREAM_MAX_CEILING = 2**32 - 1
+# What ClamAV can scan in one file, whatever StreamMaxLength, MaxFileSize and MaxScanSize
+# say: "Technical design limitations prevent ClamAV from scanning files greater than
+# 2 GB" (clamd.conf(5), MaxFileSize). clamd accepts a longer INSTREAM (up to 4 GB) and
+# then answers Heuristics.Limits.Exceeded.MaxFileSize (with AlertExceedsMax) or an
+# error, so every single pass (one stream, one scan window, one ZIP member's window) is
+# kept at most this long. 2 GiB less 1 MiB: ClamAV 1.4.6 scanned a 2 GiB - 1 MiB
+# stream and refused 2 GiB (bench/README.md, "scanning of any size").
+CLAMAV_SCAN_MAX_BYTES = 2**31 - 2**20
 _SIZE_LIMIT_REPLY = "size limit exceeded"
 
 

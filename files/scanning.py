@@ -41,7 +41,7 @@ from files.archives import (
     archive_kind,
 )
 from files.blobs import version_content
-from files.clamd import ClamdClient, ClamdError, Verdict
+from files.clamd import CLAMAV_SCAN_MAX_BYTES, ClamdClient, ClamdError, Verdict
 from files.crypto import BlobDecryptor, BlobIntegrityError
 from files.models import FileVersion
 from files.scan_windows import WindowedScan, WindowsResult
@@ -98,12 +98,24 @@ def _no_progress() -> None:
 class ScanLimits:
     """How much clamd takes in one stream, and how much windows overlap."""
 
-    window_bytes: int  # min(clamd's StreamMaxLength, SECUREDRIVE_SCAN_MAX_BYTES)
+    window_bytes: int  # the lowest of the limits below: what one pass may hold
     stream_max_length: int | None  # as measured from clamd; None if it could not be
-    configured_max_bytes: int
+    configured_max_bytes: int  # SECUREDRIVE_SCAN_MAX_BYTES
     overlap_bytes: int
     signature_longest: int | None  # from the databases; None if they are not readable
     signature_details: dict[str, object] = field(default_factory=dict)
+
+    clamav_max_bytes: int = CLAMAV_SCAN_MAX_BYTES  # what ClamAV can scan in one file
+
+    @property
+    def limited_by(self) -> str:
+        """Which limit sets ``window_bytes``: "clamav", "stream_max_length" or
+        "configured" (the admin page says it in words)."""
+        if self.window_bytes == self.clamav_max_bytes:
+            return "clamav"
+        if self.window_bytes == self.stream_max_length:
+            return "stream_max_length"
+        return "configured"
 
     def as_details(self) -> dict[str, object]:
         return {"window_bytes": self.window_bytes, "window_overlap": self.overlap_bytes}
@@ -127,7 +139,8 @@ def _signature_longest() -> tuple[int | None, dict[str, object]]:
 
 def scan_limits(client: ClamdClient, *, fresh: bool = False) -> ScanLimits:
     """The limits of the next scans, read from clamd (cached a few minutes): clamd's
-    StreamMaxLength bisected with header-only probes, capped by SCAN_MAX_BYTES; the
+    StreamMaxLength bisected with header-only probes, capped by SCAN_MAX_BYTES and by
+    what ClamAV can scan in one file (``CLAMAV_SCAN_MAX_BYTES``, under 2 GiB); the
     overlap is the configured floor or the databases' longest signature if longer."""
     key = (
         client.family,
@@ -146,7 +159,7 @@ def scan_limits(client: ClamdClient, *, fresh: bool = False) -> ScanLimits:
     longest, signature_details = _signature_longest()
     overlap = max(int(settings.SCAN_WINDOW_OVERLAP_BYTES), longest or 0)
     limits = ScanLimits(
-        window_bytes=min(configured, measured),
+        window_bytes=min(configured, measured, CLAMAV_SCAN_MAX_BYTES),
         stream_max_length=measured,
         configured_max_bytes=configured,
         overlap_bytes=overlap,
