@@ -2,15 +2,18 @@
 
 One pass over the blob feeds every decrypted (authenticated) segment to SHA-256, to a
 small buffer for libmagic, and to clamd's INSTREAM socket: memory stays at a segment or
-two whatever the file size, and no plaintext touches a disk. Archives (ZIP, gzip) get a
-second, random-access read through the same decryptor (files/archives.py), because
-ClamAV cannot be trusted with everything inside them: a ZIP is scanned member by member
-there (each member a clamd stream of its own), not as one stream.
+two whatever the file size, and no plaintext touches a disk. A ZIP is instead read at
+random through the same decryptor (files/archives.py), because ClamAV cannot be trusted
+with everything inside it: it is scanned member by member (each member a clamd stream of
+its own), not as one stream, and its segments are hashed as the members are unpacked
+(one decryption, not one to hash and one to unpack). A gzip gets a second read to be
+measured against the bomb limits.
 
-A stream longer than clamd's StreamMaxLength (measured from clamd, files/clamd.py) is
-scanned in overlapping windows (files/scan_windows.py) when the policy says "windowed";
-the overlap is at least the longest signature of the loaded databases
-(files/signatures.py). Otherwise it is not inspectable, and the policy decides.
+A stream longer than one pass (clamd's StreamMaxLength measured from clamd, and never
+more than ClamAV can scan in one file: files/clamd.py) is scanned in overlapping
+windows (files/scan_windows.py) when the policy says "windowed"; the overlap is at least
+the longest signature of the loaded databases (files/signatures.py). Otherwise it is not
+inspectable, and the policy decides.
 
 The database side (claiming a version, recording the verdict, telling the owner) is
 ``files.services.finalize``; this module only reads and decides.
