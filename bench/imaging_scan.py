@@ -103,7 +103,9 @@ def clamd_start(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
         f"TCPSocket {port}\nTCPAddr 127.0.0.1\nDatabaseDirectory {database}\n"
         f"TemporaryDirectory {folder}\nForeground yes\nStreamMaxLength 4000M\n"
         "MaxFileSize 4000M\nMaxScanSize 4000M\nMaxScanTime 600000\nAlertExceedsMax yes\n"
-        "MaxThreads 2\n"
+        # No cache of clean results: it is keyed by the content's hash, so the first
+        # whole-ZIP scan would make every later run (and each member) a cache hit.
+        "MaxThreads 2\nDisableCache yes\n"
     )
     process = subprocess.Popen(
         [program, f"--config-file={folder / 'clamd.conf'}"],
