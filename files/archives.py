@@ -282,19 +282,23 @@ def _zip_inspect(
         report.entries += len(infos)
         if report.entries > limits.max_entries:
             raise _Uninspectable("too_many_entries")
-        data_ends: dict[int, int] = {}
         for info in infos:
             if info.flag_bits & 0x1:
                 raise _Uninspectable("encrypted", prefix + info.filename)
-            zip64, data_ends[info.header_offset] = _local_header_read(stream, info)
-            if scanner is None and (zip64 or _extra_has_zip64(info.extra)):
-                raise _Uninspectable("zip64")
+            if scanner is None:
+                zip64, _data_end = _local_header_read(stream, info)
+                if zip64 or _extra_has_zip64(info.extra):
+                    raise _Uninspectable("zip64")
         ordered = sorted(infos, key=lambda info: info.header_offset)
         if scanner is not None:
-            _zip_coverage_check(ordered, data_ends, archive.start_dir, prefix)
             first = ordered[0].header_offset if ordered else archive.start_dir
             _region_scan(stream, scanner, prefix + BEFORE_FIRST_ENTRY, 0, first)
-        for info in ordered:
+        for info, following in zip(ordered, [*ordered[1:], None], strict=True):
+            if scanner is not None:
+                # Checked entry by entry, just before the entry is unpacked: its local
+                # header is then in the segment about to be decrypted anyway (reading
+                # every header first decrypted a whole ZIP of small members once more).
+                _zip_gap_check(stream, info, following, archive.start_dir, prefix)
             if info.is_dir() and not info.file_size:
                 continue
             _zip_entry_read(
@@ -304,16 +308,19 @@ def _zip_inspect(
             _region_scan(stream, scanner, prefix + CENTRAL_DIRECTORY, archive.start_dir, size)
 
 
-def _zip_coverage_check(
-    ordered: list[zipfile.ZipInfo], data_ends: dict[int, int], start_dir: int, prefix: str
+def _zip_gap_check(
+    stream: IO[bytes],
+    info: zipfile.ZipInfo,
+    following: zipfile.ZipInfo | None,
+    start_dir: int,
+    prefix: str,
 ) -> None:
     """Entries must follow each other up to the central directory: a gap is data that no
     entry accounts for, which a reader of local headers (ClamAV) might see and we not."""
-    for info, following in zip(ordered, [*ordered[1:], None], strict=True):
-        next_start = following.header_offset if following is not None else start_dir
-        gap = next_start - data_ends[info.header_offset]
-        if gap not in _DATA_DESCRIPTOR_SIZES:
-            raise _Uninspectable("hidden_data", prefix + info.filename)
+    _zip64, data_end = _local_header_read(stream, info)
+    next_start = following.header_offset if following is not None else start_dir
+    if next_start - data_end not in _DATA_DESCRIPTOR_SIZES:
+        raise _Uninspectable("hidden_data", prefix + info.filename)
 
 
 def _zip_entry_read(

@@ -47,6 +47,21 @@ LIMIT_SIGNATURE_PREFIX = "Heuristics.Limits.Exceeded"
 # The size fields of clamd's options are capped at 4 GB (FIELD-NOTES); a chunk's length
 # is a uint32.
 _STREAM_MAX_CEILING = 2**32 - 1
+# What ClamAV can scan in one file, whatever StreamMaxLength, MaxFileSize and MaxScanSize
+# say: "Technical design limitations prevent ClamAV from scanning files greater than
+# 2 GB" (clamd.conf(5), MaxFileSize). clamd accepts a longer INSTREAM (up to 4 GB) and
+# then answers Heuristics.Limits.Exceeded.MaxFileSize (with AlertExceedsMax) or an
+# error, so every single pass (one stream, one scan window, one ZIP member's window) is
+# kept at most this long. 2 GiB less 1 MiB: ClamAV 1.4.6 scanned a 2 GiB - 1 MiB
+# stream and refused 2 GiB (bench/README.md, "scanning of any size").
+CLAMAV_SCAN_MAX_BYTES = 2**31 - 2**20
+# How long a verdict may take, beyond the connection's timeout, per byte of the stream:
+# clamd scans a stream only once it has all of it, so a 2 GiB window's verdict came more
+# than 60 s (SECUREDRIVE_CLAMD_TIMEOUT_S) after its last byte on the bench (2 busy cores),
+# and the production databases scan slower than the test signatures. At 3 MB/s a 2 GiB
+# window may take ~12 min, longer than clamd's own MaxScanTime in docker-compose.yml
+# (10 min): clamd answers "not fully scanned" before we would give up and retry.
+CLAMD_SCAN_RATE_FLOOR_BYTES_PER_S = 3_000_000
 _SIZE_LIMIT_REPLY = "size limit exceeded"
 
 
@@ -163,7 +178,7 @@ class InstreamSession:
         self.hung_up = False  # clamd closed early (size limit): its reply says why
         self.sent = 0
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes | memoryview) -> None:
         if self.hung_up:
             return
         try:
@@ -178,7 +193,9 @@ class InstreamSession:
         view = memoryview(chunk)
         for start in range(0, len(view), 1 << 20):
             piece = view[start : start + (1 << 20)]
-            self._send(struct.pack(">I", len(piece)) + bytes(piece))
+            # Header and data sent apart: no copy of the data (two per MiB before).
+            self._send(struct.pack(">I", len(piece)))
+            self._send(piece)
             self.sent += len(piece)
 
     def end(self) -> None:
@@ -189,8 +206,12 @@ class InstreamSession:
         self.end()
         return self.reply()
 
-    def reply(self) -> ScanResult:
+    def reply(self, *, wait_s: float | None = None) -> ScanResult:
+        """clamd's verdict; ``wait_s`` (if longer than the connection's timeout) is how
+        long clamd may take to scan what was sent: a long stream takes long to scan."""
         try:
+            if wait_s is not None and wait_s > (self._sock.gettimeout() or 0):
+                self._sock.settimeout(wait_s)
             reply = ClamdClient._read_reply(self._sock)
         except OSError as error:
             raise ClamdError(f"clamd connection failed: {error}") from error

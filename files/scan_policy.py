@@ -20,7 +20,7 @@ from accounts.models import Team, User
 from audit import services as audit
 from audit.actions import Action
 from audit.context import context_from_request
-from files.clamd import ClamdError
+from files.clamd import CLAMAV_SCAN_MAX_BYTES, ClamdError
 from files.models import FileVersion, ScanPolicyChoice, ScanPolicySetting
 from files.scanning import ScanLimits, ScannerDisabled, scan_limits, scanner_client
 
@@ -148,7 +148,8 @@ def scanner_status(*, with_stats: bool = False) -> ScannerStatus:
 def upload_limits(team_id: int | None) -> dict[str, object]:
     """What the uploader needs before sending a byte (static/securedrive/upload.js):
     the longest file scanned in one stream, and what happens to a longer one here."""
-    limit = int(settings.SCAN_MAX_BYTES)  # if clamd is down; the scan reads clamd's
+    # If clamd is down; the scan reads clamd's own limit.
+    limit = min(int(settings.SCAN_MAX_BYTES), CLAMAV_SCAN_MAX_BYTES)
     with contextlib.suppress(ScannerDisabled, ClamdError):
         limit = scan_limits(scanner_client()).window_bytes  # cached: no clamd round trip
     return {"scan_max_bytes": limit, "scan_policy": str(scan_policy_for_team(team_id))}

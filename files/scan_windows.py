@@ -16,7 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from files.clamd import ClamdClient, InstreamSession, ScanResult, Verdict
+from files.clamd import (
+    CLAMD_SCAN_RATE_FLOOR_BYTES_PER_S,
+    ClamdClient,
+    InstreamSession,
+    ScanResult,
+    Verdict,
+)
 
 
 class WindowsNotAllowed(Exception):
@@ -78,7 +84,8 @@ class WindowedScan:
         self._next_start += self.step
 
     def _collect(self, window: _Window) -> None:
-        result: ScanResult = window.session.reply()
+        wait_s = self._client.timeout_s + window.session.sent / CLAMD_SCAN_RATE_FLOOR_BYTES_PER_S
+        result: ScanResult = window.session.reply(wait_s=wait_s)
         if result.verdict is not Verdict.CLEAN and self.result is None:
             self.result = WindowsResult(result.verdict, result.detail, self.windows, window.start)
 

@@ -2,15 +2,18 @@
 
 One pass over the blob feeds every decrypted (authenticated) segment to SHA-256, to a
 small buffer for libmagic, and to clamd's INSTREAM socket: memory stays at a segment or
-two whatever the file size, and no plaintext touches a disk. Archives (ZIP, gzip) get a
-second, random-access read through the same decryptor (files/archives.py), because
-ClamAV cannot be trusted with everything inside them: a ZIP is scanned member by member
-there (each member a clamd stream of its own), not as one stream.
+two whatever the file size, and no plaintext touches a disk. A ZIP is instead read at
+random through the same decryptor (files/archives.py), because ClamAV cannot be trusted
+with everything inside it: it is scanned member by member (each member a clamd stream of
+its own), not as one stream, and its segments are hashed as the members are unpacked
+(one decryption, not one to hash and one to unpack). A gzip gets a second read to be
+measured against the bomb limits.
 
-A stream longer than clamd's StreamMaxLength (measured from clamd, files/clamd.py) is
-scanned in overlapping windows (files/scan_windows.py) when the policy says "windowed";
-the overlap is at least the longest signature of the loaded databases
-(files/signatures.py). Otherwise it is not inspectable, and the policy decides.
+A stream longer than one pass (clamd's StreamMaxLength measured from clamd, and never
+more than ClamAV can scan in one file: files/clamd.py) is scanned in overlapping
+windows (files/scan_windows.py) when the policy says "windowed"; the overlap is at least
+the longest signature of the loaded databases (files/signatures.py). Otherwise it is not
+inspectable, and the policy decides.
 
 The database side (claiming a version, recording the verdict, telling the owner) is
 ``files.services.finalize``; this module only reads and decides.
@@ -41,7 +44,7 @@ from files.archives import (
     archive_kind,
 )
 from files.blobs import version_content
-from files.clamd import ClamdClient, ClamdError, Verdict
+from files.clamd import CLAMAV_SCAN_MAX_BYTES, ClamdClient, ClamdError, Verdict
 from files.crypto import BlobDecryptor, BlobIntegrityError
 from files.models import FileVersion
 from files.scan_windows import WindowedScan, WindowsResult
@@ -98,12 +101,24 @@ def _no_progress() -> None:
 class ScanLimits:
     """How much clamd takes in one stream, and how much windows overlap."""
 
-    window_bytes: int  # min(clamd's StreamMaxLength, SECUREDRIVE_SCAN_MAX_BYTES)
+    window_bytes: int  # the lowest of the limits below: what one pass may hold
     stream_max_length: int | None  # as measured from clamd; None if it could not be
-    configured_max_bytes: int
+    configured_max_bytes: int  # SECUREDRIVE_SCAN_MAX_BYTES
     overlap_bytes: int
     signature_longest: int | None  # from the databases; None if they are not readable
     signature_details: dict[str, object] = field(default_factory=dict)
+
+    clamav_max_bytes: int = CLAMAV_SCAN_MAX_BYTES  # what ClamAV can scan in one file
+
+    @property
+    def limited_by(self) -> str:
+        """Which limit sets ``window_bytes``: "clamav", "stream_max_length" or
+        "configured" (the admin page says it in words)."""
+        if self.window_bytes == self.clamav_max_bytes:
+            return "clamav"
+        if self.window_bytes == self.stream_max_length:
+            return "stream_max_length"
+        return "configured"
 
     def as_details(self) -> dict[str, object]:
         return {"window_bytes": self.window_bytes, "window_overlap": self.overlap_bytes}
@@ -127,7 +142,8 @@ def _signature_longest() -> tuple[int | None, dict[str, object]]:
 
 def scan_limits(client: ClamdClient, *, fresh: bool = False) -> ScanLimits:
     """The limits of the next scans, read from clamd (cached a few minutes): clamd's
-    StreamMaxLength bisected with header-only probes, capped by SCAN_MAX_BYTES; the
+    StreamMaxLength bisected with header-only probes, capped by SCAN_MAX_BYTES and by
+    what ClamAV can scan in one file (``CLAMAV_SCAN_MAX_BYTES``, under 2 GiB); the
     overlap is the configured floor or the databases' longest signature if longer."""
     key = (
         client.family,
@@ -146,7 +162,7 @@ def scan_limits(client: ClamdClient, *, fresh: bool = False) -> ScanLimits:
     longest, signature_details = _signature_longest()
     overlap = max(int(settings.SCAN_WINDOW_OVERLAP_BYTES), longest or 0)
     limits = ScanLimits(
-        window_bytes=min(configured, measured),
+        window_bytes=min(configured, measured, CLAMAV_SCAN_MAX_BYTES),
         stream_max_length=measured,
         configured_max_bytes=configured,
         overlap_bytes=overlap,
@@ -231,7 +247,16 @@ class _ClamdMemberScanner:
 
 
 class _Tee:
-    """Decrypted segments, each also fed to SHA-256, CRC-32 and the sniff buffer."""
+    """Decrypted segments, each also fed, in order, to SHA-256, CRC-32 and the sniff
+    buffer.
+
+    A stream is hashed as it passes (``__iter__``). A ZIP is hashed during the member
+    pass instead (``absorb_at``, called by ``PlaintextReader`` for every segment it
+    decrypts): its members are read in order, so each segment is decrypted once for
+    both, not once to hash and again to unpack (2x the AES-GCM and disk reads, measured
+    in bench/README.md). Whatever was not hashed in order (the central directory read
+    first, a pass stopped early) is decrypted again by ``complete``.
+    """
 
     def __init__(
         self, segments: Iterator[bytes], *, delay_s: float, progress: Callable[[], None]
@@ -242,40 +267,56 @@ class _Tee:
         self.digest = hashlib.sha256()
         self.crc32 = 0
         self.head = bytearray()
+        self.hashed_segments = 0
+
+    def _absorb(self, segment: bytes) -> None:
+        self.digest.update(segment)
+        self.crc32 = zlib.crc32(segment, self.crc32)
+        if len(self.head) < SNIFF_BYTES:
+            self.head += segment[: SNIFF_BYTES - len(self.head)]
+        self.hashed_segments += 1
+        if self._delay_s:
+            time.sleep(self._delay_s)  # test only: SECUREDRIVE_SCAN_SEGMENT_DELAY_S
+        self._progress()
+
+    def absorb_at(self, index: int, segment: bytes) -> None:
+        """Segment ``index`` was decrypted elsewhere: hash it if it is the next one."""
+        if index == self.hashed_segments:
+            self._absorb(segment)
 
     def __iter__(self) -> Iterator[bytes]:
         for segment in self._segments:
-            self.digest.update(segment)
-            self.crc32 = zlib.crc32(segment, self.crc32)
-            if len(self.head) < SNIFF_BYTES:
-                self.head += segment[: SNIFF_BYTES - len(self.head)]
-            if self._delay_s:
-                time.sleep(self._delay_s)  # test only: SECUREDRIVE_SCAN_SEGMENT_DELAY_S
-            self._progress()
+            self._absorb(segment)
             yield segment
 
-    def drain(self) -> None:
-        """Hash whatever clamd did not read (it hung up, or was never asked)."""
-        for _segment in self:
-            pass
+    def complete(self, decryptor: BlobDecryptor) -> None:
+        """Hash the segments not hashed yet (clamd hung up, or was never asked), up to
+        the final one: a blob cut at a segment boundary is still detected."""
+        for index in range(self.hashed_segments, decryptor.segment_count):
+            self._absorb(decryptor.decrypt_segment(index))
 
 
 class PlaintextReader(io.RawIOBase):
     """A seekable, read-only view of a blob's plaintext, decrypted segment by segment.
 
     Only one segment is held at a time; each is authenticated before a byte is
-    returned. Used for archive inspection (zipfile needs to seek).
+    returned, and handed to ``on_segment`` (the hashing of a ZIP's single pass). Used
+    for archive inspection (zipfile needs to seek).
     """
 
     def __init__(
-        self, decryptor: BlobDecryptor, progress: Callable[[], None] = _no_progress
+        self,
+        decryptor: BlobDecryptor,
+        progress: Callable[[], None] = _no_progress,
+        on_segment: Callable[[int, bytes], None] | None = None,
     ) -> None:
         self._decryptor = decryptor
         self._progress = progress
+        self._on_segment = on_segment
         self._size = decryptor.plaintext_size
         self._position = 0
         self._cached_index = -1
-        self._cached = b""
+        self._cached = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -297,7 +338,10 @@ class PlaintextReader(io.RawIOBase):
         segment_size = self._decryptor.segment_size
         index = self._position // segment_size
         if index != self._cached_index:
-            self._cached = self._decryptor.decrypt_segment(index)
+            segment = self._decryptor.decrypt_segment(index)
+            if self._on_segment is not None:
+                self._on_segment(index, segment)
+            self._cached = memoryview(segment)
             self._cached_index = index
             self._progress()
         start = self._position - index * segment_size
@@ -305,6 +349,36 @@ class PlaintextReader(io.RawIOBase):
         buffer[: len(piece)] = piece
         self._position += len(piece)
         return len(piece)
+
+
+def _archive_scan(
+    *,
+    decryptor: BlobDecryptor,
+    kind: str,
+    size: int,
+    client: ClamdClient,
+    limits: ScanLimits,
+    windows_allowed: bool,
+    progress: Callable[[], None],
+    on_segment: Callable[[int, bytes], None] | None,
+) -> tuple[ArchiveReport, int]:
+    """Inspect an archive (a ZIP member by member through clamd); (report, members
+    scanned in windows)."""
+    scanner = (
+        _ClamdMemberScanner(client, limits, windows=windows_allowed) if kind == "zip" else None
+    )
+    reader = PlaintextReader(decryptor, progress, on_segment)
+    try:
+        archive = archive_inspect(
+            io.BufferedReader(reader, buffer_size=1 << 16),
+            kind=kind,
+            size=size,
+            scanner=scanner,
+        )
+    finally:
+        if scanner is not None:
+            scanner.close()
+    return archive, scanner.windowed_members if scanner is not None else 0
 
 
 def version_content_scan(
@@ -360,7 +434,16 @@ def version_content_scan(
                 result = windowed.finish()
             finally:
                 windowed.close()
-        tee.drain()
+        archive: ArchiveReport | None = None
+        windowed_members = 0
+        if kind == "zip":
+            # One pass: the members' segments are hashed as they are unpacked.
+            archive, windowed_members = _archive_scan(
+                decryptor=decryptor, kind=kind, size=version.size, client=client,
+                limits=limits, windows_allowed=windows_allowed, progress=progress,
+                on_segment=tee.absorb_at,
+            )  # fmt: skip
+        tee.complete(decryptor)
         sha256 = tee.digest.hexdigest()
         head = bytes(tee.head)
         report = ScanReport(
@@ -391,26 +474,17 @@ def version_content_scan(
             report.verdict, report.reason = ScanVerdict.UNINSPECTABLE, "too_big"
             report.details = {"scan_max_bytes": limits.window_bytes}
             return report
-        if kind:
-            scanner = (
-                _ClamdMemberScanner(client, limits, windows=windows_allowed)
-                if kind == "zip"
-                else None
-            )
-            try:
-                archive: ArchiveReport = archive_inspect(
-                    io.BufferedReader(PlaintextReader(decryptor, progress), buffer_size=1 << 16),
-                    kind=kind,
-                    size=version.size,
-                    scanner=scanner,
-                )
-            finally:
-                if scanner is not None:
-                    scanner.close()
+        if kind == "gzip":
+            archive, _ = _archive_scan(
+                decryptor=decryptor, kind=kind, size=version.size, client=client,
+                limits=limits, windows_allowed=windows_allowed, progress=progress,
+                on_segment=None,
+            )  # fmt: skip
+        if archive is not None:
             report.details.update(archive.as_details())
-            if scanner is not None and scanner.windowed_members:
+            if windowed_members:
                 report.details.update(
-                    archive_members_windowed=scanner.windowed_members, **limits.as_details()
+                    archive_members_windowed=windowed_members, **limits.as_details()
                 )
             if archive.infected_member:
                 report.verdict, report.signature = ScanVerdict.INFECTED, archive.signature

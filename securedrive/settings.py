@@ -404,7 +404,8 @@ CLAMD_ADDRESS = env.str(
 CLAMD_TIMEOUT_S = env.float("SECUREDRIVE_CLAMD_TIMEOUT_S", default=60.0)
 SCANNER_WAIVED = env.bool("SECUREDRIVE_SCANNER_WAIVED", default=False)
 # The finalize pipeline (docs/scanning.md). Plaintext larger than clamd's StreamMaxLength
-# cannot be scanned: keep this equal to it (docker-compose.yml: 4000M; tests: 64M).
+# cannot be scanned: keep this equal to it (docker-compose.yml: 4000M; tests: 64M). Each
+# pass is also kept under 2 GiB, what ClamAV can scan in one file (files/clamd.py).
 SCAN_MAX_BYTES = env.int("SECUREDRIVE_SCAN_MAX_BYTES", default=4000 * 2**20)
 # Scan windows (docs/scanning.md): a stream longer than clamd's StreamMaxLength (read
 # from clamd, capped by SCAN_MAX_BYTES) is scanned, if the policy says "windowed", in

@@ -16,11 +16,12 @@ from django.test.utils import override_settings
 
 from accounts.models import User
 from files import scan_policy
+from files.clamd import CLAMAV_SCAN_MAX_BYTES
 from files.models import File, ScanPolicyChoice, UploadSession
 from tests.conftest import BrowserPage
 from tests.files_helpers import Backend, content_of
 from tests.test_browser_upload import signed_in_page
-from tests.test_scanning_large import clamd_started, dicom_like, study_zip
+from tests.test_scanning_large import PRODUCTION_LIMITS, clamd_private, dicom_like, study_zip
 
 
 def test_a_file_beyond_the_scanner_limit_is_refused_before_a_byte_is_sent(
@@ -55,10 +56,11 @@ def test_a_file_beyond_the_scanner_limit_is_refused_before_a_byte_is_sent(
 
 @pytest.fixture
 def production_clamd(tmp_path: Path, clamd: str) -> Iterator[str]:
-    """clamd at the production limit (docs/scanning.md: StreamMaxLength 4000M, clamd's
-    ceiling is 4 GB), ours alone, scanning this test's uploads."""
+    """clamd at the production limits (docs/scanning.md: 4000M, clamd's ceiling), ours
+    alone, scanning this test's uploads; one pass stays under what ClamAV scans in one
+    file (2 GiB)."""
     with (
-        clamd_started(tmp_path, stream_max_length="4000M") as address,
+        clamd_private(tmp_path, PRODUCTION_LIMITS) as address,
         override_settings(CLAMD_ADDRESS=address),
     ):
         yield address
@@ -79,7 +81,7 @@ def test_a_5_gib_file_is_refused_before_sending_under_block_and_sent_under_windo
     page = signed_in_page(browser_page, live_server, owner)
     page.goto("/files/")
     zone = page.locator("#upload-zone")
-    assert zone.get_attribute("data-scan-max-bytes") == str(4000 * 2**20)  # from clamd
+    assert zone.get_attribute("data-scan-max-bytes") == str(CLAMAV_SCAN_MAX_BYTES)
     assert zone.get_attribute("data-scan-policy") == "block"
 
     page.locator("#upload-files").set_input_files(str(echo))
@@ -87,7 +89,7 @@ def test_a_5_gib_file_is_refused_before_sending_under_block_and_sent_under_windo
     warning.wait_for()
     text = warning.inner_text()
     assert text.startswith("Not sent: this file is larger than the virus scanner can check")
-    assert text.endswith("4.2 GB.")  # 4,000 MiB in the list's decimal units
+    assert text.endswith("2.1 GB.")  # 2 GiB - 1 MiB in the list's decimal units
     browser_page.screenshot("browser-upload-5gib-blocked")
     assert not UploadSession.objects.exists()  # not one byte, not even a session
 

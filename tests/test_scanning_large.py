@@ -15,6 +15,7 @@ show that the limit is read from clamd, not assumed.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import shutil
 import socket
@@ -35,9 +36,11 @@ from accounts.models import Team, User
 from audit.actions import Action
 from audit.models import AuditEvent
 from files import scan_policy, services
-from files.clamd import ClamdClient, Verdict, parse_scan_reply
+from files.clamd import CLAMAV_SCAN_MAX_BYTES, ClamdClient, Verdict, parse_scan_reply
+from files.crypto import BlobDecryptor
 from files.models import Folder, ScanPolicyChoice, ScanStatus
 from files.scan_windows import WindowedScan
+from files.scanning import scan_limits
 from files.signatures import signature_span
 from tests.files_helpers import content_of, root_of, version_store
 from tests.helpers import client_signed_in
@@ -144,11 +147,15 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# What production configures (docker-compose.yml): 4000M, clamd's own maximum.
+PRODUCTION_LIMITS = "StreamMaxLength 4000M\nMaxFileSize 4000M\nMaxScanSize 4000M\n"
+
+
 @contextlib.contextmanager
-def clamd_started(folder: Path, *, stream_max_length: str) -> Iterator[str]:
+def clamd_private(folder: Path, limits: str) -> Iterator[str]:
     """A clamd of our own on a free port (the shared one is never touched), with the
-    repository's signatures and the given StreamMaxLength ("1M", "4000M"); its
-    address while it runs."""
+    repository's signatures and ``limits`` (clamd.conf lines); its address while it
+    runs."""
     program = shutil.which("clamd") or "/usr/sbin/clamd"
     if not Path(program).exists():
         pytest.fail("clamd is not installed")
@@ -156,11 +163,9 @@ def clamd_started(folder: Path, *, stream_max_length: str) -> Iterator[str]:
     database = folder / "db"
     database.mkdir()
     shutil.copy(SIGNATURES / "securedrive-test.ndb", database)
-    scan_size = "4000M" if stream_max_length == "4000M" else "4M"
     (folder / "clamd.conf").write_text(
         f"TCPSocket {port}\nTCPAddr 127.0.0.1\nDatabaseDirectory {database}\n"
-        f"Foreground yes\nStreamMaxLength {stream_max_length}\n"
-        f"MaxFileSize {stream_max_length}\nMaxScanSize {scan_size}\nAlertExceedsMax yes\n"
+        f"Foreground yes\n{limits}AlertExceedsMax yes\n"
     )
     process = subprocess.Popen(
         [program, f"--config-file={folder / 'clamd.conf'}"],
@@ -183,7 +188,7 @@ def clamd_started(folder: Path, *, stream_max_length: str) -> Iterator[str]:
 @pytest.fixture
 def private_clamd(tmp_path: Path, clamd: str) -> Iterator[str]:
     """A clamd of our own with StreamMaxLength 1M."""
-    with clamd_started(tmp_path, stream_max_length="1M") as address:
+    with clamd_private(tmp_path, "StreamMaxLength 1M\nMaxFileSize 1M\nMaxScanSize 4M\n") as address:
         yield address
 
 
@@ -201,6 +206,62 @@ def test_windows_follow_the_limit_a_private_clamd_is_configured_with(
     details = scan_events(version)[0].details
     assert details["window_bytes"] == 2**20
     assert details["scan_windows"] >= 2
+
+
+def test_a_clamd_configured_for_4000m_gets_passes_clamav_can_really_scan(
+    tmp_path: Path, clamd: str, site_admin: User, owner: User
+) -> None:
+    """clamd takes a 4000M stream but ClamAV cannot scan 2 GB or more of one file: with
+    production's limits a 5 GiB file must still be cut into windows ClamAV can scan,
+    and the administrator and the uploader are told the limit really used. Nothing of
+    2 GB is sent: StreamMaxLength is probed with headers only."""
+    with (
+        clamd_private(tmp_path, PRODUCTION_LIMITS) as address,
+        override_settings(CLAMD_ADDRESS=address, SCAN_MAX_BYTES=4000 * 2**20),
+    ):
+        limits = scan_limits(ClamdClient(address), fresh=True)
+        assert limits.stream_max_length == 4000 * 2**20  # what clamd accepts...
+        assert limits.window_bytes == CLAMAV_SCAN_MAX_BYTES < 2**31  # ...and what it scans
+        assert limits.limited_by == "clamav"
+        windows = WindowedScan(
+            ClamdClient(address), size=limits.window_bytes, overlap=limits.overlap_bytes
+        )
+        assert -(-5 * 2**30 // windows.step) == 3  # a 5 GiB file: three windows
+
+        page = client_signed_in(site_admin).get(reverse("files:scan_policy")).content.decode()
+        assert f"({CLAMAV_SCAN_MAX_BYTES} B)" in page
+        assert "set by ClamAV itself, which cannot scan 2 GB or more in one file" in page
+        folder = client_signed_in(owner).get(reverse("files:folder", args=[root_of(owner).pk]))
+        assert f'data-scan-max-bytes="{CLAMAV_SCAN_MAX_BYTES}"' in folder.content.decode()
+
+
+def test_a_window_or_member_clamd_cannot_fully_scan_is_blocked_never_clean_nor_a_threat(
+    tmp_path: Path, clamd: str, owner: User, site_admin: User
+) -> None:
+    """The 2 GB case in miniature: a clamd whose stream limit is above what it scans in
+    one file (MaxFileSize) answers Heuristics.Limits.Exceeded for a window or a member:
+    "not fully scanned", blocked under the windowed policy, not quarantined."""
+    scan_policy.site_scan_policy_set(actor=site_admin, policy=ScanPolicyChoice.WINDOWED)
+    limits = "StreamMaxLength 2M\nMaxFileSize 1M\nMaxScanSize 8M\n"
+    with (
+        clamd_private(tmp_path, limits) as address,
+        override_settings(CLAMD_ADDRESS=address, FILES_UPLOAD_MAX_BYTES=8 * 2**20),
+    ):
+        single = version_store(
+            actor=owner, folder=root_of(owner), name="echo.mp4",
+            content=content_of(3 * 2**20), clean=False,
+        )  # fmt: skip
+        assert services.version_finalize(version_id=single.pk) == "blocked"
+        study = version_store(
+            actor=owner, folder=root_of(owner), name="irm.zip",
+            content=study_zip({"IM1.dcm": dicom_like(3 * 2**19, "1")}), clean=False,
+        )  # fmt: skip
+        assert services.version_finalize(version_id=study.pk) == "blocked"
+    single_details = scan_events(single)[0].details
+    assert single_details["reason"] == "scanner_limit"
+    assert "Limits.Exceeded.MaxFileSize" in single_details["scanner"]
+    study_details = scan_events(study)[0].details
+    assert (study_details["reason"], study_details["member"]) == ("scanner_limit", "IM1.dcm")
 
 
 # --- Study ZIPs, member by member --------------------------------------------------------
@@ -269,6 +330,37 @@ def test_a_study_zip_larger_than_one_pass_is_fully_scanned_under_the_block_polic
     details = scan_events(version)[0].details
     assert details["archive_members_scanned"] == 8
     assert details["archive_problem"] == ""
+
+
+def test_a_study_zip_is_decrypted_once_to_hash_it_and_scan_its_members(
+    clamd: str, owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hashing and unpacking share one pass over the ZIP's segments (the bench's ZIP
+    cost went to decrypting it two to three times): the hash is still the uploaded
+    file's, and every member is still scanned."""
+    members = {f"SERIE/IM{index:04d}.dcm": dicom_like(300_000, str(index)) for index in range(12)}
+    data = study_zip(members)
+    version = version_store(
+        actor=owner, folder=root_of(owner), name="irm.zip", content=data, clean=False
+    )
+    decrypted: list[int] = []
+    segment_decrypt = BlobDecryptor.decrypt_segment
+
+    def counted(self: BlobDecryptor, index: int) -> bytes:
+        decrypted.append(index)
+        return segment_decrypt(self, index)
+
+    monkeypatch.setattr(BlobDecryptor, "decrypt_segment", counted)
+    assert services.version_finalize(version_id=version.pk) == "available"
+    segments = -(-len(data) // 2**20)
+    assert segments == 4
+    # The first segment (file type) and the central directory's (read first) twice.
+    assert len(decrypted) <= segments + 2
+    assert sorted(set(decrypted)) == list(range(segments))
+    details = scan_events(version)[0].details
+    assert details["archive_members_scanned"] == 12
+    version.refresh_from_db()
+    assert version.sha256 == hashlib.sha256(data).hexdigest()
 
 
 def test_a_zip_member_beyond_one_pass_is_blocked_and_named_under_the_block_policy(
