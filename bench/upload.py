@@ -22,7 +22,7 @@ resident memory (VmHWM) of the gunicorn worker, and, with a clamd, the time and 
 RSS of a real Celery worker (solo pool) running the finalize task on the uploads. The
 client streams the same generated blocks to all (nothing held in memory).
 
-    .venv/bin/python bench/upload.py                         # 1 GiB, 32 MiB PATCHes
+    .venv/bin/python bench/upload.py                         # 1 GiB, 64 MiB PATCHes
     .venv/bin/python bench/upload.py --mib 4096 --repeats 1  # memory stays flat?
     .venv/bin/python bench/upload.py --mib 256 --repeats 1 --no-node --no-finalize
 
@@ -374,7 +374,9 @@ def django_prepare(data_dir: Path, extra: dict[str, str]) -> tuple[dict[str, str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mib", type=int, default=1024)
-    parser.add_argument("--patch-mib", type=int, default=32)
+    # The product's own uploader sends 64 MiB PATCHes (static/securedrive/dropzone.js,
+    # CHUNK_SIZE): the default measures what a clinician's browser does.
+    parser.add_argument("--patch-mib", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--py-spy", metavar="FILE", help="sample the gunicorn worker during the timed runs"
