@@ -40,29 +40,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench_support import django_setup
+
 MIB = 1 << 20
-
-
-def django_setup(data_dir: Path, clamd: str) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "securedrive.settings",
-            "SECUREDRIVE_PROFILE": "embedded",
-            "SECUREDRIVE_DATA_DIR": str(data_dir),
-            "SECUREDRIVE_LOG_LEVEL": "WARNING",
-            "SECUREDRIVE_CLAMD_ADDRESS": clamd,
-        }
-    )
-    for name in ("DATABASE_URL", "SECUREDRIVE_REDIS_URL", "SECUREDRIVE_EMAIL_URL"):
-        os.environ.pop(name, None)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def main() -> int:

@@ -46,6 +46,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from bench_support import clamd_start
+
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -82,46 +84,6 @@ print(json.dumps({
     "note": version.scan_note,
 }))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def clamd_start(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    program = shutil.which("clamd") or "/usr/sbin/clamd"
-    if not Path(program).exists():
-        raise SystemExit(2)
-    database = folder / "clamav-db"
-    database.mkdir()
-    for signatures in (ROOT / "tests" / "clamav").glob("*.ndb"):
-        shutil.copy(signatures, database)
-    port = free_port()
-    (folder / "clamd.conf").write_text(
-        f"TCPSocket {port}\nTCPAddr 127.0.0.1\nDatabaseDirectory {database}\n"
-        f"TemporaryDirectory {folder}\nForeground yes\nStreamMaxLength 4000M\n"
-        "MaxFileSize 4000M\nMaxScanSize 4000M\nMaxScanTime 600000\nAlertExceedsMax yes\n"
-        # No cache of clean results: it is keyed by the content's hash, so the first
-        # whole-ZIP scan would make every later run (and each member) a cache hit.
-        "MaxThreads 2\nDisableCache yes\n"
-    )
-    process = subprocess.Popen(
-        [program, f"--config-file={folder / 'clamd.conf'}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise SystemExit("the private clamd did not start")
-        time.sleep(0.1)
-    return process, f"tcp://127.0.0.1:{port}"
 
 
 def cpu_s_of(pid: int) -> float:

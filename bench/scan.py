@@ -31,77 +31,17 @@ import argparse
 import io
 import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
+from bench_support import clamd_start, django_setup
+
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
-
-
-def django_setup(data_dir: Path, clamd: str) -> None:
-    """An embedded SecureDrive in ``data_dir`` (as bench/finalize.py)."""
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "securedrive.settings",
-            "SECUREDRIVE_PROFILE": "embedded",
-            "SECUREDRIVE_DATA_DIR": str(data_dir),
-            "SECUREDRIVE_LOG_LEVEL": "WARNING",
-            "SECUREDRIVE_CLAMD_ADDRESS": clamd,
-        }
-    )
-    for name in ("DATABASE_URL", "SECUREDRIVE_REDIS_URL", "SECUREDRIVE_EMAIL_URL"):
-        os.environ.pop(name, None)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def clamd_start(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    program = shutil.which("clamd") or "/usr/sbin/clamd"
-    if not Path(program).exists():
-        raise SystemExit(2)
-    database = folder / "clamav-db"
-    database.mkdir()
-    for signatures in (ROOT / "tests" / "clamav").glob("*.ndb"):
-        shutil.copy(signatures, database)
-    port = free_port()
-    (folder / "clamd.conf").write_text(
-        f"TCPSocket {port}\nTCPAddr 127.0.0.1\nDatabaseDirectory {database}\n"
-        "Foreground yes\nStreamMaxLength 4000M\nMaxFileSize 4000M\nMaxScanSize 4000M\n"
-        "AlertExceedsMax yes\n"
-    )
-    process = subprocess.Popen(
-        [program, f"--config-file={folder / 'clamd.conf'}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise SystemExit("the private clamd did not start")
-        time.sleep(0.1)
-    return process, f"tcp://127.0.0.1:{port}"
 
 
 def study_zip(mib: int, members: int) -> bytes:
