@@ -74,6 +74,27 @@ def _refused(message: str, status: int) -> HttpResponse:
     return response
 
 
+def _view_denied(
+    request: HttpRequest,
+    *,
+    version: FileVersion,
+    actor: User | None,
+    actor_label: str,
+    audit_details: Mapping[str, object] | None,
+    reason: str,
+) -> None:
+    """The refused view's audit event (which file, who, why)."""
+    previews.version_view_record(
+        version=version,
+        actor=actor,
+        actor_label=actor_label,
+        context=context_from_request(request),
+        outcome=Outcome.DENIED,
+        extra=audit_details,
+        reason=reason,
+    )
+
+
 def _navigation_refused(
     request: HttpRequest,
     *,
@@ -84,13 +105,12 @@ def _navigation_refused(
 ) -> HttpResponse | None:
     if request.headers.get("Sec-Fetch-Dest", "").lower() not in NAVIGATION_DESTINATIONS:
         return None
-    previews.version_view_record(
+    _view_denied(
+        request,
         version=version,
         actor=actor,
         actor_label=actor_label,
-        context=context_from_request(request),
-        outcome=Outcome.DENIED,
-        extra=audit_details,
+        audit_details=audit_details,
         reason="navigation",
     )
     return _refused(_("This address only works inside the preview page."), 403)
@@ -119,13 +139,12 @@ def _not_servable(
 ) -> NotDownloadableError | None:
     refusal = version_refusal(version)
     if refusal is not None:
-        previews.version_view_record(
+        _view_denied(
+            request,
             version=version,
             actor=actor,
             actor_label=actor_label,
-            context=context_from_request(request),
-            outcome=Outcome.DENIED,
-            extra=audit_details,
+            audit_details=audit_details,
             reason=refusal.reason,
         )
     return refusal
@@ -208,13 +227,12 @@ def rendition_response(
     try:
         rendition = previews.version_image_rendition(version)
     except PreviewUnavailable as unavailable:
-        previews.version_view_record(
+        _view_denied(
+            request,
             version=version,
             actor=actor,
             actor_label=actor_label,
-            context=context,
-            outcome=Outcome.DENIED,
-            extra=audit_details,
+            audit_details=audit_details,
             reason=unavailable.reason,
         )
         return _refused(_("This image cannot be shown in the browser; download it."), 422)
@@ -261,13 +279,12 @@ def stream_response(
         raise refusal
     served_as = previews.stream_type(version)
     if served_as is None:
-        previews.version_view_record(
+        _view_denied(
+            request,
             version=version,
             actor=actor,
             actor_label=actor_label,
-            context=context_from_request(request),
-            outcome=Outcome.DENIED,
-            extra=audit_details,
+            audit_details=audit_details,
             reason="not_streamable",
         )
         return _refused(_("This file cannot be shown in the browser; download it."), 422)
