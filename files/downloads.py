@@ -44,6 +44,7 @@ from audit.actions import Action
 from audit.context import RequestContext, context_from_request
 from audit.models import Outcome
 from files import services
+from files.ahead import produced_ahead
 from files.blobs import version_content
 from files.crypto import BlobIntegrityError, segment_offset
 from files.envelope import EnvelopeError
@@ -281,10 +282,6 @@ def _decrypting_stream(
     try:
         sent += len(first)
         yield first
-        # Each segment is decrypted just before it is sent, in this thread: the
-        # plaintext is still in the CPU's cache when sendall copies it. A helper
-        # thread decrypting ahead cost a third more CPU per GiB and, on a busy 2-core
-        # machine, lowered the throughput too (issue #18, bench/README.md).
         for chunk in rest:
             sent += len(chunk)
             yield chunk
@@ -296,6 +293,9 @@ def _decrypting_stream(
         )
         raise
     finally:
+        close = getattr(rest, "close", None)
+        if close is not None:
+            close()  # stops a helper thread reading the blob before the reader closes
         reader.close()
         if on_finished is not None:
             # The stream ended or was cut (client gone): what really left, once.
@@ -468,7 +468,8 @@ def version_download_response(
     streaming = StreamingHttpResponse(
         _decrypting_stream(
             first=first,
-            rest=chunks,
+            # Three segments or more: the next ones are decrypted while one is sent.
+            rest=produced_ahead(chunks) if last_index - first_index >= 2 else chunks,
             reader=reader,
             version=version,
             actor=actor,

@@ -29,8 +29,10 @@
   (``FileVersion.plaintext_crc32``) and written in the entry's local header: the archive
   only copies decrypted bytes. A version from before the field has its CRC-32 computed
   as it streams (sent in a data descriptor) and recorded for the next archive.
-* **One thread.** The request thread makes each chunk just before it sends it: a
-  helper thread working ahead cost a third more CPU per GiB (issue #18).
+* **Decryption overlaps sending.** For an entry of three segments or more, a helper
+  thread reads and decrypts the next segments (``files.ahead``) while the request
+  thread sends one; everything else (re-reading a version, recording an integrity
+  failure or a CRC-32, laying out records) runs in the request thread (issue #18).
 * **Audit belongs to the caller**, who knows who is downloading (a link recipient, a
   transfer recipient, a signed-in person): ``on_finished(bytes_sent, completed)`` is
   called once, when the archive was sent whole or when the stream stopped early.
@@ -50,6 +52,7 @@ from django.utils import timezone
 from accounts.models import User
 from audit.context import RequestContext, context_from_request
 from files import services
+from files.ahead import produced_ahead
 from files.blobs import VersionContent, version_content
 from files.crypto import BlobIntegrityError
 from files.downloads import content_disposition
@@ -190,12 +193,9 @@ def archive_entries_for_folder(
 
 
 class _ArchiveStream:
-    """The archive's bytes, made in the request thread as they are sent.
+    """The archive's bytes, laid out in the request thread as they are sent.
 
-    Each chunk is made (a segment decrypted, a ZIP record laid out) just before the
-    request thread sends it: the plaintext is still in the CPU's cache when ``sendall``
-    copies it. A helper thread making chunks ahead cost a third more CPU per GiB and,
-    on a busy 2-core machine, lowered the throughput too (issue #18, bench/README.md);
+    Only an entry's segments are decrypted ahead, by ``files.ahead``'s helper thread;
     database work (re-checking a version, recording an integrity failure) runs here
     directly, in the request thread that owns the connection.
 
@@ -282,7 +282,10 @@ def _entry_plaintext(
     try:
         reader = content.reader()
         decryptor = content.decryptor(data_key, reader)
-        yield from decryptor.decrypt_all()
+        segments = decryptor.decrypt_all()
+        # Three segments or more: the next ones are decrypted while one is sent (the
+        # helper is stopped and joined before the reader closes, below).
+        yield from produced_ahead(segments) if decryptor.segment_count >= 3 else segments
     except (BlobIntegrityError, BlobMissingError) as error:
         # Part of the archive is gone already; raising aborts the connection, so the
         # client is left with a short download, not a ZIP that looks complete.
