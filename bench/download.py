@@ -65,7 +65,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,11 +73,20 @@ ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 RSS_TOLERANCE_MIB = 16
 RSS_LIMIT_MIB = 150
+FLOOR_AHEAD = "bare decrypting server, decrypt ahead (no Django)"
+FLOOR_ONE = "bare decrypting server, one thread"
+NATIVE_ONE = "the same in C, system libcrypto, one thread"
+NATIVE_AHEAD = "the same in C, system libcrypto, decrypt ahead"
 RATIO_TARGET = 0.85
 CPU_TARGET_S_PER_GIB = 0.35  # server user + system CPU seconds per GiB sent (issue #18)
 
 
 # --- Content ------------------------------------------------------------------------------
+
+
+def one_core_mb_per_s(cpu_s_per_gib: float) -> float:
+    """What a server costing ``cpu_s_per_gib`` can send with one core to itself."""
+    return 2**30 / cpu_s_per_gib / 1e6 if cpu_s_per_gib else float("inf")
 
 
 def blocks(size: int) -> Iterator[bytes]:
@@ -305,6 +314,105 @@ class Gunicorn:
         return max(peaks)
 
 
+@dataclass
+class Floor:
+    """A bare decrypting server (bench/decrypt_floor.py, or the C one with ``--native``)
+    serving the floor blob: the per-byte work alone, for comparison."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    label: str
+
+    @classmethod
+    def start(cls, command: Callable[[int], list[str]], label: str, work: Path) -> Floor:
+        port = free_port()
+        process = subprocess.Popen(
+            command(port),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=(work / "floor.log").open("ab"),
+        )
+        wait_for_port(port, process, label)
+        return cls(process, port, label)
+
+
+def floor_blob(work: Path, size: int) -> tuple[Path, bytes, bytes, bytes, str]:
+    """A file of ``size`` encrypted like a stored version, under a fresh key: (blob,
+    data key, associated data, the AES key derived for it (the C server's), SHA-256)."""
+    from cryptography.hazmat.primitives.hashes import SHA256
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from files import crypto
+
+    data_key, associated = os.urandom(crypto.DATA_KEY_SIZE), b"bench-floor"
+    encryptor = crypto.BlobEncryptor(data_key, associated)
+    blob = work / "floor.blob"
+    digest = hashlib.sha256()
+    with blob.open("wb") as out:
+        out.write(encryptor.header())
+        for block in blocks(size):
+            digest.update(block)
+            for sealed in encryptor.update(block):
+                out.write(sealed)
+        out.write(encryptor.finalize())
+    salt = encryptor.header()[11 : 11 + crypto.SALT_SIZE]  # magic 6, version 1, size 4
+    derived = HKDF(
+        algorithm=SHA256(), length=32, salt=salt, info=crypto.HKDF_INFO_PREFIX + associated
+    ).derive(data_key)
+    return blob, data_key, associated, derived, digest.hexdigest()
+
+
+def native_floor_build(work: Path) -> str | None:
+    """bench/decrypt_floor_native.c compiled against the system's libcrypto, or None
+    (with the reason printed) when there is no C compiler or no OpenSSL headers."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        print("--native: no C compiler (apt-get install -y gcc libssl-dev)", file=sys.stderr)
+        return None
+    binary = work / "decrypt_floor_native"
+    built = subprocess.run(
+        [
+            compiler,
+            "-O2",
+            "-o",
+            str(binary),
+            str(ROOT / "bench" / "decrypt_floor_native.c"),
+            "-lcrypto",
+            "-lpthread",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if built.returncode != 0:
+        print(f"--native: build failed (libssl-dev?): {built.stderr.strip()}", file=sys.stderr)
+        return None
+    return str(binary)
+
+
+def aes_gcm_rates() -> dict[str, float]:
+    """AES-256-GCM decryption, MB/s of 1 MiB segments: Python's cryptography (the
+    product's) and the system's ``openssl speed`` (the C floor's), when present."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    cipher, nonce = AESGCM(bytes(32)), bytes(12)
+    sealed = cipher.encrypt(nonce, os.urandom(MIB), None)
+    started = time.process_time()
+    for _ in range(512):
+        cipher.decrypt(nonce, sealed, None)
+    rates = {"cryptography": 512 * MIB / (time.process_time() - started) / 1e6}
+    openssl = shutil.which("openssl")
+    if openssl:
+        speed = subprocess.run(
+            [openssl, "speed", "-seconds", "1", "-bytes", str(MIB), "-evp", "aes-256-gcm"],
+            capture_output=True,
+            text=True,
+        )
+        for line in speed.stdout.splitlines():
+            if line.startswith("AES-256-GCM"):
+                rates["system_openssl"] = float(line.split()[-1].rstrip("k")) * 1000 / 1e6
+    return rates
+
+
 # --- Client -------------------------------------------------------------------------------
 
 
@@ -449,6 +557,16 @@ def main(argv: list[str] | None = None) -> int:
         default="gunicorn",
         help="WSGI server for SecureDrive (granian: evaluation only, issue #18)",
     )
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="leave out the bare decrypting server (bench/decrypt_floor.py)",
+    )
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="also the same loop in C against the system's libcrypto (needs cc, libssl-dev)",
+    )
     args = parser.parse_args(argv)
     Gunicorn.server = args.server
     if args.mib < 16 or args.big_mib < args.mib or args.repeats < 1:
@@ -462,6 +580,9 @@ def main(argv: list[str] | None = None) -> int:
     processes: list[subprocess.Popen[bytes]] = []
     nginx_cpu: list[float] = []
     web_cpu: list[float] = []
+    floors: list[Floor] = []
+    floor_runs: dict[str, list[Download]] = {}
+    floor_cpu: dict[str, list[float]] = {}
     started = time.monotonic()
     try:
         size, big = args.mib * MIB, args.big_mib * MIB
@@ -482,6 +603,37 @@ def main(argv: list[str] | None = None) -> int:
         processes.append(web.process)
         file_id, expected_sha256 = files[size]
         url = f"/files/{file_id}/download/"
+        if not args.no_floor or args.native:
+            blob, data_key, associated, derived, floor_sha256 = floor_blob(work, size)
+            python_floor = [sys.executable, str(ROOT / "bench" / "decrypt_floor.py")]
+            python_args = [str(blob), data_key.hex(), associated.decode()]
+            commands: list[tuple[str, Callable[[int], list[str]]]] = []
+            if not args.no_floor:
+                commands += [
+                    (FLOOR_AHEAD, lambda port: [*python_floor, str(port), *python_args]),
+                    (
+                        FLOOR_ONE,
+                        lambda port: [*python_floor, str(port), *python_args, "--one-thread"],
+                    ),
+                ]
+            native = native_floor_build(work) if args.native else None
+            if native is not None:
+                commands += [
+                    (NATIVE_ONE, lambda port: [native, str(port), str(blob), derived.hex()]),
+                    (
+                        NATIVE_AHEAD,
+                        lambda port: [native, str(port), str(blob), derived.hex(), "ahead"],
+                    ),
+                ]
+            for label, command in commands:
+                floor = Floor.start(command, label, work)
+                processes.append(floor.process)
+                floors.append(floor)
+                warm = download(floor.port, "/", digest=True)
+                if warm.sha256 != floor_sha256:
+                    print(f"{label} sent a wrong body", file=sys.stderr)
+                    return 1
+                floor_runs[label], floor_cpu[label] = [], []
 
         # Warm-up (page cache, imports, connections), checking both answers are right.
         warm_nginx = download(nginx.port, "/plain.bin", digest=True)
@@ -504,9 +656,14 @@ def main(argv: list[str] | None = None) -> int:
             before = cpu_seconds(web_pids)
             web_runs.append(download(web.port, url, cookie))
             web_cpu.append(cpu_seconds(web_pids) - before)
+            for floor in floors:
+                before = cpu_seconds([floor.process.pid])
+                floor_runs[floor.label].append(download(floor.port, "/"))
+                floor_cpu[floor.label].append(cpu_seconds([floor.process.pid]) - before)
         if profiler is not None:
             profiler.stop()
-        if any(run.received != size or run.status not in {200} for run in web_runs + nginx_runs):
+        timed = web_runs + nginx_runs + [run for runs in floor_runs.values() for run in runs]
+        if any(run.received != size or run.status not in {200} for run in timed):
             print("a timed download came back short", file=sys.stderr)
             return 1
         stop(web.process)
@@ -547,20 +704,35 @@ def main(argv: list[str] | None = None) -> int:
     nginx_cpu_gib = statistics.median(nginx_cpu) / gib
     web_cpu_gib = statistics.median(web_cpu) / gib
     ratios = sorted(w.mb_per_s / n.mb_per_s for w, n in zip(web_runs, nginx_runs, strict=True))
+    rows = [
+        ("nginx, static plaintext, sendfile", nginx_runs, nginx_cpu),
+        ("SecureDrive view under gunicorn (auth, audit, decrypt)", web_runs, web_cpu),
+        *((label, floor_runs[label], floor_cpu[label]) for label in floor_runs),
+    ]
     print()
-    print(f"{'path':<56} {'MB/s':>7} {'runs (MB/s)':>17} {'vs nginx':>9} {'CPU s/GiB':>14}")
-    print("-" * 107)
     print(
-        f"{'nginx, static plaintext, sendfile':<56} {nginx_rate:>7.0f} "
-        f"{spread(nginx_runs):>17} {1:>9.2f} {nginx_cpu_gib:>5.2f} "
-        f"({min(nginx_cpu) / gib:.2f}-{max(nginx_cpu) / gib:.2f})"
+        f"{'path':<56} {'MB/s':>7} {'runs (MB/s)':>17} {'vs nginx':>9} {'CPU s/GiB':>17} "
+        f"{'1 core':>7}"
     )
-    print(
-        f"{'SecureDrive view under gunicorn (auth, audit, decrypt)':<56} {web_rate:>7.0f} "
-        f"{spread(web_runs):>17} {ratio:>9.2f} {web_cpu_gib:>5.2f} "
-        f"({min(web_cpu) / gib:.2f}-{max(web_cpu) / gib:.2f})"
-    )
+    print("-" * 117)
+    for label, runs, cpu in rows:
+        rate = statistics.median(run.mb_per_s for run in runs)
+        median_cpu = statistics.median(cpu) / gib
+        print(
+            f"{label:<56} {rate:>7.0f} {spread(runs):>17} {rate / nginx_rate:>9.2f} "
+            f"{median_cpu:>5.2f} ({min(cpu) / gib:.2f}-{max(cpu) / gib:.2f}) "
+            f"{one_core_mb_per_s(median_cpu):>7.0f}"
+        )
     print(f"pairwise SecureDrive / nginx ratios: {ratios[0]:.2f}-{ratios[-1]:.2f}")
+    print(
+        "1 core: the MB/s that server's CPU cost allows on one core, the other being busy "
+        "with the client (1 GiB / CPU s per GiB)"
+    )
+    aes = aes_gcm_rates()
+    print(
+        "AES-256-GCM, 1 MiB segments, one core: "
+        + ", ".join(f"{name} {rate:.0f} MB/s" for name, rate in aes.items())
+    )
     print()
     print(f"{'gunicorn worker memory (VmHWM)':<40} {'before':>8} {'after':>8}")
     print("-" * 58)
@@ -590,6 +762,22 @@ def main(argv: list[str] | None = None) -> int:
         "nginx_cpu_s_per_gib": round(nginx_cpu_gib, 3),
         "securedrive_cpu_s_per_gib": round(web_cpu_gib, 3),
         "securedrive_cpu_s_per_gib_runs": [round(c / gib, 3) for c in web_cpu],
+        "nginx_one_core_mb_per_s": round(one_core_mb_per_s(nginx_cpu_gib)),
+        "securedrive_one_core_mb_per_s": round(one_core_mb_per_s(web_cpu_gib)),
+        "floors": {
+            label: {
+                "mb_per_s": round(statistics.median(run.mb_per_s for run in runs)),
+                "vs_nginx_ratio": round(
+                    statistics.median(run.mb_per_s for run in runs) / nginx_rate, 3
+                ),
+                "securedrive_vs_this_ratio": round(
+                    web_rate / statistics.median(run.mb_per_s for run in runs), 3
+                ),
+                "cpu_s_per_gib": round(statistics.median(cpu) / gib, 3),
+            }
+            for label, runs, cpu in rows[2:]
+        },
+        "aes_256_gcm_mb_per_s": {name: round(rate) for name, rate in aes.items()},
         "target_cpu_s_per_gib": CPU_TARGET_S_PER_GIB,
         "target_cpu_met": web_cpu_gib <= CPU_TARGET_S_PER_GIB,
         "worker_peak_rss_mib_small": round(small_peak, 1),

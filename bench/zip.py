@@ -60,6 +60,7 @@ from download import (  # bench/ is no package: download.py is found next to thi
     blocks,
     django_prepare,
     download,
+    one_core_mb_per_s,
     stop,
 )
 
@@ -367,6 +368,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{spread(zip_rates):>13} {zip_cpu_per_gib:>10.2f} "
         f"({min(zip_cpu) / gib:.2f}-{max(zip_cpu) / gib:.2f})"
     )
+    print(
+        "1 core (the MB/s each one's CPU cost allows on one core, the other being busy "
+        f"with the client): plain {one_core_mb_per_s(plain_cpu_per_gib):.0f}, "
+        f"ZIP {one_core_mb_per_s(zip_cpu_per_gib):.0f}"
+    )
     print()
     print(f"{'gunicorn worker memory (VmHWM)':<44} {'probe':>8} {'after':>8}")
     print("-" * 62)
@@ -392,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         "plain_runs_mb_per_s": [round(rate) for rate in plain_rates],
         "zip_worker_cpu_s_per_gib": round(zip_cpu_per_gib, 3),
         "plain_worker_cpu_s_per_gib": round(plain_cpu_per_gib, 3),
+        "zip_one_core_mb_per_s": round(one_core_mb_per_s(zip_cpu_per_gib)),
+        "plain_one_core_mb_per_s": round(one_core_mb_per_s(plain_cpu_per_gib)),
         "archive_zip64": archive_bytes > 0xFFFFFFFF,
         "worker_peak_rss_mib_zip": round(zip_peak, 1),
         "worker_peak_rss_mib_plain": round(plain_peak, 1),
