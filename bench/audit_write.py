@@ -45,11 +45,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
-from audit.actions import Action
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
+
+from audit.actions import Action  # noqa: E402  (the project root goes on the path first)
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue

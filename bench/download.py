@@ -38,12 +38,19 @@ gthread, nginx 1.22.1; two consecutive default runs, load average 2-4 from other
     second run: nginx 2607, SecureDrive 2578 MB/s (0.99); 110 / 111 MiB
 
 Reading it: the ratio moves with the machine's load (one run during a parallel test
-suite, load ~6, gave 0.71), so compare runs made back to back. A helper thread
-decrypting two segments ahead while the WSGI thread was in ``sendall`` gave ~25 % more
-throughput on that quiet machine, but a third more CPU per GiB and lower throughput
-under load; it was removed (issue #18, bench/README.md). Memory: ~104 MiB is Django
-and the imports; a download adds ~6 MiB (a reused read buffer, a few 1 MiB segments in
-flight), the same for 4 GiB as for 1 GiB.
+suite, load ~6, gave 0.71), so compare runs made back to back. Memory: ~104 MiB is
+Django and the imports; a download adds ~6 MiB (a reused read buffer, a few 1 MiB
+segments in flight), the same for 4 GiB as for 1 GiB.
+
+Since issue #18 the view decrypts up to two segments ahead in a helper thread
+(``files/ahead.py``) while the request thread sends, and this script also times, in
+the same alternating runs, a bare decrypting server (``bench/decrypt_floor.py``: the
+product's decryptor and hand-over on a raw socket, no Django) with and without that
+thread (``--no-floor`` leaves them out; ``--native`` adds the same loop in C,
+``bench/decrypt_floor_native.c``, built with the system's cc and libcrypto). Each row
+prints the server's CPU seconds per GiB, the MB/s that cost allows on one core, and the
+client's own CPU per GiB. Latest figures and their reading: bench/README.md, "After,
+part 3".
 
 Needs nginx (Debian: ``apt-get install -y nginx``; it is started here, on 127.0.0.1,
 with its own configuration and stopped at the end). Prints a table, then as its last
@@ -423,6 +430,7 @@ class Download:
     received: int
     seconds: float
     sha256: str = ""
+    client_cpu: float = 0.0  # the client thread's user + system CPU seconds
 
     @property
     def mb_per_s(self) -> float:
@@ -442,7 +450,7 @@ def download(
     buffer = bytearray(MIB)
     view = memoryview(buffer)
     hasher = hashlib.sha256() if digest else None
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.thread_time()
     with socket.create_connection(("127.0.0.1", port)) as connection:
         connection.sendall(request.encode())
         head = b""
@@ -468,8 +476,10 @@ def download(
             if hasher is not None:
                 hasher.update(view[:count])
             received += count
-    seconds = time.perf_counter() - started
-    return Download(status, length, received, seconds, hasher.hexdigest() if hasher else "")
+    seconds, client_cpu = time.perf_counter() - started, time.thread_time() - cpu_started
+    return Download(
+        status, length, received, seconds, hasher.hexdigest() if hasher else "", client_cpu
+    )
 
 
 # --- SecureDrive side ---------------------------------------------------------------------
@@ -712,21 +722,24 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"{'path':<56} {'MB/s':>7} {'runs (MB/s)':>17} {'vs nginx':>9} {'CPU s/GiB':>17} "
-        f"{'1 core':>7}"
+        f"{'1 core':>7} {'client':>7}"
     )
-    print("-" * 117)
+    print("-" * 125)
     for label, runs, cpu in rows:
         rate = statistics.median(run.mb_per_s for run in runs)
         median_cpu = statistics.median(cpu) / gib
+        client = statistics.median(run.client_cpu for run in runs) / gib
         print(
             f"{label:<56} {rate:>7.0f} {spread(runs):>17} {rate / nginx_rate:>9.2f} "
             f"{median_cpu:>5.2f} ({min(cpu) / gib:.2f}-{max(cpu) / gib:.2f}) "
-            f"{one_core_mb_per_s(median_cpu):>7.0f}"
+            f"{one_core_mb_per_s(median_cpu):>7.0f} {client:>7.2f}"
         )
     print(f"pairwise SecureDrive / nginx ratios: {ratios[0]:.2f}-{ratios[-1]:.2f}")
     print(
         "1 core: the MB/s that server's CPU cost allows on one core, the other being busy "
-        "with the client (1 GiB / CPU s per GiB)"
+        "with the client (1 GiB / CPU s per GiB); client: the client's CPU s/GiB "
+        f"(with {os.cpu_count()} cores, no server can go past "
+        f"{os.cpu_count()} GiB / (its CPU s/GiB + the client's))"
     )
     aes = aes_gcm_rates()
     print(
@@ -763,6 +776,10 @@ def main(argv: list[str] | None = None) -> int:
         "securedrive_cpu_s_per_gib": round(web_cpu_gib, 3),
         "securedrive_cpu_s_per_gib_runs": [round(c / gib, 3) for c in web_cpu],
         "nginx_one_core_mb_per_s": round(one_core_mb_per_s(nginx_cpu_gib)),
+        "client_cpu_s_per_gib": {
+            label: round(statistics.median(run.client_cpu for run in runs) / gib, 3)
+            for label, runs, _cpu in rows
+        },
         "securedrive_one_core_mb_per_s": round(one_core_mb_per_s(web_cpu_gib)),
         "floors": {
             label: {
