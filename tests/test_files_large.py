@@ -17,6 +17,7 @@ import secrets
 import signal
 import socket
 import string
+import struct
 import subprocess
 import sys
 import time
@@ -30,6 +31,8 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
+from audit.actions import Action
+from audit.models import AuditEvent
 from files import keys, services
 from files.crypto import segment_offset
 from files.models import File, FileVersion, ScanStatus
@@ -258,3 +261,50 @@ def test_a_damaged_blob_cuts_the_real_connection_short(
     assert received == 5 * version.segment_size  # exactly the authenticated segments
     version.refresh_from_db()
     assert version.integrity_failed
+
+
+def worker_threads(gunicorn: Gunicorn) -> int:
+    children = Path(f"/proc/{gunicorn.master.pid}/task/{gunicorn.master.pid}/children")
+    worker = children.read_text().split()[0]
+    return len(os.listdir(f"/proc/{worker}/task"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_that_leaves_mid_download_stops_the_decryption_and_is_audited(
+    gunicorn: Gunicorn, owner: User, default_storage_dir: None
+) -> None:
+    """Decryption runs ahead in a helper thread (files/ahead.py): when the client goes
+    away, the real server must stop it (no thread left reading the blob) and record how
+    much really left, with the download not completed."""
+    browser = LiveBrowser(gunicorn.port, owner)
+    size = 64 * BLOCK
+    status, _sha = browser.upload(
+        root_of(owner).pk, "scanner.bin", (bytes(BLOCK) for _ in range(64)), size
+    )
+    assert status == 302
+    version = FileVersion.objects.get()
+    services.version_mark_scanned(version=version, status=ScanStatus.AVAILABLE)
+    path = f"/files/{version.file_id}/download/"
+    response, received, _sha, error = browser.download(path)  # whole, helper included
+    assert (response.status, received, error) == (200, size, None)
+    threads_after_a_whole_download = worker_threads(gunicorn)
+
+    with socket.create_connection((browser.host, browser.port)) as cut:
+        request = f"GET {path} HTTP/1.1\r\nHost: {browser.host}\r\nCookie: {browser.cookie}\r\n\r\n"
+        cut.sendall(request.encode())
+        taken = 0
+        while taken < 4 * BLOCK:
+            taken += len(cut.recv(BLOCK))
+        # Leave at once (RST), as a closed laptop lid or a killed browser does.
+        cut.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    deadline = time.monotonic() + 30
+    ends: list[Any] = []
+    while time.monotonic() < deadline and len(ends) < 2:
+        ends = list(
+            AuditEvent.objects.filter(action=Action.FILES_VERSION_SENT).order_by("sequence")
+        )
+        time.sleep(0.1)
+    assert [event.details["completed"] for event in ends] == [True, False]
+    assert taken <= ends[1].details["bytes"] < size
+    assert worker_threads(gunicorn) == threads_after_a_whole_download
