@@ -98,6 +98,67 @@ def test_a_flood_of_other_addresses_does_not_reset_a_links_guess_counter(
     assert wrong_password_evaluations() == GUESS_LIMIT_PER_LINK
 
 
+# --- Window boundaries: a burst gets the limit once, wherever it falls -----------------------
+
+
+class Clock:
+    """``time`` for core.ratelimit (and its SQLite store), set by the test."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    from core import ratelimit
+
+    # A quarter-hour boundary, as the guess limits' 15-minute windows have.
+    fake = Clock(900.0 * 1_000_000)  # 1998: housekeeping deletes no real counter
+    monkeypatch.setattr(ratelimit, "time", fake)
+    return fake
+
+
+def guesses_allowed(count: int, key: str) -> list[bool]:
+    from core.ratelimit import rate_limit_hit
+
+    return [not rate_limit_hit(group="test.guess", key=key, rate="10/15m") for _ in range(count)]
+
+
+@pytest.mark.django_db
+def test_a_burst_across_a_window_boundary_gets_the_limit_once_not_twice(
+    counter_store: str, clock: Clock
+) -> None:
+    key = f"link-{uuid.uuid4().hex}"
+    boundary = clock.now
+    clock.now = boundary - 0.5  # the last half second of a window
+    assert guesses_allowed(10, key) == [True] * 10
+    assert guesses_allowed(5, key) == [False] * 5
+    clock.now = boundary + 0.5  # a second later, in the next window: still refused
+    assert guesses_allowed(5, key) == [False] * 5
+    # Half-way through the next window the first window's 15 hits weigh 7.5; with this
+    # window's 5 refused ones that is still over the limit.
+    clock.now = boundary + 450
+    assert guesses_allowed(3, key) == [False] * 3
+    # Once a window has passed with no hit, the limit is whole again.
+    clock.now = boundary + 1800 + 1
+    assert guesses_allowed(11, key) == [True] * 10 + [False]
+
+
+@pytest.mark.django_db
+def test_hits_spread_over_the_window_before_still_count_for_their_share(
+    counter_store: str, clock: Clock
+) -> None:
+    key = f"link-{uuid.uuid4().hex}"
+    boundary = clock.now
+    clock.now = boundary - 600  # ten guesses a third of the way into a window
+    assert guesses_allowed(10, key) == [True] * 10
+    clock.now = boundary + 450  # half-way through the next one: they weigh 5
+    assert guesses_allowed(6, key) == [True] * 5 + [False]
+
+
 # --- The counters unreachable: Redis down ----------------------------------------------------
 
 
