@@ -2,7 +2,7 @@
 
 DRF's own throttles keep a list of timestamps in the cache (read, append, write back):
 on the embedded file cache parallel requests overwrite each other's hits and other keys
-evict them. These count one atomic hit per request in a fixed window instead.
+evict them. These count one atomic hit per request in a sliding window instead.
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ class ExactRateThrottleMixin(SimpleRateThrottle):
         return not limited
 
     def wait(self) -> float:
-        duration: Any = getattr(self, "duration")  # noqa: B009
-        return float(duration) - time.time() % float(duration)
+        """Seconds until one more request is likely let through (``Retry-After``): the
+        rest of this window, then the share of the next one after which this window's
+        hits (the limit, at least, once refused) weigh less than the limit less one."""
+        duration = float(getattr(self, "duration"))  # noqa: B009
+        limit = float(getattr(self, "num_requests"))  # noqa: B009
+        return duration - time.time() % duration + duration / limit
 
 
 class AnonThrottle(ExactRateThrottleMixin, AnonRateThrottle):

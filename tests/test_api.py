@@ -312,15 +312,18 @@ def test_unknown_token_id_is_a_404(owner: User) -> None:
 def test_token_creation_is_rate_limited(owner: User, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(TokenCreateThrottle, "THROTTLE_RATES", {"token_create": "2/hour"})
     client = verified_client(owner)
-    statuses = [
+    answers = [
         client.post(
             TOKENS,
             {"name": f"Batch {number}", "scopes": ["read"], "expires_in_days": 1},
             content_type="application/json",
-        ).status_code
+        )
         for number in range(3)
     ]
-    assert statuses == [201, 201, 429]
+    assert [answer.status_code for answer in answers] == [201, 201, 429]
+    # Sliding window: the two tokens still weigh in the next hour's window until half of
+    # it has passed, so the wait is the rest of this hour plus that half hour.
+    assert 1800 <= int(answers[2]["Retry-After"]) <= 3600 + 1800
     # Listing is not minting: still allowed.
     assert client.get(TOKENS).status_code == 200
 
