@@ -177,3 +177,25 @@ def test_rotating_the_master_key_rewraps_thumbnail_keys_too(
     assert folder_backend.raw(thumbnail.blob_key) == blob  # the blob is not touched
     response = client_signed_in(owner).get(reverse("files:thumbnail", args=[version.file_id]))
     assert response.status_code == 200
+
+
+def test_a_copy_gets_its_own_thumbnail_drawn_from_the_shared_content(
+    owner: User, folder_backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    photo = version_store(
+        actor=owner, folder=root_of(owner), name="Plaie J5.jpg", content=jpeg_bytes(1200, 900)
+    )
+    assert version_thumbnail_make(version_id=photo.pk)
+    destination = services.folder_create(actor=owner, parent=root_of(owner), name="Dossier")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        copy = services.file_copy(actor=owner, file=photo.file, destination=destination)
+
+    copied = FileVersion.objects.get(file=copy)
+    assert copied.content_holder_id == photo.pk  # no byte re-encrypted...
+    thumbnail = VersionThumbnail.objects.get(version=copied)  # ...but a thumbnail of its own
+    assert thumbnail.blob_key != VersionThumbnail.objects.get(version=photo).blob_key
+    response = client_signed_in(owner).get(reverse("files:thumbnail", args=[copy.pk]))
+    assert response.status_code == 200
+    with Image.open(io.BytesIO(response.content)) as shown:
+        assert max(shown.size) == THUMBNAIL_EDGE

@@ -22,7 +22,7 @@ from files.errors import (
     FileRuleError,
     NotDownloadableError,
 )
-from files.models import File, FileVersion, ScanStatus
+from files.models import File, FileVersion, ScanStatus, VersionThumbnail
 from files.services.common import (
     file_locked_live,
     quota_check,
@@ -73,7 +73,7 @@ def version_share_create(*, actor: User | None, file: File, source: FileVersion)
     live_source = FileVersion.objects.filter(pk=source.pk, shredded_at__isnull=True).first()
     if holder is None or holder.wrapped_data_key is None or live_source is None:
         raise FileRuleError(_("This version no longer exists."))
-    return _version_add(
+    version = _version_add(
         file=file,
         size=live_source.size,
         ciphertext_size=holder.ciphertext_size,
@@ -87,6 +87,16 @@ def version_share_create(*, actor: User | None, file: File, source: FileVersion)
         content_holder=holder,
         **_inherited_from(live_source),
     )
+    source_has_thumbnail = VersionThumbnail.objects.filter(
+        version_id=live_source.pk, wrapped_data_key__isnull=False
+    ).exists()
+    if version.is_downloadable and source_has_thumbnail:
+        # Its own thumbnail (bound to its own id, shredded with it), drawn from the
+        # shared content by a worker. A copy still pending gets one after its verdict.
+        from files.services.finalize import version_thumbnail_on_commit
+
+        version_thumbnail_on_commit(version)
+    return version
 
 
 def _inherited_from(source: FileVersion) -> dict[str, Any]:
