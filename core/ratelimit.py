@@ -108,10 +108,11 @@ def _increment(key: str, previous_key: str, window_s: int) -> tuple[int, int]:
     cache = caches["default"]
     if isinstance(cache, RedisCache):
         client: Any = cache._cache.get_client(key, write=True)
+        full_key = cache.make_and_validate_key(key)
         pipeline = client.pipeline()
-        pipeline.incr(cache.make_and_validate_key(key))
+        pipeline.incr(full_key)
         # Kept through the next window too, where it is read as the previous one.
-        pipeline.expire(cache.make_and_validate_key(key), 2 * window_s + 60)
+        pipeline.expire(full_key, 2 * window_s + 60)
         pipeline.get(cache.make_and_validate_key(previous_key))
         count, _, previous = pipeline.execute()
         return int(count), int(previous or 0)

@@ -24,6 +24,9 @@ from collections.abc import Generator, Iterator
 
 DEPTH = 2
 """Segments decrypted ahead of the one being sent (2 MiB at the default segment size)."""
+MIN_SEGMENTS = 3
+"""Shorter streams stay in the request thread: a thread's start and the hand-overs would
+cost more than the little overlap they allow."""
 
 _END = object()
 
@@ -36,6 +39,11 @@ def produced_ahead(chunks: Iterator[bytes], *, depth: int = DEPTH) -> Generator[
     if depth < 1:
         raise ValueError("depth must be at least 1")
     return _handed_over(chunks, depth)
+
+
+def segments_ahead(segments: Iterator[bytes], count: int) -> Iterator[bytes]:
+    """A stream of ``count`` decrypted segments, produced ahead when it is long enough."""
+    return produced_ahead(segments) if count >= MIN_SEGMENTS else segments
 
 
 def _handed_over(chunks: Iterator[bytes], depth: int) -> Generator[bytes, None, None]:

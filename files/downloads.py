@@ -44,7 +44,7 @@ from audit.actions import Action
 from audit.context import RequestContext, context_from_request
 from audit.models import Outcome
 from files import services
-from files.ahead import produced_ahead
+from files.ahead import segments_ahead
 from files.blobs import version_content
 from files.crypto import BlobIntegrityError, segment_offset
 from files.envelope import EnvelopeError
@@ -468,8 +468,7 @@ def version_download_response(
     streaming = StreamingHttpResponse(
         _decrypting_stream(
             first=first,
-            # Three segments or more: the next ones are decrypted while one is sent.
-            rest=produced_ahead(chunks) if last_index - first_index >= 2 else chunks,
+            rest=segments_ahead(chunks, last_index - first_index + 1),  # first included
             reader=reader,
             version=version,
             actor=actor,

@@ -52,7 +52,7 @@ from django.utils import timezone
 from accounts.models import User
 from audit.context import RequestContext, context_from_request
 from files import services
-from files.ahead import produced_ahead
+from files.ahead import segments_ahead
 from files.blobs import VersionContent, version_content
 from files.crypto import BlobIntegrityError
 from files.downloads import content_disposition
@@ -282,10 +282,9 @@ def _entry_plaintext(
     try:
         reader = content.reader()
         decryptor = content.decryptor(data_key, reader)
-        segments = decryptor.decrypt_all()
-        # Three segments or more: the next ones are decrypted while one is sent (the
-        # helper is stopped and joined before the reader closes, below).
-        yield from produced_ahead(segments) if decryptor.segment_count >= 3 else segments
+        # Decrypted ahead while one is sent; the helper is stopped and joined (closing
+        # this generator closes the inner one) before the reader closes, below.
+        yield from segments_ahead(decryptor.decrypt_all(), decryptor.segment_count)
     except (BlobIntegrityError, BlobMissingError) as error:
         # Part of the archive is gone already; raising aborts the connection, so the
         # client is left with a short download, not a ZIP that looks complete.
