@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Generator, Iterator
+from typing import TypeVar, cast
 
 DEPTH = 2
 """Segments decrypted ahead of the one being sent (2 MiB at the default segment size)."""
@@ -29,9 +30,10 @@ MIN_SEGMENTS = 3
 cost more than the little overlap they allow."""
 
 _END = object()
+Chunk = TypeVar("Chunk")
 
 
-def produced_ahead(chunks: Iterator[bytes], *, depth: int = DEPTH) -> Generator[bytes, None, None]:
+def produced_ahead(chunks: Iterator[Chunk], *, depth: int = DEPTH) -> Generator[Chunk, None, None]:
     """``chunks``, in order, each produced by a helper thread up to ``depth`` ahead.
 
     The helper starts with the first ``next()``: a stream never iterated starts none.
@@ -46,7 +48,7 @@ def segments_ahead(segments: Iterator[bytes], count: int) -> Iterator[bytes]:
     return produced_ahead(segments) if count >= MIN_SEGMENTS else segments
 
 
-def _handed_over(chunks: Iterator[bytes], depth: int) -> Generator[bytes, None, None]:
+def _handed_over(chunks: Iterator[Chunk], depth: int) -> Generator[Chunk, None, None]:
     places = threading.Semaphore(depth)  # free places in the hand-over
     handed_count = threading.Semaphore(0)  # items waiting for the request thread
     handed: deque[object] = deque()
@@ -78,8 +80,7 @@ def _handed_over(chunks: Iterator[bytes], depth: int) -> Generator[bytes, None, 
             if isinstance(item, BaseException):
                 raise item
             places.release()
-            assert isinstance(item, bytes)  # noqa: S101 - only bytes and the markers above
-            yield item
+            yield cast(Chunk, item)  # not a marker: one of the chunks
     finally:
         stopping.set()
         places.release()  # wakes the helper if it waits for a place
