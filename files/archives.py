@@ -20,6 +20,13 @@ ClamAV), and a threat is reported with the member's path. The bytes of the archi
 belong to no member (anything before the first entry, the central directory) are
 scanned too, and a gap between entries (data no entry of the central directory
 accounts for) makes the archive not inspectable.
+
+A threat outranks any other problem, wherever it is. A problem of the archive itself
+(too big, a bomb's ratio, too many entries, nested too deep, encrypted, hidden data,
+unreadable) stops the walk, since nothing after it can be trusted; a member clamd could
+not fully scan (one of its limits, an error, too long for one pass) does not: the walk
+goes on, so that a threat in a later member is still found and named, and the first
+such problem is reported only if no member holds a threat.
 """
 
 from __future__ import annotations
@@ -59,7 +66,8 @@ MemberVerdict = tuple[str, str, str]
 class MemberScanner(Protocol):
     """Scans members as they are unpacked. Verdicts may come later than the member's
     end (clamd scans one member while the next is sent); ``done`` reports the first
-    known problem so far, ``finish`` waits for every verdict."""
+    threat known so far, else the first other problem (the walk goes on after one),
+    ``finish`` waits for every verdict and reports the same way."""
 
     def open(self, name: str) -> MemberSink: ...
 
@@ -101,6 +109,7 @@ class ArchiveReport:
     infected_member: str = ""  # the path (inner/outer.zip/inner) of a member with a threat
     signature: str = ""
     problem_member: str = ""  # the member that made the archive not inspectable
+    problem_detail: str = ""  # clamd's words when it could not fully scan that member
 
     @property
     def inspectable(self) -> bool:
@@ -118,15 +127,17 @@ class ArchiveReport:
             details["archive_members_scanned"] = self.members_scanned
         if self.problem_member:
             details["member"] = self.problem_member
+        if self.problem_detail:
+            details["scanner"] = self.problem_detail
         if self.infected_member:
             details["member"] = self.infected_member
         return details
 
 
 class _Uninspectable(Exception):
-    def __init__(self, problem: str, member: str = "") -> None:
+    def __init__(self, problem: str, member: str = "", detail: str = "") -> None:
         super().__init__(problem)
-        self.member = member
+        self.member, self.detail = member, detail
 
 
 class _Infected(Exception):
@@ -154,7 +165,7 @@ def archive_inspect(
 ) -> ArchiveReport:
     """Inspect an archive read from a seekable ``stream`` of ``size`` bytes; with a
     ``scanner``, scan a ZIP's members one by one (``infected_member`` then names the
-    first one with a threat)."""
+    first one with a threat, whatever other problem the archive has)."""
     limits = limits or ArchiveLimits.from_settings()
     report = ArchiveReport(kind=kind, packed_bytes=size)
     try:
@@ -169,19 +180,23 @@ def archive_inspect(
     except _Infected as infected:
         report.infected_member, report.signature = infected.member, infected.signature
     except _Uninspectable as problem:
-        report.problem = str(problem)
-        report.problem_member = problem.member
+        report.problem, report.problem_member = str(problem), problem.member
+        report.problem_detail = problem.detail
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError):
         # A damaged or exotic archive (unsupported compression method…) cannot be
         # inspected: ClamAV may not unpack it either.
         report.problem = "unreadable"
     if report.problem and scanner is not None:
-        # Members already sent may still hold a threat: a threat found outranks "could
-        # not be fully inspected" (quarantined, not merely blocked).
-        member, found, signature = scanner.finish()
+        # The walk stopped early. Members already sent may still hold a threat: a threat
+        # found outranks "could not be fully inspected" (quarantined, not merely
+        # blocked). Failing one, a member clamd could not fully scan came before the
+        # stop: it is the first problem.
+        member, found, detail = scanner.finish()
         if found == "infected":
-            report.infected_member, report.signature = member, signature
-            report.problem = report.problem_member = ""
+            report.infected_member, report.signature = member, detail
+            report.problem = report.problem_member = report.problem_detail = ""
+        elif found:
+            report.problem, report.problem_member, report.problem_detail = found, member, detail
     return report
 
 
@@ -247,15 +262,22 @@ def _region_scan(
             break
         sink.feed(chunk)
         left -= len(chunk)
-    _verdict_raise(scanner.done(sink))
+    _threat_raise(scanner.done(sink))
+
+
+def _threat_raise(verdict: MemberVerdict) -> None:
+    """Stop the walk at a threat; any other problem of a member's scan is left with
+    the scanner (its ``finish`` reports it if no threat comes)."""
+    name, problem, detail = verdict
+    if problem == "infected":
+        raise _Infected(name, detail)
 
 
 def _verdict_raise(verdict: MemberVerdict) -> None:
     name, problem, detail = verdict
-    if problem == "infected":
-        raise _Infected(name, detail)
+    _threat_raise(verdict)
     if problem:
-        raise _Uninspectable(problem, name)
+        raise _Uninspectable(problem, name, detail)
 
 
 def _zip_inspect(
@@ -350,7 +372,7 @@ def _zip_entry_read(
                     raise _Uninspectable("nested_too_big", name)
                 nested += chunk
     if scanner is not None and sink is not None:
-        _verdict_raise(scanner.done(sink))
+        _threat_raise(scanner.done(sink))
         report.members_scanned += 1
     if nested is not None:
         _zip_inspect(

@@ -10,10 +10,17 @@ The stream is read once: at most two windows are open at a time (the overlap is
 smaller than a window), each byte is sent to the window(s) covering it as it passes,
 and a finished window's verdict is read only when the next one ends, so that clamd
 scans one window while the next is being sent. Nothing is buffered beyond a chunk.
+
+A threat outranks any other answer: a window clamd could not fully scan (one of its
+limits, an error) is remembered and the later windows are still sent, so that a threat
+further on is found and named; only a threat stops the scan early. A stream that
+outgrows the one window allowed stops being sent, but the window already sent is still
+read: a threat in it is reported, not the overflow.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from files.clamd import (
@@ -33,7 +40,7 @@ class WindowsNotAllowed(Exception):
 class WindowsResult:
     verdict: Verdict
     detail: str = ""  # signature (infected) or clamd's message (error)
-    windows: int = 0
+    windows: int = 0  # how many were sent in all
     offset: int = 0  # where the window that decided the verdict starts
     overflowed: bool = False  # more than one window was needed but not allowed
 
@@ -67,17 +74,21 @@ class WindowedScan:
         self._next_start = 0
         self.position = 0
         self.windows = 0
-        self.result: WindowsResult | None = None  # set once decided (threat, error)
+        self.threat: WindowsResult | None = None  # the first window with a threat
+        # The first window clamd could not fully scan, or the overflow: it decides only
+        # if no window holds a threat.
+        self.problem: WindowsResult | None = None
 
     @property
     def decided(self) -> bool:
-        return self.result is not None
+        """Nothing more to send: a threat was found, or no further window is allowed."""
+        return self.threat is not None or (self.problem is not None and self.problem.overflowed)
 
     def _window_open(self) -> None:
         if self.windows >= 1 and (not self._allow or self.step <= 0):
             # A second window is needed and not allowed (or impossible: a window no
             # longer than the overlap would never advance).
-            self.result = WindowsResult(Verdict.ERROR, "", self.windows, overflowed=True)
+            self.problem = WindowsResult(Verdict.ERROR, "", self.windows, overflowed=True)
             return
         self._open.append(_Window(self._next_start, self._client.instream_open()))
         self.windows += 1
@@ -86,18 +97,21 @@ class WindowedScan:
     def _collect(self, window: _Window) -> None:
         wait_s = self._client.timeout_s + window.session.sent / CLAMD_SCAN_RATE_FLOOR_BYTES_PER_S
         result: ScanResult = window.session.reply(wait_s=wait_s)
-        if result.verdict is not Verdict.CLEAN and self.result is None:
-            self.result = WindowsResult(result.verdict, result.detail, self.windows, window.start)
+        found = WindowsResult(result.verdict, result.detail, self.windows, window.start)
+        if result.verdict is Verdict.INFECTED and self.threat is None:
+            self.threat = found
+        elif result.verdict is Verdict.ERROR and self.problem is None:
+            self.problem = found
 
     def _collect_ended(self) -> None:
-        while self._ended and self.result is None:
+        while self._ended and self.threat is None:
             self._collect(self._ended.pop(0))
 
     def feed(self, chunk: bytes) -> None:
-        if self.result is not None or not chunk:
+        if self.decided or not chunk:
             return
         end = self.position + len(chunk)
-        while self._next_start < end and self.result is None:
+        while self._next_start < end and not self.decided:
             previous_end = self._open[-1].start + self.size if self._open else 0
             if self._open and self._total is not None and previous_end >= self._total:
                 break  # the last window already reaches the end of the stream
@@ -127,17 +141,22 @@ class WindowedScan:
     def finish(self) -> WindowsResult:
         try:
             self.end()
-            if self.windows == 0 and self.result is None:
+            if self.windows == 0 and not self.decided:
                 # An empty stream is still shown to clamd (as a one-window scan would).
                 with self._client.instream_open() as session:
                     self.windows = 1
                     empty = session.finish()
-                if empty.verdict is not Verdict.CLEAN:
-                    self.result = WindowsResult(empty.verdict, empty.detail, 1)
+                found = WindowsResult(empty.verdict, empty.detail, 1)
+                if empty.verdict is Verdict.INFECTED:
+                    self.threat = found
+                elif empty.verdict is Verdict.ERROR:
+                    self.problem = found
+            # Every window sent is read, even after an overflow: a threat outranks it.
             self._collect_ended()
         finally:
             self.close()
-        return self.result or WindowsResult(Verdict.CLEAN, "", self.windows)
+        decisive = self.threat or self.problem or WindowsResult(Verdict.CLEAN, "")
+        return dataclasses.replace(decisive, windows=self.windows)
 
     def close(self) -> None:
         for window in self._open + self._ended:

@@ -197,7 +197,9 @@ class _ClamdMemberScanner:
 
     A member's verdict is read only once a few more have been sent (``IN_FLIGHT``), so
     that clamd scans them on one core while the next are decrypted and unpacked on the
-    other; the first problem is still reported with its member's name."""
+    other. The first threat is reported with its member's name; failing one, the first
+    member clamd could not fully scan. Verdicts are still read after such a problem, so
+    no more than ``IN_FLIGHT`` are ever outstanding while the walk goes on."""
 
     IN_FLIGHT = 4
 
@@ -230,7 +232,7 @@ class _ClamdMemberScanner:
         assert isinstance(sink, _MemberSink)  # noqa: S101  (ours, from open())
         sink.scan.end()
         self.pending.append(sink)
-        while len(self.pending) > self.IN_FLIGHT and not self.problem[1]:
+        while len(self.pending) > self.IN_FLIGHT and self.problem[1] != "infected":
             self._collect(self.pending.pop(0))
         return self.problem
 
