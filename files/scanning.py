@@ -206,11 +206,12 @@ class _ClamdMemberScanner:
     def __init__(self, client: ClamdClient, limits: ScanLimits, *, windows: bool) -> None:
         self.client, self.limits, self.windows_allowed = client, limits, windows
         self.pending: list[_MemberSink] = []
+        self.sending: _MemberSink | None = None  # the member being unpacked and sent
         self.windowed_members = 0
         self.problem: MemberVerdict = ("", "", "")
 
     def open(self, name: str) -> MemberSink:
-        return _MemberSink(
+        self.sending = _MemberSink(
             name,
             WindowedScan(
                 self.client,
@@ -219,6 +220,7 @@ class _ClamdMemberScanner:
                 allow_windows=self.windows_allowed,
             ),
         )
+        return self.sending
 
     def _collect(self, sink: _MemberSink) -> None:
         problem, detail = _windows_problem(sink.scan.finish())
@@ -231,6 +233,7 @@ class _ClamdMemberScanner:
     def done(self, sink: MemberSink) -> MemberVerdict:
         assert isinstance(sink, _MemberSink)  # noqa: S101  (ours, from open())
         sink.scan.end()
+        self.sending = None
         self.pending.append(sink)
         while len(self.pending) > self.IN_FLIGHT and self.problem[1] != "infected":
             self._collect(self.pending.pop(0))
@@ -243,9 +246,11 @@ class _ClamdMemberScanner:
         return self.problem
 
     def close(self) -> None:
-        for sink in self.pending:
+        """Close every clamd stream still open, including that of a member the walk
+        left halfway (an archive limit reached inside it)."""
+        for sink in [*self.pending, *([self.sending] if self.sending else [])]:
             sink.scan.close()
-        self.pending = []
+        self.pending, self.sending = [], None
 
 
 class _Tee:

@@ -14,7 +14,9 @@ problem of that member's scan, not of the archive.
 
 from __future__ import annotations
 
+import gc
 import gzip
+import warnings
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -176,3 +178,30 @@ def test_a_threat_at_the_start_of_a_member_too_long_for_one_pass_is_named(
     assert version.scan_status == ScanStatus.QUARANTINED
     details = scan_events(version)[0].details
     assert (details["signature"], details["member"]) == (SIGNATURE, "video/echo.mp4")
+
+
+def test_a_member_cut_short_by_an_archive_limit_leaves_no_clamd_connection_open(
+    clamd: str, owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A bomb member stops the walk halfway through (the ratio limit): the clamd stream
+    it was being sent to is closed there and then, not left for the garbage collector
+    (an open INSTREAM holds one of clamd's threads until its read timeout)."""
+    members = {
+        "ETUDE/compte-rendu.txt": b"Compte rendu\n" * 100,
+        "ETUDE/zeros.bin": b"\0" * (64 * 2**20),  # deflates ~1000:1, past the 100:1 limit
+    }
+    client = client_signed_in(owner)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        version = upload(
+            client,
+            root_of(owner),
+            "export.zip",
+            study_zip(members, stored=False),
+            django_capture_on_commit_callbacks,
+        )
+        gc.collect()
+    assert version.scan_status == ScanStatus.BLOCKED
+    assert scan_events(version)[-1].details["reason"] == "ratio"
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert not [message for message in unclosed if "socket" in message], unclosed
