@@ -40,9 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_support import django_setup
-
-MIB = 1 << 20
+from bench_support import MIB, django_setup, embedded_env
 
 
 def main() -> int:
@@ -56,7 +54,9 @@ def main() -> int:
         return 2
 
     with tempfile.TemporaryDirectory(prefix="securedrive-bench-finalize-") as folder:
-        django_setup(Path(folder), args.clamd)
+        django_setup(
+            embedded_env(Path(folder), {"SECUREDRIVE_CLAMD_ADDRESS": args.clamd}, inherit=True)
+        )
         from accounts.models import User
         from files import services
         from files.clamd import ClamdClient

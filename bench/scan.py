@@ -38,10 +38,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from bench_support import clamd_start, django_setup
-
-ROOT = Path(__file__).resolve().parent.parent
-MIB = 1 << 20
+from bench_support import MIB, ROOT, clamd_start, django_setup, embedded_env
 
 
 def study_zip(mib: int, members: int) -> bytes:
@@ -65,9 +62,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="securedrive-bench-scan-") as folder:
         process, address = clamd_start(Path(folder))
         try:
-            os.environ["SECUREDRIVE_SCAN_MAX_BYTES"] = str(args.window_mib * MIB)
-            os.environ["SECUREDRIVE_SCAN_SIGNATURE_DIR"] = str(ROOT / "tests" / "clamav")
-            django_setup(Path(folder), address)
+            settings = {
+                "SECUREDRIVE_CLAMD_ADDRESS": address,
+                "SECUREDRIVE_SCAN_MAX_BYTES": str(args.window_mib * MIB),
+                "SECUREDRIVE_SCAN_SIGNATURE_DIR": str(ROOT / "tests" / "clamav"),
+            }
+            django_setup(embedded_env(Path(folder), settings, inherit=True))
             from accounts.models import User
             from files import services
             from files.clamd import ClamdClient

@@ -50,18 +50,12 @@ import zipfile
 import zlib
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_support import MIB, ROOT, Gunicorn, Profiler, cpu_seconds, one_core_mb_per_s, stop
 from download import (  # bench/ is no package: download.py is found next to this file
-    MIB,
-    ROOT,
     Download,
-    Gunicorn,
-    Profiler,
     blocks,
     django_prepare,
     download,
-    one_core_mb_per_s,
-    stop,
 )
 
 RSS_LIMIT_MIB = 150
@@ -201,12 +195,6 @@ def folder_prepare(
     return folder.pk, expected, file_ids
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14-15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def plain_downloads(port: int, cookie: str, file_ids: list[int]) -> Download:
     """The two files one after the other, as one measurement of the same bytes."""
     runs = [download(port, f"/files/{file_id}/download/", cookie) for file_id in file_ids]
@@ -304,13 +292,13 @@ def main(argv: list[str] | None = None) -> int:
             plain_cpu: list[float] = []
             (worker,) = web.workers()
             for _ in range(args.repeats):
-                before = cpu_seconds(worker)
+                before = cpu_seconds([worker])
                 plain_runs.append(plain_downloads(web.port, cookie, file_ids))
-                plain_cpu.append(cpu_seconds(worker) - before)
+                plain_cpu.append(cpu_seconds([worker]) - before)
                 profiler = Profiler(worker, f"{args.py_spy}.{_}") if args.py_spy else None
-                before = cpu_seconds(worker)
+                before = cpu_seconds([worker])
                 zip_runs.append(download(web.port, zip_path, cookie))
-                zip_cpu.append(cpu_seconds(worker) - before)
+                zip_cpu.append(cpu_seconds([worker]) - before)
                 if profiler is not None:
                     profiler.stop()
             if any(run.received != archive_bytes for run in zip_runs) or any(
