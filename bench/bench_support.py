@@ -10,6 +10,8 @@ inside functions, or after this import, never before it.
 
 from __future__ import annotations
 
+import argparse
+import ipaddress
 import os
 import shutil
 import signal
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import unquote
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
@@ -86,6 +89,46 @@ def django_setup(env: Mapping[str, str]) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+# --- A database of the bench's own ----------------------------------------------------------
+
+
+def database_url_check(
+    parser: argparse.ArgumentParser, url: str, *, allow_sqlite: bool | None = None
+) -> dict[str, Any]:
+    """Django's configuration of the database at ``url``; refused through ``parser``
+    (exit status 2) unless it is PostgreSQL on loopback: benches never talk to a server
+    over the network. ``allow_sqlite``: the bench's ``--allow-sqlite`` (None: it has no
+    such option), which accepts SQLite too."""
+    import environ
+
+    config: dict[str, Any] = environ.Env.db_url_config(url)
+    engine = str(config.get("ENGINE", ""))
+    if engine.endswith("sqlite3") and allow_sqlite is not None:
+        if not allow_sqlite:
+            parser.error(
+                "the database URL is SQLite: this bench measures PostgreSQL "
+                "(pass --allow-sqlite to run it on SQLite anyway)"
+            )
+        return config
+    if "postgresql" not in engine and "postgis" not in engine:
+        parser.error(f"unsupported database engine {engine!r}: PostgreSQL expected")
+    host = unquote(str(config.get("HOST", "")))
+    if not is_loopback(host):
+        parser.error(f"database host {host!r} is not loopback: benches run on loopback only")
+    return config
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a database host is this machine: a loopback address, ``localhost``, or a
+    Unix socket (no host, or a path)."""
+    if host in ("", "localhost") or host.startswith("/"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 # --- Processes ----------------------------------------------------------------------------------
