@@ -91,6 +91,25 @@ def django_setup(env: Mapping[str, str]) -> None:
     call_command("migrate", verbosity=0)
 
 
+def finalize_timed(version_id: Any) -> float:
+    """Seconds ``files.services.version_finalize`` takes on a stored version put back to
+    pending (what a worker runs: decrypt, SHA-256, libmagic, clamd, verdict, audit), in
+    this process; exits with status 1 unless the verdict is "available"."""
+    from files import services
+    from files.models import FileVersion, ScanStatus
+
+    FileVersion.objects.filter(pk=version_id).update(
+        scan_status=ScanStatus.PENDING, scanned_at=None
+    )
+    started = time.perf_counter()
+    status = services.version_finalize(version_id=version_id)
+    elapsed = time.perf_counter() - started
+    if status != ScanStatus.AVAILABLE:
+        print(f"finalize verdict {status!r}, expected available", file=sys.stderr)
+        raise SystemExit(1)
+    return elapsed
+
+
 # --- A database of the bench's own ----------------------------------------------------------
 
 

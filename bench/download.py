@@ -276,6 +276,23 @@ class Download:
         return self.received / self.seconds / 1e6
 
 
+def response_head(connection: socket.socket, request: str) -> tuple[int, int, bytes]:
+    """Send ``request``, read the response's head: (status, Content-Length, the first
+    bytes of the body that came with it)."""
+    connection.sendall(request.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = connection.recv(65536)
+        if not chunk:
+            raise SystemExit("server closed the connection before the headers")
+        head += chunk
+    header_block, _, body_start = head.partition(b"\r\n\r\n")
+    lines = header_block.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+    return status, int(headers.get("content-length", "0")), body_start
+
+
 def download(
     port: int, path: str, cookie: str = "", *, digest: bool = False, first_byte: bool = False
 ) -> Download:
@@ -291,20 +308,7 @@ def download(
     hasher = hashlib.sha256() if digest else None
     started, cpu_started = time.perf_counter(), time.thread_time()
     with socket.create_connection(("127.0.0.1", port)) as connection:
-        connection.sendall(request.encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = connection.recv(65536)
-            if not chunk:
-                raise SystemExit("server closed the connection before the headers")
-            head += chunk
-        header_block, _, body_start = head.partition(b"\r\n\r\n")
-        lines = header_block.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {
-            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])
-        }
-        length = int(headers.get("content-length", "0"))
+        status, length, body_start = response_head(connection, request)
         received = len(body_start)
         if hasher is not None:
             hasher.update(body_start)

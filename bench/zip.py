@@ -56,6 +56,7 @@ from download import (  # bench/ is no package: download.py is found next to thi
     blocks,
     django_prepare,
     download,
+    response_head,
 )
 
 RSS_LIMIT_MIB = 150
@@ -103,20 +104,7 @@ def save(port: int, path: str, cookie: str, target: Path) -> Download:
     )
     started = time.perf_counter()
     with socket.create_connection(("127.0.0.1", port)) as connection, target.open("wb") as out:
-        connection.sendall(request.encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = connection.recv(65536)
-            if not chunk:
-                raise SystemExit("server closed the connection before the headers")
-            head += chunk
-        header_block, _, body_start = head.partition(b"\r\n\r\n")
-        lines = header_block.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {
-            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])
-        }
-        length = int(headers.get("content-length", "0"))
+        status, length, body_start = response_head(connection, request)
         out.write(body_start)
         received = len(body_start)
         buffer = bytearray(MIB)
