@@ -1,6 +1,7 @@
 """What the bench scripts need alike, defined once: an embedded SecureDrive in a temporary
-folder, starting and stopping the processes a bench compares (gunicorn, a Celery worker,
-a private clamd), and their CPU and memory read from /proc.
+folder, the check that a bench's database is on loopback, starting and stopping the
+processes a bench compares (gunicorn, a Celery worker, a private clamd, py-spy), and their
+CPU and memory read from /proc.
 
 The scripts import it as a sibling module: ``python bench/X.py``, from any folder, puts
 bench/ first on ``sys.path``. Importing it puts the project root on ``sys.path`` too, so a

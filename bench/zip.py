@@ -23,8 +23,9 @@ What it measures, in one run, on loopback:
 The archive is served by a view the bench adds in front of the project's URLs (a
 private URLconf and settings module in the temporary folder): no sharing link is
 involved, so what is measured is ``archive_entries_for_folder`` + ``archive_response``
-behind the real session, MFA and audit middleware. Everything else (embedded SQLite,
-keyring, blob folder, client) is bench/download.py's, reused.
+behind the real session, MFA and audit middleware. Everything else is reused: the
+embedded SQLite, keyring, blob folder and client of bench/download.py, the gunicorn and
+/proc figures of bench/bench_support.py.
 
     .venv/bin/python bench/zip.py                       # ~6 min on 2 busy vCPUs, 10 GiB of disk
     .venv/bin/python bench/zip.py --file-mib 256 --repeats 1 --no-verify   # quick look
