@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import ipaddress
 import json
 import os
 import random
@@ -42,13 +41,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
 
-from audit.actions import Action  # noqa: E402  (after the project is on the path)
+from bench_support import database_url_check  # noqa: E402  (after the project is on the path)
+
+from audit.actions import Action  # noqa: E402
 
 if TYPE_CHECKING:
     from audit.selectors import EventFilter
@@ -107,29 +107,8 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--events must be at least 10,000")
     if not args.database_url:
         parser.error("no database: give --database-url postgres://... (or set DATABASE_URL)")
-    _database_url_check(parser, args.database_url)
+    database_url_check(parser, args.database_url)
     return args
-
-
-def _database_url_check(parser: argparse.ArgumentParser, url: str) -> None:
-    import environ
-
-    config: dict[str, Any] = environ.Env.db_url_config(url)
-    engine = str(config.get("ENGINE", ""))
-    if "postgresql" not in engine and "postgis" not in engine:
-        parser.error(f"unsupported database engine {engine!r}: PostgreSQL expected")
-    host = unquote(str(config.get("HOST", "")))
-    if not _is_loopback(host):
-        parser.error(f"database host {host!r} is not loopback: benches run on loopback only")
-
-
-def _is_loopback(host: str) -> bool:
-    if host in ("", "localhost") or host.startswith("/"):  # "" or a path: a Unix socket
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _django_setup(database_url: str, scratch: Path) -> None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import ipaddress
 import json
 import multiprocessing
 import os
@@ -43,13 +42,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
 
-from audit.actions import Action  # noqa: E402  (the project root goes on the path first)
+from bench_support import database_url_check  # noqa: E402  (the project root goes on the path first)
+
+from audit.actions import Action  # noqa: E402
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
@@ -114,36 +114,8 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
             "This bench measures PostgreSQL; --allow-sqlite runs it on a temporary SQLite file."
         )
     if args.database_url:
-        _database_url_check(parser, args.database_url, allow_sqlite=args.allow_sqlite)
+        database_url_check(parser, args.database_url, allow_sqlite=args.allow_sqlite)
     return args
-
-
-def _database_url_check(parser: argparse.ArgumentParser, url: str, *, allow_sqlite: bool) -> None:
-    import environ
-
-    config: dict[str, Any] = environ.Env.db_url_config(url)
-    engine = str(config.get("ENGINE", ""))
-    if engine.endswith("sqlite3"):
-        if not allow_sqlite:
-            parser.error(
-                "the database URL is SQLite: this bench measures PostgreSQL "
-                "(pass --allow-sqlite to run it on SQLite anyway)"
-            )
-        return
-    if "postgresql" not in engine and "postgis" not in engine:
-        parser.error(f"unsupported database engine {engine!r}: PostgreSQL expected")
-    host = unquote(str(config.get("HOST", "")))
-    if not _is_loopback(host):
-        parser.error(f"database host {host!r} is not loopback: benches run on loopback only")
-
-
-def _is_loopback(host: str) -> bool:
-    if host in ("", "localhost") or host.startswith("/"):  # "" or a path: a Unix socket
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _django_setup(database_url: str) -> None:

@@ -76,8 +76,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-MIB = 1024 * 1024
+from bench_support import (
+    MIB,
+    ROOT,
+    Gunicorn,
+    Profiler,
+    cpu_seconds,
+    django_setup,
+    embedded_env,
+    free_port,
+    one_core_mb_per_s,
+    process_tree,
+    stop,
+    wait_for_port,
+)
+
 RSS_TOLERANCE_MIB = 16
 RSS_LIMIT_MIB = 150
 FLOOR_AHEAD = "bare decrypting server, decrypt ahead (no Django)"
@@ -91,11 +104,6 @@ CPU_TARGET_S_PER_GIB = 0.35  # server user + system CPU seconds per GiB sent (is
 # --- Content ------------------------------------------------------------------------------
 
 
-def one_core_mb_per_s(cpu_s_per_gib: float) -> float:
-    """What a server costing ``cpu_s_per_gib`` can send with one core to itself."""
-    return 2**30 / cpu_s_per_gib / 1e6 if cpu_s_per_gib else float("inf")
-
-
 def blocks(size: int) -> Iterator[bytes]:
     """Incompressible, distinct 1 MiB blocks (a random block with its index stamped)."""
     base = bytearray(os.urandom(MIB))
@@ -105,108 +113,6 @@ def blocks(size: int) -> Iterator[bytes]:
 
 
 # --- Processes ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                message = f"{what} did not start (see the logs in the temporary folder)"
-                raise SystemExit(message) from None
-            time.sleep(0.05)
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time the processes (all their threads) have used so far
-    (/proc/<pid>/stat fields 14-15): a figure that, unlike wall time, other work on a
-    shared machine barely inflates."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (a server's master and workers)."""
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        try:
-            text = Path(f"/proc/{current}/task/{current}/children").read_text()
-        except FileNotFoundError:
-            continue
-        pending.extend(int(child) for child in text.split())
-    return found
-
-
-def peak_mib(pid: int) -> float:
-    """Peak resident memory (VmHWM) of a process, in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for process {pid}")
-
-
-class Profiler:
-    """py-spy sampling one process (``--py-spy FILE``): collapsed stacks of its threads,
-    sampled without pausing it (``--native`` pauses it at every sample and distorted the
-    figures), for the breakdown in bench/README.md. Install with ``pip install py-spy``."""
-
-    def __init__(self, pid: int, output: str) -> None:
-        binary = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "record",
-                "--pid",
-                str(pid),
-                "--format",
-                "raw",
-                "--rate",
-                "100",
-                "--threads",
-                "--nonblocking",
-                "--output",
-                output,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(1.0)  # attached before the timed runs start
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass
@@ -252,73 +158,6 @@ http {{
         )
         wait_for_port(port, process, "nginx")
         return cls(process, port)
-
-
-@dataclass
-class Gunicorn:
-    process: subprocess.Popen[bytes]
-    port: int
-
-    #: "gunicorn" (the product's server) or "granian" (its WSGI mode, evaluated for
-    #: issue #18 with ``--server granian``; granian must be importable).
-    server = "gunicorn"
-
-    @classmethod
-    def start(cls, work: Path, env: dict[str, str], *, workers: int | None = None) -> Gunicorn:
-        port = free_port()
-        run_env = dict(env)
-        if workers is not None:
-            run_env["SECUREDRIVE_WEB_WORKERS"] = str(workers)
-        command = [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--config",
-            str(ROOT / "securedrive" / "gunicorn.conf.py"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--access-logfile",
-            "/dev/null",
-            "securedrive.wsgi:application",
-        ]
-        if cls.server == "granian":
-            command = [
-                sys.executable,
-                "-m",
-                "granian",
-                "--interface",
-                "wsgi",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                run_env.get("SECUREDRIVE_WEB_WORKERS", "2"),
-                "--blocking-threads",
-                run_env.get("SECUREDRIVE_WEB_THREADS", "8"),
-                "--no-ws",
-                "securedrive.wsgi:application",
-            ]
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=run_env,
-            stdout=subprocess.DEVNULL,
-            stderr=(work / "gunicorn.log").open("ab"),
-        )
-        wait_for_port(port, process, "gunicorn")
-        return cls(process, port)
-
-    def workers(self) -> list[int]:
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()]
-
-    def worker_peak_mib(self) -> float:
-        """The highest VmHWM among the workers (the one that served the download)."""
-        peaks = []
-        for pid in self.workers():
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peaks.append(int(line.split()[1]) / 1024)
-        return max(peaks)
 
 
 @dataclass
@@ -437,6 +276,23 @@ class Download:
         return self.received / self.seconds / 1e6
 
 
+def response_head(connection: socket.socket, request: str) -> tuple[int, int, bytes]:
+    """Send ``request``, read the response's head: (status, Content-Length, the first
+    bytes of the body that came with it)."""
+    connection.sendall(request.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = connection.recv(65536)
+        if not chunk:
+            raise SystemExit("server closed the connection before the headers")
+        head += chunk
+    header_block, _, body_start = head.partition(b"\r\n\r\n")
+    lines = header_block.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+    return status, int(headers.get("content-length", "0")), body_start
+
+
 def download(
     port: int, path: str, cookie: str = "", *, digest: bool = False, first_byte: bool = False
 ) -> Download:
@@ -452,20 +308,7 @@ def download(
     hasher = hashlib.sha256() if digest else None
     started, cpu_started = time.perf_counter(), time.thread_time()
     with socket.create_connection(("127.0.0.1", port)) as connection:
-        connection.sendall(request.encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = connection.recv(65536)
-            if not chunk:
-                raise SystemExit("server closed the connection before the headers")
-            head += chunk
-        header_block, _, body_start = head.partition(b"\r\n\r\n")
-        lines = header_block.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {
-            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])
-        }
-        length = int(headers.get("content-length", "0"))
+        status, length, body_start = response_head(connection, request)
         received = len(body_start)
         if hasher is not None:
             hasher.update(body_start)
@@ -492,22 +335,8 @@ def django_prepare(
 
     Returns (environment for gunicorn, session cookie, {size: (file id, sha256)}).
     """
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "securedrive.settings",
-        "SECUREDRIVE_PROFILE": "embedded",
-        "SECUREDRIVE_DATA_DIR": str(data_dir),
-        "SECUREDRIVE_LOG_LEVEL": "WARNING",
-    }
-    for name in ("DATABASE_URL", "SECUREDRIVE_REDIS_URL", "SECUREDRIVE_EMAIL_URL"):
-        env.pop(name, None)
-    os.environ.clear()
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    env = embedded_env(data_dir, inherit=True)
+    django_setup(env)
     from django.test import Client
     from django_otp import DEVICE_ID_SESSION_KEY
 
@@ -517,7 +346,6 @@ def django_prepare(
     from files.models import ScanStatus
     from files.uploads import BlobIngest
 
-    call_command("migrate", verbosity=0)
     AccountPolicy.objects.update_or_create(pk=1, defaults={"login_notification": False})
     user = User.objects.create_user("bench@hopital.example", None, full_name="Bench")
     device = AuthenticatorApp.objects.create(user=user, name="bench", confirmed=True)

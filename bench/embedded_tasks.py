@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -42,41 +41,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench_support import (
+    ROOT,
+    celery_worker,
+    embedded_env,
+    free_port,
+    stop,
+    tree_cpu_seconds,
+    tree_peak_mib,
+    wait_for_port,
+)
+
 TASK = "securedrive.tasks.worker_heartbeat"
 TARGET_PER_S = 50.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def worker_env(data_dir: Path, redis_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECUREDRIVE_", "DJANGO_"))}
-    env.pop("DATABASE_URL", None)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "securedrive.settings",
-            "SECUREDRIVE_PROFILE": "embedded",
-            # No database behind these workers: only the broker is under test.
-            "SECUREDRIVE_AUDIT_VERIFY_ON_START": "false",
-            "SECUREDRIVE_DATA_DIR": str(data_dir),
-            "SECUREDRIVE_LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(ROOT),
-        }
-    )
+    settings = {
+        # No database behind these workers: only the broker is under test.
+        "SECUREDRIVE_AUDIT_VERIFY_ON_START": "false",
+        "PYTHONPATH": str(ROOT),
+    }
     if redis_url:
-        env["SECUREDRIVE_REDIS_URL"] = redis_url
-    return env
+        settings["SECUREDRIVE_REDIS_URL"] = redis_url
+    return embedded_env(data_dir, settings, inherit=False)
 
 
 def celery_app(data_dir: Path, redis_url: str) -> Any:
     """A publisher configured like the project's app, without loading Django."""
-    sys.path.insert(0, str(ROOT))
     from celery import Celery
 
     from securedrive import broker
@@ -94,45 +86,6 @@ def celery_app(data_dir: Path, redis_url: str) -> Any:
         accept_content=["json"],
     )
     return app
-
-
-def tree_pids(pid: int) -> list[int]:
-    pids, frontier = [pid], [pid]
-    while frontier:
-        parent = frontier.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                pids.append(child)
-                frontier.append(child)
-    return pids
-
-
-def tree_cpu_s(pid: int) -> float:
-    total = 0
-    for each in tree_pids(pid):
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
-
-
-def tree_peak_rss_mib(pid: int) -> float:
-    total_kib = 0
-    for each in tree_pids(pid):
-        try:
-            status = Path(f"/proc/{each}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                total_kib += int(line.split()[1])
-    return total_kib / 1024
 
 
 def run_once(kind: str, tasks: int, redis_url: str) -> dict[str, float]:
@@ -163,21 +116,20 @@ def run_once(kind: str, tasks: int, redis_url: str) -> dict[str, float]:
         publish_s = time.perf_counter() - started
         assert pending() == tasks, f"{kind}: {pending()} messages queued, expected {tasks}"
 
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "--app", "securedrive", "worker",
-             "--concurrency", "2", "--loglevel", "WARNING",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=worker_env(data_dir, redis_url),
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        log = data_dir / "worker.log"
+        worker = celery_worker(
+            worker_env(data_dir, redis_url),
+            ["--concurrency", "2", "--without-heartbeat"],
+            log.open("wb"),
+        )
         try:
             deadline = time.monotonic() + 120
             while pending() == tasks:
                 if worker.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{kind}: the worker took nothing: {worker.stderr}")
+                    raise RuntimeError(f"{kind}: the worker took nothing: {log.read_text()}")
                 time.sleep(0.005)
             first_taken = time.perf_counter()
-            cpu_before = tree_cpu_s(worker.pid)
+            cpu_before = tree_cpu_seconds(worker.pid)
             left = pending()
             deadline = time.monotonic() + max(120.0, tasks / 5)
             while left:
@@ -186,15 +138,10 @@ def run_once(kind: str, tasks: int, redis_url: str) -> dict[str, float]:
                 time.sleep(0.005)
                 left = pending()
             drain_s = time.perf_counter() - first_taken
-            cpu_s = tree_cpu_s(worker.pid) - cpu_before
-            peak_rss_mib = tree_peak_rss_mib(worker.pid)
+            cpu_s = tree_cpu_seconds(worker.pid) - cpu_before
+            peak_rss_mib = tree_peak_mib(worker.pid)
         finally:
-            worker.terminate()
-            try:
-                worker.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.communicate()
+            stop(worker)
         return {
             "left": 0.0,
             "publish_per_s": tasks / publish_s,
@@ -213,15 +160,8 @@ def redis_start(binary: str, folder: Path) -> tuple[subprocess.Popen[bytes], str
          "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return server, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.05)
-    server.kill()
-    raise RuntimeError("redis-server did not start")
+    wait_for_port(port, server, "redis-server", timeout_s=10)
+    return server, f"redis://127.0.0.1:{port}/0"
 
 
 def main() -> int:
@@ -244,8 +184,7 @@ def main() -> int:
                         run_once(kind, args.tasks, redis_url if kind == "redis" else "")
                     )
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            stop(server)
 
     lost = {kind: max(run["left"] for run in runs) for kind, runs in results.items()}
     if any(lost.values()):

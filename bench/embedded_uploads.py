@@ -65,9 +65,15 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from bench_support import (
+    ROOT,
+    embedded_env,
+    free_port,
+    process_tree,
+    tree_cpu_seconds,
+    tree_peak_mib,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 KIB, MIB = 1024, 1024 * 1024
 PATCH_BYTES = 700 * KIB  # not a multiple of the 1 MiB segment: carries between PATCHes
 BIG_EVERY = 50
@@ -85,13 +91,6 @@ print("BENCH", user.pk, plaintext)
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def clamd_answers(address: str) -> bool:
     host, _, port = address.removeprefix("tcp://").rpartition(":")
     try:
@@ -104,68 +103,23 @@ def clamd_answers(address: str) -> bool:
 
 def product_env(data_dir: Path, port: int, clamd: str) -> dict[str, str]:
     """The environment of ``make run`` with only the data folder, port and clamd set."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECUREDRIVE_", "DJANGO_"))}
-    env.pop("DATABASE_URL", None)
-    env.update(
+    return embedded_env(
+        data_dir,
         {
-            "SECUREDRIVE_PROFILE": "embedded",
-            "SECUREDRIVE_DATA_DIR": str(data_dir),
             "SECUREDRIVE_BIND": f"127.0.0.1:{port}",
             "SECUREDRIVE_SITE_URL": f"http://127.0.0.1:{port}",
             "SECUREDRIVE_CLAMD_ADDRESS": clamd,
-        }
+        },
+        inherit=False,
+        log_level=None,
     )
-    return env
 
 
 # --- Processes (/proc) ----------------------------------------------------------------------
 
 
-def tree_pids(pid: int) -> list[int]:
-    pids, frontier = [pid], [pid]
-    while frontier:
-        parent = frontier.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for child in map(int, children):
-                pids.append(child)
-                frontier.append(child)
-    return pids
-
-
-def tree_cpu_s(pid: int) -> float:
-    """User + system CPU of a process and its live children, plus what its reaped
-    children used (cutime, cstime): pool processes replaced meanwhile still count."""
-    total = 0
-    for index, each in enumerate(tree_pids(pid)):
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-        if index == 0:
-            total += int(fields[13]) + int(fields[14])  # cutime, cstime of the reaped
-    return total / CLOCK_TICKS
-
-
-def tree_peak_rss_mib(pid: int) -> float:
-    total_kib = 0
-    for each in tree_pids(pid):
-        try:
-            status = Path(f"/proc/{each}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                total_kib += int(line.split()[1])
-    return total_kib / 1024
-
-
 def tree_kill(pid: int) -> None:
-    for each in tree_pids(pid):
+    for each in process_tree(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(each, signal.SIGKILL)
 
@@ -440,7 +394,7 @@ def measure(
     """Send the uploads, wait for the verdicts, check each one; (figures, problems)."""
     log_offset = log.stat().st_size
     pids = {name: p["pid"] for name, p in processes_read(data_dir).items()}
-    cpu_before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
+    cpu_before = {name: tree_cpu_seconds(pid, reaped=True) for name, pid in pids.items()}
     database = database_open(data_dir)
     backlog = [0]
 
@@ -463,10 +417,10 @@ def measure(
     # After --kill-worker-after the restarted worker is measured from its start.
     now_pids = {name: p["pid"] for name, p in processes_read(data_dir).items() if p["pid"]}
     cpu_s = {
-        name: tree_cpu_s(pid) - (cpu_before[name] if pid == pids[name] else 0.0)
+        name: tree_cpu_seconds(pid, reaped=True) - (cpu_before[name] if pid == pids[name] else 0.0)
         for name, pid in now_pids.items()
     }
-    peak_rss = {name: tree_peak_rss_mib(pid) for name, pid in now_pids.items()}
+    peak_rss = {name: tree_peak_mib(pid) for name, pid in now_pids.items()}
     try:
         health_status = requests.get(f"{base}/healthz", timeout=10).status_code
     except requests.RequestException:

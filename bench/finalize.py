@@ -40,9 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_support import django_setup
-
-MIB = 1 << 20
+from bench_support import MIB, django_setup, embedded_env, finalize_timed
 
 
 def main() -> int:
@@ -56,11 +54,12 @@ def main() -> int:
         return 2
 
     with tempfile.TemporaryDirectory(prefix="securedrive-bench-finalize-") as folder:
-        django_setup(Path(folder), args.clamd)
+        django_setup(
+            embedded_env(Path(folder), {"SECUREDRIVE_CLAMD_ADDRESS": args.clamd}, inherit=True)
+        )
         from accounts.models import User
         from files import services
         from files.clamd import ClamdClient
-        from files.models import FileVersion, ScanStatus
         from files.uploads import BlobIngest
 
         client = ClamdClient(args.clamd, timeout_s=300)
@@ -88,24 +87,12 @@ def main() -> int:
                 raise SystemExit(f"clamd alone: {result}")
             return elapsed
 
-        def finalize() -> float:
-            FileVersion.objects.filter(pk=version.pk).update(
-                scan_status=ScanStatus.PENDING, scanned_at=None
-            )
-            started = time.perf_counter()
-            status = services.version_finalize(version_id=version.pk)
-            elapsed = time.perf_counter() - started
-            if status != ScanStatus.AVAILABLE:
-                print(f"finalize verdict {status!r}, expected available", file=sys.stderr)
-                raise SystemExit(1)
-            return elapsed
-
         clamd_alone()
-        finalize()
+        finalize_timed(version.pk)
         alone, full = [], []
         for _ in range(args.repeats):
             alone.append(clamd_alone())
-            full.append(finalize())
+            full.append(finalize_timed(version.pk))
 
     alone_s, full_s = statistics.median(alone), statistics.median(full)
     ratio = full_s / alone_s

@@ -56,12 +56,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench_support import (
+    ROOT,
+    celery_worker,
+    django_setup,
+    embedded_env,
+    free_port,
+    stop,
+    tree_cpu_seconds,
+    tree_peak_mib,
+)
 
-from tests.imaging_peers import free_port, orthanc_running, storescu  # noqa: E402
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WAIT_LIMIT_S = 900.0
 
 GENERATE = """
@@ -82,22 +87,10 @@ for instance in study.instances:
 
 
 def bench_env(data_dir: Path, clamd: str, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECUREDRIVE_", "DJANGO_"))}
-    for name in ("DATABASE_URL", "SECUREDRIVE_REDIS_URL", "SECUREDRIVE_EMAIL_URL"):
-        env.pop(name, None)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "securedrive.settings",
-            "SECUREDRIVE_PROFILE": "embedded",
-            "SECUREDRIVE_DATA_DIR": str(data_dir),
-            "SECUREDRIVE_LOG_LEVEL": "WARNING",
-            "SECUREDRIVE_CLAMD_ADDRESS": clamd,
-            "PYTHONPATH": str(ROOT),
-        }
-    )
+    settings = {"SECUREDRIVE_CLAMD_ADDRESS": clamd, "PYTHONPATH": str(ROOT)}
     if database_url:
-        env["DATABASE_URL"] = database_url
-    return env
+        settings["DATABASE_URL"] = database_url
+    return embedded_env(data_dir, settings, inherit=False)
 
 
 def pg_database(url: str, *, create: bool) -> None:
@@ -121,46 +114,6 @@ def pg_database(url: str, *, create: bool) -> None:
             connection.execute(f'CREATE DATABASE "{name}"')
         else:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def tree_pids(pid: int) -> list[int]:
-    pids, frontier = [pid], [pid]
-    while frontier:
-        parent = frontier.pop()
-        for task in Path(f"/proc/{parent}/task").glob("*"):
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            pids.extend(map(int, children))
-            frontier.extend(map(int, children))
-    return pids
-
-
-def cpu_s_of(pid: int) -> float:
-    """CPU seconds of a process and its live children (user + system)."""
-    total = 0
-    for each in tree_pids(pid):
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
-
-
-def rss_mib_of(pid: int) -> float:
-    """Peak RSS (VmHWM) of a process and its children, summed."""
-    total_kib = 0
-    for each in tree_pids(pid):
-        try:
-            status = Path(f"/proc/{each}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                total_kib += int(line.split()[1])
-    return total_kib / 1024
 
 
 def self_cpu_s() -> float:
@@ -206,48 +159,21 @@ def main() -> int:
             files = sorted(study_dir.rglob("*.dcm"))
             study_bytes = sum(path.stat().st_size for path in files)
             env = bench_env(root / "data", args.clamd, args.database_url)
-            os.environ.clear()
-            os.environ.update(env)
-            import django
-
-            django.setup()
-            from django.core.management import call_command
-
+            django_setup(env)
             from securedrive.celery import app
 
             app.conf.task_always_eager = args.pipeline == "inline"
-            call_command("migrate", verbosity=0)
             if args.pipeline == "worker":
-                worker = subprocess.Popen(
-                    [
-                        str(Path(sys.executable).parent / "celery"),
-                        "--app",
-                        "securedrive",
-                        "worker",
-                        "--concurrency",
-                        "2",
-                        "--loglevel",
-                        "WARNING",
-                        "--without-gossip",
-                        "--without-mingle",
-                    ],
-                    env=env,
-                    cwd=str(ROOT),
-                    stdout=subprocess.DEVNULL,
-                    stderr=open(root / "worker.log", "wb"),  # noqa: SIM115
+                worker = celery_worker(
+                    env, ["--concurrency", "2"], (root / "worker.log").open("wb")
                 )
             bench = Bench(args, files, root, worker)
             if bench.run(files[:20]) is None:  # warm-up: imports, worker pool, clamd
                 return 1
             results = bench.alternate()
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        if worker is not None:
+            stop(worker)
         if args.database_url:
             from django.db import connections
 
@@ -286,6 +212,7 @@ class Bench:
         from files.models import File, FileVersion, ScanStatus
         from imaging.dimse import Receiver, ReceiverConfig, destination_resolve, peers_parse
         from imaging.models import Instance
+        from tests.imaging_peers import storescu
 
         self.runs += 1
         expected = len(files)
@@ -304,7 +231,7 @@ class Bench:
         landed = File.objects.filter(folder__parent__parent=folder)
         versions = FileVersion.objects.filter(file__in=landed)
         receiver_before = self_cpu_s()
-        worker_before = cpu_s_of(self.worker.pid) if self.worker else 0.0
+        worker_before = tree_cpu_seconds(self.worker.pid) if self.worker else 0.0
         start = time.perf_counter()
         sent = storescu(port=config.port, files=files, calling_ae="BENCH_CT")
         answered = time.perf_counter() - start
@@ -324,7 +251,7 @@ class Bench:
             time.sleep(0.02)
         elapsed = time.perf_counter() - start
         receiver_cpu = self_cpu_s() - receiver_before
-        worker_cpu = (cpu_s_of(self.worker.pid) if self.worker else 0.0) - worker_before
+        worker_cpu = (tree_cpu_seconds(self.worker.pid) if self.worker else 0.0) - worker_before
         file_ids = [str(pk) for pk in landed.values_list("pk", flat=True)]
         version_ids = [str(pk) for pk in versions.values_list("pk", flat=True)]
         uploads = AuditEvent.objects.filter(
@@ -365,9 +292,11 @@ class Bench:
         return ""
 
     def orthanc(self, run: int) -> dict[str, float] | None:
+        from tests.imaging_peers import orthanc_running, storescu
+
         with orthanc_running(self.root / f"orthanc-{run}", modalities={}) as orthanc:
             pid = orthanc.process.pid
-            cpu_before = cpu_s_of(pid)
+            cpu_before = tree_cpu_seconds(pid)
             start = time.perf_counter()
             sent = storescu(
                 port=orthanc.dicom_port,
@@ -376,9 +305,9 @@ class Bench:
                 called_ae="ORTHANC",
             )
             elapsed = time.perf_counter() - start
-            cpu = cpu_s_of(pid) - cpu_before
+            cpu = tree_cpu_seconds(pid) - cpu_before
             count = len(orthanc.get("/instances"))
-            rss = rss_mib_of(pid)
+            rss = tree_peak_mib(pid)
         shutil.rmtree(self.root / f"orthanc-{run}", ignore_errors=True)
         if sent.returncode != 0 or count != len(self.files):
             print(f"Orthanc run {run}: {count} of {len(self.files)}", file=sys.stderr)
@@ -396,7 +325,7 @@ class Bench:
             ours.append(mine)
             theirs.append(other)
         receiver_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        worker_rss = rss_mib_of(self.worker.pid) if self.worker else 0.0
+        worker_rss = tree_peak_mib(self.worker.pid) if self.worker else 0.0
         return {
             "ours": ours,
             "theirs": theirs,

@@ -46,11 +46,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from bench_support import clamd_start
+from bench_support import MIB, ROOT, clamd_start, cpu_seconds, django_setup, embedded_env
 
-ROOT = Path(__file__).resolve().parent.parent
-MIB = 1 << 20
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 MEMBER_MIB = 2
 # clamd's answer when it could not scan the plaintext ZIP (ClamAV 1.4 stops at 2 GiB).
 REFUSED: dict[str, str] = {}
@@ -84,11 +81,6 @@ print(json.dumps({
     "note": version.scan_note,
 }))
 """
-
-
-def cpu_s_of(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def random_pool() -> bytes:
@@ -126,34 +118,19 @@ class Site:
     """The embedded SecureDrive of the bench (parent side: uploads, policy, resets)."""
 
     def __init__(self, data_dir: Path, clamd: str, *, window_mib: int) -> None:
-        self.env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("SECUREDRIVE_", "DJANGO_"))
-        }
-        for name in ("DATABASE_URL", "SECUREDRIVE_REDIS_URL", "SECUREDRIVE_EMAIL_URL"):
-            self.env.pop(name, None)
-        self.env.update(
+        self.env = embedded_env(
+            data_dir,
             {
-                "DJANGO_SETTINGS_MODULE": "securedrive.settings",
-                "SECUREDRIVE_PROFILE": "embedded",
-                "SECUREDRIVE_DATA_DIR": str(data_dir),
-                "SECUREDRIVE_LOG_LEVEL": "WARNING",
                 "SECUREDRIVE_CLAMD_ADDRESS": clamd,
                 "SECUREDRIVE_SCAN_SIGNATURE_DIR": str(ROOT / "tests" / "clamav"),
                 "SECUREDRIVE_SCAN_MAX_BYTES": str(window_mib * MIB),
                 "SECUREDRIVE_FILES_PERSONAL_QUOTA_BYTES": str(100 * 2**30),
                 "SECUREDRIVE_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
                 "PYTHONPATH": str(ROOT),
-            }
+            },
+            inherit=False,
         )
-        os.environ.clear()
-        os.environ.update(self.env)
-        sys.path.insert(0, str(ROOT))
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+        django_setup(self.env)
         from accounts.models import User
         from files import services
 
@@ -276,7 +253,7 @@ def main() -> int:
             clamd_cpu: dict[str, list[float]] = {"instream": [], "scan": [], "finalize": []}
             for _run in range(args.repeats):
                 for kind in ("instream", "scan", "finalize"):
-                    cpu_before = cpu_s_of(clamd.pid)
+                    cpu_before = cpu_seconds([clamd.pid])
                     if kind == "instream":
                         instream.append(clamd_instream(address, zip_path))
                     elif kind == "scan":
@@ -287,7 +264,7 @@ def main() -> int:
                             print(f"study ZIP verdict {result}", file=sys.stderr)
                             return 1
                         ours.append(result)
-                    clamd_cpu[kind].append(cpu_s_of(clamd.pid) - cpu_before)
+                    clamd_cpu[kind].append(cpu_seconds([clamd.pid]) - cpu_before)
             ours_s = [run["s"] for run in ours]
             ratio = med(ours_s) / med(instream)
             ratio_scan = med(ours_s) / med(scan)

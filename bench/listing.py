@@ -25,7 +25,6 @@ whether or not a target is met; 2 on a refused argument.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import os
 import random
@@ -36,11 +35,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
+
+from bench_support import database_url_check  # noqa: E402
 
 SEARCH_TARGET_MS = 200.0
 LISTING_TARGET_MS = 150.0
@@ -85,23 +85,8 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--files must be at least 4 x --big-folder, and --big-folder >= 100")
     if not args.database_url:
         parser.error("no database: give --database-url postgres://... (or set DATABASE_URL)")
-    import environ
-
-    config: dict[str, Any] = environ.Env.db_url_config(args.database_url)
-    if "postgresql" not in str(config.get("ENGINE", "")):
-        parser.error("PostgreSQL expected")
-    host = unquote(str(config.get("HOST", "")))
-    if not (host in ("", "localhost") or host.startswith("/") or _loopback(host)):
-        parser.error(f"database host {host!r} is not loopback: benches run on loopback only")
-    args.config = config
+    args.config = database_url_check(parser, args.database_url)
     return args
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _database_create_if_missing(config: dict[str, Any]) -> bool:

@@ -38,10 +38,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from bench_support import clamd_start, django_setup
-
-ROOT = Path(__file__).resolve().parent.parent
-MIB = 1 << 20
+from bench_support import MIB, ROOT, clamd_start, django_setup, embedded_env, finalize_timed
 
 
 def study_zip(mib: int, members: int) -> bytes:
@@ -65,13 +62,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="securedrive-bench-scan-") as folder:
         process, address = clamd_start(Path(folder))
         try:
-            os.environ["SECUREDRIVE_SCAN_MAX_BYTES"] = str(args.window_mib * MIB)
-            os.environ["SECUREDRIVE_SCAN_SIGNATURE_DIR"] = str(ROOT / "tests" / "clamav")
-            django_setup(Path(folder), address)
+            settings = {
+                "SECUREDRIVE_CLAMD_ADDRESS": address,
+                "SECUREDRIVE_SCAN_MAX_BYTES": str(args.window_mib * MIB),
+                "SECUREDRIVE_SCAN_SIGNATURE_DIR": str(ROOT / "tests" / "clamav"),
+            }
+            django_setup(embedded_env(Path(folder), settings, inherit=True))
             from accounts.models import User
             from files import services
             from files.clamd import ClamdClient
-            from files.models import FileVersion, ScanStatus
             from files.uploads import BlobIngest
 
             client = ClamdClient(address, timeout_s=600)
@@ -94,24 +93,12 @@ def main() -> int:
                     raise SystemExit(f"clamd on the plaintext ZIP: {result}")
                 return elapsed
 
-            def finalize() -> float:
-                FileVersion.objects.filter(pk=version.pk).update(
-                    scan_status=ScanStatus.PENDING, scanned_at=None
-                )
-                started = time.perf_counter()
-                status = services.version_finalize(version_id=version.pk)
-                elapsed = time.perf_counter() - started
-                if status != ScanStatus.AVAILABLE:
-                    print(f"finalize verdict {status!r}, expected available", file=sys.stderr)
-                    raise SystemExit(1)
-                return elapsed
-
             clamd_plaintext()
-            finalize()
+            finalize_timed(version.pk)
             plain, members = [], []
             for _ in range(args.repeats):
                 plain.append(clamd_plaintext())
-                members.append(finalize())
+                members.append(finalize_timed(version.pk))
         finally:
             process.kill()
             process.wait(timeout=15)

@@ -44,34 +44,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-MIB = 1 << 20
+from bench_support import MIB, django_setup, embedded_env
+
 TARGET_SECONDS = 1.0
-
-
-def django_setup(data_dir: Path) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "securedrive.settings",
-            "SECUREDRIVE_PROFILE": "embedded",
-            "SECUREDRIVE_DATA_DIR": str(data_dir),
-            "SECUREDRIVE_LOG_LEVEL": "WARNING",
-        }
-    )
-    for name in (
-        "DATABASE_URL",
-        "SECUREDRIVE_REDIS_URL",
-        "SECUREDRIVE_EMAIL_URL",
-        "SECUREDRIVE_STORAGE_DIR",
-    ):
-        os.environ.pop(name, None)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def storage_state(storage: Path) -> tuple[int, int]:
@@ -91,7 +66,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="securedrive-bench-transfer-") as folder:
         data_dir = Path(folder)
-        django_setup(data_dir)
+        django_setup(embedded_env(data_dir, inherit=True))
         from django.conf import settings
         from django.db import transaction
         from django.urls import get_resolver

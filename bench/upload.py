@@ -50,14 +50,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from download import (
+from bench_support import (
     MIB,
     ROOT,
     Gunicorn,
     Profiler,
+    celery_worker,
     cpu_seconds,
+    django_setup,
+    embedded_env,
     free_port,
     one_core_mb_per_s,
     peak_mib,
@@ -285,24 +286,8 @@ def celery_finalize(work: Path, env: dict[str, str], version_ids: list[str]) -> 
     from files.models import FileVersion, ScanStatus
 
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "celery"),
-            "--app",
-            "securedrive",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(work / "celery.log").open("ab"),
+    process = celery_worker(
+        env, ["--pool", "solo", "--without-heartbeat"], (work / "celery.log").open("ab")
     )
     waiting = (ScanStatus.PENDING, ScanStatus.SCANNING)
     try:
@@ -341,29 +326,15 @@ def version_sha256(version: Any) -> str:
 
 
 def django_prepare(data_dir: Path, extra: dict[str, str]) -> tuple[dict[str, str], str]:
-    env = {
-        **os.environ,
-        **extra,
-        "DJANGO_SETTINGS_MODULE": "securedrive.settings",
-        "SECUREDRIVE_PROFILE": "embedded",
-        "SECUREDRIVE_DATA_DIR": str(data_dir),
-        "SECUREDRIVE_LOG_LEVEL": "WARNING",
-        "SECUREDRIVE_FILES_PERSONAL_QUOTA_BYTES": str(1024 * 2**30),
-    }
-    for name in ("DATABASE_URL", "SECUREDRIVE_REDIS_URL", "SECUREDRIVE_EMAIL_URL"):
-        env.pop(name, None)
-    os.environ.clear()
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    env = embedded_env(
+        data_dir,
+        {**extra, "SECUREDRIVE_FILES_PERSONAL_QUOTA_BYTES": str(1024 * 2**30)},
+        inherit=True,
+    )
+    django_setup(env)
     from accounts import tokens
     from accounts.models import AccountPolicy, User
 
-    call_command("migrate", verbosity=0)
     AccountPolicy.objects.update_or_create(pk=1, defaults={"login_notification": False})
     user = User.objects.create_user("bench@hopital.example", None, full_name="Bench")
     _token, plaintext = tokens.token_create(

@@ -23,8 +23,9 @@ What it measures, in one run, on loopback:
 The archive is served by a view the bench adds in front of the project's URLs (a
 private URLconf and settings module in the temporary folder): no sharing link is
 involved, so what is measured is ``archive_entries_for_folder`` + ``archive_response``
-behind the real session, MFA and audit middleware. Everything else (embedded SQLite,
-keyring, blob folder, client) is bench/download.py's, reused.
+behind the real session, MFA and audit middleware. Everything else is reused: the
+embedded SQLite, keyring, blob folder and client of bench/download.py, the gunicorn and
+/proc figures of bench/bench_support.py.
 
     .venv/bin/python bench/zip.py                       # ~6 min on 2 busy vCPUs, 10 GiB of disk
     .venv/bin/python bench/zip.py --file-mib 256 --repeats 1 --no-verify   # quick look
@@ -50,18 +51,13 @@ import zipfile
 import zlib
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_support import MIB, ROOT, Gunicorn, Profiler, cpu_seconds, one_core_mb_per_s, stop
 from download import (  # bench/ is no package: download.py is found next to this file
-    MIB,
-    ROOT,
     Download,
-    Gunicorn,
-    Profiler,
     blocks,
     django_prepare,
     download,
-    one_core_mb_per_s,
-    stop,
+    response_head,
 )
 
 RSS_LIMIT_MIB = 150
@@ -109,20 +105,7 @@ def save(port: int, path: str, cookie: str, target: Path) -> Download:
     )
     started = time.perf_counter()
     with socket.create_connection(("127.0.0.1", port)) as connection, target.open("wb") as out:
-        connection.sendall(request.encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = connection.recv(65536)
-            if not chunk:
-                raise SystemExit("server closed the connection before the headers")
-            head += chunk
-        header_block, _, body_start = head.partition(b"\r\n\r\n")
-        lines = header_block.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {
-            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])
-        }
-        length = int(headers.get("content-length", "0"))
+        status, length, body_start = response_head(connection, request)
         out.write(body_start)
         received = len(body_start)
         buffer = bytearray(MIB)
@@ -199,12 +182,6 @@ def folder_prepare(
         expected[f"{FOLDER_NAME}/{name}"] = (file_size, sealed.sha256)
         file_ids.append(version.file_id)
     return folder.pk, expected, file_ids
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14-15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def plain_downloads(port: int, cookie: str, file_ids: list[int]) -> Download:
@@ -304,13 +281,13 @@ def main(argv: list[str] | None = None) -> int:
             plain_cpu: list[float] = []
             (worker,) = web.workers()
             for _ in range(args.repeats):
-                before = cpu_seconds(worker)
+                before = cpu_seconds([worker])
                 plain_runs.append(plain_downloads(web.port, cookie, file_ids))
-                plain_cpu.append(cpu_seconds(worker) - before)
+                plain_cpu.append(cpu_seconds([worker]) - before)
                 profiler = Profiler(worker, f"{args.py_spy}.{_}") if args.py_spy else None
-                before = cpu_seconds(worker)
+                before = cpu_seconds([worker])
                 zip_runs.append(download(web.port, zip_path, cookie))
-                zip_cpu.append(cpu_seconds(worker) - before)
+                zip_cpu.append(cpu_seconds([worker]) - before)
                 if profiler is not None:
                     profiler.stop()
             if any(run.received != archive_bytes for run in zip_runs) or any(
