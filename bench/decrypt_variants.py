@@ -49,20 +49,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+from bench_support import MIB, cpu_seconds, free_port, peak_mib, stop, wait_for_port
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from download import (
-    MIB,
-    cpu_seconds,
-    download,
-    floor_blob,
-    free_port,
-    peak_mib,
-    stop,
-    wait_for_port,
-)
+from download import download, floor_blob  # bench/ is no package: found next to this file
 
 from files import crypto
 from files.ahead import DEPTH, produced_ahead
@@ -170,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="downloads per way")
     parser.add_argument("--serve", nargs=4, metavar=("PORT", "BLOB", "KEY_HEX", "WAY"))
     args = parser.parse_args(argv)
+    if args.mib < 128 or args.rounds < 1:
+        parser.error("need --mib >= 128 (CPU time is counted in 10 ms ticks), --rounds >= 1")
     if args.serve:
         port, blob, key_hex, way = args.serve
         serve(int(port), Path(blob), bytes.fromhex(key_hex), way)
