@@ -199,3 +199,61 @@ def test_a_copy_gets_its_own_thumbnail_drawn_from_the_shared_content(
     assert response.status_code == 200
     with Image.open(io.BytesIO(response.content)) as shown:
         assert max(shown.size) == THUMBNAIL_EDGE
+
+
+def test_a_copy_made_before_its_source_was_drawn_still_gets_a_thumbnail(
+    owner: User, folder_backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    # The worker has not drawn the photo's thumbnail yet (busy scanning a study) when
+    # the nurse files a copy of it: the copy must not stay without one for ever.
+    photo = version_store(
+        actor=owner, folder=root_of(owner), name="Plaie J6.jpg", content=jpeg_bytes(1200, 900)
+    )
+    destination = services.folder_create(actor=owner, parent=root_of(owner), name="Dossier")
+    with django_capture_on_commit_callbacks(execute=True):
+        copy = services.file_copy(actor=owner, file=photo.file, destination=destination)
+    copied = FileVersion.objects.get(file=copy)
+    assert VersionThumbnail.objects.filter(version=copied).exists()
+    response = client_signed_in(owner).get(reverse("files:thumbnail", args=[copy.pk]))
+    assert response.status_code == 200
+
+
+def test_a_copy_shredded_before_the_worker_draws_it_gets_no_thumbnail_and_leaves_no_blob(
+    owner: User, folder_backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    photo = version_store(
+        actor=owner, folder=root_of(owner), name="Plaie J7.jpg", content=jpeg_bytes(1200, 900)
+    )
+    assert version_thumbnail_make(version_id=photo.pk)
+    destination = services.folder_create(actor=owner, parent=root_of(owner), name="Dossier")
+    copy = services.file_copy(actor=owner, file=photo.file, destination=destination)
+    copied = FileVersion.objects.get(file=copy)
+    services.file_delete(actor=owner, file=copy)
+    services.file_purge(actor=owner, file=copy)
+    # The source is purged too: the copy's task, run late, must neither fail nor store.
+    services.file_delete(actor=owner, file=photo.file)
+    services.file_purge(actor=owner, file=photo.file)
+    stored_before = {key for key, _data in folder_backend.everything()}
+    assert version_thumbnail_make(version_id=copied.pk) is False
+    assert not VersionThumbnail.objects.filter(version=copied).exists()
+    assert {key for key, _data in folder_backend.everything()} == stored_before
+
+
+def test_a_copy_outlives_its_purged_source_with_its_own_thumbnail(
+    owner: User, folder_backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    photo = version_store(
+        actor=owner, folder=root_of(owner), name="Plaie J8.jpg", content=jpeg_bytes(1200, 900)
+    )
+    assert version_thumbnail_make(version_id=photo.pk)
+    source_thumbnail = VersionThumbnail.objects.get(version=photo)
+    destination = services.folder_create(actor=owner, parent=root_of(owner), name="Dossier")
+    with django_capture_on_commit_callbacks(execute=True):
+        copy = services.file_copy(actor=owner, file=photo.file, destination=destination)
+    services.file_delete(actor=owner, file=photo.file)
+    services.file_purge(actor=owner, file=photo.file)
+    lifecycle.shredded_blobs_delete()
+    source_thumbnail.refresh_from_db()
+    assert source_thumbnail.wrapped_data_key is None  # the source's own: shredded
+    response = client_signed_in(owner).get(reverse("files:thumbnail", args=[copy.pk]))
+    assert response.status_code == 200  # the copy's own: still there
