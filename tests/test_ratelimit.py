@@ -342,3 +342,30 @@ def test_an_api_client_that_waits_as_long_as_retry_after_says_is_let_through(
         assert wait >= 1
         traveller.move_to(start + wait)
         assert mint(verified_client(owner), 3).status_code == 201
+
+
+@pytest.mark.django_db
+def test_a_recipient_who_waits_as_long_as_the_link_page_says_may_try_again(
+    owner: User, counter_store: str
+) -> None:
+    """Ten wrong guesses lock a link's password for 15 minutes. Its 429 used to say
+    ``Retry-After: 60`` whatever the limiter: a client obeying it was refused again
+    each minute, each refusal counting, so it stayed locked out, and kept the link
+    locked for its real recipients, for as long as it obeyed."""
+    start = 900.0 * 1_968_000 + 899  # December 2026, the last second of a quarter-hour
+    with time_machine.travel(start, tick=False) as traveller:
+        version = shared_file(owner)
+        _link, token = share_link_create(actor=owner, target=version.file, password=PASSWORD)
+        guesser = Client(REMOTE_ADDR="198.51.100.7")
+        for attempt in range(GUESS_LIMIT_PER_LINK):
+            answer = guesser.post(
+                open_url(token), {"action": "password", "password": f"g{attempt}"}
+            )
+            assert answer.status_code == 200
+        refused = guesser.post(open_url(token), {"action": "password", "password": PASSWORD})
+        assert refused.status_code == 429
+        wait = int(refused["Retry-After"])
+        assert 1 <= wait <= 15 * 60
+        traveller.shift(wait)
+        answer = guesser.post(open_url(token), {"action": "password", "password": PASSWORD})
+        assert answer.status_code == 302  # in
