@@ -170,8 +170,8 @@ def _hit(key: str, limit: int, window_s: int) -> Verdict:
 def rate_limit_check(*, group: str, key: str, rate: str, fail_open: bool = False) -> Verdict:
     """Count one hit for ``key`` in ``group``: limited or not, and for how long."""
     limit, window_s = rate_parse(rate)
-    if limit < 1 or window_s < 1:
-        raise ValueError(f"rate {rate!r}: at least one hit per second")
+    if limit < 1:  # "0/m": nothing goes through (as before), and nothing to count
+        return Verdict(True, float(window_s))
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]  # addresses, e-mails: not stored
     try:
         return _hit(f"rl:{group}:{digest}", limit, window_s)

@@ -369,3 +369,21 @@ def test_a_recipient_who_waits_as_long_as_the_link_page_says_may_try_again(
         traveller.shift(wait)
         answer = guesser.post(open_url(token), {"action": "password", "password": PASSWORD})
         assert answer.status_code == 302  # in
+
+
+@pytest.mark.django_db
+def test_a_rate_of_zero_refuses_everything_and_a_rate_of_one_waits_a_whole_window(
+    counter_store: str,
+) -> None:
+    from core.ratelimit import rate_limit_check
+
+    start = 60.0 * 30_000_000
+    key = f"user-{uuid.uuid4().hex}"
+    with time_machine.travel(start, tick=False) as traveller:
+        assert rate_limit_check(group="test.zero", key=key, rate="0/m").limited
+        assert not rate_limit_check(group="test.one", key=key, rate="1/m").limited
+        traveller.shift(59)
+        refused = rate_limit_check(group="test.one", key=key, rate="1/m")
+        assert (refused.limited, refused.retry_after) == (True, 60.0)  # it counts too
+        traveller.shift(60)
+        assert not rate_limit_check(group="test.one", key=key, rate="1/m").limited
