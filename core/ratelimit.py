@@ -99,6 +99,7 @@ class _SqliteCounters:
                 "(key TEXT NOT NULL, at REAL NOT NULL, expires_at REAL NOT NULL)"
             )
             conn.execute("CREATE INDEX IF NOT EXISTS hit_key ON hit (key)")
+            conn.execute("CREATE INDEX IF NOT EXISTS hit_expires_at ON hit (expires_at)")
             self._local.conn, self._local.pid = conn, os.getpid()
         conn_: sqlite3.Connection = self._local.conn
         return conn_
