@@ -331,3 +331,23 @@ def waiting_on_a_lock() -> bool:
         )
         (count,) = cursor.fetchone()
     return bool(count)
+
+
+def test_restoring_an_old_photo_without_a_thumbnail_draws_one_for_the_new_version(
+    owner: User, folder_backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    # Version 1 was stored before thumbnails existed (or lost its one to a key that no
+    # longer unwraps); version 2 replaced it. Restoring 1 makes a new current version.
+    first = version_store(
+        actor=owner, folder=root_of(owner), name="Plaie.jpg", content=jpeg_bytes(800, 600)
+    )
+    second = version_store(
+        actor=owner, folder=root_of(owner), name="Plaie.jpg", content=jpeg_bytes(640, 480)
+    )
+    assert second.file_id == first.file_id
+    assert not VersionThumbnail.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        restored = services.version_restore(actor=owner, version=first)
+    assert VersionThumbnail.objects.filter(version=restored).exists()
+    response = client_signed_in(owner).get(reverse("files:thumbnail", args=[first.file_id]))
+    assert response.status_code == 200
