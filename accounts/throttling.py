@@ -2,12 +2,12 @@
 
 DRF's own throttles keep a list of timestamps in the cache (read, append, write back):
 on the embedded file cache parallel requests overwrite each other's hits and other keys
-evict them. These count one atomic hit per request in a sliding window instead.
+evict them. These count one atomic hit per request over any window-length span instead,
+and ``Retry-After`` is the exact wait (core/ratelimit.py).
 """
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from rest_framework.request import Request
@@ -16,7 +16,7 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, User
 if TYPE_CHECKING:  # DRF imports this module while it builds APIView
     from rest_framework.views import APIView
 
-from core.ratelimit import rate_limit_hit
+from core.ratelimit import rate_limit_check
 
 
 class ExactRateThrottleMixin(SimpleRateThrottle):
@@ -32,21 +32,19 @@ class ExactRateThrottleMixin(SimpleRateThrottle):
             return True
         num_requests: Any = getattr(self, "num_requests")  # noqa: B009
         duration: Any = getattr(self, "duration")  # noqa: B009  (set by parse_rate)
-        limited = rate_limit_hit(
+        verdict = rate_limit_check(
             group=f"api.{self.scope}",
             key=key,
             rate=f"{num_requests}/{duration}s",
             fail_open=self.fail_open,
         )
-        return not limited
+        self._retry_after = verdict.retry_after
+        return not verdict.limited
 
     def wait(self) -> float:
-        """Seconds until one more request is likely let through (``Retry-After``): the
-        rest of this window, then the share of the next one after which this window's
-        hits (the limit, at least, once refused) weigh less than the limit less one."""
-        duration = float(getattr(self, "duration"))  # noqa: B009
-        limit = float(getattr(self, "num_requests"))  # noqa: B009
-        return duration - time.time() % duration + duration / limit
+        """Seconds until a request is let through (``Retry-After``, rounded up by DRF),
+        if none is sent meanwhile: refused requests count too."""
+        return max(1.0, float(getattr(self, "_retry_after", 1.0)))
 
 
 class AnonThrottle(ExactRateThrottleMixin, AnonRateThrottle):

@@ -2,22 +2,28 @@
 
 Issue #13: on Django's ``FileBasedCache`` (read, add one, write back: not atomic; culls
 at 300 entries) 40 parallel wrong passwords on one link got 15 to 19 evaluations for a
-limit of 10, and 350 requests from other addresses evicted the link's counter. Here a
-hit is one atomic increment of the current window's counter, read together with the
-previous window's:
+limit of 10, and 350 requests from other addresses evicted the link's counter.
 
-* production (the cache is Redis): ``INCR``, ``EXPIRE`` and ``GET`` in one pipeline;
-* embedded: a row of ``<data dir>/ratelimit.sqlite3`` (``RATELIMIT_DATABASE``),
-  ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` and a ``SELECT`` inside
-  ``BEGIN IMMEDIATE``; rows are deleted only once the window after theirs is over,
-  never to make room.
+**Any window-length span.** A limit "10 per 15 minutes" holds for every 15 minutes, not
+for each quarter-hour on the clock. Each key keeps the times of its last ``limit`` hits,
+newest first; a hit is let through when the ``limit``-th hit before it is at least a
+window old (or there is none), and is recorded either way. So no span of a window's
+length ever holds more than ``limit`` hits let through, and a flood keeps its sender
+refused until it slows under the rate. Fixed windows let a burst straddling a
+quarter-hour through twice (20 evaluations for a limit of 10, a CI run on 2026-12-06);
+the two-window weighted estimate that followed still let a patient guesser through 19
+times in 15 minutes (10 at a window's end, then one every 90 s). The wait a refused
+client is told (:attr:`Verdict.retry_after`) is exact: the moment the ``limit - 1``-th
+hit before the refused one is a window old.
 
-**Sliding, not fixed, windows.** With a counter per fixed window alone, a burst that
-straddles a window's end got the limit twice in a row: 40 parallel wrong passwords at a
-quarter past got 20 evaluations for a limit of 10 (a CI run, 2026-12-06). The previous
-window's hits now still count for the share of it that the last ``window`` seconds
-overlap (``previous * (1 - elapsed / window) + current``, the usual sliding-window
-estimate): a burst gets the limit once, wherever it falls.
+* production (the cache is Redis): a list per key, two ``LINDEX``, ``LPUSH``, ``LTRIM``
+  and ``PEXPIRE`` in one ``MULTI``/``EXEC`` transaction;
+* embedded: rows of ``<data dir>/ratelimit.sqlite3`` (``RATELIMIT_DATABASE``), read,
+  inserted and trimmed inside ``BEGIN IMMEDIATE``; rows are deleted only once a window
+  old or beyond the last ``limit``, never to make room.
+
+Times are each process's clock (``time.time``): replicas must keep NTP time (a skew of
+*s* seconds between two replicas lets their hits be counted over a window *s* shorter).
 
 When the counter store cannot be reached, :func:`rate_limit_hit` raises
 :class:`RateLimitUnavailable` for a limiter that fails closed (the middleware turns it
@@ -34,6 +40,7 @@ import random
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +67,22 @@ def rate_parse(rate: str) -> tuple[int, int]:
     return int(count), int(digits or 1) * _UNITS[unit[0]]
 
 
+@dataclass(frozen=True)
+class Verdict:
+    limited: bool
+    retry_after: float = 0.0  # seconds until a hit would be let through (when limited)
+
+
+def _verdict(now: float, window_s: int, limit_th: float | None, next_th: float | None) -> Verdict:
+    """``limit_th``: the time of the ``limit``-th hit before this one; ``next_th``: of the
+    ``limit - 1``-th (``None`` when there are fewer; ``now`` itself for a limit of 1)."""
+    if limit_th is None or limit_th <= now - window_s:
+        return Verdict(False)
+    # The next hit is let through once this one's predecessor ``limit - 1`` back is a
+    # window old. Never less than 0: clocks between processes may differ slightly.
+    return Verdict(True, max(0.0, (next_th if next_th is not None else now) + window_s - now))
+
+
 class _SqliteCounters:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -70,77 +93,100 @@ class _SqliteCounters:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("DROP TABLE IF EXISTS counter")  # the windowed counts, before
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS counter "
-                "(key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS hit "
+                "(key TEXT NOT NULL, at REAL NOT NULL, expires_at REAL NOT NULL)"
             )
+            conn.execute("CREATE INDEX IF NOT EXISTS hit_key ON hit (key)")
+            conn.execute("CREATE INDEX IF NOT EXISTS hit_expires_at ON hit (expires_at)")
             self._local.conn, self._local.pid = conn, os.getpid()
         conn_: sqlite3.Connection = self._local.conn
         return conn_
 
-    def increment(self, key: str, previous_key: str, window_s: int) -> tuple[int, int]:
+    def hit(self, key: str, limit: int, window_s: int) -> Verdict:
         conn = self._connection()
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
             if random.random() < 0.01:  # noqa: S311  (housekeeping, not security)
-                conn.execute("DELETE FROM counter WHERE expires_at < ?", (now,))
-            (count,) = conn.execute(
-                "INSERT INTO counter (key, count, expires_at) VALUES (?, 1, ?) "
-                "ON CONFLICT (key) DO UPDATE SET count = count + 1 RETURNING count",
-                (key, now + 2 * window_s),  # still read as "previous" in the next window
-            ).fetchone()
-            previous = conn.execute(
-                "SELECT count FROM counter WHERE key = ?", (previous_key,)
-            ).fetchone()
+                conn.execute("DELETE FROM hit WHERE expires_at < ?", (now,))
+            # rowid grows with each insert: newest first, whatever the clock did.
+            before = [
+                at
+                for (at,) in conn.execute(
+                    "SELECT at FROM hit WHERE key = ? ORDER BY rowid DESC LIMIT ?", (key, limit)
+                )
+            ]
+            conn.execute(
+                "INSERT INTO hit (key, at, expires_at) VALUES (?, ?, ?)",
+                (key, now, now + window_s),
+            )
+            if len(before) >= limit:
+                conn.execute(
+                    "DELETE FROM hit WHERE key = ? AND rowid NOT IN "
+                    "(SELECT rowid FROM hit WHERE key = ? ORDER BY rowid DESC LIMIT ?)",
+                    (key, key, limit),
+                )
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        return int(count), int(previous[0]) if previous else 0
+        return _verdict(
+            now,
+            window_s,
+            before[limit - 1] if len(before) >= limit else None,
+            before[limit - 2] if limit >= 2 and len(before) >= limit - 1 else None,
+        )
 
 
 _sqlite_stores: dict[Path, _SqliteCounters] = {}
 
 
-def _increment(key: str, previous_key: str, window_s: int) -> tuple[int, int]:
-    """(this window's count, this hit included; the previous window's count)."""
+def _hit(key: str, limit: int, window_s: int) -> Verdict:
     cache = caches["default"]
     if isinstance(cache, RedisCache):
+        now = time.time()
         client: Any = cache._cache.get_client(key, write=True)
         full_key = cache.make_and_validate_key(key)
-        pipeline = client.pipeline()
-        pipeline.incr(full_key)
-        # Kept through the next window too, where it is read as the previous one.
-        pipeline.expire(full_key, 2 * window_s + 60)
-        pipeline.get(cache.make_and_validate_key(previous_key))
-        count, _, previous = pipeline.execute()
-        return int(count), int(previous or 0)
+        pipeline = client.pipeline(transaction=True)  # MULTI … EXEC: no hit in between
+        pipeline.lindex(full_key, limit - 1)
+        pipeline.lindex(full_key, limit - 2 if limit >= 2 else 0)
+        pipeline.lpush(full_key, repr(now))
+        pipeline.ltrim(full_key, 0, limit - 1)
+        pipeline.pexpire(full_key, window_s * 1000 + 60_000)
+        limit_th, next_th, *_ = pipeline.execute()
+        return _verdict(
+            now,
+            window_s,
+            float(limit_th) if limit_th is not None else None,
+            float(next_th) if limit >= 2 and next_th is not None else None,
+        )
     path = Path(settings.RATELIMIT_DATABASE)
     if path not in _sqlite_stores:
         _sqlite_stores[path] = _SqliteCounters(path)
-    return _sqlite_stores[path].increment(key, previous_key, window_s)
+    return _sqlite_stores[path].hit(key, limit, window_s)
+
+
+def rate_limit_check(*, group: str, key: str, rate: str, fail_open: bool = False) -> Verdict:
+    """Count one hit for ``key`` in ``group``: limited or not, and for how long."""
+    limit, window_s = rate_parse(rate)
+    if limit < 1:  # "0/m": nothing goes through (as before), and nothing to count
+        return Verdict(True, float(window_s))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]  # addresses, e-mails: not stored
+    try:
+        return _hit(f"rl:{group}:{digest}", limit, window_s)
+    except Exception as error:
+        if fail_open:
+            logger.warning("rate limit %s not counted (store unreachable): %r", group, error)
+            return Verdict(False)
+        logger.error("rate limit %s unavailable, refusing: %r", group, error)
+        raise RateLimitUnavailable(group) from error
 
 
 def rate_limit_hit(*, group: str, key: str, rate: str, fail_open: bool = False) -> bool:
     """Count one hit for ``key`` in ``group``; True when it is over the limit."""
-    limit, window_s = rate_parse(rate)
-    window, elapsed = divmod(time.time(), window_s)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]  # addresses, e-mails: not stored
-    prefix = f"rl:{group}:{digest}:"
-    try:
-        count, previous = _increment(
-            f"{prefix}{int(window)}", f"{prefix}{int(window) - 1}", window_s
-        )
-    except Exception as error:
-        if fail_open:
-            logger.warning("rate limit %s not counted (store unreachable): %r", group, error)
-            return False
-        logger.error("rate limit %s unavailable, refusing: %r", group, error)
-        raise RateLimitUnavailable(group) from error
-    # The last window_s seconds: this window so far, and the share of the previous one
-    # they still cover (see the module's docstring).
-    return previous * (1 - elapsed / window_s) + count > limit
+    return rate_limit_check(group=group, key=key, rate=rate, fail_open=fail_open).limited
 
 
 def unavailable_response(request: HttpRequest) -> HttpResponse:

@@ -267,39 +267,90 @@ class IntegrityFailureResponse(HttpResponse):
         )
 
 
-def _decrypting_stream(
-    *,
-    first: bytes,
-    rest: Iterator[bytes],
-    reader: BlobReader,
-    version: FileVersion,
-    actor: User | None,
-    context: RequestContext,
-    length: int,
-    on_finished: Callable[[int, bool], None] | None,
-) -> Iterator[bytes]:
-    sent = 0
-    try:
-        sent += len(first)
-        yield first
-        for chunk in rest:
-            sent += len(chunk)
-            yield chunk
-    except (BlobIntegrityError, BlobMissingError) as error:
-        # Headers and the good segments are gone; raising aborts the connection.
-        logger.error("download aborted: version %s failed integrity: %s", version.pk, error)
-        services.version_integrity_failure_record(
-            version=version, actor=actor, error=error, during="download", request=context
-        )
-        raise
-    finally:
-        close = getattr(rest, "close", None)
-        if close is not None:
-            close()  # stops a helper thread reading the blob before the reader closes
-        reader.close()
-        if on_finished is not None:
-            # The stream ended or was cut (client gone): what really left, once.
-            on_finished(sent, sent == length)
+class _DecryptingStream:
+    """The body of a download: ``first``, then ``rest``, decrypted (ahead, when
+    ``rest`` is long: files/ahead.py).
+
+    A class rather than a generator, as ``sharing.services.archives._ArchiveStream``:
+    the WSGI server calls ``close()`` when it is done (sent, client gone, error), even
+    when it never read the body, which a generator's ``finally`` would miss; and the
+    end is recorded there, in the request thread, never by the garbage collector (a
+    generator dropped unclosed ran its ``finally`` wherever collection happened: an
+    audit write from inside another query on the same connection deadlocked the
+    thread, and one in another request's transaction went with its rollback).
+    """
+
+    def __init__(
+        self,
+        *,
+        first: bytes,
+        rest: Iterator[bytes],
+        reader: BlobReader,
+        version: FileVersion,
+        actor: User | None,
+        context: RequestContext,
+        length: int,
+        on_finished: Callable[[int, bool], None] | None,
+    ) -> None:
+        self._first: bytes | None = first
+        self._rest = rest
+        self._reader = reader
+        self._version = version
+        self._actor = actor
+        self._context = context
+        self._length = length
+        self._on_finished = on_finished
+        self._sent = 0
+        self._finished = False
+
+    def __iter__(self) -> _DecryptingStream:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._finished:  # ended, failed or closed: nothing more will come
+            raise StopIteration
+        if self._first is not None:
+            chunk, self._first = self._first, None
+        else:
+            try:
+                chunk = next(self._rest)
+            except StopIteration:
+                self.close()
+                raise
+            except (BlobIntegrityError, BlobMissingError) as error:
+                # Headers and the good segments are gone; raising aborts the connection.
+                version = self._version
+                logger.error("download aborted: version %s failed integrity: %s", version.pk, error)
+                try:
+                    services.version_integrity_failure_record(
+                        version=version,
+                        actor=self._actor,
+                        error=error,
+                        during="download",
+                        request=self._context,
+                    )
+                finally:
+                    self.close()
+                raise
+            except BaseException:
+                self.close()
+                raise
+        self._sent += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            close = getattr(self._rest, "close", None)
+            if close is not None:
+                close()  # stops a helper thread reading the blob before the reader closes
+        finally:
+            self._reader.close()
+            if self._on_finished is not None:
+                # The stream ended or was cut (client gone): what really left, once.
+                self._on_finished(self._sent, self._sent == self._length)
 
 
 def _download_end_recorder(
@@ -465,20 +516,17 @@ def version_download_response(
             actor=actor, version=version, context=context, download_id=download_id
         )
     # --- end of the completion change ---
-    streaming = StreamingHttpResponse(
-        _decrypting_stream(
-            first=first,
-            rest=segments_ahead(chunks, last_index - first_index + 1),  # first included
-            reader=reader,
-            version=version,
-            actor=actor,
-            context=context,
-            length=length,
-            on_finished=on_finished,
-        ),
-        status=206 if byte_range else 200,
-        headers=headers,
+    body = _DecryptingStream(
+        first=first,
+        rest=segments_ahead(chunks, last_index - first_index + 1),  # first included
+        reader=reader,
+        version=version,
+        actor=actor,
+        context=context,
+        length=length,
+        on_finished=on_finished,
     )
+    streaming = StreamingHttpResponse(body, status=206 if byte_range else 200, headers=headers)
     streaming["Content-Length"] = str(length)
     if version.scan_status == ScanStatus.NOT_SCANNED:
         # Machine-readable warning for API clients; the browser shows the badge.

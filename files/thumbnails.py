@@ -83,6 +83,11 @@ def pdf_first_page(source: bytes, *, max_edge: int = THUMBNAIL_EDGE) -> bytes:
     return image_rendition(out.getvalue(), formats=("PNG",), max_edge=max_edge).content
 
 
+def thumbnail_expected(version: FileVersion) -> bool:
+    """Whether content of this kind gets a thumbnail (photos and PDFs; not videos)."""
+    return preview_kind(version) in (PreviewKind.IMAGE, PreviewKind.PDF)
+
+
 def thumbnail_picture(version: FileVersion) -> bytes | None:
     """The thumbnail's JPEG or PNG, or None for a kind that gets none."""
     kind = preview_kind(version)

@@ -567,7 +567,7 @@ else:
         }
     }
 
-# Rate-limit counters when the cache is not Redis: one SQLite file, atomic increments, no
+# Rate-limit hit logs when the cache is not Redis: one SQLite file, atomic writes, no
 # eviction (core/ratelimit.py). Tests give each test its own.
 RATELIMIT_DATABASE = DATA_DIR / "ratelimit.sqlite3"
 
@@ -599,7 +599,7 @@ REST_FRAMEWORK = {
         "accounts.throttling.AnonThrottle",
         "accounts.throttling.UserThrottle",
     ],
-    # Exact counters (core/ratelimit.py: Redis INCR in production, a SQLite file
+    # Exact limits (core/ratelimit.py: a Redis list per key in production, a SQLite file
     # embedded), per address or per person; docs/rate-limits.md says which fail closed.
     # "token_create" only counts POST /api/v1/tokens/ (accounts.api.TokenCreateThrottle).
     "DEFAULT_THROTTLE_RATES": {

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import io
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection as db_connection
+from django.db import transaction
 from django.urls import reverse
 from PIL import Image
 
@@ -199,3 +203,151 @@ def test_a_copy_gets_its_own_thumbnail_drawn_from_the_shared_content(
     assert response.status_code == 200
     with Image.open(io.BytesIO(response.content)) as shown:
         assert max(shown.size) == THUMBNAIL_EDGE
+
+
+def test_a_copy_made_before_its_source_was_drawn_still_gets_a_thumbnail(
+    owner: User, folder_backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    # The worker has not drawn the photo's thumbnail yet (busy scanning a study) when
+    # the nurse files a copy of it: the copy must not stay without one for ever.
+    photo = version_store(
+        actor=owner, folder=root_of(owner), name="Plaie J6.jpg", content=jpeg_bytes(1200, 900)
+    )
+    destination = services.folder_create(actor=owner, parent=root_of(owner), name="Dossier")
+    with django_capture_on_commit_callbacks(execute=True):
+        copy = services.file_copy(actor=owner, file=photo.file, destination=destination)
+    copied = FileVersion.objects.get(file=copy)
+    assert VersionThumbnail.objects.filter(version=copied).exists()
+    response = client_signed_in(owner).get(reverse("files:thumbnail", args=[copy.pk]))
+    assert response.status_code == 200
+
+
+def test_a_copy_shredded_before_the_worker_draws_it_gets_no_thumbnail_and_leaves_no_blob(
+    owner: User, folder_backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    photo = version_store(
+        actor=owner, folder=root_of(owner), name="Plaie J7.jpg", content=jpeg_bytes(1200, 900)
+    )
+    assert version_thumbnail_make(version_id=photo.pk)
+    destination = services.folder_create(actor=owner, parent=root_of(owner), name="Dossier")
+    copy = services.file_copy(actor=owner, file=photo.file, destination=destination)
+    copied = FileVersion.objects.get(file=copy)
+    services.file_delete(actor=owner, file=copy)
+    services.file_purge(actor=owner, file=copy)
+    # The source is purged too: the copy's task, run late, must neither fail nor store.
+    services.file_delete(actor=owner, file=photo.file)
+    services.file_purge(actor=owner, file=photo.file)
+    stored_before = {key for key, _data in folder_backend.everything()}
+    assert version_thumbnail_make(version_id=copied.pk) is False
+    assert not VersionThumbnail.objects.filter(version=copied).exists()
+    assert {key for key, _data in folder_backend.everything()} == stored_before
+
+
+def test_a_copy_outlives_its_purged_source_with_its_own_thumbnail(
+    owner: User, folder_backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    photo = version_store(
+        actor=owner, folder=root_of(owner), name="Plaie J8.jpg", content=jpeg_bytes(1200, 900)
+    )
+    assert version_thumbnail_make(version_id=photo.pk)
+    source_thumbnail = VersionThumbnail.objects.get(version=photo)
+    destination = services.folder_create(actor=owner, parent=root_of(owner), name="Dossier")
+    with django_capture_on_commit_callbacks(execute=True):
+        copy = services.file_copy(actor=owner, file=photo.file, destination=destination)
+    services.file_delete(actor=owner, file=photo.file)
+    services.file_purge(actor=owner, file=photo.file)
+    lifecycle.shredded_blobs_delete()
+    source_thumbnail.refresh_from_db()
+    assert source_thumbnail.wrapped_data_key is None  # the source's own: shredded
+    response = client_signed_in(owner).get(reverse("files:thumbnail", args=[copy.pk]))
+    assert response.status_code == 200  # the copy's own: still there
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_copy_purged_while_its_thumbnail_is_being_stored_loses_the_thumbnails_key(
+    owner: User, folder_backend: Backend
+) -> None:
+    """The worker stores a copy's thumbnail under a lock on the copy's row (files/
+    thumbnails.py ``_store``) while its owner purges the copy: whichever commits first,
+    the thumbnail's key must not outlive the copy's shredding."""
+    photo = version_store(
+        actor=owner, folder=root_of(owner), name="Plaie J9.jpg", content=jpeg_bytes(600, 400)
+    )
+    destination = services.folder_create(actor=owner, parent=root_of(owner), name="Dossier")
+    copy = services.file_copy(actor=owner, file=photo.file, destination=destination)
+    copied = FileVersion.objects.get(file=copy)
+    VersionThumbnail.objects.filter(version=copied).delete()  # not drawn yet
+    services.file_delete(actor=owner, file=copy)
+    # The storage refuses to delete the thumbnail's blob for now (an outage): the rows
+    # stay for the next clean-up run, and with them whatever key was not destroyed.
+    assert folder_backend.root is not None
+    (folder_backend.root / f"blobs/race-{copied.pk}" / "busy").mkdir(parents=True)
+    stored, commit = threading.Event(), threading.Event()
+
+    def worker_stores() -> None:  # what _store does, held open before its commit
+        try:
+            with transaction.atomic():
+                assert (
+                    FileVersion.objects.select_for_update(no_key=True)
+                    .filter(pk=copied.pk, shredded_at__isnull=True)
+                    .exists()
+                )
+                VersionThumbnail.objects.create(
+                    version=copied, blob_key=f"blobs/race-{copied.pk}", wrapped_data_key=b"k" * 40,
+                    kek_id="test", ciphertext_size=1, width=1, height=1,
+                )  # fmt: skip
+                stored.set()
+                assert commit.wait(30)
+        finally:
+            db_connection.close()
+
+    def owner_purges() -> None:
+        try:
+            services.file_purge(actor=owner, file=copy)
+        finally:
+            db_connection.close()
+
+    worker = threading.Thread(target=worker_stores)
+    worker.start()
+    assert stored.wait(30)
+    purge = threading.Thread(target=owner_purges)
+    purge.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not waiting_on_a_lock():
+        time.sleep(0.05)  # the purge reaches the worker's lock
+    commit.set()
+    worker.join(30)
+    purge.join(30)
+    copied.refresh_from_db()
+    assert copied.shredded_at is not None
+    assert VersionThumbnail.objects.get(version=copied).wrapped_data_key is None
+
+
+def waiting_on_a_lock() -> bool:
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        (count,) = cursor.fetchone()
+    return bool(count)
+
+
+def test_restoring_an_old_photo_without_a_thumbnail_draws_one_for_the_new_version(
+    owner: User, folder_backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    # Version 1 was stored before thumbnails existed (or lost its one to a key that no
+    # longer unwraps); version 2 replaced it. Restoring 1 makes a new current version.
+    first = version_store(
+        actor=owner, folder=root_of(owner), name="Plaie.jpg", content=jpeg_bytes(800, 600)
+    )
+    second = version_store(
+        actor=owner, folder=root_of(owner), name="Plaie.jpg", content=jpeg_bytes(640, 480)
+    )
+    assert second.file_id == first.file_id
+    assert not VersionThumbnail.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        restored = services.version_restore(actor=owner, version=first)
+    assert VersionThumbnail.objects.filter(version=restored).exists()
+    response = client_signed_in(owner).get(reverse("files:thumbnail", args=[first.file_id]))
+    assert response.status_code == 200

@@ -190,8 +190,11 @@ def versions_shred(versions: QuerySet[FileVersion], now: Any) -> int:
     holder's wrapped data key is destroyed (crypto-shredding) when the last version
     using it goes, here, and the blob is deleted after (files/lifecycle.py). Until then
     a purged original keeps its key for the copies that live on, unreadable through
-    its own file. The holders are locked first (ascending id), so a copy being made
-    concurrently (``version_share_create``) is either counted or refused.
+    its own file. The holders and the versions are locked first (ascending id), so a
+    copy being made concurrently (``version_share_create``) is either counted or
+    refused, and a thumbnail being stored (``files.thumbnails._store``, under a lock on
+    its version) is either refused or committed before its key is destroyed below: a
+    copy's own row was not locked, and a thumbnail committed meanwhile kept its key.
     """
     rows = list(versions.filter(shredded_at__isnull=True).values_list("pk", "content_holder_id"))
     if not rows:
@@ -200,7 +203,7 @@ def versions_shred(versions: QuerySet[FileVersion], now: Any) -> int:
     holder_ids = sorted({holder or pk for pk, holder in rows})
     list(
         FileVersion.objects.select_for_update(no_key=True)
-        .filter(pk__in=holder_ids)
+        .filter(pk__in={*holder_ids, *ids})
         .order_by("pk")
         .values_list("pk", flat=True)
     )

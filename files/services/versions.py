@@ -22,7 +22,7 @@ from files.errors import (
     FileRuleError,
     NotDownloadableError,
 )
-from files.models import File, FileVersion, ScanStatus, VersionThumbnail
+from files.models import File, FileVersion, ScanStatus
 from files.services.common import (
     file_locked_live,
     quota_check,
@@ -87,15 +87,16 @@ def version_share_create(*, actor: User | None, file: File, source: FileVersion)
         content_holder=holder,
         **_inherited_from(live_source),
     )
-    source_has_thumbnail = VersionThumbnail.objects.filter(
-        version_id=live_source.pk, wrapped_data_key__isnull=False
-    ).exists()
-    if version.is_downloadable and source_has_thumbnail:
+    if version.is_downloadable:
         # Its own thumbnail (bound to its own id, shredded with it), drawn from the
         # shared content by a worker. A copy still pending gets one after its verdict.
+        # Decided by the kind of content, not by the source having one: the source's
+        # may not be drawn yet (the worker busy) or be gone (an old version restored).
         from files.services.finalize import version_thumbnail_on_commit
+        from files.thumbnails import thumbnail_expected
 
-        version_thumbnail_on_commit(version)
+        if thumbnail_expected(version):
+            version_thumbnail_on_commit(version)
     return version
 
 

@@ -37,7 +37,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext, client_ip, context_from_request
 from audit.models import Outcome
-from core.ratelimit import rate_limit_hit
+from core.ratelimit import Verdict, rate_limit_check
 from files.selectors import (
     SharingWay,
     sharing_allowed,
@@ -150,9 +150,9 @@ def _step_needed(link: ShareLink, grant: Grant) -> Step | None:
 
 def _limited(
     request: HttpRequest, *, group: str, rate: str, key: str | None = None, fail_open: bool = False
-) -> bool:
+) -> Verdict:
     """One hit; a guess limiter (fail_open=False) raises RateLimitUnavailable → 503."""
-    return rate_limit_hit(
+    return rate_limit_check(
         group=group,
         key=key if key is not None else (client_ip(request) or "unknown"),
         rate=rate,
@@ -233,6 +233,7 @@ class Access:
     grant: Grant | None = None
     step: Step | None = None
     message: str = ""
+    retry_after: float = 60.0  # rate limited: seconds until a try would be let in
 
     @property
     def live(self) -> bool:
@@ -243,7 +244,7 @@ class Access:
         return self.live and self.step is None
 
 
-def _throttled(request: HttpRequest) -> bool:
+def _throttled(request: HttpRequest) -> Verdict:
     # Fails open: tokens carry 256 bits, this limit keeps scanners' load down; the guess
     # limits below are the ones that protect a password or a code.
     return _limited(
@@ -261,9 +262,10 @@ def share_link_access(
 ) -> Access:
     """Check ``token`` for this request. Refusals are audited; success only when
     ``audit_ok`` (the landing page; downloads write their own event)."""
-    if _throttled(request):
+    throttled = _throttled(request)
+    if throttled.limited:
         access_record(request=request, link=None, outcome=AccessOutcome.RATE_LIMITED, **details)
-        return Access(AccessOutcome.RATE_LIMITED)
+        return Access(AccessOutcome.RATE_LIMITED, retry_after=throttled.retry_after)
     link = share_link_find(token)
     if link is None:
         access_record(
@@ -297,12 +299,13 @@ def share_link_access(
 def share_link_password_submit(*, request: HttpRequest, token: str, password: str) -> Access:
     """Check a posted password. Unknown tokens and wrong passwords take the same time
     (one Argon2 computation each) and the same rate limits."""
-    if _throttled(request) or _limited(
-        request, group="sharing.link.guess", rate=RATE_GUESSES_PER_IP
-    ):
+    limited = _throttled(request)
+    if not limited.limited:
+        limited = _limited(request, group="sharing.link.guess", rate=RATE_GUESSES_PER_IP)
+    if limited.limited:
         make_password(password)  # the same cost as a real check
         access_record(request=request, link=None, outcome=AccessOutcome.RATE_LIMITED)
-        return Access(AccessOutcome.RATE_LIMITED)
+        return Access(AccessOutcome.RATE_LIMITED, retry_after=limited.retry_after)
     link = share_link_find(token)
     state = link_state_now(link) if link is not None else None
     if link is None or state != LinkState.ACTIVE or not link.password_hash:
@@ -322,12 +325,13 @@ def share_link_password_submit(*, request: HttpRequest, token: str, password: st
             return Access(outcome, link=link)
         grant = _grant_get(request, link)
         return Access(outcome, link=link, grant=grant, step=_step_needed(link, grant))
-    if _limited(
+    limited = _limited(
         request, group="sharing.link.guess.link", rate=RATE_GUESSES_PER_LINK, key=str(link.pk)
-    ):
+    )
+    if limited.limited:
         make_password(password)
         access_record(request=request, link=link, outcome=AccessOutcome.RATE_LIMITED)
-        return Access(AccessOutcome.RATE_LIMITED, link=link)
+        return Access(AccessOutcome.RATE_LIMITED, link=link, retry_after=limited.retry_after)
     grant = _grant_get(request, link)
     if not check_password(password, link.password_hash):
         access_record(request=request, link=link, outcome=AccessOutcome.WRONG_PASSWORD)
@@ -420,8 +424,11 @@ def share_link_code_send(*, request: HttpRequest, link: ShareLink, language: str
 def share_link_code_check(*, request: HttpRequest, link: ShareLink, code: str) -> bool:
     """Check a code typed by the recipient; on success the session is verified."""
     typed = "".join(char for char in code if char.isdigit())
-    if _limited(request, group="sharing.link.guess", rate=RATE_GUESSES_PER_IP) or _limited(
-        request, group="sharing.link.guess.link", rate=RATE_GUESSES_PER_LINK, key=str(link.pk)
+    if (
+        _limited(request, group="sharing.link.guess", rate=RATE_GUESSES_PER_IP).limited
+        or _limited(
+            request, group="sharing.link.guess.link", rate=RATE_GUESSES_PER_LINK, key=str(link.pk)
+        ).limited
     ):
         access_record(
             request=request,

@@ -9,6 +9,8 @@ content, and one clear refusal page (404 for an unknown link, 410 for a dead one
 
 from __future__ import annotations
 
+import math
+
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import translation
@@ -32,7 +34,9 @@ _STATUS = {
 }
 
 
-def link_refused(request: HttpRequest, outcome: AccessOutcome) -> HttpResponse:
+def link_refused(
+    request: HttpRequest, outcome: AccessOutcome, *, retry_after: float = 60.0
+) -> HttpResponse:
     response = render(
         request,
         "sharing/public/refused.html",
@@ -40,7 +44,9 @@ def link_refused(request: HttpRequest, outcome: AccessOutcome) -> HttpResponse:
         status=_STATUS.get(outcome, 404),
     )
     if outcome == AccessOutcome.RATE_LIMITED:
-        response["Retry-After"] = "60"
+        # The limiter's own wait (a guess limit's is up to 15 minutes): a client that
+        # obeys a shorter one is refused again, and each refusal counts.
+        response["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return response
 
 
@@ -81,7 +87,7 @@ def link_open(request: HttpRequest, token: str) -> HttpResponse:
             request=request, token=token, audit_ok=request.method == "GET"
         )
     if not access.live:
-        return link_refused(request, access.outcome)
+        return link_refused(request, access.outcome, retry_after=access.retry_after)
     link = access.link
     assert link is not None  # noqa: S101
     if access.message:
@@ -116,7 +122,7 @@ def link_gate(request: HttpRequest, token: str) -> Access | HttpResponse:
         request=request, token=token, audit_ok=False, allow_exhausted=True
     )
     if not access.live:
-        return link_refused(request, access.outcome)
+        return link_refused(request, access.outcome, retry_after=access.retry_after)
     if not access.unlocked:
         # The proofs are missing (a new browser, a session that ended): start over.
         return redirect("share_link:open", token=token)
