@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
+from files.clamd import clamd_address_valid
 from files.crypto import MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE
 
 
@@ -42,4 +43,15 @@ def files_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
         )
     if settings.FILES_SCRUB_BATCH < 0:
         errors.append(Error("FILES_SCRUB_BATCH cannot be negative.", id="files.E002"))
+    address = settings.CLAMD_ADDRESS
+    if address and not clamd_address_valid(address):
+        errors.append(
+            Error(
+                f"SECUREDRIVE_CLAMD_ADDRESS is {address!r}: it must be tcp://host:port "
+                "(e.g. tcp://127.0.0.1:3310) or unix:///path (e.g. "
+                "unix:///run/clamav/clamd.ctl). Otherwise every upload would wait for a "
+                "virus scan that never comes.",
+                id="files.E004",
+            )
+        )
     return errors

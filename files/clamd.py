@@ -75,6 +75,17 @@ def _parse_address(address: str) -> tuple[int, str | tuple[str, int]]:
     raise ClamdError(f"clamd address must be tcp://host:port or unix:///path, not {address!r}")
 
 
+def clamd_address_valid(address: str) -> bool:
+    """Whether ``address`` is one clamd can be reached at (``tcp://host:port`` or
+    ``unix:///path``): checked at start, so that a typo does not leave every upload
+    waiting for a scan that never comes."""
+    try:
+        _parse_address(address)
+    except ClamdError:
+        return False
+    return True
+
+
 class ClamdClient:
     def __init__(self, address: str, *, timeout_s: float = 60.0) -> None:
         self.family, self.target = _parse_address(address)

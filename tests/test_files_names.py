@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from files.errors import FileRuleError
 from files.names import MAX_NAME_BYTES, name_clean, name_key, name_variant
@@ -95,3 +100,24 @@ def test_unsafe_files_settings_stop_the_system_checks() -> None:
     with override_settings(FILES_SEGMENT_SIZE=8, FILES_VERSION_KEEP_COUNT=0):
         ids = sorted(str(error.id) for error in files_settings_check())
     assert ids == ["files.E001", "files.E003"]
+
+
+def test_a_clamd_address_without_its_scheme_stops_the_start_with_the_fix(tmp_path: Path) -> None:
+    """An operator writes host:port (clamd.conf's way): the start stops and says what to
+    write, instead of every upload waiting for a scan that never comes (each try logged
+    by the worker, nothing on screen but "waiting for virus scan")."""
+    env = {
+        **os.environ,
+        "SECUREDRIVE_PROFILE": "embedded",
+        "SECUREDRIVE_DATA_DIR": str(tmp_path),
+        "SECUREDRIVE_CLAMD_ADDRESS": "127.0.0.1:3310",
+        "DJANGO_SETTINGS_MODULE": "securedrive.settings",  # the product's, not the tests'
+    }
+    manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "check"]
+    refused = subprocess.run(manage, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
+    assert "files.E004" in refused.stderr
+    assert "tcp://127.0.0.1:3310" in refused.stderr  # the fix, spelled out
+    env["SECUREDRIVE_CLAMD_ADDRESS"] = "tcp://127.0.0.1:3310"
+    accepted = subprocess.run(manage, env=env, capture_output=True, text=True, timeout=120)
+    assert accepted.returncode == 0, accepted.stderr
