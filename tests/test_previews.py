@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -404,3 +405,15 @@ def test_an_iphone_photo_in_heic_is_previewed() -> None:
     rendition = image_rendition(heic.getvalue(), formats=IMAGE_FORMATS["image/heic"])
     assert (rendition.width, rendition.height) == (120, 90)
     assert rendition.content_type == "image/jpeg"
+
+
+def test_the_file_page_names_each_version_s_type_in_words(owner: User, samples: Samples) -> None:
+    """A clinician reads "Document PDF", not "application/pdf" broken over two lines;
+    the exact type stays in the cell's title for whoever needs it."""
+    browser = client_signed_in(owner)
+    page = browser.get(
+        reverse("files:file", args=[samples.pdf.file_id]), HTTP_ACCEPT_LANGUAGE="fr"
+    ).content.decode()
+    cell = re.search(r'<td class="small" data-label="Type" title="([^"]*)">([^<]*)</td>', page)
+    assert cell is not None, page
+    assert (cell.group(1), cell.group(2)) == ("application/pdf", "Document PDF")

@@ -17,3 +17,10 @@ def kind(item: Any) -> FileKind:
         return FOLDER
     version = getattr(item, "current_version", None)
     return file_kind(content_type=getattr(version, "content_type", ""), name=item.name)
+
+
+@register.filter
+def version_kind(version: Any, name: str) -> FileKind:
+    """The label and icon of one version of the file named ``name`` (versions of one
+    file may differ in type): ``{% with kind=version|version_kind:file.name %}``."""
+    return file_kind(content_type=getattr(version, "content_type", ""), name=name)
