@@ -413,6 +413,9 @@ def version_content_scan(
     reader = content.reader()
     try:
         decryptor = content.decryptor(data_key, reader)
+        # What clamd must see is every byte the blob decrypts to, whatever size the
+        # version's row records (a row saying less would end the scan early).
+        size = decryptor.plaintext_size
         tee = _Tee(
             decryptor.decrypt_all(),
             delay_s=float(settings.SCAN_SEGMENT_DELAY_S),
@@ -421,7 +424,7 @@ def version_content_scan(
         segments = iter(tee)
         first = next(segments, b"")
         kind = archive_kind(first[:16])
-        oversize = version.size > limits.window_bytes
+        oversize = size > limits.window_bytes
         # A ZIP is scanned member by member below, not as one stream. A compressed
         # stream (gzip) cut in windows would show clamd only compressed bytes.
         whole_stream = kind != "zip" and (not oversize or (windows_allowed and kind == ""))
@@ -431,7 +434,7 @@ def version_content_scan(
                 client,
                 size=limits.window_bytes,
                 overlap=limits.overlap_bytes,
-                total_size=version.size,
+                total_size=size,
             )
             try:
                 for segment in itertools.chain([first], segments):
@@ -446,7 +449,7 @@ def version_content_scan(
         if kind == "zip":
             # One pass: the members' segments are hashed as they are unpacked.
             archive, windowed_members = _archive_scan(
-                decryptor=decryptor, kind=kind, size=version.size, client=client,
+                decryptor=decryptor, kind=kind, size=size, client=client,
                 limits=limits, windows_allowed=windows_allowed, progress=progress,
                 on_segment=tee.absorb_at,
             )  # fmt: skip
@@ -483,7 +486,7 @@ def version_content_scan(
             return report
         if kind == "gzip":
             archive, _ = _archive_scan(
-                decryptor=decryptor, kind=kind, size=version.size, client=client,
+                decryptor=decryptor, kind=kind, size=size, client=client,
                 limits=limits, windows_allowed=windows_allowed, progress=progress,
                 on_segment=None,
             )  # fmt: skip

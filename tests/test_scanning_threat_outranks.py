@@ -27,10 +27,10 @@ from django.test.utils import override_settings
 from django.urls import reverse
 
 from accounts.models import User
-from files import scan_policy
-from files.models import ScanPolicyChoice, ScanStatus
+from files import scan_policy, services
+from files.models import FileVersion, ScanPolicyChoice, ScanStatus
 from files.scanning import _ClamdMemberScanner
-from tests.files_helpers import content_of, root_of
+from tests.files_helpers import content_of, root_of, version_store
 from tests.helpers import client_signed_in
 from tests.test_scanning import EICAR, scan_events, upload
 from tests.test_scanning_large import dicom_like, study_zip
@@ -205,3 +205,19 @@ def test_a_member_cut_short_by_an_archive_limit_leaves_no_clamd_connection_open(
     assert scan_events(version)[-1].details["reason"] == "ratio"
     unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
     assert not [message for message in unclosed if "socket" in message], unclosed
+
+
+def test_the_scan_covers_every_decrypted_byte_whatever_size_the_row_records(
+    clamd: str, owner: User, small_window: None
+) -> None:
+    """Defence in depth: the bytes clamd sees are those the blob decrypts to, not the size
+    recorded on the version. A row saying one window (a bug, a hand edit) used to make the
+    scan stop there and pass a threat further on; the SHA-256 check could not see it,
+    since every byte was still hashed."""
+    content = bytes(content_of(3 * WINDOW, seed="foxtrot")) + EICAR
+    version = version_store(
+        actor=owner, folder=root_of(owner), name="export.bin", content=content, clean=False
+    )
+    FileVersion.objects.filter(pk=version.pk).update(size=WINDOW)
+    assert services.version_finalize(version_id=version.pk) != "available"
+    assert FileVersion.objects.get(pk=version.pk).scan_status != ScanStatus.AVAILABLE
