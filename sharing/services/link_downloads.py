@@ -7,10 +7,11 @@ Download counting rule (``max_downloads``): every download counts, and leaves on
 receipt (``ShareLinkDownload``): a ``GET`` that starts a response (200 or 206) from the
 file's first byte, or of "download everything" (a ZIP has no Range: each is whole). A
 Range request starting further on, in the session that already counted that file, is
-a resume: it counts no more and adds its bytes to that download's receipt. ``HEAD``
-never counts. The receipts, the link's counter and the audit trail therefore agree:
-one receipt, one count and one row in the auditor's file history per download (issue
-#14: three ZIPs of a transfer were one receipt, four downloads counted two).
+a resume: it counts no more and adds its bytes to that download's receipt, until that
+receipt holds the whole file (a Range after that is a new download). ``HEAD`` never
+counts. The receipts, the link's counter and the audit trail therefore agree: one
+receipt, one count and one row in the auditor's file history per download (issue #14:
+three ZIPs of a transfer were one receipt, four downloads counted two).
 """
 
 from __future__ import annotations
@@ -180,6 +181,16 @@ def archive_members_sent(
     return sent
 
 
+def _unfinished(receipt_id: int | None, version: FileVersion) -> bool:
+    """A download this session counted that has not yet sent the whole file: only its
+    rest is a resume. Once the receipt holds every byte, a Range is a new download (it
+    counts, and is refused past the limit), else "bytes=1-" would fetch the file again
+    and again from one counted session, the limit reached or not."""
+    if receipt_id is None:
+        return False
+    return ShareLinkDownload.objects.filter(pk=receipt_id, bytes_sent__lt=version.size).exists()
+
+
 def share_link_version_served(link: ShareLink, file: File) -> FileVersion | None:
     """The version a recipient gets: the one a transfer was sent with, else the current."""
     sent = _sent_items(link)
@@ -282,7 +293,7 @@ def share_link_download_response(
     details: dict[str, object] = {"file": file.pk, "name": file.name}
     if version is None:
         return AccessOutcome.GONE
-    resume = key in grant.counted and _resumes(request, version)
+    resume = _resumes(request, version) and _unfinished(grant.counted.get(key), version)
     # The original file, version and path at the time (lineage), whatever the link.
     details.update(version_lineage_details(version))
     if link.transfer_id is not None:

@@ -1,0 +1,242 @@
+"""An outside reviewer's probes of external links and transfers: a recipient (or
+whoever got hold of a link) tries every way around what the link promises.
+
+Fixtures are imported by name from tests.files_helpers; pytest injects them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from audit.actions import Action
+from audit.models import AuditEvent
+from files import services
+from files.models import File, FileVersion, ScanStatus
+from sharing.models import ShareLinkDownload
+from sharing.services.links import share_link_create
+from tests.files_helpers import Backend, body_of, content_of, root_of, version_store
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rate_limit_cache")]
+
+PASSWORD = "Radiologie-2026"
+SEED = "compte-rendu.pdf"
+
+
+def open_url(token: str) -> str:
+    return reverse("share_link:open", args=[token])
+
+
+def file_url(token: str, file: File) -> str:
+    return reverse("share_link:file", args=[token, file.pk])
+
+
+def shared_file(owner: User, size: int = 5000) -> FileVersion:
+    return version_store(
+        actor=owner, folder=root_of(owner), name=SEED, content=content_of(size, seed=SEED)
+    )
+
+
+def opened(token: str) -> Client:
+    recipient = Client()
+    assert recipient.get(open_url(token)).status_code == 200
+    return recipient
+
+
+# --- Download limits ------------------------------------------------------------------------
+
+
+def test_a_counted_session_cannot_take_the_file_again_and_again_as_resumes(
+    owner: User, folder_backend: Backend
+) -> None:
+    """One download allowed: after taking the whole file, "bytes=1-" is no resume of
+    anything; it is a new download, refused once the limit is reached."""
+    version = shared_file(owner, size=10_000)
+    link, token = share_link_create(actor=owner, target=version.file, max_downloads=1)
+    recipient = opened(token)
+    assert body_of(recipient.get(file_url(token, version.file))) == content_of(10_000, seed=SEED)
+
+    for _attempt in range(3):
+        again = recipient.get(file_url(token, version.file), HTTP_RANGE="bytes=1-")
+        assert again.status_code == 410
+        assert not getattr(again, "streaming", False)
+    link.refresh_from_db()
+    assert link.download_count == 1
+    assert ShareLinkDownload.objects.get(link=link).bytes_sent == 10_000
+
+
+def test_a_resume_in_pieces_still_counts_once(owner: User, folder_backend: Backend) -> None:
+    version = shared_file(owner, size=10_000)
+    link, token = share_link_create(actor=owner, target=version.file, max_downloads=1)
+    recipient = opened(token)
+    whole = content_of(10_000, seed=SEED)
+    pieces = [
+        recipient.get(file_url(token, version.file), HTTP_RANGE=header)
+        for header in ("bytes=0-2999", "bytes=3000-5999", "bytes=6000-")
+    ]
+    assert [piece.status_code for piece in pieces] == [206, 206, 206]
+    assert b"".join(body_of(piece) for piece in pieces) == whole
+    link.refresh_from_db()
+    assert link.download_count == 1
+
+
+def test_head_never_counts_and_never_sends_bytes(owner: User, folder_backend: Backend) -> None:
+    version = shared_file(owner)
+    link, token = share_link_create(actor=owner, target=version.file, max_downloads=1)
+    recipient = opened(token)
+    for _attempt in range(3):
+        head = recipient.head(file_url(token, version.file))
+        assert head.status_code == 200
+        assert head.content == b""
+    link.refresh_from_db()
+    assert link.download_count == 0
+
+
+# --- Password: no door around it ----------------------------------------------------------
+
+
+def test_no_address_of_a_password_link_gives_a_byte_before_the_password(
+    owner: User, folder_backend: Backend
+) -> None:
+    version = shared_file(owner)
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="Dossier")
+    inner = version_store(actor=owner, folder=folder, name="scan.png", content=b"x" * 300)
+    _l1, file_token = share_link_create(actor=owner, target=version.file, password=PASSWORD)
+    _l2, folder_token = share_link_create(actor=owner, target=folder, password=PASSWORD)
+    recipient = Client()
+    recipient.get(open_url(file_token))
+    recipient.get(open_url(folder_token))
+    addresses = [
+        reverse("share_link:file", args=[file_token, version.file.pk]),
+        reverse("share_link:preview", args=[file_token, version.file.pk]),
+        reverse("share_link:preview_stream", args=[file_token, version.file.pk]),
+        reverse("share_link:preview_rendition", args=[file_token, version.file.pk]),
+        reverse("share_link:archive", args=[folder_token]),
+        reverse("share_link:file", args=[folder_token, inner.file.pk]),
+        reverse("share_link:preview_stream", args=[folder_token, inner.file.pk]),
+    ]
+    for address in addresses:
+        for response in (
+            recipient.get(address),
+            recipient.get(address, HTTP_RANGE="bytes=0-"),
+            recipient.get(address, HTTP_RANGE="bytes=10-"),
+            recipient.head(address),
+        ):
+            assert response.status_code in (302, 405), address
+            assert not getattr(response, "streaming", False)
+    # The password of one link unlocks that link only.
+    recipient.post(open_url(file_token), {"action": "password", "password": PASSWORD})
+    assert recipient.get(reverse("share_link:archive", args=[folder_token])).status_code == 302
+
+
+# --- Expiry ------------------------------------------------------------------------------------
+
+
+def test_a_link_dies_at_its_expiry_to_the_second_in_an_open_session(
+    owner: User, folder_backend: Backend
+) -> None:
+    version = shared_file(owner)
+    expires = timezone.now() + dt.timedelta(days=1)
+    _link, token = share_link_create(actor=owner, target=version.file, expires_at=expires)
+    recipient = Client()
+    with time_machine.travel(expires - dt.timedelta(seconds=1), tick=False):
+        assert recipient.get(open_url(token)).status_code == 200
+        assert recipient.get(file_url(token, version.file)).status_code == 200
+    with time_machine.travel(expires, tick=False):
+        assert recipient.get(open_url(token)).status_code == 410
+        assert recipient.get(file_url(token, version.file)).status_code == 410
+        stream = reverse("share_link:preview_stream", args=[token, version.file.pk])
+        assert recipient.get(stream).status_code == 410
+
+
+# --- The shared item changes under the link ---------------------------------------------------
+
+
+def test_a_file_trashed_with_its_folder_or_quarantined_stops_at_the_next_click(
+    owner: User, folder_backend: Backend
+) -> None:
+    trashed = shared_file(owner)
+    _l1, t1 = share_link_create(actor=owner, target=trashed.file)
+    first = opened(t1)
+    services.file_delete(actor=owner, file=trashed.file)
+    assert first.get(file_url(t1, trashed.file)).status_code == 410
+
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="Études")
+    inside = version_store(actor=owner, folder=folder, name="irm.dcm", content=b"d" * 500)
+    _l2, t2 = share_link_create(actor=owner, target=inside.file)
+    second = opened(t2)
+    services.folder_delete(actor=owner, folder=folder)
+    assert second.get(file_url(t2, inside.file)).status_code == 410
+
+    quarantined = version_store(actor=owner, folder=root_of(owner), name="q.pdf", content=b"q" * 9)
+    _l3, t3 = share_link_create(actor=owner, target=quarantined.file)
+    third = opened(t3)
+    services.version_mark_scanned(version=quarantined, status=ScanStatus.QUARANTINED)
+    refused = third.get(file_url(t3, quarantined.file))
+    assert refused.status_code == 409
+    assert not getattr(refused, "streaming", False)
+
+
+# --- Hostile input --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "é" * 43,
+        "a" * 5000,
+        "%2e%2e",
+        "A" * 42 + "=",
+        "A" * 43 + "\n",
+        "\u0000" * 3,
+    ],
+)
+def test_malformed_tokens_get_a_404_page_and_an_audit_event(token: str, db: None) -> None:
+    before = AuditEvent.objects.filter(action=Action.SHARING_LINK_ACCESS).count()
+    response = Client().get(f"/s/{token}/")
+    assert response.status_code == 404
+    assert AuditEvent.objects.filter(action=Action.SHARING_LINK_ACCESS).count() == before + 1
+
+
+# --- Caching and logs --------------------------------------------------------------------
+
+
+def test_link_pages_and_content_are_never_stored_by_a_cache(
+    owner: User, folder_backend: Backend
+) -> None:
+    version = shared_file(owner)
+    _link, token = share_link_create(actor=owner, target=version.file)
+    recipient = Client()
+    for response in (
+        recipient.get(open_url(token)),
+        recipient.get(file_url(token, version.file)),
+        recipient.get(reverse("share_link:preview", args=[token, version.file.pk])),
+        recipient.get(f"/s/{token}/files/999999/"),
+        Client().get("/s/" + "B" * 43 + "/"),
+    ):
+        assert "no-store" in response["Cache-Control"]
+
+
+# --- Audit ------------------------------------------------------------------------------------
+
+
+def test_every_download_names_the_file_the_link_and_the_recipient(
+    owner: User, folder_backend: Backend
+) -> None:
+    version = shared_file(owner)
+    link, token = share_link_create(
+        actor=owner, target=version.file, recipient_email="dr.b@clinique.example"
+    )
+    recipient = opened(token)
+    body_of(recipient.get(file_url(token, version.file)))
+    event = AuditEvent.objects.get(action=Action.SHARING_LINK_DOWNLOAD, details__outcome="ok")
+    assert event.details["name"] == SEED
+    assert event.details["recipient"] == "dr.b@clinique.example"
+    assert event.target_id == str(link.pk)
+    assert event.actor_label == f"link:{link.pk}"
