@@ -204,6 +204,23 @@ def test_malformed_tokens_get_a_404_page_and_an_audit_event(token: str, db: None
     assert AuditEvent.objects.filter(action=Action.SHARING_LINK_ACCESS).count() == before + 1
 
 
+def test_hostile_file_ids_ranges_and_actions_get_4xx_never_500(
+    owner: User, folder_backend: Backend
+) -> None:
+    version = shared_file(owner)
+    _link, token = share_link_create(actor=owner, target=version.file)
+    recipient = opened(token)
+    huge = "9" * 30
+    for tail in ("", "preview/", "preview/stream/", "preview/image/"):
+        assert recipient.get(f"/s/{token}/files/{huge}/{tail}").status_code == 404, tail
+    for header in ("bytes=-0", "bytes=99999999999999999999999-", "bytes=a-b", "bytes=--1"):
+        response = recipient.get(file_url(token, version.file), HTTP_RANGE=header)
+        assert response.status_code in (200, 206, 416), header
+    posted = recipient.post(open_url(token), {"action": "code", "code": "x" * 10_000})
+    assert posted.status_code == 200
+    assert recipient.post(open_url(token), {"action": "\u0000"}).status_code == 200
+
+
 # --- Caching and logs --------------------------------------------------------------------
 
 
