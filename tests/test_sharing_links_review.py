@@ -7,6 +7,7 @@ Fixtures are imported by name from tests.files_helpers; pytest injects them.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 import time_machine
@@ -17,6 +18,7 @@ from django.utils import timezone
 from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent
+from core.log_format import TOKEN_REDACTED, UTCFormatter
 from files import services
 from files.models import File, FileVersion, ScanStatus
 from sharing.models import ShareLinkDownload
@@ -238,6 +240,80 @@ def test_link_pages_and_content_are_never_stored_by_a_cache(
         Client().get("/s/" + "B" * 43 + "/"),
     ):
         assert "no-store" in response["Cache-Control"]
+
+
+def test_a_live_token_never_reaches_the_application_log(
+    owner: User, folder_backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Django logs every 4xx with its path; a recipient's wrong click must not write a
+    live capability to patient data into the log (docs: tokens never reach the log)."""
+    version = shared_file(owner)
+    _link, token = share_link_create(actor=owner, target=version.file, view_only=True)
+    recipient = opened(token)
+    with caplog.at_level(logging.INFO):
+        assert recipient.get(f"/s/{token}/files/999999/").status_code == 404
+        assert recipient.get(file_url(token, version.file)).status_code == 403
+    # What the site's handlers write (securedrive/settings.py LOGGING: stderr).
+    formatters = [
+        handler.formatter
+        for handler in logging.getLogger().handlers
+        if isinstance(handler.formatter, UTCFormatter)
+    ]
+    assert formatters
+    lines = [formatter.format(record) for formatter in formatters for record in caplog.records]
+    assert any(f"/s/{TOKEN_REDACTED}/files/999999/" in line for line in lines), lines
+    assert all(token not in line for line in lines)
+
+
+def test_a_live_token_never_reaches_the_access_log() -> None:
+    """gunicorn's access line carries the path, and the token is in the path."""
+    from gunicorn.config import Config  # type: ignore[import-untyped]
+
+    from securedrive.gunicorn_logging import UTCLogger
+
+    config = Config()
+    config.set("accesslog", "-")
+    config.set("access_log_format", '%(h)s "%(m)s %(U)s %(H)s" %(s)s "%(r)s" "%(f)s"')
+    logger = UTCLogger(config)
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    keep = Keep()
+    keep.setFormatter(logger.access_log.handlers[0].formatter)
+    logger.access_log.addHandler(keep)
+    token = "Kx9_" + "a" * 39
+    request_path = f"/s/{token}/files/12/"
+
+    class Response:
+        status = "200 OK"
+        response_length = 10
+        sent = 10
+        headers: list[tuple[str, str]] = []
+
+    class Request:
+        headers: list[tuple[str, str]] = []
+        method = "GET"
+        uri = request_path
+        path = request_path
+        query = ""
+        version = (1, 1)
+
+    environ = {
+        "REMOTE_ADDR": "198.51.100.7",
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": request_path,
+        "PATH_INFO": request_path,
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_REFERER": f"https://drive.example/s/{token}/",
+    }
+    logger.access(Response(), Request(), environ, dt.timedelta(milliseconds=3))
+    assert lines
+    assert all(token not in line for line in lines), lines
+    assert f'"GET /s/{TOKEN_REDACTED}/files/12/ HTTP/1.1"' in lines[0]
 
 
 # --- Audit ------------------------------------------------------------------------------------
