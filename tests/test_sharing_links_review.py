@@ -7,7 +7,9 @@ Fixtures are imported by name from tests.files_helpers; pytest injects them.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
+import zipfile
 
 import pytest
 import time_machine
@@ -15,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Team, TeamMembership, User
 from audit.actions import Action
 from audit.models import AuditEvent
 from core.log_format import TOKEN_REDACTED, UTCFormatter
@@ -23,6 +25,7 @@ from files import services
 from files.models import File, FileVersion, ScanStatus
 from sharing.models import ShareLinkDownload
 from sharing.services.links import share_link_create
+from sharing.services.transfers import transfer_create, transfer_files_add, transfer_send
 from tests.files_helpers import Backend, body_of, content_of, root_of, version_store
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rate_limit_cache")]
@@ -333,3 +336,49 @@ def test_every_download_names_the_file_the_link_and_the_recipient(
     assert event.details["recipient"] == "dr.b@clinique.example"
     assert event.target_id == str(link.pk)
     assert event.actor_label == f"link:{link.pk}"
+
+
+# --- Transfers --------------------------------------------------------------------------
+
+
+def _team_file_sent(teammate: User, team: Team) -> tuple[File, str, str]:
+    """Tom sends a file of the cardiology team's space by transfer and by a link."""
+    space = services.space_team_get_or_create(team=team)
+    version = version_store(
+        actor=teammate,
+        folder=services.space_root(space),
+        name="echo-coeur.pdf",
+        content=content_of(700, seed="echo"),
+    )
+    transfer = transfer_create(
+        actor=teammate,
+        subject="Échographie",
+        expires_at=timezone.now() + dt.timedelta(days=7),
+    )
+    transfer_files_add(actor=teammate, transfer=transfer, files=[version.file])
+    [sent] = transfer_send(
+        actor=teammate, transfer=transfer, recipients=["dr.cardio@clinique.example"]
+    )
+    _link, link_token = share_link_create(actor=teammate, target=version.file)
+    return version.file, sent.token, link_token
+
+
+def test_a_sender_who_leaves_the_team_no_longer_sends_its_files_by_transfer(
+    owner: User, teammate: User, team: Team, folder_backend: Backend
+) -> None:
+    """A link to a team file dies when its creator leaves the team; a transfer of the
+    same file, by the same person, must not outlive their right either."""
+    file, transfer_token, link_token = _team_file_sent(teammate, team)
+    recipient = opened(transfer_token)
+    assert recipient.get(file_url(transfer_token, file)).status_code == 200
+
+    TeamMembership.objects.filter(team=team, user=teammate).delete()
+
+    assert Client().get(open_url(link_token)).status_code == 410
+    again = recipient.get(file_url(transfer_token, file))
+    assert again.status_code in (404, 410)
+    assert not getattr(again, "streaming", False)
+    archive = recipient.get(reverse("share_link:archive", args=[transfer_token]))
+    assert zipfile.ZipFile(io.BytesIO(body_of(archive))).namelist() == []
+    page = recipient.get(open_url(transfer_token))
+    assert "echo-coeur.pdf" not in page.content.decode()

@@ -33,6 +33,7 @@ from files.downloads import RangeNotSatisfiable, range_requested, version_downlo
 from files.errors import NotDownloadableError
 from files.lineage import members_lineage_details, version_lineage_details
 from files.models import File, FileVersion, Folder
+from files.selectors import SharingWay, sharing_allowed
 from sharing.models import ShareLink, ShareLinkDownload, TransferItem
 from sharing.services.archives import ArchiveEntry, archive_entries_for_folder, archive_response
 from sharing.services.emails import email_send
@@ -79,13 +80,23 @@ def _content_folder(link: ShareLink) -> Folder | None:
 
 def _sent_items(link: ShareLink) -> QuerySet[TransferItem] | None:
     """A sent transfer's files as they were sent (the live ones), or None for a link to a
-    file or a folder, which shows what is there now."""
+    file or a folder, which shows what is there now.
+
+    A file its sender may no longer send outside (they left the team whose space holds
+    it) is withdrawn, as a trashed one is: a link to that file dies the same way
+    (``link_access.link_state_now``), and a transfer must not outlive the right either."""
     transfer = link.transfer
     if transfer is None or transfer.sent_at is None:
         return None
-    return TransferItem.objects.filter(
+    items = TransferItem.objects.filter(
         transfer=transfer, file__deleted_at__isnull=True, file__purged_at__isnull=True
-    ).select_related("file", "version")
+    ).select_related("file", "file__space", "version")
+    withdrawn = [
+        item.file_id
+        for item in items
+        if not sharing_allowed(actor=link.created_by, item=item.file, way=SharingWay.TRANSFER)
+    ]
+    return items.exclude(file_id__in=withdrawn) if withdrawn else items
 
 
 def share_link_content(link: ShareLink) -> LinkContent:
