@@ -9,10 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import time_machine
+from django.db import connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +25,7 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from core.log_format import TOKEN_REDACTED, UTCFormatter
 from files import services
+from files.downloads import version_etag
 from files.models import File, FileVersion, ScanStatus
 from sharing.models import ShareLinkDownload
 from sharing.services.links import share_link_create
@@ -382,3 +386,69 @@ def test_a_sender_who_leaves_the_team_no_longer_sends_its_files_by_transfer(
     assert zipfile.ZipFile(io.BytesIO(body_of(archive))).namelist() == []
     page = recipient.get(open_url(transfer_token))
     assert "echo-coeur.pdf" not in page.content.decode()
+
+
+# --- Races ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eight_sessions_racing_for_two_downloads_get_exactly_two(
+    owner: User, folder_backend: Backend, on_postgres: None
+) -> None:
+    version = shared_file(owner, size=3000)
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="Série")
+    version_store(actor=owner, folder=folder, name="a.dcm", content=b"a" * 100)
+    file_link, file_token = share_link_create(actor=owner, target=version.file, max_downloads=2)
+    folder_link, folder_token = share_link_create(actor=owner, target=folder, max_downloads=2)
+    count = 8
+    sessions = [opened(file_token) for _index in range(count)]
+    for session in sessions:
+        assert session.get(open_url(folder_token)).status_code == 200
+    barrier = threading.Barrier(count)
+
+    def race(index: int) -> tuple[int, int]:
+        try:
+            barrier.wait(timeout=30)
+            one = sessions[index].get(file_url(file_token, version.file))
+            body_of(one)
+            zipped = sessions[index].get(reverse("share_link:archive", args=[folder_token]))
+            body_of(zipped)
+            return one.status_code, zipped.status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(count) as pool:
+        results = list(pool.map(race, range(count)))
+    assert sorted(one for one, _zip in results) == [200, 200] + [410] * (count - 2)
+    assert sorted(zipped for _one, zipped in results) == [200, 200] + [410] * (count - 2)
+    for link in (file_link, folder_link):
+        link.refresh_from_db()
+        assert link.download_count == 2
+        assert ShareLinkDownload.objects.filter(link=link).count() == 2
+
+
+def test_a_whole_file_sent_for_a_stale_if_range_is_a_new_download_not_a_resume(
+    owner: User, folder_backend: Backend
+) -> None:
+    """A "resume" whose If-Range does not match gets the whole file (200): that is a
+    download from the first byte, and counts as one."""
+    version = shared_file(owner, size=10_000)
+    link, token = share_link_create(actor=owner, target=version.file, max_downloads=1)
+    recipient = opened(token)
+    assert (
+        body_of(recipient.get(file_url(token, version.file), HTTP_RANGE="bytes=0-0"))
+        == (content_of(10_000, seed=SEED)[:1])
+    )
+    whole = recipient.get(
+        file_url(token, version.file), HTTP_RANGE="bytes=1-", HTTP_IF_RANGE='"stale"'
+    )
+    assert whole.status_code == 410
+    assert not getattr(whole, "streaming", False)
+    # The same resume with the right ETag is one.
+    rest = recipient.get(
+        file_url(token, version.file), HTTP_RANGE="bytes=1-", HTTP_IF_RANGE=version_etag(version)
+    )
+    assert rest.status_code == 206
+    assert body_of(rest) == content_of(10_000, seed=SEED)[1:]
+    link.refresh_from_db()
+    assert link.download_count == 1

@@ -29,7 +29,12 @@ from django.utils.translation import gettext as _
 
 from audit.actions import Action
 from audit.context import context_from_request
-from files.downloads import RangeNotSatisfiable, range_requested, version_download_response
+from files.downloads import (
+    RangeNotSatisfiable,
+    range_requested,
+    version_download_response,
+    version_etag,
+)
 from files.errors import NotDownloadableError
 from files.lineage import members_lineage_details, version_lineage_details
 from files.models import File, FileVersion, Folder
@@ -158,7 +163,12 @@ def share_link_file(link: ShareLink, file_id: int) -> File | None:
 
 
 def _resumes(request: HttpRequest, version: FileVersion) -> bool:
-    """A ``GET`` with a Range starting past the first byte: the rest of a download."""
+    """A ``GET`` with a Range starting past the first byte: the rest of a download.
+    Not with an If-Range that does not match: that one gets the whole file (200), a new
+    download (files.downloads.version_download_response applies the same rule)."""
+    if_range = request.headers.get("If-Range")
+    if if_range is not None and if_range.strip() != version_etag(version):
+        return False
     try:
         byte_range = range_requested(request.headers.get("Range"), version.size)
     except RangeNotSatisfiable:
