@@ -12,9 +12,11 @@ import logging
 import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import time_machine
+from django.core import mail
 from django.db import connections
 from django.test import Client
 from django.urls import reverse
@@ -31,6 +33,7 @@ from sharing.models import ShareLinkDownload
 from sharing.services.links import share_link_create
 from sharing.services.transfers import transfer_create, transfer_files_add, transfer_send
 from tests.files_helpers import Backend, body_of, content_of, root_of, version_store
+from tests.helpers import client_signed_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rate_limit_cache")]
 
@@ -452,3 +455,88 @@ def test_a_whole_file_sent_for_a_stale_if_range_is_a_new_download_not_a_resume(
     assert body_of(rest) == content_of(10_000, seed=SEED)[1:]
     link.refresh_from_db()
     assert link.download_count == 1
+
+
+def test_one_recipients_code_or_session_never_opens_another_recipients_link(
+    owner: User, folder_backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    version = shared_file(owner)
+    transfer = transfer_create(
+        actor=owner, subject="Bilan", expires_at=timezone.now() + dt.timedelta(days=3)
+    )
+    transfer_files_add(actor=owner, transfer=transfer, files=[version.file])
+    with django_capture_on_commit_callbacks(execute=True):
+        anna, bruno = transfer_send(
+            actor=owner,
+            transfer=transfer,
+            recipients=["anna@clinique.example", "bruno@labo.example"],
+            email_verification=True,
+        )
+    mallory = Client()  # Bruno, curious about Anna's link (forwarded to him by mistake)
+    mallory.get(open_url(bruno.token))
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        mallory.post(open_url(bruno.token), {"action": "send_code"})
+    (message,) = mail.outbox
+    assert message.to == ["bruno@labo.example"]
+    code = message.subject.rsplit(" ", 1)[-1]
+    # His code on Anna's link: refused; his unlocked session does not open hers.
+    mallory.get(open_url(anna.token))
+    refused = mallory.post(open_url(anna.token), {"action": "code", "code": code})
+    assert "wrong or no longer valid" in refused.content.decode()
+    assert mallory.post(open_url(bruno.token), {"action": "code", "code": code}).status_code == 302
+    assert mallory.get(file_url(bruno.token, version.file)).status_code == 200
+    assert mallory.get(file_url(anna.token, version.file)).status_code == 302
+    # Asking a code on Anna's link sends it to Anna, never to whoever asks.
+    with django_capture_on_commit_callbacks(execute=True):
+        mallory.post(open_url(anna.token), {"action": "send_code"})
+    assert mail.outbox[-1].to == ["anna@clinique.example"]
+    # Guessing is cut short: five wrong codes kill Anna's code, and the link's guesses
+    # are limited whatever the code.
+    answers = [
+        mallory.post(open_url(anna.token), {"action": "code", "code": f"{guess:08d}"})
+        for guess in range(12)
+    ]
+    assert all(answer.status_code == 200 for answer in answers)
+    assert mallory.get(file_url(anna.token, version.file)).status_code == 302
+
+
+# --- The sender's forms and API: odd digits -------------------------------------------------
+
+
+@pytest.mark.parametrize("digits", ["²", "٣", "9" * 5000])
+def test_odd_digits_in_the_senders_forms_and_api_get_a_4xx_never_a_500(
+    owner: User, folder_backend: Backend, digits: str
+) -> None:
+    """``str.isdigit`` says yes to "²" and to Arabic-Indic digits, and int() refuses the
+    first and numbers of more than 4,300 digits: each was a 500."""
+    version = shared_file(owner)
+    client = client_signed_in(owner)
+    client.raise_request_exception = False  # every answer, 500s included
+    transfer = transfer_create(
+        actor=owner, subject="Bilan", expires_at=timezone.now() + dt.timedelta(days=3)
+    )
+    transfer_files_add(actor=owner, transfer=transfer, files=[version.file])
+    transfer_send(actor=owner, transfer=transfer, recipients=["anna@clinique.example"])
+    draft = transfer_create(
+        actor=owner, subject="Brouillon", expires_at=timezone.now() + dt.timedelta(days=3)
+    )
+    answers = {
+        "link form expiry": client.post(
+            reverse("sharing:file_links", args=[version.file.pk]), {"expiry": digits}
+        ),
+        "transfer form expiry": client.post(
+            "/sharing/transfers/new/", {"subject": "x", "expiry": digits}
+        ),
+        "transfer pick": client.post(
+            f"/sharing/transfers/{draft.pk}/files/", {"file_ids": [digits]}
+        ),
+        "request folder (GET)": client.get(f"/sharing/requests/new/?folder={digits}"),
+        "request folder (POST)": client.post("/sharing/requests/new/", {"folder": digits}),
+        "api revoke one recipient": client.post(
+            f"/api/v1/sharing/transfers/{transfer.pk}/revoke/?link={digits}"
+        ),
+        "api shares": client.get(f"/api/v1/sharing/shares/?file={digits}"),
+    }
+    failed = {what: answer.status_code for what, answer in answers.items()}
+    assert all(400 <= status < 500 or status == 200 for status in failed.values()), failed
