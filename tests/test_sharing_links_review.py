@@ -540,3 +540,20 @@ def test_odd_digits_in_the_senders_forms_and_api_get_a_4xx_never_a_500(
     }
     failed = {what: answer.status_code for what, answer in answers.items()}
     assert all(400 <= status < 500 or status == 200 for status in failed.values()), failed
+
+
+def test_the_api_refuses_a_download_limit_beyond_what_the_form_allows(
+    owner: User, folder_backend: Backend
+) -> None:
+    """The page caps a link's download limit at 10,000; the API took 10^12, which the
+    database column cannot hold: a 500."""
+    version = shared_file(owner)
+    api = client_signed_in(owner)
+    api.raise_request_exception = False
+    url = reverse("sharing_api:file_links", args=[version.file_id])
+    for limit in (10**12, 2**31, 10_001):
+        created = api.post(url, {"max_downloads": limit}, content_type="application/json")
+        assert created.status_code == 400, (limit, created.status_code)
+    assert api.post(
+        url, {"max_downloads": 10_000}, content_type="application/json"
+    ).status_code == (201)
