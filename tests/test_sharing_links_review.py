@@ -557,3 +557,50 @@ def test_the_api_refuses_a_download_limit_beyond_what_the_form_allows(
     assert api.post(
         url, {"max_downloads": 10_000}, content_type="application/json"
     ).status_code == (201)
+
+
+def test_huge_numbers_in_the_sharing_api_get_a_4xx_never_a_500(
+    owner: User, folder_backend: Backend
+) -> None:
+    version = shared_file(owner)
+    api = client_signed_in(owner)
+    api.raise_request_exception = False
+    draft = transfer_create(
+        actor=owner, subject="Brouillon", expires_at=timezone.now() + dt.timedelta(days=3)
+    )
+    huge = 10**30
+    answers = {
+        "transfer files": api.post(
+            f"/api/v1/sharing/transfers/{draft.pk}/files/", {"files": [huge]}, "application/json"
+        ),
+        "transfer days": api.post(
+            "/api/v1/sharing/transfers/",
+            {"subject": "x", "expires_in_days": huge},
+            "application/json",
+        ),
+        "share file": api.post(
+            "/api/v1/sharing/shares/",
+            {"file": huge, "email": "tom@hopital.example", "role": "viewer"},
+            "application/json",
+        ),
+        "request days": api.post(
+            "/api/v1/sharing/requests/",
+            {"title": "x", "folder": root_of(owner).pk, "expires_in_days": 99_999},
+            "application/json",
+        ),
+        "request folder": api.post(
+            "/api/v1/sharing/requests/", {"title": "x", "folder": huge}, "application/json"
+        ),
+        "request limits": api.post(
+            "/api/v1/sharing/requests/",
+            {"title": "x", "folder": root_of(owner).pk, "max_files": huge, "max_bytes": huge},
+            "application/json",
+        ),
+        "link expiry": api.post(
+            reverse("sharing_api:file_links", args=[version.file_id]),
+            {"expires_at": "99999-01-01T00:00:00Z"},
+            "application/json",
+        ),
+    }
+    statuses = {what: answer.status_code for what, answer in answers.items()}
+    assert all(400 <= status < 500 for status in statuses.values()), statuses
