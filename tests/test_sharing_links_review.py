@@ -604,3 +604,26 @@ def test_huge_numbers_in_the_sharing_api_get_a_4xx_never_a_500(
     }
     statuses = {what: answer.status_code for what, answer in answers.items()}
     assert all(400 <= status < 500 for status in statuses.values()), statuses
+
+
+def test_a_resume_after_a_new_version_is_a_new_download_of_that_version(
+    owner: User, folder_backend: Backend
+) -> None:
+    """A link to a file serves its current version. Half of version 1, then a new
+    version: "the rest" is no rest of anything the receipt counted (it names version 1);
+    it is a new download, counted, and refused past the limit."""
+    version = shared_file(owner, size=10_000)
+    link, token = share_link_create(actor=owner, target=version.file, max_downloads=1)
+    recipient = opened(token)
+    first = recipient.get(file_url(token, version.file), HTTP_RANGE="bytes=0-4999")
+    assert body_of(first) == content_of(10_000, seed=SEED)[:5000]
+    newer = version_store(
+        actor=owner, folder=root_of(owner), name=SEED, content=content_of(10_000, seed="v2")
+    )
+    assert newer.file_id == version.file_id
+    rest = recipient.get(file_url(token, version.file), HTTP_RANGE="bytes=5000-")
+    assert rest.status_code == 410
+    assert not getattr(rest, "streaming", False)
+    link.refresh_from_db()
+    assert link.download_count == 1
+    assert ShareLinkDownload.objects.get(link=link).version_id == version.pk

@@ -206,10 +206,13 @@ def _unfinished(receipt_id: int | None, version: FileVersion) -> bool:
     """A download this session counted that has not yet sent the whole file: only its
     rest is a resume. Once the receipt holds every byte, a Range is a new download (it
     counts, and is refused past the limit), else "bytes=1-" would fetch the file again
-    and again from one counted session, the limit reached or not."""
+    and again from one counted session, the limit reached or not. The rest of another
+    version (the file got a new one meanwhile) is no rest either."""
     if receipt_id is None:
         return False
-    return ShareLinkDownload.objects.filter(pk=receipt_id, bytes_sent__lt=version.size).exists()
+    return ShareLinkDownload.objects.filter(
+        pk=receipt_id, version=version, bytes_sent__lt=version.size
+    ).exists()
 
 
 def share_link_version_served(link: ShareLink, file: File) -> FileVersion | None:
