@@ -58,3 +58,11 @@ def header_count(value: object) -> int | None:
     if len(significant) > _COUNT_MAX_DIGITS:
         return COUNT_BEYOND_ANYTHING
     return min(int(significant), COUNT_BEYOND_ANYTHING)
+
+
+def digits_value(value: object) -> int | None:
+    """A form field, query parameter or posted id that should hold a number, as one, or
+    ``None`` when it does not: ``header_count``'s rule (ASCII digits only, absurd lengths
+    saturated). ``str.isdigit`` then ``int()`` was a 500 for "²" (a digit to isdigit, not
+    to int) and for more than 4,300 digits."""
+    return header_count(value)

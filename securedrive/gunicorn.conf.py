@@ -16,7 +16,8 @@ graceful_timeout = 30
 keepalive = 5
 accesslog = "-"
 logger_class = "securedrive.gunicorn_logging.UTCLogger"
-# No query strings in the access log: they could carry a link token.
+# No query strings in the access log: they could carry a secret. The tokens in paths
+# (/s/<token>/, /r/<token>/) are replaced by the formatter (core/log_format.py).
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 forwarded_allow_ips = os.environ.get("SECUREDRIVE_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 

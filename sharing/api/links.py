@@ -76,7 +76,9 @@ class LinkCreateSerializer(serializers.Serializer[Any]):
     password = serializers.CharField(
         required=False, default="", allow_blank=True, trim_whitespace=False, max_length=200
     )
-    max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    max_downloads = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=links.MAX_DOWNLOADS_LIMIT
+    )
     recipient_email = serializers.EmailField(required=False, default="", allow_blank=True)
     email_verification = serializers.BooleanField(required=False, default=False)
     notify_owner = serializers.BooleanField(required=False, default=True)

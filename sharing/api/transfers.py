@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import signed_in_user
+from core.http import digits_value
 from files import selectors as files_selectors
 from files.api import ErrorSerializer
 from sharing import selectors
@@ -217,7 +218,7 @@ class TransferRevokeView(TransfersAPIView):
         link_id = str(request.query_params.get("link", ""))
         if link_id:
             link = ShareLink.objects.filter(
-                pk=int(link_id) if link_id.isdigit() else 0, transfer=transfer
+                pk=digits_value(link_id) or 0, transfer=transfer
             ).first()
             if link is None:
                 raise NotFound()

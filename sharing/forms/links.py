@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 from core.forms import BootstrapFormMixin, recipient_language_field
 from sharing.forms.expiry import ExpiryField
 from sharing.models import SharingPolicy
+from sharing.services.links import MAX_DOWNLOADS_LIMIT
 
 GIB = 1024**3
 
@@ -35,7 +36,7 @@ class LinkForm(BootstrapFormMixin, forms.Form):
         label=gettext_lazy("Download limit (optional)"),
         required=False,
         min_value=1,
-        max_value=10_000,
+        max_value=MAX_DOWNLOADS_LIMIT,
     )
     recipient_email = forms.EmailField(
         label=gettext_lazy("Recipient's e-mail (optional)"), required=False

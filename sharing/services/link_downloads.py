@@ -7,10 +7,11 @@ Download counting rule (``max_downloads``): every download counts, and leaves on
 receipt (``ShareLinkDownload``): a ``GET`` that starts a response (200 or 206) from the
 file's first byte, or of "download everything" (a ZIP has no Range: each is whole). A
 Range request starting further on, in the session that already counted that file, is
-a resume: it counts no more and adds its bytes to that download's receipt. ``HEAD``
-never counts. The receipts, the link's counter and the audit trail therefore agree:
-one receipt, one count and one row in the auditor's file history per download (issue
-#14: three ZIPs of a transfer were one receipt, four downloads counted two).
+a resume: it counts no more and adds its bytes to that download's receipt, until that
+receipt holds the whole file (a Range after that is a new download). ``HEAD`` never
+counts. The receipts, the link's counter and the audit trail therefore agree: one
+receipt, one count and one row in the auditor's file history per download (issue #14:
+three ZIPs of a transfer were one receipt, four downloads counted two).
 """
 
 from __future__ import annotations
@@ -28,10 +29,16 @@ from django.utils.translation import gettext as _
 
 from audit.actions import Action
 from audit.context import context_from_request
-from files.downloads import RangeNotSatisfiable, range_requested, version_download_response
+from files.downloads import (
+    RangeNotSatisfiable,
+    range_requested,
+    version_download_response,
+    version_etag,
+)
 from files.errors import NotDownloadableError
 from files.lineage import members_lineage_details, version_lineage_details
 from files.models import File, FileVersion, Folder
+from files.selectors import SharingWay, sharing_allowed
 from sharing.models import ShareLink, ShareLinkDownload, TransferItem
 from sharing.services.archives import ArchiveEntry, archive_entries_for_folder, archive_response
 from sharing.services.emails import email_send
@@ -78,13 +85,23 @@ def _content_folder(link: ShareLink) -> Folder | None:
 
 def _sent_items(link: ShareLink) -> QuerySet[TransferItem] | None:
     """A sent transfer's files as they were sent (the live ones), or None for a link to a
-    file or a folder, which shows what is there now."""
+    file or a folder, which shows what is there now.
+
+    A file its sender may no longer send outside (they left the team whose space holds
+    it) is withdrawn, as a trashed one is: a link to that file dies the same way
+    (``link_access.link_state_now``), and a transfer must not outlive the right either."""
     transfer = link.transfer
     if transfer is None or transfer.sent_at is None:
         return None
-    return TransferItem.objects.filter(
+    items = TransferItem.objects.filter(
         transfer=transfer, file__deleted_at__isnull=True, file__purged_at__isnull=True
-    ).select_related("file", "version")
+    ).select_related("file", "file__space", "version")
+    withdrawn = [
+        item.file_id
+        for item in items
+        if not sharing_allowed(actor=link.created_by, item=item.file, way=SharingWay.TRANSFER)
+    ]
+    return items.exclude(file_id__in=withdrawn) if withdrawn else items
 
 
 def share_link_content(link: ShareLink) -> LinkContent:
@@ -146,7 +163,12 @@ def share_link_file(link: ShareLink, file_id: int) -> File | None:
 
 
 def _resumes(request: HttpRequest, version: FileVersion) -> bool:
-    """A ``GET`` with a Range starting past the first byte: the rest of a download."""
+    """A ``GET`` with a Range starting past the first byte: the rest of a download.
+    Not with an If-Range that does not match: that one gets the whole file (200), a new
+    download (files.downloads.version_download_response applies the same rule)."""
+    if_range = request.headers.get("If-Range")
+    if if_range is not None and if_range.strip() != version_etag(version):
+        return False
     try:
         byte_range = range_requested(request.headers.get("Range"), version.size)
     except RangeNotSatisfiable:
@@ -178,6 +200,19 @@ def archive_members_sent(
             sent.append((member_bytes, member_bytes == size and start + size <= bytes_sent))
         offset = start + size
     return sent
+
+
+def _unfinished(receipt_id: int | None, version: FileVersion) -> bool:
+    """A download this session counted that has not yet sent the whole file: only its
+    rest is a resume. Once the receipt holds every byte, a Range is a new download (it
+    counts, and is refused past the limit), else "bytes=1-" would fetch the file again
+    and again from one counted session, the limit reached or not. The rest of another
+    version (the file got a new one meanwhile) is no rest either."""
+    if receipt_id is None:
+        return False
+    return ShareLinkDownload.objects.filter(
+        pk=receipt_id, version=version, bytes_sent__lt=version.size
+    ).exists()
 
 
 def share_link_version_served(link: ShareLink, file: File) -> FileVersion | None:
@@ -282,7 +317,7 @@ def share_link_download_response(
     details: dict[str, object] = {"file": file.pk, "name": file.name}
     if version is None:
         return AccessOutcome.GONE
-    resume = key in grant.counted and _resumes(request, version)
+    resume = _resumes(request, version) and _unfinished(grant.counted.get(key), version)
     # The original file, version and path at the time (lineage), whatever the link.
     details.update(version_lineage_details(version))
     if link.transfer_id is not None:

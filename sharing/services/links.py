@@ -38,6 +38,8 @@ from sharing.services.tokens import token_new
 
 # A link must live at least this long: shorter is a typo, not a wish.
 MIN_LIFETIME = dt.timedelta(minutes=5)
+# The highest download limit the page and the API take (the column holds less than 2^31).
+MAX_DOWNLOADS_LIMIT = 10_000
 
 
 class LinkRightError(LinkRuleError):

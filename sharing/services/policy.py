@@ -33,6 +33,9 @@ def may_share_outside(actor: User) -> bool:
     return True
 
 
+EXPIRY_DAYS_BEYOND_ANY_POLICY = 36_525
+
+
 def expiry_max_days() -> int:
     return int(SharingPolicy.current().link_max_days)
 
@@ -44,7 +47,10 @@ def expiry_default_days() -> int:
 def expiry_in_days(days: int, *, now: dt.datetime | None = None) -> dt.datetime:
     """``days`` from now on the site's clock: a 7-day link made at 18:30 ends at 18:30
     seven days later, also across a change to or from summer time (where adding 7 times 24
-    hours would end it at 17:30 or 19:30)."""
+    hours would end it at 17:30 or 19:30). An absurd number (the API's
+    ``expires_in_days``) stops at a century, far past any policy, which then refuses it
+    by name, instead of overflowing the calendar (a 500)."""
+    days = min(days, EXPIRY_DAYS_BEYOND_ANY_POLICY)
     zone = timezone.get_default_timezone()
     local = timezone.localtime(now or timezone.now(), zone)
     return (local.replace(tzinfo=None) + dt.timedelta(days=days)).replace(tzinfo=zone)

@@ -27,7 +27,7 @@ from sharing.models import ShareLink
 from sharing.services import link_access, link_downloads
 from sharing.services.link_access import AccessOutcome, link_label, link_state_now
 from sharing.services.links import LinkState
-from sharing.views.link_public import link_gate, link_refused
+from sharing.views.link_public import file_id_bounded, link_gate, link_refused
 
 
 def _previewable(
@@ -38,6 +38,7 @@ def _previewable(
         return access
     link = access.link
     assert link is not None  # noqa: S101  (a live access)
+    file_id = file_id_bounded(file_id)
     file = link_downloads.share_link_file(link, file_id)
     if file is None:
         link_access.access_record(
