@@ -47,10 +47,23 @@ PROBLEMS_KEPT = 20
 def parse_errors() -> tuple[type[Exception], ...]:
     """What reading a damaged or non-DICOM file raises. pydicom is imported here, not at
     load time: its dictionaries cost ~60 MiB, and a web worker that never reads DICOM
-    must stay small (peak RSS under 150 MiB, tests/test_files_large.py)."""
-    from pydicom.errors import InvalidDicomError
+    must stay small (peak RSS under 150 MiB, tests/test_files_large.py).
 
-    return (InvalidDicomError, ValueError, KeyError, EOFError, OSError, TypeError)
+    pydicom reads sequences recursively: one nested a few thousand deep (20 bytes a
+    level, valid DICOM) raises RecursionError; a value whose length does not fit its VR
+    raises BytesLengthException (neither a ValueError) when converted."""
+    from pydicom.errors import BytesLengthException, InvalidDicomError
+
+    return (
+        InvalidDicomError,
+        BytesLengthException,
+        RecursionError,
+        ValueError,
+        KeyError,
+        EOFError,
+        OSError,
+        TypeError,
+    )
 
 
 @dataclass
@@ -201,12 +214,12 @@ def _zip_read(stream: IO[bytes], reading: Reading) -> None:
                         continue  # a README, a viewer program on a CD: not ours
                     member.seek(0)
                     ds = _dataset_read(member)
+                    if _is_dicomdir(ds):
+                        continue
+                    header = header_from_dataset(ds, member=info.filename)
             except member_failures as error:
                 reading.problem(f"{info.filename}: {type(error).__name__}")
                 continue
-            if _is_dicomdir(ds):
-                continue
-            header = header_from_dataset(ds, member=info.filename)
             if header is None:
                 reading.problem(f"{info.filename}: no study, series or instance UID")
                 continue
@@ -230,11 +243,11 @@ def version_headers_read(version: FileVersion) -> Reading:
             return Reading(kind=IndexKind.NOT_DICOM)
         try:
             ds = _dataset_read(stream)
+            if _is_dicomdir(ds):
+                return Reading(kind=IndexKind.DICOMDIR)
+            header = header_from_dataset(ds)
         except parse_errors() as error:
             return Reading(kind=IndexKind.UNREADABLE, problems=[type(error).__name__])
-        if _is_dicomdir(ds):
-            return Reading(kind=IndexKind.DICOMDIR)
-        header = header_from_dataset(ds)
         if header is None:
             return Reading(kind=IndexKind.UNREADABLE, problems=["no study, series or instance UID"])
         return Reading(kind=IndexKind.PART10, headers=[header])

@@ -1,0 +1,154 @@
+"""DICOM files come from modalities and from other hospitals' CDs and PACS: hostile
+input. A file built to break the parser (sequences nested thousands deep, values of the
+wrong representation) is refused with a reason and an audit event, never a 500, and
+never hides the rest of the study it travels with; a de-identified copy keeps nothing of
+the original's identifiers, wherever the sending software put them (docs/imaging.md)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import uuid
+import zipfile
+
+import pytest
+from django.test import Client
+
+from accounts import tokens
+from accounts.models import User
+from audit.actions import Action
+from audit.models import AuditEvent, Outcome
+from files import services
+from imaging import services as imaging_services
+from imaging.deidentify import study_deidentify
+from imaging.ingest import FailureReason
+from imaging.models import IndexKind, Instance, Study, VersionIndex
+from tests.dicom_factory import ct_study
+from tests.files_helpers import Backend, root_of, version_store
+
+pytestmark = pytest.mark.django_db
+
+STOW = "/api/v1/imaging/dicomweb/folders/{folder}/studies"
+# Deeper than Python's recursion limit: pydicom reads sequences recursively.
+DEPTH = 3000
+
+
+def _tag(group: int, element: int) -> bytes:
+    return struct.pack("<HH", group, element)
+
+
+def nested_sequences(depth: int, *, outer: tuple[int, int] = (0x0008, 0x1115)) -> bytes:
+    """An explicit VR little endian sequence of undefined length whose one item holds
+    another such sequence, ``depth`` times, all properly closed: valid DICOM, 20 bytes a
+    level, so a 60 KB header."""
+    opened = b""
+    for level in range(depth):
+        tag = outer if level == 0 else (0x0008, 0x1115)
+        opened += _tag(*tag) + b"SQ\0\0" + b"\xff\xff\xff\xff"
+        opened += _tag(0xFFFE, 0xE000) + b"\xff\xff\xff\xff"
+    closed = (_tag(0xFFFE, 0xE00D) + b"\0\0\0\0" + _tag(0xFFFE, 0xE0DD) + b"\0\0\0\0") * depth
+    return opened + closed
+
+
+def with_nesting_in_header(data: bytes) -> bytes:
+    """A CT slice with the nested sequence before the patient module (0010,0010), where
+    every reader of the header meets it."""
+    at = data.index(_tag(0x0010, 0x0010) + b"PN")
+    return data[:at] + nested_sequences(DEPTH) + data[at:]
+
+
+def with_nesting_after_pixels(data: bytes) -> bytes:
+    """A CT slice whose header is sound, with a Digital Signatures Sequence nested
+    ``DEPTH`` deep after the pixel data: the index never reads it, a whole read does."""
+    return data + nested_sequences(DEPTH, outer=(0xFFFA, 0xFFFA))
+
+
+def token_of(user: User, *scopes: str) -> str:
+    _token, plaintext = tokens.token_create(
+        actor=user, name=f"PACS {uuid.uuid4().hex[:6]}", scopes=list(scopes), expires_in_days=30
+    )
+    return plaintext
+
+
+def multipart_related(parts: list[bytes], boundary: str) -> bytes:
+    body = b""
+    for data in parts:
+        body += f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + data + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode()
+
+
+# --- Parsers meet a sequence nested 3,000 deep ---------------------------------------------
+
+
+def test_stow_of_a_file_nested_thousands_deep_is_a_failed_instance_not_a_500(
+    owner: User, folder_backend: Backend
+) -> None:
+    study = ct_study(instances_per_series=(2,))
+    hostile = with_nesting_in_header(study.instances[1].data)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token_of(owner, 'write')}")
+
+    response = client.post(
+        STOW.format(folder=root_of(owner).pk),
+        data=multipart_related([study.instances[0].data, hostile], "b0undary"),
+        content_type='multipart/related; type="application/dicom"; boundary=b0undary',
+    )
+
+    assert response.status_code == 202, response.content[:500]
+    failed = response.json()["00081198"]["Value"]
+    assert [item["00081197"]["Value"] for item in failed] == [[FailureReason.CANNOT_UNDERSTAND]]
+    stored = AuditEvent.objects.get(action=Action.IMAGING_INGEST_STORE)
+    assert (stored.details["stored"], stored.details["failed"]) == (1, 1)
+    assert "RecursionError" in stored.details["failures"][0]["problem"]
+
+
+def test_a_hostile_member_does_not_hide_the_rest_of_its_zip_from_the_index(
+    owner: User, folder_backend: Backend
+) -> None:
+    study = ct_study(instances_per_series=(3,))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("CD/IM1.dcm", study.instances[0].data)
+        archive.writestr("CD/IM2.dcm", with_nesting_in_header(study.instances[1].data))
+        archive.writestr("CD/IM3.dcm", study.instances[2].data)
+    zipped = version_store(
+        actor=owner, folder=root_of(owner), name="cd.zip", content=buffer.getvalue()
+    )
+    loose = version_store(
+        actor=owner,
+        folder=root_of(owner),
+        name="alone.dcm",
+        content=with_nesting_in_header(study.instances[1].data),
+    )
+
+    assert imaging_services.version_index(version_id=zipped.pk) == IndexKind.ZIP
+    assert imaging_services.version_index(version_id=loose.pk) == IndexKind.UNREADABLE
+
+    index = VersionIndex.objects.get(version=zipped)
+    assert index.instances == 2
+    assert index.problem == "CD/IM2.dcm: RecursionError"
+    assert Instance.objects.filter(version=zipped).count() == 2
+    assert VersionIndex.objects.get(version=loose).problem == "RecursionError"
+    events = AuditEvent.objects.filter(action=Action.IMAGING_VERSION_INDEX)
+    assert sorted(event.outcome for event in events) == [Outcome.ERROR, Outcome.SUCCESS]
+
+
+def test_one_hostile_slice_is_left_out_of_a_deidentified_copy_not_the_whole_study(
+    owner: User, folder_backend: Backend
+) -> None:
+    study = ct_study(instances_per_series=(3,))
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="Scanner")
+    for number, instance in enumerate(study.instances):
+        data = with_nesting_after_pixels(instance.data) if number == 1 else instance.data
+        version = version_store(actor=owner, folder=folder, name=f"IM{number}.dcm", content=data)
+        imaging_services.version_index(version_id=version.pk)
+    indexed = Study.objects.get(study_instance_uid=study.study_instance_uid)
+    assert Instance.objects.count() == 3  # the header is sound: indexed, and viewable
+
+    series = list(indexed.series.values_list("pk", flat=True))
+
+    copy = study_deidentify(actor=owner, study_id=indexed.pk, series_ids=series)
+
+    assert len(copy.files) == 2
+    assert copy.skipped == ["IM1.dcm"]
+    event = AuditEvent.objects.get(action=Action.IMAGING_STUDY_DEIDENTIFY)
+    assert event.details["warnings"]["skipped"] == 1
