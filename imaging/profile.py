@@ -40,6 +40,7 @@ TABLE_VERSION = "dicomfields_2026c"
 # Written into each de-identified dataset (0012,0063), and named in docs/imaging.md.
 METHOD = "DICOM PS3.15 Annex E Basic Profile (SecureDrive)"
 PATIENT_GROUP = 0x0010
+PREAMBLE_BYTES = 128
 # The days a study's dates move back: at least a year, so a date never looks real.
 SHIFT_MIN_DAYS, SHIFT_MAX_DAYS = 365, 3650
 # Alphabet of pseudonyms: no 0/O or 1/I to misread over the phone.
@@ -254,6 +255,9 @@ class Deidentifier:
         dataset.LongitudinalTemporalInformationModified = (
             "UNMODIFIED" if self.retain_dates else "MODIFIED"
         )
+        # PS3.10 7.1: the 128-byte preamble is the application's to fill (a TIFF header,
+        # a vendor's label with the patient's name): dcmread keeps it, save_as writes it.
+        dataset.preamble = b"\x00" * PREAMBLE_BYTES
         meta = getattr(dataset, "file_meta", None)
         if meta is not None:
             for tag in META_DROPPED:

@@ -11,6 +11,7 @@ import struct
 import uuid
 import zipfile
 
+import pydicom
 import pytest
 from django.test import Client
 
@@ -23,6 +24,7 @@ from imaging import services as imaging_services
 from imaging.deidentify import study_deidentify
 from imaging.ingest import FailureReason
 from imaging.models import IndexKind, Instance, Study, VersionIndex
+from imaging.profile import Deidentifier
 from tests.dicom_factory import ct_study
 from tests.files_helpers import Backend, root_of, version_store
 
@@ -152,3 +154,29 @@ def test_one_hostile_slice_is_left_out_of_a_deidentified_copy_not_the_whole_stud
     assert copy.skipped == ["IM1.dcm"]
     event = AuditEvent.objects.get(action=Action.IMAGING_STUDY_DEIDENTIFY)
     assert event.details["warnings"]["skipped"] == 1
+
+
+# --- De-identification: identifiers where the profile's table does not look -----------------
+
+
+def _deidentified(dataset: pydicom.Dataset) -> bytes:
+    written = io.BytesIO()
+    dataset.save_as(written, enforce_file_format=False)
+    copy = pydicom.dcmread(io.BytesIO(written.getvalue()))
+    Deidentifier().apply(copy)
+    out = io.BytesIO()
+    copy.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def test_the_128_byte_preamble_of_the_original_is_not_copied() -> None:
+    """PS3.10 7.1: the preamble is free for applications (TIFF headers of dual-format
+    files, a vendor's label): some write the patient there."""
+    dataset = pydicom.dcmread(io.BytesIO(ct_study(instances_per_series=(1,)).instances[0].data))
+    dataset.preamble = b"PATIENT DUPONT^MARIE 19610314".ljust(128, b"\0")
+
+    result = _deidentified(dataset)
+
+    assert b"DUPONT" not in result
+    assert b"19610314" not in result
+    assert result[:132] == b"\0" * 128 + b"DICM"
