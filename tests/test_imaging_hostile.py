@@ -14,6 +14,7 @@ import zipfile
 import pydicom
 import pytest
 from django.test import Client
+from pydicom.dataelem import DataElement
 
 from accounts import tokens
 from accounts.models import User
@@ -180,3 +181,22 @@ def test_the_128_byte_preamble_of_the_original_is_not_copied() -> None:
     assert b"DUPONT" not in result
     assert b"19610314" not in result
     assert result[:132] == b"\0" * 128 + b"DICM"
+
+
+def test_an_identifier_stored_under_a_time_or_date_representation_is_not_kept() -> None:
+    """The file says which representation (VR) a value has; a sender's software that
+    writes the institution as a time (TM) or appends a station name to a date (DA) must
+    not walk it through the copy: the standard's own VR of the attribute decides."""
+    dataset = pydicom.dcmread(io.BytesIO(ct_study(instances_per_series=(1,)).instances[0].data))
+    dataset.add(DataElement(0x00080080, "TM", "HOPITAL SAINT-EXEMPLE"))  # Institution Name
+    dataset.add(DataElement(0x00081010, "DA", "20200101CTROOM2"))  # Station Name
+    dataset.add(DataElement(0x00080020, "DA", "20260412 DUPONT^MARIE"))  # Study Date
+
+    result = _deidentified(dataset)
+
+    copy = pydicom.dcmread(io.BytesIO(result))
+    assert b"SAINT-EXEMPLE" not in result
+    assert b"CTROOM2" not in result
+    assert b"DUPONT" not in result
+    assert len(str(copy.StudyDate)) == 8  # still a (shifted) date
+    assert str(copy.StudyDate) != "20260412"
