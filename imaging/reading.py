@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import math
 import zipfile
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
@@ -119,12 +120,22 @@ def _text(ds: Dataset, keyword: str, limit: int) -> str:
     return str(value).replace("\x00", "").strip()[:limit]
 
 
+# The index's integer columns (PostgreSQL integer). An IS may hold 12 characters,
+# "999999999999": such a number is left out, not the instance (nor its whole ZIP).
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
 def _number(ds: Dataset, keyword: str, kind: Callable[[Any], Any]) -> Any:
     try:
         value = ds.get(keyword)
-        return None if value in (None, "") else kind(value)
-    except (TypeError, ValueError):
+        number = None if value in (None, "") else kind(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    if isinstance(number, int) and not INT_MIN <= number <= INT_MAX:
+        return None
+    if isinstance(number, float) and not math.isfinite(number):
+        return None
+    return number
 
 
 def header_from_dataset(ds: Dataset, *, member: str = "") -> Header | None:

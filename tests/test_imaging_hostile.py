@@ -200,3 +200,33 @@ def test_an_identifier_stored_under_a_time_or_date_representation_is_not_kept() 
     assert b"DUPONT" not in result
     assert len(str(copy.StudyDate)) == 8  # still a (shifted) date
     assert str(copy.StudyDate) != "20260412"
+
+
+# --- Values outside what the index stores ------------------------------------------------
+
+
+def test_numbers_beyond_the_index_columns_do_not_keep_a_zip_out_of_the_index(
+    owner: User, folder_backend: Backend
+) -> None:
+    """An IS value may be written with 12 characters: "999999999999" or "-99999999999"
+    do not fit a 32-bit column; the instance is indexed without that number."""
+    study = ct_study(instances_per_series=(3,))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for number, instance in enumerate(study.instances):
+            dataset = pydicom.dcmread(io.BytesIO(instance.data))
+            if number == 1:
+                dataset.InstanceNumber = "999999999999"
+                dataset.SeriesNumber = "-99999999999"
+            written = io.BytesIO()
+            dataset.save_as(written, enforce_file_format=True)
+            archive.writestr(f"IM{number}.dcm", written.getvalue())
+    zipped = version_store(
+        actor=owner, folder=root_of(owner), name="cd.zip", content=buffer.getvalue()
+    )
+
+    assert imaging_services.version_index(version_id=zipped.pk) == IndexKind.ZIP
+
+    assert Instance.objects.filter(version=zipped).count() == 3
+    assert Instance.objects.get(member="IM1.dcm").instance_number is None
+    assert AuditEvent.objects.get(action=Action.IMAGING_VERSION_INDEX).outcome == Outcome.SUCCESS
