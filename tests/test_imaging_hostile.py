@@ -230,3 +230,78 @@ def test_numbers_beyond_the_index_columns_do_not_keep_a_zip_out_of_the_index(
     assert Instance.objects.filter(version=zipped).count() == 3
     assert Instance.objects.get(member="IM1.dcm").instance_number is None
     assert AuditEvent.objects.get(action=Action.IMAGING_VERSION_INDEX).outcome == Outcome.SUCCESS
+
+
+# --- Who may look: the viewer's doors after a share ends, in the trash, in quarantine -----
+
+
+def test_the_viewer_closes_when_the_share_ends_the_file_is_trashed_or_quarantined(
+    owner: User, teammate: User, folder_backend: Backend
+) -> None:
+    from files.models import File, ScanStatus
+    from sharing.models import ShareRole
+    from sharing.services import shares
+    from tests.helpers import client_signed_in
+
+    study = ct_study(instances_per_series=(3,))
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="Scanner")
+    versions = []
+    for number, instance in enumerate(study.instances):
+        version = version_store(
+            actor=owner, folder=folder, name=f"IM{number}.dcm", content=instance.data
+        )
+        imaging_services.version_index(version_id=version.pk)
+        versions.append(version)
+    indexed = Study.objects.get(study_instance_uid=study.study_instance_uid)
+    first, second, third = (Instance.objects.get(version=version) for version in versions)
+    share = shares.share_create(actor=owner, item=folder, recipient=teammate, role=ShareRole.VIEWER)
+    colleague, me = client_signed_in(teammate), client_signed_in(owner)
+    assert colleague.get(f"/imaging/instances/{first.pk}/").status_code == 200
+
+    shares.share_delete(actor=owner, share=share)
+    assert colleague.get(f"/imaging/instances/{first.pk}/").status_code == 404
+    assert colleague.get(f"/imaging/studies/{indexed.pk}/").status_code == 404
+
+    services.file_delete(actor=owner, file=File.objects.get(pk=second.file_id))
+    assert me.get(f"/imaging/instances/{second.pk}/").status_code == 404
+    page = me.get(f"/imaging/studies/{indexed.pk}/").content.decode()
+    assert f"/imaging/instances/{second.pk}/" not in page
+
+    services.version_mark_scanned(version=versions[2], status=ScanStatus.QUARANTINED)
+    refused = me.get(f"/imaging/instances/{third.pk}/")
+    assert refused.status_code in (404, 409)
+    denied = AuditEvent.objects.filter(action=Action.IMAGING_INSTANCE_VIEW, outcome=Outcome.DENIED)
+    assert denied.count() == 3
+
+
+def test_names_from_the_file_are_text_on_the_study_pages(
+    owner: User, folder_backend: Backend
+) -> None:
+    from tests.helpers import client_signed_in
+
+    script = "<script>alert(1)</script>"
+    dataset = pydicom.dcmread(io.BytesIO(ct_study(instances_per_series=(1,)).instances[0].data))
+    dataset.SpecificCharacterSet = "ISO_IR 192"
+    dataset.PatientName = f"{script}^<img src=x onerror=alert(2)>"
+    dataset.PatientID = script[:60]
+    dataset.StudyDescription = script
+    dataset.SeriesDescription = script
+    dataset.InstitutionName = "\u202eTSEHC"
+    written = io.BytesIO()
+    dataset.save_as(written, enforce_file_format=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f'"><svg onload=alert(3)>/{"x" * 200}.dcm', written.getvalue())
+    version = version_store(
+        actor=owner, folder=root_of(owner), name="cd.zip", content=buffer.getvalue()
+    )
+    imaging_services.version_index(version_id=version.pk)
+    indexed = Study.objects.get()
+    client = client_signed_in(owner)
+
+    for page in (f"/imaging/studies/{indexed.pk}/", "/imaging/studies/?q=script"):
+        html = client.get(page).content.decode()
+        assert "<script>alert" not in html
+        assert "<img src=x" not in html
+        assert "<svg onload" not in html
+        assert "&lt;script&gt;" in html
