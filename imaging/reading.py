@@ -17,6 +17,7 @@ import datetime as dt
 import io
 import math
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -211,6 +212,10 @@ def _zip_read(stream: IO[bytes], reading: Reading) -> None:
         if len(members) > limit:
             reading.problem(f"more than {limit} members: not indexed")
             return
+        # Two members may share one name; reading by name (the viewer, a de-identified
+        # copy) always opens the last: a row read from the first would serve another
+        # instance's bytes, perhaps another patient's. Neither is indexed.
+        names = Counter(info.filename for info in members)
         member_failures: tuple[type[Exception], ...] = (
             *parse_errors(),
             zipfile.BadZipFile,
@@ -218,6 +223,9 @@ def _zip_read(stream: IO[bytes], reading: Reading) -> None:
         )
         for info in members:
             if info.file_size < PREAMBLE + len(MAGIC):
+                continue
+            if names[info.filename] > 1:
+                reading.problem(f"{info.filename}: several members have this name")
                 continue
             try:
                 with archive.open(info) as member:

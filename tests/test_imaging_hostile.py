@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import struct
 import uuid
+import warnings
 import zipfile
 
 import pydicom
@@ -305,3 +306,31 @@ def test_names_from_the_file_are_text_on_the_study_pages(
         assert "<img src=x" not in html
         assert "<svg onload" not in html
         assert "&lt;script&gt;" in html
+
+
+def test_members_sharing_one_name_in_a_zip_are_not_indexed_as_each_other(
+    owner: User, folder_backend: Backend
+) -> None:
+    """A ZIP may hold two members under one name; reading by name always opens the last.
+    Indexed one by one, the first's row (a CT, not burned-in) served the second's bytes
+    (another patient's screen capture) in the viewer and into a de-identified copy."""
+    ct = ct_study(instances_per_series=(2,))
+    capture = ct_study(instances_per_series=(1,), burned_in_series=True)
+    screenshot = capture.instances[-1]
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile: "Duplicate name"
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("DICOM/IM1", ct.instances[0].data)
+            archive.writestr("DICOM/IM1", screenshot.data)
+            archive.writestr("DICOM/IM2", ct.instances[1].data)
+    zipped = version_store(
+        actor=owner, folder=root_of(owner), name="cd.zip", content=buffer.getvalue()
+    )
+
+    imaging_services.version_index(version_id=zipped.pk)
+
+    index = VersionIndex.objects.get(version=zipped)
+    assert list(Instance.objects.values_list("member", flat=True)) == ["DICOM/IM2"]
+    assert "DICOM/IM1" in index.problem
+    assert index.instances == 1
