@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import io
 import struct
+import tracemalloc
 import uuid
 import warnings
 import zipfile
+import zlib
+from typing import Any
 
 import pydicom
 import pytest
@@ -334,3 +337,115 @@ def test_members_sharing_one_name_in_a_zip_are_not_indexed_as_each_other(
     assert list(Instance.objects.values_list("member", flat=True)) == ["DICOM/IM2"]
     assert "DICOM/IM1" in index.problem
     assert index.instances == 1
+
+
+# --- Deflated data sets: a few KB that inflate to gigabytes ------------------------------
+
+
+def deflated_bomb(inflated_mb: int) -> bytes:
+    """A Part 10 file in Deflated Explicit VR Little Endian: a sound CT header, then a
+    private OB value of ``inflated_mb`` MB of zeros (deflate shrinks zeros ~1000 times:
+    100 MB travel as 100 KB), then the pixel data."""
+    dataset = pydicom.dcmread(io.BytesIO(ct_study(instances_per_series=(1,)).instances[0].data))
+    dataset.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    head = io.BytesIO()
+    dataset.save_as(head, enforce_file_format=True)
+    plain = head.getvalue()
+    # The data set as written, deflated by hand around a huge private value before the
+    # pixels: (0029,0010) creator, (0029,1000) OB of zeros.
+    explicit = io.BytesIO()
+    dataset.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    dataset.save_as(explicit, enforce_file_format=True)
+    body = explicit.getvalue()[_meta_end(explicit.getvalue()) :]
+    pixels = body.index(_tag(0x7FE0, 0x0010))
+    size = inflated_mb * 1024 * 1024
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    out = [deflater.compress(body[:pixels])]
+    out.append(deflater.compress(_tag(0x0029, 0x0010) + b"LO" + struct.pack("<H", 8) + b"HOSTILE "))
+    out.append(deflater.compress(_tag(0x0029, 0x1000) + b"OB\0\0" + struct.pack("<I", size)))
+    zeros = bytes(1024 * 1024)
+    for _ in range(inflated_mb):
+        out.append(deflater.compress(zeros))
+    out.append(deflater.compress(body[pixels:]))
+    out.append(deflater.flush())
+    return plain[: _meta_end(plain)] + b"".join(out)
+
+
+def _meta_end(part10: bytes) -> int:
+    """After the file meta: preamble, "DICM", (0002,0000) UL and the group's length."""
+    return 144 + int(struct.unpack("<I", part10[140:144])[0])
+
+
+def _peak_mb(action: Any) -> float:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1] / (1024 * 1024)
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_deflate_bomb_is_indexed_by_its_header_in_bounded_memory(
+    owner: User, folder_backend: Backend
+) -> None:
+    """pydicom inflates a deflated data set whole before reading a byte of it: 200 KB
+    uploaded made the index task allocate 200 MB (a few MB more, gigabytes)."""
+    bomb = deflated_bomb(200)
+    assert len(bomb) < 400_000
+    version = version_store(actor=owner, folder=root_of(owner), name="bomb.dcm", content=bomb)
+
+    peak = _peak_mb(lambda: imaging_services.version_index(version_id=version.pk))
+
+    assert peak < 40, f"{peak:.0f} MB to read a header"
+    assert VersionIndex.objects.get(version=version).kind == IndexKind.PART10
+    instance = Instance.objects.get(version=version)
+    assert instance.transfer_syntax_uid == pydicom.uid.DeflatedExplicitVRLittleEndian
+
+
+def test_a_deflate_bomb_sent_by_stow_is_placed_in_bounded_memory(
+    owner: User, folder_backend: Backend
+) -> None:
+    bomb = deflated_bomb(260)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token_of(owner, 'write')}")
+
+    response: Any = None
+
+    def send() -> None:
+        nonlocal response
+        response = client.post(
+            STOW.format(folder=root_of(owner).pk),
+            data=multipart_related([bomb], "b0undary"),
+            content_type='multipart/related; type="application/dicom"; boundary=b0undary',
+        )
+
+    peak = _peak_mb(send)
+
+    assert response.status_code == 200, response.content[:300]
+    assert peak < 40, f"{peak:.0f} MB to place one instance"
+
+
+def test_a_deflated_instance_inflating_beyond_the_limit_is_left_out_of_a_copy(
+    owner: User, folder_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imaging import deidentify
+
+    monkeypatch.setattr(deidentify, "INSTANCE_MAX_BYTES", 4 * 1024 * 1024)
+    bomb = deflated_bomb(8)
+    version = version_store(actor=owner, folder=root_of(owner), name="bomb.dcm", content=bomb)
+    imaging_services.version_index(version_id=version.pk)
+    indexed = Study.objects.get()
+    sound = ct_study(instances_per_series=(1,)).instances[0]
+    dataset = pydicom.dcmread(io.BytesIO(sound.data))
+    dataset.StudyInstanceUID = indexed.study_instance_uid
+    dataset.SeriesInstanceUID = indexed.series.get().series_instance_uid
+    written = io.BytesIO()
+    dataset.save_as(written, enforce_file_format=True)
+    other = version_store(
+        actor=owner, folder=root_of(owner), name="sound.dcm", content=written.getvalue()
+    )
+    imaging_services.version_index(version_id=other.pk)
+
+    copy = study_deidentify(actor=owner, study_id=indexed.pk, series_ids=[indexed.series.get().pk])
+
+    assert copy.skipped == ["bomb.dcm"]
+    assert len(copy.files) == 1
