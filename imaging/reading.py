@@ -46,6 +46,12 @@ DEFER_SIZE = "16 KB"
 # reading a byte of it (deflate shrinks zeros ~1000 times: 200 KB became 200 MB, a few
 # MB gigabytes). A header read inflates this much of it, by ``deflated_as_explicit``.
 DEFLATED_HEADER_BYTES = 16 * 1024 * 1024
+# The most of a file a header read takes in (values over DEFER_SIZE are skipped, not
+# read). Each item of an undefined-length sequence is 16 bytes of file and a Python
+# dataset of ~700 bytes: without a bound, a 500 MB upload held the index worker's memory
+# (measured: 8 MB of empty items, 336 MB). 8 MiB: at worst ~350 MB, once; an enhanced
+# multi-frame's per-frame groups of a few thousand frames stay well under it.
+HEADER_MAX_BYTES = 8 * 1024 * 1024
 # Member names kept in a version's index problem text: enough to act on, bounded.
 PROBLEMS_KEPT = 20
 
@@ -62,6 +68,7 @@ def parse_errors() -> tuple[type[Exception], ...]:
     from pydicom.errors import BytesLengthException, InvalidDicomError
 
     return (
+        HeaderTooLargeError,
         InvalidDicomError,
         zlib.error,
         BytesLengthException,
@@ -234,14 +241,50 @@ def deflated_as_explicit(stream: BinaryIO, *, limit: int) -> tuple[BinaryIO, boo
     return cast(BinaryIO, out), complete
 
 
+class HeaderTooLargeError(ValueError):
+    """A header read took in more than ``HEADER_MAX_BYTES`` of the file."""
+
+
+class _ReadBudget:
+    """What pydicom reads through: the stream's read, seek and tell, refusing to hand out
+    more than ``limit`` bytes in all (values pydicom defers are seeked over: not counted)."""
+
+    name = ""
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        self._stream, self._limit, self._read = stream, limit, 0
+        self.exceeded = False  # pydicom turns errors inside a sequence into OSError
+
+    def read(self, size: int | None = -1) -> bytes:
+        room = self._limit - self._read + 1
+        data = self._stream.read(room if size is None or size < 0 or size > room else size)
+        self._read += len(data)
+        if self._read > self._limit:
+            self.exceeded = True
+            raise HeaderTooLargeError(f"a header beyond {self._limit} bytes")
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+
 def _dataset_read(stream: IO[bytes]) -> Dataset:
     from pydicom import dcmread
     from pydicom.uid import DeflatedExplicitVRLittleEndian
 
     deflated = deflated_as_explicit(cast(BinaryIO, stream), limit=DEFLATED_HEADER_BYTES)
+    budget = _ReadBudget(deflated[0] if deflated else stream, HEADER_MAX_BYTES)
+    try:
+        ds = dcmread(cast(BinaryIO, budget), stop_before_pixels=True, defer_size=DEFER_SIZE)
+    except parse_errors() as error:
+        if budget.exceeded:
+            raise HeaderTooLargeError(f"a header beyond {HEADER_MAX_BYTES} bytes") from error
+        raise
     if deflated is None:
-        return dcmread(stream, stop_before_pixels=True, defer_size=DEFER_SIZE)
-    ds = dcmread(deflated[0], stop_before_pixels=True, defer_size=DEFER_SIZE)
+        return ds
     ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian  # as stored
     return ds
 

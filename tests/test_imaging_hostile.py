@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 import tracemalloc
 import uuid
 import warnings
@@ -449,3 +450,32 @@ def test_a_deflated_instance_inflating_beyond_the_limit_is_left_out_of_a_copy(
 
     assert copy.skipped == ["bomb.dcm"]
     assert len(copy.files) == 1
+
+
+def test_a_header_of_a_million_empty_items_is_refused_in_bounded_memory(
+    owner: User, folder_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each item of an undefined-length sequence is 16 bytes in the file and a Python
+    dataset in memory (~40 times more): 8 MB of empty items in the header took 336 MB
+    of the index worker; a 500 MB upload, its memory. A header is read up to
+    ``HEADER_MAX_BYTES`` (8 MiB; 1 MiB here, for time); beyond, it is unreadable."""
+    from imaging import reading
+
+    limit = 1024 * 1024
+    monkeypatch.setattr(reading, "HEADER_MAX_BYTES", limit)
+    item = _tag(0xFFFE, 0xE000) + b"\xff\xff\xff\xff" + _tag(0xFFFE, 0xE00D) + b"\0\0\0\0"
+    items = item * (limit // len(item) + 1000)
+    sequence = _tag(0x0008, 0x1115) + b"SQ\0\0\xff\xff\xff\xff" + items
+    sequence += _tag(0xFFFE, 0xE0DD) + b"\0\0\0\0"
+    data = ct_study(instances_per_series=(1,)).instances[0].data
+    at = data.index(_tag(0x0010, 0x0010) + b"PN")
+    hostile = data[:at] + sequence + data[at:]
+    version = version_store(actor=owner, folder=root_of(owner), name="items.dcm", content=hostile)
+    started = time.monotonic()
+
+    peak = _peak_mb(lambda: imaging_services.version_index(version_id=version.pk))
+
+    index = VersionIndex.objects.get(version=version)
+    assert (index.kind, index.problem) == (IndexKind.UNREADABLE, "HeaderTooLargeError")
+    assert peak < 100, f"{peak:.0f} MB to read a header"
+    assert time.monotonic() - started < 60
