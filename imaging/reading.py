@@ -247,15 +247,19 @@ class HeaderTooLargeError(ValueError):
 
 class _ReadBudget:
     """What pydicom reads through: the stream's read, seek and tell, refusing to hand out
-    more than ``limit`` bytes in all (values pydicom defers are seeked over: not counted)."""
+    more than ``limit`` bytes in all (values pydicom defers are seeked over: not counted).
+    With ``small``, only reads shorter than that count: element and item headers, short
+    values, i.e. what becomes Python objects; a long value (pixels) is one read."""
 
     name = ""
 
-    def __init__(self, stream: IO[bytes], limit: int) -> None:
-        self._stream, self._limit, self._read = stream, limit, 0
+    def __init__(self, stream: IO[bytes], limit: int, *, small: int | None = None) -> None:
+        self._stream, self._limit, self._read, self._small = stream, limit, 0, small
         self.exceeded = False  # pydicom turns errors inside a sequence into OSError
 
     def read(self, size: int | None = -1) -> bytes:
+        if self._small is not None and size is not None and size >= self._small:
+            return self._stream.read(size)
         room = self._limit - self._read + 1
         data = self._stream.read(room if size is None or size < 0 or size > room else size)
         self._read += len(data)
@@ -269,6 +273,21 @@ class _ReadBudget:
 
     def tell(self) -> int:
         return self._stream.tell()
+
+
+def dataset_read_whole(stream: BinaryIO) -> Dataset:
+    """A whole Part 10 file, pixels included, its small reads bounded as a header read's
+    (``HEADER_MAX_BYTES``): millions of empty items after the pixel data, which the
+    index never reads, are ``HeaderTooLargeError`` here too."""
+    from pydicom import dcmread
+
+    budget = _ReadBudget(stream, HEADER_MAX_BYTES, small=64 * 1024)
+    try:
+        return dcmread(cast(BinaryIO, budget))
+    except parse_errors() as error:
+        if budget.exceeded:
+            raise HeaderTooLargeError(f"more than {HEADER_MAX_BYTES} bytes of headers") from error
+        raise
 
 
 def _dataset_read(stream: IO[bytes]) -> Dataset:

@@ -479,3 +479,33 @@ def test_a_header_of_a_million_empty_items_is_refused_in_bounded_memory(
     assert (index.kind, index.problem) == (IndexKind.UNREADABLE, "HeaderTooLargeError")
     assert peak < 100, f"{peak:.0f} MB to read a header"
     assert time.monotonic() - started < 60
+
+
+def test_millions_of_items_after_the_pixels_are_left_out_of_a_copy_in_bounded_memory(
+    owner: User, folder_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index stops at the pixel data; a de-identified copy reads everything, so the
+    same budget (small reads: element and item headers, short values) applies there."""
+    from imaging import reading
+
+    limit = 1024 * 1024
+    monkeypatch.setattr(reading, "HEADER_MAX_BYTES", limit)
+    item = _tag(0xFFFE, 0xE000) + b"\xff\xff\xff\xff" + _tag(0xFFFE, 0xE00D) + b"\0\0\0\0"
+    trailer = _tag(0xFFFA, 0xFFFA) + b"SQ\0\0\xff\xff\xff\xff"
+    trailer += item * (limit // len(item) + 1000) + _tag(0xFFFE, 0xE0DD) + b"\0\0\0\0"
+    study = ct_study(instances_per_series=(2,))
+    for number, instance in enumerate(study.instances):
+        data = instance.data + (trailer if number == 0 else b"")
+        version = version_store(
+            actor=owner, folder=root_of(owner), name=f"IM{number}.dcm", content=data
+        )
+        imaging_services.version_index(version_id=version.pk)
+    indexed = Study.objects.get()
+    series = list(indexed.series.values_list("pk", flat=True))
+
+    peak = _peak_mb(lambda: study_deidentify(actor=owner, study_id=indexed.pk, series_ids=series))
+
+    event = AuditEvent.objects.get(action=Action.IMAGING_STUDY_DEIDENTIFY)
+    assert event.details["warnings"]["skipped"] == 1
+    assert event.details["instances"] == 1
+    assert peak < 100, f"{peak:.0f} MB for two slices"
