@@ -45,7 +45,7 @@ from files.storage import BlobMissingError
 from files.uploads import BlobIngest
 from imaging import selectors
 from imaging.models import DeidentifyJob, Instance, JobStatus
-from imaging.reading import ZipMembers, parse_errors
+from imaging.reading import ZipMembers, dataset_read_whole, deflated_as_explicit, parse_errors
 
 if TYPE_CHECKING:
     from imaging.profile import Deidentifier
@@ -129,11 +129,19 @@ def _deidentified_bytes(
             if plaintext.tell() > INSTANCE_MAX_BYTES:
                 return None
     plaintext.seek(0)
-    from pydicom import dcmread  # not at load time: ~60 MiB (imaging/reading.py)
+    from pydicom.uid import DeflatedExplicitVRLittleEndian  # not at load time (reading.py)
 
     failures: tuple[type[Exception], ...] = (*parse_errors(), AttributeError, NotImplementedError)
     try:
-        dataset = dcmread(plaintext)
+        # pydicom would inflate a deflated data set whole, however large: bounded here.
+        deflated = deflated_as_explicit(plaintext, limit=INSTANCE_MAX_BYTES)
+        if deflated is None:
+            dataset = dataset_read_whole(plaintext)
+        elif not deflated[1]:
+            return None
+        else:
+            dataset = dataset_read_whole(deflated[0])
+            dataset.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
         deidentifier.apply(dataset)
         written = io.BytesIO()
         dataset.save_as(written, enforce_file_format=True)

@@ -25,7 +25,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from accounts.models import User
 from audit import services as audit
@@ -36,7 +36,7 @@ from files.errors import FileRuleError, NameClashError, QuotaExceededError
 from files.models import Folder
 from files.names import name_key
 from files.uploads import BlobIngest
-from imaging.reading import parse_errors
+from imaging.reading import deflated_as_explicit, parse_errors
 
 if TYPE_CHECKING:
     from pydicom.tag import BaseTag
@@ -50,6 +50,7 @@ HEAD_BYTES = 256 * 1024
 # folder: it would be a way to write "../" or a patient's name into the tree.
 UID_SHAPE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _SERIES_UID_TAG = 0x0020000E
+DEFLATED = "1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian
 FAILURES_KEPT = 20
 
 
@@ -96,7 +97,9 @@ def placement_read(head: bytes) -> Placement:
         return int(tag) > _SERIES_UID_TAG
 
     try:
-        ds = read_partial(io.BytesIO(head), stop_when=after_series_uid)
+        stream: BinaryIO = io.BytesIO(head)
+        deflated = deflated_as_explicit(stream, limit=HEAD_BYTES)  # not inflated whole
+        ds = read_partial(deflated[0] if deflated else stream, stop_when=after_series_uid)
         meta = ds.file_meta
         sop_instance = str(
             ds.get("SOPInstanceUID", "") or meta.get("MediaStorageSOPInstanceUID", "")
@@ -104,7 +107,7 @@ def placement_read(head: bytes) -> Placement:
         sop_class = str(ds.get("SOPClassUID", "") or meta.get("MediaStorageSOPClassUID", ""))
         study = str(ds.get("StudyInstanceUID", ""))
         series = str(ds.get("SeriesInstanceUID", ""))
-        syntax = str(meta.get("TransferSyntaxUID", ""))
+        syntax = DEFLATED if deflated else str(meta.get("TransferSyntaxUID", ""))
     except parse_errors() as error:
         raise PlacementError(f"the header could not be read ({type(error).__name__})") from None
     for name, uid in (

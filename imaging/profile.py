@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -40,6 +41,11 @@ TABLE_VERSION = "dicomfields_2026c"
 # Written into each de-identified dataset (0012,0063), and named in docs/imaging.md.
 METHOD = "DICOM PS3.15 Annex E Basic Profile (SecureDrive)"
 PATIENT_GROUP = 0x0010
+PREAMBLE_BYTES = 128
+# What may follow a date's YYYYMMDD in a DT (PS3.5 6.2): HHMMSS.FFFFFF&ZZXX, and what
+# a TM holds. Anything else in a date or time is text, not a time: dropped.
+DATETIME_REST = re.compile(r"[0-9]{0,6}(\.[0-9]{1,6})?([+-][0-9]{4})?")
+TIME_SHAPE = re.compile(r"[0-9]{2,6}(\.[0-9]{1,6})?")
 # The days a study's dates move back: at least a year, so a date never looks real.
 SHIFT_MIN_DAYS, SHIFT_MAX_DAYS = 365, 3650
 # Alphabet of pseudonyms: no 0/O or 1/I to misread over the phone.
@@ -126,6 +132,20 @@ def action_table() -> ActionTable:
     return ActionTable(exact=exact, masked=tuple(masked))
 
 
+def _standard_vr(tag: BaseTag) -> str | None:
+    """The VR the data dictionary gives a standard attribute; None for private, unknown
+    or ambiguous ones ("US or SS"), whose file VR stands."""
+    from pydicom.datadict import dictionary_VR
+
+    if tag.is_private:
+        return None
+    try:
+        vr = dictionary_VR(tag)
+    except KeyError:
+        return None
+    return None if " or " in vr else vr
+
+
 def pseudonym_new() -> str:
     return "ANON-" + "".join(secrets.choice(PSEUDONYM_ALPHABET) for _ in range(8))
 
@@ -154,17 +174,27 @@ class Deidentifier:
         return "2.25." + str(int.from_bytes(digest, "big"))
 
     def _date(self, value: str) -> str:
+        """The date moved back (kept with Full Dates); only a date and time remain."""
         text = value.strip()
         try:
             day = dt.datetime.strptime(text[:8], "%Y%m%d").date()  # noqa: DTZ007 (a date)
         except ValueError:
             return ""
-        return (day - dt.timedelta(days=self.shift_days)).strftime("%Y%m%d") + text[8:]
+        rest = text[8:] if DATETIME_REST.fullmatch(text[8:]) else ""
+        shift = 0 if self.retain_dates else self.shift_days
+        return (day - dt.timedelta(days=shift)).strftime("%Y%m%d") + rest
 
     def _dates(self, element: DataElement) -> None:
         values = element.value if element.VM > 1 else [element.value]
         moved = [self._date(str(item)) for item in values if item not in (None, "")]
         element.value = moved if len(moved) > 1 else (moved[0] if moved else "")
+
+    def _times(self, element: DataElement) -> None:
+        """Times are kept (whole days move), provided they are times."""
+        values = element.value if element.VM > 1 else [element.value]
+        kept = [str(item).strip() for item in values if item not in (None, "")]
+        kept = [item if TIME_SHAPE.fullmatch(item) else "" for item in kept]
+        element.value = kept if len(kept) > 1 else (kept[0] if kept else "")
 
     def _dummy(self, dataset: Dataset, element: DataElement) -> None:
         """D: a value of the right VR that says nothing."""
@@ -208,14 +238,16 @@ class Deidentifier:
     def _element(
         self, dataset: Dataset, tag: BaseTag, element: DataElement, table: ActionTable
     ) -> None:
-        is_date = element.VR in ("DA", "DT")
-        if is_date and tag.group != PATIENT_GROUP:
+        # The standard's VR of the attribute, not the one the file claims: an institution
+        # name sent as a "time" is still an institution name (the table decides).
+        vr = _standard_vr(tag) or element.VR
+        if vr in ("DA", "DT") and tag.group != PATIENT_GROUP:
             # Retain Longitudinal Temporal Information: the option decides, not the table.
-            if not self.retain_dates:
-                self._dates(element)
+            self._dates(element)
             return
-        if element.VR == "TM" and tag.group != PATIENT_GROUP:
-            return  # with whole days moved, times keep their meaning
+        if vr == "TM" and tag.group != PATIENT_GROUP:
+            self._times(element)  # with whole days moved, times keep their meaning
+            return
         act = table.action(tag)
         act = RESOLVED.get(act, act) if act is not None else None
         if act is None:
@@ -254,6 +286,9 @@ class Deidentifier:
         dataset.LongitudinalTemporalInformationModified = (
             "UNMODIFIED" if self.retain_dates else "MODIFIED"
         )
+        # PS3.10 7.1: the 128-byte preamble is the application's to fill (a TIFF header,
+        # a vendor's label with the patient's name): dcmread keeps it, save_as writes it.
+        dataset.preamble = b"\x00" * PREAMBLE_BYTES
         meta = getattr(dataset, "file_meta", None)
         if meta is not None:
             for tag in META_DROPPED:

@@ -15,11 +15,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import math
 import zipfile
+import zlib
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from django.conf import settings
 
@@ -39,6 +42,16 @@ ZIP_MAGIC = b"PK\x03\x04"
 # pydicom keeps values larger than this unread (a byte offset instead): an embedded
 # PDF or a huge private blob in the header costs nothing.
 DEFER_SIZE = "16 KB"
+# pydicom inflates a Deflated Explicit VR Little Endian data set whole, in memory, before
+# reading a byte of it (deflate shrinks zeros ~1000 times: 200 KB became 200 MB, a few
+# MB gigabytes). A header read inflates this much of it, by ``deflated_as_explicit``.
+DEFLATED_HEADER_BYTES = 16 * 1024 * 1024
+# The most of a file a header read takes in (values over DEFER_SIZE are skipped, not
+# read). Each item of an undefined-length sequence is 16 bytes of file and a Python
+# dataset of ~700 bytes: without a bound, a 500 MB upload held the index worker's memory
+# (measured: 8 MB of empty items, 336 MB). 8 MiB: at worst ~350 MB, once; an enhanced
+# multi-frame's per-frame groups of a few thousand frames stay well under it.
+HEADER_MAX_BYTES = 8 * 1024 * 1024
 # Member names kept in a version's index problem text: enough to act on, bounded.
 PROBLEMS_KEPT = 20
 
@@ -47,10 +60,25 @@ PROBLEMS_KEPT = 20
 def parse_errors() -> tuple[type[Exception], ...]:
     """What reading a damaged or non-DICOM file raises. pydicom is imported here, not at
     load time: its dictionaries cost ~60 MiB, and a web worker that never reads DICOM
-    must stay small (peak RSS under 150 MiB, tests/test_files_large.py)."""
-    from pydicom.errors import InvalidDicomError
+    must stay small (peak RSS under 150 MiB, tests/test_files_large.py).
 
-    return (InvalidDicomError, ValueError, KeyError, EOFError, OSError, TypeError)
+    pydicom reads sequences recursively: one nested a few thousand deep (20 bytes a
+    level, valid DICOM) raises RecursionError; a value whose length does not fit its VR
+    raises BytesLengthException (neither a ValueError) when converted."""
+    from pydicom.errors import BytesLengthException, InvalidDicomError
+
+    return (
+        HeaderTooLargeError,
+        InvalidDicomError,
+        zlib.error,
+        BytesLengthException,
+        RecursionError,
+        ValueError,
+        KeyError,
+        EOFError,
+        OSError,
+        TypeError,
+    )
 
 
 @dataclass
@@ -106,12 +134,22 @@ def _text(ds: Dataset, keyword: str, limit: int) -> str:
     return str(value).replace("\x00", "").strip()[:limit]
 
 
+# The index's integer columns (PostgreSQL integer). An IS may hold 12 characters,
+# "999999999999": such a number is left out, not the instance (nor its whole ZIP).
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
 def _number(ds: Dataset, keyword: str, kind: Callable[[Any], Any]) -> Any:
     try:
         value = ds.get(keyword)
-        return None if value in (None, "") else kind(value)
-    except (TypeError, ValueError):
+        number = None if value in (None, "") else kind(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    if isinstance(number, int) and not INT_MIN <= number <= INT_MAX:
+        return None
+    if isinstance(number, float) and not math.isfinite(number):
+        return None
+    return number
 
 
 def header_from_dataset(ds: Dataset, *, member: str = "") -> Header | None:
@@ -169,10 +207,105 @@ def version_plaintext(version: FileVersion) -> Iterator[io.BufferedReader]:
         reader.close()
 
 
-def _dataset_read(stream: IO[bytes]) -> Dataset:
+def deflated_as_explicit(stream: BinaryIO, *, limit: int) -> tuple[BinaryIO, bool] | None:
+    """A Part 10 file in Deflated Explicit VR Little Endian as the same file in Explicit
+    VR Little Endian holding at most ``limit`` bytes of its inflated data set, and
+    whether that is all of it. None for any other transfer syntax (``stream`` is then
+    back where it was). Memory: ``limit``, whatever the ratio."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+    from pydicom.filewriter import write_file_meta_info
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
+    start = stream.tell()
+    preamble = read_preamble(stream, False)
+    meta = _read_file_meta_info(stream)
+    if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+        stream.seek(start)
+        return None
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    inflated = bytearray()
+    while len(inflated) <= limit and not inflater.eof:
+        pending = inflater.unconsumed_tail or stream.read(1 << 16)
+        if not pending:
+            break
+        inflated += inflater.decompress(pending, limit + 1 - len(inflated))
+    complete = len(inflated) <= limit
+    del inflated[limit:]
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    out = DicomBytesIO()
+    out.write((preamble or bytes(PREAMBLE)) + MAGIC)
+    write_file_meta_info(out, meta, enforce_standard=False)
+    out.write(inflated)
+    out.seek(0)
+    return cast(BinaryIO, out), complete
+
+
+class HeaderTooLargeError(ValueError):
+    """A header read took in more than ``HEADER_MAX_BYTES`` of the file."""
+
+
+class _ReadBudget:
+    """What pydicom reads through: the stream's read, seek and tell, refusing to hand out
+    more than ``limit`` bytes in all (values pydicom defers are seeked over: not counted).
+    With ``small``, only reads shorter than that count: element and item headers, short
+    values, i.e. what becomes Python objects; a long value (pixels) is one read."""
+
+    name = ""
+
+    def __init__(self, stream: IO[bytes], limit: int, *, small: int | None = None) -> None:
+        self._stream, self._limit, self._read, self._small = stream, limit, 0, small
+        self.exceeded = False  # pydicom turns errors inside a sequence into OSError
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._small is not None and size is not None and size >= self._small:
+            return self._stream.read(size)
+        room = self._limit - self._read + 1
+        data = self._stream.read(room if size is None or size < 0 or size > room else size)
+        self._read += len(data)
+        if self._read > self._limit:
+            self.exceeded = True
+            raise HeaderTooLargeError(f"a header beyond {self._limit} bytes")
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+
+def dataset_read_whole(stream: BinaryIO) -> Dataset:
+    """A whole Part 10 file, pixels included, its small reads bounded as a header read's
+    (``HEADER_MAX_BYTES``): millions of empty items after the pixel data, which the
+    index never reads, are ``HeaderTooLargeError`` here too."""
     from pydicom import dcmread
 
-    return dcmread(stream, stop_before_pixels=True, defer_size=DEFER_SIZE)
+    budget = _ReadBudget(stream, HEADER_MAX_BYTES, small=64 * 1024)
+    try:
+        return dcmread(cast(BinaryIO, budget))
+    except parse_errors() as error:
+        if budget.exceeded:
+            raise HeaderTooLargeError(f"more than {HEADER_MAX_BYTES} bytes of headers") from error
+        raise
+
+
+def _dataset_read(stream: IO[bytes]) -> Dataset:
+    from pydicom import dcmread
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    deflated = deflated_as_explicit(cast(BinaryIO, stream), limit=DEFLATED_HEADER_BYTES)
+    budget = _ReadBudget(deflated[0] if deflated else stream, HEADER_MAX_BYTES)
+    try:
+        ds = dcmread(cast(BinaryIO, budget), stop_before_pixels=True, defer_size=DEFER_SIZE)
+    except parse_errors() as error:
+        if budget.exceeded:
+            raise HeaderTooLargeError(f"a header beyond {HEADER_MAX_BYTES} bytes") from error
+        raise
+    if deflated is None:
+        return ds
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian  # as stored
+    return ds
 
 
 def _is_dicomdir(ds: Dataset) -> bool:
@@ -187,6 +320,10 @@ def _zip_read(stream: IO[bytes], reading: Reading) -> None:
         if len(members) > limit:
             reading.problem(f"more than {limit} members: not indexed")
             return
+        # Two members may share one name; reading by name (the viewer, a de-identified
+        # copy) always opens the last: a row read from the first would serve another
+        # instance's bytes, perhaps another patient's. Neither is indexed.
+        names = Counter(info.filename for info in members)
         member_failures: tuple[type[Exception], ...] = (
             *parse_errors(),
             zipfile.BadZipFile,
@@ -195,18 +332,21 @@ def _zip_read(stream: IO[bytes], reading: Reading) -> None:
         for info in members:
             if info.file_size < PREAMBLE + len(MAGIC):
                 continue
+            if names[info.filename] > 1:
+                reading.problem(f"{info.filename}: several members have this name")
+                continue
             try:
                 with archive.open(info) as member:
                     if member.read(PREAMBLE + len(MAGIC))[PREAMBLE:] != MAGIC:
                         continue  # a README, a viewer program on a CD: not ours
                     member.seek(0)
                     ds = _dataset_read(member)
+                    if _is_dicomdir(ds):
+                        continue
+                    header = header_from_dataset(ds, member=info.filename)
             except member_failures as error:
                 reading.problem(f"{info.filename}: {type(error).__name__}")
                 continue
-            if _is_dicomdir(ds):
-                continue
-            header = header_from_dataset(ds, member=info.filename)
             if header is None:
                 reading.problem(f"{info.filename}: no study, series or instance UID")
                 continue
@@ -230,11 +370,11 @@ def version_headers_read(version: FileVersion) -> Reading:
             return Reading(kind=IndexKind.NOT_DICOM)
         try:
             ds = _dataset_read(stream)
+            if _is_dicomdir(ds):
+                return Reading(kind=IndexKind.DICOMDIR)
+            header = header_from_dataset(ds)
         except parse_errors() as error:
             return Reading(kind=IndexKind.UNREADABLE, problems=[type(error).__name__])
-        if _is_dicomdir(ds):
-            return Reading(kind=IndexKind.DICOMDIR)
-        header = header_from_dataset(ds)
         if header is None:
             return Reading(kind=IndexKind.UNREADABLE, problems=["no study, series or instance UID"])
         return Reading(kind=IndexKind.PART10, headers=[header])
