@@ -3,16 +3,24 @@ keep access through every channel left open before the deactivation."""
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
 
-from accounts import invitations, offboarding
+from accounts import invitations, offboarding, tokens
 from accounts.models import Invitation, Team, TeamMembership, User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
+from files import tus
+from files.models import File, UploadSession
+from files.request_body import body_readinto as real_body_readinto
+from files.views import tus as tus_views
 from tests.conftest import PASSWORD, user_create
+from tests.files_helpers import content_of
 
 pytestmark = pytest.mark.django_db
 
@@ -52,3 +60,69 @@ def test_invitation_a_departing_admin_sent_to_their_own_alias_opens_nothing_afte
     assert AuditEvent.objects.filter(
         action=Action.ACCOUNTS_INVITATION_USE, outcome=Outcome.DENIED
     ).exists()
+
+
+def token_client(user: User, *scopes: str) -> Client:
+    _token, plaintext = tokens.token_create(
+        actor=user, name="Uploader", scopes=list(scopes), expires_in_days=30
+    )
+    return Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+
+
+def deactivated_while_reading_the_body(
+    monkeypatch: pytest.MonkeyPatch, *, leaver: User, admin: User
+) -> None:
+    """The request was authenticated, its body is still arriving (a 2 GB study over a
+    slow line) when the administrator presses Deactivate."""
+
+    def body_readinto(request: Any) -> Callable[[memoryview], int]:
+        readinto = real_body_readinto(request)
+
+        def reading(view: memoryview) -> int:
+            if User.objects.filter(pk=leaver.pk, is_active=True).exists():
+                offboarding.user_deactivate(actor=admin, user=leaver, successor=None)
+            return readinto(view)
+
+        return reading
+
+    monkeypatch.setattr(tus_views, "body_readinto", body_readinto)
+
+
+@pytest.mark.usefixtures("folder_backend", "small_segments")
+def test_upload_whose_body_was_still_arriving_at_deactivation_is_not_kept(
+    owner: User, site_admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = token_client(owner, "write")
+    content = content_of(3000)
+    name = base64.b64encode(b"scan.dcm").decode()
+    created = api.post(
+        "/api/v1/uploads/",
+        b"",
+        content_type=tus.OFFSET_CONTENT_TYPE,
+        headers={
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": str(len(content)),
+            "Upload-Metadata": f"filename {name}",
+        },
+    )
+    assert created.status_code == 201
+    url = created["Location"].replace("http://testserver", "")
+
+    deactivated_while_reading_the_body(monkeypatch, leaver=owner, admin=site_admin)
+    answer = api.generic(
+        "PATCH",
+        url,
+        content,
+        content_type=tus.OFFSET_CONTENT_TYPE,
+        headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0"},
+    )
+
+    owner.refresh_from_db()
+    assert not owner.is_active
+    assert answer.status_code == 403
+    assert not File.objects.filter(name="scan.dcm").exists()
+    assert not UploadSession.objects.exists()
+    refusal = AuditEvent.objects.get(action=Action.FILES_UPLOAD_REJECT)
+    assert refusal.outcome == Outcome.DENIED
+    assert refusal.actor_id == str(owner.pk)
+    assert "deactivated" in refusal.details["reason"]
