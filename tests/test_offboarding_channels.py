@@ -4,23 +4,28 @@ keep access through every channel left open before the deactivation."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from accounts import invitations, offboarding, tokens
 from accounts.models import Invitation, Team, TeamMembership, User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from files import tus
+from files.downloads import DownloadCutOff
 from files.models import File, UploadSession
 from files.request_body import body_readinto as real_body_readinto
 from files.views import tus as tus_views
 from tests.conftest import PASSWORD, user_create
-from tests.files_helpers import content_of
+from tests.files_helpers import chunks_of, content_of, root_of, version_store
+from tests.helpers import client_signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +131,64 @@ def test_upload_whose_body_was_still_arriving_at_deactivation_is_not_kept(
     assert refusal.outcome == Outcome.DENIED
     assert refusal.actor_id == str(owner.pk)
     assert "deactivated" in refusal.details["reason"]
+
+
+def drain(body: Iterator[bytes], *, into: list[bytes]) -> None:
+    """Read on as the WSGI server would, keeping what arrived."""
+    for chunk in body:
+        into.append(chunk)
+
+
+@pytest.mark.usefixtures("folder_backend", "small_segments")
+def test_download_started_before_deactivation_stops_within_seconds(
+    owner: User, site_admin: User
+) -> None:
+    study = version_store(
+        actor=owner, folder=root_of(owner), name="etude.dcm", content=content_of(6000)
+    ).file
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        browser = client_signed_in(owner)
+        response = browser.get(f"/files/{study.pk}/download/")
+        assert response.status_code == 200
+        body = chunks_of(response)
+        received = [next(body)]
+
+        offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+        clock.shift(dt.timedelta(seconds=30))
+        with pytest.raises(DownloadCutOff, match="deactivated"):
+            drain(body, into=received)
+    assert len(b"".join(received)) < 6000
+    refusal = AuditEvent.objects.get(action=Action.FILES_VERSION_DOWNLOAD, outcome=Outcome.DENIED)
+    assert refusal.actor_id == str(owner.pk)
+    assert refusal.details["reason"] == "account deactivated"
+    sent = AuditEvent.objects.get(action=Action.FILES_VERSION_SENT)
+    assert sent.details["completed"] is False
+
+
+@pytest.mark.usefixtures("folder_backend", "small_segments")
+def test_zip_of_ticked_files_started_before_deactivation_stops_within_seconds(
+    owner: User, site_admin: User
+) -> None:
+    files = [
+        version_store(
+            actor=owner, folder=root_of(owner), name=f"coupe-{n}.dcm", content=content_of(4000)
+        ).file
+        for n in range(3)
+    ]
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        browser = client_signed_in(owner)
+        response = browser.post(
+            "/sharing/selection/download/", {"file": [str(file.pk) for file in files]}
+        )
+        assert response.status_code == 200
+        body = chunks_of(response)
+        received = [next(body)]
+
+        offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+        clock.shift(dt.timedelta(seconds=30))
+        with pytest.raises(DownloadCutOff, match="deactivated"):
+            drain(body, into=received)
+    assert len(b"".join(received)) < 3 * 4000
+    refusal = AuditEvent.objects.get(action=Action.FILES_VERSION_DOWNLOAD, outcome=Outcome.DENIED)
+    assert refusal.actor_id == str(owner.pk)
+    assert refusal.details["reason"] == "account deactivated"
