@@ -14,7 +14,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from accounts import invitations, offboarding, tokens
+from accounts import invitations, offboarding, services, tokens
 from accounts.models import Invitation, Team, TeamMembership, User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
@@ -192,3 +192,50 @@ def test_zip_of_ticked_files_started_before_deactivation_stops_within_seconds(
     refusal = AuditEvent.objects.get(action=Action.FILES_VERSION_DOWNLOAD, outcome=Outcome.DENIED)
     assert refusal.actor_id == str(owner.pk)
     assert refusal.details["reason"] == "account deactivated"
+
+
+def test_set_up_link_handed_out_before_deactivation_sets_no_password_after(
+    owner: User, site_admin: User
+) -> None:
+    # The operator printed a set-up link (manage.py setup_link) for an account the
+    # directory created; the person leaves before using it, then tries it.
+    owner.set_unusable_password()
+    owner.save(update_fields=["password"])
+    _user, url = services.setup_link_issue(email=owner.email)
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+
+    outside = Client()
+    opened = outside.get(urlsplit(url).path, follow=True)
+    assert opened.status_code == 200
+    assert b'name="new_password1"' not in opened.content  # the "invalid link" page
+    chosen = "another horse battery staple 77"
+    outside.post(
+        opened.redirect_chain[-1][0] if opened.redirect_chain else urlsplit(url).path,
+        {"new_password1": chosen, "new_password2": chosen},
+    )
+    owner.refresh_from_db()
+    assert not owner.has_usable_password()
+    assert AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_SETUP_LINK_USE, outcome=Outcome.DENIED
+    ).exists()
+
+
+def test_reactivation_brings_back_no_session_and_no_token(owner: User, site_admin: User) -> None:
+    laptop = client_signed_in(owner)
+    _token, plaintext = tokens.token_create(
+        actor=owner, name="Lab export", scopes=["read"], expires_in_days=30
+    )
+    script = Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    assert script.get("/api/v1/me/").status_code == 200
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+    assert script.get("/api/v1/me/").status_code == 401
+    assert laptop.get("/api/v1/me/").status_code in (401, 403)
+
+    offboarding.user_reactivate(actor=site_admin, user=owner)
+    assert script.get("/api/v1/me/").status_code == 401
+    assert laptop.get("/api/v1/me/").status_code in (401, 403)
+    assert laptop.get("/").status_code == 302
+    refused = AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_TOKEN_USE, outcome=Outcome.DENIED
+    ).values_list("details__reason", flat=True)
+    assert list(refused) == ["revoked", "revoked"]
