@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,14 +19,19 @@ from accounts import invitations, offboarding, services, tokens
 from accounts.models import Invitation, Team, TeamMembership, User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
+from directory.tokens import directory_token_create
+from files import services as file_services
 from files import tus
 from files.downloads import DownloadCutOff
+from files.errors import FileRuleError
 from files.models import File, UploadSession
 from files.request_body import body_readinto as real_body_readinto
+from files.services.spaces import space_root, space_team_get_or_create
+from files.uploads import BlobIngest
 from files.views import tus as tus_views
 from tests.conftest import PASSWORD, user_create
 from tests.files_helpers import chunks_of, content_of, root_of, version_store
-from tests.helpers import client_signed_in
+from tests.helpers import client_signed_in, totp_device_confirmed
 
 pytestmark = pytest.mark.django_db
 
@@ -239,3 +245,96 @@ def test_reactivation_brings_back_no_session_and_no_token(owner: User, site_admi
         action=Action.ACCOUNTS_TOKEN_USE, outcome=Outcome.DENIED
     ).values_list("details__reason", flat=True)
     assert list(refused) == ["revoked", "revoked"]
+
+
+# --- The directory (SCIM) ---------------------------------------------------------------
+
+
+def scim(raw_token: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw_token}")
+    call = getattr(client, method.lower())
+    if body is None:
+        return call(f"/scim/v2/{path}")
+    return call(f"/scim/v2/{path}", json.dumps(body), content_type="application/scim+json")
+
+
+SCIM_PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+@pytest.mark.usefixtures("folder_backend", "small_segments")
+def test_directory_removing_someone_from_a_group_cuts_the_team_space_at_once(
+    site_admin: User, owner: User, teammate: User
+) -> None:
+    _directory_token, raw = directory_token_create(actor=site_admin, name="Entra ID")
+    created = scim(
+        raw, "POST", "Groups",
+        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Radiologie",
+         "members": [{"value": str(owner.pk)}, {"value": str(teammate.pk)}]},
+    )  # fmt: skip
+    assert created.status_code == 201
+    team = Team.objects.get(name="Radiologie")
+    shared = version_store(
+        actor=teammate,
+        folder=space_root(space_team_get_or_create(team=team)),
+        name="irm.dcm",
+        content=content_of(500),
+    ).file
+    browser = client_signed_in(owner)
+    script = token_client(owner, "read")
+    assert browser.get(f"/files/{shared.pk}/download/").status_code == 200
+    assert script.get(f"/api/v1/files/{shared.pk}/").status_code == 200
+
+    removed = scim(
+        raw, "PATCH", f"Groups/{created.json()['id']}",
+        {"schemas": [SCIM_PATCH],
+         "Operations": [{"op": "remove", "path": f'members[value eq "{owner.pk}"]'}]},
+    )  # fmt: skip
+    assert removed.status_code == 200, removed.content
+    assert browser.get(f"/files/{shared.pk}/download/").status_code == 404
+    assert script.get(f"/api/v1/files/{shared.pk}/").status_code == 404
+
+
+def test_directory_recreating_a_deleted_person_gives_them_nothing_of_the_old_account(
+    site_admin: User, owner: User
+) -> None:
+    _directory_token, raw = directory_token_create(actor=site_admin, name="Entra ID")
+    totp_device_confirmed(owner)
+    assert scim(raw, "DELETE", f"Users/{owner.pk}").status_code == 204
+    again = scim(
+        raw, "POST", "Users",
+        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": owner.email,
+         "externalId": "E-1234",
+         "emails": [{"value": owner.email, "type": "work", "primary": True}]},
+    )  # fmt: skip
+    # One account per address: the old one is not revived behind the admins' backs.
+    assert again.status_code == 409
+    owner.refresh_from_db()
+    assert not owner.is_active
+    assert User.objects.filter(email__iexact=owner.email).count() == 1
+    # And "active: true" on the deleted one is a 404, not a silent reactivation.
+    revived = scim(
+        raw, "PATCH", f"Users/{owner.pk}",
+        {"schemas": [SCIM_PATCH],
+         "Operations": [{"op": "replace", "path": "active", "value": True}]},
+    )  # fmt: skip
+    assert revived.status_code == 404
+    owner.refresh_from_db()
+    assert not owner.is_active
+
+
+@pytest.mark.usefixtures("folder_backend", "small_segments")
+def test_new_version_whose_upload_began_before_deactivation_is_not_kept(
+    owner: User, site_admin: User
+) -> None:
+    report = version_store(
+        actor=owner, folder=root_of(owner), name="cr.pdf", content=content_of(300)
+    ).file
+    # The person as the request loaded them, before the body (the new version) arrived.
+    as_loaded = User.objects.get(pk=owner.pk)
+    ingest = BlobIngest(max_bytes=1000)
+    ingest.write(content_of(400, seed="v2"))
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+    with pytest.raises(FileRuleError, match="deactivated") as refused:
+        file_services.file_version_add(actor=as_loaded, file=report, sealed=ingest.finish())
+    assert refused.value.status_code == 403
+    assert report.versions.count() == 1

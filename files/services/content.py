@@ -35,6 +35,14 @@ from files.services.versions import readable_source, version_create, version_sha
 from files.uploads import SealedBlob
 
 
+def uploader_still_active_check(actor: User | None) -> None:
+    """The request was authenticated before its body arrived (a tus PATCH, a form, an
+    API upload: minutes for a study): an account deactivated meanwhile (docs/accounts.md,
+    Offboarding) adds nothing, whatever the person object loaded then says."""
+    if actor is not None and not User.objects.filter(pk=actor.pk, is_active=True).exists():
+        raise FileRuleError(_("This account was deactivated: the upload was not kept."), 403)
+
+
 def file_upload(
     *,
     actor: User,
@@ -68,11 +76,7 @@ def files_upload(
     A de-identified study is 1,500 files: checked one by one, the quota's sum over the
     space's versions made the copy quadratic (180 s of 390 s for 1,500 small slices).
     ``derived_from`` is one version for all, or one per upload."""
-    if actor is not None and not User.objects.filter(pk=actor.pk, is_active=True).exists():
-        # The request was authenticated before its body arrived (a tus PATCH, a form:
-        # minutes for a study): an account deactivated meanwhile (docs/accounts.md,
-        # Offboarding) adds nothing, whatever the person object loaded then says.
-        raise FileRuleError(_("This account was deactivated: the upload was not kept."), 403)
+    uploader_still_active_check(actor)
     require_edit(actor, folder)
     origins = derived_from if isinstance(derived_from, list) else [derived_from] * len(uploads)
     cleaned = [(name_clean(name), sealed) for name, sealed in uploads]
@@ -144,6 +148,7 @@ def _upload_record(*, actor: User, version: FileVersion, new_file: bool, **extra
 
 def file_version_add(*, actor: User, file: File, sealed: SealedBlob) -> FileVersion:
     """Store an uploaded blob as the new current version of ``file``."""
+    uploader_still_active_check(actor)
     require_edit(actor, file)
     with transaction.atomic():
         file = file_locked_live(file)
