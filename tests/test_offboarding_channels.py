@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts import invitations, offboarding, services, tokens
-from accounts.models import Invitation, Team, TeamMembership, User
+from accounts.models import Invitation, Team, TeamMembership, User, UserSession
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from directory.tokens import directory_token_create
@@ -338,3 +338,47 @@ def test_new_version_whose_upload_began_before_deactivation_is_not_kept(
         file_services.file_version_add(actor=as_loaded, file=report, sealed=ingest.finish())
     assert refused.value.status_code == 403
     assert report.versions.count() == 1
+
+
+# --- The identity provider (OpenID Connect) -------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_provider_sign_in_neither_opens_nor_revives_an_offboarded_account(
+    live_server: Any, oidc_provider: Any, site_admin: User
+) -> None:
+    from tests.test_sso_oidc import linked_alice, sign_in
+
+    alice = linked_alice(oidc_provider)
+    offboarding.user_deactivate(actor=site_admin, user=alice, successor=None)
+    assert sign_in(live_server, "alice").status_code == 403
+    alice.refresh_from_db()
+    assert not alice.is_active
+
+    # Brought back by an administrator: the old link to the provider is gone with the
+    # other second factors; signing in there does not open the account by itself.
+    offboarding.user_reactivate(actor=site_admin, user=alice)
+    assert sign_in(live_server, "alice").status_code == 403
+    assert not UserSession.objects.filter(user=alice, ended_at__isnull=True).exists()
+    reasons = AuditEvent.objects.filter(
+        action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED
+    ).values_list("details__reason", flat=True)
+    assert list(reasons) == ["account deactivated", "address of an unlinked account"]
+
+
+def test_leaver_browser_refused_after_deactivation_is_in_the_audit_log_once(
+    owner: User, site_admin: User
+) -> None:
+    ward_pc = client_signed_in(owner)
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+
+    refused = ward_pc.get("/files/")
+    assert refused.status_code == 302
+    assert refused["Location"].startswith("/accounts/login/")
+    ward_pc.get("/files/")  # the cookie went with the first answer: nothing more to say
+
+    event = AuditEvent.objects.get(action=Action.ACCOUNTS_SESSION_REFUSE)
+    assert event.outcome == Outcome.DENIED
+    assert event.actor_id == str(owner.pk)
+    assert event.details["reason"] == "account deactivated"
+    assert event.details["path"] == "/files/"
