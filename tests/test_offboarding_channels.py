@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts import invitations, offboarding, services, tokens
 from accounts.models import Invitation, Team, TeamMembership, User, UserSession
+from audit import readable
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from directory.tokens import directory_token_create
@@ -382,3 +383,18 @@ def test_leaver_browser_refused_after_deactivation_is_in_the_audit_log_once(
     assert event.actor_id == str(owner.pk)
     assert event.details["reason"] == "account deactivated"
     assert event.details["path"] == "/files/"
+
+
+def test_leaver_signing_in_with_their_password_is_refused_and_recorded_as_such(
+    owner: User, site_admin: User
+) -> None:
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+    answer = Client().post("/accounts/login/", {"username": owner.email, "password": PASSWORD})
+    assert answer.status_code == 200  # the form again, nothing more said to the browser
+    event = AuditEvent.objects.get(action=Action.ACCOUNTS_LOGIN, outcome=Outcome.DENIED)
+    assert event.actor_label == owner.email
+    assert event.details["reason"] == "account deactivated"
+    assert event.target_id == str(owner.pk)
+    [in_words] = readable.readable_events([event])
+    assert in_words.note == "account deactivated"  # on the auditor's console
+    assert in_words.who == owner.email
