@@ -341,6 +341,12 @@ def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") ->
         for device in devices_for_user(user, confirmed=None):
             device.delete()
             deleted += 1
+        # A sign-in whose password was checked just before the deactivation wrote its
+        # session just after, outside the plan: it must not come back to life here
+        # (it could enrol a new second factor with the password step alone).
+        sessions_ended = sessions.user_sessions_end_all(
+            user=user, reason=sessions.EndReason.OFFBOARDED
+        )
         user.is_active = True
         user.deactivated_at = None
         user.save(update_fields=["is_active", "deactivated_at"])
@@ -350,7 +356,11 @@ def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") ->
             actor_label=actor_label,
             target_type="accounts.user",
             target_id=user.pk,
-            details={"email": user.email, "mfa_devices_deleted": deleted},
+            details={
+                "email": user.email,
+                "mfa_devices_deleted": deleted,
+                "sessions_ended": sessions_ended,
+            },
         )
 
 

@@ -12,11 +12,19 @@ from urllib.parse import urlsplit
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
 from accounts import invitations, offboarding, services, tokens
-from accounts.models import Invitation, Team, TeamMembership, User, UserSession
+from accounts.models import (
+    Invitation,
+    PersonalAccessToken,
+    Team,
+    TeamMembership,
+    User,
+    UserSession,
+)
 from audit import readable
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
@@ -398,3 +406,32 @@ def test_leaver_signing_in_with_their_password_is_refused_and_recorded_as_such(
     [in_words] = readable.readable_events([event])
     assert in_words.note == "account deactivated"  # on the auditor's console
     assert in_words.who == owner.email
+
+
+def test_token_asked_for_in_the_instant_of_deactivation_is_not_minted(
+    owner: User, site_admin: User
+) -> None:
+    # The token form was posted by a session authenticated just before the deactivation;
+    # the token is made just after (the account row was locked by the offboarding).
+    as_loaded = User.objects.get(pk=owner.pk)
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+    with pytest.raises(ValidationError):
+        tokens.token_create(actor=as_loaded, name="Late", scopes=["read"], expires_in_days=30)
+    assert not PersonalAccessToken.objects.filter(user=owner, revoked_at__isnull=True).exists()
+    refusal = AuditEvent.objects.get(action=Action.ACCOUNTS_TOKEN_CREATE)
+    assert refusal.outcome == Outcome.DENIED
+    assert refusal.details["reason"] == "account deactivated"
+
+
+def test_reactivation_ends_a_session_opened_in_the_instant_of_deactivation(
+    owner: User, site_admin: User
+) -> None:
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+    # A sign-in whose password was checked just before the deactivation, its session
+    # written just after: no plan listed it.
+    late = Client()
+    late.force_login(owner)
+    offboarding.user_reactivate(actor=site_admin, user=owner)
+    # Back at work, the person signs in again; the old browser opens nothing.
+    assert late.get("/accounts/mfa/setup/").status_code == 302
+    assert not UserSession.objects.filter(user=owner, ended_at__isnull=True).exists()
