@@ -347,6 +347,8 @@ def test_new_version_whose_upload_began_before_deactivation_is_not_kept(
         file_services.file_version_add(actor=as_loaded, file=report, sealed=ingest.finish())
     assert refused.value.status_code == 403
     assert report.versions.count() == 1
+    refusal = AuditEvent.objects.get(action=Action.FILES_UPLOAD_REJECT)
+    assert (refusal.actor_id, refusal.details["reason"]) == (str(owner.pk), "account deactivated")
 
 
 # --- The identity provider (OpenID Connect) -------------------------------------------
