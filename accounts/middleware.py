@@ -40,6 +40,8 @@ class SessionPolicyMiddleware:
                 sessions.session_expired_record(user=user_session.user, reason=reason)
                 return self._signed_out(request)
             sessions.session_touch(request, user_session, now)
+        elif not user.is_authenticated:
+            sessions.ended_session_refused_record(request)
         response = self.get_response(request)
         device_cookie = getattr(request, "securedrive_device_cookie", None)
         if device_cookie:

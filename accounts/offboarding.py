@@ -32,7 +32,13 @@ from django_otp import devices_for_user
 
 from accounts import sessions
 from accounts.errors import AccountRuleError
-from accounts.models import OffboardingReport, PersonalAccessToken, User, UserSession
+from accounts.models import (
+    Invitation,
+    OffboardingReport,
+    PersonalAccessToken,
+    User,
+    UserSession,
+)
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
@@ -68,6 +74,9 @@ class OffboardingPlan:
     token_ids: list[int]
     device_count: int
     steps: list[OffboardingStep] = field(default_factory=list)
+    # Pending invitations the leaver sent (id, address): an administrator leaving could
+    # otherwise invite a private address into a team and come back in through it.
+    invitations: list[tuple[int, str]] = field(default_factory=list)
 
     def lines(self) -> list[PlanLine]:
         own: list[PlanLine] = [
@@ -75,6 +84,14 @@ class OffboardingPlan:
             {"key": "tokens_revoked", "count": len(self.token_ids)},
             {"key": "mfa_devices_disabled", "count": self.device_count},
         ]
+        if self.invitations:
+            own.append(
+                {
+                    "key": "invitations_revoked",
+                    "count": len(self.invitations),
+                    "recipients": [email for _pk, email in self.invitations],
+                }
+            )
         return own + [line for step in self.steps for line in step.lines]
 
     def as_json(self) -> dict[str, Any]:
@@ -104,15 +121,21 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
     token_rows = PersonalAccessToken.objects.filter(user=user, revoked_at__isnull=True).order_by(
         "pk"
     )
+    now = timezone.now()
+    invitation_rows = Invitation.objects.filter(
+        invited_by=user, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    ).order_by("pk")
     if lock:
         session_rows = session_rows.select_for_update()
         token_rows = token_rows.select_for_update()
+        invitation_rows = invitation_rows.select_for_update()
     plan = OffboardingPlan(
         user=user,
         successor=successor,
         session_ids=list(session_rows.values_list("pk", flat=True)),
         token_ids=list(token_rows.values_list("pk", flat=True)),
         device_count=sum(1 for _device in devices_for_user(user, confirmed=True)),
+        invitations=list(invitation_rows.values_list("pk", "email")),
     )
     for _receiver, step in offboarding_planned.send(
         sender=User, user=user, successor=successor, lock=lock
@@ -256,6 +279,9 @@ def user_deactivate(
                 user_session=user_session, reason=sessions.EndReason.OFFBOARDED
             )
         PersonalAccessToken.objects.filter(pk__in=plan.token_ids).update(revoked_at=now)
+        Invitation.objects.filter(pk__in=[pk for pk, _email in plan.invitations]).update(
+            revoked_at=now
+        )
         devices_disabled = 0
         for device in devices_for_user(user, confirmed=True):
             device.confirmed = False
@@ -266,6 +292,7 @@ def user_deactivate(
             "sessions_ended": len(plan.session_ids),
             "tokens_revoked": len(plan.token_ids),
             "mfa_devices_disabled": devices_disabled,
+            "invitations_revoked": len(plan.invitations),
             "successor": successor.email if successor else "",
             "scheduled": scheduled,
         }
@@ -314,6 +341,12 @@ def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") ->
         for device in devices_for_user(user, confirmed=None):
             device.delete()
             deleted += 1
+        # A sign-in whose password was checked just before the deactivation wrote its
+        # session just after, outside the plan: it must not come back to life here
+        # (it could enrol a new second factor with the password step alone).
+        sessions_ended = sessions.user_sessions_end_all(
+            user=user, reason=sessions.EndReason.OFFBOARDED
+        )
         user.is_active = True
         user.deactivated_at = None
         user.save(update_fields=["is_active", "deactivated_at"])
@@ -323,7 +356,11 @@ def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") ->
             actor_label=actor_label,
             target_type="accounts.user",
             target_id=user.pk,
-            details={"email": user.email, "mfa_devices_deleted": deleted},
+            details={
+                "email": user.email,
+                "mfa_devices_deleted": deleted,
+                "sessions_ended": sessions_ended,
+            },
         )
 
 

@@ -30,6 +30,12 @@ def _will(key: str, count: int, line: dict[str, Any]) -> str:
         return ngettext(
             "%(count)d second factor is disabled", "%(count)d second factors are disabled", count
         )
+    if key == "invitations_revoked":
+        return ngettext(
+            "%(count)d invitation they sent is revoked",
+            "%(count)d invitations they sent are revoked",
+            count,
+        )
     if key == "links_withdrawn":
         return ngettext(
             "%(count)d external link is withdrawn", "%(count)d external links are withdrawn", count
@@ -73,6 +79,12 @@ def _did(key: str, count: int, line: dict[str, Any]) -> str:
     if key == "mfa_devices_disabled":
         return ngettext(
             "%(count)d second factor disabled", "%(count)d second factors disabled", count
+        )
+    if key == "invitations_revoked":
+        return ngettext(
+            "%(count)d invitation they sent revoked",
+            "%(count)d invitations they sent revoked",
+            count,
         )
     if key == "links_withdrawn":
         return ngettext(

@@ -181,3 +181,24 @@ def session_expired_record(*, user: User, reason: str) -> None:
         target_id=user.pk,
         details={"reason": reason},
     )
+
+
+def ended_session_refused_record(request: HttpRequest) -> None:
+    """A browser still holding the cookie of a session ended because its person was
+    deactivated: Django already sees nobody (the session row is gone); the attempt is
+    recorded against that person, once (Django deletes the dead cookie with this
+    answer). Called for anonymous requests only, after the session was loaded."""
+    cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+    if not cookie or len(cookie) > 40 or request.session.session_key is not None:
+        return  # no cookie, not one of ours, or a live (anonymous) session
+    ended = UserSession.objects.filter(session_key=cookie, end_reason=EndReason.OFFBOARDED).first()
+    if ended is None:
+        return
+    audit.record(
+        action=Action.ACCOUNTS_SESSION_REFUSE,
+        outcome=Outcome.DENIED,
+        actor=ended.user,
+        target_type="accounts.user",
+        target_id=ended.user_id,
+        details={"reason": EndReason.OFFBOARDED, "session": ended.pk, "path": request.path[:200]},
+    )

@@ -61,10 +61,21 @@ def _login_failed(
         if locked_out and failures > settings.AXES_FAILURE_LIMIT
         else "invalid credentials"
     )
+    # A leaver trying their old password: said so to the auditor, against the account
+    # (the browser is told nothing more than for a wrong password).
+    deactivated = (
+        User.objects.filter(email__iexact=attempted, is_active=False).first()
+        if attempted and reason == "invalid credentials"
+        else None
+    )
+    if deactivated is not None:
+        reason = "account deactivated"
     audit.record(
         action=Action.ACCOUNTS_LOGIN,
         outcome=Outcome.DENIED,
         actor_label=attempted,
+        target_type="accounts.user" if deactivated else "",
+        target_id=deactivated.pk if deactivated else "",
         details={"reason": reason},
     )
 

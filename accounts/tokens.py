@@ -18,7 +18,7 @@ import re
 import secrets
 from collections.abc import Iterable
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -130,6 +130,10 @@ def _expiry_clean(expires_in_days: int, policy: AccountPolicy) -> int:
     return expires_in_days
 
 
+class _AccountDeactivated(Exception):
+    """Raised inside token_create's transaction, so that it rolls back, then recorded."""
+
+
 def token_create(
     *, actor: User, name: str, scopes: Iterable[str], expires_in_days: int
 ) -> tuple[PersonalAccessToken, str]:
@@ -149,12 +153,36 @@ def token_create(
     clean_scopes = _scopes_clean(scopes)
     days = _expiry_clean(expires_in_days, AccountPolicy.current())
 
+    try:
+        return _token_create_locked(actor=actor, name=name, clean_scopes=clean_scopes, days=days)
+    except _AccountDeactivated:
+        audit.record(
+            action=Action.ACCOUNTS_TOKEN_CREATE,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="accounts.user",
+            target_id=actor.pk,
+            details={"name": name, "reason": "account deactivated"},
+        )
+        raise ValidationError(
+            {NON_FIELD_ERRORS: _("This account was deactivated: no token was made.")},
+            code="inactive",
+        ) from None
+
+
+def _token_create_locked(
+    *, actor: User, name: str, clean_scopes: list[str], days: int
+) -> tuple[PersonalAccessToken, str]:
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_RANDOM_BYTES)
     now = timezone.now()
     with transaction.atomic():
         # Serialises token creation per person, so two simultaneous requests cannot
-        # both pass the unique-name check below.
-        User.objects.select_for_update().filter(pk=actor.pk).first()
+        # both pass the unique-name check below; and with the offboarding, which locks
+        # the same row: a request authenticated just before a deactivation must not
+        # mint a token after it (one no plan revoked, alive again at a reactivation).
+        locked = User.objects.select_for_update().filter(pk=actor.pk).first()
+        if locked is None or not locked.is_active:
+            raise _AccountDeactivated
         if _active_tokens_named(user=actor, name=name, now=now).exists():
             raise ValidationError(
                 {"name": _("You already have an active token with this name.")}, code="unique"

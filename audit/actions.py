@@ -618,6 +618,11 @@ class Action(enum.StrEnum):
         _("linked a copy to its original's content"),
         Category.INTEGRITY,
     )
+    ACCOUNTS_SESSION_REFUSE = (
+        "accounts.session.refuse",
+        _("request of a deactivated person's browser refused"),
+        Category.ACCESS,
+    )
 
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}

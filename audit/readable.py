@@ -165,6 +165,8 @@ _REASONS: dict[str, Promise] = {
     "view": gettext_lazy("no access"),
     "edit": gettext_lazy("no right to change it"),
     "manage": gettext_lazy("no right to manage it"),
+    # A leaver's sign-in, token, browser, upload or download refused (docs/accounts.md).
+    "account deactivated": gettext_lazy("account deactivated"),
 }
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -267,6 +268,48 @@ class IntegrityFailureResponse(HttpResponse):
         )
 
 
+# A download started before its reader was deactivated (docs/accounts.md, Offboarding)
+# must not run on for the hour a large study takes over a slow line: the stream asks
+# again this often. One indexed query per interval per download, nothing per segment.
+ACCESS_RECHECK_SECONDS = 5.0
+
+
+class DownloadCutOff(Exception):
+    """The reader was deactivated while their download was under way. Raised from the
+    body: the connection is aborted, so the client is left with a short download, never
+    one that looks complete."""
+
+
+class ReaderRecheck:
+    """Whether the signed-in person reading a stream is still active, asked again at most
+    every ``ACCESS_RECHECK_SECONDS`` (wall clock). ``actor=None`` (a link recipient,
+    whose link is checked when the download starts) is never asked."""
+
+    def __init__(self, actor: User | None) -> None:
+        self._actor = actor
+        self._due = time.time() + ACCESS_RECHECK_SECONDS
+
+    def still_active(self) -> bool:
+        actor = self._actor
+        now = time.time()
+        if actor is None or now < self._due:
+            return True
+        self._due = now + ACCESS_RECHECK_SECONDS
+        return User.objects.filter(pk=actor.pk, is_active=True).exists()
+
+    def cut_off(self, *, version: FileVersion, context: RequestContext) -> None:
+        """Record the refusal against the version being sent, and raise."""
+        _audit_download(
+            actor=self._actor,
+            version=version,
+            outcome=Outcome.DENIED,
+            context=context,
+            reason="account deactivated",
+            during="stream",
+        )
+        raise DownloadCutOff("account deactivated during the download")
+
+
 class _DecryptingStream:
     """The body of a download: ``first``, then ``rest``, decrypted (ahead, when
     ``rest`` is long: files/ahead.py).
@@ -302,6 +345,7 @@ class _DecryptingStream:
         self._on_finished = on_finished
         self._sent = 0
         self._finished = False
+        self._recheck = ReaderRecheck(actor)
 
     def __iter__(self) -> _DecryptingStream:
         return self
@@ -313,6 +357,8 @@ class _DecryptingStream:
             chunk, self._first = self._first, None
         else:
             try:
+                if not self._recheck.still_active():
+                    self._recheck.cut_off(version=self._version, context=self._context)
                 chunk = next(self._rest)
             except StopIteration:
                 self.close()

@@ -41,6 +41,12 @@ class SetupView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("accounts:login")
     post_reset_login = False
 
+    def get_user(self, uidb64: str) -> User | None:
+        # Django's link checks the password and last sign-in, not the account's state:
+        # a link printed before the person left must not set a password afterwards.
+        user = super().get_user(uidb64)
+        return user if user is not None and user.is_active else None
+
     def dispatch(self, *args: Any, **kwargs: Any) -> HttpResponseBase:
         response = super().dispatch(*args, **kwargs)
         if response.status_code == 200 and not self.validlink:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit.actions import Action
+from audit.models import Outcome
 from files import selectors
 from files.errors import (
     FileRuleError,
@@ -33,6 +34,23 @@ from files.services.common import (
 from files.services.spaces import space_root
 from files.services.versions import readable_source, version_create, version_share_create
 from files.uploads import SealedBlob
+
+
+def uploader_still_active_check(actor: User | None, target: File | Folder) -> None:
+    """The request was authenticated before its body arrived (a tus PATCH, a form, an
+    API upload: minutes for a study): an account deactivated meanwhile (docs/accounts.md,
+    Offboarding) adds nothing, whatever the person object loaded then says. Recorded
+    (tus records its own refusal after rolling back: files/tus.py)."""
+    if actor is None or User.objects.filter(pk=actor.pk, is_active=True).exists():
+        return
+    record(
+        Action.FILES_UPLOAD_REJECT,
+        actor=actor,
+        target=target,
+        outcome=Outcome.DENIED,
+        reason="account deactivated",
+    )
+    raise FileRuleError(_("This account was deactivated: the upload was not kept."), 403)
 
 
 def file_upload(
@@ -68,6 +86,7 @@ def files_upload(
     A de-identified study is 1,500 files: checked one by one, the quota's sum over the
     space's versions made the copy quadratic (180 s of 390 s for 1,500 small slices).
     ``derived_from`` is one version for all, or one per upload."""
+    uploader_still_active_check(actor, folder)
     require_edit(actor, folder)
     origins = derived_from if isinstance(derived_from, list) else [derived_from] * len(uploads)
     cleaned = [(name_clean(name), sealed) for name, sealed in uploads]
@@ -139,6 +158,7 @@ def _upload_record(*, actor: User, version: FileVersion, new_file: bool, **extra
 
 def file_version_add(*, actor: User, file: File, sealed: SealedBlob) -> FileVersion:
     """Store an uploaded blob as the new current version of ``file``."""
+    uploader_still_active_check(actor, file)
     require_edit(actor, file)
     with transaction.atomic():
         file = file_locked_live(file)

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +55,7 @@ from files import services
 from files.ahead import segments_ahead
 from files.blobs import VersionContent, version_content
 from files.crypto import BlobIntegrityError
-from files.downloads import content_disposition
+from files.downloads import ReaderRecheck, content_disposition
 from files.envelope import EnvelopeError
 from files.models import File, FileVersion, Folder
 from files.names import name_key, name_variant, path_components
@@ -275,7 +275,7 @@ def _version_ready(
 
 def _entry_plaintext(
     *, version_id: Any, actor: User | None, context: RequestContext
-) -> Iterator[bytes]:
+) -> Generator[bytes]:
     """One entry's plaintext, decrypted segment by segment."""
     version, content, data_key = _version_ready(version_id, actor=actor, context=context)
     reader: BlobReader | None = None
@@ -320,10 +320,16 @@ def _archive_chunks(
     and recorded on the version for the next archive.
     """
     crcs = []
+    recheck = ReaderRecheck(actor)  # a reader deactivated meanwhile: the archive stops
     for index, (member, version_id) in enumerate(zip(layout.members, version_ids, strict=True)):
         header = layout.local_header(index)
         crc, sent = 0, 0
-        for chunk in _entry_plaintext(version_id=version_id, actor=actor, context=context):
+        entry = _entry_plaintext(version_id=version_id, actor=actor, context=context)
+        for chunk in entry:
+            if not recheck.still_active():
+                entry.close()  # its blob reader and read-ahead thread, now
+                version = FileVersion.objects.select_related("file").get(pk=version_id)
+                recheck.cut_off(version=version, context=context)
             if member.crc32 is None:
                 crc = zlib.crc32(chunk, crc)
             sent += len(chunk)
