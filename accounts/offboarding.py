@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,8 @@ from accounts.models import (
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
+
+logger = logging.getLogger(__name__)
 
 # Sent inside the deactivation's transaction, with user=, successor= (User or None)
 # and actor=. Receivers return a JSON-safe dict summarising what they revoked or moved.
@@ -365,10 +368,18 @@ def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") ->
 
 
 def departures_due_process(*, today: dt.date | None = None) -> int:
-    """Deactivate everyone whose departure date has come. Idempotent (beat task)."""
+    """Deactivate everyone whose departure date has come. Idempotent (beat task).
+
+    Each person is offboarded on their own: one whose offboarding fails (logged with its
+    traceback, retried at the next run, since they are still active) does not keep the
+    people after them in access."""
     day = today or timezone.localdate()
     count = 0
     for user in User.objects.filter(is_active=True, departure_scheduled_for__lte=day):
-        user_deactivate(actor=None, user=user, successor=user.files_successor, scheduled=True)
+        try:
+            user_deactivate(actor=None, user=user, successor=user.files_successor, scheduled=True)
+        except Exception:
+            logger.exception("scheduled departure of user %s failed; retried next run", user.pk)
+            continue
         count += 1
     return count

@@ -13,7 +13,7 @@ def login_notification_send(user_session_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def departures_due_process() -> int:
-    """Daily (beat): deactivate the accounts whose departure date has come."""
+    """Every five minutes (beat): deactivate the accounts whose departure date has come."""
     from accounts.offboarding import departures_due_process as process
 
     return process()

@@ -701,8 +701,9 @@ WORKER_HEARTBEAT_S = env.float("SECUREDRIVE_WORKER_HEARTBEAT_S", default=30.0)
 BEAT_TASKS: tuple[tuple[str, str, float, dict[str, Any]], ...] = (
     # Lets /healthz tell "broker reachable" apart from "a worker is consuming".
     ("worker-heartbeat", "securedrive.tasks.worker_heartbeat", WORKER_HEARTBEAT_S, {}),
-    # Hourly, so a departure takes effect within the hour of its date starting.
-    ("accounts-departures", "accounts.tasks.departures_due_process", 3600.0, {}),
+    # Every five minutes, so a departure takes effect within minutes of its date starting
+    # (one indexed query when nobody is due).
+    ("accounts-departures", "accounts.tasks.departures_due_process", 300.0, {}),
     # Files lifecycle (docs/storage.md).
     ("files-version-retention", "files.tasks.versions_retention_apply", 3600.0, {}),
     ("files-trash-purge", "files.tasks.trash_purge_expired", 3600.0, {}),

@@ -190,3 +190,32 @@ def test_reactivation_requires_a_new_second_factor(site_admin: User, owner: User
         ]
         == 1
     )
+
+
+def test_one_failing_departure_does_not_keep_the_next_leaver_in(
+    owner: User, outsider: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two people leave the same day; the first one's offboarding fails (a step raises).
+    The second is still cut off at this run, and the first at the next one."""
+    today = timezone.localdate()
+    first, second = sorted([owner, outsider], key=lambda user: user.pk)
+    User.objects.filter(pk__in=[first.pk, second.pk]).update(departure_scheduled_for=today)
+    broken = {"on": True}
+
+    def failing_step(sender: object, *, user: User, **kwargs: object) -> None:
+        if user.pk == first.pk and broken["on"]:
+            raise RuntimeError("storage unreachable")
+
+    offboarding.user_deactivated.connect(failing_step, weak=False)
+    try:
+        assert offboarding.departures_due_process(today=today) == 1
+    finally:
+        offboarding.user_deactivated.disconnect(failing_step)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.is_active
+    assert not second.is_active
+    assert "scheduled departure of user" in caplog.text
+    assert offboarding.departures_due_process(today=today) == 1
+    first.refresh_from_db()
+    assert not first.is_active
