@@ -19,11 +19,13 @@ from django.urls import reverse
 
 from accounts import tokens
 from accounts.models import User
+from accounts.offboarding import user_deactivate
 from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from files import services
 from files.models import File
+from privacy.services import person_content_erase
 from tests.files_helpers import Backend, content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
@@ -162,6 +164,26 @@ def test_a_renamed_file_keeps_its_name_then_in_old_events(
     downloads = [row for row in rows if row.event.action == Action.FILES_VERSION_DOWNLOAD]
     assert downloads[0].what == "Échographie Dupont.pdf"
     assert "/Cardiologie/Échographie Dupont.pdf" in page
+
+
+def test_a_file_erased_with_its_owner_says_so_in_its_own_history(
+    auditor: User, owner: User, site_admin: User, folder_backend: Backend
+) -> None:
+    """The DPO erases a leaver's content: each erased file's history says when it was
+    destroyed and by whom, as a file deleted for good does, and its downloads stay
+    readable by name."""
+    echo = echo_in_cardiology(owner)
+    client_signed_in(owner).get(reverse("files:download", args=[echo.pk])).getvalue()
+    user_deactivate(actor=site_admin, user=owner, successor=None)
+    owner.refresh_from_db()
+    person_content_erase(actor=site_admin, person=owner, confirmation=owner.email)
+    page, rows = file_history(auditor, echo)
+    assert "Échographie Dupont.pdf" in page
+    assert "deleted for good" in page
+    destroyed = [row for row in rows if row.event.action == Action.FILES_FILE_PURGE]
+    assert len(destroyed) == 1
+    assert site_admin.email in (destroyed[0].who, destroyed[0].who_email)
+    assert destroyed[0].what == "Échographie Dupont.pdf"
 
 
 # --- Who may look --------------------------------------------------------------------
