@@ -26,7 +26,8 @@ from audit.models import AuditEvent, Outcome
 from files import services
 from files.models import File
 from privacy.services import person_content_erase
-from tests.files_helpers import Backend, content_of, root_of, version_store
+from sharing.services.links import share_link_create
+from tests.files_helpers import Backend, body_of, content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rate_limit_cache")]
@@ -207,3 +208,55 @@ def test_an_impossible_time_at_the_spring_change_is_a_400_not_a_500(auditor: Use
     for path in ("/audit/explore/", "/audit/export.csv", "/audit/person/"):
         response = client.get(path, {"since": "2026-03-29T02:30", "actor": "alice@example.org"})
         assert response.status_code == 400, path
+
+
+# --- Archives: recorded before the first byte, ended with what was sent -----------------
+
+
+def study_folder(owner: User) -> tuple[File, File]:
+    study = services.folder_create(actor=owner, parent=root_of(owner), name="Étude genou")
+    first = version_store(actor=owner, folder=study, name="img1.dcm", content=content_of(4000))
+    second = version_store(actor=owner, folder=study, name="img2.dcm", content=content_of(3000))
+    return first.file, second.file
+
+
+def test_a_recipients_zip_is_in_the_log_even_if_the_server_dies_while_sending_it(
+    auditor: User, owner: User, folder_backend: Backend
+) -> None:
+    """The ZIP of a folder link starts to leave; the web process is killed (a deploy, the
+    OOM killer) before the stream ends, so no end is ever written. Each file's history
+    must already say that the recipient downloaded it, as a single file's does."""
+    first, second = study_folder(owner)
+    _link, token = share_link_create(
+        actor=owner, target=first.folder, recipient_email="dr.radio@clinique.example"
+    )
+    recipient = Client(REMOTE_ADDR="198.51.100.9")
+    recipient.get(reverse("share_link:open", args=[token]))
+    archive = recipient.get(reverse("share_link:archive", args=[token]))
+    assert archive.status_code == 200
+    first_bytes = next(iter(archive.streaming_content))  # type: ignore[attr-defined]
+    assert first_bytes  # bytes left; then the process dies, no end is written
+    for member in (first, second):
+        _page, rows = file_history(auditor, member)
+        downloads = [row for row in rows if row.event.action == Action.FILES_VERSION_DOWNLOAD]
+        assert [(row.who, row.what, row.ip_address) for row in downloads] == [
+            ("dr.radio@clinique.example", member.name, "198.51.100.9")
+        ], member.name
+
+
+def test_a_recipients_zip_shows_once_per_file_with_what_was_sent(
+    auditor: User, owner: User, folder_backend: Backend
+) -> None:
+    first, second = study_folder(owner)
+    _link, token = share_link_create(
+        actor=owner, target=first.folder, recipient_email="dr.radio@clinique.example"
+    )
+    recipient = Client()
+    recipient.get(reverse("share_link:open", args=[token]))
+    assert body_of(recipient.get(reverse("share_link:archive", args=[token])))
+    for member, size in ((first, 4000), (second, 3000)):
+        _page, rows = file_history(auditor, member)
+        sent = [row for row in rows if row.outside]
+        assert [(row.who, row.bytes_sent, row.completed) for row in sent] == [
+            ("dr.radio@clinique.example", size, True)
+        ], member.name
