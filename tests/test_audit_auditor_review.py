@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.http import StreamingHttpResponse
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from accounts import tokens
@@ -27,8 +28,10 @@ from files import services
 from files.models import File
 from privacy.services import person_content_erase
 from sharing.services.links import share_link_create
+from sharing.views.selection import selection_download
 from tests.files_helpers import Backend, body_of, content_of, root_of, version_store
 from tests.helpers import client_signed_in
+from tests.test_sharing_archives import response_close
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rate_limit_cache")]
 
@@ -260,3 +263,24 @@ def test_a_recipients_zip_shows_once_per_file_with_what_was_sent(
         assert [(row.who, row.bytes_sent, row.completed) for row in sent] == [
             ("dr.radio@clinique.example", size, True)
         ], member.name
+
+
+def test_a_zip_of_ticked_files_says_whether_it_completed(
+    auditor: User, owner: User, folder_backend: Backend
+) -> None:
+    """Alice ticks her study and downloads it as a ZIP but her connection drops after the
+    first bytes: the auditor sees the downloads started and not completed."""
+    first, second = study_folder(owner)
+    request = RequestFactory(REMOTE_ADDR="10.1.2.3").post(
+        reverse("sharing:selection_download"), {"folder": str(first.folder_id)}
+    )
+    request.user = owner
+    archive = selection_download(request)
+    assert isinstance(archive, StreamingHttpResponse)
+    assert next(iter(archive))
+    response_close(archive)  # what the WSGI server does when the client is gone
+    for member in (first, second):
+        _page, rows = file_history(auditor, member)
+        downloads = [row for row in rows if row.event.action == Action.FILES_VERSION_DOWNLOAD]
+        assert len(downloads) == 1, member.name
+        assert downloads[0].completed is False, member.name
