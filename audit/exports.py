@@ -89,7 +89,8 @@ def _values(event: AuditEvent, end: DownloadEnd | None) -> list[str]:
     ]
 
 
-def _cell_safe(value: str) -> str:
+def csv_cell_safe(value: str) -> str:
+    """``value`` as a cell a spreadsheet shows as text (also for other apps' CSV)."""
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
@@ -99,7 +100,7 @@ def csv_chunks(query: EventFilter) -> Iterator[bytes]:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for event, end in _events(query):
-        writer.writerow([_cell_safe(value) for value in _values(event, end)])
+        writer.writerow([csv_cell_safe(value) for value in _values(event, end)])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
