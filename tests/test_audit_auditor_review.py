@@ -284,3 +284,28 @@ def test_a_zip_of_ticked_files_says_whether_it_completed(
         downloads = [row for row in rows if row.event.action == Action.FILES_VERSION_DOWNLOAD]
         assert len(downloads) == 1, member.name
         assert downloads[0].completed is False, member.name
+
+
+# --- A file renamed since is still found by the name it had -----------------------------
+
+
+def test_a_file_renamed_to_hide_it_is_found_by_its_old_name(
+    auditor: User, owner: User, folder_backend: Backend
+) -> None:
+    """The auditor investigates Mr Dupont's echo, but it was renamed "Divers.pdf" after it
+    was downloaded (and its folder "Dupont" renamed too): searching "dupont" finds them,
+    saying what they were called."""
+    echo = echo_in_cardiology(owner)
+    client_signed_in(owner).get(reverse("files:download", args=[echo.pk])).getvalue()
+    services.file_rename(actor=owner, file=echo, name="Divers.pdf")
+    patient = services.folder_create(actor=owner, parent=root_of(owner), name="Patient Dupont")
+    services.folder_rename(actor=owner, folder=patient, name="Archives")
+    found = client_signed_in(auditor).get("/audit/file/", {"q": "DUPONT"})
+    page = found.content.decode()
+    assert {match.key for match in found.context["matches"]} == {
+        f"file:{echo.pk}",
+        f"folder:{patient.pk}",
+    }
+    assert "Divers.pdf" in page
+    assert "formerly “Échographie Dupont.pdf”" in page
+    assert "formerly “Patient Dupont”" in page
