@@ -150,12 +150,21 @@ def test_an_api_token_download_names_the_file_and_the_person(
         actor=owner, name="Lab export", scopes=["read"], expires_in_days=30
     )
     api = Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
-    assert api.get(f"/api/v1/files/{echo.pk}/content/").status_code == 200
-    _page, rows = file_history(auditor, echo)
+    download = api.get(f"/api/v1/files/{echo.pk}/content/")
+    assert download.status_code == 200
+    assert body_of(download) == content_of(5000)
+    page, rows = file_history(auditor, echo)
     downloads = [row for row in rows if row.event.action == Action.FILES_VERSION_DOWNLOAD]
     assert [(row.who, row.what, row.path_then) for row in downloads] == [
         ("Alice Martin", "Échographie Dupont.pdf", "/Cardiologie/Échographie Dupont.pdf")
     ]
+    # Which token: a stolen one is told apart from Alice's browser, every time (its
+    # own "used" event is written at most once a minute).
+    assert downloads[0].event.details["api_token"] == _token.prefix
+    assert downloads[0].who_via == "with the API token “Lab export”"
+    assert "with the API token “Lab export”" in page
+    sent = AuditEvent.objects.get(action=Action.FILES_VERSION_SENT)
+    assert sent.details["api_token"] == _token.prefix
 
 
 def test_a_renamed_file_keeps_its_name_then_in_old_events(
