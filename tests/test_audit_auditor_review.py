@@ -9,11 +9,13 @@ site administrator without the auditor role).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from django.http import StreamingHttpResponse
 from django.test import Client, RequestFactory
 from django.urls import reverse
@@ -318,3 +320,48 @@ def test_a_file_renamed_to_hide_it_is_found_by_its_old_name(
     assert "Divers.pdf" in page
     assert "formerly “Échographie Dupont.pdf”" in page
     assert "formerly “Patient Dupont”" in page
+
+
+# --- Dates are the site's: the day starts at midnight in Paris ---------------------------
+
+
+def test_a_day_in_paris_starts_at_2300_utc_the_day_before(auditor: User) -> None:
+    """An event at 23:30 UTC on 14 January is 00:30 on the 15th in Paris: the 15th's
+    filter holds it, the 14th's does not; in summer the offset is two hours."""
+    with time_machine.travel(dt.datetime(2026, 1, 14, 23, 30, tzinfo=dt.UTC), tick=False):
+        winter = audit.record(action=Action.ACCOUNTS_LOGIN, actor_label="a@example.org")
+    with time_machine.travel(dt.datetime(2026, 7, 14, 22, 30, tzinfo=dt.UTC), tick=False):
+        summer = audit.record(action=Action.ACCOUNTS_LOGIN, actor_label="a@example.org")
+    client = client_signed_in(auditor)
+
+    def shown(since: str, until: str) -> set[int]:
+        response = client.get(
+            "/audit/explore/", {"since": since, "until": until, "action": "accounts.login"}
+        )
+        assert response.status_code == 200
+        return {row.event.sequence for row in response.context["rows"]}
+
+    assert winter.sequence in shown("2026-01-15T00:00", "2026-01-16T00:00")
+    assert winter.sequence not in shown("2026-01-14T00:00", "2026-01-15T00:00")
+    assert summer.sequence in shown("2026-07-15T00:00", "2026-07-16T00:00")
+    assert summer.sequence not in shown("2026-07-14T00:00", "2026-07-15T00:00")
+
+
+def test_a_recipients_preview_shows_in_the_files_history_by_name(
+    auditor: User, owner: User, folder_backend: Backend
+) -> None:
+    notes = version_store(
+        actor=owner, folder=root_of(owner), name="Compte rendu.txt", content=b"Bilan normal.\n"
+    ).file
+    _link, token = share_link_create(
+        actor=owner, target=notes, recipient_email="dr.radio@clinique.example"
+    )
+    recipient = Client(REMOTE_ADDR="203.0.113.5")
+    recipient.get(reverse("share_link:open", args=[token]))
+    preview = recipient.get(reverse("share_link:preview", args=[token, notes.pk]))
+    assert preview.status_code == 200
+    _page, rows = file_history(auditor, notes)
+    viewed = [row for row in rows if row.event.action == Action.FILES_VERSION_VIEW]
+    assert [(row.who, row.what, row.ip_address) for row in viewed] == [
+        ("dr.radio@clinique.example", "Compte rendu.txt", "203.0.113.5")
+    ]
