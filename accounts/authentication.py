@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from accounts import tokens
 from accounts.mfa import session_is_verified
 from accounts.models import PersonalAccessToken, TokenScope, User
+from audit import context as audit_context
 from audit.context import client_ip
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class PersonalAccessTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 _("This token is not valid: it may be mistyped, expired or revoked.")
             )
+        audit_context.token_authenticated(prefix=token.prefix, name=token.name)
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

@@ -45,6 +45,10 @@ CHUNK_SIZE = 2000
 # Spreadsheet formula injection (OWASP "CSV Injection"): a cell a user controls that
 # starts with one of these would run as a formula when the auditor opens the file.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Excel opens a CSV without a byte order mark in the Windows code page: "Échographie"
+# read "Ã‰chographie". With it, Excel and LibreOffice read UTF-8; csv readers in
+# Python take it off with encoding="utf-8-sig".
+UTF8_BOM = "\ufeff"
 
 
 def _events(query: EventFilter) -> Iterator[tuple[AuditEvent, DownloadEnd | None]]:
@@ -85,16 +89,18 @@ def _values(event: AuditEvent, end: DownloadEnd | None) -> list[str]:
     ]
 
 
-def _cell_safe(value: str) -> str:
+def csv_cell_safe(value: str) -> str:
+    """``value`` as a cell a spreadsheet shows as text (also for other apps' CSV)."""
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 def csv_chunks(query: EventFilter) -> Iterator[bytes]:
     buffer = io.StringIO()
+    buffer.write(UTF8_BOM)
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for event, end in _events(query):
-        writer.writerow([_cell_safe(value) for value in _values(event, end)])
+        writer.writerow([csv_cell_safe(value) for value in _values(event, end)])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)

@@ -79,6 +79,13 @@ class AuditEvent(models.Model):
                 name="audit_event_file_seq",
                 condition=Q(details__file__isnull=False),
             ),
+            # Renames (their "old_name" detail): the auditor finds a file or folder by a
+            # name it had (audit.selectors.renamed_items) reading only these events.
+            models.Index(
+                F("sequence"),
+                name="audit_event_renamed_seq",
+                condition=Q(details__old_name__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

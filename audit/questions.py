@@ -8,6 +8,8 @@ The expert's explorer (/audit/explore/) stays for everything else.
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -24,6 +26,7 @@ from audit.selectors import (
     EventFilter,
     audit_head_sequence,
     links_use,
+    renamed_items,
     verification_state,
 )
 from audit.views import auditor_required, event_list, events_page_read, viewed
@@ -50,6 +53,19 @@ def home(request: HttpRequest) -> HttpResponseBase:
     )
 
 
+def _items_found(text: str) -> list[resolvers.Item]:
+    """Files and folders named like ``text`` now, then those that were named so before
+    a rename (saying the name they had)."""
+    matches = resolvers.items_search(text)
+    known = {match.key for match in matches}
+    renamed = {key: name for key, name in renamed_items(text).items() if key not in known}
+    for kind in ("file", "folder"):
+        ids = [key.partition(":")[2] for key in renamed if key.startswith(f"{kind}:")]
+        for item in resolvers.items(kind, ids).values() if ids else ():
+            matches.append(dataclasses.replace(item, formerly=renamed[item.key]))
+    return matches
+
+
 @require_GET
 @auditor_required
 def file_history(request: HttpRequest) -> HttpResponse:
@@ -59,7 +75,7 @@ def file_history(request: HttpRequest) -> HttpResponse:
     item_key = request.GET.get("item", "")
     if not item_key:
         viewed(request, "question_file", q=text)
-        matches = resolvers.items_search(text) if text else []
+        matches = _items_found(text) if text else []
         return render(request, "audit/question_file.html", {"q": text, "matches": matches})
     found = events_page_read(request, page="question_file", preset={})
     kind, _sep, identifier = item_key.partition(":")

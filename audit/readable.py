@@ -226,6 +226,10 @@ def _readable(
         who, who_email = person.name, person.email
         if not person.active:
             who_via = _("(account closed)")
+        token_name = _text(details, "api_token_name") or _text(details, "api_token")
+        if token_name:  # not in a browser: through the REST API with a personal token
+            by_token = _("with the API token “%(name)s”") % {"name": token_name}
+            who_via = f"{by_token} {who_via}" if who_via else by_token
     elif channel_kind:
         channel = (links if channel_kind == "link" else requests).get(channel_id)
         outside = True

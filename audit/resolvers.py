@@ -33,6 +33,7 @@ class Item:
     location: str  # "Cardiologie / Échos" (the space, then the folders); "" when purged
     deleted: bool = False  # in the trash
     purged: bool = False  # deleted for good
+    formerly: str = ""  # a name it had, when it was found by that name (renamed since)
 
     @property
     def key(self) -> str:

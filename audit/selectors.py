@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -401,3 +402,37 @@ def verification_state(*, now: dt.datetime | None = None) -> VerificationState:
 
 def audit_alerts_recent(*, limit: int = 200) -> list[AuditAlert]:
     return list(AuditAlert.objects.order_by("-raised_at", "-pk")[:limit])
+
+
+# Renames read for one search, newest first: far more than a site makes in years of
+# ordinary use, and a bound on one page's cost whatever happens.
+RENAMES_READ_MAX = 20_000
+
+
+def _folded(text: str) -> str:
+    """Accents and capitals aside ("Échographie" and "echographie" are one name), as
+    the files' own search compares names."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+
+
+def renamed_items(text: str) -> dict[str, str]:
+    """Files and folders that once had a name holding ``text`` (its last "/" part), by
+    item key ("file:7") with that old name: a file renamed since an access (to hide
+    it, or by routine) is still found by the name the auditor knows. Read from the
+    rename events' ``old_name`` detail (a partial index: renames only)."""
+    wanted = _folded(text.rsplit("/", 1)[-1].strip())
+    if not wanted:
+        return {}
+    kinds = {"files.file": "file", "files.folder": "folder"}
+    renames = (
+        AuditEvent.objects.filter(details__old_name__isnull=False, target_type__in=kinds)
+        .order_by("-sequence")
+        .values_list("target_type", "target_id", "details__old_name")[:RENAMES_READ_MAX]
+    )
+    found: dict[str, str] = {}
+    for target_type, target_id, old_name in renames:
+        key = f"{kinds[target_type]}:{target_id}"
+        if isinstance(old_name, str) and key not in found and wanted in _folded(old_name):
+            found[key] = old_name
+    return found

@@ -79,6 +79,9 @@ def record(
     if outcome not in Outcome.values:
         raise ValueError(f"unknown audit outcome {outcome!r}")
     where = request or request_context.current()
+    if where.api_token:  # a request authenticated by a personal access token
+        token = {"api_token": where.api_token, "api_token_name": where.api_token_name}
+        details = {**token, **(details or {})}
     unlinked = ChainedFields(
         sequence=0,  # set below, under the chain's lock
         previous_hash="",

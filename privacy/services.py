@@ -23,6 +23,7 @@ from audit.exports import jsonl_chunks
 from audit.models import Outcome
 from audit.selectors import EventFilter, audit_head_sequence
 from core.errors import RuleError
+from files.lineage import file_path
 from files.models import File, FileVersion, Folder, UploadSession
 from files.services.common import purge_cleanup_on_commit, versions_shred
 from privacy import selectors
@@ -128,7 +129,25 @@ def person_content_erase(*, actor: User, person: User, confirmation: str) -> Era
         files = File.objects.select_for_update().filter(
             pk__in=selectors.person_erasable_files(person).values("pk")
         )
-        file_ids = list(files.values_list("pk", flat=True))
+        erased = list(files)
+        file_ids = [file.pk for file in erased]
+        # Each file's own history says it was destroyed, when and by whom, as a file
+        # deleted for good does: the auditor asking about one file sees its end, not
+        # only one event about the person with a count (the path is the one now).
+        for file in erased:
+            audit.record(
+                action=Action.FILES_FILE_PURGE,
+                actor=actor,
+                target_type="files.file",
+                target_id=file.pk,
+                details={
+                    "name": file.name,
+                    "path": file_path(file),
+                    "space": file.space_id,
+                    "erasure": True,  # the privacy.erasure event beside it names the person
+                    "versions_shredded": file.versions.filter(shredded_at__isnull=True).count(),
+                },
+            )
         shredded = versions_shred(FileVersion.objects.filter(file_id__in=file_ids), now)
         File.objects.filter(pk__in=file_ids).update(purged_at=now)
         File.objects.filter(pk__in=file_ids, deleted_at__isnull=True).update(deleted_at=now)

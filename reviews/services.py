@@ -27,6 +27,7 @@ from accounts import services as account_services
 from accounts.models import Team, TeamMembership, TeamRole, User
 from audit import services as audit
 from audit.actions import Action
+from audit.exports import UTF8_BOM, csv_cell_safe
 from files.models import Space, SpaceKind
 from reviews.models import AccessReview, AccessReviewItem, Decision, ItemKind
 from sharing.models import Share, ShareLink
@@ -224,19 +225,21 @@ def access_reviews_escalate(*, now: dt.datetime | None = None) -> int:
 def access_review_export(*, actor: User, review: AccessReview) -> str:
     """The review as CSV (one row per item, with its decision); the export is audited."""
     out = io.StringIO()
+    # Opened in Excel by the manager: a byte order mark so accents read right, and
+    # names people chose (a file, a team, a person) kept from running as formulas.
+    out.write(UTF8_BOM)
     writer = csv.writer(out)
     writer.writerow(["team", "kind", "item", "decision", "decided_by", "decided_at"])
     for item in review.items.select_related("decided_by"):
-        writer.writerow(
-            [
-                review.team.name,
-                item.kind,
-                item.label,
-                item.decision,
-                item.decided_by.email if item.decided_by else "",
-                item.decided_at.isoformat() if item.decided_at else "",
-            ]
-        )
+        row = [
+            review.team.name,
+            item.kind,
+            item.label,
+            item.decision,
+            item.decided_by.email if item.decided_by else "",
+            item.decided_at.isoformat() if item.decided_at else "",
+        ]
+        writer.writerow([csv_cell_safe(value) for value in row])
     audit.record(
         action=Action.REVIEWS_REVIEW_EXPORT,
         actor=actor,

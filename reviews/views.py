@@ -73,7 +73,8 @@ def review_export(request: HttpRequest, review_id: int) -> HttpResponse:
     if not (actor.is_site_admin or services.may_decide(actor=actor, review=review)):
         raise Http404
     response = HttpResponse(
-        services.access_review_export(actor=actor, review=review), content_type="text/csv"
+        services.access_review_export(actor=actor, review=review),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="access-review-{review.pk}.csv"'
     return response

@@ -6,6 +6,8 @@ what is left pending escalates to the administrators; all audited and exportable
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -90,3 +92,25 @@ def test_a_manager_reviews_the_quarter_and_what_is_left_escalates(
     assert "pending" in text
     assert AuditEvent.objects.filter(action=Action.REVIEWS_REVIEW_EXPORT).count() == 1
     assert review.items.filter(decision=Decision.PENDING).count() == 1
+
+
+def test_the_review_export_opens_in_a_spreadsheet_without_running_a_file_name(
+    owner: User, outsider: User, team: Team
+) -> None:
+    """A team file named like a formula is shared outside: the manager opens the review's
+    CSV in Excel, and the name stays text (OWASP CSV injection); accents read right."""
+    root = space_root(space_team_get_or_create(team=team))
+    trap = version_store(
+        actor=owner, folder=root, name='=HYPERLINK("https:evil.example","Échéancier")', content=b"p"
+    ).file
+    Share.objects.create(file=trap, user=outsider, role="viewer", created_by=owner)
+    services.access_reviews_open()
+    review = AccessReview.objects.get(team=team)
+    exported = client_signed_in(owner).get(f"/reviews/{review.pk}/export.csv")
+    assert exported["Content-Type"] == "text/csv; charset=utf-8"
+    assert exported.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    shared = [row for row in rows if row[1] == "share"]
+    assert shared[0][2].startswith("'=HYPERLINK")
+    for row in rows:
+        assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)

@@ -234,7 +234,7 @@ def test_csv_export_streams_the_filter_and_is_audited(
     response = client_signed_in(auditor).get("/audit/export.csv", {"target_id": "7"})
     assert response.streaming
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    rows = list(csv.DictReader(io.StringIO(streamed(response).decode())))
+    rows = list(csv.DictReader(io.StringIO(streamed(response).decode("utf-8-sig"))))
     assert [int(row["sequence"]) for row in rows] == [event.sequence for event in mine]
     assert rows[0]["event_hash"] == mine[0].event_hash
     assert json.loads(rows[0]["details"])["name"] == "echo-7.pdf"

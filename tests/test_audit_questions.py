@@ -70,7 +70,7 @@ def page_sequences(response: Any) -> list[int]:
 
 def exported_sequences(client: Client, response: Any) -> list[int]:
     export = client.get(f"/audit/export.csv?{response.context['export_query']}")
-    rows = csv.DictReader(io.StringIO(export.getvalue().decode()))
+    rows = csv.DictReader(io.StringIO(export.getvalue().decode("utf-8-sig")))
     return [int(row["sequence"]) for row in rows]
 
 

@@ -85,7 +85,7 @@ def test_a_report_on_a_file_is_printable_evidence_with_its_signed_exports(
         key = load_pem_public_key(checkpoints.public_key_pem())
         assert isinstance(key, Ed25519PublicKey)
         key.verify(base64.b64decode(signature.group(1)), signed_message(digest))
-        rows = csv.DictReader(io.StringIO(exported.decode()))
+        rows = csv.DictReader(io.StringIO(exported.decode("utf-8-sig")))
         assert sorted(int(row["sequence"]) for row in rows) == sorted(page_sequences(response))
 
         recorded = AuditEvent.objects.filter(action=Action.AUDIT_REPORT).get()

@@ -80,7 +80,7 @@ def test_auditor_finds_who_downloaded_a_file_and_exports_it(
         tab.page.get_by_role("link", name="Export CSV").click()
     path = tmp_path / "export.csv"
     download_info.value.save_as(path)
-    exported = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    exported = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     assert [
         (int(row["sequence"]), row["actor"], row["action"], row["target_id"], row["event_hash"])
         for row in exported
@@ -229,7 +229,7 @@ def test_every_way_a_pdf_left_is_one_row_in_its_history_and_in_the_csv(
         tab.page.get_by_role("link", name="Export CSV").click()
     path = tmp_path / "history.csv"
     download_info.value.save_as(path)
-    exported = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    exported = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     assert sorted(int(row["sequence"]) for row in exported) == sorted(shown)
     sent = {int(row["sequence"]): (row["bytes_sent"], row["completed"]) for row in exported}
     assert sorted(sent[sequence] for sequence in sent if sent[sequence][0]) == sorted(

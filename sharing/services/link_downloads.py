@@ -27,6 +27,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from audit import services as audit
 from audit.actions import Action
 from audit.context import context_from_request
 from files.downloads import (
@@ -472,6 +473,30 @@ def share_link_archive_response(
     # One event naming every member served: each original file, version and path.
     members = members_lineage_details([entry.version for entry in content.entries])
     download_id = uuid.uuid4().hex
+    # Each member's download is recorded before the first byte leaves, as a single
+    # file's is (files.downloads): if the process dies mid-stream, no end is written
+    # but the start says who got what. Its end (below) carries the same ``download``
+    # id, so the auditor reads one row per file with the bytes really sent.
+    member_downloads = [uuid.uuid4().hex for _member in members]
+    if receipt_id is not None:
+        for entry, member, member_download in zip(
+            content.entries, members, member_downloads, strict=True
+        ):
+            audit.record(
+                action=Action.FILES_VERSION_DOWNLOAD,
+                actor_label=link_label(link),
+                target_type="files.version",
+                target_id=entry.version.pk,
+                details={
+                    **member,
+                    "link": link.pk,
+                    "recipient": link.recipient_email,
+                    "download": member_download,
+                    "in_archive": content.name,
+                    "zip": download_id,
+                },
+                request=context,
+            )
 
     def finished(bytes_sent: int, completed: bool) -> None:
         ShareLinkDownload.objects.filter(pk=receipt_id or 0).update(
@@ -479,8 +504,9 @@ def share_link_archive_response(
         )
         # And one per member, so that the member's own history shows this download
         # (the file's history is read by its ``file`` detail, an index).
-        for member, (member_bytes, member_completed) in zip(
+        for member, member_download, (member_bytes, member_completed) in zip(
             members,
+            member_downloads,
             archive_members_sent(content.entries, bytes_sent=bytes_sent, completed=completed),
             strict=True,
         ):
@@ -492,6 +518,7 @@ def share_link_archive_response(
                 **member,
                 in_archive=content.name,
                 zip=download_id,
+                download=member_download,
                 transfer=link.transfer_id,
                 bytes=member_bytes,
                 completed=member_completed,

@@ -36,6 +36,7 @@ from sharing.services.archives import (
     archive_entries_for_folder,
     archive_response,
 )
+from sharing.services.link_downloads import archive_members_sent
 
 
 @login_required
@@ -76,7 +77,11 @@ def selection_download(request: HttpRequest) -> HttpResponseBase:
         )
     archive_id = str(uuid.uuid4())
     context = context_from_request(request)
-    for entry in entries:
+    # Each member's start and end share a ``download`` id, as a single download's do:
+    # the auditor reads one row per file with the bytes really sent and whether the
+    # ZIP completed (audit.selectors.download_ends).
+    downloads = [uuid.uuid4().hex for _entry in entries]
+    for entry, download_id in zip(entries, downloads, strict=True):
         audit.record(
             action=Action.FILES_VERSION_DOWNLOAD,
             actor=me,
@@ -85,6 +90,7 @@ def selection_download(request: HttpRequest) -> HttpResponseBase:
             # The file, version and path at the time (and the original of a copy).
             details={
                 **version_lineage_details(entry.version),
+                "download": download_id,
                 "archive": archive_id,
                 "archive_path": entry.path,
                 "archive_members": len(entries),
@@ -104,7 +110,31 @@ def selection_download(request: HttpRequest) -> HttpResponseBase:
             % {"count": len(left_out)},
         )
     name = _("SecureDrive %(date)s") % {"date": timezone.localdate().isoformat()}
-    return archive_response(request=request, entries=entries, archive_name=name, actor=me)
+
+    def finished(bytes_sent: int, completed: bool) -> None:
+        sent = archive_members_sent(entries, bytes_sent=bytes_sent, completed=completed)
+        for entry, download_id, (member_bytes, member_completed) in zip(
+            entries, downloads, sent, strict=True
+        ):
+            audit.record(
+                action=Action.FILES_VERSION_SENT,
+                actor=me,
+                target_type="files.version",
+                target_id=entry.version.pk,
+                details={
+                    "file": entry.version.file_id,
+                    "version": str(entry.version.pk),
+                    "download": download_id,
+                    "archive": archive_id,
+                    "bytes": member_bytes,
+                    "completed": member_completed,
+                },
+                request=context,
+            )
+
+    return archive_response(
+        request=request, entries=entries, archive_name=name, actor=me, on_finished=finished
+    )
 
 
 @login_required
