@@ -268,46 +268,94 @@ class IntegrityFailureResponse(HttpResponse):
         )
 
 
-# A download started before its reader was deactivated (docs/accounts.md, Offboarding)
-# must not run on for the hour a large study takes over a slow line: the stream asks
-# again this often. One indexed query per interval per download, nothing per segment.
+# A download under way when access to it ends (the reader deactivated, a share or link
+# withdrawn, the file deleted or quarantined: docs/accounts.md, Offboarding;
+# docs/sharing-links.md) must not run on for the hour a large study takes over a slow
+# line: the stream asks again this often. A few indexed queries per interval per
+# download, nothing per segment.
 ACCESS_RECHECK_SECONDS = 5.0
+
+# Why a stream stops: given the version being sent, a reason (audited) or None.
+AccessRecheck = Callable[[uuid.UUID], "str | None"]
 
 
 class DownloadCutOff(Exception):
-    """The reader was deactivated while their download was under way. Raised from the
-    body: the connection is aborted, so the client is left with a short download, never
-    one that looks complete."""
+    """Access ended while the download was under way. Raised from the body: the
+    connection is aborted, so the client is left with a short download, never one that
+    looks complete."""
 
 
-class ReaderRecheck:
-    """Whether the signed-in person reading a stream is still active, asked again at most
-    every ``ACCESS_RECHECK_SECONDS`` (wall clock). ``actor=None`` (a link recipient,
-    whose link is checked when the download starts) is never asked."""
+def reader_refusal(actor: User, version_id: uuid.UUID) -> str | None:
+    """Why a signed-in person may no longer be sent ``version_id``, or None: their
+    account, their right to read the file (a share withdrawn, the file deleted), the
+    version itself (quarantined by a later scan, shredded)."""
+    from files.selectors import Permission, file_permission  # selectors import this module
 
-    def __init__(self, actor: User | None) -> None:
+    if not User.objects.filter(pk=actor.pk, is_active=True).exists():
+        return "account deactivated"
+    version = (
+        FileVersion.objects.select_related("file", "file__space", "file__folder")
+        .filter(
+            pk=version_id,
+            shredded_at__isnull=True,
+            file__deleted_at__isnull=True,
+            file__purged_at__isnull=True,
+        )
+        .first()
+    )
+    if version is None:
+        return "deleted"
+    if file_permission(actor=actor, file=version.file) < Permission.VIEW:
+        return "access withdrawn"
+    refusal = _refusal(version)
+    return refusal.reason if refusal is not None else None
+
+
+class StreamRecheck:
+    """Whether a stream under way may go on, asked again at most every
+    ``ACCESS_RECHECK_SECONDS`` (wall clock). ``check`` says why not; without one, a
+    signed-in ``actor`` is asked ``reader_refusal`` and anyone else nothing."""
+
+    def __init__(
+        self,
+        actor: User | None,
+        *,
+        check: AccessRecheck | None = None,
+        actor_label: str = "",
+        audit_details: Mapping[str, object] | None = None,
+    ) -> None:
+        if check is None and actor is not None:
+            reader = actor
+
+            def check(version_id: uuid.UUID) -> str | None:
+                return reader_refusal(reader, version_id)
+
         self._actor = actor
+        self._check = check
+        self._actor_label = actor_label
+        self._audit_details = audit_details
         self._due = time.time() + ACCESS_RECHECK_SECONDS
 
-    def still_active(self) -> bool:
-        actor = self._actor
+    def refusal(self, version_id: uuid.UUID) -> str | None:
         now = time.time()
-        if actor is None or now < self._due:
-            return True
+        if self._check is None or now < self._due:
+            return None
         self._due = now + ACCESS_RECHECK_SECONDS
-        return User.objects.filter(pk=actor.pk, is_active=True).exists()
+        return self._check(version_id)
 
-    def cut_off(self, *, version: FileVersion, context: RequestContext) -> None:
+    def cut_off(self, *, version: FileVersion, context: RequestContext, reason: str) -> None:
         """Record the refusal against the version being sent, and raise."""
         _audit_download(
             actor=self._actor,
+            actor_label=self._actor_label,
             version=version,
             outcome=Outcome.DENIED,
             context=context,
-            reason="account deactivated",
+            extra=self._audit_details,
+            reason=reason,
             during="stream",
         )
-        raise DownloadCutOff("account deactivated during the download")
+        raise DownloadCutOff(f"{reason} during the download")
 
 
 class _DecryptingStream:
@@ -334,6 +382,7 @@ class _DecryptingStream:
         context: RequestContext,
         length: int,
         on_finished: Callable[[int, bool], None] | None,
+        recheck: StreamRecheck,
     ) -> None:
         self._first: bytes | None = first
         self._rest = rest
@@ -345,7 +394,7 @@ class _DecryptingStream:
         self._on_finished = on_finished
         self._sent = 0
         self._finished = False
-        self._recheck = ReaderRecheck(actor)
+        self._recheck = recheck
 
     def __iter__(self) -> _DecryptingStream:
         return self
@@ -357,8 +406,11 @@ class _DecryptingStream:
             chunk, self._first = self._first, None
         else:
             try:
-                if not self._recheck.still_active():
-                    self._recheck.cut_off(version=self._version, context=self._context)
+                reason = self._recheck.refusal(self._version.pk)
+                if reason is not None:
+                    self._recheck.cut_off(
+                        version=self._version, context=self._context, reason=reason
+                    )
                 chunk = next(self._rest)
             except StopIteration:
                 self.close()
@@ -438,6 +490,7 @@ def version_download_response(
     on_finished: Callable[[int, bool], None] | None = None,
     action: Action = Action.FILES_VERSION_DOWNLOAD,
     served_as: str | None = None,
+    access_recheck: AccessRecheck | None = None,
 ) -> HttpResponseBase:
     """The response for one version ``selectors.version_get_for_actor`` returned.
 
@@ -451,7 +504,9 @@ def version_download_response(
     A recipient without an account (an external link, sharing/services/link_downloads.py) passes
     ``actor=None``, an ``actor_label`` such as ``"link:42"`` and ``audit_details``
     (link id, recipient e-mail) merged into the ``files.version.download`` event; the
-    caller has already checked the link, exactly as a selector checks a person.
+    caller has already checked the link, exactly as a selector checks a person, and
+    passes ``access_recheck`` to check it again while the body streams (a signed-in
+    person is asked ``reader_refusal`` again without one).
 
     A preview (files/previews.py) passes ``action=Action.FILES_VERSION_VIEW`` and
     ``served_as``, a type from its allow-list: the same checks, stream and Range, sent
@@ -571,6 +626,9 @@ def version_download_response(
         context=context,
         length=length,
         on_finished=on_finished,
+        recheck=StreamRecheck(
+            actor, check=access_recheck, actor_label=actor_label, audit_details=audit_details
+        ),
     )
     streaming = StreamingHttpResponse(body, status=206 if byte_range else 200, headers=headers)
     streaming["Content-Length"] = str(length)

@@ -55,7 +55,7 @@ from files import services
 from files.ahead import segments_ahead
 from files.blobs import VersionContent, version_content
 from files.crypto import BlobIntegrityError
-from files.downloads import ReaderRecheck, content_disposition
+from files.downloads import AccessRecheck, StreamRecheck, content_disposition
 from files.envelope import EnvelopeError
 from files.models import File, FileVersion, Folder
 from files.names import name_key, name_variant, path_components
@@ -312,6 +312,7 @@ def _archive_chunks(
     version_ids: list[Any],
     actor: User | None,
     context: RequestContext,
+    recheck: StreamRecheck,
 ) -> Iterator[bytes]:
     """The archive's bytes: headers, decrypted data, directory.
 
@@ -320,16 +321,16 @@ def _archive_chunks(
     and recorded on the version for the next archive.
     """
     crcs = []
-    recheck = ReaderRecheck(actor)  # a reader deactivated meanwhile: the archive stops
     for index, (member, version_id) in enumerate(zip(layout.members, version_ids, strict=True)):
         header = layout.local_header(index)
         crc, sent = 0, 0
         entry = _entry_plaintext(version_id=version_id, actor=actor, context=context)
         for chunk in entry:
-            if not recheck.still_active():
+            reason = recheck.refusal(version_id)  # access ended meanwhile: the archive stops
+            if reason is not None:
                 entry.close()  # its blob reader and read-ahead thread, now
                 version = FileVersion.objects.select_related("file").get(pk=version_id)
-                recheck.cut_off(version=version, context=context)
+                recheck.cut_off(version=version, context=context, reason=reason)
             if member.crc32 is None:
                 crc = zlib.crc32(chunk, crc)
             sent += len(chunk)
@@ -357,6 +358,9 @@ def archive_response(
     archive_name: str,
     on_finished: Callable[[int, bool], None] | None = None,
     actor: User | None = None,
+    access_recheck: AccessRecheck | None = None,
+    actor_label: str = "",
+    audit_details: dict[str, object] | None = None,
 ) -> StreamingHttpResponse:
     """A ``Content-Length``-sized ZIP of ``entries``, streamed.
 
@@ -365,7 +369,10 @@ def archive_response(
     downloadable while the archive streams aborts it. ``actor`` (a signed-in person,
     ``None`` for a link recipient) is who integrity failures are recorded against.
     ``on_finished(bytes_sent, completed)`` runs once when the stream ends or is cut
-    (not for ``HEAD``): for the caller's audit event and download receipt.
+    (not for ``HEAD``): for the caller's audit event and download receipt. While it
+    streams, access is asked again (``files.downloads.StreamRecheck``): a signed-in
+    ``actor``'s own, or a link's through ``access_recheck`` (audited under
+    ``actor_label`` with ``audit_details``).
     """
     context = context_from_request(request)
     current = FileVersion.objects.in_bulk([entry.version.pk for entry in entries])
@@ -396,6 +403,9 @@ def archive_response(
         version_ids=[version.pk for _old, version in kept],
         actor=actor,
         context=context,
+        recheck=StreamRecheck(
+            actor, check=access_recheck, actor_label=actor_label, audit_details=audit_details
+        ),
     )
     length = layout.size
     name = archive_path_clean(archive_name).replace("/", "_")

@@ -31,6 +31,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.context import context_from_request
 from files.downloads import (
+    AccessRecheck,
     RangeNotSatisfiable,
     range_requested,
     version_download_response,
@@ -161,6 +162,29 @@ def share_link_file(link: ShareLink, file_id: int) -> File | None:
 
 
 # --- Downloads ------------------------------------------------------------------------------------
+
+
+def _link_recheck(link_id: int) -> AccessRecheck:
+    """What a stream from a link asks again while it runs (files.downloads.StreamRecheck):
+    a link withdrawn (by its owner, by offboarding), expired or gone, a file no longer
+    in it or no longer downloadable stops a download or ZIP under way, not only the
+    next one. A link used up by this very download goes on."""
+
+    def check(version_id: uuid.UUID) -> str | None:
+        link = ShareLink.objects.filter(pk=link_id).first()
+        if link is None:
+            return "link deleted"
+        state = link_state_now(link)
+        if state not in (LinkState.ACTIVE, LinkState.EXHAUSTED):
+            return f"link {state}"
+        version = FileVersion.objects.filter(pk=version_id).first()
+        if version is None or share_link_file(link, version.file_id) is None:
+            return "no longer in the link"
+        if not version.is_downloadable:
+            return str(version.scan_status) if version.scan_status else "not downloadable"
+        return None
+
+    return check
 
 
 def _resumes(request: HttpRequest, version: FileVersion) -> bool:
@@ -378,6 +402,7 @@ def share_link_download_response(
             version=version,
             audit_details=link_details,
             on_finished=finished,
+            access_recheck=_link_recheck(link.pk),
         )
     except NotDownloadableError as error:
         access_record(
@@ -547,4 +572,7 @@ def share_link_archive_response(
         entries=content.entries,
         archive_name=content.name,
         on_finished=finished if receipt_id is not None else None,
+        access_recheck=_link_recheck(link.pk),
+        actor_label=link_label(link),
+        audit_details={"link": link.pk, "recipient": link.recipient_email, "zip": download_id},
     )
