@@ -618,6 +618,11 @@ class Action(enum.StrEnum):
         _("linked a copy to its original's content"),
         Category.INTEGRITY,
     )
+    REQUEST_QUERY_REFUSE = (
+        "request.query.refuse",
+        _("refused an address with a character that cannot be used"),
+        Category.ACCESS,
+    )
 
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}

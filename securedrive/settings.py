@@ -101,6 +101,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # A NUL in the query string is a clear 400, audited, before any view reads it.
+    "securedrive.input_middleware.QueryStringNulMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Idle and absolute session timeouts, session list, revocation (accounts/sessions.py).
     "accounts.middleware.SessionPolicyMiddleware",

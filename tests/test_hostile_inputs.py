@@ -1,0 +1,344 @@
+"""Hostile input on every door: each page and endpoint a person may use, tried with the
+values an attacker or a broken client sends (NUL bytes, SQL/LIKE wildcards, absurd
+numbers, garbage ids, huge strings), in its query string and in every field of every
+form it shows. Nothing may answer 500, and nothing already stored may change."""
+
+# Fixtures are imported by name from tests.files_helpers and tests.test_url_access.
+
+from __future__ import annotations
+
+import html.parser
+import json
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pytest
+from django.test import Client
+
+from accounts.models import User
+from audit.actions import Action
+from audit.models import AuditEvent
+from files.models import File, FileVersion, Folder
+from tests.helpers import client_signed_in
+from tests.test_url_access import ALL_URLS, alices, rate_limit_cache, url_of  # noqa: F401
+from tests.url_access_registry import COVERED
+
+HOSTILE = [
+    "\x00",
+    "scan\x00.pdf",
+    "%",
+    "_",
+    "\\",
+    "%_\\%",
+    "' OR 1=1 --",
+    "9" * 400,
+    "9" * 5000,  # more digits than int() reads (CVE-2020-10735's limit)
+    "\u00b2",  # str.isdigit() says yes, int() says no
+    "-1",
+    "0",
+    "1e309",
+    "NaN",
+    "00000000-0000-0000-0000-00000000000g",
+    "\u202egpj.exe",
+    "../../etc/passwd",
+    "x" * 20_000,
+    "2026-13-45",
+    "[]",
+]
+
+# Every query parameter a view reads (grep request.GET / query_params).
+QUERY_PARAMETERS = [
+    "q",
+    "page",
+    "sort",
+    "view",
+    "inline",
+    "item",
+    "actor",
+    "before",
+    "size",
+    "first",
+    "second",
+    "name",
+    "modality",
+    "from",
+    "to",
+    "file",
+    "folder",
+    "link",
+    "state",
+    "next",
+]
+
+
+class FormFinder(html.parser.HTMLParser):
+    """The forms of a page: action, method and the fields with their default values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, Any]] = []
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {key: value or "" for key, value in attrs}
+        if tag == "form":
+            self.forms.append(
+                {
+                    "action": values.get("action", ""),
+                    "method": values.get("method", "get").lower(),
+                    "fields": {},
+                }
+            )
+        elif not self.forms:
+            return
+        elif tag in {"input", "textarea"} and values.get("name"):
+            if values.get("type") in {"checkbox", "radio"} and "checked" not in values:
+                self.forms[-1]["fields"].setdefault(values["name"], None)
+                return
+            if values.get("type") == "file":
+                return
+            self.forms[-1]["fields"][values["name"]] = values.get("value", "")
+        elif tag == "select" and values.get("name"):
+            self._select = values["name"]
+            self.forms[-1]["fields"][self._select] = ""
+        elif tag == "option" and self._select and "selected" in values:
+            self.forms[-1]["fields"][self._select] = values.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+
+
+def forms_of(body: bytes) -> list[dict[str, Any]]:
+    finder = FormFinder()
+    finder.feed(body.decode("utf-8", errors="replace"))
+    return finder.forms
+
+
+def stored() -> tuple[Any, ...]:
+    """What must survive: every file, folder and version, with its name and place."""
+    return (
+        sorted(File.objects.values_list("pk", "name", "folder_id", "deleted_at")),
+        sorted(Folder.objects.values_list("pk", "name", "parent_id", "deleted_at")),
+        sorted(FileVersion.objects.values_list("pk", "blob_key", "size")),
+    )
+
+
+def person_for(name: str) -> str:
+    people = COVERED[name]
+    for person in ("owner", "site_admin", "auditor"):
+        if person in people:
+            return person
+    return sorted(people)[0]
+
+
+def _client(request: pytest.FixtureRequest, cache: dict[str, Client], person: str) -> Client:
+    if person not in cache:
+        user: User = request.getfixturevalue(person)
+        cache[person] = client_signed_in(user)
+        # A 500 is a finding to list, not an exception that stops the sweep.
+        cache[person].raise_request_exception = False
+    return cache[person]
+
+
+# Pages that stream big exports or run long checks: their parameters are path segments.
+SKIP = {"audit:export", "audit:export_signature", "audit:integrity_verify"}
+
+
+@pytest.mark.django_db
+def test_hostile_query_strings_never_break_a_page(
+    request: pytest.FixtureRequest,
+    alices: dict[str, Any],  # noqa: F811
+) -> None:
+    clients: dict[str, Client] = {}
+    before = stored()
+    broken: list[tuple[str, str, int]] = []
+    for name in sorted(COVERED):
+        if name in SKIP:
+            continue
+        client = _client(request, clients, person_for(name))
+        url = url_of(name, alices)
+        for value in HOSTILE:
+            query = urlencode(dict.fromkeys(QUERY_PARAMETERS, value))
+            answer = client.get(f"{url}?{query}")
+            if answer.status_code >= 500:
+                broken.append((name, ascii(value)[:20], answer.status_code))
+        # Bytes that are not UTF-8 at all, straight in the query string.
+        answer = client.get(f"{url}?q=%ff%fe&page=%00&sort=%c0%af")
+        if answer.status_code >= 500:
+            broken.append((name, "not utf-8", answer.status_code))
+    assert not broken, "\n".join(map(str, broken))
+    assert stored() == before
+
+
+@pytest.mark.django_db
+def test_hostile_values_in_every_form_field_never_break_a_page(
+    request: pytest.FixtureRequest,
+    alices: dict[str, Any],  # noqa: F811
+) -> None:
+    clients: dict[str, Client] = {}
+    broken: list[tuple[str, str, str, str, int]] = []
+    seen: set[tuple[str, str, tuple[str, ...]]] = set()
+    for name in sorted(COVERED):
+        if name in SKIP:
+            continue
+        client = _client(request, clients, person_for(name))
+        url = url_of(name, alices)
+        page = client.get(url)
+        if page.status_code != 200 or "html" not in page.get("Content-Type", ""):
+            continue
+        for form in forms_of(page.content):
+            action = form["action"] or url
+            if not action.startswith("/"):
+                continue
+            fields = {key: value for key, value in form["fields"].items() if value is not None}
+            signature = (action, form["method"], tuple(sorted(form["fields"])))
+            if signature in seen:
+                continue
+            seen.add(signature)
+            for field in form["fields"]:
+                if field == "csrfmiddlewaretoken":
+                    continue
+                for value in HOSTILE:
+                    data = {**fields, field: value}
+                    if form["method"] == "post":
+                        answer = client.post(action, data)
+                    else:
+                        answer = client.get(action, data)
+                    if answer.status_code >= 500:
+                        broken.append((name, action, field, ascii(value)[:20], answer.status_code))
+                # The field twice, and missing altogether.
+                doubled = f"{urlencode(fields)}&{quote(field)}=a&{quote(field)}=b"
+                missing = {key: value for key, value in fields.items() if key != field}
+                for body in (doubled, urlencode(missing)):
+                    if form["method"] == "post":
+                        answer = client.post(
+                            action, body, content_type="application/x-www-form-urlencoded"
+                        )
+                    else:
+                        answer = client.get(f"{action}?{body}")
+                    if answer.status_code >= 500:
+                        broken.append((name, action, field, "doubled/missing", answer.status_code))
+    assert not broken, "\n".join(map(str, broken))
+
+
+# --- JSON API: wrong types, NUL bytes, absurd numbers, broken bodies ------------------------
+
+API_FIELDS = [
+    "name",
+    "folder",
+    "parent",
+    "file",
+    "files",
+    "link",
+    "recipient_email",
+    "recipients",
+    "role",
+    "email",
+    "expires_at",
+    "expires_in_days",
+    "title",
+    "instructions",
+    "subject",
+    "message",
+    "password",
+    "scopes",
+    "max_downloads",
+    "max_files",
+    "max_bytes",
+    "view_only",
+    "notify_owner",
+    "send_email",
+    "team",
+    "user",
+    "label",
+    "kind",
+    "state",
+    ").split(",
+]
+
+HOSTILE_JSON: list[Any] = [
+    "\x00",
+    "a\x00b",
+    "\u00b2",
+    "9" * 5000,
+    10**30,
+    -1,
+    1.5,
+    True,
+    None,
+    [],
+    {},
+    ["\x00"],
+    {"a": "\x00"},
+    "2026-02-30T25:00:00Z",
+]
+
+RAW_BODIES = [
+    b"{",
+    b'{"name": "a", "name": "b"}',
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"name": "\\u0000"}',
+    b'{"name": "\\ud800"}',
+    b"\xff\xfe{}",
+    b"1e99999",
+    b'"just a string"',
+]
+
+
+def api_names() -> list[str]:
+    return sorted(name for name in COVERED if name.split(":")[0].endswith("_api"))
+
+
+@pytest.mark.django_db
+def test_hostile_json_bodies_never_break_the_api(
+    request: pytest.FixtureRequest,
+    alices: dict[str, Any],  # noqa: F811
+) -> None:
+    clients: dict[str, Client] = {}
+    broken: list[tuple[str, str, str, int]] = []
+    for name in api_names():
+        client = _client(request, clients, person_for(name))
+        url = url_of(name, alices)
+        for method in ("post", "patch", "put"):
+            send = getattr(client, method)
+            for value in HOSTILE_JSON:
+                body = dict.fromkeys(API_FIELDS, value)
+                answer = send(url, json.dumps(body), content_type="application/json")
+                if answer.status_code >= 500:
+                    broken.append((name, method, ascii(value)[:20], answer.status_code))
+            for raw in RAW_BODIES:
+                answer = send(url, raw, content_type="application/json")
+                if answer.status_code >= 500:
+                    broken.append((name, method, ascii(raw)[:20], answer.status_code))
+    assert not broken, "\n".join(map(str, broken))
+
+
+# --- Stories behind the sweep's findings ----------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("person", "url"),
+    [
+        ("owner", "/files/search/?q=bilan%00.pdf"),
+        ("owner", "/api/v1/files/search/?q=bilan%00.pdf"),
+        ("owner", "/privacy/people/?q=%00"),
+        ("site_admin", "/accounts/admin/users/?q=%00"),
+        ("auditor", "/audit/person/?actor=%00"),
+    ],
+)
+def test_a_nul_in_a_search_is_a_clear_400_and_audited_not_a_500(
+    request: pytest.FixtureRequest, person: str, url: str
+) -> None:
+    """PostgreSQL cannot compare text holding NUL: each page read ``q`` raw and
+    answered 500 ("PostgreSQL text fields cannot contain NUL (0x00) bytes")."""
+    user: User = request.getfixturevalue(person)
+    client = client_signed_in(user)
+    answer = client.get(url)
+    assert answer.status_code == 400
+    assert "null character" in answer.content.decode()
+    event = AuditEvent.objects.get(action=Action.REQUEST_QUERY_REFUSE)
+    assert event.outcome == "denied"
+    assert event.actor_id == str(user.pk)
+    assert "bilan" not in str(event.details)  # the parameter's name, never what was typed
