@@ -8,6 +8,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.utils.functional import Promise
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from core.errors import NotFoundForActor
 
@@ -33,6 +34,20 @@ def errors_as_404(*errors: type[Exception], message: str | Promise) -> Callable[
         return wrapper
 
     return decorator
+
+
+def next_path(request: HttpRequest, candidate: str) -> str:
+    """``candidate`` (a ``next`` parameter) if it is a path on this site, else "".
+
+    Only a path: ``redirect()`` reads a bare word as a URL name ("%" or "0" raised
+    NoReverseMatch, a 500; "home" went home) and a relative one ("report.pdf") lands
+    below the page that posted. ``url_has_allowed_host_and_scheme`` still refuses
+    ``//evil.example`` and ``/\\evil.example`` (open redirect)."""
+    if candidate.startswith("/") and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return ""
 
 
 # Counts saturate at 2^53 - 1 bytes (8 PiB, beyond any file): the largest integer JSON

@@ -19,7 +19,15 @@ from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent
 from files.models import File, FileVersion, Folder
-from tests.helpers import client_signed_in
+from sharing.services.links import share_link_create
+from tests.files_helpers import root_of, version_store
+from tests.helpers import (
+    CONFIRMED,
+    client_password_only,
+    client_signed_in,
+    totp_code,
+    totp_device_confirmed,
+)
 from tests.test_url_access import ALL_URLS, alices, rate_limit_cache, url_of  # noqa: F401
 from tests.url_access_registry import COVERED
 
@@ -342,3 +350,34 @@ def test_a_nul_in_a_search_is_a_clear_400_and_audited_not_a_500(
     assert event.outcome == "denied"
     assert event.actor_id == str(user.pk)
     assert "bilan" not in str(event.details)  # the parameter's name, never what was typed
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("back", ["%", "home", "0", "report.pdf"])
+def test_withdrawing_a_link_with_a_next_that_is_no_path_lands_on_my_links(
+    owner: User, folder_backend: Any, back: str
+) -> None:
+    """``next`` was handed to ``redirect()``, which reads a bare word as a URL name:
+    "%" or "0" raised NoReverseMatch, a 500 after the link was withdrawn."""
+    version = version_store(actor=owner, folder=root_of(owner), name="bilan.pdf", content=b"1")
+    link, _token = share_link_create(actor=owner, target=version.file)
+    client = client_signed_in(owner)
+    answer = client.post(f"/sharing/links/{link.pk}/revoke/", {"next": back, **CONFIRMED})
+    assert answer.status_code == 302
+    assert answer["Location"] == "/sharing/links/"
+    link.refresh_from_db()
+    assert link.revoked_at is not None
+
+
+@pytest.mark.django_db
+def test_a_next_that_is_no_path_is_ignored_by_the_second_factor_step(owner: User) -> None:
+    client = client_password_only(owner)
+    totp_device_confirmed(owner)
+    answer = client.get("/accounts/mfa/verify/?next=%25")
+    assert answer.status_code == 200
+    answer = client.post(
+        "/accounts/mfa/verify/?next=0",
+        {"code": totp_code(totp_device_confirmed(owner)), "next": "0"},
+    )
+    assert answer.status_code == 302
+    assert answer["Location"] == "/"
