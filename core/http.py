@@ -50,6 +50,24 @@ def next_path(request: HttpRequest, candidate: str) -> str:
     return ""
 
 
+# An id in a URL, a form or a query string: a PostgreSQL bigint has at most 19 digits.
+_ID_MAX_DIGITS = 18
+
+
+def id_number(value: object) -> int | None:
+    """An object id someone sent (query string, form field, SCIM path or member) as a
+    number, or ``None`` when it is not one.
+
+    Only ASCII digits: ``str.isdigit`` also accepts ``²``, on which ``int()`` raises, and
+    ``int()`` refuses more than 4,300 digits (CVE-2020-10735's limit); both were a 500
+    wherever an id was read as ``int(value) if value.isdigit()``."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    if len(value) > _ID_MAX_DIGITS:
+        return None
+    return int(value)
+
+
 # Counts saturate at 2^53 - 1 bytes (8 PiB, beyond any file): the largest integer JSON
 # carries exactly (RFC 8785, which the audit chain's canonical form follows) and well
 # inside a PostgreSQL bigint. Longer digit strings never reach int(): it refuses more

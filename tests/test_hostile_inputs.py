@@ -7,6 +7,7 @@ form it shows. Nothing may answer 500, and nothing already stored may change."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html.parser
 import json
 from typing import Any
@@ -14,11 +15,14 @@ from urllib.parse import quote, urlencode
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent
+from directory.tokens import directory_token_create
 from files.models import File, FileVersion, Folder
+from sharing.services import transfers
 from sharing.services.links import share_link_create
 from tests.files_helpers import root_of, version_store
 from tests.helpers import (
@@ -381,3 +385,35 @@ def test_a_next_that_is_no_path_is_ignored_by_the_second_factor_step(owner: User
     )
     assert answer.status_code == 302
     assert answer["Location"] == "/"
+
+
+SUPERSCRIPT_TWO = "\u00b2"  # str.isdigit() says yes, int() raises ValueError
+TOO_MANY_DIGITS = "9" * 5000  # int() refuses more than 4,300 digits (CVE-2020-10735)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("garbage", [SUPERSCRIPT_TWO, TOO_MANY_DIGITS], ids=["superscript", "long"])
+def test_an_id_that_is_no_number_is_refused_or_ignored_never_a_500(
+    owner: User, auditor: User, site_admin: User, folder_backend: Any, garbage: str
+) -> None:
+    """Each place read an id with ``str.isdigit()`` then ``int()``: 500 on both."""
+    transfer = transfers.transfer_create(
+        actor=owner, subject="IRM", expires_at=timezone.now() + dt.timedelta(days=3)
+    )
+    alice = client_signed_in(owner)
+    asked = [
+        (alice, "get", f"/sharing/requests/new/?folder={garbage}", {}),
+        (alice, "post", "/sharing/requests/new/", {"folder": garbage, "title": "Bilan"}),
+        (alice, "get", f"/api/v1/sharing/shares/?file={garbage}", {}),
+        (alice, "post", f"/sharing/transfers/{transfer.pk}/files/", {"file_ids": garbage}),
+        (alice, "post", f"/api/v1/sharing/transfers/{transfer.pk}/revoke/?link={garbage}", {}),
+        (client_signed_in(auditor), "get", f"/audit/consistency.json?first={garbage}", {}),
+        (client_signed_in(auditor), "get", f"/audit/events/1/inclusion.json?size={garbage}", {}),
+    ]
+    for client, method, url, data in asked:
+        answer = getattr(client, method)(url, data)
+        assert answer.status_code in {200, 400, 404}, (url, answer.status_code)
+    _token, raw = directory_token_create(actor=site_admin, name="Entra ID")
+    directory = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    for url in (f"/scim/v2/Users/{garbage}", f"/scim/v2/Groups/{garbage}"):
+        assert directory.get(url).status_code == 404
