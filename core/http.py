@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -48,6 +49,18 @@ def next_path(request: HttpRequest, candidate: str) -> str:
     ):
         return candidate
     return ""
+
+
+def json_document(raw: bytes | str) -> Any:
+    """``raw`` parsed as JSON, ``ValueError`` if it is not JSON or nests too deep.
+
+    Python's decoder recurses once per ``[`` or ``{``: 100,000 of them raise
+    RecursionError, which callers catching ``ValueError`` (DRF's parser, SCIM) let
+    through as a 500."""
+    try:
+        return json.loads(raw)
+    except RecursionError as error:
+        raise ValueError("JSON nested too deep") from error
 
 
 # An id in a URL, a form or a query string: a PostgreSQL bigint has at most 19 digits.

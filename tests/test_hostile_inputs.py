@@ -18,9 +18,11 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.throttling import ExactRateThrottleMixin
 from audit.actions import Action
 from audit.models import AuditEvent
 from directory.tokens import directory_token_create
+from files import services
 from files.models import File, FileVersion, Folder
 from sharing.services import transfers
 from sharing.services.links import share_link_create
@@ -127,12 +129,15 @@ def forms_of(body: bytes) -> list[dict[str, Any]]:
     return finder.forms
 
 
-def stored() -> tuple[Any, ...]:
+def stored() -> set[tuple[Any, ...]]:
     """What must survive: every file, folder and version, with its name and place."""
     return (
-        sorted(File.objects.values_list("pk", "name", "folder_id", "deleted_at")),
-        sorted(Folder.objects.values_list("pk", "name", "parent_id", "deleted_at")),
-        sorted(FileVersion.objects.values_list("pk", "blob_key", "size")),
+        {("file", *row) for row in File.objects.values_list("pk", "name", "folder_id", "deleted_at")}
+        | {
+            ("folder", *row)
+            for row in Folder.objects.values_list("pk", "name", "parent_id", "deleted_at")
+        }
+        | {("version", *row) for row in FileVersion.objects.values_list("pk", "blob_key", "size")}
     )
 
 
@@ -151,6 +156,13 @@ def _client(request: pytest.FixtureRequest, cache: dict[str, Client], person: st
         # A 500 is a finding to list, not an exception that stops the sweep.
         cache[person].raise_request_exception = False
     return cache[person]
+
+
+@pytest.fixture(autouse=True)
+def no_api_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of requests from one person: the API's 600 a minute would answer 429
+    before the view reads anything, hiding what the sweep looks for."""
+    monkeypatch.setattr(ExactRateThrottleMixin, "allow_request", lambda *_args: True)
 
 
 # Pages that stream big exports or run long checks: their parameters are path segments.
@@ -180,7 +192,8 @@ def test_hostile_query_strings_never_break_a_page(
         if answer.status_code >= 500:
             broken.append((name, "not utf-8", answer.status_code))
     assert not broken, "\n".join(map(str, broken))
-    assert stored() == before
+    # A first visit may create the visitor's personal root: what was there must stay.
+    assert before <= stored()
 
 
 @pytest.mark.django_db
@@ -417,3 +430,46 @@ def test_an_id_that_is_no_number_is_refused_or_ignored_never_a_500(
     directory = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
     for url in (f"/scim/v2/Users/{garbage}", f"/scim/v2/Groups/{garbage}"):
         assert directory.get(url).status_code == 404
+
+
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.django_db
+def test_a_deeply_nested_json_body_is_a_400_on_the_api_and_scim(
+    owner: User, site_admin: User, folder_backend: Any
+) -> None:
+    """Python's JSON decoder recurses once per bracket: RecursionError, which DRF's
+    parser and the SCIM view did not catch (they catch ValueError), was a 500."""
+    alice = client_signed_in(owner)
+    folder = root_of(owner)
+    for url in (f"/api/v1/files/folders/{folder.pk}/folders/", "/api/v1/sharing/transfers/"):
+        answer = alice.post(url, DEEP_JSON, content_type="application/json")
+        assert answer.status_code == 400, (url, answer.status_code)
+        assert "JSON" in answer.json()["detail"]
+    _token, raw = directory_token_create(actor=site_admin, name="Entra ID")
+    directory = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    answer = directory.post("/scim/v2/Users", DEEP_JSON, content_type="application/scim+json")
+    assert answer.status_code == 400
+    assert answer.json()["scimType"] == "invalidSyntax"
+    assert Folder.objects.filter(parent=folder).count() == 0
+
+
+@pytest.mark.django_db
+def test_an_absurd_number_of_days_is_refused_by_the_sharing_policy_not_a_500(
+    owner: User, folder_backend: Any
+) -> None:
+    """``expires_in_days`` had a minimum and no maximum: 10^30 days overflowed
+    ``timedelta`` (OverflowError, a 500) before the policy's limit was checked."""
+    alice = client_signed_in(owner)
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="Labo")
+    asked: list[tuple[str, dict[str, Any]]] = [
+        ("/api/v1/sharing/transfers/", {"subject": "IRM"}),
+        ("/api/v1/sharing/requests/", {"title": "Bilan", "folder": folder.pk}),
+    ]
+    for url, body in asked:
+        answer = alice.post(
+            url, json.dumps({**body, "expires_in_days": 10**30}), content_type="application/json"
+        )
+        assert answer.status_code == 400, (url, answer.status_code)
+        assert "30" in answer.json()["detail"]  # the policy's maximum, in words
