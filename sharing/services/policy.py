@@ -33,6 +33,10 @@ def may_share_outside(actor: User) -> bool:
     return True
 
 
+# A century: beyond any sharing policy, well inside datetime's year 9999.
+EXPIRY_DAYS_BEYOND_ANYTHING = 36_500
+
+
 def expiry_max_days() -> int:
     return int(SharingPolicy.current().link_max_days)
 
@@ -47,6 +51,10 @@ def expiry_in_days(days: int, *, now: dt.datetime | None = None) -> dt.datetime:
     hours would end it at 17:30 or 19:30)."""
     zone = timezone.get_default_timezone()
     local = timezone.localtime(now or timezone.now(), zone)
+    # A number of days sent by a client (API ``expires_in_days``) may be 10^30: past
+    # anything a policy allows it saturates, so the caller's policy check refuses it
+    # with its message, where ``timedelta`` would raise OverflowError (a 500).
+    days = min(days, EXPIRY_DAYS_BEYOND_ANYTHING)
     return (local.replace(tzinfo=None) + dt.timedelta(days=days)).replace(tzinfo=zone)
 
 
