@@ -22,8 +22,8 @@ from accounts.throttling import ExactRateThrottleMixin
 from audit.actions import Action
 from audit.models import AuditEvent
 from directory.tokens import directory_token_create
-from files import services
-from files.models import File, FileVersion, Folder
+from files import services, tus
+from files.models import File, FileVersion, Folder, UploadSession
 from sharing.services import transfers
 from sharing.services.links import share_link_create
 from tests.files_helpers import root_of, version_store
@@ -34,6 +34,7 @@ from tests.helpers import (
     totp_code,
     totp_device_confirmed,
 )
+from tests.test_tus import TUS, metadata, token_client
 from tests.test_url_access import ALL_URLS, alices, rate_limit_cache, url_of  # noqa: F401
 from tests.url_access_registry import COVERED
 
@@ -132,7 +133,10 @@ def forms_of(body: bytes) -> list[dict[str, Any]]:
 def stored() -> set[tuple[Any, ...]]:
     """What must survive: every file, folder and version, with its name and place."""
     return (
-        {("file", *row) for row in File.objects.values_list("pk", "name", "folder_id", "deleted_at")}
+        {
+            ("file", *row)
+            for row in File.objects.values_list("pk", "name", "folder_id", "deleted_at")
+        }
         | {
             ("folder", *row)
             for row in Folder.objects.values_list("pk", "name", "parent_id", "deleted_at")
@@ -473,3 +477,23 @@ def test_an_absurd_number_of_days_is_refused_by_the_sharing_policy_not_a_500(
         )
         assert answer.status_code == 400, (url, answer.status_code)
         assert "30" in answer.json()["detail"]  # the policy's maximum, in words
+
+
+@pytest.mark.django_db
+def test_a_tus_folder_of_five_thousand_digits_is_a_400_not_a_500(
+    owner: User, folder_backend: Any
+) -> None:
+    """``header_count`` saturates a long number (right for a size), then ``int()`` of
+    the raw text refused it: the folder id now goes through ``id_number``."""
+    answer = token_client(owner).post(
+        "/api/v1/uploads/",
+        b"",
+        content_type=tus.OFFSET_CONTENT_TYPE,
+        headers={
+            **TUS,
+            "Upload-Length": "3",
+            "Upload-Metadata": metadata(filename="scan.dcm", folder=TOO_MANY_DIGITS),
+        },
+    )
+    assert answer.status_code == 400
+    assert not UploadSession.objects.exists()
