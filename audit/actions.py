@@ -623,6 +623,11 @@ class Action(enum.StrEnum):
         _("request of a deactivated person's browser refused"),
         Category.ACCESS,
     )
+    REQUEST_QUERY_REFUSE = (
+        "request.query.refuse",
+        _("refused an address with a character that cannot be used"),
+        Category.ACCESS,
+    )
 
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}

@@ -47,6 +47,7 @@ from audit.selectors import (
     verification_state,
 )
 from audit.tasks import audit_log_verify_and_alert
+from core.http import id_number
 
 View = Callable[..., HttpResponseBase]
 
@@ -77,7 +78,7 @@ def viewed(request: HttpRequest, page: str, **details: Any) -> None:
 
 
 def _positive_int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return id_number(value)
 
 
 @dataclass

@@ -8,11 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import NotFoundForActor, RuleError
+
+
+class JSONBodyParser(JSONParser):
+    """DRF's JSON parser, with a body nested too deep for Python's decoder refused as
+    400 like any other JSON error (DRF catches ValueError, not RecursionError)."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deep") from None
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.utils.functional import Promise
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from core.errors import NotFoundForActor
 
@@ -35,6 +37,50 @@ def errors_as_404(*errors: type[Exception], message: str | Promise) -> Callable[
     return decorator
 
 
+def next_path(request: HttpRequest, candidate: str) -> str:
+    """``candidate`` (a ``next`` parameter) if it is a path on this site, else "".
+
+    Only a path: ``redirect()`` reads a bare word as a URL name ("%" or "0" raised
+    NoReverseMatch, a 500; "home" went home) and a relative one ("report.pdf") lands
+    below the page that posted. ``url_has_allowed_host_and_scheme`` still refuses
+    ``//evil.example`` and ``/\\evil.example`` (open redirect)."""
+    if candidate.startswith("/") and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return ""
+
+
+def json_document(raw: bytes | str) -> Any:
+    """``raw`` parsed as JSON, ``ValueError`` if it is not JSON or nests too deep.
+
+    Python's decoder recurses once per ``[`` or ``{``: 100,000 of them raise
+    RecursionError, which callers catching ``ValueError`` (DRF's parser, SCIM) let
+    through as a 500."""
+    try:
+        return json.loads(raw)
+    except RecursionError as error:
+        raise ValueError("JSON nested too deep") from error
+
+
+# An id in a URL, a form or a query string: a PostgreSQL bigint has at most 19 digits.
+_ID_MAX_DIGITS = 18
+
+
+def id_number(value: object) -> int | None:
+    """An object id someone sent (query string, form field, SCIM path or member) as a
+    number, or ``None`` when it is not one.
+
+    Only ASCII digits: ``str.isdigit`` also accepts ``²``, on which ``int()`` raises, and
+    ``int()`` refuses more than 4,300 digits (CVE-2020-10735's limit); both were a 500
+    wherever an id was read as ``int(value) if value.isdigit()``."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    if len(value) > _ID_MAX_DIGITS:
+        return None
+    return int(value)
+
+
 # Counts saturate at 2^53 - 1 bytes (8 PiB, beyond any file): the largest integer JSON
 # carries exactly (RFC 8785, which the audit chain's canonical form follows) and well
 # inside a PostgreSQL bigint. Longer digit strings never reach int(): it refuses more
@@ -58,11 +104,3 @@ def header_count(value: object) -> int | None:
     if len(significant) > _COUNT_MAX_DIGITS:
         return COUNT_BEYOND_ANYTHING
     return min(int(significant), COUNT_BEYOND_ANYTHING)
-
-
-def digits_value(value: object) -> int | None:
-    """A form field, query parameter or posted id that should hold a number, as one, or
-    ``None`` when it does not: ``header_count``'s rule (ASCII digits only, absurd lengths
-    saturated). ``str.isdigit`` then ``int()`` was a 500 for "²" (a digit to isdigit, not
-    to int) and for more than 4,300 digits."""
-    return header_count(value)

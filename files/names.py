@@ -9,6 +9,8 @@ that clinicians download to, and zip bundles later. The known traps:
   joined to a path by someone (CVE-2021-31542, CVE-2021-45452 in Django's own uploads);
 * control characters (newlines in headers and logs) and Unicode bidirectional
   overrides, which make ``report‮fdp.exe`` display as ``reportexe.pdf``;
+* invisible characters (zero-width space, BOM): two names that look the same in one
+  folder, or a name with nothing visible at all;
 * Windows device names (``CON``, ``NUL``, ``COM1``… with or without an extension) and
   trailing dots or spaces, which Windows silently strips or refuses;
 * more than 255 bytes of UTF-8, the limit of ext4, APFS and NTFS components;
@@ -38,6 +40,13 @@ _SEPARATOR_LOOKALIKES = frozenset("\u2215\u2044\u29f8\u29f9")
 _BIDI_CONTROLS = frozenset(
     "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
+# Characters that take no room and change nothing visible (zero-width space, word
+# joiner, zero-width no-break space / BOM, Mongolian vowel separator): "re\u200bport.pdf"
+# would sit beside "report.pdf" in one folder looking the same. The zero-width
+# (non-)joiners stay allowed: emoji sequences and Persian or Indic words need them.
+_INVISIBLE = frozenset("\u200b\u2060\ufeff\u180e")
+# What is not seen on its own: spaces, format characters, combining marks.
+_UNSEEN_CATEGORIES = frozenset({"Zs", "Cf", "Mn", "Me"})
 _WINDOWS_DEVICES = frozenset(
     {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
     | {f"{prefix}{digit}" for prefix in ("COM", "LPT") for digit in "123456789¹²³"}
@@ -69,6 +78,10 @@ def name_clean(raw: str) -> str:
             raise FileRuleError(_("A name cannot contain “/” or “\\”."))
         if any(_is_control(char) for char in form):
             raise FileRuleError(_("A name cannot contain control or text-direction characters."))
+    if any(char in _INVISIBLE for char in name):
+        raise FileRuleError(_("A name cannot contain invisible characters (zero-width spaces)."))
+    if all(unicodedata.category(char) in _UNSEEN_CATEGORIES for char in name):
+        raise FileRuleError(_("A name needs at least one visible character."))
     if name[-1] in {".", " "}:
         raise FileRuleError(_("A name cannot end with a dot or a space."))
     if name[0].isspace():

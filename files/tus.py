@@ -66,7 +66,7 @@ from accounts.models import User
 from audit.actions import Action
 from audit.models import Outcome
 from core.errors import RuleError
-from core.http import header_count
+from core.http import header_count, id_number
 from files import selectors, services
 from files.crypto import (
     HEADER_SIZE,
@@ -289,11 +289,12 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
     metadata = metadata_parse(metadata_header)
     folder_raw = metadata.get("folder", "")
     if folder_raw:
-        if header_count(folder_raw) is None:
+        folder_id = id_number(folder_raw)
+        if folder_id is None:
             raise TusError(400, _("The folder in Upload-Metadata must be a folder id."))
         try:
             folder = selectors.folder_get_for_actor(
-                actor=actor, folder_id=int(folder_raw), need=Permission.EDIT
+                actor=actor, folder_id=folder_id, need=Permission.EDIT
             )
         except FileNotFoundForActor:
             raise TusError(404, _("No such folder.")) from None

@@ -39,7 +39,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
 from core.errors import RuleError
-from core.http import header_count
+from core.http import header_count, id_number
 from files import selectors
 from files.models import Folder
 from files.uploads import MULTIPART_OVERHEAD_ALLOWANCE, UPLOAD_CHUNK_SIZE
@@ -197,12 +197,11 @@ def _declared_length(request: Request, folder: Folder) -> int:
 def stow(request: Request, *, folder_id: int | None, study_uid: str = "") -> Response:
     me = signed_in_user(request)
     if folder_id is None:
-        raw = request.query_params.get("folder", "")
-        if not raw.isdigit():
+        folder_id = id_number(request.query_params.get("folder", ""))
+        if folder_id is None:
             error = StowRefused(_("Name the destination folder in the address (folder=<id>)."), 400)
             _refusal_record(actor=me, request=request, error=error, folder_id=0)
             raise error
-        folder_id = int(raw)
     folder = destination_folder(actor=me, folder_id=folder_id)  # 404, audited
     if study_uid and (len(study_uid) > 64 or not UID_SHAPE.match(study_uid)):
         error = StowRefused(_("The study in the address is not a DICOM UID."), 400)

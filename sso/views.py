@@ -17,7 +17,6 @@ from django.contrib.auth import login
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -27,6 +26,7 @@ from joserfc.errors import JoseError
 
 from accounts import sessions
 from audit.context import client_ip
+from core.http import next_path
 from core.ratelimit import rate_limit_hit
 from sso import backchannel, services
 from sso.models import ExternalIdentity
@@ -86,10 +86,8 @@ def sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBase:
         return limited
     if provider is None:
         raise Http404
-    next_url = request.GET.get("next", "")
-    if next_url and url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
+    next_url = next_path(request, request.GET.get("next", ""))
+    if next_url:
         request.session[NEXT_SESSION_KEY] = next_url
     try:
         client = client_for(provider)

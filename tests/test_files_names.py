@@ -25,6 +25,8 @@ from files.names import MAX_NAME_BYTES, name_clean, name_key, name_variant
         "Ærø ⚕ 医学.txt",
         "CONSENT.pdf",  # "CON" only as a whole stem is a device
         "x" * MAX_NAME_BYTES,
+        "Famille \U0001f468\u200d\U0001f469\u200d\U0001f467.jpg",  # joiners make one emoji
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.txt",  # Persian needs ZWNJ
     ],
 )
 def test_ordinary_names_are_accepted(name: str) -> None:
@@ -54,6 +56,12 @@ def test_ordinary_names_are_accepted(name: str) -> None:
         ("COM¹.txt", "reserved by Windows"),
         ("x" * (MAX_NAME_BYTES + 1), "at most 255 bytes"),
         ("é" * 128, "at most 255 bytes"),  # 128 characters, 256 bytes of UTF-8
+        # Invisible: "re<ZWSP>port.pdf" looks like "report.pdf" beside it in one folder.
+        ("re\u200bport.pdf", "invisible"),
+        ("\ufeffreport.pdf", "invisible"),
+        ("report\u2060.pdf", "invisible"),
+        ("\u200d", "visible character"),  # a joiner alone: a name nobody can see
+        ("\u00a0\u200c", "visible character"),
     ],
 )
 def test_dangerous_or_unportable_names_are_refused_with_a_reason(name: str, reason: str) -> None:

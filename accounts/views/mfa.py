@@ -16,7 +16,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
@@ -32,6 +31,7 @@ from accounts.forms import (
     TOTPEnrolForm,
 )
 from accounts.permissions import signed_in_user
+from core.http import next_path
 
 # The unconfirmed authenticator app being set up in this browser session.
 PENDING_TOTP_SESSION_KEY = "sd_pending_totp_device"
@@ -45,12 +45,7 @@ def _verified(request: HttpRequest) -> bool:
 
 def _next_url(request: HttpRequest) -> str:
     """Where to go once verified: only a path on this site (no open redirect)."""
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return ""
+    return next_path(request, request.POST.get("next") or request.GET.get("next") or "")
 
 
 def _with_next(request: HttpRequest, url_name: str) -> str:

@@ -24,6 +24,7 @@ from scim2_models import Group as ScimGroup
 from accounts.models import Team, TeamMembership, TeamRole, User
 from audit import services as audit
 from audit.actions import Action
+from core.http import id_number
 from directory.models import DirectoryGroup, DirectoryToken
 from directory.scim import discovery
 from directory.scim.errors import from_library, invalid_value, not_found, uniqueness
@@ -43,9 +44,10 @@ def groups_visible() -> QuerySet[Team]:
 
 
 def group_get(group_id: str) -> Team:
-    if not group_id.isdigit():
+    number = id_number(group_id)
+    if number is None:
         raise not_found("Group")
-    team = groups_visible().filter(pk=int(group_id)).first()
+    team = groups_visible().filter(pk=number).first()
     if team is None:
         raise not_found("Group")
     return team
@@ -93,9 +95,10 @@ def _wanted(body: dict[str, Any], context: Context) -> tuple[str, str, list[int]
     member_ids: list[int] = []
     for member in data.get("members") or []:
         value = str((member or {}).get("value") or "")
-        if not value.isdigit():
+        number = id_number(value)
+        if number is None:
             raise invalid_value(f"Unknown member “{value[:40]}”")
-        member_ids.append(int(value))
+        member_ids.append(number)
     # Deactivated accounts may be members: a directory lists a suspended person in
     # their groups, and membership gives nothing while the account is inactive.
     known = set(User.objects.filter(pk__in=member_ids).values_list("pk", flat=True))

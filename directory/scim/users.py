@@ -29,6 +29,7 @@ from accounts.errors import AccountRuleError
 from accounts.models import User
 from audit import services as audit
 from audit.actions import Action
+from core.http import id_number
 from directory.models import DirectoryAccount, DirectoryToken
 from directory.scim import discovery
 from directory.scim.errors import (
@@ -62,9 +63,10 @@ def users_visible() -> QuerySet[User]:
 
 
 def user_get(user_id: str) -> User:
-    if not user_id.isdigit():
+    number = id_number(user_id)
+    if number is None:
         raise not_found("User")
-    user = users_visible().filter(pk=int(user_id)).first()
+    user = users_visible().filter(pk=number).first()
     if user is None:
         raise not_found("User")
     return user

@@ -21,6 +21,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.context import context_from_request
 from audit.models import Outcome
+from core.http import json_document
 from directory.models import DirectoryToken
 from directory.scim import discovery, filters, groups, users
 from directory.scim.errors import ScimError, not_found, precondition_failed
@@ -98,7 +99,7 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     if int(request.headers.get("Content-Length") or 0) > MAX_BODY_BYTES:
         raise ScimError(413, "The request body is too large")
     try:
-        body = json.loads(request.body or b"{}")
+        body = json_document(request.body or b"{}")
     except ValueError as error:
         raise ScimError(400, "The body is not JSON", "invalidSyntax") from error
     if not isinstance(body, dict):

@@ -17,7 +17,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -29,7 +28,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
 from core.confirm import confirmation_page, confirmed, undo_offer
-from core.http import errors_as_404, header_count
+from core.http import errors_as_404, header_count, next_path
 from files import favourites, selectors, services
 from files.downloads import version_download_response
 from files.errors import FileRuleError, NotDownloadableError
@@ -328,10 +327,8 @@ def folder_favourite(request: HttpRequest, folder_id: int) -> HttpResponse:
 
 def _back_to_list(request: HttpRequest, folder_id: int) -> HttpResponse:
     """Back to the list that posted (``next``, same site only), else the folder."""
-    target = request.POST.get("next", "")
-    if target.startswith("/") and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
+    target = next_path(request, request.POST.get("next", ""))
+    if target:
         return redirect(target)
     return redirect("files:folder", folder_id=folder_id)
 

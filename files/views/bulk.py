@@ -19,7 +19,6 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
@@ -28,6 +27,7 @@ from accounts.models import User
 from accounts.permissions import signed_in_user
 from core.confirm import confirmation_page, confirmed, undo_offer
 from core.errors import NotFoundForActor
+from core.http import next_path
 from files import selectors, services
 from files.errors import FileRuleError
 from files.models import Folder
@@ -40,10 +40,8 @@ NAMES_SHOWN = 20
 
 def back_url(request: HttpRequest) -> str:
     """Where the list that posted the selection lives (``next``), or the person's files."""
-    target = request.POST.get("next", "")
-    if target.startswith("/") and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
+    target = next_path(request, request.POST.get("next", ""))
+    if target:
         return target
     return reverse("files:home")
 

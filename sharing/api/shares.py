@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import signed_in_user
-from core.http import digits_value
+from core.http import id_number
 from files.api import ErrorSerializer  # one "Error" component in the API schema
 from sharing import selectors
 from sharing.api.scopes import ReadOrShareScope
@@ -92,7 +92,7 @@ _ITEM_PARAMETERS = [
 def _int_or_none(value: str | None) -> int | None:
     if value is None:
         return None
-    number = digits_value(value)
+    number = id_number(value)
     if number is None:
         raise ShareRuleError("file and folder are ids.")
     return number

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import signed_in_user
-from core.http import digits_value
+from core.http import id_number
 from files import selectors as files_selectors
 from files.api import ErrorSerializer
 from sharing import selectors
@@ -217,9 +217,7 @@ class TransferRevokeView(TransfersAPIView):
         transfer = selectors.transfer_get_for_actor(actor=me, transfer_id=transfer_id)
         link_id = str(request.query_params.get("link", ""))
         if link_id:
-            link = ShareLink.objects.filter(
-                pk=digits_value(link_id) or 0, transfer=transfer
-            ).first()
+            link = ShareLink.objects.filter(pk=id_number(link_id) or 0, transfer=transfer).first()
             if link is None:
                 raise NotFound()
             transfers.transfer_recipient_revoke(actor=me, transfer=transfer, link=link)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy, ngettext
 
-from core.http import digits_value
+from core.http import id_number
 from sharing.services.policy import (
     EXPIRY_PRESET_DAYS,
     expiry_beyond_message,
@@ -149,7 +149,7 @@ class ExpiryField(forms.Field):
         now = timezone.now()
         if choice == DATE_CHOICE:
             return self._day_end(day_text, now)
-        days = digits_value(choice)
+        days = id_number(choice)  # "²" or 5,000 digits: not a choice, never int()'s 500
         if days is None:
             raise forms.ValidationError(
                 self.error_messages["invalid_choice"], code="invalid_choice"

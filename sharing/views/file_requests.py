@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import signed_in_user
-from core.http import digits_value, errors_as_404
+from core.http import errors_as_404, id_number
 from files import selectors as files_selectors
 from files.selectors import Permission
 from sharing import selectors
@@ -73,7 +73,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
         )
     ]
     initial: dict[str, Any] = {}
-    wanted = digits_value(request.GET.get("folder", ""))
+    wanted = id_number(request.GET.get("folder", ""))
     if wanted is not None:
         initial["folder"] = wanted
     form = FileRequestForm(
@@ -90,9 +90,9 @@ def request_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and not form.is_valid() and "folder" in form.errors:
         # A folder the list did not offer: someone else's (404, audited by the selector)
         # or only shared with this person (403, audited by the file-request rule).
-        raw = digits_value(request.POST.get("folder", ""))
-        if raw is not None:
-            folder = files_selectors.folder_get_for_actor(actor=me, folder_id=raw)
+        folder_id = id_number(request.POST.get("folder", ""))
+        if folder_id is not None:
+            folder = files_selectors.folder_get_for_actor(actor=me, folder_id=folder_id)
             try:
                 file_requests.file_request_folder_check(actor=me, folder=folder)
             except FileRequestRuleError as rule:

@@ -10,12 +10,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.permissions import signed_in_user, site_admin_required
+from core.http import next_path
 from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor
 from files.models import File, Folder
@@ -143,10 +143,8 @@ def link_revoke(request: HttpRequest, link_id: int) -> HttpResponse:
         _("Link to “%(name)s” withdrawn: it no longer opens.")
         % {"name": links.share_link_target_name(link)},
     )
-    back = request.POST.get("next", "")
-    if back and url_has_allowed_host_and_scheme(
-        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
+    back = next_path(request, request.POST.get("next", ""))
+    if back:
         return redirect(back)
     return redirect("sharing:my_links")
 

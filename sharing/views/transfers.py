@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import User
 from accounts.permissions import signed_in_user
 from core.confirm import confirmation_page, confirmed
-from core.http import digits_value, errors_as_404
+from core.http import errors_as_404, id_number
 from files import selectors as files_selectors
 from files.errors import FileRuleError
 from files.models import File
@@ -172,11 +172,8 @@ def transfer_files_add(request: HttpRequest, transfer_id: int) -> HttpResponse:
         # Ids the list did not offer: someone else's (404, audited by the selector) or
         # only shared with the sender (403, audited by the transfer rule).
         offered = {file.pk for file in _pickable_files(me, transfer)}
-        posted = [
-            number
-            for number in map(digits_value, request.POST.getlist("file_ids"))
-            if number is not None
-        ]
+        numbers = (id_number(raw) for raw in request.POST.getlist("file_ids"))
+        posted = [number for number in numbers if number is not None]
         others = [
             files_selectors.file_get_for_actor(actor=me, file_id=file_id)
             for file_id in posted
