@@ -336,7 +336,8 @@ def test_a_day_in_paris_starts_at_2300_utc_the_day_before(auditor: User) -> None
 
     def shown(since: str, until: str) -> set[int]:
         response = client.get(
-            "/audit/explore/", {"since": since, "until": until, "action": "accounts.login"}
+            "/audit/explore/",
+            {"since": since, "until": until, "action": Action.ACCOUNTS_LOGIN.value},
         )
         assert response.status_code == 200
         return {row.event.sequence for row in response.context["rows"]}
