@@ -220,3 +220,31 @@ def test_eicar_and_a_zipped_eicar_dropped_in_the_browser_are_quarantined_for_eve
     served = page.request.get(f"/files/{clean.pk}/download/")
     assert (served.status, served.body()) == (200, letter)
     assert browser_page.console_errors == []
+
+
+def test_a_file_whose_name_is_refused_says_why_at_once_instead_of_retrying(
+    browser_page: BrowserPage, live_server: Any, owner: User, folder_backend: Backend
+) -> None:
+    """A name the server refuses (here with a zero-width space: it would look like
+    "report.txt") is refused again at every retry: the row says so and why within
+    seconds, not "connection lost, retrying" through two minutes of retries."""
+    page = signed_in_page(browser_page, live_server, owner)
+    page.goto("/files/")
+    creations: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            creations.append(request.url)
+            if request.method == "POST" and "/api/v1/uploads/" in request.url
+            else None
+        ),
+    )
+    page.locator("#upload-files").set_input_files(
+        [{"name": "re\u200bport.txt", "mimeType": "text/plain", "buffer": b"compte rendu\n"}]
+    )
+    failed = page.locator(".upload-row.list-group-item-danger")
+    failed.wait_for(timeout=5000)
+    assert "invisible" in failed.inner_text()
+    time.sleep(1.5)  # a retry would have gone out by now (the first two come at 0 s and 1 s)
+    assert len(creations) == 1
+    assert not File.objects.exists()

@@ -52,6 +52,17 @@
     }
   }
 
+  // Whether trying again may help: the network, a server error, or a refusal that passes
+  // with time (409 offset moved on, 423 locked, 429 too many requests). Any other 4xx
+  // (a name refused, a limit, a request closed, an account deactivated) is given again
+  // to the same request: the row says why at once, instead of "connection lost,
+  // retrying" through two minutes of retries.
+  function retryWorthwhile(error) {
+    var response = error && error.originalResponse;
+    var code = response ? response.getStatus() : 0;
+    return code < 400 || code >= 500 || code === 409 || code === 423 || code === 429;
+  }
+
   // A tus upload with the shared options; ``options`` adds or overrides.
   function tusUpload(file, options) {
     var settings = {
@@ -141,6 +152,7 @@
     CHUNK_SIZE: CHUNK_SIZE,
     sizeText: sizeText,
     errorDetail: errorDetail,
+    retryWorthwhile: retryWorthwhile,
     tusUpload: tusUpload,
     tusStart: tusStart,
     dropZone: dropZone,

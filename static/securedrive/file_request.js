@@ -50,11 +50,8 @@
         uploader_email: who.uploader_email,
       },
       onShouldRetry: function (error) {
-        var response = error && error.originalResponse;
-        var code = response ? response.getStatus() : 0;
-        // Refusals (limits, closed request) will not change by retrying.
-        if (code === 400 || code === 404 || code === 410 || code === 413) {
-          return false;
+        if (!shared.retryWorthwhile(error)) {
+          return false; // a refusal (limits, closed request): onError says why
         }
         status.textContent = labels.labelRetrying;
         return true;

@@ -107,7 +107,10 @@
       chunkSize: Number(labels.chunkSize) || shared.CHUNK_SIZE,
       headers: { "X-CSRFToken": labels.csrf },
       metadata: metadata,
-      onShouldRetry: function () {
+      onShouldRetry: function (error) {
+        if (!shared.retryWorthwhile(error)) {
+          return false; // a refusal (a name, a quota, an account): onError says why
+        }
         status.textContent = labels.labelRetrying;
         return true;
       },
