@@ -41,6 +41,7 @@ class EndReason:
     SIGNED_OUT = "signed out"
     OFFBOARDED = "account deactivated"
     ROLES_CHANGED = "roles changed"
+    PASSWORD_SET = "new password"  # noqa: S105  (a reason, not a password)
     # OpenID Connect back-channel logout (sso/backchannel.py).
     PROVIDER_LOGOUT = "signed out at the identity provider"
 

@@ -1,0 +1,158 @@
+"""An outside review of signing in: the password step, the second factor, sessions and
+set-up links, probed as an attacker would (ISSUE: sign-in review).
+
+Each story names what someone holding part of the credentials tries, and what stops them.
+"""
+
+# The URL matrix's fixtures (alices, rate_limit_cache) are imported from tests.test_url_access.
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import time_machine
+from django.test import Client
+
+from accounts import services as account_services
+from accounts.models import User, UserSession
+from accounts.totp import AuthenticatorApp
+from audit.actions import Action
+from audit.models import AuditEvent
+from tests.conftest import PASSWORD
+from tests.helpers import client_password_only, client_signed_in, totp_code, totp_device_confirmed
+from tests.test_url_access import REFUSED, alices, rate_limit_cache, url_of  # noqa: F401
+from tests.url_access_registry import COVERED
+
+pytestmark = pytest.mark.django_db
+
+VERIFY = "/accounts/mfa/verify/"
+ENROL = "/accounts/mfa/setup/"
+# Reachable with the password alone by design (accounts.middleware.MFA_EXEMPT_VIEWS).
+EXEMPT = {
+    "accounts:logout",
+    "accounts:mfa_verify",
+    "accounts:mfa_verify_recovery",
+    "accounts:mfa_enrol",
+    "accounts:mfa_totp_add",
+    "accounts:mfa_passkey_add",
+    "set_language",
+    "healthz",
+}
+
+
+def test_a_password_alone_opens_no_page_nor_api_of_the_account(
+    owner: User,
+    alices: dict[str, Any],  # noqa: F811  (the fixture, imported above)
+) -> None:
+    """Walk every URL Alice may use, as a browser that passed only her password."""
+    thief = client_password_only(owner)
+    opened: list[tuple[str, str, int]] = []
+    for name in sorted(COVERED):
+        if name in EXEMPT or name.startswith("otp_webauthn:"):
+            continue
+        url = url_of(name, alices)
+        for method in ("GET", "POST"):
+            answer = thief.get(url) if method == "GET" else thief.post(url, {})
+            if answer.status_code in REFUSED:
+                continue
+            if answer.status_code == 302 and answer["Location"].startswith((VERIFY, ENROL)):
+                continue
+            opened.append((url, method, answer.status_code))
+    assert not opened
+
+
+def _new_password_through_setup_link(owner: User, password: str) -> None:
+    _user, url = account_services.setup_link_issue(email=owner.email)
+    person = Client()
+    form = person.get(url.removeprefix("http://127.0.0.1:8000"), follow=True)
+    assert form.status_code == 200
+    done = person.post(
+        form.redirect_chain[-1][0], {"new_password1": password, "new_password2": password}
+    )
+    assert done.status_code == 302, done
+
+
+def test_a_new_password_from_a_setup_link_ends_the_thiefs_open_sessions(owner: User) -> None:
+    """Alice's password leaked; the operator prints her a set-up link to choose a new
+    one. The thief's browser, already through both steps, must be out at once, and her
+    session list must not show it open any more."""
+    thief = client_signed_in(owner)
+    assert thief.get("/accounts/sessions/").status_code == 200
+
+    _new_password_through_setup_link(owner, "Un tout nouveau mot de passe 2026")
+
+    assert thief.get("/accounts/sessions/")["Location"].startswith("/accounts/login/")
+    assert thief.get("/api/v1/me/").status_code in (401, 403)
+    [ended] = UserSession.objects.filter(user=owner)
+    assert ended.ended_at is not None
+    assert ended.end_reason == "new password"
+    [event] = AuditEvent.objects.filter(action=Action.ACCOUNTS_PASSWORD_SET)
+    assert event.details == {"via": "setup link", "sessions_ended": 1}
+
+
+def test_the_login_form_refuses_a_post_without_its_csrf_token(owner: User) -> None:
+    """Login CSRF: another site must not sign a nurse's browser into its own account."""
+    browser = Client(enforce_csrf_checks=True)
+    response = browser.post("/accounts/login/", {"username": owner.email, "password": PASSWORD})
+    assert response.status_code == 403
+    assert "_auth_user_id" not in browser.session
+
+
+def test_sign_out_is_a_post_with_csrf_token(owner: User) -> None:
+    browser = client_signed_in(owner)
+    browser.handler.enforce_csrf_checks = True
+    assert browser.get("/accounts/logout/").status_code == 405
+    assert browser.post("/accounts/logout/").status_code == 403
+    assert browser.get("/accounts/sessions/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "next_url", ["//evil.example/", "https://evil.example/", "/\\evil.example", "///evil.example"]
+)
+def test_the_password_step_never_leads_off_site(owner: User, next_url: str) -> None:
+    totp_device_confirmed(owner)
+    response = Client().post(
+        f"/accounts/login/?next={next_url}",
+        {"username": owner.email, "password": PASSWORD, "next": next_url},
+    )
+    assert response.status_code == 302
+    assert "evil" not in response["Location"]
+
+
+def test_an_idle_session_is_refused_by_the_api_too(owner: User) -> None:
+    with time_machine.travel(dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC), tick=False) as clock:
+        browser = client_signed_in(owner)
+        assert browser.get("/api/v1/me/").status_code == 200
+        clock.shift(dt.timedelta(minutes=16))
+        refused = browser.get("/api/v1/me/")
+        assert refused.status_code == 302
+        assert refused["Location"] == "/accounts/login/"
+    assert AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_SESSION_EXPIRE, details__reason="idle timeout"
+    ).exists()
+
+
+def test_a_busy_session_still_ends_at_its_maximum_length(owner: User) -> None:
+    with time_machine.travel(dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC), tick=False) as clock:
+        browser = client_signed_in(owner)
+        for _minute in range(0, 12 * 60, 10):
+            assert browser.get("/api/v1/me/").status_code == 200
+            clock.shift(dt.timedelta(minutes=10))
+        clock.shift(dt.timedelta(minutes=1))
+        assert browser.get("/api/v1/me/").status_code == 302
+        assert browser.get("/")["Location"].startswith("/accounts/login/")
+
+
+def test_a_totp_code_used_by_alice_cannot_be_replayed_by_a_password_thief(owner: User) -> None:
+    device = totp_device_confirmed(owner)
+    with time_machine.travel(dt.datetime(2026, 3, 2, 8, 0, 5, tzinfo=dt.UTC), tick=False):
+        alice = client_password_only(owner)
+        thief = client_password_only(owner, remote_addr="203.0.113.9")
+        code = totp_code(device)
+        assert alice.post(VERIFY, {"code": code})["Location"] == "/"
+        refused = thief.post(VERIFY, {"code": code})
+        assert refused.status_code == 200
+        assert thief.get("/")["Location"].startswith(VERIFY)
+    assert AuthenticatorApp.objects.get(pk=device.pk).last_t > 0
