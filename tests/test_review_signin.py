@@ -156,3 +156,27 @@ def test_a_totp_code_used_by_alice_cannot_be_replayed_by_a_password_thief(owner:
         assert refused.status_code == 200
         assert thief.get("/")["Location"].startswith(VERIFY)
     assert AuthenticatorApp.objects.get(pk=device.pk).last_t > 0
+
+
+def test_a_colleague_cannot_reset_the_lockout_by_signing_into_his_own_account(
+    owner: User, outsider: User
+) -> None:
+    """Oscar knows his own password: between his guesses at Alice's, he signs in as
+    himself from the same PC. Alice's account still locks after five wrong passwords."""
+    ward_pc = "10.20.30.40"
+    answers = []
+    for _round in range(3):
+        for _guess in range(2):
+            answers.append(
+                Client(REMOTE_ADDR=ward_pc)
+                .post("/accounts/login/", {"username": owner.email, "password": "guess"})
+                .status_code
+            )
+        own = Client(REMOTE_ADDR=ward_pc).post(
+            "/accounts/login/", {"username": outsider.email, "password": PASSWORD}
+        )
+        assert own.status_code in (302, 429)
+    # Six wrong passwords at Alice's account: the fifth locked it.
+    assert answers[:4] == [200] * 4
+    assert answers[4:] == [429, 429]
+    assert AuditEvent.objects.filter(action=Action.ACCOUNTS_LOCKOUT).exists()
