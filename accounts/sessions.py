@@ -184,22 +184,36 @@ def session_expired_record(*, user: User, reason: str) -> None:
     )
 
 
+# Ended sessions whose cookie coming back is worth an auditor's eye: the browser may not
+# be its person's (signed out by them or their provider, or holding a leaked password).
+# Not timeouts or a person's own sign-out: everyday, and their own browser.
+_REFUSAL_RECORDED = {
+    EndReason.OFFBOARDED: Action.ACCOUNTS_SESSION_REFUSE,
+    EndReason.REVOKED: Action.ACCOUNTS_SESSION_ENDED_REFUSE,
+    EndReason.PASSWORD_SET: Action.ACCOUNTS_SESSION_ENDED_REFUSE,
+    EndReason.PROVIDER_LOGOUT: Action.ACCOUNTS_SESSION_ENDED_REFUSE,
+}
+
+
 def ended_session_refused_record(request: HttpRequest) -> None:
     """A browser still holding the cookie of a session ended because its person was
-    deactivated: Django already sees nobody (the session row is gone); the attempt is
+    deactivated, or signed out by someone (revoked, a new password, the identity
+    provider): Django already sees nobody (the session row is gone); the attempt is
     recorded against that person, once (Django deletes the dead cookie with this
     answer). Called for anonymous requests only, after the session was loaded."""
     cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
     if not cookie or len(cookie) > 40 or request.session.session_key is not None:
         return  # no cookie, not one of ours, or a live (anonymous) session
-    ended = UserSession.objects.filter(session_key=cookie, end_reason=EndReason.OFFBOARDED).first()
+    ended = UserSession.objects.filter(
+        session_key=cookie, end_reason__in=list(_REFUSAL_RECORDED)
+    ).first()
     if ended is None:
         return
     audit.record(
-        action=Action.ACCOUNTS_SESSION_REFUSE,
+        action=_REFUSAL_RECORDED[ended.end_reason],
         outcome=Outcome.DENIED,
         actor=ended.user,
         target_type="accounts.user",
         target_id=ended.user_id,
-        details={"reason": EndReason.OFFBOARDED, "session": ended.pk, "path": request.path[:200]},
+        details={"reason": ended.end_reason, "session": ended.pk, "path": request.path[:200]},
     )

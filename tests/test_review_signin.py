@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.test import Client
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import services as account_services
 from accounts.models import User, UserSession
@@ -85,6 +86,8 @@ def test_a_new_password_from_a_setup_link_ends_the_thiefs_open_sessions(owner: U
 
     assert thief.get("/accounts/sessions/")["Location"].startswith("/accounts/login/")
     assert thief.get("/api/v1/me/").status_code in (401, 403)
+    [refused] = AuditEvent.objects.filter(action=Action.ACCOUNTS_SESSION_ENDED_REFUSE)
+    assert refused.details["reason"] == "new password"
     [ended] = UserSession.objects.filter(user=owner)
     assert ended.ended_at is not None
     assert ended.end_reason == "new password"
@@ -180,3 +183,37 @@ def test_a_colleague_cannot_reset_the_lockout_by_signing_into_his_own_account(
     assert answers[:4] == [200] * 4
     assert answers[4:] == [429, 429]
     assert AuditEvent.objects.filter(action=Action.ACCOUNTS_LOCKOUT).exists()
+
+
+def test_recovery_codes_shown_after_a_first_passkey_are_never_cached(owner: User) -> None:
+    """The ward PC's browser must not keep the page that shows the recovery codes."""
+    browser = client_signed_in(owner)
+    passkey = WebAuthnCredential.objects.create(
+        user=owner, name="Laptop", credential_id=b"\x01" * 16, public_key=b"\x02" * 32
+    )
+    page = browser.post("/accounts/mfa/setup/passkey/added/", {"device": passkey.pk, "name": "PC"})
+    assert page.status_code == 200
+    assert "recovery" in page.text.lower()
+    assert "no-store" in page["Cache-Control"]
+
+
+def test_a_thief_coming_back_with_a_session_alice_signed_out_is_recorded(owner: User) -> None:
+    """Alice sees a session she does not know and signs it out. When its holder comes
+    back, the auditor learns it: that browser was not hers."""
+    alice = client_signed_in(owner)
+    thief = client_signed_in(owner, user_agent="curl/8")
+    stolen = UserSession.objects.get(user=owner, user_agent="curl/8")
+    assert alice.post(f"/accounts/sessions/{stolen.pk}/revoke/").status_code == 302
+
+    assert thief.get("/accounts/sessions/")["Location"].startswith("/accounts/login/")
+    [event] = AuditEvent.objects.filter(action=Action.ACCOUNTS_SESSION_ENDED_REFUSE)
+    assert event.outcome == "denied"
+    assert event.actor_id == str(owner.pk)
+    assert event.details == {
+        "reason": "revoked",
+        "session": stolen.pk,
+        "path": "/accounts/sessions/",
+    }
+    # Once: the dead cookie is deleted with that answer.
+    thief.get("/accounts/sessions/")
+    assert AuditEvent.objects.filter(action=Action.ACCOUNTS_SESSION_ENDED_REFUSE).count() == 1
