@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -39,7 +39,8 @@ class SessionPolicyMiddleware:
                 sessions.user_session_end(user_session=user_session, reason=reason)
                 sessions.session_expired_record(user=user_session.user, reason=reason)
                 return self._signed_out(request)
-            sessions.session_touch(request, user_session, now)
+            if not sessions.request_is_background(request):
+                sessions.session_touch(request, user_session, now)
         elif not user.is_authenticated:
             sessions.ended_session_refused_record(request)
         response = self.get_response(request)
@@ -59,6 +60,12 @@ class SessionPolicyMiddleware:
     def _signed_out(request: HttpRequest) -> HttpResponseBase:
         logout(request)
         messages.info(request, _("Your session has ended. Please sign in again."))
+        if request.headers.get("HX-Request"):
+            # htmx would follow a redirect and show the sign-in form inside the page
+            # fragment it refreshes; the whole page leaves instead (and what it showed).
+            response = HttpResponse(status=200)
+            response["HX-Redirect"] = reverse("accounts:login")
+            return response
         return redirect("accounts:login")
 
 

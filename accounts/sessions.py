@@ -165,6 +165,17 @@ def session_expiry_reason(
     return None
 
 
+# Sent by what a page requests by itself (htmx polling: ``hx-headers`` on the polling
+# element), not by the person: it must not count as activity, or a page left open on a
+# ward PC would keep its session from ever going idle. Forging it only shortens one's
+# own session.
+BACKGROUND_HEADER = "X-SecureDrive-Background"
+
+
+def request_is_background(request: HttpRequest) -> bool:
+    return request.headers.get(BACKGROUND_HEADER) == "1"
+
+
 def session_touch(request: HttpRequest, user_session: UserSession, now: dt.datetime) -> None:
     request.session[SESSION_ACTIVITY_KEY] = now.isoformat()
     if now - user_session.last_seen_at >= LAST_SEEN_RESOLUTION:

@@ -9,6 +9,9 @@ Each story names what someone holding part of the credentials tries, and what st
 from __future__ import annotations
 
 import datetime as dt
+import html
+import json
+import re
 from typing import Any
 
 import pytest
@@ -217,3 +220,30 @@ def test_a_thief_coming_back_with_a_session_alice_signed_out_is_recorded(owner: 
     # Once: the dead cookie is deleted with that answer.
     thief.get("/accounts/sessions/")
     assert AuditEvent.objects.filter(action=Action.ACCOUNTS_SESSION_ENDED_REFUSE).count() == 1
+
+
+def test_the_home_page_left_open_does_not_keep_an_administrator_signed_in(
+    site_admin: User,
+) -> None:
+    """Sam leaves the home page open on the ward PC: its status card refreshes itself
+    every 30 s. Those refreshes are not Sam at the keyboard: after 15 idle minutes the
+    session ends and the page leaves for the sign-in form on its next refresh."""
+    with time_machine.travel(dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC), tick=False) as clock:
+        sam = client_signed_in(site_admin)
+        home = sam.get("/")
+        card = re.search(r'<div id="platform-status"[^>]*>', home.text)
+        assert card is not None
+        headers_attribute = re.search(r"hx-headers='([^']*)'", card[0])
+        assert headers_attribute is not None
+        poll_headers = json.loads(html.unescape(headers_attribute[1]))
+        poll_headers["HX-Request"] = "true"
+        for _tick in range(2 * 15):  # fifteen minutes of refreshes: still signed in
+            clock.shift(dt.timedelta(seconds=30))
+            refreshed = sam.get("/status/", headers=poll_headers)
+            assert refreshed.status_code == 200
+            assert "HX-Redirect" not in refreshed
+        clock.shift(dt.timedelta(seconds=30))
+        assert sam.get("/status/", headers=poll_headers)["HX-Redirect"] == "/accounts/login/"
+        assert sam.get("/")["Location"].startswith("/accounts/login/")
+    [expired] = AuditEvent.objects.filter(action=Action.ACCOUNTS_SESSION_EXPIRE)
+    assert expired.details == {"reason": "idle timeout"}
