@@ -12,6 +12,7 @@ import datetime as dt
 import html
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -247,3 +248,16 @@ def test_the_home_page_left_open_does_not_keep_an_administrator_signed_in(
         assert sam.get("/")["Location"].startswith("/accounts/login/")
     [expired] = AuditEvent.objects.filter(action=Action.ACCOUNTS_SESSION_EXPIRE)
     assert expired.details == {"reason": "idle timeout"}
+
+
+def test_every_polling_element_says_it_is_no_activity() -> None:
+    """A new ``hx-trigger="every …"`` without the header would keep sessions alive."""
+    root = Path(__file__).resolve().parent.parent
+    silent: list[str] = []
+    for template in root.glob("**/templates/**/*.html"):
+        if ".venv" in template.parts or "node_modules" in template.parts:
+            continue
+        for tag in re.findall(r"<[^>]*hx-trigger=\"[^\"]*\bevery\b[^>]*>", template.read_text()):
+            if '"X-SecureDrive-Background": "1"' not in tag:
+                silent.append(f"{template.relative_to(root)}: {tag[:80]}")
+    assert not silent
