@@ -26,6 +26,7 @@ class SessionPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         user = request.user
         session_key = request.session.session_key
+        serving: int | None = None
         if user.is_authenticated and session_key:
             user_session = UserSession.objects.filter(
                 session_key=session_key, ended_at__isnull=True
@@ -41,9 +42,14 @@ class SessionPolicyMiddleware:
                 return self._signed_out(request)
             if not sessions.request_is_background(request):
                 sessions.session_touch(request, user_session, now)
+            serving = user_session.pk
         elif not user.is_authenticated:
             sessions.ended_session_refused_record(request)
-        response = self.get_response(request)
+        token = sessions.serving_session_set(serving)
+        try:
+            response = self.get_response(request)
+        finally:
+            sessions.serving_session_reset(token)
         device_cookie = getattr(request, "securedrive_device_cookie", None)
         if device_cookie:
             response.set_cookie(

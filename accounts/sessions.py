@@ -8,6 +8,7 @@ very next request.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import hashlib
 import secrets
@@ -163,6 +164,31 @@ def session_expiry_reason(
     if now - dt.datetime.fromisoformat(started) > dt.timedelta(hours=policy.session_max_hours):
         return EndReason.MAX_AGE
     return None
+
+
+# The browser session (UserSession id) the request being served came with, for what
+# outlives the request: a download's body streams on after the middleware returned, and
+# must stop when that session ends (revoked, new password, provider logout, timeout).
+_serving_session: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "securedrive_serving_session", default=None
+)
+
+
+def serving_session_set(user_session_id: int | None) -> contextvars.Token[int | None]:
+    return _serving_session.set(user_session_id)
+
+
+def serving_session_reset(token: contextvars.Token[int | None]) -> None:
+    _serving_session.reset(token)
+
+
+def serving_session() -> int | None:
+    """The id of the browser session of the request being served, None without one."""
+    return _serving_session.get()
+
+
+def session_is_open(user_session_id: int) -> bool:
+    return UserSession.objects.filter(pk=user_session_id, ended_at__isnull=True).exists()
 
 
 # Sent by what a page requests by itself (htmx polling: ``hx-headers`` on the polling

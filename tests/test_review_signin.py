@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.test import Client
+from django.utils import timezone
 from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import services as account_services
@@ -25,7 +26,9 @@ from accounts.models import User, UserSession
 from accounts.totp import AuthenticatorApp
 from audit.actions import Action
 from audit.models import AuditEvent
+from files.downloads import DownloadCutOff
 from tests.conftest import PASSWORD
+from tests.files_helpers import chunks_of, content_of, root_of, version_store
 from tests.helpers import client_password_only, client_signed_in, totp_code, totp_device_confirmed
 from tests.test_url_access import REFUSED, alices, rate_limit_cache, url_of  # noqa: F401
 from tests.url_access_registry import COVERED
@@ -261,3 +264,25 @@ def test_every_polling_element_says_it_is_no_activity() -> None:
             if '"X-SecureDrive-Background": "1"' not in tag:
                 silent.append(f"{template.relative_to(root)}: {tag[:80]}")
     assert not silent
+
+
+@pytest.mark.usefixtures("folder_backend", "small_segments")
+def test_a_download_stops_when_alice_signs_out_the_session_it_runs_in(owner: User) -> None:
+    """A browser Alice does not know is downloading her study; she signs it out on
+    "Your sessions". The download stops within seconds, not at its end."""
+    study = version_store(
+        actor=owner, folder=root_of(owner), name="etude.dcm", content=content_of(6000)
+    ).file
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        thief = client_signed_in(owner, user_agent="curl/8")
+        body = chunks_of(thief.get(f"/files/{study.pk}/download/"))
+        received = [next(body)]
+        alice = client_signed_in(owner)
+        stolen = UserSession.objects.get(user=owner, user_agent="curl/8")
+        assert alice.post(f"/accounts/sessions/{stolen.pk}/revoke/").status_code == 302
+        clock.shift(dt.timedelta(seconds=30))
+        with pytest.raises(DownloadCutOff, match="session ended"):
+            received.extend(body)
+    assert len(b"".join(received)) < 6000
+    refusal = AuditEvent.objects.get(action=Action.FILES_VERSION_DOWNLOAD, outcome="denied")
+    assert refusal.details["reason"] == "session ended"
