@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from axes.handlers.database import AxesDatabaseHandler
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -17,6 +19,27 @@ from django.shortcuts import render
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
+
+
+class AccountLockoutHandler(AxesDatabaseHandler):  # type: ignore[misc]  # untyped package
+    """django-axes' database handler, except what a correct password clears.
+
+    With ``AXES_RESET_ON_SUCCESS`` django-axes deletes every failure matching *any*
+    lockout parameter of the successful sign-in, its address included: the failures
+    counted against other accounts from that address went too. A colleague could then
+    guess at someone else's password without end, signing into his own account from
+    the same PC every four guesses. A correct password proves that one account's
+    password only: only that account's failures are cleared.
+    """
+
+    def reset_user_attempts(
+        self, request: HttpRequest, credentials: dict[str, Any] | None = None
+    ) -> int:
+        username = attempted_username(request, credentials)
+        if not username:
+            return 0
+        deleted, _by_model = AccessAttempt.objects.filter(username=username).delete()
+        return int(deleted)
 
 
 def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:

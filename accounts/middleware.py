@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -26,6 +26,7 @@ class SessionPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         user = request.user
         session_key = request.session.session_key
+        serving: int | None = None
         if user.is_authenticated and session_key:
             user_session = UserSession.objects.filter(
                 session_key=session_key, ended_at__isnull=True
@@ -39,10 +40,16 @@ class SessionPolicyMiddleware:
                 sessions.user_session_end(user_session=user_session, reason=reason)
                 sessions.session_expired_record(user=user_session.user, reason=reason)
                 return self._signed_out(request)
-            sessions.session_touch(request, user_session, now)
+            if not sessions.request_is_background(request):
+                sessions.session_touch(request, user_session, now)
+            serving = user_session.pk
         elif not user.is_authenticated:
             sessions.ended_session_refused_record(request)
-        response = self.get_response(request)
+        token = sessions.serving_session_set(serving)
+        try:
+            response = self.get_response(request)
+        finally:
+            sessions.serving_session_reset(token)
         device_cookie = getattr(request, "securedrive_device_cookie", None)
         if device_cookie:
             response.set_cookie(
@@ -59,6 +66,12 @@ class SessionPolicyMiddleware:
     def _signed_out(request: HttpRequest) -> HttpResponseBase:
         logout(request)
         messages.info(request, _("Your session has ended. Please sign in again."))
+        if request.headers.get("HX-Request"):
+            # htmx would follow a redirect and show the sign-in form inside the page
+            # fragment it refreshes; the whole page leaves instead (and what it showed).
+            response = HttpResponse(status=200)
+            response["HX-Redirect"] = reverse("accounts:login")
+            return response
         return redirect("accounts:login")
 
 

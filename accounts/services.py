@@ -47,16 +47,22 @@ def setup_url_for(user: User) -> str:
 
 
 def user_password_set(*, user: User, password: str, via: str) -> None:
-    """Set ``user``'s password and record it in one transaction: both or neither."""
+    """Set ``user``'s password and record it in one transaction: both or neither.
+
+    A new password (a set-up link printed because the old one leaked) ends every open
+    session of the person: Django already refuses a session signed in with the old
+    password on its next request, but the session list would still show it open and
+    nothing in the audit log would say it ended."""
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password"])
+        ended = sessions.user_sessions_end_all(user=user, reason=sessions.EndReason.PASSWORD_SET)
         audit.record(
             action=Action.ACCOUNTS_PASSWORD_SET,
             actor=user,
             target_type="accounts.user",
             target_id=user.pk,
-            details={"via": via},
+            details={"via": via, "sessions_ended": ended},
         )
 
 

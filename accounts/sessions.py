@@ -8,6 +8,7 @@ very next request.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import hashlib
 import secrets
@@ -41,6 +42,7 @@ class EndReason:
     SIGNED_OUT = "signed out"
     OFFBOARDED = "account deactivated"
     ROLES_CHANGED = "roles changed"
+    PASSWORD_SET = "new password"  # noqa: S105  (a reason, not a password)
     # OpenID Connect back-channel logout (sso/backchannel.py).
     PROVIDER_LOGOUT = "signed out at the identity provider"
 
@@ -164,6 +166,42 @@ def session_expiry_reason(
     return None
 
 
+# The browser session (UserSession id) the request being served came with, for what
+# outlives the request: a download's body streams on after the middleware returned, and
+# must stop when that session ends (revoked, new password, provider logout, timeout).
+_serving_session: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "securedrive_serving_session", default=None
+)
+
+
+def serving_session_set(user_session_id: int | None) -> contextvars.Token[int | None]:
+    return _serving_session.set(user_session_id)
+
+
+def serving_session_reset(token: contextvars.Token[int | None]) -> None:
+    _serving_session.reset(token)
+
+
+def serving_session() -> int | None:
+    """The id of the browser session of the request being served, None without one."""
+    return _serving_session.get()
+
+
+def session_is_open(user_session_id: int) -> bool:
+    return UserSession.objects.filter(pk=user_session_id, ended_at__isnull=True).exists()
+
+
+# Sent by what a page requests by itself (htmx polling: ``hx-headers`` on the polling
+# element), not by the person: it must not count as activity, or a page left open on a
+# ward PC would keep its session from ever going idle. Forging it only shortens one's
+# own session.
+BACKGROUND_HEADER = "X-SecureDrive-Background"
+
+
+def request_is_background(request: HttpRequest) -> bool:
+    return request.headers.get(BACKGROUND_HEADER) == "1"
+
+
 def session_touch(request: HttpRequest, user_session: UserSession, now: dt.datetime) -> None:
     request.session[SESSION_ACTIVITY_KEY] = now.isoformat()
     if now - user_session.last_seen_at >= LAST_SEEN_RESOLUTION:
@@ -183,22 +221,36 @@ def session_expired_record(*, user: User, reason: str) -> None:
     )
 
 
+# Ended sessions whose cookie coming back is worth an auditor's eye: the browser may not
+# be its person's (signed out by them or their provider, or holding a leaked password).
+# Not timeouts or a person's own sign-out: everyday, and their own browser.
+_REFUSAL_RECORDED = {
+    EndReason.OFFBOARDED: Action.ACCOUNTS_SESSION_REFUSE,
+    EndReason.REVOKED: Action.ACCOUNTS_SESSION_ENDED_REFUSE,
+    EndReason.PASSWORD_SET: Action.ACCOUNTS_SESSION_ENDED_REFUSE,
+    EndReason.PROVIDER_LOGOUT: Action.ACCOUNTS_SESSION_ENDED_REFUSE,
+}
+
+
 def ended_session_refused_record(request: HttpRequest) -> None:
     """A browser still holding the cookie of a session ended because its person was
-    deactivated: Django already sees nobody (the session row is gone); the attempt is
+    deactivated, or signed out by someone (revoked, a new password, the identity
+    provider): Django already sees nobody (the session row is gone); the attempt is
     recorded against that person, once (Django deletes the dead cookie with this
     answer). Called for anonymous requests only, after the session was loaded."""
     cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
     if not cookie or len(cookie) > 40 or request.session.session_key is not None:
         return  # no cookie, not one of ours, or a live (anonymous) session
-    ended = UserSession.objects.filter(session_key=cookie, end_reason=EndReason.OFFBOARDED).first()
+    ended = UserSession.objects.filter(
+        session_key=cookie, end_reason__in=list(_REFUSAL_RECORDED)
+    ).first()
     if ended is None:
         return
     audit.record(
-        action=Action.ACCOUNTS_SESSION_REFUSE,
+        action=_REFUSAL_RECORDED[ended.end_reason],
         outcome=Outcome.DENIED,
         actor=ended.user,
         target_type="accounts.user",
         target_id=ended.user_id,
-        details={"reason": EndReason.OFFBOARDED, "session": ended.pk, "path": request.path[:200]},
+        details={"reason": ended.end_reason, "session": ended.pk, "path": request.path[:200]},
     )

@@ -628,6 +628,11 @@ class Action(enum.StrEnum):
         _("refused an address with a character that cannot be used"),
         Category.ACCESS,
     )
+    ACCOUNTS_SESSION_ENDED_REFUSE = (
+        "accounts.session.ended_refuse",
+        _("request of a browser whose session was ended refused"),
+        Category.ACCESS,
+    )
 
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}

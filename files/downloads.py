@@ -39,6 +39,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.utils.http import http_date
 from django.utils.translation import gettext as _
 
+from accounts import sessions
 from accounts.models import User
 from audit import services as audit
 from audit.actions import Action
@@ -326,9 +327,20 @@ class StreamRecheck:
     ) -> None:
         if check is None and actor is not None:
             reader = actor
+            # The browser session it was asked from: signed out meanwhile (by its person
+            # seeing a session that is not theirs, a new password, the identity provider),
+            # the download stops too. None for an API token.
+            user_session_id = sessions.serving_session()
 
             def check(version_id: uuid.UUID) -> str | None:
-                return reader_refusal(reader, version_id)
+                refusal = reader_refusal(reader, version_id)
+                if (
+                    refusal is None
+                    and user_session_id is not None
+                    and not sessions.session_is_open(user_session_id)
+                ):
+                    return "session ended"
+                return refusal
 
         self._actor = actor
         self._check = check

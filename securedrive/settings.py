@@ -216,6 +216,8 @@ AXES_FAILURE_LIMIT = env.int("SECUREDRIVE_LOCKOUT_FAILURES", default=5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("SECUREDRIVE_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+# A correct password clears that account's failures only (accounts/lockout.py).
+AXES_HANDLER = "accounts.lockout.AccountLockoutHandler"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_IPWARE_PROXY_COUNT = None
 AXES_CLIENT_IP_CALLABLE = "audit.context.client_ip"
