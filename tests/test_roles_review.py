@@ -10,7 +10,10 @@ administrator), Audrey (an auditor), Oscar (an outsider).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from accounts.models import Team, TeamMembership, TeamRole, User
 from audit import services as audit
@@ -51,6 +54,37 @@ def test_a_site_admin_cannot_read_an_active_auditors_trail_through_a_data_export
     # Sam still downloads his own data, and Audrey hers.
     assert sam.get(f"/privacy/people/{site_admin.pk}/export.zip").status_code == 200
     assert client_signed_in(auditor).get("/privacy/export.zip").status_code == 200
+
+
+def test_a_manager_cannot_confirm_their_own_membership_in_an_access_review(
+    owner: User, teammate: User, site_admin: User, team: Team
+) -> None:
+    """Alice reviews Cardiologie: confirming Tom is hers to decide, confirming herself
+    is not (nobody certifies their own access); giving it up stays allowed."""
+    reviews.access_reviews_open()
+    review = AccessReview.objects.get(team=team)
+    mine = TeamMembership.objects.get(team=team, user=owner)
+    item = review.items.get(kind="member", object_id=mine.pk)
+    alice = client_signed_in(owner)
+    alice.post(f"/reviews/{review.pk}/items/{item.pk}/", {"decision": "confirmed"})
+    item.refresh_from_db()
+    assert item.decision == Decision.PENDING
+    refused = AuditEvent.objects.get(action=Action.REVIEWS_ITEM_DECIDE, outcome=Outcome.DENIED)
+    assert refused.details["reason"] == "self_review"
+    # Tom is hers to confirm. Her own membership waits for the escalation: a site
+    # administrator then decides it, and the review closes (the next one can open).
+    toms = review.items.get(kind="member", object_id=TeamMembership.objects.get(user=teammate).pk)
+    alice.post(f"/reviews/{review.pk}/items/{toms.pk}/", {"decision": "confirmed"})
+    sam = client_signed_in(site_admin)
+    sam.post(f"/reviews/{review.pk}/items/{item.pk}/", {"decision": "confirmed"})
+    item.refresh_from_db()
+    assert item.decision == Decision.PENDING  # not escalated yet: the manager's to finish
+    reviews.access_reviews_escalate(now=timezone.now() + timedelta(days=15))
+    sam.post(f"/reviews/{review.pk}/items/{item.pk}/", {"decision": "confirmed"})
+    item.refresh_from_db()
+    assert (item.decision, item.decided_by) == (Decision.CONFIRMED, site_admin)
+    review.refresh_from_db()
+    assert review.closed_at is not None
 
 
 def test_a_review_item_of_another_team_is_not_reachable_through_ones_own_review(
