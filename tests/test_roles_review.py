@@ -21,6 +21,7 @@ from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from reviews import services as reviews
 from reviews.models import AccessReview, Decision
+from tests.conftest import user_create
 from tests.helpers import CONFIRMED, client_signed_in
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +147,28 @@ def test_a_site_admin_cannot_make_himself_auditor_nor_approve_his_own_proposal(
     assert not owner.is_auditor
     # The auditor's console stays closed to an administrator who is not an auditor.
     assert client_signed_in(site_admin).get("/audit/").status_code in (403, 404)
+
+
+def test_reactivating_a_former_auditor_gives_the_role_back_only_through_four_eyes(
+    site_admin: User, auditor: User, owner: User
+) -> None:
+    """Audrey, the auditor, left; Sam alone reactivates her account (a second auditor,
+    or an alias he set up, comes back). The role would come back with it, by one person:
+    the four-eyes rule for site-wide roles. Reactivation now brings the account back
+    without its site-wide roles; they are proposed and approved again."""
+    from accounts.offboarding import user_deactivate
+
+    second = user_create("sophie.admin@hopital.example", is_site_admin=True)
+    user_deactivate(actor=site_admin, user=auditor, successor=None)
+    user_deactivate(actor=site_admin, user=second, successor=None)
+    sam = client_signed_in(site_admin)
+    for person in (auditor, second):
+        sam.post(f"/accounts/admin/users/{person.pk}/reactivate/", CONFIRMED)
+        person.refresh_from_db()
+        assert person.is_active
+        assert not person.is_auditor
+        assert not person.is_site_admin
+    reactivated = AuditEvent.objects.get(
+        action=Action.ACCOUNTS_USER_REACTIVATE, target_id=str(auditor.pk)
+    )
+    assert reactivated.details["roles_withdrawn"] == ["auditor"]
