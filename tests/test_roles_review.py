@@ -172,3 +172,18 @@ def test_reactivating_a_former_auditor_gives_the_role_back_only_through_four_eye
         action=Action.ACCOUNTS_USER_REACTIVATE, target_id=str(auditor.pk)
     )
     assert reactivated.details["roles_withdrawn"] == ["auditor"]
+
+
+def test_withdrawing_a_site_wide_role_asks_first(site_admin: User, auditor: User) -> None:
+    """One click on the roles form took Audrey's auditor role away (and signed her out):
+    giving it back takes a proposal and a second person, so the administrator is asked
+    first, and nothing changes until he confirms."""
+    sam = client_signed_in(site_admin)
+    asked = sam.post(f"/accounts/admin/users/{auditor.pk}/", {})
+    assert "Withdraw this role?" in asked.content.decode()
+    auditor.refresh_from_db()
+    assert auditor.is_auditor
+    sam.post(f"/accounts/admin/users/{auditor.pk}/", CONFIRMED)
+    auditor.refresh_from_db()
+    assert not auditor.is_auditor
+    assert AuditEvent.objects.filter(action=Action.ACCOUNTS_USER_ROLES).count() == 1
