@@ -199,18 +199,19 @@ def _revoke(*, actor: User, item: AccessReviewItem) -> None:
         membership = TeamMembership.objects.filter(pk=item.object_id).first()
         if membership is not None:
             account_services.team_member_remove(actor=actor, membership=membership)
+            # A share of a team file made to them before they joined was left out of the
+            # review (they had access anyway): it must not outlive the revocation.
+            space = Space.objects.filter(kind=SpaceKind.TEAM, team_id=membership.team_id).first()
+            if space is not None:
+                kept = Share.objects.filter(
+                    Q(file__space=space) | Q(folder__space=space), user_id=membership.user_id
+                )
+                for earlier in kept.select_related("user"):
+                    _share_revoke(actor=actor, share=earlier)
     elif item.kind == ItemKind.SHARE:
         share = Share.objects.filter(pk=item.object_id).select_related("user", "team").first()
         if share is not None:
-            recipient = share.user.email if share.user else (share.team.slug if share.team else "")
-            share.delete()
-            audit.record(
-                action=Action.SHARING_SHARE_DELETE,
-                actor=actor,
-                target_type="sharing.share",
-                target_id=item.object_id,
-                details={"reason": "access_review", "recipient": recipient},
-            )
+            _share_revoke(actor=actor, share=share)
     elif ShareLink.objects.filter(pk=item.object_id, revoked_at__isnull=True).update(
         revoked_at=now, revoked_by=actor
     ):
@@ -221,6 +222,19 @@ def _revoke(*, actor: User, item: AccessReviewItem) -> None:
             target_id=item.object_id,
             details={"reason": "access_review"},
         )
+
+
+def _share_revoke(*, actor: User, share: Share) -> None:
+    recipient = share.user.email if share.user else (share.team.slug if share.team else "")
+    share_id = share.pk
+    share.delete()
+    audit.record(
+        action=Action.SHARING_SHARE_DELETE,
+        actor=actor,
+        target_type="sharing.share",
+        target_id=share_id,
+        details={"reason": "access_review", "recipient": recipient},
+    )
 
 
 def access_reviews_escalate(*, now: dt.datetime | None = None) -> int:

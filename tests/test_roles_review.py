@@ -187,3 +187,31 @@ def test_withdrawing_a_site_wide_role_asks_first(site_admin: User, auditor: User
     auditor.refresh_from_db()
     assert not auditor.is_auditor
     assert AuditEvent.objects.filter(action=Action.ACCOUNTS_USER_ROLES).count() == 1
+
+
+def test_a_member_revoked_in_a_review_keeps_no_access_through_an_older_share(
+    owner: User, teammate: User, team: Team
+) -> None:
+    """A team file was shared with Tom before he joined (the share then stayed, and the
+    review leaves members' shares out). Alice revokes Tom in the review: he must lose
+    the team's files, that one included."""
+    from files.models import Space, SpaceKind
+    from files.selectors import Permission, file_permission
+    from files.services import space_root, space_team_get_or_create
+    from sharing.models import Share
+    from tests.files_helpers import version_store
+
+    root = space_root(space_team_get_or_create(team=team))
+    plan = version_store(actor=owner, folder=root, name="planning.pdf", content=b"p").file
+    Share.objects.create(file=plan, user=teammate, role="editor", created_by=owner)
+    reviews.access_reviews_open()
+    review = AccessReview.objects.get(team=team)
+    toms = TeamMembership.objects.get(team=team, user=teammate)
+    item = review.items.get(kind="member", object_id=toms.pk)
+    client_signed_in(owner).post(
+        f"/reviews/{review.pk}/items/{item.pk}/", {"decision": "revoked", **CONFIRMED}
+    )
+    assert not TeamMembership.objects.filter(team=team, user=teammate).exists()
+    assert Space.objects.filter(kind=SpaceKind.TEAM, team=team).exists()
+    assert file_permission(actor=teammate, file=plan) < Permission.VIEW
+    assert not Share.objects.filter(file=plan, user=teammate).exists()
