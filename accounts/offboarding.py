@@ -350,9 +350,18 @@ def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") ->
         sessions_ended = sessions.user_sessions_end_all(
             user=user, reason=sessions.EndReason.OFFBOARDED
         )
+        # Site-wide roles do not come back with the account: one person reactivating
+        # would grant them alone. They are proposed and approved again (four eyes,
+        # accounts/roles.py).
+        roles_withdrawn = [
+            name
+            for name, held in (("site_admin", user.is_site_admin), ("auditor", user.is_auditor))
+            if held
+        ]
         user.is_active = True
         user.deactivated_at = None
-        user.save(update_fields=["is_active", "deactivated_at"])
+        user.is_site_admin = user.is_auditor = False
+        user.save(update_fields=["is_active", "deactivated_at", "is_site_admin", "is_auditor"])
         audit.record(
             action=Action.ACCOUNTS_USER_REACTIVATE,
             actor=actor,
@@ -363,6 +372,7 @@ def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") ->
                 "email": user.email,
                 "mfa_devices_deleted": deleted,
                 "sessions_ended": sessions_ended,
+                "roles_withdrawn": roles_withdrawn,
             },
         )
 

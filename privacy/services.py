@@ -173,11 +173,25 @@ def person_content_erase(*, actor: User, person: User, confirmation: str) -> Era
     return ErasureReport(len(file_ids), shredded, uploads)
 
 
-def personal_data_export_refused(*, actor: User, person_id: int) -> None:
+def personal_data_export_refused(*, actor: User, person_id: int, reason: str = "") -> None:
     audit.record(
         action=Action.PRIVACY_EXPORT,
         outcome=Outcome.DENIED,
         actor=actor,
         target_type="accounts.user",
         target_id=person_id,
+        details={"reason": reason} if reason else {},
     )
+
+
+def export_for_other_refusal(*, actor: User, person: User) -> str:
+    """Why ``actor`` may not export ``person``'s data for them ("" when they may).
+
+    An active person downloads their own data. The administrator's export is for those
+    who can no longer sign in: on an active account it would hand the administrator
+    that person's whole activity in the audit log (an auditor's searches included),
+    which separation of duties keeps from administrators (docs/accounts.md).
+    """
+    if actor.pk != person.pk and person.is_active:
+        return "person_active"
+    return ""

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -72,6 +73,9 @@ def person_detail(request: HttpRequest, person_id: int) -> HttpResponse:
         {
             "person": person,
             "erasable_files": selectors.person_erasable_files(person).count(),
+            "exportable": not services.export_for_other_refusal(
+                actor=signed_in_user(request), person=person
+            ),
             "form": ErasureConfirmForm(),
         },
     )
@@ -80,8 +84,13 @@ def person_detail(request: HttpRequest, person_id: int) -> HttpResponse:
 @require_GET
 @site_admin_required
 def person_export(request: HttpRequest, person_id: int) -> HttpResponse:
+    actor, person = signed_in_user(request), _person(request, person_id)
+    refusal = services.export_for_other_refusal(actor=actor, person=person)
+    if refusal:
+        services.personal_data_export_refused(actor=actor, person_id=person.pk, reason=refusal)
+        raise PermissionDenied
     # Typed as HttpResponse for site_admin_required; the body streams all the same.
-    response: Any = _zip_response(actor=signed_in_user(request), person=_person(request, person_id))
+    response: Any = _zip_response(actor=actor, person=person)
     return cast(HttpResponse, response)
 
 
@@ -124,6 +133,9 @@ def person_erase(request: HttpRequest, person_id: int) -> HttpResponse:
         {
             "person": person,
             "erasable_files": selectors.person_erasable_files(person).count(),
+            "exportable": not services.export_for_other_refusal(
+                actor=signed_in_user(request), person=person
+            ),
             "form": form,
         },
         status=400,

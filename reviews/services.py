@@ -28,6 +28,7 @@ from accounts.models import Team, TeamMembership, TeamRole, User
 from audit import services as audit
 from audit.actions import Action
 from audit.exports import UTF8_BOM, csv_cell_safe
+from audit.models import Outcome
 from files.models import Space, SpaceKind
 from reviews.models import AccessReview, AccessReviewItem, Decision, ItemKind
 from sharing.models import Share, ShareLink
@@ -122,18 +123,57 @@ def access_reviews_open(*, now: dt.datetime | None = None) -> int:
 
 
 def may_decide(*, actor: User, review: AccessReview) -> bool:
+    """The team's active managers; once the review is escalated, the site
+    administrators too (the escalation is theirs to finish)."""
+    if review.escalated_at is not None and actor.is_site_admin and actor.is_active:
+        return True
     return TeamMembership.objects.filter(
         team_id=review.team_id, user=actor, role=TeamRole.MANAGER, user__is_active=True
     ).exists()
 
 
+def _own_access(*, actor: User, item: AccessReviewItem) -> bool:
+    if item.kind != ItemKind.MEMBER:
+        return False
+    return TeamMembership.objects.filter(pk=item.object_id, user=actor).exists()
+
+
+def _decide_refused(*, actor: User, item: AccessReviewItem, decision: str, reason: str) -> None:
+    audit.record(
+        action=Action.REVIEWS_ITEM_DECIDE,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="reviews.review",
+        target_id=item.review_id,
+        details={
+            "kind": item.kind,
+            "object": item.object_id,
+            "decision": decision[:20],
+            "reason": reason,
+        },
+    )
+
+
 def access_review_decide(*, actor: User, item: AccessReviewItem, decision: str) -> None:
-    """The team's manager confirms or revokes one item (revoking acts at once)."""
+    """The team's manager confirms or revokes one item (revoking acts at once).
+
+    Nobody confirms their own membership (a reviewer certifying their own access is no
+    review): another manager does, or, once escalated, a site administrator. Giving
+    one's own access up is always allowed."""
     review = item.review
     if not may_decide(actor=actor, review=review) or review.closed_at is not None:
+        _decide_refused(actor=actor, item=item, decision=decision, reason="not_reviewer")
         raise ReviewRuleError(_("Only a manager of this team decides, while the review is open."))
     if decision not in (Decision.CONFIRMED, Decision.REVOKED):
         raise ReviewRuleError(_("Confirm or revoke."))
+    if decision == Decision.CONFIRMED and _own_access(actor=actor, item=item):
+        _decide_refused(actor=actor, item=item, decision=decision, reason="self_review")
+        raise ReviewRuleError(
+            _(
+                "Nobody confirms their own access: another manager of the team does, or a "
+                "site administrator once the review is escalated."
+            )
+        )
     with transaction.atomic():
         locked = AccessReviewItem.objects.select_for_update().get(pk=item.pk)
         if locked.decision != Decision.PENDING:
@@ -159,18 +199,19 @@ def _revoke(*, actor: User, item: AccessReviewItem) -> None:
         membership = TeamMembership.objects.filter(pk=item.object_id).first()
         if membership is not None:
             account_services.team_member_remove(actor=actor, membership=membership)
+            # A share of a team file made to them before they joined was left out of the
+            # review (they had access anyway): it must not outlive the revocation.
+            space = Space.objects.filter(kind=SpaceKind.TEAM, team_id=membership.team_id).first()
+            if space is not None:
+                kept = Share.objects.filter(
+                    Q(file__space=space) | Q(folder__space=space), user_id=membership.user_id
+                )
+                for earlier in kept.select_related("user"):
+                    _share_revoke(actor=actor, share=earlier)
     elif item.kind == ItemKind.SHARE:
         share = Share.objects.filter(pk=item.object_id).select_related("user", "team").first()
         if share is not None:
-            recipient = share.user.email if share.user else (share.team.slug if share.team else "")
-            share.delete()
-            audit.record(
-                action=Action.SHARING_SHARE_DELETE,
-                actor=actor,
-                target_type="sharing.share",
-                target_id=item.object_id,
-                details={"reason": "access_review", "recipient": recipient},
-            )
+            _share_revoke(actor=actor, share=share)
     elif ShareLink.objects.filter(pk=item.object_id, revoked_at__isnull=True).update(
         revoked_at=now, revoked_by=actor
     ):
@@ -181,6 +222,19 @@ def _revoke(*, actor: User, item: AccessReviewItem) -> None:
             target_id=item.object_id,
             details={"reason": "access_review"},
         )
+
+
+def _share_revoke(*, actor: User, share: Share) -> None:
+    recipient = share.user.email if share.user else (share.team.slug if share.team else "")
+    share_id = share.pk
+    share.delete()
+    audit.record(
+        action=Action.SHARING_SHARE_DELETE,
+        actor=actor,
+        target_type="sharing.share",
+        target_id=share_id,
+        details={"reason": "access_review", "recipient": recipient},
+    )
 
 
 def access_reviews_escalate(*, now: dt.datetime | None = None) -> int:

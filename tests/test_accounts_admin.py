@@ -13,7 +13,7 @@ from django.test import Client
 from accounts.models import AccountPolicy, Invitation, Team, TeamMembership, TeamRole, User
 from audit.actions import Action
 from audit.models import AuditEvent
-from tests.helpers import client_signed_in
+from tests.helpers import CONFIRMED, client_signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -137,13 +137,13 @@ def test_roles_change_is_audited_and_last_admin_keeps_the_role(
     withdrawing is at once, and the last administrator keeps the role."""
     User.objects.filter(pk=owner.pk).update(is_auditor=True)
     admin_client = client_signed_in(site_admin)
-    admin_client.post(f"/accounts/admin/users/{owner.pk}/", {})
+    admin_client.post(f"/accounts/admin/users/{owner.pk}/", CONFIRMED)
     owner.refresh_from_db()
     assert not owner.is_auditor
     event = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_ROLES)
     assert event.details["after"] == {"site_admin": False, "auditor": False}
 
-    admin_client.post(f"/accounts/admin/users/{site_admin.pk}/", {})
+    admin_client.post(f"/accounts/admin/users/{site_admin.pk}/", CONFIRMED)
     site_admin.refresh_from_db()
     assert site_admin.is_site_admin
 

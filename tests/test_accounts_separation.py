@@ -27,7 +27,7 @@ from audit.models import AuditEvent
 from files import services
 from tests.conftest import user_create
 from tests.files_helpers import version_store
-from tests.helpers import client_signed_in
+from tests.helpers import CONFIRMED, client_signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -251,7 +251,7 @@ def test_a_proposal_lapses_after_three_days(
 
 
 def test_withdrawing_a_role_takes_effect_at_once(site_admin: User, auditor: User) -> None:
-    client_signed_in(site_admin).post(f"/accounts/admin/users/{auditor.pk}/", {})
+    client_signed_in(site_admin).post(f"/accounts/admin/users/{auditor.pk}/", CONFIRMED)
     auditor.refresh_from_db()
     assert not auditor.is_auditor
 

@@ -19,6 +19,7 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from tests.conftest import PASSWORD, user_create
 from tests.helpers import (
+    CONFIRMED,
     client_password_only,
     client_signed_in,
     totp_code,
@@ -118,7 +119,7 @@ def test_a_site_admin_role_change_ends_the_persons_open_sessions(
     their_browser = client_signed_in(person)
     assert their_browser.get("/").status_code == 200
 
-    form = {"is_site_admin": "on"} if grant else {}
+    form = {"is_site_admin": "on"} if grant else dict(CONFIRMED)  # a withdrawal asks first
     client_signed_in(site_admin).post(f"/accounts/admin/users/{person.pk}/", form)
     if grant:
         # Four eyes (accounts/roles.py): the grant takes effect when a second

@@ -147,7 +147,8 @@ def alices(owner: User, team: Team, site_admin: User, folder_backend: Any) -> di
         "pk": totp_device_confirmed(owner).pk,
         "membership_id": TeamMembership.objects.get(team=team, user=owner).pk,
         "user_id": owner.pk,
-        "person_id": owner.pk,
+        # The administrator's export is for a leaver (an active person exports their own).
+        "person_id": user_create("leo.leaver@hopital.example", is_active=False).pk,
         "invitation_id": invitation.pk,
         "proposal_id": proposal.pk,
         "review_id": (review := access_review_with_one_item(team)).pk,

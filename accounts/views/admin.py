@@ -50,6 +50,22 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         initial={"is_site_admin": subject.is_site_admin, "is_auditor": subject.is_auditor},
     )
     if request.method == "POST" and roles_form.is_valid():
+        withdrawn = (subject.is_site_admin and not roles_form.cleaned_data["is_site_admin"]) or (
+            subject.is_auditor and not roles_form.cleaned_data["is_auditor"]
+        )
+        if withdrawn and not confirmed(request):
+            # Giving a role back takes a proposal and a second person: ask first.
+            return confirmation_page(
+                request,
+                title=_("Withdraw this role?"),
+                losses=[
+                    _("%(name)s loses the role at once and is signed out everywhere.")
+                    % {"name": subject.get_full_name()},
+                    _("Giving it back takes a proposal approved by a second person."),
+                ],
+                button=_("Withdraw the role"),
+                cancel_url=reverse("accounts:admin_user", args=[subject.pk]),
+            )
         try:
             proposals = services.user_roles_set(
                 actor=actor,
