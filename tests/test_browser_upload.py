@@ -244,7 +244,7 @@ def test_a_file_whose_name_is_refused_says_why_at_once_instead_of_retrying(
     )
     failed = page.locator(".upload-row.list-group-item-danger")
     failed.wait_for(timeout=5000)
-    assert "invisible" in failed.inner_text()
+    assert "Failed: A name cannot contain invisible" in failed.inner_text()
     time.sleep(1.5)  # a retry would have gone out by now (the first two come at 0 s and 1 s)
     assert len(creations) == 1
     assert not File.objects.exists()

@@ -67,7 +67,10 @@
       },
       onError: function (error) {
         var detail = shared.errorDetail(error);
-        status.textContent = labels.labelFailed + (detail ? ": " + detail : "");
+        // The reason inside a translated sentence: French puts a no-break space before ":".
+        status.textContent = detail
+          ? labels.labelFailedBecause.replace("{reason}", detail)
+          : labels.labelFailed;
         row.classList.add("list-group-item-danger", "request-failed");
       },
     });

@@ -147,7 +147,10 @@
           return;
         }
         var detail = shared.errorDetail(error);
-        status.textContent = labels.labelFailed + (detail ? ": " + detail : "");
+        // The reason inside a translated sentence: French puts a no-break space before ":".
+        status.textContent = detail
+          ? labels.labelFailedBecause.replace("{reason}", detail)
+          : labels.labelFailed;
         row.classList.add("list-group-item-danger");
         toggle.remove();
       },
