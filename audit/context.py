@@ -62,8 +62,14 @@ def context_from_request(request: HttpRequest) -> RequestContext:
 
 def token_authenticated(*, prefix: str, name: str) -> None:
     """Called when a token authenticates the current request (after the middleware
-    made its context): the events recorded from now on name the token."""
-    _current.set(replace(_current.get(), api_token=prefix, api_token_name=name))
+    made its context): the events recorded from now on name the token, until the
+    middleware restores the context it replaced. Without a request's context (a view
+    called without the middleware), nothing: a value set then would never be reset and
+    would name this token in the thread's later, unrelated events."""
+    current = _current.get()
+    if current is EMPTY:
+        return
+    _current.set(replace(current, api_token=prefix, api_token_name=name))
 
 
 def current() -> RequestContext:

@@ -26,6 +26,7 @@ from accounts import tokens
 from accounts.authentication import HasScope
 from accounts.models import AccountPolicy, PersonalAccessToken, User
 from accounts.views import tokens as token_views
+from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEvent
 from tests.test_api import token_client, token_for, verified_client
@@ -232,6 +233,16 @@ def test_read_token_cannot_post_where_write_is_needed(owner: User) -> None:
     assert refused.status_code == 403
     assert refused.data == {"detail": "This token does not have the “write” scope."}
     assert allowed.status_code == 201
+
+
+def test_a_token_used_outside_a_request_names_no_later_event(owner: User) -> None:
+    """A view called without the middleware (here the probe) authenticates a token:
+    the thread's next events, outside any request, must not be stamped with it."""
+    _write, write_plaintext = token_for(owner, "write", name="Writer")
+    assert probe_post(write_plaintext).status_code == 201
+    later = audit.record(action=Action.ACCOUNTS_LOGIN, actor=owner)
+    assert "api_token" not in later.details
+    assert "api_token_name" not in later.details
 
 
 def test_read_token_cannot_revoke_tokens(owner: User) -> None:
