@@ -463,8 +463,13 @@ class _DecryptingStream:
                 self._on_finished(self._sent, self._sent == self._length)
 
 
-def _download_end_recorder(
-    *, actor: User | None, version: FileVersion, context: RequestContext, download_id: str
+def download_end_recorder(
+    *,
+    actor: User | None,
+    version: FileVersion,
+    context: RequestContext,
+    download_id: str,
+    extra: Mapping[str, object] | None = None,
 ) -> Callable[[int, bool], None]:
     """``on_finished`` of a signed-in person's download (page, API, version, share):
     ``files.version.sent`` with the bytes really sent and whether the stream
@@ -484,6 +489,7 @@ def _download_end_recorder(
                 "download": download_id,
                 "bytes": bytes_sent,
                 "completed": completed,
+                **(extra or {}),
             },
             request=context,
         )
@@ -625,7 +631,7 @@ def version_download_response(
         download=download_id,
     )
     if on_finished is None:
-        on_finished = _download_end_recorder(
+        on_finished = download_end_recorder(
             actor=actor, version=version, context=context, download_id=download_id
         )
     # --- end of the completion change ---

@@ -23,6 +23,7 @@ from accounts.permissions import signed_in_user
 from audit import services as audit
 from audit.actions import Action
 from audit.context import context_from_request
+from files.downloads import download_end_recorder
 from files.errors import FileRuleError
 from files.lineage import version_lineage_details
 from files.models import File
@@ -111,26 +112,22 @@ def selection_download(request: HttpRequest) -> HttpResponseBase:
         )
     name = _("SecureDrive %(date)s") % {"date": timezone.localdate().isoformat()}
 
+    # Each member's end: files.downloads' recorder, as a single download's, with the ZIP.
+    ends = [
+        download_end_recorder(
+            actor=me,
+            version=entry.version,
+            context=context,
+            download_id=download_id,
+            extra={"archive": archive_id},
+        )
+        for entry, download_id in zip(entries, downloads, strict=True)
+    ]
+
     def finished(bytes_sent: int, completed: bool) -> None:
         sent = archive_members_sent(entries, bytes_sent=bytes_sent, completed=completed)
-        for entry, download_id, (member_bytes, member_completed) in zip(
-            entries, downloads, sent, strict=True
-        ):
-            audit.record(
-                action=Action.FILES_VERSION_SENT,
-                actor=me,
-                target_type="files.version",
-                target_id=entry.version.pk,
-                details={
-                    "file": entry.version.file_id,
-                    "version": str(entry.version.pk),
-                    "download": download_id,
-                    "archive": archive_id,
-                    "bytes": member_bytes,
-                    "completed": member_completed,
-                },
-                request=context,
-            )
+        for end, (member_bytes, member_completed) in zip(ends, sent, strict=True):
+            end(member_bytes, member_completed)
 
     return archive_response(
         request=request, entries=entries, archive_name=name, actor=me, on_finished=finished
