@@ -40,6 +40,16 @@ def client_signed_in(user: User, *, user_agent: str = "Firefox/140 (ward PC)") -
     return client
 
 
+def client_signed_in_long_ago(user: User) -> Client:
+    """A verified browser whose second factor was proved longer ago than the window of
+    recent authentication (accounts/reauth.py): sensitive actions ask for it again."""
+    client = client_signed_in(user)
+    session = client.session
+    del session[PROOF_SESSION_KEY]
+    session.save()
+    return client
+
+
 def totp_code(device: AuthenticatorApp, *, steps_ahead: int = 0) -> str:
     """What the person's authenticator app shows: pyotp, from the device's own secret.
 
