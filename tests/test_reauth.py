@@ -19,7 +19,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticDevice
 
 from accounts import mfa, tokens
-from accounts.models import Invitation, PersonalAccessToken, User
+from accounts.models import Invitation, PersonalAccessToken, User, UserSession
 from accounts.totp import AuthenticatorApp
 from audit.actions import Action
 from audit.models import AuditEvent
@@ -122,8 +122,12 @@ def test_confirming_with_the_authenticator_app_lets_the_person_do_it_again(
     wrong = browser.post(REAUTH, {"code": totp_wrong_code(device), "next": TOKENS, "resubmit": "1"})
     assert "This code is not valid" in wrong.text
     traveller.shift(dt.timedelta(seconds=2))  # past the device's own back-off
+    before = browser.session.session_key
     confirmed = browser.post(REAUTH, {"code": totp_code(device), "next": TOKENS, "resubmit": "1"})
     assert confirmed["Location"] == TOKENS
+    # A privilege step: the session gets a new id, the old one opens nothing (fixation).
+    assert browser.session.session_key != before
+    assert UserSession.objects.filter(session_key=browser.session.session_key).exists()
     assert "Nothing was changed yet: you can do it now" in browser.get(TOKENS).text
 
     assert browser.post(TOKENS, TOKEN_FORM).status_code == 200
