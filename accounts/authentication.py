@@ -21,7 +21,7 @@ from rest_framework.authentication import (
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from accounts import tokens
+from accounts import reauth, tokens
 from accounts.mfa import session_is_verified
 from accounts.models import PersonalAccessToken, TokenScope, User
 from audit import context as audit_context
@@ -118,4 +118,13 @@ class VerifiedSessionOnly(BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         if request.auth is not None:
             return False
-        return session_is_verified(request.user)
+        if not session_is_verified(request.user):
+            return False
+        if not reauth.proof_is_recent(request._request):
+            # The same recent-proof rule as the Tokens page (accounts/reauth.py).
+            self.message = _(
+                "Creating a token needs a recently confirmed second factor: sign in "
+                "again or confirm it in SecureDrive, then retry."
+            )
+            return False
+        return True

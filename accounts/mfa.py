@@ -53,6 +53,10 @@ _PRIMARY_MODELS: dict[DeviceKind, type[Any]] = {
 VERIFY_ACTION = Action.ACCOUNTS_MFA_VERIFY
 PURPOSE_SIGN_IN = "sign-in"
 PURPOSE_ENROLMENT = "enrolment"
+# Proving the second factor again before a sensitive action (accounts/reauth.py).
+PURPOSE_REAUTH = "reauthentication"
+# Wrong codes at sign-in and at a confirmation count together towards the limits.
+_VERIFY_ACTIONS = (VERIFY_ACTION, Action.ACCOUNTS_REAUTH)
 REASON_INVALID_CODE = "invalid code"
 REASON_THROTTLED = "device throttled"
 REASON_RATE_LIMITED = "too many failures"
@@ -168,7 +172,7 @@ def security_overview(*, user: User) -> SecurityOverview:
 
 def _failures_recent(**where: str) -> int:
     return AuditEvent.objects.filter(
-        action=VERIFY_ACTION,
+        action__in=_VERIFY_ACTIONS,
         outcome=Outcome.DENIED,
         details__reason=REASON_INVALID_CODE,
         occurred_at__gte=timezone.now() - MFA_FAILURE_WINDOW,
@@ -246,7 +250,7 @@ def _verify_record(
     if failure:
         details["reason"] = failure
     audit.record(
-        action=VERIFY_ACTION,
+        action=Action.ACCOUNTS_REAUTH if purpose == PURPOSE_REAUTH else VERIFY_ACTION,
         outcome=Outcome.DENIED if failure else Outcome.SUCCESS,
         actor=actor,
         target_type="accounts.user" if actor is not None else "",
@@ -317,9 +321,13 @@ def totp_device_confirm(*, actor: User, device: Any, code: str, name: str) -> An
     return pending
 
 
-def totp_device_verify(*, actor: User, device: Any, code: str) -> Any:
-    """Second step of signing in with an authenticator app."""
-    _attempts_check(actor=actor, kind=DeviceKind.TOTP, purpose=PURPOSE_SIGN_IN)
+def totp_device_verify(
+    *, actor: User, device: Any, code: str, purpose: str = PURPOSE_SIGN_IN
+) -> Any:
+    """Second step of signing in with an authenticator app, or a confirmation before a
+    sensitive action (``purpose=PURPOSE_REAUTH``). django-otp's ``last_t`` refuses a
+    code already used, even within its 30 seconds."""
+    _attempts_check(actor=actor, kind=DeviceKind.TOTP, purpose=purpose)
     with transaction.atomic():
         locked = AuthenticatorApp.objects.select_for_update().get(
             pk=device.pk, user=actor, confirmed=True
@@ -329,7 +337,7 @@ def totp_device_verify(*, actor: User, device: Any, code: str) -> Any:
             actor=actor,
             kind=DeviceKind.TOTP,
             device=locked,
-            purpose=PURPOSE_SIGN_IN,
+            purpose=purpose,
             failure=check.failure,
         )
     _raise_for(check)
@@ -344,24 +352,28 @@ def passkey_added_record(*, actor: User, device: Any) -> None:
     _device_record(action=Action.ACCOUNTS_MFA_DEVICE_ADD, actor=actor, device=device)
 
 
-def passkey_registration_failed_record(*, actor: User) -> None:
+def passkey_registration_failed_record(
+    *, actor: User, reason: str = "registration rejected"
+) -> None:
     audit.record(
         action=Action.ACCOUNTS_MFA_DEVICE_ADD,
         outcome=Outcome.DENIED,
         actor=actor,
         target_type="accounts.user",
         target_id=actor.pk,
-        details={"device_type": DeviceKind.PASSKEY.value, "reason": "registration rejected"},
+        details={"device_type": DeviceKind.PASSKEY.value, "reason": reason},
     )
 
 
-def passkey_verification_record(*, actor: User | None, device: Any) -> None:
+def passkey_verification_record(
+    *, actor: User | None, device: Any, purpose: str = PURPOSE_SIGN_IN
+) -> None:
     """A passkey assertion was checked: ``device`` is None when it was rejected."""
     _verify_record(
         actor=actor,
         kind=DeviceKind.PASSKEY,
         device=device,
-        purpose=PURPOSE_SIGN_IN,
+        purpose=purpose,
         failure="" if device is not None else "passkey rejected",
     )
 

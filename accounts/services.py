@@ -52,17 +52,23 @@ def user_password_set(*, user: User, password: str, via: str) -> None:
     A new password (a set-up link printed because the old one leaked) ends every open
     session of the person: Django already refuses a session signed in with the old
     password on its next request, but the session list would still show it open and
-    nothing in the audit log would say it ended."""
+    nothing in the audit log would say it ended. It also revokes the person's API
+    tokens: whoever held the old password (and a session) could have minted one, and a
+    token does not depend on the password. The only way to set a password here is such
+    a link (there is no ordinary password change to ask about)."""
+    from accounts import tokens
+
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password"])
         ended = sessions.user_sessions_end_all(user=user, reason=sessions.EndReason.PASSWORD_SET)
+        revoked = tokens.tokens_revoke_all(actor=user, user=user, reason="new password")
         audit.record(
             action=Action.ACCOUNTS_PASSWORD_SET,
             actor=user,
             target_type="accounts.user",
             target_id=user.pk,
-            details={"via": via, "sessions_ended": ended},
+            details={"via": via, "sessions_ended": ended, "tokens_revoked": len(revoked)},
         )
 
 

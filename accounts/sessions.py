@@ -134,19 +134,24 @@ def user_sessions_end_all(*, user: User, reason: str) -> int:
     return ended
 
 
-def user_sessions_revoke_all(*, actor: User) -> int:
-    """Sign out everywhere: every open session of ``actor`` ends, recorded in the same
-    transaction (both or neither). The caller logs the current request out after."""
+def user_sessions_revoke_all(*, actor: User) -> tuple[int, list[str]]:
+    """Sign out everywhere: every open session of ``actor`` ends and every API token is
+    revoked (someone who held a session could have minted one), recorded in the same
+    transaction (all or nothing). The caller logs the current request out after.
+    Returns the sessions ended and the names of the tokens revoked."""
+    from accounts import tokens
+
     with transaction.atomic():
         ended = user_sessions_end_all(user=actor, reason=EndReason.REVOKED)
+        revoked = tokens.tokens_revoke_all(actor=actor, user=actor, reason="signed out everywhere")
         audit.record(
             action=Action.ACCOUNTS_SESSION_REVOKE_ALL,
             actor=actor,
             target_type="accounts.user",
             target_id=actor.pk,
-            details={"sessions_ended": ended},
+            details={"sessions_ended": ended, "tokens_revoked": len(revoked)},
         )
-    return ended
+    return ended, revoked
 
 
 def session_expiry_reason(

@@ -84,6 +84,12 @@ def tokens_of(*, user: User) -> QuerySet[PersonalAccessToken]:
     return PersonalAccessToken.objects.filter(user=user).order_by("-created_at", "-pk")
 
 
+def tokens_active_count(*, user: User) -> int:
+    return PersonalAccessToken.objects.filter(
+        user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).count()
+
+
 def _active_tokens_named(
     *, user: User, name: str, now: dt.datetime
 ) -> QuerySet[PersonalAccessToken]:
@@ -229,6 +235,36 @@ def token_revoke(*, actor: User, token: PersonalAccessToken) -> None:
             target_id=token.pk,
             details={"prefix": token.prefix, "name": token.name, "owner_id": token.user_id},
         )
+
+
+def tokens_revoke_all(*, actor: User, user: User, reason: str) -> list[str]:
+    """Revoke every active token of ``user``, each recorded with its name: what a new
+    password or "sign out everywhere" must also end, or a stolen session's token would
+    outlive it. Call inside the caller's transaction. Returns the revoked names."""
+    now = timezone.now()
+    active = (
+        PersonalAccessToken.objects.select_for_update()
+        .filter(user=user, revoked_at__isnull=True, expires_at__gt=now)
+        .order_by("pk")
+    )
+    revoked = list(active)
+    PersonalAccessToken.objects.filter(pk__in=[token.pk for token in revoked]).update(
+        revoked_at=now
+    )
+    for token in revoked:
+        audit.record(
+            action=Action.ACCOUNTS_TOKEN_REVOKE,
+            actor=actor,
+            target_type="accounts.token",
+            target_id=token.pk,
+            details={
+                "prefix": token.prefix,
+                "name": token.name,
+                "owner_id": token.user_id,
+                "reason": reason,
+            },
+        )
+    return [token.name for token in revoked]
 
 
 def _use_denied(*, reason: str, prefix: str, token: PersonalAccessToken | None = None) -> None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts.views import admin, auth, invitation, mfa, sessions, tokens
+from accounts.views import admin, auth, invitation, mfa, reauth, sessions, tokens
 
 app_name = "accounts"
 
@@ -16,6 +16,8 @@ urlpatterns = [
     path("mfa/setup/passkey/", mfa.passkey_add, name="mfa_passkey_add"),
     path("mfa/setup/passkey/added/", mfa.passkey_added, name="mfa_passkey_added"),
     path("security/", mfa.security, name="security"),
+    # Recent authentication before a sensitive action (accounts/reauth.py).
+    path("security/confirm/", reauth.confirm, name="reauth"),
     path("security/<str:kind>/<int:pk>/rename/", mfa.device_rename, name="mfa_device_rename"),
     path("security/<str:kind>/<int:pk>/remove/", mfa.device_remove, name="mfa_device_remove"),
     path(

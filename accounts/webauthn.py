@@ -4,7 +4,10 @@ Installed with ``OTP_WEBAUTHN_HELPER_CLASS``: the package's own views, JavaScrip
 replay protection (single-use challenges kept in the session) stay as they are. The
 package's views mark the session verified right after these methods return, so this is
 also where the session gets its new id (sessions.session_key_renew), as the TOTP and
-recovery-code steps do.
+recovery-code steps do, and where a passkey counts as a recent proof
+(accounts/reauth.py). Its registration endpoints are reachable without SecureDrive's
+pages, so the recent-proof rule for a new passkey is enforced here too, not only on the
+"Add a passkey" page.
 """
 
 from __future__ import annotations
@@ -13,18 +16,32 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django_otp_webauthn.exceptions import NotVerified
 from django_otp_webauthn.helpers import WebAuthnHelper
 
-from accounts import mfa, sessions
+from accounts import mfa, reauth, sessions
 
 
 class AuditedWebAuthnHelper(WebAuthnHelper):  # type: ignore[misc]  # untyped package
+    def _registration_allowed(self, user: Any) -> None:
+        """A further passkey needs a recent second factor; a first one (enrolment) does
+        not: the package itself refuses an unverified session that has a device."""
+        if not mfa.user_has_primary_device(user=user) or reauth.proof_is_recent(self.request):
+            return
+        mfa.passkey_registration_failed_record(actor=user, reason="no recent second factor")
+        raise NotVerified(detail=_("Confirm your second factor again before adding a passkey."))
+
+    def register_begin(self, user: Any) -> Any:
+        self._registration_allowed(user)
+        return super().register_begin(user=user)
+
     def create_credential(self, user: Any, *args: Any, **kwargs: Any) -> Any:
         device = super().create_credential(user, *args, **kwargs)
         device.name = _("Passkey")
         return device
 
     def register_complete(self, user: Any, state: dict[str, Any], data: dict[str, Any]) -> Any:
+        self._registration_allowed(user)
         # A first passkey verifies the session that created it (see the package's view).
         raises_privilege = not mfa.session_is_verified(self.request.user)
         try:
@@ -36,15 +53,23 @@ class AuditedWebAuthnHelper(WebAuthnHelper):  # type: ignore[misc]  # untyped pa
             raise
         if raises_privilege:
             sessions.session_key_renew(self.request)
+            reauth.proof_record(self.request)
         return device
 
     def authenticate_complete(self, user: Any, state: dict[str, Any], data: dict[str, Any]) -> Any:
+        # Already verified: this is a confirmation before a sensitive action.
+        purpose = (
+            mfa.PURPOSE_REAUTH
+            if mfa.session_is_verified(self.request.user)
+            else mfa.PURPOSE_SIGN_IN
+        )
         try:
             with transaction.atomic():
                 device = super().authenticate_complete(user=user, state=state, data=data)
-                mfa.passkey_verification_record(actor=user, device=device)
+                mfa.passkey_verification_record(actor=user, device=device, purpose=purpose)
         except Exception:
-            mfa.passkey_verification_record(actor=user, device=None)
+            mfa.passkey_verification_record(actor=user, device=None, purpose=purpose)
             raise
         sessions.session_key_renew(self.request)
+        reauth.proof_record(self.request)
         return device

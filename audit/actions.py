@@ -633,6 +633,13 @@ class Action(enum.StrEnum):
         _("request of a browser whose session was ended refused"),
         Category.ACCESS,
     )
+    # Recent authentication ("sudo mode", accounts/reauth.py): a second factor proved
+    # again before a sensitive action; refusals count towards the failure limits.
+    ACCOUNTS_REAUTH = (
+        "accounts.reauth",
+        _("confirmed their second factor again for a sensitive action"),
+        Category.ACCESS,
+    )
 
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
 from accounts.permissions import signed_in_user, site_admin_required
+from accounts.reauth import recent_proof_required
 from privacy import selectors, services
 from privacy.forms import ErasureConfirmForm
 
@@ -83,6 +84,7 @@ def person_detail(request: HttpRequest, person_id: int) -> HttpResponse:
 
 @require_GET
 @site_admin_required
+@recent_proof_required()  # someone else's personal data, in one file
 def person_export(request: HttpRequest, person_id: int) -> HttpResponse:
     actor, person = signed_in_user(request), _person(request, person_id)
     refusal = services.export_for_other_refusal(actor=actor, person=person)
@@ -96,6 +98,7 @@ def person_export(request: HttpRequest, person_id: int) -> HttpResponse:
 
 @require_POST
 @site_admin_required
+@recent_proof_required()
 def person_erase(request: HttpRequest, person_id: int) -> HttpResponse:
     person = _person(request, person_id)
     form = ErasureConfirmForm(request.POST)

@@ -235,6 +235,11 @@ PASSWORD_RESET_TIMEOUT = 24 * 3600
 # back; production always runs behind TLS.
 HTTPS = env.bool("SECUREDRIVE_HTTPS", default=PRODUCTION)
 SESSION_COOKIE_AGE = env.int("SECUREDRIVE_SESSION_MAX_AGE", default=12 * 3600)
+# Recent authentication ("sudo mode", accounts/reauth.py): adding or removing a second
+# factor, minting a token, an administrator's most dangerous actions need a second
+# factor proved within this many minutes, so a stolen session cookie alone cannot do
+# them. 0 asks every time.
+REAUTH_MINUTES = env.int("SECUREDRIVE_REAUTH_MINUTES", default=10)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = HTTPS

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp import login as otp_login
 from joserfc.errors import JoseError
 
-from accounts import sessions
+from accounts import reauth, sessions
 from audit.context import client_ip
 from core.http import next_path
 from core.ratelimit import rate_limit_hit
@@ -204,6 +204,8 @@ def _signed_in(
         # session id as after a local one (accounts/sessions.py: session_key_renew).
         sessions.session_key_renew(request)
         otp_login(request, identity)
+        # A sign-in with the provider's second factor is a fresh proof (accounts/reauth.py).
+        reauth.proof_record(request)
     services.sign_in_record(identity=identity, assertion=assertion)
     services.provider_session_remember(
         identity=identity, assertion=assertion, session_key=request.session.session_key or ""

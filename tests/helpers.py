@@ -11,6 +11,7 @@ from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from accounts.models import User, UserSession
+from accounts.reauth import PROOF_SESSION_KEY
 from accounts.totp import AuthenticatorApp
 from sharing.services.policy import EXPIRY_PRESET_DAYS
 from tests.conftest import PASSWORD
@@ -30,9 +31,22 @@ def client_signed_in(user: User, *, user_agent: str = "Firefox/140 (ward PC)") -
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = totp_device_confirmed(user).persistent_id
+    # The second factor was just proved: sensitive actions are allowed for
+    # settings.REAUTH_MINUTES (accounts/reauth.py), as after a real sign-in.
+    session[PROOF_SESSION_KEY] = timezone.now().isoformat()
     session.save()
     # force_login's internal request carries no user agent: record this "browser's".
     UserSession.objects.filter(session_key=session.session_key).update(user_agent=user_agent)
+    return client
+
+
+def client_signed_in_long_ago(user: User) -> Client:
+    """A verified browser whose second factor was proved longer ago than the window of
+    recent authentication (accounts/reauth.py): sensitive actions ask for it again."""
+    client = client_signed_in(user)
+    session = client.session
+    del session[PROOF_SESSION_KEY]
+    session.save()
     return client
 
 

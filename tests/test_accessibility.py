@@ -40,7 +40,12 @@ from sso.views import PENDING_LINK_SESSION_KEY
 from tests.conftest import user_create
 from tests.dicom_factory import ct_study
 from tests.files_helpers import Backend, root_of, version_store
-from tests.helpers import client_password_only, client_signed_in, totp_device_confirmed
+from tests.helpers import (
+    client_password_only,
+    client_signed_in,
+    client_signed_in_long_ago,
+    totp_device_confirmed,
+)
 from tests.media_samples import MP4_CLIP, jpeg_bytes, pdf_bytes
 
 pytestmark = [
@@ -118,7 +123,8 @@ def shortcuts_help_open(page: Any) -> None:
 
 # Who: clinician (Alice), admin (Sam), auditor (Audrey), anonymous, signing_in (password
 # given, second factor asked), enrolling (password given, no second factor yet), linking
-# (back from the identity provider, an invitation waiting for that address).
+# (back from the identity provider, an invitation waiting for that address), confirming
+# (signed in longer ago than the window of recent authentication).
 JOURNEYS: dict[str, list[Page]] = {
     "signing-in": [
         Page("sign-in, with an identity provider", "anonymous", "/accounts/login/"),
@@ -126,6 +132,11 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("recovery code", "signing_in", "/accounts/mfa/verify/recovery-code/"),
         Page("second factor set-up", "enrolling", "/accounts/mfa/setup/"),
         Page("authenticator app set-up", "enrolling", "/accounts/mfa/setup/authenticator-app/"),
+        Page(
+            "confirm it is you before a sensitive action",
+            "confirming",
+            "/accounts/security/confirm/?next=/accounts/tokens/&resubmit=1",
+        ),
         Page("invitation (invalid)", "anonymous", "/accounts/invitation/not-a-token/"),
         Page("link to the identity provider", "linking", "/sso/link/"),
         Page("nothing to link", "anonymous", "/sso/link/"),
@@ -464,6 +475,7 @@ def test_every_page_passes_axe_and_fits_a_phone(
         "admin": lambda: client_session(client_signed_in(site_admin)),
         "auditor": lambda: client_session(client_signed_in(auditor)),
         "signing_in": lambda: client_session(client_password_only(owner)),
+        "confirming": lambda: client_session(client_signed_in_long_ago(owner)),
         "enrolling": lambda: client_session(
             client_password_only(
                 user_create("nina.new@hopital.example", full_name="Dr Nina Nouvelle")

@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from drf_spectacular.validation import validate_schema
 
 from accounts import tokens
 from accounts.api import TokenCreateThrottle
 from accounts.models import PersonalAccessToken, Team, TeamMembership, TeamRole, TokenScope, User
+from accounts.reauth import PROOF_SESSION_KEY
 from accounts.totp import AuthenticatorApp
 from audit.actions import Action
 from audit.models import AuditEvent
@@ -43,6 +45,7 @@ def verified_client(user: User, **client_options: Any) -> Client:
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[PROOF_SESSION_KEY] = timezone.now().isoformat()  # as right after sign-in
     session.save()
     return client
 

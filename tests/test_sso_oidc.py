@@ -136,6 +136,19 @@ def test_accepted_acr_stands_for_the_second_factor(
     assert verify.details["acr"] == STRONG_ACR
 
 
+def test_a_sign_in_with_the_providers_second_factor_is_a_recent_proof(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    """Recent authentication (accounts/reauth.py): right after such a sign-in, adding a
+    passkey is not sent to "Confirm it is you"."""
+    linked_alice(oidc_provider)
+    oidc_provider.assurance(STRONG_ACR, ["pwd", "hwk"])
+    http = requests.Session()
+    assert landing(http, sign_in(live_server, "alice", http=http)) == "/"
+    page = http.get(f"{live_server.url}/accounts/mfa/setup/passkey/", allow_redirects=False)
+    assert page.status_code == 200
+
+
 def test_acr_not_listed_by_the_administrator_is_not_a_second_factor(
     live_server: Any, oidc_provider: OpenIDProvider
 ) -> None:

@@ -197,6 +197,7 @@ COVERED: dict[str, frozenset[str]] = {
             "imaging_api:stow_study",
             "accounts:security",
             "accounts:mfa_recovery_codes_regenerate",
+            "accounts:reauth",  # recent authentication: tests/test_reauth.py
             "accounts:tokens",
             "accounts:sessions",
             "accounts:sign_out_everywhere",

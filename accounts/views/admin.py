@@ -15,7 +15,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts import invitations, offboarding, roles, selectors, services
+from accounts import invitations, offboarding, reauth, roles, selectors, services
 from accounts.errors import AccountRuleError
 from accounts.forms_admin import (
     DeactivationForm,
@@ -42,6 +42,7 @@ def user_list(request: HttpRequest) -> HttpResponse:
 
 
 @site_admin_required
+@reauth.recent_proof_required(methods={"POST"})  # giving and withdrawing roles
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=user_id)
     actor = signed_in_user(request)
@@ -109,6 +110,7 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
 
 @site_admin_required
 @require_POST
+@reauth.recent_proof_required()
 def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=user_id)
     form = DeactivationForm(request.POST, subject=subject)
@@ -199,6 +201,7 @@ def offboarding_report(request: HttpRequest, user_id: int, report_id: int) -> Ht
 
 @site_admin_required
 @require_POST
+@reauth.recent_proof_required()  # keeps an account open that was to close
 def user_departure_cancel(request: HttpRequest, user_id: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=user_id)
     offboarding.user_departure_cancel(actor=signed_in_user(request), user=subject)
@@ -212,6 +215,7 @@ def user_departure_cancel(request: HttpRequest, user_id: int) -> HttpResponse:
 
 @site_admin_required
 @require_POST
+@reauth.recent_proof_required()
 def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=user_id, is_active=False)
     offboarding.user_reactivate(actor=signed_in_user(request), user=subject)
@@ -224,6 +228,8 @@ def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
 
 
 @site_admin_required
+# An invitation opens an account: with a stolen session, one for the thief.
+@reauth.recent_proof_required(methods={"POST"})
 def invitation_list(request: HttpRequest) -> HttpResponse:
     form = InvitationForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
@@ -330,6 +336,7 @@ def team_member_remove(request: HttpRequest, slug: str, membership_id: int) -> H
 
 
 @site_admin_required
+@reauth.recent_proof_required(methods={"POST"})  # weakening the policy weakens everyone
 def policy(request: HttpRequest) -> HttpResponse:
     current = AccountPolicy.current()
     form = PolicyForm(request.POST if request.method == "POST" else None, instance=current)
@@ -366,6 +373,7 @@ def role_proposals(request: HttpRequest) -> HttpResponse:
 
 @role_approver_required
 @require_POST
+@reauth.recent_proof_required()  # approving gives a site role
 def role_proposal_decide(request: HttpRequest, proposal_id: int) -> HttpResponse:
     actor = signed_in_user(request)
     approve = request.POST.get("decision") == "approve"

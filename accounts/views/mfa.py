@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
-from accounts import mfa, sessions
+from accounts import mfa, reauth, sessions
 from accounts.forms import (
     DeviceNameForm,
     PasskeyAddedForm,
@@ -59,6 +59,14 @@ def _second_factor_passed(request: HttpRequest, device: Any) -> None:
     factor stops working (sessions.session_key_renew)."""
     sessions.session_key_renew(request)
     otp_login(request, device)
+    reauth.proof_record(request)
+
+
+# Adding a further device needs a recent proof; a first one (an unverified session,
+# which the view itself lets in only without any device) has nothing to prove yet.
+_recent_proof_for_another_device = reauth.recent_proof_required(
+    unless=lambda request: not mfa.session_is_verified(request.user)
+)
 
 
 def _device_kind(kind: str) -> mfa.DeviceKind:
@@ -191,6 +199,7 @@ def _recovery_codes_page(
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
+@_recent_proof_for_another_device
 def totp_add(request: HttpRequest) -> HttpResponseBase:
     user = signed_in_user(request)
     if not mfa.may_add_device(user=user, verified=_verified(request)):
@@ -231,6 +240,7 @@ def totp_add(request: HttpRequest) -> HttpResponseBase:
 
 @never_cache
 @login_required
+@_recent_proof_for_another_device
 def passkey_add(request: HttpRequest) -> HttpResponseBase:
     """django-otp-webauthn's script runs the ceremony; static/securedrive/passkeys.js
     then posts the new passkey's name to ``passkey_added``."""
@@ -306,6 +316,7 @@ def device_rename(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@reauth.recent_proof_required()
 def device_remove(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
     user = signed_in_user(request)
     device = get_object_or_404(mfa.devices_of(user=user, kind=_device_kind(kind)), pk=pk)
@@ -328,6 +339,7 @@ def device_remove(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
+@reauth.recent_proof_required()
 def recovery_codes_regenerate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         codes = mfa.recovery_codes_generate(actor=signed_in_user(request))

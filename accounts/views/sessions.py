@@ -7,11 +7,14 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from accounts import selectors, sessions
+from accounts import selectors, sessions, tokens
 from accounts.permissions import signed_in_user
+from core.confirm import confirmation_page, confirmed
 
 
 @login_required
@@ -41,7 +44,37 @@ def session_revoke(request: HttpRequest, session_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
-    sessions.user_sessions_revoke_all(actor=signed_in_user(request))
+    me = signed_in_user(request)
+    active_tokens = tokens.tokens_active_count(user=me)
+    if active_tokens and not confirmed(request):
+        # Revoking tokens cannot be undone: the scripts using them stop until new ones.
+        return confirmation_page(
+            request,
+            title=_("Sign out everywhere?"),
+            losses=[
+                _("Every browser where you are signed in is signed out, this one too."),
+                ngettext(
+                    "Your %(count)d API token is revoked: scripts using it stop working.",
+                    "Your %(count)d API tokens are revoked: scripts using them stop working.",
+                    active_tokens,
+                )
+                % {"count": active_tokens},
+            ],
+            button=_("Sign out everywhere"),
+            cancel_url=reverse("accounts:sessions"),
+        )
+    _ended, revoked = sessions.user_sessions_revoke_all(actor=me)
     logout(request)
-    messages.success(request, _("You are signed out on every device."))
+    if revoked:
+        messages.success(
+            request,
+            ngettext(
+                "You are signed out on every device, and your %(count)d API token is revoked.",
+                "You are signed out on every device, and your %(count)d API tokens are revoked.",
+                len(revoked),
+            )
+            % {"count": len(revoked)},
+        )
+    else:
+        messages.success(request, _("You are signed out on every device."))
     return redirect("accounts:login")

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from accounts import tokens
+from accounts import reauth, tokens
 from accounts.mfa import session_is_verified
 from accounts.models import AccountPolicy, PersonalAccessToken, TokenScope
 from accounts.permissions import signed_in_user
@@ -63,6 +63,7 @@ def _list_page(request: HttpRequest, form: TokenCreateForm, status: int = 200) -
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@reauth.recent_proof_required(methods={"POST"})
 def token_list(request: HttpRequest) -> HttpResponse:
     me = signed_in_user(request)
     max_days = AccountPolicy.current().token_max_days
