@@ -159,6 +159,32 @@ def test_the_export_tells_a_person_what_others_did_that_names_them(
     }
 
 
+def test_the_export_shows_nobody_elses_personal_data(owner: User, teammate: User) -> None:
+    """Alice sends a transfer from home to Tom and to a patient's GP; Tom's export tells
+    him Alice sent it, but not the GP's address, nor Alice's home IP address and browser
+    (GDPR Art. 15(4): a copy for one person must not disclose another's data)."""
+    from audit.context import RequestContext
+
+    audit.record(
+        action=Action.SHARING_TRANSFER_SEND,
+        actor=owner,
+        target_type="sharing.transfer",
+        target_id=2,
+        details={"recipients": ["dr.petit@clinique.example", teammate.email], "subject": "Echo"},
+        request=RequestContext(ip_address="203.0.113.77", user_agent="AlicesHomeBrowser/1.0"),
+    )
+
+    archive = archive_of(client_signed_in(teammate).get("/privacy/export.zip"))
+
+    text = archive.read("about_you.jsonl").decode()
+    for someone_elses in ("dr.petit", "203.0.113.77", "AlicesHomeBrowser"):
+        assert someone_elses not in text
+    (sent,) = lines(archive, "about_you.jsonl")
+    assert sent["actor"] == owner.email
+    assert sent["details"]["recipients"] == ["(another person)", teammate.email]
+    assert sent["details"]["subject"] == "Echo"
+
+
 def test_the_export_is_not_someone_elses_to_take(
     owner: User, outsider: User, auditor: User, alices_drive: None
 ) -> None:
