@@ -26,6 +26,7 @@ from core.errors import RuleError
 from files.lineage import file_path
 from files.models import File, FileVersion, Folder, UploadSession
 from files.services.common import purge_cleanup_on_commit, versions_shred
+from files.tus import upload_delete
 from privacy import selectors
 
 README = """SecureDrive personal data export
@@ -190,9 +191,12 @@ def person_content_erase(*, actor: User, person: User, confirmation: str) -> Era
         folders = Folder.objects.filter(space__owner=person, parent__isnull=False)
         folders.filter(deleted_at__isnull=True).update(deleted_at=now)
         folders.update(purged_at=now)
-        uploads, _by_model = UploadSession.objects.filter(
-            owner=person, completed_at__isnull=True
-        ).delete()
+        # Row and staged ciphertext both (the objects go after the commit): deleting the
+        # rows alone left the upload's objects in storage, which nothing would ever remove.
+        uploads = 0
+        for session in UploadSession.objects.filter(owner=person, completed_at__isnull=True):
+            upload_delete(session=session)
+            uploads += 1
         audit.record(
             action=Action.PRIVACY_ERASURE,
             actor=actor,

@@ -265,6 +265,31 @@ def test_a_leavers_personal_content_is_crypto_shredded_and_the_log_kept(
     assert "0 files remain" in client.get(f"/privacy/people/{owner.pk}/").content.decode()
 
 
+@pytest.mark.usefixtures("small_segments")
+def test_erasure_leaves_nothing_of_a_leavers_half_sent_upload_in_storage(
+    owner: User, site_admin: User, backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Alice left in the middle of uploading a scan. Erasing her content removes the
+    upload's staged ciphertext from storage too, not only its row: nothing of hers is
+    left behind that nobody could ever account for or delete."""
+    from tests.test_tus import create, location, patch, token_client
+
+    api = token_client(owner)
+    scan = b"DICM-Dupont-" * 50000
+    url = location(create(api, len(scan), folder=root_of(owner).pk))
+    assert patch(api, url, 0, scan[:400000]).status_code == 204
+    assert [key for key, _stored in backend.everything() if key.startswith("uploads/")]
+    user_deactivate(actor=site_admin, user=owner, successor=None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_signed_in(site_admin).post(
+            f"/privacy/people/{owner.pk}/erase/", {"confirmation": owner.email}
+        )
+
+    assert response.status_code == 302
+    assert [key for key, _stored in backend.everything() if key.startswith("uploads/")] == []
+
+
 def test_only_site_admins_open_the_erasure_page(owner: User, outsider: User, auditor: User) -> None:
     user_deactivate(actor=None, user=owner, successor=None)
     for person in (outsider, auditor):
