@@ -477,6 +477,20 @@ def audit_log_verify(
         return report(
             f"chain broken at sequence {chain.first_break.sequence}: {chain.first_break.reason}"
         )
+    # Checkpoints are never deleted (Object Lock, O_EXCL files): a store whose newest one
+    # is older than what an earlier run verified lost them (a container recreated without
+    # its volume, or someone covering a truncation), and the chain alone cannot tell.
+    seen = (
+        ChainVerification.objects.filter(intact=True)
+        .order_by("-checkpoint_size")
+        .values_list("checkpoint_size", "verified_at")
+        .first()
+    )
+    if seen is not None and seen[0] > latest:
+        return report(
+            f"signed checkpoints missing: the verification of {seen[1]:%Y-%m-%d %H:%M} UTC "
+            f"checked one covering {seen[0]} events, the newest stored now covers {latest}"
+        )
     for size in sizes:
         try:
             checkpoint = checkpoint_open_trusted(store, size)
