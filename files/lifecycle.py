@@ -106,6 +106,12 @@ def _purged_rows_delete() -> None:
         )
         if not leaves.exists():
             return
+        # Uploads into these folders would go with them (CASCADE) and leave their staged
+        # ciphertext in storage for good: delete them the tus way, objects after commit.
+        from files.tus import upload_delete  # tus imports files.services, as this does
+
+        for session in UploadSession.objects.filter(folder__in=leaves):
+            upload_delete(session=session)
         leaves.delete()
 
 

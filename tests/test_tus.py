@@ -388,3 +388,27 @@ def test_an_upload_in_progress_survives_a_key_rotation_and_the_old_keys_retireme
     version = File.objects.get(name="scan.dcm").current_version
     assert version is not None
     assert stored_plaintext(version) == content
+
+
+def test_an_upload_into_a_folder_purged_for_good_leaves_no_staged_ciphertext(
+    owner: User, backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A clinician's study is half uploaded into "Scans" when the folder is deleted and
+    emptied from the trash. Once the purge has removed the folder's rows, the upload's
+    staged ciphertext must be gone from storage too, not left behind without a row."""
+    from files import services
+
+    scans = services.folder_create(actor=owner, parent=root_of(owner), name="Scans")
+    api = token_client(owner)
+    content = content_of(2 * 1024 * 1024, seed="purged")
+    url = location(create(api, len(content), folder=scans.pk))
+    assert patch(api, url, 0, content[:1200000]).status_code == 204
+    assert [key for key, _stored in backend.everything() if key.startswith("uploads/")]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.folder_delete(actor=owner, folder=scans)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.folder_purge(actor=owner, folder=scans)
+
+    assert not UploadSession.objects.exists()
+    assert [key for key, _stored in backend.everything() if key.startswith("uploads/")] == []
