@@ -12,3 +12,13 @@ class AccountsConfig(AppConfig):
 
         # The audit console names people; audit imports no app (audit/resolvers.py).
         resolvers.register(people=people_lookup, people_search=people_search)
+        # Authenticator apps' secrets are wrapped by the keyring too (core/keys.py).
+        from core.keys import kek_users_register
+
+        kek_users_register(_authenticator_app_kek_ids)
+
+
+def _authenticator_app_kek_ids() -> set[str]:
+    from accounts.totp import AuthenticatorApp
+
+    return set(AuthenticatorApp.objects.values_list("kek_id", flat=True).distinct())

@@ -41,7 +41,15 @@ from audit.models import (
     ChainVerification,
     RetentionAnchor,
 )
-from audit.note import Checkpoint, NoteError, checkpoint_open, checkpoint_sign, verifier_key
+from audit.note import (
+    Checkpoint,
+    NoteError,
+    checkpoint_open,
+    checkpoint_sign,
+    note_open,
+    note_sign,
+    verifier_key,
+)
 from audit.selectors import chain_rows
 from audit.signing_key import signing_key_file_create
 
@@ -203,8 +211,37 @@ def retention_anchor_latest() -> RetentionAnchor | None:
     return RetentionAnchor.objects.order_by("-tree_size").first()
 
 
+def _purge_statement_text(
+    *, tree_size: int, last_event_hash: str, purged_before: dt.datetime
+) -> str:
+    # The second line can never be a tree size: a statement is never read as a checkpoint.
+    cutoff = purged_before.astimezone(dt.UTC).isoformat()
+    return f"{log_origin()}\nretention-purge\n{tree_size}\n{last_event_hash}\n{cutoff}\n"
+
+
+def purge_statement_sign(
+    *, tree_size: int, last_event_hash: str, purged_before: dt.datetime
+) -> str:
+    """The purge's own signed word that it cut the log at ``tree_size`` (audit/retention.py).
+
+    Everything else in an anchor (the checkpoint note, the frontier, the proof) can be
+    recomputed by whoever reads the events; this cannot without the signing key.
+    """
+    text = _purge_statement_text(
+        tree_size=tree_size, last_event_hash=last_event_hash, purged_before=purged_before
+    )
+    return note_sign(text, name=log_origin(), key=signing_key())
+
+
 def retention_anchor_check(anchor: RetentionAnchor) -> TreeStart:
     """Authenticate an anchor with the log's public key alone; raise NoteError otherwise."""
+    statement = note_open(anchor.purge_statement, name=log_origin(), key=public_key())
+    if statement != _purge_statement_text(
+        tree_size=anchor.tree_size,
+        last_event_hash=anchor.last_event_hash,
+        purged_before=anchor.purged_before,
+    ):
+        raise NoteError(f"retention anchor {anchor.tree_size} is not the one the purge signed")
     checkpoint = checkpoint_open(anchor.checkpoint_note, name=log_origin(), key=public_key())
     if checkpoint.tree_size != anchor.tree_size or checkpoint.root_hash.hex() != anchor.root_hash:
         raise NoteError(f"retention anchor {anchor.tree_size} contradicts its signed checkpoint")
@@ -439,6 +476,20 @@ def audit_log_verify(
     if chain.first_break is not None:
         return report(
             f"chain broken at sequence {chain.first_break.sequence}: {chain.first_break.reason}"
+        )
+    # Checkpoints are never deleted (Object Lock, O_EXCL files): a store whose newest one
+    # is older than what an earlier run verified lost them (a container recreated without
+    # its volume, or someone covering a truncation), and the chain alone cannot tell.
+    seen = (
+        ChainVerification.objects.filter(intact=True)
+        .order_by("-checkpoint_size")
+        .values_list("checkpoint_size", "verified_at")
+        .first()
+    )
+    if seen is not None and seen[0] > latest:
+        return report(
+            f"signed checkpoints missing: the verification of {seen[1]:%Y-%m-%d %H:%M} UTC "
+            f"checked one covering {seen[0]} events, the newest stored now covers {latest}"
         )
     for size in sizes:
         try:

@@ -199,8 +199,11 @@ class RetentionAnchor(models.Model):
     ``checkpoint_note`` is the signed checkpoint at ``tree_size`` (C2SP note, Ed25519):
     its root authenticates ``frontier`` (the Merkle frontier at that size), and
     ``last_event_proof`` (an RFC 9162 inclusion proof of leaf ``tree_size - 1``)
-    authenticates ``last_event_hash``, the chain hash the next event links to. Nothing
-    here needs trusting the database: a forged anchor fails against the signature.
+    authenticates ``last_event_hash``, the chain hash the next event links to.
+    ``purge_statement`` is the purge's own signed note (size, last hash, cut-off): the
+    checkpoint and the proofs can be recomputed by anyone who can read the events, so
+    without it a database owner could write an anchor at yesterday's checkpoint, delete
+    everything below it and have the log verify. Nothing here needs trusting the database.
     """
 
     tree_size = models.BigIntegerField(unique=True)
@@ -212,6 +215,7 @@ class RetentionAnchor(models.Model):
     purged_before = models.DateTimeField()
     created_at = models.DateTimeField()
     events_purged = models.BigIntegerField(default=0)
+    purge_statement = models.TextField(default="")
 
     class Meta:
         ordering = ["-tree_size"]

@@ -71,14 +71,18 @@ class Checkpoint:
 
 
 def checkpoint_sign(checkpoint: Checkpoint, *, name: str, key: Ed25519PrivateKey) -> str:
-    text = checkpoint.text()
+    return note_sign(checkpoint.text(), name=name, key=key)
+
+
+def note_sign(text: str, *, name: str, key: Ed25519PrivateKey) -> str:
+    """A signed note of any text (ending in a newline), as checkpoints are signed."""
     signature = key.sign(text.encode())
     encoded = base64.b64encode(key_id(name, key.public_key()) + signature).decode()
     return f"{text}\n{SIGNATURE_PREFIX}{name} {encoded}\n"
 
 
-def checkpoint_open(note: str, *, name: str, key: Ed25519PublicKey) -> Checkpoint:
-    """Parse a signed checkpoint; succeed only if ``name``/``key`` signed it."""
+def note_open(note: str, *, name: str, key: Ed25519PublicKey) -> str:
+    """The text of a signed note; succeed only if ``name``/``key`` signed it."""
     text, separator, signatures = note.partition("\n\n")
     if not separator or not text:
         raise NoteError("a signed note needs a text, a blank line and signatures")
@@ -104,6 +108,12 @@ def checkpoint_open(note: str, *, name: str, key: Ed25519PublicKey) -> Checkpoin
         verified = True
     if not verified:
         raise NoteError(f"no valid signature by {name}")
+    return text
+
+
+def checkpoint_open(note: str, *, name: str, key: Ed25519PublicKey) -> Checkpoint:
+    """Parse a signed checkpoint; succeed only if ``name``/``key`` signed it."""
+    text = note_open(note, name=name, key=key)
     lines = text.split("\n")
     if len(lines) < 4 or not lines[0]:
         raise NoteError("a checkpoint has an origin, a size and a root hash")

@@ -4,7 +4,8 @@ checkpoint, and keep the rest of the log verifiable.
 The purge never cuts at an arbitrary event. It picks the newest signed checkpoint whose
 events are all older than the cut-off, checks the whole log first (a tampered log is
 evidence, never purged), records a retention anchor (the checkpoint note, the Merkle
-frontier at that size, the last event's chain hash and its inclusion proof) and deletes
+frontier at that size, the last event's chain hash and its inclusion proof, and its own
+signed statement of the cut, which nobody without the signing key can forge) and deletes
 the events up to the checkpoint, all in one transaction with its own audit event. The
 verifier then starts from the anchor, which it authenticates with the log's public key
 (``checkpoints.retention_anchor_check``); everything after it is checked as before.
@@ -143,6 +144,9 @@ def audit_retention_purge(
             checkpoint_note=note,
             purged_before=cutoff,
             created_at=moment,
+            purge_statement=checkpoints.purge_statement_sign(
+                tree_size=boundary, last_event_hash=after.last_hash, purged_before=cutoff
+            ),
         )
         # Recorded before the delete: the purge's own event is the log's new head.
         audit.record(

@@ -4,7 +4,7 @@
 
 The ``.sig`` file is JSON: the export's SHA-256 and an Ed25519 signature over the
 bytes ``securedrive-audit-export:v1:<sha256 hex>``; ``key.pub`` is the PEM public key
-the console publishes (/audit/keys/export.pub). Exit status 0 means authentic.
+the console publishes (/audit/keys/securedrive-audit.pem). Exit status 0 means authentic.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ processes unwrap secrets re-wrapped under it without a restart.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -16,6 +17,45 @@ from core.keyring import FileKeyring, Keyring, KeyringError, keyring_file_ensure
 
 _lock = threading.Lock()
 _cached: tuple[Path, int, int, FileKeyring] | None = None
+# Apps that store wrapped keys register, from their AppConfig.ready, a function naming
+# the KEKs their rows use: a keyring file missing while rows name a KEK is lost, not new.
+_kek_users: list[Callable[[], set[str]]] = []
+
+
+def kek_users_register(kek_ids_in_use: Callable[[], set[str]]) -> None:
+    if kek_ids_in_use not in _kek_users:
+        _kek_users.append(kek_ids_in_use)
+
+
+def keyring_missing_refuse(path: Path) -> None:
+    """Raise KeyringError when stored keys are wrapped under KEKs a missing keyring held.
+
+    Embedded mode creates a keyring on first run. Creating one again because the file
+    is gone (a data folder restored without var/secrets, a deleted file) would leave
+    every stored file unreadable, and new uploads wrapped under the new keyring would be
+    lost the day the old one is restored: say so instead.
+    """
+    from django.db import DatabaseError
+
+    in_use: set[str] = set()
+    for kek_ids_in_use in _kek_users:
+        try:
+            in_use |= kek_ids_in_use()
+        except DatabaseError:  # tables not migrated yet: a fresh installation
+            continue
+    if in_use:
+        raise KeyringError(
+            f"keyring file {path} is missing, but stored data keys are wrapped under "
+            f"{', '.join(sorted(in_use))}: restore it from your backup "
+            "(a new keyring could not read them)"
+        )
+
+
+def keyring_file_ensure_fresh(path: Path) -> tuple[FileKeyring, bool]:
+    """``keyring_file_ensure``, refusing to create one that replaces a lost keyring."""
+    if not path.exists():
+        keyring_missing_refuse(path)
+    return keyring_file_ensure(path)
 
 
 def keyring() -> Keyring:
@@ -32,7 +72,7 @@ def keyring() -> Keyring:
         except FileNotFoundError:
             if settings.PRODUCTION:
                 raise KeyringError(f"keyring file {path} does not exist") from None
-            loaded, _created = keyring_file_ensure(path)
+            loaded, _created = keyring_file_ensure_fresh(path)
             stat = path.stat()
             _cached = (path, stat.st_mtime_ns, stat.st_ino, loaded)
             return loaded

@@ -8,11 +8,15 @@ class FilesConfig(AppConfig):
     def ready(self) -> None:
         from accounts.offboarding import offboarding_planned
         from audit import resolvers
+        from core.keys import kek_users_register
         from files import (
             audit_lookups,
             checks,  # noqa: F401  (registers the settings checks)
         )
         from files.services import personal_files_handover_plan
+
+        # A keyring file gone while versions name its KEKs is lost, not new (core/keys.py).
+        kek_users_register(_kek_ids_in_use)
 
         # A leaver's personal files go to the named successor, in the same transaction.
         offboarding_planned.connect(
@@ -27,3 +31,9 @@ class FilesConfig(AppConfig):
             derived_files=audit_lookups.derived_files,
             access_now=audit_lookups.access_now,
         )
+
+
+def _kek_ids_in_use() -> set[str]:
+    from files.lifecycle import kek_ids_in_use
+
+    return kek_ids_in_use()

@@ -36,7 +36,7 @@ from files.blobs import version_content
 from files.crypto import BlobIntegrityError
 from files.envelope import EnvelopeError, WrappedKey, rewrap_data_key
 from files.keys import associated_data
-from files.models import File, FileVersion, Folder, VersionThumbnail
+from files.models import File, FileVersion, Folder, UploadSession, VersionThumbnail
 from files.services.common import versions_shred
 from files.storage import BlobMissingError, blob_store
 
@@ -106,6 +106,12 @@ def _purged_rows_delete() -> None:
         )
         if not leaves.exists():
             return
+        # Uploads into these folders would go with them (CASCADE) and leave their staged
+        # ciphertext in storage for good: delete them the tus way, objects after commit.
+        from files.tus import upload_delete  # tus imports files.services, as this does
+
+        for session in UploadSession.objects.filter(folder__in=leaves):
+            upload_delete(session=session)
         leaves.delete()
 
 
@@ -320,6 +326,7 @@ def data_keys_rewrap(
     from files.thumbnails import thumbnails_rewrap  # thumbnails import the previews' Pillow
 
     thumbnails_rewrapped = thumbnails_rewrap(batch_size=batch_size)
+    uploads_rewrapped = upload_sessions_rewrap(report, batch_size=batch_size)
     audit.record(
         action=Action.FILES_KEYS_ROTATION,
         outcome=Outcome.ERROR if report.failed else Outcome.SUCCESS,
@@ -329,10 +336,63 @@ def data_keys_rewrap(
             "current_kek": current,
             "rewrapped": report.rewrapped,
             "thumbnails_rewrapped": thumbnails_rewrapped,
+            "uploads_rewrapped": uploads_rewrapped,
             "failed": report.failed,
         },
     )
     return report
+
+
+def kek_ids_in_use() -> set[str]:
+    """Every KEK a file data key still names: versions, thumbnails, unfinished uploads
+    (authenticator apps are accounts', ``accounts.totp``). A KEK not in this set (nor
+    theirs) can leave the keyring without making anything unreadable."""
+    names: set[str] = set()
+    for rows in (
+        FileVersion.objects.filter(wrapped_data_key__isnull=False),
+        VersionThumbnail.objects.filter(wrapped_data_key__isnull=False),
+        UploadSession.objects.all(),
+    ):
+        names.update(rows.order_by().values_list("kek_id", flat=True).distinct())
+    names.discard("")
+    return names
+
+
+def upload_sessions_rewrap(report: RewrapReport, *, batch_size: int = 500) -> int:
+    """Re-wrap the data keys of unfinished uploads (tus sessions live for days).
+
+    Without it an upload started before a rotation still named the old KEK: once the
+    operator retired that key, the clinician's half-sent study could never be resumed.
+    A key that does not unwrap is left as it is and named in ``report.failed``
+    (``upload:<id>``): its upload cannot go on either way, and it expires on its own.
+    """
+    ring = keyring()
+    current = ring.current_key_id
+    skipped: list[uuid.UUID] = []
+    rewrapped = 0
+    while True:
+        with transaction.atomic():
+            # The upload session is first in the files lock order (docs/architecture.md).
+            batch = list(
+                UploadSession.objects.select_for_update(no_key=True)
+                .exclude(kek_id=current)
+                .exclude(pk__in=skipped)
+                .order_by("pk")[:batch_size]
+            )
+            if not batch:
+                return rewrapped
+            for session in batch:
+                wrapped = WrappedKey(session.kek_id, bytes(session.wrapped_key))
+                try:
+                    fresh = rewrap_data_key(ring, wrapped, associated_data(session.new_version_id))
+                except EnvelopeError:
+                    skipped.append(session.pk)
+                    report.failed.append(f"upload:{session.pk}")
+                    logger.warning("upload %s: its data key does not unwrap", session.pk)
+                    continue
+                session.kek_id, session.wrapped_key = fresh.kek_id, fresh.wrapped
+                session.save(update_fields=["kek_id", "wrapped_key"])
+                rewrapped += 1
 
 
 # --- Full re-encryption --------------------------------------------------------------------

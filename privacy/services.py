@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit import services as audit
-from audit.actions import Action
+from audit.actions import Action, action_catalogued
 from audit.exports import jsonl_chunks
 from audit.models import Outcome
 from audit.selectors import EventFilter, audit_head_sequence
@@ -26,6 +26,7 @@ from core.errors import RuleError
 from files.lineage import file_path
 from files.models import File, FileVersion, Folder, UploadSession
 from files.services.common import purge_cleanup_on_commit, versions_shred
+from files.tus import upload_delete
 from privacy import selectors
 
 README = """SecureDrive personal data export
@@ -47,8 +48,13 @@ activity.jsonl        your actions as recorded in the audit log, up to event #{h
                       (when, what, which file, from which address and browser)
 about_you.jsonl       what others did that concerns you, up to the same event: changes
                       to your account, and events that name your e-mail address
-                      (shares, links and transfers sent to you, invitations)
+                      (shares, links and transfers sent to you, invitations).
+                      Who did it is named; their network address and browser, and
+                      anyone else's e-mail address, read "(another person)" or are
+                      left empty: they are that person's data, not yours.
 """
+
+ANOTHER_PERSON = "(another person)"
 
 
 class ErasureRefused(RuleError):
@@ -58,6 +64,37 @@ class ErasureRefused(RuleError):
 def _json_lines(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     for row in rows:
         yield (json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _someone_elses_redacted(value: Any, *, address: str) -> Any:
+    if isinstance(value, list):
+        return [_someone_elses_redacted(item, address=address) for item in value]
+    if isinstance(value, str) and value.strip().casefold() == address:
+        return value
+    return ANOTHER_PERSON
+
+
+def _about_redacted(chunks: Iterable[bytes], *, person: User) -> Iterator[bytes]:
+    """Others' events about the person without the others' own personal data.
+
+    GDPR Art. 15(4): a copy for one person must not disclose another's data. The event
+    says who acted (the person is owed that), not from which address and browser, and
+    in the details the catalogue marks as personal (audit/actions.py) only the person's
+    own address stays: a transfer sent to them and to a patient's GP must not hand them
+    the GP's address. The hashes are the log's, for the DPO to find the original event.
+    """
+    address = person.email.strip().casefold()
+    for chunk in chunks:
+        for line in chunk.splitlines():
+            event = json.loads(line)
+            event["ip_address"] = ""
+            event["user_agent"] = ""
+            details = event.get("details")
+            action = action_catalogued(event["action"])
+            if isinstance(details, dict) and action is not None:
+                for field in action.personal_details & details.keys():
+                    details[field] = _someone_elses_redacted(details[field], address=address)
+            yield (json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
 
 
 def personal_data_export(*, actor: User, person: User) -> Iterator[bytes]:
@@ -98,7 +135,7 @@ def personal_data_export(*, actor: User, person: User) -> Iterator[bytes]:
     archive.add(jsonl_chunks(activity), "activity.jsonl")
     # The catalogue (audit/actions.py) says which event details hold personal data.
     about = EventFilter(about_email=person.email, about_account=str(person.pk), up_to_sequence=head)
-    archive.add(jsonl_chunks(about), "about_you.jsonl")
+    archive.add(_about_redacted(jsonl_chunks(about), person=person), "about_you.jsonl")
     return iter(archive)
 
 
@@ -154,9 +191,12 @@ def person_content_erase(*, actor: User, person: User, confirmation: str) -> Era
         folders = Folder.objects.filter(space__owner=person, parent__isnull=False)
         folders.filter(deleted_at__isnull=True).update(deleted_at=now)
         folders.update(purged_at=now)
-        uploads, _by_model = UploadSession.objects.filter(
-            owner=person, completed_at__isnull=True
-        ).delete()
+        # Row and staged ciphertext both (the objects go after the commit): deleting the
+        # rows alone left the upload's objects in storage, which nothing would ever remove.
+        uploads = 0
+        for session in UploadSession.objects.filter(owner=person, completed_at__isnull=True):
+            upload_delete(session=session)
+            uploads += 1
         audit.record(
             action=Action.PRIVACY_ERASURE,
             actor=actor,

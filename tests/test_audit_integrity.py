@@ -133,3 +133,27 @@ def test_never_verified_is_a_warning_not_a_quiet_grey_box(auditor: User) -> None
     page = client_signed_in(auditor).get("/audit/integrity/").content.decode()
     assert "No verification has run since start-up" in page
     assert "alert-warning" in page
+
+
+def test_checkpoints_that_disappear_fail_the_verification(
+    owner: User, settings: Any, mailoutbox: list[Any]
+) -> None:
+    """The checkpoint folder is wiped (a container recreated without a volume, or
+    someone covering their tracks) and the newest events deleted. The chain alone would
+    look intact; the run remembers the checkpoint it verified last and says they went."""
+    from audit.checkpoints import audit_log_verify_and_alert as verify_and_alert
+    from tests.test_audit_chain import tamper
+
+    sign_ins(owner, 4)
+    checkpoint_write_due.delay()
+    assert ChainVerification.objects.get().checkpoint_size == 4
+    for path in Path(settings.AUDIT_CHECKPOINT_DIR).iterdir():
+        path.chmod(0o600)
+        path.unlink()
+    tamper("DELETE FROM audit_auditevent WHERE sequence > 2")
+
+    verification = verify_and_alert(full=True)
+
+    assert not verification.intact
+    assert "signed checkpoints missing" in verification.message
+    assert "4" in verification.message

@@ -301,3 +301,36 @@ def test_only_the_purge_function_may_delete_and_only_anchored_old_events(
         "DELETE FROM audit_auditevent WHERE sequence = 12"
     )  # above the anchor
     assert len(log_rows()) == 4  # 11-13 and the purge's own event
+
+
+def test_an_anchor_the_purge_never_signed_does_not_hide_deleted_history(owner: User) -> None:
+    """A database owner erases yesterday's downloads: they compute a retention anchor at a
+    real signed checkpoint from the events themselves (nothing secret is needed), insert
+    it and delete the events below it. The anchor's checkpoint is genuine, so only the
+    purge's own signed statement (which needs the signing key) tells it from a forgery."""
+    from audit.retention import _anchor_fields
+
+    downloads(owner, 6)
+    checkpoints.checkpoint_write(force=True)
+    downloads(owner, 2)
+    checkpoints.checkpoint_write(force=True)
+    store = checkpoints.checkpoint_store()
+    after, proof, note = _anchor_fields(store, 6)
+    RetentionAnchor.objects.create(
+        tree_size=6,
+        root_hash=checkpoints.checkpoint_open_trusted(store, 6).root_hash.hex(),
+        last_event_hash=after.last_hash,
+        frontier=[value.hex() for value in after.frontier],
+        last_event_proof=[value.hex() for value in proof],
+        checkpoint_note=note,
+        purged_before=timezone.now(),
+        created_at=timezone.now(),
+    )
+    with transaction.atomic():
+        tamper("DELETE FROM audit_auditevent WHERE sequence <= 6")
+
+    report = checkpoints.audit_log_verify()
+    assert not report.intact
+    assert "anchor cannot be trusted" in report.problem
+    with pytest.raises(CommandError, match="Retention anchor cannot be trusted"):
+        call_command("verify_audit")

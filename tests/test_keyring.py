@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,3 +100,27 @@ def test_operator_creates_a_keyring_from_the_command_line(tmp_path: Path) -> Non
     second = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
     assert second.returncode == 1
     assert "refusing to overwrite" in second.stderr
+
+
+@pytest.mark.django_db
+def test_a_lost_keyring_is_not_silently_replaced_while_files_need_it(
+    owner: Any, folder_backend: Any, private_keyring: Path
+) -> None:
+    """Embedded mode. The operator restores the data folder but forgets var/secrets (or
+    the keyring is deleted). Starting again must say the keyring is missing and what to
+    do, not make a new one: files uploaded under a new keyring would be lost the day the
+    old one is restored, and nothing stored before could be read meanwhile."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from core.keys import keyring
+    from tests.files_helpers import root_of, version_store
+
+    version_store(actor=owner, folder=root_of(owner), name="echo.pdf", content=b"report")
+    private_keyring.unlink()
+
+    with pytest.raises(CommandError, match="restore it from your backup"):
+        call_command("bootstrap", no_static=True, stdout=io.StringIO())
+    with pytest.raises(KeyringError, match="restore it from your backup"):
+        keyring()
+    assert not private_keyring.exists()

@@ -159,6 +159,32 @@ def test_the_export_tells_a_person_what_others_did_that_names_them(
     }
 
 
+def test_the_export_shows_nobody_elses_personal_data(owner: User, teammate: User) -> None:
+    """Alice sends a transfer from home to Tom and to a patient's GP; Tom's export tells
+    him Alice sent it, but not the GP's address, nor Alice's home IP address and browser
+    (GDPR Art. 15(4): a copy for one person must not disclose another's data)."""
+    from audit.context import RequestContext
+
+    audit.record(
+        action=Action.SHARING_TRANSFER_SEND,
+        actor=owner,
+        target_type="sharing.transfer",
+        target_id=2,
+        details={"recipients": ["dr.petit@clinique.example", teammate.email], "subject": "Echo"},
+        request=RequestContext(ip_address="203.0.113.77", user_agent="AlicesHomeBrowser/1.0"),
+    )
+
+    archive = archive_of(client_signed_in(teammate).get("/privacy/export.zip"))
+
+    text = archive.read("about_you.jsonl").decode()
+    for someone_elses in ("dr.petit", "203.0.113.77", "AlicesHomeBrowser"):
+        assert someone_elses not in text
+    (sent,) = lines(archive, "about_you.jsonl")
+    assert sent["actor"] == owner.email
+    assert sent["details"]["recipients"] == ["(another person)", teammate.email]
+    assert sent["details"]["subject"] == "Echo"
+
+
 def test_the_export_is_not_someone_elses_to_take(
     owner: User, outsider: User, auditor: User, alices_drive: None
 ) -> None:
@@ -237,6 +263,31 @@ def test_a_leavers_personal_content_is_crypto_shredded_and_the_log_kept(
     assert AuditEvent.objects.filter(actor_id=str(owner.pk)).count() == events_about_alice
     assert audit_chain_verify().intact
     assert "0 files remain" in client.get(f"/privacy/people/{owner.pk}/").content.decode()
+
+
+@pytest.mark.usefixtures("small_segments")
+def test_erasure_leaves_nothing_of_a_leavers_half_sent_upload_in_storage(
+    owner: User, site_admin: User, backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Alice left in the middle of uploading a scan. Erasing her content removes the
+    upload's staged ciphertext from storage too, not only its row: nothing of hers is
+    left behind that nobody could ever account for or delete."""
+    from tests.test_tus import create, location, patch, token_client
+
+    api = token_client(owner)
+    scan = b"DICM-Dupont-" * 50000
+    url = location(create(api, len(scan), folder=root_of(owner).pk))
+    assert patch(api, url, 0, scan[:400000]).status_code == 204
+    assert [key for key, _stored in backend.everything() if key.startswith("uploads/")]
+    user_deactivate(actor=site_admin, user=owner, successor=None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_signed_in(site_admin).post(
+            f"/privacy/people/{owner.pk}/erase/", {"confirmation": owner.email}
+        )
+
+    assert response.status_code == 302
+    assert [key for key, _stored in backend.everything() if key.startswith("uploads/")] == []
 
 
 def test_only_site_admins_open_the_erasure_page(owner: User, outsider: User, auditor: User) -> None:

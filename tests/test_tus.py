@@ -9,6 +9,7 @@ import base64
 import hashlib
 import io
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -353,3 +354,61 @@ def test_a_gateway_sending_many_files_at_once_is_not_held_back_by_the_api_rate_l
 
     assert statuses == [201] * 5
     assert others == [200, 200, 429]
+
+
+def test_an_upload_in_progress_survives_a_key_rotation_and_the_old_keys_retirement(
+    owner: User, backend: Backend, private_keyring: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The operator rotates the master key while a clinician's study is half uploaded,
+    then retires the old key as docs/storage.md says once nothing names it. The upload
+    resumes and completes: its data key was re-wrapped with the others."""
+    from django.core.management import call_command
+
+    from core.keyring import FileKeyring
+
+    api = token_client(owner)
+    content = content_of(2 * 1024 * 1024 + 777, seed="rotation")
+    url = location(create(api, len(content), folder=root_of(owner).pk))
+    assert patch(api, url, 0, content[:1200000]).status_code == 204
+    old = UploadSession.objects.get().kek_id
+
+    out = io.StringIO()
+    call_command("rotate_keys", "--new-key", stdout=out)
+    assert "No data key or secret names an older key-encryption key" in out.getvalue()
+    ring = FileKeyring.load(private_keyring)
+    assert ring.current_key_id != old
+    assert UploadSession.objects.filter(kek_id=old).count() == 0
+    FileKeyring(
+        ring.current_key_id, {ring.current_key_id: ring.get(ring.current_key_id).secret}
+    ).save(private_keyring)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = patch(api, url, 1200000, content[1200000:])
+    assert response.status_code == 204, response.content
+    version = File.objects.get(name="scan.dcm").current_version
+    assert version is not None
+    assert stored_plaintext(version) == content
+
+
+def test_an_upload_into_a_folder_purged_for_good_leaves_no_staged_ciphertext(
+    owner: User, backend: Backend, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A clinician's study is half uploaded into "Scans" when the folder is deleted and
+    emptied from the trash. Once the purge has removed the folder's rows, the upload's
+    staged ciphertext must be gone from storage too, not left behind without a row."""
+    from files import services
+
+    scans = services.folder_create(actor=owner, parent=root_of(owner), name="Scans")
+    api = token_client(owner)
+    content = content_of(2 * 1024 * 1024, seed="purged")
+    url = location(create(api, len(content), folder=scans.pk))
+    assert patch(api, url, 0, content[:1200000]).status_code == 204
+    assert [key for key, _stored in backend.everything() if key.startswith("uploads/")]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.folder_delete(actor=owner, folder=scans)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.folder_purge(actor=owner, folder=scans)
+
+    assert not UploadSession.objects.exists()
+    assert [key for key, _stored in backend.everything() if key.startswith("uploads/")] == []

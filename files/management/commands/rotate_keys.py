@@ -4,7 +4,9 @@
     manage.py rotate_keys --new-key    # first add a fresh KEK to the keyring file
 
 Blobs are not touched: only the 61-byte wrapped keys in the database change, and the
-wrapped secrets of authenticator apps (``accounts.totp``). The run is resumable and
+wrapped secrets of authenticator apps (``accounts.totp``), thumbnails' keys and those of
+unfinished uploads. It ends by naming the older KEKs still in use (none: they may leave
+the keyring once no backup to restore needs them). The run is resumable and
 idempotent (each batch commits on its own; a key already under the current KEK is left
 alone) and audited (``files.keys.rotation`` at start and finish, ``files.keys.rewrap``
 and ``accounts.mfa.keys.rewrap`` per batch). Exit status 1 if a wrapped key failed to
@@ -19,8 +21,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.totp import authenticator_app_keys_rewrap
+from accounts.totp import AuthenticatorApp, authenticator_app_keys_rewrap
 from core.keyring import FileKeyring, KeyringError
+from files import lifecycle
 from files.lifecycle import RewrapReport, data_keys_rewrap
 
 
@@ -70,6 +73,17 @@ class Command(BaseCommand):
             f"Authenticator apps: {apps.rewrapped} secret(s) re-wrapped under "
             f"{apps.current_kek_id}."
         )
+        in_use = lifecycle.kek_ids_in_use() | set(
+            AuthenticatorApp.objects.values_list("kek_id", flat=True).distinct()
+        )
+        older = sorted(in_use - {report.current_kek_id})
+        if older:
+            self.stdout.write("Older key-encryption keys still in use: " + ", ".join(older))
+        else:
+            self.stdout.write(
+                "No data key or secret names an older key-encryption key any more "
+                "(database backups taken before this run still do)."
+            )
         problems = []
         if report.failed:
             problems.append(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +13,8 @@ from accounts.management.commands.setup_link import setup_link_banner
 from accounts.services import first_admin_ensure
 from audit import services as audit
 from audit.actions import Action
-from core.keyring import keyring_file_ensure
+from core.keyring import KeyringError
+from core.keys import keyring_file_ensure_fresh
 from securedrive import database_roles
 
 
@@ -63,7 +65,10 @@ class Command(BaseCommand):
             # Production never generates its own keyring: settings checked it exists.
             self.stdout.write(f"Keyring: {settings.KEYRING_FILE}")
         else:
-            keyring, created = keyring_file_ensure(settings.KEYRING_FILE)
+            try:
+                keyring, created = keyring_file_ensure_fresh(Path(settings.KEYRING_FILE))
+            except KeyringError as error:
+                raise CommandError(str(error)) from None
             if created:
                 audit.record(
                     action=Action.KEYRING_CREATE,
