@@ -157,3 +157,75 @@ def test_copies_racing_the_purge_of_every_other_reference_keep_the_content_or_re
     assert key_alive == bool(made), results
     for copy in made:
         lifecycle.version_verify(FileVersion.objects.get(file_id=copy.pk))
+
+
+AUDIT_CHAIN_LOCK = 1589682385  # audit/migrations/0003_append_function.py
+
+
+def lock_waiters() -> int:
+    """Backends of this database waiting for a lock (row or advisory), this one aside."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def parent_chain_loops(folder: Folder) -> bool:
+    """Walking up from ``folder`` comes back to a folder already seen."""
+    seen: set[int] = set()
+    current: int | None = folder.pk
+    while current is not None:
+        if current in seen:
+            return True
+        seen.add(current)
+        current = Folder.objects.values_list("parent_id", flat=True).get(pk=current)
+    return False
+
+
+def test_two_crossed_folder_moves_at_once_never_make_a_cycle(owner: User) -> None:
+    """Two colleagues reorganise the same space at the same moment: one moves “Cardio”
+    into “Imaging/2024”, the other moves “Imaging” into “Cardio/Echo”. Each move alone
+    is fine; both together would hang “Cardio” and “Imaging” below each other, out of
+    reach of the top folder, and every permission check walking up from them would loop
+    for ever. One of the two must be refused."""
+    from files import services
+    from files.errors import FileRuleError
+
+    root = root_of(owner)
+    cardio = services.folder_create(actor=owner, parent=root, name="Cardio")
+    echo = services.folder_create(actor=owner, parent=cardio, name="Echo")
+    imaging = services.folder_create(actor=owner, parent=root, name="Imaging")
+    year = services.folder_create(actor=owner, parent=imaging, name="2024")
+
+    def move(index: int) -> Any:
+        folder, destination = [(cardio, year), (imaging, echo)][index]
+        try:
+            services.folder_move(actor=owner, folder=folder, destination=destination)
+        except FileRuleError as error:
+            return error
+        return "moved"
+
+    # Both moves are held at their audit event (the chain's lock, taken last) until
+    # both have done their checks: the widest window two real requests can meet in.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [AUDIT_CHAIN_LOCK])
+    outcome: list[Any] = []
+    mover = threading.Thread(target=lambda: outcome.extend(all_at_once(move, 2)))
+    mover.start()
+    try:
+        for _attempt in range(3000):
+            if lock_waiters() == 2:
+                break
+            threading.Event().wait(0.01)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [AUDIT_CHAIN_LOCK])
+    mover.join(timeout=60)
+
+    assert sorted(map(type, outcome), key=str) == sorted([str, FileRuleError], key=str), outcome
+    for folder in (cardio, imaging):
+        assert not parent_chain_loops(folder)

@@ -18,7 +18,6 @@ from files.models import File, FileVersion, Folder
 from files.names import name_clean, name_key
 from files.services.common import (
     folder_locked_live,
-    folders_locked_live,
     free_name,
     name_clash_check,
     purge_cleanup_on_commit,
@@ -101,6 +100,38 @@ def folder_change(
     return folder
 
 
+def _move_locked(folder: Folder, destination: Folder) -> tuple[Folder, Folder]:
+    """Lock the moved folder, the destination and every folder above the destination
+    (ascending id, the lock order), and return the first two, live.
+
+    Locking the two folders alone let two crossed moves (A into a folder below B, B
+    into a folder below A) each check a tree the other was changing, both pass, and
+    hang A and B below each other, cut off from the top folder. With the destination's
+    whole chain locked, each crossed move holds the other's moved folder, so the second
+    waits for the first and then sees the tree it left. The chain is read again once
+    locked: if a move committed meanwhile changed it, the new chain is locked too.
+    """
+    for _attempt in range(_MOVE_LOCK_ATTEMPTS):
+        wanted = sorted({folder.pk, *selectors.folder_ancestor_ids(destination.pk)})
+        locked = {
+            row.pk: row
+            for row in Folder.objects.select_for_update(no_key=True)
+            .filter(pk__in=wanted)
+            .order_by("pk")
+        }
+        if set(selectors.folder_ancestor_ids(destination.pk)) <= locked.keys():
+            break
+    else:
+        raise FileRuleError(_("The folders were reorganised in the meantime: try again."))
+    moved, target = locked.get(folder.pk), locked.get(destination.pk)
+    if moved is None or target is None or moved.deleted_at or target.deleted_at:
+        raise FileRuleError(_("This folder was deleted in the meantime."))
+    return moved, target
+
+
+_MOVE_LOCK_ATTEMPTS = 5
+
+
 def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
     """Move a folder (and all below it) under ``destination``, maybe in another space."""
     require_manage(actor, folder)
@@ -110,7 +141,7 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
     if folder.is_root:
         raise FileRuleError(_("The top folder of a space cannot be moved."))
     with transaction.atomic():
-        folder, destination = folders_locked_live(folder, destination)
+        folder, destination = _move_locked(folder, destination)
         below = selectors.folder_descendant_ids([folder.pk])
         if destination.pk == folder.pk or destination.pk in below:
             raise FileRuleError(_("A folder cannot be moved into itself."))
