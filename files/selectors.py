@@ -650,8 +650,8 @@ def folder_label_for(*, actor: User, folder: Folder, via_share: bool | None = No
 def folder_descendant_ids(folder_ids: Iterable[int]) -> list[int]:
     """Ids of every folder strictly below the given ones (breadth first)."""
     found: list[int] = []
-    seen = set(folder_ids)
-    frontier = list(seen)
+    seen: set[int] = set()
+    frontier = list(folder_ids)
     while frontier:
         below = Folder.objects.filter(parent_id__in=frontier).values_list("pk", flat=True)
         frontier = [pk for pk in below if pk not in seen]  # a cycle ends the walk
