@@ -179,6 +179,39 @@ def test_a_folder_moves_to_a_team_space_with_everything_in_it(
     assert client_signed_in(teammate).get(f"/files/{moved.pk}/download/").status_code == 200
 
 
+def test_what_was_trashed_in_a_folder_stays_in_its_owners_trash_when_the_folder_moves_to_a_team(
+    owner: User, teammate: User, team: Team, folder_backend: Backend
+) -> None:
+    """Alice put a scan of the wrong patient in “Protocoles”, deleted it and an old
+    draft folder, then moved “Protocoles” into her team's space. Before, the deleted
+    items went along into the team's trash: Tom saw their names there and could
+    restore and read the scan Alice had deleted. They stay in Alice's trash."""
+    protocols = services.folder_create(actor=owner, parent=root_of(owner), name="Protocoles")
+    wrong = version_store(actor=owner, folder=protocols, name="wrong-patient.pdf", content=b"w")
+    drafts = services.folder_create(actor=owner, parent=protocols, name="Drafts")
+    draft = version_store(actor=owner, folder=drafts, name="draft.pdf", content=b"d")
+    services.file_delete(actor=owner, file=wrong.file)
+    services.folder_delete(actor=owner, folder=drafts)
+    team_root = services.space_root(services.space_team_get_or_create(team=team))
+
+    services.folder_move(actor=owner, folder=protocols, destination=team_root)
+
+    tom = client_signed_in(teammate)
+    team_trash = tom.get(f"/files/spaces/{team_root.space_id}/trash/").content.decode()
+    assert "wrong-patient.pdf" not in team_trash
+    assert "Drafts" not in team_trash
+    assert tom.post(f"/files/{wrong.file_id}/restore/").status_code == 404
+    assert tom.post(f"/files/folders/{drafts.pk}/restore/").status_code == 404
+    alice = client_signed_in(owner)
+    own_trash = alice.get(f"/files/spaces/{root_of(owner).space_id}/trash/").content.decode()
+    assert "wrong-patient.pdf" in own_trash
+    assert "Drafts" in own_trash
+    services.file_restore(actor=owner, file=File.objects.get(pk=wrong.file_id))
+    services.folder_restore(actor=owner, folder=Folder.objects.get(pk=drafts.pk))
+    assert File.objects.get(pk=wrong.file_id).folder_id == root_of(owner).pk
+    assert File.objects.get(pk=draft.file_id).space_id == root_of(owner).space_id
+
+
 def test_a_copy_shares_the_original_content(owner: User, backend: Backend) -> None:
     root = root_of(owner)
     source = version_store(actor=owner, folder=root, name="scan.dcm", content=content_of(300)).file

@@ -82,7 +82,7 @@ def folder_rename(*, actor: User, folder: Folder, name: str) -> Folder:
 def _subtree_bytes(folder_ids: list[int]) -> int:
 
     total = FileVersion.objects.filter(
-        file__folder_id__in=folder_ids, shredded_at__isnull=True
+        file__folder_id__in=folder_ids, file__deleted_at__isnull=True, shredded_at__isnull=True
     ).aggregate(total=Sum("size"))["total"]
     return int(total or 0)
 
@@ -146,12 +146,17 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
         if destination.pk == folder.pk or destination.pk in below:
             raise FileRuleError(_("A folder cannot be moved into itself."))
         name_clash_check(folder=destination, key=folder.name_key, subfolder=folder)
-        subtree = [folder.pk, *below]
         from_parent, from_space = folder.parent_id, folder.space_id
+        left_in_trash = {"trash_files_left": 0, "trash_folders_left": 0}
         if destination.space_id != folder.space_id:
+            live = Folder.objects.filter(pk__in=below, deleted_at__isnull=True)
+            subtree = [folder.pk, *live.values_list("pk", flat=True)]
             quota_check(destination.space, _subtree_bytes(subtree))
+            left_in_trash = _trash_left_behind(subtree, space_root(folder.space))
             Folder.objects.filter(pk__in=subtree).update(space_id=destination.space_id)
-            File.objects.filter(folder_id__in=subtree).update(space_id=destination.space_id)
+            File.objects.filter(folder_id__in=subtree, deleted_at__isnull=True).update(
+                space_id=destination.space_id
+            )
         folder.parent = destination
         folder.space_id = destination.space_id
         folder.save(update_fields=["parent", "space"])
@@ -164,8 +169,22 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
             to_folder=destination.pk,
             from_space=from_space,
             to_space=destination.space_id,
+            trash_files_left=left_in_trash["trash_files_left"],
+            trash_folders_left=left_in_trash["trash_folders_left"],
         )
     return folder
+
+
+def _trash_left_behind(subtree: list[int], old_root: Folder) -> dict[str, int]:
+    """What was deleted inside a folder moving to another space stays in its own
+    space's trash, hung under that space's top folder (where a restore puts it): the
+    people of the other space never saw it, and must not find it in their trash and
+    restore what its owner deleted. What was deleted with a subfolder stays below it."""
+    files = File.objects.filter(folder_id__in=subtree, deleted_at__isnull=False)
+    folders = Folder.objects.filter(parent_id__in=subtree, deleted_at__isnull=False)
+    left = {"trash_files_left": files.update(folder=old_root)}
+    left["trash_folders_left"] = folders.update(parent=old_root)
+    return left
 
 
 def folder_delete(*, actor: User | None, folder: Folder) -> Folder:
