@@ -229,3 +229,64 @@ def test_two_crossed_folder_moves_at_once_never_make_a_cycle(owner: User) -> Non
     assert sorted(map(type, outcome), key=str) == sorted([str, FileRuleError], key=str), outcome
     for folder in (cardio, imaging):
         assert not parent_chain_loops(folder)
+
+
+def wait_for_lock_waiters(count: int) -> None:
+    for _attempt in range(3000):
+        if lock_waiters() >= count:
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError(f"{count} transactions never came to wait")
+
+
+def test_a_file_restored_while_a_namesake_is_uploaded_into_its_folder_gets_a_number(
+    owner: User, folder_backend: Backend
+) -> None:
+    """Alice restores “report.pdf” from the trash while a colleague's upload of a new
+    “report.pdf” lands in the same folder. Before, the restore checked that the name was
+    free without locking the folder, both wrote “report.pdf”, and the restore failed on
+    the database's unique name (an error page). It now waits for the upload and comes
+    back as “report (2).pdf”."""
+    from files import services
+    from tests.files_helpers import version_store
+
+    root = root_of(owner)
+    old = version_store(actor=owner, folder=root, name="report.pdf", content=b"old").file
+    services.file_delete(actor=owner, file=old)
+    outcome: dict[str, Any] = {}
+
+    def upload() -> None:
+        try:
+            version = version_store(actor=owner, folder=root, name="report.pdf", content=b"new")
+            outcome["upload"] = version.file.name
+        except BaseException as error:
+            outcome["upload"] = error
+        finally:
+            connections.close_all()
+
+    def restore() -> None:
+        try:
+            trashed = File.objects.get(pk=old.pk)
+            outcome["restore"] = services.file_restore(actor=owner, file=trashed).name
+        except BaseException as error:
+            outcome["restore"] = error
+        finally:
+            connections.close_all()
+
+    # The upload is held at its audit event (the chain's lock, taken last), its new row
+    # written; then the restore runs into it.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [AUDIT_CHAIN_LOCK])
+    threads = [threading.Thread(target=upload), threading.Thread(target=restore)]
+    try:
+        threads[0].start()
+        wait_for_lock_waiters(1)
+        threads[1].start()
+        wait_for_lock_waiters(2)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [AUDIT_CHAIN_LOCK])
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert outcome == {"upload": "report.pdf", "restore": "report (2).pdf"}

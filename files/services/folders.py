@@ -27,7 +27,7 @@ from files.services.common import (
     require_manage,
     versions_shred,
 )
-from files.services.spaces import space_root
+from files.services.spaces import restore_destination_locked, space_root
 
 
 def folder_create(*, actor: User, parent: Folder, name: str) -> Folder:
@@ -222,12 +222,10 @@ def folder_restore(*, actor: User, folder: Folder) -> Folder:
     """
     require_manage(actor, folder)
     with transaction.atomic():
+        parent = restore_destination_locked(folder_id=folder.parent_id, space=folder.space)
         folder = Folder.objects.select_for_update(no_key=True).get(pk=folder.pk)
         if folder.deleted_at is None or folder.purged_at is not None:
             raise FileRuleError(_("This folder is not in the trash."))
-        parent = Folder.objects.filter(pk=folder.parent_id or 0, deleted_at__isnull=True).first()
-        if parent is None or parent.space_id != folder.space_id:
-            parent = space_root(folder.space)
         folder.name = free_name(folder=parent, name=folder.name)
         folder.name_key = name_key(folder.name)
         folder.parent = parent
