@@ -451,6 +451,30 @@ def test_emptying_the_trash_with_a_folder_and_a_folder_inside_it_ticked_deletes_
     assert sorted(purges.values_list("target_id", flat=True)) == [str(cardio.pk)]
 
 
+def test_trashing_a_folder_and_a_file_inside_it_together_trashes_both_and_undo_brings_both_back(
+    owner: User, folder_backend: Backend
+) -> None:
+    """A selection naming a folder and a file inside it (an "Undo" offer, a script):
+    before, the folder took the file to the trash and the file's own turn was refused
+    (“deleted in the meantime”), rolling back everything."""
+    root = root_of(owner)
+    cardio = services.folder_create(actor=owner, parent=root, name="Cardio")
+    inside = version_store(actor=owner, folder=cardio, name="echo.dcm", content=b"e").file
+    client = client_signed_in(owner)
+    ticked = {
+        "folder": str(cardio.pk),
+        "file": str(inside.pk),
+        "next": f"/files/folders/{root.pk}/",
+    }
+
+    assert client.post("/files/selection/trash/", ticked).status_code == 302
+
+    assert Folder.objects.get(pk=cardio.pk).deleted_at is not None
+    assert File.objects.get(pk=inside.pk).trashed_with_id == cardio.pk
+    client.post("/files/selection/restore/", {"folder": str(cardio.pk)})
+    assert File.objects.get(pk=inside.pk).deleted_at is None
+
+
 # --- Retention -------------------------------------------------------------------------------
 
 
