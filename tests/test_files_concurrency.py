@@ -290,3 +290,56 @@ def test_a_file_restored_while_a_namesake_is_uploaded_into_its_folder_gets_a_num
         thread.join(timeout=60)
 
     assert outcome == {"upload": "report.pdf", "restore": "report (2).pdf"}
+
+
+def test_a_rename_racing_a_new_folder_of_the_same_name_never_leaves_twins(
+    owner: User, folder_backend: Backend
+) -> None:
+    """Bob creates the folder “Résultats” while Alice renames her file “draft” to
+    “résultats” in the same folder. Before, the rename locked only the file, so both
+    checks passed and the folder held a file and a folder of one name (the database
+    has no rule across the two tables). The rename now waits for the folder's lock
+    and is refused."""
+    from files import services
+    from files.errors import NameClashError
+    from tests.files_helpers import version_store
+
+    root = root_of(owner)
+    draft = version_store(actor=owner, folder=root, name="draft", content=b"d").file
+    outcome: dict[str, Any] = {}
+
+    def create() -> None:
+        try:
+            outcome["create"] = services.folder_create(
+                actor=owner, parent=root, name="Résultats"
+            ).name
+        except BaseException as error:
+            outcome["create"] = error
+        finally:
+            connections.close_all()
+
+    def rename() -> None:
+        try:
+            file = File.objects.get(pk=draft.pk)
+            outcome["rename"] = services.file_rename(actor=owner, file=file, name="résultats").name
+        except BaseException as error:
+            outcome["rename"] = type(error)
+        finally:
+            connections.close_all()
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [AUDIT_CHAIN_LOCK])
+    threads = [threading.Thread(target=create), threading.Thread(target=rename)]
+    try:
+        threads[0].start()
+        wait_for_lock_waiters(1)
+        threads[1].start()
+        wait_for_lock_waiters(2)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [AUDIT_CHAIN_LOCK])
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert outcome == {"create": "Résultats", "rename": NameClashError}
+    assert File.objects.get(pk=draft.pk).name == "draft"

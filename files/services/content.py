@@ -20,6 +20,7 @@ from files.errors import (
 from files.models import File, FileVersion, Folder
 from files.names import name_clean, name_key
 from files.services.common import (
+    file_and_folder_locked_live,
     file_locked_live,
     folder_locked_live,
     free_name,
@@ -174,8 +175,8 @@ def file_rename(*, actor: User, file: File, name: str) -> File:
     key = name_key(clean)
     try:
         with transaction.atomic():
-            file = file_locked_live(file)
-            name_clash_check(folder=file.folder, key=key, file=file)
+            file, folder = file_and_folder_locked_live(file)
+            name_clash_check(folder=folder, key=key, file=file)
             old_name = file.name
             file.name, file.name_key = clean, key
             file.save(update_fields=["name", "name_key"])

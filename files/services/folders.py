@@ -17,6 +17,7 @@ from files.errors import (
 from files.models import File, FileVersion, Folder
 from files.names import name_clean, name_key
 from files.services.common import (
+    folder_and_parent_locked_live,
     folder_locked_live,
     free_name,
     name_clash_check,
@@ -59,9 +60,8 @@ def folder_rename(*, actor: User, folder: Folder, name: str) -> Folder:
     key = name_key(clean)
     try:
         with transaction.atomic():
-            folder = folder_locked_live(folder)
-            assert folder.parent is not None  # noqa: S101  (not the root)
-            name_clash_check(folder=folder.parent, key=key, subfolder=folder)
+            folder, parent = folder_and_parent_locked_live(folder)
+            name_clash_check(folder=parent, key=key, subfolder=folder)
             old_name = folder.name
             folder.name, folder.name_key = clean, key
             folder.save(update_fields=["name", "name_key"])
