@@ -131,14 +131,14 @@ def file_and_folder_locked_live(file: File) -> tuple[File, Folder]:
 
 
 def folder_and_parent_locked_live(folder: Folder) -> tuple[Folder, Folder]:
-    """A folder and its parent, both locked (parent first), for a change of name: see
+    """A folder and its parent, both locked (by ascending id, as a move locks the
+    folders above its destination), for a change of name: see
     ``file_and_folder_locked_live``."""
     for _attempt in range(3):
         parent_id = Folder.objects.get(pk=folder.pk).parent_id
         if parent_id is None:
             raise FileRuleError(_("The top folder of a space cannot be renamed."))
-        parent = folder_locked_live(Folder(pk=parent_id))
-        locked = folder_locked_live(folder)
+        parent, locked = folders_locked_live(Folder(pk=parent_id), folder)
         if locked.parent_id == parent.pk:
             return locked, parent
     raise FileRuleError(_("This folder was moved in the meantime: try again."))
