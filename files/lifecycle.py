@@ -178,8 +178,13 @@ def trash_purge_expired(*, now: dt.datetime | None = None, days: int | None = No
     expired_folders = Folder.objects.filter(
         deleted_at__lt=cutoff, trashed_with__isnull=True, purged_at__isnull=True
     )
-    for folder in expired_folders:
-        shredded += services.folder_purge(actor=None, folder=folder)
+    # A folder deleted on its own and later its parent are both listed: purging the
+    # parent purges the subfolder too, whose own purge would then be refused and stop
+    # the run. Each is looked at again when its turn comes.
+    for folder_id in list(expired_folders.values_list("pk", flat=True)):
+        folder = Folder.objects.filter(pk=folder_id, purged_at__isnull=True).first()
+        if folder is not None:
+            shredded += services.folder_purge(actor=None, folder=folder)
     expired_files = File.objects.filter(
         deleted_at__lt=cutoff, trashed_with__isnull=True, purged_at__isnull=True
     )

@@ -51,6 +51,22 @@ class Selection:
     def names(self) -> list[str]:
         return [folder.name for folder in self.folders] + [file.name for file in self.files]
 
+    def outermost(self) -> Selection:
+        """Without what lies below a ticked folder: purging or trashing that folder takes
+        it along, and acting on it again would be refused (“not in the trash”), rolling
+        back the whole selection. In the trash, a folder deleted on its own and then
+        its parent both show, and "select all" ticks both."""
+        below = set(selectors.folder_descendant_ids([folder.pk for folder in self.folders]))
+        return Selection(
+            files=[
+                file
+                for file in self.files
+                if file.folder_id not in below
+                and all(file.folder_id != folder.pk for folder in self.folders)
+            ],
+            folders=[folder for folder in self.folders if folder.pk not in below],
+        )
+
     def ids_fields(self) -> dict[str, str]:
         """The selection as one field per kind (an "Undo" offer's form)."""
         return {

@@ -146,12 +146,14 @@ def _shares_received(actor: User) -> QuerySet[Any]:
 
 def folder_ancestor_ids(folder_id: int) -> list[int]:
     """``folder_id`` and the id of every folder above it, in one query (recursive CTE,
-    PostgreSQL and SQLite alike)."""
+    PostgreSQL and SQLite alike). ``UNION`` rather than ``UNION ALL``: should a cycle
+    ever exist (two crossed moves did make one, ``files.services.folders._move_locked``),
+    the walk ends instead of running until the statement times out."""
     table = connection.ops.quote_name(Folder._meta.db_table)
     sql = (
         "WITH RECURSIVE chain(id, parent_id) AS ("  # noqa: S608  (table name from the model)
         f" SELECT id, parent_id FROM {table} WHERE id = %s"
-        f" UNION ALL SELECT f.id, f.parent_id FROM {table} f JOIN chain c ON f.id = c.parent_id"
+        f" UNION SELECT f.id, f.parent_id FROM {table} f JOIN chain c ON f.id = c.parent_id"
         ") SELECT id FROM chain"
     )
     with connection.cursor() as cursor:
@@ -648,9 +650,12 @@ def folder_label_for(*, actor: User, folder: Folder, via_share: bool | None = No
 def folder_descendant_ids(folder_ids: Iterable[int]) -> list[int]:
     """Ids of every folder strictly below the given ones (breadth first)."""
     found: list[int] = []
+    seen: set[int] = set()
     frontier = list(folder_ids)
     while frontier:
-        frontier = list(Folder.objects.filter(parent_id__in=frontier).values_list("pk", flat=True))
+        below = Folder.objects.filter(parent_id__in=frontier).values_list("pk", flat=True)
+        frontier = [pk for pk in below if pk not in seen]  # a cycle ends the walk
+        seen.update(frontier)
         found.extend(frontier)
     return found
 

@@ -157,3 +157,189 @@ def test_copies_racing_the_purge_of_every_other_reference_keep_the_content_or_re
     assert key_alive == bool(made), results
     for copy in made:
         lifecycle.version_verify(FileVersion.objects.get(file_id=copy.pk))
+
+
+AUDIT_CHAIN_LOCK = 1589682385  # audit/migrations/0003_append_function.py
+
+
+def lock_waiters() -> int:
+    """Backends of this database waiting for a lock (row or advisory), this one aside."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def parent_chain_loops(folder: Folder) -> bool:
+    """Walking up from ``folder`` comes back to a folder already seen."""
+    seen: set[int] = set()
+    current: int | None = folder.pk
+    while current is not None:
+        if current in seen:
+            return True
+        seen.add(current)
+        current = Folder.objects.values_list("parent_id", flat=True).get(pk=current)
+    return False
+
+
+def test_two_crossed_folder_moves_at_once_never_make_a_cycle(owner: User) -> None:
+    """Two colleagues reorganise the same space at the same moment: one moves “Cardio”
+    into “Imaging/2024”, the other moves “Imaging” into “Cardio/Echo”. Each move alone
+    is fine; both together would hang “Cardio” and “Imaging” below each other, out of
+    reach of the top folder, and every permission check walking up from them would loop
+    for ever. One of the two must be refused."""
+    from files import services
+    from files.errors import FileRuleError
+
+    root = root_of(owner)
+    cardio = services.folder_create(actor=owner, parent=root, name="Cardio")
+    echo = services.folder_create(actor=owner, parent=cardio, name="Echo")
+    imaging = services.folder_create(actor=owner, parent=root, name="Imaging")
+    year = services.folder_create(actor=owner, parent=imaging, name="2024")
+
+    def move(index: int) -> Any:
+        folder, destination = [(cardio, year), (imaging, echo)][index]
+        try:
+            services.folder_move(actor=owner, folder=folder, destination=destination)
+        except FileRuleError as error:
+            return error
+        return "moved"
+
+    # Both moves are held at their audit event (the chain's lock, taken last) until
+    # both have done their checks: the widest window two real requests can meet in.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [AUDIT_CHAIN_LOCK])
+    outcome: list[Any] = []
+    mover = threading.Thread(target=lambda: outcome.extend(all_at_once(move, 2)))
+    mover.start()
+    try:
+        for _attempt in range(3000):
+            if lock_waiters() == 2:
+                break
+            threading.Event().wait(0.01)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [AUDIT_CHAIN_LOCK])
+    mover.join(timeout=60)
+
+    assert sorted(map(type, outcome), key=str) == sorted([str, FileRuleError], key=str), outcome
+    for folder in (cardio, imaging):
+        assert not parent_chain_loops(folder)
+
+
+def wait_for_lock_waiters(count: int) -> None:
+    for _attempt in range(3000):
+        if lock_waiters() >= count:
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError(f"{count} transactions never came to wait")
+
+
+def test_a_file_restored_while_a_namesake_is_uploaded_into_its_folder_gets_a_number(
+    owner: User, folder_backend: Backend
+) -> None:
+    """Alice restores “report.pdf” from the trash while a colleague's upload of a new
+    “report.pdf” lands in the same folder. Before, the restore checked that the name was
+    free without locking the folder, both wrote “report.pdf”, and the restore failed on
+    the database's unique name (an error page). It now waits for the upload and comes
+    back as “report (2).pdf”."""
+    from files import services
+    from tests.files_helpers import version_store
+
+    root = root_of(owner)
+    old = version_store(actor=owner, folder=root, name="report.pdf", content=b"old").file
+    services.file_delete(actor=owner, file=old)
+    outcome: dict[str, Any] = {}
+
+    def upload() -> None:
+        try:
+            version = version_store(actor=owner, folder=root, name="report.pdf", content=b"new")
+            outcome["upload"] = version.file.name
+        except BaseException as error:
+            outcome["upload"] = error
+        finally:
+            connections.close_all()
+
+    def restore() -> None:
+        try:
+            trashed = File.objects.get(pk=old.pk)
+            outcome["restore"] = services.file_restore(actor=owner, file=trashed).name
+        except BaseException as error:
+            outcome["restore"] = error
+        finally:
+            connections.close_all()
+
+    # The upload is held at its audit event (the chain's lock, taken last), its new row
+    # written; then the restore runs into it.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [AUDIT_CHAIN_LOCK])
+    threads = [threading.Thread(target=upload), threading.Thread(target=restore)]
+    try:
+        threads[0].start()
+        wait_for_lock_waiters(1)
+        threads[1].start()
+        wait_for_lock_waiters(2)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [AUDIT_CHAIN_LOCK])
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert outcome == {"upload": "report.pdf", "restore": "report (2).pdf"}
+
+
+def test_a_rename_racing_a_new_folder_of_the_same_name_never_leaves_twins(
+    owner: User, folder_backend: Backend
+) -> None:
+    """Bob creates the folder “Résultats” while Alice renames her file “draft” to
+    “résultats” in the same folder. Before, the rename locked only the file, so both
+    checks passed and the folder held a file and a folder of one name (the database
+    has no rule across the two tables). The rename now waits for the folder's lock
+    and is refused."""
+    from files import services
+    from files.errors import NameClashError
+    from tests.files_helpers import version_store
+
+    root = root_of(owner)
+    draft = version_store(actor=owner, folder=root, name="draft", content=b"d").file
+    outcome: dict[str, Any] = {}
+
+    def create() -> None:
+        try:
+            outcome["create"] = services.folder_create(
+                actor=owner, parent=root, name="Résultats"
+            ).name
+        except BaseException as error:
+            outcome["create"] = error
+        finally:
+            connections.close_all()
+
+    def rename() -> None:
+        try:
+            file = File.objects.get(pk=draft.pk)
+            outcome["rename"] = services.file_rename(actor=owner, file=file, name="résultats").name
+        except BaseException as error:
+            outcome["rename"] = type(error)
+        finally:
+            connections.close_all()
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [AUDIT_CHAIN_LOCK])
+    threads = [threading.Thread(target=create), threading.Thread(target=rename)]
+    try:
+        threads[0].start()
+        wait_for_lock_waiters(1)
+        threads[1].start()
+        wait_for_lock_waiters(2)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [AUDIT_CHAIN_LOCK])
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert outcome == {"create": "Résultats", "rename": NameClashError}
+    assert File.objects.get(pk=draft.pk).name == "draft"

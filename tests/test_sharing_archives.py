@@ -376,6 +376,10 @@ def test_paths_cannot_escape_the_folder_they_are_unzipped_into() -> None:
     assert archive_path_clean("re\u202eport\x00.pdf") == "report.pdf"
     assert archive_path_clean("Cafe\u0301.txt") == "Café.txt"  # NFC
     assert archive_path_clean("..") == "file"
+    # A folder named “C:” is a drive to some Windows unzip tools; “a.pdf:x” a hidden
+    # NTFS stream of “a.pdf”: what Windows refuses in a name becomes “_”.
+    assert archive_path_clean("C:/Windows/evil.dll") == "C_/Windows/evil.dll"
+    assert archive_path_clean('IRM/a.pdf:x <"1|2"> ?*') == "IRM/a.pdf_x __1_2__ __"
 
 
 def test_names_that_would_clash_on_a_recipients_disk_are_numbered() -> None:

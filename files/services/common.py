@@ -116,6 +116,34 @@ def _pk(folder: Folder) -> int:
     return int(folder.pk)
 
 
+def file_and_folder_locked_live(file: File) -> tuple[File, Folder]:
+    """The file and the folder it is in, both locked (the folder first: the lock order),
+    for a change of name: every writer of a name into a folder (upload, new folder,
+    copy, move, restore) holds that folder's lock, so the check that the name is free
+    stays true until the commit. The file locked alone let a new folder of the same
+    name land beside it (no database rule spans files and folders)."""
+    for _attempt in range(3):
+        folder = folder_locked_live(Folder(pk=File.objects.get(pk=file.pk).folder_id))
+        locked = file_locked_live(file)
+        if locked.folder_id == folder.pk:  # not moved between the two locks
+            return locked, folder
+    raise FileRuleError(_("This file was moved in the meantime: try again."))
+
+
+def folder_and_parent_locked_live(folder: Folder) -> tuple[Folder, Folder]:
+    """A folder and its parent, both locked (by ascending id, as a move locks the
+    folders above its destination), for a change of name: see
+    ``file_and_folder_locked_live``."""
+    for _attempt in range(3):
+        parent_id = Folder.objects.get(pk=folder.pk).parent_id
+        if parent_id is None:
+            raise FileRuleError(_("The top folder of a space cannot be renamed."))
+        parent, locked = folders_locked_live(Folder(pk=parent_id), folder)
+        if locked.parent_id == parent.pk:
+            return locked, parent
+    raise FileRuleError(_("This folder was moved in the meantime: try again."))
+
+
 def file_locked_live(file: File) -> File:
     locked = File.objects.select_for_update(no_key=True).filter(pk=file.pk).first()
     if locked is None or locked.deleted_at is not None or locked.purged_at is not None:

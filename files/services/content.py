@@ -20,6 +20,7 @@ from files.errors import (
 from files.models import File, FileVersion, Folder
 from files.names import name_clean, name_key
 from files.services.common import (
+    file_and_folder_locked_live,
     file_locked_live,
     folder_locked_live,
     free_name,
@@ -31,7 +32,7 @@ from files.services.common import (
     require_manage,
     versions_shred,
 )
-from files.services.spaces import space_root
+from files.services.spaces import restore_destination_locked
 from files.services.versions import readable_source, version_create, version_share_create
 from files.uploads import SealedBlob
 
@@ -174,8 +175,8 @@ def file_rename(*, actor: User, file: File, name: str) -> File:
     key = name_key(clean)
     try:
         with transaction.atomic():
-            file = file_locked_live(file)
-            name_clash_check(folder=file.folder, key=key, file=file)
+            file, folder = file_and_folder_locked_live(file)
+            name_clash_check(folder=folder, key=key, file=file)
             old_name = file.name
             file.name, file.name_key = clean, key
             file.save(update_fields=["name", "name_key"])
@@ -307,12 +308,10 @@ def file_restore(*, actor: User, file: File) -> File:
     """Bring a file back from the trash, to its folder if still there, else the top."""
     require_manage(actor, file)
     with transaction.atomic():
+        folder = restore_destination_locked(folder_id=file.folder_id, space=file.space)
         file = File.objects.select_for_update(no_key=True).get(pk=file.pk)
         if file.deleted_at is None or file.purged_at is not None or file.trashed_with_id:
             raise FileRuleError(_("This file is not in the trash."))
-        folder = Folder.objects.filter(pk=file.folder_id, deleted_at__isnull=True).first()
-        if folder is None or folder.space_id != file.space_id:
-            folder = space_root(file.space)
         file.name = free_name(folder=folder, name=file.name)
         file.name_key = name_key(file.name)
         file.folder = folder

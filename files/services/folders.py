@@ -17,8 +17,8 @@ from files.errors import (
 from files.models import File, FileVersion, Folder
 from files.names import name_clean, name_key
 from files.services.common import (
+    folder_and_parent_locked_live,
     folder_locked_live,
-    folders_locked_live,
     free_name,
     name_clash_check,
     purge_cleanup_on_commit,
@@ -28,7 +28,7 @@ from files.services.common import (
     require_manage,
     versions_shred,
 )
-from files.services.spaces import space_root
+from files.services.spaces import restore_destination_locked, space_root
 
 
 def folder_create(*, actor: User, parent: Folder, name: str) -> Folder:
@@ -60,9 +60,8 @@ def folder_rename(*, actor: User, folder: Folder, name: str) -> Folder:
     key = name_key(clean)
     try:
         with transaction.atomic():
-            folder = folder_locked_live(folder)
-            assert folder.parent is not None  # noqa: S101  (not the root)
-            name_clash_check(folder=folder.parent, key=key, subfolder=folder)
+            folder, parent = folder_and_parent_locked_live(folder)
+            name_clash_check(folder=parent, key=key, subfolder=folder)
             old_name = folder.name
             folder.name, folder.name_key = clean, key
             folder.save(update_fields=["name", "name_key"])
@@ -83,7 +82,7 @@ def folder_rename(*, actor: User, folder: Folder, name: str) -> Folder:
 def _subtree_bytes(folder_ids: list[int]) -> int:
 
     total = FileVersion.objects.filter(
-        file__folder_id__in=folder_ids, shredded_at__isnull=True
+        file__folder_id__in=folder_ids, file__deleted_at__isnull=True, shredded_at__isnull=True
     ).aggregate(total=Sum("size"))["total"]
     return int(total or 0)
 
@@ -101,6 +100,38 @@ def folder_change(
     return folder
 
 
+def _move_locked(folder: Folder, destination: Folder) -> tuple[Folder, Folder]:
+    """Lock the moved folder, the destination and every folder above the destination
+    (ascending id, the lock order), and return the first two, live.
+
+    Locking the two folders alone let two crossed moves (A into a folder below B, B
+    into a folder below A) each check a tree the other was changing, both pass, and
+    hang A and B below each other, cut off from the top folder. With the destination's
+    whole chain locked, each crossed move holds the other's moved folder, so the second
+    waits for the first and then sees the tree it left. The chain is read again once
+    locked: if a move committed meanwhile changed it, the new chain is locked too.
+    """
+    for _attempt in range(_MOVE_LOCK_ATTEMPTS):
+        wanted = sorted({folder.pk, *selectors.folder_ancestor_ids(destination.pk)})
+        locked = {
+            row.pk: row
+            for row in Folder.objects.select_for_update(no_key=True)
+            .filter(pk__in=wanted)
+            .order_by("pk")
+        }
+        if set(selectors.folder_ancestor_ids(destination.pk)) <= locked.keys():
+            break
+    else:
+        raise FileRuleError(_("The folders were reorganised in the meantime: try again."))
+    moved, target = locked.get(folder.pk), locked.get(destination.pk)
+    if moved is None or target is None or moved.deleted_at or target.deleted_at:
+        raise FileRuleError(_("This folder was deleted in the meantime."))
+    return moved, target
+
+
+_MOVE_LOCK_ATTEMPTS = 5
+
+
 def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
     """Move a folder (and all below it) under ``destination``, maybe in another space."""
     require_manage(actor, folder)
@@ -110,17 +141,22 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
     if folder.is_root:
         raise FileRuleError(_("The top folder of a space cannot be moved."))
     with transaction.atomic():
-        folder, destination = folders_locked_live(folder, destination)
+        folder, destination = _move_locked(folder, destination)
         below = selectors.folder_descendant_ids([folder.pk])
         if destination.pk == folder.pk or destination.pk in below:
             raise FileRuleError(_("A folder cannot be moved into itself."))
         name_clash_check(folder=destination, key=folder.name_key, subfolder=folder)
-        subtree = [folder.pk, *below]
         from_parent, from_space = folder.parent_id, folder.space_id
+        left_in_trash = {"trash_files_left": 0, "trash_folders_left": 0}
         if destination.space_id != folder.space_id:
+            live = Folder.objects.filter(pk__in=below, deleted_at__isnull=True)
+            subtree = [folder.pk, *live.values_list("pk", flat=True)]
             quota_check(destination.space, _subtree_bytes(subtree))
+            left_in_trash = _trash_left_behind(subtree, space_root(folder.space))
             Folder.objects.filter(pk__in=subtree).update(space_id=destination.space_id)
-            File.objects.filter(folder_id__in=subtree).update(space_id=destination.space_id)
+            File.objects.filter(folder_id__in=subtree, deleted_at__isnull=True).update(
+                space_id=destination.space_id
+            )
         folder.parent = destination
         folder.space_id = destination.space_id
         folder.save(update_fields=["parent", "space"])
@@ -133,8 +169,22 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
             to_folder=destination.pk,
             from_space=from_space,
             to_space=destination.space_id,
+            trash_files_left=left_in_trash["trash_files_left"],
+            trash_folders_left=left_in_trash["trash_folders_left"],
         )
     return folder
+
+
+def _trash_left_behind(subtree: list[int], old_root: Folder) -> dict[str, int]:
+    """What was deleted inside a folder moving to another space stays in its own
+    space's trash, hung under that space's top folder (where a restore puts it): the
+    people of the other space never saw it, and must not find it in their trash and
+    restore what its owner deleted. What was deleted with a subfolder stays below it."""
+    files = File.objects.filter(folder_id__in=subtree, deleted_at__isnull=False)
+    folders = Folder.objects.filter(parent_id__in=subtree, deleted_at__isnull=False)
+    left = {"trash_files_left": files.update(folder=old_root)}
+    left["trash_folders_left"] = folders.update(parent=old_root)
+    return left
 
 
 def folder_delete(*, actor: User | None, folder: Folder) -> Folder:
@@ -172,12 +222,10 @@ def folder_restore(*, actor: User, folder: Folder) -> Folder:
     """
     require_manage(actor, folder)
     with transaction.atomic():
+        parent = restore_destination_locked(folder_id=folder.parent_id, space=folder.space)
         folder = Folder.objects.select_for_update(no_key=True).get(pk=folder.pk)
         if folder.deleted_at is None or folder.purged_at is not None:
             raise FileRuleError(_("This folder is not in the trash."))
-        parent = Folder.objects.filter(pk=folder.parent_id or 0, deleted_at__isnull=True).first()
-        if parent is None or parent.space_id != folder.space_id:
-            parent = space_root(folder.space)
         folder.name = free_name(folder=parent, name=folder.name)
         folder.name_key = name_key(folder.name)
         folder.parent = parent

@@ -146,3 +146,21 @@ def _personal_files_move(
         folders=folder_count,
     )
     return {"files_moved": file_count, "folders_moved": folder_count, "folder": label}
+
+
+def restore_destination_locked(*, folder_id: int | None, space: Space) -> Folder:
+    """Where something comes back from the trash, locked (``FOR NO KEY UPDATE``) before
+    its free name is chosen: its folder if still live in ``space``, else the top folder.
+
+    Locked first (folders before the file, the lock order), so that an upload or a
+    restore of a namesake into that folder waits or is waited for, and the name
+    picked (“report (2).pdf”) is free when written; unlocked, both wrote “report.pdf”
+    and the restore failed on the unique name."""
+    folder = (
+        Folder.objects.select_for_update(no_key=True)
+        .filter(pk=folder_id or 0, space_id=space.pk, deleted_at__isnull=True)
+        .first()
+    )
+    if folder is None:
+        folder = Folder.objects.select_for_update(no_key=True).get(pk=space_root(space).pk)
+    return folder

@@ -85,7 +85,8 @@ def _run(
 @login_required
 @require_POST
 def selection_trash(request: HttpRequest) -> HttpResponse:
-    def change(me: User, selection: Selection) -> HttpResponse:
+    def change(me: User, ticked: Selection) -> HttpResponse:
+        selection = ticked.outermost()
         with transaction.atomic():
             for folder in selection.folders:
                 services.folder_delete(actor=me, folder=folder)
@@ -129,7 +130,8 @@ def selection_restore(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def selection_purge(request: HttpRequest) -> HttpResponse:
-    def change(me: User, selection: Selection) -> HttpResponse:
+    def change(me: User, ticked: Selection) -> HttpResponse:
+        selection = ticked.outermost()
         if not confirmed(request):
             versions = sum(selectors.file_versions_count(file) for file in selection.files)
             files_inside = sum(selectors.folder_purge_summary(f)[0] for f in selection.folders)

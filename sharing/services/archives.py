@@ -81,6 +81,9 @@ class ArchiveEntryUnavailable(Exception):
 # --- Paths ------------------------------------------------------------------------------
 
 
+_WINDOWS_FORBIDDEN = str.maketrans(dict.fromkeys('<>:"|?*', "_"))
+
+
 def archive_path_clean(path: str) -> str:
     """``path`` as a relative, portable ZIP entry name.
 
@@ -91,6 +94,11 @@ def archive_path_clean(path: str) -> str:
     """
     parts = []
     for raw in path_components(path):
+        # Characters Windows refuses in a name, which names here may hold: a first
+        # component "C:" reads as a drive to some Windows unzip tools (an absolute path
+        # out of the target folder, zip slip), "report.pdf:x" as an NTFS alternate
+        # data stream of "report.pdf".
+        raw = raw.translate(_WINDOWS_FORBIDDEN)
         # Windows drops trailing dots and spaces, which would turn "a." into "a".
         part = raw.strip().rstrip(" .")
         if part in {"", ".", ".."}:
