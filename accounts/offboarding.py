@@ -31,12 +31,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp import devices_for_user
 
+from accounts import services as account_services
 from accounts import sessions
 from accounts.errors import AccountRuleError
 from accounts.models import (
     Invitation,
     OffboardingReport,
     PersonalAccessToken,
+    TeamMembership,
     User,
     UserSession,
 )
@@ -80,6 +82,9 @@ class OffboardingPlan:
     # Pending invitations the leaver sent (id, address): an administrator leaving could
     # otherwise invite a private address into a team and come back in through it.
     invitations: list[tuple[int, str]] = field(default_factory=list)
+    # Team memberships (id, team name): they end, and a reactivation does not bring
+    # them back (a manager adds the person again), as for the site-wide roles.
+    memberships: list[tuple[int, str]] = field(default_factory=list)
 
     def lines(self) -> list[PlanLine]:
         own: list[PlanLine] = [
@@ -93,6 +98,14 @@ class OffboardingPlan:
                     "key": "invitations_revoked",
                     "count": len(self.invitations),
                     "recipients": [email for _pk, email in self.invitations],
+                }
+            )
+        if self.memberships:
+            own.append(
+                {
+                    "key": "teams_left",
+                    "count": len(self.memberships),
+                    "teams": [name for _pk, name in self.memberships],
                 }
             )
         return own + [line for step in self.steps for line in step.lines]
@@ -128,7 +141,11 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
     invitation_rows = Invitation.objects.filter(
         invited_by=user, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
     ).order_by("pk")
+    membership_rows = (
+        TeamMembership.objects.filter(user=user).select_related("team").order_by("team__name")
+    )
     if lock:
+        membership_rows = membership_rows.select_for_update(of=("self",))
         session_rows = session_rows.select_for_update()
         token_rows = token_rows.select_for_update()
         invitation_rows = invitation_rows.select_for_update()
@@ -139,6 +156,7 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
         token_ids=list(token_rows.values_list("pk", flat=True)),
         device_count=sum(1 for _device in devices_for_user(user, confirmed=True)),
         invitations=list(invitation_rows.values_list("pk", "email")),
+        memberships=[(membership.pk, membership.team.name) for membership in membership_rows],
     )
     for _receiver, step in offboarding_planned.send(
         sender=User, user=user, successor=successor, lock=lock
@@ -301,6 +319,20 @@ def user_deactivate(
         }
         for step in plan.steps:
             summary[step.name] = step.apply(actor)
+        # After the steps: the shares made to the leaver are already gone, so leaving
+        # each team ends nothing twice. One ``accounts.team.member_remove`` per team.
+        teams_left: list[str] = []
+        for membership in TeamMembership.objects.filter(
+            pk__in=[pk for pk, _name in plan.memberships]
+        ).select_related("team"):
+            account_services.team_member_remove(
+                actor=actor,
+                actor_label=label,
+                membership=membership,
+                reason=account_services.MembershipEndReason.OFFBOARDING,
+            )
+            teams_left.append(membership.team.name)
+        summary["teams_left"] = sorted(teams_left)
         for receiver, result in user_deactivated.send(
             sender=User, user=user, successor=successor, actor=actor
         ):

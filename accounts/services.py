@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -241,22 +243,64 @@ def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMe
     return membership
 
 
-def team_member_remove(*, actor: User, membership: TeamMembership) -> None:
+class MembershipEndReason(StrEnum):
+    """Why a team membership ended: recorded on its ``accounts.team.member_remove``
+    event and on each share it ended."""
+
+    TEAM_MANAGEMENT = "team_management"  # a manager or an administrator removed them
+    ACCESS_REVIEW = "access_review"  # revoked in a review (reviews app)
+    OFFBOARDING = "offboarding"  # deactivation (accounts.offboarding)
+
+
+# Sent inside the removal's transaction with team=, user=, actor= and reason=. Each
+# receiver ends what the person held *through* the team (sharing: the shares of the
+# team space's files and folders made to them, even before they joined) and returns a
+# JSON-safe dict kept in the removal's audit event.
+team_membership_ended = Signal()
+
+
+def team_member_remove(
+    *,
+    actor: User | None,
+    membership: TeamMembership,
+    reason: MembershipEndReason,
+    actor_label: str = "",
+) -> dict[str, object]:
+    """The one way a person leaves a team (team pages, access reviews, offboarding):
+    the membership ends and so does what they held through it, in one transaction,
+    audited with ``reason``. Returns the removal's audit details ({} when the
+    membership was already gone)."""
     with transaction.atomic():
-        details = {
-            "team": membership.team.name,
-            "email": membership.user.email,
-            "role": membership.role,
+        locked = (
+            TeamMembership.objects.select_for_update(of=("self",))
+            .select_related("team", "user")
+            .filter(pk=membership.pk)
+            .first()
+        )
+        if locked is None:
+            return {}
+        team, user = locked.team, locked.user
+        details: dict[str, object] = {
+            "team": team.name,
+            "email": user.email,
+            "role": locked.role,
+            "reason": str(reason),
         }
-        team_id = membership.team_id
-        membership.delete()
+        locked.delete()
+        for _receiver, result in team_membership_ended.send(
+            sender=TeamMembership, team=team, user=user, actor=actor, reason=reason
+        ):
+            if isinstance(result, dict):
+                details.update(result)
         audit.record(
             action=Action.ACCOUNTS_TEAM_MEMBER_REMOVE,
             actor=actor,
+            actor_label=actor_label or ("" if actor else "system"),
             target_type="accounts.team",
-            target_id=team_id,
+            target_id=team.pk,
             details=details,
         )
+    return details
 
 
 def policy_update(*, actor: User, policy: AccountPolicy, changes: dict[str, object]) -> None:
