@@ -23,7 +23,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import transaction
 from django.dispatch import Signal
@@ -176,8 +176,35 @@ def successor_candidates(*, leaver: User) -> Any:
     )
 
 
-def _other_active_site_admins(user: User) -> bool:
-    return User.objects.filter(is_site_admin=True, is_active=True).exclude(pk=user.pk).exists()
+def _last_holder_refusal(user: User) -> str:
+    """Deactivating is losing every role: refused for the site's last active
+    administrator or auditor (accounts.roles). Inside a transaction (rows locked)."""
+    from accounts import roles
+
+    return roles.last_holder_refusal(user=user, keeps_site_admin=False, keeps_auditor=False)
+
+
+def _last_holder_refused(*, actor: User, user: User, action: Action, reason: str) -> NoReturn:
+    from accounts import roles
+
+    audit.record(
+        action=action,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="accounts.user",
+        target_id=user.pk,
+        details={"email": user.email, "reason": reason},
+    )
+    raise AccountRuleError(roles.refusal_message(f"{reason}_leaves"))
+
+
+class _LastHolder(Exception):
+    """Raised inside the deactivation's transaction, so that it rolls back and the
+    refusal is recorded after, outside it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _check_may_deactivate(
@@ -199,8 +226,10 @@ def _check_may_deactivate(
         )
     if user.pk == actor.pk:
         raise AccountRuleError(_("You cannot deactivate your own account."))
-    if user.is_site_admin and not _other_active_site_admins(user):
-        raise AccountRuleError(_("The last active site administrator cannot be deactivated."))
+    with transaction.atomic():
+        last = _last_holder_refusal(user)
+    if last:
+        _last_holder_refused(actor=actor, user=user, action=action, reason=last)
     if successor is not None and (successor.pk == user.pk or not successor.is_active):
         raise AccountRuleError(_("Choose an active colleague to receive the files."))
     if successor is not None and successor.is_auditor:
@@ -273,10 +302,39 @@ def user_deactivate(
     ):
         successor = None  # a stale successor: the files stay for the retention period
     label = actor_label or ("" if actor else "system (departure date)")
+    try:
+        return _deactivate(
+            actor=actor,
+            user=user,
+            successor=successor,
+            scheduled=scheduled,
+            label=label,
+            expected_digest=expected_digest,
+        )
+    except _LastHolder as last:
+        assert actor is not None  # noqa: S101  (only checked for a person's decision)
+        _last_holder_refused(
+            actor=actor, user=user, action=Action.ACCOUNTS_USER_DEACTIVATE, reason=last.reason
+        )
+
+
+def _deactivate(
+    *,
+    actor: User | None,
+    user: User,
+    successor: User | None,
+    scheduled: bool,
+    label: str,
+    expected_digest: str | None,
+) -> dict[str, Any]:
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         if not user.is_active:
             return {"already_inactive": True}
+        # Again with the holders' rows locked: two administrators deactivating each
+        # other at once must not both pass the check above.
+        if actor is not None and (last := _last_holder_refusal(user)):
+            raise _LastHolder(last)
         plan = offboarding_plan(user=user, successor=successor, lock=True)
         if expected_digest is not None and plan.digest() != expected_digest:
             raise OffboardingPlanChanged(

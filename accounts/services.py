@@ -138,36 +138,47 @@ def user_roles_set(
     a session that never had the role."""
     from accounts import roles
 
-    if (
-        user.is_site_admin
-        and not is_site_admin
-        and not User.objects.filter(is_site_admin=True, is_active=True).exclude(pk=user.pk).exists()
-    ):
-        raise AccountRuleError(_("The last active site administrator must keep the role."))
     before = {"site_admin": user.is_site_admin, "auditor": user.is_auditor}
     after = {
         "site_admin": user.is_site_admin and is_site_admin,
         "auditor": user.is_auditor and is_auditor,
     }
+    refusal = ""
     if before != after:
         with transaction.atomic():
-            user.is_site_admin, user.is_auditor = after["site_admin"], after["auditor"]
-            user.save(update_fields=["is_site_admin", "is_auditor"])
-            ended = sessions.user_sessions_end_all(
-                user=user, reason=sessions.EndReason.ROLES_CHANGED
+            user = User.objects.select_for_update().get(pk=user.pk)
+            refusal = roles.last_holder_refusal(
+                user=user, keeps_site_admin=is_site_admin, keeps_auditor=is_auditor
             )
-            audit.record(
-                action=Action.ACCOUNTS_USER_ROLES,
-                actor=actor,
-                target_type="accounts.user",
-                target_id=user.pk,
-                details={
-                    "email": user.email,
-                    "before": before,
-                    "after": after,
-                    "sessions_ended": ended,
-                },
-            )
+            if not refusal:
+                user.is_site_admin, user.is_auditor = after["site_admin"], after["auditor"]
+                user.save(update_fields=["is_site_admin", "is_auditor"])
+                ended = sessions.user_sessions_end_all(
+                    user=user, reason=sessions.EndReason.ROLES_CHANGED
+                )
+                audit.record(
+                    action=Action.ACCOUNTS_USER_ROLES,
+                    actor=actor,
+                    target_type="accounts.user",
+                    target_id=user.pk,
+                    details={
+                        "email": user.email,
+                        "before": before,
+                        "after": after,
+                        "sessions_ended": ended,
+                    },
+                )
+    if refusal:
+        # Outside the transaction, so that the refusal stays in the log.
+        audit.record(
+            action=Action.ACCOUNTS_USER_ROLES,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="accounts.user",
+            target_id=user.pk,
+            details={"email": user.email, "before": before, "after": after, "reason": refusal},
+        )
+        raise AccountRuleError(roles.refusal_message(refusal))
     wanted = [
         (GrantedRole.SITE_ADMIN, is_site_admin and not before["site_admin"]),
         (GrantedRole.AUDITOR, is_auditor and not before["auditor"]),
