@@ -261,6 +261,7 @@ class MembershipEndReason(StrEnum):
     TEAM_MANAGEMENT = "team_management"  # a manager or an administrator removed them
     ACCESS_REVIEW = "access_review"  # revoked in a review (reviews app)
     OFFBOARDING = "offboarding"  # deactivation (accounts.offboarding)
+    DIRECTORY = "directory"  # the organisation's directory (SCIM) dropped them
 
 
 # Sent inside the removal's transaction with team=, user=, actor= and reason=. Each
@@ -277,7 +278,8 @@ def team_member_remove(
     reason: MembershipEndReason,
     actor_label: str = "",
 ) -> dict[str, object]:
-    """The one way a person leaves a team (team pages, access reviews, offboarding):
+    """The one way a person leaves a team (team pages, access reviews, offboarding, the
+    directory):
     the membership ends and so does what they held through it, in one transaction,
     audited with ``reason``. Returns the removal's audit details ({} when the
     membership was already gone)."""

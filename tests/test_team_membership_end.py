@@ -104,3 +104,52 @@ def test_a_share_of_another_space_survives_leaving_the_team(
     )
 
     assert Share.objects.filter(file=own, user=teammate).exists()
+
+
+def test_the_directory_dropping_a_member_ends_their_older_share_of_a_team_file(
+    owner: User, teammate: User, team: Team, site_admin: User
+) -> None:
+    """The hospital's directory takes Tom out of the Cardiologie group (SCIM PUT): the
+    same way out as the team page, so the planning shared with him ends too."""
+    import json
+
+    from django.test import Client
+
+    from directory.tokens import directory_token_create
+
+    plan_file = team_file_shared_with_tom_before_he_joined(owner, teammate, team)
+    _token, raw = directory_token_create(actor=site_admin, name="Entra ID")
+    directory = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    body = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Cardiologie",
+        "members": [{"value": str(owner.pk)}],
+    }
+    response = directory.put(
+        f"/scim/v2/Groups/{team.pk}", json.dumps(body), content_type="application/scim+json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert not TeamMembership.objects.filter(team=team, user=teammate).exists()
+    assert not Share.objects.filter(file=plan_file, user=teammate).exists()
+    removal = AuditEvent.objects.get(action=Action.ACCOUNTS_TEAM_MEMBER_REMOVE)
+    assert removal.details["reason"] == "directory"
+    assert removal.actor_label.startswith("directory “Entra ID”")
+
+
+def test_the_plan_says_when_the_leaver_was_the_teams_only_manager(
+    owner: User, teammate: User, team: Team, site_admin: User
+) -> None:
+    """Alice, Cardiologie's only manager, leaves: nobody would manage the team and no
+    access review would open for it. Sam reads it in the plan, and in the report."""
+    preview = offboarding.offboarding_plan(user=owner, successor=None)
+    words = " ".join(line["text"] for line in plan_in_words(preview.as_json(), done=False))
+    assert "1 team is left without a manager: Cardiologie" in words
+    # Tom leaving instead leaves Alice in charge: nothing to say.
+    toms = offboarding.offboarding_plan(user=teammate, successor=None).as_json()
+    assert "teams_without_manager" not in {line["key"] for line in toms["lines"]}
+
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+    report = OffboardingReport.objects.get(user=owner)
+    done = " ".join(line["text"] for line in plan_in_words(report.plan, done=True))
+    assert "1 team left without a manager: Cardiologie" in done
