@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -39,6 +40,7 @@ from accounts.models import (
     OffboardingReport,
     PersonalAccessToken,
     TeamMembership,
+    TeamRole,
     User,
     UserSession,
 )
@@ -85,6 +87,9 @@ class OffboardingPlan:
     # Team memberships (id, team name): they end, and a reactivation does not bring
     # them back (a manager adds the person again), as for the site-wide roles.
     memberships: list[tuple[int, str]] = field(default_factory=list)
+    # Teams the leaver is the only active manager of: nobody will manage them, and no
+    # access review opens for a team without a manager (reviews app). Said, not done.
+    teams_without_manager: list[str] = field(default_factory=list)
 
     def lines(self) -> list[PlanLine]:
         own: list[PlanLine] = [
@@ -106,6 +111,14 @@ class OffboardingPlan:
                     "key": "teams_left",
                     "count": len(self.memberships),
                     "teams": [name for _pk, name in self.memberships],
+                }
+            )
+        if self.teams_without_manager:
+            own.append(
+                {
+                    "key": "teams_without_manager",
+                    "count": len(self.teams_without_manager),
+                    "teams": self.teams_without_manager,
                 }
             )
         return own + [line for step in self.steps for line in step.lines]
@@ -149,6 +162,9 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
         session_rows = session_rows.select_for_update()
         token_rows = token_rows.select_for_update()
         invitation_rows = invitation_rows.select_for_update()
+    other_managers = TeamMembership.objects.filter(
+        team=OuterRef("team"), role=TeamRole.MANAGER, user__is_active=True
+    ).exclude(user=user)
     plan = OffboardingPlan(
         user=user,
         successor=successor,
@@ -157,6 +173,11 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
         device_count=sum(1 for _device in devices_for_user(user, confirmed=True)),
         invitations=list(invitation_rows.values_list("pk", "email")),
         memberships=[(membership.pk, membership.team.name) for membership in membership_rows],
+        teams_without_manager=sorted(
+            TeamMembership.objects.filter(user=user, role=TeamRole.MANAGER)
+            .filter(~Exists(other_managers))
+            .values_list("team__name", flat=True)
+        ),
     )
     for _receiver, step in offboarding_planned.send(
         sender=User, user=user, successor=successor, lock=lock

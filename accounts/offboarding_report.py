@@ -42,6 +42,14 @@ def _will(key: str, count: int, line: dict[str, Any]) -> str:
             "They leave %(count)d teams: %(teams)s (a reactivation does not bring them back)",
             count,
         )
+    if key == "teams_without_manager":
+        return ngettext(
+            "%(count)d team is left without a manager: %(teams)s (name one: no access "
+            "review opens for a team without a manager)",
+            "%(count)d teams are left without a manager: %(teams)s (name one for each: no "
+            "access review opens for a team without a manager)",
+            count,
+        )
     if key == "links_withdrawn":
         return ngettext(
             "%(count)d external link is withdrawn", "%(count)d external links are withdrawn", count
@@ -94,6 +102,12 @@ def _did(key: str, count: int, line: dict[str, Any]) -> str:
         )
     if key == "teams_left":
         return ngettext("Left %(count)d team: %(teams)s", "Left %(count)d teams: %(teams)s", count)
+    if key == "teams_without_manager":
+        return ngettext(
+            "%(count)d team left without a manager: %(teams)s",
+            "%(count)d teams left without a manager: %(teams)s",
+            count,
+        )
     if key == "links_withdrawn":
         return ngettext(
             "%(count)d external link withdrawn", "%(count)d external links withdrawn", count
