@@ -23,20 +23,24 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp import devices_for_user
 
+from accounts import services as account_services
 from accounts import sessions
 from accounts.errors import AccountRuleError
 from accounts.models import (
     Invitation,
     OffboardingReport,
     PersonalAccessToken,
+    TeamMembership,
+    TeamRole,
     User,
     UserSession,
 )
@@ -80,6 +84,12 @@ class OffboardingPlan:
     # Pending invitations the leaver sent (id, address): an administrator leaving could
     # otherwise invite a private address into a team and come back in through it.
     invitations: list[tuple[int, str]] = field(default_factory=list)
+    # Team memberships (id, team name): they end, and a reactivation does not bring
+    # them back (a manager adds the person again), as for the site-wide roles.
+    memberships: list[tuple[int, str]] = field(default_factory=list)
+    # Teams the leaver is the only active manager of: nobody will manage them, and no
+    # access review opens for a team without a manager (reviews app). Said, not done.
+    teams_without_manager: list[str] = field(default_factory=list)
 
     def lines(self) -> list[PlanLine]:
         own: list[PlanLine] = [
@@ -93,6 +103,22 @@ class OffboardingPlan:
                     "key": "invitations_revoked",
                     "count": len(self.invitations),
                     "recipients": [email for _pk, email in self.invitations],
+                }
+            )
+        if self.memberships:
+            own.append(
+                {
+                    "key": "teams_left",
+                    "count": len(self.memberships),
+                    "teams": [name for _pk, name in self.memberships],
+                }
+            )
+        if self.teams_without_manager:
+            own.append(
+                {
+                    "key": "teams_without_manager",
+                    "count": len(self.teams_without_manager),
+                    "teams": self.teams_without_manager,
                 }
             )
         return own + [line for step in self.steps for line in step.lines]
@@ -128,10 +154,17 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
     invitation_rows = Invitation.objects.filter(
         invited_by=user, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
     ).order_by("pk")
+    membership_rows = (
+        TeamMembership.objects.filter(user=user).select_related("team").order_by("team__name")
+    )
     if lock:
+        membership_rows = membership_rows.select_for_update(of=("self",))
         session_rows = session_rows.select_for_update()
         token_rows = token_rows.select_for_update()
         invitation_rows = invitation_rows.select_for_update()
+    other_managers = TeamMembership.objects.filter(
+        team=OuterRef("team"), role=TeamRole.MANAGER, user__is_active=True
+    ).exclude(user=user)
     plan = OffboardingPlan(
         user=user,
         successor=successor,
@@ -139,6 +172,12 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
         token_ids=list(token_rows.values_list("pk", flat=True)),
         device_count=sum(1 for _device in devices_for_user(user, confirmed=True)),
         invitations=list(invitation_rows.values_list("pk", "email")),
+        memberships=[(membership.pk, membership.team.name) for membership in membership_rows],
+        teams_without_manager=sorted(
+            TeamMembership.objects.filter(user=user, role=TeamRole.MANAGER)
+            .filter(~Exists(other_managers))
+            .values_list("team__name", flat=True)
+        ),
     )
     for _receiver, step in offboarding_planned.send(
         sender=User, user=user, successor=successor, lock=lock
@@ -158,8 +197,35 @@ def successor_candidates(*, leaver: User) -> Any:
     )
 
 
-def _other_active_site_admins(user: User) -> bool:
-    return User.objects.filter(is_site_admin=True, is_active=True).exclude(pk=user.pk).exists()
+def _last_holder_refusal(user: User) -> str:
+    """Deactivating is losing every role: refused for the site's last active
+    administrator or auditor (accounts.roles). Inside a transaction (rows locked)."""
+    from accounts import roles
+
+    return roles.last_holder_refusal(user=user, keeps_site_admin=False, keeps_auditor=False)
+
+
+def _last_holder_refused(*, actor: User, user: User, action: Action, reason: str) -> NoReturn:
+    from accounts import roles
+
+    audit.record(
+        action=action,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="accounts.user",
+        target_id=user.pk,
+        details={"email": user.email, "reason": reason},
+    )
+    raise AccountRuleError(roles.refusal_message(f"{reason}_leaves"))
+
+
+class _LastHolder(Exception):
+    """Raised inside the deactivation's transaction, so that it rolls back and the
+    refusal is recorded after, outside it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _check_may_deactivate(
@@ -181,8 +247,10 @@ def _check_may_deactivate(
         )
     if user.pk == actor.pk:
         raise AccountRuleError(_("You cannot deactivate your own account."))
-    if user.is_site_admin and not _other_active_site_admins(user):
-        raise AccountRuleError(_("The last active site administrator cannot be deactivated."))
+    with transaction.atomic():
+        last = _last_holder_refusal(user)
+    if last:
+        _last_holder_refused(actor=actor, user=user, action=action, reason=last)
     if successor is not None and (successor.pk == user.pk or not successor.is_active):
         raise AccountRuleError(_("Choose an active colleague to receive the files."))
     if successor is not None and successor.is_auditor:
@@ -255,10 +323,39 @@ def user_deactivate(
     ):
         successor = None  # a stale successor: the files stay for the retention period
     label = actor_label or ("" if actor else "system (departure date)")
+    try:
+        return _deactivate(
+            actor=actor,
+            user=user,
+            successor=successor,
+            scheduled=scheduled,
+            label=label,
+            expected_digest=expected_digest,
+        )
+    except _LastHolder as last:
+        assert actor is not None  # noqa: S101  (only checked for a person's decision)
+        _last_holder_refused(
+            actor=actor, user=user, action=Action.ACCOUNTS_USER_DEACTIVATE, reason=last.reason
+        )
+
+
+def _deactivate(
+    *,
+    actor: User | None,
+    user: User,
+    successor: User | None,
+    scheduled: bool,
+    label: str,
+    expected_digest: str | None,
+) -> dict[str, Any]:
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         if not user.is_active:
             return {"already_inactive": True}
+        # Again with the holders' rows locked: two administrators deactivating each
+        # other at once must not both pass the check above.
+        if actor is not None and (last := _last_holder_refusal(user)):
+            raise _LastHolder(last)
         plan = offboarding_plan(user=user, successor=successor, lock=True)
         if expected_digest is not None and plan.digest() != expected_digest:
             raise OffboardingPlanChanged(
@@ -301,6 +398,20 @@ def user_deactivate(
         }
         for step in plan.steps:
             summary[step.name] = step.apply(actor)
+        # After the steps: the shares made to the leaver are already gone, so leaving
+        # each team ends nothing twice. One ``accounts.team.member_remove`` per team.
+        teams_left: list[str] = []
+        for membership in TeamMembership.objects.filter(
+            pk__in=[pk for pk, _name in plan.memberships]
+        ).select_related("team"):
+            account_services.team_member_remove(
+                actor=actor,
+                actor_label=label,
+                membership=membership,
+                reason=account_services.MembershipEndReason.OFFBOARDING,
+            )
+            teams_left.append(membership.team.name)
+        summary["teams_left"] = sorted(teams_left)
         for receiver, result in user_deactivated.send(
             sender=User, user=user, successor=successor, actor=actor
         ):

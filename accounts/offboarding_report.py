@@ -36,6 +36,20 @@ def _will(key: str, count: int, line: dict[str, Any]) -> str:
             "%(count)d invitations they sent are revoked",
             count,
         )
+    if key == "teams_left":
+        return ngettext(
+            "They leave %(count)d team: %(teams)s (a reactivation does not bring it back)",
+            "They leave %(count)d teams: %(teams)s (a reactivation does not bring them back)",
+            count,
+        )
+    if key == "teams_without_manager":
+        return ngettext(
+            "%(count)d team is left without a manager: %(teams)s (name one: no access "
+            "review opens for a team without a manager)",
+            "%(count)d teams are left without a manager: %(teams)s (name one for each: no "
+            "access review opens for a team without a manager)",
+            count,
+        )
     if key == "links_withdrawn":
         return ngettext(
             "%(count)d external link is withdrawn", "%(count)d external links are withdrawn", count
@@ -86,6 +100,14 @@ def _did(key: str, count: int, line: dict[str, Any]) -> str:
             "%(count)d invitations they sent revoked",
             count,
         )
+    if key == "teams_left":
+        return ngettext("Left %(count)d team: %(teams)s", "Left %(count)d teams: %(teams)s", count)
+    if key == "teams_without_manager":
+        return ngettext(
+            "%(count)d team left without a manager: %(teams)s",
+            "%(count)d teams left without a manager: %(teams)s",
+            count,
+        )
     if key == "links_withdrawn":
         return ngettext(
             "%(count)d external link withdrawn", "%(count)d external links withdrawn", count
@@ -127,6 +149,7 @@ def plan_in_words(plan: dict[str, Any], *, done: bool) -> list[dict[str, Any]]:
             "count": count,
             "to": line.get("to", ""),
             "folder": line.get("folder", ""),
+            "teams": ", ".join(str(name) for name in line.get("teams", [])),
         }
         words.append(
             {"key": key, "count": count, "text": text, "recipients": line.get("recipients", [])}

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -82,6 +82,33 @@ def team_membership_self_refusal(
     return ""
 
 
+# --- Somebody must hold each site-wide role -------------------------------------------
+
+
+def last_holder_refusal(*, user: User, keeps_site_admin: bool, keeps_auditor: bool) -> str:
+    """Why ``user`` may not lose a site-wide role now ("" when they may): the site would
+    be left with no active administrator ("last_site_admin": nobody to manage accounts)
+    or no active auditor ("last_auditor": nobody reads the log, and one administrator
+    alone could then approve nothing, nor be watched). Withdrawing the role and
+    deactivating the account are both losing it.
+
+    Call inside the change's transaction: the holders' rows are locked, so that two
+    administrators withdrawing each other's role at the same instant cannot both pass
+    (the second waits, then sees the first's change)."""
+    holders = list(
+        User.objects.select_for_update()
+        .filter(Q(is_site_admin=True) | Q(is_auditor=True), is_active=True)
+        .exclude(pk=user.pk)
+        .order_by("pk")
+        .values_list("is_site_admin", "is_auditor")
+    )
+    if user.is_site_admin and not keeps_site_admin and not any(a for a, _b in holders):
+        return "last_site_admin"
+    if user.is_auditor and not keeps_auditor and not any(b for _a, b in holders):
+        return "last_auditor"
+    return ""
+
+
 # --- Proposals -----------------------------------------------------------------------------
 
 
@@ -126,7 +153,7 @@ def role_propose(*, actor: User, subject: User, role: str, via: str = "admin") -
         _denied(
             Action.ACCOUNTS_ROLE_PROPOSE, actor=actor, subject=subject, reason=reason, role=role
         )
-        raise AccountRuleError(_refusal_message(reason))
+        raise AccountRuleError(refusal_message(reason))
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -155,7 +182,7 @@ def role_propose(*, actor: User, subject: User, role: str, via: str = "admin") -
         _denied(
             Action.ACCOUNTS_ROLE_PROPOSE, actor=actor, subject=subject, reason="pending", role=role
         )
-        raise AccountRuleError(_refusal_message("pending")) from None
+        raise AccountRuleError(refusal_message("pending")) from None
     return proposal
 
 
@@ -203,11 +230,11 @@ def role_proposal_decide(*, actor: User, proposal_id: int, approve: bool) -> Rol
             reason = "proposer_gone"
     if reason:
         _denied(action, actor=actor, subject=subject, reason=reason, proposal=proposal.pk)
-        raise AccountRuleError(_refusal_message(reason))
+        raise AccountRuleError(refusal_message(reason))
     with transaction.atomic():
         proposal = RoleProposal.objects.select_for_update().get(pk=proposal.pk)
         if proposal.decided_at is not None:
-            raise AccountRuleError(_refusal_message("decided"))
+            raise AccountRuleError(refusal_message("decided"))
         proposal.decided_by, proposal.decided_at, proposal.approved = actor, now, approve
         proposal.save(update_fields=["decided_by", "decided_at", "approved"])
         audit.record(
@@ -284,10 +311,10 @@ def auditor_appoint_first(*, email: str) -> User:
         target_id=subject.pk if subject else "",
         details={"email": email, "reason": reason},
     )
-    raise AccountRuleError(_refusal_message(reason))
+    raise AccountRuleError(refusal_message(reason))
 
 
-def _refusal_message(reason: str) -> str:
+def refusal_message(reason: str) -> str:
     messages = {
         "not_site_admin": _("Only a site administrator may propose a role."),
         "self_grant": _("Nobody may give themselves a role or a team: ask another administrator."),
@@ -300,6 +327,14 @@ def _refusal_message(reason: str) -> str:
         "expired": _("This proposal has expired: propose the role again."),
         "proposer_gone": _(
             "The person who proposed this role is no longer an administrator: propose it again."
+        ),
+        "last_site_admin": _("The last active site administrator must keep the role."),
+        "last_auditor": _(
+            "The last active auditor must keep the role: have another auditor approved first."
+        ),
+        "last_site_admin_leaves": _("The last active site administrator cannot be deactivated."),
+        "last_auditor_leaves": _(
+            "The last active auditor cannot be deactivated: have another auditor approved first."
         ),
         "auditor_exists": _(
             "An auditor already exists: new auditors are proposed and approved in the "

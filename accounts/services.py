@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -142,36 +144,47 @@ def user_roles_set(
     a session that never had the role."""
     from accounts import roles
 
-    if (
-        user.is_site_admin
-        and not is_site_admin
-        and not User.objects.filter(is_site_admin=True, is_active=True).exclude(pk=user.pk).exists()
-    ):
-        raise AccountRuleError(_("The last active site administrator must keep the role."))
     before = {"site_admin": user.is_site_admin, "auditor": user.is_auditor}
     after = {
         "site_admin": user.is_site_admin and is_site_admin,
         "auditor": user.is_auditor and is_auditor,
     }
+    refusal = ""
     if before != after:
         with transaction.atomic():
-            user.is_site_admin, user.is_auditor = after["site_admin"], after["auditor"]
-            user.save(update_fields=["is_site_admin", "is_auditor"])
-            ended = sessions.user_sessions_end_all(
-                user=user, reason=sessions.EndReason.ROLES_CHANGED
+            user = User.objects.select_for_update().get(pk=user.pk)
+            refusal = roles.last_holder_refusal(
+                user=user, keeps_site_admin=is_site_admin, keeps_auditor=is_auditor
             )
-            audit.record(
-                action=Action.ACCOUNTS_USER_ROLES,
-                actor=actor,
-                target_type="accounts.user",
-                target_id=user.pk,
-                details={
-                    "email": user.email,
-                    "before": before,
-                    "after": after,
-                    "sessions_ended": ended,
-                },
-            )
+            if not refusal:
+                user.is_site_admin, user.is_auditor = after["site_admin"], after["auditor"]
+                user.save(update_fields=["is_site_admin", "is_auditor"])
+                ended = sessions.user_sessions_end_all(
+                    user=user, reason=sessions.EndReason.ROLES_CHANGED
+                )
+                audit.record(
+                    action=Action.ACCOUNTS_USER_ROLES,
+                    actor=actor,
+                    target_type="accounts.user",
+                    target_id=user.pk,
+                    details={
+                        "email": user.email,
+                        "before": before,
+                        "after": after,
+                        "sessions_ended": ended,
+                    },
+                )
+    if refusal:
+        # Outside the transaction, so that the refusal stays in the log.
+        audit.record(
+            action=Action.ACCOUNTS_USER_ROLES,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="accounts.user",
+            target_id=user.pk,
+            details={"email": user.email, "before": before, "after": after, "reason": refusal},
+        )
+        raise AccountRuleError(roles.refusal_message(refusal))
     wanted = [
         (GrantedRole.SITE_ADMIN, is_site_admin and not before["site_admin"]),
         (GrantedRole.AUDITOR, is_auditor and not before["auditor"]),
@@ -247,22 +260,66 @@ def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMe
     return membership
 
 
-def team_member_remove(*, actor: User, membership: TeamMembership) -> None:
+class MembershipEndReason(StrEnum):
+    """Why a team membership ended: recorded on its ``accounts.team.member_remove``
+    event and on each share it ended."""
+
+    TEAM_MANAGEMENT = "team_management"  # a manager or an administrator removed them
+    ACCESS_REVIEW = "access_review"  # revoked in a review (reviews app)
+    OFFBOARDING = "offboarding"  # deactivation (accounts.offboarding)
+    DIRECTORY = "directory"  # the organisation's directory (SCIM) dropped them
+
+
+# Sent inside the removal's transaction with team=, user=, actor= and reason=. Each
+# receiver ends what the person held *through* the team (sharing: the shares of the
+# team space's files and folders made to them, even before they joined) and returns a
+# JSON-safe dict kept in the removal's audit event.
+team_membership_ended = Signal()
+
+
+def team_member_remove(
+    *,
+    actor: User | None,
+    membership: TeamMembership,
+    reason: MembershipEndReason,
+    actor_label: str = "",
+) -> dict[str, object]:
+    """The one way a person leaves a team (team pages, access reviews, offboarding, the
+    directory):
+    the membership ends and so does what they held through it, in one transaction,
+    audited with ``reason``. Returns the removal's audit details ({} when the
+    membership was already gone)."""
     with transaction.atomic():
-        details = {
-            "team": membership.team.name,
-            "email": membership.user.email,
-            "role": membership.role,
+        locked = (
+            TeamMembership.objects.select_for_update(of=("self",))
+            .select_related("team", "user")
+            .filter(pk=membership.pk)
+            .first()
+        )
+        if locked is None:
+            return {}
+        team, user = locked.team, locked.user
+        details: dict[str, object] = {
+            "team": team.name,
+            "email": user.email,
+            "role": locked.role,
+            "reason": str(reason),
         }
-        team_id = membership.team_id
-        membership.delete()
+        locked.delete()
+        for _receiver, result in team_membership_ended.send(
+            sender=TeamMembership, team=team, user=user, actor=actor, reason=reason
+        ):
+            if isinstance(result, dict):
+                details.update(result)
         audit.record(
             action=Action.ACCOUNTS_TEAM_MEMBER_REMOVE,
             actor=actor,
+            actor_label=actor_label or ("" if actor else "system"),
             target_type="accounts.team",
-            target_id=team_id,
+            target_id=team.pk,
             details=details,
         )
+    return details
 
 
 def policy_update(*, actor: User, policy: AccountPolicy, changes: dict[str, object]) -> None:

@@ -79,6 +79,11 @@ class EventFilter:
     # A download's end events (its bytes, whether it completed), shown on the row of
     # the download itself: one access, one row (see download_ends).
     hide_download_ends: bool = False
+    # The person's own work in the audit console (searches, exports, reports: every
+    # ``audit.*`` action), left out of a data export someone else makes for them
+    # (privacy.services.personal_data_export): what an auditor looked at is not for an
+    # administrator to read alone.
+    hide_audit_work: bool = False
 
     def as_details(self) -> dict[str, str]:
         """For the audit event that records the query itself."""
@@ -205,6 +210,8 @@ def audit_events_filter(query: EventFilter) -> QuerySet[AuditEvent]:
         events = events.filter(outcome__in=[Outcome.DENIED, Outcome.ERROR])
     if query.hide_console:
         events = events.exclude(action=Action.AUDIT_CONSOLE_VIEW)
+    if query.hide_audit_work:
+        events = events.exclude(action__startswith="audit.")
     if query.hide_download_ends:
         events = events.exclude(
             Q(action=Action.FILES_VERSION_SENT)

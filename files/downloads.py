@@ -97,6 +97,12 @@ _POSITION_MAX_DIGITS = 19
 _BEYOND_ANY_FILE: int = 10**_POSITION_MAX_DIGITS
 
 
+class DownloadNotAdmitted(Exception):
+    """The caller's ``admit`` said no at the last moment (an external link whose last
+    download another recipient took meanwhile): nothing was sent and no download
+    recorded; the caller answers with its own refusal."""
+
+
 class RangeNotSatisfiable(Exception):
     pass
 
@@ -509,8 +515,15 @@ def version_download_response(
     action: Action = Action.FILES_VERSION_DOWNLOAD,
     served_as: str | None = None,
     access_recheck: AccessRecheck | None = None,
+    admit: Callable[[], bool] | None = None,
 ) -> HttpResponseBase:
     """The response for one version ``selectors.version_get_for_actor`` returned.
+
+    ``admit()``, when given, is asked once a body will really be sent (a GET answered
+    200 or 206 whose first segment decrypted), before the download's start is recorded:
+    an external link counts the download there (sharing/services/link_downloads.py). If
+    it returns False, nothing is sent or recorded and ``DownloadNotAdmitted`` is raised,
+    so that no "download started" event is left without an end.
 
     ``on_finished(bytes_sent, completed)`` runs once when a streamed body ends or is
     cut off (not for HEAD, 416 or refusals), in the request thread. Without one, the
@@ -613,6 +626,12 @@ def version_download_response(
         if reader is not None:
             reader.close()
         raise
+    if admit is not None and not admit():
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+        reader.close()
+        raise DownloadNotAdmitted
 
     length = end - start + 1 if size else 0
     # --- Completion (issue #14): one download id ties the start to its end event. ---

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import zipstream
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -52,6 +53,13 @@ about_you.jsonl       what others did that concerns you, up to the same event: c
                       Who did it is named; their network address and browser, and
                       anyone else's e-mail address, read "(another person)" or are
                       left empty: they are that person's data, not yours.
+{left_out}"""
+
+AUDIT_WORK_LEFT_OUT = """
+Left out of activity.jsonl: your work in the audit console (searches, exports,
+reports). This archive was made for you by an administrator, and what an auditor
+looked at is not for an administrator to read. Ask an auditor of {organisation}:
+the audit console exports it (filter on your account).
 """
 
 ANOTHER_PERSON = "(another person)"
@@ -104,12 +112,20 @@ def personal_data_export(*, actor: User, person: User) -> Iterator[bytes]:
     head of the log at that moment, so the archive does not chase its own event.
     """
     head = audit_head_sequence()
+    # Made by someone else (an administrator, for a leaver): the person's searches of
+    # the audit log stay out. An auditor under one administrator's eyes would otherwise
+    # be one deactivation away from having her investigations read (docs/privacy.md).
+    for_someone_else = actor.pk != person.pk
     audit.record(
         action=Action.PRIVACY_EXPORT,
         actor=actor,
         target_type="accounts.user",
         target_id=person.pk,
-        details={"person": person.email, "up_to_sequence": head},
+        details={
+            "person": person.email,
+            "up_to_sequence": head,
+            "audit_work_left_out": for_someone_else,
+        },
     )
     archive = zipstream.ZipStream(compress_type=zipstream.ZIP_DEFLATED, sized=False)
     archive.add(
@@ -119,6 +135,9 @@ def personal_data_export(*, actor: User, person: User) -> Iterator[bytes]:
             exported_at=timezone.now().isoformat(timespec="seconds"),
             exported_by=actor.email,
             head=head,
+            left_out=AUDIT_WORK_LEFT_OUT.format(organisation=settings.ORGANISATION_NAME)
+            if for_someone_else
+            else "",
         ),
         "README.txt",
     )
@@ -131,7 +150,9 @@ def personal_data_export(*, actor: User, person: User) -> Iterator[bytes]:
     archive.add(_json_lines(selectors.person_links(person)), "links.jsonl")
     archive.add(_json_lines(selectors.person_transfers(person)), "transfers.jsonl")
     archive.add(_json_lines(selectors.person_file_requests(person)), "file_requests.jsonl")
-    activity = EventFilter(actor=str(person.pk), up_to_sequence=head)
+    activity = EventFilter(
+        actor=str(person.pk), up_to_sequence=head, hide_audit_work=for_someone_else
+    )
     archive.add(jsonl_chunks(activity), "activity.jsonl")
     # The catalogue (audit/actions.py) says which event details hold personal data.
     about = EventFilter(about_email=person.email, about_account=str(person.pk), up_to_sequence=head)

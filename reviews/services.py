@@ -198,16 +198,13 @@ def _revoke(*, actor: User, item: AccessReviewItem) -> None:
     if item.kind == ItemKind.MEMBER:
         membership = TeamMembership.objects.filter(pk=item.object_id).first()
         if membership is not None:
-            account_services.team_member_remove(actor=actor, membership=membership)
-            # A share of a team file made to them before they joined was left out of the
-            # review (they had access anyway): it must not outlive the revocation.
-            space = Space.objects.filter(kind=SpaceKind.TEAM, team_id=membership.team_id).first()
-            if space is not None:
-                kept = Share.objects.filter(
-                    Q(file__space=space) | Q(folder__space=space), user_id=membership.user_id
-                )
-                for earlier in kept.select_related("user"):
-                    _share_revoke(actor=actor, share=earlier)
+            # The one way out of a team: the shares of the team's files made to them by
+            # name (one made before they joined, left out of the review) end with it.
+            account_services.team_member_remove(
+                actor=actor,
+                membership=membership,
+                reason=account_services.MembershipEndReason.ACCESS_REVIEW,
+            )
     elif item.kind == ItemKind.SHARE:
         share = Share.objects.filter(pk=item.object_id).select_related("user", "team").first()
         if share is not None:

@@ -7,12 +7,14 @@ class SharingConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.offboarding import offboarding_planned
+        from accounts.services import team_membership_ended
         from audit import resolvers
         from sharing.audit_lookups import access_now, channels_lookup
         from sharing.services.offboarding import (
             shares_received_offboarding_plan,
             sharing_offboarding_plan,
         )
+        from sharing.services.shares import shares_end_through_team
 
         # A leaver's links, transfers and file requests stop in the same transaction,
         # and the shares made to them are removed: two steps of the offboarding plan.
@@ -22,6 +24,11 @@ class SharingConfig(AppConfig):
         offboarding_planned.connect(
             shares_received_offboarding_plan,
             dispatch_uid="sharing.shares_received_offboarding_plan",
+        )
+        # Whoever leaves a team (team page, access review, offboarding) keeps no share
+        # of the team's files made to them by name.
+        team_membership_ended.connect(
+            shares_end_through_team, dispatch_uid="sharing.shares_end_through_team"
         )
         # The audit console names the links and transfers outside people used.
         resolvers.register(channels=channels_lookup, access_now=access_now)

@@ -136,6 +136,7 @@ def test_roles_change_is_audited_and_last_admin_keeps_the_role(
     """Granting is a proposal a second person approves (tests/test_accounts_separation.py);
     withdrawing is at once, and the last administrator keeps the role."""
     User.objects.filter(pk=owner.pk).update(is_auditor=True)
+    User.objects.create_user("iris.auditrice@hopital.example", is_auditor=True)  # not the last
     admin_client = client_signed_in(site_admin)
     admin_client.post(f"/accounts/admin/users/{owner.pk}/", CONFIRMED)
     owner.refresh_from_db()

@@ -251,6 +251,7 @@ def test_a_proposal_lapses_after_three_days(
 
 
 def test_withdrawing_a_role_takes_effect_at_once(site_admin: User, auditor: User) -> None:
+    user_create("iris.auditrice@hopital.example", is_auditor=True)  # not the last one
     client_signed_in(site_admin).post(f"/accounts/admin/users/{auditor.pk}/", CONFIRMED)
     auditor.refresh_from_db()
     assert not auditor.is_auditor

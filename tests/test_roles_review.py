@@ -159,6 +159,7 @@ def test_reactivating_a_former_auditor_gives_the_role_back_only_through_four_eye
     from accounts.offboarding import user_deactivate
 
     second = user_create("sophie.admin@hopital.example", is_site_admin=True)
+    user_create("iris.auditrice@hopital.example", is_auditor=True)  # Audrey is not the last
     user_deactivate(actor=site_admin, user=auditor, successor=None)
     user_deactivate(actor=site_admin, user=second, successor=None)
     sam = client_signed_in(site_admin)
@@ -178,6 +179,7 @@ def test_withdrawing_a_site_wide_role_asks_first(site_admin: User, auditor: User
     """One click on the roles form took Audrey's auditor role away (and signed her out):
     giving it back takes a proposal and a second person, so the administrator is asked
     first, and nothing changes until he confirms."""
+    user_create("iris.auditrice@hopital.example", is_auditor=True)  # not the last auditor
     sam = client_signed_in(site_admin)
     asked = sam.post(f"/accounts/admin/users/{auditor.pk}/", {})
     assert "Withdraw this role?" in asked.content.decode()
@@ -215,3 +217,116 @@ def test_a_member_revoked_in_a_review_keeps_no_access_through_an_older_share(
     assert Space.objects.filter(kind=SpaceKind.TEAM, team=team).exists()
     assert file_permission(actor=teammate, file=plan) < Permission.VIEW
     assert not Share.objects.filter(file=plan, user=teammate).exists()
+
+
+def test_the_only_auditor_keeps_her_role_and_her_account_whatever_one_admin_clicks(
+    site_admin: User, auditor: User
+) -> None:
+    """Sam, alone, withdraws Audrey's auditor role, then tries to deactivate her: the
+    site would be left with nobody reading the log, the one check on administrators.
+    Both are refused with a reason he can act on, and recorded; once a second auditor
+    is approved, the withdrawal goes through."""
+    sam = client_signed_in(site_admin)
+    page = sam.post(f"/accounts/admin/users/{auditor.pk}/", CONFIRMED, follow=True)
+    assert "The last active auditor must keep the role" in page.content.decode()
+    auditor.refresh_from_db()
+    assert auditor.is_auditor
+    refused = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_ROLES)
+    assert refused.outcome == Outcome.DENIED
+    assert refused.details["reason"] == "last_auditor"
+
+    page = sam.post(
+        f"/accounts/admin/users/{auditor.pk}/deactivate/",
+        {"when": "now", "successor": "", **CONFIRMED},
+        follow=True,
+    )
+    assert "The last active auditor cannot be deactivated" in page.content.decode()
+    auditor.refresh_from_db()
+    assert auditor.is_active
+    denied = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_DEACTIVATE)
+    assert (denied.outcome, denied.details["reason"]) == (Outcome.DENIED, "last_auditor")
+
+    user_create("iris.auditrice@hopital.example", is_auditor=True)
+    sam.post(f"/accounts/admin/users/{auditor.pk}/", CONFIRMED)
+    auditor.refresh_from_db()
+    assert not auditor.is_auditor
+
+
+def test_the_last_admin_keeps_his_role_and_the_refusal_is_recorded(
+    site_admin: User, auditor: User
+) -> None:
+    """Sam unticks his own administrator role while nobody else has it: refused, in
+    French for a French administrator, and recorded."""
+    page = client_signed_in(site_admin).post(
+        f"/accounts/admin/users/{site_admin.pk}/",
+        CONFIRMED,
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="fr",
+    )
+    assert "Le dernier administrateur" in page.content.decode()
+    site_admin.refresh_from_db()
+    assert site_admin.is_site_admin
+    refused = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_ROLES)
+    assert (refused.outcome, refused.details["reason"]) == (Outcome.DENIED, "last_site_admin")
+
+
+def test_a_departure_that_would_leave_no_auditor_cannot_be_scheduled(
+    site_admin: User, auditor: User
+) -> None:
+    """Deactivating later is deactivating: Sam cannot schedule the only auditor's
+    departure either."""
+    from accounts import offboarding
+    from accounts.errors import AccountRuleError
+
+    with pytest.raises(AccountRuleError):
+        offboarding.user_departure_schedule(
+            actor=site_admin,
+            user=auditor,
+            departure_on=timezone.localdate() + timedelta(days=10),
+            successor=None,
+        )
+    auditor.refresh_from_db()
+    assert auditor.departure_scheduled_for is None
+    denied = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_DEPARTURE_SCHEDULE)
+    assert (denied.outcome, denied.details["reason"]) == (Outcome.DENIED, "last_auditor")
+
+
+def test_an_admin_who_deactivates_an_auditor_cannot_read_her_searches_in_her_export(
+    site_admin: User, auditor: User
+) -> None:
+    """Sam is under investigation: Audrey searched the log for his actions, then left.
+    Sam (a colleague auditor is still there) deactivates her and, as the privacy pages
+    allow for a leaver, downloads her data: her searches must not be in it. The archive
+    says what was left out and whom to ask; Audrey's own export still holds them."""
+    import io
+    import json
+    import zipfile
+
+    from accounts.offboarding import user_deactivate
+
+    user_create("iris.auditrice@hopital.example", is_auditor=True)
+    audit.record(
+        action=Action.AUDIT_CONSOLE_VIEW,
+        actor=auditor,
+        details={"page": "events", "actor": str(site_admin.pk)},
+    )
+    audit.record(action=Action.AUDIT_EXPORT, actor=auditor, details={"actor": str(site_admin.pk)})
+    own = client_signed_in(auditor).get("/privacy/export.zip")
+    own_archive = zipfile.ZipFile(io.BytesIO(b"".join(own.streaming_content)))  # type: ignore[attr-defined]
+    own_actions = {
+        json.loads(line)["action"]
+        for line in own_archive.read("activity.jsonl").decode().splitlines()
+    }
+    assert {Action.AUDIT_CONSOLE_VIEW, Action.AUDIT_EXPORT} <= own_actions
+
+    user_deactivate(actor=site_admin, user=auditor, successor=None)
+    response = client_signed_in(site_admin).get(f"/privacy/people/{auditor.pk}/export.zip")
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))  # type: ignore[attr-defined]
+    activity = archive.read("activity.jsonl").decode()
+    assert not any(
+        json.loads(line)["action"].startswith("audit.") for line in activity.splitlines()
+    )
+    assert "Ask an auditor" in archive.read("README.txt").decode()
+    exported = AuditEvent.objects.filter(action=Action.PRIVACY_EXPORT).latest("sequence")
+    assert exported.details["audit_work_left_out"] is True

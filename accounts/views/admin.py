@@ -326,7 +326,9 @@ def team_member_remove(request: HttpRequest, slug: str, membership_id: int) -> H
     if not selectors.team_manageable_by(team, actor):
         raise Http404
     membership = get_object_or_404(TeamMembership, pk=membership_id, team=team)
-    services.team_member_remove(actor=actor, membership=membership)
+    services.team_member_remove(
+        actor=actor, membership=membership, reason=services.MembershipEndReason.TEAM_MANAGEMENT
+    )
     messages.success(
         request,
         _("%(name)s removed from %(team)s.")

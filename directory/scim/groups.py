@@ -22,6 +22,7 @@ from scim2_models import Context, PatchOp, SCIMException
 from scim2_models import Group as ScimGroup
 
 from accounts.models import Team, TeamMembership, TeamRole, User
+from accounts.services import MembershipEndReason, team_member_remove
 from audit import services as audit
 from audit.actions import Action
 from core.http import id_number
@@ -117,7 +118,9 @@ def _free_slug(name: str, exclude: int | None = None) -> str:
     return slug
 
 
-def _members_set(team: Team, member_ids: list[int]) -> tuple[list[str], list[str]]:
+def _members_set(
+    team: Team, member_ids: list[int], *, token: DirectoryToken
+) -> tuple[list[str], list[str]]:
     current = {
         m.user_id: m for m in TeamMembership.objects.filter(team=team).select_related("user")
     }
@@ -131,7 +134,14 @@ def _members_set(team: Team, member_ids: list[int]) -> tuple[list[str], list[str
     for user_id, membership in current.items():
         if user_id not in member_ids:
             removed.append(membership.user.email)
-            membership.delete()
+            # The one way out of a team (accounts.services): what the person held
+            # through it (shares of the team's files made to them) ends as well.
+            team_member_remove(
+                actor=None,
+                actor_label=token_label(token),
+                membership=membership,
+                reason=MembershipEndReason.DIRECTORY,
+            )
     return added, removed
 
 
@@ -143,7 +153,7 @@ def group_create(*, token: DirectoryToken, body: dict[str, Any]) -> Team:
         with transaction.atomic():
             team = Team.objects.create(name=name, slug=_free_slug(name))
             DirectoryGroup.objects.create(team=team, external_id=external_id)
-            added, _removed = _members_set(team, member_ids)
+            added, _removed = _members_set(team, member_ids, token=token)
             audit.record(
                 action=Action.DIRECTORY_GROUP_CREATE,
                 actor=None,
@@ -173,7 +183,7 @@ def group_replace(*, token: DirectoryToken, team: Team, body: dict[str, Any]) ->
         directory_group.external_id = external_id
         directory_group.updated_at = timezone.now()
         directory_group.save()
-        added, removed = _members_set(locked, member_ids)
+        added, removed = _members_set(locked, member_ids, token=token)
         if renamed or added or removed:
             audit.record(
                 action=Action.DIRECTORY_GROUP_UPDATE,
@@ -203,7 +213,7 @@ def group_patch(*, token: DirectoryToken, team: Team, body: dict[str, Any]) -> T
 
 def group_delete(*, token: DirectoryToken, team: Team) -> None:
     with transaction.atomic():
-        _added, removed = _members_set(team, [])
+        _added, removed = _members_set(team, [], token=token)
         directory_group, _created = DirectoryGroup.objects.get_or_create(
             team=team, defaults={"created_at": team.created_at}
         )

@@ -32,6 +32,7 @@ from audit.actions import Action
 from audit.context import context_from_request
 from files.downloads import (
     AccessRecheck,
+    DownloadNotAdmitted,
     RangeNotSatisfiable,
     range_requested,
     version_download_response,
@@ -372,7 +373,27 @@ def share_link_download_response(
     link_details = {"link": link.pk, "recipient": link.recipient_email, "download": download_id}
     # The stream ends after this request's audit context is gone: keep the address.
     context = context_from_request(request)
-    counted: dict[str, int] = {}  # the receipt, once the download is counted below
+    counted: dict[str, int] = {}  # the receipt, once the download is counted (admit)
+
+    def admit() -> bool:
+        """Count the download at the last moment before its start is recorded: a
+        recipient who loses the race for the last one gets the refusal, and the log a
+        refusal, never a start without an end. A HEAD is never counted."""
+        if request.method != "GET":
+            return True
+        allowed, receipt_id = _count(
+            request=request,
+            link=link,
+            grant=grant,
+            key=key,
+            name=file.name,
+            file=file,
+            version=version,
+            resume=resume,
+        )
+        if receipt_id is not None:
+            counted["receipt"] = receipt_id
+        return allowed
 
     def finished(bytes_sent: int, completed: bool) -> None:
         receipt_id = counted.get("receipt")
@@ -395,7 +416,10 @@ def share_link_download_response(
         )
 
     try:
-        response = version_download_response(
+        # Audited with the bytes really sent when the stream ends (``finished``); the
+        # files app records the download's start (files.version.download) once
+        # ``admit`` has counted it.
+        return version_download_response(
             request=request,
             actor=None,
             actor_label=link_label(link),
@@ -403,7 +427,20 @@ def share_link_download_response(
             audit_details=link_details,
             on_finished=finished,
             access_recheck=_link_recheck(link.pk),
+            admit=admit,
         )
+    except DownloadNotAdmitted:
+        # Lost the race for the link's last download: nothing was sent. (No
+        # ``response.close()`` here: on a Django response it sends ``request_finished``,
+        # which closes the database connections in the middle of this request.)
+        access_record(
+            request=request,
+            link=link,
+            outcome=AccessOutcome.LIMIT_REACHED,
+            action=Action.SHARING_LINK_DOWNLOAD,
+            **details,
+        )
+        return AccessOutcome.LIMIT_REACHED
     except NotDownloadableError as error:
         access_record(
             request=request,
@@ -413,33 +450,6 @@ def share_link_download_response(
             **details,
         )
         raise
-    if request.method != "GET" or response.status_code not in (200, 206):
-        return response
-    allowed, receipt_id = _count(
-        request=request,
-        link=link,
-        grant=grant,
-        key=key,
-        name=file.name,
-        file=file,
-        version=version,
-        resume=resume,
-    )
-    if not allowed:
-        response.close()
-        access_record(
-            request=request,
-            link=link,
-            outcome=AccessOutcome.LIMIT_REACHED,
-            action=Action.SHARING_LINK_DOWNLOAD,
-            **details,
-        )
-        return AccessOutcome.LIMIT_REACHED
-    # Audited with the bytes really sent when the stream ends (``finished``); the files
-    # app has already recorded the download's start (files.version.download).
-    if receipt_id is not None:
-        counted["receipt"] = receipt_id
-    return response
 
 
 def share_link_archive_response(

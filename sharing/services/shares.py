@@ -15,7 +15,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -263,16 +263,10 @@ def share_delete(*, actor: User, share: Share) -> None:
         )
 
 
-def shares_remove_for_leaver(
-    *, user: User, actor: User | None, ids: list[int] | None = None
-) -> int:
-    """Offboarding: the shares made *to* the leaver stop (caller's transaction), or only
-    those of ``ids`` among them (the offboarding plan's). One audit event each."""
-    shares = Share.objects.filter(user=user)
-    if ids is not None:
-        shares = shares.filter(pk__in=ids)
+def _shares_remove(*, shares: QuerySet[Share], actor: User | None, reason: str) -> int:
+    """Remove ``shares`` (caller's transaction), one ``sharing.share.delete`` each."""
     removed = 0
-    for share in shares.select_related("user").select_for_update(of=("self",)):
+    for share in shares.select_related("user", "team").select_for_update(of=("self",)):
         audit.record(
             action=Action.SHARING_SHARE_DELETE,
             actor=actor,
@@ -283,13 +277,43 @@ def shares_remove_for_leaver(
                 "item_type": "file" if share.file_id else "folder",
                 "item": share.file_id or share.folder_id,
                 "role": share.role,
-                "reason": "offboarding",
+                "reason": reason,
                 **_recipient_details(share),
             },
         )
         share.delete()
         removed += 1
     return removed
+
+
+def shares_remove_for_leaver(
+    *, user: User, actor: User | None, ids: list[int] | None = None
+) -> int:
+    """Offboarding: the shares made *to* the leaver stop (caller's transaction), or only
+    those of ``ids`` among them (the offboarding plan's). One audit event each."""
+    shares = Share.objects.filter(user=user)
+    if ids is not None:
+        shares = shares.filter(pk__in=ids)
+    return _shares_remove(shares=shares.order_by("pk"), actor=actor, reason="offboarding")
+
+
+def shares_end_through_team(
+    sender: object, *, team: Team, user: User, actor: User | None, reason: str, **kwargs: object
+) -> dict[str, object]:
+    """``accounts.services.team_membership_ended`` receiver: a person who leaves a team
+    keeps no share of the team space's files or folders made to them by name, even
+    one made before they joined (while a member it added nothing, so nobody saw it;
+    after, it would quietly keep them in). Shares to teams they still belong to are
+    the team's, not theirs, and stay."""
+    from files.models import Space, SpaceKind
+
+    space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
+    if space is None:
+        return {"shares_ended": 0}
+    held = Share.objects.filter(Q(file__space=space) | Q(folder__space=space), user=user)
+    return {
+        "shares_ended": _shares_remove(shares=held.order_by("pk"), actor=actor, reason=str(reason))
+    }
 
 
 # --- E-mail -----------------------------------------------------------------------------
