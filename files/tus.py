@@ -280,9 +280,16 @@ def _folder_for_path(actor: User, folder: Folder, relative_path: str) -> Folder:
     return folder
 
 
-def upload_create(*, actor: User, length_header: str | None, metadata_header: str) -> UploadSession:
+def upload_create(
+    *,
+    actor: User,
+    length_header: str | None,
+    metadata_header: str,
+    new_file_only: bool = False,
+) -> UploadSession:
     """POST: a new upload, checked against the name rules, the size policy and the quota
-    now (413 before a byte is sent)."""
+    now (413 before a byte is sent). ``new_file_only``: the upload never becomes a
+    version of a file already in the folder (``files.services.file_upload``)."""
     length = header_count(length_header)
     if length is None:
         raise TusError(400, _("Upload-Length is required (Upload-Defer-Length is not supported)."))
@@ -345,6 +352,7 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
                 kek_id=wrapped.kek_id,
                 wrapped_key=wrapped.wrapped,
                 expires_at=_expiry(),
+                new_file_only=new_file_only,
             )
             record(
                 Action.FILES_UPLOAD_START,
@@ -733,10 +741,16 @@ def _version_create(actor: User, session: UploadSession, sealed: SealedBlob) -> 
         locked.completed_at = timezone.now()
         locked.save(update_fields=["completed_at"])
         version = services.file_upload(
-            actor=actor, folder=locked.folder, name=locked.name, sealed=sealed
+            actor=actor,
+            folder=locked.folder,
+            name=locked.name,
+            sealed=sealed,
+            new_file_only=locked.new_file_only,
         )
         locked.version = version
-        locked.save(update_fields=["version"])
+        # The name it landed under (a free variant if new_file_only met a taken one).
+        locked.name = version.file.name
+        locked.save(update_fields=["version", "name"])
         record(
             Action.FILES_UPLOAD_COMPLETE,
             actor=actor,

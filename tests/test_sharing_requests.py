@@ -204,6 +204,43 @@ def test_an_upload_never_replaces_a_file_already_in_the_folder(owner: User) -> N
     assert File.objects.filter(folder=folder, name="resultats (2).pdf").exists()
 
 
+def test_a_file_given_the_same_name_during_the_upload_is_not_replaced_either(
+    owner: User,
+) -> None:
+    """The name was free when the lab started; the clinician saved a file of that name
+    while the lab's bytes were arriving. The lab's upload lands beside it under a free
+    name: it never becomes a new version of the clinician's file."""
+    folder = results_folder(owner)
+    file_request, token = create_request(owner, folder)
+    lab = Client()
+    created = tus_create(lab, token, 900)
+    assert created.status_code == 201
+    mine = version_store(
+        actor=owner, folder=folder, name="resultats.pdf", content=content_of(500, seed="mine")
+    ).file
+    assert tus_patch(lab, location(created), 0, content_of(900, seed="theirs")).status_code == 204
+    assert mine.versions.count() == 1
+    theirs = File.objects.get(folder=folder, name="resultats (2).pdf")
+    assert theirs.current_version is not None
+    assert theirs.current_version.size == 900
+    upload = FileRequestUpload.objects.get(request=file_request)
+    assert upload.name == "resultats (2).pdf"
+    event = AuditEvent.objects.get(action=Action.SHARING_REQUEST_UPLOAD)
+    assert event.details["name"] == "resultats (2).pdf"
+
+
+def test_a_folder_given_the_same_name_during_the_upload_does_not_lose_the_file(
+    owner: User,
+) -> None:
+    folder = results_folder(owner)
+    _file_request, token = create_request(owner, folder)
+    lab = Client()
+    created = tus_create(lab, token, 900)
+    services.folder_create(actor=owner, parent=folder, name="resultats.pdf")
+    assert tus_patch(lab, location(created), 0, content_of(900, seed="theirs")).status_code == 204
+    assert File.objects.filter(folder=folder, name="resultats (2).pdf").exists()
+
+
 def test_limits_on_file_count_and_total_size_are_enforced(owner: User) -> None:
     folder = results_folder(owner)
     file_request, token = create_request(owner, folder, max_files=2, max_megabytes=1)

@@ -10,7 +10,8 @@ into a folder chosen by a member (docs/sharing-transfers.md).
   under ``select_for_update``): concurrent uploads cannot overrun them. A terminated or
   failed upload gives its reservation back.
 * An upload never replaces a file already in the folder: it gets a free name
-  ("report (2).pdf") at creation.
+  ("report (2).pdf") at creation, and again at completion if something took that name
+  meanwhile (``new_file_only``: chosen under the folder's lock).
 * Closed and expired requests (and those of people who left) answer 410 everywhere.
 * Every upload and every refusal is audited as ``sharing.request.upload|refuse``, with
   ``actor_label="request:<id>"`` and the uploader's name and e-mail in the details.
@@ -410,6 +411,9 @@ def file_request_upload_start(
                 actor=file_request.created_by,
                 length_header=str(length),
                 metadata_header=_metadata(filename=name, folder=str(locked.folder_id)),
+                # A file of that name may arrive before this upload completes: it then
+                # lands under a free variant, never as a version of that file.
+                new_file_only=True,
             )
             upload = FileRequestUpload.objects.create(
                 request=locked,
@@ -464,9 +468,12 @@ def file_request_upload_settle(
     assembly: quota, name)."""
     if session is not None and session.completed_at is not None and session.version_id:
         with transaction.atomic():
+            # The name it landed under: a free variant if another file took the one
+            # chosen at creation while the bytes were arriving.
+            upload.name = session.name
             marked = FileRequestUpload.objects.filter(
                 pk=upload.pk, completed_at__isnull=True
-            ).update(completed_at=timezone.now(), version_id=session.version_id)
+            ).update(completed_at=timezone.now(), version_id=session.version_id, name=upload.name)
             if not marked:
                 return
             audit.record(
