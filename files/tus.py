@@ -105,6 +105,10 @@ MAX_FOLDER_DEPTH = 32
 logger = logging.getLogger(__name__)
 
 
+# Asked before an upload becomes a file: ``None``, or why it may no longer land.
+CompletionCheck = Callable[[], str | None]
+
+
 class TusError(RuleError):
     """A protocol error with the status tus 1.0 prescribes and a message for people."""
 
@@ -574,13 +578,15 @@ def upload_append(
     read: Callable[[int], bytes],
     checksum_header: str | None = None,
     readinto: ReadInto | None = None,
+    completion_check: CompletionCheck | None = None,
 ) -> PatchResult:
     """Seal the segments ``content_length`` bytes from ``read`` complete, keep the rest
     as the encrypted carry, and move the offset; or raise ``TusError`` with nothing
     committed. Holds the upload's lock throughout (``_upload_lock``).
 
     ``readinto`` (files/request_body.py), when given, is used instead of ``read``: the
-    body is then received straight into the segment buffer."""
+    body is then received straight into the segment buffer. ``completion_check``: see
+    ``upload_complete``."""
     offset = header_count(offset_header)
     if offset is None:
         raise TusError(400, _("Upload-Offset is required."))
@@ -592,6 +598,7 @@ def upload_append(
             content_length=content_length,
             readinto=readinto or _readinto_of(read),
             checksum_header=checksum_header,
+            completion_check=completion_check,
         )
 
 
@@ -603,6 +610,7 @@ def _append_locked(
     content_length: int,
     readinto: ReadInto,
     checksum_header: str | None,
+    completion_check: CompletionCheck | None = None,
 ) -> PatchResult:
     if offset != session.offset:
         raise TusError(409, _("Upload-Offset does not match the upload's offset."))
@@ -614,7 +622,8 @@ def _append_locked(
     if content_length or session.length == 0:
         session = _append(session, content_length, readinto, checksum)
     if session.offset == session.length:
-        return PatchResult(upload_complete(actor=actor, session=session), completed=True)
+        completed = upload_complete(actor=actor, session=session, completion_check=completion_check)
+        return PatchResult(completed, completed=True)
     return PatchResult(session, completed=False)
 
 
@@ -730,11 +739,19 @@ def _commit(
     return locked
 
 
-def _version_create(actor: User, session: UploadSession, sealed: SealedBlob) -> UploadSession:
+def _version_create(
+    actor: User,
+    session: UploadSession,
+    sealed: SealedBlob,
+    completion_check: CompletionCheck | None = None,
+) -> UploadSession:
     with transaction.atomic():
         locked = UploadSession.objects.select_for_update().get(pk=session.pk)
         if locked.completed_at is not None:
             raise TusError(409, _("This upload is already complete."))
+        refusal = completion_check() if completion_check is not None else None
+        if refusal is not None:
+            raise FileRuleError(refusal, 410)
         # Completed first, in this transaction: the upload's reservation is released as
         # its version's real size is counted by the quota check in file_upload (both or
         # neither, if that check refuses).
@@ -765,10 +782,16 @@ def _version_create(actor: User, session: UploadSession, sealed: SealedBlob) -> 
     return locked
 
 
-def upload_complete(*, actor: User, session: UploadSession) -> UploadSession:
+def upload_complete(
+    *, actor: User, session: UploadSession, completion_check: CompletionCheck | None = None
+) -> UploadSession:
     """Every byte is sealed: assemble the blob from the staging ciphertext (no
     decryption) and create the version (pending scan) with the same service as every
-    other upload, which also enqueues the finalize task after commit."""
+    other upload, which also enqueues the finalize task after commit.
+
+    ``completion_check``: asked in the completing transaction, after the upload's row is
+    locked, whether the upload may still land (a file request closed or expired while
+    the body was arriving); a refusal (its message) discards the upload, 410."""
     store = blob_store()
     size = ciphertext_size(session.length, session.segment_size)
     store.staging_assemble(
@@ -786,7 +809,7 @@ def upload_complete(*, actor: User, session: UploadSession) -> UploadSession:
         segment_size=session.segment_size,
     )
     try:
-        locked = _version_create(actor, session, sealed)
+        locked = _version_create(actor, session, sealed, completion_check)
     except FileRuleError as error:
         store.delete(session.blob_key)
         _reject(actor, session.folder, str(error), upload=str(session.pk), name=session.name)
@@ -795,7 +818,9 @@ def upload_complete(*, actor: User, session: UploadSession) -> UploadSession:
     return locked
 
 
-def upload_complete_if_stranded(*, actor: User, session: UploadSession) -> UploadSession:
+def upload_complete_if_stranded(
+    *, actor: User, session: UploadSession, completion_check: CompletionCheck | None = None
+) -> UploadSession:
     """Every byte was committed but the request died before the version was made (the
     web process was killed during assembly): finish now, before telling a client that
     resumes (HEAD) that the upload is whole.
@@ -807,7 +832,7 @@ def upload_complete_if_stranded(*, actor: User, session: UploadSession) -> Uploa
     with _upload_lock(session.pk):
         session = _session_reloaded(session)
         if session.completed_at is None and session.offset == session.length:
-            return upload_complete(actor=actor, session=session)
+            return upload_complete(actor=actor, session=session, completion_check=completion_check)
         return session
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import base64
 import re
+import socket
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
@@ -24,7 +27,7 @@ from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from files import services, tus
-from files.models import File, Folder, ScanStatus
+from files.models import File, Folder, ScanStatus, UploadSession
 from sharing import tasks
 from sharing.errors import FileRequestNotFound
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
@@ -342,6 +345,76 @@ def test_closed_request_answers_410_on_page_and_upload_endpoint(owner: User) -> 
         action=Action.SHARING_REQUEST_REFUSE, details__reason="closed"
     ).exists()
     assert not File.objects.filter(folder=folder).exists()
+
+
+def _patch_half_sent(live_server: Any, url: str, content: bytes) -> socket.socket:
+    """A lab's PATCH whose first half has reached the server, which is now waiting for
+    the rest (the PATCH holds the upload's lock from its first byte to its commit)."""
+    address = urlsplit(live_server.url)
+    connection = socket.create_connection((address.hostname, address.port), timeout=30)
+    head = (
+        f"PATCH {url} HTTP/1.1\r\nHost: {address.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+        f"Upload-Offset: 0\r\nContent-Type: {OFFSET}\r\n"
+        f"Content-Length: {len(content)}\r\nConnection: close\r\n\r\n"
+    )
+    connection.sendall(head.encode() + content[: len(content) // 2])
+    session = UploadSession.objects.get(pk=url.rstrip("/").rsplit("/", 1)[-1])
+    with override_settings(TUS_LOCK_WAIT_SECONDS=0.05):
+        for _attempt in range(200):
+            try:
+                with tus._upload_lock(session.pk):
+                    pass
+            except tus.TusError:  # 423: the PATCH holds it, its body half read
+                return connection
+            threading.Event().wait(0.05)
+    raise AssertionError("the PATCH never started")
+
+
+def _answer(connection: socket.socket, rest: bytes) -> int:
+    connection.sendall(rest)
+    reply = b""
+    while chunk := connection.recv(65536):
+        reply += chunk
+    connection.close()
+    return int(reply.split(b" ", 2)[1])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("how", ["closed", "expired"])
+def test_a_file_still_arriving_when_the_request_ends_is_not_kept(
+    owner: User, live_server: Any, on_postgres: None, how: str
+) -> None:
+    """The clinician closes the request (or it expires) while a lab's file is arriving:
+    nothing more lands in the folder from then on, that file included."""
+    folder = results_folder(owner)
+    file_request, token = file_requests.file_request_create(
+        actor=owner,
+        folder=folder,
+        title="Bilan",
+        expires_at=timezone.now() + timedelta(hours=1),
+        max_files=3,
+    )
+    content = content_of(6000, seed="late")
+    created = tus_create(Client(), token, len(content))
+    url = location(created)
+    connection = _patch_half_sent(live_server, url, content)
+    if how == "closed":
+        file_requests.file_request_close(actor=owner, file_request=file_request)
+        status = _answer(connection, content[len(content) // 2 :])
+    else:
+        with time_machine.travel(timezone.now() + timedelta(hours=2)):
+            status = _answer(connection, content[len(content) // 2 :])
+    assert status == 410
+    assert not File.objects.filter(folder=folder).exists()
+    assert not UploadSession.objects.exists()
+    file_request.refresh_from_db()
+    assert (file_request.files_reserved, file_request.bytes_reserved) == (0, 0)
+    assert AuditEvent.objects.filter(
+        action=Action.SHARING_REQUEST_REFUSE,
+        details__reason=f"{how} during upload",
+        actor_label=f"request:{file_request.pk}",
+    ).exists()
+    assert not AuditEvent.objects.filter(action=Action.SHARING_REQUEST_UPLOAD).exists()
 
 
 def test_expired_request_answers_410(owner: User) -> None:

@@ -441,6 +441,45 @@ def file_request_upload_start(
     return session, upload
 
 
+class LandingCheck:
+    """``files.tus``'s completion check for an upload through ``file_request``: a PATCH
+    that began while the request was open may still be receiving its body when the
+    request closes or expires (a study takes minutes). Asked in the completing
+    transaction; the request's row is locked there (after the upload's row), so a
+    close either commits first and the file is refused, or waits for the file to land.
+    ``reason`` says why it refused, for the audit."""
+
+    def __init__(self, file_request: FileRequest) -> None:
+        self.file_request_pk = file_request.pk
+        self.reason = ""
+
+    def __call__(self) -> str | None:
+        locked = FileRequest.objects.select_for_update().filter(pk=self.file_request_pk).first()
+        if locked is None or locked.closed_at is not None:
+            self.reason = "closed during upload"
+        elif locked.expires_at <= timezone.now():
+            self.reason = "expired during upload"
+        else:
+            return None
+        return _("This file request closed while your file was arriving: it was not kept.")
+
+    def refusal_record(
+        self, file_request: FileRequest, upload: FileRequestUpload, request: Any = None
+    ) -> None:
+        if not self.reason:
+            return
+        refusal_record(
+            file_request,
+            self.reason,
+            request=request,
+            name=upload.name,
+            size=upload.size,
+            uploader_name=upload.uploader_name,
+            uploader_email=upload.uploader_email,
+            **({"recipient": upload.uploader_email} if upload.uploader_email else {}),
+        )
+
+
 def file_request_upload_get(
     *, file_request: FileRequest, upload_id: str
 ) -> tuple[UploadSession, FileRequestUpload]:

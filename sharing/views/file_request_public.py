@@ -195,6 +195,7 @@ def uploads(request: HttpRequest, file_request: FileRequest) -> HttpResponse:
         metadata_header=request.headers.get("Upload-Metadata", ""),
     )
     if body_length or session.length == 0:
+        check = file_requests.LandingCheck(file_request)
         try:
             session = tus.upload_append(
                 actor=file_request.created_by,
@@ -204,8 +205,10 @@ def uploads(request: HttpRequest, file_request: FileRequest) -> HttpResponse:
                 read=request.read,
                 readinto=body_readinto(request),
                 checksum_header=request.headers.get("Upload-Checksum"),
+                completion_check=check,
             ).session
         finally:
+            check.refusal_record(file_request, upload)
             _settle(file_request, upload)
     response = _tus_response(201, _upload_headers(session))
     response["Location"] = request.build_absolute_uri(f"{session.pk}/")
@@ -229,10 +232,15 @@ def upload(request: HttpRequest, file_request: FileRequest, upload_id: str) -> H
         file_request=file_request, upload_id=upload_id
     )
     owner = file_request.created_by
+    # The request may close or expire while a body arrives: checked again at completion.
+    check = file_requests.LandingCheck(file_request)
     if request.method == "HEAD":
         try:
-            session = tus.upload_complete_if_stranded(actor=owner, session=session)
+            session = tus.upload_complete_if_stranded(
+                actor=owner, session=session, completion_check=check
+            )
         finally:
+            check.refusal_record(file_request, record)
             _settle(file_request, record)
         return _tus_response(200, _upload_headers(session))
     if request.method == "DELETE":
@@ -251,7 +259,9 @@ def upload(request: HttpRequest, file_request: FileRequest, upload_id: str) -> H
             read=request.read,
             readinto=body_readinto(request),
             checksum_header=request.headers.get("Upload-Checksum"),
+            completion_check=check,
         )
     finally:
+        check.refusal_record(file_request, record)
         _settle(file_request, record)
     return _tus_response(204, _upload_headers(result.session))
