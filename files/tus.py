@@ -739,6 +739,33 @@ def _commit(
     return locked
 
 
+def upload_append_at_creation(
+    *, actor: User, session: UploadSession, **append: Any
+) -> UploadSession:
+    """creation-with-upload: the body of the creating POST, appended at offset 0.
+
+    A body refused (checksum mismatch, past Upload-Length, a refusal at completion)
+    discards the new upload: the client was answered without a Location, so it can
+    neither resume nor terminate it, and its reservation (quota room, a file request's
+    file and bytes) would be held until expiry; a client retrying its creation was
+    refused for room it never got. Recorded as ``files.upload.reject``."""
+    try:
+        return upload_append(actor=actor, session=session, offset_header="0", **append).session
+    except TusError as error:
+        current = UploadSession.objects.filter(pk=session.pk, completed_at__isnull=True).first()
+        if current is not None:
+            _reject(
+                actor,
+                current.folder,
+                str(error),
+                upload=str(current.pk),
+                name=current.name,
+                status=error.status,
+            )
+            upload_delete(session=current)
+        raise
+
+
 def _version_create(
     actor: User,
     session: UploadSession,

@@ -7,6 +7,7 @@ scan, and the clinician is told. Closed or expired requests answer 410."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import socket
 import threading
@@ -296,6 +297,41 @@ def test_terminated_upload_gives_its_room_back(owner: User) -> None:
     file_request.refresh_from_db()
     assert (file_request.files_reserved, file_request.bytes_reserved) == (0, 0)
     assert tus_create(lab, token, 10, "second.pdf").status_code == 201
+
+
+def test_a_refused_first_chunk_does_not_keep_the_requests_only_place(owner: User) -> None:
+    """The lab's client sends the file with its creation (creation-with-upload) and the
+    chunk arrives corrupted: refused (460) with no upload address to resume or cancel,
+    so the request's only place is given back and the client's retry is accepted."""
+    file_request, token = create_request(owner, results_folder(owner), max_files=1)
+    lab = Client()
+    content = content_of(800, seed="first-try")
+
+    def send(checksum: bytes) -> Any:
+        return lab.post(
+            f"/r/{token}/uploads/",
+            content,
+            content_type=OFFSET,
+            headers={
+                **TUS,
+                "Upload-Length": str(len(content)),
+                "Upload-Metadata": metadata(filename="bilan.pdf"),
+                "Upload-Checksum": "sha256 " + base64.b64encode(checksum).decode(),
+            },
+        )
+
+    refused = send(hashlib.sha256(b"something else").digest())
+    assert refused.status_code == 460
+    assert "Location" not in refused
+    file_request.refresh_from_db()
+    assert (file_request.files_reserved, file_request.bytes_reserved) == (0, 0)
+    assert not UploadSession.objects.exists()
+    assert AuditEvent.objects.filter(
+        action=Action.FILES_UPLOAD_REJECT, details__status=460
+    ).exists()
+    retry = send(hashlib.sha256(content).digest())
+    assert retry.status_code == 201, retry.content
+    assert File.objects.filter(name="bilan.pdf").exists()
 
 
 def test_abandoned_uploads_give_their_room_back_after_expiry(owner: User) -> None:

@@ -197,16 +197,15 @@ def uploads(request: HttpRequest, file_request: FileRequest) -> HttpResponse:
     if body_length or session.length == 0:
         check = file_requests.LandingCheck(file_request)
         try:
-            session = tus.upload_append(
+            session = tus.upload_append_at_creation(
                 actor=file_request.created_by,
                 session=session,
-                offset_header="0",
                 content_length=body_length,
                 read=request.read,
                 readinto=body_readinto(request),
                 checksum_header=request.headers.get("Upload-Checksum"),
                 completion_check=check,
-            ).session
+            )
         finally:
             check.refusal_record(file_request, upload)
             _settle(file_request, upload)
