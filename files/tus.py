@@ -387,7 +387,7 @@ def _session_reloaded(session: UploadSession) -> UploadSession:
 
 
 @contextmanager
-def _upload_lock(upload_id: uuid.UUID) -> Iterator[None]:
+def _upload_lock(upload_id: uuid.UUID, wait: float | None = None) -> Iterator[None]:
     """Held by a PATCH from its first byte to its commit, and taken by HEAD, so that HEAD
     never reports an offset a PATCH still running is about to move (tus 1.0: the offset
     HEAD returns is where the next PATCH must start).
@@ -400,7 +400,7 @@ def _upload_lock(upload_id: uuid.UUID) -> Iterator[None]:
     tuspy retry. The optimistic checks in ``_reserve`` / ``_commit`` stay: a lock lost
     with a broken connection must still never let two requests commit at one offset.
     """
-    wait = float(settings.TUS_LOCK_WAIT_SECONDS)
+    wait = float(settings.TUS_LOCK_WAIT_SECONDS) if wait is None else wait
     if connection.vendor != "postgresql":
         with _upload_file_lock(upload_id, wait):
             yield
@@ -713,7 +713,11 @@ def _commit(
 ) -> UploadSession:
     in_place = blob_store().stages_in_place
     with transaction.atomic():
-        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+        locked = UploadSession.objects.select_for_update().filter(pk=session.pk).first()
+        if locked is None:
+            # Terminated or expired under this request (its lock was lost with a
+            # broken connection): nothing to commit to.
+            raise TusError(404, _("No such upload."))
         if (
             locked.offset != start
             or locked.generation != session.generation
@@ -773,7 +777,9 @@ def _version_create(
     completion_check: CompletionCheck | None = None,
 ) -> UploadSession:
     with transaction.atomic():
-        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+        locked = UploadSession.objects.select_for_update().filter(pk=session.pk).first()
+        if locked is None:
+            raise TusError(404, _("No such upload."))
         if locked.completed_at is not None:
             raise TusError(409, _("This upload is already complete."))
         refusal = completion_check() if completion_check is not None else None
@@ -837,6 +843,10 @@ def upload_complete(
     )
     try:
         locked = _version_create(actor, session, sealed, completion_check)
+    except TusError as error:
+        if error.status == 404:
+            store.delete(session.blob_key)  # the upload is gone: its blob is nobody's
+        raise
     except FileRuleError as error:
         store.delete(session.blob_key)
         _reject(actor, session.folder, str(error), upload=str(session.pk), name=session.name)
@@ -904,18 +914,22 @@ def upload_delete(*, session: UploadSession) -> None:
 
 
 def upload_terminate(*, actor: User, session: UploadSession) -> None:
-    if session.completed_at is not None:
-        raise TusError(409, _("This upload is already complete."))
-    with transaction.atomic():
-        record(
-            Action.FILES_UPLOAD_TERMINATE,
-            actor=actor,
-            target=session.folder,
-            upload=str(session.pk),
-            name=session.name,
-            offset=session.offset,
-        )
-        upload_delete(session=session)
+    """DELETE, under the upload's lock like PATCH and HEAD: a PATCH still receiving
+    keeps its row and staging file until it commits (the DELETE waits, or gets 423)."""
+    with _upload_lock(session.pk):
+        session = _session_reloaded(session)
+        if session.completed_at is not None:
+            raise TusError(409, _("This upload is already complete."))
+        with transaction.atomic():
+            record(
+                Action.FILES_UPLOAD_TERMINATE,
+                actor=actor,
+                target=session.folder,
+                upload=str(session.pk),
+                name=session.name,
+                offset=session.offset,
+            )
+            upload_delete(session=session)
 
 
 def uploads_expired_delete(now: datetime | None = None) -> int:
@@ -924,6 +938,12 @@ def uploads_expired_delete(now: datetime | None = None) -> int:
     now = now or timezone.now()
     count = 0
     for session in UploadSession.objects.filter(expires_at__lte=now).iterator():
-        upload_delete(session=session)
-        count += 1
+        try:
+            # Not under a PATCH still receiving (its commit moves the expiry on).
+            with _upload_lock(session.pk, wait=0.1):
+                if UploadSession.objects.filter(pk=session.pk, expires_at__lte=now).exists():
+                    upload_delete(session=session)
+                    count += 1
+        except TusError:
+            continue  # 423: next sweep
     return count
