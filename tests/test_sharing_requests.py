@@ -197,6 +197,34 @@ def test_someone_outside_uploads_and_the_file_lands_pending_scan_and_owner_is_to
     assert "resultats.pdf" in owner_page.content.decode()
 
 
+def test_the_files_events_of_an_outsiders_upload_say_it_came_through_the_request(
+    owner: User,
+) -> None:
+    """The upload is made as the clinician (their folder, rights and quota), but the
+    clinician did not upload it: every files event of it names the request it came
+    through, so the auditor asking "who put this file here" is not told "Dr X" alone."""
+    folder = results_folder(owner)
+    file_request, token = create_request(owner, folder)
+    assert upload_whole(Client(), token, content_of(3000, seed="via")).status_code == 204
+    version = File.objects.get(folder=folder).current_version
+    assert version is not None
+    events = AuditEvent.objects.filter(
+        action__in=[
+            Action.FILES_UPLOAD_START,
+            Action.FILES_UPLOAD_COMPLETE,
+            Action.FILES_FILE_UPLOAD,
+        ]
+    )
+    assert sorted(event.action for event in events) == sorted(
+        [Action.FILES_UPLOAD_START, Action.FILES_UPLOAD_COMPLETE, Action.FILES_FILE_UPLOAD]
+    )
+    assert {event.details.get("via") for event in events} == {f"request:{file_request.pk}"}
+    # The clinician's own upload, next, says nothing of the kind.
+    version_store(actor=owner, folder=folder, name="mine.pdf", content=content_of(10))
+    mine = AuditEvent.objects.filter(action=Action.FILES_FILE_UPLOAD).latest("sequence")
+    assert "via" not in mine.details
+
+
 def test_an_upload_never_replaces_a_file_already_in_the_folder(owner: User) -> None:
     folder = results_folder(owner)
     existing = version_store(
@@ -395,14 +423,14 @@ def _patch_half_sent(live_server: Any, url: str, content: bytes) -> socket.socke
     )
     connection.sendall(head.encode() + content[: len(content) // 2])
     session = UploadSession.objects.get(pk=url.rstrip("/").rsplit("/", 1)[-1])
-    with override_settings(TUS_LOCK_WAIT_SECONDS=0.05):
-        for _attempt in range(200):
-            try:
-                with tus._upload_lock(session.pk):
-                    pass
-            except tus.TusError:  # 423: the PATCH holds it, its body half read
-                return connection
-            threading.Event().wait(0.05)
+    for _attempt in range(600):
+        try:
+            # A short wait of the probe's own (the PATCH keeps the configured one).
+            with tus._upload_lock(session.pk, wait=0.05):
+                pass
+        except tus.TusError:  # 423: the PATCH holds it, its body half read
+            return connection
+        threading.Event().wait(0.05)
     raise AssertionError("the PATCH never started")
 
 

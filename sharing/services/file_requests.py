@@ -78,6 +78,11 @@ def _label(file_request: FileRequest | None) -> str:
     return f"request:{file_request.pk}" if file_request is not None else "request:?"
 
 
+def actor_label(file_request: FileRequest) -> str:
+    """Who acts through a request's link, in the audit log (``request:<id>``)."""
+    return _label(file_request)
+
+
 def refusal_record(
     file_request: FileRequest | None,
     reason: str,

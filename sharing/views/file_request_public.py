@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from audit import context as audit_context
 from audit.actions import Action
 from audit.context import client_ip
 from core.http import header_count
@@ -157,6 +158,8 @@ def tus_endpoint(view: Callable[..., HttpResponse]) -> TusView:
             return _tus_response(404, detail=_("No such file request."))
         except FileRequestGone:
             return _tus_response(410, detail=_("This file request is closed."))
+        # The uploads are made as the request's owner: every event says through what.
+        audit_context.acting_through(file_requests.actor_label(file_request))
         try:
             return view(request, file_request, **kwargs)
         except tus.TusError as error:
