@@ -115,6 +115,8 @@ class TusError(RuleError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message, status)
         self.status = status
+        # Set by a caller that already put this refusal on record (its own audit event).
+        self.audited = False
         if status == 412:
             # tus 1.0: a 412 (unsupported Tus-Resumable) names the versions served.
             self.headers = {"Tus-Version": TUS_VERSION}

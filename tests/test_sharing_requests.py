@@ -11,6 +11,7 @@ import hashlib
 import re
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -391,6 +392,39 @@ def test_uploads_of_another_request_or_of_the_owner_are_out_of_reach(owner: User
     )
     assert lab.head(f"/r/{token_a}/uploads/{own.pk}/", headers=TUS).status_code == 404
     assert lab.head(f"/r/{token_a}/uploads/not-a-uuid/", headers=TUS).status_code == 404
+
+
+def test_what_the_protocol_refuses_from_outside_is_on_record(owner: User) -> None:
+    """A wrong offset, an upload id that is not of this request, a corrupted chunk: each
+    answered with its tus status and recorded once, as from the request."""
+    file_request, token = create_request(owner, results_folder(owner))
+    lab = Client()
+    url = location(tus_create(lab, token, 3000))
+    before = AuditEvent.objects.filter(action=Action.SHARING_REQUEST_REFUSE).count()
+    assert tus_patch(lab, url, 5, b"x" * 10).status_code == 409
+    assert lab.head(f"/r/{token}/uploads/{uuid.uuid4()}/", headers=TUS).status_code == 404
+    corrupted = lab.generic(
+        "PATCH",
+        url,
+        b"x" * 10,
+        content_type=OFFSET,
+        headers={**TUS, "Upload-Offset": "0", "Upload-Checksum": "sha256 AAAA"},
+    )
+    assert corrupted.status_code == 460
+    refusals = AuditEvent.objects.filter(action=Action.SHARING_REQUEST_REFUSE).order_by("sequence")[
+        before:
+    ]
+    assert [event.details["reason"] for event in refusals] == [
+        "upload refused (409)",
+        "upload refused (404)",
+        "upload refused (460)",
+    ]
+    assert {event.actor_label for event in refusals} == {f"request:{file_request.pk}"}
+    # A refusal the request's rules made (its limits) is recorded once, by name.
+    assert tus_create(lab, token, 10**12).status_code == 413
+    last = AuditEvent.objects.filter(action=Action.SHARING_REQUEST_REFUSE).latest("sequence")
+    assert last.details["reason"] == "size limit"
+    assert AuditEvent.objects.filter(action=Action.SHARING_REQUEST_REFUSE).count() == before + 4
 
 
 def test_closed_request_answers_410_on_page_and_upload_endpoint(owner: User) -> None:

@@ -442,6 +442,7 @@ def file_request_upload_start(
             detail=str(error)[:300],
             **who,
         )
+        error.audited = True
         raise
     return session, upload
 

@@ -163,6 +163,15 @@ def tus_endpoint(view: Callable[..., HttpResponse]) -> TusView:
         try:
             return view(request, file_request, **kwargs)
         except tus.TusError as error:
+            if not getattr(error, "audited", False):
+                # Someone outside sent something the protocol refuses (a wrong offset,
+                # an upload id not of this request, a corrupted chunk): on record too.
+                file_requests.refusal_record(
+                    file_request,
+                    f"upload refused ({error.status})",
+                    method=str(request.method),
+                    detail=str(error)[:300],
+                )
             return _tus_response(error.status, detail=str(error))
 
     return cast(TusView, wrapper)
@@ -209,6 +218,9 @@ def uploads(request: HttpRequest, file_request: FileRequest) -> HttpResponse:
                 checksum_header=request.headers.get("Upload-Checksum"),
                 completion_check=check,
             )
+        except tus.TusError as error:
+            error.audited = bool(check.reason)  # recorded below, with its reason
+            raise
         finally:
             check.refusal_record(file_request, upload)
             _settle(file_request, upload)
@@ -241,6 +253,9 @@ def upload(request: HttpRequest, file_request: FileRequest, upload_id: str) -> H
             session = tus.upload_complete_if_stranded(
                 actor=owner, session=session, completion_check=check
             )
+        except tus.TusError as error:
+            error.audited = bool(check.reason)
+            raise
         finally:
             check.refusal_record(file_request, record)
             _settle(file_request, record)
@@ -263,6 +278,9 @@ def upload(request: HttpRequest, file_request: FileRequest, upload_id: str) -> H
             checksum_header=request.headers.get("Upload-Checksum"),
             completion_check=check,
         )
+    except tus.TusError as error:
+        error.audited = bool(check.reason)
+        raise
     finally:
         check.refusal_record(file_request, record)
         _settle(file_request, record)
