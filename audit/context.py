@@ -22,6 +22,10 @@ class RequestContext:
     # every event of that request names it, so the auditor tells a token from a browser.
     api_token: str = ""
     api_token_name: str = ""
+    # Someone without an account acting through a capability (``request:<id>``, a file
+    # request's link): the services below record the account the capability acts for
+    # (the request's owner) as the actor; every event of the request says through what.
+    via: str = ""
 
 
 EMPTY = RequestContext()
@@ -70,6 +74,17 @@ def token_authenticated(*, prefix: str, name: str) -> None:
     if current is EMPTY:
         return
     _current.set(replace(current, api_token=prefix, api_token_name=name))
+
+
+def acting_through(label: str) -> None:
+    """Called when a capability link (a file request's token) authenticates the current
+    request: the events recorded from now on carry ``via=label``, until the middleware
+    restores the context it replaced. Without a request's context, nothing (as
+    ``token_authenticated``)."""
+    current = _current.get()
+    if current is EMPTY:
+        return
+    _current.set(replace(current, via=label))
 
 
 def current() -> RequestContext:

@@ -82,6 +82,8 @@ def record(
     if where.api_token:  # a request authenticated by a personal access token
         token = {"api_token": where.api_token, "api_token_name": where.api_token_name}
         details = {**token, **(details or {})}
+    if where.via:  # someone outside, through a capability link (file request)
+        details = {"via": where.via, **(details or {})}
     unlinked = ChainedFields(
         sequence=0,  # set below, under the chain's lock
         previous_hash="",

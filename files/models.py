@@ -391,6 +391,9 @@ class UploadSession(models.Model):
     version = models.ForeignKey(
         FileVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Never a new version of a file already in the folder (an upload from outside
+    # through a file request): a name taken meanwhile gets a free variant at completion.
+    new_file_only = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"upload {self.pk} ({self.offset}/{self.length})"

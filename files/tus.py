@@ -105,12 +105,18 @@ MAX_FOLDER_DEPTH = 32
 logger = logging.getLogger(__name__)
 
 
+# Asked before an upload becomes a file: ``None``, or why it may no longer land.
+CompletionCheck = Callable[[], str | None]
+
+
 class TusError(RuleError):
     """A protocol error with the status tus 1.0 prescribes and a message for people."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message, status)
         self.status = status
+        # Set by a caller that already put this refusal on record (its own audit event).
+        self.audited = False
         if status == 412:
             # tus 1.0: a 412 (unsupported Tus-Resumable) names the versions served.
             self.headers = {"Tus-Version": TUS_VERSION}
@@ -280,9 +286,16 @@ def _folder_for_path(actor: User, folder: Folder, relative_path: str) -> Folder:
     return folder
 
 
-def upload_create(*, actor: User, length_header: str | None, metadata_header: str) -> UploadSession:
+def upload_create(
+    *,
+    actor: User,
+    length_header: str | None,
+    metadata_header: str,
+    new_file_only: bool = False,
+) -> UploadSession:
     """POST: a new upload, checked against the name rules, the size policy and the quota
-    now (413 before a byte is sent)."""
+    now (413 before a byte is sent). ``new_file_only``: the upload never becomes a
+    version of a file already in the folder (``files.services.file_upload``)."""
     length = header_count(length_header)
     if length is None:
         raise TusError(400, _("Upload-Length is required (Upload-Defer-Length is not supported)."))
@@ -345,6 +358,7 @@ def upload_create(*, actor: User, length_header: str | None, metadata_header: st
                 kek_id=wrapped.kek_id,
                 wrapped_key=wrapped.wrapped,
                 expires_at=_expiry(),
+                new_file_only=new_file_only,
             )
             record(
                 Action.FILES_UPLOAD_START,
@@ -375,7 +389,7 @@ def _session_reloaded(session: UploadSession) -> UploadSession:
 
 
 @contextmanager
-def _upload_lock(upload_id: uuid.UUID) -> Iterator[None]:
+def _upload_lock(upload_id: uuid.UUID, wait: float | None = None) -> Iterator[None]:
     """Held by a PATCH from its first byte to its commit, and taken by HEAD, so that HEAD
     never reports an offset a PATCH still running is about to move (tus 1.0: the offset
     HEAD returns is where the next PATCH must start).
@@ -388,7 +402,7 @@ def _upload_lock(upload_id: uuid.UUID) -> Iterator[None]:
     tuspy retry. The optimistic checks in ``_reserve`` / ``_commit`` stay: a lock lost
     with a broken connection must still never let two requests commit at one offset.
     """
-    wait = float(settings.TUS_LOCK_WAIT_SECONDS)
+    wait = float(settings.TUS_LOCK_WAIT_SECONDS) if wait is None else wait
     if connection.vendor != "postgresql":
         with _upload_file_lock(upload_id, wait):
             yield
@@ -566,13 +580,15 @@ def upload_append(
     read: Callable[[int], bytes],
     checksum_header: str | None = None,
     readinto: ReadInto | None = None,
+    completion_check: CompletionCheck | None = None,
 ) -> PatchResult:
     """Seal the segments ``content_length`` bytes from ``read`` complete, keep the rest
     as the encrypted carry, and move the offset; or raise ``TusError`` with nothing
     committed. Holds the upload's lock throughout (``_upload_lock``).
 
     ``readinto`` (files/request_body.py), when given, is used instead of ``read``: the
-    body is then received straight into the segment buffer."""
+    body is then received straight into the segment buffer. ``completion_check``: see
+    ``upload_complete``."""
     offset = header_count(offset_header)
     if offset is None:
         raise TusError(400, _("Upload-Offset is required."))
@@ -584,6 +600,7 @@ def upload_append(
             content_length=content_length,
             readinto=readinto or _readinto_of(read),
             checksum_header=checksum_header,
+            completion_check=completion_check,
         )
 
 
@@ -595,6 +612,7 @@ def _append_locked(
     content_length: int,
     readinto: ReadInto,
     checksum_header: str | None,
+    completion_check: CompletionCheck | None = None,
 ) -> PatchResult:
     if offset != session.offset:
         raise TusError(409, _("Upload-Offset does not match the upload's offset."))
@@ -606,7 +624,8 @@ def _append_locked(
     if content_length or session.length == 0:
         session = _append(session, content_length, readinto, checksum)
     if session.offset == session.length:
-        return PatchResult(upload_complete(actor=actor, session=session), completed=True)
+        completed = upload_complete(actor=actor, session=session, completion_check=completion_check)
+        return PatchResult(completed, completed=True)
     return PatchResult(session, completed=False)
 
 
@@ -696,7 +715,11 @@ def _commit(
 ) -> UploadSession:
     in_place = blob_store().stages_in_place
     with transaction.atomic():
-        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+        locked = UploadSession.objects.select_for_update().filter(pk=session.pk).first()
+        if locked is None:
+            # Terminated or expired under this request (its lock was lost with a
+            # broken connection): nothing to commit to.
+            raise TusError(404, _("No such upload."))
         if (
             locked.offset != start
             or locked.generation != session.generation
@@ -722,21 +745,64 @@ def _commit(
     return locked
 
 
-def _version_create(actor: User, session: UploadSession, sealed: SealedBlob) -> UploadSession:
+def upload_append_at_creation(
+    *, actor: User, session: UploadSession, **append: Any
+) -> UploadSession:
+    """creation-with-upload: the body of the creating POST, appended at offset 0.
+
+    A body refused (checksum mismatch, past Upload-Length, a refusal at completion)
+    discards the new upload: the client was answered without a Location, so it can
+    neither resume nor terminate it, and its reservation (quota room, a file request's
+    file and bytes) would be held until expiry; a client retrying its creation was
+    refused for room it never got. Recorded as ``files.upload.reject``."""
+    try:
+        return upload_append(actor=actor, session=session, offset_header="0", **append).session
+    except TusError as error:
+        current = UploadSession.objects.filter(pk=session.pk, completed_at__isnull=True).first()
+        if current is not None:
+            _reject(
+                actor,
+                current.folder,
+                str(error),
+                upload=str(current.pk),
+                name=current.name,
+                status=error.status,
+            )
+            upload_delete(session=current)
+        raise
+
+
+def _version_create(
+    actor: User,
+    session: UploadSession,
+    sealed: SealedBlob,
+    completion_check: CompletionCheck | None = None,
+) -> UploadSession:
     with transaction.atomic():
-        locked = UploadSession.objects.select_for_update().get(pk=session.pk)
+        locked = UploadSession.objects.select_for_update().filter(pk=session.pk).first()
+        if locked is None:
+            raise TusError(404, _("No such upload."))
         if locked.completed_at is not None:
             raise TusError(409, _("This upload is already complete."))
+        refusal = completion_check() if completion_check is not None else None
+        if refusal is not None:
+            raise FileRuleError(refusal, 410)
         # Completed first, in this transaction: the upload's reservation is released as
         # its version's real size is counted by the quota check in file_upload (both or
         # neither, if that check refuses).
         locked.completed_at = timezone.now()
         locked.save(update_fields=["completed_at"])
         version = services.file_upload(
-            actor=actor, folder=locked.folder, name=locked.name, sealed=sealed
+            actor=actor,
+            folder=locked.folder,
+            name=locked.name,
+            sealed=sealed,
+            new_file_only=locked.new_file_only,
         )
         locked.version = version
-        locked.save(update_fields=["version"])
+        # The name it landed under (a free variant if new_file_only met a taken one).
+        locked.name = version.file.name
+        locked.save(update_fields=["version", "name"])
         record(
             Action.FILES_UPLOAD_COMPLETE,
             actor=actor,
@@ -751,10 +817,16 @@ def _version_create(actor: User, session: UploadSession, sealed: SealedBlob) -> 
     return locked
 
 
-def upload_complete(*, actor: User, session: UploadSession) -> UploadSession:
+def upload_complete(
+    *, actor: User, session: UploadSession, completion_check: CompletionCheck | None = None
+) -> UploadSession:
     """Every byte is sealed: assemble the blob from the staging ciphertext (no
     decryption) and create the version (pending scan) with the same service as every
-    other upload, which also enqueues the finalize task after commit."""
+    other upload, which also enqueues the finalize task after commit.
+
+    ``completion_check``: asked in the completing transaction, after the upload's row is
+    locked, whether the upload may still land (a file request closed or expired while
+    the body was arriving); a refusal (its message) discards the upload, 410."""
     store = blob_store()
     size = ciphertext_size(session.length, session.segment_size)
     store.staging_assemble(
@@ -772,7 +844,11 @@ def upload_complete(*, actor: User, session: UploadSession) -> UploadSession:
         segment_size=session.segment_size,
     )
     try:
-        locked = _version_create(actor, session, sealed)
+        locked = _version_create(actor, session, sealed, completion_check)
+    except TusError as error:
+        if error.status == 404:
+            store.delete(session.blob_key)  # the upload is gone: its blob is nobody's
+        raise
     except FileRuleError as error:
         store.delete(session.blob_key)
         _reject(actor, session.folder, str(error), upload=str(session.pk), name=session.name)
@@ -781,7 +857,9 @@ def upload_complete(*, actor: User, session: UploadSession) -> UploadSession:
     return locked
 
 
-def upload_complete_if_stranded(*, actor: User, session: UploadSession) -> UploadSession:
+def upload_complete_if_stranded(
+    *, actor: User, session: UploadSession, completion_check: CompletionCheck | None = None
+) -> UploadSession:
     """Every byte was committed but the request died before the version was made (the
     web process was killed during assembly): finish now, before telling a client that
     resumes (HEAD) that the upload is whole.
@@ -793,7 +871,7 @@ def upload_complete_if_stranded(*, actor: User, session: UploadSession) -> Uploa
     with _upload_lock(session.pk):
         session = _session_reloaded(session)
         if session.completed_at is None and session.offset == session.length:
-            return upload_complete(actor=actor, session=session)
+            return upload_complete(actor=actor, session=session, completion_check=completion_check)
         return session
 
 
@@ -838,18 +916,22 @@ def upload_delete(*, session: UploadSession) -> None:
 
 
 def upload_terminate(*, actor: User, session: UploadSession) -> None:
-    if session.completed_at is not None:
-        raise TusError(409, _("This upload is already complete."))
-    with transaction.atomic():
-        record(
-            Action.FILES_UPLOAD_TERMINATE,
-            actor=actor,
-            target=session.folder,
-            upload=str(session.pk),
-            name=session.name,
-            offset=session.offset,
-        )
-        upload_delete(session=session)
+    """DELETE, under the upload's lock like PATCH and HEAD: a PATCH still receiving
+    keeps its row and staging file until it commits (the DELETE waits, or gets 423)."""
+    with _upload_lock(session.pk):
+        session = _session_reloaded(session)
+        if session.completed_at is not None:
+            raise TusError(409, _("This upload is already complete."))
+        with transaction.atomic():
+            record(
+                Action.FILES_UPLOAD_TERMINATE,
+                actor=actor,
+                target=session.folder,
+                upload=str(session.pk),
+                name=session.name,
+                offset=session.offset,
+            )
+            upload_delete(session=session)
 
 
 def uploads_expired_delete(now: datetime | None = None) -> int:
@@ -858,6 +940,12 @@ def uploads_expired_delete(now: datetime | None = None) -> int:
     now = now or timezone.now()
     count = 0
     for session in UploadSession.objects.filter(expires_at__lte=now).iterator():
-        upload_delete(session=session)
-        count += 1
+        try:
+            # Not under a PATCH still receiving (its commit moves the expiry on).
+            with _upload_lock(session.pk, wait=0.1):
+                if UploadSession.objects.filter(pk=session.pk, expires_at__lte=now).exists():
+                    upload_delete(session=session)
+                    count += 1
+        except TusError:
+            continue  # 423: next sweep
     return count

@@ -7,10 +7,15 @@ scan, and the clinician is told. Closed or expired requests answer 410."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
+import socket
+import threading
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
@@ -24,7 +29,7 @@ from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from files import services, tus
-from files.models import File, Folder, ScanStatus
+from files.models import File, Folder, ScanStatus, UploadSession
 from sharing import tasks
 from sharing.errors import FileRequestNotFound
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
@@ -193,6 +198,34 @@ def test_someone_outside_uploads_and_the_file_lands_pending_scan_and_owner_is_to
     assert "resultats.pdf" in owner_page.content.decode()
 
 
+def test_the_files_events_of_an_outsiders_upload_say_it_came_through_the_request(
+    owner: User,
+) -> None:
+    """The upload is made as the clinician (their folder, rights and quota), but the
+    clinician did not upload it: every files event of it names the request it came
+    through, so the auditor asking "who put this file here" is not told "Dr X" alone."""
+    folder = results_folder(owner)
+    file_request, token = create_request(owner, folder)
+    assert upload_whole(Client(), token, content_of(3000, seed="via")).status_code == 204
+    version = File.objects.get(folder=folder).current_version
+    assert version is not None
+    events = AuditEvent.objects.filter(
+        action__in=[
+            Action.FILES_UPLOAD_START,
+            Action.FILES_UPLOAD_COMPLETE,
+            Action.FILES_FILE_UPLOAD,
+        ]
+    )
+    assert sorted(event.action for event in events) == sorted(
+        [Action.FILES_UPLOAD_START, Action.FILES_UPLOAD_COMPLETE, Action.FILES_FILE_UPLOAD]
+    )
+    assert {event.details.get("via") for event in events} == {f"request:{file_request.pk}"}
+    # The clinician's own upload, next, says nothing of the kind.
+    version_store(actor=owner, folder=folder, name="mine.pdf", content=content_of(10))
+    mine = AuditEvent.objects.filter(action=Action.FILES_FILE_UPLOAD).latest("sequence")
+    assert "via" not in mine.details
+
+
 def test_an_upload_never_replaces_a_file_already_in_the_folder(owner: User) -> None:
     folder = results_folder(owner)
     existing = version_store(
@@ -201,6 +234,43 @@ def test_an_upload_never_replaces_a_file_already_in_the_folder(owner: User) -> N
     _file_request, token = create_request(owner, folder)
     assert upload_whole(Client(), token, content_of(900, seed="theirs")).status_code == 204
     assert existing.versions.count() == 1
+    assert File.objects.filter(folder=folder, name="resultats (2).pdf").exists()
+
+
+def test_a_file_given_the_same_name_during_the_upload_is_not_replaced_either(
+    owner: User,
+) -> None:
+    """The name was free when the lab started; the clinician saved a file of that name
+    while the lab's bytes were arriving. The lab's upload lands beside it under a free
+    name: it never becomes a new version of the clinician's file."""
+    folder = results_folder(owner)
+    file_request, token = create_request(owner, folder)
+    lab = Client()
+    created = tus_create(lab, token, 900)
+    assert created.status_code == 201
+    mine = version_store(
+        actor=owner, folder=folder, name="resultats.pdf", content=content_of(500, seed="mine")
+    ).file
+    assert tus_patch(lab, location(created), 0, content_of(900, seed="theirs")).status_code == 204
+    assert mine.versions.count() == 1
+    theirs = File.objects.get(folder=folder, name="resultats (2).pdf")
+    assert theirs.current_version is not None
+    assert theirs.current_version.size == 900
+    upload = FileRequestUpload.objects.get(request=file_request)
+    assert upload.name == "resultats (2).pdf"
+    event = AuditEvent.objects.get(action=Action.SHARING_REQUEST_UPLOAD)
+    assert event.details["name"] == "resultats (2).pdf"
+
+
+def test_a_folder_given_the_same_name_during_the_upload_does_not_lose_the_file(
+    owner: User,
+) -> None:
+    folder = results_folder(owner)
+    _file_request, token = create_request(owner, folder)
+    lab = Client()
+    created = tus_create(lab, token, 900)
+    services.folder_create(actor=owner, parent=folder, name="resultats.pdf")
+    assert tus_patch(lab, location(created), 0, content_of(900, seed="theirs")).status_code == 204
     assert File.objects.filter(folder=folder, name="resultats (2).pdf").exists()
 
 
@@ -258,6 +328,41 @@ def test_terminated_upload_gives_its_room_back(owner: User) -> None:
     assert tus_create(lab, token, 10, "second.pdf").status_code == 201
 
 
+def test_a_refused_first_chunk_does_not_keep_the_requests_only_place(owner: User) -> None:
+    """The lab's client sends the file with its creation (creation-with-upload) and the
+    chunk arrives corrupted: refused (460) with no upload address to resume or cancel,
+    so the request's only place is given back and the client's retry is accepted."""
+    file_request, token = create_request(owner, results_folder(owner), max_files=1)
+    lab = Client()
+    content = content_of(800, seed="first-try")
+
+    def send(checksum: bytes) -> Any:
+        return lab.post(
+            f"/r/{token}/uploads/",
+            content,
+            content_type=OFFSET,
+            headers={
+                **TUS,
+                "Upload-Length": str(len(content)),
+                "Upload-Metadata": metadata(filename="bilan.pdf"),
+                "Upload-Checksum": "sha256 " + base64.b64encode(checksum).decode(),
+            },
+        )
+
+    refused = send(hashlib.sha256(b"something else").digest())
+    assert refused.status_code == 460
+    assert "Location" not in refused
+    file_request.refresh_from_db()
+    assert (file_request.files_reserved, file_request.bytes_reserved) == (0, 0)
+    assert not UploadSession.objects.exists()
+    assert AuditEvent.objects.filter(
+        action=Action.FILES_UPLOAD_REJECT, details__status=460
+    ).exists()
+    retry = send(hashlib.sha256(content).digest())
+    assert retry.status_code == 201, retry.content
+    assert File.objects.filter(name="bilan.pdf").exists()
+
+
 def test_abandoned_uploads_give_their_room_back_after_expiry(owner: User) -> None:
     file_request, token = create_request(owner, results_folder(owner), max_files=1)
     assert tus_create(Client(), token, 5000).status_code == 201
@@ -289,6 +394,39 @@ def test_uploads_of_another_request_or_of_the_owner_are_out_of_reach(owner: User
     assert lab.head(f"/r/{token_a}/uploads/not-a-uuid/", headers=TUS).status_code == 404
 
 
+def test_what_the_protocol_refuses_from_outside_is_on_record(owner: User) -> None:
+    """A wrong offset, an upload id that is not of this request, a corrupted chunk: each
+    answered with its tus status and recorded once, as from the request."""
+    file_request, token = create_request(owner, results_folder(owner))
+    lab = Client()
+    url = location(tus_create(lab, token, 3000))
+    before = AuditEvent.objects.filter(action=Action.SHARING_REQUEST_REFUSE).count()
+    assert tus_patch(lab, url, 5, b"x" * 10).status_code == 409
+    assert lab.head(f"/r/{token}/uploads/{uuid.uuid4()}/", headers=TUS).status_code == 404
+    corrupted = lab.generic(
+        "PATCH",
+        url,
+        b"x" * 10,
+        content_type=OFFSET,
+        headers={**TUS, "Upload-Offset": "0", "Upload-Checksum": "sha256 AAAA"},
+    )
+    assert corrupted.status_code == 460
+    refusals = AuditEvent.objects.filter(action=Action.SHARING_REQUEST_REFUSE).order_by("sequence")[
+        before:
+    ]
+    assert [event.details["reason"] for event in refusals] == [
+        "upload refused (409)",
+        "upload refused (404)",
+        "upload refused (460)",
+    ]
+    assert {event.actor_label for event in refusals} == {f"request:{file_request.pk}"}
+    # A refusal the request's rules made (its limits) is recorded once, by name.
+    assert tus_create(lab, token, 10**12).status_code == 413
+    last = AuditEvent.objects.filter(action=Action.SHARING_REQUEST_REFUSE).latest("sequence")
+    assert last.details["reason"] == "size limit"
+    assert AuditEvent.objects.filter(action=Action.SHARING_REQUEST_REFUSE).count() == before + 4
+
+
 def test_closed_request_answers_410_on_page_and_upload_endpoint(owner: User) -> None:
     folder = results_folder(owner)
     file_request, token = create_request(owner, folder)
@@ -305,6 +443,76 @@ def test_closed_request_answers_410_on_page_and_upload_endpoint(owner: User) -> 
         action=Action.SHARING_REQUEST_REFUSE, details__reason="closed"
     ).exists()
     assert not File.objects.filter(folder=folder).exists()
+
+
+def _patch_half_sent(live_server: Any, url: str, content: bytes) -> socket.socket:
+    """A lab's PATCH whose first half has reached the server, which is now waiting for
+    the rest (the PATCH holds the upload's lock from its first byte to its commit)."""
+    address = urlsplit(live_server.url)
+    connection = socket.create_connection((address.hostname, address.port), timeout=30)
+    head = (
+        f"PATCH {url} HTTP/1.1\r\nHost: {address.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+        f"Upload-Offset: 0\r\nContent-Type: {OFFSET}\r\n"
+        f"Content-Length: {len(content)}\r\nConnection: close\r\n\r\n"
+    )
+    connection.sendall(head.encode() + content[: len(content) // 2])
+    session = UploadSession.objects.get(pk=url.rstrip("/").rsplit("/", 1)[-1])
+    for _attempt in range(600):
+        try:
+            # A short wait of the probe's own (the PATCH keeps the configured one).
+            with tus._upload_lock(session.pk, wait=0.05):
+                pass
+        except tus.TusError:  # 423: the PATCH holds it, its body half read
+            return connection
+        threading.Event().wait(0.05)
+    raise AssertionError("the PATCH never started")
+
+
+def _answer(connection: socket.socket, rest: bytes) -> int:
+    connection.sendall(rest)
+    reply = b""
+    while chunk := connection.recv(65536):
+        reply += chunk
+    connection.close()
+    return int(reply.split(b" ", 2)[1])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("how", ["closed", "expired"])
+def test_a_file_still_arriving_when_the_request_ends_is_not_kept(
+    owner: User, live_server: Any, on_postgres: None, how: str
+) -> None:
+    """The clinician closes the request (or it expires) while a lab's file is arriving:
+    nothing more lands in the folder from then on, that file included."""
+    folder = results_folder(owner)
+    file_request, token = file_requests.file_request_create(
+        actor=owner,
+        folder=folder,
+        title="Bilan",
+        expires_at=timezone.now() + timedelta(hours=1),
+        max_files=3,
+    )
+    content = content_of(6000, seed="late")
+    created = tus_create(Client(), token, len(content))
+    url = location(created)
+    connection = _patch_half_sent(live_server, url, content)
+    if how == "closed":
+        file_requests.file_request_close(actor=owner, file_request=file_request)
+        status = _answer(connection, content[len(content) // 2 :])
+    else:
+        with time_machine.travel(timezone.now() + timedelta(hours=2)):
+            status = _answer(connection, content[len(content) // 2 :])
+    assert status == 410
+    assert not File.objects.filter(folder=folder).exists()
+    assert not UploadSession.objects.exists()
+    file_request.refresh_from_db()
+    assert (file_request.files_reserved, file_request.bytes_reserved) == (0, 0)
+    assert AuditEvent.objects.filter(
+        action=Action.SHARING_REQUEST_REFUSE,
+        details__reason=f"{how} during upload",
+        actor_label=f"request:{file_request.pk}",
+    ).exists()
+    assert not AuditEvent.objects.filter(action=Action.SHARING_REQUEST_UPLOAD).exists()
 
 
 def test_expired_request_answers_410(owner: User) -> None:

@@ -361,3 +361,62 @@ def test_a_head_that_waits_too_long_for_a_stalled_patch_gets_423_not_a_stale_off
         client.gone.set()
         request.join(timeout=30)
     assert api.head(url, headers=TUS)["Upload-Offset"] == "1000"
+
+
+class FinishingClient(DyingClient):
+    """A PATCH body whose first ``sent`` bytes arrive, then the rest once ``gone`` is
+    set (the sender was only slow)."""
+
+    def read(self, size: int) -> bytes:
+        if self.position >= self.sent:
+            self.stalled.set()
+            self.gone.wait(timeout=30)
+        chunk = self.data[self.position : self.position + size]
+        self.position += len(chunk)
+        return chunk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delete_while_a_patch_is_writing_waits_for_it_instead_of_pulling_the_rug(
+    owner: User, folder_backend: Backend, on_postgres: None, settings: Any
+) -> None:
+    """A second tab (or a confused client) terminates an upload whose PATCH is still
+    receiving: it is told to retry (423) rather than deleting the row and staging file
+    under the PATCH, which then failed with a 500 at its commit or left its assembled
+    blob behind; once the PATCH is done, the DELETE goes through."""
+    settings.TUS_LOCK_WAIT_SECONDS = 0.2
+    api = token_client(owner)
+    content = content_of(3000, seed="rug")
+    url = location(create(api, len(content)))
+    client = FinishingClient(content, sent=1000)
+    failures: list[BaseException] = []
+    session = UploadSession.objects.get(pk=url.rstrip("/").split("/")[-1])
+
+    def run() -> None:
+        try:
+            tus.upload_append(
+                actor=owner,
+                session=session,
+                offset_header="0",
+                content_length=len(content),
+                read=client.read,
+            )
+        except BaseException as error:  # reported below
+            failures.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert client.stalled.wait(timeout=30)
+    try:
+        deleted = api.delete(url, headers=TUS)
+    finally:
+        client.gone.set()
+        thread.join(timeout=30)
+    assert failures == []
+    assert deleted.status_code == 423
+    version = File.objects.get(name="scan.dcm").current_version
+    assert version is not None
+    assert stored_plaintext(version) == content
+    assert api.delete(url, headers=TUS).status_code == 409  # complete: nothing to cancel

@@ -112,6 +112,25 @@ def test_creation_with_upload_past_the_reserved_room_is_refused_and_stores_nothi
 
 
 @override_settings(FILES_PERSONAL_QUOTA_BYTES=1000)
+def test_a_creation_whose_body_is_refused_gives_its_room_back(
+    owner: User, folder_backend: Backend
+) -> None:
+    """creation-with-upload past its own Upload-Length: refused (413) without a Location,
+    so nobody could resume or terminate it; the room it reserved is free at once."""
+    api = token_client(owner)
+    response = api.post(
+        URL,
+        content_of(901, seed="too-long"),
+        content_type=tus.OFFSET_CONTENT_TYPE,
+        headers={**TUS, "Upload-Length": "900", "Upload-Metadata": metadata(filename="a.pdf")},
+    )
+    assert response.status_code == 413
+    assert "Location" not in response
+    assert not UploadSession.objects.exists()
+    assert create(api, 900).status_code == 201
+
+
+@override_settings(FILES_PERSONAL_QUOTA_BYTES=1000)
 def test_other_uploads_and_the_usage_figure_count_the_reserved_room(
     owner: User, folder_backend: Backend
 ) -> None:

@@ -18,7 +18,7 @@ from files.errors import (
     NameClashError,
 )
 from files.models import File, FileVersion, Folder
-from files.names import name_clean, name_key
+from files.names import name_clean, name_key, name_variant
 from files.services.common import (
     file_and_folder_locked_live,
     file_locked_live,
@@ -61,16 +61,24 @@ def file_upload(
     name: str,
     sealed: SealedBlob,
     derived_from: FileVersion | None = None,
+    new_file_only: bool = False,
 ) -> FileVersion:
     """Store an uploaded blob as a new file, or as a new version of the file of that name.
 
     ``derived_from``: the blob was made by SecureDrive from that version (a de-identified
     copy): scanned like any upload, its lineage names the original (files/lineage.py).
+    ``new_file_only``: never a version of a file already there; a taken name becomes a
+    free one ("report (2).pdf"), chosen under the folder's lock (uploads from outside
+    through a file request, whose name was free when they started).
 
     The caller discards the blob if this raises (bad name, clash with a folder, quota).
     """
     [version] = files_upload(
-        actor=actor, folder=folder, uploads=[(name, sealed)], derived_from=derived_from
+        actor=actor,
+        folder=folder,
+        uploads=[(name, sealed)],
+        derived_from=derived_from,
+        new_files_only=new_file_only,
     )
     return version
 
@@ -81,6 +89,7 @@ def files_upload(
     folder: Folder,
     uploads: list[tuple[str, SealedBlob]],
     derived_from: FileVersion | list[FileVersion | None] | None = None,
+    new_files_only: bool = False,
 ) -> list[FileVersion]:
     """``file_upload`` of several blobs into one folder, all or nothing, in one
     transaction: the folder is locked and the quota checked once for their total size.
@@ -95,6 +104,8 @@ def files_upload(
     try:
         with transaction.atomic():
             folder = folder_locked_live(folder)
+            if new_files_only:
+                cleaned = _names_free(folder, cleaned)
             keys = [name_key(clean) for clean, _sealed in cleaned]
             clash = (
                 Folder.objects.filter(parent=folder, name_key__in=keys, deleted_at__isnull=True)
@@ -136,6 +147,27 @@ def files_upload(
             % {"name": ", ".join(clean for clean, _sealed in cleaned[:3])}
         ) from None
     return versions
+
+
+def _names_free(
+    folder: Folder, cleaned: list[tuple[str, SealedBlob]]
+) -> list[tuple[str, SealedBlob]]:
+    """Each name, or its first variant ("report (2).pdf") that no live file or folder in
+    ``folder`` has, nor an earlier name of the batch. The caller holds the folder's lock,
+    so no upload into it can take the name before this one commits."""
+    chosen: set[str] = set()
+    result = []
+    for clean, sealed in cleaned:
+        candidate, number = clean, 1
+        while (key := name_key(candidate)) in chosen or (
+            File.objects.filter(folder=folder, name_key=key, deleted_at__isnull=True).exists()
+            or Folder.objects.filter(parent=folder, name_key=key, deleted_at__isnull=True).exists()
+        ):
+            number += 1
+            candidate = name_variant(clean, number)
+        chosen.add(key)
+        result.append((candidate, sealed))
+    return result
 
 
 def _upload_record(*, actor: User, version: FileVersion, new_file: bool, **extra: Any) -> None:

@@ -141,15 +141,14 @@ class UploadCollectionView(TusView):
         )
         if body_length or session.length == 0:
             # creation-with-upload (and an empty file, complete at once)
-            session = tus.upload_append(
+            session = tus.upload_append_at_creation(
                 actor=me,
                 session=session,
-                offset_header="0",
                 content_length=body_length,
                 read=request._request.read,
                 readinto=body_readinto(request._request),
                 checksum_header=request.headers.get("Upload-Checksum"),
-            ).session
+            )
         response = Response(status=201, headers=_upload_headers(session))
         response["Location"] = request.build_absolute_uri(f"{session.pk}/")
         return response

@@ -10,7 +10,8 @@ into a folder chosen by a member (docs/sharing-transfers.md).
   under ``select_for_update``): concurrent uploads cannot overrun them. A terminated or
   failed upload gives its reservation back.
 * An upload never replaces a file already in the folder: it gets a free name
-  ("report (2).pdf") at creation.
+  ("report (2).pdf") at creation, and again at completion if something took that name
+  meanwhile (``new_file_only``: chosen under the folder's lock).
 * Closed and expired requests (and those of people who left) answer 410 everywhere.
 * Every upload and every refusal is audited as ``sharing.request.upload|refuse``, with
   ``actor_label="request:<id>"`` and the uploader's name and e-mail in the details.
@@ -75,6 +76,11 @@ NOTIFY_DELAY_SECONDS = 300
 
 def _label(file_request: FileRequest | None) -> str:
     return f"request:{file_request.pk}" if file_request is not None else "request:?"
+
+
+def actor_label(file_request: FileRequest) -> str:
+    """Who acts through a request's link, in the audit log (``request:<id>``)."""
+    return _label(file_request)
 
 
 def refusal_record(
@@ -410,6 +416,9 @@ def file_request_upload_start(
                 actor=file_request.created_by,
                 length_header=str(length),
                 metadata_header=_metadata(filename=name, folder=str(locked.folder_id)),
+                # A file of that name may arrive before this upload completes: it then
+                # lands under a free variant, never as a version of that file.
+                new_file_only=True,
             )
             upload = FileRequestUpload.objects.create(
                 request=locked,
@@ -433,8 +442,48 @@ def file_request_upload_start(
             detail=str(error)[:300],
             **who,
         )
+        error.audited = True
         raise
     return session, upload
+
+
+class LandingCheck:
+    """``files.tus``'s completion check for an upload through ``file_request``: a PATCH
+    that began while the request was open may still be receiving its body when the
+    request closes or expires (a study takes minutes). Asked in the completing
+    transaction; the request's row is locked there (after the upload's row), so a
+    close either commits first and the file is refused, or waits for the file to land.
+    ``reason`` says why it refused, for the audit."""
+
+    def __init__(self, file_request: FileRequest) -> None:
+        self.file_request_pk = file_request.pk
+        self.reason = ""
+
+    def __call__(self) -> str | None:
+        locked = FileRequest.objects.select_for_update().filter(pk=self.file_request_pk).first()
+        if locked is None or locked.closed_at is not None:
+            self.reason = "closed during upload"
+        elif locked.expires_at <= timezone.now():
+            self.reason = "expired during upload"
+        else:
+            return None
+        return _("This file request closed while your file was arriving: it was not kept.")
+
+    def refusal_record(
+        self, file_request: FileRequest, upload: FileRequestUpload, request: Any = None
+    ) -> None:
+        if not self.reason:
+            return
+        refusal_record(
+            file_request,
+            self.reason,
+            request=request,
+            name=upload.name,
+            size=upload.size,
+            uploader_name=upload.uploader_name,
+            uploader_email=upload.uploader_email,
+            **({"recipient": upload.uploader_email} if upload.uploader_email else {}),
+        )
 
 
 def file_request_upload_get(
@@ -464,9 +513,12 @@ def file_request_upload_settle(
     assembly: quota, name)."""
     if session is not None and session.completed_at is not None and session.version_id:
         with transaction.atomic():
+            # The name it landed under: a free variant if another file took the one
+            # chosen at creation while the bytes were arriving.
+            upload.name = session.name
             marked = FileRequestUpload.objects.filter(
                 pk=upload.pk, completed_at__isnull=True
-            ).update(completed_at=timezone.now(), version_id=session.version_id)
+            ).update(completed_at=timezone.now(), version_id=session.version_id, name=upload.name)
             if not marked:
                 return
             audit.record(

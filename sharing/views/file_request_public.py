@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from audit import context as audit_context
 from audit.actions import Action
 from audit.context import client_ip
 from core.http import header_count
@@ -157,9 +158,20 @@ def tus_endpoint(view: Callable[..., HttpResponse]) -> TusView:
             return _tus_response(404, detail=_("No such file request."))
         except FileRequestGone:
             return _tus_response(410, detail=_("This file request is closed."))
+        # The uploads are made as the request's owner: every event says through what.
+        audit_context.acting_through(file_requests.actor_label(file_request))
         try:
             return view(request, file_request, **kwargs)
         except tus.TusError as error:
+            if not getattr(error, "audited", False):
+                # Someone outside sent something the protocol refuses (a wrong offset,
+                # an upload id not of this request, a corrupted chunk): on record too.
+                file_requests.refusal_record(
+                    file_request,
+                    f"upload refused ({error.status})",
+                    method=str(request.method),
+                    detail=str(error)[:300],
+                )
             return _tus_response(error.status, detail=str(error))
 
     return cast(TusView, wrapper)
@@ -195,17 +207,22 @@ def uploads(request: HttpRequest, file_request: FileRequest) -> HttpResponse:
         metadata_header=request.headers.get("Upload-Metadata", ""),
     )
     if body_length or session.length == 0:
+        check = file_requests.LandingCheck(file_request)
         try:
-            session = tus.upload_append(
+            session = tus.upload_append_at_creation(
                 actor=file_request.created_by,
                 session=session,
-                offset_header="0",
                 content_length=body_length,
                 read=request.read,
                 readinto=body_readinto(request),
                 checksum_header=request.headers.get("Upload-Checksum"),
-            ).session
+                completion_check=check,
+            )
+        except tus.TusError as error:
+            error.audited = bool(check.reason)  # recorded below, with its reason
+            raise
         finally:
+            check.refusal_record(file_request, upload)
             _settle(file_request, upload)
     response = _tus_response(201, _upload_headers(session))
     response["Location"] = request.build_absolute_uri(f"{session.pk}/")
@@ -229,10 +246,18 @@ def upload(request: HttpRequest, file_request: FileRequest, upload_id: str) -> H
         file_request=file_request, upload_id=upload_id
     )
     owner = file_request.created_by
+    # The request may close or expire while a body arrives: checked again at completion.
+    check = file_requests.LandingCheck(file_request)
     if request.method == "HEAD":
         try:
-            session = tus.upload_complete_if_stranded(actor=owner, session=session)
+            session = tus.upload_complete_if_stranded(
+                actor=owner, session=session, completion_check=check
+            )
+        except tus.TusError as error:
+            error.audited = bool(check.reason)
+            raise
         finally:
+            check.refusal_record(file_request, record)
             _settle(file_request, record)
         return _tus_response(200, _upload_headers(session))
     if request.method == "DELETE":
@@ -251,7 +276,12 @@ def upload(request: HttpRequest, file_request: FileRequest, upload_id: str) -> H
             read=request.read,
             readinto=body_readinto(request),
             checksum_header=request.headers.get("Upload-Checksum"),
+            completion_check=check,
         )
+    except tus.TusError as error:
+        error.audited = bool(check.reason)
+        raise
     finally:
+        check.refusal_record(file_request, record)
         _settle(file_request, record)
     return _tus_response(204, _upload_headers(result.session))
