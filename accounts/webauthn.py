@@ -5,6 +5,14 @@ replay protection (single-use challenges kept in the session) stay as they are. 
 package's views mark the session verified right after these methods return, so this is
 also where the session gets its new id (sessions.session_key_renew), as the TOTP and
 recovery-code steps do.
+
+The registration views are the package's, with one rule changed (``accounts/
+webauthn_urls.py`` routes to them): who counts as already enrolled. The package counts
+every confirmed django-otp device, and a link to the organisation's identity provider
+(``sso.ExternalIdentity``) is one, although nobody can type a code into it; a person who
+signs in only through the provider, at password level, was then refused a first passkey
+("verify with an existing device first"). SecureDrive's rule is ``mfa.may_add_device``'s:
+a device the person signs in with (authenticator app, passkey) must be used first.
 """
 
 from __future__ import annotations
@@ -14,6 +22,10 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django_otp_webauthn.helpers import WebAuthnHelper
+from django_otp_webauthn.views import (
+    BeginCredentialRegistrationView,
+    CompleteCredentialRegistrationView,
+)
 
 from accounts import mfa, sessions
 
@@ -48,3 +60,19 @@ class AuditedWebAuthnHelper(WebAuthnHelper):  # type: ignore[misc]  # untyped pa
             raise
         sessions.session_key_renew(self.request)
         return device
+
+
+class _FirstDeviceRule:
+    """``user_is_mfa_enrolled`` as ``mfa.may_add_device`` reads it: only a device the
+    person signs in with counts (the package's own hook for this rule)."""
+
+    def user_is_mfa_enrolled(self, user: Any) -> bool:
+        return mfa.user_has_primary_device(user=user)
+
+
+class RegistrationBeginView(_FirstDeviceRule, BeginCredentialRegistrationView):  # type: ignore[misc]
+    pass
+
+
+class RegistrationCompleteView(_FirstDeviceRule, CompleteCredentialRegistrationView):  # type: ignore[misc]
+    pass
