@@ -1,4 +1,5 @@
-"""Sign-in with an identity provider: start, callback, invitation link, back-channel logout.
+"""Sign-in with an identity provider: start (plain, or from an invitation's link),
+callback, invitation link confirmation, back-channel logout.
 
 HTTP only: the rules are in sso/services.py and sso/backchannel.py. Every refusal is a
 4xx page (or JSON for the provider's back channel) and an audit event, never a 500.
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp import login as otp_login
 from joserfc.errors import JoseError
 
-from accounts import sessions
+from accounts import invitations, sessions
 from audit.context import client_ip
 from core.http import next_path
 from core.ratelimit import rate_limit_hit
@@ -38,6 +39,9 @@ SIGN_IN_RATE = "60/10m"
 BACKCHANNEL_RATE = "120/m"
 NEXT_SESSION_KEY = "sd_sso_next"
 PENDING_LINK_SESSION_KEY = "sd_sso_pending_link"
+# The invitation whose link started this round trip (its token's hash and the provider):
+# set just before the redirect to the provider, popped by the callback (used once).
+INVITATION_SESSION_KEY = "sd_sso_invitation"
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
@@ -86,9 +90,43 @@ def sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBase:
         return limited
     if provider is None:
         raise Http404
+    # A plain sign-in carries no invitation, even one a tab of this browser opened and
+    # left unfinished.
+    request.session.pop(INVITATION_SESSION_KEY, None)
     next_url = next_path(request, request.GET.get("next", ""))
     if next_url:
         request.session[NEXT_SESSION_KEY] = next_url
+    return _authorize_redirect(request, provider)
+
+
+@never_cache
+@require_POST
+def invitation_sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBase:
+    """ "Accept with <provider>" on an invitation's page: the invitation's token, checked
+    here, goes into this browser's session, then the browser goes to the provider as for
+    a plain sign-in. The callback claims that invitation and no other."""
+    provider = provider_get(slug)
+    limited = _rate_limited(request, provider)
+    if limited is not None:
+        return limited
+    if provider is None:
+        raise Http404
+    token = request.POST.get("invitation", "")[:200]
+    invitation = invitations.invitation_get_valid(token=token) if token else None
+    if invitation is None:
+        invitations.invitation_refused_record(
+            token=token, reason=f"unknown, used or expired (identity provider {provider.slug})"
+        )
+        return render(request, "accounts/invitation_invalid.html", status=410)
+    request.session.pop(NEXT_SESSION_KEY, None)
+    request.session[INVITATION_SESSION_KEY] = {
+        "provider": provider.slug,
+        "token_hash": invitations.token_hash(token),
+    }
+    return _authorize_redirect(request, provider)
+
+
+def _authorize_redirect(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     try:
         client = client_for(provider)
     except (ProviderError, requests.RequestException, ValueError) as error:
@@ -159,6 +197,8 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
         return limited
     if provider is None:
         raise Http404
+    # Used once, whatever the outcome: a failed round trip starts again from the link.
+    carried = request.session.pop(INVITATION_SESSION_KEY, None)
     if request.user.is_authenticated:
         # One person per browser session: a second sign-in is not a switch of account.
         return redirect("home")
@@ -180,7 +220,9 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
         return _refused_page(request, refused_message, status=400)
 
     try:
-        resolution = services.identity_resolve(assertion=assertion)
+        resolution = services.identity_resolve(
+            assertion=assertion, invitation_token_hash=_carried_token_hash(carried, provider)
+        )
     except SignInRefused as refusal:
         return _refused_page(request, refusal.message, status=refusal.status_code)
     if resolution.next is services.Next.CONFIRM_INVITATION:
@@ -188,10 +230,20 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
         request.session[PENDING_LINK_SESSION_KEY] = {
             "assertion": assertion.as_session_data(),
             "invitation": resolution.invitation.pk,
+            "invitation_email": resolution.invitation.email,
         }
         return redirect("sso:link_confirm")
     assert resolution.identity is not None  # noqa: S101  (set with SIGN_IN)
     return _signed_in(request, resolution.identity, assertion)
+
+
+def _carried_token_hash(carried: object, provider: Provider) -> str | None:
+    """The invitation token hash this browser carried through the round trip with this
+    provider, or None (a round trip started at another provider carries nothing here)."""
+    if not isinstance(carried, dict) or carried.get("provider") != provider.slug:
+        return None
+    token_hash = carried.get("token_hash")
+    return token_hash if isinstance(token_hash, str) and token_hash else None
 
 
 def _signed_in(
@@ -233,7 +285,15 @@ def link_confirm(request: HttpRequest) -> HttpResponseBase:
         except SignInRefused as refusal:
             return _refused_page(request, refusal.message, status=refusal.status_code)
         return _signed_in(request, identity, assertion)
-    return render(request, "sso/link_confirm.html", {"assertion": assertion, "provider": provider})
+    return render(
+        request,
+        "sso/link_confirm.html",
+        {
+            "assertion": assertion,
+            "provider": provider,
+            "invitation_email": str(pending.get("invitation_email", "")),
+        },
+    )
 
 
 @csrf_exempt  # server to server: the signed logout token is the proof, not a cookie

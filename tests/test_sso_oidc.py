@@ -4,7 +4,8 @@ and nonce, ID tokens checked, accounts found by (issuer, subject) only, the prov
 strong authentication accepted as the second factor only when the administrator says so.
 
 The people: Alice, whose account is linked to her identity at the provider; Claire,
-invited by Sam; Bob, who has an account whose address someone else asserts.
+invited by Sam, who accepts with the provider from her invitation's link; Bob, who has an
+account whose address someone else asserts; Mallory, who asserts other people's addresses.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
@@ -68,6 +69,43 @@ def sign_in(
 ) -> requests.Response:
     http = http or requests.Session()
     return provider_flow(http, f"{live_server.url}/sso/{slug}/login/", login=login)
+
+
+def accept_with_provider(
+    live_server: Any,
+    sent: invitations.InvitationSent,
+    login: str,
+    *,
+    http: requests.Session,
+    slug: str = "test",
+) -> requests.Response:
+    """What the invitee does: open the link from the e-mail, choose "Accept with the
+    provider", sign in there; returns SecureDrive's answer to the callback."""
+    page_url = f"{live_server.url}{urlsplit(sent.url).path}"
+    page = http.get(page_url, timeout=10)
+    assert page.status_code == 200
+    start = http.post(
+        f"{live_server.url}/sso/{slug}/invitation/",
+        data={
+            "invitation": urlsplit(sent.url).path.rstrip("/").rsplit("/", 1)[-1],
+            "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME],
+        },
+        headers={"Referer": page_url},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert start.status_code == 302, start.text
+    return provider_flow(http, start.headers["Location"], login=login)
+
+
+def confirm_link(live_server: Any, http: requests.Session) -> requests.Response:
+    return http.post(
+        f"{live_server.url}/sso/link/",
+        data={"confirm": "yes", "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME]},
+        headers={"Referer": f"{live_server.url}/sso/link/"},
+        allow_redirects=False,
+        timeout=10,
+    )
 
 
 def landing(http: requests.Session, response: requests.Response) -> str:
@@ -206,29 +244,83 @@ def test_unverified_address_finds_no_invitation(
     assert not User.objects.filter(email="claire.durand@hopital.example").exists()
 
 
-def test_invited_person_confirms_the_link_then_signs_in_by_subject(
+@pytest.mark.parametrize("require_email_verified", [True, False])
+def test_address_of_a_pending_invitation_does_not_claim_it_without_its_link(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User, require_email_verified: bool
+) -> None:
+    # Sam invites Claire as an administrator. Mallory's provider account asserts Claire's
+    # address (providers let people type it; Pro Santé Connect's profile does not even
+    # require it verified). Signing in with it must not take Claire's invitation.
+    sent = invitations.invitation_create(
+        actor=site_admin, email="claire.durand@hopital.example", grants_site_admin=True
+    )
+    oidc_provider.account(
+        login="mallory",
+        sub="sub-mallory",
+        email="claire.durand@hopital.example",
+        # Pro Santé Connect's case: no email_verified claim at all (null here).
+        **({} if require_email_verified else {"email_verified": cast(Any, None)}),
+    )
+    configured = oidc_provider.settings_for(require_email_verified=require_email_verified)
+    http = requests.Session()
+    with override_settings(OIDC_PROVIDERS={"test": configured}):
+        refused = sign_in(live_server, "mallory", http=http)
+        assert refused.status_code == 403
+        assert "open the link in its e-mail" in refused.text
+        # Nothing waits in her session to be confirmed either.
+        assert http.get(f"{live_server.url}/sso/link/", timeout=10).status_code == 400
+    assert not User.objects.filter(email="claire.durand@hopital.example").exists()
+    assert not ExternalIdentity.objects.exists()
+    sent.invitation.refresh_from_db()
+    assert sent.invitation.is_pending()
+    event = AuditEvent.objects.get(action=Action.SSO_INVITATION_LINK_REQUIRED)
+    assert event.outcome == Outcome.DENIED
+    assert event.target_id == str(sent.invitation.pk)
+    assert event.details["subject"] == "sub-mallory"
+
+
+def test_refusal_reads_the_same_with_or_without_a_pending_invitation(
     live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
 ) -> None:
-    invitations.invitation_create(
+    invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.account(login="mallory", sub="sub-m", email="claire.durand@hopital.example")
+    oidc_provider.account(login="nina", sub="sub-n", email="nina.new@hopital.example")
+    invited = sign_in(live_server, "mallory")
+    nobody = sign_in(live_server, "nina")
+    assert invited.status_code == nobody.status_code == 403
+    message = '<p id="sso-refusal" role="alert">'
+    assert (
+        invited.text.split(message)[1].split("</p>")[0]
+        == (nobody.text.split(message)[1].split("</p>")[0])
+    )
+
+
+def test_invitation_page_offers_to_accept_with_the_provider(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    page = requests.get(f"{live_server.url}{urlsplit(sent.url).path}", timeout=10)
+    assert "Accept with Test provider" in page.text
+    assert 'action="/sso/test/invitation/"' in page.text
+
+
+def test_invited_person_accepts_with_the_provider_then_signs_in_by_subject(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    sent = invitations.invitation_create(
         actor=site_admin, email="claire.durand@hopital.example", full_name="Claire Durand"
     )
     oidc_provider.account(
         login="claire", sub="899700123456", email="claire.durand@hopital.example", name="Claire D."
     )
     http = requests.Session()
-    asked = sign_in(live_server, "claire", http=http)
+    asked = accept_with_provider(live_server, sent, "claire", http=http)
     assert asked.headers["Location"] == "/sso/link/"
     page = http.get(f"{live_server.url}/sso/link/", timeout=10)
     assert "claire.durand@hopital.example" in page.text
     assert not User.objects.filter(email="claire.durand@hopital.example").exists()
 
-    confirmed = http.post(
-        f"{live_server.url}/sso/link/",
-        data={"confirm": "yes", "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME]},
-        headers={"Referer": f"{live_server.url}/sso/link/"},
-        allow_redirects=False,
-        timeout=10,
-    )
+    confirmed = confirm_link(live_server, http)
     assert confirmed.status_code == 302
     claire = User.objects.get(email="claire.durand@hopital.example")
     assert not claire.has_usable_password()
@@ -236,6 +328,7 @@ def test_invited_person_confirms_the_link_then_signs_in_by_subject(
     assert (identity.issuer, identity.subject) == (oidc_provider.issuer, "899700123456")
     link = AuditEvent.objects.get(action=Action.SSO_IDENTITY_LINK)
     assert link.details["via"] == "invitation"
+    assert link.details["invitation_email_matches"] is True
     assert AuditEvent.objects.filter(action=Action.ACCOUNTS_INVITATION_ACCEPT).count() == 1
 
     # Next time: found by subject, even after the provider changed her address.
@@ -244,6 +337,96 @@ def test_invited_person_confirms_the_link_then_signs_in_by_subject(
     again = sign_in(live_server, "claire", http=http)
     assert landing(http, again) == "/accounts/mfa/setup/"  # no second factor yet
     assert len(sign_ins()) == 2
+
+
+def test_invitation_link_works_when_the_provider_gives_another_or_no_verified_address(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    # Pro Santé Connect may send no address, or not the one the administrator knew: the
+    # link is the proof, and the account gets the invitation's address.
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.admin(
+        "account", login="claire", sub="810099", email="cdurand@perso.example", email_verified=False
+    )
+    http = requests.Session()
+    asked = accept_with_provider(live_server, sent, "claire", http=http)
+    assert asked.headers["Location"] == "/sso/link/"
+    page = http.get(f"{live_server.url}/sso/link/", timeout=10)
+    assert "claire.durand@hopital.example" in page.text
+    assert confirm_link(live_server, http).status_code == 302
+    claire = User.objects.get(email="claire.durand@hopital.example")
+    assert ExternalIdentity.objects.get(user=claire).subject == "810099"
+    link = AuditEvent.objects.get(action=Action.SSO_IDENTITY_LINK)
+    assert link.details["invitation_email_matches"] is False
+
+
+def test_invitation_carried_through_the_round_trip_is_used_once(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.account(login="claire", sub="sub-claire", email="claire.durand@hopital.example")
+    http = requests.Session()
+    page_url = f"{live_server.url}{urlsplit(sent.url).path}"
+    http.get(page_url, timeout=10)
+    token = urlsplit(sent.url).path.rstrip("/").rsplit("/", 1)[-1]
+    started = http.post(
+        f"{live_server.url}/sso/test/invitation/",
+        data={"invitation": token, "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME]},
+        headers={"Referer": page_url},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert started.status_code == 302
+    # She leaves that tab; later the same browser signs in with the plain button: the
+    # abandoned invitation is not carried, and her address alone claims nothing.
+    plain = sign_in(live_server, "claire", http=http)
+    assert plain.status_code == 403
+    assert AuditEvent.objects.filter(action=Action.SSO_INVITATION_LINK_REQUIRED).count() == 1
+    assert not User.objects.filter(email="claire.durand@hopital.example").exists()
+
+
+def test_invitation_revoked_during_the_round_trip_is_refused(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.account(login="claire", sub="sub-claire", email="claire.durand@hopital.example")
+    http = requests.Session()
+    page_url = f"{live_server.url}{urlsplit(sent.url).path}"
+    http.get(page_url, timeout=10)
+    token = urlsplit(sent.url).path.rstrip("/").rsplit("/", 1)[-1]
+    started = http.post(
+        f"{live_server.url}/sso/test/invitation/",
+        data={"invitation": token, "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME]},
+        headers={"Referer": page_url},
+        allow_redirects=False,
+        timeout=10,
+    )
+    invitations.invitation_revoke(actor=site_admin, invitation=sent.invitation)
+    refused = provider_flow(http, started.headers["Location"], login="claire")
+    assert refused.status_code == 403
+    assert not User.objects.filter(email="claire.durand@hopital.example").exists()
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
+    assert event.details["reason"] == "invitation no longer valid"
+
+
+def test_unknown_invitation_token_does_not_start_a_sign_in(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    http = requests.Session()
+    http.get(f"{live_server.url}/accounts/login/", timeout=10)
+    refused = http.post(
+        f"{live_server.url}/sso/test/invitation/",
+        data={
+            "invitation": "not-a-token-anyone-was-sent",
+            "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME],
+        },
+        headers={"Referer": f"{live_server.url}/accounts/login/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert refused.status_code == 410
+    event = AuditEvent.objects.get(action=Action.ACCOUNTS_INVITATION_USE)
+    assert event.outcome == Outcome.DENIED
 
 
 def test_signed_userinfo_answer_is_checked_and_read(
