@@ -8,6 +8,7 @@ HTTP only: the rules are in sso/services.py and sso/backchannel.py. Every refusa
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import requests
@@ -42,6 +43,10 @@ PENDING_LINK_SESSION_KEY = "sd_sso_pending_link"
 # The invitation whose link started this round trip (its token's hash and the provider):
 # set just before the redirect to the provider, popped by the callback (used once).
 INVITATION_SESSION_KEY = "sd_sso_invitation"
+# The provider's answer stands for a fresh authentication (and, at an accepted acr, for
+# the second factor) only for a few minutes: a confirmation page left open on a shared
+# PC must not link and verify an account an hour later.
+LINK_CONFIRM_MAX_AGE_S = 600
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
@@ -231,6 +236,7 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
             "assertion": assertion.as_session_data(),
             "invitation": resolution.invitation.pk,
             "invitation_email": resolution.invitation.email,
+            "at": time.time(),
         }
         return redirect("sso:link_confirm")
     assert resolution.identity is not None  # noqa: S101  (set with SIGN_IN)
@@ -278,6 +284,21 @@ def link_confirm(request: HttpRequest) -> HttpResponseBase:
         if request.POST.get("confirm") != "yes":
             services.sign_in_refused_record(assertion=assertion, reason="link declined")
             return redirect("accounts:login")
+        answered_at = pending.get("at")
+        if (
+            not isinstance(answered_at, int | float)
+            or time.time() - answered_at > LINK_CONFIRM_MAX_AGE_S
+        ):
+            services.sign_in_refused_record(assertion=assertion, reason="confirmation too late")
+            return _refused_page(
+                request,
+                _(
+                    "This confirmation waited too long. Open the link in your invitation "
+                    "e-mail again and choose “Accept with %(provider)s”."
+                )
+                % {"provider": provider.name},
+                status=400,
+            )
         try:
             identity = services.invitation_link(
                 assertion=assertion, invitation_id=int(pending["invitation"])

@@ -360,6 +360,29 @@ def test_invitation_link_works_when_the_provider_gives_another_or_no_verified_ad
     assert link.details["invitation_email_matches"] is False
 
 
+def test_confirmation_page_left_open_for_an_hour_no_longer_links(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    # Claire signed in with her e-CPS, then left the confirmation page open on a ward PC:
+    # an hour later the provider's answer is stale (its ID token has expired too), and
+    # whoever clicks "Yes" there must not get her account, verified.
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.account(login="claire", sub="sub-claire", email="claire.durand@hopital.example")
+    oidc_provider.assurance(STRONG_ACR)
+    http = requests.Session()
+    asked = accept_with_provider(live_server, sent, "claire", http=http)
+    assert asked.headers["Location"] == "/sso/link/"
+    later = dt.datetime.now(tz=dt.UTC) + dt.timedelta(hours=1)
+    with time_machine.travel(later, tick=True):
+        refused = confirm_link(live_server, http)
+    assert refused.status_code == 400
+    assert not User.objects.filter(email="claire.durand@hopital.example").exists()
+    sent.invitation.refresh_from_db()
+    assert sent.invitation.is_pending()
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
+    assert event.details["reason"] == "confirmation too late"
+
+
 def test_invitation_carried_through_the_round_trip_is_used_once(
     live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
 ) -> None:
