@@ -345,7 +345,13 @@ def identity_resolve(
     if not provider.create_accounts:
         sign_in_refused_record(assertion=assertion, reason="no invitation")
         raise SignInRefused(_invitation_link_message(provider), reason="no invitation")
-    return Resolution(next=Next.SIGN_IN, identity=_account_create(assertion=assertion))
+    try:
+        identity = _account_create(assertion=assertion)
+    except SignInRefused as refusal:
+        # Two tabs finishing at once (after its transaction: see invitation_link).
+        sign_in_refused_record(assertion=assertion, reason=refusal.reason)
+        raise
+    return Resolution(next=Next.SIGN_IN, identity=identity)
 
 
 def _identity_new(*, user: User, assertion: Assertion) -> ExternalIdentity:
@@ -407,23 +413,30 @@ def invitation_link(*, assertion: Assertion, invitation_id: int) -> ExternalIden
         raise SignInRefused(
             _("This invitation is no longer valid."), reason="invitation no longer valid"
         )
-    with transaction.atomic():
-        try:
-            user = invitations.invitation_accept(
-                invitation=invitation,
-                password=None,
-                full_name=assertion.full_name,
-                via=f"identity provider {assertion.provider.slug}",
+    # The refusals are recorded after the transaction they end: inside it, the audit row
+    # would be rolled back with the account.
+    try:
+        with transaction.atomic():
+            try:
+                user = invitations.invitation_accept(
+                    invitation=invitation,
+                    password=None,
+                    full_name=assertion.full_name,
+                    via=f"identity provider {assertion.provider.slug}",
+                )
+            except AccountRuleError as error:
+                # Used meanwhile, or an account got the invited address (the directory).
+                raise SignInRefused(str(error), reason="invitation not accepted") from error
+            identity = _identity_new(user=user, assertion=assertion)
+            _link_record(
+                identity=identity,
+                assertion=assertion,
+                via="invitation",
+                invitation_email_matches=invitation.email.lower() == assertion.email.lower(),
             )
-        except AccountRuleError as error:
-            raise SignInRefused(str(error), reason="invitation no longer valid") from error
-        identity = _identity_new(user=user, assertion=assertion)
-        _link_record(
-            identity=identity,
-            assertion=assertion,
-            via="invitation",
-            invitation_email_matches=invitation.email.lower() == assertion.email.lower(),
-        )
+    except SignInRefused as refusal:
+        sign_in_refused_record(assertion=assertion, reason=refusal.reason)
+        raise
     return identity
 
 

@@ -383,6 +383,23 @@ def test_confirmation_page_left_open_for_an_hour_no_longer_links(
     assert event.details["reason"] == "confirmation too late"
 
 
+def test_invitation_whose_address_got_an_account_meanwhile_is_refused_and_audited(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.account(login="claire", sub="sub-claire", email="claire.durand@hopital.example")
+    http = requests.Session()
+    asked = accept_with_provider(live_server, sent, "claire", http=http)
+    assert asked.headers["Location"] == "/sso/link/"
+    # Meanwhile the directory (SCIM) provisioned an account with the invited address.
+    user_create("claire.durand@hopital.example", full_name="Claire Durand")
+    refused = confirm_link(live_server, http)
+    assert refused.status_code == 403
+    assert not ExternalIdentity.objects.exists()
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
+    assert event.details["reason"] == "invitation not accepted"
+
+
 def test_invitation_carried_through_the_round_trip_is_used_once(
     live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
 ) -> None:
