@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -50,10 +50,15 @@ LINK_CONFIRM_MAX_AGE_S = 600
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
+def _unknown_provider(slug: str) -> NoReturn:
+    services.token_refused_record(provider=None, reason=f"unknown provider {slug[:64]}")
+    raise Http404
+
+
 def _provider_or_404(slug: str) -> Provider:
     provider = provider_get(slug)
     if provider is None:
-        raise Http404
+        _unknown_provider(slug)
     return provider
 
 
@@ -94,7 +99,7 @@ def sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBase:
     if limited is not None:
         return limited
     if provider is None:
-        raise Http404
+        _unknown_provider(slug)
     # A plain sign-in carries no invitation, even one a tab of this browser opened and
     # left unfinished.
     request.session.pop(INVITATION_SESSION_KEY, None)
@@ -115,7 +120,7 @@ def invitation_sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBas
     if limited is not None:
         return limited
     if provider is None:
-        raise Http404
+        _unknown_provider(slug)
     token = request.POST.get("invitation", "")[:200]
     invitation = invitations.invitation_get_valid(token=token) if token else None
     if invitation is None:
@@ -201,7 +206,7 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
     if limited is not None:
         return limited
     if provider is None:
-        raise Http404
+        _unknown_provider(slug)
     # Used once, whatever the outcome: a failed round trip starts again from the link.
     carried = request.session.pop(INVITATION_SESSION_KEY, None)
     if request.user.is_authenticated:
@@ -277,6 +282,7 @@ def link_confirm(request: HttpRequest) -> HttpResponseBase:
     pending = request.session.get(PENDING_LINK_SESSION_KEY)
     provider = provider_get(str(pending["assertion"]["provider"])) if pending else None
     if not pending or provider is None:
+        services.token_refused_record(provider=provider, reason="nothing to confirm")
         return _refused_page(request, _("There is nothing to confirm. Sign in again."), status=400)
     assertion = Assertion.from_session_data(provider, pending["assertion"])
     if request.method == "POST":

@@ -720,6 +720,13 @@ def test_hostile_callbacks_are_refused_cleanly(live_server: Any, query: str) -> 
 def test_unknown_provider_is_not_found(live_server: Any) -> None:
     assert requests.get(f"{live_server.url}/sso/nobody/login/", timeout=10).status_code == 404
     assert requests.get(f"{live_server.url}/sso/nobody/callback/", timeout=10).status_code == 404
+    assert len(refusals("unknown provider nobody")) == 2
+
+
+def test_confirmation_with_nothing_pending_is_refused_and_audited(live_server: Any) -> None:
+    http = requests.Session()
+    assert http.get(f"{live_server.url}/sso/link/", timeout=10).status_code == 400
+    assert refusals("nothing to confirm")
 
 
 def test_callbacks_are_rate_limited_per_address(live_server: Any) -> None:
