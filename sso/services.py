@@ -342,6 +342,12 @@ def identity_resolve(
             ),
             reason="address of an unlinked account",
         )
+    if provider.create_accounts and not provider.require_email_verified:
+        # An address the provider lets people type, unverified, would make whoever types
+        # it first its owner, with every share and invitation later sent to it. The
+        # settings refuse this pair (securedrive/config.py); tests may still set it.
+        sign_in_refused_record(assertion=assertion, reason="no verified e-mail address")
+        raise SignInRefused(_invitation_link_message(provider), reason="no verified e-mail address")
     if not provider.create_accounts:
         sign_in_refused_record(assertion=assertion, reason="no invitation")
         raise SignInRefused(_invitation_link_message(provider), reason="no invitation")

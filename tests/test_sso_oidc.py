@@ -500,6 +500,27 @@ def test_provider_allowed_to_create_accounts_creates_one_linked_by_subject(
     assert AuditEvent.objects.filter(action=Action.SSO_ACCOUNT_CREATE).count() == 1
 
 
+def test_unverified_address_never_creates_an_account(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    # Mallory types the head of department's address into her provider profile before
+    # anyone invited him: an account with it would be hers, and so would every share and
+    # invitation later sent to that address.
+    oidc_provider.account(
+        login="mallory",
+        sub="sub-mallory",
+        email="chef.service@hopital.example",
+        email_verified=cast(Any, None),
+    )
+    configured = oidc_provider.settings_for(create_accounts=True, require_email_verified=False)
+    with override_settings(OIDC_PROVIDERS={"test": configured}):
+        refused = sign_in(live_server, "mallory")
+    assert refused.status_code == 403
+    assert not User.objects.filter(email="chef.service@hopital.example").exists()
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
+    assert event.details["reason"] == "no verified e-mail address"
+
+
 def test_deactivated_account_cannot_sign_in_through_the_provider(
     live_server: Any, oidc_provider: OpenIDProvider
 ) -> None:
