@@ -38,6 +38,7 @@ from sso.services import Assertion, SignInRefused
 # Per address: a sign-in is a handful of requests; a loop of forged callbacks is not.
 SIGN_IN_RATE = "60/10m"
 BACKCHANNEL_RATE = "120/m"
+# Dropped by any sign-in (sso/signals.py: SIGN_IN_PENDING_SESSION_KEYS).
 NEXT_SESSION_KEY = "sd_sso_next"
 PENDING_LINK_SESSION_KEY = "sd_sso_pending_link"
 # The invitation whose link started this round trip (its token's hash and the provider):

@@ -32,8 +32,8 @@ from accounts.models import User, UserSession
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from sso.models import ExternalIdentity
-from tests.conftest import user_create
-from tests.helpers import totp_device_confirmed
+from tests.conftest import PASSWORD, user_create
+from tests.helpers import totp_code, totp_device_confirmed
 from tests.oidc_helpers import (
     OTHER_CLIENT_ID,
     OTHER_CLIENT_SECRET,
@@ -398,6 +398,57 @@ def test_invitation_whose_address_got_an_account_meanwhile_is_refused_and_audite
     assert not ExternalIdentity.objects.exists()
     event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
     assert event.details["reason"] == "invitation not accepted"
+
+
+def test_someone_else_signing_in_on_the_same_browser_drops_the_pending_confirmation(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    # Claire reaches "Link your account" on a ward PC and walks away. Bob signs in on the
+    # same browser: the confirmation waiting there must not make him Claire.
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.account(login="claire", sub="sub-claire", email="claire.durand@hopital.example")
+    bob = user_create("bob.bernard@hopital.example", full_name="Bob Bernard")
+    bobs_app = totp_device_confirmed(bob)
+    http = requests.Session()
+    asked = accept_with_provider(live_server, sent, "claire", http=http)
+    assert asked.headers["Location"] == "/sso/link/"
+    signed_in = http.post(
+        f"{live_server.url}/accounts/login/",
+        data={
+            "username": bob.email,
+            "password": PASSWORD,
+            "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME],
+        },
+        headers={"Referer": f"{live_server.url}/accounts/login/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert signed_in.status_code == 302
+    verified = http.post(
+        f"{live_server.url}/accounts/mfa/verify/",
+        data={
+            "code": totp_code(bobs_app),
+            "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME],
+        },
+        headers={"Referer": f"{live_server.url}/accounts/mfa/verify/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert verified.headers["Location"] == "/"
+    left = http.get(f"{live_server.url}/sso/link/", allow_redirects=False, timeout=10)
+    assert left.status_code == 400
+    assert confirm_link(live_server, http).status_code == 400
+    assert not User.objects.filter(email="claire.durand@hopital.example").exists()
+
+
+def test_every_pending_key_of_the_round_trip_is_dropped_at_sign_in() -> None:
+    from sso import signals, views
+
+    assert set(signals.SIGN_IN_PENDING_SESSION_KEYS) == {
+        views.PENDING_LINK_SESSION_KEY,
+        views.INVITATION_SESSION_KEY,
+        views.NEXT_SESSION_KEY,
+    }
 
 
 def test_invitation_carried_through_the_round_trip_is_used_once(
