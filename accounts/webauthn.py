@@ -8,6 +8,14 @@ recovery-code steps do, and where a passkey counts as a recent proof
 (accounts/reauth.py). Its registration endpoints are reachable without SecureDrive's
 pages, so the recent-proof rule for a new passkey is enforced here too, not only on the
 "Add a passkey" page.
+
+The registration views are the package's, with one rule changed (``accounts/
+webauthn_urls.py`` routes to them): who counts as already enrolled. The package counts
+every confirmed django-otp device, and a link to the organisation's identity provider
+(``sso.ExternalIdentity``) is one, although nobody can type a code into it; a person who
+signs in only through the provider, at password level, was then refused a first passkey
+("verify with an existing device first"). SecureDrive's rule is ``mfa.may_add_device``'s:
+a device the person signs in with (authenticator app, passkey) must be used first.
 """
 
 from __future__ import annotations
@@ -18,6 +26,10 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django_otp_webauthn.exceptions import NotVerified
 from django_otp_webauthn.helpers import WebAuthnHelper
+from django_otp_webauthn.views import (
+    BeginCredentialRegistrationView,
+    CompleteCredentialRegistrationView,
+)
 
 from accounts import mfa, reauth, sessions
 
@@ -73,3 +85,19 @@ class AuditedWebAuthnHelper(WebAuthnHelper):  # type: ignore[misc]  # untyped pa
         sessions.session_key_renew(self.request)
         reauth.proof_record(self.request)
         return device
+
+
+class _FirstDeviceRule:
+    """``user_is_mfa_enrolled`` as ``mfa.may_add_device`` reads it: only a device the
+    person signs in with counts (the package's own hook for this rule)."""
+
+    def user_is_mfa_enrolled(self, user: Any) -> bool:
+        return mfa.user_has_primary_device(user=user)
+
+
+class RegistrationBeginView(_FirstDeviceRule, BeginCredentialRegistrationView):  # type: ignore[misc]
+    pass
+
+
+class RegistrationCompleteView(_FirstDeviceRule, CompleteCredentialRegistrationView):  # type: ignore[misc]
+    pass

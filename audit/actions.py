@@ -640,6 +640,12 @@ class Action(enum.StrEnum):
         _("confirmed their second factor again for a sensitive action"),
         Category.ACCESS,
     )
+    SSO_INVITATION_LINK_REQUIRED = (
+        "sso.invitation.link_required",
+        _("refused to claim an invitation without its link through an identity provider"),
+        Category.ACCESS,
+        ("email",),
+    )
 
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}

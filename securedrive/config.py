@@ -228,8 +228,9 @@ def oidc_providers_from(environment: Any, *, production: bool) -> dict[str, dict
     """``SECUREDRIVE_OIDC_PROVIDERS=psc,keycloak`` and, for each, ``SECUREDRIVE_OIDC_<SLUG>_*``
     (the slug upper-cased, ``-`` as ``_``) become ``settings.OIDC_PROVIDERS``: one dict per
     provider whose keys are the lower-cased rest of the names. Fails closed: a provider
-    without issuer, client id or secret, or with a plain-HTTP issuer in production,
-    stops the start-up with every problem listed.
+    without issuer, client id or secret, with a plain-HTTP issuer in production, or
+    creating accounts from unverified addresses, stops the start-up with every problem
+    listed.
     """
     slugs = [slug.strip() for slug in environment.list("SECUREDRIVE_OIDC_PROVIDERS", default=[])]
     providers: dict[str, dict[str, Any]] = {}
@@ -266,6 +267,13 @@ def oidc_providers_from(environment: Any, *, production: bool) -> dict[str, dict
         for required in ("issuer", "client_id", "client_secret"):
             if not provider[required]:
                 problems.append(f"{prefix}{required.upper()} is required")
+        if provider["create_accounts"] and not provider["require_email_verified"]:
+            # Accounts created from addresses nobody verified: whoever asserts one first
+            # owns it (docs/sso.md).
+            problems.append(
+                f"{prefix}CREATE_ACCOUNTS needs verified addresses "
+                f"({prefix}REQUIRE_EMAIL_VERIFIED=true)"
+            )
         if "openid" not in str(provider["scopes"]).split():
             problems.append(f"{prefix}SCOPES must include 'openid'")
         if production:

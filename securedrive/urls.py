@@ -6,8 +6,9 @@ from securedrive import health, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("accounts.urls")),
-    # Passkey ceremonies (django-otp-webauthn's JSON endpoints and its JS catalogue).
-    path("accounts/webauthn/", include("django_otp_webauthn.urls", namespace="otp_webauthn")),
+    # Passkey ceremonies (django-otp-webauthn's JSON endpoints and its JS catalogue; its
+    # registration views with SecureDrive's first-device rule, accounts/webauthn.py).
+    path("accounts/webauthn/", include("accounts.webauthn_urls", namespace="otp_webauthn")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/files/", include("files.urls.api")),
     path("api/v1/uploads/", include("files.urls.tus")),

@@ -11,3 +11,6 @@ class SsoConfig(AppConfig):
 
     name = "sso"
     verbose_name = "Single sign-on"
+
+    def ready(self) -> None:
+        from sso import signals  # noqa: F401  (connects the receivers)

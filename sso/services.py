@@ -5,11 +5,17 @@ the provider's keys, issuer, audience, expiry, nonce). Here the validated claims
 turned into an account, in this order, and never by e-mail alone:
 
 1. an identity linked to this (issuer, subject): that account;
-2. a pending invitation for the asserted, verified e-mail: the person confirms, then the
+2. the person came through an invitation's own link (its token carried through the
+   round trip in this browser's session, ``sso/views.py``): the person confirms, then the
    invitation's account is created and linked (``invitation_link``);
-3. the administrator lets this provider create accounts and nobody has the address:
-   a new account, linked;
+3. the administrator lets this provider create accounts and nobody has the address
+   (nor a pending invitation): a new account, linked;
 4. otherwise refused: an administrator invites the person first.
+
+An invitation is never claimed by an e-mail match alone: providers let people choose or
+edit their address, and some never verify it (``REQUIRE_EMAIL_VERIFIED=false``), so the
+address would hand the invitation and its proposed roles to whoever asserts it. The link
+(a 256-bit token in the invitee's mailbox) is the proof, as on the password path.
 
 Every write takes its actor and records its audit event in the same transaction.
 """
@@ -202,7 +208,13 @@ def sign_in_refused_record(*, assertion: Assertion, reason: str, user: User | No
     )
 
 
-def _link_record(*, identity: ExternalIdentity, assertion: Assertion, via: str) -> None:
+def _link_record(
+    *,
+    identity: ExternalIdentity,
+    assertion: Assertion,
+    via: str,
+    invitation_email_matches: bool | None = None,
+) -> None:
     audit.record(
         action=Action.SSO_IDENTITY_LINK,
         actor=identity.user,
@@ -214,6 +226,11 @@ def _link_record(*, identity: ExternalIdentity, assertion: Assertion, via: str) 
             "subject": assertion.subject,
             "email": assertion.email,
             "via": via,
+            **(
+                {"invitation_email_matches": invitation_email_matches}
+                if invitation_email_matches is not None
+                else {}
+            ),
         },
     )
 
@@ -244,8 +261,52 @@ def _pending_invitation(email: str) -> Invitation | None:
     return invitation if invitation is not None and invitation.is_pending() else None
 
 
-def identity_resolve(*, assertion: Assertion) -> Resolution:
-    """Who this validated assertion is: see the module's docstring for the order."""
+def invitation_link_required_record(*, assertion: Assertion, invitation: Invitation) -> None:
+    """Someone signed in with an address that has a pending invitation, without that
+    invitation's link: refused (the address is not a proof), recorded for the inviter."""
+    audit.record(
+        action=Action.SSO_INVITATION_LINK_REQUIRED,
+        outcome=Outcome.DENIED,
+        actor_label=assertion.email,
+        target_type="accounts.invitation",
+        target_id=invitation.pk,
+        details={
+            "provider": assertion.provider.slug,
+            "subject": assertion.subject,
+            "email": assertion.email,
+            "email_verified": assertion.email_verified,
+            "reason": "invitation without its link",
+        },
+    )
+
+
+def _invitation_link_message(provider: Provider) -> str:
+    # The same words whether or not an invitation waits for the asserted address: the
+    # page must not tell whoever asserts an address that someone was invited with it.
+    return _(
+        "You have no SecureDrive account linked to %(provider)s yet. If you received an "
+        "invitation, open the link in its e-mail and choose “Accept with %(provider)s” "
+        "there. Otherwise, ask your administrator for an invitation."
+    ) % {"provider": provider.name}
+
+
+def _carried_invitation(*, assertion: Assertion, invitation_token_hash: str) -> Resolution:
+    invitation = Invitation.objects.filter(token_hash=invitation_token_hash).first()
+    if invitation is None or not invitation.is_pending():
+        sign_in_refused_record(assertion=assertion, reason="invitation no longer valid")
+        raise SignInRefused(
+            _("This invitation is no longer valid."), reason="invitation no longer valid"
+        )
+    return Resolution(next=Next.CONFIRM_INVITATION, invitation=invitation)
+
+
+def identity_resolve(
+    *, assertion: Assertion, invitation_token_hash: str | None = None
+) -> Resolution:
+    """Who this validated assertion is: see the module's docstring for the order.
+
+    ``invitation_token_hash`` is the hash of the invitation token this browser carried
+    through the round trip (None when the sign-in did not start from an invitation)."""
     provider = assertion.provider
     identity = (
         ExternalIdentity.objects.select_related("user")
@@ -260,18 +321,17 @@ def identity_resolve(*, assertion: Assertion) -> Resolution:
             raise SignInRefused(_("This account is deactivated."), reason="account deactivated")
         return Resolution(next=Next.SIGN_IN, identity=identity)
 
+    if invitation_token_hash is not None:
+        return _carried_invitation(assertion=assertion, invitation_token_hash=invitation_token_hash)
+    invitation = _pending_invitation(assertion.email) if assertion.email else None
+    if invitation is not None:
+        invitation_link_required_record(assertion=assertion, invitation=invitation)
+        raise SignInRefused(
+            _invitation_link_message(provider), reason="invitation without its link"
+        )
     if not assertion.email or not assertion.email_verified:
         sign_in_refused_record(assertion=assertion, reason="no verified e-mail address")
-        raise SignInRefused(
-            _(
-                "Your identity provider did not confirm your e-mail address, so SecureDrive "
-                "cannot find your invitation. Ask your administrator."
-            ),
-            reason="no verified e-mail address",
-        )
-    invitation = _pending_invitation(assertion.email)
-    if invitation is not None:
-        return Resolution(next=Next.CONFIRM_INVITATION, invitation=invitation)
+        raise SignInRefused(_invitation_link_message(provider), reason="no verified e-mail address")
     if User.objects.filter(email__iexact=assertion.email).exists():
         # Same address, other person perhaps: an address is not an identity.
         sign_in_refused_record(assertion=assertion, reason="address of an unlinked account")
@@ -282,17 +342,22 @@ def identity_resolve(*, assertion: Assertion) -> Resolution:
             ),
             reason="address of an unlinked account",
         )
+    if provider.create_accounts and not provider.require_email_verified:
+        # An address the provider lets people type, unverified, would make whoever types
+        # it first its owner, with every share and invitation later sent to it. The
+        # settings refuse this pair (securedrive/config.py); tests may still set it.
+        sign_in_refused_record(assertion=assertion, reason="no verified e-mail address")
+        raise SignInRefused(_invitation_link_message(provider), reason="no verified e-mail address")
     if not provider.create_accounts:
         sign_in_refused_record(assertion=assertion, reason="no invitation")
-        raise SignInRefused(
-            _(
-                "You have no SecureDrive account yet. Ask your administrator for an "
-                "invitation, then sign in with %(provider)s again."
-            )
-            % {"provider": provider.name},
-            reason="no invitation",
-        )
-    return Resolution(next=Next.SIGN_IN, identity=_account_create(assertion=assertion))
+        raise SignInRefused(_invitation_link_message(provider), reason="no invitation")
+    try:
+        identity = _account_create(assertion=assertion)
+    except SignInRefused as refusal:
+        # Two tabs finishing at once (after its transaction: see invitation_link).
+        sign_in_refused_record(assertion=assertion, reason=refusal.reason)
+        raise
+    return Resolution(next=Next.SIGN_IN, identity=identity)
 
 
 def _identity_new(*, user: User, assertion: Assertion) -> ExternalIdentity:
@@ -345,30 +410,39 @@ def _account_create(*, assertion: Assertion) -> ExternalIdentity:
 
 
 def invitation_link(*, assertion: Assertion, invitation_id: int) -> ExternalIdentity:
-    """The invited person confirmed: the invitation's account is created (no password:
-    they sign in through the provider) and linked to this identity, in one transaction."""
+    """The invited person, who came through the invitation's link, confirmed: the
+    invitation's account (its address, not the provider's) is created (no password: they
+    sign in through the provider) and linked to this identity, in one transaction."""
     invitation = Invitation.objects.filter(pk=invitation_id).first()
-    if (
-        invitation is None
-        or not invitation.is_pending()
-        or (invitation.email.lower() != assertion.email.lower())
-    ):
+    if invitation is None or not invitation.is_pending():
         sign_in_refused_record(assertion=assertion, reason="invitation no longer valid")
         raise SignInRefused(
             _("This invitation is no longer valid."), reason="invitation no longer valid"
         )
-    with transaction.atomic():
-        try:
-            user = invitations.invitation_accept(
-                invitation=invitation,
-                password=None,
-                full_name=assertion.full_name,
-                via=f"identity provider {assertion.provider.slug}",
+    # The refusals are recorded after the transaction they end: inside it, the audit row
+    # would be rolled back with the account.
+    try:
+        with transaction.atomic():
+            try:
+                user = invitations.invitation_accept(
+                    invitation=invitation,
+                    password=None,
+                    full_name=assertion.full_name,
+                    via=f"identity provider {assertion.provider.slug}",
+                )
+            except AccountRuleError as error:
+                # Used meanwhile, or an account got the invited address (the directory).
+                raise SignInRefused(str(error), reason="invitation not accepted") from error
+            identity = _identity_new(user=user, assertion=assertion)
+            _link_record(
+                identity=identity,
+                assertion=assertion,
+                via="invitation",
+                invitation_email_matches=invitation.email.lower() == assertion.email.lower(),
             )
-        except AccountRuleError as error:
-            raise SignInRefused(str(error), reason="invitation no longer valid") from error
-        identity = _identity_new(user=user, assertion=assertion)
-        _link_record(identity=identity, assertion=assertion, via="invitation")
+    except SignInRefused as refusal:
+        sign_in_refused_record(assertion=assertion, reason=refusal.reason)
+        raise
     return identity
 
 

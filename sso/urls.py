@@ -7,6 +7,7 @@ app_name = "sso"
 urlpatterns = [
     path("link/", views.link_confirm, name="link_confirm"),
     path("<slug:slug>/login/", views.sign_in_start, name="sign_in"),
+    path("<slug:slug>/invitation/", views.invitation_sign_in_start, name="invitation_sign_in"),
     path("<slug:slug>/callback/", views.callback, name="callback"),
     path("<slug:slug>/backchannel-logout/", views.backchannel_logout, name="backchannel_logout"),
 ]

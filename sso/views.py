@@ -1,4 +1,5 @@
-"""Sign-in with an identity provider: start, callback, invitation link, back-channel logout.
+"""Sign-in with an identity provider: start (plain, or from an invitation's link),
+callback, invitation link confirmation, back-channel logout.
 
 HTTP only: the rules are in sso/services.py and sso/backchannel.py. Every refusal is a
 4xx page (or JSON for the provider's back channel) and an audit event, never a 500.
@@ -7,7 +8,8 @@ HTTP only: the rules are in sso/services.py and sso/backchannel.py. Every refusa
 from __future__ import annotations
 
 import json
-from typing import Any
+import time
+from typing import Any, NoReturn
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -24,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp import login as otp_login
 from joserfc.errors import JoseError
 
-from accounts import reauth, sessions
+from accounts import invitations, reauth, sessions
 from audit.context import client_ip
 from core.http import next_path
 from core.ratelimit import rate_limit_hit
@@ -36,15 +38,28 @@ from sso.services import Assertion, SignInRefused
 # Per address: a sign-in is a handful of requests; a loop of forged callbacks is not.
 SIGN_IN_RATE = "60/10m"
 BACKCHANNEL_RATE = "120/m"
+# Dropped by any sign-in (sso/signals.py: SIGN_IN_PENDING_SESSION_KEYS).
 NEXT_SESSION_KEY = "sd_sso_next"
 PENDING_LINK_SESSION_KEY = "sd_sso_pending_link"
+# The invitation whose link started this round trip (its token's hash and the provider):
+# set just before the redirect to the provider, popped by the callback (used once).
+INVITATION_SESSION_KEY = "sd_sso_invitation"
+# The provider's answer stands for a fresh authentication (and, at an accepted acr, for
+# the second factor) only for a few minutes: a confirmation page left open on a shared
+# PC must not link and verify an account an hour later.
+LINK_CONFIRM_MAX_AGE_S = 600
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def _unknown_provider(slug: str) -> NoReturn:
+    services.token_refused_record(provider=None, reason=f"unknown provider {slug[:64]}")
+    raise Http404
 
 
 def _provider_or_404(slug: str) -> Provider:
     provider = provider_get(slug)
     if provider is None:
-        raise Http404
+        _unknown_provider(slug)
     return provider
 
 
@@ -85,10 +100,44 @@ def sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBase:
     if limited is not None:
         return limited
     if provider is None:
-        raise Http404
+        _unknown_provider(slug)
+    # A plain sign-in carries no invitation, even one a tab of this browser opened and
+    # left unfinished.
+    request.session.pop(INVITATION_SESSION_KEY, None)
     next_url = next_path(request, request.GET.get("next", ""))
     if next_url:
         request.session[NEXT_SESSION_KEY] = next_url
+    return _authorize_redirect(request, provider)
+
+
+@never_cache
+@require_POST
+def invitation_sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBase:
+    """ "Accept with <provider>" on an invitation's page: the invitation's token, checked
+    here, goes into this browser's session, then the browser goes to the provider as for
+    a plain sign-in. The callback claims that invitation and no other."""
+    provider = provider_get(slug)
+    limited = _rate_limited(request, provider)
+    if limited is not None:
+        return limited
+    if provider is None:
+        _unknown_provider(slug)
+    token = request.POST.get("invitation", "")[:200]
+    invitation = invitations.invitation_get_valid(token=token) if token else None
+    if invitation is None:
+        invitations.invitation_refused_record(
+            token=token, reason=f"unknown, used or expired (identity provider {provider.slug})"
+        )
+        return render(request, "accounts/invitation_invalid.html", status=410)
+    request.session.pop(NEXT_SESSION_KEY, None)
+    request.session[INVITATION_SESSION_KEY] = {
+        "provider": provider.slug,
+        "token_hash": invitations.token_hash(token),
+    }
+    return _authorize_redirect(request, provider)
+
+
+def _authorize_redirect(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     try:
         client = client_for(provider)
     except (ProviderError, requests.RequestException, ValueError) as error:
@@ -158,7 +207,9 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
     if limited is not None:
         return limited
     if provider is None:
-        raise Http404
+        _unknown_provider(slug)
+    # Used once, whatever the outcome: a failed round trip starts again from the link.
+    carried = request.session.pop(INVITATION_SESSION_KEY, None)
     if request.user.is_authenticated:
         # One person per browser session: a second sign-in is not a switch of account.
         return redirect("home")
@@ -180,7 +231,9 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
         return _refused_page(request, refused_message, status=400)
 
     try:
-        resolution = services.identity_resolve(assertion=assertion)
+        resolution = services.identity_resolve(
+            assertion=assertion, invitation_token_hash=_carried_token_hash(carried, provider)
+        )
     except SignInRefused as refusal:
         return _refused_page(request, refusal.message, status=refusal.status_code)
     if resolution.next is services.Next.CONFIRM_INVITATION:
@@ -188,10 +241,21 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
         request.session[PENDING_LINK_SESSION_KEY] = {
             "assertion": assertion.as_session_data(),
             "invitation": resolution.invitation.pk,
+            "invitation_email": resolution.invitation.email,
+            "at": time.time(),
         }
         return redirect("sso:link_confirm")
     assert resolution.identity is not None  # noqa: S101  (set with SIGN_IN)
     return _signed_in(request, resolution.identity, assertion)
+
+
+def _carried_token_hash(carried: object, provider: Provider) -> str | None:
+    """The invitation token hash this browser carried through the round trip with this
+    provider, or None (a round trip started at another provider carries nothing here)."""
+    if not isinstance(carried, dict) or carried.get("provider") != provider.slug:
+        return None
+    token_hash = carried.get("token_hash")
+    return token_hash if isinstance(token_hash, str) and token_hash else None
 
 
 def _signed_in(
@@ -221,6 +285,7 @@ def link_confirm(request: HttpRequest) -> HttpResponseBase:
     pending = request.session.get(PENDING_LINK_SESSION_KEY)
     provider = provider_get(str(pending["assertion"]["provider"])) if pending else None
     if not pending or provider is None:
+        services.token_refused_record(provider=provider, reason="nothing to confirm")
         return _refused_page(request, _("There is nothing to confirm. Sign in again."), status=400)
     assertion = Assertion.from_session_data(provider, pending["assertion"])
     if request.method == "POST":
@@ -228,6 +293,21 @@ def link_confirm(request: HttpRequest) -> HttpResponseBase:
         if request.POST.get("confirm") != "yes":
             services.sign_in_refused_record(assertion=assertion, reason="link declined")
             return redirect("accounts:login")
+        answered_at = pending.get("at")
+        if (
+            not isinstance(answered_at, int | float)
+            or time.time() - answered_at > LINK_CONFIRM_MAX_AGE_S
+        ):
+            services.sign_in_refused_record(assertion=assertion, reason="confirmation too late")
+            return _refused_page(
+                request,
+                _(
+                    "This confirmation waited too long. Open the link in your invitation "
+                    "e-mail again and choose “Accept with %(provider)s”."
+                )
+                % {"provider": provider.name},
+                status=400,
+            )
         try:
             identity = services.invitation_link(
                 assertion=assertion, invitation_id=int(pending["invitation"])
@@ -235,7 +315,15 @@ def link_confirm(request: HttpRequest) -> HttpResponseBase:
         except SignInRefused as refusal:
             return _refused_page(request, refusal.message, status=refusal.status_code)
         return _signed_in(request, identity, assertion)
-    return render(request, "sso/link_confirm.html", {"assertion": assertion, "provider": provider})
+    return render(
+        request,
+        "sso/link_confirm.html",
+        {
+            "assertion": assertion,
+            "provider": provider,
+            "invitation_email": str(pending.get("invitation_email", "")),
+        },
+    )
 
 
 @csrf_exempt  # server to server: the signed logout token is the proof, not a cookie

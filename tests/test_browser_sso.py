@@ -8,13 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django_otp_webauthn.models import WebAuthnCredential
+from pytest_django import Settings
 
 from accounts.models import User, UserSession
 from accounts.sessions import EndReason
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
-from tests.conftest import BrowserPage
+from sso.models import ExternalIdentity
+from tests.conftest import BrowserPage, user_create
 from tests.oidc_helpers import STRONG_ACR, WEAK_ACR, OpenIDProvider
+from tests.test_browser_mfa import passkey_script_ready
 from tests.test_sso_oidc import linked_alice
 
 pytestmark = [
@@ -84,3 +88,53 @@ def test_sign_in_button_in_french(chromium: Any, live_server: Any, oidc_provider
     BrowserPage(page).screenshot("sso-sign-in-buttons-fr")
     context.close()
     assert User.objects.count() == 0
+
+
+def test_provider_only_clinician_creates_her_first_passkey(
+    browser_page: BrowserPage, oidc_provider: OpenIDProvider, live_server: Any, settings: Settings
+) -> None:
+    # Claire has no password and no device: only her link to the provider.
+    claire = user_create("claire.durand@hopital.example", full_name="Claire Durand")
+    claire.set_unusable_password()
+    claire.save(update_fields=["password"])
+    ExternalIdentity.objects.create(
+        user=claire,
+        name="Test provider",
+        confirmed=True,
+        provider="test",
+        issuer=oidc_provider.issuer,
+        subject="sub-claire",
+    )
+    oidc_provider.account(login="claire", sub="sub-claire", email=claire.email)
+    oidc_provider.assurance(WEAK_ACR, ["pwd"])
+    assert live_server.url.startswith("http://localhost:")  # an IP is no valid RP ID
+    settings.OTP_WEBAUTHN_RP_ID = "localhost"
+    settings.OTP_WEBAUTHN_ALLOWED_ORIGINS = [live_server.url]
+    page = browser_page.page
+    devtools = page.context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable")
+    devtools.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+            }
+        },
+    )
+
+    sign_in_with_provider(page, "claire")
+    page.get_by_role("heading", name="Set up two-step verification").wait_for()
+    page.get_by_role("link", name="Use a passkey").click()
+    page.get_by_label("Name of this passkey").fill("Ward laptop")
+    passkey_script_ready(page)
+    page.get_by_role("button", name="Create a passkey").click()
+
+    page.get_by_role("heading", name="Your recovery codes").wait_for()
+    assert WebAuthnCredential.objects.get(user=claire).name == "Ward laptop"
+    page.get_by_role("link", name="I have saved my codes").click()
+    page.get_by_role("heading", name="Welcome, Claire").wait_for()
+    assert browser_page.console_errors == []

@@ -21,6 +21,7 @@ from accounts.models import User
 from accounts.totp import AuthenticatorApp
 from audit.actions import Action
 from audit.models import AuditEvent
+from sso.models import ExternalIdentity
 from tests.conftest import PASSWORD, user_create
 from tests.helpers import (
     client_password_only,
@@ -116,6 +117,53 @@ def test_a_stolen_password_cannot_add_a_device_to_an_enrolled_account(owner: Use
     refused = thief.post("/accounts/webauthn/registration/begin/")
     assert refused.status_code == 403
     assert AuthenticatorApp.objects.filter(user=owner).count() == 1
+
+
+def linked_to_a_provider(user: User) -> ExternalIdentity:
+    """The person's identity at the organisation's provider: a django-otp device too
+    (sso/models.py), but not one they can enter a code into."""
+    identity: ExternalIdentity = ExternalIdentity.objects.create(
+        user=user,
+        name="Test provider",
+        confirmed=True,
+        provider="test",
+        issuer="https://idp.hopital.example",
+        subject="sub-alice",
+    )
+    return identity
+
+
+def test_a_provider_link_does_not_block_a_first_passkey(owner: User) -> None:
+    # Alice signs in through the provider at password level: SecureDrive sends her to
+    # enrolment. Her provider link is no second factor she could verify first.
+    linked_to_a_provider(owner)
+    browser = client_password_only(owner)
+    assert browser.get(ENROL).status_code == 200
+    begun = browser.post("/accounts/webauthn/registration/begin/")
+    assert begun.status_code == 200, begun.content
+    assert begun.json()["user"]["name"] == owner.email
+
+
+def test_a_provider_link_does_not_block_a_first_authenticator_app(owner: User) -> None:
+    linked_to_a_provider(owner)
+    browser = client_password_only(owner)
+    browser.get(TOTP_ADD)
+    device = AuthenticatorApp.objects.get(user=owner, confirmed=False)
+    done = browser.post(TOTP_ADD, {"code": totp_code(device), "name": "Work phone"})
+    assert done.status_code == 200
+    device.refresh_from_db()
+    assert device.confirmed
+    assert browser.get("/").status_code == 200
+
+
+def test_a_stolen_password_cannot_add_a_passkey_next_to_a_provider_link_and_an_app(
+    owner: User,
+) -> None:
+    linked_to_a_provider(owner)
+    totp_device_confirmed(owner)
+    thief = client_password_only(owner)
+    assert thief.post("/accounts/webauthn/registration/begin/").status_code == 403
+    assert thief.post("/accounts/webauthn/registration/complete/").status_code == 403
 
 
 def test_a_stolen_password_cannot_pass_off_an_existing_passkey_as_just_created(

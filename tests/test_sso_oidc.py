@@ -4,7 +4,8 @@ and nonce, ID tokens checked, accounts found by (issuer, subject) only, the prov
 strong authentication accepted as the second factor only when the administrator says so.
 
 The people: Alice, whose account is linked to her identity at the provider; Claire,
-invited by Sam; Bob, who has an account whose address someone else asserts.
+invited by Sam, who accepts with the provider from her invitation's link; Bob, who has an
+account whose address someone else asserts; Mallory, who asserts other people's addresses.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
@@ -31,8 +32,8 @@ from accounts.models import User, UserSession
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from sso.models import ExternalIdentity
-from tests.conftest import user_create
-from tests.helpers import totp_device_confirmed
+from tests.conftest import PASSWORD, user_create
+from tests.helpers import totp_code, totp_device_confirmed
 from tests.oidc_helpers import (
     OTHER_CLIENT_ID,
     OTHER_CLIENT_SECRET,
@@ -68,6 +69,43 @@ def sign_in(
 ) -> requests.Response:
     http = http or requests.Session()
     return provider_flow(http, f"{live_server.url}/sso/{slug}/login/", login=login)
+
+
+def accept_with_provider(
+    live_server: Any,
+    sent: invitations.InvitationSent,
+    login: str,
+    *,
+    http: requests.Session,
+    slug: str = "test",
+) -> requests.Response:
+    """What the invitee does: open the link from the e-mail, choose "Accept with the
+    provider", sign in there; returns SecureDrive's answer to the callback."""
+    page_url = f"{live_server.url}{urlsplit(sent.url).path}"
+    page = http.get(page_url, timeout=10)
+    assert page.status_code == 200
+    start = http.post(
+        f"{live_server.url}/sso/{slug}/invitation/",
+        data={
+            "invitation": urlsplit(sent.url).path.rstrip("/").rsplit("/", 1)[-1],
+            "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME],
+        },
+        headers={"Referer": page_url},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert start.status_code == 302, start.text
+    return provider_flow(http, start.headers["Location"], login=login)
+
+
+def confirm_link(live_server: Any, http: requests.Session) -> requests.Response:
+    return http.post(
+        f"{live_server.url}/sso/link/",
+        data={"confirm": "yes", "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME]},
+        headers={"Referer": f"{live_server.url}/sso/link/"},
+        allow_redirects=False,
+        timeout=10,
+    )
 
 
 def landing(http: requests.Session, response: requests.Response) -> str:
@@ -219,29 +257,83 @@ def test_unverified_address_finds_no_invitation(
     assert not User.objects.filter(email="claire.durand@hopital.example").exists()
 
 
-def test_invited_person_confirms_the_link_then_signs_in_by_subject(
+@pytest.mark.parametrize("require_email_verified", [True, False])
+def test_address_of_a_pending_invitation_does_not_claim_it_without_its_link(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User, require_email_verified: bool
+) -> None:
+    # Sam invites Claire as an administrator. Mallory's provider account asserts Claire's
+    # address (providers let people type it; Pro Santé Connect's profile does not even
+    # require it verified). Signing in with it must not take Claire's invitation.
+    sent = invitations.invitation_create(
+        actor=site_admin, email="claire.durand@hopital.example", grants_site_admin=True
+    )
+    oidc_provider.account(
+        login="mallory",
+        sub="sub-mallory",
+        email="claire.durand@hopital.example",
+        # Pro Santé Connect's case: no email_verified claim at all (null here).
+        **({} if require_email_verified else {"email_verified": cast(Any, None)}),
+    )
+    configured = oidc_provider.settings_for(require_email_verified=require_email_verified)
+    http = requests.Session()
+    with override_settings(OIDC_PROVIDERS={"test": configured}):
+        refused = sign_in(live_server, "mallory", http=http)
+        assert refused.status_code == 403
+        assert "open the link in its e-mail" in refused.text
+        # Nothing waits in her session to be confirmed either.
+        assert http.get(f"{live_server.url}/sso/link/", timeout=10).status_code == 400
+    assert not User.objects.filter(email="claire.durand@hopital.example").exists()
+    assert not ExternalIdentity.objects.exists()
+    sent.invitation.refresh_from_db()
+    assert sent.invitation.is_pending()
+    event = AuditEvent.objects.get(action=Action.SSO_INVITATION_LINK_REQUIRED)
+    assert event.outcome == Outcome.DENIED
+    assert event.target_id == str(sent.invitation.pk)
+    assert event.details["subject"] == "sub-mallory"
+
+
+def test_refusal_reads_the_same_with_or_without_a_pending_invitation(
     live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
 ) -> None:
-    invitations.invitation_create(
+    invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.account(login="mallory", sub="sub-m", email="claire.durand@hopital.example")
+    oidc_provider.account(login="nina", sub="sub-n", email="nina.new@hopital.example")
+    invited = sign_in(live_server, "mallory")
+    nobody = sign_in(live_server, "nina")
+    assert invited.status_code == nobody.status_code == 403
+    message = '<p id="sso-refusal" role="alert">'
+    assert (
+        invited.text.split(message)[1].split("</p>")[0]
+        == (nobody.text.split(message)[1].split("</p>")[0])
+    )
+
+
+def test_invitation_page_offers_to_accept_with_the_provider(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    page = requests.get(f"{live_server.url}{urlsplit(sent.url).path}", timeout=10)
+    assert "Accept with Test provider" in page.text
+    assert 'action="/sso/test/invitation/"' in page.text
+
+
+def test_invited_person_accepts_with_the_provider_then_signs_in_by_subject(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    sent = invitations.invitation_create(
         actor=site_admin, email="claire.durand@hopital.example", full_name="Claire Durand"
     )
     oidc_provider.account(
         login="claire", sub="899700123456", email="claire.durand@hopital.example", name="Claire D."
     )
     http = requests.Session()
-    asked = sign_in(live_server, "claire", http=http)
+    asked = accept_with_provider(live_server, sent, "claire", http=http)
     assert asked.headers["Location"] == "/sso/link/"
     page = http.get(f"{live_server.url}/sso/link/", timeout=10)
     assert "claire.durand@hopital.example" in page.text
     assert not User.objects.filter(email="claire.durand@hopital.example").exists()
 
-    confirmed = http.post(
-        f"{live_server.url}/sso/link/",
-        data={"confirm": "yes", "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME]},
-        headers={"Referer": f"{live_server.url}/sso/link/"},
-        allow_redirects=False,
-        timeout=10,
-    )
+    confirmed = confirm_link(live_server, http)
     assert confirmed.status_code == 302
     claire = User.objects.get(email="claire.durand@hopital.example")
     assert not claire.has_usable_password()
@@ -249,6 +341,7 @@ def test_invited_person_confirms_the_link_then_signs_in_by_subject(
     assert (identity.issuer, identity.subject) == (oidc_provider.issuer, "899700123456")
     link = AuditEvent.objects.get(action=Action.SSO_IDENTITY_LINK)
     assert link.details["via"] == "invitation"
+    assert link.details["invitation_email_matches"] is True
     assert AuditEvent.objects.filter(action=Action.ACCOUNTS_INVITATION_ACCEPT).count() == 1
 
     # Next time: found by subject, even after the provider changed her address.
@@ -257,6 +350,187 @@ def test_invited_person_confirms_the_link_then_signs_in_by_subject(
     again = sign_in(live_server, "claire", http=http)
     assert landing(http, again) == "/accounts/mfa/setup/"  # no second factor yet
     assert len(sign_ins()) == 2
+
+
+def test_invitation_link_works_when_the_provider_gives_another_or_no_verified_address(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    # Pro Santé Connect may send no address, or not the one the administrator knew: the
+    # link is the proof, and the account gets the invitation's address.
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.admin(
+        "account", login="claire", sub="810099", email="cdurand@perso.example", email_verified=False
+    )
+    http = requests.Session()
+    asked = accept_with_provider(live_server, sent, "claire", http=http)
+    assert asked.headers["Location"] == "/sso/link/"
+    page = http.get(f"{live_server.url}/sso/link/", timeout=10)
+    assert "claire.durand@hopital.example" in page.text
+    assert confirm_link(live_server, http).status_code == 302
+    claire = User.objects.get(email="claire.durand@hopital.example")
+    assert ExternalIdentity.objects.get(user=claire).subject == "810099"
+    link = AuditEvent.objects.get(action=Action.SSO_IDENTITY_LINK)
+    assert link.details["invitation_email_matches"] is False
+
+
+def test_confirmation_page_left_open_for_an_hour_no_longer_links(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    # Claire signed in with her e-CPS, then left the confirmation page open on a ward PC:
+    # an hour later the provider's answer is stale (its ID token has expired too), and
+    # whoever clicks "Yes" there must not get her account, verified.
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.account(login="claire", sub="sub-claire", email="claire.durand@hopital.example")
+    oidc_provider.assurance(STRONG_ACR)
+    http = requests.Session()
+    asked = accept_with_provider(live_server, sent, "claire", http=http)
+    assert asked.headers["Location"] == "/sso/link/"
+    later = dt.datetime.now(tz=dt.UTC) + dt.timedelta(hours=1)
+    with time_machine.travel(later, tick=True):
+        refused = confirm_link(live_server, http)
+    assert refused.status_code == 400
+    assert not User.objects.filter(email="claire.durand@hopital.example").exists()
+    sent.invitation.refresh_from_db()
+    assert sent.invitation.is_pending()
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
+    assert event.details["reason"] == "confirmation too late"
+
+
+def test_invitation_whose_address_got_an_account_meanwhile_is_refused_and_audited(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.account(login="claire", sub="sub-claire", email="claire.durand@hopital.example")
+    http = requests.Session()
+    asked = accept_with_provider(live_server, sent, "claire", http=http)
+    assert asked.headers["Location"] == "/sso/link/"
+    # Meanwhile the directory (SCIM) provisioned an account with the invited address.
+    user_create("claire.durand@hopital.example", full_name="Claire Durand")
+    refused = confirm_link(live_server, http)
+    assert refused.status_code == 403
+    assert not ExternalIdentity.objects.exists()
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
+    assert event.details["reason"] == "invitation not accepted"
+
+
+def test_someone_else_signing_in_on_the_same_browser_drops_the_pending_confirmation(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    # Claire reaches "Link your account" on a ward PC and walks away. Bob signs in on the
+    # same browser: the confirmation waiting there must not make him Claire.
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.account(login="claire", sub="sub-claire", email="claire.durand@hopital.example")
+    bob = user_create("bob.bernard@hopital.example", full_name="Bob Bernard")
+    bobs_app = totp_device_confirmed(bob)
+    http = requests.Session()
+    asked = accept_with_provider(live_server, sent, "claire", http=http)
+    assert asked.headers["Location"] == "/sso/link/"
+    signed_in = http.post(
+        f"{live_server.url}/accounts/login/",
+        data={
+            "username": bob.email,
+            "password": PASSWORD,
+            "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME],
+        },
+        headers={"Referer": f"{live_server.url}/accounts/login/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert signed_in.status_code == 302
+    verified = http.post(
+        f"{live_server.url}/accounts/mfa/verify/",
+        data={
+            "code": totp_code(bobs_app),
+            "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME],
+        },
+        headers={"Referer": f"{live_server.url}/accounts/mfa/verify/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert verified.headers["Location"] == "/"
+    left = http.get(f"{live_server.url}/sso/link/", allow_redirects=False, timeout=10)
+    assert left.status_code == 400
+    assert confirm_link(live_server, http).status_code == 400
+    assert not User.objects.filter(email="claire.durand@hopital.example").exists()
+
+
+def test_every_pending_key_of_the_round_trip_is_dropped_at_sign_in() -> None:
+    from sso import signals, views
+
+    assert set(signals.SIGN_IN_PENDING_SESSION_KEYS) == {
+        views.PENDING_LINK_SESSION_KEY,
+        views.INVITATION_SESSION_KEY,
+        views.NEXT_SESSION_KEY,
+    }
+
+
+def test_invitation_carried_through_the_round_trip_is_used_once(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.account(login="claire", sub="sub-claire", email="claire.durand@hopital.example")
+    http = requests.Session()
+    page_url = f"{live_server.url}{urlsplit(sent.url).path}"
+    http.get(page_url, timeout=10)
+    token = urlsplit(sent.url).path.rstrip("/").rsplit("/", 1)[-1]
+    started = http.post(
+        f"{live_server.url}/sso/test/invitation/",
+        data={"invitation": token, "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME]},
+        headers={"Referer": page_url},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert started.status_code == 302
+    # She leaves that tab; later the same browser signs in with the plain button: the
+    # abandoned invitation is not carried, and her address alone claims nothing.
+    plain = sign_in(live_server, "claire", http=http)
+    assert plain.status_code == 403
+    assert AuditEvent.objects.filter(action=Action.SSO_INVITATION_LINK_REQUIRED).count() == 1
+    assert not User.objects.filter(email="claire.durand@hopital.example").exists()
+
+
+def test_invitation_revoked_during_the_round_trip_is_refused(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.account(login="claire", sub="sub-claire", email="claire.durand@hopital.example")
+    http = requests.Session()
+    page_url = f"{live_server.url}{urlsplit(sent.url).path}"
+    http.get(page_url, timeout=10)
+    token = urlsplit(sent.url).path.rstrip("/").rsplit("/", 1)[-1]
+    started = http.post(
+        f"{live_server.url}/sso/test/invitation/",
+        data={"invitation": token, "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME]},
+        headers={"Referer": page_url},
+        allow_redirects=False,
+        timeout=10,
+    )
+    invitations.invitation_revoke(actor=site_admin, invitation=sent.invitation)
+    refused = provider_flow(http, started.headers["Location"], login="claire")
+    assert refused.status_code == 403
+    assert not User.objects.filter(email="claire.durand@hopital.example").exists()
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
+    assert event.details["reason"] == "invitation no longer valid"
+
+
+def test_unknown_invitation_token_does_not_start_a_sign_in(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    http = requests.Session()
+    http.get(f"{live_server.url}/accounts/login/", timeout=10)
+    refused = http.post(
+        f"{live_server.url}/sso/test/invitation/",
+        data={
+            "invitation": "not-a-token-anyone-was-sent",
+            "csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME],
+        },
+        headers={"Referer": f"{live_server.url}/accounts/login/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert refused.status_code == 410
+    event = AuditEvent.objects.get(action=Action.ACCOUNTS_INVITATION_USE)
+    assert event.outcome == Outcome.DENIED
 
 
 def test_signed_userinfo_answer_is_checked_and_read(
@@ -288,6 +562,27 @@ def test_provider_allowed_to_create_accounts_creates_one_linked_by_subject(
     hugo = User.objects.get(email="hugo.petit@hopital.example")
     assert ExternalIdentity.objects.get(user=hugo).subject == "sub-hugo-42"
     assert AuditEvent.objects.filter(action=Action.SSO_ACCOUNT_CREATE).count() == 1
+
+
+def test_unverified_address_never_creates_an_account(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    # Mallory types the head of department's address into her provider profile before
+    # anyone invited him: an account with it would be hers, and so would every share and
+    # invitation later sent to that address.
+    oidc_provider.account(
+        login="mallory",
+        sub="sub-mallory",
+        email="chef.service@hopital.example",
+        email_verified=cast(Any, None),
+    )
+    configured = oidc_provider.settings_for(create_accounts=True, require_email_verified=False)
+    with override_settings(OIDC_PROVIDERS={"test": configured}):
+        refused = sign_in(live_server, "mallory")
+    assert refused.status_code == 403
+    assert not User.objects.filter(email="chef.service@hopital.example").exists()
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
+    assert event.details["reason"] == "no verified e-mail address"
 
 
 def test_deactivated_account_cannot_sign_in_through_the_provider(
@@ -510,6 +805,13 @@ def test_hostile_callbacks_are_refused_cleanly(live_server: Any, query: str) -> 
 def test_unknown_provider_is_not_found(live_server: Any) -> None:
     assert requests.get(f"{live_server.url}/sso/nobody/login/", timeout=10).status_code == 404
     assert requests.get(f"{live_server.url}/sso/nobody/callback/", timeout=10).status_code == 404
+    assert len(refusals("unknown provider nobody")) == 2
+
+
+def test_confirmation_with_nothing_pending_is_refused_and_audited(live_server: Any) -> None:
+    http = requests.Session()
+    assert http.get(f"{live_server.url}/sso/link/", timeout=10).status_code == 400
+    assert refusals("nothing to confirm")
 
 
 def test_callbacks_are_rate_limited_per_address(live_server: Any) -> None:

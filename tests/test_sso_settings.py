@@ -70,6 +70,13 @@ def test_secret_may_come_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         ({"SECUREDRIVE_OIDC_PSC_ISSUER": "http://idp.example"}, "must be an https:// URL"),
         ({"SECUREDRIVE_OIDC_PSC_SCOPES": "scope_all"}, "must include 'openid'"),
         ({"SECUREDRIVE_OIDC_PROVIDERS": "PSC!"}, "lower-case letters"),
+        (
+            {
+                "SECUREDRIVE_OIDC_PSC_CREATE_ACCOUNTS": "true",
+                "SECUREDRIVE_OIDC_PSC_REQUIRE_EMAIL_VERIFIED": "false",
+            },
+            "CREATE_ACCOUNTS needs verified addresses",
+        ),
     ],
 )
 def test_unsafe_or_incomplete_provider_stops_the_start(

@@ -266,6 +266,7 @@ PUBLIC: dict[str, str] = {
     # Sign-in with an identity provider (tests/test_sso_oidc.py, tests/test_sso_logout.py):
     # reached before anyone is signed in; the provider's signed answer is the credential.
     "sso:sign_in": "start of a sign-in at an identity provider",
+    "sso:invitation_sign_in": "an invited person accepts with a provider (token in the body)",
     "sso:callback": "the identity provider's answer (state, nonce, signed ID token)",
     "sso:link_confirm": "an invited person confirms the link (pending in their session)",
     "sso:backchannel_logout": "the identity provider's signed logout token (server to server)",

@@ -81,5 +81,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         # MFARequiredMiddleware sends a person without a second factor to enrolment.
         return redirect("home")
     return render(
-        request, "accounts/invitation_accept.html", {"form": form, "invitation": invitation}
+        request,
+        "accounts/invitation_accept.html",
+        {"form": form, "invitation": invitation, "token": token},
     )
