@@ -646,6 +646,14 @@ class Action(enum.StrEnum):
         Category.ACCESS,
         ("email",),
     )
+    # Any answer refusing what was sent that its view did not audit itself
+    # (audit/refusals.py): the message shown, which may name a person, a file or a folder.
+    REQUEST_INPUT_REFUSE = (
+        "request.input.refuse",
+        _("refused what was sent (a form, a body or an address)"),
+        Category.ACCESS,
+        ("message",),
+    )
 
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}

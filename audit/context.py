@@ -87,6 +87,33 @@ def acting_through(label: str) -> None:
     _current.set(replace(current, via=label))
 
 
+# The refusals (events not a success) recorded during the current request, by id: the
+# recorder of refused input (audit.middleware) records nothing more when the view
+# already audited its refusal and that event was not rolled back.
+_refusals: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "audit_request_refusals", default=None
+)
+
+
+def refusals_watch() -> contextvars.Token[list[int] | None]:
+    return _refusals.set([])
+
+
+def refusals_unwatch(token: contextvars.Token[list[int] | None]) -> None:
+    _refusals.reset(token)
+
+
+def refusal_noted(event_id: int) -> None:
+    """Called by ``audit.services.record`` for each event that is not a success."""
+    noted = _refusals.get()
+    if noted is not None:
+        noted.append(event_id)
+
+
+def refusals_noted() -> list[int]:
+    return list(_refusals.get() or [])
+
+
 def current() -> RequestContext:
     return _current.get()
 

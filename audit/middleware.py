@@ -5,10 +5,14 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponseBase
 
 from audit import context
+from audit.refusals import input_refusal_record
+from core.errors import rule_error_unwatch, rule_error_watch
 
 
 class AuditContextMiddleware:
-    """Makes the client's address and user agent available to ``audit.services.record``."""
+    """Makes the client's address and user agent available to ``audit.services.record``,
+    and records every answer refusing what was sent that its view did not audit itself
+    (``audit.refusals``): one place, so a new view is covered by construction."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
@@ -21,7 +25,12 @@ class AuditContextMiddleware:
         if isinstance(user_agent, str) and "\x00" in user_agent:
             request.META["HTTP_USER_AGENT"] = user_agent.replace("\x00", "\ufffd")
         token = context.activate(context.context_from_request(request))
+        refusals, rule_errors = context.refusals_watch(), rule_error_watch()
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
+            input_refusal_record(request, response)
+            return response
         finally:
+            rule_error_unwatch(rule_errors)
+            context.refusals_unwatch(refusals)
             context.deactivate(token)

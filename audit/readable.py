@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from audit import resolvers
 from audit.actions import Action, action_label
 from audit.models import AuditEvent, Outcome
+from audit.refusals import ANONYMOUS_LABEL
 from audit.selectors import DownloadEnd, download_ends
 
 EXTERNAL_LABEL = re.compile(r"^(link|request):(\d+)$")
@@ -175,11 +176,25 @@ def _note(event: AuditEvent) -> str:
     if event.outcome == Outcome.SUCCESS:
         return ""
     details = event.details or {}
+    if event.action == Action.REQUEST_INPUT_REFUSE:
+        return _input_refusal_note(details)
     for field in ("outcome", "reason", "need"):
         reason = _REASONS.get(_text(details, field))
         if reason is not None:
             return str(reason)
     return ""
+
+
+def _input_refusal_note(details: dict[str, Any]) -> str:
+    """Why what was sent was refused: the message the person was shown, else the fields
+    of the form (their names, never their values)."""
+    message = _text(details, "message")
+    if message:
+        return message
+    fields = [str(name) for name in details.get("fields") or [] if isinstance(name, str)]
+    if fields:
+        return _("the form was not valid (fields: %(fields)s)") % {"fields": ", ".join(fields)}
+    return _("what was sent could not be used")
 
 
 def readable_events(events: Sequence[AuditEvent]) -> list[Readable]:
@@ -243,6 +258,8 @@ def _readable(
         who_via = _via(channel) or (
             _("by link") if channel_kind == "link" else _("through a file request")
         )
+    elif event.actor_label == ANONYMOUS_LABEL:
+        who = _("someone not signed in")
     elif event.actor_label == SYSTEM_LABEL or not event.actor_label:
         who = _("the system")
     kind, identifier = _item_of(event)

@@ -104,6 +104,8 @@ def record(
         event = _append_postgresql(unlinked, using)
     else:
         event = _append_portable(unlinked, using)
+    if event.outcome != Outcome.SUCCESS and event.pk is not None:
+        request_context.refusal_noted(event.pk)
     # Forward to the SIEM only what commits (runs at once outside a transaction).
     transaction.on_commit(partial(forwarding.event_forward, event), using=using)
     return event

@@ -10,9 +10,15 @@ Each app derives its own errors from these (``files.errors``, ``sharing.errors``
 ``accounts.errors``...). The REST API turns them into responses in one place
 (``core.api.exception_handler``), the browser views with ``core.http.errors_as_404``
 or by showing the message in the page.
+
+Whatever way a view answers, the last ``RuleError`` made during a request is kept
+(``rule_error_last``), so that the audit's one recorder of refused input
+(``audit.middleware``) says why in the person's words without each view passing it on.
 """
 
 from __future__ import annotations
+
+import contextvars
 
 
 class RuleError(Exception):
@@ -26,6 +32,26 @@ class RuleError(Exception):
         super().__init__(message)
         if status_code is not None:
             self.status_code = status_code
+        _last_rule_error.set(self)
+
+
+_last_rule_error: contextvars.ContextVar[RuleError | None] = contextvars.ContextVar(
+    "last_rule_error", default=None
+)
+
+
+def rule_error_watch() -> contextvars.Token[RuleError | None]:
+    """Start a request with no rule error seen; ``rule_error_unwatch`` ends it."""
+    return _last_rule_error.set(None)
+
+
+def rule_error_unwatch(token: contextvars.Token[RuleError | None]) -> None:
+    _last_rule_error.reset(token)
+
+
+def rule_error_last() -> RuleError | None:
+    """The last rule error made in this request (the one its answer most likely shows)."""
+    return _last_rule_error.get()
 
 
 class NotFoundForActor(Exception):

@@ -21,7 +21,8 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.throttling import ExactRateThrottleMixin
 from audit.actions import Action
-from audit.models import AuditEvent
+from audit.models import AuditEvent, Outcome
+from audit.refusals import input_refused
 from directory.tokens import directory_token_create
 from files import services, tus
 from files.models import File, FileVersion, Folder, UploadSession
@@ -150,6 +151,18 @@ def stored() -> set[tuple[Any, ...]]:
     )
 
 
+def last_event() -> int:
+    return AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def refusal_unaudited(status: int, since: int) -> bool:
+    """A refusal of what was sent (audit/refusals.py draws the line: 400, 409, 413...,
+    not a 404 of a page that is not there) with no refusal event recorded for it."""
+    if not input_refused(status):
+        return False
+    return not AuditEvent.objects.filter(pk__gt=since).exclude(outcome=Outcome.SUCCESS).exists()
+
+
 def person_for(name: str) -> str:
     people = COVERED[name]
     for person in ("owner", "site_admin", "auditor"):
@@ -186,6 +199,7 @@ def test_hostile_query_strings_never_break_a_page(
     clients: dict[str, Client] = {}
     before = stored()
     broken: list[tuple[str, str, int]] = []
+    unaudited: list[tuple[str, str, int]] = []
     for name in sorted(COVERED):
         if name in SKIP:
             continue
@@ -193,14 +207,21 @@ def test_hostile_query_strings_never_break_a_page(
         url = url_of(name, alices)
         for value in HOSTILE:
             query = urlencode(dict.fromkeys(QUERY_PARAMETERS, value))
+            since = last_event()
             answer = client.get(f"{url}?{query}")
             if answer.status_code >= 500:
                 broken.append((name, ascii(value)[:20], answer.status_code))
+            elif refusal_unaudited(answer.status_code, since):
+                unaudited.append((name, ascii(value)[:20], answer.status_code))
         # Bytes that are not UTF-8 at all, straight in the query string.
+        since = last_event()
         answer = client.get(f"{url}?q=%ff%fe&page=%00&sort=%c0%af")
         if answer.status_code >= 500:
             broken.append((name, "not utf-8", answer.status_code))
+        elif refusal_unaudited(answer.status_code, since):
+            unaudited.append((name, "not utf-8", answer.status_code))
     assert not broken, "\n".join(map(str, broken))
+    assert not unaudited, "refused without an audit event:\n" + "\n".join(map(str, unaudited))
     # A first visit may create the visitor's personal root: what was there must stay.
     assert before <= stored()
 
@@ -212,6 +233,7 @@ def test_hostile_values_in_every_form_field_never_break_a_page(
 ) -> None:
     clients: dict[str, Client] = {}
     broken: list[tuple[str, str, str, str, int]] = []
+    unaudited: list[tuple[str, str, str, str, int]] = []
     seen: set[tuple[str, str, tuple[str, ...]]] = set()
     for name in sorted(COVERED):
         if name in SKIP:
@@ -240,25 +262,34 @@ def test_hostile_values_in_every_form_field_never_break_a_page(
                     continue
                 for value in FORM_HOSTILE:
                     data = {**fields, field: value}
+                    since = last_event()
                     if form["method"] == "post":
                         answer = client.post(action, data)
                     else:
                         answer = client.get(action, data)
+                    tried = (name, action, field, ascii(value)[:20], answer.status_code)
                     if answer.status_code >= 500:
-                        broken.append((name, action, field, ascii(value)[:20], answer.status_code))
+                        broken.append(tried)
+                    elif refusal_unaudited(answer.status_code, since):
+                        unaudited.append(tried)
                 # The field twice, and missing altogether.
                 doubled = f"{urlencode(fields)}&{quote(field)}=a&{quote(field)}=b"
                 missing = {key: value for key, value in fields.items() if key != field}
                 for body in (doubled, urlencode(missing)):
+                    since = last_event()
                     if form["method"] == "post":
                         answer = client.post(
                             action, body, content_type="application/x-www-form-urlencoded"
                         )
                     else:
                         answer = client.get(f"{action}?{body}")
+                    tried = (name, action, field, "doubled/missing", answer.status_code)
                     if answer.status_code >= 500:
-                        broken.append((name, action, field, "doubled/missing", answer.status_code))
+                        broken.append(tried)
+                    elif refusal_unaudited(answer.status_code, since):
+                        unaudited.append(tried)
     assert not broken, "\n".join(map(str, broken))
+    assert not unaudited, "refused without an audit event:\n" + "\n".join(map(str, unaudited))
 
 
 # --- JSON API: wrong types, NUL bytes, absurd numbers, broken bodies ------------------------
@@ -336,21 +367,23 @@ def test_hostile_json_bodies_never_break_the_api(
 ) -> None:
     clients: dict[str, Client] = {}
     broken: list[tuple[str, str, str, int]] = []
+    unaudited: list[tuple[str, str, str, int]] = []
     for name in api_names():
         client = _client(request, clients, person_for(name))
         url = url_of(name, alices)
         for method in ("post", "patch", "put"):
             send = getattr(client, method)
-            for value in HOSTILE_JSON:
-                body = dict.fromkeys(API_FIELDS, value)
-                answer = send(url, json.dumps(body), content_type="application/json")
+            bodies = [json.dumps(dict.fromkeys(API_FIELDS, value)) for value in HOSTILE_JSON]
+            for body in [*bodies, *RAW_BODIES]:
+                since = last_event()
+                answer = send(url, body, content_type="application/json")
+                tried = (name, method, ascii(body)[:20], answer.status_code)
                 if answer.status_code >= 500:
-                    broken.append((name, method, ascii(value)[:20], answer.status_code))
-            for raw in RAW_BODIES:
-                answer = send(url, raw, content_type="application/json")
-                if answer.status_code >= 500:
-                    broken.append((name, method, ascii(raw)[:20], answer.status_code))
+                    broken.append(tried)
+                elif refusal_unaudited(answer.status_code, since):
+                    unaudited.append(tried)
     assert not broken, "\n".join(map(str, broken))
+    assert not unaudited, "refused without an audit event:\n" + "\n".join(map(str, unaudited))
 
 
 # --- Stories behind the sweep's findings ----------------------------------------------------

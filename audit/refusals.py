@@ -1,0 +1,108 @@
+"""Refused input, recorded in one place: every answer that refuses what a client sent
+leaves an audit event, whichever view answered it (docs/audit.md, "Refused input").
+
+The line: a 4xx that says "what you sent cannot be used" (400 bad form, JSON or id, 409
+name taken or folder into itself, 411/413 size, 412 precondition, 415 type, 422...) is
+recorded; a 404 (a page that is not there: link tokens and objects of someone else are
+audited by their selectors), 405 (no such method), 401/403 (sign-in and rights, audited
+where they are decided), 408 (the client was too slow), 410 (gone) and 429 (rate
+limits, audited by the limiter) are not, so that ordinary misses do not flood the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.http import HttpRequest, HttpResponseBase
+
+from audit import context, services
+from audit.actions import Action
+from audit.models import AuditEvent, Outcome
+from core.errors import rule_error_last
+
+# Who refused input is recorded as when nobody was signed in (the console says so).
+ANONYMOUS_LABEL = "anonymous"
+
+# 4xx answers that are not a refusal of the request's content (see the module's text).
+NOT_INPUT_REFUSALS = frozenset({401, 403, 404, 405, 408, 410, 429})
+
+
+def input_refused(status: int) -> bool:
+    """Whether an answer with ``status`` refuses what the client sent."""
+    return 400 <= status < 500 and status not in NOT_INPUT_REFUSALS
+
+
+# URL parameters that name a file or folder: the event's target, named in the console.
+_TARGETS = {"folder_id": "files.folder", "file_id": "files.file", "transfer_id": "sharing.transfer"}
+_FIELDS_KEPT = 20
+
+
+def _why(response: HttpResponseBase) -> dict[str, Any]:
+    """Why the answer refused, from what the view left: the rule error it showed, or the
+    REST framework's error (its codes, never the values sent)."""
+    data = getattr(response, "data", None)
+    error = rule_error_last()
+    if error is not None and error.status_code == response.status_code:
+        return {"reason": type(error).__name__, "message": str(error)[:300]}
+    if isinstance(data, Mapping) and "detail" in data:
+        detail = data["detail"]
+        code = str(getattr(detail, "code", "") or "refused")
+        return {"reason": code, "message": str(detail)[:300]}
+    if isinstance(data, Mapping):  # field errors: which fields (their messages may echo)
+        fields = sorted(str(name)[:40] for name in data)[:_FIELDS_KEPT]
+        return {"reason": "invalid fields", "fields": fields}
+    if isinstance(data, list):
+        return {"reason": "invalid", "message": "; ".join(map(str, data))[:300]}
+    return {"reason": "invalid form"}
+
+
+def _fields_sent(request: HttpRequest) -> list[str]:
+    """The names of the form fields sent (never their values): what a form refused.
+    Only an urlencoded or multipart body already read, so an upload is never read here."""
+    if request.method != "POST" or not hasattr(request, "_post"):
+        return sorted(str(name)[:40] for name in request.GET)[:_FIELDS_KEPT]
+    return sorted(str(name)[:40] for name in request.POST if name != "csrfmiddlewaretoken")[
+        :_FIELDS_KEPT
+    ]
+
+
+def input_refusal_record(request: HttpRequest, response: HttpResponseBase) -> None:
+    """Records ``request.input.refuse`` for an answer refusing what was sent, unless the
+    view already audited its refusal (an event not a success, still in the log: one
+    rolled back with the view's transaction does not count)."""
+    if not input_refused(response.status_code):
+        return
+    noted = context.refusals_noted()
+    if noted and AuditEvent.objects.filter(pk__in=noted).exists():
+        return
+    match = getattr(request, "resolver_match", None)
+    kwargs: dict[str, Any] = dict(match.kwargs) if match is not None else {}
+    target_type, target_id = "", ""
+    for name, kind in _TARGETS.items():
+        if isinstance(kwargs.get(name), int):
+            target_type, target_id = kind, str(kwargs[name])
+            break
+    user = getattr(request, "user", None)
+    signed_in = user is not None and bool(getattr(user, "is_authenticated", False))
+    details: dict[str, Any] = {
+        # The route, not the path: a path may hold a link's secret token.
+        "view": match.view_name if match is not None else "",
+        "route": match.route[:200] if match is not None else "",
+        "method": request.method or "",
+        "status": response.status_code,
+        # Numbers only among the URL's values (ids), never a token or a name.
+        "ids": {key: value for key, value in kwargs.items() if isinstance(value, int)},
+        **_why(response),
+    }
+    if details["reason"] in {"invalid form", "invalid fields"} and "fields" not in details:
+        details["fields"] = _fields_sent(request)
+    services.record(
+        action=Action.REQUEST_INPUT_REFUSE,
+        outcome=Outcome.DENIED,
+        actor=user if signed_in else None,
+        actor_label="" if signed_in else ANONYMOUS_LABEL,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+    )
