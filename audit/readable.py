@@ -188,6 +188,11 @@ def _note(event: AuditEvent) -> str:
 def _input_refusal_note(details: dict[str, Any]) -> str:
     """Why what was sent was refused: the message the person was shown, else the fields
     of the form (their names, never their values)."""
+    if details.get("next_not_recorded"):
+        return _(
+            "too many refusals from this client: the next ones in the following 10 minutes "
+            "are not recorded, only logged"
+        )
     message = _text(details, "message")
     if message:
         return message

@@ -7,10 +7,15 @@ recorded; a 404 (a page that is not there: link tokens and objects of someone el
 audited by their selectors), 405 (no such method), 401/403 (sign-in and rights, audited
 where they are decided), 408 (the client was too slow), 410 (gone) and 429 (rate
 limits, audited by the limiter) are not, so that ordinary misses do not flood the log.
+
+A client cannot flood the log either: past ``RECORDED_RATE`` refusals from one address
+(or one signed-in person), one more event says the next ones in that window are not
+recorded, and the rest are only logged (``FLOOD_NOTE_RATE``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,11 +23,19 @@ from django.http import HttpRequest, HttpResponseBase
 
 from audit import context, services
 from audit.actions import Action
+from audit.context import client_ip
 from audit.models import AuditEvent, Outcome
 from core.errors import rule_error_last
+from core.ratelimit import rate_limit_hit
+
+logger = logging.getLogger(__name__)
 
 # Who refused input is recorded as when nobody was signed in (the console says so).
 ANONYMOUS_LABEL = "anonymous"
+
+# Refusals recorded per client and window; past it, one event says so, then logs only.
+RECORDED_RATE = "100/10m"
+FLOOD_NOTE_RATE = "1/10m"
 
 # 4xx answers that are not a refusal of the request's content (see the module's text).
 NOT_INPUT_REFUSALS = frozenset({401, 403, 404, 405, 408, 410, 429})
@@ -85,6 +98,19 @@ def input_refusal_record(request: HttpRequest, response: HttpResponseBase) -> No
             break
     user = getattr(request, "user", None)
     signed_in = user is not None and bool(getattr(user, "is_authenticated", False))
+    client = f"user:{user.pk}" if signed_in and user is not None else f"ip:{client_ip(request)}"
+    flooding = rate_limit_hit(
+        group="audit.input-refusals", key=client, rate=RECORDED_RATE, fail_open=True
+    )
+    if flooding and rate_limit_hit(
+        group="audit.input-refusals-note", key=client, rate=FLOOD_NOTE_RATE, fail_open=True
+    ):
+        logger.warning(
+            "refused input not recorded (too many from one client): %s %s",
+            request.method,
+            match.view_name if match is not None else "",
+        )
+        return
     details: dict[str, Any] = {
         # The route, not the path: a path may hold a link's secret token.
         "view": match.view_name if match is not None else "",
@@ -95,6 +121,8 @@ def input_refusal_record(request: HttpRequest, response: HttpResponseBase) -> No
         "ids": {key: value for key, value in kwargs.items() if isinstance(value, int)},
         **_why(response),
     }
+    if flooding:  # the console says the next ones from this client are not recorded
+        details["next_not_recorded"] = True
     if details["reason"] in {"invalid form", "invalid fields"} and "fields" not in details:
         details["fields"] = _fields_sent(request)
     services.record(

@@ -10,9 +10,12 @@ import pytest
 from django.conf import settings
 
 from accounts.models import User
+from audit import refusals as refusals_recorder
 from audit.actions import Action
 from audit.models import AuditEvent
+from audit.readable import readable_events
 from files import services
+from tests.conftest import user_create
 from tests.files_helpers import root_of
 from tests.helpers import client_signed_in
 
@@ -126,3 +129,32 @@ def test_the_auditor_reads_it_in_french(owner: User, auditor: User, folder_backe
     assert "a refusé ce qui était envoyé" in page
     assert "ce qui était envoyé n\u2019a pas pu être utilisé" in page  # why, in French
     assert "Imagerie" in page
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("rate_limit_cache")
+def test_a_flood_of_refusals_from_one_client_cannot_fill_the_log(
+    owner: User, folder_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script sends empty renames in a loop: the first ones are recorded, then one
+    event says the next ones are not (the console says so), and the log stops growing;
+    another person's refusal is still recorded."""
+    monkeypatch.setattr(refusals_recorder, "RECORDED_RATE", "3/10m")
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="Labo")
+    script = client_signed_in(owner)
+    for _ in range(8):
+        assert script.post(f"/files/folders/{folder.pk}/rename/", {}).status_code == 400
+    recorded = refusals()
+    assert [bool(event.details.get("next_not_recorded")) for event in recorded] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    assert "not recorded" in readable_events(recorded[-1:])[0].note
+    colleague = user_create("colleague@example.org")
+    theirs = services.folder_create(actor=colleague, parent=root_of(colleague), name="Bilan")
+    client_signed_in(colleague).post(f"/files/folders/{theirs.pk}/rename/", {})
+    assert len(refusals()) == 5
+    folder.refresh_from_db()
+    assert folder.name == "Labo"
