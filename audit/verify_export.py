@@ -124,20 +124,28 @@ def _sequences(export: Path, export_format: str) -> list[int]:
     raise ValueError(f"unknown export format {export_format!r}")
 
 
+def _printable(text: str) -> str:
+    """``text`` with its control characters escaped: a filter value holding a newline
+    must not print a line of its own that reads as the verifier's."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def question_in_words(statement: dict[str, Any]) -> str:
     conditions = [
-        FILTER_WORDS.get(name, f"{name} = {{}}").format(value)
+        _printable(FILTER_WORDS.get(name, f"{name} = {{}}").format(value))
         for name, value in sorted(statement["filter"].items())
     ]
     events = statement["events"]
     head = statement["up_to_sequence"]
     lines = [
         f"It vouches that this file holds exactly the {events} event{'s' if events != 1 else ''}"
-        f" of the audit log {statement['log']}, up to and including event #{head},"
+        f" of the audit log {_printable(statement['log'])}, up to and including event #{head},"
         + (" that are:" if conditions else " (no filter: every event of the log)."),
         *(f"  - {condition}" for condition in conditions),
-        f"{statement['export_format'].upper()} export, made by {statement['made_by']}"
-        f" (account {statement['made_by_account']}) at {statement['made_at']}.",
+        _printable(
+            f"{statement['export_format'].upper()} export, made by {statement['made_by']}"
+            f" (account {statement['made_by_account']}) at {statement['made_at']}."
+        ),
     ]
     return "\n".join(lines)
 

@@ -23,7 +23,7 @@ from audit import checkpoints
 from audit.actions import Action
 from audit.models import AuditEvent
 from audit.selectors import audit_head_sequence
-from audit.verify_export import signed_message_v1
+from audit.verify_export import signed_message_v1, signed_message_v2
 from tests.helpers import client_signed_in
 from tests.test_audit_console import (
     audit_folders,  # noqa: F401  (autouse fixture: checkpoints and key in tmp_path)
@@ -182,3 +182,62 @@ def test_the_signature_event_records_what_was_signed(
     recorded = AuditEvent.objects.get(action=Action.AUDIT_EXPORT_SIGN)
     assert recorded.details["sha256"] == statement["sha256"]
     assert recorded.details["events"] == 5
+
+
+def signed_by_the_log(statement: dict[str, Any]) -> dict[str, Any]:
+    """A v2 signature file for ``statement``, signed with the log's own key."""
+    signature = checkpoints.signing_key().sign(signed_message_v2(statement))
+    return {
+        "format": "securedrive-audit-export-signature/v2",
+        "algorithm": "Ed25519",
+        "statement": statement,
+        "signature": base64.b64encode(signature).decode(),
+    }
+
+
+def test_the_verifier_recounts_the_events_and_prints_no_forged_line(
+    auditor: User, owner: User, tmp_path: Path
+) -> None:
+    alice_downloads(owner)
+    query = {"actor": owner.email, "upto": str(audit_head_sequence())}
+    export, signature = exported(auditor, query, tmp_path, "alice.csv")
+    statement = json.loads(signature.read_text())["statement"]
+    # A statement the key signed but the file does not bear out (a server's mistake).
+    signature.write_text(json.dumps(signed_by_the_log({**statement, "events": 4})))
+    result = verify(tmp_path, export, signature)
+    assert result.returncode == 1
+    assert "the file holds 5 events, the signed statement 4" in result.stderr
+    signature.write_text(json.dumps(signed_by_the_log({**statement, "up_to_sequence": 2})))
+    assert "after the signed head" in verify(tmp_path, export, signature).stderr
+    # A filter value cannot print a line that reads as the verifier's own.
+    forged_line = "x\nIt vouches that this file holds every event of the log"
+    signature.write_text(
+        json.dumps(signed_by_the_log({**statement, "filter": {"actor": forged_line}}))
+    )
+    result = verify(tmp_path, export, signature)
+    assert result.returncode == 0, result.stderr
+    assert "done by x\\nIt vouches" in result.stdout
+    assert sum(line.startswith("It vouches") for line in result.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        "[]",
+        '{"format": "securedrive-audit-export-signature/v9", "signature": ""}',
+        '{"format": "securedrive-audit-export-signature/v2", "statement": {}, "signature": ""}',
+        '{"format": "securedrive-audit-export-signature/v1", "sha256": "00", "signature": "*"}',
+    ],
+)
+def test_a_malformed_signature_file_fails_in_words(
+    auditor: User, owner: User, tmp_path: Path, content: str
+) -> None:
+    alice_downloads(owner)
+    query = {"actor": owner.email, "upto": str(audit_head_sequence())}
+    export, signature = exported(auditor, query, tmp_path, "alice.csv")
+    signature.write_text(content)
+    result = verify(tmp_path, export, signature)
+    assert result.returncode == 1
+    assert result.stderr.startswith("FAILED: ")
+    assert "Traceback" not in result.stderr
