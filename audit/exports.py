@@ -15,12 +15,16 @@ import io
 import itertools
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
 
 from audit import checkpoints
 from audit.chain import timestamp_canonical
 from audit.models import AuditEvent
 from audit.selectors import DownloadEnd, EventFilter, audit_events_filter, download_ends
-from audit.verify_export import signed_message
+from audit.verify_export import FORMAT_V2, signed_message_v2
 
 COLUMNS = [
     "sequence",
@@ -51,11 +55,23 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 UTF8_BOM = "\ufeff"
 
 
-def _events(query: EventFilter) -> Iterator[tuple[AuditEvent, DownloadEnd | None]]:
+@dataclass
+class Tally:
+    """The events an export wrote, counted as they are written: the signed statement
+    states the number of events of exactly the bytes it hashed."""
+
+    events: int = 0
+
+
+def _events(
+    query: EventFilter, tally: Tally | None
+) -> Iterator[tuple[AuditEvent, DownloadEnd | None]]:
     rows = audit_events_filter(query).order_by("sequence").iterator(chunk_size=CHUNK_SIZE)
     while batch := list(itertools.islice(rows, CHUNK_SIZE)):
         ends = download_ends(batch)
         for event in batch:
+            if tally is not None:
+                tally.events += 1
             yield event, ends.get(event.sequence)
 
 
@@ -94,12 +110,12 @@ def csv_cell_safe(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
-def csv_chunks(query: EventFilter) -> Iterator[bytes]:
+def csv_chunks(query: EventFilter, tally: Tally | None = None) -> Iterator[bytes]:
     buffer = io.StringIO()
     buffer.write(UTF8_BOM)
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    for event, end in _events(query):
+    for event, end in _events(query, tally):
         writer.writerow([csv_cell_safe(value) for value in _values(event, end)])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue().encode("utf-8")
@@ -108,8 +124,8 @@ def csv_chunks(query: EventFilter) -> Iterator[bytes]:
     yield buffer.getvalue().encode("utf-8")
 
 
-def jsonl_chunks(query: EventFilter) -> Iterator[bytes]:
-    for event, end in _events(query):
+def jsonl_chunks(query: EventFilter, tally: Tally | None = None) -> Iterator[bytes]:
+    for event, end in _events(query, tally):
         record: dict[str, object] = dict(zip(COLUMNS, _values(event, end), strict=True))
         record["details"] = event.details
         record["sequence"] = event.sequence
@@ -122,18 +138,44 @@ FORMATS = {
 }
 
 
-def export_signature(query: EventFilter, export_format: str) -> dict[str, str]:
-    """Hash the export's bytes (streamed again) and sign them with the audit key."""
+def signer(user: Any) -> dict[str, str]:
+    """Who signs, as the statement names them: the auditor's address and account."""
+    return {"made_by": str(getattr(user, "email", "") or user), "made_by_account": str(user.pk)}
+
+
+def export_signature(
+    query: EventFilter, export_format: str, *, made_by: str, made_by_account: str
+) -> dict[str, Any]:
+    """The signature file of an export: its bytes (streamed again and hashed) and the
+    question they answer, signed together with the audit key (audit.verify_export).
+
+    Signing the hash alone let a narrower export (one file, an earlier head) pass for
+    the whole answer, and the stated filter be rewritten, under a valid signature.
+    """
+    if query.up_to_sequence is None:
+        raise ValueError("a signed export is pinned to a head (up_to_sequence)")
     chunks, _content_type = FORMATS[export_format]
     digest = hashlib.sha256()
-    for chunk in chunks(query):
+    tally = Tally()
+    for chunk in chunks(query, tally):
         digest.update(chunk)
-    sha256_hex = digest.hexdigest()
-    signature = checkpoints.signing_key().sign(signed_message(sha256_hex))
+    question = query.as_details()
+    question.pop("up_to_sequence", None)
+    statement: dict[str, Any] = {
+        "log": checkpoints.log_origin(),
+        "export_format": export_format,
+        "sha256": digest.hexdigest(),
+        "filter": question,
+        "up_to_sequence": query.up_to_sequence,
+        "events": tally.events,
+        "made_at": timestamp_canonical(timezone.now()),
+        "made_by": made_by,
+        "made_by_account": made_by_account,
+    }
+    signature = checkpoints.signing_key().sign(signed_message_v2(statement))
     return {
-        "format": "securedrive-audit-export-signature/v1",
-        "sha256": sha256_hex,
+        "format": FORMAT_V2,
         "algorithm": "Ed25519",
+        "statement": statement,
         "signature": base64.b64encode(signature).decode(),
-        "up_to_sequence": str(query.up_to_sequence or ""),
     }

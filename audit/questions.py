@@ -16,7 +16,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from audit import reports, resolvers
+from audit import exports, reports, resolvers
 from audit import services as audit
 from audit.actions import Action
 from audit.forms import EventFilterForm, ItemForm
@@ -199,7 +199,7 @@ def report(request: HttpRequest) -> HttpResponse:
         )
     if query.up_to_sequence is None:
         query = EventFilter(**{**vars(query), "up_to_sequence": audit_head_sequence()})
-    built = reports.report_build(query)
+    built = reports.report_build(query, signer=exports.signer(request.user))
     audit.record(
         action=Action.AUDIT_REPORT,
         actor=request.user,

@@ -24,6 +24,7 @@ from audit.models import ChainVerification, Outcome
 from audit.note import NoteError
 from audit.readable import Readable, readable_events
 from audit.selectors import EventFilter, audit_events_filter, chain_verification_latest
+from audit.verify_export import statement_canonical
 
 # Rows printed in words; the signed exports always hold every event. A report longer
 # than this is a case for the exports and a spreadsheet, not for paper.
@@ -53,7 +54,11 @@ class CoveringCheckpoint:
 class SignedExport:
     export_format: str
     sha256: str
-    signature: str  # base64 Ed25519 over audit.verify_export.signed_message
+    # The signed statement (the export's hash and the question it answers) as the
+    # canonical JSON the signature covers, printed whole so that the paper alone can
+    # be checked: Ed25519 over audit.verify_export.signed_message_v2.
+    statement: str
+    signature: str  # base64
 
 
 @dataclass(frozen=True)
@@ -123,8 +128,9 @@ def _person(query: EventFilter) -> resolvers.Person | None:
     return exact[0] if exact else None
 
 
-def report_build(query: EventFilter) -> Report:
-    """The report of ``query`` (pinned: ``up_to_sequence`` set by the caller)."""
+def report_build(query: EventFilter, *, signer: dict[str, str]) -> Report:
+    """The report of ``query`` (pinned: ``up_to_sequence`` set by the caller), its
+    exports signed in the name of ``signer`` (audit.exports.signer)."""
     events = audit_events_filter(query)
     count = events.count()
     page = list(events.order_by("sequence")[:REPORT_ROWS_MAX])
@@ -149,14 +155,15 @@ def report_build(query: EventFilter) -> Report:
         and verification.intact
         and verification.head_sequence >= last_sequence,
         checkpoint=_covering_checkpoint(last_sequence),
-        exports=[_signed(query, export_format) for export_format in exports.FORMATS],
+        exports=[_signed(query, export_format, signer) for export_format in exports.FORMATS],
     )
 
 
-def _signed(query: EventFilter, export_format: str) -> SignedExport:
-    document = exports.export_signature(query, export_format)
+def _signed(query: EventFilter, export_format: str, signer: dict[str, str]) -> SignedExport:
+    document = exports.export_signature(query, export_format, **signer)
     return SignedExport(
         export_format=export_format,
-        sha256=document["sha256"],
+        sha256=document["statement"]["sha256"],
+        statement=statement_canonical(document["statement"]).decode("utf-8"),
         signature=document["signature"],
     )

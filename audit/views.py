@@ -240,11 +240,18 @@ def export_signature(request: HttpRequest, export_format: str) -> HttpResponse:
     query = _export_query(request)
     if query is None or "upto" not in request.GET:
         return HttpResponseBadRequest("a signature needs the export's pinned head (upto)")
-    document = exports.export_signature(query, export_format)
+    document = exports.export_signature(query, export_format, **exports.signer(request.user))
+    statement = document["statement"]
     audit.record(
         action=Action.AUDIT_EXPORT_SIGN,
         actor=request.user,
-        details={"format": export_format, "sha256": document["sha256"], **query.as_details()},
+        details={
+            "format": export_format,
+            "sha256": statement["sha256"],
+            "events": statement["events"],
+            "signature_format": document["format"],
+            **query.as_details(),
+        },
     )
     response = JsonResponse(document)
     response["Content-Disposition"] = (

@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import html
 import io
+import json
 import re
 
 import pytest
@@ -20,7 +22,7 @@ from accounts.models import User
 from audit import checkpoints
 from audit.actions import Action
 from audit.models import AuditEvent
-from audit.verify_export import signed_message
+from audit.verify_export import signed_message_v2
 from tests.files_helpers import Backend
 from tests.helpers import client_signed_in
 from tests.test_audit_questions import (
@@ -80,11 +82,21 @@ def test_a_report_on_a_file_is_printable_evidence_with_its_signed_exports(
         exported = export.getvalue()
         digest = hashlib.sha256(exported).hexdigest()
         assert f"SHA-256 {digest}" in page
-        signature = re.search(rf"SHA-256 {digest}<br>Ed25519 ([A-Za-z0-9+/=]+)", page)
-        assert signature is not None
+        signed = re.search(
+            rf"SHA-256 {digest}<br>Ed25519 ([A-Za-z0-9+/=]+)<br>Signed statement: ([^<]+)<", page
+        )
+        assert signed is not None
+        # The paper alone is checkable: the printed statement is what the key signed,
+        # and it names the file's hash and the report's question.
+        statement = json.loads(html.unescape(signed.group(2)))
         key = load_pem_public_key(checkpoints.public_key_pem())
         assert isinstance(key, Ed25519PublicKey)
-        key.verify(base64.b64decode(signature.group(1)), signed_message(digest))
+        key.verify(base64.b64decode(signed.group(1)), signed_message_v2(statement))
+        assert statement["sha256"] == digest
+        assert statement["filter"]["item"] == f"file:{echo.pk}"
+        assert f"the log as it stood at event #{statement['up_to_sequence']}" in page
+        assert statement["events"] == len(page_sequences(response))
+        assert statement["made_by"] == auditor.email
         rows = csv.DictReader(io.StringIO(exported.decode("utf-8-sig")))
         assert sorted(int(row["sequence"]) for row in rows) == sorted(page_sequences(response))
 
