@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -144,6 +145,15 @@ def _refused(assertion: Assertion, *, reason: str, user: User | None = None) -> 
         % {"provider": assertion.provider.name},
     }
     return SignInRefused(messages.get(reason, messages["link no longer valid"]), reason=reason)
+
+
+def account_links_revoke_for_leaver(*, user: User, **_kwargs: Any) -> dict[str, int]:
+    """``accounts.offboarding.user_deactivated``: the leaver's pending links end, in the
+    deactivation's transaction (a reactivation does not revive them)."""
+    revoked = AccountLinkRequest.objects.filter(
+        user=user, used_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=timezone.now())
+    return {"revoked": revoked}
 
 
 def account_link_use(*, assertion: Assertion, link_token_hash: str) -> ExternalIdentity:

@@ -160,6 +160,18 @@ def test_an_expired_link_links_nothing(
     assert not ExternalIdentity.objects.exists()
 
 
+def test_a_link_sent_before_a_departure_does_not_work_after_a_reactivation(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    bob = user_create("bob.bernard@hopital.example", full_name="Bob Bernard")
+    link = send_link(site_admin, bob)
+    offboarding.user_deactivate(actor=site_admin, user=bob, successor=None)
+    offboarding.user_reactivate(actor=site_admin, user=bob)
+    page = requests.get(f"{live_server.url}{urlsplit(link).path}", timeout=10)
+    assert page.status_code == 410
+    assert AccountLinkRequest.objects.get().revoked_at is not None
+
+
 def test_sending_a_link_needs_a_recent_second_factor(site_admin: User) -> None:
     bob = user_create("bob.bernard@hopital.example", full_name="Bob Bernard")
     client = client_signed_in_long_ago(site_admin)
