@@ -655,6 +655,29 @@ class Action(enum.StrEnum):
         ("message",),
     )
 
+    # Linking an existing account to the identity provider from a link an administrator
+    # sent to the person's address (sso/account_link.py).
+    SSO_ACCOUNT_LINK_SEND = (
+        "sso.account_link.send",
+        _("sent a link to the identity provider to an existing account"),
+        Category.ADMIN,
+        ("email",),
+    )
+    SSO_ACCOUNT_LINK_REFUSE = (
+        "sso.account_link.refuse",
+        _("refused a link to the identity provider"),
+        Category.ACCESS,
+        ("email",),
+    )
+    # A directory group write that named a deactivated person: not made a member
+    # (directory/scim/groups.py).
+    DIRECTORY_GROUP_MEMBER_SKIP = (
+        "directory.group.member_skip",
+        _("did not add a deactivated person to a team from the directory"),
+        Category.ADMIN,
+        ("email",),
+    )
+
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}
 

@@ -13,4 +13,11 @@ class SsoConfig(AppConfig):
     verbose_name = "Single sign-on"
 
     def ready(self) -> None:
+        from accounts.offboarding import user_deactivated
         from sso import signals  # noqa: F401  (connects the receivers)
+        from sso.account_link import account_links_revoke_for_leaver
+
+        # A link sent before a departure must not open the account after a reactivation.
+        user_deactivated.connect(
+            account_links_revoke_for_leaver, dispatch_uid="sso.account_links_revoke_for_leaver"
+        )

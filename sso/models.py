@@ -69,3 +69,33 @@ class ProviderSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sid} -> {self.user_session_id}"
+
+
+class AccountLinkRequest(models.Model):
+    """An administrator's "send a link to the identity provider" for an existing account
+    (reactivated, provisioned by the directory, created with a password): single-use,
+    expiring, only a hash of its token stored, like an invitation. Whoever opens the link
+    and signs in with ``provider`` links that provider identity to ``user``: the token,
+    from the person's mailbox, is the proof, never an e-mail match."""
+
+    user = models.ForeignKey(
+        "accounts.User", on_delete=models.CASCADE, related_name="identity_link_requests"
+    )
+    provider = models.CharField(max_length=64)
+    token_hash = models.CharField(max_length=64, unique=True)
+    requested_by = models.ForeignKey(
+        "accounts.User", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"identity provider link for user {self.user_id}"
+
+    def is_pending(self) -> bool:
+        return self.used_at is None and self.revoked_at is None and self.expires_at > timezone.now()

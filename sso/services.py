@@ -214,6 +214,7 @@ def _link_record(
     assertion: Assertion,
     via: str,
     invitation_email_matches: bool | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     audit.record(
         action=Action.SSO_IDENTITY_LINK,
@@ -231,6 +232,7 @@ def _link_record(
                 if invitation_email_matches is not None
                 else {}
             ),
+            **(extra or {}),
         },
     )
 
@@ -338,7 +340,7 @@ def identity_resolve(
         raise SignInRefused(
             _(
                 "An account with this e-mail address exists but is not linked to this identity "
-                "provider. Ask your administrator for an invitation to link it."
+                "provider. Ask your administrator to send you a link to connect it."
             ),
             reason="address of an unlinked account",
         )

@@ -13,7 +13,12 @@ from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-SIGN_IN_PENDING_SESSION_KEYS = ("sd_sso_pending_link", "sd_sso_invitation", "sd_sso_next")
+SIGN_IN_PENDING_SESSION_KEYS = (
+    "sd_sso_pending_link",
+    "sd_sso_invitation",
+    "sd_sso_account_link",
+    "sd_sso_next",
+)
 
 
 @receiver(user_logged_in, dispatch_uid="sso-pending-dropped-at-sign-in")

@@ -15,9 +15,10 @@ import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client.errors import OAuthError
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -27,12 +28,23 @@ from django_otp import login as otp_login
 from joserfc.errors import JoseError
 
 from accounts import invitations, reauth, sessions
+from accounts.errors import AccountRuleError
+from accounts.invitations import token_hash
+from accounts.models import User
+from accounts.permissions import signed_in_user, site_admin_required
 from audit.context import client_ip
+from core.confirm import confirmation_page, confirmed
 from core.http import next_path
 from core.ratelimit import rate_limit_hit
-from sso import backchannel, services
+from sso import account_link, backchannel, services
 from sso.models import ExternalIdentity
-from sso.providers import Provider, ProviderError, client_for, provider_get, signed_claims
+from sso.providers import (
+    Provider,
+    ProviderError,
+    client_for,
+    provider_get,
+    signed_claims,
+)
 from sso.services import Assertion, SignInRefused
 
 # Per address: a sign-in is a handful of requests; a loop of forged callbacks is not.
@@ -44,6 +56,9 @@ PENDING_LINK_SESSION_KEY = "sd_sso_pending_link"
 # The invitation whose link started this round trip (its token's hash and the provider):
 # set just before the redirect to the provider, popped by the callback (used once).
 INVITATION_SESSION_KEY = "sd_sso_invitation"
+# The same for a link an administrator sent to link an existing account
+# (sso/account_link.py): the link's token hash and the provider, used once.
+ACCOUNT_LINK_SESSION_KEY = "sd_sso_account_link"
 # The provider's answer stands for a fresh authentication (and, at an accepted acr, for
 # the second factor) only for a few minutes: a confirmation page left open on a shared
 # PC must not link and verify an account an hour later.
@@ -54,13 +69,6 @@ MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 def _unknown_provider(slug: str) -> NoReturn:
     services.token_refused_record(provider=None, reason=f"unknown provider {slug[:64]}")
     raise Http404
-
-
-def _provider_or_404(slug: str) -> Provider:
-    provider = provider_get(slug)
-    if provider is None:
-        _unknown_provider(slug)
-    return provider
 
 
 def _refused_page(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
@@ -104,6 +112,7 @@ def sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBase:
     # A plain sign-in carries no invitation, even one a tab of this browser opened and
     # left unfinished.
     request.session.pop(INVITATION_SESSION_KEY, None)
+    request.session.pop(ACCOUNT_LINK_SESSION_KEY, None)
     next_url = next_path(request, request.GET.get("next", ""))
     if next_url:
         request.session[NEXT_SESSION_KEY] = next_url
@@ -130,6 +139,7 @@ def invitation_sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBas
         )
         return render(request, "accounts/invitation_invalid.html", status=410)
     request.session.pop(NEXT_SESSION_KEY, None)
+    request.session.pop(ACCOUNT_LINK_SESSION_KEY, None)
     request.session[INVITATION_SESSION_KEY] = {
         "provider": provider.slug,
         "token_hash": invitations.token_hash(token),
@@ -210,6 +220,7 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
         _unknown_provider(slug)
     # Used once, whatever the outcome: a failed round trip starts again from the link.
     carried = request.session.pop(INVITATION_SESSION_KEY, None)
+    carried_link = request.session.pop(ACCOUNT_LINK_SESSION_KEY, None)
     if request.user.is_authenticated:
         # One person per browser session: a second sign-in is not a switch of account.
         return redirect("home")
@@ -230,6 +241,15 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
         services.token_refused_record(provider=provider, reason=_reason_of(error))
         return _refused_page(request, refused_message, status=400)
 
+    link_token_hash = _carried_token_hash(carried_link, provider)
+    if link_token_hash is not None:
+        try:
+            identity = account_link.account_link_use(
+                assertion=assertion, link_token_hash=link_token_hash
+            )
+        except SignInRefused as refusal:
+            return _refused_page(request, refusal.message, status=refusal.status_code)
+        return _signed_in(request, identity, assertion)
     try:
         resolution = services.identity_resolve(
             assertion=assertion, invitation_token_hash=_carried_token_hash(carried, provider)
@@ -293,21 +313,23 @@ def link_confirm(request: HttpRequest) -> HttpResponseBase:
         if request.POST.get("confirm") != "yes":
             services.sign_in_refused_record(assertion=assertion, reason="link declined")
             return redirect("accounts:login")
-        answered_at = pending.get("at")
-        if (
-            not isinstance(answered_at, int | float)
-            or time.time() - answered_at > LINK_CONFIRM_MAX_AGE_S
-        ):
-            services.sign_in_refused_record(assertion=assertion, reason="confirmation too late")
-            return _refused_page(
-                request,
-                _(
-                    "This confirmation waited too long. Open the link in your invitation "
-                    "e-mail again and choose “Accept with %(provider)s”."
-                )
-                % {"provider": provider.name},
-                status=400,
+    answered_at = pending.get("at")
+    waited = time.time() - answered_at if isinstance(answered_at, int | float) else None
+    if waited is None or waited > LINK_CONFIRM_MAX_AGE_S:
+        # The page too: shown after its window, it would offer a button that no longer
+        # works, or invite the next person at a shared PC to try it.
+        request.session.pop(PENDING_LINK_SESSION_KEY, None)
+        services.sign_in_refused_record(assertion=assertion, reason="confirmation too late")
+        return _refused_page(
+            request,
+            _(
+                "This confirmation waited too long. Open the link in your invitation "
+                "e-mail again and choose “Accept with %(provider)s”."
             )
+            % {"provider": provider.name},
+            status=400,
+        )
+    if request.method == "POST":
         try:
             identity = services.invitation_link(
                 assertion=assertion, invitation_id=int(pending["invitation"])
@@ -349,3 +371,98 @@ def backchannel_logout(request: HttpRequest, slug: str) -> HttpResponse:
         backchannel.refused_record(provider=provider, reason=f"keys unavailable: {error!r}"[:300])
         return JsonResponse({"error": "temporarily_unavailable"}, status=503)
     return HttpResponse(status=200)
+
+
+# --- Linking an existing account (sso/account_link.py) ---------------------------------------
+
+
+@site_admin_required
+@require_POST
+# The link is a key to the account for whoever holds its e-mail: with a stolen session,
+# one for the thief's own provider identity.
+@reauth.recent_proof_required()
+def account_link_send(request: HttpRequest, user_id: int) -> HttpResponse:
+    subject = get_object_or_404(User, pk=user_id)
+    back = reverse("accounts:admin_user", args=[subject.pk])
+    provider = provider_get(request.POST.get("provider", "")[:64])
+    if provider is None:
+        messages.error(request, _("Choose an identity provider."))
+        return redirect(back)
+    if not confirmed(request):
+        return confirmation_page(
+            request,
+            title=_("Send a link to %(provider)s to %(name)s?")
+            % {"provider": provider.name, "name": subject.get_full_name()},
+            losses=[
+                _(
+                    "A single-use link goes to %(email)s. Whoever opens it and signs in with "
+                    "%(provider)s links that %(provider)s identity to this account, and signs "
+                    "in with it from then on."
+                )
+                % {"email": subject.email, "provider": provider.name},
+                _("Check the address first: the e-mail address alone is never the proof."),
+            ],
+            button=_("Send the link"),
+            cancel_url=back,
+        )
+    try:
+        account_link.account_link_send(
+            actor=signed_in_user(request), user=subject, provider=provider
+        )
+    except AccountRuleError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(
+            request,
+            _("Link to %(provider)s sent to %(email)s.")
+            % {"provider": provider.name, "email": subject.email},
+        )
+    return redirect(back)
+
+
+@never_cache
+@require_GET
+def account_link_page(request: HttpRequest, token: str) -> HttpResponseBase:
+    """The page the e-mail's link opens: one button, to the provider it names."""
+    limited = _rate_limited(request, None)
+    if limited is not None:
+        return limited
+    link_request = account_link.account_link_get_valid(token=token[:200])
+    provider = provider_get(link_request.provider) if link_request else None
+    if link_request is None or provider is None:
+        account_link.account_link_refused_record(
+            token=token[:200], reason="unknown, used or expired"
+        )
+        return render(request, "sso/account_link_invalid.html", status=410)
+    return render(
+        request,
+        "sso/account_link.html",
+        {"provider": provider, "token": token, "email": link_request.user.email},
+    )
+
+
+@never_cache
+@require_POST
+def account_link_sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBase:
+    """ "Continue with <provider>": the link's token, checked here, goes into this
+    browser's session; the callback links the identity to that account and no other."""
+    provider = provider_get(slug)
+    limited = _rate_limited(request, provider)
+    if limited is not None:
+        return limited
+    if provider is None:
+        _unknown_provider(slug)
+    token = request.POST.get("link", "")[:200]
+    link_request = account_link.account_link_get_valid(token=token) if token else None
+    if link_request is None or link_request.provider != provider.slug:
+        account_link.account_link_refused_record(
+            token=token, reason=f"unknown, used or expired (identity provider {provider.slug})"
+        )
+        return render(request, "sso/account_link_invalid.html", status=410)
+    request.session.pop(NEXT_SESSION_KEY, None)
+    request.session.pop(INVITATION_SESSION_KEY, None)
+    request.session[ACCOUNT_LINK_SESSION_KEY] = {
+        "provider": provider.slug,
+        "token_hash": token_hash(token),
+    }
+    return _authorize_redirect(request, provider)

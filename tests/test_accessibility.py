@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from imaging.models import Study
 from sharing.models import ShareRole
 from sharing.services import file_requests, shares, transfers
 from sharing.services.links import share_link_create, share_link_revoke
+from sso import account_link, providers
 from sso.views import PENDING_LINK_SESSION_KEY
 from tests.conftest import user_create
 from tests.dicom_factory import ct_study
@@ -140,6 +142,8 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("invitation (invalid)", "anonymous", "/accounts/invitation/not-a-token/"),
         Page("link to the identity provider", "linking", "/sso/link/"),
         Page("nothing to link", "anonymous", "/sso/link/"),
+        Page("account link sent by an administrator", "anonymous", "/sso/account-link/{link}/"),
+        Page("account link (invalid)", "anonymous", "/sso/account-link/not-a-token/"),
     ],
     # The files list and its actions on ticked rows.
     "files": [
@@ -229,6 +233,12 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("home with the platform's status", "admin", "/"),
         Page("people", "admin", "/accounts/admin/users/"),
         Page("person", "admin", "/accounts/admin/users/{alice}/"),
+        Page(
+            "person, send a link to the identity provider (confirmation)",
+            "admin",
+            "/accounts/admin/users/{alice}/",
+            then=lambda page: _submit(page, "#identity-providers button[type=submit]"),
+        ),
         Page("invitations", "admin", "/accounts/admin/invitations/"),
         Page("role approvals", "admin", "/accounts/admin/role-approvals/"),
         Page("account policy", "admin", "/accounts/admin/policy/"),
@@ -372,7 +382,18 @@ def imaging_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
     return {"study": Study.objects.get(study_instance_uid=study.study_instance_uid).pk}
 
 
+def signing_in_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
+    """A link to the identity provider that an administrator sent Alice (sso/)."""
+    admin = User.objects.filter(is_site_admin=True).first()
+    assert admin is not None
+    sent = account_link.account_link_send(
+        actor=admin, user=owner, provider=providers.providers_configured()[0]
+    )
+    return {"link": sent.url.rstrip("/").rsplit("/", 1)[-1]}
+
+
 WORLDS: dict[str, Callable[[User, dict[str, Any]], dict[str, Any]]] = {
+    "signing-in": signing_in_world,
     "files": files_world,
     "previews": previews_world,
     "imaging": imaging_world,
@@ -396,6 +417,8 @@ def session_linking(owner: User) -> str:
             "sid": "",
         },
         "invitation": 1,
+        # Just back from the provider: an older answer shows "waited too long" instead.
+        "at": time.time(),
     }
     session.save()
     return str(session.session_key)

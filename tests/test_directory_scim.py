@@ -260,14 +260,28 @@ def test_delete_offboards_with_the_named_successor_and_the_person_is_gone(
     assert AuditEvent.objects.filter(action=Action.DIRECTORY_USER_DELETE).count() == 1
 
 
-def test_the_scim_compliance_checker_passes(directory: Directory, site_admin: User) -> None:
+def test_the_scim_compliance_checker_passes(
+    directory: Directory, site_admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """scim2-tester (dev lock file) runs its checks against the endpoint, in process."""
     try:
         from scim2_client.engines.wsgi import WSGISCIMClient
-        from scim2_tester import check_server
+        from scim2_tester import check_server, filling
         from scim2_tester.utils import Status
     except ImportError:  # pragma: no cover
         missing_service("scim2-tester is missing: install the dev lock file (make install-dev)")
+    # The checker creates its people with ``active`` at random, then puts them in
+    # groups; a deactivated person is left out of a group (directory/scim/groups.py),
+    # which it cannot know. The people it creates are active; the values it patches
+    # (its checkers import the generator by name) stay random.
+    random_value = filling.generate_random_value
+
+    def active_people(context: Any, path: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(path).rsplit(".", 1)[-1] == "active":
+            return True
+        return random_value(context, path, *args, **kwargs)
+
+    monkeypatch.setattr(filling, "generate_random_value", active_people)
     from django.core.signals import request_finished, request_started
     from django.core.wsgi import get_wsgi_application
     from django.db import close_old_connections
@@ -321,3 +335,48 @@ def test_an_admin_creates_a_token_shown_once_and_hashed_then_revokes_it(
     admin.post(f"/directory/tokens/{token.pk}/revoke/", {"confirmed": "yes"})
     assert Directory(raw).get("Users").status_code == 401
     assert AuditEvent.objects.filter(action=Action.DIRECTORY_TOKEN_REVOKE).count() == 1
+
+
+def test_a_group_write_listing_a_deactivated_person_does_not_bring_them_back(
+    directory: Directory, owner: User, teammate: User
+) -> None:
+    group_body = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Radiologie",
+        "members": [{"value": str(owner.pk)}, {"value": str(teammate.pk)}],
+    }
+    created = directory.send("POST", "Groups", group_body)
+    assert created.status_code == 201, created.content
+    group = created.json()["id"]
+    team = Team.objects.get(name="Radiologie")
+    # Tom leaves: his offboarding ends his memberships.
+    left = directory.send(
+        "PATCH", f"Users/{teammate.pk}", patch({"op": "replace", "path": "active", "value": False})
+    )
+    assert left.status_code == 200, left.content
+    assert not team.memberships.filter(user=teammate).exists()
+
+    # The directory's next full sync still lists him in the group (PUT), then adds him
+    # again (PATCH): both are carried out without him, and the answer says so by
+    # listing the members as stored.
+    replaced = directory.send("PUT", f"Groups/{group}", group_body)
+    assert replaced.status_code == 200, replaced.content
+    assert [m["value"] for m in replaced.json()["members"]] == [str(owner.pk)]
+    added = directory.send(
+        "PATCH",
+        f"Groups/{group}",
+        patch({"op": "add", "path": "members", "value": [{"value": str(teammate.pk)}]}),
+    )
+    assert added.status_code == 200, added.content
+    assert [m["value"] for m in added.json()["members"]] == [str(owner.pk)]
+    assert not team.memberships.filter(user=teammate).exists()
+    skips = AuditEvent.objects.filter(action=Action.DIRECTORY_GROUP_MEMBER_SKIP)
+    assert [event.details["email"] for event in skips] == [teammate.email] * 2
+    assert {event.details["reason"] for event in skips} == {"account deactivated"}
+
+    # Back months later: his account reopens without the team he had left.
+    back = directory.send(
+        "PATCH", f"Users/{teammate.pk}", patch({"op": "replace", "path": "active", "value": True})
+    )
+    assert back.status_code == 200, back.content
+    assert not team.memberships.filter(user=teammate).exists()

@@ -396,6 +396,29 @@ def test_confirmation_page_left_open_for_an_hour_no_longer_links(
     assert event.details["reason"] == "confirmation too late"
 
 
+def test_confirmation_page_opened_after_its_window_says_it_has_expired(
+    live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    # The page itself, not only its button: shown an hour later, it would invite whoever
+    # sits at the ward PC to click "Yes, create and link my account".
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    oidc_provider.account(login="claire", sub="sub-claire", email="claire.durand@hopital.example")
+    http = requests.Session()
+    asked = accept_with_provider(live_server, sent, "claire", http=http)
+    assert asked.headers["Location"] == "/sso/link/"
+    later = dt.datetime.now(tz=dt.UTC) + dt.timedelta(minutes=11)
+    with time_machine.travel(later, tick=True):
+        page = http.get(f"{live_server.url}/sso/link/", timeout=10)
+    assert page.status_code == 400
+    assert "waited too long" in page.text
+    assert "Yes, create and link my account" not in page.text
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
+    assert event.details["reason"] == "confirmation too late"
+    # Nothing is left to confirm afterwards.
+    assert confirm_link(live_server, http).status_code == 400
+    assert not User.objects.filter(email="claire.durand@hopital.example").exists()
+
+
 def test_invitation_whose_address_got_an_account_meanwhile_is_refused_and_audited(
     live_server: Any, oidc_provider: OpenIDProvider, site_admin: User
 ) -> None:
@@ -460,6 +483,7 @@ def test_every_pending_key_of_the_round_trip_is_dropped_at_sign_in() -> None:
     assert set(signals.SIGN_IN_PENDING_SESSION_KEYS) == {
         views.PENDING_LINK_SESSION_KEY,
         views.INVITATION_SESSION_KEY,
+        views.ACCOUNT_LINK_SESSION_KEY,
         views.NEXT_SESSION_KEY,
     }
 

@@ -1,7 +1,12 @@
 """SCIM Groups: SecureDrive teams. Members are people (``members[].value`` = a User id).
 
-A directory adds and removes *members*, deactivated accounts too: a suspended person
-stays in their groups, and membership gives nothing while the account is inactive.
+A directory adds and removes *members*. A deactivated person is not added: their
+offboarding ended their memberships (``accounts.services.team_member_remove``), and a
+membership a directory wrote back while they were away would come back to life with a
+reactivation, unreviewed. A write that lists them is carried out without them, each
+skip audited; the answer carries the group as stored, without them, so the directory
+sees it (RFC 7644 §3.5.1: the response lets the client correlate both views). A
+deactivated person still a member (before this rule) is left as is, not removed.
 A team's managers are named in SecureDrive (a directory group has no such notion): a
 manager the directory removes leaves the team, one it adds joins as a member. DELETE
 empties the team and hides it from the directory; the team and its space stay (a
@@ -25,6 +30,7 @@ from accounts.models import Team, TeamMembership, TeamRole, User
 from accounts.services import MembershipEndReason, team_member_remove
 from audit import services as audit
 from audit.actions import Action
+from audit.models import Outcome
 from core.http import id_number
 from directory.models import DirectoryGroup, DirectoryToken
 from directory.scim import discovery
@@ -100,8 +106,8 @@ def _wanted(body: dict[str, Any], context: Context) -> tuple[str, str, list[int]
         if number is None:
             raise invalid_value(f"Unknown member “{value[:40]}”")
         member_ids.append(number)
-    # Deactivated accounts may be members: a directory lists a suspended person in
-    # their groups, and membership gives nothing while the account is inactive.
+    # Deactivated accounts are known, so a write listing them is not refused as a whole
+    # (a directory lists a suspended person in their groups): _members_set skips them.
     known = set(User.objects.filter(pk__in=member_ids).values_list("pk", flat=True))
     if set(member_ids) - known:
         raise invalid_value("A member is not an account of this service")
@@ -125,12 +131,13 @@ def _members_set(
         m.user_id: m for m in TeamMembership.objects.filter(team=team).select_related("user")
     }
     added, removed = [], []
-    for user_id in member_ids:
-        if user_id not in current:
-            membership = TeamMembership.objects.create(
-                team=team, user_id=user_id, role=TeamRole.MEMBER
-            )
-            added.append(membership.user.email)
+    newcomers = User.objects.filter(pk__in=[i for i in member_ids if i not in current])
+    for user in newcomers.order_by("pk"):
+        if not user.is_active:
+            _member_skip_record(team=team, user=user, token=token)
+            continue
+        TeamMembership.objects.create(team=team, user=user, role=TeamRole.MEMBER)
+        added.append(user.email)
     for user_id, membership in current.items():
         if user_id not in member_ids:
             removed.append(membership.user.email)
@@ -143,6 +150,22 @@ def _members_set(
                 reason=MembershipEndReason.DIRECTORY,
             )
     return added, removed
+
+
+def _member_skip_record(*, team: Team, user: User, token: DirectoryToken) -> None:
+    audit.record(
+        action=Action.DIRECTORY_GROUP_MEMBER_SKIP,
+        outcome=Outcome.DENIED,
+        actor=None,
+        actor_label=token_label(token),
+        target_type="accounts.team",
+        target_id=team.pk,
+        details={
+            "user": user.pk,
+            "email": user.email,
+            "reason": "account deactivated",
+        },
+    )
 
 
 def group_create(*, token: DirectoryToken, body: dict[str, Any]) -> Team:

@@ -1,6 +1,8 @@
 """``{% sso_buttons %}``: one "Sign in with <provider>" button per configured provider;
 ``{% sso_invitation_buttons token %}``: one "Accept with <provider>" per provider on an
-invitation's page (the token goes with the form, never into another address)."""
+invitation's page (the token goes with the form, never into another address);
+``{% sso_identities user %}`` and ``{% sso_account_link_card subject %}``: the providers
+linked to an account, on the person's security page and on an administrator's page."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 from django import template
 
+from sso.models import AccountLinkRequest, ExternalIdentity
 from sso.providers import providers_configured
 
 register = template.Library()
@@ -23,3 +26,44 @@ def sso_buttons(context: dict[str, Any]) -> dict[str, Any]:
 @register.inclusion_tag("sso/invitation_buttons.html")
 def sso_invitation_buttons(token: str) -> dict[str, Any]:
     return {"providers": providers_configured(), "token": token}
+
+
+def _identities_of(user: Any) -> list[dict[str, Any]]:
+    names = {provider.issuer: provider.name for provider in providers_configured()}
+    return [
+        {"identity": identity, "provider_name": names.get(identity.issuer, identity.name)}
+        for identity in ExternalIdentity.objects.filter(user=user, confirmed=True).order_by(
+            "linked_at"
+        )
+    ]
+
+
+@register.inclusion_tag("sso/identities_card.html")
+def sso_identities(user: Any) -> dict[str, Any]:
+    """The person's own security page: which identity providers open this account."""
+    return {"identities": _identities_of(user), "providers": providers_configured()}
+
+
+@register.inclusion_tag("sso/account_link_card.html", takes_context=True)
+def sso_account_link_card(context: dict[str, Any], subject: Any) -> dict[str, Any]:
+    """An administrator's page for a person: linked identities, the pending link, and
+    "Send a link to the identity provider" for the providers not linked yet."""
+    identities = _identities_of(subject)
+    linked = {row["identity"].issuer for row in identities}
+    pending = next(
+        (
+            link_request
+            for link_request in AccountLinkRequest.objects.filter(
+                user=subject, used_at__isnull=True, revoked_at__isnull=True
+            )
+            if link_request.is_pending()
+        ),
+        None,
+    )
+    return {
+        "subject": subject,
+        "identities": identities,
+        "pending": pending,
+        "providers": [p for p in providers_configured() if p.issuer not in linked],
+        "csrf_token": context.get("csrf_token"),
+    }

@@ -1,0 +1,196 @@
+"""Linking an existing account to the identity provider, from a link an administrator
+sends to the person's address.
+
+Some accounts have no provider identity and cannot get one by signing in: accounts the
+directory (SCIM) created, accounts created with a password, and people who signed in
+only through the provider and were reactivated (reactivation removes every device,
+the provider link included). Signing in with the provider refuses them, rightly: an
+address is not an identity (sso/services.py). An administrator sends them this link
+instead: a single-use, expiring 256-bit token, hashed at rest like an invitation's
+(accounts/invitations.py), for one account and one provider. The person opens it,
+signs in with that provider, and the identity the provider asserts is linked to this
+account, whatever address it carries: the token from the mailbox is the proof.
+
+Every write takes its actor and records its audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.errors import AccountRuleError
+from accounts.invitations import TOKEN_BYTES, token_hash
+from accounts.models import AccountPolicy, User
+from audit import services as audit
+from audit.actions import Action
+from audit.models import Outcome
+from sso.models import AccountLinkRequest, ExternalIdentity
+from sso.providers import Provider
+from sso.services import Assertion, SignInRefused, _identity_new, _link_record
+
+
+@dataclass(frozen=True)
+class AccountLinkSent:
+    request: AccountLinkRequest
+    url: str  # contains the token: for the person's mailbox only
+
+
+def account_link_url(token: str) -> str:
+    return f"{settings.SITE_URL}{reverse('sso:account_link', kwargs={'token': token})}"
+
+
+def account_link_send(*, actor: User, user: User, provider: Provider) -> AccountLinkSent:
+    """A new link for ``user`` at ``provider``; it replaces any pending one."""
+    if not user.is_active:
+        raise AccountRuleError(_("This account is deactivated: reactivate it first."))
+    if ExternalIdentity.objects.filter(user=user, issuer=provider.issuer).exists():
+        raise AccountRuleError(
+            _("This account is already linked to %(provider)s.") % {"provider": provider.name}
+        )
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    policy = AccountPolicy.current()
+    with transaction.atomic():
+        AccountLinkRequest.objects.filter(
+            user=user, used_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        link_request = AccountLinkRequest.objects.create(
+            user=user,
+            provider=provider.slug,
+            token_hash=token_hash(token),
+            requested_by=actor,
+            expires_at=timezone.now() + dt.timedelta(hours=policy.invitation_valid_hours),
+        )
+        audit.record(
+            action=Action.SSO_ACCOUNT_LINK_SEND,
+            actor=actor,
+            target_type="accounts.user",
+            target_id=user.pk,
+            details={
+                "provider": provider.slug,
+                "email": user.email,
+                "expires_at": link_request.expires_at.isoformat(),
+            },
+        )
+        url = account_link_url(token)
+        # Sent from the web process after commit, never through the broker: Celery
+        # messages must not carry secrets, and this e-mail carries the token.
+        transaction.on_commit(lambda: _account_link_mail(link_request, provider, url))
+    return AccountLinkSent(request=link_request, url=url)
+
+
+def _account_link_mail(link_request: AccountLinkRequest, provider: Provider, url: str) -> None:
+    context = {"link_request": link_request, "provider": provider, "url": url}
+    send_mail(
+        subject=_("Link your SecureDrive account to %(provider)s") % {"provider": provider.name},
+        message=render_to_string("sso/email/account_link.txt", context),
+        from_email=None,
+        recipient_list=[link_request.user.email],
+    )
+
+
+def account_link_get_valid(*, token: str) -> AccountLinkRequest | None:
+    """The pending link for this token, or None (unknown, used, replaced, expired)."""
+    link_request = (
+        AccountLinkRequest.objects.select_related("user")
+        .filter(token_hash=token_hash(token))
+        .first()
+    )
+    if link_request is None or not link_request.is_pending() or not link_request.user.is_active:
+        return None
+    return link_request
+
+
+def account_link_refused_record(*, token: str, reason: str) -> None:
+    audit.record(
+        action=Action.SSO_ACCOUNT_LINK_REFUSE,
+        outcome=Outcome.DENIED,
+        details={"reason": reason, "token_hash_prefix": token_hash(token)[:12]},
+    )
+
+
+def _refused(assertion: Assertion, *, reason: str, user: User | None = None) -> SignInRefused:
+    audit.record(
+        action=Action.SSO_ACCOUNT_LINK_REFUSE,
+        outcome=Outcome.DENIED,
+        actor=user,
+        actor_label="" if user else assertion.email,
+        target_type="accounts.user" if user else "",
+        target_id=user.pk if user else "",
+        details={
+            "provider": assertion.provider.slug,
+            "subject": assertion.subject,
+            "email": assertion.email,
+            "reason": reason,
+        },
+    )
+    messages = {
+        "link no longer valid": _(
+            "This link is no longer valid. Ask your administrator to send a new one."
+        ),
+        "already linked": _(
+            "This %(provider)s identity is already linked to another SecureDrive account, or "
+            "your account already has one. Ask your administrator."
+        )
+        % {"provider": assertion.provider.name},
+    }
+    return SignInRefused(messages.get(reason, messages["link no longer valid"]), reason=reason)
+
+
+def account_links_revoke_for_leaver(*, user: User, **_kwargs: Any) -> dict[str, int]:
+    """``accounts.offboarding.user_deactivated``: the leaver's pending links end, in the
+    deactivation's transaction (a reactivation does not revive them)."""
+    revoked = AccountLinkRequest.objects.filter(
+        user=user, used_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=timezone.now())
+    return {"revoked": revoked}
+
+
+def account_link_use(*, assertion: Assertion, link_token_hash: str) -> ExternalIdentity:
+    """The person came back from the provider with the link's token in this browser's
+    session: the asserted identity is linked to the link's account, once."""
+    user: User | None = None
+    try:
+        with transaction.atomic():
+            link_request = (
+                AccountLinkRequest.objects.select_for_update(of=("self",))
+                .select_related("user", "requested_by")
+                .filter(token_hash=link_token_hash)
+                .first()
+            )
+            if (
+                link_request is None
+                or not link_request.is_pending()
+                or link_request.provider != assertion.provider.slug
+                or not link_request.user.is_active
+            ):
+                raise SignInRefused("", reason="link no longer valid")
+            user = link_request.user
+            identity = _identity_new(user=user, assertion=assertion)
+            link_request.used_at = timezone.now()
+            link_request.save(update_fields=["used_at"])
+            _link_record(
+                identity=identity,
+                assertion=assertion,
+                via="account link",
+                extra={
+                    "requested_by": (
+                        link_request.requested_by.email if link_request.requested_by else ""
+                    ),
+                    "email_matches": user.email.lower() == assertion.email.lower(),
+                },
+            )
+    except SignInRefused as refusal:
+        # Recorded after the transaction it ends: inside, the row would be rolled back.
+        raise _refused(assertion, reason=refusal.reason, user=user) from refusal
+    return identity
