@@ -266,10 +266,21 @@ def _reject(actor: User, target: Folder | None, reason: str, **details: Any) -> 
         )
 
 
-def _folder_for_path(actor: User, folder: Folder, relative_path: str) -> Folder:
-    parts = [part for part in relative_path.split("/") if part][:-1]  # the last is the file
+def _path_folders(relative_path: str) -> list[str]:
+    """The folder names of ``relativePath`` (the last part is the file), each checked
+    against the name rules, none made yet."""
+    parts = [part for part in relative_path.split("/") if part][:-1]
     if len(parts) > MAX_FOLDER_DEPTH:
         raise FileRuleError(_("This folder is nested too deeply."))
+    for part in parts:
+        name_clean(part)
+    return parts
+
+
+def _folder_for_path(actor: User, folder: Folder, parts: list[str]) -> Folder:
+    """The folder of ``parts`` under ``folder``, made where missing (audited by
+    ``folder_create``). Called in the creating transaction, once the upload passed the
+    size ceiling, before the quota check: a refused upload leaves no folder behind."""
     for part in parts:
         key = name_key(name_clean(part))
         existing = Folder.objects.filter(parent=folder, name_key=key, deleted_at__isnull=True)
@@ -317,8 +328,9 @@ def upload_create(
     try:
         name = name_clean(raw_name)
         # A dropped folder: "relativePath" (tus-js-client/Uppy's name) is the file's path
-        # inside it; its folders are made under the target folder, each name checked.
-        folder = _folder_for_path(actor, folder, metadata.get("relativePath", ""))
+        # inside it; its folders are made under the target folder, each name checked,
+        # only once the upload is accepted (in start(), below).
+        path_folders = _path_folders(metadata.get("relativePath", ""))
     except FileRuleError as error:
         _reject(actor, folder, str(error), name=raw_name[:255], size=length)
         raise TusError(400, str(error)) from None
@@ -333,8 +345,14 @@ def upload_create(
     del _data_key_plain
     segment_size = int(settings.FILES_SEGMENT_SIZE)
 
+    target = folder
+
     def start() -> UploadSession:
+        nonlocal target
         with transaction.atomic():
+            # The dropped folder's folders first (each locks its parent: folders before
+            # the space, the lock order); rolled back with the rest if the quota refuses.
+            target = _folder_for_path(actor, folder, path_folders)
             # The declared length is reserved in the space from now on (the room is the
             # quota less stored and reserved bytes, selectors.space_room_bytes). Locking
             # the space row serialises creations and every other quota check, so two
@@ -348,7 +366,7 @@ def upload_create(
             session = UploadSession.objects.create(
                 id=upload_id,
                 owner=actor,
-                folder=folder,
+                folder=target,
                 name=name,
                 length=length,
                 new_version_id=version_id,
@@ -363,7 +381,7 @@ def upload_create(
             record(
                 Action.FILES_UPLOAD_START,
                 actor=actor,
-                target=folder,
+                target=target,
                 upload=str(upload_id),
                 name=name,
                 size=length,
@@ -375,6 +393,9 @@ def upload_create(
     except QuotaExceededError as refusal:
         _reject(actor, folder, str(refusal), name=name, size=length, quota=True)
         raise TusError(413, str(refusal)) from None
+    except FileRuleError as error:  # a folder of the path clashes with a file, say
+        _reject(actor, folder, str(error), name=raw_name[:255], size=length)
+        raise TusError(400, str(error)) from None
 
 
 # --- One request at a time per upload -----------------------------------------------------
