@@ -279,8 +279,8 @@ def _path_folders(relative_path: str) -> list[str]:
 
 def _folder_for_path(actor: User, folder: Folder, parts: list[str]) -> Folder:
     """The folder of ``parts`` under ``folder``, made where missing (audited by
-    ``folder_create``). Called in the creating transaction, once the upload passed the
-    size ceiling, before the quota check: a refused upload leaves no folder behind."""
+    ``folder_create``). Called once the upload passed the name rules, the size ceiling
+    and the quota: a refused upload leaves no folder behind."""
     for part in parts:
         key = name_key(name_clean(part))
         existing = Folder.objects.filter(parent=folder, name_key=key, deleted_at__isnull=True)
@@ -329,7 +329,7 @@ def upload_create(
         name = name_clean(raw_name)
         # A dropped folder: "relativePath" (tus-js-client/Uppy's name) is the file's path
         # inside it; its folders are made under the target folder, each name checked,
-        # only once the upload is accepted (in start(), below).
+        # only once the upload passed the size and quota checks (below).
         path_folders = _path_folders(metadata.get("relativePath", ""))
     except FileRuleError as error:
         _reject(actor, folder, str(error), name=raw_name[:255], size=length)
@@ -345,14 +345,29 @@ def upload_create(
     del _data_key_plain
     segment_size = int(settings.FILES_SEGMENT_SIZE)
 
-    target = folder
+    if path_folders:
+        # A dropped folder's folders are made only for an upload that fits: the room is
+        # checked first without a lock (the locked check below stays the one that
+        # counts). Each is made in its own transaction, audited there: the audit chain's
+        # lock is taken last in a transaction, so not in the one locking the space below.
+        space_now = Space.objects.get(pk=folder.space_id)
+        room = selectors.space_room_bytes(space_now)
+        if length > room:
+            refusal = size_refusal(
+                limit=ceiling, quota_room=room, reserved=selectors.space_reserved_bytes(space_now)
+            )
+            _reject(actor, folder, str(refusal), name=name, size=length, quota=True)
+            raise TusError(413, str(refusal))
+        try:
+            target = _folder_for_path(actor, folder, path_folders)
+        except FileRuleError as error:  # a folder of the path clashes with a file, say
+            _reject(actor, folder, str(error), name=raw_name[:255], size=length)
+            raise TusError(400, str(error)) from None
+    else:
+        target = folder
 
     def start() -> UploadSession:
-        nonlocal target
         with transaction.atomic():
-            # The dropped folder's folders first (each locks its parent: folders before
-            # the space, the lock order); rolled back with the rest if the quota refuses.
-            target = _folder_for_path(actor, folder, path_folders)
             # The declared length is reserved in the space from now on (the room is the
             # quota less stored and reserved bytes, selectors.space_room_bytes). Locking
             # the space row serialises creations and every other quota check, so two
@@ -393,9 +408,6 @@ def upload_create(
     except QuotaExceededError as refusal:
         _reject(actor, folder, str(refusal), name=name, size=length, quota=True)
         raise TusError(413, str(refusal)) from None
-    except FileRuleError as error:  # a folder of the path clashes with a file, say
-        _reject(actor, folder, str(error), name=raw_name[:255], size=length)
-        raise TusError(400, str(error)) from None
 
 
 # --- One request at a time per upload -----------------------------------------------------
@@ -807,7 +819,8 @@ def _version_create(
             raise TusError(409, _("This upload is already complete."))
         refusal = completion_check() if completion_check is not None else None
         if refusal is not None:
-            raise FileRuleError(refusal, 410)
+            # 410 unless the check says otherwise (its ``status``: 413, no room left).
+            raise FileRuleError(refusal, int(getattr(completion_check, "status", 410)))
         # Completed first, in this transaction: the upload's reservation is released as
         # its version's real size is counted by the quota check in file_upload (both or
         # neither, if that check refuses).
