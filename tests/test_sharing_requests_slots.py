@@ -2,7 +2,8 @@
 is on record. An unfinished upload holds its file place only while it is alive: one
 left without a PATCH for ``FILE_REQUEST_UPLOAD_HOLD_SECONDS`` gives its place back (it
 can still be resumed while a place is free), so tiny uploads that never finish cannot
-keep the lab's real files out for a day."""
+keep the lab's real files out for a day. And a name taken by the clinician as the
+lab's file lands never costs the lab its bytes."""
 
 # Fixtures are imported by name from tests.files_helpers; pytest injects them.
 
@@ -202,3 +203,85 @@ def test_the_upload_endpoints_rate_limit_is_on_record(
         action=Action.SHARING_REQUEST_REFUSE, details__reason="rate limited"
     )
     assert limited.ip_address == "198.51.100.9"
+
+
+def _blocked_backends() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("how", ["rename", "move"])
+def test_a_name_taken_by_a_rename_or_move_as_the_upload_lands_never_loses_it(
+    owner: User, on_postgres: None, how: str
+) -> None:
+    """The clinician renames a file in the request's folder (or moves one into it) to
+    the very name the lab's upload is landing under, at the moment it lands. Whichever
+    commits first, the lab's file lands under a free name with all its bytes."""
+    from files import services as file_services
+    from tests.files_helpers import version_store
+
+    file_request, token = small_request(owner)
+    folder = file_request.folder
+    elsewhere = file_services.folder_create(actor=owner, parent=root_of(owner), name="Brouillons")
+    mine = version_store(
+        actor=owner,
+        folder=folder if how == "rename" else elsewhere,
+        name="brouillon.pdf" if how == "rename" else "resultats.pdf",
+        content=content_of(500, seed="mine"),
+    ).file
+    lab = Client()
+    url = location(tus_create(lab, token, 900))
+    renamed, release = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def clinician() -> None:
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                if how == "rename":
+                    file_services.file_rename(actor=owner, file=mine, name="resultats.pdf")
+                else:
+                    file_services.file_move(actor=owner, file=mine, destination=folder)
+                renamed.set()
+                release.wait(timeout=30)  # commits once the lab's upload is landing
+        except Exception as error:
+            outcome["clinician"] = error
+            renamed.set()
+        finally:
+            connections.close_all()
+
+    def landing() -> None:
+        try:
+            outcome["lab"] = tus_patch(Client(), url, 0, content_of(900, seed="theirs"))
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=clinician)
+    thread.start()
+    assert renamed.wait(timeout=30)
+    upload = threading.Thread(target=landing)
+    upload.start()
+    # The upload reaches the folder's name (or its lock) while the rename is open.
+    for _attempt in range(300):
+        if _blocked_backends() or not upload.is_alive():
+            break
+        threading.Event().wait(0.02)
+    release.set()
+    thread.join(timeout=30)
+    upload.join(timeout=30)
+    assert "clinician" not in outcome, outcome
+    response = outcome["lab"]
+    assert response.status_code == 204, response.content  # type: ignore[attr-defined]
+    names = sorted(File.objects.filter(folder=folder).values_list("name", flat=True))
+    assert names == ["resultats (2).pdf", "resultats.pdf"]
+    theirs = File.objects.get(folder=folder, name="resultats (2).pdf")
+    assert theirs.current_version is not None
+    assert theirs.current_version.size == 900
