@@ -16,7 +16,7 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.db import connections
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from accounts.models import User
@@ -285,3 +285,25 @@ def test_a_name_taken_by_a_rename_or_move_as_the_upload_lands_never_loses_it(
     theirs = File.objects.get(folder=folder, name="resultats (2).pdf")
     assert theirs.current_version is not None
     assert theirs.current_version.size == 900
+
+
+@override_settings(FILES_PERSONAL_QUOTA_BYTES=1000)
+def test_uploads_that_never_finish_do_not_hold_the_owners_quota_either(owner: User) -> None:
+    """The squatter's idle uploads reserve room in the clinician's space too: past the
+    hold, that room is hers again (else starting new ones every few minutes would
+    hold her whole quota for a day)."""
+    from files import selectors as file_selectors
+
+    file_request, token = small_request(owner, max_files=5)
+    space = file_request.folder.space
+    assert tus_create(Client(), token, 600, "x.pdf").status_code == 201
+    assert file_selectors.space_reserved_bytes(space) == 600
+    with time_machine.travel(timezone.now() + lapse()):
+        assert file_selectors.space_reserved_bytes(space) == 0
+        lab = Client()
+        created = tus_create(lab, token, 900)
+        assert created.status_code == 201, created.content
+        assert file_selectors.space_reserved_bytes(space) == 900
+        done = tus_patch(lab, location(created), 0, content_of(900, seed="labo"))
+        assert done.status_code == 204, done.content
+    assert file_selectors.space_used_bytes(space) == 900

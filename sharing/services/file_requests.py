@@ -473,6 +473,8 @@ def file_request_upload_hold(
     with transaction.atomic():
         locked = FileRequest.objects.select_for_update().get(pk=file_request.pk)
         refusal = _place_take_locked(locked, upload)
+    if refusal is None:
+        _room_hold(upload)
     if refusal is not None:
         status, reason, message = refusal
         _upload_refusal_record(file_request, upload, reason, request=request, detail=message)
@@ -481,12 +483,24 @@ def file_request_upload_hold(
         raise error
 
 
+def _room_hold(upload: FileRequestUpload) -> None:
+    """The owner's space holds the upload's room as long as the request its place
+    (``UploadSession.room_held_until``). Outside the request's lock: a completion locks
+    the upload's row before the request's. A lapsed upload resuming may find the room
+    taken: completion checks the quota anyway (413 then)."""
+    if upload.upload_id is not None:
+        UploadSession.objects.filter(pk=upload.upload_id, completed_at__isnull=True).update(
+            room_held_until=_held_until()
+        )
+
+
 def file_request_upload_alive(*, upload: FileRequestUpload) -> None:
     """After a PATCH committed bytes: the hold runs from now (no lock needed: only a
     place still held is moved on; giving it back is one row update too)."""
     FileRequestUpload.objects.filter(
         pk=upload.pk, completed_at__isnull=True, holds_place=True
     ).update(held_until=_held_until())
+    _room_hold(upload)
 
 
 def file_request_upload_start(
@@ -532,6 +546,7 @@ def file_request_upload_start(
             except FileRuleError as error:
                 refusal = (400, "bad name", str(error))
                 raise tus.TusError(400, str(error)) from None
+            upload_held_until = _held_until()
             session = tus.upload_create(
                 actor=file_request.created_by,
                 length_header=str(length),
@@ -547,8 +562,10 @@ def file_request_upload_start(
                 size=length,
                 uploader_name=uploader_name,
                 uploader_email=uploader_email,
-                held_until=_held_until(),
+                held_until=upload_held_until,
             )
+            # The owner's space holds its room for as long (a new row: no lock order).
+            UploadSession.objects.filter(pk=session.pk).update(room_held_until=upload_held_until)
             FileRequest.objects.filter(pk=locked.pk).update(
                 files_reserved=F("files_reserved") + 1,
                 bytes_reserved=F("bytes_reserved") + length,
