@@ -394,6 +394,11 @@ class UploadSession(models.Model):
     # Never a new version of a file already in the folder (an upload from outside
     # through a file request): a name taken meanwhile gets a free variant at completion.
     new_file_only = models.BooleanField(default=False)
+    # The space's room is held for this upload only until then (an upload from outside
+    # through a file request holds it while alive, as its place in the request: its
+    # owner's quota is not held for a day by uploads that never finish). Null: until
+    # it completes, is terminated or expires. Completion checks the quota anyway.
+    room_held_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"upload {self.pk} ({self.offset}/{self.length})"

@@ -99,10 +99,16 @@ def space_used_bytes(space: Space) -> int:
 def space_reserved_bytes(space: Space) -> int:
     """Bytes promised to resumable uploads in progress into the space (docs/uploads.md):
     each holds its declared ``Upload-Length`` (its staged bytes included) from creation
-    until it completes (its version's size counts instead), is terminated or expires."""
-    total = UploadSession.objects.filter(
-        folder__space=space, completed_at__isnull=True, expires_at__gt=timezone.now()
-    ).aggregate(total=Sum("length"))["total"]
+    until it completes (its version's size counts instead), is terminated or expires,
+    or its ``room_held_until`` passes (an upload through a file request left idle)."""
+    now = timezone.now()
+    total = (
+        UploadSession.objects.filter(
+            folder__space=space, completed_at__isnull=True, expires_at__gt=now
+        )
+        .filter(Q(room_held_until__isnull=True) | Q(room_held_until__gt=now))
+        .aggregate(total=Sum("length"))["total"]
+    )
     return int(total or 0)
 
 

@@ -266,10 +266,21 @@ def _reject(actor: User, target: Folder | None, reason: str, **details: Any) -> 
         )
 
 
-def _folder_for_path(actor: User, folder: Folder, relative_path: str) -> Folder:
-    parts = [part for part in relative_path.split("/") if part][:-1]  # the last is the file
+def _path_folders(relative_path: str) -> list[str]:
+    """The folder names of ``relativePath`` (the last part is the file), each checked
+    against the name rules, none made yet."""
+    parts = [part for part in relative_path.split("/") if part][:-1]
     if len(parts) > MAX_FOLDER_DEPTH:
         raise FileRuleError(_("This folder is nested too deeply."))
+    for part in parts:
+        name_clean(part)
+    return parts
+
+
+def _folder_for_path(actor: User, folder: Folder, parts: list[str]) -> Folder:
+    """The folder of ``parts`` under ``folder``, made where missing (audited by
+    ``folder_create``). Called once the upload passed the name rules, the size ceiling
+    and the quota: a refused upload leaves no folder behind."""
     for part in parts:
         key = name_key(name_clean(part))
         existing = Folder.objects.filter(parent=folder, name_key=key, deleted_at__isnull=True)
@@ -317,8 +328,9 @@ def upload_create(
     try:
         name = name_clean(raw_name)
         # A dropped folder: "relativePath" (tus-js-client/Uppy's name) is the file's path
-        # inside it; its folders are made under the target folder, each name checked.
-        folder = _folder_for_path(actor, folder, metadata.get("relativePath", ""))
+        # inside it; its folders are made under the target folder, each name checked,
+        # only once the upload passed the size and quota checks (below).
+        path_folders = _path_folders(metadata.get("relativePath", ""))
     except FileRuleError as error:
         _reject(actor, folder, str(error), name=raw_name[:255], size=length)
         raise TusError(400, str(error)) from None
@@ -332,6 +344,27 @@ def upload_create(
     _data_key_plain, wrapped = data_key_new_wrapped(version_id)
     del _data_key_plain
     segment_size = int(settings.FILES_SEGMENT_SIZE)
+
+    if path_folders:
+        # A dropped folder's folders are made only for an upload that fits: the room is
+        # checked first without a lock (the locked check below stays the one that
+        # counts). Each is made in its own transaction, audited there: the audit chain's
+        # lock is taken last in a transaction, so not in the one locking the space below.
+        space_now = Space.objects.get(pk=folder.space_id)
+        room = selectors.space_room_bytes(space_now)
+        if length > room:
+            refusal = size_refusal(
+                limit=ceiling, quota_room=room, reserved=selectors.space_reserved_bytes(space_now)
+            )
+            _reject(actor, folder, str(refusal), name=name, size=length, quota=True)
+            raise TusError(413, str(refusal))
+        try:
+            target = _folder_for_path(actor, folder, path_folders)
+        except FileRuleError as error:  # a folder of the path clashes with a file, say
+            _reject(actor, folder, str(error), name=raw_name[:255], size=length)
+            raise TusError(400, str(error)) from None
+    else:
+        target = folder
 
     def start() -> UploadSession:
         with transaction.atomic():
@@ -348,7 +381,7 @@ def upload_create(
             session = UploadSession.objects.create(
                 id=upload_id,
                 owner=actor,
-                folder=folder,
+                folder=target,
                 name=name,
                 length=length,
                 new_version_id=version_id,
@@ -363,7 +396,7 @@ def upload_create(
             record(
                 Action.FILES_UPLOAD_START,
                 actor=actor,
-                target=folder,
+                target=target,
                 upload=str(upload_id),
                 name=name,
                 size=length,
@@ -786,7 +819,8 @@ def _version_create(
             raise TusError(409, _("This upload is already complete."))
         refusal = completion_check() if completion_check is not None else None
         if refusal is not None:
-            raise FileRuleError(refusal, 410)
+            # 410 unless the check says otherwise (its ``status``: 413, no room left).
+            raise FileRuleError(refusal, int(getattr(completion_check, "status", 410)))
         # Completed first, in this transaction: the upload's reservation is released as
         # its version's real size is counted by the quota check in file_upload (both or
         # neither, if that check refuses).

@@ -399,6 +399,13 @@ FILES_SCRUB_BATCH = env.int("SECUREDRIVE_FILES_SCRUB_BATCH", default=50)
 TUS_MAX_SIZE_BYTES = env.int("SECUREDRIVE_TUS_MAX_SIZE_BYTES", default=20 * 2**30)
 # An upload with no PATCH for this long expires (410) and is deleted by beat.
 TUS_EXPIRY_SECONDS = env.int("SECUREDRIVE_TUS_EXPIRY_SECONDS", default=24 * 3600)
+# An unfinished upload through a file request holds its place in the request's limits
+# this long after its creation or last PATCH; then the place goes to whoever needs it
+# (the upload may still resume while a place is free): link holders starting uploads
+# that never finish cannot keep the real files out until the upload expires.
+FILE_REQUEST_UPLOAD_HOLD_SECONDS = env.int(
+    "SECUREDRIVE_FILE_REQUEST_UPLOAD_HOLD_SECONDS", default=15 * 60
+)
 # How long HEAD or PATCH waits for another request on the same upload (a PATCH whose
 # client went away commits what arrived) before answering 423, which clients retry.
 TUS_LOCK_WAIT_SECONDS = env.float("SECUREDRIVE_TUS_LOCK_WAIT_SECONDS", default=10.0)

@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -331,19 +331,45 @@ def file_request_get_for_actor(*, actor: User, request_id: int) -> FileRequest:
     return found
 
 
+def file_request_places(
+    file_request: FileRequest, *, now: dt.datetime | None = None
+) -> tuple[int, int]:
+    """Files and bytes the request's uploads take now: the reserved counts less the
+    unfinished uploads whose hold lapsed and whose place was not given back yet (the
+    next upload or the hourly sweep gives it back: sharing/services/file_requests.py)."""
+    lapsed = FileRequestUpload.objects.filter(
+        request_id=file_request.pk,
+        completed_at__isnull=True,
+        holds_place=True,
+        held_until__lte=now or timezone.now(),
+    ).aggregate(files=Count("pk"), size=Sum("size"))
+    return (
+        max(0, file_request.files_reserved - int(lapsed["files"] or 0)),
+        max(0, file_request.bytes_reserved - int(lapsed["size"] or 0)),
+    )
+
+
 def file_request_status(file_request: FileRequest, *, now: dt.datetime | None = None) -> str:
     moment = now or timezone.now()
     if file_request.closed_at is not None:
         return "closed"
     if file_request.expires_at <= moment:
         return "expired"
-    if file_request.files_reserved >= file_request.max_files:
+    if file_request_places(file_request, now=moment)[0] >= file_request.max_files:
         return "full"
     return "open"
 
 
 def file_request_uploads(file_request: FileRequest) -> list[FileRequestUpload]:
-    return list(file_request.uploads.select_related("version").order_by("-created_at"))
+    """The request's uploads, newest first; ``lapsed``: unfinished, and no longer
+    holding a place (left without a PATCH past the hold)."""
+    now = timezone.now()
+    uploads = list(file_request.uploads.select_related("version").order_by("-created_at"))
+    for upload in uploads:
+        upload.lapsed = upload.completed_at is None and (  # type: ignore[attr-defined]
+            not upload.holds_place or (upload.held_until is not None and upload.held_until <= now)
+        )
+    return uploads
 
 
 def file_request_url(token: str) -> str:

@@ -34,7 +34,8 @@ def transfers_expired_purge() -> int:
 )
 def file_request_reservations_release() -> int:
     """Beat, hourly: give back the room reserved by file-request uploads abandoned
-    (their tus session expired without completing)."""
+    (their tus session expired without completing), and the places of those left idle
+    past ``FILE_REQUEST_UPLOAD_HOLD_SECONDS``."""
     from sharing.services import file_requests
 
     return file_requests.reservations_abandoned_release()

@@ -224,3 +224,37 @@ def test_simultaneous_creations_never_promise_more_than_the_quota(
         thread.join()
     assert sorted(statuses) == [201] * 3 + [413] * 5
     assert selectors.space_reserved_bytes(space_of(owner)) == 900
+
+
+@override_settings(FILES_PERSONAL_QUOTA_BYTES=1000, TUS_MAX_SIZE_BYTES=5000)
+def test_a_refused_dropped_folder_leaves_no_empty_folders_behind(
+    owner: User, folder_backend: Backend
+) -> None:
+    """A clinician drops a folder of studies too big for her room (or past the size
+    ceiling): the upload is refused before a byte is sent, and the folders its path
+    named are not left behind empty in her drive."""
+    api = token_client(owner)
+
+    def dropped(length: int, path: str) -> Any:
+        return api.post(
+            URL,
+            b"",
+            content_type=tus.OFFSET_CONTENT_TYPE,
+            headers={
+                **TUS,
+                "Upload-Length": str(length),
+                "Upload-Metadata": metadata(filename="image.dcm", relativePath=path),
+            },
+        )
+
+    top = root_of(owner)
+    assert dropped(1001, "Scanner 2026/Série 1/image.dcm").status_code == 413  # quota
+    assert dropped(5001, "Scanner 2027/Série 1/image.dcm").status_code == 413  # ceiling
+    assert not top.children.filter(deleted_at__isnull=True).exists()
+    assert not AuditEvent.objects.filter(action=Action.FILES_FOLDER_CREATE).exists()
+    assert AuditEvent.objects.filter(action=Action.FILES_UPLOAD_REJECT).count() == 2
+    # Accepted: the folders are made, and on record as usual.
+    assert dropped(10, "Scanner 2026/Série 1/image.dcm").status_code == 201
+    made = top.children.get(name="Scanner 2026")
+    assert made.children.filter(name="Série 1").exists()
+    assert AuditEvent.objects.filter(action=Action.FILES_FOLDER_CREATE).count() == 2

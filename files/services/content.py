@@ -100,6 +100,28 @@ def files_upload(
     require_edit(actor, folder)
     origins = derived_from if isinstance(derived_from, list) else [derived_from] * len(uploads)
     cleaned = [(name_clean(name), sealed) for name, sealed in uploads]
+    if new_files_only:
+        # Every writer of a name into a folder holds its lock, so the names chosen under
+        # it stay free; should one ever not (a name written without that lock, committed
+        # between the choice and the insert), choose again rather than lose the bytes.
+        for _attempt in range(_NEW_FILES_ATTEMPTS - 1):
+            try:
+                return _files_upload_locked(actor, folder, cleaned, origins, new_files_only)
+            except NameClashError:
+                continue
+    return _files_upload_locked(actor, folder, cleaned, origins, new_files_only)
+
+
+_NEW_FILES_ATTEMPTS = 3
+
+
+def _files_upload_locked(
+    actor: User,
+    folder: Folder,
+    cleaned: list[tuple[str, SealedBlob]],
+    origins: list[FileVersion | None],
+    new_files_only: bool,
+) -> list[FileVersion]:
     versions: list[FileVersion] = []
     try:
         with transaction.atomic():

@@ -46,13 +46,20 @@ class FileRequestSerializer(serializers.Serializer[FileRequest]):
     closed_at = serializers.DateTimeField(allow_null=True)
     max_files = serializers.IntegerField()
     max_bytes = serializers.IntegerField()
-    files_reserved = serializers.IntegerField()
-    bytes_reserved = serializers.IntegerField()
+    # What the request's uploads take now (unfinished ones past their hold not counted).
+    files_reserved = serializers.SerializerMethodField()
+    bytes_reserved = serializers.SerializerMethodField()
     notify_owner = serializers.BooleanField()
     status = serializers.SerializerMethodField()
 
     def get_status(self, file_request: FileRequest) -> str:
         return selectors.file_request_status(file_request)
+
+    def get_files_reserved(self, file_request: FileRequest) -> int:
+        return selectors.file_request_places(file_request)[0]
+
+    def get_bytes_reserved(self, file_request: FileRequest) -> int:
+        return selectors.file_request_places(file_request)[1]
 
 
 class FileRequestCreateSerializer(serializers.Serializer[Any]):

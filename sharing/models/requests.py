@@ -49,6 +49,13 @@ class FileRequestUpload(models.Model):
     uploader_email = models.EmailField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # An unfinished upload holds its place in the request's limits (counted in
+    # ``files_reserved``/``bytes_reserved``) only while it is alive: until ``held_until``,
+    # moved on by every PATCH. Past it, the place is given back (``holds_place`` false)
+    # the next time someone needs it; the upload takes a place again when it resumes,
+    # if one is free (sharing/services/file_requests.py).
+    holds_place = models.BooleanField(default=True)
+    held_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name

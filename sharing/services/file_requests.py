@@ -9,6 +9,13 @@ into a folder chosen by a member (docs/sharing-transfers.md).
 * Limits are reserved when an upload is created (``files_reserved``, ``bytes_reserved``,
   under ``select_for_update``): concurrent uploads cannot overrun them. A terminated or
   failed upload gives its reservation back.
+* An unfinished upload holds its place only while it is alive: for
+  ``FILE_REQUEST_UPLOAD_HOLD_SECONDS`` after its creation or last PATCH. Past that, the
+  place is given back when someone needs it (a new upload, the hourly sweep) and the
+  owner's pages no longer count it; the upload takes a place again when it resumes, if
+  one is free, else it is refused (413) like a new file. Anyone holding the link could
+  otherwise fill every place with tiny uploads that never finish, for a day. Every
+  change of the counts is made under the request's row lock.
 * An upload never replaces a file already in the folder: it gets a free name
   ("report (2).pdf") at creation, and again at completion if something took that name
   meanwhile (``new_file_only``: chosen under the folder's lock).
@@ -358,6 +365,144 @@ def _metadata(**values: str) -> str:
     )
 
 
+def _held_until() -> dt.datetime:
+    return timezone.now() + dt.timedelta(seconds=int(settings.FILE_REQUEST_UPLOAD_HOLD_SECONDS))
+
+
+def _lapsed(file_request_pk: int, now: dt.datetime) -> Any:
+    """The unfinished uploads of a request that still count but are no longer alive."""
+    return FileRequestUpload.objects.filter(
+        request_id=file_request_pk, completed_at__isnull=True, holds_place=True, held_until__lte=now
+    )
+
+
+def _lapsed_release_locked(file_request_pk: int, *, keep: int | None = None) -> int:
+    """Give back the places of the request's lapsed uploads (but ``keep``'s). The
+    caller holds the request's row lock."""
+    lapsed = _lapsed(file_request_pk, timezone.now())
+    if keep is not None:
+        lapsed = lapsed.exclude(pk=keep)
+    rows = list(lapsed.select_for_update().values_list("pk", "size"))
+    if not rows:
+        return 0
+    FileRequestUpload.objects.filter(pk__in=[pk for pk, _size in rows]).update(holds_place=False)
+    FileRequest.objects.filter(pk=file_request_pk).update(
+        files_reserved=F("files_reserved") - len(rows),
+        bytes_reserved=F("bytes_reserved") - sum(size for _pk, size in rows),
+    )
+    return len(rows)
+
+
+def _room_refusal(locked: FileRequest, length: int) -> tuple[int, str, str] | None:
+    """Why one more file of ``length`` bytes does not fit the request's limits now."""
+    if locked.files_reserved + 1 > locked.max_files:
+        return (
+            413,
+            "file count limit",
+            _("This request accepts no more files (at most %(count)s).")
+            % {"count": locked.max_files},
+        )
+    if locked.bytes_reserved + length > locked.max_bytes:
+        room = max(0, locked.max_bytes - locked.bytes_reserved)
+        return (
+            413,
+            "size limit",
+            _("This file is too large for this request: %(room)s left.")
+            % {"room": _size_text(room)},
+        )
+    return None
+
+
+def _place_take_locked(
+    locked: FileRequest, upload: FileRequestUpload
+) -> tuple[int, str, str] | None:
+    """Under the request's row lock: the upload holds its place until a new
+    ``held_until``, taking one again if its own lapsed; or the refusal (status, audit
+    reason, message)."""
+    current = FileRequestUpload.objects.select_for_update().filter(pk=upload.pk).first()
+    if current is None or current.completed_at is not None:
+        return None
+    if current.holds_place:
+        FileRequestUpload.objects.filter(pk=current.pk).update(held_until=_held_until())
+        return None
+    _lapsed_release_locked(locked.pk, keep=current.pk)
+    locked.refresh_from_db(fields=["files_reserved", "bytes_reserved"])
+    refusal = _room_refusal(locked, current.size)
+    if refusal is not None:
+        return refusal
+    FileRequestUpload.objects.filter(pk=current.pk).update(
+        holds_place=True, held_until=_held_until()
+    )
+    FileRequest.objects.filter(pk=locked.pk).update(
+        files_reserved=F("files_reserved") + 1,
+        bytes_reserved=F("bytes_reserved") + current.size,
+    )
+    return None
+
+
+def _upload_refusal_record(
+    file_request: FileRequest,
+    upload: FileRequestUpload,
+    reason: str,
+    request: RequestContext | None = None,
+    **details: Any,
+) -> None:
+    refusal_record(
+        file_request,
+        reason,
+        request=request,
+        name=upload.name,
+        size=upload.size,
+        uploader_name=upload.uploader_name,
+        uploader_email=upload.uploader_email,
+        **({"recipient": upload.uploader_email} if upload.uploader_email else {}),
+        **details,
+    )
+
+
+def file_request_upload_hold(
+    *,
+    file_request: FileRequest,
+    upload: FileRequestUpload,
+    request: RequestContext | None = None,
+) -> None:
+    """Before a PATCH: the upload is alive, its place is held for another
+    ``FILE_REQUEST_UPLOAD_HOLD_SECONDS`` (the body may take a while: the hold is taken
+    again at completion, ``LandingCheck``). One whose place lapsed and went to someone
+    else is refused (413, audited) while the request is full; it may try again later."""
+    with transaction.atomic():
+        locked = FileRequest.objects.select_for_update().get(pk=file_request.pk)
+        refusal = _place_take_locked(locked, upload)
+    if refusal is None:
+        _room_hold(upload)
+    if refusal is not None:
+        status, reason, message = refusal
+        _upload_refusal_record(file_request, upload, reason, request=request, detail=message)
+        error = tus.TusError(status, message)
+        error.audited = True
+        raise error
+
+
+def _room_hold(upload: FileRequestUpload) -> None:
+    """The owner's space holds the upload's room as long as the request its place
+    (``UploadSession.room_held_until``). Outside the request's lock: a completion locks
+    the upload's row before the request's. A lapsed upload resuming may find the room
+    taken: completion checks the quota anyway (413 then)."""
+    if upload.upload_id is not None:
+        UploadSession.objects.filter(pk=upload.upload_id, completed_at__isnull=True).update(
+            room_held_until=_held_until()
+        )
+
+
+def file_request_upload_alive(*, upload: FileRequestUpload) -> None:
+    """After a PATCH committed bytes: the hold runs from now (no lock needed: only a
+    place still held is moved on; giving it back is one row update too)."""
+    FileRequestUpload.objects.filter(
+        pk=upload.pk, completed_at__isnull=True, holds_place=True
+    ).update(held_until=_held_until())
+    _room_hold(upload)
+
+
 def file_request_upload_start(
     *,
     file_request: FileRequest,
@@ -390,28 +535,18 @@ def file_request_upload_start(
             if locked.closed_at is not None or locked.expires_at <= timezone.now():
                 refusal = (410, "closed or expired", _("This file request is closed."))
                 raise tus.TusError(410, refusal[2])
-            if locked.files_reserved + 1 > locked.max_files:
-                refusal = (
-                    413,
-                    "file count limit",
-                    _("This request accepts no more files (at most %(count)s).")
-                    % {"count": locked.max_files},
-                )
-                raise tus.TusError(413, refusal[2])
-            if locked.bytes_reserved + length > locked.max_bytes:
-                room = max(0, locked.max_bytes - locked.bytes_reserved)
-                refusal = (
-                    413,
-                    "size limit",
-                    _("This file is too large for this request: %(room)s left.")
-                    % {"room": _size_text(room)},
-                )
-                raise tus.TusError(413, refusal[2])
+            # Uploads left unfinished past their hold give their places to this one.
+            if _lapsed_release_locked(locked.pk):
+                locked.refresh_from_db(fields=["files_reserved", "bytes_reserved"])
+            refusal = _room_refusal(locked, length)
+            if refusal is not None:
+                raise tus.TusError(refusal[0], refusal[2])
             try:
                 name = _free_upload_name(locked.folder, raw_name)
             except FileRuleError as error:
                 refusal = (400, "bad name", str(error))
                 raise tus.TusError(400, str(error)) from None
+            upload_held_until = _held_until()
             session = tus.upload_create(
                 actor=file_request.created_by,
                 length_header=str(length),
@@ -427,7 +562,10 @@ def file_request_upload_start(
                 size=length,
                 uploader_name=uploader_name,
                 uploader_email=uploader_email,
+                held_until=upload_held_until,
             )
+            # The owner's space holds its room for as long (a new row: no lock order).
+            UploadSession.objects.filter(pk=session.pk).update(room_held_until=upload_held_until)
             FileRequest.objects.filter(pk=locked.pk).update(
                 files_reserved=F("files_reserved") + 1,
                 bytes_reserved=F("bytes_reserved") + length,
@@ -455,9 +593,11 @@ class LandingCheck:
     close either commits first and the file is refused, or waits for the file to land.
     ``reason`` says why it refused, for the audit."""
 
-    def __init__(self, file_request: FileRequest) -> None:
+    def __init__(self, file_request: FileRequest, upload: FileRequestUpload) -> None:
         self.file_request_pk = file_request.pk
+        self.upload = upload
         self.reason = ""
+        self.status = 410
 
     def __call__(self) -> str | None:
         locked = FileRequest.objects.select_for_update().filter(pk=self.file_request_pk).first()
@@ -466,24 +606,20 @@ class LandingCheck:
         elif locked.expires_at <= timezone.now():
             self.reason = "expired during upload"
         else:
-            return None
+            # Its place may have lapsed while a slow body arrived: taken again if free
+            # (with the completion: both or neither), else the file is refused.
+            refusal = _place_take_locked(locked, self.upload)
+            if refusal is None:
+                return None
+            self.status, self.reason, message = refusal
+            return message
         return _("This file request closed while your file was arriving: it was not kept.")
 
     def refusal_record(
         self, file_request: FileRequest, upload: FileRequestUpload, request: Any = None
     ) -> None:
-        if not self.reason:
-            return
-        refusal_record(
-            file_request,
-            self.reason,
-            request=request,
-            name=upload.name,
-            size=upload.size,
-            uploader_name=upload.uploader_name,
-            uploader_email=upload.uploader_email,
-            **({"recipient": upload.uploader_email} if upload.uploader_email else {}),
-        )
+        if self.reason:
+            _upload_refusal_record(file_request, upload, self.reason, request=request)
 
 
 def file_request_upload_get(
@@ -549,7 +685,15 @@ def file_request_upload_settle(
 
 def reservation_release(*, upload_pk: int) -> bool:
     """Give back what an upload that will never complete had reserved; idempotent."""
+    request_id = (
+        FileRequestUpload.objects.filter(pk=upload_pk).values_list("request_id", flat=True).first()
+    )
+    if request_id is None:
+        return False
     with transaction.atomic():
+        # The request's row first, as every change of its counts (no deadlock with a
+        # creation, which locks it before making an upload's row).
+        FileRequest.objects.select_for_update().filter(pk=request_id).first()
         upload = (
             FileRequestUpload.objects.select_for_update()
             .filter(pk=upload_pk, completed_at__isnull=True)
@@ -557,10 +701,11 @@ def reservation_release(*, upload_pk: int) -> bool:
         )
         if upload is None:
             return False
-        FileRequest.objects.filter(pk=upload.request_id).update(
-            files_reserved=F("files_reserved") - 1,
-            bytes_reserved=F("bytes_reserved") - upload.size,
-        )
+        if upload.holds_place:  # a lapsed one gave its place back already
+            FileRequest.objects.filter(pk=upload.request_id).update(
+                files_reserved=F("files_reserved") - 1,
+                bytes_reserved=F("bytes_reserved") - upload.size,
+            )
         upload.delete()
     return True
 
@@ -571,19 +716,34 @@ def file_request_upload_terminate(
     session: UploadSession,
     upload: FileRequestUpload,
 ) -> None:
-    """tus DELETE: the uploader gave up this file; its room is given back."""
-    with transaction.atomic():
-        tus.upload_terminate(actor=file_request.created_by, session=session)
-        reservation_release(upload_pk=upload.pk)
+    """tus DELETE: the uploader gave up this file; its room is given back. Two
+    transactions: deleting the session updates the upload's row, which must not be
+    locked before the request's (the lock order of every change of the counts); one
+    killed in between is given back by the hourly sweep (``upload`` is then null)."""
+    tus.upload_terminate(actor=file_request.created_by, session=session)
+    reservation_release(upload_pk=upload.pk)
 
 
 def reservations_abandoned_release() -> int:
     """Beat: uploads whose tus session expired (deleted by the files app) without
-    completing give their reservation back."""
+    completing give their reservation back, and those left unfinished past their hold
+    their place (they may still resume while a place is free)."""
     abandoned = FileRequestUpload.objects.filter(
         completed_at__isnull=True, upload__isnull=True
     ).values_list("pk", flat=True)
-    return sum(int(reservation_release(upload_pk=pk)) for pk in list(abandoned))
+    count = sum(int(reservation_release(upload_pk=pk)) for pk in list(abandoned))
+    lapsed_requests = (
+        FileRequestUpload.objects.filter(
+            completed_at__isnull=True, holds_place=True, held_until__lte=timezone.now()
+        )
+        .values_list("request_id", flat=True)
+        .distinct()
+    )
+    for request_id in list(lapsed_requests):
+        with transaction.atomic():
+            if FileRequest.objects.select_for_update().filter(pk=request_id).exists():
+                count += _lapsed_release_locked(request_id)
+    return count
 
 
 # --- Owner notification (batched) ----------------------------------------------------------------

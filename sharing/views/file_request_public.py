@@ -31,6 +31,7 @@ from core.ratelimit import rate_limit_hit
 from files import tus
 from files.models import UploadSession
 from files.request_body import body_readinto
+from sharing import selectors as sharing_selectors
 from sharing.errors import FileRequestGone, FileRequestNotFound
 from sharing.models import FileRequest
 from sharing.services import file_requests
@@ -79,11 +80,12 @@ def request_open(request: HttpRequest, token: str) -> HttpResponseBase:
         return _private(
             render(request, "sharing/requests/public_refused.html", {"reason": "gone"}, status=410)
         )
+    files_taken, bytes_taken = sharing_selectors.file_request_places(file_request)
     context = {
         "file_request": file_request,
         "token": token,
-        "files_left": max(0, file_request.max_files - file_request.files_reserved),
-        "bytes_left": max(0, file_request.max_bytes - file_request.bytes_reserved),
+        "files_left": max(0, file_request.max_files - files_taken),
+        "bytes_left": max(0, file_request.max_bytes - bytes_taken),
         "owner_name": file_request.created_by.get_full_name() or file_request.created_by.email,
     }
     return _private(render(request, "sharing/requests/public.html", context))
@@ -147,6 +149,8 @@ def tus_endpoint(view: Callable[..., HttpResponse]) -> TusView:
         if request.method == "OPTIONS":
             return _discovery()
         if _limited(request, group=Action.SHARING_REQUEST_UPLOAD, rate=UPLOAD_RATE):
+            # On record as the page's 429 (before the token is looked up: no request).
+            file_requests.refusal_record(None, "rate limited", method=str(request.method))
             return _tus_response(429, detail=_("Too many requests: wait a minute."))
         if request.headers.get("Tus-Resumable") != tus.TUS_VERSION:
             return _tus_response(
@@ -207,7 +211,7 @@ def uploads(request: HttpRequest, file_request: FileRequest) -> HttpResponse:
         metadata_header=request.headers.get("Upload-Metadata", ""),
     )
     if body_length or session.length == 0:
-        check = file_requests.LandingCheck(file_request)
+        check = file_requests.LandingCheck(file_request, upload)
         try:
             session = tus.upload_append_at_creation(
                 actor=file_request.created_by,
@@ -247,7 +251,7 @@ def upload(request: HttpRequest, file_request: FileRequest, upload_id: str) -> H
     )
     owner = file_request.created_by
     # The request may close or expire while a body arrives: checked again at completion.
-    check = file_requests.LandingCheck(file_request)
+    check = file_requests.LandingCheck(file_request, record)
     if request.method == "HEAD":
         try:
             session = tus.upload_complete_if_stranded(
@@ -267,6 +271,8 @@ def upload(request: HttpRequest, file_request: FileRequest, upload_id: str) -> H
         return _tus_response(204)
     if not _is_offset_stream(request):
         raise tus.TusError(415, f"Send upload data as {tus.OFFSET_CONTENT_TYPE}.")
+    # Alive: its place is held on (or taken again, if it lapsed and one is free).
+    file_requests.file_request_upload_hold(file_request=file_request, upload=record)
     try:
         result = tus.upload_append(
             actor=owner,
@@ -284,4 +290,6 @@ def upload(request: HttpRequest, file_request: FileRequest, upload_id: str) -> H
     finally:
         check.refusal_record(file_request, record)
         _settle(file_request, record)
+    if not result.completed:
+        file_requests.file_request_upload_alive(upload=record)
     return _tus_response(204, _upload_headers(result.session))

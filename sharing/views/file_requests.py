@@ -49,7 +49,11 @@ def request_list(request: HttpRequest) -> HttpResponse:
     me = signed_in_user(request)
     now = timezone.now()
     rows = [
-        {"file_request": item, "state": selectors.file_request_status(item, now=now)}
+        {
+            "file_request": item,
+            "state": selectors.file_request_status(item, now=now),
+            "files": selectors.file_request_places(item, now=now)[0],
+        }
         for item in selectors.file_requests_for_actor(me)[:200]
     ]
     return render(
