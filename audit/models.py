@@ -215,7 +215,7 @@ class RetentionAnchor(models.Model):
     purged_before = models.DateTimeField()
     created_at = models.DateTimeField()
     events_purged = models.BigIntegerField(default=0)
-    purge_statement = models.TextField(default="")
+    purge_statement = models.TextField(default="", db_default="")
 
     class Meta:
         ordering = ["-tree_size"]

@@ -99,7 +99,7 @@ def test_a_new_password_from_a_setup_link_ends_the_thiefs_open_sessions(owner: U
     assert ended.ended_at is not None
     assert ended.end_reason == "new password"
     [event] = AuditEvent.objects.filter(action=Action.ACCOUNTS_PASSWORD_SET)
-    assert event.details == {"via": "setup link", "sessions_ended": 1}
+    assert event.details == {"via": "setup link", "sessions_ended": 1, "tokens_revoked": 0}
 
 
 def test_the_login_form_refuses_a_post_without_its_csrf_token(owner: User) -> None:

@@ -14,6 +14,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="retentionanchor",
             name="purge_statement",
-            field=models.TextField(default=""),
+            field=models.TextField(default="", db_default=""),
         ),
     ]
