@@ -26,6 +26,7 @@ from accounts.mfa import session_is_verified
 from accounts.models import PersonalAccessToken, TokenScope, User
 from audit import context as audit_context
 from audit.context import client_ip
+from audit.refusals import csrf_refusal_record
 
 if TYPE_CHECKING:
     # Not at run time: DRF imports this module while rest_framework.views loads.
@@ -79,6 +80,16 @@ class MFAVerifiedSessionAuthentication(SessionAuthentication):
             )
         self.enforce_csrf(request)
         return user, None
+
+    def enforce_csrf(self, request: Request) -> None:
+        """The REST framework checks the session's CSRF token itself (not through
+        ``CSRF_FAILURE_VIEW``): its refusal is recorded the same way."""
+        try:
+            super().enforce_csrf(request)
+        except exceptions.PermissionDenied as refused:
+            reason = str(refused.detail).removeprefix("CSRF Failed: ")
+            csrf_refusal_record(request._request, reason=reason)
+            raise
 
 
 def HasScope(scope: str) -> type[BasePermission]:

@@ -654,6 +654,14 @@ class Action(enum.StrEnum):
         Category.ACCESS,
         ("message",),
     )
+    # A form or session API call refused by the check against forged cross-site
+    # requests (audit/refusals.py): an expired form, or another site acting in the
+    # signed-in person's name. The details keep the Origin/Referer host, never a path.
+    REQUEST_CSRF_REFUSE = (
+        "request.csrf.refuse",
+        _("refused a form that had expired or was sent from another site"),
+        Category.ACCESS,
+    )
 
     # Linking an existing account to the identity provider from a link an administrator
     # sent to the person's address (sso/account_link.py).

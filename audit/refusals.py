@@ -18,8 +18,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponseBase
+from django.middleware import csrf
 
 from audit import context, services
 from audit.actions import Action
@@ -80,6 +82,29 @@ def _fields_sent(request: HttpRequest) -> list[str]:
     ]
 
 
+def _flood_check(request: HttpRequest) -> tuple[bool, bool | None]:
+    """Whether someone is signed in, and the flood state of the client (one address, or
+    one signed-in person) across every kind of refusal: False to record, True to record
+    the one event saying the next ones are not, None to only log."""
+    user = getattr(request, "user", None)
+    signed_in = user is not None and bool(getattr(user, "is_authenticated", False))
+    client = f"user:{user.pk}" if signed_in and user is not None else f"ip:{client_ip(request)}"
+    flooding = rate_limit_hit(
+        group="audit.input-refusals", key=client, rate=RECORDED_RATE, fail_open=True
+    )
+    if flooding and rate_limit_hit(
+        group="audit.input-refusals-note", key=client, rate=FLOOD_NOTE_RATE, fail_open=True
+    ):
+        match = getattr(request, "resolver_match", None)
+        logger.warning(
+            "refused request not recorded (too many from one client): %s %s",
+            request.method,
+            match.view_name if match is not None else "",
+        )
+        return signed_in, None
+    return signed_in, flooding
+
+
 def input_refusal_record(request: HttpRequest, response: HttpResponseBase) -> None:
     """Records ``request.input.refuse`` for an answer refusing what was sent, unless the
     view already audited its refusal (an event not a success, still in the log: one
@@ -96,20 +121,8 @@ def input_refusal_record(request: HttpRequest, response: HttpResponseBase) -> No
         if isinstance(kwargs.get(name), int):
             target_type, target_id = kind, str(kwargs[name])
             break
-    user = getattr(request, "user", None)
-    signed_in = user is not None and bool(getattr(user, "is_authenticated", False))
-    client = f"user:{user.pk}" if signed_in and user is not None else f"ip:{client_ip(request)}"
-    flooding = rate_limit_hit(
-        group="audit.input-refusals", key=client, rate=RECORDED_RATE, fail_open=True
-    )
-    if flooding and rate_limit_hit(
-        group="audit.input-refusals-note", key=client, rate=FLOOD_NOTE_RATE, fail_open=True
-    ):
-        logger.warning(
-            "refused input not recorded (too many from one client): %s %s",
-            request.method,
-            match.view_name if match is not None else "",
-        )
+    signed_in, flooding = _flood_check(request)
+    if flooding is None:
         return
     details: dict[str, Any] = {
         # The route, not the path: a path may hold a link's secret token.
@@ -128,9 +141,64 @@ def input_refusal_record(request: HttpRequest, response: HttpResponseBase) -> No
     services.record(
         action=Action.REQUEST_INPUT_REFUSE,
         outcome=Outcome.DENIED,
-        actor=user if signed_in else None,
+        actor=request.user if signed_in else None,
         actor_label="" if signed_in else ANONYMOUS_LABEL,
         target_type=target_type,
         target_id=target_id,
+        details=details,
+    )
+
+
+def _origin_of(header: str) -> str:
+    """``scheme://host[:port]`` of an Origin or Referer header: never its path, query or
+    credentials (a path may hold a link's token)."""
+    if header.strip() == "null":
+        return "null"
+    try:
+        parts = urlsplit(header.strip())
+        port = parts.port
+    except ValueError:
+        return "malformed"
+    if not parts.hostname:
+        return "malformed" if header.strip() else ""
+    host = f"{parts.scheme}://{parts.hostname}" if parts.scheme else parts.hostname
+    return (f"{host}:{port}" if port else host)[:200]
+
+
+def _reason_without_path(reason: str, origin: str, referer: str) -> str:
+    """Django's reason, with the address it names cut to its host."""
+    for sentence, host in ((csrf.REASON_BAD_ORIGIN, origin), (csrf.REASON_BAD_REFERER, referer)):
+        if reason.startswith(sentence.split("%s", 1)[0]):
+            return sentence % host
+    return reason[:200]
+
+
+def csrf_refusal_record(request: HttpRequest, *, reason: str) -> None:
+    """Records ``request.csrf.refuse``: a form or API call refused by the check against
+    forged cross-site requests (an expired form, or a page of another site sending it in
+    the signed-in person's name). Counted with the refused input, so a flood of forged
+    requests cannot fill the log either."""
+    signed_in, flooding = _flood_check(request)
+    if flooding is None:
+        return
+    match = getattr(request, "resolver_match", None)
+    origin = _origin_of(request.headers.get("Origin", ""))
+    referer = _origin_of(request.headers.get("Referer", ""))
+    details: dict[str, Any] = {
+        # The route, not the path: a path may hold a link's secret token.
+        "view": match.view_name if match is not None else "",
+        "route": match.route[:200] if match is not None else "",
+        "method": request.method or "",
+        "reason": _reason_without_path(reason, origin, referer),
+        "origin": origin,
+        "referer": referer,
+    }
+    if flooding:
+        details["next_not_recorded"] = True
+    services.record(
+        action=Action.REQUEST_CSRF_REFUSE,
+        outcome=Outcome.DENIED,
+        actor=request.user if signed_in else None,
+        actor_label="" if signed_in else ANONYMOUS_LABEL,
         details=details,
     )

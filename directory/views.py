@@ -27,6 +27,7 @@ def _scim_base_url() -> str:
 def token_list(request: HttpRequest) -> HttpResponse:
     form = DirectoryTokenForm(request.POST if request.method == "POST" else None)
     created = ""
+    status = 400 if request.method == "POST" else 200  # errors shown: a recorded refusal
     if request.method == "POST" and form.is_valid():
         _token, created = directory_token_create(
             actor=signed_in_user(request),
@@ -35,13 +36,14 @@ def token_list(request: HttpRequest) -> HttpResponse:
             successor=form.cleaned_data["successor"],
         )
         form = DirectoryTokenForm()
+        status = 200
     context = {
         "form": form,
         "created": created,
         "tokens": DirectoryToken.objects.select_related("created_by", "successor"),
         "endpoint": _scim_base_url(),
     }
-    return render(request, "directory/tokens.html", context)
+    return render(request, "directory/tokens.html", context, status=status)
 
 
 @site_admin_required

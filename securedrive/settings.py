@@ -248,6 +248,8 @@ CSRF_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_NAME = "__Host-csrftoken" if HTTPS else "csrftoken"
 CSRF_TRUSTED_ORIGINS = [SITE_URL] if SITE_URL else []
+# A refused form is recorded (request.csrf.refuse) and explained in the site's layout.
+CSRF_FAILURE_VIEW = "securedrive.views.csrf_failure"
 LANGUAGE_COOKIE_SECURE = HTTPS
 LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"

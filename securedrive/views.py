@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from accounts.permissions import signed_in_user, site_admin_required
+from audit.refusals import csrf_refusal_record
 from files import favourites
 from securedrive import health
 
@@ -31,6 +32,15 @@ def home(request: HttpRequest) -> HttpResponse:
         "recent_files": favourites.recent_files_for(actor=me),
     }
     return render(request, "home.html", context)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: a form refused by the check against forged cross-site
+    requests leaves an event (a page of another site trying to create a link or delete a
+    file in a signed-in clinician's name is an attack worth seeing) and the person reads
+    what to do, in the site's layout and language."""
+    csrf_refusal_record(request, reason=reason)
+    return render(request, "403_csrf.html", status=403)
 
 
 @site_admin_required

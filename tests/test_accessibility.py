@@ -90,6 +90,21 @@ def _submit(page: Any, button: str) -> None:
         page.locator(button).click()
 
 
+def form_expired_then_sent(page: Any) -> None:
+    """The token form sent with a CSRF token that no longer matches (expired, or a
+    form forged elsewhere): the 403 page that says what to do."""
+    page.evaluate(
+        "() => document.querySelectorAll('input[name=csrfmiddlewaretoken]')"
+        ".forEach(e => { e.value = 'x'.repeat(64); })"
+    )
+    _submit(page, "form[action='/accounts/tokens/'] button[type=submit]")
+
+
+def invitation_to_no_address_sent(page: Any) -> None:
+    page.locator("#id_email").fill("not an address")
+    _submit(page, "main form[method=post] button[type=submit] >> nth=0")
+
+
 def rows_ticked_and_more_actions_open(page: Any) -> None:
     for box in page.locator('input[type="checkbox"][form="selection-form"]').all()[:2]:
         box.check()
@@ -228,6 +243,7 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("my data", "clinician", "/privacy/"),
         Page("not found", "clinician", "/files/987654/"),
         Page("forbidden", "clinician", "/accounts/admin/users/"),
+        Page("form expired", "clinician", "/accounts/tokens/", form_expired_then_sent),
     ],
     "administration": [
         Page("home with the platform's status", "admin", "/"),
@@ -240,6 +256,12 @@ JOURNEYS: dict[str, list[Page]] = {
             then=lambda page: _submit(page, "#identity-providers button[type=submit]"),
         ),
         Page("invitations", "admin", "/accounts/admin/invitations/"),
+        Page(
+            "invitation refused",
+            "admin",
+            "/accounts/admin/invitations/",
+            invitation_to_no_address_sent,
+        ),
         Page("role approvals", "admin", "/accounts/admin/role-approvals/"),
         Page("account policy", "admin", "/accounts/admin/policy/"),
         Page("access review", "admin", "/accounts/admin/access-review/"),

@@ -108,9 +108,11 @@ def test_cannot_invite_an_existing_account(site_admin: User, owner: User) -> Non
     response = client_signed_in(site_admin).post(
         "/accounts/admin/invitations/", {"email": owner.email}
     )
-    assert response.status_code == 200
+    assert response.status_code == 400  # a refusal, recorded as one
     assert "already exists" in response.content.decode()
     assert not Invitation.objects.exists()
+    [refused] = AuditEvent.objects.filter(action=Action.REQUEST_INPUT_REFUSE)
+    assert "already exists" in refused.details["message"]
 
 
 @pytest.mark.parametrize(
@@ -186,7 +188,7 @@ def test_policy_changes_are_validated_and_audited(site_admin: User) -> None:
     assert event.details["changed"]["session_idle_minutes"] == {"before": 15, "after": 30}
 
     bad = admin_client.post("/accounts/admin/policy/", {**form, "session_idle_minutes": 0})
-    assert bad.status_code == 200
+    assert bad.status_code == 400
     assert AccountPolicy.current().session_idle_minutes == 30
 
 

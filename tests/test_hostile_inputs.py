@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.throttling import ExactRateThrottleMixin
+from audit import refusals as refusals_recorder
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from audit.refusals import input_refused
@@ -185,6 +186,9 @@ def no_api_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Thousands of requests from one person: the API's 600 a minute would answer 429
     before the view reads anything, hiding what the sweep looks for."""
     monkeypatch.setattr(ExactRateThrottleMixin, "allow_request", lambda *_args: True)
+    # Nor may the audit's flood limit (audit/refusals.py, 100 per 10 minutes) stop
+    # recording half-way through: the sweep asserts every refusal leaves its event.
+    monkeypatch.setattr(refusals_recorder, "RECORDED_RATE", "1000000/10m")
 
 
 # Pages that stream big exports or run long checks: their parameters are path segments.

@@ -232,6 +232,8 @@ def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
 @reauth.recent_proof_required(methods={"POST"})
 def invitation_list(request: HttpRequest) -> HttpResponse:
     form = InvitationForm(request.POST if request.method == "POST" else None)
+    # Re-displayed with its errors: a refusal (400, or the rule's status), recorded.
+    status = 400 if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():
         try:
             sent = invitations.invitation_create(
@@ -244,6 +246,7 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
             )
         except AccountRuleError as error:
             form.add_error("email", str(error))
+            status = error.status_code
         else:
             messages.success(
                 request, _("Invitation sent to %(email)s.") % {"email": sent.invitation.email}
@@ -253,7 +256,7 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
         "form": form,
         "invitations": Invitation.objects.select_related("invited_by", "accepted_user")[:200],
     }
-    return render(request, "accounts/admin/invitation_list.html", context)
+    return render(request, "accounts/admin/invitation_list.html", context, status=status)
 
 
 @site_admin_required
@@ -315,7 +318,9 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "can_manage": can_manage,
         "form": form,
     }
-    return render(request, "accounts/admin/team_detail.html", context)
+    # A member form that could not be used is a refusal (400), recorded as one.
+    status = 400 if form.is_bound else 200
+    return render(request, "accounts/admin/team_detail.html", context, status=status)
 
 
 @login_required
@@ -348,7 +353,8 @@ def policy(request: HttpRequest) -> HttpResponse:
         services.policy_update(actor=signed_in_user(request), policy=fresh, changes=changes)
         messages.success(request, _("Account policy saved: it applies from now on."))
         return redirect("accounts:admin_policy")
-    return render(request, "accounts/admin/policy.html", {"form": form})
+    status = 400 if request.method == "POST" else 200  # errors shown: a recorded refusal
+    return render(request, "accounts/admin/policy.html", {"form": form}, status=status)
 
 
 @site_admin_required

@@ -311,7 +311,13 @@ def device_rename(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
         mfa.device_rename(actor=user, device=device, name=form.cleaned_data["name"])
         messages.success(request, _("Renamed to “%(name)s”.") % {"name": form.cleaned_data["name"]})
         return redirect("accounts:security")
-    return render(request, "accounts/mfa/device_rename.html", {"form": form, "device": device})
+    status = 400 if request.method == "POST" else 200  # errors shown: a recorded refusal
+    return render(
+        request,
+        "accounts/mfa/device_rename.html",
+        {"form": form, "device": device},
+        status=status,
+    )
 
 
 @login_required

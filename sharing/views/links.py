@@ -170,4 +170,5 @@ def policy(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, _("Sharing policy saved: it applies from now on."))
         return redirect("sharing:policy")
-    return render(request, "sharing/policy.html", {"form": form})
+    status = 400 if request.method == "POST" else 200  # errors shown: a recorded refusal
+    return render(request, "sharing/policy.html", {"form": form}, status=status)
