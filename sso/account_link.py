@@ -37,7 +37,13 @@ from audit.actions import Action
 from audit.models import Outcome
 from sso.models import AccountLinkRequest, ExternalIdentity
 from sso.providers import Provider
-from sso.services import Assertion, SignInRefused, _identity_new, _link_record
+from sso.services import (
+    Assertion,
+    SignInRefused,
+    _identity_new,
+    _link_record,
+    sign_in_refused_record,
+)
 
 
 @dataclass(frozen=True)
@@ -120,19 +126,8 @@ def account_link_refused_record(*, token: str, reason: str) -> None:
 
 
 def _refused(assertion: Assertion, *, reason: str, user: User | None = None) -> SignInRefused:
-    audit.record(
-        action=Action.SSO_ACCOUNT_LINK_REFUSE,
-        outcome=Outcome.DENIED,
-        actor=user,
-        actor_label="" if user else assertion.email,
-        target_type="accounts.user" if user else "",
-        target_id=user.pk if user else "",
-        details={
-            "provider": assertion.provider.slug,
-            "subject": assertion.subject,
-            "email": assertion.email,
-            "reason": reason,
-        },
+    sign_in_refused_record(
+        assertion=assertion, reason=reason, user=user, action=Action.SSO_ACCOUNT_LINK_REFUSE
     )
     messages = {
         "link no longer valid": _(

@@ -191,9 +191,17 @@ def sign_in_record(*, identity: ExternalIdentity, assertion: Assertion) -> None:
             )
 
 
-def sign_in_refused_record(*, assertion: Assertion, reason: str, user: User | None = None) -> None:
+def sign_in_refused_record(
+    *,
+    assertion: Assertion,
+    reason: str,
+    user: User | None = None,
+    action: Action = Action.SSO_SIGN_IN,
+) -> None:
+    """A refused provider answer, recorded with what the provider asserted (``action``:
+    the sign-in's own, or the account link's)."""
     audit.record(
-        action=Action.SSO_SIGN_IN,
+        action=action,
         outcome=Outcome.DENIED,
         actor=user,
         actor_label="" if user else assertion.email,
