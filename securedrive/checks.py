@@ -1,5 +1,7 @@
-"""System checks of the project: `manage.py check --deploy --database default` in
-production reports a database role that could switch the audit trigger off."""
+"""System checks of the project that ask the live services, so they run only with
+`manage.py check --deploy --database default` (Django's switch for checks that reach
+out): in production, a database role that could switch the audit trigger off, and an
+audit checkpoint bucket without Object Lock."""
 
 from __future__ import annotations
 
@@ -25,4 +27,22 @@ def database_role_check(
             id="securedrive.E001",
         )
         for problem in database_roles.runtime_role_problems(connections[DEFAULT_DB_ALIAS])
+    ]
+
+
+@register(Tags.database, deploy=True)
+def audit_checkpoint_bucket_check(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    if not settings.PRODUCTION or DEFAULT_DB_ALIAS not in (databases or ()):
+        return []
+    from audit.checkpoints import checkpoint_bucket_problems
+
+    return [
+        Error(
+            f"Signed audit checkpoints would not be safe: {problem}.",
+            hint="docs/audit.md, 'Checkpoints'; docker-compose.yml's minio-init creates one.",
+            id="securedrive.E002",
+        )
+        for problem in checkpoint_bucket_problems()
     ]

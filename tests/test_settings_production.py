@@ -44,6 +44,7 @@ def production_env(tmp_path: Path) -> dict[str, str]:
             "SECUREDRIVE_S3_BUCKET": "securedrive-blobs",
             "SECUREDRIVE_KEYRING_FILE": str(keyring),
             "SECUREDRIVE_AUDIT_SIGNING_KEY_FILE": str(signing_key),
+            "SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET": "securedrive-audit-checkpoints",
             "SECUREDRIVE_CLAMD_ADDRESS": "tcp://127.0.0.1:3310",
             "SECUREDRIVE_EMAIL_URL": "smtp+tls://mailer:pw@127.0.0.1:587",
         }
@@ -88,6 +89,11 @@ def test_safe_production_configuration_passes_deploy_checks(production_env: dict
         ({"SECUREDRIVE_REDIS_URL": ""}, "SECUREDRIVE_REDIS_URL"),
         ({"SECUREDRIVE_S3_BUCKET": ""}, "SECUREDRIVE_S3_BUCKET"),
         ({"SECUREDRIVE_HTTPS": "false"}, "SECUREDRIVE_HTTPS cannot be turned off"),
+        # Checkpoints would land in each container's own folder, lost with it.
+        (
+            {"SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET": ""},
+            "SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET must name a bucket created with S3 Object",
+        ),
     ],
 )
 def test_unsafe_production_configuration_refuses_to_start(
