@@ -139,3 +139,57 @@ def test_redis_down_answers_503_json_naming_the_failing_components(
         "detail": "heartbeat unreadable: ConnectionError",
     }
     assert checks["database"]["status"] == "ok"
+
+
+# --- What the public sees ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "forwarded_for",
+    ["203.0.113.9", "127.0.0.1, 203.0.113.9"],  # the second: a client forging loopback
+)
+def test_outsider_through_the_proxy_learns_only_the_overall_status(
+    client: Client, forwarded_for: str
+) -> None:
+    """Production: Caddy forwards https://drive.example/healthz from anyone. Which
+    component is down (here the scanner), that scanning is off or that the audit log
+    failed its verification is for the machine's own probes, not for the Internet."""
+    with override_settings(CLAMD_ADDRESS=f"tcp://127.0.0.1:{closed_port()}", TRUSTED_PROXY_COUNT=1):
+        response = client.get(
+            "/healthz", REMOTE_ADDR="172.18.0.5", HTTP_X_FORWARDED_FOR=forwarded_for
+        )
+        local = client.get("/healthz")  # the container's own healthcheck, no proxy
+    assert response.status_code == 503
+    assert response.json() == {"status": "failing"}
+    assert local.status_code == 503
+    assert local.json()["checks"]["scanner"]["status"] == "failing"
+
+
+def test_a_machine_on_the_network_without_proxy_learns_only_the_overall_status(
+    client: Client,
+) -> None:
+    response = client.get("/healthz", REMOTE_ADDR="10.20.30.40")
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded"}  # no scanner in this test profile
+
+
+# --- Audit checkpoints ---------------------------------------------------------------
+
+
+def test_a_checkpoint_bucket_without_object_lock_shows_as_a_warning(
+    client: Client, service_url: Callable[[str], str]
+) -> None:
+    from tests.checkpoint_buckets import checkpoint_bucket_env
+
+    assert client.get("/healthz").json()["checks"]["audit_checkpoints"] == {
+        "status": "ok",
+        "detail": "folder",
+    }
+    for locked, expected in ((True, "ok"), (False, "warning")):
+        variables = checkpoint_bucket_env(service_url("s3"), locked=locked)
+        names = {name.removeprefix("SECUREDRIVE_"): value for name, value in variables.items()}
+        with override_settings(**names):
+            response = client.get("/healthz")
+        assert response.json()["checks"]["audit_checkpoints"]["status"] == expected
+    assert response.status_code == 200  # a warning: files stay available
+    assert response.json()["status"] == "degraded"
