@@ -163,3 +163,18 @@ def test_minio_init_fails_when_the_checkpoint_bucket_has_no_object_lock(minio_in
     assert result.returncode != 0
     assert "has no Object Lock" in result.stderr
     assert not any(command.startswith("admin user add") for command in commands)
+
+
+def test_the_backup_commands_of_docs_production_md_use_what_minio_init_has() -> None:
+    """The MinIO backup and restore commands reuse minio-init (`docker compose run
+    minio-init`): each variable and secret they read must be in that service."""
+    text = (ROOT / "docs" / "production.md").read_text(encoding="utf-8")
+    backups = text.split("## Backups", 1)[1].split("## Changing a password", 1)[0]
+    commands = [block for block in backups.split("```sh")[1:] if "minio-init -c" in block]
+    assert len(commands) == 2  # backup, restore
+    service = compose()["services"]["minio-init"]
+    for command in commands:
+        assert set(re.findall(r"\$([A-Z_]+)", command)) <= set(service["environment"])
+        for path in re.findall(r"/run/secrets/(\w+)", command):
+            assert path in secret_targets(service)
+        assert '"local/$CHECKPOINT_BUCKET"' in command

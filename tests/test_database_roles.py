@@ -430,6 +430,71 @@ def test_a_checkpoint_bucket_without_object_lock_stops_bootstrap_and_fails_the_d
     assert manage(instance.env, "check", "--deploy", "--database", "default").returncode == 0
 
 
+def test_a_dump_restored_as_docs_production_md_says_serves_again(
+    instance: Instance, tmp_path: Path
+) -> None:
+    """docs/production.md, "Backups", literally: pg_dump --format=custom as the
+    superuser; on a new volume (the init script has made the roles, the database is
+    empty) pg_restore --no-owner as the superuser; the roles script again. The restored
+    database must serve as the runtime role, keep its audit log intact and append-only,
+    and migrate as the owner."""
+    dump = tmp_path / "securedrive.dump"
+    dumped = run(
+        dict(os.environ),
+        "pg_dump",
+        "--format=custom",
+        f"--dbname={instance.superuser_url}",
+        f"--file={dump}",
+    )
+    assert dumped.returncode == 0, dumped.stderr
+    restored = Instance(**{**instance.__dict__, "database": f"{instance.database}_restored"})
+    postgres = instance.cluster.url("postgres")
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(restored.database)))
+    try:
+        assert init_roles(restored, tmp_path).returncode == 0  # the new volume's first start
+        loaded = run(
+            dict(os.environ),
+            "pg_restore",
+            f"--dbname={restored.superuser_url}",
+            "--no-owner",
+            str(dump),
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        again = init_roles(restored, tmp_path)
+        assert again.returncode == 0, again.stderr
+        with restored.connect(restored.superuser_url) as admin:
+            owners = {
+                owner
+                for (owner,) in admin.execute(
+                    "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
+                )
+            }
+        assert owners == {restored.owner}
+        env = {**instance.env, "DATABASE_URL": restored.runtime_url}
+        checked = manage(env, "database_roles", "--check")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        verified = manage(env, "verify_audit")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        migrated = manage(
+            {**env, "SECUREDRIVE_MIGRATION_DATABASE_URL": restored.owner_url},
+            "bootstrap",
+            "--no-static",
+        )
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        with psycopg.connect(restored.runtime_url, autocommit=True) as runtime:
+            assert runtime.execute("SELECT count(*) FROM accounts_user").fetchone() == (1,)
+            with pytest.raises(errors.InsufficientPrivilege):
+                runtime.execute("DELETE FROM audit_auditevent")
+    finally:
+        with psycopg.connect(postgres, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(restored.database)
+                )
+            )
+
+
 def test_a_single_role_database_is_handed_over_by_the_printed_script(
     instance: Instance, cluster: Cluster, tmp_path: Path
 ) -> None:
