@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from securedrive import database_roles
@@ -45,4 +45,26 @@ def audit_checkpoint_bucket_check(
             id="securedrive.E002",
         )
         for problem in checkpoint_bucket_problems()
+    ]
+
+
+@register(Tags.security, deploy=True)
+def trusted_proxy_count_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Behind the TLS proxy production assumes, REMOTE_ADDR is the proxy's: with no
+    trusted X-Forwarded-For entry every client has the proxy's address, so the audit log
+    records it for everyone and five failed sign-ins from anyone lock everybody out
+    (django-axes locks an address as well as an account)."""
+    behind_proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None) is not None
+    if not settings.PRODUCTION or not behind_proxy or settings.TRUSTED_PROXY_COUNT > 0:
+        return []
+    return [
+        Warning(
+            "SECUREDRIVE_TRUSTED_PROXY_COUNT is 0 behind a TLS proxy: every client appears "
+            "with the proxy's address, in the audit log and to the sign-in lockout (five "
+            "failed sign-ins from anyone would lock everybody out).",
+            hint="Set SECUREDRIVE_TRUSTED_PROXY_COUNT to the number of your proxies that "
+            "append to X-Forwarded-For (docker-compose.yml: 1), or "
+            "SECUREDRIVE_BEHIND_TLS_PROXY=false if clients reach gunicorn directly.",
+            id="securedrive.W001",
+        )
     ]

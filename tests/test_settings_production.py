@@ -46,6 +46,7 @@ def production_env(tmp_path: Path) -> dict[str, str]:
             "SECUREDRIVE_AUDIT_SIGNING_KEY_FILE": str(signing_key),
             "SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET": "securedrive-audit-checkpoints",
             "SECUREDRIVE_CLAMD_ADDRESS": "tcp://127.0.0.1:3310",
+            "SECUREDRIVE_TRUSTED_PROXY_COUNT": "1",
             "SECUREDRIVE_EMAIL_URL": "smtp+tls://mailer:pw@127.0.0.1:587",
         }
     )
@@ -103,6 +104,21 @@ def test_unsafe_production_configuration_refuses_to_start(
     assert result.returncode != 0
     assert "refuses to start" in result.stderr
     assert complaint in result.stderr
+
+
+def test_no_trusted_proxy_behind_the_tls_proxy_fails_the_deploy_check(
+    production_env: dict[str, str],
+) -> None:
+    """Production sits behind a TLS proxy (SECUREDRIVE_BEHIND_TLS_PROXY defaults to
+    true): with SECUREDRIVE_TRUSTED_PROXY_COUNT left at 0 every sign-in comes from the
+    proxy's address, and five failures from anyone lock the whole hospital out."""
+    env = {**production_env, "SECUREDRIVE_TRUSTED_PROXY_COUNT": "0"}
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    assert "securedrive.W001" in result.stderr
+    assert "lock everybody out" in result.stderr
+    direct = {**env, "SECUREDRIVE_BEHIND_TLS_PROXY": "false"}
+    assert manage(direct, "check", "--deploy", "--fail-level", "WARNING").returncode == 0
 
 
 def test_scanner_can_be_waived_explicitly(production_env: dict[str, str]) -> None:
