@@ -161,6 +161,8 @@ def production_refuse_unsafe(
     keyring_file: Path,
     audit_signing_key_file: Path,
     audit_checkpoint_bucket: str,
+    audit_checkpoint_retention_days: int,
+    audit_retention_days: int,
     data_dirs: list[Path],
     clamd_address: str,
     scanner_waived: bool,
@@ -214,6 +216,14 @@ def production_refuse_unsafe(
         problems.append(
             "SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET must name a bucket created with S3 Object "
             "Lock, where the signed audit checkpoints are kept (docs/audit.md)."
+        )
+    # A checkpoint whose lock ran out can be deleted by the bucket's owner while the events
+    # it signed are still kept: those events would lose their anchor outside the database.
+    if audit_checkpoint_retention_days < audit_retention_days:
+        problems.append(
+            f"SECUREDRIVE_AUDIT_CHECKPOINT_RETENTION_DAYS ({audit_checkpoint_retention_days}) "
+            f"must be at least SECUREDRIVE_AUDIT_RETENTION_DAYS ({audit_retention_days}): a "
+            "checkpoint must stay locked as long as the events it signs are kept."
         )
     if not clamd_address and not scanner_waived:
         problems.append(

@@ -703,6 +703,8 @@ if PRODUCTION:
         keyring_file=KEYRING_FILE,
         audit_signing_key_file=AUDIT_SIGNING_KEY_FILE,
         audit_checkpoint_bucket=AUDIT_CHECKPOINT_S3_BUCKET,
+        audit_checkpoint_retention_days=AUDIT_CHECKPOINT_RETENTION_DAYS,
+        audit_retention_days=AUDIT_RETENTION_DAYS,
         data_dirs=[STORAGE_DIR, DATA_DIR / "db"],
         clamd_address=CLAMD_ADDRESS,
         scanner_waived=SCANNER_WAIVED,

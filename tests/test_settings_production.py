@@ -90,6 +90,11 @@ def test_safe_production_configuration_passes_deploy_checks(production_env: dict
         ({"SECUREDRIVE_REDIS_URL": ""}, "SECUREDRIVE_REDIS_URL"),
         ({"SECUREDRIVE_S3_BUCKET": ""}, "SECUREDRIVE_S3_BUCKET"),
         ({"SECUREDRIVE_HTTPS": "false"}, "SECUREDRIVE_HTTPS cannot be turned off"),
+        # A checkpoint unlocked (deletable) while the events it signs are still kept.
+        (
+            {"SECUREDRIVE_AUDIT_CHECKPOINT_RETENTION_DAYS": "400"},
+            "must be at least SECUREDRIVE_AUDIT_RETENTION_DAYS (2192)",
+        ),
         # Checkpoints would land in each container's own folder, lost with it.
         (
             {"SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET": ""},
