@@ -173,18 +173,28 @@ class S3CheckpointStore:
         )
 
 
-def checkpoint_bucket_client() -> Any:
+def checkpoint_bucket_client(*, probe: bool = False) -> Any:
     """The S3 client of the checkpoint bucket: its own credentials when set
     (SECUREDRIVE_AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID and _SECRET_ACCESS_KEY), else the
-    standard AWS chain (environment, profile, instance role)."""
-    import boto3
+    standard AWS chain (environment, profile, instance role).
 
+    ``probe``: for /healthz, one attempt with short timeouts. boto3's defaults held a
+    probe 180 s against a MinIO that accepted connections and never answered, a
+    gunicorn thread each time (tests/test_health.py).
+    """
+    import boto3
+    from botocore.config import Config
+
+    config = (
+        Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1}) if probe else None
+    )
     return boto3.client(
         "s3",
         endpoint_url=settings.AUDIT_CHECKPOINT_S3_ENDPOINT_URL or None,
         region_name=settings.AUDIT_CHECKPOINT_S3_REGION or None,
         aws_access_key_id=settings.AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID or None,
         aws_secret_access_key=settings.AUDIT_CHECKPOINT_S3_SECRET_ACCESS_KEY or None,
+        config=config,
     )
 
 

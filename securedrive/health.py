@@ -96,9 +96,27 @@ def storage_check() -> Check:
             if not os.access(location, os.W_OK):
                 raise PermissionError("storage folder is not writable")
         else:
-            # S3: the bucket must exist and be reachable with our credentials.
+            # S3: the bucket must exist and be reachable with our credentials. Asked with
+            # one attempt and short timeouts, not the storage's own client: its boto3
+            # defaults held a probe for minutes against a MinIO that never answered.
             s3: Any = storage
-            s3.connection.meta.client.head_bucket(Bucket=s3.bucket_name)
+            import boto3
+            from botocore.config import Config
+
+            probe = boto3.client(
+                "s3",
+                endpoint_url=s3.endpoint_url or None,
+                region_name=s3.region_name or None,
+                aws_access_key_id=s3.access_key or None,
+                aws_secret_access_key=s3.secret_key or None,
+                config=Config(
+                    connect_timeout=2,
+                    read_timeout=3,
+                    retries={"max_attempts": 1},
+                    s3={"addressing_style": s3.addressing_style or "auto"},
+                ),
+            )
+            probe.head_bucket(Bucket=s3.bucket_name)
         return Check(OK, type(storage).__name__)
     except Exception as error:
         logger.warning("health: storage failing: %r", error)
@@ -142,7 +160,9 @@ def audit_checkpoints_check() -> Check:
 
     try:
         if settings.AUDIT_CHECKPOINT_S3_BUCKET:
-            problems = checkpoints.checkpoint_bucket_problems()
+            problems = checkpoints.checkpoint_bucket_problems(
+                client=checkpoints.checkpoint_bucket_client(probe=True)
+            )
             if problems:
                 logger.warning("health: audit checkpoint bucket: %s", "; ".join(problems))
                 return Check(WARNING, "checkpoint bucket unusable")
