@@ -173,17 +173,71 @@ class S3CheckpointStore:
         )
 
 
+def checkpoint_bucket_client(*, probe: bool = False) -> Any:
+    """The S3 client of the checkpoint bucket: its own credentials when set
+    (SECUREDRIVE_AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID and _SECRET_ACCESS_KEY), else the
+    standard AWS chain (environment, profile, instance role).
+
+    ``probe``: for /healthz, one attempt with short timeouts. boto3's defaults held a
+    probe 180 s against a MinIO that accepted connections and never answered, a
+    gunicorn thread each time (tests/test_health.py).
+    """
+    import boto3
+    from botocore.config import Config
+
+    config = (
+        Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1}) if probe else None
+    )
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.AUDIT_CHECKPOINT_S3_ENDPOINT_URL or None,
+        region_name=settings.AUDIT_CHECKPOINT_S3_REGION or None,
+        aws_access_key_id=settings.AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID or None,
+        aws_secret_access_key=settings.AUDIT_CHECKPOINT_S3_SECRET_ACCESS_KEY or None,
+        config=config,
+    )
+
+
+def checkpoint_bucket_problems(*, client: Any = None, bucket: str = "") -> list[str]:
+    """Why the checkpoint bucket would not keep checkpoints safe, or nothing.
+
+    Object Lock can only be switched on when a bucket is created: a bucket made
+    without it takes every put (the lock headers are refused or, on some servers,
+    ignored), so a mistake would only show the day someone rewrites the log and
+    deletes the checkpoints that would have caught it. `manage.py bootstrap` and
+    `check --deploy --database default` ask the bucket itself.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket = bucket or settings.AUDIT_CHECKPOINT_S3_BUCKET
+    if not bucket:
+        return []
+    client = client or checkpoint_bucket_client()
+    try:
+        answer = client.get_object_lock_configuration(Bucket=bucket)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "ObjectLockConfigurationNotFoundError":
+            return [
+                f"the audit checkpoint bucket {bucket!r} was created without Object Lock: "
+                "create a new bucket with Object Lock (e.g. `mc mb --with-lock`) and point "
+                "SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET at it"
+            ]
+        if code in {"NoSuchBucket", "404"}:
+            return [f"the audit checkpoint bucket {bucket!r} does not exist"]
+        return [f"the audit checkpoint bucket {bucket!r} cannot be checked: {code or error}"]
+    except BotoCoreError as error:
+        return [f"the audit checkpoint bucket {bucket!r} cannot be reached: {error}"]
+    configuration = answer.get("ObjectLockConfiguration", {})
+    if configuration.get("ObjectLockEnabled") != "Enabled":
+        return [f"the audit checkpoint bucket {bucket!r} does not have Object Lock enabled"]
+    return []
+
+
 def checkpoint_store() -> CheckpointStore:
     if settings.AUDIT_CHECKPOINT_S3_BUCKET:
-        import boto3
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=settings.AUDIT_CHECKPOINT_S3_ENDPOINT_URL or None,
-            region_name=settings.AUDIT_CHECKPOINT_S3_REGION or None,
-        )
         return S3CheckpointStore(
-            client=client,
+            client=checkpoint_bucket_client(),
             bucket=settings.AUDIT_CHECKPOINT_S3_BUCKET,
             retention_days=settings.AUDIT_CHECKPOINT_RETENTION_DAYS,
         )

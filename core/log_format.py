@@ -5,10 +5,11 @@ Web (gunicorn), workers (Celery) and management commands all format through this
 so lines from several processes interleave in order and say which zone they are in.
 
 External links and file requests carry their token in the path (``/s/<token>/``,
-``/r/<token>/``), and paths reach log lines: gunicorn's access line, Django's "Not Found:
+``/r/<token>/``), as do invitations, set-up links and account links to the identity
+provider, and paths reach log lines: gunicorn's access line, Django's "Not Found:
 /s/<token>/files/9/" for every 4xx, tracebacks. Whoever reads the logs (operators, a
 log collector) must not get a working link to patient data, so every line this class
-formats has what follows ``/s/`` or ``/r/`` replaced (a mistyped token too).
+formats has those segments replaced (a mistyped token too).
 """
 
 from __future__ import annotations
@@ -19,13 +20,23 @@ import time
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
-_TOKEN_IN_PATH = re.compile(r"/([sr])/[^/\s\"'?#&]+")
+_SEGMENT = r"[^/\s\"'?#&]+"
+# Paths whose next segment is a capability: share links, file requests, invitations
+# (whoever has one creates the account) and account links to the identity provider.
+# The set-up link (/accounts/setup/<uid>/<token>/) chooses an account's password, the
+# first administrator's included: both of its segments go.
+_TOKEN_IN_PATH = re.compile(
+    rf"/(s|r|accounts/invitation|sso/account-link)/{_SEGMENT}"
+    rf"|/(accounts/setup)/{_SEGMENT}/{_SEGMENT}"
+)
 TOKEN_REDACTED = "[token]"  # noqa: S105  (what replaces one, not one)
 
 
 def tokens_redacted(text: str) -> str:
-    """``text`` with the segment after every ``/s/`` and ``/r/`` replaced."""
-    return _TOKEN_IN_PATH.sub(rf"/\1/{TOKEN_REDACTED}", text)
+    """``text`` with the capability segments of those paths replaced."""
+    return _TOKEN_IN_PATH.sub(
+        lambda match: f"/{match.group(1) or match.group(2)}/{TOKEN_REDACTED}", text
+    )
 
 
 class UTCFormatter(logging.Formatter):

@@ -160,6 +160,9 @@ def production_refuse_unsafe(
     storage_options: dict[str, Any],
     keyring_file: Path,
     audit_signing_key_file: Path,
+    audit_checkpoint_bucket: str,
+    audit_checkpoint_retention_days: int,
+    audit_retention_days: int,
     data_dirs: list[Path],
     clamd_address: str,
     scanner_waived: bool,
@@ -206,6 +209,22 @@ def production_refuse_unsafe(
         )
     elif audit_signing_key_file.stat().st_mode & 0o077:
         problems.append(f"{audit_signing_key_file} must be readable by its owner only (chmod 600).")
+    # Without a bucket, checkpoints would go to a folder of each container (lost with
+    # it, and the web's differs from the worker's) instead of where nobody can rewrite
+    # them: the log could then be rewritten without a trace (docs/audit.md).
+    if not audit_checkpoint_bucket:
+        problems.append(
+            "SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET must name a bucket created with S3 Object "
+            "Lock, where the signed audit checkpoints are kept (docs/audit.md)."
+        )
+    # A checkpoint whose lock ran out can be deleted by the bucket's owner while the events
+    # it signed are still kept: those events would lose their anchor outside the database.
+    if audit_checkpoint_retention_days < audit_retention_days:
+        problems.append(
+            f"SECUREDRIVE_AUDIT_CHECKPOINT_RETENTION_DAYS ({audit_checkpoint_retention_days}) "
+            f"must be at least SECUREDRIVE_AUDIT_RETENTION_DAYS ({audit_retention_days}): a "
+            "checkpoint must stay locked as long as the events it signs are kept."
+        )
     if not clamd_address and not scanner_waived:
         problems.append(
             "SECUREDRIVE_CLAMD_ADDRESS must point at clamd "

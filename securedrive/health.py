@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from audit.context import client_ip
 from audit.selectors import verification_state
 from files.clamd import ClamdClient
 from securedrive.celery import app as celery_app
@@ -94,9 +96,27 @@ def storage_check() -> Check:
             if not os.access(location, os.W_OK):
                 raise PermissionError("storage folder is not writable")
         else:
-            # S3: the bucket must exist and be reachable with our credentials.
+            # S3: the bucket must exist and be reachable with our credentials. Asked with
+            # one attempt and short timeouts, not the storage's own client: its boto3
+            # defaults held a probe for minutes against a MinIO that never answered.
             s3: Any = storage
-            s3.connection.meta.client.head_bucket(Bucket=s3.bucket_name)
+            import boto3
+            from botocore.config import Config
+
+            probe = boto3.client(
+                "s3",
+                endpoint_url=s3.endpoint_url or None,
+                region_name=s3.region_name or None,
+                aws_access_key_id=s3.access_key or None,
+                aws_secret_access_key=s3.secret_key or None,
+                config=Config(
+                    connect_timeout=2,
+                    read_timeout=3,
+                    retries={"max_attempts": 1},
+                    s3={"addressing_style": s3.addressing_style or "auto"},
+                ),
+            )
+            probe.head_bucket(Bucket=s3.bucket_name)
         return Check(OK, type(storage).__name__)
     except Exception as error:
         logger.warning("health: storage failing: %r", error)
@@ -132,6 +152,31 @@ def audit_verification_check() -> Check:
     return Check(OK, f"last audit log verification {age_s} s ago")
 
 
+def audit_checkpoints_check() -> Check:
+    """Where signed checkpoints go (docs/audit.md): a warning when they cannot be
+    written, since the log is then no longer anchored outside the database, though
+    files stay available."""
+    from audit import checkpoints
+
+    try:
+        if settings.AUDIT_CHECKPOINT_S3_BUCKET:
+            problems = checkpoints.checkpoint_bucket_problems(
+                client=checkpoints.checkpoint_bucket_client(probe=True)
+            )
+            if problems:
+                logger.warning("health: audit checkpoint bucket: %s", "; ".join(problems))
+                return Check(WARNING, "checkpoint bucket unusable")
+            return Check(OK, "object-locked bucket")
+        folder = Path(settings.AUDIT_CHECKPOINT_DIR)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            return Check(WARNING, "checkpoint folder is not writable")
+        return Check(OK, "folder")
+    except Exception as error:
+        logger.warning("health: audit checkpoints failing: %r", error)
+        return Check(WARNING, type(error).__name__)
+
+
 def processes_check() -> Check:
     """Under ``make run``'s supervisor: which process died, and whether it came back."""
     from securedrive.supervisor import supervisor_status_check
@@ -148,6 +193,7 @@ CHECKS: dict[str, Callable[[], Check]] = {
     "scanner": scanner_check,
     "processes": processes_check,
     "audit_verification": audit_verification_check,
+    "audit_checkpoints": audit_checkpoints_check,
 }
 
 
@@ -161,6 +207,19 @@ def check_run(name: str) -> Check:
         return Check(FAILING, type(error).__name__)
 
 
+def details_allowed(request: HttpRequest) -> bool:
+    """Only a probe from the machine itself (the container's healthcheck, an operator's
+    `curl` on the host, `make run`) reads each component. From anywhere else, through
+    the proxy included, /healthz says only ok, degraded or failing: which component is
+    down, that the scanner is off or that the audit log failed its verification would
+    tell an outsider, or someone tampering, when to act. The address is the one the
+    audit log records (trusted proxies only), so a forged X-Forwarded-For gets nothing."""
+    try:
+        return ipaddress.ip_address(client_ip(request)).is_loopback
+    except ValueError:
+        return False
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -168,21 +227,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
     A disabled scanner is reported but is not an outage: uploads queue as pending; nor is
     a late audit log verification (a warning).
-    Details are kept to class names so that the probe reveals nothing sensitive.
+    Details are kept to class names, and shown to local probes only (details_allowed).
     Every check is guarded: whatever is down, the answer is this JSON, never a 500.
     """
     checks = {name: check_run(name) for name in CHECKS}
     failing = [name for name, check in checks.items() if check.status == FAILING]
     degraded = any(check.status in (DISABLED, WARNING) for check in checks.values())
     status = "failing" if failing else ("degraded" if degraded else "ok")
-    return JsonResponse(
-        {
-            "status": status,
-            "profile": settings.PROFILE,
-            "checks": {
-                name: {"status": check.status, "detail": check.detail}
-                for name, check in checks.items()
-            },
-        },
-        status=503 if failing else 200,
-    )
+    answer: dict[str, Any] = {"status": status}
+    if details_allowed(request):
+        answer["profile"] = settings.PROFILE
+        answer["checks"] = {
+            name: {"status": check.status, "detail": check.detail} for name, check in checks.items()
+        }
+    return JsonResponse(answer, status=503 if failing else 200)

@@ -518,6 +518,15 @@ AUDIT_CHECKPOINT_S3_ENDPOINT_URL = env.str(
     "SECUREDRIVE_AUDIT_CHECKPOINT_S3_ENDPOINT_URL", default=""
 )
 AUDIT_CHECKPOINT_S3_REGION = env.str("SECUREDRIVE_AUDIT_CHECKPOINT_S3_REGION", default="")
+# Empty: the standard AWS chain (environment, profile, instance role). docker-compose.yml
+# gives the MinIO user of the blob bucket, whose policy may put and read checkpoints but
+# not delete them (and Object Lock refuses that to anyone).
+AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID = env.str(
+    "SECUREDRIVE_AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID", default=""
+)
+AUDIT_CHECKPOINT_S3_SECRET_ACCESS_KEY = env.str(
+    "SECUREDRIVE_AUDIT_CHECKPOINT_S3_SECRET_ACCESS_KEY", default=""
+)
 AUDIT_CHECKPOINT_RETENTION_DAYS = env.int(
     "SECUREDRIVE_AUDIT_CHECKPOINT_RETENTION_DAYS", default=6 * 366
 )
@@ -693,6 +702,9 @@ if PRODUCTION:
         storage_options=_default_storage["OPTIONS"],
         keyring_file=KEYRING_FILE,
         audit_signing_key_file=AUDIT_SIGNING_KEY_FILE,
+        audit_checkpoint_bucket=AUDIT_CHECKPOINT_S3_BUCKET,
+        audit_checkpoint_retention_days=AUDIT_CHECKPOINT_RETENTION_DAYS,
+        audit_retention_days=AUDIT_RETENTION_DAYS,
         data_dirs=[STORAGE_DIR, DATA_DIR / "db"],
         clamd_address=CLAMD_ADDRESS,
         scanner_waived=SCANNER_WAIVED,

@@ -29,6 +29,7 @@ from audit.models import AlertRule, AuditAlert, AuditEvent, ChainVerification, O
 from audit.note import checkpoint_open, verifier_key_parse
 from audit.tasks import audit_log_verify_and_alert, checkpoint_write_due
 from audit.tlog import inclusion_check
+from tests.checkpoint_buckets import checkpoint_bucket_create, s3_client
 from tests.conftest import user_create
 from tests.helpers import client_signed_in
 from tests.test_audit_chain import tamper
@@ -486,6 +487,21 @@ def test_checkpoints_go_to_an_object_locked_bucket(
     with pytest.raises(client.exceptions.ClientError):
         client.delete_object(Bucket=bucket, Key=key, VersionId=version)
     assert checkpoints.audit_log_verify(store=store).intact
+
+
+def test_a_checkpoint_bucket_is_accepted_only_with_object_lock(
+    service_url: Callable[[str], str],
+) -> None:
+    """What bootstrap and the deploy check ask the bucket before production starts."""
+    endpoint = service_url("s3")
+    client = s3_client(endpoint)
+    locked = checkpoint_bucket_create(endpoint)
+    unlocked = checkpoint_bucket_create(endpoint, locked=False)
+    assert checkpoints.checkpoint_bucket_problems(client=client, bucket=locked) == []
+    (problem,) = checkpoints.checkpoint_bucket_problems(client=client, bucket=unlocked)
+    assert f"'{unlocked}' was created without Object Lock" in problem
+    (problem,) = checkpoints.checkpoint_bucket_problems(client=client, bucket="audit-never-made")
+    assert "'audit-never-made' does not exist" in problem
 
 
 # --- Forwarding to a SIEM ----------------------------------------------------------------

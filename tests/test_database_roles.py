@@ -30,6 +30,7 @@ from psycopg import errors, sql
 
 from audit.signing_key import signing_key_file_create
 from files.keyring import keyring_file_create
+from tests.checkpoint_buckets import checkpoint_bucket_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,7 +111,7 @@ def init_roles(instance: Instance, tmp_path: Path) -> subprocess.CompletedProces
     return run(env, "sh", str(ROOT / "deploy" / "postgres" / "init-roles.sh"), timeout=60)
 
 
-def production_env(directory: Path, redis_url: str) -> dict[str, str]:
+def production_env(directory: Path, redis_url: str, s3_url: str) -> dict[str, str]:
     keyring = directory / "secrets" / "keyring.json"
     keyring_file_create(keyring)
     signing_key = directory / "secrets" / "audit_signing_key.pem"
@@ -132,7 +133,7 @@ def production_env(directory: Path, redis_url: str) -> dict[str, str]:
             "SECUREDRIVE_S3_BUCKET": "securedrive-blobs",
             "SECUREDRIVE_KEYRING_FILE": str(keyring),
             "SECUREDRIVE_AUDIT_SIGNING_KEY_FILE": str(signing_key),
-            "SECUREDRIVE_AUDIT_CHECKPOINT_DIR": str(directory / "checkpoints"),
+            **checkpoint_bucket_env(s3_url),
             "SECUREDRIVE_CLAMD_ADDRESS": "tcp://127.0.0.1:3310",
             "SECUREDRIVE_ADMIN_EMAIL": "chief@hopital.example",
         }
@@ -168,7 +169,7 @@ def instance(
         env={},
     )
     directory = tmp_path_factory.mktemp("roles")
-    env = production_env(directory, service_url("redis"))
+    env = production_env(directory, service_url("redis"), service_url("s3"))
     env["DATABASE_URL"] = made.runtime_url
     made = Instance(**{**made.__dict__, "env": env})
     postgres = cluster.url("postgres")
@@ -405,6 +406,93 @@ def test_deploy_check_reports_the_owner_role(instance: Instance) -> None:
     checked = manage(env, "check", "--deploy", "--database", "default")
     assert checked.returncode != 0
     assert "securedrive.E001" in checked.stderr
+
+
+def test_a_checkpoint_bucket_without_object_lock_stops_bootstrap_and_fails_the_deploy_check(
+    instance: Instance, service_url: Callable[[str], str]
+) -> None:
+    """An operator who made the checkpoint bucket by hand and forgot Object Lock: the
+    checkpoints would be deletable by whoever holds the bucket's keys. `bootstrap` (the
+    compose `migrate` service, which web, worker and beat wait for) refuses, naming the
+    bucket and the fix, and so does the live deploy check."""
+    env = {**instance.env, **checkpoint_bucket_env(service_url("s3"), locked=False)}
+    bucket = env["SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET"]
+    bootstrapped = manage(env, "bootstrap", "--no-static")
+    assert bootstrapped.returncode != 0
+    assert f"the audit checkpoint bucket '{bucket}' was created without Object Lock" in (
+        bootstrapped.stderr
+    )
+    assert "mc mb --with-lock" in bootstrapped.stderr
+    checked = manage(env, "check", "--deploy", "--database", "default")
+    assert checked.returncode != 0
+    assert "securedrive.E002" in checked.stderr
+    # The bucket the instance was bootstrapped with has it: the same check passes.
+    assert manage(instance.env, "check", "--deploy", "--database", "default").returncode == 0
+
+
+def test_a_dump_restored_as_docs_production_md_says_serves_again(
+    instance: Instance, tmp_path: Path
+) -> None:
+    """docs/production.md, "Backups", literally: pg_dump --format=custom as the
+    superuser; on a new volume (the init script has made the roles, the database is
+    empty) pg_restore --no-owner as the superuser; the roles script again. The restored
+    database must serve as the runtime role, keep its audit log intact and append-only,
+    and migrate as the owner."""
+    dump = tmp_path / "securedrive.dump"
+    dumped = run(
+        dict(os.environ),
+        "pg_dump",
+        "--format=custom",
+        f"--dbname={instance.superuser_url}",
+        f"--file={dump}",
+    )
+    assert dumped.returncode == 0, dumped.stderr
+    restored = Instance(**{**instance.__dict__, "database": f"{instance.database}_restored"})
+    postgres = instance.cluster.url("postgres")
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(restored.database)))
+    try:
+        assert init_roles(restored, tmp_path).returncode == 0  # the new volume's first start
+        loaded = run(
+            dict(os.environ),
+            "pg_restore",
+            f"--dbname={restored.superuser_url}",
+            "--no-owner",
+            str(dump),
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        again = init_roles(restored, tmp_path)
+        assert again.returncode == 0, again.stderr
+        with restored.connect(restored.superuser_url) as admin:
+            owners = {
+                owner
+                for (owner,) in admin.execute(
+                    "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
+                )
+            }
+        assert owners == {restored.owner}
+        env = {**instance.env, "DATABASE_URL": restored.runtime_url}
+        checked = manage(env, "database_roles", "--check")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        verified = manage(env, "verify_audit")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        migrated = manage(
+            {**env, "SECUREDRIVE_MIGRATION_DATABASE_URL": restored.owner_url},
+            "bootstrap",
+            "--no-static",
+        )
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        with psycopg.connect(restored.runtime_url, autocommit=True) as runtime:
+            assert runtime.execute("SELECT count(*) FROM accounts_user").fetchone() == (1,)
+            with pytest.raises(errors.InsufficientPrivilege):
+                runtime.execute("DELETE FROM audit_auditevent")
+    finally:
+        with psycopg.connect(postgres, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(restored.database)
+                )
+            )
 
 
 def test_a_single_role_database_is_handed_over_by_the_printed_script(

@@ -139,3 +139,106 @@ def test_redis_down_answers_503_json_naming_the_failing_components(
         "detail": "heartbeat unreadable: ConnectionError",
     }
     assert checks["database"]["status"] == "ok"
+
+
+# --- What the public sees ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "forwarded_for",
+    ["203.0.113.9", "127.0.0.1, 203.0.113.9"],  # the second: a client forging loopback
+)
+def test_outsider_through_the_proxy_learns_only_the_overall_status(
+    client: Client, forwarded_for: str
+) -> None:
+    """Production: Caddy forwards https://drive.example/healthz from anyone. Which
+    component is down (here the scanner), that scanning is off or that the audit log
+    failed its verification is for the machine's own probes, not for the Internet."""
+    with override_settings(CLAMD_ADDRESS=f"tcp://127.0.0.1:{closed_port()}", TRUSTED_PROXY_COUNT=1):
+        response = client.get(
+            "/healthz", REMOTE_ADDR="172.18.0.5", HTTP_X_FORWARDED_FOR=forwarded_for
+        )
+        local = client.get("/healthz")  # the container's own healthcheck, no proxy
+    assert response.status_code == 503
+    assert response.json() == {"status": "failing"}
+    assert local.status_code == 503
+    assert local.json()["checks"]["scanner"]["status"] == "failing"
+
+
+def test_a_machine_on_the_network_without_proxy_learns_only_the_overall_status(
+    client: Client,
+) -> None:
+    response = client.get("/healthz", REMOTE_ADDR="10.20.30.40")
+    # "degraded" (no scanner in this test profile) unless a check failed on a busy
+    # machine; either way, only the word.
+    assert response.json() == {"status": "degraded" if response.status_code == 200 else "failing"}
+
+
+# --- Audit checkpoints ---------------------------------------------------------------
+
+
+def test_a_checkpoint_bucket_without_object_lock_shows_as_a_warning(
+    client: Client, service_url: Callable[[str], str]
+) -> None:
+    from tests.checkpoint_buckets import checkpoint_bucket_env
+
+    assert client.get("/healthz").json()["checks"]["audit_checkpoints"] == {
+        "status": "ok",
+        "detail": "folder",
+    }
+    for locked, expected in ((True, "ok"), (False, "warning")):
+        variables = checkpoint_bucket_env(service_url("s3"), locked=locked)
+        names = {name.removeprefix("SECUREDRIVE_"): value for name, value in variables.items()}
+        with override_settings(**names):
+            response = client.get("/healthz")
+        assert response.json()["checks"]["audit_checkpoints"]["status"] == expected
+    # A warning, not a failure: it alone never turns the answer into a 503.
+    checks = response.json()["checks"]
+    failing = [name for name, check in checks.items() if check["status"] == "failing"]
+    assert response.status_code == (503 if failing else 200)
+    assert response.json()["status"] == ("failing" if failing else "degraded")
+
+
+def test_a_hung_minio_answers_the_probe_within_seconds() -> None:
+    """MinIO accepting connections but never answering (overloaded, a stuck disk):
+    boto3's defaults (60 s reads, several attempts) would hold a gunicorn thread for
+    minutes on every probe, and the compose healthcheck probes every 30 s."""
+    import socket
+    import time
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(64)  # connections complete in the kernel; nobody ever reads them
+    try:
+        endpoint = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        with override_settings(
+            AUDIT_CHECKPOINT_S3_BUCKET="audit-checkpoints",
+            AUDIT_CHECKPOINT_S3_ENDPOINT_URL=endpoint,
+            AUDIT_CHECKPOINT_S3_REGION="us-east-1",
+            AUDIT_CHECKPOINT_S3_ACCESS_KEY_ID="test",
+            AUDIT_CHECKPOINT_S3_SECRET_ACCESS_KEY="test",
+        ):
+            started = time.monotonic()
+            check = health.audit_checkpoints_check()
+            elapsed = time.monotonic() - started
+        storage: dict[str, Any] = {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": "blobs",
+                "endpoint_url": endpoint,
+                "access_key": "test",
+                "secret_key": "test",
+                "region_name": "us-east-1",
+            },
+        }
+        static = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+        with override_settings(STORAGES={"default": storage, "staticfiles": static}):
+            started = time.monotonic()
+            storage_check = health.storage_check()
+            storage_elapsed = time.monotonic() - started
+    finally:
+        hung.close()
+    assert check.status == "warning"
+    assert elapsed < 15, elapsed
+    assert storage_check.status == "failing"
+    assert storage_elapsed < 15, storage_elapsed

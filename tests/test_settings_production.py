@@ -44,7 +44,9 @@ def production_env(tmp_path: Path) -> dict[str, str]:
             "SECUREDRIVE_S3_BUCKET": "securedrive-blobs",
             "SECUREDRIVE_KEYRING_FILE": str(keyring),
             "SECUREDRIVE_AUDIT_SIGNING_KEY_FILE": str(signing_key),
+            "SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET": "securedrive-audit-checkpoints",
             "SECUREDRIVE_CLAMD_ADDRESS": "tcp://127.0.0.1:3310",
+            "SECUREDRIVE_TRUSTED_PROXY_COUNT": "1",
             "SECUREDRIVE_EMAIL_URL": "smtp+tls://mailer:pw@127.0.0.1:587",
         }
     )
@@ -88,6 +90,16 @@ def test_safe_production_configuration_passes_deploy_checks(production_env: dict
         ({"SECUREDRIVE_REDIS_URL": ""}, "SECUREDRIVE_REDIS_URL"),
         ({"SECUREDRIVE_S3_BUCKET": ""}, "SECUREDRIVE_S3_BUCKET"),
         ({"SECUREDRIVE_HTTPS": "false"}, "SECUREDRIVE_HTTPS cannot be turned off"),
+        # A checkpoint unlocked (deletable) while the events it signs are still kept.
+        (
+            {"SECUREDRIVE_AUDIT_CHECKPOINT_RETENTION_DAYS": "400"},
+            "must be at least SECUREDRIVE_AUDIT_RETENTION_DAYS (2192)",
+        ),
+        # Checkpoints would land in each container's own folder, lost with it.
+        (
+            {"SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET": ""},
+            "SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET must name a bucket created with S3 Object",
+        ),
     ],
 )
 def test_unsafe_production_configuration_refuses_to_start(
@@ -97,6 +109,21 @@ def test_unsafe_production_configuration_refuses_to_start(
     assert result.returncode != 0
     assert "refuses to start" in result.stderr
     assert complaint in result.stderr
+
+
+def test_no_trusted_proxy_behind_the_tls_proxy_fails_the_deploy_check(
+    production_env: dict[str, str],
+) -> None:
+    """Production sits behind a TLS proxy (SECUREDRIVE_BEHIND_TLS_PROXY defaults to
+    true): with SECUREDRIVE_TRUSTED_PROXY_COUNT left at 0 every sign-in comes from the
+    proxy's address, and five failures from anyone lock the whole hospital out."""
+    env = {**production_env, "SECUREDRIVE_TRUSTED_PROXY_COUNT": "0"}
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    assert "securedrive.W001" in result.stderr
+    assert "lock everybody out" in result.stderr
+    direct = {**env, "SECUREDRIVE_BEHIND_TLS_PROXY": "false"}
+    assert manage(direct, "check", "--deploy", "--fail-level", "WARNING").returncode == 0
 
 
 def test_scanner_can_be_waived_explicitly(production_env: dict[str, str]) -> None:

@@ -13,6 +13,7 @@ from accounts.management.commands.setup_link import setup_link_banner
 from accounts.services import first_admin_ensure
 from audit import services as audit
 from audit.actions import Action
+from audit.checkpoints import checkpoint_bucket_problems
 from core.keyring import KeyringError
 from core.keys import keyring_file_ensure_fresh
 from securedrive import database_roles
@@ -60,6 +61,17 @@ class Command(BaseCommand):
             except ImproperlyConfigured as error:
                 raise CommandError(str(error)) from error
             self.stdout.write("Runtime database role checked: it cannot alter the audit log.")
+            # Object Lock is chosen when a bucket is created: a bucket made without it
+            # would take checkpoints that anyone with its keys could later delete.
+            problems = checkpoint_bucket_problems()
+            if problems:
+                raise CommandError(
+                    "SecureDrive refuses to start: " + "; ".join(problems) + " (docs/audit.md)."
+                )
+            self.stdout.write(
+                f"Audit checkpoint bucket checked: {settings.AUDIT_CHECKPOINT_S3_BUCKET} "
+                "has Object Lock."
+            )
 
         if settings.PRODUCTION:
             # Production never generates its own keyring: settings checked it exists.
