@@ -285,9 +285,12 @@ def user_departure_schedule(
 
 
 def user_departure_cancel(*, actor: User, user: User) -> None:
+    """The successor named with the date goes with it: the directory (SCIM) would
+    otherwise hand the files to that person at a later, unrelated departure."""
     with transaction.atomic():
         user.departure_scheduled_for = None
-        user.save(update_fields=["departure_scheduled_for"])
+        user.files_successor = None
+        user.save(update_fields=["departure_scheduled_for", "files_successor"])
         audit.record(
             action=Action.ACCOUNTS_USER_DEPARTURE_CANCEL,
             actor=actor,
@@ -472,7 +475,18 @@ def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") ->
         user.is_active = True
         user.deactivated_at = None
         user.is_site_admin = user.is_auditor = False
-        user.save(update_fields=["is_active", "deactivated_at", "is_site_admin", "is_auditor"])
+        # Who received the files last time is in the offboarding report; kept here it
+        # would be taken for this person's next departure's choice (directory/successor.py).
+        user.files_successor = None
+        user.save(
+            update_fields=[
+                "is_active",
+                "deactivated_at",
+                "is_site_admin",
+                "is_auditor",
+                "files_successor",
+            ]
+        )
         audit.record(
             action=Action.ACCOUNTS_USER_REACTIVATE,
             actor=actor,
