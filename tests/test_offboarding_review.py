@@ -5,22 +5,27 @@ what must not outlive it."""
 from __future__ import annotations
 
 import base64
-import json
+import datetime as dt
+import re
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
 from accounts import offboarding, services, tokens
 from accounts.models import OffboardingReport, Team, TeamMembership, TeamRole, User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from directory.tokens import directory_token_create
+from files import services as file_services
 from files import tus
 from files.models import File, UploadSession
 from files.services.spaces import space_root, space_team_get_or_create
 from tests.conftest import user_create
 from tests.files_helpers import content_of, root_of, version_store
+from tests.helpers import client_signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +55,7 @@ def test_directory_ignores_the_successor_of_a_departure_that_was_cancelled(
     offboarding.user_departure_schedule(
         actor=site_admin,
         user=owner,
-        departure_on=offboarding.timezone.localdate() + offboarding.dt.timedelta(days=30),
+        departure_on=timezone.localdate() + dt.timedelta(days=30),
         successor=outsider,
     )
     offboarding.user_departure_cancel(actor=site_admin, user=owner)
@@ -84,3 +89,108 @@ def test_directory_ignores_the_successor_of_an_earlier_departure_after_a_return(
     report = OffboardingReport.objects.filter(user=owner).latest("pk")
     assert report.successor is not None
     assert report.successor.email == "marc.manager@hopital.example"
+
+
+def token_client(user: User, *scopes: str) -> Client:
+    _token, plaintext = tokens.token_create(
+        actor=user, name="Uploader", scopes=list(scopes), expires_in_days=30
+    )
+    return Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+
+
+def tus_patch(api: Client, url: str, body: bytes, offset: int) -> Any:
+    return api.generic(
+        "PATCH",
+        url,
+        body,
+        content_type=tus.OFFSET_CONTENT_TYPE,
+        headers={"Tus-Resumable": "1.0.0", "Upload-Offset": str(offset)},
+    )
+
+
+@pytest.mark.usefixtures("folder_backend", "small_segments")
+def test_upload_into_a_team_space_stops_at_its_next_patch_once_the_person_left_the_team(
+    site_admin: User, owner: User, cardiology: Team
+) -> None:
+    # Alice starts sending a large study into the cardiology space...
+    team_root = space_root(space_team_get_or_create(team=cardiology))
+    api = token_client(owner, "write")
+    content = content_of(3000)
+    name = base64.b64encode(b"echo-dupont.dcm").decode()
+    folder = base64.b64encode(str(team_root.pk).encode()).decode()
+    created = api.post(
+        "/api/v1/uploads/",
+        b"",
+        content_type=tus.OFFSET_CONTENT_TYPE,
+        headers={
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": str(len(content)),
+            "Upload-Metadata": f"filename {name},folder {folder}",
+        },
+    )
+    assert created.status_code == 201
+    url = created["Location"].replace("http://testserver", "")
+    assert tus_patch(api, url, content[:1000], 0).status_code == 204
+
+    # ...then she is moved to another department: the team's manager removes her.
+    services.team_member_remove(
+        actor=site_admin,
+        membership=TeamMembership.objects.get(team=cardiology, user=owner),
+        reason=services.MembershipEndReason.TEAM_MANAGEMENT,
+    )
+
+    # Her client goes on sending: the next PATCH writes nothing more into the team's
+    # space (nor holds its room), and the upload is gone.
+    answer = tus_patch(api, url, content[1000:2000], 1000)
+    assert answer.status_code in (403, 404)
+    assert not UploadSession.objects.exists()
+    assert tus_patch(api, url, content[2000:], 2000).status_code == 404
+    assert not File.objects.filter(name="echo-dupont.dcm").exists()
+    refusal = AuditEvent.objects.get(action=Action.FILES_UPLOAD_REJECT)
+    assert refusal.outcome == Outcome.DENIED
+    assert refusal.actor_id == str(owner.pk)
+
+
+def test_a_scan_verdict_after_the_departure_is_not_mailed_to_the_leaver(
+    clamd: str, site_admin: User, owner: User, teammate: User
+) -> None:
+    # Alice's last upload (named after a patient) is still being scanned when she
+    # leaves; her files go to Tom.
+    eicar = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+    version = version_store(
+        actor=owner, folder=root_of(owner), name="bilan-dupont.txt", content=eicar, clean=False
+    )
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=teammate)
+    mail.outbox.clear()
+
+    assert file_services.version_finalize(version_id=version.pk) == "quarantined"
+
+    # Her mailbox (forwarded, or soon someone else's) hears nothing more of the
+    # hospital's files; Tom, who holds the file now, is told.
+    assert all(owner.email not in message.to for message in mail.outbox)
+    [told] = mail.outbox
+    assert told.to == [teammate.email]
+    assert "bilan-dupont.txt" in told.body
+
+
+def test_the_second_of_two_admins_confirming_the_same_departure_is_told_it_was_done(
+    site_admin: User, owner: User
+) -> None:
+    other_admin = user_create(
+        "nina.admin@hopital.example", full_name="Nina Admin", is_site_admin=True
+    )
+    url = f"/accounts/admin/users/{owner.pk}/deactivate/"
+    first, second = client_signed_in(site_admin), client_signed_in(other_admin)
+    digests = []
+    for admin in (first, second):
+        page = admin.post(url, {"when": "now", "successor": ""}).content.decode()
+        found = re.search(r'name="plan_digest" value="([0-9a-f]{64})"', page)
+        assert found
+        digests.append(found.group(1))
+
+    confirm = {"when": "now", "successor": "", "confirmed": "yes"}
+    assert first.post(url, {**confirm, "plan_digest": digests[0]}).status_code == 302
+    answer = second.post(url, {**confirm, "plan_digest": digests[1]}, follow=True)
+
+    assert "Alice Martin was already deactivated: nothing more was done." in answer.content.decode()
+    assert OffboardingReport.objects.filter(user=owner).count() == 1

@@ -166,6 +166,13 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
                     user_id=subject.pk,
                     report_id=summary["report"],
                 )
+            # Another administrator (or the directory) was quicker: say so, rather
+            # than come back to the page as if the button had done nothing.
+            messages.info(
+                request,
+                _("%(name)s was already deactivated: nothing more was done.")
+                % {"name": subject.get_full_name()},
+            )
     except offboarding.OffboardingPlanChanged as error:
         messages.warning(request, str(error))
         return _deactivation_preview(request, subject=subject, successor=successor)
