@@ -14,8 +14,10 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from accounts import offboarding, services, tokens
+from accounts import offboarding, roles, services, tokens
+from accounts.errors import AccountRuleError
 from accounts.models import OffboardingReport, Team, TeamMembership, TeamRole, User
+from accounts.offboarding_report import plan_in_words
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from directory.tokens import directory_token_create
@@ -194,3 +196,31 @@ def test_the_second_of_two_admins_confirming_the_same_departure_is_told_it_was_d
 
     assert "Alice Martin was already deactivated: nothing more was done." in answer.content.decode()
     assert OffboardingReport.objects.filter(user=owner).count() == 1
+
+
+def test_a_role_proposed_before_a_departure_cannot_be_approved_after_a_return(
+    site_admin: User, owner: User, auditor: User
+) -> None:
+    # Sam proposes Alice as auditor; she leaves before anyone approves it.
+    [proposal] = services.user_roles_set(
+        actor=site_admin, user=owner, is_site_admin=False, is_auditor=True
+    )
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+    # The plan's report says it lapsed, in words.
+    report = OffboardingReport.objects.get(user=owner)
+    assert {"key": "role_proposals_closed", "count": 1, "roles": ["auditor"]} in report.plan[
+        "lines"
+    ]
+    assert "1 role proposal for them closed: auditor" in [
+        line["text"] for line in plan_in_words(report.plan, done=True)
+    ]
+
+    # Months later she comes back. The reactivation withdrew her roles so that they are
+    # proposed and approved again: the old proposal is not that.
+    offboarding.user_reactivate(actor=site_admin, user=owner)
+    with pytest.raises(AccountRuleError):
+        roles.role_proposal_decide(actor=auditor, proposal_id=proposal.pk, approve=True)
+    owner.refresh_from_db()
+    assert not owner.is_auditor
+    lapsed = AuditEvent.objects.get(action=Action.ACCOUNTS_ROLE_EXPIRE)
+    assert lapsed.details["reason"] == "account deactivated"
