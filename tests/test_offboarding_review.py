@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import pytest
+import time_machine
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
@@ -18,7 +19,9 @@ from accounts import offboarding, roles, services, tokens
 from accounts.errors import AccountRuleError
 from accounts.models import OffboardingReport, Team, TeamMembership, TeamRole, User
 from accounts.offboarding_report import plan_in_words
+from audit import services as audit_services
 from audit.actions import Action
+from audit.exports import ExportCutOff
 from audit.models import AuditEvent, Outcome
 from directory.tokens import directory_token_create
 from files import services as file_services
@@ -224,3 +227,33 @@ def test_a_role_proposed_before_a_departure_cannot_be_approved_after_a_return(
     assert not owner.is_auditor
     lapsed = AuditEvent.objects.get(action=Action.ACCOUNTS_ROLE_EXPIRE)
     assert lapsed.details["reason"] == "account deactivated"
+
+
+def test_an_audit_export_under_way_stops_when_the_auditor_leaves(
+    site_admin: User, auditor: User
+) -> None:
+    user_create("ines.audit@hopital.example", full_name="Inès Audit", is_auditor=True)
+    for number in range(40):
+        audit_services.record(
+            action=Action.FILES_VERSION_DOWNLOAD,
+            actor=site_admin,
+            target_type="files.file",
+            target_id=str(number),
+            details={"name": f"compte-rendu-patient-{number}.pdf"},
+        )
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        console = client_signed_in(auditor)
+        response = console.get("/audit/export.jsonl")
+        assert response.status_code == 200
+        body = iter(response.streaming_content)
+        received = [next(body)]
+
+        # Audrey leaves (or loses the role) while the whole log is on its way to her.
+        offboarding.user_deactivate(actor=site_admin, user=auditor, successor=None)
+        clock.shift(dt.timedelta(seconds=30))
+        with pytest.raises(ExportCutOff):
+            received.extend(body)
+    assert len(received) < 40
+    refusal = AuditEvent.objects.get(action=Action.AUDIT_EXPORT, outcome=Outcome.DENIED)
+    assert refusal.actor_id == str(auditor.pk)
+    assert refusal.details["reason"] == "account deactivated"
