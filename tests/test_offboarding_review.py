@@ -8,6 +8,7 @@ import base64
 import datetime as dt
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
@@ -15,7 +16,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from accounts import offboarding, roles, services, tokens
+from accounts import invitations, offboarding, roles, services, tokens
 from accounts.errors import AccountRuleError
 from accounts.models import OffboardingReport, Team, TeamMembership, TeamRole, User
 from accounts.offboarding_report import plan_in_words
@@ -28,7 +29,7 @@ from files import services as file_services
 from files import tus
 from files.models import File, UploadSession
 from files.services.spaces import space_root, space_team_get_or_create
-from tests.conftest import user_create
+from tests.conftest import PASSWORD, user_create
 from tests.files_helpers import content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
@@ -257,3 +258,34 @@ def test_an_audit_export_under_way_stops_when_the_auditor_leaves(
     refusal = AuditEvent.objects.get(action=Action.AUDIT_EXPORT, outcome=Outcome.DENIED)
     assert refusal.actor_id == str(auditor.pk)
     assert refusal.details["reason"] == "account deactivated"
+
+
+def test_an_invitation_sent_by_an_administrator_whose_role_was_withdrawn_opens_nothing(
+    site_admin: User,
+) -> None:
+    # Dana, an administrator about to be moved out of the role, invites a private
+    # address into the team that holds the patients' files...
+    dana = user_create("dana.depart@hopital.example", full_name="Dana Depart", is_site_admin=True)
+    cardiology = Team.objects.create(name="Cardiologie", slug="cardiologie")
+    sent = invitations.invitation_create(
+        actor=dana, email="dana.perso@mail.example", teams=[cardiology]
+    )
+    # ...then the role is withdrawn (the same holds for an invitation that a
+    # deactivation's plan missed because it was sent in that very instant).
+    services.user_roles_set(actor=site_admin, user=dana, is_site_admin=False, is_auditor=False)
+
+    path = urlsplit(sent.url).path
+    outside = Client()
+    assert outside.get(path).status_code == 410
+    answer = outside.post(path, {"full_name": "Dana", "password1": PASSWORD, "password2": PASSWORD})
+    assert answer.status_code == 410
+    assert not User.objects.filter(email="dana.perso@mail.example").exists()
+    assert not TeamMembership.objects.filter(team=cardiology).exists()
+    refusal = AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_INVITATION_USE, outcome=Outcome.DENIED
+    ).first()
+    assert refusal is not None
+    assert refusal.details["reason"] == "sender no longer an administrator"
+    # The administrators' list says why it no longer works.
+    listing = client_signed_in(site_admin).get("/accounts/admin/invitations/").content.decode()
+    assert "Lapsed: its sender is no longer an administrator" in listing
