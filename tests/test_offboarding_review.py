@@ -289,3 +289,27 @@ def test_an_invitation_sent_by_an_administrator_whose_role_was_withdrawn_opens_n
     # The administrators' list says why it no longer works.
     listing = client_signed_in(site_admin).get("/accounts/admin/invitations/").content.decode()
     assert "Lapsed: its sender is no longer an administrator" in listing
+
+
+def test_scheduling_a_departure_shows_when_access_ends_and_the_plan_before_anything_is_set(
+    site_admin: User, owner: User, cardiology: Team
+) -> None:
+    admin = client_signed_in(site_admin)
+    day = timezone.localdate() + dt.timedelta(days=10)
+    url = f"/accounts/admin/users/{owner.pk}/deactivate/"
+
+    preview = admin.post(url, {"when": "later", "departure_on": day.isoformat()})
+    page = preview.content.decode()
+    assert preview.status_code == 200
+    assert "Schedule the departure of Alice Martin?" in page
+    assert "at 00:00 (Europe/Paris)" in page
+    assert "They leave 1 team: Cardiologie" in page
+    owner.refresh_from_db()
+    assert owner.departure_scheduled_for is None  # nothing set before the confirmation
+
+    done = admin.post(url, {"when": "later", "departure_on": day.isoformat(), "confirmed": "yes"})
+    assert done.status_code == 302
+    owner.refresh_from_db()
+    assert owner.departure_scheduled_for == day
+    shown = admin.get(f"/accounts/admin/users/{owner.pk}/").content.decode()
+    assert "access ends at 00:00 (Europe/Paris) that day" in shown
