@@ -36,6 +36,12 @@ def _will(key: str, count: int, line: dict[str, Any]) -> str:
             "%(count)d invitations they sent are revoked",
             count,
         )
+    if key == "identity_links_revoked":
+        return ngettext(
+            "%(count)d pending link to the identity provider is revoked",
+            "%(count)d pending links to the identity provider are revoked",
+            count,
+        )
     if key == "role_proposals_closed":
         return ngettext(
             "%(count)d role proposal for them closes: %(roles)s",
@@ -104,6 +110,12 @@ def _did(key: str, count: int, line: dict[str, Any]) -> str:
         return ngettext(
             "%(count)d invitation they sent revoked",
             "%(count)d invitations they sent revoked",
+            count,
+        )
+    if key == "identity_links_revoked":
+        return ngettext(
+            "%(count)d link to the identity provider revoked",
+            "%(count)d links to the identity provider revoked",
             count,
         )
     if key == "role_proposals_closed":

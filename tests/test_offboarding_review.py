@@ -14,7 +14,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts import invitations, offboarding, roles, services, tokens
 from accounts.errors import AccountRuleError
@@ -29,6 +29,7 @@ from files import services as file_services
 from files import tus
 from files.models import File, UploadSession
 from files.services.spaces import space_root, space_team_get_or_create
+from sso.models import AccountLinkRequest
 from tests.conftest import PASSWORD, user_create
 from tests.files_helpers import content_of, root_of, version_store
 from tests.helpers import client_signed_in
@@ -313,3 +314,24 @@ def test_scheduling_a_departure_shows_when_access_ends_and_the_plan_before_anyth
     assert owner.departure_scheduled_for == day
     shown = admin.get(f"/accounts/admin/users/{owner.pk}/").content.decode()
     assert "access ends at 00:00 (Europe/Paris) that day" in shown
+
+
+def test_a_pending_link_to_the_identity_provider_is_named_in_the_plan_and_the_report(
+    site_admin: User, owner: User
+) -> None:
+    AccountLinkRequest.objects.create(
+        user=owner,
+        provider="keycloak",
+        token_hash="a" * 64,
+        requested_by=site_admin,
+        expires_at=timezone.now() + dt.timedelta(hours=72),
+    )
+    plan = offboarding.offboarding_plan(user=owner, successor=None)
+    assert {"key": "identity_links_revoked", "count": 1} in plan.lines()
+
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+    report = OffboardingReport.objects.get(user=owner)
+    with translation.override("fr"):
+        words = [line["text"] for line in plan_in_words(report.plan, done=True)]
+    assert "1 lien vers le fournisseur d’identité révoqué" in words  # noqa: RUF001
+    assert AccountLinkRequest.objects.get().revoked_at is not None
