@@ -99,11 +99,20 @@ def _invitation_mail(invitation: Invitation, url: str) -> None:
 
 
 def invitation_get_valid(*, token: str) -> Invitation | None:
-    """The pending invitation for this token, or None (unknown, used, revoked, expired)."""
+    """The pending invitation for this token, or None (unknown, used, revoked, expired,
+    or its sender no longer an active administrator)."""
     invitation = Invitation.objects.filter(token_hash=token_hash(token)).first()
     if invitation is None or not invitation.is_pending():
         return None
     return invitation
+
+
+def invitation_refusal_reason(*, token: str) -> str:
+    """Why ``invitation_get_valid`` found nothing, for the audit log."""
+    invitation = Invitation.objects.filter(token_hash=token_hash(token)).first()
+    if invitation is not None and not invitation.inviter_may_still_invite():
+        return "sender no longer an administrator"
+    return "unknown, used or expired"
 
 
 def invitation_refused_record(*, token: str, reason: str) -> None:
@@ -123,6 +132,9 @@ def invitation_accept(
     the account then has no usable password, and ``via`` names the provider."""
     with transaction.atomic():
         locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        # The inviter's row too: a deactivation or a role withdrawal committing now waits
+        # for this acceptance, or this one sees it (Invitation.inviter_may_still_invite).
+        User.objects.select_for_update().filter(pk=locked.invited_by_id or 0).first()
         if not locked.is_pending():
             raise AccountRuleError(_("This invitation is no longer valid."))
         if User.objects.filter(email__iexact=locked.email).exists():

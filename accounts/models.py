@@ -185,7 +185,20 @@ class Invitation(models.Model):
 
     def is_pending(self, now: dt.datetime | None = None) -> bool:
         moment = now or timezone.now()
-        return self.accepted_at is None and self.revoked_at is None and self.expires_at > moment
+        return (
+            self.accepted_at is None
+            and self.revoked_at is None
+            and self.expires_at > moment
+            and self.inviter_may_still_invite()
+        )
+
+    def inviter_may_still_invite(self) -> bool:
+        """An invitation opens an account (and teams) by its sender's authority: it
+        lapses with it. The offboarding revokes a leaver's pending invitations, but one
+        sent in the very instant of the deactivation, or by an administrator whose role
+        was withdrawn since, would otherwise still let someone in (docs/accounts.md)."""
+        inviter = self.invited_by
+        return inviter is None or (inviter.is_active and inviter.is_site_admin)
 
 
 class UserSession(models.Model):

@@ -39,6 +39,7 @@ from accounts.models import (
     Invitation,
     OffboardingReport,
     PersonalAccessToken,
+    RoleProposal,
     TeamMembership,
     TeamRole,
     User,
@@ -90,6 +91,10 @@ class OffboardingPlan:
     # Teams the leaver is the only active manager of: nobody will manage them, and no
     # access review opens for a team without a manager (reviews app). Said, not done.
     teams_without_manager: list[str] = field(default_factory=list)
+    # Open proposals of a site-wide role *for* the leaver (id, role): they close, so that
+    # a second person cannot approve, after a return, a role proposed before the
+    # departure (a reactivation withdraws the roles: proposed and approved again).
+    role_proposals: list[tuple[int, str]] = field(default_factory=list)
 
     def lines(self) -> list[PlanLine]:
         own: list[PlanLine] = [
@@ -111,6 +116,14 @@ class OffboardingPlan:
                     "key": "teams_left",
                     "count": len(self.memberships),
                     "teams": [name for _pk, name in self.memberships],
+                }
+            )
+        if self.role_proposals:
+            own.append(
+                {
+                    "key": "role_proposals_closed",
+                    "count": len(self.role_proposals),
+                    "roles": sorted(role for _pk, role in self.role_proposals),
                 }
             )
         if self.teams_without_manager:
@@ -157,7 +170,11 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
     membership_rows = (
         TeamMembership.objects.filter(user=user).select_related("team").order_by("team__name")
     )
+    proposal_rows = RoleProposal.objects.filter(
+        subject=user, decided_at__isnull=True, expires_at__gt=now
+    ).order_by("pk")
     if lock:
+        proposal_rows = proposal_rows.select_for_update()
         membership_rows = membership_rows.select_for_update(of=("self",))
         session_rows = session_rows.select_for_update()
         token_rows = token_rows.select_for_update()
@@ -173,6 +190,7 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
         device_count=sum(1 for _device in devices_for_user(user, confirmed=True)),
         invitations=list(invitation_rows.values_list("pk", "email")),
         memberships=[(membership.pk, membership.team.name) for membership in membership_rows],
+        role_proposals=list(proposal_rows.values_list("pk", "role")),
         teams_without_manager=sorted(
             TeamMembership.objects.filter(user=user, role=TeamRole.MANAGER)
             .filter(~Exists(other_managers))
@@ -285,9 +303,12 @@ def user_departure_schedule(
 
 
 def user_departure_cancel(*, actor: User, user: User) -> None:
+    """The successor named with the date goes with it: the directory (SCIM) would
+    otherwise hand the files to that person at a later, unrelated departure."""
     with transaction.atomic():
         user.departure_scheduled_for = None
-        user.save(update_fields=["departure_scheduled_for"])
+        user.files_successor = None
+        user.save(update_fields=["departure_scheduled_for", "files_successor"])
         audit.record(
             action=Action.ACCOUNTS_USER_DEPARTURE_CANCEL,
             actor=actor,
@@ -382,6 +403,22 @@ def _deactivate(
         Invitation.objects.filter(pk__in=[pk for pk, _email in plan.invitations]).update(
             revoked_at=now
         )
+        for proposal in RoleProposal.objects.filter(pk__in=[pk for pk, _r in plan.role_proposals]):
+            proposal.decided_at, proposal.approved = now, False
+            proposal.save(update_fields=["decided_at", "approved"])
+            audit.record(
+                action=Action.ACCOUNTS_ROLE_EXPIRE,
+                actor=actor,
+                actor_label=label,
+                target_type="accounts.user",
+                target_id=user.pk,
+                details={
+                    "email": user.email,
+                    "role": proposal.role,
+                    "proposal": proposal.pk,
+                    "reason": "account deactivated",
+                },
+            )
         devices_disabled = 0
         for device in devices_for_user(user, confirmed=True):
             device.confirmed = False
@@ -393,6 +430,7 @@ def _deactivate(
             "tokens_revoked": len(plan.token_ids),
             "mfa_devices_disabled": devices_disabled,
             "invitations_revoked": len(plan.invitations),
+            "role_proposals_closed": [role for _pk, role in plan.role_proposals],
             "successor": successor.email if successor else "",
             "scheduled": scheduled,
         }
@@ -472,7 +510,18 @@ def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") ->
         user.is_active = True
         user.deactivated_at = None
         user.is_site_admin = user.is_auditor = False
-        user.save(update_fields=["is_active", "deactivated_at", "is_site_admin", "is_auditor"])
+        # Who received the files last time is in the offboarding report; kept here it
+        # would be taken for this person's next departure's choice (directory/successor.py).
+        user.files_successor = None
+        user.save(
+            update_fields=[
+                "is_active",
+                "deactivated_at",
+                "is_site_admin",
+                "is_auditor",
+                "files_successor",
+            ]
+        )
         audit.record(
             action=Action.ACCOUNTS_USER_REACTIVATE,
             actor=actor,

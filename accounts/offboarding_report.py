@@ -14,7 +14,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from accounts.models import OffboardingReport, User
+from accounts.models import GrantedRole, OffboardingReport, User
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,18 @@ def _will(key: str, count: int, line: dict[str, Any]) -> str:
         return ngettext(
             "%(count)d invitation they sent is revoked",
             "%(count)d invitations they sent are revoked",
+            count,
+        )
+    if key == "identity_links_revoked":
+        return ngettext(
+            "%(count)d pending link to the identity provider is revoked",
+            "%(count)d pending links to the identity provider are revoked",
+            count,
+        )
+    if key == "role_proposals_closed":
+        return ngettext(
+            "%(count)d role proposal for them closes: %(roles)s",
+            "%(count)d role proposals for them close: %(roles)s",
             count,
         )
     if key == "teams_left":
@@ -100,6 +112,18 @@ def _did(key: str, count: int, line: dict[str, Any]) -> str:
             "%(count)d invitations they sent revoked",
             count,
         )
+    if key == "identity_links_revoked":
+        return ngettext(
+            "%(count)d link to the identity provider revoked",
+            "%(count)d links to the identity provider revoked",
+            count,
+        )
+    if key == "role_proposals_closed":
+        return ngettext(
+            "%(count)d role proposal for them closed: %(roles)s",
+            "%(count)d role proposals for them closed: %(roles)s",
+            count,
+        )
     if key == "teams_left":
         return ngettext("Left %(count)d team: %(teams)s", "Left %(count)d teams: %(teams)s", count)
     if key == "teams_without_manager":
@@ -139,6 +163,10 @@ def _did(key: str, count: int, line: dict[str, Any]) -> str:
     return key
 
 
+def _role_name(role: str) -> str:
+    return str(GrantedRole(role).label) if role in GrantedRole.values else role
+
+
 def plan_in_words(plan: dict[str, Any], *, done: bool) -> list[dict[str, Any]]:
     """Each line as a sentence (in the active language) with its recipients."""
     words = []
@@ -150,6 +178,7 @@ def plan_in_words(plan: dict[str, Any], *, done: bool) -> list[dict[str, Any]]:
             "to": line.get("to", ""),
             "folder": line.get("folder", ""),
             "teams": ", ".join(str(name) for name in line.get("teams", [])),
+            "roles": ", ".join(_role_name(str(role)) for role in line.get("roles", [])),
         }
         words.append(
             {"key": key, "count": count, "text": text, "recipients": line.get("recipients", [])}

@@ -14,7 +14,8 @@ import hashlib
 import io
 import itertools
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,6 +131,38 @@ def jsonl_chunks(query: EventFilter, tally: Tally | None = None) -> Iterator[byt
         record["details"] = event.details
         record["sequence"] = event.sequence
         yield (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+
+
+class ExportCutOff(Exception):
+    """The auditor's access ended while the export was under way: the connection is
+    aborted, so the file is visibly short, never one that looks complete."""
+
+
+# As for file downloads (files/downloads.py, ACCESS_RECHECK_SECONDS): an export of the
+# whole log (names of people and files) to an auditor deactivated, stripped of the role
+# or signed out meanwhile must not run on to its end over a slow line. One query per
+# interval, nothing per event.
+EXPORT_RECHECK_SECONDS = 5.0
+
+
+def chunks_while_allowed(
+    chunks: Iterator[bytes],
+    *,
+    refusal: Callable[[], str | None],
+    cut_off: Callable[[str], None],
+) -> Iterator[bytes]:
+    """``chunks``, asking ``refusal`` again at most every ``EXPORT_RECHECK_SECONDS``;
+    when it gives a reason, ``cut_off(reason)`` records it and the stream is aborted."""
+    due = time.time() + EXPORT_RECHECK_SECONDS
+    for chunk in chunks:
+        now = time.time()
+        if now >= due:
+            due = now + EXPORT_RECHECK_SECONDS
+            reason = refusal()
+            if reason:
+                cut_off(reason)
+                raise ExportCutOff(f"{reason} during the export")
+        yield chunk
 
 
 FORMATS = {

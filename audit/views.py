@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import (
@@ -225,7 +226,32 @@ def export(request: HttpRequest, export_format: str) -> HttpResponseBase:
         details={"format": export_format, **query.as_details()},
     )
     chunks, content_type = exports.FORMATS[export_format]
-    response = StreamingHttpResponse(chunks(query), content_type=content_type)
+    reader_pk, session_key = request.user.pk or 0, request.session.session_key
+
+    def refusal() -> str | None:
+        reader = (
+            get_user_model().objects.filter(pk=reader_pk).values("is_active", "is_auditor").first()
+        )
+        if reader is None or not reader["is_active"]:
+            return "account deactivated"
+        if not reader["is_auditor"]:
+            return "role withdrawn"
+        if session_key and not request.session.exists(session_key):
+            return "session ended"  # signed out everywhere, revoked, at the provider
+        return None
+
+    def cut_off(reason: str) -> None:
+        audit.record(
+            action=Action.AUDIT_EXPORT,
+            outcome=Outcome.DENIED,
+            actor=request.user,
+            details={"format": export_format, "reason": reason, "during": "stream"},
+        )
+
+    response = StreamingHttpResponse(
+        exports.chunks_while_allowed(chunks(query), refusal=refusal, cut_off=cut_off),
+        content_type=content_type,
+    )
     response["Content-Disposition"] = (
         f'attachment; filename="audit-{query.up_to_sequence}.{export_format}"'
     )

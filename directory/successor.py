@@ -3,7 +3,9 @@
 The rule is the token's (an administrator chooses it when creating the token; default:
 the manager of the person's team, ``SuccessorRule``). In order:
 
-1. a successor an administrator already named (a scheduled departure) — a person chose;
+1. a successor an administrator named for the departure still scheduled — a person
+   chose (one named for a departure since cancelled, or for an earlier departure before
+   a return, is not: files would go to whoever was right then);
 2. the rule: the manager of one of the person's teams (teams by name, the first active
    manager who may hold files), a named account, or the token's creator;
 3. nobody: the files stay, unreachable, for the retention period.
@@ -21,7 +23,11 @@ from directory.models import DirectoryToken, SuccessorRule
 
 def successor_for(*, user: User, token: DirectoryToken) -> User | None:
     eligible = successor_candidates(leaver=user)
-    if user.files_successor_id and eligible.filter(pk=user.files_successor_id).exists():
+    if (
+        user.departure_scheduled_for is not None
+        and user.files_successor_id
+        and eligible.filter(pk=user.files_successor_id).exists()
+    ):
         chosen_by_admin: User = eligible.get(pk=user.files_successor_id)
         return chosen_by_admin
     if token.successor_rule == SuccessorRule.TEAM_MANAGER:

@@ -647,6 +647,7 @@ def _append_locked(
     checksum_header: str | None,
     completion_check: CompletionCheck | None = None,
 ) -> PatchResult:
+    _writer_still_allowed(actor, session)
     if offset != session.offset:
         raise TusError(409, _("Upload-Offset does not match the upload's offset."))
     if session.completed_at is not None:
@@ -660,6 +661,35 @@ def _append_locked(
         completed = upload_complete(actor=actor, session=session, completion_check=completion_check)
         return PatchResult(completed, completed=True)
     return PatchResult(session, completed=False)
+
+
+def _writer_still_allowed(actor: User, session: UploadSession) -> None:
+    """Each PATCH asks again whether ``actor`` may still add files to the upload's
+    folder: someone who left the team (or whose editor share was taken back) while a
+    study was on its way must not go on filling that space's storage and holding its
+    room until the last byte. The upload is discarded and the refusal recorded."""
+    try:
+        selectors.folder_get_for_actor(
+            actor=actor, folder_id=session.folder_id, need=Permission.EDIT
+        )
+    except FileNotFoundForActor:
+        pass
+    else:
+        if User.objects.filter(pk=actor.pk, is_active=True).exists():
+            return
+    message = _("You may no longer add files to this folder: the upload was stopped.")
+    _reject(
+        actor,
+        session.folder,
+        "access to the folder ended",
+        upload=str(session.pk),
+        name=session.name,
+        offset=session.offset,
+    )
+    upload_delete(session=session)
+    error = TusError(403, message)
+    error.audited = True
+    raise error
 
 
 def _append(

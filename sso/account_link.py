@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from accounts.errors import AccountRuleError
 from accounts.invitations import TOKEN_BYTES, token_hash
 from accounts.models import AccountPolicy, User
+from accounts.offboarding import OffboardingStep
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
@@ -142,13 +143,27 @@ def _refused(assertion: Assertion, *, reason: str, user: User | None = None) -> 
     return SignInRefused(messages.get(reason, messages["link no longer valid"]), reason=reason)
 
 
-def account_links_revoke_for_leaver(*, user: User, **_kwargs: Any) -> dict[str, int]:
-    """``accounts.offboarding.user_deactivated``: the leaver's pending links end, in the
-    deactivation's transaction (a reactivation does not revive them)."""
-    revoked = AccountLinkRequest.objects.filter(
-        user=user, used_at__isnull=True, revoked_at__isnull=True
-    ).update(revoked_at=timezone.now())
-    return {"revoked": revoked}
+def account_links_offboarding_plan(
+    sender: object, *, user: User, successor: User | None, lock: bool = False, **kwargs: object
+) -> OffboardingStep:
+    """``accounts.offboarding.offboarding_planned``: the leaver's pending links to the
+    identity provider end, in the deactivation's transaction (a reactivation does not
+    revive them), and the plan and report say so (line ``identity_links_revoked``)."""
+    rows = AccountLinkRequest.objects.filter(
+        user=user, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).order_by("pk")
+    if lock:
+        rows = rows.select_for_update()
+    ids = list(rows.values_list("pk", flat=True))
+
+    def apply(actor: User | None) -> dict[str, Any]:
+        revoked = AccountLinkRequest.objects.filter(
+            pk__in=ids, used_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        return {"revoked": revoked}
+
+    lines = [{"key": "identity_links_revoked", "count": len(ids)}] if ids else []
+    return OffboardingStep(name="sso_account_links_revoke", lines=lines, apply=apply)
 
 
 def account_link_use(*, assertion: Assertion, link_token_hash: str) -> ExternalIdentity:

@@ -13,11 +13,12 @@ class SsoConfig(AppConfig):
     verbose_name = "Single sign-on"
 
     def ready(self) -> None:
-        from accounts.offboarding import user_deactivated
+        from accounts.offboarding import offboarding_planned
         from sso import signals  # noqa: F401  (connects the receivers)
-        from sso.account_link import account_links_revoke_for_leaver
+        from sso.account_link import account_links_offboarding_plan
 
-        # A link sent before a departure must not open the account after a reactivation.
-        user_deactivated.connect(
-            account_links_revoke_for_leaver, dispatch_uid="sso.account_links_revoke_for_leaver"
+        # A link sent before a departure must not open the account after a reactivation;
+        # a step of the plan, so that the preview and the report name it.
+        offboarding_planned.connect(
+            account_links_offboarding_plan, dispatch_uid="sso.account_links_offboarding_plan"
         )

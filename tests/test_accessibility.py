@@ -90,6 +90,16 @@ def _submit(page: Any, button: str) -> None:
         page.locator(button).click()
 
 
+def departure_scheduled(page: Any) -> None:
+    """The deactivation form set to a date: the confirmation page with the plan and the
+    moment access ends."""
+    page.locator("input[name=when][value=later]").check()
+    page.locator("input[name=departure_on]").fill(
+        (timezone.localdate() + dt.timedelta(days=30)).isoformat()
+    )
+    _submit(page, "form[action$='/deactivate/'] button[type=submit]")
+
+
 def form_expired_then_sent(page: Any) -> None:
     """The token form sent with a CSRF token that no longer matches (expired, or a
     form forged elsewhere): the 403 page that says what to do."""
@@ -254,6 +264,12 @@ JOURNEYS: dict[str, list[Page]] = {
             "admin",
             "/accounts/admin/users/{alice}/",
             then=lambda page: _submit(page, "#identity-providers button[type=submit]"),
+        ),
+        Page(
+            "person, schedule a departure (confirmation with the plan)",
+            "admin",
+            "/accounts/admin/users/{alice}/",
+            then=lambda page: departure_scheduled(page),
         ),
         Page("invitations", "admin", "/accounts/admin/invitations/"),
         Page(

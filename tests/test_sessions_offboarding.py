@@ -164,7 +164,7 @@ def test_scheduled_departure_is_carried_out_on_its_date(site_admin: User, owner:
     tomorrow = timezone.localdate() + dt.timedelta(days=1)
     client_signed_in(site_admin).post(
         f"/accounts/admin/users/{owner.pk}/deactivate/",
-        {"when": "later", "departure_on": tomorrow.isoformat()},
+        {"when": "later", "departure_on": tomorrow.isoformat(), "confirmed": "yes"},
     )
     owner.refresh_from_db()
     assert owner.is_active

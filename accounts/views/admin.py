@@ -6,6 +6,9 @@ account data only. Team managers manage their own team's members.
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -132,6 +135,13 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     successor = form.cleaned_data["successor"]
     actor = signed_in_user(request)
     try:
+        if form.cleaned_data["when"] == DeactivationForm.WHEN_LATER and not confirmed(request):
+            return _departure_preview(
+                request,
+                subject=subject,
+                successor=successor,
+                departure_on=form.cleaned_data["departure_on"],
+            )
         if form.cleaned_data["when"] == DeactivationForm.WHEN_LATER:
             offboarding.user_departure_schedule(
                 actor=actor,
@@ -166,6 +176,13 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
                     user_id=subject.pk,
                     report_id=summary["report"],
                 )
+            # Another administrator (or the directory) was quicker: say so, rather
+            # than come back to the page as if the button had done nothing.
+            messages.info(
+                request,
+                _("%(name)s was already deactivated: nothing more was done.")
+                % {"name": subject.get_full_name()},
+            )
     except offboarding.OffboardingPlanChanged as error:
         messages.warning(request, str(error))
         return _deactivation_preview(request, subject=subject, successor=successor)
@@ -188,6 +205,28 @@ def _deactivation_preview(
         details={"lines": plan_in_words(plan.as_json(), done=False)},
         extra_fields={"plan_digest": plan.digest()},
         button=_("Deactivate"),
+        cancel_url=reverse("accounts:admin_user", args=[subject.pk]),
+    )
+
+
+def _departure_preview(
+    request: HttpRequest, *, subject: User, successor: User | None, departure_on: dt.date
+) -> HttpResponse:
+    """Before a departure date is set: when access ends exactly (midnight, site time),
+    and the plan as it stands today (what the recipients of links and transfers will be
+    told), since nobody confirms anything on the day itself."""
+    plan = offboarding.offboarding_plan(user=subject, successor=successor)
+    return confirmation_page(
+        request,
+        title=_("Schedule the departure of %(name)s?") % {"name": subject.get_full_name()},
+        losses=[],
+        details_template="accounts/admin/_departure_preview.html",
+        details={
+            "lines": plan_in_words(plan.as_json(), done=False),
+            "cut_at": _("%(date)s at 00:00 (%(zone)s)")
+            % {"date": formats.date_format(departure_on), "zone": settings.TIME_ZONE},
+        },
+        button=_("Schedule the departure"),
         cancel_url=reverse("accounts:admin_user", args=[subject.pk]),
     )
 

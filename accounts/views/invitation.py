@@ -60,7 +60,9 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "accounts/invitation_invalid.html", {"limited": True}, status=429)
     invitation = invitations.invitation_get_valid(token=token)
     if invitation is None:
-        invitations.invitation_refused_record(token=token, reason="unknown, used or expired")
+        invitations.invitation_refused_record(
+            token=token, reason=invitations.invitation_refusal_reason(token=token)
+        )
         return render(request, "accounts/invitation_invalid.html", status=410)
     form = AcceptForm(
         request.POST if request.method == "POST" else None,

@@ -35,6 +35,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts.models import User
 from audit.actions import Action
 from audit.models import Outcome
 from files.crypto import BlobIntegrityError
@@ -401,14 +402,38 @@ def versions_stuck_select(*, older_than_minutes: int, limit: int = 500) -> list[
     ]
 
 
+def _verdict_reader(version: FileVersion) -> User | None:
+    from files.selectors import Permission, file_permission  # selectors import services
+
+    space_owner = version.file.space.owner if version.file.space.owner_id else None
+    for person in (version.uploaded_by, space_owner):
+        if (
+            person is not None
+            and person.email
+            and User.objects.filter(pk=person.pk, is_active=True).exists()
+            and file_permission(actor=person, file=version.file) >= Permission.VIEW
+        ):
+            return person
+    return None
+
+
 def quarantine_notification_send(*, version: FileVersion, signature: str, reason: str) -> None:
     """Tell the uploader that a version was quarantined (a threat found) or blocked by
-    policy (not fully checkable); never the content itself."""
-    user = version.uploaded_by
-    if user is None or not user.email:
+    policy (not fully checkable); never the content itself. An uploader who has left
+    since (deactivated, or no longer able to read the file: a team left) is not told a
+    file name of the hospital's any more: the owner of the personal space it is in now
+    (the successor who received it) is, if any."""
+    user = _verdict_reader(version)
+    if user is None:
         return
     context = {
         "user": user,
+        # Someone else's upload (the successor's now): said so, by name.
+        "uploader_name": (
+            version.uploaded_by.get_full_name() or version.uploaded_by.email
+            if version.uploaded_by is not None and version.uploaded_by.pk != user.pk
+            else ""
+        ),
         "file_name": version.file.name,
         "number": version.number,
         "signature": signature,
