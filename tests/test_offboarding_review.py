@@ -31,7 +31,7 @@ from files.models import File, UploadSession
 from files.services.spaces import space_root, space_team_get_or_create
 from sso.models import AccountLinkRequest
 from tests.conftest import PASSWORD, user_create
-from tests.files_helpers import content_of, root_of, version_store
+from tests.files_helpers import chunks_of, content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
 pytestmark = pytest.mark.django_db
@@ -247,7 +247,7 @@ def test_an_audit_export_under_way_stops_when_the_auditor_leaves(
         console = client_signed_in(auditor)
         response = console.get("/audit/export.jsonl")
         assert response.status_code == 200
-        body = iter(response.streaming_content)
+        body = chunks_of(response)
         received = [next(body)]
 
         # Audrey leaves (or loses the role) while the whole log is on its way to her.
