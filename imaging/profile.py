@@ -41,6 +41,8 @@ TABLE_VERSION = "dicomfields_2026c"
 # Written into each de-identified dataset (0012,0063), and named in docs/imaging.md.
 METHOD = "DICOM PS3.15 Annex E Basic Profile (SecureDrive)"
 PATIENT_GROUP = 0x0010
+# Overlay planes: groups 6000 to 601E (PS3.3 C.9.2), masked with 0xFF00.
+OVERLAY_GROUPS = 0x6000
 PREAMBLE_BYTES = 128
 # What may follow a date's YYYYMMDD in a DT (PS3.5 6.2): HHMMSS.FFFFFF&ZZXX, and what
 # a TM holds. Anything else in a date or time is text, not a time: dropped.
@@ -144,6 +146,39 @@ def _standard_vr(tag: BaseTag) -> str | None:
     except KeyError:
         return None
     return None if " or " in vr else vr
+
+
+def _in_dictionary(tag: BaseTag) -> bool:
+    from pydicom.datadict import get_entry
+
+    try:
+        get_entry(tag)
+    except KeyError:
+        return False
+    return True
+
+
+def beyond_table(tag: BaseTag, vr: str) -> Act | None:
+    """What becomes of a public attribute Table E.1-1 (as dicom-anonymizer ships it) has
+    no row for. The table keeps them; a DPO does not expect to find a person's name or a
+    comment there, and the shipped table misses some the standard lists (the patient's
+    birth and death dates in another calendar, Text Value, Comments on the Scheduled
+    Procedure Step). So, beyond the table (docs/imaging.md):
+    - an attribute no data dictionary knows (an even group a vendor used as private):
+      removed, since nobody can say what it holds;
+    - a person's name (PN) or free text (LT, ST, UT, UC): emptied (kept, for validity);
+    - text about the patient (group 0010) or an overlay (60xx: its description and
+      label): emptied.
+    Codes, numbers and descriptions of the acquisition (LO, SH, CS elsewhere) stay."""
+    if not _in_dictionary(tag):
+        return Act.X
+    if vr in ("PN", "LT", "ST", "UT", "UC"):
+        return Act.Z
+    if vr in ("LO", "SH", "CS", "UR", "AE") and (
+        tag.group == PATIENT_GROUP or tag.group & 0xFF00 == OVERLAY_GROUPS
+    ):
+        return Act.Z
+    return None
 
 
 def pseudonym_new() -> str:
@@ -250,6 +285,8 @@ class Deidentifier:
             return
         act = table.action(tag)
         act = RESOLVED.get(act, act) if act is not None else None
+        if act is None:
+            act = beyond_table(tag, vr)
         if act is None:
             if element.VR == "SQ":
                 for item in element.value:

@@ -207,6 +207,44 @@ def test_an_identifier_stored_under_a_time_or_date_representation_is_not_kept() 
     assert str(copy.StudyDate) != "20260412"
 
 
+def test_identifiers_in_attributes_the_table_misses_are_not_kept() -> None:
+    """What a DPO expects gone although dicom-anonymizer's copy of Table E.1-1 has no row
+    for it: the patient's birth date in another calendar, a reviewer's name, free-text
+    comments, an overlay's label, a public attribute no dictionary knows (a vendor's
+    misuse of an even group), at the top level and deep in a sequence."""
+    dataset = pydicom.dcmread(io.BytesIO(ct_study(instances_per_series=(1,)).instances[0].data))
+    secret = "DUPONTSECRET"
+    misses = [
+        (0x00100033, "LO", f"1340/01/01 {secret}"),  # Patient's Birth Date in Alt. Calendar
+        (0x00100034, "LO", f"1400/01/01 {secret}"),  # Patient's Death Date in Alt. Calendar
+        (0x00140104, "PN", f"{secret}^REVIEWER"),  # Secondary Reviewer Name
+        (0x00142006, "PN", f"{secret}^EVALUATOR"),  # Evaluator Name
+        (0x00400400, "LT", f"call {secret} on 06 12 34 56 78"),  # Comments on the SPS
+        (0x0040A160, "UT", f"{secret} said it hurts"),  # Text Value
+        (0x00420010, "ST", f"Report of {secret}"),  # Document Title
+        (0x60000022, "LO", f"{secret} overlay"),  # Overlay Description
+        (0x60001500, "LO", f"{secret} label"),  # Overlay Label
+        (0x00669999, "LO", f"{secret} unknown"),  # in no dictionary
+    ]
+    for tag, vr, value in misses:
+        dataset.add(DataElement(tag, vr, value))
+    deep = pydicom.Dataset()
+    deep.add(DataElement(0x00669999, "LO", f"{secret} deep"))
+    deep.add(DataElement(0x00140104, "PN", f"{secret}^DEEP"))
+    for _level in range(20):
+        outer = pydicom.Dataset()
+        outer.ReferencedImageSequence = pydicom.Sequence([deep])
+        deep = outer
+    dataset.DerivationCodeSequence = pydicom.Sequence([deep])
+
+    result = _deidentified(dataset)
+
+    assert secret.encode() not in result
+    copy = pydicom.dcmread(io.BytesIO(result))
+    assert str(copy.PatientName).startswith("ANON-")
+    assert copy.Rows == dataset.Rows  # the image itself is still there
+
+
 # --- Values outside what the index stores ------------------------------------------------
 
 
