@@ -12,9 +12,11 @@ studies into one configured folder (docs/imaging.md, "Ingest").
   peer's address and AE title in the upload's audit event.
 - **No plaintext on disk**: pynetdicom keeps each received data set in memory (its
   ``STORE_RECV_CHUNKED_DATASET`` option, which would spool it to a temporary file, stays
-  off); the handler takes ``event.encoded_dataset()`` (the bytes as sent, with a Part 10
-  header) and streams them through the encrypting ``BlobIngest``. Memory is one instance
-  per association at a time (a CT slice is ~0.5 MB).
+  off); the handler streams that buffer (a Part 10 header written before it, no copy)
+  through the encrypting ``BlobIngest``. Memory is one instance per association at a
+  time (a CT slice is ~0.5 MB), and all associations together hold at most
+  ``SECUREDRIVE_DICOM_MEMORY_MAX_MB``: an instance that would go beyond is not kept in
+  memory as it arrives, and fails with 0xA700 when it ends (the peer still has it).
 - C-ECHO (Verification) is answered, so a PACS administrator can test the link.
 
 Each association runs in pynetdicom's own thread; Django's database connection of that
@@ -24,7 +26,9 @@ thread is closed when the association ends.
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
+import itertools
 import logging
 import threading
 from collections.abc import Iterator
@@ -33,6 +37,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -62,6 +67,7 @@ logger = logging.getLogger(__name__)
 SLICE = 1024 * 1024
 # PS3.8 9.3.2: AE titles are 1-16 characters, no backslash or control characters.
 AE_TITLE_MAX = 16
+PREAMBLE = b"\x00" * 128 + b"DICM"
 
 
 # pynetdicom accepts, for each proposed context, the first syntax of OUR list that the
@@ -127,6 +133,9 @@ class ReceiverConfig:
     peers: list[Peer]
     owner_email: str
     folder_id: int
+    # What all associations together may hold of instances being received (pynetdicom
+    # buffers each one whole before the handler runs).
+    memory_max_bytes: int = 1024 * 1024 * 1024
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> ReceiverConfig:
@@ -137,6 +146,7 @@ class ReceiverConfig:
             "peers": peers_parse(list(settings.DICOM_ALLOWED_PEERS)),
             "owner_email": settings.DICOM_OWNER,
             "folder_id": settings.DICOM_FOLDER_ID,
+            "memory_max_bytes": settings.DICOM_MEMORY_MAX_MB * 1024 * 1024,
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
@@ -192,6 +202,10 @@ class Receiver:
     destination: Destination
     _batches: dict[int, Batch] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Per association: bytes of the instance being received held in memory, and the
+    # size of one let go beyond the budget (it fails when it ends).
+    _buffered: dict[int, int] = field(default_factory=dict)
+    _overflow: dict[int, int] = field(default_factory=dict)
 
     def application_entity(self) -> AE:
         ae = AE(ae_title=self.config.ae_title)
@@ -207,6 +221,7 @@ class Receiver:
             (evt.EVT_REQUESTED, self._requested),
             (evt.EVT_ACCEPTED, self._accepted),
             (evt.EVT_C_ECHO, self._echo),
+            (evt.EVT_DATA_RECV, self._data_received),
             (evt.EVT_C_STORE, self._store),
             (evt.EVT_RELEASED, self._ended),
             (evt.EVT_ABORTED, self._ended),
@@ -276,21 +291,71 @@ class Receiver:
     def _echo(self, event: Any) -> int:
         return 0x0000
 
+    def _data_received(self, event: Any) -> None:
+        """Before each PDU is added to the message being received (the DUL's thread):
+        past the budget of all associations, this instance's buffer is emptied and stays
+        empty, so memory holds at most the budget plus one PDU per association."""
+        message = getattr(event.assoc.dimse, "message", None)
+        data_set = getattr(message, "data_set", None)
+        if not isinstance(data_set, io.BytesIO):
+            return
+        key = id(event.assoc)
+        held = data_set.tell()
+        with self._lock:
+            if key in self._overflow:
+                self._overflow[key] += held
+            else:
+                self._buffered[key] = held
+                if sum(self._buffered.values()) + len(event.data) <= self.config.memory_max_bytes:
+                    return
+                self._overflow[key] = held
+                self._buffered[key] = 0
+        data_set.seek(0)
+        data_set.truncate()
+
     def _store(self, event: Any) -> int:
         title, address = self._peer_of(event)
         with self._lock:
             batch = self._batches.get(id(event.assoc))
         if batch is None:  # not through _accepted: never store
             return FailureReason.PROCESSING_FAILURE
-        data = event.encoded_dataset(include_meta=True)
-        view = memoryview(data)
-        slices = (bytes(view[start : start + SLICE]) for start in range(0, len(view), SLICE))
-        with _as_peer(address, title):
-            try:
-                landed = batch.instance_land(slices, size_hint=len(data))
-            except Exception:  # a database or storage outage: the peer may retry
-                logger.exception("DICOM C-STORE from %s failed", title)
-                return FailureReason.OUT_OF_RESOURCES
+        key = id(event.assoc)
+        with self._lock:
+            self._buffered.pop(key, None)
+            overflow = self._overflow.pop(key, None)
+        if overflow is not None:
+            request = event.request
+            landed = batch.instance_refuse(
+                sop_class_uid=str(request.AffectedSOPClassUID or ""),
+                sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
+                reason=FailureReason.OUT_OF_RESOURCES,
+                problem=(
+                    f"{overflow // (1024 * 1024)} MiB or more: larger than the receiver holds "
+                    f"in memory ({self.config.memory_max_bytes // (1024 * 1024)} MiB for all "
+                    "peers)"
+                ),
+            )
+            logger.warning("DICOM instance from %s refused: %s", title, landed.problem)
+            return FailureReason.OUT_OF_RESOURCES
+        # The received buffer as it is (encoded_dataset() would copy it twice).
+        data_set = event.request.DataSet
+        meta = io.BytesIO()
+        meta.write(PREAMBLE)
+        write_file_meta_info(meta, event.file_meta, enforce_standard=True)  # type: ignore[arg-type]
+        view = data_set.getbuffer()
+        try:
+            slices = itertools.chain(
+                [meta.getvalue()],
+                (bytes(view[start : start + SLICE]) for start in range(0, len(view), SLICE)),
+            )
+            with _as_peer(address, title):
+                try:
+                    landed = batch.instance_land(slices, size_hint=meta.tell() + len(view))
+                except Exception:  # a database or storage outage: the peer may retry
+                    logger.exception("DICOM C-STORE from %s failed", title)
+                    return FailureReason.OUT_OF_RESOURCES
+        finally:
+            view.release()
         if landed.failure is not None:
             logger.warning(
                 "DICOM instance from %s refused (0x%04X): %s", title, landed.failure, landed.problem
@@ -302,6 +367,8 @@ class Receiver:
         title, address = self._peer_of(event)
         with self._lock:
             batch = self._batches.pop(id(event.assoc), None)
+            self._buffered.pop(id(event.assoc), None)
+            self._overflow.pop(id(event.assoc), None)
         try:
             if batch is not None:
                 with _as_peer(address, title):

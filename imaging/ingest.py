@@ -239,6 +239,12 @@ class Batch:
         self.landed.append(landed)
         return landed
 
+    def instance_refuse(
+        self, *, sop_class_uid: str, sop_instance_uid: str, reason: int, problem: str
+    ) -> Landed:
+        """An instance refused before its bytes were read (too large to hold)."""
+        return self._failed(sop_class_uid, sop_instance_uid, reason, problem)
+
     def _failed(self, sop_class: str, sop_instance: str, reason: int, problem: str) -> Landed:
         landed = Landed(
             sop_class_uid=sop_class, sop_instance_uid=sop_instance, failure=reason, problem=problem

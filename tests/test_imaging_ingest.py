@@ -181,6 +181,70 @@ def test_unknown_ae_title_or_wrong_address_is_refused_and_audited(
     assert not AuditEvent.objects.filter(action=Action.IMAGING_DICOM_ASSOCIATION_ACCEPT).exists()
 
 
+def _huge_instance(template: bytes, megabytes: int) -> bytes:
+    """One instance whose pixel data is ``megabytes`` MiB (a long multi-frame clip)."""
+    dataset = dcmread(io.BytesIO(template))
+    side = 1024
+    frames = megabytes // 2  # 1024 x 1024 x 16 bits = 2 MiB a frame
+    dataset.Rows = dataset.Columns = side
+    dataset.NumberOfFrames = frames
+    dataset.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    dataset.PixelData = bytes(side * side * 2 * frames)
+    out = io.BytesIO()
+    dataset.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_instance_beyond_the_receivers_memory_is_refused_and_the_listener_lives_on(
+    owner: User, clamd: str, tmp_path: Path
+) -> None:
+    """pynetdicom holds a received data set in memory until it is whole: a peer (or
+    anyone who knows an allowed AE title) sending a multi-GB instance, ten associations
+    at once, took the listener's memory without bound. Beyond the receiver's budget the
+    instance is not kept in memory, fails with 0xA700 (the peer keeps it and may send it
+    later), is named in the batch's audit event, and the next instance lands."""
+    import tracemalloc
+
+    needs("storescu")
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="From the CT room")
+    config = ReceiverConfig.from_settings(
+        host="127.0.0.1",
+        port=free_port(),
+        peers=peers_parse(["CT_ROOM_2@127.0.0.1"]),
+        owner_email=owner.email,
+        folder_id=folder.pk,
+        memory_max_bytes=8 * 1024 * 1024,
+    )
+    study = ct_study(instances_per_series=(2,))
+    big = tmp_path / "big.dcm"
+    big.write_bytes(_huge_instance(study.instances[0].data, 40))
+    small = tmp_path / "small.dcm"
+    small.write_bytes(study.instances[1].data)
+    server = Receiver(config=config, destination=destination_resolve(config)).start(block=False)
+    tracemalloc.start()
+    try:
+        refused = storescu(port=config.port, files=[big], calling_ae="CT_ROOM_2")
+        _current, peak = tracemalloc.get_traced_memory()
+        # 0xA700 is "refused: out of resources": storescu stops its association there.
+        landed = storescu(port=config.port, files=[small], calling_ae="CT_ROOM_2")
+    finally:
+        tracemalloc.stop()
+        server.shutdown()
+
+    assert peak < 30 * 1024 * 1024, f"{peak / 2**20:.0f} MiB held for a 40 MiB instance"
+    assert refused.returncode != 0
+    assert landed.returncode == 0, landed.stderr
+    assert set(landed_files(folder)) == {study.instances[1].sop_instance_uid}
+    first, second = AuditEvent.objects.filter(action=Action.IMAGING_INGEST_STORE).order_by("pk")
+    assert (first.details["stored"], first.details["failed"]) == (0, 1)
+    assert (second.details["stored"], second.details["failed"]) == (1, 0)
+    failure = first.details["failures"][0]
+    assert failure["reason"] == "0xA700"
+    assert failure["sop_instance_uid"] == study.instances[0].sop_instance_uid
+    assert "memory" in failure["problem"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_pacs_administrator_checks_the_link_with_echoscu(
     owner: User, receiver: tuple[int, Folder]
