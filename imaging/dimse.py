@@ -201,6 +201,8 @@ class Receiver:
     config: ReceiverConfig
     destination: Destination
     _batches: dict[int, Batch] = field(default_factory=dict)
+    # Checked on A-ASSOCIATE-RQ, used by the association it accepts.
+    _destinations: dict[int, Destination] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Per association: bytes of the instance being received held in memory, and the
     # size of one let go beyond the budget (it fails when it ends).
@@ -225,6 +227,7 @@ class Receiver:
             (evt.EVT_C_STORE, self._store),
             (evt.EVT_RELEASED, self._ended),
             (evt.EVT_ABORTED, self._ended),
+            (evt.EVT_REJECTED, self._ended),  # by pynetdicom after us (no common context)
         ]
 
     def start(self, *, block: bool) -> Any:
@@ -241,10 +244,42 @@ class Receiver:
         title = requestor.primitive.calling_ae_title if requestor.primitive else ""
         return str(title or "").strip(), str(requestor.address or "")
 
+    def _destination_now(self) -> tuple[Destination | None, str]:
+        """The owner and folder as they are now (the receiver runs for months: the owner
+        may leave, the folder be trashed or her access to it end), or why not."""
+        owner = User.objects.filter(pk=self.destination.owner.pk, is_active=True).first()
+        if owner is None:
+            return None, "the receiver's owner account is deactivated"
+        try:
+            folder = destination_folder(actor=owner, folder_id=self.destination.folder.pk)
+        except NotFoundForActor:
+            return None, "the receiver's owner may no longer add files to its folder"
+        return Destination(owner=owner, folder=folder), ""
+
+    @staticmethod
+    def _called_of(event: Any) -> str:
+        requestor = event.assoc.requestor
+        called = requestor.primitive.called_ae_title if requestor.primitive else ""
+        return str(called or "").strip()
+
     def _requested(self, event: Any) -> None:
         title, address = self._peer_of(event)
-        if any(peer.allows(title, address) for peer in self.config.peers):
-            return
+        called = self._called_of(event)
+        # A-ASSOCIATE-RJ (PS3.8 9.3.4): result, source (1: service user), reason.
+        if not any(peer.allows(title, address) for peer in self.config.peers):
+            reason, codes = "calling AE title not allowed", (0x01, 0x01, 0x03)
+        elif called != self.config.ae_title:
+            # A modality set up for another PACS, reaching this port by a wrong address:
+            # its patients' images are not for this drive.
+            reason, codes = "called AE title is not this receiver's", (0x01, 0x01, 0x07)
+        else:
+            close_old_connections()
+            destination, reason = self._destination_now()
+            if destination is not None:
+                with self._lock:
+                    self._destinations[id(event.assoc)] = destination
+                return
+            codes = (0x02, 0x01, 0x01)  # transient: once an administrator fixes it
         with _as_peer(address, title):
             try:
                 audit.record(
@@ -253,13 +288,18 @@ class Receiver:
                     actor_label=f"DICOM AE {title}"[:320],
                     target_type="imaging.receiver",
                     target_id=self.config.ae_title,
-                    details={"calling_ae": title, "called_ae": self.config.ae_title},
+                    details={"calling_ae": title, "called_ae": called[:16], "reason": reason},
                 )
             finally:
                 connections.close_all()
-        logger.warning("DICOM association refused: calling AE %r from %s", title, address)
-        # Rejected permanent, by the service user, calling AE title not recognised.
-        event.assoc.acse.send_reject(0x01, 0x01, 0x03)
+        logger.warning(
+            "DICOM association refused (%s): calling AE %r, called AE %r, from %s",
+            reason,
+            title,
+            called,
+            address,
+        )
+        event.assoc.acse.send_reject(*codes)
         # As pynetdicom's own refusals do: wait for the DUL to send the A-ASSOCIATE-RJ
         # before the socket is shut down, so that the peer reads "rejected".
         event.assoc.kill()
@@ -267,9 +307,11 @@ class Receiver:
     def _accepted(self, event: Any) -> None:
         title, address = self._peer_of(event)
         close_old_connections()
+        with self._lock:
+            destination = self._destinations.pop(id(event.assoc), self.destination)
         batch = Batch(
-            actor=self.destination.owner,
-            folder=self.destination.folder,
+            actor=destination.owner,
+            folder=destination.folder,
             via="c-store",
             peer=title,
         )
@@ -284,7 +326,7 @@ class Receiver:
                 details={
                     "calling_ae": title,
                     "called_ae": self.config.ae_title,
-                    "folder": self.destination.folder.pk,
+                    "folder": destination.folder.pk,
                 },
             )
 
@@ -367,6 +409,7 @@ class Receiver:
         title, address = self._peer_of(event)
         with self._lock:
             batch = self._batches.pop(id(event.assoc), None)
+            self._destinations.pop(id(event.assoc), None)
             self._buffered.pop(id(event.assoc), None)
             self._overflow.pop(id(event.assoc), None)
         try:

@@ -480,3 +480,35 @@ def test_orthanc_forwards_a_study_by_c_store_and_by_its_dicomweb_client(
         assert sha256(by_web) == sha256(instance.data)
     accepted = AuditEvent.objects.get(action=Action.IMAGING_DICOM_ASSOCIATION_ACCEPT)
     assert accepted.details["calling_ae"] == "PACS_MAIN"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_study_meant_for_another_ae_title_or_a_departed_owner_is_refused_at_association(
+    owner: User, receiver: tuple[int, Folder], tmp_path: Path
+) -> None:
+    """A modality configured for another PACS (its called AE title) that reaches our port
+    by a wrong address must not have its patients' images land here; nor may a receiver
+    keep writing as its owner after she left (the account deactivated) or into a folder
+    she may no longer use: the association is refused, said in the audit, and the peer
+    keeps the study."""
+    needs("storescu")
+    port, folder = receiver
+    paths = written(ct_study(instances_per_series=(2,)), tmp_path)
+
+    misdirected = storescu(port=port, files=paths, calling_ae="CT_ROOM_2", called_ae="OTHER_PACS")
+    assert misdirected.returncode != 0
+    assert "rejected" in (misdirected.stderr + misdirected.stdout).lower()
+    refused = AuditEvent.objects.get(action=Action.IMAGING_DICOM_ASSOCIATION_REFUSE)
+    assert refused.details["called_ae"] == "OTHER_PACS"
+    assert "called AE title" in refused.details["reason"]
+
+    User.objects.filter(pk=owner.pk).update(is_active=False)
+    departed = storescu(port=port, files=paths, calling_ae="CT_ROOM_2")
+    assert departed.returncode != 0
+    assert "rejected" in (departed.stderr + departed.stdout).lower()
+    refusals = AuditEvent.objects.filter(action=Action.IMAGING_DICOM_ASSOCIATION_REFUSE)
+    assert "deactivated" in refusals.order_by("-pk")[0].details["reason"]
+
+    assert not landed_files(folder)
+    assert not Folder.objects.filter(parent=folder).exists()  # not even the study's folder
+    assert not AuditEvent.objects.filter(action=Action.IMAGING_DICOM_ASSOCIATION_ACCEPT).exists()
