@@ -1,10 +1,12 @@
 """The DICOM C-STORE receiver (a Storage SCP, pynetdicom): modalities and PACS push
 studies into one configured folder (docs/imaging.md, "Ingest").
 
-- **Who may connect**: an allow-list of calling AE titles, each optionally tied to an IP
-  address (``SECUREDRIVE_DICOM_ALLOWED_PEERS="CT_ROOM_2@10.1.2.3,PACS_MAIN"``). An empty
-  list refuses everyone (fail closed). AE titles are not secrets: bind to a hospital
-  network, pin addresses where you can. Each association accepted or refused is audited.
+- **Who may connect**: an allow-list of calling AE titles, each tied to an IP address
+  or said to come from anywhere (``SECUREDRIVE_DICOM_ALLOWED_PEERS="CT_ROOM_2@10.1.2.3,
+  PACS_MAIN@*"``; a bare title is accepted on loopback only). An empty list refuses
+  everyone (fail closed). AE titles are not secrets: bind to a hospital network, pin
+  addresses. The called AE title must be ours, and the owner and folder still valid.
+  Each association accepted or refused is audited.
 - **Where it lands**: ``SECUREDRIVE_DICOM_OWNER`` (an active account's e-mail) and
   ``SECUREDRIVE_DICOM_FOLDER_ID`` (a folder that account may add files to): every
   instance is a file stored as that account uploading it, under
@@ -86,15 +88,22 @@ class ReceiverConfigError(ValueError):
     """The receiver cannot start as configured: the message says what to fix."""
 
 
+ANY_ADDRESS = "*"
+
+
 @dataclass(frozen=True)
 class Peer:
     ae_title: str
-    address: str = ""  # empty: any address
+    address: str = ""  # an IP; empty (on loopback only) or "*": any address
+
+    @property
+    def pinned(self) -> bool:
+        return self.address not in ("", ANY_ADDRESS)
 
     def allows(self, ae_title: str, address: str) -> bool:
         if ae_title != self.ae_title:
             return False
-        if not self.address:
+        if not self.pinned:
             return True
         try:
             return ipaddress.ip_address(address) == ipaddress.ip_address(self.address)
@@ -110,13 +119,14 @@ def ae_title_clean(value: str) -> str:
 
 
 def peers_parse(entries: list[str]) -> list[Peer]:
-    """``["CT_ROOM_2@10.1.2.3", "PACS"]``: AE titles, each optionally @ an IP address."""
+    """``["CT_ROOM_2@10.1.2.3", "PACS@*"]``: AE titles, each @ an IP address, or @* for
+    any address (a bare title: any address too, accepted only on loopback)."""
     peers = []
     for entry in entries:
         if not entry.strip():
             continue
         title, _, address = entry.strip().partition("@")
-        if address:
+        if address and address != ANY_ADDRESS:
             try:
                 ipaddress.ip_address(address)
             except ValueError:
@@ -152,6 +162,13 @@ class ReceiverConfig:
         return cls(**values)
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 @dataclass(frozen=True)
 class Destination:
     owner: User
@@ -165,6 +182,16 @@ def destination_resolve(config: ReceiverConfig) -> Destination:
         problems.append("no calling AE title is allowed (SECUREDRIVE_DICOM_ALLOWED_PEERS)")
     if not (0 < config.port < 65536):
         problems.append("no port (SECUREDRIVE_DICOM_PORT)")
+    # An AE title is a name anyone can type into a DICOM tool: on a network address, a
+    # title allowed from anywhere lets any computer there push studies (fake images for
+    # a real patient). The operator pins it, or says "from anywhere" in so many words.
+    bare = [peer.ae_title for peer in config.peers if not peer.address]
+    if bare and not _loopback(config.host):
+        problems.append(
+            f"calling AE titles without an address ({', '.join(bare)}) would be accepted "
+            f"from any computer that reaches {config.host}: pin each one to its IP "
+            "(AE@10.1.2.3) or, if it really may come from anywhere, write AE@*"
+        )
     owner = User.objects.filter(email__iexact=config.owner_email, is_active=True).first()
     if owner is None:
         problems.append("the owner is not an active account (SECUREDRIVE_DICOM_OWNER)")

@@ -282,6 +282,43 @@ def test_receiver_refuses_to_start_without_allow_list_owner_or_folder(
         assert "not configured" in out.getvalue()
 
 
+def test_on_a_network_address_every_allowed_ae_title_is_pinned_or_said_to_be_from_anywhere(
+    owner: User,
+) -> None:
+    """An AE title is a name anyone can type into a DICOM tool: allowed from any address,
+    any computer of the hospital's network could push studies (fake images for a real
+    patient) into the drive. On an address other than loopback, the receiver refuses to
+    start until each title is pinned to its IP (AE@IP) or explicitly from anywhere (AE@*)."""
+    from imaging.dimse import ReceiverConfigError
+
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="From the PACS")
+    unpinned = ReceiverConfig.from_settings(
+        host="0.0.0.0",  # noqa: S104 (the setting under test)
+        port=11112,
+        peers=peers_parse(["PACS_MAIN", "CT_ROOM_2@10.1.2.3"]),
+        owner_email=owner.email,
+        folder_id=folder.pk,
+    )
+    with pytest.raises(ReceiverConfigError) as refused:
+        destination_resolve(unpinned)
+    message = str(refused.value)
+    assert "PACS_MAIN" in message
+    assert "CT_ROOM_2" not in message
+    assert "AE@*" in message
+
+    anywhere = ReceiverConfig.from_settings(
+        host="0.0.0.0",  # noqa: S104
+        port=11112,
+        peers=peers_parse(["PACS_MAIN@*", "CT_ROOM_2@10.1.2.3"]),
+        owner_email=owner.email,
+        folder_id=folder.pk,
+    )
+    destination_resolve(anywhere)  # no error: the operator said so
+    [pacs, ct] = anywhere.peers
+    assert pacs.allows("PACS_MAIN", "192.0.2.7")
+    assert not ct.allows("CT_ROOM_2", "192.0.2.7")
+
+
 # --- DICOMweb STOW-RS ---------------------------------------------------------------------
 
 
