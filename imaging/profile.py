@@ -158,6 +158,21 @@ def _in_dictionary(tag: BaseTag) -> bool:
     return True
 
 
+# UIDs of kinds of things, not of a patient's instances: kept.
+KIND_UID_KEYWORDS = frozenset(
+    {"CodingSchemeUID", "ContextUID", "MappingResourceUID", "ContextGroupExtensionCreatorUID"}
+)
+# The standard's own UIDs (classes, syntaxes, well-known frames): never a patient's.
+STANDARD_UID_ROOT = "1.2.840.10008."
+
+
+def _names_a_kind(tag: BaseTag) -> bool:
+    from pydicom.datadict import keyword_for_tag
+
+    keyword = keyword_for_tag(tag)
+    return keyword.endswith(("ClassUID", "SyntaxUID")) or keyword in KIND_UID_KEYWORDS
+
+
 def beyond_table(tag: BaseTag, vr: str) -> Act | None:
     """What becomes of a public attribute Table E.1-1 (as dicom-anonymizer ships it) has
     no row for. The table keeps them; a DPO does not expect to find a person's name or a
@@ -168,10 +183,18 @@ def beyond_table(tag: BaseTag, vr: str) -> Act | None:
       removed, since nobody can say what it holds;
     - a person's name (PN) or free text (LT, ST, UT, UC): emptied (kept, for validity);
     - text about the patient (group 0010) or an overlay (60xx: its description and
-      label): emptied.
+      label): emptied;
+    - a UID naming an instance, an event or a frame of reference: replaced like the
+      table's (the same original, the same new UID), not one naming a kind of thing (a
+      SOP class, a transfer syntax, a coding scheme).
     Codes, numbers and descriptions of the acquisition (LO, SH, CS elsewhere) stay."""
     if not _in_dictionary(tag):
         return Act.X
+    if vr == "UI" and not _names_a_kind(tag):
+        # An instance or frame of reference the table misses (SOP Instance UID of
+        # Concatenation Source, Multi-frame Source SOP Instance UID): the original's UID
+        # would link the copy back to the study in the hospital's PACS.
+        return Act.U
     if vr in ("PN", "LT", "ST", "UT", "UC"):
         return Act.Z
     if vr in ("LO", "SH", "CS", "UR", "AE") and (
@@ -203,7 +226,7 @@ class Deidentifier:
         """The new UID of ``value``: "2.25." and 128 bits of HMAC (PS3.5 B.2, a UUID-
         derived UID), the same for the same input within this de-identification."""
         text = str(value).strip().rstrip("\x00")
-        if not text:
+        if not text or text.startswith(STANDARD_UID_ROOT):
             return text
         digest = hmac.new(self._uid_key, text.encode(), hashlib.sha256).digest()[:16]
         return "2.25." + str(int.from_bytes(digest, "big"))

@@ -245,6 +245,30 @@ def test_identifiers_in_attributes_the_table_misses_are_not_kept() -> None:
     assert copy.Rows == dataset.Rows  # the image itself is still there
 
 
+def test_the_originals_uids_in_attributes_the_table_misses_are_replaced_consistently() -> None:
+    """An enhanced CT made of a concatenation, or converted from legacy slices, names the
+    original instances' UIDs (SOP Instance UID of Concatenation Source, Multi-frame
+    Source SOP Instance UID), and other frames of reference: kept, they link the copy
+    back to the patient's study in the hospital's PACS. Replaced like every UID (the same
+    new one for the same original), while the standard's own UIDs (classes) stay."""
+    dataset = pydicom.dcmread(io.BytesIO(ct_study(instances_per_series=(1,)).instances[0].data))
+    original = str(dataset.SOPInstanceUID)
+    frame = str(dataset.FrameOfReferenceUID)
+    dataset.add(DataElement(0x00200242, "UI", original))  # SOP Instance UID of Concat. Source
+    dataset.add(DataElement(0x00081167, "UI", original))  # Multi-frame Source SOP Instance UID
+    dataset.add(DataElement(0x00209313, "UI", frame))  # Table Frame of Reference UID
+    dataset.add(DataElement(0x00083012, "UI", "1.2.3.4.5.6.7"))  # Radiopharm. Admin. Event
+
+    copy = pydicom.dcmread(io.BytesIO(_deidentified(dataset)))
+
+    assert original.encode() not in _deidentified(dataset)
+    assert copy[0x00200242].value == copy.SOPInstanceUID  # the same original, the same new
+    assert copy[0x00081167].value == copy.SOPInstanceUID
+    assert copy[0x00209313].value == copy.FrameOfReferenceUID
+    assert copy[0x00083012].value != "1.2.3.4.5.6.7"
+    assert copy.SOPClassUID == dataset.SOPClassUID
+
+
 # --- Values outside what the index stores ------------------------------------------------
 
 
