@@ -275,6 +275,10 @@ def _readable(
         what = what or (_("transfer “%(name)s”") % {"name": transfer.name} if transfer else "")
     elif item is not None:
         what = what or item.name
+    # Imaging events name the patient and study they touched (imaging/names.py).
+    study_name = _text(details, "study_name")
+    if study_name:
+        what = f"{what} ({study_name})" if what else study_name
     number = _text(details, "number")
     bytes_value = details.get("bytes")
     completed = details.get("completed")

@@ -238,6 +238,7 @@ def study_deidentify(
                 target_id=view.study.pk,
                 request=request,
                 details={
+                    "name": view.study.audit_label,
                     "space": view.study.space_id,
                     "pseudonym": deidentifier.pseudonym,
                     "folder": folder.pk,

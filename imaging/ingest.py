@@ -39,6 +39,7 @@ from files.uploads import BlobIngest
 from imaging.reading import deflated_as_explicit, parse_errors
 
 if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
     from pydicom.tag import BaseTag
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Placement:
     study_instance_uid: str
     series_instance_uid: str
     transfer_syntax_uid: str
+    label: str = ""  # the patient and study, for the auditor (imaging/names.py)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ def placement_read(head: bytes) -> Placement:
         study = str(ds.get("StudyInstanceUID", ""))
         series = str(ds.get("SeriesInstanceUID", ""))
         syntax = DEFLATED if deflated else str(meta.get("TransferSyntaxUID", ""))
+        label = _label_of(ds)
     except parse_errors() as error:
         raise PlacementError(f"the header could not be read ({type(error).__name__})") from None
     for name, uid in (
@@ -127,7 +130,30 @@ def placement_read(head: bytes) -> Placement:
         study_instance_uid=study.strip("\x00 "),
         series_instance_uid=series.strip("\x00 "),
         transfer_syntax_uid=syntax.strip("\x00 "),
+        label=label,
     )
+
+
+def _label_of(ds: Dataset) -> str:
+    """Patient and study as the auditor reads them; a value pydicom cannot decode is
+    left out, never a reason to refuse the instance."""
+    from imaging.names import study_label
+
+    def text(keyword: str) -> str:
+        try:
+            return str(ds.get(keyword, "") or "").replace("\x00", "").strip()[:200]
+        except (ValueError, TypeError, UnicodeError, LookupError):
+            return ""
+
+    try:
+        return study_label(
+            patient_name=text("PatientName"),
+            patient_id=text("PatientID"),
+            description=text("StudyDescription"),
+            date=text("StudyDate"),
+        )
+    except (ValueError, TypeError, UnicodeError, LookupError):
+        return ""
 
 
 @dataclass
@@ -141,6 +167,8 @@ class Batch:
     expected_study: str = ""  # STOW-RS /studies/{uid}: others fail
     landed: list[Landed] = field(default_factory=list)
     studies: set[str] = field(default_factory=set)
+    # Study UID -> the patient and study in words, for the audit event.
+    study_labels: dict[str, str] = field(default_factory=dict)
     _folders: dict[tuple[Folder, str], Folder] = field(default_factory=dict)
 
     @property
@@ -231,6 +259,8 @@ class Batch:
             ingest.discard()
             raise
         self.studies.add(where.study_instance_uid)
+        if where.label:
+            self.study_labels.setdefault(where.study_instance_uid, where.label)
         landed = Landed(
             sop_class_uid=where.sop_class_uid,
             sop_instance_uid=where.sop_instance_uid,
@@ -238,6 +268,12 @@ class Batch:
         )
         self.landed.append(landed)
         return landed
+
+    def instance_refuse(
+        self, *, sop_class_uid: str, sop_instance_uid: str, reason: int, problem: str
+    ) -> Landed:
+        """An instance refused before its bytes were read (too large to hold)."""
+        return self._failed(sop_class_uid, sop_instance_uid, reason, problem)
 
     def _failed(self, sop_class: str, sop_instance: str, reason: int, problem: str) -> Landed:
         landed = Landed(
@@ -263,6 +299,10 @@ class Batch:
                 "stored": len(self.landed) - len(failed),
                 "failed": len(failed),
                 "studies": sorted(self.studies),
+                # Who the studies are of, as the auditor reads it (first few).
+                "study_name": "; ".join(
+                    self.study_labels[uid] for uid in sorted(self.study_labels)[:5]
+                ),
                 "failures": [
                     {
                         "sop_instance_uid": item.sop_instance_uid,

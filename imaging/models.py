@@ -71,6 +71,18 @@ class Study(models.Model):
 
         return person_name_words(self.patient_name)
 
+    @property
+    def audit_label(self) -> str:
+        """The study as the audit log names it for an auditor (imaging/names.py)."""
+        from imaging.names import study_label
+
+        return study_label(
+            patient_name=self.patient_name,
+            patient_id=self.patient_id,
+            description=self.study_description,
+            date=self.study_date.isoformat() if self.study_date else "",
+        )
+
 
 class Series(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")

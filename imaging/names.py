@@ -25,6 +25,18 @@ def _given(text: str) -> str:
     return _WORD_START.sub(lambda match: match.group(1) + match.group(2).upper(), lowered)
 
 
+def study_label(*, patient_name: str, patient_id: str, description: str, date: str) -> str:
+    """How an auditor reads a study in the audit log: "DUPONT Marie Claire (SD-PAT-0042),
+    CT THORAX ABDOMEN, 2026-04-12" (``date`` ISO or DICOM's YYYYMMDD). Not for pages or
+    e-mails others read: the audit log is the auditor's."""
+    day = date.strip()
+    if len(day) == 8 and day.isdigit():
+        day = f"{day[:4]}-{day[4:6]}-{day[6:]}"
+    who = person_name_words(patient_name.strip())
+    patient = f"{who} ({patient_id.strip()})" if who and patient_id.strip() else who or patient_id
+    return ", ".join(part for part in (patient, description.strip(), day) if part)[:300]
+
+
 def person_name_words(raw: str) -> str:
     """``DUPONT^MARIE^CLAIRE^Mme`` -> ``Mme DUPONT Marie Claire``; a name that is not
     in components (a pseudonym such as ``ANON-1X2Y3Z4W``) is a family name: unchanged."""

@@ -41,6 +41,8 @@ TABLE_VERSION = "dicomfields_2026c"
 # Written into each de-identified dataset (0012,0063), and named in docs/imaging.md.
 METHOD = "DICOM PS3.15 Annex E Basic Profile (SecureDrive)"
 PATIENT_GROUP = 0x0010
+# Overlay planes: groups 6000 to 601E (PS3.3 C.9.2), masked with 0xFF00.
+OVERLAY_GROUPS = 0x6000
 PREAMBLE_BYTES = 128
 # What may follow a date's YYYYMMDD in a DT (PS3.5 6.2): HHMMSS.FFFFFF&ZZXX, and what
 # a TM holds. Anything else in a date or time is text, not a time: dropped.
@@ -146,6 +148,62 @@ def _standard_vr(tag: BaseTag) -> str | None:
     return None if " or " in vr else vr
 
 
+def _in_dictionary(tag: BaseTag) -> bool:
+    from pydicom.datadict import get_entry
+
+    try:
+        get_entry(tag)
+    except KeyError:
+        return False
+    return True
+
+
+# UIDs of kinds of things, not of a patient's instances: kept.
+KIND_UID_KEYWORDS = frozenset(
+    {"CodingSchemeUID", "ContextUID", "MappingResourceUID", "ContextGroupExtensionCreatorUID"}
+)
+# The standard's own UIDs (classes, syntaxes, well-known frames): never a patient's.
+STANDARD_UID_ROOT = "1.2.840.10008."
+
+
+def _names_a_kind(tag: BaseTag) -> bool:
+    from pydicom.datadict import keyword_for_tag
+
+    keyword = keyword_for_tag(tag)
+    return keyword.endswith(("ClassUID", "SyntaxUID")) or keyword in KIND_UID_KEYWORDS
+
+
+def beyond_table(tag: BaseTag, vr: str) -> Act | None:
+    """What becomes of a public attribute Table E.1-1 (as dicom-anonymizer ships it) has
+    no row for. The table keeps them; a DPO does not expect to find a person's name or a
+    comment there, and the shipped table misses some the standard lists (the patient's
+    birth and death dates in another calendar, Text Value, Comments on the Scheduled
+    Procedure Step). So, beyond the table (docs/imaging.md):
+    - an attribute no data dictionary knows (an even group a vendor used as private):
+      removed, since nobody can say what it holds;
+    - a person's name (PN) or free text (LT, ST, UT, UC): emptied (kept, for validity);
+    - text about the patient (group 0010) or an overlay (60xx: its description and
+      label): emptied;
+    - a UID naming an instance, an event or a frame of reference: replaced like the
+      table's (the same original, the same new UID), not one naming a kind of thing (a
+      SOP class, a transfer syntax, a coding scheme).
+    Codes, numbers and descriptions of the acquisition (LO, SH, CS elsewhere) stay."""
+    if not _in_dictionary(tag):
+        return Act.X
+    if vr == "UI" and not _names_a_kind(tag):
+        # An instance or frame of reference the table misses (SOP Instance UID of
+        # Concatenation Source, Multi-frame Source SOP Instance UID): the original's UID
+        # would link the copy back to the study in the hospital's PACS.
+        return Act.U
+    if vr in ("PN", "LT", "ST", "UT", "UC"):
+        return Act.Z
+    if vr in ("LO", "SH", "CS", "UR", "AE") and (
+        tag.group == PATIENT_GROUP or tag.group & 0xFF00 == OVERLAY_GROUPS
+    ):
+        return Act.Z
+    return None
+
+
 def pseudonym_new() -> str:
     return "ANON-" + "".join(secrets.choice(PSEUDONYM_ALPHABET) for _ in range(8))
 
@@ -168,7 +226,7 @@ class Deidentifier:
         """The new UID of ``value``: "2.25." and 128 bits of HMAC (PS3.5 B.2, a UUID-
         derived UID), the same for the same input within this de-identification."""
         text = str(value).strip().rstrip("\x00")
-        if not text:
+        if not text or text.startswith(STANDARD_UID_ROOT):
             return text
         digest = hmac.new(self._uid_key, text.encode(), hashlib.sha256).digest()[:16]
         return "2.25." + str(int.from_bytes(digest, "big"))
@@ -250,6 +308,8 @@ class Deidentifier:
             return
         act = table.action(tag)
         act = RESOLVED.get(act, act) if act is not None else None
+        if act is None:
+            act = beyond_table(tag, vr)
         if act is None:
             if element.VR == "SQ":
                 for item in element.value:

@@ -101,6 +101,7 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
         target_type="imaging.study",
         target_id=view.study.pk,
         details={
+            "name": view.study.audit_label,
             "space": view.study.space_id,
             "series": len(view.series),
             "instances": view.instance_count,
@@ -122,6 +123,7 @@ def instance_content(request: HttpRequest, instance_id: int) -> HttpResponseBase
         **version_lineage_details(version),
         "member": instance.member,
         "study": instance.series.study_id,
+        "study_name": instance.series.study.audit_label,
         "series": instance.series_id,
     }
     if not version.is_downloadable:

@@ -314,6 +314,8 @@ DICOM_AE_TITLE = env.str("SECUREDRIVE_DICOM_AE_TITLE", default="SECUREDRIVE")
 DICOM_ALLOWED_PEERS = env.list("SECUREDRIVE_DICOM_ALLOWED_PEERS", default=[])
 DICOM_OWNER = env.str("SECUREDRIVE_DICOM_OWNER", default="")
 DICOM_FOLDER_ID = env.int("SECUREDRIVE_DICOM_FOLDER_ID", default=0)
+# What the C-STORE receiver's associations together may hold of instances being received.
+DICOM_MEMORY_MAX_MB = env.int("SECUREDRIVE_DICOM_MEMORY_MAX_MB", default=1024)
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -13,6 +13,7 @@ and language, so ``-k previews`` checks the previews alone.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
 import time
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
 from django.conf import settings
 from django.test import Client
@@ -83,6 +85,15 @@ class Page:
     who: str
     url: str
     then: Callable[[Any], None] | None = None
+
+
+def _files_opened_on_a_phone(page: Any) -> None:
+    """The study page opened on a phone (the viewer sizes its canvas to the screen it
+    starts on), then a series' list of files opened."""
+    page.set_viewport_size(PHONE)
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    page.locator("#study-series details summary").first.click()
 
 
 def _submit(page: Any, button: str) -> None:
@@ -231,6 +242,15 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("studies found", "clinician", "/imaging/studies/?q=dupont&modality=CT"),
         Page("study and its viewer", "clinician", "/imaging/studies/{study}/"),
         Page("share a study de-identified", "clinician", "/imaging/studies/{study}/share/"),
+        # As a PACS sends it by C-STORE: no descriptions, files and folders named by UIDs
+        # (64 digits and dots, no place to break a line), the file list opened.
+        Page(
+            "study as a PACS sent it",
+            "clinician",
+            "/imaging/studies/{pacs_study}/",
+            then=_files_opened_on_a_phone,
+        ),
+        Page("share what a PACS sent", "clinician", "/imaging/studies/{pacs_study}/share/"),
     ],
     "clinician": [
         Page("file sharing", "clinician", "/sharing/files/{file}/share/"),
@@ -417,7 +437,24 @@ def imaging_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
             actor=owner, folder=folder, name=instance.path.replace("/", "_"), content=instance.data
         )
         imaging_services.version_index(version_id=version.pk)
-    return {"study": Study.objects.get(study_instance_uid=study.study_instance_uid).pk}
+    pacs = ct_study(instances_per_series=(2,), burned_in_series=True, description="")
+    pacs_folder = services.folder_create(actor=owner, parent=root_of(owner), name="PACS")
+    for instance in pacs.instances:
+        dataset = pydicom.dcmread(io.BytesIO(instance.data))
+        del dataset.SeriesDescription
+        written = io.BytesIO()
+        dataset.save_as(written, enforce_file_format=True)
+        version = version_store(
+            actor=owner,
+            folder=pacs_folder,
+            name=f"{instance.sop_instance_uid}.dcm",
+            content=written.getvalue(),
+        )
+        imaging_services.version_index(version_id=version.pk)
+    return {
+        "study": Study.objects.get(study_instance_uid=study.study_instance_uid).pk,
+        "pacs_study": Study.objects.get(study_instance_uid=pacs.study_instance_uid).pk,
+    }
 
 
 def signing_in_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:

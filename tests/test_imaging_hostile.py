@@ -207,6 +207,68 @@ def test_an_identifier_stored_under_a_time_or_date_representation_is_not_kept() 
     assert str(copy.StudyDate) != "20260412"
 
 
+def test_identifiers_in_attributes_the_table_misses_are_not_kept() -> None:
+    """What a DPO expects gone although dicom-anonymizer's copy of Table E.1-1 has no row
+    for it: the patient's birth date in another calendar, a reviewer's name, free-text
+    comments, an overlay's label, a public attribute no dictionary knows (a vendor's
+    misuse of an even group), at the top level and deep in a sequence."""
+    dataset = pydicom.dcmread(io.BytesIO(ct_study(instances_per_series=(1,)).instances[0].data))
+    secret = "DUPONTSECRET"
+    misses = [
+        (0x00100033, "LO", f"1340/01/01 {secret}"),  # Patient's Birth Date in Alt. Calendar
+        (0x00100034, "LO", f"1400/01/01 {secret}"),  # Patient's Death Date in Alt. Calendar
+        (0x00140104, "PN", f"{secret}^REVIEWER"),  # Secondary Reviewer Name
+        (0x00142006, "PN", f"{secret}^EVALUATOR"),  # Evaluator Name
+        (0x00400400, "LT", f"call {secret} on 06 12 34 56 78"),  # Comments on the SPS
+        (0x0040A160, "UT", f"{secret} said it hurts"),  # Text Value
+        (0x00420010, "ST", f"Report of {secret}"),  # Document Title
+        (0x60000022, "LO", f"{secret} overlay"),  # Overlay Description
+        (0x60001500, "LO", f"{secret} label"),  # Overlay Label
+        (0x00669999, "LO", f"{secret} unknown"),  # in no dictionary
+    ]
+    for tag, vr, value in misses:
+        dataset.add(DataElement(tag, vr, value))
+    deep = pydicom.Dataset()
+    deep.add(DataElement(0x00669999, "LO", f"{secret} deep"))
+    deep.add(DataElement(0x00140104, "PN", f"{secret}^DEEP"))
+    for _level in range(20):
+        outer = pydicom.Dataset()
+        outer.ReferencedImageSequence = pydicom.Sequence([deep])
+        deep = outer
+    dataset.DerivationCodeSequence = pydicom.Sequence([deep])
+
+    result = _deidentified(dataset)
+
+    assert secret.encode() not in result
+    copy = pydicom.dcmread(io.BytesIO(result))
+    assert str(copy.PatientName).startswith("ANON-")
+    assert copy.Rows == dataset.Rows  # the image itself is still there
+
+
+def test_the_originals_uids_in_attributes_the_table_misses_are_replaced_consistently() -> None:
+    """An enhanced CT made of a concatenation, or converted from legacy slices, names the
+    original instances' UIDs (SOP Instance UID of Concatenation Source, Multi-frame
+    Source SOP Instance UID), and other frames of reference: kept, they link the copy
+    back to the patient's study in the hospital's PACS. Replaced like every UID (the same
+    new one for the same original), while the standard's own UIDs (classes) stay."""
+    dataset = pydicom.dcmread(io.BytesIO(ct_study(instances_per_series=(1,)).instances[0].data))
+    original = str(dataset.SOPInstanceUID)
+    frame = str(dataset.FrameOfReferenceUID)
+    dataset.add(DataElement(0x00200242, "UI", original))  # SOP Instance UID of Concat. Source
+    dataset.add(DataElement(0x00081167, "UI", original))  # Multi-frame Source SOP Instance UID
+    dataset.add(DataElement(0x00209313, "UI", frame))  # Table Frame of Reference UID
+    dataset.add(DataElement(0x00083012, "UI", "1.2.3.4.5.6.7"))  # Radiopharm. Admin. Event
+
+    copy = pydicom.dcmread(io.BytesIO(_deidentified(dataset)))
+
+    assert original.encode() not in _deidentified(dataset)
+    assert copy[0x00200242].value == copy.SOPInstanceUID  # the same original, the same new
+    assert copy[0x00081167].value == copy.SOPInstanceUID
+    assert copy[0x00209313].value == copy.FrameOfReferenceUID
+    assert copy[0x00083012].value != "1.2.3.4.5.6.7"
+    assert copy.SOPClassUID == dataset.SOPClassUID
+
+
 # --- Values outside what the index stores ------------------------------------------------
 
 

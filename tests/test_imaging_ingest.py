@@ -181,6 +181,70 @@ def test_unknown_ae_title_or_wrong_address_is_refused_and_audited(
     assert not AuditEvent.objects.filter(action=Action.IMAGING_DICOM_ASSOCIATION_ACCEPT).exists()
 
 
+def _huge_instance(template: bytes, megabytes: int) -> bytes:
+    """One instance whose pixel data is ``megabytes`` MiB (a long multi-frame clip)."""
+    dataset = dcmread(io.BytesIO(template))
+    side = 1024
+    frames = megabytes // 2  # 1024 x 1024 x 16 bits = 2 MiB a frame
+    dataset.Rows = dataset.Columns = side
+    dataset.NumberOfFrames = frames
+    dataset.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    dataset.PixelData = bytes(side * side * 2 * frames)
+    out = io.BytesIO()
+    dataset.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_instance_beyond_the_receivers_memory_is_refused_and_the_listener_lives_on(
+    owner: User, clamd: str, tmp_path: Path
+) -> None:
+    """pynetdicom holds a received data set in memory until it is whole: a peer (or
+    anyone who knows an allowed AE title) sending a multi-GB instance, ten associations
+    at once, took the listener's memory without bound. Beyond the receiver's budget the
+    instance is not kept in memory, fails with 0xA700 (the peer keeps it and may send it
+    later), is named in the batch's audit event, and the next instance lands."""
+    import tracemalloc
+
+    needs("storescu")
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="From the CT room")
+    config = ReceiverConfig.from_settings(
+        host="127.0.0.1",
+        port=free_port(),
+        peers=peers_parse(["CT_ROOM_2@127.0.0.1"]),
+        owner_email=owner.email,
+        folder_id=folder.pk,
+        memory_max_bytes=8 * 1024 * 1024,
+    )
+    study = ct_study(instances_per_series=(2,))
+    big = tmp_path / "big.dcm"
+    big.write_bytes(_huge_instance(study.instances[0].data, 40))
+    small = tmp_path / "small.dcm"
+    small.write_bytes(study.instances[1].data)
+    server = Receiver(config=config, destination=destination_resolve(config)).start(block=False)
+    tracemalloc.start()
+    try:
+        refused = storescu(port=config.port, files=[big], calling_ae="CT_ROOM_2")
+        _current, peak = tracemalloc.get_traced_memory()
+        # 0xA700 is "refused: out of resources": storescu stops its association there.
+        landed = storescu(port=config.port, files=[small], calling_ae="CT_ROOM_2")
+    finally:
+        tracemalloc.stop()
+        server.shutdown()
+
+    assert peak < 30 * 1024 * 1024, f"{peak / 2**20:.0f} MiB held for a 40 MiB instance"
+    assert refused.returncode != 0
+    assert landed.returncode == 0, landed.stderr
+    assert set(landed_files(folder)) == {study.instances[1].sop_instance_uid}
+    first, second = AuditEvent.objects.filter(action=Action.IMAGING_INGEST_STORE).order_by("pk")
+    assert (first.details["stored"], first.details["failed"]) == (0, 1)
+    assert (second.details["stored"], second.details["failed"]) == (1, 0)
+    failure = first.details["failures"][0]
+    assert failure["reason"] == "0xA700"
+    assert failure["sop_instance_uid"] == study.instances[0].sop_instance_uid
+    assert "memory" in failure["problem"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_pacs_administrator_checks_the_link_with_echoscu(
     owner: User, receiver: tuple[int, Folder]
@@ -216,6 +280,43 @@ def test_receiver_refuses_to_start_without_allow_list_owner_or_folder(
         out = io.StringIO()
         call_command("dicom_receiver", "--if-configured", stdout=out)
         assert "not configured" in out.getvalue()
+
+
+def test_on_a_network_address_every_allowed_ae_title_is_pinned_or_said_to_be_from_anywhere(
+    owner: User,
+) -> None:
+    """An AE title is a name anyone can type into a DICOM tool: allowed from any address,
+    any computer of the hospital's network could push studies (fake images for a real
+    patient) into the drive. On an address other than loopback, the receiver refuses to
+    start until each title is pinned to its IP (AE@IP) or explicitly from anywhere (AE@*)."""
+    from imaging.dimse import ReceiverConfigError
+
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="From the PACS")
+    unpinned = ReceiverConfig.from_settings(
+        host="0.0.0.0",  # noqa: S104 (the setting under test)
+        port=11112,
+        peers=peers_parse(["PACS_MAIN", "CT_ROOM_2@10.1.2.3"]),
+        owner_email=owner.email,
+        folder_id=folder.pk,
+    )
+    with pytest.raises(ReceiverConfigError) as refused:
+        destination_resolve(unpinned)
+    message = str(refused.value)
+    assert "PACS_MAIN" in message
+    assert "CT_ROOM_2" not in message
+    assert "AE@*" in message
+
+    anywhere = ReceiverConfig.from_settings(
+        host="0.0.0.0",  # noqa: S104
+        port=11112,
+        peers=peers_parse(["PACS_MAIN@*", "CT_ROOM_2@10.1.2.3"]),
+        owner_email=owner.email,
+        folder_id=folder.pk,
+    )
+    destination_resolve(anywhere)  # no error: the operator said so
+    [pacs, ct] = anywhere.peers
+    assert pacs.allows("PACS_MAIN", "192.0.2.7")
+    assert not ct.allows("CT_ROOM_2", "192.0.2.7")
 
 
 # --- DICOMweb STOW-RS ---------------------------------------------------------------------
@@ -416,3 +517,35 @@ def test_orthanc_forwards_a_study_by_c_store_and_by_its_dicomweb_client(
         assert sha256(by_web) == sha256(instance.data)
     accepted = AuditEvent.objects.get(action=Action.IMAGING_DICOM_ASSOCIATION_ACCEPT)
     assert accepted.details["calling_ae"] == "PACS_MAIN"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_study_meant_for_another_ae_title_or_a_departed_owner_is_refused_at_association(
+    owner: User, receiver: tuple[int, Folder], tmp_path: Path
+) -> None:
+    """A modality configured for another PACS (its called AE title) that reaches our port
+    by a wrong address must not have its patients' images land here; nor may a receiver
+    keep writing as its owner after she left (the account deactivated) or into a folder
+    she may no longer use: the association is refused, said in the audit, and the peer
+    keeps the study."""
+    needs("storescu")
+    port, folder = receiver
+    paths = written(ct_study(instances_per_series=(2,)), tmp_path)
+
+    misdirected = storescu(port=port, files=paths, calling_ae="CT_ROOM_2", called_ae="OTHER_PACS")
+    assert misdirected.returncode != 0
+    assert "rejected" in (misdirected.stderr + misdirected.stdout).lower()
+    refused = AuditEvent.objects.get(action=Action.IMAGING_DICOM_ASSOCIATION_REFUSE)
+    assert refused.details["called_ae"] == "OTHER_PACS"
+    assert "called AE title" in refused.details["reason"]
+
+    User.objects.filter(pk=owner.pk).update(is_active=False)
+    departed = storescu(port=port, files=paths, calling_ae="CT_ROOM_2")
+    assert departed.returncode != 0
+    assert "rejected" in (departed.stderr + departed.stdout).lower()
+    refusals = AuditEvent.objects.filter(action=Action.IMAGING_DICOM_ASSOCIATION_REFUSE)
+    assert "deactivated" in refusals.order_by("-pk")[0].details["reason"]
+
+    assert not landed_files(folder)
+    assert not Folder.objects.filter(parent=folder).exists()  # not even the study's folder
+    assert not AuditEvent.objects.filter(action=Action.IMAGING_DICOM_ASSOCIATION_ACCEPT).exists()

@@ -198,3 +198,34 @@ def test_person_names_read_in_words(raw: str, shown: str) -> None:
     from imaging.names import person_name_words
 
     assert person_name_words(raw) == shown
+
+
+def test_the_auditor_reads_whose_study_was_opened_viewed_and_stored(
+    owner: User, study: tuple[GeneratedStudy, Study]
+) -> None:
+    """An auditor asked "who looked at Mrs Dupont's CT?" reads the patient and the study
+    in the events, not a row number: the study opened, an image viewed, the study
+    stored by a PACS (the ingest names the studies it brought)."""
+    from audit.readable import readable_events
+    from imaging.ingest import Batch
+
+    generated, indexed = study
+    client = client_signed_in(owner)
+    assert client.get(f"/imaging/studies/{indexed.pk}/").status_code == 200
+    instance = Instance.objects.filter(series__study=indexed).first()
+    assert instance is not None
+    assert client.get(f"/imaging/instances/{instance.pk}/").status_code == 200
+    batch = Batch(actor=owner, folder=root_of(owner), via="stow-rs", peer="PACS")
+    batch.instance_land([generated.instances[0].data])
+    batch.record()
+
+    for action in (
+        Action.IMAGING_STUDY_VIEW,
+        Action.IMAGING_INSTANCE_VIEW,
+        Action.IMAGING_INGEST_STORE,
+    ):
+        event = AuditEvent.objects.filter(action=action).last()
+        assert event is not None
+        [readable] = readable_events([event])
+        assert "DUPONT Marie Claire" in readable.what, (action, readable.what)
+        assert generated.description in readable.what, (action, readable.what)

@@ -35,8 +35,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--allow",
             action="append",
-            help="A calling AE title allowed to store, optionally AE@IP; repeat for more "
-            "(replaces SECUREDRIVE_DICOM_ALLOWED_PEERS).",
+            help="A calling AE title allowed to store, AE@IP or AE@* (any address); repeat "
+            "for more (replaces SECUREDRIVE_DICOM_ALLOWED_PEERS).",
         )
         parser.add_argument("--owner", help="E-mail of the account the files belong to.")
         parser.add_argument("--folder", type=int, help="Id of the folder studies land in.")
