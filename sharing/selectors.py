@@ -232,29 +232,48 @@ def transfer_get_for_actor(*, actor: User, transfer_id: int) -> Transfer:
 
 def transfer_files(transfer: Transfer) -> list[File]:
     """What the transfer holds, live, by name: once sent, the files it was sent with
-    (``TransferItem``); before, what is in its folder (and below)."""
+    (``TransferItem``); before, what is in its folder (and below).
+
+    A file its sender may no longer send outside (they left the team whose space holds
+    it) is left out, as a trashed one is: its recipients no longer get it
+    (``link_downloads._sent_items``), and the sender, no longer one of its space's
+    people, must not keep reading its live name and size through their transfer."""
     if transfer.folder_id is None or transfer.purged_at is not None:
         return []
     if transfer.sent_at is not None:
-        return list(
-            File.objects.filter(
-                pk__in=TransferItem.objects.filter(transfer=transfer).values("file_id"),
-                deleted_at__isnull=True,
-                purged_at__isnull=True,
-            )
-            .select_related("current_version")
-            .order_by("name_key")
+        files = File.objects.filter(
+            pk__in=TransferItem.objects.filter(transfer=transfer).values("file_id"),
         )
-    # A draft: what is in its folder (and below), and the files picked from elsewhere
-    # (referenced, not copied).
-    folder_ids = [transfer.folder_id, *files_selectors.folder_descendant_ids([transfer.folder_id])]
-    picked = TransferItem.objects.filter(transfer=transfer).values("file_id")
-    return list(
-        File.objects.filter(Q(folder_id__in=folder_ids) | Q(pk__in=picked))
-        .filter(deleted_at__isnull=True, purged_at__isnull=True)
-        .select_related("current_version")
+    else:
+        # A draft: what is in its folder (and below), and the files picked from
+        # elsewhere (referenced, not copied).
+        folder_ids = [
+            transfer.folder_id,
+            *files_selectors.folder_descendant_ids([transfer.folder_id]),
+        ]
+        picked = TransferItem.objects.filter(transfer=transfer).values("file_id")
+        files = File.objects.filter(Q(folder_id__in=folder_ids) | Q(pk__in=picked))
+    live = (
+        files.filter(deleted_at__isnull=True, purged_at__isnull=True)
+        .select_related("current_version", "space")
         .order_by("name_key")
     )
+    return transfer_files_sendable(transfer, list(live))
+
+
+def transfer_files_sendable(transfer: Transfer, files: list[File]) -> list[File]:
+    """The ``files`` the transfer's sender may still send outside (the one sharing
+    rule, ``files.selectors.sharing_refusal``), asked once per space."""
+    allowed: dict[int, bool] = {}
+    kept = []
+    for file in files:
+        if file.space_id not in allowed:
+            allowed[file.space_id] = files_selectors.sharing_allowed(
+                actor=transfer.created_by, item=file, way=files_selectors.SharingWay.TRANSFER
+            )
+        if allowed[file.space_id]:
+            kept.append(file)
+    return kept
 
 
 def transfer_total_bytes(files: list[File]) -> int:
