@@ -363,3 +363,29 @@ def test_schema_is_also_served_as_yaml() -> None:
 def test_scope_names_in_the_schema_match_the_model() -> None:
     schema = json_of(Client().get("/api/v1/schema/", {"format": "json"}))
     assert schema["components"]["schemas"]["ScopesEnum"]["enum"] == list(TokenScope.values)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/nothing-here/",
+        "/api/v1/files/1/versions/not-a-uuid/content/",
+        "/api/v1/tokens/abc/",
+    ],
+)
+def test_an_address_no_api_view_answers_is_a_json_404(owner: User, path: str) -> None:
+    """An integrator's client mistypes a path or sends a version id that is not a UUID:
+    the answer is the API's JSON error, as docs/api.md says, not the site's HTML page."""
+    _token, plaintext = token_for(owner, "read")
+
+    response = token_client(plaintext).get(path)
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert json_of(response) == {"detail": "Not found."}
+
+
+def test_the_site_keeps_its_own_404_page(owner: User) -> None:
+    response = verified_client(owner).get("/files/not-a-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
