@@ -214,3 +214,63 @@ def test_a_leavers_draft_transfer_neither_shows_nor_sends_the_team_file_it_picke
     event = AuditEvent.objects.get(action=Action.SHARING_TRANSFER_SEND)
     assert event.details["files"] == 1
     assert event.details["withdrawn"] == ["Dupont Jean 1961-04-02 echo.pdf"]
+
+
+def test_a_leaver_no_longer_reads_the_links_and_file_requests_they_made_for_the_team(
+    owner: User, teammate: User, team: Team
+) -> None:
+    """Tom made an outside link to Cardiologie's echo report and a file request into its
+    folder, through which a patient's GP sent a letter. Once he has left the team, the
+    link and the request are no longer his: through the API he neither lists nor opens
+    them (the GP's name and address, what was downloaded), nor withdraws the link;
+    Alice, who stays, still sees his link."""
+    from django.test import Client
+
+    from accounts import tokens
+    from accounts.services import team_member_remove
+    from sharing.models import FileRequestUpload
+
+    root = space_root(space_team_get_or_create(team=team))
+    echo = version_store(actor=owner, folder=root, name="Dupont Jean echo.pdf", content=b"e").file
+    _token, raw = tokens.token_create(
+        actor=teammate, name="Tom's script", scopes=["read", "share"], expires_in_days=30
+    )
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    link = api.post(
+        f"/api/v1/sharing/files/{echo.pk}/links/", {}, content_type="application/json"
+    ).json()
+    asked = api.post(
+        "/api/v1/sharing/requests/",
+        {"folder": root.pk, "title": "Letters for Mr Dupont"},
+        content_type="application/json",
+    ).json()
+    FileRequestUpload.objects.create(
+        request_id=asked["id"],
+        name="Dupont Jean letter.pdf",
+        size=10,
+        uploader_name="Dr Gérard Lenoir",
+        uploader_email="g.lenoir@cabinet.example",
+    )
+    assert [row["id"] for row in api.get("/api/v1/sharing/links/").json()] == [link["id"]]
+    team_member_remove(
+        actor=owner, membership=TeamMembership.objects.get(user=teammate), reason="team_management"
+    )
+
+    assert api.get("/api/v1/sharing/links/").json() == []
+    assert api.get("/api/v1/sharing/requests/").json() == []
+    opened = api.get(f"/api/v1/sharing/requests/{asked['id']}/")
+    assert opened.status_code == 404
+    assert b"Lenoir" not in opened.content
+    assert api.post(f"/api/v1/sharing/links/{link['id']}/revoke/").status_code == 404
+    assert AuditEvent.objects.filter(
+        action=Action.SHARING_LINK_REVOKE, outcome="denied", target_id=str(link["id"])
+    ).exists()
+    assert AuditEvent.objects.filter(
+        action=Action.SHARING_REQUEST_ACCESS, outcome="denied", target_id=str(asked["id"])
+    ).exists()
+    alices = Client(
+        HTTP_AUTHORIZATION=f"Bearer {tokens.token_create(actor=owner, name='A', scopes=['read'], expires_in_days=1)[1]}"
+    )
+    assert [row["id"] for row in alices.get(f"/api/v1/sharing/files/{echo.pk}/links/").json()] == [
+        link["id"]
+    ]
