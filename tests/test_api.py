@@ -389,3 +389,42 @@ def test_the_site_keeps_its_own_404_page(owner: User) -> None:
     response = verified_client(owner).get("/files/not-a-page/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_a_key_given_twice_is_refused_not_read_as_the_last_one(owner: User) -> None:
+    """``{"name": "A", "name": "B"}``: a proxy or a log reading the first value would not
+    see what was made. The API refuses it (400, recorded) and makes nothing."""
+    client = verified_client(owner)
+
+    response = client.post(
+        TOKENS,
+        '{"name": "Lab", "scopes": ["read"], "scopes": ["read", "write", "share"], '
+        '"expires_in_days": 30}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert "duplicate key 'scopes'" in json_of(response)["detail"]
+    assert not PersonalAccessToken.objects.exists()
+    refused = AuditEvent.objects.get(action=Action.REQUEST_INPUT_REFUSE)
+    assert refused.details["status"] == 400
+
+
+def test_a_json_body_past_the_upload_memory_limit_is_a_413_never_parsed(
+    owner: User, settings: Any
+) -> None:
+    """A body larger than DATA_UPLOAD_MAX_MEMORY_SIZE is refused with the API's JSON
+    error (413, recorded), not Django's HTML 400 page."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    client = verified_client(owner)
+    body = json.dumps(
+        {"name": "Lab", "scopes": ["read"], "expires_in_days": 30, "padding": "x" * 20_000}
+    )
+
+    response = client.post(TOKENS, body, content_type="application/json")
+
+    assert response.status_code == 413
+    assert set(json_of(response)) == {"detail"}
+    assert not PersonalAccessToken.objects.exists()
+    refused = AuditEvent.objects.get(action=Action.REQUEST_INPUT_REFUSE)
+    assert refused.details["status"] == 413
