@@ -302,10 +302,16 @@ def test_outsider_cannot_revoke_someone_elses_token_by_guessing_its_id(
     by_token = token_client(outsider_plaintext).delete(f"{TOKENS}{victim.pk}/")
 
     assert (by_session.status_code, by_token.status_code) == (404, 404)
-    assert json_of(by_session) == {"detail": "No PersonalAccessToken matches the given query."}
+    # The same answer as for any object not yours (docs/api.md), naming no model.
+    assert json_of(by_session) == json_of(by_token) == {"detail": "Not found."}
     victim.refresh_from_db()
     assert victim.revoked_at is None
     assert token_client(victim_plaintext).get(ME).status_code == 200
+    # Someone trying ids is on record, both times, as Oscar.
+    tries = AuditEvent.objects.filter(action=Action.ACCOUNTS_TOKEN_REVOKE, outcome="denied")
+    assert [(event.actor_id, event.target_id) for event in tries] == [
+        (str(outsider.pk), str(victim.pk))
+    ] * 2
 
 
 def test_unknown_token_id_is_a_404(owner: User) -> None:
