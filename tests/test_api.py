@@ -434,3 +434,28 @@ def test_a_json_body_past_the_upload_memory_limit_is_a_413_never_parsed(
     assert not PersonalAccessToken.objects.exists()
     refused = AuditEvent.objects.get(action=Action.REQUEST_INPUT_REFUSE)
     assert refused.details["status"] == 413
+
+
+def test_a_client_over_the_api_rate_limit_is_refused_and_recorded_once(
+    owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice's script loops: past the per-person limit each call gets a 429 with
+    Retry-After (docs/rate-limits.md), and the log shows it once per window, naming her
+    and the limit, not once per refused call."""
+    from accounts.throttling import UserThrottle
+
+    monkeypatch.setattr(UserThrottle, "THROTTLE_RATES", {"user": "2/minute"})
+    _token, plaintext = token_for(owner, "read")
+    client = token_client(plaintext)
+
+    answers = [client.get(ME) for _ in range(4)]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 429, 429]
+    assert 1 <= int(answers[2]["Retry-After"]) <= 60
+    assert set(json_of(answers[2])) == {"detail"}
+    limited = AuditEvent.objects.get(action=Action.RATELIMIT_API)
+    assert limited.outcome == "denied"
+    assert limited.actor_id == str(owner.pk)
+    assert limited.details["limit"] == "user"
+    assert limited.details["rate"] == "2/minute"
+    assert limited.details["view"] == "api:me"
