@@ -459,3 +459,36 @@ def test_a_client_over_the_api_rate_limit_is_refused_and_recorded_once(
     assert limited.details["limit"] == "user"
     assert limited.details["rate"] == "2/minute"
     assert limited.details["view"] == "api:me"
+
+
+def _documented_fields(schema: dict[str, Any], path: str, method: str, status: int) -> set[str]:
+    answer = schema["paths"][path][method]["responses"][str(status)]
+    reference = answer["content"]["application/json"]["schema"]["$ref"]
+    return set(schema["components"]["schemas"][reference.rsplit("/", 1)[1]]["properties"])
+
+
+def test_the_schema_names_every_field_of_the_sharing_answers(owner: User) -> None:
+    """A client generated from the schema must not drop what the answer holds: the
+    file request's address (shown once), a transfer's files and recipients."""
+    from tests.files_helpers import root_of
+
+    schema = json_of(Client().get("/api/v1/schema/", {"format": "json"}))
+    _token, plaintext = token_for(owner, "read", "share")
+    api = token_client(plaintext)
+
+    asked = api.post(
+        "/api/v1/sharing/requests/",
+        {"folder": root_of(owner).pk, "title": "Scans"},
+        content_type="application/json",
+    )
+    opened = api.get(f"/api/v1/sharing/requests/{asked.json()['id']}/")
+    started = api.post(
+        "/api/v1/sharing/transfers/", {"subject": "Scans"}, content_type="application/json"
+    )
+    seen = api.get(f"/api/v1/sharing/transfers/{started.json()['id']}/")
+
+    requests, transfers = "/api/v1/sharing/requests/", "/api/v1/sharing/transfers/"
+    assert set(asked.json()) == _documented_fields(schema, requests, "post", 201)
+    assert set(opened.json()) == _documented_fields(schema, requests + "{request_id}/", "get", 200)
+    assert set(started.json()) == _documented_fields(schema, transfers, "post", 201)
+    assert set(seen.json()) == _documented_fields(schema, transfers + "{transfer_id}/", "get", 200)
