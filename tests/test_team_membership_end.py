@@ -268,9 +268,12 @@ def test_a_leaver_no_longer_reads_the_links_and_file_requests_they_made_for_the_
     assert AuditEvent.objects.filter(
         action=Action.SHARING_REQUEST_ACCESS, outcome="denied", target_id=str(asked["id"])
     ).exists()
-    alices = Client(
-        HTTP_AUTHORIZATION=f"Bearer {tokens.token_create(actor=owner, name='A', scopes=['read'], expires_in_days=1)[1]}"
+    _alices, alices_raw = tokens.token_create(
+        actor=owner, name="Alice's script", scopes=["read"], expires_in_days=1
     )
-    assert [row["id"] for row in alices.get(f"/api/v1/sharing/files/{echo.pk}/links/").json()] == [
-        link["id"]
-    ]
+    alices = Client(HTTP_AUTHORIZATION=f"Bearer {alices_raw}")
+    # Alice sees it as its recipients find it: dead with Tom's membership.
+    assert [
+        (row["id"], row["state"])
+        for row in alices.get(f"/api/v1/sharing/files/{echo.pk}/links/").json()
+    ] == [(link["id"], "revoked")]
