@@ -10,7 +10,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.shortcuts import get_object_or_404
 from django.utils.cache import add_never_cache_headers
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import (
@@ -20,6 +19,7 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -274,6 +274,8 @@ class TokenDetailView(APIView):
     )
     def delete(self, request: Request, token_id: int) -> Response:
         me = signed_in_user(request)
-        token = get_object_or_404(tokens.tokens_of(user=me), pk=token_id)
+        token = tokens.token_get_for_actor(actor=me, token_id=token_id)
+        if token is None:
+            raise NotFound()
         tokens.token_revoke(actor=me, token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)

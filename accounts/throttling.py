@@ -8,6 +8,7 @@ and ``Retry-After`` is the exact wait (core/ratelimit.py).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from rest_framework.request import Request
@@ -16,7 +17,10 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, User
 if TYPE_CHECKING:  # DRF imports this module while it builds APIView
     from rest_framework.views import APIView
 
-from core.ratelimit import rate_limit_check
+from audit import services as audit
+from audit.actions import Action
+from audit.models import Outcome
+from core.ratelimit import rate_limit_check, rate_limit_hit
 
 
 class ExactRateThrottleMixin(SimpleRateThrottle):
@@ -39,7 +43,34 @@ class ExactRateThrottleMixin(SimpleRateThrottle):
             fail_open=self.fail_open,
         )
         self._retry_after = verdict.retry_after
+        if verdict.limited:
+            self._limited_record(request, key=key, window_s=int(duration))
         return not verdict.limited
+
+    def _limited_record(self, request: Request, *, key: str, window_s: int) -> None:
+        """A 429 is recorded (``ratelimit.api``), once per client and window: a script
+        stuck in a loop shows in the log, without one event per refused call."""
+        if rate_limit_hit(
+            group=f"audit.api.{self.scope}", key=key, rate=f"1/{window_s}s", fail_open=True
+        ):
+            return
+        user = getattr(request, "user", None)
+        signed_in = user is not None and bool(getattr(user, "is_authenticated", False))
+        match = getattr(request._request, "resolver_match", None)
+        audit.record(
+            action=Action.RATELIMIT_API,
+            outcome=Outcome.DENIED,
+            actor=user if signed_in else None,
+            actor_label="" if signed_in else "anonymous",
+            details={
+                "limit": self.scope,
+                "rate": str(self.rate),
+                "retry_after": math.ceil(self.wait()),
+                # The route, not the path (docs/audit.md, "Refused input").
+                "view": match.view_name if match is not None else "",
+                "method": request.method or "",
+            },
+        )
 
     def wait(self) -> float:
         """Seconds until a request is let through (``Retry-After``, rounded up by DRF),

@@ -84,6 +84,22 @@ def tokens_of(*, user: User) -> QuerySet[PersonalAccessToken]:
     return PersonalAccessToken.objects.filter(user=user).order_by("-created_at", "-pk")
 
 
+def token_get_for_actor(*, actor: User, token_id: int) -> PersonalAccessToken | None:
+    """One of ``actor``'s tokens, or None: another person's token is not found, exactly
+    like one that does not exist, and the attempt is recorded (someone trying ids)."""
+    token = tokens_of(user=actor).filter(pk=token_id).first()
+    if token is None:
+        audit.record(
+            action=Action.ACCOUNTS_TOKEN_REVOKE,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="accounts.token",
+            target_id=token_id,
+            details={"reason": "not_found"},
+        )
+    return token
+
+
 def tokens_active_count(*, user: User) -> int:
     return PersonalAccessToken.objects.filter(
         user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()

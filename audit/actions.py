@@ -429,6 +429,11 @@ class Action(enum.StrEnum):
         _("refused: the rate limiter could not count"),
         Category.ACCESS,
     )
+    RATELIMIT_API = (
+        "ratelimit.api",
+        _("refused: too many API requests"),
+        Category.ACCESS,
+    )
 
     # Imaging: DICOM studies (docs/imaging.md).
     IMAGING_VERSION_INDEX = (

@@ -3,6 +3,10 @@ from django.views.i18n import set_language
 
 from securedrive import health, views
 
+# JSON for /api/ addresses, the site's pages for the rest.
+handler404 = views.page_not_found
+handler500 = views.server_error
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("accounts.urls")),

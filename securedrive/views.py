@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
+from rest_framework.exceptions import APIException, NotFound
 
 from accounts.permissions import signed_in_user, site_admin_required
 from audit.refusals import csrf_refusal_record
@@ -51,3 +53,25 @@ def platform_status(request: HttpRequest) -> HttpResponse:
         for name, label in _CHECK_LABELS.items()
     ]
     return render(request, "includes/platform_status.html", {"checks": checks})
+
+
+# --- Error pages: JSON under /api/ (docs/api.md, "Errors") ---------------------------------
+# An address no API view answers (a mistyped path, a version id that is not a UUID)
+# never reaches the REST framework, so Django's handlers answer it: an integrator's
+# client must get the same ``{"detail": ...}`` as from any API view, not an HTML page.
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": str(NotFound.default_detail)}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": str(APIException.default_detail)}, status=500)
+    return defaults.server_error(request)

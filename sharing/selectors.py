@@ -164,12 +164,13 @@ def share_link_may_manage(*, actor: User, link: ShareLink) -> bool:
     someone it was only shared with, even as editor, does not see its links)."""
     if not (actor.is_authenticated and actor.is_active):
         return False
-    if link.created_by_id == actor.pk:
-        return True
     item = link.file or link.folder
     if item is not None:
+        # The creator too only while one of those people: someone who left the team
+        # keeps neither the link (it died, ``link_access.link_state_now``) nor its
+        # receipts (recipients' addresses, the names of what they downloaded).
         return files_selectors.sharing_managed_by(actor=actor, item=item)
-    return False
+    return link.created_by_id == actor.pk
 
 
 def _with_targets(links: QuerySet[ShareLink]) -> QuerySet[ShareLink]:
@@ -179,8 +180,14 @@ def _with_targets(links: QuerySet[ShareLink]) -> QuerySet[ShareLink]:
 
 
 def share_links_of_actor(*, actor: User) -> QuerySet[ShareLink]:
-    """Every link the person created, newest first."""
-    return _with_targets(ShareLink.objects.filter(created_by=actor)).order_by("-created_at")
+    """Every link the person created that they may still manage (``share_link_may_manage``:
+    not those to a file or folder of a team they left), newest first."""
+    spaces = files_selectors.spaces_accessible_by(actor)
+    return _with_targets(
+        ShareLink.objects.filter(created_by=actor).filter(
+            Q(transfer__isnull=False) | Q(file__space__in=spaces) | Q(folder__space__in=spaces)
+        )
+    ).order_by("-created_at")
 
 
 def share_links_for_item(*, actor: User, target: File | Folder) -> QuerySet[ShareLink]:
@@ -194,9 +201,18 @@ def share_links_for_item(*, actor: User, target: File | Folder) -> QuerySet[Shar
 
 
 def share_link_get_for_actor(*, actor: User, link_id: int) -> ShareLink:
-    """A link the person may manage, or ``LinkRuleError`` (shown as 404)."""
+    """A link the person may manage (to withdraw it), or ``LinkRuleError`` (shown as
+    404), audited like the other lookups of something not theirs."""
     link = _with_targets(ShareLink.objects.filter(pk=link_id)).first()
     if link is None or not share_link_may_manage(actor=actor, link=link):
+        audit.record(
+            action=Action.SHARING_LINK_REVOKE,
+            outcome=Outcome.DENIED,
+            actor=actor if actor.is_authenticated else None,
+            target_type="sharing.link",
+            target_id=link_id,
+            details={"reason": "not_found"},
+        )
         raise LinkRuleError(_("No such link."))
     return link
 
@@ -232,29 +248,48 @@ def transfer_get_for_actor(*, actor: User, transfer_id: int) -> Transfer:
 
 def transfer_files(transfer: Transfer) -> list[File]:
     """What the transfer holds, live, by name: once sent, the files it was sent with
-    (``TransferItem``); before, what is in its folder (and below)."""
+    (``TransferItem``); before, what is in its folder (and below).
+
+    A file its sender may no longer send outside (they left the team whose space holds
+    it) is left out, as a trashed one is: its recipients no longer get it
+    (``link_downloads._sent_items``), and the sender, no longer one of its space's
+    people, must not keep reading its live name and size through their transfer."""
     if transfer.folder_id is None or transfer.purged_at is not None:
         return []
     if transfer.sent_at is not None:
-        return list(
-            File.objects.filter(
-                pk__in=TransferItem.objects.filter(transfer=transfer).values("file_id"),
-                deleted_at__isnull=True,
-                purged_at__isnull=True,
-            )
-            .select_related("current_version")
-            .order_by("name_key")
+        files = File.objects.filter(
+            pk__in=TransferItem.objects.filter(transfer=transfer).values("file_id"),
         )
-    # A draft: what is in its folder (and below), and the files picked from elsewhere
-    # (referenced, not copied).
-    folder_ids = [transfer.folder_id, *files_selectors.folder_descendant_ids([transfer.folder_id])]
-    picked = TransferItem.objects.filter(transfer=transfer).values("file_id")
-    return list(
-        File.objects.filter(Q(folder_id__in=folder_ids) | Q(pk__in=picked))
-        .filter(deleted_at__isnull=True, purged_at__isnull=True)
-        .select_related("current_version")
+    else:
+        # A draft: what is in its folder (and below), and the files picked from
+        # elsewhere (referenced, not copied).
+        folder_ids = [
+            transfer.folder_id,
+            *files_selectors.folder_descendant_ids([transfer.folder_id]),
+        ]
+        picked = TransferItem.objects.filter(transfer=transfer).values("file_id")
+        files = File.objects.filter(Q(folder_id__in=folder_ids) | Q(pk__in=picked))
+    live = (
+        files.filter(deleted_at__isnull=True, purged_at__isnull=True)
+        .select_related("current_version", "space")
         .order_by("name_key")
     )
+    return transfer_files_sendable(transfer, list(live))
+
+
+def transfer_files_sendable(transfer: Transfer, files: list[File]) -> list[File]:
+    """The ``files`` the transfer's sender may still send outside (the one sharing
+    rule, ``files.selectors.sharing_refusal``), asked once per space."""
+    allowed: dict[int, bool] = {}
+    kept = []
+    for file in files:
+        if file.space_id not in allowed:
+            allowed[file.space_id] = files_selectors.sharing_allowed(
+                actor=transfer.created_by, item=file, way=files_selectors.SharingWay.TRANSFER
+            )
+        if allowed[file.space_id]:
+            kept.append(file)
+    return kept
 
 
 def transfer_total_bytes(files: list[File]) -> int:
@@ -310,8 +345,13 @@ def transfer_status(transfer: Transfer, *, now: dt.datetime | None = None) -> st
 
 
 def file_requests_for_actor(actor: User) -> QuerySet[FileRequest]:
+    """The person's file requests into a space they still belong to: one into a folder
+    of a team they left no longer answers outsiders (``sharing_refusal``), and what
+    arrived through it (patients' files, senders' names and addresses) is the team's."""
     return (
-        FileRequest.objects.filter(created_by=actor)
+        FileRequest.objects.filter(
+            created_by=actor, folder__space__in=files_selectors.spaces_accessible_by(actor)
+        )
         .select_related("folder", "folder__space")
         .order_by("-created_at")
     )

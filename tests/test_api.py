@@ -302,10 +302,16 @@ def test_outsider_cannot_revoke_someone_elses_token_by_guessing_its_id(
     by_token = token_client(outsider_plaintext).delete(f"{TOKENS}{victim.pk}/")
 
     assert (by_session.status_code, by_token.status_code) == (404, 404)
-    assert json_of(by_session) == {"detail": "No PersonalAccessToken matches the given query."}
+    # The same answer as for any object not yours (docs/api.md), naming no model.
+    assert json_of(by_session) == json_of(by_token) == {"detail": "Not found."}
     victim.refresh_from_db()
     assert victim.revoked_at is None
     assert token_client(victim_plaintext).get(ME).status_code == 200
+    # Someone trying ids is on record, both times, as Oscar.
+    tries = AuditEvent.objects.filter(action=Action.ACCOUNTS_TOKEN_REVOKE, outcome="denied")
+    assert [(event.actor_id, event.target_id) for event in tries] == [
+        (str(outsider.pk), str(victim.pk))
+    ] * 2
 
 
 def test_unknown_token_id_is_a_404(owner: User) -> None:
@@ -363,3 +369,126 @@ def test_schema_is_also_served_as_yaml() -> None:
 def test_scope_names_in_the_schema_match_the_model() -> None:
     schema = json_of(Client().get("/api/v1/schema/", {"format": "json"}))
     assert schema["components"]["schemas"]["ScopesEnum"]["enum"] == list(TokenScope.values)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/nothing-here/",
+        "/api/v1/files/1/versions/not-a-uuid/content/",
+        "/api/v1/tokens/abc/",
+    ],
+)
+def test_an_address_no_api_view_answers_is_a_json_404(owner: User, path: str) -> None:
+    """An integrator's client mistypes a path or sends a version id that is not a UUID:
+    the answer is the API's JSON error, as docs/api.md says, not the site's HTML page."""
+    _token, plaintext = token_for(owner, "read")
+
+    response = token_client(plaintext).get(path)
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert json_of(response) == {"detail": "Not found."}
+
+
+def test_the_site_keeps_its_own_404_page(owner: User) -> None:
+    response = verified_client(owner).get("/files/not-a-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_a_key_given_twice_is_refused_not_read_as_the_last_one(owner: User) -> None:
+    """``{"name": "A", "name": "B"}``: a proxy or a log reading the first value would not
+    see what was made. The API refuses it (400, recorded) and makes nothing."""
+    client = verified_client(owner)
+
+    response = client.post(
+        TOKENS,
+        '{"name": "Lab", "scopes": ["read"], "scopes": ["read", "write", "share"], '
+        '"expires_in_days": 30}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert "duplicate key 'scopes'" in json_of(response)["detail"]
+    assert not PersonalAccessToken.objects.exists()
+    refused = AuditEvent.objects.get(action=Action.REQUEST_INPUT_REFUSE)
+    assert refused.details["status"] == 400
+
+
+def test_a_json_body_past_the_upload_memory_limit_is_a_413_never_parsed(
+    owner: User, settings: Any
+) -> None:
+    """A body larger than DATA_UPLOAD_MAX_MEMORY_SIZE is refused with the API's JSON
+    error (413, recorded), not Django's HTML 400 page."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    client = verified_client(owner)
+    body = json.dumps(
+        {"name": "Lab", "scopes": ["read"], "expires_in_days": 30, "padding": "x" * 20_000}
+    )
+
+    response = client.post(TOKENS, body, content_type="application/json")
+
+    assert response.status_code == 413
+    assert set(json_of(response)) == {"detail"}
+    assert not PersonalAccessToken.objects.exists()
+    refused = AuditEvent.objects.get(action=Action.REQUEST_INPUT_REFUSE)
+    assert refused.details["status"] == 413
+
+
+def test_a_client_over_the_api_rate_limit_is_refused_and_recorded_once(
+    owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice's script loops: past the per-person limit each call gets a 429 with
+    Retry-After (docs/rate-limits.md), and the log shows it once per window, naming her
+    and the limit, not once per refused call."""
+    from accounts.throttling import UserThrottle
+
+    monkeypatch.setattr(UserThrottle, "THROTTLE_RATES", {"user": "2/minute"})
+    _token, plaintext = token_for(owner, "read")
+    client = token_client(plaintext)
+
+    answers = [client.get(ME) for _ in range(4)]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 429, 429]
+    assert 1 <= int(answers[2]["Retry-After"]) <= 60
+    assert set(json_of(answers[2])) == {"detail"}
+    limited = AuditEvent.objects.get(action=Action.RATELIMIT_API)
+    assert limited.outcome == "denied"
+    assert limited.actor_id == str(owner.pk)
+    assert limited.details["limit"] == "user"
+    assert limited.details["rate"] == "2/minute"
+    assert limited.details["view"] == "api:me"
+
+
+def _documented_fields(schema: dict[str, Any], path: str, method: str, status: int) -> set[str]:
+    answer = schema["paths"][path][method]["responses"][str(status)]
+    reference = answer["content"]["application/json"]["schema"]["$ref"]
+    return set(schema["components"]["schemas"][reference.rsplit("/", 1)[1]]["properties"])
+
+
+def test_the_schema_names_every_field_of_the_sharing_answers(owner: User) -> None:
+    """A client generated from the schema must not drop what the answer holds: the
+    file request's address (shown once), a transfer's files and recipients."""
+    from tests.files_helpers import root_of
+
+    schema = json_of(Client().get("/api/v1/schema/", {"format": "json"}))
+    _token, plaintext = token_for(owner, "read", "share")
+    api = token_client(plaintext)
+
+    asked = api.post(
+        "/api/v1/sharing/requests/",
+        {"folder": root_of(owner).pk, "title": "Scans"},
+        content_type="application/json",
+    )
+    opened = api.get(f"/api/v1/sharing/requests/{asked.json()['id']}/")
+    started = api.post(
+        "/api/v1/sharing/transfers/", {"subject": "Scans"}, content_type="application/json"
+    )
+    seen = api.get(f"/api/v1/sharing/transfers/{started.json()['id']}/")
+
+    requests, transfers = "/api/v1/sharing/requests/", "/api/v1/sharing/transfers/"
+    assert set(asked.json()) == _documented_fields(schema, requests, "post", 201)
+    assert set(opened.json()) == _documented_fields(schema, requests + "{request_id}/", "get", 200)
+    assert set(started.json()) == _documented_fields(schema, transfers, "post", 201)
+    assert set(seen.json()) == _documented_fields(schema, transfers + "{transfer_id}/", "get", 200)

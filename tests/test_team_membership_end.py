@@ -153,3 +153,127 @@ def test_the_plan_says_when_the_leaver_was_the_teams_only_manager(
     report = OffboardingReport.objects.get(user=owner)
     done = " ".join(line["text"] for line in plan_in_words(report.plan, done=True))
     assert "1 team left without a manager: Cardiologie" in done
+
+
+def test_a_leavers_draft_transfer_neither_shows_nor_sends_the_team_file_it_picked(
+    owner: User, teammate: User, team: Team
+) -> None:
+    """Tom picked Cardiologie's echo report and a letter of his own into a draft
+    transfer, then left the team. Through the API he no longer reads the report's live
+    name and size in his draft, and sending it sends his letter only, the report named
+    in the send's audit event as withdrawn (its recipients would get nothing of it)."""
+    from django.test import Client
+
+    from accounts import tokens
+    from accounts.services import team_member_remove
+    from sharing.models import TransferItem
+    from tests.files_helpers import root_of
+
+    root = space_root(space_team_get_or_create(team=team))
+    echo = version_store(actor=owner, folder=root, name="Dupont Jean echo.pdf", content=b"e").file
+    letter = version_store(
+        actor=teammate, folder=root_of(teammate), name="cover letter.pdf", content=b"l"
+    ).file
+    _token, raw = tokens.token_create(
+        actor=teammate, name="Tom's script", scopes=["read", "share"], expires_in_days=30
+    )
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    draft = api.post(
+        "/api/v1/sharing/transfers/", {"subject": "Echo"}, content_type="application/json"
+    ).json()
+    added = api.post(
+        f"/api/v1/sharing/transfers/{draft['id']}/files/",
+        {"files": [echo.pk, letter.pk]},
+        content_type="application/json",
+    )
+    assert [file["name"] for file in added.json()["files"]] == [
+        "cover letter.pdf",
+        "Dupont Jean echo.pdf",
+    ]
+    team_member_remove(
+        actor=owner, membership=TeamMembership.objects.get(user=teammate), reason="team_management"
+    )
+    echo.name = "Dupont Jean 1961-04-02 echo.pdf"
+    echo.save(update_fields=["name"])
+
+    seen = api.get(f"/api/v1/sharing/transfers/{draft['id']}/")
+    sent = api.post(
+        f"/api/v1/sharing/transfers/{draft['id']}/send/",
+        {"recipients": ["cardio@clinique.example"]},
+        content_type="application/json",
+    )
+
+    assert seen.status_code == 200
+    assert [file["name"] for file in seen.json()["files"]] == ["cover letter.pdf"]
+    assert seen.json()["total_bytes"] == 1
+    assert sent.status_code == 200, sent.content
+    assert [file["name"] for file in sent.json()["files"]] == ["cover letter.pdf"]
+    assert list(
+        TransferItem.objects.filter(transfer_id=draft["id"]).values_list("file_id", flat=True)
+    ) == [letter.pk]
+    event = AuditEvent.objects.get(action=Action.SHARING_TRANSFER_SEND)
+    assert event.details["files"] == 1
+    assert event.details["withdrawn"] == ["Dupont Jean 1961-04-02 echo.pdf"]
+
+
+def test_a_leaver_no_longer_reads_the_links_and_file_requests_they_made_for_the_team(
+    owner: User, teammate: User, team: Team
+) -> None:
+    """Tom made an outside link to Cardiologie's echo report and a file request into its
+    folder, through which a patient's GP sent a letter. Once he has left the team, the
+    link and the request are no longer his: through the API he neither lists nor opens
+    them (the GP's name and address, what was downloaded), nor withdraws the link;
+    Alice, who stays, still sees his link."""
+    from django.test import Client
+
+    from accounts import tokens
+    from accounts.services import team_member_remove
+    from sharing.models import FileRequestUpload
+
+    root = space_root(space_team_get_or_create(team=team))
+    echo = version_store(actor=owner, folder=root, name="Dupont Jean echo.pdf", content=b"e").file
+    _token, raw = tokens.token_create(
+        actor=teammate, name="Tom's script", scopes=["read", "share"], expires_in_days=30
+    )
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    link = api.post(
+        f"/api/v1/sharing/files/{echo.pk}/links/", {}, content_type="application/json"
+    ).json()
+    asked = api.post(
+        "/api/v1/sharing/requests/",
+        {"folder": root.pk, "title": "Letters for Mr Dupont"},
+        content_type="application/json",
+    ).json()
+    FileRequestUpload.objects.create(
+        request_id=asked["id"],
+        name="Dupont Jean letter.pdf",
+        size=10,
+        uploader_name="Dr Gérard Lenoir",
+        uploader_email="g.lenoir@cabinet.example",
+    )
+    assert [row["id"] for row in api.get("/api/v1/sharing/links/").json()] == [link["id"]]
+    team_member_remove(
+        actor=owner, membership=TeamMembership.objects.get(user=teammate), reason="team_management"
+    )
+
+    assert api.get("/api/v1/sharing/links/").json() == []
+    assert api.get("/api/v1/sharing/requests/").json() == []
+    opened = api.get(f"/api/v1/sharing/requests/{asked['id']}/")
+    assert opened.status_code == 404
+    assert b"Lenoir" not in opened.content
+    assert api.post(f"/api/v1/sharing/links/{link['id']}/revoke/").status_code == 404
+    assert AuditEvent.objects.filter(
+        action=Action.SHARING_LINK_REVOKE, outcome="denied", target_id=str(link["id"])
+    ).exists()
+    assert AuditEvent.objects.filter(
+        action=Action.SHARING_REQUEST_ACCESS, outcome="denied", target_id=str(asked["id"])
+    ).exists()
+    _alices, alices_raw = tokens.token_create(
+        actor=owner, name="Alice's script", scopes=["read"], expires_in_days=1
+    )
+    alices = Client(HTTP_AUTHORIZATION=f"Bearer {alices_raw}")
+    # Alice sees it as its recipients find it: dead with Tom's membership.
+    assert [
+        (row["id"], row["state"])
+        for row in alices.get(f"/api/v1/sharing/files/{echo.pk}/links/").json()
+    ] == [(link["id"], "revoked")]

@@ -8,8 +8,8 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
@@ -101,7 +101,9 @@ def token_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     me = signed_in_user(request)
-    token = get_object_or_404(tokens.tokens_of(user=me), pk=token_id)
+    token = tokens.token_get_for_actor(actor=me, token_id=token_id)
+    if token is None:
+        raise Http404
     if request.method == "GET":
         return render(request, "accounts/tokens/revoke.html", {"token": token})
     tokens.token_revoke(actor=me, token=token)

@@ -62,6 +62,18 @@ class FileRequestSerializer(serializers.Serializer[FileRequest]):
         return selectors.file_request_places(file_request)[1]
 
 
+class FileRequestDetailSerializer(FileRequestSerializer):
+    """What the answers about one request hold (``_detail``): the schema must say so."""
+
+    uploads = FileRequestUploadSerializer(many=True)
+
+
+class FileRequestCreatedSerializer(FileRequestDetailSerializer):
+    url = serializers.CharField(
+        help_text="The address to give the sender. Shown in this response only."
+    )
+
+
 class FileRequestCreateSerializer(serializers.Serializer[Any]):
     folder = serializers.IntegerField()
     title = serializers.CharField(max_length=200)
@@ -111,7 +123,7 @@ class FileRequestListView(RequestsAPIView):
     @extend_schema(
         summary="Create a file request; the response holds its URL, once",
         request=FileRequestCreateSerializer,
-        responses={201: FileRequestSerializer, **_ERRORS},
+        responses={201: FileRequestCreatedSerializer, **_ERRORS},
         tags=["sharing"],
     )
     def post(self, request: Request) -> Response:
@@ -142,7 +154,7 @@ class FileRequestListView(RequestsAPIView):
 class FileRequestView(RequestsAPIView):
     @extend_schema(
         summary="A file request and what arrived through it",
-        responses={200: FileRequestSerializer, **_ERRORS},
+        responses={200: FileRequestDetailSerializer, **_ERRORS},
         tags=["sharing"],
     )
     def get(self, request: Request, request_id: int) -> Response:
@@ -156,7 +168,7 @@ class FileRequestCloseView(RequestsAPIView):
     @extend_schema(
         summary="Close a file request (its link answers 410 from now on)",
         request=None,
-        responses={200: FileRequestSerializer, **_ERRORS},
+        responses={200: FileRequestDetailSerializer, **_ERRORS},
         tags=["sharing"],
     )
     def post(self, request: Request, request_id: int) -> Response:

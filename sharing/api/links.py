@@ -25,6 +25,7 @@ from sharing.api.scopes import ReadOrShareScope
 from sharing.errors import LinkRuleError
 from sharing.models import ShareLink, ShareLinkDownload
 from sharing.services import links
+from sharing.services.link_access import link_state_now
 
 
 class ReceiptSerializer(serializers.Serializer[ShareLinkDownload]):
@@ -58,7 +59,8 @@ class LinkSerializer(serializers.Serializer[ShareLink]):
     downloads = ReceiptSerializer(many=True)
 
     def get_state(self, link: ShareLink) -> str:
-        return str(links.share_link_state(link))
+        # As recipients find it: a link whose maker left the team is dead.
+        return str(link_state_now(link))
 
     def get_has_password(self, link: ShareLink) -> bool:
         return bool(link.password_hash)

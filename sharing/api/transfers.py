@@ -46,7 +46,9 @@ class TransferRecipientSerializer(serializers.Serializer[Any]):
     link = serializers.IntegerField(source="link.pk")
     email = serializers.EmailField(source="link.recipient_email")
     status = serializers.CharField()
-    first_downloaded_at = serializers.DateTimeField(source="link.first_downloaded_at")
+    first_downloaded_at = serializers.DateTimeField(
+        source="link.first_downloaded_at", allow_null=True
+    )
     downloads = TransferReceiptSerializer(many=True)
 
 
@@ -64,6 +66,14 @@ class TransferSerializer(serializers.Serializer[Transfer]):
 
     def get_status(self, transfer: Transfer) -> str:
         return selectors.transfer_status(transfer)
+
+
+class TransferDetailSerializer(TransferSerializer):
+    """What the answers about one transfer hold (``_detail``): the schema must say so."""
+
+    files = TransferFileSerializer(many=True)
+    total_bytes = serializers.IntegerField()
+    recipients = TransferRecipientSerializer(many=True)
 
 
 class TransferCreateSerializer(serializers.Serializer[Any]):
@@ -122,7 +132,7 @@ class TransferListView(TransfersAPIView):
     @extend_schema(
         summary="Start a transfer (a draft with its own folder)",
         request=TransferCreateSerializer,
-        responses={201: TransferSerializer, **_ERRORS},
+        responses={201: TransferDetailSerializer, **_ERRORS},
         tags=["sharing"],
     )
     def post(self, request: Request) -> Response:
@@ -141,7 +151,7 @@ class TransferListView(TransfersAPIView):
 class TransferView(TransfersAPIView):
     @extend_schema(
         summary="A transfer: files, recipients and download receipts",
-        responses={200: TransferSerializer, **_ERRORS},
+        responses={200: TransferDetailSerializer, **_ERRORS},
         tags=["sharing"],
     )
     def get(self, request: Request, transfer_id: int) -> Response:
@@ -166,7 +176,7 @@ class TransferFilesView(TransfersAPIView):
     @extend_schema(
         summary="Add some of your files to a draft transfer (referenced, not copied)",
         request=TransferFilesAddSerializer,
-        responses={200: TransferSerializer, **_ERRORS},
+        responses={200: TransferDetailSerializer, **_ERRORS},
         tags=["sharing"],
     )
     def post(self, request: Request, transfer_id: int) -> Response:
@@ -186,7 +196,7 @@ class TransferSendView(TransfersAPIView):
     @extend_schema(
         summary="Send a transfer: one personal link per recipient, e-mailed to them",
         request=TransferSendSerializer,
-        responses={200: TransferSerializer, **_ERRORS},
+        responses={200: TransferDetailSerializer, **_ERRORS},
         tags=["sharing"],
     )
     def post(self, request: Request, transfer_id: int) -> Response:
@@ -209,7 +219,7 @@ class TransferRevokeView(TransfersAPIView):
     @extend_schema(
         summary="Revoke every link of a transfer (or one recipient's: ?link=<id>)",
         request=None,
-        responses={200: TransferSerializer, **_ERRORS},
+        responses={200: TransferDetailSerializer, **_ERRORS},
         tags=["sharing"],
     )
     def post(self, request: Request, transfer_id: int) -> Response:

@@ -57,7 +57,12 @@ from files.models import File, FileVersion, Folder
 from files.names import name_clean, name_key
 from sharing.errors import LinkRuleError, TransferNotFound, TransferRightError, TransferRuleError
 from sharing.models import ShareLink, SharingPolicy, Transfer, TransferItem
-from sharing.selectors import transfer_files, transfer_status, transfer_total_bytes
+from sharing.selectors import (
+    transfer_files,
+    transfer_files_sendable,
+    transfer_status,
+    transfer_total_bytes,
+)
 from sharing.services.archives import archive_paths_unique, folder_files_located
 from sharing.services.policy import (
     expiry_beyond,
@@ -315,12 +320,15 @@ def transfer_files_check(*, actor: User, transfer: Transfer, files: list[File]) 
 # --- Sending --------------------------------------------------------------------------------
 
 
-def _items_freeze(transfer: Transfer) -> None:
+def _items_freeze(transfer: Transfer) -> list[str]:
     """Record what is sent: the files uploaded into the transfer's folder and the files
     picked from the sender's, each with its current version and its path as recipients
     see it. From now on recipients get these versions and nothing else (the folder
     stays an ordinary folder of the sender's, who may still drop files into it by
-    mistake). Picked originals are held from the retention policy until expiry."""
+    mistake). Picked originals are held from the retention policy until expiry.
+
+    A picked file the sender may no longer send outside (they left the team whose space
+    holds it) is dropped like a trashed one; returns the names of those dropped."""
     assert transfer.folder is not None  # noqa: S101  (checked by transfer_files)
     located = [
         (path, file, file.current_version)
@@ -333,8 +341,13 @@ def _items_freeze(transfer: Transfer) -> None:
             transfer=transfer, file__deleted_at__isnull=True, file__purged_at__isnull=True
         )
         .exclude(file_id__in=in_folder)
-        .select_related("file", "file__current_version")
+        .select_related("file", "file__current_version", "file__space")
     )
+    sendable = {
+        file.pk for file in transfer_files_sendable(transfer, [item.file for item in picked])
+    }
+    withdrawn = sorted(item.file.name for item in picked if item.file_id not in sendable)
+    picked = [item for item in picked if item.file_id in sendable]
     # A picked file trashed since, or left with no content: not sent.
     TransferItem.objects.filter(transfer=transfer).exclude(
         pk__in=[item.pk for item in picked if item.file.current_version is not None]
@@ -361,6 +374,7 @@ def _items_freeze(transfer: Transfer) -> None:
     ).filter(Q(held_until__isnull=True) | Q(held_until__lt=transfer.expires_at)).update(
         held_until=transfer.expires_at
     )
+    return withdrawn
 
 
 @dataclass(frozen=True)
@@ -443,7 +457,9 @@ def _send(
         files = transfer_files(transfer)
         if not files:
             raise TransferRuleError(_("Add at least one file before sending."))
-        _items_freeze(transfer)
+        withdrawn = _items_freeze(transfer)
+        # Picked files no longer the sender's to send (a team left): not sent.
+        dropped: dict[str, Any] = {"withdrawn": withdrawn} if withdrawn else {}
         for email in recipients:
             link, token = links.share_link_create(
                 actor=actor,
@@ -470,6 +486,7 @@ def _send(
             bytes=transfer_total_bytes(files),
             has_password=bool(password),
             email_verification=email_verification,
+            **dropped,
         )
         mails = [(item.recipient, links.share_link_url(item.token)) for item in sent]
         chosen_language = language or translation.get_language()

@@ -24,13 +24,15 @@ from sharing.errors import LinkRuleError
 from sharing.forms.links import LinkForm, SharingPolicyForm
 from sharing.models import SharingPolicy
 from sharing.services import links
+from sharing.services.link_access import link_state_now
 
 
 def _rows(links_list: Any) -> list[dict[str, Any]]:
     return [
         {
             "link": link,
-            "state": links.share_link_state(link),
+            # As recipients find it: a link whose maker left the team is dead.
+            "state": link_state_now(link),
             "receipts": list(link.downloads.all()),
         }
         for link in links_list
