@@ -16,6 +16,7 @@ import requests
 from django.test import Client
 from django.test.utils import override_settings
 from pydicom import dcmread
+from pydicom.uid import UID
 
 from accounts import tokens
 from accounts.models import User
@@ -188,7 +189,7 @@ def _huge_instance(template: bytes, megabytes: int) -> bytes:
     frames = megabytes // 2  # 1024 x 1024 x 16 bits = 2 MiB a frame
     dataset.Rows = dataset.Columns = side
     dataset.NumberOfFrames = frames
-    dataset.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    dataset.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")
     dataset.PixelData = bytes(side * side * 2 * frames)
     out = io.BytesIO()
     dataset.save_as(out, enforce_file_format=True)

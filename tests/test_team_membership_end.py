@@ -165,7 +165,7 @@ def test_a_leavers_draft_transfer_neither_shows_nor_sends_the_team_file_it_picke
     from django.test import Client
 
     from accounts import tokens
-    from accounts.services import team_member_remove
+    from accounts.services import MembershipEndReason, team_member_remove
     from sharing.models import TransferItem
     from tests.files_helpers import root_of
 
@@ -191,7 +191,9 @@ def test_a_leavers_draft_transfer_neither_shows_nor_sends_the_team_file_it_picke
         "Dupont Jean echo.pdf",
     ]
     team_member_remove(
-        actor=owner, membership=TeamMembership.objects.get(user=teammate), reason="team_management"
+        actor=owner,
+        membership=TeamMembership.objects.get(user=teammate),
+        reason=MembershipEndReason.TEAM_MANAGEMENT,
     )
     echo.name = "Dupont Jean 1961-04-02 echo.pdf"
     echo.save(update_fields=["name"])
@@ -227,7 +229,7 @@ def test_a_leaver_no_longer_reads_the_links_and_file_requests_they_made_for_the_
     from django.test import Client
 
     from accounts import tokens
-    from accounts.services import team_member_remove
+    from accounts.services import MembershipEndReason, team_member_remove
     from sharing.models import FileRequestUpload
 
     root = space_root(space_team_get_or_create(team=team))
@@ -253,7 +255,9 @@ def test_a_leaver_no_longer_reads_the_links_and_file_requests_they_made_for_the_
     )
     assert [row["id"] for row in api.get("/api/v1/sharing/links/").json()] == [link["id"]]
     team_member_remove(
-        actor=owner, membership=TeamMembership.objects.get(user=teammate), reason="team_management"
+        actor=owner,
+        membership=TeamMembership.objects.get(user=teammate),
+        reason=MembershipEndReason.TEAM_MANAGEMENT,
     )
 
     assert api.get("/api/v1/sharing/links/").json() == []
