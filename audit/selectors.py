@@ -419,7 +419,8 @@ class LinkUse:
 
 def links_use(link_ids: list[str]) -> dict[str, LinkUse]:
     """Whether outside recipients opened what they were sent: per link, the first
-    successful visit or download and the number of downloads (index on the target)."""
+    successful visit or download and the number of files downloaded (index on the
+    target; each file of a ZIP counts, the ZIP's summary does not)."""
     rows = (
         AuditEvent.objects.filter(
             target_type="sharing.link",
@@ -431,7 +432,11 @@ def links_use(link_ids: list[str]) -> dict[str, LinkUse]:
         .values("target_id")
         .annotate(
             first=Min("occurred_at"),
-            downloads=Count("pk", filter=Q(action=Action.SHARING_LINK_DOWNLOAD)),
+            # One per file that left: a ZIP's summary (no ``file``) is not one more.
+            downloads=Count(
+                "pk",
+                filter=Q(action=Action.SHARING_LINK_DOWNLOAD, details__file__isnull=False),
+            ),
         )
     )
     return {

@@ -315,3 +315,24 @@ def test_a_transfer_sent_is_in_the_files_history_and_its_size_is_not_bytes_sent(
     exported = list(csv.DictReader(io.StringIO(body_of(export).decode("utf-8-sig"))))
     send_row = next(row for row in exported if row["action"] == Action.SHARING_TRANSFER_SEND)
     assert send_row["bytes_sent"] == ""
+
+
+# --- "What left through links": the count is of files, not of records --------------------
+
+
+def test_what_left_counts_the_files_a_recipient_downloaded(
+    auditor: User, owner: User, folder_backend: Backend
+) -> None:
+    """Dr Radio downloads the echo alone, then the folder's ZIP (the echo and the report):
+    three files left. Before, the page said "4 downloads": the ZIP's summary record was
+    counted as one more download."""
+    dupont, echo = patient_folder(owner)
+    version_store(actor=owner, folder=dupont, name="CR.pdf", content=content_of(300))
+    _link, token = share_link_create(actor=owner, target=dupont, recipient_email=RECIPIENT)
+    recipient = Client(REMOTE_ADDR="198.51.100.9")
+    recipient.get(reverse("share_link:open", args=[token]))
+    body_of(recipient.get(f"/s/{token}/files/{echo.pk}/"))
+    body_of(recipient.get(f"/s/{token}/archive/"))
+    page = text_of(client_signed_in(auditor).get("/audit/outside/"))
+    assert "3 downloads" in page
+    assert "4 downloads" not in page
