@@ -343,6 +343,14 @@ def _readable(
         )
     elif event.action in (Action.SHARING_SHARE_CREATE, Action.SHARING_SHARE_DELETE):
         recipient = _text(details, "recipient_user")
+    elif event.action == Action.SHARING_LINK_REVOKE and link is not None:
+        # Whose link, for whom: an administrator (or the offboarding) withdrawing a
+        # colleague's link names both.
+        recipient = link.recipient
+        owner = _text(details, "owner") or link.owner
+        if owner and owner != (person.email if person is not None else ""):
+            made_by = _("link made by %(owner)s") % {"owner": owner}
+            what = f"{what} ({made_by})" if what else made_by
     return Readable(
         event=event,
         action=action_label(event.action),

@@ -336,3 +336,22 @@ def test_what_left_counts_the_files_a_recipient_downloaded(
     page = text_of(client_signed_in(auditor).get("/audit/outside/"))
     assert "3 downloads" in page
     assert "4 downloads" not in page
+
+
+# --- A link withdrawn by someone else names whose link it was -------------------------
+
+
+def test_a_link_withdrawn_at_a_departure_names_its_maker_and_recipient(
+    auditor: User, owner: User, site_admin: User, folder_backend: Backend
+) -> None:
+    """Sam deactivates Alice: her link to Dr Radio is withdrawn by the offboarding in
+    Sam's name. The row must say it was Alice's link, for Dr Radio: before, it read
+    "Sam Admin withdrew a link" and nothing else."""
+    _dupont, echo = patient_folder(owner)
+    share_link_create(actor=owner, target=echo, recipient_email=RECIPIENT)
+    user_deactivate(actor=site_admin, user=owner, successor=None)
+    _page, rows = question(auditor, f"file:{echo.pk}")
+    withdrawn = [row for row in rows if row.event.action == Action.SHARING_LINK_REVOKE]
+    assert [(row.who, row.what, row.recipient) for row in withdrawn] == [
+        ("Sam Admin", f"Échographie.pdf (link made by {owner.email})", RECIPIENT)
+    ]
