@@ -694,6 +694,19 @@ class Action(enum.StrEnum):
 
 _BY_CODE: dict[str, Action] = {member.value: member for member in Action}
 
+# The actions whose ``bytes`` (and ``completed``) say how much of a file's content left
+# the server: the console's "Sent" column and the exports' ``bytes_sent`` read them for
+# these only (a transfer's ``bytes`` is the size it offers, not what was received).
+CONTENT_SENT: frozenset[Action] = frozenset(
+    {
+        Action.FILES_VERSION_DOWNLOAD,
+        Action.FILES_VERSION_SENT,
+        Action.FILES_VERSION_VIEW,
+        Action.SHARING_LINK_DOWNLOAD,
+        Action.SHARING_LINK_VIEW,
+    }
+)
+
 
 def action_catalogued(code: str) -> Action | None:
     """The catalogue entry of a stored code, or None for a code it does not know."""

@@ -22,6 +22,7 @@ from typing import Any
 from django.utils import timezone
 
 from audit import checkpoints
+from audit.actions import CONTENT_SENT
 from audit.chain import timestamp_canonical
 from audit.models import AuditEvent
 from audit.selectors import DownloadEnd, EventFilter, audit_events_filter, download_ends
@@ -79,6 +80,8 @@ def _events(
 def _sent(event: AuditEvent, end: DownloadEnd | None) -> tuple[str, str]:
     if end is not None:
         return str(end.bytes_sent), "true" if end.completed else "false"
+    if event.action not in CONTENT_SENT:
+        return "", ""  # a transfer's "bytes" is the size it offers, not what was sent
     details = event.details or {}
     sent, completed = details.get("bytes"), details.get("completed")
     return (

@@ -20,11 +20,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audit import resolvers
-from audit.actions import Action, action_label
+from audit.actions import CONTENT_SENT, Action, action_label
 from audit.models import AuditEvent, Outcome
 from audit.refusals import ANONYMOUS_LABEL
 from audit.selectors import DownloadEnd, download_ends
+from core.sizes import size_text
 
+ACCOUNT_TARGET = "accounts.user"
 EXTERNAL_LABEL = re.compile(r"^(link|request):(\d+)$")
 SYSTEM_LABEL = "system"
 
@@ -48,6 +50,7 @@ class Readable:
     bytes_sent: int | None
     completed: bool | None
     original: str = ""  # a copy's content: the file it was copied from, then ("name (path)")
+    part: str = ""  # a part of the file only (a Range, a resume): "bytes 100 to 199 of 5.0 kB"
 
     @property
     def occurred_at(self) -> dt.datetime:
@@ -125,6 +128,35 @@ def _channel_of(event: AuditEvent) -> tuple[str, str]:
     return (match.group(1), match.group(2)) if match and not event.actor_id else ("", "")
 
 
+def _link_of(event: AuditEvent) -> str:
+    """The link an event is about (made, opened, withdrawn...), or ""."""
+    return event.target_id if event.target_type == "sharing.link" else ""
+
+
+_RANGE = re.compile(r"^(?:bytes=)?(\d+)-(\d*)$")
+
+
+def _part(details: dict[str, Any]) -> str:
+    """ "bytes 100 to 199 of 5.0 kB" when only a part of the file was asked for (a Range, a
+    resumed download), so that a part never reads as the whole file."""
+    match = _RANGE.match(_text(details, "range").strip())
+    if match is None:
+        return ""
+    first, last = match.group(1), match.group(2)
+    size = details.get("size")
+    if not last and isinstance(size, int) and size > 0:
+        last = str(size - 1)
+    if isinstance(size, int) and not isinstance(size, bool):
+        if first == "0" and last == str(size - 1):
+            return ""  # a Range asking for everything is the whole file
+        return _("bytes %(first)s to %(last)s of %(size)s") % {
+            "first": first,
+            "last": last,
+            "size": size_text(size),
+        }
+    return _("bytes %(first)s to %(last)s") % {"first": first, "last": last}
+
+
 def _via(channel: resolvers.Channel | None) -> str:
     if channel is None:
         return ""
@@ -168,6 +200,12 @@ _REASONS: dict[str, Promise] = {
     "manage": gettext_lazy("no right to manage it"),
     # A leaver's sign-in, token, browser, upload or download refused (docs/accounts.md).
     "account deactivated": gettext_lazy("account deactivated"),
+    # A preview that cannot be made (files/previews.py): not a refusal of access.
+    "not_an_image": gettext_lazy("this file cannot be shown as an image"),
+    "not_streamable": gettext_lazy("this file cannot be played in the browser"),
+    "too_large": gettext_lazy("too large to preview"),
+    "too_many_pixels": gettext_lazy("too large to preview"),
+    "no_pages": gettext_lazy("this file cannot be shown as an image"),
 }
 
 
@@ -204,7 +242,11 @@ def _input_refusal_note(details: dict[str, Any]) -> str:
 
 def readable_events(events: Sequence[AuditEvent]) -> list[Readable]:
     """A page of events in words, with one lookup per kind of name."""
-    people = resolvers.people(event.actor_id for event in events)
+    # The people who acted, and those acted on (an account deactivated, exported...).
+    people = resolvers.people(
+        [event.actor_id for event in events]
+        + [event.target_id for event in events if event.target_type == ACCOUNT_TARGET]
+    )
     wanted: dict[str, set[str]] = {"file": set(), "folder": set(), "transfer": set()}
     channel_ids: dict[str, set[str]] = {"link": set(), "request": set()}
     for event in events:
@@ -214,6 +256,8 @@ def readable_events(events: Sequence[AuditEvent]) -> list[Readable]:
         channel_kind, channel_id = _channel_of(event)
         if channel_kind:
             channel_ids[channel_kind].add(channel_id)
+        if _link_of(event):
+            channel_ids["link"].add(_link_of(event))
     ends = download_ends(list(events))
     files = resolvers.items("file", wanted["file"])
     folders = resolvers.items("folder", wanted["folder"])
@@ -275,13 +319,25 @@ def _readable(
         what = what or (_("transfer “%(name)s”") % {"name": transfer.name} if transfer else "")
     elif item is not None:
         what = what or item.name
+    link = links.get(_link_of(event))
+    if not what and link is not None:  # a link opened or withdrawn: what it gives
+        what = link.target
+    if not what and event.target_type == ACCOUNT_TARGET:  # done to a person
+        target_person = people.get(event.target_id)
+        if target_person is not None:
+            what = (
+                f"{target_person.name} ({target_person.email})"
+                if target_person.name != target_person.email
+                else target_person.email
+            )
     # Imaging events name the patient and study they touched (imaging/names.py).
     study_name = _text(details, "study_name")
     if study_name:
         what = f"{what} ({study_name})" if what else study_name
     number = _text(details, "number")
-    bytes_value = details.get("bytes")
-    completed = details.get("completed")
+    sends_content = event.action in CONTENT_SENT
+    bytes_value = details.get("bytes") if sends_content else None
+    completed = details.get("completed") if sends_content else None
     if end is not None:  # what really left, from the download's end event
         bytes_value, completed = end.bytes_sent, end.completed
     recipient = ""
@@ -291,6 +347,14 @@ def _readable(
         )
     elif event.action in (Action.SHARING_SHARE_CREATE, Action.SHARING_SHARE_DELETE):
         recipient = _text(details, "recipient_user")
+    elif event.action == Action.SHARING_LINK_REVOKE and link is not None:
+        # Whose link, for whom: an administrator (or the offboarding) withdrawing a
+        # colleague's link names both.
+        recipient = link.recipient
+        owner = _text(details, "owner") or link.owner
+        if owner and owner != (person.email if person is not None else ""):
+            made_by = _("link made by %(owner)s") % {"owner": owner}
+            what = f"{what} ({made_by})" if what else made_by
     return Readable(
         event=event,
         action=action_label(event.action),
@@ -309,7 +373,17 @@ def _readable(
         bytes_sent=bytes_value if isinstance(bytes_value, int) else None,
         completed=completed if isinstance(completed, bool) else None,
         original=_original(details),
+        part=_seen_part(event.action, details),
     )
+
+
+def _seen_part(action: str, details: dict[str, Any]) -> str:
+    """Which part of the content left or was shown, when not the whole file."""
+    if action not in CONTENT_SENT:
+        return ""
+    if _text(details, "rendition") == "thumbnail":
+        return _("a thumbnail")
+    return _part(details)
 
 
 def _original(details: dict[str, Any]) -> str:

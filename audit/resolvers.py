@@ -51,6 +51,7 @@ class Channel:
     recipient: str = ""
     owner: str = ""  # the e-mail address of the person who made it
     transfer: str = ""  # a transfer link: the transfer's subject
+    target: str = ""  # what a link gives: the file's or folder's name, or the transfer's
 
 
 @dataclass(frozen=True)

@@ -289,6 +289,11 @@ def _item_condition(item: str) -> Q:
     folder_ids: list[str] = []
     if kind == "folder":
         file_ids, folder_ids = resolvers.folder_contents(identifier)
+        # What was in the folder and was moved out since: its accesses while it was
+        # there are the folder's story (moving a file out must not hide them).
+        moved_files, moved_folders = _moved_out(folder_ids)
+        file_ids = [*file_ids, *moved_files]
+        folder_ids = [*folder_ids, *moved_folders]
     # Copies share the original's content (lineage): their accesses are the original's.
     file_ids = [*file_ids, *resolvers.file_copies(file_ids)]
     # Copies derived from these files (a de-identified study sent outside): their
@@ -304,7 +309,106 @@ def _item_condition(item: str) -> Q:
             .order_by()
             .values_list("sequence", flat=True)
         )
+    sequences.update(_sharing_sequences(file_ids, folder_ids))
     return Q(sequence__in=sorted(sequences))
+
+
+# How deep moves out of moves out are followed (a folder moved out of a folder moved out).
+MOVED_OUT_DEPTH = 8
+FROM_FOLDER = KT("details__from_folder")
+LINK_TARGET_ID = KT("details__target_id")
+
+
+def _moved_out(folder_ids: list[str]) -> tuple[list[str], list[str]]:
+    """Files and folders moved out of these folders since (and everything under a folder
+    moved out), from the move events' ``from_folder``. Moves are a small share of the
+    log; the ``action`` index finds them."""
+    files: set[str] = set()
+    folders: set[str] = set()
+    searched: set[str] = set()
+    frontier = set(folder_ids)
+    for _depth in range(MOVED_OUT_DEPTH):
+        if not frontier:
+            break
+        searched |= frontier
+        moves = (
+            AuditEvent.objects.filter(
+                Q(action__in=[Action.FILES_FILE_MOVE, Action.FILES_FOLDER_MOVE]),
+                Q(outcome=Outcome.SUCCESS),
+                In(FROM_FOLDER, sorted(frontier)),
+            )
+            .order_by()
+            .values_list("target_type", "target_id")
+        )
+        found: set[str] = set()
+        for target_type, target_id in moves:
+            if target_type == "files.file":
+                files.add(target_id)
+            elif target_type == "files.folder":
+                under_files, under_folders = resolvers.folder_contents(target_id)
+                files.update(under_files)
+                found.update(under_folders or [target_id])
+        folders |= found
+        frontier = found - searched
+    return sorted(files), sorted(folders - set(folder_ids))
+
+
+def _sharing_sequences(file_ids: list[str], folder_ids: list[str]) -> set[int]:
+    """The story of the links and transfers that gave these files and folders: each
+    link made on them, opened (or refused) by its recipient, checked, withdrawn; each
+    transfer holding one of the files, sent and withdrawn, and its recipients' links.
+    Their downloads and views name the file already (``file`` detail)."""
+    transfer_ids = [
+        str(value)
+        for value in AuditEvent.objects.filter(
+            Q(details__file__isnull=False),
+            In(FILE_DETAIL, file_ids),
+            Q(action=Action.SHARING_TRANSFER_FILES_ADD, target_type="sharing.transfer"),
+        )
+        .order_by()
+        .values_list("target_id", flat=True)
+        .distinct()
+    ]
+    made_on = Q(pk__in=[])
+    if file_ids:
+        made_on |= Q(details__target_type="files.file") & Q(In(LINK_TARGET_ID, file_ids))
+    if folder_ids:
+        made_on |= Q(details__target_type="files.folder") & Q(In(LINK_TARGET_ID, folder_ids))
+    if transfer_ids:
+        made_on |= Q(details__target_type="sharing.transfer") & Q(In(LINK_TARGET_ID, transfer_ids))
+    link_ids = set(
+        AuditEvent.objects.filter(made_on, action=Action.SHARING_LINK_CREATE)
+        .order_by()
+        .values_list("target_id", flat=True)
+    )
+    sequences: set[int] = set()
+    if transfer_ids:
+        sent = AuditEvent.objects.filter(
+            target_type="sharing.transfer",
+            target_id__in=transfer_ids,
+            action__in=[Action.SHARING_TRANSFER_SEND, Action.SHARING_TRANSFER_REVOKE],
+        ).order_by()
+        for sequence, details in sent.values_list("sequence", "details"):
+            sequences.add(sequence)
+            links = (details or {}).get("links") or []
+            link_ids.update(str(link) for link in links if isinstance(link, int))
+    link_ids.discard("")
+    if link_ids:
+        sequences.update(
+            AuditEvent.objects.filter(
+                target_type="sharing.link",
+                target_id__in=sorted(link_ids),
+                action__in=[
+                    Action.SHARING_LINK_CREATE,
+                    Action.SHARING_LINK_ACCESS,
+                    Action.SHARING_LINK_VERIFY,
+                    Action.SHARING_LINK_REVOKE,
+                ],
+            )
+            .order_by()
+            .values_list("sequence", flat=True)
+        )
+    return sequences
 
 
 @dataclass(frozen=True)
@@ -315,7 +419,8 @@ class LinkUse:
 
 def links_use(link_ids: list[str]) -> dict[str, LinkUse]:
     """Whether outside recipients opened what they were sent: per link, the first
-    successful visit or download and the number of downloads (index on the target)."""
+    successful visit or download and the number of files downloaded (index on the
+    target; each file of a ZIP counts, the ZIP's summary does not)."""
     rows = (
         AuditEvent.objects.filter(
             target_type="sharing.link",
@@ -327,7 +432,11 @@ def links_use(link_ids: list[str]) -> dict[str, LinkUse]:
         .values("target_id")
         .annotate(
             first=Min("occurred_at"),
-            downloads=Count("pk", filter=Q(action=Action.SHARING_LINK_DOWNLOAD)),
+            # One per file that left: a ZIP's summary (no ``file``) is not one more.
+            downloads=Count(
+                "pk",
+                filter=Q(action=Action.SHARING_LINK_DOWNLOAD, details__file__isnull=False),
+            ),
         )
     )
     return {

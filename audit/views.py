@@ -31,7 +31,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from audit import checkpoints, exports
+from audit import checkpoints, exports, resolvers
 from audit import services as audit
 from audit.actions import Action
 from audit.alert_words import alerts_in_words
@@ -153,15 +153,43 @@ def events_page_read(
 
 
 def _events_render(
-    request: HttpRequest, *, page: str, preset: dict[str, str], heading: str
+    request: HttpRequest,
+    *,
+    page: str,
+    preset: dict[str, str],
+    heading: str | Callable[[list[Readable]], str],
 ) -> HttpResponse:
     found = events_page_read(request, page=page, preset=preset)
     return render(
         request,
         "audit/events.html",
-        {**found.context(), "heading": heading, "verification_state": verification_state()},
+        {
+            **found.context(),
+            "heading": heading(found.rows) if callable(heading) else heading,
+            "verification_state": verification_state(),
+        },
         status=found.status,
     )
+
+
+def _target_heading(target_type: str, target_id: str) -> Callable[[list[Readable]], str]:
+    """The object in words (a file's name and version, a person), as its events name
+    it; its type and id only when no event does."""
+
+    def heading(rows: list[Readable]) -> str:
+        for row in rows:
+            if row.what:
+                return f"{row.what} · {row.version}" if row.version else row.what
+        return f"{target_type} {target_id}"
+
+    return heading
+
+
+def _person_heading(actor_id: str) -> str:
+    person = resolvers.people([actor_id]).get(actor_id)
+    if person is None:
+        return actor_id
+    return f"{person.name} ({person.email})" if person.name != person.email else person.email
 
 
 @require_GET
@@ -177,14 +205,16 @@ def target_history(request: HttpRequest, target_type: str, target_id: str) -> Ht
         request,
         page="target",
         preset={"target_type": target_type, "target_id": target_id},
-        heading=f"{target_type} {target_id}",
+        heading=_target_heading(target_type, target_id),
     )
 
 
 @require_GET
 @auditor_required
 def actor_activity(request: HttpRequest, actor_id: str) -> HttpResponse:
-    return _events_render(request, page="actor", preset={"actor": actor_id}, heading=actor_id)
+    return _events_render(
+        request, page="actor", preset={"actor": actor_id}, heading=_person_heading(actor_id)
+    )
 
 
 @require_GET
@@ -197,6 +227,10 @@ def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
         "audit/event_detail.html",
         {
             "event": event,
+            # The event in words first, as in the console's tables; what was stored
+            # (codes, ids, the details) below it, since that is what the hash covers.
+            "row": readable_events([event])[0],
+            "time_zone": settings.TIME_ZONE,
             "details_json": json.dumps(event.details, indent=2, ensure_ascii=False, sort_keys=True),
         },
     )

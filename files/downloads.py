@@ -646,6 +646,8 @@ def version_download_response(
         extra=audit_details,
         range=f"{start}-{end}" if byte_range else "",
         bytes=length,
+        # The whole file's size: a part (a Range, a resume) reads as a part of it.
+        size=size,
         scan_status=str(version.scan_status),
         download=download_id,
     )

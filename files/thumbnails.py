@@ -14,8 +14,11 @@
   wrapped key with the version's; ``shredded_blobs_delete`` deletes its blob first.
 * **Served only when the version may be.** The thumbnail address goes through the same
   selectors as the file, and refuses what a download would (scan, integrity, shred).
-  A thumbnail is not audited one by one (a folder page shows dozens): opening the
-  folder is, and a thumbnail (320 px) shows no more than the list's reader may open.
+  A thumbnail shows the picture (a wound, an X-ray) at 320 px: the person who saw it is
+  recorded (``files.version.view`` with ``rendition: "thumbnail"``), once an hour per
+  person and version, since a folder page asks for dozens each time it is shown
+  (``no-store``). Opening a folder is not recorded, so without this nothing said who
+  saw a patient's photo in a listing.
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ import logging
 import uuid
 from collections.abc import Callable
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 
+from accounts.models import User
+from audit.context import context_from_request
 from files.crypto import BlobDecryptor, encrypt_stream, generate_data_key
 from files.envelope import (
     EnvelopeError,
@@ -45,6 +52,7 @@ from files.previews import (
     source_max_bytes,
     version_image_rendition,
     version_plaintext,
+    version_view_record,
 )
 from files.storage import blob_key_new, blob_store
 
@@ -221,3 +229,26 @@ def thumbnails_rewrap(*, batch_size: int = 500) -> int:
                 thumbnail.kek_id, thumbnail.wrapped_data_key = fresh.kek_id, fresh.wrapped
                 thumbnail.save(update_fields=["kek_id", "wrapped_data_key"])
                 rewrapped += 1
+
+
+# A folder page asks again for every thumbnail each time it is shown: one event per
+# person, version and hour says who saw the picture without one row per page view.
+THUMBNAIL_VIEW_RECORD_SECONDS = 3600
+
+
+def thumbnail_view_record(*, version: FileVersion, actor: User, request: HttpRequest) -> None:
+    """``files.version.view`` (rendition ``thumbnail``), at most once an hour per person
+    and version. Cache unavailable: recorded (better twice than never)."""
+    key = f"files:thumbnail-seen:{actor.pk}:{version.pk}"
+    try:
+        first_in_the_hour = cache.add(key, 1, timeout=THUMBNAIL_VIEW_RECORD_SECONDS)
+    except Exception:  # a cache outage must not hide the view
+        logger.warning("cache unavailable: thumbnail view recorded without de-duplication")
+        first_in_the_hour = True
+    if first_in_the_hour:
+        version_view_record(
+            version=version,
+            actor=actor,
+            context=context_from_request(request),
+            rendition="thumbnail",
+        )

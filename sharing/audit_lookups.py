@@ -18,7 +18,9 @@ from sharing.services.links import LinkState
 def channels_lookup(kind: str, ids: Iterable[str]) -> dict[str, Channel]:
     numbers = [int(value) for value in ids if value.isdigit()]
     if kind == "link":
-        links = ShareLink.objects.filter(pk__in=numbers).select_related("created_by", "transfer")
+        links = ShareLink.objects.filter(pk__in=numbers).select_related(
+            "created_by", "transfer", "file", "folder"
+        )
         return {
             str(link.pk): Channel(
                 kind="link",
@@ -27,6 +29,7 @@ def channels_lookup(kind: str, ids: Iterable[str]) -> dict[str, Channel]:
                 recipient=link.recipient_email,
                 owner=link.created_by.email,
                 transfer=link.transfer.subject if link.transfer is not None else "",
+                target=_link_target(link),
             )
             for link in links
         }
@@ -53,6 +56,16 @@ def channels_lookup(kind: str, ids: Iterable[str]) -> dict[str, Channel]:
             for request in requests
         }
     return {}
+
+
+def _link_target(link: ShareLink) -> str:
+    if link.file is not None:
+        return link.file.name
+    if link.folder is not None:
+        return link.folder.name
+    if link.transfer is not None:
+        return _("transfer “%(name)s”") % {"name": link.transfer.subject}
+    return ""
 
 
 def access_now(kind: str, item_id: str) -> list[Access]:

@@ -72,7 +72,7 @@ def test_auditor_finds_who_downloaded_a_file_and_exports_it(
     tab.screenshot("audit-filtered")
 
     tab.page.get_by_title("files.file 41").first.click()
-    tab.page.get_by_role("heading", name="Audit log · files.file 41").wait_for()
+    tab.page.get_by_role("heading", name="Audit log · echo-41.pdf").wait_for()
     assert tab.page.locator("#audit-events tbody tr").count() == 3
     tab.screenshot("audit-target-history")
 

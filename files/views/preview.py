@@ -359,7 +359,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @not_found_as_404
 def file_thumbnail(request: HttpRequest, file_id: int) -> HttpResponse:
     """The current version's thumbnail (404 while there is none, or when the version may
-    not be served). Not audited one by one: files/thumbnails.py says why."""
+    not be served), audited once an hour per person and version (files/thumbnails.py)."""
     me = signed_in_user(request)
     file = selectors.file_get_for_actor(actor=me, file_id=file_id)
     version = _current_version(me, file)
@@ -373,6 +373,7 @@ def file_thumbnail(request: HttpRequest, file_id: int) -> HttpResponse:
     except (BlobIntegrityError, BlobMissingError, EnvelopeError):
         logger.exception("thumbnail of version %s failed its integrity check", version.pk)
         raise Http404 from None
+    thumbnails.thumbnail_view_record(version=version, actor=me, request=request)
     content_type = "image/png" if picture.startswith(_PNG_SIGNATURE) else "image/jpeg"
     response = HttpResponse(picture, content_type=content_type)
     response["X-Content-Type-Options"] = "nosniff"
