@@ -255,7 +255,7 @@ _stray_events_reported = False
 @pytest.fixture(autouse=True)
 def no_events_left_by_earlier_tests(request: pytest.FixtureRequest) -> None:
     """A database test starts on an empty audit log: an event already committed was
-    written by something an earlier test left running (one query, ~0.3 ms). Reported
+    written by something an earlier test left running (one query per test). Reported
     once per worker, on the first test that meets it; the rows stay until the next
     transactional test's flush."""
     global _stray_events_reported
