@@ -7,14 +7,19 @@ so a green CI run always means the services were really exercised.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import os
-from collections.abc import Callable, Iterator
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db.backends.postgresql.operations import DatabaseOperations
+from django.test import client as django_test_client
 from django.utils import translation
 
 from accounts.models import User
@@ -54,6 +59,7 @@ def missing_service(message: str) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_SharedFixtureThreads(), "securedrive-shared-fixture-threads")
     sqlite_pass = os.environ.get("SECUREDRIVE_TEST_SQLITE_PASS") == "1"
     if IN_CI and not os.environ.get(SERVICES["postgres"]) and not sqlite_pass:
         raise pytest.UsageError(
@@ -119,6 +125,160 @@ def _sql_flush_bypassing_audit_trigger(
 
 
 DatabaseOperations.sql_flush = _sql_flush_bypassing_audit_trigger  # type: ignore[method-assign,assignment]
+
+
+# --- Nothing a test started outlives it -------------------------------------------------
+# What a test leaves running writes into the next test's database: a CI run found three
+# stray events in tests/test_audit_console.py's checkpoint story (6 == 3), the end of a
+# link's ZIP that tests/test_audit_auditor_review.py had read half-way. Django's test client
+# closes a streaming body from a generator wrapped around it
+# (django.test.client.closing_iterator_wrapper); a body read partly and dropped is closed
+# when the garbage collector reaches that generator, and the response sits in reference
+# cycles (response.json, response.client), so that happens in some later test. Closing a
+# download records its end (files.version.sent, sharing.link.download): into that later
+# test's transaction, or committed for good when the collection falls between two tests.
+# Threads are the same story: one still running after its test's flush commits into the
+# next test. Each test therefore ends what it started, and fails when it did not.
+
+_client_streams: list[Iterator[Any]] = []
+_closing_iterator_wrapper = django_test_client.closing_iterator_wrapper
+
+
+def _closing_iterator_kept(iterable: Any, close: Callable[[], None]) -> Any:
+    stream = _closing_iterator_wrapper(iterable, close)
+    _client_streams.append(stream)
+    return stream
+
+
+django_test_client.closing_iterator_wrapper = _closing_iterator_kept
+
+
+def _client_streams_close() -> int:
+    """Closes, now, the test client's streaming bodies read partly and never closed (as
+    the server does when the client goes away); returns how many there were. A body
+    never read is left alone: closing its generator runs nothing, now or later."""
+    streams = list(_client_streams)
+    _client_streams.clear()
+    left_open = [
+        stream
+        for stream in streams
+        if isinstance(stream, Generator)
+        and inspect.getgeneratorstate(stream) == inspect.GEN_SUSPENDED
+    ]
+    for stream in left_open:
+        stream.close()
+    return len(left_open)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    try:
+        result = yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # the test's own failure is the one to report
+            _client_streams_close()
+        raise
+    left_open = _client_streams_close()
+    if left_open:
+        pytest.fail(
+            f"{left_open} streaming response(s) read partly and left open: close each in "
+            "the test (tests.files_helpers.stream_close) or read it to the end; the garbage "
+            "collector would close it in a later test, writing its end there",
+            pytrace=False,
+        )
+    return result
+
+
+THREADS_GRACE_S = 2.0
+"""How long a thread a test started may take to finish after the test's teardown (a
+live-server request thread ends once the browser's connection closes)."""
+
+LIBRARY_POOL_THREADS = ("asyncio_",)
+"""Name prefixes of threads a library starts on first use and keeps for the session,
+idle between tests: the default executor of Playwright's event loop."""
+
+_threads_of_shared_fixtures: set[threading.Thread] = set()
+_threads_before_test: set[threading.Thread] = set()
+
+
+class _SharedFixtureThreads:
+    """Threads started by a module- or session-scoped fixture (the live server, the
+    browser's driver) belong to it, not to the test that first asked for it. A plugin
+    of its own (registered in pytest_configure): a session fixture's setup hook is
+    called on the session, which this folder's conftest does not reach."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any]
+    ) -> Generator[None, object, object]:
+        if fixturedef.scope == "function":
+            return (yield)
+        before = set(threading.enumerate())
+        try:
+            return (yield)
+        finally:
+            _threads_of_shared_fixtures.update(set(threading.enumerate()) - before)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _client_streams.clear()
+    _threads_before_test.clear()
+    _threads_before_test.update(threading.enumerate())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object]:
+    result = yield
+    started = {
+        thread
+        for thread in set(threading.enumerate()) - _threads_before_test
+        if thread not in _threads_of_shared_fixtures
+        and not thread.name.startswith(LIBRARY_POOL_THREADS)
+    }
+    deadline = time.monotonic() + THREADS_GRACE_S
+    for thread in started:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive = sorted(thread.name for thread in started if thread.is_alive())
+    if alive:
+        pytest.fail(
+            f"threads started by this test still run after it ended: {', '.join(alive)}; "
+            "join them (with a timeout that fails the test) before it ends",
+            pytrace=False,
+        )
+    return result
+
+
+_stray_events_reported = False
+
+
+@pytest.fixture(autouse=True)
+def no_events_left_by_earlier_tests(request: pytest.FixtureRequest) -> None:
+    """A database test starts on an empty audit log: an event already committed was
+    written by something an earlier test left running (one query per test). Reported
+    once per worker, on the first test that meets it; the rows stay until the next
+    transactional test's flush."""
+    global _stray_events_reported
+    uses_db = request.node.get_closest_marker("django_db") is not None or bool(
+        {"db", "transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if not uses_db or _stray_events_reported:
+        return
+    from django.db import connection
+
+    from audit.models import AuditEvent
+
+    request.getfixturevalue("django_db_setup")
+    with request.getfixturevalue("django_db_blocker").unblock(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {AuditEvent._meta.db_table}")  # noqa: S608
+        (stray,) = cursor.fetchone()
+    if stray:
+        _stray_events_reported = True
+        pytest.fail(
+            f"{stray} audit event(s) were committed before this test began: a thread, "
+            "process or stream of an earlier test in this worker wrote after its end",
+            pytrace=False,
+        )
 
 
 # --- People --------------------------------------------------------------------------

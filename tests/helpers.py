@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import threading
 import time
+from typing import Any
 
 import pyotp
 from django.test import Client
@@ -87,3 +90,30 @@ def expiry_fields(days: int) -> dict[str, str]:
         return {"expiry": str(days)}
     day = timezone.localdate(timezone.now(), timezone.get_default_timezone())
     return {"expiry": "date", "expiry_date": (day + dt.timedelta(days=days)).isoformat()}
+
+
+def threads_join(*threads: threading.Thread, timeout_s: float = 60) -> None:
+    """Waits for ``threads`` (those started) within one deadline, and fails the test if
+    one still runs then: a thread outliving its test writes into the next test's
+    database, after that test's flush. Call it in a ``finally``, after releasing
+    whatever the threads wait for, so that a failing test stops its threads too."""
+    deadline = time.monotonic() + timeout_s
+    started = [thread for thread in threads if thread.ident is not None]
+    for thread in started:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive = [thread.name for thread in started if thread.is_alive()]
+    assert not alive, f"threads still running after {timeout_s} s: {alive}"
+
+
+def process_stop(process: subprocess.Popen[Any], *, timeout_s: float = 30) -> None:
+    """Asks ``process`` to stop (SIGTERM) and kills it if it has not within
+    ``timeout_s``, then fails the test: a server or worker left running on the test
+    database answers, and writes, into later tests."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+        raise AssertionError(f"{process.args!r} did not stop within {timeout_s} s") from None

@@ -31,7 +31,14 @@ from files.models import File
 from privacy.services import person_content_erase
 from sharing.services.links import share_link_create
 from sharing.views.selection import selection_download
-from tests.files_helpers import Backend, body_of, content_of, root_of, version_store
+from tests.files_helpers import (
+    Backend,
+    body_of,
+    content_of,
+    root_of,
+    stream_close,
+    version_store,
+)
 from tests.helpers import client_signed_in
 from tests.test_sharing_archives import response_close
 
@@ -256,6 +263,9 @@ def test_a_recipients_zip_is_in_the_log_even_if_the_server_dies_while_sending_it
         assert [(row.who, row.what, row.ip_address) for row in downloads] == [
             ("dr.radio@clinique.example", member.name, "198.51.100.9")
         ], member.name
+    # Ended here, not by the garbage collector in a later test: its end would land in
+    # that test's log (a checkpoint counted 6 events instead of 3).
+    stream_close(archive)
 
 
 def test_a_recipients_zip_shows_once_per_file_with_what_was_sent(

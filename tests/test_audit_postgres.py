@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
 
 import pytest
 from django.db import connection, connections, transaction
@@ -53,11 +54,19 @@ def test_parallel_writers_keep_one_gapless_chain(on_postgres: None) -> None:
     connections.close_all()
     context = multiprocessing.get_context("fork")
     processes = [context.Process(target=_writer, args=(index,)) for index in range(WRITERS)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
-    assert [process.exitcode for process in processes] == [0] * WRITERS
+    try:
+        for process in processes:
+            process.start()
+        deadline = time.monotonic() + 120
+        for process in processes:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+        assert [process.exitcode for process in processes] == [0] * WRITERS
+    finally:
+        # A writer still running would append to the chain after this test's flush.
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=10)
 
     sequences = list(AuditEvent.objects.order_by("sequence").values_list("sequence", flat=True))
     assert sequences == list(range(1, WRITERS * EVENTS_PER_WRITER + 1))  # no gap, no fork

@@ -22,6 +22,7 @@ import pytest
 from celery import Celery
 
 from securedrive import broker
+from tests.helpers import process_stop, threads_join
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,9 +79,7 @@ def workers(tmp_path: Path) -> Iterator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
     yield started
     for worker in started:
-        if worker.poll() is None:
-            worker.terminate()  # a warm shutdown, as the supervisor asks for one
-        worker.wait(timeout=60)
+        process_stop(worker, timeout_s=60)  # a warm shutdown, as the supervisor asks for one
     output = (tmp_path / "worker.log").read_text()
     assert "Traceback" not in output, output
 
@@ -100,10 +99,11 @@ def test_a_thousand_tasks_from_twenty_publishers_each_run_exactly_once(
                 )
 
     threads = [threading.Thread(target=publish, args=(50 * n,)) for n in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.start()
+    finally:
+        threads_join(*threads)
 
     wait_for(lambda: messages_left(tmp_path) == 0, seconds=120, what="all 1,000 acknowledged")
     runs = Counter(int(line) for line in log.read_text().split())

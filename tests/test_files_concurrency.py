@@ -24,6 +24,7 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from files.models import File, Folder
 from tests.files_helpers import Backend, content_of, root_of
+from tests.helpers import threads_join
 from tests.test_tus import TUS, URL, location, metadata, patch, token_client
 
 pytestmark = [
@@ -61,10 +62,11 @@ def all_at_once(work: Callable[[int], Any], count: int) -> list[Any]:
             connections.close_all()
 
     threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    try:
+        for thread in threads:
+            thread.start()
+    finally:
+        threads_join(*threads, timeout_s=120)
     return results
 
 
@@ -215,8 +217,8 @@ def test_two_crossed_folder_moves_at_once_never_make_a_cycle(owner: User) -> Non
         cursor.execute("SELECT pg_advisory_lock(%s)", [AUDIT_CHAIN_LOCK])
     outcome: list[Any] = []
     mover = threading.Thread(target=lambda: outcome.extend(all_at_once(move, 2)))
-    mover.start()
     try:
+        mover.start()
         for _attempt in range(3000):
             if lock_waiters() == 2:
                 break
@@ -224,7 +226,7 @@ def test_two_crossed_folder_moves_at_once_never_make_a_cycle(owner: User) -> Non
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [AUDIT_CHAIN_LOCK])
-    mover.join(timeout=60)
+        threads_join(mover, timeout_s=150)
 
     assert sorted(map(type, outcome), key=str) == sorted([str, FileRuleError], key=str), outcome
     for folder in (cardio, imaging):
@@ -286,8 +288,7 @@ def test_a_file_restored_while_a_namesake_is_uploaded_into_its_folder_gets_a_num
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [AUDIT_CHAIN_LOCK])
-    for thread in threads:
-        thread.join(timeout=60)
+        threads_join(*threads)
 
     assert outcome == {"upload": "report.pdf", "restore": "report (2).pdf"}
 
@@ -338,8 +339,7 @@ def test_a_rename_racing_a_new_folder_of_the_same_name_never_leaves_twins(
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [AUDIT_CHAIN_LOCK])
-    for thread in threads:
-        thread.join(timeout=60)
+        threads_join(*threads)
 
     assert outcome == {"create": "Résultats", "rename": NameClashError}
     assert File.objects.get(pk=draft.pk).name == "draft"

@@ -14,7 +14,6 @@ import hashlib
 import http.client
 import os
 import secrets
-import signal
 import socket
 import string
 import struct
@@ -38,7 +37,7 @@ from files.crypto import segment_offset
 from files.models import File, FileVersion, ScanStatus
 from tests.conftest import missing_service
 from tests.files_helpers import Backend, root_of
-from tests.helpers import client_signed_in
+from tests.helpers import client_signed_in, process_stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,9 +197,10 @@ def gunicorn(django_db_setup: None, django_db_blocker: Any) -> Iterator[Gunicorn
         root = Path(str(settings.DATA_DIR)) / "storage"
         yield Gunicorn(port, master, Backend("filesystem", root=root))
     finally:
-        master.send_signal(signal.SIGTERM)
-        master.wait(timeout=30)
-        log.close()
+        try:
+            process_stop(master)
+        finally:
+            log.close()
 
 
 @pytest.fixture

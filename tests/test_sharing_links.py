@@ -29,7 +29,14 @@ from files import services
 from files.models import File, FileVersion, Folder, ScanStatus
 from sharing.models import ShareLink, ShareLinkCode, ShareLinkDownload, Transfer, TransferItem
 from sharing.services.links import share_link_create, share_link_revoke
-from tests.files_helpers import Backend, body_of, content_of, root_of, version_store
+from tests.files_helpers import (
+    Backend,
+    body_of,
+    content_of,
+    root_of,
+    stream_close,
+    version_store,
+)
 from tests.helpers import client_signed_in
 from tests.test_scanning import EICAR, upload
 
@@ -165,9 +172,7 @@ def test_a_download_cut_off_midway_records_the_bytes_really_sent(
     recipient.get(open_url(token))
     response = recipient.get(file_url(token, version.file))
     first = next(iter(response.streaming_content))  # type: ignore[attr-defined]
-    # What the server does when the client goes away: the test client's wrapper closes
-    # the stream, then the response.
-    response._iterator.close()  # type: ignore[attr-defined]
+    stream_close(response)  # the client goes away
     assert 0 < len(first) < size
     assert ShareLinkDownload.objects.get(link=link).bytes_sent == len(first)
     event = AuditEvent.objects.get(action=Action.SHARING_LINK_DOWNLOAD, details__outcome="ok")

@@ -35,7 +35,7 @@ from sharing.errors import FileRequestNotFound
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
 from sharing.services import file_requests
 from tests.files_helpers import content_of, root_of, version_store
-from tests.helpers import client_signed_in, expiry_fields
+from tests.helpers import client_signed_in, expiry_fields, threads_join
 
 pytestmark = [
     pytest.mark.django_db,
@@ -652,17 +652,18 @@ def test_concurrent_uploads_cannot_overrun_the_limits(owner: User, on_postgres: 
 
     def attempt(number: int) -> None:
         try:
-            barrier.wait()
+            barrier.wait(timeout=30)
             client = Client(REMOTE_ADDR=f"192.0.2.{number + 1}")
             statuses.append(tus_create(client, token, 1000, f"part-{number}.pdf").status_code)
         finally:
             connections.close_all()
 
     threads = [threading.Thread(target=attempt, args=(number,)) for number in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.start()
+    finally:
+        threads_join(*threads)
     assert sorted(statuses) == [201, 201, 201, 413, 413, 413, 413, 413]
     file_request.refresh_from_db()
     assert file_request.files_reserved == 3

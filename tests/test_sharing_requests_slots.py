@@ -28,7 +28,7 @@ from sharing import selectors
 from sharing.models import FileRequest, FileRequestUpload
 from sharing.services import file_requests
 from tests.files_helpers import content_of, root_of
-from tests.helpers import client_signed_in
+from tests.helpers import client_signed_in, threads_join
 from tests.test_sharing_requests import (
     _own_rate_limit_counts,  # noqa: F401  (autouse: a cache of this module's own)
     location,
@@ -171,17 +171,18 @@ def test_lapsed_uploads_resuming_together_never_overrun_the_request(
 
     def resume(url: str) -> None:
         try:
-            barrier.wait()
+            barrier.wait(timeout=30)
             statuses.append(tus_patch(Client(), url, 0, content_of(100)).status_code)
         finally:
             connections.close_all()
 
     threads = [threading.Thread(target=resume, args=(url,)) for url in urls]
     with time_machine.travel(later):
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            for thread in threads:
+                thread.start()
+        finally:
+            threads_join(*threads)
     assert sorted(statuses) == [204, 204, 413, 413]
     file_request.refresh_from_db()
     assert (file_request.files_reserved, file_request.bytes_reserved) == (4, 400)
@@ -265,18 +266,19 @@ def test_a_name_taken_by_a_rename_or_move_as_the_upload_lands_never_loses_it(
             connections.close_all()
 
     thread = threading.Thread(target=clinician)
-    thread.start()
-    assert renamed.wait(timeout=30)
     upload = threading.Thread(target=landing)
-    upload.start()
-    # The upload reaches the folder's name (or its lock) while the rename is open.
-    for _attempt in range(300):
-        if _blocked_backends() or not upload.is_alive():
-            break
-        threading.Event().wait(0.02)
-    release.set()
-    thread.join(timeout=30)
-    upload.join(timeout=30)
+    try:
+        thread.start()
+        assert renamed.wait(timeout=30)
+        upload.start()
+        # The upload reaches the folder's name (or its lock) while the rename is open.
+        for _attempt in range(300):
+            if _blocked_backends() or not upload.is_alive():
+                break
+            threading.Event().wait(0.02)
+    finally:
+        release.set()
+        threads_join(thread, upload)
     assert "clinician" not in outcome, outcome
     response = outcome["lab"]
     assert response.status_code == 204, response.content  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ from files import lifecycle, services
 from files.models import FileVersion, ScanStatus, VersionThumbnail
 from files.thumbnails import THUMBNAIL_EDGE, version_thumbnail_make
 from tests.files_helpers import Backend, body_of, root_of, version_store
-from tests.helpers import client_signed_in
+from tests.helpers import client_signed_in, threads_join
 from tests.media_samples import MP4_CLIP, jpeg_bytes, pdf_bytes, png_bytes
 from tests.test_scanning import upload
 
@@ -308,16 +308,17 @@ def test_a_copy_purged_while_its_thumbnail_is_being_stored_loses_the_thumbnails_
             db_connection.close()
 
     worker = threading.Thread(target=worker_stores)
-    worker.start()
-    assert stored.wait(30)
     purge = threading.Thread(target=owner_purges)
-    purge.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not waiting_on_a_lock():
-        time.sleep(0.05)  # the purge reaches the worker's lock
-    commit.set()
-    worker.join(30)
-    purge.join(30)
+    try:
+        worker.start()
+        assert stored.wait(30)
+        purge.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not waiting_on_a_lock():
+            time.sleep(0.05)  # the purge reaches the worker's lock
+    finally:
+        commit.set()
+        threads_join(worker, purge)
     copied.refresh_from_db()
     assert copied.shredded_at is not None
     assert VersionThumbnail.objects.get(version=copied).wrapped_data_key is None

@@ -27,6 +27,7 @@ from files import keys
 from files.models import File, UploadSession
 from tests.conftest import missing_service
 from tests.files_helpers import content_of, root_of
+from tests.helpers import process_stop
 from tests.test_files_large import ROOT, free_port
 from tests.test_tus import stored_plaintext
 
@@ -108,10 +109,13 @@ def servers(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[Ser
         started.append(_start(env, log))
         yield started[0], started[1]
     finally:
-        for server in started:
-            server.master.send_signal(signal.SIGTERM)
-            server.master.wait(timeout=30)
-        log.close()
+        try:
+            for server in started:
+                server.master.terminate()
+            for server in started:
+                process_stop(server.master)
+        finally:
+            log.close()
 
 
 def bearer(user: User) -> dict[str, str]:

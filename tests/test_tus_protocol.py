@@ -23,7 +23,7 @@ from files.models import File, UploadSession
 from sharing.services import file_requests
 from tests.conftest import BrowserPage
 from tests.files_helpers import Backend, content_of
-from tests.helpers import client_signed_in
+from tests.helpers import client_signed_in, threads_join
 from tests.test_tus import (
     TUS,
     URL,
@@ -324,14 +324,17 @@ def test_head_right_after_a_disconnect_reports_the_offset_the_next_patch_needs(
     url = location(create(api, len(content)))
     client = DyingClient(content, sent=1500)
     request = patch_in_background(owner, url, client)
-    assert client.stalled.wait(timeout=30)
     # The laptop's Wi-Fi dropped: the client asks where to resume at once, while the
     # server's request is still finishing (it notices the disconnect a moment later).
-    threading.Timer(0.5, client.gone.set).start()
-
-    head = api.head(url, headers=TUS)
-
-    request.join(timeout=30)
+    notices = threading.Timer(0.5, client.gone.set)
+    try:
+        assert client.stalled.wait(timeout=30)
+        notices.start()
+        head = api.head(url, headers=TUS)
+    finally:
+        notices.cancel()  # the head has its answer: the request may notice now
+        client.gone.set()
+        threads_join(request, notices)
     assert head.status_code == 200
     assert head["Upload-Offset"] == "1500"
     resumed = patch(api, url, 1500, content[1500:])
@@ -351,15 +354,15 @@ def test_a_head_that_waits_too_long_for_a_stalled_patch_gets_423_not_a_stale_off
     url = location(create(api, len(content)))
     client = DyingClient(content, sent=1000)
     request = patch_in_background(owner, url, client)
-    assert client.stalled.wait(timeout=30)
     try:
+        assert client.stalled.wait(timeout=30)
         head = api.head(url, headers=TUS)
         assert head.status_code == 423  # tus-js-client and tuspy retry it
         second = patch(api, url, 0, content)
         assert second.status_code == 423
     finally:
         client.gone.set()
-        request.join(timeout=30)
+        threads_join(request)
     assert api.head(url, headers=TUS)["Upload-Offset"] == "1000"
 
 
@@ -408,12 +411,12 @@ def test_a_delete_while_a_patch_is_writing_waits_for_it_instead_of_pulling_the_r
 
     thread = threading.Thread(target=run)
     thread.start()
-    assert client.stalled.wait(timeout=30)
     try:
+        assert client.stalled.wait(timeout=30)
         deleted = api.delete(url, headers=TUS)
     finally:
         client.gone.set()
-        thread.join(timeout=30)
+        threads_join(thread)
     assert failures == []
     assert deleted.status_code == 423
     version = File.objects.get(name="scan.dcm").current_version

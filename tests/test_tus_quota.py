@@ -24,7 +24,7 @@ from files import selectors, services, tus
 from files.models import File, UploadSession
 from sharing.services import file_requests
 from tests.files_helpers import Backend, content_of, root_of
-from tests.helpers import client_signed_in
+from tests.helpers import client_signed_in, threads_join
 from tests.test_tus import TUS, URL, create, location, metadata, patch, token_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_segments")]
@@ -212,16 +212,17 @@ def test_simultaneous_creations_never_promise_more_than_the_quota(
 
     def one(index: int, api: Client) -> None:
         try:
-            start.wait()
+            start.wait(timeout=30)
             statuses.append(create(api, 300, name=f"serie-{index}.dcm").status_code)
         finally:
             connection.close()
 
     threads = [threading.Thread(target=one, args=pair) for pair in enumerate(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.start()
+    finally:
+        threads_join(*threads)
     assert sorted(statuses) == [201] * 3 + [413] * 5
     assert selectors.space_reserved_bytes(space_of(owner)) == 900
 
