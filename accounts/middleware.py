@@ -84,6 +84,7 @@ MFA_EXEMPT_VIEWS = frozenset(
         "accounts:mfa_verify",
         "accounts:mfa_verify_recovery",
         "accounts:mfa_enrol",
+        "accounts:mfa_enrol_confirm",
         "accounts:mfa_totp_add",
         "accounts:mfa_passkey_add",
         "set_language",

@@ -243,6 +243,7 @@ PUBLIC: dict[str, str] = {
     "accounts:mfa_verify": "second-factor step",
     "accounts:mfa_verify_recovery": "second-factor step (recovery code)",
     "accounts:mfa_enrol": "second-factor enrolment",
+    "accounts:mfa_enrol_confirm": "password again before a first second factor",
     "accounts:mfa_totp_add": "second-factor enrolment",
     "accounts:mfa_passkey_add": "second-factor enrolment",
     "accounts:mfa_passkey_added": "second-factor enrolment",
