@@ -60,6 +60,11 @@ def sign_in_record(request: HttpRequest) -> None:
     request.session[SIGN_IN_SESSION_KEY] = timezone.now().isoformat()
 
 
+def sign_in_forget(request: HttpRequest) -> None:
+    """This sign-in proves nothing recent (an identity provider's old session)."""
+    request.session.pop(SIGN_IN_SESSION_KEY, None)
+
+
 def _recent(request: HttpRequest, key: str) -> bool:
     raw = getattr(request, "session", {}).get(key)
     try:
