@@ -20,14 +20,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware import csrf
 
 from audit import context, services
 from audit.actions import Action
 from audit.context import client_ip
 from audit.models import AuditEvent, Outcome
-from core.errors import rule_error_last
+from core.errors import RuleError, rule_error_last
 from core.ratelimit import rate_limit_hit
 
 logger = logging.getLogger(__name__)
@@ -147,6 +147,13 @@ def input_refusal_record(request: HttpRequest, response: HttpResponseBase) -> No
         target_id=target_id,
         details=details,
     )
+
+
+def rule_refusal_record(request: HttpRequest, error: RuleError) -> None:
+    """A rule's refusal that its view shows behind a redirect (a message on the page it
+    goes back to, where a page holds several forms): recorded as if answered with the
+    rule's own status, unless the service audited the refusal already."""
+    input_refusal_record(request, HttpResponse(status=error.status_code))
 
 
 def _origin_of(header: str) -> str:

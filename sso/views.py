@@ -33,6 +33,7 @@ from accounts.errors import AccountRuleError
 from accounts.invitations import token_hash
 from accounts.models import User
 from accounts.permissions import signed_in_user, site_admin_required
+from audit import refusals
 from audit.context import client_ip
 from core.confirm import confirmation_page, confirmed
 from core.http import next_path
@@ -506,6 +507,7 @@ def account_link_send(request: HttpRequest, user_id: int) -> HttpResponse:
             actor=signed_in_user(request), user=subject, provider=provider
         )
     except AccountRuleError as error:
+        refusals.rule_refusal_record(request, error)
         messages.error(request, str(error))
     else:
         messages.success(
