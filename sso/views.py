@@ -483,8 +483,15 @@ def account_link_send(request: HttpRequest, user_id: int) -> HttpResponse:
     back = reverse("accounts:admin_user", args=[subject.pk])
     provider = provider_get(request.POST.get("provider", "")[:64])
     if provider is None:
-        messages.error(request, _("Choose an identity provider."))
-        return redirect(back)
+        # A name the form never offers (a provider removed meanwhile, or a forged form):
+        # a 400 with the reason, recorded as refused input (audit/refusals.py).
+        error = AccountRuleError(_("Choose an identity provider this site knows."))
+        return render(
+            request,
+            "sso/account_link_refused.html",
+            {"message": str(error), "subject": subject, "back": back},
+            status=error.status_code,
+        )
     if not confirmed(request):
         return confirmation_page(
             request,
