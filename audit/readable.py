@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 
 from audit import resolvers
 from audit.actions import Action, action_label
+from audit.messages import message_in_reader_language
 from audit.models import AuditEvent, Outcome
 from audit.refusals import ANONYMOUS_LABEL
 from audit.selectors import DownloadEnd, download_ends
@@ -193,7 +194,7 @@ def _input_refusal_note(details: dict[str, Any]) -> str:
             "too many refusals from this client: the next ones in the following 10 minutes "
             "are not recorded, only logged"
         )
-    message = _text(details, "message")
+    message = message_in_reader_language(details)
     if message:
         return message
     fields = [str(name) for name in details.get("fields") or [] if isinstance(name, str)]

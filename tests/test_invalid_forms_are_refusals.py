@@ -7,6 +7,7 @@ with its errors the same way."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 
 from accounts.models import AccountPolicy, Invitation, Team, User
 from audit.actions import Action
@@ -109,3 +110,24 @@ def test_a_team_name_already_taken_is_a_recorded_refusal(site_admin: User) -> No
     [event] = refused("accounts:teams")
     assert event.details["reason"] == "AccountRuleError"
     assert Team.objects.count() == 1
+
+
+def test_a_refusal_reads_in_the_auditors_language_not_the_refused_persons(
+    site_admin: User, auditor: User
+) -> None:
+    """Sam reads SecureDrive in French; Audrey audits in English, Claude in French. The
+    message Sam was shown is stored in no one's language and each reads it in theirs."""
+    Team.objects.create(name="Cardiologie", slug="cardiologie")
+    sam = client_signed_in(site_admin)
+    sam.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    answer = sam.post("/accounts/teams/", {"name": "cardiologie"})
+    assert "Une équipe porte déjà ce nom." in answer.content.decode()
+    [event] = refused("accounts:teams")
+    assert event.details["message"] == "A team with this name already exists."
+
+    audrey = client_signed_in(auditor)
+    audrey.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    assert "A team with this name already exists." in audrey.get("/audit/failures/").text
+    claude = client_signed_in(auditor)
+    claude.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    assert "Une équipe porte déjà ce nom." in claude.get("/audit/failures/").text
