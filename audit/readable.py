@@ -169,6 +169,8 @@ _REASONS: dict[str, Promise] = {
     "manage": gettext_lazy("no right to manage it"),
     # A leaver's sign-in, token, browser, upload or download refused (docs/accounts.md).
     "account deactivated": gettext_lazy("account deactivated"),
+    # An API token used for what its scopes do not allow (accounts/authentication.py).
+    "missing scope": gettext_lazy("the token's scopes do not allow it"),
 }
 
 
