@@ -110,7 +110,17 @@ def _has_scope_class(scope: str) -> type[BasePermission]:
                 self.message = gettext("This token does not have the “%(scope)s” scope.") % {
                     "scope": scope
                 }
-                return scope in request.auth.scopes
+                if scope in request.auth.scopes:
+                    return True
+                # A 403 decided here: audited here (a read-only token trying to change
+                # or delete files, a write-only one trying to read them).
+                tokens.token_scope_refused_record(
+                    token=request.auth,
+                    scope=scope,
+                    method=request.method or "",
+                    view=getattr(request.resolver_match, "view_name", "") or "",
+                )
+                return False
             return bool(request.user and request.user.is_authenticated)
 
     _HasScope.__name__ = _HasScope.__qualname__ = f"HasScope_{scope}"

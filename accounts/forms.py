@@ -88,6 +88,21 @@ class RecoveryCodeForm(_CodeForm):
     )
 
 
+class PasswordAgainForm(BootstrapFormMixin, forms.Form):
+    """The password typed again before a first second factor (accounts/reauth.py)."""
+
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        super().add_error(field, error)
+        if field in self.fields:
+            self.fields[field].widget.attrs["class"] = "form-control is-invalid"
+
+
 class DeviceNameForm(BootstrapFormMixin, forms.Form):
     name = forms.CharField(
         label=_("Name"), max_length=64, widget=forms.TextInput(attrs={"autofocus": True})

@@ -84,6 +84,11 @@ MFA_EXEMPT_VIEWS = frozenset(
         "accounts:mfa_verify",
         "accounts:mfa_verify_recovery",
         "accounts:mfa_enrol",
+        "accounts:mfa_enrol_confirm",
+        # Confirming the sign-in through the identity provider before a first device
+        # (sso/reauth.py): the round trip and its callback.
+        "sso:reauth",
+        "sso:callback",
         "accounts:mfa_totp_add",
         "accounts:mfa_passkey_add",
         "set_language",

@@ -36,6 +36,11 @@ from core.http import next_path
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 PROOF_SESSION_KEY = "sd_second_factor_at"
+# When this browser session signed in (password, invitation or identity provider): a
+# FIRST second factor, added before any exists, needs that sign-in to be recent, or the
+# password typed again. Otherwise a session left at the enrolment page on a shared PC
+# would let the next person enrol their own authenticator app, and own the account.
+SIGN_IN_SESSION_KEY = "sd_signed_in_at"
 # Set on the confirmation page's address when the refused request was a form sent:
 # the page then says that nothing was done yet.
 RESUBMIT_PARAMETER = "resubmit"
@@ -50,12 +55,18 @@ def proof_record(request: HttpRequest) -> None:
     request.session[PROOF_SESSION_KEY] = timezone.now().isoformat()
 
 
-def proof_is_recent(request: HttpRequest) -> bool:
-    """Whether the session proved a second factor within the window.
+def sign_in_record(request: HttpRequest) -> None:
+    """This browser session has just signed in, or typed its password again."""
+    request.session[SIGN_IN_SESSION_KEY] = timezone.now().isoformat()
 
-    A session from before this rule (no time recorded) or with a damaged value is not
-    recent: fail closed, the person confirms once more."""
-    raw = getattr(request, "session", {}).get(PROOF_SESSION_KEY)
+
+def sign_in_forget(request: HttpRequest) -> None:
+    """This sign-in proves nothing recent (an identity provider's old session)."""
+    request.session.pop(SIGN_IN_SESSION_KEY, None)
+
+
+def _recent(request: HttpRequest, key: str) -> bool:
+    raw = getattr(request, "session", {}).get(key)
     try:
         proved_at = dt.datetime.fromisoformat(str(raw)) if raw else None
     except ValueError:
@@ -64,6 +75,20 @@ def proof_is_recent(request: HttpRequest) -> bool:
         return False
     now = timezone.now()
     return proved_at <= now and now - proved_at < proof_window()
+
+
+def proof_is_recent(request: HttpRequest) -> bool:
+    """Whether the session proved a second factor within the window.
+
+    A session from before this rule (no time recorded) or with a damaged value is not
+    recent: fail closed, the person confirms once more."""
+    return _recent(request, PROOF_SESSION_KEY)
+
+
+def sign_in_is_recent(request: HttpRequest) -> bool:
+    """Whether the session signed in (or typed its password again) within the window:
+    what a first second factor needs, when there is none to prove yet."""
+    return _recent(request, SIGN_IN_SESSION_KEY)
 
 
 def _return_path(request: HttpRequest) -> str:
@@ -78,14 +103,14 @@ def _return_path(request: HttpRequest) -> str:
     return next_path(request, candidate)
 
 
-def confirmation_url(request: HttpRequest) -> str:
+def confirmation_url(request: HttpRequest, *, url_name: str = "accounts:reauth") -> str:
     query: dict[str, str] = {}
     back = _return_path(request)
     if back:
         query["next"] = back
     if request.method not in ("GET", "HEAD"):
         query[RESUBMIT_PARAMETER] = "1"
-    url = reverse("accounts:reauth")
+    url = reverse(url_name)
     return f"{url}?{urlencode(query)}" if query else url
 
 

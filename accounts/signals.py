@@ -12,7 +12,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts import lockout, sessions
+from accounts import lockout, reauth, sessions
 from accounts.models import AccountPolicy, User, UserSession
 from audit import services as audit
 from audit.actions import Action
@@ -33,6 +33,9 @@ def _login_succeeded(sender: object, request: HttpRequest, user: User, **kwargs:
     user_session = sessions.user_session_start(
         request=request, user=user, device_cookie=device_cookie
     )
+    # A sign-in is a fresh proof of the first factor: a first second factor may be
+    # added within the window of recent authentication (accounts/reauth.py).
+    reauth.sign_in_record(request)
     audit.record(
         action=Action.ACCOUNTS_LOGIN,
         actor=user,

@@ -299,6 +299,27 @@ def _use_denied(*, reason: str, prefix: str, token: PersonalAccessToken | None =
     )
 
 
+def token_scope_refused_record(
+    *, token: PersonalAccessToken, scope: str, method: str, view: str
+) -> None:
+    """A valid token used for what its scopes do not allow (403)."""
+    audit.record(
+        action=Action.ACCOUNTS_TOKEN_USE,
+        outcome=Outcome.DENIED,
+        actor=token.user,
+        target_type="accounts.token",
+        target_id=token.pk,
+        details={
+            "reason": "missing scope",
+            "scope": scope,
+            "prefix": token.prefix,
+            "api_token_name": token.name,
+            "method": method[:10],
+            "view": view[:100],
+        },
+    )
+
+
 def token_authenticate(raw: str, ip: str) -> PersonalAccessToken | None:
     """The usable token whose plaintext is ``raw``, or None (and a denied audit event)."""
     if not _TOKEN_SHAPE.fullmatch(raw):

@@ -12,6 +12,7 @@ urlpatterns = [
     path("mfa/verify/", mfa.verify, name="mfa_verify"),
     path("mfa/verify/recovery-code/", mfa.verify_recovery, name="mfa_verify_recovery"),
     path("mfa/setup/", mfa.enrol, name="mfa_enrol"),
+    path("mfa/setup/confirm/", mfa.enrol_confirm, name="mfa_enrol_confirm"),
     path("mfa/setup/authenticator-app/", mfa.totp_add, name="mfa_totp_add"),
     path("mfa/setup/passkey/", mfa.passkey_add, name="mfa_passkey_add"),
     path("mfa/setup/passkey/added/", mfa.passkey_added, name="mfa_passkey_added"),

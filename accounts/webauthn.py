@@ -36,9 +36,14 @@ from accounts import mfa, reauth, sessions
 
 class AuditedWebAuthnHelper(WebAuthnHelper):  # type: ignore[misc]  # untyped package
     def _registration_allowed(self, user: Any) -> None:
-        """A further passkey needs a recent second factor; a first one (enrolment) does
-        not: the package itself refuses an unverified session that has a device."""
-        if not mfa.user_has_primary_device(user=user) or reauth.proof_is_recent(self.request):
+        """A passkey added from a verified session needs a recent second factor, even a
+        first one (someone whose second factor is the identity provider's); a first one
+        at enrolment (an unverified session: the package itself refuses one that has a
+        device) needs a recent sign-in or the password typed again (accounts/reauth.py)."""
+        if mfa.session_is_verified(self.request.user):
+            if reauth.proof_is_recent(self.request):
+                return
+        elif reauth.sign_in_is_recent(self.request):
             return
         mfa.passkey_registration_failed_record(actor=user, reason="no recent second factor")
         raise NotVerified(detail=_("Confirm your second factor again before adding a passkey."))

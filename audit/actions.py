@@ -645,6 +645,13 @@ class Action(enum.StrEnum):
         _("confirmed their second factor again for a sensitive action"),
         Category.ACCESS,
     )
+    # The password typed again before a first second factor, when the sign-in is older
+    # than the window (accounts/views/mfa.py: enrol_confirm).
+    ACCOUNTS_REAUTH_PASSWORD = (
+        "accounts.reauth.password",
+        _("typed their password again before adding a first second factor"),
+        Category.ACCESS,
+    )
     SSO_INVITATION_LINK_REQUIRED = (
         "sso.invitation.link_required",
         _("refused to claim an invitation without its link through an identity provider"),

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 
 from audit import resolvers
 from audit.actions import CONTENT_SENT, Action, action_label
+from audit.messages import message_in_reader_language
 from audit.models import AuditEvent, Outcome
 from audit.refusals import ANONYMOUS_LABEL
 from audit.selectors import DownloadEnd, download_ends
@@ -206,6 +207,8 @@ _REASONS: dict[str, Promise] = {
     "too_large": gettext_lazy("too large to preview"),
     "too_many_pixels": gettext_lazy("too large to preview"),
     "no_pages": gettext_lazy("this file cannot be shown as an image"),
+    # An API token used for what its scopes do not allow (accounts/authentication.py).
+    "missing scope": gettext_lazy("the token's scopes do not allow it"),
 }
 
 
@@ -231,7 +234,7 @@ def _input_refusal_note(details: dict[str, Any]) -> str:
             "too many refusals from this client: the next ones in the following 10 minutes "
             "are not recorded, only logged"
         )
-    message = _text(details, "message")
+    message = message_in_reader_language(details)
     if message:
         return message
     fields = [str(name) for name in details.get("fields") or [] if isinstance(name, str)]

@@ -20,14 +20,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.middleware import csrf
 
-from audit import context, services
+from audit import context, messages, services
 from audit.actions import Action
 from audit.context import client_ip
 from audit.models import AuditEvent, Outcome
-from core.errors import rule_error_last
+from core.errors import RuleError, rule_error_last
 from core.ratelimit import rate_limit_hit
 
 logger = logging.getLogger(__name__)
@@ -59,11 +59,12 @@ def _why(response: HttpResponseBase) -> dict[str, Any]:
     data = getattr(response, "data", None)
     error = rule_error_last()
     if error is not None and error.status_code == response.status_code:
-        return {"reason": type(error).__name__, "message": str(error)[:300]}
+        # In no one's language: the console shows it in the auditor's (audit/messages.py).
+        return {"reason": type(error).__name__, **messages.neutral(str(error))}
     if isinstance(data, Mapping) and "detail" in data:
         detail = data["detail"]
         code = str(getattr(detail, "code", "") or "refused")
-        return {"reason": code, "message": str(detail)[:300]}
+        return {"reason": code, **messages.neutral(str(detail))}
     if isinstance(data, Mapping):  # field errors: which fields (their messages may echo)
         fields = sorted(str(name)[:40] for name in data)[:_FIELDS_KEPT]
         return {"reason": "invalid fields", "fields": fields}
@@ -147,6 +148,13 @@ def input_refusal_record(request: HttpRequest, response: HttpResponseBase) -> No
         target_id=target_id,
         details=details,
     )
+
+
+def rule_refusal_record(request: HttpRequest, error: RuleError) -> None:
+    """A rule's refusal that its view shows behind a redirect (a message on the page it
+    goes back to, where a page holds several forms): recorded as if answered with the
+    rule's own status, unless the service audited the refusal already."""
+    input_refusal_record(request, HttpResponse(status=error.status_code))
 
 
 def _origin_of(header: str) -> str:

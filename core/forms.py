@@ -31,8 +31,18 @@ class BootstrapFormMixin:
     def full_clean(self) -> None:
         super().full_clean()  # type: ignore[misc]
         for name in getattr(self, "errors", {}):
-            if name in self.fields:
-                widget = self.fields[name].widget
+            self._mark_invalid(name)
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        """Also a rule's refusal added by the view after validation."""
+        super().add_error(field, error)  # type: ignore[misc]
+        if field is not None:
+            self._mark_invalid(field)
+
+    def _mark_invalid(self, name: str) -> None:
+        if name in self.fields:
+            widget = self.fields[name].widget
+            if "is-invalid" not in widget.attrs.get("class", "").split():
                 widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
 
 

@@ -35,6 +35,7 @@ from accounts.models import User
 from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext
+from audit.models import Outcome
 from core.errors import RuleError
 from files import services as files_services
 from files.crypto import BlobIntegrityError
@@ -278,6 +279,19 @@ def study_deidentify(
 JOB_LEASE = dt.timedelta(hours=1)
 PROGRESS_EVERY = 25
 SEND_TRANSFER = "transfer"
+
+
+def deidentify_refused_record(*, actor: User, study_id: int, reason: str) -> None:
+    """A de-identified copy to send outside, refused before anything is made (the sharing
+    policy): audited where the 403 is decided."""
+    audit.record(
+        action=Action.IMAGING_STUDY_DEIDENTIFY,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="imaging.study",
+        target_id=study_id,
+        details={"reason": reason},
+    )
 
 
 def deidentify_job_create(

@@ -26,7 +26,11 @@ from files.lineage import version_lineage_details
 from files.services import version_integrity_failure_record
 from files.storage import BlobMissingError
 from imaging import selectors
-from imaging.deidentify import DeidentifyRuleError, deidentify_job_create
+from imaging.deidentify import (
+    DeidentifyRuleError,
+    deidentify_job_create,
+    deidentify_refused_record,
+)
 from imaging.forms import DATES_KEEP, SEND_TRANSFER, DeidentifyForm
 from imaging.models import DeidentifyJob, JobStatus
 from imaging.reading import instance_bytes
@@ -211,6 +215,7 @@ def study_share(request: HttpRequest, study_id: int) -> HttpResponse:
     form = DeidentifyForm(request.POST if request.method == "POST" else None, view=view)
     error = ""
     if request.method == "POST" and not may_send:
+        deidentify_refused_record(actor=me, study_id=view.study.pk, reason="sharing policy")
         error = _("The sharing policy does not allow you to send files outside.")
     elif request.method == "POST" and form.is_valid():
         try:

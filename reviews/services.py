@@ -29,13 +29,14 @@ from audit import services as audit
 from audit.actions import Action
 from audit.exports import UTF8_BOM, csv_cell_safe
 from audit.models import Outcome
+from core.errors import RuleError
 from files.models import Space, SpaceKind
 from reviews.models import AccessReview, AccessReviewItem, Decision, ItemKind
 from sharing.models import Share, ShareLink
 
 
-class ReviewRuleError(Exception):
-    pass
+class ReviewRuleError(RuleError):
+    """A decision the review's rules refuse; the message is shown to the manager."""
 
 
 def _period() -> dt.timedelta:

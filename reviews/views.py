@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import TeamMembership, TeamRole, User
 from accounts.permissions import signed_in_user
+from audit import refusals
 from core.confirm import confirmation_page, confirmed
 from reviews import services
 from reviews.models import AccessReview, AccessReviewItem
@@ -62,6 +63,7 @@ def item_decide(request: HttpRequest, review_id: int, item_id: int) -> HttpRespo
     try:
         services.access_review_decide(actor=actor, item=item, decision=decision)
     except services.ReviewRuleError as error:
+        refusals.rule_refusal_record(request, error)
         messages.error(request, str(error))
     return redirect("reviews:review", review_id=review.pk)
 

@@ -66,6 +66,8 @@ class Assertion:
     acr: str
     amr: tuple[str, ...]
     sid: str
+    # When the provider last authenticated the person (Unix time), if it said so.
+    auth_time: int | None = None
 
     @property
     def strong(self) -> bool:
@@ -81,6 +83,7 @@ class Assertion:
             "acr": self.acr,
             "amr": list(self.amr),
             "sid": self.sid,
+            "auth_time": self.auth_time,
         }
 
     @classmethod
@@ -94,6 +97,7 @@ class Assertion:
             acr=str(data["acr"]),
             amr=tuple(str(value) for value in data["amr"]),
             sid=str(data["sid"]),
+            auth_time=data["auth_time"] if isinstance(data.get("auth_time"), int) else None,
         )
 
 
@@ -122,6 +126,7 @@ def assertion_from(
     )
     verified = claims.get("email_verified")
     amr = id_claims.get("amr")
+    auth_time = id_claims.get("auth_time")
     return Assertion(
         provider=provider,
         subject=subject,
@@ -132,6 +137,9 @@ def assertion_from(
         acr=_text(id_claims.get("acr"), 255),
         amr=tuple(_text(value, 64) for value in amr) if isinstance(amr, list) else (),
         sid=_text(id_claims.get("sid"), 255),
+        auth_time=int(auth_time)
+        if isinstance(auth_time, int | float) and not isinstance(auth_time, bool)
+        else None,
     )
 
 

@@ -17,6 +17,7 @@ from authlib.integrations.base_client.errors import OAuthError
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -27,16 +28,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp import login as otp_login
 from joserfc.errors import JoseError
 
-from accounts import invitations, reauth, sessions
+from accounts import invitations, mfa, reauth, sessions
 from accounts.errors import AccountRuleError
 from accounts.invitations import token_hash
 from accounts.models import User
 from accounts.permissions import signed_in_user, site_admin_required
+from audit import refusals
 from audit.context import client_ip
 from core.confirm import confirmation_page, confirmed
 from core.http import next_path
 from core.ratelimit import rate_limit_hit
 from sso import account_link, backchannel, services
+from sso import reauth as provider_reauth
 from sso.models import ExternalIdentity
 from sso.providers import (
     Provider,
@@ -147,21 +150,29 @@ def invitation_sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBas
     return _authorize_redirect(request, provider)
 
 
-def _authorize_redirect(request: HttpRequest, provider: Provider) -> HttpResponseBase:
+def _authorize_redirect(
+    request: HttpRequest, provider: Provider, *, reauthenticate: bool = False
+) -> HttpResponseBase:
     try:
         client = client_for(provider)
+        claims_parameter = client.load_server_metadata().get("claims_parameter_supported")
     except (ProviderError, requests.RequestException, ValueError) as error:
         return _provider_unreachable(request, provider, error)
     redirect_uri = request.build_absolute_uri(reverse("sso:callback", args=[provider.slug]))
     extra: dict[str, str] = {}
     if provider.acr_values:
         extra["acr_values"] = provider.acr_values
-    if (provider.accepted_acr or provider.accepted_amr) and client.load_server_metadata().get(
-        "claims_parameter_supported"
-    ):
-        # Providers may leave acr and amr out unless asked (OpenID Connect Core 1.0
-        # §5.5.1.1): without them no assurance could stand for the second factor.
-        extra["claims"] = json.dumps({"id_token": {"acr": None, "amr": None}})
+    if claims_parameter:
+        # Providers may leave acr, amr and auth_time out unless asked (OpenID Connect
+        # Core 1.0 §5.5.1.1): without acr or amr no assurance could stand for the second
+        # factor; without auth_time no sign-in counts as a recent proof (sso/reauth.py).
+        wanted: dict[str, object] = {"auth_time": {"essential": True}}
+        if provider.accepted_acr or provider.accepted_amr:
+            wanted.update(acr=None, amr=None)
+        extra["claims"] = json.dumps({"id_token": wanted})
+    if reauthenticate:
+        # The provider must authenticate the person again, not answer from its session.
+        extra.update(provider_reauth.REAUTH_AUTHORIZE_PARAMETERS)
     response: HttpResponseBase = client.authorize_redirect(request, redirect_uri, **extra)
     return response
 
@@ -221,7 +232,16 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
     # Used once, whatever the outcome: a failed round trip starts again from the link.
     carried = request.session.pop(INVITATION_SESSION_KEY, None)
     carried_link = request.session.pop(ACCOUNT_LINK_SESSION_KEY, None)
+    confirmation = provider_reauth.Confirmation.from_session_data(
+        request.session.pop(provider_reauth.REAUTH_SESSION_KEY, None)
+    )
     if request.user.is_authenticated:
+        if (
+            confirmation is not None
+            and confirmation.provider_slug == provider.slug
+            and confirmation.user_id == request.user.pk
+        ):
+            return _confirmation_finished(request, provider, confirmation)
         # One person per browser session: a second sign-in is not a switch of account.
         return redirect("home")
     refused_message = _("The sign-in with %(provider)s could not be completed. Try again.") % {
@@ -269,6 +289,77 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
     return _signed_in(request, resolution.identity, assertion)
 
 
+def _confirmation_finished(
+    request: HttpRequest, provider: Provider, confirmation: provider_reauth.Confirmation
+) -> HttpResponseBase:
+    """The provider's answer to "Confirm it is you" (sso/reauth.py)."""
+    user = signed_in_user(request)
+    refused_message = _("%(provider)s could not confirm it is you. Try again.") % {
+        "provider": provider.name
+    }
+    try:
+        id_claims, userinfo = _validated_claims(request, provider)
+        assertion = services.assertion_from(
+            provider=provider, id_claims=id_claims, userinfo=userinfo
+        )
+        # Confirming the second factor (a verified session), or, before a first device,
+        # the sign-in itself (accounts/views/mfa.py: enrol_confirm).
+        second_factor_needed = mfa.session_is_verified(request.user)
+        identity = provider_reauth.confirmation_check(
+            user=user,
+            confirmation=confirmation,
+            assertion=assertion,
+            auth_time=provider_reauth.auth_time_of(id_claims),
+            second_factor_needed=second_factor_needed,
+        )
+    except SignInRefused as refusal:
+        services.token_refused_record(provider=provider, reason=refusal.reason)
+        return _refused_page(request, refusal.message, status=refusal.status_code)
+    except (requests.RequestException, ProviderError) as error:
+        return _provider_unreachable(request, provider, error)
+    except (OAuthError, JoseError, AuthlibBaseError, ValueError, KeyError, TypeError) as error:
+        services.token_refused_record(provider=provider, reason=_reason_of(error))
+        return _refused_page(request, refused_message, status=400)
+    reauth.sign_in_record(request)
+    if second_factor_needed:
+        sessions.session_key_renew(request)
+        otp_login(request, identity)
+        reauth.proof_record(request)
+    if confirmation.resubmit:
+        messages.success(request, _("Confirmed. Nothing was changed yet: you can do it now."))
+    return redirect(confirmation.next_url or "accounts:security")
+
+
+@never_cache
+@login_required
+@require_POST
+def reauth_start(request: HttpRequest, slug: str) -> HttpResponseBase:
+    """ "Confirm with <provider>" on the confirmation pages: the provider is asked to
+    authenticate the person again (sso/reauth.py)."""
+    provider = provider_get(slug)
+    limited = _rate_limited(request, provider)
+    if limited is not None:
+        return limited
+    if provider is None:
+        _unknown_provider(slug)
+    user = signed_in_user(request)
+    if provider_reauth.identity_for_confirmation(user=user, provider=provider) is None:
+        provider_reauth.confirmation_refused_record(
+            user=user, provider=provider, reason="no identity at this provider"
+        )
+        raise Http404
+    confirmation = provider_reauth.confirmation_start(
+        user=user,
+        provider=provider,
+        next_url=next_path(request, request.POST.get("next", "")),
+        resubmit=request.POST.get(reauth.RESUBMIT_PARAMETER) == "1",
+    )
+    request.session.pop(INVITATION_SESSION_KEY, None)
+    request.session.pop(ACCOUNT_LINK_SESSION_KEY, None)
+    request.session[provider_reauth.REAUTH_SESSION_KEY] = confirmation.as_session_data()
+    return _authorize_redirect(request, provider, reauthenticate=True)
+
+
 def _carried_token_hash(carried: object, provider: Provider) -> str | None:
     """The invitation token hash this browser carried through the round trip with this
     provider, or None (a round trip started at another provider carries nothing here)."""
@@ -283,13 +374,19 @@ def _signed_in(
 ) -> HttpResponseBase:
     next_url = request.session.pop(NEXT_SESSION_KEY, "")
     login(request, identity.user, backend=MODEL_BACKEND)
+    # A recent proof only if the provider authenticated the person lately, not from a
+    # session of its own opened long ago (sso/reauth.py).
+    fresh = provider_reauth.authenticated_recently(assertion.auth_time)
+    if not fresh:
+        reauth.sign_in_forget(request)
     if assertion.strong:
         # The provider's accepted assurance stands for the second factor, under a new
         # session id as after a local one (accounts/sessions.py: session_key_renew).
         sessions.session_key_renew(request)
         otp_login(request, identity)
-        # A sign-in with the provider's second factor is a fresh proof (accounts/reauth.py).
-        reauth.proof_record(request)
+        if fresh:
+            # A sign-in with the provider's second factor is a fresh proof.
+            reauth.proof_record(request)
     services.sign_in_record(identity=identity, assertion=assertion)
     services.provider_session_remember(
         identity=identity, assertion=assertion, session_key=request.session.session_key or ""
@@ -386,8 +483,15 @@ def account_link_send(request: HttpRequest, user_id: int) -> HttpResponse:
     back = reverse("accounts:admin_user", args=[subject.pk])
     provider = provider_get(request.POST.get("provider", "")[:64])
     if provider is None:
-        messages.error(request, _("Choose an identity provider."))
-        return redirect(back)
+        # A name the form never offers (a provider removed meanwhile, or a forged form):
+        # a 400 with the reason, recorded as refused input (audit/refusals.py).
+        error = AccountRuleError(_("Choose an identity provider this site knows."))
+        return render(
+            request,
+            "sso/account_link_refused.html",
+            {"message": str(error), "subject": subject, "back": back},
+            status=error.status_code,
+        )
     if not confirmed(request):
         return confirmation_page(
             request,
@@ -410,6 +514,7 @@ def account_link_send(request: HttpRequest, user_id: int) -> HttpResponse:
             actor=signed_in_user(request), user=subject, provider=provider
         )
     except AccountRuleError as error:
+        refusals.rule_refusal_record(request, error)
         messages.error(request, str(error))
     else:
         messages.success(

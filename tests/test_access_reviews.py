@@ -114,3 +114,21 @@ def test_the_review_export_opens_in_a_spreadsheet_without_running_a_file_name(
     assert shared[0][2].startswith("'=HYPERLINK")
     for row in rows:
         assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)
+
+
+def test_a_decision_the_review_refuses_is_recorded(owner: User, team: Team) -> None:
+    """A decision the rules refuse is shown on the review page it goes back to, and
+    recorded: a script posting made-up decisions with a manager's session leaves a trace."""
+    services.access_reviews_open()
+    review = AccessReview.objects.get(team=team)
+    item = review.items.filter(kind="member").first()
+    assert item is not None
+    answer = client_signed_in(owner).post(
+        f"/reviews/{review.pk}/items/{item.pk}/", {"decision": "maybe"}, follow=True
+    )
+    assert "Confirm or revoke." in answer.content.decode()
+    [event] = AuditEvent.objects.filter(action=Action.REQUEST_INPUT_REFUSE)
+    assert event.details["view"] == "reviews:item_decide"
+    assert event.details["reason"] == "ReviewRuleError"
+    assert event.details["message"] == "Confirm or revoke."
+    assert review.items.get(pk=item.pk).decision == Decision.PENDING

@@ -229,3 +229,35 @@ def test_the_schema_describes_the_files_api() -> None:
         "/api/v1/files/{file_id}/content/",
         "/api/v1/files/{file_id}/versions/{version_id}/content/",
     } <= set(schema["paths"])
+
+
+def test_a_token_used_beyond_its_scopes_is_refused_and_audited(
+    owner: User, backend: Backend
+) -> None:
+    """The lab's export script has a read-only token: its attempt to upload into Alice's
+    space is refused (403) and the refusal is in the log, with the token's name; so is a
+    write-only token reading a patient file."""
+    root = root_of(owner)
+    reader = token_client(owner, "read")
+    refused = reader.post(
+        f"{API}/folders/{root.pk}/upload/?name=note.txt",
+        b"note",
+        content_type="application/octet-stream",
+    )
+    assert refused.status_code == 403
+    assert not File.objects.exists()
+    [denied] = AuditEvent.objects.filter(action=Action.ACCOUNTS_TOKEN_USE, outcome="denied")
+    assert denied.actor_id == str(owner.pk)
+    assert denied.details["reason"] == "missing scope"
+    assert denied.details["scope"] == "write"
+    assert denied.details["api_token_name"] == "Lab export"
+
+    created = upload(client_signed_in(owner), root.pk, "report.pdf", b"%PDF report")
+    _token, plaintext = tokens.token_create(
+        actor=owner, name="Night upload", scopes=["write"], expires_in_days=30
+    )
+    writer = Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    assert writer.get(f"{API}/{created['id']}/content/").status_code == 403
+    assert AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_TOKEN_USE, outcome="denied", details__scope="read"
+    ).exists()

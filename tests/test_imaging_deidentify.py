@@ -303,7 +303,10 @@ def test_nothing_is_made_when_the_policy_forbids_sharing_outside(
         client, indexed, series=_default_series(client, indexed), dates="shift", send_as="transfer"
     )
     assert answer.status_code == 403
-    assert not AuditEvent.objects.filter(action=Action.IMAGING_STUDY_DEIDENTIFY).exists()
+    # The refusal is audited where it is decided; nothing was made.
+    [refused] = AuditEvent.objects.filter(action=Action.IMAGING_STUDY_DEIDENTIFY)
+    assert (refused.outcome, refused.details["reason"]) == ("denied", "sharing policy")
+    assert refused.target_id == str(indexed.pk)
     assert not FileVersion.objects.filter(derived_from__isnull=False).exists()
 
 

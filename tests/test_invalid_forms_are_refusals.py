@@ -7,6 +7,7 @@ with its errors the same way."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 
 from accounts.models import AccountPolicy, Invitation, Team, User
 from audit.actions import Action
@@ -80,3 +81,53 @@ def test_renaming_a_second_factor_to_nothing_is_a_recorded_refusal(owner: User) 
     answer = client.post(f"/accounts/security/totp/{device.pk}/rename/", {"name": ""})
     assert answer.status_code == 400
     assert refused("accounts:mfa_device_rename")
+
+
+def test_joining_a_team_by_oneself_is_refused_with_the_form_and_recorded_once(
+    site_admin: User,
+) -> None:
+    """Sam, administrator, adds himself to Cardiologie: separation of duties refuses it.
+    He sees why next to the form (not a redirect), and the log holds the refusal once."""
+    Team.objects.create(name="Cardiologie", slug="cardiologie")
+    answer = client_signed_in(site_admin).post(
+        "/accounts/teams/cardiologie/", {"user": str(site_admin.pk), "role": "member"}
+    )
+    assert answer.status_code == 400
+    page = answer.content.decode()
+    assert "Nobody may give themselves a role or a team" in page
+    assert "is-invalid" in page
+    [denied] = AuditEvent.objects.filter(action=Action.ACCOUNTS_TEAM_MEMBER_SET, outcome="denied")
+    assert denied.details["reason"] == "self_grant"
+    assert not refused("accounts:team")  # audited where decided, not twice
+    assert not Team.objects.get(slug="cardiologie").memberships.exists()
+
+
+def test_a_team_name_already_taken_is_a_recorded_refusal(site_admin: User) -> None:
+    Team.objects.create(name="Cardiologie", slug="cardiologie")
+    answer = client_signed_in(site_admin).post("/accounts/teams/", {"name": "cardiologie"})
+    assert answer.status_code == 400
+    assert "A team with this name already exists." in answer.content.decode()
+    [event] = refused("accounts:teams")
+    assert event.details["reason"] == "AccountRuleError"
+    assert Team.objects.count() == 1
+
+
+def test_a_refusal_reads_in_the_auditors_language_not_the_refused_persons(
+    site_admin: User, auditor: User
+) -> None:
+    """Sam reads SecureDrive in French; Audrey audits in English, Claude in French. The
+    message Sam was shown is stored in no one's language and each reads it in theirs."""
+    Team.objects.create(name="Cardiologie", slug="cardiologie")
+    sam = client_signed_in(site_admin)
+    sam.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    answer = sam.post("/accounts/teams/", {"name": "cardiologie"})
+    assert "Une équipe porte déjà ce nom." in answer.content.decode()
+    [event] = refused("accounts:teams")
+    assert event.details["message"] == "A team with this name already exists."
+
+    audrey = client_signed_in(auditor)
+    audrey.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    assert "A team with this name already exists." in audrey.get("/audit/failures/").text
+    claude = client_signed_in(auditor)
+    claude.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    assert "Une équipe porte déjà ce nom." in claude.get("/audit/failures/").text

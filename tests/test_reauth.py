@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import time_machine
@@ -24,7 +24,7 @@ from accounts.totp import AuthenticatorApp
 from audit.actions import Action
 from audit.models import AuditEvent
 from sso.models import ExternalIdentity
-from tests.conftest import user_create
+from tests.conftest import PASSWORD, user_create
 from tests.helpers import (
     CONFIRMED,
     client_password_only,
@@ -323,3 +323,65 @@ def test_a_password_set_through_a_link_revokes_the_tokens(owner: User) -> None:
     assert revoked.details["reason"] == "new password"
     [password_set] = events(Action.ACCOUNTS_PASSWORD_SET)
     assert password_set.details["tokens_revoked"] == 1
+
+
+# --- 5. A first second factor ---------------------------------------------------------------
+
+ENROL_CONFIRM = "/accounts/mfa/setup/confirm/"
+
+
+def test_a_session_left_at_enrolment_cannot_enrol_the_next_persons_app(
+    traveller: time_machine.Traveller,
+) -> None:
+    """Nora signed in on the ward PC for the first time and was called away from the
+    "Set up two-step verification" page. Whoever sits down later must not enrol their
+    own authenticator app in her account: her password again, first."""
+    nora = user_create("nora.petit@hopital.example", full_name="Nora Petit")
+    browser = client_password_only(nora)
+    assert browser.get(TOTP_ADD).status_code == 200  # the QR code, right after sign-in
+    pending = AuthenticatorApp.objects.get(user=nora, confirmed=False)
+    traveller.shift(WINDOW_PASSED)
+
+    page = browser.get(TOTP_ADD)
+    assert page["Location"] == f"{ENROL_CONFIRM}?{urlencode({'next': TOTP_ADD})}"
+    refused = browser.post(TOTP_ADD, {"code": totp_code(pending), "name": "Thief's phone"})
+    assert refused["Location"].startswith(ENROL_CONFIRM)
+    assert browser.post(PASSKEY_BEGIN).status_code == 403
+    [passkey_refusal] = events(Action.ACCOUNTS_MFA_DEVICE_ADD, outcome="denied")
+    assert passkey_refusal.details["reason"] == "no recent second factor"
+    assert not AuthenticatorApp.objects.filter(user=nora, confirmed=True).exists()
+
+    wrong = browser.post(ENROL_CONFIRM, {"password": "not her password", "next": TOTP_ADD})
+    assert wrong.status_code == 400
+    assert "This password is not correct." in wrong.text
+    assert events(Action.ACCOUNTS_LOGIN, outcome="denied")
+    assert browser.get(TOTP_ADD)["Location"].startswith(ENROL_CONFIRM)
+
+    confirmed = browser.post(ENROL_CONFIRM, {"password": PASSWORD, "next": TOTP_ADD})
+    assert confirmed["Location"] == TOTP_ADD
+    [again] = events(Action.ACCOUNTS_REAUTH_PASSWORD)
+    assert again.actor_id == str(nora.pk)
+    # Nora goes on with the same app she had scanned.
+    done = browser.post(TOTP_ADD, {"code": totp_code(pending), "name": "Work phone"})
+    assert done.status_code == 200  # her recovery codes, shown once
+    assert AuthenticatorApp.objects.get(pk=pending.pk).confirmed
+
+
+def test_a_verified_provider_session_cannot_add_a_first_passkey_past_the_window(
+    owner: User, traveller: time_machine.Traveller
+) -> None:
+    """Someone whose second factor is the identity provider's has no device of her own:
+    her first passkey still needs a recent proof, at the package's own endpoint too."""
+    AuthenticatorApp.objects.filter(user=owner).delete()
+    identity = ExternalIdentity.objects.create(
+        user=owner, name="Hospital sign-in", provider="hospital", issuer="https://idp", subject="a2"
+    )
+    browser = Client()
+    browser.force_login(owner)
+    session = browser.session
+    session[DEVICE_ID_SESSION_KEY] = identity.persistent_id
+    session.save()
+    traveller.shift(WINDOW_PASSED)
+    assert browser.get(PASSKEY_ADD)["Location"].startswith(REAUTH)
+    assert browser.post(PASSKEY_BEGIN).status_code == 403
+    assert events(Action.ACCOUNTS_MFA_DEVICE_ADD, outcome="denied")

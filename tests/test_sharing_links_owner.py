@@ -139,6 +139,9 @@ def test_the_policy_decides_who_may_share_outside(
     refused = client_signed_in(teammate).post(links_page(version), form_for())
     assert refused.status_code == 403
     assert "only team managers" in refused.content.decode()
+    # The refused form is audited where the 403 is decided, on the file it named.
+    [page_refusal] = denied(Action.SHARING_LINK_CREATE)
+    assert page_refusal.target_id == str(version.file.pk)
     share_link_policy_check_may_share(actor=owner)  # a manager of Cardiologie
 
     policy_set(external_sharing=ExternalSharing.NOBODY)

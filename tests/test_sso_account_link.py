@@ -192,6 +192,30 @@ def test_an_account_already_linked_or_deactivated_gets_no_link(
         client.post(f"/sso/users/{person.pk}/account-link/", {"provider": "test", **CONFIRMED})
     assert not AccountLinkRequest.objects.exists()
     assert not mail.outbox
+    # Each refusal, shown as a message on the person's page, is recorded.
+    refused = AuditEvent.objects.filter(
+        action=Action.REQUEST_INPUT_REFUSE, details__view="sso:account_link_send"
+    )
+    assert refused.count() == 2
+
+
+def test_an_unknown_identity_provider_is_a_recorded_refusal(site_admin: User) -> None:
+    """The form offers only the configured providers: another name (a provider removed
+    meanwhile, a forged form) is answered 400 with the reason, and recorded."""
+    bob = user_create("bob.bernard@hopital.example", full_name="Bob Bernard")
+    answer = client_signed_in(site_admin).post(
+        f"/sso/users/{bob.pk}/account-link/", {"provider": "nowhere", **CONFIRMED}
+    )
+    assert answer.status_code == 400
+    page = answer.content.decode()
+    assert "Choose an identity provider this site knows." in page
+    assert f'href="/accounts/admin/users/{bob.pk}/"' in page
+    [event] = AuditEvent.objects.filter(action=Action.REQUEST_INPUT_REFUSE)
+    assert event.actor_id == str(site_admin.pk)
+    assert event.details["view"] == "sso:account_link_send"
+    assert event.details["reason"] == "AccountRuleError"
+    assert not AccountLinkRequest.objects.exists()
+    assert not mail.outbox
 
 
 def test_the_persons_page_offers_the_link_to_the_administrator(site_admin: User) -> None:

@@ -32,6 +32,7 @@ from accounts.forms_admin import (
 from accounts.models import AccountPolicy, Invitation, OffboardingReport, TeamMembership, User
 from accounts.offboarding_report import plan_in_words
 from accounts.permissions import role_approver_required, signed_in_user, site_admin_required
+from audit import refusals
 from core.confirm import confirmation_page, confirmed
 
 
@@ -78,6 +79,7 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
                 is_auditor=roles_form.cleaned_data["is_auditor"],
             )
         except AccountRuleError as error:
+            refusals.rule_refusal_record(request, error)
             messages.error(request, str(error))
         else:
             if proposals:
@@ -187,6 +189,7 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
         messages.warning(request, str(error))
         return _deactivation_preview(request, subject=subject, successor=successor)
     except AccountRuleError as error:
+        refusals.rule_refusal_record(request, error)
         messages.error(request, str(error))
     return redirect("accounts:admin_user", user_id=subject.pk)
 
@@ -323,7 +326,11 @@ def team_list(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("accounts:team", slug=team.slug)
     teams = selectors.teams_visible_to(actor).prefetch_related("memberships__user")
-    return render(request, "accounts/admin/team_list.html", {"teams": teams, "form": form})
+    # A team form re-displayed with its errors is a refusal (400), recorded as one.
+    status = 400 if form.is_bound else 200
+    return render(
+        request, "accounts/admin/team_list.html", {"teams": teams, "form": form}, status=status
+    )
 
 
 @login_required
@@ -343,14 +350,16 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
                 role=form.cleaned_data["role"],
             )
         except AccountRuleError as error:
-            messages.error(request, str(error))
+            # Shown with the form at 400, not behind a redirect: the refusal is then
+            # recorded (audit/refusals.py) unless the service audited it already.
+            form.add_error("user", str(error))
         else:
             messages.success(
                 request,
                 _("%(name)s is in %(team)s.")
                 % {"name": form.cleaned_data["user"].get_full_name(), "team": team.name},
             )
-        return redirect("accounts:team", slug=team.slug)
+            return redirect("accounts:team", slug=team.slug)
     context = {
         "team": team,
         "memberships": team.memberships.select_related("user").order_by("user__email"),
@@ -431,6 +440,7 @@ def role_proposal_decide(request: HttpRequest, proposal_id: int) -> HttpResponse
     try:
         proposal = roles.role_proposal_decide(actor=actor, proposal_id=proposal_id, approve=approve)
     except AccountRuleError as error:
+        refusals.rule_refusal_record(request, error)
         messages.error(request, str(error))
         return redirect("accounts:admin_role_proposals")
     if proposal.approved:

@@ -7,11 +7,14 @@ render. Pages that show a secret (the TOTP key, recovery codes) are never cached
 from __future__ import annotations
 
 from base64 import b32encode
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 import segno
 from django.contrib import messages
+from django.contrib.auth import authenticate, logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,12 +29,17 @@ from accounts import mfa, reauth, sessions
 from accounts.forms import (
     DeviceNameForm,
     PasskeyAddedForm,
+    PasswordAgainForm,
     RecoveryCodeForm,
     TOTPCodeForm,
     TOTPEnrolForm,
 )
 from accounts.permissions import signed_in_user
+from audit import services as audit
+from audit.actions import Action
 from core.http import next_path
+
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 # The unconfirmed authenticator app being set up in this browser session.
 PENDING_TOTP_SESSION_KEY = "sd_pending_totp_device"
@@ -62,11 +70,32 @@ def _second_factor_passed(request: HttpRequest, device: Any) -> None:
     reauth.proof_record(request)
 
 
-# Adding a further device needs a recent proof; a first one (an unverified session,
-# which the view itself lets in only without any device) has nothing to prove yet.
-_recent_proof_for_another_device = reauth.recent_proof_required(
-    unless=lambda request: not mfa.session_is_verified(request.user)
-)
+def _recent_proof_to_add_a_device(view: View) -> View:
+    """Adding a further device needs a second factor proved recently. A first one
+    (an unverified session, which the view itself lets in only without any device) has
+    no second factor to prove: the sign-in must be recent instead, or the password typed
+    again (``enrol_confirm``). Otherwise a session left open at the enrolment page of a
+    shared PC would let the next person enrol their own authenticator app."""
+    with_second_factor = reauth.recent_proof_required(
+        unless=lambda request: not mfa.session_is_verified(request.user)
+    )(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if (
+            _verified(request)
+            or reauth.sign_in_is_recent(request)
+            or mfa.user_has_primary_device(user=signed_in_user(request))  # sent to verify
+        ):
+            return with_second_factor(request, *args, **kwargs)
+        messages.info(
+            request,
+            _("For your security, confirm it is you before setting up two-step verification."),
+            fail_silently=True,
+        )
+        return redirect(reauth.confirmation_url(request, url_name="accounts:mfa_enrol_confirm"))
+
+    return cast(View, wrapper)
 
 
 def _device_kind(kind: str) -> mfa.DeviceKind:
@@ -170,6 +199,72 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
     return render(request, "accounts/mfa/enrol.html", {"next": _next_url(request)})
 
 
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def enrol_confirm(request: HttpRequest) -> HttpResponseBase:
+    """Before a first second factor, when the sign-in is older than the window of recent
+    authentication: the password again (its failures count towards the lockout, as at
+    sign-in), or for someone without one (identity provider), a new sign-in."""
+    user = signed_in_user(request)
+    next_url = _next_url(request)
+    resubmit = (
+        request.POST.get(reauth.RESUBMIT_PARAMETER) or request.GET.get(reauth.RESUBMIT_PARAMETER)
+    ) == "1"
+    if _verified(request) or mfa.user_has_primary_device(user=user):
+        return redirect(_with_next(request, "accounts:mfa_enrol"))
+    if request.method == "GET" and reauth.sign_in_is_recent(request):
+        return redirect(next_url or "accounts:mfa_enrol")
+    if request.method == "POST" and request.POST.get("sign_in_again") == "1":
+        logout(request)
+        login_url = reverse("accounts:login")
+        return redirect(f"{login_url}?{urlencode({'next': next_url})}" if next_url else login_url)
+    has_password = user.has_usable_password()
+    form = PasswordAgainForm(request.POST if request.method == "POST" and has_password else None)
+    status = 200
+    if request.method == "POST" and not has_password:
+        status = 400
+    elif request.method == "POST" and form.is_valid():
+        # Through the authentication backends, so that django-axes counts a wrong
+        # password and locks out as on the sign-in page (and the failure is audited).
+        again = authenticate(request, username=user.email, password=form.cleaned_data["password"])
+        if again is not None and again.pk == user.pk:
+            audit.record(
+                action=Action.ACCOUNTS_REAUTH_PASSWORD,
+                actor=user,
+                target_type="accounts.user",
+                target_id=user.pk,
+                details={"purpose": "first second factor"},
+            )
+            reauth.sign_in_record(request)
+            if resubmit:
+                messages.success(
+                    request, _("Confirmed. Nothing was changed yet: you can do it now.")
+                )
+            return redirect(next_url or "accounts:mfa_enrol")
+        locked = bool(getattr(request, "axes_locked_out", False))
+        form.add_error(
+            "password",
+            _("Too many failed attempts. Wait a few minutes and try again.")
+            if locked
+            else _("This password is not correct."),
+        )
+        status = 429 if locked else 400
+    elif request.method == "POST":
+        status = 400
+    return render(
+        request,
+        "accounts/mfa/enrol_confirm.html",
+        {
+            "form": form if has_password else None,
+            "next": next_url,
+            "resubmit": resubmit,
+            "minutes": int(reauth.proof_window().total_seconds() // 60),
+        },
+        status=status,
+    )
+
+
 def _device_added(request: HttpRequest, device: Any) -> HttpResponse:
     """After a new device (this session is verified by now): the first one brings
     recovery codes, shown once."""
@@ -199,7 +294,7 @@ def _recovery_codes_page(
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-@_recent_proof_for_another_device
+@_recent_proof_to_add_a_device
 def totp_add(request: HttpRequest) -> HttpResponseBase:
     user = signed_in_user(request)
     if not mfa.may_add_device(user=user, verified=_verified(request)):
@@ -240,7 +335,7 @@ def totp_add(request: HttpRequest) -> HttpResponseBase:
 
 @never_cache
 @login_required
-@_recent_proof_for_another_device
+@_recent_proof_to_add_a_device
 def passkey_add(request: HttpRequest) -> HttpResponseBase:
     """django-otp-webauthn's script runs the ceremony; static/securedrive/passkeys.js
     then posts the new passkey's name to ``passkey_added``."""

@@ -239,6 +239,19 @@ def _refusal_record(
     )
 
 
+def share_link_may_share_check(
+    *, actor: User, target: File | Folder, request: HttpRequest | None = None
+) -> None:
+    """A link form sent although the policy forbids ``actor`` to share outside: raise
+    ``LinkPolicyError``, audited as a refused ``sharing.link.create`` (the 403 is decided
+    here, not only shown)."""
+    try:
+        share_link_policy_check_may_share(actor=actor)
+    except LinkRuleError as error:
+        _refusal_record(actor=actor, target=target, error=error, request=request, details={})
+        raise
+
+
 def share_link_target_check(
     *, actor: User, target: File | Folder, request: HttpRequest | None = None
 ) -> None:

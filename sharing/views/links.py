@@ -56,7 +56,10 @@ def _item_page(request: HttpRequest, target: File | Folder) -> HttpResponse:
     new_url = ""
     may_share_refusal = ""
     try:
-        links.share_link_policy_check_may_share(actor=me)
+        if request.method == "POST":  # a refused form is audited, not only shown
+            links.share_link_may_share_check(actor=me, target=target, request=request)
+        else:
+            links.share_link_policy_check_may_share(actor=me)
     except LinkRuleError as error:
         may_share_refusal = str(error)
     status = 200

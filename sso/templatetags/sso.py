@@ -1,8 +1,10 @@
 """``{% sso_buttons %}``: one "Sign in with <provider>" button per configured provider;
 ``{% sso_invitation_buttons token %}``: one "Accept with <provider>" per provider on an
 invitation's page (the token goes with the form, never into another address);
-``{% sso_identities user %}`` and ``{% sso_account_link_card subject %}``: the providers
-linked to an account, on the person's security page and on an administrator's page."""
+``{% sso_reauth_buttons user next resubmit %}``: "Confirm with <provider>" on the
+confirmation pages; ``{% sso_identities user %}`` and
+``{% sso_account_link_card subject %}``: the providers linked to an account, on the
+person's security page and on an administrator's page."""
 
 from __future__ import annotations
 
@@ -36,6 +38,22 @@ def _identities_of(user: Any) -> list[dict[str, Any]]:
             "linked_at"
         )
     ]
+
+
+@register.inclusion_tag("sso/reauth_buttons.html")
+def sso_reauth_buttons(user: Any, next_url: str = "", resubmit: bool = False) -> dict[str, Any]:
+    """ "Confirm with <provider>" on the confirmation pages (sso/reauth.py): one per
+    provider the person's account is linked to."""
+    configured = {provider.slug: provider for provider in providers_configured()}
+    providers = [
+        configured[identity.provider]
+        for identity in ExternalIdentity.objects.filter(user=user, confirmed=True).order_by(
+            "linked_at"
+        )
+        if identity.provider in configured
+        and configured[identity.provider].issuer == identity.issuer
+    ]
+    return {"providers": providers, "next": next_url, "resubmit": resubmit}
 
 
 @register.inclusion_tag("sso/identities_card.html")
