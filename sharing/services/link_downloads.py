@@ -165,7 +165,7 @@ def share_link_file(link: ShareLink, file_id: int) -> File | None:
 # --- Downloads ------------------------------------------------------------------------------------
 
 
-def _link_recheck(link_id: int) -> AccessRecheck:
+def share_link_recheck(link_id: int) -> AccessRecheck:
     """What a stream from a link asks again while it runs (files.downloads.StreamRecheck):
     a link withdrawn (by its owner, by offboarding), expired or gone, a file no longer
     in it or no longer downloadable stops a download or ZIP under way, not only the
@@ -426,7 +426,7 @@ def share_link_download_response(
             version=version,
             audit_details=link_details,
             on_finished=finished,
-            access_recheck=_link_recheck(link.pk),
+            access_recheck=share_link_recheck(link.pk),
             admit=admit,
         )
     except DownloadNotAdmitted:
@@ -582,7 +582,7 @@ def share_link_archive_response(
         entries=content.entries,
         archive_name=content.name,
         on_finished=finished if receipt_id is not None else None,
-        access_recheck=_link_recheck(link.pk),
+        access_recheck=share_link_recheck(link.pk),
         actor_label=link_label(link),
         audit_details={"link": link.pk, "recipient": link.recipient_email, "zip": download_id},
     )
