@@ -324,7 +324,9 @@ def _owner_notify_on_commit(*, link: ShareLink, name: str) -> None:
             language=owner.email_language,
         )
 
-    transaction.on_commit(send)
+    # Robust: a courtesy to the owner must never cost the recipient the download it
+    # announces (a mail server down was a 500 after the link's last download counted).
+    transaction.on_commit(send, robust=True)
 
 
 def share_link_download_response(
