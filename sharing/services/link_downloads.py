@@ -314,8 +314,10 @@ def _owner_notify_on_commit(*, link: ShareLink, name: str) -> None:
 
     def send() -> None:
         # In the owner's language, not the recipient's, whose request this is.
+        # Not its name in the subject: a file or transfer name often names a patient,
+        # and a subject is what lock screens, mail logs and shared mailboxes show.
         with translation.override(owner.email_language):
-            subject = _("Your shared item “%(name)s” was downloaded") % {"name": name}
+            subject = _("Your shared item was downloaded")
         email_send(
             to=owner.email,
             subject=subject,
