@@ -42,12 +42,19 @@ class TransferReceiptSerializer(serializers.Serializer[Any]):
     bytes_sent = serializers.IntegerField()
 
 
+class TransferViewSerializer(serializers.Serializer[Any]):
+    at = serializers.DateTimeField()
+    name = serializers.CharField()
+
+
 class TransferRecipientSerializer(serializers.Serializer[Any]):
     link = serializers.IntegerField(source="link.pk")
     email = serializers.EmailField(source="link.recipient_email")
     status = serializers.CharField()
     first_downloaded_at = serializers.DateTimeField(source="link.first_downloaded_at")
     downloads = TransferReceiptSerializer(many=True)
+    # Files this recipient opened in the browser (previews), newest first.
+    views = TransferViewSerializer(many=True)
 
 
 class TransferSerializer(serializers.Serializer[Transfer]):
