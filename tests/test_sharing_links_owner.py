@@ -388,3 +388,30 @@ def test_link_pages_hold_no_inline_script_or_style(owner: User, folder_backend: 
         html = response.content.decode()
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
         assert not re.search(r"\sstyle=", html)
+
+
+def test_the_owner_of_a_view_only_link_sees_what_its_recipient_viewed(
+    owner: User, folder_backend: Backend
+) -> None:
+    """A "view only" link is never downloaded: without its views, its owner saw no trace
+    of the recipient at all."""
+    version = version_store(
+        actor=owner, folder=root_of(owner), name="bilan.txt", content=b"RAS, bilan normal."
+    )
+    FileVersion.objects.filter(pk=version.pk).update(content_type="text/plain")
+    _link, token = share_link_create(
+        actor=owner,
+        target=version.file,
+        recipient_email="dr.radio@clinique.example",
+        view_only=True,
+    )
+    clinician = client_signed_in(owner)
+    assert "Viewed in the browser" not in clinician.get(links_page(version)).content.decode()
+    recipient = Client()
+    assert recipient.get(reverse("share_link:open", args=[token])).status_code == 200
+    preview = recipient.get(reverse("share_link:preview", args=[token, version.file_id]))
+    assert preview.status_code == 200
+    for page in (links_page(version), reverse("sharing:my_links")):
+        row = clinician.get(page).content.decode()
+        assert "Viewed in the browser" in row
+        assert "bilan.txt" in row.split("Viewed in the browser")[1]

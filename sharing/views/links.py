@@ -29,11 +29,15 @@ from sharing.services import links
 
 
 def _rows(links_list: Any) -> list[dict[str, Any]]:
+    links_list = list(links_list)
+    # A preview is an access too, and the only one a "view only" link allows.
+    views = selectors.share_link_views([link.pk for link in links_list])
     return [
         {
             "link": link,
             "state": links.share_link_state(link),
             "receipts": list(link.downloads.all()),
+            "views": views[link.pk],
         }
         for link in links_list
     ]
