@@ -25,6 +25,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.context import client_ip
 from audit.models import Outcome
+from core.log_format import tokens_redacted
 
 DEVICE_COOKIE = "sd_device"
 DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
@@ -257,5 +258,10 @@ def ended_session_refused_record(request: HttpRequest) -> None:
         actor=ended.user,
         target_type="accounts.user",
         target_id=ended.user_id,
-        details={"reason": ended.end_reason, "session": ended.pk, "path": request.path[:200]},
+        details={
+            "reason": ended.end_reason,
+            "session": ended.pk,
+            # A link's token is a capability: never in the audit log (/s/[token]/).
+            "path": tokens_redacted(request.path)[:200],
+        },
     )

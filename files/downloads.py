@@ -330,6 +330,7 @@ class StreamRecheck:
         check: AccessRecheck | None = None,
         actor_label: str = "",
         audit_details: Mapping[str, object] | None = None,
+        action: Action = Action.FILES_VERSION_DOWNLOAD,
     ) -> None:
         if check is None and actor is not None:
             reader = actor
@@ -352,6 +353,7 @@ class StreamRecheck:
         self._check = check
         self._actor_label = actor_label
         self._audit_details = audit_details
+        self._action = action
         self._due = time.time() + ACCESS_RECHECK_SECONDS
 
     def refusal(self, version_id: uuid.UUID) -> str | None:
@@ -364,6 +366,7 @@ class StreamRecheck:
     def cut_off(self, *, version: FileVersion, context: RequestContext, reason: str) -> None:
         """Record the refusal against the version being sent, and raise."""
         _audit_download(
+            action=self._action,
             actor=self._actor,
             actor_label=self._actor_label,
             version=version,
@@ -666,7 +669,11 @@ def version_download_response(
         length=length,
         on_finished=on_finished,
         recheck=StreamRecheck(
-            actor, check=access_recheck, actor_label=actor_label, audit_details=audit_details
+            actor,
+            check=access_recheck,
+            actor_label=actor_label,
+            audit_details=audit_details,
+            action=action,
         ),
     )
     streaming = StreamingHttpResponse(body, status=206 if byte_range else 200, headers=headers)

@@ -20,6 +20,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from audit.actions import Action
+from core.log_format import tokens_redacted
 
 # Answered as JSON: the REST API, the tus and STOW-RS endpoints, SCIM.
 _MACHINE_PREFIXES = ("/api/", "/scim/")
@@ -53,7 +54,12 @@ class QueryStringNulMiddleware:
             outcome=Outcome.DENIED,
             actor=user if user is not None and user.is_authenticated else None,
             # The parameter's name, never its value (a search may be a patient's name).
-            details={"reason": "nul", "parameter": parameter[:64], "path": request.path[:200]},
+            details={
+                "reason": "nul",
+                "parameter": parameter[:64],
+                # A link's token is a capability: never in the audit log (/s/[token]/).
+                "path": tokens_redacted(request.path)[:200],
+            },
         )
         message = _("The address contains a null character, which cannot be used: correct it.")
         if request.path.startswith(_MACHINE_PREFIXES):

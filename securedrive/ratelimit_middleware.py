@@ -11,6 +11,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from audit.actions import Action
+from core.log_format import tokens_redacted
 from core.ratelimit import RateLimitUnavailable, unavailable_response
 
 
@@ -33,7 +34,8 @@ class RateLimitUnavailableMiddleware:
             audit.record(
                 action=Action.RATELIMIT_UNAVAILABLE,
                 outcome=Outcome.DENIED,
-                details={"limiter": str(exception), "path": request.path},
+                # A link's token is a capability: never in the audit log (/s/[token]/).
+                details={"limiter": str(exception), "path": tokens_redacted(request.path)},
                 request=context_from_request(request),
             )
             return unavailable_response(request)

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Team, TeamMembership, User
 from audit import services as audit
 from audit.actions import Action
-from audit.models import Outcome
+from audit.models import AuditEvent, Outcome
 from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor
 from files.models import File, Folder
@@ -297,10 +297,46 @@ def transfer_total_bytes(files: list[File]) -> int:
 
 
 @dataclass(frozen=True)
+class LinkView:
+    """A file a link's recipient opened in the browser (a preview), from the audit log."""
+
+    at: dt.datetime
+    name: str
+
+
+# The newest previews shown per transfer page: a recipient scrolling a study's images
+# must not turn the sender's page into the audit log.
+LINK_VIEWS_SHOWN = 200
+
+
+def share_link_views(link_ids: list[int]) -> dict[int, list[LinkView]]:
+    """Per link, the files its recipient viewed in the browser, newest first: a preview
+    is an access too, and the only one a "view only" link allows. Read from the
+    ``sharing.link.view`` events (indexed by target), which name the file."""
+    views: dict[int, list[LinkView]] = {link_id: [] for link_id in link_ids}
+    events = (
+        AuditEvent.objects.filter(
+            action=Action.SHARING_LINK_VIEW,
+            outcome=Outcome.SUCCESS,
+            target_type="sharing.link",
+            target_id__in=[str(link_id) for link_id in link_ids],
+        )
+        .order_by("-sequence")
+        .only("target_id", "occurred_at", "details")[:LINK_VIEWS_SHOWN]
+    )
+    for event in events:
+        views[int(event.target_id)].append(
+            LinkView(at=event.occurred_at, name=str(event.details.get("name", "")))
+        )
+    return views
+
+
+@dataclass(frozen=True)
 class RecipientStatus:
     link: ShareLink
     status: str  # "active", "revoked", "expired", "exhausted"
     downloads: list[ShareLinkDownload]
+    views: list[LinkView]
 
 
 def link_status(link: ShareLink, *, now: dt.datetime | None = None) -> str:
@@ -315,14 +351,21 @@ def link_status(link: ShareLink, *, now: dt.datetime | None = None) -> str:
 
 
 def transfer_recipients(transfer: Transfer) -> list[RecipientStatus]:
-    """Per recipient: their link's status and every download receipt, newest first."""
-    links = transfer.links.order_by("recipient_email", "pk").prefetch_related(
-        Prefetch("downloads", queryset=ShareLinkDownload.objects.order_by("-at"))
+    """Per recipient: their link's status, every download receipt and the files they
+    viewed in the browser, newest first."""
+    links = list(
+        transfer.links.order_by("recipient_email", "pk").prefetch_related(
+            Prefetch("downloads", queryset=ShareLinkDownload.objects.order_by("-at"))
+        )
     )
     now = timezone.now()
+    views = share_link_views([link.pk for link in links])
     return [
         RecipientStatus(
-            link=link, status=link_status(link, now=now), downloads=list(link.downloads.all())
+            link=link,
+            status=link_status(link, now=now),
+            downloads=list(link.downloads.all()),
+            views=views[link.pk],
         )
         for link in links
     ]

@@ -36,7 +36,7 @@ from files.favourites import favourite_set
 from files.models import Folder
 from imaging import services as imaging_services
 from imaging.models import Study
-from sharing.models import ShareRole
+from sharing.models import ShareLink, ShareRole
 from sharing.services import file_requests, shares, transfers
 from sharing.services.links import share_link_create, share_link_revoke
 from sso import account_link, providers
@@ -330,6 +330,9 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("link with a password", "anonymous", "/s/{protected_link}/"),
         Page("transfer received", "anonymous", "/s/{transfer_link}/"),
         Page("withdrawn link", "anonymous", "/s/{withdrawn_link}/"),
+        Page("link asking for an e-mail code", "anonymous", "/s/{verified_link}/"),
+        Page("link used up", "anonymous", "/s/{used_up_link}/"),
+        Page("transfer with a file being scanned", "anonymous", "/s/{scanning_link}/"),
         Page("file request (uploader)", "anonymous", "/r/{request_token}/"),
         Page("not found (signed out)", "anonymous", "/nowhere/"),
     ],
@@ -362,6 +365,21 @@ def world_build(owner: User, site_admin: User, auditor: User) -> dict[str, Any]:
     sent = transfers.transfer_send(
         actor=owner, transfer=transfer, recipients=["dr.radio@clinique.example"]
     )
+    _verified, verified_token = share_link_create(
+        actor=owner,
+        target=version.file,
+        recipient_email="dr.radio@clinique.example",
+        email_verification=True,
+    )
+    used_up, used_up_token = share_link_create(actor=owner, target=version.file, max_downloads=1)
+    ShareLink.objects.filter(pk=used_up.pk).update(download_count=1)
+    scanning = transfers.transfer_create(actor=owner, subject="Scanner", expires_at=soon)
+    assert scanning.folder is not None
+    version_store(actor=owner, folder=scanning.folder, name="coupes.dcm", content=b"x", clean=False)
+    transfers.transfer_files_add(actor=owner, transfer=scanning, files=[version.file])
+    [scanning_sent] = transfers.transfer_send(
+        actor=owner, transfer=scanning, recipients=["dr.radio@clinique.example"]
+    )
     file_request, request_token = file_requests.file_request_create(
         actor=owner, folder=folder, title="Bilan sanguin", expires_at=soon
     )
@@ -379,6 +397,9 @@ def world_build(owner: User, site_admin: User, auditor: User) -> dict[str, Any]:
         "protected_link": protected_token,
         "withdrawn_link": withdrawn_token,
         "transfer_link": sent[0].token,
+        "verified_link": verified_token,
+        "used_up_link": used_up_token,
+        "scanning_link": scanning_sent.token,
         "request_token": request_token,
         "week_ago": (timezone.localdate() - dt.timedelta(days=7)).isoformat() + "T00:00",
         "tomorrow": (timezone.localdate() + dt.timedelta(days=1)).isoformat() + "T00:00",

@@ -103,6 +103,8 @@ def test_a_radiologist_downloads_through_a_protected_link_until_it_is_withdrawn(
     clinician.screenshot("share-link-receipt")
 
     clinician.page.get_by_role("button", name="Withdraw").click()
+    # Irreversible: a page says what ends; the link ends at its button only.
+    clinician.page.locator("#confirm-button").click()
     clinician.page.locator('tr[data-state="revoked"]').wait_for()
     refused = radiologist.page.goto(path)
     assert refused is not None

@@ -141,3 +141,57 @@ def test_a_version_quarantined_by_a_later_scan_stops_its_download(owner: User) -
             drain(body, into=received)
     assert len(b"".join(received)) < 6000
     assert refusal().details["reason"] == "quarantined"
+
+
+def test_a_links_preview_stream_stops_when_the_link_is_withdrawn(owner: User) -> None:
+    """A video or a PDF shown through the link's preview is content too: the recipient
+    watching a study that was sent to the wrong person must lose it within seconds of
+    the withdrawal, as a download does, not at the end of an hour of video."""
+    video = version_store(
+        actor=owner, folder=root_of(owner), name="coloscopie.mp4", content=content_of(6000)
+    )
+    FileVersion.objects.filter(pk=video.pk).update(content_type="video/mp4")
+    link, token = share_link_create(actor=owner, target=video.file)
+    recipient = Client()
+    assert recipient.get(reverse("share_link:open", args=[token])).status_code == 200
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        response = recipient.get(reverse("share_link:preview_stream", args=[token, video.file.pk]))
+        assert response.status_code == 200
+        body = chunks_of(response)
+        received = [next(body)]
+        share_link_revoke(actor=owner, link=link)
+        clock.shift(dt.timedelta(seconds=30))
+        with pytest.raises(DownloadCutOff, match="revoked"):
+            drain(body, into=received)
+    assert len(b"".join(received)) < 6000
+    event = AuditEvent.objects.get(action=Action.FILES_VERSION_VIEW, outcome=Outcome.DENIED)
+    assert event.actor_label == f"link:{link.pk}"
+    assert event.details["reason"] == "link revoked"
+    assert event.details["name"] == "coloscopie.mp4"
+
+
+def test_a_transfers_preview_stream_stops_when_the_file_is_quarantined(owner: User) -> None:
+    from sharing.services.transfers import transfer_create, transfer_send
+
+    transfer = transfer_create(
+        actor=owner, subject="Examen", expires_at=timezone.now() + dt.timedelta(days=3)
+    )
+    assert transfer.folder is not None
+    report = version_store(
+        actor=owner, folder=transfer.folder, name="rapport.pdf", content=content_of(6000)
+    )
+    FileVersion.objects.filter(pk=report.pk).update(content_type="application/pdf")
+    [sent] = transfer_send(actor=owner, transfer=transfer, recipients=["dr.b@clinique.example"])
+    recipient = Client()
+    assert recipient.get(reverse("share_link:open", args=[sent.token])).status_code == 200
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        url = reverse("share_link:preview_stream", args=[sent.token, report.file.pk])
+        response = recipient.get(url)
+        assert response.status_code == 200
+        body = chunks_of(response)
+        received = [next(body)]
+        FileVersion.objects.filter(pk=report.pk).update(scan_status=ScanStatus.QUARANTINED)
+        clock.shift(dt.timedelta(seconds=30))
+        with pytest.raises(DownloadCutOff, match="quarantined"):
+            drain(body, into=received)
+    assert len(b"".join(received)) < 6000

@@ -9,6 +9,7 @@ language (the site's by default). Read from a real SMTP server (tests/smtp_serve
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -115,3 +116,28 @@ def test_a_link_e_mailed_from_an_english_page_goes_out_in_french_when_asked(
     assert "Dupont" not in everything
     assert '<html lang="fr">' in received.html()
     assert "a partagé des fichiers" in received.text()
+
+
+def test_the_senders_first_download_notice_keeps_the_patient_out_of_its_subject(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The subject is what a phone's lock screen, a mail server's log and a shared
+    mailbox's list show: it says that something was downloaded, the body says what."""
+    from django.core import mail
+
+    transfer = transfers.transfer_create(
+        actor=owner, subject=SUBJECT, expires_at=timezone.now() + dt.timedelta(days=2)
+    )
+    assert transfer.folder is not None
+    version_store(actor=owner, folder=transfer.folder, name=FILE_NAME, content=b"%PDF-1.4 x")
+    [sent] = transfers.transfer_send(actor=owner, transfer=transfer, recipients=[RADIOLOGIST])
+    recipient = Client()
+    assert recipient.get(f"/s/{sent.token}/").status_code == 200
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert recipient.get(f"/s/{sent.token}/archive/").status_code == 200
+    [notice] = mail.outbox
+    assert notice.to == [owner.email]
+    assert "Dupont" not in notice.subject
+    assert notice.subject == "Your shared item was downloaded"
+    assert SUBJECT in notice.body  # the sender's own mailbox learns which transfer

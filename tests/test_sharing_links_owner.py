@@ -29,7 +29,7 @@ from sharing.services.links import (
 )
 from sharing.services.policy import expiry_in_days
 from tests.files_helpers import Backend, root_of, version_store
-from tests.helpers import client_signed_in, expiry_fields
+from tests.helpers import CONFIRMED, client_signed_in, expiry_fields
 from tests.test_sharing_links import file_url, open_url, shared_file
 
 pytestmark = [pytest.mark.usefixtures("rate_limit_cache"), pytest.mark.django_db]
@@ -217,7 +217,15 @@ def test_the_owner_sees_receipts_and_withdraws_a_link(owner: User, folder_backen
     assert "dr.radio@clinique.example" in mine
 
     back = links_page(version)
-    withdrawn = clinician.post(reverse("sharing:link_revoke", args=[link.pk]), {"next": back})
+    asked = clinician.post(reverse("sharing:link_revoke", args=[link.pk]), {"next": back})
+    # Irreversible: a page says what ends, and nothing ends before the second POST.
+    assert asked.status_code == 200
+    assert "dr.radio@clinique.example can no longer open “IRM genou.dcm”" in asked.text
+    assert recipient.get(file_url(token, version.file)).status_code == 200
+    assert not AuditEvent.objects.filter(action=Action.SHARING_LINK_REVOKE).exists()
+    withdrawn = clinician.post(
+        reverse("sharing:link_revoke", args=[link.pk]), {"next": back, **CONFIRMED}
+    )
     assert withdrawn.status_code == 302
     assert withdrawn["Location"] == back
     assert 'data-state="revoked"' in clinician.get(back).content.decode()
@@ -234,7 +242,7 @@ def test_a_teammate_may_withdraw_a_link_on_a_team_file(
     link, _token = share_link_create(actor=owner, target=version.file)
     page = client_signed_in(teammate).get(links_page(version)).content.decode()
     assert f'data-link="{link.pk}"' in page
-    client_signed_in(teammate).post(reverse("sharing:link_revoke", args=[link.pk]))
+    client_signed_in(teammate).post(reverse("sharing:link_revoke", args=[link.pk]), CONFIRMED)
     link.refresh_from_db()
     assert link.revoked_by == teammate
 
@@ -383,3 +391,30 @@ def test_link_pages_hold_no_inline_script_or_style(owner: User, folder_backend: 
         html = response.content.decode()
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
         assert not re.search(r"\sstyle=", html)
+
+
+def test_the_owner_of_a_view_only_link_sees_what_its_recipient_viewed(
+    owner: User, folder_backend: Backend
+) -> None:
+    """A "view only" link is never downloaded: without its views, its owner saw no trace
+    of the recipient at all."""
+    version = version_store(
+        actor=owner, folder=root_of(owner), name="bilan.txt", content=b"RAS, bilan normal."
+    )
+    FileVersion.objects.filter(pk=version.pk).update(content_type="text/plain")
+    _link, token = share_link_create(
+        actor=owner,
+        target=version.file,
+        recipient_email="dr.radio@clinique.example",
+        view_only=True,
+    )
+    clinician = client_signed_in(owner)
+    assert "Viewed in the browser" not in clinician.get(links_page(version)).content.decode()
+    recipient = Client()
+    assert recipient.get(reverse("share_link:open", args=[token])).status_code == 200
+    preview = recipient.get(reverse("share_link:preview", args=[token, version.file_id]))
+    assert preview.status_code == 200
+    for page in (links_page(version), reverse("sharing:my_links")):
+        row = clinician.get(page).content.decode()
+        assert "Viewed in the browser" in row
+        assert "bilan.txt" in row.split("Viewed in the browser")[1]

@@ -25,6 +25,7 @@ from audit.models import AuditEvent, Outcome
 from files.models import File, FileVersion, Folder, ScanStatus
 from sharing import selectors, tasks
 from sharing.models import ShareLink, ShareLinkDownload, SharingPolicy, Transfer
+from sharing.services.transfers import transfer_send
 from tests.files_helpers import body_of, content_of, root_of, version_store
 from tests.helpers import CONFIRMED, client_signed_in, expiry_fields
 from tests.smtp_server import SmtpServer
@@ -514,3 +515,32 @@ def test_email_verification_required_by_policy_applies_to_every_recipient(
     token = token_in(mail.outbox[0])
     # Without the code from their mailbox, the recipient gets no file.
     assert Client().get(f"/s/{token}/files/{file.pk}/").status_code == 302
+
+
+def test_the_sender_sees_which_files_each_recipient_viewed_in_the_browser(owner: User) -> None:
+    """A preview is an access too (and the only one a "view only" link allows): the
+    sender's page says which recipient viewed which file, as it lists downloads."""
+    client = client_signed_in(owner)
+    transfer = new_transfer(client)
+    report = add_upload(owner, transfer, "compte-rendu.txt", size=300)
+    assert transfer.folder is not None
+    FileVersion.objects.filter(file=report).update(content_type="text/plain")
+    sent = {
+        item.recipient: item
+        for item in transfer_send(
+            actor=owner,
+            transfer=transfer,
+            recipients=["dr.radio@clinique.example", "dr.second@labo.example"],
+        )
+    }
+    recipient = Client()
+    token = sent["dr.radio@clinique.example"].token
+    assert recipient.get(f"/s/{token}/").status_code == 200
+    assert recipient.get(f"/s/{token}/files/{report.pk}/preview/").status_code == 200
+
+    page = client.get(f"/sharing/transfers/{transfer.pk}/").content.decode()
+    radio = page.split('data-recipient="dr.radio@clinique.example"')[1].split("</li>")[0]
+    second = page.split('data-recipient="dr.second@labo.example"')[1].split("</li>")[0]
+    assert "Viewed in the browser" in radio
+    assert "compte-rendu.txt" in radio
+    assert "Viewed in the browser" not in second

@@ -18,7 +18,7 @@ from sharing.services import shares
 from sharing.services.links import share_link_create
 from tests.conftest import user_create
 from tests.files_helpers import root_of, version_store
-from tests.helpers import client_signed_in
+from tests.helpers import CONFIRMED, client_signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +55,7 @@ def test_withdrawing_a_link_or_a_share_says_what_was_withdrawn(owner: User) -> N
     clinician = client_signed_in(owner)
     clinician.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
 
-    answer = clinician.post(f"/sharing/links/{link.pk}/revoke/")
+    answer = clinician.post(f"/sharing/links/{link.pk}/revoke/", CONFIRMED)
     assert messages_after(clinician, answer) == [
         "Link to “IRM genou.dcm” withdrawn: it no longer opens."
     ]

@@ -34,6 +34,7 @@ from files import previews, selectors, services, thumbnails
 from files.crypto import BlobIntegrityError
 from files.downloads import (
     DOWNLOAD_CSP,
+    AccessRecheck,
     IntegrityFailureResponse,
     version_download_response,
     version_refusal,
@@ -263,10 +264,14 @@ def stream_response(
     actor: User | None,
     actor_label: str = "",
     audit_details: Mapping[str, object] | None = None,
+    access_recheck: AccessRecheck | None = None,
 ) -> HttpResponseBase:
     """A PDF (for PDF.js) or a video/audio stream with Range, under a fixed type.
 
-    Raises ``NotDownloadableError`` (audited as a refused view) like a download."""
+    Raises ``NotDownloadableError`` (audited as a refused view) like a download.
+    ``access_recheck`` is asked again while the body streams, as for a download: a
+    link's recipient passes the link's (sharing.services.link_downloads); a signed-in
+    ``actor`` is asked ``reader_refusal`` without one."""
     refused = _navigation_refused(
         request, version=version, actor=actor, actor_label=actor_label, audit_details=audit_details
     )
@@ -296,6 +301,7 @@ def stream_response(
         audit_details=audit_details,
         action=Action.FILES_VERSION_VIEW,
         served_as=served_as,
+        access_recheck=access_recheck,
     )
 
 

@@ -42,6 +42,11 @@ class TransferReceiptSerializer(serializers.Serializer[Any]):
     bytes_sent = serializers.IntegerField()
 
 
+class TransferViewSerializer(serializers.Serializer[Any]):
+    at = serializers.DateTimeField()
+    name = serializers.CharField()
+
+
 class TransferRecipientSerializer(serializers.Serializer[Any]):
     link = serializers.IntegerField(source="link.pk")
     email = serializers.EmailField(source="link.recipient_email")
@@ -50,6 +55,8 @@ class TransferRecipientSerializer(serializers.Serializer[Any]):
         source="link.first_downloaded_at", allow_null=True
     )
     downloads = TransferReceiptSerializer(many=True)
+    # Files this recipient opened in the browser (previews), newest first.
+    views = TransferViewSerializer(many=True)
 
 
 class TransferSerializer(serializers.Serializer[Transfer]):

@@ -20,6 +20,14 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: every control character and line or paragraph separator
+    (CR, LF, U+2028...) becomes a space. A subject naming something a person typed (a
+    transfer's subject, a file request's title) must neither be refused by the mail
+    library (a carriage return raised BadHeaderError) nor add a header."""
+    return " ".join("".join(char if char.isprintable() else " " for char in text).split())
+
+
 def email_send(
     *,
     to: str,
@@ -39,7 +47,7 @@ def email_send(
         text = render_to_string(f"sharing/email/{template}.txt", full_context)
         html = render_to_string(f"sharing/email/{template}.html", full_context)
         message = EmailMultiAlternatives(
-            subject=str(subject).replace("\n", " ").strip(),
+            subject=one_line(str(subject)),
             body=text,
             to=[to],
             reply_to=[reply_to] if reply_to else None,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,8 @@ from sharing.services.links import (
     share_link_state,
 )
 from sharing.services.tokens import token_hash, token_matches, token_well_formed
+
+logger = logging.getLogger(__name__)
 
 SESSION_KEY = "share_links"
 
@@ -389,7 +392,7 @@ def share_link_code_send(*, request: HttpRequest, link: ShareLink, language: str
             return refusal
         code = "".join(secrets.choice("0123456789") for _digit in range(CODE_DIGITS))
         ShareLinkCode.objects.filter(link=link, used_at__isnull=True).update(used_at=now)
-        ShareLinkCode.objects.create(
+        code_row = ShareLinkCode.objects.create(
             link=link,
             code_hash=make_password(code),
             created_at=now,
@@ -408,16 +411,34 @@ def share_link_code_send(*, request: HttpRequest, link: ShareLink, language: str
             "sender_name": link.created_by.get_full_name() or link.created_by.email,
         }
 
+        failed: list[Exception] = []
+
         def send() -> None:
-            email_send(
-                to=link.recipient_email,
-                subject=_("Your SecureDrive code: %(code)s") % {"code": code},
-                template="link_code",
-                context=context,
-                language=language,
-            )
+            try:
+                email_send(
+                    to=link.recipient_email,
+                    subject=_("Your SecureDrive code: %(code)s") % {"code": code},
+                    template="link_code",
+                    context=context,
+                    language=language,
+                )
+            except Exception as error:  # the mail server down, an address refused
+                logger.exception("link %s: the code e-mail could not be sent", link.pk)
+                failed.append(error)
 
         transaction.on_commit(send)
+    if failed:
+        # Not a 500, and no code the recipient never got holding back the next one.
+        ShareLinkCode.objects.filter(pk=code_row.pk).delete()
+        access_record(
+            request=request,
+            link=link,
+            outcome="not sent",
+            action=Action.SHARING_LINK_VERIFY,
+            step="code sent",
+            error=type(failed[0]).__name__,
+        )
+        return _("The code could not be e-mailed just now. Try again in a few minutes.")
     return ""
 
 

@@ -165,7 +165,7 @@ def share_link_file(link: ShareLink, file_id: int) -> File | None:
 # --- Downloads ------------------------------------------------------------------------------------
 
 
-def _link_recheck(link_id: int) -> AccessRecheck:
+def share_link_recheck(link_id: int) -> AccessRecheck:
     """What a stream from a link asks again while it runs (files.downloads.StreamRecheck):
     a link withdrawn (by its owner, by offboarding), expired or gone, a file no longer
     in it or no longer downloadable stops a download or ZIP under way, not only the
@@ -314,8 +314,10 @@ def _owner_notify_on_commit(*, link: ShareLink, name: str) -> None:
 
     def send() -> None:
         # In the owner's language, not the recipient's, whose request this is.
+        # Not its name in the subject: a file or transfer name often names a patient,
+        # and a subject is what lock screens, mail logs and shared mailboxes show.
         with translation.override(owner.email_language):
-            subject = _("Your shared item “%(name)s” was downloaded") % {"name": name}
+            subject = _("Your shared item was downloaded")
         email_send(
             to=owner.email,
             subject=subject,
@@ -324,7 +326,9 @@ def _owner_notify_on_commit(*, link: ShareLink, name: str) -> None:
             language=owner.email_language,
         )
 
-    transaction.on_commit(send)
+    # Robust: a courtesy to the owner must never cost the recipient the download it
+    # announces (a mail server down was a 500 after the link's last download counted).
+    transaction.on_commit(send, robust=True)
 
 
 def share_link_download_response(
@@ -426,7 +430,7 @@ def share_link_download_response(
             version=version,
             audit_details=link_details,
             on_finished=finished,
-            access_recheck=_link_recheck(link.pk),
+            access_recheck=share_link_recheck(link.pk),
             admit=admit,
         )
     except DownloadNotAdmitted:
@@ -582,7 +586,7 @@ def share_link_archive_response(
         entries=content.entries,
         archive_name=content.name,
         on_finished=finished if receipt_id is not None else None,
-        access_recheck=_link_recheck(link.pk),
+        access_recheck=share_link_recheck(link.pk),
         actor_label=link_label(link),
         audit_details={"link": link.pk, "recipient": link.recipient_email, "zip": download_id},
     )

@@ -64,6 +64,7 @@ from sharing.selectors import (
     transfer_total_bytes,
 )
 from sharing.services.archives import archive_paths_unique, folder_files_located
+from sharing.services.emails import one_line
 from sharing.services.policy import (
     expiry_beyond,
     expiry_beyond_message,
@@ -216,7 +217,8 @@ def transfer_create(
     if not may_share_outside(actor):
         _refuse(actor, Action.SHARING_TRANSFER_CREATE, "policy forbids sharing outside", request)
         raise TransferRuleError(_("The sharing policy does not allow you to send files outside."))
-    subject = subject.strip()
+    # One line: it names the transfer in pages, e-mail subjects and the ZIP's name.
+    subject = one_line(subject)
     if not subject:
         raise TransferRuleError(_("A transfer needs a subject."))
     expiry_check(expires_at)

@@ -7,7 +7,9 @@ person's (``files.views.preview``). A preview is never counted as a download; it
 audited as ``sharing.link.view`` (the page) and ``files.version.view`` (the content,
 with the link and the recipient). A link whose download limit is reached shows no more
 previews either. A "view only" link is previewed exactly the same way; only its download
-and ZIP addresses refuse (sharing/services/link_downloads.py).
+and ZIP addresses refuse (sharing/services/link_downloads.py). A PDF or a video under
+way is checked again while it streams, as a download is (``share_link_recheck``): the
+link withdrawn or expired, the file quarantined, and the stream stops.
 """
 
 from __future__ import annotations
@@ -136,6 +138,9 @@ def link_file_stream(request: HttpRequest, token: str, file_id: int) -> HttpResp
             actor=None,
             actor_label=link_label(link),
             audit_details=_recipient(link),
+            # A video or PDF under way stops when the link is withdrawn, expires or the
+            # file is quarantined, as a download does (not an hour of video later).
+            access_recheck=link_downloads.share_link_recheck(link.pk),
         )
     except NotDownloadableError as error:
         return HttpResponse(

@@ -10,11 +10,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.permissions import signed_in_user, site_admin_required
+from core.confirm import confirmation_page, confirmed
 from core.http import next_path
 from files import selectors as files_selectors
 from files.errors import FileNotFoundForActor
@@ -28,12 +30,16 @@ from sharing.services.link_access import link_state_now
 
 
 def _rows(links_list: Any) -> list[dict[str, Any]]:
+    links_list = list(links_list)
+    # A preview is an access too, and the only one a "view only" link allows.
+    views = selectors.share_link_views([link.pk for link in links_list])
     return [
         {
             "link": link,
             # As recipients find it: a link whose maker left the team is dead.
             "state": link_state_now(link),
             "receipts": list(link.downloads.all()),
+            "views": views[link.pk],
         }
         for link in links_list
     ]
@@ -140,6 +146,25 @@ def link_revoke(request: HttpRequest, link_id: int) -> HttpResponse:
     me = signed_in_user(request)
     try:
         link = selectors.share_link_get_for_actor(actor=me, link_id=link_id)
+    except LinkRuleError:
+        raise Http404(_("No such link.")) from None
+    back = next_path(request, request.POST.get("next", ""))
+    if not confirmed(request):
+        # A withdrawn link never opens again: the recipient would need a new one.
+        name = links.share_link_target_name(link)
+        return confirmation_page(
+            request,
+            title=_("Withdraw the link to “%(name)s”?") % {"name": name},
+            losses=[
+                _("%(email)s can no longer open “%(name)s”")
+                % {"email": link.recipient_email, "name": name}
+                if link.recipient_email
+                else _("whoever holds the link can no longer open “%(name)s”") % {"name": name}
+            ],
+            button=_("Withdraw"),
+            cancel_url=back or reverse("sharing:my_links"),
+        )
+    try:
         links.share_link_revoke(actor=me, link=link, request=request)
     except LinkRuleError:
         raise Http404(_("No such link.")) from None
@@ -148,7 +173,6 @@ def link_revoke(request: HttpRequest, link_id: int) -> HttpResponse:
         _("Link to “%(name)s” withdrawn: it no longer opens.")
         % {"name": links.share_link_target_name(link)},
     )
-    back = next_path(request, request.POST.get("next", ""))
     if back:
         return redirect(back)
     return redirect("sharing:my_links")
