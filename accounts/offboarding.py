@@ -511,6 +511,7 @@ def user_reactivate(
 
     ``actor`` is None when the directory (SCIM) does it; ``actor_label`` then names it:
     the directory sends no set-up link (an administrator does, from the person's page)."""
+    caller_copy = user
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         deleted = 0
@@ -569,9 +570,13 @@ def user_reactivate(
                 "setup_link_sent": bool(send_setup_link and actor is not None),
             },
         )
+        expires_at = None
         if send_setup_link and actor is not None:
-            return account_services.setup_link_send(actor=actor, user=user)
-    return None
+            expires_at = account_services.setup_link_send(actor=actor, user=user)
+    # The caller's copy as it now is (its former password hash would no longer match
+    # the one of a session signed in from it).
+    caller_copy.refresh_from_db()
+    return expires_at
 
 
 def departures_due_process(*, today: dt.date | None = None) -> int:
