@@ -55,6 +55,20 @@ class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-m
         related_name="+",
     )
 
+    # The set-up link an administrator last e-mailed (accounts/services.py
+    # ``setup_link_send``): the page shows it pending until the password is chosen, it
+    # expires (PASSWORD_RESET_TIMEOUT) or the next offboarding revokes it. The token
+    # itself is never stored: Django's, tied to the (unusable) password hash.
+    setup_link_sent_at = models.DateTimeField(_("set-up link sent at"), null=True, blank=True)
+    setup_link_sent_by = models.ForeignKey(
+        "self",
+        verbose_name=_("set-up link sent by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
     # The language of the pages this person last used (recorded by
     # accounts.middleware.UserLanguageMiddleware): e-mails to them go out in it.
     language = models.CharField(_("language"), max_length=8, blank=True)

@@ -95,6 +95,9 @@ class OffboardingPlan:
     # a second person cannot approve, after a return, a role proposed before the
     # departure (a reactivation withdraws the roles: proposed and approved again).
     role_proposals: list[tuple[int, str]] = field(default_factory=list)
+    # A set-up link an administrator sent after a reactivation, still unused: it is
+    # revoked, or it would choose the password of the next reactivated account.
+    setup_link_pending: bool = False
 
     def lines(self) -> list[PlanLine]:
         own: list[PlanLine] = [
@@ -126,6 +129,8 @@ class OffboardingPlan:
                     "roles": sorted(role for _pk, role in self.role_proposals),
                 }
             )
+        if self.setup_link_pending:
+            own.append({"key": "setup_link_revoked", "count": 1})
         if self.teams_without_manager:
             own.append(
                 {
@@ -191,6 +196,7 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
         invitations=list(invitation_rows.values_list("pk", "email")),
         memberships=[(membership.pk, membership.team.name) for membership in membership_rows],
         role_proposals=list(proposal_rows.values_list("pk", "role")),
+        setup_link_pending=account_services.setup_link_pending_until(user) is not None,
         teams_without_manager=sorted(
             TeamMembership.objects.filter(user=user, role=TeamRole.MANAGER)
             .filter(~Exists(other_managers))
@@ -387,12 +393,16 @@ def _deactivate(
         user.deactivated_at = now
         user.departure_scheduled_for = None
         user.files_successor = successor
+        setup_link_revoked = account_services.setup_link_revoke_pending(user=user)
         user.save(
             update_fields=[
                 "is_active",
                 "deactivated_at",
                 "departure_scheduled_for",
                 "files_successor",
+                "password",
+                "setup_link_sent_at",
+                "setup_link_sent_by",
             ]
         )
         for user_session in UserSession.objects.filter(pk__in=plan.session_ids):
@@ -430,6 +440,7 @@ def _deactivate(
             "tokens_revoked": len(plan.token_ids),
             "mfa_devices_disabled": devices_disabled,
             "invitations_revoked": len(plan.invitations),
+            "setup_link_revoked": setup_link_revoked,
             "role_proposals_closed": [role for _pk, role in plan.role_proposals],
             "successor": successor.email if successor else "",
             "scheduled": scheduled,
@@ -485,10 +496,24 @@ def offboarding_report_emails_send(*, report_id: int) -> int:
     return send(report_id=report_id)
 
 
-def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") -> None:
-    """Reactivation requires a fresh MFA enrolment: old devices are deleted. ``actor``
-    is None when the directory (SCIM) does it; ``actor_label`` then names it."""
+def user_reactivate(
+    *, actor: User | None, user: User, actor_label: str = "", send_setup_link: bool = False
+) -> dt.datetime | None:
+    """Bring a leaver back, without anything they could sign in with: the old password
+    no longer works (whoever knew it, a colleague or a phisher, would otherwise sign in
+    first and enrol their own second factor, since the person's devices are deleted
+    here); sessions stay ended and API tokens revoked (the deactivation revoked them,
+    and none can be made while the account is inactive, accounts/tokens.py). The
+    person chooses a new password through a set-up link e-mailed to them
+    (``send_setup_link``, or later from their page), or signs in through their identity
+    provider once an administrator sent them a link to it (sso/account_link.py).
+    Returns when the set-up link expires, if one was sent.
+
+    ``actor`` is None when the directory (SCIM) does it; ``actor_label`` then names it:
+    the directory sends no set-up link (an administrator does, from the person's page)."""
+    caller_copy = user
     with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
         deleted = 0
         for device in devices_for_user(user, confirmed=None):
             device.delete()
@@ -507,6 +532,11 @@ def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") ->
             for name, held in (("site_admin", user.is_site_admin), ("auditor", user.is_auditor))
             if held
         ]
+        had_password = user.has_usable_password()
+        # A fresh unusable password: the old one no longer signs in, and every set-up
+        # link made before (Django's token hashes the password hash) is dead.
+        account_services.setup_link_revoke_pending(user=user)
+        user.set_unusable_password()
         user.is_active = True
         user.deactivated_at = None
         user.is_site_admin = user.is_auditor = False
@@ -520,6 +550,9 @@ def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") ->
                 "is_site_admin",
                 "is_auditor",
                 "files_successor",
+                "password",
+                "setup_link_sent_at",
+                "setup_link_sent_by",
             ]
         )
         audit.record(
@@ -533,8 +566,17 @@ def user_reactivate(*, actor: User | None, user: User, actor_label: str = "") ->
                 "mfa_devices_deleted": deleted,
                 "sessions_ended": sessions_ended,
                 "roles_withdrawn": roles_withdrawn,
+                "password_withdrawn": had_password,
+                "setup_link_sent": bool(send_setup_link and actor is not None),
             },
         )
+        expires_at = None
+        if send_setup_link and actor is not None:
+            expires_at = account_services.setup_link_send(actor=actor, user=user)
+    # The caller's copy as it now is (its former password hash would no longer match
+    # the one of a session signed in from it).
+    caller_copy.refresh_from_db()
+    return expires_at
 
 
 def departures_due_process(*, today: dt.date | None = None) -> int:

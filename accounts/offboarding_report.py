@@ -36,6 +36,12 @@ def _will(key: str, count: int, line: dict[str, Any]) -> str:
             "%(count)d invitations they sent are revoked",
             count,
         )
+    if key == "setup_link_revoked":
+        return ngettext(
+            "%(count)d pending set-up link (choose a password) is revoked",
+            "%(count)d pending set-up links (choose a password) are revoked",
+            count,
+        )
     if key == "identity_links_revoked":
         return ngettext(
             "%(count)d pending link to the identity provider is revoked",
@@ -110,6 +116,12 @@ def _did(key: str, count: int, line: dict[str, Any]) -> str:
         return ngettext(
             "%(count)d invitation they sent revoked",
             "%(count)d invitations they sent revoked",
+            count,
+        )
+    if key == "setup_link_revoked":
+        return ngettext(
+            "%(count)d set-up link revoked",
+            "%(count)d set-up links revoked",
             count,
         )
     if key == "identity_links_revoked":

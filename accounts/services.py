@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import send_mail
 from django.db import transaction
 from django.dispatch import Signal
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
@@ -62,7 +66,10 @@ def user_password_set(*, user: User, password: str, via: str) -> None:
 
     with transaction.atomic():
         user.set_password(password)
-        user.save(update_fields=["password"])
+        # The link that brought the person here is used: nothing pending any more.
+        user.setup_link_sent_at = None
+        user.setup_link_sent_by = None
+        user.save(update_fields=["password", "setup_link_sent_at", "setup_link_sent_by"])
         ended = sessions.user_sessions_end_all(user=user, reason=sessions.EndReason.PASSWORD_SET)
         revoked = tokens.tokens_revoke_all(actor=user, user=user, reason="new password")
         audit.record(
@@ -108,6 +115,91 @@ def setup_link_issue(
         details={"email": user.email},
     )
     return user, setup_url_for(user)
+
+
+def setup_link_pending_until(user: User) -> dt.datetime | None:
+    """When the set-up link an administrator sent ``user`` expires, or None (none sent,
+    used, revoked or expired). Django's token lives PASSWORD_RESET_TIMEOUT seconds."""
+    if user.setup_link_sent_at is None or user.has_usable_password():
+        return None
+    until = user.setup_link_sent_at + dt.timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    return until if until > timezone.now() else None
+
+
+def setup_link_revoke_pending(*, user: User) -> bool:
+    """End any set-up link of ``user`` (a new one, an offboarding). Call inside the
+    caller's transaction, with ``user``'s row locked; the caller saves ``password``,
+    ``setup_link_sent_at`` and ``setup_link_sent_by``. Returns whether one was pending.
+
+    Django's set-up token is a keyed hash of the password hash (among others): a new
+    unusable password (a fresh random marker) kills every link made before, including
+    one printed from the command line. A usable password is never touched here."""
+    pending = setup_link_pending_until(user) is not None
+    if not user.has_usable_password():
+        user.set_unusable_password()
+    user.setup_link_sent_at = None
+    user.setup_link_sent_by = None
+    return pending
+
+
+def setup_link_send(*, actor: User, user: User) -> dt.datetime:
+    """E-mail ``user`` a fresh single-use set-up link (choose a password, then a second
+    factor); it replaces any link sent before. For an account without a usable password
+    (a reactivated one): an administrator must never be able to take over a password
+    that works, and the link goes only to the person's own address, never to the
+    administrator's screen (as for invitations). Returns when the link expires."""
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        refusal = ""
+        if not locked.is_active:
+            refusal = "account deactivated"
+        elif locked.has_usable_password():
+            refusal = "has a password"
+        if not refusal:
+            setup_link_revoke_pending(user=locked)
+            locked.setup_link_sent_at = timezone.now()
+            locked.setup_link_sent_by = actor
+            locked.save(update_fields=["password", "setup_link_sent_at", "setup_link_sent_by"])
+            expires_at = locked.setup_link_sent_at + dt.timedelta(
+                seconds=settings.PASSWORD_RESET_TIMEOUT
+            )
+            audit.record(
+                action=Action.ACCOUNTS_SETUP_LINK_SEND,
+                actor=actor,
+                target_type="accounts.user",
+                target_id=locked.pk,
+                details={"email": locked.email, "expires_at": expires_at.isoformat()},
+            )
+            url = setup_url_for(locked)
+            # Sent from the web process after commit, never through the broker: Celery
+            # messages must not carry secrets, and this e-mail carries the token.
+            transaction.on_commit(lambda: _setup_link_mail(locked, actor, url, expires_at))
+    if refusal:
+        # Outside the transaction, so that the refusal stays in the log.
+        audit.record(
+            action=Action.ACCOUNTS_SETUP_LINK_SEND,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="accounts.user",
+            target_id=user.pk,
+            details={"email": user.email, "reason": refusal},
+        )
+        if refusal == "account deactivated":
+            raise AccountRuleError(_("This account is deactivated: reactivate it first."))
+        raise AccountRuleError(_("This person has a password already: no set-up link was sent."))
+    user.refresh_from_db()
+    return expires_at
+
+
+def _setup_link_mail(user: User, actor: User, url: str, expires_at: dt.datetime) -> None:
+    context = {"person": user, "admin": actor, "url": url, "expires_at": expires_at}
+    with translation.override(user.email_language):
+        send_mail(
+            subject=_("Choose your new SecureDrive password"),
+            message=render_to_string("accounts/email/setup_link.txt", context),
+            from_email=None,
+            recipient_list=[user.email],
+        )
 
 
 def first_admin_ensure(*, email: str) -> FirstAdmin:

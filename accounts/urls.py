@@ -57,6 +57,11 @@ urlpatterns = [
     path(
         "admin/users/<int:user_id>/reactivate/", admin.user_reactivate, name="admin_user_reactivate"
     ),
+    path(
+        "admin/users/<int:user_id>/setup-link/",
+        admin.user_setup_link_send,
+        name="admin_user_setup_link_send",
+    ),
     path("admin/invitations/", admin.invitation_list, name="admin_invitations"),
     path(
         "admin/invitations/<int:invitation_id>/revoke/",

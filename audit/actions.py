@@ -126,6 +126,12 @@ class Action(enum.StrEnum):
         Category.ADMIN,
         ("email",),
     )
+    ACCOUNTS_SETUP_LINK_SEND = (
+        "accounts.setup_link.send",
+        _("sent a one-time set-up link"),
+        Category.ADMIN,
+        ("email",),
+    )
     ACCOUNTS_FIRST_ADMIN_CREATE = (
         "accounts.first_admin.create",
         _("created the first administrator"),

@@ -29,6 +29,7 @@ from django.test import Client
 from django.utils import timezone
 from pydicom.uid import ExplicitVRLittleEndian
 
+from accounts import offboarding
 from accounts.models import Team, User
 from audit.models import AuditEvent
 from files import services
@@ -291,6 +292,13 @@ JOURNEYS: dict[str, list[Page]] = {
             "/accounts/admin/users/{alice}/",
             then=lambda page: departure_scheduled(page),
         ),
+        Page("former colleague (reactivation form)", "admin", "/accounts/admin/users/{leo}/"),
+        Page(
+            "former colleague, reactivate (confirmation)",
+            "admin",
+            "/accounts/admin/users/{leo}/",
+            then=lambda page: _submit(page, "form[action$='/reactivate/'] button[type=submit]"),
+        ),
         Page("invitations", "admin", "/accounts/admin/invitations/"),
         Page(
             "invitation refused",
@@ -342,6 +350,10 @@ JOURNEYS: dict[str, list[Page]] = {
 def world_build(owner: User, site_admin: User, auditor: User) -> dict[str, Any]:
     """Something of Alice's behind every page: files, a team, shares, links, a transfer
     and a file request."""
+    # Léo left (first, so that the last event stays one of Alice's): his page offers
+    # the reactivation.
+    leaver = user_create("leo.leaver@hopital.example", full_name="Léo Martin")
+    offboarding.user_deactivate(actor=site_admin, user=leaver, successor=None)
     soon = timezone.now() + dt.timedelta(days=3)
     root = root_of(owner)
     folder = services.folder_create(actor=owner, parent=root, name="Résultats")
@@ -392,6 +404,7 @@ def world_build(owner: User, site_admin: User, auditor: User) -> dict[str, Any]:
         "transfer": transfer.pk,
         "request": file_request.pk,
         "alice": owner.pk,
+        "leo": leaver.pk,
         "event": AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True)[0],
         "link": link_token,
         "protected_link": protected_token,

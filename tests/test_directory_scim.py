@@ -22,7 +22,7 @@ from directory.models import SuccessorRule
 from directory.tokens import directory_token_create
 from sharing.models import ShareLink
 from sharing.services import links
-from tests.conftest import missing_service
+from tests.conftest import PASSWORD, missing_service
 from tests.files_helpers import root_of, version_store
 from tests.helpers import client_signed_in
 
@@ -380,3 +380,24 @@ def test_a_group_write_listing_a_deactivated_person_does_not_bring_them_back(
     )
     assert back.status_code == 200, back.content
     assert not team.memberships.filter(user=teammate).exists()
+
+
+def test_the_directory_reactivating_someone_does_not_bring_back_the_old_password(
+    directory: Directory, owner: User
+) -> None:
+    signed_in = Client().post("/accounts/login/", {"username": owner.email, "password": PASSWORD})
+    assert signed_in.status_code == 302
+    for active in (False, True):
+        answer = directory.send(
+            "PATCH",
+            f"Users/{owner.pk}",
+            patch({"op": "replace", "path": "active", "value": active}),
+        )
+        assert answer.status_code == 200, answer.content
+    owner.refresh_from_db()
+    assert owner.is_active
+    again = Client().post("/accounts/login/", {"username": owner.email, "password": PASSWORD})
+    assert again.status_code == 200  # the sign-in form again: the old password is refused
+    event = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_REACTIVATE)
+    assert event.details["password_withdrawn"] is True
+    assert event.details["setup_link_sent"] is False

@@ -252,6 +252,8 @@ def test_an_administrators_dangerous_actions_need_a_recent_proof(
     )
     assert sent_to_confirm(deactivate)
     assert sent_to_confirm(admin.post(f"/accounts/admin/users/{leaver.pk}/reactivate/"))
+    setup_link = f"/accounts/admin/users/{owner.pk}/setup-link/"
+    assert sent_to_confirm(admin.post(setup_link, CONFIRMED))
     export = f"/privacy/people/{leaver.pk}/export.zip"
     assert sent_to_confirm(admin.get(export)) == {"next": [export]}
     assert sent_to_confirm(admin.post("/accounts/admin/policy/", {}))

@@ -16,7 +16,7 @@ from accounts.models import PersonalAccessToken, User, UserSession
 from audit.actions import Action
 from audit.models import AuditEvent
 from tests.conftest import PASSWORD
-from tests.helpers import client_signed_in, totp_device_confirmed
+from tests.helpers import CONFIRMED, client_signed_in, totp_device_confirmed
 
 pytestmark = pytest.mark.django_db
 
@@ -181,7 +181,7 @@ def test_scheduled_departure_is_carried_out_on_its_date(site_admin: User, owner:
 def test_reactivation_requires_a_new_second_factor(site_admin: User, owner: User) -> None:
     totp_device_confirmed(owner)
     offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
-    client_signed_in(site_admin).post(f"/accounts/admin/users/{owner.pk}/reactivate/")
+    client_signed_in(site_admin).post(f"/accounts/admin/users/{owner.pk}/reactivate/", CONFIRMED)
     owner.refresh_from_db()
     assert owner.is_active
     assert list(devices_for_user(owner, confirmed=None)) == []

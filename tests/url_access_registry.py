@@ -127,6 +127,7 @@ COVERED: dict[str, frozenset[str]] = {
             "accounts:admin_user_deactivate",
             "accounts:admin_user_departure_cancel",
             "accounts:admin_user_reactivate",
+            "accounts:admin_user_setup_link_send",
             "sso:account_link_send",
             "accounts:admin_offboarding_report",
             "directory:tokens",

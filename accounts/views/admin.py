@@ -109,6 +109,8 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         "open_sessions": selectors.user_sessions_open(subject),
         "has_mfa": selectors.user_has_mfa(subject),
         "offboarding_reports": subject.offboarding_reports.all(),
+        "setup_link_until": services.setup_link_pending_until(subject),
+        "setup_link_may_send": subject.is_active and not subject.has_usable_password(),
     }
     return render(request, "accounts/admin/user_detail.html", context)
 
@@ -260,13 +262,99 @@ def user_departure_cancel(request: HttpRequest, user_id: int) -> HttpResponse:
 @reauth.recent_proof_required()
 def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=user_id, is_active=False)
-    offboarding.user_reactivate(actor=signed_in_user(request), user=subject)
-    messages.success(
-        request,
-        _("Account of %(name)s reactivated: they must set up a second factor again.")
-        % {"name": subject.get_full_name()},
+    send_link = request.POST.get("send_setup_link") == "yes"
+    if not confirmed(request):
+        name, email = subject.get_full_name(), subject.email
+        losses = [
+            _(
+                "%(name)s's former password stops working, and their former second factors "
+                "are deleted."
+            )
+            % {"name": name},
+            _(
+                "Sessions and API tokens ended at the departure stay ended; site roles and "
+                "teams do not come back."
+            ),
+        ]
+        if send_link:
+            losses.append(
+                _(
+                    "A single-use link goes to %(email)s: the person chooses a new password "
+                    "there, then sets up a second factor. It expires in 24 hours."
+                )
+                % {"email": email}
+            )
+        else:
+            losses.append(
+                _(
+                    "Nobody can sign in with a password until you send a set-up link from "
+                    "this page. A person who signs in through an identity provider needs "
+                    "a new link to it (Identity providers, on this page)."
+                )
+            )
+        return confirmation_page(
+            request,
+            title=_("Reactivate the account of %(name)s?") % {"name": name},
+            losses=losses,
+            button=_("Reactivate and send the link") if send_link else _("Reactivate"),
+            cancel_url=reverse("accounts:admin_user", args=[subject.pk]),
+        )
+    expires_at = offboarding.user_reactivate(
+        actor=signed_in_user(request), user=subject, send_setup_link=send_link
     )
+    if expires_at is not None:
+        messages.success(
+            request,
+            _(
+                "Account of %(name)s reactivated. A set-up link went to %(email)s: they "
+                "choose a new password there, then set up a second factor."
+            )
+            % {"name": subject.get_full_name(), "email": subject.email},
+        )
+    else:
+        messages.success(
+            request,
+            _(
+                "Account of %(name)s reactivated, without a password: send them a set-up "
+                "link when they are ready."
+            )
+            % {"name": subject.get_full_name()},
+        )
     return redirect("accounts:admin_user", user_id=subject.pk)
+
+
+@site_admin_required
+@require_POST
+# The link chooses the account's password: with a stolen session, a way to make one
+# sent again and again; and the person's mailbox, never this page, receives it.
+@reauth.recent_proof_required()
+def user_setup_link_send(request: HttpRequest, user_id: int) -> HttpResponse:
+    subject = get_object_or_404(User, pk=user_id)
+    back = reverse("accounts:admin_user", args=[subject.pk])
+    if not confirmed(request):
+        return confirmation_page(
+            request,
+            title=_("Send a set-up link to %(name)s?") % {"name": subject.get_full_name()},
+            losses=[
+                _(
+                    "A single-use link goes to %(email)s: whoever opens it chooses this "
+                    "account's password, then sets up a second factor. It expires in 24 hours."
+                )
+                % {"email": subject.email},
+                _("Any set-up link sent before stops working."),
+                _("Check the address first: the link is a key to the account."),
+            ],
+            button=_("Send the link"),
+            cancel_url=back,
+        )
+    try:
+        services.setup_link_send(actor=signed_in_user(request), user=subject)
+    except AccountRuleError as error:
+        refusals.rule_refusal_record(request, error)
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Set-up link sent to %(email)s.") % {"email": subject.email})
+    return redirect(back)
 
 
 @site_admin_required
