@@ -408,7 +408,7 @@ def test_an_outsider_flooding_healthz_is_refused_but_local_probes_are_not(
     assert {answer.status_code for answer in refused} == {429}
     assert 1 <= int(refused[0]["Retry-After"]) <= 60
     assert "checks" not in refused[0].json()
-    for address in ("127.0.0.1", "10.1.2.3", "192.168.0.10", "172.18.0.4"):
+    for address in ("127.0.0.1", "10.1.2.3", "192.168.0.10", "172.18.0.4", "::ffff:10.0.0.5"):
         for _ in range(limit + 5):
             answer = client.get("/healthz", REMOTE_ADDR=address)
         assert answer.status_code in (200, 503), address
