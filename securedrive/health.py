@@ -54,6 +54,9 @@ OK, DISABLED, WARNING, FAILING = "ok", "disabled", "warning", "failing"
 # 30 s and load balancers every 5-30 s: 5 s keeps each of them seeing a fresh round,
 # while a flood costs at most one round per process every 5 s.
 HEALTH_RESULTS_FRESH_FOR_S = 5.0
+# While a round is under way, an earlier one younger than this answers instead of
+# waiting; an older one (a process nobody probed for a while) is never passed off.
+HEALTH_PREVIOUS_ANSWER_MAX_S = 60.0
 # Per address, for clients outside the machine and its private networks (a monitoring
 # service on the Internet probes once a minute or so); beyond it, 429.
 HEALTH_REMOTE_RATE = "30/m"
@@ -243,27 +246,31 @@ _last_round: _Round | None = None
 _round_lock = threading.Lock()
 
 
-def _fresh(last: _Round | None) -> bool:
+def _younger_than(last: _Round | None, seconds: float) -> bool:
     if last is None:
         return False
     age_s = time.time() - last.computed_at
-    return 0 <= age_s < HEALTH_RESULTS_FRESH_FOR_S  # a clock set back: not fresh
+    return 0 <= age_s < seconds  # a clock set back: not fresh
 
 
 def health_results() -> dict[str, Check]:
     """Every component's check, computed at most once per HEALTH_RESULTS_FRESH_FOR_S
-    by this process. While one thread runs a round, the others wait for it when there
-    is no earlier answer, and otherwise take the earlier one (at most one round old):
+    by this process. While one thread runs a round, the others take the previous answer
+    if it is younger than HEALTH_PREVIOUS_ANSWER_MAX_S, and otherwise wait for the round:
     a component that hangs until its timeout then holds one thread, not every probe."""
     global _last_round
     last = _last_round
-    if last is None:
-        _round_lock.acquire()
-    elif _fresh(last) or not _round_lock.acquire(blocking=False):
+    if last is not None and _younger_than(last, HEALTH_RESULTS_FRESH_FOR_S):
         return last.checks
+    if last is not None and _younger_than(last, HEALTH_PREVIOUS_ANSWER_MAX_S):
+        if not _round_lock.acquire(blocking=False):
+            return last.checks  # a round is under way: the previous answer meanwhile
+    else:
+        _round_lock.acquire()
     try:
-        if _last_round is not None and _fresh(_last_round):  # computed while we waited
-            return _last_round.checks
+        done = _last_round  # perhaps computed while this thread waited
+        if done is not None and _younger_than(done, HEALTH_RESULTS_FRESH_FOR_S):
+            return done.checks
         checks = {name: check_run(name) for name in CHECKS}
         _last_round = _Round(checks, time.time())
         return checks

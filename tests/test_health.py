@@ -349,9 +349,13 @@ def test_a_result_is_shared_for_seconds_only(counted_clamd: CountingRelay) -> No
     assert counted_clamd.connections == 2
 
 
-def test_a_hung_component_holds_one_probe_not_all(counted_clamd: CountingRelay) -> None:
+@pytest.mark.parametrize("previous_answer_usable", [True, False])
+def test_a_hung_component_holds_one_probe_not_all(
+    counted_clamd: CountingRelay, previous_answer_usable: bool
+) -> None:
     """clamd stops answering: while one probe waits for its timeout, the others get the
-    previous answer at once instead of each holding a gunicorn thread."""
+    previous answer at once instead of each holding a gunicorn thread. An answer older
+    than HEALTH_PREVIOUS_ANSWER_MAX_S is never passed off: they wait for the round."""
     import time
 
     from django.db import connection
@@ -363,8 +367,14 @@ def test_a_hung_component_holds_one_probe_not_all(counted_clamd: CountingRelay) 
         with override_settings(CLAMD_ADDRESS=counted_clamd.address):
             assert Client().get("/healthz").json()["checks"]["scanner"]["status"] == "ok"
             counted_clamd.upstream = hung.getsockname()
-            later = timezone.now() + dt.timedelta(seconds=health.HEALTH_RESULTS_FRESH_FOR_S + 1)
+            idle_s = (
+                health.HEALTH_RESULTS_FRESH_FOR_S
+                if previous_answer_usable
+                else health.HEALTH_PREVIOUS_ANSWER_MAX_S
+            ) + 1
+            later = timezone.now() + dt.timedelta(seconds=idle_s)
             with time_machine.travel(later, tick=True):
+                worker_heartbeat_record()
                 slow: list[int] = []
 
                 def waiting_probe() -> None:
@@ -384,11 +394,15 @@ def test_a_hung_component_holds_one_probe_not_all(counted_clamd: CountingRelay) 
                 refreshing.join(timeout=30)
     finally:
         hung.close()
-    assert meanwhile.status_code == 200
-    assert meanwhile.json()["checks"]["scanner"]["status"] == "ok"  # the previous answer
-    assert elapsed < 1.5, elapsed
     assert slow == [503]  # the refresh itself found clamd silent
-    assert counted_clamd.connections == 2
+    assert counted_clamd.connections == 2  # one round for both probes
+    if previous_answer_usable:
+        assert meanwhile.status_code == 200
+        assert meanwhile.json()["checks"]["scanner"]["status"] == "ok"  # the previous one
+        assert elapsed < 1.5, elapsed
+    else:
+        assert meanwhile.status_code == 503  # the round it waited for
+        assert meanwhile.json()["checks"]["scanner"]["status"] == "failing"
 
 
 def test_an_outsider_flooding_healthz_is_refused_but_local_probes_are_not(
