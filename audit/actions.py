@@ -440,6 +440,11 @@ class Action(enum.StrEnum):
         _("refused: too many API requests"),
         Category.ACCESS,
     )
+    RATELIMIT_HEALTHZ = (
+        "ratelimit.healthz",
+        _("refused: too many health probes from one address"),
+        Category.ACCESS,
+    )
 
     # Imaging: DICOM studies (docs/imaging.md).
     IMAGING_VERSION_INDEX = (

@@ -1,10 +1,22 @@
-"""Health of the components SecureDrive depends on, for /healthz and the UI banner."""
+"""Health of the components SecureDrive depends on, for /healthz and the UI banner.
+
+/healthz is public (load balancers and Docker probe it without signing in), and a round
+of checks costs a database query, a Redis round trip, a clamd PING and two S3 requests,
+each with a 2-3 s timeout when the component is slow. So a round's results are shared by
+every probe of the process for HEALTH_RESULTS_FRESH_FOR_S (one thread computes, the
+others wait for it, or take the previous answer while it is refreshed), and a client
+outside the machine and its private networks is limited to HEALTH_REMOTE_RATE
+(docs/rate-limits.md).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import os
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +25,20 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.files.storage import FileSystemStorage, storages
+from django.core.signals import setting_changed
 from django.db import connection
+from django.dispatch import receiver
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from audit import services as audit
+from audit.actions import Action
 from audit.context import client_ip
+from audit.models import Outcome
 from audit.selectors import verification_state
+from core.ratelimit import rate_limit_check, rate_limit_hit
 from files.clamd import ClamdClient
 from securedrive.celery import app as celery_app
 from securedrive.heartbeat import (
@@ -31,6 +49,17 @@ from securedrive.heartbeat import (
 logger = logging.getLogger(__name__)
 
 OK, DISABLED, WARNING, FAILING = "ok", "disabled", "warning", "failing"
+
+# How long a round of checks answers every probe of the process. Docker probes every
+# 30 s and load balancers every 5-30 s: 5 s keeps each of them seeing a fresh round,
+# while a flood costs at most one round per process every 5 s.
+HEALTH_RESULTS_FRESH_FOR_S = 5.0
+# While a round is under way, an earlier one younger than this answers instead of
+# waiting; an older one (a process nobody probed for a while) is never passed off.
+HEALTH_PREVIOUS_ANSWER_MAX_S = 60.0
+# Per address, for clients outside the machine and its private networks (a monitoring
+# service on the Internet probes once a minute or so); beyond it, 429.
+HEALTH_REMOTE_RATE = "30/m"
 
 
 @dataclass(frozen=True)
@@ -207,6 +236,96 @@ def check_run(name: str) -> Check:
         return Check(FAILING, type(error).__name__)
 
 
+@dataclass(frozen=True)
+class _Round:
+    checks: dict[str, Check]
+    computed_at: float  # time.time(): a clock tests can move, like the heartbeat's
+
+
+_last_round: _Round | None = None
+_round_lock = threading.Lock()
+
+
+def _younger_than(last: _Round | None, seconds: float) -> bool:
+    if last is None:
+        return False
+    age_s = time.time() - last.computed_at
+    return 0 <= age_s < seconds  # a clock set back: not fresh
+
+
+def health_results() -> dict[str, Check]:
+    """Every component's check, computed at most once per HEALTH_RESULTS_FRESH_FOR_S
+    by this process. While one thread runs a round, the others take the previous answer
+    if it is younger than HEALTH_PREVIOUS_ANSWER_MAX_S, and otherwise wait for the round:
+    a component that hangs until its timeout then holds one thread, not every probe."""
+    global _last_round
+    last = _last_round
+    if last is not None and _younger_than(last, HEALTH_RESULTS_FRESH_FOR_S):
+        return last.checks
+    if last is not None and _younger_than(last, HEALTH_PREVIOUS_ANSWER_MAX_S):
+        if not _round_lock.acquire(blocking=False):
+            return last.checks  # a round is under way: the previous answer meanwhile
+    else:
+        _round_lock.acquire()
+    try:
+        done = _last_round  # perhaps computed while this thread waited
+        if done is not None and _younger_than(done, HEALTH_RESULTS_FRESH_FOR_S):
+            return done.checks
+        checks = {name: check_run(name) for name in CHECKS}
+        _last_round = _Round(checks, time.time())
+        return checks
+    finally:
+        _round_lock.release()
+
+
+def health_results_forget() -> None:
+    global _last_round
+    _last_round = None
+
+
+@receiver(setting_changed)
+def _settings_changed(**kwargs: Any) -> None:
+    """A round answers for the settings it ran under (a test pointing CLAMD_ADDRESS
+    elsewhere must see that scanner, not the previous one's answer)."""
+    health_results_forget()
+
+
+def _probe_from_inside(address: str) -> bool:
+    """The machine itself (Docker's healthcheck, an operator's curl) or its private
+    networks (a load balancer, another container): never rate limited."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private
+
+
+def _remote_probe_refusal(request: HttpRequest) -> JsonResponse | None:
+    """429 past HEALTH_REMOTE_RATE for a client outside; fails open: /healthz must still
+    answer (and say so) when Redis, which holds the counters, is down."""
+    address = client_ip(request)
+    if _probe_from_inside(address):
+        return None
+    verdict = rate_limit_check(
+        group="healthz", key=address, rate=HEALTH_REMOTE_RATE, fail_open=True
+    )
+    if not verdict.limited:
+        return None
+    retry_after = max(1, math.ceil(verdict.retry_after))
+    # Recorded once per address and minute: a flood shows in the log without one event
+    # per refused probe.
+    if not rate_limit_hit(group="audit.healthz", key=address, rate="1/m", fail_open=True):
+        audit.record(
+            action=Action.RATELIMIT_HEALTHZ,
+            outcome=Outcome.DENIED,
+            actor_label="anonymous",
+            details={"limit": "healthz", "rate": HEALTH_REMOTE_RATE, "retry_after": retry_after},
+        )
+    response = JsonResponse({"detail": "Too many health probes from this address."}, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
 def details_allowed(request: HttpRequest) -> bool:
     """Only a probe from the machine itself (the container's healthcheck, an operator's
     `curl` on the host, `make run`) reads each component. From anywhere else, through
@@ -229,8 +348,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
     a late audit log verification (a warning).
     Details are kept to class names, and shown to local probes only (details_allowed).
     Every check is guarded: whatever is down, the answer is this JSON, never a 500.
+    Results are shared for a few seconds and outsiders are rate limited (module text).
     """
-    checks = {name: check_run(name) for name in CHECKS}
+    refusal = _remote_probe_refusal(request)
+    if refusal is not None:
+        return refusal
+    checks = health_results()
     failing = [name for name, check in checks.items() if check.status == FAILING]
     degraded = any(check.status in (DISABLED, WARNING) for check in checks.values())
     status = "failing" if failing else ("degraded" if degraded else "ok")

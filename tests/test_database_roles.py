@@ -186,6 +186,10 @@ def instance(
         assert bootstrapped.returncode == 0, bootstrapped.stdout + bootstrapped.stderr
         assert "Database migrated as the owner role." in bootstrapped.stdout
         assert "Runtime database role checked" in bootstrapped.stdout
+        # No SECUREDRIVE_EMAIL_URL: smtp://localhost:25, where nothing listens. The
+        # start-up says so (compose: `docker compose logs migrate`), naming what is lost.
+        assert "E-mail will not be delivered: e-mail goes to localhost:25" in bootstrapped.stdout
+        assert "recipients must type" in bootstrapped.stdout
         yield made
     finally:
         with psycopg.connect(postgres, autocommit=True) as admin:

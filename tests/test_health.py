@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import select
+import socket
+import socketserver
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.test import Client
 from django.test.utils import override_settings
 from django.utils import timezone
 
 from audit import checkpoints
+from core.ratelimit import rate_parse
 from securedrive import health
 from securedrive.heartbeat import worker_heartbeat_record
 
@@ -100,6 +106,7 @@ def test_silent_worker_makes_health_fail(client: Client) -> None:
         "detail": "last heartbeat 300 s ago",
     }
     cache.clear()
+    health.health_results_forget()  # results are shared for a few seconds
     assert client.get("/healthz").json()["checks"]["worker"]["status"] == "failing"
 
 
@@ -109,8 +116,6 @@ def test_redis_broker_is_checked(service_url: Callable[[str], str]) -> None:
 
 
 def closed_port() -> int:
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -203,7 +208,6 @@ def test_a_hung_minio_answers_the_probe_within_seconds() -> None:
     """MinIO accepting connections but never answering (overloaded, a stuck disk):
     boto3's defaults (60 s reads, several attempts) would hold a gunicorn thread for
     minutes on every probe, and the compose healthcheck probes every 30 s."""
-    import socket
     import time
 
     hung = socket.socket()
@@ -242,3 +246,187 @@ def test_a_hung_minio_answers_the_probe_within_seconds() -> None:
     assert elapsed < 15, elapsed
     assert storage_check.status == "failing"
     assert storage_elapsed < 15, storage_elapsed
+
+
+# --- A probe is cheap: shared results, a limit for outsiders -------------------------
+
+
+class CountingRelay(socketserver.ThreadingTCPServer):
+    """A TCP relay in front of the real clamd that counts the connections made to it:
+    each scanner check is one connection (a PING)."""
+
+    daemon_threads = False
+    block_on_close = True  # server_close() joins every relaying thread
+    allow_reuse_address = True
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.connections = 0
+        self.counted = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Relay)
+
+    @property
+    def address(self) -> str:
+        return f"tcp://127.0.0.1:{self.server_address[1]}"
+
+
+class _Relay(socketserver.BaseRequestHandler):
+    server: CountingRelay
+
+    def handle(self) -> None:
+        with self.server.counted:
+            self.server.connections += 1
+        with socket.create_connection(self.server.upstream, timeout=5) as upstream:
+            peers = {self.request: upstream, upstream: self.request}
+            while True:
+                readable, _, _ = select.select(list(peers), [], [], 5)
+                if not readable:
+                    return
+                for source in readable:
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    peers[source].sendall(data)
+
+
+@pytest.fixture
+def counted_clamd(service_url: Callable[[str], str]) -> Iterator[CountingRelay]:
+    host, _, port = service_url("clamd").removeprefix("tcp://").rpartition(":")
+    relay = CountingRelay((host, int(port)))
+    serving = threading.Thread(target=relay.serve_forever)
+    serving.start()
+    try:
+        yield relay
+    finally:
+        relay.shutdown()
+        serving.join()
+        relay.server_close()
+
+
+def test_a_burst_of_probes_runs_the_checks_once(counted_clamd: CountingRelay) -> None:
+    """Twenty probes at once (a load balancer's nodes, a monitoring loop, someone on the
+    Internet): one round of checks answers them all, instead of twenty PINGs to clamd,
+    twenty S3 requests and twenty held gunicorn threads when a component is slow."""
+    from django.db import connection
+
+    probes = 20
+    start = threading.Barrier(probes)
+    answers: list[dict[str, Any]] = []
+
+    def probe() -> None:
+        try:
+            start.wait(timeout=30)
+            answers.append(Client().get("/healthz").json())
+        finally:
+            connection.close()  # this thread's own database connection
+
+    with override_settings(CLAMD_ADDRESS=counted_clamd.address):
+        threads = [threading.Thread(target=probe) for _ in range(probes)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert len(answers) == probes
+    assert all(answer["checks"]["scanner"]["status"] == "ok" for answer in answers)
+    assert counted_clamd.connections == 1
+
+
+def test_a_result_is_shared_for_seconds_only(counted_clamd: CountingRelay) -> None:
+    """A component that fails shows within seconds: results are reused for a few
+    seconds, then checked again."""
+    with override_settings(CLAMD_ADDRESS=counted_clamd.address):
+        first = Client().get("/healthz")
+        again = Client().get("/healthz")
+        assert counted_clamd.connections == 1
+        worker_heartbeat_record(timezone.now() - dt.timedelta(minutes=5))
+        later = timezone.now() + dt.timedelta(seconds=health.HEALTH_RESULTS_FRESH_FOR_S + 1)
+        with time_machine.travel(later, tick=False):
+            stale = Client().get("/healthz")
+    assert first.json()["checks"]["worker"]["status"] == "ok"
+    assert again.json() == first.json()
+    assert stale.status_code == 503
+    assert stale.json()["checks"]["worker"]["status"] == "failing"
+    assert counted_clamd.connections == 2
+
+
+@pytest.mark.parametrize("previous_answer_usable", [True, False])
+def test_a_hung_component_holds_one_probe_not_all(
+    counted_clamd: CountingRelay, previous_answer_usable: bool
+) -> None:
+    """clamd stops answering: while one probe waits for its timeout, the others get the
+    previous answer at once instead of each holding a gunicorn thread. An answer older
+    than HEALTH_PREVIOUS_ANSWER_MAX_S is never passed off: they wait for the round."""
+    import time
+
+    from django.db import connection
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)  # connections complete in the kernel; nobody answers
+    try:
+        with override_settings(CLAMD_ADDRESS=counted_clamd.address):
+            assert Client().get("/healthz").json()["checks"]["scanner"]["status"] == "ok"
+            counted_clamd.upstream = hung.getsockname()
+            idle_s = (
+                health.HEALTH_RESULTS_FRESH_FOR_S
+                if previous_answer_usable
+                else health.HEALTH_PREVIOUS_ANSWER_MAX_S
+            ) + 1
+            later = timezone.now() + dt.timedelta(seconds=idle_s)
+            with time_machine.travel(later, tick=True):
+                worker_heartbeat_record()
+                slow: list[int] = []
+
+                def waiting_probe() -> None:
+                    try:
+                        slow.append(Client().get("/healthz").status_code)
+                    finally:
+                        connection.close()
+
+                refreshing = threading.Thread(target=waiting_probe)
+                refreshing.start()
+                deadline = time.monotonic() + 10
+                while counted_clamd.connections < 2 and time.monotonic() < deadline:
+                    time.sleep(0.01)  # the refresh has reached the hung clamd
+                started = time.monotonic()
+                meanwhile = Client().get("/healthz")
+                elapsed = time.monotonic() - started
+                refreshing.join(timeout=30)
+    finally:
+        hung.close()
+    assert slow == [503]  # the refresh itself found clamd silent
+    assert counted_clamd.connections == 2  # one round for both probes
+    if previous_answer_usable:
+        assert meanwhile.status_code == 200
+        assert meanwhile.json()["checks"]["scanner"]["status"] == "ok"  # the previous one
+        assert elapsed < 1.5, elapsed
+    else:
+        assert meanwhile.status_code == 503  # the round it waited for
+        assert meanwhile.json()["checks"]["scanner"]["status"] == "failing"
+
+
+def test_an_outsider_flooding_healthz_is_refused_but_local_probes_are_not(
+    client: Client,
+) -> None:
+    """From the Internet, past HEALTH_REMOTE_RATE a minute, /healthz answers 429 with
+    the wait; the container's own healthcheck and a load balancer on the private
+    network keep their answers. The refusal is recorded once, not per request."""
+    from audit.actions import Action
+    from audit.models import AuditEvent
+
+    limit, _ = rate_parse(health.HEALTH_REMOTE_RATE)
+    # Public addresses: the documentation ranges (203.0.113.0/24...) count as private.
+    answers = [client.get("/healthz", REMOTE_ADDR="80.10.20.30") for _ in range(limit + 10)]
+    assert all(answer.status_code in (200, 503) for answer in answers[:limit])
+    refused = answers[limit:]
+    assert {answer.status_code for answer in refused} == {429}
+    assert 1 <= int(refused[0]["Retry-After"]) <= 60
+    assert "checks" not in refused[0].json()
+    for address in ("127.0.0.1", "10.1.2.3", "192.168.0.10", "172.18.0.4", "::ffff:10.0.0.5"):
+        for _ in range(limit + 5):
+            answer = client.get("/healthz", REMOTE_ADDR=address)
+        assert answer.status_code in (200, 503), address
+    assert client.get("/healthz", REMOTE_ADDR="2a01:cb00::1").status_code in (200, 503)
+    events = AuditEvent.objects.filter(action=Action.RATELIMIT_HEALTHZ)
+    assert events.count() == 1
+    assert events.get().outcome == "denied"

@@ -47,7 +47,7 @@ def production_env(tmp_path: Path) -> dict[str, str]:
             "SECUREDRIVE_AUDIT_CHECKPOINT_S3_BUCKET": "securedrive-audit-checkpoints",
             "SECUREDRIVE_CLAMD_ADDRESS": "tcp://127.0.0.1:3310",
             "SECUREDRIVE_TRUSTED_PROXY_COUNT": "1",
-            "SECUREDRIVE_EMAIL_URL": "smtp+tls://mailer:pw@127.0.0.1:587",
+            "SECUREDRIVE_EMAIL_URL": "smtp+tls://mailer:pw@relay.hopital.example:587",
         }
     )
     return env
@@ -124,6 +124,46 @@ def test_no_trusted_proxy_behind_the_tls_proxy_fails_the_deploy_check(
     assert "lock everybody out" in result.stderr
     direct = {**env, "SECUREDRIVE_BEHIND_TLS_PROXY": "false"}
     assert manage(direct, "check", "--deploy", "--fail-level", "WARNING").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("email_url", "where"),
+    [
+        # docker-compose.yml's default: inside the container nothing listens there.
+        ("smtp://localhost:25", "localhost:25, where nothing answers"),
+        ("smtp://", "localhost:25, where nothing answers"),
+        ("consolemail://", "printed into the logs"),
+        ("dummymail://", "thrown away"),
+    ],
+)
+def test_mail_that_goes_nowhere_fails_the_deploy_check(
+    production_env: dict[str, str], email_url: str, where: str
+) -> None:
+    """Integrity alerts, recipients' one-time codes and notices would be lost without a
+    word: the gate names what is lost and what to set."""
+    env = {**production_env, "SECUREDRIVE_EMAIL_URL": email_url}
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    assert "securedrive.W002" in result.stderr
+    assert where in result.stderr
+    for lost in ("integrity and audit alerts", "one-time codes", "invitations"):
+        assert lost in result.stderr
+    assert "Set SECUREDRIVE_EMAIL_URL" in result.stderr
+
+
+def test_a_mail_server_on_the_machine_itself_passes_the_deploy_check(
+    production_env: dict[str, str],
+) -> None:
+    """A server with its own MTA (Postfix on localhost) is a normal set-up."""
+    import socket
+
+    with socket.socket() as local_mta:
+        local_mta.bind(("127.0.0.1", 0))
+        local_mta.listen(4)
+        port = local_mta.getsockname()[1]
+        env = {**production_env, "SECUREDRIVE_EMAIL_URL": f"smtp://127.0.0.1:{port}"}
+        result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stderr
 
 
 def test_scanner_can_be_waived_explicitly(production_env: dict[str, str]) -> None:

@@ -17,6 +17,7 @@ from audit.checkpoints import checkpoint_bucket_problems
 from core.keyring import KeyringError
 from core.keys import keyring_file_ensure_fresh
 from securedrive import database_roles
+from securedrive.checks import MAIL_FIX, MAIL_NOT_DELIVERED, mail_delivery_problem
 
 
 class Command(BaseCommand):
@@ -104,6 +105,14 @@ class Command(BaseCommand):
                     "Virus scanning is DISABLED (no SECUREDRIVE_CLAMD_ADDRESS): uploads will "
                     "stay pending until a scanner is configured. On Debian or Ubuntu: "
                     "sudo apt install clamav-daemon, then make run again."
+                )
+            )
+        mail_problem = mail_delivery_problem()
+        if mail_problem:  # `docker compose logs migrate` says it at every start
+            self.stdout.write(
+                self.style.WARNING(
+                    f"E-mail will not be delivered: {mail_problem}. Lost with it: "
+                    f"{MAIL_NOT_DELIVERED}. {MAIL_FIX}"
                 )
             )
         self.stdout.write(f"SecureDrive is ready at {settings.SITE_URL}/")
