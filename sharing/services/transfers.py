@@ -45,6 +45,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
 from accounts.models import User
+from audit import messages as audit_messages
 from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext
@@ -424,7 +425,7 @@ def transfer_send(
             transfer=transfer,
             outcome=Outcome.DENIED,
             request=request,
-            reason=str(error)[:300],
+            **audit_messages.neutral(str(error), field="reason"),  # no one's language
         )
         if isinstance(error, TransferRuleError):
             raise
