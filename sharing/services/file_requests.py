@@ -808,7 +808,9 @@ def owner_notification_send(*, request_id: int, since: str) -> NotifyResult:
     }
     language = owner.email_language
     with translation.override(language):
-        subject = _("Files received for “%(title)s”") % {"title": file_request.title}
+        # Not the request's title: it often names a patient, and a subject is what lock
+        # screens, mail logs and shared mailboxes show (the body says which request).
+        subject = _("Files arrived through your file request")
     email_send(
         to=owner.email,
         subject=subject,
