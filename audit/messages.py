@@ -98,10 +98,20 @@ def _index(language: str) -> tuple[dict[str, str], tuple[_Entry, ...]]:
     return exact, ordered
 
 
-def neutral(message: str) -> dict[str, Any]:
+def neutral(message: str, *, field: str = "message") -> dict[str, Any]:
     """What to store for ``message``, shown in the active language: ``message`` in
     English (the msgid with its values), ``message_id`` and ``message_values`` when the
-    catalogue knows it, else ``message`` as shown and ``message_language``."""
+    catalogue knows it, else ``message`` as shown and ``message_language``.
+
+    ``field``: the detail holding the text, where an event already names it otherwise
+    (a refused link's or transfer's ``reason``, a file request's ``detail``)."""
+    stored = _neutral(message)
+    if field != "message":
+        stored[field] = stored.pop("message")
+    return stored
+
+
+def _neutral(message: str) -> dict[str, Any]:
     language = translation.get_language() or settings.LANGUAGE_CODE
     text = message[:_LONGEST]
     exact, entries = _index(language)
@@ -137,9 +147,10 @@ def neutral(message: str) -> dict[str, Any]:
     return {"message": text, "message_language": language}
 
 
-def message_in_reader_language(details: dict[str, Any]) -> str:
-    """The stored message, in the language of whoever reads the console now."""
-    message = str(details.get("message") or "")
+def message_in_reader_language(details: dict[str, Any], *, field: str = "message") -> str:
+    """The stored message (``field``, as ``neutral`` was given), in the language of
+    whoever reads the console now."""
+    message = str(details.get(field) or "")
     msgid = details.get("message_id")
     if not isinstance(msgid, str) or not msgid:
         return message

@@ -223,6 +223,13 @@ def _note(event: AuditEvent) -> str:
         reason = _REASONS.get(_text(details, field))
         if reason is not None:
             return str(reason)
+    if details.get("message_id") or details.get("message_language"):
+        # A refusal that keeps the message the person was shown (audit/messages.py): a
+        # file request's as ``detail`` (its ``reason`` a code), a link or transfer
+        # refused as ``reason``.
+        for field in ("detail", "reason", "message"):
+            if _text(details, field):
+                return message_in_reader_language(details, field=field)
     return ""
 
 

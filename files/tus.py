@@ -324,6 +324,17 @@ def upload_create(
             raise TusError(404, _("No such folder.")) from None
     else:
         folder = services.space_root(services.space_personal_get_or_create(user=actor))
+    try:
+        services.actor_still_active_check(
+            actor,
+            action=Action.FILES_UPLOAD_REJECT,
+            target=folder,
+            message=_("This account was deactivated: the upload was not kept."),
+        )
+    except FileRuleError as error:
+        refused = TusError(403, str(error))
+        refused.audited = True
+        raise refused from None
     raw_name = metadata.get("filename") or metadata.get("name") or ""
     try:
         name = name_clean(raw_name)

@@ -27,10 +27,12 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
 from pydicom.uid import ExplicitVRLittleEndian
 
 from accounts import offboarding
 from accounts.models import Team, User
+from accounts.reauth import PROOF_SESSION_KEY, SIGN_IN_SESSION_KEY
 from audit.models import AuditEvent
 from files import services
 from files.favourites import favourite_set
@@ -41,6 +43,7 @@ from sharing.models import ShareLink, ShareRole
 from sharing.services import file_requests, shares, transfers
 from sharing.services.links import share_link_create, share_link_revoke
 from sso import account_link, providers
+from sso.models import ExternalIdentity
 from sso.views import PENDING_LINK_SESSION_KEY
 from tests.conftest import user_create
 from tests.dicom_factory import ct_study
@@ -80,12 +83,15 @@ OIDC_PROVIDERS = {
 class Page:
     """One page of a journey: who opens it, and its address (``{names}`` filled from the
     world the test builds). A page reached by a click rather than an address (a
-    confirmation after a POST, an open dialog) says what the person does there first."""
+    confirmation after a POST, an open dialog) says what the person does there first;
+    ``shows``, what proves it is that page (a selector), where a redirect elsewhere (the
+    session not as the page needs) would pass unnoticed."""
 
     name: str
     who: str
     url: str
     then: Callable[[Any], None] | None = None
+    shows: str = ""
 
 
 def _files_opened_on_a_phone(page: Any) -> None:
@@ -155,6 +161,15 @@ def file_ticked_then(button: str, recipient: str = "") -> Callable[[Any], None]:
     return act
 
 
+def account_link_to_an_unknown_provider_sent(page: Any) -> None:
+    """The administrator's "Send a link" form naming a provider the site does not know
+    (removed meanwhile, or a forged form): the page saying the link was not sent."""
+    page.evaluate(
+        "() => document.querySelector('#identity-providers [name=provider]').value = 'gone'"
+    )
+    _submit(page, "#identity-providers button[type=submit]")
+
+
 def shortcuts_help_open(page: Any) -> None:
     page.locator("body").press("?")
     page.locator("#shortcuts-help[open]").wait_for()
@@ -163,7 +178,10 @@ def shortcuts_help_open(page: Any) -> None:
 # Who: clinician (Alice), admin (Sam), auditor (Audrey), anonymous, signing_in (password
 # given, second factor asked), enrolling (password given, no second factor yet), linking
 # (back from the identity provider, an invitation waiting for that address), confirming
-# (signed in longer ago than the window of recent authentication).
+# (signed in longer ago than the window of recent authentication); the same two past
+# that window: enrolling_long_ago, and through the identity provider only (no password,
+# no device of their own): enrolling_through_provider_long_ago (its second factor not
+# accepted) and confirming_through_provider (accepted).
 JOURNEYS: dict[str, list[Page]] = {
     "signing-in": [
         Page("sign-in, with an identity provider", "anonymous", "/accounts/login/"),
@@ -172,9 +190,27 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("second factor set-up", "enrolling", "/accounts/mfa/setup/"),
         Page("authenticator app set-up", "enrolling", "/accounts/mfa/setup/authenticator-app/"),
         Page(
+            "password again before a first second factor",
+            "enrolling_long_ago",
+            "/accounts/mfa/setup/confirm/?next=/accounts/mfa/setup/authenticator-app/",
+            shows="input[name=password]",
+        ),
+        Page(
+            "identity provider again before a first second factor",
+            "enrolling_through_provider_long_ago",
+            "/accounts/mfa/setup/confirm/?next=/accounts/mfa/setup/passkey/",
+            shows="form[action$='/hopital/confirm/'] button",
+        ),
+        Page(
             "confirm it is you before a sensitive action",
             "confirming",
             "/accounts/security/confirm/?next=/accounts/tokens/&resubmit=1",
+        ),
+        Page(
+            "confirm it is you with the identity provider",
+            "confirming_through_provider",
+            "/accounts/security/confirm/?next=/accounts/tokens/&resubmit=1",
+            shows="form[action$='/hopital/confirm/'] button",
         ),
         Page("invitation (invalid)", "anonymous", "/accounts/invitation/not-a-token/"),
         Page("link to the identity provider", "linking", "/sso/link/"),
@@ -285,6 +321,13 @@ JOURNEYS: dict[str, list[Page]] = {
             "admin",
             "/accounts/admin/users/{alice}/",
             then=lambda page: _submit(page, "#identity-providers button[type=submit]"),
+        ),
+        Page(
+            "person, link to an unknown identity provider refused",
+            "admin",
+            "/accounts/admin/users/{alice}/",
+            then=account_link_to_an_unknown_provider_sent,
+            shows="#account-link-refusal",
         ),
         Page(
             "person, schedule a departure (confirmation with the plan)",
@@ -533,6 +576,38 @@ def session_linking(owner: User) -> str:
     return str(session.session_key)
 
 
+def provider_only_person(email: str, full_name: str) -> User:
+    """Someone who signs in through the identity provider only: no password, no device
+    of their own, an identity linked to the provider configured on the site."""
+    person = user_create(email, full_name=full_name)
+    person.set_unusable_password()
+    person.save(update_fields=["password"])
+    ExternalIdentity.objects.create(
+        user=person,
+        name=OIDC_PROVIDERS["hopital"]["name"],
+        confirmed=True,
+        provider="hopital",
+        issuer=OIDC_PROVIDERS["hopital"]["issuer"],
+        subject=f"psc-{person.pk}",
+    )
+    return person
+
+
+def session_signed_in_long_ago(person: User, *, verified: bool) -> str:
+    """A browser signed in longer ago than the window of recent authentication: its
+    second factor (``verified``: the provider's, accepted) proved then, not since."""
+    client = Client()
+    client.force_login(person)
+    session = client.session
+    if verified:
+        identity = ExternalIdentity.objects.get(user=person)
+        session[DEVICE_ID_SESSION_KEY] = identity.persistent_id
+    session[SIGN_IN_SESSION_KEY] = (timezone.now() - dt.timedelta(hours=2)).isoformat()
+    session.pop(PROOF_SESSION_KEY, None)
+    session.save()
+    return str(session.session_key)
+
+
 def browser_as(chromium: Any, live_server: Any, language: str, session: str | None) -> Any:
     # Reduced motion: Bootstrap then draws no colour transitions, which axe would catch
     # half-way (a button under the pointer measured between two colours).
@@ -614,6 +689,17 @@ def test_every_page_passes_axe_and_fits_a_phone(
             )
         ),
         "linking": lambda: session_linking(owner),
+        "enrolling_long_ago": lambda: session_signed_in_long_ago(
+            user_create("noe.late@hopital.example", full_name="Dr Noé Tardif"), verified=False
+        ),
+        "enrolling_through_provider_long_ago": lambda: session_signed_in_long_ago(
+            provider_only_person("paul.provider@hopital.example", "Dr Paul Fournisseur"),
+            verified=False,
+        ),
+        "confirming_through_provider": lambda: session_signed_in_long_ago(
+            provider_only_person("pia.provider@hopital.example", "Dr Pia Fournisseur"),
+            verified=True,
+        ),
     }
     browsers = {
         who: browser_as(
@@ -636,6 +722,8 @@ def test_every_page_passes_axe_and_fits_a_phone(
         lang = page.locator("html").get_attribute("lang")
         if lang != language:
             problems.append(f"{where}: lang={lang}")
+        if entry.shows and page.locator(entry.shows).count() != 1:
+            problems.append(f"{where}: not the page expected ({entry.shows} not found)")
         if page.locator("h1").count() != 1:
             problems.append(f"{where}: {page.locator('h1').count()} <h1>")
         problems += [f"{where}: {line}" for line in axe_violations(page)]

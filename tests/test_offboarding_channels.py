@@ -38,6 +38,9 @@ from files.request_body import body_readinto as real_body_readinto
 from files.services.spaces import space_root, space_team_get_or_create
 from files.uploads import BlobIngest
 from files.views import tus as tus_views
+from sharing.errors import ShareRuleError
+from sharing.models import Share
+from sharing.services import shares as share_services
 from tests.conftest import PASSWORD, user_create
 from tests.files_helpers import chunks_of, content_of, root_of, version_store
 from tests.helpers import client_signed_in, totp_device_confirmed
@@ -437,3 +440,96 @@ def test_reactivation_ends_a_session_opened_in_the_instant_of_deactivation(
     # Back at work, the person signs in again; the old browser opens nothing.
     assert late.get("/accounts/mfa/setup/").status_code == 302
     assert not UserSession.objects.filter(user=owner, ended_at__isnull=True).exists()
+
+
+# --- Files changed by a caller that did not check the account first ---------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "action"),
+    [
+        (
+            lambda person, report, folder: file_services.folder_create(
+                actor=person, parent=folder.parent, name="Dossiers emportés"
+            ),
+            Action.FILES_FOLDER_CREATE,
+        ),
+        (
+            lambda person, report, folder: file_services.folder_rename(
+                actor=person, folder=folder, name="Renommé"
+            ),
+            Action.FILES_FOLDER_RENAME,
+        ),
+        (
+            lambda person, report, folder: file_services.file_rename(
+                actor=person, file=report, name="renomme.pdf"
+            ),
+            Action.FILES_FILE_RENAME,
+        ),
+        (
+            lambda person, report, folder: file_services.file_move(
+                actor=person, file=report, destination=folder
+            ),
+            Action.FILES_FILE_MOVE,
+        ),
+        (
+            lambda person, report, folder: file_services.folder_delete(actor=person, folder=folder),
+            Action.FILES_FOLDER_DELETE,
+        ),
+    ],
+    ids=["folder_create", "folder_rename", "file_rename", "file_move", "folder_delete"],
+)
+@pytest.mark.usefixtures("folder_backend")
+def test_a_leavers_account_changes_no_file_or_folder_whoever_calls(
+    owner: User, site_admin: User, change: Callable[[User, File, Any], object], action: Action
+) -> None:
+    # A form posted, or a job queued, just before the departure: the person as it was
+    # loaded then still reads "active".
+    report = version_store(
+        actor=owner, folder=root_of(owner), name="cr.pdf", content=content_of(300)
+    ).file
+    folder = file_services.folder_create(actor=owner, parent=root_of(owner), name="Patients")
+    as_loaded = User.objects.get(pk=owner.pk)
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+
+    with pytest.raises(FileRuleError, match="deactivated") as refused:
+        change(as_loaded, report, folder)
+
+    assert refused.value.status_code == 403
+    report.refresh_from_db()
+    folder.refresh_from_db()
+    assert (report.name, report.folder_id) == ("cr.pdf", root_of(owner).pk)
+    assert (folder.name, folder.deleted_at) == ("Patients", None)
+    assert not root_of(owner).children.filter(name="Dossiers emportés").exists()
+    refusal = AuditEvent.objects.get(action=action, outcome=Outcome.DENIED)
+    assert (refusal.actor_id, refusal.details["reason"]) == (str(owner.pk), "account deactivated")
+
+
+@pytest.mark.usefixtures("folder_backend")
+def test_a_leavers_account_starts_no_upload_whoever_calls(owner: User, site_admin: User) -> None:
+    as_loaded = User.objects.get(pk=owner.pk)
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+    name = base64.b64encode(b"scan.dcm").decode()
+    with pytest.raises(tus.TusError) as refused:
+        tus.upload_create(actor=as_loaded, length_header="3000", metadata_header=f"filename {name}")
+    assert refused.value.status == 403
+    assert not UploadSession.objects.exists()
+    refusal = AuditEvent.objects.get(action=Action.FILES_UPLOAD_REJECT)
+    assert (refusal.actor_id, refusal.details["reason"]) == (str(owner.pk), "account deactivated")
+
+
+@pytest.mark.usefixtures("folder_backend")
+def test_a_leavers_account_shares_nothing_whoever_calls(
+    owner: User, outsider: User, site_admin: User
+) -> None:
+    report = version_store(
+        actor=owner, folder=root_of(owner), name="cr.pdf", content=content_of(300)
+    ).file
+    as_loaded = User.objects.get(pk=owner.pk)
+    offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+    with pytest.raises(ShareRuleError, match="deactivated"):
+        share_services.share_create(actor=as_loaded, item=report, recipient=outsider, role="viewer")
+    assert not Share.objects.exists()
+    refusal = AuditEvent.objects.get(action=Action.SHARING_SHARE_CREATE)
+    assert refusal.outcome == Outcome.DENIED
+    assert (refusal.actor_id, refusal.details["reason"]) == (str(owner.pk), "account deactivated")

@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -149,6 +150,32 @@ def test_the_policy_decides_who_may_share_outside(
         share_link_create(actor=teammate, target=version.file)
     assert not ShareLink.objects.exists()
     assert denied(Action.SHARING_LINK_CREATE)
+
+
+def test_a_refused_link_reads_in_the_auditors_language_not_the_refused_persons(
+    owner: User, teammate: User, team: Team, auditor: User, folder_backend: Backend
+) -> None:
+    """Tom reads SecureDrive in French and may not share outside; Audrey audits in
+    English, Claude in French: each reads why in their own language."""
+    version = shared_file(teammate, name="lettre.pdf")
+    policy_set(external_sharing=ExternalSharing.TEAM_MANAGERS)
+    tom = client_signed_in(teammate)
+    tom.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    refused = tom.post(links_page(version), form_for())
+    shown_in_french = "seuls les responsables d’équipe"  # noqa: RUF001
+    assert shown_in_french in refused.content.decode()
+    [event] = denied(Action.SHARING_LINK_CREATE)
+    english = "On this site only team managers may share outside the organisation."
+    assert event.details["reason"] == english
+
+    audrey = client_signed_in(auditor)
+    audrey.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = audrey.get(f"/audit/events/{event.sequence}/").content.decode()
+    assert english in page
+    assert "seuls les responsables" not in page
+    claude = client_signed_in(auditor)
+    claude.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    assert shown_in_french in claude.get(f"/audit/events/{event.sequence}/").text
 
 
 def test_the_policy_can_require_a_password_verification_and_a_domain(

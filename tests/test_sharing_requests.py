@@ -189,7 +189,11 @@ def test_someone_outside_uploads_and_the_file_lands_pending_scan_and_owner_is_to
 
     assert [message.to for message in mail.outbox] == [[owner.email]]
     notice = mail.outbox[0]
-    assert "Bilan sanguin M. Petit" in notice.subject
+    # The request's title names a patient: not in the subject (what lock screens, mail
+    # logs and shared mailboxes show), only in the body.
+    assert "Petit" not in notice.subject
+    assert notice.subject == "Files arrived through your file request"
+    assert "Bilan sanguin M. Petit" in notice.body
     assert "resultats.pdf" in notice.body
     assert "contact@bioplus.example" in notice.body
     assert token not in notice.body
@@ -294,6 +298,31 @@ def test_limits_on_file_count_and_total_size_are_enforced(owner: User) -> None:
     )
     assert {event.details["reason"] for event in refusals} >= {"size limit", "file count limit"}
     assert all(event.actor_label == f"request:{file_request.pk}" for event in refusals)
+
+
+def test_an_uploaders_refusal_reads_in_the_auditors_language_not_the_uploaders(
+    owner: User, auditor: User
+) -> None:
+    """The laboratory's secretary uploads from a French browser, one file too many; the
+    auditor reads the console in English."""
+    _request, token = create_request(owner, results_folder(owner), max_files=1)
+    lab = Client()
+    lab.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    assert tus_create(lab, token, 10, "a.pdf").status_code == 201
+    refused = tus_create(lab, token, 10, "b.pdf")
+    assert refused.status_code == 413
+    assert "n’accepte plus de fichiers" in refused.json()["detail"]  # noqa: RUF001
+    event = AuditEvent.objects.get(
+        action=Action.SHARING_REQUEST_REFUSE, details__reason="file count limit"
+    )
+    english = "This request accepts no more files (at most 1)."
+    assert event.details["detail"] == english
+
+    audrey = client_signed_in(auditor)
+    audrey.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = audrey.get(f"/audit/events/{event.sequence}/").content.decode()
+    assert english in page
+    assert "accepte plus" not in page
 
 
 def test_limits_cannot_exceed_the_policy(owner: User) -> None:

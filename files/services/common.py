@@ -37,9 +37,25 @@ from files.selectors import Permission
 from files.uploads import size_refusal
 
 
-def _require(need: Permission, actor: User | None, objects: tuple[File | Folder, ...]) -> None:
+def actor_still_active_check(
+    actor: User | None, *, action: Action, target: File | Folder, message: str = ""
+) -> None:
+    """Refuse, on record, a change made for an account deactivated since its person was
+    loaded: a form posted or a job queued just before the departure (docs/accounts.md,
+    Offboarding) still holds an object that reads "active". The row is asked, not the
+    object. ``actor=None`` is the system (purges, the offboarding's own hand-over)."""
+    if actor is None or User.objects.filter(pk=actor.pk, is_active=True).exists():
+        return
+    record(action, actor=actor, target=target, outcome=Outcome.DENIED, reason="account deactivated")
+    raise FileRuleError(message or _("This account was deactivated: nothing was changed."), 403)
+
+
+def _require(
+    need: Permission, actor: User | None, objects: tuple[File | Folder, ...], action: Action
+) -> None:
     if actor is None:
         return
+    actor_still_active_check(actor, action=action, target=objects[0])
     for obj in objects:
         permission = (
             selectors.file_permission(actor=actor, file=obj)
@@ -50,15 +66,16 @@ def _require(need: Permission, actor: User | None, objects: tuple[File | Folder,
             raise FileNotFoundForActor(f"{type(obj).__name__} {obj.pk}")
 
 
-def require_edit(actor: User | None, *objects: File | Folder) -> None:
-    """The actor may change every object involved (destination folders included)."""
-    _require(Permission.EDIT, actor, objects)
+def require_edit(actor: User | None, *objects: File | Folder, action: Action) -> None:
+    """The actor, still active, may change every object involved (destination folders
+    included); ``action`` is what a deactivated actor's refusal is recorded as."""
+    _require(Permission.EDIT, actor, objects, action)
 
 
-def require_manage(actor: User | None, *objects: File | Folder) -> None:
+def require_manage(actor: User | None, *objects: File | Folder, action: Action) -> None:
     """The actor may rename, move or trash the objects: an editor of a share may do so
     only strictly inside the shared folder, never to the shared item itself."""
-    _require(Permission.MANAGE, actor, objects)
+    _require(Permission.MANAGE, actor, objects, action)
 
 
 def clash(name: str) -> NameClashError:

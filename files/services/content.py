@@ -11,7 +11,6 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from audit.actions import Action
-from audit.models import Outcome
 from files import selectors
 from files.errors import (
     FileRuleError,
@@ -20,6 +19,7 @@ from files.errors import (
 from files.models import File, FileVersion, Folder
 from files.names import name_clean, name_key, name_variant
 from files.services.common import (
+    actor_still_active_check,
     file_and_folder_locked_live,
     file_locked_live,
     folder_locked_live,
@@ -42,16 +42,12 @@ def uploader_still_active_check(actor: User | None, target: File | Folder) -> No
     API upload: minutes for a study): an account deactivated meanwhile (docs/accounts.md,
     Offboarding) adds nothing, whatever the person object loaded then says. Recorded
     (tus records its own refusal after rolling back: files/tus.py)."""
-    if actor is None or User.objects.filter(pk=actor.pk, is_active=True).exists():
-        return
-    record(
-        Action.FILES_UPLOAD_REJECT,
-        actor=actor,
+    actor_still_active_check(
+        actor,
+        action=Action.FILES_UPLOAD_REJECT,
         target=target,
-        outcome=Outcome.DENIED,
-        reason="account deactivated",
+        message=_("This account was deactivated: the upload was not kept."),
     )
-    raise FileRuleError(_("This account was deactivated: the upload was not kept."), 403)
 
 
 def file_upload(
@@ -97,7 +93,7 @@ def files_upload(
     space's versions made the copy quadratic (180 s of 390 s for 1,500 small slices).
     ``derived_from`` is one version for all, or one per upload."""
     uploader_still_active_check(actor, folder)
-    require_edit(actor, folder)
+    require_edit(actor, folder, action=Action.FILES_UPLOAD_REJECT)
     origins = derived_from if isinstance(derived_from, list) else [derived_from] * len(uploads)
     cleaned = [(name_clean(name), sealed) for name, sealed in uploads]
     if new_files_only:
@@ -214,7 +210,7 @@ def _upload_record(*, actor: User, version: FileVersion, new_file: bool, **extra
 def file_version_add(*, actor: User, file: File, sealed: SealedBlob) -> FileVersion:
     """Store an uploaded blob as the new current version of ``file``."""
     uploader_still_active_check(actor, file)
-    require_edit(actor, file)
+    require_edit(actor, file, action=Action.FILES_UPLOAD_REJECT)
     with transaction.atomic():
         file = file_locked_live(file)
         quota_check(file.space, sealed.size)
@@ -224,7 +220,7 @@ def file_version_add(*, actor: User, file: File, sealed: SealedBlob) -> FileVers
 
 
 def file_rename(*, actor: User, file: File, name: str) -> File:
-    require_manage(actor, file)
+    require_manage(actor, file, action=Action.FILES_FILE_RENAME)
     clean = name_clean(name)
     key = name_key(clean)
     try:
@@ -264,8 +260,8 @@ def file_change(
 
 
 def file_move(*, actor: User, file: File, destination: Folder) -> File:
-    require_manage(actor, file)
-    require_edit(actor, destination)
+    require_manage(actor, file, action=Action.FILES_FILE_MOVE)
+    require_edit(actor, destination, action=Action.FILES_FILE_MOVE)
     if actor is not None:
         selectors.move_destination_check(actor=actor, item=file, destination=destination)
     try:
@@ -300,7 +296,7 @@ def file_copy(*, actor: User, file: File, destination: Folder, name: str | None 
     """A new file in ``destination`` whose one version shares the current version's
     content (no re-encryption, no new blob: ARCHITECTURE invariant 9). It counts in the
     destination space's quota like any file there."""
-    require_edit(actor, file, destination)
+    require_edit(actor, file, destination, action=Action.FILES_FILE_COPY)
     source = file.current_version
     if source is None:
         raise FileRuleError(_("This file has no content to copy."))
@@ -343,7 +339,7 @@ def file_copy(*, actor: User, file: File, destination: Folder, name: str | None 
 
 def file_delete(*, actor: User, file: File) -> File:
     """Move a file to the trash (restorable until purged)."""
-    require_manage(actor, file)
+    require_manage(actor, file, action=Action.FILES_FILE_DELETE)
     with transaction.atomic():
         file = file_locked_live(file)
         file.deleted_at, file.deleted_by, file.trashed_with = timezone.now(), actor, None
@@ -360,7 +356,7 @@ def file_delete(*, actor: User, file: File) -> File:
 
 def file_restore(*, actor: User, file: File) -> File:
     """Bring a file back from the trash, to its folder if still there, else the top."""
-    require_manage(actor, file)
+    require_manage(actor, file, action=Action.FILES_FILE_RESTORE)
     with transaction.atomic():
         folder = restore_destination_locked(folder_id=file.folder_id, space=file.space)
         file = File.objects.select_for_update(no_key=True).get(pk=file.pk)
@@ -384,7 +380,7 @@ def file_purge(*, actor: User | None, file: File) -> int:
     after the commit (``files.lifecycle.shredded_blobs_delete``), so even a blob that
     survives (a failed delete, a storage backup) can never be decrypted again.
     """
-    require_manage(actor, file)
+    require_manage(actor, file, action=Action.FILES_FILE_PURGE)
     now = timezone.now()
     with transaction.atomic():
         file = File.objects.select_for_update(no_key=True).get(pk=file.pk)

@@ -32,7 +32,7 @@ from files.services.spaces import restore_destination_locked, space_root
 
 
 def folder_create(*, actor: User, parent: Folder, name: str) -> Folder:
-    require_edit(actor, parent)
+    require_edit(actor, parent, action=Action.FILES_FOLDER_CREATE)
     clean = name_clean(name)
     key = name_key(clean)
     try:
@@ -53,7 +53,7 @@ def folder_create(*, actor: User, parent: Folder, name: str) -> Folder:
 
 
 def folder_rename(*, actor: User, folder: Folder, name: str) -> Folder:
-    require_manage(actor, folder)
+    require_manage(actor, folder, action=Action.FILES_FOLDER_RENAME)
     if folder.is_root:
         raise FileRuleError(_("The top folder of a space cannot be renamed."))
     clean = name_clean(name)
@@ -134,8 +134,8 @@ _MOVE_LOCK_ATTEMPTS = 5
 
 def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
     """Move a folder (and all below it) under ``destination``, maybe in another space."""
-    require_manage(actor, folder)
-    require_edit(actor, destination)
+    require_manage(actor, folder, action=Action.FILES_FOLDER_MOVE)
+    require_edit(actor, destination, action=Action.FILES_FOLDER_MOVE)
     if actor is not None:
         selectors.move_destination_check(actor=actor, item=folder, destination=destination)
     if folder.is_root:
@@ -190,7 +190,7 @@ def _trash_left_behind(subtree: list[int], old_root: Folder) -> dict[str, int]:
 def folder_delete(*, actor: User | None, folder: Folder) -> Folder:
     """Move a folder and everything live below it to the trash (``actor=None``: the
     system, e.g. an expired transfer's folder before it is purged)."""
-    require_manage(actor, folder)
+    require_manage(actor, folder, action=Action.FILES_FOLDER_DELETE)
     if folder.is_root:
         raise FileRuleError(_("The top folder of a space cannot be deleted."))
     now = timezone.now()
@@ -220,7 +220,7 @@ def folder_restore(*, actor: User, folder: Folder) -> Folder:
     It returns to its parent if that is still there, else to the top of its space; a
     name taken meanwhile gets a number (“Reports (2)”).
     """
-    require_manage(actor, folder)
+    require_manage(actor, folder, action=Action.FILES_FOLDER_RESTORE)
     with transaction.atomic():
         parent = restore_destination_locked(folder_id=folder.parent_id, space=folder.space)
         folder = Folder.objects.select_for_update(no_key=True).get(pk=folder.pk)
@@ -254,7 +254,7 @@ def folder_purge(*, actor: User | None, folder: Folder) -> int:
 
     Returns how many versions were shredded. Blobs are deleted after the commit.
     """
-    require_manage(actor, folder)
+    require_manage(actor, folder, action=Action.FILES_FOLDER_PURGE)
     now = timezone.now()
     with transaction.atomic():
         folder = Folder.objects.select_for_update(no_key=True).get(pk=folder.pk)

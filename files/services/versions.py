@@ -204,7 +204,7 @@ def version_restore(*, actor: User, version: FileVersion) -> FileVersion:
     re-encryption): the history is never rewritten. It counts in the quota again, as
     a new version of the file."""
     file = version.file
-    require_edit(actor, file)
+    require_edit(actor, file, action=Action.FILES_VERSION_RESTORE)
     readable_source(version)
     with transaction.atomic():
         file = file_locked_live(file)

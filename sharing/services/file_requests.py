@@ -45,6 +45,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from audit import messages as audit_messages
 from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext
@@ -477,7 +478,13 @@ def file_request_upload_hold(
         _room_hold(upload)
     if refusal is not None:
         status, reason, message = refusal
-        _upload_refusal_record(file_request, upload, reason, request=request, detail=message)
+        _upload_refusal_record(
+            file_request,
+            upload,
+            reason,
+            request=request,
+            **audit_messages.neutral(message, field="detail"),
+        )
         error = tus.TusError(status, message)
         error.audited = True
         raise error
@@ -577,7 +584,7 @@ def file_request_upload_start(
             request=request,
             name=raw_name[:255],
             size=length,
-            detail=str(error)[:300],
+            **audit_messages.neutral(str(error), field="detail"),
             **who,
         )
         error.audited = True
@@ -801,7 +808,9 @@ def owner_notification_send(*, request_id: int, since: str) -> NotifyResult:
     }
     language = owner.email_language
     with translation.override(language):
-        subject = _("Files received for “%(title)s”") % {"title": file_request.title}
+        # Not the request's title: it often names a patient, and a subject is what lock
+        # screens, mail logs and shared mailboxes show (the body says which request).
+        subject = _("Files arrived through your file request")
     email_send(
         to=owner.email,
         subject=subject,

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import TeamMembership, TeamRole, User
+from audit import messages as audit_messages
 from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext, context_from_request
@@ -234,7 +235,13 @@ def _refusal_record(
         actor=actor,
         target_type=target_type,
         target_id=target_id,
-        details={"reason": str(error), **details, **_rule_of(error)},
+        # The message the person was shown, in no one's language: the console shows it
+        # in the auditor's (audit/messages.py).
+        details={
+            **audit_messages.neutral(str(error), field="reason"),
+            **details,
+            **_rule_of(error),
+        },
         request=_context(request),
     )
 

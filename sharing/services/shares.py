@@ -57,6 +57,15 @@ def _refuse(
     )
 
 
+def _actor_still_active_check(*, actor: User, action: Action, item: Item) -> None:
+    """A form posted or a job queued just before the sharer's departure holds a person
+    object that still reads "active": the row is asked (docs/accounts.md, Offboarding)."""
+    if User.objects.filter(pk=actor.pk, is_active=True).exists():
+        return
+    _refuse(actor=actor, action=action, item=item, reason="account deactivated")
+    raise ShareRuleError(_("This account was deactivated: nothing was changed."), 403)
+
+
 def item_for_sharing(
     *, actor: User, file_id: int | None = None, folder_id: int | None = None
 ) -> Item:
@@ -157,6 +166,7 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
     """Share ``item`` (which ``item_for_sharing`` returned) with a person or a team."""
     if role not in ShareRole.values:
         raise ShareRuleError(_("Choose viewer or editor."))
+    _actor_still_active_check(actor=actor, action=Action.SHARING_SHARE_CREATE, item=item)
     refusal = files_selectors.sharing_refusal(
         actor=actor, item=item, way=files_selectors.SharingWay.SHARE
     )
@@ -219,6 +229,9 @@ def share_update(*, actor: User, share: Share, role: str) -> Share:
     """Change the role of a share ``share_get_for_actor`` returned."""
     if role not in ShareRole.values:
         raise ShareRuleError(_("Choose viewer or editor."))
+    _actor_still_active_check(
+        actor=actor, action=Action.SHARING_SHARE_UPDATE, item=share_item(share)
+    )
     with transaction.atomic():
         locked = Share.objects.select_for_update().filter(pk=share.pk).first()
         if locked is None:
@@ -245,6 +258,9 @@ def share_update(*, actor: User, share: Share, role: str) -> Share:
 
 def share_delete(*, actor: User, share: Share) -> None:
     """Remove a share: access through it stops with the commit."""
+    _actor_still_active_check(
+        actor=actor, action=Action.SHARING_SHARE_DELETE, item=share_item(share)
+    )
     with transaction.atomic():
         deleted, _details = Share.objects.filter(pk=share.pk).delete()
         if not deleted:

@@ -45,6 +45,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
 from accounts.models import User
+from audit import messages as audit_messages
 from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext
@@ -271,10 +272,14 @@ def transfer_files_add(*, actor: User, transfer: Transfer, files: list[File]) ->
         raise TransferRuleError(_("This transfer has no folder any more."))
     transfer_files_check(actor=actor, transfer=transfer, files=files)
     added: list[File] = []
+    if files:  # recorded outside the transaction a refusal rolls back
+        files_services.actor_still_active_check(
+            actor, action=Action.SHARING_TRANSFER_FILES_ADD, target=files[0]
+        )
     with transaction.atomic():
         for file in files:
             # As the copy it replaces asked: the sender may edit the file (files' rule).
-            files_services.require_edit(actor, file)
+            files_services.require_edit(actor, file, action=Action.SHARING_TRANSFER_FILES_ADD)
             version = file.current_version
             if version is None:
                 raise FileRuleError(_("This file has no content to copy."))
@@ -420,7 +425,7 @@ def transfer_send(
             transfer=transfer,
             outcome=Outcome.DENIED,
             request=request,
-            reason=str(error)[:300],
+            **audit_messages.neutral(str(error), field="reason"),  # no one's language
         )
         if isinstance(error, TransferRuleError):
             raise

@@ -24,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit import context as audit_context
+from audit import messages as audit_messages
 from audit.actions import Action
 from audit.context import client_ip
 from core.http import header_count
@@ -174,7 +175,7 @@ def tus_endpoint(view: Callable[..., HttpResponse]) -> TusView:
                     file_request,
                     f"upload refused ({error.status})",
                     method=str(request.method),
-                    detail=str(error)[:300],
+                    **audit_messages.neutral(str(error), field="detail"),
                 )
             return _tus_response(error.status, detail=str(error))
 

@@ -124,7 +124,11 @@ def share_role_change(request: HttpRequest, share_id: int) -> HttpResponse:
         raise _not_found() from None
     form = ShareRoleForm(request.POST, prefix=f"s{share.pk}")
     if form.is_valid():
-        shares.share_update(actor=me, share=share, role=form.cleaned_data["role"])
+        try:
+            shares.share_update(actor=me, share=share, role=form.cleaned_data["role"])
+        except ShareRuleError as error:  # the account deactivated meanwhile (audited)
+            messages.error(request, str(error))
+            return _back_to(share)
         role = form.cleaned_data["role"]
         messages.success(
             request,
@@ -144,6 +148,10 @@ def share_remove(request: HttpRequest, share_id: int) -> HttpResponse:
         share = selectors.share_get_for_actor(actor=me, share_id=share_id)
     except FileNotFoundForActor:
         raise _not_found() from None
-    shares.share_delete(actor=me, share=share)
+    try:
+        shares.share_delete(actor=me, share=share)
+    except ShareRuleError as error:  # the account deactivated meanwhile (audited)
+        messages.error(request, str(error))
+        return _back_to(share)
     messages.success(request, _("Access of %(name)s to “%(item)s” withdrawn.") % _named(share))
     return _back_to(share)
