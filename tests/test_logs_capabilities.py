@@ -90,8 +90,9 @@ def test_a_capability_in_an_account_url_never_reaches_the_access_log(
 
 def test_the_application_log_redacts_them_too() -> None:
     """Django's "Not Found: <path>" and tracebacks go through the same formatter."""
+    logger_name = "django.request"
     record = logging.LogRecord(
-        "django.request",
+        logger_name,
         logging.WARNING,
         __file__,
         1,

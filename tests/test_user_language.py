@@ -60,4 +60,5 @@ def test_the_first_download_notice_is_in_the_owners_language_not_the_recipients(
         body_of(recipient.get(file_url(token, version.file)))
     (notice,) = [message for message in mail.outbox if message.to == [owner.email]]
     assert "a été téléchargé" in notice.subject, notice.subject
-    assert "IRM genou.dcm" in notice.subject
+    assert "IRM genou.dcm" not in notice.subject  # a patient's name on lock screens
+    assert "IRM genou.dcm" in notice.body
