@@ -30,7 +30,9 @@ def test_clinician_signs_in_and_reads_the_home_page_in_both_languages(
     # (database, queue) is for site administrators (tests/test_web_shell.py).
     assert page.get_by_role("heading", name="Recent files").is_visible()
     assert page.locator("#platform-status").count() == 0
-    # Scripts run under the strict CSP: "?" opens the shortcuts' help.
+    # Scripts run under the strict CSP: "?" opens the shortcuts' help. The deferred
+    # script listens once the page has loaded; the heading shows before that.
+    page.wait_for_load_state("load")
     page.keyboard.press("?")
     page.get_by_role("heading", name="Keyboard shortcuts").wait_for()
     page.keyboard.press("Escape")
