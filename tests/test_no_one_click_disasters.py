@@ -19,8 +19,8 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from files.models import File, FileVersion, Folder
-from sharing.models import ShareLink
-from sharing.services import file_requests
+from sharing.models import Share, ShareLink, ShareRole
+from sharing.services import file_requests, shares
 from tests.files_helpers import root_of, version_store
 from tests.helpers import CONFIRMED, client_signed_in
 from tests.test_sharing_transfers import add_upload, new_transfer, send
@@ -232,3 +232,25 @@ def test_revoking_an_invitation_asks_first(site_admin: User) -> None:
 
     assert client.post(url, CONFIRMED).status_code == 302
     assert Invitation.objects.get(pk=sent.invitation.pk).revoked_at is not None
+
+
+def test_withdrawing_a_share_is_offered_back_with_undo(owner: User, teammate: User) -> None:
+    """Removing Tom's access is one click, as a move to the trash is: it must be offered
+    back, with the same role, not leave Alice to type his address again."""
+    file = version_store(actor=owner, folder=root_of(owner), name="Bilan.pdf", content=b"b").file
+    share = shares.share_create(actor=owner, item=file, recipient=teammate, role=ShareRole.EDITOR)
+    client = client_signed_in(owner)
+
+    page = text_of(client.post(f"/sharing/shares/{share.pk}/remove/", follow=True))
+
+    assert "Access of Tom Teammate to “Bilan.pdf” withdrawn." in page
+    assert not Share.objects.filter(file=file, user=teammate).exists()
+    undo = re.search(r'<form method="post" action="([^"]+)" class="ms-auto undo-offer">', page)
+    assert undo is not None
+    assert undo.group(1) == f"/sharing/files/{file.pk}/share/"
+    fields = dict(
+        re.findall(r'<input type="hidden" name="(recipient|role)" value="([^"]*)">', page)
+    )
+    assert fields == {"recipient": "tom.teammate@hopital.example", "role": "editor"}
+    client.post(undo.group(1), fields)
+    assert Share.objects.get(file=file, user=teammate).role == ShareRole.EDITOR
