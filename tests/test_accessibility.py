@@ -31,7 +31,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from pydicom.uid import ExplicitVRLittleEndian
 
 from accounts import invitations, offboarding, tokens
-from accounts.models import Team, User
+from accounts.models import OffboardingReport, Team, User
 from accounts.reauth import PROOF_SESSION_KEY, SIGN_IN_SESSION_KEY
 from audit.models import AuditEvent
 from directory.tokens import directory_token_create
@@ -393,6 +393,17 @@ JOURNEYS: dict[str, list[Page]] = {
         ),
         Page("former colleague (reactivation form)", "admin", "/accounts/admin/users/{leo}/"),
         Page(
+            "former colleague's offboarding report",
+            "admin",
+            "/accounts/admin/users/{leo}/offboarding/{leo_report}/",
+        ),
+        Page(
+            "personal data of a former colleague (erasure form)",
+            "admin",
+            "/privacy/people/{leo}/",
+            shows="form[action$='/erase/']",
+        ),
+        Page(
             "former colleague, reactivate (confirmation)",
             "admin",
             "/accounts/admin/users/{leo}/",
@@ -641,7 +652,7 @@ def administration_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
     admin = User.objects.get(is_site_admin=True)
     invitations.invitation_create(actor=admin, email="nina.new@hopital.example")
     directory_token_create(actor=admin, name="Annuaire de l\u2019hôpital")
-    return {}
+    return {"leo_report": OffboardingReport.objects.get(user_id=world["leo"]).pk}
 
 
 def outside_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
