@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.utils.translation import gettext_lazy
+from django.utils.translation import get_language, gettext_lazy
 
 _CHECK_WIDGETS = (forms.CheckboxInput, forms.CheckboxSelectMultiple, forms.RadioSelect)
 
@@ -46,13 +46,22 @@ class BootstrapFormMixin:
                 widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
 
 
+def _page_language() -> str:
+    """The language the sender reads the page in, if the site offers it."""
+    language = (get_language() or "").split("-")[0]
+    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+
+
 def recipient_language_field() -> forms.ChoiceField:
     """The language an e-mail to someone outside is written in: the sender chooses it (we
-    know nothing of the recipient), the site's language by default. Optional, so a form
-    posted without it (an older page, a script) keeps working in the site's language."""
+    know nothing of the recipient), the page's language first (a French clinician most
+    often writes to French recipients; the site's language chosen for them sent French
+    patients English e-mail). Optional, so a form posted without it (an older page, a
+    script) keeps working in the site's language."""
     return forms.ChoiceField(
         label=gettext_lazy("Language of the e-mail"),
         choices=settings.LANGUAGES,
-        initial=settings.LANGUAGE_CODE,
+        # A callable: evaluated when the form is shown, in that request's language.
+        initial=_page_language,
         required=False,
     )

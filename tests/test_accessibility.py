@@ -30,15 +30,18 @@ from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from pydicom.uid import ExplicitVRLittleEndian
 
-from accounts import offboarding
-from accounts.models import Team, User
+from accounts import invitations, offboarding, tokens
+from accounts.models import OffboardingReport, Team, User
 from accounts.reauth import PROOF_SESSION_KEY, SIGN_IN_SESSION_KEY
 from audit.models import AuditEvent
+from directory.tokens import directory_token_create
 from files import services
 from files.favourites import favourite_set
 from files.models import Folder
 from imaging import services as imaging_services
 from imaging.models import Study
+from reviews.models import AccessReview
+from reviews.services import access_reviews_open
 from sharing.models import ShareLink, ShareRole
 from sharing.services import file_requests, shares, transfers
 from sharing.services.links import share_link_create, share_link_revoke
@@ -308,6 +311,59 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("sessions", "clinician", "/accounts/sessions/"),
         Page("API tokens", "clinician", "/accounts/tokens/"),
         Page("my data", "clinician", "/privacy/"),
+        Page("access reviews of my team", "clinician", "/reviews/"),
+        Page("access review", "clinician", "/reviews/{review}/"),
+        Page(
+            "access review, revoke (confirmation)",
+            "clinician",
+            "/reviews/{review}/",
+            then=lambda page: _submit(page, "button[name=decision][value=revoked] >> nth=0"),
+            shows="#confirmation",
+        ),
+        Page(
+            "team, remove a member (confirmation)",
+            "clinician",
+            "/accounts/teams/{team}/",
+            then=lambda page: _submit(page, "form[action$='/remove/'] button >> nth=0"),
+            shows="#confirmation",
+        ),
+        Page(
+            "file request, close it (confirmation)",
+            "clinician",
+            "/sharing/requests/{request}/",
+            then=lambda page: _submit(page, "#request-close"),
+            shows="#confirmation",
+        ),
+        Page(
+            "link, withdraw it (confirmation)",
+            "clinician",
+            "/sharing/files/{file}/links/",
+            then=lambda page: _submit(page, "form[action$='/revoke/'] button >> nth=0"),
+            shows="#confirmation",
+        ),
+        Page(
+            "transfer, withdraw all links (confirmation)",
+            "clinician",
+            "/sharing/transfers/{transfer}/",
+            then=lambda page: _submit(page, "#transfer-revoke"),
+            shows="#confirmation",
+        ),
+        Page(
+            "API token, revoke it (confirmation)", "clinician", "/accounts/tokens/{token}/revoke/"
+        ),
+        Page(
+            "authenticator app, rename it",
+            "clinician",
+            "/accounts/security/totp/{device}/rename/",
+        ),
+        Page(
+            "authenticator app, remove it (confirmation)",
+            "clinician",
+            "/accounts/security/totp/{device}/remove/",
+        ),
+        Page(
+            "new recovery codes (confirmation)", "clinician", "/accounts/security/recovery-codes/"
+        ),
         Page("not found", "clinician", "/files/987654/"),
         Page("forbidden", "clinician", "/accounts/admin/users/"),
         Page("form expired", "clinician", "/accounts/tokens/", form_expired_then_sent),
@@ -337,12 +393,41 @@ JOURNEYS: dict[str, list[Page]] = {
         ),
         Page("former colleague (reactivation form)", "admin", "/accounts/admin/users/{leo}/"),
         Page(
+            "former colleague's offboarding report",
+            "admin",
+            "/accounts/admin/users/{leo}/offboarding/{leo_report}/",
+        ),
+        Page(
+            "personal data of a former colleague (erasure form)",
+            "admin",
+            "/privacy/people/{leo}/",
+            shows="form[action$='/erase/']",
+        ),
+        Page(
             "former colleague, reactivate (confirmation)",
             "admin",
             "/accounts/admin/users/{leo}/",
             then=lambda page: _submit(page, "form[action$='/reactivate/'] button[type=submit]"),
         ),
         Page("invitations", "admin", "/accounts/admin/invitations/"),
+        Page(
+            "invitation, revoke it (confirmation)",
+            "admin",
+            "/accounts/admin/invitations/",
+            then=lambda page: _submit(page, "form[action$='/revoke/'] button >> nth=0"),
+            shows="#confirmation",
+        ),
+        Page("teams", "admin", "/accounts/teams/"),
+        Page("team", "admin", "/accounts/teams/{team}/"),
+        Page("access reviews", "admin", "/reviews/"),
+        Page("directory tokens", "admin", "/directory/tokens/"),
+        Page(
+            "directory token, revoke it (confirmation)",
+            "admin",
+            "/directory/tokens/",
+            then=lambda page: _submit(page, "form[action$='/revoke/'] button >> nth=0"),
+            shows="#confirmation",
+        ),
         Page(
             "invitation refused",
             "admin",
@@ -385,6 +470,8 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("link used up", "anonymous", "/s/{used_up_link}/"),
         Page("transfer with a file being scanned", "anonymous", "/s/{scanning_link}/"),
         Page("file request (uploader)", "anonymous", "/r/{request_token}/"),
+        Page("file request closed (410)", "anonymous", "/r/{closed_request_token}/"),
+        Page("invitation", "anonymous", "/accounts/invitation/{invitation}/"),
         Page("not found (signed out)", "anonymous", "/nowhere/"),
     ],
 }
@@ -544,8 +631,52 @@ def signing_in_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
     return {"link": sent.url.rstrip("/").rsplit("/", 1)[-1]}
 
 
+def clinician_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
+    """The period's access review of Alice's team, an API token of hers, her
+    authenticator app."""
+    access_reviews_open()
+    review = AccessReview.objects.get(team__slug=world["team"])
+    token, _plaintext = tokens.token_create(
+        actor=owner, name="Script du service", scopes=["read"], expires_in_days=30
+    )
+    return {"review": review.pk, "token": token.pk, "device": totp_device_confirmed(owner).pk}
+
+
+def administration_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
+    """An invitation waiting to be accepted and the directory's token."""
+    # The directory's page imports the SCIM stack (pydantic models) on its first request:
+    # 2 s on an idle machine, past the page's 15 s under a loaded CI. Imported here, once.
+    from directory.scim.discovery import base_url
+
+    base_url()
+    admin = User.objects.get(is_site_admin=True)
+    invitations.invitation_create(actor=admin, email="nina.new@hopital.example")
+    directory_token_create(actor=admin, name="Annuaire de l\u2019hôpital")
+    return {"leo_report": OffboardingReport.objects.get(user_id=world["leo"]).pk}
+
+
+def outside_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
+    """A file request closed by its owner, and an invitation waiting in a mailbox."""
+    closed, closed_token = file_requests.file_request_create(
+        actor=owner,
+        folder=Folder.objects.get(pk=world["folder"]),
+        title="Radio thorax",
+        expires_at=timezone.now() + dt.timedelta(days=3),
+    )
+    file_requests.file_request_close(actor=owner, file_request=closed)
+    admin = User.objects.get(is_site_admin=True)
+    sent = invitations.invitation_create(actor=admin, email="nina.new@hopital.example")
+    return {
+        "closed_request_token": closed_token,
+        "invitation": sent.url.rstrip("/").rsplit("/", 1)[-1],
+    }
+
+
 WORLDS: dict[str, Callable[[User, dict[str, Any]], dict[str, Any]]] = {
     "signing-in": signing_in_world,
+    "clinician": clinician_world,
+    "administration": administration_world,
+    "outside": outside_world,
     "files": files_world,
     "previews": previews_world,
     "imaging": imaging_world,

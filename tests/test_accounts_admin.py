@@ -91,7 +91,7 @@ def test_revoked_or_guessed_invitations_answer_gone(
     admin_client = client_signed_in(site_admin)
     path = invite(admin_client, "dan@hopital.example")
     invitation = Invitation.objects.get()
-    admin_client.post(f"/accounts/admin/invitations/{invitation.pk}/revoke/")
+    admin_client.post(f"/accounts/admin/invitations/{invitation.pk}/revoke/", CONFIRMED)
     assert Client().get(path).status_code == 410
     assert Client().get("/accounts/invitation/guessed-token-value/").status_code == 410
 

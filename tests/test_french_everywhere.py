@@ -3,18 +3,20 @@ folders the system makes named in their reader's language, French punctuation.""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 from django.conf import settings
 from django.test import Client, RequestFactory
-from django.utils import translation
+from django.utils import timezone, translation
 from django.views.defaults import server_error
 
 from accounts.models import User
 from accounts.offboarding import user_deactivate
 from files import services
 from files.models import Folder
+from sharing.services import transfers
 from tests.files_helpers import Backend, root_of, version_store
 from tests.helpers import client_signed_in
 from tests.media_samples import pdf_bytes
@@ -113,3 +115,54 @@ def test_a_permanent_deletion_of_ticked_items_names_them_in_french_quotes(
     services.file_delete(actor=owner, file=old.file)
     page = french(client_signed_in(owner)).post("/files/selection/purge/", {"file": old.file_id})
     assert "«\u00a0ancien.txt\u00a0»" in page.content.decode()
+
+
+# What a screen reader or a pointer shows without it being on the page: written in a
+# template as a literal, it stays English on a French screen.
+ATTRIBUTE_LITERAL = re.compile(
+    r"""\b(aria-label|aria-description|title|placeholder|alt)=(["'])([^"'{]*[A-Za-z]{3}[^"'{]*)\2"""
+)
+
+
+def test_labels_read_aloud_are_translated_in_every_template() -> None:
+    """The trail above a transfer and a file request was announced "breadcrumb" in
+    French (aria-label="breadcrumb", written in English in the templates)."""
+    templates = [*settings.BASE_DIR.glob("templates/**/*.html")]
+    templates += [*settings.BASE_DIR.glob("*/templates/**/*.html")]
+    literals = [
+        f"{template.relative_to(settings.BASE_DIR)}: {match.group(0)}"
+        for template in templates
+        for match in ATTRIBUTE_LITERAL.finditer(template.read_text())
+    ]
+    assert literals == []
+
+
+def test_the_trail_above_a_transfer_is_named_in_french(
+    owner: User, folder_backend: Backend
+) -> None:
+    transfer = transfers.transfer_create(
+        actor=owner, subject="IRM genou", expires_at=timezone.now() + dt.timedelta(days=3)
+    )
+    page = french(client_signed_in(owner)).get(f"/sharing/transfers/{transfer.pk}/")
+    assert 'aria-label="Fil d\u2019Ariane"' in page.content.decode()
+
+
+def test_the_language_of_an_e_mail_outside_is_the_senders_by_default(
+    owner: User, folder_backend: Backend
+) -> None:
+    """A French clinician making a link or a transfer found "Anglais" chosen for the
+    recipient's e-mail: sent unchanged, a French patient's or colleague's e-mail came in
+    English. The page's language is the likelier one; the sender can still change it."""
+    file = version_store(actor=owner, folder=root_of(owner), name="CR.pdf", content=b"c").file
+    draft = transfers.transfer_create(
+        actor=owner, subject="IRM genou", expires_at=timezone.now() + dt.timedelta(days=3)
+    )
+    pages = [f"/sharing/files/{file.pk}/links/", f"/sharing/transfers/{draft.pk}/"]
+    client = french(client_signed_in(owner))
+    for url in pages:
+        page = client.get(url).content.decode()
+        assert 'name="recipient_language"' in page, url
+        assert re.search(r'<option value="fr"[^>]* selected>', page), url
+    for url in pages:
+        english = client_signed_in(owner).get(url).content.decode()
+        assert re.search(r'<option value="en"[^>]* selected>', english), url

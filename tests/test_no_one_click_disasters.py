@@ -4,19 +4,23 @@ POST; what can be undone is done at once and offered back with "Undo"."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from typing import Any
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
-from accounts.models import User
+from accounts import invitations
+from accounts.models import Invitation, Team, TeamMembership, User
 from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from files.models import File, FileVersion, Folder
-from sharing.models import ShareLink
+from sharing.models import Share, ShareLink, ShareRole
+from sharing.services import file_requests, shares
 from tests.files_helpers import root_of, version_store
 from tests.helpers import CONFIRMED, client_signed_in
 from tests.test_sharing_transfers import add_upload, new_transfer, send
@@ -167,3 +171,86 @@ def test_a_rename_is_offered_back_with_undo(owner: User) -> None:
     client.post(f"/files/{file.pk}/rename/", {"rename-name": "Bilan.pdf"})
     file.refresh_from_db()
     assert file.name == "Bilan.pdf"
+
+
+def test_removing_a_member_from_a_team_asks_first(owner: User, teammate: User, team: Team) -> None:
+    """Tom's shares of Cardiologie's files by name end with his membership and adding him
+    back does not restore them: one click on "Remove" must not do it."""
+    membership = TeamMembership.objects.get(team=team, user=teammate)
+    client = client_signed_in(owner)
+    url = f"/accounts/teams/{team.slug}/members/{membership.pk}/remove/"
+
+    asked = client.post(url)
+
+    assert asked.status_code == 200
+    assert TeamMembership.objects.filter(pk=membership.pk).exists()
+    assert not AuditEvent.objects.filter(action=Action.ACCOUNTS_TEAM_MEMBER_REMOVE).exists()
+    page = text_of(asked)
+    assert "Remove Tom Teammate from Cardiologie?" in page
+    assert "adding them back does not restore it" in page
+    assert f'href="/accounts/teams/{team.slug}/"' in page  # "Cancel" leads back
+
+    assert client.post(url, CONFIRMED).status_code == 302
+    assert not TeamMembership.objects.filter(pk=membership.pk).exists()
+
+
+def test_closing_a_file_request_asks_first(owner: User) -> None:
+    """A closed request is not reopened and cuts uploads under way."""
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="Labo")
+    file_request, _token = file_requests.file_request_create(
+        actor=owner,
+        folder=folder,
+        title="Bilan sanguin",
+        expires_at=timezone.now() + dt.timedelta(days=3),
+    )
+    client = client_signed_in(owner)
+    url = f"/sharing/requests/{file_request.pk}/close/"
+
+    asked = client.post(url)
+
+    assert asked.status_code == 200
+    file_request.refresh_from_db()
+    assert file_request.closed_at is None
+    assert "Close the file request “Bilan sanguin”?" in text_of(asked)
+    assert "cannot be reopened" in text_of(asked)
+
+    assert client.post(url, CONFIRMED).status_code == 302
+    file_request.refresh_from_db()
+    assert file_request.closed_at is not None
+
+
+def test_revoking_an_invitation_asks_first(site_admin: User) -> None:
+    sent = invitations.invitation_create(actor=site_admin, email="dan@hopital.example")
+    client = client_signed_in(site_admin)
+    url = f"/accounts/admin/invitations/{sent.invitation.pk}/revoke/"
+
+    asked = client.post(url)
+
+    assert asked.status_code == 200
+    assert Invitation.objects.get(pk=sent.invitation.pk).revoked_at is None
+    assert "Revoke the invitation of dan@hopital.example?" in text_of(asked)
+
+    assert client.post(url, CONFIRMED).status_code == 302
+    assert Invitation.objects.get(pk=sent.invitation.pk).revoked_at is not None
+
+
+def test_withdrawing_a_share_is_offered_back_with_undo(owner: User, teammate: User) -> None:
+    """Removing Tom's access is one click, as a move to the trash is: it must be offered
+    back, with the same role, not leave Alice to type his address again."""
+    file = version_store(actor=owner, folder=root_of(owner), name="Bilan.pdf", content=b"b").file
+    share = shares.share_create(actor=owner, item=file, recipient=teammate, role=ShareRole.EDITOR)
+    client = client_signed_in(owner)
+
+    page = text_of(client.post(f"/sharing/shares/{share.pk}/remove/", follow=True))
+
+    assert "Access of Tom Teammate to “Bilan.pdf” withdrawn." in page
+    assert not Share.objects.filter(file=file, user=teammate).exists()
+    undo = re.search(r'<form method="post" action="([^"]+)" class="ms-auto undo-offer">', page)
+    assert undo is not None
+    assert undo.group(1) == f"/sharing/files/{file.pk}/share/"
+    fields = dict(
+        re.findall(r'<input type="hidden" name="(recipient|role)" value="([^"]*)">', page)
+    )
+    assert fields == {"recipient": "tom.teammate@hopital.example", "role": "editor"}
+    client.post(undo.group(1), fields)
+    assert Share.objects.get(file=file, user=teammate).role == ShareRole.EDITOR

@@ -35,7 +35,7 @@ from sharing.errors import FileRequestNotFound
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
 from sharing.services import file_requests
 from tests.files_helpers import content_of, root_of, version_store
-from tests.helpers import client_signed_in, expiry_fields, threads_join
+from tests.helpers import CONFIRMED, client_signed_in, expiry_fields, threads_join
 
 pytestmark = [
     pytest.mark.django_db,
@@ -462,7 +462,7 @@ def test_closed_request_answers_410_on_page_and_upload_endpoint(owner: User) -> 
     lab = Client()
     created = tus_create(lab, token, 3000)
     url = location(created)
-    closed = client_signed_in(owner).post(f"/sharing/requests/{file_request.pk}/close/")
+    closed = client_signed_in(owner).post(f"/sharing/requests/{file_request.pk}/close/", CONFIRMED)
     assert closed.status_code == 302
     assert lab.get(f"/r/{token}/").status_code == 410
     assert tus_create(lab, token, 10).status_code == 410

@@ -393,6 +393,17 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = get_object_or_404(Invitation, pk=invitation_id)
+    if not confirmed(request):
+        return confirmation_page(
+            request,
+            title=_("Revoke the invitation of %(email)s?") % {"email": invitation.email},
+            losses=[
+                _("the link sent to %(email)s stops working at once: it cannot be turned back on")
+                % {"email": invitation.email},
+            ],
+            button=_("Revoke the invitation"),
+            cancel_url=reverse("accounts:admin_invitations"),
+        )
     invitations.invitation_revoke(actor=signed_in_user(request), invitation=invitation)
     messages.success(request, _("Invitation of %(email)s revoked.") % {"email": invitation.email})
     return redirect("accounts:admin_invitations")
@@ -467,6 +478,25 @@ def team_member_remove(request: HttpRequest, slug: str, membership_id: int) -> H
     if not selectors.team_manageable_by(team, actor):
         raise Http404
     membership = get_object_or_404(TeamMembership, pk=membership_id, team=team)
+    name = membership.user.get_full_name()
+    if not confirmed(request):
+        # Not undone by adding the person back: the team space's files and folders
+        # shared with them by name end with the membership (sharing's receiver).
+        return confirmation_page(
+            request,
+            title=_("Remove %(name)s from %(team)s?") % {"name": name, "team": team.name},
+            losses=[
+                _("%(name)s can no longer open the files and folders of %(team)s")
+                % {"name": name, "team": team.name},
+                _(
+                    "what was shared with %(name)s by name in %(team)s stops being shared: "
+                    "adding them back does not restore it"
+                )
+                % {"name": name, "team": team.name},
+            ],
+            button=_("Remove from the team"),
+            cancel_url=reverse("accounts:team", args=[team.slug]),
+        )
     services.team_member_remove(
         actor=actor, membership=membership, reason=services.MembershipEndReason.TEAM_MANAGEMENT
     )

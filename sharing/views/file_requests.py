@@ -8,12 +8,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import signed_in_user
+from core.confirm import confirmation_page, confirmed
 from core.http import errors_as_404, id_number
 from files import selectors as files_selectors
 from files.selectors import Permission
@@ -148,6 +150,18 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
 def request_close(request: HttpRequest, request_id: int) -> HttpResponse:
     me = signed_in_user(request)
     file_request = selectors.file_request_get_for_actor(actor=me, request_id=request_id)
+    if not confirmed(request) and file_request.closed_at is None:
+        # A closed request is not reopened: the sender would need a new link.
+        return confirmation_page(
+            request,
+            title=_("Close the file request “%(title)s”?") % {"title": file_request.title},
+            losses=[
+                _("its link no longer accepts files, and uploads under way are cut"),
+                _("a closed request cannot be reopened: you would send a new one"),
+            ],
+            button=_("Close the request"),
+            cancel_url=reverse("sharing:request", args=[file_request.pk]),
+        )
     file_requests.file_request_close(actor=me, file_request=file_request)
     messages.success(request, _("The file request is closed: its link no longer accepts files."))
     return redirect("sharing:request", request_id=file_request.pk)

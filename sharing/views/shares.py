@@ -7,10 +7,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import signed_in_user
+from core.confirm import undo_offer
 from files.errors import FileNotFoundForActor
 from files.models import File, Folder
 from sharing import selectors
@@ -153,5 +155,19 @@ def share_remove(request: HttpRequest, share_id: int) -> HttpResponse:
     except ShareRuleError as error:  # the account deactivated meanwhile (audited)
         messages.error(request, str(error))
         return _back_to(share)
-    messages.success(request, _("Access of %(name)s to “%(item)s” withdrawn.") % _named(share))
+    # One click, like a move to the trash: offered back with "Undo", which shares the item
+    # again with the same person or team and role through the sharing form (core/confirm.py).
+    undo_offer(
+        request,
+        _("Access of %(name)s to “%(item)s” withdrawn.") % _named(share),
+        action=(
+            reverse("sharing:file_sharing", args=[share.file_id])
+            if share.file_id is not None
+            else reverse("sharing:folder_sharing", args=[share.folder_id])
+        ),
+        fields={
+            "recipient": share.user.email if share.user else share.team.name,  # type: ignore[union-attr]
+            "role": share.role,
+        },
+    )
     return _back_to(share)
