@@ -186,14 +186,9 @@ def _list(
 # --- Discovery -----------------------------------------------------------------------------
 
 
-@scim_endpoint("GET")
-def service_provider_config(request: HttpRequest, **_: Any) -> HttpResponse:
-    return _json(discovery.service_provider_config())
-
-
-@scim_endpoint("GET")
-def resource_types(request: HttpRequest, **_: Any) -> HttpResponse:
-    found = discovery.resource_types()
+def _all_in_one_page(found: list[dict[str, Any]]) -> HttpResponse:
+    """A ListResponse (RFC 7644 §3.4.2) of every resource there is, in one page: the
+    discovery endpoints have a handful, never filtered or paged (§4)."""
     return _json(
         {
             "schemas": [discovery.LIST_SCHEMA],
@@ -203,6 +198,16 @@ def resource_types(request: HttpRequest, **_: Any) -> HttpResponse:
             "Resources": found,
         }
     )
+
+
+@scim_endpoint("GET")
+def service_provider_config(request: HttpRequest, **_: Any) -> HttpResponse:
+    return _json(discovery.service_provider_config())
+
+
+@scim_endpoint("GET")
+def resource_types(request: HttpRequest, **_: Any) -> HttpResponse:
+    return _all_in_one_page(discovery.resource_types())
 
 
 @scim_endpoint("GET")
@@ -215,16 +220,7 @@ def resource_type(request: HttpRequest, name: str, **_: Any) -> HttpResponse:
 
 @scim_endpoint("GET")
 def schemas(request: HttpRequest, **_: Any) -> HttpResponse:
-    found = discovery.schemas()
-    return _json(
-        {
-            "schemas": [discovery.LIST_SCHEMA],
-            "totalResults": len(found),
-            "itemsPerPage": len(found),
-            "startIndex": 1,
-            "Resources": found,
-        }
-    )
+    return _all_in_one_page(discovery.schemas())
 
 
 @scim_endpoint("GET")
