@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from rest_framework.request import Request
 
 from accounts.models import User
-from audit import services as audit
 from audit.actions import Action
-from audit.models import Outcome
+from audit.guards import role_required
 
 View = Callable[..., HttpResponse]
 
@@ -30,39 +26,17 @@ def signed_in_user(request: HttpRequest | Request) -> User:
 
 def site_admin_required(view: View) -> View:
     """Site administrators only; anyone else gets 403 and an audit event."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not getattr(request.user, "is_site_admin", False):
-            audit.record(
-                action=Action.ACCOUNTS_ADMIN_ACCESS,
-                outcome=Outcome.DENIED,
-                actor=request.user,
-                details={"path": request.path},
-            )
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
+    return role_required(_is_site_admin, denied_action=Action.ACCOUNTS_ADMIN_ACCESS)(view)
 
 
 def role_approver_required(view: View) -> View:
     """Site administrators and auditors: the people who may approve a proposed role
     (accounts/roles.py). Anyone else gets 403 and an audit event."""
+    return role_required(
+        lambda user: _is_site_admin(user) or bool(getattr(user, "is_auditor", False)),
+        denied_action=Action.ACCOUNTS_ADMIN_ACCESS,
+    )(view)
 
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if not (getattr(user, "is_site_admin", False) or getattr(user, "is_auditor", False)):
-            audit.record(
-                action=Action.ACCOUNTS_ADMIN_ACCESS,
-                outcome=Outcome.DENIED,
-                actor=user,
-                details={"path": request.path},
-            )
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
 
-    return wrapper
+def _is_site_admin(user: object) -> bool:
+    return bool(getattr(user, "is_site_admin", False))

@@ -10,14 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
     HttpRequest,
@@ -36,6 +33,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.alert_words import alerts_in_words
 from audit.forms import EventFilterForm, VerifyNowForm
+from audit.guards import role_required
 from audit.merkle import ProofError
 from audit.models import AuditEvent, Outcome
 from audit.note import NoteError
@@ -55,21 +53,10 @@ View = Callable[..., HttpResponseBase]
 
 def auditor_required(view: View) -> View:
     """Auditors only; anyone else (site administrators included) gets 403 and an event."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not getattr(request.user, "is_auditor", False):
-            audit.record(
-                action=Action.AUDIT_CONSOLE_ACCESS,
-                outcome=Outcome.DENIED,
-                actor=request.user,
-                details={"path": request.path},
-            )
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
+    return role_required(
+        lambda user: bool(getattr(user, "is_auditor", False)),
+        denied_action=Action.AUDIT_CONSOLE_ACCESS,
+    )(view)
 
 
 def viewed(request: HttpRequest, page: str, **details: Any) -> None:

@@ -197,6 +197,44 @@ def _parse_header(header: bytes) -> tuple[int, bytes, bytes]:
 # --- Encryption ----------------------------------------------------------------------
 
 
+class _HeldBackSegments:
+    """Cuts a stream into segments of ``size`` bytes, holding the latest one back: a
+    full segment is handed on only once a byte past it arrives, because only then is it
+    known not to be the last one (the last is sealed, and opened, with its own flag).
+    Shared by the encryptor and the stream decryptor, so both cut the stream alike."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        # Reused for the life of the blob: at most one segment is ever held.
+        self._buffer = bytearray(size)
+        self._buffered = 0
+
+    def not_last(self, chunk: memoryview) -> Iterator[memoryview]:
+        """The segments ``chunk`` proves are not last (zero or more), in order. Each is
+        valid only until the next one is asked for: seal or open it before."""
+        size = self.size
+        view = memoryview(self._buffer)
+        position = 0
+        while position < len(chunk):
+            if self._buffered == size:  # more bytes follow: the held segment is not last
+                yield view
+                self._buffered = 0
+            if self._buffered == 0 and len(chunk) - position > size:
+                # A whole segment with bytes after it in this chunk: hand it on straight
+                # from the caller's memory, no copy into the buffer.
+                yield chunk[position : position + size]
+                position += size
+                continue
+            take = min(size - self._buffered, len(chunk) - position)
+            view[self._buffered : self._buffered + take] = chunk[position : position + take]
+            self._buffered += take
+            position += take
+
+    def held(self) -> memoryview:
+        """What is held once the stream has ended: the last segment, possibly empty."""
+        return memoryview(self._buffer)[: self._buffered]
+
+
 class BlobEncryptor:
     """Encrypts one blob incrementally, holding at most one segment of plaintext.
 
@@ -234,8 +272,7 @@ class BlobEncryptor:
         self._nonce_prefix = nonce_prefix
         self._cipher = _blob_cipher(data_key, salt, associated_data)
         # Plaintext waiting for the next segment, reused for the life of the blob.
-        self._buffer = bytearray(segment_size)
-        self._buffered = 0
+        self._segments = _HeldBackSegments(segment_size)
         self._index = 0
         self._busy = False  # an update() generator is not exhausted yet
         self._finished = False
@@ -267,31 +304,15 @@ class BlobEncryptor:
         return self._update(memoryview(chunk))
 
     def _update(self, chunk: memoryview) -> Iterator[bytes]:
-        size = self.segment_size
-        view = memoryview(self._buffer)
-        position = 0
-        while position < len(chunk):
-            if self._buffered == size:  # more bytes follow: the buffered segment is not last
-                yield self._seal(view, last=False)
-                self._buffered = 0
-            if self._buffered == 0 and len(chunk) - position > size:
-                # A whole segment with bytes after it in this chunk: seal it straight from
-                # the caller's memory, no copy into the buffer.
-                yield self._seal(chunk[position : position + size], last=False)
-                position += size
-                continue
-            take = min(size - self._buffered, len(chunk) - position)
-            view[self._buffered : self._buffered + take] = chunk[position : position + take]
-            self._buffered += take
-            position += take
+        for segment in self._segments.not_last(chunk):
+            yield self._seal(segment, last=False)
         self._busy = False
 
     def finalize(self) -> bytes:
         """The last segment (flagged final), possibly holding no plaintext."""
         self._claim()
-        sealed = self._seal(memoryview(self._buffer)[: self._buffered], last=True)
+        sealed = self._seal(self._segments.held(), last=True)
         self._finished = True
-        self._buffered = 0
         return sealed
 
 
@@ -525,9 +546,7 @@ class BlobStreamDecryptor:
         self._header_bytes = b""
         self._cipher: AESGCM | None = None
         self._nonce_prefix = b""
-        self._sealed_size = 0
-        self._buffer = bytearray()
-        self._buffered = 0
+        self._segments: _HeldBackSegments | None = None  # sealed segments, once the header is read
         self._index = 0
         self._busy = False
         self._finished = False
@@ -564,38 +583,26 @@ class BlobStreamDecryptor:
             if len(self._header) == HEADER_SIZE:
                 self._header_bytes = bytes(self._header)
                 segment_size, salt, self._nonce_prefix = _parse_header(self._header_bytes)
-                self._sealed_size = segment_size + TAG_SIZE
-                self._buffer = bytearray(self._sealed_size)
+                self._segments = _HeldBackSegments(segment_size + TAG_SIZE)
                 self._cipher = _blob_cipher(self._data_key, salt, self._associated_data)
-        cipher = self._cipher
-        if cipher is not None:
-            size = self._sealed_size
-            view = memoryview(self._buffer)
-            while position < len(chunk):
-                if self._buffered == size:
-                    yield self._open(cipher, view, last=False)
-                    self._buffered = 0
-                if self._buffered == 0 and len(chunk) - position > size:
-                    yield self._open(cipher, chunk[position : position + size], last=False)
-                    position += size
-                    continue
-                take = min(size - self._buffered, len(chunk) - position)
-                view[self._buffered : self._buffered + take] = chunk[position : position + take]
-                self._buffered += take
-                position += take
+        cipher, segments = self._cipher, self._segments
+        if cipher is not None and segments is not None:
+            for segment in segments.not_last(chunk[position:]):
+                yield self._open(cipher, segment, last=False)
         self._busy = False
 
     def finalize(self) -> bytes:
         """The last segment's plaintext; raises if the stream ended early."""
         self._claim()
         self._finished = True
-        cipher = self._cipher
-        if cipher is None:
+        cipher, segments = self._cipher, self._segments
+        if cipher is None or segments is None:
             raise BlobIntegrityError(None, "header is cut short")
+        final_segment = segments.held()
         shortest_last = TAG_SIZE if self._index == 0 else TAG_SIZE + 1
-        if self._buffered < shortest_last:
+        if len(final_segment) < shortest_last:
             raise BlobIntegrityError(self._index, "blob ends inside a segment (truncated)")
-        return self._open(cipher, memoryview(self._buffer)[: self._buffered], last=True)
+        return self._open(cipher, final_segment, last=True)
 
 
 def decrypt_stream(

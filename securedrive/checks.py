@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -17,38 +18,50 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from securedrive import database_roles
 
 
+def _live_production_errors(
+    databases: Any,
+    problems: Callable[[], Iterable[str]],
+    *,
+    message: str,
+    hint: str,
+    check_id: str,
+) -> list[CheckMessage]:
+    """An Error per problem that ``problems`` finds by asking a live service: only in
+    production, and only when the check was asked to reach out (``--database
+    default``), so ``problems`` is not even called otherwise."""
+    if not settings.PRODUCTION or DEFAULT_DB_ALIAS not in (databases or ()):
+        return []
+    return [
+        Error(message.format(problem=problem), hint=hint, id=check_id) for problem in problems()
+    ]
+
+
 @register(Tags.database, deploy=True)
 def database_role_check(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    if not settings.PRODUCTION or DEFAULT_DB_ALIAS not in (databases or ()):
-        return []
-    return [
-        Error(
-            f"The database role of DATABASE_URL is not a runtime role: {problem}.",
-            hint=database_roles.ROLES_FIX,
-            id="securedrive.E001",
-        )
-        for problem in database_roles.runtime_role_problems(connections[DEFAULT_DB_ALIAS])
-    ]
+    return _live_production_errors(
+        databases,
+        lambda: database_roles.runtime_role_problems(connections[DEFAULT_DB_ALIAS]),
+        message="The database role of DATABASE_URL is not a runtime role: {problem}.",
+        hint=database_roles.ROLES_FIX,
+        check_id="securedrive.E001",
+    )
 
 
 @register(Tags.database, deploy=True)
 def audit_checkpoint_bucket_check(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    if not settings.PRODUCTION or DEFAULT_DB_ALIAS not in (databases or ()):
-        return []
     from audit.checkpoints import checkpoint_bucket_problems
 
-    return [
-        Error(
-            f"Signed audit checkpoints would not be safe: {problem}.",
-            hint="docs/audit.md, 'Checkpoints'; docker-compose.yml's minio-init creates one.",
-            id="securedrive.E002",
-        )
-        for problem in checkpoint_bucket_problems()
-    ]
+    return _live_production_errors(
+        databases,
+        checkpoint_bucket_problems,
+        message="Signed audit checkpoints would not be safe: {problem}.",
+        hint="docs/audit.md, 'Checkpoints'; docker-compose.yml's minio-init creates one.",
+        check_id="securedrive.E002",
+    )
 
 
 @register(Tags.security, deploy=True)

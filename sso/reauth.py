@@ -32,7 +32,7 @@ from audit.actions import Action
 from audit.models import Outcome
 from sso.models import ExternalIdentity
 from sso.providers import Provider
-from sso.services import DEVICE_TYPE, Assertion, SignInRefused
+from sso.services import DEVICE_TYPE, Assertion, SignInRefused, provider_proof_record
 
 # The round trip under way in this browser session: provider, account, start time (as a
 # Unix time), where to go back, whether a form was refused. Popped by the callback.
@@ -184,18 +184,11 @@ def confirmation_check(
             reason="assurance not accepted",
             status_code=403,
         )
-    audit.record(
+    provider_proof_record(
         action=Action.ACCOUNTS_REAUTH,
-        actor=user,
-        target_type="accounts.user",
-        target_id=user.pk,
-        details={
-            "device_type": DEVICE_TYPE,
-            "device": identity.pk,
-            "purpose": "reauthentication",
-            "provider": provider.slug,
-            "acr": assertion.acr,
-            "amr": list(assertion.amr),
-        },
+        identity=identity,
+        assertion=assertion,
+        purpose="reauthentication",
+        provider=provider.slug,
     )
     return identity

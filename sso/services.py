@@ -184,19 +184,40 @@ def sign_in_record(*, identity: ExternalIdentity, assertion: Assertion) -> None:
             },
         )
         if assertion.strong:
-            audit.record(
+            provider_proof_record(
                 action=Action.ACCOUNTS_MFA_VERIFY,
-                actor=user,
-                target_type="accounts.user",
-                target_id=user.pk,
-                details={
-                    "device_type": DEVICE_TYPE,
-                    "device": identity.pk,
-                    "purpose": "sign-in",
-                    "acr": assertion.acr,
-                    "amr": list(assertion.amr),
-                },
+                identity=identity,
+                assertion=assertion,
+                purpose="sign-in",
             )
+
+
+def provider_proof_record(
+    *,
+    action: Action,
+    identity: ExternalIdentity,
+    assertion: Assertion,
+    purpose: str,
+    **details: Any,
+) -> None:
+    """The provider's answer recorded as a proof of the person, the way a local device's
+    is (accounts/mfa.py): the provider identity stands as the device, with the assurance
+    (acr, amr) it asserted. ``purpose``: the second factor of a sign-in, or a
+    re-authentication (sso/reauth.py)."""
+    audit.record(
+        action=action,
+        actor=identity.user,
+        target_type="accounts.user",
+        target_id=identity.user.pk,
+        details={
+            "device_type": DEVICE_TYPE,
+            "device": identity.pk,
+            "purpose": purpose,
+            **details,
+            "acr": assertion.acr,
+            "amr": list(assertion.amr),
+        },
+    )
 
 
 def sign_in_refused_record(

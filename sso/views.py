@@ -7,8 +7,10 @@ HTTP only: the rules are in sso/services.py and sso/backchannel.py. Every refusa
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import requests
@@ -78,6 +80,11 @@ def _refused_page(request: HttpRequest, message: str, *, status: int) -> HttpRes
     return render(request, "sso/refused.html", {"message": message}, status=status)
 
 
+def _refusal_page(request: HttpRequest, refusal: SignInRefused) -> HttpResponse:
+    """The page for a refusal the service that raised it has recorded already."""
+    return _refused_page(request, refusal.message, status=refusal.status_code)
+
+
 def _rate_limited(request: HttpRequest, provider: Provider | None) -> HttpResponse | None:
     if not rate_limit_hit(group="sso-sign-in", key=client_ip(request), rate=SIGN_IN_RATE):
         return None
@@ -101,17 +108,32 @@ def _provider_unreachable(
     )
 
 
+def _provider_view(
+    view: Callable[[HttpRequest, Provider], HttpResponseBase],
+) -> Callable[[HttpRequest, str], HttpResponseBase]:
+    """A view of the provider its URL names, reached only within the per-address rate
+    limit (a loop of forged callbacks, or of starts, is refused with a 429); an unknown
+    provider is a 404, recorded."""
+
+    @functools.wraps(view)
+    def provider_view(request: HttpRequest, slug: str) -> HttpResponseBase:
+        provider = provider_get(slug)
+        limited = _rate_limited(request, provider)
+        if limited is not None:
+            return limited
+        if provider is None:
+            _unknown_provider(slug)
+        return view(request, provider)
+
+    return provider_view
+
+
 @never_cache
 @require_GET
-def sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBase:
+@_provider_view
+def sign_in_start(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     """Send the browser to the provider: code flow, PKCE (S256), state and nonce, all
     kept in this browser's session by Authlib until the callback."""
-    provider = provider_get(slug)
-    limited = _rate_limited(request, provider)
-    if limited is not None:
-        return limited
-    if provider is None:
-        _unknown_provider(slug)
     # A plain sign-in carries no invitation, even one a tab of this browser opened and
     # left unfinished.
     request.session.pop(INVITATION_SESSION_KEY, None)
@@ -124,16 +146,11 @@ def sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBase:
 
 @never_cache
 @require_POST
-def invitation_sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBase:
+@_provider_view
+def invitation_sign_in_start(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     """ "Accept with <provider>" on an invitation's page: the invitation's token, checked
     here, goes into this browser's session, then the browser goes to the provider as for
     a plain sign-in. The callback claims that invitation and no other."""
-    provider = provider_get(slug)
-    limited = _rate_limited(request, provider)
-    if limited is not None:
-        return limited
-    if provider is None:
-        _unknown_provider(slug)
     token = request.POST.get("invitation", "")[:200]
     invitation = invitations.invitation_get_valid(token=token) if token else None
     if invitation is None:
@@ -220,15 +237,41 @@ def _reason_of(error: Exception) -> str:
     return f"{code}: {description}" if description else str(code)
 
 
+# What reading a provider's answer (sso:callback) can raise: a refusal by our rules, the
+# provider out of reach, or an answer that is not valid (Authlib and joserfc reject its
+# token; claims of the wrong shape).
+ANSWER_ERRORS = (
+    SignInRefused,
+    requests.RequestException,
+    ProviderError,
+    OAuthError,
+    JoseError,
+    AuthlibBaseError,
+    ValueError,
+    KeyError,
+    TypeError,
+)
+
+
+def _answer_refused(
+    request: HttpRequest, provider: Provider, error: Exception, *, message: str
+) -> HttpResponse:
+    """The page and the audit event for a provider's answer that failed (one of
+    ANSWER_ERRORS), the same for a sign-in and for a confirmation: ``message`` is what
+    the person reads when the answer itself is not valid."""
+    if isinstance(error, SignInRefused):
+        services.token_refused_record(provider=provider, reason=error.reason)
+        return _refusal_page(request, error)
+    if isinstance(error, requests.RequestException | ProviderError):
+        return _provider_unreachable(request, provider, error)
+    services.token_refused_record(provider=provider, reason=_reason_of(error))
+    return _refused_page(request, message, status=400)
+
+
 @never_cache
 @require_GET
-def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
-    provider = provider_get(slug)
-    limited = _rate_limited(request, provider)
-    if limited is not None:
-        return limited
-    if provider is None:
-        _unknown_provider(slug)
+@_provider_view
+def callback(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     # Used once, whatever the outcome: a failed round trip starts again from the link.
     carried = request.session.pop(INVITATION_SESSION_KEY, None)
     carried_link = request.session.pop(ACCOUNT_LINK_SESSION_KEY, None)
@@ -252,14 +295,8 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
         assertion = services.assertion_from(
             provider=provider, id_claims=id_claims, userinfo=userinfo
         )
-    except SignInRefused as refusal:
-        services.token_refused_record(provider=provider, reason=refusal.reason)
-        return _refused_page(request, refusal.message, status=refusal.status_code)
-    except (requests.RequestException, ProviderError) as error:
-        return _provider_unreachable(request, provider, error)
-    except (OAuthError, JoseError, AuthlibBaseError, ValueError, KeyError, TypeError) as error:
-        services.token_refused_record(provider=provider, reason=_reason_of(error))
-        return _refused_page(request, refused_message, status=400)
+    except ANSWER_ERRORS as error:
+        return _answer_refused(request, provider, error, message=refused_message)
 
     link_token_hash = _carried_token_hash(carried_link, provider)
     if link_token_hash is not None:
@@ -268,14 +305,14 @@ def callback(request: HttpRequest, slug: str) -> HttpResponseBase:
                 assertion=assertion, link_token_hash=link_token_hash
             )
         except SignInRefused as refusal:
-            return _refused_page(request, refusal.message, status=refusal.status_code)
+            return _refusal_page(request, refusal)
         return _signed_in(request, identity, assertion)
     try:
         resolution = services.identity_resolve(
             assertion=assertion, invitation_token_hash=_carried_token_hash(carried, provider)
         )
     except SignInRefused as refusal:
-        return _refused_page(request, refusal.message, status=refusal.status_code)
+        return _refusal_page(request, refusal)
     if resolution.next is services.Next.CONFIRM_INVITATION:
         assert resolution.invitation is not None  # noqa: S101  (set with CONFIRM_INVITATION)
         request.session[PENDING_LINK_SESSION_KEY] = {
@@ -312,14 +349,8 @@ def _confirmation_finished(
             auth_time=provider_reauth.auth_time_of(id_claims),
             second_factor_needed=second_factor_needed,
         )
-    except SignInRefused as refusal:
-        services.token_refused_record(provider=provider, reason=refusal.reason)
-        return _refused_page(request, refusal.message, status=refusal.status_code)
-    except (requests.RequestException, ProviderError) as error:
-        return _provider_unreachable(request, provider, error)
-    except (OAuthError, JoseError, AuthlibBaseError, ValueError, KeyError, TypeError) as error:
-        services.token_refused_record(provider=provider, reason=_reason_of(error))
-        return _refused_page(request, refused_message, status=400)
+    except ANSWER_ERRORS as error:
+        return _answer_refused(request, provider, error, message=refused_message)
     reauth.sign_in_record(request)
     if second_factor_needed:
         sessions.session_key_renew(request)
@@ -333,15 +364,10 @@ def _confirmation_finished(
 @never_cache
 @login_required
 @require_POST
-def reauth_start(request: HttpRequest, slug: str) -> HttpResponseBase:
+@_provider_view
+def reauth_start(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     """ "Confirm with <provider>" on the confirmation pages: the provider is asked to
     authenticate the person again (sso/reauth.py)."""
-    provider = provider_get(slug)
-    limited = _rate_limited(request, provider)
-    if limited is not None:
-        return limited
-    if provider is None:
-        _unknown_provider(slug)
     user = signed_in_user(request)
     if provider_reauth.identity_for_confirmation(user=user, provider=provider) is None:
         provider_reauth.confirmation_refused_record(
@@ -432,7 +458,7 @@ def link_confirm(request: HttpRequest) -> HttpResponseBase:
                 assertion=assertion, invitation_id=int(pending["invitation"])
             )
         except SignInRefused as refusal:
-            return _refused_page(request, refusal.message, status=refusal.status_code)
+            return _refusal_page(request, refusal)
         return _signed_in(request, identity, assertion)
     return render(
         request,
@@ -548,15 +574,10 @@ def account_link_page(request: HttpRequest, token: str) -> HttpResponseBase:
 
 @never_cache
 @require_POST
-def account_link_sign_in_start(request: HttpRequest, slug: str) -> HttpResponseBase:
+@_provider_view
+def account_link_sign_in_start(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     """ "Continue with <provider>": the link's token, checked here, goes into this
     browser's session; the callback links the identity to that account and no other."""
-    provider = provider_get(slug)
-    limited = _rate_limited(request, provider)
-    if limited is not None:
-        return limited
-    if provider is None:
-        _unknown_provider(slug)
     token = request.POST.get("link", "")[:200]
     link_request = account_link.account_link_get_valid(token=token) if token else None
     if link_request is None or link_request.provider != provider.slug:

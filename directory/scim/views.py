@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import FieldError, ValidationError
 from django.db import DataError, transaction
@@ -32,6 +32,8 @@ MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_COUNT = 100
 
 ScimView = Callable[..., HttpResponse]
+# A user or a team (directory/scim/users.py, groups.py), as its module loads it.
+Resource = TypeVar("Resource")
 
 
 def _json(body: Any, status: int = 200, etag: str = "") -> HttpResponse:
@@ -184,14 +186,9 @@ def _list(
 # --- Discovery -----------------------------------------------------------------------------
 
 
-@scim_endpoint("GET")
-def service_provider_config(request: HttpRequest, **_: Any) -> HttpResponse:
-    return _json(discovery.service_provider_config())
-
-
-@scim_endpoint("GET")
-def resource_types(request: HttpRequest, **_: Any) -> HttpResponse:
-    found = discovery.resource_types()
+def _all_in_one_page(found: list[dict[str, Any]]) -> HttpResponse:
+    """A ListResponse (RFC 7644 §3.4.2) of every resource there is, in one page: the
+    discovery endpoints have a handful, never filtered or paged (§4)."""
     return _json(
         {
             "schemas": [discovery.LIST_SCHEMA],
@@ -201,6 +198,16 @@ def resource_types(request: HttpRequest, **_: Any) -> HttpResponse:
             "Resources": found,
         }
     )
+
+
+@scim_endpoint("GET")
+def service_provider_config(request: HttpRequest, **_: Any) -> HttpResponse:
+    return _json(discovery.service_provider_config())
+
+
+@scim_endpoint("GET")
+def resource_types(request: HttpRequest, **_: Any) -> HttpResponse:
+    return _all_in_one_page(discovery.resource_types())
 
 
 @scim_endpoint("GET")
@@ -213,16 +220,7 @@ def resource_type(request: HttpRequest, name: str, **_: Any) -> HttpResponse:
 
 @scim_endpoint("GET")
 def schemas(request: HttpRequest, **_: Any) -> HttpResponse:
-    found = discovery.schemas()
-    return _json(
-        {
-            "schemas": [discovery.LIST_SCHEMA],
-            "totalResults": len(found),
-            "itemsPerPage": len(found),
-            "startIndex": 1,
-            "Resources": found,
-        }
-    )
+    return _all_in_one_page(discovery.schemas())
 
 
 @scim_endpoint("GET")
@@ -243,6 +241,32 @@ def _created(resource: dict[str, Any]) -> HttpResponse:
     return response
 
 
+def _resource_detail(
+    request: HttpRequest,
+    *,
+    load: Callable[[], Resource],
+    representation: Callable[[Resource], dict[str, Any]],
+    delete: Callable[[Resource], None],
+    replace: Callable[[Resource], Resource],
+    patch: Callable[[Resource], Resource],
+) -> HttpResponse:
+    """One resource read (RFC 7644 §3.4.1), replaced (§3.5.1), patched (§3.5.2) or
+    deleted (§3.6): read and changed in one transaction, a change only when If-Match
+    names the version just read (§3.14), the answer with the new version as ETag."""
+    with transaction.atomic():
+        resource = load()
+        current = representation(resource)
+        if request.method == "GET":
+            return _json(_shaped(request.GET, current), etag=current["meta"]["version"])
+        _check_if_match(request, current)
+        if request.method == "DELETE":
+            delete(resource)
+            return HttpResponse(status=204)
+        resource = replace(resource) if request.method == "PUT" else patch(resource)
+    changed = representation(resource)
+    return _json(_shaped(request.GET, changed), etag=changed["meta"]["version"])
+
+
 @scim_endpoint("GET", "POST")
 def user_list(request: HttpRequest, *, token: DirectoryToken, body: dict[str, Any]) -> HttpResponse:
     if request.method == "POST":
@@ -256,21 +280,14 @@ def user_list(request: HttpRequest, *, token: DirectoryToken, body: dict[str, An
 def user_detail(
     request: HttpRequest, user_id: str, *, token: DirectoryToken, body: dict[str, Any]
 ) -> HttpResponse:
-    with transaction.atomic():
-        user = users.user_get(user_id)
-        current = users.user_representation(user)
-        if request.method == "GET":
-            return _json(_shaped(request.GET, current), etag=current["meta"]["version"])
-        _check_if_match(request, current)
-        if request.method == "DELETE":
-            users.user_delete(token=token, user=user)
-            return HttpResponse(status=204)
-        if request.method == "PUT":
-            user = users.user_replace(token=token, user=user, body=body)
-        else:
-            user = users.user_patch(token=token, user=user, body=body)
-    changed = users.user_representation(user)
-    return _json(_shaped(request.GET, changed), etag=changed["meta"]["version"])
+    return _resource_detail(
+        request,
+        load=lambda: users.user_get(user_id),
+        representation=users.user_representation,
+        delete=lambda user: users.user_delete(token=token, user=user),
+        replace=lambda user: users.user_replace(token=token, user=user, body=body),
+        patch=lambda user: users.user_patch(token=token, user=user, body=body),
+    )
 
 
 # --- Groups ----------------------------------------------------------------------------------
@@ -291,21 +308,14 @@ def group_list(
 def group_detail(
     request: HttpRequest, group_id: str, *, token: DirectoryToken, body: dict[str, Any]
 ) -> HttpResponse:
-    with transaction.atomic():
-        team = groups.group_get(group_id)
-        current = groups.group_representation(team)
-        if request.method == "GET":
-            return _json(_shaped(request.GET, current), etag=current["meta"]["version"])
-        _check_if_match(request, current)
-        if request.method == "DELETE":
-            groups.group_delete(token=token, team=team)
-            return HttpResponse(status=204)
-        if request.method == "PUT":
-            team = groups.group_replace(token=token, team=team, body=body)
-        else:
-            team = groups.group_patch(token=token, team=team, body=body)
-    changed = groups.group_representation(team)
-    return _json(_shaped(request.GET, changed), etag=changed["meta"]["version"])
+    return _resource_detail(
+        request,
+        load=lambda: groups.group_get(group_id),
+        representation=groups.group_representation,
+        delete=lambda team: groups.group_delete(token=token, team=team),
+        replace=lambda team: groups.group_replace(token=token, team=team, body=body),
+        patch=lambda team: groups.group_patch(token=token, team=team, body=body),
+    )
 
 
 # --- Searching by POST (RFC 7644 §3.4.3) and what is not here ---------------------------

@@ -78,7 +78,9 @@ def require_manage(actor: User | None, *objects: File | Folder, action: Action) 
     _require(Permission.MANAGE, actor, objects, action)
 
 
-def clash(name: str) -> NameClashError:
+def name_clash_error(name: str) -> NameClashError:
+    """The one refusal for a name already taken in a folder, whichever way it is found
+    (the check before writing, or the database's unique index under a race)."""
     return NameClashError(
         _("Something called “%(name)s” is already in this folder.") % {"name": name}
     )
@@ -95,9 +97,7 @@ def name_clash_check(
     if subfolder is not None:
         folders = folders.exclude(pk=subfolder.pk)
     if files.exists() or folders.exists():
-        raise NameClashError(
-            _("Something called “%(name)s” is already in this folder.") % {"name": key}
-        )
+        raise name_clash_error(key)
 
 
 def free_name(*, folder: Folder, name: str) -> str:

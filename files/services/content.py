@@ -25,6 +25,7 @@ from files.services.common import (
     folder_locked_live,
     free_name,
     name_clash_check,
+    name_clash_error,
     purge_cleanup_on_commit,
     quota_check,
     record,
@@ -160,10 +161,7 @@ def _files_upload_locked(
                 _upload_record(actor=actor, version=version, new_file=new_file, **derivation)
                 versions.append(version)
     except IntegrityError:
-        raise NameClashError(
-            _("Something called “%(name)s” is already in this folder.")
-            % {"name": ", ".join(clean for clean, _sealed in cleaned[:3])}
-        ) from None
+        raise name_clash_error(", ".join(clean for clean, _sealed in cleaned[:3])) from None
     return versions
 
 
@@ -234,9 +232,7 @@ def file_rename(*, actor: User, file: File, name: str) -> File:
                 Action.FILES_FILE_RENAME, actor=actor, target=file, old_name=old_name, name=clean
             )
     except IntegrityError:
-        raise NameClashError(
-            _("Something called “%(name)s” is already in this folder.") % {"name": clean}
-        ) from None
+        raise name_clash_error(clean) from None
     return file
 
 
@@ -286,9 +282,7 @@ def file_move(*, actor: User, file: File, destination: Folder) -> File:
                 to_space=destination.space_id,
             )
     except IntegrityError:
-        raise NameClashError(
-            _("Something called “%(name)s” is already in this folder.") % {"name": file.name}
-        ) from None
+        raise name_clash_error(file.name) from None
     return file
 
 
@@ -331,9 +325,7 @@ def file_copy(*, actor: User, file: File, destination: Folder, name: str | None 
                 size=version.size,
             )
     except IntegrityError:
-        raise NameClashError(
-            _("Something called “%(name)s” is already in this folder.") % {"name": wanted}
-        ) from None
+        raise name_clash_error(wanted) from None
     return copy
 
 

@@ -12,7 +12,6 @@ from audit.actions import Action
 from files import selectors
 from files.errors import (
     FileRuleError,
-    NameClashError,
 )
 from files.models import File, FileVersion, Folder
 from files.names import name_clean, name_key
@@ -21,6 +20,7 @@ from files.services.common import (
     folder_locked_live,
     free_name,
     name_clash_check,
+    name_clash_error,
     purge_cleanup_on_commit,
     quota_check,
     record,
@@ -46,9 +46,7 @@ def folder_create(*, actor: User, parent: Folder, name: str) -> Folder:
                 Action.FILES_FOLDER_CREATE, actor=actor, target=folder, name=clean, parent=parent.pk
             )
     except IntegrityError:
-        raise NameClashError(
-            _("Something called “%(name)s” is already in this folder.") % {"name": clean}
-        ) from None
+        raise name_clash_error(clean) from None
     return folder
 
 
@@ -73,9 +71,7 @@ def folder_rename(*, actor: User, folder: Folder, name: str) -> Folder:
                 name=clean,
             )
     except IntegrityError:
-        raise NameClashError(
-            _("Something called “%(name)s” is already in this folder.") % {"name": clean}
-        ) from None
+        raise name_clash_error(clean) from None
     return folder
 
 
