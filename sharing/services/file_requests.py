@@ -44,6 +44,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts import still_active
 from accounts.models import User
 from audit import messages as audit_messages
 from audit import services as audit
@@ -150,6 +151,17 @@ def file_request_create(
 ) -> tuple[FileRequest, str]:
     """A request into ``folder`` (which the actor may edit); returns it and its token,
     which is shown once and never stored."""
+    # An owner deactivated since the request loaded them opens no folder to outsiders:
+    # a request made after the offboarding is one no plan closed (accounts.still_active).
+    still_active.actor_still_active_check(
+        actor,
+        action=Action.SHARING_REQUEST_CREATE,
+        target_type="files.folder",
+        target_id=folder.pk,
+        error=FileRequestRuleError,
+        message=_("This account was deactivated: nothing was created."),
+        request=request,
+    )
     policy = SharingPolicy.current()
     file_request_folder_check(actor=actor, folder=folder, request=request)
     if not may_share_outside(actor):
@@ -228,6 +240,14 @@ def file_request_close(
     """No more uploads from this commit on (uploads under way are cut). Idempotent."""
     if file_request.created_by_id != actor.pk:
         raise FileRequestNotFound(str(file_request.pk))
+    still_active.actor_still_active_check(
+        actor,
+        action=Action.SHARING_REQUEST_CLOSE,
+        target_type="sharing.request",
+        target_id=file_request.pk,
+        error=FileRequestRuleError,
+        request=request,
+    )
     with transaction.atomic():
         closed = FileRequest.objects.filter(pk=file_request.pk, closed_at__isnull=True).update(
             closed_at=timezone.now(), closed_by=actor

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts import still_active
 from accounts.models import TeamMembership, TeamRole, User
 from audit import messages as audit_messages
 from audit import services as audit
@@ -290,6 +291,18 @@ def share_link_create(
     Raises ``LinkRuleError``/``LinkPolicyError`` (audited) when the policy or the rules
     refuse; a target ``actor`` may not view is refused like an unknown one.
     """
+    target_type, target_id = _target_audit(target)
+    # A sharer deactivated since the request loaded them publishes nothing: a link made
+    # after the offboarding ran is one no plan withdrew (``accounts.still_active``).
+    still_active.actor_still_active_check(
+        actor,
+        action=Action.SHARING_LINK_CREATE,
+        target_type=target_type,
+        target_id=target_id,
+        error=LinkRuleError,
+        message=_("This account was deactivated: nothing was shared."),
+        request=_context(request),
+    )
     recipient_email = recipient_email.strip().lower()
     asked = {
         "expires_at": expires_at.isoformat() if expires_at else "",
@@ -397,6 +410,14 @@ def share_link_shared_email_send(
 def share_link_revoke(*, actor: User, link: ShareLink, request: HttpRequest | None = None) -> None:
     """Revoke at once: the next request with this link (or a session opened with it)
     is refused. Revoking a revoked link changes nothing and is not an error."""
+    still_active.actor_still_active_check(
+        actor,
+        action=Action.SHARING_LINK_REVOKE,
+        target_type="sharing.link",
+        target_id=link.pk,
+        error=LinkRuleError,
+        request=_context(request),
+    )
     if not share_link_may_manage(actor=actor, link=link):
         audit.record(
             action=Action.SHARING_LINK_REVOKE,
@@ -468,6 +489,14 @@ def sharing_policy_update(
     request: HttpRequest | None = None,
 ) -> None:
     """Save the policy; audited ``sharing.policy.update`` with before/after values."""
+    still_active.actor_still_active_check(
+        actor,
+        action=Action.SHARING_POLICY_UPDATE,
+        target_type="sharing.policy",
+        target_id="",
+        error=LinkPolicyError,
+        request=_context(request),
+    )
     with transaction.atomic():
         policy = SharingPolicy.current()
         policy = SharingPolicy.objects.select_for_update().get(pk=policy.pk)

@@ -193,11 +193,16 @@ def my_links(request: HttpRequest) -> HttpResponse:
 def policy(request: HttpRequest) -> HttpResponse:
     current = SharingPolicy.current()
     form = SharingPolicyForm(request.POST if request.method == "POST" else None, instance=current)
-    if request.method == "POST" and form.is_valid():
-        links.sharing_policy_update(
-            actor=signed_in_user(request), changes=form.changes(), request=request
-        )
-        messages.success(request, _("Sharing policy saved: it applies from now on."))
-        return redirect("sharing:policy")
     status = 400 if request.method == "POST" else 200  # errors shown: a recorded refusal
+    if request.method == "POST" and form.is_valid():
+        try:
+            links.sharing_policy_update(
+                actor=signed_in_user(request), changes=form.changes(), request=request
+            )
+        except LinkRuleError as error:
+            form.add_error(None, str(error))
+            status = error.status_code
+        else:
+            messages.success(request, _("Sharing policy saved: it applies from now on."))
+            return redirect("sharing:policy")
     return render(request, "sharing/policy.html", {"form": form}, status=status)
