@@ -72,6 +72,8 @@ from sharing.services.policy import (
     expiry_max_days,
     may_share_outside,
 )
+from sharing.services.suspension import REASON as SUSPENDED
+from sharing.services.suspension import external_sharing_suspended, suspended_message
 
 logger = logging.getLogger(__name__)
 
@@ -165,15 +167,18 @@ def file_request_create(
     policy = SharingPolicy.current()
     file_request_folder_check(actor=actor, folder=folder, request=request)
     if not may_share_outside(actor):
+        suspended = external_sharing_suspended()
         audit.record(
             action=Action.SHARING_REQUEST_CREATE,
             outcome=Outcome.DENIED,
             actor=actor,
             target_type="files.folder",
             target_id=folder.pk,
-            details={"reason": "policy forbids sharing outside"},
+            details={"reason": SUSPENDED if suspended else "policy forbids sharing outside"},
             request=request,
         )
+        if suspended:
+            raise FileRequestRuleError(suspended_message())
         raise FileRequestRuleError(
             _("The sharing policy does not allow you to receive files from outside.")
         )
@@ -322,7 +327,10 @@ def file_request_get_open(
             )
         raise FileRequestNotFound("token")
     reason = ""
-    if found.closed_at is not None:
+    if external_sharing_suspended():
+        # Incident response: no upload from outside, nothing closed (suspension.py).
+        reason = SUSPENDED
+    elif found.closed_at is not None:
         reason = "closed"
     elif found.expires_at <= timezone.now():
         reason = "expired"
@@ -628,6 +636,11 @@ class LandingCheck:
 
     def __call__(self) -> str | None:
         locked = FileRequest.objects.select_for_update().filter(pk=self.file_request_pk).first()
+        if external_sharing_suspended():
+            # Switched on while the body arrived: nothing from outside lands (a leak may
+            # be under way); the sender tries again once the suspension is lifted.
+            self.reason = f"{SUSPENDED} during upload"
+            return _("File requests are not available at the moment: your file was not kept.")
         if locked is None or locked.closed_at is not None:
             self.reason = "closed during upload"
         elif locked.expires_at <= timezone.now():

@@ -35,6 +35,7 @@ from files.selectors import Permission
 from sharing.errors import LinkPolicyError, LinkRuleError
 from sharing.models import ExternalSharing, ShareLink, SharingPolicy, Transfer
 from sharing.selectors import share_link_may_manage
+from sharing.services import suspension
 from sharing.services.policy import expiry_beyond, expiry_beyond_message, expiry_in_days
 from sharing.services.tokens import token_new
 
@@ -62,6 +63,9 @@ class LinkState(enum.StrEnum):
     EXHAUSTED = "exhausted"
     # The shared file or folder was deleted, or the transfer withdrawn or purged.
     GONE = "gone"
+    # Every external link suspended by the administrators (sharing/services/suspension.py):
+    # decided at each request by ``link_access.link_state_now``, never stored on the link.
+    SUSPENDED = "suspended"
 
     @property
     def label(self) -> str:
@@ -74,6 +78,7 @@ _STATE_LABELS = {
     LinkState.REVOKED: gettext_lazy("withdrawn"),
     LinkState.EXHAUSTED: gettext_lazy("download limit reached"),
     LinkState.GONE: gettext_lazy("shared item deleted"),
+    LinkState.SUSPENDED: gettext_lazy("suspended by the administrators"),
 }
 
 Target = File | Folder | Transfer
@@ -144,6 +149,8 @@ def share_link_policy_check_may_share(*, actor: User) -> None:
     policy = SharingPolicy.current()
     if not (actor.is_authenticated and actor.is_active):
         raise LinkPolicyError(_("Sign in to share."))
+    if policy.external_suspended_at is not None:
+        raise LinkPolicyError(suspension.suspended_message())
     if policy.external_sharing == ExternalSharing.NOBODY:
         raise LinkPolicyError(_("Sharing outside the organisation is turned off on this site."))
     if policy.external_sharing == ExternalSharing.TEAM_MANAGERS and not (

@@ -65,6 +65,7 @@ from sharing.selectors import (
     transfer_status,
     transfer_total_bytes,
 )
+from sharing.services import suspension
 from sharing.services.archives import archive_paths_unique, folder_files_located
 from sharing.services.emails import one_line
 from sharing.services.policy import (
@@ -238,6 +239,9 @@ def transfer_create(
     """A draft transfer and its folder; files are added next, then it is sent."""
     _actor_still_active_check(actor, Action.SHARING_TRANSFER_CREATE, None, request)
     if not may_share_outside(actor):
+        if suspension.external_sharing_suspended():
+            _refuse(actor, Action.SHARING_TRANSFER_CREATE, suspension.REASON, request)
+            raise TransferRuleError(suspension.suspended_message())
         _refuse(actor, Action.SHARING_TRANSFER_CREATE, "policy forbids sharing outside", request)
         raise TransferRuleError(_("The sharing policy does not allow you to send files outside."))
     # One line: it names the transfer in pages, e-mail subjects and the ZIP's name.
@@ -468,6 +472,8 @@ def _send(
     from sharing.services import links
 
     policy = SharingPolicy.current()
+    if policy.external_suspended_at is not None:
+        raise TransferRuleError(suspension.suspended_message())
     if not may_share_outside(actor):
         raise TransferRuleError(_("The sharing policy does not allow you to send files outside."))
     recipients = recipients_parse(recipients, policy=policy)
