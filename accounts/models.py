@@ -69,6 +69,15 @@ class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-m
         related_name="+",
     )
 
+    # Someone who signed in only through the organisation's identity provider, never
+    # with a password of their own, remembered across a reactivation (which deletes the
+    # provider link with the other devices: accounts/offboarding.py). A set-up link would
+    # give them a password path around the provider (its second factor, its
+    # conditional access, its own offboarding): they get a new link to the provider.
+    provider_sign_in_only = models.BooleanField(
+        _("signs in only through an identity provider"), default=False
+    )
+
     # The language of the pages this person last used (recorded by
     # accounts.middleware.UserLanguageMiddleware): e-mails to them go out in it.
     language = models.CharField(_("language"), max_length=8, blank=True)

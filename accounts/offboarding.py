@@ -514,6 +514,9 @@ def user_reactivate(
     caller_copy = user
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
+        # Read before the provider link goes with the devices: someone who signs in only
+        # through the provider stays so (no set-up link for them; a link to the provider).
+        provider_only = account_services.signs_in_through_provider_only(user)
         deleted = 0
         for device in devices_for_user(user, confirmed=None):
             device.delete()
@@ -543,8 +546,10 @@ def user_reactivate(
         # Who received the files last time is in the offboarding report; kept here it
         # would be taken for this person's next departure's choice (directory/successor.py).
         user.files_successor = None
+        user.provider_sign_in_only = provider_only
         user.save(
             update_fields=[
+                "provider_sign_in_only",
                 "is_active",
                 "deactivated_at",
                 "is_site_admin",
@@ -567,11 +572,16 @@ def user_reactivate(
                 "sessions_ended": sessions_ended,
                 "roles_withdrawn": roles_withdrawn,
                 "password_withdrawn": had_password,
-                "setup_link_sent": bool(send_setup_link and actor is not None),
+                "provider_sign_in_only": provider_only,
+                "setup_link_sent": bool(
+                    send_setup_link and actor is not None and not provider_only
+                ),
             },
         )
         expires_at = None
-        if send_setup_link and actor is not None:
+        # Never for someone who signs in only through the provider (the view refuses the
+        # request before: accounts.services.setup_link_provider_only_check).
+        if send_setup_link and actor is not None and not provider_only:
             expires_at = account_services.setup_link_send(actor=actor, user=user)
     # The caller's copy as it now is (its former password hash would no longer match
     # the one of a session signed in from it).

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NoReturn
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
@@ -16,6 +17,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django_otp import devices_for_user
 
 from accounts import sessions
 from accounts.errors import AccountRuleError
@@ -69,7 +71,17 @@ def user_password_set(*, user: User, password: str, via: str) -> None:
         # The link that brought the person here is used: nothing pending any more.
         user.setup_link_sent_at = None
         user.setup_link_sent_by = None
-        user.save(update_fields=["password", "setup_link_sent_at", "setup_link_sent_by"])
+        # A password of their own now (one the server's operator printed a link for):
+        # no longer someone who signs in only through a provider.
+        user.provider_sign_in_only = False
+        user.save(
+            update_fields=[
+                "password",
+                "setup_link_sent_at",
+                "setup_link_sent_by",
+                "provider_sign_in_only",
+            ]
+        )
         ended = sessions.user_sessions_end_all(user=user, reason=sessions.EndReason.PASSWORD_SET)
         revoked = tokens.tokens_revoke_all(actor=user, user=user, reason="new password")
         audit.record(
@@ -117,6 +129,57 @@ def setup_link_issue(
     return user, setup_url_for(user)
 
 
+def signs_in_through_provider_only(user: User) -> bool:
+    """True for someone with no password of their own who signs in through the
+    organisation's identity provider: linked to it now (the link disabled by an
+    offboarding counts), or before a reactivation deleted the link
+    (``User.provider_sign_in_only``). A set-up link makes no sense for them."""
+    if user.has_usable_password():
+        return False
+    if user.provider_sign_in_only:
+        return True
+    return any(
+        getattr(device, "is_provider_identity", False)
+        for device in devices_for_user(user, confirmed=None)
+    )
+
+
+SETUP_LINK_PROVIDER_ONLY = "signs in through an identity provider"
+
+
+def _setup_link_refusal_raise(*, actor: User, user: User, reason: str) -> NoReturn:
+    """Record ``accounts.setup_link.send`` refused (outside any transaction that a
+    refusal rolls back) and raise the message the administrator reads."""
+    audit.record(
+        action=Action.ACCOUNTS_SETUP_LINK_SEND,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="accounts.user",
+        target_id=user.pk,
+        details={"email": user.email, "reason": reason},
+    )
+    if reason == "account deactivated":
+        raise AccountRuleError(_("This account is deactivated: reactivate it first."))
+    if reason == SETUP_LINK_PROVIDER_ONLY:
+        raise AccountRuleError(
+            _(
+                "%(name)s signs in through the organisation's identity provider, not with a "
+                "password: no set-up link was sent. Send them a link to the provider instead "
+                "(Identity providers, on their page)."
+            )
+            % {"name": user.get_full_name() or user.email},
+            403,
+        )
+    raise AccountRuleError(_("This person has a password already: no set-up link was sent."))
+
+
+def setup_link_provider_only_check(*, actor: User, user: User) -> None:
+    """Before a reactivation asked to send a set-up link: refuse (403, recorded) for
+    someone who signs in only through the identity provider, before anything changes."""
+    if signs_in_through_provider_only(user):
+        _setup_link_refusal_raise(actor=actor, user=user, reason=SETUP_LINK_PROVIDER_ONLY)
+
+
 def setup_link_pending_until(user: User) -> dt.datetime | None:
     """When the set-up link an administrator sent ``user`` expires, or None (none sent,
     used, revoked or expired). Django's token lives PASSWORD_RESET_TIMEOUT seconds."""
@@ -155,6 +218,10 @@ def setup_link_send(*, actor: User, user: User) -> dt.datetime:
             refusal = "account deactivated"
         elif locked.has_usable_password():
             refusal = "has a password"
+        elif signs_in_through_provider_only(locked):
+            # The link would open a password path around the provider (its second
+            # factor, conditional access and offboarding): a link to it is what they need.
+            refusal = SETUP_LINK_PROVIDER_ONLY
         if not refusal:
             setup_link_revoke_pending(user=locked)
             locked.setup_link_sent_at = timezone.now()
@@ -176,17 +243,7 @@ def setup_link_send(*, actor: User, user: User) -> dt.datetime:
             transaction.on_commit(lambda: _setup_link_mail(locked, actor, url, expires_at))
     if refusal:
         # Outside the transaction, so that the refusal stays in the log.
-        audit.record(
-            action=Action.ACCOUNTS_SETUP_LINK_SEND,
-            outcome=Outcome.DENIED,
-            actor=actor,
-            target_type="accounts.user",
-            target_id=user.pk,
-            details={"email": user.email, "reason": refusal},
-        )
-        if refusal == "account deactivated":
-            raise AccountRuleError(_("This account is deactivated: reactivate it first."))
-        raise AccountRuleError(_("This person has a password already: no set-up link was sent."))
+        _setup_link_refusal_raise(actor=actor, user=user, reason=refusal)
     user.refresh_from_db()
     return expires_at
 

@@ -310,6 +310,16 @@ class Action(enum.StrEnum):
         _("changed the sharing policy"),
         Category.ADMIN,
     )
+    SHARING_EXTERNAL_SUSPEND = (
+        "sharing.external.suspend",
+        _("suspended every external link and transfer"),
+        Category.ADMIN,
+    )
+    SHARING_EXTERNAL_RESUME = (
+        "sharing.external.resume",
+        _("ended the suspension of external links and transfers"),
+        Category.ADMIN,
+    )
     SHARING_TRANSFER_ACCESS = "sharing.transfer.access", _("opened a transfer"), Category.ACCESS
     SHARING_TRANSFER_CREATE = "sharing.transfer.create", _("created a transfer"), Category.SHARING
     SHARING_TRANSFER_SEND = (

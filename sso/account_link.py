@@ -26,7 +26,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.errors import AccountRuleError
@@ -97,13 +97,17 @@ def account_link_send(*, actor: User, user: User, provider: Provider) -> Account
 
 
 def _account_link_mail(link_request: AccountLinkRequest, provider: Provider, url: str) -> None:
+    """In the person's saved language (``User.email_language``), not the administrator's
+    who pressed the button: the person reads it, as every e-mail to them."""
     context = {"link_request": link_request, "provider": provider, "url": url}
-    send_mail(
-        subject=_("Link your SecureDrive account to %(provider)s") % {"provider": provider.name},
-        message=render_to_string("sso/email/account_link.txt", context),
-        from_email=None,
-        recipient_list=[link_request.user.email],
-    )
+    with translation.override(link_request.user.email_language):
+        send_mail(
+            subject=_("Link your SecureDrive account to %(provider)s")
+            % {"provider": provider.name},
+            message=render_to_string("sso/email/account_link.txt", context),
+            from_email=None,
+            recipient_list=[link_request.user.email],
+        )
 
 
 def account_link_get_valid(*, token: str) -> AccountLinkRequest | None:

@@ -20,6 +20,11 @@ from django_otp.models import Device
 
 
 class ExternalIdentity(Device):  # type: ignore[misc]  # django-otp is untyped
+    # Read by accounts (which must not import sso) among a person's django-otp devices:
+    # a link to a provider, not a device of their own (accounts.services
+    # ``signs_in_through_provider_only``).
+    is_provider_identity = True
+
     provider = models.CharField(max_length=64)
     issuer = models.CharField(max_length=255)
     subject = models.CharField(max_length=255)

@@ -42,7 +42,7 @@ from imaging import services as imaging_services
 from imaging.models import Study
 from reviews.models import AccessReview
 from reviews.services import access_reviews_open
-from sharing.models import ShareLink, ShareRole
+from sharing.models import ShareLink, ShareRole, SharingPolicy
 from sharing.services import file_requests, shares, transfers
 from sharing.services.links import share_link_create, share_link_revoke
 from sso import account_link, providers
@@ -438,6 +438,18 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("account policy", "admin", "/accounts/admin/policy/"),
         Page("access review", "admin", "/accounts/admin/access-review/"),
         Page("sharing policy", "admin", "/sharing/policy/"),
+        Page(
+            "sharing policy, suspend external sharing (confirmation)",
+            "admin",
+            "/sharing/policy/",
+            then=lambda page: _submit(page, "#external-suspension button[type=submit]"),
+        ),
+        Page(
+            "former colleague who signs in through the provider (reactivation form)",
+            "admin",
+            "/accounts/admin/users/{noor}/",
+            shows="#reactivate-provider-only",
+        ),
         Page("scanning policy", "admin", "/files/admin/scanning/"),
         Page("personal data", "admin", "/privacy/people/"),
         Page("personal data of one person", "admin", "/privacy/people/{alice}/"),
@@ -460,6 +472,39 @@ JOURNEYS: dict[str, list[Page]] = {
             "/audit/report/?actor={alice}&since={week_ago}&until={tomorrow}",
         ),
         Page("report without a question", "auditor", "/audit/report/"),
+    ],
+    # Every external link suspended by the administrators (incident response).
+    "suspended": [
+        Page(
+            "sharing policy, external sharing suspended",
+            "admin",
+            "/sharing/policy/",
+            shows="#external-suspension .text-bg-danger",
+        ),
+        Page(
+            "lift the suspension (confirmation)",
+            "admin",
+            "/sharing/policy/",
+            then=lambda page: _submit(page, "#external-suspension button[type=submit]"),
+        ),
+        Page(
+            "file links while external sharing is suspended",
+            "clinician",
+            "/sharing/files/{file}/links/",
+            shows="#external-sharing-suspended",
+        ),
+        Page(
+            "link while external sharing is suspended",
+            "anonymous",
+            "/s/{link}/",
+            shows="#link-refused[data-outcome='suspended']",
+        ),
+        Page(
+            "file request while external sharing is suspended",
+            "anonymous",
+            "/r/{request_token}/",
+            shows="#request-refused",
+        ),
     ],
     "outside": [
         Page("link", "anonymous", "/s/{link}/"),
@@ -643,7 +688,8 @@ def clinician_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
 
 
 def administration_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
-    """An invitation waiting to be accepted and the directory's token."""
+    """An invitation waiting to be accepted and the directory's token; Noor signed in
+    only through the identity provider, and left: her page offers no set-up link."""
     # The directory's page imports the SCIM stack (pydantic models) on its first request:
     # 2 s on an idle machine, past the page's 15 s under a loaded CI. Imported here, once.
     from directory.scim.discovery import base_url
@@ -652,7 +698,12 @@ def administration_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
     admin = User.objects.get(is_site_admin=True)
     invitations.invitation_create(actor=admin, email="nina.new@hopital.example")
     directory_token_create(actor=admin, name="Annuaire de l\u2019hôpital")
-    return {"leo_report": OffboardingReport.objects.get(user_id=world["leo"]).pk}
+    noor = provider_only_person("noor.provider@hopital.example", "Dr Noor Haddad")
+    offboarding.user_deactivate(actor=None, user=noor, successor=None, actor_label="test")
+    return {
+        "leo_report": OffboardingReport.objects.get(user_id=world["leo"]).pk,
+        "noor": noor.pk,
+    }
 
 
 def outside_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
@@ -672,10 +723,19 @@ def outside_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def suspended_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
+    """A security officer suspended every external link (the world's links and file
+    request included)."""
+    SharingPolicy.current()
+    SharingPolicy.objects.filter(pk=1).update(external_suspended_at=timezone.now())
+    return {}
+
+
 WORLDS: dict[str, Callable[[User, dict[str, Any]], dict[str, Any]]] = {
     "signing-in": signing_in_world,
     "clinician": clinician_world,
     "administration": administration_world,
+    "suspended": suspended_world,
     "outside": outside_world,
     "files": files_world,
     "previews": previews_world,

@@ -20,6 +20,7 @@ from accounts import offboarding
 from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
+from sso.models import ExternalIdentity
 from tests.conftest import PASSWORD
 from tests.helpers import CONFIRMED, client_signed_in, client_signed_in_long_ago
 
@@ -171,3 +172,55 @@ def test_a_stale_administrator_session_cannot_send_a_link(site_admin: User, owne
     assert answer.status_code == 302
     assert "/accounts/security/confirm/" in answer["Location"]
     assert not mail.outbox
+
+
+# --- Someone who signs in through the identity provider -----------------------------
+
+
+def provider_only_person() -> User:
+    """Noor signs in only through the hospital's identity provider: no password here."""
+    noor = User.objects.create_user("noor.provider@hopital.example", None, full_name="Noor Haddad")
+    ExternalIdentity.objects.create(
+        user=noor,
+        name="Hospital provider",
+        confirmed=True,
+        provider="test",
+        issuer="https://idp.hopital.example",
+        subject="noor-0001",
+    )
+    return noor
+
+
+def test_no_set_up_link_for_someone_who_signs_in_through_the_provider(
+    site_admin: User,
+) -> None:
+    noor = provider_only_person()
+    offboarding.user_deactivate(actor=site_admin, user=noor, successor=None)
+    admin = client_signed_in(site_admin)
+    page = admin.get(f"/accounts/admin/users/{noor.pk}/").content.decode()
+    # Not offered (it is ticked by default for everyone else), and the page says why.
+    assert 'name="send_setup_link"' not in page
+    assert "identity provider" in page
+
+    # A crafted request asking for it anyway: refused before anything changes.
+    mail.outbox.clear()
+    url = f"/accounts/admin/users/{noor.pk}/reactivate/"
+    forced = admin.post(url, {"send_setup_link": "yes", **CONFIRMED})
+    assert forced.status_code == 403
+    assert "identity provider" in forced.content.decode()
+    noor.refresh_from_db()
+    assert not noor.is_active
+
+    reactivate(site_admin, noor)  # the provider link went with the devices...
+    page = admin.get(f"/accounts/admin/users/{noor.pk}/").content.decode()
+    assert f"/accounts/admin/users/{noor.pk}/setup-link/" not in page  # ...still no offer
+    refused = admin.post(f"/accounts/admin/users/{noor.pk}/setup-link/", CONFIRMED)
+    assert refused.status_code == 403
+    assert not [message for message in mail.outbox if message.to == [noor.email]]
+    noor.refresh_from_db()
+    assert not noor.has_usable_password()
+    assert noor.setup_link_sent_at is None
+    reasons = AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_SETUP_LINK_SEND, outcome=Outcome.DENIED
+    ).values_list("details__reason", flat=True)
+    assert list(reasons) == ["signs in through an identity provider"] * 2

@@ -223,3 +223,15 @@ def test_the_persons_page_offers_the_link_to_the_administrator(site_admin: User)
     page = client_signed_in(site_admin).get(f"/accounts/admin/users/{bob.pk}/")
     assert f'action="/sso/users/{bob.pk}/account-link/"' in page.content.decode()
     assert "Send a link to Test provider" in page.content.decode()
+
+
+def test_the_link_is_written_in_the_persons_language_not_the_administrators(
+    site_admin: User,
+) -> None:
+    # Bob reads French; Sam, who sends the link, works in English.
+    bob = user_create("bob.bernard@hopital.example", full_name="Bob Bernard", language="fr")
+    send_link(site_admin, bob)
+    message = mail.outbox[0]
+    assert message.subject == "Liez votre compte SecureDrive à Test provider"
+    assert "vous demande de lier votre compte SecureDrive à Test provider" in message.body
+    assert "Ouvrez ce lien et connectez-vous avec Test provider" in message.body

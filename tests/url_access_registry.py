@@ -137,6 +137,7 @@ COVERED: dict[str, frozenset[str]] = {
             "accounts:admin_policy",
             "accounts:admin_access_review",
             "sharing:policy",
+            "sharing:external_suspension",  # tests/test_sharing_suspension.py
             "files:scan_policy",  # tests/test_scanning_large.py
             "privacy:people",
             "privacy:person",

@@ -95,6 +95,9 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
                     request, _("Roles of %(name)s saved.") % {"name": subject.get_full_name()}
                 )
         return redirect("accounts:admin_user", user_id=subject.pk)
+    # No set-up link for someone who signs in through the provider: a password here
+    # would be a way around it (docs/accounts.md, Reactivation).
+    provider_only = services.signs_in_through_provider_only(subject)
     context = {
         "subject": subject,
         "is_self": subject.pk == actor.pk,
@@ -110,7 +113,10 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         "has_mfa": selectors.user_has_mfa(subject),
         "offboarding_reports": subject.offboarding_reports.all(),
         "setup_link_until": services.setup_link_pending_until(subject),
-        "setup_link_may_send": subject.is_active and not subject.has_usable_password(),
+        "provider_sign_in_only": provider_only,
+        "setup_link_may_send": subject.is_active
+        and not subject.has_usable_password()
+        and not provider_only,
     }
     return render(request, "accounts/admin/user_detail.html", context)
 
@@ -257,12 +263,35 @@ def user_departure_cancel(request: HttpRequest, user_id: int) -> HttpResponse:
     return redirect("accounts:admin_user", user_id=subject.pk)
 
 
+def _setup_link_refused(
+    request: HttpRequest, subject: User, error: AccountRuleError
+) -> HttpResponse:
+    """A set-up link asked for someone it makes no sense for: a page saying why, with the
+    rule's status (the service recorded the refusal)."""
+    return render(
+        request,
+        "accounts/admin/setup_link_refused.html",
+        {
+            "message": str(error),
+            "status": error.status_code,
+            "back": reverse("accounts:admin_user", args=[subject.pk]),
+        },
+        status=error.status_code,
+    )
+
+
 @site_admin_required
 @require_POST
 @reauth.recent_proof_required()
 def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
     subject = get_object_or_404(User, pk=user_id, is_active=False)
     send_link = request.POST.get("send_setup_link") == "yes"
+    if send_link:
+        try:
+            services.setup_link_provider_only_check(actor=signed_in_user(request), user=subject)
+        except AccountRuleError as error:
+            return _setup_link_refused(request, subject, error)
+    provider_only = services.signs_in_through_provider_only(subject)
     if not confirmed(request):
         name, email = subject.get_full_name(), subject.email
         losses = [
@@ -283,6 +312,15 @@ def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
                     "there, then sets up a second factor. It expires in 24 hours."
                 )
                 % {"email": email}
+            )
+        elif provider_only:
+            losses.append(
+                _(
+                    "%(name)s signs in through the organisation's identity provider: send "
+                    "them a new link to it afterwards (Identity providers, on this page). "
+                    "No set-up link: a password here would be a way around the provider."
+                )
+                % {"name": name}
             )
         else:
             losses.append(
@@ -347,6 +385,10 @@ def user_setup_link_send(request: HttpRequest, user_id: int) -> HttpResponse:
             button=_("Send the link"),
             cancel_url=back,
         )
+    try:
+        services.setup_link_provider_only_check(actor=signed_in_user(request), user=subject)
+    except AccountRuleError as error:
+        return _setup_link_refused(request, subject, error)
     try:
         services.setup_link_send(actor=signed_in_user(request), user=subject)
     except AccountRuleError as error:

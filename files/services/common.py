@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext as _
 
+from accounts import still_active
 from accounts.models import User
 from audit import services as audit
 from audit.actions import Action
@@ -36,18 +37,29 @@ from files.names import name_key, name_variant
 from files.selectors import Permission
 from files.uploads import size_refusal
 
+# How the audit log names what a files event is about.
+_TARGET_TYPES: dict[type, str] = {
+    File: "files.file",
+    Folder: "files.folder",
+    FileVersion: "files.version",
+    Space: "files.space",
+}
+
 
 def actor_still_active_check(
     actor: User | None, *, action: Action, target: File | Folder, message: str = ""
 ) -> None:
     """Refuse, on record, a change made for an account deactivated since its person was
-    loaded: a form posted or a job queued just before the departure (docs/accounts.md,
-    Offboarding) still holds an object that reads "active". The row is asked, not the
-    object. ``actor=None`` is the system (purges, the offboarding's own hand-over)."""
-    if actor is None or User.objects.filter(pk=actor.pk, is_active=True).exists():
-        return
-    record(action, actor=actor, target=target, outcome=Outcome.DENIED, reason="account deactivated")
-    raise FileRuleError(message or _("This account was deactivated: nothing was changed."), 403)
+    loaded (the one check every app makes: ``accounts.still_active``), as a files
+    refusal. ``actor=None`` is the system (purges, the offboarding's own hand-over)."""
+    still_active.actor_still_active_check(
+        actor,
+        action=action,
+        target_type=_TARGET_TYPES[type(target)],
+        target_id=target.pk,
+        error=FileRuleError,
+        message=message,
+    )
 
 
 def _require(
@@ -200,18 +212,12 @@ def record(
     request: RequestContext | None = None,
     **details: Any,
 ) -> None:
-    target_type = {
-        File: "files.file",
-        Folder: "files.folder",
-        FileVersion: "files.version",
-        Space: "files.space",
-    }[type(target)]
     audit.record(
         action=action,
         outcome=outcome,
         actor=actor,
         actor_label="" if actor else "system",
-        target_type=target_type,
+        target_type=_TARGET_TYPES[type(target)],
         target_id=target.pk,
         details=details,
         request=request,

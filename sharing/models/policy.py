@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -35,6 +36,20 @@ class SharingPolicy(models.Model):
     )
     file_request_max_bytes = models.PositiveBigIntegerField(
         _("a file request accepts at most (bytes in all)"), default=20 * 1024**3
+    )
+    # Incident response (a leak suspected): while set, no external link, transfer link
+    # or file request answers, and none can be made; nothing is deleted, and switching
+    # it off lets each work again until its own expiry (sharing/services/suspension.py).
+    external_suspended_at = models.DateTimeField(
+        _("external links and transfers suspended since"), null=True, blank=True
+    )
+    external_suspended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("suspended by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -44,6 +44,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts import still_active
 from accounts.models import User
 from audit import messages as audit_messages
 from audit import services as audit
@@ -71,6 +72,8 @@ from sharing.services.policy import (
     expiry_max_days,
     may_share_outside,
 )
+from sharing.services.suspension import REASON as SUSPENDED
+from sharing.services.suspension import external_sharing_suspended, suspended_message
 
 logger = logging.getLogger(__name__)
 
@@ -150,18 +153,32 @@ def file_request_create(
 ) -> tuple[FileRequest, str]:
     """A request into ``folder`` (which the actor may edit); returns it and its token,
     which is shown once and never stored."""
+    # An owner deactivated since the request loaded them opens no folder to outsiders:
+    # a request made after the offboarding is one no plan closed (accounts.still_active).
+    still_active.actor_still_active_check(
+        actor,
+        action=Action.SHARING_REQUEST_CREATE,
+        target_type="files.folder",
+        target_id=folder.pk,
+        error=FileRequestRuleError,
+        message=_("This account was deactivated: nothing was created."),
+        request=request,
+    )
     policy = SharingPolicy.current()
     file_request_folder_check(actor=actor, folder=folder, request=request)
     if not may_share_outside(actor):
+        suspended = external_sharing_suspended()
         audit.record(
             action=Action.SHARING_REQUEST_CREATE,
             outcome=Outcome.DENIED,
             actor=actor,
             target_type="files.folder",
             target_id=folder.pk,
-            details={"reason": "policy forbids sharing outside"},
+            details={"reason": SUSPENDED if suspended else "policy forbids sharing outside"},
             request=request,
         )
+        if suspended:
+            raise FileRequestRuleError(suspended_message())
         raise FileRequestRuleError(
             _("The sharing policy does not allow you to receive files from outside.")
         )
@@ -228,6 +245,14 @@ def file_request_close(
     """No more uploads from this commit on (uploads under way are cut). Idempotent."""
     if file_request.created_by_id != actor.pk:
         raise FileRequestNotFound(str(file_request.pk))
+    still_active.actor_still_active_check(
+        actor,
+        action=Action.SHARING_REQUEST_CLOSE,
+        target_type="sharing.request",
+        target_id=file_request.pk,
+        error=FileRequestRuleError,
+        request=request,
+    )
     with transaction.atomic():
         closed = FileRequest.objects.filter(pk=file_request.pk, closed_at__isnull=True).update(
             closed_at=timezone.now(), closed_by=actor
@@ -302,7 +327,10 @@ def file_request_get_open(
             )
         raise FileRequestNotFound("token")
     reason = ""
-    if found.closed_at is not None:
+    if external_sharing_suspended():
+        # Incident response: no upload from outside, nothing closed (suspension.py).
+        reason = SUSPENDED
+    elif found.closed_at is not None:
         reason = "closed"
     elif found.expires_at <= timezone.now():
         reason = "expired"
@@ -608,6 +636,11 @@ class LandingCheck:
 
     def __call__(self) -> str | None:
         locked = FileRequest.objects.select_for_update().filter(pk=self.file_request_pk).first()
+        if external_sharing_suspended():
+            # Switched on while the body arrived: nothing from outside lands (a leak may
+            # be under way); the sender tries again once the suspension is lifted.
+            self.reason = f"{SUSPENDED} during upload"
+            return _("File requests are not available at the moment: your file was not kept.")
         if locked is None or locked.closed_at is not None:
             self.reason = "closed during upload"
         elif locked.expires_at <= timezone.now():

@@ -49,6 +49,7 @@ from sharing.services.links import (
     LinkState,
     share_link_state,
 )
+from sharing.services.suspension import external_sharing_suspended
 from sharing.services.tokens import token_hash, token_matches, token_well_formed
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class AccessOutcome(enum.StrEnum):
     RATE_LIMITED = "rate limited"
     # A "view only" link: previews yes, the download and ZIP addresses no.
     VIEW_ONLY = "view only"
+    # Every external link suspended by the administrators (incident response).
+    SUSPENDED = "suspended"
 
 
 _STATE_OUTCOMES = {
@@ -90,6 +93,7 @@ _STATE_OUTCOMES = {
     LinkState.REVOKED: AccessOutcome.REVOKED,
     LinkState.EXHAUSTED: AccessOutcome.LIMIT_REACHED,
     LinkState.GONE: AccessOutcome.GONE,
+    LinkState.SUSPENDED: AccessOutcome.SUSPENDED,
 }
 
 
@@ -191,9 +195,15 @@ def _creator_may_still_share(link: ShareLink) -> bool:
 
 
 def link_state_now(link: ShareLink) -> LinkState:
+    """What ``link`` gives right now, asked at every request and every re-check of a
+    stream under way: its own state, its creator's right, and the site's suspension of
+    every external link (which wins over "active" and "limit reached": a download
+    using up the last place stops too)."""
     state = share_link_state(link)
     if state == LinkState.ACTIVE and not _creator_may_still_share(link):
         return LinkState.REVOKED
+    if state in (LinkState.ACTIVE, LinkState.EXHAUSTED) and external_sharing_suspended():
+        return LinkState.SUSPENDED
     return state
 
 

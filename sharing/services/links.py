@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts import still_active
 from accounts.models import TeamMembership, TeamRole, User
 from audit import messages as audit_messages
 from audit import services as audit
@@ -34,6 +35,7 @@ from files.selectors import Permission
 from sharing.errors import LinkPolicyError, LinkRuleError
 from sharing.models import ExternalSharing, ShareLink, SharingPolicy, Transfer
 from sharing.selectors import share_link_may_manage
+from sharing.services import suspension
 from sharing.services.policy import expiry_beyond, expiry_beyond_message, expiry_in_days
 from sharing.services.tokens import token_new
 
@@ -61,6 +63,9 @@ class LinkState(enum.StrEnum):
     EXHAUSTED = "exhausted"
     # The shared file or folder was deleted, or the transfer withdrawn or purged.
     GONE = "gone"
+    # Every external link suspended by the administrators (sharing/services/suspension.py):
+    # decided at each request by ``link_access.link_state_now``, never stored on the link.
+    SUSPENDED = "suspended"
 
     @property
     def label(self) -> str:
@@ -73,6 +78,7 @@ _STATE_LABELS = {
     LinkState.REVOKED: gettext_lazy("withdrawn"),
     LinkState.EXHAUSTED: gettext_lazy("download limit reached"),
     LinkState.GONE: gettext_lazy("shared item deleted"),
+    LinkState.SUSPENDED: gettext_lazy("suspended by the administrators"),
 }
 
 Target = File | Folder | Transfer
@@ -143,6 +149,8 @@ def share_link_policy_check_may_share(*, actor: User) -> None:
     policy = SharingPolicy.current()
     if not (actor.is_authenticated and actor.is_active):
         raise LinkPolicyError(_("Sign in to share."))
+    if policy.external_suspended_at is not None:
+        raise LinkPolicyError(suspension.suspended_message())
     if policy.external_sharing == ExternalSharing.NOBODY:
         raise LinkPolicyError(_("Sharing outside the organisation is turned off on this site."))
     if policy.external_sharing == ExternalSharing.TEAM_MANAGERS and not (
@@ -290,6 +298,18 @@ def share_link_create(
     Raises ``LinkRuleError``/``LinkPolicyError`` (audited) when the policy or the rules
     refuse; a target ``actor`` may not view is refused like an unknown one.
     """
+    target_type, target_id = _target_audit(target)
+    # A sharer deactivated since the request loaded them publishes nothing: a link made
+    # after the offboarding ran is one no plan withdrew (``accounts.still_active``).
+    still_active.actor_still_active_check(
+        actor,
+        action=Action.SHARING_LINK_CREATE,
+        target_type=target_type,
+        target_id=target_id,
+        error=LinkRuleError,
+        message=_("This account was deactivated: nothing was shared."),
+        request=_context(request),
+    )
     recipient_email = recipient_email.strip().lower()
     asked = {
         "expires_at": expires_at.isoformat() if expires_at else "",
@@ -397,6 +417,14 @@ def share_link_shared_email_send(
 def share_link_revoke(*, actor: User, link: ShareLink, request: HttpRequest | None = None) -> None:
     """Revoke at once: the next request with this link (or a session opened with it)
     is refused. Revoking a revoked link changes nothing and is not an error."""
+    still_active.actor_still_active_check(
+        actor,
+        action=Action.SHARING_LINK_REVOKE,
+        target_type="sharing.link",
+        target_id=link.pk,
+        error=LinkRuleError,
+        request=_context(request),
+    )
     if not share_link_may_manage(actor=actor, link=link):
         audit.record(
             action=Action.SHARING_LINK_REVOKE,
@@ -468,6 +496,14 @@ def sharing_policy_update(
     request: HttpRequest | None = None,
 ) -> None:
     """Save the policy; audited ``sharing.policy.update`` with before/after values."""
+    still_active.actor_still_active_check(
+        actor,
+        action=Action.SHARING_POLICY_UPDATE,
+        target_type="sharing.policy",
+        target_id="",
+        error=LinkPolicyError,
+        request=_context(request),
+    )
     with transaction.atomic():
         policy = SharingPolicy.current()
         policy = SharingPolicy.objects.select_for_update().get(pk=policy.pk)

@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts import still_active
 from accounts.models import Team, TeamMembership, User
 from audit import services as audit
 from audit.actions import Action
@@ -59,11 +60,10 @@ def _refuse(
 
 def _actor_still_active_check(*, actor: User, action: Action, item: Item) -> None:
     """A form posted or a job queued just before the sharer's departure holds a person
-    object that still reads "active": the row is asked (docs/accounts.md, Offboarding)."""
-    if User.objects.filter(pk=actor.pk, is_active=True).exists():
-        return
-    _refuse(actor=actor, action=action, item=item, reason="account deactivated")
-    raise ShareRuleError(_("This account was deactivated: nothing was changed."), 403)
+    object that still reads "active": the row is asked (``accounts.still_active``)."""
+    still_active.actor_still_active_check(
+        actor, action=action, target_type=_item_type(item), target_id=item.pk, error=ShareRuleError
+    )
 
 
 def item_for_sharing(

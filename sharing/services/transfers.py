@@ -44,6 +44,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
+from accounts import still_active
 from accounts.models import User
 from audit import messages as audit_messages
 from audit import services as audit
@@ -64,6 +65,7 @@ from sharing.selectors import (
     transfer_status,
     transfer_total_bytes,
 )
+from sharing.services import suspension
 from sharing.services.archives import archive_paths_unique, folder_files_located
 from sharing.services.emails import one_line
 from sharing.services.policy import (
@@ -155,6 +157,26 @@ def _record(
     )
 
 
+def _actor_still_active_check(
+    actor: User | None,
+    action: Action,
+    transfer_id: int | None,
+    request: RequestContext | None,
+) -> None:
+    """A sender deactivated since the request (or job) loaded them creates, sends or
+    changes nothing (``accounts.still_active``): a transfer sent after the offboarding
+    would hand patient files to outsiders that no plan withdrew."""
+    still_active.actor_still_active_check(
+        actor,
+        action=action,
+        target_type="sharing.transfer",
+        target_id=transfer_id if transfer_id is not None else "",
+        error=TransferRuleError,
+        message=_("This account was deactivated: nothing was created or sent."),
+        request=request,
+    )
+
+
 # --- Creation and content -------------------------------------------------------------------
 
 
@@ -215,7 +237,11 @@ def transfer_create(
     request: RequestContext | None = None,
 ) -> Transfer:
     """A draft transfer and its folder; files are added next, then it is sent."""
+    _actor_still_active_check(actor, Action.SHARING_TRANSFER_CREATE, None, request)
     if not may_share_outside(actor):
+        if suspension.external_sharing_suspended():
+            _refuse(actor, Action.SHARING_TRANSFER_CREATE, suspension.REASON, request)
+            raise TransferRuleError(suspension.suspended_message())
         _refuse(actor, Action.SHARING_TRANSFER_CREATE, "policy forbids sharing outside", request)
         raise TransferRuleError(_("The sharing policy does not allow you to send files outside."))
     # One line: it names the transfer in pages, e-mail subjects and the ZIP's name.
@@ -407,6 +433,7 @@ def transfer_send(
 
     if transfer.created_by_id != actor.pk:
         raise TransferNotFound(str(transfer.pk))
+    _actor_still_active_check(actor, Action.SHARING_TRANSFER_SEND, transfer.pk, request)
     try:
         return _send(
             actor=actor,
@@ -445,6 +472,8 @@ def _send(
     from sharing.services import links
 
     policy = SharingPolicy.current()
+    if policy.external_suspended_at is not None:
+        raise TransferRuleError(suspension.suspended_message())
     if not may_share_outside(actor):
         raise TransferRuleError(_("The sharing policy does not allow you to send files outside."))
     recipients = recipients_parse(recipients, policy=policy)
@@ -572,6 +601,7 @@ def transfer_recipient_revoke(
 
     if transfer.created_by_id != actor.pk or link.transfer_id != transfer.pk:
         raise TransferNotFound(str(transfer.pk))
+    _actor_still_active_check(actor, Action.SHARING_TRANSFER_REVOKE, transfer.pk, request)
     with transaction.atomic():
         if link.revoked_at is None:
             links.share_link_revoke(actor=actor, link=link)
@@ -600,6 +630,7 @@ def transfer_revoke(
 
     if transfer.created_by_id != actor.pk:
         raise TransferNotFound(str(transfer.pk))
+    _actor_still_active_check(actor, Action.SHARING_TRANSFER_REVOKE, transfer.pk, request)
     with transaction.atomic():
         transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
         if transfer.revoked_at is not None:
@@ -695,6 +726,7 @@ def transfer_purge(
 
     ``actor`` None: the expiry task. Returns False when there was nothing left to do.
     """
+    _actor_still_active_check(actor, Action.SHARING_TRANSFER_PURGE, transfer_id, request)
     with transaction.atomic():
         transfer = (
             Transfer.objects.select_for_update(of=("self",))

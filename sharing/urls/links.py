@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("files/<int:file_id>/links/", views.file_links, name="file_links"),
     path("folders/<int:folder_id>/links/", views.folder_links, name="folder_links"),
     path("policy/", views.policy, name="policy"),
+    path("policy/suspension/", views.external_suspension, name="external_suspension"),
 ]
 
 api_urlpatterns: list[URLPattern | URLResolver] = [

@@ -35,7 +35,7 @@ from files.request_body import body_readinto
 from sharing import selectors as sharing_selectors
 from sharing.errors import FileRequestGone, FileRequestNotFound
 from sharing.models import FileRequest
-from sharing.services import file_requests
+from sharing.services import file_requests, suspension
 
 # The page: a person opens it a few times; a guesser hits the limit at once.
 PAGE_RATE = "60/m"
@@ -77,9 +77,11 @@ def request_open(request: HttpRequest, token: str) -> HttpResponseBase:
                 request, "sharing/requests/public_refused.html", {"reason": "unknown"}, status=404
             )
         )
-    except FileRequestGone:
+    except FileRequestGone as gone:
+        # Suspended by the administrators: "not available for now", never "closed".
+        reason = "suspended" if str(gone) == suspension.REASON else "gone"
         return _private(
-            render(request, "sharing/requests/public_refused.html", {"reason": "gone"}, status=410)
+            render(request, "sharing/requests/public_refused.html", {"reason": reason}, status=410)
         )
     files_taken, bytes_taken = sharing_selectors.file_request_places(file_request)
     context = {
@@ -161,7 +163,9 @@ def tus_endpoint(view: Callable[..., HttpResponse]) -> TusView:
             file_request = file_requests.file_request_get_open(token=token)
         except FileRequestNotFound:
             return _tus_response(404, detail=_("No such file request."))
-        except FileRequestGone:
+        except FileRequestGone as gone:
+            if str(gone) == suspension.REASON:
+                return _tus_response(410, detail=_("This file request is not available now."))
             return _tus_response(410, detail=_("This file request is closed."))
         # The uploads are made as the request's owner: every event says through what.
         audit_context.acting_through(file_requests.actor_label(file_request))

@@ -162,6 +162,10 @@ def request_close(request: HttpRequest, request_id: int) -> HttpResponse:
             button=_("Close the request"),
             cancel_url=reverse("sharing:request", args=[file_request.pk]),
         )
-    file_requests.file_request_close(actor=me, file_request=file_request)
+    try:
+        file_requests.file_request_close(actor=me, file_request=file_request)
+    except FileRequestRuleError as rule:
+        messages.error(request, str(rule))
+        return _request_page(request, file_request, status=rule.status_code)
     messages.success(request, _("The file request is closed: its link no longer accepts files."))
     return redirect("sharing:request", request_id=file_request.pk)

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts import reauth
 from accounts.permissions import signed_in_user, site_admin_required
 from core.confirm import confirmation_page, confirmed
 from core.http import next_path
@@ -25,7 +26,7 @@ from sharing import selectors
 from sharing.errors import LinkRuleError
 from sharing.forms.links import LinkForm, SharingPolicyForm
 from sharing.models import SharingPolicy
-from sharing.services import links
+from sharing.services import links, suspension
 from sharing.services.link_access import link_state_now
 
 
@@ -193,11 +194,78 @@ def my_links(request: HttpRequest) -> HttpResponse:
 def policy(request: HttpRequest) -> HttpResponse:
     current = SharingPolicy.current()
     form = SharingPolicyForm(request.POST if request.method == "POST" else None, instance=current)
-    if request.method == "POST" and form.is_valid():
-        links.sharing_policy_update(
-            actor=signed_in_user(request), changes=form.changes(), request=request
-        )
-        messages.success(request, _("Sharing policy saved: it applies from now on."))
-        return redirect("sharing:policy")
     status = 400 if request.method == "POST" else 200  # errors shown: a recorded refusal
-    return render(request, "sharing/policy.html", {"form": form}, status=status)
+    if request.method == "POST" and form.is_valid():
+        try:
+            links.sharing_policy_update(
+                actor=signed_in_user(request), changes=form.changes(), request=request
+            )
+        except LinkRuleError as error:
+            form.add_error(None, str(error))
+            status = error.status_code
+        else:
+            messages.success(request, _("Sharing policy saved: it applies from now on."))
+            return redirect("sharing:policy")
+    return render(request, "sharing/policy.html", {"form": form, "policy": current}, status=status)
+
+
+@site_admin_required
+@require_POST
+# Incident response, both ways: with a stolen session, a way to cut every recipient off
+# (or to open everything again in the middle of an investigation).
+@reauth.recent_proof_required()
+def external_suspension(request: HttpRequest) -> HttpResponse:
+    """Switch the suspension of every external link, transfer and file request on
+    (``suspend=yes``) or off, after a confirmation page."""
+    suspend = request.POST.get("suspend") == "yes"
+    back = reverse("sharing:policy")
+    if not confirmed(request):
+        if suspend:
+            return confirmation_page(
+                request,
+                title=_("Suspend every external link and transfer now?"),
+                losses=[
+                    _(
+                        "Every share link, transfer link and file request stops answering "
+                        "at once: recipients see “not available at the moment”, and "
+                        "downloads under way stop within seconds."
+                    ),
+                    _("Nobody can create a link, a transfer or a file request meanwhile."),
+                    _(
+                        "Nothing is deleted: lifting the suspension lets each link work "
+                        "again until its own expiry."
+                    ),
+                ],
+                button=_("Suspend external sharing"),
+                cancel_url=back,
+            )
+        return confirmation_page(
+            request,
+            title=_("Lift the suspension of external links and transfers?"),
+            losses=[
+                _(
+                    "Every link, transfer and file request that has not expired or been "
+                    "withdrawn opens again at once, to whoever holds it."
+                ),
+                _("Withdraw first any link you believe leaked (My links, or the person's page)."),
+            ],
+            button=_("Lift the suspension"),
+            cancel_url=back,
+        )
+    try:
+        changed = suspension.external_sharing_suspend(
+            actor=signed_in_user(request), suspend=suspend, request=request
+        )
+    except LinkRuleError as error:
+        messages.error(request, str(error))
+        return redirect(back)
+    if changed and suspend:
+        messages.success(
+            request, _("External links and transfers are suspended: none of them opens.")
+        )
+    elif changed:
+        messages.success(
+            request,
+            _("Suspension lifted: links and transfers work again until their own expiry."),
+        )
+    return redirect(back)

@@ -225,7 +225,9 @@ def transfer_send(request: HttpRequest, transfer_id: int) -> HttpResponse:
             language=form.cleaned_data["recipient_language"] or settings.LANGUAGE_CODE,
         )
     except TransferRuleError as rule:
-        return _transfer_page(request, transfer, status=400, error=str(rule), send_form=form)
+        return _transfer_page(
+            request, transfer, status=rule.status_code, error=str(rule), send_form=form
+        )
     messages.success(
         request,
         ngettext(
@@ -261,7 +263,10 @@ def transfer_revoke(request: HttpRequest, transfer_id: int) -> HttpResponse:
             button=_("Withdraw all links"),
             cancel_url=reverse("sharing:transfer", args=[transfer.pk]),
         )
-    transfers.transfer_revoke(actor=me, transfer=transfer)
+    try:
+        transfers.transfer_revoke(actor=me, transfer=transfer)
+    except TransferRuleError as rule:
+        return _transfer_page(request, transfer, status=rule.status_code, error=str(rule))
     messages.success(
         request,
         _("Links of “%(subject)s” withdrawn: they no longer open.") % {"subject": transfer.subject},
@@ -289,7 +294,10 @@ def transfer_recipient_revoke(request: HttpRequest, transfer_id: int, link_id: i
             button=_("Withdraw"),
             cancel_url=reverse("sharing:transfer", args=[transfer.pk]),
         )
-    transfers.transfer_recipient_revoke(actor=me, transfer=transfer, link=link)
+    try:
+        transfers.transfer_recipient_revoke(actor=me, transfer=transfer, link=link)
+    except TransferRuleError as rule:
+        return _transfer_page(request, transfer, status=rule.status_code, error=str(rule))
     messages.success(
         request,
         _("Link of %(email)s to “%(subject)s” withdrawn: they can no longer download.")
@@ -322,6 +330,9 @@ def transfer_delete(request: HttpRequest, transfer_id: int) -> HttpResponse:
             button=_("Delete now"),
             cancel_url=reverse("sharing:transfer", args=[transfer.pk]),
         )
-    transfers.transfer_purge(transfer_id=transfer.pk, actor=me)
+    try:
+        transfers.transfer_purge(transfer_id=transfer.pk, actor=me)
+    except TransferRuleError as rule:
+        return _transfer_page(request, transfer, status=rule.status_code, error=str(rule))
     messages.success(request, _("The transfer and its files were deleted for good."))
     return redirect("sharing:transfer", transfer_id=transfer.pk)
