@@ -42,6 +42,9 @@ from directory.scim.errors import (
 from directory.successor import successor_for
 from directory.tokens import token_label
 
+# DirectoryAccount.user_name and external_id (max_length).
+IDENTIFIER_MAX_LENGTH = 300
+
 
 def users_visible() -> QuerySet[User]:
     """Every account but those the directory deleted, with the fields filters use."""
@@ -70,6 +73,11 @@ def user_get(user_id: str) -> User:
     if user is None:
         raise not_found("User")
     return user
+
+
+def user_label(user: User) -> str:
+    """A person as the audit log names them: "Alice Martin <alice@…>"."""
+    return f"{user.full_name} <{user.email}>" if user.full_name else user.email
 
 
 def _account(user: User) -> DirectoryAccount | None:
@@ -136,9 +144,17 @@ class _Wanted:
         if not self.user_name:
             raise invalid_value("userName is required")
         self.external_id = str(data.get("externalId") or "")
+        # The columns' size (directory/models.py): longer was a database error, a 500.
+        if len(self.user_name) > IDENTIFIER_MAX_LENGTH:
+            raise invalid_value(f"userName is longer than {IDENTIFIER_MAX_LENGTH} characters")
+        if len(self.external_id) > IDENTIFIER_MAX_LENGTH:
+            raise invalid_value(f"externalId is longer than {IDENTIFIER_MAX_LENGTH} characters")
         self.name = data.get("name") or {}
         self.emails = [e for e in data.get("emails") or [] if isinstance(e, dict)]
-        self.active = data.get("active", True) is not False
+        # None when the body does not say: a new account is active, a replaced one keeps
+        # its state (a leaver comes back only on an explicit ``active: true``).
+        active = data.get("active")
+        self.active: bool | None = None if active is None else active is not False
         primary = next((e for e in self.emails if e.get("primary")), None)
         address = (primary or (self.emails[0] if self.emails else {})).get("value")
         self.email = str(address or self.user_name).strip().lower()
@@ -159,23 +175,30 @@ class _Wanted:
 def _clash(*, email: str, user_name: str, exclude: int | None = None) -> None:
     emails = User.objects.filter(email__iexact=email)
     names = DirectoryAccount.objects.filter(user_name__iexact=user_name)
+    # An account the directory never wrote has its e-mail address as userName
+    # (user_representation): a second account with that userName would make
+    # ``userName eq`` answer two people, and a directory matching by userName could
+    # deactivate the wrong one.
+    names_by_email = User.objects.filter(email__iexact=user_name, directory_account__isnull=True)
     if exclude is not None:
         emails, names = emails.exclude(pk=exclude), names.exclude(user_id=exclude)
-    if emails.exists() or names.exists():
+        names_by_email = names_by_email.exclude(pk=exclude)
+    if emails.exists() or names.exists() or names_by_email.exists():
         raise uniqueness("Another account has this userName or e-mail address")
 
 
 def user_create(*, token: DirectoryToken, body: dict[str, Any]) -> User:
     wanted = _Wanted(body, context=Context.RESOURCE_CREATION_REQUEST)
     _clash(email=wanted.email, user_name=wanted.user_name)
+    active = wanted.active is not False
     try:
         with transaction.atomic():
             # No password: the person signs in through the organisation's identity
             # provider, or an admin sends a set-up link.
             user = User.objects.create_user(
-                wanted.email, None, full_name=wanted.full_name, is_active=wanted.active
+                wanted.email, None, full_name=wanted.full_name, is_active=active
             )
-            if not wanted.active:
+            if not active:
                 User.objects.filter(pk=user.pk).update(deactivated_at=timezone.now())
             DirectoryAccount.objects.create(
                 user=user,
@@ -194,7 +217,7 @@ def user_create(*, token: DirectoryToken, body: dict[str, Any]) -> User:
                     "email": user.email,
                     "user_name": wanted.user_name,
                     "external_id": wanted.external_id,
-                    "active": wanted.active,
+                    "active": active,
                 },
             )
     except IntegrityError as error:  # a concurrent create of the same person
@@ -221,8 +244,9 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
         ):
             if before != after:
                 changes[field] = {"before": before, "after": after}
+        active = locked.is_active if wanted.active is None else wanted.active
         if (locked.is_site_admin or locked.is_auditor) and (
-            "email" in changes or (wanted.active and not locked.is_active)
+            "email" in changes or (active and not locked.is_active)
         ):
             # A privileged account's sign-in address and its return are SecureDrive's to
             # decide (four-eyes roles, accounts/roles.py), never a directory token's: a
@@ -240,8 +264,8 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
         account.name, account.emails = wanted.name, wanted.emails
         account.updated_at = timezone.now()
         account.save()
-        if locked.is_active != wanted.active:
-            changes["active"] = {"before": locked.is_active, "after": wanted.active}
+        if locked.is_active != active:
+            changes["active"] = {"before": locked.is_active, "after": active}
         if changes:
             audit.record(
                 action=Action.DIRECTORY_USER_UPDATE,
@@ -251,9 +275,9 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
                 target_id=locked.pk,
                 details={"email": locked.email, "changes": changes},
             )
-        if locked.is_active and not wanted.active:
+        if locked.is_active and not active:
             _offboard(token=token, user=locked)
-        elif not locked.is_active and wanted.active:
+        elif not locked.is_active and active:
             offboarding.user_reactivate(actor=None, user=locked, actor_label=label)
     return user_get(str(user.pk))
 

@@ -55,6 +55,7 @@ def _refused(request: HttpRequest, error: ScimError, token: DirectoryToken | Non
             "status": error.status,
             "scim_type": error.scim_type,
             "detail": error.detail[:300],
+            **error.subject,
         },
         request=context_from_request(request),
     )
@@ -164,7 +165,10 @@ def _list(
             if text:
                 queryset = queryset.filter(filters.filter_query(text, attr_map)).distinct()
             total = queryset.count()
-            page = list(queryset[start - 1 : start - 1 + count]) if count else []
+            # Past the end: an empty page (RFC 7644 §3.4.2.4), never an OFFSET beyond
+            # what PostgreSQL's bigint holds.
+            wanted = count and start <= total
+            page = list(queryset[start - 1 : start - 1 + count]) if wanted else []
     except (FieldError, ValidationError, ValueError, DataError) as error:
         # A comparison the attribute's type cannot make (active eq "maybe"...).
         raise ScimError(
@@ -261,14 +265,18 @@ def user_detail(
         current = users.user_representation(user)
         if request.method == "GET":
             return _json(_shaped(request.GET, current), etag=current["meta"]["version"])
-        _check_if_match(request, current)
-        if request.method == "DELETE":
-            users.user_delete(token=token, user=user)
-            return HttpResponse(status=204)
-        if request.method == "PUT":
-            user = users.user_replace(token=token, user=user, body=body)
-        else:
-            user = users.user_patch(token=token, user=user, body=body)
+        try:
+            _check_if_match(request, current)
+            if request.method == "DELETE":
+                users.user_delete(token=token, user=user)
+                return HttpResponse(status=204)
+            if request.method == "PUT":
+                user = users.user_replace(token=token, user=user, body=body)
+            else:
+                user = users.user_patch(token=token, user=user, body=body)
+        except ScimError as error:
+            error.subject = {"user": users.user_label(user)}
+            raise
     changed = users.user_representation(user)
     return _json(_shaped(request.GET, changed), etag=changed["meta"]["version"])
 
@@ -296,14 +304,18 @@ def group_detail(
         current = groups.group_representation(team)
         if request.method == "GET":
             return _json(_shaped(request.GET, current), etag=current["meta"]["version"])
-        _check_if_match(request, current)
-        if request.method == "DELETE":
-            groups.group_delete(token=token, team=team)
-            return HttpResponse(status=204)
-        if request.method == "PUT":
-            team = groups.group_replace(token=token, team=team, body=body)
-        else:
-            team = groups.group_patch(token=token, team=team, body=body)
+        try:
+            _check_if_match(request, current)
+            if request.method == "DELETE":
+                groups.group_delete(token=token, team=team)
+                return HttpResponse(status=204)
+            if request.method == "PUT":
+                team = groups.group_replace(token=token, team=team, body=body)
+            else:
+                team = groups.group_patch(token=token, team=team, body=body)
+        except ScimError as error:
+            error.subject = {"team": team.name}
+            raise
     changed = groups.group_representation(team)
     return _json(_shaped(request.GET, changed), etag=changed["meta"]["version"])
 
