@@ -174,3 +174,24 @@ def test_an_overlong_group_external_id_is_a_400_not_a_500(directory: Directory) 
     answer = directory.send("POST", "Groups", body)
     assert (answer.status_code, answer.json()["scimType"]) == (400, "invalidValue"), answer.content
     assert not Team.objects.filter(name="Radiologie").exists()
+
+
+def test_a_flood_without_a_valid_token_is_slowed_and_does_not_flood_the_audit_log(
+    directory: Directory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone on the network could send request after request with a made-up token:
+    each wrote a refusal to the audit log, with no limit (the API has 60 a minute).
+    Past the limit the address gets 429 and one ``ratelimit.api`` event per window;
+    the directory, with its token, is not held up by it."""
+    from directory.scim import views
+
+    monkeypatch.setattr(views, "ANONYMOUS_RATE", "5/60s")
+    stranger = Directory("sdscim_" + "x" * 43)
+    answers = [stranger.get("Users") for _ in range(12)]
+    assert [a.status_code for a in answers] == [401] * 5 + [429] * 7
+    limited = answers[-1]
+    assert limited.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert int(limited["Retry-After"]) >= 1
+    assert AuditEvent.objects.filter(action=Action.DIRECTORY_REQUEST_REFUSE).count() == 5
+    assert AuditEvent.objects.filter(action=Action.RATELIMIT_API).count() == 1
+    assert directory.get("Users").status_code == 200

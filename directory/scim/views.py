@@ -8,6 +8,7 @@ an audit event; never a 500 for what a client sent.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any
@@ -19,9 +20,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from audit import services as audit
 from audit.actions import Action
-from audit.context import context_from_request
+from audit.context import client_ip, context_from_request
 from audit.models import Outcome
 from core.http import json_document
+from core.ratelimit import rate_limit_check, rate_limit_hit, rate_parse
 from directory.models import DirectoryToken
 from directory.scim import discovery, filters, groups, users
 from directory.scim.errors import ScimError, not_found, precondition_failed
@@ -30,6 +32,11 @@ from directory.tokens import directory_token_authenticate, token_label
 CONTENT_TYPE = "application/scim+json"
 MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_COUNT = 100
+# Requests without a valid token, per address: each one is a refusal in the audit log,
+# so an unlimited flood from anyone on the network was an unlimited stream of audit
+# rows. The API's anonymous rate (REST_FRAMEWORK "anon"); a directory with its token
+# is never counted here.
+ANONYMOUS_RATE = "60/60s"
 
 ScimView = Callable[..., HttpResponse]
 
@@ -81,6 +88,7 @@ def scim_endpoint(*methods: str) -> Callable[[ScimView], ScimView]:
                         raw.strip(), request=context_from_request(request)
                     )
                 if token is None:
+                    _anonymous_limit(request)
                     raise ScimError(401, "A valid directory token is required")
                 if request.method not in methods:
                     raise ScimError(405, f"{request.method} is not supported here")
@@ -88,12 +96,52 @@ def scim_endpoint(*methods: str) -> Callable[[ScimView], ScimView]:
                 if request.method in {"POST", "PUT", "PATCH"}:
                     body = _body(request)
                 return view(request, *args, token=token, body=body, **kwargs)
+            except _Limited as error:
+                response = _json(error.body(), status=429)
+                response["Retry-After"] = str(error.retry_after)
+                return response
             except ScimError as error:
                 return _refused(request, error, token)
 
         return wrapper
 
     return decorator
+
+
+class _Limited(ScimError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, "Too many requests without a valid directory token")
+        self.retry_after = retry_after
+
+
+def _anonymous_limit(request: HttpRequest) -> None:
+    """Past ANONYMOUS_RATE, a 429 recorded once per address and window (as the API's
+    throttles do, accounts/throttling.py), instead of one refusal per request."""
+    address = client_ip(request)
+    verdict = rate_limit_check(
+        group="scim.anonymous", key=address, rate=ANONYMOUS_RATE, fail_open=True
+    )
+    if not verdict.limited:
+        return
+    _limit, window_s = rate_parse(ANONYMOUS_RATE)
+    if not rate_limit_hit(
+        group="audit.scim.anonymous", key=address, rate=f"1/{window_s}s", fail_open=True
+    ):
+        audit.record(
+            action=Action.RATELIMIT_API,
+            outcome=Outcome.DENIED,
+            actor=None,
+            actor_label="directory (no valid token)",
+            details={
+                "limit": "scim.anonymous",
+                "rate": ANONYMOUS_RATE,
+                "retry_after": math.ceil(verdict.retry_after),
+                "view": "scim",
+                "method": request.method or "",
+            },
+            request=context_from_request(request),
+        )
+    raise _Limited(max(1, math.ceil(verdict.retry_after)))
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
