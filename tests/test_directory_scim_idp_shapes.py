@@ -195,3 +195,45 @@ def test_a_flood_without_a_valid_token_is_slowed_and_does_not_flood_the_audit_lo
     assert AuditEvent.objects.filter(action=Action.DIRECTORY_REQUEST_REFUSE).count() == 5
     assert AuditEvent.objects.filter(action=Action.RATELIMIT_API).count() == 1
     assert directory.get("Users").status_code == 200
+
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def test_entra_default_attribute_mappings_create_and_deactivate_people(
+    directory: Directory, teammate: User
+) -> None:
+    """Entra ID's default mappings send the enterprise extension (department, employee
+    number, manager) with every person, and put its changes in the same PATCH as
+    ``active``. It was refused whole (400): nobody with a department was created, and
+    a leaver moved to another department as they were disabled stayed active."""
+    created = directory.send(
+        "POST",
+        "Users",
+        {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+            "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+            "userName": "claire.dubois@chu.example",
+            "active": True,
+            "emails": [{"primary": True, "type": "work", "value": "claire.dubois@chu.example"}],
+            "meta": {"resourceType": "User"},
+            "name": {"formatted": "Claire Dubois", "familyName": "Dubois", "givenName": "Claire"},
+            "roles": [],
+            ENTERPRISE: {"employeeNumber": "12", "department": "Radiologie"},
+        },
+    )
+    assert created.status_code == 201, created.content
+    assert User.objects.get(email="claire.dubois@chu.example").is_active
+
+    left = directory.send(
+        "PATCH",
+        f"Users/{teammate.pk}",
+        patch(
+            {"op": "Replace", "path": "active", "value": "False"},
+            {"op": "Replace", "path": f"{ENTERPRISE}:department", "value": "Leavers"},
+            {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": "3a5f"},
+        ),
+    )
+    assert left.status_code == 200, left.content
+    teammate.refresh_from_db()
+    assert not teammate.is_active

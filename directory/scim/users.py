@@ -131,10 +131,51 @@ def user_representation(user: User) -> dict[str, Any]:
     return body
 
 
+# RFC 7643 §4.3's enterprise extension (department, employeeNumber, manager…). Entra
+# ID's default mappings send it with every person and put its changes in the same PATCH
+# as ``active``; SecureDrive keeps none of it, and refusing it refused the whole request:
+# nobody with a department was created, and a leaver moved to another department as
+# they were disabled stayed active. It is left out, as a core attribute we do not keep
+# (title, phoneNumbers) is; it is not published (discovery.py), so no directory relies on
+# it being echoed back.
+ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user"
+
+
+def _is_enterprise(name: object) -> bool:
+    return isinstance(name, str) and name.strip().lower().startswith(ENTERPRISE_URN)
+
+
+def _without_enterprise(body: dict[str, Any]) -> dict[str, Any]:
+    """A resource (POST, PUT, a PATCH value without a path) without the extension."""
+    cleaned = {key: value for key, value in body.items() if not _is_enterprise(key)}
+    if isinstance(body.get("schemas"), list):
+        cleaned["schemas"] = [urn for urn in body["schemas"] if not _is_enterprise(urn)]
+    return cleaned
+
+
+def _operations_without_enterprise(body: dict[str, Any]) -> dict[str, Any]:
+    operations = body.get("Operations")
+    if not isinstance(operations, list):
+        return body
+    kept: list[Any] = []
+    for operation in operations:
+        if isinstance(operation, dict):
+            if _is_enterprise(operation.get("path")):
+                continue
+            value = operation.get("value")
+            if operation.get("path") is None and isinstance(value, dict):
+                if not (value := _without_enterprise(value)):
+                    continue
+                operation = {**operation, "value": value}
+        kept.append(operation)
+    return {**body, "Operations": kept}
+
+
 class _Wanted:
     """What a POST or PUT body asks for, checked."""
 
     def __init__(self, body: dict[str, Any], *, context: Context) -> None:
+        body = _without_enterprise(body)
         try:
             parsed: Any = ScimUser.model_validate(body, scim_ctx=context)
         except (ValidationError, SCIMException) as error:
@@ -307,10 +348,13 @@ def user_patch(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> Us
     current = user_representation(user)
     current.pop("meta", None)
     current.pop("groups", None)  # read-only here: membership is changed on the Group
+    kept = _operations_without_enterprise(body)
+    if kept.get("Operations") == [] and body.get("Operations"):
+        return user  # only the enterprise extension, which is not kept
     try:
         resource: Any = ScimUser.model_validate(current)
         operations: Any = PatchOp[ScimUser[Any]].model_validate(
-            body, scim_ctx=Context.RESOURCE_PATCH_REQUEST
+            kept, scim_ctx=Context.RESOURCE_PATCH_REQUEST
         )
         operations.patch(resource)
     except (ValidationError, SCIMException) as error:
