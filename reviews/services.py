@@ -149,6 +149,8 @@ def _decide_refused(*, actor: User, item: AccessReviewItem, decision: str, reaso
         details={
             "kind": item.kind,
             "object": item.object_id,
+            "item": item.label,
+            "team": item.review.team.name,
             "decision": decision[:20],
             "reason": reason,
         },
@@ -188,7 +190,15 @@ def access_review_decide(*, actor: User, item: AccessReviewItem, decision: str) 
             actor=actor,
             target_type="reviews.review",
             target_id=review.pk,
-            details={"kind": locked.kind, "object": locked.object_id, "decision": decision},
+            # The label names the person, share or link as the reviewer saw it: once
+            # revoked, the object's id names nothing an auditor can look up.
+            details={
+                "kind": locked.kind,
+                "object": locked.object_id,
+                "item": locked.label,
+                "team": review.team.name,
+                "decision": decision,
+            },
         )
         if not review.items.filter(decision=Decision.PENDING).exists():
             AccessReview.objects.filter(pk=review.pk).update(closed_at=timezone.now())

@@ -132,3 +132,32 @@ def test_a_decision_the_review_refuses_is_recorded(owner: User, team: Team) -> N
     assert event.details["reason"] == "ReviewRuleError"
     assert event.details["message"] == "Confirm or revoke."
     assert review.items.get(pk=item.pk).decision == Decision.PENDING
+
+
+def test_the_audit_log_says_whose_access_a_review_decided(
+    owner: User, teammate: User, team: Team
+) -> None:
+    """An auditor reads who lost or kept access through a review, and whose decision
+    was refused: the membership decided is gone once revoked, so its id names nobody."""
+    services.access_reviews_open()
+    review = AccessReview.objects.get(team=team)
+    alice = client_signed_in(owner)
+    own = TeamMembership.objects.get(team=team, user=owner)
+    tom = TeamMembership.objects.get(team=team, user=teammate)
+    alice.post(
+        f"/reviews/{review.pk}/items/{review.items.get(object_id=own.pk).pk}/",
+        {"decision": "confirmed"},
+    )
+    alice.post(
+        f"/reviews/{review.pk}/items/{review.items.get(object_id=tom.pk).pk}/",
+        {"decision": "revoked", **CONFIRMED},
+    )
+    refused, revoked = AuditEvent.objects.filter(action=Action.REVIEWS_ITEM_DECIDE).order_by("pk")
+    assert (refused.details["item"], refused.details["team"]) == (
+        "Alice Martin (manager)",
+        "Cardiologie",
+    )
+    assert (revoked.details["item"], revoked.details["team"]) == (
+        "Tom Teammate (member)",
+        "Cardiologie",
+    )

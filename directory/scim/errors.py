@@ -15,6 +15,9 @@ class ScimError(Exception):
         self.status = status
         self.detail = detail
         self.scim_type = scim_type
+        # Whom the refused request was about ("Alice Martin <alice@…>", a team's name),
+        # for the audit log: an auditor reads people, not /scim/v2/Users/12.
+        self.subject: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {

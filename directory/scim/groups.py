@@ -38,6 +38,8 @@ from directory.scim.errors import from_library, invalid_value, not_found, unique
 from directory.scim.users import version_of
 from directory.tokens import token_label
 
+EXTERNAL_ID_MAX_LENGTH = 300  # DirectoryGroup.external_id
+
 
 def groups_visible() -> QuerySet[Team]:
     return (
@@ -99,6 +101,9 @@ def _wanted(body: dict[str, Any], context: Context) -> tuple[str, str, list[int]
     name = str(data.get("displayName") or "").strip()[:100]
     if not name or not slugify(name):
         raise invalid_value("displayName is required (letters or digits)")
+    external_id = str(data.get("externalId") or "")
+    if len(external_id) > EXTERNAL_ID_MAX_LENGTH:  # the column's size: a 500 before
+        raise invalid_value(f"externalId is longer than {EXTERNAL_ID_MAX_LENGTH} characters")
     member_ids: list[int] = []
     for member in data.get("members") or []:
         value = str((member or {}).get("value") or "")
@@ -111,7 +116,7 @@ def _wanted(body: dict[str, Any], context: Context) -> tuple[str, str, list[int]
     known = set(User.objects.filter(pk__in=member_ids).values_list("pk", flat=True))
     if set(member_ids) - known:
         raise invalid_value("A member is not an account of this service")
-    return name, str(data.get("externalId") or ""), sorted(set(member_ids))
+    return name, external_id, sorted(set(member_ids))
 
 
 def _free_slug(name: str, exclude: int | None = None) -> str:
@@ -219,13 +224,42 @@ def group_replace(*, token: DirectoryToken, team: Team, body: dict[str, Any]) ->
     return group_get(str(team.pk))
 
 
+def _removals_by_value(body: dict[str, Any]) -> dict[str, Any]:
+    """Entra ID removes members as ``{"op": "Remove", "path": "members", "value":
+    [{"value": "12"}]}`` (its documented shape); RFC 7644 §3.5.2.2 selects them with a
+    path filter, ``members[value eq "12"]``, and scim2-models refuses the other form.
+    Each member listed becomes the RFC's form: refused, the removal was retried for ever
+    and the person kept the team and its files."""
+    operations = body.get("Operations")
+    if not isinstance(operations, list):
+        return body
+    rewritten: list[Any] = []
+    for operation in operations:
+        listed = operation.get("value") if isinstance(operation, dict) else None
+        if not (
+            isinstance(listed, list)
+            and listed
+            and str(operation.get("op", "")).lower() == "remove"
+            and str(operation.get("path", "")).strip().lower() == "members"
+        ):
+            rewritten.append(operation)
+            continue
+        for member in listed:
+            value = member.get("value") if isinstance(member, dict) else member
+            number = id_number(value)
+            if number is None:  # only digits go into the filter
+                raise invalid_value(f"Unknown member “{str(value)[:40]}”")
+            rewritten.append({"op": "remove", "path": f'members[value eq "{number}"]'})
+    return {**body, "Operations": rewritten}
+
+
 def group_patch(*, token: DirectoryToken, team: Team, body: dict[str, Any]) -> Team:
     current = group_representation(team)
     current.pop("meta", None)
     try:
         resource: Any = ScimGroup.model_validate(current)
         operations: Any = PatchOp[ScimGroup].model_validate(
-            body, scim_ctx=Context.RESOURCE_PATCH_REQUEST
+            _removals_by_value(body), scim_ctx=Context.RESOURCE_PATCH_REQUEST
         )
         operations.patch(resource)
     except (ValidationError, SCIMException) as error:

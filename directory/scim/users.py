@@ -42,6 +42,9 @@ from directory.scim.errors import (
 from directory.successor import successor_for
 from directory.tokens import token_label
 
+# DirectoryAccount.user_name and external_id (max_length).
+IDENTIFIER_MAX_LENGTH = 300
+
 
 def users_visible() -> QuerySet[User]:
     """Every account but those the directory deleted, with the fields filters use."""
@@ -70,6 +73,11 @@ def user_get(user_id: str) -> User:
     if user is None:
         raise not_found("User")
     return user
+
+
+def user_label(user: User) -> str:
+    """A person as the audit log names them: "Alice Martin <alice@…>"."""
+    return f"{user.full_name} <{user.email}>" if user.full_name else user.email
 
 
 def _account(user: User) -> DirectoryAccount | None:
@@ -123,10 +131,51 @@ def user_representation(user: User) -> dict[str, Any]:
     return body
 
 
+# RFC 7643 §4.3's enterprise extension (department, employeeNumber, manager…). Entra
+# ID's default mappings send it with every person and put its changes in the same PATCH
+# as ``active``; SecureDrive keeps none of it, and refusing it refused the whole request:
+# nobody with a department was created, and a leaver moved to another department as
+# they were disabled stayed active. It is left out, as a core attribute we do not keep
+# (title, phoneNumbers) is; it is not published (discovery.py), so no directory relies on
+# it being echoed back.
+ENTERPRISE_URN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:user"
+
+
+def _is_enterprise(name: object) -> bool:
+    return isinstance(name, str) and name.strip().lower().startswith(ENTERPRISE_URN)
+
+
+def _without_enterprise(body: dict[str, Any]) -> dict[str, Any]:
+    """A resource (POST, PUT, a PATCH value without a path) without the extension."""
+    cleaned = {key: value for key, value in body.items() if not _is_enterprise(key)}
+    if isinstance(body.get("schemas"), list):
+        cleaned["schemas"] = [urn for urn in body["schemas"] if not _is_enterprise(urn)]
+    return cleaned
+
+
+def _operations_without_enterprise(body: dict[str, Any]) -> dict[str, Any]:
+    operations = body.get("Operations")
+    if not isinstance(operations, list):
+        return body
+    kept: list[Any] = []
+    for operation in operations:
+        if isinstance(operation, dict):
+            if _is_enterprise(operation.get("path")):
+                continue
+            value = operation.get("value")
+            if operation.get("path") is None and isinstance(value, dict):
+                if not (value := _without_enterprise(value)):
+                    continue
+                operation = {**operation, "value": value}
+        kept.append(operation)
+    return {**body, "Operations": kept}
+
+
 class _Wanted:
     """What a POST or PUT body asks for, checked."""
 
     def __init__(self, body: dict[str, Any], *, context: Context) -> None:
+        body = _without_enterprise(body)
         try:
             parsed: Any = ScimUser.model_validate(body, scim_ctx=context)
         except (ValidationError, SCIMException) as error:
@@ -136,9 +185,17 @@ class _Wanted:
         if not self.user_name:
             raise invalid_value("userName is required")
         self.external_id = str(data.get("externalId") or "")
+        # The columns' size (directory/models.py): longer was a database error, a 500.
+        if len(self.user_name) > IDENTIFIER_MAX_LENGTH:
+            raise invalid_value(f"userName is longer than {IDENTIFIER_MAX_LENGTH} characters")
+        if len(self.external_id) > IDENTIFIER_MAX_LENGTH:
+            raise invalid_value(f"externalId is longer than {IDENTIFIER_MAX_LENGTH} characters")
         self.name = data.get("name") or {}
         self.emails = [e for e in data.get("emails") or [] if isinstance(e, dict)]
-        self.active = data.get("active", True) is not False
+        # None when the body does not say: a new account is active, a replaced one keeps
+        # its state (a leaver comes back only on an explicit ``active: true``).
+        active = data.get("active")
+        self.active: bool | None = None if active is None else active is not False
         primary = next((e for e in self.emails if e.get("primary")), None)
         address = (primary or (self.emails[0] if self.emails else {})).get("value")
         self.email = str(address or self.user_name).strip().lower()
@@ -159,23 +216,30 @@ class _Wanted:
 def _clash(*, email: str, user_name: str, exclude: int | None = None) -> None:
     emails = User.objects.filter(email__iexact=email)
     names = DirectoryAccount.objects.filter(user_name__iexact=user_name)
+    # An account the directory never wrote has its e-mail address as userName
+    # (user_representation): a second account with that userName would make
+    # ``userName eq`` answer two people, and a directory matching by userName could
+    # deactivate the wrong one.
+    names_by_email = User.objects.filter(email__iexact=user_name, directory_account__isnull=True)
     if exclude is not None:
         emails, names = emails.exclude(pk=exclude), names.exclude(user_id=exclude)
-    if emails.exists() or names.exists():
+        names_by_email = names_by_email.exclude(pk=exclude)
+    if emails.exists() or names.exists() or names_by_email.exists():
         raise uniqueness("Another account has this userName or e-mail address")
 
 
 def user_create(*, token: DirectoryToken, body: dict[str, Any]) -> User:
     wanted = _Wanted(body, context=Context.RESOURCE_CREATION_REQUEST)
     _clash(email=wanted.email, user_name=wanted.user_name)
+    active = wanted.active is not False
     try:
         with transaction.atomic():
             # No password: the person signs in through the organisation's identity
             # provider, or an admin sends a set-up link.
             user = User.objects.create_user(
-                wanted.email, None, full_name=wanted.full_name, is_active=wanted.active
+                wanted.email, None, full_name=wanted.full_name, is_active=active
             )
-            if not wanted.active:
+            if not active:
                 User.objects.filter(pk=user.pk).update(deactivated_at=timezone.now())
             DirectoryAccount.objects.create(
                 user=user,
@@ -194,7 +258,7 @@ def user_create(*, token: DirectoryToken, body: dict[str, Any]) -> User:
                     "email": user.email,
                     "user_name": wanted.user_name,
                     "external_id": wanted.external_id,
-                    "active": wanted.active,
+                    "active": active,
                 },
             )
     except IntegrityError as error:  # a concurrent create of the same person
@@ -221,8 +285,9 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
         ):
             if before != after:
                 changes[field] = {"before": before, "after": after}
+        active = locked.is_active if wanted.active is None else wanted.active
         if (locked.is_site_admin or locked.is_auditor) and (
-            "email" in changes or (wanted.active and not locked.is_active)
+            "email" in changes or (active and not locked.is_active)
         ):
             # A privileged account's sign-in address and its return are SecureDrive's to
             # decide (four-eyes roles, accounts/roles.py), never a directory token's: a
@@ -240,8 +305,8 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
         account.name, account.emails = wanted.name, wanted.emails
         account.updated_at = timezone.now()
         account.save()
-        if locked.is_active != wanted.active:
-            changes["active"] = {"before": locked.is_active, "after": wanted.active}
+        if locked.is_active != active:
+            changes["active"] = {"before": locked.is_active, "after": active}
         if changes:
             audit.record(
                 action=Action.DIRECTORY_USER_UPDATE,
@@ -251,9 +316,9 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
                 target_id=locked.pk,
                 details={"email": locked.email, "changes": changes},
             )
-        if locked.is_active and not wanted.active:
+        if locked.is_active and not active:
             _offboard(token=token, user=locked)
-        elif not locked.is_active and wanted.active:
+        elif not locked.is_active and active:
             offboarding.user_reactivate(actor=None, user=locked, actor_label=label)
     return user_get(str(user.pk))
 
@@ -283,10 +348,13 @@ def user_patch(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> Us
     current = user_representation(user)
     current.pop("meta", None)
     current.pop("groups", None)  # read-only here: membership is changed on the Group
+    kept = _operations_without_enterprise(body)
+    if kept.get("Operations") == [] and body.get("Operations"):
+        return user  # only the enterprise extension, which is not kept
     try:
         resource: Any = ScimUser.model_validate(current)
         operations: Any = PatchOp[ScimUser[Any]].model_validate(
-            body, scim_ctx=Context.RESOURCE_PATCH_REQUEST
+            kept, scim_ctx=Context.RESOURCE_PATCH_REQUEST
         )
         operations.patch(resource)
     except (ValidationError, SCIMException) as error:

@@ -8,6 +8,7 @@ an audit event; never a 500 for what a client sent.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any, TypeVar
@@ -19,9 +20,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from audit import services as audit
 from audit.actions import Action
-from audit.context import context_from_request
+from audit.context import client_ip, context_from_request
 from audit.models import Outcome
 from core.http import json_document
+from core.ratelimit import rate_limit_check, rate_limit_hit, rate_parse
 from directory.models import DirectoryToken
 from directory.scim import discovery, filters, groups, users
 from directory.scim.errors import ScimError, not_found, precondition_failed
@@ -30,6 +32,11 @@ from directory.tokens import directory_token_authenticate, token_label
 CONTENT_TYPE = "application/scim+json"
 MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_COUNT = 100
+# Requests without a valid token, per address: each one is a refusal in the audit log,
+# so an unlimited flood from anyone on the network was an unlimited stream of audit
+# rows. The API's anonymous rate (REST_FRAMEWORK "anon"); a directory with its token
+# is never counted here.
+ANONYMOUS_RATE = "60/60s"
 
 ScimView = Callable[..., HttpResponse]
 # A user or a team (directory/scim/users.py, groups.py), as its module loads it.
@@ -57,6 +64,7 @@ def _refused(request: HttpRequest, error: ScimError, token: DirectoryToken | Non
             "status": error.status,
             "scim_type": error.scim_type,
             "detail": error.detail[:300],
+            **error.subject,
         },
         request=context_from_request(request),
     )
@@ -82,6 +90,7 @@ def scim_endpoint(*methods: str) -> Callable[[ScimView], ScimView]:
                         raw.strip(), request=context_from_request(request)
                     )
                 if token is None:
+                    _anonymous_limit(request)
                     raise ScimError(401, "A valid directory token is required")
                 if request.method not in methods:
                     raise ScimError(405, f"{request.method} is not supported here")
@@ -89,12 +98,52 @@ def scim_endpoint(*methods: str) -> Callable[[ScimView], ScimView]:
                 if request.method in {"POST", "PUT", "PATCH"}:
                     body = _body(request)
                 return view(request, *args, token=token, body=body, **kwargs)
+            except _Limited as error:
+                response = _json(error.body(), status=429)
+                response["Retry-After"] = str(error.retry_after)
+                return response
             except ScimError as error:
                 return _refused(request, error, token)
 
         return wrapper
 
     return decorator
+
+
+class _Limited(ScimError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, "Too many requests without a valid directory token")
+        self.retry_after = retry_after
+
+
+def _anonymous_limit(request: HttpRequest) -> None:
+    """Past ANONYMOUS_RATE, a 429 recorded once per address and window (as the API's
+    throttles do, accounts/throttling.py), instead of one refusal per request."""
+    address = client_ip(request)
+    verdict = rate_limit_check(
+        group="scim.anonymous", key=address, rate=ANONYMOUS_RATE, fail_open=True
+    )
+    if not verdict.limited:
+        return
+    _limit, window_s = rate_parse(ANONYMOUS_RATE)
+    if not rate_limit_hit(
+        group="audit.scim.anonymous", key=address, rate=f"1/{window_s}s", fail_open=True
+    ):
+        audit.record(
+            action=Action.RATELIMIT_API,
+            outcome=Outcome.DENIED,
+            actor=None,
+            actor_label="directory (no valid token)",
+            details={
+                "limit": "scim.anonymous",
+                "rate": ANONYMOUS_RATE,
+                "retry_after": math.ceil(verdict.retry_after),
+                "view": "scim",
+                "method": request.method or "",
+            },
+            request=context_from_request(request),
+        )
+    raise _Limited(max(1, math.ceil(verdict.retry_after)))
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
@@ -166,7 +215,10 @@ def _list(
             if text:
                 queryset = queryset.filter(filters.filter_query(text, attr_map)).distinct()
             total = queryset.count()
-            page = list(queryset[start - 1 : start - 1 + count]) if count else []
+            # Past the end: an empty page (RFC 7644 §3.4.2.4), never an OFFSET beyond
+            # what PostgreSQL's bigint holds.
+            wanted = count and start <= total
+            page = list(queryset[start - 1 : start - 1 + count]) if wanted else []
     except (FieldError, ValidationError, ValueError, DataError) as error:
         # A comparison the attribute's type cannot make (active eq "maybe"...).
         raise ScimError(
@@ -249,20 +301,26 @@ def _resource_detail(
     delete: Callable[[Resource], None],
     replace: Callable[[Resource], Resource],
     patch: Callable[[Resource], Resource],
+    subject: Callable[[Resource], dict[str, str]],
 ) -> HttpResponse:
     """One resource read (RFC 7644 §3.4.1), replaced (§3.5.1), patched (§3.5.2) or
     deleted (§3.6): read and changed in one transaction, a change only when If-Match
-    names the version just read (§3.14), the answer with the new version as ETag."""
+    names the version just read (§3.14), the answer with the new version as ETag. A
+    refused change names the resource (``subject``) in its audit event."""
     with transaction.atomic():
         resource = load()
         current = representation(resource)
         if request.method == "GET":
             return _json(_shaped(request.GET, current), etag=current["meta"]["version"])
-        _check_if_match(request, current)
-        if request.method == "DELETE":
-            delete(resource)
-            return HttpResponse(status=204)
-        resource = replace(resource) if request.method == "PUT" else patch(resource)
+        try:
+            _check_if_match(request, current)
+            if request.method == "DELETE":
+                delete(resource)
+                return HttpResponse(status=204)
+            resource = replace(resource) if request.method == "PUT" else patch(resource)
+        except ScimError as error:
+            error.subject = subject(resource)
+            raise
     changed = representation(resource)
     return _json(_shaped(request.GET, changed), etag=changed["meta"]["version"])
 
@@ -287,6 +345,7 @@ def user_detail(
         delete=lambda user: users.user_delete(token=token, user=user),
         replace=lambda user: users.user_replace(token=token, user=user, body=body),
         patch=lambda user: users.user_patch(token=token, user=user, body=body),
+        subject=lambda user: {"user": users.user_label(user)},
     )
 
 
@@ -315,6 +374,7 @@ def group_detail(
         delete=lambda team: groups.group_delete(token=token, team=team),
         replace=lambda team: groups.group_replace(token=token, team=team, body=body),
         patch=lambda team: groups.group_patch(token=token, team=team, body=body),
+        subject=lambda team: {"team": team.name},
     )
 
 
