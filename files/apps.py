@@ -44,6 +44,7 @@ class FilesConfig(AppConfig):
             folder_contents=audit_lookups.folder_contents,
             file_copies=audit_lookups.file_copies,
             derived_files=audit_lookups.derived_files,
+            folders_above=audit_lookups.folders_above,
             access_now=audit_lookups.access_now,
         )
 
