@@ -722,6 +722,7 @@ if PRODUCTION:
         clamd_address=CLAMD_ADDRESS,
         scanner_waived=SCANNER_WAIVED,
         https=HTTPS,
+        email_backend=EMAIL_BACKEND,
     )
 
 # --- Sharing (sharing/; docs/sharing-*.md) ---------------------------------------------------
