@@ -28,7 +28,7 @@ def _space_with_root(**identity: Any) -> Space:
         with transaction.atomic():
             space = Space.objects.create(**identity)
             Folder.objects.create(space=space, parent=None, name="", name_key="")
-    except IntegrityError:  # made by a concurrent first visit
+    except IntegrityError:  # made concurrently (an upload racing the account's creation)
         space = Space.objects.get(**identity)
     return space
 
