@@ -208,7 +208,13 @@ class Action(enum.StrEnum):
 
     # Files: reading, changing, and the pipeline behind them.
     FILES_ACCESS = "files.access", _("opened a file or folder"), Category.ACCESS
-    FILES_VERSION_DOWNLOAD = "files.version.download", _("downloaded"), Category.ACCESS
+    # ``recipient``: the outside address of the link a member of a ZIP was sent through.
+    FILES_VERSION_DOWNLOAD = (
+        "files.version.download",
+        _("downloaded"),
+        Category.ACCESS,
+        ("recipient",),
+    )
     # Only a refused search text is recorded, never a search: docs/storage.md, "Search".
     FILES_SEARCH_REFUSE = "files.search.refuse", _("search refused"), Category.ACCESS
     FILES_UPLOAD_START = "files.upload.start", _("started an upload"), Category.FILES
@@ -261,7 +267,8 @@ class Action(enum.StrEnum):
         "sharing.share.create",
         _("shared with a colleague"),
         Category.SHARING,
-        ("recipient_user",),
+        # ``recipient``: the address typed, when no account has it (a refusal).
+        ("recipient_user", "recipient"),
     )
     SHARING_SHARE_UPDATE = (
         "sharing.share.update",
@@ -273,7 +280,7 @@ class Action(enum.StrEnum):
         "sharing.share.delete",
         _("withdrew a share"),
         Category.SHARING,
-        ("recipient_user",),
+        ("recipient_user", "recipient"),
     )
     SHARING_LINK_CREATE = (
         "sharing.link.create",
@@ -354,6 +361,8 @@ class Action(enum.StrEnum):
         "sharing.request.refuse",
         _("file request refused"),
         Category.ACCESS,
+        # A refused upload names its uploader as a received one does.
+        ("uploader_name", "uploader_email", "recipient"),
     )
     SHARING_REQUEST_UPLOAD = (
         "sharing.request.upload",
@@ -406,6 +415,7 @@ class Action(enum.StrEnum):
         "accounts.role.propose",
         _("proposed a role for someone"),
         Category.ADMIN,
+        ("email",),
     )
     ACCOUNTS_ROLE_APPROVE = (
         "accounts.role.approve",
@@ -421,11 +431,13 @@ class Action(enum.StrEnum):
         "accounts.role.expire",
         _("role proposal lapsed unapproved"),
         Category.ADMIN,
+        ("email",),
     )
     ACCOUNTS_ROLE_FIRST_AUDITOR = (
         "accounts.role.first_auditor",
         _("appointed the first auditor"),
         Category.ADMIN,
+        ("email",),
     )
     SHARING_TRANSFER_FILES_ADD = (
         "sharing.transfer.files_add",

@@ -70,6 +70,7 @@ ItemsSearch = Callable[[str, int], list[Item]]
 FolderContents = Callable[[str], tuple[list[str], list[str]]]
 FileCopies = Callable[[list[str]], list[str]]
 DerivedFiles = Callable[[list[str]], list[str]]
+FoldersAbove = Callable[[list[str], list[str]], list[str]]
 ChannelsLookup = Callable[[str, Iterable[str]], dict[str, Channel]]
 AccessLookup = Callable[[str, str], list[Access]]
 
@@ -83,6 +84,7 @@ class Registry:
     folder_contents: FolderContents | None = None
     file_copies: FileCopies | None = None
     derived_files: DerivedFiles | None = None
+    folders_above: FoldersAbove | None = None
     channels: ChannelsLookup | None = None
     # Several apps answer "who can access this now": files (the space's people),
     # sharing (shares and live links); each adds its own.
@@ -142,6 +144,14 @@ def derived_files(file_ids: list[str]) -> list[str]:
     if registry.derived_files is None or not file_ids:
         return []
     return registry.derived_files(file_ids)
+
+
+def folders_above(file_ids: list[str], folder_ids: list[str]) -> list[str]:
+    """Ids of every folder above these files and folders (not these folders): a link
+    made on one of them gave these items too."""
+    if registry.folders_above is None or not (file_ids or folder_ids):
+        return []
+    return registry.folders_above(file_ids, folder_ids)
 
 
 def channels(kind: str, ids: Iterable[str]) -> dict[str, Channel]:

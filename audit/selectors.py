@@ -309,8 +309,30 @@ def _item_condition(item: str) -> Q:
             .order_by()
             .values_list("sequence", flat=True)
         )
-    sequences.update(_sharing_sequences(file_ids, folder_ids))
+    sequences.update(_sharing_sequences(file_ids, folder_ids, _folders_above(file_ids, folder_ids)))
     return Q(sequence__in=sorted(sequences))
+
+
+def _folders_above(file_ids: list[str], folder_ids: list[str]) -> list[str]:
+    """The folders above these items, now and before a move (the folder a file was moved
+    out of, and the folders above it): a link made on one of them gave these items, and
+    "who got this file" must show it, not only the downloads through it."""
+    moved_from = {
+        str(value)
+        for value in AuditEvent.objects.filter(
+            Q(action__in=[Action.FILES_FILE_MOVE, Action.FILES_FOLDER_MOVE]),
+            Q(outcome=Outcome.SUCCESS),
+            Q(target_type="files.file", target_id__in=file_ids)
+            | Q(target_type="files.folder", target_id__in=folder_ids),
+        )
+        .order_by()
+        .values_list(FROM_FOLDER, flat=True)
+        if value
+    } - set(folder_ids)
+    above = set(resolvers.folders_above(file_ids, folder_ids))
+    if moved_from:
+        above |= moved_from | set(resolvers.folders_above([], sorted(moved_from)))
+    return sorted(above - set(folder_ids))
 
 
 # How deep moves out of moves out are followed (a folder moved out of a folder moved out).
@@ -353,11 +375,14 @@ def _moved_out(folder_ids: list[str]) -> tuple[list[str], list[str]]:
     return sorted(files), sorted(folders - set(folder_ids))
 
 
-def _sharing_sequences(file_ids: list[str], folder_ids: list[str]) -> set[int]:
+def _sharing_sequences(
+    file_ids: list[str], folder_ids: list[str], folders_above: list[str]
+) -> set[int]:
     """The story of the links and transfers that gave these files and folders: each
-    link made on them, opened (or refused) by its recipient, checked, withdrawn; each
-    transfer holding one of the files, sent and withdrawn, and its recipients' links.
-    Their downloads and views name the file already (``file`` detail)."""
+    link made on them or on a folder above them, opened (or refused) by its recipient,
+    checked, withdrawn; each transfer holding one of the files, sent and withdrawn, and
+    its recipients' links. Their downloads and views name the file already (``file``
+    detail)."""
     transfer_ids = [
         str(value)
         for value in AuditEvent.objects.filter(
@@ -372,8 +397,10 @@ def _sharing_sequences(file_ids: list[str], folder_ids: list[str]) -> set[int]:
     made_on = Q(pk__in=[])
     if file_ids:
         made_on |= Q(details__target_type="files.file") & Q(In(LINK_TARGET_ID, file_ids))
-    if folder_ids:
-        made_on |= Q(details__target_type="files.folder") & Q(In(LINK_TARGET_ID, folder_ids))
+    if folder_ids or folders_above:
+        made_on |= Q(details__target_type="files.folder") & Q(
+            In(LINK_TARGET_ID, [*folder_ids, *folders_above])
+        )
     if transfer_ids:
         made_on |= Q(details__target_type="sharing.transfer") & Q(In(LINK_TARGET_ID, transfer_ids))
     link_ids = set(

@@ -226,11 +226,10 @@ class SpaceListView(FilesAPIView):
     )
     def get(self, request: Request) -> Response:
         me = signed_in_user(request)
-        spaces = [services.space_personal_get_or_create(user=me)]
-        spaces += [
-            services.space_team_get_or_create(team=team)
-            for team in selectors.teams_with_space_for(me)
-        ]
+        # A read: the spaces were made with the account and the teams, not here.
+        personal = selectors.space_personal_for(me)
+        spaces = [personal] if personal is not None else []
+        spaces += selectors.spaces_of_teams_for(me)
         # The stubs type ``instance`` as one object even with many=True.
         return Response(SpaceSerializer(spaces, many=True).data)  # type: ignore[arg-type]
 

@@ -11,7 +11,7 @@ from audit.resolvers import Access, Item
 from files.lineage import LINEAGE_MAX_DEPTH
 from files.models import File, FileVersion, Folder, Space
 from files.names import name_search_key
-from files.selectors import folder_descendant_ids
+from files.selectors import folder_ancestor_ids, folder_descendant_ids
 
 
 def _space_name(space: Space) -> str:
@@ -152,6 +152,25 @@ def derived_files(file_ids: list[str]) -> list[str]:
         .distinct()
     )
     return sorted({str(pk) for pk in found} - {str(pk) for pk in wanted})
+
+
+def folders_above(file_ids: list[str], folder_ids: list[str]) -> list[str]:
+    """Every folder above these files and folders, up to the space's root (trash
+    included): a link made on any of them reached these items. One query per distinct
+    parent (a recursive CTE each); histories ask for a handful."""
+    files = [int(value) for value in file_ids if value.isdigit()]
+    folders = {int(value) for value in folder_ids if value.isdigit()}
+    parents = set(File.objects.filter(pk__in=files).values_list("folder_id", flat=True))
+    parents |= set(
+        Folder.objects.filter(pk__in=folders, parent__isnull=False).values_list(
+            "parent_id", flat=True
+        )
+    )
+    above: set[int] = set()
+    for parent in parents - folders:
+        if parent is not None and parent not in above:
+            above.update(folder_ancestor_ids(parent))
+    return [str(pk) for pk in sorted(above - folders)]
 
 
 def access_now(kind: str, item_id: str) -> list[Access]:

@@ -1,9 +1,10 @@
 """Spaces, folders, files and their encrypted versions (docs/storage.md).
 
-A *space* is where files live: one personal space per person (made on first use) and
-one per team. Each space has one root folder; folders form a tree under it. A *file* is
-a name in a folder; its content is a list of *versions*, each an immutable encrypted
-blob in storage plus a data key wrapped by the keyring (files/envelope.py).
+A *space* is where files live: one personal space per person and one per team, made
+with the account or the team (files/services/spaces.py). Each space has one root
+folder; folders form a tree under it. A *file* is a name in a folder; its content is a
+list of *versions*, each an immutable encrypted blob in storage plus a data key wrapped
+by the keyring (files/envelope.py).
 
 Names are for people only: storage keys are random (``blobs/<uuid>``) and never derived
 from a name, so no name can reach a path on disk or in a bucket.

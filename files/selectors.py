@@ -81,8 +81,31 @@ def space_accessible_by(*, actor: User, space: Space) -> bool:
     return space_permission(actor=actor, space=space) >= Permission.VIEW
 
 
+def space_personal_for(actor: User) -> Space | None:
+    """The person's own space, read only: it is made with the account
+    (``files.services.space_made_with_account``), never by a read."""
+    return Space.objects.filter(kind=SpaceKind.PERSONAL, owner=actor).first()
+
+
+def spaces_of_teams_for(actor: User) -> list[Space]:
+    """The spaces of the teams the person belongs to, by team name, read only (each is
+    made with its team)."""
+    if not _active(actor):
+        return []
+    return list(
+        Space.objects.filter(kind=SpaceKind.TEAM, team__memberships__user=actor)
+        .select_related("team")
+        .distinct()
+        .order_by("team__name")
+    )
+
+
+def team_space_for(team: Team) -> Space | None:
+    return Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
+
+
 def teams_with_space_for(actor: User) -> QuerySet[Team]:
-    """Teams the person belongs to (each has a team space, made on first visit)."""
+    """Teams the person belongs to (each has a team space, made with the team)."""
     if not _active(actor):
         return Team.objects.none()
     return Team.objects.filter(memberships__user=actor).distinct().order_by("name")

@@ -99,7 +99,8 @@ MAIL_FIX = (
     "SECUREDRIVE_FROM_EMAIL to an address it accepts (docs/production.md, 'Configure')."
 )
 _BACKENDS_NOT_SENDING = {
-    # The console backend also writes set-up links and one-time codes into the logs.
+    # Production refuses to start with the console backend (securedrive/config.py: it
+    # writes set-up links and one-time codes into the logs); kept for a clear message.
     "django.core.mail.backends.console.EmailBackend": "printed into the logs (consolemail)",
     "django.core.mail.backends.filebased.EmailBackend": "written to files (filemail)",
     "django.core.mail.backends.locmem.EmailBackend": "kept in memory (memorymail)",

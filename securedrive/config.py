@@ -149,6 +149,9 @@ def _is_inside(path: Path, folders: Iterable[Path]) -> bool:
     return any(path == folder or folder in path.parents for folder in folders)
 
 
+CONSOLE_EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+
 def production_refuse_unsafe(
     *,
     debug: bool,
@@ -167,6 +170,7 @@ def production_refuse_unsafe(
     clamd_address: str,
     scanner_waived: bool,
     https: bool,
+    email_backend: str = "",
 ) -> None:
     """Raise ImproperlyConfigured listing every unsafe production setting at once."""
     problems: list[str] = []
@@ -229,6 +233,16 @@ def production_refuse_unsafe(
         problems.append(
             "SECUREDRIVE_CLAMD_ADDRESS must point at clamd "
             "(or set SECUREDRIVE_SCANNER_WAIVED=true to run without virus scanning)."
+        )
+    # The console back-end writes each e-mail whole into the logs: invitations' set-up
+    # links, link recipients' one-time codes, sign-in notices. Logs are kept, shipped and
+    # read by more people than the mailbox's owner: in production that is a leak of live
+    # credentials, not only mail going nowhere (the other back-ends: W002, a warning).
+    if email_backend == CONSOLE_EMAIL_BACKEND:
+        problems.append(
+            "SECUREDRIVE_EMAIL_URL must not be consolemail:// in production: it writes every "
+            "e-mail into the logs, with its single-use set-up links and one-time codes. "
+            "Point it at your SMTP relay (smtp+tls://...)."
         )
     if problems:
         raise ImproperlyConfigured(

@@ -580,12 +580,23 @@ if AUDIT_RETENTION_DAYS < AUDIT_RETENTION_MINIMUM_DAYS:
 AUDIT_RETENTION_INTERVAL_S = env.float("SECUREDRIVE_AUDIT_RETENTION_INTERVAL_S", default=86400.0)
 
 # --- Cache (shared by web and worker processes: heartbeats, rate limits) ---------------
+# Seconds to connect to Redis and to wait for an answer. Every sign-in, link opening and
+# /healthz touches the cache: a Redis that accepts connections but never answers would
+# hold each of them for the client library's default (5 s in redis-py 8, forever in
+# older ones). Past it, fail-closed limiters refuse with a 503 and /healthz says
+# "failing" (docs/rate-limits.md); tests/test_cache_unreachable.py measures both.
+CACHE_TIMEOUT_S = env.float("SECUREDRIVE_CACHE_TIMEOUT_S", default=1.0)
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": CELERY_BROKER_URL,
             "KEY_PREFIX": "securedrive",
+            # Passed to redis-py's connection pool.
+            "OPTIONS": {
+                "socket_connect_timeout": CACHE_TIMEOUT_S,
+                "socket_timeout": CACHE_TIMEOUT_S,
+            },
         }
     }
 else:
@@ -621,7 +632,7 @@ REST_FRAMEWORK = {
     # JSON only: the browsable API needs inline script and would be a second UI to secure.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["core.api.JSONBodyParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.AutoSchema",
     # One translation of the app errors (core.errors) into answers, for every API view.
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
@@ -711,6 +722,7 @@ if PRODUCTION:
         clamd_address=CLAMD_ADDRESS,
         scanner_waived=SCANNER_WAIVED,
         https=HTTPS,
+        email_backend=EMAIL_BACKEND,
     )
 
 # --- Sharing (sharing/; docs/sharing-*.md) ---------------------------------------------------

@@ -492,3 +492,25 @@ def test_the_schema_names_every_field_of_the_sharing_answers(owner: User) -> Non
     assert set(opened.json()) == _documented_fields(schema, requests + "{request_id}/", "get", 200)
     assert set(started.json()) == _documented_fields(schema, transfers, "post", 201)
     assert set(seen.json()) == _documented_fields(schema, transfers + "{transfer_id}/", "get", 200)
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/api/v1/files/spaces/", "get"),
+        ("/api/v1/files/folders/{folder_id}/upload/", "post"),
+        ("/api/v1/sharing/files/{file_id}/links/", "post"),
+        ("/api/v1/sharing/transfers/{transfer_id}/send/", "post"),
+        ("/api/v1/me/", "get"),
+        ("/api/v1/tokens/", "post"),
+    ],
+)
+def test_the_schema_declares_the_refusals_every_caller_may_meet(path: str, method: str) -> None:
+    """A client generated from the schema knows the answers a token may get on any
+    endpoint: 401 (no valid token), 403 (a scope it lacks, or a session without its CSRF
+    token) and 429 (over the rate limit, with Retry-After), each the ``{"detail": ...}``
+    body that DRF sends."""
+    schema = json_of(Client().get("/api/v1/schema/", {"format": "json"}))
+    for status in (401, 403, 429):
+        assert _documented_fields(schema, path, method, status) == {"detail"}, (status, path)
+    assert "Retry-After" in schema["paths"][path][method]["responses"]["429"].get("headers", {})

@@ -280,10 +280,14 @@ def test_a_recipients_zip_shows_once_per_file_with_what_was_sent(
     assert body_of(recipient.get(reverse("share_link:archive", args=[token])))
     for member, size in ((first, 4000), (second, 3000)):
         _page, rows = file_history(auditor, member)
-        sent = [row for row in rows if row.outside]
+        sent = [row for row in rows if row.outside and row.event.action.endswith("download")]
         assert [(row.who, row.bytes_sent, row.completed) for row in sent] == [
             ("dr.radio@clinique.example", size, True)
         ], member.name
+        # The folder link that gave it is in each member's story too (made, opened).
+        assert {row.event.action for row in rows if row.outside} >= {Action.SHARING_LINK_ACCESS}, (
+            member.name
+        )
 
 
 def test_a_zip_of_ticked_files_says_whether_it_completed(

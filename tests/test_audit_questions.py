@@ -380,3 +380,35 @@ def test_a_download_of_a_copy_is_in_the_originals_history_naming_it(
     ]
     assert downloads[0].path_then == "/Staff meeting/Echo Dupont.pdf"
     assert "a copy of /Cardiologie/Echo Dupont.pdf" in history.content.decode()
+
+
+def test_a_file_sent_inside_a_folder_link_shows_that_link_in_its_history(
+    auditor: User, owner: User, folder_backend: Backend
+) -> None:
+    """Alice sends the whole "Cardiologie" folder by link; the radiologist opens it and
+    downloads the echo in it. Asked "who got this echo?", the auditor sees the
+    link that gave it (made on the folder above it: who made it, for whom) and the
+    download through it, as for a link made on the file itself."""
+    echo = echo_in_cardiology(owner)
+    cardiology = echo.folder
+    assert cardiology is not None
+    link, token = share_link_create(
+        actor=owner, target=cardiology, recipient_email=RECIPIENT, label="Dossier cardio"
+    )
+    recipient = Client(HTTP_USER_AGENT="Mozilla/5.0 (Windows NT 10.0) Firefox/140.0")
+    recipient.get(reverse("share_link:open", args=[token]))
+    recipient.get(reverse("share_link:file", args=[token, echo.pk])).getvalue()
+
+    history = client_signed_in(auditor).get("/audit/file/", {"item": f"file:{echo.pk}"})
+    rows = history.context["rows"]
+    link_events = {row.event.action for row in rows if row.event.target_type == "sharing.link"}
+    assert {Action.SHARING_LINK_CREATE, Action.SHARING_LINK_ACCESS} <= link_events
+    assert all(
+        row.event.target_id == str(link.pk)
+        for row in rows
+        if row.event.target_type == "sharing.link"
+    )
+    downloads = [row for row in rows if row.event.action.endswith("download")]
+    assert [row.who for row in downloads] == [RECIPIENT]
+    page = history.content.decode()
+    assert "Dossier cardio" in page

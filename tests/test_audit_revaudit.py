@@ -121,8 +121,10 @@ def test_a_files_history_shows_its_links_made_opened_and_withdrawn(
     assert (Action.SHARING_LINK_CREATE, "Alice Martin", "") in seen
     assert (Action.SHARING_LINK_ACCESS, RECIPIENT, "198.51.100.9") in seen
     assert (Action.SHARING_LINK_REVOKE, "Alice Martin", "") in seen
-    opened = next(row for row in rows if row.event.action == Action.SHARING_LINK_ACCESS)
-    assert opened.what == "Échographie.pdf"  # which file the link opens, in words
+    opens = {row.who: row for row in rows if row.event.action == Action.SHARING_LINK_ACCESS}
+    assert opens[RECIPIENT].what == "Échographie.pdf"  # which file the link opens, in words
+    # The link on the patient's folder gave the echo too: it is in the echo's story.
+    assert opens["secretariat@clinique.example"].what == "Patient Dupont"
 
     _page, rows = question(auditor, f"folder:{dupont.pk}")
     opened_by = {row.who for row in rows if row.event.action == Action.SHARING_LINK_ACCESS}

@@ -185,6 +185,33 @@ def test_the_export_shows_nobody_elses_personal_data(owner: User, teammate: User
     assert sent["details"]["subject"] == "Echo"
 
 
+def test_a_refused_upload_by_request_is_in_the_uploaders_export_and_no_one_elses(
+    teammate: User,
+) -> None:
+    """Tom answered a colleague's file request with his address and was refused (the
+    request was full); so was a GP. The refusal names the uploader as the upload does,
+    so Tom's export lists his refusal and not the GP's (the catalogue marks the
+    uploader's fields of ``sharing.request.refuse`` as personal data)."""
+    from sharing.services.file_requests import refusal_record
+
+    for name, address in (("Tom Teammate", teammate.email), ("Dr Petit", "dr.petit@gp.example")):
+        refusal_record(
+            None,
+            "file count limit",
+            name="echo.pdf",
+            uploader_name=name,
+            uploader_email=address,
+            recipient=address,
+        )
+
+    archive = archive_of(client_signed_in(teammate).get("/privacy/export.zip"))
+
+    (refused,) = lines(archive, "about_you.jsonl")
+    assert refused["action"] == Action.SHARING_REQUEST_REFUSE
+    assert refused["details"]["uploader_email"] == teammate.email
+    assert "dr.petit" not in archive.read("about_you.jsonl").decode()
+
+
 def test_the_export_is_not_someone_elses_to_take(
     owner: User, outsider: User, auditor: User, alices_drive: None
 ) -> None:

@@ -132,7 +132,6 @@ def test_no_trusted_proxy_behind_the_tls_proxy_fails_the_deploy_check(
         # docker-compose.yml's default: inside the container nothing listens there.
         ("smtp://localhost:25", "localhost:25, where nothing answers"),
         ("smtp://", "localhost:25, where nothing answers"),
-        ("consolemail://", "printed into the logs"),
         ("dummymail://", "thrown away"),
     ],
 )
@@ -149,6 +148,17 @@ def test_mail_that_goes_nowhere_fails_the_deploy_check(
     for lost in ("integrity and audit alerts", "one-time codes", "invitations"):
         assert lost in result.stderr
     assert "Set SECUREDRIVE_EMAIL_URL" in result.stderr
+
+
+def test_console_mail_refuses_to_start_in_production(production_env: dict[str, str]) -> None:
+    """consolemail:// would write every e-mail into the logs, with the single-use set-up
+    links of invitations and the one-time codes of link recipients: live credentials
+    for anyone who reads the logs. Production does not start (not only a warning)."""
+    env = {**production_env, "SECUREDRIVE_EMAIL_URL": "consolemail://"}
+    result = manage(env, "check")
+    assert result.returncode != 0
+    assert "refuses to start with an unsafe production configuration" in result.stderr
+    assert "must not be consolemail:// in production" in result.stderr
 
 
 def test_a_mail_server_on_the_machine_itself_passes_the_deploy_check(

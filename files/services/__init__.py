@@ -39,6 +39,8 @@ from files.services.folders import (
 )
 from files.services.spaces import (
     personal_files_handover_plan,
+    space_made_with_account,
+    space_made_with_team,
     space_personal_get_or_create,
     space_root,
     space_team_get_or_create,
@@ -76,6 +78,8 @@ __all__ = [
     "personal_files_handover_plan",
     "readable_source",
     "require_edit",
+    "space_made_with_account",
+    "space_made_with_team",
     "space_personal_get_or_create",
     "space_root",
     "space_team_get_or_create",

@@ -1,4 +1,5 @@
-"""Spaces (made on first use) and the offboarding handover of personal files."""
+"""Spaces (made with the account or the team) and the offboarding handover of personal
+files."""
 
 from __future__ import annotations
 
@@ -27,18 +28,41 @@ def _space_with_root(**identity: Any) -> Space:
         with transaction.atomic():
             space = Space.objects.create(**identity)
             Folder.objects.create(space=space, parent=None, name="", name_key="")
-    except IntegrityError:  # made by a concurrent first visit
+    except IntegrityError:  # made concurrently (an upload racing the account's creation)
         space = Space.objects.get(**identity)
     return space
 
 
 def space_personal_get_or_create(*, user: User) -> Space:
-    """The person's own space, made (with its root folder) on first use."""
+    """The person's own space with its root folder: made when the account is made
+    (``space_made_with_account``, and migration 0017 for older accounts). Called again by
+    the paths that write into it (an upload, a transfer, a handover), so that a person
+    whose row was imported around the model still gets one, but never by a read: a GET
+    writes nothing (``files.selectors.space_personal_for``)."""
     return _space_with_root(kind=SpaceKind.PERSONAL, owner=user)
 
 
 def space_team_get_or_create(*, team: Team) -> Space:
+    """The team's space with its root folder: made when the team is made."""
     return _space_with_root(kind=SpaceKind.TEAM, team=team)
+
+
+def space_made_with_account(
+    sender: object, *, instance: User, created: bool, raw: bool = False, **kwargs: object
+) -> None:
+    """``post_save`` receiver for ``User``: the person's space is made with the account,
+    whichever way the account is made (invitation, SSO, SCIM, ``createsuperuser``), in
+    the same transaction when there is one. Not for fixture loading (``raw``)."""
+    if created and not raw:
+        space_personal_get_or_create(user=instance)
+
+
+def space_made_with_team(
+    sender: object, *, instance: Team, created: bool, raw: bool = False, **kwargs: object
+) -> None:
+    """``post_save`` receiver for ``Team``: the team space is made with the team."""
+    if created and not raw:
+        space_team_get_or_create(team=instance)
 
 
 def space_root(space: Space) -> Folder:
@@ -85,6 +109,12 @@ def personal_files_handover_plan(
     # Not locked here: the move below takes its row locks in the files app's order
     # (docs/architecture.md, "Lock order"), as it did before plans existed.
     file_count = File.objects.filter(space=space, purged_at__isnull=True).count()
+    if not file_count and not Folder.objects.filter(space=space, parent__isnull=False).exists():
+        # Nothing to hand over (every account has a space from its first day): no empty
+        # "From Alice" folder in the successor's space.
+        return OffboardingStep(
+            name=name, lines=[], apply=lambda actor: {"files_moved": 0, "folders_moved": 0}
+        )
     if successor is None:
         return OffboardingStep(
             name=name,

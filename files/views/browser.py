@@ -54,7 +54,7 @@ not_found_as_404 = errors_as_404(message=gettext_lazy("No such file or folder.")
 def _space_nav(request: HttpRequest) -> dict[str, Any]:
     me = signed_in_user(request)
     return {
-        "personal_space": services.space_personal_get_or_create(user=me),
+        "personal_space": selectors.space_personal_for(me),
         "teams": list(selectors.teams_with_space_for(me)),
     }
 
@@ -218,8 +218,10 @@ def _file_page(
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """The person's own space."""
-    space = services.space_personal_get_or_create(user=signed_in_user(request))
+    """The person's own space (made with the account: this read writes nothing)."""
+    space = selectors.space_personal_for(signed_in_user(request))
+    if space is None:
+        raise Http404(_("No such file or folder."))
     return redirect("files:folder", folder_id=services.space_root(space).pk)
 
 
@@ -228,7 +230,9 @@ def home(request: HttpRequest) -> HttpResponse:
 @not_found_as_404
 def team_home(request: HttpRequest, slug: str) -> HttpResponse:
     team = selectors.team_get_for_actor(actor=signed_in_user(request), slug=slug)
-    space = services.space_team_get_or_create(team=team)
+    space = selectors.team_space_for(team)
+    if space is None:
+        raise Http404(_("No such file or folder."))
     return redirect("files:folder", folder_id=services.space_root(space).pk)
 
 
