@@ -190,7 +190,7 @@ def test_every_detail_naming_a_person_is_catalogued_as_personal_data() -> None:
                 and action.value.id == "Action"
             ):
                 continue
-            names = set(keywords)
+            names: set[object] = set(keywords)
             details = keywords.get("details")
             if isinstance(details, ast.Dict):
                 names |= {key.value for key in details.keys if isinstance(key, ast.Constant)}
