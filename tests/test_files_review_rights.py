@@ -143,3 +143,28 @@ def test_an_editor_who_trashes_is_not_offered_an_undo_she_cannot_use(
     page = owner_browser.post(f"/files/{last.pk}/delete/", follow=True).content.decode()
     assert f"/files/{last.pk}/restore/" in page
     assert owner_browser.post(f"/files/{last.pk}/restore/").status_code == 302
+
+
+def test_a_look_alike_name_is_refused_at_rename_on_the_page_and_the_api(
+    owner: User, folder_backend: Backend
+) -> None:
+    """A soft hyphen draws nothing: "rap<SHY>port-irm.pdf" beside "rapport-irm.pdf"
+    would look the same to the next clinician choosing which one to open."""
+    folder = root_of(owner)
+    version_store(actor=owner, folder=folder, name="rapport-irm.pdf", content=b"%PDF vrai")
+    planted = version_store(actor=owner, folder=folder, name="brouillon.pdf", content=b"%PDF").file
+    twin = "rap\u00adport-irm.pdf"
+    _token, plaintext = tokens.token_create(
+        actor=owner, name="Poste", scopes=["read", "write"], expires_in_days=30
+    )
+
+    page = client_signed_in(owner).post(f"/files/{planted.pk}/rename/", {"rename-name": twin})
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}").patch(
+        f"/api/v1/files/{planted.pk}/", {"name": twin}, content_type="application/json"
+    )
+
+    assert page.status_code == 400
+    assert api.status_code == 400
+    assert "invisible" in page.content.decode()
+    planted.refresh_from_db()
+    assert planted.name == "brouillon.pdf"
