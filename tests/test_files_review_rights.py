@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from accounts import tokens
-from accounts.models import User
+from accounts.models import Team, User
 from audit.models import AuditEvent, Outcome
 from files import services
 from files.errors import FileNotFoundForActor
@@ -168,3 +168,25 @@ def test_a_look_alike_name_is_refused_at_rename_on_the_page_and_the_api(
     assert "invisible" in page.content.decode()
     planted.refresh_from_db()
     assert planted.name == "brouillon.pdf"
+
+
+def test_a_move_to_the_top_of_a_space_names_that_space(
+    owner: User, team: Team, folder_backend: Backend
+) -> None:
+    """Moving to a space's top folder said "Moved to “”" (one file) or "moved to “My
+    files”" (a selection) even when the files had gone to the whole team's space."""
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="Consultations")
+    letter = version_store(actor=owner, folder=folder, name="cr.pdf", content=b"%PDF").file
+    other = version_store(actor=owner, folder=folder, name="cr2.pdf", content=b"%PDF").file
+    team_root = services.space_root(services.space_team_get_or_create(team=team))
+    browser = client_signed_in(owner)
+
+    single = browser.post(
+        f"/files/{letter.pk}/move/", {"move-destination": root_of(owner).pk}, follow=True
+    )
+    bulk = browser.post(
+        "/files/selection/move/", {"file": other.pk, "destination": team_root.pk}, follow=True
+    )
+
+    assert "Moved to “My files”." in single.content.decode()
+    assert "1 item moved to “Cardiologie”." in bulk.content.decode()

@@ -545,7 +545,8 @@ def folder_move(request: HttpRequest, folder_id: int) -> HttpResponse:
         return _folder_page(request, folder, status=error.status_code, error=str(error))
     undo_offer(
         request,
-        _("Moved to “%(name)s”.") % {"name": destination.name},
+        _("Moved to “%(name)s”.")
+        % {"name": selectors.folder_label_for(actor=me, folder=destination)},
         action=reverse("files:folder_move", args=[folder.pk]),
         fields={"move-destination": str(old_parent_id)},
     )
@@ -673,7 +674,8 @@ def file_move(request: HttpRequest, file_id: int) -> HttpResponse:
         return _file_page(request, file, status=error.status_code, error=str(error))
     undo_offer(
         request,
-        _("Moved to “%(name)s”.") % {"name": destination.name},
+        _("Moved to “%(name)s”.")
+        % {"name": selectors.folder_label_for(actor=me, folder=destination)},
         action=reverse("files:file_move", args=[file.pk]),
         fields={"move-destination": str(old_folder_id)},
     )

@@ -224,7 +224,10 @@ def selection_move(request: HttpRequest) -> HttpResponse:
             "%(count)d item moved to “%(name)s”.",
             "%(count)d items moved to “%(name)s”.",
             len(selection),
-        ) % {"count": len(selection), "name": destination.name or _("My files")}
+        ) % {
+            "count": len(selection),
+            "name": selectors.folder_label_for(actor=me, folder=destination),
+        }
         if len(origins) == 1:  # all from one folder: "Undo" puts them back
             undo_offer(
                 request,
@@ -260,7 +263,10 @@ def selection_copy(request: HttpRequest) -> HttpResponse:
                 "%(count)d files copied to “%(name)s”.",
                 len(selection),
             )
-            % {"count": len(selection), "name": destination.name or _("My files")},
+            % {
+                "count": len(selection),
+                "name": selectors.folder_label_for(actor=me, folder=destination),
+            },
         )
         return redirect(back_url(request))
 
