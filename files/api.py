@@ -477,7 +477,7 @@ class FileView(FilesAPIView):
 
 class FileCopyView(FilesAPIView):
     @extend_schema(
-        summary="Copy a file (re-encrypted under a new key)",
+        summary="Copy a file (the copy shares its content: no re-encryption)",
         request=FileCopySerializer,
         responses={201: FileSerializer, 413: ErrorSerializer, **_ERRORS},
         tags=["files"],

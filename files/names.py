@@ -9,8 +9,9 @@ that clinicians download to, and zip bundles later. The known traps:
   joined to a path by someone (CVE-2021-31542, CVE-2021-45452 in Django's own uploads);
 * control characters (newlines in headers and logs) and Unicode bidirectional
   overrides, which make ``report‮fdp.exe`` display as ``reportexe.pdf``;
-* invisible characters (zero-width space, BOM): two names that look the same in one
-  folder, or a name with nothing visible at all;
+* invisible characters (zero-width space, BOM, soft hyphen, tags: Unicode's
+  default-ignorable code points): two names that look the same in one folder, or a
+  name with nothing visible at all;
 * Windows device names (``CON``, ``NUL``, ``COM1``… with or without an extension) and
   trailing dots or spaces, which Windows silently strips or refuses;
 * more than 255 bytes of UTF-8, the limit of ext4, APFS and NTFS components;
@@ -45,6 +46,31 @@ _BIDI_CONTROLS = frozenset(
 # would sit beside "report.pdf" in one folder looking the same. The zero-width
 # (non-)joiners stay allowed: emoji sequences and Persian or Indic words need them.
 _INVISIBLE = frozenset("\u200b\u2060\ufeff\u180e")
+# The rest of Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode
+# 15.1), which renderers draw as nothing: soft hyphen, combining grapheme joiner, Hangul
+# fillers, invisible operators, tags ("ASCII smuggling"), plus the interlinear
+# annotation marks that hide the text between them. "rap\u00adport.pdf" sat beside
+# "rapport.pdf" looking the same. Ranges, inclusive.
+_IGNORABLE_RANGES = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x2061, 0x206F),
+    (0x3164, 0x3164),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFFB),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE00FF),
+    (0xE01F0, 0xE0FFF),
+)
+# Default-ignorable but shaping what is drawn, so part of ordinary names: the joiners
+# (emoji sequences, Persian, Indic), variation selectors (emoji presentation, CJK
+# ideographic variants), Mongolian free variation selectors.
+# A flag's tag sequence (U+1F3F4, tag letters, U+E007F cancel tag) draws a flag.
+_BLACK_FLAG = "\U0001f3f4"
+_TAGS = range(0xE0020, 0xE0080)
 # What is not seen on its own: spaces, format characters, combining marks.
 _UNSEEN_CATEGORIES = frozenset({"Zs", "Cf", "Mn", "Me"})
 _WINDOWS_DEVICES = frozenset(
@@ -58,7 +84,26 @@ def _is_separator(char: str) -> bool:
 
 
 def _is_control(char: str) -> bool:
-    return unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS
+    # Line and paragraph separators (U+2028, U+2029) break a line wherever a name is
+    # shown or logged, as a newline does.
+    return unicodedata.category(char) in {"Cc", "Zl", "Zp"} or char in _BIDI_CONTROLS
+
+
+def _has_hidden(name: str) -> bool:
+    """Whether ``name`` holds a character drawn as nothing that could make it pass for
+    another name (``_INVISIBLE``, ``_IGNORABLE_RANGES``); a flag's tags are drawn."""
+    in_flag = False
+    for char in name:
+        point = ord(char)
+        if char == _BLACK_FLAG:
+            in_flag = True
+            continue
+        if in_flag and point in _TAGS:
+            continue
+        in_flag = False
+        if char in _INVISIBLE or any(low <= point <= high for low, high in _IGNORABLE_RANGES):
+            return True
+    return False
 
 
 def name_clean(raw: str) -> str:
@@ -78,7 +123,7 @@ def name_clean(raw: str) -> str:
             raise FileRuleError(_("A name cannot contain “/” or “\\”."))
         if any(_is_control(char) for char in form):
             raise FileRuleError(_("A name cannot contain control or text-direction characters."))
-    if any(char in _INVISIBLE for char in name):
+    if _has_hidden(name):
         raise FileRuleError(_("A name cannot contain invisible characters (zero-width spaces)."))
     if all(unicodedata.category(char) in _UNSEEN_CATEGORIES for char in name):
         raise FileRuleError(_("A name needs at least one visible character."))

@@ -238,6 +238,13 @@ def file_permission(*, actor: User, file: File) -> Permission:
     return max(permission, _share_permission(actor=actor, file=file, folder=file.folder))
 
 
+def trash_restore_allowed(*, actor: User, item: File | Folder) -> bool:
+    """Whether ``actor`` may bring ``item`` back once it is in the trash: the people of
+    its space only, since shares give nothing on trashed items (docs/sharing-shares.md).
+    An editor of a share who trashes something is not offered an "Undo" she cannot use."""
+    return space_permission(actor=actor, space=item.space) >= Permission.MANAGE
+
+
 def item_via_share_only(*, actor: User, space: Space) -> bool:
     """The person reaches this space's items only through shares (not a member)."""
     return space_permission(actor=actor, space=space) < Permission.VIEW
@@ -334,6 +341,12 @@ def move_destination_check(*, actor: User, item: File | Folder, destination: Fol
 
 
 # --- Lookups by id (every entry point) ------------------------------------------------------
+
+
+def access_refused(*, actor: User, target_type: str, target_id: object, need: Permission) -> None:
+    """Record a refused access (``files.access`` denied) and raise the one answer, not
+    found: for the services' own re-check of what a lookup already allowed."""
+    _refused(actor=actor, target_type=target_type, target_id=target_id, need=need)
 
 
 def _refused(*, actor: User, target_type: str, target_id: object, need: Permission) -> None:

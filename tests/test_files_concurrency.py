@@ -343,3 +343,61 @@ def test_a_rename_racing_a_new_folder_of_the_same_name_never_leaves_twins(
 
     assert outcome == {"create": "Résultats", "rename": NameClashError}
     assert File.objects.get(pk=draft.pk).name == "draft"
+
+
+def test_an_upload_into_a_subfolder_while_its_parent_goes_to_the_trash_goes_with_it(
+    owner: User, folder_backend: Backend
+) -> None:
+    """Bob uploads “scanner.dcm” into “Patients/Dupont” while Alice moves “Patients” to
+    the trash. Before, the trash locked “Patients” only: the upload committed between
+    its two updates and stayed live inside a trashed folder, listed in search and on
+    the home page, downloadable, though Alice saw the whole folder in the trash."""
+    from files import services
+    from files.selectors import search_for_actor
+    from tests.files_helpers import version_store
+
+    patients = services.folder_create(actor=owner, parent=root_of(owner), name="Patients")
+    dupont = services.folder_create(actor=owner, parent=patients, name="Dupont")
+    outcome: dict[str, Any] = {}
+
+    def upload() -> None:
+        try:
+            version = version_store(actor=owner, folder=dupont, name="scanner.dcm", content=b"x")
+            outcome["upload"] = version.file.name
+        except BaseException as error:
+            outcome["upload"] = error
+        finally:
+            connections.close_all()
+
+    def trash() -> None:
+        try:
+            services.folder_delete(actor=owner, folder=Folder.objects.get(pk=patients.pk))
+            outcome["trash"] = "trashed"
+        except BaseException as error:
+            outcome["trash"] = error
+        finally:
+            connections.close_all()
+
+    # The upload is held at its audit event (the chain's lock, taken last), its row
+    # written and “Dupont” locked; then the trash runs into it.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [AUDIT_CHAIN_LOCK])
+    threads = [threading.Thread(target=upload), threading.Thread(target=trash)]
+    try:
+        threads[0].start()
+        wait_for_lock_waiters(1)
+        threads[1].start()
+        wait_for_lock_waiters(2)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [AUDIT_CHAIN_LOCK])
+        threads_join(*threads)
+
+    assert outcome == {"upload": "scanner.dcm", "trash": "trashed"}
+    scan = File.objects.get(name="scanner.dcm")
+    assert scan.deleted_at is not None
+    assert scan.trashed_with_id == patients.pk
+    assert search_for_actor(actor=owner, query="scanner").hits == []
+    # Restoring the folder brings it back with the rest.
+    services.folder_restore(actor=owner, folder=Folder.objects.get(pk=patients.pk))
+    assert File.objects.get(pk=scan.pk).deleted_at is None

@@ -69,6 +69,46 @@ def test_dangerous_or_unportable_names_are_refused_with_a_reason(name: str, reas
         name_clean(name)
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rap\u00adport.pdf",  # soft hyphen: shown only where a line breaks
+        "rap\u034fport.pdf",  # combining grapheme joiner
+        "rapport\U000e0041.pdf",  # a tag letter (invisible "ASCII smuggling")
+        "rap\u2061port.pdf",  # invisible function application
+        "rap\u3164port.pdf",  # Hangul filler: a letter that draws nothing
+        "rapport\ufff9.pdf",  # interlinear annotation anchor
+    ],
+)
+def test_a_name_cannot_hide_characters_to_pass_for_its_neighbour(name: str) -> None:
+    """Unicode's default-ignorable characters draw nothing: "rap<SHY>port.pdf" sits
+    beside "rapport.pdf" in one folder looking the same, and the next clinician opens
+    the wrong one. Refused like the zero-width space."""
+    with pytest.raises(FileRuleError, match="invisible"):
+        name_clean(name)
+
+
+def test_a_line_separator_is_no_part_of_a_name() -> None:
+    """U+2028 and U+2029 break the line wherever the name is shown or logged."""
+    for separator in "\u2028\u2029":
+        with pytest.raises(FileRuleError, match="control"):
+            name_clean(f"cr{separator}irm.pdf")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f vacances.jpg",
+        "c\u0153ur \u2764\ufe0f.txt",  # an emoji presentation selector
+        "\u182e\u1823\u1829\u182d\u180b.txt",  # Mongolian free variation selector
+    ],
+)
+def test_selectors_that_shape_what_is_seen_stay_allowed(name: str) -> None:
+    """A flag's tag sequence, emoji and Mongolian variation selectors change the
+    character drawn: they are part of ordinary names."""
+    assert name_clean(name) == name
+
+
 def test_a_decomposed_accent_is_stored_composed() -> None:
     decomposed = "Re\u0301sultats.pdf"  # what macOS sends
     assert name_clean(decomposed) == "Résultats.pdf"

@@ -27,7 +27,6 @@ from audit.context import RequestContext
 from audit.models import Outcome
 from files import selectors
 from files.errors import (
-    FileNotFoundForActor,
     FileRuleError,
     NameClashError,
     QuotaExceededError,
@@ -75,7 +74,20 @@ def _require(
             else selectors.folder_permission(actor=actor, folder=obj)
         )
         if permission < need:
-            raise FileNotFoundForActor(f"{type(obj).__name__} {obj.pk}")
+            # Recorded as the selectors record theirs (one ``files.access`` denied per
+            # refusal): a caller that skipped its lookup, or a right lost between the
+            # lookup and the change, still leaves a trace for the auditors.
+            selectors.access_refused(
+                actor=actor,
+                target_type="files.file" if isinstance(obj, File) else "files.folder",
+                target_id=obj.pk,
+                need=need,
+            )
+
+
+def require_view(actor: User | None, *objects: File | Folder, action: Action) -> None:
+    """The actor, still active, may read every object (a copy's source)."""
+    _require(Permission.VIEW, actor, objects, action)
 
 
 def require_edit(actor: User | None, *objects: File | Folder, action: Action) -> None:

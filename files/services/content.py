@@ -31,6 +31,7 @@ from files.services.common import (
     record,
     require_edit,
     require_manage,
+    require_view,
     versions_shred,
 )
 from files.services.spaces import restore_destination_locked
@@ -290,7 +291,10 @@ def file_copy(*, actor: User, file: File, destination: Folder, name: str | None 
     """A new file in ``destination`` whose one version shares the current version's
     content (no re-encryption, no new blob: ARCHITECTURE invariant 9). It counts in the
     destination space's quota like any file there."""
-    require_edit(actor, file, destination, action=Action.FILES_FILE_COPY)
+    # Reading the source is enough (docs/sharing-shares.md: a viewer may copy into her
+    # own files, as she may download); writing into the destination needs EDIT.
+    require_view(actor, file, action=Action.FILES_FILE_COPY)
+    require_edit(actor, destination, action=Action.FILES_FILE_COPY)
     source = file.current_version
     if source is None:
         raise FileRuleError(_("This file has no content to copy."))

@@ -191,8 +191,7 @@ def folder_delete(*, actor: User | None, folder: Folder) -> Folder:
         raise FileRuleError(_("The top folder of a space cannot be deleted."))
     now = timezone.now()
     with transaction.atomic():
-        folder = folder_locked_live(folder)
-        below = selectors.folder_descendant_ids([folder.pk])
+        folder, below = _subtree_locked_live(folder)
         live_folders = Folder.objects.filter(pk__in=below, deleted_at__isnull=True)
         live_files = File.objects.filter(folder_id__in=[folder.pk, *below], deleted_at__isnull=True)
         file_count = live_files.update(deleted_at=now, deleted_by=actor, trashed_with=folder)
@@ -208,6 +207,37 @@ def folder_delete(*, actor: User | None, folder: Folder) -> Folder:
             folders=folder_count,
         )
     return folder
+
+
+def _subtree_locked_live(folder: Folder) -> tuple[Folder, list[int]]:
+    """Lock ``folder`` and every folder below it (ascending id, the lock order), and
+    return it, live, with the ids below.
+
+    Every writer into a folder (upload, new folder, copy, move, restore) holds that
+    folder's lock: with the whole subtree locked, what such a writer committed is seen
+    by the trash's updates, and what comes after finds its folder deleted. Locking the
+    top folder alone let an upload into a subfolder commit between the trash's two
+    updates: a live file in a trashed folder, found by search and the home page. The
+    tree is read again once locked: a folder created meanwhile is locked too, one moved
+    out is left out."""
+    for _attempt in range(_MOVE_LOCK_ATTEMPTS):
+        below = selectors.folder_descendant_ids([folder.pk])
+        locked = {
+            row.pk: row
+            for row in Folder.objects.select_for_update(no_key=True)
+            .filter(pk__in=[folder.pk, *below])
+            .order_by("pk")
+        }
+        # Read again under the locks: what moved out meanwhile is not trashed with it.
+        below = selectors.folder_descendant_ids([folder.pk])
+        if set(below) <= locked.keys():
+            break
+    else:
+        raise FileRuleError(_("The folders were reorganised in the meantime: try again."))
+    top = locked.get(folder.pk)
+    if top is None or top.deleted_at is not None:
+        raise FileRuleError(_("This folder was deleted in the meantime."))
+    return top, below
 
 
 def folder_restore(*, actor: User, folder: Folder) -> Folder:

@@ -549,11 +549,28 @@ def folder_move(request: HttpRequest, folder_id: int) -> HttpResponse:
         return _folder_page(request, folder, status=error.status_code, error=str(error))
     undo_offer(
         request,
-        _("Moved to “%(name)s”.") % {"name": destination.name},
+        _("Moved to “%(name)s”.")
+        % {"name": selectors.folder_label_for(actor=me, folder=destination)},
         action=reverse("files:folder_move", args=[folder.pk]),
         fields={"move-destination": str(old_parent_id)},
     )
     return redirect("files:folder", folder_id=folder.pk)
+
+
+def _trashed_notice(request: HttpRequest, item: File | Folder, *, action: str, actor: User) -> None:
+    """ "Undo" for who may restore; an editor of a share is told where it went instead."""
+    if selectors.trash_restore_allowed(actor=actor, item=item):
+        undo_offer(
+            request,
+            _("“%(name)s” is in the trash: you can restore it.") % {"name": item.name},
+            action=action,
+        )
+        return
+    messages.success(
+        request,
+        _("“%(name)s” is in the trash of the space it belongs to: only its owner can restore it.")
+        % {"name": item.name},
+    )
 
 
 @login_required
@@ -566,10 +583,8 @@ def folder_delete(request: HttpRequest, folder_id: int) -> HttpResponse:
         services.folder_delete(actor=me, folder=folder)
     except FileRuleError as error:
         return _folder_page(request, folder, status=error.status_code, error=str(error))
-    undo_offer(
-        request,
-        _("“%(name)s” is in the trash: you can restore it.") % {"name": folder.name},
-        action=reverse("files:folder_restore", args=[folder.pk]),
+    _trashed_notice(
+        request, folder, action=reverse("files:folder_restore", args=[folder.pk]), actor=me
     )
     return redirect("files:folder", folder_id=folder.parent_id)
 
@@ -663,7 +678,8 @@ def file_move(request: HttpRequest, file_id: int) -> HttpResponse:
         return _file_page(request, file, status=error.status_code, error=str(error))
     undo_offer(
         request,
-        _("Moved to “%(name)s”.") % {"name": destination.name},
+        _("Moved to “%(name)s”.")
+        % {"name": selectors.folder_label_for(actor=me, folder=destination)},
         action=reverse("files:file_move", args=[file.pk]),
         fields={"move-destination": str(old_folder_id)},
     )
@@ -699,11 +715,7 @@ def file_delete(request: HttpRequest, file_id: int) -> HttpResponse:
     me = signed_in_user(request)
     file = selectors.file_get_for_actor(actor=me, file_id=file_id, need=Permission.MANAGE)
     services.file_delete(actor=me, file=file)
-    undo_offer(
-        request,
-        _("“%(name)s” is in the trash: you can restore it.") % {"name": file.name},
-        action=reverse("files:file_restore", args=[file.pk]),
-    )
+    _trashed_notice(request, file, action=reverse("files:file_restore", args=[file.pk]), actor=me)
     return redirect("files:folder", folder_id=file.folder_id)
 
 

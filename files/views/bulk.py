@@ -30,7 +30,7 @@ from core.errors import NotFoundForActor
 from core.http import next_path
 from files import selectors, services
 from files.errors import FileRuleError
-from files.models import Folder
+from files.models import File, Folder
 from files.selection import Selection, selection_get_for_actor
 from files.selectors import Permission
 
@@ -92,17 +92,31 @@ def selection_trash(request: HttpRequest) -> HttpResponse:
                 services.folder_delete(actor=me, folder=folder)
             for file in selection.files:
                 services.file_delete(actor=me, file=file)
-        undo_offer(
-            request,
-            ngettext(
-                "%(count)d item is in the trash: you can restore it.",
-                "%(count)d items are in the trash: you can restore them.",
-                len(selection),
+        items: list[File | Folder] = [*selection.folders, *selection.files]
+        if all(selectors.trash_restore_allowed(actor=me, item=item) for item in items):
+            undo_offer(
+                request,
+                ngettext(
+                    "%(count)d item is in the trash: you can restore it.",
+                    "%(count)d items are in the trash: you can restore them.",
+                    len(selection),
+                )
+                % {"count": len(selection)},
+                action=reverse("files:selection_restore"),
+                fields={**selection.ids_fields(), "next": back_url(request)},
             )
-            % {"count": len(selection)},
-            action=reverse("files:selection_restore"),
-            fields={**selection.ids_fields(), "next": back_url(request)},
-        )
+        else:  # an editor of a share: shares give nothing on trashed items
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)d item is in the trash of the space it belongs to: only its "
+                    "owner can restore it.",
+                    "%(count)d items are in the trash of the space they belong to: only "
+                    "their owner can restore them.",
+                    len(selection),
+                )
+                % {"count": len(selection)},
+            )
         return redirect(back_url(request))
 
     return _run(request, action="trash", need=Permission.MANAGE, change=change)
@@ -210,7 +224,10 @@ def selection_move(request: HttpRequest) -> HttpResponse:
             "%(count)d item moved to “%(name)s”.",
             "%(count)d items moved to “%(name)s”.",
             len(selection),
-        ) % {"count": len(selection), "name": destination.name or _("My files")}
+        ) % {
+            "count": len(selection),
+            "name": selectors.folder_label_for(actor=me, folder=destination),
+        }
         if len(origins) == 1:  # all from one folder: "Undo" puts them back
             undo_offer(
                 request,
@@ -246,7 +263,10 @@ def selection_copy(request: HttpRequest) -> HttpResponse:
                 "%(count)d files copied to “%(name)s”.",
                 len(selection),
             )
-            % {"count": len(selection), "name": destination.name or _("My files")},
+            % {
+                "count": len(selection),
+                "name": selectors.folder_label_for(actor=me, folder=destination),
+            },
         )
         return redirect(back_url(request))
 
