@@ -321,7 +321,7 @@ def test_an_admin_creates_a_token_shown_once_and_hashed_then_revokes_it(
         "/directory/tokens/",
         {"name": "Entra ID", "successor_rule": "named", "successor": str(teammate.pk)},
     )
-    raw = page.content.decode().split('<code class="user-select-all">')[1].split("<")[0]
+    raw = page.content.decode().split('<code class="user-select-all text-break">')[1].split("<")[0]
     assert raw.startswith("sdscim_")
     token = DirectoryToken.objects.get()
     assert raw not in (token.token_hash, token.prefix)  # only its hash is kept

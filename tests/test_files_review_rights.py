@@ -11,6 +11,7 @@ from django.test import Client
 
 from accounts import tokens
 from accounts.models import Team, User
+from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from files import services
 from files.errors import FileNotFoundForActor
@@ -99,7 +100,7 @@ def test_a_caller_that_skipped_the_lookup_is_refused_on_record(
         services.file_rename(actor=outsider, file=letter, name="pris.pdf")
 
     refusal = AuditEvent.objects.filter(
-        actor_id=str(outsider.pk), action="files.access", outcome=Outcome.DENIED
+        actor_id=str(outsider.pk), action=Action.FILES_ACCESS, outcome=Outcome.DENIED
     ).get()
     assert (refusal.target_type, refusal.target_id) == ("files.file", str(letter.pk))
     assert refusal.details["need"] == "manage"
