@@ -69,6 +69,17 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the data folder tests/settings.py made for this process: an xdist worker
+    ends with os._exit, so the atexit hook registered there never runs in it."""
+    import shutil
+
+    from tests import settings as test_settings
+
+    if test_settings.temporary_data_dir:
+        shutil.rmtree(test_settings.temporary_data_dir, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def default_language() -> Iterator[None]:
     """Each test starts in the site's language: a request in French (LocaleMiddleware
