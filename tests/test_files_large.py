@@ -159,7 +159,10 @@ def gunicorn(django_db_setup: None, django_db_blocker: Any) -> Iterator[Gunicorn
             f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:"
             f"{database['PORT']}/{database['NAME']}"
         )
-    keys.keyring()  # made once here, not raced for by two processes
+        # Made once here, not raced for by two processes. Inside the unblocked database:
+        # making a keyring first checks that no stored key needs a lost one, and this
+        # worker's data folder has none yet when no earlier test of its made one.
+        keys.keyring()
     port = free_port()
     env = {
         **os.environ,
