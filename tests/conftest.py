@@ -69,6 +69,17 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the data folder tests/settings.py made for this process: an xdist worker
+    ends with os._exit, so the atexit hook registered there never runs in it."""
+    import shutil
+
+    from tests import settings as test_settings
+
+    if test_settings.temporary_data_dir:
+        shutil.rmtree(test_settings.temporary_data_dir, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def default_language() -> Iterator[None]:
     """Each test starts in the site's language: a request in French (LocaleMiddleware
@@ -315,12 +326,19 @@ def site_admin(db: None) -> User:
 
 # --- Browser ------------------------------------------------------------------------
 
+# How long a browser step may take before it fails: Playwright's own default. A deadline,
+# not a pause: steps wait for what they need (``expect``, ``wait_for``, a load state) and
+# go on as soon as it is there; this only decides how long a loaded CI machine may take.
+BROWSER_TIMEOUT_MS = 30_000
+
 
 @pytest.fixture(scope="session")
 def chromium(service_url: Callable[[str], str]) -> Iterator[Any]:
     """Debian's Chromium driven by Playwright (no browser download)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # ``expect`` retries its assertion for 5 s unless told: as long as any other step.
+    expect.set_options(timeout=BROWSER_TIMEOUT_MS)
     executable = service_url("chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -364,6 +382,6 @@ class BrowserPage:
 def browser_page(chromium: Any, live_server: Any) -> Iterator[BrowserPage]:
     context = chromium.new_context(base_url=live_server.url, locale="en-GB")
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
     yield BrowserPage(page)
     context.close()

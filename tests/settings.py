@@ -12,18 +12,51 @@ import tempfile
 
 import environ
 
-if "SECUREDRIVE_DATA_DIR" not in os.environ:
-    # A private data folder for this test process (each xdist worker has its own), removed
-    # when the process ends: the large-file tests leave gigabytes of blobs in it.
-    _data_dir = tempfile.mkdtemp(prefix="securedrive-test-")
-    os.environ["SECUREDRIVE_DATA_DIR"] = _data_dir
-    atexit.register(shutil.rmtree, _data_dir, ignore_errors=True)
+
+def _data_dir_of_this_test_process() -> str | None:
+    """Give this test process its own SECUREDRIVE_DATA_DIR (keyring, storage, file cache,
+    mail, checkpoints): xdist workers that share one see each other's cached values and
+    files.
+
+    The xdist controller imports these settings first (pytest-django) and its workers
+    inherit its environment, so "the variable is already set" cannot tell an operator's
+    folder from the controller's. SECUREDRIVE_TEST_DATA_DIR_OF names the worker a folder
+    was chosen for ("" for the controller or a run without xdist): a server or Celery
+    worker that a test starts with the worker's environment keeps the worker's folder
+    (it must read the same keyring and blobs), a new xdist worker gets its own.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    chosen_for = os.environ.get("SECUREDRIVE_TEST_DATA_DIR_OF")
+    if chosen_for == worker and "SECUREDRIVE_DATA_DIR" in os.environ:
+        return None
+    if chosen_for is None and "SECUREDRIVE_DATA_DIR" in os.environ:
+        # The operator's folder: kept, and each worker works in a subfolder of it.
+        os.environ["SECUREDRIVE_TEST_DATA_PARENT"] = os.environ["SECUREDRIVE_DATA_DIR"]
+    operator_folder = os.environ.get("SECUREDRIVE_TEST_DATA_PARENT")
+    if operator_folder:
+        data_dir = os.path.join(operator_folder, worker) if worker else operator_folder
+        os.makedirs(data_dir, exist_ok=True)
+    else:
+        # A temporary folder removed when this process ends (the large-file tests leave
+        # gigabytes of blobs in it): at exit, and by conftest's pytest_unconfigure in an
+        # xdist worker, which ends with os._exit (no atexit).
+        data_dir = tempfile.mkdtemp(prefix=f"securedrive-test-{worker or 'main'}-")
+        atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
+    os.environ["SECUREDRIVE_DATA_DIR"] = data_dir
+    os.environ["SECUREDRIVE_TEST_DATA_DIR_OF"] = worker
+    return None if operator_folder else data_dir
+
+
+# The folder this process made for itself, to remove when it ends; None for a folder an
+# operator or a parent test process chose.
+temporary_data_dir = _data_dir_of_this_test_process()
 os.environ.pop("DATABASE_URL", None)
 os.environ["SECUREDRIVE_PROFILE"] = "embedded"
 
-from securedrive import config
-from securedrive.settings import *  # noqa: F403
-from securedrive.settings import DATA_DIR
+# The data folder must be chosen before the project's settings read it.
+from securedrive import config  # noqa: E402
+from securedrive.settings import *  # noqa: E402, F403
+from securedrive.settings import DATA_DIR  # noqa: E402
 
 _test_database_url = os.environ.get("SECUREDRIVE_TEST_DATABASE_URL", "")
 if _test_database_url:

@@ -135,12 +135,13 @@ class SmtpServer:
             self.messages.append(mail)
             self._arrived.notify_all()
 
-    def wait_for(self, count: int = 1, *, timeout: float = 10.0) -> list[ReceivedMail]:
+    def wait_for(self, count: int = 1, *, timeout: float = 60.0) -> list[ReceivedMail]:
         """The first ``count`` messages, waiting for them if needed.
 
         Django's SMTP backend returns only after the server accepted the DATA, so a
         message sent by the test's own thread is already here; this is for messages
-        sent by another process or thread (a live server, a worker).
+        sent by another process or thread (a live server, a worker). It returns as soon
+        as they are here: the deadline is for a loaded machine, not a pause.
         """
         deadline = time.monotonic() + timeout
         with self._arrived:
@@ -148,7 +149,8 @@ class SmtpServer:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(
-                        f"expected {count} message(s), received {len(self.messages)}"
+                        f"expected {count} message(s) within {timeout:g} s, "
+                        f"received {len(self.messages)}"
                     )
                 self._arrived.wait(left)
             return list(self.messages[:count])

@@ -48,7 +48,7 @@ from sharing.services.links import share_link_create, share_link_revoke
 from sso import account_link, providers
 from sso.models import ExternalIdentity
 from sso.views import PENDING_LINK_SESSION_KEY
-from tests.conftest import user_create
+from tests.conftest import BROWSER_TIMEOUT_MS, user_create
 from tests.dicom_factory import ct_study
 from tests.files_helpers import Backend, root_of, version_store
 from tests.helpers import (
@@ -814,7 +814,7 @@ def browser_as(chromium: Any, live_server: Any, language: str, session: str | No
         )
     context.add_cookies(cookies)
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
     return page
 
 

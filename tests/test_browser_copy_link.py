@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from playwright.sync_api import expect
 
 from accounts.models import User
 from sharing.models import FileRequest
@@ -36,15 +37,18 @@ def test_a_clinician_copies_the_link_of_a_new_file_request(
 
     expiry = page.get_by_role("group", name="Available for")
     last_day = expiry.get_by_label("Last day (included)")
-    assert not last_day.is_visible()  # a preset is chosen: no date to give
+    expect(last_day).to_be_hidden()  # a preset is chosen: no date to give
     expiry.get_by_label("until a date").check()
-    assert last_day.is_visible()
+    expect(last_day).to_be_visible()
     expiry.get_by_label("7 days").check()
-    assert not last_day.is_visible()
+    expect(last_day).to_be_hidden()
     page.get_by_role("button", name="Create the link").click()
 
     shown = page.locator("#request-url").input_value()
     assert shown.startswith(f"{settings.SITE_URL}/r/")
+    # The click waited for the new page to arrive, not for its deferred scripts: the
+    # copy button does nothing until copy.js has bound it (at DOMContentLoaded).
+    page.wait_for_load_state("load")
     page.get_by_role("button", name="Copy the link").click()
     page.get_by_role("status").filter(has_text="Copied").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == shown

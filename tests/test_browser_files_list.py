@@ -120,6 +120,8 @@ def test_echo_finds_and_opens_the_echography_in_a_teammates_shared_folder(
     link = page.locator("#search-results").get_by_role("link", name=echo.name)
     link.wait_for()
     assert "Études" in page.locator(f'#search-results [data-file="{echo.pk}"]').inner_text()
+    # Measured once the stylesheets apply: Enter waited for the page to arrive only.
+    page.wait_for_load_state("load")
     wide = page.evaluate(WIDEST)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide
     link.click()

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
@@ -193,8 +194,7 @@ def test_a_study_zip_is_scanned_indexed_viewed_and_sent_deidentified_from_the_br
     page.locator("#study-search button[type=submit]").click()
     page.locator("#study-results").get_by_role("link").first.click()
     series = page.locator("#study-series > li")
-    series.first.wait_for()
-    assert series.count() == 3
+    expect(series).to_have_count(3)
     for index, count in enumerate(SERIES):
         assert f"{count} images" in series.nth(index).inner_text()
     page.wait_for_selector("#imaging-viewer[data-loaded='true']", state="attached", timeout=slow)

@@ -17,6 +17,7 @@ import time_machine
 from django.conf import settings
 from django.test import Client
 from django_otp_webauthn.models import WebAuthnCredential
+from playwright.sync_api import expect
 from pytest_django import Settings
 
 from accounts import invitations, mfa
@@ -58,6 +59,9 @@ def assert_id_signed_out(session_key: str) -> None:
 
 
 def sign_out(page: Any) -> None:
+    # The menu opens through Bootstrap, a deferred script: after a page reached by a click
+    # (which waits for the page to arrive, not to load) it may not be listening yet.
+    page.wait_for_load_state("load")
     page.locator("#user-menu").click()
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("heading", name="Sign in to SecureDrive").wait_for()
@@ -85,6 +89,7 @@ def test_invited_clinician_sets_up_an_authenticator_app_then_signs_in_with_it(
     page.get_by_role("link", name="Use an authenticator app").click()
     secret = page.locator("#totp-secret").inner_text().replace(" ", "")
     app = pyotp.TOTP(secret)  # what the phone computes after scanning the QR code
+    page.wait_for_load_state("load")  # images included: the QR code is decoded by then
     assert page.locator("#totp-qr-code").evaluate("img => img.naturalWidth") > 100
     browser_page.screenshot("mfa-totp-add")
     page.get_by_label("6-digit code shown by the app").fill(app.now())
@@ -92,6 +97,7 @@ def test_invited_clinician_sets_up_an_authenticator_app_then_signs_in_with_it(
     page.get_by_role("button", name="Confirm and add").click()
 
     page.get_by_role("heading", name="Your recovery codes").wait_for()
+    expect(page.locator("#recovery-codes li")).to_have_count(10)
     codes = page.locator("#recovery-codes li").all_inner_texts()
     assert len(set(codes)) == 10
     browser_page.screenshot("mfa-recovery-codes")
@@ -148,7 +154,7 @@ def test_clinician_creates_a_passkey_then_signs_in_with_it(
     page.get_by_role("heading", name="Your recovery codes").wait_for()
     assert session_id(page) != before_first_passkey
     assert_id_signed_out(before_first_passkey)
-    assert page.locator("#recovery-codes li").count() == 10
+    expect(page.locator("#recovery-codes li")).to_have_count(10)
     passkey = WebAuthnCredential.objects.get(user=owner)
     assert passkey.name == "Ward laptop"
     page.get_by_role("link", name="I have saved my codes").click()

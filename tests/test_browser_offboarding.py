@@ -16,7 +16,7 @@ from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent
 from sharing.services import transfers
-from tests.conftest import BrowserPage
+from tests.conftest import BROWSER_TIMEOUT_MS, BrowserPage
 from tests.files_helpers import content_of, version_store
 from tests.helpers import client_signed_in
 from tests.smtp_server import SmtpServer
@@ -42,7 +42,7 @@ def browser_signed_in(chromium: Any, live_server: Any, user: User) -> BrowserPag
         ]
     )
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
     return BrowserPage(page)
 
 

@@ -15,7 +15,7 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
 from sharing.services.links import share_link_create
-from tests.conftest import BrowserPage
+from tests.conftest import BROWSER_TIMEOUT_MS, BrowserPage
 from tests.files_helpers import Backend, root_of, version_store
 from tests.media_samples import MP4_CLIP, jpeg_bytes, pdf_bytes
 from tests.test_browser_share_link import browser_signed_in
@@ -77,7 +77,7 @@ def test_previews_of_a_pdf_a_photo_and_a_video_as_owner_and_through_a_view_only_
     _link, token = share_link_create(actor=owner, target=folder, view_only=True)
     context = chromium.new_context(base_url=live_server.url, locale="en-GB")
     recipient = BrowserPage(context.new_page())
-    recipient.page.set_default_timeout(15_000)
+    recipient.page.set_default_timeout(BROWSER_TIMEOUT_MS)
     recipient.page.goto(f"/s/{token}/")
     assert recipient.page.locator("#link-view-only").is_visible()
     assert recipient.page.locator("#link-download-all").count() == 0

@@ -20,7 +20,7 @@ from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent
 from sharing.models import ShareLink
-from tests.conftest import BrowserPage
+from tests.conftest import BROWSER_TIMEOUT_MS, BrowserPage
 from tests.files_helpers import Backend, content_of, root_of, version_store
 from tests.helpers import client_signed_in
 
@@ -48,7 +48,7 @@ def browser_signed_in(chromium: Any, live_server: Any, user: User) -> BrowserPag
         ]
     )
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
     return BrowserPage(page)
 
 
@@ -73,7 +73,7 @@ def test_a_radiologist_downloads_through_a_protected_link_until_it_is_withdrawn(
     # The radiologist: another browser, no account, no cookie of the hospital.
     recipient_context = chromium.new_context(base_url=live_server.url, locale="en-GB")
     radiologist = BrowserPage(recipient_context.new_page())
-    radiologist.page.set_default_timeout(15_000)
+    radiologist.page.set_default_timeout(BROWSER_TIMEOUT_MS)
     radiologist.page.goto(path)
     radiologist.page.get_by_label("Password").fill(PASSWORD)
     radiologist.page.get_by_role("button", name="Continue").click()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from typing import Any
 
 from django.conf import settings
@@ -93,13 +92,14 @@ def test_an_upload_cut_by_a_network_drop_resumes_by_itself_when_the_network_is_b
         route.continue_()
 
     page.route("**/api/v1/uploads/**", network)
-    page.locator("#upload-files").set_input_files(
-        [{"name": "Scanner thorax.dcm", "mimeType": "application/dicom", "buffer": study}]
-    )
-    page.wait_for_function("() => true")  # let the route handler run
-    deadline = time.monotonic() + 15
-    while not drop and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
+    # The route handler runs while Playwright waits: for the PATCH it cut, however long
+    # a loaded machine takes to get there.
+    with page.expect_event(
+        "requestfailed", predicate=lambda request: request.method == "PATCH", timeout=120_000
+    ):
+        page.locator("#upload-files").set_input_files(
+            [{"name": "Scanner thorax.dcm", "mimeType": "application/dicom", "buffer": study}]
+        )
     assert drop, "the upload never reached its third PATCH"
     page.context.set_offline(True)
     page.locator(".upload-status", has_text="Connection lost").wait_for()
@@ -243,8 +243,13 @@ def test_a_file_whose_name_is_refused_says_why_at_once_instead_of_retrying(
         [{"name": "re\u200bport.txt", "mimeType": "text/plain", "buffer": b"compte rendu\n"}]
     )
     failed = page.locator(".upload-row.list-group-item-danger")
-    failed.wait_for(timeout=5000)
+    # Retries would take over two minutes (RETRY_DELAYS in dropzone.js) before the row
+    # failed; 30 s tells them apart on a loaded machine too.
+    failed.wait_for(timeout=30_000)
     assert "Failed: A name cannot contain invisible" in failed.inner_text()
-    time.sleep(1.5)  # a retry would have gone out by now (the first two come at 0 s and 1 s)
+    # A retry would have gone out by now (the first two come at 0 s and 1 s). Waited
+    # through Playwright, not time.sleep: its "request" events reach the test only while
+    # it waits in a Playwright call, so a sleep hid any retry from ``creations``.
+    page.wait_for_timeout(1500)
     assert len(creations) == 1
     assert not File.objects.exists()

@@ -37,7 +37,9 @@ from tests.conftest import missing_service
 
 ROOT = Path(__file__).resolve().parent.parent
 CLAMAV_SIGNATURES = ROOT / "tests" / "clamav"
-VERDICT_TIMEOUT_S = 90  # the promise is 5 minutes; the stack does it in seconds
+# The promise is 5 minutes; the stack does it in seconds, or in a minute or two on a
+# loaded machine (a deadline, not a pause: verdicts are polled).
+VERDICT_TIMEOUT_S = 240
 
 pytestmark = [pytest.mark.xdist_group("faults")]
 
@@ -165,7 +167,7 @@ class Stack:
              "--dir", str(self.folder), "--appendonly", "yes", "--save", ""],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_for(lambda: port_open(self.redis_port), timeout_s=15, what="Redis up")
+        wait_for(lambda: port_open(self.redis_port), timeout_s=60, what="Redis up")
 
     def redis_stop(self) -> None:
         assert self.redis is not None
@@ -348,8 +350,9 @@ def a_worker_killed_in_the_middle_of_a_scan_is_taken_over_within_its_lease(
     started = time.monotonic()
     assert_one_verdict_each(stack, [version, queued], "available")
     # The lease (4 s) and the sweeper (every 2 s) bring it back, not Redis's visibility
-    # timeout (an hour here, 6 hours in production).
-    assert time.monotonic() - started < 60
+    # timeout (an hour here, 6 hours in production): within the 5 minutes promised, which
+    # a loaded machine keeps, where it did not always keep 60 s.
+    assert time.monotonic() - started < 300
     assert_worker_still_scanning(stack)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.test import Client
+from playwright.sync_api import expect
 
 from accounts.models import User
 from files import services
@@ -91,8 +92,7 @@ def test_a_clinician_uploads_a_file_and_makes_a_folder_in_chromium(
 
     page.get_by_label("New folder").fill("Imagerie")
     page.get_by_role("button", name="Create").click()
-    page.get_by_role("heading", level=1).or_(page.locator(".breadcrumb .active")).first.wait_for()
-    assert page.locator(".breadcrumb .active").inner_text() == "Imagerie"
+    expect(page.locator(".breadcrumb .active")).to_have_text("Imagerie")
     browser_page.screenshot("files-folder")
 
     assert File.objects.get().name == "Compte rendu.pdf"

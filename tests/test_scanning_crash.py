@@ -116,7 +116,14 @@ def workers(service_url: Callable[[str], str]) -> Iterator[Workers]:
     running.stop_all()
 
 
-def wait_for(condition: Callable[[], bool], *, timeout_s: float, what: str) -> None:
+# How long a scan step may take: seconds here, minutes on a loaded shared machine. A
+# deadline, not a pause: wait_for polls and returns as soon as the step is done.
+SCAN_TIMEOUT_S = 120
+
+
+def wait_for(
+    condition: Callable[[], bool], *, what: str, timeout_s: float = SCAN_TIMEOUT_S
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if condition():
@@ -163,12 +170,12 @@ def test_a_scan_whose_pool_process_is_killed_is_redelivered_and_completes(
     assert status_of(version) == ScanStatus.PENDING
     worker = workers.start()
     workers.send_finalize(version)
-    wait_for(lambda: status_of(version) == ScanStatus.SCANNING, timeout_s=30, what="scanning")
+    wait_for(lambda: status_of(version) == ScanStatus.SCANNING, what="scanning")
     time.sleep(1.0)  # well inside the ~4 s scan
     [child] = pool_children(worker)
     os.kill(child, signal.SIGKILL)
 
-    wait_for(lambda: status_of(version) == ScanStatus.AVAILABLE, timeout_s=30, what="available")
+    wait_for(lambda: status_of(version) == ScanStatus.AVAILABLE, what="available")
     [output] = workers.stop_all()
     assert "signal 9 (SIGKILL)" in output  # the first run really died
     assert output.count("files.tasks.version_finalize") >= 2  # and ran again
@@ -181,12 +188,12 @@ def test_a_scan_whose_whole_worker_is_killed_is_completed_by_a_second_worker(
     version = stored_version(owner)
     first = workers.start()
     workers.send_finalize(version)
-    wait_for(lambda: status_of(version) == ScanStatus.SCANNING, timeout_s=30, what="scanning")
+    wait_for(lambda: status_of(version) == ScanStatus.SCANNING, what="scanning")
     time.sleep(1.0)
     os.killpg(first.pid, signal.SIGKILL)  # the worker and its pool child, no goodbye
     first.wait(timeout=10)
     assert status_of(version) == ScanStatus.SCANNING  # the dead run's claim is left over
 
     workers.start()  # restores the unacked message once its visibility timeout passed
-    wait_for(lambda: status_of(version) == ScanStatus.AVAILABLE, timeout_s=40, what="available")
+    wait_for(lambda: status_of(version) == ScanStatus.AVAILABLE, what="available")
     assert scan_verdicts(version) == ["available"]

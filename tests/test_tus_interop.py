@@ -45,7 +45,7 @@ class Server:
 
     def worker_pid(self) -> int:
         children = Path(f"/proc/{self.master.pid}/task/{self.master.pid}/children")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a deadline for a loaded machine, not a pause
         while time.monotonic() < deadline:
             found = children.read_text().split()
             if found:
@@ -70,7 +70,8 @@ def _start(env: dict[str, str], log: Any) -> Server:
         stdout=log,
         stderr=log,
     )
-    deadline = time.monotonic() + 30
+    # Django's start-up took 16 s of wall clock (1.8 s of CPU) on a shared 2-core machine.
+    deadline = time.monotonic() + 120
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -93,7 +94,10 @@ def servers(django_db_setup: None, django_db_blocker: Any) -> Iterator[tuple[Ser
             f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:"
             f"{database['PORT']}/{database['NAME']}"
         )
-    keys.keyring()
+        # Made once here, not raced for by the two servers. Inside the unblocked
+        # database: making a keyring first checks that no stored key needs a lost one,
+        # and this worker's data folder has none yet when no earlier test of its made one.
+        keys.keyring()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -191,7 +195,14 @@ def test_web_worker_killed_mid_patch_the_client_resumes_from_the_committed_offse
         conn.putheader(name, value)
     conn.endheaders()
     conn.send(content[2 * CHUNK : 2 * CHUNK + 3 * CHUNK // 2])
-    time.sleep(0.5)
+    # Killed once the request has reserved the segments it seals (committed before it
+    # reads the body): indices the resumed upload must not seal again under the same
+    # header. Waited for, not slept: a loaded server can take seconds to get there.
+    committed = 2 * CHUNK // UploadSession.objects.get().segment_size
+    deadline = time.monotonic() + 60
+    while UploadSession.objects.get().segments_sealed <= committed:
+        assert time.monotonic() < deadline, "the PATCH did not reach the server within 60 s"
+        time.sleep(0.05)
     os.kill(worker, signal.SIGKILL)
     with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):  # noqa: PT012
         # The rest of the body, then the answer: the connection died with the worker.
