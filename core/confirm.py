@@ -37,11 +37,13 @@ def confirmation_page(
     details_template: str = "",
     details: Mapping[str, object] | None = None,
     extra_fields: Mapping[str, str] | None = None,
+    reversible: bool = False,
 ) -> HttpResponse:
     """The page that asks; its form posts the same fields again, to the same URL, with
     ``confirmed=yes``. ``details_template`` replaces the plain list of losses (with
     ``details`` as its context); ``extra_fields`` are posted along (replacing any field
-    of the same name)."""
+    of the same name). ``reversible``: a grave step that can be reversed later (a
+    switch): the page lists what will happen and does not say it cannot be undone."""
     extra = dict(extra_fields or {})
     carried = [
         (name, value)
@@ -58,6 +60,7 @@ def confirmation_page(
         "carried": carried,
         "confirm_field": CONFIRM_FIELD,
         "details_template": details_template,
+        "reversible": reversible,
         **(details or {}),
     }
     return render(request, "includes/confirm.html", context)

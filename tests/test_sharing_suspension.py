@@ -62,6 +62,9 @@ def test_a_suspension_stops_every_link_until_it_is_lifted(owner: User, site_admi
     admin = client_signed_in(site_admin)
     asked = admin.post(SUSPENSION, {"suspend": "yes"})
     assert "Suspend every external link and transfer now?" in asked.content.decode()
+    # A switch, not a loss: the page says it can be reversed, not "cannot be undone".
+    assert "You can reverse it later from the same page." in asked.content.decode()
+    assert "This cannot be undone." not in asked.content.decode()
     assert radiologist.get(page).status_code == 200  # asked, not yet confirmed
     switch(admin, suspend=True)
     switched = AuditEvent.objects.get(action=Action.SHARING_EXTERNAL_SUSPEND)

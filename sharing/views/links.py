@@ -238,6 +238,7 @@ def external_suspension(request: HttpRequest) -> HttpResponse:
                 ],
                 button=_("Suspend external sharing"),
                 cancel_url=back,
+                reversible=True,
             )
         return confirmation_page(
             request,
@@ -251,6 +252,7 @@ def external_suspension(request: HttpRequest) -> HttpResponse:
             ],
             button=_("Lift the suspension"),
             cancel_url=back,
+            reversible=True,
         )
     try:
         changed = suspension.external_sharing_suspend(
