@@ -40,9 +40,9 @@ SIZES = [0, 1, 999, 1000, 1049, 1050, 1250, 999_949, 999_950, 314_572_800, 3_145
 def test_the_list_and_the_uploader_write_every_size_the_same_way() -> None:
     """Before: the list used Django's filesizeformat (÷1024, "300.0 MB") and the uploader
     ÷1000 ("314.6 MB") for the same 314,572,800 bytes."""
-    assert size_text(314_572_800) == "314.6 MB"
-    assert size_text(1250) == "1.3 kB"  # halves round up on both sides
-    assert size_text(999_950) == "1.0 MB"  # never "1000.0 kB"
+    assert size_text(314_572_800) == "314.6\u00a0MB"
+    assert size_text(1250) == "1.3\u00a0kB"  # halves round up on both sides
+    assert size_text(999_950) == "1.0\u00a0MB"  # never "1000.0 kB"
     script = Path(settings.BASE_DIR, "static/securedrive/dropzone.js").read_text()
     for lang in ("en", "fr"):
         program = (
@@ -61,8 +61,8 @@ def test_the_list_and_the_uploader_write_every_size_the_same_way() -> None:
         with translation.override(lang):
             assert json.loads(run.stdout) == [size_text(size) for size in SIZES], lang
     with translation.override("fr"):
-        assert size_text(314_572_800) == "314,6 Mo"
-        assert size_text(1) == "1 octet"
+        assert size_text(314_572_800) == "314,6\u00a0Mo"
+        assert size_text(1) == "1\u00a0octet"
 
 
 def test_types_are_said_in_words_in_both_languages(owner: User) -> None:
