@@ -15,6 +15,8 @@ from files.models import Favourite, File, Folder
 
 HOME_RECENT_COUNT = 10
 HOME_FAVOURITES_COUNT = 50
+# Stars read at a time while looking for live ones (stale stars are skipped).
+FAVOURITES_BATCH = 100
 
 
 def favourite_set(*, actor: User, item: File | Folder, starred: bool) -> None:
@@ -42,24 +44,52 @@ def favourite_ids_for(*, actor: User, files: list[File], folders: list[Folder]) 
 
 
 def favourites_for(*, actor: User) -> list[File | Folder]:
-    """The person's starred items they may still read, newest star first."""
+    """The person's starred items they may still read, newest star first, at most
+    ``HOME_FAVOURITES_COUNT`` of them.
+
+    Stale stars (on items trashed, purged or no longer shared with the person) do not
+    count against that number: stars are read newest first, a batch at a time, until
+    enough live ones are found. Before, the newest 50 stars were read and then
+    filtered, so someone with many stale stars saw few favourites, or none. Stars on
+    items gone for good (purged) or no longer readable are removed when met; stars on
+    items in the trash stay, so that restoring an item brings its star back.
+    """
+    items: list[File | Folder] = []
+    forgotten: list[int] = []
     stars = (
         Favourite.objects.filter(user=actor)
         .select_related("file__space", "file__folder", "file__current_version", "folder__space")
-        .order_by("-created_at")[:HOME_FAVOURITES_COUNT]
+        .order_by("-created_at", "-pk")
     )
-    items: list[File | Folder] = []
-    for star in stars:
-        item: File | Folder | None = star.file or star.folder
-        if item is None or item.deleted_at is not None or item.purged_at is not None:
-            continue
-        if isinstance(item, File):
-            permission = selectors.file_permission(actor=actor, file=item)
-        else:
-            permission = selectors.folder_permission(actor=actor, folder=item)
-        if permission >= selectors.Permission.VIEW:
-            items.append(item)
+    start = 0
+    while len(items) < HOME_FAVOURITES_COUNT:
+        batch = list(stars[start : start + FAVOURITES_BATCH])
+        start += len(batch)
+        for star in batch:
+            item: File | Folder | None = star.file or star.folder
+            if item is None or item.purged_at is not None:
+                forgotten.append(star.pk)
+            elif item.deleted_at is not None:
+                continue  # in the trash: kept for a restore, not shown
+            elif _readable(actor=actor, item=item):
+                items.append(item)
+                if len(items) == HOME_FAVOURITES_COUNT:
+                    break
+            else:
+                forgotten.append(star.pk)  # no longer shared with the person
+        if len(batch) < FAVOURITES_BATCH:
+            break
+    if forgotten:
+        Favourite.objects.filter(user=actor, pk__in=forgotten).delete()
     return items
+
+
+def _readable(*, actor: User, item: File | Folder) -> bool:
+    if isinstance(item, File):
+        permission = selectors.file_permission(actor=actor, file=item)
+    else:
+        permission = selectors.folder_permission(actor=actor, folder=item)
+    return permission >= selectors.Permission.VIEW
 
 
 def recent_files_for(*, actor: User) -> list[File]:

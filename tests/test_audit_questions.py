@@ -102,7 +102,7 @@ def test_auditor_types_part_of_a_name_and_sees_every_download_in_words(
     assert "2026-01-15 09:30:00 CET" in page  # 08:30 UTC in Paris, with the zone
     assert "When (Europe/Paris)" in page
     assert "Firefox on Windows" in page
-    assert "5.0 kB" in page  # decimal units, as every size on the site (core/sizes.py)
+    assert "5.0\u00a0kB" in page  # decimal units, as every size on the site (core/sizes.py)
     assert "complete" in page
     actions = {row.event.action for row in history.context["rows"]}
     assert Action.AUDIT_CONSOLE_VIEW not in actions

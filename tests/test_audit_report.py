@@ -62,7 +62,8 @@ def test_a_report_on_a_file_is_printable_evidence_with_its_signed_exports(
         assert "securedrive/audit-report.css" in page  # its print rules (A4, no navigation)
         totals = page[page.index('id="report-totals"') : page.index('id="report-integrity"')]
         assert "2 (2 complete)" in totals  # Alice's download and the radiologist's
-        assert "9.8\xa0KB" in totals
+        # Decimal, as the console's rows (core/sizes.py): was Django's binary "9.8 KB".
+        assert "10.0\xa0kB" in totals
         assert RECIPIENT in totals
         assert "Alice Martin" in totals
         assert "It covers every event of this report." in page

@@ -221,8 +221,8 @@ def test_every_way_a_pdf_left_is_one_row_in_its_history_and_in_the_csv(
     assert sum("by transfer" in text.split("\t")[1] for text in downloads) == 2
     ours = [text for text in downloads if text.split("\t")[1].startswith("Alice Martin")]
     assert "version 2" in ours[0], ours
-    assert "7.0 kB" in ours[0].split("\t")[5], ours
-    assert sum("5.0 kB" in text.split("\t")[5] for text in downloads) == 4, texts
+    assert "7.0\u00a0kB" in ours[0].split("\t")[5], ours
+    assert sum("5.0\u00a0kB" in text.split("\t")[5] for text in downloads) == 4, texts
     assert "link:" not in tab.page.content()
     tab.screenshot("audit-every-way-out")
 

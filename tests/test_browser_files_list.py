@@ -18,6 +18,7 @@ from accounts.models import Team, User
 from files import services
 from sharing.models import ShareRole
 from sharing.services import shares
+from sharing.services.links import share_link_create
 from tests.conftest import BrowserPage
 from tests.files_helpers import Backend, root_of, version_store
 from tests.helpers import client_signed_in
@@ -127,4 +128,69 @@ def test_echo_finds_and_opens_the_echography_in_a_teammates_shared_folder(
     link.click()
     page.wait_for_url(f"**/files/{echo.pk}/")
     page.get_by_role("heading", name=echo.name).wait_for()
+    assert browser_page.console_errors == []
+
+
+# Where a row's buttons are, and whether each is wholly on the screen.
+BUTTONS_OFF_SCREEN = """selector => [...document.querySelectorAll(selector)]
+  .filter(e => { const box = e.getBoundingClientRect();
+    return box.width > 0 && (box.left < 0 || box.right > window.innerWidth); })
+  .map(e => e.innerText.trim() + ' ' + Math.round(e.getBoundingClientRect().right) + 'px')"""
+
+
+def test_on_a_phone_every_row_and_its_buttons_fit_the_screen_in_both_languages(
+    browser_page: BrowserPage,
+    live_server: Any,
+    owner: User,
+    teammate: User,
+    team: Team,
+    folder_backend: Backend,
+) -> None:
+    """Before: on a 390 px phone the links list and a team's members scrolled sideways
+    inside their box, "Withdraw" and "Remove" 500 px off to the right, out of sight.
+    The tables now read as a list of cards there, each value under its column's name,
+    and stay tables for screen readers."""
+    root = root_of(owner)
+    long_name = "Compte-rendu_consultation_cardiologie_Dupont-Marie_2026-12-01_final.pdf"
+    report = version_store(actor=owner, folder=root, name=long_name, content=b"%PDF").file
+    share_link_create(actor=owner, target=report, recipient_email="dr.radio@clinique.example")
+    theirs = version_store(
+        actor=teammate, folder=root_of(teammate), name="Échographie Martin.pdf", content=b"%PDF"
+    ).file
+    shares.share_create(actor=teammate, item=theirs, recipient=owner, role=ShareRole.VIEWER)
+    page = signed_in_page(browser_page, live_server, owner)
+    page.set_viewport_size({"width": 390, "height": 844})
+    pages = {
+        "files": (f"/files/folders/{root.pk}/", f'tr[data-file="{report.pk}"] .btn'),
+        "shared-with-me": ("/sharing/shared-with-me/", "#shared-with-me a"),
+        "team": (f"/accounts/teams/{team.slug}/", "main table .btn"),
+        "links": ("/sharing/links/", "#links-table .btn"),
+    }
+    words = {
+        "en": ("Withdraw", ["Shared item", "Link", "Status"]),
+        "fr": ("Retirer", ["Élément partagé", "Lien", "État"]),
+    }
+    for language, (withdraw, columns) in words.items():
+        page.context.add_cookies(
+            [{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}]
+        )
+        for name, (url, buttons) in pages.items():
+            page.goto(url)
+            page.wait_for_load_state("load")
+            assert page.locator(buttons).count() > 0, (language, name)
+            wide = page.evaluate(WIDEST)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, (name, wide)
+            assert page.evaluate(BUTTONS_OFF_SCREEN, buttons) == [], (language, name)
+            browser_page.screenshot(f"phone-{name}-{language}")
+        # The links list (the page last seen): its button in view, each value under its
+        # column's name in the page's language.
+        assert page.locator("#links-table").get_by_role("button", name=withdraw).is_visible()
+        labels = page.locator("#links-table tbody tr").first.locator("td[data-label]")
+        assert labels.evaluate_all("cells => cells.map(c => c.dataset.label)")[:3] == columns
+    # Still a table for a screen reader: Chromium's own accessibility tree, not the tags.
+    tree = page.context.new_cdp_session(page).send("Accessibility.getFullAXTree")
+    roles = [node.get("role", {}).get("value") for node in tree["nodes"]]
+    assert "table" in roles
+    assert roles.count("columnheader") >= 5
+    assert roles.count("cell") >= 5
     assert browser_page.console_errors == []

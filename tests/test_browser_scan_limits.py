@@ -45,7 +45,7 @@ def test_a_file_beyond_the_scanner_limit_is_refused_before_a_byte_is_sent(
         warning = refused.get_by_role("alert").inner_text()
         assert "Not sent: this file is larger than the virus scanner can check" in warning
         assert "Put it in a ZIP archive" in warning
-        assert warning.endswith("20.0 kB.")
+        assert warning.endswith("20.0\u00a0kB.")
         page.locator(".upload-row.upload-done").nth(1).wait_for()
         browser_page.screenshot("browser-upload-scan-limit")
 
@@ -89,7 +89,7 @@ def test_a_5_gib_file_is_refused_before_sending_under_block_and_sent_under_windo
     warning.wait_for()
     text = warning.inner_text()
     assert text.startswith("Not sent: this file is larger than the virus scanner can check")
-    assert text.endswith("2.1 GB.")  # 2 GiB - 1 MiB in the list's decimal units
+    assert text.endswith("2.1\u00a0GB.")  # 2 GiB - 1 MiB in the list's decimal units
     browser_page.screenshot("browser-upload-5gib-blocked")
     assert not UploadSession.objects.exists()  # not one byte, not even a session
 
@@ -99,7 +99,7 @@ def test_a_5_gib_file_is_refused_before_sending_under_block_and_sent_under_windo
     page.locator("#upload-files").set_input_files(str(echo))
     row = page.locator(".upload-row").last
     row.get_by_role("status").get_by_text("scanned in overlapping windows").wait_for()
-    row.locator(".upload-status", has_text="/ 5.4 GB").wait_for()  # bytes are going out
+    row.locator(".upload-status", has_text="/ 5.4\u00a0GB").wait_for()  # bytes are going out
     # Polled in the database (no page element says it), through Playwright so that the
     # page goes on; two minutes, for a loaded machine.
     deadline = time.monotonic() + 120

@@ -535,7 +535,7 @@ def test_an_upload_that_overflows_while_streaming_is_stopped(
 
     assert response.status_code == 413
     assert response["Connection"] == "close"
-    assert "500 bytes left of its quota" in response.content.decode()
+    assert "500\u00a0bytes left of its quota" in response.content.decode()
     assert File.objects.count() == 1
     assert len(list(folder_backend.everything())) == 1
 

@@ -8,6 +8,7 @@ confirmation as one item at a time."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -19,16 +20,19 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import translation
+from django.utils import timezone, translation
 
 from accounts.models import Team, User
 from audit.actions import Action
 from audit.models import AuditEvent
 from core.sizes import size_text
 from files import selectors, services
+from files.favourites import favourite_set
 from files.models import Favourite, File, FileVersion, Folder, ScanStatus, VersionThumbnail
 from files.names import name_key, name_search_key
 from files.types import file_kind
+from sharing.models import ShareRole
+from sharing.services import shares
 from tests.files_helpers import body_of, root_of, version_store
 from tests.helpers import CONFIRMED, client_signed_in
 
@@ -40,9 +44,9 @@ SIZES = [0, 1, 999, 1000, 1049, 1050, 1250, 999_949, 999_950, 314_572_800, 3_145
 def test_the_list_and_the_uploader_write_every_size_the_same_way() -> None:
     """Before: the list used Django's filesizeformat (÷1024, "300.0 MB") and the uploader
     ÷1000 ("314.6 MB") for the same 314,572,800 bytes."""
-    assert size_text(314_572_800) == "314.6 MB"
-    assert size_text(1250) == "1.3 kB"  # halves round up on both sides
-    assert size_text(999_950) == "1.0 MB"  # never "1000.0 kB"
+    assert size_text(314_572_800) == "314.6\u00a0MB"
+    assert size_text(1250) == "1.3\u00a0kB"  # halves round up on both sides
+    assert size_text(999_950) == "1.0\u00a0MB"  # never "1000.0 kB"
     script = Path(settings.BASE_DIR, "static/securedrive/dropzone.js").read_text()
     for lang in ("en", "fr"):
         program = (
@@ -61,8 +65,8 @@ def test_the_list_and_the_uploader_write_every_size_the_same_way() -> None:
         with translation.override(lang):
             assert json.loads(run.stdout) == [size_text(size) for size in SIZES], lang
     with translation.override("fr"):
-        assert size_text(314_572_800) == "314,6 Mo"
-        assert size_text(1) == "1 octet"
+        assert size_text(314_572_800) == "314,6\u00a0Mo"
+        assert size_text(1) == "1\u00a0octet"
 
 
 def test_types_are_said_in_words_in_both_languages(owner: User) -> None:
@@ -215,6 +219,53 @@ def test_the_home_page_shows_my_stars_and_recent_files_not_the_platform(
     assert "Compte rendu.pdf" not in other.get("/").content.decode()
     client.post(f"/files/{report.pk}/favourite/", {"starred": "0"})
     assert "Compte rendu.pdf" not in client.get("/").content.decode().split('id="home-recent"')[0]
+
+
+def test_stale_stars_do_not_hide_live_favourites_and_are_cleaned_when_seen(
+    owner: User, teammate: User
+) -> None:
+    """Before: the home page read the 50 newest stars, then dropped those on items
+    trashed, purged or no longer shared: behind 50 stale stars, Alice saw none of her
+    three live favourites."""
+    root = root_of(owner)
+    live = ["Bilan Dupont.pdf", "IRM Martin.dcm", "Courrier Durand.txt"]
+    for name in live:
+        file = version_store(actor=owner, folder=root, name=name, content=b"x").file
+        favourite_set(actor=owner, item=file, starred=True)
+    # Starred later: a file then trashed, one deleted for good, a teammate's file no
+    # longer shared with her, and 60 more in the trash (as the trash leaves them).
+    trashed = version_store(actor=owner, folder=root, name="Ancien bilan.pdf", content=b"x").file
+    purged = version_store(actor=owner, folder=root, name="Brouillon.txt", content=b"x").file
+    theirs = version_store(
+        actor=teammate, folder=root_of(teammate), name="Note de Tom.txt", content=b"x"
+    ).file
+    share = shares.share_create(actor=teammate, item=theirs, recipient=owner, role=ShareRole.VIEWER)
+    for item in (trashed, purged, theirs):
+        favourite_set(actor=owner, item=item, starred=True)
+    services.file_delete(actor=owner, file=trashed)
+    services.file_purge(actor=owner, file=services.file_delete(actor=owner, file=purged))
+    shares.share_delete(actor=teammate, share=share)
+    old = services.folder_create(actor=owner, parent=root, name="Vieux")
+    _many_files(old, 60)
+    File.objects.filter(folder=old).update(deleted_at=timezone.now())
+    later = timezone.now() + dt.timedelta(minutes=1)
+    Favourite.objects.bulk_create(
+        Favourite(user=owner, file=file, created_at=later)
+        for file in File.objects.filter(folder=old)
+    )
+    client = client_signed_in(owner)
+
+    favourites = client.get("/").content.decode().split('id="home-recent"')[0]
+    assert [name for name in live if name in favourites] == live
+    for name in ("Ancien bilan.pdf", "Brouillon.txt", "Note de Tom.txt", "Bilan 0000.pdf"):
+        assert name not in favourites
+    # The stars on what is gone for good or no longer shared are cleaned; a star in the
+    # trash stays, and its file comes back to the favourites with a restore.
+    starred = set(Favourite.objects.filter(user=owner).values_list("file__name", flat=True))
+    assert {"Brouillon.txt", "Note de Tom.txt"}.isdisjoint(starred)
+    assert "Ancien bilan.pdf" in starred
+    services.file_restore(actor=owner, file=trashed)
+    assert "Ancien bilan.pdf" in client.get("/").content.decode().split('id="home-recent"')[0]
 
 
 # --- Several items at once -----------------------------------------------------------------

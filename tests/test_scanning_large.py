@@ -418,13 +418,13 @@ def test_beyond_one_pass_the_block_policy_blocks_with_a_clear_message_in_both_la
 
     [message] = mail.outbox
     assert "Bloqué par la politique d\u2019analyse du site\xa0: aucune menace" in message.body
-    assert "en une passe (20,0 ko)" in message.body
+    assert "en une passe (20,0\u00a0ko)" in message.body
     assert "Ce que vous pouvez faire\xa0: le mettre dans une archive ZIP" in message.body
 
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     page = client.get(reverse("files:file", args=[version.file_id])).content.decode()
     assert "Blocked by the site&#x27;s scanning policy: no threat was found" in page
-    assert "larger than the virus scanner can check in one pass (20.0 kB)" in page
+    assert "larger than the virus scanner can check in one pass (20.0\u00a0kB)" in page
     assert "What you can do: put it in a ZIP archive" in page
 
 

@@ -17,6 +17,8 @@
     fr: { units: ["ko", "Mo", "Go", "To", "Po"], byte: "octet", bytes: "octets", point: "," },
   };
 
+  // Number and unit joined by a no-break space (U+00A0), as core/sizes.py: never "6" at
+  // the end of a line and "octets" on the next.
   function sizeText(bytes) {
     var lang = (document.documentElement.lang || "en").slice(0, 2).toLowerCase();
     var words = SIZE_WORDS[lang] || SIZE_WORDS.en;
@@ -24,7 +26,7 @@
     if (count < 1000) {
       // French takes the singular for 0 and 1, English for 1 only (as gettext does).
       var one = lang === "fr" ? count <= 1 : count === 1;
-      return count + " " + (one ? words.byte : words.bytes);
+      return count + "\u00a0" + (one ? words.byte : words.bytes);
     }
     // Tenths, halves rounded up, as core/sizes.py does in integers.
     var unit = 1;
@@ -36,7 +38,7 @@
       unit += 1;
       tenths = Math.round((count * 10) / Math.pow(1000, unit));
     }
-    return Math.floor(tenths / 10) + words.point + (tenths % 10) + " " + words.units[unit - 1];
+    return Math.floor(tenths / 10) + words.point + (tenths % 10) + "\u00a0" + words.units[unit - 1];
   }
 
   // The "detail" of a JSON refusal from the server, or "".
