@@ -376,7 +376,14 @@ def _deactivate(
     expected_digest: str | None,
 ) -> dict[str, Any]:
     with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=user.pk)
+        # The leaver's row first (docs/architecture.md, "Lock order"): a sharing write of
+        # theirs holds it from its first statement (accounts.still_active), so it either
+        # commits before this plan is made (and the plan withdraws what it made) or waits
+        # and is refused. ``FOR NO KEY UPDATE``, as the writes take it: ``FOR UPDATE``
+        # would also block their commit's foreign-key check on this row (``FOR KEY
+        # SHARE``) while they hold the audit chain's lock this transaction waits for: a
+        # deadlock.
+        user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         if not user.is_active:
             return {"already_inactive": True}
         # Again with the holders' rows locked: two administrators deactivating each

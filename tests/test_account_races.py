@@ -1,0 +1,189 @@
+"""Two people, or a person and the directory, act on the same accounts at the same
+instant, on the real PostgreSQL: what each sees, checks and writes must hold together.
+
+Each race holds both transactions at the audit chain's lock (taken by every audited
+change) until both have done their checks: the widest window two real requests can
+meet in. Then both go on, in whichever order PostgreSQL lets them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from accounts import offboarding
+from accounts.models import User
+from audit.actions import Action
+from audit.models import AuditEvent, Outcome
+from files.models import File
+from sharing.errors import FileRequestRuleError, LinkRuleError, TransferRuleError
+from sharing.models import FileRequest, ShareLink, Transfer
+from sharing.services import file_requests, links, transfers
+from tests.files_helpers import content_of, root_of, version_store
+from tests.helpers import threads_join
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("on_postgres", "folder_backend", "small_segments"),
+]
+
+AUDIT_CHAIN_LOCK = 1589682385  # audit/migrations/0003_append_function.py
+
+
+def lock_waiters() -> int:
+    """Backends of this database waiting for a lock (row or advisory), this one aside."""
+    with connection.cursor() as cursor:
+        # Read afresh even inside a transaction (statistics are a snapshot otherwise).
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@contextmanager
+def audit_held() -> Iterator[None]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [AUDIT_CHAIN_LOCK])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [AUDIT_CHAIN_LOCK])
+
+
+def together(*works: Callable[[], Any], people_held: tuple[User, ...] = ()) -> list[Any]:
+    """Run ``works`` in threads of their own (each its own connection), released
+    together, held at the audit chain's lock (and at the rows of ``people_held``) until
+    all of them wait on a lock; then let them go. Returns what each returned or
+    raised."""
+    results: list[Any] = [None] * len(works)
+    barrier = threading.Barrier(len(works))
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = works[index]()
+        except BaseException as error:  # reported by the caller, with the others
+            results[index] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(works))]
+    try:
+        with audit_held(), transaction.atomic():
+            list(User.objects.select_for_update().filter(pk__in=[p.pk for p in people_held]))
+            for thread in threads:
+                thread.start()
+            for _attempt in range(3000):
+                if lock_waiters() >= len(works):
+                    break
+                threading.Event().wait(0.01)
+            else:
+                raise AssertionError("the transactions never all came to wait")
+    finally:
+        threads_join(*threads, timeout_s=120)
+    return results
+
+
+def in_a_week() -> dt.datetime:
+    return timezone.now() + dt.timedelta(days=7)
+
+
+# --- A leaver's sharing under way while the administrator deactivates them ------------------
+
+
+def report_of(owner: User) -> File:
+    return version_store(
+        actor=owner, folder=root_of(owner), name="compte-rendu.pdf", content=content_of(800)
+    ).file
+
+
+def link_write(owner: User) -> Callable[[], Any]:
+    report = report_of(owner)
+    return lambda: links.share_link_create(
+        actor=owner, target=report, expires_at=in_a_week(), recipient_email="ami@mail.example"
+    )
+
+
+def transfer_write(owner: User) -> Callable[[], Any]:
+    return lambda: transfers.transfer_create(
+        actor=owner, subject="IRM genou", expires_at=in_a_week()
+    )
+
+
+def file_request_write(owner: User) -> Callable[[], Any]:
+    folder = root_of(owner)
+    return lambda: file_requests.file_request_create(
+        actor=owner, folder=folder, title="Vos analyses", expires_at=in_a_week()
+    )
+
+
+# What offboarding withdraws (internal shares the leaver made stay with the files, by
+# design: docs/accounts.md). name: (prepare the write, what is left alive, its action)
+SHARING_WRITES: dict[str, tuple[Callable[[User], Callable[[], Any]], Callable[[], Any], str]] = {
+    "link": (
+        link_write,
+        lambda: ShareLink.objects.filter(revoked_at__isnull=True),
+        Action.SHARING_LINK_CREATE,
+    ),
+    "transfer": (
+        transfer_write,
+        lambda: Transfer.objects.filter(revoked_at__isnull=True, purged_at__isnull=True),
+        Action.SHARING_TRANSFER_CREATE,
+    ),
+    "file request": (
+        file_request_write,
+        lambda: FileRequest.objects.filter(closed_at__isnull=True),
+        Action.SHARING_REQUEST_CREATE,
+    ),
+}
+REFUSALS = (LinkRuleError, TransferRuleError, FileRequestRuleError)
+
+
+@pytest.mark.parametrize("write", list(SHARING_WRITES))
+def test_what_a_leaver_shares_while_being_deactivated_is_withdrawn_or_refused(
+    write: str, owner: User, site_admin: User
+) -> None:
+    """Alice's form is posted at the very moment the administrator deactivates her.
+    Before, the write asked whether she was active without locking her row: the
+    offboarding made its plan without the new link (not committed yet), then the link
+    committed, alive after the offboarding that was meant to cut her off. Now either the
+    write comes first and the offboarding withdraws it, or it waits and is refused."""
+    prepare, alive, action = SHARING_WRITES[write]
+    work = prepare(owner)
+    as_loaded = User.objects.get(pk=owner.pk)
+
+    made, deactivated = together(
+        work,
+        lambda: offboarding.user_deactivate(actor=site_admin, user=owner, successor=None),
+    )
+
+    assert isinstance(deactivated, dict), deactivated
+    owner.refresh_from_db()
+    assert not owner.is_active
+    assert as_loaded.is_active  # what the request believed
+    assert list(alive()) == [], f"{write} outlived the offboarding"
+    if isinstance(made, BaseException):
+        assert isinstance(made, REFUSALS), made
+        assert made.status_code == 403
+        refused = AuditEvent.objects.get(action=action, outcome=Outcome.DENIED)
+        assert refused.details["reason"] == "account deactivated"
+    # The log reads in order: nothing of hers succeeded after her deactivation.
+    deactivation = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_DEACTIVATE)
+    assert not AuditEvent.objects.filter(
+        action=action,
+        outcome=Outcome.SUCCESS,
+        actor_id=str(owner.pk),
+        sequence__gt=deactivation.sequence,
+    ).exists()
