@@ -376,7 +376,12 @@ def _deactivate(
     expected_digest: str | None,
 ) -> dict[str, Any]:
     with transaction.atomic():
-        # The leaver's row first (docs/architecture.md, "Lock order"): a sharing write of
+        # Another removal of a site-wide role commits before this one starts, so the
+        # last administrator or auditor check below counts what it left (accounts.roles).
+        from accounts import roles
+
+        roles.site_roles_lock()
+        # Then the leaver's row (docs/architecture.md, "Lock order"): a sharing write of
         # theirs holds it from its first statement (accounts.still_active), so it either
         # commits before this plan is made (and the plan withdraws what it made) or waits
         # and is refused. ``FOR NO KEY UPDATE``, as the writes take it: ``FOR UPDATE``

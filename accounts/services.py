@@ -301,11 +301,18 @@ def user_roles_set(
     refusal = ""
     if before != after:
         with transaction.atomic():
+            roles.site_roles_lock()  # before the person's row: see its docstring
             user = User.objects.select_for_update().get(pk=user.pk)
+            # As they are now, not as the page showed them (an approval may have landed).
+            before = {"site_admin": user.is_site_admin, "auditor": user.is_auditor}
+            after = {
+                "site_admin": user.is_site_admin and is_site_admin,
+                "auditor": user.is_auditor and is_auditor,
+            }
             refusal = roles.last_holder_refusal(
                 user=user, keeps_site_admin=is_site_admin, keeps_auditor=is_auditor
             )
-            if not refusal:
+            if not refusal and before != after:
                 user.is_site_admin, user.is_auditor = after["site_admin"], after["auditor"]
                 user.save(update_fields=["is_site_admin", "is_auditor"])
                 ended = sessions.user_sessions_end_all(

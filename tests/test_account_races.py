@@ -16,16 +16,21 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
+from django.test import Client
 from django.utils import timezone
 
 from accounts import offboarding
+from accounts import services as account_services
+from accounts.errors import AccountRuleError
 from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
+from directory.tokens import directory_token_create
 from files.models import File
 from sharing.errors import FileRequestRuleError, LinkRuleError, TransferRuleError
 from sharing.models import FileRequest, ShareLink, Transfer
 from sharing.services import file_requests, links, transfers
+from tests.conftest import user_create
 from tests.files_helpers import content_of, root_of, version_store
 from tests.helpers import threads_join
 
@@ -187,3 +192,70 @@ def test_what_a_leaver_shares_while_being_deactivated_is_withdrawn_or_refused(
         actor_id=str(owner.pk),
         sequence__gt=deactivation.sequence,
     ).exists()
+
+
+# --- The last site administrators removed at the same instant -------------------------------
+
+
+def two_last_admins(site_admin: User) -> tuple[User, User]:
+    nadia = user_create("nadia.admin@hopital.example", full_name="Nadia Admin", is_site_admin=True)
+    return site_admin, nadia
+
+
+def active_admins() -> list[str]:
+    return sorted(
+        User.objects.filter(is_site_admin=True, is_active=True).values_list("email", flat=True)
+    )
+
+
+def test_two_admins_withdrawing_each_others_role_at_once_leave_one_admin(
+    site_admin: User,
+) -> None:
+    """Sam and Nadia, the site's two administrators, each untick the other's role on
+    the roles page at the same moment. Before, each change locked its own person's row
+    and then the other administrators' rows: the two waited for each other and
+    PostgreSQL killed one as a deadlock (an error page, nothing said, nothing audited).
+    Now the two queue: the first withdrawal goes through, the second is refused because
+    it would leave the site without an administrator."""
+    sam, nadia = two_last_admins(site_admin)
+
+    def withdraw(actor: User, subject: User) -> Callable[[], Any]:
+        return lambda: account_services.user_roles_set(
+            actor=actor, user=subject, is_site_admin=False, is_auditor=False
+        )
+
+    # Both pages read their person at the same instant: the widest window.
+    outcomes = together(withdraw(sam, nadia), withdraw(nadia, sam), people_held=(sam, nadia))
+
+    refused = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    assert len(refused) == 1, outcomes
+    assert isinstance(refused[0], AccountRuleError), refused
+    assert "last active site administrator" in str(refused[0])
+    assert len(active_admins()) == 1
+    assert (
+        AuditEvent.objects.filter(action=Action.ACCOUNTS_USER_ROLES, outcome=Outcome.DENIED)
+        .get()
+        .details["reason"]
+        == "last_site_admin"
+    )
+
+
+def test_the_directory_deleting_the_two_last_admins_at_once_keeps_one(site_admin: User) -> None:
+    """The directory (SCIM) sends DELETE for both remaining administrators in parallel
+    (Entra ID and Okta push changes concurrently). Before, each request checked "another
+    administrator is still active" without a lock, both passed, and the site had no
+    administrator left. Now the second waits for the first and is refused (400)."""
+    sam, nadia = two_last_admins(site_admin)
+    _token, raw = directory_token_create(actor=sam, name="Entra ID")
+
+    def delete(person: User) -> Callable[[], Any]:
+        return lambda: (
+            Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+            .delete(f"/scim/v2/Users/{person.pk}")
+            .status_code
+        )
+
+    outcomes = together(delete(sam), delete(nadia))
+
+    assert sorted(outcomes) == [204, 400], outcomes
+    assert len(active_admins()) == 1
