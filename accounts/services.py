@@ -479,17 +479,26 @@ def team_member_remove(
 
 
 def policy_update(*, actor: User, policy: AccountPolicy, changes: dict[str, object]) -> None:
-    changed = {
-        field: {"before": getattr(policy, field), "after": value}
-        for field, value in changes.items()
-        if getattr(policy, field) != value
-    }
-    if not changed:
-        return
+    """Save the site's account policy; audited ``accounts.policy.update`` with the
+    before and after of each field that changed.
+
+    The row is locked and compared inside the transaction (as the sharing policy's
+    save does): two administrators saving at once queue, and the second's "before"
+    values are what the first left, so a change the second undoes is in the log too,
+    never overwritten unsaid."""
     with transaction.atomic():
+        locked = AccountPolicy.objects.select_for_update().get(pk=policy.pk)
+        changed = {
+            field: {"before": getattr(locked, field), "after": value}
+            for field, value in changes.items()
+            if getattr(locked, field) != value
+        }
+        if not changed:
+            return
         for field, value in changes.items():
+            setattr(locked, field, value)
             setattr(policy, field, value)
-        policy.save()
+        locked.save()
         audit.record(
             action=Action.ACCOUNTS_POLICY_UPDATE,
             actor=actor,

@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts import offboarding
 from accounts import services as account_services
 from accounts.errors import AccountRuleError
-from accounts.models import User
+from accounts.models import AccountPolicy, User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from directory.tokens import directory_token_create
@@ -259,3 +259,42 @@ def test_the_directory_deleting_the_two_last_admins_at_once_keeps_one(site_admin
 
     assert sorted(outcomes) == [204, 400], outcomes
     assert len(active_admins()) == 1
+
+
+# --- Two administrators saving the account policy at once -----------------------------------
+
+
+def test_two_admins_saving_the_account_policy_at_once_leave_a_true_record(
+    site_admin: User,
+) -> None:
+    """Sam shortens the idle timeout while Nadia lengthens API tokens, each from the
+    policy page as it stood, both pressing Save at the same moment. Before, each compared
+    its form with the policy read without a lock: the second save overwrote the first's
+    change and the log said nothing of it (its "before" values were the page's, not the
+    policy's). Now the saves queue: the second compares with what the first left, so
+    every change — the first's undone by the second included — is in the log, and the
+    log replayed gives the policy as it is."""
+    sam, nadia = two_last_admins(site_admin)
+    shown = AccountPolicy.current()
+    fields = ["session_idle_minutes", "session_max_hours", "token_max_days"]
+    page = {field: getattr(shown, field) for field in fields}
+    initial = dict(page)
+
+    def save(actor: User, field: str, value: int) -> Callable[[], Any]:
+        return lambda: account_services.policy_update(
+            actor=actor, policy=AccountPolicy.current(), changes={**page, field: value}
+        )
+
+    outcomes = together(
+        save(sam, "session_idle_minutes", page["session_idle_minutes"] - 5),
+        save(nadia, "token_max_days", page["token_max_days"] + 30),
+    )
+
+    assert outcomes == [None, None], outcomes
+    replayed = dict(initial)
+    for event in AuditEvent.objects.filter(action=Action.ACCOUNTS_POLICY_UPDATE):
+        for field, change in event.details["changed"].items():
+            assert change["before"] == replayed[field], (field, change)
+            replayed[field] = change["after"]
+    final = AccountPolicy.current()
+    assert replayed == {field: getattr(final, field) for field in fields}
