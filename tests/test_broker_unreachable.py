@@ -1,0 +1,75 @@
+"""A hung Redis must not hold the site: enqueueing a task gives up within seconds.
+
+Redis is also the Celery broker. A broker that accepts the connection and then never
+answers (a stuck server, a half-open path after a failover) used to hold every request
+that enqueues a task for ever: kombu waits without a timeout by default. An upload's
+last PATCH, a share or a deactivation enqueue one after their commit. With the
+configured timeout (``SECUREDRIVE_BROKER_TIMEOUT_S``, 2 s) and one retry, the enqueue
+fails within seconds with kombu's ``OperationalError``, which the callers' robust
+``on_commit`` logs, and the request goes on (the sweeper enqueues the finalisation
+again later).
+
+As tests/test_cache_unreachable.py does, the enqueue runs in a process of its own with
+the settings an operator's environment gives, against a real silent TCP listener.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_cache_unreachable import hung_redis  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROBE = """
+import time, django
+django.setup()
+from files import tasks
+started = time.monotonic()
+try:
+    tasks.version_finalize.delay(1)
+    print("sent")
+except Exception as error:
+    print("refused", type(error).__module__ + "." + type(error).__name__)
+print("enqueue", round(time.monotonic() - started, 1))
+"""
+
+
+def test_a_hung_broker_fails_an_enqueue_within_seconds_instead_of_hanging(
+    hung_redis: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("SECUREDRIVE_") and key != "DJANGO_SETTINGS_MODULE"
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="securedrive.settings",
+        SECUREDRIVE_DATA_DIR=str(tmp_path),
+        SECUREDRIVE_REDIS_URL=hung_redis,
+    )
+    started = time.monotonic()
+    try:
+        answer = subprocess.run(
+            [sys.executable, "-c", PROBE],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still enqueueing on the hung broker after {time.monotonic() - started:.0f} s")
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    lines = dict(line.split(" ", 1) for line in answer.stdout.splitlines() if " " in line)
+    # The error the callers' on_commit(robust=True) catches and logs: the request goes on.
+    assert lines["refused"] == "kombu.exceptions.OperationalError"
+    # Two attempts of the configured 2 s, not kombu's default of waiting for ever.
+    assert float(lines["enqueue"]) < 10
