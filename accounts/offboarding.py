@@ -525,7 +525,7 @@ def user_reactivate(
     the directory sends no set-up link (an administrator does, from the person's page)."""
     caller_copy = user
     with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=user.pk)
+        user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         # Read before the provider link goes with the devices: someone who signs in only
         # through the provider stays so (no set-up link for them; a link to the provider).
         provider_only = account_services.signs_in_through_provider_only(user)

@@ -278,7 +278,7 @@ def role_proposal_decide(*, actor: User, proposal_id: int, approve: bool) -> Rol
 
 
 def _role_apply(*, actor: User | None, subject: User, role: str, **context: object) -> None:
-    subject = User.objects.select_for_update().get(pk=subject.pk)
+    subject = User.objects.select_for_update(no_key=True).get(pk=subject.pk)
     before = {"site_admin": subject.is_site_admin, "auditor": subject.is_auditor}
     setattr(subject, _ROLE_FIELD[GrantedRole(role)], True)
     subject.save(update_fields=[_ROLE_FIELD[GrantedRole(role)]])
@@ -308,7 +308,9 @@ def auditor_appoint_first(*, email: str) -> User:
     second pair of eyes there). Refused once an active auditor exists: from then on,
     auditors are proposed and approved in the application."""
     with transaction.atomic():
-        subject = User.objects.select_for_update().filter(email__iexact=email.strip()).first()
+        subject = (
+            User.objects.select_for_update(no_key=True).filter(email__iexact=email.strip()).first()
+        )
         reason = ""
         if subject is None or not subject.is_active:
             reason = "subject_inactive"

@@ -212,7 +212,7 @@ def setup_link_send(*, actor: User, user: User) -> dt.datetime:
     that works, and the link goes only to the person's own address, never to the
     administrator's screen (as for invitations). Returns when the link expires."""
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         refusal = ""
         if not locked.is_active:
             refusal = "account deactivated"
@@ -302,7 +302,7 @@ def user_roles_set(
     if before != after:
         with transaction.atomic():
             roles.site_roles_lock()  # before the person's row: see its docstring
-            user = User.objects.select_for_update().get(pk=user.pk)
+            user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
             # As they are now, not as the page showed them (an approval may have landed).
             before = {"site_admin": user.is_site_admin, "auditor": user.is_auditor}
             after = {

@@ -67,13 +67,16 @@ def audit_held() -> Iterator[None]:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [AUDIT_CHAIN_LOCK])
 
 
-def together(*works: Callable[[], Any], people_held: tuple[User, ...] = ()) -> list[Any]:
+def together(
+    *works: Callable[[], Any], people_held: tuple[User, ...] = (), in_order: bool = False
+) -> list[Any]:
     """Run ``works`` in threads of their own (each its own connection), released
     together, held at the audit chain's lock (and at the rows of ``people_held``) until
-    all of them wait on a lock; then let them go. Returns what each returned or
-    raised."""
+    all of them wait on a lock; then let them go. ``in_order``: each starts once the one
+    before waits, so they queue for the audit chain's lock in that order. Returns what
+    each returned or raised."""
     results: list[Any] = [None] * len(works)
-    barrier = threading.Barrier(len(works))
+    barrier = threading.Barrier(1 if in_order else len(works))
 
     def run(index: int) -> None:
         try:
@@ -84,18 +87,22 @@ def together(*works: Callable[[], Any], people_held: tuple[User, ...] = ()) -> l
         finally:
             connections.close_all()
 
+    def waiting(count: int) -> None:
+        for _attempt in range(3000):
+            if lock_waiters() >= count:
+                return
+            threading.Event().wait(0.01)
+        raise AssertionError("the transactions never all came to wait")
+
     threads = [threading.Thread(target=run, args=(index,)) for index in range(len(works))]
     try:
         with audit_held(), transaction.atomic():
             list(User.objects.select_for_update().filter(pk__in=[p.pk for p in people_held]))
-            for thread in threads:
+            for index, thread in enumerate(threads):
                 thread.start()
-            for _attempt in range(3000):
-                if lock_waiters() >= len(works):
-                    break
-                threading.Event().wait(0.01)
-            else:
-                raise AssertionError("the transactions never all came to wait")
+                if in_order:
+                    waiting(index + 1)
+            waiting(len(works))
     finally:
         threads_join(*threads, timeout_s=120)
     return results
@@ -298,3 +305,35 @@ def test_two_admins_saving_the_account_policy_at_once_leave_a_true_record(
             replayed[field] = change["after"]
     final = AccountPolicy.current()
     assert replayed == {field: getattr(final, field) for field in fields}
+
+
+# --- A colleague's write naming a person while that person's row is locked ------------------
+
+
+def test_sharing_with_a_colleague_while_she_makes_an_api_token_never_deadlocks(
+    owner: User,
+) -> None:
+    """Bob shares a report with Alice at the moment Alice creates an API token. The
+    token's creation locked Alice's row FOR UPDATE, then waited for the audit chain;
+    Bob's share, holding the audit chain, checked at its commit that Alice exists (a
+    foreign key: FOR KEY SHARE on her row), which FOR UPDATE blocks: a deadlock,
+    PostgreSQL killed one of the two (an error page). A person's row is now locked FOR
+    NO KEY UPDATE where its key does not change, which foreign-key checks pass."""
+    from accounts import tokens
+    from sharing.services import shares
+
+    bob = user_create("bob.colleague@hopital.example", full_name="Bob Colleague")
+    report = version_store(
+        actor=bob, folder=root_of(bob), name="compte-rendu.pdf", content=content_of(800)
+    ).file
+
+    share, token = together(
+        lambda: shares.share_create(actor=bob, item=report, recipient=owner, role="viewer"),
+        lambda: tokens.token_create(
+            actor=owner, name="Import PACS", scopes=["read"], expires_in_days=30
+        ),
+        in_order=True,
+    )
+
+    assert not isinstance(share, BaseException), share
+    assert not isinstance(token, BaseException), token

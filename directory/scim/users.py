@@ -276,7 +276,7 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
             # A deactivation may take the last administrator's role: the roles' lock
             # before the person's row (accounts.roles.site_roles_lock).
             roles.site_roles_lock()
-        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         account = DirectoryAccount.objects.filter(user=locked).first() or DirectoryAccount(
             user=locked, created_at=locked.date_joined
         )
