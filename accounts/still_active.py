@@ -48,9 +48,9 @@ def actor_is_still_active(actor: User) -> bool:
 def actor_row_lock(actor: User) -> bool:
     """Lock ``actor``'s row until the caller's transaction ends; True when it is active.
 
-    ``FOR NO KEY UPDATE``: it waits for a deactivation (which locks the row ``FOR
-    UPDATE``) and makes one wait, without blocking the foreign-key checks of rows that
-    name the person (``FOR KEY SHARE``), which other people's writes take at commit."""
+    ``FOR NO KEY UPDATE``, as the deactivation takes it: each waits for the other,
+    and neither blocks the foreign-key checks of rows that name the person (``FOR KEY
+    SHARE``), which other people's writes take at commit."""
     return bool(
         User.objects.select_for_update(no_key=True)
         .filter(pk=actor.pk)
