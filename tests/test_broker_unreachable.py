@@ -22,8 +22,15 @@ import time
 from pathlib import Path
 
 import pytest
+from django.test import Client
 
+from accounts.models import User
+from audit.actions import Action
+from audit.models import AuditEvent
+from tests.conftest import PASSWORD
+from tests.helpers import client_signed_in, totp_device_confirmed
 from tests.test_cache_unreachable import hung_redis  # noqa: F401  (fixture)
+from tests.test_health import closed_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,3 +80,32 @@ def test_a_hung_broker_fails_an_enqueue_within_seconds_instead_of_hanging(
     assert lines["refused"] == "kombu.exceptions.OperationalError"
     # Two attempts of the configured 2 s, not kombu's default of waiting for ever.
     assert float(lines["enqueue"]) < 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signing_in_from_a_new_device_with_the_broker_down_still_signs_in(
+    owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alice signs in from a new ward PC while Redis is down. The e-mail telling her of
+    the new device is a task, enqueued after the sign-in commits; the enqueue failed
+    and, unlike every other enqueue, was not guarded: the sign-in ended on an error
+    page. Now the failure is logged and she goes on to her second factor (the e-mail is
+    lost, as any task is while the broker is down)."""
+    from securedrive.celery import app as celery_app
+
+    client_signed_in(owner, user_agent="Firefox/140 (office PC)")  # an earlier device
+    totp_device_confirmed(owner)
+    # The real Celery app, sending to a Redis that is down (as tests/test_health.py does).
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    monkeypatch.setitem(celery_app.conf, "broker_url", f"redis://127.0.0.1:{closed_port()}/0")
+    monkeypatch.setattr(celery_app, "_pool", None)  # a pool made for this broker only
+
+    response = Client().post(
+        "/accounts/login/",
+        {"username": owner.email, "password": PASSWORD},
+        HTTP_USER_AGENT="Firefox/140 (ward PC 12)",
+        REMOTE_ADDR="10.1.2.3",
+    )
+
+    assert response.status_code == 302  # on to the second factor, not an error page
+    assert AuditEvent.objects.filter(action=Action.ACCOUNTS_LOGIN).count() == 2
