@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -27,7 +28,7 @@ from django.test import Client
 from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, user_create
 from tests.helpers import client_signed_in, totp_device_confirmed
 from tests.test_cache_unreachable import hung_redis  # noqa: F401  (fixture)
 from tests.test_health import closed_port
@@ -82,6 +83,16 @@ def test_a_hung_broker_fails_an_enqueue_within_seconds_instead_of_hanging(
     assert float(lines["enqueue"]) < 10
 
 
+def broker_down(celery_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real Celery app, sending to a Redis that is down (as tests/test_health.py
+    does), through connection and producer pools made for it alone (the ones cached by
+    earlier tests would still point at the suite's broker)."""
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
+    monkeypatch.setitem(celery_app.conf, "broker_url", f"redis://127.0.0.1:{closed_port()}/0")
+    monkeypatch.setattr(celery_app, "_pool", None)
+    monkeypatch.setattr(celery_app.amqp, "_producer_pool", None)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_signing_in_from_a_new_device_with_the_broker_down_still_signs_in(
     owner: User, monkeypatch: pytest.MonkeyPatch
@@ -95,10 +106,7 @@ def test_signing_in_from_a_new_device_with_the_broker_down_still_signs_in(
 
     client_signed_in(owner, user_agent="Firefox/140 (office PC)")  # an earlier device
     totp_device_confirmed(owner)
-    # The real Celery app, sending to a Redis that is down (as tests/test_health.py does).
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
-    monkeypatch.setitem(celery_app.conf, "broker_url", f"redis://127.0.0.1:{closed_port()}/0")
-    monkeypatch.setattr(celery_app, "_pool", None)  # a pool made for this broker only
+    broker_down(celery_app, monkeypatch)
 
     response = Client().post(
         "/accounts/login/",
@@ -109,3 +117,25 @@ def test_signing_in_from_a_new_device_with_the_broker_down_still_signs_in(
 
     assert response.status_code == 302  # on to the second factor, not an error page
     assert AuditEvent.objects.filter(action=Action.ACCOUNTS_LOGIN).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_auditor_asking_for_a_verification_with_the_broker_down_is_told_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ "Verify now" enqueues the verification. With Redis down the enqueue raised out of
+    the view: an error page. Now the auditor is told the request could not be queued,
+    and the log says so."""
+    from securedrive.celery import app as celery_app
+
+    auditor = user_create("ines.audit@hopital.example", full_name="Inès Audit", is_auditor=True)
+    client = client_signed_in(auditor)
+    broker_down(celery_app, monkeypatch)
+
+    response = client.post("/audit/integrity/verify/", {"confirm": "on"})
+
+    assert response.status_code == 302
+    page = client.get("/audit/integrity/").content.decode()
+    assert "could not be requested" in page
+    failed = AuditEvent.objects.get(action=Action.AUDIT_VERIFICATION_REQUEST, outcome="error")
+    assert failed.details == {"full": False, "reason": "task queue unreachable"}
