@@ -134,7 +134,7 @@ def invitation_accept(
         locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
         # The inviter's row too: a deactivation or a role withdrawal committing now waits
         # for this acceptance, or this one sees it (Invitation.inviter_may_still_invite).
-        User.objects.select_for_update().filter(pk=locked.invited_by_id or 0).first()
+        User.objects.select_for_update(no_key=True).filter(pk=locked.invited_by_id or 0).first()
         if not locked.is_pending():
             raise AccountRuleError(_("This invitation is no longer valid."))
         if User.objects.filter(email__iexact=locked.email).exists():

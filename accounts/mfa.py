@@ -411,7 +411,7 @@ def _recovery_code_new() -> str:
 def _recovery_codes_replace(*, actor: User, only_if_missing: bool) -> list[str]:
     with transaction.atomic():
         # One set per person, even when two requests race to create it.
-        User.objects.select_for_update().filter(pk=actor.pk).first()
+        User.objects.select_for_update(no_key=True).filter(pk=actor.pk).first()
         device = StaticDevice.objects.filter(user=actor).first()
         if device is not None and only_if_missing:
             return []
@@ -506,7 +506,7 @@ def device_remove(*, actor: User, device: Any) -> None:
     could sign in, and recovery codes alone are a fallback, not a way in."""
     with transaction.atomic():
         # Two removals at once must not both see "one left besides me".
-        User.objects.select_for_update().filter(pk=actor.pk).first()
+        User.objects.select_for_update(no_key=True).filter(pk=actor.pk).first()
         refused = primary_device_count(user=actor) <= 1
         if refused:
             _device_record(

@@ -376,7 +376,19 @@ def _deactivate(
     expected_digest: str | None,
 ) -> dict[str, Any]:
     with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=user.pk)
+        # Another removal of a site-wide role commits before this one starts, so the
+        # last administrator or auditor check below counts what it left (accounts.roles).
+        from accounts import roles
+
+        roles.site_roles_lock()
+        # Then the leaver's row (docs/architecture.md, "Lock order"): a sharing write of
+        # theirs holds it from its first statement (accounts.still_active), so it either
+        # commits before this plan is made (and the plan withdraws what it made) or waits
+        # and is refused. ``FOR NO KEY UPDATE``, as the writes take it: ``FOR UPDATE``
+        # would also block their commit's foreign-key check on this row (``FOR KEY
+        # SHARE``) while they hold the audit chain's lock this transaction waits for: a
+        # deadlock.
+        user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         if not user.is_active:
             return {"already_inactive": True}
         # Again with the holders' rows locked: two administrators deactivating each
@@ -513,7 +525,7 @@ def user_reactivate(
     the directory sends no set-up link (an administrator does, from the person's page)."""
     caller_copy = user
     with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=user.pk)
+        user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         # Read before the provider link goes with the devices: someone who signs in only
         # through the provider stays so (no set-up link for them; a link to the provider).
         provider_only = account_services.signs_in_through_provider_only(user)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -84,6 +84,29 @@ def team_membership_self_refusal(
 
 # --- Somebody must hold each site-wide role -------------------------------------------
 
+# PostgreSQL advisory lock (two-number form, a key space apart from the audit chain's
+# and the uploads' one-number keys): "SD", then 1 for "who holds a site-wide role".
+_SITE_ROLES_LOCK = (0x5344, 1)
+
+
+def site_roles_lock() -> None:
+    """Serialise every change that may take a site-wide role away from someone (a
+    withdrawal on the roles page, a deactivation by an administrator, the departure
+    date or the directory) until the caller's transaction ends.
+
+    Take it first in the transaction, before the person's row (docs/architecture.md,
+    "Lock order"): each such change then runs after the previous one committed, and
+    ``last_holder_refusal`` counts what that one left. Locking the other holders' rows
+    instead (as before) made two administrators withdrawing each other's role wait for
+    each other: a deadlock, one of them an error page. SQLite (embedded mode) runs each
+    writing transaction alone already (``BEGIN IMMEDIATE``)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("site_roles_lock() belongs inside the change's transaction")
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", list(_SITE_ROLES_LOCK))
+
 
 def last_holder_refusal(*, user: User, keeps_site_admin: bool, keeps_auditor: bool) -> str:
     """Why ``user`` may not lose a site-wide role now ("" when they may): the site would
@@ -92,12 +115,12 @@ def last_holder_refusal(*, user: User, keeps_site_admin: bool, keeps_auditor: bo
     alone could then approve nothing, nor be watched). Withdrawing the role and
     deactivating the account are both losing it.
 
-    Call inside the change's transaction: the holders' rows are locked, so that two
-    administrators withdrawing each other's role at the same instant cannot both pass
-    (the second waits, then sees the first's change)."""
+    Call inside the change's transaction, after ``site_roles_lock()`` and with ``user``
+    read after it: two administrators withdrawing each other's role at the same instant
+    cannot both pass (the second waits, then sees the first's change)."""
+    site_roles_lock()  # already held: a no-op; otherwise taken before any holder is read
     holders = list(
-        User.objects.select_for_update()
-        .filter(Q(is_site_admin=True) | Q(is_auditor=True), is_active=True)
+        User.objects.filter(Q(is_site_admin=True) | Q(is_auditor=True), is_active=True)
         .exclude(pk=user.pk)
         .order_by("pk")
         .values_list("is_site_admin", "is_auditor")
@@ -255,7 +278,7 @@ def role_proposal_decide(*, actor: User, proposal_id: int, approve: bool) -> Rol
 
 
 def _role_apply(*, actor: User | None, subject: User, role: str, **context: object) -> None:
-    subject = User.objects.select_for_update().get(pk=subject.pk)
+    subject = User.objects.select_for_update(no_key=True).get(pk=subject.pk)
     before = {"site_admin": subject.is_site_admin, "auditor": subject.is_auditor}
     setattr(subject, _ROLE_FIELD[GrantedRole(role)], True)
     subject.save(update_fields=[_ROLE_FIELD[GrantedRole(role)]])
@@ -285,7 +308,9 @@ def auditor_appoint_first(*, email: str) -> User:
     second pair of eyes there). Refused once an active auditor exists: from then on,
     auditors are proposed and approved in the application."""
     with transaction.atomic():
-        subject = User.objects.select_for_update().filter(email__iexact=email.strip()).first()
+        subject = (
+            User.objects.select_for_update(no_key=True).filter(email__iexact=email.strip()).first()
+        )
         reason = ""
         if subject is None or not subject.is_active:
             reason = "subject_inactive"

@@ -212,7 +212,7 @@ def setup_link_send(*, actor: User, user: User) -> dt.datetime:
     that works, and the link goes only to the person's own address, never to the
     administrator's screen (as for invitations). Returns when the link expires."""
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         refusal = ""
         if not locked.is_active:
             refusal = "account deactivated"
@@ -301,11 +301,18 @@ def user_roles_set(
     refusal = ""
     if before != after:
         with transaction.atomic():
-            user = User.objects.select_for_update().get(pk=user.pk)
+            roles.site_roles_lock()  # before the person's row: see its docstring
+            user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
+            # As they are now, not as the page showed them (an approval may have landed).
+            before = {"site_admin": user.is_site_admin, "auditor": user.is_auditor}
+            after = {
+                "site_admin": user.is_site_admin and is_site_admin,
+                "auditor": user.is_auditor and is_auditor,
+            }
             refusal = roles.last_holder_refusal(
                 user=user, keeps_site_admin=is_site_admin, keeps_auditor=is_auditor
             )
-            if not refusal:
+            if not refusal and before != after:
                 user.is_site_admin, user.is_auditor = after["site_admin"], after["auditor"]
                 user.save(update_fields=["is_site_admin", "is_auditor"])
                 ended = sessions.user_sessions_end_all(
@@ -472,17 +479,26 @@ def team_member_remove(
 
 
 def policy_update(*, actor: User, policy: AccountPolicy, changes: dict[str, object]) -> None:
-    changed = {
-        field: {"before": getattr(policy, field), "after": value}
-        for field, value in changes.items()
-        if getattr(policy, field) != value
-    }
-    if not changed:
-        return
+    """Save the site's account policy; audited ``accounts.policy.update`` with the
+    before and after of each field that changed.
+
+    The row is locked and compared inside the transaction (as the sharing policy's
+    save does): two administrators saving at once queue, and the second's "before"
+    values are what the first left, so a change the second undoes is in the log too,
+    never overwritten unsaid."""
     with transaction.atomic():
+        locked = AccountPolicy.objects.select_for_update().get(pk=policy.pk)
+        changed = {
+            field: {"before": getattr(locked, field), "after": value}
+            for field, value in changes.items()
+            if getattr(locked, field) != value
+        }
+        if not changed:
+            return
         for field, value in changes.items():
+            setattr(locked, field, value)
             setattr(policy, field, value)
-        policy.save()
+        locked.save()
         audit.record(
             action=Action.ACCOUNTS_POLICY_UPDATE,
             actor=actor,

@@ -46,7 +46,9 @@ def _login_succeeded(sender: object, request: HttpRequest, user: User, **kwargs:
     if new_device and not first_sign_in and AccountPolicy.current().login_notification:
         from accounts.tasks import login_notification_send
 
-        transaction.on_commit(lambda: login_notification_send.delay(user_session.pk))
+        # Robust, as every enqueue after a commit: a broker that is down loses this
+        # e-mail (logged), never the sign-in that already committed.
+        transaction.on_commit(lambda: login_notification_send.delay(user_session.pk), robust=True)
 
 
 @receiver(user_login_failed)

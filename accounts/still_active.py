@@ -6,6 +6,15 @@ a person object that still reads "active" after the administrator pressed Deacti
 would outlive the offboarding, which withdrew only what existed when it ran. So a
 service asks the row, not the object, and refuses on record.
 
+Asking the row is not enough on its own: a deactivation committed between that question
+and the write's commit would still let the write through, after the offboarding's plan
+was made (a link nobody withdrew). So the check hands back a guard whose
+``locked_transaction()`` opens the write's transaction by locking the person's row: the
+offboarding (``accounts.offboarding``) locks the same row first, so either the write
+commits before it (and its plan, made after, withdraws what the write made) or the
+write waits, then sees the deactivation and is refused. The person's row is the first
+lock such a transaction takes (docs/architecture.md, "Lock order").
+
 It lives in ``accounts`` because files and sharing both import accounts (and never the
 other way round); each app passes its own error type, so that its views answer as they
 do for any other refusal of that app.
@@ -13,8 +22,12 @@ do for any other refusal of that app.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -32,6 +45,47 @@ def actor_is_still_active(actor: User) -> bool:
     return User.objects.filter(pk=actor.pk, is_active=True).exists()
 
 
+def actor_row_lock(actor: User) -> bool:
+    """Lock ``actor``'s row until the caller's transaction ends; True when it is active.
+
+    ``FOR NO KEY UPDATE``, as the deactivation takes it: each waits for the other,
+    and neither blocks the foreign-key checks of rows that name the person (``FOR KEY
+    SHARE``), which other people's writes take at commit."""
+    return bool(
+        User.objects.select_for_update(no_key=True)
+        .filter(pk=actor.pk)
+        .values_list("is_active", flat=True)
+        .first()
+    )
+
+
+class _DeactivatedMeanwhile(Exception):
+    """Raised inside the write's transaction, so that it rolls back and the refusal is
+    recorded after, outside it."""
+
+
+@dataclass(frozen=True)
+class StillActive:
+    """What ``actor_still_active_check`` hands back: the write's transaction, with the
+    person's row locked (see the module's docstring)."""
+
+    actor: User | None
+    refuse: Callable[[], NoReturn]
+
+    @contextmanager
+    def locked_transaction(self) -> Iterator[None]:
+        """``transaction.atomic()`` whose first statement locks the actor's row; a
+        deactivation committed since the check refuses it, on record, after the rollback.
+        ``actor=None`` (the system) locks nothing."""
+        try:
+            with transaction.atomic():
+                if self.actor is not None and not actor_row_lock(self.actor):
+                    raise _DeactivatedMeanwhile
+                yield
+        except _DeactivatedMeanwhile:
+            self.refuse()
+
+
 def actor_still_active_check(
     actor: User | None,
     *,
@@ -42,22 +96,31 @@ def actor_still_active_check(
     message: str = "",
     request: RequestContext | None = None,
     **details: Any,
-) -> None:
+) -> StillActive:
     """Raise ``error`` (403), after recording ``action`` as refused with the reason
     "account deactivated", when ``actor``'s account was deactivated since it was loaded.
 
     ``actor=None`` is the system (purges, the offboarding's own hand-over): allowed.
-    Call it before the change's transaction, so that the refusal is not rolled back.
+    Call it before the change's transaction, so that the refusal is not rolled back,
+    and make the change inside the returned guard's ``locked_transaction()``: without
+    it, a deactivation committing meanwhile does not stop the change.
     """
-    if actor is None or actor_is_still_active(actor):
-        return
-    audit.record(
-        action=action,
-        outcome=Outcome.DENIED,
-        actor=actor,
-        target_type=target_type,
-        target_id=target_id,
-        details={"reason": REASON, **details},
-        request=request,
-    )
-    raise error(message or _("This account was deactivated: nothing was changed."), 403)
+
+    def refuse() -> NoReturn:
+        assert actor is not None  # noqa: S101  (the system is never refused)
+        audit.record(
+            action=action,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type=target_type,
+            target_id=target_id,
+            details={"reason": REASON, **details},
+            request=request,
+        )
+        refused = error(message or _("This account was deactivated: nothing was changed."), 403)
+        refused.recorded = True
+        raise refused
+
+    if actor is not None and not actor_is_still_active(actor):
+        refuse()
+    return StillActive(actor=actor, refuse=refuse)

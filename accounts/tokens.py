@@ -202,7 +202,7 @@ def _token_create_locked(
         # both pass the unique-name check below; and with the offboarding, which locks
         # the same row: a request authenticated just before a deactivation must not
         # mint a token after it (one no plan revoked, alive again at a reactivation).
-        locked = User.objects.select_for_update().filter(pk=actor.pk).first()
+        locked = User.objects.select_for_update(no_key=True).filter(pk=actor.pk).first()
         if locked is None or not locked.is_active:
             raise _AccountDeactivated
         if _active_tokens_named(user=actor, name=name, now=now).exists():

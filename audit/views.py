@@ -8,6 +8,7 @@ without that role is refused like anyone else. The role is read by attribute so 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from audit import checkpoints, exports, resolvers
 from audit import services as audit
@@ -47,6 +49,8 @@ from audit.selectors import (
 )
 from audit.tasks import audit_log_verify_and_alert
 from core.http import id_number
+
+logger = logging.getLogger(__name__)
 
 View = Callable[..., HttpResponseBase]
 
@@ -348,7 +352,25 @@ def integrity_verify(request: HttpRequest) -> HttpResponseBase:
     audit.record(
         action=Action.AUDIT_VERIFICATION_REQUEST, actor=request.user, details={"full": full}
     )
-    audit_log_verify_and_alert.delay(full=full)
+    try:
+        audit_log_verify_and_alert.delay(full=full)
+    except BrokerUnreachable:
+        # Redis down or silent (past SECUREDRIVE_BROKER_TIMEOUT_S): say so, not a 500.
+        logger.exception("could not enqueue the audit log verification")
+        audit.record(
+            action=Action.AUDIT_VERIFICATION_REQUEST,
+            outcome=Outcome.ERROR,
+            actor=request.user,
+            details={"full": full, "reason": "task queue unreachable"},
+        )
+        messages.error(
+            request,
+            _(
+                "The verification could not be requested: the task queue does not answer. "
+                "Try again in a few minutes."
+            ),
+        )
+        return redirect("audit:integrity")
     messages.success(
         request,
         _("Verification requested: its result appears below as soon as the worker has run it."),

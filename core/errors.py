@@ -27,6 +27,8 @@ class RuleError(Exception):
     status_code = 400
     # Extra response headers a protocol prescribes with this answer (tus: Tus-Version).
     headers: dict[str, str] = {}
+    # Already in the audit log as a refusal: a caller that records refusals skips it.
+    recorded = False
 
     def __init__(self, message: str = "", status_code: int | None = None) -> None:
         super().__init__(message)

@@ -473,17 +473,37 @@ SCAN_SEGMENT_DELAY_S = env.float("SECUREDRIVE_SCAN_SEGMENT_DELAY_S", default=0.0
 
 # --- Celery ----------------------------------------------------------------------------
 BROKER_DIR = DATA_DIR / "broker"
+# Seconds to connect to Redis and to wait for each answer. kombu's default is to wait
+# for ever: a Redis that accepts connections but never answers (a stuck server, a
+# half-open path after a failover) held every request that enqueues a task (an upload's
+# last PATCH, a share, a deactivation) with no end. Past it the enqueue fails, the
+# request goes on (tasks are enqueued with on_commit(robust=True)) and a sweeper
+# enqueues an upload's finalisation again later (versions_stuck_requeue). Above
+# kombu's BRPOP timeout (1 s), which a worker's idle connection waits on each time.
+# tests/test_broker_unreachable.py measures it.
+BROKER_TIMEOUT_S = env.float("SECUREDRIVE_BROKER_TIMEOUT_S", default=2.0)
 if PRODUCTION or env.str("SECUREDRIVE_REDIS_URL", default=""):
     CELERY_BROKER_URL = env.str("SECUREDRIVE_REDIS_URL", default="")
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
         # Longer than the slowest task (a full re-encryption of a large version).
         "visibility_timeout": 6 * 3600,
+        "socket_connect_timeout": BROKER_TIMEOUT_S,
+        "socket_timeout": BROKER_TIMEOUT_S,
     }
 else:
     # Embedded broker: messages are rows of one SQLite file (securedrive/broker.py), so a
     # real worker process runs without any server. Good for one machine, not for several.
     CELERY_BROKER_URL = "sqlite-broker://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {"path": str(BROKER_DIR / "messages.sqlite3")}
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_TIMEOUT_S
+# One retry of a failed publish (Celery's default is three), each bounded by the
+# timeout above: a web request gives up within a few seconds, not minutes.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

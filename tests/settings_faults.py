@@ -18,7 +18,11 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = os.environ["FAULTS_REDIS_URL"]
 # Production's transport options, with a visibility timeout longer than the test: a
 # message left unacknowledged by a killed worker is not what brings its file back.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": BROKER_TIMEOUT_S,  # noqa: F405
+    "socket_timeout": BROKER_TIMEOUT_S,  # noqa: F405
+}
 CLAMD_ADDRESS = os.environ["FAULTS_CLAMD_ADDRESS"]
 SCAN_LEASE_S = 4.0
 SCAN_SWEEP_S = 2.0

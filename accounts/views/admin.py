@@ -556,7 +556,9 @@ def policy(request: HttpRequest) -> HttpResponse:
     current = AccountPolicy.current()
     form = PolicyForm(request.POST if request.method == "POST" else None, instance=current)
     if request.method == "POST" and form.is_valid():
-        changes = {field: form.cleaned_data[field] for field in form.Meta.fields}
+        # Only what this administrator changed on the page: a colleague's save landing
+        # meanwhile keeps the fields this one left as they were.
+        changes = {field: form.cleaned_data[field] for field in form.changed_data}
         fresh = AccountPolicy.current()
         services.policy_update(actor=signed_in_user(request), policy=fresh, changes=changes)
         messages.success(request, _("Account policy saved: it applies from now on."))

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from scim2_models import Context, PatchOp, SCIMException
 from scim2_models import User as ScimUser
 
-from accounts import offboarding
+from accounts import offboarding, roles
 from accounts.errors import AccountRuleError
 from accounts.models import User
 from audit import services as audit
@@ -272,7 +272,11 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
     _clash(email=wanted.email, user_name=wanted.user_name, exclude=user.pk)
     label = token_label(token)
     with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
+        if wanted.active is False:
+            # A deactivation may take the last administrator's role: the roles' lock
+            # before the person's row (accounts.roles.site_roles_lock).
+            roles.site_roles_lock()
+        locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         account = DirectoryAccount.objects.filter(user=locked).first() or DirectoryAccount(
             user=locked, created_at=locked.date_joined
         )
@@ -325,9 +329,12 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
 
 def _offboard(*, token: DirectoryToken, user: User) -> None:
     """The admin's offboarding, whole: sessions, tokens, links, transfers, requests,
-    shares, files to the successor, report and e-mails."""
-    others = User.objects.filter(is_site_admin=True, is_active=True).exclude(pk=user.pk)
-    if user.is_site_admin and not others.exists():
+    shares, files to the successor, report and e-mails. Inside the caller's transaction,
+    which holds ``roles.site_roles_lock()`` and read ``user`` after it: two requests
+    deactivating the last two administrators at once cannot both pass."""
+    # As before, the directory is refused only the last administrator (without one,
+    # nobody could manage accounts); the last auditor's departure is not checked here.
+    if roles.last_holder_refusal(user=user, keeps_site_admin=False, keeps_auditor=True):
         raise ScimError(
             400, "The last active site administrator cannot be deactivated", "mutability"
         )
@@ -365,6 +372,8 @@ def user_patch(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> Us
 
 def user_delete(*, token: DirectoryToken, user: User) -> None:
     with transaction.atomic():
+        roles.site_roles_lock()  # before the person's row (see _offboard)
+        user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         if user.is_active:
             _offboard(token=token, user=user)
         account, _created = DirectoryAccount.objects.get_or_create(

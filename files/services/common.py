@@ -47,11 +47,11 @@ _TARGET_TYPES: dict[type, str] = {
 
 def actor_still_active_check(
     actor: User | None, *, action: Action, target: File | Folder, message: str = ""
-) -> None:
+) -> still_active.StillActive:
     """Refuse, on record, a change made for an account deactivated since its person was
     loaded (the one check every app makes: ``accounts.still_active``), as a files
     refusal. ``actor=None`` is the system (purges, the offboarding's own hand-over)."""
-    still_active.actor_still_active_check(
+    return still_active.actor_still_active_check(
         actor,
         action=action,
         target_type=_TARGET_TYPES[type(target)],

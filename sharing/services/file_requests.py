@@ -155,7 +155,7 @@ def file_request_create(
     which is shown once and never stored."""
     # An owner deactivated since the request loaded them opens no folder to outsiders:
     # a request made after the offboarding is one no plan closed (accounts.still_active).
-    still_active.actor_still_active_check(
+    guard = still_active.actor_still_active_check(
         actor,
         action=Action.SHARING_REQUEST_CREATE,
         target_type="files.folder",
@@ -204,7 +204,7 @@ def file_request_create(
             _("A file request accepts at most %(size)s in all.") % {"size": _size_text(bytes_cap)}
         )
     token, token_hash = tokens.token_new()
-    with transaction.atomic():
+    with guard.locked_transaction():
         file_request = FileRequest.objects.create(
             token_hash=token_hash,
             created_by=actor,
@@ -245,7 +245,7 @@ def file_request_close(
     """No more uploads from this commit on (uploads under way are cut). Idempotent."""
     if file_request.created_by_id != actor.pk:
         raise FileRequestNotFound(str(file_request.pk))
-    still_active.actor_still_active_check(
+    guard = still_active.actor_still_active_check(
         actor,
         action=Action.SHARING_REQUEST_CLOSE,
         target_type="sharing.request",
@@ -253,7 +253,7 @@ def file_request_close(
         error=FileRequestRuleError,
         request=request,
     )
-    with transaction.atomic():
+    with guard.locked_transaction():
         closed = FileRequest.objects.filter(pk=file_request.pk, closed_at__isnull=True).update(
             closed_at=timezone.now(), closed_by=actor
         )

@@ -301,7 +301,7 @@ def share_link_create(
     target_type, target_id = _target_audit(target)
     # A sharer deactivated since the request loaded them publishes nothing: a link made
     # after the offboarding ran is one no plan withdrew (``accounts.still_active``).
-    still_active.actor_still_active_check(
+    guard = still_active.actor_still_active_check(
         actor,
         action=Action.SHARING_LINK_CREATE,
         target_type=target_type,
@@ -344,7 +344,7 @@ def share_link_create(
         raise
 
     token, token_hash = token_new()
-    with transaction.atomic():
+    with guard.locked_transaction():
         link = ShareLink.objects.create(
             token_hash=token_hash,
             created_by=actor,
@@ -417,7 +417,7 @@ def share_link_shared_email_send(
 def share_link_revoke(*, actor: User, link: ShareLink, request: HttpRequest | None = None) -> None:
     """Revoke at once: the next request with this link (or a session opened with it)
     is refused. Revoking a revoked link changes nothing and is not an error."""
-    still_active.actor_still_active_check(
+    guard = still_active.actor_still_active_check(
         actor,
         action=Action.SHARING_LINK_REVOKE,
         target_type="sharing.link",
@@ -435,7 +435,7 @@ def share_link_revoke(*, actor: User, link: ShareLink, request: HttpRequest | No
             request=_context(request),
         )
         raise LinkRuleError(_("No such link."))
-    with transaction.atomic():
+    with guard.locked_transaction():
         changed = ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now(), revoked_by=actor
         )
@@ -496,7 +496,7 @@ def sharing_policy_update(
     request: HttpRequest | None = None,
 ) -> None:
     """Save the policy; audited ``sharing.policy.update`` with before/after values."""
-    still_active.actor_still_active_check(
+    guard = still_active.actor_still_active_check(
         actor,
         action=Action.SHARING_POLICY_UPDATE,
         target_type="sharing.policy",
@@ -504,7 +504,7 @@ def sharing_policy_update(
         error=LinkPolicyError,
         request=_context(request),
     )
-    with transaction.atomic():
+    with guard.locked_transaction():
         policy = SharingPolicy.current()
         policy = SharingPolicy.objects.select_for_update().get(pk=policy.pk)
         changed = {

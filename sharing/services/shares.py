@@ -58,10 +58,13 @@ def _refuse(
     )
 
 
-def _actor_still_active_check(*, actor: User, action: Action, item: Item) -> None:
+def _actor_still_active_check(
+    *, actor: User, action: Action, item: Item
+) -> still_active.StillActive:
     """A form posted or a job queued just before the sharer's departure holds a person
-    object that still reads "active": the row is asked (``accounts.still_active``)."""
-    still_active.actor_still_active_check(
+    object that still reads "active": the row is asked (``accounts.still_active``), and
+    locked in the change's transaction (``locked_transaction()``)."""
+    return still_active.actor_still_active_check(
         actor, action=action, target_type=_item_type(item), target_id=item.pk, error=ShareRuleError
     )
 
@@ -166,7 +169,7 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
     """Share ``item`` (which ``item_for_sharing`` returned) with a person or a team."""
     if role not in ShareRole.values:
         raise ShareRuleError(_("Choose viewer or editor."))
-    _actor_still_active_check(actor=actor, action=Action.SHARING_SHARE_CREATE, item=item)
+    guard = _actor_still_active_check(actor=actor, action=Action.SHARING_SHARE_CREATE, item=item)
     refusal = files_selectors.sharing_refusal(
         actor=actor, item=item, way=files_selectors.SharingWay.SHARE
     )
@@ -191,7 +194,7 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
     file = item if isinstance(item, File) else None
     folder = item if isinstance(item, Folder) else None
     try:
-        with transaction.atomic():
+        with guard.locked_transaction():
             share = Share.objects.create(
                 file=file,
                 folder=folder,
@@ -229,10 +232,10 @@ def share_update(*, actor: User, share: Share, role: str) -> Share:
     """Change the role of a share ``share_get_for_actor`` returned."""
     if role not in ShareRole.values:
         raise ShareRuleError(_("Choose viewer or editor."))
-    _actor_still_active_check(
+    guard = _actor_still_active_check(
         actor=actor, action=Action.SHARING_SHARE_UPDATE, item=share_item(share)
     )
-    with transaction.atomic():
+    with guard.locked_transaction():
         locked = Share.objects.select_for_update().filter(pk=share.pk).first()
         if locked is None:
             raise FileNotFoundForActor(f"sharing.share {share.pk}")
@@ -258,10 +261,10 @@ def share_update(*, actor: User, share: Share, role: str) -> Share:
 
 def share_delete(*, actor: User, share: Share) -> None:
     """Remove a share: access through it stops with the commit."""
-    _actor_still_active_check(
+    guard = _actor_still_active_check(
         actor=actor, action=Action.SHARING_SHARE_DELETE, item=share_item(share)
     )
-    with transaction.atomic():
+    with guard.locked_transaction():
         deleted, _details = Share.objects.filter(pk=share.pk).delete()
         if not deleted:
             raise FileNotFoundForActor(f"sharing.share {share.pk}")

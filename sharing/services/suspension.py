@@ -19,7 +19,6 @@ Both switches are audited with who and when. docs/sharing-links.md, "Suspending"
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -53,7 +52,7 @@ def external_sharing_suspend(
 ) -> bool:
     """Switch the suspension on (``suspend``) or off; returns False when it already was
     so (nothing recorded twice). Audited ``sharing.external.suspend`` / ``.resume``."""
-    still_active.actor_still_active_check(
+    guard = still_active.actor_still_active_check(
         actor,
         action=Action.SHARING_EXTERNAL_SUSPEND if suspend else Action.SHARING_EXTERNAL_RESUME,
         target_type="sharing.policy",
@@ -61,7 +60,7 @@ def external_sharing_suspend(
         error=LinkPolicyError,
         request=context_from_request(request) if request is not None else None,
     )
-    with transaction.atomic():
+    with guard.locked_transaction():
         SharingPolicy.current()
         policy = SharingPolicy.objects.select_for_update().get(pk=1)
         if (policy.external_suspended_at is not None) == suspend:

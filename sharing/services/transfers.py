@@ -162,11 +162,12 @@ def _actor_still_active_check(
     action: Action,
     transfer_id: int | None,
     request: RequestContext | None,
-) -> None:
+) -> still_active.StillActive:
     """A sender deactivated since the request (or job) loaded them creates, sends or
     changes nothing (``accounts.still_active``): a transfer sent after the offboarding
-    would hand patient files to outsiders that no plan withdrew."""
-    still_active.actor_still_active_check(
+    would hand patient files to outsiders that no plan withdrew. The change is made in
+    the returned guard's ``locked_transaction()``, with the sender's row locked."""
+    return still_active.actor_still_active_check(
         actor,
         action=action,
         target_type="sharing.transfer",
@@ -237,7 +238,7 @@ def transfer_create(
     request: RequestContext | None = None,
 ) -> Transfer:
     """A draft transfer and its folder; files are added next, then it is sent."""
-    _actor_still_active_check(actor, Action.SHARING_TRANSFER_CREATE, None, request)
+    guard = _actor_still_active_check(actor, Action.SHARING_TRANSFER_CREATE, None, request)
     if not may_share_outside(actor):
         if suspension.external_sharing_suspended():
             _refuse(actor, Action.SHARING_TRANSFER_CREATE, suspension.REASON, request)
@@ -249,7 +250,7 @@ def transfer_create(
     if not subject:
         raise TransferRuleError(_("A transfer needs a subject."))
     expiry_check(expires_at)
-    with transaction.atomic():
+    with guard.locked_transaction():
         folder = _transfer_folder_create(actor, subject)
         transfer = Transfer.objects.create(
             created_by=actor,
@@ -298,11 +299,13 @@ def transfer_files_add(*, actor: User, transfer: Transfer, files: list[File]) ->
         raise TransferRuleError(_("This transfer has no folder any more."))
     transfer_files_check(actor=actor, transfer=transfer, files=files)
     added: list[File] = []
-    if files:  # recorded outside the transaction a refusal rolls back
-        files_services.actor_still_active_check(
-            actor, action=Action.SHARING_TRANSFER_FILES_ADD, target=files[0]
-        )
-    with transaction.atomic():
+    if not files:
+        return added
+    # Recorded outside the transaction a refusal rolls back.
+    guard = files_services.actor_still_active_check(
+        actor, action=Action.SHARING_TRANSFER_FILES_ADD, target=files[0]
+    )
+    with guard.locked_transaction():
         for file in files:
             # As the copy it replaces asked: the sender may edit the file (files' rule).
             files_services.require_edit(actor, file, action=Action.SHARING_TRANSFER_FILES_ADD)
@@ -433,9 +436,10 @@ def transfer_send(
 
     if transfer.created_by_id != actor.pk:
         raise TransferNotFound(str(transfer.pk))
-    _actor_still_active_check(actor, Action.SHARING_TRANSFER_SEND, transfer.pk, request)
+    guard = _actor_still_active_check(actor, Action.SHARING_TRANSFER_SEND, transfer.pk, request)
     try:
         return _send(
+            guard,
             actor=actor,
             transfer=transfer,
             recipients=recipients,
@@ -445,6 +449,8 @@ def transfer_send(
             language=language,
         )
     except (TransferRuleError, LinkRuleError) as error:
+        if error.recorded:  # the sender was deactivated meanwhile (still_active)
+            raise
         # After the rollback, so the refusal stays in the log.
         _record(
             Action.SHARING_TRANSFER_SEND,
@@ -460,6 +466,7 @@ def transfer_send(
 
 
 def _send(
+    guard: still_active.StillActive,
     *,
     actor: User,
     transfer: Transfer,
@@ -481,7 +488,7 @@ def _send(
         raise TransferRuleError(_("The sharing policy requires a password."))
     email_verification = email_verification or policy.email_verification_required
     sent: list[SentLink] = []
-    with transaction.atomic():
+    with guard.locked_transaction():
         transfer = (
             Transfer.objects.select_for_update(of=("self",))
             .select_related("folder")
@@ -601,8 +608,8 @@ def transfer_recipient_revoke(
 
     if transfer.created_by_id != actor.pk or link.transfer_id != transfer.pk:
         raise TransferNotFound(str(transfer.pk))
-    _actor_still_active_check(actor, Action.SHARING_TRANSFER_REVOKE, transfer.pk, request)
-    with transaction.atomic():
+    guard = _actor_still_active_check(actor, Action.SHARING_TRANSFER_REVOKE, transfer.pk, request)
+    with guard.locked_transaction():
         if link.revoked_at is None:
             links.share_link_revoke(actor=actor, link=link)
         _record(
@@ -630,8 +637,8 @@ def transfer_revoke(
 
     if transfer.created_by_id != actor.pk:
         raise TransferNotFound(str(transfer.pk))
-    _actor_still_active_check(actor, Action.SHARING_TRANSFER_REVOKE, transfer.pk, request)
-    with transaction.atomic():
+    guard = _actor_still_active_check(actor, Action.SHARING_TRANSFER_REVOKE, transfer.pk, request)
+    with guard.locked_transaction():
         transfer = Transfer.objects.select_for_update().get(pk=transfer.pk)
         if transfer.revoked_at is not None:
             return 0
@@ -726,8 +733,8 @@ def transfer_purge(
 
     ``actor`` None: the expiry task. Returns False when there was nothing left to do.
     """
-    _actor_still_active_check(actor, Action.SHARING_TRANSFER_PURGE, transfer_id, request)
-    with transaction.atomic():
+    guard = _actor_still_active_check(actor, Action.SHARING_TRANSFER_PURGE, transfer_id, request)
+    with guard.locked_transaction():
         transfer = (
             Transfer.objects.select_for_update(of=("self",))
             .select_related("folder")

@@ -1,0 +1,339 @@
+"""Two people, or a person and the directory, act on the same accounts at the same
+instant, on the real PostgreSQL: what each sees, checks and writes must hold together.
+
+Each race holds both transactions at the audit chain's lock (taken by every audited
+change) until both have done their checks: the widest window two real requests can
+meet in. Then both go on, in whichever order PostgreSQL lets them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from django.db import connection, connections, transaction
+from django.test import Client
+from django.utils import timezone
+
+from accounts import offboarding
+from accounts import services as account_services
+from accounts.errors import AccountRuleError
+from accounts.models import AccountPolicy, User
+from audit.actions import Action
+from audit.models import AuditEvent, Outcome
+from directory.tokens import directory_token_create
+from files.models import File
+from sharing.errors import FileRequestRuleError, LinkRuleError, TransferRuleError
+from sharing.models import FileRequest, ShareLink, Transfer
+from sharing.services import file_requests, links, transfers
+from tests.conftest import user_create
+from tests.files_helpers import content_of, root_of, version_store
+from tests.helpers import threads_join
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("on_postgres", "folder_backend", "small_segments"),
+]
+
+AUDIT_CHAIN_LOCK = 1589682385  # audit/migrations/0003_append_function.py
+
+
+def lock_waiters() -> int:
+    """Backends of this database waiting for a lock (row or advisory), this one aside."""
+    with connection.cursor() as cursor:
+        # Read afresh even inside a transaction (statistics are a snapshot otherwise).
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@contextmanager
+def audit_held() -> Iterator[None]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [AUDIT_CHAIN_LOCK])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [AUDIT_CHAIN_LOCK])
+
+
+def together(
+    *works: Callable[[], Any], people_held: tuple[User, ...] = (), in_order: bool = False
+) -> list[Any]:
+    """Run ``works`` in threads of their own (each its own connection), released
+    together, held at the audit chain's lock (and at the rows of ``people_held``) until
+    all of them wait on a lock; then let them go. ``in_order``: each starts once the one
+    before waits, so they queue for the audit chain's lock in that order. Returns what
+    each returned or raised."""
+    results: list[Any] = [None] * len(works)
+    barrier = threading.Barrier(1 if in_order else len(works))
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = works[index]()
+        except BaseException as error:  # reported by the caller, with the others
+            results[index] = error
+        finally:
+            connections.close_all()
+
+    def waiting(count: int) -> None:
+        for _attempt in range(3000):
+            if lock_waiters() >= count:
+                return
+            threading.Event().wait(0.01)
+        raise AssertionError("the transactions never all came to wait")
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(works))]
+    try:
+        with audit_held(), transaction.atomic():
+            list(User.objects.select_for_update().filter(pk__in=[p.pk for p in people_held]))
+            for index, thread in enumerate(threads):
+                thread.start()
+                if in_order:
+                    waiting(index + 1)
+            waiting(len(works))
+    finally:
+        threads_join(*threads, timeout_s=120)
+    return results
+
+
+def in_a_week() -> dt.datetime:
+    return timezone.now() + dt.timedelta(days=7)
+
+
+# --- A leaver's sharing under way while the administrator deactivates them ------------------
+
+
+def report_of(owner: User) -> File:
+    return version_store(
+        actor=owner, folder=root_of(owner), name="compte-rendu.pdf", content=content_of(800)
+    ).file
+
+
+def link_write(owner: User) -> Callable[[], Any]:
+    report = report_of(owner)
+    return lambda: links.share_link_create(
+        actor=owner, target=report, expires_at=in_a_week(), recipient_email="ami@mail.example"
+    )
+
+
+def transfer_write(owner: User) -> Callable[[], Any]:
+    return lambda: transfers.transfer_create(
+        actor=owner, subject="IRM genou", expires_at=in_a_week()
+    )
+
+
+def file_request_write(owner: User) -> Callable[[], Any]:
+    folder = root_of(owner)
+    return lambda: file_requests.file_request_create(
+        actor=owner, folder=folder, title="Vos analyses", expires_at=in_a_week()
+    )
+
+
+# What offboarding withdraws (internal shares the leaver made stay with the files, by
+# design: docs/accounts.md). name: (prepare the write, what is left alive, its action)
+SHARING_WRITES: dict[str, tuple[Callable[[User], Callable[[], Any]], Callable[[], Any], str]] = {
+    "link": (
+        link_write,
+        lambda: ShareLink.objects.filter(revoked_at__isnull=True),
+        Action.SHARING_LINK_CREATE,
+    ),
+    "transfer": (
+        transfer_write,
+        lambda: Transfer.objects.filter(revoked_at__isnull=True, purged_at__isnull=True),
+        Action.SHARING_TRANSFER_CREATE,
+    ),
+    "file request": (
+        file_request_write,
+        lambda: FileRequest.objects.filter(closed_at__isnull=True),
+        Action.SHARING_REQUEST_CREATE,
+    ),
+}
+REFUSALS = (LinkRuleError, TransferRuleError, FileRequestRuleError)
+
+
+@pytest.mark.parametrize("write", list(SHARING_WRITES))
+def test_what_a_leaver_shares_while_being_deactivated_is_withdrawn_or_refused(
+    write: str, owner: User, site_admin: User
+) -> None:
+    """Alice's form is posted at the very moment the administrator deactivates her.
+    Before, the write asked whether she was active without locking her row: the
+    offboarding made its plan without the new link (not committed yet), then the link
+    committed, alive after the offboarding that was meant to cut her off. Now either the
+    write comes first and the offboarding withdraws it, or it waits and is refused."""
+    prepare, alive, action = SHARING_WRITES[write]
+    work = prepare(owner)
+    as_loaded = User.objects.get(pk=owner.pk)
+
+    made, deactivated = together(
+        work,
+        lambda: offboarding.user_deactivate(actor=site_admin, user=owner, successor=None),
+    )
+
+    assert isinstance(deactivated, dict), deactivated
+    owner.refresh_from_db()
+    assert not owner.is_active
+    assert as_loaded.is_active  # what the request believed
+    assert list(alive()) == [], f"{write} outlived the offboarding"
+    if isinstance(made, BaseException):
+        assert isinstance(made, REFUSALS), made
+        assert made.status_code == 403
+        refused = AuditEvent.objects.get(action=action, outcome=Outcome.DENIED)
+        assert refused.details["reason"] == "account deactivated"
+    # The log reads in order: nothing of hers succeeded after her deactivation.
+    deactivation = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_DEACTIVATE)
+    assert not AuditEvent.objects.filter(
+        action=action,
+        outcome=Outcome.SUCCESS,
+        actor_id=str(owner.pk),
+        sequence__gt=deactivation.sequence,
+    ).exists()
+
+
+# --- The last site administrators removed at the same instant -------------------------------
+
+
+def two_last_admins(site_admin: User) -> tuple[User, User]:
+    nadia = user_create("nadia.admin@hopital.example", full_name="Nadia Admin", is_site_admin=True)
+    return site_admin, nadia
+
+
+def active_admins() -> list[str]:
+    return sorted(
+        User.objects.filter(is_site_admin=True, is_active=True).values_list("email", flat=True)
+    )
+
+
+def test_two_admins_withdrawing_each_others_role_at_once_leave_one_admin(
+    site_admin: User,
+) -> None:
+    """Sam and Nadia, the site's two administrators, each untick the other's role on
+    the roles page at the same moment. Before, each change locked its own person's row
+    and then the other administrators' rows: the two waited for each other and
+    PostgreSQL killed one as a deadlock (an error page, nothing said, nothing audited).
+    Now the two queue: the first withdrawal goes through, the second is refused because
+    it would leave the site without an administrator."""
+    sam, nadia = two_last_admins(site_admin)
+
+    def withdraw(actor: User, subject: User) -> Callable[[], Any]:
+        return lambda: account_services.user_roles_set(
+            actor=actor, user=subject, is_site_admin=False, is_auditor=False
+        )
+
+    # Both pages read their person at the same instant: the widest window.
+    outcomes = together(withdraw(sam, nadia), withdraw(nadia, sam), people_held=(sam, nadia))
+
+    refused = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    assert len(refused) == 1, outcomes
+    assert isinstance(refused[0], AccountRuleError), refused
+    assert "last active site administrator" in str(refused[0])
+    assert len(active_admins()) == 1
+    assert (
+        AuditEvent.objects.filter(action=Action.ACCOUNTS_USER_ROLES, outcome=Outcome.DENIED)
+        .get()
+        .details["reason"]
+        == "last_site_admin"
+    )
+
+
+def test_the_directory_deleting_the_two_last_admins_at_once_keeps_one(site_admin: User) -> None:
+    """The directory (SCIM) sends DELETE for both remaining administrators in parallel
+    (Entra ID and Okta push changes concurrently). Before, each request checked "another
+    administrator is still active" without a lock, both passed, and the site had no
+    administrator left. Now the second waits for the first and is refused (400)."""
+    sam, nadia = two_last_admins(site_admin)
+    _token, raw = directory_token_create(actor=sam, name="Entra ID")
+
+    def delete(person: User) -> Callable[[], Any]:
+        return lambda: (
+            Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+            .delete(f"/scim/v2/Users/{person.pk}")
+            .status_code
+        )
+
+    outcomes = together(delete(sam), delete(nadia))
+
+    assert sorted(outcomes) == [204, 400], outcomes
+    assert len(active_admins()) == 1
+
+
+# --- Two administrators saving the account policy at once -----------------------------------
+
+
+def test_two_admins_saving_the_account_policy_at_once_leave_a_true_record(
+    site_admin: User,
+) -> None:
+    """Sam shortens the idle timeout while Nadia lengthens API tokens, each from the
+    policy page as it stood, both pressing Save at the same moment. Before, each compared
+    its form with the policy read without a lock: the second save overwrote the first's
+    change and the log said nothing of it (its "before" values were the page's, not the
+    policy's). Now the saves queue: the second compares with what the first left, so
+    every change — the first's undone by the second included — is in the log, and the
+    log replayed gives the policy as it is."""
+    sam, nadia = two_last_admins(site_admin)
+    shown = AccountPolicy.current()
+    fields = ["session_idle_minutes", "session_max_hours", "token_max_days"]
+    page = {field: getattr(shown, field) for field in fields}
+    initial = dict(page)
+
+    def save(actor: User, field: str, value: int) -> Callable[[], Any]:
+        return lambda: account_services.policy_update(
+            actor=actor, policy=AccountPolicy.current(), changes={**page, field: value}
+        )
+
+    outcomes = together(
+        save(sam, "session_idle_minutes", page["session_idle_minutes"] - 5),
+        save(nadia, "token_max_days", page["token_max_days"] + 30),
+    )
+
+    assert outcomes == [None, None], outcomes
+    replayed = dict(initial)
+    for event in AuditEvent.objects.filter(action=Action.ACCOUNTS_POLICY_UPDATE):
+        for field, change in event.details["changed"].items():
+            assert change["before"] == replayed[field], (field, change)
+            replayed[field] = change["after"]
+    final = AccountPolicy.current()
+    assert replayed == {field: getattr(final, field) for field in fields}
+
+
+# --- A colleague's write naming a person while that person's row is locked ------------------
+
+
+def test_sharing_with_a_colleague_while_she_makes_an_api_token_never_deadlocks(
+    owner: User,
+) -> None:
+    """Bob shares a report with Alice at the moment Alice creates an API token. The
+    token's creation locked Alice's row FOR UPDATE, then waited for the audit chain;
+    Bob's share, holding the audit chain, checked at its commit that Alice exists (a
+    foreign key: FOR KEY SHARE on her row), which FOR UPDATE blocks: a deadlock,
+    PostgreSQL killed one of the two (an error page). A person's row is now locked FOR
+    NO KEY UPDATE where its key does not change, which foreign-key checks pass."""
+    from accounts import tokens
+    from sharing.services import shares
+
+    bob = user_create("bob.colleague@hopital.example", full_name="Bob Colleague")
+    report = version_store(
+        actor=bob, folder=root_of(bob), name="compte-rendu.pdf", content=content_of(800)
+    ).file
+
+    share, token = together(
+        lambda: shares.share_create(actor=bob, item=report, recipient=owner, role="viewer"),
+        lambda: tokens.token_create(
+            actor=owner, name="Import PACS", scopes=["read"], expires_in_days=30
+        ),
+        in_order=True,
+    )
+
+    assert not isinstance(share, BaseException), share
+    assert not isinstance(token, BaseException), token
