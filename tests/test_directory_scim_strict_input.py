@@ -12,7 +12,7 @@ from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent
 from directory.tokens import directory_token_create
-from tests.test_directory_scim import SCIM, Directory
+from tests.test_directory_scim import SCIM, Directory, new_user
 
 pytestmark = [pytest.mark.django_db]
 
@@ -25,6 +25,47 @@ def directory(site_admin: User) -> Directory:
 
 def _refusals() -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=Action.DIRECTORY_REQUEST_REFUSE).order_by("pk"))
+
+
+# --- Filters read as RFC 7644 §3.4.2.2 writes them ---------------------------------------
+
+
+def test_a_filter_value_with_json_escapes_finds_the_person(directory: Directory) -> None:
+    """A quote in a userName is sent as \\" and a backslash (DOMAIN\\user) as \\\\: the
+    first was a 400 and the second looked for two backslashes, so the directory found
+    nobody, created the person again and got 409 for ever."""
+    for user_name, email in (('o"brien', "obrien@chu.example"), ("CHU\\jdoe", "jdoe@chu.example")):
+        created = directory.send("POST", "Users", new_user(user_name, email))
+        assert created.status_code == 201, created.content
+
+    def found(text: str) -> list[str]:
+        answer = directory.get("Users", data={"filter": text})
+        assert answer.status_code == 200, (text, answer.content)
+        return [person["userName"] for person in answer.json()["Resources"]]
+
+    assert found('userName eq "o\\"brien"') == ['o"brien']
+    assert found('userName eq "CHU\\\\jdoe"') == ["CHU\\jdoe"]
+    assert found('userName eq "CHU\\u005cjdoe"') == ["CHU\\jdoe"]
+    # An escaped quote does not end the string: this is one value, not an "or".
+    assert found('userName eq "x\\" or userName eq \\"o\\"brien"') == []
+    searched = directory.send("POST", "Users/.search", {"filter": 'userName eq "o\\"brien"'})
+    assert [person["userName"] for person in searched.json()["Resources"]] == ['o"brien']
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'userName eq "a\\qb"',
+        'userName eq "unterminated',
+        'userName eq "a\\"',
+        'userName eq "\\u12"',
+    ],
+    ids=["unknown-escape", "unterminated", "escaped-end", "short-unicode"],
+)
+def test_a_malformed_filter_string_is_an_invalid_filter(directory: Directory, text: str) -> None:
+    answer = directory.get("Users", data={"filter": text})
+    assert (answer.status_code, answer.json()["scimType"]) == (400, "invalidFilter"), answer.content
+    assert _refusals()[-1].details["scim_type"] == "invalidFilter"
 
 
 # --- One value per key ------------------------------------------------------------------
