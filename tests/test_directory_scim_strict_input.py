@@ -12,7 +12,7 @@ from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent
 from directory.tokens import directory_token_create
-from tests.test_directory_scim import SCIM, Directory, new_user
+from tests.test_directory_scim import SCIM, Directory, new_user, patch
 
 pytestmark = [pytest.mark.django_db]
 
@@ -25,6 +25,49 @@ def directory(site_admin: User) -> Directory:
 
 def _refusals() -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=Action.DIRECTORY_REQUEST_REFUSE).order_by("pk"))
+
+
+# --- externalId names one person ------------------------------------------------------
+
+
+def test_two_people_cannot_share_an_external_id(directory: Directory) -> None:
+    """The directory's identifier of a person names one account: with two, a directory
+    matching on externalId (a common Okta and HR-connector setting) could deactivate
+    the wrong nurse and leave the leaver's account open."""
+    claire = directory.send(
+        "POST", "Users", new_user("claire@chu.example", "claire@chu.example", externalId="e-1")
+    )
+    assert claire.status_code == 201, claire.content
+
+    twin = directory.send(
+        "POST", "Users", new_user("marc@chu.example", "marc@chu.example", externalId="e-1")
+    )
+    assert (twin.status_code, twin.json()["scimType"]) == (409, "uniqueness"), twin.content
+    assert "externalId" in twin.json()["detail"]
+    assert not User.objects.filter(email="marc@chu.example").exists()
+
+    marc = directory.send(
+        "POST", "Users", new_user("marc@chu.example", "marc@chu.example", externalId="e-2")
+    )
+    marc_id = marc.json()["id"]
+    patched = directory.send(
+        "PATCH", f"Users/{marc_id}", patch({"op": "replace", "path": "externalId", "value": "e-1"})
+    )
+    assert (patched.status_code, patched.json()["scimType"]) == (409, "uniqueness")
+    marc_again = new_user("marc@chu.example", "marc@chu.example", externalId="e-1")
+    replaced = directory.send("PUT", f"Users/{marc_id}", marc_again)
+    assert (replaced.status_code, replaced.json()["scimType"]) == (409, "uniqueness")
+    assert directory.get(f"Users/{marc_id}").json()["externalId"] == "e-2"
+    found = directory.get("Users", data={"filter": 'externalId eq "e-1"'}).json()
+    assert [person["userName"] for person in found["Resources"]] == ["claire@chu.example"]
+    refusals = _refusals()
+    assert len(refusals) == 3
+    assert refusals[1].details["user"] == "marc@chu.example"
+    # externalId is case-exact (RFC 7643 §3.1): "E-1" is another identifier.
+    other = directory.send(
+        "POST", "Users", new_user("lea@chu.example", "lea@chu.example", externalId="E-1")
+    )
+    assert other.status_code == 201, other.content
 
 
 # --- Filters read as RFC 7644 §3.4.2.2 writes them ---------------------------------------

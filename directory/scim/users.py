@@ -213,7 +213,8 @@ class _Wanted:
         self.full_name = str(display or "").strip()[:150]
 
 
-def _clash(*, email: str, user_name: str, exclude: int | None = None) -> None:
+def _clash(*, email: str, user_name: str, external_id: str, exclude: int | None = None) -> None:
+    _external_id_clash(external_id=external_id, exclude=exclude)
     emails = User.objects.filter(email__iexact=email)
     names = DirectoryAccount.objects.filter(user_name__iexact=user_name)
     # An account the directory never wrote has its e-mail address as userName
@@ -228,9 +229,23 @@ def _clash(*, email: str, user_name: str, exclude: int | None = None) -> None:
         raise uniqueness("Another account has this userName or e-mail address")
 
 
+def _external_id_clash(*, external_id: str, exclude: int | None) -> None:
+    """The directory's own identifier of a person names one account: with two, a
+    directory matching on externalId (Okta's and HR connectors' common setting) would
+    change, or deactivate, whichever it found first. Case-exact (RFC 7643 §3.1); an
+    account the directory deleted does not count (RFC 7644 §3.6)."""
+    if not external_id:
+        return
+    holders = DirectoryAccount.objects.filter(external_id=external_id, deleted_at__isnull=True)
+    if exclude is not None:
+        holders = holders.exclude(user_id=exclude)
+    if holders.exists():
+        raise uniqueness(f"Another account has this externalId (“{external_id[:60]}”)")
+
+
 def user_create(*, token: DirectoryToken, body: dict[str, Any]) -> User:
     wanted = _Wanted(body, context=Context.RESOURCE_CREATION_REQUEST)
-    _clash(email=wanted.email, user_name=wanted.user_name)
+    _clash(email=wanted.email, user_name=wanted.user_name, external_id=wanted.external_id)
     active = wanted.active is not False
     try:
         with transaction.atomic():
@@ -269,7 +284,12 @@ def user_create(*, token: DirectoryToken, body: dict[str, Any]) -> User:
 def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> User:
     """PUT (and PATCH, once applied): the account becomes what ``body`` says."""
     wanted = _Wanted(body, context=Context.RESOURCE_REPLACEMENT_REQUEST)
-    _clash(email=wanted.email, user_name=wanted.user_name, exclude=user.pk)
+    _clash(
+        email=wanted.email,
+        user_name=wanted.user_name,
+        external_id=wanted.external_id,
+        exclude=user.pk,
+    )
     label = token_label(token)
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
