@@ -6,9 +6,11 @@ event an auditor can read; nothing stored changes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from accounts.models import User
+from accounts.models import Team, User
 from audit.actions import Action
 from audit.models import AuditEvent
 from directory.tokens import directory_token_create
@@ -109,6 +111,83 @@ def test_a_malformed_filter_string_is_an_invalid_filter(directory: Directory, te
     answer = directory.get("Users", data={"filter": text})
     assert (answer.status_code, answer.json()["scimType"]) == (400, "invalidFilter"), answer.content
     assert _refusals()[-1].details["scim_type"] == "invalidFilter"
+
+
+# --- Lengths the account keeps ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "attribute"),
+    [
+        ({"name": {"givenName": "G" * 151}}, "name.givenName"),
+        ({"name": {"familyName": "F" * 151}}, "name.familyName"),
+        ({"name": {"formatted": "N" * 151}}, "name.formatted"),
+        ({"name": {"middleName": "M" * 151}}, "name.middleName"),
+        ({"displayName": "D" * 151}, "displayName"),
+        ({"name": {"givenName": "G" * 80, "familyName": "F" * 80}}, "name.givenName"),
+        (
+            {"emails": [{"value": "a" * 250 + "@chu.example", "type": "work", "primary": True}]},
+            "emails[0].value",
+        ),
+        (
+            {"emails": [{"value": "long@chu.example", "primary": True, "type": "t" * 300}]},
+            "emails[0].type",
+        ),
+    ],
+    ids=["given", "family", "formatted", "middle", "display", "given+family", "email", "type"],
+)
+def test_a_name_longer_than_the_account_keeps_is_refused_naming_the_attribute(
+    directory: Directory, extra: dict[str, Any], attribute: str
+) -> None:
+    """The account's full name holds 150 characters (as the admin's form) and an e-mail
+    address 254: longer was cut without a word (or kept whole in what we echo back, with
+    no limit at all), so the name people saw was not the directory's."""
+    body = {**new_user("long@chu.example", "long@chu.example"), **extra}
+
+    answer = directory.send("POST", "Users", body)
+
+    assert (answer.status_code, answer.json()["scimType"]) == (400, "invalidValue"), answer.content
+    assert attribute in answer.json()["detail"]
+    assert not User.objects.filter(email__startswith="long@").exists()
+    assert _refusals()[-1].details["detail"] == answer.json()["detail"]
+
+
+def test_a_patch_to_an_overlong_name_changes_nothing(directory: Directory, owner: User) -> None:
+    answer = directory.send(
+        "PATCH",
+        f"Users/{owner.pk}",
+        patch({"op": "replace", "path": "name.familyName", "value": "M" * 151}),
+    )
+    assert (answer.status_code, answer.json()["scimType"]) == (400, "invalidValue"), answer.content
+    assert "name.familyName" in answer.json()["detail"]
+    owner.refresh_from_db()
+    assert owner.full_name == "Alice Martin"
+    assert _refusals()[-1].details["user"] == "Alice Martin <alice.martin@hopital.example>"
+    many = directory.send(
+        "PATCH",
+        f"Users/{owner.pk}",
+        patch(
+            {
+                "op": "add",
+                "path": "emails",
+                "value": [{"value": f"a{n}@chu.example", "type": "other"} for n in range(30)],
+            }
+        ),
+    )
+    assert (many.status_code, many.json()["scimType"]) == (400, "invalidValue"), many.content
+    assert "emails" in many.json()["detail"]
+
+
+def test_an_overlong_team_name_is_refused_not_cut(directory: Directory) -> None:
+    """Two groups whose names differ after the 100th character became one team name."""
+    body = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "R" * 101,
+    }
+    answer = directory.send("POST", "Groups", body)
+    assert (answer.status_code, answer.json()["scimType"]) == (400, "invalidValue"), answer.content
+    assert "displayName" in answer.json()["detail"]
+    assert not Team.objects.exists()
 
 
 # --- One value per key ------------------------------------------------------------------

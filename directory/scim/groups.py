@@ -39,6 +39,7 @@ from directory.scim.users import version_of
 from directory.tokens import token_label
 
 EXTERNAL_ID_MAX_LENGTH = 300  # DirectoryGroup.external_id
+TEAM_NAME_MAX_LENGTH = 100  # Team.name
 
 
 def groups_visible() -> QuerySet[Team]:
@@ -98,7 +99,10 @@ def _wanted(body: dict[str, Any], context: Context) -> tuple[str, str, list[int]
         data = ScimGroup.model_validate(body, scim_ctx=context).model_dump(scim_ctx=context)
     except (ValidationError, SCIMException) as error:
         raise from_library(error) from error
-    name = str(data.get("displayName") or "").strip()[:100]
+    name = str(data.get("displayName") or "").strip()
+    if len(name) > TEAM_NAME_MAX_LENGTH:
+        # Cut, two groups whose names differ past the limit became one team's name.
+        raise invalid_value(f"displayName is longer than {TEAM_NAME_MAX_LENGTH} characters")
     if not name or not slugify(name):
         raise invalid_value("displayName is required (letters or digits)")
     external_id = str(data.get("externalId") or "")

@@ -44,6 +44,15 @@ from directory.tokens import token_label
 
 # DirectoryAccount.user_name and external_id (max_length).
 IDENTIFIER_MAX_LENGTH = 300
+# What the account keeps (accounts/models.py, as the admin's form): the full name, made
+# of displayName, name.formatted or the given and family names, and an e-mail address
+# (RFC 5321's 254). The other name parts and the e-mails' sub-attributes are only echoed
+# back (DirectoryAccount.name, emails): the same limits, so that what the directory reads
+# back is what it sent and a request cannot store an unbounded name.
+FULL_NAME_MAX_LENGTH = 150
+EMAIL_MAX_LENGTH = 254
+# Entra ID and Okta send one address, HR connectors a few (work, home).
+EMAILS_MAX = 10
 
 
 def users_visible() -> QuerySet[User]:
@@ -192,6 +201,7 @@ class _Wanted:
             raise invalid_value(f"externalId is longer than {IDENTIFIER_MAX_LENGTH} characters")
         self.name = data.get("name") or {}
         self.emails = [e for e in data.get("emails") or [] if isinstance(e, dict)]
+        _check_lengths(data.get("displayName"), self.name, self.emails)
         # None when the body does not say: a new account is active, a replaced one keeps
         # its state (a leaver comes back only on an explicit ``active: true``).
         active = data.get("active")
@@ -203,14 +213,41 @@ class _Wanted:
             validate_email(self.email)
         except DjangoValidationError as error:
             raise invalid_value("An e-mail address is needed (emails or userName)") from error
-        display = (
-            data.get("displayName")
-            or self.name.get("formatted")
-            or " ".join(
-                part for part in (self.name.get("givenName"), self.name.get("familyName")) if part
-            )
+        given_and_family = " ".join(
+            part for part in (self.name.get("givenName"), self.name.get("familyName")) if part
         )
-        self.full_name = str(display or "").strip()[:150]
+        display = data.get("displayName") or self.name.get("formatted") or given_and_family
+        self.full_name = str(display or "").strip()
+        if len(self.full_name) > FULL_NAME_MAX_LENGTH:
+            # Each part fits (_check_lengths): the two together do not.
+            raise invalid_value(
+                "name.givenName and name.familyName together are longer than "
+                f"{FULL_NAME_MAX_LENGTH} characters (the account's full name): send a "
+                "shorter displayName or name.formatted"
+            )
+
+
+def _too_long(attribute: str, limit: int) -> ScimError:
+    return invalid_value(f"{attribute} is longer than {limit} characters")
+
+
+def _check_lengths(
+    display_name: object, name: dict[str, Any], emails: list[dict[str, Any]]
+) -> None:
+    """What the account keeps and what is echoed back, within the account's limits: a
+    longer name was cut without a word (the name people saw was not the directory's)
+    or stored whole, with no limit at all. Each refusal names the attribute."""
+    if isinstance(display_name, str) and len(display_name.strip()) > FULL_NAME_MAX_LENGTH:
+        raise _too_long("displayName", FULL_NAME_MAX_LENGTH)
+    for part, value in name.items():
+        if isinstance(value, str) and len(value.strip()) > FULL_NAME_MAX_LENGTH:
+            raise _too_long(f"name.{part}", FULL_NAME_MAX_LENGTH)
+    if len(emails) > EMAILS_MAX:
+        raise invalid_value(f"emails holds more than {EMAILS_MAX} addresses")
+    for index, email in enumerate(emails):
+        for part, value in email.items():
+            if isinstance(value, str) and len(value) > EMAIL_MAX_LENGTH:
+                raise _too_long(f"emails[{index}].{part}", EMAIL_MAX_LENGTH)
 
 
 def _clash(*, email: str, user_name: str, external_id: str, exclude: int | None = None) -> None:
