@@ -17,7 +17,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import CharField, QuerySet, Value
+from django.db.models import CharField, Q, QuerySet, Value
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 from pydantic import ValidationError
@@ -280,8 +280,35 @@ def _external_id_clash(*, external_id: str, exclude: int | None) -> None:
         raise uniqueness(f"Another account has this externalId (“{external_id[:60]}”)")
 
 
+def _removed_account(wanted: _Wanted) -> User | None:
+    """The account the directory deleted that a POST names again by its userName or its
+    e-mail address (HR rehires someone), if any."""
+    removed = list(
+        User.objects.filter(directory_account__deleted_at__isnull=False)
+        .filter(
+            Q(directory_account__user_name__iexact=wanted.user_name) | Q(email__iexact=wanted.email)
+        )
+        .select_related("directory_account")[:2]
+    )
+    if len(removed) > 1:
+        raise uniqueness(
+            "This userName and this e-mail address belong to two different accounts the "
+            "directory removed: send the userName and e-mail address of the same person"
+        )
+    return removed[0] if removed else None
+
+
 def user_create(*, token: DirectoryToken, body: dict[str, Any]) -> User:
+    """POST: a new account, or the account the directory removed when the request names
+    it again (``user_restore``)."""
     wanted = _Wanted(body, context=Context.RESOURCE_CREATION_REQUEST)
+    removed = _removed_account(wanted)
+    if removed is not None:
+        try:
+            return user_restore(token=token, user=removed, wanted=wanted)
+        except ScimError as error:
+            error.subject = {"user": user_label(removed)}
+            raise
     _clash(email=wanted.email, user_name=wanted.user_name, external_id=wanted.external_id)
     active = wanted.active is not False
     try:
@@ -318,6 +345,73 @@ def user_create(*, token: DirectoryToken, body: dict[str, Any]) -> User:
     return user_get(str(user.pk))
 
 
+def user_restore(*, token: DirectoryToken, user: User, wanted: _Wanted) -> User:
+    """A POST naming an account the directory deleted: that account comes back, changed
+    as the request says, through the admin's reactivation (``user_reactivate``: no old
+    password, no second factor, no site-wide role, no team), all audited. The directory
+    keeps no account twice, and RFC 7644 §3.6 says a deleted resource SHOULD NOT be a
+    conflict: the 409 it got for ever meant a rehired person could not be provisioned.
+
+    Two cases are SecureDrive's to decide, not a directory token's, and the refusal
+    says what to do: a former site administrator or auditor (a stolen token must not
+    revive one), and a userName the directory now gives under another externalId (the
+    same person under a new directory entry, or a namesake given a recycled address,
+    who must not receive the account and the files kept with it). Once an administrator
+    has reactivated the account, the directory's next attempt links it."""
+    account = user.directory_account
+    removed_on = account.deleted_at.date().isoformat() if account.deleted_at else ""
+    reactivate_there = (
+        "a SecureDrive administrator reactivates it (Administration, the person's page), "
+        "then this request succeeds"
+    )
+    if not user.is_active and (user.is_site_admin or user.is_auditor):
+        raise ScimError(
+            403,
+            f"This person's account, removed by the directory on {removed_on}, was a site "
+            f"administrator's or an auditor's: only SecureDrive brings it back: "
+            f"{reactivate_there} (without its roles)",
+            "mutability",
+        )
+    other_identity = bool(account.external_id and wanted.external_id) and (
+        account.external_id != wanted.external_id
+    )
+    if not user.is_active and other_identity:
+        raise uniqueness(
+            f"This userName or e-mail address is an account the directory removed on "
+            f"{removed_on}, under another externalId: if it is the same person, "
+            f"{reactivate_there}; if not, give them another userName and e-mail address"
+        )
+    _clash(
+        email=wanted.email,
+        user_name=wanted.user_name,
+        external_id=wanted.external_id,
+        exclude=user.pk,
+    )
+    with transaction.atomic():
+        locked = DirectoryAccount.objects.select_for_update().get(pk=account.pk)
+        if locked.deleted_at is None:  # brought back by a concurrent request
+            raise uniqueness("Another account has this userName or e-mail address")
+        removed_at = locked.deleted_at
+        locked.deleted_at = None
+        locked.save(update_fields=["deleted_at"])
+        audit.record(
+            action=Action.DIRECTORY_USER_RESTORE,
+            actor=None,
+            actor_label=token_label(token),
+            target_type="accounts.user",
+            target_id=user.pk,
+            details={
+                "email": user.email,
+                "user_name": wanted.user_name,
+                "external_id": wanted.external_id,
+                "removed_at": removed_at.isoformat(),
+            },
+        )
+        # A creation asks for an active account unless it says otherwise.
+        _user_apply(token=token, user=user, wanted=wanted, active=wanted.active is not False)
+    return user_get(str(user.pk))
+
+
 def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> User:
     """PUT (and PATCH, once applied): the account becomes what ``body`` says."""
     wanted = _Wanted(body, context=Context.RESOURCE_REPLACEMENT_REQUEST)
@@ -327,6 +421,12 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
         external_id=wanted.external_id,
         exclude=user.pk,
     )
+    _user_apply(token=token, user=user, wanted=wanted, active=wanted.active)
+    return user_get(str(user.pk))
+
+
+def _user_apply(*, token: DirectoryToken, user: User, wanted: _Wanted, active: bool | None) -> None:
+    """The account becomes what ``wanted`` says; ``active`` None keeps its state."""
     label = token_label(token)
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
@@ -342,7 +442,7 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
         ):
             if before != after:
                 changes[field] = {"before": before, "after": after}
-        active = locked.is_active if wanted.active is None else wanted.active
+        active = locked.is_active if active is None else active
         if (locked.is_site_admin or locked.is_auditor) and (
             "email" in changes or (active and not locked.is_active)
         ):
@@ -377,7 +477,6 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
             _offboard(token=token, user=locked)
         elif not locked.is_active and active:
             offboarding.user_reactivate(actor=None, user=locked, actor_label=label)
-    return user_get(str(user.pk))
 
 
 def _offboard(*, token: DirectoryToken, user: User) -> None:
