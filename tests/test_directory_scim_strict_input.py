@@ -72,6 +72,28 @@ def test_two_people_cannot_share_an_external_id(directory: Directory) -> None:
     assert other.status_code == 201, other.content
 
 
+def test_two_teams_cannot_share_an_external_id(directory: Directory) -> None:
+    """The same for groups: a directory matching on externalId would change the members
+    of whichever team it found first."""
+    group = "urn:ietf:params:scim:schemas:core:2.0:Group"
+    first = directory.send(
+        "POST", "Groups", {"schemas": [group], "displayName": "Radiologie", "externalId": "g-1"}
+    )
+    assert first.status_code == 201, first.content
+    second = {"schemas": [group], "displayName": "Urgences", "externalId": "g-1"}
+    twin = directory.send("POST", "Groups", second)
+    assert (twin.status_code, twin.json()["scimType"]) == (409, "uniqueness"), twin.content
+    assert not Team.objects.filter(name="Urgences").exists()
+    urgences = directory.send("POST", "Groups", {**second, "externalId": "g-2"})
+    renamed = directory.send(
+        "PATCH",
+        f"Groups/{urgences.json()['id']}",
+        patch({"op": "replace", "path": "externalId", "value": "g-1"}),
+    )
+    assert (renamed.status_code, renamed.json()["scimType"]) == (409, "uniqueness")
+    assert _refusals()[-1].details["team"] == "Urgences"
+
+
 # --- Filters read as RFC 7644 §3.4.2.2 writes them ---------------------------------------
 
 
