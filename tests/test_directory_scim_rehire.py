@@ -115,20 +115,24 @@ def test_a_removed_auditor_comes_back_only_once_an_administrator_reactivated_the
 def test_a_recycled_username_under_another_external_id_needs_an_administrator(
     directory: Directory, teammate: User, site_admin: User
 ) -> None:
-    """The directory names the userName's holder with another externalId: perhaps the
-    same person under a new directory object, perhaps a namesake given a recycled
-    address. Reopening Tom's account (and the files kept with it) for a stranger is
-    SecureDrive's administrator's call, not the token's."""
+    """The directory names the userName's holder with another externalId, or none:
+    perhaps the same person under a new directory object, perhaps a namesake given a
+    recycled address. Reopening Tom's account (and the files kept with it) for a
+    stranger is SecureDrive's administrator's call, not the token's."""
     _removed(directory, teammate, external_id="e-77")
 
     stranger = directory.send("POST", "Users", new_user(USER_NAME, USER_NAME, externalId="e-99"))
+    unnamed = directory.send("POST", "Users", new_user(USER_NAME, USER_NAME))
 
-    assert (stranger.status_code, stranger.json()["scimType"]) == (409, "uniqueness")
-    assert "administrator" in stranger.json()["detail"]
+    for refused in (stranger, unnamed):
+        assert (refused.status_code, refused.json()["scimType"]) == (409, "uniqueness")
+        assert "administrator reactivates" in refused.json()["detail"]
     teammate.refresh_from_db()
     assert not teammate.is_active
     assert not AuditEvent.objects.filter(action=Action.DIRECTORY_USER_RESTORE).exists()
-    assert AuditEvent.objects.filter(action=Action.DIRECTORY_REQUEST_REFUSE).count() == 1
+    refusals = AuditEvent.objects.filter(action=Action.DIRECTORY_REQUEST_REFUSE)
+    assert [event.details["user"] for event in refusals] == [f"Tom Teammate <{USER_NAME}>"] * 2
+    assert refusals[0].details["detail"] == stranger.json()["detail"]
 
     # The administrator decides it is Tom: once reactivated, the directory links him.
     offboarding.user_reactivate(actor=site_admin, user=teammate)

@@ -354,10 +354,10 @@ def user_restore(*, token: DirectoryToken, user: User, wanted: _Wanted) -> User:
 
     Two cases are SecureDrive's to decide, not a directory token's, and the refusal
     says what to do: a former site administrator or auditor (a stolen token must not
-    revive one), and a userName the directory now gives under another externalId (the
-    same person under a new directory entry, or a namesake given a recycled address,
-    who must not receive the account and the files kept with it). Once an administrator
-    has reactivated the account, the directory's next attempt links it."""
+    revive one), and a request without the externalId the account had (the same person
+    under a new directory entry, or a namesake given a recycled address, who must not
+    receive the account and the files kept with it). Once an administrator has
+    reactivated the account, the directory's next attempt links it."""
     account = user.directory_account
     removed_on = account.deleted_at.date().isoformat() if account.deleted_at else ""
     reactivate_there = (
@@ -372,14 +372,16 @@ def user_restore(*, token: DirectoryToken, user: User, wanted: _Wanted) -> User:
             f"{reactivate_there} (without its roles)",
             "mutability",
         )
-    other_identity = bool(account.external_id and wanted.external_id) and (
-        account.external_id != wanted.external_id
-    )
-    if not user.is_active and other_identity:
+    # The directory proves it is the same person by the externalId it gave the account
+    # (Entra's objectId or mailNickname, Okta's user id): a userName or an address alone
+    # may have been given to someone else since.
+    same_identity = bool(account.external_id) and account.external_id == wanted.external_id
+    if not user.is_active and not same_identity:
         raise uniqueness(
             f"This userName or e-mail address is an account the directory removed on "
-            f"{removed_on}, under another externalId: if it is the same person, "
-            f"{reactivate_there}; if not, give them another userName and e-mail address"
+            f"{removed_on}, and this request does not give its externalId: if it is the "
+            f"same person, {reactivate_there}; if not, give them another userName and "
+            "e-mail address"
         )
     _clash(
         email=wanted.email,

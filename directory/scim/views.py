@@ -63,7 +63,9 @@ def _refused(request: HttpRequest, error: ScimError, token: DirectoryToken | Non
             "method": request.method,
             "status": error.status,
             "scim_type": error.scim_type,
-            "detail": error.detail[:300],
+            # Ours whole (the longest, a refused rehire, is about 320 characters); a
+            # library's may quote what was sent.
+            "detail": error.detail[:500],
             **error.subject,
         },
         request=context_from_request(request),
