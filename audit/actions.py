@@ -617,6 +617,14 @@ class Action(enum.StrEnum):
         Category.ADMIN,
         ("email",),
     )
+    # A POST naming an account the directory had deleted: the same account comes back
+    # (directory/scim/users.py, user_restore), then the admin's reactivation.
+    DIRECTORY_USER_RESTORE = (
+        "directory.user.restore",
+        _("brought back an account the directory had removed"),
+        Category.ADMIN,
+        ("email", "user_name"),
+    )
     DIRECTORY_GROUP_CREATE = (
         "directory.group.create",
         _("created a team from the directory"),

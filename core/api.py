@@ -18,17 +18,7 @@ from rest_framework.utils import json
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import NotFoundForActor, RuleError
-
-
-def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``{"role": "viewer", "role": "editor"}`` is refused, not read as its last value:
-    a proxy, a log or a reviewer reading the first would not see what was done."""
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate key {key[:40]!r}")
-        seen[key] = value
-    return seen
+from core.http import object_without_duplicate_keys
 
 
 class JSONBodyParser(JSONParser):
@@ -46,7 +36,7 @@ class JSONBodyParser(JSONParser):
             return json.loads(
                 stream.read().decode(encoding),
                 parse_constant=json.strict_constant if self.strict else None,
-                object_pairs_hook=_object_without_duplicate_keys,
+                object_pairs_hook=object_without_duplicate_keys,
             )
         except ValueError as error:  # UnicodeDecodeError is one
             raise ParseError(f"JSON parse error - {error}") from None

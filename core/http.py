@@ -51,14 +51,44 @@ def next_path(request: HttpRequest, candidate: str) -> str:
     return ""
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object that gives one key twice (``key``, as sent)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {key[:40]!r}")
+        self.key = key
+
+
+def object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for ``json.loads``: ``{"active": true, "active": false}`` is
+    refused, not read as its last value. A proxy, a log or a reviewer reading the first
+    would not see what was done (RFC 8259 §4: names SHOULD be unique; I-JSON, RFC 7493
+    §2.3: MUST)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise DuplicateKeyError(key)
+        seen[key] = value
+    return seen
+
+
+def _not_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def json_document(raw: bytes | str) -> Any:
-    """``raw`` parsed as JSON, ``ValueError`` if it is not JSON or nests too deep.
+    """``raw`` parsed as JSON, ``ValueError`` if it is not JSON (RFC 8259), nests too deep
+    or gives a key twice in one object (``DuplicateKeyError``, which names it).
 
     Python's decoder recurses once per ``[`` or ``{``: 100,000 of them raise
     RecursionError, which callers catching ``ValueError`` (DRF's parser, SCIM) let
-    through as a 500."""
+    through as a 500. It also reads ``NaN`` and ``Infinity``, which are not JSON."""
     try:
-        return json.loads(raw)
+        return json.loads(
+            raw,
+            object_pairs_hook=object_without_duplicate_keys,
+            parse_constant=_not_json_constant,
+        )
     except RecursionError as error:
         raise ValueError("JSON nested too deep") from error
 

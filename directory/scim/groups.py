@@ -39,6 +39,7 @@ from directory.scim.users import version_of
 from directory.tokens import token_label
 
 EXTERNAL_ID_MAX_LENGTH = 300  # DirectoryGroup.external_id
+TEAM_NAME_MAX_LENGTH = 100  # Team.name
 
 
 def groups_visible() -> QuerySet[Team]:
@@ -98,7 +99,10 @@ def _wanted(body: dict[str, Any], context: Context) -> tuple[str, str, list[int]
         data = ScimGroup.model_validate(body, scim_ctx=context).model_dump(scim_ctx=context)
     except (ValidationError, SCIMException) as error:
         raise from_library(error) from error
-    name = str(data.get("displayName") or "").strip()[:100]
+    name = str(data.get("displayName") or "").strip()
+    if len(name) > TEAM_NAME_MAX_LENGTH:
+        # Cut, two groups whose names differ past the limit became one team's name.
+        raise invalid_value(f"displayName is longer than {TEAM_NAME_MAX_LENGTH} characters")
     if not name or not slugify(name):
         raise invalid_value("displayName is required (letters or digits)")
     external_id = str(data.get("externalId") or "")
@@ -173,10 +177,24 @@ def _member_skip_record(*, team: Team, user: User, token: DirectoryToken) -> Non
     )
 
 
+def _external_id_clash(*, external_id: str, exclude: int | None = None) -> None:
+    """The directory's identifier of a group names one team: with two, a directory
+    matching groups on externalId would change the members of whichever it found
+    first. Case-exact (RFC 7643 §3.1); a group the directory deleted does not count."""
+    if not external_id:
+        return
+    holders = DirectoryGroup.objects.filter(external_id=external_id, deleted_at__isnull=True)
+    if exclude is not None:
+        holders = holders.exclude(team_id=exclude)
+    if holders.exists():
+        raise uniqueness(f"Another team has this externalId (“{external_id[:60]}”)")
+
+
 def group_create(*, token: DirectoryToken, body: dict[str, Any]) -> Team:
     name, external_id, member_ids = _wanted(body, Context.RESOURCE_CREATION_REQUEST)
     if Team.objects.filter(name__iexact=name).exists():
         raise uniqueness("A team with this displayName already exists")
+    _external_id_clash(external_id=external_id)
     try:
         with transaction.atomic():
             team = Team.objects.create(name=name, slug=_free_slug(name))
@@ -199,6 +217,7 @@ def group_replace(*, token: DirectoryToken, team: Team, body: dict[str, Any]) ->
     name, external_id, member_ids = _wanted(body, Context.RESOURCE_REPLACEMENT_REQUEST)
     if Team.objects.filter(name__iexact=name).exclude(pk=team.pk).exists():
         raise uniqueness("A team with this displayName already exists")
+    _external_id_clash(external_id=external_id, exclude=team.pk)
     with transaction.atomic():
         locked = Team.objects.select_for_update().get(pk=team.pk)
         directory_group, _created = DirectoryGroup.objects.get_or_create(

@@ -17,7 +17,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import CharField, QuerySet, Value
+from django.db.models import CharField, Q, QuerySet, Value
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 from pydantic import ValidationError
@@ -44,6 +44,15 @@ from directory.tokens import token_label
 
 # DirectoryAccount.user_name and external_id (max_length).
 IDENTIFIER_MAX_LENGTH = 300
+# What the account keeps (accounts/models.py, as the admin's form): the full name, made
+# of displayName, name.formatted or the given and family names, and an e-mail address
+# (RFC 5321's 254). The other name parts and the e-mails' sub-attributes are only echoed
+# back (DirectoryAccount.name, emails): the same limits, so that what the directory reads
+# back is what it sent and a request cannot store an unbounded name.
+FULL_NAME_MAX_LENGTH = 150
+EMAIL_MAX_LENGTH = 254
+# Entra ID and Okta send one address, HR connectors a few (work, home).
+EMAILS_MAX = 10
 
 
 def users_visible() -> QuerySet[User]:
@@ -192,6 +201,7 @@ class _Wanted:
             raise invalid_value(f"externalId is longer than {IDENTIFIER_MAX_LENGTH} characters")
         self.name = data.get("name") or {}
         self.emails = [e for e in data.get("emails") or [] if isinstance(e, dict)]
+        _check_lengths(data.get("displayName"), self.name, self.emails)
         # None when the body does not say: a new account is active, a replaced one keeps
         # its state (a leaver comes back only on an explicit ``active: true``).
         active = data.get("active")
@@ -203,17 +213,45 @@ class _Wanted:
             validate_email(self.email)
         except DjangoValidationError as error:
             raise invalid_value("An e-mail address is needed (emails or userName)") from error
-        display = (
-            data.get("displayName")
-            or self.name.get("formatted")
-            or " ".join(
-                part for part in (self.name.get("givenName"), self.name.get("familyName")) if part
-            )
+        given_and_family = " ".join(
+            part for part in (self.name.get("givenName"), self.name.get("familyName")) if part
         )
-        self.full_name = str(display or "").strip()[:150]
+        display = data.get("displayName") or self.name.get("formatted") or given_and_family
+        self.full_name = str(display or "").strip()
+        if len(self.full_name) > FULL_NAME_MAX_LENGTH:
+            # Each part fits (_check_lengths): the two together do not.
+            raise invalid_value(
+                "name.givenName and name.familyName together are longer than "
+                f"{FULL_NAME_MAX_LENGTH} characters (the account's full name): send a "
+                "shorter displayName or name.formatted"
+            )
 
 
-def _clash(*, email: str, user_name: str, exclude: int | None = None) -> None:
+def _too_long(attribute: str, limit: int) -> ScimError:
+    return invalid_value(f"{attribute} is longer than {limit} characters")
+
+
+def _check_lengths(
+    display_name: object, name: dict[str, Any], emails: list[dict[str, Any]]
+) -> None:
+    """What the account keeps and what is echoed back, within the account's limits: a
+    longer name was cut without a word (the name people saw was not the directory's)
+    or stored whole, with no limit at all. Each refusal names the attribute."""
+    if isinstance(display_name, str) and len(display_name.strip()) > FULL_NAME_MAX_LENGTH:
+        raise _too_long("displayName", FULL_NAME_MAX_LENGTH)
+    for part, value in name.items():
+        if isinstance(value, str) and len(value.strip()) > FULL_NAME_MAX_LENGTH:
+            raise _too_long(f"name.{part}", FULL_NAME_MAX_LENGTH)
+    if len(emails) > EMAILS_MAX:
+        raise invalid_value(f"emails holds more than {EMAILS_MAX} addresses")
+    for index, email in enumerate(emails):
+        for part, value in email.items():
+            if isinstance(value, str) and len(value) > EMAIL_MAX_LENGTH:
+                raise _too_long(f"emails[{index}].{part}", EMAIL_MAX_LENGTH)
+
+
+def _clash(*, email: str, user_name: str, external_id: str, exclude: int | None = None) -> None:
+    _external_id_clash(external_id=external_id, exclude=exclude)
     emails = User.objects.filter(email__iexact=email)
     names = DirectoryAccount.objects.filter(user_name__iexact=user_name)
     # An account the directory never wrote has its e-mail address as userName
@@ -228,9 +266,50 @@ def _clash(*, email: str, user_name: str, exclude: int | None = None) -> None:
         raise uniqueness("Another account has this userName or e-mail address")
 
 
+def _external_id_clash(*, external_id: str, exclude: int | None) -> None:
+    """The directory's own identifier of a person names one account: with two, a
+    directory matching on externalId (Okta's and HR connectors' common setting) would
+    change, or deactivate, whichever it found first. Case-exact (RFC 7643 §3.1); an
+    account the directory deleted does not count (RFC 7644 §3.6)."""
+    if not external_id:
+        return
+    holders = DirectoryAccount.objects.filter(external_id=external_id, deleted_at__isnull=True)
+    if exclude is not None:
+        holders = holders.exclude(user_id=exclude)
+    if holders.exists():
+        raise uniqueness(f"Another account has this externalId (“{external_id[:60]}”)")
+
+
+def _removed_account(wanted: _Wanted) -> User | None:
+    """The account the directory deleted that a POST names again by its userName or its
+    e-mail address (HR rehires someone), if any."""
+    removed = list(
+        User.objects.filter(directory_account__deleted_at__isnull=False)
+        .filter(
+            Q(directory_account__user_name__iexact=wanted.user_name) | Q(email__iexact=wanted.email)
+        )
+        .select_related("directory_account")[:2]
+    )
+    if len(removed) > 1:
+        raise uniqueness(
+            "This userName and this e-mail address belong to two different accounts the "
+            "directory removed: send the userName and e-mail address of the same person"
+        )
+    return removed[0] if removed else None
+
+
 def user_create(*, token: DirectoryToken, body: dict[str, Any]) -> User:
+    """POST: a new account, or the account the directory removed when the request names
+    it again (``user_restore``)."""
     wanted = _Wanted(body, context=Context.RESOURCE_CREATION_REQUEST)
-    _clash(email=wanted.email, user_name=wanted.user_name)
+    removed = _removed_account(wanted)
+    if removed is not None:
+        try:
+            return user_restore(token=token, user=removed, wanted=wanted)
+        except ScimError as error:
+            error.subject = {"user": user_label(removed)}
+            raise
+    _clash(email=wanted.email, user_name=wanted.user_name, external_id=wanted.external_id)
     active = wanted.active is not False
     try:
         with transaction.atomic():
@@ -266,10 +345,90 @@ def user_create(*, token: DirectoryToken, body: dict[str, Any]) -> User:
     return user_get(str(user.pk))
 
 
+def user_restore(*, token: DirectoryToken, user: User, wanted: _Wanted) -> User:
+    """A POST naming an account the directory deleted: that account comes back, changed
+    as the request says, through the admin's reactivation (``user_reactivate``: no old
+    password, no second factor, no site-wide role, no team), all audited. The directory
+    keeps no account twice, and RFC 7644 §3.6 says a deleted resource SHOULD NOT be a
+    conflict: the 409 it got for ever meant a rehired person could not be provisioned.
+
+    Two cases are SecureDrive's to decide, not a directory token's, and the refusal
+    says what to do: a former site administrator or auditor (a stolen token must not
+    revive one), and a request without the externalId the account had (the same person
+    under a new directory entry, or a namesake given a recycled address, who must not
+    receive the account and the files kept with it). Once an administrator has
+    reactivated the account, the directory's next attempt links it."""
+    account = user.directory_account
+    removed_on = account.deleted_at.date().isoformat() if account.deleted_at else ""
+    reactivate_there = (
+        "a SecureDrive administrator reactivates it (Administration, the person's page), "
+        "then this request succeeds"
+    )
+    if not user.is_active and (user.is_site_admin or user.is_auditor):
+        raise ScimError(
+            403,
+            f"This person's account, removed by the directory on {removed_on}, was a site "
+            f"administrator's or an auditor's: only SecureDrive brings it back: "
+            f"{reactivate_there} (without its roles)",
+            "mutability",
+        )
+    # The directory proves it is the same person by the externalId it gave the account
+    # (Entra's objectId or mailNickname, Okta's user id): a userName or an address alone
+    # may have been given to someone else since.
+    same_identity = bool(account.external_id) and account.external_id == wanted.external_id
+    if not user.is_active and not same_identity:
+        raise uniqueness(
+            f"This userName or e-mail address is an account the directory removed on "
+            f"{removed_on}, and this request does not give its externalId: if it is the "
+            f"same person, {reactivate_there}; if not, give them another userName and "
+            "e-mail address"
+        )
+    _clash(
+        email=wanted.email,
+        user_name=wanted.user_name,
+        external_id=wanted.external_id,
+        exclude=user.pk,
+    )
+    with transaction.atomic():
+        locked = DirectoryAccount.objects.select_for_update().get(pk=account.pk)
+        if locked.deleted_at is None:  # brought back by a concurrent request
+            raise uniqueness("Another account has this userName or e-mail address")
+        removed_at = locked.deleted_at
+        locked.deleted_at = None
+        locked.save(update_fields=["deleted_at"])
+        audit.record(
+            action=Action.DIRECTORY_USER_RESTORE,
+            actor=None,
+            actor_label=token_label(token),
+            target_type="accounts.user",
+            target_id=user.pk,
+            details={
+                "email": user.email,
+                "user_name": wanted.user_name,
+                "external_id": wanted.external_id,
+                "removed_at": removed_at.isoformat(),
+            },
+        )
+        # A creation asks for an active account unless it says otherwise.
+        _user_apply(token=token, user=user, wanted=wanted, active=wanted.active is not False)
+    return user_get(str(user.pk))
+
+
 def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> User:
     """PUT (and PATCH, once applied): the account becomes what ``body`` says."""
     wanted = _Wanted(body, context=Context.RESOURCE_REPLACEMENT_REQUEST)
-    _clash(email=wanted.email, user_name=wanted.user_name, exclude=user.pk)
+    _clash(
+        email=wanted.email,
+        user_name=wanted.user_name,
+        external_id=wanted.external_id,
+        exclude=user.pk,
+    )
+    _user_apply(token=token, user=user, wanted=wanted, active=wanted.active)
+    return user_get(str(user.pk))
+
+
+def _user_apply(*, token: DirectoryToken, user: User, wanted: _Wanted, active: bool | None) -> None:
+    """The account becomes what ``wanted`` says; ``active`` None keeps its state."""
     label = token_label(token)
     with transaction.atomic():
         if wanted.active is False:
@@ -289,7 +448,7 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
         ):
             if before != after:
                 changes[field] = {"before": before, "after": after}
-        active = locked.is_active if wanted.active is None else wanted.active
+        active = locked.is_active if active is None else active
         if (locked.is_site_admin or locked.is_auditor) and (
             "email" in changes or (active and not locked.is_active)
         ):
@@ -324,7 +483,6 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
             _offboard(token=token, user=locked)
         elif not locked.is_active and active:
             offboarding.user_reactivate(actor=None, user=locked, actor_label=label)
-    return user_get(str(user.pk))
 
 
 def _offboard(*, token: DirectoryToken, user: User) -> None:

@@ -22,7 +22,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.context import client_ip, context_from_request
 from audit.models import Outcome
-from core.http import json_document
+from core.http import DuplicateKeyError, json_document
 from core.ratelimit import rate_limit_check, rate_limit_hit, rate_parse
 from directory.models import DirectoryToken
 from directory.scim import discovery, filters, groups, users
@@ -63,7 +63,9 @@ def _refused(request: HttpRequest, error: ScimError, token: DirectoryToken | Non
             "method": request.method,
             "status": error.status,
             "scim_type": error.scim_type,
-            "detail": error.detail[:300],
+            # Ours whole (the longest, a refused rehire, is about 320 characters); a
+            # library's may quote what was sent.
+            "detail": error.detail[:500],
             **error.subject,
         },
         request=context_from_request(request),
@@ -151,6 +153,12 @@ def _body(request: HttpRequest) -> dict[str, Any]:
         raise ScimError(413, "The request body is too large")
     try:
         body = json_document(request.body or b"{}")
+    except DuplicateKeyError as error:
+        raise ScimError(
+            400,
+            f"The body gives “{error.key[:40]}” twice in one object: send each attribute once",
+            "invalidSyntax",
+        ) from error
     except ValueError as error:
         raise ScimError(400, "The body is not JSON", "invalidSyntax") from error
     if not isinstance(body, dict):
