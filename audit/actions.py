@@ -722,11 +722,11 @@ class Action(enum.StrEnum):
         Category.ACCESS,
         ("email",),
     )
-    # A directory group write that named a deactivated person: not made a member
-    # (directory/scim/groups.py).
+    # A directory group write that named a deactivated person or an auditor: not made
+    # a member (directory/scim/groups.py). The code stays; the label says both.
     DIRECTORY_GROUP_MEMBER_SKIP = (
         "directory.group.member_skip",
-        _("did not add a deactivated person to a team from the directory"),
+        _("did not add a deactivated person or an auditor to a team from the directory"),
         Category.ADMIN,
         ("email",),
     )

@@ -42,7 +42,13 @@ def user_list(request: HttpRequest) -> HttpResponse:
     users = selectors.users_with_mfa_flag().order_by("email")
     if query:
         users = users.filter(email__icontains=query) | users.filter(full_name__icontains=query)
-    return render(request, "accounts/admin/user_list.html", {"users": users, "query": query})
+    context = {
+        "users": users,
+        "query": query,
+        # Conflicts older than the rule (accounts.roles): flagged, never removed silently.
+        "auditor_conflicts": roles.auditors_with_content_access(),
+    }
+    return render(request, "accounts/admin/user_list.html", context)
 
 
 @site_admin_required
@@ -109,6 +115,11 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         "roles_form": roles_form,
         "deactivation_form": DeactivationForm(subject=subject),
         "memberships": subject.memberships.select_related("team"),
+        "auditor_content_access": (
+            roles.auditor_content_access(subject)
+            if subject.is_auditor and subject.is_active
+            else []
+        ),
         "open_sessions": selectors.user_sessions_open(subject),
         "has_mfa": selectors.user_has_mfa(subject),
         "offboarding_reports": subject.offboarding_reports.all(),
@@ -137,6 +148,11 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
                 "roles_form": RolesForm(initial={"is_site_admin": subject.is_site_admin}),
                 "deactivation_form": form,
                 "memberships": subject.memberships.select_related("team"),
+                "auditor_content_access": (
+                    roles.auditor_content_access(subject)
+                    if subject.is_auditor and subject.is_active
+                    else []
+                ),
                 "open_sessions": selectors.user_sessions_open(subject),
                 "has_mfa": selectors.user_has_mfa(subject),
             },
