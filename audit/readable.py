@@ -212,6 +212,7 @@ _REASONS: dict[str, Promise] = {
     "auditor": gettext_lazy("an auditor reads no file content"),
     "auditor_content_access": gettext_lazy("they can read colleagues' files: not while an auditor"),
     "own_grant": gettext_lazy("nobody confirms access they granted themselves"),
+    "self_grant": gettext_lazy("nobody gives themselves a role, a team or others' files"),
     # An API token used for what its scopes do not allow (accounts/authentication.py).
     "missing scope": gettext_lazy("the token's scopes do not allow it"),
 }
