@@ -258,3 +258,19 @@ def test_admin_pages_flag_an_auditor_still_in_a_team(
     page = sam.get(f"/accounts/admin/users/{auditor.pk}/").content.decode()
     assert 'id="auditor-content-access"' in page
     assert TeamMembership.objects.filter(user=auditor).exists()
+
+
+def test_someone_still_collecting_outsiders_files_is_not_made_auditor(
+    site_admin: User, owner: User
+) -> None:
+    """Alice's open file request keeps bringing outsiders' files into her space: while
+    it is open, she would read them as an auditor."""
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="Résultats")
+    file_requests.file_request_create(
+        actor=owner, folder=folder, title="Bilans", expires_at=timezone.now() + dt.timedelta(days=3)
+    )
+    with pytest.raises(AccountRuleError, match="1 open file request"):
+        account_services.user_roles_set(
+            actor=site_admin, user=owner, is_site_admin=False, is_auditor=True
+        )
+    assert not RoleProposal.objects.filter(subject=owner).exists()

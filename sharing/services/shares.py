@@ -310,18 +310,32 @@ def _shares_remove(*, shares: QuerySet[Share], actor: User | None, reason: str) 
 
 def shares_received_in_words(*, user: User, **_kwargs: object) -> list[str]:
     """``accounts.roles.content_access_listed``: the files and folders shared with
-    ``user`` by name, which an auditor may not hold."""
+    ``user`` by name, and the file requests still bringing outsiders' files into their
+    space, which an auditor may not hold."""
+    from sharing.services.file_requests import file_requests_open_of_owner
+
+    lines = []
     count = Share.objects.filter(user=user).count()
-    if not count:
-        return []
-    return [
-        ngettext(
-            "%(count)s file or folder shared with them",
-            "%(count)s files or folders shared with them",
-            count,
+    if count:
+        lines.append(
+            ngettext(
+                "%(count)s file or folder shared with them",
+                "%(count)s files or folders shared with them",
+                count,
+            )
+            % {"count": count}
         )
-        % {"count": count}
-    ]
+    requests = file_requests_open_of_owner(owner=user).count()
+    if requests:
+        lines.append(
+            ngettext(
+                "%(count)s open file request (close it first)",
+                "%(count)s open file requests (close them first)",
+                requests,
+            )
+            % {"count": requests}
+        )
+    return lines
 
 
 def shares_remove_for_leaver(
