@@ -161,6 +161,9 @@ def test_joining_a_team_after_the_proposal_stops_its_approval(
     TeamMembership.objects.create(team=team, user=outsider)
 
     paula = client_signed_in(second_admin)
+    # The approvals page tells Paula before she tries.
+    listing = paula.get("/accounts/admin/role-approvals/").content.decode()
+    assert "Oscar Outsider cannot be an auditor while they can read colleagues" in listing
     answer = paula.post(
         f"/accounts/admin/role-approvals/{proposal.pk}/decide/",
         {"decision": "approve", f"p{proposal.pk}-confirm": "on"},

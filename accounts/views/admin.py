@@ -29,7 +29,15 @@ from accounts.forms_admin import (
     TeamForm,
     TeamMemberForm,
 )
-from accounts.models import AccountPolicy, Invitation, OffboardingReport, TeamMembership, User
+from accounts.models import (
+    AccountPolicy,
+    GrantedRole,
+    Invitation,
+    OffboardingReport,
+    RoleProposal,
+    TeamMembership,
+    User,
+)
 from accounts.offboarding_report import plan_in_words
 from accounts.permissions import role_approver_required, signed_in_user, site_admin_required
 from audit import refusals
@@ -588,6 +596,13 @@ def access_review(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _auditor_conflict(proposal: RoleProposal) -> str:
+    if proposal.role != GrantedRole.AUDITOR:
+        return ""
+    access = roles.auditor_content_access(proposal.subject)
+    return roles.auditor_content_message(proposal.subject, access) if access else ""
+
+
 @role_approver_required
 def role_proposals(request: HttpRequest) -> HttpResponse:
     """Proposed roles awaiting a second person; each may be approved or declined."""
@@ -597,6 +612,8 @@ def role_proposals(request: HttpRequest) -> HttpResponse:
             "proposal": proposal,
             "form": RoleDecisionForm(prefix=f"p{proposal.pk}"),
             "may_decide": actor.pk not in (proposal.proposed_by_id, proposal.subject_id),
+            # Said before the approver tries: the approval would be refused.
+            "conflict": _auditor_conflict(proposal),
         }
         for proposal in roles.role_proposals_pending()
     ]
