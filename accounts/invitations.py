@@ -52,6 +52,27 @@ def invitation_create(
     email = email.strip().lower()
     if User.objects.filter(email__iexact=email).exists():
         raise AccountRuleError(_("An account with this e-mail address already exists."))
+    if grants_auditor and teams:
+        # An auditor reads no file content (accounts.roles): teams or the role, not both.
+        audit.record(
+            action=Action.ACCOUNTS_INVITATION_SEND,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="accounts.invitation",
+            details={
+                "email": email,
+                "auditor": True,
+                "teams": [team.name for team in teams],
+                "reason": "auditor",
+            },
+        )
+        raise AccountRuleError(
+            _(
+                "An auditor reads the audit log, never file content: invite them either "
+                "as an auditor or into teams (%(teams)s), not both."
+            )
+            % {"teams": ", ".join(team.name for team in teams)}
+        )
     policy = AccountPolicy.current()
     token = secrets.token_urlsafe(TOKEN_BYTES)
     with transaction.atomic():

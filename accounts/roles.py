@@ -14,6 +14,14 @@ invitations; there is no Django admin and no API for roles):
   either, in one person's hands, would let them widen access unseen.
 * **The first auditor** is appointed by the operator (shell access) with
   ``manage.py auditor_appoint_first``, which refuses once an active auditor exists.
+* **An auditor reads no file content** (ARCHITECTURE.md, invariant 4). The role and
+  access to colleagues' files exclude each other: the auditor role is refused (when
+  proposed, approved or appointed) to someone in a team or holding shares of others'
+  files, naming them (``auditor_content_access``); an auditor is refused a team (team
+  pages, invitations, the directory) and a share, transfer, personal link or file
+  request (sharing/services). Conflicts older than this rule are not changed behind
+  the administrators' backs: the people list and the person's page flag them
+  (``auditors_with_content_access``), and an administrator removes the memberships.
 
 Each step is audited: ``accounts.role.propose``, ``accounts.role.approve``,
 ``accounts.role.decline``, ``accounts.role.expire``, ``accounts.role.first_auditor``, and
@@ -26,12 +34,13 @@ import datetime as dt
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import sessions
 from accounts.errors import AccountRuleError
-from accounts.models import GrantedRole, RoleProposal, TeamMembership, TeamRole, User
+from accounts.models import GrantedRole, RoleProposal, Team, TeamMembership, TeamRole, User
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
@@ -132,6 +141,89 @@ def last_holder_refusal(*, user: User, keeps_site_admin: bool, keeps_auditor: bo
     return ""
 
 
+# --- An auditor reads no file content ------------------------------------------------------
+
+# Sent with user=; each receiver returns a list of short translated lines naming what
+# gives the person access to others' files besides their teams (sharing: the files and
+# folders shared with them by name). accounts does not import sharing.
+content_access_listed = Signal()
+
+
+def auditor_content_access(user: User) -> list[str]:
+    """What lets ``user`` read colleagues' files, in words ("member of Cardiologie,
+    Urgences", "3 files or folders shared with them"); [] when nothing does. An auditor
+    must hold none of it: the one who checks who read patient files reads none."""
+    teams = list(
+        Team.objects.filter(memberships__user=user)
+        .order_by("name")
+        .values_list("name", flat=True)
+        .distinct()
+    )
+    lines = [_("member of %(teams)s") % {"teams": ", ".join(teams)}] if teams else []
+    for _receiver, result in content_access_listed.send(sender=User, user=user):
+        lines.extend(str(line) for line in result or [])
+    return lines
+
+
+def auditor_content_message(user: User, access: list[str]) -> str:
+    return _(
+        "%(name)s cannot be an auditor while they can read colleagues' files (%(access)s): "
+        "an auditor reads the audit log, never file content. Remove them from these teams "
+        "and have these shares withdrawn first."
+    ) % {"name": user.get_full_name(), "access": "; ".join(access)}
+
+
+def auditor_refusal_message(user: User) -> str:
+    """What an administrator, a manager or a sharer reads when they try to give an
+    auditor access to files."""
+    return _(
+        "%(name)s is an auditor: an auditor reads the audit log, never file content. "
+        "Withdraw the auditor role first if they need these files."
+    ) % {"name": user.get_full_name()}
+
+
+def auditor_with_address(email: str) -> User | None:
+    """The active auditor whose account has this e-mail address, if any: a transfer or
+    a personal link sent there would put file content in an auditor's hands."""
+    email = email.strip()
+    if not email:
+        return None
+    return User.objects.filter(email__iexact=email, is_auditor=True, is_active=True).first()
+
+
+def auditors_with_content_access() -> list[tuple[User, list[str]]]:
+    """Active auditors who can read colleagues' files, with what gives them access:
+    conflicts older than the rule, shown to administrators to resolve (the people list
+    and the person's page). Nothing is removed automatically: a clinician who is also
+    an auditor would lose the files of patients in their care without anyone deciding."""
+    conflicts = []
+    for auditor in User.objects.filter(is_auditor=True, is_active=True).order_by("email"):
+        access = auditor_content_access(auditor)
+        if access:
+            conflicts.append((auditor, access))
+    return conflicts
+
+
+def _auditor_conflict_denied(
+    action: Action, *, actor: User | None, subject: User, access: list[str], **details: object
+) -> AccountRuleError:
+    audit.record(
+        action=action,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        actor_label="" if actor else "operator",
+        target_type="accounts.user",
+        target_id=subject.pk,
+        details={
+            "email": subject.email,
+            "reason": "auditor_content_access",
+            "access": access,
+            **details,
+        },
+    )
+    return AccountRuleError(auditor_content_message(subject, access), 409)
+
+
 # --- Proposals -----------------------------------------------------------------------------
 
 
@@ -177,6 +269,10 @@ def role_propose(*, actor: User, subject: User, role: str, via: str = "admin") -
             Action.ACCOUNTS_ROLE_PROPOSE, actor=actor, subject=subject, reason=reason, role=role
         )
         raise AccountRuleError(refusal_message(reason))
+    if role == GrantedRole.AUDITOR and (access := auditor_content_access(subject)):
+        raise _auditor_conflict_denied(
+            Action.ACCOUNTS_ROLE_PROPOSE, actor=actor, subject=subject, access=access, role=role
+        )
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -254,27 +350,47 @@ def role_proposal_decide(*, actor: User, proposal_id: int, approve: bool) -> Rol
     if reason:
         _denied(action, actor=actor, subject=subject, reason=reason, proposal=proposal.pk)
         raise AccountRuleError(refusal_message(reason))
+    access: list[str] = []
     with transaction.atomic():
         proposal = RoleProposal.objects.select_for_update().get(pk=proposal.pk)
         if proposal.decided_at is not None:
             raise AccountRuleError(refusal_message("decided"))
-        proposal.decided_by, proposal.decided_at, proposal.approved = actor, now, approve
-        proposal.save(update_fields=["decided_by", "decided_at", "approved"])
-        audit.record(
-            action=action,
-            actor=actor,
-            target_type="accounts.user",
-            target_id=subject.pk,
-            details={
-                "email": subject.email,
-                "role": proposal.role,
-                "proposal": proposal.pk,
-                "proposed_by": proposal.proposed_by.email if proposal.proposed_by else "",
-            },
+        if approve and proposal.role == GrantedRole.AUDITOR:
+            # Locked: a team membership added at this instant waits (team_member_set
+            # locks the person's row too), or is seen here.
+            User.objects.select_for_update().get(pk=subject.pk)
+            access = auditor_content_access(subject)
+        if not access:
+            _proposal_close(actor=actor, proposal=proposal, subject=subject, approve=approve)
+    if access:
+        # Outside the transaction, so that the refusal stays in the log; the proposal
+        # stays open, for when the memberships are gone (or to be declined).
+        raise _auditor_conflict_denied(
+            action, actor=actor, subject=subject, access=access, proposal=proposal.pk
         )
-        if approve:
-            _role_apply(actor=actor, subject=subject, role=proposal.role, proposal=proposal)
     return proposal
+
+
+def _proposal_close(*, actor: User, proposal: RoleProposal, subject: User, approve: bool) -> None:
+    """Record the decision (and grant the role when approved), in the caller's
+    transaction with the proposal locked."""
+    action = Action.ACCOUNTS_ROLE_APPROVE if approve else Action.ACCOUNTS_ROLE_DECLINE
+    proposal.decided_by, proposal.decided_at, proposal.approved = actor, timezone.now(), approve
+    proposal.save(update_fields=["decided_by", "decided_at", "approved"])
+    audit.record(
+        action=action,
+        actor=actor,
+        target_type="accounts.user",
+        target_id=subject.pk,
+        details={
+            "email": subject.email,
+            "role": proposal.role,
+            "proposal": proposal.pk,
+            "proposed_by": proposal.proposed_by.email if proposal.proposed_by else "",
+        },
+    )
+    if approve:
+        _role_apply(actor=actor, subject=subject, role=proposal.role, proposal=proposal)
 
 
 def _role_apply(*, actor: User | None, subject: User, role: str, **context: object) -> None:
@@ -316,7 +432,8 @@ def auditor_appoint_first(*, email: str) -> User:
             reason = "subject_inactive"
         elif User.objects.filter(is_auditor=True, is_active=True).exists():
             reason = "auditor_exists"
-        if not reason:
+        access = auditor_content_access(subject) if subject is not None and not reason else []
+        if not reason and not access:
             assert subject is not None  # noqa: S101  (reason set otherwise)
             audit.record(
                 action=Action.ACCOUNTS_ROLE_FIRST_AUDITOR,
@@ -327,6 +444,11 @@ def auditor_appoint_first(*, email: str) -> User:
             )
             _role_apply(actor=None, subject=subject, role=GrantedRole.AUDITOR)
             return subject
+    if access:
+        assert subject is not None  # noqa: S101  (access is only looked up for a subject)
+        raise _auditor_conflict_denied(
+            Action.ACCOUNTS_ROLE_FIRST_AUDITOR, actor=None, subject=subject, access=access
+        )
     # Outside the transaction, so the refusal stays in the log.
     audit.record(
         action=Action.ACCOUNTS_ROLE_FIRST_AUDITOR,

@@ -393,26 +393,42 @@ def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMe
             _("Nobody may give themselves a role or a team: ask another administrator.")
         )
     with transaction.atomic():
-        membership, created = TeamMembership.objects.get_or_create(
-            team=team, user=user, defaults={"role": role}
-        )
-        previous = None if created else membership.role
-        if not created and membership.role != role:
-            membership.role = role
-            membership.save(update_fields=["role"])
-        if created or previous != role:
-            audit.record(
-                action=Action.ACCOUNTS_TEAM_MEMBER_SET,
-                actor=actor,
-                target_type="accounts.team",
-                target_id=team.pk,
-                details={
-                    "team": team.name,
-                    "email": user.email,
-                    "role": role,
-                    "previous": previous,
-                },
+        # The person's row locked: an auditor role approved at this instant waits, or
+        # is seen here (accounts.roles.role_proposal_decide locks it too).
+        is_auditor = User.objects.select_for_update().get(pk=user.pk).is_auditor
+        if not is_auditor:
+            membership, created = TeamMembership.objects.get_or_create(
+                team=team, user=user, defaults={"role": role}
             )
+            previous = None if created else membership.role
+            if not created and membership.role != role:
+                membership.role = role
+                membership.save(update_fields=["role"])
+            if created or previous != role:
+                audit.record(
+                    action=Action.ACCOUNTS_TEAM_MEMBER_SET,
+                    actor=actor,
+                    target_type="accounts.team",
+                    target_id=team.pk,
+                    details={
+                        "team": team.name,
+                        "email": user.email,
+                        "role": role,
+                        "previous": previous,
+                    },
+                )
+    if is_auditor:
+        # A team member reads the team's patient files; an auditor reads none
+        # (ARCHITECTURE.md, invariant 4). Outside the transaction: the refusal stays.
+        audit.record(
+            action=Action.ACCOUNTS_TEAM_MEMBER_SET,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="accounts.team",
+            target_id=team.pk,
+            details={"team": team.name, "email": user.email, "role": role, "reason": "auditor"},
+        )
+        raise AccountRuleError(roles.auditor_refusal_message(user), 409)
     return membership
 
 

@@ -730,11 +730,11 @@ class Action(enum.StrEnum):
         Category.ACCESS,
         ("email",),
     )
-    # A directory group write that named a deactivated person: not made a member
-    # (directory/scim/groups.py).
+    # A directory group write that named a deactivated person, an auditor or the
+    # token's own creator: not made a member (directory/scim/groups.py).
     DIRECTORY_GROUP_MEMBER_SKIP = (
         "directory.group.member_skip",
-        _("did not add a deactivated person to a team from the directory"),
+        _("did not add someone to a team from the directory"),
         Category.ADMIN,
         ("email",),
     )

@@ -207,6 +207,12 @@ _REASONS: dict[str, Promise] = {
     "too_large": gettext_lazy("too large to preview"),
     "too_many_pixels": gettext_lazy("too large to preview"),
     "no_pages": gettext_lazy("this file cannot be shown as an image"),
+    # Separation of duties (accounts/roles.py): an auditor reads no file content, and
+    # nobody confirms in an access review what they granted themselves.
+    "auditor": gettext_lazy("an auditor reads no file content"),
+    "auditor_content_access": gettext_lazy("they can read colleagues' files: not while an auditor"),
+    "own_grant": gettext_lazy("nobody confirms access they granted themselves"),
+    "self_grant": gettext_lazy("nobody gives themselves a role, a team or others' files"),
     # An API token used for what its scopes do not allow (accounts/authentication.py).
     "missing scope": gettext_lazy("the token's scopes do not allow it"),
 }

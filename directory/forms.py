@@ -15,7 +15,11 @@ class DirectoryTokenForm(BootstrapFormMixin, forms.Form):
     name = forms.CharField(label=_("Name of the directory"), max_length=100)
     successor_rule = forms.ChoiceField(
         label=_("When the directory deactivates someone, their personal files go to"),
-        choices=SuccessorRule.choices,
+        # Not "the administrator who created the token": nobody names themselves
+        # (directory.tokens.directory_token_create refuses it).
+        choices=[
+            choice for choice in SuccessorRule.choices if choice[0] != SuccessorRule.TOKEN_CREATOR
+        ],
         initial=SuccessorRule.TEAM_MANAGER,
     )
     successor = SuccessorChoiceField(

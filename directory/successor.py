@@ -11,7 +11,7 @@ the manager of the person's team, ``SuccessorRule``). In order:
 3. nobody: the files stay, unreachable, for the retention period.
 
 "May hold files" is ``accounts.offboarding.successor_candidates``: active, not the
-leaver, never an auditor.
+leaver, never an auditor; and never the token's creator (nobody names themselves).
 """
 
 from __future__ import annotations
@@ -22,7 +22,11 @@ from directory.models import DirectoryToken, SuccessorRule
 
 
 def successor_for(*, user: User, token: DirectoryToken) -> User | None:
-    eligible = successor_candidates(leaver=user)
+    # Never the token's creator, whatever the rule (tokens made before the rule said
+    # "token_creator", or named their creator; a creator who manages the team): an
+    # administrator deactivating someone through their own token would otherwise
+    # receive, and read, that person's files. Nobody grants themselves anything.
+    eligible = successor_candidates(leaver=user).exclude(pk=token.created_by_id)
     if (
         user.departure_scheduled_for is not None
         and user.files_successor_id

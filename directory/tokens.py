@@ -17,11 +17,14 @@ import secrets
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from accounts.errors import AccountRuleError
 from accounts.models import User
 from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext
+from audit.models import Outcome
 from directory.models import DirectoryToken, SuccessorRule
 
 TOKEN_PREFIX = "sdscim_"  # noqa: S105  (a public marker, not a secret)
@@ -43,7 +46,29 @@ def directory_token_create(
     successor_rule: str = SuccessorRule.TEAM_MANAGER,
     successor: User | None = None,
 ) -> tuple[DirectoryToken, str]:
-    """A new token; the plaintext is returned once and never stored."""
+    """A new token; the plaintext is returned once and never stored.
+
+    Nobody names themselves to receive leavers' files (accounts.roles, as the admin's
+    offboarding page): neither the ``token_creator`` rule nor a ``named`` account that
+    is the creator's own. Either would let an administrator deactivate anyone through
+    the directory and read their personal files."""
+    if successor_rule == SuccessorRule.TOKEN_CREATOR or (
+        successor_rule == SuccessorRule.NAMED and successor is not None and successor.pk == actor.pk
+    ):
+        audit.record(
+            action=Action.DIRECTORY_TOKEN_CREATE,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="directory.token",
+            details={"name": name.strip()[:100], "successor_rule": successor_rule,
+                     "reason": "self_grant"},
+        )  # fmt: skip
+        raise AccountRuleError(
+            _(
+                "Nobody may name themselves to receive a colleague's files: choose the "
+                "team manager or another account."
+            )
+        )
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = DirectoryToken.objects.create(

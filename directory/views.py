@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts.errors import AccountRuleError
 from accounts.permissions import signed_in_user, site_admin_required
 from core.confirm import confirmation_page, confirmed
 from directory.forms import DirectoryTokenForm
@@ -29,14 +30,18 @@ def token_list(request: HttpRequest) -> HttpResponse:
     created = ""
     status = 400 if request.method == "POST" else 200  # errors shown: a recorded refusal
     if request.method == "POST" and form.is_valid():
-        _token, created = directory_token_create(
-            actor=signed_in_user(request),
-            name=form.cleaned_data["name"],
-            successor_rule=form.cleaned_data["successor_rule"],
-            successor=form.cleaned_data["successor"],
-        )
-        form = DirectoryTokenForm()
-        status = 200
+        try:
+            _token, created = directory_token_create(
+                actor=signed_in_user(request),
+                name=form.cleaned_data["name"],
+                successor_rule=form.cleaned_data["successor_rule"],
+                successor=form.cleaned_data["successor"],
+            )
+        except AccountRuleError as error:  # audited by the service
+            form.add_error("successor", str(error))
+        else:
+            form = DirectoryTokenForm()
+            status = 200
     context = {
         "form": form,
         "created": created,

@@ -133,10 +133,48 @@ def may_decide(*, actor: User, review: AccessReview) -> bool:
     ).exists()
 
 
-def _own_access(*, actor: User, item: AccessReviewItem) -> bool:
-    if item.kind != ItemKind.MEMBER:
-        return False
-    return TeamMembership.objects.filter(pk=item.object_id, user=actor).exists()
+def _own_access_reason(*, actor: User, item: AccessReviewItem) -> str:
+    """Why ``actor`` may not confirm ``item`` ("" when they may): it is their own
+    membership ("self_review"), or a share or link they made, or a share that reaches
+    them ("own_grant"). A reviewer certifying their own access, or their own decision
+    to open patient files to someone, is no review."""
+    if item.kind == ItemKind.MEMBER:
+        own = TeamMembership.objects.filter(pk=item.object_id, user=actor).exists()
+        return "self_review" if own else ""
+    if item.kind == ItemKind.SHARE:
+        my_teams = TeamMembership.objects.filter(user=actor).values("team_id")
+        own = (
+            Share.objects.filter(pk=item.object_id)
+            .filter(Q(created_by=actor) | Q(user=actor) | Q(team_id__in=my_teams))
+            .exists()
+        )
+        return "own_grant" if own else ""
+    if item.kind == ItemKind.LINK:
+        own = ShareLink.objects.filter(pk=item.object_id, created_by=actor).exists()
+        return "own_grant" if own else ""
+    return ""
+
+
+def items_not_confirmable_by(*, actor: User, review: AccessReview) -> dict[int, str]:
+    """The pending items ``actor`` may revoke but not confirm, by item id, with the
+    reason (``_own_access_reason``): the review page says why instead of a button."""
+    return {
+        item.pk: reason
+        for item in review.items.filter(decision=Decision.PENDING)
+        if (reason := _own_access_reason(actor=actor, item=item))
+    }
+
+
+def own_access_message(reason: str) -> str:
+    if reason == "self_review":
+        return _(
+            "Nobody confirms their own access: another manager of the team does, or a "
+            "site administrator once the review is escalated."
+        )
+    return _(
+        "Nobody confirms access they granted themselves or that reaches them: another "
+        "manager of the team does, or a site administrator once the review is escalated."
+    )
 
 
 def _decide_refused(*, actor: User, item: AccessReviewItem, decision: str, reason: str) -> None:
@@ -169,14 +207,10 @@ def access_review_decide(*, actor: User, item: AccessReviewItem, decision: str) 
         raise ReviewRuleError(_("Only a manager of this team decides, while the review is open."))
     if decision not in (Decision.CONFIRMED, Decision.REVOKED):
         raise ReviewRuleError(_("Confirm or revoke."))
-    if decision == Decision.CONFIRMED and _own_access(actor=actor, item=item):
-        _decide_refused(actor=actor, item=item, decision=decision, reason="self_review")
-        raise ReviewRuleError(
-            _(
-                "Nobody confirms their own access: another manager of the team does, or a "
-                "site administrator once the review is escalated."
-            )
-        )
+    own = _own_access_reason(actor=actor, item=item) if decision == Decision.CONFIRMED else ""
+    if own:
+        _decide_refused(actor=actor, item=item, decision=decision, reason=own)
+        raise ReviewRuleError(own_access_message(own))
     with transaction.atomic():
         locked = AccessReviewItem.objects.select_for_update().get(pk=item.pk)
         if locked.decision != Decision.PENDING:

@@ -37,9 +37,16 @@ def review_list(request: HttpRequest) -> HttpResponse:
 def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
     actor = signed_in_user(request)
     review = get_object_or_404(_visible(actor), pk=review_id)
+    # Items the reviewer may revoke but not confirm (their own access or grant): the
+    # page says why instead of offering a button that would be refused.
+    not_confirmable = services.items_not_confirmable_by(actor=actor, review=review)
+    items = [
+        (item, not_confirmable.get(item.pk, ""))
+        for item in review.items.select_related("decided_by")
+    ]
     context = {
         "review": review,
-        "items": review.items.select_related("decided_by"),
+        "items": items,
         "may_decide": services.may_decide(actor=actor, review=review),
     }
     return render(request, "reviews/detail.html", context)

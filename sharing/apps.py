@@ -7,6 +7,7 @@ class SharingConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.offboarding import offboarding_planned
+        from accounts.roles import content_access_listed
         from accounts.services import team_membership_ended
         from audit import resolvers
         from sharing.audit_lookups import access_now, channels_lookup
@@ -14,7 +15,7 @@ class SharingConfig(AppConfig):
             shares_received_offboarding_plan,
             sharing_offboarding_plan,
         )
-        from sharing.services.shares import shares_end_through_team
+        from sharing.services.shares import shares_end_through_team, shares_received_in_words
 
         # A leaver's links, transfers and file requests stop in the same transaction,
         # and the shares made to them are removed: two steps of the offboarding plan.
@@ -29,6 +30,10 @@ class SharingConfig(AppConfig):
         # of the team's files made to them by name.
         team_membership_ended.connect(
             shares_end_through_team, dispatch_uid="sharing.shares_end_through_team"
+        )
+        # The auditor role is refused to someone others' files are shared with.
+        content_access_listed.connect(
+            shares_received_in_words, dispatch_uid="sharing.shares_received_in_words"
         )
         # The audit console names the links and transfers outside people used.
         resolvers.register(channels=channels_lookup, access_now=access_now)

@@ -161,3 +161,52 @@ def test_the_audit_log_says_whose_access_a_review_decided(
         "Tom Teammate (member)",
         "Cardiologie",
     )
+
+
+def test_a_manager_does_not_confirm_a_share_or_link_she_made_herself(
+    owner: User, teammate: User, outsider: User, team: Team
+) -> None:
+    """Alice shared a team file with Oscar and made a link to it: in the review, another
+    manager (Tom) confirms them, not she. Her page says why; she may still revoke."""
+    TeamMembership.objects.filter(team=team, user=teammate).update(role="manager")
+    root = space_root(space_team_get_or_create(team=team))
+    plan = version_store(actor=owner, folder=root, name="planning.pdf", content=b"p").file
+    share = Share.objects.create(file=plan, user=outsider, role="viewer", created_by=owner)
+    link, _token = links.share_link_create(
+        actor=owner, target=plan, expires_at=timezone.now() + timedelta(days=20)
+    )
+    services.access_reviews_open()
+    review = AccessReview.objects.get(team=team)
+    share_item = review.items.get(kind="share", object_id=share.pk)
+    link_item = review.items.get(kind="link", object_id=link.pk)
+
+    alice = client_signed_in(owner)
+    page = alice.get(f"/reviews/{review.pk}/").content.decode()
+    assert f'id="own-{share_item.pk}"' in page
+    assert f'id="own-{link_item.pk}"' in page
+    assert "You granted this access, or it reaches you" in page
+    row = page.split(f'id="own-{share_item.pk}"')[1].split("</tr>")[0]
+    assert 'value="confirmed"' not in row
+    assert 'value="revoked"' in row
+
+    answer = alice.post(
+        f"/reviews/{review.pk}/items/{share_item.pk}/", {"decision": "confirmed"}, follow=True
+    )
+    assert "Nobody confirms access they granted themselves" in answer.content.decode()
+    alice.post(f"/reviews/{review.pk}/items/{link_item.pk}/", {"decision": "confirmed"})
+    share_item.refresh_from_db()
+    link_item.refresh_from_db()
+    assert (share_item.decision, link_item.decision) == (Decision.PENDING, Decision.PENDING)
+    refusals = AuditEvent.objects.filter(action=Action.REVIEWS_ITEM_DECIDE, outcome="denied")
+    assert [e.details["reason"] for e in refusals.order_by("pk")] == ["own_grant", "own_grant"]
+    assert refusals.first().details["item"] == "planning.pdf → Oscar Outsider"  # type: ignore[union-attr]
+
+    # Tom, the other manager, decides them; his page offers Confirm.
+    tom = client_signed_in(teammate)
+    assert f'id="own-{share_item.pk}"' not in tom.get(f"/reviews/{review.pk}/").content.decode()
+    tom.post(f"/reviews/{review.pk}/items/{share_item.pk}/", {"decision": "confirmed"})
+    share_item.refresh_from_db()
+    assert (share_item.decision, share_item.decided_by) == (Decision.CONFIRMED, teammate)
+    # Alice may still withdraw her own link.
+    alice.post(f"/reviews/{review.pk}/items/{link_item.pk}/", {"decision": "revoked", **CONFIRMED})
+    assert ShareLink.objects.get(pk=link.pk).revoked_at is not None

@@ -26,7 +26,15 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from accounts import roles, tokens
-from accounts.models import Invitation, OffboardingReport, Team, TeamMembership, User, UserSession
+from accounts.models import (
+    Invitation,
+    OffboardingReport,
+    RoleProposal,
+    Team,
+    TeamMembership,
+    User,
+    UserSession,
+)
 from audit.models import AuditEvent
 from files import services
 from imaging import services as imaging_services
@@ -114,7 +122,14 @@ def alices(owner: User, team: Team, site_admin: User, folder_backend: Any) -> di
         email="new@hopital.example", token_hash=secrets.token_hex(32), expires_at=soon
     )
     proposer = user_create("paula@hopital.example", is_site_admin=True)
-    proposal = roles.role_propose(actor=proposer, subject=owner, role="auditor")
+    # Made as a row: Alice is in a team, so proposing her as auditor is refused now
+    # (accounts.roles, an auditor reads no file content); the page still needs one.
+    proposal = RoleProposal.objects.create(
+        subject=owner,
+        role="auditor",
+        proposed_by=proposer,
+        expires_at=timezone.now() + roles.PROPOSAL_LIFETIME,
+    )
     scan = version_store(
         actor=owner,
         folder=folder,

@@ -29,7 +29,15 @@ from accounts.forms_admin import (
     TeamForm,
     TeamMemberForm,
 )
-from accounts.models import AccountPolicy, Invitation, OffboardingReport, TeamMembership, User
+from accounts.models import (
+    AccountPolicy,
+    GrantedRole,
+    Invitation,
+    OffboardingReport,
+    RoleProposal,
+    TeamMembership,
+    User,
+)
 from accounts.offboarding_report import plan_in_words
 from accounts.permissions import role_approver_required, signed_in_user, site_admin_required
 from audit import refusals
@@ -42,7 +50,13 @@ def user_list(request: HttpRequest) -> HttpResponse:
     users = selectors.users_with_mfa_flag().order_by("email")
     if query:
         users = users.filter(email__icontains=query) | users.filter(full_name__icontains=query)
-    return render(request, "accounts/admin/user_list.html", {"users": users, "query": query})
+    context = {
+        "users": users,
+        "query": query,
+        # Conflicts older than the rule (accounts.roles): flagged, never removed silently.
+        "auditor_conflicts": roles.auditors_with_content_access(),
+    }
+    return render(request, "accounts/admin/user_list.html", context)
 
 
 @site_admin_required
@@ -109,6 +123,11 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         "roles_form": roles_form,
         "deactivation_form": DeactivationForm(subject=subject),
         "memberships": subject.memberships.select_related("team"),
+        "auditor_content_access": (
+            roles.auditor_content_access(subject)
+            if subject.is_auditor and subject.is_active
+            else []
+        ),
         "open_sessions": selectors.user_sessions_open(subject),
         "has_mfa": selectors.user_has_mfa(subject),
         "offboarding_reports": subject.offboarding_reports.all(),
@@ -137,6 +156,11 @@ def user_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
                 "roles_form": RolesForm(initial={"is_site_admin": subject.is_site_admin}),
                 "deactivation_form": form,
                 "memberships": subject.memberships.select_related("team"),
+                "auditor_content_access": (
+                    roles.auditor_content_access(subject)
+                    if subject.is_auditor and subject.is_active
+                    else []
+                ),
                 "open_sessions": selectors.user_sessions_open(subject),
                 "has_mfa": selectors.user_has_mfa(subject),
             },
@@ -574,6 +598,13 @@ def access_review(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _auditor_conflict(proposal: RoleProposal) -> str:
+    if proposal.role != GrantedRole.AUDITOR:
+        return ""
+    access = roles.auditor_content_access(proposal.subject)
+    return roles.auditor_content_message(proposal.subject, access) if access else ""
+
+
 @role_approver_required
 def role_proposals(request: HttpRequest) -> HttpResponse:
     """Proposed roles awaiting a second person; each may be approved or declined."""
@@ -583,6 +614,8 @@ def role_proposals(request: HttpRequest) -> HttpResponse:
             "proposal": proposal,
             "form": RoleDecisionForm(prefix=f"p{proposal.pk}"),
             "may_decide": actor.pk not in (proposal.proposed_by_id, proposal.subject_id),
+            # Said before the approver tries: the approval would be refused.
+            "conflict": _auditor_conflict(proposal),
         }
         for proposal in roles.role_proposals_pending()
     ]

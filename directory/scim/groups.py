@@ -7,6 +7,8 @@ reactivation, unreviewed. A write that lists them is carried out without them, e
 skip audited; the answer carries the group as stored, without them, so the directory
 sees it (RFC 7644 §3.5.1: the response lets the client correlate both views). A
 deactivated person still a member (before this rule) is left as is, not removed.
+An auditor is skipped the same way (an auditor reads no file content, accounts.roles),
+and so is the administrator who created the token (nobody joins a team by themselves).
 A team's managers are named in SecureDrive (a directory group has no such notion): a
 manager the directory removes leaves the team, one it adds joins as a member. DELETE
 empties the team and hides it from the directory; the team and its space stay (a
@@ -143,7 +145,17 @@ def _members_set(
     newcomers = User.objects.filter(pk__in=[i for i in member_ids if i not in current])
     for user in newcomers.order_by("pk"):
         if not user.is_active:
-            _member_skip_record(team=team, user=user, token=token)
+            _member_skip_record(team=team, user=user, token=token, reason="account deactivated")
+            continue
+        if user.pk == token.created_by_id:
+            # The administrator who made the token adding themselves to a team through
+            # it: refused as on the team page (accounts.roles, "self_grant").
+            _member_skip_record(team=team, user=user, token=token, reason="self_grant")
+            continue
+        if user.is_auditor:
+            # An auditor reads no patient file (ARCHITECTURE.md, invariant 4): the
+            # directory's group is carried out without them, as for a leaver.
+            _member_skip_record(team=team, user=user, token=token, reason="auditor")
             continue
         TeamMembership.objects.create(team=team, user=user, role=TeamRole.MEMBER)
         added.append(user.email)
@@ -161,7 +173,7 @@ def _members_set(
     return added, removed
 
 
-def _member_skip_record(*, team: Team, user: User, token: DirectoryToken) -> None:
+def _member_skip_record(*, team: Team, user: User, token: DirectoryToken, reason: str) -> None:
     audit.record(
         action=Action.DIRECTORY_GROUP_MEMBER_SKIP,
         outcome=Outcome.DENIED,
@@ -171,8 +183,9 @@ def _member_skip_record(*, team: Team, user: User, token: DirectoryToken) -> Non
         target_id=team.pk,
         details={
             "user": user.pk,
+            "team": team.name,
             "email": user.email,
-            "reason": "account deactivated",
+            "reason": reason,
         },
     )
 

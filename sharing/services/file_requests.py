@@ -166,6 +166,25 @@ def file_request_create(
     )
     policy = SharingPolicy.current()
     file_request_folder_check(actor=actor, folder=folder, request=request)
+    if actor.is_auditor:
+        # What outsiders upload is others' content (often patients' files): an auditor
+        # reads none (ARCHITECTURE.md, invariant 4).
+        audit.record(
+            action=Action.SHARING_REQUEST_CREATE,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="files.folder",
+            target_id=folder.pk,
+            details={"reason": "auditor", "title": title.strip()[:200]},
+            request=request,
+        )
+        raise FileRequestRuleError(
+            _(
+                "An auditor reads the audit log, never file content: an auditor cannot ask "
+                "outsiders for files."
+            ),
+            403,
+        )
     if not may_share_outside(actor):
         suspended = external_sharing_suspended()
         audit.record(

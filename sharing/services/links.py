@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts import still_active
+from accounts import roles, still_active
 from accounts.models import TeamMembership, TeamRole, User
 from audit import messages as audit_messages
 from audit import services as audit
@@ -330,6 +330,10 @@ def share_link_create(
             raise LinkPolicyError(
                 _("On this site the recipient must confirm their e-mail address with a code.")
             )
+        if recipient_email and (auditor := roles.auditor_with_address(recipient_email)):
+            # A transfer or personal link to an auditor's address would hand them file
+            # content (ARCHITECTURE.md, invariant 4).
+            raise LinkRuleError(roles.auditor_refusal_message(auditor), 409)
         if email_verification and not recipient_email:
             raise LinkRuleError(_("E-mail verification needs the recipient's e-mail address."))
         if recipient_email and not policy.recipient_allowed(recipient_email):

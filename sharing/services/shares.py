@@ -19,9 +19,9 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
-from accounts import still_active
+from accounts import roles, still_active
 from accounts.models import Team, TeamMembership, User
 from audit import services as audit
 from audit.actions import Action
@@ -180,6 +180,9 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
     if isinstance(recipient, User):
         if not recipient.is_active:
             reason = "recipient_inactive"
+        elif recipient.is_auditor:
+            # An auditor reads no file content (ARCHITECTURE.md, invariant 4).
+            reason = "auditor"
         elif recipient.pk == actor.pk or (
             files_selectors.space_permission(actor=recipient, space=item.space) >= Permission.MANAGE
         ):
@@ -190,6 +193,9 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
         _refuse(actor=actor, action=Action.SHARING_SHARE_CREATE, item=item, reason=reason)
         if reason == "recipient_inactive":
             raise ShareRuleError(_("This account is not active."))
+        if reason == "auditor":
+            assert isinstance(recipient, User)  # noqa: S101  (only people are auditors)
+            raise ShareRuleError(roles.auditor_refusal_message(recipient), 409)
         raise ShareRuleError(_("They already have access: this is in a space they belong to."), 409)
     file = item if isinstance(item, File) else None
     folder = item if isinstance(item, Folder) else None
@@ -303,6 +309,36 @@ def _shares_remove(*, shares: QuerySet[Share], actor: User | None, reason: str) 
         share.delete()
         removed += 1
     return removed
+
+
+def shares_received_in_words(*, user: User, **_kwargs: object) -> list[str]:
+    """``accounts.roles.content_access_listed``: the files and folders shared with
+    ``user`` by name, and the file requests still bringing outsiders' files into their
+    space, which an auditor may not hold."""
+    from sharing.services.file_requests import file_requests_open_of_owner
+
+    lines = []
+    count = Share.objects.filter(user=user).count()
+    if count:
+        lines.append(
+            ngettext(
+                "%(count)s file or folder shared with them",
+                "%(count)s files or folders shared with them",
+                count,
+            )
+            % {"count": count}
+        )
+    requests = file_requests_open_of_owner(owner=user).count()
+    if requests:
+        lines.append(
+            ngettext(
+                "%(count)s open file request (close it first)",
+                "%(count)s open file requests (close them first)",
+                requests,
+            )
+            % {"count": requests}
+        )
+    return lines
 
 
 def shares_remove_for_leaver(
