@@ -358,7 +358,7 @@ def role_proposal_decide(*, actor: User, proposal_id: int, approve: bool) -> Rol
         if approve and proposal.role == GrantedRole.AUDITOR:
             # Locked: a team membership added at this instant waits (team_member_set
             # locks the person's row too), or is seen here.
-            User.objects.select_for_update().get(pk=subject.pk)
+            User.objects.select_for_update(no_key=True).get(pk=subject.pk)
             access = auditor_content_access(subject)
         if not access:
             _proposal_close(actor=actor, proposal=proposal, subject=subject, approve=approve)

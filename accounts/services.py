@@ -395,7 +395,7 @@ def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMe
     with transaction.atomic():
         # The person's row locked: an auditor role approved at this instant waits, or
         # is seen here (accounts.roles.role_proposal_decide locks it too).
-        is_auditor = User.objects.select_for_update().get(pk=user.pk).is_auditor
+        is_auditor = User.objects.select_for_update(no_key=True).get(pk=user.pk).is_auditor
         if not is_auditor:
             membership, created = TeamMembership.objects.get_or_create(
                 team=team, user=user, defaults={"role": role}
