@@ -356,6 +356,13 @@ def passkey_add(request: HttpRequest) -> HttpResponseBase:
 @never_cache
 @login_required
 @require_POST
+# Right after the ceremony the proof is recent: registering needed one, and a first
+# passkey records one. Later, this form must not show recovery codes: for someone who
+# has none yet (the tab closed before it was sent) ``_device_added`` makes them, and a
+# stale session lifted from a ward PC would walk away with a second factor that outlives
+# it, around the rule of ``recovery_codes_regenerate``. An unverified session is sent to
+# its second factor by the view itself.
+@reauth.recent_proof_required(unless=lambda request: not _verified(request))
 def passkey_added(request: HttpRequest) -> HttpResponseBase:
     user = signed_in_user(request)
     if not _verified(request):
