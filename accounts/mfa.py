@@ -29,6 +29,7 @@ from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp_webauthn.models import WebAuthnCredential
 
+from accounts import security_notices
 from accounts.models import User
 from accounts.totp import AuthenticatorApp
 from audit import context as request_context
@@ -262,7 +263,9 @@ def _verify_record(
 def _device_record(
     *, action: Action, actor: User, device: Any, outcome: str = Outcome.SUCCESS, **extra: Any
 ) -> None:
-    audit.record(
+    """The event of a device's change; an added or removed one is also told to the person
+    by e-mail once it commits (a thief's own passkey must not go unnoticed)."""
+    event = audit.record(
         action=action,
         outcome=outcome,
         actor=actor,
@@ -275,6 +278,8 @@ def _device_record(
             **extra,
         },
     )
+    if outcome == Outcome.SUCCESS and action in security_notices.NOTIFIED_ACTIONS:
+        security_notices.security_notice_queue(event=event)
 
 
 # --- Authenticator apps (TOTP) ------------------------------------------------------------
@@ -428,13 +433,16 @@ def _recovery_codes_replace(*, actor: User, only_if_missing: bool) -> list[str]:
         )
         device.throttle_reset(commit=False)
         device.save()
-        audit.record(
+        generated = audit.record(
             action=Action.ACCOUNTS_MFA_RECOVERY_CODES_GENERATE,
             actor=actor,
             target_type="accounts.user",
             target_id=actor.pk,
             details={"count": len(codes), "unused_codes_replaced": replaced},
         )
+        if not only_if_missing:
+            # The first set comes with a first device, whose own notice tells of it.
+            security_notices.security_notice_queue(event=generated)
     return codes
 
 
@@ -473,13 +481,15 @@ def recovery_code_use(*, actor: User, code: str) -> RecoveryCodeUse:
         )
         if not check.failure:
             remaining = int(device.token_set.count())
-            audit.record(
+            used = audit.record(
                 action=Action.ACCOUNTS_MFA_RECOVERY_CODE_USE,
                 actor=actor,
                 target_type="accounts.user",
                 target_id=actor.pk,
                 details={"remaining": remaining},
             )
+            # A lost phone, or someone holding the password and a code sheet.
+            security_notices.security_notice_queue(event=used)
     _raise_for(check)
     return RecoveryCodeUse(device=device, remaining=remaining)
 
