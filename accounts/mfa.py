@@ -118,6 +118,18 @@ def device_kind_of(device: Any) -> DeviceKind:
     raise TypeError(f"not an MFA device: {device!r}")
 
 
+def device_kind_of_session(user: object) -> DeviceKind | None:
+    """What verified this browser session (django-otp's ``otp_device``), if one of ours:
+    None for an unverified one, or one verified by an identity provider."""
+    device = getattr(user, "otp_device", None)
+    if device is None:
+        return None
+    try:
+        return device_kind_of(device)
+    except TypeError:
+        return None
+
+
 def devices_of(*, user: User, kind: DeviceKind) -> models.QuerySet[Any]:
     """The person's confirmed sign-in devices of one kind (TOTP or passkey)."""
     model = _PRIMARY_MODELS[kind]
@@ -420,10 +432,15 @@ def _recovery_codes_replace(*, actor: User, only_if_missing: bool) -> list[str]:
         device = StaticDevice.objects.filter(user=actor).first()
         if device is not None and only_if_missing:
             return []
-        if device is None:
-            device = StaticDevice.objects.create(user=actor, name=_("Recovery codes"))
-        replaced = int(device.token_set.count())
-        device.token_set.all().delete()
+        replaced = 0
+        if device is not None:
+            # A new device, not new codes on the old one: a session opened with an old
+            # code (a photographed sheet, the reason to make new ones) is verified by
+            # the old device, and django-otp's middleware unverifies a session whose
+            # device is gone. The caller keeps its own session verified.
+            replaced = int(device.token_set.count())
+            device.delete()
+        device = StaticDevice.objects.create(user=actor, name=_("Recovery codes"))
         codes = [_recovery_code_new() for _ in range(RECOVERY_CODE_COUNT)]
         StaticToken.objects.bulk_create(
             [
@@ -431,8 +448,6 @@ def _recovery_codes_replace(*, actor: User, only_if_missing: bool) -> list[str]:
                 for code in codes
             ]
         )
-        device.throttle_reset(commit=False)
-        device.save()
         generated = audit.record(
             action=Action.ACCOUNTS_MFA_RECOVERY_CODES_GENERATE,
             actor=actor,
@@ -447,8 +462,13 @@ def _recovery_codes_replace(*, actor: User, only_if_missing: bool) -> list[str]:
 
 
 def recovery_codes_generate(*, actor: User) -> list[str]:
-    """A new set of recovery codes; the previous ones stop working. Shown once."""
+    """A new set of recovery codes; the previous ones stop working, and so does every
+    session opened with one of them. Shown once."""
     return _recovery_codes_replace(actor=actor, only_if_missing=False)
+
+
+def recovery_codes_device_of(*, user: User) -> StaticDevice | None:
+    return StaticDevice.objects.filter(user=user).first()
 
 
 def recovery_codes_ensure(*, actor: User) -> list[str]:

@@ -450,7 +450,15 @@ def device_remove(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
 @reauth.recent_proof_required()
 def recovery_codes_regenerate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        codes = mfa.recovery_codes_generate(actor=signed_in_user(request))
+        user = signed_in_user(request)
+        signed_in_with_a_code = mfa.device_kind_of_session(request.user) == (
+            mfa.DeviceKind.RECOVERY_CODES
+        )
+        codes = mfa.recovery_codes_generate(actor=user)
+        if signed_in_with_a_code:
+            # Sessions opened with an old code end; this one just proved a recent second
+            # factor, so it goes on, verified by the new codes.
+            otp_login(request, mfa.recovery_codes_device_of(user=user))
         return _recovery_codes_page(request, codes, first_time=False)
     remaining = mfa.recovery_codes_remaining(user=signed_in_user(request))
     return render(request, "accounts/mfa/recovery_codes_regenerate.html", {"remaining": remaining})
