@@ -1,10 +1,12 @@
 """E-mails telling people that the ways into their account changed.
 
 A sign-in device added or removed, new recovery codes, a recovery code used, a new
-password (OWASP ASVS 5.0 V6.3.7: users are notified after updates to authentication
-details). A thief who had a few minutes in a freshly verified session, or a password and
-one phished code, could add their own passkey and keep a way in for months: the notice
-is how the clinician hears of it, with where it came from, and what to do.
+password, and the account's e-mail address moved by the organisation's directory (told
+at the former address: set-up links and these notices go to the new one). OWASP ASVS
+5.0 V6.3.7: users are notified after updates to authentication details. A thief who had
+a few minutes in a freshly verified session, or a password and one phished code, could
+add their own passkey and keep a way in for months: the notice is how the clinician
+hears of it, with where it came from, and what to do.
 
 The notice is written from the audit event that recorded the change, after it committed:
 the task carries the event's id only (never a code or a name through the broker), and
@@ -33,6 +35,7 @@ NOTIFIED_ACTIONS = frozenset(
         Action.ACCOUNTS_MFA_RECOVERY_CODES_GENERATE,
         Action.ACCOUNTS_MFA_RECOVERY_CODE_USE,
         Action.ACCOUNTS_PASSWORD_SET,
+        Action.DIRECTORY_USER_UPDATE,
     }
 )
 
@@ -69,7 +72,20 @@ def _change_described(event: AuditEvent) -> str:
             "A recovery code was used to sign in. %(count)d codes are left.",
             remaining,
         ) % {"count": remaining}
+    if event.action == Action.DIRECTORY_USER_UPDATE:
+        return _(
+            "The organisation's directory (%(directory)s) changed your account's e-mail "
+            "address to %(email)s. Set-up links and these notices now go there."
+        ) % {"directory": event.actor_label, "email": event.details.get("email", "")}
     return _("A new password was set.")
+
+
+def _former_address(event: AuditEvent) -> str:
+    """For a directory update: the address it replaced, or "" if the address stayed."""
+    changes = event.details.get("changes")
+    email = changes.get("email") if isinstance(changes, dict) else None
+    before = email.get("before") if isinstance(email, dict) else None
+    return before if isinstance(before, str) else ""
 
 
 def security_notice_send(*, event_id: int) -> bool:
@@ -87,6 +103,11 @@ def security_notice_send(*, event_id: int) -> bool:
     person = User.objects.filter(pk=event.target_id, is_active=True).first()
     if person is None:
         return False
+    recipient = person.email
+    if event.action == Action.DIRECTORY_USER_UPDATE:
+        recipient = _former_address(event)
+        if not recipient:  # a rename: the ways in did not change
+            return False
     with translation.override(person.email_language):
         subject = _("Your SecureDrive sign-in methods changed")
         message = render_to_string(
@@ -96,7 +117,8 @@ def security_notice_send(*, event_id: int) -> bool:
                 "change": _change_described(event),
                 "event": event,
                 "site_url": settings.SITE_URL,
+                "by_directory": event.action == Action.DIRECTORY_USER_UPDATE,
             },
         )
-    send_mail(subject=subject, message=message, from_email=None, recipient_list=[person.email])
+    send_mail(subject=subject, message=message, from_email=None, recipient_list=[recipient])
     return True

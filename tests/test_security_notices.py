@@ -10,6 +10,7 @@ backend received them, after the change committed.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -24,6 +25,7 @@ from django.utils.http import urlsafe_base64_encode
 from accounts import mfa
 from accounts.models import User
 from accounts.totp import AuthenticatorApp
+from directory.tokens import directory_token_create
 from tests.helpers import client_password_only, client_signed_in, totp_code
 
 pytestmark = pytest.mark.django_db
@@ -117,3 +119,43 @@ def test_the_notice_is_written_in_the_persons_language(
     assert notice.subject == "Vos moyens de connexion à SecureDrive ont changé"
     assert "De nouveaux codes de secours ont été créés" in notice.body
     assert "Si ce n’était pas vous" in notice.body  # noqa: RUF001  (French apostrophe)
+
+
+def test_the_former_address_is_told_when_the_directory_moves_the_account_elsewhere(
+    owner: User, site_admin: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Set-up links and these notices go to the account's address: a directory token
+    (stolen, or a mistake) that moves it to another mailbox moves the way back into the
+    account. The person hears of it at the address they had."""
+    _token, raw = directory_token_create(actor=site_admin, name="Entra ID")
+    directory = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    former = owner.email
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {
+                "op": "replace",
+                "path": "emails",
+                "value": [{"value": "a.martin@elsewhere.example", "type": "work", "primary": True}],
+            }
+        ],
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        moved = directory.patch(
+            f"/scim/v2/Users/{owner.pk}", json.dumps(body), content_type="application/scim+json"
+        )
+    assert moved.status_code == 200, moved.content
+    [notice] = [message for message in mail.outbox if message.to == [former]]
+    assert "a.martin@elsewhere.example" in notice.body
+    assert "Entra ID" in notice.body
+    # A change that leaves the address alone tells nobody.
+    mail.outbox.clear()
+    rename = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "displayName", "value": "Alice Martin-Leroy"}],
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        directory.patch(
+            f"/scim/v2/Users/{owner.pk}", json.dumps(rename), content_type="application/scim+json"
+        )
+    assert mail.outbox == []
