@@ -259,7 +259,10 @@ def _verify_record(
 ) -> None:
     details: dict[str, Any] = {"device_type": kind.value, "purpose": purpose}
     if device is not None:
+        # The name its owner gave it ("Work phone"): what an auditor can read, and what
+        # still says which one once the device is removed and its id points nowhere.
         details["device"] = device.pk
+        details["name"] = device.name
     if failure:
         details["reason"] = failure
     audit.record(

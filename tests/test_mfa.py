@@ -98,7 +98,14 @@ def test_someone_with_a_device_is_asked_for_it_and_lands_where_they_were_going(
     assert browser.get("/").status_code == 200
     [success] = events(Action.ACCOUNTS_MFA_VERIFY, outcome="success")
     assert success.actor_id == str(owner.pk)
-    assert success.details == {"device_type": "totp", "purpose": "sign-in", "device": device.pk}
+    # Which device, by the name its owner gave it: an auditor reads it, and the id alone
+    # says nothing once the device is removed.
+    assert success.details == {
+        "device_type": "totp",
+        "purpose": "sign-in",
+        "device": device.pk,
+        "name": "Authenticator app",
+    }
 
 
 def test_next_never_leads_off_site(owner: User) -> None:

@@ -140,6 +140,7 @@ def test_confirming_with_the_authenticator_app_lets_the_person_do_it_again(
         "device_type": "totp",
         "purpose": "reauthentication",
         "device": device.pk,
+        "name": "Authenticator app",
     }
 
 
