@@ -22,10 +22,11 @@ from django.test import Client
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts import mfa
+from accounts import mfa, services
 from accounts.models import User
 from accounts.totp import AuthenticatorApp
 from directory.tokens import directory_token_create
+from tests.conftest import PASSWORD, user_create
 from tests.helpers import client_password_only, client_signed_in, totp_code
 
 pytestmark = pytest.mark.django_db
@@ -159,3 +160,31 @@ def test_the_former_address_is_told_when_the_directory_moves_the_account_elsewhe
             f"/scim/v2/Users/{owner.pk}", json.dumps(rename), content_type="application/scim+json"
         )
     assert mail.outbox == []
+
+
+def test_the_new_sign_in_notice_shows_the_browser_as_it_is_not_html_escaped(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A plain-text e-mail: "&quot;" and "&amp;" would only puzzle the person checking
+    whether the browser named is theirs."""
+    for user_agent in ("Firefox/140 (office PC)", 'Edge/140 ("Ward 3" & co)'):
+        with django_capture_on_commit_callbacks(execute=True):
+            Client(HTTP_USER_AGENT=user_agent).post(
+                "/accounts/login/", {"username": owner.email, "password": PASSWORD}
+            )
+    [notice] = mail.outbox  # the first sign-in of an account is not notified
+    assert 'Edge/140 ("Ward 3" & co)' in notice.body
+
+
+def test_a_set_up_link_names_the_administrator_as_they_are_called(
+    site_admin: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    User.objects.filter(pk=site_admin.pk).update(full_name="Anne D'Arcy")
+    site_admin.refresh_from_db()
+    nora = user_create("nora.petit@hopital.example", full_name="Nora Petit")
+    nora.set_unusable_password()
+    nora.save(update_fields=["password"])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.setup_link_send(actor=site_admin, user=nora)
+    [link_mail] = mail.outbox
+    assert "Anne D'Arcy reactivated your SecureDrive account." in link_mail.body
