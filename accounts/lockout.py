@@ -2,7 +2,8 @@
 
 django-axes counts failed sign-ins per account and per address (AXES_LOCKOUT_PARAMETERS)
 and refuses further attempts during the cool-off. Here: how an attempted account is
-named, the page a locked-out visitor sees, and the audit event of a lockout.
+named, the page a locked-out visitor sees, the audit event of a lockout, and the browsers
+an account-wide lockout does not hold (``AccountLockoutHandler.get_failures``).
 """
 
 from __future__ import annotations
@@ -10,15 +11,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from axes.attempts import get_cool_off_threshold
 from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_failure_limit
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from accounts import sessions
+from accounts.models import UserSession
 from audit import services as audit
 from audit.actions import Action
-from audit.models import Outcome
+from audit.context import client_ip
+from audit.models import AuditEvent, Outcome
+
+# What refused sign-ins record of the browser's device cookie (its SHA-256, shortened):
+# enough to count one browser's failures, nothing that would let anyone forge the cookie.
+DEVICE_DETAIL_LENGTH = 16
+REASON_INVALID_CREDENTIALS = "invalid credentials"
 
 
 class AccountLockoutHandler(AxesDatabaseHandler):  # type: ignore[misc]  # untyped package
@@ -40,6 +52,49 @@ class AccountLockoutHandler(AxesDatabaseHandler):  # type: ignore[misc]  # untyp
             return 0
         deleted, _by_model = AccessAttempt.objects.filter(username=username).delete()
         return int(deleted)
+
+    def get_failures(self, request: HttpRequest, credentials: dict[str, Any] | None = None) -> int:
+        """django-axes' count (the most failures of the account's and the address's),
+        except for a browser where this account signed in before.
+
+        Five wrong passwords lock an account from every address: otherwise a botnet
+        would get five guesses per address. But then anyone who knows a clinician's
+        e-mail address could keep her out of SecureDrive for good, five guesses every
+        quarter of an hour. OWASP's answer ("device cookies") is the one here: the
+        browser she signed in with before (SecureDrive's long-lived device cookie, in her
+        session history) is held by its own failures and its address's only. Someone at
+        her very PC still has five guesses, counted from the audit log whatever address
+        they come from; a stranger's guesses no longer reach her.
+        """
+        failures = int(super().get_failures(request, credentials))
+        if failures < get_failure_limit(request, credentials):
+            return failures
+        username = attempted_username(request, credentials)
+        device_hash = sessions.device_hash_of(request)
+        if not username or not device_hash:
+            return failures
+        signed_in_here = UserSession.objects.filter(
+            user__email__iexact=username, user__is_active=True, device_hash=device_hash
+        ).exists()
+        if not signed_in_here:
+            return failures
+        since = get_cool_off_threshold(request)
+        address = getattr(request, "axes_ip_address", None) or client_ip(request)
+        by_address = (
+            AccessAttempt.objects.filter(ip_address=address, attempt_time__gte=since).aggregate(
+                total=Sum("failures_since_start")
+            )["total"]
+            or 0
+        )
+        by_this_browser = AuditEvent.objects.filter(
+            action=Action.ACCOUNTS_LOGIN,
+            outcome=Outcome.DENIED,
+            actor_label__iexact=username,
+            details__reason=REASON_INVALID_CREDENTIALS,
+            details__device=device_hash[:DEVICE_DETAIL_LENGTH],
+            occurred_at__gte=since,
+        ).count()
+        return max(int(by_address), by_this_browser)
 
 
 def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:

@@ -29,6 +29,7 @@ from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp_webauthn.models import WebAuthnCredential
 
+from accounts import security_notices
 from accounts.models import User
 from accounts.totp import AuthenticatorApp
 from audit import context as request_context
@@ -115,6 +116,18 @@ def device_kind_of(device: Any) -> DeviceKind:
     if isinstance(device, StaticDevice):
         return DeviceKind.RECOVERY_CODES
     raise TypeError(f"not an MFA device: {device!r}")
+
+
+def device_kind_of_session(user: object) -> DeviceKind | None:
+    """What verified this browser session (django-otp's ``otp_device``), if one of ours:
+    None for an unverified one, or one verified by an identity provider."""
+    device = getattr(user, "otp_device", None)
+    if device is None:
+        return None
+    try:
+        return device_kind_of(device)
+    except TypeError:
+        return None
 
 
 def devices_of(*, user: User, kind: DeviceKind) -> models.QuerySet[Any]:
@@ -246,7 +259,10 @@ def _verify_record(
 ) -> None:
     details: dict[str, Any] = {"device_type": kind.value, "purpose": purpose}
     if device is not None:
+        # The name its owner gave it ("Work phone"): what an auditor can read, and what
+        # still says which one once the device is removed and its id points nowhere.
         details["device"] = device.pk
+        details["name"] = device.name
     if failure:
         details["reason"] = failure
     audit.record(
@@ -262,7 +278,9 @@ def _verify_record(
 def _device_record(
     *, action: Action, actor: User, device: Any, outcome: str = Outcome.SUCCESS, **extra: Any
 ) -> None:
-    audit.record(
+    """The event of a device's change; an added or removed one is also told to the person
+    by e-mail once it commits (a thief's own passkey must not go unnoticed)."""
+    event = audit.record(
         action=action,
         outcome=outcome,
         actor=actor,
@@ -275,6 +293,8 @@ def _device_record(
             **extra,
         },
     )
+    if outcome == Outcome.SUCCESS and action in security_notices.NOTIFIED_ACTIONS:
+        security_notices.security_notice_queue(event=event)
 
 
 # --- Authenticator apps (TOTP) ------------------------------------------------------------
@@ -415,10 +435,15 @@ def _recovery_codes_replace(*, actor: User, only_if_missing: bool) -> list[str]:
         device = StaticDevice.objects.filter(user=actor).first()
         if device is not None and only_if_missing:
             return []
-        if device is None:
-            device = StaticDevice.objects.create(user=actor, name=_("Recovery codes"))
-        replaced = int(device.token_set.count())
-        device.token_set.all().delete()
+        replaced = 0
+        if device is not None:
+            # A new device, not new codes on the old one: a session opened with an old
+            # code (a photographed sheet, the reason to make new ones) is verified by
+            # the old device, and django-otp's middleware unverifies a session whose
+            # device is gone. The caller keeps its own session verified.
+            replaced = int(device.token_set.count())
+            device.delete()
+        device = StaticDevice.objects.create(user=actor, name=_("Recovery codes"))
         codes = [_recovery_code_new() for _ in range(RECOVERY_CODE_COUNT)]
         StaticToken.objects.bulk_create(
             [
@@ -426,21 +451,27 @@ def _recovery_codes_replace(*, actor: User, only_if_missing: bool) -> list[str]:
                 for code in codes
             ]
         )
-        device.throttle_reset(commit=False)
-        device.save()
-        audit.record(
+        generated = audit.record(
             action=Action.ACCOUNTS_MFA_RECOVERY_CODES_GENERATE,
             actor=actor,
             target_type="accounts.user",
             target_id=actor.pk,
             details={"count": len(codes), "unused_codes_replaced": replaced},
         )
+        if not only_if_missing:
+            # The first set comes with a first device, whose own notice tells of it.
+            security_notices.security_notice_queue(event=generated)
     return codes
 
 
 def recovery_codes_generate(*, actor: User) -> list[str]:
-    """A new set of recovery codes; the previous ones stop working. Shown once."""
+    """A new set of recovery codes; the previous ones stop working, and so does every
+    session opened with one of them. Shown once."""
     return _recovery_codes_replace(actor=actor, only_if_missing=False)
+
+
+def recovery_codes_device_of(*, user: User) -> StaticDevice | None:
+    return StaticDevice.objects.filter(user=user).first()
 
 
 def recovery_codes_ensure(*, actor: User) -> list[str]:
@@ -473,13 +504,15 @@ def recovery_code_use(*, actor: User, code: str) -> RecoveryCodeUse:
         )
         if not check.failure:
             remaining = int(device.token_set.count())
-            audit.record(
+            used = audit.record(
                 action=Action.ACCOUNTS_MFA_RECOVERY_CODE_USE,
                 actor=actor,
                 target_type="accounts.user",
                 target_id=actor.pk,
                 details={"remaining": remaining},
             )
+            # A lost phone, or someone holding the password and a code sheet.
+            security_notices.security_notice_queue(event=used)
     _raise_for(check)
     return RecoveryCodeUse(device=device, remaining=remaining)
 

@@ -19,7 +19,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django_otp import devices_for_user
 
-from accounts import sessions
+from accounts import security_notices, sessions
 from accounts.errors import AccountRuleError
 from accounts.models import (
     AccountPolicy,
@@ -84,13 +84,16 @@ def user_password_set(*, user: User, password: str, via: str) -> None:
         )
         ended = sessions.user_sessions_end_all(user=user, reason=sessions.EndReason.PASSWORD_SET)
         revoked = tokens.tokens_revoke_all(actor=user, user=user, reason="new password")
-        audit.record(
+        password_set = audit.record(
             action=Action.ACCOUNTS_PASSWORD_SET,
             actor=user,
             target_type="accounts.user",
             target_id=user.pk,
             details={"via": via, "sessions_ended": ended, "tokens_revoked": len(revoked)},
         )
+        # Told even through the person's own link: a link printed at the console
+        # (manage.py setup_link) can reset the password of someone who has one.
+        security_notices.security_notice_queue(event=password_set)
 
 
 def setup_link_refused_record() -> None:

@@ -64,24 +64,30 @@ def _login_failed(
     reason = (
         "locked out"
         if locked_out and failures > settings.AXES_FAILURE_LIMIT
-        else "invalid credentials"
+        else lockout.REASON_INVALID_CREDENTIALS
     )
     # A leaver trying their old password: said so to the auditor, against the account
     # (the browser is told nothing more than for a wrong password).
     deactivated = (
         User.objects.filter(email__iexact=attempted, is_active=False).first()
-        if attempted and reason == "invalid credentials"
+        if attempted and reason == lockout.REASON_INVALID_CREDENTIALS
         else None
     )
     if deactivated is not None:
         reason = "account deactivated"
+    details = {"reason": reason}
+    # Which browser (its device cookie's hash, shortened): a browser the person signed
+    # in with before is held by its own failures only (accounts.lockout).
+    device_hash = sessions.device_hash_of(request) if request is not None else ""
+    if device_hash:
+        details["device"] = device_hash[: lockout.DEVICE_DETAIL_LENGTH]
     audit.record(
         action=Action.ACCOUNTS_LOGIN,
         outcome=Outcome.DENIED,
         actor_label=attempted,
         target_type="accounts.user" if deactivated else "",
         target_id=deactivated.pk if deactivated else "",
-        details={"reason": reason},
+        details=details,
     )
 
 

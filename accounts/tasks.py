@@ -17,3 +17,11 @@ def departures_due_process() -> int:
     from accounts.offboarding import departures_due_process as process
 
     return process()
+
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def security_notice_send(event_id: int) -> None:
+    """E-mail a person that the ways into their account changed (accounts/security_notices.py)."""
+    from accounts.security_notices import security_notice_send as send
+
+    send(event_id=event_id)

@@ -98,7 +98,14 @@ def test_someone_with_a_device_is_asked_for_it_and_lands_where_they_were_going(
     assert browser.get("/").status_code == 200
     [success] = events(Action.ACCOUNTS_MFA_VERIFY, outcome="success")
     assert success.actor_id == str(owner.pk)
-    assert success.details == {"device_type": "totp", "purpose": "sign-in", "device": device.pk}
+    # Which device, by the name its owner gave it: an auditor reads it, and the id alone
+    # says nothing once the device is removed.
+    assert success.details == {
+        "device_type": "totp",
+        "purpose": "sign-in",
+        "device": device.pk,
+        "name": "Authenticator app",
+    }
 
 
 def test_next_never_leads_off_site(owner: User) -> None:
@@ -499,3 +506,35 @@ def test_locked_unknown_and_known_accounts_get_the_same_answer(owner: User) -> N
         owner.email,
         "nobody.here@hopital.example",
     }
+
+
+def test_new_recovery_codes_shut_out_a_session_opened_with_an_old_one(owner: User) -> None:
+    """Alice's code sheet was photographed; the thief, who also had her password, signed
+    in with one of its codes. Alice makes new codes: the old ones stop working, and so
+    must the session the thief opened with one. Her own session stays verified."""
+    device = totp_device_confirmed(owner)
+    codes = mfa.recovery_codes_generate(actor=owner)
+    thief = client_password_only(owner, remote_addr="10.66.0.1")
+    assert thief.post(RECOVERY, {"code": codes[0]})["Location"] == "/"
+    assert thief.get("/").status_code == 200
+
+    alice = client_password_only(owner)
+    assert alice.post(VERIFY, {"code": totp_code(device)})["Location"] == "/"
+    assert alice.post("/accounts/security/recovery-codes/").status_code == 200
+
+    assert thief.get("/")["Location"].startswith(VERIFY)
+    assert alice.get("/").status_code == 200
+    assert mfa.recovery_codes_remaining(user=owner) == 10
+
+
+def test_a_person_signed_in_with_a_recovery_code_stays_in_after_making_new_ones(
+    owner: User,
+) -> None:
+    totp_device_confirmed(owner)
+    codes = mfa.recovery_codes_generate(actor=owner)
+    browser = client_password_only(owner)
+    assert browser.post(RECOVERY, {"code": codes[0]})["Location"] == "/"
+    page = browser.post("/accounts/security/recovery-codes/")
+    new_codes = re.findall(r">([a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4})<", page.text)
+    assert len(new_codes) == 10
+    assert browser.get("/").status_code == 200

@@ -17,6 +17,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import mfa, tokens
 from accounts.models import Invitation, PersonalAccessToken, User, UserSession
@@ -139,6 +140,7 @@ def test_confirming_with_the_authenticator_app_lets_the_person_do_it_again(
         "device_type": "totp",
         "purpose": "reauthentication",
         "device": device.pk,
+        "name": "Authenticator app",
     }
 
 
@@ -387,3 +389,31 @@ def test_a_verified_provider_session_cannot_add_a_first_passkey_past_the_window(
     assert browser.get(PASSKEY_ADD)["Location"].startswith(REAUTH)
     assert browser.post(PASSKEY_BEGIN).status_code == 403
     assert events(Action.ACCOUNTS_MFA_DEVICE_ADD, outcome="denied")
+
+
+def test_a_stale_session_cannot_get_recovery_codes_by_saying_a_passkey_was_just_added(
+    owner: User, traveller: time_machine.Traveller
+) -> None:
+    """Alice signs in through the hospital's provider. She added a passkey last week,
+    but closed the tab before the page asked for its name: she has no recovery codes.
+    A session cookie lifted from her ward PC, past the window, posts the "passkey
+    added" form with that passkey's id: recovery codes (a second factor that outlives
+    the session) must not be handed out without a recent proof."""
+    AuthenticatorApp.objects.filter(user=owner).delete()
+    identity = ExternalIdentity.objects.create(
+        user=owner, name="Hospital sign-in", provider="hospital", issuer="https://idp", subject="a3"
+    )
+    passkey = WebAuthnCredential.objects.create(
+        user=owner, name="Passkey", credential_id=b"\x03" * 16, public_key=b"\x04" * 32
+    )
+    thief = Client()
+    thief.force_login(owner)
+    session = thief.session
+    session[DEVICE_ID_SESSION_KEY] = identity.persistent_id
+    session.save()
+    traveller.shift(WINDOW_PASSED)
+
+    refused = thief.post("/accounts/mfa/setup/passkey/added/", {"device": passkey.pk})
+    assert sent_to_confirm(refused)
+    assert not StaticDevice.objects.filter(user=owner).exists()
+    assert not events(Action.ACCOUNTS_MFA_RECOVERY_CODES_GENERATE)

@@ -235,3 +235,12 @@ def test_the_link_is_written_in_the_persons_language_not_the_administrators(
     assert message.subject == "Liez votre compte SecureDrive à Test provider"
     assert "vous demande de lier votre compte SecureDrive à Test provider" in message.body
     assert "Ouvrez ce lien et connectez-vous avec Test provider" in message.body
+
+
+def test_the_link_names_the_administrator_as_they_are_called(site_admin: User) -> None:
+    """A plain-text e-mail: "D&#x27;Arcy" would make a genuine link look like phishing."""
+    User.objects.filter(pk=site_admin.pk).update(full_name="Anne D'Arcy")
+    site_admin.refresh_from_db()
+    bob = user_create("bob.bernard@hopital.example", full_name="Bob Bernard")
+    send_link(site_admin, bob)
+    assert "Anne D'Arcy asks you to link your SecureDrive account" in mail.outbox[0].body

@@ -356,6 +356,13 @@ def passkey_add(request: HttpRequest) -> HttpResponseBase:
 @never_cache
 @login_required
 @require_POST
+# Right after the ceremony the proof is recent: registering needed one, and a first
+# passkey records one. Later, this form must not show recovery codes: for someone who
+# has none yet (the tab closed before it was sent) ``_device_added`` makes them, and a
+# stale session lifted from a ward PC would walk away with a second factor that outlives
+# it, around the rule of ``recovery_codes_regenerate``. An unverified session is sent to
+# its second factor by the view itself.
+@reauth.recent_proof_required(unless=lambda request: not _verified(request))
 def passkey_added(request: HttpRequest) -> HttpResponseBase:
     user = signed_in_user(request)
     if not _verified(request):
@@ -443,7 +450,15 @@ def device_remove(request: HttpRequest, kind: str, pk: int) -> HttpResponseBase:
 @reauth.recent_proof_required()
 def recovery_codes_regenerate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        codes = mfa.recovery_codes_generate(actor=signed_in_user(request))
+        user = signed_in_user(request)
+        signed_in_with_a_code = mfa.device_kind_of_session(request.user) == (
+            mfa.DeviceKind.RECOVERY_CODES
+        )
+        codes = mfa.recovery_codes_generate(actor=user)
+        if signed_in_with_a_code:
+            # Sessions opened with an old code end; this one just proved a recent second
+            # factor, so it goes on, verified by the new codes.
+            otp_login(request, mfa.recovery_codes_device_of(user=user))
         return _recovery_codes_page(request, codes, first_time=False)
     remaining = mfa.recovery_codes_remaining(user=signed_in_user(request))
     return render(request, "accounts/mfa/recovery_codes_regenerate.html", {"remaining": remaining})

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from scim2_models import Context, PatchOp, SCIMException
 from scim2_models import User as ScimUser
 
-from accounts import offboarding, roles
+from accounts import offboarding, roles, security_notices
 from accounts.errors import AccountRuleError
 from accounts.models import User
 from audit import services as audit
@@ -471,7 +471,7 @@ def _user_apply(*, token: DirectoryToken, user: User, wanted: _Wanted, active: b
         if locked.is_active != active:
             changes["active"] = {"before": locked.is_active, "after": active}
         if changes:
-            audit.record(
+            updated = audit.record(
                 action=Action.DIRECTORY_USER_UPDATE,
                 actor=None,
                 actor_label=label,
@@ -479,6 +479,9 @@ def _user_apply(*, token: DirectoryToken, user: User, wanted: _Wanted, active: b
                 target_id=locked.pk,
                 details={"email": locked.email, "changes": changes},
             )
+            if "email" in changes:
+                # Set-up links and notices follow the address: the former one is told.
+                security_notices.security_notice_queue(event=updated)
         if locked.is_active and not active:
             _offboard(token=token, user=locked)
         elif not locked.is_active and active:
