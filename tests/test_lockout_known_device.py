@@ -34,8 +34,10 @@ def traveller() -> Iterator[time_machine.Traveller]:
 
 
 def sign_in(client: Client, email: str, password: str = PASSWORD, address: str = "") -> int:
-    extra = {"REMOTE_ADDR": address} if address else {}
-    return client.post(LOGIN, {"username": email, "password": password}, **extra).status_code
+    data = {"username": email, "password": password}
+    if address:
+        return client.post(LOGIN, data, REMOTE_ADDR=address).status_code
+    return client.post(LOGIN, data).status_code
 
 
 def her_ward_pc(owner: User) -> Client:
