@@ -437,7 +437,12 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("role approvals", "admin", "/accounts/admin/role-approvals/"),
         Page("account policy", "admin", "/accounts/admin/policy/"),
         Page("access review", "admin", "/accounts/admin/access-review/"),
-        Page("sharing policy", "admin", "/sharing/policy/"),
+        Page(
+            "sharing policy, recommending the transfer code",
+            "admin",
+            "/sharing/policy/",
+            shows="#policy-recommends-transfer-verification",
+        ),
         Page(
             "sharing policy, suspend external sharing (confirmation)",
             "admin",
@@ -547,6 +552,11 @@ def world_build(owner: User, site_admin: User, auditor: User) -> dict[str, Any]:
     )
     withdrawn, withdrawn_token = share_link_create(actor=owner, target=folder)
     share_link_revoke(actor=owner, link=withdrawn)
+    # Transfers whose recipients see their files at once (the page with the code is the
+    # e-mail-code link's, below); the policy page then recommends the code.
+    SharingPolicy.objects.update_or_create(
+        pk=1, defaults={"transfer_email_verification_required": False}
+    )
     transfer = transfers.transfer_create(actor=owner, subject="IRM genou", expires_at=soon)
     transfers.transfer_files_add(actor=owner, transfer=transfer, files=[version.file])
     sent = transfers.transfer_send(

@@ -370,6 +370,7 @@ def _team_file_sent(teammate: User, team: Team) -> tuple[File, str, str]:
     return version.file, sent.token, link_token
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_a_sender_who_leaves_the_team_no_longer_sends_its_files_by_transfer(
     owner: User, teammate: User, team: Team, folder_backend: Backend
 ) -> None:
