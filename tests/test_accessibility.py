@@ -131,6 +131,13 @@ def form_expired_then_sent(page: Any) -> None:
     _submit(page, "form[action='/accounts/tokens/'] button[type=submit]")
 
 
+def wrong_link_code_typed(page: Any) -> None:
+    """A code typed on a link's code page that is not the one e-mailed: the refusal
+    with what to do, and the field marked as the one to correct."""
+    page.locator("#link-code").fill("00000000")
+    _submit(page, "#link-code-confirm")
+
+
 def invitation_to_no_address_sent(page: Any) -> None:
     page.locator("#id_email").fill("not an address")
     _submit(page, "main form[method=post] button[type=submit] >> nth=0")
@@ -517,6 +524,13 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("transfer received", "anonymous", "/s/{transfer_link}/"),
         Page("withdrawn link", "anonymous", "/s/{withdrawn_link}/"),
         Page("link asking for an e-mail code", "anonymous", "/s/{verified_link}/"),
+        Page(
+            "link with a wrong e-mail code typed",
+            "anonymous",
+            "/s/{verified_link}/",
+            wrong_link_code_typed,
+            shows="#link-code[aria-invalid=true]",
+        ),
         Page("link used up", "anonymous", "/s/{used_up_link}/"),
         Page("transfer with a file being scanned", "anonymous", "/s/{scanning_link}/"),
         Page("file request (uploader)", "anonymous", "/r/{request_token}/"),

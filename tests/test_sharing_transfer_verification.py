@@ -30,6 +30,7 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from files.models import File
 from sharing.models import ShareLink, SharingPolicy, Transfer
+from sharing.services import link_access
 from tests.files_helpers import body_of, content_of, version_store
 from tests.helpers import client_signed_in, expiry_fields
 
@@ -253,3 +254,107 @@ def test_the_recipient_gets_the_code_in_their_language_and_downloads_after_it(
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=2), tick=False):
         code_asked(english, token, django_capture_on_commit_callbacks)
     assert mail.outbox[-1].subject.startswith("Your SecureDrive code: ")
+
+
+def test_wrong_and_expired_codes_say_what_to_do_and_are_audited(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    transfer, _file, token = transfer_sent(owner, django_capture_on_commit_callbacks)
+    # The same radiologist received another transfer: its code opens only that one.
+    _other, _other_file, other_token = transfer_sent(
+        owner, django_capture_on_commit_callbacks, subject="Scanner", name="coupes.dcm"
+    )
+    recipient = Client()
+    code = code_asked(recipient, token, django_capture_on_commit_callbacks)
+    other_code = code_asked(recipient, other_token, django_capture_on_commit_callbacks)
+
+    typo = code_typed(recipient, token, wrong(code))
+    assert typo.status_code == 400
+    assert "This code is wrong. You can try 4 more times" in typo.content.decode()
+    if other_code != code:
+        crossed = code_typed(recipient, token, other_code)
+        assert crossed.status_code == 400
+        assert "This code is wrong." in crossed.content.decode()
+        assert "Scanner" not in crossed.content.decode()
+    waiting = ShareLink.objects.get(transfer=transfer).codes.get(used_at__isnull=True)
+    for _attempt in range(link_access.CODE_MAX_ATTEMPTS - waiting.attempts):
+        code_typed(recipient, token, wrong(code))
+    spent = code_typed(recipient, token, code)
+    assert spent.status_code == 400
+    assert "Too many wrong codes: this one no longer works." in spent.content.decode()
+
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=2), tick=False):
+        fresh = code_asked(recipient, token, django_capture_on_commit_callbacks)
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=13), tick=False):
+        late = code_typed(recipient, token, fresh)
+    assert late.status_code == 400
+    assert "This code has expired" in late.content.decode()
+
+    # Five codes an hour per link, whoever asks (the recipient's inbox is not a hose).
+    start = timezone.now()
+    for minutes in (17, 19, 21):
+        with time_machine.travel(start + dt.timedelta(minutes=minutes), tick=False):
+            code_asked(recipient, token, django_capture_on_commit_callbacks)
+    with time_machine.travel(start + dt.timedelta(minutes=23), tick=False):
+        sent = len(mail.outbox)
+        refused = recipient.post(f"/s/{token}/", {"action": "send_code"})
+    assert "Too many codes were sent for this link. Try again in an hour." in (
+        refused.content.decode()
+    )
+    assert len(mail.outbox) == sent
+
+    refusals = [
+        details
+        for details in verify_events()
+        if details["step"] == "code" and details["outcome"] == "bad code"
+    ]
+    assert {details["reason"] for details in refusals} == {
+        "wrong code",
+        "too many wrong attempts",
+        "expired",
+    }
+    assert all(details["recipient"] == RADIOLOGIST for details in refusals)
+    assert all(code not in str(details) for details in verify_events())
+
+
+def test_guessing_codes_is_stopped_with_a_clear_429(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    _transfer, file, token = transfer_sent(owner, django_capture_on_commit_callbacks)
+    recipient = Client()
+    code = code_asked(recipient, token, django_capture_on_commit_callbacks)
+    for attempt in range(10):
+        guesser = Client(REMOTE_ADDR=f"198.51.100.{attempt + 1}")
+        assert code_typed(guesser, token, wrong(code)).status_code == 400
+    stopped = code_typed(recipient, token, code)
+    assert stopped.status_code == 429
+    assert int(stopped["Retry-After"]) > 60
+    assert "Too many attempts" in stopped.content.decode()
+    assert verify_events()[-1]["outcome"] == "rate limited"
+    assert recipient.get(f"/s/{token}/files/{file.pk}/").status_code == 302
+
+
+def test_each_browser_confirms_on_its_own_and_a_confirmation_lapses_after_hours(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    _transfer, file, token = transfer_sent(owner, django_capture_on_commit_callbacks)
+    laptop = Client()
+    code = code_asked(laptop, token, django_capture_on_commit_callbacks)
+    assert code_typed(laptop, token, code).status_code == 302
+    assert laptop.get(f"/s/{token}/files/{file.pk}/").status_code == 200
+
+    # The same link on a phone (or in a forwarded e-mail): its own code.
+    phone = Client()
+    assert 'id="link-email-step"' in phone.get(f"/s/{token}/").content.decode()
+    assert phone.get(f"/s/{token}/files/{file.pk}/").status_code == 302
+
+    # Still the same afternoon: the laptop downloads without a new code.
+    start = timezone.now()
+    lifetime = link_access.PROOF_LIFETIME
+    with time_machine.travel(start + lifetime - dt.timedelta(minutes=5), tick=False):
+        assert laptop.get(f"/s/{token}/files/{file.pk}/").status_code == 200
+    # Past it (the link lasts a week, and every download kept the browser's session
+    # alive): a new code, from the recipient's mailbox.
+    with time_machine.travel(start + lifetime + dt.timedelta(minutes=5), tick=False):
+        assert laptop.get(f"/s/{token}/files/{file.pk}/").status_code == 302
+        assert 'id="link-email-step"' in laptop.get(f"/s/{token}/").content.decode()
