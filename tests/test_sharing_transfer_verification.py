@@ -357,4 +357,8 @@ def test_each_browser_confirms_on_its_own_and_a_confirmation_lapses_after_hours(
     # alive): a new code, from the recipient's mailbox.
     with time_machine.travel(start + lifetime + dt.timedelta(minutes=5), tick=False):
         assert laptop.get(f"/s/{token}/files/{file.pk}/").status_code == 302
-        assert 'id="link-email-step"' in laptop.get(f"/s/{token}/").content.decode()
+        again = laptop.get(f"/s/{token}/").content.decode()
+        assert 'id="link-email-step"' in again
+        # Said, not left to guess ("but I confirmed already").
+        assert "Your confirmation in this browser has lapsed" in again
+    assert "lapsed" not in phone.get(f"/s/{token}/").content.decode()

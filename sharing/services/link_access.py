@@ -132,6 +132,16 @@ class Grant:
     def email_ok(self) -> bool:
         return self.email_until > timezone.now().timestamp()
 
+    def lapsed(self, step: Step | None) -> bool:
+        """The proof ``step`` asks for was given in this browser, and has lapsed."""
+        if step == Step.PASSWORD:
+            until = self.password_until
+        elif step == Step.EMAIL:
+            until = self.email_until
+        else:
+            return False
+        return 0 < until <= timezone.now().timestamp()
+
 
 def _proof_until(link: ShareLink) -> float:
     """When a proof given now lapses: ``PROOF_LIFETIME`` from now, or with the link."""

@@ -66,6 +66,15 @@ def _landing(
 ) -> HttpResponse:
     link = access.link
     assert link is not None  # noqa: S101  (a live access)
+    if not (notice or error) and access.grant is not None and access.grant.lapsed(access.step):
+        hours = int(link_access.PROOF_LIFETIME.total_seconds() // 3600)
+        notice = ngettext(
+            "Your confirmation in this browser has lapsed: it lasts %(count)d hour, for the "
+            "safety of the files. Confirm again below.",
+            "Your confirmation in this browser has lapsed: it lasts %(count)d hours, for the "
+            "safety of the files. Confirm again below.",
+            hours,
+        ) % {"count": hours}
     context = {
         "link": link,
         "token": request.resolver_match.kwargs["token"] if request.resolver_match else "",
