@@ -32,6 +32,22 @@ SEGMENT = 64
 STATIC = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 
+# --- Sharing policy ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def transfers_without_code(db: None) -> None:
+    """A site whose sharing policy lets senders send transfers without the recipient's
+    e-mail code (the default asks for it: docs/sharing-transfers.md, "Recipient
+    verification"), for stories about something else: downloads, previews, receipts,
+    lineage. The recipient's code itself: tests/test_sharing_transfer_verification.py."""
+    from sharing.models import SharingPolicy
+
+    SharingPolicy.objects.update_or_create(
+        pk=1, defaults={"transfer_email_verification_required": False}
+    )
+
+
 # --- People ----------------------------------------------------------------------------
 
 

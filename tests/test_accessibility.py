@@ -131,6 +131,13 @@ def form_expired_then_sent(page: Any) -> None:
     _submit(page, "form[action='/accounts/tokens/'] button[type=submit]")
 
 
+def wrong_link_code_typed(page: Any) -> None:
+    """A code typed on a link's code page that is not the one e-mailed: the refusal
+    with what to do, and the field marked as the one to correct."""
+    page.locator("#link-code").fill("00000000")
+    _submit(page, "#link-code-confirm")
+
+
 def invitation_to_no_address_sent(page: Any) -> None:
     page.locator("#id_email").fill("not an address")
     _submit(page, "main form[method=post] button[type=submit] >> nth=0")
@@ -437,7 +444,12 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("role approvals", "admin", "/accounts/admin/role-approvals/"),
         Page("account policy", "admin", "/accounts/admin/policy/"),
         Page("access review", "admin", "/accounts/admin/access-review/"),
-        Page("sharing policy", "admin", "/sharing/policy/"),
+        Page(
+            "sharing policy, recommending the transfer code",
+            "admin",
+            "/sharing/policy/",
+            shows="#policy-recommends-transfer-verification",
+        ),
         Page(
             "sharing policy, suspend external sharing (confirmation)",
             "admin",
@@ -512,6 +524,13 @@ JOURNEYS: dict[str, list[Page]] = {
         Page("transfer received", "anonymous", "/s/{transfer_link}/"),
         Page("withdrawn link", "anonymous", "/s/{withdrawn_link}/"),
         Page("link asking for an e-mail code", "anonymous", "/s/{verified_link}/"),
+        Page(
+            "link with a wrong e-mail code typed",
+            "anonymous",
+            "/s/{verified_link}/",
+            wrong_link_code_typed,
+            shows="#link-code[aria-invalid=true]",
+        ),
         Page("link used up", "anonymous", "/s/{used_up_link}/"),
         Page("transfer with a file being scanned", "anonymous", "/s/{scanning_link}/"),
         Page("file request (uploader)", "anonymous", "/r/{request_token}/"),
@@ -547,6 +566,11 @@ def world_build(owner: User, site_admin: User, auditor: User) -> dict[str, Any]:
     )
     withdrawn, withdrawn_token = share_link_create(actor=owner, target=folder)
     share_link_revoke(actor=owner, link=withdrawn)
+    # Transfers whose recipients see their files at once (the page with the code is the
+    # e-mail-code link's, below); the policy page then recommends the code.
+    SharingPolicy.objects.update_or_create(
+        pk=1, defaults={"transfer_email_verification_required": False}
+    )
     transfer = transfers.transfer_create(actor=owner, subject="IRM genou", expires_at=soon)
     transfers.transfer_files_add(actor=owner, transfer=transfer, files=[version.file])
     sent = transfers.transfer_send(

@@ -135,6 +135,7 @@ def test_auditor_asks_who_accessed_a_file_from_a_phone(
     tab.page.context.close()
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_every_way_a_pdf_left_is_one_row_in_its_history_and_in_the_csv(
     chromium: Any, live_server: Any, owner: User, tmp_path: Path
 ) -> None:

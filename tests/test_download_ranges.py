@@ -221,6 +221,7 @@ def assert_usable_answer(door: Door, header: str) -> None:
     assert body_of(response) == content[start : end + 1], (door.name, header[:80])
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_five_thousand_nines_get_the_whole_file_not_a_500_by_every_door(
     doors: list[Door],
 ) -> None:
@@ -241,6 +242,7 @@ def test_five_thousand_nines_get_the_whole_file_not_a_500_by_every_door(
     assert all(len(header) <= 100 for header in recorded)
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 @given(header=range_headers)
 @example(header=f"bytes=-{NINES}")
 @settings(

@@ -170,6 +170,7 @@ def test_a_links_preview_stream_stops_when_the_link_is_withdrawn(owner: User) ->
     assert event.details["name"] == "coloscopie.mp4"
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_a_transfers_preview_stream_stops_when_the_file_is_quarantined(owner: User) -> None:
     from sharing.services.transfers import transfer_create, transfer_send
 

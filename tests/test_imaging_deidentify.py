@@ -101,6 +101,7 @@ def _assert_deidentified(data: bytes, generated: GeneratedStudy) -> pydicom.Data
     return ds
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_a_deidentified_transfer_reaches_the_recipient_without_identifiers(
     owner: User,
     auditor: User,

@@ -55,6 +55,7 @@ def test_the_only_download_of_a_link_arrives_with_the_mail_server_down(
     assert ShareLinkDownload.objects.get(link=link).bytes_sent == 3000
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_a_transfer_subject_with_a_carriage_return_is_cleaned_and_its_zip_arrives(
     owner: User, folder_backend: Backend
 ) -> None:

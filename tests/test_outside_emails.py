@@ -36,6 +36,7 @@ def english(client: Client) -> Client:
     return client
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 @override_settings(ORGANISATION_NAME="Hôpital Nord")
 def test_a_transfer_e_mail_names_only_the_sender_and_the_organisation_in_the_chosen_language(
     owner: User, smtp_server: SmtpServer, django_capture_on_commit_callbacks: object
@@ -118,6 +119,7 @@ def test_a_link_e_mailed_from_an_english_page_goes_out_in_french_when_asked(
     assert "a partagé des fichiers" in received.text()
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_the_senders_first_download_notice_keeps_the_patient_out_of_its_subject(
     owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:

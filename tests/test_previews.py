@@ -377,6 +377,7 @@ def test_the_owner_sets_view_only_from_the_form_and_the_api(owner: User, samples
     assert created.json()["view_only"] is True
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_a_transfer_recipient_previews_the_version_that_was_sent(owner: User) -> None:
     transfer = transfers.transfer_create(
         actor=owner, subject="Radio", expires_at=timezone.now() + dt.timedelta(days=7)

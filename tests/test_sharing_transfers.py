@@ -79,6 +79,7 @@ def actions(action: str, **filters: Any) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action, **filters).order_by("sequence"))
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_clinician_sends_a_transfer_and_each_recipient_gets_a_personal_link(
     owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -234,6 +235,7 @@ def test_policy_forbidding_sharing_outside_blocks_transfers(owner: User) -> None
     assert actions(Action.SHARING_TRANSFER_CREATE, outcome=Outcome.DENIED)
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_password_required_by_policy_is_enforced_and_recipient_needs_it(
     owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -261,6 +263,7 @@ def test_password_required_by_policy_is_enforced_and_recipient_needs_it(
     assert recipient.get(f"/s/{token}/files/{file.pk}/").status_code == 200
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_files_not_yet_scanned_can_be_sent_but_not_downloaded(
     owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -275,6 +278,7 @@ def test_files_not_yet_scanned_can_be_sent_but_not_downloaded(
     assert not ShareLinkDownload.objects.exists()
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_what_was_sent_is_what_recipients_get_whatever_the_folder_becomes(
     owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -311,6 +315,7 @@ def test_what_was_sent_is_what_recipients_get_whatever_the_folder_becomes(
     assert "autre-patient.pdf" not in sender_page
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_sender_revokes_one_recipient_and_the_others_keep_their_link(
     owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -517,6 +522,7 @@ def test_email_verification_required_by_policy_applies_to_every_recipient(
     assert Client().get(f"/s/{token}/files/{file.pk}/").status_code == 302
 
 
+@pytest.mark.usefixtures("transfers_without_code")
 def test_the_sender_sees_which_files_each_recipient_viewed_in_the_browser(owner: User) -> None:
     """A preview is an access too (and the only one a "view only" link allows): the
     sender's page says which recipient viewed which file, as it lists downloads."""

@@ -79,6 +79,14 @@ def test_clinician_sends_a_transfer_and_sees_the_recipients_download(
     try:
         other = recipient.new_page()
         other.goto(found.group(1))
+        # The code the site asks for by default, from the radiologist's mailbox.
+        other.locator("#link-send-code").click()
+        other.locator("#link-notice").wait_for()
+        code = mail.outbox[-1].subject.rsplit(" ", 1)[-1]
+        assert mail.outbox[-1].to == ["dr.radio@clinique.example"]
+        other.locator("#link-code").fill(code)
+        other.locator("#link-code-confirm").click()
+        other.locator("#link-files").wait_for()
         with other.expect_download() as download_info:
             other.locator("#link-files li", has_text="IRM.dcm").get_by_role("link").click()
         download = download_info.value

@@ -38,7 +38,8 @@ from tests.test_sharing_transfers import actions, new_transfer, send, token_in
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.usefixtures("folder_backend", "small_segments"),
+    # Lineage, not the recipient's code: the recipients here download straight away.
+    pytest.mark.usefixtures("folder_backend", "small_segments", "transfers_without_code"),
 ]
 
 

@@ -103,7 +103,8 @@ class TransferSendSerializer(serializers.Serializer[Any]):
     password = serializers.CharField(
         required=False, allow_blank=True, default="", trim_whitespace=False
     )
-    email_verification = serializers.BooleanField(required=False, default=False)
+    # On unless the client says false (and the policy allows it), as the page's box.
+    email_verification = serializers.BooleanField(required=False, default=True)
 
 
 def _detail(transfer: Transfer) -> dict[str, Any]:

@@ -103,14 +103,19 @@ class SharingPolicyForm(BootstrapFormMixin, forms.ModelForm):  # type: ignore[ty
             "link_max_days",
             "password_required",
             "email_verification_required",
+            "transfer_email_verification_required",
             "allowed_recipient_domains",
             "file_request_max_files",
         ]
         widgets = {"allowed_recipient_domains": forms.Textarea(attrs={"rows": 3})}
         help_texts = {
+            "email_verification_required": gettext_lazy("Every link must then name its recipient."),
+            "transfer_email_verification_required": gettext_lazy(
+                "Recommended: transfers carry patient files outside the hospital."
+            ),
             "allowed_recipient_domains": gettext_lazy(
                 "One domain per line (chu-exemple.fr). Empty: any domain."
-            )
+            ),
         }
 
     # An administrator thinks in gigabytes, the policy row stores bytes.

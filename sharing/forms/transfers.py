@@ -44,8 +44,12 @@ class TransferSendForm(BootstrapFormMixin, forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=_("Give it to the recipients another way (phone, text message)."),
     )
+    # Checked unless the sender unticks it (when the policy lets them): patient files
+    # leave the hospital, and the code keeps them from whoever else reads the e-mail.
     email_verification = forms.BooleanField(
-        label=_("Recipients must confirm their e-mail address with a code"), required=False
+        label=_("Recipients must confirm their e-mail address with a code"),
+        required=False,
+        initial=True,
     )
     # The e-mail goes out in the recipient's language, which only the sender knows.
     recipient_language = recipient_language_field()

@@ -26,8 +26,19 @@ class SharingPolicy(models.Model):
     link_default_days = models.PositiveIntegerField(_("links expire after (days)"), default=7)
     link_max_days = models.PositiveIntegerField(_("links may last at most (days)"), default=30)
     password_required = models.BooleanField(_("links must have a password"), default=False)
+    # Links and transfers alike: every link must then name its recipient.
     email_verification_required = models.BooleanField(
-        _("recipients must confirm their e-mail address with a code"), default=False
+        _("recipients of links and transfers must confirm their e-mail address with a code"),
+        default=False,
+    )
+    # Transfers only (they always name their recipients). On for new installations: a
+    # transfer carries patient files outside the hospital, and without the code whoever
+    # reads the e-mail (forwarded, a shared mailbox, a mistyped address) downloads them.
+    # Policies stored before this setting existed kept it off (migration 0007): the
+    # policy page recommends it instead of turning it on behind the administrator's back.
+    transfer_email_verification_required = models.BooleanField(
+        _("recipients of transfers must confirm their e-mail address with a code"),
+        default=True,
     )
     # One domain per line (example.org); empty: any domain.
     allowed_recipient_domains = models.TextField(_("allowed recipient domains"), blank=True)
@@ -71,6 +82,10 @@ class SharingPolicy(models.Model):
     def current(cls) -> SharingPolicy:
         policy, _created = cls.objects.get_or_create(pk=1)
         return policy
+
+    def transfer_verification_required(self) -> bool:
+        """Whether every transfer recipient must confirm their address with a code."""
+        return bool(self.email_verification_required or self.transfer_email_verification_required)
 
     def allowed_domains(self) -> list[str]:
         return [

@@ -13,7 +13,8 @@ Who holds the token holds the capability, within what the link allows:
   attempts per address and per link (fail closed: 503 while they cannot be counted);
   code e-mails per link (counted in the database: one a minute, five an hour).
 * **The recipient's proofs** (password given, e-mail code given) live in their Django
-  session, keyed by link id, and expire with the link. The link's state is re-read on
+  session, keyed by link id: each browser proves on its own, and a proof lapses after
+  ``PROOF_LIFETIME`` (or with the link, if sooner). The link's state is re-read on
   every request, so revocation, expiry or an exhausted limit take effect on the very
   next click, in the middle of a session too.
 * **Downloads** are in ``sharing.services.link_downloads``.
@@ -67,6 +68,13 @@ CODE_LIFETIME = dt.timedelta(minutes=10)
 CODE_MAX_ATTEMPTS = 5
 CODE_RESEND_INTERVAL = dt.timedelta(minutes=1)
 CODE_MAX_PER_HOUR = 5
+# How long a proof (the password, the e-mail code) opens the link in the browser that
+# gave it: an afternoon of downloads (a large study over a slow line), not the link's
+# whole life (up to the policy's maximum; and each download renewed the browser's
+# session, so it never ended): a shared computer left open, or a copied browser
+# profile, must not hand a patient's files over days later. A download under way is not
+# cut when it lapses (it is re-checked against the link only).
+PROOF_LIFETIME = dt.timedelta(hours=4)
 
 
 class AccessOutcome(enum.StrEnum):
@@ -110,10 +118,41 @@ class Step(enum.StrEnum):
 @dataclass
 class Grant:
     link_id: int
-    password_ok: bool = False
-    email_ok: bool = False
+    # When each proof lapses (POSIX time; 0: not given).
+    password_until: float = 0.0
+    email_until: float = 0.0
     # "file:<id>" or "archive" -> receipt id: what this session already counted.
     counted: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def password_ok(self) -> bool:
+        return self.password_until > timezone.now().timestamp()
+
+    @property
+    def email_ok(self) -> bool:
+        return self.email_until > timezone.now().timestamp()
+
+    def lapsed(self, step: Step | None) -> bool:
+        """The proof ``step`` asks for was given in this browser, and has lapsed."""
+        if step == Step.PASSWORD:
+            until = self.password_until
+        elif step == Step.EMAIL:
+            until = self.email_until
+        else:
+            return False
+        return 0 < until <= timezone.now().timestamp()
+
+
+def _proof_until(link: ShareLink) -> float:
+    """When a proof given now lapses: ``PROOF_LIFETIME`` from now, or with the link."""
+    return min(timezone.now() + PROOF_LIFETIME, link.expires_at).timestamp()
+
+
+def _stored_time(value: Any) -> float:
+    # A session from before proofs lapsed holds True: no time, so no proof (ask again).
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value)
 
 
 def _grant_get(request: HttpRequest, link: ShareLink) -> Grant:
@@ -122,8 +161,8 @@ def _grant_get(request: HttpRequest, link: ShareLink) -> Grant:
         return Grant(link_id=link.pk)
     return Grant(
         link_id=link.pk,
-        password_ok=bool(stored.get("password")),
-        email_ok=bool(stored.get("email")),
+        password_until=_stored_time(stored.get("password")),
+        email_until=_stored_time(stored.get("email")),
         counted={str(key): int(value) for key, value in dict(stored.get("counted", {})).items()},
     )
 
@@ -137,8 +176,8 @@ def grant_save(request: HttpRequest, link: ShareLink, grant: Grant) -> None:
     }
     grants[str(link.pk)] = {
         "until": link.expires_at.timestamp(),
-        "password": grant.password_ok,
-        "email": grant.email_ok,
+        "password": grant.password_until,
+        "email": grant.email_until,
         "counted": grant.counted,
     }
     request.session[SESSION_KEY] = grants
@@ -355,7 +394,7 @@ def share_link_password_submit(*, request: HttpRequest, token: str, password: st
             step=Step.PASSWORD,
             message=_("Wrong password."),
         )
-    grant.password_ok = True
+    grant.password_until = _proof_until(link)
     grant_save(request, link, grant)
     # A new proof: a new session key, so a session id seen before is worth nothing.
     request.session.cycle_key()
@@ -452,15 +491,40 @@ def share_link_code_send(*, request: HttpRequest, link: ShareLink, language: str
     return ""
 
 
-def share_link_code_check(*, request: HttpRequest, link: ShareLink, code: str) -> bool:
-    """Check a code typed by the recipient; on success the session is verified."""
+class CodeVerdict(enum.StrEnum):
+    """What a typed code came to (the audit's ``reason`` for a refusal)."""
+
+    OK = "ok"
+    WRONG = "wrong code"
+    USED_UP = "too many wrong attempts"
+    EXPIRED = "expired"
+    NONE_WAITING = "no code waiting"
+    RATE_LIMITED = "rate limited"
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    verdict: CodeVerdict
+    # Wrong code: the guesses the code still takes (0: it no longer works).
+    tries_left: int = 0
+    retry_after: float = 60.0
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == CodeVerdict.OK
+
+
+def share_link_code_check(*, request: HttpRequest, link: ShareLink, code: str) -> CodeCheck:
+    """Check a code typed by the recipient; on success this browser's session is
+    verified (``PROOF_LIFETIME``). Only this link's latest code is compared: a code
+    e-mailed for another link (the same person's other transfer) is just wrong here."""
     typed = "".join(char for char in code if char.isdigit())
-    if (
-        _limited(request, group="sharing.link.guess", rate=RATE_GUESSES_PER_IP).limited
-        or _limited(
+    limited = _limited(request, group="sharing.link.guess", rate=RATE_GUESSES_PER_IP)
+    if not limited.limited:
+        limited = _limited(
             request, group="sharing.link.guess.link", rate=RATE_GUESSES_PER_LINK, key=str(link.pk)
-        ).limited
-    ):
+        )
+    if limited.limited:
         access_record(
             request=request,
             link=link,
@@ -468,27 +532,33 @@ def share_link_code_check(*, request: HttpRequest, link: ShareLink, code: str) -
             action=Action.SHARING_LINK_VERIFY,
             step="code",
         )
-        return False
+        return CodeCheck(CodeVerdict.RATE_LIMITED, retry_after=limited.retry_after)
     now = timezone.now()
     with transaction.atomic():
         current = (
             ShareLinkCode.objects.select_for_update()
-            .filter(link=link, used_at__isnull=True, expires_at__gt=now)
-            .filter(attempts__lt=CODE_MAX_ATTEMPTS)
-            .order_by("-created_at")
+            .filter(link=link)
+            .order_by("-created_at", "-pk")
             .first()
         )
-        if current is None:
-            make_password(typed)
+        refusal = None
+        if current is None or current.used_at is not None:
+            refusal = CodeVerdict.NONE_WAITING
+        elif current.expires_at <= now:
+            refusal = CodeVerdict.EXPIRED
+        elif current.attempts >= CODE_MAX_ATTEMPTS:
+            refusal = CodeVerdict.USED_UP
+        if current is None or refusal is not None:
+            make_password(typed)  # the same cost as a real check
             access_record(
                 request=request,
                 link=link,
                 outcome=AccessOutcome.BAD_CODE,
                 action=Action.SHARING_LINK_VERIFY,
                 step="code",
-                reason="no valid code (expired, used or too many attempts)",
+                reason=str(refusal),
             )
-            return False
+            return CodeCheck(refusal or CodeVerdict.NONE_WAITING)
         current.attempts += 1
         matched = len(typed) == CODE_DIGITS and check_password(typed, current.code_hash)
         if matched:
@@ -501,10 +571,12 @@ def share_link_code_check(*, request: HttpRequest, link: ShareLink, code: str) -
             action=Action.SHARING_LINK_VERIFY,
             step="code",
             attempts=current.attempts,
+            **({} if matched else {"reason": str(CodeVerdict.WRONG)}),
         )
-    if matched:
-        grant = _grant_get(request, link)
-        grant.email_ok = True
-        grant_save(request, link, grant)
-        request.session.cycle_key()
-    return matched
+    if not matched:
+        return CodeCheck(CodeVerdict.WRONG, tries_left=CODE_MAX_ATTEMPTS - current.attempts)
+    grant = _grant_get(request, link)
+    grant.email_until = _proof_until(link)
+    grant_save(request, link, grant)
+    request.session.cycle_key()
+    return CodeCheck(CodeVerdict.OK)

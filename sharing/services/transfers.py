@@ -486,7 +486,7 @@ def _send(
     recipients = recipients_parse(recipients, policy=policy)
     if policy.password_required and not password:
         raise TransferRuleError(_("The sharing policy requires a password."))
-    email_verification = email_verification or policy.email_verification_required
+    email_verification = email_verification or policy.transfer_verification_required()
     sent: list[SentLink] = []
     with guard.locked_transaction():
         transfer = (

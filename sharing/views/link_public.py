@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -22,7 +23,7 @@ from audit.actions import Action
 from core.http import COUNT_BEYOND_ANYTHING
 from files.errors import NotDownloadableError
 from sharing.services import link_access, link_downloads
-from sharing.services.link_access import Access, AccessOutcome, Step
+from sharing.services.link_access import Access, AccessOutcome, CodeCheck, CodeVerdict, Step
 
 _STATUS = {
     AccessOutcome.UNKNOWN: 404,
@@ -55,10 +56,25 @@ def link_refused(
 
 
 def _landing(
-    request: HttpRequest, access: Access, *, error: str = "", notice: str = ""
+    request: HttpRequest,
+    access: Access,
+    *,
+    error: str = "",
+    notice: str = "",
+    status: int = 200,
+    code_refused: bool = False,
 ) -> HttpResponse:
     link = access.link
     assert link is not None  # noqa: S101  (a live access)
+    if not (notice or error) and access.grant is not None and access.grant.lapsed(access.step):
+        hours = int(link_access.PROOF_LIFETIME.total_seconds() // 3600)
+        notice = ngettext(
+            "Your confirmation in this browser has lapsed: it lasts %(count)d hour, for the "
+            "safety of the files. Confirm again below.",
+            "Your confirmation in this browser has lapsed: it lasts %(count)d hours, for the "
+            "safety of the files. Confirm again below.",
+            hours,
+        ) % {"count": hours}
     context = {
         "link": link,
         "token": request.resolver_match.kwargs["token"] if request.resolver_match else "",
@@ -66,6 +82,7 @@ def _landing(
         "step": str(access.step or ""),
         "error": error,
         "notice": notice,
+        "code_refused": code_refused,
         "recipient_masked": link_access.recipient_email_masked(link.recipient_email),
         "code_digits": link_access.CODE_DIGITS,
         "kind": "file" if link.file_id else "transfer" if link.transfer_id else "folder",
@@ -73,7 +90,37 @@ def _landing(
     if access.unlocked:
         context["content"] = link_downloads.share_link_content(link)
         context["transfer"] = link.transfer
-    return render(request, "sharing/public/open.html", context)
+    return render(request, "sharing/public/open.html", context, status=status)
+
+
+def code_refusal_message(check: CodeCheck) -> str:
+    """What the recipient can do about a refused code (about this link's code only)."""
+    ask_again = _("Ask for a new code with “E-mail me a code”.")
+    if check.verdict == CodeVerdict.WRONG and check.tries_left > 0:
+        return ngettext(
+            "This code is wrong. You can try %(count)d more time with it.",
+            "This code is wrong. You can try %(count)d more times with it.",
+            check.tries_left,
+        ) % {"count": check.tries_left}
+    if check.verdict in (CodeVerdict.WRONG, CodeVerdict.USED_UP):
+        return _("Too many wrong codes: this one no longer works.") + " " + ask_again
+    if check.verdict == CodeVerdict.EXPIRED:
+        minutes = int(link_access.CODE_LIFETIME.total_seconds() // 60)
+        return (
+            ngettext(
+                "This code has expired: a code works for %(count)d minute.",
+                "This code has expired: a code works for %(count)d minutes.",
+                minutes,
+            )
+            % {"count": minutes}
+            + " "
+            + ask_again
+        )
+    return (
+        _("No code is waiting for this link: a code works once, and a new one replaces it.")
+        + " "
+        + ask_again
+    )
 
 
 @never_cache
@@ -109,14 +156,15 @@ def link_open(request: HttpRequest, token: str) -> HttpResponse:
             % {"email": link_access.recipient_email_masked(link.recipient_email)},
         )
     if access.step == Step.EMAIL and action == "code":
-        if link_access.share_link_code_check(
+        check = link_access.share_link_code_check(
             request=request, link=link, code=request.POST.get("code", "")
-        ):
+        )
+        if check.ok:
             return redirect("share_link:open", token=token)
+        if check.verdict == CodeVerdict.RATE_LIMITED:
+            return link_refused(request, AccessOutcome.RATE_LIMITED, retry_after=check.retry_after)
         return _landing(
-            request,
-            access,
-            error=_("This code is wrong or no longer valid. Check it, or ask for a new one."),
+            request, access, error=code_refusal_message(check), status=400, code_refused=True
         )
     return _landing(request, access)
 

@@ -69,7 +69,7 @@ def _send_form(data: Any = None) -> TransferSendForm:
     return TransferSendForm(
         data,
         password_required=policy.password_required,
-        verification_required=policy.email_verification_required,
+        verification_required=policy.transfer_verification_required(),
     )
 
 
