@@ -123,6 +123,6 @@ def test_a_code_that_cannot_be_e_mailed_is_said_so_and_does_not_block_the_next(
     # The mail server is back: the recipient asks again at once and gets a code.
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     mail.outbox.clear()
-    again = recipient.post(url, {"action": "send_code"})
+    again = recipient.post(url, {"action": "send_code"}, follow=True)
     assert "We sent a code" in again.content.decode()
     assert len(mail.outbox) == 1

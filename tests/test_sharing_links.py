@@ -247,7 +247,15 @@ def test_the_recipient_confirms_their_address_with_a_code_sent_to_it(
 
     with django_capture_on_commit_callbacks(execute=True):
         sent = recipient.post(open_url(token), {"action": "send_code"})
-    assert sent.status_code == 200
+    # Sent, then redirected: reloading the page neither posts again nor sends a second
+    # code that would replace the one being typed; the notice shows once.
+    assert sent.status_code == 302
+    assert sent["Location"] == open_url(token)
+    after = recipient.get(open_url(token)).content.decode()
+    assert "We sent a code to d***@clinique.example" in after
+    reloaded = recipient.get(open_url(token)).content.decode()
+    assert "We sent a code" not in reloaded
+    assert 'id="link-code"' in reloaded
     (message,) = mail.outbox
     assert message.to == ["dr.radio@clinique.example"]
     code = message.subject.rsplit(" ", 1)[-1]

@@ -55,6 +55,10 @@ def link_refused(
     return response
 
 
+CODE_SENT_NOTICE = "share_link_code_sent"
+"""Session key: (link id, notice) between the code's POST and the page it redirects to."""
+
+
 def _landing(
     request: HttpRequest,
     access: Access,
@@ -149,13 +153,16 @@ def link_open(request: HttpRequest, token: str) -> HttpResponse:
         )
         if refusal:
             return _landing(request, access, error=refusal)
-        return _landing(
-            request,
-            access,
-            notice=_("We sent a code to %(email)s. It is valid for 10 minutes.")
+        # Redirected, so that reloading the page does not post again: a minute later a
+        # second code would be sent and replace the one being typed.
+        request.session[CODE_SENT_NOTICE] = [
+            link.pk,
+            _("We sent a code to %(email)s. It is valid for 10 minutes.")
             % {"email": link_access.recipient_email_masked(link.recipient_email)},
-        )
+        ]
+        return redirect("share_link:open", token=token)
     if access.step == Step.EMAIL and action == "code":
+        request.session.pop(CODE_SENT_NOTICE, None)  # the code is typed: news no more
         check = link_access.share_link_code_check(
             request=request, link=link, code=request.POST.get("code", "")
         )
@@ -166,7 +173,16 @@ def link_open(request: HttpRequest, token: str) -> HttpResponse:
         return _landing(
             request, access, error=code_refusal_message(check), status=400, code_refused=True
         )
-    return _landing(request, access)
+    return _landing(request, access, notice=_code_sent_notice(request, link.pk))
+
+
+def _code_sent_notice(request: HttpRequest, link_pk: int) -> str:
+    """The "we sent a code" notice left by the POST that sent it, shown once."""
+    pending = request.session.get(CODE_SENT_NOTICE)
+    if not pending or pending[0] != link_pk:
+        return ""
+    del request.session[CODE_SENT_NOTICE]
+    return str(pending[1])
 
 
 def file_id_bounded(file_id: int) -> int:
