@@ -688,7 +688,7 @@ def _writer_still_allowed(actor: User, session: UploadSession) -> None:
     else:
         if User.objects.filter(pk=actor.pk, is_active=True).exists():
             return
-    message = _("You may no longer add files to this folder: the upload was stopped.")
+    message = _writer_refused_message()
     _reject(
         actor,
         session.folder,
@@ -701,6 +701,10 @@ def _writer_still_allowed(actor: User, session: UploadSession) -> None:
     error = TusError(403, message)
     error.audited = True
     raise error
+
+
+def _writer_refused_message() -> str:
+    return _("You may no longer add files to this folder: the upload was stopped.")
 
 
 def _append(
@@ -929,6 +933,25 @@ def upload_complete(
         _reject(actor, session.folder, str(error), upload=str(session.pk), name=session.name)
         upload_delete(session=session)
         raise TusError(error.status_code, str(error)) from None
+    except FileNotFoundForActor:
+        # The right to add files to the folder ended while the last bytes arrived (a
+        # team left, an editor share taken back; the selector recorded the refused
+        # access): refused as the next PATCH would be (_writer_still_allowed). Before,
+        # this went out as a 404 that left the assembled blob in storage with nothing
+        # pointing at it and the upload holding the space's room until it expired.
+        store.delete(session.blob_key)
+        _reject(
+            actor,
+            session.folder,
+            "access to the folder ended",
+            upload=str(session.pk),
+            name=session.name,
+            offset=session.offset,
+        )
+        upload_delete(session=session)
+        refused = TusError(403, _writer_refused_message())
+        refused.audited = True
+        raise refused from None
     return locked
 
 
