@@ -107,6 +107,10 @@ logger = logging.getLogger(__name__)
 
 # Asked before an upload becomes a file: ``None``, or why it may no longer land.
 CompletionCheck = Callable[[], str | None]
+# Asked once a PATCH's body has arrived, before its bytes are kept: ``None`` while the
+# credential the request came with (a browser session, an API token) is still good, or
+# why not ("session ended", "token revoked").
+CredentialCheck = Callable[[], str | None]
 
 
 class TusError(RuleError):
@@ -625,6 +629,7 @@ def upload_append(
     checksum_header: str | None = None,
     readinto: ReadInto | None = None,
     completion_check: CompletionCheck | None = None,
+    credential_check: CredentialCheck | None = None,
 ) -> PatchResult:
     """Seal the segments ``content_length`` bytes from ``read`` complete, keep the rest
     as the encrypted carry, and move the offset; or raise ``TusError`` with nothing
@@ -632,7 +637,8 @@ def upload_append(
 
     ``readinto`` (files/request_body.py), when given, is used instead of ``read``: the
     body is then received straight into the segment buffer. ``completion_check``: see
-    ``upload_complete``."""
+    ``upload_complete``. ``credential_check``: asked once the body has arrived; a
+    credential that ended meanwhile keeps none of it (403, audited)."""
     offset = header_count(offset_header)
     if offset is None:
         raise TusError(400, _("Upload-Offset is required."))
@@ -645,6 +651,7 @@ def upload_append(
             readinto=readinto or _readinto_of(read),
             checksum_header=checksum_header,
             completion_check=completion_check,
+            credential_check=credential_check,
         )
 
 
@@ -657,6 +664,7 @@ def _append_locked(
     readinto: ReadInto,
     checksum_header: str | None,
     completion_check: CompletionCheck | None = None,
+    credential_check: CredentialCheck | None = None,
 ) -> PatchResult:
     _writer_still_allowed(actor, session)
     if offset != session.offset:
@@ -667,7 +675,7 @@ def _append_locked(
         raise TusError(413, _("The body goes past Upload-Length."))
     checksum = checksum_parse(checksum_header) if checksum_header else None
     if content_length or session.length == 0:
-        session = _append(session, content_length, readinto, checksum)
+        session = _append(session, content_length, readinto, checksum, credential_check)
     if session.offset == session.length:
         completed = upload_complete(actor=actor, session=session, completion_check=completion_check)
         return PatchResult(completed, completed=True)
@@ -703,6 +711,27 @@ def _writer_still_allowed(actor: User, session: UploadSession) -> None:
     raise error
 
 
+def _credential_refusal(session: UploadSession, reason: str, received: int) -> TusError:
+    _reject(
+        session.owner,
+        session.folder,
+        reason,
+        upload=str(session.pk),
+        name=session.name,
+        offset=session.offset,
+        received=received,
+    )
+    refused = TusError(
+        403,
+        _(
+            "You were signed out, or your token was revoked, while this part of the file "
+            "was arriving: it was not kept. Sign in again to resume the upload."
+        ),
+    )
+    refused.audited = True
+    return refused
+
+
 def _writer_refused_message() -> str:
     return _("You may no longer add files to this folder: the upload was stopped.")
 
@@ -712,6 +741,7 @@ def _append(
     content_length: int,
     readinto: ReadInto,
     checksum: tuple[str, bytes] | None,
+    credential_check: CredentialCheck | None = None,
 ) -> UploadSession:
     size, total = session.segment_size, _segments_total(session)
     start = session.offset
@@ -767,6 +797,13 @@ def _append(
         ):
             # tus checksum extension: a cut or corrupted chunk is discarded whole, 460.
             raise TusError(460, _("Checksum mismatch: the chunk was discarded."))
+        ended = credential_check() if credential_check is not None else None
+        if ended is not None:
+            # Signed out (the session revoked from the session list, a new password) or
+            # the token revoked while the body arrived: a study is one PATCH of several
+            # GB with tus-js-client's defaults, and the holder of a stolen token must not
+            # finish planting a file after its owner revoked it. Nothing is kept.
+            raise _credential_refusal(session, ended, position - start)
         stored = writer.commit()
     except BaseException:
         writer.abort()
@@ -838,14 +875,15 @@ def upload_append_at_creation(
     except TusError as error:
         current = UploadSession.objects.filter(pk=session.pk, completed_at__isnull=True).first()
         if current is not None:
-            _reject(
-                actor,
-                current.folder,
-                str(error),
-                upload=str(current.pk),
-                name=current.name,
-                status=error.status,
-            )
+            if not error.audited:
+                _reject(
+                    actor,
+                    current.folder,
+                    str(error),
+                    upload=str(current.pk),
+                    name=current.name,
+                    status=error.status,
+                )
             upload_delete(session=current)
         raise
 

@@ -5,19 +5,29 @@ can do to an upload in flight, each story checked against the real services."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import http.client
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.db import connection
 
 from accounts import services as account_services
-from accounts.models import Team, TeamMembership, User
+from accounts import tokens
+from accounts.models import PersonalAccessToken, Team, TeamMembership, User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
-from files import services, tus
+from files import keys, services, tus
 from files.models import File, UploadSession
+from tests.conftest import missing_service
 from tests.files_helpers import Backend, content_of
-from tests.test_tus import create, location, token_client
+from tests.helpers import process_stop
+from tests.test_tus import create, location, metadata, token_client
+from tests.test_tus_interop import Server, _start
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("small_segments")]
 
@@ -84,3 +94,103 @@ def test_removed_from_the_team_while_the_last_chunk_arrives_keeps_no_file_and_no
     assert refusal.outcome == Outcome.DENIED
     assert refusal.details["name"] == "echo-dupont.dcm"
     assert api.head(url, headers={"Tus-Resumable": "1.0.0"}).status_code == 404
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup: None, django_db_blocker: Any) -> Iterator[Server]:
+    """One gunicorn server on the test database and storage folder: what a client on the
+    network talks to, its request bodies arriving over a real socket."""
+    with django_db_blocker.unblock():
+        database = connection.settings_dict
+        if connection.vendor != "postgresql":
+            missing_service("gunicorn shares the test database only on PostgreSQL")
+        url = (
+            f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:"
+            f"{database['PORT']}/{database['NAME']}"
+        )
+        keys.keyring()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "SECUREDRIVE_DATA_DIR": str(settings.DATA_DIR),
+        "SECUREDRIVE_TEST_DATABASE_URL": url,
+        "SECUREDRIVE_KEYRING_FILE": str(settings.KEYRING_FILE),
+        "SECUREDRIVE_WEB_WORKERS": "1",
+    }
+    log = (Path(str(settings.DATA_DIR)) / "gunicorn-tus-review.log").open("wb")
+    started: Server | None = None
+    try:
+        started = _start(env, log)
+        yield started
+    finally:
+        try:
+            if started is not None:
+                started.master.terminate()
+                process_stop(started.master)
+        finally:
+            log.close()
+
+
+def _wait_for_reserved_segments() -> None:
+    """Until the PATCH under way has claimed the segments it seals: its body is being
+    received. Waited for, not slept: a loaded machine can take seconds to get there."""
+    deadline = time.monotonic() + 60
+    while UploadSession.objects.get().segments_sealed == 0:
+        assert time.monotonic() < deadline, "the PATCH did not reach the server within 60 s"
+        time.sleep(0.05)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_token_revoked_while_its_holder_sends_a_file_keeps_none_of_it(
+    server: Server, owner: User
+) -> None:
+    # Someone got hold of Alice's PACS token and sends a file into her space with it,
+    # in one PATCH as tus-js-client does by default. She sees the use and revokes the
+    # token while the body is still arriving.
+    _token, plaintext = tokens.token_create(
+        actor=owner, name="PACS export", scopes=["write"], expires_in_days=30
+    )
+    bearer = {"Authorization": f"Bearer {plaintext}", "Tus-Resumable": "1.0.0"}
+    content = content_of(3 * 1024 * 1024 + 11, seed="stolen")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.request(
+        "POST",
+        "/api/v1/uploads/",
+        headers={
+            **bearer,
+            "Upload-Length": str(len(content)),
+            "Upload-Metadata": metadata(filename="facture.pdf"),
+        },
+    )
+    created = conn.getresponse()
+    created.read()
+    assert created.status == 201
+    path = created.getheader("Location", "").split(f":{server.port}", 1)[1]
+
+    conn.putrequest("PATCH", path)
+    for name, value in {
+        **bearer,
+        "Upload-Offset": "0",
+        "Content-Type": tus.OFFSET_CONTENT_TYPE,
+        "Content-Length": str(len(content)),
+    }.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    conn.send(content[: 2 * 1024 * 1024])
+    _wait_for_reserved_segments()
+    tokens.token_revoke(actor=owner, token=PersonalAccessToken.objects.get())
+    conn.send(content[2 * 1024 * 1024 :])
+    answer = conn.getresponse()
+    detail = answer.read().decode()
+    conn.close()
+
+    # Nothing of it was kept, the sender is told why, and the auditors see the refusal
+    # with the file's name.
+    assert answer.status == 403
+    assert "revoked" in detail
+    assert not File.objects.filter(name="facture.pdf").exists()
+    assert UploadSession.objects.get().offset == 0
+    refusal = AuditEvent.objects.get(action=Action.FILES_UPLOAD_REJECT)
+    assert refusal.outcome == Outcome.DENIED
+    assert refusal.details["name"] == "facture.pdf"
+    assert refusal.details["reason"] == "token revoked during upload"
