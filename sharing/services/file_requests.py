@@ -58,6 +58,7 @@ from files.errors import FileRuleError
 from files.models import File, Folder, UploadSession
 from files.names import name_clean, name_key, name_variant
 from files.selectors import Permission
+from sharing import selectors as sharing_selectors
 from sharing.errors import (
     FileRequestGone,
     FileRequestNotFound,
@@ -422,8 +423,12 @@ def _lapsed_release_locked(file_request_pk: int, *, keep: int | None = None) -> 
     return len(rows)
 
 
-def _room_refusal(locked: FileRequest, length: int) -> tuple[int, str, str] | None:
-    """Why one more file of ``length`` bytes does not fit the request's limits now."""
+def _room_refusal(
+    locked: FileRequest, length: int, *, upload: FileRequestUpload | None = None
+) -> tuple[int, str, str] | None:
+    """Why one more file of ``length`` bytes (``upload``, taking its place back) does not
+    fit the request's limits now. What lapsed uploads keep staged counts too
+    (``sharing.selectors.file_request_lapsed_staged_bytes``)."""
     if locked.files_reserved + 1 > locked.max_files:
         return (
             413,
@@ -431,8 +436,11 @@ def _room_refusal(locked: FileRequest, length: int) -> tuple[int, str, str] | No
             _("This request accepts no more files (at most %(count)s).")
             % {"count": locked.max_files},
         )
-    if locked.bytes_reserved + length > locked.max_bytes:
-        room = max(0, locked.max_bytes - locked.bytes_reserved)
+    staged = sharing_selectors.file_request_lapsed_staged_bytes(
+        locked.pk, exclude=upload.pk if upload is not None else None
+    )
+    if locked.bytes_reserved + staged + length > locked.max_bytes:
+        room = max(0, locked.max_bytes - locked.bytes_reserved - staged)
         return (
             413,
             "size limit",
@@ -456,7 +464,7 @@ def _place_take_locked(
         return None
     _lapsed_release_locked(locked.pk, keep=current.pk)
     locked.refresh_from_db(fields=["files_reserved", "bytes_reserved"])
-    refusal = _room_refusal(locked, current.size)
+    refusal = _room_refusal(locked, current.size, upload=current)
     if refusal is not None:
         return refusal
     FileRequestUpload.objects.filter(pk=current.pk).update(
