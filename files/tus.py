@@ -44,7 +44,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -188,16 +188,40 @@ def _carry_open(session: UploadSession, data_key: bytes) -> bytes:
 
 
 def metadata_parse(header: str) -> dict[str, str]:
-    """``Upload-Metadata``: comma-separated ``key base64value`` pairs (tus 1.0)."""
+    """``Upload-Metadata``: comma-separated ``key base64value`` pairs (tus 1.0).
+
+    tus 1.0 requires every key to be unique: a key given twice (in one header, or in
+    two ``Upload-Metadata`` headers, which the server joins with a comma) is refused,
+    not read as its last value, since a proxy, a log or a gateway's own check reading
+    the first would not see the name the file lands under."""
     result: dict[str, str] = {}
     for pair in filter(None, (part.strip() for part in header.split(","))):
         key, _sep, value = pair.partition(" ")
+        if key in result:
+            raise TusError(400, _("Upload-Metadata gives “%(key)s” twice.") % {"key": key[:40]})
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         except ValueError:  # binascii.Error, UnicodeDecodeError, or a non-ASCII value
             raise TusError(400, _("Upload-Metadata is not valid base64 UTF-8.")) from None
         result[key] = decoded
     return result
+
+
+def content_length_of(meta: Mapping[str, Any]) -> int:
+    """A tus request body's length (``Content-Length``), 0 without a body.
+
+    A body sent with ``Transfer-Encoding: chunked`` has no length up front: the server
+    would read none of it (tus reads exactly ``Content-Length`` bytes) and answer as if
+    it had stored it, 204 with the offset unchanged. Refused with 411 instead, which
+    says what to send."""
+    if "chunked" in str(meta.get("HTTP_TRANSFER_ENCODING", "")).lower():
+        raise TusError(
+            411, _("Send each chunk with a Content-Length: chunked transfer is not supported.")
+        )
+    length = header_count(meta.get("CONTENT_LENGTH") or "0")
+    if length is None:
+        raise TusError(400, "Content-Length is not a number.")
+    return length
 
 
 def checksum_parse(header: str) -> tuple[str, bytes]:

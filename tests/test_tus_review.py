@@ -194,3 +194,63 @@ def test_a_token_revoked_while_its_holder_sends_a_file_keeps_none_of_it(
     assert refusal.outcome == Outcome.DENIED
     assert refusal.details["name"] == "facture.pdf"
     assert refusal.details["reason"] == "token revoked during upload"
+
+
+def test_a_name_given_twice_in_upload_metadata_is_refused_not_read_as_the_last(
+    owner: User, folder_backend: Backend
+) -> None:
+    # A proxy, a log or a gateway's own check reads the first "filename" ("lettre.pdf");
+    # the upload must not quietly land under the second ("facture.exe").
+    api = token_client(owner)
+    twice = metadata(filename="lettre.pdf") + "," + metadata(filename="facture.exe")
+
+    answer = api.post(
+        "/api/v1/uploads/",
+        b"",
+        content_type=tus.OFFSET_CONTENT_TYPE,
+        headers={"Tus-Resumable": "1.0.0", "Upload-Length": "10", "Upload-Metadata": twice},
+    )
+
+    assert answer.status_code == 400
+    assert "filename" in answer.json()["detail"]
+    assert not UploadSession.objects.exists()
+    refusal = AuditEvent.objects.get(action=Action.REQUEST_INPUT_REFUSE)
+    assert "filename" in refusal.details["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_patch_is_refused_instead_of_answered_as_if_stored(
+    server: Server, owner: User
+) -> None:
+    # curl -T - and other streaming clients send a body of unknown length in chunks;
+    # tus needs Content-Length. The client must not be told 204 with nothing stored.
+    _token, plaintext = tokens.token_create(
+        actor=owner, name="Script", scopes=["write"], expires_in_days=30
+    )
+    bearer = {"Authorization": f"Bearer {plaintext}", "Tus-Resumable": "1.0.0"}
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.request(
+        "POST",
+        "/api/v1/uploads/",
+        headers={**bearer, "Upload-Length": "5", "Upload-Metadata": metadata(filename="a.txt")},
+    )
+    created = conn.getresponse()
+    created.read()
+    path = created.getheader("Location", "").split(f":{server.port}", 1)[1]
+
+    conn.request(
+        "PATCH",
+        path,
+        body=iter([b"hel", b"lo"]),  # an iterable body goes out chunked
+        headers={**bearer, "Upload-Offset": "0", "Content-Type": tus.OFFSET_CONTENT_TYPE},
+        encode_chunked=True,
+    )
+    answer = conn.getresponse()
+    detail = answer.read().decode()
+    conn.close()
+
+    assert answer.status == 411
+    assert "Content-Length" in detail
+    assert UploadSession.objects.get().offset == 0
+    refusal = AuditEvent.objects.get(action=Action.REQUEST_INPUT_REFUSE)
+    assert refusal.details["status"] == 411

@@ -31,7 +31,6 @@ from accounts import sessions, tokens
 from accounts.authentication import HasScope
 from accounts.models import PersonalAccessToken, User
 from accounts.permissions import signed_in_user
-from core.http import header_count
 from files import selectors, tus
 from files.models import UploadSession
 from files.request_body import body_readinto
@@ -100,10 +99,7 @@ def _credential_check(request: Request) -> tus.CredentialCheck:
 
 
 def _content_length(request: Request) -> int:
-    length = header_count(request.META.get("CONTENT_LENGTH") or "0")
-    if length is None:
-        raise tus.TusError(400, "Content-Length is not a number.")
-    return length
+    return tus.content_length_of(request.META)
 
 
 def _is_offset_stream(request: Request) -> bool:

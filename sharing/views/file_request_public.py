@@ -27,7 +27,6 @@ from audit import context as audit_context
 from audit import messages as audit_messages
 from audit.actions import Action
 from audit.context import client_ip
-from core.http import header_count
 from core.ratelimit import rate_limit_hit
 from files import tus
 from files.models import UploadSession
@@ -132,10 +131,7 @@ def _discovery() -> HttpResponse:
 
 
 def _content_length(request: HttpRequest) -> int:
-    length = header_count(request.META.get("CONTENT_LENGTH") or "0")
-    if length is None:
-        raise tus.TusError(400, "Content-Length is not a number.")
-    return length
+    return tus.content_length_of(request.META)
 
 
 def _is_offset_stream(request: HttpRequest) -> bool:
