@@ -9,12 +9,14 @@ import http.client
 import os
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from accounts import services as account_services
 from accounts import tokens
@@ -23,6 +25,7 @@ from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from files import keys, services, tus
 from files.models import File, UploadSession
+from sharing.services import file_requests
 from tests.conftest import missing_service
 from tests.files_helpers import Backend, content_of
 from tests.helpers import process_stop
@@ -254,3 +257,64 @@ def test_a_chunked_patch_is_refused_instead_of_answered_as_if_stored(
     assert UploadSession.objects.get().offset == 0
     refusal = AuditEvent.objects.get(action=Action.REQUEST_INPUT_REFUSE)
     assert refusal.details["status"] == 411
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_labs_file_arriving_as_its_requester_leaves_the_team_is_refused_not_a_500(
+    server: Server, owner: User, teammate: User, team: Team
+) -> None:
+    # Tom asked a lab for an echocardiogram report through a file request into the
+    # cardiology space; the lab's file is arriving when he is moved to another
+    # department.
+    team_root = services.space_root(services.space_team_get_or_create(team=team))
+    _request, token = file_requests.file_request_create(
+        actor=teammate,
+        folder=team_root,
+        title="Écho M. Dupont",
+        expires_at=timezone.now() + timedelta(days=7),
+    )
+    lab = {"Tus-Resumable": "1.0.0"}
+    content = content_of(3 * 1024 * 1024 + 11, seed="lab")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.request(
+        "POST",
+        f"/r/{token}/uploads/",
+        headers={
+            **lab,
+            "Upload-Length": str(len(content)),
+            "Upload-Metadata": metadata(filename="echo-dupont.pdf", uploader_name="Labo"),
+        },
+    )
+    created = conn.getresponse()
+    created.read()
+    assert created.status == 201
+    path = created.getheader("Location", "").split(f":{server.port}", 1)[1]
+
+    conn.putrequest("PATCH", path)
+    for name, value in {
+        **lab,
+        "Upload-Offset": "0",
+        "Content-Type": tus.OFFSET_CONTENT_TYPE,
+        "Content-Length": str(len(content)),
+    }.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    conn.send(content[: 2 * 1024 * 1024])
+    _wait_for_reserved_segments()
+    account_services.team_member_remove(
+        actor=owner,
+        membership=TeamMembership.objects.get(team=team, user=teammate),
+        reason=account_services.MembershipEndReason.TEAM_MANAGEMENT,
+    )
+    conn.send(content[2 * 1024 * 1024 :])
+    answer = conn.getresponse()
+    answer.read()
+    conn.close()
+
+    # A clear refusal (it was a 500), nothing in the team's space, nothing held.
+    assert answer.status == 403
+    assert not File.objects.filter(name="echo-dupont.pdf").exists()
+    assert not UploadSession.objects.exists()
+    assert AuditEvent.objects.filter(action=Action.FILES_UPLOAD_REJECT).exists()
+    refused = AuditEvent.objects.get(action=Action.SHARING_REQUEST_REFUSE)
+    assert refused.details["reason"] == "upload refused (403)"
