@@ -331,10 +331,13 @@ def upload_create(
     length_header: str | None,
     metadata_header: str,
     new_file_only: bool = False,
+    open_uploads_capped: bool = True,
 ) -> UploadSession:
     """POST: a new upload, checked against the name rules, the size policy and the quota
     now (413 before a byte is sent). ``new_file_only``: the upload never becomes a
-    version of a file already in the folder (``files.services.file_upload``)."""
+    version of a file already in the folder (``files.services.file_upload``).
+    ``open_uploads_capped``: refused past ``TUS_OPEN_UPLOADS_MAX`` unfinished uploads of
+    the actor's (not for a file request's, which its own limits bound)."""
     length = header_count(length_header)
     if length is None:
         raise TusError(400, _("Upload-Length is required (Upload-Defer-Length is not supported)."))
@@ -373,6 +376,8 @@ def upload_create(
     except FileRuleError as error:
         _reject(actor, folder, str(error), name=raw_name[:255], size=length)
         raise TusError(400, str(error)) from None
+    if open_uploads_capped:
+        _open_uploads_check(actor, folder, name, length)
     ceiling = int(settings.TUS_MAX_SIZE_BYTES)
     if length > ceiling:
         refusal = size_refusal(limit=ceiling, quota_room=selectors.space_room_bytes(folder.space))
@@ -447,6 +452,29 @@ def upload_create(
     except QuotaExceededError as refusal:
         _reject(actor, folder, str(refusal), name=name, size=length, quota=True)
         raise TusError(413, str(refusal)) from None
+
+
+def _open_uploads_check(actor: User, folder: Folder, name: str, length: int) -> None:
+    """At most ``TUS_OPEN_UPLOADS_MAX`` unfinished, unexpired uploads per person. Each
+    creation is a row, an audit event and a wrapped key, and the tus endpoint is exempt
+    from the API's per-person rate (a gateway sends a study as many files): without a
+    cap, a script with a token (or a stolen one) made empty one-byte uploads without end.
+    Counted without a lock: two creations at once may pass one over the cap, which is a
+    bound on abuse, not a quota."""
+    limit = int(settings.TUS_OPEN_UPLOADS_MAX)
+    open_now = UploadSession.objects.filter(
+        owner=actor, completed_at__isnull=True, expires_at__gt=timezone.now()
+    ).count()
+    if open_now < limit:
+        return
+    message = _(
+        "You already have %(count)s uploads in progress, the most one person may have: "
+        "let them finish or cancel some before starting more."
+    ) % {"count": open_now}
+    _reject(actor, folder, "too many uploads in progress", name=name, size=length, open=open_now)
+    refused = TusError(403, message)
+    refused.audited = True
+    raise refused
 
 
 # --- One request at a time per upload -----------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import override_settings
 from django.utils import timezone
 
 from accounts import services as account_services
@@ -318,3 +319,27 @@ def test_a_labs_file_arriving_as_its_requester_leaves_the_team_is_refused_not_a_
     assert AuditEvent.objects.filter(action=Action.FILES_UPLOAD_REJECT).exists()
     refused = AuditEvent.objects.get(action=Action.SHARING_REQUEST_REFUSE)
     assert refused.details["reason"] == "upload refused (403)"
+
+
+@override_settings(TUS_OPEN_UPLOADS_MAX=3)
+def test_a_script_cannot_open_uploads_without_end(owner: User, folder_backend: Backend) -> None:
+    # A token in a script (or a stolen one) opens one-byte uploads in a loop and never
+    # sends them: each is a row, an audit event and a wrapped key, and the tus endpoint
+    # is not held back by the API's rate limit (a gateway sends a study as many files).
+    api = token_client(owner)
+    answers = [create(api, 1, name=f"vide-{number}.txt").status_code for number in range(5)]
+
+    assert answers == [201, 201, 201, 403, 403]
+    assert UploadSession.objects.count() == 3
+    refusal = AuditEvent.objects.filter(action=Action.FILES_UPLOAD_REJECT).first()
+    assert refusal is not None
+    assert refusal.details["reason"] == "too many uploads in progress"
+    assert refusal.details["name"] == "vide-3.txt"
+    # Finishing, cancelling or letting one expire makes room again.
+    first = UploadSession.objects.order_by("created_at").first()
+    assert first is not None
+    assert (
+        api.delete(f"/api/v1/uploads/{first.pk}/", headers={"Tus-Resumable": "1.0.0"}).status_code
+        == 204
+    )
+    assert create(api, 1, name="lettre.txt").status_code == 201

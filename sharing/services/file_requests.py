@@ -597,6 +597,9 @@ def file_request_upload_start(
                 # A file of that name may arrive before this upload completes: it then
                 # lands under a free variant, never as a version of that file.
                 new_file_only=True,
+                # Bounded by the request's own limits (max_files): a link holder must
+                # not be able to use up the clinician's own allowance of open uploads.
+                open_uploads_capped=False,
             )
             upload = FileRequestUpload.objects.create(
                 request=locked,
