@@ -18,10 +18,12 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
+from django.utils.crypto import get_random_string
 
 from accounts import services as account_services
+from accounts import sessions as user_sessions
 from accounts import tokens
-from accounts.models import PersonalAccessToken, Team, TeamMembership, User
+from accounts.models import PersonalAccessToken, Team, TeamMembership, User, UserSession
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from files import keys, services, tus
@@ -29,7 +31,7 @@ from files.models import File, UploadSession
 from sharing.services import file_requests
 from tests.conftest import missing_service
 from tests.files_helpers import Backend, content_of
-from tests.helpers import process_stop
+from tests.helpers import client_signed_in, process_stop
 from tests.test_tus import create, location, metadata, token_client
 from tests.test_tus_interop import Server, _start
 
@@ -343,3 +345,63 @@ def test_a_script_cannot_open_uploads_without_end(owner: User, folder_backend: B
         == 204
     )
     assert create(api, 1, name="lettre.txt").status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_browser_session_revoked_while_it_sends_a_file_keeps_none_of_it(
+    server: Server, owner: User
+) -> None:
+    # Alice left a session open on a ward PC and revokes it from her session list while
+    # someone there is sending a file through it.
+    browser = client_signed_in(owner)
+    session_key = browser.session.session_key
+    csrf = get_random_string(32)
+    cookies = {
+        "Cookie": f"{settings.SESSION_COOKIE_NAME}={session_key}; "
+        f"{settings.CSRF_COOKIE_NAME}={csrf}",
+        "X-CSRFToken": csrf,
+        "Tus-Resumable": "1.0.0",
+    }
+    content = content_of(3 * 1024 * 1024 + 11, seed="ward")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.request(
+        "POST",
+        "/api/v1/uploads/",
+        headers={
+            **cookies,
+            "Upload-Length": str(len(content)),
+            "Upload-Metadata": metadata(filename="photo.jpg"),
+        },
+    )
+    created = conn.getresponse()
+    created.read()
+    assert created.status == 201
+    path = created.getheader("Location", "").split(f":{server.port}", 1)[1]
+
+    conn.putrequest("PATCH", path)
+    for name, value in {
+        **cookies,
+        "Upload-Offset": "0",
+        "Content-Type": tus.OFFSET_CONTENT_TYPE,
+        "Content-Length": str(len(content)),
+    }.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    conn.send(content[: 2 * 1024 * 1024])
+    _wait_for_reserved_segments()
+    user_sessions.user_session_revoke(
+        actor=owner, user_session=UserSession.objects.get(session_key=session_key)
+    )
+    conn.send(content[2 * 1024 * 1024 :])
+    answer = conn.getresponse()
+    answer.read()
+    conn.close()
+
+    # Refused (Django's session middleware turns the answer into a 400 when the session
+    # it would save was deleted meanwhile), and nothing of the file was kept: before,
+    # the same 400 came after the file had landed in Alice's space.
+    assert answer.status in {400, 403}
+    assert not File.objects.filter(name="photo.jpg").exists()
+    assert UploadSession.objects.get().offset == 0
+    refusal = AuditEvent.objects.get(action=Action.FILES_UPLOAD_REJECT)
+    assert refusal.details["reason"] == "session ended during upload"
