@@ -27,6 +27,7 @@ from files.models import File, Folder, UploadSession
 from sharing import selectors
 from sharing.models import FileRequest, FileRequestUpload
 from sharing.services import file_requests
+from sharing.views import file_request_public
 from tests.files_helpers import content_of, root_of
 from tests.helpers import client_signed_in, threads_join
 from tests.test_sharing_requests import (
@@ -350,3 +351,35 @@ def test_uploads_left_to_lapse_cannot_stage_more_than_the_request_takes(owner: U
         # The lapsed upload cannot take a place back now: its whole size no longer fits.
         first = FileRequestUpload.objects.get(name="x0.pdf").upload_id
         assert tus_patch(squatter, f"/r/{token}/uploads/{first}/", 999, b"!").status_code == 413
+
+
+def test_a_flood_on_the_upload_endpoint_is_on_record_once_not_once_per_request(
+    owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone without any link hammers /r/<token>/uploads/ from one address. Past the
+    rate each request is refused 429; each refusal was also written to the audit log,
+    whose hash chain takes one lock for every event of the site: thousands a second
+    from anyone on the internet, kept for the retention period. The first refusal of a
+    window is recorded, saying the next ones are not; the rest are only logged."""
+    _request, token = small_request(owner)
+    monkeypatch.setattr(file_request_public, "UPLOAD_RATE", "2/m")
+    flooder = Client(REMOTE_ADDR="198.51.100.99")
+
+    answers = [
+        flooder.post(f"/r/{token}x/uploads/", headers={"Tus-Resumable": "1.0.0"}).status_code
+        for _attempt in range(12)
+    ]
+
+    assert answers[:2] == [404, 404]
+    assert answers[2:] == [429] * 10
+    limited = AuditEvent.objects.filter(
+        action=Action.SHARING_REQUEST_REFUSE, details__reason="rate limited"
+    )
+    assert limited.count() == 1
+    first = limited.get()
+    assert first.details["next_not_recorded"] is True
+    # Another address is refused on record in its own right.
+    other = Client(REMOTE_ADDR="203.0.113.50")
+    for _attempt in range(3):
+        other.post(f"/r/{token}x/uploads/", headers={"Tus-Resumable": "1.0.0"})
+    assert limited.count() == 2
