@@ -185,11 +185,27 @@ _writeback_start = _writeback_starter()
 
 class _FolderStagingWriter:
     """pwrite into the upload's staging file, fsync on commit. Abort only closes it:
-    the file also holds segments earlier requests committed."""
+    the file also holds segments earlier requests committed.
+
+    The first commit into a new staging file also syncs the folders that name it
+    (``uploads/<id>/`` and, when just made, ``uploads/``): fsync of a new file does not
+    make its directory entry durable (POSIX; ext4 leaves it to the next journal commit),
+    and the offset moves right after, so a power cut in between left a client told its
+    bytes were stored with no staging file to resume from."""
 
     def __init__(self, path: Path, header: bytes) -> None:
+        # Folders this writer makes, deepest first: their entries are synced on commit.
+        self._new_folders = [
+            folder for folder in (path.parent, path.parent.parent) if not folder.exists()
+        ]
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+        try:
+            self._fd: int | None = os.open(path, flags | os.O_EXCL, 0o600)
+            self._new_entry: Path | None = path
+        except FileExistsError:
+            self._fd = os.open(path, flags, 0o600)
+            self._new_entry = None
         self._written = 0
         self.write_at(0, header)
         self._written = 0
@@ -212,6 +228,11 @@ class _FolderStagingWriter:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if self._new_entry is not None:
+            _directory_sync(self._new_entry.parent)
+            for folder in self._new_folders:
+                _directory_sync(folder.parent)
+            self._new_entry, self._new_folders = None, []
         return self._written
 
     def abort(self) -> None:

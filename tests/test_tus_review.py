@@ -405,3 +405,40 @@ def test_a_browser_session_revoked_while_it_sends_a_file_keeps_none_of_it(
     assert UploadSession.objects.get().offset == 0
     refusal = AuditEvent.objects.get(action=Action.FILES_UPLOAD_REJECT)
     assert refusal.details["reason"] == "session ended during upload"
+
+
+def test_the_first_staged_bytes_are_durable_with_their_folder_entries_before_the_offset_moves(
+    owner: User, folder_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PATCH moves the offset only once its segments are durable. For the first PATCH
+    that includes the new staging file's name in uploads/<id>/ and that folder's name in
+    uploads/: fsync on the file alone leaves them to the file system's next journal
+    commit, and a power cut in between loses a file whose bytes the client was told are
+    stored (its resume then finds no staging file). Every fsync is seen as it is made."""
+    synced: list[Path] = []
+    real_fsync = os.fsync
+
+    def fsync_seen(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_seen)
+    api = token_client(owner)
+    url = location(create(api, 1000, name="ecg.pdf"))
+    session = UploadSession.objects.get()
+
+    answer = api.generic(
+        "PATCH",
+        url,
+        content_of(300, seed="ecg"),
+        content_type=tus.OFFSET_CONTENT_TYPE,
+        headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0"},
+    )
+
+    assert answer.status_code == 204
+    assert folder_backend.root is not None
+    uploads = (folder_backend.root / tus.UPLOADS_PREFIX).resolve()
+    [staging] = list((uploads / str(session.pk)).iterdir())
+    assert staging in synced
+    assert uploads / str(session.pk) in synced  # the staging file's name
+    assert uploads in synced  # the upload's folder's name
