@@ -442,3 +442,39 @@ def test_the_first_staged_bytes_are_durable_with_their_folder_entries_before_the
     assert staging in synced
     assert uploads / str(session.pk) in synced  # the staging file's name
     assert uploads in synced  # the upload's folder's name
+
+
+def test_a_completed_uploads_blob_is_durable_with_the_folders_made_for_it(
+    owner: User, folder_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Completion links the staging file into blobs/<xx>/<key>; the version row that
+    points to it commits right after. A blobs/<xx>/ folder made for it must be named
+    durably too, or a power cut leaves a version whose blob is missing."""
+    synced: list[Path] = []
+    real_fsync = os.fsync
+
+    def fsync_seen(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_seen)
+    api = token_client(owner)
+    content = content_of(300, seed="ecg")
+    url = location(create(api, len(content), name="ecg.pdf"))
+
+    answer = api.generic(
+        "PATCH",
+        url,
+        content,
+        content_type=tus.OFFSET_CONTENT_TYPE,
+        headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0"},
+    )
+
+    assert answer.status_code == 204
+    version = File.objects.get(name="ecg.pdf").current_version
+    assert version is not None
+    assert folder_backend.root is not None
+    blob = (folder_backend.root / version.blob_key).resolve()
+    assert blob.parent in synced  # the blob's name
+    assert blob.parent.parent in synced  # its new blobs/<xx>/ folder's name
+    assert blob.parent.parent.parent in synced  # the new blobs/ folder's name
