@@ -67,6 +67,7 @@ from audit.actions import Action
 from audit.models import Outcome
 from core.errors import RuleError
 from core.http import header_count, id_number
+from core.ratelimit import rate_limit_hit
 from files import selectors, services
 from files.crypto import (
     HEADER_SIZE,
@@ -100,6 +101,9 @@ OVERRIDABLE_METHODS = frozenset({"PATCH", "DELETE", "HEAD"})
 UPLOADS_PREFIX = "uploads"
 CARRY_NONCE_SIZE = 12
 CARRY_HKDF_INFO = b"securedrive upload carry v1"
+# Refusals for too many open uploads recorded per person (the first says the next ones
+# in the window are not).
+OPEN_UPLOADS_REFUSAL_RECORDED_RATE = "1/10m"
 # Folders a dropped folder tree may nest (relativePath): a guard against path bombs.
 MAX_FOLDER_DEPTH = 32
 logger = logging.getLogger(__name__)
@@ -460,7 +464,9 @@ def _open_uploads_check(actor: User, folder: Folder, name: str, length: int) -> 
     from the API's per-person rate (a gateway sends a study as many files): without a
     cap, a script with a token (or a stolen one) made empty one-byte uploads without end.
     Counted without a lock: two creations at once may pass one over the cap, which is a
-    bound on abuse, not a quota."""
+    bound on abuse, not a quota. The refusal is recorded once per person and
+    ``OPEN_UPLOADS_REFUSAL_RECORDED_RATE`` (saying the next ones are not), then only
+    logged: a script looping on it must not write an audit event per attempt."""
     limit = int(settings.TUS_OPEN_UPLOADS_MAX)
     open_now = UploadSession.objects.filter(
         owner=actor, completed_at__isnull=True, expires_at__gt=timezone.now()
@@ -471,7 +477,23 @@ def _open_uploads_check(actor: User, folder: Folder, name: str, length: int) -> 
         "You already have %(count)s uploads in progress, the most one person may have: "
         "let them finish or cancel some before starting more."
     ) % {"count": open_now}
-    _reject(actor, folder, "too many uploads in progress", name=name, size=length, open=open_now)
+    if rate_limit_hit(
+        group="files.upload.open-cap",
+        key=str(actor.pk),
+        rate=OPEN_UPLOADS_REFUSAL_RECORDED_RATE,
+        fail_open=True,
+    ):
+        logger.warning("upload refused, too many in progress: not recorded again")
+    else:
+        _reject(
+            actor,
+            folder,
+            "too many uploads in progress",
+            name=name,
+            size=length,
+            open=open_now,
+            next_not_recorded=True,
+        )
     refused = TusError(403, message)
     refused.audited = True
     raise refused
