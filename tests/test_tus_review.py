@@ -26,6 +26,7 @@ from accounts import tokens
 from accounts.models import PersonalAccessToken, Team, TeamMembership, User, UserSession
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
+from audit.readable import readable_events
 from files import keys, services, tus
 from files.models import File, UploadSession
 from sharing.services import file_requests
@@ -200,6 +201,8 @@ def test_a_token_revoked_while_its_holder_sends_a_file_keeps_none_of_it(
     assert refusal.outcome == Outcome.DENIED
     assert refusal.details["name"] == "facture.pdf"
     assert refusal.details["reason"] == "token revoked during upload"
+    [readable] = readable_events([refusal])
+    assert readable.note == "token revoked while the file was arriving"
 
 
 def test_a_name_given_twice_in_upload_metadata_is_refused_not_read_as_the_last(
@@ -338,6 +341,7 @@ def test_a_script_cannot_open_uploads_without_end(owner: User, folder_backend: B
     assert refusal.details["reason"] == "too many uploads in progress"
     assert refusal.details["name"] == "vide-3.txt"
     assert refusal.details["next_not_recorded"] is True
+    assert readable_events([refusal])[0].note == "too many uploads in progress"
     # Finishing, cancelling or letting one expire makes room again.
     first = UploadSession.objects.order_by("created_at").first()
     assert first is not None
