@@ -320,6 +320,14 @@ def token_scope_refused_record(
     )
 
 
+def token_still_usable(token_id: int) -> bool:
+    """Whether the token a request was authenticated with still is (not revoked, not
+    expired, its person active): asked again by what outlives the moment of sign-in (a
+    tus PATCH whose body takes minutes)."""
+    token = PersonalAccessToken.objects.select_related("user").filter(pk=token_id).first()
+    return token is not None and token.is_usable()
+
+
 def token_authenticate(raw: str, ip: str) -> PersonalAccessToken | None:
     """The usable token whose plaintext is ``raw``, or None (and a denied audit event)."""
     if not _TOKEN_SHAPE.fullmatch(raw):

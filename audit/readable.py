@@ -215,6 +215,11 @@ _REASONS: dict[str, Promise] = {
     "self_grant": gettext_lazy("nobody gives themselves a role, a team or others' files"),
     # An API token used for what its scopes do not allow (accounts/authentication.py).
     "missing scope": gettext_lazy("the token's scopes do not allow it"),
+    # A tus upload refused (files/tus.py): its credential ended while the body arrived,
+    # or its person has too many unfinished uploads.
+    "token revoked during upload": gettext_lazy("token revoked while the file was arriving"),
+    "session ended during upload": gettext_lazy("signed out while the file was arriving"),
+    "too many uploads in progress": gettext_lazy("too many uploads in progress"),
 }
 
 

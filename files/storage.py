@@ -116,6 +116,7 @@ class BlobStore(Protocol):
 class _FolderBlobWriter:
     def __init__(self, final: Path) -> None:
         self._final = final
+        self._made = _folders_missing(final.parent)
         final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._partial = final.with_name(f".{final.name}.{secrets.token_hex(6)}.partial")
         self._fd: int | None = os.open(
@@ -144,11 +145,8 @@ class _FolderBlobWriter:
             os.link(self._partial, self._final)  # FileExistsError rather than overwrite
         finally:
             self._partial.unlink(missing_ok=True)
-        directory = os.open(self._final.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        _directory_sync(self._final.parent)
+        _folders_made_sync(self._made)
         return self._size
 
     def abort(self) -> None:
@@ -185,11 +183,25 @@ _writeback_start = _writeback_starter()
 
 class _FolderStagingWriter:
     """pwrite into the upload's staging file, fsync on commit. Abort only closes it:
-    the file also holds segments earlier requests committed."""
+    the file also holds segments earlier requests committed.
+
+    The first commit into a new staging file also syncs the folders that name it
+    (``uploads/<id>/`` and, when just made, ``uploads/``): fsync of a new file does not
+    make its directory entry durable (POSIX; ext4 leaves it to the next journal commit),
+    and the offset moves right after, so a power cut in between left a client told its
+    bytes were stored with no staging file to resume from."""
 
     def __init__(self, path: Path, header: bytes) -> None:
+        # Folders this writer makes, deepest first: their entries are synced on commit.
+        self._new_folders = _folders_missing(path.parent)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+        try:
+            self._fd: int | None = os.open(path, flags | os.O_EXCL, 0o600)
+            self._new_entry: Path | None = path
+        except FileExistsError:
+            self._fd = os.open(path, flags, 0o600)
+            self._new_entry = None
         self._written = 0
         self.write_at(0, header)
         self._written = 0
@@ -212,12 +224,32 @@ class _FolderStagingWriter:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if self._new_entry is not None:
+            _directory_sync(self._new_entry.parent)
+            _folders_made_sync(self._new_folders)
+            self._new_entry, self._new_folders = None, []
         return self._written
 
     def abort(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _folders_missing(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, deepest first: what a
+    ``mkdir(parents=True)`` is about to make, whose names must be synced in their own
+    parents before anything found through them is recorded as stored."""
+    missing = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _folders_made_sync(made: list[Path]) -> None:
+    for folder in made:
+        _directory_sync(folder.parent)
 
 
 def _directory_sync(path: Path) -> None:
@@ -275,6 +307,7 @@ class FolderBlobStore:
         if len(parts) != 1 or parts[0][1] != 0:
             raise ValueError("a folder upload stages in exactly one file")
         staging, final = self._path(parts[0][0]), self._path(key)
+        made = _folders_missing(final.parent)
         final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             if staging.stat().st_size != size:
@@ -287,6 +320,7 @@ class FolderBlobStore:
             if not final.is_file() or final.stat().st_size != size:
                 raise
         _directory_sync(final.parent)
+        _folders_made_sync(made)
 
 
 # --- S3 ---------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,6 +67,7 @@ from audit.actions import Action
 from audit.models import Outcome
 from core.errors import RuleError
 from core.http import header_count, id_number
+from core.ratelimit import rate_limit_hit
 from files import selectors, services
 from files.crypto import (
     HEADER_SIZE,
@@ -100,6 +101,9 @@ OVERRIDABLE_METHODS = frozenset({"PATCH", "DELETE", "HEAD"})
 UPLOADS_PREFIX = "uploads"
 CARRY_NONCE_SIZE = 12
 CARRY_HKDF_INFO = b"securedrive upload carry v1"
+# Refusals for too many open uploads recorded per person (the first says the next ones
+# in the window are not).
+OPEN_UPLOADS_REFUSAL_RECORDED_RATE = "1/10m"
 # Folders a dropped folder tree may nest (relativePath): a guard against path bombs.
 MAX_FOLDER_DEPTH = 32
 logger = logging.getLogger(__name__)
@@ -107,6 +111,10 @@ logger = logging.getLogger(__name__)
 
 # Asked before an upload becomes a file: ``None``, or why it may no longer land.
 CompletionCheck = Callable[[], str | None]
+# Asked once a PATCH's body has arrived, before its bytes are kept: ``None`` while the
+# credential the request came with (a browser session, an API token) is still good, or
+# why not ("session ended", "token revoked").
+CredentialCheck = Callable[[], str | None]
 
 
 class TusError(RuleError):
@@ -184,16 +192,40 @@ def _carry_open(session: UploadSession, data_key: bytes) -> bytes:
 
 
 def metadata_parse(header: str) -> dict[str, str]:
-    """``Upload-Metadata``: comma-separated ``key base64value`` pairs (tus 1.0)."""
+    """``Upload-Metadata``: comma-separated ``key base64value`` pairs (tus 1.0).
+
+    tus 1.0 requires every key to be unique: a key given twice (in one header, or in
+    two ``Upload-Metadata`` headers, which the server joins with a comma) is refused,
+    not read as its last value, since a proxy, a log or a gateway's own check reading
+    the first would not see the name the file lands under."""
     result: dict[str, str] = {}
     for pair in filter(None, (part.strip() for part in header.split(","))):
         key, _sep, value = pair.partition(" ")
+        if key in result:
+            raise TusError(400, _("Upload-Metadata gives “%(key)s” twice.") % {"key": key[:40]})
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         except ValueError:  # binascii.Error, UnicodeDecodeError, or a non-ASCII value
             raise TusError(400, _("Upload-Metadata is not valid base64 UTF-8.")) from None
         result[key] = decoded
     return result
+
+
+def content_length_of(meta: Mapping[str, Any]) -> int:
+    """A tus request body's length (``Content-Length``), 0 without a body.
+
+    A body sent with ``Transfer-Encoding: chunked`` has no length up front: the server
+    would read none of it (tus reads exactly ``Content-Length`` bytes) and answer as if
+    it had stored it, 204 with the offset unchanged. Refused with 411 instead, which
+    says what to send."""
+    if "chunked" in str(meta.get("HTTP_TRANSFER_ENCODING", "")).lower():
+        raise TusError(
+            411, _("Send each chunk with a Content-Length: chunked transfer is not supported.")
+        )
+    length = header_count(meta.get("CONTENT_LENGTH") or "0")
+    if length is None:
+        raise TusError(400, "Content-Length is not a number.")
+    return length
 
 
 def checksum_parse(header: str) -> tuple[str, bytes]:
@@ -303,10 +335,13 @@ def upload_create(
     length_header: str | None,
     metadata_header: str,
     new_file_only: bool = False,
+    open_uploads_capped: bool = True,
 ) -> UploadSession:
     """POST: a new upload, checked against the name rules, the size policy and the quota
     now (413 before a byte is sent). ``new_file_only``: the upload never becomes a
-    version of a file already in the folder (``files.services.file_upload``)."""
+    version of a file already in the folder (``files.services.file_upload``).
+    ``open_uploads_capped``: refused past ``TUS_OPEN_UPLOADS_MAX`` unfinished uploads of
+    the actor's (not for a file request's, which its own limits bound)."""
     length = header_count(length_header)
     if length is None:
         raise TusError(400, _("Upload-Length is required (Upload-Defer-Length is not supported)."))
@@ -345,6 +380,8 @@ def upload_create(
     except FileRuleError as error:
         _reject(actor, folder, str(error), name=raw_name[:255], size=length)
         raise TusError(400, str(error)) from None
+    if open_uploads_capped:
+        _open_uploads_check(actor, folder, name, length)
     ceiling = int(settings.TUS_MAX_SIZE_BYTES)
     if length > ceiling:
         refusal = size_refusal(limit=ceiling, quota_room=selectors.space_room_bytes(folder.space))
@@ -419,6 +456,47 @@ def upload_create(
     except QuotaExceededError as refusal:
         _reject(actor, folder, str(refusal), name=name, size=length, quota=True)
         raise TusError(413, str(refusal)) from None
+
+
+def _open_uploads_check(actor: User, folder: Folder, name: str, length: int) -> None:
+    """At most ``TUS_OPEN_UPLOADS_MAX`` unfinished, unexpired uploads per person. Each
+    creation is a row, an audit event and a wrapped key, and the tus endpoint is exempt
+    from the API's per-person rate (a gateway sends a study as many files): without a
+    cap, a script with a token (or a stolen one) made empty one-byte uploads without end.
+    Counted without a lock: two creations at once may pass one over the cap, which is a
+    bound on abuse, not a quota. The refusal is recorded once per person and
+    ``OPEN_UPLOADS_REFUSAL_RECORDED_RATE`` (saying the next ones are not), then only
+    logged: a script looping on it must not write an audit event per attempt."""
+    limit = int(settings.TUS_OPEN_UPLOADS_MAX)
+    open_now = UploadSession.objects.filter(
+        owner=actor, completed_at__isnull=True, expires_at__gt=timezone.now()
+    ).count()
+    if open_now < limit:
+        return
+    message = _(
+        "You already have %(count)s uploads in progress, the most one person may have: "
+        "let them finish or cancel some before starting more."
+    ) % {"count": open_now}
+    if rate_limit_hit(
+        group="files.upload.open-cap",
+        key=str(actor.pk),
+        rate=OPEN_UPLOADS_REFUSAL_RECORDED_RATE,
+        fail_open=True,
+    ):
+        logger.warning("upload refused, too many in progress: not recorded again")
+    else:
+        _reject(
+            actor,
+            folder,
+            "too many uploads in progress",
+            name=name,
+            size=length,
+            open=open_now,
+            next_not_recorded=True,
+        )
+    refused = TusError(403, message)
+    refused.audited = True
+    raise refused
 
 
 # --- One request at a time per upload -----------------------------------------------------
@@ -625,6 +703,7 @@ def upload_append(
     checksum_header: str | None = None,
     readinto: ReadInto | None = None,
     completion_check: CompletionCheck | None = None,
+    credential_check: CredentialCheck | None = None,
 ) -> PatchResult:
     """Seal the segments ``content_length`` bytes from ``read`` complete, keep the rest
     as the encrypted carry, and move the offset; or raise ``TusError`` with nothing
@@ -632,7 +711,8 @@ def upload_append(
 
     ``readinto`` (files/request_body.py), when given, is used instead of ``read``: the
     body is then received straight into the segment buffer. ``completion_check``: see
-    ``upload_complete``."""
+    ``upload_complete``. ``credential_check``: asked once the body has arrived; a
+    credential that ended meanwhile keeps none of it (403, audited)."""
     offset = header_count(offset_header)
     if offset is None:
         raise TusError(400, _("Upload-Offset is required."))
@@ -645,6 +725,7 @@ def upload_append(
             readinto=readinto or _readinto_of(read),
             checksum_header=checksum_header,
             completion_check=completion_check,
+            credential_check=credential_check,
         )
 
 
@@ -657,6 +738,7 @@ def _append_locked(
     readinto: ReadInto,
     checksum_header: str | None,
     completion_check: CompletionCheck | None = None,
+    credential_check: CredentialCheck | None = None,
 ) -> PatchResult:
     _writer_still_allowed(actor, session)
     if offset != session.offset:
@@ -667,7 +749,7 @@ def _append_locked(
         raise TusError(413, _("The body goes past Upload-Length."))
     checksum = checksum_parse(checksum_header) if checksum_header else None
     if content_length or session.length == 0:
-        session = _append(session, content_length, readinto, checksum)
+        session = _append(session, content_length, readinto, checksum, credential_check)
     if session.offset == session.length:
         completed = upload_complete(actor=actor, session=session, completion_check=completion_check)
         return PatchResult(completed, completed=True)
@@ -688,7 +770,7 @@ def _writer_still_allowed(actor: User, session: UploadSession) -> None:
     else:
         if User.objects.filter(pk=actor.pk, is_active=True).exists():
             return
-    message = _("You may no longer add files to this folder: the upload was stopped.")
+    message = _writer_refused_message()
     _reject(
         actor,
         session.folder,
@@ -703,11 +785,37 @@ def _writer_still_allowed(actor: User, session: UploadSession) -> None:
     raise error
 
 
+def _credential_refusal(session: UploadSession, reason: str, received: int) -> TusError:
+    _reject(
+        session.owner,
+        session.folder,
+        reason,
+        upload=str(session.pk),
+        name=session.name,
+        offset=session.offset,
+        received=received,
+    )
+    refused = TusError(
+        403,
+        _(
+            "You were signed out, or your token was revoked, while this part of the file "
+            "was arriving: it was not kept. Sign in again to resume the upload."
+        ),
+    )
+    refused.audited = True
+    return refused
+
+
+def _writer_refused_message() -> str:
+    return _("You may no longer add files to this folder: the upload was stopped.")
+
+
 def _append(
     session: UploadSession,
     content_length: int,
     readinto: ReadInto,
     checksum: tuple[str, bytes] | None,
+    credential_check: CredentialCheck | None = None,
 ) -> UploadSession:
     size, total = session.segment_size, _segments_total(session)
     start = session.offset
@@ -763,6 +871,13 @@ def _append(
         ):
             # tus checksum extension: a cut or corrupted chunk is discarded whole, 460.
             raise TusError(460, _("Checksum mismatch: the chunk was discarded."))
+        ended = credential_check() if credential_check is not None else None
+        if ended is not None:
+            # Signed out (the session revoked from the session list, a new password) or
+            # the token revoked while the body arrived: a study is one PATCH of several
+            # GB with tus-js-client's defaults, and the holder of a stolen token must not
+            # finish planting a file after its owner revoked it. Nothing is kept.
+            raise _credential_refusal(session, ended, position - start)
         stored = writer.commit()
     except BaseException:
         writer.abort()
@@ -834,14 +949,15 @@ def upload_append_at_creation(
     except TusError as error:
         current = UploadSession.objects.filter(pk=session.pk, completed_at__isnull=True).first()
         if current is not None:
-            _reject(
-                actor,
-                current.folder,
-                str(error),
-                upload=str(current.pk),
-                name=current.name,
-                status=error.status,
-            )
+            if not error.audited:
+                _reject(
+                    actor,
+                    current.folder,
+                    str(error),
+                    upload=str(current.pk),
+                    name=current.name,
+                    status=error.status,
+                )
             upload_delete(session=current)
         raise
 
@@ -929,6 +1045,25 @@ def upload_complete(
         _reject(actor, session.folder, str(error), upload=str(session.pk), name=session.name)
         upload_delete(session=session)
         raise TusError(error.status_code, str(error)) from None
+    except FileNotFoundForActor:
+        # The right to add files to the folder ended while the last bytes arrived (a
+        # team left, an editor share taken back; the selector recorded the refused
+        # access): refused as the next PATCH would be (_writer_still_allowed). Before,
+        # this went out as a 404 that left the assembled blob in storage with nothing
+        # pointing at it and the upload holding the space's room until it expired.
+        store.delete(session.blob_key)
+        _reject(
+            actor,
+            session.folder,
+            "access to the folder ended",
+            upload=str(session.pk),
+            name=session.name,
+            offset=session.offset,
+        )
+        upload_delete(session=session)
+        refused = TusError(403, _writer_refused_message())
+        refused.audited = True
+        raise refused from None
     return locked
 
 

@@ -410,6 +410,11 @@ TUS_EXPIRY_SECONDS = env.int("SECUREDRIVE_TUS_EXPIRY_SECONDS", default=24 * 3600
 FILE_REQUEST_UPLOAD_HOLD_SECONDS = env.int(
     "SECUREDRIVE_FILE_REQUEST_UPLOAD_HOLD_SECONDS", default=15 * 60
 )
+# Unfinished uploads one person may have open at once (each a row, an audit event and a
+# wrapped key, and the tus endpoint is exempt from the API's per-person rate): a
+# browser dropping a DICOM folder starts every file at once, so well above the 1,500
+# slices of a large study, yet a stolen token cannot make millions of empty ones.
+TUS_OPEN_UPLOADS_MAX = env.int("SECUREDRIVE_TUS_OPEN_UPLOADS_MAX", default=5000)
 # How long HEAD or PATCH waits for another request on the same upload (a PATCH whose
 # client went away commits what arrived) before answering 423, which clients retry.
 TUS_LOCK_WAIT_SECONDS = env.float("SECUREDRIVE_TUS_LOCK_WAIT_SECONDS", default=10.0)

@@ -414,21 +414,47 @@ def file_request_get_for_actor(*, actor: User, request_id: int) -> FileRequest:
     return found
 
 
+def file_request_lapsed_staged_bytes(
+    file_request_id: int, *, now: dt.datetime | None = None, exclude: int | None = None
+) -> int:
+    """Bytes that unfinished uploads of the request without a place (their hold lapsed)
+    still keep in storage: their staged ciphertext stays until their tus session
+    expires, a day after their last PATCH. Counted against the request's size, so that
+    uploads sent almost whole and left to lapse, again and again, cannot put many times
+    the request's size on the owner's storage (counted by no quota once lapsed).
+    ``exclude``: an upload (``FileRequestUpload`` id) asking for its own place back."""
+    moment = now or timezone.now()
+    staged = FileRequestUpload.objects.filter(
+        Q(holds_place=False) | Q(held_until__lte=moment),
+        request_id=file_request_id,
+        completed_at__isnull=True,
+        upload__isnull=False,
+        upload__completed_at__isnull=True,
+        upload__expires_at__gt=moment,
+    )
+    if exclude is not None:
+        staged = staged.exclude(pk=exclude)
+    return int(staged.aggregate(total=Sum("upload__offset"))["total"] or 0)
+
+
 def file_request_places(
     file_request: FileRequest, *, now: dt.datetime | None = None
 ) -> tuple[int, int]:
     """Files and bytes the request's uploads take now: the reserved counts less the
     unfinished uploads whose hold lapsed and whose place was not given back yet (the
-    next upload or the hourly sweep gives it back: sharing/services/file_requests.py)."""
+    next upload or the hourly sweep gives it back: sharing/services/file_requests.py),
+    plus what lapsed uploads still keep staged (``file_request_lapsed_staged_bytes``)."""
+    moment = now or timezone.now()
     lapsed = FileRequestUpload.objects.filter(
         request_id=file_request.pk,
         completed_at__isnull=True,
         holds_place=True,
-        held_until__lte=now or timezone.now(),
+        held_until__lte=moment,
     ).aggregate(files=Count("pk"), size=Sum("size"))
+    staged = file_request_lapsed_staged_bytes(file_request.pk, now=moment)
     return (
         max(0, file_request.files_reserved - int(lapsed["files"] or 0)),
-        max(0, file_request.bytes_reserved - int(lapsed["size"] or 0)),
+        max(0, file_request.bytes_reserved - int(lapsed["size"] or 0)) + staged,
     )
 
 

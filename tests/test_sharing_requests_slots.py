@@ -23,10 +23,11 @@ from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent
 from files import services
-from files.models import File, Folder
+from files.models import File, Folder, UploadSession
 from sharing import selectors
 from sharing.models import FileRequest, FileRequestUpload
 from sharing.services import file_requests
+from sharing.views import file_request_public
 from tests.files_helpers import content_of, root_of
 from tests.helpers import client_signed_in, threads_join
 from tests.test_sharing_requests import (
@@ -309,3 +310,76 @@ def test_uploads_that_never_finish_do_not_hold_the_owners_quota_either(owner: Us
         done = tus_patch(lab, location(created), 0, content_of(900, seed="labo"))
         assert done.status_code == 204, done.content
     assert file_selectors.space_used_bytes(space) == 900
+
+
+def test_uploads_left_to_lapse_cannot_stage_more_than_the_request_takes(owner: User) -> None:
+    """Someone holding the link sends all of a file but its last byte, lets it sit past
+    the hold and starts again. A lapsed upload gives its place back (and its room in the
+    clinician's quota), but its staged ciphertext stays on disk until its tus session
+    expires, a day later: counted nowhere, each round put the request's whole size on
+    the clinician's storage again, 96 rounds a day."""
+    _file_request, token = file_requests.file_request_create(
+        actor=owner,
+        folder=results_folder(owner),
+        title="Bilan sanguin M. Petit",
+        expires_at=timezone.now() + timedelta(days=7),
+        max_files=2,
+        max_bytes=1000,
+    )
+    squatter = Client(REMOTE_ADDR="198.51.100.66")
+    start = timezone.now()
+    answers = []
+    for number in range(3):
+        with time_machine.travel(start + lapse() * number):
+            created = tus_create(squatter, token, 1000, f"x{number}.pdf")
+            answers.append(created.status_code)
+            if created.status_code == 201:
+                sent = tus_patch(squatter, location(created), 0, content_of(999, seed="fill"))
+                assert sent.status_code == 204
+
+    # The first round's 999 staged bytes still count against the request's 1,000: the
+    # second round is refused, audited, and nothing more is staged.
+    assert answers == [201, 413, 413]
+    staged = UploadSession.objects.filter(completed_at__isnull=True)
+    assert sum(staged.values_list("offset", flat=True)) == 999
+    refusal = AuditEvent.objects.filter(action=Action.SHARING_REQUEST_REFUSE).last()
+    assert refusal is not None
+    assert refusal.details["reason"] == "size limit"
+    with time_machine.travel(start + lapse() * 3):
+        # What is left of the request's size is still open to the lab.
+        assert tus_create(Client(), token, 1, "resultats.pdf").status_code == 201
+        # The lapsed upload cannot take a place back now: its whole size no longer fits.
+        first = FileRequestUpload.objects.get(name="x0.pdf").upload_id
+        assert tus_patch(squatter, f"/r/{token}/uploads/{first}/", 999, b"!").status_code == 413
+
+
+def test_a_flood_on_the_upload_endpoint_is_on_record_once_not_once_per_request(
+    owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone without any link hammers /r/<token>/uploads/ from one address. Past the
+    rate each request is refused 429; each refusal was also written to the audit log,
+    whose hash chain takes one lock for every event of the site: thousands a second
+    from anyone on the internet, kept for the retention period. The first refusal of a
+    window is recorded, saying the next ones are not; the rest are only logged."""
+    _request, token = small_request(owner)
+    monkeypatch.setattr(file_request_public, "UPLOAD_RATE", "2/m")
+    flooder = Client(REMOTE_ADDR="198.51.100.99")
+
+    answers = [
+        flooder.post(f"/r/{token}x/uploads/", headers={"Tus-Resumable": "1.0.0"}).status_code
+        for _attempt in range(12)
+    ]
+
+    assert answers[:2] == [404, 404]
+    assert answers[2:] == [429] * 10
+    limited = AuditEvent.objects.filter(
+        action=Action.SHARING_REQUEST_REFUSE, details__reason="rate limited"
+    )
+    assert limited.count() == 1
+    first = limited.get()
+    assert first.details["next_not_recorded"] is True
+    # Another address is refused on record in its own right.
+    other = Client(REMOTE_ADDR="203.0.113.50")
+    for _attempt in range(3):
+        other.post(f"/r/{token}x/uploads/", headers={"Tus-Resumable": "1.0.0"})
+    assert limited.count() == 2

@@ -27,10 +27,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import sessions, tokens
 from accounts.authentication import HasScope
-from accounts.models import User
+from accounts.models import PersonalAccessToken, User
 from accounts.permissions import signed_in_user
-from core.http import header_count
 from files import selectors, tus
 from files.models import UploadSession
 from files.request_body import body_readinto
@@ -81,11 +81,25 @@ def _upload_headers(session: UploadSession) -> dict[str, str]:
     return headers
 
 
+def _credential_check(request: Request) -> tus.CredentialCheck:
+    """Whether what this request was signed in with still holds once its body arrived:
+    the API token (revoked, expired) or the browser session (revoked from the session
+    list, signed out everywhere, a new password, the identity provider's logout)."""
+    token_id = request.auth.pk if isinstance(request.auth, PersonalAccessToken) else None
+    user_session_id = sessions.serving_session()
+
+    def check() -> str | None:
+        if token_id is not None and not tokens.token_still_usable(token_id):
+            return "token revoked during upload"
+        if user_session_id is not None and not sessions.session_is_open(user_session_id):
+            return "session ended during upload"
+        return None
+
+    return check
+
+
 def _content_length(request: Request) -> int:
-    length = header_count(request.META.get("CONTENT_LENGTH") or "0")
-    if length is None:
-        raise tus.TusError(400, "Content-Length is not a number.")
-    return length
+    return tus.content_length_of(request.META)
 
 
 def _is_offset_stream(request: Request) -> bool:
@@ -148,6 +162,7 @@ class UploadCollectionView(TusView):
                 read=request._request.read,
                 readinto=body_readinto(request._request),
                 checksum_header=request.headers.get("Upload-Checksum"),
+                credential_check=_credential_check(request),
             )
         response = Response(status=201, headers=_upload_headers(session))
         response["Location"] = request.build_absolute_uri(f"{session.pk}/")
@@ -178,6 +193,7 @@ class UploadView(TusView):
             read=request._request.read,
             readinto=body_readinto(request._request),
             checksum_header=request.headers.get("Upload-Checksum"),
+            credential_check=_credential_check(request),
         )
         return Response(status=204, headers=_upload_headers(result.session))
 

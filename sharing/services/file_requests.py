@@ -58,6 +58,7 @@ from files.errors import FileRuleError
 from files.models import File, Folder, UploadSession
 from files.names import name_clean, name_key, name_variant
 from files.selectors import Permission
+from sharing import selectors as sharing_selectors
 from sharing.errors import (
     FileRequestGone,
     FileRequestNotFound,
@@ -441,8 +442,12 @@ def _lapsed_release_locked(file_request_pk: int, *, keep: int | None = None) -> 
     return len(rows)
 
 
-def _room_refusal(locked: FileRequest, length: int) -> tuple[int, str, str] | None:
-    """Why one more file of ``length`` bytes does not fit the request's limits now."""
+def _room_refusal(
+    locked: FileRequest, length: int, *, upload: FileRequestUpload | None = None
+) -> tuple[int, str, str] | None:
+    """Why one more file of ``length`` bytes (``upload``, taking its place back) does not
+    fit the request's limits now. What lapsed uploads keep staged counts too
+    (``sharing.selectors.file_request_lapsed_staged_bytes``)."""
     if locked.files_reserved + 1 > locked.max_files:
         return (
             413,
@@ -450,8 +455,11 @@ def _room_refusal(locked: FileRequest, length: int) -> tuple[int, str, str] | No
             _("This request accepts no more files (at most %(count)s).")
             % {"count": locked.max_files},
         )
-    if locked.bytes_reserved + length > locked.max_bytes:
-        room = max(0, locked.max_bytes - locked.bytes_reserved)
+    staged = sharing_selectors.file_request_lapsed_staged_bytes(
+        locked.pk, exclude=upload.pk if upload is not None else None
+    )
+    if locked.bytes_reserved + staged + length > locked.max_bytes:
+        room = max(0, locked.max_bytes - locked.bytes_reserved - staged)
         return (
             413,
             "size limit",
@@ -475,7 +483,7 @@ def _place_take_locked(
         return None
     _lapsed_release_locked(locked.pk, keep=current.pk)
     locked.refresh_from_db(fields=["files_reserved", "bytes_reserved"])
-    refusal = _room_refusal(locked, current.size)
+    refusal = _room_refusal(locked, current.size, upload=current)
     if refusal is not None:
         return refusal
     FileRequestUpload.objects.filter(pk=current.pk).update(
@@ -608,6 +616,9 @@ def file_request_upload_start(
                 # A file of that name may arrive before this upload completes: it then
                 # lands under a free variant, never as a version of that file.
                 new_file_only=True,
+                # Bounded by the request's own limits (max_files): a link holder must
+                # not be able to use up the clinician's own allowance of open uploads.
+                open_uploads_capped=False,
             )
             upload = FileRequestUpload.objects.create(
                 request=locked,

@@ -11,6 +11,7 @@ not know).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, cast
@@ -27,7 +28,6 @@ from audit import context as audit_context
 from audit import messages as audit_messages
 from audit.actions import Action
 from audit.context import client_ip
-from core.http import header_count
 from core.ratelimit import rate_limit_hit
 from files import tus
 from files.models import UploadSession
@@ -43,10 +43,30 @@ PAGE_RATE = "60/m"
 UPLOAD_RATE = "600/m"
 
 
-def _limited(request: HttpRequest, *, group: str, rate: str) -> bool:
+# Refusals for the rate recorded per client and window: the first says the next ones
+# are not (as audit/refusals.py does for refused input), the rest are only logged.
+LIMITED_RECORDED_RATE = "1/10m"
+logger = logging.getLogger(__name__)
+
+
+def _limited(request: HttpRequest, *, group: str, rate: str, method: str = "") -> bool:
     """Fails open: the request's token carries 256 bits and cannot be guessed; these
-    limits keep the load of a scanner or a runaway client down (docs/rate-limits.md)."""
-    return rate_limit_hit(group=group, key=client_ip(request), rate=rate, fail_open=True)
+    limits keep the load of a scanner or a runaway client down (docs/rate-limits.md).
+
+    A client over the limit is on record once per ``LIMITED_RECORDED_RATE`` window, not
+    once per request: every audit event takes the hash chain's one lock, and anyone on
+    the internet could otherwise write thousands a second into a log kept for years."""
+    key = client_ip(request)
+    if not rate_limit_hit(group=group, key=key, rate=rate, fail_open=True):
+        return False
+    if rate_limit_hit(
+        group=f"{group}.recorded", key=key, rate=LIMITED_RECORDED_RATE, fail_open=True
+    ):
+        logger.warning("file request %s: rate limited, not recorded again", group)
+    else:
+        details: dict[str, Any] = {"method": method} if method else {}
+        file_requests.refusal_record(None, "rate limited", next_not_recorded=True, **details)
+    return True
 
 
 def _private(response: HttpResponseBase) -> HttpResponseBase:
@@ -63,7 +83,6 @@ def _private(response: HttpResponseBase) -> HttpResponseBase:
 @require_GET
 def request_open(request: HttpRequest, token: str) -> HttpResponseBase:
     if _limited(request, group="sharing.request.page", rate=PAGE_RATE):
-        file_requests.refusal_record(None, "rate limited")
         return _private(
             render(
                 request, "sharing/requests/public_refused.html", {"reason": "limited"}, status=429
@@ -132,10 +151,7 @@ def _discovery() -> HttpResponse:
 
 
 def _content_length(request: HttpRequest) -> int:
-    length = header_count(request.META.get("CONTENT_LENGTH") or "0")
-    if length is None:
-        raise tus.TusError(400, "Content-Length is not a number.")
-    return length
+    return tus.content_length_of(request.META)
 
 
 def _is_offset_stream(request: HttpRequest) -> bool:
@@ -151,9 +167,13 @@ def tus_endpoint(view: Callable[..., HttpResponse]) -> TusView:
     def wrapper(request: HttpRequest, token: str, **kwargs: Any) -> HttpResponse:
         if request.method == "OPTIONS":
             return _discovery()
-        if _limited(request, group=Action.SHARING_REQUEST_UPLOAD, rate=UPLOAD_RATE):
+        if _limited(
+            request,
+            group=Action.SHARING_REQUEST_UPLOAD,
+            rate=UPLOAD_RATE,
+            method=str(request.method),
+        ):
             # On record as the page's 429 (before the token is looked up: no request).
-            file_requests.refusal_record(None, "rate limited", method=str(request.method))
             return _tus_response(429, detail=_("Too many requests: wait a minute."))
         if request.headers.get("Tus-Resumable") != tus.TUS_VERSION:
             return _tus_response(
