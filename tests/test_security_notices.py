@@ -109,6 +109,24 @@ def test_a_new_password_is_told_to_the_person(
     assert "A new password was set." in only_mail_to(owner).body
 
 
+def test_a_first_password_set_in_french_is_told_in_french(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The first administrator (or anyone set up by link) has no language yet: the page
+    she sets her password on, in French, is the first word of hers SecureDrive gets."""
+    User.objects.filter(pk=owner.pk).update(language="")
+    uid = urlsafe_base64_encode(force_bytes(owner.pk))
+    link = f"/accounts/setup/{uid}/{default_token_generator.make_token(owner)}/"
+    browser = Client(headers={"accept-language": "fr-FR,fr;q=0.9"})
+    form_url = browser.get(link, follow=True).redirect_chain[-1][0]
+    new_password = "une toute nouvelle phrase de passe 2026"
+    with django_capture_on_commit_callbacks(execute=True):
+        browser.post(form_url, {"new_password1": new_password, "new_password2": new_password})
+    notice = only_mail_to(owner)
+    assert notice.subject == "Vos moyens de connexion à SecureDrive ont changé"
+    assert User.objects.get(pk=owner.pk).language == "fr"
+
+
 def test_the_notice_is_written_in_the_persons_language(
     owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:

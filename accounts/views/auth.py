@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import SetPasswordForm
@@ -57,6 +58,13 @@ class SetupView(auth_views.PasswordResetConfirmView):
         # Not super().form_valid(): it saves the password on its own, apart from the
         # event. The service does both in one transaction; the rest is what it did
         # (forget the link's token in the session; post_reset_login is off).
+        language = getattr(self.request, "LANGUAGE_CODE", "")  # set by LocaleMiddleware
+        if not form.user.language and language in dict(settings.LANGUAGES):
+            # No language of theirs yet (the first administrator): the page they set
+            # their password on is the first one they chose, so their e-mails (the
+            # notice of this very password, to begin with) are written in it.
+            User.objects.filter(pk=form.user.pk).update(language=language)
+            form.user.language = language
         services.user_password_set(
             user=form.user, password=form.cleaned_data["new_password1"], via="setup link"
         )
