@@ -337,3 +337,74 @@ def test_sharing_with_a_colleague_while_she_makes_an_api_token_never_deadlocks(
 
     assert not isinstance(share, BaseException), share
     assert not isinstance(token, BaseException), token
+
+
+# --- A colleague sharing with a person at the instant that person is deactivated ------------
+
+
+def share_to_leaver(leaver: User) -> Callable[[], Any]:
+    from sharing.services import shares
+
+    bob = user_create("bob.colleague@hopital.example", full_name="Bob Colleague")
+    report = version_store(
+        actor=bob, folder=root_of(bob), name="compte-rendu.pdf", content=content_of(800)
+    ).file
+    as_loaded = User.objects.get(pk=leaver.pk)  # Bob's form found her active
+    return lambda: shares.share_create(actor=bob, item=report, recipient=as_loaded, role="viewer")
+
+
+def team_add_of_leaver(leaver: User, site_admin: User) -> Callable[[], Any]:
+    from accounts.models import Team
+
+    team = Team.objects.create(name="Cardiologie", slug="cardiologie")
+    as_loaded = User.objects.get(pk=leaver.pk)
+    return lambda: account_services.team_member_set(
+        actor=site_admin, team=team, user=as_loaded, role="member"
+    )
+
+
+def what_leaver_holds(leaver: User) -> list[str]:
+    from accounts.models import TeamMembership
+    from sharing.models import Share
+
+    held = [f"share {pk}" for pk in Share.objects.filter(user=leaver).values_list("pk", flat=True)]
+    return held + [
+        f"team {name}"
+        for name in TeamMembership.objects.filter(user=leaver).values_list("team__name", flat=True)
+    ]
+
+
+@pytest.mark.parametrize("grant", ["share", "team"])
+def test_what_a_colleague_grants_a_leaver_while_she_is_deactivated_is_withdrawn_or_refused(
+    grant: str, owner: User, site_admin: User
+) -> None:
+    """Bob shares a report with Alice (or an administrator adds her to a team) at the
+    very moment Alice is deactivated. Before, the write checked that Alice was active on
+    the object its form had loaded and locked only Bob's row: the offboarding made its
+    plan without the new share, then the share committed, alive after the offboarding,
+    and Alice would read the report again the day she is reactivated. Now the write locks
+    Alice's row too: either it comes first and the offboarding removes it, or it waits,
+    sees her deactivated and is refused, on record, with a message Bob can read."""
+    work = share_to_leaver(owner) if grant == "share" else team_add_of_leaver(owner, site_admin)
+
+    made, deactivated = together(
+        work,
+        lambda: offboarding.user_deactivate(actor=site_admin, user=owner, successor=None),
+    )
+
+    assert isinstance(deactivated, dict), deactivated
+    owner.refresh_from_db()
+    assert not owner.is_active
+    assert what_leaver_holds(owner) == [], f"the {grant} outlived the offboarding"
+    if isinstance(made, BaseException):
+        from sharing.errors import ShareRuleError
+
+        assert isinstance(made, (ShareRuleError, AccountRuleError)), made
+        assert "not active" in str(made) or "Deactivated" in str(made), made
+        action = (
+            Action.SHARING_SHARE_CREATE if grant == "share" else Action.ACCOUNTS_TEAM_MEMBER_SET
+        )
+        refused = AuditEvent.objects.get(action=action, outcome=Outcome.DENIED)
+        reason = "recipient_inactive" if grant == "share" else "user_inactive"
+        assert refused.details["reason"] == reason
+        assert "alice.martin@hopital.example" in str(refused.details)  # who, readable
