@@ -372,12 +372,24 @@ def team_create(*, actor: User, name: str, description: str = "") -> Team:
     return team
 
 
+def _team_member_inactive_refuse(*, actor: User, team: Team, user: User, role: str) -> NoReturn:
+    audit.record(
+        action=Action.ACCOUNTS_TEAM_MEMBER_SET,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="accounts.team",
+        target_id=team.pk,
+        details={"team": team.name, "email": user.email, "role": role, "reason": "user_inactive"},
+    )
+    raise AccountRuleError(_("Deactivated accounts cannot join a team."))
+
+
 def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMembership:
     """Add a person to a team, or change their role in it."""
     if role not in TeamRole.values:
         raise AccountRuleError(_("Unknown team role."))
     if not user.is_active:
-        raise AccountRuleError(_("Deactivated accounts cannot join a team."))
+        _team_member_inactive_refuse(actor=actor, team=team, user=user, role=role)
     from accounts import roles
 
     current = TeamMembership.objects.filter(team=team, user=user).first()
@@ -397,9 +409,12 @@ def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMe
         )
     with transaction.atomic():
         # The person's row locked: an auditor role approved at this instant waits, or
-        # is seen here (accounts.roles.role_proposal_decide locks it too).
-        is_auditor = User.objects.select_for_update(no_key=True).get(pk=user.pk).is_auditor
-        if not is_auditor:
+        # is seen here (accounts.roles.role_proposal_decide locks it too); so does a
+        # deactivation, whose plan would otherwise miss a membership committed after it
+        # (the person loaded by the page still reads "active").
+        locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
+        is_auditor, is_active = locked.is_auditor, locked.is_active
+        if is_active and not is_auditor:
             membership, created = TeamMembership.objects.get_or_create(
                 team=team, user=user, defaults={"role": role}
             )
@@ -420,6 +435,8 @@ def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMe
                         "previous": previous,
                     },
                 )
+    if not is_active:
+        _team_member_inactive_refuse(actor=actor, team=team, user=user, role=role)
     if is_auditor:
         # A team member reads the team's patient files; an auditor reads none
         # (ARCHITECTURE.md, invariant 4). Outside the transaction: the refusal stays.

@@ -15,6 +15,14 @@ commits before it (and its plan, made after, withdraws what the write made) or t
 write waits, then sees the deactivation and is refused. The person's row is the first
 lock such a transaction takes (docs/architecture.md, "Lock order").
 
+A write that grants another person something (a share to a colleague) is stale the same
+way about that person: a share made to someone being deactivated at that instant would
+outlive their offboarding and apply again on their reactivation. ``locked_transaction``
+then locks the other person's row as well, with the actor's, in one statement in
+ascending id order (two colleagues sharing with each other at once must not wait for
+each other crosswise), and hands the rows back, read under the lock, for the caller to
+re-check.
+
 It lives in ``accounts`` because files and sharing both import accounts (and never the
 other way round); each app passes its own error type, so that its views answer as they
 do for any other refusal of that app.
@@ -22,7 +30,7 @@ do for any other refusal of that app.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -59,6 +67,22 @@ def actor_row_lock(actor: User) -> bool:
     )
 
 
+def people_rows_lock(people: Iterable[User]) -> dict[int, User]:
+    """Lock the rows of ``people`` until the caller's transaction ends, in ascending id
+    order (PostgreSQL locks the rows as the sorted scan returns them), and return them
+    as they are now: ``is_active`` and ``is_auditor`` read under the lock.
+
+    ``FOR NO KEY UPDATE``, as ``actor_row_lock`` and the deactivation take it."""
+    ids = sorted({person.pk for person in people})
+    rows = (
+        User.objects.select_for_update(no_key=True)
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .only("pk", "email", "is_active", "is_auditor")
+    )
+    return {row.pk: row for row in rows}
+
+
 class _DeactivatedMeanwhile(Exception):
     """Raised inside the write's transaction, so that it rolls back and the refusal is
     recorded after, outside it."""
@@ -73,15 +97,29 @@ class StillActive:
     refuse: Callable[[], NoReturn]
 
     @contextmanager
-    def locked_transaction(self) -> Iterator[None]:
+    def locked_transaction(self, *, with_people: Iterable[User] = ()) -> Iterator[dict[int, User]]:
         """``transaction.atomic()`` whose first statement locks the actor's row; a
         deactivation committed since the check refuses it, on record, after the rollback.
-        ``actor=None`` (the system) locks nothing."""
+        ``actor=None`` (the system) locks nothing of its own.
+
+        ``with_people``: the people the write grants something to, locked in the same
+        statement (ascending id); their rows, read under the lock, are what the block
+        receives (``{id: person}``), to re-check that they are still active."""
+        others = list(with_people)
         try:
             with transaction.atomic():
-                if self.actor is not None and not actor_row_lock(self.actor):
-                    raise _DeactivatedMeanwhile
-                yield
+                if not others:
+                    if self.actor is not None and not actor_row_lock(self.actor):
+                        raise _DeactivatedMeanwhile
+                    yield {}
+                else:
+                    acting = [self.actor] if self.actor is not None else []
+                    rows = people_rows_lock([*acting, *others])
+                    if self.actor is not None and not (
+                        self.actor.pk in rows and rows[self.actor.pk].is_active
+                    ):
+                        raise _DeactivatedMeanwhile
+                    yield {person.pk: rows[person.pk] for person in others if person.pk in rows}
         except _DeactivatedMeanwhile:
             self.refuse()
 

@@ -598,6 +598,9 @@ class Action(enum.StrEnum):
         "directory.request.refuse",
         _("refused a directory request"),
         Category.ACCESS,
+        # ``user``: the account the request was about ("Name <address>"); ``detail``:
+        # the refusal's text, which may quote what the directory sent about them.
+        ("user", "detail"),
     )
     DIRECTORY_USER_CREATE = (
         "directory.user.create",

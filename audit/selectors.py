@@ -484,9 +484,12 @@ def _about(*, email: str, account: str) -> Q:
     if address:
         for action in Action:
             for field in sorted(action.personal_details):
-                # A single address (``->>`` text), or one of a list (its JSON text).
-                named = Q(**{f"details__{field}__iexact": address}) | Q(
-                    **{f"details__{field}__icontains": f'"{address}"'}
+                # A single address (``->>`` text), one of a list (its JSON text), or
+                # a person as the log names them, "Name <address>" (directory/scim).
+                named = (
+                    Q(**{f"details__{field}__iexact": address})
+                    | Q(**{f"details__{field}__icontains": f'"{address}"'})
+                    | Q(**{f"details__{field}__icontains": f"<{address}>"})
                 )
                 about |= Q(action=action.value) & named
     events = Q(about)

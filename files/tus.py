@@ -968,7 +968,16 @@ def _version_create(
     sealed: SealedBlob,
     completion_check: CompletionCheck | None = None,
 ) -> UploadSession:
-    with transaction.atomic():
+    # The uploader's row first, before the upload's (docs/architecture.md, "Lock
+    # order"): a deactivation at this instant either sees the new file in its plan or
+    # makes this completion wait and refuses it (403, discarded). Once per upload: the
+    # PATCHes before only ask the row (_writer_still_allowed), they do not lock it.
+    with services.actor_locked_transaction(
+        actor,
+        action=Action.FILES_UPLOAD_REJECT,
+        target=session.folder,
+        message=_("This account was deactivated: the upload was not kept."),
+    ):
         locked = UploadSession.objects.select_for_update().filter(pk=session.pk).first()
         if locked is None:
             raise TusError(404, _("No such upload."))
@@ -1042,7 +1051,8 @@ def upload_complete(
         raise
     except FileRuleError as error:
         store.delete(session.blob_key)
-        _reject(actor, session.folder, str(error), upload=str(session.pk), name=session.name)
+        if not error.recorded:  # a deactivation meanwhile is recorded by its guard
+            _reject(actor, session.folder, str(error), upload=str(session.pk), name=session.name)
         upload_delete(session=session)
         raise TusError(error.status_code, str(error)) from None
     except FileNotFoundForActor:

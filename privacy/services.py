@@ -7,6 +7,7 @@ legal claims), with the retention of docs/audit.md.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -77,7 +78,12 @@ def _json_lines(rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
 def _someone_elses_redacted(value: Any, *, address: str) -> Any:
     if isinstance(value, list):
         return [_someone_elses_redacted(item, address=address) for item in value]
-    if isinstance(value, str) and value.strip().casefold() == address:
+    if isinstance(value, str) and (
+        value.strip().casefold() == address
+        # The person as the log names them, "Name <address>": their own name. Only
+        # that shape: a free text ending with their address may quote someone else.
+        or re.fullmatch(r"[^<>@\n]*<" + re.escape(address) + ">", value.strip().casefold())
+    ):
         return value
     return ANOTHER_PERSON
 

@@ -337,3 +337,141 @@ def test_sharing_with_a_colleague_while_she_makes_an_api_token_never_deadlocks(
 
     assert not isinstance(share, BaseException), share
     assert not isinstance(token, BaseException), token
+
+
+# --- A colleague sharing with a person at the instant that person is deactivated ------------
+
+
+def share_to_leaver(leaver: User) -> Callable[[], Any]:
+    from sharing.services import shares
+
+    bob = user_create("bob.colleague@hopital.example", full_name="Bob Colleague")
+    report = version_store(
+        actor=bob, folder=root_of(bob), name="compte-rendu.pdf", content=content_of(800)
+    ).file
+    as_loaded = User.objects.get(pk=leaver.pk)  # Bob's form found her active
+    return lambda: shares.share_create(actor=bob, item=report, recipient=as_loaded, role="viewer")
+
+
+def team_add_of_leaver(leaver: User, site_admin: User) -> Callable[[], Any]:
+    from accounts.models import Team
+
+    team = Team.objects.create(name="Cardiologie", slug="cardiologie")
+    as_loaded = User.objects.get(pk=leaver.pk)
+    return lambda: account_services.team_member_set(
+        actor=site_admin, team=team, user=as_loaded, role="member"
+    )
+
+
+def what_leaver_holds(leaver: User) -> list[str]:
+    from accounts.models import TeamMembership
+    from sharing.models import Share
+
+    held = [f"share {pk}" for pk in Share.objects.filter(user=leaver).values_list("pk", flat=True)]
+    return held + [
+        f"team {name}"
+        for name in TeamMembership.objects.filter(user=leaver).values_list("team__name", flat=True)
+    ]
+
+
+@pytest.mark.parametrize("grant", ["share", "team"])
+def test_what_a_colleague_grants_a_leaver_while_she_is_deactivated_is_withdrawn_or_refused(
+    grant: str, owner: User, site_admin: User
+) -> None:
+    """Bob shares a report with Alice (or an administrator adds her to a team) at the
+    very moment Alice is deactivated. Before, the write checked that Alice was active on
+    the object its form had loaded and locked only Bob's row: the offboarding made its
+    plan without the new share, then the share committed, alive after the offboarding,
+    and Alice would read the report again the day she is reactivated. Now the write locks
+    Alice's row too: either it comes first and the offboarding removes it, or it waits,
+    sees her deactivated and is refused, on record, with a message Bob can read."""
+    work = share_to_leaver(owner) if grant == "share" else team_add_of_leaver(owner, site_admin)
+
+    made, deactivated = together(
+        work,
+        lambda: offboarding.user_deactivate(actor=site_admin, user=owner, successor=None),
+    )
+
+    assert isinstance(deactivated, dict), deactivated
+    owner.refresh_from_db()
+    assert not owner.is_active
+    assert what_leaver_holds(owner) == [], f"the {grant} outlived the offboarding"
+    if isinstance(made, BaseException):
+        from sharing.errors import ShareRuleError
+
+        assert isinstance(made, (ShareRuleError, AccountRuleError)), made
+        assert "not active" in str(made) or "Deactivated" in str(made), made
+        action = (
+            Action.SHARING_SHARE_CREATE if grant == "share" else Action.ACCOUNTS_TEAM_MEMBER_SET
+        )
+        refused = AuditEvent.objects.get(action=action, outcome=Outcome.DENIED)
+        reason = "recipient_inactive" if grant == "share" else "user_inactive"
+        assert refused.details["reason"] == reason
+        assert "alice.martin@hopital.example" in str(refused.details)  # who, readable
+
+
+# --- A leaver's files writes under way while the administrator deactivates them -------------
+
+
+def files_write(kind: str, leaver: User) -> Callable[[], Any]:
+    from accounts.models import Team, TeamMembership
+    from files import services as files_services
+    from files.uploads import BlobIngest
+
+    team = Team.objects.create(name="Cardiologie", slug="cardiologie")
+    TeamMembership.objects.create(team=team, user=leaver, role="member")
+    team_root = files_services.space_root(files_services.space_team_get_or_create(team=team))
+    as_loaded = User.objects.get(pk=leaver.pk)  # the request's person, loaded before
+    if kind == "upload":
+        ingest = BlobIngest(max_bytes=1000)
+        ingest.write(content_of(800))
+        sealed = ingest.finish()  # the body arrived; the upload completes now
+        return lambda: files_services.file_upload(
+            actor=as_loaded, folder=team_root, name="irm.dcm", sealed=sealed
+        )
+    report = report_of(leaver)
+    if kind == "copy":
+        return lambda: files_services.file_copy(actor=as_loaded, file=report, destination=team_root)
+    return lambda: files_services.file_move(actor=as_loaded, file=report, destination=team_root)
+
+
+@pytest.mark.parametrize("kind", ["upload", "copy", "move"])
+def test_a_leavers_files_write_into_a_team_space_while_being_deactivated_lands_before_or_not(
+    kind: str, owner: User, site_admin: User
+) -> None:
+    """Alice's upload completes (or her copy or move of a report into her team's space
+    goes through) at the very moment she is deactivated. Before, the write asked whether
+    she was active without locking her row: the offboarding made its plan, then her
+    write committed after it, a file of hers written into the team's space by a
+    deactivated account. Now it either commits before the offboarding or waits and is
+    refused, on record."""
+    from files.errors import FileRuleError
+
+    work = files_write(kind, owner)
+    action = {
+        "upload": Action.FILES_FILE_UPLOAD,
+        "copy": Action.FILES_FILE_COPY,
+        "move": Action.FILES_FILE_MOVE,
+    }[kind]
+
+    # The deactivation queues first for the audit chain, her write just after it (its
+    # check passed meanwhile): the order in which the two commit when they race.
+    deactivated, made = together(
+        lambda: offboarding.user_deactivate(actor=site_admin, user=owner, successor=None),
+        work,
+        in_order=True,
+    )
+
+    assert isinstance(deactivated, dict), deactivated
+    if isinstance(made, BaseException):
+        assert isinstance(made, FileRuleError), made
+        assert made.status_code == 403
+        refused = AuditEvent.objects.filter(outcome=Outcome.DENIED, actor_id=str(owner.pk))
+        assert [event.details.get("reason") for event in refused] == ["account deactivated"]
+    deactivation = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_DEACTIVATE)
+    assert not AuditEvent.objects.filter(
+        action=action,
+        outcome=Outcome.SUCCESS,
+        actor_id=str(owner.pk),
+        sequence__gt=deactivation.sequence,
+    ).exists(), f"her {kind} landed after her deactivation"

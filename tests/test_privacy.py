@@ -330,3 +330,43 @@ def test_only_site_admins_open_the_erasure_page(owner: User, outsider: User, aud
         ).count()
         == 4
     )
+
+
+def test_a_directory_request_refused_about_a_person_is_in_their_export_and_no_one_elses(
+    owner: User, teammate: User, site_admin: User
+) -> None:
+    """The organisation's directory (SCIM) sent a change to Tom's account that was
+    refused, and one to Alice's. The refusal names the account it was about ("Tom
+    Teammate <tom@…>"), personal data of Tom's: his export lists his refusal, showing
+    him his own name, and not Alice's. Before, the catalogue marked no detail of
+    ``directory.request.refuse`` as personal: Tom's copy of his data left it out."""
+    from django.test import Client
+
+    from directory.tokens import directory_token_create
+
+    _token, raw = directory_token_create(actor=site_admin, name="Entra ID")
+    directory = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    for person in (teammate, owner):
+        response = directory.patch(
+            f"/scim/v2/Users/{person.pk}",
+            data=json.dumps(
+                {
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "explode", "path": "active", "value": False}],
+                }
+            ),
+            content_type="application/scim+json",
+        )
+        assert response.status_code == 400
+    assert AuditEvent.objects.filter(action=Action.DIRECTORY_REQUEST_REFUSE).count() == 2
+
+    archive = archive_of(client_signed_in(teammate).get("/privacy/export.zip"))
+
+    refused = [
+        event
+        for event in lines(archive, "about_you.jsonl")
+        if event["action"] == Action.DIRECTORY_REQUEST_REFUSE
+    ]
+    assert len(refused) == 1, "the refusal about Tom is missing from his export"
+    assert teammate.email in refused[0]["details"]["user"]
+    assert owner.email not in archive.read("about_you.jsonl").decode()

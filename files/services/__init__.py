@@ -11,7 +11,12 @@ wrapped data key in a committed transaction first, then delete the blob
 (files/lifecycle.py): from that commit on, no copy of the blob can be read.
 """
 
-from files.services.common import actor_still_active_check, require_edit, upload_limit_bytes
+from files.services.common import (
+    actor_locked_transaction,
+    actor_still_active_check,
+    require_edit,
+    upload_limit_bytes,
+)
 from files.services.content import (
     file_change,
     file_copy,
@@ -56,6 +61,7 @@ from files.services.versions import (
 )
 
 __all__ = [
+    "actor_locked_transaction",
     "actor_still_active_check",
     "blob_reencrypt",
     "file_change",

@@ -3,7 +3,8 @@ quotas, the audit call and the purge hand-off. Internal to ``files.services``.
 
 Lock order (docs/architecture.md, "Lock order"): a transaction locks the rows it
 changes in this order, skipping what it does not need, and never the other way round:
-upload session, folders (by ascending id), file, space (quota), versions, and the
+the acting person's row (``actor_locked_transaction``, a write a leaver's offboarding
+must see), upload session, folders (by ascending id), file, space (quota), versions, and the
 audit chain last. The row locks are ``FOR NO KEY UPDATE``: they serialise writers but
 do not block the ``FOR KEY SHARE`` that PostgreSQL's deferred foreign-key checks take
 at COMMIT, after the audit chain's lock (a file inserted into a folder checks that
@@ -13,6 +14,7 @@ transaction that itself waited for the audit chain: a deadlock, issue #13.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from django.db import transaction
@@ -59,6 +61,21 @@ def actor_still_active_check(
         error=FileRuleError,
         message=message,
     )
+
+
+def actor_locked_transaction(
+    actor: User | None, *, action: Action, target: File | Folder, message: str = ""
+) -> AbstractContextManager[dict[int, User]]:
+    """The write's ``transaction.atomic()``, whose first statement locks ``actor``'s row
+    (``accounts.still_active``): a deactivation at this instant either commits after the
+    write (and its plan, made after, sees what the write made: a file handed over, a
+    team space's file it names) or before, and the write waits, then is refused, on
+    record, 403. One row lock per write, not per segment or per file of a batch; a
+    nested call (a folder made inside a transfer's creation) locks the row again, which
+    its own transaction already holds. ``actor=None`` (the system) locks nothing."""
+    return actor_still_active_check(
+        actor, action=action, target=target, message=message
+    ).locked_transaction()
 
 
 def _require(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -19,6 +20,7 @@ from files.errors import (
 from files.models import File, FileVersion, Folder
 from files.names import name_clean, name_key, name_variant
 from files.services.common import (
+    actor_locked_transaction,
     actor_still_active_check,
     file_and_folder_locked_live,
     file_locked_live,
@@ -45,6 +47,20 @@ def uploader_still_active_check(actor: User | None, target: File | Folder) -> No
     Offboarding) adds nothing, whatever the person object loaded then says. Recorded
     (tus records its own refusal after rolling back: files/tus.py)."""
     actor_still_active_check(
+        actor,
+        action=Action.FILES_UPLOAD_REJECT,
+        target=target,
+        message=_("This account was deactivated: the upload was not kept."),
+    )
+
+
+def _uploader_locked_transaction(
+    actor: User | None, target: File | Folder
+) -> AbstractContextManager[dict[int, User]]:
+    """The upload's transaction, the uploader's row locked first: an upload completing
+    at the instant of a deactivation lands before its offboarding plan (which hands the
+    file over with the others) or is refused, never after it."""
+    return actor_locked_transaction(
         actor,
         action=Action.FILES_UPLOAD_REJECT,
         target=target,
@@ -122,7 +138,7 @@ def _files_upload_locked(
 ) -> list[FileVersion]:
     versions: list[FileVersion] = []
     try:
-        with transaction.atomic():
+        with _uploader_locked_transaction(actor, folder):
             folder = folder_locked_live(folder)
             if new_files_only:
                 cleaned = _names_free(folder, cleaned)
@@ -210,7 +226,7 @@ def file_version_add(*, actor: User, file: File, sealed: SealedBlob) -> FileVers
     """Store an uploaded blob as the new current version of ``file``."""
     uploader_still_active_check(actor, file)
     require_edit(actor, file, action=Action.FILES_UPLOAD_REJECT)
-    with transaction.atomic():
+    with _uploader_locked_transaction(actor, file):
         file = file_locked_live(file)
         quota_check(file.space, sealed.size)
         version = version_create(actor=actor, file=file, sealed=sealed)
@@ -223,7 +239,7 @@ def file_rename(*, actor: User, file: File, name: str) -> File:
     clean = name_clean(name)
     key = name_key(clean)
     try:
-        with transaction.atomic():
+        with actor_locked_transaction(actor, action=Action.FILES_FILE_RENAME, target=file):
             file, folder = file_and_folder_locked_live(file)
             name_clash_check(folder=folder, key=key, file=file)
             old_name = file.name
@@ -262,7 +278,8 @@ def file_move(*, actor: User, file: File, destination: Folder) -> File:
     if actor is not None:
         selectors.move_destination_check(actor=actor, item=file, destination=destination)
     try:
-        with transaction.atomic():
+        # The mover's row first (docs/architecture.md, "Lock order").
+        with actor_locked_transaction(actor, action=Action.FILES_FILE_MOVE, target=file):
             destination = folder_locked_live(destination)  # the folder, then the file
             file = file_locked_live(file)
             name_clash_check(folder=destination, key=file.name_key, file=file)
@@ -301,7 +318,7 @@ def file_copy(*, actor: User, file: File, destination: Folder, name: str | None 
     readable_source(source)
     wanted = name_clean(name) if name else file.name
     try:
-        with transaction.atomic():
+        with actor_locked_transaction(actor, action=Action.FILES_FILE_COPY, target=file):
             destination = folder_locked_live(destination)
             if name:
                 name_clash_check(folder=destination, key=name_key(wanted))

@@ -16,6 +16,7 @@ from files.errors import (
 from files.models import File, FileVersion, Folder
 from files.names import name_clean, name_key
 from files.services.common import (
+    actor_locked_transaction,
     folder_and_parent_locked_live,
     folder_locked_live,
     free_name,
@@ -36,7 +37,7 @@ def folder_create(*, actor: User, parent: Folder, name: str) -> Folder:
     clean = name_clean(name)
     key = name_key(clean)
     try:
-        with transaction.atomic():
+        with actor_locked_transaction(actor, action=Action.FILES_FOLDER_CREATE, target=parent):
             parent = folder_locked_live(parent)
             name_clash_check(folder=parent, key=key)
             folder = Folder.objects.create(
@@ -57,7 +58,7 @@ def folder_rename(*, actor: User, folder: Folder, name: str) -> Folder:
     clean = name_clean(name)
     key = name_key(clean)
     try:
-        with transaction.atomic():
+        with actor_locked_transaction(actor, action=Action.FILES_FOLDER_RENAME, target=folder):
             folder, parent = folder_and_parent_locked_live(folder)
             name_clash_check(folder=parent, key=key, subfolder=folder)
             old_name = folder.name
@@ -136,7 +137,7 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
         selectors.move_destination_check(actor=actor, item=folder, destination=destination)
     if folder.is_root:
         raise FileRuleError(_("The top folder of a space cannot be moved."))
-    with transaction.atomic():
+    with actor_locked_transaction(actor, action=Action.FILES_FOLDER_MOVE, target=folder):
         folder, destination = _move_locked(folder, destination)
         below = selectors.folder_descendant_ids([folder.pk])
         if destination.pk == folder.pk or destination.pk in below:

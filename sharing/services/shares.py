@@ -165,6 +165,15 @@ def _recipient_details(share: Share) -> dict[str, object]:
     return {"recipient_team": share.team.slug}
 
 
+class _RecipientChanged(Exception):
+    """The recipient, read again under lock, may no longer receive the share: raised
+    inside the transaction so that it rolls back, refused on record after it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) -> Share:
     """Share ``item`` (which ``item_for_sharing`` returned) with a person or a team."""
     if role not in ShareRole.values:
@@ -189,8 +198,15 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
             reason = "recipient_has_access"
     elif item.space.team_id == recipient.pk:
         reason = "recipient_has_access"
+    recipient_named = {"recipient_user": recipient.email} if isinstance(recipient, User) else {}
     if reason:
-        _refuse(actor=actor, action=Action.SHARING_SHARE_CREATE, item=item, reason=reason)
+        _refuse(
+            actor=actor,
+            action=Action.SHARING_SHARE_CREATE,
+            item=item,
+            reason=reason,
+            **recipient_named,
+        )
         if reason == "recipient_inactive":
             raise ShareRuleError(_("This account is not active."))
         if reason == "auditor":
@@ -199,8 +215,18 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
         raise ShareRuleError(_("They already have access: this is in a space they belong to."), 409)
     file = item if isinstance(item, File) else None
     folder = item if isinstance(item, Folder) else None
+    # The recipient as the form loaded them may be stale: their row is locked with the
+    # sharer's and read again (accounts.still_active), so a deactivation at this instant
+    # either comes after (and its plan removes this share) or is seen here.
+    person = [recipient] if isinstance(recipient, User) else []
     try:
-        with guard.locked_transaction():
+        with guard.locked_transaction(with_people=person) as people:
+            if person:
+                now = people.get(recipient.pk)
+                if now is None or not now.is_active:
+                    raise _RecipientChanged("recipient_inactive")
+                if now.is_auditor:
+                    raise _RecipientChanged("auditor")
             share = Share.objects.create(
                 file=file,
                 folder=folder,
@@ -226,6 +252,19 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
             transaction.on_commit(
                 partial(share_received_notify, share_id=share.pk, language=language), robust=True
             )
+    except _RecipientChanged as changed:
+        # After the rollback, so that the refusal stays on record.
+        _refuse(
+            actor=actor,
+            action=Action.SHARING_SHARE_CREATE,
+            item=item,
+            reason=changed.reason,
+            **recipient_named,
+        )
+        if changed.reason == "auditor":
+            assert isinstance(recipient, User)  # noqa: S101
+            raise ShareRuleError(roles.auditor_refusal_message(recipient), 409) from None
+        raise ShareRuleError(_("This account is not active.")) from None
     except IntegrityError:
         _refuse(actor=actor, action=Action.SHARING_SHARE_CREATE, item=item, reason="already_shared")
         raise ShareRuleError(
