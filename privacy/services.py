@@ -187,7 +187,7 @@ def person_content_erase(*, actor: User, person: User, confirmation: str) -> Era
         raise ErasureRefused(_("Type the person's e-mail address exactly to confirm."))
     now = timezone.now()
     with transaction.atomic():
-        person = User.objects.select_for_update().get(pk=person.pk)
+        person = User.objects.select_for_update(no_key=True).get(pk=person.pk)
         if person.is_active:
             raise ErasureRefused(_("Deactivate the account before erasing its content."))
         files = File.objects.select_for_update().filter(
