@@ -19,6 +19,7 @@ import enum
 import hashlib
 import math
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp_webauthn.models import WebAuthnCredential
 
@@ -59,6 +61,10 @@ PURPOSE_REAUTH = "reauthentication"
 # Wrong codes at sign-in and at a confirmation count together towards the limits.
 _VERIFY_ACTIONS = (VERIFY_ACTION, Action.ACCOUNTS_REAUTH)
 REASON_INVALID_CODE = "invalid code"
+# A right code typed a second time within its 30 seconds (django-otp's ``last_t``):
+# read over a shoulder or relayed by a phishing page, not mistyped. The person is told
+# the same as for a wrong code (no oracle); the auditor reads the difference.
+REASON_CODE_REUSED = "code already used"
 REASON_THROTTLED = "device throttled"
 REASON_RATE_LIMITED = "too many failures"
 
@@ -187,7 +193,7 @@ def _failures_recent(**where: str) -> int:
     return AuditEvent.objects.filter(
         action__in=_VERIFY_ACTIONS,
         outcome=Outcome.DENIED,
-        details__reason=REASON_INVALID_CODE,
+        details__reason__in=(REASON_INVALID_CODE, REASON_CODE_REUSED),
         occurred_at__gte=timezone.now() - MFA_FAILURE_WINDOW,
         **where,
     ).count()
@@ -231,7 +237,19 @@ def _code_check(device: Any, code: str) -> _CodeCheck:
         return _CodeCheck(failure=REASON_THROTTLED, retry_at=(throttle or {}).get("locked_until"))
     if device.verify_token(code):
         return _CodeCheck()
+    if isinstance(device, AuthenticatorApp) and _totp_code_already_used(device, code):
+        return _CodeCheck(failure=REASON_CODE_REUSED)
     return _CodeCheck(failure=REASON_INVALID_CODE)
+
+
+def _totp_code_already_used(device: AuthenticatorApp, code: str) -> bool:
+    """Whether a code django-otp refused would have passed but for ``last_t``: the
+    same window as ``verify_token`` (tolerance and drift), without its floor."""
+    if device.last_t < 0 or not code.isdigit():
+        return False
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    return bool(totp.verify(int(code), device.tolerance))
 
 
 def _raise_for(check: _CodeCheck) -> None:

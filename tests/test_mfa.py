@@ -282,6 +282,43 @@ def test_a_wrong_code_is_refused_audited_and_slows_the_next_try(
     ]
 
 
+def test_a_code_used_twice_is_refused_as_a_wrong_one_but_audited_as_reused(
+    owner: User, traveller: time_machine.Traveller
+) -> None:
+    """A code read over Alice's shoulder (or relayed by a phishing page) and typed again
+    within its 30 seconds: the thief sees the same neutral refusal as for a typo, but
+    the auditor reads that a code was used twice, which a typo never explains."""
+    device = totp_device_confirmed(owner)
+    code = totp_code(device)
+    alice = client_password_only(owner)
+    assert alice.post(VERIFY, {"code": code})["Location"] == "/"
+
+    thief = client_password_only(owner, remote_addr="10.66.0.1")
+    replayed = thief.post(VERIFY, {"code": code})
+    assert replayed.status_code == 200
+    assert "This code is not valid. Check it and try again." in replayed.text
+    assert thief.get("/").status_code == 302
+    traveller.shift(dt.timedelta(seconds=2))
+    typo = thief.post(VERIFY, {"code": totp_wrong_code(device)})
+    assert (typo.status_code, typo.text.count("This code is not valid")) == (
+        replayed.status_code,
+        replayed.text.count("This code is not valid"),
+    )
+
+    reused, wrong = events(Action.ACCOUNTS_MFA_VERIFY, outcome="denied")
+    assert (reused.details["reason"], wrong.details["reason"]) == (
+        "code already used",
+        "invalid code",
+    )
+    auditor = client_signed_in(
+        user_create("audrey.auditor@hopital.example", full_name="Audrey", is_auditor=True)
+    )
+    page = f"/audit/events/{reused.sequence}/"
+    assert "code already used" in auditor.get(page).text
+    assert "code déjà utilisé" in auditor.get(page, HTTP_ACCEPT_LANGUAGE="fr").text
+    assert "code already used" not in auditor.get(f"/audit/events/{wrong.sequence}/").text
+
+
 def test_switching_between_app_and_recovery_codes_does_not_escape_the_limit(
     owner: User, traveller: time_machine.Traveller
 ) -> None:
