@@ -14,9 +14,11 @@ count, the throttle and the audit event of a wrong code are never rolled back.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import enum
 import hashlib
+import hmac
 import math
 import secrets
 import time
@@ -39,6 +41,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from core.errors import RuleError
+from core.keys import keyring
 
 
 class DeviceKind(enum.StrEnum):
@@ -423,16 +426,54 @@ def recovery_code_normalised(typed: str) -> str:
     return "".join(character for character in typed.lower() if character.isalnum())
 
 
-def _recovery_code_digest(*, user: User, code: str) -> str:
+# StaticToken.token holds 16 characters. Keyed hashes: "k:" and 64 bits of
+# HMAC-SHA256 in base32 (13 characters), never confused with the first release's
+# 16 hexadecimal digits.
+_RECOVERY_CODE_KEYED_PREFIX = "k:"
+_RECOVERY_CODE_HMAC_LABEL = b"securedrive recovery-code hmac key/1"
+
+
+def _recovery_code_material(*, user: User, code: str) -> bytes:
+    return f"securedrive.recovery-code:{user.pk}:{recovery_code_normalised(code)}".encode()
+
+
+def _recovery_code_digest(*, user: User, code: str, kek_id: str | None = None) -> str:
     """What is stored instead of the code, like a password hash.
 
     django-otp keeps static tokens as plain text; a copy of the database must not hand
-    out codes that are still valid. Codes carry 59 random bits, so a fast hash is
-    enough; the account id keeps one person's codes from matching another's.
-    StaticToken.token holds 16 characters: 64 bits of SHA-256.
+    out codes that are still valid, nor let anyone search the 2^59 codes offline: the
+    hash is an HMAC under a key derived from a key-encryption key of the keyring, which
+    lives outside the database (``kek_id``: the current one unless named). The account
+    id keeps one person's codes from matching another's.
     """
-    material = f"securedrive.recovery-code:{user.pk}:{recovery_code_normalised(code)}"
-    return hashlib.sha256(material.encode()).hexdigest()[:16]
+    ring = keyring()
+    kek = ring.get(kek_id or ring.current_key_id)
+    # A key of its own for this use, derived from the KEK (which only wraps keys).
+    hmac_key = hmac.new(kek.secret, _RECOVERY_CODE_HMAC_LABEL, hashlib.sha256).digest()
+    mac = hmac.new(hmac_key, _recovery_code_material(user=user, code=code), hashlib.sha256)
+    return _RECOVERY_CODE_KEYED_PREFIX + base64.b32encode(mac.digest()[:8]).decode()[:13]
+
+
+def _recovery_code_digest_unkeyed(*, user: User, code: str) -> str:
+    """The first release's format (SHA-256 cut to 64 bits), recognised so that sheets
+    printed before keyed hashes keep working until their owner makes new codes."""
+    return hashlib.sha256(_recovery_code_material(user=user, code=code)).hexdigest()[:16]
+
+
+def _recovery_code_stored(*, device: StaticDevice, user: User, code: str) -> str:
+    """The stored value this code matches (under any KEK of the keyring: codes made
+    before a rotation, or in the old unkeyed format), else the current keyed hash."""
+    ring = keyring()
+    current = _recovery_code_digest(user=user, code=code)
+    candidates = [current]
+    candidates += [
+        _recovery_code_digest(user=user, code=code, kek_id=kek_id)
+        for kek_id in ring.key_ids()
+        if kek_id != ring.current_key_id
+    ]
+    candidates.append(_recovery_code_digest_unkeyed(user=user, code=code))
+    found = device.token_set.filter(token__in=candidates).values_list("token", flat=True)
+    return str(found.first() or current)
 
 
 def _recovery_code_new() -> str:
@@ -512,7 +553,8 @@ def recovery_code_use(*, actor: User, code: str) -> RecoveryCodeUse:
         if device is None:
             check = _CodeCheck(failure=REASON_INVALID_CODE)
         else:
-            check = _code_check(device, _recovery_code_digest(user=actor, code=code))
+            stored = _recovery_code_stored(device=device, user=actor, code=code)
+            check = _code_check(device, stored)
         _verify_record(
             actor=actor,
             kind=DeviceKind.RECOVERY_CODES,

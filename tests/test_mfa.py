@@ -7,13 +7,14 @@ secret, as from a phone. Time is frozen and moved by hand (time-machine), never 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Iterator
 
 import pytest
 import time_machine
 from django.test import Client
-from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import mfa
@@ -392,6 +393,44 @@ def test_a_recovery_code_signs_in_once(owner: User) -> None:
         "recovery_code",
         "invalid code",
     )
+
+
+def unkeyed_digest(user: User, code: str) -> str:
+    """What the first release stored: SHA-256 of the code and the account id, cut to
+    64 bits. Anyone holding a database dump can compute it for every possible code."""
+    typed = "".join(character for character in code.lower() if character.isalnum())
+    return hashlib.sha256(f"securedrive.recovery-code:{user.pk}:{typed}".encode()).hexdigest()[:16]
+
+
+def test_a_database_dump_alone_cannot_confirm_a_recovery_code(owner: User) -> None:
+    """A stolen backup must not let someone try the 2^59 codes offline: what is stored
+    depends on the keyring, which lives outside the database."""
+    totp_device_confirmed(owner)
+    codes = mfa.recovery_codes_generate(actor=owner)
+    stored = set(StaticToken.objects.filter(device__user=owner).values_list("token", flat=True))
+    assert len(stored) == 10
+    assert not stored & {unkeyed_digest(owner, code) for code in codes}
+    assert not stored & ({code.replace("-", "") for code in codes} | set(codes))
+
+    browser = client_password_only(owner)
+    assert browser.post(RECOVERY, {"code": codes[3]})["Location"] == "/"
+    assert mfa.recovery_codes_remaining(user=owner) == 9
+
+
+def test_recovery_codes_printed_before_the_keyed_hashes_still_work_once(owner: User) -> None:
+    """Sheets printed before the change sit in drawers: they keep working until the
+    person makes new codes, and each still works only once."""
+    totp_device_confirmed(owner)
+    sheet = ["abcd-efgh-jkmn", "pqrs-tuvw-xyz2"]
+    device = StaticDevice.objects.create(user=owner, name="Recovery codes")
+    for code in sheet:
+        StaticToken.objects.create(device=device, token=unkeyed_digest(owner, code))
+
+    browser = client_password_only(owner)
+    assert browser.post(RECOVERY, {"code": sheet[0].upper()})["Location"] == "/"
+    again = client_password_only(owner)
+    assert "This code is not valid" in again.post(RECOVERY, {"code": sheet[0]}).text
+    assert mfa.recovery_codes_remaining(user=owner) == 1
 
 
 def test_new_recovery_codes_replace_the_old_ones(owner: User) -> None:
