@@ -14,11 +14,14 @@ count, the throttle and the audit event of a wrong code are never rolled back.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import enum
 import hashlib
+import hmac
 import math
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +29,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp_webauthn.models import WebAuthnCredential
 
@@ -37,6 +41,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from core.errors import RuleError
+from core.keys import keyring
 
 
 class DeviceKind(enum.StrEnum):
@@ -59,6 +64,10 @@ PURPOSE_REAUTH = "reauthentication"
 # Wrong codes at sign-in and at a confirmation count together towards the limits.
 _VERIFY_ACTIONS = (VERIFY_ACTION, Action.ACCOUNTS_REAUTH)
 REASON_INVALID_CODE = "invalid code"
+# A right code typed a second time within its 30 seconds (django-otp's ``last_t``):
+# read over a shoulder or relayed by a phishing page, not mistyped. The person is told
+# the same as for a wrong code (no oracle); the auditor reads the difference.
+REASON_CODE_REUSED = "code already used"
 REASON_THROTTLED = "device throttled"
 REASON_RATE_LIMITED = "too many failures"
 
@@ -187,7 +196,7 @@ def _failures_recent(**where: str) -> int:
     return AuditEvent.objects.filter(
         action__in=_VERIFY_ACTIONS,
         outcome=Outcome.DENIED,
-        details__reason=REASON_INVALID_CODE,
+        details__reason__in=(REASON_INVALID_CODE, REASON_CODE_REUSED),
         occurred_at__gte=timezone.now() - MFA_FAILURE_WINDOW,
         **where,
     ).count()
@@ -231,7 +240,19 @@ def _code_check(device: Any, code: str) -> _CodeCheck:
         return _CodeCheck(failure=REASON_THROTTLED, retry_at=(throttle or {}).get("locked_until"))
     if device.verify_token(code):
         return _CodeCheck()
+    if isinstance(device, AuthenticatorApp) and _totp_code_already_used(device, code):
+        return _CodeCheck(failure=REASON_CODE_REUSED)
     return _CodeCheck(failure=REASON_INVALID_CODE)
+
+
+def _totp_code_already_used(device: AuthenticatorApp, code: str) -> bool:
+    """Whether a code django-otp refused would have passed but for ``last_t``: the
+    same window as ``verify_token`` (tolerance and drift), without its floor."""
+    if device.last_t < 0 or not code.isdigit():
+        return False
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    return bool(totp.verify(int(code), device.tolerance))
 
 
 def _raise_for(check: _CodeCheck) -> None:
@@ -405,16 +426,54 @@ def recovery_code_normalised(typed: str) -> str:
     return "".join(character for character in typed.lower() if character.isalnum())
 
 
-def _recovery_code_digest(*, user: User, code: str) -> str:
+# StaticToken.token holds 16 characters. Keyed hashes: "k:" and 64 bits of
+# HMAC-SHA256 in base32 (13 characters), never confused with the first release's
+# 16 hexadecimal digits.
+_RECOVERY_CODE_KEYED_PREFIX = "k:"
+_RECOVERY_CODE_HMAC_LABEL = b"securedrive recovery-code hmac key/1"
+
+
+def _recovery_code_material(*, user: User, code: str) -> bytes:
+    return f"securedrive.recovery-code:{user.pk}:{recovery_code_normalised(code)}".encode()
+
+
+def _recovery_code_digest(*, user: User, code: str, kek_id: str | None = None) -> str:
     """What is stored instead of the code, like a password hash.
 
     django-otp keeps static tokens as plain text; a copy of the database must not hand
-    out codes that are still valid. Codes carry 59 random bits, so a fast hash is
-    enough; the account id keeps one person's codes from matching another's.
-    StaticToken.token holds 16 characters: 64 bits of SHA-256.
+    out codes that are still valid, nor let anyone search the 2^59 codes offline: the
+    hash is an HMAC under a key derived from a key-encryption key of the keyring, which
+    lives outside the database (``kek_id``: the current one unless named). The account
+    id keeps one person's codes from matching another's.
     """
-    material = f"securedrive.recovery-code:{user.pk}:{recovery_code_normalised(code)}"
-    return hashlib.sha256(material.encode()).hexdigest()[:16]
+    ring = keyring()
+    kek = ring.get(kek_id or ring.current_key_id)
+    # A key of its own for this use, derived from the KEK (which only wraps keys).
+    hmac_key = hmac.new(kek.secret, _RECOVERY_CODE_HMAC_LABEL, hashlib.sha256).digest()
+    mac = hmac.new(hmac_key, _recovery_code_material(user=user, code=code), hashlib.sha256)
+    return _RECOVERY_CODE_KEYED_PREFIX + base64.b32encode(mac.digest()[:8]).decode()[:13]
+
+
+def _recovery_code_digest_unkeyed(*, user: User, code: str) -> str:
+    """The first release's format (SHA-256 cut to 64 bits), recognised so that sheets
+    printed before keyed hashes keep working until their owner makes new codes."""
+    return hashlib.sha256(_recovery_code_material(user=user, code=code)).hexdigest()[:16]
+
+
+def _recovery_code_stored(*, device: StaticDevice, user: User, code: str) -> str:
+    """The stored value this code matches (under any KEK of the keyring: codes made
+    before a rotation, or in the old unkeyed format), else the current keyed hash."""
+    ring = keyring()
+    current = _recovery_code_digest(user=user, code=code)
+    candidates = [current]
+    candidates += [
+        _recovery_code_digest(user=user, code=code, kek_id=kek_id)
+        for kek_id in ring.key_ids()
+        if kek_id != ring.current_key_id
+    ]
+    candidates.append(_recovery_code_digest_unkeyed(user=user, code=code))
+    found = device.token_set.filter(token__in=candidates).values_list("token", flat=True)
+    return str(found.first() or current)
 
 
 def _recovery_code_new() -> str:
@@ -494,7 +553,8 @@ def recovery_code_use(*, actor: User, code: str) -> RecoveryCodeUse:
         if device is None:
             check = _CodeCheck(failure=REASON_INVALID_CODE)
         else:
-            check = _code_check(device, _recovery_code_digest(user=actor, code=code))
+            stored = _recovery_code_stored(device=device, user=actor, code=code)
+            check = _code_check(device, stored)
         _verify_record(
             actor=actor,
             kind=DeviceKind.RECOVERY_CODES,

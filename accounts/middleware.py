@@ -148,7 +148,9 @@ class UserLanguageMiddleware:
     background task, are in the same language. One write when it changes.
 
     Browser sessions only: a script calling the API with a token sends no language of
-    the person's, and must not turn their e-mails English.
+    the person's, and must not turn their e-mails English. Verified sessions only: a
+    browser holding just the password (a thief's, perhaps) must not choose the language
+    of the notices that tell the person what is happening to their account.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
@@ -163,6 +165,7 @@ class UserLanguageMiddleware:
         if (
             in_browser
             and isinstance(user, User)
+            and mfa.session_is_verified(user)
             and language in self.languages
             and user.language != language
         ):

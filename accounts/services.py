@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import NoReturn
 
 from django.conf import settings
-from django.contrib.auth.tokens import default_token_generator
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.mail import send_mail
 from django.db import transaction
 from django.dispatch import Signal
@@ -42,13 +42,32 @@ class FirstAdmin:
     setup_url: str | None  # None once the administrator has set a password
 
 
+class SetupLinkTokenGenerator(PasswordResetTokenGenerator):
+    """Django's reset token (a keyed hash of the password hash, the last sign-in and
+    the e-mail address), bound as well to when the latest link was issued
+    (``setup_link_sent_at``): issuing a new link, from the web or the console, ends the
+    ones made before, even for someone whose password does not change until a link is
+    used. Without a link on record it is Django's token, unchanged."""
+
+    def _make_hash_value(self, user: User, timestamp: int) -> str:
+        value = super()._make_hash_value(user, timestamp)
+        issued = user.setup_link_sent_at
+        if issued is None:
+            return value
+        return f"{value}|{round(issued.timestamp() * 1_000_000)}"
+
+
+setup_link_token_generator = SetupLinkTokenGenerator()
+
+
 def setup_url_for(user: User) -> str:
-    """A one-time link: it stops working once the password is set, or after 24 h."""
+    """A one-time link: it stops working once the password is set, once a newer link
+    is issued, or after 24 h."""
     path = reverse(
         "accounts:setup",
         kwargs={
             "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-            "token": default_token_generator.make_token(user),
+            "token": setup_link_token_generator.make_token(user),
         },
     )
     return f"{settings.SITE_URL}{path}"
@@ -122,14 +141,26 @@ def setup_link_issue(
         user = active.filter(is_site_admin=True).order_by("pk")[:1].get()
     if only_without_password and user.has_usable_password():
         raise User.DoesNotExist
-    audit.record(
-        action=Action.ACCOUNTS_SETUP_LINK_ISSUE,
-        actor_label="system",
-        target_type="accounts.user",
-        target_id=user.pk,
-        details={"email": user.email},
-    )
-    return user, setup_url_for(user)
+    with transaction.atomic():
+        locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
+        # As setup_link_send: the new link ends every one made before (printed earlier,
+        # perhaps pasted where it should not be), whether or not a password is set.
+        previous = locked.setup_link_sent_at
+        setup_link_revoke_pending(user=locked)
+        issued = timezone.now()
+        if previous is not None and issued <= previous:
+            issued = previous + dt.timedelta(microseconds=1)
+        locked.setup_link_sent_at = issued
+        locked.save(update_fields=["password", "setup_link_sent_at", "setup_link_sent_by"])
+        audit.record(
+            action=Action.ACCOUNTS_SETUP_LINK_ISSUE,
+            actor_label="system",
+            target_type="accounts.user",
+            target_id=locked.pk,
+            details={"email": locked.email},
+        )
+        url = setup_url_for(locked)
+    return locked, url
 
 
 def signs_in_through_provider_only(user: User) -> bool:

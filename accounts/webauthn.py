@@ -2,10 +2,12 @@
 
 Installed with ``OTP_WEBAUTHN_HELPER_CLASS``: the package's own views, JavaScript and
 replay protection (single-use challenges kept in the session) stay as they are. The
-package's views mark the session verified right after these methods return, so this is
-also where the session gets its new id (sessions.session_key_renew), as the TOTP and
-recovery-code steps do, and where a passkey counts as a recent proof
-(accounts/reauth.py). Its registration endpoints are reachable without SecureDrive's
+package's registration view marks the session verified right after ``register_complete``
+returns, so this is also where the session gets its new id (sessions.session_key_renew),
+as the TOTP and recovery-code steps do, and where a first passkey counts as a recent
+proof (accounts/reauth.py). A passkey used to sign in or confirm is granted all that
+only in ``AuthenticationCompleteView``, after the package's own refusal of a disabled
+passkey or a deactivated person. Its registration endpoints are reachable without SecureDrive's
 pages, so the recent-proof rule for a new passkey is enforced here too, not only on the
 "Add a passkey" page.
 
@@ -28,6 +30,7 @@ from django_otp_webauthn.exceptions import NotVerified
 from django_otp_webauthn.helpers import WebAuthnHelper
 from django_otp_webauthn.views import (
     BeginCredentialRegistrationView,
+    CompleteCredentialAuthenticationView,
     CompleteCredentialRegistrationView,
 )
 
@@ -74,22 +77,52 @@ class AuditedWebAuthnHelper(WebAuthnHelper):  # type: ignore[misc]  # untyped pa
         return device
 
     def authenticate_complete(self, user: Any, state: dict[str, Any], data: dict[str, Any]) -> Any:
-        # Already verified: this is a confirmation before a sensitive action.
-        purpose = (
-            mfa.PURPOSE_REAUTH
-            if mfa.session_is_verified(self.request.user)
-            else mfa.PURPOSE_SIGN_IN
-        )
+        """The signature is checked here; a rejected one is recorded. Success is not:
+        the package's view still refuses a disabled passkey or a deactivated person
+        after this returns (``AuthenticationCompleteView`` grants, once it has not)."""
+        purpose = _verification_purpose(self.request)
         try:
             with transaction.atomic():
-                device = super().authenticate_complete(user=user, state=state, data=data)
-                mfa.passkey_verification_record(actor=user, device=device, purpose=purpose)
+                return super().authenticate_complete(user=user, state=state, data=data)
         except Exception:
             mfa.passkey_verification_record(actor=user, device=None, purpose=purpose)
             raise
+
+
+def _verification_purpose(request: Any) -> str:
+    # Already verified: this is a confirmation before a sensitive action.
+    if mfa.session_is_verified(request.user):
+        return mfa.PURPOSE_REAUTH
+    return mfa.PURPOSE_SIGN_IN
+
+
+class AuthenticationCompleteView(CompleteCredentialAuthenticationView):  # type: ignore[misc]
+    """The package's last step, with nothing granted before its own checks pass: the
+    success event, the session's new id and the recent proof come after
+    ``check_device_usable`` (a disabled passkey, a deactivated person), never before."""
+
+    def post(self, *args: Any, **kwargs: Any) -> Any:
+        self.verification_purpose = _verification_purpose(self.request)
+        return super().post(*args, **kwargs)
+
+    def check_device_usable(self, device: Any) -> None:
+        try:
+            super().check_device_usable(device)
+        except Exception:
+            mfa.passkey_verification_record(
+                actor=device.user, device=None, purpose=self.verification_purpose
+            )
+            raise
+
+    def complete_auth(self, device: Any) -> Any:
+        with transaction.atomic():
+            mfa.passkey_verification_record(
+                actor=device.user, device=device, purpose=self.verification_purpose
+            )
+        completed = super().complete_auth(device)
         sessions.session_key_renew(self.request)
         reauth.proof_record(self.request)
-        return device
+        return completed
 
 
 class _FirstDeviceRule:

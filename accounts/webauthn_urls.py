@@ -1,14 +1,16 @@
 """django-otp-webauthn's URLs (same names, same namespace ``otp_webauthn``), with the
-registration views of ``accounts/webauthn.py``: see there why."""
+registration views and the authentication's last step of ``accounts/webauthn.py``: see
+there why."""
 
 from django.urls import path
 from django.views.i18n import JavaScriptCatalog
-from django_otp_webauthn.views import (
-    BeginCredentialAuthenticationView,
-    CompleteCredentialAuthenticationView,
-)
+from django_otp_webauthn.views import BeginCredentialAuthenticationView
 
-from accounts.webauthn import RegistrationBeginView, RegistrationCompleteView
+from accounts.webauthn import (
+    AuthenticationCompleteView,
+    RegistrationBeginView,
+    RegistrationCompleteView,
+)
 
 app_name = "otp_webauthn"
 
@@ -30,7 +32,7 @@ urlpatterns = [
     ),
     path(
         "authentication/complete/",
-        CompleteCredentialAuthenticationView.as_view(),
+        AuthenticationCompleteView.as_view(),
         name="credential-authentication-complete",
     ),
     path(

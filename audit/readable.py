@@ -187,6 +187,10 @@ _REASONS: dict[str, Promise] = {
     "invalid credentials": gettext_lazy("wrong e-mail address or password"),
     "locked out": gettext_lazy("locked out after failed sign-ins"),
     "bad code": gettext_lazy("wrong e-mail code"),
+    # A second factor's code (accounts/mfa.py): a typo, or a right code typed again
+    # (read over a shoulder, relayed by a phishing page).
+    "invalid code": gettext_lazy("wrong code"),
+    "code already used": gettext_lazy("code already used"),
     "unknown": gettext_lazy("unknown link"),
     "revoked": gettext_lazy("withdrawn link"),
     "expired": gettext_lazy("expired link"),

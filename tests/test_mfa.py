@@ -7,13 +7,14 @@ secret, as from a phone. Time is frozen and moved by hand (time-machine), never 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Iterator
 
 import pytest
 import time_machine
 from django.test import Client
-from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import mfa
@@ -282,6 +283,43 @@ def test_a_wrong_code_is_refused_audited_and_slows_the_next_try(
     ]
 
 
+def test_a_code_used_twice_is_refused_as_a_wrong_one_but_audited_as_reused(
+    owner: User, traveller: time_machine.Traveller
+) -> None:
+    """A code read over Alice's shoulder (or relayed by a phishing page) and typed again
+    within its 30 seconds: the thief sees the same neutral refusal as for a typo, but
+    the auditor reads that a code was used twice, which a typo never explains."""
+    device = totp_device_confirmed(owner)
+    code = totp_code(device)
+    alice = client_password_only(owner)
+    assert alice.post(VERIFY, {"code": code})["Location"] == "/"
+
+    thief = client_password_only(owner, remote_addr="10.66.0.1")
+    replayed = thief.post(VERIFY, {"code": code})
+    assert replayed.status_code == 200
+    assert "This code is not valid. Check it and try again." in replayed.text
+    assert thief.get("/").status_code == 302
+    traveller.shift(dt.timedelta(seconds=2))
+    typo = thief.post(VERIFY, {"code": totp_wrong_code(device)})
+    assert (typo.status_code, typo.text.count("This code is not valid")) == (
+        replayed.status_code,
+        replayed.text.count("This code is not valid"),
+    )
+
+    reused, wrong = events(Action.ACCOUNTS_MFA_VERIFY, outcome="denied")
+    assert (reused.details["reason"], wrong.details["reason"]) == (
+        "code already used",
+        "invalid code",
+    )
+    auditor = client_signed_in(
+        user_create("audrey.auditor@hopital.example", full_name="Audrey", is_auditor=True)
+    )
+    page = f"/audit/events/{reused.sequence}/"
+    assert "code already used" in auditor.get(page).text
+    assert "code déjà utilisé" in auditor.get(page, HTTP_ACCEPT_LANGUAGE="fr").text
+    assert "code already used" not in auditor.get(f"/audit/events/{wrong.sequence}/").text
+
+
 def test_switching_between_app_and_recovery_codes_does_not_escape_the_limit(
     owner: User, traveller: time_machine.Traveller
 ) -> None:
@@ -355,6 +393,44 @@ def test_a_recovery_code_signs_in_once(owner: User) -> None:
         "recovery_code",
         "invalid code",
     )
+
+
+def unkeyed_digest(user: User, code: str) -> str:
+    """What the first release stored: SHA-256 of the code and the account id, cut to
+    64 bits. Anyone holding a database dump can compute it for every possible code."""
+    typed = "".join(character for character in code.lower() if character.isalnum())
+    return hashlib.sha256(f"securedrive.recovery-code:{user.pk}:{typed}".encode()).hexdigest()[:16]
+
+
+def test_a_database_dump_alone_cannot_confirm_a_recovery_code(owner: User) -> None:
+    """A stolen backup must not let someone try the 2^59 codes offline: what is stored
+    depends on the keyring, which lives outside the database."""
+    totp_device_confirmed(owner)
+    codes = mfa.recovery_codes_generate(actor=owner)
+    stored = set(StaticToken.objects.filter(device__user=owner).values_list("token", flat=True))
+    assert len(stored) == 10
+    assert not stored & {unkeyed_digest(owner, code) for code in codes}
+    assert not stored & ({code.replace("-", "") for code in codes} | set(codes))
+
+    browser = client_password_only(owner)
+    assert browser.post(RECOVERY, {"code": codes[3]})["Location"] == "/"
+    assert mfa.recovery_codes_remaining(user=owner) == 9
+
+
+def test_recovery_codes_printed_before_the_keyed_hashes_still_work_once(owner: User) -> None:
+    """Sheets printed before the change sit in drawers: they keep working until the
+    person makes new codes, and each still works only once."""
+    totp_device_confirmed(owner)
+    sheet = ["abcd-efgh-jkmn", "pqrs-tuvw-xyz2"]
+    device = StaticDevice.objects.create(user=owner, name="Recovery codes")
+    for code in sheet:
+        StaticToken.objects.create(device=device, token=unkeyed_digest(owner, code))
+
+    browser = client_password_only(owner)
+    assert browser.post(RECOVERY, {"code": sheet[0].upper()})["Location"] == "/"
+    again = client_password_only(owner)
+    assert "This code is not valid" in again.post(RECOVERY, {"code": sheet[0]}).text
+    assert mfa.recovery_codes_remaining(user=owner) == 1
 
 
 def test_new_recovery_codes_replace_the_old_ones(owner: User) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import io
 import json
 import re
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 from django_otp_webauthn.models import WebAuthnCredential
@@ -100,6 +102,46 @@ def test_a_new_password_from_a_setup_link_ends_the_thiefs_open_sessions(owner: U
     assert ended.end_reason == "new password"
     [event] = AuditEvent.objects.filter(action=Action.ACCOUNTS_PASSWORD_SET)
     assert event.details == {"via": "setup link", "sessions_ended": 1, "tokens_revoked": 0}
+
+
+def _console_setup_link(email: str) -> str:
+    """What the operator reads at the server's console (``manage.py setup_link``)."""
+    printed = io.StringIO()
+    call_command("setup_link", email, stdout=printed)
+    found = re.search(r"https?://\S+/accounts/setup/\S+", printed.getvalue())
+    assert found is not None, printed.getvalue()
+    return found.group(0).removeprefix("http://127.0.0.1:8000")
+
+
+@pytest.mark.parametrize("has_password", [True, False], ids=["with a password", "without one"])
+def test_a_new_console_setup_link_ends_the_one_printed_before(
+    owner: User, has_password: bool
+) -> None:
+    """The operator printed Alice a set-up link, then, unsure it reached her (pasted in
+    the wrong chat, left in a terminal's scrollback), printed another. Only the last one
+    may choose her password, as when an administrator sends a new link from the web."""
+    if not has_password:
+        owner.set_unusable_password()
+        owner.save(update_fields=["password"])
+    earlier = _console_setup_link(owner.email)
+    later = _console_setup_link(owner.email)
+
+    stale = Client().get(earlier, follow=True)
+    assert stale.status_code == 200
+    assert 'id="setup-account"' not in stale.text
+    [refused] = AuditEvent.objects.filter(action=Action.ACCOUNTS_SETUP_LINK_USE)
+    assert refused.outcome == "denied"
+
+    person = Client()
+    form = person.get(later, follow=True)
+    assert 'id="setup-account"' in form.text
+    new_password = "Un tout nouveau mot de passe 2026"
+    done = person.post(
+        form.redirect_chain[-1][0], {"new_password1": new_password, "new_password2": new_password}
+    )
+    assert done.status_code == 302
+    owner.refresh_from_db()
+    assert owner.check_password(new_password)
 
 
 def test_the_login_form_refuses_a_post_without_its_csrf_token(owner: User) -> None:

@@ -14,7 +14,7 @@ from accounts import tokens as account_tokens
 from accounts.models import User
 from sharing.services.links import share_link_create
 from tests.files_helpers import body_of
-from tests.helpers import client_signed_in
+from tests.helpers import client_password_only, client_signed_in
 from tests.test_sharing_links import file_url, open_url, shared_file
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("folder_backend")]
@@ -62,3 +62,23 @@ def test_the_first_download_notice_is_in_the_owners_language_not_the_recipients(
     assert "a été téléchargé" in notice.subject, notice.subject
     assert "IRM genou.dcm" not in notice.subject  # a patient's name on lock screens
     assert "IRM genou.dcm" in notice.body
+
+
+def test_a_password_alone_does_not_choose_the_language_of_the_persons_notices(
+    owner: User,
+) -> None:
+    """Alice reads SecureDrive in French. A thief who has only her password signs in
+    from an English browser: the e-mails telling Alice what is happening to her account
+    must stay in her language, not the thief's."""
+    alice = client_signed_in(owner)
+    alice.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    assert alice.get("/").status_code == 200
+    owner.refresh_from_db()
+    assert owner.email_language == "fr"
+
+    thief = client_password_only(owner, remote_addr="10.66.0.1")
+    thief.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    assert thief.get("/accounts/mfa/verify/", HTTP_ACCEPT_LANGUAGE="en").status_code == 200
+    thief.get("/", HTTP_ACCEPT_LANGUAGE="en")
+    owner.refresh_from_db()
+    assert owner.email_language == "fr"

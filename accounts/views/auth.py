@@ -41,6 +41,8 @@ class SetupView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/setup.html"
     success_url = reverse_lazy("accounts:login")
     post_reset_login = False
+    # Also ends a link once a newer one was issued (accounts/services.py).
+    token_generator = services.setup_link_token_generator
 
     def get_user(self, uidb64: str) -> User | None:
         # Django's link checks the password and last sign-in, not the account's state:
