@@ -749,7 +749,18 @@ def _append_locked(
         raise TusError(413, _("The body goes past Upload-Length."))
     checksum = checksum_parse(checksum_header) if checksum_header else None
     if content_length or session.length == 0:
-        session = _append(session, content_length, readinto, checksum, credential_check)
+        try:
+            session = _append(session, content_length, readinto, checksum, credential_check)
+        except TusError as error:
+            if (
+                error.status == 403
+                and not User.objects.filter(pk=actor.pk, is_active=True).exists()
+            ):
+                # Deactivated while the body arrived (the offboarding ended the token or
+                # the session): nobody can resume it, so nothing of it stays, not even
+                # its row holding a place in the folder until expiry.
+                upload_delete(session=session)
+            raise
     if session.offset == session.length:
         completed = upload_complete(actor=actor, session=session, completion_check=completion_check)
         return PatchResult(completed, completed=True)

@@ -87,8 +87,11 @@ def _credential_check(request: Request) -> tus.CredentialCheck:
     list, signed out everywhere, a new password, the identity provider's logout)."""
     token_id = request.auth.pk if isinstance(request.auth, PersonalAccessToken) else None
     user_session_id = sessions.serving_session()
+    person_id = signed_in_user(request).pk
 
     def check() -> str | None:
+        if not User.objects.filter(pk=person_id, is_active=True).exists():
+            return "account deactivated during upload"  # its token and sessions with it
         if token_id is not None and not tokens.token_still_usable(token_id):
             return "token revoked during upload"
         if user_session_id is not None and not sessions.session_is_open(user_session_id):
