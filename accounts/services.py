@@ -403,16 +403,31 @@ def team_create(*, actor: User, name: str, description: str = "") -> Team:
     return team
 
 
-def _team_member_inactive_refuse(*, actor: User, team: Team, user: User, role: str) -> NoReturn:
+def _team_member_set_refused(
+    *, actor: User, team: Team, user: User, role: str, reason: str, error: AccountRuleError
+) -> NoReturn:
+    """Record a refused team change (outside any transaction, so that it stays), then
+    raise ``error``."""
     audit.record(
         action=Action.ACCOUNTS_TEAM_MEMBER_SET,
         outcome=Outcome.DENIED,
         actor=actor,
         target_type="accounts.team",
         target_id=team.pk,
-        details={"team": team.name, "email": user.email, "role": role, "reason": "user_inactive"},
+        details={"team": team.name, "email": user.email, "role": role, "reason": reason},
     )
-    raise AccountRuleError(_("Deactivated accounts cannot join a team."))
+    raise error
+
+
+def _team_member_inactive_refuse(*, actor: User, team: Team, user: User, role: str) -> NoReturn:
+    _team_member_set_refused(
+        actor=actor,
+        team=team,
+        user=user,
+        role=role,
+        reason="user_inactive",
+        error=AccountRuleError(_("Deactivated accounts cannot join a team.")),
+    )
 
 
 def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMembership:
@@ -427,16 +442,15 @@ def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMe
     refusal = roles.team_membership_self_refusal(actor=actor, user=user, current=current, role=role)
     if refusal:
         # A site administrator joining a team would read its files: separation of duties.
-        audit.record(
-            action=Action.ACCOUNTS_TEAM_MEMBER_SET,
-            outcome=Outcome.DENIED,
+        _team_member_set_refused(
             actor=actor,
-            target_type="accounts.team",
-            target_id=team.pk,
-            details={"team": team.name, "email": user.email, "role": role, "reason": refusal},
-        )
-        raise AccountRuleError(
-            _("Nobody may give themselves a role or a team: ask another administrator.")
+            team=team,
+            user=user,
+            role=role,
+            reason=refusal,
+            error=AccountRuleError(
+                _("Nobody may give themselves a role or a team: ask another administrator.")
+            ),
         )
     with transaction.atomic():
         # The person's row locked: an auditor role approved at this instant waits, or
@@ -470,16 +484,15 @@ def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMe
         _team_member_inactive_refuse(actor=actor, team=team, user=user, role=role)
     if is_auditor:
         # A team member reads the team's patient files; an auditor reads none
-        # (ARCHITECTURE.md, invariant 4). Outside the transaction: the refusal stays.
-        audit.record(
-            action=Action.ACCOUNTS_TEAM_MEMBER_SET,
-            outcome=Outcome.DENIED,
+        # (ARCHITECTURE.md, invariant 4).
+        _team_member_set_refused(
             actor=actor,
-            target_type="accounts.team",
-            target_id=team.pk,
-            details={"team": team.name, "email": user.email, "role": role, "reason": "auditor"},
+            team=team,
+            user=user,
+            role=role,
+            reason="auditor",
+            error=AccountRuleError(roles.auditor_refusal_message(user), 409),
         )
-        raise AccountRuleError(roles.auditor_refusal_message(user), 409)
     return membership
 
 
