@@ -377,6 +377,28 @@ def tree_cpu_seconds(pid: int, *, reaped: bool = False) -> float:
     return _cpu_ticks(process_tree(pid), reaped=reaped) / os.sysconf("SC_CLK_TCK")
 
 
+PF_KTHREAD = 0x00200000  # include/linux/sched.h: the task is a kernel thread
+
+
+def kernel_threads_cpu_seconds() -> float:
+    """User + system CPU time of every kernel thread so far (kworkers writing dirty
+    pages back, ksoftirqd, the journal): work a server's writes cause that no process of
+    its own pays for. nginx's PUT leaves its pages to the flusher threads; a server that
+    starts writeback itself (``sync_file_range``) pays it in its own figure. Other work on
+    the machine lands here too: read it on a quiet machine only."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[6]) & PF_KTHREAD:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_ticks(pids: list[int], *, reaped: bool) -> int:
     ticks = 0
     for index, pid in enumerate(pids):

@@ -60,6 +60,7 @@ from bench_support import (
     django_setup,
     embedded_env,
     free_port,
+    kernel_threads_cpu_seconds,
     one_core_mb_per_s,
     peak_mib,
     process_tree,
@@ -403,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     node_runs: list[float] = []
     node_peak = 0.0
     cpu: dict[str, list[float]] = {}
+    kernel: dict[str, list[float]] = {}
     finalize_seconds, celery_peak = 0.0, 0.0
     try:
         env, token = django_prepare(work / "data", extra)
@@ -427,10 +429,12 @@ def main(argv: list[str] | None = None) -> int:
         if node is not None:
             tus_upload(node_port, {}, MIB, MIB, "warm-up.bin", "/files")
         cpu = {"nginx": [], "securedrive": [], "node": []}
+        kernel = {"nginx": [], "securedrive": [], "node": []}
         profiler = Profiler(gunicorn.workers()[0], args.py_spy) if args.py_spy else None
         for run in range(args.repeats):
             nginx_workers = process_tree(nginx.pid)
             before = cpu_seconds(nginx_workers)
+            kernel_before = kernel_threads_cpu_seconds()
             nginx_runs.append(nginx_put(nginx_port, size, f"put-{run}.bin", os.urandom(MIB)))
             # nginx answers before its bytes are on disk; SecureDrive fsyncs before it
             # moves the offset. The same durability for nginx: fsync the file after,
@@ -445,13 +449,16 @@ def main(argv: list[str] | None = None) -> int:
             fsync_cpu = thread_cpu_seconds() - fsync_cpu
             nginx_durable_runs.append(nginx_runs[-1] + time.perf_counter() - started)
             cpu["nginx"].append(cpu_seconds(nginx_workers) - before + fsync_cpu)
+            kernel["nginx"].append(kernel_threads_cpu_seconds() - kernel_before)
             (www / f"put-{run}.bin").unlink()
             web_workers = process_tree(gunicorn.process.pid)
             before = cpu_seconds(web_workers)
+            kernel_before = kernel_threads_cpu_seconds()
             seconds, sha256, _path = tus_upload(
                 gunicorn.port, bearer, size, args.patch_mib * MIB, f"tus-{run}.bin"
             )
             cpu["securedrive"].append(cpu_seconds(web_workers) - before)
+            kernel["securedrive"].append(kernel_threads_cpu_seconds() - kernel_before)
             version = FileVersion.objects.get(file__name=f"tus-{run}.bin")
             if version_sha256(version) != sha256 or version.size != size:
                 print("the uploaded version does not match what was sent", file=sys.stderr)
@@ -463,10 +470,12 @@ def main(argv: list[str] | None = None) -> int:
             tus_runs.append(seconds)
             if node is not None:
                 before = cpu_seconds([node.pid])
+                kernel_before = kernel_threads_cpu_seconds()
                 seconds, sha256, path = tus_upload(
                     node_port, {}, size, args.patch_mib * MIB, f"node-{run}.bin", "/files"
                 )
                 cpu["node"].append(cpu_seconds([node.pid]) - before)
+                kernel["node"].append(kernel_threads_cpu_seconds() - kernel_before)
                 stored = work / "node-files" / path.rsplit("/", 1)[1]
                 if file_sha256(stored) != sha256:
                     print("the Node reference stored something else", file=sys.stderr)
@@ -564,6 +573,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"target <= {CPU_TARGET_S_PER_GIB} server CPU s/GiB: {verdict} ({tus_cpu:.2f})")
     figures["cpu_target_s_per_gib"] = CPU_TARGET_S_PER_GIB
     figures["cpu_met"] = tus_cpu <= CPU_TARGET_S_PER_GIB
+    kernel_per_gib = {name: statistics.median(runs) / gib for name, runs in kernel.items() if runs}
+    print(
+        "kernel threads (writeback, softirq; the whole machine's, so read it on a quiet "
+        "one), CPU s/GiB during each server's runs: "
+        + ", ".join(f"{name} {value:.2f}" for name, value in kernel_per_gib.items())
+        + "; server + kernel threads: "
+        + ", ".join(
+            f"{name} {cpu_per_gib[name] + value:.2f}" for name, value in kernel_per_gib.items()
+        )
+    )
+    figures["kernel_threads_cpu_s_per_gib"] = {
+        name: round(value, 3) for name, value in kernel_per_gib.items()
+    }
     print(f"gunicorn worker peak RSS (VmHWM): {peak:.0f} MiB")
     if celery_peak:
         count = len(tus_runs)
