@@ -89,8 +89,8 @@ class Page:
     confirmation after a POST, an open dialog) says what the person does there first;
     ``shows``, what proves it is that page (a selector), where a redirect elsewhere (the
     session not as the page needs) would pass unnoticed. ``on_phone``: axe checks the page
-    on the phone too, where it is laid out differently (a table that scrolls in its own
-    region)."""
+    on the phone too, where it is laid out differently (a compact list, a table that
+    scrolls in its own region)."""
 
     name: str
     who: str
@@ -471,12 +471,13 @@ JOURNEYS: dict[str, list[Page]] = {
     ],
     "audit": [
         Page("audit questions", "auditor", "/audit/"),
-        Page("a file's history", "auditor", "/audit/file/?file={file}"),
+        Page("which file?", "auditor", "/audit/file/?file={file}"),
+        Page("a file's history", "auditor", "/audit/file/?item=file:{file}", on_phone=True),
         Page("who can read a file", "auditor", "/audit/file/access/?file={file}"),
         Page("a person's activity", "auditor", "/audit/person/?person={alice}"),
         Page("what went outside", "auditor", "/audit/outside/"),
         Page("failures", "auditor", "/audit/failures/"),
-        Page("events", "auditor", "/audit/explore/"),
+        Page("events", "auditor", "/audit/explore/", on_phone=True),
         Page("one event", "auditor", "/audit/events/{event}/"),
         Page("integrity", "auditor", "/audit/integrity/"),
         Page("alerts", "auditor", "/audit/alerts/"),
