@@ -98,8 +98,9 @@ def test_auditor_finds_who_downloaded_a_file_and_exports_it(
 def test_auditor_asks_who_accessed_a_file_from_a_phone(
     chromium: Any, live_server: Any, owner: User, tmp_path: Path
 ) -> None:
-    """At 390 px the question, the search and the answer fit the screen (the table
-    scrolls inside its own box), and each download says who, in words."""
+    """At 390 px the question, the search and the answer fit the screen, and each event
+    is compact: the sentence saying what happened first, who and when on one line, the
+    rest behind "Details" (each field stacked, an event took a screen's height)."""
     from files import services
     from tests.files_helpers import content_of, root_of, version_store
 
@@ -123,13 +124,26 @@ def test_auditor_asks_who_accessed_a_file_from_a_phone(
     tab.page.get_by_label("Part of its name or path (deleted items too)").fill("dupont")
     tab.page.get_by_role("button", name="Search").first.click()
     tab.page.get_by_role("link", name="Echo Dupont.pdf").click()
-    rows = tab.page.locator("#audit-rows tbody tr")
-    rows.first.wait_for()
-    assert "Alice Martin" in rows.first.inner_text()
+    event = tab.page.locator("#audit-rows-compact li").first
+    event.wait_for()
     # Measured once the stylesheets apply: the click waited for the page to arrive only.
     tab.page.wait_for_load_state("load")
     width = tab.page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390
+    sentence, who_when, *_rest = [line for line in event.inner_text().split("\n") if line]
+    assert sentence.startswith("Downloaded Echo Dupont.pdf · version 1"), sentence
+    assert who_when.startswith("Alice Martin · 20"), who_when
+    assert "3.0\u00a0kB" not in event.inner_text()  # a detail, behind the disclosure
+    box = event.bounding_box()
+    assert box is not None
+    assert box["height"] < 150, box
+    summary = event.locator("summary")
+    target = summary.bounding_box()
+    assert target is not None
+    assert target["height"] >= 24, target  # WCAG 2.5.8
+    summary.click()
+    expect(event.get_by_text("sent: 3.0\u00a0kB")).to_be_visible()
+    expect(tab.page.locator("#audit-rows")).to_be_hidden()  # the events are met once
     tab.screenshot("audit-question-file-390")
     assert tab.console_errors == []
     tab.page.context.close()

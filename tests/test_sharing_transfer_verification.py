@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.core import mail
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -30,7 +31,7 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from files.models import File
 from sharing.models import ShareLink, SharingPolicy, Transfer
-from sharing.services import link_access
+from sharing.services import link_access, transfers
 from tests.files_helpers import body_of, content_of, version_store
 from tests.helpers import client_signed_in, expiry_fields
 
@@ -118,6 +119,48 @@ def test_a_new_installation_asks_transfer_recipients_for_a_code_before_any_file(
     assert 'id="link-email-step"' in landing
     assert "irm-genou.dcm" not in landing
     assert forwarded.get(f"/s/{token}/files/{file.pk}/").status_code == 302
+
+
+def test_the_sender_is_told_before_and_after_sending_that_recipients_need_the_emailed_code(
+    owner: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The site requires the code (its default): Alice reads, before sending and once
+    sent, that each recipient types a code sent to their own address, so she can warn a
+    secretariat sharing a mailbox or a colleague abroad; in French as in English."""
+    client = client_signed_in(owner)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    created = client.post(
+        "/sharing/transfers/new/", {"subject": "Radio", "message": "", **expiry_fields(7)}
+    )
+    transfer = Transfer.objects.get(pk=created["Location"].rstrip("/").rsplit("/", 1)[-1])
+    assert transfer.folder is not None
+    version_store(actor=owner, folder=transfer.folder, name="radio.pdf", content=b"%PDF 1")
+    draft = client.get(f"/sharing/transfers/{transfer.pk}/").content.decode()
+    notice = draft[draft.index('id="transfer-code-notice"') :]
+    assert "un code envoyé à sa propre adresse e-mail" in notice[: notice.index("</div>")]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = client.post(
+            f"/sharing/transfers/{transfer.pk}/send/",
+            {"recipients": f"{RADIOLOGIST}\nsecretariat@cabinet.example"},
+            follow=True,
+        )
+    page = sent.content.decode()
+    assert "chacun tapera un code envoyé à sa propre adresse" in page
+    assert page.count("Un code envoyé à cette adresse lui est demandé avant tout") == 2
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    english = client.get(f"/sharing/transfers/{transfer.pk}/").content.decode()
+    assert english.count("Asked for a code sent to this address before downloading.") == 2
+
+    # A site that leaves the code to the sender: no notice of a requirement.
+    SharingPolicy.objects.filter(pk=1).update(transfer_email_verification_required=False)
+    other = transfers.transfer_create(
+        actor=owner, subject="Sans code", expires_at=transfer.expires_at
+    )
+    assert 'id="transfer-code-notice"' not in (
+        client.get(f"/sharing/transfers/{other.pk}/").content.decode()
+    )
 
 
 def test_the_send_form_and_the_api_ask_for_the_code_unless_the_sender_unticks_it(

@@ -50,6 +50,9 @@ class TransferSendForm(BootstrapFormMixin, forms.Form):
         label=_("Recipients must confirm their e-mail address with a code"),
         required=False,
         initial=True,
+        help_text=_(
+            "Before downloading, each recipient types a code e-mailed to their own address."
+        ),
     )
     # The e-mail goes out in the recipient's language, which only the sender knows.
     recipient_language = recipient_language_field()
@@ -66,6 +69,7 @@ class TransferSendForm(BootstrapFormMixin, forms.Form):
             field.initial = True
             field.disabled = True
             field.help_text = _("Required by the sharing policy.")
+        self.verification_required = verification_required
 
 
 class TransferPickForm(BootstrapFormMixin, forms.Form):

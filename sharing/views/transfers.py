@@ -228,15 +228,22 @@ def transfer_send(request: HttpRequest, transfer_id: int) -> HttpResponse:
         return _transfer_page(
             request, transfer, status=rule.status_code, error=str(rule), send_form=form
         )
-    messages.success(
-        request,
-        ngettext(
-            "“%(subject)s” sent: %(count)d recipient was e-mailed their link.",
-            "“%(subject)s” sent: %(count)d recipients were e-mailed their link.",
+    done = ngettext(
+        "“%(subject)s” sent: %(count)d recipient was e-mailed their link.",
+        "“%(subject)s” sent: %(count)d recipients were e-mailed their link.",
+        len(sent),
+    ) % {"count": len(sent), "subject": transfer.subject}
+    if any(item.link.email_verification for item in sent):
+        # Said to the sender, who can still warn a recipient who shares a mailbox or
+        # cannot read their e-mail (abroad, on call): without the code, no file.
+        done = f"{done} " + ngettext(
+            "Before downloading, they will type a code sent to their address: "
+            "warn them if they may not be able to read it.",
+            "Before downloading, each will type a code sent to their own address: "
+            "warn anyone who may not be able to read it.",
             len(sent),
         )
-        % {"count": len(sent), "subject": transfer.subject},
-    )
+    messages.success(request, done)
     return redirect("sharing:transfer", transfer_id=transfer.pk)
 
 
