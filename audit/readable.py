@@ -341,7 +341,14 @@ def _readable(
     what = _text(details, "name")
     if kind == "transfer":
         transfer = transfers.get(identifier)
-        what = what or (_("transfer “%(name)s”") % {"name": transfer.name} if transfer else "")
+        # The transfer's own actions say "a transfer" already ("sent a transfer
+        # “Scanner”"); the others (a file added through it) need the word.
+        named = (
+            _("“%(name)s”")
+            if event.action.startswith("sharing.transfer.")
+            else _("transfer “%(name)s”")
+        )
+        what = what or (named % {"name": transfer.name} if transfer else "")
     elif item is not None:
         what = what or item.name
     link = links.get(_link_of(event))

@@ -311,6 +311,8 @@ def test_a_transfer_sent_is_in_the_files_history_and_its_size_is_not_bytes_sent(
     assert [(row.who, row.recipient, row.bytes_sent) for row in sent] == [
         ("Alice Martin", RECIPIENT, None)
     ]
+    # "sent a transfer “…”", not "sent a transfer transfer “…”"
+    assert [row.what for row in sent] == [f"“{transfer.subject}”"]
     opened = [row for row in rows if row.event.action == Action.SHARING_LINK_ACCESS]
     assert [(row.who, row.ip_address) for row in opened] == [(RECIPIENT, "198.51.100.9")]
     export = client_signed_in(auditor).get("/audit/export.csv", {"item": f"file:{echo.pk}"})
