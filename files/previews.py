@@ -279,6 +279,7 @@ class TextPreview:
     text: str
     rows: list[list[str]] | None  # a CSV's cells, when it parses as one
     truncated: bool
+    header: bool = False  # the first row names the columns (read as headers)
 
 
 def text_decode(data: bytes, *, cut: bool = False) -> str:
@@ -319,6 +320,20 @@ def version_text_preview(version: FileVersion, name: str) -> TextPreview:
     is_csv = _base_type(version.content_type) in ("text/csv", "application/csv") or (
         name.lower().endswith((".csv", ".tsv"))
     )
+    rows = _csv_rows(text) if is_csv else None
     return TextPreview(
-        text=text, rows=_csv_rows(text) if is_csv else None, truncated=version.size > limit
+        text=text,
+        rows=rows,
+        truncated=version.size > limit,
+        header=rows is not None and len(rows) > 1 and csv_has_header(text),
     )
+
+
+def csv_has_header(text: str) -> bool:
+    """Whether the first row looks like column names (the standard library's guess:
+    its cells differ in type or length from the columns below), so that a screen
+    reader announces each cell with its column's name."""
+    try:
+        return csv.Sniffer().has_header(text[:8192])
+    except csv.Error:
+        return False

@@ -236,6 +236,10 @@ def test_text_and_csv_are_escaped_and_audited_as_viewed(owner: User, samples: Sa
     assert b"<b>stable" not in text.content
     table = browser.get(reverse("files:preview", args=[samples.csv.file_id]))
     assert b"<td>&lt;b&gt;80&lt;/b&gt;</td>" in table.content
+    # The first row names the columns: read as headers, so that a screen reader says
+    # "pouls, 72" rather than "72".
+    assert b'<th scope="col">date</th><th scope="col">pouls</th>' in table.content
+    assert b"<td>date</td>" not in table.content
     assert len(views_of(samples.text)) == 1
     assert len(views_of(samples.csv)) == 1
 
@@ -422,3 +426,11 @@ def test_the_file_page_names_each_version_s_type_in_words(owner: User, samples: 
     cell = re.search(r'<td class="small" data-label="Type" title="([^"]*)">([^<]*)</td>', page)
     assert cell is not None, page
     assert (cell.group(1), cell.group(2)) == ("application/pdf", "Document PDF")
+
+
+def test_a_csv_of_numbers_only_keeps_its_first_row_as_data() -> None:
+    """No header row invented: a first row like the others stays a row of cells."""
+    from files.previews import csv_has_header
+
+    assert not csv_has_header("72;120\n80;118\n76;121\n")
+    assert csv_has_header("pouls;tension\n72;120\n80;118\n")
