@@ -294,3 +294,29 @@ def test_a_reactivation_that_would_send_the_link_is_refused_before_anything_chan
     owner.refresh_from_db()
     assert not owner.is_active
     assert links_to(MALLORY) == []
+
+
+def test_an_approval_serves_only_its_asker_and_only_the_address_it_was_given_for(
+    site_admin: User, owner: User
+) -> None:
+    rita = user_create("rita.second@hopital.example", full_name="Rita Second", is_site_admin=True)
+    move_address_through_own_token(site_admin, owner)
+    approval = approvals.approval_request(
+        actor=site_admin, user=owner, kind=approvals.CredentialKind.SETUP_LINK
+    )
+    approvals.approval_decide(actor=rita, approval_id=approval.pk, approve=True)
+    mail.outbox.clear()
+    # Rita approved Sam's request: that lets Sam send the link, not her.
+    assert setup_link_post(rita, owner).status_code == 409
+    # The address moves again (the directory, Sam's token): the approval no longer fits.
+    _token, raw = directory_token_create(actor=site_admin, name="HR")
+    other = "other@attacker.example"
+    moved = scim_patch(
+        raw,
+        owner,
+        [{"op": "replace", "path": "emails", "value": [{"value": other, "primary": True}]}],
+    )
+    assert moved.status_code == 200, moved.content
+    assert setup_link_post(site_admin, owner).status_code == 409
+    assert links_to(MALLORY) == []
+    assert links_to(other) == []
