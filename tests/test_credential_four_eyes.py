@@ -120,9 +120,15 @@ def test_an_administrator_alone_cannot_move_an_address_and_send_himself_the_key(
 
 
 def test_the_token_creator_is_named_with_the_directory_when_an_address_moves(
-    site_admin: User, owner: User
+    site_admin: User, owner: User, django_capture_on_commit_callbacks: Any
 ) -> None:
-    move_address_through_own_token(site_admin, owner)
+    former = owner.email
+    with django_capture_on_commit_callbacks(execute=True):
+        move_address_through_own_token(site_admin, owner)
+    [notice] = [message for message in mail.outbox if message.to == [former]]
+    assert "The directory's token was created by Sam Admin <sam.admin@hopital.example>." in (
+        notice.body
+    )
     [moved] = AuditEvent.objects.filter(
         action=Action.DIRECTORY_USER_UPDATE,
         target_id=str(owner.pk),
