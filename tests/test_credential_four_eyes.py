@@ -17,6 +17,7 @@ Rita, a second site administrator; Mallory's mailbox, which Sam holds.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import re
 from typing import Any
@@ -326,3 +327,33 @@ def test_an_approval_serves_only_its_asker_and_only_the_address_it_was_given_for
     assert setup_link_post(site_admin, owner).status_code == 409
     assert links_to(MALLORY) == []
     assert links_to(other) == []
+
+
+def test_an_address_moved_before_the_upgrade_is_under_the_rule_too(
+    site_admin: User, owner: User
+) -> None:
+    """The migration reads the directory's address changes of the last days from the
+    audit log: an attack begun before the upgrade does not finish after it."""
+    from django.apps import apps
+
+    backfill = importlib.import_module(
+        "accounts.migrations.0008_credential_approval_four_eyes"
+    ).address_changes_backfill
+    move_address_through_own_token(site_admin, owner)
+    User.objects.filter(pk=owner.pk).update(
+        email_changed_at=None,
+        email_changed_by="",
+        email_previous="",
+        email_changed_token_creator=None,
+    )
+    assert setup_link_post(site_admin, owner).status_code == 302  # as before the rule
+    owner.set_unusable_password()
+    owner.save(update_fields=["password"])
+
+    backfill(apps, None)
+
+    owner.refresh_from_db()
+    assert owner.email_previous == "alice.martin@hopital.example"
+    assert owner.email_changed_token_creator == site_admin
+    assert owner.email_changed_by.startswith("directory “Entra ID”")
+    assert setup_link_post(site_admin, owner).status_code == 409
