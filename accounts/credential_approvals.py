@@ -48,7 +48,10 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from accounts.errors import AccountRuleError
-from accounts.models import CredentialApproval, CredentialKind, User
+from accounts.models import CredentialApproval, User
+
+# Re-exported: the callers (services, sso, views) name the kinds of key from here.
+from accounts.models import CredentialKind as CredentialKind
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
@@ -59,8 +62,6 @@ REQUEST_LIFETIME = dt.timedelta(days=3)
 APPROVAL_LIFETIME = dt.timedelta(hours=24)
 
 ADDRESS_CHANGED = "address changed by someone else"
-
-__all__ = ["CredentialKind"]
 
 
 class ApprovalNeeded(AccountRuleError):
