@@ -35,6 +35,16 @@ class RoleDecisionForm(BootstrapFormMixin, forms.Form):
     )
 
 
+class CredentialDecisionForm(BootstrapFormMixin, forms.Form):
+    confirm = forms.BooleanField(
+        label=_(
+            "I have checked with the person, other than by e-mail (in person, by phone on a "
+            "number I already had), that the new address is theirs"
+        ),
+        required=True,
+    )
+
+
 class SuccessorChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
     """“Claire Martin — claire@… · manager of Cardiologie”: names and roles, so the
     admin picks a person, not an address."""

@@ -78,6 +78,25 @@ class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-m
         _("signs in only through an identity provider"), default=False
     )
 
+    # When someone other than the person changed the account's e-mail address (the
+    # directory through SCIM; an administrator), by whom in words, and the address it
+    # replaced: for CREDENTIAL_APPROVAL_DAYS after, a key to the account (a set-up link,
+    # a link to the identity provider) needs a second administrator
+    # (accounts/credential_approvals.py).
+    email_changed_at = models.DateTimeField(_("e-mail address changed at"), null=True, blank=True)
+    email_changed_by = models.CharField(_("e-mail address changed by"), max_length=300, blank=True)
+    email_previous = models.EmailField(_("previous e-mail address"), blank=True)
+    # When the directory did it: the administrator who created its token (who could
+    # have sent the request himself).
+    email_changed_token_creator = models.ForeignKey(
+        "self",
+        verbose_name=_("directory token created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
     # The language of the pages this person last used (recorded by
     # accounts.middleware.UserLanguageMiddleware): e-mails to them go out in it.
     language = models.CharField(_("language"), max_length=8, blank=True)
@@ -324,6 +343,57 @@ class RoleProposal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} for {self.subject_id}"
+
+    def is_pending(self, now: dt.datetime | None = None) -> bool:
+        return self.decided_at is None and self.expires_at > (now or timezone.now())
+
+
+class CredentialKind(models.TextChoices):
+    """The keys to an account an administrator can have e-mailed to its address."""
+
+    SETUP_LINK = "setup_link", _("a set-up link (choose a password)")
+    PROVIDER_LINK = "provider_link", _("a link to an identity provider")
+
+
+class CredentialApproval(models.Model):
+    """Four eyes before a key to an account goes to an address someone else changed
+    recently (accounts/credential_approvals.py): one administrator asks, a second one
+    approves or refuses; the approval lets the asker send that key once, to that
+    address, before it expires. The rows stay as the record (the audit log has each
+    step too)."""
+
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credential_approvals"
+    )
+    kind = models.CharField(max_length=16, choices=CredentialKind.choices)
+    provider = models.CharField(max_length=64, blank=True)  # its slug, for a provider link
+    # The address the key would go to, as the approver saw it: another change voids it.
+    email = models.EmailField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    # Until then a pending request may be decided; once approved, until then it is used.
+    expires_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    approved = models.BooleanField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subject", "kind", "provider"],
+                condition=models.Q(decided_at__isnull=True),
+                name="credential_approval_one_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.subject_id}"
 
     def is_pending(self, now: dt.datetime | None = None) -> bool:
         return self.decided_at is None and self.expires_at > (now or timezone.now())

@@ -73,10 +73,16 @@ def _change_described(event: AuditEvent) -> str:
             remaining,
         ) % {"count": remaining}
     if event.action == Action.DIRECTORY_USER_UPDATE:
-        return _(
+        said = _(
             "The organisation's directory (%(directory)s) changed your account's e-mail "
             "address to %(email)s. Set-up links and these notices now go there."
         ) % {"directory": event.actor_label, "email": event.details.get("email", "")}
+        creator = details.get("token_created_by")
+        if creator:
+            # The administrator who could have sent the change himself: the person knows
+            # whom to ask, and whom to report.
+            said += " " + _("The directory's token was created by %(admin)s.") % {"admin": creator}
+        return said
     return _("A new password was set.")
 
 

@@ -19,7 +19,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django_otp import devices_for_user
 
-from accounts import security_notices, sessions
+from accounts import credential_approvals, security_notices, sessions
 from accounts.errors import AccountRuleError
 from accounts.models import (
     AccountPolicy,
@@ -257,6 +257,14 @@ def setup_link_send(*, actor: User, user: User) -> dt.datetime:
             # factor, conditional access and offboarding): a link to it is what they need.
             refusal = SETUP_LINK_PROVIDER_ONLY
         if not refusal:
+            # Four eyes when someone else changed the address lately (the directory, an
+            # administrator): the link would go wherever they pointed it.
+            gate = credential_approvals.credential_gate(
+                actor=actor, user=locked, kind=credential_approvals.CredentialKind.SETUP_LINK
+            )
+            refusal = gate.refusal
+        if not refusal:
+            credential_approvals.approval_use(actor=actor, user=locked, gate=gate)
             setup_link_revoke_pending(user=locked)
             locked.setup_link_sent_at = timezone.now()
             locked.setup_link_sent_by = actor
@@ -275,6 +283,13 @@ def setup_link_send(*, actor: User, user: User) -> dt.datetime:
             # Sent from the web process after commit, never through the broker: Celery
             # messages must not carry secrets, and this e-mail carries the token.
             transaction.on_commit(lambda: _setup_link_mail(locked, actor, url, expires_at))
+    if refusal == credential_approvals.ADDRESS_CHANGED:
+        credential_approvals.credential_refusal_raise(
+            action=Action.ACCOUNTS_SETUP_LINK_SEND,
+            actor=actor,
+            user=user,
+            kind=credential_approvals.CredentialKind.SETUP_LINK,
+        )
     if refusal:
         # Outside the transaction, so that the refusal stays in the log.
         _setup_link_refusal_raise(actor=actor, user=user, reason=refusal)

@@ -1,6 +1,15 @@
 from django.urls import path
 
-from accounts.views import admin, auth, invitation, mfa, reauth, sessions, tokens
+from accounts.views import (
+    admin,
+    auth,
+    credential_approvals,
+    invitation,
+    mfa,
+    reauth,
+    sessions,
+    tokens,
+)
 
 app_name = "accounts"
 
@@ -61,6 +70,21 @@ urlpatterns = [
         "admin/users/<int:user_id>/setup-link/",
         admin.user_setup_link_send,
         name="admin_user_setup_link_send",
+    ),
+    path(
+        "admin/users/<int:user_id>/credential-approval/",
+        credential_approvals.approval_request,
+        name="admin_user_credential_approval_request",
+    ),
+    path(
+        "admin/credential-approvals/",
+        credential_approvals.approval_list,
+        name="admin_credential_approvals",
+    ),
+    path(
+        "admin/credential-approvals/<int:approval_id>/decide/",
+        credential_approvals.approval_decide,
+        name="admin_credential_approval_decide",
     ),
     path("admin/invitations/", admin.invitation_list, name="admin_invitations"),
     path(

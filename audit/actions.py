@@ -130,7 +130,7 @@ class Action(enum.StrEnum):
         "accounts.setup_link.send",
         _("sent a one-time set-up link"),
         Category.ADMIN,
-        ("email",),
+        ("email", "name", "former_email", "address_changed_by", "token_created_by"),
     )
     ACCOUNTS_FIRST_ADMIN_CREATE = (
         "accounts.first_admin.create",
@@ -439,6 +439,31 @@ class Action(enum.StrEnum):
         Category.ADMIN,
         ("email",),
     )
+    # Four eyes before a key to an account goes to an address someone else changed.
+    ACCOUNTS_CREDENTIAL_APPROVAL_REQUEST = (
+        "accounts.credential_approval.request",
+        _("asked a second administrator to approve a sign-in link"),
+        Category.ADMIN,
+        ("email", "name", "former_email", "address_changed_by", "token_created_by", "requested_by"),
+    )
+    ACCOUNTS_CREDENTIAL_APPROVAL_APPROVE = (
+        "accounts.credential_approval.approve",
+        _("approved a sign-in link asked by another administrator"),
+        Category.ADMIN,
+        ("email", "name", "former_email", "address_changed_by", "token_created_by", "requested_by"),
+    )
+    ACCOUNTS_CREDENTIAL_APPROVAL_REFUSE = (
+        "accounts.credential_approval.refuse",
+        _("refused a sign-in link asked by another administrator"),
+        Category.ADMIN,
+        ("email", "name", "former_email", "address_changed_by", "token_created_by", "requested_by"),
+    )
+    ACCOUNTS_CREDENTIAL_APPROVAL_USE = (
+        "accounts.credential_approval.use",
+        _("sent a sign-in link approved by a second administrator"),
+        Category.ADMIN,
+        ("email", "name", "approved_by"),
+    )
     SHARING_TRANSFER_FILES_ADD = (
         "sharing.transfer.files_add",
         _("added files to a transfer"),
@@ -612,7 +637,7 @@ class Action(enum.StrEnum):
         "directory.user.update",
         _("updated an account from the directory"),
         Category.ADMIN,
-        ("email", "changes"),
+        ("email", "changes", "token_created_by"),
     )
     DIRECTORY_USER_DELETE = (
         "directory.user.delete",
@@ -725,7 +750,7 @@ class Action(enum.StrEnum):
         "sso.account_link.send",
         _("sent a link to the identity provider to an existing account"),
         Category.ADMIN,
-        ("email",),
+        ("email", "name", "former_email", "address_changed_by", "token_created_by"),
     )
     SSO_ACCOUNT_LINK_REFUSE = (
         "sso.account_link.refuse",

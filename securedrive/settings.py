@@ -229,6 +229,20 @@ AXES_USERNAME_CALLABLE = "accounts.lockout.attempted_username"
 
 # Lifetime of the one-time set-up link printed for the first administrator.
 PASSWORD_RESET_TIMEOUT = 24 * 3600
+# Four eyes on a key to an account whose address someone else changed (the directory,
+# an administrator): for this many days after, a set-up link or a link to the identity
+# provider needs a second site administrator's approval (accounts/credential_approvals.py).
+# A rogue administrator could otherwise move a clinician's address to his own mailbox
+# and send himself the link. At least 1: there is no switch to turn the rule off.
+CREDENTIAL_APPROVAL_DAYS = env.int("SECUREDRIVE_CREDENTIAL_APPROVAL_DAYS", default=14)
+if CREDENTIAL_APPROVAL_DAYS < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "SECUREDRIVE_CREDENTIAL_APPROVAL_DAYS must be at least 1 (days after someone else "
+        "changed an account's address during which its sign-in links need a second "
+        "administrator)."
+    )
 
 # --- Sessions and cookies ------------------------------------------------------------
 # Embedded mode serves plain HTTP on loopback, where a Secure cookie would never be sent

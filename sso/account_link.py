@@ -29,6 +29,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts import credential_approvals
 from accounts.errors import AccountRuleError
 from accounts.invitations import TOKEN_BYTES, token_hash
 from accounts.models import AccountPolicy, User
@@ -67,33 +68,60 @@ def account_link_send(*, actor: User, user: User, provider: Provider) -> Account
         )
     token = secrets.token_urlsafe(TOKEN_BYTES)
     policy = AccountPolicy.current()
+    kind = credential_approvals.CredentialKind.PROVIDER_LINK
     with transaction.atomic():
-        AccountLinkRequest.objects.filter(
-            user=user, used_at__isnull=True, revoked_at__isnull=True
-        ).update(revoked_at=timezone.now())
-        link_request = AccountLinkRequest.objects.create(
-            user=user,
-            provider=provider.slug,
-            token_hash=token_hash(token),
-            requested_by=actor,
-            expires_at=timezone.now() + dt.timedelta(hours=policy.invitation_valid_hours),
+        # Four eyes when someone else changed the address lately: whoever holds the
+        # mailbox links their own provider identity to the account.
+        locked = User.objects.select_for_update(no_key=True).get(pk=user.pk)
+        gate = credential_approvals.credential_gate(
+            actor=actor, user=locked, kind=kind, provider=provider.slug
         )
-        audit.record(
+        if not gate.refusal:
+            credential_approvals.approval_use(actor=actor, user=locked, gate=gate)
+            link_request = _link_request_create(
+                actor=actor, user=locked, provider=provider, token=token, policy=policy
+            )
+    if gate.refusal:
+        credential_approvals.credential_refusal_raise(
             action=Action.SSO_ACCOUNT_LINK_SEND,
             actor=actor,
-            target_type="accounts.user",
-            target_id=user.pk,
-            details={
-                "provider": provider.slug,
-                "email": user.email,
-                "expires_at": link_request.expires_at.isoformat(),
-            },
+            user=user,
+            kind=kind,
+            provider=provider.slug,
         )
-        url = account_link_url(token)
-        # Sent from the web process after commit, never through the broker: Celery
-        # messages must not carry secrets, and this e-mail carries the token.
-        transaction.on_commit(lambda: _account_link_mail(link_request, provider, url))
-    return AccountLinkSent(request=link_request, url=url)
+    return AccountLinkSent(request=link_request, url=account_link_url(token))
+
+
+def _link_request_create(
+    *, actor: User, user: User, provider: Provider, token: str, policy: AccountPolicy
+) -> AccountLinkRequest:
+    """The new link, recorded and mailed after commit (in the caller's transaction)."""
+    AccountLinkRequest.objects.filter(
+        user=user, used_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=timezone.now())
+    link_request = AccountLinkRequest.objects.create(
+        user=user,
+        provider=provider.slug,
+        token_hash=token_hash(token),
+        requested_by=actor,
+        expires_at=timezone.now() + dt.timedelta(hours=policy.invitation_valid_hours),
+    )
+    audit.record(
+        action=Action.SSO_ACCOUNT_LINK_SEND,
+        actor=actor,
+        target_type="accounts.user",
+        target_id=user.pk,
+        details={
+            "provider": provider.slug,
+            "email": user.email,
+            "expires_at": link_request.expires_at.isoformat(),
+        },
+    )
+    url = account_link_url(token)
+    # Sent from the web process after commit, never through the broker: Celery
+    # messages must not carry secrets, and this e-mail carries the token.
+    transaction.on_commit(lambda: _account_link_mail(link_request, provider, url))
+    return link_request
 
 
 def _account_link_mail(link_request: AccountLinkRequest, provider: Provider, url: str) -> None:

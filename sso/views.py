@@ -30,11 +30,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp import login as otp_login
 from joserfc.errors import JoseError
 
-from accounts import invitations, mfa, reauth, sessions
+from accounts import credential_approvals, invitations, mfa, reauth, sessions
 from accounts.errors import AccountRuleError
 from accounts.invitations import token_hash
 from accounts.models import User
 from accounts.permissions import signed_in_user, site_admin_required
+from accounts.views.credential_approvals import approval_needed_page
 from audit import refusals
 from audit.context import client_ip
 from core.confirm import confirmation_page, confirmed
@@ -539,6 +540,8 @@ def account_link_send(request: HttpRequest, user_id: int) -> HttpResponse:
         account_link.account_link_send(
             actor=signed_in_user(request), user=subject, provider=provider
         )
+    except credential_approvals.ApprovalNeeded as error:
+        return approval_needed_page(request, subject, error)
     except AccountRuleError as error:
         refusals.rule_refusal_record(request, error)
         messages.error(request, str(error))

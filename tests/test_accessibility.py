@@ -30,7 +30,7 @@ from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
 from pydicom.uid import ExplicitVRLittleEndian
 
-from accounts import invitations, offboarding, tokens
+from accounts import credential_approvals, invitations, offboarding, tokens
 from accounts.models import OffboardingReport, Team, User
 from accounts.reauth import PROOF_SESSION_KEY, SIGN_IN_SESSION_KEY
 from audit.models import AuditEvent
@@ -445,6 +445,13 @@ JOURNEYS: dict[str, list[Page]] = {
             invitation_to_no_address_sent,
         ),
         Page("role approvals", "admin", "/accounts/admin/role-approvals/"),
+        Page("link approvals", "admin", "/accounts/admin/credential-approvals/"),
+        Page(
+            "person whose address the directory changed",
+            "admin",
+            "/accounts/admin/users/{ines}/",
+            shows="#credential-approval-rule",
+        ),
         Page("account policy", "admin", "/accounts/admin/policy/"),
         Page("access review", "admin", "/accounts/admin/access-review/"),
         Page(
@@ -742,9 +749,24 @@ def administration_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
     directory_token_create(actor=admin, name="Annuaire de l\u2019hôpital")
     noor = provider_only_person("noor.provider@hopital.example", "Dr Noor Haddad")
     offboarding.user_deactivate(actor=None, user=noor, successor=None, actor_label="test")
+    # Inès's address was moved by the directory: Rita asked for a set-up link, which
+    # awaits a second administrator (accounts/credential_approvals.py).
+    ines = user_create(
+        "ines.moved@ailleurs.example",
+        full_name="Dr Inès Laurent",
+        email_changed_at=timezone.now(),
+        email_changed_by="directory “Annuaire” (sdscim_abcdef…)",
+        email_changed_token_creator=admin,
+        email_previous="ines.laurent@hopital.example",
+    )
+    rita = user_create("rita.second@hopital.example", full_name="Rita Second", is_site_admin=True)
+    credential_approvals.approval_request(
+        actor=rita, user=ines, kind=credential_approvals.CredentialKind.SETUP_LINK
+    )
     return {
         "leo_report": OffboardingReport.objects.get(user_id=world["leo"]).pk,
         "noor": noor.pk,
+        "ines": ines.pk,
     }
 
 

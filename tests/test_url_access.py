@@ -166,6 +166,7 @@ def alices(owner: User, team: Team, site_admin: User, folder_backend: Any) -> di
         "person_id": user_create("leo.leaver@hopital.example", is_active=False).pk,
         "invitation_id": invitation.pk,
         "proposal_id": proposal.pk,
+        "approval_id": 1,  # none: refused with a message, for an administrator too
         "review_id": (review := access_review_with_one_item(team)).pk,
         "item_id": review.items.get().pk,
         "report_id": OffboardingReport.objects.create(

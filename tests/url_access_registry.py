@@ -128,6 +128,10 @@ COVERED: dict[str, frozenset[str]] = {
             "accounts:admin_user_departure_cancel",
             "accounts:admin_user_reactivate",
             "accounts:admin_user_setup_link_send",
+            # Four eyes on a key to an account (tests/test_credential_four_eyes.py).
+            "accounts:admin_user_credential_approval_request",
+            "accounts:admin_credential_approvals",
+            "accounts:admin_credential_approval_decide",
             "sso:account_link_send",
             "accounts:admin_offboarding_report",
             "directory:tokens",

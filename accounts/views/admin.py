@@ -18,7 +18,15 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts import invitations, offboarding, reauth, roles, selectors, services
+from accounts import (
+    credential_approvals,
+    invitations,
+    offboarding,
+    reauth,
+    roles,
+    selectors,
+    services,
+)
 from accounts.errors import AccountRuleError
 from accounts.forms_admin import (
     DeactivationForm,
@@ -40,7 +48,9 @@ from accounts.models import (
 )
 from accounts.offboarding_report import plan_in_words
 from accounts.permissions import role_approver_required, signed_in_user, site_admin_required
+from accounts.views.credential_approvals import approval_needed_page
 from audit import refusals
+from audit.actions import Action
 from core.confirm import confirmation_page, confirmed
 
 
@@ -132,6 +142,10 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         "has_mfa": selectors.user_has_mfa(subject),
         "offboarding_reports": subject.offboarding_reports.all(),
         "setup_link_until": services.setup_link_pending_until(subject),
+        # Four eyes on the keys to the account (accounts/credential_approvals.py).
+        "approval_needed_until": credential_approvals.approval_needed_until(subject),
+        "address_changed_by": credential_approvals.address_changed_by_words(subject),
+        "credential_approvals": credential_approvals.approvals_of(subject),
         "provider_sign_in_only": provider_only,
         "setup_link_may_send": subject.is_active
         and not subject.has_usable_password()
@@ -315,6 +329,16 @@ def user_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
             services.setup_link_provider_only_check(actor=signed_in_user(request), user=subject)
         except AccountRuleError as error:
             return _setup_link_refused(request, subject, error)
+        try:
+            # Before anything changes: the link would go to an address someone else set.
+            credential_approvals.credential_gate_check(
+                action=Action.ACCOUNTS_SETUP_LINK_SEND,
+                actor=signed_in_user(request),
+                user=subject,
+                kind=credential_approvals.CredentialKind.SETUP_LINK,
+            )
+        except credential_approvals.ApprovalNeeded as error:
+            return approval_needed_page(request, subject, error)
     provider_only = services.signs_in_through_provider_only(subject)
     if not confirmed(request):
         name, email = subject.get_full_name(), subject.email
@@ -415,6 +439,8 @@ def user_setup_link_send(request: HttpRequest, user_id: int) -> HttpResponse:
         return _setup_link_refused(request, subject, error)
     try:
         services.setup_link_send(actor=signed_in_user(request), user=subject)
+    except credential_approvals.ApprovalNeeded as error:
+        return approval_needed_page(request, subject, error)
     except AccountRuleError as error:
         refusals.rule_refusal_record(request, error)
         messages.error(request, str(error))

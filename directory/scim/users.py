@@ -462,8 +462,26 @@ def _user_apply(*, token: DirectoryToken, user: User, wanted: _Wanted, active: b
                 "administrator or an auditor: do it in SecureDrive",
                 "mutability",
             )
+        token_creator = user_label(token.created_by)
+        fields = ["email", "full_name"]
+        if "email" in changes:
+            # A key to the account (a set-up link, a link to the identity provider) would
+            # now go where the directory pointed it: for a while, only with a second
+            # administrator's approval (accounts/credential_approvals.py). The token's
+            # creator is named with it: with his own token, he could move the address to
+            # his mailbox.
+            locked.email_changed_at = timezone.now()
+            locked.email_changed_by = label
+            locked.email_changed_token_creator = token.created_by
+            locked.email_previous = changes["email"]["before"]
+            fields += [
+                "email_changed_at",
+                "email_changed_by",
+                "email_changed_token_creator",
+                "email_previous",
+            ]
         locked.email, locked.full_name = wanted.email, wanted.full_name
-        locked.save(update_fields=["email", "full_name"])
+        locked.save(update_fields=fields)
         account.user_name, account.external_id = wanted.user_name, wanted.external_id
         account.name, account.emails = wanted.name, wanted.emails
         account.updated_at = timezone.now()
@@ -477,7 +495,11 @@ def _user_apply(*, token: DirectoryToken, user: User, wanted: _Wanted, active: b
                 actor_label=label,
                 target_type="accounts.user",
                 target_id=locked.pk,
-                details={"email": locked.email, "changes": changes},
+                details={
+                    "email": locked.email,
+                    "changes": changes,
+                    **({"token_created_by": token_creator} if "email" in changes else {}),
+                },
             )
             if "email" in changes:
                 # Set-up links and notices follow the address: the former one is told.
