@@ -36,7 +36,31 @@ def person_profile(person: User) -> dict[str, Any]:
         "last_login": person.last_login.isoformat() if person.last_login else None,
         "deactivated_at": person.deactivated_at.isoformat() if person.deactivated_at else None,
         "teams": [{"team": membership.team.name, "role": membership.role} for membership in teams],
+        # An address someone else changed (the directory, an administrator), and the
+        # four-eyes requests it caused: data about her that she may ask to see.
+        "email_previous": person.email_previous or None,
+        "email_changed_at": person.email_changed_at.isoformat()
+        if person.email_changed_at
+        else None,
+        "email_changed_by": person.email_changed_by or None,
+        "link_approvals": [
+            {
+                "kind": approval.kind,
+                "to_address": approval.email,
+                "requested_at": approval.requested_at.isoformat(),
+                "requested_by": _email_of(approval.requested_by),
+                "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
+                "decided_by": _email_of(approval.decided_by),
+                "approved": approval.approved,
+                "used_at": approval.used_at.isoformat() if approval.used_at else None,
+            }
+            for approval in person.credential_approvals.select_related("requested_by", "decided_by")
+        ],
     }
+
+
+def _email_of(user: User | None) -> str | None:
+    return user.email if user is not None else None
 
 
 def person_files(person: User) -> QuerySet[File]:

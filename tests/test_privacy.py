@@ -370,3 +370,37 @@ def test_a_directory_request_refused_about_a_person_is_in_their_export_and_no_on
     assert len(refused) == 1, "the refusal about Tom is missing from his export"
     assert teammate.email in refused[0]["details"]["user"]
     assert owner.email not in archive.read("about_you.jsonl").decode()
+
+
+def test_the_export_tells_a_person_her_address_was_moved_and_what_was_asked_about_it(
+    owner: User, site_admin: User
+) -> None:
+    """An address someone else changed, and the second administrator's approval it
+    called for, are data about her: her export names the former address and who
+    asked, approved and used the link."""
+    from accounts.models import CredentialApproval, CredentialKind
+
+    moved_at = timezone.now() - dt.timedelta(days=2)
+    owner.email_previous = "alice.old@hopital.example"
+    owner.email_changed_at = moved_at
+    owner.email_changed_by = "the directory “Entra ID”"
+    owner.save(update_fields=["email_previous", "email_changed_at", "email_changed_by"])
+    CredentialApproval.objects.create(
+        subject=owner,
+        kind=CredentialKind.SETUP_LINK,
+        email=owner.email,
+        requested_by=site_admin,
+        expires_at=timezone.now() + dt.timedelta(days=1),
+    )
+
+    profile = json.loads(
+        archive_of(client_signed_in(owner).get("/privacy/export.zip")).read("profile.json")
+    )
+
+    assert profile["email_previous"] == "alice.old@hopital.example"
+    assert profile["email_changed_at"] == moved_at.isoformat()
+    assert profile["email_changed_by"] == "the directory “Entra ID”"
+    assert [
+        (row["kind"], row["to_address"], row["requested_by"], row["approved"])
+        for row in profile["link_approvals"]
+    ] == [("setup_link", owner.email, site_admin.email, None)]
