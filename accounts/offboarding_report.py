@@ -82,6 +82,14 @@ def _will(key: str, count: int, line: dict[str, Any]) -> str:
         return ngettext(
             "%(count)d file request is closed", "%(count)d file requests are closed", count
         )
+    if key == "links_to_them_withdrawn":
+        return ngettext(
+            "%(count)d link a colleague sent to their address (a transfer, a personal link) "
+            "is withdrawn; the sender is told which files",
+            "%(count)d links colleagues sent to their address (transfers, personal links) "
+            "are withdrawn; each sender is told which files",
+            count,
+        )
     if key == "shares_removed":
         return ngettext(
             "%(count)d internal share with them is removed",
@@ -156,6 +164,12 @@ def _did(key: str, count: int, line: dict[str, Any]) -> str:
         )
     if key == "file_requests_closed":
         return ngettext("%(count)d file request closed", "%(count)d file requests closed", count)
+    if key == "links_to_them_withdrawn":
+        return ngettext(
+            "%(count)d link sent to their address by a colleague withdrawn; the sender was told",
+            "%(count)d links sent to their address by colleagues withdrawn; the senders were told",
+            count,
+        )
     if key == "shares_removed":
         return ngettext(
             "%(count)d internal share removed", "%(count)d internal shares removed", count
@@ -193,7 +207,14 @@ def plan_in_words(plan: dict[str, Any], *, done: bool) -> list[dict[str, Any]]:
             "roles": ", ".join(_role_name(str(role)) for role in line.get("roles", [])),
         }
         words.append(
-            {"key": key, "count": count, "text": text, "recipients": line.get("recipients", [])}
+            {
+                "key": key,
+                "count": count,
+                "text": text,
+                "recipients": line.get("recipients", []),
+                # What colleagues had sent to the leaver's address: sender and files.
+                "withdrawn": line.get("withdrawn", []),
+            }
         )
     return words
 
