@@ -36,6 +36,14 @@ def _will(key: str, count: int, line: dict[str, Any]) -> str:
             "%(count)d invitations they sent are revoked",
             count,
         )
+    if key == "invitations_to_them_revoked":
+        return ngettext(
+            "%(count)d pending invitation to their address is revoked (it would open a new "
+            "account to whoever reads that mailbox)",
+            "%(count)d pending invitations to their address are revoked (they would open a "
+            "new account to whoever reads that mailbox)",
+            count,
+        )
     if key == "setup_link_revoked":
         return ngettext(
             "%(count)d pending set-up link (choose a password) is revoked",
@@ -124,6 +132,12 @@ def _did(key: str, count: int, line: dict[str, Any]) -> str:
         return ngettext(
             "%(count)d invitation they sent revoked",
             "%(count)d invitations they sent revoked",
+            count,
+        )
+    if key == "invitations_to_them_revoked":
+        return ngettext(
+            "%(count)d pending invitation to their address revoked",
+            "%(count)d pending invitations to their address revoked",
             count,
         )
     if key == "setup_link_revoked":

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
-from accounts.models import OffboardingReport, User
+from accounts import invitations
+from accounts.models import Invitation, OffboardingReport, Team, User
+from accounts.offboarding_report import plan_in_words
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from directory.tokens import directory_token_create
@@ -288,3 +292,57 @@ def test_the_directory_renaming_a_leaver_as_it_deactivates_him_withdraws_what_we
     assert event.actor_label.startswith("directory") or event.actor_label == "system"
     kept = OffboardingReport.objects.get(user=tom)
     assert [line["key"] for line in kept.plan["lines"]].count("links_to_them_withdrawn") == 1
+
+
+def scim_deactivated_and_renamed(site_admin: User, person: User, new_address: str) -> None:
+    _directory_token, raw = directory_token_create(actor=site_admin, name="Entra ID")
+    answer = Client(HTTP_AUTHORIZATION=f"Bearer {raw}").patch(
+        f"/scim/v2/Users/{person.pk}",
+        json.dumps(
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [
+                    {"op": "replace", "path": "active", "value": False},
+                    {"op": "replace", "path": "emails", "value": [{"value": new_address}]},
+                ],
+            }
+        ),
+        content_type="application/scim+json",
+    )
+    assert answer.status_code == 200, answer.content
+
+
+def test_an_invitation_still_pending_for_a_leavers_address_never_opens_a_new_account(
+    owner: User, teammate: User, site_admin: User, team: Team
+) -> None:
+    """Sam invited Tom into the ward's team; the directory made Tom's account before he
+    used the invitation (refused while the account holds the address). Tom leaves and
+    the directory renames him: whoever reads tom.teammate@... must not get a new account
+    in the ward's team from that invitation."""
+    token = "pending-invitation-" + "x" * 30
+    invitation = Invitation.objects.create(
+        email="Tom.Teammate@hopital.example",
+        token_hash=invitations.token_hash(token),
+        invited_by=site_admin,
+        expires_at=timezone.now() + timedelta(days=3),
+    )
+    invitation.teams.set([team])
+    assert Client().get(f"/accounts/invitation/{token}/").status_code == 200  # still live
+
+    scim_deactivated_and_renamed(site_admin, teammate, "tom.teammate.left@hopital.example")
+
+    answer = Client().get(f"/accounts/invitation/{token}/")
+    assert answer.status_code == 410
+    assert Invitation.objects.get(pk=invitation.pk).revoked_at is not None
+    assert not User.objects.filter(email__iexact="tom.teammate@hopital.example").exists()
+    revoked = AuditEvent.objects.get(action=Action.ACCOUNTS_INVITATION_REVOKE)
+    assert revoked.details == {
+        "email": "Tom.Teammate@hopital.example",
+        "invited_by": site_admin.email,
+        "reason": "account deactivated",
+    }
+    kept = OffboardingReport.objects.get(user=teammate)
+    line = next(line for line in kept.plan["lines"] if line["key"] == "invitations_to_them_revoked")
+    assert line["withdrawn"] == ["Sam Admin <sam.admin@hopital.example>"]
+    words = [line["text"] for line in plan_in_words(kept.plan, done=True)]
+    assert "1 pending invitation to their address revoked" in words
