@@ -98,6 +98,16 @@ def _will(key: str, count: int, line: dict[str, Any]) -> str:
             "are withdrawn; each sender is told which files",
             count,
         )
+    if key == "uploads_arriving_under_address":
+        return ngettext(
+            "%(count)d upload under their address is still arriving into a colleague's file "
+            "request: it is kept (the request's link, not the person, allows it, and it "
+            "reads nothing back); its owner decides what to do with it",
+            "%(count)d uploads under their address are still arriving into colleagues' file "
+            "requests: they are kept (the request's link, not the person, allows them, and "
+            "they read nothing back); their owners decide what to do with them",
+            count,
+        )
     if key == "shares_removed":
         return ngettext(
             "%(count)d internal share with them is removed",
@@ -182,6 +192,14 @@ def _did(key: str, count: int, line: dict[str, Any]) -> str:
         return ngettext(
             "%(count)d link sent to their address by a colleague withdrawn; the sender was told",
             "%(count)d links sent to their address by colleagues withdrawn; the senders were told",
+            count,
+        )
+    if key == "uploads_arriving_under_address":
+        return ngettext(
+            "%(count)d upload under their address was still arriving into a colleague's "
+            "file request (kept)",
+            "%(count)d uploads under their address were still arriving into colleagues' "
+            "file requests (kept)",
             count,
         )
     if key == "shares_removed":

@@ -346,3 +346,47 @@ def test_an_invitation_still_pending_for_a_leavers_address_never_opens_a_new_acc
     assert line["withdrawn"] == ["Sam Admin <sam.admin@hopital.example>"]
     words = [line["text"] for line in plan_in_words(kept.plan, done=True)]
     assert "1 pending invitation to their address revoked" in words
+
+
+def test_an_upload_under_a_leavers_address_into_a_colleagues_request_is_kept_and_said(
+    owner: User, teammate: User, site_admin: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Tom was sending lab results into Alice's file request from the ward computer when
+    he left. The request's link, not Tom, allows the upload, and it reads nothing back:
+    it is not cut (Alice asked for those results; nothing is lost), but the
+    administrator's plan and report say it is still arriving under his address."""
+    from tests.test_sharing_requests import (
+        create_request,
+        location,
+        results_folder,
+        tus_create,
+        tus_patch,
+    )
+
+    _request, token = create_request(owner, results_folder(owner))
+    ward_pc = Client()
+    content = content_of(2000)
+    created = tus_create(
+        ward_pc,
+        token,
+        len(content),
+        "bilan.pdf",
+        uploader_name="Tom Teammate",
+        uploader_email="TOM.teammate@hopital.example",
+    )
+    assert created.status_code == 201
+    url = location(created)
+    assert tus_patch(ward_pc, url, 0, content[:1000]).status_code == 204
+
+    preview, _done = deactivated(
+        client_signed_in(site_admin), teammate, django_capture_on_commit_callbacks
+    )
+
+    assert "1 upload under their address is still arriving into a colleague" in preview
+    assert "Bilan sanguin M. Petit (Alice Martin): bilan.pdf" in preview
+    assert tus_patch(ward_pc, url, 1000, content[1000:]).status_code == 204
+    kept = OffboardingReport.objects.get(user=teammate)
+    line = next(
+        line for line in kept.plan["lines"] if line["key"] == "uploads_arriving_under_address"
+    )
+    assert line["count"] == 1

@@ -35,7 +35,7 @@ from accounts.models import User
 from accounts.offboarding import OffboardingStep
 from audit import services as audit
 from audit.actions import Action
-from sharing.models import Share, ShareLink, TransferItem
+from sharing.models import FileRequestUpload, Share, ShareLink, TransferItem
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +233,37 @@ def links_to_leaver_offboarding_plan(
     lines = (
         [{"key": "links_to_them_withdrawn", "count": len(ids), "withdrawn": named}] if ids else []
     )
+    arriving = _uploads_arriving_under(email=user.email)
+    if arriving:
+        # Said, not done: a file request's link is the credential, not the person who
+        # typed an address on its page (anyone may type any), and an upload reads nothing
+        # back. Cutting it would lose what a colleague asked for; the report tells its
+        # readers, and the request's owner decides what to do with what arrives.
+        lines.append(
+            {"key": "uploads_arriving_under_address", "count": len(arriving), "withdrawn": arriving}
+        )
     return OffboardingStep(name="links_to_leaver_withdraw", lines=lines, apply=apply)
+
+
+def _uploads_arriving_under(*, email: str) -> list[str]:
+    """Uploads still arriving into colleagues' open file requests whose sender typed
+    ``email`` as theirs: "request (its owner): file name", for the report."""
+    rows = (
+        FileRequestUpload.objects.filter(
+            uploader_email__iexact=email.strip(),
+            completed_at__isnull=True,
+            upload__isnull=False,
+            request__closed_at__isnull=True,
+            request__expires_at__gt=timezone.now(),
+        )
+        .select_related("request", "request__created_by")
+        .order_by("pk")
+    )
+    named = []
+    for row in rows:
+        owner = row.request.created_by
+        named.append(f"{row.request.title} ({owner.get_full_name() or owner.email}): {row.name}")
+    return named
 
 
 def links_to_leaver_notice_send(*, sender_id: int, leaver_id: int, link_ids: list[int]) -> bool:
