@@ -85,6 +85,12 @@ class OffboardingPlan:
     # Pending invitations the leaver sent (id, address): an administrator leaving could
     # otherwise invite a private address into a team and come back in through it.
     invitations: list[tuple[int, str]] = field(default_factory=list)
+    # Pending invitations *to* the leaver's address (id, who sent it): one sent before
+    # the account existed (the directory or the identity provider then made it) is
+    # refused while the account holds the address, but would open a new account, with
+    # its teams, to whoever reads that mailbox once the address is free (the directory
+    # renames many leavers). Revoked with the rest.
+    invitations_to_them: list[tuple[int, str]] = field(default_factory=list)
     # Team memberships (id, team name): they end, and a reactivation does not bring
     # them back (a manager adds the person again), as for the site-wide roles.
     memberships: list[tuple[int, str]] = field(default_factory=list)
@@ -111,6 +117,14 @@ class OffboardingPlan:
                     "key": "invitations_revoked",
                     "count": len(self.invitations),
                     "recipients": [email for _pk, email in self.invitations],
+                }
+            )
+        if self.invitations_to_them:
+            own.append(
+                {
+                    "key": "invitations_to_them_revoked",
+                    "count": len(self.invitations_to_them),
+                    "withdrawn": [sender for _pk, sender in self.invitations_to_them],
                 }
             )
         if self.memberships:
@@ -172,6 +186,16 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
     invitation_rows = Invitation.objects.filter(
         invited_by=user, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
     ).order_by("pk")
+    invitation_to_rows = (
+        Invitation.objects.filter(
+            email__iexact=user.email,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+        )
+        .select_related("invited_by")
+        .order_by("pk")
+    )
     membership_rows = (
         TeamMembership.objects.filter(user=user).select_related("team").order_by("team__name")
     )
@@ -184,6 +208,7 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
         session_rows = session_rows.select_for_update()
         token_rows = token_rows.select_for_update()
         invitation_rows = invitation_rows.select_for_update()
+        invitation_to_rows = invitation_to_rows.select_for_update(of=("self",))
     other_managers = TeamMembership.objects.filter(
         team=OuterRef("team"), role=TeamRole.MANAGER, user__is_active=True
     ).exclude(user=user)
@@ -194,6 +219,9 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
         token_ids=list(token_rows.values_list("pk", flat=True)),
         device_count=sum(1 for _device in devices_for_user(user, confirmed=True)),
         invitations=list(invitation_rows.values_list("pk", "email")),
+        invitations_to_them=[
+            (invitation.pk, _invitation_sender(invitation)) for invitation in invitation_to_rows
+        ],
         memberships=[(membership.pk, membership.team.name) for membership in membership_rows],
         role_proposals=list(proposal_rows.values_list("pk", "role")),
         setup_link_pending=account_services.setup_link_pending_until(user) is not None,
@@ -209,6 +237,15 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
         if isinstance(step, OffboardingStep):
             plan.steps.append(step)
     return plan
+
+
+def _invitation_sender(invitation: Invitation) -> str:
+    """Who sent it, as the report lists it: "Name <address>" (no words: the report is
+    read later in other languages)."""
+    sender = invitation.invited_by
+    if sender is None:
+        return "?"
+    return f"{sender.get_full_name() or sender.email} <{sender.email}>"
 
 
 def successor_candidates(*, leaver: User) -> Any:
@@ -425,6 +462,23 @@ def _deactivate(
         Invitation.objects.filter(pk__in=[pk for pk, _email in plan.invitations]).update(
             revoked_at=now
         )
+        for invitation in Invitation.objects.filter(
+            pk__in=[pk for pk, _sender in plan.invitations_to_them], revoked_at__isnull=True
+        ):
+            invitation.revoked_at = now
+            invitation.save(update_fields=["revoked_at"])
+            audit.record(
+                action=Action.ACCOUNTS_INVITATION_REVOKE,
+                actor=actor,
+                actor_label=label,
+                target_type="accounts.invitation",
+                target_id=invitation.pk,
+                details={
+                    "email": invitation.email,
+                    "invited_by": invitation.invited_by.email if invitation.invited_by else "",
+                    "reason": "account deactivated",
+                },
+            )
         for proposal in RoleProposal.objects.filter(pk__in=[pk for pk, _r in plan.role_proposals]):
             proposal.decided_at, proposal.approved = now, False
             proposal.save(update_fields=["decided_at", "approved"])
@@ -452,6 +506,7 @@ def _deactivate(
             "tokens_revoked": len(plan.token_ids),
             "mfa_devices_disabled": devices_disabled,
             "invitations_revoked": len(plan.invitations),
+            "invitations_to_them_revoked": len(plan.invitations_to_them),
             "setup_link_revoked": setup_link_revoked,
             "role_proposals_closed": [role for _pk, role in plan.role_proposals],
             "successor": successor.email if successor else "",

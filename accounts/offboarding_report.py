@@ -36,6 +36,14 @@ def _will(key: str, count: int, line: dict[str, Any]) -> str:
             "%(count)d invitations they sent are revoked",
             count,
         )
+    if key == "invitations_to_them_revoked":
+        return ngettext(
+            "%(count)d pending invitation to their address is revoked (it would open a new "
+            "account to whoever reads that mailbox)",
+            "%(count)d pending invitations to their address are revoked (they would open a "
+            "new account to whoever reads that mailbox)",
+            count,
+        )
     if key == "setup_link_revoked":
         return ngettext(
             "%(count)d pending set-up link (choose a password) is revoked",
@@ -82,6 +90,24 @@ def _will(key: str, count: int, line: dict[str, Any]) -> str:
         return ngettext(
             "%(count)d file request is closed", "%(count)d file requests are closed", count
         )
+    if key == "links_to_them_withdrawn":
+        return ngettext(
+            "%(count)d link a colleague sent to their address (a transfer, a personal link) "
+            "is withdrawn; the sender is told which files",
+            "%(count)d links colleagues sent to their address (transfers, personal links) "
+            "are withdrawn; each sender is told which files",
+            count,
+        )
+    if key == "uploads_arriving_under_address":
+        return ngettext(
+            "%(count)d upload under their address is still arriving into a colleague's file "
+            "request: it is kept (the request's link, not the person, allows it, and it "
+            "reads nothing back); its owner decides what to do with it",
+            "%(count)d uploads under their address are still arriving into colleagues' file "
+            "requests: they are kept (the request's link, not the person, allows them, and "
+            "they read nothing back); their owners decide what to do with them",
+            count,
+        )
     if key == "shares_removed":
         return ngettext(
             "%(count)d internal share with them is removed",
@@ -116,6 +142,12 @@ def _did(key: str, count: int, line: dict[str, Any]) -> str:
         return ngettext(
             "%(count)d invitation they sent revoked",
             "%(count)d invitations they sent revoked",
+            count,
+        )
+    if key == "invitations_to_them_revoked":
+        return ngettext(
+            "%(count)d pending invitation to their address revoked",
+            "%(count)d pending invitations to their address revoked",
             count,
         )
     if key == "setup_link_revoked":
@@ -156,6 +188,20 @@ def _did(key: str, count: int, line: dict[str, Any]) -> str:
         )
     if key == "file_requests_closed":
         return ngettext("%(count)d file request closed", "%(count)d file requests closed", count)
+    if key == "links_to_them_withdrawn":
+        return ngettext(
+            "%(count)d link sent to their address by a colleague withdrawn; the sender was told",
+            "%(count)d links sent to their address by colleagues withdrawn; the senders were told",
+            count,
+        )
+    if key == "uploads_arriving_under_address":
+        return ngettext(
+            "%(count)d upload under their address was still arriving into a colleague's "
+            "file request (kept)",
+            "%(count)d uploads under their address were still arriving into colleagues' "
+            "file requests (kept)",
+            count,
+        )
     if key == "shares_removed":
         return ngettext(
             "%(count)d internal share removed", "%(count)d internal shares removed", count
@@ -193,7 +239,14 @@ def plan_in_words(plan: dict[str, Any], *, done: bool) -> list[dict[str, Any]]:
             "roles": ", ".join(_role_name(str(role)) for role in line.get("roles", [])),
         }
         words.append(
-            {"key": key, "count": count, "text": text, "recipients": line.get("recipients", [])}
+            {
+                "key": key,
+                "count": count,
+                "text": text,
+                "recipients": line.get("recipients", []),
+                # What colleagues had sent to the leaver's address: sender and files.
+                "withdrawn": line.get("withdrawn", []),
+            }
         )
     return words
 

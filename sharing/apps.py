@@ -12,6 +12,7 @@ class SharingConfig(AppConfig):
         from audit import resolvers
         from sharing.audit_lookups import access_now, channels_lookup
         from sharing.services.offboarding import (
+            links_to_leaver_offboarding_plan,
             shares_received_offboarding_plan,
             sharing_offboarding_plan,
         )
@@ -25,6 +26,12 @@ class SharingConfig(AppConfig):
         offboarding_planned.connect(
             shares_received_offboarding_plan,
             dispatch_uid="sharing.shares_received_offboarding_plan",
+        )
+        # What colleagues sent to the leaver's address (transfers, personal links) is
+        # withdrawn too: whoever reads that mailbox after her departure opens nothing.
+        offboarding_planned.connect(
+            links_to_leaver_offboarding_plan,
+            dispatch_uid="sharing.links_to_leaver_offboarding_plan",
         )
         # Whoever leaves a team (team page, access review, offboarding) keeps no share
         # of the team's files made to them by name.

@@ -475,3 +475,78 @@ def test_a_leavers_files_write_into_a_team_space_while_being_deactivated_lands_b
         actor_id=str(owner.pk),
         sequence__gt=deactivation.sequence,
     ).exists(), f"her {kind} landed after her deactivation"
+
+
+# --- A colleague sending to a person's address at the instant she is deactivated ------------
+
+
+def link_to_leaver(leaver: User) -> Callable[[], Any]:
+    bob = user_create("bob.colleague@hopital.example", full_name="Bob Colleague")
+    report = report_of(bob)
+    return lambda: links.share_link_create(
+        actor=bob, target=report, expires_at=in_a_week(), recipient_email=leaver.email
+    )
+
+
+def transfer_to(sender: User, *recipients: str) -> Callable[[], Any]:
+    transfer = transfers.transfer_create(actor=sender, subject="IRM genou", expires_at=in_a_week())
+    assert transfer.folder is not None
+    version_store(actor=sender, folder=transfer.folder, name="irm.dcm", content=content_of(900))
+    return lambda: transfers.transfer_send(
+        actor=sender, transfer=transfer, recipients=list(recipients)
+    )
+
+
+@pytest.mark.parametrize("way", ["link", "transfer"])
+def test_what_is_sent_to_a_leavers_address_as_she_is_deactivated_is_withdrawn_or_refused(
+    way: str, owner: User, site_admin: User
+) -> None:
+    """Bob sends Alice a report by link (or an MRI by transfer, with a radiologist) at the
+    very moment Alice is deactivated. The link's creation locks the row of the account
+    behind the address with Bob's: either it commits first and the offboarding withdraws
+    it, or it waits, sees her deactivated and is refused. Never a link to her mailbox
+    alive after her offboarding."""
+    if way == "link":
+        work = link_to_leaver(owner)
+    else:
+        bob = user_create("bob.colleague@hopital.example", full_name="Bob Colleague")
+        work = transfer_to(bob, owner.email, "dr.radio@clinique.example")
+
+    made, deactivated = together(
+        work, lambda: offboarding.user_deactivate(actor=site_admin, user=owner, successor=None)
+    )
+
+    assert isinstance(deactivated, dict), deactivated
+    alive = ShareLink.objects.filter(
+        recipient_email__iexact=owner.email, revoked_at__isnull=True
+    ).exists()
+    assert not alive, f"the {way} to her address outlived the offboarding"
+    if isinstance(made, BaseException):
+        assert isinstance(made, (LinkRuleError, TransferRuleError)), made
+        assert "colleague who left" in str(made), made
+        if way == "link":
+            refused = AuditEvent.objects.get(
+                action=Action.SHARING_LINK_CREATE, outcome=Outcome.DENIED
+            )
+            assert refused.details["rule"] == "recipient_inactive"
+        else:  # the whole transfer, nothing sent to the radiologist either
+            refused = AuditEvent.objects.get(
+                action=Action.SHARING_TRANSFER_SEND, outcome=Outcome.DENIED
+            )
+            assert "colleague who left" in refused.details["reason"]
+            assert not ShareLink.objects.exists()
+
+
+def test_two_colleagues_sending_transfers_to_each_other_at_once_never_deadlock(
+    owner: User,
+) -> None:
+    """Each transfer locks the rows of the accounts behind its recipients' addresses with
+    the sender's, in one statement (ascending id): Alice sending to Bob while Bob sends to
+    Alice must not wait for each other crosswise."""
+    bob = user_create("bob.colleague@hopital.example", full_name="Bob Colleague")
+    from_alice, from_bob = transfer_to(owner, bob.email), transfer_to(bob, owner.email)
+
+    sent = together(from_alice, from_bob)
+
+    assert all(isinstance(result, list) for result in sent), sent
+    assert ShareLink.objects.filter(revoked_at__isnull=True).count() == 2

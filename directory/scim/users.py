@@ -462,6 +462,15 @@ def _user_apply(*, token: DirectoryToken, user: User, wanted: _Wanted, active: b
                 "administrator or an auditor: do it in SecureDrive",
                 "mutability",
             )
+        active_before = locked.is_active
+        if active_before and not active:
+            # Offboarded under the address the person had until now, before a new one
+            # is saved: directories often rename a leaver in the same request, and the
+            # transfers and links colleagues sent to the former address (a mailbox
+            # someone may still read) must be withdrawn with the rest
+            # (sharing/services/offboarding.py, links_to_leaver_offboarding_plan).
+            _offboard(token=token, user=locked)
+            locked.refresh_from_db()
         token_creator = user_label(token.created_by)
         fields = ["email", "full_name"]
         if "email" in changes:
@@ -486,8 +495,8 @@ def _user_apply(*, token: DirectoryToken, user: User, wanted: _Wanted, active: b
         account.name, account.emails = wanted.name, wanted.emails
         account.updated_at = timezone.now()
         account.save()
-        if locked.is_active != active:
-            changes["active"] = {"before": locked.is_active, "after": active}
+        if active_before != active:
+            changes["active"] = {"before": active_before, "after": active}
         if changes:
             updated = audit.record(
                 action=Action.DIRECTORY_USER_UPDATE,
@@ -504,9 +513,7 @@ def _user_apply(*, token: DirectoryToken, user: User, wanted: _Wanted, active: b
             if "email" in changes:
                 # Set-up links and notices follow the address: the former one is told.
                 security_notices.security_notice_queue(event=updated)
-        if locked.is_active and not active:
-            _offboard(token=token, user=locked)
-        elif not locked.is_active and active:
+        if not locked.is_active and active:
             offboarding.user_reactivate(actor=None, user=locked, actor_label=label)
 
 

@@ -348,7 +348,84 @@ def share_link_create(
         raise
 
     token, token_hash = token_new()
-    with guard.locked_transaction():
+    # The account behind the recipient's address, if any: its row is locked with the
+    # sharer's and read again, so a link made for a person being deactivated at this
+    # instant either commits before her offboarding's plan (which withdraws it) or is
+    # refused here (sharing/services/offboarding.py, links_to_leaver_offboarding_plan).
+    holder = (
+        User.objects.filter(email__iexact=recipient_email).only("pk").first()
+        if recipient_email
+        else None
+    )
+    try:
+        link = _link_row_create(
+            guard,
+            holder=holder,
+            token_hash=token_hash,
+            actor=actor,
+            target=target,
+            label=label,
+            expires_at=expires_at,
+            password=password,
+            max_downloads=max_downloads,
+            recipient_email=recipient_email,
+            email_verification=email_verification,
+            notify_owner=notify_owner,
+            view_only=view_only,
+            asked=asked,
+            request=request,
+        )
+    except _RecipientLeft:
+        refused = LinkRuleError(recipient_left_message(recipient_email), 409)
+        _refusal_record(
+            actor=actor,
+            target=target,
+            error=refused,
+            request=request,
+            details={**asked, "rule": RECIPIENT_INACTIVE},
+        )
+        raise refused from None
+    return link, token
+
+
+# The audit's code for a link (or a transfer's link) refused because the account of its
+# recipient's address is deactivated: whoever reads that mailbox now is not the person.
+RECIPIENT_INACTIVE = "recipient_inactive"
+
+
+class _RecipientLeft(Exception):
+    """Raised inside the link's transaction, so that it rolls back and the refusal is
+    recorded after, outside it."""
+
+
+def recipient_left_message(email: str) -> str:
+    return _(
+        "%(email)s is the address of a colleague who left (their account is deactivated): "
+        "nothing is sent there any more. Send the files to whoever took over their work."
+    ) % {"email": email}
+
+
+def _link_row_create(
+    guard: still_active.StillActive,
+    *,
+    holder: User | None,
+    token_hash: str,
+    actor: User,
+    target: Target,
+    label: str,
+    expires_at: dt.datetime,
+    password: str,
+    max_downloads: int | None,
+    recipient_email: str,
+    email_verification: bool,
+    notify_owner: bool,
+    view_only: bool,
+    asked: dict[str, Any],
+    request: HttpRequest | None,
+) -> ShareLink:
+    with guard.locked_transaction(with_people=[holder] if holder else []) as people:
+        if holder is not None and not (holder.pk in people and people[holder.pk].is_active):
+            raise _RecipientLeft
         link = ShareLink.objects.create(
             token_hash=token_hash,
             created_by=actor,
@@ -377,7 +454,7 @@ def share_link_create(
             },
             request=_context(request),
         )
-    return link, token
+    return link
 
 
 def share_link_shared_email_send(

@@ -488,7 +488,15 @@ def _send(
         raise TransferRuleError(_("The sharing policy requires a password."))
     email_verification = email_verification or policy.transfer_verification_required()
     sent: list[SentLink] = []
-    with guard.locked_transaction():
+    # The accounts behind the recipients' addresses are locked with the sender's, in one
+    # statement (ascending id): each link below locks its recipient's row again, and two
+    # colleagues sending to each other at once must not wait for each other crosswise.
+    # A recipient whose account is deactivated (she left) refuses the whole send.
+    addresses = Q()
+    for email in recipients:
+        addresses |= Q(email__iexact=email)
+    holders = list(User.objects.filter(addresses).only("pk"))
+    with guard.locked_transaction(with_people=holders):
         transfer = (
             Transfer.objects.select_for_update(of=("self",))
             .select_related("folder")
