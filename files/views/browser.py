@@ -43,6 +43,7 @@ from files.uploads import (
     EncryptingUploadHandler,
 )
 from files.views import rows as listing_rows
+from files.views.team_exit import team_exit_confirmation
 
 # ``FileNotFoundForActor`` (already audited by the selector) becomes a 404.
 not_found_as_404 = errors_as_404(message=gettext_lazy("No such file or folder."))
@@ -89,6 +90,8 @@ def _access_context(actor: User, item: File | Folder, permission: Permission) ->
         "can_edit": permission >= Permission.EDIT,
         "can_manage": permission >= Permission.MANAGE,
         "can_share": selectors.share_allowed(actor=actor, item=item),
+        # A copy is its maker's to share: not for someone who may only view the file.
+        "can_copy": permission >= Permission.EDIT,
         "via_share": selectors.item_via_share_only(actor=actor, space=item.space),
     }
 
@@ -544,6 +547,14 @@ def folder_move(request: HttpRequest, folder_id: int) -> HttpResponse:
     old_parent_id = folder.parent_id
     try:
         selectors.move_destination_check(actor=me, item=folder, destination=destination)
+        asked = team_exit_confirmation(
+            request,
+            items=[folder],
+            destination=destination,
+            cancel_url=reverse("files:folder", args=[folder.pk]),
+        )
+        if asked is not None:
+            return asked
         services.folder_move(actor=me, folder=folder, destination=destination)
     except FileRuleError as error:
         return _folder_page(request, folder, status=error.status_code, error=str(error))
@@ -673,6 +684,14 @@ def file_move(request: HttpRequest, file_id: int) -> HttpResponse:
     old_folder_id = file.folder_id
     try:
         selectors.move_destination_check(actor=me, item=file, destination=destination)
+        asked = team_exit_confirmation(
+            request,
+            items=[file],
+            destination=destination,
+            cancel_url=reverse("files:file", args=[file.pk]),
+        )
+        if asked is not None:
+            return asked
         services.file_move(actor=me, file=file, destination=destination)
     except FileRuleError as error:
         return _file_page(request, file, status=error.status_code, error=str(error))
