@@ -360,8 +360,9 @@ def space_holder_label(space: Space) -> str:
 
 def _move_out_of_team_check(*, actor: User, item: File | Folder, destination: Folder) -> None:
     """Moving team content out of the team space (into someone's personal space, or
-    into another team's) takes it out of the team's governance: its managers, its
-    access reviews and its retention no longer cover it. Only the team's managers may,
+    into another team's) takes it out of the team's governance: its managers and its
+    access reviews no longer cover it, and it no longer stays with the team when people
+    leave (a personal space's files follow their owner's offboarding). Only the team's managers may,
     after confirming (the pages); a member is told whom to ask. Copying stays open to
     members, as downloading does (the copy is recorded as such)."""
     team = team_left_by_move(item=item, destination=destination)
@@ -386,8 +387,9 @@ def _move_out_of_team_check(*, actor: User, item: File | Folder, destination: Fo
     raise RightRefusedError(
         _(
             "Only a manager of the team %(team)s can move its files out of the team space: "
-            "they would leave the team's managers, access reviews and retention. Ask a "
-            "manager (%(managers)s), or copy it into your own files instead."
+            "out of it, neither the team's managers nor its access reviews cover them, and "
+            "they no longer stay with the team when people leave. Ask a manager "
+            "(%(managers)s), or copy it into your own files instead."
         )
         % {"team": team.name, "managers": managers or _("none at present")}
     )

@@ -54,8 +54,9 @@ def team_exit_confirmation(
         _("%(names)s will go to %(destination)s.")
         % {"names": names, "destination": destination_label},
         _(
-            "The members of %(team)s will no longer see it; the team's managers, its access "
-            "reviews and its retention will no longer cover it."
+            "The members of %(team)s will no longer see it; the team's managers and access "
+            "reviews will no longer cover it, and it will no longer stay with the team when "
+            "people leave."
         )
         % {"team": ", ".join(teams)},
         _("The move is recorded in the audit log and shown to the team's managers."),
