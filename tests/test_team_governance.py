@@ -210,3 +210,23 @@ def test_an_editor_still_copies_into_her_own_files(owner: User, folder_backend: 
     )
     assert copied.status_code == 302
     assert File.objects.filter(space=root_of(rita).space, name="cr.pdf").exists()
+
+
+def test_ticked_team_files_leave_the_team_only_once_the_manager_confirms(
+    owner: User, team: Team, report: File
+) -> None:
+    mine = root_of(owner)
+    browser = client_signed_in(owner)
+    fields = {"file": report.pk, "destination": mine.pk, "next": f"/files/teams/{team.slug}/"}
+
+    asked = browser.post("/files/selection/move/", fields)
+
+    assert asked.status_code == 200
+    assert "out of the team Cardiologie" in asked.content.decode()
+    report.refresh_from_db()
+    assert report.space_id == team_root(team).space_id
+    done = browser.post("/files/selection/move/", {**fields, "confirmed": "yes"})
+    assert done.status_code == 302
+    report.refresh_from_db()
+    assert report.space_id == mine.space_id
+    assert AuditEvent.objects.get(action=Action.FILES_FILE_MOVE).details["left_team"] == team.pk
