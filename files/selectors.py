@@ -358,6 +358,17 @@ def space_holder_label(space: Space) -> str:
     return _("%(name)s's personal space") % {"name": name}
 
 
+def move_back_allowed(*, actor: User, moved_to: Folder, back_to_space_id: int) -> bool:
+    """Whether moving something back from ``moved_to`` into the space it came from would
+    pass ``move_destination_check``'s team rule: an "Undo" is offered only then (a
+    manager of one team who is a plain member of another may move a file into the
+    other, not back out of it)."""
+    space = moved_to.space
+    if space.pk == back_to_space_id or space.kind != SpaceKind.TEAM or space.team is None:
+        return True
+    return team_managed_by(actor=actor, team=space.team)
+
+
 def _move_out_of_team_check(*, actor: User, item: File | Folder, destination: Folder) -> None:
     """Moving team content out of the team space (into someone's personal space, or
     into another team's) takes it out of the team's governance: its managers and its

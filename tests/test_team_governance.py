@@ -230,3 +230,26 @@ def test_ticked_team_files_leave_the_team_only_once_the_manager_confirms(
     report.refresh_from_db()
     assert report.space_id == mine.space_id
     assert AuditEvent.objects.get(action=Action.FILES_FILE_MOVE).details["left_team"] == team.pk
+
+
+def test_no_undo_is_offered_that_the_team_rule_would_refuse(
+    owner: User, team: Team, emergency: Team, report: File
+) -> None:
+    """Alice manages Cardiologie and is a plain member of Urgences: she may move a
+    Cardiologie file into Urgences, but moving it back out of Urgences is for Tom, its
+    manager; the notice must not offer her an "Undo" that answers 403."""
+    TeamMembership.objects.create(team=emergency, user=owner)
+    browser = client_signed_in(owner)
+
+    done = browser.post(
+        f"/files/{report.pk}/move/",
+        {"move-destination": team_root(emergency).pk, "confirmed": "yes"},
+        follow=True,
+    )
+
+    assert done.status_code == 200
+    page = done.content.decode()
+    assert "Moved to" in page
+    assert "undo-offer" not in page
+    report.refresh_from_db()
+    assert report.space_id == team_root(emergency).space_id

@@ -558,14 +558,37 @@ def folder_move(request: HttpRequest, folder_id: int) -> HttpResponse:
         services.folder_move(actor=me, folder=folder, destination=destination)
     except FileRuleError as error:
         return _folder_page(request, folder, status=error.status_code, error=str(error))
-    undo_offer(
+    _moved_notice(
         request,
-        _("Moved to “%(name)s”.")
-        % {"name": selectors.folder_label_for(actor=me, folder=destination)},
+        actor=me,
+        destination=destination,
+        back_to_space_id=folder.space_id,
         action=reverse("files:folder_move", args=[folder.pk]),
         fields={"move-destination": str(old_parent_id)},
     )
     return redirect("files:folder", folder_id=folder.pk)
+
+
+def _moved_notice(
+    request: HttpRequest,
+    *,
+    actor: User,
+    destination: Folder,
+    back_to_space_id: int,
+    action: str,
+    fields: dict[str, str],
+) -> None:
+    """ "Moved to …", with "Undo" unless moving back would be refused (out of a team
+    space the person does not manage)."""
+    message = _("Moved to “%(name)s”.") % {
+        "name": selectors.folder_label_for(actor=actor, folder=destination)
+    }
+    if selectors.move_back_allowed(
+        actor=actor, moved_to=destination, back_to_space_id=back_to_space_id
+    ):
+        undo_offer(request, message, action=action, fields=fields)
+    else:
+        messages.success(request, message)
 
 
 def _trashed_notice(request: HttpRequest, item: File | Folder, *, action: str, actor: User) -> None:
@@ -695,10 +718,11 @@ def file_move(request: HttpRequest, file_id: int) -> HttpResponse:
         services.file_move(actor=me, file=file, destination=destination)
     except FileRuleError as error:
         return _file_page(request, file, status=error.status_code, error=str(error))
-    undo_offer(
+    _moved_notice(
         request,
-        _("Moved to “%(name)s”.")
-        % {"name": selectors.folder_label_for(actor=me, folder=destination)},
+        actor=me,
+        destination=destination,
+        back_to_space_id=file.space_id,
         action=reverse("files:file_move", args=[file.pk]),
         fields={"move-destination": str(old_folder_id)},
     )

@@ -239,7 +239,13 @@ def selection_move(request: HttpRequest) -> HttpResponse:
             "count": len(selection),
             "name": selectors.folder_label_for(actor=me, folder=destination),
         }
-        if len(origins) == 1:  # all from one folder: "Undo" puts them back
+        back_allowed = all(
+            selectors.move_back_allowed(
+                actor=me, moved_to=destination, back_to_space_id=item.space_id
+            )
+            for item in items
+        )
+        if len(origins) == 1 and back_allowed:  # all from one folder: "Undo" puts them back
             undo_offer(
                 request,
                 message,
