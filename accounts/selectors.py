@@ -70,6 +70,15 @@ def team_manageable_by(team: Team, user: User) -> bool:
     return TeamMembership.objects.filter(team=team, user=user, role=TeamRole.MANAGER).exists()
 
 
+def team_managed_by_member(team: Team, user: User) -> bool:
+    """Whether ``user`` is one of the team's own managers (a site administrator's role
+    does not count: it gives nothing on the team's files)."""
+    return (
+        user.is_active
+        and TeamMembership.objects.filter(team=team, user=user, role=TeamRole.MANAGER).exists()
+    )
+
+
 def teams_visible_to(user: User) -> QuerySet[Team]:
     if user.is_site_admin:
         return Team.objects.all()

@@ -223,14 +223,26 @@ class Action(enum.StrEnum):
     FILES_UPLOAD_REJECT = "files.upload.reject", _("upload refused"), Category.FILES
     FILES_FILE_UPLOAD = "files.file.upload", _("uploaded"), Category.FILES
     FILES_FILE_RENAME = "files.file.rename", _("renamed a file"), Category.FILES
-    FILES_FILE_MOVE = "files.file.move", _("moved a file"), Category.FILES
+    # A move out of a space names whose it left and entered (files.services.common.
+    # space_change_details): a person as "Name <address>".
+    FILES_FILE_MOVE = (
+        "files.file.move",
+        _("moved a file"),
+        Category.FILES,
+        ("from_owner", "to_owner"),
+    )
     FILES_FILE_COPY = "files.file.copy", _("copied a file"), Category.FILES
     FILES_FILE_DELETE = "files.file.delete", _("moved a file to the trash"), Category.FILES
     FILES_FILE_RESTORE = "files.file.restore", _("restored a file"), Category.FILES
     FILES_FILE_PURGE = "files.file.purge", _("deleted a file for good"), Category.FILES
     FILES_FOLDER_CREATE = "files.folder.create", _("created a folder"), Category.FILES
     FILES_FOLDER_RENAME = "files.folder.rename", _("renamed a folder"), Category.FILES
-    FILES_FOLDER_MOVE = "files.folder.move", _("moved a folder"), Category.FILES
+    FILES_FOLDER_MOVE = (
+        "files.folder.move",
+        _("moved a folder"),
+        Category.FILES,
+        ("from_owner", "to_owner"),
+    )
     FILES_FOLDER_DELETE = "files.folder.delete", _("moved a folder to the trash"), Category.FILES
     FILES_FOLDER_RESTORE = "files.folder.restore", _("restored a folder"), Category.FILES
     FILES_FOLDER_PURGE = "files.folder.purge", _("deleted a folder for good"), Category.FILES

@@ -79,6 +79,14 @@ class AuditEvent(models.Model):
                 name="audit_event_file_seq",
                 condition=Q(details__file__isnull=False),
             ),
+            # What left a team's space (moves naming it as "left_team"), for its
+            # managers' team page (audit.selectors.team_departures), newest first.
+            models.Index(
+                KT("details__left_team"),
+                F("sequence"),
+                name="audit_event_left_team_seq",
+                condition=Q(details__left_team__isnull=False),
+            ),
             # Renames (their "old_name" detail): the auditor finds a file or folder by a
             # name it had (audit.selectors.renamed_items) reading only these events.
             models.Index(

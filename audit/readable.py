@@ -52,6 +52,8 @@ class Readable:
     completed: bool | None
     original: str = ""  # a copy's content: the file it was copied from, then ("name (path)")
     part: str = ""  # a part of the file only (a Range, a resume): "bytes 100 to 199 of 5.0 kB"
+    # A move between spaces: "from team Cardiologie to Alice Martin's personal space".
+    moved: str = ""
 
     @property
     def occurred_at(self) -> dt.datetime:
@@ -203,6 +205,11 @@ _REASONS: dict[str, Promise] = {
     "view": gettext_lazy("no access"),
     "edit": gettext_lazy("no right to change it"),
     "manage": gettext_lazy("no right to manage it"),
+    # Team content leaves the team space by a manager's hand only; a copy is for those
+    # who may change the file, not for a viewer (docs/sharing-shares.md).
+    "move_out_of_team": gettext_lazy("only the team's managers move its files out of the team"),
+    "move_out_of_space": gettext_lazy("shared with them: it stays in its owner's space"),
+    "view_only": gettext_lazy("view-only access: no copy"),
     # A leaver's sign-in, token, browser, upload or download refused (docs/accounts.md).
     "account deactivated": gettext_lazy("account deactivated"),
     # A preview that cannot be made (files/previews.py): not a refusal of access.
@@ -406,7 +413,37 @@ def _readable(
         completed=completed if isinstance(completed, bool) else None,
         original=_original(details),
         part=_seen_part(event.action, details),
+        moved=_moved(event.action, details),
     )
+
+
+def _person_named(value: str) -> str:
+    """ "Alice Martin" from "Alice Martin <alice@…>" (how a move names a person)."""
+    name, _bracket, _address = value.partition(" <")
+    return name
+
+
+def _place(details: dict[str, Any], prefix: str) -> str:
+    team = _text(details, f"{prefix}_team")
+    if team:
+        return _("team %(team)s") % {"team": team}
+    owner = _text(details, f"{prefix}_owner")
+    if owner:
+        return _("%(name)s's personal space") % {"name": _person_named(owner)}
+    return ""
+
+
+def _moved(action: str, details: dict[str, Any]) -> str:
+    """Whose space a move took a file or folder out of, and into, as it recorded them."""
+    if action not in (Action.FILES_FILE_MOVE, Action.FILES_FOLDER_MOVE):
+        return ""
+    origin, destination = _place(details, "from"), _place(details, "to")
+    if not origin or not destination:
+        return ""
+    return _("from %(origin)s to %(destination)s") % {
+        "origin": origin,
+        "destination": destination,
+    }
 
 
 def _seen_part(action: str, details: dict[str, Any]) -> str:

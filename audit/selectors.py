@@ -514,6 +514,22 @@ def audit_events_page(
     return page, None
 
 
+def team_departures(*, team_id: int, limit: int = 20) -> list[AuditEvent]:
+    """The latest files and folders moved out of a team's space (their move events name
+    the team as ``left_team``: files.services.common.space_change_details), newest
+    first, for the team's managers. Read through a partial index on that detail."""
+    return list(
+        AuditEvent.objects.filter(
+            action__in=[Action.FILES_FILE_MOVE, Action.FILES_FOLDER_MOVE],
+            outcome=Outcome.SUCCESS,
+            details__left_team__isnull=False,
+        )
+        .annotate(left_team=KT("details__left_team"))
+        .filter(left_team=str(team_id))
+        .order_by("-sequence")[:limit]
+    )
+
+
 def audit_head_sequence() -> int:
     return AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first() or 0
 

@@ -38,12 +38,15 @@ def confirmation_page(
     details: Mapping[str, object] | None = None,
     extra_fields: Mapping[str, str] | None = None,
     reversible: bool = False,
+    closing: str | Promise = "",
 ) -> HttpResponse:
     """The page that asks; its form posts the same fields again, to the same URL, with
     ``confirmed=yes``. ``details_template`` replaces the plain list of losses (with
     ``details`` as its context); ``extra_fields`` are posted along (replacing any field
     of the same name). ``reversible``: a grave step that can be reversed later (a
-    switch): the page lists what will happen and does not say it cannot be undone."""
+    switch): the page lists what will happen and does not say it cannot be undone.
+    ``closing``: the last sentence, when "You can reverse it later from the same page"
+    would not say how (a move out of a team space is reversed by a manager)."""
     extra = dict(extra_fields or {})
     carried = [
         (name, value)
@@ -61,6 +64,7 @@ def confirmation_page(
         "confirm_field": CONFIRM_FIELD,
         "details_template": details_template,
         "reversible": reversible,
+        "closing": closing,
         **(details or {}),
     }
     return render(request, "includes/confirm.html", context)

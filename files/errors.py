@@ -45,3 +45,12 @@ class NotDownloadableError(FileRuleError):
 class FileNotFoundForActor(NotFoundForActor):
     """No such object, or the person may not see it: one answer (404) for both, so an
     id from another space confirms nothing."""
+
+
+class RightRefusedError(FileRuleError):
+    """The person sees the item but her role does not allow this change (a member moving
+    a team's file out of the team space, a viewer copying what she may only view): 403,
+    with a message saying whom to ask. The refusal is already in the audit log."""
+
+    status_code = 403
+    recorded = True

@@ -28,11 +28,11 @@ from django.db.models import Case, F, IntegerField, Q, QuerySet, Sum, Value, Whe
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Team, TeamMembership, User
+from accounts.models import Team, TeamMembership, TeamRole, User
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
-from files.errors import FileNotFoundForActor, FileRuleError
+from files.errors import FileNotFoundForActor, FileRuleError, RightRefusedError
 from files.models import File, FileVersion, Folder, Space, SpaceKind, UploadSession
 from files.names import name_search_key
 
@@ -317,12 +317,103 @@ def sharing_allowed(*, actor: User, item: File | Folder, way: SharingWay) -> boo
     return sharing_refusal(actor=actor, item=item, way=way) is None
 
 
+def team_left_by_move(*, item: File | Folder, destination: Folder) -> Team | None:
+    """The team whose space ``item`` leaves if moved into ``destination`` (to someone's
+    personal space or another team's), or ``None`` (a move within a space, or out of a
+    personal space)."""
+    space = item.space
+    if item.space_id == destination.space_id or space.kind != SpaceKind.TEAM:
+        return None
+    return space.team
+
+
+def team_managers(team: Team) -> list[User]:
+    """The team's active managers, by name: whom a member asks."""
+    return [
+        membership.user
+        for membership in TeamMembership.objects.filter(
+            team=team, role=TeamRole.MANAGER, user__is_active=True
+        )
+        .select_related("user")
+        .order_by("user__full_name", "user__email")
+    ]
+
+
+def team_managed_by(*, actor: User, team: Team) -> bool:
+    """Whether ``actor`` is one of ``team``'s managers (not a site administrator: that
+    role gives nothing on content, separation of duties)."""
+    return (
+        _active(actor)
+        and TeamMembership.objects.filter(team=team, user=actor, role=TeamRole.MANAGER).exists()
+    )
+
+
+def space_holder_label(space: Space) -> str:
+    """Whose a space is, in words: "the team Cardiologie", "Alice Martin's personal
+    space" (a move's confirmation and its notices)."""
+    if space.kind == SpaceKind.TEAM and space.team is not None:
+        return _("the team %(team)s") % {"team": space.team.name}
+    owner = space.owner
+    name = (owner.get_full_name() or owner.email) if owner is not None else "?"
+    return _("%(name)s's personal space") % {"name": name}
+
+
+def move_back_allowed(*, actor: User, moved_to: Folder, back_to_space_id: int) -> bool:
+    """Whether moving something back from ``moved_to`` into the space it came from would
+    pass ``move_destination_check``'s team rule: an "Undo" is offered only then (a
+    manager of one team who is a plain member of another may move a file into the
+    other, not back out of it)."""
+    space = moved_to.space
+    if space.pk == back_to_space_id or space.kind != SpaceKind.TEAM or space.team is None:
+        return True
+    return team_managed_by(actor=actor, team=space.team)
+
+
+def _move_out_of_team_check(*, actor: User, item: File | Folder, destination: Folder) -> None:
+    """Moving team content out of the team space (into someone's personal space, or
+    into another team's) takes it out of the team's governance: its managers and its
+    access reviews no longer cover it, and it no longer stays with the team when people
+    leave (a personal space's files follow their owner's offboarding). Only the team's managers may,
+    after confirming (the pages); a member is told whom to ask. Copying stays open to
+    members, as downloading does (the copy is recorded as such)."""
+    team = team_left_by_move(item=item, destination=destination)
+    if team is None or team_managed_by(actor=actor, team=team):
+        return
+    audit.record(
+        action=Action.FILES_ACCESS,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="files.file" if isinstance(item, File) else "files.folder",
+        target_id=item.pk,
+        details={
+            "need": "move_out_of_team",
+            "name": item.name,
+            "from_team": team.name,
+            "destination": destination.pk,
+        },
+    )
+    managers = ", ".join(
+        manager.get_full_name() or manager.email for manager in team_managers(team)
+    )
+    raise RightRefusedError(
+        _(
+            "Only a manager of the team %(team)s can move its files out of the team space: "
+            "out of it, neither the team's managers nor its access reviews cover them, and "
+            "they no longer stay with the team when people leave. Ask a manager "
+            "(%(managers)s), or copy it into your own files instead."
+        )
+        % {"team": team.name, "managers": managers or _("none at present")}
+    )
+
+
 def move_destination_check(*, actor: User, item: File | Folder, destination: Folder) -> None:
     """Something the person holds only through a share stays in its owner's space:
-    moving it elsewhere would take it out of the owner's reach. Copying is allowed."""
+    moving it elsewhere would take it out of the owner's reach (copying is allowed).
+    A team's content leaves the team space only by a manager's hand."""
     if item.space_id == destination.space_id:
         return
     if not item_via_share_only(actor=actor, space=item.space):
+        _move_out_of_team_check(actor=actor, item=item, destination=destination)
         return
     audit.record(
         action=Action.FILES_ACCESS,
@@ -337,6 +428,31 @@ def move_destination_check(*, actor: User, item: File | Folder, destination: Fol
             "This was shared with you: it stays in its owner's space. "
             "Copy it into your own files instead."
         )
+    )
+
+
+def copy_check(*, actor: User, file: File) -> None:
+    """Copying makes the copier the owner of a new file, hers to share, link and send
+    further: for those who may change the file (the people of its space, an editor of a
+    share), not for someone who may only view it, who would otherwise escape the
+    owner's sharing decisions with one click. Downloading stays hers (audited)."""
+    if file_permission(actor=actor, file=file) >= Permission.EDIT:
+        return
+    audit.record(
+        action=Action.FILES_FILE_COPY,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="files.file",
+        target_id=file.pk,
+        details={"reason": "view_only", "name": file.name},
+    )
+    raise RightRefusedError(
+        _(
+            "You can only view “%(name)s”: a copy would be yours to share further, outside "
+            "its owner's decisions. Open or download it to read it, or ask its owner for "
+            "a copy or for edit access."
+        )
+        % {"name": file.name}
     )
 
 

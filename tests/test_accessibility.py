@@ -161,6 +161,13 @@ def trash_ticked_then_delete_permanently(page: Any) -> None:
     _submit(page, "#selection-purge")
 
 
+def team_file_moved_out(page: Any) -> None:
+    """A team file's "Move to" set to a folder of the manager's own space (listed first):
+    the confirmation that it leaves the team."""
+    page.locator("#id_move-destination").select_option(index=0)
+    _submit(page, "form[action$='/move/'] button[type=submit]")
+
+
 def file_ticked_then(button: str, recipient: str = "") -> Callable[[Any], None]:
     def act(page: Any) -> None:
         page.locator('input[name="file"][form="selection-form"]').first.check()
@@ -328,6 +335,13 @@ JOURNEYS: dict[str, list[Page]] = {
             "clinician",
             "/reviews/{review}/",
             then=lambda page: _submit(page, "button[name=decision][value=revoked] >> nth=0"),
+            shows="#confirmation",
+        ),
+        Page(
+            "team file, move it out of the team (confirmation)",
+            "clinician",
+            "/files/{team_file}/",
+            then=team_file_moved_out,
             shows="#confirmation",
         ),
         Page(
@@ -571,6 +585,11 @@ def world_build(owner: User, site_admin: User, auditor: User) -> dict[str, Any]:
     team.memberships.create(user=owner, role="manager")
     team.memberships.create(user=teammate)
     shares.share_create(actor=owner, item=folder, recipient=teammate, role=ShareRole.VIEWER)
+    # Team files: one a manager already moved out (the team page lists it), one to move.
+    team_root = services.space_root(services.space_team_get_or_create(team=team))
+    team_file = version_store(actor=owner, folder=team_root, name="CR Dupont.pdf", content=b"%PDF")
+    moved_out = version_store(actor=owner, folder=team_root, name="CR Durand.pdf", content=b"%PDF")
+    services.file_move(actor=owner, file=moved_out.file, destination=root)
     _link, link_token = share_link_create(actor=owner, target=version.file, label="Dr Radio")
     _protected, protected_token = share_link_create(
         actor=owner, target=version.file, password="Genou-droit-2026"
@@ -611,6 +630,7 @@ def world_build(owner: User, site_admin: User, auditor: User) -> dict[str, Any]:
         "space": root.space_id,
         "file": version.file_id,
         "team": team.slug,
+        "team_file": team_file.file_id,
         "transfer": transfer.pk,
         "request": file_request.pk,
         "alice": owner.pk,

@@ -29,46 +29,6 @@ def rita() -> User:
     return user_create("rita.radiologue@hopital.example", full_name="Rita Radiologue")
 
 
-def test_a_viewer_copies_a_shared_file_into_her_own_files(
-    owner: User, folder_backend: Backend
-) -> None:
-    """docs/sharing-shares.md: a viewer may "copy into one's own files", and the file
-    page offers her the form; the copy was refused with a bare 404, unaudited."""
-    radiologist = rita()
-    letter = version_store(
-        actor=owner, folder=root_of(owner), name="cr-irm.pdf", content=b"%PDF-1.4 CR"
-    ).file
-    shares.share_create(actor=owner, item=letter, recipient=radiologist, role=ShareRole.VIEWER)
-    mine = root_of(radiologist)
-    browser = client_signed_in(radiologist)
-
-    page = browser.post(f"/files/{letter.pk}/copy/", {"copy-destination": mine.pk})
-    assert page.status_code == 302, page.content
-    bulk = browser.post(
-        "/files/selection/copy/", {"file": letter.pk, "destination": mine.pk}, follow=True
-    )
-    assert bulk.status_code == 200
-    _token, plaintext = tokens.token_create(
-        actor=radiologist, name="Poste", scopes=["read", "write"], expires_in_days=30
-    )
-    api = Client(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
-    response = api.post(
-        f"/api/v1/files/{letter.pk}/copy/", {"folder": mine.pk}, content_type="application/json"
-    )
-    assert response.status_code == 201, response.content
-
-    copies = File.objects.filter(space=mine.space, deleted_at__isnull=True)
-    assert sorted(copies.values_list("name", flat=True)) == [
-        "cr-irm (2).pdf",
-        "cr-irm (3).pdf",
-        "cr-irm.pdf",
-    ]
-    # The original is untouched, still the owner's.
-    letter.refresh_from_db()
-    assert letter.space_id == root_of(owner).space_id
-    assert letter.deleted_at is None
-
-
 def test_a_viewer_still_cannot_copy_into_the_folder_she_only_views(
     owner: User, folder_backend: Backend
 ) -> None:

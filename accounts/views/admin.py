@@ -51,6 +51,8 @@ from accounts.permissions import role_approver_required, signed_in_user, site_ad
 from accounts.views.credential_approvals import approval_needed_page
 from audit import refusals
 from audit.actions import Action
+from audit.readable import readable_events
+from audit.selectors import team_departures
 from core.confirm import confirmation_page, confirmed
 
 
@@ -556,6 +558,14 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "memberships": team.memberships.select_related("user").order_by("user__email"),
         "can_manage": can_manage,
         "form": form,
+        # What left the team space (docs/accounts.md, "Teams"): for the team's own
+        # managers, who answer for its files; file names are not for a site
+        # administrator who is not one (separation of duties).
+        "departures": (
+            readable_events(team_departures(team_id=team.pk))
+            if selectors.team_managed_by_member(team, actor)
+            else None
+        ),
     }
     # A member form that could not be used is a refusal (400), recorded as one.
     status = 400 if form.is_bound else 200

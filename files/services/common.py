@@ -253,6 +253,28 @@ def record(
     )
 
 
+def space_change_details(*, from_space_id: int, to_space_id: int) -> dict[str, Any]:
+    """A move's audit details naming whose space it left and entered: ``from_team`` /
+    ``to_team`` (a team's name) or ``from_owner`` / ``to_owner`` (a person, "Name
+    <address>", as the privacy export finds her), so that the console reads "from team
+    Cardiologie to Alice Martin's personal space" whatever was renamed since.
+    ``left_team`` (the team's id) lets the team's managers list what left the team
+    space (``audit.selectors.team_departures``). Nothing for a move within a space."""
+    if from_space_id == to_space_id:
+        return {}
+    spaces = Space.objects.select_related("team", "owner").in_bulk([from_space_id, to_space_id])
+    details: dict[str, Any] = {}
+    for prefix, space_id in (("from", from_space_id), ("to", to_space_id)):
+        space = spaces[space_id]
+        if space.team is not None:
+            details[f"{prefix}_team"] = space.team.name
+        elif space.owner is not None:
+            details[f"{prefix}_owner"] = f"{space.owner.get_full_name()} <{space.owner.email}>"
+    if spaces[from_space_id].team_id is not None:
+        details["left_team"] = spaces[from_space_id].team_id
+    return details
+
+
 def purge_cleanup_on_commit() -> None:
     """After a purge commits: delete the blobs whose keys it destroyed."""
     from files import tasks

@@ -34,6 +34,7 @@ from files.services.common import (
     require_edit,
     require_manage,
     require_view,
+    space_change_details,
     versions_shred,
 )
 from files.services.spaces import restore_destination_locked
@@ -298,6 +299,7 @@ def file_move(*, actor: User, file: File, destination: Folder) -> File:
                 to_folder=destination.pk,
                 from_space=from_space,
                 to_space=destination.space_id,
+                **space_change_details(from_space_id=from_space, to_space_id=destination.space_id),
             )
     except IntegrityError:
         raise name_clash_error(file.name) from None
@@ -308,9 +310,12 @@ def file_copy(*, actor: User, file: File, destination: Folder, name: str | None 
     """A new file in ``destination`` whose one version shares the current version's
     content (no re-encryption, no new blob: ARCHITECTURE invariant 9). It counts in the
     destination space's quota like any file there."""
-    # Reading the source is enough (docs/sharing-shares.md: a viewer may copy into her
-    # own files, as she may download); writing into the destination needs EDIT.
+    # Seeing the source, then more than viewing it (docs/sharing-shares.md: a viewer
+    # may download, not make herself the owner of a copy); writing into the
+    # destination needs EDIT.
     require_view(actor, file, action=Action.FILES_FILE_COPY)
+    if actor is not None:
+        selectors.copy_check(actor=actor, file=file)
     require_edit(actor, destination, action=Action.FILES_FILE_COPY)
     source = file.current_version
     if source is None:

@@ -27,6 +27,7 @@ from files.services.common import (
     record,
     require_edit,
     require_manage,
+    space_change_details,
     versions_shred,
 )
 from files.services.spaces import restore_destination_locked, space_root
@@ -168,6 +169,7 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
             to_space=destination.space_id,
             trash_files_left=left_in_trash["trash_files_left"],
             trash_folders_left=left_in_trash["trash_folders_left"],
+            **space_change_details(from_space_id=from_space, to_space_id=destination.space_id),
         )
     return folder
 

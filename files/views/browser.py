@@ -43,6 +43,7 @@ from files.uploads import (
     EncryptingUploadHandler,
 )
 from files.views import rows as listing_rows
+from files.views.team_exit import team_exit_confirmation
 
 # ``FileNotFoundForActor`` (already audited by the selector) becomes a 404.
 not_found_as_404 = errors_as_404(message=gettext_lazy("No such file or folder."))
@@ -89,6 +90,8 @@ def _access_context(actor: User, item: File | Folder, permission: Permission) ->
         "can_edit": permission >= Permission.EDIT,
         "can_manage": permission >= Permission.MANAGE,
         "can_share": selectors.share_allowed(actor=actor, item=item),
+        # A copy is its maker's to share: not for someone who may only view the file.
+        "can_copy": permission >= Permission.EDIT,
         "via_share": selectors.item_via_share_only(actor=actor, space=item.space),
     }
 
@@ -544,17 +547,48 @@ def folder_move(request: HttpRequest, folder_id: int) -> HttpResponse:
     old_parent_id = folder.parent_id
     try:
         selectors.move_destination_check(actor=me, item=folder, destination=destination)
+        asked = team_exit_confirmation(
+            request,
+            items=[folder],
+            destination=destination,
+            cancel_url=reverse("files:folder", args=[folder.pk]),
+        )
+        if asked is not None:
+            return asked
         services.folder_move(actor=me, folder=folder, destination=destination)
     except FileRuleError as error:
         return _folder_page(request, folder, status=error.status_code, error=str(error))
-    undo_offer(
+    _moved_notice(
         request,
-        _("Moved to “%(name)s”.")
-        % {"name": selectors.folder_label_for(actor=me, folder=destination)},
+        actor=me,
+        destination=destination,
+        back_to_space_id=folder.space_id,
         action=reverse("files:folder_move", args=[folder.pk]),
         fields={"move-destination": str(old_parent_id)},
     )
     return redirect("files:folder", folder_id=folder.pk)
+
+
+def _moved_notice(
+    request: HttpRequest,
+    *,
+    actor: User,
+    destination: Folder,
+    back_to_space_id: int,
+    action: str,
+    fields: dict[str, str],
+) -> None:
+    """ "Moved to …", with "Undo" unless moving back would be refused (out of a team
+    space the person does not manage)."""
+    message = _("Moved to “%(name)s”.") % {
+        "name": selectors.folder_label_for(actor=actor, folder=destination)
+    }
+    if selectors.move_back_allowed(
+        actor=actor, moved_to=destination, back_to_space_id=back_to_space_id
+    ):
+        undo_offer(request, message, action=action, fields=fields)
+    else:
+        messages.success(request, message)
 
 
 def _trashed_notice(request: HttpRequest, item: File | Folder, *, action: str, actor: User) -> None:
@@ -673,13 +707,22 @@ def file_move(request: HttpRequest, file_id: int) -> HttpResponse:
     old_folder_id = file.folder_id
     try:
         selectors.move_destination_check(actor=me, item=file, destination=destination)
+        asked = team_exit_confirmation(
+            request,
+            items=[file],
+            destination=destination,
+            cancel_url=reverse("files:file", args=[file.pk]),
+        )
+        if asked is not None:
+            return asked
         services.file_move(actor=me, file=file, destination=destination)
     except FileRuleError as error:
         return _file_page(request, file, status=error.status_code, error=str(error))
-    undo_offer(
+    _moved_notice(
         request,
-        _("Moved to “%(name)s”.")
-        % {"name": selectors.folder_label_for(actor=me, folder=destination)},
+        actor=me,
+        destination=destination,
+        back_to_space_id=file.space_id,
         action=reverse("files:file_move", args=[file.pk]),
         fields={"move-destination": str(old_folder_id)},
     )

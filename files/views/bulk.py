@@ -33,6 +33,7 @@ from files.errors import FileRuleError
 from files.models import File, Folder
 from files.selection import Selection, selection_get_for_actor
 from files.selectors import Permission
+from files.views.team_exit import team_exit_confirmation
 
 # Names listed on a confirmation page; beyond that, "and N more".
 NAMES_SHOWN = 20
@@ -215,6 +216,16 @@ def selection_move(request: HttpRequest) -> HttpResponse:
         origins = {item.parent_id for item in selection.folders} | {
             item.folder_id for item in selection.files
         }
+        items: list[File | Folder] = [*selection.folders, *selection.files]
+        # Checked before the transaction, so that a refusal's audit event is not rolled
+        # back with it; then asked, when something leaves a team space.
+        for item in items:
+            selectors.move_destination_check(actor=me, item=item, destination=destination)
+        asked = team_exit_confirmation(
+            request, items=items, destination=destination, cancel_url=back_url(request)
+        )
+        if asked is not None:
+            return asked
         with transaction.atomic():
             for folder in selection.folders:
                 services.folder_move(actor=me, folder=folder, destination=destination)
@@ -228,7 +239,13 @@ def selection_move(request: HttpRequest) -> HttpResponse:
             "count": len(selection),
             "name": selectors.folder_label_for(actor=me, folder=destination),
         }
-        if len(origins) == 1:  # all from one folder: "Undo" puts them back
+        back_allowed = all(
+            selectors.move_back_allowed(
+                actor=me, moved_to=destination, back_to_space_id=item.space_id
+            )
+            for item in items
+        )
+        if len(origins) == 1 and back_allowed:  # all from one folder: "Undo" puts them back
             undo_offer(
                 request,
                 message,
@@ -253,6 +270,8 @@ def selection_copy(request: HttpRequest) -> HttpResponse:
         if selection.folders:
             raise FileRuleError(_("Folders cannot be copied: tick files only."))
         destination = _destination(request, me)
+        for file in selection.files:  # before the transaction: the refusal stays recorded
+            selectors.copy_check(actor=me, file=file)
         with transaction.atomic():
             for file in selection.files:
                 services.file_copy(actor=me, file=file, destination=destination)
