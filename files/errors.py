@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
+
 from core.errors import NotFoundForActor, RuleError
 
 
@@ -45,3 +47,16 @@ class NotDownloadableError(FileRuleError):
 class FileNotFoundForActor(NotFoundForActor):
     """No such object, or the person may not see it: one answer (404) for both, so an
     id from another space confirms nothing."""
+
+
+class ContentWithheldFromAuditor(FileRuleError, PermissionDenied):
+    """The person would reach this item through a team or a share, but holds the auditor
+    role: an auditor reads no file content (ARCHITECTURE.md, invariant 4), whatever
+    memberships or grants are left from before (docs/accounts.md). A 403 that says why,
+    not the 404 of "not yours": the person already knows the item (it is in their team
+    or was shared with them), so naming it confirms nothing new. The selector has
+    recorded the refusal. A ``PermissionDenied`` too, so a view that does not catch
+    ``FileRuleError`` still answers Django's 403 page, never a 500."""
+
+    status_code = 403
+    recorded = True

@@ -119,9 +119,12 @@ def shared_with_me(*, actor: User) -> list[SharedItem]:
     """Live items shared with ``actor`` directly or through a team, newest first.
 
     Items of the person's own spaces are left out (they reach them anyway). An
-    inactive person gets nothing.
+    inactive person gets nothing, nor does an auditor: the names of colleagues' files
+    (often patients' names) are content too (files.selectors.role_withholds_content).
     """
     if not (actor.is_authenticated and actor.is_active):
+        return []
+    if files_selectors.role_withholds_content(actor):
         return []
     my_spaces = files_selectors.spaces_accessible_by(actor).values("pk")
     shares = (
