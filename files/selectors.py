@@ -461,7 +461,11 @@ def _withheld(
         name = item.name
         folder = item.folder if isinstance(item, File) else item.parent
         space = item.space
-        top = space.team.name if space.team_id and space.team else ""
+        # The space as a person reads it: the team's name, or whose own files they are.
+        if space.team_id and space.team:
+            top = space.team.name
+        else:
+            top = space.owner.get_full_name() if space.owner_id and space.owner else ""
         where = " / ".join(
             [top, *(part.name for part in folder_breadcrumbs(folder)[1:])]
             if folder is not None

@@ -100,6 +100,7 @@ def test_every_door_to_a_team_file_answers_403_and_says_why(
     events = withheld_events()
     assert len(events) == len(doors) + 2
     assert {event.details["name"] for event in events} >= {"Dupont Marie - echo.jpg"}
+    assert events[0].details["path"] == "Cardiologie"
     assert all(str(event.actor_id) == str(older_conflict.pk) for event in events)
 
 
@@ -126,6 +127,7 @@ def test_a_file_shared_with_her_is_refused_and_its_name_not_listed(
     assert "Lettre Martin" not in audrey.get("/files/search/", {"q": "Martin"}).content.decode()
     [event] = withheld_events()
     assert event.details["name"] == "Lettre Martin.pdf"
+    assert event.details["path"] == "Alice Martin"  # whose files, not an id
 
 
 def test_a_link_opened_signed_in_as_the_auditor_is_refused_in_her_name(
