@@ -215,3 +215,24 @@ def test_a_study_in_a_folder_shared_with_her_is_refused_by_patient_name(
     assert study_refusal.action == Action.IMAGING_STUDY_VIEW
     assert instance_refusal.action == Action.IMAGING_INSTANCE_VIEW
     assert study_refusal.details["study_name"] == indexed.audit_label
+
+
+def test_her_file_request_left_open_takes_no_more_uploads(owner: User) -> None:
+    """Alice opened a drop box for the lab, then became the auditor (before the rule):
+    outsiders' results would keep arriving in her files. The request answers 410 to the
+    lab, as a closed one does, and the log says why."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from sharing.services import file_requests
+
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="Résultats")
+    _request, token = file_requests.file_request_create(
+        actor=owner, folder=folder, title="Bilans", expires_at=timezone.now() + dt.timedelta(days=3)
+    )
+    assert Client().get(f"/r/{token}/").status_code == 200
+    User.objects.filter(pk=owner.pk).update(is_auditor=True)
+    assert Client().get(f"/r/{token}/").status_code == 410
+    refusal = AuditEvent.objects.filter(action=Action.SHARING_REQUEST_REFUSE).latest("pk")
+    assert refusal.details["reason"] == "auditor_suspended"
