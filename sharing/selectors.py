@@ -115,6 +115,16 @@ class SharedItem:
         return str(ShareRole(self.role).label)
 
 
+def shares_withheld_count(*, actor: User) -> int:
+    """How many shares reach ``actor`` that their auditor role suspends (0 for anyone
+    else): "shared with me" says they are there without naming them."""
+    if not files_selectors.role_withholds_content(actor):
+        return 0
+    return Share.objects.filter(
+        Q(user=actor) | Q(team__in=TeamMembership.objects.filter(user=actor).values("team"))
+    ).count()
+
+
 def shared_with_me(*, actor: User) -> list[SharedItem]:
     """Live items shared with ``actor`` directly or through a team, newest first.
 

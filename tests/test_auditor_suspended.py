@@ -123,7 +123,9 @@ def test_a_file_shared_with_her_is_refused_and_its_name_not_listed(
     audrey = client_signed_in(older_conflict)
     assert audrey.get(f"/files/{letter.file_id}/download/").status_code == 403
     # Names of colleagues' files are patient data: not in her lists nor her searches.
-    assert "Lettre Martin" not in audrey.get("/sharing/shared-with-me/").content.decode()
+    inbox = audrey.get("/sharing/shared-with-me/").content.decode()
+    assert "Lettre Martin" not in inbox
+    assert "1 share made to you is suspended: you are an auditor" in inbox
     assert "Lettre Martin" not in audrey.get("/files/search/", {"q": "Martin"}).content.decode()
     [event] = withheld_events()
     assert event.details["name"] == "Lettre Martin.pdf"
