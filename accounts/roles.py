@@ -19,9 +19,13 @@ invitations; there is no Django admin and no API for roles):
   proposed, approved or appointed) to someone in a team or holding shares of others'
   files, naming them (``auditor_content_access``); an auditor is refused a team (team
   pages, invitations, the directory) and a share, transfer, personal link or file
-  request (sharing/services). Conflicts older than this rule are not changed behind
-  the administrators' backs: the people list and the person's page flag them
-  (``auditors_with_content_access``), and an administrator removes the memberships.
+  request (sharing/services); the sharer reads a neutral refusal
+  (``recipient_refusal_message``), only the log and administrators learn the role.
+  Conflicts older than this rule are not deleted behind the administrators' backs, but
+  are suspended: whoever holds the role reads no file content through them
+  (``files.selectors.role_withholds_content``, a 403 that says why), and the people
+  list and the person's page flag them (``auditors_with_content_access``) until an
+  administrator removes the memberships and shares or withdraws the role.
 
 Each step is audited: ``accounts.role.propose``, ``accounts.role.approve``,
 ``accounts.role.decline``, ``accounts.role.expire``, ``accounts.role.first_auditor``, and
@@ -174,12 +178,22 @@ def auditor_content_message(user: User, access: list[str]) -> str:
 
 
 def auditor_refusal_message(user: User) -> str:
-    """What an administrator, a manager or a sharer reads when they try to give an
-    auditor access to files."""
+    """What an administrator reads when they try to give an auditor access to files
+    (administrators manage roles: they know who holds which)."""
     return _(
         "%(name)s is an auditor: an auditor reads the audit log, never file content. "
         "Withdraw the auditor role first if they need these files."
     ) % {"name": user.get_full_name()}
+
+
+def recipient_refusal_message(recipient: str) -> str:
+    """What a sharer (or a team manager) reads when the person they chose may not
+    receive files: the same words whatever the reason, so that a colleague does not
+    learn who the auditors are by trying to share with them (the audit event keeps the
+    precise reason). ``recipient``: the name or address the sharer chose."""
+    return _(
+        "%(recipient)s cannot receive files from you. Choose someone else, or ask an administrator."
+    ) % {"recipient": recipient}
 
 
 def auditor_with_address(email: str) -> User | None:
@@ -192,10 +206,11 @@ def auditor_with_address(email: str) -> User | None:
 
 
 def auditors_with_content_access() -> list[tuple[User, list[str]]]:
-    """Active auditors who can read colleagues' files, with what gives them access:
-    conflicts older than the rule, shown to administrators to resolve (the people list
-    and the person's page). Nothing is removed automatically: a clinician who is also
-    an auditor would lose the files of patients in their care without anyone deciding."""
+    """Active auditors who still hold access to colleagues' files, with what gives it:
+    conflicts older than the rule, suspended while they hold the role (files.selectors)
+    and shown to administrators to resolve (the people list and the person's page).
+    Nothing is removed automatically: a clinician who is also an auditor would lose the
+    files of patients in their care without anyone deciding."""
     conflicts = []
     for auditor in User.objects.filter(is_auditor=True, is_active=True).order_by("email"):
         access = auditor_content_access(auditor)

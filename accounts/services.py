@@ -506,7 +506,15 @@ def team_member_set(*, actor: User, team: Team, user: User, role: str) -> TeamMe
             user=user,
             role=role,
             reason="auditor",
-            error=AccountRuleError(roles.auditor_refusal_message(user), 409),
+            # Administrators manage roles and read why; a team manager is not told a
+            # colleague's role (the event keeps the reason).
+            error=AccountRuleError(
+                roles.auditor_refusal_message(user)
+                if actor.is_site_admin
+                else _("%(name)s cannot join this team. Ask an administrator.")
+                % {"name": user.get_full_name()},
+                409,
+            ),
         )
     return membership
 

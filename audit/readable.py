@@ -221,6 +221,11 @@ _REASONS: dict[str, Promise] = {
     # Separation of duties (accounts/roles.py): an auditor reads no file content, and
     # nobody confirms in an access review what they granted themselves.
     "auditor": gettext_lazy("an auditor reads no file content"),
+    # An auditor's teams, shares, links or file requests left from before the rule:
+    # suspended while they hold the role (files.selectors.role_withholds_content).
+    "auditor_suspended": gettext_lazy(
+        "suspended: an auditor reads no file content, whatever teams or shares they still hold"
+    ),
     "auditor_content_access": gettext_lazy("they can read colleagues' files: not while an auditor"),
     "own_grant": gettext_lazy("nobody confirms access they granted themselves"),
     "self_grant": gettext_lazy("nobody gives themselves a role, a team or others' files"),
@@ -241,7 +246,8 @@ def _note(event: AuditEvent) -> str:
     details = event.details or {}
     if event.action == Action.REQUEST_INPUT_REFUSE:
         return _input_refusal_note(details)
-    for field in ("outcome", "reason", "need"):
+    # "rule": the precise reason a sender was not shown (sharing/services/links.py).
+    for field in ("outcome", "reason", "need", "rule"):
         reason = _REASONS.get(_text(details, field))
         if reason is not None:
             return str(reason)

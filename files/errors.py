@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
+
 from core.errors import NotFoundForActor, RuleError
 
 
@@ -51,6 +53,19 @@ class RightRefusedError(FileRuleError):
     """The person sees the item but her role does not allow this change (a member moving
     a team's file out of the team space, a viewer copying what she may only view): 403,
     with a message saying whom to ask. The refusal is already in the audit log."""
+
+    status_code = 403
+    recorded = True
+
+
+class ContentWithheldFromAuditor(FileRuleError, PermissionDenied):
+    """The person would reach this item through a team or a share, but holds the auditor
+    role: an auditor reads no file content (ARCHITECTURE.md, invariant 4), whatever
+    memberships or grants are left from before (docs/accounts.md). A 403 that says why,
+    not the 404 of "not yours": the person already knows the item (it is in their team
+    or was shared with them), so naming it confirms nothing new. The selector has
+    recorded the refusal. A ``PermissionDenied`` too, so a view that does not catch
+    ``FileRuleError`` still answers Django's 403 page, never a 500."""
 
     status_code = 403
     recorded = True

@@ -13,6 +13,15 @@ belong to, and everything below a shared folder, is theirs to read (viewer) or t
 in (editor); the strongest share wins. Shares stop counting the moment the item goes to
 the trash or the person is deactivated. Every entry point (browser views, API,
 downloads, versions, tus) goes through these functions.
+
+**An auditor reads no file content** (ARCHITECTURE.md, invariant 4; docs/accounts.md).
+Whoever holds the auditor role gets nothing from team memberships or shares, whatever
+is left of them from before the rule: only their own personal space stays theirs
+(``content_withheld_by_role``). Where the role alone stands between the person and an
+item they would otherwise reach, the answer is a 403 that says so
+(``ContentWithheldFromAuditor``) and the refusal is recorded with the item's name and
+the reason ``auditor_suspended``; the administrators see the conflict on the people
+list until they remove the memberships and shares.
 """
 
 from __future__ import annotations
@@ -32,7 +41,12 @@ from accounts.models import Team, TeamMembership, TeamRole, User
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
-from files.errors import FileNotFoundForActor, FileRuleError, RightRefusedError
+from files.errors import (
+    ContentWithheldFromAuditor,
+    FileNotFoundForActor,
+    FileRuleError,
+    RightRefusedError,
+)
 from files.models import File, FileVersion, Folder, Space, SpaceKind, UploadSession
 from files.names import name_search_key
 
@@ -55,10 +69,28 @@ def _active(actor: Any) -> bool:
     return bool(getattr(actor, "is_authenticated", False) and getattr(actor, "is_active", False))
 
 
+def role_withholds_content(actor: Any) -> bool:
+    """Whether ``actor`` holds a role that reads no file content: an auditor checks who
+    read patient files and reads none (separation of duties). Asked of the person as
+    loaded for this request: a role granted or withdrawn ends the person's sessions
+    (``accounts.roles._role_apply``), so it is never stale for long."""
+    return _active(actor) and bool(getattr(actor, "is_auditor", False))
+
+
+def content_withheld_by_role(*, actor: Any, space: Space) -> bool:
+    """The role keeps ``actor`` out of ``space``'s content: an auditor keeps their own
+    personal space (their own files, not colleagues'), nothing else."""
+    if not role_withholds_content(actor):
+        return False
+    return not (space.kind == SpaceKind.PERSONAL and space.owner_id == actor.pk)
+
+
 def spaces_accessible_by(actor: User) -> QuerySet[Space]:
-    """Every space the person may open: their own, and their teams'."""
+    """Every space the person may open: their own, and their teams' (not an auditor's)."""
     if not _active(actor):
         return Space.objects.none()
+    if role_withholds_content(actor):
+        return Space.objects.filter(kind=SpaceKind.PERSONAL, owner=actor)
     return Space.objects.filter(
         Q(kind=SpaceKind.PERSONAL, owner=actor)
         | Q(kind=SpaceKind.TEAM, team__memberships__user=actor)
@@ -66,6 +98,13 @@ def spaces_accessible_by(actor: User) -> QuerySet[Space]:
 
 
 def space_permission(*, actor: User, space: Space) -> Permission:
+    if content_withheld_by_role(actor=actor, space=space):
+        return Permission.NONE
+    return _space_permission_held(actor=actor, space=space)
+
+
+def _space_permission_held(*, actor: User, space: Space) -> Permission:
+    """What ownership or membership gives, the person's role aside."""
     if not _active(actor):
         return Permission.NONE
     if space.kind == SpaceKind.PERSONAL:
@@ -89,8 +128,8 @@ def space_personal_for(actor: User) -> Space | None:
 
 def spaces_of_teams_for(actor: User) -> list[Space]:
     """The spaces of the teams the person belongs to, by team name, read only (each is
-    made with its team)."""
-    if not _active(actor):
+    made with its team); none for an auditor."""
+    if not _active(actor) or role_withholds_content(actor):
         return []
     return list(
         Space.objects.filter(kind=SpaceKind.TEAM, team__memberships__user=actor)
@@ -105,8 +144,9 @@ def team_space_for(team: Team) -> Space | None:
 
 
 def teams_with_space_for(actor: User) -> QuerySet[Team]:
-    """Teams the person belongs to (each has a team space, made with the team)."""
-    if not _active(actor):
+    """Teams the person belongs to (each has a team space, made with the team); none for
+    an auditor, whose memberships give no content."""
+    if not _active(actor) or role_withholds_content(actor):
         return Team.objects.none()
     return Team.objects.filter(memberships__user=actor).distinct().order_by("name")
 
@@ -143,6 +183,10 @@ def space_room_bytes(space: Space) -> int:
 def space_get_for_actor(*, actor: User, space_id: int) -> Space:
     space = Space.objects.select_related("team", "owner").filter(pk=space_id).first()
     if space is None or not space_accessible_by(actor=actor, space=space):
+        if space is not None:
+            _withheld_check(
+                actor=actor, item=space, target_type="files.space", need=Permission.VIEW
+            )
         _refused(actor=actor, target_type="files.space", target_id=space_id, need=Permission.VIEW)
     assert space is not None  # noqa: S101  (_refused raised otherwise)
     return space
@@ -151,6 +195,11 @@ def space_get_for_actor(*, actor: User, space_id: int) -> Space:
 def team_get_for_actor(*, actor: User, slug: str) -> Team:
     """A team whose space the person may open (a member), else not found."""
     team = teams_with_space_for(actor).filter(slug=slug).first()
+    if team is None and role_withholds_content(actor):
+        member_of = Team.objects.filter(slug=slug, memberships__user=actor).first()
+        space = team_space_for(member_of) if member_of is not None else None
+        if space is not None:
+            _withheld(actor=actor, item=space, target_type="files.space", need=Permission.VIEW)
     if team is None:
         _refused(actor=actor, target_type="accounts.team", target_id=slug, need=Permission.VIEW)
     assert team is not None  # noqa: S101
@@ -164,10 +213,13 @@ def team_get_for_actor(*, actor: User, slug: str) -> Team:
 # not import sharing at load time).
 
 
-def _shares_received(actor: User) -> QuerySet[Any]:
-    """Shares that reach ``actor``: to them, or to a team they belong to."""
+def _shares_received(actor: User, *, role_aside: bool = False) -> QuerySet[Any]:
+    """Shares that reach ``actor``: to them, or to a team they belong to. None for an
+    auditor (``role_aside``: what they would be without the role, to tell them why)."""
     from sharing.models import Share
 
+    if not role_aside and role_withholds_content(actor):
+        return Share.objects.none()
     return Share.objects.filter(
         Q(user=actor) | Q(team__in=TeamMembership.objects.filter(user=actor).values("team"))
     )
@@ -193,7 +245,9 @@ def folder_ancestor_ids(folder_id: int) -> list[int]:
 _ROLE_PERMISSION = {"viewer": Permission.VIEW, "editor": Permission.EDIT}
 
 
-def _share_permission(*, actor: User, file: File | None, folder: Folder) -> Permission:
+def _share_permission(
+    *, actor: User, file: File | None, folder: Folder, role_aside: bool = False
+) -> Permission:
     """What shares give ``actor`` on ``file`` (if given) or else on ``folder``.
 
     A share on the item itself gives VIEW or EDIT; a share on a folder strictly above
@@ -202,7 +256,7 @@ def _share_permission(*, actor: User, file: File | None, folder: Folder) -> Perm
     one for the shares of all its folders.
     """
     chain = folder_ancestor_ids(folder.pk)
-    shares = _shares_received(actor)
+    shares = _shares_received(actor, role_aside=role_aside)
     if file is not None:
         shares = shares.filter(Q(file=file) | Q(folder_id__in=chain))
     else:
@@ -219,15 +273,30 @@ def _share_permission(*, actor: User, file: File | None, folder: Folder) -> Perm
 
 def folder_permission(*, actor: User, folder: Folder) -> Permission:
     """What ``actor`` may do with ``folder`` and what is under it."""
-    permission = space_permission(actor=actor, space=folder.space)
+    if content_withheld_by_role(actor=actor, space=folder.space):
+        return Permission.NONE
+    return _folder_permission_held(actor=actor, folder=folder)
+
+
+def _folder_permission_held(*, actor: User, folder: Folder, role_aside: bool = False) -> Permission:
+    permission = _space_permission_held(actor=actor, space=folder.space)
     if permission >= Permission.MANAGE or not _active(actor) or folder.deleted_at is not None:
         return permission
-    return max(permission, _share_permission(actor=actor, file=None, folder=folder))
+    return max(
+        permission,
+        _share_permission(actor=actor, file=None, folder=folder, role_aside=role_aside),
+    )
 
 
 def file_permission(*, actor: User, file: File) -> Permission:
     """What ``actor`` may do with ``file`` and each of its versions."""
-    permission = space_permission(actor=actor, space=file.space)
+    if content_withheld_by_role(actor=actor, space=file.space):
+        return Permission.NONE
+    return _file_permission_held(actor=actor, file=file)
+
+
+def _file_permission_held(*, actor: User, file: File, role_aside: bool = False) -> Permission:
+    permission = _space_permission_held(actor=actor, space=file.space)
     if (
         permission >= Permission.MANAGE
         or not _active(actor)
@@ -235,7 +304,23 @@ def file_permission(*, actor: User, file: File) -> Permission:
         or file.purged_at is not None
     ):
         return permission
-    return max(permission, _share_permission(actor=actor, file=file, folder=file.folder))
+    return max(
+        permission,
+        _share_permission(actor=actor, file=file, folder=file.folder, role_aside=role_aside),
+    )
+
+
+def permission_withheld_by_role(*, actor: User, item: File | Folder | Space) -> Permission:
+    """What ``actor``'s memberships and shares would give on ``item`` were they not an
+    auditor (``Permission.NONE`` when nothing is withheld): what their role suspends."""
+    space = item if isinstance(item, Space) else item.space
+    if not content_withheld_by_role(actor=actor, space=space):
+        return Permission.NONE
+    if isinstance(item, Space):
+        return _space_permission_held(actor=actor, space=item)
+    if isinstance(item, File):
+        return _file_permission_held(actor=actor, file=item, role_aside=True)
+    return _folder_permission_held(actor=actor, folder=item, role_aside=True)
 
 
 def trash_restore_allowed(*, actor: User, item: File | Folder) -> bool:
@@ -459,10 +544,95 @@ def copy_check(*, actor: User, file: File) -> None:
 # --- Lookups by id (every entry point) ------------------------------------------------------
 
 
-def access_refused(*, actor: User, target_type: str, target_id: object, need: Permission) -> None:
+def access_refused(
+    *,
+    actor: User,
+    target_type: str,
+    target_id: object,
+    need: Permission,
+    item: File | Folder | None = None,
+) -> None:
     """Record a refused access (``files.access`` denied) and raise the one answer, not
-    found: for the services' own re-check of what a lookup already allowed."""
+    found: for the services' own re-check of what a lookup already allowed. With
+    ``item``, an auditor kept out by their role alone is told so (403)."""
+    if item is not None:
+        _withheld_check(actor=actor, item=item, target_type=target_type, need=need)
     _refused(actor=actor, target_type=target_type, target_id=target_id, need=need)
+
+
+def _withheld_check(
+    *, actor: User, item: File | Folder | Space, target_type: str, need: Permission
+) -> None:
+    """Refuse with a 403 (``_withheld``) when only the auditor role keeps ``actor`` from
+    ``item``; return otherwise (the caller answers its 404)."""
+    if permission_withheld_by_role(actor=actor, item=item) >= need:
+        _withheld(actor=actor, item=item, target_type=target_type, need=need)
+
+
+def _withheld(
+    *, actor: User, item: File | Folder | Space, target_type: str, need: Permission
+) -> None:
+    """Record and refuse what a team or a share would give an auditor: the item by name
+    and where it is, so that the auditors and administrators reading the log know which
+    patient file was asked for, and why it was not given."""
+    if isinstance(item, Space):
+        name = item.team.name if item.team_id and item.team else str(item)
+        where = name
+    else:
+        name = item.name
+        folder = item.folder if isinstance(item, File) else item.parent
+        space = item.space
+        # The space as a person reads it: the team's name, or whose own files they are.
+        if space.team_id and space.team:
+            top = space.team.name
+        else:
+            top = space.owner.get_full_name() if space.owner_id and space.owner else ""
+        where = " / ".join(
+            [top, *(part.name for part in folder_breadcrumbs(folder)[1:])]
+            if folder is not None
+            else [top]
+        )
+    content_withheld_refuse(
+        actor=actor,
+        action=Action.FILES_ACCESS,
+        target_type=target_type,
+        target_id=item.pk,
+        need=need,
+        name=name,
+        path=where,
+    )
+
+
+def content_withheld_refuse(
+    *,
+    actor: User,
+    action: Action,
+    target_type: str,
+    target_id: object,
+    need: Permission,
+    **named: object,
+) -> None:
+    """Record (``action`` denied, reason ``auditor_suspended``, what was asked for by
+    name in ``named``) and raise the auditor's 403. For entry points that find content
+    their own way (the DICOM index) and ask ``files_withheld_by_role``."""
+    audit.record(
+        action=action,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type=target_type,
+        target_id=target_id,
+        details={"need": need.name.lower(), **named, "reason": "auditor_suspended"},
+    )
+    raise ContentWithheldFromAuditor(content_withheld_message())
+
+
+def content_withheld_message() -> str:
+    """What an auditor reads when a team or a share left from before would open a file."""
+    return _(
+        "Your access to colleagues' files is suspended: you are an auditor, and an auditor "
+        "reads the audit log, never file content. An administrator must remove your team "
+        "memberships and the shares you hold, or withdraw your auditor role."
+    )
 
 
 def _refused(*, actor: User, target_type: str, target_id: object, need: Permission) -> None:
@@ -487,6 +657,8 @@ def folder_get_for_actor(
         .first()
     )
     if folder is None or folder_permission(actor=actor, folder=folder) < need:
+        if folder is not None:
+            _withheld_check(actor=actor, item=folder, target_type="files.folder", need=need)
         _refused(actor=actor, target_type="files.folder", target_id=folder_id, need=need)
     assert folder is not None  # noqa: S101  (_refused raised otherwise)
     return folder
@@ -501,6 +673,10 @@ def folder_in_trash_get_for_actor(*, actor: User, folder_id: int) -> Folder:
         .first()
     )
     if folder is None or folder_permission(actor=actor, folder=folder) < Permission.EDIT:
+        if folder is not None:
+            _withheld_check(
+                actor=actor, item=folder, target_type="files.folder", need=Permission.EDIT
+            )
         _refused(actor=actor, target_type="files.folder", target_id=folder_id, need=Permission.EDIT)
     assert folder is not None  # noqa: S101
     return folder
@@ -527,6 +703,8 @@ def file_get_for_actor(
         files = files.filter(deleted_at__isnull=True)
     file = files.first()
     if file is None or file_permission(actor=actor, file=file) < need:
+        if file is not None:
+            _withheld_check(actor=actor, item=file, target_type="files.file", need=need)
         _refused(actor=actor, target_type="files.file", target_id=file_id, need=need)
     assert file is not None  # noqa: S101
     return file
@@ -896,7 +1074,7 @@ class _Readable:
 def _shared_reach(actor: User) -> tuple[list[int], list[int]]:
     """(ids of files shared with ``actor`` themselves, ids of the folders shared with
     them and of every folder below those)."""
-    received = _shares_received(actor)
+    received = _shares_received(actor)  # none for an auditor
     file_ids = list(
         received.filter(file__isnull=False, file__deleted_at__isnull=True).values_list(
             "file_id", flat=True
@@ -1020,6 +1198,25 @@ def _parent_spaces(folders: Iterable[Folder]) -> None:
     spaces = Space.objects.select_related("team").in_bulk({folder.space_id for folder in missing})
     for folder in missing:
         folder.space = spaces[folder.space_id]
+
+
+def files_withheld_by_role(actor: User) -> QuerySet[File]:
+    """The live files an auditor's teams and shares would open were it not for the role
+    (none for anyone else): to tell an auditor who asks for one why not (403), where the
+    rest of the world gets a 404."""
+    if not role_withholds_content(actor):
+        return File.objects.none()
+    team_spaces = Space.objects.filter(kind=SpaceKind.TEAM, team__memberships__user=actor)
+    received = _shares_received(actor, role_aside=True)
+    file_ids = list(received.filter(file__isnull=False).values_list("file_id", flat=True))
+    roots = list(received.filter(folder__isnull=False).values_list("folder_id", flat=True))
+    return File.objects.filter(
+        Q(space__in=team_spaces)
+        | Q(pk__in=file_ids)
+        | Q(folder_id__in=roots + folder_descendant_ids(roots)),
+        deleted_at__isnull=True,
+        purged_at__isnull=True,
+    )
 
 
 def files_readable_by(actor: User) -> QuerySet[File]:

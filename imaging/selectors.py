@@ -23,7 +23,12 @@ from audit.models import Outcome
 from core.errors import NotFoundForActor
 from files.models import FileVersion, ScanStatus
 from files.names import name_search_key
-from files.selectors import files_readable_by
+from files.selectors import (
+    Permission,
+    content_withheld_refuse,
+    files_readable_by,
+    files_withheld_by_role,
+)
 from imaging.models import DeidentifyJob, Instance, Series, Study, VersionIndex
 
 STUDY_RESULTS_LIMIT = 50
@@ -166,6 +171,8 @@ def study_view_for(*, actor: User, study_id: int) -> StudyView:
         if study is not None
         else []
     )
+    if not instances and study is not None:
+        _withheld_check(actor=actor, study=study, instances=Q(series__study=study))
     if not instances:
         _refused(actor=actor, target_type="imaging.study", target_id=study_id)
     assert study is not None  # noqa: S101
@@ -193,9 +200,42 @@ def instance_get_for_actor(*, actor: User, instance_id: int) -> Instance:
         .first()
     )
     if instance is None:
+        withheld = (
+            _live_instances()
+            .filter(pk=instance_id, file__in=files_withheld_by_role(actor))
+            .select_related("series__study")
+            .first()
+        )
+        if withheld is not None:
+            _withheld_check(
+                actor=actor,
+                study=withheld.series.study,
+                instances=Q(pk=instance_id),
+                target=("imaging.instance", instance_id),
+            )
         _refused(actor=actor, target_type="imaging.instance", target_id=instance_id)
     assert instance is not None  # noqa: S101
     return instance
+
+
+def _withheld_check(
+    *, actor: User, study: Study, instances: Q, target: tuple[str, object] | None = None
+) -> None:
+    """An auditor whose team or share would show this study is told why not (403),
+    and the log names the patient and study asked for (files.selectors)."""
+    if not _live_instances().filter(instances, file__in=files_withheld_by_role(actor)).exists():
+        return
+    target_type, target_id = target or ("imaging.study", study.pk)
+    content_withheld_refuse(
+        actor=actor,
+        action=Action.IMAGING_STUDY_VIEW
+        if target_type == "imaging.study"
+        else Action.IMAGING_INSTANCE_VIEW,
+        target_type=target_type,
+        target_id=target_id,
+        need=Permission.VIEW,
+        study_name=study.audit_label,
+    )
 
 
 def _refused(*, actor: User, target_type: str, target_id: object) -> None:

@@ -7,6 +7,11 @@ manager confirms an item (it stays) or revokes it (the membership, share or link
 at once, with its own audit event). At the due date, a review with items still pending
 escalates: site administrators see it on their list (and by e-mail). Every step is
 audited; the review exports as CSV.
+
+Auditors read every review (and export it) but never decide one, even when they are
+also a site administrator or, from before the rule, a manager of the team: deciding who
+keeps access to patient files is content governance, and the one who checks it does
+not also make it (docs/access-reviews.md; ARCHITECTURE.md, invariant 4).
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ import datetime as dt
 import io
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -37,6 +43,28 @@ from sharing.models import Share, ShareLink
 
 class ReviewRuleError(RuleError):
     """A decision the review's rules refuse; the message is shown to the manager."""
+
+
+class AuditorDecisionRefused(ReviewRuleError, PermissionDenied):
+    """An auditor asked to decide an item: a 403 that says why (recorded already)."""
+
+    status_code = 403
+    recorded = True
+
+
+def access_reviews_visible_to(actor: User) -> QuerySet[AccessReview]:
+    """The reviews ``actor`` may read: every one for site administrators and auditors
+    (escalations first), the reviews of the teams they manage for a manager."""
+    reviews = AccessReview.objects.select_related("team")
+    if actor.is_site_admin or actor.is_auditor:
+        return reviews.order_by("-escalated_at", "-opened_at")
+    managed = TeamMembership.objects.filter(user=actor, role=TeamRole.MANAGER).values("team_id")
+    return reviews.filter(team_id__in=managed)
+
+
+def may_export(*, actor: User, review: AccessReview) -> bool:
+    """The review's CSV: for those who decide it, site administrators and auditors."""
+    return actor.is_site_admin or actor.is_auditor or may_decide(actor=actor, review=review)
 
 
 def _period() -> dt.timedelta:
@@ -125,7 +153,10 @@ def access_reviews_open(*, now: dt.datetime | None = None) -> int:
 
 def may_decide(*, actor: User, review: AccessReview) -> bool:
     """The team's active managers; once the review is escalated, the site
-    administrators too (the escalation is theirs to finish)."""
+    administrators too (the escalation is theirs to finish). Never an auditor, whatever
+    other role or membership they hold."""
+    if actor.is_auditor:
+        return False
     if review.escalated_at is not None and actor.is_site_admin and actor.is_active:
         return True
     return TeamMembership.objects.filter(
@@ -195,13 +226,30 @@ def _decide_refused(*, actor: User, item: AccessReviewItem, decision: str, reaso
     )
 
 
+def auditor_decision_refuse(*, actor: User, item: AccessReviewItem, decision: str) -> None:
+    """Refuse (403, recorded with reason ``auditor``) a decision asked by an auditor; do
+    nothing for anyone else. Asked before anything else, the confirmation page
+    included, so that an auditor is never asked to confirm what will be refused."""
+    if not actor.is_auditor:
+        return
+    _decide_refused(actor=actor, item=item, decision=decision, reason="auditor")
+    raise AuditorDecisionRefused(
+        _(
+            "An auditor reads access reviews but does not decide them: who keeps access "
+            "to patient files is decided by the team's managers, or by a site "
+            "administrator who is not an auditor once the review is escalated."
+        )
+    )
+
+
 def access_review_decide(*, actor: User, item: AccessReviewItem, decision: str) -> None:
     """The team's manager confirms or revokes one item (revoking acts at once).
 
     Nobody confirms their own membership (a reviewer certifying their own access is no
     review): another manager does, or, once escalated, a site administrator. Giving
-    one's own access up is always allowed."""
+    one's own access up is always allowed. An auditor decides nothing."""
     review = item.review
+    auditor_decision_refuse(actor=actor, item=item, decision=decision)
     if not may_decide(actor=actor, review=review) or review.closed_at is not None:
         _decide_refused(actor=actor, item=item, decision=decision, reason="not_reviewer")
         raise ReviewRuleError(_("Only a manager of this team decides, while the review is open."))

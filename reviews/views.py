@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.models import TeamMembership, TeamRole, User
+from accounts.models import User
 from accounts.permissions import signed_in_user
 from audit import refusals
 from core.confirm import confirmation_page, confirmed
@@ -21,11 +21,7 @@ from reviews.models import AccessReview, AccessReviewItem
 
 
 def _visible(actor: User) -> QuerySet[AccessReview]:
-    reviews = AccessReview.objects.select_related("team")
-    if actor.is_site_admin:
-        return reviews.order_by("-escalated_at", "-opened_at")
-    managed = TeamMembership.objects.filter(user=actor, role=TeamRole.MANAGER).values("team_id")
-    return reviews.filter(team_id__in=managed)
+    return services.access_reviews_visible_to(actor)
 
 
 @login_required
@@ -48,6 +44,7 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
         "review": review,
         "items": items,
         "may_decide": services.may_decide(actor=actor, review=review),
+        "auditor_reads_only": actor.is_auditor,
     }
     return render(request, "reviews/detail.html", context)
 
@@ -59,6 +56,8 @@ def item_decide(request: HttpRequest, review_id: int, item_id: int) -> HttpRespo
     review = get_object_or_404(_visible(actor), pk=review_id)
     item = get_object_or_404(AccessReviewItem, pk=item_id, review=review)
     decision = request.POST.get("decision", "")
+    # An auditor reads, never decides: refused (403) before any confirmation page.
+    services.auditor_decision_refuse(actor=actor, item=item, decision=decision)
     if decision == "revoked" and not confirmed(request):
         return confirmation_page(
             request,
@@ -69,6 +68,8 @@ def item_decide(request: HttpRequest, review_id: int, item_id: int) -> HttpRespo
         )
     try:
         services.access_review_decide(actor=actor, item=item, decision=decision)
+    except services.AuditorDecisionRefused:
+        raise  # the 403 page, with its message (already recorded)
     except services.ReviewRuleError as error:
         refusals.rule_refusal_record(request, error)
         messages.error(request, str(error))
@@ -79,7 +80,7 @@ def item_decide(request: HttpRequest, review_id: int, item_id: int) -> HttpRespo
 def review_export(request: HttpRequest, review_id: int) -> HttpResponse:
     actor = signed_in_user(request)
     review = get_object_or_404(_visible(actor), pk=review_id)
-    if not (actor.is_site_admin or services.may_decide(actor=actor, review=review)):
+    if not services.may_export(actor=actor, review=review):
         raise Http404
     response = HttpResponse(
         services.access_review_export(actor=actor, review=review),

@@ -4,6 +4,7 @@ from django.views.i18n import set_language
 from securedrive import health, views
 
 # JSON for /api/ addresses, the site's pages for the rest.
+handler403 = views.permission_denied
 handler404 = views.page_not_found
 handler500 = views.server_error
 

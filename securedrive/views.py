@@ -6,9 +6,11 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import PermissionDenied as PermissionDeniedAPI
 
 from accounts.permissions import signed_in_user, site_admin_required
 from audit.refusals import csrf_refusal_record
+from core.errors import RuleError
 from files import favourites
 from securedrive import health
 
@@ -70,6 +72,17 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         return JsonResponse({"detail": str(NotFound.default_detail)}, status=404)
     return defaults.page_not_found(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """403: the site's page, saying why when the refusal carries a message meant for the
+    person (a ``RuleError``: an auditor's access to a team's files suspended, say);
+    Django's other refusals keep the page's general text. JSON under /api/."""
+    message = str(exception) if isinstance(exception, RuleError) else ""
+    if _is_api(request):
+        detail = message or str(PermissionDeniedAPI.default_detail)
+        return JsonResponse({"detail": detail}, status=403)
+    return render(request, "403.html", {"message": message}, status=403)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

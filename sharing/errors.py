@@ -20,6 +20,19 @@ class LinkRuleError(FileRuleError):
     """A link request the rules refuse; the message says why. HTTP 400."""
 
 
+class RecipientRefusedError(LinkRuleError):
+    """The recipient's address may not receive files (an auditor's: an auditor reads no
+    file content). The message is the same whatever the reason, so that the sender
+    does not learn anyone's role; ``reason`` is kept for the audit log. 409."""
+
+    status_code = 409
+
+    def __init__(self, message: str, *, reason: str, recipient: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.recipient = recipient
+
+
 class LinkPolicyError(LinkRuleError):
     """The site's sharing policy forbids this (who may share outside, domains...). 403."""
 

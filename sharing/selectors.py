@@ -115,13 +115,26 @@ class SharedItem:
         return str(ShareRole(self.role).label)
 
 
+def shares_withheld_count(*, actor: User) -> int:
+    """How many shares reach ``actor`` that their auditor role suspends (0 for anyone
+    else): "shared with me" says they are there without naming them."""
+    if not files_selectors.role_withholds_content(actor):
+        return 0
+    return Share.objects.filter(
+        Q(user=actor) | Q(team__in=TeamMembership.objects.filter(user=actor).values("team"))
+    ).count()
+
+
 def shared_with_me(*, actor: User) -> list[SharedItem]:
     """Live items shared with ``actor`` directly or through a team, newest first.
 
     Items of the person's own spaces are left out (they reach them anyway). An
-    inactive person gets nothing.
+    inactive person gets nothing, nor does an auditor: the names of colleagues' files
+    (often patients' names) are content too (files.selectors.role_withholds_content).
     """
     if not (actor.is_authenticated and actor.is_active):
+        return []
+    if files_selectors.role_withholds_content(actor):
         return []
     my_spaces = files_selectors.spaces_accessible_by(actor).values("pk")
     shares = (

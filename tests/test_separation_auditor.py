@@ -58,8 +58,13 @@ def test_neither_an_admin_nor_a_manager_can_put_an_auditor_in_a_team(
         )
         assert page.status_code == 400
         text = page.content.decode()
-        assert "Audrey Auditor is an auditor" in text
-        assert "never file content" in text
+        if who == site_admin:  # an administrator manages roles and reads why
+            assert "Audrey Auditor is an auditor" in text
+            assert "never file content" in text
+        else:  # a manager is not told a colleague's role
+            assert "Audrey Auditor cannot join this team. Ask an administrator." in text
+            assert "is an auditor" not in text
+            assert "never file content" not in text
     assert not TeamMembership.objects.filter(user=auditor).exists()
     refusals = denied(Action.ACCOUNTS_TEAM_MEMBER_SET)
     assert [(e.actor_id, e.details["reason"]) for e in refusals] == [
@@ -200,10 +205,21 @@ def test_nobody_shares_a_file_with_an_auditor(owner: User, auditor: User) -> Non
         {"recipient": auditor.email, "role": "viewer"},
     )
     assert page.status_code == 409
-    assert "Audrey Auditor is an auditor" in page.content.decode()
+    # Alice is not told Audrey's role; the log keeps it.
+    text = page.content.decode()
+    assert "Audrey Auditor cannot receive files from you" in text
+    assert "is an auditor" not in text
     assert not Share.objects.filter(user=auditor).exists()
     [refusal] = denied(Action.SHARING_SHARE_CREATE)
     assert refusal.details["reason"] == "auditor"
+    french = alice.post(
+        f"/sharing/files/{letter.file_id}/share/",
+        {"recipient": auditor.email, "role": "viewer"},
+        HTTP_ACCEPT_LANGUAGE="fr",
+    )
+    assert "Audrey Auditor ne peut pas recevoir de fichiers de votre part" in (
+        french.content.decode()
+    )
     with pytest.raises(ShareRuleError):
         shares.share_create(actor=owner, item=letter.file, recipient=auditor, role="viewer")
 
@@ -216,20 +232,24 @@ def test_no_transfer_nor_personal_link_goes_to_an_auditors_address(
         actor=owner, subject="Compte rendu", expires_at=timezone.now() + dt.timedelta(days=3)
     )
     transfers.transfer_files_add(actor=owner, transfer=transfer, files=[letter.file])
-    with pytest.raises(TransferRuleError, match="Audrey Auditor is an auditor"):
+    with pytest.raises(TransferRuleError, match="cannot receive files from you") as refused:
         transfers.transfer_send(
             actor=owner,
             transfer=transfer,
             recipients=["dr.radio@clinique.example", auditor.email.upper()],
         )
+    assert "is an auditor" not in str(refused.value)
     assert Transfer.objects.get(pk=transfer.pk).sent_at is None
     assert not ShareLink.objects.filter(transfer=transfer).exists()  # all or nothing
-    assert denied(Action.SHARING_TRANSFER_SEND)
+    [send_refusal] = denied(Action.SHARING_TRANSFER_SEND)
+    assert send_refusal.details["rule"] == "auditor"  # the precise reason, for the log only
 
-    with pytest.raises(LinkRuleError, match="never file content"):
+    with pytest.raises(LinkRuleError, match="cannot receive files from you") as refused_link:
         links.share_link_create(actor=owner, target=letter.file, recipient_email=auditor.email)
+    assert "never file content" not in str(refused_link.value)
     assert not ShareLink.objects.filter(recipient_email=auditor.email).exists()
-    assert denied(Action.SHARING_LINK_CREATE)
+    [link_refusal] = denied(Action.SHARING_LINK_CREATE)
+    assert link_refusal.details["rule"] == "auditor"
 
 
 def test_an_auditor_cannot_ask_outsiders_for_files(auditor: User) -> None:
@@ -256,7 +276,7 @@ def test_admin_pages_flag_an_auditor_still_in_a_team(
     TeamMembership.objects.create(team=team, user=auditor)
     sam = client_signed_in(site_admin)
     listing = sam.get("/accounts/admin/users/").content.decode()
-    assert "Auditors who can read colleagues" in listing
+    assert "Auditors whose access to colleagues' files is suspended" in listing
     assert "Audrey Auditor</a>: member of Cardiologie" in listing
     page = sam.get(f"/accounts/admin/users/{auditor.pk}/").content.decode()
     assert 'id="auditor-content-access"' in page

@@ -109,11 +109,13 @@ COVERED: dict[str, frozenset[str]] = {
     # (account data, never the team's files). tests/test_accounts_admin.py.
     "accounts:team": frozenset({OWNER, SITE_ADMIN}),
     # Access reviews (tests/test_access_reviews.py): everyone has a list (their own
-    # teams'); a review is its team's managers' (Alice) and the administrators'.
+    # teams'); a review is its team's managers' (Alice) and the administrators' to
+    # decide; auditors read every review and its export, never decide
+    # (tests/test_reviews_auditor.py).
     "reviews:reviews": EVERYONE_SIGNED_IN,
-    "reviews:review": frozenset({OWNER, SITE_ADMIN}),
+    "reviews:review": frozenset({OWNER, SITE_ADMIN, AUDITOR}),
     "reviews:item_decide": frozenset({OWNER, SITE_ADMIN}),
-    "reviews:review_export": frozenset({OWNER, SITE_ADMIN}),
+    "reviews:review_export": frozenset({OWNER, SITE_ADMIN, AUDITOR}),
     "accounts:team_member_remove": frozenset({OWNER, SITE_ADMIN}),
     # --- Administration (tests/test_accounts_admin.py, tests/test_privacy.py).
     # The platform's components (database, queue, scanner): site administrators only,

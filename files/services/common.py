@@ -99,6 +99,7 @@ def _require(
                 target_type="files.file" if isinstance(obj, File) else "files.folder",
                 target_id=obj.pk,
                 need=need,
+                item=obj,
             )
 
 

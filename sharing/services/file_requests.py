@@ -358,6 +358,11 @@ def file_request_get_open(
         reason = "owner inactive"
     elif found.folder.deleted_at is not None:
         reason = "folder deleted"
+    elif files_selectors.role_withholds_content(found.created_by):
+        # An auditor's request left open from before the rule would keep bringing
+        # outsiders' files (often patients') to someone who reads no file content:
+        # suspended until an administrator has it closed (docs/accounts.md).
+        reason = "auditor_suspended"
     elif not files_selectors.sharing_allowed(
         actor=found.created_by, item=found.folder, way=files_selectors.SharingWay.FILE_REQUEST
     ):

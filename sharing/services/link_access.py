@@ -42,6 +42,7 @@ from audit.models import Outcome
 from core.ratelimit import Verdict, rate_limit_check
 from files.selectors import (
     SharingWay,
+    role_withholds_content,
     sharing_allowed,
 )
 from sharing.models import ShareLink, ShareLinkCode
@@ -93,6 +94,9 @@ class AccessOutcome(enum.StrEnum):
     VIEW_ONLY = "view only"
     # Every external link suspended by the administrators (incident response).
     SUSPENDED = "suspended"
+    # Opened in a browser signed in as an auditor: an auditor reads no file content,
+    # even through a link or a transfer addressed to them before the rule.
+    AUDITOR = "auditor_suspended"
 
 
 _STATE_OUTCOMES = {
@@ -275,6 +279,42 @@ def access_record(
     )
 
 
+def _link_shares(link: ShareLink) -> str:
+    """What a link gives, by name, for the log: the file's or folder's name, or the
+    transfer's subject."""
+    if link.file_id and link.file is not None:
+        return link.file.name
+    if link.folder_id and link.folder is not None:
+        return link.folder.name
+    if link.transfer_id and link.transfer is not None:
+        return link.transfer.subject
+    return ""
+
+
+def _auditor_refused(
+    *, request: HttpRequest, link: ShareLink, auditor: Any, **details: Any
+) -> None:
+    """A link or a transfer opened in a browser signed in as an auditor: refused and
+    recorded in the auditor's name (not the link's), with what it shares by name. Who
+    holds a link's token holds the capability: the same person signed out is the outside
+    recipient the link is for, and the log shows that too."""
+    audit.record(
+        action=Action.SHARING_LINK_ACCESS,
+        outcome=Outcome.DENIED,
+        actor=auditor,
+        target_type="sharing.link",
+        target_id=link.pk,
+        details={
+            "outcome": str(AccessOutcome.AUDITOR),
+            "reason": str(AccessOutcome.AUDITOR),
+            "name": _link_shares(link),
+            **({"recipient": link.recipient_email} if link.recipient_email else {}),
+            **details,
+        },
+        request=context_from_request(request),
+    )
+
+
 @dataclass
 class Access:
     """Where a recipient stands with a token: refused (``outcome``), or let in with
@@ -335,6 +375,10 @@ def share_link_access(
     if outcome != AccessOutcome.OK:
         access_record(request=request, link=link, outcome=outcome, **details)
         return Access(outcome, link=link)
+    signed_in = getattr(request, "user", None)
+    if role_withholds_content(signed_in):
+        _auditor_refused(request=request, link=link, auditor=signed_in, **details)
+        return Access(AccessOutcome.AUDITOR, link=link)
     grant = _grant_get(request, link)
     step = _step_needed(link, grant)
     if audit_ok:

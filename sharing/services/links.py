@@ -32,7 +32,7 @@ from audit.models import Outcome
 from files import selectors as files_selectors
 from files.models import File, Folder
 from files.selectors import Permission
-from sharing.errors import LinkPolicyError, LinkRuleError
+from sharing.errors import LinkPolicyError, LinkRuleError, RecipientRefusedError
 from sharing.models import ExternalSharing, ShareLink, SharingPolicy, Transfer
 from sharing.selectors import share_link_may_manage
 from sharing.services import suspension
@@ -225,6 +225,9 @@ def _target_check(*, actor: User, target: Target) -> None:
 
 
 def _rule_of(error: LinkRuleError) -> dict[str, str]:
+    if isinstance(error, RecipientRefusedError):
+        # The precise reason the sender was not shown (an auditor's address).
+        return {"rule": error.reason, "recipient": error.recipient}
     return {"rule": error.reason} if isinstance(error, LinkRightError) else {}
 
 
@@ -330,10 +333,14 @@ def share_link_create(
             raise LinkPolicyError(
                 _("On this site the recipient must confirm their e-mail address with a code.")
             )
-        if recipient_email and (auditor := roles.auditor_with_address(recipient_email)):
+        if recipient_email and roles.auditor_with_address(recipient_email):
             # A transfer or personal link to an auditor's address would hand them file
-            # content (ARCHITECTURE.md, invariant 4).
-            raise LinkRuleError(roles.auditor_refusal_message(auditor), 409)
+            # content (ARCHITECTURE.md, invariant 4). The sender is not told why.
+            raise RecipientRefusedError(
+                roles.recipient_refusal_message(recipient_email.strip()),
+                reason="auditor",
+                recipient=recipient_email.strip(),
+            )
         if email_verification and not recipient_email:
             raise LinkRuleError(_("E-mail verification needs the recipient's e-mail address."))
         if recipient_email and not policy.recipient_allowed(recipient_email):

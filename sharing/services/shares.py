@@ -211,7 +211,8 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
             raise ShareRuleError(_("This account is not active."))
         if reason == "auditor":
             assert isinstance(recipient, User)  # noqa: S101  (only people are auditors)
-            raise ShareRuleError(roles.auditor_refusal_message(recipient), 409)
+            # The sharer is not told the recipient's role; the event above says it.
+            raise ShareRuleError(roles.recipient_refusal_message(recipient.get_full_name()), 409)
         raise ShareRuleError(_("They already have access: this is in a space they belong to."), 409)
     file = item if isinstance(item, File) else None
     folder = item if isinstance(item, Folder) else None
@@ -263,7 +264,9 @@ def share_create(*, actor: User, item: Item, recipient: User | Team, role: str) 
         )
         if changed.reason == "auditor":
             assert isinstance(recipient, User)  # noqa: S101
-            raise ShareRuleError(roles.auditor_refusal_message(recipient), 409) from None
+            raise ShareRuleError(
+                roles.recipient_refusal_message(recipient.get_full_name()), 409
+            ) from None
         raise ShareRuleError(_("This account is not active.")) from None
     except IntegrityError:
         _refuse(actor=actor, action=Action.SHARING_SHARE_CREATE, item=item, reason="already_shared")

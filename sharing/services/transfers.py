@@ -57,7 +57,13 @@ from files.errors import FileRuleError, NameClashError
 from files.lineage import file_path
 from files.models import File, FileVersion, Folder
 from files.names import name_clean, name_key
-from sharing.errors import LinkRuleError, TransferNotFound, TransferRightError, TransferRuleError
+from sharing.errors import (
+    LinkRuleError,
+    RecipientRefusedError,
+    TransferNotFound,
+    TransferRightError,
+    TransferRuleError,
+)
 from sharing.models import ShareLink, SharingPolicy, Transfer, TransferItem
 from sharing.selectors import (
     transfer_files,
@@ -459,6 +465,12 @@ def transfer_send(
             outcome=Outcome.DENIED,
             request=request,
             **audit_messages.neutral(str(error), field="reason"),  # no one's language
+            # What the sender was not shown: the recipient an auditor's address.
+            **(
+                {"rule": error.reason, "recipients": [error.recipient]}
+                if isinstance(error, RecipientRefusedError)
+                else {}
+            ),
         )
         if isinstance(error, TransferRuleError):
             raise

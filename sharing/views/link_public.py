@@ -33,6 +33,7 @@ _STATUS = {
     AccessOutcome.LIMIT_REACHED: 410,
     AccessOutcome.GONE: 410,
     AccessOutcome.VIEW_ONLY: 403,
+    AccessOutcome.AUDITOR: 403,
     # Not there for now, nothing said about why (a leak under investigation): 410, as
     # for a withdrawn link, and never cached (every view here is ``never_cache``).
     AccessOutcome.SUSPENDED: 410,

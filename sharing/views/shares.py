@@ -29,8 +29,12 @@ def _not_found() -> Http404:
 @login_required
 @require_GET
 def shared_with_me(request: HttpRequest) -> HttpResponse:
-    items = selectors.shared_with_me(actor=signed_in_user(request))
-    return render(request, "sharing/shares/shared_with_me.html", {"items": items})
+    me = signed_in_user(request)
+    context = {
+        "items": selectors.shared_with_me(actor=me),
+        "withheld": selectors.shares_withheld_count(actor=me),
+    }
+    return render(request, "sharing/shares/shared_with_me.html", context)
 
 
 def _item_page(
