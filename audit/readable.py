@@ -210,6 +210,9 @@ _REASONS: dict[str, Promise] = {
     "move_out_of_team": gettext_lazy("only the team's managers move its files out of the team"),
     "move_out_of_space": gettext_lazy("shared with them: it stays in its owner's space"),
     "view_only": gettext_lazy("view-only access: no copy"),
+    "not_space_member": gettext_lazy(
+        "shared with them: only the people of its space send it outside"
+    ),
     # A leaver's sign-in, token, browser, upload or download refused (docs/accounts.md).
     "account deactivated": gettext_lazy("account deactivated"),
     # A preview that cannot be made (files/previews.py): not a refusal of access.

@@ -42,6 +42,7 @@ from files.crypto import BlobIntegrityError
 from files.errors import NameClashError
 from files.models import File, Folder
 from files.names import name_key
+from files.selectors import SharingWay, sharing_refusal
 from files.storage import BlobMissingError
 from files.uploads import BlobIngest
 from imaging import selectors
@@ -152,6 +153,32 @@ def _deidentified_bytes(
     return written.getvalue()
 
 
+def _send_outside_check(*, actor: User, study_id: int, chosen: list[selectors.SeriesView]) -> None:
+    """A de-identified copy is the sender's, made to go outside: only for those who may
+    send the study's files outside themselves (the people of their space,
+    files.selectors.sharing_refusal), not for someone they were shared with, even as
+    editor, nor a viewer. De-identification may miss a name burned into the pixels or in
+    a private tag: the copy must not launder the owner's decision. Checked per space
+    (the rule depends on the space alone), when the job is asked for and again when the
+    worker makes the copy (access may have gone meanwhile)."""
+    by_space = {
+        instance.file.space_id: instance.file for item in chosen for instance in item.instances
+    }
+    if all(
+        sharing_refusal(actor=actor, item=file, way=SharingWay.TRANSFER) is None
+        for file in by_space.values()
+    ):
+        return
+    deidentify_refused_record(actor=actor, study_id=study_id, reason="not_space_member")
+    raise DeidentifyRuleError(
+        _(
+            "This study was shared with you: only the people of the space it belongs to may "
+            "send it outside the organisation, even de-identified. Ask its owner to send it."
+        ),
+        403,
+    )
+
+
 def study_deidentify(
     *,
     actor: User,
@@ -170,6 +197,7 @@ def study_deidentify(
     chosen = [item for item in view.series if item.series.pk in set(series_ids)]
     if not chosen:
         raise DeidentifyRuleError(_("Choose at least one series to send."))
+    _send_outside_check(actor=actor, study_id=view.study.pk, chosen=chosen)
     risky = {item.series.pk for item in view.burned_in_series}
     from imaging.profile import Deidentifier  # pydicom and its tables, loaded on use
 
@@ -305,6 +333,7 @@ def deidentify_job_create(
     chosen = [item for item in view.series if item.series.pk in set(series_ids)]
     if not chosen:
         raise DeidentifyRuleError(_("Choose at least one series to send."))
+    _send_outside_check(actor=actor, study_id=view.study.pk, chosen=chosen)
     job = DeidentifyJob.objects.create(
         study=view.study,
         requested_by=actor,

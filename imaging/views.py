@@ -213,7 +213,7 @@ def study_share(request: HttpRequest, study_id: int) -> HttpResponse:
     view = selectors.study_view_for(actor=me, study_id=study_id)
     may_send = sharing_policy.may_share_outside(me)
     form = DeidentifyForm(request.POST if request.method == "POST" else None, view=view)
-    error = ""
+    error, status = "", 400 if request.method == "POST" else 200
     if request.method == "POST" and not may_send:
         deidentify_refused_record(actor=me, study_id=view.study.pk, reason="sharing policy")
         error = _("The sharing policy does not allow you to send files outside.")
@@ -227,7 +227,7 @@ def study_share(request: HttpRequest, study_id: int) -> HttpResponse:
                 send_as=form.cleaned_data["send_as"],
             )
         except DeidentifyRuleError as rule:
-            error = str(rule)
+            error, status = str(rule), rule.status_code
         else:
             return redirect("imaging:deidentify_job", job_id=job.pk)
     selected = {str(value) for value in (form["series"].value() or [])}
@@ -236,7 +236,6 @@ def study_share(request: HttpRequest, study_id: int) -> HttpResponse:
         {"view": item, "checked": str(item.series.pk) in selected, "risky": item.series.pk in risky}
         for item in view.series
     ]
-    status = 400 if request.method == "POST" else 200
     return render(
         request,
         "imaging/study_share.html",

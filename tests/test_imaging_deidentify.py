@@ -422,3 +422,33 @@ def test_a_secondary_capture_is_treated_as_likely_burned_in_whatever_its_modalit
     capture = Instance(sop_class_uid="1.2.840.10008.5.1.4.1.1.7.4", burned_in_annotation="")
     assert not SeriesView(series, [plain]).burned_in
     assert SeriesView(series, [plain, capture]).burned_in
+
+
+@pytest.mark.parametrize("role", ["viewer", "editor"])
+def test_a_colleague_the_study_was_shared_with_cannot_send_it_outside_de_identified(
+    owner: User, teammate: User, study: tuple[GeneratedStudy, Study], role: str
+) -> None:
+    """Tom reads Alice's CT through a share: he may look at it, not make himself a copy
+    to send outside (de-identification may miss a name in the pixels). Only the people
+    of the study's space send it out, as for the files themselves."""
+    from files.models import Folder
+    from sharing.models import ShareRole
+    from sharing.services import shares
+
+    _generated, indexed = study
+    for name in ("Scanner", "CD"):
+        folder = Folder.objects.get(name=name, space__owner=owner)
+        shares.share_create(actor=owner, item=folder, recipient=teammate, role=ShareRole(role))
+    tom = client_signed_in(teammate)
+    assert tom.get(f"/imaging/studies/{indexed.pk}/").status_code == 200
+    series = list(Series.objects.filter(study=indexed).values_list("pk", flat=True))
+
+    answer = _share(tom, indexed, series=series, dates="shift", send_as="transfer")
+
+    assert answer.status_code == 403
+    assert "only the people of the space it belongs to" in answer.content.decode()
+    assert not FileVersion.objects.filter(derived_from__isnull=False).exists()
+    refused = AuditEvent.objects.get(
+        action=Action.IMAGING_STUDY_DEIDENTIFY, outcome=Outcome.DENIED, actor_id=teammate.pk
+    )
+    assert refused.details["reason"] == "not_space_member"
