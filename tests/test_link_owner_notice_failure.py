@@ -93,6 +93,14 @@ def test_a_subject_given_through_the_api_is_kept_on_one_line(owner: User) -> Non
         expires_at=timezone.now() + dt.timedelta(days=2),
     )
     assert transfer.subject == "Scanner thorax M. Dupont"
+    # A no-break space (French: "Scanner\u00a0: thorax") is a space the sender meant.
+    kept = transfer_create(
+        actor=owner,
+        subject="IRM\u00a0: genou\t gauche",
+        message="",
+        expires_at=timezone.now() + dt.timedelta(days=2),
+    )
+    assert kept.subject == "IRM\u00a0: genou gauche"
     assert transfer.message == "Bonjour,\r\nvoici le scanner."  # a message keeps its lines
     assert ShareLink.objects.count() == 0
 

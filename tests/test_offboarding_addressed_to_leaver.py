@@ -149,9 +149,8 @@ def test_what_colleagues_sent_to_a_leavers_address_stops_at_his_deactivation(
     # Alice is told, in French, what to send again and to whom it no longer goes.
     told = [message for message in mail.outbox if message.to == [alice.email]]
     assert len(told) == 1
-    # (sharing.services.emails.one_line makes the subject's no-break space a space)
     assert told[0].subject == (
-        "Tom Teammate a quitté l\u2019établissement : les fichiers envoyés à son adresse "
+        "Tom Teammate a quitté l\u2019établissement\u00a0: les fichiers envoyés à son adresse "
         "ont été retirés"
     )
     assert "irm-genou.dcm" in told[0].body

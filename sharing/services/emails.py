@@ -25,7 +25,14 @@ def one_line(text: str) -> str:
     (CR, LF, U+2028...) becomes a space. A subject naming something a person typed (a
     transfer's subject, a file request's title) must neither be refused by the mail
     library (a carriage return raised BadHeaderError) nor add a header."""
-    return " ".join("".join(char if char.isprintable() else " " for char in text).split())
+    spaced = "".join(char if char.isprintable() or char in _SPACES_KEPT else " " for char in text)
+    # Runs of plain spaces collapse; a no-break space stays (French typography puts one
+    # before ":" and inside « »: str.split() would have turned it into a plain space).
+    return " ".join(part for part in spaced.split(" ") if part).strip()
+
+
+# The no-break spaces French typography needs (U+00A0, and the narrow U+202F).
+_SPACES_KEPT = frozenset({"\u00a0", "\u202f"})
 
 
 def email_send(
