@@ -153,6 +153,17 @@ def _deidentified_bytes(
     return written.getvalue()
 
 
+def outside_sending_allowed(*, actor: User, series: list[selectors.SeriesView]) -> bool:
+    """Whether ``actor`` may send these series outside (``_send_outside_check``)."""
+    by_space = {
+        instance.file.space_id: instance.file for item in series for instance in item.instances
+    }
+    return all(
+        sharing_refusal(actor=actor, item=file, way=SharingWay.TRANSFER) is None
+        for file in by_space.values()
+    )
+
+
 def _send_outside_check(*, actor: User, study_id: int, chosen: list[selectors.SeriesView]) -> None:
     """A de-identified copy is the sender's, made to go outside: only for those who may
     send the study's files outside themselves (the people of their space,
@@ -161,13 +172,7 @@ def _send_outside_check(*, actor: User, study_id: int, chosen: list[selectors.Se
     a private tag: the copy must not launder the owner's decision. Checked per space
     (the rule depends on the space alone), when the job is asked for and again when the
     worker makes the copy (access may have gone meanwhile)."""
-    by_space = {
-        instance.file.space_id: instance.file for item in chosen for instance in item.instances
-    }
-    if all(
-        sharing_refusal(actor=actor, item=file, way=SharingWay.TRANSFER) is None
-        for file in by_space.values()
-    ):
+    if outside_sending_allowed(actor=actor, series=chosen):
         return
     deidentify_refused_record(actor=actor, study_id=study_id, reason="not_space_member")
     raise DeidentifyRuleError(

@@ -30,6 +30,7 @@ from imaging.deidentify import (
     DeidentifyRuleError,
     deidentify_job_create,
     deidentify_refused_record,
+    outside_sending_allowed,
 )
 from imaging.forms import DATES_KEEP, SEND_TRANSFER, DeidentifyForm
 from imaging.models import DeidentifyJob, JobStatus
@@ -111,7 +112,11 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
             "instances": view.instance_count,
         },
     )
-    return render(request, "imaging/study_detail.html", {"view": view})
+    return render(
+        request,
+        "imaging/study_detail.html",
+        {"view": view, "may_send_outside": outside_sending_allowed(actor=me, series=view.series)},
+    )
 
 
 @login_required
@@ -212,6 +217,7 @@ def study_share(request: HttpRequest, study_id: int) -> HttpResponse:
     me = signed_in_user(request)
     view = selectors.study_view_for(actor=me, study_id=study_id)
     may_send = sharing_policy.may_share_outside(me)
+    shared_with_me = not outside_sending_allowed(actor=me, series=view.series)
     form = DeidentifyForm(request.POST if request.method == "POST" else None, view=view)
     error, status = "", 400 if request.method == "POST" else 200
     if request.method == "POST" and not may_send:
@@ -239,7 +245,14 @@ def study_share(request: HttpRequest, study_id: int) -> HttpResponse:
     return render(
         request,
         "imaging/study_share.html",
-        {"view": view, "form": form, "rows": rows, "error": error, "may_send": may_send},
+        {
+            "view": view,
+            "form": form,
+            "rows": rows,
+            "error": error,
+            "may_send": may_send and not shared_with_me,
+            "policy_refuses": not may_send,
+        },
         status=403 if error and not may_send else status,
     )
 

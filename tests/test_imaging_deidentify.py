@@ -440,7 +440,15 @@ def test_a_colleague_the_study_was_shared_with_cannot_send_it_outside_de_identif
         folder = Folder.objects.get(name=name, space__owner=owner)
         shares.share_create(actor=owner, item=folder, recipient=teammate, role=ShareRole(role))
     tom = client_signed_in(teammate)
-    assert tom.get(f"/imaging/studies/{indexed.pk}/").status_code == 200
+    page = tom.get(f"/imaging/studies/{indexed.pk}/")
+    assert page.status_code == 200
+    assert "study-share-deidentified" not in page.content.decode()  # not offered
+    form = tom.get(f"/imaging/studies/{indexed.pk}/share/").content.decode()
+    assert 'id="share-shared-with-me"' in form
+    assert re.search(r'<button class="btn btn-primary" type="submit" disabled>', form)
+    assert "study-share-deidentified" in (
+        client_signed_in(owner).get(f"/imaging/studies/{indexed.pk}/").content.decode()
+    )
     series = list(Series.objects.filter(study=indexed).values_list("pk", flat=True))
 
     answer = _share(tom, indexed, series=series, dates="shift", send_as="transfer")
