@@ -222,6 +222,9 @@ _REASONS: dict[str, Promise] = {
     # A tus upload refused (files/tus.py): its credential ended while the body arrived,
     # or its person has too many unfinished uploads.
     "token revoked during upload": gettext_lazy("token revoked while the file was arriving"),
+    # A download under way cut because its API token ended meanwhile (files/downloads.py).
+    "token revoked": gettext_lazy("API token revoked while the file was being sent"),
+    "token expired": gettext_lazy("API token expired while the file was being sent"),
     "session ended during upload": gettext_lazy("signed out while the file was arriving"),
     "too many uploads in progress": gettext_lazy("too many uploads in progress"),
 }
