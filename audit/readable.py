@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 
 from audit import resolvers
 from audit.actions import CONTENT_SENT, Action, action_label
+from audit.floods import flood_sentence
 from audit.messages import message_in_reader_language
 from audit.models import AuditEvent, Outcome
 from audit.refusals import ANONYMOUS_LABEL
@@ -237,10 +238,14 @@ def _note(event: AuditEvent) -> str:
     details = event.details or {}
     if event.action == Action.REQUEST_INPUT_REFUSE:
         return _input_refusal_note(details)
+    if event.action == Action.RATELIMIT_FLOOD:
+        return flood_sentence(details, target_type=event.target_type)
     for field in ("outcome", "reason", "need"):
         reason = _REASONS.get(_text(details, field))
         if reason is not None:
-            return str(reason)
+            return _flood_started(str(reason), details)
+    if details.get("flood_window_minutes"):  # a limit's own event (ratelimit.api...)
+        return _flood_started(str(_REASONS["rate limited"]), details)
     if details.get("message_id") or details.get("message_language"):
         # A refusal that keeps the message the person was shown (audit/messages.py): a
         # file request's as ``detail`` (its ``reason`` a code), a link or transfer
@@ -249,6 +254,18 @@ def _note(event: AuditEvent) -> str:
             if _text(details, field):
                 return message_in_reader_language(details, field=field)
     return ""
+
+
+def _flood_started(note: str, details: dict[str, Any]) -> str:
+    """The first refusal of a rate limit's window says what becomes of the next ones."""
+    minutes = details.get("flood_window_minutes")
+    if not details.get("next_not_recorded") or not isinstance(minutes, int):
+        return note
+    then = _(
+        "the next ones from the same source in the following %(minutes)s minutes are "
+        "counted, and recorded as one event when the window ends"
+    ) % {"minutes": minutes}
+    return f"{note} ({then})"
 
 
 def _input_refusal_note(details: dict[str, Any]) -> str:
