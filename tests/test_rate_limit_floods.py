@@ -56,11 +56,11 @@ def windows_close() -> None:
     refusal_floods_close()
 
 
-def console(language: str = "en") -> str:
+def console(language: str = "en", path: str = "/audit/explore/") -> str:
     auditor = User.objects.filter(email="audrey.auditor@hopital.example").first() or user_create(
         "audrey.auditor@hopital.example", is_auditor=True
     )
-    page = client_signed_in(auditor).get("/audit/explore/", HTTP_ACCEPT_LANGUAGE=language)
+    page = client_signed_in(auditor).get(path, HTTP_ACCEPT_LANGUAGE=language)
     assert page.status_code == 200
     return str(page.content.decode())
 
@@ -112,6 +112,8 @@ def test_a_scanner_hammering_a_link_is_on_record_at_once_then_counted(
         "142 requêtes refusées depuis 203.0.113.9 sur le lien «\u00a0Scanner Dupont.pdf\u00a0»"
         " en 10 minutes" in console("fr")
     )
+    # The event's own page, where an auditor follows it from the list.
+    assert "Scanner Dupont.pdf" in console(path=f"/audit/events/{flood.sequence}/")
 
 
 def test_a_flood_still_going_when_its_window_ends_is_counted_at_its_next_refusal(
