@@ -56,6 +56,8 @@ ENDPOINTS: dict[str, Promise] = {
     "sharing.request.upload": _("file-request uploads"),
     "accounts.invitation": _("invitation pages"),
     "accounts.sign_in": _("sign-in"),
+    "accounts.mfa": _("second-factor codes"),
+    "accounts.mfa.device": _("second-factor codes"),
     "accounts.setup": _("password set-up links"),
     "sso.provider_sign_in": _("sign-in with the identity provider"),
     "sso.backchannel": _("logouts from the identity provider"),
@@ -171,7 +173,11 @@ def _summary_record(flood: RefusalFlood) -> None:
     details: dict[str, Any] = {
         "endpoint": flood.endpoint,
         "refused": flood.refused,
-        "source": flood.ip_address or flood.actor_label or flood.source,
+        # Who the limit counted: an address, or a signed-in person (the API's per-person
+        # limit, second-factor codes), whose addresses may be several.
+        "source": flood.actor_label
+        if flood.actor_id and flood.source != flood.ip_address
+        else flood.ip_address or flood.source,
         "window_minutes": _minutes(flood.ends_at - flood.started_at),
         "started_at": flood.started_at.isoformat(),
         "ended_at": flood.ends_at.isoformat(),

@@ -258,4 +258,39 @@ def test_a_script_looping_on_the_api_is_counted_with_its_person(
     [flood] = flood_events()
     assert flood.actor_id == str(owner.pk)
     assert flood.details["refused"] == 48
-    assert "48 requests refused from 127.0.0.1 on the API in 10 minutes" in console()
+    assert (
+        "48 requests refused from alice.martin@hopital.example on the API in 10 minutes"
+        in console()
+    )
+
+
+def test_a_thief_with_the_password_hammering_the_second_factor_is_counted(owner: User) -> None:
+    from accounts import mfa
+    from tests.helpers import client_password_only, totp_device_confirmed, totp_wrong_code
+    from tests.test_mfa import RECOVERY, VERIFY
+
+    device = totp_device_confirmed(owner)
+    mfa.recovery_codes_generate(actor=owner)
+    thief = client_password_only(owner, remote_addr=ATTACKER)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        for attempt in range(mfa.MFA_FAILURES_PER_ACCOUNT // 2):
+            clock.shift(dt.timedelta(seconds=2**attempt))  # past django-otp's back-off
+            thief.post(VERIFY, {"code": totp_wrong_code(device)})
+            thief.post(RECOVERY, {"code": "aaaa-bbbb-cccc"})
+        clock.shift(dt.timedelta(minutes=2))
+        answers = [thief.post(VERIFY, {"code": totp_wrong_code(device)}) for _ in range(40)]
+        assert {answer.status_code for answer in answers} == {429}
+        refused = AuditEvent.objects.filter(
+            action=Action.ACCOUNTS_MFA_VERIFY, details__reason="too many failures"
+        )
+        assert refused.count() == 1
+        clock.shift(dt.timedelta(minutes=11))
+        windows_close()
+    [flood] = flood_events()
+    assert flood.actor_id == str(owner.pk)
+    assert flood.ip_address == ATTACKER
+    assert flood.details["refused"] == 40
+    assert (
+        "40 requests refused from alice.martin@hopital.example on account "
+        "alice.martin@hopital.example in 10 minutes" in console()
+    )
