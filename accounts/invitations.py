@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -17,9 +18,10 @@ from django.utils.translation import gettext as _
 
 from accounts.errors import AccountRuleError
 from accounts.models import AccountPolicy, Invitation, Team, TeamMembership, TeamRole, User
+from audit import floods
 from audit import services as audit
 from audit.actions import Action
-from audit.models import Outcome
+from audit.models import AuditEvent, Outcome
 
 # 256 random bits: guessing is hopeless, and the view is rate limited on top.
 TOKEN_BYTES = 32
@@ -136,11 +138,23 @@ def invitation_refusal_reason(*, token: str) -> str:
     return "unknown, used or expired"
 
 
-def invitation_refused_record(*, token: str, reason: str) -> None:
-    audit.record(
+def invitation_refused_record(*, token: str, reason: str, **details: Any) -> AuditEvent:
+    return audit.record(
         action=Action.ACCOUNTS_INVITATION_USE,
         outcome=Outcome.DENIED,
-        details={"reason": reason, "token_hash_prefix": token_hash(token)[:12]},
+        details={"reason": reason, "token_hash_prefix": token_hash(token)[:12], **details},
+    )
+
+
+def invitation_limited_record(*, token: str, ip_address: str) -> None:
+    """The page refused by its rate limit: once per address and window, then counted
+    (audit/floods.py)."""
+    floods.rate_limited_record(
+        endpoint="accounts.invitation",
+        source=ip_address,
+        ip_address=ip_address,
+        actor_label="anonymous",
+        record=lambda flood: invitation_refused_record(token=token, reason="rate limited", **flood),
     )
 
 

@@ -37,6 +37,7 @@ from accounts import security_notices
 from accounts.models import User
 from accounts.totp import AuthenticatorApp
 from audit import context as request_context
+from audit import floods
 from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
@@ -286,13 +287,33 @@ def _verify_record(
         details["name"] = device.name
     if failure:
         details["reason"] = failure
-    audit.record(
-        action=Action.ACCOUNTS_REAUTH if purpose == PURPOSE_REAUTH else VERIFY_ACTION,
-        outcome=Outcome.DENIED if failure else Outcome.SUCCESS,
+
+    def recorded(flood: dict[str, Any] | None = None) -> AuditEvent:
+        return audit.record(
+            action=Action.ACCOUNTS_REAUTH if purpose == PURPOSE_REAUTH else VERIFY_ACTION,
+            outcome=Outcome.DENIED if failure else Outcome.SUCCESS,
+            actor=actor,
+            target_type="accounts.user" if actor is not None else "",
+            target_id=actor.pk if actor is not None else "",
+            details={**details, **(flood or {})},
+        )
+
+    if failure not in (REASON_RATE_LIMITED, REASON_THROTTLED) or actor is None:
+        recorded()
+        return
+    # Refused by a limit before the code was even checked: on record once per account
+    # and window, then counted (audit/floods.py). The limits count only the codes that
+    # were checked (``_failures_recent``), each still recorded.
+    floods.rate_limited_record(
+        # Apart: an account's limit reached is not hidden behind a device's back-off.
+        endpoint="accounts.mfa" if failure == REASON_RATE_LIMITED else "accounts.mfa.device",
+        source=f"user:{actor.pk}",
+        ip_address=request_context.current().ip_address,
         actor=actor,
-        target_type="accounts.user" if actor is not None else "",
-        target_id=actor.pk if actor is not None else "",
-        details=details,
+        target_type="accounts.user",
+        target_id=actor.pk,
+        target_name=actor.email,
+        record=recorded,
     )
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
@@ -30,9 +30,10 @@ from accounts.models import (
     TeamRole,
     User,
 )
+from audit import floods
 from audit import services as audit
 from audit.actions import Action
-from audit.models import Outcome
+from audit.models import AuditEvent, Outcome
 
 
 @dataclass(frozen=True)
@@ -115,12 +116,24 @@ def user_password_set(*, user: User, password: str, via: str) -> None:
         security_notices.security_notice_queue(event=password_set)
 
 
-def setup_link_refused_record() -> None:
+def setup_link_refused_record(reason: str = "invalid or expired link", **extra: Any) -> AuditEvent:
     """An expired, used or guessed set-up link: worth knowing about."""
-    audit.record(
+    return audit.record(
         action=Action.ACCOUNTS_SETUP_LINK_USE,
         outcome=Outcome.DENIED,
-        details={"reason": "invalid or expired link"},
+        details={"reason": reason, **extra},
+    )
+
+
+def setup_link_limited_record(*, ip_address: str) -> None:
+    """The set-up page refused by its rate limit: once per address and window, then
+    counted (audit/floods.py)."""
+    floods.rate_limited_record(
+        endpoint="accounts.setup",
+        source=ip_address,
+        ip_address=ip_address,
+        actor_label="anonymous",
+        record=lambda flood: setup_link_refused_record("rate limited", **flood),
     )
 
 

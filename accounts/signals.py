@@ -14,9 +14,11 @@ from django.utils import timezone
 
 from accounts import lockout, reauth, sessions
 from accounts.models import AccountPolicy, User, UserSession
+from audit import floods
 from audit import services as audit
 from audit.actions import Action
-from audit.models import Outcome
+from audit.context import client_ip
+from audit.models import AuditEvent, Outcome
 
 
 @receiver(user_logged_in)
@@ -81,13 +83,29 @@ def _login_failed(
     device_hash = sessions.device_hash_of(request) if request is not None else ""
     if device_hash:
         details["device"] = device_hash[: lockout.DEVICE_DETAIL_LENGTH]
-    audit.record(
-        action=Action.ACCOUNTS_LOGIN,
-        outcome=Outcome.DENIED,
-        actor_label=attempted,
-        target_type="accounts.user" if deactivated else "",
-        target_id=deactivated.pk if deactivated else "",
-        details=details,
+
+    def refused(flood: dict[str, Any] | None = None) -> AuditEvent:
+        return audit.record(
+            action=Action.ACCOUNTS_LOGIN,
+            outcome=Outcome.DENIED,
+            actor_label=attempted,
+            target_type="accounts.user" if deactivated else "",
+            target_id=deactivated.pk if deactivated else "",
+            details={**details, **(flood or {})},
+        )
+
+    if reason != "locked out" or request is None:
+        refused()
+        return
+    # Refused without even checking the password: on record once per address and
+    # window, then counted (audit/floods.py), whichever accounts are tried from it.
+    address = client_ip(request)
+    floods.rate_limited_record(
+        endpoint="accounts.sign_in",
+        source=address,
+        ip_address=address,
+        actor_label="anonymous",
+        record=refused,
     )
 
 

@@ -17,10 +17,12 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, User
 if TYPE_CHECKING:  # DRF imports this module while it builds APIView
     from rest_framework.views import APIView
 
+from audit import floods
 from audit import services as audit
 from audit.actions import Action
+from audit.context import client_ip
 from audit.models import Outcome
-from core.ratelimit import rate_limit_check, rate_limit_hit
+from core.ratelimit import rate_limit_check
 
 
 class ExactRateThrottleMixin(SimpleRateThrottle):
@@ -48,28 +50,34 @@ class ExactRateThrottleMixin(SimpleRateThrottle):
         return not verdict.limited
 
     def _limited_record(self, request: Request, *, key: str, window_s: int) -> None:
-        """A 429 is recorded (``ratelimit.api``), once per client and window: a script
-        stuck in a loop shows in the log, without one event per refused call."""
-        if rate_limit_hit(
-            group=f"audit.api.{self.scope}", key=key, rate=f"1/{window_s}s", fail_open=True
-        ):
-            return
+        """A 429 is recorded (``ratelimit.api``) once per client and window, then counted
+        (audit/floods.py): a script stuck in a loop shows in the log, with how many calls
+        were refused, without one event per refused call."""
         user = getattr(request, "user", None)
         signed_in = user is not None and bool(getattr(user, "is_authenticated", False))
         match = getattr(request._request, "resolver_match", None)
-        audit.record(
-            action=Action.RATELIMIT_API,
-            outcome=Outcome.DENIED,
+        retry_after = math.ceil(self.wait())
+        floods.rate_limited_record(
+            endpoint="api",
+            source=f"{self.scope}:{key}",
+            ip_address=client_ip(request._request),
             actor=user if signed_in else None,
             actor_label="" if signed_in else "anonymous",
-            details={
-                "limit": self.scope,
-                "rate": str(self.rate),
-                "retry_after": math.ceil(self.wait()),
-                # The route, not the path (docs/audit.md, "Refused input").
-                "view": match.view_name if match is not None else "",
-                "method": request.method or "",
-            },
+            record=lambda flood: audit.record(
+                action=Action.RATELIMIT_API,
+                outcome=Outcome.DENIED,
+                actor=user if signed_in else None,
+                actor_label="" if signed_in else "anonymous",
+                details={
+                    "limit": self.scope,
+                    "rate": str(self.rate),
+                    "retry_after": retry_after,
+                    # The route, not the path (docs/audit.md, "Refused input").
+                    "view": match.view_name if match is not None else "",
+                    "method": request.method or "",
+                    **flood,
+                },
+            ),
         )
 
     def wait(self) -> float:

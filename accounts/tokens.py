@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -326,6 +327,29 @@ def token_still_usable(token_id: int) -> bool:
     tus PATCH whose body takes minutes)."""
     token = PersonalAccessToken.objects.select_related("user").filter(pk=token_id).first()
     return token is not None and token.is_usable()
+
+
+def token_refusal(token_id: int) -> str | None:
+    """Why the token a request was authenticated with may no longer be used ("token
+    revoked", "token expired", "account deactivated"), or None: asked again while a
+    download it started streams (files.downloads.StreamRecheck)."""
+    token = PersonalAccessToken.objects.select_related("user").filter(pk=token_id).first()
+    if token is None or token.revoked_at is not None:
+        return "token revoked"
+    now = timezone.now()
+    if token.expires_at <= now:
+        return "token expired"
+    if not token.is_usable(now):
+        return "account deactivated"
+    return None
+
+
+def token_id_of(request: HttpRequest) -> int | None:
+    """The id of the personal access token ``request`` was authenticated with, or None
+    (a browser session, a link). The REST framework sets ``auth`` on the Django request
+    too once a token authenticated it (accounts.authentication)."""
+    auth = getattr(request, "auth", None)
+    return auth.pk if isinstance(auth, PersonalAccessToken) else None
 
 
 def token_authenticate(raw: str, ip: str) -> PersonalAccessToken | None:

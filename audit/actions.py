@@ -504,6 +504,14 @@ class Action(enum.StrEnum):
         _("refused: too many health probes from one address"),
         Category.ACCESS,
     )
+    # A window of refusals by a rate limit, counted (audit/floods.py): the first one
+    # was recorded at once by its endpoint, this says how many followed.
+    RATELIMIT_FLOOD = (
+        "ratelimit.flood",
+        _("refused: too many attempts (counted over a window)"),
+        Category.ACCESS,
+        ("source",),
+    )
 
     # Imaging: DICOM studies (docs/imaging.md).
     IMAGING_VERSION_INDEX = (

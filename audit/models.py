@@ -230,3 +230,43 @@ class RetentionAnchor(models.Model):
 
     def __str__(self) -> str:
         return f"anchor at {self.tree_size}"
+
+
+class RefusalFlood(models.Model):
+    """One window of requests a rate limit refused, for one endpoint and one source
+    (an address, a person) and target (a link, an account): ``audit.floods``.
+
+    The first refusal of a window is recorded at once, in its endpoint's own event; the
+    next ones only add one to ``refused`` here (no audit event, no lock on the chain);
+    when the window ends, one ``ratelimit.flood`` event records how many were refused.
+    Not part of the log: a working table, its rows deleted once summarised and old.
+    """
+
+    window_key = models.CharField(max_length=64)
+    endpoint = models.CharField(max_length=100)
+    source = models.CharField(max_length=64, blank=True)  # an address, ``user:<id>``
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=320, blank=True)
+    target_type = models.CharField(max_length=100, blank=True)
+    target_id = models.CharField(max_length=100, blank=True)
+    target_name = models.CharField(max_length=300, blank=True)
+    ip_address = models.CharField(max_length=45, blank=True)
+    started_at = models.DateTimeField()
+    ends_at = models.DateTimeField(db_index=True)
+    refused = models.PositiveIntegerField(default=1)
+    first_sequence = models.BigIntegerField(null=True)
+    summarised_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One open window per key: a second request opening one at the same moment
+            # counts in the first one's instead.
+            models.UniqueConstraint(
+                fields=["window_key"],
+                condition=models.Q(summarised_at__isnull=True),
+                name="audit_refusalflood_one_open_window",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.source} x{self.refused}"

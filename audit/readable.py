@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 
 from audit import resolvers
 from audit.actions import CONTENT_SENT, Action, action_label
+from audit.floods import flood_sentence
 from audit.messages import message_in_reader_language
 from audit.models import AuditEvent, Outcome
 from audit.refusals import ANONYMOUS_LABEL
@@ -237,6 +238,9 @@ _REASONS: dict[str, Promise] = {
     # A tus upload refused (files/tus.py): its credential ended while the body arrived,
     # or its person has too many unfinished uploads.
     "token revoked during upload": gettext_lazy("token revoked while the file was arriving"),
+    # A download under way cut because its API token ended meanwhile (files/downloads.py).
+    "token revoked": gettext_lazy("API token revoked while the file was being sent"),
+    "token expired": gettext_lazy("API token expired while the file was being sent"),
     "session ended during upload": gettext_lazy("signed out while the file was arriving"),
     "too many uploads in progress": gettext_lazy("too many uploads in progress"),
 }
@@ -249,11 +253,15 @@ def _note(event: AuditEvent) -> str:
     details = event.details or {}
     if event.action == Action.REQUEST_INPUT_REFUSE:
         return _input_refusal_note(details)
+    if event.action == Action.RATELIMIT_FLOOD:
+        return flood_sentence(details, target_type=event.target_type)
     # "rule": the precise reason a sender was not shown (sharing/services/links.py).
     for field in ("outcome", "reason", "need", "rule"):
         reason = _REASONS.get(_text(details, field))
         if reason is not None:
-            return str(reason)
+            return _flood_started(str(reason), details)
+    if details.get("flood_window_minutes"):  # a limit's own event (ratelimit.api...)
+        return _flood_started(str(_REASONS["rate limited"]), details)
     if details.get("message_id") or details.get("message_language"):
         # A refusal that keeps the message the person was shown (audit/messages.py): a
         # file request's as ``detail`` (its ``reason`` a code), a link or transfer
@@ -262,6 +270,18 @@ def _note(event: AuditEvent) -> str:
             if _text(details, field):
                 return message_in_reader_language(details, field=field)
     return ""
+
+
+def _flood_started(note: str, details: dict[str, Any]) -> str:
+    """The first refusal of a rate limit's window says what becomes of the next ones."""
+    minutes = details.get("flood_window_minutes")
+    if not details.get("next_not_recorded") or not isinstance(minutes, int):
+        return note
+    then = _(
+        "the next ones from the same source in the following %(minutes)s minutes are "
+        "counted, and recorded as one event when the window ends"
+    ) % {"minutes": minutes}
+    return f"{note} ({then})"
 
 
 def _input_refusal_note(details: dict[str, Any]) -> str:

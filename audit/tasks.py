@@ -57,3 +57,12 @@ def alerts_evaluate() -> int:
     from audit.alerts import alerts_evaluate as evaluate
 
     return len(evaluate())
+
+
+@shared_task(ignore_result=True)
+def refusal_floods_close() -> int:
+    """Record how many requests each rate limit refused in the windows that have ended
+    (audit/floods.py; idempotent: each window's row is claimed under lock)."""
+    from audit.floods import refusal_floods_close as close
+
+    return close()

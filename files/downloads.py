@@ -39,7 +39,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.utils.http import http_date
 from django.utils.translation import gettext as _
 
-from accounts import sessions
+from accounts import sessions, tokens
 from accounts.models import User
 from audit import services as audit
 from audit.actions import Action
@@ -321,7 +321,12 @@ def reader_refusal(actor: User, version_id: uuid.UUID) -> str | None:
 class StreamRecheck:
     """Whether a stream under way may go on, asked again at most every
     ``ACCESS_RECHECK_SECONDS`` (wall clock). ``check`` says why not; without one, a
-    signed-in ``actor`` is asked ``reader_refusal`` and anyone else nothing."""
+    signed-in ``actor`` is asked ``reader_refusal`` and anyone else nothing.
+
+    ``api_token_id``: the personal access token the stream was asked with
+    (``accounts.tokens.token_id_of``). Revoked or expired meanwhile, the stream stops:
+    a leaked token revoked by its person must not go on sending a study for the hour it
+    takes, any more than a browser session she signed out."""
 
     def __init__(
         self,
@@ -331,6 +336,7 @@ class StreamRecheck:
         actor_label: str = "",
         audit_details: Mapping[str, object] | None = None,
         action: Action = Action.FILES_VERSION_DOWNLOAD,
+        api_token_id: int | None = None,
     ) -> None:
         if check is None and actor is not None:
             reader = actor
@@ -341,6 +347,8 @@ class StreamRecheck:
 
             def check(version_id: uuid.UUID) -> str | None:
                 refusal = reader_refusal(reader, version_id)
+                if refusal is None and api_token_id is not None:
+                    refusal = tokens.token_refusal(api_token_id)
                 if (
                     refusal is None
                     and user_session_id is not None
@@ -674,6 +682,7 @@ def version_download_response(
             actor_label=actor_label,
             audit_details=audit_details,
             action=action,
+            api_token_id=tokens.token_id_of(request),
         ),
     )
     streaming = StreamingHttpResponse(body, status=206 if byte_range else 200, headers=headers)

@@ -33,12 +33,13 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from audit import floods
 from audit import services as audit
 from audit.actions import Action
 from audit.context import client_ip
 from audit.models import Outcome
 from audit.selectors import verification_state
-from core.ratelimit import rate_limit_check, rate_limit_hit
+from core.ratelimit import rate_limit_check
 from files.clamd import ClamdClient
 from securedrive.celery import app as celery_app
 from securedrive.heartbeat import (
@@ -312,15 +313,25 @@ def _remote_probe_refusal(request: HttpRequest) -> JsonResponse | None:
     if not verdict.limited:
         return None
     retry_after = max(1, math.ceil(verdict.retry_after))
-    # Recorded once per address and minute: a flood shows in the log without one event
-    # per refused probe.
-    if not rate_limit_hit(group="audit.healthz", key=address, rate="1/m", fail_open=True):
-        audit.record(
+    # Recorded once per address and window, then counted (audit/floods.py): a flood
+    # shows in the log without one event per refused probe.
+    floods.rate_limited_record(
+        endpoint="healthz",
+        source=address,
+        ip_address=address,
+        actor_label="anonymous",
+        record=lambda flood: audit.record(
             action=Action.RATELIMIT_HEALTHZ,
             outcome=Outcome.DENIED,
             actor_label="anonymous",
-            details={"limit": "healthz", "rate": HEALTH_REMOTE_RATE, "retry_after": retry_after},
-        )
+            details={
+                "limit": "healthz",
+                "rate": HEALTH_REMOTE_RATE,
+                "retry_after": retry_after,
+                **flood,
+            },
+        ),
+    )
     response = JsonResponse({"detail": "Too many health probes from this address."}, status=429)
     response["Retry-After"] = str(retry_after)
     return response

@@ -808,6 +808,8 @@ BEAT_TASKS: tuple[tuple[str, str, float, dict[str, Any]], ...] = (
     # Audit log (docs/audit.md): alert rules, checkpoints, verification, retention. The
     # frequent verification is incremental; a full recomputation runs less often.
     ("audit-alerts", "audit.tasks.alerts_evaluate", AUDIT_ALERT_INTERVAL_S, {}),
+    # How many requests each rate limit refused in a window that has ended (audit/floods.py).
+    ("audit-refusal-floods", "audit.tasks.refusal_floods_close", 60.0, {}),
     ("audit-checkpoint", "audit.tasks.checkpoint_write_due", AUDIT_CHECKPOINT_INTERVAL_S, {}),
     ("audit-verify", "audit.tasks.audit_log_verify_and_alert", AUDIT_VERIFY_INTERVAL_S, {}),
     (

@@ -27,7 +27,7 @@ from accounts import sessions
 from accounts.models import UserSession
 from audit import services as audit
 from audit.actions import Action
-from audit.models import Outcome
+from audit.models import AuditEvent, Outcome
 from sso.models import ExternalIdentity, LogoutTokenSeen, ProviderSession
 from sso.providers import SIGNING_ALGORITHMS, Provider, jwk_set
 
@@ -124,11 +124,11 @@ def logout_token_validate(*, provider: Provider, token: str) -> LogoutClaims:
     return LogoutClaims(subject=subject, sid=sid, jti=jti[:255])
 
 
-def refused_record(*, provider: Provider | None, reason: str) -> None:
-    audit.record(
+def refused_record(*, provider: Provider | None, reason: str, **extra: Any) -> AuditEvent:
+    return audit.record(
         action=Action.SSO_BACKCHANNEL_LOGOUT,
         outcome=Outcome.DENIED,
-        details={"provider": provider.slug if provider else "", "reason": reason},
+        details={"provider": provider.slug if provider else "", "reason": reason, **extra},
     )
 
 

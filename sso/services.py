@@ -35,7 +35,7 @@ from accounts.errors import AccountRuleError
 from accounts.models import Invitation, User, UserSession
 from audit import services as audit
 from audit.actions import Action
-from audit.models import Outcome
+from audit.models import AuditEvent, Outcome
 from core.errors import RuleError
 from sso.models import ExternalIdentity, ProviderSession
 from sso.providers import Provider
@@ -147,15 +147,24 @@ def assertion_from(
 
 
 def token_refused_record(
-    *, provider: Provider | None, reason: str, detail: str = "", subject: str = ""
-) -> None:
+    *,
+    provider: Provider | None,
+    reason: str,
+    detail: str = "",
+    subject: str = "",
+    **extra: Any,
+) -> AuditEvent:
     """A provider's answer (or something claiming to be one) was refused."""
-    details: dict[str, Any] = {"provider": provider.slug if provider else "", "reason": reason}
+    details: dict[str, Any] = {
+        "provider": provider.slug if provider else "",
+        "reason": reason,
+        **extra,
+    }
     if detail:
         details["detail"] = detail[:300]
     if subject:
         details["subject"] = subject
-    audit.record(action=Action.SSO_TOKEN_REFUSE, outcome=Outcome.DENIED, details=details)
+    return audit.record(action=Action.SSO_TOKEN_REFUSE, outcome=Outcome.DENIED, details=details)
 
 
 def _second_factor(assertion: Assertion) -> str:

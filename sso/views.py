@@ -36,7 +36,7 @@ from accounts.invitations import token_hash
 from accounts.models import User
 from accounts.permissions import signed_in_user, site_admin_required
 from accounts.views.credential_approvals import approval_needed_page
-from audit import refusals
+from audit import floods, refusals
 from audit.context import client_ip
 from core.confirm import confirmation_page, confirmed
 from core.http import next_path
@@ -89,7 +89,16 @@ def _refusal_page(request: HttpRequest, refusal: SignInRefused) -> HttpResponse:
 def _rate_limited(request: HttpRequest, provider: Provider | None) -> HttpResponse | None:
     if not rate_limit_hit(group="sso-sign-in", key=client_ip(request), rate=SIGN_IN_RATE):
         return None
-    services.token_refused_record(provider=provider, reason="rate limited")
+    address = client_ip(request)
+    floods.rate_limited_record(
+        endpoint="sso.provider_sign_in",
+        source=address,
+        ip_address=address,
+        actor_label="anonymous",
+        record=lambda flood: services.token_refused_record(
+            provider=provider, reason="rate limited", **flood
+        ),
+    )
     return _refused_page(
         request, _("Too many sign-in attempts. Wait a few minutes and try again."), status=429
     )
@@ -478,7 +487,16 @@ def link_confirm(request: HttpRequest) -> HttpResponseBase:
 def backchannel_logout(request: HttpRequest, slug: str) -> HttpResponse:
     provider = provider_get(slug)
     if rate_limit_hit(group="sso-backchannel", key=client_ip(request), rate=BACKCHANNEL_RATE):
-        backchannel.refused_record(provider=provider, reason="rate limited")
+        address = client_ip(request)
+        floods.rate_limited_record(
+            endpoint="sso.backchannel",
+            source=address,
+            ip_address=address,
+            actor_label="anonymous",
+            record=lambda flood: backchannel.refused_record(
+                provider=provider, reason="rate limited", **flood
+            ),
+        )
         return JsonResponse({"error": "temporarily_unavailable"}, status=429)
     if provider is None:
         backchannel.refused_record(provider=None, reason=f"unknown provider {slug[:64]}")

@@ -6,13 +6,20 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import SetPasswordForm
-from django.http import HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 from accounts.forms import EmailAuthenticationForm
 from accounts.models import User
+from audit.context import client_ip
+from core.ratelimit import rate_limit_hit
+
+# Set-up pages opened per address; fails closed (503) while it cannot be counted: the
+# link is a credential, as an invitation's (accounts/views/invitation.py).
+SETUP_RATE = "30/h"
 
 # The address whose password was just chosen: the sign-in form that follows is filled in.
 _LOGIN_EMAIL_SESSION_KEY = "securedrive_login_email"
@@ -50,8 +57,12 @@ class SetupView(auth_views.PasswordResetConfirmView):
         user = super().get_user(uidb64)
         return user if user is not None and user.is_active else None
 
-    def dispatch(self, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        response = super().dispatch(*args, **kwargs)
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        address = client_ip(request)
+        if rate_limit_hit(group="accounts.setup", key=address, rate=SETUP_RATE):
+            services.setup_link_limited_record(ip_address=address)
+            return render(request, self.template_name, {"limited": True}, status=429)
+        response = super().dispatch(request, *args, **kwargs)
         if response.status_code == 200 and not self.validlink:
             services.setup_link_refused_record()
         return response

@@ -56,7 +56,7 @@ INVITATION_RATE = "30/h"
 
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     if rate_limit_hit(group="accounts.invitation", key=client_ip(request), rate=INVITATION_RATE):
-        invitations.invitation_refused_record(token=token, reason="rate limited")
+        invitations.invitation_limited_record(token=token, ip_address=client_ip(request))
         return render(request, "accounts/invitation_invalid.html", {"limited": True}, status=429)
     invitation = invitations.invitation_get_valid(token=token)
     if invitation is None:

@@ -18,12 +18,13 @@ from django.db import DataError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from audit import floods
 from audit import services as audit
 from audit.actions import Action
 from audit.context import client_ip, context_from_request
 from audit.models import Outcome
 from core.http import DuplicateKeyError, json_document
-from core.ratelimit import rate_limit_check, rate_limit_hit, rate_parse
+from core.ratelimit import rate_limit_check
 from directory.models import DirectoryToken
 from directory.scim import discovery, filters, groups, users
 from directory.scim.errors import ScimError, not_found, precondition_failed
@@ -119,19 +120,20 @@ class _Limited(ScimError):
 
 
 def _anonymous_limit(request: HttpRequest) -> None:
-    """Past ANONYMOUS_RATE, a 429 recorded once per address and window (as the API's
-    throttles do, accounts/throttling.py), instead of one refusal per request."""
+    """Past ANONYMOUS_RATE, a 429 recorded once per address and window, then counted
+    (audit/floods.py), instead of one refusal per request."""
     address = client_ip(request)
     verdict = rate_limit_check(
         group="scim.anonymous", key=address, rate=ANONYMOUS_RATE, fail_open=True
     )
     if not verdict.limited:
         return
-    _limit, window_s = rate_parse(ANONYMOUS_RATE)
-    if not rate_limit_hit(
-        group="audit.scim.anonymous", key=address, rate=f"1/{window_s}s", fail_open=True
-    ):
-        audit.record(
+    floods.rate_limited_record(
+        endpoint="scim",
+        source=address,
+        ip_address=address,
+        actor_label="directory (no valid token)",
+        record=lambda flood: audit.record(
             action=Action.RATELIMIT_API,
             outcome=Outcome.DENIED,
             actor=None,
@@ -142,9 +144,11 @@ def _anonymous_limit(request: HttpRequest) -> None:
                 "retry_after": math.ceil(verdict.retry_after),
                 "view": "scim",
                 "method": request.method or "",
+                **flood,
             },
             request=context_from_request(request),
-        )
+        ),
+    )
     raise _Limited(max(1, math.ceil(verdict.retry_after)))
 
 

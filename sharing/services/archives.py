@@ -49,6 +49,7 @@ from typing import Any
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
+from accounts import tokens
 from accounts.models import User
 from audit.context import RequestContext, context_from_request
 from files import services
@@ -412,7 +413,11 @@ def archive_response(
         actor=actor,
         context=context,
         recheck=StreamRecheck(
-            actor, check=access_recheck, actor_label=actor_label, audit_details=audit_details
+            actor,
+            check=access_recheck,
+            actor_label=actor_label,
+            audit_details=audit_details,
+            api_token_id=tokens.token_id_of(request),
         ),
     )
     length = layout.size

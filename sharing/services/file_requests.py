@@ -50,7 +50,7 @@ from audit import messages as audit_messages
 from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext
-from audit.models import Outcome
+from audit.models import AuditEvent, Outcome
 from core.http import header_count
 from files import selectors as files_selectors
 from files import tus
@@ -101,8 +101,8 @@ def refusal_record(
     *,
     request: RequestContext | None = None,
     **details: Any,
-) -> None:
-    audit.record(
+) -> AuditEvent:
+    return audit.record(
         action=Action.SHARING_REQUEST_REFUSE,
         outcome=Outcome.DENIED,
         actor_label=_label(file_request),

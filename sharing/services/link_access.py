@@ -35,10 +35,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit import floods
 from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext, client_ip, context_from_request
-from audit.models import Outcome
+from audit.models import AuditEvent, Outcome
 from core.ratelimit import Verdict, rate_limit_check
 from files.selectors import (
     SharingWay,
@@ -261,10 +262,10 @@ def access_record(
     outcome: AccessOutcome | str,
     action: Action = Action.SHARING_LINK_ACCESS,
     **details: Any,
-) -> None:
+) -> AuditEvent:
     """One audit event for an attempt by a recipient (who has no account)."""
     context = request if isinstance(request, RequestContext) else context_from_request(request)
-    audit.record(
+    return audit.record(
         action=action,
         outcome=Outcome.SUCCESS if outcome == AccessOutcome.OK else Outcome.DENIED,
         actor_label=link_label(link),
@@ -315,6 +316,37 @@ def _auditor_refused(
     )
 
 
+def limited_record(
+    *,
+    request: HttpRequest,
+    endpoint: str,
+    link: ShareLink | None,
+    action: Action = Action.SHARING_LINK_ACCESS,
+    **details: Any,
+) -> None:
+    """A try refused by a rate limit: the first of a window recorded at once, the next
+    ones counted and recorded as one ``ratelimit.flood`` (audit/floods.py), per address
+    and link (a scanner's unknown tokens: per address)."""
+    address = client_ip(request)
+    floods.rate_limited_record(
+        endpoint=endpoint,
+        source=address or "unknown",
+        ip_address=address,
+        target_type="sharing.link" if link is not None else "",
+        target_id=link.pk if link is not None else "",
+        target_name=_link_shares(link) if link is not None else "",
+        actor_label=link_label(link),
+        record=lambda flood: access_record(
+            request=request,
+            link=link,
+            outcome=AccessOutcome.RATE_LIMITED,
+            action=action,
+            **details,
+            **flood,
+        ),
+    )
+
+
 @dataclass
 class Access:
     """Where a recipient stands with a token: refused (``outcome``), or let in with
@@ -356,7 +388,10 @@ def share_link_access(
     ``audit_ok`` (the landing page; downloads write their own event)."""
     throttled = _throttled(request)
     if throttled.limited:
-        access_record(request=request, link=None, outcome=AccessOutcome.RATE_LIMITED, **details)
+        # Looked up (one indexed read, no write) so that the flood is told per link.
+        limited_record(
+            request=request, endpoint="sharing.link", link=share_link_find(token), **details
+        )
         return Access(AccessOutcome.RATE_LIMITED, retry_after=throttled.retry_after)
     link = share_link_find(token)
     if link is None:
@@ -400,7 +435,9 @@ def share_link_password_submit(*, request: HttpRequest, token: str, password: st
         limited = _limited(request, group="sharing.link.guess", rate=RATE_GUESSES_PER_IP)
     if limited.limited:
         make_password(password)  # the same cost as a real check
-        access_record(request=request, link=None, outcome=AccessOutcome.RATE_LIMITED)
+        # Counted with the guesses the per-link limit refuses: one flood per link.
+        link = share_link_find(token)
+        limited_record(request=request, endpoint="sharing.link.guess", link=link)
         return Access(AccessOutcome.RATE_LIMITED, retry_after=limited.retry_after)
     link = share_link_find(token)
     state = link_state_now(link) if link is not None else None
@@ -426,7 +463,7 @@ def share_link_password_submit(*, request: HttpRequest, token: str, password: st
     )
     if limited.limited:
         make_password(password)
-        access_record(request=request, link=link, outcome=AccessOutcome.RATE_LIMITED)
+        limited_record(request=request, endpoint="sharing.link.guess", link=link)
         return Access(AccessOutcome.RATE_LIMITED, link=link, retry_after=limited.retry_after)
     grant = _grant_get(request, link)
     if not check_password(password, link.password_hash):
@@ -475,10 +512,10 @@ def share_link_code_send(*, request: HttpRequest, link: ShareLink, language: str
         else:
             refusal = ""
         if refusal:
-            access_record(
+            limited_record(
                 request=request,
+                endpoint="sharing.link.code",
                 link=link,
-                outcome=AccessOutcome.RATE_LIMITED,
                 action=Action.SHARING_LINK_VERIFY,
                 step="code sent",
             )
@@ -569,10 +606,10 @@ def share_link_code_check(*, request: HttpRequest, link: ShareLink, code: str) -
             request, group="sharing.link.guess.link", rate=RATE_GUESSES_PER_LINK, key=str(link.pk)
         )
     if limited.limited:
-        access_record(
+        limited_record(
             request=request,
+            endpoint="sharing.link.guess",
             link=link,
-            outcome=AccessOutcome.RATE_LIMITED,
             action=Action.SHARING_LINK_VERIFY,
             step="code",
         )

@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit import context as audit_context
+from audit import floods
 from audit import messages as audit_messages
 from audit.actions import Action
 from audit.context import client_ip
@@ -43,9 +44,6 @@ PAGE_RATE = "60/m"
 UPLOAD_RATE = "600/m"
 
 
-# Refusals for the rate recorded per client and window: the first says the next ones
-# are not (as audit/refusals.py does for refused input), the rest are only logged.
-LIMITED_RECORDED_RATE = "1/10m"
 logger = logging.getLogger(__name__)
 
 
@@ -53,19 +51,20 @@ def _limited(request: HttpRequest, *, group: str, rate: str, method: str = "") -
     """Fails open: the request's token carries 256 bits and cannot be guessed; these
     limits keep the load of a scanner or a runaway client down (docs/rate-limits.md).
 
-    A client over the limit is on record once per ``LIMITED_RECORDED_RATE`` window, not
-    once per request: every audit event takes the hash chain's one lock, and anyone on
+    A client over the limit is on record once per window and limiter, then counted
+    (audit/floods.py): every audit event takes the hash chain's one lock, and anyone on
     the internet could otherwise write thousands a second into a log kept for years."""
     key = client_ip(request)
     if not rate_limit_hit(group=group, key=key, rate=rate, fail_open=True):
         return False
-    if rate_limit_hit(
-        group=f"{group}.recorded", key=key, rate=LIMITED_RECORDED_RATE, fail_open=True
-    ):
-        logger.warning("file request %s: rate limited, not recorded again", group)
-    else:
-        details: dict[str, Any] = {"method": method} if method else {}
-        file_requests.refusal_record(None, "rate limited", next_not_recorded=True, **details)
+    details: dict[str, Any] = {"method": method} if method else {}
+    floods.rate_limited_record(
+        endpoint=group,
+        source=key,
+        ip_address=key,
+        actor_label="anonymous",
+        record=lambda flood: file_requests.refusal_record(None, "rate limited", **details, **flood),
+    )
     return True
 
 

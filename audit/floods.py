@@ -1,0 +1,227 @@
+"""Requests refused by a rate limit, on record without flooding the record.
+
+A limit refuses what comes too fast: a scanner walking link tokens, a script stuck in a
+loop, someone hammering a sign-in page or a link's password. Each refusal used to write
+an audit event, and each event takes the hash chain's one lock and is kept for years:
+anyone on the internet could write thousands a second into the log, slow every other
+event down and drown the ones that matter (docs/rate-limits.md).
+
+So every limiter calls :func:`rate_limited_record`. Per endpoint, source (an address,
+or a signed-in person) and target (a link, an account) and per ``WINDOW``:
+
+* the **first** refusal is recorded at once, by the endpoint's own event (``record``),
+  with ``next_not_recorded``: an operator sees the attack start at once;
+* the next ones only add one to the window's count (``RefusalFlood``, a row update:
+  no audit event, no lock on the chain);
+* when the window has ended, one ``ratelimit.flood`` event says how many were refused
+  ("142 requests refused from 203.0.113.9 on link “Scanner Dupont.pdf” in 10
+  minutes"), written by the next refusal for the same key or by the beat task
+  ``audit.tasks.refusal_floods_close``, whichever comes first. A window with only its
+  first refusal needs no second event.
+
+A flood still spanning windows is one event at the start of each and one count at the
+end of each: two events per 10 minutes per source, whatever its rate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from audit import services
+from audit.actions import Action
+from audit.context import RequestContext
+from audit.models import AuditEvent, Outcome, RefusalFlood
+
+WINDOW = dt.timedelta(minutes=10)
+# Summarised windows kept this long (a working table, not the log): then deleted.
+KEEP_SUMMARISED = dt.timedelta(days=1)
+
+# The endpoints' names in the console ("on share-link pages").
+ENDPOINTS: dict[str, Promise] = {
+    "sharing.link": _("share-link pages"),
+    "sharing.link.guess": _("share-link passwords and e-mail codes"),
+    "sharing.link.code": _("e-mail codes asked for on a share link"),
+    "sharing.request.page": _("file-request pages"),
+    "sharing.request.upload": _("file-request uploads"),
+    "accounts.invitation": _("invitation pages"),
+    "accounts.sign_in": _("sign-in"),
+    "accounts.mfa": _("second-factor codes"),
+    "accounts.mfa.device": _("second-factor codes"),
+    "accounts.setup": _("password set-up links"),
+    "sso.provider_sign_in": _("sign-in with the identity provider"),
+    "sso.backchannel": _("logouts from the identity provider"),
+    "api": _("the API"),
+    "scim": _("the directory API (SCIM)"),
+    "healthz": _("health probes"),
+}
+# What a target is, in the console ("on link “Scanner Dupont.pdf”").
+_TARGETS: dict[str, Promise] = {
+    "sharing.link": _("link “%(name)s”"),
+    "sharing.request": _("file request “%(name)s”"),
+    "accounts.user": _("account %(name)s"),
+    "accounts.invitation": _("invitation for %(name)s"),
+}
+
+
+@dataclass(frozen=True)
+class _Actor:
+    pk: str
+    email: str
+
+
+def _window_key(endpoint: str, source: str, target_type: str, target_id: str) -> str:
+    return hashlib.sha256(f"{endpoint}\n{source}\n{target_type}\n{target_id}".encode()).hexdigest()
+
+
+def rate_limited_record(
+    *,
+    endpoint: str,
+    source: str,
+    record: Callable[[dict[str, Any]], AuditEvent | None],
+    ip_address: str = "",
+    target_type: str = "",
+    target_id: object = "",
+    target_name: str = "",
+    actor: Any = None,
+    actor_label: str = "",
+) -> bool:
+    """A request ``endpoint`` refused by its rate limit: on record once per window.
+
+    ``source``: who the limit counts (an address, ``user:<id>``); ``ip_address`` the
+    address the request came from. ``record(details)`` writes the endpoint's own event
+    for the first refusal of a window, with ``details`` merged into its own; it is not
+    called for the next ones, which are counted. Returns whether it was called."""
+    key = _window_key(endpoint, source, target_type, str(target_id))
+    now = timezone.now()
+    with transaction.atomic():
+        if _count(key, now):
+            return False
+        refusal_floods_close(key=key, now=now)
+        try:
+            with transaction.atomic():  # a savepoint: a concurrent opener wins
+                flood = RefusalFlood.objects.create(
+                    window_key=key,
+                    endpoint=endpoint[:100],
+                    source=source[:64],
+                    actor_id="" if actor is None else str(actor.pk),
+                    actor_label=(getattr(actor, "email", "") if actor is not None else "")
+                    or actor_label[:320],
+                    target_type=target_type[:100],
+                    target_id=str(target_id)[:100],
+                    target_name=target_name[:300],
+                    ip_address=ip_address[:45],
+                    started_at=now,
+                    ends_at=now + WINDOW,
+                )
+        except IntegrityError:
+            _count(key, now)
+            return False
+        event = record({"next_not_recorded": True, "flood_window_minutes": _minutes(WINDOW)})
+        if event is not None:
+            RefusalFlood.objects.filter(pk=flood.pk).update(first_sequence=event.sequence)
+    return True
+
+
+def _count(key: str, now: dt.datetime) -> bool:
+    """One more refusal in the open window of ``key``; False when none is open."""
+    return bool(
+        RefusalFlood.objects.filter(
+            window_key=key, summarised_at__isnull=True, ends_at__gt=now
+        ).update(refused=F("refused") + 1)
+    )
+
+
+def _minutes(span: dt.timedelta) -> int:
+    return max(1, round(span.total_seconds() / 60))
+
+
+def refusal_floods_close(*, key: str | None = None, now: dt.datetime | None = None) -> int:
+    """Record ``ratelimit.flood`` for each window that has ended (of ``key``, or all),
+    once: rows are claimed under lock and marked in the event's transaction, so two
+    workers, or a worker and a request, never record a window twice. Returns how many
+    events were recorded."""
+    now = now or timezone.now()
+    recorded = 0
+    with transaction.atomic():
+        ended = RefusalFlood.objects.select_for_update(skip_locked=True).filter(
+            summarised_at__isnull=True, ends_at__lte=now
+        )
+        if key is not None:
+            ended = ended.filter(window_key=key)
+        for flood in ended.order_by("ends_at")[:500]:
+            if flood.refused > 1:
+                _summary_record(flood)
+                recorded += 1
+            RefusalFlood.objects.filter(pk=flood.pk).update(summarised_at=now)
+        if key is None:
+            RefusalFlood.objects.filter(summarised_at__lt=now - KEEP_SUMMARISED).delete()
+    return recorded
+
+
+def _summary_record(flood: RefusalFlood) -> None:
+    details: dict[str, Any] = {
+        "endpoint": flood.endpoint,
+        "refused": flood.refused,
+        # Who the limit counted: an address, or a signed-in person (the API's per-person
+        # limit, second-factor codes), whose addresses may be several.
+        "source": flood.actor_label
+        if flood.actor_id and flood.source != flood.ip_address
+        else flood.ip_address or flood.source,
+        "window_minutes": _minutes(flood.ends_at - flood.started_at),
+        "started_at": flood.started_at.isoformat(),
+        "ended_at": flood.ends_at.isoformat(),
+    }
+    if flood.target_name:
+        details["name"] = flood.target_name
+    if flood.first_sequence is not None:
+        details["first_event"] = flood.first_sequence
+    services.record(
+        action=Action.RATELIMIT_FLOOD,
+        outcome=Outcome.DENIED,
+        actor=_Actor(pk=flood.actor_id, email=flood.actor_label) if flood.actor_id else None,
+        actor_label=flood.actor_label or "anonymous",
+        # A link as its target: the console names it from the link (what it gives).
+        target_type=flood.target_type,
+        target_id=flood.target_id,
+        details=details,
+        request=RequestContext(ip_address=flood.ip_address),
+        occurred_at=flood.ends_at,
+    )
+
+
+def flood_sentence(details: dict[str, Any], *, target_type: str = "", what: str = "") -> str:
+    """ "142 requests refused from 203.0.113.9 on link “Scanner Dupont.pdf” in 10 minutes",
+    in the reader's language, from a ``ratelimit.flood`` event's details."""
+    refused = details.get("refused")
+    count = refused if isinstance(refused, int) and not isinstance(refused, bool) else 0
+    minutes = details.get("window_minutes")
+    minutes = minutes if isinstance(minutes, int) and not isinstance(minutes, bool) else 10
+    name = str(details.get("name") or what or "")
+    pattern = _TARGETS.get(target_type)
+    if pattern is not None and name:
+        where = str(pattern) % {"name": name}
+    else:
+        endpoint = str(details.get("endpoint") or "")
+        where = str(ENDPOINTS.get(endpoint, endpoint))
+    sentence = ngettext(
+        "%(count)s request refused from %(source)s on %(where)s in %(minutes)s minutes",
+        "%(count)s requests refused from %(source)s on %(where)s in %(minutes)s minutes",
+        count,
+    )
+    return sentence % {
+        "count": count,
+        "source": str(details.get("source") or "?"),
+        "where": where,
+        "minutes": minutes,
+    }
