@@ -246,6 +246,16 @@ _REASONS: dict[str, Promise] = {
 }
 
 
+# A refused API token (accounts/tokens.py): "revoked" and "expired" are the token's here,
+# where _REASONS would read them as a link's.
+_TOKEN_REASONS: dict[str, Promise] = {
+    "revoked": gettext_lazy("revoked API token"),
+    "expired": gettext_lazy("expired API token"),
+    "unknown token": gettext_lazy("unknown API token"),
+    "malformed": gettext_lazy("not an API token"),
+}
+
+
 def _note(event: AuditEvent) -> str:
     """Why an attempt failed, in words; nothing when the code is not one of the above."""
     if event.outcome == Outcome.SUCCESS:
@@ -255,6 +265,10 @@ def _note(event: AuditEvent) -> str:
         return _input_refusal_note(details)
     if event.action == Action.RATELIMIT_FLOOD:
         return flood_sentence(details, target_type=event.target_type)
+    if event.action == Action.ACCOUNTS_TOKEN_USE:  # its codes are a token's, not a link's
+        token_reason = _TOKEN_REASONS.get(_text(details, "reason"))
+        if token_reason is not None:
+            return _flood_started(str(token_reason), details)
     # "rule": the precise reason a sender was not shown (sharing/services/links.py).
     for field in ("outcome", "reason", "need", "rule"):
         reason = _REASONS.get(_text(details, field))

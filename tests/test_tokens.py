@@ -145,6 +145,11 @@ def test_revoked_token_is_refused_and_the_attempt_audited(owner: User) -> None:
     )
     assert event.details == {"reason": "revoked", "prefix": token.prefix}
     assert plaintext not in audit_text()
+    # The console says it of the token, not of a link ("withdrawn link" before).
+    from audit.readable import readable_events
+
+    [row] = readable_events([event])
+    assert row.note == "revoked API token"
 
 
 def test_expired_token_is_refused_and_the_attempt_audited(owner: User) -> None:
