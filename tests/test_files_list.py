@@ -181,12 +181,14 @@ def test_a_page_of_sixty_files_costs_as_many_queries_as_a_page_of_five(owner: Us
     """A clinician opening a folder waits for one page whatever is on it: versions,
     stars, thumbnails, scan states and previews are read for the whole page at once,
     never row by row (bench/listing.py times the 10,000-file folder)."""
+    # Signed in first: the sign-in makes the test's keyring, which embedded mode
+    # refuses to make once stored rows name a KEK ("test" below) it does not hold.
+    client = client_signed_in(owner)
     root = root_of(owner)
     small = services.folder_create(actor=owner, parent=root, name="Peu")
     full = services.folder_create(actor=owner, parent=root, name="Beaucoup")
     _listed_files(owner, small, 5)
     _listed_files(owner, full, 60)
-    client = client_signed_in(owner)
     counts = {}
     for folder, rows in ((small, 5), (full, selectors.LISTING_PAGE_SIZE - 1)):
         client.get(f"/files/folders/{folder.pk}/")  # the session, the site's settings
