@@ -34,7 +34,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import security_notices
-from accounts.models import User
+from accounts.models import RecoveryCodesKey, User
 from accounts.totp import AuthenticatorApp
 from audit import context as request_context
 from audit import floods
@@ -525,12 +525,19 @@ def _recovery_codes_replace(*, actor: User, only_if_missing: bool) -> list[str]:
             device.delete()
         device = StaticDevice.objects.create(user=actor, name=_("Recovery codes"))
         codes = [_recovery_code_new() for _ in range(RECOVERY_CODE_COUNT)]
+        # Every code of the set under one KEK, recorded: the codes cannot be re-wrapped,
+        # so that key must not leave the keyring unseen (accounts.key_dependents).
+        kek_id = keyring().current_key_id
         StaticToken.objects.bulk_create(
             [
-                StaticToken(device=device, token=_recovery_code_digest(user=actor, code=code))
+                StaticToken(
+                    device=device,
+                    token=_recovery_code_digest(user=actor, code=code, kek_id=kek_id),
+                )
                 for code in codes
             ]
         )
+        RecoveryCodesKey.objects.create(device=device, kek_id=kek_id)
         generated = audit.record(
             action=Action.ACCOUNTS_MFA_RECOVERY_CODES_GENERATE,
             actor=actor,

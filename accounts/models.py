@@ -404,6 +404,24 @@ class CredentialApproval(models.Model):
 from accounts.totp import AuthenticatorApp  # noqa: E402, F401
 
 
+class RecoveryCodesKey(models.Model):
+    """The key-encryption key a set of recovery codes was hashed under (accounts.mfa).
+
+    django-otp's ``StaticToken`` has room for the hash only. Without this row nobody can
+    tell which KEK a set needs (the codes themselves are not kept), so a KEK could leave
+    the keyring and take people's codes with it unseen; ``rotate_keys --remove-key``
+    reads it (accounts.key_dependents). Sets made before it existed have no row: their
+    KEK is unknown, and they count as needing every older key."""
+
+    device = models.OneToOneField(
+        "otp_static.StaticDevice", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    kek_id = models.CharField(max_length=64, db_index=True)
+
+    def __str__(self) -> str:
+        return f"recovery codes {self.device_id} under {self.kek_id}"
+
+
 class OffboardingReport(models.Model):
     """What an offboarding did, kept for the person's admin page and e-mailed after it:
     the very plan the deactivation applied (accounts.offboarding), never recomputed."""

@@ -1,8 +1,10 @@
 """E-mails telling people that the ways into their account changed.
 
 A sign-in device added or removed, new recovery codes, a recovery code used, a new
-password, and the account's e-mail address moved by the organisation's directory (told
-at the former address: set-up links and these notices go to the new one). OWASP ASVS
+password, the account's e-mail address moved by the organisation's directory (told
+at the former address: set-up links and these notices go to the new one), and recovery
+codes ended because the key they were made under left the keyring (told to make new
+ones: files/key_retirement.py). OWASP ASVS
 5.0 V6.3.7: users are notified after updates to authentication details. A thief who had
 a few minutes in a freshly verified session, or a password and one phished code, could
 add their own passkey and keep a way in for months: the notice is how the clinician
@@ -33,6 +35,7 @@ NOTIFIED_ACTIONS = frozenset(
         Action.ACCOUNTS_MFA_DEVICE_ADD,
         Action.ACCOUNTS_MFA_DEVICE_REMOVE,
         Action.ACCOUNTS_MFA_RECOVERY_CODES_GENERATE,
+        Action.ACCOUNTS_MFA_RECOVERY_CODES_INVALIDATE,
         Action.ACCOUNTS_MFA_RECOVERY_CODE_USE,
         Action.ACCOUNTS_PASSWORD_SET,
         Action.DIRECTORY_USER_UPDATE,
@@ -65,6 +68,11 @@ def _change_described(event: AuditEvent) -> str:
         }
     if event.action == Action.ACCOUNTS_MFA_RECOVERY_CODES_GENERATE:
         return _("New recovery codes were made; the previous ones no longer work.")
+    if event.action == Action.ACCOUNTS_MFA_RECOVERY_CODES_INVALIDATE:
+        return _(
+            "Your recovery codes no longer work: the administrators retired the security "
+            "key they were made with. Your other ways to sign in are unchanged."
+        )
     if event.action == Action.ACCOUNTS_MFA_RECOVERY_CODE_USE:
         remaining = int(details.get("remaining", 0))
         return ngettext(
@@ -124,6 +132,7 @@ def security_notice_send(*, event_id: int) -> bool:
                 "event": event,
                 "site_url": settings.SITE_URL,
                 "by_directory": event.action == Action.DIRECTORY_USER_UPDATE,
+                "codes_ended": event.action == Action.ACCOUNTS_MFA_RECOVERY_CODES_INVALIDATE,
             },
         )
     send_mail(subject=subject, message=message, from_email=None, recipient_list=[recipient])

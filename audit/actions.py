@@ -73,6 +73,12 @@ class Action(enum.StrEnum):
         _("generated recovery codes"),
         Category.ACCOUNT,
     )
+    ACCOUNTS_MFA_RECOVERY_CODES_INVALIDATE = (
+        "accounts.mfa.recovery_codes.invalidate",
+        _("ended recovery codes made under a retired key"),
+        Category.ACCOUNT,
+        ("email",),
+    )
     ACCOUNTS_MFA_DEVICE_ADD = (
         "accounts.mfa.device.add",
         _("added a second-factor device"),
@@ -273,6 +279,11 @@ class Action(enum.StrEnum):
     FILES_KEYS_ROTATION = "files.keys.rotation", _("rotated the master key"), Category.ADMIN
     FILES_KEYS_REWRAP = "files.keys.rewrap", _("re-wrapped file keys"), Category.ADMIN
     KEYRING_CREATE = "keyring.create", _("created the keyring"), Category.ADMIN
+    KEYRING_KEY_REMOVE = (
+        "keyring.key.remove",
+        _("removed an old key from the keyring"),
+        Category.ADMIN,
+    )
 
     # Sharing: colleagues, external links, transfers, file requests.
     SHARING_SHARE_CREATE = (

@@ -131,6 +131,17 @@ class FileKeyring:
         finally:
             partial.unlink()
 
+    def without_key(self, key_id: str) -> FileKeyring:
+        """A copy without ``key_id`` (never the current key: it wraps new keys). Only
+        ``files.key_retirement.kek_retire`` calls it, once nothing needs the key."""
+        if key_id == self._current_key_id:
+            raise KeyringError(f"{key_id!r} is the current key: it cannot leave the keyring")
+        if key_id not in self._keys:
+            raise KeyringError(f"unknown key-encryption key {key_id!r}")
+        return FileKeyring(
+            self._current_key_id, {k: v for k, v in self._keys.items() if k != key_id}
+        )
+
     def with_new_current_key(self) -> FileKeyring:
         """A copy with one more KEK, made current (old ones stay to unwrap old keys)."""
         key_id = key_id_new()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from django.conf import settings
 
@@ -25,6 +27,57 @@ _kek_users: list[Callable[[], set[str]]] = []
 def kek_users_register(kek_ids_in_use: Callable[[], set[str]]) -> None:
     if kek_ids_in_use not in _kek_users:
         _kek_users.append(kek_ids_in_use)
+
+
+def kek_ids_in_use() -> set[str]:
+    """Every KEK that some stored row still needs, whatever the app."""
+    in_use: set[str] = set()
+    for kek_ids in _kek_users:
+        in_use |= kek_ids()
+    return in_use
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """What still needs one KEK, in the words the operator who would remove it reads
+    (``manage.py rotate_keys --remove-key``)."""
+
+    what: str  # "file data key(s)", "recovery codes"
+    count: int
+    people: frozenset[int] = frozenset()  # whose they are, when they are people's
+    remedy: str = ""  # what makes it stop needing the key
+    # The people can replace it themselves (new recovery codes): ``--force`` may end it,
+    # and tells them. What only the key can open (a file's data key) is never forced.
+    forgettable: bool = False
+
+
+class KekDependent(Protocol):
+    """Stored data that needs a KEK; each app registers its own from AppConfig.ready."""
+
+    def uses(self, key_id: str) -> KeyUse | None: ...
+
+    def forget(self, key_id: str, *, actor_label: str) -> int:
+        """End what needs ``key_id`` (only when ``uses`` said ``forgettable``), in the
+        caller's transaction, audited, telling the people; returns how many."""
+        ...
+
+
+_kek_dependents: list[KekDependent] = []
+
+
+def kek_dependents_register(dependent: KekDependent) -> None:
+    if dependent not in _kek_dependents:
+        _kek_dependents.append(dependent)
+
+
+def kek_uses(key_id: str) -> list[tuple[KekDependent, KeyUse]]:
+    """What still needs ``key_id``: empty when it can leave the keyring."""
+    found = []
+    for dependent in _kek_dependents:
+        use = dependent.uses(key_id)
+        if use is not None and use.count:
+            found.append((dependent, use))
+    return found
 
 
 def keyring_missing_refuse(path: Path) -> None:

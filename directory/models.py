@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -75,6 +76,18 @@ class DirectoryAccount(models.Model):
     # audit trail (a person's history is never deleted by a directory).
     deleted_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        constraints = [
+            # The directory's identifier of a person names one live account (checked
+            # first in directory/scim/users.py for a clear message; this holds against
+            # two requests at once). Case-exact, as RFC 7643 §3.1 says.
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(deleted_at__isnull=True) & ~Q(external_id=""),
+                name="directory_account_external_id_once",
+            )
+        ]
+
     def __str__(self) -> str:
         return self.user_name
 
@@ -91,6 +104,15 @@ class DirectoryGroup(models.Model):
     # DELETE: the members leave the team and the group no longer answers; the team and
     # its files stay (a directory never destroys patient files).
     deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(deleted_at__isnull=True) & ~Q(external_id=""),
+                name="directory_group_external_id_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.team.name

@@ -11,7 +11,7 @@ class FilesConfig(AppConfig):
         from accounts.models import Team, User
         from accounts.offboarding import offboarding_planned
         from audit import resolvers
-        from core.keys import kek_users_register
+        from core.keys import kek_dependents_register, kek_users_register
         from files import (
             audit_lookups,
             checks,  # noqa: F401  (registers the settings checks)
@@ -24,6 +24,10 @@ class FilesConfig(AppConfig):
 
         # A keyring file gone while versions name its KEKs is lost, not new (core/keys.py).
         kek_users_register(_kek_ids_in_use)
+        # And no KEK a data key needs may leave the keyring (files/key_retirement.py).
+        from files.lifecycle import FileDataKeys
+
+        kek_dependents_register(FileDataKeys())
 
         # Spaces are made with the account and the team, so that reading never writes
         # (a GET of the spaces list or of the drive is safe, RFC 9110 9.2.1).

@@ -3,6 +3,11 @@
 A star (``Favourite``) is a bookmark only: it grants nothing. Reads are scoped like
 every other listing: a starred item shows only while the person may still read it and
 it is not in the trash; recent files are those of the person's own and teams' spaces.
+
+A star on an item the person can no longer read is kept, hidden: access lost by mistake
+(a team membership removed and restored, a share ended and made again) brings the star
+back with it. Hidden, it is nowhere: not on the home page, not in a count, not through
+the star buttons (which answer 404 for an item out of reach, as every other page does).
 """
 
 from __future__ import annotations
@@ -47,18 +52,23 @@ def favourites_for(*, actor: User) -> list[File | Folder]:
     """The person's starred items they may still read, newest star first, at most
     ``HOME_FAVOURITES_COUNT`` of them.
 
-    Stale stars (on items trashed, purged or no longer shared with the person) do not
-    count against that number: stars are read newest first, a batch at a time, until
-    enough live ones are found. Before, the newest 50 stars were read and then
-    filtered, so someone with many stale stars saw few favourites, or none. Stars on
-    items gone for good (purged) or no longer readable are removed when met; stars on
-    items in the trash stay, so that restoring an item brings its star back.
+    Hidden stars (on items in the trash or out of the person's reach) do not count
+    against that number: stars are read newest first, a batch at a time, until enough
+    live ones are found. Before, the newest 50 stars were read and then filtered, so
+    someone with many hidden stars saw few favourites, or none. Only stars on items gone
+    for good (purged) are removed when met. A star on an item in the trash stays for a
+    restore; one on an item the person can no longer read stays too, so that access
+    restored (a team membership removed by mistake and given back) brings it back; before,
+    it was deleted at the first visit of the home page and lost for good.
     """
     items: list[File | Folder] = []
     forgotten: list[int] = []
+    readable = selectors.ReadableBy(actor)
     stars = (
         Favourite.objects.filter(user=actor)
-        .select_related("file__space", "file__folder", "file__current_version", "folder__space")
+        .select_related(
+            "file__space", "file__folder__space", "file__current_version", "folder__space"
+        )
         .order_by("-created_at", "-pk")
     )
     start = 0
@@ -69,27 +79,16 @@ def favourites_for(*, actor: User) -> list[File | Folder]:
             item: File | Folder | None = star.file or star.folder
             if item is None or item.purged_at is not None:
                 forgotten.append(star.pk)
-            elif item.deleted_at is not None:
-                continue  # in the trash: kept for a restore, not shown
-            elif _readable(actor=actor, item=item):
+            elif item.deleted_at is None and readable.readable(item):
                 items.append(item)
                 if len(items) == HOME_FAVOURITES_COUNT:
                     break
-            else:
-                forgotten.append(star.pk)  # no longer shared with the person
+            # else hidden: in the trash, or out of reach for now; kept, never shown.
         if len(batch) < FAVOURITES_BATCH:
             break
     if forgotten:
         Favourite.objects.filter(user=actor, pk__in=forgotten).delete()
     return items
-
-
-def _readable(*, actor: User, item: File | Folder) -> bool:
-    if isinstance(item, File):
-        permission = selectors.file_permission(actor=actor, file=item)
-    else:
-        permission = selectors.folder_permission(actor=actor, folder=item)
-    return permission >= selectors.Permission.VIEW
 
 
 def recent_files_for(*, actor: User) -> list[File]:

@@ -30,7 +30,7 @@ from accounts.models import User
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
-from core.keys import keyring
+from core.keys import KeyUse, keyring
 from files import services
 from files.blobs import version_content
 from files.crypto import BlobIntegrityError
@@ -361,6 +361,29 @@ def kek_ids_in_use() -> set[str]:
         names.update(rows.order_by().values_list("kek_id", flat=True).distinct())
     names.discard("")
     return names
+
+
+class FileDataKeys:
+    """File data keys need their KEK for ever: without it the file is lost (what a purge
+    does on purpose). ``rotate_keys --remove-key`` never forces them out."""
+
+    def uses(self, key_id: str) -> KeyUse | None:
+        count = sum(
+            rows.filter(kek_id=key_id).count()
+            for rows in (
+                FileVersion.objects.filter(wrapped_data_key__isnull=False),
+                VersionThumbnail.objects.filter(wrapped_data_key__isnull=False),
+                UploadSession.objects.all(),
+            )
+        )
+        return KeyUse(
+            what="file data key(s) (versions, thumbnails, unfinished uploads)",
+            count=count,
+            remedy="run `manage.py rotate_keys` first: it re-wraps them under the current key",
+        )
+
+    def forget(self, key_id: str, *, actor_label: str) -> int:
+        raise NotImplementedError("a file's data key is re-wrapped, never dropped")
 
 
 def upload_sessions_rewrap(report: RewrapReport, *, batch_size: int = 500) -> int:

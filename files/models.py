@@ -450,7 +450,8 @@ class ScanPolicySetting(models.Model):
 class Favourite(models.Model):
     """A file or folder a person starred, for their home page (issue #15). A star is
     only a bookmark: it grants nothing, and the home page shows a favourite only while
-    the person may still read it (files.favourites.favourites_for)."""
+    the person may still read it (files.favourites.favourites_for); while they cannot,
+    the star is kept, hidden, and comes back with the access."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites"

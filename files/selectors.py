@@ -1041,9 +1041,9 @@ def search_key_usable(query: str) -> str | None:
     return key if len(key) >= SEARCH_QUERY_MIN else None
 
 
-class _Readable:
+class ReadableBy:
     """``file_permission`` and ``folder_permission`` for many items, each space and
-    folder asked about once."""
+    folder asked about once (search, the home page's stars)."""
 
     def __init__(self, actor: User) -> None:
         self.actor = actor
@@ -1111,7 +1111,7 @@ def folder_labels_for(*, actor: User, folders: Iterable[Folder]) -> dict[int, st
         .filter(folder_id__in=list(known))
         .values_list("folder_id", flat=True)
     )
-    readable = _Readable(actor)
+    readable = ReadableBy(actor)
     labels: dict[int, str] = {}
     for folder_id, folder in wanted.items():
         chain: list[int] = [folder_id]  # root first once reversed
@@ -1175,7 +1175,7 @@ def search_for_actor(*, actor: User, query: str) -> SearchResults:
     )[:window]
     found: list[File | Folder] = [*folders, *files]
     found.sort(key=lambda item: (not item.name_search.startswith(key), item.name_key, item.pk))
-    readable = _Readable(actor)
+    readable = ReadableBy(actor)
     hits_items = [item for item in found if readable.readable(item)]
     more = len(hits_items) > SEARCH_RESULTS_LIMIT
     hits_items = hits_items[:SEARCH_RESULTS_LIMIT]

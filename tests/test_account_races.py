@@ -9,6 +9,7 @@ meet in. Then both go on, in whichever order PostgreSQL lets them.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from accounts.errors import AccountRuleError
 from accounts.models import AccountPolicy, User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
+from directory.models import DirectoryAccount, DirectoryGroup
 from directory.tokens import directory_token_create
 from files.models import File
 from sharing.errors import FileRequestRuleError, LinkRuleError, TransferRuleError
@@ -266,6 +268,58 @@ def test_the_directory_deleting_the_two_last_admins_at_once_keeps_one(site_admin
 
     assert sorted(outcomes) == [204, 400], outcomes
     assert len(active_admins()) == 1
+
+
+# --- The directory giving one externalId to two people at once -----------------------------
+
+
+@pytest.mark.parametrize("resource", ["Users", "Groups"])
+def test_two_directory_posts_at_once_cannot_give_one_external_id_to_two(
+    site_admin: User, resource: str
+) -> None:
+    """Entra ID pushes two new people (or teams) with the same externalId at the same
+    instant. Before, each request checked "nobody has this externalId" in code, both
+    passed, and a directory matching on externalId then changed, or deactivated,
+    whichever it found first. Now the database holds it: one is created, the other gets
+    SCIM's 409 uniqueness naming the externalId, recorded as a refused request."""
+    _token, raw = directory_token_create(actor=site_admin, name="Entra ID")
+    # The token's first use stamps it: done now, so that neither request waits on the
+    # other's stamp before its own checks (a queue, not a race).
+    assert Client(HTTP_AUTHORIZATION=f"Bearer {raw}").get("/scim/v2/Users").status_code == 200
+
+    def post(number: int) -> Callable[[], Any]:
+        if resource == "Users":
+            email = f"infirmier{number}@chu.example"
+            body: dict[str, Any] = {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": email,
+                "emails": [{"value": email, "type": "work", "primary": True}],
+                "externalId": "e-4242",
+            }
+        else:
+            body = {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": f"Pédiatrie {number}",
+                "externalId": "e-4242",
+            }
+
+        def send() -> tuple[int, dict[str, Any]]:
+            response = Client(HTTP_AUTHORIZATION=f"Bearer {raw}").post(
+                f"/scim/v2/{resource}", json.dumps(body), content_type="application/scim+json"
+            )
+            return response.status_code, response.json()
+
+        return send
+
+    outcomes = together(post(1), post(2))
+
+    assert sorted(status for status, _body in outcomes) == [201, 409], outcomes
+    [(_status, refused)] = [outcome for outcome in outcomes if outcome[0] == 409]
+    assert refused["scimType"] == "uniqueness"
+    assert "externalId" in refused["detail"]
+    holders = DirectoryAccount if resource == "Users" else DirectoryGroup
+    assert holders.objects.filter(external_id="e-4242").count() == 1
+    assert AuditEvent.objects.filter(action=Action.DIRECTORY_REQUEST_REFUSE).count() == 1
 
 
 # --- Two administrators saving the account policy at once -----------------------------------

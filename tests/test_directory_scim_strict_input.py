@@ -9,11 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core.management.base import CommandError
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 
 from accounts.models import Team, User
 from audit.actions import Action
 from audit.models import AuditEvent
+from directory.models import DirectoryAccount, DirectoryGroup
 from directory.tokens import directory_token_create
+from tests.conftest import user_create
 from tests.test_directory_scim import SCIM, Directory, new_user, patch
 
 pytestmark = [pytest.mark.django_db]
@@ -92,6 +98,53 @@ def test_two_teams_cannot_share_an_external_id(directory: Directory) -> None:
     )
     assert (renamed.status_code, renamed.json()["scimType"]) == (409, "uniqueness")
     assert _refusals()[-1].details["team"] == "Urgences"
+
+
+BEFORE_UNIQUE = [("directory", "0001_directory_tokens_accounts_groups")]
+UNIQUE = [("directory", "0002_external_id_once")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upgrade_over_an_external_id_held_twice_stops_naming_both_and_changes_nothing() -> None:
+    """An installation where two live accounts (or teams) got one externalId before the
+    database held the rule: the upgrade does not pick which loses it. It stops, names
+    them and says what to do; once the directory has given each its own, it goes on."""
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE_UNIQUE)
+    try:
+        claire = user_create("claire@chu.example")
+        marc = user_create("marc@chu.example")
+        gone = user_create("ancien@chu.example")
+        for person, deleted_at in ((claire, None), (marc, None), (gone, timezone.now())):
+            DirectoryAccount.objects.create(
+                user=person, user_name=person.email, external_id="e-1", deleted_at=deleted_at
+            )
+        for name in ("Radiologie", "Urgences"):
+            team = Team.objects.create(name=name, slug=name.lower())
+            DirectoryGroup.objects.create(team=team, external_id="g-1")
+        executor.loader.build_graph()
+
+        with pytest.raises(CommandError) as stopped:
+            executor.migrate(UNIQUE)
+
+        message = str(stopped.value)
+        assert "externalId “e-1” is held by the accounts claire@chu.example, marc@chu.example" in (
+            message
+        )
+        assert "externalId “g-1” is held by the teams Radiologie, Urgences" in message
+        assert "ancien@chu.example" not in message  # deleted by the directory: not live
+        assert "Nothing was changed" in message
+        assert DirectoryAccount.objects.filter(external_id="e-1").count() == 3
+
+        DirectoryAccount.objects.filter(user=marc).update(external_id="e-2")
+        DirectoryGroup.objects.filter(team__name="Urgences").update(external_id="g-2")
+        executor = MigrationExecutor(connection)
+        executor.migrate(UNIQUE)
+        with pytest.raises(IntegrityError), transaction.atomic():
+            DirectoryAccount.objects.filter(user=marc).update(external_id="e-1")
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 # --- Filters read as RFC 7644 §3.4.2.2 writes them ---------------------------------------

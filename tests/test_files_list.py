@@ -19,10 +19,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
-from accounts.models import Team, User
+from accounts.models import Team, TeamMembership, TeamRole, User
+from accounts.services import MembershipEndReason, team_member_remove, team_member_set
 from audit.actions import Action
 from audit.models import AuditEvent
 from core.sizes import size_text
@@ -179,12 +181,14 @@ def test_a_page_of_sixty_files_costs_as_many_queries_as_a_page_of_five(owner: Us
     """A clinician opening a folder waits for one page whatever is on it: versions,
     stars, thumbnails, scan states and previews are read for the whole page at once,
     never row by row (bench/listing.py times the 10,000-file folder)."""
+    # Signed in first: the sign-in makes the test's keyring, which embedded mode
+    # refuses to make once stored rows name a KEK ("test" below) it does not hold.
+    client = client_signed_in(owner)
     root = root_of(owner)
     small = services.folder_create(actor=owner, parent=root, name="Peu")
     full = services.folder_create(actor=owner, parent=root, name="Beaucoup")
     _listed_files(owner, small, 5)
     _listed_files(owner, full, 60)
-    client = client_signed_in(owner)
     counts = {}
     for folder, rows in ((small, 5), (full, selectors.LISTING_PAGE_SIZE - 1)):
         client.get(f"/files/folders/{folder.pk}/")  # the session, the site's settings
@@ -221,7 +225,7 @@ def test_the_home_page_shows_my_stars_and_recent_files_not_the_platform(
     assert "Compte rendu.pdf" not in client.get("/").content.decode().split('id="home-recent"')[0]
 
 
-def test_stale_stars_do_not_hide_live_favourites_and_are_cleaned_when_seen(
+def test_hidden_stars_do_not_hide_live_favourites_and_purged_ones_are_cleaned(
     owner: User, teammate: User
 ) -> None:
     """Before: the home page read the 50 newest stars, then dropped those on items
@@ -259,13 +263,59 @@ def test_stale_stars_do_not_hide_live_favourites_and_are_cleaned_when_seen(
     assert [name for name in live if name in favourites] == live
     for name in ("Ancien bilan.pdf", "Brouillon.txt", "Note de Tom.txt", "Bilan 0000.pdf"):
         assert name not in favourites
-    # The stars on what is gone for good or no longer shared are cleaned; a star in the
-    # trash stays, and its file comes back to the favourites with a restore.
+    # The star on what is gone for good is cleaned; a star in the trash stays, and its
+    # file comes back to the favourites with a restore; so does a star on what is no
+    # longer shared, hidden until it is shared again.
     starred = set(Favourite.objects.filter(user=owner).values_list("file__name", flat=True))
-    assert {"Brouillon.txt", "Note de Tom.txt"}.isdisjoint(starred)
-    assert "Ancien bilan.pdf" in starred
+    assert "Brouillon.txt" not in starred
+    assert {"Ancien bilan.pdf", "Note de Tom.txt"} <= starred
     services.file_restore(actor=owner, file=trashed)
     assert "Ancien bilan.pdf" in client.get("/").content.decode().split('id="home-recent"')[0]
+
+
+def _favourites_of(client: Client) -> str:
+    return client.get("/").content.decode().split('id="home-recent"')[0]
+
+
+def test_a_star_lost_with_a_team_hides_without_a_trace_and_returns_with_the_team(
+    owner: User, teammate: User, team: Team
+) -> None:
+    """Alice removes Tom from Cardiologie by mistake and adds him back a minute later.
+    Before: the home page deleted his star on the team's echography as soon as he could
+    no longer read it, so it never came back. While he is out, nothing he can reach
+    names the file or tells that a star is there."""
+    team_root = services.space_root(services.space_team_get_or_create(team=team))
+    echo = version_store(
+        actor=owner, folder=team_root, name="Échographie Martin.pdf", content=b"echo"
+    ).file
+    tom = client_signed_in(teammate)
+    assert tom.post(f"/files/{echo.pk}/favourite/", {"starred": "1"}).status_code == 302
+    assert "Échographie Martin.pdf" in _favourites_of(tom)
+
+    membership = TeamMembership.objects.get(team=team, user=teammate)
+    team_member_remove(
+        actor=owner, membership=membership, reason=MembershipEndReason.TEAM_MANAGEMENT
+    )
+
+    home = tom.get("/").content.decode()
+    assert "Échographie Martin" not in home
+    assert "Star a file or folder in a list to find it here." in home  # as if none
+    for url in (
+        f"/files/{echo.pk}/",
+        f"/api/v1/files/{echo.pk}/",
+        f"/files/folders/{team_root.pk}/",
+    ):
+        response = tom.get(url)
+        assert response.status_code == 404, url
+        assert "Échographie" not in response.content.decode()
+    for url in ("/files/search/", "/api/v1/files/search/"):
+        assert "Échographie" not in tom.get(url, {"q": "echographie"}).content.decode()
+    # Unstarring is refused like any other file he cannot reach, and keeps the star.
+    assert tom.post(f"/files/{echo.pk}/favourite/", {"starred": "0"}).status_code == 404
+    assert "Échographie Martin" not in tom.get("/").content.decode()
+
+    team_member_set(actor=owner, team=team, user=teammate, role=TeamRole.MEMBER)
+    assert "Échographie Martin.pdf" in _favourites_of(tom)
 
 
 # --- Several items at once -----------------------------------------------------------------

@@ -191,6 +191,14 @@ def no_api_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(refusals_recorder, "RECORDED_RATE", "1000000/10m")
 
 
+@pytest.fixture(autouse=True)
+def quick_password_hashes(settings: Any) -> None:
+    """The sweeps' people (six of them) are made with Argon2 at its production cost,
+    0.7 s each, for passwords nobody here types but once: no hostile input reaches the
+    hasher, so a cheap one serves (autouse: in place before the people are made)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 # Pages that stream big exports or run long checks: their parameters are path segments.
 SKIP = {"audit:export", "audit:export_signature", "audit:integrity_verify"}
 

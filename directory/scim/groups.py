@@ -36,7 +36,13 @@ from audit.models import Outcome
 from core.http import id_number
 from directory.models import DirectoryGroup, DirectoryToken
 from directory.scim import discovery
-from directory.scim.errors import from_library, invalid_value, not_found, uniqueness
+from directory.scim.errors import (
+    ScimError,
+    from_library,
+    invalid_value,
+    not_found,
+    uniqueness,
+)
 from directory.scim.users import version_of
 from directory.tokens import token_label
 
@@ -203,6 +209,18 @@ def _external_id_clash(*, external_id: str, exclude: int | None = None) -> None:
         raise uniqueness(f"Another team has this externalId (“{external_id[:60]}”)")
 
 
+def _uniqueness_after_race(*, external_id: str, exclude: int | None) -> ScimError:
+    """The 409 for a write the database refused (IntegrityError): a request at the same
+    instant took the name or the externalId after this one's checks passed
+    (directory_group_external_id_once, the team's unique name and slug). Its row is
+    committed now, so the check names the identifier as it would have."""
+    try:
+        _external_id_clash(external_id=external_id, exclude=exclude)
+    except ScimError as clash:
+        return clash
+    return uniqueness("A team with this displayName already exists")
+
+
 def group_create(*, token: DirectoryToken, body: dict[str, Any]) -> Team:
     name, external_id, member_ids = _wanted(body, Context.RESOURCE_CREATION_REQUEST)
     if Team.objects.filter(name__iexact=name).exists():
@@ -221,8 +239,8 @@ def group_create(*, token: DirectoryToken, body: dict[str, Any]) -> Team:
                 target_id=team.pk,
                 details={"name": name, "external_id": external_id, "added": added},
             )
-    except IntegrityError as error:
-        raise uniqueness("A team with this displayName already exists") from error
+    except IntegrityError as error:  # a request at the same instant won
+        raise _uniqueness_after_race(external_id=external_id, exclude=None) from error
     return group_get(str(team.pk))
 
 
@@ -231,6 +249,18 @@ def group_replace(*, token: DirectoryToken, team: Team, body: dict[str, Any]) ->
     if Team.objects.filter(name__iexact=name).exclude(pk=team.pk).exists():
         raise uniqueness("A team with this displayName already exists")
     _external_id_clash(external_id=external_id, exclude=team.pk)
+    try:
+        _group_apply(
+            token=token, team=team, name=name, external_id=external_id, member_ids=member_ids
+        )
+    except IntegrityError as error:  # a request at the same instant won
+        raise _uniqueness_after_race(external_id=external_id, exclude=team.pk) from error
+    return group_get(str(team.pk))
+
+
+def _group_apply(
+    *, token: DirectoryToken, team: Team, name: str, external_id: str, member_ids: list[int]
+) -> None:
     with transaction.atomic():
         locked = Team.objects.select_for_update().get(pk=team.pk)
         directory_group, _created = DirectoryGroup.objects.get_or_create(
@@ -253,7 +283,6 @@ def group_replace(*, token: DirectoryToken, team: Team, body: dict[str, Any]) ->
                 target_id=locked.pk,
                 details={"name": name, "renamed": renamed, "added": added, "removed": removed},
             )
-    return group_get(str(team.pk))
 
 
 def _removals_by_value(body: dict[str, Any]) -> dict[str, Any]:

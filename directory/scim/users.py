@@ -280,6 +280,18 @@ def _external_id_clash(*, external_id: str, exclude: int | None) -> None:
         raise uniqueness(f"Another account has this externalId (“{external_id[:60]}”)")
 
 
+def _uniqueness_after_race(*, external_id: str, exclude: int | None) -> ScimError:
+    """The 409 for a write the database refused (IntegrityError): a request at the same
+    instant took the identifier after this one's checks passed, and the constraints
+    (directory_account_external_id_once, the unique e-mail and userName) held. Its row
+    is committed now, so the check names the identifier as it would have."""
+    try:
+        _external_id_clash(external_id=external_id, exclude=exclude)
+    except ScimError as clash:
+        return clash
+    return uniqueness("Another account has this userName or e-mail address")
+
+
 def _removed_account(wanted: _Wanted) -> User | None:
     """The account the directory deleted that a POST names again by its userName or its
     e-mail address (HR rehires someone), if any."""
@@ -341,7 +353,7 @@ def user_create(*, token: DirectoryToken, body: dict[str, Any]) -> User:
                 },
             )
     except IntegrityError as error:  # a concurrent create of the same person
-        raise uniqueness("Another account has this userName or e-mail address") from error
+        raise _uniqueness_after_race(external_id=wanted.external_id, exclude=None) from error
     return user_get(str(user.pk))
 
 
@@ -389,6 +401,16 @@ def user_restore(*, token: DirectoryToken, user: User, wanted: _Wanted) -> User:
         external_id=wanted.external_id,
         exclude=user.pk,
     )
+    try:
+        _user_restore_apply(token=token, user=user, account=account, wanted=wanted)
+    except IntegrityError as error:
+        raise _uniqueness_after_race(external_id=wanted.external_id, exclude=user.pk) from error
+    return user_get(str(user.pk))
+
+
+def _user_restore_apply(
+    *, token: DirectoryToken, user: User, account: DirectoryAccount, wanted: _Wanted
+) -> None:
     with transaction.atomic():
         locked = DirectoryAccount.objects.select_for_update().get(pk=account.pk)
         if locked.deleted_at is None:  # brought back by a concurrent request
@@ -411,7 +433,6 @@ def user_restore(*, token: DirectoryToken, user: User, wanted: _Wanted) -> User:
         )
         # A creation asks for an active account unless it says otherwise.
         _user_apply(token=token, user=user, wanted=wanted, active=wanted.active is not False)
-    return user_get(str(user.pk))
 
 
 def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> User:
@@ -423,7 +444,10 @@ def user_replace(*, token: DirectoryToken, user: User, body: dict[str, Any]) -> 
         external_id=wanted.external_id,
         exclude=user.pk,
     )
-    _user_apply(token=token, user=user, wanted=wanted, active=wanted.active)
+    try:
+        _user_apply(token=token, user=user, wanted=wanted, active=wanted.active)
+    except IntegrityError as error:
+        raise _uniqueness_after_race(external_id=wanted.external_id, exclude=user.pk) from error
     return user_get(str(user.pk))
 
 

@@ -2,6 +2,11 @@
 
     manage.py rotate_keys              # re-wrap what is not under the current KEK
     manage.py rotate_keys --new-key    # first add a fresh KEK to the keyring file
+    manage.py rotate_keys --remove-key KEK [--force]   # take an old KEK out
+
+``--remove-key`` re-wraps nothing: it refuses while anything still needs the key
+(files/key_retirement.py says what and why); ``--force`` ends only people's recovery
+codes made under it, and e-mails each person to make new ones.
 
 Blobs are not touched: only the 61-byte wrapped keys in the database change, and the
 wrapped secrets of authenticator apps (``accounts.totp``), thumbnails' keys and those of
@@ -21,9 +26,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.totp import AuthenticatorApp, authenticator_app_keys_rewrap
+from accounts.totp import authenticator_app_keys_rewrap
 from core.keyring import FileKeyring, KeyringError
-from files import lifecycle
+from core.keys import kek_ids_in_use
+from files.key_retirement import KeyRetirementRefused, kek_retire
 from files.lifecycle import RewrapReport, data_keys_rewrap
 
 
@@ -40,8 +46,30 @@ class Command(BaseCommand):
             help="Add a new key-encryption key to the keyring file and make it current first.",
         )
         parser.add_argument("--batch-size", type=int, default=500, help="Keys per transaction.")
+        parser.add_argument(
+            "--remove-key",
+            metavar="KEK",
+            help=(
+                "Remove this old key-encryption key from the keyring, only if nothing needs "
+                "it any more (nothing is re-wrapped)."
+            ),
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help=(
+                "With --remove-key: also when people's recovery codes need the key; their "
+                "codes end and each is e-mailed to make new ones. Never for file data keys "
+                "or authenticator apps."
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["force"] and not options["remove_key"]:
+            raise CommandError("--force goes with --remove-key.")
+        if options["remove_key"]:
+            self._remove(options["remove_key"], force=options["force"])
+            return
         if options["new_key"]:
             path = Path(settings.KEYRING_FILE)
             try:
@@ -73,12 +101,14 @@ class Command(BaseCommand):
             f"Authenticator apps: {apps.rewrapped} secret(s) re-wrapped under "
             f"{apps.current_kek_id}."
         )
-        in_use = lifecycle.kek_ids_in_use() | set(
-            AuthenticatorApp.objects.values_list("kek_id", flat=True).distinct()
-        )
+        in_use = kek_ids_in_use()  # data keys, app secrets, recovery codes
         older = sorted(in_use - {report.current_kek_id})
         if older:
             self.stdout.write("Older key-encryption keys still in use: " + ", ".join(older))
+            self.stdout.write(
+                "(recovery codes cannot be re-wrapped: `--remove-key KEK` says who must "
+                "make new ones)"
+            )
         else:
             self.stdout.write(
                 "No data key or secret names an older key-encryption key any more "
@@ -97,3 +127,21 @@ class Command(BaseCommand):
             )
         if problems:
             raise CommandError(" ".join(problems))
+
+    def _remove(self, key_id: str, *, force: bool) -> None:
+        try:
+            done = kek_retire(
+                key_id=key_id, force=force, actor_label="manage.py rotate_keys --remove-key"
+            )
+        except (KeyRetirementRefused, KeyringError) as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"Removed {done.key_id} from the keyring.")
+        for use in done.ended:
+            self.stdout.write(
+                f"Ended the {use.what} of {len(use.people)} people; each was e-mailed to make "
+                "new ones."
+            )
+        self.stdout.write(
+            "Keep the key in the keyring's backups as long as database backups taken "
+            "before now: they still name it."
+        )
