@@ -55,6 +55,9 @@ class Readable:
     part: str = ""  # a part of the file only (a Range, a resume): "bytes 100 to 199 of 5.0 kB"
     # A move between spaces: "from team Cardiologie to Alice Martin's personal space".
     moved: str = ""
+    # Done by a person to her own account (signed in, a new password): ``what`` names
+    # ``who`` again, which a sentence ("Alice Martin signed in") leaves out.
+    about_self: bool = False
 
     @property
     def occurred_at(self) -> dt.datetime:
@@ -457,6 +460,9 @@ def _readable(
         original=_original(details),
         part=_seen_part(event.action, details),
         moved=_moved(event.action, details),
+        about_self=bool(event.actor_id)
+        and event.target_type == ACCOUNT_TARGET
+        and event.target_id == event.actor_id,
     )
 
 

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -557,3 +558,28 @@ def test_rolled_back_events_are_never_forwarded(
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
         delete_that_fails()
     assert forwarded == []
+
+
+def test_a_persons_own_sign_in_reads_as_a_sentence_not_naming_her_twice(
+    auditor: User, owner: User, site_admin: User
+) -> None:
+    """On a phone each event is a sentence: "Signed in", by Alice Martin; not "Signed in
+    Alice Martin (alice.martin@…)" above "Alice Martin". Done to someone else (an
+    administrator deactivating her), the account is still named."""
+    audit.record(
+        action=Action.ACCOUNTS_LOGIN, actor=owner, target_type="accounts.user", target_id=owner.pk
+    )
+    audit.record(
+        action=Action.ACCOUNTS_USER_DEACTIVATE,
+        actor=site_admin,
+        target_type="accounts.user",
+        target_id=owner.pk,
+    )
+    page = client_signed_in(auditor).get("/audit/", {"target_id": str(owner.pk)})
+    html = page.content.decode()
+    compact = html[html.index('id="audit-events-compact"') :]
+    sentences = re.findall(r'<p class="mb-1 audit-compact-sentence">(.*?)</p>', compact, re.S)
+    signed_in = next(sentence for sentence in sentences if "signed in" in sentence.lower())
+    assert owner.email not in signed_in
+    deactivated = next(sentence for sentence in sentences if "deactivat" in sentence.lower())
+    assert owner.email in deactivated
