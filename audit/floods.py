@@ -53,7 +53,7 @@ ENDPOINTS: dict[str, Promise] = {
     "sharing.link.guess": _("share-link passwords and e-mail codes"),
     "sharing.link.code": _("e-mail codes asked for on a share link"),
     "sharing.request.page": _("file-request pages"),
-    "sharing.request.upload": _("file-request uploads"),
+    Action.SHARING_REQUEST_UPLOAD: _("file-request uploads"),  # its limiter's group
     "accounts.invitation": _("invitation pages"),
     "accounts.sign_in": _("sign-in"),
     "accounts.mfa": _("second-factor codes"),

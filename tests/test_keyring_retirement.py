@@ -165,7 +165,9 @@ def test_the_current_key_and_an_unknown_key_are_refused(owner: User, private_key
         rotate("--remove-key", "kek-20200101-00000000")
 
     assert FileKeyring.load(private_keyring).key_ids() == [current]
-    assert [event.outcome for event in AuditEvent.objects.filter(action="keyring.key.remove")] == [
+    assert [
+        event.outcome for event in AuditEvent.objects.filter(action=Action.KEYRING_KEY_REMOVE)
+    ] == [
         "denied",
         "denied",
     ]

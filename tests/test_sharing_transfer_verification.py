@@ -286,7 +286,7 @@ def test_the_recipient_gets_the_code_in_their_language_and_downloads_after_it(
     code = code_asked(recipient, token, django_capture_on_commit_callbacks)
     message = mail.outbox[-1]
     assert message.to == [RADIOLOGIST]
-    assert message.subject == f"Votre code SecureDrive : {code}"
+    assert message.subject == f"Votre code SecureDrive\u00a0: {code}"
     assert "valable 10 minutes" in message.body
     assert code_typed(recipient, token, f"{code[:4]} {code[4:]}").status_code == 302
     download = recipient.get(f"/s/{token}/files/{file.pk}/")
