@@ -31,7 +31,7 @@ invitations; there is no Django admin and no API for roles):
   space (in teams she left first) are withdrawn in the grant's transaction
   (``auditor_grant_planned``, received by sharing), each audited with the reason
   ``BECAME_AUDITOR``; the approver sees the list first, and the person is told in the
-  role's notice.
+  role's notice (``accounts.role_notices``).
 
 Each step is audited: ``accounts.role.propose``, ``accounts.role.approve``,
 ``accounts.role.decline``, ``accounts.role.expire``, ``accounts.role.first_auditor``, and
@@ -50,7 +50,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import sessions
+from accounts import role_notices, sessions
 from accounts.errors import AccountRuleError
 from accounts.models import GrantedRole, RoleProposal, Team, TeamMembership, TeamRole, User
 from audit import services as audit
@@ -488,7 +488,7 @@ def _role_apply(*, actor: User | None, subject: User, role: str, **context: obje
             step.apply(actor)
             withdrawn.extend(step.withdrawn)
     proposal = context.get("proposal")
-    audit.record(
+    event = audit.record(
         action=Action.ACCOUNTS_USER_ROLES,
         actor=actor,
         actor_label="" if actor else "operator",
@@ -503,6 +503,7 @@ def _role_apply(*, actor: User | None, subject: User, role: str, **context: obje
             **({"withdrawn": [item.as_details() for item in withdrawn]} if withdrawn else {}),
         },
     )
+    role_notices.role_granted_notice_queue(event=event)
 
 
 def auditor_appoint_first(*, email: str) -> User:

@@ -27,15 +27,16 @@ from django.utils import timezone
 
 from accounts import roles
 from accounts import services as account_services
-from accounts.models import Team, TeamMembership, User
+from accounts.models import RoleProposal, Team, TeamMembership, User
 from audit.actions import Action
 from audit.models import AuditEvent
 from audit.readable import readable_events
 from files import services
 from files.models import File, Folder
-from sharing.models import Transfer
+from sharing.models import FileRequest, ShareLink, Transfer
 from sharing.services import file_requests, links, transfers
 from tests.files_helpers import content_of, root_of, version_store
+from tests.helpers import client_signed_in
 
 pytestmark = [
     pytest.mark.django_db,
@@ -265,6 +266,45 @@ def test_each_withdrawal_reads_with_the_file_her_name_and_the_reason(
         assert "Alice Martin became an auditor" in row.note, row.action
 
 
+def test_she_is_told_in_her_language_what_was_withdrawn(
+    owner: User,
+    team: Team,
+    site_admin: User,
+    auditor: User,
+    echo: File,
+    letter: File,
+    team_folder: Folder,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    User.objects.filter(pk=owner.pk).update(language="fr")
+    links.share_link_create(actor=owner, target=echo, expires_at=week())
+    links.share_link_create(actor=owner, target=letter, expires_at=week())
+    transfer_sent(owner, "Echo Dupont", [echo], django_capture_on_commit_callbacks)
+    file_requests.file_request_create(
+        actor=owner, folder=team_folder, title="Bilans Dupont", expires_at=week()
+    )
+    leaves_the_team(owner, team, site_admin)
+    account_services.user_roles_set(
+        actor=site_admin, user=owner, is_site_admin=False, is_auditor=True
+    )
+    proposal = RoleProposal.objects.get(subject=owner)
+    before = len(mail.outbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client_signed_in(auditor).post(
+            f"/accounts/admin/role-approvals/{proposal.pk}/decide/",
+            {"decision": "approve", f"p{proposal.pk}-confirm": "on"},
+        )
+    assert page.status_code == 302
+    [notice] = [message for message in mail.outbox[before:] if owner.email in message.to]
+    assert "auditrice" in notice.subject.lower() or "auditeur" in notice.subject.lower()
+    body = notice.body
+    assert "retiré" in body  # French
+    assert "Dupont Marie - echo.jpg" in body
+    assert "Echo Dupont" in body
+    assert "Bilans Dupont" in body
+    assert "Lettre Martin.pdf" not in body  # her own files' link stays
+
+
 def test_the_operators_first_auditor_withdraws_the_same(
     owner: User, team: Team, site_admin: User, echo: File
 ) -> None:
@@ -277,3 +317,16 @@ def test_the_operators_first_auditor_withdraws_the_same(
     event = AuditEvent.objects.get(action=Action.SHARING_LINK_REVOKE)
     assert event.details["reason"] == "became an auditor"
     assert event.actor_label == "operator"
+
+
+def test_the_approver_reads_what_approving_will_withdraw(
+    owner: User, team: Team, site_admin: User, auditor: User, echo: File
+) -> None:
+    links.share_link_create(actor=owner, target=echo, expires_at=week())
+    leaves_the_team(owner, team, site_admin)
+    roles.role_propose(actor=site_admin, subject=owner, role="auditor")
+    page = client_signed_in(auditor).get("/accounts/admin/role-approvals/").content.decode()
+    assert "Approving withdraws at once" in page
+    assert "Dupont Marie - echo.jpg" in page
+    assert ShareLink.objects.get(file=echo).revoked_at is None  # not before the approval
+    assert not FileRequest.objects.exists()
