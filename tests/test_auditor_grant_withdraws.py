@@ -320,13 +320,16 @@ def test_the_operators_first_auditor_withdraws_the_same(
 
 
 def test_the_approver_reads_what_approving_will_withdraw(
-    owner: User, team: Team, site_admin: User, auditor: User, echo: File
+    owner: User, team: Team, site_admin: User, auditor: User, echo: File, team_folder: Folder
 ) -> None:
     links.share_link_create(actor=owner, target=echo, expires_at=week())
+    links.share_link_create(actor=owner, target=team_folder, expires_at=week())
     leaves_the_team(owner, team, site_admin)
     roles.role_propose(actor=site_admin, subject=owner, role="auditor")
     page = client_signed_in(auditor).get("/accounts/admin/role-approvals/").content.decode()
     assert "Approving withdraws at once" in page
-    assert "Dupont Marie - echo.jpg" in page
+    assert "Link to “Dupont Marie - echo.jpg”" in page
+    # The team space's top folder has no name: it goes by the team's.
+    assert "Link to “Cardiologie”" in page
     assert ShareLink.objects.get(file=echo).revoked_at is None  # not before the approval
     assert not FileRequest.objects.exists()

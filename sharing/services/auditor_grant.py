@@ -37,7 +37,7 @@ from accounts.models import User
 from accounts.roles import BECAME_AUDITOR, AuditorGrantStep, Withdrawn
 from audit import services as audit
 from audit.actions import Action
-from files.models import Space, SpaceKind
+from files.models import File, Folder, Space, SpaceKind
 from sharing.models import FileRequest, ShareLink, Transfer, TransferItem
 
 
@@ -56,6 +56,15 @@ def transfer_items_beyond_personal(transfer_id: int, personal_id: int | None) ->
     if personal_id is not None:
         items = items.exclude(file__space_id=personal_id)
     return list(items.order_by("path", "pk").values_list("path", flat=True))
+
+
+def _item_name(item: File | Folder) -> str:
+    """The item as its creator knew it: a space's top folder has no name of its own, and
+    goes by its team's ("Cardiologie")."""
+    if item.name:
+        return item.name
+    team = item.space.team if item.space.kind == SpaceKind.TEAM else None
+    return team.name if team is not None else ""
 
 
 def _who(user: User) -> dict[str, str]:
@@ -77,7 +86,7 @@ def auditor_grant_plan(
         ShareLink.objects.filter(
             created_by=user, transfer__isnull=True, revoked_at__isnull=True, expires_at__gt=now
         )
-        .select_related("file", "folder")
+        .select_related("file__space__team", "folder__space__team")
         .order_by("pk")
     )
     live_transfers = Transfer.objects.filter(
@@ -97,7 +106,7 @@ def auditor_grant_plan(
     for link in links:
         item = link.file or link.folder
         if item is not None and item.space_id != personal_id:
-            found_links.append((link, item.name))
+            found_links.append((link, _item_name(item)))
     found_transfers = []
     for transfer in live_transfers:
         beyond = transfer_items_beyond_personal(transfer.pk, personal_id)
