@@ -265,7 +265,7 @@ BECAME_AUDITOR = "became an auditor"
 
 
 def _became_auditor_note(details: dict[str, Any]) -> str:
-    name = _text(details, "owner_name") or _text(details, "owner")
+    name = _person_named(_text(details, "owner_person")) or _text(details, "owner")
     note = _("%(name)s became an auditor: an auditor reads no file content") % {"name": name}
     files = [str(path) for path in details.get("files") or [] if isinstance(path, str)]
     if files:
@@ -456,7 +456,7 @@ def _readable(
         recipient = link.recipient
         owner = _text(details, "owner") or link.owner
         if owner and owner != (person.email if person is not None else ""):
-            owner = _text(details, "owner_name") or owner
+            owner = _person_named(_text(details, "owner_person")) or owner
             made_by = _("link made by %(owner)s") % {"owner": owner}
             what = f"{what} ({made_by})" if what else made_by
     return Readable(

@@ -68,7 +68,9 @@ def _item_name(item: File | Folder) -> str:
 
 
 def _who(user: User) -> dict[str, str]:
-    return {"owner": user.email, "owner_name": user.get_full_name()}
+    """Whose it was, as the log names a person ("Name <address>"): the privacy export
+    keeps it in her own copy and redacts it from anyone else's (audit/actions.py)."""
+    return {"owner": user.email, "owner_person": f"{user.get_full_name()} <{user.email}>"}
 
 
 def auditor_grant_plan(
