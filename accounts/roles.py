@@ -26,6 +26,12 @@ invitations; there is no Django admin and no API for roles):
   (``files.selectors.role_withholds_content``, a 403 that says why), and the people
   list and the person's page flag them (``auditors_with_content_access``) until an
   administrator removes the memberships and shares or withdraws the role.
+* **What she opened to outsiders on others' files ends at the grant.** Links,
+  transfers and file requests the new auditor made on content outside her personal
+  space (in teams she left first) are withdrawn in the grant's transaction
+  (``auditor_grant_planned``, received by sharing), each audited with the reason
+  ``BECAME_AUDITOR``; the approver sees the list first, and the person is told in the
+  role's notice (``accounts.role_notices``).
 
 Each step is audited: ``accounts.role.propose``, ``accounts.role.approve``,
 ``accounts.role.decline``, ``accounts.role.expire``, ``accounts.role.first_auditor``, and
@@ -35,6 +41,8 @@ the change itself as ``accounts.user.roles``; refusals with outcome ``denied``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
@@ -42,7 +50,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import sessions
+from accounts import role_notices, sessions
 from accounts.errors import AccountRuleError
 from accounts.models import GrantedRole, RoleProposal, Team, TeamMembership, TeamRole, User
 from audit import services as audit
@@ -167,6 +175,60 @@ def auditor_content_access(user: User) -> list[str]:
     for _receiver, result in content_access_listed.send(sender=User, user=user):
         lines.extend(str(line) for line in result or [])
     return lines
+
+
+# --- What an auditor had opened to outsiders on others' files: withdrawn at the grant ----
+
+# The audit's reason for each withdrawal (audit/readable.py reads it in words).
+BECAME_AUDITOR = "became an auditor"
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """One thing the grant withdraws, as its creator knew it: a link (``name``: the file
+    or folder), a transfer (``name``: its subject; ``files``: those she may no longer
+    read) or a file request (``name``: its title)."""
+
+    kind: str  # "link", "transfer", "file_request"
+    name: str
+    files: tuple[str, ...] = ()
+
+    def as_details(self) -> dict[str, object]:
+        return {"kind": self.kind, "name": self.name, "files": list(self.files)}
+
+
+@dataclass
+class AuditorGrantStep:
+    """What a receiver of ``auditor_grant_planned`` withdraws at the grant (``withdrawn``,
+    shown to the approver before she approves) and the function that does exactly
+    that, in the grant's transaction, given who grants (``None``: the operator)."""
+
+    withdrawn: list[Withdrawn] = field(default_factory=list)
+    apply: Callable[[User | None], object] = lambda actor: None
+
+
+# Sent with user= and lock=; each receiver returns an ``AuditorGrantStep``. The sharing
+# app withdraws the links, transfers and file requests the person made on content she
+# will no longer read (anything outside her own personal space): her role would keep
+# them live for outsiders while neither she nor anyone else could see or withdraw them
+# (she left the teams first: ``auditor_content_access``). accounts does not import
+# sharing.
+auditor_grant_planned = Signal()
+
+
+def auditor_grant_steps(user: User, *, lock: bool = False) -> list[AuditorGrantStep]:
+    """What making ``user`` an auditor will withdraw (``lock``: the rows locked, in the
+    grant's transaction, so that what is shown and what is done are the same rows)."""
+    steps: list[AuditorGrantStep] = []
+    for _receiver, step in auditor_grant_planned.send(sender=User, user=user, lock=lock):
+        if isinstance(step, AuditorGrantStep):
+            steps.append(step)
+    return steps
+
+
+def auditor_grant_withdrawn(user: User) -> list[Withdrawn]:
+    """The approver's preview: what approving the auditor role for ``user`` withdraws."""
+    return [item for step in auditor_grant_steps(user) for item in step.withdrawn]
 
 
 def auditor_content_message(user: User, access: list[str]) -> str:
@@ -417,8 +479,16 @@ def _role_apply(*, actor: User | None, subject: User, role: str, **context: obje
     # A session opened before the grant must not carry the new role (session fixation):
     # the person signs in again, password and second factor, into a new session.
     ended = sessions.user_sessions_end_all(user=subject, reason=sessions.EndReason.ROLES_CHANGED)
+    withdrawn: list[Withdrawn] = []
+    if after["auditor"] and not before["auditor"]:
+        # In the grant's transaction: no instant where she is an auditor and what she
+        # opened on colleagues' files is still live for outsiders, with nobody able to
+        # see or withdraw it.
+        for step in auditor_grant_steps(subject, lock=True):
+            step.apply(actor)
+            withdrawn.extend(step.withdrawn)
     proposal = context.get("proposal")
-    audit.record(
+    event = audit.record(
         action=Action.ACCOUNTS_USER_ROLES,
         actor=actor,
         actor_label="" if actor else "operator",
@@ -430,8 +500,10 @@ def _role_apply(*, actor: User | None, subject: User, role: str, **context: obje
             "after": after,
             "sessions_ended": ended,
             **({"proposal": proposal.pk} if isinstance(proposal, RoleProposal) else {}),
+            **({"withdrawn": [item.as_details() for item in withdrawn]} if withdrawn else {}),
         },
     )
+    role_notices.role_granted_notice_queue(event=event)
 
 
 def auditor_appoint_first(*, email: str) -> User:

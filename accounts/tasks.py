@@ -25,3 +25,11 @@ def security_notice_send(event_id: int) -> None:
     from accounts.security_notices import security_notice_send as send
 
     send(event_id=event_id)
+
+
+@shared_task(ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def role_granted_notice_send(event_id: int) -> None:
+    """E-mail a person that a site-wide role was granted to her (accounts/role_notices.py)."""
+    from accounts.role_notices import role_granted_notice_send as send
+
+    send(event_id=event_id)

@@ -315,7 +315,7 @@ class Action(enum.StrEnum):
         "sharing.link.revoke",
         _("withdrew a link"),
         Category.SHARING,
-        ("owner", "recipient"),
+        ("owner", "owner_person", "recipient"),
     )
     SHARING_LINK_ACCESS = (
         "sharing.link.access",
@@ -362,7 +362,8 @@ class Action(enum.StrEnum):
         "sharing.transfer.revoke",
         _("withdrew a transfer"),
         Category.SHARING,
-        ("recipient",),
+        # An auditor's grant withdrawing her transfer names her (sharing/services/auditor_grant.py).
+        ("recipient", "owner", "owner_person"),
     )
     SHARING_TRANSFER_PURGE = (
         "sharing.transfer.purge",
@@ -379,7 +380,12 @@ class Action(enum.StrEnum):
         _("asked for files"),
         Category.SHARING,
     )
-    SHARING_REQUEST_CLOSE = "sharing.request.close", _("closed a file request"), Category.SHARING
+    SHARING_REQUEST_CLOSE = (
+        "sharing.request.close",
+        _("closed a file request"),
+        Category.SHARING,
+        ("owner", "owner_person"),
+    )
     SHARING_REQUEST_REFUSE = (
         "sharing.request.refuse",
         _("file request refused"),

@@ -259,11 +259,29 @@ _TOKEN_REASONS: dict[str, Promise] = {
 }
 
 
+# A link, transfer or file request withdrawn because its creator was made an auditor
+# (accounts.roles.BECAME_AUDITOR; audit imports no app): why, and whose it was.
+BECAME_AUDITOR = "became an auditor"
+
+
+def _became_auditor_note(details: dict[str, Any]) -> str:
+    name = _person_named(_text(details, "owner_person")) or _text(details, "owner")
+    note = _("%(name)s became an auditor: an auditor reads no file content") % {"name": name}
+    files = [str(path) for path in details.get("files") or [] if isinstance(path, str)]
+    if files:
+        note += " (" + _("files: %(files)s") % {"files": ", ".join(files)} + ")"
+    return note
+
+
 def _note(event: AuditEvent) -> str:
-    """Why an attempt failed, in words; nothing when the code is not one of the above."""
+    """Why an attempt failed, in words; nothing when the code is not one of the above.
+    A withdrawal that is not a refusal says why too when its reason is one a person
+    would otherwise have to guess (``BECAME_AUDITOR``)."""
+    details = event.details or {}
+    if _text(details, "reason") == BECAME_AUDITOR:
+        return _became_auditor_note(details)
     if event.outcome == Outcome.SUCCESS:
         return ""
-    details = event.details or {}
     if event.action == Action.REQUEST_INPUT_REFUSE:
         return _input_refusal_note(details)
     if event.action == Action.RATELIMIT_FLOOD:
@@ -438,6 +456,7 @@ def _readable(
         recipient = link.recipient
         owner = _text(details, "owner") or link.owner
         if owner and owner != (person.email if person is not None else ""):
+            owner = _person_named(_text(details, "owner_person")) or owner
             made_by = _("link made by %(owner)s") % {"owner": owner}
             what = f"{what} ({made_by})" if what else made_by
     return Readable(

@@ -7,10 +7,11 @@ class SharingConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.offboarding import offboarding_planned
-        from accounts.roles import content_access_listed
+        from accounts.roles import auditor_grant_planned, content_access_listed
         from accounts.services import team_membership_ended
         from audit import resolvers
         from sharing.audit_lookups import access_now, channels_lookup
+        from sharing.services.auditor_grant import auditor_grant_plan
         from sharing.services.offboarding import (
             links_to_leaver_offboarding_plan,
             shares_received_offboarding_plan,
@@ -42,5 +43,8 @@ class SharingConfig(AppConfig):
         content_access_listed.connect(
             shares_received_in_words, dispatch_uid="sharing.shares_received_in_words"
         )
+        # What a new auditor opened to outsiders on colleagues' files is withdrawn in
+        # the grant's transaction, and listed to the approver before she approves.
+        auditor_grant_planned.connect(auditor_grant_plan, dispatch_uid="sharing.auditor_grant_plan")
         # The audit console names the links and transfers outside people used.
         resolvers.register(channels=channels_lookup, access_now=access_now)

@@ -652,6 +652,12 @@ def role_proposals(request: HttpRequest) -> HttpResponse:
             "may_decide": actor.pk not in (proposal.proposed_by_id, proposal.subject_id),
             # Said before the approver tries: the approval would be refused.
             "conflict": _auditor_conflict(proposal),
+            # Said before anyone approves: the approval withdraws these at once.
+            "withdrawn": (
+                roles.auditor_grant_withdrawn(proposal.subject)
+                if proposal.role == GrantedRole.AUDITOR
+                else []
+            ),
         }
         for proposal in roles.role_proposals_pending()
     ]

@@ -47,6 +47,7 @@ from files.selectors import (
     sharing_allowed,
 )
 from sharing.models import ShareLink, ShareLinkCode
+from sharing.services.auditor_grant import personal_space_id, transfer_items_beyond_personal
 from sharing.services.emails import email_send
 from sharing.services.links import (
     LinkState,
@@ -235,6 +236,11 @@ def _creator_may_still_share(link: ShareLink) -> bool:
     item = link.file or link.folder
     if item is not None:
         return sharing_allowed(actor=creator, item=item, way=SharingWay.LINK)
+    if link.transfer_id is not None and role_withholds_content(creator):
+        # A transfer an auditor sent of files she no longer reads (before the grant
+        # withdrew such transfers, sharing.services.auditor_grant): withdrawn for its
+        # recipients too, not a transfer emptied of its files without a word.
+        return not transfer_items_beyond_personal(link.transfer_id, personal_space_id(creator))
     return True
 
 

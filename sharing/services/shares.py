@@ -356,7 +356,12 @@ def _shares_remove(*, shares: QuerySet[Share], actor: User | None, reason: str) 
 def shares_received_in_words(*, user: User, **_kwargs: object) -> list[str]:
     """``accounts.roles.content_access_listed``: the files and folders shared with
     ``user`` by name, and the file requests still bringing outsiders' files into their
-    space, which an auditor may not hold."""
+    personal space, which an auditor may not hold: she closes them herself first. A
+    request into a team's folder is left out: while she is in the team the membership
+    holds the grant back, and once she left it she can no longer see or close it, so
+    the grant closes it (``sharing.services.auditor_grant``) instead of waiting for
+    ever."""
+    from sharing.services.auditor_grant import personal_space_id
     from sharing.services.file_requests import file_requests_open_of_owner
 
     lines = []
@@ -370,7 +375,11 @@ def shares_received_in_words(*, user: User, **_kwargs: object) -> list[str]:
             )
             % {"count": count}
         )
-    requests = file_requests_open_of_owner(owner=user).count()
+    requests = (
+        file_requests_open_of_owner(owner=user)
+        .filter(folder__space_id=personal_space_id(user))
+        .count()
+    )
     if requests:
         lines.append(
             ngettext(
