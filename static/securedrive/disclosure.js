@@ -1,6 +1,6 @@
 // A disclosure folded for phones (<details data-open-when-wide>: the audit explorer's
-// filters, whose form is several screens long at 390 px, above the results) opens on a
-// screen wide enough to show its content beside the rest. Without JavaScript it stays
+// filters, whose form was 480 px tall at 390 px above the results, and the questions'
+// dates) opens on a screen wide enough to show its content beside the rest. Without JavaScript it stays
 // folded everywhere and its summary still names what is in force: one tap opens it.
 //
 // Included right after the element, not deferred, so it opens before the page is first
