@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from audit.actions import Category
@@ -48,6 +51,37 @@ class EventFilterForm(BootstrapFormMixin, forms.Form):
         widget=forms.HiddenInput,
     )
     console = forms.BooleanField(label=_("Show the auditors' own browsing"), required=False)
+
+    def active_filters(self, only: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+        """The visible filters that are set (of ``only``, if given), each as its label
+        and its value in words (a category's name, not its code): the folded form's
+        summary names them, so a phone shows what the results are filtered by without
+        unfolding the form. A filter with no value of its own (the console's toggle)
+        has an empty value."""
+        cleaned = self.cleaned_data if self.is_valid() else {}
+        found: list[tuple[str, str]] = []
+        for bound in self.visible_fields():
+            if only and bound.name not in only:
+                continue
+            raw = bound.value()
+            if raw in (None, "", False):
+                continue
+            value = cleaned.get(bound.name, raw)
+            if isinstance(bound.field, forms.BooleanField):
+                words = ""
+            elif isinstance(bound.field, forms.ChoiceField):
+                labels = {str(key): str(label) for key, label in bound.field.widget.choices}
+                words = labels.get(str(value), str(value))
+            elif isinstance(value, dt.datetime):
+                words = formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+            else:
+                words = str(value)
+            found.append((str(bound.label), words))
+        return found
+
+    def active_dates(self) -> list[tuple[str, str]]:
+        """What the questions' date form (templates/audit/_dates.html) has set."""
+        return self.active_filters(only=("since", "until", "console"))
 
     def event_filter(self) -> EventFilter:
         data = self.cleaned_data

@@ -204,3 +204,16 @@ def test_access_review_shows_what_needs_attention(
     assert site_admin.email not in without_mfa
     assert "pending@hopital.example" in page
     assert "left@hopital.example" in page
+
+
+def test_the_administration_tabs_are_a_landmark_that_names_the_current_page(
+    site_admin: User,
+) -> None:
+    """A screen reader finds the administration's sections as a navigation landmark and
+    hears which one is open: it was a bare list, the current tab told by its look only."""
+    admin = client_signed_in(site_admin)
+    html = admin.get("/accounts/admin/invitations/").content.decode()
+    nav = html.split('<nav aria-label="Administration">', 1)[1].split("</nav>", 1)[0]
+    current = re.findall(r'<a class="nav-link active" aria-current="page" href="([^"]+)"', nav)
+    assert current == ["/accounts/admin/invitations/"]
+    assert nav.count("aria-current") == 1

@@ -163,6 +163,27 @@ def test_filters_by_person_outcome_ip_and_time(auditor: User, owner: User, outsi
     assert client.get("/audit/", {"outcome": "maybe"}).status_code == 400
 
 
+def test_the_folded_filters_name_those_in_force_and_unfold_on_a_refused_one(
+    auditor: User,
+) -> None:
+    """The explorer's filters are folded (on a phone the events come first): their
+    summary says what the events are filtered by, in words. A refused filter unfolds
+    them, so that its error is in view next to the field."""
+    client = client_signed_in(auditor)
+    page = client.get("/audit/explore/", {"outcome": "denied", "console": "on"})
+    html = page.content.decode()
+    [details] = re.findall(r"<details [^>]*id=\"audit-filters\"[^>]*>", html)
+    assert " open" not in details
+    summary = html.split('id="audit-filters-active">', 1)[1].split("</span>", 1)[0]
+    assert summary == "Outcome: denied · Show the auditors&#x27; own browsing"
+    refused = client.get("/audit/explore/", {"outcome": "maybe"})
+    assert refused.status_code == 400
+    [details] = re.findall(r"<details [^>]*id=\"audit-filters\"[^>]*>", refused.content.decode())
+    assert " open" in details
+    unfiltered = client.get("/audit/explore/").content.decode()
+    assert 'id="audit-filters-active">None: every event is shown.</span>' in unfiltered
+
+
 def test_an_outside_recipient_is_found_by_e_mail(auditor: User, owner: User) -> None:
     """What did dr.radio@clinique.example get? Outside people have no account: they act
     through a link ("link:<id>") or a file request ("request:<id>"), their address in

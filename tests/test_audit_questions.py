@@ -359,6 +359,25 @@ def test_question_pages_have_headings_labels_and_captions(auditor: User, path: s
         assert '<th scope="col">' in table
 
 
+def test_a_questions_dates_are_folded_naming_the_period_and_unfold_when_refused(
+    auditor: User,
+) -> None:
+    """On a phone the dates of a question took 290 px above its answer: they are folded,
+    their summary saying which period is asked about; a refused date unfolds them."""
+    client = client_signed_in(auditor)
+    folded = client.get("/audit/failures/").content.decode()
+    [details] = re.findall(r"<details [^>]*id=\"audit-dates\"[^>]*>", folded)
+    assert " open" not in details
+    assert 'id="audit-dates-active">Any date.</span>' in folded
+    asked = client.get("/audit/outside/", {"since": "2026-12-01T08:30", "console": "on"})
+    summary = asked.content.decode().split('id="audit-dates-active">', 1)[1].split("</span>")[0]
+    assert summary == "From: 1 December 2026, 08:30 · Show the auditors&#x27; own browsing"
+    refused = client.get("/audit/failures/", {"since": "yesterday-ish"})
+    assert refused.status_code == 400
+    [details] = re.findall(r"<details [^>]*id=\"audit-dates\"[^>]*>", refused.content.decode())
+    assert " open" in details
+
+
 def test_a_download_of_a_copy_is_in_the_originals_history_naming_it(
     auditor: User, owner: User, outsider: User, folder_backend: Backend
 ) -> None:

@@ -254,3 +254,61 @@ def test_every_way_a_pdf_left_is_one_row_in_its_history_and_in_the_csv(
     )
     assert tab.console_errors == []
     tab.page.context.close()
+
+
+def test_auditor_on_a_phone_reads_the_events_first_and_unfolds_the_filters_by_keyboard(
+    chromium: Any, live_server: Any, owner: User, outsider: User
+) -> None:
+    """At 390 px, in French, the explorer's ten filters were laid out above the events,
+    480 px of them between the chain's status and the exports: the first event began
+    about 1,200 px down, a screen and a half. Folded into a disclosure, they take a line
+    or two whose summary names the filters in force; the keyboard unfolds it (a
+    <details>: no script needed), and on a wide screen it is open."""
+    auditor = user_create(
+        "audrey.auditor@hopital.example", full_name="Audrey Auditor", is_auditor=True
+    )
+    for person in (owner, outsider, owner):
+        audit.record(
+            action=Action.FILES_VERSION_DOWNLOAD,
+            actor=person,
+            target_type="files.file",
+            target_id=41,
+            details={"name": "echo-41.pdf"},
+        )
+    tab = browser_signed_in(chromium, live_server, auditor)
+    tab.page.context.add_cookies(
+        [{"name": settings.LANGUAGE_COOKIE_NAME, "value": "fr", "url": live_server.url}]
+    )
+    page = tab.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/audit/explore/?actor={owner.email}&category=files")
+    page.wait_for_load_state("load")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    above = page.locator("#audit-verification").bounding_box()
+    below = page.locator("#audit-exports").bounding_box()
+    assert above is not None
+    assert below is not None
+    filters_height = below["y"] - (above["y"] + above["height"])
+    assert filters_height < 844 / 5, filters_height
+    summary = page.locator("#audit-filters > summary")
+    expect(summary).to_contain_text(
+        f"Personne (e-mail ou identifiant)\u00a0: {owner.email} · Catégorie\u00a0: "
+    )
+    person = page.get_by_label("Personne (e-mail ou identifiant)")
+    expect(person).to_be_hidden()
+
+    summary.focus()
+    page.keyboard.press("Enter")
+    expect(person).to_be_visible()
+    expect(person).to_have_value(owner.email)
+    person.fill(outsider.email)
+    page.keyboard.press("Enter")  # submits the form
+    expect(page.locator("#audit-events-compact li")).to_have_count(1)
+    expect(summary).to_contain_text(outsider.email)
+    expect(person).to_be_hidden()  # folded again: the events come first
+
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.reload()
+    expect(person).to_be_visible()  # open on a wide screen
+    assert tab.console_errors == []
+    page.context.close()

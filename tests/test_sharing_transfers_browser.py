@@ -91,6 +91,12 @@ def test_clinician_sends_a_transfer_and_sees_the_recipients_download(
             other.locator("#link-files li", has_text="IRM.dcm").get_by_role("link").click()
         download = download_info.value
         assert Path(download.path()).read_bytes() == study
+        # On a phone, the count and size of everything read on one line: beside the
+        # ZIP button they were split over two ("2 files," then "1.0 MB" under it).
+        other.set_viewport_size({"width": 390, "height": 844})
+        total = other.locator("#link-download-all + span").bounding_box()
+        assert total is not None
+        assert total["height"] < 30, total
     finally:
         recipient.close()
 
@@ -98,4 +104,19 @@ def test_clinician_sends_a_transfer_and_sees_the_recipients_download(
     page.reload()
     page.locator("#transfer-recipients .receipts").get_by_text("IRM.dcm").wait_for()
     browser_page.screenshot("transfer-receipt")
+    # On a phone the files are stacked cards; the total is a line across them, its
+    # name at one end and the size at the other (it was a table row squeezed to the
+    # width of its two words, under the last card).
+    page.set_viewport_size({"width": 390, "height": 844})
+    table = page.locator("#transfer-files").bounding_box()
+    total = page.locator("#transfer-files tfoot tr")
+    line = total.bounding_box()
+    name, size = (cell.bounding_box() for cell in total.locator("th, td").all()[:2])
+    assert table is not None
+    assert line is not None
+    assert name is not None
+    assert size is not None
+    assert line["width"] > 0.9 * table["width"], (line, table)
+    assert size["x"] + size["width"] > line["x"] + 0.8 * line["width"], (size, line)
+    assert abs(size["y"] - name["y"]) < 5, (name, size)
     assert browser_page.console_errors == []
