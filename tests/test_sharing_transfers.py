@@ -157,10 +157,17 @@ def test_clinician_sends_a_transfer_and_each_recipient_gets_a_personal_link(
 
 def test_the_transfers_folder_is_named_in_the_senders_language(owner: User) -> None:
     User.objects.filter(pk=owner.pk).update(language="fr")
-    transfer = new_transfer(client_signed_in(owner))
+    client = client_signed_in(owner)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "fr"  # her browser's, remembered on each request
+    transfer = new_transfer(client)
     assert transfer.folder is not None
     assert transfer.folder.parent is not None
     assert transfer.folder.parent.name == "Transferts"
+
+    # A subject no folder name may hold: the day's folder is named in her language too.
+    fallback = new_transfer(client, subject="Scanner\uff0fDupont")
+    assert fallback.folder is not None
+    assert fallback.folder.name == f"Transfert {timezone.localdate().isoformat()}"
 
 
 def test_listing_shows_my_transfers_and_not_other_peoples(owner: User, outsider: User) -> None:

@@ -42,7 +42,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import pgettext, pgettext_lazy
 
 from accounts import still_active
 from accounts.models import User
@@ -214,7 +214,10 @@ def _transfers_root(actor: User) -> Folder:
 def _transfer_folder_create(actor: User, subject: str) -> Folder:
     parent = _transfers_root(actor)
     day = timezone.localdate().isoformat()
-    for candidate in (f"{_safe_label(subject)} {day}", f"Transfer {day}"):
+    with translation.override(actor.email_language):
+        # A subject no name may hold (a fullwidth solidus U+FF0F, too long in bytes).
+        fallback = pgettext("folder name", "Transfer %(day)s") % {"day": day}
+    for candidate in (f"{_safe_label(subject)} {day}", fallback):
         try:
             name = name_clean(candidate.strip())
         except FileRuleError:
