@@ -260,10 +260,11 @@ _TOKEN_REASONS: dict[str, Promise] = {
 
 
 def _note(event: AuditEvent) -> str:
-    """Why an attempt failed, in words; nothing when the code is not one of the above."""
-    if event.outcome == Outcome.SUCCESS:
-        return ""
+    """Why an attempt failed, in words; nothing when the code is not one of the above.
+    Of what succeeded, only a link withdrawn because of its recipient says why."""
     details = event.details or {}
+    if event.outcome == Outcome.SUCCESS:
+        return _withdrawal_note(event.action, details)
     if event.action == Action.REQUEST_INPUT_REFUSE:
         return _input_refusal_note(details)
     if event.action == Action.RATELIMIT_FLOOD:
@@ -286,6 +287,23 @@ def _note(event: AuditEvent) -> str:
         for field in ("detail", "reason", "message"):
             if _text(details, field):
                 return message_in_reader_language(details, field=field)
+    return ""
+
+
+def _withdrawal_note(action: str, details: dict[str, Any]) -> str:
+    """Why a link was withdrawn by someone other than its maker (the codes of
+    sharing/services/addressed_links.py): its recipient left, or her address changed
+    (from which address, the one the link was made for, to which)."""
+    if action != Action.SHARING_LINK_REVOKE:
+        return ""
+    reason = _text(details, "reason")
+    if reason == "recipient left":
+        return _("its recipient left")
+    if reason == "recipient address changed":
+        return _("the address of its recipient changed from %(former)s to %(new)s") % {
+            "former": _text(details, "recipient"),
+            "new": _text(details, "recipient_new_address"),
+        }
     return ""
 
 
@@ -436,6 +454,13 @@ def _readable(
         # Whose link, for whom: an administrator (or the offboarding) withdrawing a
         # colleague's link names both.
         recipient = link.recipient
+        sent = [name for name in details.get("files") or [] if isinstance(name, str)]
+        if what and _text(details, "transfer"):
+            # A recipient's link of a transfer, withdrawn with her address (leaver,
+            # address changed): the subject and the files it gave, as recorded then.
+            what = _("transfer “%(name)s”") % {"name": what}
+            if sent:
+                what = f"{what} ({', '.join(sent)})"
         owner = _text(details, "owner") or link.owner
         if owner and owner != (person.email if person is not None else ""):
             made_by = _("link made by %(owner)s") % {"owner": owner}
