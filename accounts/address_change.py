@@ -11,7 +11,10 @@ at a mailbox he reads. So, in the transaction that saves the new address:
   files to send again, one ``sharing.link.revoke`` per link (the sharing app's receiver
   of ``user_address_changed``: sharing/services/addressed_links.py);
 * pending invitations to the former address are revoked: one would open a new account,
-  with its teams, to whoever reads that mailbox now that no account holds it.
+  with its teams, to whoever reads that mailbox now that no account holds it;
+* pending links to the identity provider, all e-mailed to an address no longer hers,
+  are revoked (sso's receiver: sso/account_link.py). A set-up link dies by itself: its
+  token hashes the account's address (accounts.services.SetupLinkTokenGenerator).
 
 Nothing is re-pointed to the new address: whoever changed the address could otherwise
 receive the codes (the account takeover accounts/credential_approvals.py guards).
