@@ -235,3 +235,47 @@ def invitation_revoke(*, actor: User, invitation: Invitation) -> None:
             target_id=invitation.pk,
             details={"email": invitation.email},
         )
+
+
+def invitations_pending_to_address(*, email: str) -> Any:
+    """Invitations still usable that were sent to ``email`` (any letter case).
+
+    One sent before the account existed (the directory or the identity provider then
+    made it) is refused while an account holds the address, but would open a new
+    account, with its teams, to whoever reads that mailbox once no account holds it:
+    revoked when the person leaves (accounts.offboarding) or her address changes
+    (accounts.address_change)."""
+    return Invitation.objects.filter(
+        email__iexact=email.strip(),
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    )
+
+
+def invitations_revoke_to_address(
+    *, ids: list[int], actor: User | None, actor_label: str, reason: str
+) -> int:
+    """Revoke the invitations ``ids`` (from ``invitations_pending_to_address``, rows
+    locked by the caller), one ``accounts.invitation.revoke`` each, naming who sent it
+    and why. Inside the caller's transaction; returns how many."""
+    revoked = 0
+    for invitation in Invitation.objects.filter(pk__in=ids, revoked_at__isnull=True).select_related(
+        "invited_by"
+    ):
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+        audit.record(
+            action=Action.ACCOUNTS_INVITATION_REVOKE,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="accounts.invitation",
+            target_id=invitation.pk,
+            details={
+                "email": invitation.email,
+                "invited_by": invitation.invited_by.email if invitation.invited_by else "",
+                "reason": reason,
+            },
+        )
+        revoked += 1
+    return revoked

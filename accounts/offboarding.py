@@ -32,8 +32,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp import devices_for_user
 
+from accounts import invitations, sessions
 from accounts import services as account_services
-from accounts import sessions
 from accounts.errors import AccountRuleError
 from accounts.models import (
     Invitation,
@@ -187,12 +187,7 @@ def offboarding_plan(*, user: User, successor: User | None, lock: bool = False) 
         invited_by=user, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
     ).order_by("pk")
     invitation_to_rows = (
-        Invitation.objects.filter(
-            email__iexact=user.email,
-            accepted_at__isnull=True,
-            revoked_at__isnull=True,
-            expires_at__gt=now,
-        )
+        invitations.invitations_pending_to_address(email=user.email)
         .select_related("invited_by")
         .order_by("pk")
     )
@@ -462,23 +457,12 @@ def _deactivate(
         Invitation.objects.filter(pk__in=[pk for pk, _email in plan.invitations]).update(
             revoked_at=now
         )
-        for invitation in Invitation.objects.filter(
-            pk__in=[pk for pk, _sender in plan.invitations_to_them], revoked_at__isnull=True
-        ):
-            invitation.revoked_at = now
-            invitation.save(update_fields=["revoked_at"])
-            audit.record(
-                action=Action.ACCOUNTS_INVITATION_REVOKE,
-                actor=actor,
-                actor_label=label,
-                target_type="accounts.invitation",
-                target_id=invitation.pk,
-                details={
-                    "email": invitation.email,
-                    "invited_by": invitation.invited_by.email if invitation.invited_by else "",
-                    "reason": "account deactivated",
-                },
-            )
+        invitations.invitations_revoke_to_address(
+            ids=[pk for pk, _sender in plan.invitations_to_them],
+            actor=actor,
+            actor_label=label,
+            reason="account deactivated",
+        )
         for proposal in RoleProposal.objects.filter(pk__in=[pk for pk, _r in plan.role_proposals]):
             proposal.decided_at, proposal.approved = now, False
             proposal.save(update_fields=["decided_at", "approved"])

@@ -78,7 +78,7 @@ def people_rows_lock(people: Iterable[User]) -> dict[int, User]:
         User.objects.select_for_update(no_key=True)
         .filter(pk__in=ids)
         .order_by("pk")
-        .only("pk", "email", "is_active", "is_auditor")
+        .only("pk", "email", "full_name", "is_active", "is_auditor")
     )
     return {row.pk: row for row in rows}
 

@@ -315,7 +315,7 @@ class Action(enum.StrEnum):
         "sharing.link.revoke",
         _("withdrew a link"),
         Category.SHARING,
-        ("owner", "owner_person", "recipient"),
+        ("owner", "owner_person", "recipient", "recipient_new_address"),
     )
     SHARING_LINK_ACCESS = (
         "sharing.link.access",

@@ -276,12 +276,13 @@ def _became_auditor_note(details: dict[str, Any]) -> str:
 def _note(event: AuditEvent) -> str:
     """Why an attempt failed, in words; nothing when the code is not one of the above.
     A withdrawal that is not a refusal says why too when its reason is one a person
-    would otherwise have to guess (``BECAME_AUDITOR``)."""
+    would otherwise have to guess (``BECAME_AUDITOR``, a link withdrawn because of its
+    recipient)."""
     details = event.details or {}
     if _text(details, "reason") == BECAME_AUDITOR:
         return _became_auditor_note(details)
     if event.outcome == Outcome.SUCCESS:
-        return ""
+        return _withdrawal_note(event.action, details)
     if event.action == Action.REQUEST_INPUT_REFUSE:
         return _input_refusal_note(details)
     if event.action == Action.RATELIMIT_FLOOD:
@@ -304,6 +305,23 @@ def _note(event: AuditEvent) -> str:
         for field in ("detail", "reason", "message"):
             if _text(details, field):
                 return message_in_reader_language(details, field=field)
+    return ""
+
+
+def _withdrawal_note(action: str, details: dict[str, Any]) -> str:
+    """Why a link was withdrawn by someone other than its maker (the codes of
+    sharing/services/addressed_links.py): its recipient left, or her address changed
+    (from which address, the one the link was made for, to which)."""
+    if action != Action.SHARING_LINK_REVOKE:
+        return ""
+    reason = _text(details, "reason")
+    if reason == "recipient left":
+        return _("its recipient left")
+    if reason == "recipient address changed":
+        return _("the address of its recipient changed from %(former)s to %(new)s") % {
+            "former": _text(details, "recipient"),
+            "new": _text(details, "recipient_new_address"),
+        }
     return ""
 
 
@@ -454,6 +472,13 @@ def _readable(
         # Whose link, for whom: an administrator (or the offboarding) withdrawing a
         # colleague's link names both.
         recipient = link.recipient
+        sent = [name for name in details.get("files") or [] if isinstance(name, str)]
+        if what and _text(details, "transfer"):
+            # A recipient's link of a transfer, withdrawn with her address (leaver,
+            # address changed): the subject and the files it gave, as recorded then.
+            what = _("transfer “%(name)s”") % {"name": what}
+            if sent:
+                what = f"{what} ({', '.join(sent)})"
         owner = _text(details, "owner") or link.owner
         if owner and owner != (person.email if person is not None else ""):
             owner = _person_named(_text(details, "owner_person")) or owner

@@ -6,12 +6,14 @@ class SharingConfig(AppConfig):
     verbose_name = "Sharing"
 
     def ready(self) -> None:
+        from accounts.address_change import user_address_changed
         from accounts.offboarding import offboarding_planned
         from accounts.roles import auditor_grant_planned, content_access_listed
         from accounts.services import team_membership_ended
         from audit import resolvers
         from sharing.audit_lookups import access_now, channels_lookup
         from sharing.services.auditor_grant import auditor_grant_plan
+        from sharing.services.addressed_links import links_to_former_address_withdraw
         from sharing.services.offboarding import (
             links_to_leaver_offboarding_plan,
             shares_received_offboarding_plan,
@@ -33,6 +35,12 @@ class SharingConfig(AppConfig):
         offboarding_planned.connect(
             links_to_leaver_offboarding_plan,
             dispatch_uid="sharing.links_to_leaver_offboarding_plan",
+        )
+        # And when a person's address changes, what was sent to the former one: that
+        # mailbox may now be someone else's (accounts/address_change.py).
+        user_address_changed.connect(
+            links_to_former_address_withdraw,
+            dispatch_uid="sharing.links_to_former_address_withdraw",
         )
         # Whoever leaves a team (team page, access review, offboarding) keeps no share
         # of the team's files made to them by name.

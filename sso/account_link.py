@@ -181,21 +181,42 @@ def account_links_offboarding_plan(
     """``accounts.offboarding.offboarding_planned``: the leaver's pending links to the
     identity provider end, in the deactivation's transaction (a reactivation does not
     revive them), and the plan and report say so (line ``identity_links_revoked``)."""
-    rows = AccountLinkRequest.objects.filter(
-        user=user, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).order_by("pk")
+    rows = _account_links_pending(user=user)
     if lock:
         rows = rows.select_for_update()
     ids = list(rows.values_list("pk", flat=True))
 
     def apply(actor: User | None) -> dict[str, Any]:
-        revoked = AccountLinkRequest.objects.filter(
-            pk__in=ids, used_at__isnull=True, revoked_at__isnull=True
-        ).update(revoked_at=timezone.now())
-        return {"revoked": revoked}
+        return {"revoked": _account_links_revoke(ids=ids)}
 
     lines = [{"key": "identity_links_revoked", "count": len(ids)}] if ids else []
     return OffboardingStep(name="sso_account_links_revoke", lines=lines, apply=apply)
+
+
+def account_links_revoke_on_address_change(
+    sender: object, *, user: User, former_email: str, **kwargs: object
+) -> dict[str, int]:
+    """``accounts.address_change.user_address_changed``: every pending link to the
+    identity provider was e-mailed to an address that is no longer hers, and whoever reads
+    that mailbox now would link their own provider identity to her account with it (the
+    token is the proof, whatever address the provider asserts). Revoked in the change's
+    transaction, her row locked; the administrator sends a new one (to the new address,
+    with a second administrator's approval while the change is recent:
+    accounts/credential_approvals.py)."""
+    ids = list(_account_links_pending(user=user).select_for_update().values_list("pk", flat=True))
+    return {"identity_links_revoked": _account_links_revoke(ids=ids)}
+
+
+def _account_links_pending(*, user: User) -> Any:
+    return AccountLinkRequest.objects.filter(
+        user=user, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).order_by("pk")
+
+
+def _account_links_revoke(*, ids: list[int]) -> int:
+    return AccountLinkRequest.objects.filter(
+        pk__in=ids, used_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=timezone.now())
 
 
 def account_link_use(*, assertion: Assertion, link_token_hash: str) -> ExternalIdentity:

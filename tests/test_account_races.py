@@ -604,3 +604,57 @@ def test_two_colleagues_sending_transfers_to_each_other_at_once_never_deadlock(
 
     assert all(isinstance(result, list) for result in sent), sent
     assert ShareLink.objects.filter(revoked_at__isnull=True).count() == 2
+
+
+# --- A colleague sending to a person's address at the instant the directory changes it -----
+
+
+def address_changed_by_directory(person: User, site_admin: User, new: str) -> Callable[[], Any]:
+    from directory.scim.users import user_replace
+
+    token, _raw = directory_token_create(actor=site_admin, name="Entra ID")
+    body = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": new,
+        "displayName": person.full_name,
+        "emails": [{"value": new, "type": "work", "primary": True}],
+        "active": True,
+    }
+    return lambda: user_replace(token=token, user=person, body=body)
+
+
+@pytest.mark.parametrize("way", ["link", "transfer"])
+def test_what_is_sent_to_an_address_as_the_directory_changes_it_is_withdrawn_or_refused(
+    way: str, owner: User, site_admin: User
+) -> None:
+    """Bob sends Alice a report by link (or an MRI by transfer, with a radiologist) while
+    the directory changes her address: the change holds her row, then withdraws what was
+    sent to the former address. Bob's send, made for Alice at her former address, waits
+    for her row; once it has it, her address is no longer the one he typed: refused,
+    saying so, never a live link to the former mailbox (seen failing: it was made)."""
+    former = owner.email
+    if way == "link":
+        work = link_to_leaver(owner)
+    else:
+        bob = user_create("bob.colleague@hopital.example", full_name="Bob Colleague")
+        work = transfer_to(bob, former, "dr.radio@clinique.example")
+    change = address_changed_by_directory(owner, site_admin, "alice.durand@hopital.example")
+
+    # The change first (it holds her row, waiting for the audit chain), then Bob's send.
+    changed, made = together(change, work, in_order=True)
+
+    assert isinstance(changed, User), changed
+    assert changed.email == "alice.durand@hopital.example"
+    alive = ShareLink.objects.filter(recipient_email__iexact=former, revoked_at__isnull=True)
+    assert not alive.exists(), f"the {way} to her former address outlived the change"
+    assert isinstance(made, (LinkRuleError, TransferRuleError)), made
+    assert "is no longer the address of Alice Martin" in str(made), made
+    if way == "link":
+        refused = AuditEvent.objects.get(action=Action.SHARING_LINK_CREATE, outcome=Outcome.DENIED)
+        assert refused.details["rule"] == "recipient_address_changed"
+    else:  # the whole transfer, nothing sent to the radiologist either
+        refused = AuditEvent.objects.get(
+            action=Action.SHARING_TRANSFER_SEND, outcome=Outcome.DENIED
+        )
+        assert "is no longer the address of Alice Martin" in refused.details["reason"]
+        assert not ShareLink.objects.exists()

@@ -244,3 +244,43 @@ def test_the_link_names_the_administrator_as_they_are_called(site_admin: User) -
     bob = user_create("bob.bernard@hopital.example", full_name="Bob Bernard")
     send_link(site_admin, bob)
     assert "Anne D'Arcy asks you to link your SecureDrive account" in mail.outbox[0].body
+
+
+def test_a_link_sent_to_a_former_address_does_not_work_after_the_address_changed(
+    site_admin: User,
+) -> None:
+    """Sam sent Bob a link to the provider; the directory then gives Bob a new address.
+    Whoever reads Bob's former mailbox (a namesake, a locum) must not link their own
+    provider identity to Bob's account with it: the link is revoked with the change
+    (accounts/address_change.py), as the set-up link already dies with it (its token
+    hashes the address)."""
+    import json
+
+    from django.test import Client
+
+    from directory.tokens import directory_token_create
+
+    bob = user_create("bob.bernard@hopital.example", full_name="Bob Bernard")
+    link = send_link(site_admin, bob)
+    assert Client().get(urlsplit(link).path).status_code == 200
+    _token, raw = directory_token_create(actor=site_admin, name="Entra ID")
+    new = "bob.bernard2@hopital.example"
+    answer = Client(HTTP_AUTHORIZATION=f"Bearer {raw}").put(
+        f"/scim/v2/Users/{bob.pk}",
+        json.dumps(
+            {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": new,
+                "displayName": "Bob Bernard",
+                "emails": [{"value": new, "primary": True}],
+            }
+        ),
+        content_type="application/scim+json",
+    )
+    assert answer.status_code == 200, answer.content
+
+    page = Client().get(urlsplit(link).path)
+    assert page.status_code == 410
+    assert AccountLinkRequest.objects.get().revoked_at is not None
+    updated = AuditEvent.objects.get(action=Action.DIRECTORY_USER_UPDATE)
+    assert updated.details["identity_links_revoked"] == 1

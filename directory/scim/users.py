@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from scim2_models import Context, PatchOp, SCIMException
 from scim2_models import User as ScimUser
 
-from accounts import offboarding, roles, security_notices
+from accounts import address_change, offboarding, roles, security_notices
 from accounts.errors import AccountRuleError
 from accounts.models import User
 from audit import services as audit
@@ -515,6 +515,17 @@ def _user_apply(*, token: DirectoryToken, user: User, wanted: _Wanted, active: b
             ]
         locked.email, locked.full_name = wanted.email, wanted.full_name
         locked.save(update_fields=fields)
+        withdrawn: dict[str, Any] = {}
+        if "email" in changes:
+            # What colleagues sent to the former address (links, transfers, invitations)
+            # is withdrawn: that mailbox may now be someone else's. Nothing follows her
+            # to the new one (accounts/address_change.py).
+            withdrawn = address_change.user_address_change_apply(
+                user=locked,
+                former_email=changes["email"]["before"],
+                actor=None,
+                actor_label=label,
+            )
         account.user_name, account.external_id = wanted.user_name, wanted.external_id
         account.name, account.emails = wanted.name, wanted.emails
         account.updated_at = timezone.now()
@@ -532,6 +543,7 @@ def _user_apply(*, token: DirectoryToken, user: User, wanted: _Wanted, active: b
                     "email": locked.email,
                     "changes": changes,
                     **({"token_created_by": token_creator} if "email" in changes else {}),
+                    **withdrawn,
                 },
             )
             if "email" in changes:

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts import roles, still_active
+from accounts.address_change import addresses_same
 from accounts.models import TeamMembership, TeamRole, User
 from audit import messages as audit_messages
 from audit import services as audit
@@ -392,6 +393,18 @@ def share_link_create(
             details={**asked, "rule": RECIPIENT_INACTIVE},
         )
         raise refused from None
+    except _RecipientAddressChanged as changed:
+        refused = LinkRuleError(
+            recipient_address_changed_message(recipient_email, name=changed.name), 409
+        )
+        _refusal_record(
+            actor=actor,
+            target=target,
+            error=refused,
+            request=request,
+            details={**asked, "rule": RECIPIENT_ADDRESS_CHANGED},
+        )
+        raise refused from None
     return link, token
 
 
@@ -403,6 +416,38 @@ RECIPIENT_INACTIVE = "recipient_inactive"
 class _RecipientLeft(Exception):
     """Raised inside the link's transaction, so that it rolls back and the refusal is
     recorded after, outside it."""
+
+
+# The audit's code for a link (or a transfer's link) refused because its address stopped
+# being the account's while the link waited for that account's row: the directory changed
+# it at that instant (accounts/address_change.py), and the change withdrew what had been
+# sent there; made now, the link would outlive it.
+RECIPIENT_ADDRESS_CHANGED = "recipient_address_changed"
+
+
+class _RecipientAddressChanged(Exception):
+    """As ``_RecipientLeft``, with the name of the person the address was."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def recipient_address_changed_message(email: str, *, name: str) -> str:
+    return _(
+        "%(email)s is no longer the address of %(name)s: it changed while you were "
+        "sending, and nothing was sent. Check their new address with them, then send again."
+    ) % {"email": email, "name": name}
+
+
+def _recipient_still_at_address(*, locked: User | None, email: str) -> None:
+    """``locked``: the row, read under its lock, of the account found by ``email`` just
+    before. Raise when it is gone or deactivated (``_RecipientLeft``) or holds another
+    address now (``_RecipientAddressChanged``)."""
+    if locked is None or not locked.is_active:
+        raise _RecipientLeft
+    if not addresses_same(locked.email, email):
+        raise _RecipientAddressChanged(locked.get_full_name())
 
 
 def recipient_left_message(email: str) -> str:
@@ -431,8 +476,8 @@ def _link_row_create(
     request: HttpRequest | None,
 ) -> ShareLink:
     with guard.locked_transaction(with_people=[holder] if holder else []) as people:
-        if holder is not None and not (holder.pk in people and people[holder.pk].is_active):
-            raise _RecipientLeft
+        if holder is not None:
+            _recipient_still_at_address(locked=people.get(holder.pk), email=recipient_email)
         link = ShareLink.objects.create(
             token_hash=token_hash,
             created_by=actor,

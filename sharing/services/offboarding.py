@@ -16,7 +16,8 @@ address given to her successor), or her browser still open on a shared ward comp
 with the e-mailed code already typed, would otherwise go on opening patient files.
 Those links are withdrawn (not suspended: a reactivation does not bring them back, the
 sender sends again if the person returns), and each sender is told, in their own
-language, which files to send to someone else.
+language, which files to send to someone else. The withdrawal itself is the one an
+address change makes too (sharing/services/addressed_links.py).
 """
 
 from __future__ import annotations
@@ -27,26 +28,18 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from accounts.offboarding import OffboardingStep
-from audit import services as audit
-from audit.actions import Action
-from sharing.models import FileRequestUpload, Share, ShareLink, TransferItem
+from sharing.models import FileRequestUpload, Share
+from sharing.services import addressed_links
+from sharing.services.addressed_links import RECIPIENT_LEFT
 
 logger = logging.getLogger(__name__)
 
 TRANSFER_WITHDRAWN_SUBJECT = gettext_lazy("Files sent to you through SecureDrive were withdrawn")
-LINKS_TO_LEAVER_SUBJECT = gettext_lazy(
-    "%(name)s has left: the files you sent to their address were withdrawn"
-)
-# The audit's reason for a link withdrawn because its recipient left (audit/readable.py).
-RECIPIENT_LEFT = "recipient left"
-# How many file names of one transfer an e-mail or a report line lists.
-NAMES_LISTED = 20
 
 
 def sharing_offboarding_plan(
@@ -129,48 +122,6 @@ def shares_received_offboarding_plan(
     )
 
 
-def links_to_address_live(*, email: str, exclude_owner: User | None = None) -> Any:
-    """Live links colleagues made for ``email`` (personal links and each recipient's
-    link of a sent transfer): what a person reading that mailbox can still open."""
-    rows = ShareLink.objects.filter(
-        recipient_email__iexact=email.strip(),
-        revoked_at__isnull=True,
-        expires_at__gt=timezone.now(),
-    ).filter(
-        Q(transfer__isnull=True)
-        | Q(transfer__revoked_at__isnull=True, transfer__purged_at__isnull=True)
-    )
-    if exclude_owner is not None:
-        # Her own links are the first step's (withdrawn as the leaver's).
-        rows = rows.exclude(created_by=exclude_owner)
-    return rows
-
-
-def _link_names(link: ShareLink) -> tuple[str, list[str]]:
-    """What the link gave, as its sender knows it: (the item or the transfer's subject,
-    the transfer's file paths as sent)."""
-    if link.transfer is not None:
-        paths = list(
-            TransferItem.objects.filter(transfer=link.transfer)
-            .order_by("path", "pk")
-            .values_list("path", flat=True)
-        )
-        return link.transfer.subject, paths
-    if link.file is not None:
-        return link.file.name, []
-    folder = link.folder
-    return (folder.name if folder is not None else "") or str(gettext_lazy("(whole space)")), []
-
-
-def _names_line(link: ShareLink) -> str:
-    """One withdrawn link in the report: the sender, then what it gave."""
-    sender = link.created_by
-    who = f"{sender.get_full_name() or sender.email} <{sender.email}>"
-    name, paths = _link_names(link)
-    shown = ", ".join(paths[:NAMES_LISTED]) + (" …" if len(paths) > NAMES_LISTED else "")
-    return f"{who}: {name}" + (f" ({shown})" if shown else "")
-
-
 def links_to_leaver_offboarding_plan(
     sender: object, *, user: User, successor: User | None, lock: bool = False, **kwargs: object
 ) -> OffboardingStep:
@@ -182,53 +133,28 @@ def links_to_leaver_offboarding_plan(
     (``FOR NO KEY UPDATE`` of their own rows only). A link being made for her address
     at this instant locks her row too (``share_link_create``), so it either commits
     before this plan (and is withdrawn here) or sees her deactivated and is refused."""
-    rows = (
-        links_to_address_live(email=user.email, exclude_owner=user)
-        .select_related("created_by", "file", "folder", "transfer")
-        .order_by("pk")
-    )
     if lock:
-        rows = rows.select_for_update(no_key=True, of=("self",))
-    found = list(rows)
+        found = addressed_links.links_to_address_locked(email=user.email, exclude_owner=user)
+    else:
+        found = list(
+            addressed_links.links_to_address_live(email=user.email, exclude_owner=user)
+            .select_related("created_by", "file", "folder", "transfer")
+            .order_by("pk")
+        )
     ids = [link.pk for link in found]
-    named = [_names_line(link) for link in found]
+    named = [addressed_links.link_names_line(link) for link in found]
 
     def apply(actor: User | None) -> dict[str, Any]:
-        now = timezone.now()
-        withdrawn = ShareLink.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
-            revoked_at=now, revoked_by=actor
+        return addressed_links.addressed_links_withdraw(
+            found=found,
+            actor=actor,
+            actor_label="" if actor is not None else "system",
+            reason=RECIPIENT_LEFT,
+            details={},
+            notice=functools.partial(
+                addressed_links.links_to_leaver_notice_send, leaver_id=user.pk
+            ),
         )
-        by_sender: dict[int, list[int]] = {}
-        for link in found:
-            name, paths = _link_names(link)
-            details: dict[str, Any] = {
-                "reason": RECIPIENT_LEFT,
-                "owner": link.created_by.email,
-                "recipient": link.recipient_email,
-                "name": name,
-            }
-            if link.transfer_id is not None:
-                details |= {"transfer": link.transfer_id, "files": paths[:NAMES_LISTED]}
-            audit.record(
-                action=Action.SHARING_LINK_REVOKE,
-                actor=actor,
-                actor_label="" if actor is not None else "system",
-                target_type="sharing.link",
-                target_id=link.pk,
-                details=details,
-            )
-            by_sender.setdefault(link.created_by_id, []).append(link.pk)
-        for sender_id, link_ids in by_sender.items():
-            transaction.on_commit(
-                functools.partial(
-                    links_to_leaver_notice_send,
-                    sender_id=sender_id,
-                    leaver_id=user.pk,
-                    link_ids=link_ids,
-                ),
-                robust=True,
-            )
-        return {"links_withdrawn": withdrawn, "senders_told": len(by_sender)}
 
     lines = (
         [{"key": "links_to_them_withdrawn", "count": len(ids), "withdrawn": named}] if ids else []
@@ -264,59 +190,6 @@ def _uploads_arriving_under(*, email: str) -> list[str]:
         owner = row.request.created_by
         named.append(f"{row.request.title} ({owner.get_full_name() or owner.email}): {row.name}")
     return named
-
-
-def links_to_leaver_notice_send(*, sender_id: int, leaver_id: int, link_ids: list[int]) -> bool:
-    """Tell a colleague, in their language, which of the files they sent to a leaver's
-    address were withdrawn, so that they send them to whoever took over. An internal
-    e-mail to a member of staff: it names the files (they sent them), never the link."""
-    from sharing.services.emails import email_send
-
-    sender = User.objects.filter(pk=sender_id, is_active=True).first()
-    leaver = User.objects.filter(pk=leaver_id).first()
-    if sender is None or leaver is None:
-        return False
-    withdrawn = []
-    # The address they were sent to (the leaver's own may have changed since: the
-    # directory renames some leavers in the request that deactivates them).
-    addresses: set[str] = set()
-    for link in (
-        ShareLink.objects.filter(pk__in=link_ids)
-        .select_related("file", "folder", "transfer")
-        .order_by("pk")
-    ):
-        name, paths = _link_names(link)
-        addresses.add(link.recipient_email)
-        withdrawn.append(
-            {
-                "is_transfer": link.transfer_id is not None,
-                "name": name,
-                "files": paths[:NAMES_LISTED],
-                "more": max(0, len(paths) - NAMES_LISTED),
-            }
-        )
-    leaver_name = leaver.get_full_name() or leaver.email
-    language = sender.email_language
-    with translation.override(language):
-        subject = str(LINKS_TO_LEAVER_SUBJECT) % {"name": leaver_name}
-    try:
-        email_send(
-            to=sender.email,
-            subject=subject,
-            template="links_to_leaver_withdrawn",
-            context={
-                "sender_name": sender.get_full_name() or sender.email,
-                "leaver_name": leaver_name,
-                "leaver_email": ", ".join(sorted(addresses)) or leaver.email,
-                "withdrawn": withdrawn,
-                "organisation": settings.ORGANISATION_NAME,
-            },
-            language=language,
-        )
-    except OSError:
-        logger.warning("withdrawn links notice not sent", exc_info=True)
-        return False
-    return True
 
 
 def transfer_withdrawn_notices_send(*, sender_id: int, recipients: list[str]) -> int:

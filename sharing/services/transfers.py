@@ -45,6 +45,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext, pgettext_lazy
 
 from accounts import still_active
+from accounts.address_change import addresses_same
 from accounts.models import User
 from audit import messages as audit_messages
 from audit import services as audit
@@ -506,12 +507,23 @@ def _send(
     # The accounts behind the recipients' addresses are locked with the sender's, in one
     # statement (ascending id): each link below locks its recipient's row again, and two
     # colleagues sending to each other at once must not wait for each other crosswise.
-    # A recipient whose account is deactivated (she left) refuses the whole send.
+    # A recipient whose account is deactivated (she left) refuses the whole send, and so
+    # does one whose address the directory changed while this send waited for her row
+    # (the change withdrew what had been sent there; accounts/address_change.py).
     addresses = Q()
     for email in recipients:
         addresses |= Q(email__iexact=email)
-    holders = list(User.objects.filter(addresses).only("pk"))
-    with guard.locked_transaction(with_people=holders):
+    holders = list(User.objects.filter(addresses).only("pk", "email"))
+    with guard.locked_transaction(with_people=holders) as people:
+        for holder in holders:
+            locked = people.get(holder.pk)
+            if locked is not None and not addresses_same(locked.email, holder.email):
+                raise TransferRuleError(
+                    links.recipient_address_changed_message(
+                        holder.email, name=locked.get_full_name()
+                    ),
+                    409,
+                )
         transfer = (
             Transfer.objects.select_for_update(of=("self",))
             .select_related("folder")
