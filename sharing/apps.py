@@ -12,8 +12,8 @@ class SharingConfig(AppConfig):
         from accounts.services import team_membership_ended
         from audit import resolvers
         from sharing.audit_lookups import access_now, channels_lookup
-        from sharing.services.auditor_grant import auditor_grant_plan
         from sharing.services.addressed_links import links_to_former_address_withdraw
+        from sharing.services.auditor_grant import auditor_grant_plan
         from sharing.services.offboarding import (
             links_to_leaver_offboarding_plan,
             shares_received_offboarding_plan,
