@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -294,3 +294,34 @@ def test_a_thief_with_the_password_hammering_the_second_factor_is_counted(owner:
         "40 requests refused from alice.martin@hopital.example on account "
         "alice.martin@hopital.example in 10 minutes" in console()
     )
+
+
+@override_settings(TUS_OPEN_UPLOADS_MAX=2)
+def test_a_script_looping_on_the_open_uploads_cap_is_counted_like_every_other_limit(
+    owner: User,
+) -> None:
+    """The cap on uploads in progress (files/tus.py) recorded its first refusal, then
+    only logged the next ones: nobody could tell from the log that the script went on."""
+    from tests.test_tus import create, token_client
+
+    script = token_client(owner)
+    script.defaults["REMOTE_ADDR"] = ATTACKER
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        answers = [create(script, 1, name=f"vide-{n}.txt").status_code for n in range(27)]
+        assert answers == [201, 201] + [403] * 25
+        [first] = AuditEvent.objects.filter(action=Action.FILES_UPLOAD_REJECT)
+        assert first.details["reason"] == "too many uploads in progress"
+        assert first.details["next_not_recorded"] is True
+        clock.shift(dt.timedelta(minutes=11))
+        windows_close()
+    [flood] = flood_events()
+    assert flood.actor_id == str(owner.pk)
+    assert flood.ip_address == ATTACKER
+    assert flood.details["refused"] == 25
+    assert flood.details["endpoint"] == Action.FILES_UPLOAD_START
+    assert flood.details["first_event"] == first.sequence
+    assert (
+        "25 requests refused from alice.martin@hopital.example on new uploads "
+        "(too many in progress) in 10 minutes" in console()
+    )
+    assert "nouveaux dépôts (trop de dépôts en cours)" in console("fr")
