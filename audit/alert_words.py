@@ -188,30 +188,32 @@ def _refused_where(alert: AuditAlert, events: list[AuditEvent]) -> str:
     kind, _separator, ident = alert.subject.partition(":")
     if kind == "endpoint":
         endpoint = str(floods.ENDPOINTS.get(ident, ident))
-        if ident != "accounts.sign_in":
-            return endpoint
-        # Sign-in is limited per address, whatever account is tried: the first refusal
-        # of each address names the account it tried (typed, so maybe no one's).
-        tried: list[str] = []
+        names: list[str] = []
         for event in events:
             label = event.actor_label
-            if event.action == Action.ACCOUNTS_LOGIN and label and label not in tried:
-                tried.append(label)
-        if not tried:
+            # Sign-in is limited per address, whatever account is tried: the first refusal
+            # of each address names the account it tried (typed, so maybe no one's). A
+            # limit counted per person (the API, uploads in progress) names that person.
+            named = event.action == Action.ACCOUNTS_LOGIN or bool(event.actor_id)
+            if named and label and label not in names:
+                names.append(label)
+        if not names:
             return endpoint
-        return _("%(endpoint)s as %(accounts)s") % {
-            "endpoint": endpoint,
-            "accounts": _named(tried, ADDRESSES_NAMED_MAX),
-        }
+        pattern = (
+            _("%(endpoint)s as %(accounts)s")
+            if ident == "accounts.sign_in"
+            else _("%(endpoint)s by %(accounts)s")
+        )
+        return pattern % {"endpoint": endpoint, "accounts": _named(names, ADDRESSES_NAMED_MAX)}
     name = refused_target_name(alert.subject, events)
     if kind == "accounts.user":
         person = resolvers.people([ident]).get(ident)
         if person is not None:
             name = _("%(name)s (%(email)s)") % {"name": person.name, "email": person.email}
-    pattern = floods.TARGETS.get(kind)
-    if pattern is None or name == alert.subject:
+    target = floods.TARGETS.get(kind)
+    if target is None or name == alert.subject:
         return _("%(kind)s #%(id)s") % {"kind": kind, "id": ident}
-    return str(pattern) % {"name": name}
+    return str(target) % {"name": name}
 
 
 def _named(names: list[str], most: int) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.core import mail
 from django.test import Client, override_settings
 from django.utils import timezone
 from django.utils.encoding import force_bytes
@@ -24,7 +25,8 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import User
 from audit.actions import Action
-from audit.models import AuditEvent, Outcome
+from audit.alerts import alerts_evaluate
+from audit.models import AlertRule, AuditAlert, AuditEvent, Outcome
 from sharing.services import link_access
 from sharing.services.links import share_link_create
 from tests.conftest import user_create
@@ -298,7 +300,7 @@ def test_a_thief_with_the_password_hammering_the_second_factor_is_counted(owner:
 
 @override_settings(TUS_OPEN_UPLOADS_MAX=2)
 def test_a_script_looping_on_the_open_uploads_cap_is_counted_like_every_other_limit(
-    owner: User,
+    owner: User, site_admin: User, django_capture_on_commit_callbacks: Any
 ) -> None:
     """The cap on uploads in progress (files/tus.py) recorded its first refusal, then
     only logged the next ones: nobody could tell from the log that the script went on."""
@@ -325,3 +327,13 @@ def test_a_script_looping_on_the_open_uploads_cap_is_counted_like_every_other_li
         "(too many in progress) in 10 minutes" in console()
     )
     assert "nouveaux dépôts (trop de dépôts en cours)" in console("fr")
+    # And the security officers are told who it was (audit/alerts.py, refusal_flood).
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts_evaluate()
+    [alert] = AuditAlert.objects.filter(rule=AlertRule.REFUSAL_FLOOD)
+    assert alert.event_count == 25
+    assert any(
+        "25 requests refused on new uploads (too many in progress) by "
+        "alice.martin@hopital.example from 1 address (203.0.113.9)" in message.body
+        for message in mail.outbox
+    )
