@@ -21,6 +21,10 @@ or a signed-in person) and target (a link, an account) and per ``WINDOW``:
 
 A flood still spanning windows is one event at the start of each and one count at the
 end of each: two events per 10 minutes per source, whatever its rate.
+
+Per source, a botnet's few tries from each of many addresses stay small; the alert rule
+``refusal_flood`` (audit/alerts.py) adds them up per target (``refusal_group``) across
+every source, from these events alone: each first refusal says its endpoint and target.
 """
 
 from __future__ import annotations
