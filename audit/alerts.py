@@ -22,7 +22,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from audit import floods
+from audit import floods, resolvers
 from audit.actions import Action
 from audit.models import AlertCursor, AlertRule, AuditAlert, AuditEvent, Outcome
 
@@ -172,9 +172,20 @@ def _refusal_floods(new: Iterable[AuditEvent]) -> list[AuditAlert]:
             if since <= event.occurred_at <= last.occurred_at and event.sequence <= last.sequence
         ]
         refused = sum(floods.refusals_counted(event) for event in events)
-        if refused < settings.AUDIT_ALERT_REFUSALS_COUNT or _recent_alert(
-            AlertRule.REFUSAL_FLOOD, group, since
-        ):
+        if refused < settings.AUDIT_ALERT_REFUSALS_COUNT:
+            continue
+        told = (
+            AuditAlert.objects.filter(
+                rule=AlertRule.REFUSAL_FLOOD, subject=group, last_occurred_at__gte=since
+            )
+            .order_by("-event_count")
+            .first()
+        )
+        # Told already within the window: again only once it has at least doubled. A
+        # window's count arrives when the window ends, so the first alert may have seen
+        # a botnet's first refusals alone; a flood that goes on grows the count, and a
+        # doubling is worth an e-mail (a few per attack, not one per run).
+        if told is not None and refused < 2 * told.event_count:
             continue
         addresses = {event.ip_address for event in events if event.ip_address}
         name = refused_target_name(group, events)
@@ -192,8 +203,8 @@ def _refusal_floods(new: Iterable[AuditEvent]) -> list[AuditAlert]:
 
 def refused_target_name(group: str, events: list[AuditEvent]) -> str:
     """The target of refused requests by name, in no one's language: a link's or an
-    account's name as the flood events wrote it ("Scanner Dupont.pdf"), else its kind
-    and id; an endpoint by its code."""
+    account's name as the flood events wrote it ("Scanner Dupont.pdf"), else as it is
+    now, else its kind and id; an endpoint by its code."""
     kind, _separator, ident = group.partition(":")
     if kind == "endpoint":
         return ident
@@ -201,11 +212,13 @@ def refused_target_name(group: str, events: list[AuditEvent]) -> str:
         details = event.details if isinstance(event.details, dict) else {}
         if event.action == Action.RATELIMIT_FLOOD and details.get("name"):
             return str(details["name"])
-    if kind == "sharing.link":  # a link's own events name what it gives, as the flood does
-        for event in reversed(events):
-            details = event.details if isinstance(event.details, dict) else {}
-            if details.get("name"):
-                return str(details["name"])
+    # Only first refusals so far (their windows' counts come when the windows end): the
+    # link or file request as it is now, by the lookups the console uses.
+    channel_kind = {"sharing.link": "link", "sharing.request": "request"}.get(kind)
+    if channel_kind is not None:
+        channel = resolvers.channels(channel_kind, [ident]).get(ident)
+        if channel is not None:
+            return channel.target or channel.name or channel.transfer or group
     return group
 
 
