@@ -10,13 +10,17 @@ e-mail), with the names resolved as the console's rows are (audit.readable).
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
+from collections import Counter
 
 from django.conf import settings
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from audit import resolvers
+from audit import floods, resolvers
 from audit.actions import Action
 from audit.models import AlertRule, AuditAlert, AuditEvent
 from audit.readable import Readable, readable_events
@@ -161,13 +165,121 @@ def alert_in_words(alert: AuditAlert, rows: list[Readable]) -> str:
     return _("%(alert)s: %(files)s") % {"alert": text, "files": files} if files else text
 
 
+# Addresses listed in a sentence about refused requests; the rest are counted.
+ADDRESSES_NAMED_MAX = 3
+
+
+def _refused_cited(alert: AuditAlert) -> list[AuditEvent]:
+    """The events an alert of refused requests cites: its target's, first to last."""
+    return [
+        event
+        for event in floods.refusal_events(
+            sequence__gte=alert.first_sequence, sequence__lte=alert.last_sequence
+        )
+        if floods.refusal_group(event) == alert.subject
+    ]
+
+
+def _refused_where(alert: AuditAlert, events: list[AuditEvent]) -> str:
+    """What the refused requests were aimed at: "link “Scanner Dupont.pdf”", "account
+    Alice Martin (alice.martin@…)", or the endpoint's name ("sign-in")."""
+    from audit.alerts import refused_target_name
+
+    kind, _separator, ident = alert.subject.partition(":")
+    if kind == "endpoint":
+        endpoint = str(floods.ENDPOINTS.get(ident, ident))
+        names: list[str] = []
+        for event in events:
+            label = event.actor_label
+            # Sign-in is limited per address, whatever account is tried: the first refusal
+            # of each address names the account it tried (typed, so maybe no one's). A
+            # limit counted per person (the API, uploads in progress) names that person.
+            named = event.action == Action.ACCOUNTS_LOGIN or bool(event.actor_id)
+            if named and label and label not in names:
+                names.append(label)
+        if not names:
+            return endpoint
+        pattern = (
+            _("%(endpoint)s as %(accounts)s")
+            if ident == "accounts.sign_in"
+            else _("%(endpoint)s by %(accounts)s")
+        )
+        return pattern % {"endpoint": endpoint, "accounts": _named(names, ADDRESSES_NAMED_MAX)}
+    name = refused_target_name(alert.subject, events)
+    if kind == "accounts.user":
+        person = resolvers.people([ident]).get(ident)
+        if person is not None:
+            name = _("%(name)s (%(email)s)") % {"name": person.name, "email": person.email}
+    target = floods.TARGETS.get(kind)
+    if target is None or name == alert.subject:
+        return _("%(kind)s #%(id)s") % {"kind": kind, "id": ident}
+    return str(target) % {"name": name}
+
+
+def _named(names: list[str], most: int) -> str:
+    """ "a, b, c and 4 more"."""
+    shown = ", ".join(names[:most])
+    more = len(names) - most
+    if more > 0:
+        shown = ngettext("%(names)s and %(count)d more", "%(names)s and %(count)d more", more) % {
+            "names": shown,
+            "count": more,
+        }
+    return shown
+
+
+def _moment(when: dt.datetime) -> str:
+    return date_format(timezone.localtime(when), "SHORT_DATETIME_FORMAT")
+
+
+def refused_in_words(alert: AuditAlert, events: list[AuditEvent]) -> str:
+    """ "240 requests refused on link “Bilan sanguin.pdf” from 48 addresses (198.51.100.3,
+    198.51.100.4, 198.51.100.5 and 45 more), between 07/12/2026 10:00 and 10:11 (…)"."""
+    by_address: Counter[str] = Counter()
+    for event in events:
+        if event.ip_address:
+            by_address[event.ip_address] += floods.refusals_counted(event)
+    # The busiest first; equal ones in the order they came (Counter keeps insertion order).
+    addresses = [address for address, _count in by_address.most_common()]
+    shown = _named(addresses, ADDRESSES_NAMED_MAX)
+    requests = ngettext(
+        "%(count)d request refused", "%(count)d requests refused", alert.event_count
+    ) % {"count": alert.event_count}
+    sources = ngettext(
+        "from %(count)d address (%(addresses)s)",
+        "from %(count)d addresses (%(addresses)s)",
+        len(addresses),
+    ) % {"count": len(addresses), "addresses": shown}
+    where = _refused_where(alert, events)
+    if not events:  # purged since (retention): the count is all that is left
+        return _("%(requests)s on %(where)s") % {"requests": requests, "where": where}
+    start = events[0].occurred_at
+    started = events[0].details.get("started_at") if isinstance(events[0].details, dict) else None
+    if isinstance(started, str):
+        # A window's count is dated at its end; its requests began with the window.
+        start = min(start, dt.datetime.fromisoformat(started))
+    return _("%(requests)s on %(where)s %(sources)s, between %(start)s and %(end)s (%(zone)s)") % {
+        "requests": requests,
+        "where": where,
+        "sources": sources,
+        "start": _moment(start),
+        "end": _moment(alert.last_occurred_at or events[-1].occurred_at),
+        "zone": timezone.get_current_timezone_name(),
+    }
+
+
 def alerts_in_words(alerts: list[AuditAlert]) -> dict[int, str]:
     """Each alert's sentence in the active language, by alert id (one read per alert of
     the events it cites, one batch of names for them all)."""
-    cited = {alert.pk: _cited(alert) for alert in alerts}
+    refused = [alert for alert in alerts if alert.rule == AlertRule.REFUSAL_FLOOD]
+    others = [alert for alert in alerts if alert.rule != AlertRule.REFUSAL_FLOOD]
+    cited = {alert.pk: _cited(alert) for alert in others}
     rows = readable_events([event for events in cited.values() for event in events])
     by_sequence = {row.sequence: row for row in rows}
-    return {
+    words = {
         alert.pk: alert_in_words(alert, [by_sequence[event.sequence] for event in cited[alert.pk]])
-        for alert in alerts
+        for alert in others
     }
+    for alert in refused:
+        words[alert.pk] = refused_in_words(alert, _refused_cited(alert))
+    return words

@@ -22,6 +22,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from audit import floods, resolvers
 from audit.actions import Action
 from audit.models import AlertCursor, AlertRule, AuditAlert, AuditEvent, Outcome
 
@@ -36,7 +37,10 @@ def _recent_alert(rule: str, subject: str, since: dt.datetime) -> bool:
     ).exists()
 
 
-def _alert(rule: str, subject: str, events: list[AuditEvent], summary: str) -> AuditAlert:
+def _alert(
+    rule: str, subject: str, events: list[AuditEvent], summary: str, *, count: int | None = None
+) -> AuditAlert:
+    """``count``: what the alert counts when it is not its events (refused requests)."""
     return AuditAlert.objects.create(
         raised_at=timezone.now(),
         rule=rule,
@@ -44,7 +48,7 @@ def _alert(rule: str, subject: str, events: list[AuditEvent], summary: str) -> A
         first_sequence=events[0].sequence,
         last_sequence=events[-1].sequence,
         last_occurred_at=events[-1].occurred_at,
-        event_count=len(events),
+        event_count=len(events) if count is None else count,
         summary=summary,
     )
 
@@ -136,6 +140,88 @@ def _quarantined(new: Iterable[AuditEvent]) -> list[AuditAlert]:
     ]
 
 
+def _refusal_floods(new: Iterable[AuditEvent]) -> list[AuditAlert]:
+    """Targets (a link, an account; an endpoint when the refusals name none) refused at
+    least ``AUDIT_ALERT_REFUSALS_COUNT`` requests by a rate limit within
+    ``AUDIT_ALERT_REFUSALS_WINDOW_S``, whatever the addresses they came from.
+
+    Each source is on record twice per 10 minutes at most (audit/floods.py): its first
+    refusal, then one count. A guesser at one address shows in its count; a botnet
+    trying a few passwords from each of its addresses shows only in the sum, which is
+    what this rule adds up, from the log alone (``floods.refusals_counted``)."""
+    latest: dict[str, AuditEvent] = {}
+    for event in new:
+        group = floods.refusal_group(event)
+        if group:
+            latest[group] = event
+    if not latest:
+        return []
+    window = dt.timedelta(seconds=settings.AUDIT_ALERT_REFUSALS_WINDOW_S)
+    by_group: dict[str, list[AuditEvent]] = defaultdict(list)
+    for event in floods.refusal_events(
+        occurred_at__gte=min(event.occurred_at for event in latest.values()) - window,
+        sequence__lte=max(event.sequence for event in latest.values()),
+    ):
+        by_group[floods.refusal_group(event)].append(event)
+    raised = []
+    for group, last in latest.items():
+        since = last.occurred_at - window
+        events = [
+            event
+            for event in by_group[group]
+            if since <= event.occurred_at <= last.occurred_at and event.sequence <= last.sequence
+        ]
+        refused = sum(floods.refusals_counted(event) for event in events)
+        if refused < settings.AUDIT_ALERT_REFUSALS_COUNT:
+            continue
+        told = (
+            AuditAlert.objects.filter(
+                rule=AlertRule.REFUSAL_FLOOD, subject=group, last_occurred_at__gte=since
+            )
+            .order_by("-event_count")
+            .first()
+        )
+        # Told already within the window: again only once it has at least doubled. A
+        # window's count arrives when the window ends, so the first alert may have seen
+        # a botnet's first refusals alone; a flood that goes on grows the count, and a
+        # doubling is worth an e-mail (a few per attack, not one per run).
+        if told is not None and refused < 2 * told.event_count:
+            continue
+        addresses = {event.ip_address for event in events if event.ip_address}
+        name = refused_target_name(group, events)
+        alert = _alert(
+            AlertRule.REFUSAL_FLOOD,
+            group,
+            events,
+            f"{refused} requests refused by a rate limit on {name} from {len(addresses)} "
+            f"address(es) within {int(window.total_seconds() // 60)} min",
+            count=refused,  # requests, not events: two events may stand for thousands
+        )
+        raised.append(alert)
+    return raised
+
+
+def refused_target_name(group: str, events: list[AuditEvent]) -> str:
+    """The target of refused requests by name, in no one's language: a link's or an
+    account's name as the flood events wrote it ("Scanner Dupont.pdf"), else as it is
+    now, else its kind and id; an endpoint by its code."""
+    kind, _separator, ident = group.partition(":")
+    if kind == "endpoint":
+        return ident
+    for event in reversed(events):
+        details = event.details if isinstance(event.details, dict) else {}
+        if event.action == Action.RATELIMIT_FLOOD and details.get("name"):
+            return str(details["name"])
+    # Only first refusals so far (their windows' counts come when the windows end): the
+    # link or file request as it is now, by the lookups the console uses.
+    channel_kind = {"sharing.link": "link", "sharing.request": "request"}.get(kind)
+    if channel_kind is not None:
+        channel = resolvers.channels(channel_kind, [ident]).get(ident)
+        if channel is not None:
+            return channel.target or channel.name or channel.transfer or group
+    return group
+
+
 def alerts_evaluate() -> list[AuditAlert]:
     """Apply every rule to the events not yet evaluated; e-mail what was raised."""
     with transaction.atomic():
@@ -179,6 +265,7 @@ def alerts_evaluate() -> list[AuditAlert]:
                 describe="from this address",
             ),
             *_quarantined(new),
+            *_refusal_floods(new),
         ]
         cursor.last_sequence = new[-1].sequence
         cursor.save(update_fields=["last_sequence"])

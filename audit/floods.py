@@ -21,6 +21,10 @@ or a signed-in person) and target (a link, an account) and per ``WINDOW``:
 
 A flood still spanning windows is one event at the start of each and one count at the
 end of each: two events per 10 minutes per source, whatever its rate.
+
+Per source, a botnet's few tries from each of many addresses stay small; the alert rule
+``refusal_flood`` (audit/alerts.py) adds them up per target (``refusal_group``) across
+every source, from these events alone: each first refusal says its endpoint and target.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -54,6 +58,8 @@ ENDPOINTS: dict[str, Promise] = {
     "sharing.link.code": _("e-mail codes asked for on a share link"),
     "sharing.request.page": _("file-request pages"),
     Action.SHARING_REQUEST_UPLOAD: _("file-request uploads"),  # its limiter's group
+    # The cap on one person's uploads in progress (files/tus.py).
+    Action.FILES_UPLOAD_START: _("new uploads (too many in progress)"),
     "accounts.invitation": _("invitation pages"),
     "accounts.sign_in": _("sign-in"),
     "accounts.mfa": _("second-factor codes"),
@@ -66,7 +72,7 @@ ENDPOINTS: dict[str, Promise] = {
     "healthz": _("health probes"),
 }
 # What a target is, in the console ("on link “Scanner Dupont.pdf”").
-_TARGETS: dict[str, Promise] = {
+TARGETS: dict[str, Promise] = {
     "sharing.link": _("link “%(name)s”"),
     "sharing.request": _("file request “%(name)s”"),
     "accounts.user": _("account %(name)s"),
@@ -127,7 +133,15 @@ def rate_limited_record(
         except IntegrityError:
             _count(key, now)
             return False
-        event = record({"next_not_recorded": True, "flood_window_minutes": _minutes(WINDOW)})
+        event = record(
+            {
+                "next_not_recorded": True,
+                "flood_window_minutes": _minutes(WINDOW),
+                # What the alert rule adds refusals up by, across sources (audit/alerts.py).
+                "flood_endpoint": endpoint,
+                **({"flood_target": f"{target_type}:{target_id}"} if target_type else {}),
+            }
+        )
         if event is not None:
             RefusalFlood.objects.filter(pk=flood.pk).update(first_sequence=event.sequence)
     return True
@@ -208,7 +222,7 @@ def flood_sentence(details: dict[str, Any], *, target_type: str = "", what: str 
     minutes = details.get("window_minutes")
     minutes = minutes if isinstance(minutes, int) and not isinstance(minutes, bool) else 10
     name = str(details.get("name") or what or "")
-    pattern = _TARGETS.get(target_type)
+    pattern = TARGETS.get(target_type)
     if pattern is not None and name:
         where = str(pattern) % {"name": name}
     else:
@@ -225,3 +239,49 @@ def flood_sentence(details: dict[str, Any], *, target_type: str = "", what: str 
         "where": where,
         "minutes": minutes,
     }
+
+
+# --- Read back from the log: what the alert rule adds up (audit/alerts.py) -----------------
+
+
+def refusal_events(**filters: Any) -> QuerySet[AuditEvent]:
+    """The events standing for requests refused by a rate limit (a window's first
+    refusal, a window's count), oldest first. Callers bound them by time or sequence
+    (the occurred_at and sequence indexes): they are at most two per source and window."""
+    return (
+        AuditEvent.objects.filter(**filters)
+        .filter(Q(action=Action.RATELIMIT_FLOOD) | Q(details__has_key="flood_window_minutes"))
+        .order_by("sequence")
+    )
+
+
+def refusal_group(event: AuditEvent) -> str:
+    """What a rate-limited refusal on record was aimed at, across every source: its target
+    (``"sharing.link:12"``), or its endpoint when it names none
+    (``"endpoint:accounts.sign_in"``); ``""`` for any other event."""
+    details = event.details if isinstance(event.details, dict) else {}
+    if event.action == Action.RATELIMIT_FLOOD:
+        if event.target_type:
+            return f"{event.target_type}:{event.target_id}"
+        return f"endpoint:{details.get('endpoint') or ''}"
+    if not details.get("flood_window_minutes"):
+        return ""
+    if details.get("flood_target"):
+        return str(details["flood_target"])
+    if details.get("flood_endpoint"):
+        return f"endpoint:{details['flood_endpoint']}"
+    # A first refusal recorded before its endpoint was written down: by its own target.
+    return f"{event.target_type}:{event.target_id}" if event.target_type else ""
+
+
+def refusals_counted(event: AuditEvent) -> int:
+    """How many refused requests an event of :func:`refusal_group` stands for: the first
+    of a window, one; a window's ``ratelimit.flood``, the ones after that first (already
+    on record by itself), or all of them when no first event was recorded."""
+    if event.action != Action.RATELIMIT_FLOOD:
+        return 1
+    details = event.details if isinstance(event.details, dict) else {}
+    refused = details.get("refused")
+    if not isinstance(refused, int) or isinstance(refused, bool) or refused < 1:
+        return 0
+    return refused - 1 if details.get("first_event") is not None else refused

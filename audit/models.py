@@ -166,6 +166,7 @@ class AlertRule(models.TextChoices):
     FAILED_LOGINS = "failed_logins", _("repeated failed sign-ins")
     QUARANTINED_ACCESS = "quarantined_access", _("access to a quarantined or blocked file")
     INTEGRITY = "integrity", _("audit log integrity check failed")
+    REFUSAL_FLOOD = "refusal_flood", _("repeated attempts refused by a rate limit")
 
 
 class AuditAlert(models.Model):
@@ -173,7 +174,8 @@ class AuditAlert(models.Model):
 
     raised_at = models.DateTimeField(db_index=True)
     rule = models.CharField(max_length=32, choices=AlertRule.choices)
-    # Who or what it is about: an actor id/label, or an IP address for sign-in failures.
+    # Who or what it is about: an actor id/label, an IP address for sign-in failures, the
+    # target of refused requests ("sharing.link:12", "endpoint:accounts.sign_in").
     subject = models.CharField(max_length=320, blank=True, db_index=True)
     first_sequence = models.BigIntegerField(default=0)
     last_sequence = models.BigIntegerField(default=0)

@@ -63,11 +63,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from audit import context as request_context
+from audit import floods
 from audit.actions import Action
-from audit.models import Outcome
+from audit.models import AuditEvent, Outcome
 from core.errors import RuleError
 from core.http import header_count, id_number
-from core.ratelimit import rate_limit_hit
 from files import behind, selectors, services
 from files.crypto import (
     HEADER_SIZE,
@@ -101,9 +102,6 @@ OVERRIDABLE_METHODS = frozenset({"PATCH", "DELETE", "HEAD"})
 UPLOADS_PREFIX = "uploads"
 CARRY_NONCE_SIZE = 12
 CARRY_HKDF_INFO = b"securedrive upload carry v1"
-# Refusals for too many open uploads recorded per person (the first says the next ones
-# in the window are not).
-OPEN_UPLOADS_REFUSAL_RECORDED_RATE = "1/10m"
 # Folders a dropped folder tree may nest (relativePath): a guard against path bombs.
 MAX_FOLDER_DEPTH = 32
 logger = logging.getLogger(__name__)
@@ -284,11 +282,11 @@ def upload_get_for_actor(*, actor: User, upload_id: str) -> UploadSession:
 # --- Creation ----------------------------------------------------------------------------
 
 
-def _reject(actor: User, target: Folder | None, reason: str, **details: Any) -> None:
+def _reject(actor: User, target: Folder | None, reason: str, **details: Any) -> AuditEvent | None:
     if target is None:
-        return
+        return None
     with transaction.atomic():
-        record(
+        return record(
             Action.FILES_UPLOAD_REJECT,
             actor=actor,
             target=target,
@@ -464,9 +462,9 @@ def _open_uploads_check(actor: User, folder: Folder, name: str, length: int) -> 
     from the API's per-person rate (a gateway sends a study as many files): without a
     cap, a script with a token (or a stolen one) made empty one-byte uploads without end.
     Counted without a lock: two creations at once may pass one over the cap, which is a
-    bound on abuse, not a quota. The refusal is recorded once per person and
-    ``OPEN_UPLOADS_REFUSAL_RECORDED_RATE`` (saying the next ones are not), then only
-    logged: a script looping on it must not write an audit event per attempt."""
+    bound on abuse, not a quota. Refusals go through audit/floods.py like every rate
+    limit's: the first per person and window recorded, the next ones counted into one
+    ``ratelimit.flood``: a script looping on it must not write an audit event per attempt."""
     limit = int(settings.TUS_OPEN_UPLOADS_MAX)
     open_now = UploadSession.objects.filter(
         owner=actor, completed_at__isnull=True, expires_at__gt=timezone.now()
@@ -477,23 +475,21 @@ def _open_uploads_check(actor: User, folder: Folder, name: str, length: int) -> 
         "You already have %(count)s uploads in progress, the most one person may have: "
         "let them finish or cancel some before starting more."
     ) % {"count": open_now}
-    if rate_limit_hit(
-        group="files.upload.open-cap",
-        key=str(actor.pk),
-        rate=OPEN_UPLOADS_REFUSAL_RECORDED_RATE,
-        fail_open=True,
-    ):
-        logger.warning("upload refused, too many in progress: not recorded again")
-    else:
-        _reject(
+    floods.rate_limited_record(
+        endpoint=Action.FILES_UPLOAD_START,
+        source=f"user:{actor.pk}",
+        ip_address=request_context.current().ip_address,
+        actor=actor,
+        record=lambda flood: _reject(
             actor,
             folder,
             "too many uploads in progress",
             name=name,
             size=length,
             open=open_now,
-            next_not_recorded=True,
-        )
+            **flood,
+        ),
+    )
     refused = TusError(403, message)
     refused.audited = True
     raise refused

@@ -591,6 +591,14 @@ AUDIT_ALERT_FAILED_LOGINS_COUNT = env.int("SECUREDRIVE_AUDIT_ALERT_FAILED_LOGINS
 AUDIT_ALERT_FAILED_LOGINS_WINDOW_S = env.float(
     "SECUREDRIVE_AUDIT_ALERT_FAILED_LOGINS_WINDOW_S", default=900.0
 )
+# Requests refused by a rate limit, added up per target (a link, an account) across every
+# address, or per endpoint when the refusal names no target: a password guesser and a
+# botnet of a few tries per address alike (audit/alerts.py, docs/audit.md). A person who
+# forgot a link's password is refused a few times, a guesser tens to thousands.
+AUDIT_ALERT_REFUSALS_COUNT = env.int("SECUREDRIVE_AUDIT_ALERT_REFUSALS_COUNT", default=20)
+AUDIT_ALERT_REFUSALS_WINDOW_S = env.float(
+    "SECUREDRIVE_AUDIT_ALERT_REFUSALS_WINDOW_S", default=3600.0
+)
 AUDIT_ALERT_WORKING_TIMEZONE = env.str(
     "SECUREDRIVE_AUDIT_ALERT_WORKING_TIMEZONE", default=TIME_ZONE
 )

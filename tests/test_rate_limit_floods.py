@@ -17,14 +17,16 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.test import Client
+from django.core import mail
+from django.test import Client, override_settings
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import User
 from audit.actions import Action
-from audit.models import AuditEvent, Outcome
+from audit.alerts import alerts_evaluate
+from audit.models import AlertRule, AuditAlert, AuditEvent, Outcome
 from sharing.services import link_access
 from sharing.services.links import share_link_create
 from tests.conftest import user_create
@@ -293,4 +295,45 @@ def test_a_thief_with_the_password_hammering_the_second_factor_is_counted(owner:
     assert (
         "40 requests refused from alice.martin@hopital.example on account "
         "alice.martin@hopital.example in 10 minutes" in console()
+    )
+
+
+@override_settings(TUS_OPEN_UPLOADS_MAX=2)
+def test_a_script_looping_on_the_open_uploads_cap_is_counted_like_every_other_limit(
+    owner: User, site_admin: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The cap on uploads in progress (files/tus.py) recorded its first refusal, then
+    only logged the next ones: nobody could tell from the log that the script went on."""
+    from tests.test_tus import create, token_client
+
+    script = token_client(owner)
+    script.defaults["REMOTE_ADDR"] = ATTACKER
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        answers = [create(script, 1, name=f"vide-{n}.txt").status_code for n in range(27)]
+        assert answers == [201, 201] + [403] * 25
+        [first] = AuditEvent.objects.filter(action=Action.FILES_UPLOAD_REJECT)
+        assert first.details["reason"] == "too many uploads in progress"
+        assert first.details["next_not_recorded"] is True
+        clock.shift(dt.timedelta(minutes=11))
+        windows_close()
+    [flood] = flood_events()
+    assert flood.actor_id == str(owner.pk)
+    assert flood.ip_address == ATTACKER
+    assert flood.details["refused"] == 25
+    assert flood.details["endpoint"] == Action.FILES_UPLOAD_START
+    assert flood.details["first_event"] == first.sequence
+    assert (
+        "25 requests refused from alice.martin@hopital.example on new uploads "
+        "(too many in progress) in 10 minutes" in console()
+    )
+    assert "nouveaux dépôts (trop de dépôts en cours)" in console("fr")
+    # And the security officers are told who it was (audit/alerts.py, refusal_flood).
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts_evaluate()
+    [alert] = AuditAlert.objects.filter(rule=AlertRule.REFUSAL_FLOOD)
+    assert alert.event_count == 25
+    assert any(
+        "25 requests refused on new uploads (too many in progress) by "
+        "alice.martin@hopital.example from 1 address (203.0.113.9)" in message.body
+        for message in mail.outbox
     )

@@ -341,7 +341,10 @@ def test_a_script_cannot_open_uploads_without_end(owner: User, folder_backend: B
     assert refusal.details["reason"] == "too many uploads in progress"
     assert refusal.details["name"] == "vide-3.txt"
     assert refusal.details["next_not_recorded"] is True
-    assert readable_events([refusal])[0].note == "too many uploads in progress"
+    assert readable_events([refusal])[0].note == (
+        "too many uploads in progress (the next ones from the same source in the following "
+        "10 minutes are counted, and recorded as one event when the window ends)"
+    )
     # Finishing, cancelling or letting one expire makes room again.
     first = UploadSession.objects.order_by("created_at").first()
     assert first is not None

@@ -26,7 +26,7 @@ from accounts.models import User
 from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext
-from audit.models import Outcome
+from audit.models import AuditEvent, Outcome
 from files import selectors
 from files.errors import (
     FileRuleError,
@@ -241,8 +241,8 @@ def record(
     outcome: str = Outcome.SUCCESS,
     request: RequestContext | None = None,
     **details: Any,
-) -> None:
-    audit.record(
+) -> AuditEvent:
+    return audit.record(
         action=action,
         outcome=outcome,
         actor=actor,
