@@ -69,7 +69,7 @@ from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from core.errors import RuleError
 from core.http import header_count, id_number
-from files import behind, selectors, services
+from files import selectors, services
 from files.crypto import (
     HEADER_SIZE,
     TAG_SIZE,
@@ -841,23 +841,14 @@ def _append(
     writer = store.staging_writer(
         staging_key, header=bytes(session.blob_header), start=segment_offset(index, size)
     )
-    sealed_buffer = bytearray(size + TAG_SIZE)
 
-    def seal_and_write(segment_index: int, plaintext: memoryview, last: bool) -> None:
-        sealed = sealer.seal_into(segment_index, plaintext, sealed_buffer, last=last)
-        writer.write_at(segment_offset(segment_index, size), sealed)
-
-    # The body is received straight into the plaintext buffer (files/request_body.py);
-    # a long one is sealed and written by a helper thread while the next segments
-    # arrive (files/behind.py). Nothing is committed before it has written them all.
-    segments: behind.InThread | behind.Behind | None = None
     try:
-        carry = _carry_open(session, data_key)
-        segments = behind.sealer_for(
-            seal_and_write, size=size, segments=(len(carry) + content_length) // size
-        )
-        segment = segments.buffer()
+        # One plaintext and one sealed buffer for the whole PATCH: the body is received
+        # into the first (files/request_body.py), sealed into the second, written from it.
+        segment = bytearray(size)
         view = memoryview(segment)
+        sealed_buffer = bytearray(size + TAG_SIZE)
+        carry = _carry_open(session, data_key)
         filled = len(carry)
         segment[:filled] = carry
         position, remaining = start, content_length
@@ -873,11 +864,11 @@ def _append(
             remaining -= count
             filled += count
             if filled == size or position == session.length:
-                segments.hand(index, filled, last=index == total - 1)
-                segment = segments.buffer()
-                view = memoryview(segment)
+                sealed = sealer.seal_into(
+                    index, view[:filled], sealed_buffer, last=index == total - 1
+                )
+                writer.write_at(segment_offset(index, size), sealed)
                 index, filled = index + 1, 0
-        segments.finish()
         if session.length == 0:
             writer.write_at(segment_offset(0, size), sealer.seal(0, b"", last=True))
             index = 1
@@ -897,8 +888,6 @@ def _append(
             raise _credential_refusal(session, ended, position - start)
         stored = writer.commit()
     except BaseException:
-        if segments is not None:
-            segments.close()  # before the writer: the helper may be writing with it
         writer.abort()
         if not store.stages_in_place:
             store.delete(staging_key)

@@ -6,6 +6,7 @@ study in pieces, every protocol error gets its status, and nothing plaintext is 
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
 from datetime import timedelta
@@ -24,7 +25,7 @@ from audit.models import AuditEvent
 from files import tus
 from files.keys import associated_data, data_key_unwrap
 from files.models import File, FileVersion, ScanStatus, UploadSession
-from files.storage import blob_store
+from files.storage import _FolderStagingWriter, blob_store
 from tests.files_helpers import Backend, content_of, root_of
 from tests.helpers import client_signed_in
 from tests.test_crypto import independent_decrypt
@@ -412,3 +413,40 @@ def test_an_upload_into_a_folder_purged_for_good_leaves_no_staged_ciphertext(
 
     assert not UploadSession.objects.exists()
     assert [key for key, _stored in backend.everything() if key.startswith("uploads/")] == []
+
+
+def test_a_disk_error_mid_patch_keeps_the_offset_and_the_bytes_stored_before(
+    owner: User, folder_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PATCH of many segments whose disk fails part-way: the client is told (5xx), the
+    offset stays where the last good PATCH left it, nothing is written after the
+    failure, and sending the same PATCH again once the disk is back completes a file
+    identical to what was sent."""
+    api = token_client(owner)
+    content = content_of(900_000, seed="disk error")
+    url = location(create(api, len(content), folder=root_of(owner).pk))
+    assert patch(api, url, 0, content[:300_000]).status_code == 204
+
+    write_at = _FolderStagingWriter.write_at
+    calls = {"count": 0}
+
+    def failing_write_at(self: _FolderStagingWriter, offset: int, data: Any) -> None:
+        calls["count"] += 1
+        if calls["count"] == 40:
+            raise OSError(errno.EIO, "Input/output error")
+        write_at(self, offset, data)
+
+    monkeypatch.setattr(_FolderStagingWriter, "write_at", failing_write_at)
+    failing = Client(
+        raise_request_exception=False, HTTP_AUTHORIZATION=api.defaults["HTTP_AUTHORIZATION"]
+    )
+    assert patch(failing, url, 300_000, content[300_000:]).status_code == 500
+    assert calls["count"] == 40
+    assert UploadSession.objects.get().offset == 300_000
+
+    monkeypatch.setattr(_FolderStagingWriter, "write_at", write_at)
+    assert api.head(url, headers=TUS)["Upload-Offset"] == "300000"
+    assert patch(api, url, 300_000, content[300_000:]).status_code == 204
+    version = File.objects.get(name="scan.dcm").current_version
+    assert version is not None
+    assert stored_plaintext(version) == content
