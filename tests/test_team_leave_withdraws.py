@@ -111,6 +111,16 @@ def test_her_link_to_a_team_file_is_withdrawn_when_she_is_removed(
     owner: User, team: Team, site_admin: User, echo: File
 ) -> None:
     link, token = links.share_link_create(actor=owner, target=echo, expires_at=week())
+    membership = TeamMembership.objects.get(team=team, user=owner)
+    asked = client_signed_in(site_admin).post(
+        f"/accounts/teams/{team.slug}/members/{membership.pk}/remove/"
+    )
+    assert (
+        "the links, transfers and file requests Alice Martin opened to people outside on "
+        "the files of Cardiologie are withdrawn" in asked.content.decode()
+    )
+    link.refresh_from_db()
+    assert link.revoked_at is None  # not before the confirmation
     removed_from_the_team(owner, team, site_admin)
 
     link.refresh_from_db()
