@@ -542,11 +542,17 @@ class MembershipEndReason(StrEnum):
     DIRECTORY = "directory"  # the organisation's directory (SCIM) dropped them
 
 
-# Sent inside the removal's transaction with team=, user=, actor= and reason=. Each
-# receiver ends what the person held *through* the team (sharing: the shares of the
-# team space's files and folders made to them, even before they joined) and returns a
-# JSON-safe dict kept in the removal's audit event.
+# Sent inside the removal's transaction with team=, user=, actor=, actor_label= and
+# reason=. Each receiver ends what the person held *through* the team (sharing: the
+# shares of the team space's files and folders made to them, even before they joined;
+# and what she had opened to outsiders on the team's files) and returns a JSON-safe dict
+# kept in the removal's audit event.
 team_membership_ended = Signal()
+
+# The audit's reason for each link, transfer and file request withdrawn because its
+# creator left the team whose files it opened (as ``accounts.roles.BECAME_AUDITOR`` for
+# the auditor role; audit/readable.py reads both in words).
+LEFT_THE_TEAM = "left the team"
 
 
 def team_member_remove(
@@ -578,15 +584,21 @@ def team_member_remove(
             "reason": str(reason),
         }
         locked.delete()
+        label = actor_label or ("" if actor else "system")
         for _receiver, result in team_membership_ended.send(
-            sender=TeamMembership, team=team, user=user, actor=actor, reason=reason
+            sender=TeamMembership,
+            team=team,
+            user=user,
+            actor=actor,
+            actor_label=label,
+            reason=reason,
         ):
             if isinstance(result, dict):
                 details.update(result)
         audit.record(
             action=Action.ACCOUNTS_TEAM_MEMBER_REMOVE,
             actor=actor,
-            actor_label=actor_label or ("" if actor else "system"),
+            actor_label=label,
             target_type="accounts.team",
             target_id=team.pk,
             details=details,

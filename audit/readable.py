@@ -264,23 +264,46 @@ _TOKEN_REASONS: dict[str, Promise] = {
 BECAME_AUDITOR = "became an auditor"
 
 
+# And because its creator left the team whose files it opened
+# (accounts.services.LEFT_THE_TEAM): which team, and who removed her.
+LEFT_THE_TEAM = "left the team"
+
+
+def _files_named(details: dict[str, Any]) -> str:
+    files = [str(path) for path in details.get("files") or [] if isinstance(path, str)]
+    return " (" + _("files: %(files)s") % {"files": ", ".join(files)} + ")" if files else ""
+
+
 def _became_auditor_note(details: dict[str, Any]) -> str:
     name = _person_named(_text(details, "owner_person")) or _text(details, "owner")
     note = _("%(name)s became an auditor: an auditor reads no file content") % {"name": name}
-    files = [str(path) for path in details.get("files") or [] if isinstance(path, str)]
-    if files:
-        note += " (" + _("files: %(files)s") % {"files": ", ".join(files)} + ")"
-    return note
+    return note + _files_named(details)
+
+
+def _left_the_team_note(details: dict[str, Any]) -> str:
+    name = _person_named(_text(details, "owner_person")) or _text(details, "owner")
+    team, removed_by = _text(details, "team"), _text(details, "removed_by")
+    if removed_by:
+        note = _("%(name)s left the team %(team)s (removed by %(by)s)") % {
+            "name": name,
+            "team": team,
+            "by": removed_by,
+        }
+    else:
+        note = _("%(name)s left the team %(team)s") % {"name": name, "team": team}
+    return note + _files_named(details)
 
 
 def _note(event: AuditEvent) -> str:
     """Why an attempt failed, in words; nothing when the code is not one of the above.
     A withdrawal that is not a refusal says why too when its reason is one a person
-    would otherwise have to guess (``BECAME_AUDITOR``, a link withdrawn because of its
-    recipient)."""
+    would otherwise have to guess (``BECAME_AUDITOR``, ``LEFT_THE_TEAM``, a link
+    withdrawn because of its recipient)."""
     details = event.details or {}
     if _text(details, "reason") == BECAME_AUDITOR:
         return _became_auditor_note(details)
+    if _text(details, "reason") == LEFT_THE_TEAM:
+        return _left_the_team_note(details)
     if event.outcome == Outcome.SUCCESS:
         return _withdrawal_note(event.action, details)
     if event.action == Action.REQUEST_INPUT_REFUSE:

@@ -20,6 +20,7 @@ class SharingConfig(AppConfig):
             sharing_offboarding_plan,
         )
         from sharing.services.shares import shares_end_through_team, shares_received_in_words
+        from sharing.services.team_leave import opened_on_team_withdraw
 
         # A leaver's links, transfers and file requests stop in the same transaction,
         # and the shares made to them are removed: two steps of the offboarding plan.
@@ -46,6 +47,11 @@ class SharingConfig(AppConfig):
         # of the team's files made to them by name.
         team_membership_ended.connect(
             shares_end_through_team, dispatch_uid="sharing.shares_end_through_team"
+        )
+        # Nor anything she opened to outsiders on the team's files: her links to them,
+        # transfers holding them and file requests into its folders are withdrawn.
+        team_membership_ended.connect(
+            opened_on_team_withdraw, dispatch_uid="sharing.opened_on_team_withdraw"
         )
         # The auditor role is refused to someone others' files are shared with.
         content_access_listed.connect(

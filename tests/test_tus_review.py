@@ -317,13 +317,14 @@ def test_a_labs_file_arriving_as_its_requester_leaves_the_team_is_refused_not_a_
     answer.read()
     conn.close()
 
-    # A clear refusal (it was a 500), nothing in the team's space, nothing held.
-    assert answer.status == 403
+    # A clear refusal (it was a 500; then a 403): the request closed with his leaving
+    # the team (sharing.services.team_leave), nothing in the team's space, nothing held.
+    assert answer.status == 410
     assert not File.objects.filter(name="echo-dupont.pdf").exists()
     assert not UploadSession.objects.exists()
     assert AuditEvent.objects.filter(action=Action.FILES_UPLOAD_REJECT).exists()
     refused = AuditEvent.objects.get(action=Action.SHARING_REQUEST_REFUSE)
-    assert refused.details["reason"] == "upload refused (403)"
+    assert refused.details["reason"] == "closed during upload"
 
 
 @override_settings(TUS_OPEN_UPLOADS_MAX=3)

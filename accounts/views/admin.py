@@ -595,6 +595,12 @@ def team_member_remove(request: HttpRequest, slug: str, membership_id: int) -> H
                     "adding them back does not restore it"
                 )
                 % {"name": name, "team": team.name},
+                # sharing.services.team_leave: withdrawn for good, recipients told.
+                _(
+                    "the links, transfers and file requests %(name)s opened to people "
+                    "outside on the files of %(team)s are withdrawn, and %(name)s is told"
+                )
+                % {"name": name, "team": team.name},
             ],
             button=_("Remove from the team"),
             cancel_url=reverse("accounts:team", args=[team.slug]),

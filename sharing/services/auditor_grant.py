@@ -24,21 +24,18 @@ opened on her own personal space follows the rule for that space, which stays he
 (``files.selectors.content_withheld_by_role``): such links and transfers stay live,
 and a file request into it holds the grant back until she closes it herself
 (``sharing.services.shares.shares_received_in_words``).
+
+Since leaving a team withdraws what she opened on its files
+(``sharing.services.team_leave``), the grant finds only what an older departure left
+standing; both find and withdraw through ``sharing.services.withdrawals``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.db import transaction
-from django.utils import timezone
-
 from accounts.models import User
-from accounts.roles import BECAME_AUDITOR, AuditorGrantStep, Withdrawn
-from audit import services as audit
-from audit.actions import Action
-from files.models import File, Folder, Space, SpaceKind
-from sharing.models import FileRequest, ShareLink, Transfer, TransferItem
+from accounts.roles import BECAME_AUDITOR, AuditorGrantStep
+from files.models import Space, SpaceKind
+from sharing.services.withdrawals import SpaceScope, opened_to_outsiders
 
 
 def personal_space_id(user: User) -> int | None:
@@ -52,25 +49,7 @@ def personal_space_id(user: User) -> int | None:
 def transfer_items_beyond_personal(transfer_id: int, personal_id: int | None) -> list[str]:
     """The paths (as sent) of the transfer's files that lie outside its sender's
     personal space: what an auditor no longer reads."""
-    items = TransferItem.objects.filter(transfer_id=transfer_id)
-    if personal_id is not None:
-        items = items.exclude(file__space_id=personal_id)
-    return list(items.order_by("path", "pk").values_list("path", flat=True))
-
-
-def _item_name(item: File | Folder) -> str:
-    """The item as its creator knew it: a space's top folder has no name of its own, and
-    goes by its team's ("Cardiologie")."""
-    if item.name:
-        return item.name
-    team = item.space.team if item.space.kind == SpaceKind.TEAM else None
-    return team.name if team is not None else ""
-
-
-def _who(user: User) -> dict[str, str]:
-    """Whose it was, as the log names a person ("Name <address>"): the privacy export
-    keeps it in her own copy and redacts it from anyone else's (audit/actions.py)."""
-    return {"owner": user.email, "owner_person": f"{user.get_full_name()} <{user.email}>"}
+    return SpaceScope.all_but(personal_id).transfer_paths(transfer_id)
 
 
 def auditor_grant_plan(
@@ -78,121 +57,15 @@ def auditor_grant_plan(
 ) -> AuditorGrantStep:
     """Receiver of ``accounts.roles.auditor_grant_planned``: the links, transfers and
     file requests ``user`` made on content outside her personal space, and their
-    withdrawal. Lock order: her row is locked by the grant; then these rows."""
-    from sharing.services.offboarding import transfer_withdrawn_notices_send
+    withdrawal (``sharing.services.withdrawals``). Lock order: her row is locked by the
+    grant; then these rows."""
+    opened = opened_to_outsiders(user, scope=SpaceScope.all_but(personal_space_id(user)), lock=lock)
 
-    now = timezone.now()
-    personal_id = personal_space_id(user)
-
-    links = (
-        ShareLink.objects.filter(
-            created_by=user, transfer__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    def apply(actor: User | None) -> dict[str, int]:
+        return opened.withdraw(
+            actor=actor,
+            actor_label="" if actor is not None else "operator",
+            why={"reason": BECAME_AUDITOR},
         )
-        .select_related("file__space__team", "folder__space__team")
-        .order_by("pk")
-    )
-    live_transfers = Transfer.objects.filter(
-        created_by=user, revoked_at__isnull=True, purged_at__isnull=True, expires_at__gt=now
-    ).order_by("pk")
-    requests = (
-        FileRequest.objects.filter(created_by=user, closed_at__isnull=True)
-        .select_related("folder")
-        .order_by("pk")
-    )
-    if lock:
-        links = links.select_for_update(no_key=True, of=("self",))
-        live_transfers = live_transfers.select_for_update(no_key=True)
-        requests = requests.select_for_update(no_key=True, of=("self",))
 
-    found_links = []
-    for link in links:
-        item = link.file or link.folder
-        if item is not None and item.space_id != personal_id:
-            found_links.append((link, _item_name(item)))
-    found_transfers = []
-    for transfer in live_transfers:
-        beyond = transfer_items_beyond_personal(transfer.pk, personal_id)
-        if beyond:
-            found_transfers.append((transfer, beyond))
-    found_requests = [request for request in requests if request.folder.space_id != personal_id]
-
-    withdrawn = (
-        [Withdrawn(kind="link", name=name) for _link, name in found_links]
-        + [
-            Withdrawn(kind="transfer", name=transfer.subject, files=tuple(files))
-            for transfer, files in found_transfers
-        ]
-        + [Withdrawn(kind="file_request", name=request.title) for request in found_requests]
-    )
-
-    def apply(actor: User | None) -> dict[str, Any]:
-        label = "" if actor is not None else "operator"
-        when = timezone.now()
-        for link, name in found_links:
-            ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(
-                revoked_at=when, revoked_by=actor
-            )
-            audit.record(
-                action=Action.SHARING_LINK_REVOKE,
-                actor=actor,
-                actor_label=label,
-                target_type="sharing.link",
-                target_id=link.pk,
-                details={
-                    "reason": BECAME_AUDITOR,
-                    "name": name,
-                    **({"recipient": link.recipient_email} if link.recipient_email else {}),
-                    **_who(user),
-                },
-            )
-        told: set[str] = set()
-        for transfer, files in found_transfers:
-            live = ShareLink.objects.filter(transfer=transfer, revoked_at__isnull=True)
-            told.update(email for email in live.values_list("recipient_email", flat=True) if email)
-            links_revoked = live.update(revoked_at=when, revoked_by=actor)
-            Transfer.objects.filter(pk=transfer.pk).update(revoked_at=when)
-            audit.record(
-                action=Action.SHARING_TRANSFER_REVOKE,
-                actor=actor,
-                actor_label=label,
-                target_type="sharing.transfer",
-                target_id=transfer.pk,
-                details={
-                    "subject": transfer.subject,
-                    "reason": BECAME_AUDITOR,
-                    "files": files,
-                    "links_revoked": links_revoked,
-                    **_who(user),
-                },
-            )
-        for request in found_requests:
-            FileRequest.objects.filter(pk=request.pk, closed_at__isnull=True).update(
-                closed_at=when, closed_by=actor
-            )
-            audit.record(
-                action=Action.SHARING_REQUEST_CLOSE,
-                actor=actor,
-                actor_label=label,
-                target_type="sharing.request",
-                target_id=request.pk,
-                details={
-                    "title": request.title,
-                    "name": request.title,
-                    "folder": request.folder.name,
-                    "reason": BECAME_AUDITOR,
-                    **_who(user),
-                },
-            )
-        if told:
-            sender_id, recipients = user.pk, sorted(told)
-            transaction.on_commit(
-                lambda: transfer_withdrawn_notices_send(sender_id=sender_id, recipients=recipients),
-                robust=True,
-            )
-        return {
-            "links": len(found_links),
-            "transfers": len(found_transfers),
-            "file_requests": len(found_requests),
-        }
-
-    return AuditorGrantStep(withdrawn=withdrawn, apply=apply)
+    return AuditorGrantStep(withdrawn=opened.in_words(), apply=apply)
