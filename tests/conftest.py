@@ -32,6 +32,7 @@ pytest_plugins = [
     "tests.fixtures_services",
     "tests.smtp_server",
     "tests.oidc_helpers",
+    "tests.withdrawal_helpers",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -11,19 +11,17 @@ the reason, and Alice reads in the role's notice, in her language, what was with
 What she opened on her own files stays: an auditor keeps her personal space.
 """
 
-# Fixtures are imported by name from tests.files_helpers; pytest injects them.
+# Fixtures are imported by name from tests.files_helpers and tests.withdrawal_helpers;
+# pytest injects them.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.test import Client
-from django.utils import timezone
 
 from accounts import roles
 from accounts import services as account_services
@@ -31,46 +29,22 @@ from accounts.models import RoleProposal, Team, TeamMembership, User
 from audit.actions import Action
 from audit.models import AuditEvent
 from audit.readable import readable_events
-from files import services
 from files.models import File, Folder
 from sharing.models import FileRequest, ShareLink, Transfer
-from sharing.services import file_requests, links, transfers
-from tests.files_helpers import content_of, root_of, version_store
+from sharing.services import file_requests, links
 from tests.helpers import client_signed_in
+from tests.withdrawal_helpers import (
+    CLOSED_PAGE,
+    RADIOLOGIST,
+    WITHDRAWN_PAGE,
+    transfer_sent,
+    week,
+)
 
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.usefixtures("folder_backend", "small_segments", "transfers_without_code"),
 ]
-
-RADIOLOGIST = "dr.radio@clinique.example"
-WITHDRAWN_PAGE = "This link was withdrawn"
-CLOSED_PAGE = "This file request is closed"
-
-
-def week() -> dt.datetime:
-    return timezone.now() + dt.timedelta(days=7)
-
-
-@pytest.fixture
-def team_folder(team: Team) -> Folder:
-    return services.space_root(services.space_team_get_or_create(team=team))
-
-
-@pytest.fixture
-def echo(owner: User, team_folder: Folder) -> File:
-    """Mrs Dupont's echo in Cardiologie's space."""
-    return version_store(
-        actor=owner, folder=team_folder, name="Dupont Marie - echo.jpg", content=content_of(700)
-    ).file
-
-
-@pytest.fixture
-def letter(owner: User) -> File:
-    """A letter in Alice's own files."""
-    return version_store(
-        actor=owner, folder=root_of(owner), name="Lettre Martin.pdf", content=content_of(500)
-    ).file
 
 
 def leaves_the_team(alice: User, team: Team, site_admin: User) -> None:
@@ -86,19 +60,6 @@ def becomes_auditor(alice: User, site_admin: User, approver: User) -> None:
     roles.role_proposal_decide(actor=approver, proposal_id=proposal.pk, approve=True)
     alice.refresh_from_db()
     assert alice.is_auditor
-
-
-def transfer_sent(alice: User, subject: str, files: list[File], capture: Any) -> str:
-    """A transfer of ``files`` to the radiologist; returns her link's token."""
-    transfer = transfers.transfer_create(actor=alice, subject=subject, expires_at=week())
-    transfers.transfer_files_add(actor=alice, transfer=transfer, files=files)
-    before = len(mail.outbox)
-    with capture(execute=True):
-        transfers.transfer_send(actor=alice, transfer=transfer, recipients=[RADIOLOGIST])
-    [sent] = mail.outbox[before:]
-    found = re.search(r"/s/([A-Za-z0-9_-]{43})/", str(sent.body))
-    assert found
-    return found.group(1)
 
 
 def says_nothing_of_auditors(page: Any) -> None:
