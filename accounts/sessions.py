@@ -193,8 +193,14 @@ def serving_session() -> int | None:
     return _serving_session.get()
 
 
-def session_is_open(user_session_id: int) -> bool:
-    return UserSession.objects.filter(pk=user_session_id, ended_at__isnull=True).exists()
+def session_is_open(user_session_id: int, *, person_active: bool = False) -> bool:
+    """Whether the browser session is still open; with ``person_active``, also whether its
+    person is still active, in the same query (a tus PATCH asks both once its body has
+    arrived)."""
+    sessions = UserSession.objects.filter(pk=user_session_id, ended_at__isnull=True)
+    if person_active:
+        sessions = sessions.filter(user__is_active=True)
+    return sessions.exists()
 
 
 # Sent by what a page requests by itself (htmx polling: ``hx-headers`` on the polling

@@ -910,36 +910,41 @@ def _commit(
     staging_key: str,
     stored: int,
 ) -> UploadSession:
+    """Move the offset, in one conditional UPDATE: only if no other request committed
+    bytes at this offset or re-sealed the upload meanwhile (possible only if this
+    request's lock was lost with a broken connection). ``session`` is the row as read
+    under the lock, and only a commit or a re-seal changes ``parts``, so the parts it
+    holds are the row's whenever the condition holds."""
     in_place = blob_store().stages_in_place
-    with transaction.atomic():
-        locked = UploadSession.objects.select_for_update().filter(pk=session.pk).first()
-        if locked is None:
-            # Terminated or expired under this request (its lock was lost with a
-            # broken connection): nothing to commit to.
+    parts = session.parts
+    if in_place:
+        end = segment_offset(sealed, session.segment_size) if sealed else HEADER_SIZE
+        if sealed and sealed == _segments_total(session):
+            end = ciphertext_size(session.length, session.segment_size)
+        parts = [{"key": staging_key, "offset": 0, "stored": end}]
+    elif stored:
+        offset = segment_offset(start // session.segment_size, session.segment_size)
+        parts = [*parts, {"key": staging_key, "offset": offset, "stored": stored}]
+    expires_at = _expiry()
+    moved = UploadSession.objects.filter(
+        pk=session.pk, offset=start, generation=session.generation, completed_at__isnull=True
+    ).update(
+        parts=parts, offset=position, carry=carry, segments_sealed=sealed, expires_at=expires_at
+    )
+    if not moved:
+        if not UploadSession.objects.filter(pk=session.pk).exists():
+            # Terminated or expired under this request: nothing to commit to.
             raise TusError(404, _("No such upload."))
-        if (
-            locked.offset != start
-            or locked.generation != session.generation
-            or locked.completed_at is not None
-        ):
-            # Another request committed bytes at this offset first, or re-sealed.
-            raise TusError(409, _("Upload-Offset does not match the upload's offset."))
-        if in_place:
-            end = segment_offset(sealed, session.segment_size) if sealed else HEADER_SIZE
-            if sealed and sealed == _segments_total(session):
-                end = ciphertext_size(session.length, session.segment_size)
-            locked.parts = [{"key": staging_key, "offset": 0, "stored": end}]
-        elif stored:
-            offset = segment_offset(start // session.segment_size, session.segment_size)
-            locked.parts = [*locked.parts, {"key": staging_key, "offset": offset, "stored": stored}]
-        else:
-            transaction.on_commit(lambda: blob_store().delete(staging_key), robust=True)
-        locked.offset = position
-        locked.carry = carry
-        locked.segments_sealed = sealed
-        locked.expires_at = _expiry()
-        locked.save(update_fields=["parts", "offset", "carry", "segments_sealed", "expires_at"])
-    return locked
+        # Another request committed bytes at this offset first, or re-sealed.
+        raise TusError(409, _("Upload-Offset does not match the upload's offset."))
+    if not in_place and not stored:
+        transaction.on_commit(lambda: blob_store().delete(staging_key), robust=True)
+    session.parts = parts
+    session.offset = position
+    session.carry = carry
+    session.segments_sealed = sealed
+    session.expires_at = expires_at
+    return session
 
 
 def upload_append_at_creation(
