@@ -19,6 +19,14 @@ made to her by name end with the membership, ``shares_end_through_team``) keeps
 nothing standing either: a share lends access, not custody, and its receiver may not
 pass the files on (``sharing_refusal``), so the links would be refused at each request
 anyway; withdrawing them says so, once, where everyone can see it.
+
+A link, a transfer sent or a file request made at the very instant of the removal
+would have been checked against a membership not yet deleted and committed after the
+withdrawal ran, escaping it. Each such write locks her memberships after her row
+(``team_left_meanwhile``; the removal locks the membership it deletes): either it
+commits first and the removal withdraws it, or it waits and is refused (409, "You are
+no longer a member of …"; a transfer is sent without the team's files, as any draft
+sent after leaving).
 """
 
 from __future__ import annotations
@@ -27,12 +35,13 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import translation
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import Team, TeamMembership, User
 from accounts.roles import Withdrawn
-from accounts.services import LEFT_THE_TEAM
-from files.models import Space, SpaceKind
+from accounts.services import LEFT_THE_TEAM, team_memberships_lock
+from files.models import File, Folder, Space, SpaceKind
 from sharing.services.withdrawals import SpaceScope, opened_to_outsiders
 
 # How many file names of one transfer the e-mail lists (as the other withdrawal notices).
@@ -41,6 +50,30 @@ NAMES_LISTED = 20
 TEAM_LEFT_WITHDRAWN_SUBJECT = gettext_lazy(
     "SecureDrive: what you had opened to outsiders on %(team)s was withdrawn"
 )
+
+
+# The audit's rule for a link or a file request refused because its creator's membership
+# of the team holding the item ended while the write waited for it.
+TEAM_LEFT = "team_left"
+
+
+def team_left_meanwhile(*, actor: User, item: File | Folder) -> Team | None:
+    """Inside a write opening ``item`` to outsiders, after her row is locked: lock her
+    memberships (``accounts.services.team_memberships_lock``) and return the team whose
+    space holds ``item`` if she is no longer of it, read under the lock; ``None``
+    otherwise (still a member, or a personal space)."""
+    teams = team_memberships_lock(user=actor)
+    space = item.space
+    if space.kind != SpaceKind.TEAM or space.team_id is None or space.team_id in teams:
+        return None
+    return Team.objects.filter(pk=space.team_id).first()
+
+
+def team_left_meanwhile_message(team_name: str) -> str:
+    return _(
+        "You are no longer a member of %(team)s: it ended while you were sharing, and "
+        "nothing was opened to people outside. Ask a member of the team."
+    ) % {"team": team_name}
 
 
 def _remover(*, user: User, actor: User | None, actor_label: str) -> str:
