@@ -31,6 +31,7 @@ sent after leaving).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
@@ -42,7 +43,7 @@ from accounts.models import Team, TeamMembership, User
 from accounts.roles import Withdrawn
 from accounts.services import LEFT_THE_TEAM, team_memberships_lock
 from files.models import File, Folder, Space, SpaceKind
-from sharing.services.withdrawals import SpaceScope, opened_to_outsiders
+from sharing.services.withdrawals import Opened, SpaceScope, opened_to_outsiders
 
 # How many file names of one transfer the e-mail lists (as the other withdrawal notices).
 NAMES_LISTED = 20
@@ -102,37 +103,66 @@ def opened_on_team_withdraw(
     the removal's audit event."""
     if TeamMembership.objects.filter(team=team, user=user).exists():
         return {}
-    space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
-    if space is None:
-        return {}
-    # A draft transfer reaches nobody yet: sending it later leaves the team's files out,
-    # named in the send's audit event (sharing.services.transfers), and sends the rest.
-    opened = opened_to_outsiders(user, scope=SpaceScope.only(space.pk), drafts=False, lock=True)
+    opened = opened_on_team(user, team, lock=True)
     if not opened:
         return {}
     removed_by = _remover(user=user, actor=actor, actor_label=actor_label)
-    counts = opened.withdraw(
+    return opened_on_team_withdraw_and_tell(
+        opened,
+        team=team,
         actor=actor,
         actor_label=actor_label,
         why={
             "reason": LEFT_THE_TEAM,
-            "team": team.name,
             "membership_end": str(reason),
             **({"removed_by": removed_by} if removed_by else {}),
         },
+        removed_by=removed_by,
+        by_directory=actor is None and actor_label.startswith("directory"),
     )
-    user_id, team_name, withdrawn = user.pk, team.name, opened.in_words()
-    directory = actor is None and actor_label.startswith("directory")
-    transaction.on_commit(
-        lambda: team_left_withdrawn_notice_send(
-            user_id=user_id,
-            team_name=team_name,
-            removed_by=removed_by,
-            by_directory=directory,
-            withdrawn=withdrawn,
-        ),
-        robust=True,
-    )
+
+
+def opened_on_team(user: User, team: Team, *, lock: bool) -> Opened:
+    """What ``user`` opened to outsiders on ``team``'s space, still live (nothing when
+    the team has no space). ``lock``: in the caller's transaction, after her
+    membership's (or her own) row."""
+    space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
+    if space is None:
+        return Opened(user=user)
+    # A draft transfer reaches nobody yet: sending it later leaves the team's files out,
+    # named in the send's audit event (sharing.services.transfers), and sends the rest.
+    return opened_to_outsiders(user, scope=SpaceScope.only(space.pk), drafts=False, lock=lock)
+
+
+def opened_on_team_withdraw_and_tell(
+    opened: Opened,
+    *,
+    team: Team,
+    actor: User | None,
+    actor_label: str,
+    why: Mapping[str, Any],
+    removed_by: str = "",
+    by_directory: bool = False,
+    tell: bool = True,
+) -> dict[str, object]:
+    """Withdraw ``opened`` (found by ``opened_on_team``, locked) in the caller's
+    transaction, each audited with ``why`` and the team; ``tell``: she is e-mailed the
+    list in her language after commit. Returns the counts, named as the removal's
+    audit event keeps them. Used by a removal and by the operator's backfill of older
+    ones (``sharing.services.withdrawals_backfill``)."""
+    counts = opened.withdraw(actor=actor, actor_label=actor_label, why={"team": team.name, **why})
+    if tell:
+        user_id, team_name, withdrawn = opened.user.pk, team.name, opened.in_words()
+        transaction.on_commit(
+            lambda: team_left_withdrawn_notice_send(
+                user_id=user_id,
+                team_name=team_name,
+                removed_by=removed_by,
+                by_directory=by_directory,
+                withdrawn=withdrawn,
+            ),
+            robust=True,
+        )
     return {
         "links_withdrawn": counts["links"],
         "transfers_withdrawn": counts["transfers"],
