@@ -106,31 +106,32 @@ def leftovers_find() -> Iterator[Leftover]:
     auditors = list(User.objects.filter(is_auditor=True).order_by("pk"))
     seen: set[tuple[str, int]] = set()
 
+    def first_time(kind: str, pk: int) -> bool:
+        if (kind, pk) in seen:
+            return False
+        seen.add((kind, pk))
+        return True
+
     def unseen(opened: Opened) -> Opened:
-        opened.links = [(link, name) for link, name in opened.links if _new(seen, link)]
-        opened.transfers = [(t, files) for t, files in opened.transfers if _new(seen, t)]
-        opened.requests = [request for request in opened.requests if _new(seen, request)]
+        opened.links = [pair for pair in opened.links if first_time("link", pair[0].pk)]
+        opened.transfers = [pair for pair in opened.transfers if first_time("transfer", pair[0].pk)]
+        opened.requests = [one for one in opened.requests if first_time("request", one.pk)]
         return opened
 
     for auditor in auditors:
         opened = unseen(opened_beyond_personal(auditor))
         if opened:
             yield Leftover(opened=opened)
-    people = {person.pk: person for person in User.objects.exclude(is_auditor=True)}
-    teams = {team.pk: team for team in Team.objects.all()}
-    for user_id, team_id in _team_pairs(auditor_ids={auditor.pk for auditor in auditors}):
-        team = teams[team_id]
-        opened = unseen(opened_on_team(people[user_id], team, lock=False))
+    pairs = _team_pairs(auditor_ids={auditor.pk for auditor in auditors})
+    people = User.objects.in_bulk({user_id for user_id, _team_id in pairs})
+    teams = Team.objects.in_bulk({team_id for _user_id, team_id in pairs})
+    for user_id, team_id in pairs:
+        person, team = people.get(user_id), teams.get(team_id)
+        if person is None or team is None:  # gone since the pairs were read
+            continue
+        opened = unseen(opened_on_team(person, team, lock=False))
         if opened:
             yield Leftover(opened=opened, team=team)
-
-
-def _new(seen: set[tuple[str, int]], row: object) -> bool:
-    key = (type(row).__name__, int(getattr(row, "pk", 0)))
-    if key in seen:
-        return False
-    seen.add(key)
-    return True
 
 
 def leftover_withdraw(leftover: Leftover, *, notify: bool = False) -> Opened | None:
