@@ -63,9 +63,10 @@ def team_left_meanwhile(*, actor: User, item: File | Folder) -> Team | None:
     memberships (``accounts.services.team_memberships_lock``) and return the team whose
     space holds ``item`` if she is no longer of it, read under the lock; ``None``
     otherwise (still a member, or a personal space)."""
-    teams = team_memberships_lock(user=actor)
     space = item.space
-    if space.kind != SpaceKind.TEAM or space.team_id is None or space.team_id in teams:
+    if space.kind != SpaceKind.TEAM or space.team_id is None:
+        return None  # a personal space stays its owner's: no membership to lose
+    if space.team_id in team_memberships_lock(user=actor):
         return None
     return Team.objects.filter(pk=space.team_id).first()
 
