@@ -28,10 +28,12 @@ from accounts.models import Team, TeamMembership, TeamRole, User
 from audit.actions import Action
 from audit.models import AuditEvent
 from audit.readable import readable_events
+from files import services
 from files.models import File, Folder
 from sharing.models import FileRequest, ShareLink
 from sharing.services import file_requests, links
 from sharing.services.withdrawals_backfill import leftover_withdraw, leftovers_find
+from tests.files_helpers import content_of, version_store
 from tests.withdrawal_helpers import (
     CLOSED_PAGE,
     RADIOLOGIST,
@@ -217,3 +219,37 @@ def test_back_in_the_team_since_the_dry_run_she_keeps_what_she_opened(
     link.refresh_from_db()
     assert link.revoked_at is None
     assert not AuditEvent.objects.filter(details__reason=EARLIER).exists()
+
+
+def test_a_transfer_holding_files_of_two_teams_she_left_is_counted_and_withdrawn_once(
+    owner: User,
+    team: Team,
+    echo: File,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Mrs Dupont's echo (Cardiologie) and Mr Durand's scan (Urgences), sent in one
+    transfer; Alice left both teams long ago. One transfer, said and withdrawn once."""
+    emergencies = Team.objects.create(name="Urgences", slug="urgences")
+    TeamMembership.objects.create(team=emergencies, user=owner, role=TeamRole.MEMBER)
+    scan = version_store(
+        actor=owner,
+        folder=services.space_root(services.space_team_get_or_create(team=emergencies)),
+        name="Durand Paul - scanner.dcm",
+        content=content_of(600),
+    ).file
+    transfer_sent(owner, "Dupont et Durand", [echo, scan], django_capture_on_commit_callbacks)
+    left_long_ago(owner, team)
+    left_long_ago(owner, emergencies)
+
+    said = backfill()
+    assert said.count("transfer “Dupont et Durand”") == 1
+    assert "0 links, 1 transfer and 0 file requests held by 1 person" in said
+    backfill("--apply")
+
+    assert (
+        AuditEvent.objects.filter(
+            action=Action.SHARING_TRANSFER_REVOKE, details__reason=EARLIER
+        ).count()
+        == 1
+    )
+    assert backfill() == "Nothing left to withdraw.\n"
