@@ -606,6 +606,25 @@ def team_member_remove(
     return details
 
 
+def team_memberships_lock(*, user: User) -> set[int]:
+    """Lock ``user``'s team memberships until the caller's transaction ends and return
+    the ids of her teams, read under the lock.
+
+    A write that opens a team's files to outsiders (a link, a transfer sent, a file
+    request) takes them after her row (docs/architecture.md, "Lock order") and checks
+    the team against what this returns: ``team_member_remove`` locks the membership it
+    deletes (``FOR UPDATE``), so either the write commits first and the removal, after
+    it, withdraws what the write made (``sharing.services.team_leave``), or the write
+    waits, finds the team gone and is refused. ``FOR NO KEY UPDATE``: two writes of hers
+    already queue on her row, so this adds no waiting between them."""
+    return set(
+        TeamMembership.objects.select_for_update(no_key=True)
+        .filter(user=user)
+        .order_by("pk")
+        .values_list("team_id", flat=True)
+    )
+
+
 def policy_update(*, actor: User, policy: AccountPolicy, changes: dict[str, object]) -> None:
     """Save the site's account policy; audited ``accounts.policy.update`` with the
     before and after of each field that changed.

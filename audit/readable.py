@@ -269,6 +269,12 @@ BECAME_AUDITOR = "became an auditor"
 LEFT_THE_TEAM = "left the team"
 
 
+# The same, found afterwards by the operator's backfill of departures and grants from
+# before these withdrew anything (sharing/services/withdrawals_backfill.py).
+LEFT_THE_TEAM_EARLIER = "left the team earlier"
+BECAME_AUDITOR_EARLIER = "became an auditor earlier"
+
+
 def _files_named(details: dict[str, Any]) -> str:
     files = [str(path) for path in details.get("files") or [] if isinstance(path, str)]
     return " (" + _("files: %(files)s") % {"files": ", ".join(files)} + ")" if files else ""
@@ -294,6 +300,20 @@ def _left_the_team_note(details: dict[str, Any]) -> str:
     return note + _files_named(details)
 
 
+def _found_afterwards_note(details: dict[str, Any], *, auditor: bool) -> str:
+    name = _person_named(_text(details, "owner_person")) or _text(details, "owner")
+    if auditor:
+        note = _(
+            "%(name)s had become an auditor (an auditor reads no file content); found "
+            "afterwards by the operator's backfill"
+        ) % {"name": name}
+    else:
+        note = _(
+            "%(name)s had left the team %(team)s; found afterwards by the operator's backfill"
+        ) % {"name": name, "team": _text(details, "team")}
+    return note + _files_named(details)
+
+
 def _note(event: AuditEvent) -> str:
     """Why an attempt failed, in words; nothing when the code is not one of the above.
     A withdrawal that is not a refusal says why too when its reason is one a person
@@ -304,6 +324,10 @@ def _note(event: AuditEvent) -> str:
         return _became_auditor_note(details)
     if _text(details, "reason") == LEFT_THE_TEAM:
         return _left_the_team_note(details)
+    if _text(details, "reason") in {LEFT_THE_TEAM_EARLIER, BECAME_AUDITOR_EARLIER}:
+        return _found_afterwards_note(
+            details, auditor=_text(details, "reason") == BECAME_AUDITOR_EARLIER
+        )
     if event.outcome == Outcome.SUCCESS:
         return _withdrawal_note(event.action, details)
     if event.action == Action.REQUEST_INPUT_REFUSE:

@@ -23,11 +23,12 @@ from django.utils import timezone
 from accounts import offboarding
 from accounts import services as account_services
 from accounts.errors import AccountRuleError
-from accounts.models import AccountPolicy, User
+from accounts.models import AccountPolicy, Team, TeamMembership, User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from directory.models import DirectoryAccount, DirectoryGroup
 from directory.tokens import directory_token_create
+from files import services as files_services
 from files.models import File
 from sharing.errors import FileRequestRuleError, LinkRuleError, TransferRuleError
 from sharing.models import FileRequest, ShareLink, Transfer
@@ -35,6 +36,7 @@ from sharing.services import file_requests, links, transfers
 from tests.conftest import user_create
 from tests.files_helpers import content_of, root_of, version_store
 from tests.helpers import threads_join
+from tests.withdrawal_helpers import RADIOLOGIST
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -658,3 +660,125 @@ def test_what_is_sent_to_an_address_as_the_directory_changes_it_is_withdrawn_or_
         )
         assert "is no longer the address of Alice Martin" in refused.details["reason"]
         assert not ShareLink.objects.exists()
+
+
+# --- Opening a team's file to outsiders at the instant she is removed from the team ---------
+
+
+def cardiology_echo(alice: User, team: Team) -> File:
+    """Mrs Dupont's echo, in Cardiologie's space."""
+    folder = files_services.space_root(files_services.space_team_get_or_create(team=team))
+    return version_store(
+        actor=alice, folder=folder, name="Dupont Marie - echo.jpg", content=content_of(700)
+    ).file
+
+
+def opening_of_team_file(way: str, alice: User, echo: File) -> Callable[[], Any]:
+    if way == "link":
+        return lambda: links.share_link_create(
+            actor=alice, target=echo, expires_at=in_a_week(), recipient_email=RADIOLOGIST
+        )
+    if way == "file request":
+        return lambda: file_requests.file_request_create(
+            actor=alice, folder=echo.folder, title="Bilans Dupont", expires_at=in_a_week()
+        )
+    # A draft holding the echo and a letter of her own, sent at that instant.
+    transfer = transfers.transfer_create(actor=alice, subject="Echo Dupont", expires_at=in_a_week())
+    letter = version_store(
+        actor=alice, folder=root_of(alice), name="Lettre Martin.pdf", content=content_of(500)
+    ).file
+    transfers.transfer_files_add(actor=alice, transfer=transfer, files=[echo, letter])
+    return lambda: transfers.transfer_send(actor=alice, transfer=transfer, recipients=[RADIOLOGIST])
+
+
+def echo_open_to_outsiders(echo: File) -> list[str]:
+    """What still opens the echo (or its folder) to people outside, by kind."""
+    now = timezone.now()
+    found = [
+        "link"
+        for _link in ShareLink.objects.filter(
+            file=echo, revoked_at__isnull=True, expires_at__gt=now
+        )
+    ]
+    found += [
+        "transfer"
+        for _transfer in Transfer.objects.filter(
+            sent_at__isnull=False, revoked_at__isnull=True, items__file=echo
+        )
+    ]
+    found += [
+        "file request"
+        for _request in FileRequest.objects.filter(folder=echo.folder, closed_at__isnull=True)
+    ]
+    return found
+
+
+@pytest.mark.usefixtures("transfers_without_code")
+@pytest.mark.parametrize("way", ["link", "transfer", "file request"])
+def test_what_she_opens_on_a_team_file_as_she_is_removed_from_the_team_is_refused(
+    way: str, owner: User, team: Team, site_admin: User
+) -> None:
+    """Sam removes Alice from Cardiologie at the very moment she sends Mrs Dupont's echo
+    (Cardiologie's) to a radiologist, by link or transfer, or opens a file request into
+    its folder. The removal locks her membership, withdraws what she opened on the
+    team's files, and waits for the audit chain; her write, checked against the
+    membership it still saw, went on. Before, it committed after the withdrawal had run:
+    live, refused at each request but never withdrawn nor audited as such (seen failing:
+    a live link, a sent transfer holding the echo, an open request). Now her write waits
+    for her membership row; once it has it, she is no longer of the team: the link and
+    the request are refused (409) saying so, and the transfer goes without the echo."""
+    echo = cardiology_echo(owner, team)
+    membership = TeamMembership.objects.get(team=team, user=owner)
+    removal = lambda: account_services.team_member_remove(  # noqa: E731
+        actor=site_admin,
+        membership=membership,
+        reason=account_services.MembershipEndReason.TEAM_MANAGEMENT,
+    )
+    write = opening_of_team_file(way, owner, echo)
+
+    # The removal first (it holds her membership, waiting for the audit chain), then hers.
+    removed, made = together(removal, write, in_order=True)
+
+    assert isinstance(removed, dict), removed
+    assert not TeamMembership.objects.filter(team=team, user=owner).exists()
+    assert echo_open_to_outsiders(echo) == [], f"the {way} outlived her leaving the team"
+    assert not any(key.endswith(("_withdrawn", "_closed")) for key in removed), removed
+    if way == "transfer":
+        assert isinstance(made, list), made  # sent, with her own letter only
+        sent = AuditEvent.objects.get(action=Action.SHARING_TRANSFER_SEND)
+        assert sent.details["withdrawn"] == ["Dupont Marie - echo.jpg"]
+        return
+    assert isinstance(made, (LinkRuleError, FileRequestRuleError)), made
+    assert made.status_code == 409
+    assert "You are no longer a member of Cardiologie" in str(made), made
+    action = Action.SHARING_LINK_CREATE if way == "link" else Action.SHARING_REQUEST_CREATE
+    refused = AuditEvent.objects.get(action=action, outcome=Outcome.DENIED)
+    assert refused.details["rule"] == "team_left"
+    assert refused.details["team"] == "Cardiologie"
+
+
+@pytest.mark.usefixtures("transfers_without_code")
+@pytest.mark.parametrize("way", ["link", "transfer", "file request"])
+def test_what_she_opens_on_a_team_file_just_before_her_removal_is_withdrawn_by_it(
+    way: str, owner: User, team: Team, site_admin: User
+) -> None:
+    """The other order: her write holds her row and her membership, waiting for the
+    audit chain, when Sam removes her. The removal waits for her membership, then finds
+    what she made and withdraws it, counted in its event; neither waits for the other
+    crosswise."""
+    echo = cardiology_echo(owner, team)
+    membership = TeamMembership.objects.get(team=team, user=owner)
+    removal = lambda: account_services.team_member_remove(  # noqa: E731
+        actor=site_admin,
+        membership=membership,
+        reason=account_services.MembershipEndReason.TEAM_MANAGEMENT,
+    )
+    write = opening_of_team_file(way, owner, echo)
+
+    made, removed = together(write, removal, in_order=True)
+
+    assert not isinstance(made, BaseException), made
+    assert isinstance(removed, dict), removed
+    assert echo_open_to_outsiders(echo) == []
+    counted = {"link": "links_withdrawn", "transfer": "transfers_withdrawn"}
+    assert removed[counted.get(way, "file_requests_closed")] == 1

@@ -35,7 +35,7 @@ from __future__ import annotations
 from accounts.models import User
 from accounts.roles import BECAME_AUDITOR, AuditorGrantStep
 from files.models import Space, SpaceKind
-from sharing.services.withdrawals import SpaceScope, opened_to_outsiders
+from sharing.services.withdrawals import Opened, SpaceScope, opened_to_outsiders
 
 
 def personal_space_id(user: User) -> int | None:
@@ -52,6 +52,14 @@ def transfer_items_beyond_personal(transfer_id: int, personal_id: int | None) ->
     return SpaceScope.all_but(personal_id).transfer_paths(transfer_id)
 
 
+def opened_beyond_personal(user: User, *, lock: bool = False) -> Opened:
+    """The links, transfers (drafts too) and file requests ``user`` made on content
+    outside her personal space, still live: what an auditor may not keep open. Found
+    at the grant and by the operator's backfill of older grants
+    (``sharing.services.withdrawals_backfill``)."""
+    return opened_to_outsiders(user, scope=SpaceScope.all_but(personal_space_id(user)), lock=lock)
+
+
 def auditor_grant_plan(
     sender: object, *, user: User, lock: bool = False, **kwargs: object
 ) -> AuditorGrantStep:
@@ -59,7 +67,7 @@ def auditor_grant_plan(
     file requests ``user`` made on content outside her personal space, and their
     withdrawal (``sharing.services.withdrawals``). Lock order: her row is locked by the
     grant; then these rows."""
-    opened = opened_to_outsiders(user, scope=SpaceScope.all_but(personal_space_id(user)), lock=lock)
+    opened = opened_beyond_personal(user, lock=lock)
 
     def apply(actor: User | None) -> dict[str, int]:
         return opened.withdraw(

@@ -66,7 +66,7 @@ from sharing.errors import (
     FileRequestRuleError,
 )
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
-from sharing.services import tokens
+from sharing.services import team_leave, tokens
 from sharing.services.policy import (
     expiry_beyond,
     expiry_beyond_message,
@@ -224,7 +224,72 @@ def file_request_create(
             _("A file request accepts at most %(size)s in all.") % {"size": _size_text(bytes_cap)}
         )
     token, token_hash = tokens.token_new()
+    try:
+        return _file_request_row_create(
+            guard,
+            actor=actor,
+            folder=folder,
+            token=token,
+            token_hash=token_hash,
+            title=title,
+            instructions=instructions,
+            expires_at=expires_at,
+            max_files=max_files,
+            max_bytes=max_bytes,
+            notify_owner=notify_owner,
+            request=request,
+        )
+    except _TeamLeft as left:
+        refused = FileRequestRuleError(team_leave.team_left_meanwhile_message(left.team), 409)
+        # After the rollback, so that the refusal stays in the log.
+        audit.record(
+            action=Action.SHARING_REQUEST_CREATE,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="files.folder",
+            target_id=folder.pk,
+            details={
+                **audit_messages.neutral(str(refused), field="reason"),
+                "rule": team_leave.TEAM_LEFT,
+                "team": left.team,
+                "title": title[:200],
+            },
+            request=request,
+        )
+        raise refused from None
+
+
+class _TeamLeft(Exception):
+    """Raised inside the request's transaction, so that it rolls back: her membership of
+    the folder's team ended while the request waited for it
+    (``team_leave.team_left_meanwhile``)."""
+
+    def __init__(self, team: str) -> None:
+        super().__init__(team)
+        self.team = team
+
+
+def _file_request_row_create(
+    guard: still_active.StillActive,
+    *,
+    actor: User,
+    folder: Folder,
+    token: str,
+    token_hash: str,
+    title: str,
+    instructions: str,
+    expires_at: dt.datetime,
+    max_files: int,
+    max_bytes: int,
+    notify_owner: bool,
+    request: RequestContext | None,
+) -> tuple[FileRequest, str]:
     with guard.locked_transaction():
+        # Removed from the folder's team at this instant: refused, or closed by the
+        # removal (sharing/services/team_leave.py).
+        left = team_leave.team_left_meanwhile(actor=actor, item=folder)
+        if left is not None:
+            raise _TeamLeft(left.name)
         file_request = FileRequest.objects.create(
             token_hash=token_hash,
             created_by=actor,

@@ -36,7 +36,7 @@ from files.selectors import Permission
 from sharing.errors import LinkPolicyError, LinkRuleError, RecipientRefusedError
 from sharing.models import ExternalSharing, ShareLink, SharingPolicy, Transfer
 from sharing.selectors import share_link_may_manage
-from sharing.services import suspension
+from sharing.services import suspension, team_leave
 from sharing.services.policy import expiry_beyond, expiry_beyond_message, expiry_in_days
 from sharing.services.tokens import token_new
 
@@ -393,6 +393,16 @@ def share_link_create(
             details={**asked, "rule": RECIPIENT_INACTIVE},
         )
         raise refused from None
+    except _TeamLeft as left:
+        refused = LinkRuleError(team_leave.team_left_meanwhile_message(left.team), 409)
+        _refusal_record(
+            actor=actor,
+            target=target,
+            error=refused,
+            request=request,
+            details={**asked, "rule": team_leave.TEAM_LEFT, "team": left.team},
+        )
+        raise refused from None
     except _RecipientAddressChanged as changed:
         refused = LinkRuleError(
             recipient_address_changed_message(recipient_email, name=changed.name), 409
@@ -431,6 +441,15 @@ class _RecipientAddressChanged(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
+
+
+class _TeamLeft(Exception):
+    """As ``_RecipientLeft``: the creator's membership of the item's team ended while
+    the link waited for it (``team_leave.team_left_meanwhile``)."""
+
+    def __init__(self, team: str) -> None:
+        super().__init__(team)
+        self.team = team
 
 
 def recipient_address_changed_message(email: str, *, name: str) -> str:
@@ -478,6 +497,12 @@ def _link_row_create(
     with guard.locked_transaction(with_people=[holder] if holder else []) as people:
         if holder is not None:
             _recipient_still_at_address(locked=people.get(holder.pk), email=recipient_email)
+        if not isinstance(target, Transfer):
+            # Removed from the team at this instant: refused, or withdrawn by the removal
+            # (sharing/services/team_leave.py).
+            left = team_leave.team_left_meanwhile(actor=actor, item=target)
+            if left is not None:
+                raise _TeamLeft(left.name)
         link = ShareLink.objects.create(
             token_hash=token_hash,
             created_by=actor,

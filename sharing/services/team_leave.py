@@ -19,21 +19,31 @@ made to her by name end with the membership, ``shares_end_through_team``) keeps
 nothing standing either: a share lends access, not custody, and its receiver may not
 pass the files on (``sharing_refusal``), so the links would be refused at each request
 anyway; withdrawing them says so, once, where everyone can see it.
+
+A link, a transfer sent or a file request made at the very instant of the removal
+would have been checked against a membership not yet deleted and committed after the
+withdrawal ran, escaping it. Each such write locks her memberships after her row
+(``team_left_meanwhile``; the removal locks the membership it deletes): either it
+commits first and the removal withdraws it, or it waits and is refused (409, "You are
+no longer a member of …"; a transfer is sent without the team's files, as any draft
+sent after leaving).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
 from django.utils import translation
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import Team, TeamMembership, User
 from accounts.roles import Withdrawn
-from accounts.services import LEFT_THE_TEAM
-from files.models import Space, SpaceKind
-from sharing.services.withdrawals import SpaceScope, opened_to_outsiders
+from accounts.services import LEFT_THE_TEAM, team_memberships_lock
+from files.models import File, Folder, Space, SpaceKind
+from sharing.services.withdrawals import Opened, SpaceScope, opened_to_outsiders
 
 # How many file names of one transfer the e-mail lists (as the other withdrawal notices).
 NAMES_LISTED = 20
@@ -41,6 +51,31 @@ NAMES_LISTED = 20
 TEAM_LEFT_WITHDRAWN_SUBJECT = gettext_lazy(
     "SecureDrive: what you had opened to outsiders on %(team)s was withdrawn"
 )
+
+
+# The audit's rule for a link or a file request refused because its creator's membership
+# of the team holding the item ended while the write waited for it.
+TEAM_LEFT = "team_left"
+
+
+def team_left_meanwhile(*, actor: User, item: File | Folder) -> Team | None:
+    """Inside a write opening ``item`` to outsiders, after her row is locked: lock her
+    memberships (``accounts.services.team_memberships_lock``) and return the team whose
+    space holds ``item`` if she is no longer of it, read under the lock; ``None``
+    otherwise (still a member, or a personal space)."""
+    space = item.space
+    if space.kind != SpaceKind.TEAM or space.team_id is None:
+        return None  # a personal space stays its owner's: no membership to lose
+    if space.team_id in team_memberships_lock(user=actor):
+        return None
+    return Team.objects.filter(pk=space.team_id).first()
+
+
+def team_left_meanwhile_message(team_name: str) -> str:
+    return _(
+        "You are no longer a member of %(team)s: it ended while you were sharing, and "
+        "nothing was opened to people outside. Ask a member of the team."
+    ) % {"team": team_name}
 
 
 def _remover(*, user: User, actor: User | None, actor_label: str) -> str:
@@ -69,37 +104,66 @@ def opened_on_team_withdraw(
     the removal's audit event."""
     if TeamMembership.objects.filter(team=team, user=user).exists():
         return {}
-    space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
-    if space is None:
-        return {}
-    # A draft transfer reaches nobody yet: sending it later leaves the team's files out,
-    # named in the send's audit event (sharing.services.transfers), and sends the rest.
-    opened = opened_to_outsiders(user, scope=SpaceScope.only(space.pk), drafts=False, lock=True)
+    opened = opened_on_team(user, team, lock=True)
     if not opened:
         return {}
     removed_by = _remover(user=user, actor=actor, actor_label=actor_label)
-    counts = opened.withdraw(
+    return opened_on_team_withdraw_and_tell(
+        opened,
+        team=team,
         actor=actor,
         actor_label=actor_label,
         why={
             "reason": LEFT_THE_TEAM,
-            "team": team.name,
             "membership_end": str(reason),
             **({"removed_by": removed_by} if removed_by else {}),
         },
+        removed_by=removed_by,
+        by_directory=actor is None and actor_label.startswith("directory"),
     )
-    user_id, team_name, withdrawn = user.pk, team.name, opened.in_words()
-    directory = actor is None and actor_label.startswith("directory")
-    transaction.on_commit(
-        lambda: team_left_withdrawn_notice_send(
-            user_id=user_id,
-            team_name=team_name,
-            removed_by=removed_by,
-            by_directory=directory,
-            withdrawn=withdrawn,
-        ),
-        robust=True,
-    )
+
+
+def opened_on_team(user: User, team: Team, *, lock: bool) -> Opened:
+    """What ``user`` opened to outsiders on ``team``'s space, still live (nothing when
+    the team has no space). ``lock``: in the caller's transaction, after her
+    membership's (or her own) row."""
+    space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
+    if space is None:
+        return Opened(user=user)
+    # A draft transfer reaches nobody yet: sending it later leaves the team's files out,
+    # named in the send's audit event (sharing.services.transfers), and sends the rest.
+    return opened_to_outsiders(user, scope=SpaceScope.only(space.pk), drafts=False, lock=lock)
+
+
+def opened_on_team_withdraw_and_tell(
+    opened: Opened,
+    *,
+    team: Team,
+    actor: User | None,
+    actor_label: str,
+    why: Mapping[str, Any],
+    removed_by: str = "",
+    by_directory: bool = False,
+    tell: bool = True,
+) -> dict[str, object]:
+    """Withdraw ``opened`` (found by ``opened_on_team``, locked) in the caller's
+    transaction, each audited with ``why`` and the team; ``tell``: she is e-mailed the
+    list in her language after commit. Returns the counts, named as the removal's
+    audit event keeps them. Used by a removal and by the operator's backfill of older
+    ones (``sharing.services.withdrawals_backfill``)."""
+    counts = opened.withdraw(actor=actor, actor_label=actor_label, why={"team": team.name, **why})
+    if tell:
+        user_id, team_name, withdrawn = opened.user.pk, team.name, opened.in_words()
+        transaction.on_commit(
+            lambda: team_left_withdrawn_notice_send(
+                user_id=user_id,
+                team_name=team_name,
+                removed_by=removed_by,
+                by_directory=by_directory,
+                withdrawn=withdrawn,
+            ),
+            robust=True,
+        )
     return {
         "links_withdrawn": counts["links"],
         "transfers_withdrawn": counts["transfers"],

@@ -47,6 +47,7 @@ from django.utils.translation import pgettext, pgettext_lazy
 from accounts import still_active
 from accounts.address_change import addresses_same
 from accounts.models import User
+from accounts.services import team_memberships_lock
 from audit import messages as audit_messages
 from audit import services as audit
 from audit.actions import Action
@@ -524,6 +525,10 @@ def _send(
                     ),
                     409,
                 )
+        # Her memberships next (sharing/services/team_leave.py): removed from a team at
+        # this instant, the send waits for the removal and leaves that team's files out
+        # (below), or commits first and is withdrawn by it; never sent after it unseen.
+        team_memberships_lock(user=actor)
         transfer = (
             Transfer.objects.select_for_update(of=("self",))
             .select_related("folder")

@@ -174,7 +174,7 @@ class Opened:
                 details={
                     "title": request.title,
                     "name": request.title,
-                    "folder": request.folder.name,
+                    "folder": item_name(request.folder),
                     **why,
                     **whose,
                 },
