@@ -30,6 +30,12 @@ class ExternalIdentity(Device):  # type: ignore[misc]  # django-otp is untyped
     subject = models.CharField(max_length=255)
     linked_at = models.DateTimeField(default=timezone.now)
     last_sign_in_at = models.DateTimeField(null=True, blank=True)
+    # When the provider last asserted this person's second factor at an assurance the
+    # administrator accepts. Once it has, a sign-in at a lower assurance is refused while
+    # the person has no device of their own: it would only lead to setting up a first
+    # one, and whoever holds just her password at the provider would enrol their own app
+    # (sso/services.py: identity_resolve).
+    second_factor_asserted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

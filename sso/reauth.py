@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import reauth
@@ -184,6 +185,9 @@ def confirmation_check(
             reason="assurance not accepted",
             status_code=403,
         )
+    if assertion.strong:
+        identity.second_factor_asserted_at = timezone.now()
+        identity.save(update_fields=["second_factor_asserted_at"])
     provider_proof_record(
         action=Action.ACCOUNTS_REAUTH,
         identity=identity,

@@ -30,7 +30,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import invitations
+from accounts import invitations, mfa
 from accounts.errors import AccountRuleError
 from accounts.models import Invitation, User, UserSession
 from audit import services as audit
@@ -177,7 +177,11 @@ def sign_in_record(*, identity: ExternalIdentity, assertion: Assertion) -> None:
     user = identity.user
     with transaction.atomic():
         identity.last_sign_in_at = timezone.now()
-        identity.save(update_fields=["last_sign_in_at"])
+        updated = ["last_sign_in_at"]
+        if assertion.strong:
+            identity.second_factor_asserted_at = identity.last_sign_in_at
+            updated.append("second_factor_asserted_at")
+        identity.save(update_fields=updated)
         audit.record(
             action=Action.SSO_SIGN_IN,
             actor=user,
@@ -235,9 +239,10 @@ def sign_in_refused_record(
     reason: str,
     user: User | None = None,
     action: Action = Action.SSO_SIGN_IN,
+    **extra: Any,
 ) -> None:
     """A refused provider answer, recorded with what the provider asserted (``action``:
-    the sign-in's own, or the account link's)."""
+    the sign-in's own, or the account link's; ``extra``: more details)."""
     audit.record(
         action=action,
         outcome=Outcome.DENIED,
@@ -250,6 +255,7 @@ def sign_in_refused_record(
             "subject": assertion.subject,
             "email": assertion.email,
             "reason": reason,
+            **extra,
         },
     )
 
@@ -348,6 +354,25 @@ def _carried_invitation(*, assertion: Assertion, invitation_token_hash: str) -> 
     return Resolution(next=Next.CONFIRM_INVITATION, invitation=invitation)
 
 
+SECOND_FACTOR_DOWNGRADED = "second factor not asserted, as it was before"
+
+
+def _second_factor_downgraded(*, identity: ExternalIdentity, assertion: Assertion) -> bool:
+    """The provider has stood for this person's second factor, and now signs her in at a
+    lower assurance while she has no device of her own. Such a session could do nothing
+    but set up a first device, and the provider's password alone (phished, or typed on a
+    shared PC) would then enrol someone else's app on her account: invariant 10, an
+    identity provider never bypasses the second factor. Someone the provider never
+    vouched for, or whose administrator no longer accepts its assurance, still sets up
+    a first device after a sign-in, as after a password."""
+    return (
+        not assertion.strong
+        and identity.second_factor_asserted_at is not None
+        and assertion.provider.accepts_second_factor
+        and not mfa.user_has_primary_device(user=identity.user)
+    )
+
+
 def identity_resolve(
     *, assertion: Assertion, invitation_token_hash: str | None = None
 ) -> Resolution:
@@ -367,6 +392,23 @@ def identity_resolve(
                 assertion=assertion, reason="account deactivated", user=identity.user
             )
             raise SignInRefused(_("This account is deactivated."), reason="account deactivated")
+        if _second_factor_downgraded(identity=identity, assertion=assertion):
+            sign_in_refused_record(
+                assertion=assertion,
+                reason=SECOND_FACTOR_DOWNGRADED,
+                user=identity.user,
+                acr=assertion.acr,
+                amr=list(assertion.amr),
+            )
+            raise SignInRefused(
+                _(
+                    "%(provider)s signed you in without your second factor, which it "
+                    "confirms for your SecureDrive account. Sign in with %(provider)s again "
+                    "and use your second factor there."
+                )
+                % {"provider": provider.name},
+                reason=SECOND_FACTOR_DOWNGRADED,
+            )
         return Resolution(next=Next.SIGN_IN, identity=identity)
 
     if invitation_token_hash is not None:

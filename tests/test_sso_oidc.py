@@ -38,6 +38,7 @@ from tests.oidc_helpers import (
     OTHER_CLIENT_ID,
     OTHER_CLIENT_SECRET,
     STRONG_ACR,
+    WEAK_ACR,
     Forgery,
     OpenIDProvider,
     is_callback,
@@ -210,6 +211,58 @@ def test_accepted_amr_value_stands_for_the_second_factor(
     with override_settings(OIDC_PROVIDERS={"test": configured}):
         landed = sign_in(live_server, "alice", http=http)
         assert landing(http, landed) == "/"
+
+
+def test_a_weaker_sign_in_cannot_enrol_a_device_where_the_provider_was_the_second_factor(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    """Alice has no password and no app or passkey of her own: the provider's accepted
+    assurance (her e-CPS) has been her second factor. Mallory has her password at the
+    provider only, which answers at a lower level: SecureDrive must not send him to
+    set up his own authenticator app on her account."""
+    alice = user_create("alice.martin@hopital.example", full_name="Alice Martin")
+    alice.set_unusable_password()
+    alice.save(update_fields=["password"])
+    ExternalIdentity.objects.create(
+        user=alice,
+        name="Test provider",
+        confirmed=True,
+        provider="test",
+        issuer=oidc_provider.issuer,
+        subject=ALICE_SUB,
+    )
+    oidc_provider.account(login="alice", sub=ALICE_SUB, email=alice.email)
+    oidc_provider.assurance(STRONG_ACR, ["pwd", "hwk"])
+    her_pc = requests.Session()
+    assert landing(her_pc, sign_in(live_server, "alice", http=her_pc)) == "/"
+
+    oidc_provider.assurance(WEAK_ACR, ["pwd"])
+    mallory = requests.Session()
+    refused = sign_in(live_server, "alice", http=mallory)
+    assert refused.status_code == 403
+    assert "second factor" in refused.text
+    app_setup = mallory.get(
+        f"{live_server.url}/accounts/mfa/setup/authenticator-app/", allow_redirects=False
+    )
+    assert app_setup.status_code == 302
+    assert "/accounts/login/" in app_setup.headers["Location"]
+    assert UserSession.objects.filter(user=alice).count() == 1  # her own sign-in only
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
+    assert event.actor_id == str(alice.pk)
+    assert event.details["reason"] == "second factor not asserted, as it was before"
+    assert event.details["acr"] == WEAK_ACR
+
+
+def test_a_weaker_sign_in_still_leads_to_her_own_app_when_she_has_one(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    linked_alice(oidc_provider)  # with an authenticator app of her own
+    oidc_provider.assurance(STRONG_ACR, ["pwd", "hwk"])
+    her_pc = requests.Session()
+    assert landing(her_pc, sign_in(live_server, "alice", http=her_pc)) == "/"
+    oidc_provider.assurance(WEAK_ACR, ["pwd"])
+    http = requests.Session()
+    assert landing(http, sign_in(live_server, "alice", http=http)) == "/accounts/mfa/verify/"
 
 
 # --- Linking: by subject, never by e-mail alone ------------------------------------------
