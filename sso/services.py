@@ -367,8 +367,7 @@ def _second_factor_downgraded(*, identity: ExternalIdentity, assertion: Assertio
     a first device after a sign-in, as after a password."""
     return (
         not assertion.strong
-        and identity.second_factor_asserted_at is not None
-        and assertion.provider.accepts_second_factor
+        and identity.stands_for_second_factor()
         and not mfa.user_has_primary_device(user=identity.user)
     )
 

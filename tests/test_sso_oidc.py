@@ -29,11 +29,12 @@ from joserfc.jwk import RSAKey
 
 from accounts import invitations
 from accounts.models import User, UserSession
+from accounts.totp import AuthenticatorApp
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from sso.models import ExternalIdentity
 from tests.conftest import PASSWORD, user_create
-from tests.helpers import totp_code, totp_device_confirmed
+from tests.helpers import client_password_only, totp_code, totp_device_confirmed
 from tests.oidc_helpers import (
     OTHER_CLIENT_ID,
     OTHER_CLIENT_SECRET,
@@ -263,6 +264,38 @@ def test_a_weaker_sign_in_still_leads_to_her_own_app_when_she_has_one(
     oidc_provider.assurance(WEAK_ACR, ["pwd"])
     http = requests.Session()
     assert landing(http, sign_in(live_server, "alice", http=http)) == "/accounts/mfa/verify/"
+
+
+def test_her_password_alone_cannot_enrol_a_device_where_the_provider_was_the_second_factor(
+    oidc_provider: OpenIDProvider,
+) -> None:
+    """Alice kept the password she was invited with, but never set up an app: she signs
+    in through the provider, whose accepted assurance is her second factor. Her
+    SecureDrive password alone must not let Mallory enrol his own app on her account."""
+    alice = user_create("alice.martin@hopital.example", full_name="Alice Martin")
+    ExternalIdentity.objects.create(
+        user=alice,
+        name="Test provider",
+        confirmed=True,
+        provider="test",
+        issuer=oidc_provider.issuer,
+        subject=ALICE_SUB,
+        second_factor_asserted_at=dt.datetime.now(tz=dt.UTC),
+    )
+    mallory = client_password_only(alice)
+    enrol = mallory.get("/accounts/mfa/setup/")
+    assert enrol.status_code == 403
+    assert "Test provider confirms your second factor" in enrol.content.decode()
+    app_setup = mallory.get("/accounts/mfa/setup/authenticator-app/")
+    assert app_setup.status_code == 302
+    assert not AuthenticatorApp.objects.filter(user=alice).exists()
+    passkey_begin = mallory.post("/accounts/webauthn/registration/begin/")
+    assert passkey_begin.status_code in (400, 403)
+    event = AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_MFA_DEVICE_ADD, outcome=Outcome.DENIED
+    ).first()
+    assert event is not None
+    assert "Test provider" in event.details["reason"]
 
 
 # --- Linking: by subject, never by e-mail alone ------------------------------------------
