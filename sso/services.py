@@ -23,6 +23,7 @@ Every write takes its actor and records its audit event in the same transaction.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,7 +127,7 @@ def assertion_from(
     )
     verified = claims.get("email_verified")
     amr = id_claims.get("amr")
-    auth_time = id_claims.get("auth_time")
+    auth_time = time_claim(id_claims, "auth_time")
     return Assertion(
         provider=provider,
         subject=subject,
@@ -137,10 +138,23 @@ def assertion_from(
         acr=_text(id_claims.get("acr"), 255),
         amr=tuple(_text(value, 64) for value in amr) if isinstance(amr, list) else (),
         sid=_text(id_claims.get("sid"), 255),
-        auth_time=int(auth_time)
-        if isinstance(auth_time, int | float) and not isinstance(auth_time, bool)
-        else None,
+        auth_time=auth_time,
     )
+
+
+def time_claim(claims: dict[str, Any], name: str) -> int | None:
+    """A NumericDate claim as whole seconds, None when absent. A value no clock can hold
+    (JSON reads 1e400 as infinity; NaN) makes the answer invalid, not a server error."""
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value):
+        raise SignInRefused(
+            _("The identity provider's answer is not valid."),
+            reason=f"{name} is not a time",
+            status_code=400,
+        )
+    return int(value)
 
 
 # --- Audit events ---------------------------------------------------------------------------

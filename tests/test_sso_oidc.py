@@ -802,6 +802,31 @@ def test_id_token_with_an_unknown_key_id_is_refused_after_one_key_refresh(
     assert refusals()
 
 
+def test_id_token_whose_auth_time_is_not_a_time_is_refused_cleanly(
+    live_server: Any, oidc_provider: OpenIDProvider, forging_provider: Forgery
+) -> None:
+    """A broken provider signs "auth_time": 1e400 (JSON's way to write infinity): a 400
+    page and a refusal in the audit log, not a server error."""
+    alice = linked_alice(oidc_provider)
+    trusted = RSAKey.import_key(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        parameters={"kid": "provider-key", "alg": "RS256", "use": "sig"},
+    )
+    forging_provider.trusted_key = trusted
+
+    def infinite_auth_time(real: dict[str, Any]) -> str:
+        _header, claims = _claims_of(real["id_token"])
+        return jwt.encode(
+            {"alg": "RS256", "kid": "provider-key"}, {**claims, "auth_time": float("inf")}, trusted
+        )
+
+    forging_provider.replace = infinite_auth_time
+    refused = sign_in(live_server, "alice", slug="forged")
+    assert refused.status_code == 400
+    assert not UserSession.objects.filter(user=alice).exists()
+    assert refusals("auth_time")
+
+
 def _other_application_token(provider: OpenIDProvider, nonce: str) -> str:
     """A genuine ID token of the same provider, issued to another application (with the
     nonce of SecureDrive's flow, so that only the audience is wrong)."""
