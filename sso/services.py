@@ -160,6 +160,9 @@ def time_claim(claims: dict[str, Any], name: str) -> int | None:
 # --- Audit events ---------------------------------------------------------------------------
 
 
+REASON_MAX_LENGTH = 300
+
+
 def token_refused_record(
     *,
     provider: Provider | None,
@@ -168,14 +171,16 @@ def token_refused_record(
     subject: str = "",
     **extra: Any,
 ) -> AuditEvent:
-    """A provider's answer (or something claiming to be one) was refused."""
+    """A provider's answer (or something claiming to be one) was refused. The reason may
+    quote the callback's ``error`` and ``error_description``, which anyone can write:
+    kept to a line the auditor reads."""
     details: dict[str, Any] = {
         "provider": provider.slug if provider else "",
-        "reason": reason,
+        "reason": reason[:REASON_MAX_LENGTH],
         **extra,
     }
     if detail:
-        details["detail"] = detail[:300]
+        details["detail"] = detail[:REASON_MAX_LENGTH]
     if subject:
         details["subject"] = subject
     return audit.record(action=Action.SSO_TOKEN_REFUSE, outcome=Outcome.DENIED, details=details)

@@ -937,6 +937,17 @@ def test_hostile_callbacks_are_refused_cleanly(live_server: Any, query: str) -> 
     assert refusals()
 
 
+def test_error_text_of_a_crafted_callback_stays_short_in_the_audit_log(live_server: Any) -> None:
+    """Anyone can send a browser to the callback with an error and its description: the
+    auditor reads a line, not pages of someone's text posing as the provider's."""
+    description = "Sign-in accepted by the provider, nothing to see here. " * 120
+    query = urlencode({"error": "access_denied", "error_description": description})
+    response = requests.get(f"{live_server.url}/sso/test/callback/?{query}", timeout=10)
+    assert response.status_code == 400
+    [event] = refusals("access_denied")
+    assert len(event.details["reason"]) <= 300
+
+
 def test_unknown_provider_is_not_found(live_server: Any) -> None:
     assert requests.get(f"{live_server.url}/sso/nobody/login/", timeout=10).status_code == 404
     assert requests.get(f"{live_server.url}/sso/nobody/callback/", timeout=10).status_code == 404
