@@ -29,6 +29,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django_otp import devices_for_user
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp_webauthn.models import WebAuthnCredential
@@ -163,12 +164,27 @@ def recovery_codes_remaining(*, user: User) -> int | None:
     return int(device.token_set.count())
 
 
+def provider_standing_for_second_factor(*, user: User) -> Any | None:
+    """The identity provider link (sso.ExternalIdentity) whose accepted assurance has been
+    this person's second factor, if any (``stands_for_second_factor``, read without
+    importing sso)."""
+    for device in devices_for_user(user, confirmed=True):
+        stands = getattr(device, "stands_for_second_factor", None)
+        if callable(stands) and stands():
+            return device
+    return None
+
+
 def may_add_device(*, user: User, verified: bool) -> bool:
     """Adding a device needs the second factor, except for a first enrolment.
 
-    Otherwise a stolen password alone would be enough to add the thief's own device.
+    Otherwise a stolen password alone would be enough to add the thief's own device. Nor
+    is it a first enrolment when the identity provider has stood for the second factor:
+    the password, or a weaker sign-in at the provider, would enrol the thief's app.
     """
-    return verified or not user_has_primary_device(user=user)
+    return verified or not (
+        user_has_primary_device(user=user) or provider_standing_for_second_factor(user=user)
+    )
 
 
 @dataclass(frozen=True)
@@ -412,6 +428,21 @@ def totp_device_verify(
 def passkey_added_record(*, actor: User, device: Any) -> None:
     """Called inside the transaction that saved the new credential."""
     _device_record(action=Action.ACCOUNTS_MFA_DEVICE_ADD, actor=actor, device=device)
+
+
+def first_device_refused_record(*, actor: User, provider_name: str) -> None:
+    """A first device refused: the identity provider's assurance is this person's second
+    factor, and this session has not proved it."""
+    audit.record(
+        action=Action.ACCOUNTS_MFA_DEVICE_ADD,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="accounts.user",
+        target_id=actor.pk,
+        details={
+            "reason": f"second factor confirmed by the identity provider {provider_name}",
+        },
+    )
 
 
 def passkey_registration_failed_record(

@@ -130,7 +130,7 @@ class _FirstDeviceRule:
     person signs in with counts (the package's own hook for this rule)."""
 
     def user_is_mfa_enrolled(self, user: Any) -> bool:
-        return mfa.user_has_primary_device(user=user)
+        return not mfa.may_add_device(user=user, verified=False)
 
 
 class RegistrationBeginView(_FirstDeviceRule, BeginCredentialRegistrationView):  # type: ignore[misc]

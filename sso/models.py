@@ -18,6 +18,8 @@ from django.db import models
 from django.utils import timezone
 from django_otp.models import Device
 
+from sso.providers import provider_get
+
 
 class ExternalIdentity(Device):  # type: ignore[misc]  # django-otp is untyped
     # Read by accounts (which must not import sso) among a person's django-otp devices:
@@ -30,6 +32,12 @@ class ExternalIdentity(Device):  # type: ignore[misc]  # django-otp is untyped
     subject = models.CharField(max_length=255)
     linked_at = models.DateTimeField(default=timezone.now)
     last_sign_in_at = models.DateTimeField(null=True, blank=True)
+    # When the provider last asserted this person's second factor at an assurance the
+    # administrator accepts. Once it has, a sign-in at a lower assurance is refused while
+    # the person has no device of their own: it would only lead to setting up a first
+    # one, and whoever holds just her password at the provider would enrol their own app
+    # (sso/services.py: identity_resolve).
+    second_factor_asserted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -41,6 +49,20 @@ class ExternalIdentity(Device):  # type: ignore[misc]  # django-otp is untyped
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.subject}"
+
+    def stands_for_second_factor(self) -> bool:
+        """The provider has asserted this person's second factor at an assurance the
+        administrator still accepts: it, not a first device set up after a password or a
+        weaker sign-in, is her second factor (read by accounts.mfa, which cannot import
+        sso). Disabled by an offboarding, it stands for nothing."""
+        provider = provider_get(self.provider)
+        return (
+            self.confirmed
+            and self.second_factor_asserted_at is not None
+            and provider is not None
+            and provider.issuer == self.issuer
+            and provider.accepts_second_factor
+        )
 
 
 class LogoutTokenSeen(models.Model):

@@ -56,6 +56,11 @@ class Provider:
     email_claim: str
     require_email_verified: bool
 
+    @property
+    def accepts_second_factor(self) -> bool:
+        """The administrator accepts some assurance of this provider as the second factor."""
+        return bool(self.accepted_acr or self.accepted_amr)
+
     def asserts_strong_authentication(self, claims: dict[str, Any]) -> bool:
         """The ID token says the person was authenticated in a way the administrator
         accepts as a second factor (``acr`` or one of the ``amr`` values)."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import reauth
@@ -32,7 +33,13 @@ from audit.actions import Action
 from audit.models import Outcome
 from sso.models import ExternalIdentity
 from sso.providers import Provider
-from sso.services import DEVICE_TYPE, Assertion, SignInRefused, provider_proof_record
+from sso.services import (
+    DEVICE_TYPE,
+    Assertion,
+    SignInRefused,
+    provider_proof_record,
+    time_claim,
+)
 
 # The round trip under way in this browser session: provider, account, start time (as a
 # Unix time), where to go back, whether a form was refused. Popped by the callback.
@@ -97,10 +104,7 @@ def confirmation_start(
 
 
 def auth_time_of(id_claims: dict[str, Any]) -> int | None:
-    value = id_claims.get("auth_time")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value)
+    return time_claim(id_claims, "auth_time")
 
 
 def authenticated_recently(auth_time: int | None, *, not_before: float | None = None) -> bool:
@@ -184,6 +188,9 @@ def confirmation_check(
             reason="assurance not accepted",
             status_code=403,
         )
+    if assertion.strong:
+        identity.second_factor_asserted_at = timezone.now()
+        identity.save(update_fields=["second_factor_asserted_at"])
     provider_proof_record(
         action=Action.ACCOUNTS_REAUTH,
         identity=identity,

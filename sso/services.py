@@ -23,6 +23,7 @@ Every write takes its actor and records its audit event in the same transaction.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import invitations
+from accounts import invitations, mfa
 from accounts.errors import AccountRuleError
 from accounts.models import Invitation, User, UserSession
 from audit import services as audit
@@ -126,7 +127,7 @@ def assertion_from(
     )
     verified = claims.get("email_verified")
     amr = id_claims.get("amr")
-    auth_time = id_claims.get("auth_time")
+    auth_time = time_claim(id_claims, "auth_time")
     return Assertion(
         provider=provider,
         subject=subject,
@@ -137,13 +138,29 @@ def assertion_from(
         acr=_text(id_claims.get("acr"), 255),
         amr=tuple(_text(value, 64) for value in amr) if isinstance(amr, list) else (),
         sid=_text(id_claims.get("sid"), 255),
-        auth_time=int(auth_time)
-        if isinstance(auth_time, int | float) and not isinstance(auth_time, bool)
-        else None,
+        auth_time=auth_time,
     )
 
 
+def time_claim(claims: dict[str, Any], name: str) -> int | None:
+    """A NumericDate claim as whole seconds, None when absent. A value no clock can hold
+    (JSON reads 1e400 as infinity; NaN) makes the answer invalid, not a server error."""
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value):
+        raise SignInRefused(
+            _("The identity provider's answer is not valid."),
+            reason=f"{name} is not a time",
+            status_code=400,
+        )
+    return int(value)
+
+
 # --- Audit events ---------------------------------------------------------------------------
+
+
+REASON_MAX_LENGTH = 300
 
 
 def token_refused_record(
@@ -154,14 +171,16 @@ def token_refused_record(
     subject: str = "",
     **extra: Any,
 ) -> AuditEvent:
-    """A provider's answer (or something claiming to be one) was refused."""
+    """A provider's answer (or something claiming to be one) was refused. The reason may
+    quote the callback's ``error`` and ``error_description``, which anyone can write:
+    kept to a line the auditor reads."""
     details: dict[str, Any] = {
         "provider": provider.slug if provider else "",
-        "reason": reason,
+        "reason": reason[:REASON_MAX_LENGTH],
         **extra,
     }
     if detail:
-        details["detail"] = detail[:300]
+        details["detail"] = detail[:REASON_MAX_LENGTH]
     if subject:
         details["subject"] = subject
     return audit.record(action=Action.SSO_TOKEN_REFUSE, outcome=Outcome.DENIED, details=details)
@@ -177,7 +196,11 @@ def sign_in_record(*, identity: ExternalIdentity, assertion: Assertion) -> None:
     user = identity.user
     with transaction.atomic():
         identity.last_sign_in_at = timezone.now()
-        identity.save(update_fields=["last_sign_in_at"])
+        updated = ["last_sign_in_at"]
+        if assertion.strong:
+            identity.second_factor_asserted_at = identity.last_sign_in_at
+            updated.append("second_factor_asserted_at")
+        identity.save(update_fields=updated)
         audit.record(
             action=Action.SSO_SIGN_IN,
             actor=user,
@@ -235,9 +258,10 @@ def sign_in_refused_record(
     reason: str,
     user: User | None = None,
     action: Action = Action.SSO_SIGN_IN,
+    **extra: Any,
 ) -> None:
     """A refused provider answer, recorded with what the provider asserted (``action``:
-    the sign-in's own, or the account link's)."""
+    the sign-in's own, or the account link's; ``extra``: more details)."""
     audit.record(
         action=action,
         outcome=Outcome.DENIED,
@@ -250,6 +274,7 @@ def sign_in_refused_record(
             "subject": assertion.subject,
             "email": assertion.email,
             "reason": reason,
+            **extra,
         },
     )
 
@@ -348,6 +373,24 @@ def _carried_invitation(*, assertion: Assertion, invitation_token_hash: str) -> 
     return Resolution(next=Next.CONFIRM_INVITATION, invitation=invitation)
 
 
+SECOND_FACTOR_DOWNGRADED = "second factor not asserted, as it was before"
+
+
+def _second_factor_downgraded(*, identity: ExternalIdentity, assertion: Assertion) -> bool:
+    """The provider has stood for this person's second factor, and now signs her in at a
+    lower assurance while she has no device of her own. Such a session could do nothing
+    but set up a first device, and the provider's password alone (phished, or typed on a
+    shared PC) would then enrol someone else's app on her account: invariant 10, an
+    identity provider never bypasses the second factor. Someone the provider never
+    vouched for, or whose administrator no longer accepts its assurance, still sets up
+    a first device after a sign-in, as after a password."""
+    return (
+        not assertion.strong
+        and identity.stands_for_second_factor()
+        and not mfa.user_has_primary_device(user=identity.user)
+    )
+
+
 def identity_resolve(
     *, assertion: Assertion, invitation_token_hash: str | None = None
 ) -> Resolution:
@@ -367,6 +410,23 @@ def identity_resolve(
                 assertion=assertion, reason="account deactivated", user=identity.user
             )
             raise SignInRefused(_("This account is deactivated."), reason="account deactivated")
+        if _second_factor_downgraded(identity=identity, assertion=assertion):
+            sign_in_refused_record(
+                assertion=assertion,
+                reason=SECOND_FACTOR_DOWNGRADED,
+                user=identity.user,
+                acr=assertion.acr,
+                amr=list(assertion.amr),
+            )
+            raise SignInRefused(
+                _(
+                    "%(provider)s signed you in without your second factor, which it "
+                    "confirms for your SecureDrive account. Sign in with %(provider)s again "
+                    "and use your second factor there."
+                )
+                % {"provider": provider.name},
+                reason=SECOND_FACTOR_DOWNGRADED,
+            )
         return Resolution(next=Next.SIGN_IN, identity=identity)
 
     if invitation_token_hash is not None:

@@ -31,6 +31,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import requests
 from django.test.utils import override_settings
+from joserfc.jwk import RSAKey
 
 from tests.conftest import missing_service
 
@@ -193,6 +194,10 @@ class Forgery:
 
     replace: Callable[[dict[str, Any]], str] | None = None
     real_responses: list[dict[str, Any]] = field(default_factory=list)
+    # A key SecureDrive trusts as the provider's (the metadata then names a key set of
+    # the fake's: the real keys and this one), for the claims a genuine signature would
+    # carry only from a broken or hostile provider.
+    trusted_key: RSAKey | None = None
 
 
 @pytest.fixture
@@ -218,7 +223,14 @@ def forging_provider(oidc_provider: OpenIDProvider) -> Iterator[Forgery]:
             self.wfile.write(data)
 
         def do_GET(self) -> None:
+            if self.path.startswith("/jwks"):
+                real_keys = requests.get(real_metadata["jwks_uri"], timeout=10).json()["keys"]
+                own = [forgery.trusted_key.as_dict(private=False)] if forgery.trusted_key else []
+                self._send(200, {"keys": real_keys + own})
+                return
             metadata = {**real_metadata, "token_endpoint": f"{base}/token"}
+            if forgery.trusted_key is not None:
+                metadata["jwks_uri"] = f"{base}/jwks"
             self._send(200, metadata)
 
         def do_POST(self) -> None:

@@ -29,15 +29,17 @@ from joserfc.jwk import RSAKey
 
 from accounts import invitations
 from accounts.models import User, UserSession
+from accounts.totp import AuthenticatorApp
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from sso.models import ExternalIdentity
 from tests.conftest import PASSWORD, user_create
-from tests.helpers import totp_code, totp_device_confirmed
+from tests.helpers import client_password_only, totp_code, totp_device_confirmed
 from tests.oidc_helpers import (
     OTHER_CLIENT_ID,
     OTHER_CLIENT_SECRET,
     STRONG_ACR,
+    WEAK_ACR,
     Forgery,
     OpenIDProvider,
     is_callback,
@@ -210,6 +212,90 @@ def test_accepted_amr_value_stands_for_the_second_factor(
     with override_settings(OIDC_PROVIDERS={"test": configured}):
         landed = sign_in(live_server, "alice", http=http)
         assert landing(http, landed) == "/"
+
+
+def test_a_weaker_sign_in_cannot_enrol_a_device_where_the_provider_was_the_second_factor(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    """Alice has no password and no app or passkey of her own: the provider's accepted
+    assurance (her e-CPS) has been her second factor. Mallory has her password at the
+    provider only, which answers at a lower level: SecureDrive must not send him to
+    set up his own authenticator app on her account."""
+    alice = user_create("alice.martin@hopital.example", full_name="Alice Martin")
+    alice.set_unusable_password()
+    alice.save(update_fields=["password"])
+    ExternalIdentity.objects.create(
+        user=alice,
+        name="Test provider",
+        confirmed=True,
+        provider="test",
+        issuer=oidc_provider.issuer,
+        subject=ALICE_SUB,
+    )
+    oidc_provider.account(login="alice", sub=ALICE_SUB, email=alice.email)
+    oidc_provider.assurance(STRONG_ACR, ["pwd", "hwk"])
+    her_pc = requests.Session()
+    assert landing(her_pc, sign_in(live_server, "alice", http=her_pc)) == "/"
+
+    oidc_provider.assurance(WEAK_ACR, ["pwd"])
+    mallory = requests.Session()
+    refused = sign_in(live_server, "alice", http=mallory)
+    assert refused.status_code == 403
+    assert "second factor" in refused.text
+    app_setup = mallory.get(
+        f"{live_server.url}/accounts/mfa/setup/authenticator-app/", allow_redirects=False
+    )
+    assert app_setup.status_code == 302
+    assert "/accounts/login/" in app_setup.headers["Location"]
+    assert UserSession.objects.filter(user=alice).count() == 1  # her own sign-in only
+    event = AuditEvent.objects.get(action=Action.SSO_SIGN_IN, outcome=Outcome.DENIED)
+    assert event.actor_id == str(alice.pk)
+    assert event.details["reason"] == "second factor not asserted, as it was before"
+    assert event.details["acr"] == WEAK_ACR
+
+
+def test_a_weaker_sign_in_still_leads_to_her_own_app_when_she_has_one(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    linked_alice(oidc_provider)  # with an authenticator app of her own
+    oidc_provider.assurance(STRONG_ACR, ["pwd", "hwk"])
+    her_pc = requests.Session()
+    assert landing(her_pc, sign_in(live_server, "alice", http=her_pc)) == "/"
+    oidc_provider.assurance(WEAK_ACR, ["pwd"])
+    http = requests.Session()
+    assert landing(http, sign_in(live_server, "alice", http=http)) == "/accounts/mfa/verify/"
+
+
+def test_her_password_alone_cannot_enrol_a_device_where_the_provider_was_the_second_factor(
+    oidc_provider: OpenIDProvider,
+) -> None:
+    """Alice kept the password she was invited with, but never set up an app: she signs
+    in through the provider, whose accepted assurance is her second factor. Her
+    SecureDrive password alone must not let Mallory enrol his own app on her account."""
+    alice = user_create("alice.martin@hopital.example", full_name="Alice Martin")
+    ExternalIdentity.objects.create(
+        user=alice,
+        name="Test provider",
+        confirmed=True,
+        provider="test",
+        issuer=oidc_provider.issuer,
+        subject=ALICE_SUB,
+        second_factor_asserted_at=dt.datetime.now(tz=dt.UTC),
+    )
+    mallory = client_password_only(alice)
+    enrol = mallory.get("/accounts/mfa/setup/")
+    assert enrol.status_code == 403
+    assert "Test provider confirms your second factor" in enrol.content.decode()
+    app_setup = mallory.get("/accounts/mfa/setup/authenticator-app/")
+    assert app_setup.status_code == 302
+    assert not AuthenticatorApp.objects.filter(user=alice).exists()
+    passkey_begin = mallory.post("/accounts/webauthn/registration/begin/")
+    assert passkey_begin.status_code in (400, 403)
+    event = AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_MFA_DEVICE_ADD, outcome=Outcome.DENIED
+    ).first()
+    assert event is not None
+    assert "Test provider" in event.details["reason"]
 
 
 # --- Linking: by subject, never by e-mail alone ------------------------------------------
@@ -716,6 +802,31 @@ def test_id_token_with_an_unknown_key_id_is_refused_after_one_key_refresh(
     assert refusals()
 
 
+def test_id_token_whose_auth_time_is_not_a_time_is_refused_cleanly(
+    live_server: Any, oidc_provider: OpenIDProvider, forging_provider: Forgery
+) -> None:
+    """A broken provider signs "auth_time": 1e400 (JSON's way to write infinity): a 400
+    page and a refusal in the audit log, not a server error."""
+    alice = linked_alice(oidc_provider)
+    trusted = RSAKey.import_key(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        parameters={"kid": "provider-key", "alg": "RS256", "use": "sig"},
+    )
+    forging_provider.trusted_key = trusted
+
+    def infinite_auth_time(real: dict[str, Any]) -> str:
+        _header, claims = _claims_of(real["id_token"])
+        return jwt.encode(
+            {"alg": "RS256", "kid": "provider-key"}, {**claims, "auth_time": float("inf")}, trusted
+        )
+
+    forging_provider.replace = infinite_auth_time
+    refused = sign_in(live_server, "alice", slug="forged")
+    assert refused.status_code == 400
+    assert not UserSession.objects.filter(user=alice).exists()
+    assert refusals("auth_time")
+
+
 def _other_application_token(provider: OpenIDProvider, nonce: str) -> str:
     """A genuine ID token of the same provider, issued to another application (with the
     nonce of SecureDrive's flow, so that only the audience is wrong)."""
@@ -824,6 +935,17 @@ def test_hostile_callbacks_are_refused_cleanly(live_server: Any, query: str) -> 
     response = requests.get(f"{live_server.url}/sso/test/callback/?{query}", timeout=10)
     assert response.status_code == 400
     assert refusals()
+
+
+def test_error_text_of_a_crafted_callback_stays_short_in_the_audit_log(live_server: Any) -> None:
+    """Anyone can send a browser to the callback with an error and its description: the
+    auditor reads a line, not pages of someone's text posing as the provider's."""
+    description = "Sign-in accepted by the provider, nothing to see here. " * 120
+    query = urlencode({"error": "access_denied", "error_description": description})
+    response = requests.get(f"{live_server.url}/sso/test/callback/?{query}", timeout=10)
+    assert response.status_code == 400
+    [event] = refusals("access_denied")
+    assert len(event.details["reason"]) <= 300
 
 
 def test_unknown_provider_is_not_found(live_server: Any) -> None:

@@ -196,6 +196,17 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
         return redirect("accounts:security")
     if mfa.user_has_primary_device(user=user):
         return redirect(_with_next(request, "accounts:mfa_verify"))
+    provider_identity = mfa.provider_standing_for_second_factor(user=user)
+    if provider_identity is not None:
+        # The provider's assurance is her second factor: a first device set up from a
+        # session without it (her password alone) would be the thief's.
+        mfa.first_device_refused_record(actor=user, provider_name=provider_identity.name)
+        return render(
+            request,
+            "accounts/mfa/enrol_through_provider.html",
+            {"provider_name": provider_identity.name},
+            status=403,
+        )
     return render(request, "accounts/mfa/enrol.html", {"next": _next_url(request)})
 
 
