@@ -200,9 +200,22 @@ def tus_endpoint(view: Callable[..., HttpResponse]) -> TusView:
                     method=str(request.method),
                     **audit_messages.neutral(str(error), field="detail"),
                 )
-            return _tus_response(error.status, detail=str(error))
+            return _tus_response(error.status, detail=_told_outside(error))
 
     return cast(TusView, wrapper)
+
+
+def _told_outside(error: tus.TusError) -> str:
+    """What the sender is told. Uploads are made as the request's owner, so a refusal
+    by her space's quota is worded for her: how much room her space has left, "delete
+    files or empty the trash". The sender learns neither; only what to do (the audit
+    keeps the quota's own words)."""
+    if error.quota:
+        return _(
+            "This file cannot be received: the person who asked you for it has no room "
+            "left for it. Let them know; nothing was kept."
+        )
+    return str(error)
 
 
 def method_override(view: Callable[..., HttpResponse]) -> TusView:
