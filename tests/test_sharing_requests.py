@@ -609,6 +609,18 @@ def test_public_page_is_rate_limited(owner: User) -> None:
     assert Client(REMOTE_ADDR="198.51.100.10").get(f"/r/{token}/").status_code == 200
 
 
+def test_the_public_page_counts_an_ipv6_network_as_one_address() -> None:
+    """60 a minute per address: a client taking a new address of its /64 for every
+    request is one client."""
+    with time_machine.travel(timezone.now().replace(second=1), tick=False):
+        statuses = [
+            Client(REMOTE_ADDR=f"2001:db8:9:9::{n + 1:x}").get(f"/r/{n:043d}/").status_code
+            for n in range(61)
+        ]
+    assert statuses[:60] == [404] * 60
+    assert statuses[60] == 429
+
+
 def test_a_folder_one_may_not_edit_cannot_receive_a_request(owner: User, outsider: User) -> None:
     folder = results_folder(owner)
     response = client_signed_in(outsider).post(
