@@ -473,6 +473,27 @@ def test_a_file_not_scanned_clean_is_refused_through_a_link(
     assert events(Action.SHARING_LINK_DOWNLOAD)[0].details["outcome"] == str(status)
 
 
+def test_the_zip_address_of_a_link_to_one_file_is_refused_on_record_not_called_deleted(
+    owner: User, folder_backend: Backend
+) -> None:
+    """A link to one file has no "download everything": someone who tries its ZIP
+    address gets a 404, and the log a refusal naming the link's file. It used to say
+    "What this link shared was deleted" (410) of a file still there, and record nothing."""
+    version = shared_file(owner)
+    link, token = share_link_create(actor=owner, target=version.file)
+    recipient = Client()
+    refused = recipient.get(reverse("share_link:archive", args=[token]))
+    assert refused.status_code == 404
+    assert 'data-outcome="unknown"' in refused.content.decode()
+    [event] = events(Action.SHARING_LINK_DOWNLOAD)
+    assert event.outcome == "denied"
+    assert event.actor_label == f"link:{link.pk}"
+    assert event.details["outcome"] == "unknown"
+    assert event.details["archive"] is True
+    assert event.details["name"] == "IRM genou.dcm"
+    assert recipient.get(file_url(token, version.file)).status_code == 200
+
+
 # --- Folders and transfers ----------------------------------------------------------------
 
 
