@@ -183,15 +183,23 @@ def refusal_floods_close(*, key: str | None = None, now: dt.datetime | None = No
     return recorded
 
 
+def _source_shown(flood: RefusalFlood) -> str:
+    """Who the limit counted: a signed-in person (the API's per-person limit,
+    second-factor codes), whose addresses may be several; an IPv6 client's network
+    ("2001:db8:7:7::/64", core.ratelimit.address_counted), whose addresses are many; else
+    the address."""
+    if flood.actor_id and flood.source != flood.ip_address:
+        return flood.actor_label
+    if flood.source.endswith("/64"):
+        return flood.source
+    return flood.ip_address or flood.source
+
+
 def _summary_record(flood: RefusalFlood) -> None:
     details: dict[str, Any] = {
         "endpoint": flood.endpoint,
         "refused": flood.refused,
-        # Who the limit counted: an address, or a signed-in person (the API's per-person
-        # limit, second-factor codes), whose addresses may be several.
-        "source": flood.actor_label
-        if flood.actor_id and flood.source != flood.ip_address
-        else flood.ip_address or flood.source,
+        "source": _source_shown(flood),
         "window_minutes": _minutes(flood.ends_at - flood.started_at),
         "started_at": flood.started_at.isoformat(),
         "ended_at": flood.ends_at.isoformat(),

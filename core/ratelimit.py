@@ -34,6 +34,7 @@ logged, for one that fails open. Which limiter does which: docs/rate-limits.md.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import os
 import random
@@ -166,6 +167,29 @@ def _hit(key: str, limit: int, window_s: int) -> Verdict:
     if path not in _sqlite_stores:
         _sqlite_stores[path] = _SqliteCounters(path)
     return _sqlite_stores[path].hit(key, limit, window_s)
+
+
+# Every IPv6 customer gets at least a /64 from their provider (RFC 6177): 2^64 addresses
+# to take a new one for each request. A per-address limit counts that network as one
+# address, or it limits nothing (a scanner of link tokens, a guesser, a flood of audit
+# events). A /64 is one site (a home, a hospital's network segment) as an IPv4 address
+# behind its NAT is.
+IPV6_CLIENT_PREFIX = 64
+
+
+def address_counted(address: str) -> str:
+    """What a per-address limit counts for ``address`` (``audit.context.client_ip``):
+    an IPv4 address itself, an IPv6 address's /64 network ("2001:db8:7:7::/64"), an
+    IPv4-mapped IPv6 address as the IPv4 address. Anything else ("unknown") as given."""
+    try:
+        parsed = ipaddress.ip_address(address.partition("%")[0])  # no zone index
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, IPV6_CLIENT_PREFIX), strict=False))
+    return str(parsed)
 
 
 def rate_limit_check(*, group: str, key: str, rate: str, fail_open: bool = False) -> Verdict:

@@ -123,6 +123,9 @@ class TusError(RuleError):
         self.status = status
         # Set by a caller that already put this refusal on record (its own audit event).
         self.audited = False
+        # The space's quota refused it: the message speaks to the space's owner (what is
+        # left, what to delete), and a file request tells its outside sender otherwise.
+        self.quota = False
         if status == 412:
             # tus 1.0: a 412 (unsupported Tus-Resumable) names the versions served.
             self.headers = {"Tus-Version": TUS_VERSION}
@@ -382,9 +385,12 @@ def upload_create(
         _open_uploads_check(actor, folder, name, length)
     ceiling = int(settings.TUS_MAX_SIZE_BYTES)
     if length > ceiling:
-        refusal = size_refusal(limit=ceiling, quota_room=selectors.space_room_bytes(folder.space))
+        room_now = selectors.space_room_bytes(folder.space)
+        refusal = size_refusal(limit=ceiling, quota_room=room_now)
         _reject(actor, folder, str(refusal), name=name, size=length)
-        raise TusError(413, str(refusal))
+        too_large = TusError(413, str(refusal))
+        too_large.quota = room_now <= ceiling  # size_refusal then spoke of the quota
+        raise too_large
     upload_id, version_id = uuid.uuid4(), uuid.uuid4()
     # The version's own data key, wrapped and bound to the version id as on its row.
     _data_key_plain, wrapped = data_key_new_wrapped(version_id)
@@ -403,7 +409,9 @@ def upload_create(
                 limit=ceiling, quota_room=room, reserved=selectors.space_reserved_bytes(space_now)
             )
             _reject(actor, folder, str(refusal), name=name, size=length, quota=True)
-            raise TusError(413, str(refusal))
+            no_room = TusError(413, str(refusal))
+            no_room.quota = True
+            raise no_room
         try:
             target = _folder_for_path(actor, folder, path_folders)
         except FileRuleError as error:  # a folder of the path clashes with a file, say
@@ -453,7 +461,9 @@ def upload_create(
         return start()
     except QuotaExceededError as refusal:
         _reject(actor, folder, str(refusal), name=name, size=length, quota=True)
-        raise TusError(413, str(refusal)) from None
+        no_room = TusError(413, str(refusal))
+        no_room.quota = True
+        raise no_room from None
 
 
 def _open_uploads_check(actor: User, folder: Folder, name: str, length: int) -> None:
@@ -1067,7 +1077,9 @@ def upload_complete(
         if not error.recorded:  # a deactivation meanwhile is recorded by its guard
             _reject(actor, session.folder, str(error), upload=str(session.pk), name=session.name)
         upload_delete(session=session)
-        raise TusError(error.status_code, str(error)) from None
+        refused = TusError(error.status_code, str(error))
+        refused.quota = isinstance(error, QuotaExceededError)
+        raise refused from None
     except FileNotFoundForActor:
         # The right to add files to the folder ended while the last bytes arrived (a
         # team left, an editor share taken back; the selector recorded the refused

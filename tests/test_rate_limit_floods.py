@@ -118,6 +118,36 @@ def test_a_scanner_hammering_a_link_is_on_record_at_once_then_counted(
     assert "Scanner Dupont.pdf" in console(path=f"/audit/events/{flood.sequence}/")
 
 
+def test_a_scanner_taking_a_new_ipv6_address_for_each_request_is_one_flood(
+    owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scanner's provider gave it a /64: a new address for every request. Still one
+    source: refused, recorded once, then counted, and the summary names its network."""
+    monkeypatch.setattr(link_access, "RATE_REQUESTS_PER_IP", "3/m")
+    version = shared_file(owner, name="Scanner Dupont.pdf")
+    _link, token = share_link_create(actor=owner, target=version.file)
+
+    def scanner(number: int) -> Client:
+        return Client(REMOTE_ADDR=f"2001:db8:7:7::{number:x}")
+
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        assert [scanner(n).get(open_url(token)).status_code for n in range(1, 4)] == [200] * 3
+        answers = [scanner(n).get(open_url(token)).status_code for n in range(4, 46)]
+        assert set(answers) == {429}
+        refused = AuditEvent.objects.filter(
+            action=Action.SHARING_LINK_ACCESS, details__outcome="rate limited"
+        )
+        assert refused.count() == 1
+        clock.shift(dt.timedelta(minutes=11))
+        windows_close()
+    [flood] = flood_events()
+    assert flood.details["refused"] == 42
+    assert (
+        "42 requests refused from 2001:db8:7:7::/64 on link “Scanner Dupont.pdf” in 10 minutes"
+        in console()
+    )
+
+
 def test_a_flood_still_going_when_its_window_ends_is_counted_at_its_next_refusal(
     owner: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -413,6 +413,43 @@ def test_an_address_making_too_many_requests_is_slowed_down(
     assert outcomes(Action.SHARING_LINK_ACCESS)[-2] == "rate limited"
 
 
+def test_a_scanner_rotating_through_its_ipv6_network_is_slowed_down_as_one_address(
+    owner: User, folder_backend: Backend
+) -> None:
+    """Anyone on IPv6 gets a /64 (2^64 addresses) from their provider: a scanner that
+    takes a new address for every request is still one client, counted and recorded as
+    one, not 250 clients each under the limit, each refusal an audit event."""
+    statuses: list[int] = []
+    while len(statuses) < 250 and 429 not in statuses:
+        scanner = Client(REMOTE_ADDR=f"2001:db8:7:7::{len(statuses) + 1:x}")
+        statuses.append(scanner.get(open_url(f"{len(statuses):043d}")).status_code)
+    assert 429 in statuses
+    assert 120 <= statuses.index(429) <= 240
+    # Another network is not affected.
+    assert Client(REMOTE_ADDR="2001:db8:7:8::1").get(open_url("B" * 43)).status_code == 404
+
+
+def test_password_guesses_from_one_ipv6_network_count_as_one_address_across_links(
+    owner: User, folder_backend: Backend
+) -> None:
+    """20 guesses per 15 minutes per address, whatever the link: a guesser holding
+    three links who takes a new IPv6 address for each guess is refused at the 21st."""
+    tokens = [
+        share_link_create(
+            actor=owner, target=shared_file(owner, f"CR {n}.pdf").file, password=PASSWORD
+        )[1]
+        for n in range(3)
+    ]
+    statuses = []
+    for attempt in range(21):
+        guesser = Client(REMOTE_ADDR=f"2001:db8:5:5:{attempt + 1:x}::1")
+        statuses.append(
+            password_given(guesser, tokens[attempt % 3], f"guess-{attempt}").status_code
+        )
+    assert statuses[:20] == [200] * 20
+    assert statuses[20] == 429
+
+
 # --- Scan status: never before clean ------------------------------------------------------
 
 
@@ -434,6 +471,27 @@ def test_a_file_not_scanned_clean_is_refused_through_a_link(
     link.refresh_from_db()
     assert link.download_count == 0
     assert events(Action.SHARING_LINK_DOWNLOAD)[0].details["outcome"] == str(status)
+
+
+def test_the_zip_address_of_a_link_to_one_file_is_refused_on_record_not_called_deleted(
+    owner: User, folder_backend: Backend
+) -> None:
+    """A link to one file has no "download everything": someone who tries its ZIP
+    address gets a 404, and the log a refusal naming the link's file. It used to say
+    "What this link shared was deleted" (410) of a file still there, and record nothing."""
+    version = shared_file(owner)
+    link, token = share_link_create(actor=owner, target=version.file)
+    recipient = Client()
+    refused = recipient.get(reverse("share_link:archive", args=[token]))
+    assert refused.status_code == 404
+    assert 'data-outcome="unknown"' in refused.content.decode()
+    [event] = events(Action.SHARING_LINK_DOWNLOAD)
+    assert event.outcome == "denied"
+    assert event.actor_label == f"link:{link.pk}"
+    assert event.details["outcome"] == "unknown"
+    assert event.details["archive"] is True
+    assert event.details["name"] == "IRM genou.dcm"
+    assert recipient.get(file_url(token, version.file)).status_code == 200
 
 
 # --- Folders and transfers ----------------------------------------------------------------

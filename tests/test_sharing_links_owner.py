@@ -372,6 +372,8 @@ def test_the_api_creates_lists_and_revokes_links(
         content_type="application/json",
     )
     assert created.status_code == 201
+    # The token's only showing: kept by no cache (a browser's, a proxy's), as the page's.
+    assert "no-store" in created["Cache-Control"]
     body = created.json()
     assert len(body["token"]) == 43
     assert body["url"].endswith(f"/s/{body['token']}/")

@@ -29,7 +29,7 @@ from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
 from files import services, tus
-from files.models import File, Folder, ScanStatus, UploadSession
+from files.models import File, Folder, ScanStatus, Space, UploadSession
 from sharing import tasks
 from sharing.errors import FileRequestNotFound
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
@@ -325,6 +325,40 @@ def test_an_uploaders_refusal_reads_in_the_auditors_language_not_the_uploaders(
     assert "accepte plus" not in page
 
 
+def _space_quota_set(folder: Folder, quota_bytes: int) -> None:
+    Space.objects.filter(pk=folder.space_id).update(quota_bytes=quota_bytes)
+
+
+@pytest.mark.parametrize("when", ["announced", "arriving"])
+def test_an_uploader_is_not_told_the_clinicians_quota(owner: User, when: str) -> None:
+    """The clinician's space is nearly full: the lab learns that the file cannot be
+    received and whom to tell, not how much room her space has left nor to "delete files
+    or empty the trash" (her space is hers). The audit keeps the real reason."""
+    folder = results_folder(owner)
+    _request, token = create_request(owner, folder)
+    content = content_of(5000, seed="bilan")
+    lab = Client()
+    lab.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    if when == "announced":
+        _space_quota_set(folder, 1000)
+        refused = tus_create(lab, token, len(content))
+    else:
+        created = tus_create(lab, token, len(content))
+        assert created.status_code == 201
+        _space_quota_set(folder, 1000)  # an administrator lowered it meanwhile
+        refused = tus_patch(lab, location(created), 0, content)
+    assert refused.status_code == 413
+    detail = refused.json()["detail"]
+    assert detail == (
+        "Ce fichier ne peut pas être reçu\u00a0: la personne qui vous l’a demandé n’a plus "  # noqa: RUF001
+        "assez de place pour lui. Prévenez-la\u00a0; rien n’a été conservé."  # noqa: RUF001
+    )
+    assert not File.objects.filter(folder=folder).exists()
+    (refusal,) = AuditEvent.objects.filter(action=Action.SHARING_REQUEST_REFUSE)
+    assert refusal.details["detail"].startswith("This file does not fit in the space: 1")
+    assert "left of its quota" in refusal.details["detail"]
+
+
 def test_limits_cannot_exceed_the_policy(owner: User) -> None:
     policy = SharingPolicy.current()
     policy.file_request_max_files = 5
@@ -573,6 +607,18 @@ def test_public_page_is_rate_limited(owner: User) -> None:
     assert statuses[-1] == 429
     # Someone else, from another address, is not affected.
     assert Client(REMOTE_ADDR="198.51.100.10").get(f"/r/{token}/").status_code == 200
+
+
+def test_the_public_page_counts_an_ipv6_network_as_one_address() -> None:
+    """60 a minute per address: a client taking a new address of its /64 for every
+    request is one client."""
+    with time_machine.travel(timezone.now().replace(second=1), tick=False):
+        statuses = [
+            Client(REMOTE_ADDR=f"2001:db8:9:9::{n + 1:x}").get(f"/r/{n:043d}/").status_code
+            for n in range(61)
+        ]
+    assert statuses[:60] == [404] * 60
+    assert statuses[60] == 429
 
 
 def test_a_folder_one_may_not_edit_cannot_receive_a_request(owner: User, outsider: User) -> None:

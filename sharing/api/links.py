@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.cache import add_never_cache_headers
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -128,7 +129,10 @@ class LinksAPIView(APIView):
             links.share_link_shared_email_send(link=link, token=token, actor=me)
         body = dict(LinkSerializer(link).data)
         body.update({"token": token, "url": links.share_link_url(token)})
-        return Response(body, status=status.HTTP_201_CREATED)
+        response = Response(body, status=status.HTTP_201_CREATED)
+        # The token's only showing (only its hash is kept): no cache keeps it either.
+        add_never_cache_headers(response)
+        return response
 
 
 class FileLinksView(LinksAPIView):

@@ -40,7 +40,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.context import RequestContext, client_ip, context_from_request
 from audit.models import AuditEvent, Outcome
-from core.ratelimit import Verdict, rate_limit_check
+from core.ratelimit import Verdict, address_counted, rate_limit_check
 from files.selectors import (
     SharingWay,
     role_withholds_content,
@@ -206,7 +206,7 @@ def _limited(
     """One hit; a guess limiter (fail_open=False) raises RateLimitUnavailable → 503."""
     return rate_limit_check(
         group=group,
-        key=key if key is not None else (client_ip(request) or "unknown"),
+        key=key if key is not None else address_counted(client_ip(request) or "unknown"),
         rate=rate,
         fail_open=fail_open,
     )
@@ -336,7 +336,8 @@ def limited_record(
     address = client_ip(request)
     floods.rate_limited_record(
         endpoint=endpoint,
-        source=address or "unknown",
+        # What the limit counted: an IPv6 client's network, whichever address it took.
+        source=address_counted(address or "unknown"),
         ip_address=address,
         target_type="sharing.link" if link is not None else "",
         target_id=link.pk if link is not None else "",

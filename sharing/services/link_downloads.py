@@ -467,7 +467,17 @@ def share_link_archive_response(
     assert link is not None  # noqa: S101  (an unlocked access)
     assert grant is not None  # noqa: S101
     if link.file_id is not None:
-        return AccessOutcome.GONE
+        # One file has no "download everything": no such address for this link (not
+        # "deleted", which the file is not), and on record like any refusal.
+        access_record(
+            request=request,
+            link=link,
+            outcome=AccessOutcome.UNKNOWN,
+            action=Action.SHARING_LINK_DOWNLOAD,
+            archive=True,
+            name=share_link_target_name(link),
+        )
+        return AccessOutcome.UNKNOWN
     if link.view_only:
         access_record(
             request=request,

@@ -29,7 +29,7 @@ from audit import floods
 from audit import messages as audit_messages
 from audit.actions import Action
 from audit.context import client_ip
-from core.ratelimit import rate_limit_hit
+from core.ratelimit import address_counted, rate_limit_hit
 from files import tus
 from files.models import UploadSession
 from files.request_body import body_readinto
@@ -54,14 +54,15 @@ def _limited(request: HttpRequest, *, group: str, rate: str, method: str = "") -
     A client over the limit is on record once per window and limiter, then counted
     (audit/floods.py): every audit event takes the hash chain's one lock, and anyone on
     the internet could otherwise write thousands a second into a log kept for years."""
-    key = client_ip(request)
+    address = client_ip(request)
+    key = address_counted(address)  # an IPv6 client's /64 is one client
     if not rate_limit_hit(group=group, key=key, rate=rate, fail_open=True):
         return False
     details: dict[str, Any] = {"method": method} if method else {}
     floods.rate_limited_record(
         endpoint=group,
         source=key,
-        ip_address=key,
+        ip_address=address,
         actor_label="anonymous",
         record=lambda flood: file_requests.refusal_record(None, "rate limited", **details, **flood),
     )
@@ -200,9 +201,22 @@ def tus_endpoint(view: Callable[..., HttpResponse]) -> TusView:
                     method=str(request.method),
                     **audit_messages.neutral(str(error), field="detail"),
                 )
-            return _tus_response(error.status, detail=str(error))
+            return _tus_response(error.status, detail=_told_outside(error))
 
     return cast(TusView, wrapper)
+
+
+def _told_outside(error: tus.TusError) -> str:
+    """What the sender is told. Uploads are made as the request's owner, so a refusal
+    by her space's quota is worded for her: how much room her space has left, "delete
+    files or empty the trash". The sender learns neither; only what to do (the audit
+    keeps the quota's own words)."""
+    if error.quota:
+        return _(
+            "This file cannot be received: the person who asked you for it has no room "
+            "left for it. Let them know; nothing was kept."
+        )
+    return str(error)
 
 
 def method_override(view: Callable[..., HttpResponse]) -> TusView:
