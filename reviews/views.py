@@ -62,7 +62,9 @@ def item_decide(request: HttpRequest, review_id: int, item_id: int) -> HttpRespo
         return confirmation_page(
             request,
             title=_("Revoke this access?"),
-            losses=[item.label, _("it ends at once: giving it back is a new grant")],
+            losses=[],
+            details_template="reviews/_revoke_preview.html",
+            details={"item": item, **services.revoke_consequences(item=item)},
             button=_("Revoke"),
             cancel_url=reverse("reviews:review", args=[review.pk]),
         )

@@ -48,6 +48,7 @@ from accounts.models import (
 )
 from accounts.offboarding_report import plan_in_words
 from accounts.permissions import role_approver_required, signed_in_user, site_admin_required
+from accounts.team_leave_preview import team_leave_preview
 from accounts.views.credential_approvals import approval_needed_page
 from audit import refusals
 from audit.actions import Action
@@ -582,26 +583,15 @@ def team_member_remove(request: HttpRequest, slug: str, membership_id: int) -> H
     membership = get_object_or_404(TeamMembership, pk=membership_id, team=team)
     name = membership.user.get_full_name()
     if not confirmed(request):
-        # Not undone by adding the person back: the team space's files and folders
-        # shared with them by name end with the membership (sharing's receiver).
+        # Not undone by adding the person back: what was shared with them by name in the
+        # team space, and what they opened to outsiders on its files, end with the
+        # membership; named here from the dry runs of the functions that end them.
         return confirmation_page(
             request,
             title=_("Remove %(name)s from %(team)s?") % {"name": name, "team": team.name},
-            losses=[
-                _("%(name)s can no longer open the files and folders of %(team)s")
-                % {"name": name, "team": team.name},
-                _(
-                    "what was shared with %(name)s by name in %(team)s stops being shared: "
-                    "adding them back does not restore it"
-                )
-                % {"name": name, "team": team.name},
-                # sharing.services.team_leave: withdrawn for good, recipients told.
-                _(
-                    "the links, transfers and file requests %(name)s opened to people "
-                    "outside on the files of %(team)s are withdrawn, and %(name)s is told"
-                )
-                % {"name": name, "team": team.name},
-            ],
+            losses=[],
+            details_template="accounts/admin/_team_leave_preview.html",
+            details=team_leave_preview(team=team, user=membership.user).as_context(),
             button=_("Remove from the team"),
             cancel_url=reverse("accounts:team", args=[team.slug]),
         )

@@ -32,8 +32,9 @@ from django.utils.translation import gettext_lazy
 from accounts.models import Team, TeamMembership, User
 from accounts.roles import Withdrawn
 from accounts.services import LEFT_THE_TEAM
+from accounts.team_leave_preview import TeamLeaveLoss
 from files.models import Space, SpaceKind
-from sharing.services.withdrawals import SpaceScope, opened_to_outsiders
+from sharing.services.withdrawals import Opened, SpaceScope, opened_to_outsiders
 
 # How many file names of one transfer the e-mail lists (as the other withdrawal notices).
 NAMES_LISTED = 20
@@ -53,6 +54,26 @@ def _remover(*, user: User, actor: User | None, actor_label: str) -> str:
     return actor.get_full_name() or actor.email
 
 
+def opened_on_team(*, user: User, team: Team, lock: bool = False) -> Opened:
+    """What ``user`` opened to outsiders on ``team``'s space, still live: what leaving
+    the team withdraws (``lock``: in the removal's transaction) and what its
+    confirmation names beforehand (``opened_on_team_planned``)."""
+    space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
+    if space is None:
+        return Opened(user=user)
+    # A draft transfer reaches nobody yet: sending it later leaves the team's files out,
+    # named in the send's audit event (sharing.services.transfers), and sends the rest.
+    return opened_to_outsiders(user, scope=SpaceScope.only(space.pk), drafts=False, lock=lock)
+
+
+def opened_on_team_planned(
+    sender: object, *, team: Team, user: User, **kwargs: object
+) -> TeamLeaveLoss:
+    """``accounts.team_leave_preview.team_leave_planned`` receiver: the dry run of
+    ``opened_on_team_withdraw``, named for the confirmation. Nothing is locked."""
+    return TeamLeaveLoss(withdrawn=tuple(opened_on_team(user=user, team=team).in_words()))
+
+
 def opened_on_team_withdraw(
     sender: object,
     *,
@@ -69,12 +90,7 @@ def opened_on_team_withdraw(
     the removal's audit event."""
     if TeamMembership.objects.filter(team=team, user=user).exists():
         return {}
-    space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
-    if space is None:
-        return {}
-    # A draft transfer reaches nobody yet: sending it later leaves the team's files out,
-    # named in the send's audit event (sharing.services.transfers), and sends the rest.
-    opened = opened_to_outsiders(user, scope=SpaceScope.only(space.pk), drafts=False, lock=True)
+    opened = opened_on_team(user=user, team=team, lock=True)
     if not opened:
         return {}
     removed_by = _remover(user=user, actor=actor, actor_label=actor_label)
