@@ -54,6 +54,7 @@ from audit import refusals
 from audit.actions import Action
 from audit.readable import readable_events
 from audit.selectors import team_departures
+from core.bounded import bounded
 from core.confirm import confirmation_page, confirmed
 
 
@@ -649,7 +650,7 @@ def role_proposals(request: HttpRequest) -> HttpResponse:
             # Said before the approver tries: the approval would be refused.
             "conflict": _auditor_conflict(proposal),
             # Said before anyone approves: the approval withdraws these at once.
-            "withdrawn": (
+            "withdrawn": bounded(
                 roles.auditor_grant_withdrawn(proposal.subject)
                 if proposal.role == GrantedRole.AUDITOR
                 else []
