@@ -237,3 +237,15 @@ def test_a_member_with_nothing_opened_is_told_only_the_team_access_ends(
     assert "Tom Teammate can no longer open the files and folders of Cardiologie" in page
     assert "opened to people outside" not in page
     assert "by name stops being shared" not in page
+
+
+def test_withdrawing_a_role_names_the_role_lost(site_admin: User, auditor: User) -> None:
+    page = (
+        client_signed_in(site_admin)
+        .post(f"/accounts/admin/users/{auditor.pk}/", {})  # both boxes unticked
+        .content.decode()
+    )
+
+    assert "Audrey Auditor loses the auditor role at once" in page
+    auditor.refresh_from_db()
+    assert auditor.is_auditor

@@ -83,17 +83,28 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         initial={"is_site_admin": subject.is_site_admin, "is_auditor": subject.is_auditor},
     )
     if request.method == "POST" and roles_form.is_valid():
-        withdrawn = (subject.is_site_admin and not roles_form.cleaned_data["is_site_admin"]) or (
-            subject.is_auditor and not roles_form.cleaned_data["is_auditor"]
-        )
+        withdrawn = [
+            str(role.label)
+            for role, held, kept in (
+                (GrantedRole.SITE_ADMIN, subject.is_site_admin, "is_site_admin"),
+                (GrantedRole.AUDITOR, subject.is_auditor, "is_auditor"),
+            )
+            if held and not roles_form.cleaned_data[kept]
+        ]
         if withdrawn and not confirmed(request):
-            # Giving a role back takes a proposal and a second person: ask first.
+            # Giving a role back takes a proposal and a second person: ask first, naming
+            # the role lost (an administrator may untick a box she did not mean to).
+            name = subject.get_full_name()
             return confirmation_page(
                 request,
                 title=_("Withdraw this role?"),
                 losses=[
-                    _("%(name)s loses the role at once and is signed out everywhere.")
-                    % {"name": subject.get_full_name()},
+                    *(
+                        _("%(name)s loses the %(role)s role at once.")
+                        % {"name": name, "role": role}
+                        for role in withdrawn
+                    ),
+                    _("%(name)s is signed out everywhere.") % {"name": name},
                     _("Giving it back takes a proposal approved by a second person."),
                 ],
                 button=_("Withdraw the role"),
