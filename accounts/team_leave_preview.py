@@ -6,13 +6,20 @@ what she had opened to outsiders. The confirmation names them, read from the sam
 functions that end them (``accounts.services.team_member_remove`` and the receivers of
 its ``team_membership_ended`` signal): each receiver of ``team_leave_planned`` is the
 dry run of one of them. accounts does not import sharing, hence the signal.
+
+The page carries the list's digest (``PREVIEW_DIGEST_FIELD``); a confirmation whose
+list has changed since (she opened another link meanwhile) ends nothing and shows the
+new list (``preview_unchanged``), as the offboarding plan's digest does.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 from django.dispatch import Signal
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Team, TeamMembership, User
 from accounts.roles import Withdrawn
@@ -29,6 +36,12 @@ class TeamLeaveLoss:
     withdrawn: tuple[Withdrawn, ...] = ()
 
 
+# The confirmation form's field carrying the digest of the list it showed.
+PREVIEW_DIGEST_FIELD = "preview_digest"
+LIST_CHANGED_MESSAGE = gettext_lazy(
+    "Something changed since you looked: check the new list, then confirm."
+)
+
 # Sent with team= and user= (still a member); each receiver returns a ``TeamLeaveLoss``,
 # the dry run of its ``team_membership_ended`` counterpart. Nothing is locked or changed.
 team_leave_planned = Signal()
@@ -42,6 +55,21 @@ class TeamLeavePreview:
     team: str
     shares_ended: list[str] = field(default_factory=list)
     withdrawn: list[Withdrawn] = field(default_factory=list)
+
+    def digest(self) -> str:
+        """What the confirming person read, in 64 characters."""
+        shown = {
+            "shares_ended": self.shares_ended,
+            "withdrawn": [item.as_details() for item in self.withdrawn],
+        }
+        text = json.dumps(shown, sort_keys=True, ensure_ascii=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def preview_unchanged(self, posted: str | None) -> bool:
+        """Whether the list the person confirmed is still this one. A form without the
+        field (a client that never showed a page) is not held back: the check guards
+        what a person read, not who may act."""
+        return not posted or posted == self.digest()
 
     def as_context(self) -> dict[str, object]:
         """For ``accounts/admin/_team_leave_preview.html``: long lists bounded."""

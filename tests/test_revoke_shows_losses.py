@@ -16,6 +16,7 @@ the people it reached.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -249,3 +250,52 @@ def test_withdrawing_a_role_names_the_role_lost(site_admin: User, auditor: User)
     assert "Audrey Auditor loses the auditor role at once" in page
     auditor.refresh_from_db()
     assert auditor.is_auditor
+
+
+def test_nothing_ends_when_more_was_opened_since_the_confirmation_was_read(
+    owner: User, teammate: User, team: Team, team_folder: Folder, tom_opened: dict[str, Any]
+) -> None:
+    """Tom links another team file while Alice reads the page: her confirmation does not
+    withdraw what she never saw; the page comes back with it named."""
+    membership = TeamMembership.objects.get(team=team, user=teammate)
+    review, item = review_item(team, ItemKind.MEMBER, membership.pk)
+    alice = client_signed_in(owner)
+    url = f"/reviews/{review.pk}/items/{item}/"
+    asked = alice.post(url, {"decision": "revoked"}).content.decode()
+    digest = re.search(r'name="preview_digest" value="([0-9a-f]{64})"', asked)
+    assert digest
+    late = version_store(actor=owner, folder=team_folder, name="Holter.pdf", content=b"x").file
+    links.share_link_create(actor=teammate, target=late, expires_at=week())
+
+    again = alice.post(url, {"decision": "revoked", "preview_digest": digest.group(1), **CONFIRMED})
+
+    page = again.content.decode()
+    assert again.status_code == 200
+    assert "Something changed since you looked: check the new list, then confirm." in page
+    assert "Link to “Holter.pdf”" in page
+    nothing_withdrawn_yet(teammate, team)
+
+    fresh = re.search(r'name="preview_digest" value="([0-9a-f]{64})"', page)
+    assert fresh
+    alice.post(url, {"decision": "revoked", "preview_digest": fresh.group(1), **CONFIRMED})
+    assert not TeamMembership.objects.filter(team=team, user=teammate).exists()
+
+
+def test_the_team_page_removal_checks_the_list_it_showed_too(
+    site_admin: User, teammate: User, team: Team, team_folder: Folder, owner: User
+) -> None:
+    membership = TeamMembership.objects.get(team=team, user=teammate)
+    admin = client_signed_in(site_admin)
+    url = f"/accounts/teams/{team.slug}/members/{membership.pk}/remove/"
+    digest = re.search(
+        r'name="preview_digest" value="([0-9a-f]{64})"', admin.post(url).content.decode()
+    )
+    assert digest
+    late = version_store(actor=owner, folder=team_folder, name="Holter.pdf", content=b"x").file
+    links.share_link_create(actor=teammate, target=late, expires_at=week())
+
+    again = admin.post(url, {"preview_digest": digest.group(1), **CONFIRMED})
+
+    assert again.status_code == 200
+    assert "Link to “Holter.pdf”" in again.content.decode()
+    assert TeamMembership.objects.filter(pk=membership.pk).exists()

@@ -48,7 +48,11 @@ from accounts.models import (
 )
 from accounts.offboarding_report import plan_in_words
 from accounts.permissions import role_approver_required, signed_in_user, site_admin_required
-from accounts.team_leave_preview import team_leave_preview
+from accounts.team_leave_preview import (
+    LIST_CHANGED_MESSAGE,
+    PREVIEW_DIGEST_FIELD,
+    team_leave_preview,
+)
 from accounts.views.credential_approvals import approval_needed_page
 from audit import refusals
 from audit.actions import Action
@@ -594,7 +598,11 @@ def team_member_remove(request: HttpRequest, slug: str, membership_id: int) -> H
         raise Http404
     membership = get_object_or_404(TeamMembership, pk=membership_id, team=team)
     name = membership.user.get_full_name()
-    if not confirmed(request):
+    leave = team_leave_preview(team=team, user=membership.user)
+    unchanged = leave.preview_unchanged(request.POST.get(PREVIEW_DIGEST_FIELD))
+    if not confirmed(request) or not unchanged:
+        if not unchanged:
+            messages.warning(request, LIST_CHANGED_MESSAGE)
         # Not undone by adding the person back: what was shared with them by name in the
         # team space, and what they opened to outsiders on its files, end with the
         # membership; named here from the dry runs of the functions that end them.
@@ -603,7 +611,8 @@ def team_member_remove(request: HttpRequest, slug: str, membership_id: int) -> H
             title=_("Remove %(name)s from %(team)s?") % {"name": name, "team": team.name},
             losses=[],
             details_template="accounts/admin/_team_leave_preview.html",
-            details=team_leave_preview(team=team, user=membership.user).as_context(),
+            details=leave.as_context(),
+            extra_fields={PREVIEW_DIGEST_FIELD: leave.digest()},
             button=_("Remove from the team"),
             cancel_url=reverse("accounts:team", args=[team.slug]),
         )
