@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from django.dispatch import Signal
 from django.utils.translation import gettext_lazy
 
-from accounts.models import Team, TeamMembership, User
+from accounts.models import Team, TeamMembership, TeamRole, User
 from accounts.roles import Withdrawn
 from core.bounded import bounded
 
@@ -53,6 +53,9 @@ class TeamLeavePreview:
 
     person: str
     team: str
+    # She is its only active manager: nobody will manage it, and no access review opens
+    # for a team without a manager (reviews app). Said, not refused (as offboarding).
+    last_manager: bool = False
     shares_ended: list[str] = field(default_factory=list)
     withdrawn: list[Withdrawn] = field(default_factory=list)
 
@@ -81,7 +84,11 @@ class TeamLeavePreview:
 
 
 def team_leave_preview(*, team: Team, user: User) -> TeamLeavePreview:
-    preview = TeamLeavePreview(person=user.get_full_name() or user.email, team=team.name)
+    managers = TeamMembership.objects.filter(team=team, role=TeamRole.MANAGER, user__is_active=True)
+    last_manager = managers.filter(user=user).exists() and not managers.exclude(user=user).exists()
+    preview = TeamLeavePreview(
+        person=user.get_full_name() or user.email, team=team.name, last_manager=last_manager
+    )
     for _receiver, loss in team_leave_planned.send(sender=TeamMembership, team=team, user=user):
         if isinstance(loss, TeamLeaveLoss):
             preview.shares_ended.extend(loss.shares_ended)

@@ -299,3 +299,26 @@ def test_the_team_page_removal_checks_the_list_it_showed_too(
     assert again.status_code == 200
     assert "Link to “Holter.pdf”" in again.content.decode()
     assert TeamMembership.objects.filter(pk=membership.pk).exists()
+
+
+def test_removing_the_only_manager_says_the_team_is_left_without_one(
+    site_admin: User, owner: User, team: Team
+) -> None:
+    """Alice is Cardiologie's only manager: nobody would manage it, and no access review
+    opens for a team without a manager. Said before, as the offboarding plan says it."""
+    membership = TeamMembership.objects.get(team=team, user=owner)
+
+    page = (
+        client_signed_in(site_admin)
+        .post(f"/accounts/teams/{team.slug}/members/{membership.pk}/remove/")
+        .content.decode()
+    )
+
+    assert "Cardiologie is left without a manager" in page
+    tom = TeamMembership.objects.get(team=team, role=TeamRole.MEMBER)
+    other = (
+        client_signed_in(site_admin)
+        .post(f"/accounts/teams/{team.slug}/members/{tom.pk}/remove/")
+        .content.decode()
+    )
+    assert "left without a manager" not in other
