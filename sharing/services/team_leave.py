@@ -54,26 +54,6 @@ def _remover(*, user: User, actor: User | None, actor_label: str) -> str:
     return actor.get_full_name() or actor.email
 
 
-def opened_on_team(*, user: User, team: Team, lock: bool = False) -> Opened:
-    """What ``user`` opened to outsiders on ``team``'s space, still live: what leaving
-    the team withdraws (``lock``: in the removal's transaction) and what its
-    confirmation names beforehand (``opened_on_team_planned``)."""
-    space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
-    if space is None:
-        return Opened(user=user)
-    # A draft transfer reaches nobody yet: sending it later leaves the team's files out,
-    # named in the send's audit event (sharing.services.transfers), and sends the rest.
-    return opened_to_outsiders(user, scope=SpaceScope.only(space.pk), drafts=False, lock=lock)
-
-
-def opened_on_team_planned(
-    sender: object, *, team: Team, user: User, **kwargs: object
-) -> TeamLeaveLoss:
-    """``accounts.team_leave_preview.team_leave_planned`` receiver: the dry run of
-    ``opened_on_team_withdraw``, named for the confirmation. Nothing is locked."""
-    return TeamLeaveLoss(withdrawn=tuple(opened_on_team(user=user, team=team).in_words()))
-
-
 def opened_on_team_withdraw(
     sender: object,
     *,
@@ -90,7 +70,7 @@ def opened_on_team_withdraw(
     the removal's audit event."""
     if TeamMembership.objects.filter(team=team, user=user).exists():
         return {}
-    opened = opened_on_team(user=user, team=team, lock=True)
+    opened = opened_on_team(user, team, lock=True)
     if not opened:
         return {}
     removed_by = _remover(user=user, actor=actor, actor_label=actor_label)
@@ -121,6 +101,18 @@ def opened_on_team_withdraw(
         "transfers_withdrawn": counts["transfers"],
         "file_requests_closed": counts["file_requests"],
     }
+
+
+def opened_on_team(user: User, team: Team, *, lock: bool) -> Opened:
+    """What ``user`` opened to outsiders on ``team``'s space, still live (nothing when
+    the team has no space). ``lock``: in the caller's transaction, after her
+    membership's (or her own) row."""
+    space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
+    if space is None:
+        return Opened(user=user)
+    # A draft transfer reaches nobody yet: sending it later leaves the team's files out,
+    # named in the send's audit event (sharing.services.transfers), and sends the rest.
+    return opened_to_outsiders(user, scope=SpaceScope.only(space.pk), drafts=False, lock=lock)
 
 
 def _items(withdrawn: list[Withdrawn]) -> list[dict[str, Any]]:
@@ -168,3 +160,12 @@ def team_left_withdrawn_notice_send(
         language=language,
     )
     return True
+
+
+def opened_on_team_planned(
+    sender: object, *, team: Team, user: User, **kwargs: object
+) -> TeamLeaveLoss:
+    """``accounts.team_leave_preview.team_leave_planned`` receiver: the dry run of
+    ``opened_on_team_withdraw`` (the same finder, ``opened_on_team``), named for the
+    confirmation before anyone removes her. Nothing is locked."""
+    return TeamLeaveLoss(withdrawn=tuple(opened_on_team(user, team, lock=False).in_words()))
