@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from accounts.models import Team, TeamMembership, TeamRole, User
+from files import services as files
 from files.models import File, Folder
 from reviews import services as reviews
 from reviews.models import AccessReview, ItemKind
@@ -322,3 +323,23 @@ def test_removing_the_only_manager_says_the_team_is_left_without_one(
         .content.decode()
     )
     assert "left without a manager" not in other
+
+
+def test_revoking_a_folder_share_to_a_person_names_the_folder_and_all_inside(
+    owner: User, team: Team, team_folder: Folder, outsider: User
+) -> None:
+    folder = files.folder_create(actor=owner, parent=team_folder, name="Dossiers Dupont")
+    share = Share.objects.create(folder=folder, user=outsider, role="editor", created_by=owner)
+    review, item = review_item(team, ItemKind.SHARE, share.pk)
+
+    page = (
+        client_signed_in(owner)
+        .post(f"/reviews/{review.pk}/items/{item}/", {"decision": "revoked"})
+        .content.decode()
+    )
+
+    assert (
+        "Oscar Outsider can no longer open the folder “Dossiers Dupont” and everything in "
+        "it (editor)" in page
+    )
+    assert Share.objects.filter(pk=share.pk).exists()
