@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.models import GrantedRole, OffboardingReport, User
+from core.bounded import bounded
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +247,9 @@ def plan_in_words(plan: dict[str, Any], *, done: bool) -> list[dict[str, Any]]:
                 "recipients": line.get("recipients", []),
                 # What colleagues had sent to the leaver's address: sender and files.
                 "withdrawn": line.get("withdrawn", []),
+                # What the line ends, by name, for the pages only (never e-mailed: file
+                # names often name a patient): ten and how many more.
+                "named": bounded([str(name) for name in line.get("named", [])]),
             }
         )
     return words

@@ -31,14 +31,17 @@ from django.utils.translation import ngettext
 
 from accounts import services as account_services
 from accounts.models import Team, TeamMembership, TeamRole, User
+from accounts.team_leave_preview import team_leave_preview
 from audit import services as audit
 from audit.actions import Action
 from audit.exports import UTF8_BOM, csv_cell_safe
 from audit.models import Outcome
+from core.bounded import bounded
 from core.errors import RuleError
 from files.models import Space, SpaceKind
 from reviews.models import AccessReview, AccessReviewItem, Decision, ItemKind
 from sharing.models import Share, ShareLink
+from sharing.services.withdrawals import item_name
 
 
 class ReviewRuleError(RuleError):
@@ -312,6 +315,66 @@ def _revoke(*, actor: User, item: AccessReviewItem) -> None:
             target_id=item.object_id,
             details={"reason": "access_review"},
         )
+
+
+def revoke_consequences(*, item: AccessReviewItem) -> dict[str, object]:
+    """What revoking ``item`` takes away, named for its confirmation page
+    (``reviews/_revoke_preview.html``), read from the rows ``_revoke`` ends: for a
+    member, the dry run of leaving the team (``accounts.team_leave_preview``, the same
+    finders the removal uses); for a share, the people it reaches; for a link, its file
+    and recipient. Only ``kind`` when the membership, share or link is already gone."""
+    if item.kind == ItemKind.MEMBER:
+        membership = (
+            TeamMembership.objects.filter(pk=item.object_id).select_related("team", "user").first()
+        )
+        if membership is None:
+            return {"kind": item.kind}
+        leave = team_leave_preview(team=membership.team, user=membership.user)
+        return {"kind": item.kind, **leave.as_context()}
+    if item.kind == ItemKind.SHARE:
+        share = (
+            Share.objects.filter(pk=item.object_id)
+            .select_related("file__space__team", "folder__space__team", "user", "team")
+            .first()
+        )
+        target = share.file or share.folder if share is not None else None
+        if share is None or target is None:
+            return {"kind": item.kind}
+        # Who stops reading it: the person, or the members of the team it was shared
+        # with, but those of the reviewed team (they keep the team space's files).
+        people = (
+            [share.user]
+            if share.user is not None
+            else list(
+                User.objects.filter(memberships__team=share.team, is_active=True)
+                .exclude(memberships__team_id=item.review.team_id)
+                .order_by("full_name", "email")
+            )
+        )
+        return {
+            "kind": item.kind,
+            "item_name": item_name(target),
+            "is_folder": share.folder_id is not None,
+            "role": share.get_role_display(),
+            "to_team": share.team.name if share.team is not None else "",
+            "people": bounded([person.get_full_name() or person.email for person in people]),
+        }
+    link = (
+        ShareLink.objects.filter(
+            pk=item.object_id, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
+        .select_related("file__space__team", "folder__space__team", "created_by")
+        .first()
+    )
+    target = link.file or link.folder if link is not None else None
+    if link is None or target is None:
+        return {"kind": item.kind}
+    return {
+        "kind": item.kind,
+        "item_name": item_name(target),
+        "creator": link.created_by.get_full_name() or link.created_by.email,
+        "recipient": link.recipient_email,
+    }
 
 
 def _share_revoke(*, actor: User, share: Share) -> None:

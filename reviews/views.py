@@ -14,6 +14,11 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import User
 from accounts.permissions import signed_in_user
+from accounts.team_leave_preview import (
+    LIST_CHANGED_MESSAGE,
+    PREVIEW_DIGEST_FIELD,
+    TeamLeavePreview,
+)
 from audit import refusals
 from core.confirm import confirmation_page, confirmed
 from reviews import services
@@ -58,14 +63,26 @@ def item_decide(request: HttpRequest, review_id: int, item_id: int) -> HttpRespo
     decision = request.POST.get("decision", "")
     # An auditor reads, never decides: refused (403) before any confirmation page.
     services.auditor_decision_refuse(actor=actor, item=item, decision=decision)
-    if decision == "revoked" and not confirmed(request):
-        return confirmation_page(
-            request,
-            title=_("Revoke this access?"),
-            losses=[item.label, _("it ends at once: giving it back is a new grant")],
-            button=_("Revoke"),
-            cancel_url=reverse("reviews:review", args=[review.pk]),
-        )
+    if decision == "revoked":
+        # What is lost, named; for a member, the list's digest rides along, and a list
+        # that changed since it was read (another link opened meanwhile) asks again.
+        consequences = services.revoke_consequences(item=item)
+        leave = consequences.get("leave")
+        leave = leave if isinstance(leave, TeamLeavePreview) else None
+        unchanged = leave is None or leave.preview_unchanged(request.POST.get(PREVIEW_DIGEST_FIELD))
+        if not confirmed(request) or not unchanged:
+            if not unchanged:
+                messages.warning(request, LIST_CHANGED_MESSAGE)
+            return confirmation_page(
+                request,
+                title=_("Revoke this access?"),
+                losses=[],
+                details_template="reviews/_revoke_preview.html",
+                details={"item": item, **consequences},
+                extra_fields={PREVIEW_DIGEST_FIELD: leave.digest()} if leave else None,
+                button=_("Revoke"),
+                cancel_url=reverse("reviews:review", args=[review.pk]),
+            )
     try:
         services.access_review_decide(actor=actor, item=item, decision=decision)
     except services.AuditorDecisionRefused:

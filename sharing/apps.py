@@ -10,6 +10,7 @@ class SharingConfig(AppConfig):
         from accounts.offboarding import offboarding_planned
         from accounts.roles import auditor_grant_planned, content_access_listed
         from accounts.services import team_membership_ended
+        from accounts.team_leave_preview import team_leave_planned
         from audit import resolvers
         from sharing.audit_lookups import access_now, channels_lookup
         from sharing.services.addressed_links import links_to_former_address_withdraw
@@ -19,8 +20,12 @@ class SharingConfig(AppConfig):
             shares_received_offboarding_plan,
             sharing_offboarding_plan,
         )
-        from sharing.services.shares import shares_end_through_team, shares_received_in_words
-        from sharing.services.team_leave import opened_on_team_withdraw
+        from sharing.services.shares import (
+            shares_end_through_team,
+            shares_received_in_words,
+            shares_through_team_planned,
+        )
+        from sharing.services.team_leave import opened_on_team_planned, opened_on_team_withdraw
 
         # A leaver's links, transfers and file requests stop in the same transaction,
         # and the shares made to them are removed: two steps of the offboarding plan.
@@ -52,6 +57,14 @@ class SharingConfig(AppConfig):
         # transfers holding them and file requests into its folders are withdrawn.
         team_membership_ended.connect(
             opened_on_team_withdraw, dispatch_uid="sharing.opened_on_team_withdraw"
+        )
+        # Both named, by their dry runs, on the confirmation before anyone removes her
+        # (team page, access review).
+        team_leave_planned.connect(
+            shares_through_team_planned, dispatch_uid="sharing.shares_through_team_planned"
+        )
+        team_leave_planned.connect(
+            opened_on_team_planned, dispatch_uid="sharing.opened_on_team_planned"
         )
         # The auditor role is refused to someone others' files are shared with.
         content_access_listed.connect(

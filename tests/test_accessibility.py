@@ -37,7 +37,7 @@ from audit.models import AuditEvent
 from directory.tokens import directory_token_create
 from files import services
 from files.favourites import favourite_set
-from files.models import Folder
+from files.models import File, Folder
 from imaging import services as imaging_services
 from imaging.models import Study
 from reviews.models import AccessReview
@@ -334,8 +334,11 @@ JOURNEYS: dict[str, list[Page]] = {
             "access review, revoke (confirmation)",
             "clinician",
             "/reviews/{review}/",
-            then=lambda page: _submit(page, "button[name=decision][value=revoked] >> nth=0"),
-            shows="#confirmation",
+            # Tom's membership: the page names what he opened on the team's files.
+            then=lambda page: _submit(
+                page, "tr:has-text('Dr Tom Teammate (member)') button[value=revoked]"
+            ),
+            shows="#loss-withdrawn",
         ),
         Page(
             "team file, move it out of the team (confirmation)",
@@ -348,8 +351,10 @@ JOURNEYS: dict[str, list[Page]] = {
             "team, remove a member (confirmation)",
             "clinician",
             "/accounts/teams/{team}/",
-            then=lambda page: _submit(page, "form[action$='/remove/'] button >> nth=0"),
-            shows="#confirmation",
+            then=lambda page: _submit(
+                page, "tr:has-text('Dr Tom Teammate') form[action$='/remove/'] button"
+            ),
+            shows="#loss-withdrawn",
         ),
         Page(
             "file request, close it (confirmation)",
@@ -747,7 +752,22 @@ def signing_in_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
 
 def clinician_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
     """The period's access review of Alice's team, an API token of hers, her
-    authenticator app."""
+    authenticator app. Tom opened team files to outsiders (a dozen links, a transfer, a
+    file request): revoking him names them, ten and "and 2 more"."""
+    tom = User.objects.get(email="tom.teammate@hopital.example")
+    team_file = File.objects.get(pk=world["team_file"])
+    soon = timezone.now() + dt.timedelta(days=3)
+    for number in range(1, 12):
+        scan = version_store(
+            actor=tom, folder=team_file.folder, name=f"Écho Dupont {number:02d}.jpg", content=b"x"
+        )
+        share_link_create(actor=tom, target=scan.file, recipient_email="dr.radio@clinique.example")
+    sent = transfers.transfer_create(actor=tom, subject="Bilan cardiaque Dupont", expires_at=soon)
+    transfers.transfer_files_add(actor=tom, transfer=sent, files=[team_file])
+    transfers.transfer_send(actor=tom, transfer=sent, recipients=["dr.radio@clinique.example"])
+    file_requests.file_request_create(
+        actor=tom, folder=team_file.folder, title="Résultats du laboratoire", expires_at=soon
+    )
     access_reviews_open()
     review = AccessReview.objects.get(team__slug=world["team"])
     token, _plaintext = tokens.token_create(

@@ -32,6 +32,7 @@ from audit.readable import readable_events
 from files.models import File, Folder
 from sharing.models import FileRequest, ShareLink, Transfer
 from sharing.services import file_requests, links
+from tests.files_helpers import version_store
 from tests.helpers import client_signed_in
 from tests.withdrawal_helpers import (
     CLOSED_PAGE,
@@ -293,3 +294,23 @@ def test_the_approver_reads_what_approving_will_withdraw(
     assert "Link to “Cardiologie”" in page
     assert ShareLink.objects.get(file=echo).revoked_at is None  # not before the approval
     assert not FileRequest.objects.exists()
+
+
+def test_a_long_list_on_the_approval_names_ten_and_says_how_many_more(
+    owner: User, team: Team, site_admin: User, auditor: User, team_folder: Folder
+) -> None:
+    """Thirty links would push the Approve button far below on a phone: ten names and
+    the count of the rest, as on every confirmation (core/bounded.py)."""
+    for number in range(1, 13):
+        file = version_store(
+            actor=owner, folder=team_folder, name=f"Patient {number:02d}.pdf", content=b"x"
+        ).file
+        links.share_link_create(actor=owner, target=file, expires_at=week())
+    leaves_the_team(owner, team, site_admin)
+    roles.role_propose(actor=site_admin, subject=owner, role="auditor")
+
+    page = client_signed_in(auditor).get("/accounts/admin/role-approvals/").content.decode()
+
+    assert "Link to “Patient 10.pdf”" in page
+    assert "Patient 11.pdf" not in page
+    assert "and 2 more" in page

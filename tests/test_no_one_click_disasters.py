@@ -187,7 +187,8 @@ def test_removing_a_member_from_a_team_asks_first(owner: User, teammate: User, t
     assert not AuditEvent.objects.filter(action=Action.ACCOUNTS_TEAM_MEMBER_REMOVE).exists()
     page = text_of(asked)
     assert "Remove Tom Teammate from Cardiologie?" in page
-    assert "adding them back does not restore it" in page
+    # What he loses, named (tests/test_revoke_shows_losses.py: shares and withdrawals).
+    assert "Tom Teammate can no longer open the files and folders of Cardiologie" in page
     assert f'href="/accounts/teams/{team.slug}/"' in page  # "Cancel" leads back
 
     assert client.post(url, CONFIRMED).status_code == 302

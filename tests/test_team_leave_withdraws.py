@@ -79,10 +79,12 @@ def test_her_link_to_a_team_file_is_withdrawn_when_she_is_removed(
     asked = client_signed_in(site_admin).post(
         f"/accounts/teams/{team.slug}/members/{membership.pk}/remove/"
     )
+    page = asked.content.decode()
     assert (
-        "the links, transfers and file requests Alice Martin opened to people outside on "
-        "the files of Cardiologie are withdrawn" in asked.content.decode()
+        "1 thing Alice Martin opened to people outside on the files of Cardiologie is "
+        "withdrawn" in page
     )
+    assert "Link to “Dupont Marie - echo.jpg”" in page
     link.refresh_from_db()
     assert link.revoked_at is None  # not before the confirmation
     removed_from_the_team(owner, team, site_admin)

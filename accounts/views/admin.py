@@ -48,11 +48,17 @@ from accounts.models import (
 )
 from accounts.offboarding_report import plan_in_words
 from accounts.permissions import role_approver_required, signed_in_user, site_admin_required
+from accounts.team_leave_preview import (
+    LIST_CHANGED_MESSAGE,
+    PREVIEW_DIGEST_FIELD,
+    team_leave_preview,
+)
 from accounts.views.credential_approvals import approval_needed_page
 from audit import refusals
 from audit.actions import Action
 from audit.readable import readable_events
 from audit.selectors import team_departures
+from core.bounded import bounded
 from core.confirm import confirmation_page, confirmed
 
 
@@ -81,17 +87,28 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         initial={"is_site_admin": subject.is_site_admin, "is_auditor": subject.is_auditor},
     )
     if request.method == "POST" and roles_form.is_valid():
-        withdrawn = (subject.is_site_admin and not roles_form.cleaned_data["is_site_admin"]) or (
-            subject.is_auditor and not roles_form.cleaned_data["is_auditor"]
-        )
+        withdrawn = [
+            str(role.label)
+            for role, held, kept in (
+                (GrantedRole.SITE_ADMIN, subject.is_site_admin, "is_site_admin"),
+                (GrantedRole.AUDITOR, subject.is_auditor, "is_auditor"),
+            )
+            if held and not roles_form.cleaned_data[kept]
+        ]
         if withdrawn and not confirmed(request):
-            # Giving a role back takes a proposal and a second person: ask first.
+            # Giving a role back takes a proposal and a second person: ask first, naming
+            # the role lost (an administrator may untick a box she did not mean to).
+            name = subject.get_full_name()
             return confirmation_page(
                 request,
                 title=_("Withdraw this role?"),
                 losses=[
-                    _("%(name)s loses the role at once and is signed out everywhere.")
-                    % {"name": subject.get_full_name()},
+                    *(
+                        _("%(name)s loses the %(role)s role at once.")
+                        % {"name": name, "role": role}
+                        for role in withdrawn
+                    ),
+                    _("%(name)s is signed out everywhere.") % {"name": name},
                     _("Giving it back takes a proposal approved by a second person."),
                 ],
                 button=_("Withdraw the role"),
@@ -581,27 +598,21 @@ def team_member_remove(request: HttpRequest, slug: str, membership_id: int) -> H
         raise Http404
     membership = get_object_or_404(TeamMembership, pk=membership_id, team=team)
     name = membership.user.get_full_name()
-    if not confirmed(request):
-        # Not undone by adding the person back: the team space's files and folders
-        # shared with them by name end with the membership (sharing's receiver).
+    leave = team_leave_preview(team=team, user=membership.user)
+    unchanged = leave.preview_unchanged(request.POST.get(PREVIEW_DIGEST_FIELD))
+    if not confirmed(request) or not unchanged:
+        if not unchanged:
+            messages.warning(request, LIST_CHANGED_MESSAGE)
+        # Not undone by adding the person back: what was shared with them by name in the
+        # team space, and what they opened to outsiders on its files, end with the
+        # membership; named here from the dry runs of the functions that end them.
         return confirmation_page(
             request,
             title=_("Remove %(name)s from %(team)s?") % {"name": name, "team": team.name},
-            losses=[
-                _("%(name)s can no longer open the files and folders of %(team)s")
-                % {"name": name, "team": team.name},
-                _(
-                    "what was shared with %(name)s by name in %(team)s stops being shared: "
-                    "adding them back does not restore it"
-                )
-                % {"name": name, "team": team.name},
-                # sharing.services.team_leave: withdrawn for good, recipients told.
-                _(
-                    "the links, transfers and file requests %(name)s opened to people "
-                    "outside on the files of %(team)s are withdrawn, and %(name)s is told"
-                )
-                % {"name": name, "team": team.name},
-            ],
+            losses=[],
+            details_template="accounts/admin/_team_leave_preview.html",
+            details=leave.as_context(),
+            extra_fields={PREVIEW_DIGEST_FIELD: leave.digest()},
             button=_("Remove from the team"),
             cancel_url=reverse("accounts:team", args=[team.slug]),
         )
@@ -659,7 +670,7 @@ def role_proposals(request: HttpRequest) -> HttpResponse:
             # Said before the approver tries: the approval would be refused.
             "conflict": _auditor_conflict(proposal),
             # Said before anyone approves: the approval withdraws these at once.
-            "withdrawn": (
+            "withdrawn": bounded(
                 roles.auditor_grant_withdrawn(proposal.subject)
                 if proposal.role == GrantedRole.AUDITOR
                 else []

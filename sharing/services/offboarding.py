@@ -28,14 +28,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from accounts.offboarding import OffboardingStep
-from sharing.models import FileRequestUpload, Share
+from sharing.models import FileRequest, FileRequestUpload, Share, ShareLink, Transfer
 from sharing.services import addressed_links
 from sharing.services.addressed_links import RECIPIENT_LEFT
+from sharing.services.withdrawals import item_name
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +96,60 @@ def sharing_offboarding_plan(
             "key": "links_withdrawn",
             "count": len(plain_links),
             "recipients": sorted({email for _pk, email in plain_links if email}),
+            "named": _links_named([pk for pk, _email in plain_links]),
         },
-        {"key": "transfers_withdrawn", "count": len(transfer_ids), "recipients": told},
-        {"key": "file_requests_closed", "count": len(request_ids)},
+        {
+            "key": "transfers_withdrawn",
+            "count": len(transfer_ids),
+            "recipients": told,
+            "named": _named(Transfer.objects.filter(pk__in=transfer_ids), "subject"),
+        },
+        {
+            "key": "file_requests_closed",
+            "count": len(request_ids),
+            "named": _named(FileRequest.objects.filter(pk__in=request_ids), "title"),
+        },
     ]
     return OffboardingStep(name="sharing_revoke_for_leaver", lines=lines, apply=apply)
+
+
+# What each line names, for the administrator's preview and the report page (never the
+# e-mailed report: file names often name a patient, and e-mail leaves the drive). Read
+# by id from the rows the plan acts on, in the plan's order.
+
+
+def _links_named(ids: list[int]) -> list[str]:
+    """Each link as "its file or folder → its recipient"."""
+    rows = (
+        ShareLink.objects.filter(pk__in=ids)
+        .select_related("file__space__team", "folder__space__team")
+        .order_by("pk")
+    )
+    return [
+        f"{item_name(item)} → {link.recipient_email}" if link.recipient_email else item_name(item)
+        for link in rows
+        if (item := link.file or link.folder) is not None
+    ]
+
+
+def _named(rows: QuerySet[Any], field: str) -> list[str]:
+    return [str(name) for name in rows.order_by("pk").values_list(field, flat=True)]
+
+
+def _shares_named(ids: list[int]) -> list[str]:
+    """Each share made to the leaver as its file or folder, and who shared it."""
+    rows = (
+        Share.objects.filter(pk__in=ids)
+        .select_related("file__space__team", "folder__space__team", "created_by")
+        .order_by("pk")
+    )
+    return [
+        f"{item_name(item)} ({share.created_by.get_full_name()})"
+        if share.created_by is not None
+        else item_name(item)
+        for share in rows
+        if (item := share.file or share.folder) is not None
+    ]
 
 
 def shares_received_offboarding_plan(
@@ -117,7 +168,7 @@ def shares_received_offboarding_plan(
 
     return OffboardingStep(
         name="shares_remove_for_leaver",
-        lines=[{"key": "shares_removed", "count": len(ids)}],
+        lines=[{"key": "shares_removed", "count": len(ids), "named": _shares_named(ids)}],
         apply=apply,
     )
 

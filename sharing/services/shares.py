@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from accounts import roles, still_active
 from accounts.models import Team, TeamMembership, User
+from accounts.team_leave_preview import TeamLeaveLoss
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
@@ -411,15 +412,36 @@ def shares_end_through_team(
     one made before they joined (while a member it added nothing, so nobody saw it;
     after, it would quietly keep them in). Shares to teams they still belong to are
     the team's, not theirs, and stay."""
+    held = shares_held_through_team(team=team, user=user)
+    return {"shares_ended": _shares_remove(shares=held, actor=actor, reason=str(reason))}
+
+
+def shares_held_through_team(*, team: Team, user: User) -> QuerySet[Share]:
+    """The shares of ``team``'s space made to ``user`` by name: what leaving the team
+    ends (``shares_end_through_team``) and what its confirmation names beforehand
+    (``shares_through_team_planned``)."""
     from files.models import Space, SpaceKind
 
     space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
     if space is None:
-        return {"shares_ended": 0}
-    held = Share.objects.filter(Q(file__space=space) | Q(folder__space=space), user=user)
-    return {
-        "shares_ended": _shares_remove(shares=held.order_by("pk"), actor=actor, reason=str(reason))
-    }
+        return Share.objects.none()
+    return Share.objects.filter(Q(file__space=space) | Q(folder__space=space), user=user).order_by(
+        "pk"
+    )
+
+
+def shares_through_team_planned(
+    sender: object, *, team: Team, user: User, **kwargs: object
+) -> TeamLeaveLoss:
+    """``accounts.team_leave_preview.team_leave_planned`` receiver: the dry run of
+    ``shares_end_through_team``, each share named by its file or folder."""
+    from sharing.services.withdrawals import item_name
+
+    held = shares_held_through_team(team=team, user=user).select_related(
+        "file__space__team", "folder__space__team"
+    )
+    names = [item_name(item) for share in held if (item := share.file or share.folder)]
+    return TeamLeaveLoss(shares_ended=tuple(names))
 
 
 # --- E-mail -----------------------------------------------------------------------------

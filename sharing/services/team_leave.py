@@ -42,6 +42,7 @@ from django.utils.translation import gettext_lazy
 from accounts.models import Team, TeamMembership, User
 from accounts.roles import Withdrawn
 from accounts.services import LEFT_THE_TEAM, team_memberships_lock
+from accounts.team_leave_preview import TeamLeaveLoss
 from files.models import File, Folder, Space, SpaceKind
 from sharing.services.withdrawals import Opened, SpaceScope, opened_to_outsiders
 
@@ -171,6 +172,18 @@ def opened_on_team_withdraw_and_tell(
     }
 
 
+def opened_on_team(user: User, team: Team, *, lock: bool) -> Opened:
+    """What ``user`` opened to outsiders on ``team``'s space, still live (nothing when
+    the team has no space). ``lock``: in the caller's transaction, after her
+    membership's (or her own) row."""
+    space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
+    if space is None:
+        return Opened(user=user)
+    # A draft transfer reaches nobody yet: sending it later leaves the team's files out,
+    # named in the send's audit event (sharing.services.transfers), and sends the rest.
+    return opened_to_outsiders(user, scope=SpaceScope.only(space.pk), drafts=False, lock=lock)
+
+
 def _items(withdrawn: list[Withdrawn]) -> list[dict[str, Any]]:
     return [
         {
@@ -216,3 +229,12 @@ def team_left_withdrawn_notice_send(
         language=language,
     )
     return True
+
+
+def opened_on_team_planned(
+    sender: object, *, team: Team, user: User, **kwargs: object
+) -> TeamLeaveLoss:
+    """``accounts.team_leave_preview.team_leave_planned`` receiver: the dry run of
+    ``opened_on_team_withdraw`` (the same finder, ``opened_on_team``), named for the
+    confirmation before anyone removes her. Nothing is locked."""
+    return TeamLeaveLoss(withdrawn=tuple(opened_on_team(user, team, lock=False).in_words()))
