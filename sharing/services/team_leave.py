@@ -172,18 +172,6 @@ def opened_on_team_withdraw_and_tell(
     }
 
 
-def opened_on_team(user: User, team: Team, *, lock: bool) -> Opened:
-    """What ``user`` opened to outsiders on ``team``'s space, still live (nothing when
-    the team has no space). ``lock``: in the caller's transaction, after her
-    membership's (or her own) row."""
-    space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
-    if space is None:
-        return Opened(user=user)
-    # A draft transfer reaches nobody yet: sending it later leaves the team's files out,
-    # named in the send's audit event (sharing.services.transfers), and sends the rest.
-    return opened_to_outsiders(user, scope=SpaceScope.only(space.pk), drafts=False, lock=lock)
-
-
 def _items(withdrawn: list[Withdrawn]) -> list[dict[str, Any]]:
     return [
         {
