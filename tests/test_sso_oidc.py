@@ -298,6 +298,52 @@ def test_her_password_alone_cannot_enrol_a_device_where_the_provider_was_the_sec
     assert "Test provider" in event.details["reason"]
 
 
+def provider_standing_alice(provider: OpenIDProvider) -> User:
+    """Alice kept the password she was invited with but has no app or passkey of her own:
+    the provider's accepted assurance (her e-CPS) has stood for her second factor."""
+    alice = user_create("alice.martin@hopital.example", full_name="Alice Martin")
+    ExternalIdentity.objects.create(
+        user=alice,
+        name="Test provider",
+        confirmed=True,
+        provider="test",
+        issuer=provider.issuer,
+        subject=ALICE_SUB,
+        second_factor_asserted_at=dt.datetime.now(tz=dt.UTC),
+    )
+    provider.account(login="alice", sub=ALICE_SUB, email=alice.email)
+    return alice
+
+
+def test_the_refused_enrolment_is_on_record_once_per_episode_then_again_after_it(
+    oidc_provider: OpenIDProvider,
+) -> None:
+    """Every page of a password-only session is sent to the refused enrolment: one event
+    for the episode (counted), not one per click; a new attempt later is on record."""
+    alice = provider_standing_alice(oidc_provider)
+
+    def refused_events() -> list[AuditEvent]:
+        return list(
+            AuditEvent.objects.filter(
+                action=Action.ACCOUNTS_MFA_DEVICE_ADD, outcome=Outcome.DENIED
+            ).order_by("sequence")
+        )
+
+    with time_machine.travel(dt.datetime.now(tz=dt.UTC), tick=False) as clock:
+        browser = client_password_only(alice)
+        for path in ["/", "/files/", "/accounts/security/", "/sharing/links/"]:
+            assert browser.get(path, follow=True).status_code == 403
+        assert len(refused_events()) == 1
+        clock.shift(dt.timedelta(minutes=11))
+        assert client_password_only(alice).get("/accounts/mfa/setup/").status_code == 403
+    first, again = refused_events()
+    assert "Test provider" in first.details["reason"]
+    assert "Test provider" in again.details["reason"]
+    [counted] = AuditEvent.objects.filter(action=Action.RATELIMIT_FLOOD)
+    assert counted.details["refused"] == 4
+    assert counted.target_id == str(alice.pk)
+
+
 # --- Linking: by subject, never by e-mail alone ------------------------------------------
 
 
