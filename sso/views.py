@@ -43,6 +43,7 @@ from core.http import next_path
 from core.ratelimit import rate_limit_hit
 from sso import account_link, backchannel, services
 from sso import reauth as provider_reauth
+from sso.csp import provider_form_targets
 from sso.models import ExternalIdentity
 from sso.providers import (
     Provider,
@@ -586,6 +587,7 @@ def account_link_page(request: HttpRequest, token: str) -> HttpResponseBase:
             token=token[:200], reason="unknown, used or expired"
         )
         return render(request, "sso/account_link_invalid.html", status=410)
+    provider_form_targets(request, [provider])
     return render(
         request,
         "sso/account_link.html",

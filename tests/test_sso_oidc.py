@@ -23,6 +23,7 @@ import requests
 import time_machine
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
+from django.test import Client
 from django.test.utils import override_settings
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -342,6 +343,27 @@ def test_the_refused_enrolment_is_on_record_once_per_episode_then_again_after_it
     [counted] = AuditEvent.objects.filter(action=Action.RATELIMIT_FLOOD)
     assert counted.details["refused"] == 4
     assert counted.target_id == str(alice.pk)
+
+
+def form_action(response: Any) -> list[str]:
+    policy = str(response["Content-Security-Policy"])
+    [directive] = [part.strip() for part in policy.split(";") if "form-action" in part]
+    return directive.split()[1:]
+
+
+def test_pages_whose_buttons_post_then_go_to_the_provider_let_their_forms_go_there(
+    oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    """Browsers hold a form's redirects to the page's form-action: with 'self' alone,
+    Chromium stopped "Accept with", "Confirm with" and "Sign in again with <provider>" at
+    SecureDrive's redirect to the provider, and the button did nothing. Those pages allow
+    that provider's origin; the others still allow SecureDrive alone."""
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    browser = Client()
+    invitation_page = browser.get(urlsplit(sent.url).path)
+    assert "Accept with Test provider" in invitation_page.content.decode()
+    assert form_action(invitation_page) == ["'self'", oidc_provider.issuer]
+    assert form_action(browser.get("/accounts/login/")) == ["'self'"]
 
 
 # --- Linking: by subject, never by e-mail alone ------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 from django import template
 
+from sso.csp import provider_form_targets
 from sso.models import AccountLinkRequest, ExternalIdentity
 from sso.providers import providers_configured
 
@@ -25,9 +26,11 @@ def sso_buttons(context: dict[str, Any]) -> dict[str, Any]:
     return {"providers": providers_configured(), "next": next_url}
 
 
-@register.inclusion_tag("sso/invitation_buttons.html")
-def sso_invitation_buttons(token: str) -> dict[str, Any]:
-    return {"providers": providers_configured(), "token": token}
+@register.inclusion_tag("sso/invitation_buttons.html", takes_context=True)
+def sso_invitation_buttons(context: dict[str, Any], token: str) -> dict[str, Any]:
+    providers = providers_configured()
+    provider_form_targets(context.get("request"), providers)
+    return {"providers": providers, "token": token}
 
 
 def _identities_of(user: Any) -> list[dict[str, Any]]:
@@ -40,8 +43,10 @@ def _identities_of(user: Any) -> list[dict[str, Any]]:
     ]
 
 
-@register.inclusion_tag("sso/reauth_buttons.html")
-def sso_reauth_buttons(user: Any, next_url: str = "", resubmit: bool = False) -> dict[str, Any]:
+@register.inclusion_tag("sso/reauth_buttons.html", takes_context=True)
+def sso_reauth_buttons(
+    context: dict[str, Any], user: Any, next_url: str = "", resubmit: bool = False
+) -> dict[str, Any]:
     """ "Confirm with <provider>" on the confirmation pages (sso/reauth.py): one per
     provider the person's account is linked to."""
     configured = {provider.slug: provider for provider in providers_configured()}
@@ -53,6 +58,7 @@ def sso_reauth_buttons(user: Any, next_url: str = "", resubmit: bool = False) ->
         if identity.provider in configured
         and configured[identity.provider].issuer == identity.issuer
     ]
+    provider_form_targets(context.get("request"), providers)
     return {"providers": providers, "next": next_url, "resubmit": resubmit}
 
 
