@@ -2,7 +2,9 @@
 ``{% sso_invitation_buttons token %}``: one "Accept with <provider>" per provider on an
 invitation's page (the token goes with the form, never into another address);
 ``{% sso_reauth_buttons user next resubmit %}``: "Confirm with <provider>" on the
-confirmation pages; ``{% sso_identities user %}`` and
+confirmation pages; ``{% sso_sign_in_again provider %}``: "Sign in again with
+<provider>" where a sign-in without the second factor it stands for was refused;
+``{% sso_identities user %}`` and
 ``{% sso_account_link_card subject %}``: the providers linked to an account, on the
 person's security page and on an administrator's page."""
 
@@ -14,7 +16,7 @@ from django import template
 
 from sso.csp import provider_form_targets
 from sso.models import AccountLinkRequest, ExternalIdentity
-from sso.providers import providers_configured
+from sso.providers import Provider, provider_get, providers_configured
 
 register = template.Library()
 
@@ -60,6 +62,16 @@ def sso_reauth_buttons(
     ]
     provider_form_targets(context.get("request"), providers)
     return {"providers": providers, "next": next_url, "resubmit": resubmit}
+
+
+@register.inclusion_tag("sso/sign_in_again.html", takes_context=True)
+def sso_sign_in_again(context: dict[str, Any], provider: Provider | str) -> dict[str, Any]:
+    """ "Sign in again with <provider>" (sso/views.py: sign_in_again): the provider, or
+    its slug (an identity's ``provider``); nothing for a provider no longer configured."""
+    configured = provider_get(provider) if isinstance(provider, str) else provider
+    if configured is not None:
+        provider_form_targets(context.get("request"), [configured])
+    return {"provider": configured}
 
 
 @register.inclusion_tag("sso/identities_card.html")
