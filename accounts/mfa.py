@@ -72,6 +72,9 @@ REASON_INVALID_CODE = "invalid code"
 REASON_CODE_REUSED = "code already used"
 REASON_THROTTLED = "device throttled"
 REASON_RATE_LIMITED = "too many failures"
+# The flood key of a first device refused where the identity provider stands for the
+# second factor (first_device_refused_record): one event per person and window.
+FIRST_DEVICE_REFUSED_ENDPOINT = "accounts.mfa.enrol"
 
 # Beyond django-otp's per-device back-off (1, 2, 4, 8… seconds): at most this many wrong
 # codes per account, and per address (a whole ward may share one), in the window.
@@ -432,16 +435,33 @@ def passkey_added_record(*, actor: User, device: Any) -> None:
 
 def first_device_refused_record(*, actor: User, provider_name: str) -> None:
     """A first device refused: the identity provider's assurance is this person's second
-    factor, and this session has not proved it."""
-    audit.record(
-        action=Action.ACCOUNTS_MFA_DEVICE_ADD,
-        outcome=Outcome.DENIED,
+    factor, and this session has not proved it.
+
+    MFARequiredMiddleware sends every page of such a session to the enrolment, so each
+    click would be one more event of the same refusal: it is on record once per person
+    and window (the episode), the next ones counted and told in one ``ratelimit.flood``
+    when the window ends (audit/floods.py); an attempt after that is on record again."""
+    reason = f"second factor confirmed by the identity provider {provider_name}"
+
+    def recorded(flood: dict[str, Any]) -> AuditEvent:
+        return audit.record(
+            action=Action.ACCOUNTS_MFA_DEVICE_ADD,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="accounts.user",
+            target_id=actor.pk,
+            details={"reason": reason, **flood},
+        )
+
+    floods.rate_limited_record(
+        endpoint=FIRST_DEVICE_REFUSED_ENDPOINT,
+        source=f"user:{actor.pk}",
+        ip_address=request_context.current().ip_address,
         actor=actor,
         target_type="accounts.user",
         target_id=actor.pk,
-        details={
-            "reason": f"second factor confirmed by the identity provider {provider_name}",
-        },
+        target_name=actor.email,
+        record=recorded,
     )
 
 

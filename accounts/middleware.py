@@ -89,6 +89,9 @@ MFA_EXEMPT_VIEWS = frozenset(
         # (sso/reauth.py): the round trip and its callback.
         "sso:reauth",
         "sso:callback",
+        # Her password alone refused a first device where the provider stands for her
+        # second factor: signing in again through it (the session ends first).
+        "sso:sign_in_again",
         "accounts:mfa_totp_add",
         "accounts:mfa_passkey_add",
         "set_language",

@@ -64,6 +64,9 @@ ENDPOINTS: dict[str, Promise] = {
     "accounts.sign_in": _("sign-in"),
     "accounts.mfa": _("second-factor codes"),
     "accounts.mfa.device": _("second-factor codes"),
+    # Not a rate limit: the refused set-up of a first device, which every page of a
+    # password-only session leads to (accounts/mfa.py: first_device_refused_record).
+    "accounts.mfa.enrol": _("set-up of a first second-factor device"),
     "accounts.setup": _("password set-up links"),
     "sso.provider_sign_in": _("sign-in with the identity provider"),
     "sso.backchannel": _("logouts from the identity provider"),

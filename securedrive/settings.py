@@ -112,6 +112,9 @@ MIDDLEWARE = [
     "accounts.middleware.UserLanguageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # A page with a button that posts, then redirects, to the identity provider allows
+    # that provider in its form-action (sso/csp.py): after django-csp, which reads it.
+    "sso.csp.ProviderFormActionMiddleware",
     # A limiter that fails closed and cannot count answers 503, not 500 (docs/rate-limits.md).
     "securedrive.ratelimit_middleware.RateLimitUnavailableMiddleware",
     # Last, as django-axes requires: turns lockouts into a clear response.

@@ -48,11 +48,21 @@ class SignInRefused(RuleError):
     """The provider's answer does not open an account; ``reason`` goes to the audit log,
     the message to the person."""
 
-    def __init__(self, message: str, *, reason: str, status_code: int = 403) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        status_code: int = 403,
+        sign_in_again: Provider | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.reason = reason
         self.status_code = status_code
+        # The provider to sign in with again, forced to authenticate the person anew
+        # (sso/views.py: sign_in_again), when that is the way forward.
+        self.sign_in_again = sign_in_again
 
 
 @dataclass(frozen=True)
@@ -426,6 +436,7 @@ def identity_resolve(
                 )
                 % {"provider": provider.name},
                 reason=SECOND_FACTOR_DOWNGRADED,
+                sign_in_again=provider,
             )
         return Resolution(next=Next.SIGN_IN, identity=identity)
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("<slug:slug>/login/", views.sign_in_start, name="sign_in"),
     path("<slug:slug>/invitation/", views.invitation_sign_in_start, name="invitation_sign_in"),
     path("<slug:slug>/confirm/", views.reauth_start, name="reauth"),
+    path("<slug:slug>/again/", views.sign_in_again, name="sign_in_again"),
     path("<slug:slug>/callback/", views.callback, name="callback"),
     path("<slug:slug>/backchannel-logout/", views.backchannel_logout, name="backchannel_logout"),
 ]

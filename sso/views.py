@@ -18,7 +18,7 @@ from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client.errors import OAuthError
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -43,6 +43,7 @@ from core.http import next_path
 from core.ratelimit import rate_limit_hit
 from sso import account_link, backchannel, services
 from sso import reauth as provider_reauth
+from sso.csp import provider_form_targets
 from sso.models import ExternalIdentity
 from sso.providers import (
     Provider,
@@ -82,8 +83,14 @@ def _refused_page(request: HttpRequest, message: str, *, status: int) -> HttpRes
 
 
 def _refusal_page(request: HttpRequest, refusal: SignInRefused) -> HttpResponse:
-    """The page for a refusal the service that raised it has recorded already."""
-    return _refused_page(request, refusal.message, status=refusal.status_code)
+    """The page for a refusal the service that raised it has recorded already; with a
+    "Sign in again with <provider>" button when signing in again can mend it."""
+    return render(
+        request,
+        "sso/refused.html",
+        {"message": refusal.message, "sign_in_again": refusal.sign_in_again},
+        status=refusal.status_code,
+    )
 
 
 def _rate_limited(request: HttpRequest, provider: Provider | None) -> HttpResponse | None:
@@ -178,8 +185,16 @@ def invitation_sign_in_start(request: HttpRequest, provider: Provider) -> HttpRe
 
 
 def _authorize_redirect(
-    request: HttpRequest, provider: Provider, *, reauthenticate: bool = False
+    request: HttpRequest,
+    provider: Provider,
+    *,
+    reauthenticate: bool = False,
+    second_factor: bool = False,
 ) -> HttpResponseBase:
+    """The browser sent to the provider. ``reauthenticate``: the provider must
+    authenticate the person again (prompt=login, max_age=0); ``second_factor``: at the
+    assurance accepted as the second factor, asked for with ``acr_values`` (the
+    configured ones, or else the accepted ``acr`` values)."""
     try:
         client = client_for(provider)
         claims_parameter = client.load_server_metadata().get("claims_parameter_supported")
@@ -189,6 +204,10 @@ def _authorize_redirect(
     extra: dict[str, str] = {}
     if provider.acr_values:
         extra["acr_values"] = provider.acr_values
+    elif second_factor and provider.accepted_acr:
+        # A voluntary claim (OpenID Connect Core 1.0 §3.1.2.1): a provider that cannot
+        # meet it answers as it can, and the callback judges the acr it returns.
+        extra["acr_values"] = " ".join(provider.accepted_acr)
     if claims_parameter:
         # Providers may leave acr, amr and auth_time out unless asked (OpenID Connect
         # Core 1.0 §5.5.1.1): without acr or amr no assurance could stand for the second
@@ -396,6 +415,24 @@ def reauth_start(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     return _authorize_redirect(request, provider, reauthenticate=True)
 
 
+@never_cache
+@require_POST
+@_provider_view
+def sign_in_again(request: HttpRequest, provider: Provider) -> HttpResponseBase:
+    """ "Sign in again with <provider>" where a sign-in without the second factor the
+    provider stands for was refused (sso/services.py: SECOND_FACTOR_DOWNGRADED), or her
+    password alone was refused a first device (accounts/views/mfa.py: enrol). The
+    provider may still hold her lower-level session and would answer from it: it is
+    asked to authenticate her again, at the accepted assurance. A password-only session
+    of hers ends first (one person per browser session; it could do nothing anyway)."""
+    if request.user.is_authenticated:
+        logout(request)
+    request.session.pop(INVITATION_SESSION_KEY, None)
+    request.session.pop(ACCOUNT_LINK_SESSION_KEY, None)
+    request.session.pop(NEXT_SESSION_KEY, None)
+    return _authorize_redirect(request, provider, reauthenticate=True, second_factor=True)
+
+
 def _carried_token_hash(carried: object, provider: Provider) -> str | None:
     """The invitation token hash this browser carried through the round trip with this
     provider, or None (a round trip started at another provider carries nothing here)."""
@@ -586,6 +623,7 @@ def account_link_page(request: HttpRequest, token: str) -> HttpResponseBase:
             token=token[:200], reason="unknown, used or expired"
         )
         return render(request, "sso/account_link_invalid.html", status=410)
+    provider_form_targets(request, [provider])
     return render(
         request,
         "sso/account_link.html",

@@ -58,6 +58,8 @@ from tests.helpers import (
     totp_device_confirmed,
 )
 from tests.media_samples import MP4_CLIP, jpeg_bytes, pdf_bytes
+from tests.oidc_helpers import WEAK_ACR, OpenIDProvider
+from tests.test_sso_oidc import provider_standing_alice
 
 pytestmark = [
     pytest.mark.usefixtures("rate_limit_cache"),
@@ -1013,30 +1015,91 @@ def test_every_page_passes_axe_and_fits_a_phone(
             entry.then(page)
             page.wait_for_load_state("networkidle")
             page.mouse.move(0, 0)  # axe checks colours at rest, not under the pointer
-        where = f"{entry.name} ({url})"
-        lang = page.locator("html").get_attribute("lang")
-        if lang != language:
-            problems.append(f"{where}: lang={lang}")
-        if entry.shows and page.locator(entry.shows).count() != 1:
-            problems.append(f"{where}: not the page expected ({entry.shows} not found)")
-        if page.locator("h1").count() != 1:
-            problems.append(f"{where}: {page.locator('h1').count()} <h1>")
-        problems += [f"{where}: {line}" for line in axe_violations(page)]
-        # On a phone: opened there (scripts size canvases and players to the screen they
-        # start on), or, for a page reached by a POST, the same page narrowed.
-        page.set_viewport_size(PHONE)
-        if not entry.then:
-            page.reload()
-            page.wait_for_load_state("networkidle")
-        if phone_overflow(page) > PHONE["width"]:
-            problems.append(
-                f"{where}: {phone_overflow(page)} px wide on a 390 px phone: "
-                + ", ".join(page.evaluate(WIDEST))
-            )
-        if entry.on_phone:
-            problems += [f"{where} on a phone: {line}" for line in axe_violations(page)]
+        problems += page_problems(
+            page,
+            f"{entry.name} ({url})",
+            language,
+            shows=entry.shows,
+            reload_on_phone=not entry.then,
+            axe_on_phone=entry.on_phone,
+        )
     for page in browsers.values():
         page.context.close()
+    assert not problems, "\n".join(problems)
+
+
+def page_problems(
+    page: Any,
+    where: str,
+    language: str,
+    *,
+    shows: str = "",
+    reload_on_phone: bool = True,
+    axe_on_phone: bool = False,
+) -> list[str]:
+    """What is wrong with the page open at desktop width: its language, that it is the
+    page expected (``shows``), one <h1>, axe's violations; then on a phone, opened there
+    (``reload_on_phone``: scripts size canvases and players to the screen they start
+    on), or, for a page reached by a POST or a round trip, the same page narrowed."""
+    problems = []
+    lang = page.locator("html").get_attribute("lang")
+    if lang != language:
+        problems.append(f"{where}: lang={lang}")
+    if shows and page.locator(shows).count() != 1:
+        problems.append(f"{where}: not the page expected ({shows} not found)")
+    if page.locator("h1").count() != 1:
+        problems.append(f"{where}: {page.locator('h1').count()} <h1>")
+    problems += [f"{where}: {line}" for line in axe_violations(page)]
+    page.set_viewport_size(PHONE)
+    if reload_on_phone:
+        page.reload()
+        page.wait_for_load_state("networkidle")
+    if phone_overflow(page) > PHONE["width"]:
+        problems.append(
+            f"{where}: {phone_overflow(page)} px wide on a 390 px phone: "
+            + ", ".join(page.evaluate(WIDEST))
+        )
+    if axe_on_phone:
+        problems += [f"{where} on a phone: {line}" for line in axe_violations(page)]
+    return problems
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_refusals_where_the_provider_is_the_second_factor_pass_axe_and_lead_back_to_it(
+    language: str, chromium: Any, live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    """Alice's second factor is her provider's accepted assurance (no app of her own).
+    Both refusals: her provider sign-in at a lower level (through the real provider),
+    and her SecureDrive password alone at the set-up of a first device. Each passes axe
+    and fits a phone, and its "Sign in again" button leads to the provider's sign-in."""
+    alice = provider_standing_alice(oidc_provider)
+    oidc_provider.assurance(WEAK_ACR, ["pwd"])
+    again = "form[action$='/sso/test/again/'] button"
+    at_the_provider = "Sign in at the test provider"
+    problems: list[str] = []
+
+    page = browser_as(chromium, live_server, language, None)
+    page.goto("/accounts/login/")
+    page.locator("#sso-providers a").click()
+    page.get_by_role("heading", name=at_the_provider).wait_for()
+    page.get_by_label("Identifier").fill("alice")
+    with page.expect_navigation(url="**/sso/test/callback/**"):
+        page.get_by_role("button", name="Continue").click()
+    page.wait_for_load_state("networkidle")
+    problems += page_problems(
+        page, "provider sign-in refused", language, shows=again, reload_on_phone=False
+    )
+    page.locator(again).click()
+    page.get_by_role("heading", name=at_the_provider).wait_for()
+    page.context.close()
+
+    page = browser_as(chromium, live_server, language, client_session(client_password_only(alice)))
+    page.goto("/accounts/mfa/setup/")
+    page.wait_for_load_state("networkidle")
+    problems += page_problems(page, "first device refused", language, shows=again)
+    page.locator(again).click()
+    page.get_by_role("heading", name=at_the_provider).wait_for()
+    page.context.close()
     assert not problems, "\n".join(problems)
 
 

@@ -23,6 +23,7 @@ import requests
 import time_machine
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
+from django.test import Client
 from django.test.utils import override_settings
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -296,6 +297,167 @@ def test_her_password_alone_cannot_enrol_a_device_where_the_provider_was_the_sec
     ).first()
     assert event is not None
     assert "Test provider" in event.details["reason"]
+
+
+def provider_standing_alice(provider: OpenIDProvider) -> User:
+    """Alice kept the password she was invited with but has no app or passkey of her own:
+    the provider's accepted assurance (her e-CPS) has stood for her second factor."""
+    alice = user_create("alice.martin@hopital.example", full_name="Alice Martin")
+    ExternalIdentity.objects.create(
+        user=alice,
+        name="Test provider",
+        confirmed=True,
+        provider="test",
+        issuer=provider.issuer,
+        subject=ALICE_SUB,
+        second_factor_asserted_at=dt.datetime.now(tz=dt.UTC),
+    )
+    provider.account(login="alice", sub=ALICE_SUB, email=alice.email)
+    return alice
+
+
+def sign_in_again_form(page: str) -> str:
+    """The action of the page's "Sign in again with Test provider" form (one only)."""
+    assert page.count("Sign in again with Test provider</button>") == 1, page
+    forms = [
+        action
+        for action in (part.split('"', 1)[0] for part in page.split('action="')[1:])
+        if action.endswith("/again/")
+    ]
+    assert len(forms) == 1, page
+    return forms[0]
+
+
+def test_refused_weaker_sign_in_leads_in_one_click_to_the_providers_second_factor(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    """The provider kept Alice's password-only session open: signing in again from the
+    login page, it answers from that session, at the same lower level, and she is refused
+    again. The refusal page's "Sign in again" button makes it authenticate her again
+    (prompt=login, max_age=0, the accepted acr asked for): with her e-CPS she is in."""
+    alice = provider_standing_alice(oidc_provider)
+    oidc_provider.assurance(WEAK_ACR, ["pwd"])
+    http = requests.Session()
+    refused = sign_in(live_server, "alice", http=http)
+    assert refused.status_code == 403
+    action = sign_in_again_form(refused.text)
+
+    # She has her e-CPS at hand now; a plain sign-in does not let the provider ask for it.
+    oidc_provider.assurance(STRONG_ACR, ["pwd", "hwk"])
+    assert sign_in(live_server, "alice", http=http).status_code == 403
+
+    start = http.post(
+        urljoin(live_server.url, action),
+        data={"csrfmiddlewaretoken": http.cookies[settings.CSRF_COOKIE_NAME]},
+        headers={"Referer": refused.url},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert start.status_code == 302, start.text
+    location = urlsplit(start.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}" == oidc_provider.issuer
+    query = parse_qs(location.query)
+    assert query["prompt"] == ["login"]
+    assert query["max_age"] == ["0"]
+    assert query["acr_values"] == [STRONG_ACR]
+    answered = provider_flow(http, start.headers["Location"], login="alice")
+    assert landing(http, answered) == "/"
+    [event] = sign_ins()
+    assert event.actor_id == str(alice.pk)
+    assert event.details["acr"] == STRONG_ACR
+
+
+def test_the_sign_in_again_button_asks_for_the_configured_acr_values(
+    oidc_provider: OpenIDProvider,
+) -> None:
+    """Where the administrator set the acr_values to ask for, those are asked for."""
+    configured = oidc_provider.settings_for(acr_values="eidas1 urn:securedrive:test:password")
+    with override_settings(OIDC_PROVIDERS={"test": configured}):
+        browser = client_password_only(provider_standing_alice(oidc_provider))
+        refused = browser.get("/accounts/mfa/setup/").content.decode()
+        start = browser.post(sign_in_again_form(refused))
+    assert start.status_code == 302
+    query = parse_qs(urlsplit(start["Location"]).query)
+    assert query["acr_values"] == ["eidas1 urn:securedrive:test:password"]
+    assert (query["prompt"], query["max_age"]) == (["login"], ["0"])
+
+
+def test_her_password_session_refused_enrolment_signs_out_and_goes_to_the_providers_second_factor(
+    oidc_provider: OpenIDProvider,
+) -> None:
+    """On the refused enrolment page, the button ends the password-only session (nothing
+    of it is kept) and sends the browser to the provider to authenticate again."""
+    alice = provider_standing_alice(oidc_provider)
+    browser = client_password_only(alice)
+    enrol = browser.get("/accounts/mfa/setup/")
+    assert enrol.status_code == 403
+    action = sign_in_again_form(enrol.content.decode())
+    start = browser.post(action)
+    assert start.status_code == 302
+    location = urlsplit(start["Location"])
+    assert f"{location.scheme}://{location.netloc}" == oidc_provider.issuer
+    query = parse_qs(location.query)
+    assert (query["prompt"], query["max_age"], query["acr_values"]) == (
+        ["login"],
+        ["0"],
+        [STRONG_ACR],
+    )
+    assert "_auth_user_id" not in browser.session
+    assert not UserSession.objects.filter(user=alice, ended_at__isnull=True).exists()
+
+
+def test_the_refused_enrolment_is_on_record_once_per_episode_then_again_after_it(
+    oidc_provider: OpenIDProvider,
+) -> None:
+    """Every page of a password-only session is sent to the refused enrolment: one event
+    for the episode (counted), not one per click; a new attempt later is on record."""
+    alice = provider_standing_alice(oidc_provider)
+
+    def refused_events() -> list[AuditEvent]:
+        return list(
+            AuditEvent.objects.filter(
+                action=Action.ACCOUNTS_MFA_DEVICE_ADD, outcome=Outcome.DENIED
+            ).order_by("sequence")
+        )
+
+    with time_machine.travel(dt.datetime.now(tz=dt.UTC), tick=False) as clock:
+        browser = client_password_only(alice)
+        for path in ["/", "/files/", "/accounts/security/", "/sharing/links/"]:
+            assert browser.get(path, follow=True).status_code == 403
+        assert len(refused_events()) == 1
+        clock.shift(dt.timedelta(minutes=11))
+        assert client_password_only(alice).get("/accounts/mfa/setup/").status_code == 403
+    first, again = refused_events()
+    assert "Test provider" in first.details["reason"]
+    assert "Test provider" in again.details["reason"]
+    [counted] = AuditEvent.objects.filter(action=Action.RATELIMIT_FLOOD)
+    assert counted.details["refused"] == 4
+    assert counted.target_id == str(alice.pk)
+
+
+def form_action(response: Any) -> list[str]:
+    policy = str(response["Content-Security-Policy"])
+    [directive] = [part.strip() for part in policy.split(";") if "form-action" in part]
+    return directive.split()[1:]
+
+
+def test_pages_whose_buttons_post_then_go_to_the_provider_let_their_forms_go_there(
+    oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    """Browsers hold a form's redirects to the page's form-action: with 'self' alone,
+    Chromium stopped "Accept with", "Confirm with" and "Sign in again with <provider>" at
+    SecureDrive's redirect to the provider, and the button did nothing. Those pages allow
+    that provider's origin; the others still allow SecureDrive alone."""
+    sent = invitations.invitation_create(actor=site_admin, email="claire.durand@hopital.example")
+    browser = Client()
+    invitation_page = browser.get(urlsplit(sent.url).path)
+    assert "Accept with Test provider" in invitation_page.content.decode()
+    assert form_action(invitation_page) == ["'self'", oidc_provider.issuer]
+    refused_enrolment = client_password_only(provider_standing_alice(oidc_provider)).get(
+        "/accounts/mfa/setup/"
+    )
+    assert form_action(refused_enrolment) == ["'self'", oidc_provider.issuer]
+    assert form_action(browser.get("/accounts/login/")) == ["'self'"]
 
 
 # --- Linking: by subject, never by e-mail alone ------------------------------------------

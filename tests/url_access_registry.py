@@ -281,6 +281,7 @@ PUBLIC: dict[str, str] = {
     "sso:account_link": "a link an administrator sent to link an account (token in the path)",
     "sso:account_link_sign_in": "a person follows their account link (token in the body)",
     "sso:reauth": "confirming it is you at one's own provider (signed in; test_sso_reauth.py)",
+    "sso:sign_in_again": "start of a sign-in forcing the provider's second factor again",
     "sso:link_confirm": "an invited person confirms the link (pending in their session)",
     "sso:backchannel_logout": "the identity provider's signed logout token (server to server)",
     "set_language": "language switch",

@@ -204,7 +204,7 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
         return render(
             request,
             "accounts/mfa/enrol_through_provider.html",
-            {"provider_name": provider_identity.name},
+            {"provider_name": provider_identity.name, "provider_slug": provider_identity.provider},
             status=403,
         )
     return render(request, "accounts/mfa/enrol.html", {"next": _next_url(request)})

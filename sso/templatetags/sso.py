@@ -2,7 +2,9 @@
 ``{% sso_invitation_buttons token %}``: one "Accept with <provider>" per provider on an
 invitation's page (the token goes with the form, never into another address);
 ``{% sso_reauth_buttons user next resubmit %}``: "Confirm with <provider>" on the
-confirmation pages; ``{% sso_identities user %}`` and
+confirmation pages; ``{% sso_sign_in_again provider %}``: "Sign in again with
+<provider>" where a sign-in without the second factor it stands for was refused;
+``{% sso_identities user %}`` and
 ``{% sso_account_link_card subject %}``: the providers linked to an account, on the
 person's security page and on an administrator's page."""
 
@@ -12,8 +14,9 @@ from typing import Any
 
 from django import template
 
+from sso.csp import provider_form_targets
 from sso.models import AccountLinkRequest, ExternalIdentity
-from sso.providers import providers_configured
+from sso.providers import Provider, provider_get, providers_configured
 
 register = template.Library()
 
@@ -25,9 +28,11 @@ def sso_buttons(context: dict[str, Any]) -> dict[str, Any]:
     return {"providers": providers_configured(), "next": next_url}
 
 
-@register.inclusion_tag("sso/invitation_buttons.html")
-def sso_invitation_buttons(token: str) -> dict[str, Any]:
-    return {"providers": providers_configured(), "token": token}
+@register.inclusion_tag("sso/invitation_buttons.html", takes_context=True)
+def sso_invitation_buttons(context: dict[str, Any], token: str) -> dict[str, Any]:
+    providers = providers_configured()
+    provider_form_targets(context.get("request"), providers)
+    return {"providers": providers, "token": token}
 
 
 def _identities_of(user: Any) -> list[dict[str, Any]]:
@@ -40,8 +45,10 @@ def _identities_of(user: Any) -> list[dict[str, Any]]:
     ]
 
 
-@register.inclusion_tag("sso/reauth_buttons.html")
-def sso_reauth_buttons(user: Any, next_url: str = "", resubmit: bool = False) -> dict[str, Any]:
+@register.inclusion_tag("sso/reauth_buttons.html", takes_context=True)
+def sso_reauth_buttons(
+    context: dict[str, Any], user: Any, next_url: str = "", resubmit: bool = False
+) -> dict[str, Any]:
     """ "Confirm with <provider>" on the confirmation pages (sso/reauth.py): one per
     provider the person's account is linked to."""
     configured = {provider.slug: provider for provider in providers_configured()}
@@ -53,7 +60,18 @@ def sso_reauth_buttons(user: Any, next_url: str = "", resubmit: bool = False) ->
         if identity.provider in configured
         and configured[identity.provider].issuer == identity.issuer
     ]
+    provider_form_targets(context.get("request"), providers)
     return {"providers": providers, "next": next_url, "resubmit": resubmit}
+
+
+@register.inclusion_tag("sso/sign_in_again.html", takes_context=True)
+def sso_sign_in_again(context: dict[str, Any], provider: Provider | str) -> dict[str, Any]:
+    """ "Sign in again with <provider>" (sso/views.py: sign_in_again): the provider, or
+    its slug (an identity's ``provider``); nothing for a provider no longer configured."""
+    configured = provider_get(provider) if isinstance(provider, str) else provider
+    if configured is not None:
+        provider_form_targets(context.get("request"), [configured])
+    return {"provider": configured}
 
 
 @register.inclusion_tag("sso/identities_card.html")
