@@ -92,15 +92,21 @@ def _credential_check(request: Request) -> tus.CredentialCheck:
     def check() -> str | None:
         # One query when all is well (bench/README.md, "what a PATCH costs"); the reason
         # is looked for only when something ended.
+        refusal: str | None = None
         if token_id is not None:
-            refusal = tokens.token_refusal(token_id)  # its person deactivated included
-            return None if refusal is None else f"{refusal} during upload"
-        if user_session_id is not None and sessions.session_is_open(
+            refusal = tokens.token_refusal(token_id)
+            if refusal is None:
+                return None
+        elif user_session_id is not None and sessions.session_is_open(
             user_session_id, person_active=True
         ):
             return None
         if not User.objects.filter(pk=person_id, is_active=True).exists():
-            return "account deactivated during upload"  # its sessions ended with it
+            # The cause, before its consequences: the offboarding revokes her tokens and
+            # ends her sessions.
+            return "account deactivated during upload"
+        if refusal is not None:
+            return f"{refusal} during upload"
         if user_session_id is not None:
             return "session ended during upload"
         return None
