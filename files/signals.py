@@ -20,6 +20,7 @@ from django.dispatch import Signal
 
 from accounts.models import User
 from accounts.roles import Withdrawn
+from audit import services as audit_services
 from files.models import File, Folder
 
 # The audit's reason for each link, transfer and file request withdrawn because what it
@@ -74,6 +75,11 @@ def content_moved_announce(
 ) -> dict[str, Any]:
     """Inside the move's transaction: let the receivers end what the move ends; their
     results, merged, for the move's audit event."""
+    # The audit chain's lock first (taken last, as every write of the move's would):
+    # a link, a transfer or a file request made on the moved content at this instant
+    # either committed before and is found below, or records its event after the move
+    # commits and finds the content moved (sharing.services.move_out.moved_meanwhile).
+    audit_services.chain_lock()
     details: dict[str, Any] = {}
     for _receiver, result in content_moved_across_spaces.send(
         sender=type(item),

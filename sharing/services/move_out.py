@@ -105,6 +105,35 @@ def opened_on_moved(scope: ContentScope, *, space: Space, lock: bool) -> list[Op
     return found
 
 
+# The audit's rule for a link, a transfer or a file request refused because what it
+# opens was moved, while it was being made, into a space its maker is not of.
+MOVED_MEANWHILE = "moved_meanwhile"
+
+
+def moved_meanwhile(*, actor: User, item: File | Folder) -> Space | None:
+    """Inside a write opening ``item`` to outsiders, once it holds the audit chain's
+    lock (after its own event): the space ``item`` was moved into since it was read,
+    when ``actor`` may not open that space's files to outsiders; ``None`` otherwise.
+    A move holds the chain's lock before it looks for what to withdraw
+    (``files.signals.content_moved_announce``): a write that took the lock after it
+    sees it committed here and is refused (its transaction rolled back); one that took
+    it before is found and withdrawn by the move."""
+    fresh = type(item).objects.filter(pk=item.pk).values_list("space_id", flat=True).first()
+    if fresh is None or fresh == item.space_id:
+        return None
+    space = Space.objects.select_related("team", "owner").get(pk=fresh)
+    if selectors.space_permission(actor=actor, space=space) >= Permission.MANAGE:
+        return None
+    return space
+
+
+def moved_meanwhile_message(*, name: str, space: Space) -> str:
+    return _(
+        "“%(name)s” was moved to %(place)s while you were sharing it, and you may not open "
+        "what is there to people outside: nothing was opened. Ask someone of %(place)s."
+    ) % {"name": name, "place": selectors.space_holder_label(space)}
+
+
 def _mover(actor: User | None) -> str:
     return (actor.get_full_name() or actor.email) if actor is not None else ""
 
