@@ -235,7 +235,9 @@ class Action(enum.StrEnum):
         "files.file.move",
         _("moved a file"),
         Category.FILES,
-        ("from_owner", "to_owner"),
+        # Those whose links, transfers and file requests on it the move withdrew
+        # (sharing/services/move_out.py), "Name <address>".
+        ("from_owner", "to_owner", "withdrawn_from"),
     )
     FILES_FILE_COPY = "files.file.copy", _("copied a file"), Category.FILES
     FILES_FILE_DELETE = "files.file.delete", _("moved a file to the trash"), Category.FILES
@@ -247,7 +249,7 @@ class Action(enum.StrEnum):
         "files.folder.move",
         _("moved a folder"),
         Category.FILES,
-        ("from_owner", "to_owner"),
+        ("from_owner", "to_owner", "withdrawn_from"),
     )
     FILES_FOLDER_DELETE = "files.folder.delete", _("moved a folder to the trash"), Category.FILES
     FILES_FOLDER_RESTORE = "files.folder.restore", _("restored a folder"), Category.FILES
@@ -315,7 +317,8 @@ class Action(enum.StrEnum):
         "sharing.link.revoke",
         _("withdrew a link"),
         Category.SHARING,
-        ("owner", "owner_person", "recipient", "recipient_new_address"),
+        # A move's withdrawal names the personal space it left or entered (move_out.py).
+        ("owner", "owner_person", "recipient", "recipient_new_address", "from_owner", "to_owner"),
     )
     SHARING_LINK_ACCESS = (
         "sharing.link.access",
@@ -363,7 +366,7 @@ class Action(enum.StrEnum):
         _("withdrew a transfer"),
         Category.SHARING,
         # An auditor's grant withdrawing her transfer names her (sharing/services/auditor_grant.py).
-        ("recipient", "owner", "owner_person"),
+        ("recipient", "owner", "owner_person", "from_owner", "to_owner"),
     )
     SHARING_TRANSFER_PURGE = (
         "sharing.transfer.purge",
@@ -384,7 +387,7 @@ class Action(enum.StrEnum):
         "sharing.request.close",
         _("closed a file request"),
         Category.SHARING,
-        ("owner", "owner_person"),
+        ("owner", "owner_person", "from_owner", "to_owner"),
     )
     SHARING_REQUEST_REFUSE = (
         "sharing.request.refuse",

@@ -273,6 +273,13 @@ LEFT_THE_TEAM = "left the team"
 # before these withdrew anything (sharing/services/withdrawals_backfill.py).
 LEFT_THE_TEAM_EARLIER = "left the team earlier"
 BECAME_AUDITOR_EARLIER = "became an auditor earlier"
+# Opened on content an older move brought into a team's space she is not of.
+MOVED_IN_EARLIER = "moved in earlier"
+
+
+# And because what it opened was moved into a space its creator is not of
+# (files.signals.MOVED_OUT): the moved item, both sides and who moved it.
+MOVED_OUT = "moved out"
 
 
 def _files_named(details: dict[str, Any]) -> str:
@@ -300,6 +307,34 @@ def _left_the_team_note(details: dict[str, Any]) -> str:
     return note + _files_named(details)
 
 
+def _moved_out_note(details: dict[str, Any]) -> str:
+    name = _person_named(_text(details, "owner_person")) or _text(details, "owner")
+    values = {
+        "name": name,
+        "item": _text(details, "moved_item"),
+        "from": _place(details, "from"),
+        "to": _place(details, "to"),
+        "by": _text(details, "moved_by"),
+    }
+    if values["by"]:
+        note = (
+            _(
+                "%(name)s may no longer open it to people outside: “%(item)s” was moved from "
+                "%(from)s to %(to)s by %(by)s"
+            )
+            % values
+        )
+    else:
+        note = (
+            _(
+                "%(name)s may no longer open it to people outside: “%(item)s” was moved from "
+                "%(from)s to %(to)s"
+            )
+            % values
+        )
+    return note + _files_named(details)
+
+
 def _found_afterwards_note(details: dict[str, Any], *, auditor: bool) -> str:
     name = _person_named(_text(details, "owner_person")) or _text(details, "owner")
     if auditor:
@@ -324,6 +359,15 @@ def _note(event: AuditEvent) -> str:
         return _became_auditor_note(details)
     if _text(details, "reason") == LEFT_THE_TEAM:
         return _left_the_team_note(details)
+    if _text(details, "reason") == MOVED_OUT:
+        return _moved_out_note(details)
+    if _text(details, "reason") == MOVED_IN_EARLIER:
+        name = _person_named(_text(details, "owner_person")) or _text(details, "owner")
+        note = _(
+            "%(name)s is not a member of the team %(team)s, into whose space it was moved "
+            "after it was opened; found afterwards by the operator's backfill"
+        ) % {"name": name, "team": _text(details, "team")}
+        return note + _files_named(details)
     if _text(details, "reason") in {LEFT_THE_TEAM_EARLIER, BECAME_AUDITOR_EARLIER}:
         return _found_afterwards_note(
             details, auditor=_text(details, "reason") == BECAME_AUDITOR_EARLIER

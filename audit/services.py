@@ -111,6 +111,25 @@ def record(
     return event
 
 
+# The audit chain's advisory lock (audit/migrations/0003_append_function.py).
+_CHAIN_LOCK = 1589682385
+
+
+def chain_lock() -> None:
+    """Take the audit chain's lock now, in the caller's transaction, as ``record`` would
+    (it is taken last, after every row the caller locks: docs/architecture.md, "Lock
+    order"). A writer taking it sees, in its next statement, everything committed by
+    the writers who held it before, and those after it see what it commits: what must
+    not pass unseen between two writers (a move and a link made at that instant,
+    sharing/services/move_out.py) is read after it. SQLite serialises writers already
+    (``BEGIN IMMEDIATE``)."""
+    using = router.db_for_write(AuditEvent)
+    if connections[using].vendor != "postgresql":
+        return
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
+
+
 def _event_from(fields: ChainedFields, *, pk: int | None, event_hash_value: str) -> AuditEvent:
     return AuditEvent(
         pk=pk,

@@ -12,9 +12,11 @@ class SharingConfig(AppConfig):
         from accounts.services import team_membership_ended
         from accounts.team_leave_preview import team_leave_planned
         from audit import resolvers
+        from files.signals import content_move_planned, content_moved_across_spaces
         from sharing.audit_lookups import access_now, channels_lookup
         from sharing.services.addressed_links import links_to_former_address_withdraw
         from sharing.services.auditor_grant import auditor_grant_plan
+        from sharing.services.move_out import opened_on_moved_planned, opened_on_moved_withdraw
         from sharing.services.offboarding import (
             links_to_leaver_offboarding_plan,
             shares_received_offboarding_plan,
@@ -65,6 +67,15 @@ class SharingConfig(AppConfig):
         )
         team_leave_planned.connect(
             opened_on_team_planned, dispatch_uid="sharing.opened_on_team_planned"
+        )
+        # And when a file or folder is moved into a space its creator is not of: what
+        # she opened to outsiders on it is withdrawn in the move's transaction, and
+        # named on the move's confirmation first.
+        content_moved_across_spaces.connect(
+            opened_on_moved_withdraw, dispatch_uid="sharing.opened_on_moved_withdraw"
+        )
+        content_move_planned.connect(
+            opened_on_moved_planned, dispatch_uid="sharing.opened_on_moved_planned"
         )
         # The auditor role is refused to someone others' files are shared with.
         content_access_listed.connect(

@@ -343,11 +343,11 @@ JOURNEYS: dict[str, list[Page]] = {
             shows="#loss-withdrawn",
         ),
         Page(
-            "team file, move it out of the team (confirmation)",
+            "team file, move it out of the team (confirmation naming what it withdraws)",
             "clinician",
             "/files/{team_file}/",
             then=team_file_moved_out,
-            shows="#confirmation",
+            shows="#loss-withdrawn",
         ),
         Page(
             "team, remove a member (confirmation)",
@@ -597,6 +597,8 @@ def world_build(owner: User, site_admin: User, auditor: User) -> dict[str, Any]:
     team_file = version_store(actor=owner, folder=team_root, name="CR Dupont.pdf", content=b"%PDF")
     moved_out = version_store(actor=owner, folder=team_root, name="CR Durand.pdf", content=b"%PDF")
     services.file_move(actor=owner, file=moved_out.file, destination=root)
+    # Tom (of Cardiologie only) sent the file to move by link: its confirmation names him.
+    share_link_create(actor=teammate, target=team_file.file, label="Dr Echo")
     _link, link_token = share_link_create(actor=owner, target=version.file, label="Dr Radio")
     _protected, protected_token = share_link_create(
         actor=owner, target=version.file, password="Genou-droit-2026"

@@ -39,6 +39,7 @@ from files.services.common import (
 )
 from files.services.spaces import restore_destination_locked
 from files.services.versions import readable_source, version_create, version_share_create
+from files.signals import content_moved_announce
 from files.uploads import SealedBlob
 
 
@@ -290,6 +291,21 @@ def file_move(*, actor: User, file: File, destination: Folder) -> File:
             file.folder = destination
             file.space_id = destination.space_id
             file.save(update_fields=["folder", "space"])
+            sides = space_change_details(from_space_id=from_space, to_space_id=destination.space_id)
+            # What those who are not of the new space had opened to outsiders on it ends
+            # here, in this transaction (files/signals.py).
+            withdrawn = (
+                content_moved_announce(
+                    actor=actor,
+                    item=file,
+                    from_space_id=from_space,
+                    file_ids=[file.pk],
+                    folder_ids=[],
+                    sides=sides,
+                )
+                if sides
+                else {}
+            )
             record(
                 Action.FILES_FILE_MOVE,
                 actor=actor,
@@ -299,7 +315,8 @@ def file_move(*, actor: User, file: File, destination: Folder) -> File:
                 to_folder=destination.pk,
                 from_space=from_space,
                 to_space=destination.space_id,
-                **space_change_details(from_space_id=from_space, to_space_id=destination.space_id),
+                **sides,
+                **withdrawn,
             )
     except IntegrityError:
         raise name_clash_error(file.name) from None

@@ -31,6 +31,7 @@ from files.services.common import (
     versions_shred,
 )
 from files.services.spaces import restore_destination_locked, space_root
+from files.signals import content_moved_announce
 
 
 def folder_create(*, actor: User, parent: Folder, name: str) -> Folder:
@@ -146,18 +147,35 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
         name_clash_check(folder=destination, key=folder.name_key, subfolder=folder)
         from_parent, from_space = folder.parent_id, folder.space_id
         left_in_trash = {"trash_files_left": 0, "trash_folders_left": 0}
+        subtree: list[int] = []
+        moved_files: list[int] = []
         if destination.space_id != folder.space_id:
             live = Folder.objects.filter(pk__in=below, deleted_at__isnull=True)
             subtree = [folder.pk, *live.values_list("pk", flat=True)]
             quota_check(destination.space, _subtree_bytes(subtree))
             left_in_trash = _trash_left_behind(subtree, space_root(folder.space))
             Folder.objects.filter(pk__in=subtree).update(space_id=destination.space_id)
-            File.objects.filter(folder_id__in=subtree, deleted_at__isnull=True).update(
-                space_id=destination.space_id
-            )
+            live_files = File.objects.filter(folder_id__in=subtree, deleted_at__isnull=True)
+            moved_files = list(live_files.values_list("pk", flat=True))
+            live_files.update(space_id=destination.space_id)
         folder.parent = destination
         folder.space_id = destination.space_id
         folder.save(update_fields=["parent", "space"])
+        sides = space_change_details(from_space_id=from_space, to_space_id=destination.space_id)
+        # What those who are not of the new space had opened to outsiders on the folder
+        # or anything below it ends here, in this transaction (files/signals.py).
+        withdrawn = (
+            content_moved_announce(
+                actor=actor,
+                item=folder,
+                from_space_id=from_space,
+                file_ids=moved_files,
+                folder_ids=subtree,
+                sides=sides,
+            )
+            if sides
+            else {}
+        )
         record(
             Action.FILES_FOLDER_MOVE,
             actor=actor,
@@ -169,7 +187,8 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
             to_space=destination.space_id,
             trash_files_left=left_in_trash["trash_files_left"],
             trash_folders_left=left_in_trash["trash_folders_left"],
-            **space_change_details(from_space_id=from_space, to_space_id=destination.space_id),
+            **sides,
+            **withdrawn,
         )
     return folder
 

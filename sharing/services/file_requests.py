@@ -66,7 +66,7 @@ from sharing.errors import (
     FileRequestRuleError,
 )
 from sharing.models import FileRequest, FileRequestUpload, SharingPolicy
-from sharing.services import team_leave, tokens
+from sharing.services import move_out, team_leave, tokens
 from sharing.services.policy import (
     expiry_beyond,
     expiry_beyond_message,
@@ -257,6 +257,31 @@ def file_request_create(
             request=request,
         )
         raise refused from None
+    except _MovedMeanwhile as moved:
+        refused = FileRequestRuleError(moved.message, 409)
+        audit.record(
+            action=Action.SHARING_REQUEST_CREATE,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="files.folder",
+            target_id=folder.pk,
+            details={
+                **audit_messages.neutral(str(refused), field="reason"),
+                "rule": move_out.MOVED_MEANWHILE,
+                "title": title[:200],
+            },
+            request=request,
+        )
+        raise refused from None
+
+
+class _MovedMeanwhile(Exception):
+    """The folder was moved, while the request was made, into a space its maker is not
+    of (``move_out.moved_meanwhile``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class _TeamLeft(Exception):
@@ -315,6 +340,11 @@ def _file_request_row_create(
             },
             request=request,
         )
+        # Moved at this instant into a space she is not of: refused, or closed by the
+        # move (sharing/services/move_out.py); read once the chain is held.
+        space = move_out.moved_meanwhile(actor=actor, item=folder)
+        if space is not None:
+            raise _MovedMeanwhile(move_out.moved_meanwhile_message(name=folder.name, space=space))
     return file_request, token
 
 

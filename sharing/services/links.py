@@ -36,7 +36,7 @@ from files.selectors import Permission
 from sharing.errors import LinkPolicyError, LinkRuleError, RecipientRefusedError
 from sharing.models import ExternalSharing, ShareLink, SharingPolicy, Transfer
 from sharing.selectors import share_link_may_manage
-from sharing.services import suspension, team_leave
+from sharing.services import move_out, suspension, team_leave
 from sharing.services.policy import expiry_beyond, expiry_beyond_message, expiry_in_days
 from sharing.services.tokens import token_new
 
@@ -403,6 +403,16 @@ def share_link_create(
             details={**asked, "rule": team_leave.TEAM_LEFT, "team": left.team},
         )
         raise refused from None
+    except _MovedMeanwhile as moved:
+        refused = LinkRuleError(moved.message, 409)
+        _refusal_record(
+            actor=actor,
+            target=target,
+            error=refused,
+            request=request,
+            details={**asked, "rule": move_out.MOVED_MEANWHILE},
+        )
+        raise refused from None
     except _RecipientAddressChanged as changed:
         refused = LinkRuleError(
             recipient_address_changed_message(recipient_email, name=changed.name), 409
@@ -441,6 +451,15 @@ class _RecipientAddressChanged(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
+
+
+class _MovedMeanwhile(Exception):
+    """As ``_TeamLeft``: what the link opens was moved, while it was made, into a space
+    its maker is not of (``move_out.moved_meanwhile``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class _TeamLeft(Exception):
@@ -531,6 +550,14 @@ def _link_row_create(
             },
             request=_context(request),
         )
+        if not isinstance(target, Transfer):
+            # Moved at this instant into a space she is not of: refused, or withdrawn
+            # by the move (sharing/services/move_out.py); read once the chain is held.
+            space = move_out.moved_meanwhile(actor=actor, item=target)
+            if space is not None:
+                raise _MovedMeanwhile(
+                    move_out.moved_meanwhile_message(name=target.name, space=space)
+                )
     return link
 
 

@@ -172,7 +172,7 @@ def opened_on_team_withdraw_and_tell(
     }
 
 
-def _items(withdrawn: list[Withdrawn]) -> list[dict[str, Any]]:
+def withdrawn_items(withdrawn: list[Withdrawn]) -> list[dict[str, Any]]:
     return [
         {
             "is_transfer": item.kind == "transfer",
@@ -212,7 +212,7 @@ def team_left_withdrawn_notice_send(
             "team_name": team_name,
             "removed_by": "" if by_directory else removed_by,
             "by_directory": by_directory,
-            "withdrawn": _items(withdrawn),
+            "withdrawn": withdrawn_items(withdrawn),
         },
         language=language,
     )

@@ -73,7 +73,7 @@ from sharing.selectors import (
     transfer_status,
     transfer_total_bytes,
 )
-from sharing.services import suspension
+from sharing.services import move_out, suspension
 from sharing.services.archives import archive_paths_unique, folder_files_located
 from sharing.services.emails import one_line
 from sharing.services.policy import (
@@ -571,6 +571,15 @@ def _send(
             email_verification=email_verification,
             **dropped,
         )
+        # A file moved at this instant into a space she is not of: nothing is sent, or
+        # the move withdraws the transfer (sharing/services/move_out.py); read once the
+        # chain is held (by the events above).
+        for file in files:
+            space = move_out.moved_meanwhile(actor=actor, item=file)
+            if space is not None:
+                raise TransferRuleError(
+                    move_out.moved_meanwhile_message(name=file.name, space=space), 409
+                )
         mails = [(item.recipient, links.share_link_url(item.token)) for item in sent]
         chosen_language = language or translation.get_language()
         transfer_id = transfer.pk

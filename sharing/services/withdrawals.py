@@ -1,15 +1,19 @@
 """What a person opened to outsiders on a space she no longer holds, found and withdrawn.
 
-Two moments end a person's right to open a space's files to outsiders
+Three moments end a person's right to open a space's files to outsiders
 (``files.selectors.sharing_refusal``: only the people of a space may) while what she
 already opened would otherwise stay standing, seen by nobody who could withdraw it:
 
 * the grant of the auditor role: everything outside her personal space
   (``sharing.services.auditor_grant``, reason ``accounts.roles.BECAME_AUDITOR``);
 * the end of a team membership: the team's space only
-  (``sharing.services.team_leave``, reason ``accounts.services.LEFT_THE_TEAM``).
+  (``sharing.services.team_leave``, reason ``accounts.services.LEFT_THE_TEAM``);
+* a move of a file or folder into a space she is not of (out of a team's space into
+  another team's or someone's personal space): the moved content only, for those who
+  lose the right there (``sharing.services.move_out``, reason
+  ``files.signals.MOVED_OUT``).
 
-Both withdraw the same three things, in the caller's transaction, each audited with its
+All three withdraw the same three things, in the caller's transaction, each audited with its
 names, her name and the reason:
 
 * a link to a file or folder of the space is revoked: its recipient reads "This link
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -38,6 +42,15 @@ from audit import services as audit
 from audit.actions import Action
 from files.models import File, Folder, SpaceKind
 from sharing.models import FileRequest, ShareLink, Transfer, TransferItem
+
+
+class Scope(Protocol):
+    """Which content a withdrawal covers: ``holds_item`` for a link's file or folder
+    and a file request's folder, ``transfer_paths`` for a transfer's files."""
+
+    def holds_item(self, item: File | Folder) -> bool: ...
+
+    def transfer_paths(self, transfer_id: int) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,9 @@ class SpaceScope:
     def holds(self, space_id: int) -> bool:
         return space_id == self.space_id if self.inside else space_id != self.space_id
 
+    def holds_item(self, item: File | Folder) -> bool:
+        return self.holds(item.space_id)
+
     def transfer_paths(self, transfer_id: int) -> list[str]:
         """The paths (as sent) of the transfer's files in scope."""
         items: QuerySet[TransferItem] = TransferItem.objects.filter(transfer_id=transfer_id)
@@ -73,7 +89,29 @@ class SpaceScope:
 
     @staticmethod
     def _paths(items: QuerySet[TransferItem]) -> list[str]:
-        return list(items.order_by("path", "pk").values_list("path", flat=True))
+        return _paths(items)
+
+
+def _paths(items: QuerySet[TransferItem]) -> list[str]:
+    return list(items.order_by("path", "pk").values_list("path", flat=True))
+
+
+@dataclass(frozen=True)
+class ContentScope:
+    """Some files and folders, wherever they are: what one move carried into another
+    space (the moved file, or the moved folder with every live folder and file below
+    it)."""
+
+    file_ids: frozenset[int]
+    folder_ids: frozenset[int]
+
+    def holds_item(self, item: File | Folder) -> bool:
+        return item.pk in (self.file_ids if isinstance(item, File) else self.folder_ids)
+
+    def transfer_paths(self, transfer_id: int) -> list[str]:
+        return _paths(
+            TransferItem.objects.filter(transfer_id=transfer_id, file_id__in=self.file_ids)
+        )
 
 
 def item_name(item: File | Folder) -> str:
@@ -193,7 +231,7 @@ class Opened:
 
 
 def opened_to_outsiders(
-    user: User, *, scope: SpaceScope, drafts: bool = True, lock: bool = False
+    user: User, *, scope: Scope, drafts: bool = True, lock: bool = False
 ) -> Opened:
     """The live links, transfers and file requests ``user`` made on content in
     ``scope`` (``drafts``: transfers not sent yet too; ``lock``: their rows locked, in
@@ -225,11 +263,11 @@ def opened_to_outsiders(
     opened = Opened(user=user)
     for link in links:
         item = link.file or link.folder
-        if item is not None and scope.holds(item.space_id):
+        if item is not None and scope.holds_item(item):
             opened.links.append((link, item_name(item)))
     for transfer in live_transfers:
         paths = scope.transfer_paths(transfer.pk)
         if paths:
             opened.transfers.append((transfer, paths))
-    opened.requests = [request for request in requests if scope.holds(request.folder.space_id)]
+    opened.requests = [request for request in requests if scope.holds_item(request.folder)]
     return opened

@@ -16,6 +16,14 @@ each with the very code of a live departure or grant:
 * an auditor: what she opened on content outside her personal space
   (``auditor_grant.opened_beyond_personal``), reason ``BECAME_AUDITOR_EARLIER``.
 
+A person may also hold something on a team's files without ever having been of the
+team: a manager moved the file or folder there from another team's space after she
+opened it (a move now withdraws it, ``sharing.services.move_out``; older moves did
+not). Such an item, one whose file or a folder above it was moved into the team's space
+after the link, the file request or the transfer's sending (read from the move's audit
+event), is listed apart as moved there, never as "left the team", and withdrawn with
+reason ``MOVED_IN_EARLIER``; she is not e-mailed the departure notice.
+
 Both by ``BACKFILL_LABEL`` (no account acts). The recipients of a transfer get the
 neutral notice any withdrawn transfer sends; the person is e-mailed her list only on
 ``notify`` (these stopped working when she left, maybe long ago: the operator chooses,
@@ -27,6 +35,7 @@ finds nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -37,7 +46,10 @@ from django.utils import timezone
 from accounts import still_active
 from accounts.models import Team, TeamMembership, User
 from accounts.services import team_memberships_lock
-from files.models import SpaceKind
+from audit.actions import Action
+from audit.models import AuditEvent
+from files import selectors
+from files.models import File, Folder, Space, SpaceKind
 from sharing.models import FileRequest, ShareLink, TransferItem
 from sharing.services.auditor_grant import opened_beyond_personal
 from sharing.services.team_leave import opened_on_team, opened_on_team_withdraw_and_tell
@@ -46,6 +58,7 @@ from sharing.services.withdrawals import Opened
 # The audit's reasons (audit/readable.py reads them in words): found afterwards.
 LEFT_THE_TEAM_EARLIER = "left the team earlier"
 BECAME_AUDITOR_EARLIER = "became an auditor earlier"
+MOVED_IN_EARLIER = "moved in earlier"
 
 # Who withdraws, in the log: the operator, through this command.
 BACKFILL_LABEL = "operator (manage.py withdrawals_backfill)"
@@ -58,6 +71,8 @@ class Leftover:
 
     opened: Opened
     team: Team | None = None
+    # Opened elsewhere, then moved into ``team``'s space by an older move: not a departure.
+    moved: bool = False
 
     @property
     def person(self) -> User:
@@ -100,6 +115,55 @@ def _team_pairs(*, auditor_ids: set[int]) -> list[tuple[int, int]]:
     )
 
 
+def _moved_in_since(item: File | Folder, *, space_id: int, since: dt.datetime | None) -> bool:
+    """Whether ``item``, or a folder above it, was moved into the space ``space_id``
+    after ``since`` (the moves' audit events name the space entered, ``to_space``)."""
+    folder_id = item.folder_id if isinstance(item, File) else item.pk
+    where = Q(
+        target_type="files.folder",
+        target_id__in=[str(pk) for pk in selectors.folder_ancestor_ids(folder_id)],
+    )
+    if isinstance(item, File):
+        where |= Q(target_type="files.file", target_id=str(item.pk))
+    moves = AuditEvent.objects.filter(
+        where,
+        action__in=[Action.FILES_FILE_MOVE, Action.FILES_FOLDER_MOVE],
+        details__to_space=space_id,
+    ).exclude(details__from_space=space_id)  # a move within the space brought nothing in
+    if since is not None:
+        moves = moves.filter(occurred_at__gte=since)
+    return moves.exists()
+
+
+def moved_in_split(opened: Opened, *, team: Team) -> tuple[Opened, Opened]:
+    """``opened`` (on ``team``'s files) in two: what a departure left standing, and what
+    an older move brought into the team's space after it was opened elsewhere (a
+    transfer only when every file of the team's it holds came so)."""
+    left, moved = Opened(user=opened.user), Opened(user=opened.user)
+    space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
+    if space is None:
+        return opened, moved
+    for link, name in opened.links:
+        item = link.file or link.folder
+        came = item is not None and _moved_in_since(item, space_id=space.pk, since=link.created_at)
+        (moved if came else left).links.append((link, name))
+    for transfer, paths in opened.transfers:
+        files = [
+            one.file
+            for one in TransferItem.objects.filter(
+                transfer=transfer, file__space=space
+            ).select_related("file")
+        ]
+        came = bool(files) and all(
+            _moved_in_since(file, space_id=space.pk, since=transfer.sent_at) for file in files
+        )
+        (moved if came else left).transfers.append((transfer, paths))
+    for request in opened.requests:
+        came = _moved_in_since(request.folder, space_id=space.pk, since=request.created_at)
+        (moved if came else left).requests.append(request)
+    return left, moved
+
+
 def leftovers_find() -> Iterator[Leftover]:
     """Every leftover, auditors first, then by person and team; each item once (a
     transfer holding files of two teams she left is listed under the first)."""
@@ -130,8 +194,11 @@ def leftovers_find() -> Iterator[Leftover]:
         if person is None or team is None:  # gone since the pairs were read
             continue
         opened = unseen(opened_on_team(person, team, lock=False))
-        if opened:
-            yield Leftover(opened=opened, team=team)
+        left, moved = moved_in_split(opened, team=team)
+        if left:
+            yield Leftover(opened=left, team=team)
+        if moved:
+            yield Leftover(opened=moved, team=team, moved=True)
 
 
 def leftover_withdraw(leftover: Leftover, *, notify: bool = False) -> Opened | None:
@@ -155,14 +222,16 @@ def leftover_withdraw(leftover: Leftover, *, notify: bool = False) -> Opened | N
         else:
             if team.pk in teams:
                 return None
-            opened = opened_on_team(person, team, lock=True)
+            left, moved = moved_in_split(opened_on_team(person, team, lock=True), team=team)
+            opened = moved if leftover.moved else left
             if opened:
                 opened_on_team_withdraw_and_tell(
                     opened,
                     team=team,
                     actor=None,
                     actor_label=BACKFILL_LABEL,
-                    why={"reason": LEFT_THE_TEAM_EARLIER},
-                    tell=notify,
+                    why={"reason": MOVED_IN_EARLIER if leftover.moved else LEFT_THE_TEAM_EARLIER},
+                    # The departure notice would tell her she left a team she never was of.
+                    tell=notify and not leftover.moved,
                 )
     return opened or None

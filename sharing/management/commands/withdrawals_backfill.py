@@ -53,13 +53,19 @@ def _why(leftover: Leftover) -> str:
     inactive = "" if person.is_active else " (account deactivated)"
     if leftover.team is None:
         return f"{who}{inactive} is an auditor (an auditor reads no file content), but still has:"
+    if leftover.moved:
+        return (
+            f"{who}{inactive} is not a member of {leftover.team.name}, into whose space what "
+            "follows was moved after it was opened (an older move), but still has:"
+        )
     return f"{who}{inactive} is no longer a member of {leftover.team.name}, but still has:"
 
 
 class Command(BaseCommand):
     help = (
         "Withdraw the links, transfers and file requests people opened to outsiders on "
-        "a team's files after leaving the team (or on colleagues' files as auditors), "
+        "a team's files after leaving the team (or on colleagues' files as auditors, or "
+        "on files moved since into a team's space they are not of), "
         "left standing by departures from before they were withdrawn (dry run unless "
         "--apply)."
     )
