@@ -16,6 +16,7 @@ three ZIPs of a transfer were one receipt, four downloads counted two).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -250,6 +251,80 @@ def share_link_version_served(link: ShareLink, file: File) -> FileVersion | None
     return item.version if item is not None else None
 
 
+# How long a preview opened in a browser stays one use: its page reloaded, its image
+# fetched, its PDF or video streamed (a video's Range requests as it plays and seeks)
+# in that browser count once. An afternoon's reading would be the proof's lifetime
+# (PROOF_LIFETIME): one hour is a sitting, and opening the file again later is another
+# use, refused once the limit is reached.
+PREVIEW_SITTING = dt.timedelta(hours=1)
+
+
+def _preview_key(file: File) -> str:
+    return f"preview:{file.pk}"
+
+
+def _sitting_open(receipt_id: int | None, version: FileVersion) -> bool:
+    """This session's preview receipt is for ``version`` and its sitting is not over.
+    A new version of the file is a new preview (as a resume of another version is no
+    resume)."""
+    if receipt_id is None:
+        return False
+    return ShareLinkDownload.objects.filter(
+        pk=receipt_id,
+        is_preview=True,
+        version=version,
+        at__gt=timezone.now() - PREVIEW_SITTING,
+    ).exists()
+
+
+@dataclass(frozen=True)
+class PreviewUse:
+    """A preview let in: its receipt, and whether this request used up one of the
+    link's views and downloads (``False``: part of a sitting already counted)."""
+
+    receipt: int | None  # None: a HEAD outside a sitting (nothing shown, nothing counted)
+    counted: bool
+
+
+def share_link_preview_admit(
+    *, request: HttpRequest, access: Access, file: File, version: FileVersion, count: bool = True
+) -> PreviewUse | AccessOutcome:
+    """May this browser be shown ``version`` of ``file`` now? A preview is a use of the
+    link like a download: the first request of a sitting (the page, or its image or
+    stream asked directly) counts one and writes a receipt (``is_preview``); the rest of
+    the sitting (``PREVIEW_SITTING``, same version, this session) does not count again,
+    and stays open after the link's last use, as a download under way does. Past the
+    limit, another browser (or this one, later) is refused: ``LIMIT_REACHED``, for the
+    caller to audit. ``count=False`` (a ``HEAD``, which sends no content) never
+    counts. The count is the same conditional UPDATE as a download's, so two
+    browsers racing for the last use cannot both get it."""
+    link, grant = access.link, access.grant
+    assert link is not None  # noqa: S101  (an unlocked access)
+    assert grant is not None  # noqa: S101
+    key = _preview_key(file)
+    receipt_id = grant.counted.get(key)
+    if _sitting_open(receipt_id, version):
+        assert receipt_id is not None  # noqa: S101
+        return PreviewUse(receipt=receipt_id, counted=False)
+    if link_state_now(link) == LinkState.EXHAUSTED:
+        return AccessOutcome.LIMIT_REACHED
+    if not count:
+        return PreviewUse(receipt=None, counted=False)
+    allowed, receipt_id = _count(
+        request=request,
+        link=link,
+        grant=grant,
+        key=key,
+        name=file.name,
+        file=file,
+        version=version,
+        preview=True,
+    )
+    if not allowed or receipt_id is None:
+        return AccessOutcome.LIMIT_REACHED
+    return PreviewUse(receipt=receipt_id, counted=True)
+
+
 def _count(
     *,
     request: HttpRequest,
@@ -260,9 +335,11 @@ def _count(
     file: File | None,
     version: FileVersion | None,
     resume: bool = False,
+    preview: bool = False,
 ) -> tuple[bool, int | None]:
-    """Count a download and write its receipt; a resume (``resume``) of a download this
-    session counted finds that receipt instead, to add its bytes when its stream ends.
+    """Count a download (or a ``preview``) and write its receipt; a resume (``resume``)
+    of a download this session counted finds that receipt instead, to add its bytes
+    when its stream ends.
 
     Returns (allowed, receipt id). Not allowed: the limit was reached meanwhile.
     """
@@ -287,13 +364,15 @@ def _count(
             version=version,
             name=name[:255],
             is_archive=file is None,
+            is_preview=preview,
             bytes_sent=0,
             ip_address=context.ip_address or None,
             user_agent=context.user_agent[:300],
         )
-        first = ShareLink.objects.filter(pk=link.pk, first_downloaded_at__isnull=True).update(
-            first_downloaded_at=now
-        )
+        # The owner's "first download" e-mail says "downloaded": a preview is not one.
+        first = not preview and ShareLink.objects.filter(
+            pk=link.pk, first_downloaded_at__isnull=True
+        ).update(first_downloaded_at=now)
         if first and link.notify_owner:
             _owner_notify_on_commit(link=link, name=name)
     grant.counted[key] = receipt.pk
