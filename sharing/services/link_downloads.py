@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -598,17 +599,42 @@ def share_link_archive_response(
             return AccessOutcome.LIMIT_REACHED
     # The stream ends after this request's audit context is gone: keep the address.
     context = context_from_request(request)
-    # One event naming every member served: each original file, version and path.
-    members = members_lineage_details([entry.version for entry in content.entries])
     download_id = uuid.uuid4().hex
-    # Each member's download is recorded before the first byte leaves, as a single
-    # file's is (files.downloads): if the process dies mid-stream, no end is written
-    # but the start says who got what. Its end (below) carries the same ``download``
-    # id, so the auditor reads one row per file with the bytes really sent.
-    member_downloads = [uuid.uuid4().hex for _member in members]
-    if receipt_id is not None:
+    # What really goes into the ZIP is decided by ``archive_response``'s own re-check of
+    # the versions (one quarantined since ``share_link_content`` read them is left
+    # out); it is recorded (``started``) and counted (``finished``) from that list only.
+    archived: dict[str, Any] = {"entries": [], "members": [], "downloads": [], "left_out": 0}
+
+    def started(entries: list[ArchiveEntry], left_out: list[ArchiveEntry]) -> None:
+        members = members_lineage_details([entry.version for entry in entries])
+        archived.update(
+            entries=entries,
+            members=members,
+            downloads=[uuid.uuid4().hex for _member in members],
+            left_out=len(left_out),
+        )
+        if receipt_id is None:
+            return
+        for dropped in left_out:
+            # Listed when the recipient asked, left out by the re-check: on record as
+            # not sent, and why, so that no one reads it as downloaded.
+            access_record(
+                request=context,
+                link=link,
+                outcome=str(dropped.version.scan_status or "not downloadable"),
+                action=Action.SHARING_LINK_DOWNLOAD,
+                **version_lineage_details(dropped.version),
+                in_archive=content.name,
+                zip=download_id,
+                left_out_of_archive=True,
+                transfer=link.transfer_id,
+            )
+        # Each member's download is recorded before the first byte leaves, as a single
+        # file's is (files.downloads): if the process dies mid-stream, no end is written
+        # but the start says who got what. Its end (below) carries the same ``download``
+        # id, so the auditor reads one row per file with the bytes really sent.
         for entry, member, member_download in zip(
-            content.entries, members, member_downloads, strict=True
+            entries, members, archived["downloads"], strict=True
         ):
             audit.record(
                 action=Action.FILES_VERSION_DOWNLOAD,
@@ -630,12 +656,14 @@ def share_link_archive_response(
         ShareLinkDownload.objects.filter(pk=receipt_id or 0).update(
             bytes_sent=F("bytes_sent") + bytes_sent
         )
+        entries: list[ArchiveEntry] = archived["entries"]
+        members: list[dict[str, object]] = archived["members"]
         # And one per member, so that the member's own history shows this download
         # (the file's history is read by its ``file`` detail, an index).
         for member, member_download, (member_bytes, member_completed) in zip(
             members,
-            member_downloads,
-            archive_members_sent(content.entries, bytes_sent=bytes_sent, completed=completed),
+            archived["downloads"],
+            archive_members_sent(entries, bytes_sent=bytes_sent, completed=completed),
             strict=True,
         ):
             access_record(
@@ -659,10 +687,10 @@ def share_link_archive_response(
             action=Action.SHARING_LINK_DOWNLOAD,
             archive=True,
             name=content.name,
-            files=len(content.entries),
+            files=len(entries),
             members=members,
             transfer=link.transfer_id,
-            left_out=len(content.left_out),
+            left_out=len(content.left_out) + archived["left_out"],
             bytes=bytes_sent,
             completed=completed,
             receipt=receipt_id,
@@ -675,6 +703,7 @@ def share_link_archive_response(
         entries=content.entries,
         archive_name=content.name,
         on_finished=finished if receipt_id is not None else None,
+        on_start=started,
         access_recheck=share_link_recheck(link.pk),
         actor_label=link_label(link),
         audit_details={"link": link.pk, "recipient": link.recipient_email, "zip": download_id},
