@@ -590,7 +590,10 @@ def world_build(owner: User, site_admin: User, auditor: User) -> dict[str, Any]:
     team_file = version_store(actor=owner, folder=team_root, name="CR Dupont.pdf", content=b"%PDF")
     moved_out = version_store(actor=owner, folder=team_root, name="CR Durand.pdf", content=b"%PDF")
     services.file_move(actor=owner, file=moved_out.file, destination=root)
-    _link, link_token = share_link_create(actor=owner, target=version.file, label="Dr Radio")
+    # A limit, so the pages show the views and downloads used and left.
+    _link, link_token = share_link_create(
+        actor=owner, target=version.file, label="Dr Radio", max_downloads=5
+    )
     _protected, protected_token = share_link_create(
         actor=owner, target=version.file, password="Genou-droit-2026"
     )

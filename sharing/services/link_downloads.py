@@ -12,6 +12,10 @@ receipt holds the whole file (a Range after that is a new download). ``HEAD`` ne
 counts. The receipts, the link's counter and the audit trail therefore agree: one
 receipt, one count and one row in the auditor's file history per download (issue #14:
 three ZIPs of a transfer were one receipt, four downloads counted two).
+
+Previews count too (``share_link_preview_admit``): the limit is of views and downloads,
+one per preview sitting (a receipt with ``is_preview``), so that a file shared "once" is
+not read in the browser indefinitely by whoever the link is forwarded to.
 """
 
 from __future__ import annotations
