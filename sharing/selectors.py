@@ -344,6 +344,13 @@ def share_link_views(link_ids: list[int]) -> dict[int, list[LinkView]]:
     return views
 
 
+def share_link_uses_left(link: ShareLink) -> int | None:
+    """How many more views and downloads ``link`` allows (``None``: no limit)."""
+    if link.max_downloads is None:
+        return None
+    return max(0, link.max_downloads - link.download_count)
+
+
 @dataclass(frozen=True)
 class RecipientStatus:
     link: ShareLink

@@ -599,7 +599,10 @@ def world_build(owner: User, site_admin: User, auditor: User) -> dict[str, Any]:
     services.file_move(actor=owner, file=moved_out.file, destination=root)
     # Tom (of Cardiologie only) sent the file to move by link: its confirmation names him.
     share_link_create(actor=teammate, target=team_file.file, label="Dr Echo")
-    _link, link_token = share_link_create(actor=owner, target=version.file, label="Dr Radio")
+    # A limit, so the pages show the views and downloads used and left.
+    _link, link_token = share_link_create(
+        actor=owner, target=version.file, label="Dr Radio", max_downloads=5
+    )
     _protected, protected_token = share_link_create(
         actor=owner, target=version.file, password="Genou-droit-2026"
     )

@@ -288,10 +288,12 @@ def test_nothing_is_previewed_before_a_clean_scan(owner: User) -> None:
 # --- Links ------------------------------------------------------------------------------------
 
 
-def test_a_link_recipient_previews_without_it_counting_as_a_download(
+def test_a_link_recipient_s_previews_count_as_uses_not_downloads(
     owner: User, samples: Samples
 ) -> None:
-    link, token = share_link_create(actor=owner, target=samples.jpeg.file.folder, max_downloads=1)
+    """Each file viewed is one use of the link (docs/sharing-links.md); never a
+    download: no "downloaded" event, no first-download e-mail."""
+    link, token = share_link_create(actor=owner, target=samples.jpeg.file.folder, max_downloads=3)
     recipient = Client()
     assert recipient.get(reverse("share_link:open", args=[token])).status_code == 200
     for version in (samples.jpeg, samples.pdf):
@@ -302,6 +304,7 @@ def test_a_link_recipient_previews_without_it_counting_as_a_download(
     )
     assert image.status_code == 200
     assert image["Content-Type"] == "image/jpeg"
+    # The video's stream asked without its page: a use of its own.
     video = recipient.get(
         reverse("share_link:preview_stream", args=[token, samples.mp4.file_id]),
         HTTP_RANGE="bytes=10-19",
@@ -309,8 +312,13 @@ def test_a_link_recipient_previews_without_it_counting_as_a_download(
     assert video.status_code == 206
     assert body_of(video) == MP4_CLIP.read_bytes()[10:20]
     link.refresh_from_db()
-    assert link.download_count == 0
-    assert not ShareLinkDownload.objects.exists()
+    assert link.download_count == 3
+    assert link.first_downloaded_at is None
+    receipts = ShareLinkDownload.objects.filter(link=link)
+    assert sorted(receipt.name for receipt in receipts if receipt.is_preview) == sorted(
+        ["Radio thorax.jpg", "Compte rendu.pdf", "Échographie.mp4"]
+    )
+    assert not AuditEvent.objects.filter(action=Action.FILES_VERSION_DOWNLOAD).exists()
     [event] = views_of(samples.jpeg)
     assert event.actor_label == f"link:{link.pk}"
     assert event.details["link"] == link.pk
@@ -360,7 +368,7 @@ def test_a_view_only_link_previews_but_refuses_every_download(
     assert sorted(event.details["outcome"] for event in refused) == ["view only", "view only"]
     assert refused.filter(details__path="/Compte rendu.pdf").exists()  # lineage
     link.refresh_from_db()
-    assert link.download_count == 0
+    assert link.download_count == 1  # the one file viewed (its page and its PDF)
 
 
 def test_the_owner_sets_view_only_from_the_form_and_the_api(owner: User, samples: Samples) -> None:

@@ -373,7 +373,7 @@ def test_the_download_limit_exhausts_the_link_for_new_sessions(
     second = Client()
     refused = second.get(file_url(token, version.file))
     assert refused.status_code == 410
-    assert b"download limit was reached" in refused.content
+    assert b"limit of views and downloads was reached" in refused.content
     assert second.get(open_url(token)).status_code == 410
     link.refresh_from_db()
     assert link.download_count == 1

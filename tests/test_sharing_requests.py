@@ -751,3 +751,22 @@ def test_a_request_whose_folder_was_deleted_answers_410(owner: User) -> None:
     services.folder_delete(actor=owner, folder=folder)
     assert Client().get(f"/r/{token}/").status_code == 410
     assert tus_create(Client(), token, 10).status_code == 410
+
+
+def test_a_request_sent_to_several_people_tells_none_what_the_others_sent(owner: User) -> None:
+    """One request link mailed to several patients: each sees the request's own limits
+    and whether it is open, never how many files and bytes the others left room for
+    (which told one patient that another had sent something, and how much)."""
+    folder = results_folder(owner)
+    _file_request, token = create_request(owner, folder, max_files=5, max_megabytes=10)
+    first_patient = Client()
+    assert upload_whole(first_patient, token, content_of(600_000)).status_code == 204
+    second_patient = Client()
+    page = second_patient.get(f"/r/{token}/").content.decode()
+    assert "still send" not in page
+    assert "4 files" not in page
+    assert "Up to 5 files, " in page  # the request's own limits
+    too_big = tus_create(second_patient, token, 9_500_000, "scanner.pdf")
+    assert too_big.status_code == 413
+    assert "left" not in too_big.json()["detail"]
+    assert "too large" in too_big.json()["detail"]

@@ -79,8 +79,13 @@ class LinkCreateSerializer(serializers.Serializer[Any]):
     password = serializers.CharField(
         required=False, default="", allow_blank=True, trim_whitespace=False, max_length=200
     )
+    # Views and downloads alike (docs/sharing-links.md): a preview opened is one use.
     max_downloads = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=links.MAX_DOWNLOADS_LIMIT
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=links.MAX_DOWNLOADS_LIMIT,
+        help_text="How many times files may be viewed or downloaded through the link.",
     )
     recipient_email = serializers.EmailField(required=False, default="", allow_blank=True)
     email_verification = serializers.BooleanField(required=False, default=False)

@@ -33,10 +33,14 @@ class LinkForm(BootstrapFormMixin, forms.Form):
         help_text=gettext_lazy("Give it to the recipient another way (phone, text message)."),
     )
     max_downloads = forms.IntegerField(
-        label=gettext_lazy("Download limit (optional)"),
+        label=gettext_lazy("Limit of views and downloads (optional)"),
         required=False,
         min_value=1,
         max_value=MAX_DOWNLOADS_LIMIT,
+        help_text=gettext_lazy(
+            "Opening a file in the browser counts as one, as downloading it does. "
+            "The last one closes the link."
+        ),
     )
     recipient_email = forms.EmailField(
         label=gettext_lazy("Recipient's e-mail (optional)"), required=False

@@ -44,9 +44,14 @@ class ShareLink(models.Model):
     )
     # Django's Argon2 hasher; empty: no password.
     password_hash = models.CharField(max_length=255, blank=True)
-    # None: no limit. Counted per completed download start (a Range resume of the same
-    # file by the same recipient session does not count again).
-    max_downloads = models.PositiveIntegerField(_("download limit"), null=True, blank=True)
+    # None: no limit. Named for downloads, but counts every use of the link: each
+    # download started (a Range resume of the same file by the same recipient session
+    # does not count again) and each preview opened (its page, image and stream in one
+    # sitting count once): a letter shared "once" is readable once, not indefinitely by
+    # whoever the link is forwarded to (sharing/services/link_downloads.py).
+    max_downloads = models.PositiveIntegerField(
+        _("limit of views and downloads"), null=True, blank=True
+    )
     download_count = models.PositiveIntegerField(default=0)
     # The recipient, for transfers and links with e-mail verification.
     recipient_email = models.EmailField(_("recipient e-mail"), blank=True)
@@ -108,6 +113,9 @@ class ShareLinkDownload(models.Model):
     )
     name = models.CharField(max_length=255)
     is_archive = models.BooleanField(default=False)
+    # A preview opened in the browser (one use of the link), not a download: its
+    # ``bytes_sent`` stay 0 (what reached the browser is in the files.version.view events).
+    is_preview = models.BooleanField(default=False)
     bytes_sent = models.PositiveBigIntegerField(default=0)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)

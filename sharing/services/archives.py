@@ -370,6 +370,7 @@ def archive_response(
     access_recheck: AccessRecheck | None = None,
     actor_label: str = "",
     audit_details: dict[str, object] | None = None,
+    on_start: Callable[[list[ArchiveEntry], list[ArchiveEntry]], None] | None = None,
 ) -> StreamingHttpResponse:
     """A ``Content-Length``-sized ZIP of ``entries``, streamed.
 
@@ -382,17 +383,34 @@ def archive_response(
     streams, access is asked again (``files.downloads.StreamRecheck``): a signed-in
     ``actor``'s own, or a link's through ``access_recheck`` (audited under
     ``actor_label`` with ``audit_details``).
+
+    ``on_start(members, left_out)`` runs once this re-check has decided what goes in
+    (not for ``HEAD``): the caller records each member's start there, and only those
+    (a version quarantined between the caller's listing and this re-check was named in
+    the log as downloaded and left out of the ZIP). ``on_finished`` must count the
+    bytes of those same members.
     """
     context = context_from_request(request)
     current = FileVersion.objects.in_bulk([entry.version.pk for entry in entries])
     kept = []
+    dropped: list[ArchiveEntry] = []
     for entry in entries:
         version = current.get(entry.version.pk)
         if version is None or not version.is_downloadable:
             logger.warning("archive: left out version %s (not downloadable)", entry.version.pk)
+            dropped.append(ArchiveEntry(entry.path, version or entry.version))
             continue
         kept.append((entry.path, version))
     paths = archive_paths_unique([path for path, _version in kept])
+    if on_start is not None and request.method != "HEAD":
+        # Under the names the archive gives them (``archive_members_sent`` counts them).
+        on_start(
+            [
+                ArchiveEntry(path, version)
+                for path, (_old, version) in zip(paths, kept, strict=True)
+            ],
+            dropped,
+        )
 
     stream = _ArchiveStream(on_finished=on_finished)
     layout = StoredZip(

@@ -559,12 +559,16 @@ def _room_refusal(
         locked.pk, exclude=upload.pk if upload is not None else None
     )
     if locked.bytes_reserved + staged + length > locked.max_bytes:
-        room = max(0, locked.max_bytes - locked.bytes_reserved - staged)
+        # Not the room left: one request link may go to several people, and the room
+        # left tells each what the others sent. The limit itself is the request's own.
         return (
             413,
             "size limit",
-            _("This file is too large for this request: %(room)s left.")
-            % {"room": _size_text(room)},
+            _(
+                "This file is too large for what this request can still receive (at most "
+                "%(size)s in all). Ask the person who sent you the link."
+            )
+            % {"size": _size_text(locked.max_bytes)},
         )
     return None
 

@@ -12,12 +12,18 @@ receipt holds the whole file (a Range after that is a new download). ``HEAD`` ne
 counts. The receipts, the link's counter and the audit trail therefore agree: one
 receipt, one count and one row in the auditor's file history per download (issue #14:
 three ZIPs of a transfer were one receipt, four downloads counted two).
+
+Previews count too (``share_link_preview_admit``): the limit is of views and downloads,
+one per preview sitting (a receipt with ``is_preview``), so that a file shared "once" is
+not read in the browser indefinitely by whoever the link is forwarded to.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -250,6 +256,80 @@ def share_link_version_served(link: ShareLink, file: File) -> FileVersion | None
     return item.version if item is not None else None
 
 
+# How long a preview opened in a browser stays one use: its page reloaded, its image
+# fetched, its PDF or video streamed (a video's Range requests as it plays and seeks)
+# in that browser count once. An afternoon's reading would be the proof's lifetime
+# (PROOF_LIFETIME): one hour is a sitting, and opening the file again later is another
+# use, refused once the limit is reached.
+PREVIEW_SITTING = dt.timedelta(hours=1)
+
+
+def _preview_key(file: File) -> str:
+    return f"preview:{file.pk}"
+
+
+def _sitting_open(receipt_id: int | None, version: FileVersion) -> bool:
+    """This session's preview receipt is for ``version`` and its sitting is not over.
+    A new version of the file is a new preview (as a resume of another version is no
+    resume)."""
+    if receipt_id is None:
+        return False
+    return ShareLinkDownload.objects.filter(
+        pk=receipt_id,
+        is_preview=True,
+        version=version,
+        at__gt=timezone.now() - PREVIEW_SITTING,
+    ).exists()
+
+
+@dataclass(frozen=True)
+class PreviewUse:
+    """A preview let in: its receipt, and whether this request used up one of the
+    link's views and downloads (``False``: part of a sitting already counted)."""
+
+    receipt: int | None  # None: a HEAD outside a sitting (nothing shown, nothing counted)
+    counted: bool
+
+
+def share_link_preview_admit(
+    *, request: HttpRequest, access: Access, file: File, version: FileVersion, count: bool = True
+) -> PreviewUse | AccessOutcome:
+    """May this browser be shown ``version`` of ``file`` now? A preview is a use of the
+    link like a download: the first request of a sitting (the page, or its image or
+    stream asked directly) counts one and writes a receipt (``is_preview``); the rest of
+    the sitting (``PREVIEW_SITTING``, same version, this session) does not count again,
+    and stays open after the link's last use, as a download under way does. Past the
+    limit, another browser (or this one, later) is refused: ``LIMIT_REACHED``, for the
+    caller to audit. ``count=False`` (a ``HEAD``, which sends no content) never
+    counts. The count is the same conditional UPDATE as a download's, so two
+    browsers racing for the last use cannot both get it."""
+    link, grant = access.link, access.grant
+    assert link is not None  # noqa: S101  (an unlocked access)
+    assert grant is not None  # noqa: S101
+    key = _preview_key(file)
+    receipt_id = grant.counted.get(key)
+    if _sitting_open(receipt_id, version):
+        assert receipt_id is not None  # noqa: S101
+        return PreviewUse(receipt=receipt_id, counted=False)
+    if link_state_now(link) == LinkState.EXHAUSTED:
+        return AccessOutcome.LIMIT_REACHED
+    if not count:
+        return PreviewUse(receipt=None, counted=False)
+    allowed, receipt_id = _count(
+        request=request,
+        link=link,
+        grant=grant,
+        key=key,
+        name=file.name,
+        file=file,
+        version=version,
+        preview=True,
+    )
+    if not allowed or receipt_id is None:
+        return AccessOutcome.LIMIT_REACHED
+    return PreviewUse(receipt=receipt_id, counted=True)
+
+
 def _count(
     *,
     request: HttpRequest,
@@ -260,9 +340,11 @@ def _count(
     file: File | None,
     version: FileVersion | None,
     resume: bool = False,
+    preview: bool = False,
 ) -> tuple[bool, int | None]:
-    """Count a download and write its receipt; a resume (``resume``) of a download this
-    session counted finds that receipt instead, to add its bytes when its stream ends.
+    """Count a download (or a ``preview``) and write its receipt; a resume (``resume``)
+    of a download this session counted finds that receipt instead, to add its bytes
+    when its stream ends.
 
     Returns (allowed, receipt id). Not allowed: the limit was reached meanwhile.
     """
@@ -287,13 +369,15 @@ def _count(
             version=version,
             name=name[:255],
             is_archive=file is None,
+            is_preview=preview,
             bytes_sent=0,
             ip_address=context.ip_address or None,
             user_agent=context.user_agent[:300],
         )
-        first = ShareLink.objects.filter(pk=link.pk, first_downloaded_at__isnull=True).update(
-            first_downloaded_at=now
-        )
+        # The owner's "first download" e-mail says "downloaded": a preview is not one.
+        first = not preview and ShareLink.objects.filter(
+            pk=link.pk, first_downloaded_at__isnull=True
+        ).update(first_downloaded_at=now)
         if first and link.notify_owner:
             _owner_notify_on_commit(link=link, name=name)
     grant.counted[key] = receipt.pk
@@ -519,17 +603,42 @@ def share_link_archive_response(
             return AccessOutcome.LIMIT_REACHED
     # The stream ends after this request's audit context is gone: keep the address.
     context = context_from_request(request)
-    # One event naming every member served: each original file, version and path.
-    members = members_lineage_details([entry.version for entry in content.entries])
     download_id = uuid.uuid4().hex
-    # Each member's download is recorded before the first byte leaves, as a single
-    # file's is (files.downloads): if the process dies mid-stream, no end is written
-    # but the start says who got what. Its end (below) carries the same ``download``
-    # id, so the auditor reads one row per file with the bytes really sent.
-    member_downloads = [uuid.uuid4().hex for _member in members]
-    if receipt_id is not None:
+    # What really goes into the ZIP is decided by ``archive_response``'s own re-check of
+    # the versions (one quarantined since ``share_link_content`` read them is left
+    # out); it is recorded (``started``) and counted (``finished``) from that list only.
+    archived: dict[str, Any] = {"entries": [], "members": [], "downloads": [], "left_out": 0}
+
+    def started(entries: list[ArchiveEntry], left_out: list[ArchiveEntry]) -> None:
+        members = members_lineage_details([entry.version for entry in entries])
+        archived.update(
+            entries=entries,
+            members=members,
+            downloads=[uuid.uuid4().hex for _member in members],
+            left_out=len(left_out),
+        )
+        if receipt_id is None:
+            return
+        for dropped in left_out:
+            # Listed when the recipient asked, left out by the re-check: on record as
+            # not sent, and why, so that no one reads it as downloaded.
+            access_record(
+                request=context,
+                link=link,
+                outcome=str(dropped.version.scan_status or "not downloadable"),
+                action=Action.SHARING_LINK_DOWNLOAD,
+                **version_lineage_details(dropped.version),
+                in_archive=content.name,
+                zip=download_id,
+                left_out_of_archive=True,
+                transfer=link.transfer_id,
+            )
+        # Each member's download is recorded before the first byte leaves, as a single
+        # file's is (files.downloads): if the process dies mid-stream, no end is written
+        # but the start says who got what. Its end (below) carries the same ``download``
+        # id, so the auditor reads one row per file with the bytes really sent.
         for entry, member, member_download in zip(
-            content.entries, members, member_downloads, strict=True
+            entries, members, archived["downloads"], strict=True
         ):
             audit.record(
                 action=Action.FILES_VERSION_DOWNLOAD,
@@ -551,12 +660,14 @@ def share_link_archive_response(
         ShareLinkDownload.objects.filter(pk=receipt_id or 0).update(
             bytes_sent=F("bytes_sent") + bytes_sent
         )
+        entries: list[ArchiveEntry] = archived["entries"]
+        members: list[dict[str, object]] = archived["members"]
         # And one per member, so that the member's own history shows this download
         # (the file's history is read by its ``file`` detail, an index).
         for member, member_download, (member_bytes, member_completed) in zip(
             members,
-            member_downloads,
-            archive_members_sent(content.entries, bytes_sent=bytes_sent, completed=completed),
+            archived["downloads"],
+            archive_members_sent(entries, bytes_sent=bytes_sent, completed=completed),
             strict=True,
         ):
             access_record(
@@ -580,10 +691,10 @@ def share_link_archive_response(
             action=Action.SHARING_LINK_DOWNLOAD,
             archive=True,
             name=content.name,
-            files=len(content.entries),
+            files=len(entries),
             members=members,
             transfer=link.transfer_id,
-            left_out=len(content.left_out),
+            left_out=len(content.left_out) + archived["left_out"],
             bytes=bytes_sent,
             completed=completed,
             receipt=receipt_id,
@@ -596,6 +707,7 @@ def share_link_archive_response(
         entries=content.entries,
         archive_name=content.name,
         on_finished=finished if receipt_id is not None else None,
+        on_start=started,
         access_recheck=share_link_recheck(link.pk),
         actor_label=link_label(link),
         audit_details={"link": link.pk, "recipient": link.recipient_email, "zip": download_id},

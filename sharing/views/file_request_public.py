@@ -102,12 +102,16 @@ def request_open(request: HttpRequest, token: str) -> HttpResponseBase:
         return _private(
             render(request, "sharing/requests/public_refused.html", {"reason": reason}, status=410)
         )
+    # One request link may go to several people (a lab, a patient and her GP): what
+    # room is left would tell each what the others sent. The page shows the request's
+    # own limits and whether it takes more; the counts are the owner's
+    # (sharing/views/file_requests.py).
     files_taken, bytes_taken = sharing_selectors.file_request_places(file_request)
     context = {
         "file_request": file_request,
         "token": token,
-        "files_left": max(0, file_request.max_files - files_taken),
-        "bytes_left": max(0, file_request.max_bytes - bytes_taken),
+        "accepts_more": files_taken < file_request.max_files
+        and bytes_taken < file_request.max_bytes,
         "owner_name": file_request.created_by.get_full_name() or file_request.created_by.email,
     }
     return _private(render(request, "sharing/requests/public.html", context))

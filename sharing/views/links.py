@@ -41,6 +41,7 @@ def _rows(links_list: Any) -> list[dict[str, Any]]:
             "state": link_state_now(link),
             "receipts": list(link.downloads.all()),
             "views": views[link.pk],
+            "uses_left": selectors.share_link_uses_left(link),
         }
         for link in links_list
     ]

@@ -8,6 +8,7 @@ events as one item at a time; all or nothing).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -78,27 +79,6 @@ def selection_download(request: HttpRequest) -> HttpResponseBase:
         )
     archive_id = str(uuid.uuid4())
     context = context_from_request(request)
-    # Each member's start and end share a ``download`` id, as a single download's do:
-    # the auditor reads one row per file with the bytes really sent and whether the
-    # ZIP completed (audit.selectors.download_ends).
-    downloads = [uuid.uuid4().hex for _entry in entries]
-    for entry, download_id in zip(entries, downloads, strict=True):
-        audit.record(
-            action=Action.FILES_VERSION_DOWNLOAD,
-            actor=me,
-            target_type="files.version",
-            target_id=entry.version.pk,
-            # The file, version and path at the time (and the original of a copy).
-            details={
-                **version_lineage_details(entry.version),
-                "download": download_id,
-                "archive": archive_id,
-                "archive_path": entry.path,
-                "archive_members": len(entries),
-                "archive_left_out": len(left_out),
-            },
-            request=context,
-        )
     if left_out:
         # Shown on the next page the person opens (the download itself has no page).
         messages.warning(
@@ -112,25 +92,57 @@ def selection_download(request: HttpRequest) -> HttpResponseBase:
         )
     name = _("SecureDrive %(date)s") % {"date": timezone.localdate().isoformat()}
 
-    # Each member's end: files.downloads' recorder, as a single download's, with the ZIP.
-    ends = [
-        download_end_recorder(
-            actor=me,
-            version=entry.version,
-            context=context,
-            download_id=download_id,
-            extra={"archive": archive_id},
-        )
-        for entry, download_id in zip(entries, downloads, strict=True)
-    ]
+    # Recorded from what ``archive_response``'s own re-check puts in the ZIP (a version
+    # quarantined since the listing above is left out of it, and out of the log).
+    ends: list[Callable[[int, bool], None]] = []
+    archived: list[ArchiveEntry] = []
+
+    def started(members: list[ArchiveEntry], dropped: list[ArchiveEntry]) -> None:
+        # Each member's start and end share a ``download`` id, as a single download's
+        # do: the auditor reads one row per file with the bytes really sent and whether
+        # the ZIP completed (audit.selectors.download_ends).
+        archived.extend(members)
+        for entry in members:
+            download_id = uuid.uuid4().hex
+            audit.record(
+                action=Action.FILES_VERSION_DOWNLOAD,
+                actor=me,
+                target_type="files.version",
+                target_id=entry.version.pk,
+                # The file, version and path at the time (and the original of a copy).
+                details={
+                    **version_lineage_details(entry.version),
+                    "download": download_id,
+                    "archive": archive_id,
+                    "archive_path": entry.path,
+                    "archive_members": len(members),
+                    "archive_left_out": len(left_out) + len(dropped),
+                },
+                request=context,
+            )
+            # Each member's end: files.downloads' recorder, as a single download's.
+            ends.append(
+                download_end_recorder(
+                    actor=me,
+                    version=entry.version,
+                    context=context,
+                    download_id=download_id,
+                    extra={"archive": archive_id},
+                )
+            )
 
     def finished(bytes_sent: int, completed: bool) -> None:
-        sent = archive_members_sent(entries, bytes_sent=bytes_sent, completed=completed)
+        sent = archive_members_sent(archived, bytes_sent=bytes_sent, completed=completed)
         for end, (member_bytes, member_completed) in zip(ends, sent, strict=True):
             end(member_bytes, member_completed)
 
     return archive_response(
-        request=request, entries=entries, archive_name=name, actor=me, on_finished=finished
+        request=request,
+        entries=entries,
+        archive_name=name,
+        actor=me,
+        on_finished=finished,
+        on_start=started,
     )
 
 
