@@ -22,6 +22,7 @@ from audit import floods
 from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
+from core.ratelimit import address_counted
 
 # 256 random bits: guessing is hopeless, and the view is rate limited on top.
 TOKEN_BYTES = 32
@@ -151,7 +152,7 @@ def invitation_limited_record(*, token: str, ip_address: str) -> None:
     (audit/floods.py)."""
     floods.rate_limited_record(
         endpoint="accounts.invitation",
-        source=ip_address,
+        source=address_counted(ip_address),
         ip_address=ip_address,
         actor_label="anonymous",
         record=lambda flood: invitation_refused_record(token=token, reason="rate limited", **flood),

@@ -26,6 +26,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.context import client_ip
 from audit.models import AuditEvent, Outcome
+from core.ratelimit import address_counted
 
 # What refused sign-ins record of the browser's device cookie (its SHA-256, shortened):
 # enough to count one browser's failures, nothing that would let anyone forge the cookie.
@@ -79,7 +80,7 @@ class AccountLockoutHandler(AxesDatabaseHandler):  # type: ignore[misc]  # untyp
         if not signed_in_here:
             return failures
         since = get_cool_off_threshold(request)
-        address = getattr(request, "axes_ip_address", None) or client_ip(request)
+        address = getattr(request, "axes_ip_address", None) or lockout_address(request)
         by_address = (
             AccessAttempt.objects.filter(ip_address=address, attempt_time__gte=since).aggregate(
                 total=Sum("failures_since_start")
@@ -95,6 +96,18 @@ class AccountLockoutHandler(AxesDatabaseHandler):  # type: ignore[misc]  # untyp
             occurred_at__gte=since,
         ).count()
         return max(int(by_address), by_this_browser)
+
+
+def lockout_address(request: HttpRequest) -> str:
+    """The address django-axes counts failures of (``AXES_CLIENT_IP_CALLABLE``): the
+    client's, as the audit log records it, except that an IPv6 client is its /64 network
+    (``core.ratelimit.address_counted``), written as the network's first address
+    (``2001:db8:7:7::``: axes stores it in an address column).
+
+    Every IPv6 customer has at least a /64: a guesser taking a new address for each
+    password was never locked out per address, five guesses each at as many accounts
+    as it liked. The audit events of the attempts keep each request's own address."""
+    return address_counted(client_ip(request)).partition("/")[0]
 
 
 def attempted_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:

@@ -42,6 +42,7 @@ from audit import floods
 from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
+from audit.selectors import events_from_address
 from core.errors import RuleError
 from core.keys import keyring
 
@@ -212,21 +213,25 @@ def security_overview(*, user: User) -> SecurityOverview:
 # --- Failure limits -----------------------------------------------------------------------
 
 
-def _failures_recent(**where: str) -> int:
+def _failures_recent(**where: str) -> models.QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(
         action__in=_VERIFY_ACTIONS,
         outcome=Outcome.DENIED,
         details__reason__in=(REASON_INVALID_CODE, REASON_CODE_REUSED),
         occurred_at__gte=timezone.now() - MFA_FAILURE_WINDOW,
         **where,
-    ).count()
+    )
 
 
 def _too_many_failures(actor: User) -> bool:
-    if _failures_recent(actor_id=str(actor.pk)) >= MFA_FAILURES_PER_ACCOUNT:
+    if _failures_recent(actor_id=str(actor.pk)).count() >= MFA_FAILURES_PER_ACCOUNT:
         return True
     address = request_context.current().ip_address
-    return bool(address) and _failures_recent(ip_address=address) >= MFA_FAILURES_PER_ADDRESS
+    # An IPv6 client's /64 is one address, whichever of its addresses each code came from.
+    return (
+        bool(address)
+        and events_from_address(_failures_recent(), address).count() >= MFA_FAILURES_PER_ADDRESS
+    )
 
 
 def _attempts_check(*, actor: User, kind: DeviceKind, purpose: str) -> None:

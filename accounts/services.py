@@ -34,6 +34,7 @@ from audit import floods
 from audit import services as audit
 from audit.actions import Action
 from audit.models import AuditEvent, Outcome
+from core.ratelimit import address_counted
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def setup_link_limited_record(*, ip_address: str) -> None:
     counted (audit/floods.py)."""
     floods.rate_limited_record(
         endpoint="accounts.setup",
-        source=ip_address,
+        source=address_counted(ip_address),
         ip_address=ip_address,
         actor_label="anonymous",
         record=lambda flood: setup_link_refused_record("rate limited", **flood),

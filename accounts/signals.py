@@ -19,6 +19,7 @@ from audit import services as audit
 from audit.actions import Action
 from audit.context import client_ip
 from audit.models import AuditEvent, Outcome
+from core.ratelimit import address_counted
 
 
 @receiver(user_logged_in)
@@ -102,7 +103,8 @@ def _login_failed(
     address = client_ip(request)
     floods.rate_limited_record(
         endpoint="accounts.sign_in",
-        source=address,
+        # What django-axes counted (accounts.lockout.lockout_address): an IPv6 network.
+        source=address_counted(address),
         ip_address=address,
         actor_label="anonymous",
         record=refused,

@@ -22,13 +22,21 @@ from audit import services as audit
 from audit.actions import Action
 from audit.context import client_ip
 from audit.models import Outcome
-from core.ratelimit import rate_limit_check
+from core.ratelimit import address_counted, rate_limit_check
 
 
 class ExactRateThrottleMixin(SimpleRateThrottle):
     # The general per-address and per-person limits spread load; they need no counter to
     # keep anything safe, so the API keeps serving when the counters are unreachable.
     fail_open = True
+
+    def get_ident(self, request: Request) -> str:
+        """Who an anonymous client is: the address the audit log records (trusted
+        proxies only, ``audit.context.client_ip``), an IPv6 client's /64 as one
+        (``core.ratelimit.address_counted``). DRF's own reading took a new address of
+        the network for a new client, and a forwarded header shorter than the proxies
+        trusted gave the client's own, forgeable, leftmost entry."""
+        return address_counted(client_ip(request._request))
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         if self.rate is None:

@@ -24,6 +24,8 @@ from audit import floods, resolvers
 from audit.actions import Action
 from audit.models import AlertRule, AuditAlert, AuditEvent
 from audit.readable import Readable, readable_events
+from audit.selectors import events_from_address
+from core.ratelimit import address_counted
 
 # Names listed in one alert's sentence; the rest are counted ("and 4 more").
 FILES_NAMED_MAX = 3
@@ -31,8 +33,10 @@ EVENTS_READ_MAX = 50
 
 
 def _is_address(text: str) -> bool:
+    """An address, or a network as the per-address limits count an IPv6 client (its /64,
+    core.ratelimit.address_counted)."""
     try:
-        ipaddress.ip_address(text)
+        ipaddress.ip_network(text)
     except ValueError:
         return False
     return True
@@ -54,7 +58,7 @@ def _cited(alert: AuditAlert) -> list[AuditEvent]:
     elif alert.rule == AlertRule.FAILED_LOGINS:
         events = events.filter(action=Action.ACCOUNTS_LOGIN)
         if _is_address(alert.subject):
-            events = events.filter(ip_address=alert.subject)
+            events = events_from_address(events, alert.subject)
         else:
             events = events.filter(actor_label=alert.subject)
     elif alert.rule == AlertRule.QUARANTINED_ACCESS:
@@ -135,6 +139,12 @@ def alert_in_words(alert: AuditAlert, rows: list[Readable]) -> str:
         }
     elif alert.rule == AlertRule.FAILED_LOGINS:
         minutes = _minutes(settings.AUDIT_ALERT_FAILED_LOGINS_WINDOW_S)
+        if "/" in alert.subject and _is_address(alert.subject):  # an IPv6 client's /64
+            return ngettext(
+                "%(count)d failed sign-in from the network %(network)s in %(minutes)d minutes",
+                "%(count)d failed sign-ins from the network %(network)s in %(minutes)d minutes",
+                count,
+            ) % {"count": count, "network": alert.subject, "minutes": minutes}
         if _is_address(alert.subject):
             return ngettext(
                 "%(count)d failed sign-in from the address %(address)s in %(minutes)d minutes",
@@ -238,7 +248,9 @@ def refused_in_words(alert: AuditAlert, events: list[AuditEvent]) -> str:
     by_address: Counter[str] = Counter()
     for event in events:
         if event.ip_address:
-            by_address[event.ip_address] += floods.refusals_counted(event)
+            # As the limits count them: an IPv6 client's network ("2001:db8:7:7::/64"),
+            # whichever of its addresses each refusal came from.
+            by_address[address_counted(event.ip_address)] += floods.refusals_counted(event)
     # The busiest first; equal ones in the order they came (Counter keeps insertion order).
     addresses = [address for address, _count in by_address.most_common()]
     shown = _named(addresses, ADDRESSES_NAMED_MAX)

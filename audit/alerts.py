@@ -25,6 +25,8 @@ from django.utils.translation import ngettext
 from audit import floods, resolvers
 from audit.actions import Action
 from audit.models import AlertCursor, AlertRule, AuditAlert, AuditEvent, Outcome
+from audit.selectors import events_from_address
+from core.ratelimit import address_counted
 
 DOWNLOAD = Action.FILES_VERSION_DOWNLOAD
 LOGIN = Action.ACCOUNTS_LOGIN
@@ -64,13 +66,18 @@ def _bursts(
     window_s: float,
     describe: str = "",
 ) -> list[AuditAlert]:
-    """Subjects with at least ``count`` matching events within ``window_s`` seconds."""
+    """Subjects with at least ``count`` matching events within ``window_s`` seconds.
+
+    By ``ip_address``, the subject is the address as the per-address limits count it: an
+    IPv6 client's /64 network (core.ratelimit.address_counted), whichever of its 2^64
+    addresses each attempt came from."""
+    by_address = key == "ip_address"
     latest: dict[str, AuditEvent] = {}
     for event in new:
         if event.action == action and (outcome is None or event.outcome == outcome):
             subject = getattr(event, key)
             if subject:
-                latest[subject] = event
+                latest[address_counted(subject) if by_address else subject] = event
     raised = []
     window = dt.timedelta(seconds=window_s)
     what = f"events '{action.label}'" + (f" ({outcome.label})" if outcome else "")
@@ -78,16 +85,19 @@ def _bursts(
         what = f"{what} {describe}"
     for subject, last in latest.items():
         since = last.occurred_at - window
-        events = list(
-            AuditEvent.objects.filter(
-                action=action,
-                occurred_at__gte=since,
-                occurred_at__lte=last.occurred_at,
-                sequence__lte=last.sequence,
-                **{key: subject},
-                **({"outcome": outcome} if outcome else {}),
-            ).order_by("sequence")
+        matching = AuditEvent.objects.filter(
+            action=action,
+            occurred_at__gte=since,
+            occurred_at__lte=last.occurred_at,
+            sequence__lte=last.sequence,
+            **({"outcome": outcome} if outcome else {}),
         )
+        matching = (
+            events_from_address(matching, subject)
+            if by_address
+            else matching.filter(**{key: subject})
+        )
+        events = list(matching.order_by("sequence"))
         if len(events) >= count and not _recent_alert(rule, subject, since):
             label = events[-1].actor_label or subject
             raised.append(
@@ -187,7 +197,9 @@ def _refusal_floods(new: Iterable[AuditEvent]) -> list[AuditAlert]:
         # doubling is worth an e-mail (a few per attack, not one per run).
         if told is not None and refused < 2 * told.event_count:
             continue
-        addresses = {event.ip_address for event in events if event.ip_address}
+        # As the limits count them: an IPv6 client's /64 is one, whichever addresses of it
+        # its refusals came from (core.ratelimit.address_counted).
+        addresses = {address_counted(event.ip_address) for event in events if event.ip_address}
         name = refused_target_name(group, events)
         alert = _alert(
             AlertRule.REFUSAL_FLOOD,

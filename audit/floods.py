@@ -46,6 +46,7 @@ from audit import services
 from audit.actions import Action
 from audit.context import RequestContext
 from audit.models import AuditEvent, Outcome, RefusalFlood
+from core.ratelimit import address_counted
 
 WINDOW = dt.timedelta(minutes=10)
 # Summarised windows kept this long (a working table, not the log): then deleted.
@@ -188,14 +189,13 @@ def refusal_floods_close(*, key: str | None = None, now: dt.datetime | None = No
 
 def _source_shown(flood: RefusalFlood) -> str:
     """Who the limit counted: a signed-in person (the API's per-person limit,
-    second-factor codes), whose addresses may be several; an IPv6 client's network
-    ("2001:db8:7:7::/64", core.ratelimit.address_counted), whose addresses are many; else
-    the address."""
+    second-factor codes), whose addresses may be several; else the address as every
+    per-address limit counts it (core.ratelimit.address_counted): an IPv6 client's
+    network ("2001:db8:7:7::/64"), whose addresses are many, whichever the window's first
+    refusal came from."""
     if flood.actor_id and flood.source != flood.ip_address:
         return flood.actor_label
-    if flood.source.endswith("/64"):
-        return flood.source
-    return flood.ip_address or flood.source
+    return address_counted(flood.ip_address) if flood.ip_address else flood.source
 
 
 def _summary_record(flood: RefusalFlood) -> None:

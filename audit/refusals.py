@@ -28,7 +28,7 @@ from audit.actions import Action
 from audit.context import client_ip
 from audit.models import AuditEvent, Outcome
 from core.errors import RuleError, rule_error_last
-from core.ratelimit import rate_limit_hit
+from core.ratelimit import address_counted, rate_limit_hit
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,9 @@ def _flood_check(request: HttpRequest) -> tuple[bool, bool | None]:
     the one event saying the next ones are not, None to only log."""
     user = getattr(request, "user", None)
     signed_in = user is not None and bool(getattr(user, "is_authenticated", False))
-    client = f"user:{user.pk}" if signed_in and user is not None else f"ip:{client_ip(request)}"
+    # An address as every per-address limit counts it: an IPv6 client's /64 is one.
+    address = address_counted(client_ip(request))
+    client = f"user:{user.pk}" if signed_in and user is not None else f"ip:{address}"
     flooding = rate_limit_hit(
         group="audit.input-refusals", key=client, rate=RECORDED_RATE, fail_open=True
     )

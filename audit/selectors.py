@@ -5,6 +5,7 @@ import datetime as dt
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.conf import settings
 from django.db.models import Count, Min, Q, QuerySet
@@ -17,6 +18,7 @@ from audit import resolvers
 from audit.actions import Action
 from audit.chain import ChainedFields, ChainReport, chain_verify
 from audit.models import AuditAlert, AuditEvent, ChainVerification, Outcome
+from core.ratelimit import address_counted
 
 # Everything an event's hash covers, then the stored hash (see audit/chain.py).
 CHAIN_COLUMNS = (*(field.name for field in dataclasses.fields(ChainedFields)), "event_hash")
@@ -32,6 +34,30 @@ def chain_rows(
     rows = events.order_by("sequence").values_list(*CHAIN_COLUMNS).iterator(chunk_size=batch_size)
     for *values, stored_hash in rows:
         yield ChainedFields(*values), stored_hash
+
+
+_Events = TypeVar("_Events", bound=QuerySet[AuditEvent])
+
+
+def events_from_address(events: _Events, address: str) -> _Events:
+    """``events`` that came from ``address`` as every per-address limit counts it
+    (core.ratelimit.address_counted): an IPv6 address, or its network
+    ("2001:db8:7:7::/64"), stands for every address of its /64; an IPv4 address for
+    itself and its IPv4-mapped form. Each event keeps its own request's address, written
+    as text: a network's events are picked here among those written with a colon, so
+    callers bound ``events`` (by time: a quarter-hour, an alert's window)."""
+    counted = address_counted(address)
+    if ":" in counted:
+        candidates = events.filter(ip_address__contains=":")
+    else:
+        candidates = events.filter(Q(ip_address=counted) | Q(ip_address__endswith=f":{counted}"))
+    return events.filter(
+        pk__in=[
+            pk
+            for pk, written in candidates.values_list("pk", "ip_address")
+            if address_counted(written) == counted
+        ]
+    )
 
 
 def _chain_rows(batch_size: int) -> Iterator[tuple[ChainedFields, str]]:

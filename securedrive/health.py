@@ -39,7 +39,7 @@ from audit.actions import Action
 from audit.context import client_ip
 from audit.models import Outcome
 from audit.selectors import verification_state
-from core.ratelimit import rate_limit_check
+from core.ratelimit import address_counted, rate_limit_check
 from files.clamd import ClamdClient
 from securedrive.celery import app as celery_app
 from securedrive.heartbeat import (
@@ -307,8 +307,9 @@ def _remote_probe_refusal(request: HttpRequest) -> JsonResponse | None:
     address = client_ip(request)
     if _probe_from_inside(address):
         return None
+    counted = address_counted(address)  # an IPv6 client's /64 is one client
     verdict = rate_limit_check(
-        group="healthz", key=address, rate=HEALTH_REMOTE_RATE, fail_open=True
+        group="healthz", key=counted, rate=HEALTH_REMOTE_RATE, fail_open=True
     )
     if not verdict.limited:
         return None
@@ -317,7 +318,7 @@ def _remote_probe_refusal(request: HttpRequest) -> JsonResponse | None:
     # shows in the log without one event per refused probe.
     floods.rate_limited_record(
         endpoint="healthz",
-        source=address,
+        source=counted,
         ip_address=address,
         actor_label="anonymous",
         record=lambda flood: audit.record(

@@ -223,7 +223,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_HANDLER = "accounts.lockout.AccountLockoutHandler"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_IPWARE_PROXY_COUNT = None
-AXES_CLIENT_IP_CALLABLE = "audit.context.client_ip"
+# An IPv6 client's /64 counts as one address (accounts/lockout.py, docs/rate-limits.md).
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.lockout_address"
 AXES_VERBOSE = False
 # The same translated page (HTTP 429) for every locked-out attempt, known account or not.
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"

@@ -40,7 +40,7 @@ from audit import floods, refusals
 from audit.context import client_ip
 from core.confirm import confirmation_page, confirmed
 from core.http import next_path
-from core.ratelimit import rate_limit_hit
+from core.ratelimit import address_counted, rate_limit_hit
 from sso import account_link, backchannel, services
 from sso import reauth as provider_reauth
 from sso.csp import provider_form_targets
@@ -94,12 +94,14 @@ def _refusal_page(request: HttpRequest, refusal: SignInRefused) -> HttpResponse:
 
 
 def _rate_limited(request: HttpRequest, provider: Provider | None) -> HttpResponse | None:
-    if not rate_limit_hit(group="sso-sign-in", key=client_ip(request), rate=SIGN_IN_RATE):
-        return None
     address = client_ip(request)
+    # An IPv6 client's /64 is one client (core.ratelimit.address_counted).
+    counted = address_counted(address)
+    if not rate_limit_hit(group="sso-sign-in", key=counted, rate=SIGN_IN_RATE):
+        return None
     floods.rate_limited_record(
         endpoint="sso.provider_sign_in",
-        source=address,
+        source=counted,
         ip_address=address,
         actor_label="anonymous",
         record=lambda flood: services.token_refused_record(
@@ -523,11 +525,12 @@ def link_confirm(request: HttpRequest) -> HttpResponseBase:
 @require_POST
 def backchannel_logout(request: HttpRequest, slug: str) -> HttpResponse:
     provider = provider_get(slug)
-    if rate_limit_hit(group="sso-backchannel", key=client_ip(request), rate=BACKCHANNEL_RATE):
-        address = client_ip(request)
+    address = client_ip(request)
+    counted = address_counted(address)  # an IPv6 client's /64 is one client
+    if rate_limit_hit(group="sso-backchannel", key=counted, rate=BACKCHANNEL_RATE):
         floods.rate_limited_record(
             endpoint="sso.backchannel",
-            source=address,
+            source=counted,
             ip_address=address,
             actor_label="anonymous",
             record=lambda flood: backchannel.refused_record(

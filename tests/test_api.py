@@ -461,6 +461,29 @@ def test_a_client_over_the_api_rate_limit_is_refused_and_recorded_once(
     assert limited.details["view"] == "api:me"
 
 
+def test_an_anonymous_client_rotating_through_its_ipv6_network_is_limited_as_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The anonymous limit is per address; an IPv6 client has a /64 (2^64 addresses)
+    and was never limited by taking a new one for each call. Its network is one client;
+    another network is not held up by it. The refusal on record keeps its own address."""
+    from accounts.throttling import AnonThrottle
+
+    monkeypatch.setattr(AnonThrottle, "THROTTLE_RATES", {"anon": "3/minute"})
+    answers = [
+        Client(REMOTE_ADDR=f"2001:db8:3:3:{number:x}::1")
+        .get("/api/v1/schema/", {"format": "json"})
+        .status_code
+        for number in range(1, 6)
+    ]
+    assert answers == [200, 200, 200, 429, 429]
+    other = Client(REMOTE_ADDR="2001:db8:3:4::1").get("/api/v1/schema/", {"format": "json"})
+    assert other.status_code == 200
+    limited = AuditEvent.objects.get(action=Action.RATELIMIT_API)
+    assert limited.details["limit"] == "anon"
+    assert limited.ip_address == "2001:db8:3:3:4::1"
+
+
 def _documented_fields(schema: dict[str, Any], path: str, method: str, status: int) -> set[str]:
     answer = schema["paths"][path][method]["responses"][str(status)]
     reference = answer["content"]["application/json"]["schema"]["$ref"]

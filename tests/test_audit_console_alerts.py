@@ -16,6 +16,7 @@ from django.core import mail
 from accounts.models import User
 from audit import services as audit
 from audit.actions import Action
+from audit.context import RequestContext
 from audit.models import AlertRule, AuditAlert, Outcome
 from audit.tasks import alerts_evaluate
 from tests.conftest import user_create
@@ -143,6 +144,29 @@ def test_repeated_failed_sign_ins(auditor: User, django_capture_on_commit_callba
     [alert] = evaluate(django_capture_on_commit_callbacks)
     assert (alert.rule, alert.subject) == (AlertRule.FAILED_LOGINS, "alice.martin@hopital.example")
     assert "5 failed sign-ins as alice.martin@hopital.example in 15 minutes" in mail.outbox[0].body
+
+
+def test_failed_sign_ins_from_one_ipv6_network_are_told_as_one_address(
+    auditor: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """One wrong password at each of five accounts, each from a new address of one /64:
+    no account and no single address reached five, but the network did. The alert names
+    the network; each event keeps its own address."""
+    for minute in range(5):
+        audit.record(
+            action=Action.ACCOUNTS_LOGIN,
+            outcome=Outcome.DENIED,
+            actor_label=f"staff{minute}@hopital.example",
+            details={"reason": "invalid credentials"},
+            request=RequestContext(ip_address=f"2001:db8:66:1:{minute + 1:x}::9"),
+            occurred_at=TUESDAY_MORNING + dt.timedelta(minutes=minute),
+        )
+    [alert] = evaluate(django_capture_on_commit_callbacks)
+    assert (alert.rule, alert.subject) == (AlertRule.FAILED_LOGINS, "2001:db8:66:1::/64")
+    assert alert.event_count == 5
+    assert (
+        "5 failed sign-ins from the network 2001:db8:66:1::/64 in 15 minutes" in mail.outbox[0].body
+    )
 
 
 def test_attempt_to_download_a_quarantined_file(

@@ -89,6 +89,31 @@ def test_a_password_guesser_on_a_link_raises_one_alert_naming_the_link_and_the_a
     assert evaluate(django_capture_on_commit_callbacks) == []
 
 
+def test_a_guesser_rotating_through_its_ipv6_network_is_named_by_its_network(
+    owner: User, auditor: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A new address of its /64 for every guess: the limits count the network as one
+    address, and the alert names that network, not the one address its first refusal
+    happened to come from (the next 29 came from 29 others)."""
+    token = bilan(owner)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        answers = [
+            password_given(
+                Client(REMOTE_ADDR=f"2001:db8:5:5:{n + 1:x}::1"), token, f"guess-{n}"
+            ).status_code
+            for n in range(40)
+        ]
+        assert answers.count(429) == 30
+        clock.shift(dt.timedelta(minutes=11))
+        refusal_floods_close()
+        [alert] = evaluate(django_capture_on_commit_callbacks)
+    assert alert.event_count == 30
+    assert "from 1 address(es)" in alert.summary
+    assert (
+        "30 requests refused on link “Bilan sanguin.pdf” from 1 address (2001:db8:5:5::/64)"
+    ) in mail.outbox[-1].body
+
+
 def test_the_alert_reads_in_french_for_a_french_reader(
     owner: User, auditor: User, django_capture_on_commit_callbacks: Any
 ) -> None:

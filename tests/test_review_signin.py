@@ -234,6 +234,38 @@ def test_a_colleague_cannot_reset_the_lockout_by_signing_into_his_own_account(
     assert AuditEvent.objects.filter(action=Action.ACCOUNTS_LOCKOUT).exists()
 
 
+def test_a_guesser_rotating_through_its_ipv6_network_is_locked_out_as_one_address(
+    owner: User,
+) -> None:
+    """Password spraying: one guess at each of many accounts, so no account reaches its
+    five. Per address, five failures lock out whatever account is tried next; a
+    guesser on IPv6 has a /64 (2^64 addresses) and took a new one for every guess,
+    never locked out. Its network is one address: after five wrong passwords even
+    Alice's right one is refused from it, while her own network signs in. Each attempt
+    on record keeps the address it came from."""
+    answers = []
+    for number in range(1, 9):
+        guesser = Client(REMOTE_ADDR=f"2001:db8:66:1:{number:x}::9")
+        answers.append(
+            guesser.post(
+                "/accounts/login/",
+                {"username": f"staff{number}@hopital.example", "password": "Spring2026!"},
+            ).status_code
+        )
+    # The fifth wrong password starts the lockout and is answered 429 already.
+    assert answers == [200] * 4 + [429] * 4
+    same_network = Client(REMOTE_ADDR="2001:db8:66:1:ffff::1")
+    right = same_network.post("/accounts/login/", {"username": owner.email, "password": PASSWORD})
+    assert right.status_code == 429
+    hers = Client(REMOTE_ADDR="2001:db8:66:2::1")
+    signed_in = hers.post("/accounts/login/", {"username": owner.email, "password": PASSWORD})
+    assert signed_in.status_code == 302
+    tried = AuditEvent.objects.filter(action=Action.ACCOUNTS_LOGIN, outcome="denied")
+    assert set(tried.values_list("ip_address", flat=True)) >= {
+        f"2001:db8:66:1:{number:x}::9" for number in range(1, 6)
+    }
+
+
 def test_recovery_codes_shown_after_a_first_passkey_are_never_cached(owner: User) -> None:
     """The ward PC's browser must not keep the page that shows the recovery codes."""
     browser = client_signed_in(owner)

@@ -15,7 +15,7 @@ from accounts import services
 from accounts.forms import EmailAuthenticationForm
 from accounts.models import User
 from audit.context import client_ip
-from core.ratelimit import rate_limit_hit
+from core.ratelimit import address_counted, rate_limit_hit
 
 # Set-up pages opened per address; fails closed (503) while it cannot be counted: the
 # link is a credential, as an invitation's (accounts/views/invitation.py).
@@ -59,7 +59,8 @@ class SetupView(auth_views.PasswordResetConfirmView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         address = client_ip(request)
-        if rate_limit_hit(group="accounts.setup", key=address, rate=SETUP_RATE):
+        # An IPv6 client's /64 is one client (core.ratelimit.address_counted).
+        if rate_limit_hit(group="accounts.setup", key=address_counted(address), rate=SETUP_RATE):
             services.setup_link_limited_record(ip_address=address)
             return render(request, self.template_name, {"limited": True}, status=429)
         response = super().dispatch(request, *args, **kwargs)

@@ -16,7 +16,7 @@ from accounts.errors import AccountRuleError
 from accounts.models import User
 from audit.context import client_ip
 from core.forms import BootstrapFormMixin
-from core.ratelimit import rate_limit_hit
+from core.ratelimit import address_counted, rate_limit_hit
 
 
 class AcceptForm(BootstrapFormMixin, forms.Form):
@@ -55,8 +55,12 @@ INVITATION_RATE = "30/h"
 
 
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
-    if rate_limit_hit(group="accounts.invitation", key=client_ip(request), rate=INVITATION_RATE):
-        invitations.invitation_limited_record(token=token, ip_address=client_ip(request))
+    address = client_ip(request)
+    # An IPv6 client's /64 is one client (core.ratelimit.address_counted).
+    if rate_limit_hit(
+        group="accounts.invitation", key=address_counted(address), rate=INVITATION_RATE
+    ):
+        invitations.invitation_limited_record(token=token, ip_address=address)
         return render(request, "accounts/invitation_invalid.html", {"limited": True}, status=429)
     invitation = invitations.invitation_get_valid(token=token)
     if invitation is None:

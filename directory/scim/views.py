@@ -24,7 +24,7 @@ from audit.actions import Action
 from audit.context import client_ip, context_from_request
 from audit.models import Outcome
 from core.http import DuplicateKeyError, json_document
-from core.ratelimit import rate_limit_check
+from core.ratelimit import address_counted, rate_limit_check
 from directory.models import DirectoryToken
 from directory.scim import discovery, filters, groups, users
 from directory.scim.errors import ScimError, not_found, precondition_failed
@@ -123,14 +123,15 @@ def _anonymous_limit(request: HttpRequest) -> None:
     """Past ANONYMOUS_RATE, a 429 recorded once per address and window, then counted
     (audit/floods.py), instead of one refusal per request."""
     address = client_ip(request)
+    counted = address_counted(address)  # an IPv6 client's /64 is one client
     verdict = rate_limit_check(
-        group="scim.anonymous", key=address, rate=ANONYMOUS_RATE, fail_open=True
+        group="scim.anonymous", key=counted, rate=ANONYMOUS_RATE, fail_open=True
     )
     if not verdict.limited:
         return
     floods.rate_limited_record(
         endpoint="scim",
-        source=address,
+        source=counted,
         ip_address=address,
         actor_label="directory (no valid token)",
         record=lambda flood: audit.record(
