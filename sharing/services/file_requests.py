@@ -240,39 +240,51 @@ def file_request_create(
             request=request,
         )
     except _TeamLeft as left:
-        refused = FileRequestRuleError(team_leave.team_left_meanwhile_message(left.team), 409)
-        # After the rollback, so that the refusal stays in the log.
-        audit.record(
-            action=Action.SHARING_REQUEST_CREATE,
-            outcome=Outcome.DENIED,
+        raise _create_refused(
+            FileRequestRuleError(team_leave.team_left_meanwhile_message(left.team), 409),
+            {"rule": team_leave.TEAM_LEFT, "team": left.team},
             actor=actor,
-            target_type="files.folder",
-            target_id=folder.pk,
-            details={
-                **audit_messages.neutral(str(refused), field="reason"),
-                "rule": team_leave.TEAM_LEFT,
-                "team": left.team,
-                "title": title[:200],
-            },
+            folder=folder,
+            title=title,
             request=request,
-        )
-        raise refused from None
+        ) from None
     except _MovedMeanwhile as moved:
-        refused = FileRequestRuleError(moved.message, 409)
-        audit.record(
-            action=Action.SHARING_REQUEST_CREATE,
-            outcome=Outcome.DENIED,
+        raise _create_refused(
+            FileRequestRuleError(moved.message, 409),
+            {"rule": move_out.MOVED_MEANWHILE},
             actor=actor,
-            target_type="files.folder",
-            target_id=folder.pk,
-            details={
-                **audit_messages.neutral(str(refused), field="reason"),
-                "rule": move_out.MOVED_MEANWHILE,
-                "title": title[:200],
-            },
+            folder=folder,
+            title=title,
             request=request,
-        )
-        raise refused from None
+        ) from None
+
+
+def _create_refused(
+    refused: FileRequestRuleError,
+    rule: dict[str, str],
+    *,
+    actor: User,
+    folder: Folder,
+    title: str,
+    request: RequestContext | None,
+) -> FileRequestRuleError:
+    """Record a creation refused because the folder's space changed under it (its maker
+    left the team, or it was moved), after the rollback so that the refusal stays in the
+    log; returns the error to raise."""
+    audit.record(
+        action=Action.SHARING_REQUEST_CREATE,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="files.folder",
+        target_id=folder.pk,
+        details={
+            **audit_messages.neutral(str(refused), field="reason"),
+            **rule,
+            "title": title[:200],
+        },
+        request=request,
+    )
+    return refused
 
 
 class _MovedMeanwhile(Exception):
