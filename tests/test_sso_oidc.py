@@ -273,16 +273,7 @@ def test_her_password_alone_cannot_enrol_a_device_where_the_provider_was_the_sec
     """Alice kept the password she was invited with, but never set up an app: she signs
     in through the provider, whose accepted assurance is her second factor. Her
     SecureDrive password alone must not let Mallory enrol his own app on her account."""
-    alice = user_create("alice.martin@hopital.example", full_name="Alice Martin")
-    ExternalIdentity.objects.create(
-        user=alice,
-        name="Test provider",
-        confirmed=True,
-        provider="test",
-        issuer=oidc_provider.issuer,
-        subject=ALICE_SUB,
-        second_factor_asserted_at=dt.datetime.now(tz=dt.UTC),
-    )
+    alice = provider_standing_alice(oidc_provider)
     mallory = client_password_only(alice)
     enrol = mallory.get("/accounts/mfa/setup/")
     assert enrol.status_code == 403
