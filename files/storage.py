@@ -32,6 +32,8 @@ from typing import Any, Protocol
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage, storages
 
+from files.direct_writes import AlignedWriter, direct_open, pwrite_all
+
 BLOB_PREFIX = "blobs"
 # S3 parts: at least 5 MiB except the last (S3 rule), at most 10,000 per upload.
 S3_MIN_PART_SIZE = 8 * 1024 * 1024
@@ -195,13 +197,16 @@ class _FolderStagingWriter:
         # Folders this writer makes, deepest first: their entries are synced on commit.
         self._new_folders = _folders_missing(path.parent)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+        # Read-write: the block a PATCH starts in is read back (files/direct_writes.py).
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
         try:
             self._fd: int | None = os.open(path, flags | os.O_EXCL, 0o600)
             self._new_entry: Path | None = path
         except FileExistsError:
             self._fd = os.open(path, flags, 0o600)
             self._new_entry = None
+        direct_fd = direct_open(path)
+        self._aligned = AlignedWriter(self._fd, direct_fd) if direct_fd is not None else None
         self._written = 0
         self.write_at(0, header)
         self._written = 0
@@ -209,20 +214,24 @@ class _FolderStagingWriter:
     def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         if self._fd is None:
             raise RuntimeError("staging writer is closed")
-        view, start = memoryview(data), offset
-        while view:
-            count = os.pwrite(self._fd, view, offset)
-            view, offset = view[count:], offset + count
         self._written += len(data)
-        _writeback_start(self._fd, start, offset - start)
+        if self._aligned is not None:
+            self._aligned.write_at(offset, data)
+            return
+        pwrite_all(self._fd, memoryview(data), offset)
+        _writeback_start(self._fd, offset, len(data))
 
     def commit(self) -> int:
         if self._fd is None:
             raise RuntimeError("staging writer is closed")
         fd, self._fd = self._fd, None
         try:
+            if self._aligned is not None:
+                self._aligned.flush()
             os.fsync(fd)
         finally:
+            if self._aligned is not None:
+                self._aligned.close()
             os.close(fd)
         if self._new_entry is not None:
             _directory_sync(self._new_entry.parent)
@@ -231,6 +240,8 @@ class _FolderStagingWriter:
         return self._written
 
     def abort(self) -> None:
+        if self._aligned is not None:
+            self._aligned.close()  # what it gathered is dropped, never written
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

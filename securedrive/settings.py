@@ -436,6 +436,9 @@ TUS_OPEN_UPLOADS_MAX = env.int("SECUREDRIVE_TUS_OPEN_UPLOADS_MAX", default=5000)
 # How long HEAD or PATCH waits for another request on the same upload (a PATCH whose
 # client went away commits what arrived) before answering 423, which clients retry.
 TUS_LOCK_WAIT_SECONDS = env.float("SECUREDRIVE_TUS_LOCK_WAIT_SECONDS", default=10.0)
+# An upload's ciphertext is written past the page cache where the filesystem allows it
+# (files/direct_writes.py); false writes through the page cache, as before issue #18.
+STAGING_DIRECT_IO = env.bool("SECUREDRIVE_STAGING_DIRECT_IO", default=True)
 
 # --- Virus scanner ---------------------------------------------------------------------
 # "tcp://127.0.0.1:3310" or "unix:///run/clamav/clamd.ctl". Empty: scanning disabled,
