@@ -374,7 +374,12 @@ class SegmentSealer:
         )
 
     def seal_into(
-        self, index: int, plaintext: bytes | bytearray | memoryview, out: bytearray, *, last: bool
+        self,
+        index: int,
+        plaintext: bytes | bytearray | memoryview,
+        out: bytearray | memoryview,
+        *,
+        last: bool,
     ) -> memoryview:
         """``seal``, written into ``out`` (at least ``len(plaintext) + TAG_SIZE`` bytes,
         reused by the caller): the sealed segment as a view of ``out``, no allocation."""

@@ -134,18 +134,35 @@ class AlignedWriter:
             self._filled += count
             view = view[count:]
             if self._filled == RUN_BUFFER:
-                self._full_buffer_hand_over()
+                self._hand_over()
 
-    def _full_buffer_hand_over(self) -> None:
-        self._wait()  # the other buffer is free again
+    def room(self, offset: int, length: int) -> memoryview | None:
+        """The ``length`` bytes of buffer where the bytes at ``offset`` go, for the caller
+        to fill in place (a segment sealed straight into it: no copy), then ``wrote``.
+        None unless ``offset`` continues what was gathered: then ``write_at``."""
+        if self._base < 0 or offset != self._base + self._filled or length + ALIGN > RUN_BUFFER:
+            return None
+        if self._filled + length > RUN_BUFFER:
+            self._hand_over()
+        return self._view[self._filled : self._filled + length]
+
+    def wrote(self, length: int) -> None:
+        self._filled += length
+
+    def _hand_over(self) -> None:
+        """The buffer's whole blocks to the writer's thread; the few bytes after them
+        (less than a block) start the other buffer, once its own write has ended."""
+        whole = self._filled - self._filled % ALIGN
+        tail = self._filled - whole
+        self._wait()
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="direct-write")
         self._pending = self._writer.submit(
-            _blocks_write, self._direct_fd, self._fd, self._view, self._base
+            _blocks_write, self._direct_fd, self._fd, self._view[:whole], self._base
         )
-        self._view = self._views[1] if self._view is self._views[0] else self._views[0]
-        self._base += RUN_BUFFER
-        self._filled = 0
+        other = self._views[1] if self._view is self._views[0] else self._views[0]
+        other[:tail] = self._view[whole : self._filled]
+        self._view, self._base, self._filled = other, self._base + whole, tail
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None

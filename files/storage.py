@@ -74,6 +74,13 @@ class StagingWriter(Protocol):
 
     def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None: ...
 
+    def room(self, offset: int, length: int) -> memoryview | None:
+        """Where the ``length`` bytes at ``offset`` will be written from, for the caller to
+        fill in place and then report with ``wrote``; None: use ``write_at``."""
+        ...
+
+    def wrote(self, length: int) -> None: ...
+
     def commit(self) -> int:
         """Make what was written durable; returns the bytes this writer wrote."""
         ...
@@ -220,6 +227,15 @@ class _FolderStagingWriter:
             return
         pwrite_all(self._fd, memoryview(data), offset)
         _writeback_start(self._fd, offset, len(data))
+
+    def room(self, offset: int, length: int) -> memoryview | None:
+        return self._aligned.room(offset, length) if self._aligned is not None else None
+
+    def wrote(self, length: int) -> None:
+        if self._aligned is None:
+            raise RuntimeError("nothing was lent to write in place")
+        self._written += length
+        self._aligned.wrote(length)
 
     def commit(self) -> int:
         if self._fd is None:
@@ -473,6 +489,12 @@ class _S3StagingWriter:
             raise ValueError("an S3 staging object is written in order")
         self._writer.write(data)
         self._next += len(data)
+
+    def room(self, offset: int, length: int) -> memoryview | None:
+        return None  # its parts are assembled by the S3 writer, from write_at's bytes
+
+    def wrote(self, length: int) -> None:
+        raise RuntimeError("nothing was lent to write in place")
 
     def commit(self) -> int:
         return self._writer.commit()

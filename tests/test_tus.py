@@ -9,6 +9,7 @@ import base64
 import errno
 import hashlib
 import io
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,11 @@ from accounts.models import User
 from audit.actions import Action
 from audit.models import AuditEvent
 from files import tus
+from files.crypto import segment_offset
 from files.keys import associated_data, data_key_unwrap
 from files.models import File, FileVersion, ScanStatus, UploadSession
-from files.storage import _FolderStagingWriter, blob_store
-from tests.files_helpers import Backend, content_of, root_of
+from files.storage import blob_store
+from tests.files_helpers import SEGMENT, Backend, content_of, root_of
 from tests.helpers import client_signed_in
 from tests.test_crypto import independent_decrypt
 
@@ -415,36 +417,50 @@ def test_an_upload_into_a_folder_purged_for_good_leaves_no_staged_ciphertext(
     assert [key for key, _stored in backend.everything() if key.startswith("uploads/")] == []
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["direct-writes", "page-cache"])
 def test_a_disk_error_mid_patch_keeps_the_offset_and_the_bytes_stored_before(
-    owner: User, folder_backend: Backend, monkeypatch: pytest.MonkeyPatch
+    owner: User,
+    folder_backend: Backend,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+    direct: bool,
 ) -> None:
     """A PATCH of many segments whose disk fails part-way: the client is told (5xx), the
     offset stays where the last good PATCH left it, nothing is written after the
     failure, and sending the same PATCH again once the disk is back completes a file
     identical to what was sent."""
+    settings.STAGING_DIRECT_IO = direct
     api = token_client(owner)
     content = content_of(900_000, seed="disk error")
     url = location(create(api, len(content), folder=root_of(owner).pk))
     assert patch(api, url, 0, content[:300_000]).status_code == 204
 
-    write_at = _FolderStagingWriter.write_at
-    calls = {"count": 0}
+    # The disk fails at the write that carries the body's 450,000th byte, part-way
+    # through it: one segment's write through the page cache, or a run of whole blocks
+    # written directly on the staging writer's own thread (files/direct_writes.py).
+    failing_at = segment_offset(450_000 // SEGMENT, SEGMENT)
+    pwrite = os.pwrite
+    calls = {"failed": 0, "after": 0}
 
-    def failing_write_at(self: _FolderStagingWriter, offset: int, data: Any) -> None:
-        calls["count"] += 1
-        if calls["count"] == 40:
+    def failing_pwrite(fd: int, data: Any, offset: int) -> int:
+        if "/uploads/" not in os.readlink(f"/proc/self/fd/{fd}"):
+            return pwrite(fd, data, offset)
+        if calls["failed"]:
+            calls["after"] += 1
+        elif offset <= failing_at < offset + len(data):
+            calls["failed"] += 1
             raise OSError(errno.EIO, "Input/output error")
-        write_at(self, offset, data)
+        return pwrite(fd, data, offset)
 
-    monkeypatch.setattr(_FolderStagingWriter, "write_at", failing_write_at)
+    monkeypatch.setattr(os, "pwrite", failing_pwrite)
     failing = Client(
         raise_request_exception=False, HTTP_AUTHORIZATION=api.defaults["HTTP_AUTHORIZATION"]
     )
     assert patch(failing, url, 300_000, content[300_000:]).status_code == 500
-    assert calls["count"] == 40
+    assert calls == {"failed": 1, "after": 0}
     assert UploadSession.objects.get().offset == 300_000
 
-    monkeypatch.setattr(_FolderStagingWriter, "write_at", write_at)
+    monkeypatch.setattr(os, "pwrite", pwrite)
     assert api.head(url, headers=TUS)["Upload-Offset"] == "300000"
     assert patch(api, url, 300_000, content[300_000:]).status_code == 204
     version = File.objects.get(name="scan.dcm").current_version
