@@ -29,6 +29,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
+from playwright.sync_api import expect
 from pydicom.uid import ExplicitVRLittleEndian
 
 from accounts import credential_approvals, invitations, offboarding, tokens
@@ -38,7 +39,7 @@ from audit.models import AuditEvent
 from directory.tokens import directory_token_create
 from files import services
 from files.favourites import favourite_set
-from files.models import File, Folder
+from files.models import File, Folder, ScanStatus
 from imaging import services as imaging_services
 from imaging.models import Study
 from reviews.models import AccessReview
@@ -1143,6 +1144,46 @@ def client_session(client: Client) -> str:
 FOCUS_RING = """() => { const e = document.activeElement, s = getComputedStyle(e);
   return {id: e.id || e.dataset.sort || '', style: s.outlineStyle,
           width: parseFloat(s.outlineWidth), colour: s.outlineColor}; }"""
+
+
+@pytest.mark.parametrize(
+    ("language", "quarantined", "waiting"),
+    [("en", "quarantined", "waiting for virus scan"), ("fr", "en quarantaine", "en attente d’analyse antivirus")],
+)
+def test_on_a_phone_a_file_that_cannot_be_downloaded_says_why_under_its_name(
+    language: str,
+    quarantined: str,
+    waiting: str,
+    chromium: Any,
+    live_server: Any,
+    owner: User,
+    folder_backend: Backend,
+) -> None:
+    """The status column is hidden below 992 px: a phone showed a quarantined file and
+    one still waiting for its scan like any other, only without their View and Download
+    buttons, and nothing said why. Each now says so under its name, next to its size and
+    date; a clean file shows no status there."""
+    root = root_of(owner)
+    clean = version_store(actor=owner, folder=root, name="bilan.pdf", content=b"%PDF").file
+    pending = version_store(
+        actor=owner, folder=root, name="coupes.dcm", content=b"x", clean=False
+    ).file
+    infected = version_store(actor=owner, folder=root, name="pj.zip", content=b"y", clean=False)
+    services.version_mark_scanned(version=infected, status=ScanStatus.QUARANTINED)
+    page = browser_as(chromium, live_server, language, client_session(client_signed_in(owner)))
+    page.set_viewport_size(PHONE)
+    page.goto(f"/files/folders/{root.pk}/")
+
+    def under_the_name(file: File) -> Any:
+        return page.locator(f'tr[data-file="{file.pk}"] .row-name')
+
+    expect(under_the_name(infected.file).get_by_text(quarantined)).to_be_visible()
+    expect(under_the_name(pending).get_by_text(waiting)).to_be_visible()
+    expect(under_the_name(clean).locator(".badge")).to_have_count(0)
+    # Size and date under the name: "4 bytes · 07/12/2026 23:04" (the date's digits).
+    expect(under_the_name(clean)).to_contain_text(re.compile(r" · .*\d{2}"))
+    assert phone_overflow(page) <= PHONE["width"]
+    page.context.close()
 
 
 def test_keyboard_focus_shows_on_checkboxes_and_sort_links_and_shortcuts_wait_while_typing(
