@@ -976,7 +976,8 @@ INNER_SCROLL = """wide => [...document.querySelectorAll('body *')]
   .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1
     && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX) && !e.matches(wide))
   .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
-    + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : '')
+    + (e.className && typeof e.className === 'string'
+      ? '.' + e.className.trim().split(/\\s+/).join('.') : '')
     + ' ' + e.scrollWidth + ' px in ' + e.clientWidth)"""
 
 
@@ -1148,7 +1149,10 @@ FOCUS_RING = """() => { const e = document.activeElement, s = getComputedStyle(e
 
 @pytest.mark.parametrize(
     ("language", "quarantined", "waiting"),
-    [("en", "quarantined", "waiting for virus scan"), ("fr", "en quarantaine", "en attente d’analyse antivirus")],
+    [
+        ("en", "quarantined", "waiting for virus scan"),
+        ("fr", "en quarantaine", "en attente d\u2019analyse antivirus"),
+    ],
 )
 def test_on_a_phone_a_file_that_cannot_be_downloaded_says_why_under_its_name(
     language: str,
