@@ -4,7 +4,8 @@ axe-core (pinned in package.json, copied to tests/vendor/axe-core by ``make vend
 never served to users) runs in Chromium on each page below, as the person the page is
 for: a clinician, an administrator, an auditor, someone signing in, a link recipient on
 /s/ and an uploader on /r/. Zero violations of the WCAG 2.0/2.1/2.2 A and AA rules.
-The same page at 390 x 844 (a phone) must not scroll sideways.
+The same page at 390 x 844 (a phone) must not scroll sideways, neither the whole page
+nor a list inside it (a table in a scrolling wrapper), except genuinely wide data.
 
 To cover a new page, add one line to its journey in ``JOURNEYS``; one test per journey
 and language, so ``-k previews`` checks the previews alone.
@@ -28,6 +29,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 from django_otp import DEVICE_ID_SESSION_KEY
+from playwright.sync_api import expect
 from pydicom.uid import ExplicitVRLittleEndian
 
 from accounts import credential_approvals, invitations, offboarding, tokens
@@ -37,7 +39,7 @@ from audit.models import AuditEvent
 from directory.tokens import directory_token_create
 from files import services
 from files.favourites import favourite_set
-from files.models import File, Folder
+from files.models import File, Folder, ScanStatus
 from imaging import services as imaging_services
 from imaging.models import Study
 from reviews.models import AccessReview
@@ -960,6 +962,29 @@ def phone_overflow(page: Any) -> int:
     return int(page.evaluate("() => document.scrollingElement.scrollWidth"))
 
 
+# Content that is two-dimensional by nature and may scroll sideways in its own frame
+# (WCAG 1.4.10 excepts data tables whose meaning needs their columns side by side): a
+# spreadsheet's preview, a CSV exported by a monitor with a dozen columns. Its frame is
+# a focusable, named region, so the keyboard scrolls it (axe checks it on the phone).
+# A list of files, links, people or events is not such content: its rows stack.
+WIDE_DATA = "#preview-table"
+
+# The regions that scroll sideways inside the page (a .table-responsive wrapper, a
+# <pre>): the document itself fits the screen, but a row's name or buttons are off it
+# until the person scrolls that region. Those marked as wide data (above) are allowed.
+INNER_SCROLL = """wide => [...document.querySelectorAll('body *')]
+  .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1
+    && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX) && !e.matches(wide))
+  .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+    + (e.className && typeof e.className === 'string'
+      ? '.' + e.className.trim().split(/\\s+/).join('.') : '')
+    + ' ' + e.scrollWidth + ' px in ' + e.clientWidth)"""
+
+
+def phone_inner_scroll(page: Any) -> list[str]:
+    return list(page.evaluate(INNER_SCROLL, WIDE_DATA))
+
+
 @pytest.mark.parametrize("journey", JOURNEYS)
 @pytest.mark.parametrize("language", ["en", "fr"])
 def test_every_page_passes_axe_and_fits_a_phone(
@@ -1064,6 +1089,10 @@ def page_problems(
             f"{where}: {phone_overflow(page)} px wide on a 390 px phone: "
             + ", ".join(page.evaluate(WIDEST))
         )
+    problems += [
+        f"{where}: scrolls sideways inside the page on a 390 px phone: {region}"
+        for region in phone_inner_scroll(page)
+    ]
     if axe_on_phone:
         problems += [f"{where} on a phone: {line}" for line in axe_violations(page)]
     return problems
@@ -1116,6 +1145,49 @@ def client_session(client: Client) -> str:
 FOCUS_RING = """() => { const e = document.activeElement, s = getComputedStyle(e);
   return {id: e.id || e.dataset.sort || '', style: s.outlineStyle,
           width: parseFloat(s.outlineWidth), colour: s.outlineColor}; }"""
+
+
+@pytest.mark.parametrize(
+    ("language", "quarantined", "waiting"),
+    [
+        ("en", "quarantined", "waiting for virus scan"),
+        ("fr", "en quarantaine", "en attente d\u2019analyse antivirus"),
+    ],
+)
+def test_on_a_phone_a_file_that_cannot_be_downloaded_says_why_under_its_name(
+    language: str,
+    quarantined: str,
+    waiting: str,
+    chromium: Any,
+    live_server: Any,
+    owner: User,
+    folder_backend: Backend,
+) -> None:
+    """The status column is hidden below 992 px: a phone showed a quarantined file and
+    one still waiting for its scan like any other, only without their View and Download
+    buttons, and nothing said why. Each now says so under its name, next to its size and
+    date; a clean file shows no status there."""
+    root = root_of(owner)
+    clean = version_store(actor=owner, folder=root, name="bilan.pdf", content=b"%PDF").file
+    pending = version_store(
+        actor=owner, folder=root, name="coupes.dcm", content=b"x", clean=False
+    ).file
+    infected = version_store(actor=owner, folder=root, name="pj.zip", content=b"y", clean=False)
+    services.version_mark_scanned(version=infected, status=ScanStatus.QUARANTINED)
+    page = browser_as(chromium, live_server, language, client_session(client_signed_in(owner)))
+    page.set_viewport_size(PHONE)
+    page.goto(f"/files/folders/{root.pk}/")
+
+    def under_the_name(file: File) -> Any:
+        return page.locator(f'tr[data-file="{file.pk}"] .row-name')
+
+    expect(under_the_name(infected.file).get_by_text(quarantined)).to_be_visible()
+    expect(under_the_name(pending).get_by_text(waiting)).to_be_visible()
+    expect(under_the_name(clean).locator(".badge")).to_have_count(0)
+    # Size and date under the name: "4 bytes · 07/12/2026 23:04" (the date's digits).
+    expect(under_the_name(clean)).to_contain_text(re.compile(r" · .*\d{2}"))
+    assert phone_overflow(page) <= PHONE["width"]
+    page.context.close()
 
 
 def test_keyboard_focus_shows_on_checkboxes_and_sort_links_and_shortcuts_wait_while_typing(
