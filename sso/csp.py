@@ -21,6 +21,7 @@ most likely to its issuer.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
@@ -45,12 +46,22 @@ def provider_form_targets(request: HttpRequest | None, providers: Iterable[Provi
     setattr(request, _REQUEST_ATTRIBUTE, targets)
 
 
+# After a failed read of a provider's metadata, pages do not try again for this long:
+# every page of a password-only session shows "Sign in again with <provider>", and each
+# would otherwise wait for an unreachable provider (up to HTTP_TIMEOUT_S) to render.
+METADATA_RETRY_S = 60.0
+_metadata_unreadable_until: dict[Provider, float] = {}
+
+
 def _authorization_endpoint(provider: Provider) -> str:
     """Where the provider's metadata sends the browser ("" when it cannot be read); read
     once per client (sso/providers.py keeps it), as the redirect itself reads it."""
+    if time.monotonic() < _metadata_unreadable_until.get(provider, 0.0):
+        return ""
     try:
         endpoint = client_for(provider).load_server_metadata().get("authorization_endpoint")
     except (ProviderError, requests.RequestException, ValueError):
+        _metadata_unreadable_until[provider] = time.monotonic() + METADATA_RETRY_S
         return ""
     return endpoint if isinstance(endpoint, str) else ""
 

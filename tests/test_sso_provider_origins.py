@@ -151,3 +151,41 @@ def test_a_discovery_document_cannot_write_directives_into_the_policy(
         page = Client().get(urlsplit(sent.url).path)
     assert form_action(page) == ["'self'", oidc_provider.issuer]
     assert "evil.example" not in str(page["Content-Security-Policy"])
+
+
+def test_pages_do_not_wait_on_a_provider_whose_metadata_cannot_be_read(
+    oidc_provider: OpenIDProvider, site_admin: User
+) -> None:
+    """The provider's discovery document answers 503: the invitation page still shows,
+    allowing the issuer's origin (the best guess), and the next pages do not ask again
+    at once: every page of a password-only session shows "Sign in again", and each would
+    wait on the provider before it renders."""
+    asked: list[str] = []
+
+    class Unavailable(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    discovery_url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/openid-configuration"
+    try:
+        with override_settings(
+            OIDC_PROVIDERS={"test": oidc_provider.settings_for(discovery_url=discovery_url)}
+        ):
+            sent = invitations.invitation_create(
+                actor=site_admin, email="claire.durand@hopital.example"
+            )
+            pages = [Client().get(urlsplit(sent.url).path) for _ in range(3)]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [page.status_code for page in pages] == [200, 200, 200]
+    assert [form_action(page) for page in pages] == [["'self'", oidc_provider.issuer]] * 3
+    assert len(asked) == 1
