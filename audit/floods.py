@@ -75,6 +75,13 @@ ENDPOINTS: dict[str, Promise] = {
     "scim": _("the directory API (SCIM)"),
     "healthz": _("health probes"),
 }
+# Counted like a limit's refusals (to keep the log short) but no sign of an attack: the
+# same refusal of a person's own action, repeated by her clicks and reloads. The first
+# device refused to a password-only session (accounts/mfa.py) is where every page of
+# that session leads: 40 reloads would raise the ``refusal_flood`` alert on her account,
+# meant for guessers and botnets, and add to a real attack's count on it. A thief's
+# wrong codes on that account are counted under their own endpoints and still raise it.
+NOT_ATTACK_SIGNALS = frozenset({"accounts.mfa.enrol"})
 # What a target is, in the console ("on link “Scanner Dupont.pdf”").
 TARGETS: dict[str, Promise] = {
     "sharing.link": _("link “%(name)s”"),
@@ -269,8 +276,14 @@ def refusal_events(**filters: Any) -> QuerySet[AuditEvent]:
 def refusal_group(event: AuditEvent) -> str:
     """What a rate-limited refusal on record was aimed at, across every source: its target
     (``"sharing.link:12"``), or its endpoint when it names none
-    (``"endpoint:accounts.sign_in"``); ``""`` for any other event."""
+    (``"endpoint:accounts.sign_in"``); ``""`` for any other event, and for the refusals
+    that signal no attack (``NOT_ATTACK_SIGNALS``)."""
     details = event.details if isinstance(event.details, dict) else {}
+    endpoint = details.get(
+        "endpoint" if event.action == Action.RATELIMIT_FLOOD else "flood_endpoint"
+    )
+    if endpoint in NOT_ATTACK_SIGNALS:
+        return ""
     if event.action == Action.RATELIMIT_FLOOD:
         if event.target_type:
             return f"{event.target_type}:{event.target_id}"

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from accounts import reauth
 from accounts.errors import AccountRuleError
 from accounts.permissions import signed_in_user, site_admin_required
 from core.confirm import confirmation_page, confirmed
@@ -25,6 +26,10 @@ def _scim_base_url() -> str:
 
 
 @site_admin_required
+# A directory token deactivates, renames and re-addresses accounts and fills any team:
+# a stolen or unattended administrator's session must prove the second factor again
+# before minting one, as for a personal API token (accounts/views/tokens.py).
+@reauth.recent_proof_required(methods={"POST"})
 def token_list(request: HttpRequest) -> HttpResponse:
     form = DirectoryTokenForm(request.POST if request.method == "POST" else None)
     created = ""

@@ -56,7 +56,11 @@ from sso.services import Assertion, SignInRefused
 
 # Per address: a sign-in is a handful of requests; a loop of forged callbacks is not.
 SIGN_IN_RATE = "60/10m"
-BACKCHANNEL_RATE = "120/m"
+# Back-channel logout: refused requests per address. Genuine logout tokens are never
+# counted nor held back: a provider signing a whole ward out at once (the end of a
+# shift, "sign everyone out" after an incident) sends far more than any fixed rate, and
+# each one refused left a session open on a shared PC.
+BACKCHANNEL_REFUSALS_RATE = "120/m"
 # Dropped by any sign-in (sso/signals.py: SIGN_IN_PENDING_SESSION_KEYS).
 NEXT_SESSION_KEY = "sd_sso_next"
 PENDING_LINK_SESSION_KEY = "sd_sso_pending_link"
@@ -524,10 +528,35 @@ def link_confirm(request: HttpRequest) -> HttpResponseBase:
 @never_cache
 @require_POST
 def backchannel_logout(request: HttpRequest, slug: str) -> HttpResponse:
+    """The provider's logout token, checked then applied. Only refusals count towards the
+    per-address limit (``BACKCHANNEL_REFUSALS_RATE``): past it, a refusal is a 429 on
+    record once per window (audit/floods.py), so garbage cannot flood the log, and a
+    genuine token from the provider still ends its sessions."""
     provider = provider_get(slug)
+    if provider is None:
+        return _backchannel_refused(
+            request, None, reason=f"unknown provider {slug[:64]}", status=404
+        )
+    try:
+        claims = backchannel.logout_token_validate(
+            provider=provider, token=request.POST.get("logout_token", "")
+        )
+        backchannel.logout_apply(provider=provider, claims=claims)
+    except backchannel.LogoutTokenInvalid as error:
+        return _backchannel_refused(request, provider, reason=error.reason, status=400)
+    except (requests.RequestException, ProviderError) as error:
+        return _backchannel_refused(
+            request, provider, reason=f"keys unavailable: {error!r}"[:300], status=503
+        )
+    return HttpResponse(status=200)
+
+
+def _backchannel_refused(
+    request: HttpRequest, provider: Provider | None, *, reason: str, status: int
+) -> JsonResponse:
     address = client_ip(request)
     counted = address_counted(address)  # an IPv6 client's /64 is one client
-    if rate_limit_hit(group="sso-backchannel", key=counted, rate=BACKCHANNEL_RATE):
+    if rate_limit_hit(group="sso-backchannel", key=counted, rate=BACKCHANNEL_REFUSALS_RATE):
         floods.rate_limited_record(
             endpoint="sso.backchannel",
             source=counted,
@@ -538,21 +567,9 @@ def backchannel_logout(request: HttpRequest, slug: str) -> HttpResponse:
             ),
         )
         return JsonResponse({"error": "temporarily_unavailable"}, status=429)
-    if provider is None:
-        backchannel.refused_record(provider=None, reason=f"unknown provider {slug[:64]}")
-        return JsonResponse({"error": "invalid_request"}, status=404)
-    try:
-        claims = backchannel.logout_token_validate(
-            provider=provider, token=request.POST.get("logout_token", "")
-        )
-        backchannel.logout_apply(provider=provider, claims=claims)
-    except backchannel.LogoutTokenInvalid as error:
-        backchannel.refused_record(provider=provider, reason=error.reason)
-        return JsonResponse({"error": "invalid_request"}, status=400)
-    except (requests.RequestException, ProviderError) as error:
-        backchannel.refused_record(provider=provider, reason=f"keys unavailable: {error!r}"[:300])
-        return JsonResponse({"error": "temporarily_unavailable"}, status=503)
-    return HttpResponse(status=200)
+    backchannel.refused_record(provider=provider, reason=reason)
+    error = {400: "invalid_request", 404: "invalid_request"}.get(status, "temporarily_unavailable")
+    return JsonResponse({"error": error}, status=status)
 
 
 # --- Linking an existing account (sso/account_link.py) ---------------------------------------

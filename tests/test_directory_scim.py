@@ -24,7 +24,7 @@ from sharing.models import ShareLink
 from sharing.services import links
 from tests.conftest import PASSWORD, missing_service
 from tests.files_helpers import root_of, version_store
-from tests.helpers import client_signed_in
+from tests.helpers import client_signed_in, client_signed_in_long_ago
 
 pytestmark = [pytest.mark.django_db]
 
@@ -335,6 +335,28 @@ def test_an_admin_creates_a_token_shown_once_and_hashed_then_revokes_it(
     admin.post(f"/directory/tokens/{token.pk}/revoke/", {"confirmed": "yes"})
     assert Directory(raw).get("Users").status_code == 401
     assert AuditEvent.objects.filter(action=Action.DIRECTORY_TOKEN_REVOKE).count() == 1
+
+
+def test_creating_a_directory_token_needs_a_recent_second_factor(
+    site_admin: User, teammate: User
+) -> None:
+    """A directory token deactivates anyone but the administrators, moves addresses and
+    fills any team (with its space): more than a personal API token or a link to the
+    identity provider, which both ask for a recent second factor. An administrator's
+    session left open on a ward PC must not mint one: the form asks for the second
+    factor again and creates nothing until then; the list still shows."""
+    from directory.models import DirectoryToken
+
+    admin = client_signed_in_long_ago(site_admin)
+    assert admin.get("/directory/tokens/").status_code == 200
+    asked = admin.post(
+        "/directory/tokens/",
+        {"name": "Entra ID", "successor_rule": "named", "successor": str(teammate.pk)},
+    )
+    assert asked.status_code == 302
+    assert asked["Location"].startswith("/accounts/security/confirm/")
+    assert not DirectoryToken.objects.exists()
+    assert not AuditEvent.objects.filter(action=Action.DIRECTORY_TOKEN_CREATE).exists()
 
 
 def test_a_group_write_listing_a_deactivated_person_does_not_bring_them_back(

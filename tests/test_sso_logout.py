@@ -202,3 +202,48 @@ def test_made_up_key_ids_do_not_make_us_hammer_the_provider(
     # Five unknown key ids: the keys are read (if not yet known) and fetched again at
     # most once (one refresh per 10 s and provider), not five times.
     assert oidc_provider.stats()["jwks_requests"] - fetched <= 2
+
+
+def test_a_burst_of_genuine_logouts_from_the_provider_is_never_held_back(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    """The provider signs a whole ward out at once (the end of a shift, an administrator's
+    "sign everyone out" after an incident): every genuine logout token is applied, however
+    many come from its address in a minute. Only refused requests count towards the
+    per-address limit: a limit on the provider's own logouts left sessions open on
+    shared PCs, the very ones the logout was meant to close."""
+    from sso.views import BACKCHANNEL_REFUSALS_RATE
+
+    alice = linked_alice(oidc_provider)
+    http = signed_in_browser(live_server, oidc_provider)
+    burst, _per = BACKCHANNEL_REFUSALS_RATE.split("/")
+    for colleague in range(int(burst)):
+        token = oidc_provider.admin("logout-token", sub=f"colleague-{colleague}")["logout_token"]
+        assert post_logout(live_server, token).status_code == 200
+    link = ProviderSession.objects.get(identity__user=alice)
+    token = oidc_provider.admin("logout-token", sub=ALICE_SUB, sid=link.sid)["logout_token"]
+    assert post_logout(live_server, token).status_code == 200
+    assert not still_signed_in(live_server, http)
+
+
+def test_refused_logout_requests_are_limited_per_address_without_flooding_the_log(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    """Garbage from one address: refused (400, each on record) up to the limit, then 429
+    with one record for the window; a genuine logout still goes through."""
+    from sso.views import BACKCHANNEL_REFUSALS_RATE
+
+    alice = linked_alice(oidc_provider)
+    http = signed_in_browser(live_server, oidc_provider)
+    limit = int(BACKCHANNEL_REFUSALS_RATE.split("/")[0])
+    statuses = [post_logout(live_server, "not-a-jwt").status_code for _ in range(limit + 5)]
+    assert statuses[:limit] == [400] * limit
+    assert statuses[limit:] == [429] * 5
+    refusals = AuditEvent.objects.filter(
+        action=Action.SSO_BACKCHANNEL_LOGOUT, outcome=Outcome.DENIED
+    )
+    assert refusals.count() == limit + 1  # each refusal, then the window's first 429
+    link = ProviderSession.objects.get(identity__user=alice)
+    token = oidc_provider.admin("logout-token", sub=ALICE_SUB, sid=link.sid)["logout_token"]
+    assert post_logout(live_server, token).status_code == 200
+    assert not still_signed_in(live_server, http)

@@ -23,6 +23,7 @@ import requests
 import time_machine
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
+from django.core import mail
 from django.test import Client
 from django.test.utils import override_settings
 from joserfc import jwt
@@ -32,7 +33,9 @@ from accounts import invitations
 from accounts.models import User, UserSession
 from accounts.totp import AuthenticatorApp
 from audit.actions import Action
-from audit.models import AuditEvent, Outcome
+from audit.alerts import alerts_evaluate
+from audit.floods import refusal_floods_close
+from audit.models import AlertRule, AuditEvent, Outcome
 from sso.models import ExternalIdentity
 from tests.conftest import PASSWORD, user_create
 from tests.helpers import client_password_only, totp_code, totp_device_confirmed
@@ -424,6 +427,30 @@ def test_the_refused_enrolment_is_on_record_once_per_episode_then_again_after_it
     [counted] = AuditEvent.objects.filter(action=Action.RATELIMIT_FLOOD)
     assert counted.details["refused"] == 4
     assert counted.target_id == str(alice.pk)
+
+
+def test_her_own_reloads_of_the_refused_enrolment_tell_no_security_officer(
+    oidc_provider: OpenIDProvider, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Alice, signed in with her password alone, clicks and reloads for a while: every
+    page leads to the refused enrolment, counted on her account. That is her own
+    action, refused the same way each time, not someone hammering a limit: the
+    "refusal flood" alert, meant for guessers and botnets, stays silent (the count stays
+    on record); a thief's refused codes on her account still raise it
+    (tests/test_audit_refusal_alerts.py)."""
+    alice = provider_standing_alice(oidc_provider)
+    with time_machine.travel(dt.datetime.now(tz=dt.UTC), tick=False) as clock:
+        browser = client_password_only(alice)
+        for _reload in range(40):
+            assert browser.get("/accounts/mfa/setup/").status_code == 403
+        clock.shift(dt.timedelta(minutes=11))
+        refusal_floods_close()
+        with django_capture_on_commit_callbacks(execute=True):
+            raised = alerts_evaluate()
+    [counted] = AuditEvent.objects.filter(action=Action.RATELIMIT_FLOOD)
+    assert counted.details["refused"] == 40
+    assert [alert for alert in raised if alert.rule == AlertRule.REFUSAL_FLOOD] == []
+    assert mail.outbox == []
 
 
 def form_action(response: Any) -> list[str]:
