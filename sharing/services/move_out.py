@@ -127,6 +127,18 @@ def moved_meanwhile(*, actor: User, item: File | Folder) -> Space | None:
     return space
 
 
+def moved_meanwhile_details(*, names: Sequence[str], space: Space) -> dict[str, Any]:
+    """The audit details of a refusal for ``moved_meanwhile``: its rule, what was moved
+    and whose space it went to, named as a move's own event names it ("to_team" or
+    "to_owner": files.services.common.space_change_details)."""
+    where: dict[str, Any] = {}
+    if space.team is not None:
+        where["to_team"] = space.team.name
+    elif space.owner is not None:
+        where["to_owner"] = f"{space.owner.get_full_name()} <{space.owner.email}>"
+    return {"rule": MOVED_MEANWHILE, "moved": list(names), **where}
+
+
 def moved_meanwhile_message(*, name: str, space: Space) -> str:
     return _(
         "“%(name)s” was moved to %(place)s while you were sharing it, and you may not open "
