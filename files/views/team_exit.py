@@ -91,7 +91,10 @@ def team_exit_confirmation(
                 "team when people leave."
             )
             % {"team": ", ".join(teams)},
-            _("The move is recorded in the audit log and shown to the team's managers."),
+            _(
+                "The move is recorded in the audit log, shown to the team's managers on "
+                "the team's page and e-mailed to its other managers."
+            ),
         ]
     return confirmation_page(
         request,

@@ -24,18 +24,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.models import User
+from accounts.models import Team, User
 from accounts.roles import Withdrawn
 from files import selectors
 from files.models import File, Folder, Space
 from files.selectors import Permission
-from files.signals import MOVED_OUT, MoveLoss
+from files.signals import MOVED_OUT, MoveLoss, MoveWithdrawals
 from sharing.models import FileRequest, ShareLink, TransferItem
 from sharing.services.team_leave import withdrawn_items
 from sharing.services.withdrawals import ContentScope, Opened, opened_to_outsiders
@@ -160,11 +162,11 @@ def opened_on_moved_withdraw(
     folder_ids: Sequence[int],
     sides: dict[str, Any],
     **kwargs: object,
-) -> dict[str, object]:
+) -> MoveWithdrawals:
     """``files.signals.content_moved_across_spaces`` receiver: withdraw, in the move's
     transaction, what those who are not of the destination had opened to outsiders on
     the moved content; each person told after commit. Returns the counts kept in the
-    move's audit event."""
+    move's audit event, and what each person lost (the API tells whoever moved)."""
     scope = ContentScope(file_ids=frozenset(file_ids), folder_ids=frozenset(folder_ids))
     space = Space.objects.select_related("team", "owner").get(pk=item.space_id)
     moved_by = _mover(actor)
@@ -176,7 +178,14 @@ def opened_on_moved_withdraw(
     }
     counts = {"links_withdrawn": 0, "transfers_withdrawn": 0, "file_requests_closed": 0}
     people: list[str] = []
+    losses: list[MoveLoss] = []
     for opened in opened_on_moved(scope, space=space, lock=True):
+        losses.append(
+            MoveLoss(
+                person=opened.user.get_full_name() or opened.user.email,
+                withdrawn=tuple(opened.in_words()),
+            )
+        )
         done = opened.withdraw(
             actor=actor, actor_label="" if actor is not None else "system", why=why
         )
@@ -192,9 +201,20 @@ def opened_on_moved_withdraw(
             from_space_id=from_space_id,
             to_space_id=space.pk,
         )
+    left_team = sides.get("left_team")
+    if isinstance(left_team, int):
+        _managers_told_after_commit(
+            team_id=left_team,
+            actor=actor,
+            item_name=item.name,
+            from_space_id=from_space_id,
+            to_space_id=space.pk,
+            counts=counts,
+            people=[loss.person for loss in losses],
+        )
     if not people:
-        return {}
-    return {**counts, "withdrawn_from": people}
+        return MoveWithdrawals(details={})
+    return MoveWithdrawals(details={**counts, "withdrawn_from": people}, losses=tuple(losses))
 
 
 def opened_on_moved_planned(
@@ -285,3 +305,102 @@ def moved_out_withdrawn_notice_send(
         language=language,
     )
     return True
+
+
+# --- The team's other managers are told -----------------------------------------------
+
+
+MOVED_OUT_OF_TEAM_SUBJECT = gettext_lazy("SecureDrive: “%(name)s” was moved out of %(team)s")
+
+
+def _managers_told_after_commit(
+    *,
+    team_id: int,
+    actor: User | None,
+    item_name: str,
+    from_space_id: int,
+    to_space_id: int,
+    counts: dict[str, int],
+    people: list[str],
+) -> None:
+    """Content left a team's space (only a manager may move it out,
+    ``files.selectors.move_destination_check``): the team's other managers answer for
+    what the team holds, patient files among it, and must not learn of it weeks later
+    from the team page. Each is e-mailed after commit, in her language: who moved what
+    where, and how much the move withdrew from people outside and from whom; no other
+    file name (the withdrawn items' names go to their makers only)."""
+    mover_id = actor.pk if actor is not None else None
+    moved_by = _mover(actor)
+    transaction.on_commit(
+        lambda: moved_out_of_team_managers_notice_send(
+            team_id=team_id,
+            mover_id=mover_id,
+            moved_by=moved_by,
+            item_name=item_name,
+            from_space_id=from_space_id,
+            to_space_id=to_space_id,
+            counts=dict(counts),
+            people=list(people),
+        ),
+        robust=True,
+    )
+
+
+def moved_out_of_team_managers_notice_send(
+    *,
+    team_id: int,
+    mover_id: int | None,
+    moved_by: str,
+    item_name: str,
+    from_space_id: int,
+    to_space_id: int,
+    counts: dict[str, int],
+    people: list[str],
+) -> int:
+    """Tell each active manager of the team left but the mover, in her language, that
+    ``item_name`` left the team's space. Runs after commit; returns how many were
+    told."""
+    from sharing.services.emails import email_send
+
+    team = Team.objects.filter(pk=team_id).first()
+    if team is None:
+        return 0
+    managers = [manager for manager in selectors.team_managers(team) if manager.pk != mover_id]
+    spaces = Space.objects.select_related("team", "owner").in_bulk([from_space_id, to_space_id])
+    team_url = f"{settings.SITE_URL}{reverse('accounts:team', args=[team.slug])}"
+    told = 0
+    for manager in managers:
+        language = manager.email_language
+        with translation.override(language):
+            subject = str(MOVED_OUT_OF_TEAM_SUBJECT) % {"name": item_name, "team": team.name}
+            to_place = (
+                selectors.space_holder_label(spaces[to_space_id]) if to_space_id in spaces else ""
+            )
+            from_place = (
+                selectors.space_holder_label(spaces[from_space_id])
+                if from_space_id in spaces
+                else team.name
+            )
+            moved = (
+                _("%(person)s moved “%(name)s” out of %(from)s into %(to)s.")
+                if moved_by
+                else _("“%(name)s” was moved out of %(from)s into %(to)s.")
+            ) % {"person": moved_by, "name": item_name, "from": from_place, "to": to_place}
+        email_send(
+            to=manager.email,
+            subject=subject,
+            template="moved_out_of_team",
+            context={
+                "person_name": manager.get_full_name() or manager.email,
+                "moved": moved,
+                "team_name": team.name,
+                "links_withdrawn": counts.get("links_withdrawn", 0),
+                "transfers_withdrawn": counts.get("transfers_withdrawn", 0),
+                "file_requests_closed": counts.get("file_requests_closed", 0),
+                "people": people,
+                "team_url": team_url,
+            },
+            language=language,
+        )
+        told += 1
+    return told
