@@ -373,3 +373,41 @@ def test_a_move_within_cardiologie_tells_no_manager(
     with django_capture_on_commit_callbacks(execute=True):
         services.file_move(actor=owner, file=echo, destination=inside)
     assert mail.outbox[before:] == []
+
+
+def test_ticked_items_moved_out_together_make_one_notice_per_manager(
+    owner: User,
+    teammate: User,
+    team: Team,
+    team_folder: Folder,
+    echo: File,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Alice ticks a folder and a file of Cardiologie and moves them into her own files:
+    Bernard gets one e-mail naming both (thirty ticked files would be one e-mail too,
+    not thirty), and the withdrawals of both are counted in it."""
+    bernard = user_create("bernard.comanager@hopital.example", full_name="Bernard Comanager")
+    TeamMembership.objects.create(team=team, user=bernard, role=TeamRole.MANAGER)
+    folder = services.folder_create(actor=owner, parent=team_folder, name="Dupont Marie")
+    file_requests.file_request_create(
+        actor=teammate, folder=folder, title="Bilans Dupont", expires_at=week()
+    )
+    links.share_link_create(actor=teammate, target=echo, expires_at=week())
+    ticked = {"folder": folder.pk, "file": echo.pk, "destination": root_of(owner).pk}
+    before = len(mail.outbox)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client_signed_in(owner).post(
+            "/files/selection/move/", {**ticked, "confirmed": "yes"}
+        )
+
+    assert done.status_code == 302
+    [told] = [message for message in mail.outbox[before:] if bernard.email in message.to]
+    assert told.subject == "SecureDrive: 2 items were moved out of Cardiologie"
+    body = str(told.body)
+    assert "Alice Martin moved 2 items out of the team Cardiologie into" in body
+    assert "- “Dupont Marie”" in body
+    assert "- “Dupont Marie - echo.jpg”" in body
+    assert "Links withdrawn: 1" in body
+    assert "File requests closed: 1" in body
+    assert "Opened by: Tom Teammate" in body

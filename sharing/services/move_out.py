@@ -21,7 +21,9 @@ recipients read "This link was withdrawn".
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -30,7 +32,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import Team, User
 from accounts.roles import Withdrawn
@@ -311,6 +313,63 @@ def moved_out_withdrawn_notice_send(
 
 
 MOVED_OUT_OF_TEAM_SUBJECT = gettext_lazy("SecureDrive: “%(name)s” was moved out of %(team)s")
+# How many moved items' names one notice lists (as the withdrawal notices list files).
+ITEMS_LISTED = 20
+
+
+@dataclass
+class _Departure:
+    """What one transaction moved out of one team's space into one place."""
+
+    team_id: int
+    from_space_id: int
+    to_space_id: int
+    item_names: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    people: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _TeamDeparturesNotice:
+    """The moves out of teams' spaces made in one transaction, told once it commits:
+    a selection of thirty files moved at once is one e-mail to each manager, not
+    thirty (``files.views.bulk`` moves them in one transaction)."""
+
+    mover_id: int | None
+    moved_by: str
+    departures: dict[tuple[int, int], _Departure] = field(default_factory=dict)
+    sent: bool = False
+
+    def __call__(self) -> None:
+        self.sent = True
+        for departure in self.departures.values():
+            moved_out_of_team_managers_notice_send(
+                team_id=departure.team_id,
+                mover_id=self.mover_id,
+                moved_by=self.moved_by,
+                item_names=departure.item_names,
+                from_space_id=departure.from_space_id,
+                to_space_id=departure.to_space_id,
+                counts=dict(departure.counts),
+                people=departure.people,
+            )
+
+
+def _team_departures_notice(actor: User | None) -> _TeamDeparturesNotice:
+    """This transaction's notice (registered on commit with the first move out of a
+    team): Django drops it with the rest of the transaction's callbacks at a rollback,
+    so a move undone is never told."""
+    mover_id = actor.pk if actor is not None else None
+    for _savepoints, callback, _robust in transaction.get_connection().run_on_commit:
+        if (
+            isinstance(callback, _TeamDeparturesNotice)
+            and callback.mover_id == mover_id
+            and not callback.sent
+        ):
+            return callback
+    notice = _TeamDeparturesNotice(mover_id=mover_id, moved_by=_mover(actor))
+    transaction.on_commit(notice, robust=True)
+    return notice
 
 
 def _managers_told_after_commit(
@@ -329,21 +388,14 @@ def _managers_told_after_commit(
     from the team page. Each is e-mailed after commit, in her language: who moved what
     where, and how much the move withdrew from people outside and from whom; no other
     file name (the withdrawn items' names go to their makers only)."""
-    mover_id = actor.pk if actor is not None else None
-    moved_by = _mover(actor)
-    transaction.on_commit(
-        lambda: moved_out_of_team_managers_notice_send(
-            team_id=team_id,
-            mover_id=mover_id,
-            moved_by=moved_by,
-            item_name=item_name,
-            from_space_id=from_space_id,
-            to_space_id=to_space_id,
-            counts=dict(counts),
-            people=list(people),
-        ),
-        robust=True,
+    notice = _team_departures_notice(actor)
+    departure = notice.departures.setdefault(
+        (team_id, to_space_id),
+        _Departure(team_id=team_id, from_space_id=from_space_id, to_space_id=to_space_id),
     )
+    departure.item_names.append(item_name)
+    departure.counts.update(counts)
+    departure.people.extend(person for person in people if person not in departure.people)
 
 
 def moved_out_of_team_managers_notice_send(
@@ -351,41 +403,65 @@ def moved_out_of_team_managers_notice_send(
     team_id: int,
     mover_id: int | None,
     moved_by: str,
-    item_name: str,
+    item_names: list[str],
     from_space_id: int,
     to_space_id: int,
     counts: dict[str, int],
     people: list[str],
 ) -> int:
     """Tell each active manager of the team left but the mover, in her language, that
-    ``item_name`` left the team's space. Runs after commit; returns how many were
+    ``item_names`` left the team's space. Runs after commit; returns how many were
     told."""
     from sharing.services.emails import email_send
 
     team = Team.objects.filter(pk=team_id).first()
-    if team is None:
+    if team is None or not item_names:
         return 0
     managers = [manager for manager in selectors.team_managers(team) if manager.pk != mover_id]
     spaces = Space.objects.select_related("team", "owner").in_bulk([from_space_id, to_space_id])
     team_url = f"{settings.SITE_URL}{reverse('accounts:team', args=[team.slug])}"
+    count = len(item_names)
     told = 0
     for manager in managers:
         language = manager.email_language
         with translation.override(language):
-            subject = str(MOVED_OUT_OF_TEAM_SUBJECT) % {"name": item_name, "team": team.name}
-            to_place = (
-                selectors.space_holder_label(spaces[to_space_id]) if to_space_id in spaces else ""
-            )
-            from_place = (
-                selectors.space_holder_label(spaces[from_space_id])
+            places = {
+                "from": selectors.space_holder_label(spaces[from_space_id])
                 if from_space_id in spaces
-                else team.name
-            )
-            moved = (
-                _("%(person)s moved “%(name)s” out of %(from)s into %(to)s.")
-                if moved_by
-                else _("“%(name)s” was moved out of %(from)s into %(to)s.")
-            ) % {"person": moved_by, "name": item_name, "from": from_place, "to": to_place}
+                else team.name,
+                "to": selectors.space_holder_label(spaces[to_space_id])
+                if to_space_id in spaces
+                else "",
+            }
+            if count == 1:
+                subject = str(MOVED_OUT_OF_TEAM_SUBJECT) % {
+                    "name": item_names[0],
+                    "team": team.name,
+                }
+                moved = (
+                    _("%(person)s moved “%(name)s” out of %(from)s into %(to)s.")
+                    if moved_by
+                    else _("“%(name)s” was moved out of %(from)s into %(to)s.")
+                ) % {"person": moved_by, "name": item_names[0], **places}
+            else:
+                subject = ngettext(
+                    "SecureDrive: %(count)d item was moved out of %(team)s",
+                    "SecureDrive: %(count)d items were moved out of %(team)s",
+                    count,
+                ) % {"count": count, "team": team.name}
+                moved = (
+                    ngettext(
+                        "%(person)s moved %(count)d item out of %(from)s into %(to)s:",
+                        "%(person)s moved %(count)d items out of %(from)s into %(to)s:",
+                        count,
+                    )
+                    if moved_by
+                    else ngettext(
+                        "%(count)d item was moved out of %(from)s into %(to)s:",
+                        "%(count)d items were moved out of %(from)s into %(to)s:",
+                        count,
+                    )
+                ) % {"person": moved_by, "count": count, **places}
         email_send(
             to=manager.email,
             subject=subject,
@@ -393,6 +469,8 @@ def moved_out_of_team_managers_notice_send(
             context={
                 "person_name": manager.get_full_name() or manager.email,
                 "moved": moved,
+                "items": item_names[:ITEMS_LISTED] if count > 1 else [],
+                "more": max(0, count - ITEMS_LISTED),
                 "team_name": team.name,
                 "links_withdrawn": counts.get("links_withdrawn", 0),
                 "transfers_withdrawn": counts.get("transfers_withdrawn", 0),
