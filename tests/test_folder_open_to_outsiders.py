@@ -1,0 +1,75 @@
+"""A folder reached by an external link says so to whoever may add to it.
+
+A link to a folder shows the folder's live files, those added later too
+(docs/sharing-links.md). Alice linked Cardiologie's folder "Dupont Marie" for the
+radiologist. Tom, her teammate, opens its subfolder "Bilans" to drop Mrs Dupont's
+latest results there: nothing told him the radiologist would see them. The page now
+says it, with who made the links and until when; it says nothing once they are
+withdrawn, nor on folders no link reaches, nor to someone who may only view.
+
+Fixtures are imported by name from tests.files_helpers and tests.withdrawal_helpers;
+pytest injects them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import Team, User
+from files import services
+from files.models import Folder
+from sharing.models import Share
+from sharing.services.links import share_link_create, share_link_revoke
+from tests.conftest import user_create
+from tests.files_helpers import root_of
+from tests.helpers import client_signed_in
+from tests.withdrawal_helpers import week
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("folder_backend")]
+
+BANNER = 'id="folder-open-to-outsiders"'
+
+
+def test_tom_adding_to_a_folder_below_alices_link_is_told_outsiders_will_see_it(
+    owner: User, teammate: User, team: Team, team_folder: Folder
+) -> None:
+    dupont = services.folder_create(actor=owner, parent=team_folder, name="Dupont Marie")
+    results = services.folder_create(actor=owner, parent=dupont, name="Bilans")
+    elsewhere = services.folder_create(actor=owner, parent=team_folder, name="Durand Paul")
+    link, _token = share_link_create(actor=owner, target=dupont, expires_at=week())
+    tom = client_signed_in(teammate)
+
+    page = tom.get(f"/files/folders/{results.pk}/").content.decode()
+
+    assert BANNER in page
+    assert "People outside the organisation can open what you put in this folder" in page
+    assert "1 external link reaches it" in page
+    assert "Made by Alice Martin" in page
+    assert BANNER not in tom.get(f"/files/folders/{elsewhere.pk}/").content.decode()
+
+    share_link_revoke(actor=owner, link=link)
+    assert BANNER not in tom.get(f"/files/folders/{results.pk}/").content.decode()
+
+
+def test_a_used_up_link_or_a_viewer_of_a_share_shows_no_banner(owner: User) -> None:
+    folder = services.folder_create(actor=owner, parent=root_of(owner), name="Envois labo")
+    used_up, _token = share_link_create(
+        actor=owner, target=folder, expires_at=week(), max_downloads=1
+    )
+    share_link_create(actor=owner, target=folder, expires_at=week())
+    viewer = user_create("victor.viewer@hopital.example", full_name="Victor Viewer")
+    Share.objects.create(folder=folder, user=viewer, role="viewer", created_by=owner)
+
+    assert (
+        "2 external links reach it"
+        in client_signed_in(owner).get(f"/files/folders/{folder.pk}/").content.decode()
+    )
+    assert (
+        BANNER not in client_signed_in(viewer).get(f"/files/folders/{folder.pk}/").content.decode()
+    )
+    used_up.download_count = 1
+    used_up.save(update_fields=["download_count"])
+    assert (
+        "1 external link reaches it"
+        in client_signed_in(owner).get(f"/files/folders/{folder.pk}/").content.decode()
+    )
