@@ -42,6 +42,33 @@ content_moved_across_spaces = Signal()
 content_move_planned = Signal()
 
 
+# Sent with items= and destination= before a move (nothing locked, nothing changed),
+# within a space too; each receiver returns a list of ``MoveExposure``: what would show
+# the moved items to people outside once they are in ``destination``.
+content_move_exposes = Signal()
+
+
+@dataclass(frozen=True)
+class MoveExposure:
+    """External links to the destination or a folder above it, which do not reach the
+    moved items where they are now: after the move, whoever holds one opens them
+    (a link to a folder shows the files added later too). ``makers``: who made them."""
+
+    count: int
+    makers: tuple[str, ...]
+
+
+def move_exposures(*, items: Sequence[File | Folder], destination: Folder) -> list[MoveExposure]:
+    """What moving ``items`` into ``destination`` would open to people outside."""
+    exposures: list[MoveExposure] = []
+    for _receiver, result in content_move_exposes.send(
+        sender=Folder, items=list(items), destination=destination
+    ):
+        found: list[object] = list(result or [])
+        exposures.extend(one for one in found if isinstance(one, MoveExposure))
+    return exposures
+
+
 @dataclass(frozen=True)
 class MoveLoss:
     """What one person loses at a move: ``withdrawn``, what she had opened to outsiders

@@ -21,8 +21,8 @@ from files.models import Folder
 from sharing.models import Share
 from sharing.services.links import share_link_create, share_link_revoke
 from tests.conftest import user_create
-from tests.files_helpers import root_of
-from tests.helpers import client_signed_in
+from tests.files_helpers import root_of, version_store
+from tests.helpers import CONFIRMED, client_signed_in
 from tests.withdrawal_helpers import week
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("folder_backend")]
@@ -73,3 +73,37 @@ def test_a_used_up_link_or_a_viewer_of_a_share_shows_no_banner(owner: User) -> N
         "1 external link reaches it"
         in client_signed_in(owner).get(f"/files/folders/{folder.pk}/").content.decode()
     )
+
+
+def test_moving_a_file_into_a_linked_folder_asks_first_and_naming_the_links(
+    owner: User, teammate: User, team: Team, team_folder: Folder
+) -> None:
+    """Tom tidies Cardiologie: he moves Mrs Durand's scan into "Dupont Marie", which
+    Alice linked for the radiologist. He is asked first, told the radiologist's link
+    will show it; moving a file already inside the linked folder asks nothing."""
+    dupont = services.folder_create(actor=owner, parent=team_folder, name="Dupont Marie")
+    below = services.folder_create(actor=owner, parent=dupont, name="Bilans")
+    scan = version_store(
+        actor=owner, folder=team_folder, name="Durand Paul - scanner.dcm", content=b"d"
+    ).file
+    inside = version_store(actor=owner, folder=dupont, name="Dupont echo.jpg", content=b"e").file
+    share_link_create(actor=owner, target=dupont, expires_at=week())
+    tom = client_signed_in(teammate)
+
+    asked = tom.post(f"/files/{scan.pk}/move/", {"move-destination": dupont.pk})
+
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert (
+        "People outside the organisation will open it: 1 external link reaches the folder "
+        "it goes to (made by Alice Martin)"
+    ) in page
+    scan.refresh_from_db()
+    assert scan.folder_id == team_folder.pk  # not before the confirmation
+    done = tom.post(f"/files/{scan.pk}/move/", {"move-destination": dupont.pk, **CONFIRMED})
+    assert done.status_code == 302
+    scan.refresh_from_db()
+    assert scan.folder_id == dupont.pk
+
+    within = tom.post(f"/files/{inside.pk}/move/", {"move-destination": below.pk})
+    assert within.status_code == 302  # already shown by the link: nothing new opened

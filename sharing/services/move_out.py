@@ -39,7 +39,7 @@ from accounts.roles import Withdrawn
 from files import selectors
 from files.models import File, Folder, Space
 from files.selectors import Permission
-from files.signals import MOVED_OUT, MoveLoss, MoveWithdrawals
+from files.signals import MOVED_OUT, MoveExposure, MoveLoss, MoveWithdrawals
 from sharing.models import FileRequest, ShareLink, TransferItem
 from sharing.services.team_leave import withdrawn_items
 from sharing.services.withdrawals import ContentScope, Opened, opened_to_outsiders
@@ -482,3 +482,35 @@ def moved_out_of_team_managers_notice_send(
         )
         told += 1
     return told
+
+
+# --- Moving into a folder that links reach ----------------------------------------------
+
+
+def links_reaching_destination_planned(
+    sender: object, *, items: Sequence[File | Folder], destination: Folder, **kwargs: object
+) -> list[MoveExposure]:
+    """``files.signals.content_move_exposes`` receiver: the live links to
+    ``destination`` or a folder above it that do not already reach every moved item
+    where it is now (moving within a linked folder opens nothing new), for the move's
+    confirmation. Nothing is locked."""
+    from sharing.selectors import folder_links_reaching
+
+    reaching = folder_links_reaching(folder=destination)
+    if not reaching:
+        return []
+    above_each = [
+        set(selectors.folder_ancestor_ids(item.folder_id if isinstance(item, File) else item.pk))
+        for item in items
+    ]
+    opening = [
+        link for link in reaching if any(link.folder_id not in above for above in above_each)
+    ]
+    if not opening:
+        return []
+    makers: list[str] = []
+    for link in opening:
+        name = link.created_by.get_full_name() or link.created_by.email
+        if name not in makers:
+            makers.append(name)
+    return [MoveExposure(count=len(opening), makers=tuple(makers))]
