@@ -355,10 +355,10 @@ class _TeamDeparturesNotice:
             )
 
 
-def _team_departures_notice(actor: User | None) -> _TeamDeparturesNotice:
-    """This transaction's notice (registered on commit with the first move out of a
-    team): Django drops it with the rest of the transaction's callbacks at a rollback,
-    so a move undone is never told."""
+def _team_departures_notice_pending(actor: User | None) -> _TeamDeparturesNotice | None:
+    """This transaction's notice, registered on commit by its first move out of a team
+    and not sent yet: Django drops it with the rest of the transaction's callbacks at a
+    rollback, so a move undone is never told."""
     mover_id = actor.pk if actor is not None else None
     for _savepoints, callback, _robust in transaction.get_connection().run_on_commit:
         if (
@@ -367,9 +367,7 @@ def _team_departures_notice(actor: User | None) -> _TeamDeparturesNotice:
             and not callback.sent
         ):
             return callback
-    notice = _TeamDeparturesNotice(mover_id=mover_id, moved_by=_mover(actor))
-    transaction.on_commit(notice, robust=True)
-    return notice
+    return None
 
 
 def _managers_told_after_commit(
@@ -388,7 +386,10 @@ def _managers_told_after_commit(
     from the team page. Each is e-mailed after commit, in her language: who moved what
     where, and how much the move withdrew from people outside and from whom; no other
     file name (the withdrawn items' names go to their makers only)."""
-    notice = _team_departures_notice(actor)
+    pending = _team_departures_notice_pending(actor)
+    notice = pending or _TeamDeparturesNotice(
+        mover_id=actor.pk if actor is not None else None, moved_by=_mover(actor)
+    )
     departure = notice.departures.setdefault(
         (team_id, to_space_id),
         _Departure(team_id=team_id, from_space_id=from_space_id, to_space_id=to_space_id),
@@ -396,6 +397,9 @@ def _managers_told_after_commit(
     departure.item_names.append(item_name)
     departure.counts.update(counts)
     departure.people.extend(person for person in people if person not in departure.people)
+    if pending is None:
+        # Registered once filled: outside a transaction on_commit runs it at once.
+        transaction.on_commit(notice, robust=True)
 
 
 def moved_out_of_team_managers_notice_send(
