@@ -42,7 +42,7 @@ from files.errors import (
 )
 from files.models import File, FileVersion, Folder, Space
 from files.selectors import Permission
-from files.signals import MoveLoss
+from files.signals import MoveLoss, move_exposures
 from files.uploads import UPLOAD_CHUNK_SIZE, BlobIngest, SealedBlob
 
 # --- Serializers ------------------------------------------------------------------------
@@ -96,8 +96,19 @@ def _withdrawn_data(withdrawals: list[MoveLoss]) -> Any:
     return MoveWithdrawalSerializer(withdrawals, many=True).data  # type: ignore[arg-type]
 
 
+def _opened_by_links(item: File | Folder, destination: Folder | None) -> int:
+    """Asked before the move (a script has no confirmation to read it on): the links
+    that will show ``item`` to people outside once it is in ``destination``."""
+    if destination is None:
+        return 0
+    return sum(one.count for one in move_exposures(items=[item], destination=destination))
+
+
 class FileChangedSerializer(FileSerializer):
     withdrawn = MoveWithdrawalSerializer(many=True)
+    # How many external links show the moved item to people outside that did not
+    # before (links to the destination folder or above it); 0 for a rename.
+    opened_by_links = serializers.IntegerField()
 
 
 class FolderSummarySerializer(serializers.Serializer[Folder]):
@@ -114,6 +125,7 @@ class FolderSummarySerializer(serializers.Serializer[Folder]):
 
 class FolderChangedSerializer(FolderSummarySerializer):
     withdrawn = MoveWithdrawalSerializer(many=True)
+    opened_by_links = serializers.IntegerField()  # as FileChangedSerializer's
 
 
 class FolderSerializer(FolderSummarySerializer):
@@ -368,6 +380,7 @@ class FolderView(FilesAPIView):
             )
             selectors.move_destination_check(actor=me, item=folder, destination=destination)
         withdrawals: list[MoveLoss] = []
+        opened_by_links = _opened_by_links(folder, destination)
         folder = services.folder_change(
             actor=me,
             folder=folder,
@@ -379,6 +392,7 @@ class FolderView(FilesAPIView):
             {
                 **FolderSummarySerializer(folder).data,
                 "withdrawn": _withdrawn_data(withdrawals),
+                "opened_by_links": opened_by_links,
             }
         )
 
@@ -487,7 +501,9 @@ class FileView(FilesAPIView):
         description=(
             "A move into another space withdraws what people who are not of that space "
             "had opened to outsiders on the file (links, transfers, file requests): "
-            "`withdrawn` lists them, person by person ([] when nothing was)."
+            "`withdrawn` lists them, person by person ([] when nothing was). "
+            "`opened_by_links`: how many external links will show it to people outside "
+            "that did not before (links to the destination or a folder above it)."
         ),
         request=FileChangeSerializer,
         responses={200: FileChangedSerializer, **_ERRORS},
@@ -507,6 +523,7 @@ class FileView(FilesAPIView):
             )
             selectors.move_destination_check(actor=me, item=file, destination=destination)
         withdrawals: list[MoveLoss] = []
+        opened_by_links = _opened_by_links(file, destination)
         file = services.file_change(
             actor=me,
             file=file,
@@ -518,6 +535,7 @@ class FileView(FilesAPIView):
             {
                 **FileSerializer(file).data,
                 "withdrawn": _withdrawn_data(withdrawals),
+                "opened_by_links": opened_by_links,
             }
         )
 

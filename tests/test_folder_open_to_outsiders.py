@@ -14,7 +14,9 @@ pytest injects them.
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
+from accounts import tokens
 from accounts.models import Team, User
 from files import services
 from files.models import Folder
@@ -107,3 +109,28 @@ def test_moving_a_file_into_a_linked_folder_asks_first_and_naming_the_links(
 
     within = tom.post(f"/files/{inside.pk}/move/", {"move-destination": below.pk})
     assert within.status_code == 302  # already shown by the link: nothing new opened
+
+
+def test_a_script_moving_a_file_into_a_linked_folder_is_told_how_many_links_show_it(
+    owner: User, teammate: User, team: Team, team_folder: Folder
+) -> None:
+    dupont = services.folder_create(actor=owner, parent=team_folder, name="Dupont Marie")
+    scan = version_store(
+        actor=owner, folder=team_folder, name="Durand Paul - scanner.dcm", content=b"d"
+    ).file
+    share_link_create(actor=owner, target=dupont, expires_at=week())
+    _token, raw = tokens.token_create(
+        actor=teammate, name="Tidy script", scopes=["read", "write"], expires_in_days=30
+    )
+    script = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    moved = script.patch(
+        f"/api/v1/files/{scan.pk}/", {"folder": dupont.pk}, content_type="application/json"
+    )
+
+    assert moved.status_code == 200, moved.content
+    assert moved.json()["opened_by_links"] == 1
+    renamed = script.patch(
+        f"/api/v1/files/{scan.pk}/", {"name": "Durand P.dcm"}, content_type="application/json"
+    )
+    assert renamed.json()["opened_by_links"] == 0
