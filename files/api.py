@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from accounts.authentication import HasScope
 from accounts.permissions import signed_in_user
+from accounts.roles import Withdrawn
 from audit import services as audit
 from audit.actions import Action
 from audit.models import Outcome
@@ -41,6 +42,7 @@ from files.errors import (
 )
 from files.models import File, FileVersion, Folder, Space
 from files.selectors import Permission
+from files.signals import MoveLoss, move_exposures
 from files.uploads import UPLOAD_CHUNK_SIZE, BlobIngest, SealedBlob
 
 # --- Serializers ------------------------------------------------------------------------
@@ -74,6 +76,41 @@ class FileSerializer(serializers.Serializer[File]):
     current_version = VersionSerializer(allow_null=True)
 
 
+class MoveWithdrawnItemSerializer(serializers.Serializer[Withdrawn]):
+    kind = serializers.ChoiceField(choices=["link", "transfer", "file_request"])
+    # The link's file or folder, the transfer's subject, the file request's title.
+    name = serializers.CharField()
+    # A transfer's files that left with the move (as sent); [] otherwise.
+    files = serializers.ListField(child=serializers.CharField())
+
+
+class MoveWithdrawalSerializer(serializers.Serializer[MoveLoss]):
+    """One person who is not of the destination, and what she had opened to outsiders
+    on the moved content, withdrawn by the move (she is e-mailed the same list)."""
+
+    person = serializers.CharField()
+    withdrawn = MoveWithdrawnItemSerializer(many=True)
+
+
+def _withdrawn_data(withdrawals: list[MoveLoss]) -> Any:
+    return MoveWithdrawalSerializer(withdrawals, many=True).data  # type: ignore[arg-type]
+
+
+def _opened_by_links(item: File | Folder, destination: Folder | None) -> int:
+    """Asked before the move (a script has no confirmation to read it on): the links
+    that will show ``item`` to people outside once it is in ``destination``."""
+    if destination is None:
+        return 0
+    return sum(one.count for one in move_exposures(items=[item], destination=destination))
+
+
+class FileChangedSerializer(FileSerializer):
+    withdrawn = MoveWithdrawalSerializer(many=True)
+    # How many external links show the moved item to people outside that did not
+    # before (links to the destination folder or above it); 0 for a rename.
+    opened_by_links = serializers.IntegerField()
+
+
 class FolderSummarySerializer(serializers.Serializer[Folder]):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -84,6 +121,11 @@ class FolderSummarySerializer(serializers.Serializer[Folder]):
     )
     created_at = serializers.DateTimeField()
     deleted_at = serializers.DateTimeField(allow_null=True)
+
+
+class FolderChangedSerializer(FolderSummarySerializer):
+    withdrawn = MoveWithdrawalSerializer(many=True)
+    opened_by_links = serializers.IntegerField()  # as FileChangedSerializer's
 
 
 class FolderSerializer(FolderSummarySerializer):
@@ -312,8 +354,13 @@ class FolderView(FilesAPIView):
 
     @extend_schema(
         summary="Rename or move a folder",
+        description=(
+            "A move into another space withdraws what people who are not of that space "
+            "had opened to outsiders on the folder and below it (links, transfers, file "
+            "requests): `withdrawn` lists them, person by person ([] when nothing was)."
+        ),
         request=FolderChangeSerializer,
-        responses={200: FolderSummarySerializer, **_ERRORS},
+        responses={200: FolderChangedSerializer, **_ERRORS},
         tags=["files"],
     )
     def patch(self, request: Request, folder_id: int) -> Response:
@@ -332,13 +379,22 @@ class FolderView(FilesAPIView):
                 actor=me, folder_id=change.validated_data["parent"], need=Permission.EDIT
             )
             selectors.move_destination_check(actor=me, item=folder, destination=destination)
+        withdrawals: list[MoveLoss] = []
+        opened_by_links = _opened_by_links(folder, destination)
         folder = services.folder_change(
             actor=me,
             folder=folder,
             name=change.validated_data.get("name"),
             destination=destination,
+            withdrawals=withdrawals,
         )
-        return Response(FolderSummarySerializer(folder).data)
+        return Response(
+            {
+                **FolderSummarySerializer(folder).data,
+                "withdrawn": _withdrawn_data(withdrawals),
+                "opened_by_links": opened_by_links,
+            }
+        )
 
     @extend_schema(
         summary="Move a folder to the trash", responses={204: None, **_ERRORS}, tags=["files"]
@@ -442,8 +498,15 @@ class FileView(FilesAPIView):
 
     @extend_schema(
         summary="Rename or move a file",
+        description=(
+            "A move into another space withdraws what people who are not of that space "
+            "had opened to outsiders on the file (links, transfers, file requests): "
+            "`withdrawn` lists them, person by person ([] when nothing was). "
+            "`opened_by_links`: how many external links will show it to people outside "
+            "that did not before (links to the destination or a folder above it)."
+        ),
         request=FileChangeSerializer,
-        responses={200: FileSerializer, **_ERRORS},
+        responses={200: FileChangedSerializer, **_ERRORS},
         tags=["files"],
     )
     def patch(self, request: Request, file_id: int) -> Response:
@@ -459,10 +522,22 @@ class FileView(FilesAPIView):
                 actor=me, folder_id=change.validated_data["folder"], need=Permission.EDIT
             )
             selectors.move_destination_check(actor=me, item=file, destination=destination)
+        withdrawals: list[MoveLoss] = []
+        opened_by_links = _opened_by_links(file, destination)
         file = services.file_change(
-            actor=me, file=file, name=change.validated_data.get("name"), destination=destination
+            actor=me,
+            file=file,
+            name=change.validated_data.get("name"),
+            destination=destination,
+            withdrawals=withdrawals,
         )
-        return Response(FileSerializer(file).data)
+        return Response(
+            {
+                **FileSerializer(file).data,
+                "withdrawn": _withdrawn_data(withdrawals),
+                "opened_by_links": opened_by_links,
+            }
+        )
 
     @extend_schema(
         summary="Move a file to the trash", responses={204: None, **_ERRORS}, tags=["files"]

@@ -32,13 +32,41 @@ MOVED_OUT = "moved out"
 # with actor= (who moves), item= (the moved file or folder, in its new place),
 # from_space_id=, file_ids= and folder_ids= (the live files and folders that changed
 # space) and sides= (the move's ``from_*``/``to_*`` audit details). Each receiver
-# returns a JSON-safe dict, kept in the move's audit event.
+# returns a JSON-safe dict, kept in the move's audit event, or a ``MoveWithdrawals``
+# (that dict, and what it withdrew person by person, for whoever moved: the API says it).
 content_moved_across_spaces = Signal()
 
 # Sent with items= and destination= before a move (nothing locked, nothing changed);
 # each receiver returns a list of ``MoveLoss``: the dry run of its
 # ``content_moved_across_spaces`` counterpart, named on the move's confirmation.
 content_move_planned = Signal()
+
+
+# Sent with items= and destination= before a move (nothing locked, nothing changed),
+# within a space too; each receiver returns a list of ``MoveExposure``: what would show
+# the moved items to people outside once they are in ``destination``.
+content_move_exposes = Signal()
+
+
+@dataclass(frozen=True)
+class MoveExposure:
+    """External links to the destination or a folder above it, which do not reach the
+    moved items where they are now: after the move, whoever holds one opens them
+    (a link to a folder shows the files added later too). ``makers``: who made them."""
+
+    count: int
+    makers: tuple[str, ...]
+
+
+def move_exposures(*, items: Sequence[File | Folder], destination: Folder) -> list[MoveExposure]:
+    """What moving ``items`` into ``destination`` would open to people outside."""
+    exposures: list[MoveExposure] = []
+    for _receiver, result in content_move_exposes.send(
+        sender=Folder, items=list(items), destination=destination
+    ):
+        found: list[object] = list(result or [])
+        exposures.extend(one for one in found if isinstance(one, MoveExposure))
+    return exposures
 
 
 @dataclass(frozen=True)
@@ -48,6 +76,15 @@ class MoveLoss:
 
     person: str
     withdrawn: tuple[Withdrawn, ...]
+
+
+@dataclass(frozen=True)
+class MoveWithdrawals:
+    """What a move withdrew: ``details`` for the move's audit event (JSON-safe), and
+    ``losses``, person by person, for whoever moved (``[]``: nothing)."""
+
+    details: dict[str, Any]
+    losses: tuple[MoveLoss, ...] = ()
 
 
 def move_losses(*, items: Sequence[File | Folder], destination: Folder) -> list[MoveLoss]:
@@ -72,15 +109,16 @@ def content_moved_announce(
     file_ids: Sequence[int],
     folder_ids: Sequence[int],
     sides: dict[str, Any],
-) -> dict[str, Any]:
+) -> MoveWithdrawals:
     """Inside the move's transaction: let the receivers end what the move ends; their
-    results, merged, for the move's audit event."""
+    results, merged: the details for the move's audit event, and each person's loss."""
     # The audit chain's lock first (taken last, as every write of the move's would):
     # a link, a transfer or a file request made on the moved content at this instant
     # either committed before and is found below, or records its event after the move
     # commits and finds the content moved (sharing.services.move_out.moved_meanwhile).
     audit_services.chain_lock()
     details: dict[str, Any] = {}
+    losses: list[MoveLoss] = []
     for _receiver, result in content_moved_across_spaces.send(
         sender=type(item),
         actor=actor,
@@ -90,6 +128,9 @@ def content_moved_announce(
         folder_ids=list(folder_ids),
         sides=sides,
     ):
-        if isinstance(result, dict):
+        if isinstance(result, MoveWithdrawals):
+            details.update(result.details)
+            losses.extend(result.losses)
+        elif isinstance(result, dict):
             details.update(result)
-    return details
+    return MoveWithdrawals(details=details, losses=tuple(losses))

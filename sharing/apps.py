@@ -12,11 +12,19 @@ class SharingConfig(AppConfig):
         from accounts.services import team_membership_ended
         from accounts.team_leave_preview import team_leave_planned
         from audit import resolvers
-        from files.signals import content_move_planned, content_moved_across_spaces
+        from files.signals import (
+            content_move_exposes,
+            content_move_planned,
+            content_moved_across_spaces,
+        )
         from sharing.audit_lookups import access_now, channels_lookup
         from sharing.services.addressed_links import links_to_former_address_withdraw
         from sharing.services.auditor_grant import auditor_grant_plan
-        from sharing.services.move_out import opened_on_moved_planned, opened_on_moved_withdraw
+        from sharing.services.move_out import (
+            links_reaching_destination_planned,
+            opened_on_moved_planned,
+            opened_on_moved_withdraw,
+        )
         from sharing.services.offboarding import (
             links_to_leaver_offboarding_plan,
             shares_received_offboarding_plan,
@@ -76,6 +84,11 @@ class SharingConfig(AppConfig):
         )
         content_move_planned.connect(
             opened_on_moved_planned, dispatch_uid="sharing.opened_on_moved_planned"
+        )
+        # Moving content into a folder that external links reach opens it to outsiders.
+        content_move_exposes.connect(
+            links_reaching_destination_planned,
+            dispatch_uid="sharing.links_reaching_destination_planned",
         )
         # The auditor role is refused to someone others' files are shared with.
         content_access_listed.connect(

@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -228,6 +228,26 @@ def share_link_get_for_actor(*, actor: User, link_id: int) -> ShareLink:
         )
         raise LinkRuleError(_("No such link."))
     return link
+
+
+def folder_links_reaching(*, folder: Folder) -> list[ShareLink]:
+    """The live external links to ``folder`` or to a folder above it, soonest to expire
+    first. A link to a folder shows the folder's live files, those added later too
+    (docs/sharing-links.md): whoever holds one of these opens what is put in ``folder``
+    from now on. Said on the folder's page to those who may add to it, who are often
+    not the link's maker and would otherwise not know."""
+    now = timezone.now()
+    return list(
+        ShareLink.objects.filter(
+            folder_id__in=files_selectors.folder_ancestor_ids(folder.pk),
+            transfer__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+        )
+        .filter(Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads")))
+        .select_related("created_by")
+        .order_by("expires_at", "pk")
+    )
 
 
 # --- Transfers ----------------------------------------------------------------------------

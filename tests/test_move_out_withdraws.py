@@ -209,6 +209,58 @@ def test_a_move_by_the_api_withdraws_too_but_a_colleague_of_both_teams_keeps_her
     claires.refresh_from_db()
     assert toms.revoked_at is not None
     assert claires.revoked_at is None
+    # The script that moved it is told, as the page's confirmation tells a person.
+    assert moved.json()["withdrawn"] == [
+        {
+            "person": "Tom Teammate",
+            "withdrawn": [{"kind": "link", "name": "Dupont Marie - echo.jpg", "files": []}],
+        }
+    ]
+
+
+def test_the_api_says_what_moving_a_folder_withdrew_and_nothing_for_a_rename(
+    owner: User,
+    teammate: User,
+    team: Team,
+    emergencies: Team,
+    team_folder: Folder,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    folder = services.folder_create(actor=owner, parent=team_folder, name="Dupont Marie")
+    echo = version_store(
+        actor=owner, folder=folder, name="Dupont Marie - echo.jpg", content=content_of(700)
+    ).file
+    transfer_sent(teammate, "Echo Dupont", [echo], django_capture_on_commit_callbacks)
+    file_requests.file_request_create(
+        actor=teammate, folder=folder, title="Bilans Dupont", expires_at=week()
+    )
+    alices_script = token_client(owner)
+
+    renamed = alices_script.patch(
+        f"/api/v1/files/folders/{folder.pk}/",
+        {"name": "Dupont Marie (cardiologie)"},
+        content_type="application/json",
+    )
+    assert renamed.status_code == 200, renamed.content
+    assert renamed.json()["withdrawn"] == []
+
+    moved = alices_script.patch(
+        f"/api/v1/files/folders/{folder.pk}/",
+        {"parent": root(emergencies).pk},
+        content_type="application/json",
+    )
+
+    assert moved.status_code == 200, moved.content
+    assert moved.json()["space"] == root(emergencies).space_id
+    assert moved.json()["withdrawn"] == [
+        {
+            "person": "Tom Teammate",
+            "withdrawn": [
+                {"kind": "transfer", "name": "Echo Dupont", "files": ["Dupont Marie - echo.jpg"]},
+                {"kind": "file_request", "name": "Bilans Dupont", "files": []},
+            ],
+        }
+    ]
 
 
 def test_a_move_within_the_team_space_withdraws_nothing(
@@ -257,3 +309,105 @@ def test_the_backfill_does_not_say_tom_left_a_team_he_never_was_in(
     assert "left the team" not in row.note
     assert not ShareLink.objects.filter(revoked_at__isnull=True, created_by=teammate).exists()
     assert not FileRequest.objects.filter(closed_at__isnull=True).exists()
+
+
+def test_the_teams_other_managers_are_told_in_their_language_when_alice_moves_a_file_out(
+    owner: User,
+    teammate: User,
+    team: Team,
+    emergencies: Team,
+    echo: File,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Bernard co-manages Cardiologie: he answers for its patient files too, and learns
+    from his mailbox, in French, that Alice moved Mrs Dupont's echo out of the team, and
+    how much of what Tom had opened to outsiders on it was withdrawn, not what it was
+    (the transfer's subject goes to Tom only). Alice, who moved it, and Tom, a plain
+    member, get no such notice."""
+    bernard = user_create("bernard.comanager@hopital.example", full_name="Bernard Comanager")
+    bernard.language = "fr"
+    bernard.save(update_fields=["language"])
+    TeamMembership.objects.create(team=team, user=bernard, role=TeamRole.MANAGER)
+    transfer_sent(teammate, "Echo Dupont", [echo], django_capture_on_commit_callbacks)
+    links.share_link_create(actor=teammate, target=echo, expires_at=week())
+    before = len(mail.outbox)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        moved = token_client(owner).patch(
+            f"/api/v1/files/{echo.pk}/",
+            {"folder": root(emergencies).pk},
+            content_type="application/json",
+        )
+
+    assert moved.status_code == 200, moved.content
+    sent = mail.outbox[before:]
+    [told] = [message for message in sent if bernard.email in message.to]
+    assert str(told.subject) == (
+        "SecureDrive\u00a0: «\u00a0Dupont Marie - echo.jpg\u00a0» a été sorti de Cardiologie"
+    )
+    body = str(told.body)
+    assert "Alice Martin a déplacé «\u00a0Dupont Marie - echo.jpg\u00a0»" in body
+    assert "Liens retirés\u00a0: 1" in body
+    assert "Transferts retirés\u00a0: 1" in body
+    assert "Tom Teammate" in body
+    assert "/accounts/teams/cardiologie/" in body
+    assert "Echo Dupont" not in body  # the transfer's subject goes to Tom only
+    assert [message.subject for message in sent if owner.email in message.to] == []
+    assert not [
+        message for message in sent if teammate.email in message.to and "sorti" in message.subject
+    ]
+
+
+def test_a_move_within_cardiologie_tells_no_manager(
+    owner: User,
+    teammate: User,
+    team: Team,
+    team_folder: Folder,
+    echo: File,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    bernard = user_create("bernard.comanager@hopital.example", full_name="Bernard Comanager")
+    TeamMembership.objects.create(team=team, user=bernard, role=TeamRole.MANAGER)
+    inside = services.folder_create(actor=owner, parent=team_folder, name="Échos")
+    before = len(mail.outbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.file_move(actor=owner, file=echo, destination=inside)
+    assert mail.outbox[before:] == []
+
+
+def test_ticked_items_moved_out_together_make_one_notice_per_manager(
+    owner: User,
+    teammate: User,
+    team: Team,
+    team_folder: Folder,
+    echo: File,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Alice ticks a folder and a file of Cardiologie and moves them into her own files:
+    Bernard gets one e-mail naming both (thirty ticked files would be one e-mail too,
+    not thirty), and the withdrawals of both are counted in it."""
+    bernard = user_create("bernard.comanager@hopital.example", full_name="Bernard Comanager")
+    TeamMembership.objects.create(team=team, user=bernard, role=TeamRole.MANAGER)
+    folder = services.folder_create(actor=owner, parent=team_folder, name="Dupont Marie")
+    file_requests.file_request_create(
+        actor=teammate, folder=folder, title="Bilans Dupont", expires_at=week()
+    )
+    links.share_link_create(actor=teammate, target=echo, expires_at=week())
+    ticked = {"folder": folder.pk, "file": echo.pk, "destination": root_of(owner).pk}
+    before = len(mail.outbox)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client_signed_in(owner).post(
+            "/files/selection/move/", {**ticked, "confirmed": "yes"}
+        )
+
+    assert done.status_code == 302
+    [told] = [message for message in mail.outbox[before:] if bernard.email in message.to]
+    assert told.subject == "SecureDrive: 2 items were moved out of Cardiologie"
+    body = str(told.body)
+    assert "Alice Martin moved 2 items out of the team Cardiologie into" in body
+    assert "- “Dupont Marie”" in body
+    assert "- “Dupont Marie - echo.jpg”" in body
+    assert "Links withdrawn: 1" in body
+    assert "File requests closed: 1" in body
+    assert "Opened by: Tom Teammate" in body

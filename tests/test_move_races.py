@@ -121,3 +121,39 @@ def test_what_tom_opens_just_before_the_folder_is_moved_out_is_withdrawn_by_the_
     event = AuditEvent.objects.get(action=Action.FILES_FOLDER_MOVE)
     counted = {"link": "links_withdrawn", "transfer": "transfers_withdrawn"}
     assert event.details[counted.get(way, "file_requests_closed")] == 1
+
+
+@pytest.mark.parametrize("way", ["link", "transfer", "file request"])
+def test_what_tom_is_refused_as_the_folder_is_moved_out_is_in_the_log_with_its_rule(
+    way: str, owner: User, teammate: User, team: Team
+) -> None:
+    """The refusal of the first story, as an auditor reads it: one refused event of the
+    write itself (the link, the transfer's send naming the transfer, the file request),
+    in Tom's name, saying the content was moved meanwhile (the rule, not only the
+    sentence he was shown) and what was moved."""
+    folder, echo = dupont_folder(owner, team)
+    destination = emergencies_root(owner)
+    move = lambda: files_services.folder_move(  # noqa: E731
+        actor=owner, folder=folder, destination=destination
+    )
+    write = toms_opening(way, teammate, folder, echo)
+
+    _moved, made = together(move, write, in_order=True)
+
+    assert isinstance(made, (LinkRuleError, FileRequestRuleError, TransferRuleError)), made
+    action = {
+        "link": Action.SHARING_LINK_CREATE,
+        "transfer": Action.SHARING_TRANSFER_SEND,
+        "file request": Action.SHARING_REQUEST_CREATE,
+    }[way]
+    [refused] = AuditEvent.objects.filter(action=action, outcome="denied")
+    assert refused.actor_id == str(teammate.pk)
+    assert refused.details["rule"] == "moved_meanwhile"
+    if way == "transfer":
+        transfer = Transfer.objects.get(subject="Echo Dupont")
+        assert refused.target_type == "sharing.transfer"
+        assert refused.target_id == str(transfer.pk)
+        assert refused.details["subject"] == "Echo Dupont"
+        assert refused.details["moved"] == ["Dupont Marie - echo.jpg"]
+        assert refused.details["to_team"] == "Urgences"
+        assert transfer.sent_at is None  # still a draft: nothing left

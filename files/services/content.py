@@ -39,7 +39,7 @@ from files.services.common import (
 )
 from files.services.spaces import restore_destination_locked
 from files.services.versions import readable_source, version_create, version_share_create
-from files.signals import content_moved_announce
+from files.signals import MoveLoss, MoveWithdrawals, content_moved_announce
 from files.uploads import SealedBlob
 
 
@@ -262,19 +262,34 @@ def _file_bytes(file: File) -> int:
 
 
 def file_change(
-    *, actor: User, file: File, name: str | None = None, destination: Folder | None = None
+    *,
+    actor: User,
+    file: File,
+    name: str | None = None,
+    destination: Folder | None = None,
+    withdrawals: list[MoveLoss] | None = None,
 ) -> File:
     """Rename and/or move in one transaction (the API's PATCH): both or neither, each
-    with its event."""
+    with its event. ``withdrawals``: see ``file_move``."""
     with transaction.atomic():
         if name is not None:
             file = file_rename(actor=actor, file=file, name=name)
         if destination is not None:
-            file = file_move(actor=actor, file=file, destination=destination)
+            file = file_move(
+                actor=actor, file=file, destination=destination, withdrawals=withdrawals
+            )
     return file
 
 
-def file_move(*, actor: User, file: File, destination: Folder) -> File:
+def file_move(
+    *,
+    actor: User,
+    file: File,
+    destination: Folder,
+    withdrawals: list[MoveLoss] | None = None,
+) -> File:
+    """Move a file into ``destination``, maybe in another space. ``withdrawals``: as
+    for ``folder_move``."""
     require_manage(actor, file, action=Action.FILES_FILE_MOVE)
     require_edit(actor, destination, action=Action.FILES_FILE_MOVE)
     if actor is not None:
@@ -304,8 +319,10 @@ def file_move(*, actor: User, file: File, destination: Folder) -> File:
                     sides=sides,
                 )
                 if sides
-                else {}
+                else MoveWithdrawals(details={})
             )
+            if withdrawals is not None:
+                withdrawals.extend(withdrawn.losses)
             record(
                 Action.FILES_FILE_MOVE,
                 actor=actor,
@@ -316,7 +333,7 @@ def file_move(*, actor: User, file: File, destination: Folder) -> File:
                 from_space=from_space,
                 to_space=destination.space_id,
                 **sides,
-                **withdrawn,
+                **withdrawn.details,
             )
     except IntegrityError:
         raise name_clash_error(file.name) from None

@@ -31,7 +31,7 @@ from files.services.common import (
     versions_shred,
 )
 from files.services.spaces import restore_destination_locked, space_root
-from files.signals import content_moved_announce
+from files.signals import MoveLoss, MoveWithdrawals, content_moved_announce
 
 
 def folder_create(*, actor: User, parent: Folder, name: str) -> Folder:
@@ -87,15 +87,22 @@ def _subtree_bytes(folder_ids: list[int]) -> int:
 
 
 def folder_change(
-    *, actor: User, folder: Folder, name: str | None = None, destination: Folder | None = None
+    *,
+    actor: User,
+    folder: Folder,
+    name: str | None = None,
+    destination: Folder | None = None,
+    withdrawals: list[MoveLoss] | None = None,
 ) -> Folder:
     """Rename and/or move in one transaction (the API's PATCH): both or neither, each
-    with its event."""
+    with its event. ``withdrawals``: see ``folder_move``."""
     with transaction.atomic():
         if name is not None:
             folder = folder_rename(actor=actor, folder=folder, name=name)
         if destination is not None:
-            folder = folder_move(actor=actor, folder=folder, destination=destination)
+            folder = folder_move(
+                actor=actor, folder=folder, destination=destination, withdrawals=withdrawals
+            )
     return folder
 
 
@@ -131,8 +138,17 @@ def _move_locked(folder: Folder, destination: Folder) -> tuple[Folder, Folder]:
 _MOVE_LOCK_ATTEMPTS = 5
 
 
-def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
-    """Move a folder (and all below it) under ``destination``, maybe in another space."""
+def folder_move(
+    *,
+    actor: User,
+    folder: Folder,
+    destination: Folder,
+    withdrawals: list[MoveLoss] | None = None,
+) -> Folder:
+    """Move a folder (and all below it) under ``destination``, maybe in another space.
+    ``withdrawals``, when given, receives what the move withdrew, person by person
+    (links, transfers and file requests of those who are not of the destination):
+    what the API answers its caller, who saw no confirmation."""
     require_manage(actor, folder, action=Action.FILES_FOLDER_MOVE)
     require_edit(actor, destination, action=Action.FILES_FOLDER_MOVE)
     if actor is not None:
@@ -174,8 +190,10 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
                 sides=sides,
             )
             if sides
-            else {}
+            else MoveWithdrawals(details={})
         )
+        if withdrawals is not None:
+            withdrawals.extend(withdrawn.losses)
         record(
             Action.FILES_FOLDER_MOVE,
             actor=actor,
@@ -188,7 +206,7 @@ def folder_move(*, actor: User, folder: Folder, destination: Folder) -> Folder:
             trash_files_left=left_in_trash["trash_files_left"],
             trash_folders_left=left_in_trash["trash_folders_left"],
             **sides,
-            **withdrawn,
+            **withdrawn.details,
         )
     return folder
 

@@ -20,7 +20,7 @@ from core.bounded import bounded
 from core.confirm import confirmation_page, confirmed
 from files import selectors
 from files.models import File, Folder
-from files.signals import move_losses
+from files.signals import move_exposures, move_losses
 
 
 def _title_out_of_team(leaving: list[tuple[File | Folder, Team]], teams: list[str]) -> str:
@@ -55,13 +55,16 @@ def team_exit_confirmation(
         if (team := selectors.team_left_by_move(item=item, destination=destination)) is not None
     ]
     losses = move_losses(items=items, destination=destination)
-    if not leaving and not losses:
+    exposures = move_exposures(items=items, destination=destination)
+    if not leaving and not losses and not exposures:
         return None
     teams = sorted({team.name for _item, team in leaving})
     destination_label = selectors.space_holder_label(destination.space)
-    crossing = [item for item, _team in leaving] or [
-        item for item in items if item.space_id != destination.space_id
-    ]
+    crossing = (
+        [item for item, _team in leaving]
+        or [item for item in items if item.space_id != destination.space_id]
+        or list(items)  # a move within the space, into a folder links reach
+    )
     names = ", ".join(_("“%(name)s”") % {"name": item.name} for item in crossing[:20])
     if len(crossing) > 20:
         more = len(crossing) - 20
@@ -91,8 +94,26 @@ def team_exit_confirmation(
                 "team when people leave."
             )
             % {"team": ", ".join(teams)},
-            _("The move is recorded in the audit log and shown to the team's managers."),
+            _(
+                "The move is recorded in the audit log, shown to the team's managers on "
+                "the team's page and e-mailed to its other managers."
+            ),
         ]
+    if exposures:
+        opening = sum(exposure.count for exposure in exposures)
+        makers = sorted({maker for exposure in exposures for maker in exposure.makers})
+        what.append(
+            ngettext(
+                "People outside the organisation will open it: %(count)d external link "
+                "reaches the folder it goes to (made by %(makers)s), and a link to a "
+                "folder shows files added later too.",
+                "People outside the organisation will open it: %(count)d external links "
+                "reach the folder it goes to (made by %(makers)s), and a link to a "
+                "folder shows files added later too.",
+                opening,
+            )
+            % {"count": opening, "makers": ", ".join(makers)}
+        )
     return confirmation_page(
         request,
         title=title,

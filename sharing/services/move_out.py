@@ -21,21 +21,25 @@ recipients read "This link was withdrawn".
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
-from accounts.models import User
+from accounts.models import Team, User
 from accounts.roles import Withdrawn
 from files import selectors
 from files.models import File, Folder, Space
 from files.selectors import Permission
-from files.signals import MOVED_OUT, MoveLoss
+from files.signals import MOVED_OUT, MoveExposure, MoveLoss, MoveWithdrawals
 from sharing.models import FileRequest, ShareLink, TransferItem
 from sharing.services.team_leave import withdrawn_items
 from sharing.services.withdrawals import ContentScope, Opened, opened_to_outsiders
@@ -127,6 +131,18 @@ def moved_meanwhile(*, actor: User, item: File | Folder) -> Space | None:
     return space
 
 
+def moved_meanwhile_details(*, names: Sequence[str], space: Space) -> dict[str, Any]:
+    """The audit details of a refusal for ``moved_meanwhile``: its rule, what was moved
+    and whose space it went to, named as a move's own event names it ("to_team" or
+    "to_owner": files.services.common.space_change_details)."""
+    where: dict[str, Any] = {}
+    if space.team is not None:
+        where["to_team"] = space.team.name
+    elif space.owner is not None:
+        where["to_owner"] = f"{space.owner.get_full_name()} <{space.owner.email}>"
+    return {"rule": MOVED_MEANWHILE, "moved": list(names), **where}
+
+
 def moved_meanwhile_message(*, name: str, space: Space) -> str:
     return _(
         "“%(name)s” was moved to %(place)s while you were sharing it, and you may not open "
@@ -148,11 +164,11 @@ def opened_on_moved_withdraw(
     folder_ids: Sequence[int],
     sides: dict[str, Any],
     **kwargs: object,
-) -> dict[str, object]:
+) -> MoveWithdrawals:
     """``files.signals.content_moved_across_spaces`` receiver: withdraw, in the move's
     transaction, what those who are not of the destination had opened to outsiders on
     the moved content; each person told after commit. Returns the counts kept in the
-    move's audit event."""
+    move's audit event, and what each person lost (the API tells whoever moved)."""
     scope = ContentScope(file_ids=frozenset(file_ids), folder_ids=frozenset(folder_ids))
     space = Space.objects.select_related("team", "owner").get(pk=item.space_id)
     moved_by = _mover(actor)
@@ -164,7 +180,14 @@ def opened_on_moved_withdraw(
     }
     counts = {"links_withdrawn": 0, "transfers_withdrawn": 0, "file_requests_closed": 0}
     people: list[str] = []
+    losses: list[MoveLoss] = []
     for opened in opened_on_moved(scope, space=space, lock=True):
+        losses.append(
+            MoveLoss(
+                person=opened.user.get_full_name() or opened.user.email,
+                withdrawn=tuple(opened.in_words()),
+            )
+        )
         done = opened.withdraw(
             actor=actor, actor_label="" if actor is not None else "system", why=why
         )
@@ -180,9 +203,20 @@ def opened_on_moved_withdraw(
             from_space_id=from_space_id,
             to_space_id=space.pk,
         )
+    left_team = sides.get("left_team")
+    if isinstance(left_team, int):
+        _managers_told_after_commit(
+            team_id=left_team,
+            actor=actor,
+            item_name=item.name,
+            from_space_id=from_space_id,
+            to_space_id=space.pk,
+            counts=counts,
+            people=[loss.person for loss in losses],
+        )
     if not people:
-        return {}
-    return {**counts, "withdrawn_from": people}
+        return MoveWithdrawals(details={})
+    return MoveWithdrawals(details={**counts, "withdrawn_from": people}, losses=tuple(losses))
 
 
 def opened_on_moved_planned(
@@ -273,3 +307,214 @@ def moved_out_withdrawn_notice_send(
         language=language,
     )
     return True
+
+
+# --- The team's other managers are told -----------------------------------------------
+
+
+MOVED_OUT_OF_TEAM_SUBJECT = gettext_lazy("SecureDrive: “%(name)s” was moved out of %(team)s")
+# How many moved items' names one notice lists (as the withdrawal notices list files).
+ITEMS_LISTED = 20
+
+
+@dataclass
+class _Departure:
+    """What one transaction moved out of one team's space into one place."""
+
+    team_id: int
+    from_space_id: int
+    to_space_id: int
+    item_names: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    people: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _TeamDeparturesNotice:
+    """The moves out of teams' spaces made in one transaction, told once it commits:
+    a selection of thirty files moved at once is one e-mail to each manager, not
+    thirty (``files.views.bulk`` moves them in one transaction)."""
+
+    mover_id: int | None
+    moved_by: str
+    departures: dict[tuple[int, int], _Departure] = field(default_factory=dict)
+    sent: bool = False
+
+    def __call__(self) -> None:
+        self.sent = True
+        for departure in self.departures.values():
+            moved_out_of_team_managers_notice_send(
+                team_id=departure.team_id,
+                mover_id=self.mover_id,
+                moved_by=self.moved_by,
+                item_names=departure.item_names,
+                from_space_id=departure.from_space_id,
+                to_space_id=departure.to_space_id,
+                counts=dict(departure.counts),
+                people=departure.people,
+            )
+
+
+def _team_departures_notice_pending(actor: User | None) -> _TeamDeparturesNotice | None:
+    """This transaction's notice, registered on commit by its first move out of a team
+    and not sent yet: Django drops it with the rest of the transaction's callbacks at a
+    rollback, so a move undone is never told."""
+    mover_id = actor.pk if actor is not None else None
+    for _savepoints, callback, _robust in transaction.get_connection().run_on_commit:
+        if (
+            isinstance(callback, _TeamDeparturesNotice)
+            and callback.mover_id == mover_id
+            and not callback.sent
+        ):
+            return callback
+    return None
+
+
+def _managers_told_after_commit(
+    *,
+    team_id: int,
+    actor: User | None,
+    item_name: str,
+    from_space_id: int,
+    to_space_id: int,
+    counts: dict[str, int],
+    people: list[str],
+) -> None:
+    """Content left a team's space (only a manager may move it out,
+    ``files.selectors.move_destination_check``): the team's other managers answer for
+    what the team holds, patient files among it, and must not learn of it weeks later
+    from the team page. Each is e-mailed after commit, in her language: who moved what
+    where, and how much the move withdrew from people outside and from whom; no other
+    file name (the withdrawn items' names go to their makers only)."""
+    pending = _team_departures_notice_pending(actor)
+    notice = pending or _TeamDeparturesNotice(
+        mover_id=actor.pk if actor is not None else None, moved_by=_mover(actor)
+    )
+    departure = notice.departures.setdefault(
+        (team_id, to_space_id),
+        _Departure(team_id=team_id, from_space_id=from_space_id, to_space_id=to_space_id),
+    )
+    departure.item_names.append(item_name)
+    departure.counts.update(counts)
+    departure.people.extend(person for person in people if person not in departure.people)
+    if pending is None:
+        # Registered once filled: outside a transaction on_commit runs it at once.
+        transaction.on_commit(notice, robust=True)
+
+
+def moved_out_of_team_managers_notice_send(
+    *,
+    team_id: int,
+    mover_id: int | None,
+    moved_by: str,
+    item_names: list[str],
+    from_space_id: int,
+    to_space_id: int,
+    counts: dict[str, int],
+    people: list[str],
+) -> int:
+    """Tell each active manager of the team left but the mover, in her language, that
+    ``item_names`` left the team's space. Runs after commit; returns how many were
+    told."""
+    from sharing.services.emails import email_send
+
+    team = Team.objects.filter(pk=team_id).first()
+    if team is None or not item_names:
+        return 0
+    managers = [manager for manager in selectors.team_managers(team) if manager.pk != mover_id]
+    spaces = Space.objects.select_related("team", "owner").in_bulk([from_space_id, to_space_id])
+    team_url = f"{settings.SITE_URL}{reverse('accounts:team', args=[team.slug])}"
+    count = len(item_names)
+    told = 0
+    for manager in managers:
+        language = manager.email_language
+        with translation.override(language):
+            places = {
+                "from": selectors.space_holder_label(spaces[from_space_id])
+                if from_space_id in spaces
+                else team.name,
+                "to": selectors.space_holder_label(spaces[to_space_id])
+                if to_space_id in spaces
+                else "",
+            }
+            if count == 1:
+                subject = str(MOVED_OUT_OF_TEAM_SUBJECT) % {
+                    "name": item_names[0],
+                    "team": team.name,
+                }
+                moved = (
+                    _("%(person)s moved “%(name)s” out of %(from)s into %(to)s.")
+                    if moved_by
+                    else _("“%(name)s” was moved out of %(from)s into %(to)s.")
+                ) % {"person": moved_by, "name": item_names[0], **places}
+            else:
+                subject = ngettext(
+                    "SecureDrive: %(count)d item was moved out of %(team)s",
+                    "SecureDrive: %(count)d items were moved out of %(team)s",
+                    count,
+                ) % {"count": count, "team": team.name}
+                moved = (
+                    ngettext(
+                        "%(person)s moved %(count)d item out of %(from)s into %(to)s:",
+                        "%(person)s moved %(count)d items out of %(from)s into %(to)s:",
+                        count,
+                    )
+                    if moved_by
+                    else ngettext(
+                        "%(count)d item was moved out of %(from)s into %(to)s:",
+                        "%(count)d items were moved out of %(from)s into %(to)s:",
+                        count,
+                    )
+                ) % {"person": moved_by, "count": count, **places}
+        email_send(
+            to=manager.email,
+            subject=subject,
+            template="moved_out_of_team",
+            context={
+                "person_name": manager.get_full_name() or manager.email,
+                "moved": moved,
+                "items": item_names[:ITEMS_LISTED] if count > 1 else [],
+                "more": max(0, count - ITEMS_LISTED),
+                "team_name": team.name,
+                "links_withdrawn": counts.get("links_withdrawn", 0),
+                "transfers_withdrawn": counts.get("transfers_withdrawn", 0),
+                "file_requests_closed": counts.get("file_requests_closed", 0),
+                "people": people,
+                "team_url": team_url,
+            },
+            language=language,
+        )
+        told += 1
+    return told
+
+
+# --- Moving into a folder that links reach ----------------------------------------------
+
+
+def links_reaching_destination_planned(
+    sender: object, *, items: Sequence[File | Folder], destination: Folder, **kwargs: object
+) -> list[MoveExposure]:
+    """``files.signals.content_move_exposes`` receiver: the live links to
+    ``destination`` or a folder above it that do not already reach every moved item
+    where it is now (moving within a linked folder opens nothing new), for the move's
+    confirmation. Nothing is locked."""
+    from sharing.selectors import folder_links_reaching
+
+    reaching = folder_links_reaching(folder=destination)
+    if not reaching:
+        return []
+    above_each = [
+        set(selectors.folder_ancestor_ids(item.folder_id if isinstance(item, File) else item.pk))
+        for item in items
+    ]
+    opening = [
+        link for link in reaching if any(link.folder_id not in above for above in above_each)
+    ]
+    if not opening:
+        return []
+    makers: list[str] = []
+    for link in opening:
+        name = link.created_by.get_full_name() or link.created_by.email
+        if name not in makers:
+            makers.append(name)
+    return [MoveExposure(count=len(opening), makers=tuple(makers))]

@@ -476,10 +476,25 @@ def transfer_send(
                 if isinstance(error, RecipientRefusedError)
                 else {}
             ),
+            # A file moved out of her reach while the send waited: the rule, the files
+            # and where they went, as the link and file request refusals say it.
+            **(error.details if isinstance(error, _MovedMeanwhile) else {}),
         )
         if isinstance(error, TransferRuleError):
             raise
         raise TransferRuleError(str(error)) from None
+
+
+class _MovedMeanwhile(TransferRuleError):
+    """A file of the transfer was moved, while it was being sent, into a space its
+    sender is not of (``move_out.moved_meanwhile``): nothing is sent (409), and the
+    refusal is recorded with ``details`` (the rule, the files, where they went)."""
+
+    status_code = 409
+
+    def __init__(self, message: str, *, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 def _send(
@@ -574,12 +589,19 @@ def _send(
         # A file moved at this instant into a space she is not of: nothing is sent, or
         # the move withdraws the transfer (sharing/services/move_out.py); read once the
         # chain is held (by the events above).
-        for file in files:
-            space = move_out.moved_meanwhile(actor=actor, item=file)
-            if space is not None:
-                raise TransferRuleError(
-                    move_out.moved_meanwhile_message(name=file.name, space=space), 409
-                )
+        moved = [
+            (file, space)
+            for file in files
+            if (space := move_out.moved_meanwhile(actor=actor, item=file)) is not None
+        ]
+        if moved:
+            first, space = moved[0]
+            raise _MovedMeanwhile(
+                move_out.moved_meanwhile_message(name=first.name, space=space),
+                details=move_out.moved_meanwhile_details(
+                    names=[file.name for file, _space in moved], space=space
+                ),
+            )
         mails = [(item.recipient, links.share_link_url(item.token)) for item in sent]
         chosen_language = language or translation.get_language()
         transfer_id = transfer.pk
