@@ -611,7 +611,11 @@ def team_member_remove(request: HttpRequest, slug: str, membership_id: int) -> H
             title=_("Remove %(name)s from %(team)s?") % {"name": name, "team": team.name},
             losses=[],
             details_template="accounts/admin/_team_leave_preview.html",
-            details=leave.as_context(),
+            # File names for the team's own managers only: an administrator who is not
+            # one reads how many of each kind (docs/accounts.md, "Leaving a team").
+            details=leave.as_context(
+                names_shown=selectors.team_managed_by_member(team, actor)
+            ),
             extra_fields={PREVIEW_DIGEST_FIELD: leave.digest()},
             button=_("Remove from the team"),
             cancel_url=reverse("accounts:team", args=[team.slug]),
