@@ -197,6 +197,26 @@ class Withdrawn:
         return {"kind": self.kind, "name": self.name, "files": list(self.files)}
 
 
+@dataclass(frozen=True)
+class WithdrawnKinds:
+    """What is withdrawn, counted by kind, for a reader who may not read the names."""
+
+    links: int
+    transfers: int
+    transfer_files: int
+    file_requests: int
+
+
+def withdrawn_kinds(items: list[Withdrawn]) -> WithdrawnKinds:
+    transfers = [item for item in items if item.kind == "transfer"]
+    return WithdrawnKinds(
+        links=sum(1 for item in items if item.kind == "link"),
+        transfers=len(transfers),
+        transfer_files=sum(len(item.files) for item in transfers),
+        file_requests=sum(1 for item in items if item.kind == "file_request"),
+    )
+
+
 @dataclass
 class AuditorGrantStep:
     """What a receiver of ``auditor_grant_planned`` withdraws at the grant (``withdrawn``,

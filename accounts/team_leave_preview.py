@@ -27,7 +27,7 @@ from django.dispatch import Signal
 from django.utils.translation import gettext_lazy
 
 from accounts.models import Team, TeamMembership, TeamRole, User
-from accounts.roles import Withdrawn
+from accounts.roles import Withdrawn, withdrawn_kinds
 from core.bounded import bounded
 
 
@@ -93,26 +93,6 @@ class TeamLeavePreview:
             "withdrawn_count": len(self.withdrawn),
             "withdrawn_kinds": withdrawn_kinds(self.withdrawn),
         }
-
-
-@dataclass(frozen=True)
-class WithdrawnKinds:
-    """What is withdrawn, counted by kind, for a reader who may not read the names."""
-
-    links: int
-    transfers: int
-    transfer_files: int
-    file_requests: int
-
-
-def withdrawn_kinds(items: list[Withdrawn]) -> WithdrawnKinds:
-    transfers = [item for item in items if item.kind == "transfer"]
-    return WithdrawnKinds(
-        links=sum(1 for item in items if item.kind == "link"),
-        transfers=len(transfers),
-        transfer_files=sum(len(item.files) for item in transfers),
-        file_requests=sum(1 for item in items if item.kind == "file_request"),
-    )
 
 
 def team_leave_preview(*, team: Team, user: User) -> TeamLeavePreview:

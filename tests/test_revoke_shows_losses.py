@@ -242,7 +242,7 @@ def test_an_administrator_who_does_not_manage_the_team_reads_counts_not_file_nam
     assert "1 item of Cardiologie shared with Tom Teammate by name stops being shared" in page
     assert "3 things Tom Teammate opened to people outside on the files of Cardiologie" in page
     assert "1 link" in page
-    assert "1 transfer (1 of the team's files)" in page
+    assert "1 transfer (files in it: 1)" in page
     assert "1 file request (closed)" in page
     for name in ["Planning.pdf", "Dupont Marie - echo.jpg", "Echo Dupont", "Bilans Dupont"]:
         assert name not in page
@@ -258,7 +258,11 @@ def escalated_review(team: Team) -> AccessReview:
 
 
 def test_an_escalated_review_names_no_file_to_an_administrator_who_does_not_manage_the_team(
-    site_admin: User, teammate: User, team: Team, planning: File, tom_opened: dict[str, Any],
+    site_admin: User,
+    teammate: User,
+    team: Team,
+    planning: File,
+    tom_opened: dict[str, Any],
     outsider: User,
 ) -> None:
     """The review escalated to Sam: he decides who keeps access, from whom it reaches
