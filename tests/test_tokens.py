@@ -515,3 +515,15 @@ def test_becoming_an_auditor_revokes_her_tokens_and_an_older_one_is_refused(
     User.objects.filter(pk=owner.pk).update(is_auditor=False)
     assert token_client(raw).get(ME).status_code == 401
     assert denied_uses()[-1].details["reason"] == "revoked"
+
+
+def test_the_console_reads_the_refusal_as_a_token_rule(auditor: User) -> None:
+    from audit.readable import readable_events
+
+    with pytest.raises(ValidationError):
+        tokens.token_create(actor=auditor, name="Audit", scopes=["read"], expires_in_days=7)
+
+    [row] = readable_events(
+        AuditEvent.objects.filter(action=Action.ACCOUNTS_TOKEN_CREATE, outcome="denied")
+    )
+    assert "an auditor holds no API token" in str(row.note)
