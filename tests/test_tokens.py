@@ -524,6 +524,6 @@ def test_the_console_reads_the_refusal_as_a_token_rule(auditor: User) -> None:
         tokens.token_create(actor=auditor, name="Audit", scopes=["read"], expires_in_days=7)
 
     [row] = readable_events(
-        AuditEvent.objects.filter(action=Action.ACCOUNTS_TOKEN_CREATE, outcome="denied")
+        list(AuditEvent.objects.filter(action=Action.ACCOUNTS_TOKEN_CREATE, outcome="denied"))
     )
     assert "an auditor holds no API token" in str(row.note)
