@@ -228,3 +228,31 @@ def test_alerts_are_listed_for_auditors_only(
     assert f"user {owner.pk}" not in text
     assert alert.summary not in text  # the stored English summary is for log forwarding
     assert client_signed_in(site_admin).get("/audit/alerts/").status_code == 403
+
+
+def test_a_quarantine_alert_names_the_file_to_auditors_only(
+    owner: User, auditor: User, site_admin: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    audit.record(
+        action=Action.FILES_VERSION_DOWNLOAD,
+        outcome=Outcome.DENIED,
+        actor=owner,
+        target_type="files.version",
+        target_id=9,
+        details={
+            "file": 3,
+            "number": 1,
+            "reason": "quarantined",
+            "name": "Dupont Marie - echo.jpg",
+            "path": "/Cardiologie/Dupont Marie - echo.jpg",
+        },
+        occurred_at=TUESDAY_MORNING,
+    )
+    evaluate(django_capture_on_commit_callbacks)
+    by_reader = {message.to[0]: message.body for message in mail.outbox}
+    assert "Dupont Marie - echo.jpg" in by_reader[auditor.email]
+    assert "Dupont" not in by_reader[site_admin.email]
+    assert (
+        "Alice Martin (alice.martin@hopital.example) tried to download a file"
+        in (by_reader[site_admin.email])
+    )
