@@ -70,7 +70,10 @@ def item_decide(request: HttpRequest, review_id: int, item_id: int) -> HttpRespo
     decision = request.POST.get("decision", "")
     # An auditor reads, never decides: refused (403) before any confirmation page.
     services.auditor_decision_refuse(actor=actor, item=item, decision=decision)
-    if decision == "revoked":
+    # Someone who may not decide (an administrator before the escalation, a closed
+    # review) is refused at once, as an auditor is: never asked to confirm first.
+    may_decide = services.may_decide(actor=actor, review=review) and review.closed_at is None
+    if decision == "revoked" and may_decide:
         # What is lost, named; for a member, the list's digest rides along, and a list
         # that changed since it was read (another link opened meanwhile) asks again.
         names_shown = services.names_shown_to(actor=actor, review=review)

@@ -452,3 +452,25 @@ def test_revoking_a_folder_share_to_a_person_names_the_folder_and_all_inside(
         "it (editor)" in page
     )
     assert Share.objects.filter(pk=share.pk).exists()
+
+
+def test_an_administrator_is_not_asked_to_confirm_a_revocation_he_may_not_make(
+    site_admin: User, teammate: User, team: Team, tom_opened: dict[str, Any]
+) -> None:
+    """Before the escalation the review is its managers': Sam's revocation is refused
+    at once, recorded, without a confirmation page listing what it would end."""
+    from audit.actions import Action
+    from audit.models import AuditEvent
+
+    membership = TeamMembership.objects.get(team=team, user=teammate)
+    review, item = review_item(team, ItemKind.MEMBER, membership.pk)
+
+    answer = client_signed_in(site_admin).post(
+        f"/reviews/{review.pk}/items/{item}/", {"decision": "revoked"}
+    )
+
+    assert answer.status_code == 302
+    assert AuditEvent.objects.filter(
+        action=Action.REVIEWS_ITEM_DECIDE, outcome="denied", details__reason="not_reviewer"
+    ).exists()
+    nothing_withdrawn_yet(teammate, team)
