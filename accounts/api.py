@@ -19,7 +19,7 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -245,6 +245,9 @@ class TokenListView(APIView):
                 scopes=form.validated_data["scopes"],
                 expires_in_days=form.validated_data["expires_in_days"],
             )
+        except tokens.AuditorTokenRefused as error:
+            # Not an input to correct: the account may hold no token (docs/api.md).
+            raise PermissionDenied(str(tokens.AUDITOR_REFUSAL)) from error
         except DjangoValidationError as error:
             raise serializers.ValidationError(error.message_dict) from error
         data = dict(TokenSerializer(token).data)

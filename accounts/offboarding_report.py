@@ -15,7 +15,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from accounts.models import GrantedRole, OffboardingReport, User
-from core.bounded import bounded
 
 logger = logging.getLogger(__name__)
 
@@ -226,8 +225,27 @@ def _role_name(role: str) -> str:
     return str(GrantedRole(role).label) if role in GrantedRole.values else role
 
 
+def _people_only(key: str, withdrawn: list[Any]) -> list[str]:
+    """A line's "withdrawn" list, without what names files: the senders of the links to
+    the leaver's address (each entry "Name <address>: item (files)", written by
+    ``sharing.services.addressed_links.link_names_line``), once each; nothing of the
+    uploads still arriving ("request (owner): file"); other lines name people only."""
+    if key == "links_to_them_withdrawn":
+        return list(dict.fromkeys(str(entry).split(": ", 1)[0] for entry in withdrawn))
+    if key == "uploads_arriving_under_address":
+        return []
+    return [str(entry) for entry in withdrawn]
+
+
 def plan_in_words(plan: dict[str, Any], *, done: bool) -> list[dict[str, Any]]:
-    """Each line as a sentence (in the active language) with its recipients."""
+    """Each line as a sentence (in the active language) with its recipients.
+
+    No file, folder, transfer subject or file request title is put into words, on the
+    pages or in the e-mails: they often name a patient, and the readers (the site
+    administrator, who manages accounts and never content, and the successor) are not
+    the people those files were shared with (ARCHITECTURE.md, invariant 4). The lines
+    count them and name the people told; the plan kept with the report, and the audit
+    log an auditor reads, keep the names."""
     words = []
     for line in plan.get("lines", []):
         key, count = str(line.get("key", "")), int(line.get("count", 0))
@@ -245,11 +263,8 @@ def plan_in_words(plan: dict[str, Any], *, done: bool) -> list[dict[str, Any]]:
                 "count": count,
                 "text": text,
                 "recipients": line.get("recipients", []),
-                # What colleagues had sent to the leaver's address: sender and files.
-                "withdrawn": line.get("withdrawn", []),
-                # What the line ends, by name, for the pages only (never e-mailed: file
-                # names often name a patient): ten and how many more.
-                "named": bounded([str(name) for name in line.get("named", [])]),
+                # The people a line names (senders of invitations or links), no file.
+                "withdrawn": _people_only(key, list(line.get("withdrawn", []))),
             }
         )
     return words

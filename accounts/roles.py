@@ -50,7 +50,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import role_notices, sessions
+from accounts import role_notices, sessions, tokens
 from accounts.errors import AccountRuleError
 from accounts.models import GrantedRole, RoleProposal, Team, TeamMembership, TeamRole, User
 from audit import services as audit
@@ -195,6 +195,26 @@ class Withdrawn:
 
     def as_details(self) -> dict[str, object]:
         return {"kind": self.kind, "name": self.name, "files": list(self.files)}
+
+
+@dataclass(frozen=True)
+class WithdrawnKinds:
+    """What is withdrawn, counted by kind, for a reader who may not read the names."""
+
+    links: int
+    transfers: int
+    transfer_files: int
+    file_requests: int
+
+
+def withdrawn_kinds(items: list[Withdrawn]) -> WithdrawnKinds:
+    transfers = [item for item in items if item.kind == "transfer"]
+    return WithdrawnKinds(
+        links=sum(1 for item in items if item.kind == "link"),
+        transfers=len(transfers),
+        transfer_files=sum(len(item.files) for item in transfers),
+        file_requests=sum(1 for item in items if item.kind == "file_request"),
+    )
 
 
 @dataclass
@@ -480,7 +500,16 @@ def _role_apply(*, actor: User | None, subject: User, role: str, **context: obje
     # the person signs in again, password and second factor, into a new session.
     ended = sessions.user_sessions_end_all(user=subject, reason=sessions.EndReason.ROLES_CHANGED)
     withdrawn: list[Withdrawn] = []
+    tokens_revoked: list[str] = []
     if after["auditor"] and not before["auditor"]:
+        # An auditor holds no API token (accounts/tokens.py): one made while she was a
+        # clinician would be a way into the auditor's account without a second factor.
+        tokens_revoked = tokens.tokens_revoke_all(
+            actor=actor,
+            user=subject,
+            reason="became an auditor",
+            actor_label="" if actor else "operator",
+        )
         # In the grant's transaction: no instant where she is an auditor and what she
         # opened on colleagues' files is still live for outsiders, with nobody able to
         # see or withdraw it.
@@ -499,6 +528,7 @@ def _role_apply(*, actor: User | None, subject: User, role: str, **context: obje
             "before": before,
             "after": after,
             "sessions_ended": ended,
+            **({"tokens_revoked": tokens_revoked} if tokens_revoked else {}),
             **({"proposal": proposal.pk} if isinstance(proposal, RoleProposal) else {}),
             **({"withdrawn": [item.as_details() for item in withdrawn]} if withdrawn else {}),
         },

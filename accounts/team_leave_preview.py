@@ -7,6 +7,11 @@ functions that end them (``accounts.services.team_member_remove`` and the receiv
 its ``team_membership_ended`` signal): each receiver of ``team_leave_planned`` is the
 dry run of one of them. accounts does not import sharing, hence the signal.
 
+File names are health data ("CR Dupont.pdf"): the names are for the team's own
+managers, who answer for its files. A site administrator who is not one manages the
+membership, never the content (separation of duties, docs/accounts.md): he reads how
+many of each kind end, not what they are (``as_context(names_shown=False)``).
+
 The page carries the list's digest (``PREVIEW_DIGEST_FIELD``); a confirmation whose
 list has changed since (she opened another link meanwhile) ends nothing and shows the
 new list (``preview_unchanged``), as the offboarding plan's digest does.
@@ -22,7 +27,7 @@ from django.dispatch import Signal
 from django.utils.translation import gettext_lazy
 
 from accounts.models import Team, TeamMembership, TeamRole, User
-from accounts.roles import Withdrawn
+from accounts.roles import Withdrawn, withdrawn_kinds
 from core.bounded import bounded
 
 
@@ -74,12 +79,19 @@ class TeamLeavePreview:
         what a person read, not who may act."""
         return not posted or posted == self.digest()
 
-    def as_context(self) -> dict[str, object]:
-        """For ``accounts/admin/_team_leave_preview.html``: long lists bounded."""
+    def as_context(self, *, names_shown: bool) -> dict[str, object]:
+        """For ``accounts/admin/_team_leave_preview.html``: long lists bounded. Without
+        ``names_shown`` (a reader who is not one of the team's managers) the lists keep
+        their counts and lose their names: how many links, transfers (and their files)
+        and file requests, never which."""
         return {
             "leave": self,
-            "shares_ended": bounded(self.shares_ended),
-            "withdrawn": bounded(self.withdrawn),
+            "names_shown": names_shown,
+            "shares_ended": bounded(self.shares_ended if names_shown else []),
+            "shares_ended_count": len(self.shares_ended),
+            "withdrawn": bounded(self.withdrawn if names_shown else []),
+            "withdrawn_count": len(self.withdrawn),
+            "withdrawn_kinds": withdrawn_kinds(self.withdrawn),
         }
 
 

@@ -7,6 +7,13 @@ logs) and lets people tell their tokens apart without showing the secret.
 Tokens count as a second factor only because they can only be minted from an
 MFA-verified browser session (accounts/api.py, accounts/views/tokens.py); a token can
 never mint another one.
+
+An auditor holds none (docs/api.md, "Auditors have no API tokens"): her account reads
+the whole audit log, every patient file's name and who opened it, through a console
+that asks for a second factor and a recent proof of it; a bearer secret living for
+weeks on a script's disk would be the one credential of that account that asks for
+neither, and the API serves files, not the log. Refused at creation, revoked at the
+grant (accounts/roles.py), and refused at use for any left from before this rule.
 """
 
 from __future__ import annotations
@@ -157,6 +164,20 @@ class _AccountDeactivated(Exception):
     """Raised inside token_create's transaction, so that it rolls back, then recorded."""
 
 
+class _AccountIsAuditor(Exception):
+    """Raised inside token_create's transaction (the role read under the row's lock)."""
+
+
+class AuditorTokenRefused(ValidationError):
+    """The refusal of a token to an auditor (recorded already): 403 in the API."""
+
+
+AUDITOR_REFUSAL = gettext_lazy(
+    "An auditor's account has no API tokens: the audit log is read in the browser, "
+    "behind your second factor, and the API serves files, not the log."
+)
+
+
 def token_create(
     *, actor: User, name: str, scopes: Iterable[str], expires_in_days: int
 ) -> tuple[PersonalAccessToken, str]:
@@ -191,6 +212,18 @@ def token_create(
             {NON_FIELD_ERRORS: _("This account was deactivated: no token was made.")},
             code="inactive",
         ) from None
+    except _AccountIsAuditor:
+        audit.record(
+            action=Action.ACCOUNTS_TOKEN_CREATE,
+            outcome=Outcome.DENIED,
+            actor=actor,
+            target_type="accounts.user",
+            target_id=actor.pk,
+            details={"name": name, "reason": "auditor"},
+        )
+        raise AuditorTokenRefused(
+            {NON_FIELD_ERRORS: str(AUDITOR_REFUSAL)}, code="auditor"
+        ) from None
 
 
 def _token_create_locked(
@@ -206,6 +239,8 @@ def _token_create_locked(
         locked = User.objects.select_for_update(no_key=True).filter(pk=actor.pk).first()
         if locked is None or not locked.is_active:
             raise _AccountDeactivated
+        if locked.is_auditor:
+            raise _AccountIsAuditor
         if _active_tokens_named(user=actor, name=name, now=now).exists():
             raise ValidationError(
                 {"name": _("You already have an active token with this name.")}, code="unique"
@@ -254,7 +289,9 @@ def token_revoke(*, actor: User, token: PersonalAccessToken) -> None:
         )
 
 
-def tokens_revoke_all(*, actor: User, user: User, reason: str) -> list[str]:
+def tokens_revoke_all(
+    *, actor: User | None, user: User, reason: str, actor_label: str = ""
+) -> list[str]:
     """Revoke every active token of ``user``, each recorded with its name: what a new
     password or "sign out everywhere" must also end, or a stolen session's token would
     outlive it. Call inside the caller's transaction. Returns the revoked names."""
@@ -272,6 +309,7 @@ def tokens_revoke_all(*, actor: User, user: User, reason: str) -> list[str]:
         audit.record(
             action=Action.ACCOUNTS_TOKEN_REVOKE,
             actor=actor,
+            actor_label=actor_label,
             target_type="accounts.token",
             target_id=token.pk,
             details={
@@ -374,6 +412,16 @@ def token_authenticate(raw: str, ip: str) -> PersonalAccessToken | None:
         else:
             reason = "account deactivated"
         _use_denied(reason=reason, prefix=token.prefix, token=token)
+        return None
+    if token.user.is_auditor:
+        # Left from before auditors were refused tokens (the grant revokes them now):
+        # no way into her account that skips the second factor (module docstring).
+        # Revoked as well as refused, so that withdrawing the role does not revive it.
+        with transaction.atomic():
+            _use_denied(reason="auditor", prefix=token.prefix, token=token)
+            tokens_revoke_all(
+                actor=None, user=token.user, reason="held by an auditor", actor_label="system"
+            )
         return None
     _use_record(token=token, ip=ip, now=now)
     return token

@@ -110,7 +110,9 @@ def _sign_in_subject(alert: AuditAlert) -> str:
     return alert.subject
 
 
-def alert_in_words(alert: AuditAlert, rows: list[Readable]) -> str:
+def alert_in_words(alert: AuditAlert, rows: list[Readable], *, files_named: bool = True) -> str:
+    """``files_named`` False: for a reader who is not an auditor, no file's name or
+    path (a site administrator reads who and how many, not which patients' files)."""
     count = alert.event_count
     if alert.rule == AlertRule.MANY_DOWNLOADS:
         text = ngettext(
@@ -158,8 +160,8 @@ def alert_in_words(alert: AuditAlert, rows: list[Readable]) -> str:
         ) % {"count": count, "who": _sign_in_subject(alert), "minutes": minutes}
     elif alert.rule == AlertRule.QUARANTINED_ACCESS:
         row = rows[-1] if rows else None
-        what = _files(rows) or _("a file")
-        if row is not None and row.path_then:
+        what = (_files(rows) if files_named else "") or _("a file")
+        if files_named and row is not None and row.path_then:
             what = _("%(name)s in %(path)s") % {"name": what, "path": row.path_then}
         return _("%(who)s tried to download %(what)s: %(reason)s") % {
             "who": _person(rows, _("someone")),
@@ -171,7 +173,7 @@ def alert_in_words(alert: AuditAlert, rows: list[Readable]) -> str:
             "The audit log failed its integrity check (events #%(first)s to #%(last)s): "
             "see the integrity page."
         ) % {"first": alert.first_sequence, "last": alert.last_sequence}
-    files = _files(rows)
+    files = _files(rows) if files_named else ""
     return _("%(alert)s: %(files)s") % {"alert": text, "files": files} if files else text
 
 
@@ -190,7 +192,7 @@ def _refused_cited(alert: AuditAlert) -> list[AuditEvent]:
     ]
 
 
-def _refused_where(alert: AuditAlert, events: list[AuditEvent]) -> str:
+def _refused_where(alert: AuditAlert, events: list[AuditEvent], *, files_named: bool) -> str:
     """What the refused requests were aimed at: "link “Scanner Dupont.pdf”", "account
     Alice Martin (alice.martin@…)", or the endpoint's name ("sign-in")."""
     from audit.alerts import refused_target_name
@@ -215,6 +217,9 @@ def _refused_where(alert: AuditAlert, events: list[AuditEvent]) -> str:
             else _("%(endpoint)s by %(accounts)s")
         )
         return pattern % {"endpoint": endpoint, "accounts": _named(names, ADDRESSES_NAMED_MAX)}
+    if not files_named and kind != "accounts.user":
+        # A link or file request is named by its file or title: its kind and id only.
+        return _("%(kind)s #%(id)s") % {"kind": kind, "id": ident}
     name = refused_target_name(alert.subject, events)
     if kind == "accounts.user":
         person = resolvers.people([ident]).get(ident)
@@ -242,7 +247,9 @@ def _moment(when: dt.datetime) -> str:
     return date_format(timezone.localtime(when), "SHORT_DATETIME_FORMAT")
 
 
-def refused_in_words(alert: AuditAlert, events: list[AuditEvent]) -> str:
+def refused_in_words(
+    alert: AuditAlert, events: list[AuditEvent], *, files_named: bool = True
+) -> str:
     """ "240 requests refused on link “Bilan sanguin.pdf” from 48 addresses (198.51.100.3,
     198.51.100.4, 198.51.100.5 and 45 more), between 07/12/2026 10:00 and 10:11 (…)"."""
     by_address: Counter[str] = Counter()
@@ -262,7 +269,7 @@ def refused_in_words(alert: AuditAlert, events: list[AuditEvent]) -> str:
         "from %(count)d addresses (%(addresses)s)",
         len(addresses),
     ) % {"count": len(addresses), "addresses": shown}
-    where = _refused_where(alert, events)
+    where = _refused_where(alert, events, files_named=files_named)
     if not events:  # purged since (retention): the count is all that is left
         return _("%(requests)s on %(where)s") % {"requests": requests, "where": where}
     start = events[0].occurred_at
@@ -280,18 +287,23 @@ def refused_in_words(alert: AuditAlert, events: list[AuditEvent]) -> str:
     }
 
 
-def alerts_in_words(alerts: list[AuditAlert]) -> dict[int, str]:
+def alerts_in_words(alerts: list[AuditAlert], *, files_named: bool = True) -> dict[int, str]:
     """Each alert's sentence in the active language, by alert id (one read per alert of
-    the events it cites, one batch of names for them all)."""
+    the events it cites, one batch of names for them all). ``files_named`` False: no
+    file's name, path or link's file (``alert_in_words``)."""
     refused = [alert for alert in alerts if alert.rule == AlertRule.REFUSAL_FLOOD]
     others = [alert for alert in alerts if alert.rule != AlertRule.REFUSAL_FLOOD]
     cited = {alert.pk: _cited(alert) for alert in others}
     rows = readable_events([event for events in cited.values() for event in events])
     by_sequence = {row.sequence: row for row in rows}
     words = {
-        alert.pk: alert_in_words(alert, [by_sequence[event.sequence] for event in cited[alert.pk]])
+        alert.pk: alert_in_words(
+            alert,
+            [by_sequence[event.sequence] for event in cited[alert.pk]],
+            files_named=files_named,
+        )
         for alert in others
     }
     for alert in refused:
-        words[alert.pk] = refused_in_words(alert, _refused_cited(alert))
+        words[alert.pk] = refused_in_words(alert, _refused_cited(alert), files_named=files_named)
     return words

@@ -290,15 +290,23 @@ def alerts_email(alerts: list[AuditAlert]) -> None:
     from audit.alert_words import alerts_in_words
     from audit.checkpoints import oversight_recipients
 
-    for language, recipients in oversight_recipients().items():
+    # Auditors read the files' names, as in the console; a site administrator who is
+    # not an auditor reads who did what and how much, to act on the account, never
+    # which files (names of patients; separation of duties, docs/audit.md).
+    readers = [
+        (language, recipients, files_named)
+        for files_named in (True, False)
+        for language, recipients in oversight_recipients(auditors=files_named).items()
+    ]
+    for language, recipients, files_named in readers:
         with translation.override(language):
             subject = ngettext(
                 "[SecureDrive] %(count)d audit alert",
                 "[SecureDrive] %(count)d audit alerts",
                 len(alerts),
             ) % {"count": len(alerts)}
-            # In the reader's language only, naming people and files (audit/alert_words.py).
-            words = alerts_in_words(alerts)
+            # In the reader's language only, naming people (and files, for auditors).
+            words = alerts_in_words(alerts, files_named=files_named)
             lines = "\n".join(
                 "- "
                 + _("%(rule)s: %(alert)s")

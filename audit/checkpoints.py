@@ -619,12 +619,16 @@ def audit_log_verify_and_alert(*, full: bool = False) -> ChainVerification:
     return verification
 
 
-def oversight_recipients() -> dict[str, list[str]]:
+def oversight_recipients(*, auditors: bool | None = None) -> dict[str, list[str]]:
     """Active site administrators and auditors, by the language to write to them in
-    (read by field name: no accounts import)."""
+    (read by field name: no accounts import). ``auditors``: True for the auditors only,
+    False for the site administrators who are not auditors (what names files is not
+    theirs to read: audit/alerts.py), None for both."""
     people = get_user_model().objects.filter(
         Q(is_site_admin=True) | Q(is_auditor=True), is_active=True
     )
+    if auditors is not None:
+        people = people.filter(is_auditor=auditors)
     by_language: dict[str, set[str]] = {}
     for email, language in people.values_list("email", "language"):
         if email:

@@ -256,6 +256,8 @@ _TOKEN_REASONS: dict[str, Promise] = {
     "expired": gettext_lazy("expired API token"),
     "unknown token": gettext_lazy("unknown API token"),
     "malformed": gettext_lazy("not an API token"),
+    # An auditor holds none: her console is behind the second factor (docs/api.md).
+    "auditor": gettext_lazy("an auditor holds no API token"),
 }
 
 
@@ -378,7 +380,8 @@ def _note(event: AuditEvent) -> str:
         return _input_refusal_note(details)
     if event.action == Action.RATELIMIT_FLOOD:
         return flood_sentence(details, target_type=event.target_type)
-    if event.action == Action.ACCOUNTS_TOKEN_USE:  # its codes are a token's, not a link's
+    # Their codes are a token's, not a link's.
+    if event.action in (Action.ACCOUNTS_TOKEN_USE, Action.ACCOUNTS_TOKEN_CREATE):
         token_reason = _TOKEN_REASONS.get(_text(details, "reason"))
         if token_reason is not None:
             return _flood_started(str(token_reason), details)

@@ -44,6 +44,11 @@ class AccessReviewItem(models.Model):
     object_id = models.PositiveBigIntegerField()
     # What the manager reads: a person, or "folder X → Y", fixed at opening.
     label = models.CharField(max_length=400)
+    # The same without the file or folder's name ("a file → Bob Martin"), for a reader
+    # who is not one of the team's managers: a site administrator manages accounts,
+    # never content, and a file's name often names a patient. Empty for a member (the
+    # label names no file) and for items opened before this field existed.
+    label_without_names = models.CharField(max_length=400, blank=True, default="")
     decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.PENDING)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -87,12 +87,14 @@ def team_managers(team: Team) -> list[User]:
     ]
 
 
-def _items_of(team: Team) -> list[tuple[str, int, str]]:
-    items: list[tuple[str, int, str]] = []
+def _items_of(team: Team) -> list[tuple[str, int, str, str]]:
+    """Each item as (kind, object id, label, label without names): the second label is
+    what a reader who is not one of the team's managers reads (``item_label_for``)."""
+    items: list[tuple[str, int, str, str]] = []
     for membership in TeamMembership.objects.filter(team=team).select_related("user"):
         role = _("manager") if membership.role == TeamRole.MANAGER else _("member")
         items.append(
-            (ItemKind.MEMBER, membership.pk, f"{membership.user.get_full_name()} ({role})")
+            (ItemKind.MEMBER, membership.pk, f"{membership.user.get_full_name()} ({role})", "")
         )
     space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
     if space is None:
@@ -103,7 +105,14 @@ def _items_of(team: Team) -> list[tuple[str, int, str]]:
     for share in outside.select_related("file", "folder", "user", "team"):
         item = share.file or share.folder
         who = share.user.get_full_name() if share.user else (share.team.name if share.team else "")
-        items.append((ItemKind.SHARE, share.pk, f"{item.name if item else '?'} → {who}"))
+        items.append(
+            (
+                ItemKind.SHARE,
+                share.pk,
+                f"{item.name if item else '?'} → {who}",
+                f"{_kind_of(share.folder_id)} → {who}",
+            )
+        )
     live = ShareLink.objects.filter(
         Q(file__space=space) | Q(folder__space=space),
         revoked_at__isnull=True,
@@ -112,14 +121,43 @@ def _items_of(team: Team) -> list[tuple[str, int, str]]:
     for link in live:
         item = link.file or link.folder
         to = link.recipient_email or _("anyone with the link")
+        creator = link.created_by.get_full_name()
         items.append(
             (
                 ItemKind.LINK,
                 link.pk,
-                f"{item.name if item else '?'} → {to} ({link.created_by.get_full_name()})",
+                f"{item.name if item else '?'} → {to} ({creator})",
+                f"{_kind_of(link.folder_id)} → {to} ({creator})",
             )
         )
     return items
+
+
+def _kind_of(folder_id: int | None) -> str:
+    return _("a folder") if folder_id is not None else _("a file")
+
+
+def names_shown_to(*, actor: User, review: AccessReview) -> bool:
+    """Whether ``actor`` reads the names of the team's files in ``review``: its team's
+    own active managers, who answer for the files, and auditors, who read the same
+    names in the audit log (docs/audit.md). A site administrator who is neither manages
+    accounts, never content (ARCHITECTURE.md, invariant 4): he reads the kind of item
+    and whom it reaches, not which file."""
+    if actor.is_auditor:
+        return True
+    return TeamMembership.objects.filter(
+        team_id=review.team_id, user=actor, role=TeamRole.MANAGER, user__is_active=True
+    ).exists()
+
+
+def item_label_for(item: AccessReviewItem, *, names_shown: bool) -> str:
+    """The item as this reader may read it (``names_shown_to``)."""
+    if names_shown or item.kind == ItemKind.MEMBER:
+        return item.label
+    if item.label_without_names:
+        return item.label_without_names
+    # Opened before names were withheld: the kind alone, never the stored name.
+    return str(item.get_kind_display())
 
 
 def access_reviews_open(*, now: dt.datetime | None = None) -> int:
@@ -139,8 +177,14 @@ def access_reviews_open(*, now: dt.datetime | None = None) -> int:
             review = AccessReview.objects.create(team=team, opened_at=now, due_at=now + _due())
             items = _items_of(team)
             AccessReviewItem.objects.bulk_create(
-                AccessReviewItem(review=review, kind=kind, object_id=pk, label=label[:400])
-                for kind, pk, label in items
+                AccessReviewItem(
+                    review=review,
+                    kind=kind,
+                    object_id=pk,
+                    label=label[:400],
+                    label_without_names=without_names[:400],
+                )
+                for kind, pk, label, without_names in items
             )
             audit.record(
                 action=Action.REVIEWS_REVIEW_OPEN,
@@ -317,7 +361,7 @@ def _revoke(*, actor: User, item: AccessReviewItem) -> None:
         )
 
 
-def revoke_consequences(*, item: AccessReviewItem) -> dict[str, object]:
+def revoke_consequences(*, item: AccessReviewItem, names_shown: bool) -> dict[str, object]:
     """What revoking ``item`` takes away, named for its confirmation page
     (``reviews/_revoke_preview.html``), read from the rows ``_revoke`` ends: for a
     member, the dry run of leaving the team (``accounts.team_leave_preview``, the same
@@ -330,7 +374,7 @@ def revoke_consequences(*, item: AccessReviewItem) -> dict[str, object]:
         if membership is None:
             return {"kind": item.kind}
         leave = team_leave_preview(team=membership.team, user=membership.user)
-        return {"kind": item.kind, **leave.as_context()}
+        return {"kind": item.kind, **leave.as_context(names_shown=names_shown)}
     if item.kind == ItemKind.SHARE:
         share = (
             Share.objects.filter(pk=item.object_id)
@@ -353,7 +397,8 @@ def revoke_consequences(*, item: AccessReviewItem) -> dict[str, object]:
         )
         return {
             "kind": item.kind,
-            "item_name": item_name(target),
+            "item_name": item_name(target) if names_shown else "",
+            "names_shown": names_shown,
             "is_folder": share.folder_id is not None,
             "role": share.get_role_display(),
             "to_team": share.team.name if share.team is not None else "",
@@ -371,7 +416,9 @@ def revoke_consequences(*, item: AccessReviewItem) -> dict[str, object]:
         return {"kind": item.kind}
     return {
         "kind": item.kind,
-        "item_name": item_name(target),
+        "item_name": item_name(target) if names_shown else "",
+        "names_shown": names_shown,
+        "is_folder": link.folder_id is not None,
         "creator": link.created_by.get_full_name() or link.created_by.email,
         "recipient": link.recipient_email,
     }
@@ -437,11 +484,12 @@ def access_review_export(*, actor: User, review: AccessReview) -> str:
     out.write(UTF8_BOM)
     writer = csv.writer(out)
     writer.writerow(["team", "kind", "item", "decision", "decided_by", "decided_at"])
+    names_shown = names_shown_to(actor=actor, review=review)
     for item in review.items.select_related("decided_by"):
         row = [
             review.team.name,
             item.kind,
-            item.label,
+            item_label_for(item, names_shown=names_shown),
             item.decision,
             item.decided_by.email if item.decided_by else "",
             item.decided_at.isoformat() if item.decided_at else "",

@@ -41,8 +41,15 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
     # Items the reviewer may revoke but not confirm (their own access or grant): the
     # page says why instead of offering a button that would be refused.
     not_confirmable = services.items_not_confirmable_by(actor=actor, review=review)
+    # File names for the team's managers and auditors; a site administrator who is
+    # neither reads the kind of item and whom it reaches (separation of duties).
+    names_shown = services.names_shown_to(actor=actor, review=review)
     items = [
-        (item, not_confirmable.get(item.pk, ""))
+        (
+            item,
+            services.item_label_for(item, names_shown=names_shown),
+            not_confirmable.get(item.pk, ""),
+        )
         for item in review.items.select_related("decided_by")
     ]
     context = {
@@ -63,10 +70,14 @@ def item_decide(request: HttpRequest, review_id: int, item_id: int) -> HttpRespo
     decision = request.POST.get("decision", "")
     # An auditor reads, never decides: refused (403) before any confirmation page.
     services.auditor_decision_refuse(actor=actor, item=item, decision=decision)
-    if decision == "revoked":
+    # Someone who may not decide (an administrator before the escalation, a closed
+    # review) is refused at once, as an auditor is: never asked to confirm first.
+    may_decide = services.may_decide(actor=actor, review=review) and review.closed_at is None
+    if decision == "revoked" and may_decide:
         # What is lost, named; for a member, the list's digest rides along, and a list
         # that changed since it was read (another link opened meanwhile) asks again.
-        consequences = services.revoke_consequences(item=item)
+        names_shown = services.names_shown_to(actor=actor, review=review)
+        consequences = services.revoke_consequences(item=item, names_shown=names_shown)
         leave = consequences.get("leave")
         leave = leave if isinstance(leave, TeamLeavePreview) else None
         unchanged = leave is None or leave.preview_unchanged(request.POST.get(PREVIEW_DIGEST_FIELD))
@@ -78,7 +89,11 @@ def item_decide(request: HttpRequest, review_id: int, item_id: int) -> HttpRespo
                 title=_("Revoke this access?"),
                 losses=[],
                 details_template="reviews/_revoke_preview.html",
-                details={"item": item, **consequences},
+                details={
+                    "item": item,
+                    "item_label": services.item_label_for(item, names_shown=names_shown),
+                    **consequences,
+                },
                 extra_fields={PREVIEW_DIGEST_FIELD: leave.digest()} if leave else None,
                 button=_("Revoke"),
                 cancel_url=reverse("reviews:review", args=[review.pk]),

@@ -70,8 +70,9 @@ def json_of(response: Any) -> Any:
 def test_integrator_asks_who_the_token_belongs_to(owner: User) -> None:
     cardiology = Team.objects.create(name="Cardiologie", slug="cardiologie")
     TeamMembership.objects.create(team=cardiology, user=owner, role=TeamRole.MANAGER)
-    owner.is_auditor = True
-    owner.save(update_fields=["is_auditor"])
+    # A site administrator (an auditor holds no token: tests/test_tokens.py).
+    owner.is_site_admin = True
+    owner.save(update_fields=["is_site_admin"])
     token, plaintext = token_for(owner, "read", "share")
 
     response = token_client(plaintext).get(ME)
@@ -82,7 +83,7 @@ def test_integrator_asks_who_the_token_belongs_to(owner: User) -> None:
         "id": owner.pk,
         "email": "alice.martin@hopital.example",
         "full_name": "Alice Martin",
-        "roles": ["auditor"],
+        "roles": ["site_admin"],
         "teams": [
             {"id": cardiology.pk, "name": "Cardiologie", "slug": "cardiologie", "role": "manager"}
         ],

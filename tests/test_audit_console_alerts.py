@@ -75,9 +75,9 @@ def test_many_downloads_in_ten_minutes_alert_admins_and_auditors_once(
         5,
     )
     assert owner.email in alert.summary
-    assert len(mail.outbox) == 1  # both read English: one message
-    assert set(mail.outbox[0].to) == {auditor.email, site_admin.email}
-    body = mail.outbox[0].body
+    by_reader = {tuple(message.to): message.body for message in mail.outbox}
+    assert set(by_reader) == {(auditor.email,), (site_admin.email,)}
+    body = by_reader[(auditor.email,)]
     # People and files by name, never an id (issue #14, item 7).
     assert (
         "many downloads in a short time: Alice Martin (alice.martin@hopital.example) "
@@ -86,6 +86,14 @@ def test_many_downloads_in_ten_minutes_alert_admins_and_auditors_once(
     ) in body
     assert "files.version" not in body
     assert f"user {owner.pk}" not in body
+    # Sam, an administrator, acts on the account: who and how many, never which files
+    # (patients' names are not his to read; the auditor reads them in the console).
+    admin_body = by_reader[(site_admin.email,)]
+    assert (
+        "many downloads in a short time: Alice Martin (alice.martin@hopital.example) "
+        "downloaded 5 files in 10 minutes\n"
+    ) in admin_body
+    assert "scan-" not in admin_body
     # The same burst goes on: no second alert for the same window; nothing re-read.
     downloads(owner, TUESDAY_MORNING + dt.timedelta(minutes=5), 2)
     assert evaluate(django_capture_on_commit_callbacks) == []
@@ -220,3 +228,31 @@ def test_alerts_are_listed_for_auditors_only(
     assert f"user {owner.pk}" not in text
     assert alert.summary not in text  # the stored English summary is for log forwarding
     assert client_signed_in(site_admin).get("/audit/alerts/").status_code == 403
+
+
+def test_a_quarantine_alert_names_the_file_to_auditors_only(
+    owner: User, auditor: User, site_admin: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    audit.record(
+        action=Action.FILES_VERSION_DOWNLOAD,
+        outcome=Outcome.DENIED,
+        actor=owner,
+        target_type="files.version",
+        target_id=9,
+        details={
+            "file": 3,
+            "number": 1,
+            "reason": "quarantined",
+            "name": "Dupont Marie - echo.jpg",
+            "path": "/Cardiologie/Dupont Marie - echo.jpg",
+        },
+        occurred_at=TUESDAY_MORNING,
+    )
+    evaluate(django_capture_on_commit_callbacks)
+    by_reader = {message.to[0]: message.body for message in mail.outbox}
+    assert "Dupont Marie - echo.jpg" in by_reader[auditor.email]
+    assert "Dupont" not in by_reader[site_admin.email]
+    assert (
+        "Alice Martin (alice.martin@hopital.example) tried to download a file"
+        in (by_reader[site_admin.email])
+    )

@@ -314,3 +314,28 @@ def test_a_long_list_on_the_approval_names_ten_and_says_how_many_more(
     assert "Link to “Patient 10.pdf”" in page
     assert "Patient 11.pdf" not in page
     assert "and 2 more" in page
+
+
+def test_an_administrator_approving_reads_how_many_are_withdrawn_not_which_files(
+    owner: User, team: Team, site_admin: User, echo: File, team_folder: Folder
+) -> None:
+    """A second administrator may approve too; he manages roles, not Cardiologie's
+    files: the approval counts what ends, and names no patient's file."""
+    links.share_link_create(actor=owner, target=echo, expires_at=week())
+    links.share_link_create(actor=owner, target=team_folder, expires_at=week())
+    file_requests.file_request_create(
+        actor=owner, folder=team_folder, title="Bilans Dupont", expires_at=week()
+    )
+    leaves_the_team(owner, team, site_admin)
+    roles.role_propose(actor=site_admin, subject=owner, role="auditor")
+    second = User.objects.create_user(
+        "sophie.admin@hopital.example", "x" * 20, full_name="Sophie Admin", is_site_admin=True
+    )
+
+    page = client_signed_in(second).get("/accounts/admin/role-approvals/").content.decode()
+
+    assert "Approving withdraws at once" in page
+    assert "2 links" in page
+    assert "1 file request (closed)" in page
+    assert "Dupont Marie - echo.jpg" not in page
+    assert "Bilans Dupont" not in page

@@ -13,6 +13,7 @@ Fixtures are imported by name from tests.files_helpers; pytest injects them.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 import time_machine
@@ -126,3 +127,53 @@ def test_the_owner_and_the_recipient_read_views_and_downloads_left(owner: User, 
     assert 'id="link-uses-left-' in form
     assert "2 left" in form
     assert "viewed in the browser" in form
+
+
+def test_the_owner_is_told_of_the_first_use_once_saying_it_was_a_view(
+    owner: User, team: Team, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Alice shares a letter; Mrs Dupont reads it in the browser, then downloads it.
+    Alice's one "first use" e-mail says it was viewed (a view-only link is never
+    downloaded: she would otherwise never hear of it), no second e-mail follows, and
+    her links page lists two lines, one per use, each saying what happened."""
+    from django.core import mail
+
+    letter = stored(owner, team, "Courrier Dupont.pdf", pdf_bytes(pages=1))
+    _link, token = share_link_create(actor=owner, target=letter.file, max_downloads=5)
+    patient = Client()
+    patient.get(reverse("share_link:open", args=[token]))
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        patient.get(reverse("share_link:preview", args=[token, letter.file_id]))
+        patient.get(reverse("share_link:preview_stream", args=[token, letter.file_id]))
+    [notice] = mail.outbox
+    assert notice.to == [owner.email]
+    assert notice.subject == "Your shared item was viewed"
+    assert "was just viewed in the browser" in str(notice.body)
+    assert "downloaded" not in str(notice.body)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        body_of(patient.get(reverse("share_link:file", args=[token, letter.file_id])))
+    assert len(mail.outbox) == 1  # one e-mail, for the first use
+
+    page = client_signed_in(owner).get(reverse("sharing:file_links", args=[letter.file_id]))
+    receipts = page.content.decode().count('class="link-receipt"')
+    assert receipts == 2
+    assert page.content.decode().count("viewed in the browser") == 1
+
+
+def test_a_first_download_still_says_downloaded(
+    owner: User, team: Team, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.core import mail
+
+    letter = stored(owner, team, "Courrier Dupont.pdf", pdf_bytes(pages=1))
+    _link, token = share_link_create(actor=owner, target=letter.file)
+    patient = Client()
+    patient.get(reverse("share_link:open", args=[token]))
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        body_of(patient.get(reverse("share_link:file", args=[token, letter.file_id])))
+    [notice] = mail.outbox
+    assert notice.subject == "Your shared item was downloaded"
+    assert "was just downloaded for the first time" in str(notice.body)

@@ -120,12 +120,12 @@ def test_what_colleagues_sent_to_a_leavers_address_stops_at_his_deactivation(
     User.objects.filter(pk=alice.pk).update(language="fr")  # Alice reads French
     admin = client_signed_in(site_admin)
     preview, done = deactivated(admin, tom, capture)
-    # The administrator sees it before confirming, with who sent what.
+    # The administrator sees it before confirming, with who sent them; not which files
+    # (they name patients; Alice is told which, by e-mail).
     assert "2 links colleagues sent to their address" in preview
-    assert "Alice Martin &lt;alice.martin@hopital.example&gt;: compte-rendu.pdf" in preview
-    assert f"Alice Martin &lt;alice.martin@hopital.example&gt;: {SUBJECT} (irm-genou.dcm)" in (
-        preview
-    )
+    assert "<li>Alice Martin &lt;alice.martin@hopital.example&gt;</li>" in preview
+    for name in ["compte-rendu.pdf", SUBJECT, "irm-genou.dcm"]:
+        assert name not in preview
 
     # The same browser, the same mailbox: a clear refusal on every way in, never a 500.
     for url in (
@@ -157,6 +157,11 @@ def test_what_colleagues_sent_to_a_leavers_address_stops_at_his_deactivation(
     assert "compte-rendu.pdf" in told[0].body
     assert f"Transfert «\u00a0{SUBJECT}\u00a0»" in told[0].body
     assert tom.email in told[0].body
+    # The report e-mailed to the administrator counts them and names no file.
+    [report_mail] = [message for message in mail.outbox if message.to == [site_admin.email]]
+    assert "Alice Martin <alice.martin@hopital.example>" in report_mail.body
+    for name in ["compte-rendu.pdf", SUBJECT, "irm-genou.dcm"]:
+        assert name not in report_mail.body
 
     # One event per link in the log, naming sender, recipient and what it gave.
     events = AuditEvent.objects.filter(
@@ -176,7 +181,8 @@ def test_what_colleagues_sent_to_a_leavers_address_stops_at_his_deactivation(
     shown = admin.get(done["Location"]).content.decode()
     assert done["Location"].endswith(f"/offboarding/{kept.pk}/")
     assert "2 links sent to their address by colleagues withdrawn; the senders were told" in (shown)
-    assert "Alice Martin &lt;alice.martin@hopital.example&gt;: compte-rendu.pdf" in shown
+    assert "<li>Alice Martin &lt;alice.martin@hopital.example&gt;</li>" in shown
+    assert "compte-rendu.pdf" not in shown
 
     # Tom comes back: what was withdrawn stays withdrawn (Alice sends again if needed).
     back = admin.post(f"/accounts/admin/users/{tom.pk}/reactivate/", {"confirmed": "yes"})
@@ -382,7 +388,9 @@ def test_an_upload_under_a_leavers_address_into_a_colleagues_request_is_kept_and
     )
 
     assert "1 upload under their address is still arriving into a colleague" in preview
-    assert "Bilan sanguin M. Petit (Alice Martin): bilan.pdf" in preview
+    # Counted, not named: the request's title and the file name a patient.
+    assert "Bilan sanguin M. Petit" not in preview
+    assert "bilan.pdf" not in preview
     assert tus_patch(ward_pc, url, 1000, content[1000:]).status_code == 204
     kept = OffboardingReport.objects.get(user=teammate)
     line = next(

@@ -205,12 +205,13 @@ def test_revoking_a_link_in_a_review_names_the_file_and_who_reads_it_withdrawn(
 
 
 def test_removing_him_from_the_team_page_names_the_same_losses(
-    site_admin: User, teammate: User, team: Team, tom_opened: dict[str, Any]
+    owner: User, teammate: User, team: Team, tom_opened: dict[str, Any]
 ) -> None:
+    """Alice, Cardiologie's manager, answers for its files: she reads their names."""
     membership = TeamMembership.objects.get(team=team, user=teammate)
 
     page = (
-        client_signed_in(site_admin)
+        client_signed_in(owner)
         .post(f"/accounts/teams/{team.slug}/members/{membership.pk}/remove/")
         .content.decode()
     )
@@ -222,6 +223,111 @@ def test_removing_him_from_the_team_page_names_the_same_losses(
     assert "File request “Bilans Dupont” (closed)" in page
     assert "Note perso.txt" not in page
     nothing_withdrawn_yet(teammate, team)
+
+
+def test_an_administrator_who_does_not_manage_the_team_reads_counts_not_file_names(
+    site_admin: User, teammate: User, team: Team, tom_opened: dict[str, Any]
+) -> None:
+    """Sam manages accounts, not Cardiologie's files: removing Tom, he reads how many
+    of each kind end, never "Dupont Marie - echo.jpg" (a patient's name)."""
+    membership = TeamMembership.objects.get(team=team, user=teammate)
+
+    page = (
+        client_signed_in(site_admin)
+        .post(f"/accounts/teams/{team.slug}/members/{membership.pk}/remove/")
+        .content.decode()
+    )
+
+    assert "Tom Teammate can no longer open the files and folders of Cardiologie" in page
+    assert "1 item of Cardiologie shared with Tom Teammate by name stops being shared" in page
+    assert "3 things Tom Teammate opened to people outside on the files of Cardiologie" in page
+    assert "1 link" in page
+    assert "1 transfer (files in it: 1)" in page
+    assert "1 file request (closed)" in page
+    for name in ["Planning.pdf", "Dupont Marie - echo.jpg", "Echo Dupont", "Bilans Dupont"]:
+        assert name not in page
+    nothing_withdrawn_yet(teammate, team)
+
+
+def escalated_review(team: Team) -> AccessReview:
+    reviews.access_reviews_open()
+    review = AccessReview.objects.get(team=team)
+    AccessReview.objects.filter(pk=review.pk).update(escalated_at=review.opened_at)
+    review.refresh_from_db()
+    return review
+
+
+def test_an_escalated_review_names_no_file_to_an_administrator_who_does_not_manage_the_team(
+    site_admin: User,
+    teammate: User,
+    team: Team,
+    planning: File,
+    tom_opened: dict[str, Any],
+    outsider: User,
+) -> None:
+    """The review escalated to Sam: he decides who keeps access, from whom it reaches
+    and what kind of item it is, not from the files' names. The page, its export and
+    each confirmation keep the names out."""
+    share = Share.objects.create(file=planning, user=outsider, role="viewer", created_by=teammate)
+    review = escalated_review(team)
+    sam = client_signed_in(site_admin)
+    names = ["Planning.pdf", "Dupont Marie - echo.jpg", "Echo Dupont", "Bilans Dupont"]
+
+    detail = sam.get(f"/reviews/{review.pk}/").content.decode()
+    export = sam.get(f"/reviews/{review.pk}/export.csv").content.decode("utf-8-sig")
+    share_item = review.items.get(kind=ItemKind.SHARE, object_id=share.pk).pk
+    link_item = review.items.get(kind=ItemKind.LINK, object_id=tom_opened["link"].pk).pk
+    member_item = review.items.get(
+        kind=ItemKind.MEMBER, object_id=TeamMembership.objects.get(team=team, user=teammate).pk
+    ).pk
+    asked = {
+        kind: sam.post(f"/reviews/{review.pk}/items/{pk}/", {"decision": "revoked"})
+        for kind, pk in [("share", share_item), ("link", link_item), ("member", member_item)]
+    }
+
+    for page in [detail, export, *(answer.content.decode() for answer in asked.values())]:
+        for name in names:
+            assert name not in page
+    assert "a file → Oscar Outsider" in detail
+    assert f"a file → {RADIOLOGIST} (Tom Teammate)" in detail
+    assert "a file → Oscar Outsider" in export
+    assert "Oscar Outsider can no longer open a file of the team's space (viewer)" in (
+        asked["share"].content.decode()
+    )
+    assert (
+        f"The link to a file of the team's space that Tom Teammate sent to {RADIOLOGIST} "
+        "stops working" in asked["link"].content.decode()
+    )
+    assert "1 link" in asked["member"].content.decode()
+    assert Share.objects.filter(pk=share.pk).exists()
+
+
+def test_the_team_manager_and_the_auditor_read_the_review_with_its_file_names(
+    owner: User, teammate: User, team: Team, tom_opened: dict[str, Any], auditor: User
+) -> None:
+    review = escalated_review(team)
+
+    for reader in (owner, auditor):
+        detail = client_signed_in(reader).get(f"/reviews/{review.pk}/").content.decode()
+        export = (
+            client_signed_in(reader)
+            .get(f"/reviews/{review.pk}/export.csv")
+            .content.decode("utf-8-sig")
+        )
+        assert f"Dupont Marie - echo.jpg → {RADIOLOGIST}" in detail
+        assert "Dupont Marie - echo.jpg" in export
+
+
+def test_a_review_opened_before_names_were_withheld_shows_the_kind_alone(
+    site_admin: User, team: Team, tom_opened: dict[str, Any]
+) -> None:
+    review = escalated_review(team)
+    review.items.exclude(kind=ItemKind.MEMBER).update(label_without_names="")
+
+    detail = client_signed_in(site_admin).get(f"/reviews/{review.pk}/").content.decode()
+
+    assert "Dupont Marie - echo.jpg" not in detail
+    assert "live external link" in detail
 
 
 def test_a_member_with_nothing_opened_is_told_only_the_team_access_ends(
@@ -298,7 +404,10 @@ def test_the_team_page_removal_checks_the_list_it_showed_too(
     again = admin.post(url, {"preview_digest": digest.group(1), **CONFIRMED})
 
     assert again.status_code == 200
-    assert "Link to “Holter.pdf”" in again.content.decode()
+    # Sam does not manage Cardiologie: the new link is counted, its file not named.
+    assert "Something changed since you looked" in again.content.decode()
+    assert "1 link" in again.content.decode()
+    assert "Holter.pdf" not in again.content.decode()
     assert TeamMembership.objects.filter(pk=membership.pk).exists()
 
 
@@ -343,3 +452,25 @@ def test_revoking_a_folder_share_to_a_person_names_the_folder_and_all_inside(
         "it (editor)" in page
     )
     assert Share.objects.filter(pk=share.pk).exists()
+
+
+def test_an_administrator_is_not_asked_to_confirm_a_revocation_he_may_not_make(
+    site_admin: User, teammate: User, team: Team, tom_opened: dict[str, Any]
+) -> None:
+    """Before the escalation the review is its managers': Sam's revocation is refused
+    at once, recorded, without a confirmation page listing what it would end."""
+    from audit.actions import Action
+    from audit.models import AuditEvent
+
+    membership = TeamMembership.objects.get(team=team, user=teammate)
+    review, item = review_item(team, ItemKind.MEMBER, membership.pk)
+
+    answer = client_signed_in(site_admin).post(
+        f"/reviews/{review.pk}/items/{item}/", {"decision": "revoked"}
+    )
+
+    assert answer.status_code == 302
+    assert AuditEvent.objects.filter(
+        action=Action.REVIEWS_ITEM_DECIDE, outcome="denied", details__reason="not_reviewer"
+    ).exists()
+    nothing_withdrawn_yet(teammate, team)

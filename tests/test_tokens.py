@@ -445,3 +445,85 @@ def test_token_page_and_api_errors_speak_french(owner: User) -> None:
 
     refused = Client(HTTP_AUTHORIZATION="Bearer sdpat_nope", HTTP_ACCEPT_LANGUAGE="fr").get(ME)
     assert json.loads(refused.content)["detail"].startswith("Ce jeton n\u2019est pas valide")
+
+
+# --- Auditors hold no token (docs/api.md, "Auditors have no API tokens") -------------------
+
+
+@pytest.fixture
+def auditor(db: None) -> User:
+    return User.objects.create_user(
+        "audrey.auditor@hopital.example", "x" * 20, full_name="Audrey Auditor", is_auditor=True
+    )
+
+
+def test_an_auditor_is_refused_a_token_in_the_browser_and_the_api(auditor: User) -> None:
+    """Audrey reads the whole log behind her second factor; a bearer token would be a
+    way into her account that asks for none. Refused, said, recorded; nothing made."""
+    client = verified_client(auditor)
+
+    page = client.get("/accounts/tokens/").content.decode()
+    posted = client.post(
+        "/accounts/tokens/", {"name": "Audit", "scopes": ["read"], "expires_in_days": "7"}
+    )
+    api = client.post(
+        "/api/v1/tokens/",
+        {"name": "Audit", "scopes": ["read"], "expires_in_days": 7},
+        content_type="application/json",
+    )
+
+    assert "An auditor&#x27;s account has no API tokens" in page
+    assert 'action="/accounts/tokens/"' not in page  # no form to fill in vain
+    assert posted.status_code == 400
+    assert "An auditor&#x27;s account has no API tokens" in posted.content.decode()
+    assert api.status_code == 403
+    assert "An auditor's account has no API tokens" in api.json()["detail"]
+    assert not PersonalAccessToken.objects.filter(user=auditor).exists()
+    refused = AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_TOKEN_CREATE, outcome="denied", details__reason="auditor"
+    )
+    assert refused.count() == 2
+
+
+def test_becoming_an_auditor_revokes_her_tokens_and_an_older_one_is_refused(
+    owner: User, auditor: User
+) -> None:
+    """Alice scripted exports as a clinician; approved as an auditor, her tokens end in
+    the grant's transaction. One left from before this rule is refused at use."""
+    from accounts import roles
+
+    _token, plaintext = token_for(owner, "read")
+    admin = User.objects.create_user(
+        "sam.admin@hopital.example", "x" * 20, full_name="Sam Admin", is_site_admin=True
+    )
+    proposal = roles.role_propose(actor=admin, subject=owner, role="auditor")
+    roles.role_proposal_decide(actor=auditor, proposal_id=proposal.pk, approve=True)
+
+    assert token_client(plaintext).get(ME).status_code == 401
+    revoked = AuditEvent.objects.get(action=Action.ACCOUNTS_TOKEN_REVOKE)
+    assert revoked.details["reason"] == "became an auditor"
+    roles_event = AuditEvent.objects.get(action=Action.ACCOUNTS_USER_ROLES)
+    assert roles_event.details["tokens_revoked"] == ["Scanner, room 12"]
+
+    # A token from before this rule: made while she was not an auditor, never revoked.
+    User.objects.filter(pk=owner.pk).update(is_auditor=False)
+    _left_over, raw = token_for(User.objects.get(pk=owner.pk), "read", name="Old")
+    User.objects.filter(pk=owner.pk).update(is_auditor=True)
+    assert token_client(raw).get(ME).status_code == 401
+    assert denied_uses()[-1].details["reason"] == "auditor"
+    # Revoked as well: withdrawing her role later does not bring it back.
+    User.objects.filter(pk=owner.pk).update(is_auditor=False)
+    assert token_client(raw).get(ME).status_code == 401
+    assert denied_uses()[-1].details["reason"] == "revoked"
+
+
+def test_the_console_reads_the_refusal_as_a_token_rule(auditor: User) -> None:
+    from audit.readable import readable_events
+
+    with pytest.raises(ValidationError):
+        tokens.token_create(actor=auditor, name="Audit", scopes=["read"], expires_in_days=7)
+
+    [row] = readable_events(
+        list(AuditEvent.objects.filter(action=Action.ACCOUNTS_TOKEN_CREATE, outcome="denied"))
+    )
+    assert "an auditor holds no API token" in str(row.note)

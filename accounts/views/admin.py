@@ -611,7 +611,9 @@ def team_member_remove(request: HttpRequest, slug: str, membership_id: int) -> H
             title=_("Remove %(name)s from %(team)s?") % {"name": name, "team": team.name},
             losses=[],
             details_template="accounts/admin/_team_leave_preview.html",
-            details=leave.as_context(),
+            # File names for the team's own managers only: an administrator who is not
+            # one reads how many of each kind (docs/accounts.md, "Leaving a team").
+            details=leave.as_context(names_shown=selectors.team_managed_by_member(team, actor)),
             extra_fields={PREVIEW_DIGEST_FIELD: leave.digest()},
             button=_("Remove from the team"),
             cancel_url=reverse("accounts:team", args=[team.slug]),
@@ -658,6 +660,19 @@ def _auditor_conflict(proposal: RoleProposal) -> str:
     return roles.auditor_content_message(proposal.subject, access) if access else ""
 
 
+def _grant_withdrawn(proposal: RoleProposal, *, names_shown: bool) -> dict[str, object]:
+    withdrawn = (
+        roles.auditor_grant_withdrawn(proposal.subject)
+        if proposal.role == GrantedRole.AUDITOR
+        else []
+    )
+    return {
+        "withdrawn": bounded(withdrawn),
+        "names_shown": names_shown,
+        "withdrawn_kinds": roles.withdrawn_kinds(withdrawn),
+    }
+
+
 @role_approver_required
 def role_proposals(request: HttpRequest) -> HttpResponse:
     """Proposed roles awaiting a second person; each may be approved or declined."""
@@ -669,12 +684,10 @@ def role_proposals(request: HttpRequest) -> HttpResponse:
             "may_decide": actor.pk not in (proposal.proposed_by_id, proposal.subject_id),
             # Said before the approver tries: the approval would be refused.
             "conflict": _auditor_conflict(proposal),
-            # Said before anyone approves: the approval withdraws these at once.
-            "withdrawn": bounded(
-                roles.auditor_grant_withdrawn(proposal.subject)
-                if proposal.role == GrantedRole.AUDITOR
-                else []
-            ),
+            # Said before anyone approves: the approval withdraws these at once. By
+            # name to an auditor approving (the log names them too); counted by kind
+            # to an administrator, who manages roles, not colleagues' files.
+            **_grant_withdrawn(proposal, names_shown=actor.is_auditor),
         }
         for proposal in roles.role_proposals_pending()
     ]

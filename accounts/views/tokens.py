@@ -57,7 +57,14 @@ def _list_page(request: HttpRequest, form: TokenCreateForm, status: int = 200) -
         (token, tokens.token_status(token, now), _scope_labels(token))
         for token in tokens.tokens_of(user=signed_in_user(request))
     ]
-    context = {"form": form, "rows": rows}
+    me = signed_in_user(request)
+    # An auditor holds no token (accounts/tokens.py): the page says why, with no form.
+    context = {
+        "form": form,
+        "rows": rows,
+        "auditor": me.is_auditor,
+        "auditor_refusal": tokens.AUDITOR_REFUSAL,
+    }
     return render(request, "accounts/tokens/list.html", context, status=status)
 
 

@@ -374,20 +374,29 @@ def _count(
             ip_address=context.ip_address or None,
             user_agent=context.user_agent[:300],
         )
-        # The owner's "first download" e-mail says "downloaded": a preview is not one.
-        first = not preview and ShareLink.objects.filter(
-            pk=link.pk, first_downloaded_at__isnull=True
-        ).update(first_downloaded_at=now)
-        if first and link.notify_owner:
-            _owner_notify_on_commit(link=link, name=name)
+        # ``first_downloaded_at`` is the first *download* (a transfer's page counts
+        # them): a preview is not one.
+        if not preview:
+            ShareLink.objects.filter(pk=link.pk, first_downloaded_at__isnull=True).update(
+                first_downloaded_at=now
+            )
+        # The owner is told of the link's first *use*, whatever it was, in words that
+        # say which: a view-only link is never downloaded, and its owner still expects
+        # to hear that the letter was read. First: no receipt before this one; the
+        # conditional UPDATE above holds the link's row until commit, so two first uses
+        # at once see each other and only one e-mail leaves.
+        first_use = not ShareLinkDownload.objects.filter(link=link).exclude(pk=receipt.pk).exists()
+        if first_use and link.notify_owner:
+            _owner_notify_on_commit(link=link, name=name, viewed=preview)
     grant.counted[key] = receipt.pk
     grant_save(request, link, grant)
     return True, receipt.pk
 
 
-def _owner_notify_on_commit(*, link: ShareLink, name: str) -> None:
+def _owner_notify_on_commit(*, link: ShareLink, name: str, viewed: bool) -> None:
     owner = link.created_by
     context = {
+        "viewed": viewed,
         "owner_name": owner.get_full_name() or owner.email,
         "name": name,
         "recipient": link.recipient_email,
@@ -401,7 +410,9 @@ def _owner_notify_on_commit(*, link: ShareLink, name: str) -> None:
         # Not its name in the subject: a file or transfer name often names a patient,
         # and a subject is what lock screens, mail logs and shared mailboxes show.
         with translation.override(owner.email_language):
-            subject = _("Your shared item was downloaded")
+            subject = (
+                _("Your shared item was viewed") if viewed else _("Your shared item was downloaded")
+            )
         email_send(
             to=owner.email,
             subject=subject,
