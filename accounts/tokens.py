@@ -200,30 +200,27 @@ def token_create(
     try:
         return _token_create_locked(actor=actor, name=name, clean_scopes=clean_scopes, days=days)
     except _AccountDeactivated:
-        audit.record(
-            action=Action.ACCOUNTS_TOKEN_CREATE,
-            outcome=Outcome.DENIED,
-            actor=actor,
-            target_type="accounts.user",
-            target_id=actor.pk,
-            details={"name": name, "reason": "account deactivated"},
-        )
+        _creation_refused(actor, name, "account deactivated")
         raise ValidationError(
             {NON_FIELD_ERRORS: _("This account was deactivated: no token was made.")},
             code="inactive",
         ) from None
     except _AccountIsAuditor:
-        audit.record(
-            action=Action.ACCOUNTS_TOKEN_CREATE,
-            outcome=Outcome.DENIED,
-            actor=actor,
-            target_type="accounts.user",
-            target_id=actor.pk,
-            details={"name": name, "reason": "auditor"},
-        )
+        _creation_refused(actor, name, "auditor")
         raise AuditorTokenRefused(
             {NON_FIELD_ERRORS: str(AUDITOR_REFUSAL)}, code="auditor"
         ) from None
+
+
+def _creation_refused(actor: User, name: str, reason: str) -> None:
+    audit.record(
+        action=Action.ACCOUNTS_TOKEN_CREATE,
+        outcome=Outcome.DENIED,
+        actor=actor,
+        target_type="accounts.user",
+        target_id=actor.pk,
+        details={"name": name, "reason": reason},
+    )
 
 
 def _token_create_locked(
