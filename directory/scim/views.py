@@ -163,9 +163,7 @@ def _content_length(request: HttpRequest) -> int:
     if not announced:
         return 0
     if not CONTENT_LENGTH_SYNTAX.fullmatch(announced):
-        raise ScimError(
-            400, "The Content-Length header must be a number of bytes", "invalidSyntax"
-        )
+        raise ScimError(400, "The Content-Length header must be a number of bytes", "invalidSyntax")
     return int(announced)
 
 
