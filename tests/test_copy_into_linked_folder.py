@@ -120,3 +120,13 @@ def test_a_script_copying_into_a_linked_folder_is_told_how_many_links_show_the_c
     assert copied.json()["opened_by_links"] == 1
     assert within.status_code == 201, within.content
     assert within.json()["opened_by_links"] == 0
+
+
+def test_the_api_schema_documents_opened_by_links_on_a_copys_answer() -> None:
+    schema = Client().get("/api/v1/schema/", {"format": "json"}).json()
+
+    answer = schema["paths"]["/api/v1/files/{file_id}/copy/"]["post"]["responses"]["201"]
+    reference = answer["content"]["application/json"]["schema"]["$ref"]
+    copied = schema["components"]["schemas"][reference.rsplit("/", 1)[1]]
+    assert copied["properties"]["opened_by_links"]["type"] == "integer"
+    assert "opened_by_links" in copied["required"]

@@ -100,6 +100,7 @@ def test_moving_a_file_into_a_linked_folder_asks_first_and_naming_the_links(
         "People outside the organisation will open it: 1 external link reaches the folder "
         "it goes to (made by Alice Martin)"
     ) in page
+    assert "Open until " in page  # and until when, as a copy's confirmation says
     scan.refresh_from_db()
     assert scan.folder_id == team_folder.pk  # not before the confirmation
     done = tom.post(f"/files/{scan.pk}/move/", {"move-destination": dupont.pk, **CONFIRMED})
