@@ -39,6 +39,7 @@ from audit.models import Outcome
 from core.bounded import bounded
 from core.errors import RuleError
 from files.models import Space, SpaceKind
+from reviews.labels import RecipientKind
 from reviews.models import AccessReview, AccessReviewItem, Decision, ItemKind
 from sharing.models import Share, ShareLink
 from sharing.services.withdrawals import item_name
@@ -87,12 +88,18 @@ def team_managers(team: Team) -> list[User]:
     ]
 
 
-def _items_of(team: Team) -> list[tuple[str, int, str]]:
-    items: list[tuple[str, int, str]] = []
+def _items_of(team: Team) -> list[AccessReviewItem]:
+    """The team's items as they are now, unsaved: what each label is made of, never the
+    label (built when shown, in the reader's language, reviews/labels.py)."""
+    items: list[AccessReviewItem] = []
     for membership in TeamMembership.objects.filter(team=team).select_related("user"):
-        role = _("manager") if membership.role == TeamRole.MANAGER else _("member")
         items.append(
-            (ItemKind.MEMBER, membership.pk, f"{membership.user.get_full_name()} ({role})")
+            AccessReviewItem(
+                kind=ItemKind.MEMBER,
+                object_id=membership.pk,
+                subject_name=membership.user.get_full_name()[:400],
+                member_role=membership.role,
+            )
         )
     space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
     if space is None:
@@ -102,8 +109,19 @@ def _items_of(team: Team) -> list[tuple[str, int, str]]:
     outside = Share.objects.filter(in_space).exclude(user_id__in=members).exclude(team=team)
     for share in outside.select_related("file", "folder", "user", "team"):
         item = share.file or share.folder
-        who = share.user.get_full_name() if share.user else (share.team.name if share.team else "")
-        items.append((ItemKind.SHARE, share.pk, f"{item.name if item else '?'} → {who}"))
+        items.append(
+            AccessReviewItem(
+                kind=ItemKind.SHARE,
+                object_id=share.pk,
+                subject_name=(item.name if item else "?")[:400],
+                recipient_kind=RecipientKind.PERSON if share.user else RecipientKind.TEAM,
+                recipient_name=(
+                    share.user.get_full_name()
+                    if share.user
+                    else (share.team.name if share.team else "")
+                )[:400],
+            )
+        )
     live = ShareLink.objects.filter(
         Q(file__space=space) | Q(folder__space=space),
         revoked_at__isnull=True,
@@ -111,12 +129,16 @@ def _items_of(team: Team) -> list[tuple[str, int, str]]:
     ).select_related("file", "folder", "created_by")
     for link in live:
         item = link.file or link.folder
-        to = link.recipient_email or _("anyone with the link")
         items.append(
-            (
-                ItemKind.LINK,
-                link.pk,
-                f"{item.name if item else '?'} → {to} ({link.created_by.get_full_name()})",
+            AccessReviewItem(
+                kind=ItemKind.LINK,
+                object_id=link.pk,
+                subject_name=(item.name if item else "?")[:400],
+                recipient_kind=(
+                    RecipientKind.ADDRESS if link.recipient_email else RecipientKind.ANYONE
+                ),
+                recipient_name=link.recipient_email[:400],
+                creator_name=link.created_by.get_full_name()[:200],
             )
         )
     return items
@@ -138,10 +160,9 @@ def access_reviews_open(*, now: dt.datetime | None = None) -> int:
         with transaction.atomic():
             review = AccessReview.objects.create(team=team, opened_at=now, due_at=now + _due())
             items = _items_of(team)
-            AccessReviewItem.objects.bulk_create(
-                AccessReviewItem(review=review, kind=kind, object_id=pk, label=label[:400])
-                for kind, pk, label in items
-            )
+            for item in items:
+                item.review = review
+            AccessReviewItem.objects.bulk_create(items)
             audit.record(
                 action=Action.REVIEWS_REVIEW_OPEN,
                 actor=None,
@@ -221,7 +242,7 @@ def _decide_refused(*, actor: User, item: AccessReviewItem, decision: str, reaso
         details={
             "kind": item.kind,
             "object": item.object_id,
-            "item": item.label,
+            **item.audit_details(),
             "team": item.review.team.name,
             "decision": decision[:20],
             "reason": reason,
@@ -275,12 +296,13 @@ def access_review_decide(*, actor: User, item: AccessReviewItem, decision: str) 
             actor=actor,
             target_type="reviews.review",
             target_id=review.pk,
-            # The label names the person, share or link as the reviewer saw it: once
-            # revoked, the object's id names nothing an auditor can look up.
+            # The item's parts name the person, share or link as the reviewer saw it:
+            # once revoked, the object's id names nothing an auditor can look up. Codes
+            # and names, no sentence: the console words it in the auditor's language.
             details={
                 "kind": locked.kind,
                 "object": locked.object_id,
-                "item": locked.label,
+                **locked.audit_details(),
                 "team": review.team.name,
                 "decision": decision,
             },
@@ -430,19 +452,23 @@ def access_reviews_escalate(*, now: dt.datetime | None = None) -> int:
 
 
 def access_review_export(*, actor: User, review: AccessReview) -> str:
-    """The review as CSV (one row per item, with its decision); the export is audited."""
+    """The review as CSV (one row per item, with its decision), in the active language
+    (the exporter's, from the request): the manager reads it in Excel like the page. The
+    export is audited."""
     out = io.StringIO()
     # Opened in Excel by the manager: a byte order mark so accents read right, and
     # names people chose (a file, a team, a person) kept from running as formulas.
     out.write(UTF8_BOM)
     writer = csv.writer(out)
-    writer.writerow(["team", "kind", "item", "decision", "decided_by", "decided_at"])
+    writer.writerow(
+        [_("team"), _("kind"), _("item"), _("decision"), _("decided by"), _("decided at")]
+    )
     for item in review.items.select_related("decided_by"):
         row = [
             review.team.name,
-            item.kind,
+            str(item.get_kind_display()),
             item.label,
-            item.decision,
+            str(item.get_decision_display()),
             item.decided_by.email if item.decided_by else "",
             item.decided_at.isoformat() if item.decided_at else "",
         ]
