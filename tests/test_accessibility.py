@@ -356,9 +356,10 @@ JOURNEYS: dict[str, list[Page]] = {
             "access review, revoke (confirmation)",
             "clinician",
             "/reviews/{review}/",
-            # Tom's membership: the page names what he opened on the team's files.
+            # Tom's membership ("(member)", "(membre)": the row in the page's language):
+            # the page names what he opened on the team's files.
             then=lambda page: _submit(
-                page, "tr:has-text('Dr Tom Teammate (member)') button[value=revoked]"
+                page, "tr:has-text('Dr Tom Teammate (') button[value=revoked]"
             ),
             shows="#loss-withdrawn",
         ),
