@@ -8,7 +8,7 @@ in the CSV and in the audit log. The page, the CSV (the exporter's language) and
 auditor console (the auditor's, through ``audit.resolvers``) each build it here.
 
 Items of reviews opened before the parts were kept, whose stored text the migration
-could not read back (``reviews/migrations/0002``), show that text as it was stored.
+could not read back (``reviews/migrations/0003``), show that text as it was stored.
 """
 
 from __future__ import annotations

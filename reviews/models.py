@@ -58,7 +58,7 @@ class AccessReviewItem(models.Model):
     # not read the team's file names (a site administrator who is not its manager).
     subject_kind = models.CharField(max_length=10, choices=SubjectKind.choices, blank=True)
     # Reviews opened before the parts were kept stored the label, in English; what the
-    # migration could not read back (0002) is shown as stored. Empty otherwise.
+    # migration could not read back (0003) is shown as stored. Empty otherwise.
     unparsed_label = models.CharField(max_length=400, blank=True)
     decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.PENDING)
     decided_by = models.ForeignKey(

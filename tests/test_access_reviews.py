@@ -304,7 +304,7 @@ def test_items_of_reviews_opened_before_are_read_back_into_their_parts(
     )
     odd = review.items.create(kind="member", object_id=997, unparsed_label="someone, cut shor")
 
-    migration = importlib.import_module("reviews.migrations.0002_review_item_label_parts")
+    migration = importlib.import_module("reviews.migrations.0003_review_item_label_parts")
     migration.labels_read_back(django_apps, None)
 
     member = review.items.get(pk=items["member"].pk)

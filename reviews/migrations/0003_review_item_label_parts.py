@@ -81,14 +81,19 @@ def _subject_kind_of(item, share_model, link_model):
     return "folder" if row.folder_id is not None else "file"
 
 
-def labels_read_back(apps, schema_editor):
+def subject_kinds_read_back(apps, schema_editor):
     item_model = apps.get_model("reviews", "AccessReviewItem")
     share_model = apps.get_model("sharing", "Share")
     link_model = apps.get_model("sharing", "ShareLink")
-    team_model = apps.get_model("accounts", "Team")
     for item in item_model.objects.exclude(kind="member").iterator():
         item.subject_kind = _subject_kind_of(item, share_model, link_model)
         item.save(update_fields=["subject_kind"])
+
+
+def labels_read_back(apps, schema_editor):
+    item_model = apps.get_model("reviews", "AccessReviewItem")
+    share_model = apps.get_model("sharing", "Share")
+    team_model = apps.get_model("accounts", "Team")
     for item in item_model.objects.exclude(unparsed_label="").iterator():
         parts = _parts_of(item, share_model, team_model)
         if parts is None:
@@ -99,8 +104,8 @@ def labels_read_back(apps, schema_editor):
         item.save(update_fields=[*parts, "unparsed_label"])
 
 
-def labels_written_again(apps, schema_editor):
-    """Going back: the English labels, as 0001 and 0002 stored them, from the parts."""
+def subject_kinds_written_again(apps, schema_editor):
+    """Going back: 0002's English label without names, from the parts."""
     item_model = apps.get_model("reviews", "AccessReviewItem")
     for item in item_model.objects.exclude(kind="member").exclude(subject_kind="").iterator():
         subject = "a folder" if item.subject_kind == "folder" else "a file"
@@ -111,6 +116,11 @@ def labels_written_again(apps, schema_editor):
             without = f"{subject} → {to} ({item.creator_name})"
         item.label_without_names = without[:400]
         item.save(update_fields=["label_without_names"])
+
+
+def labels_written_again(apps, schema_editor):
+    """Going back: the English label, as 0001 stored it, from the parts."""
+    item_model = apps.get_model("reviews", "AccessReviewItem")
     for item in item_model.objects.filter(unparsed_label="").iterator():
         if item.kind == "member":
             label = f"{item.subject_name} ({item.member_role})"
@@ -185,5 +195,6 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(labels_read_back, labels_written_again),
+        migrations.RunPython(subject_kinds_read_back, subject_kinds_written_again),
         migrations.RemoveField(model_name="accessreviewitem", name="label_without_names"),
     ]
