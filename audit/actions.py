@@ -712,10 +712,13 @@ class Action(enum.StrEnum):
 
     # Access reviews by team managers (reviews/, docs/access-reviews.md).
     REVIEWS_REVIEW_OPEN = "reviews.review.open", _("opened an access review"), Category.ADMIN
+    # The member (``person``), a share's or link's ``recipient`` (a name, a team, an
+    # e-mail address), a link's ``creator``; ``item``: the label of older events.
     REVIEWS_ITEM_DECIDE = (
         "reviews.item.decide",
         _("decided an access review item"),
         Category.ADMIN,
+        ("person", "recipient", "creator", "item"),
     )
     REVIEWS_REVIEW_ESCALATE = (
         "reviews.review.escalate",

@@ -545,6 +545,9 @@ def _readable(
                 if target_person.name != target_person.email
                 else target_person.email
             )
+    if not what and event.action == Action.REVIEWS_ITEM_DECIDE:
+        # The member, share or link decided, worded in the reader's language.
+        what = resolvers.review_item(details)
     # Imaging events name the patient and study they touched (imaging/names.py).
     study_name = _text(details, "study_name")
     if study_name:

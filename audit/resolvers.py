@@ -73,6 +73,7 @@ DerivedFiles = Callable[[list[str]], list[str]]
 FoldersAbove = Callable[[list[str], list[str]], list[str]]
 ChannelsLookup = Callable[[str, Iterable[str]], dict[str, Channel]]
 AccessLookup = Callable[[str, str], list[Access]]
+ReviewItemText = Callable[[dict[str, object]], str]
 
 
 @dataclass
@@ -89,6 +90,8 @@ class Registry:
     # Several apps answer "who can access this now": files (the space's people),
     # sharing (shares and live links); each adds its own.
     access_now: list[AccessLookup] = field(default_factory=list)
+    # An access review's item, worded from the codes and names its event recorded.
+    review_item: ReviewItemText | None = None
 
 
 registry = Registry()
@@ -162,3 +165,13 @@ def channels(kind: str, ids: Iterable[str]) -> dict[str, Channel]:
 def access_now(kind: str, item_id: str) -> list[Access]:
     """Everyone who can reach the item now, and why, from every app that knows."""
     return [access for lookup in registry.access_now for access in lookup(kind, item_id)]
+
+
+def review_item(details: dict[str, object]) -> str:
+    """A ``reviews.item.decide`` event's item in the reader's language ("Tom Teammate
+    (member)"), from the parts it recorded; its stored ``item`` text when nobody
+    registered the wording (or for an event from before the parts were recorded)."""
+    if registry.review_item is not None:
+        return registry.review_item(details)
+    item = details.get("item")
+    return item if isinstance(item, str) else ""

@@ -140,6 +140,21 @@ class _SqliteCounters:
             before[limit - 2] if limit >= 2 and len(before) >= limit - 1 else None,
         )
 
+    def peek(self, key: str, limit: int, window_s: int) -> Verdict:
+        now = time.time()
+        before = [
+            at
+            for (at,) in self._connection().execute(
+                "SELECT at FROM hit WHERE key = ? ORDER BY rowid DESC LIMIT ?", (key, limit)
+            )
+        ]
+        return _verdict(
+            now,
+            window_s,
+            before[limit - 1] if len(before) >= limit else None,
+            before[limit - 2] if limit >= 2 and len(before) >= limit - 1 else None,
+        )
+
 
 _sqlite_stores: dict[Path, _SqliteCounters] = {}
 
@@ -167,6 +182,28 @@ def _hit(key: str, limit: int, window_s: int) -> Verdict:
     if path not in _sqlite_stores:
         _sqlite_stores[path] = _SqliteCounters(path)
     return _sqlite_stores[path].hit(key, limit, window_s)
+
+
+def _peek(key: str, limit: int, window_s: int) -> Verdict:
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        now = time.time()
+        client: Any = cache._cache.get_client(key, write=True)  # the primary: counts are there
+        full_key = cache.make_and_validate_key(key)
+        pipeline = client.pipeline(transaction=True)
+        pipeline.lindex(full_key, limit - 1)
+        pipeline.lindex(full_key, limit - 2 if limit >= 2 else 0)
+        limit_th, next_th = pipeline.execute()
+        return _verdict(
+            now,
+            window_s,
+            float(limit_th) if limit_th is not None else None,
+            float(next_th) if limit >= 2 and next_th is not None else None,
+        )
+    path = Path(settings.RATELIMIT_DATABASE)
+    if path not in _sqlite_stores:
+        _sqlite_stores[path] = _SqliteCounters(path)
+    return _sqlite_stores[path].peek(key, limit, window_s)
 
 
 # Every IPv6 customer gets at least a /64 from their provider (RFC 6177): 2^64 addresses
@@ -203,6 +240,29 @@ def rate_limit_check(*, group: str, key: str, rate: str, fail_open: bool = False
     except Exception as error:
         if fail_open:
             logger.warning("rate limit %s not counted (store unreachable): %r", group, error)
+            return Verdict(False)
+        logger.error("rate limit %s unavailable, refusing: %r", group, error)
+        raise RateLimitUnavailable(group) from error
+
+
+def rate_limit_peek(*, group: str, key: str, rate: str, fail_open: bool = False) -> Verdict:
+    """Whether a hit for ``key`` in ``group`` would be limited now, without counting one.
+
+    For a limit that counts only refused requests (a wrong callback, an unknown link):
+    peeked before the request is evaluated, counted with :func:`rate_limit_hit` once it
+    is refused (and when the peek refuses it: a flood stays refused until it slows). A
+    crowd behind one address whose requests succeed is never counted. Parallel requests
+    may all pass the peek before their refusals are counted, a few over the limit, as
+    with django-axes (docs/rate-limits.md)."""
+    limit, window_s = rate_parse(rate)
+    if limit < 1:
+        return Verdict(True, float(window_s))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    try:
+        return _peek(f"rl:{group}:{digest}", limit, window_s)
+    except Exception as error:
+        if fail_open:
+            logger.warning("rate limit %s not checked (store unreachable): %r", group, error)
             return Verdict(False)
         logger.error("rate limit %s unavailable, refusing: %r", group, error)
         raise RateLimitUnavailable(group) from error

@@ -97,8 +97,8 @@ def _withdrawn_data(withdrawals: list[MoveLoss]) -> Any:
 
 
 def _opened_by_links(item: File | Folder, destination: Folder | None) -> int:
-    """Asked before the move (a script has no confirmation to read it on): the links
-    that will show ``item`` to people outside once it is in ``destination``."""
+    """Asked before the move or copy (a script has no confirmation to read it on): the
+    links that will show ``item`` (or its copy) to people outside once in ``destination``."""
     if destination is None:
         return 0
     return sum(one.count for one in move_exposures(items=[item], destination=destination))
@@ -108,6 +108,12 @@ class FileChangedSerializer(FileSerializer):
     withdrawn = MoveWithdrawalSerializer(many=True)
     # How many external links show the moved item to people outside that did not
     # before (links to the destination folder or above it); 0 for a rename.
+    opened_by_links = serializers.IntegerField()
+
+
+class FileCopiedSerializer(FileSerializer):
+    # As FileChangedSerializer's: the links that show the copy to people outside and
+    # did not show the source where it is (0 for a copy within what they show).
     opened_by_links = serializers.IntegerField()
 
 
@@ -554,7 +560,12 @@ class FileCopyView(FilesAPIView):
     @extend_schema(
         summary="Copy a file (the copy shares its content: no re-encryption)",
         request=FileCopySerializer,
-        responses={201: FileSerializer, 413: ErrorSerializer, **_ERRORS},
+        description=(
+            "`opened_by_links`: how many external links will show the copy to people "
+            "outside that did not show the file where it is (links to the destination "
+            "or a folder above it)."
+        ),
+        responses={201: FileCopiedSerializer, 413: ErrorSerializer, **_ERRORS},
         tags=["files"],
     )
     def post(self, request: Request, file_id: int) -> Response:
@@ -565,10 +576,14 @@ class FileCopyView(FilesAPIView):
         destination = selectors.folder_get_for_actor(
             actor=me, folder_id=data.validated_data["folder"], need=Permission.EDIT
         )
+        opened_by_links = _opened_by_links(file, destination)
         copy = services.file_copy(
             actor=me, file=file, destination=destination, name=data.validated_data.get("name")
         )
-        return Response(FileSerializer(copy).data, status=status.HTTP_201_CREATED)
+        return Response(
+            {**FileSerializer(copy).data, "opened_by_links": opened_by_links},
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class FileRestoreView(FilesAPIView):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.dispatch import Signal
@@ -42,8 +43,8 @@ content_moved_across_spaces = Signal()
 content_move_planned = Signal()
 
 
-# Sent with items= and destination= before a move (nothing locked, nothing changed),
-# within a space too; each receiver returns a list of ``MoveExposure``: what would show
+# Sent with items= and destination= before a move or a copy (nothing locked, nothing
+# changed), within a space too; each receiver returns a list of ``MoveExposure``: what would show
 # the moved items to people outside once they are in ``destination``.
 content_move_exposes = Signal()
 
@@ -52,14 +53,19 @@ content_move_exposes = Signal()
 class MoveExposure:
     """External links to the destination or a folder above it, which do not reach the
     moved items where they are now: after the move, whoever holds one opens them
-    (a link to a folder shows the files added later too). ``makers``: who made them."""
+    (a link to a folder shows the files added later too). ``makers``: who made them;
+    ``until``: when the last of them expires (at the latest: one may be withdrawn or
+    used up before). A copy into ``destination`` asks the same question."""
 
     count: int
     makers: tuple[str, ...]
+    until: datetime | None = None
 
 
 def move_exposures(*, items: Sequence[File | Folder], destination: Folder) -> list[MoveExposure]:
-    """What moving ``items`` into ``destination`` would open to people outside."""
+    """What moving ``items`` into ``destination`` would open to people outside; what
+    copying them there would, too (the copy shows where the links show it, and a copy
+    within what the links already show opens nothing new)."""
     exposures: list[MoveExposure] = []
     for _receiver, result in content_move_exposes.send(
         sender=Folder, items=list(items), destination=destination

@@ -39,6 +39,7 @@ from audit.models import Outcome
 from core.bounded import bounded
 from core.errors import RuleError
 from files.models import Space, SpaceKind
+from reviews.labels import RecipientKind, SubjectKind
 from reviews.models import AccessReview, AccessReviewItem, Decision, ItemKind
 from sharing.models import Share, ShareLink
 from sharing.services.withdrawals import item_name
@@ -87,14 +88,18 @@ def team_managers(team: Team) -> list[User]:
     ]
 
 
-def _items_of(team: Team) -> list[tuple[str, int, str, str]]:
-    """Each item as (kind, object id, label, label without names): the second label is
-    what a reader who is not one of the team's managers reads (``item_label_for``)."""
-    items: list[tuple[str, int, str, str]] = []
+def _items_of(team: Team) -> list[AccessReviewItem]:
+    """The team's items as they are now, unsaved: what each label is made of, never the
+    label (built when shown, in the reader's language, reviews/labels.py)."""
+    items: list[AccessReviewItem] = []
     for membership in TeamMembership.objects.filter(team=team).select_related("user"):
-        role = _("manager") if membership.role == TeamRole.MANAGER else _("member")
         items.append(
-            (ItemKind.MEMBER, membership.pk, f"{membership.user.get_full_name()} ({role})", "")
+            AccessReviewItem(
+                kind=ItemKind.MEMBER,
+                object_id=membership.pk,
+                subject_name=membership.user.get_full_name()[:400],
+                member_role=membership.role,
+            )
         )
     space = Space.objects.filter(kind=SpaceKind.TEAM, team=team).first()
     if space is None:
@@ -104,13 +109,18 @@ def _items_of(team: Team) -> list[tuple[str, int, str, str]]:
     outside = Share.objects.filter(in_space).exclude(user_id__in=members).exclude(team=team)
     for share in outside.select_related("file", "folder", "user", "team"):
         item = share.file or share.folder
-        who = share.user.get_full_name() if share.user else (share.team.name if share.team else "")
         items.append(
-            (
-                ItemKind.SHARE,
-                share.pk,
-                f"{item.name if item else '?'} → {who}",
-                f"{_kind_of(share.folder_id)} → {who}",
+            AccessReviewItem(
+                kind=ItemKind.SHARE,
+                object_id=share.pk,
+                subject_name=(item.name if item else "?")[:400],
+                subject_kind=_subject_kind(share.folder_id),
+                recipient_kind=RecipientKind.PERSON if share.user else RecipientKind.TEAM,
+                recipient_name=(
+                    share.user.get_full_name()
+                    if share.user
+                    else (share.team.name if share.team else "")
+                )[:400],
             )
         )
     live = ShareLink.objects.filter(
@@ -120,21 +130,24 @@ def _items_of(team: Team) -> list[tuple[str, int, str, str]]:
     ).select_related("file", "folder", "created_by")
     for link in live:
         item = link.file or link.folder
-        to = link.recipient_email or _("anyone with the link")
-        creator = link.created_by.get_full_name()
         items.append(
-            (
-                ItemKind.LINK,
-                link.pk,
-                f"{item.name if item else '?'} → {to} ({creator})",
-                f"{_kind_of(link.folder_id)} → {to} ({creator})",
+            AccessReviewItem(
+                kind=ItemKind.LINK,
+                object_id=link.pk,
+                subject_name=(item.name if item else "?")[:400],
+                subject_kind=_subject_kind(link.folder_id),
+                recipient_kind=(
+                    RecipientKind.ADDRESS if link.recipient_email else RecipientKind.ANYONE
+                ),
+                recipient_name=link.recipient_email[:400],
+                creator_name=link.created_by.get_full_name()[:200],
             )
         )
     return items
 
 
-def _kind_of(folder_id: int | None) -> str:
-    return _("a folder") if folder_id is not None else _("a file")
+def _subject_kind(folder_id: int | None) -> str:
+    return SubjectKind.FOLDER if folder_id is not None else SubjectKind.FILE
 
 
 def names_shown_to(*, actor: User, review: AccessReview) -> bool:
@@ -154,10 +167,8 @@ def item_label_for(item: AccessReviewItem, *, names_shown: bool) -> str:
     """The item as this reader may read it (``names_shown_to``)."""
     if names_shown or item.kind == ItemKind.MEMBER:
         return item.label
-    if item.label_without_names:
-        return item.label_without_names
-    # Opened before names were withheld: the kind alone, never the stored name.
-    return str(item.get_kind_display())
+    # An older item whose parts are unknown: the kind alone, never the stored name.
+    return item.label_without_names() or str(item.get_kind_display())
 
 
 def access_reviews_open(*, now: dt.datetime | None = None) -> int:
@@ -176,16 +187,9 @@ def access_reviews_open(*, now: dt.datetime | None = None) -> int:
         with transaction.atomic():
             review = AccessReview.objects.create(team=team, opened_at=now, due_at=now + _due())
             items = _items_of(team)
-            AccessReviewItem.objects.bulk_create(
-                AccessReviewItem(
-                    review=review,
-                    kind=kind,
-                    object_id=pk,
-                    label=label[:400],
-                    label_without_names=without_names[:400],
-                )
-                for kind, pk, label, without_names in items
-            )
+            for item in items:
+                item.review = review
+            AccessReviewItem.objects.bulk_create(items)
             audit.record(
                 action=Action.REVIEWS_REVIEW_OPEN,
                 actor=None,
@@ -265,7 +269,7 @@ def _decide_refused(*, actor: User, item: AccessReviewItem, decision: str, reaso
         details={
             "kind": item.kind,
             "object": item.object_id,
-            "item": item.label,
+            **item.audit_details(),
             "team": item.review.team.name,
             "decision": decision[:20],
             "reason": reason,
@@ -319,12 +323,13 @@ def access_review_decide(*, actor: User, item: AccessReviewItem, decision: str) 
             actor=actor,
             target_type="reviews.review",
             target_id=review.pk,
-            # The label names the person, share or link as the reviewer saw it: once
-            # revoked, the object's id names nothing an auditor can look up.
+            # The item's parts name the person, share or link as the reviewer saw it:
+            # once revoked, the object's id names nothing an auditor can look up. Codes
+            # and names, no sentence: the console words it in the auditor's language.
             details={
                 "kind": locked.kind,
                 "object": locked.object_id,
-                "item": locked.label,
+                **locked.audit_details(),
                 "team": review.team.name,
                 "decision": decision,
             },
@@ -477,20 +482,24 @@ def access_reviews_escalate(*, now: dt.datetime | None = None) -> int:
 
 
 def access_review_export(*, actor: User, review: AccessReview) -> str:
-    """The review as CSV (one row per item, with its decision); the export is audited."""
+    """The review as CSV (one row per item, with its decision), in the active language
+    (the exporter's, from the request): the manager reads it in Excel like the page. The
+    export is audited."""
     out = io.StringIO()
     # Opened in Excel by the manager: a byte order mark so accents read right, and
     # names people chose (a file, a team, a person) kept from running as formulas.
     out.write(UTF8_BOM)
     writer = csv.writer(out)
-    writer.writerow(["team", "kind", "item", "decision", "decided_by", "decided_at"])
+    writer.writerow(
+        [_("team"), _("kind"), _("item"), _("decision"), _("decided by"), _("decided at")]
+    )
     names_shown = names_shown_to(actor=actor, review=review)
     for item in review.items.select_related("decided_by"):
         row = [
             review.team.name,
-            item.kind,
+            str(item.get_kind_display()),
             item_label_for(item, names_shown=names_shown),
-            item.decision,
+            str(item.get_decision_display()),
             item.decided_by.email if item.decided_by else "",
             item.decided_at.isoformat() if item.decided_at else "",
         ]

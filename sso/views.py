@@ -40,7 +40,7 @@ from audit import floods, refusals
 from audit.context import client_ip
 from core.confirm import confirmation_page, confirmed
 from core.http import next_path
-from core.ratelimit import address_counted, rate_limit_hit
+from core.ratelimit import address_counted, rate_limit_hit, rate_limit_peek
 from sso import account_link, backchannel, services
 from sso import reauth as provider_reauth
 from sso.csp import provider_form_targets
@@ -54,8 +54,20 @@ from sso.providers import (
 )
 from sso.services import Assertion, SignInRefused
 
-# Per address: a sign-in is a handful of requests; a loop of forged callbacks is not.
-SIGN_IN_RATE = "60/10m"
+# Per address, two limits (docs/rate-limits.md, "Sign-in with an identity provider").
+# Refused requests (a callback with a wrong state or code, a token the provider refuses
+# or we do, an unknown account, an unknown invitation or link): what a forger sends.
+# Successful sign-ins are never counted: a hospital's whole shift signs in through one
+# NAT address (or one /64), and counting them gave 429s at shift change (~30 sign-ins
+# per 10 minutes) and told the security officers its staff were an attack.
+SIGN_IN_REFUSALS_RATE = "60/10m"
+# Starts (the redirect to the provider): cheap for us (a session row, a redirect) and
+# worth nothing to an attacker, so a generous limit that only spreads load. Figures: a
+# 1,500-bed hospital has ~6,000 staff; about a third change shift within ~30 minutes,
+# peaks of ~1,000 sign-ins in 10 minutes behind one address; a sign-in is 1 to 3 starts
+# (a refused weaker sign-in, a confirmation). 3,000 per 10 minutes holds that peak; a
+# loop of starts past it (5 a second, sustained) is refused and on record.
+SIGN_IN_STARTS_RATE = "3000/10m"
 # Back-channel logout: refused requests per address. Genuine logout tokens are never
 # counted nor held back: a provider signing a whole ward out at once (the end of a
 # shift, "sign everyone out" after an incident) sends far more than any fixed rate, and
@@ -97,16 +109,13 @@ def _refusal_page(request: HttpRequest, refusal: SignInRefused) -> HttpResponse:
     )
 
 
-def _rate_limited(request: HttpRequest, provider: Provider | None) -> HttpResponse | None:
-    address = client_ip(request)
-    # An IPv6 client's /64 is one client (core.ratelimit.address_counted).
-    counted = address_counted(address)
-    if not rate_limit_hit(group="sso-sign-in", key=counted, rate=SIGN_IN_RATE):
-        return None
+def _too_many(
+    request: HttpRequest, provider: Provider | None, *, endpoint: str, counted: str
+) -> HttpResponse:
     floods.rate_limited_record(
-        endpoint="sso.provider_sign_in",
+        endpoint=endpoint,
         source=counted,
-        ip_address=address,
+        ip_address=client_ip(request),
         actor_label="anonymous",
         record=lambda flood: services.token_refused_record(
             provider=provider, reason="rate limited", **flood
@@ -115,6 +124,44 @@ def _rate_limited(request: HttpRequest, provider: Provider | None) -> HttpRespon
     return _refused_page(
         request, _("Too many sign-in attempts. Wait a few minutes and try again."), status=429
     )
+
+
+def _rate_limited(
+    request: HttpRequest, provider: Provider | None, *, start: bool = False
+) -> HttpResponse | None:
+    """A 429 when this address sent too many refused requests lately (a refusal now
+    counts too, so a flood stays refused until it slows) or, for a ``start``, too many
+    starts; None otherwise. Only refusals are counted here (:func:`_refusal_counted`)."""
+    # An IPv6 client's /64 is one client (core.ratelimit.address_counted).
+    counted = address_counted(client_ip(request))
+    if rate_limit_peek(group="sso-refused", key=counted, rate=SIGN_IN_REFUSALS_RATE).limited:
+        rate_limit_hit(group="sso-refused", key=counted, rate=SIGN_IN_REFUSALS_RATE)
+        return _too_many(request, provider, endpoint="sso.provider_sign_in", counted=counted)
+    if start and rate_limit_hit(group="sso-start", key=counted, rate=SIGN_IN_STARTS_RATE):
+        return _too_many(request, provider, endpoint="sso.provider_sign_in_start", counted=counted)
+    return None
+
+
+def _refusal_counted(request: HttpRequest) -> None:
+    """One refused request from this address, towards ``SIGN_IN_REFUSALS_RATE``."""
+    counted = address_counted(client_ip(request))
+    rate_limit_hit(group="sso-refused", key=counted, rate=SIGN_IN_REFUSALS_RATE)
+
+
+def _counting_refusals(
+    request: HttpRequest, answer: Callable[[], HttpResponseBase]
+) -> HttpResponseBase:
+    """``answer()``, its refusals (a 4xx, a 404 raised) counted towards the limit."""
+    try:
+        response = answer()
+    except Http404:
+        _refusal_counted(request)
+        raise
+    # A 4xx is a refusal of what the request carried; a 502 (provider out of reach) and
+    # a 429 (counted already) are not the sender's doing.
+    if 400 <= response.status_code < 500 and response.status_code != 429:
+        _refusal_counted(request)
+    return response
 
 
 def _provider_unreachable(
@@ -132,28 +179,38 @@ def _provider_unreachable(
 
 
 def _provider_view(
-    view: Callable[[HttpRequest, Provider], HttpResponseBase],
-) -> Callable[[HttpRequest, str], HttpResponseBase]:
-    """A view of the provider its URL names, reached only within the per-address rate
-    limit (a loop of forged callbacks, or of starts, is refused with a 429); an unknown
-    provider is a 404, recorded."""
+    *, start: bool
+) -> Callable[
+    [Callable[[HttpRequest, Provider], HttpResponseBase]],
+    Callable[[HttpRequest, str], HttpResponseBase],
+]:
+    """A view of the provider its URL names, reached only within the per-address limits:
+    refused requests (a loop of forged callbacks, of unknown invitations) and, for a
+    ``start`` (a redirect to the provider), starts. An unknown provider is a 404,
+    recorded and counted as refused."""
 
-    @functools.wraps(view)
-    def provider_view(request: HttpRequest, slug: str) -> HttpResponseBase:
-        provider = provider_get(slug)
-        limited = _rate_limited(request, provider)
-        if limited is not None:
-            return limited
-        if provider is None:
-            _unknown_provider(slug)
-        return view(request, provider)
+    def decorator(
+        view: Callable[[HttpRequest, Provider], HttpResponseBase],
+    ) -> Callable[[HttpRequest, str], HttpResponseBase]:
+        @functools.wraps(view)
+        def provider_view(request: HttpRequest, slug: str) -> HttpResponseBase:
+            provider = provider_get(slug)
+            limited = _rate_limited(request, provider, start=start)
+            if limited is not None:
+                return limited
+            if provider is None:
+                _refusal_counted(request)
+                _unknown_provider(slug)
+            return _counting_refusals(request, lambda: view(request, provider))
 
-    return provider_view
+        return provider_view
+
+    return decorator
 
 
 @never_cache
 @require_GET
-@_provider_view
+@_provider_view(start=True)
 def sign_in_start(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     """Send the browser to the provider: code flow, PKCE (S256), state and nonce, all
     kept in this browser's session by Authlib until the callback."""
@@ -169,7 +226,7 @@ def sign_in_start(request: HttpRequest, provider: Provider) -> HttpResponseBase:
 
 @never_cache
 @require_POST
-@_provider_view
+@_provider_view(start=True)
 def invitation_sign_in_start(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     """ "Accept with <provider>" on an invitation's page: the invitation's token, checked
     here, goes into this browser's session, then the browser goes to the provider as for
@@ -305,7 +362,7 @@ def _answer_refused(
 
 @never_cache
 @require_GET
-@_provider_view
+@_provider_view(start=False)
 def callback(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     # Used once, whatever the outcome: a failed round trip starts again from the link.
     carried = request.session.pop(INVITATION_SESSION_KEY, None)
@@ -399,7 +456,7 @@ def _confirmation_finished(
 @never_cache
 @login_required
 @require_POST
-@_provider_view
+@_provider_view(start=True)
 def reauth_start(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     """ "Confirm with <provider>" on the confirmation pages: the provider is asked to
     authenticate the person again (sso/reauth.py)."""
@@ -423,7 +480,7 @@ def reauth_start(request: HttpRequest, provider: Provider) -> HttpResponseBase:
 
 @never_cache
 @require_POST
-@_provider_view
+@_provider_view(start=True)
 def sign_in_again(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     """ "Sign in again with <provider>" where a sign-in without the second factor the
     provider stands for was refused (sso/services.py: SECOND_FACTOR_DOWNGRADED), or her
@@ -636,6 +693,10 @@ def account_link_page(request: HttpRequest, token: str) -> HttpResponseBase:
     limited = _rate_limited(request, None)
     if limited is not None:
         return limited
+    return _counting_refusals(request, lambda: _account_link_page(request, token))
+
+
+def _account_link_page(request: HttpRequest, token: str) -> HttpResponseBase:
     link_request = account_link.account_link_get_valid(token=token[:200])
     provider = provider_get(link_request.provider) if link_request else None
     if link_request is None or provider is None:
@@ -653,7 +714,7 @@ def account_link_page(request: HttpRequest, token: str) -> HttpResponseBase:
 
 @never_cache
 @require_POST
-@_provider_view
+@_provider_view(start=True)
 def account_link_sign_in_start(request: HttpRequest, provider: Provider) -> HttpResponseBase:
     """ "Continue with <provider>": the link's token, checked here, goes into this
     browser's session; the callback links the identity to that account and no other."""

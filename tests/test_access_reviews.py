@@ -7,18 +7,22 @@ what is left pending escalates to the administrators; all audited and exportable
 from __future__ import annotations
 
 import csv
+import importlib
 import io
+import re
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
 from django.core import mail
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Team, TeamMembership, User
 from audit.actions import Action
 from audit.models import AuditEvent
+from audit.readable import readable_events
 from files.services import space_root, space_team_get_or_create
 from reviews import services
 from reviews.models import AccessReview, Decision
@@ -88,8 +92,8 @@ def test_a_manager_reviews_the_quarter_and_what_is_left_escalates(
 
     exported = alice.get(f"/reviews/{review.pk}/export.csv")
     text = exported.content.decode()
-    assert "Tom Teammate (member),confirmed,alice.martin@hopital.example" in text
-    assert "pending" in text
+    assert "team member,Tom Teammate (member),confirmed,alice.martin@hopital.example" in text
+    assert "to review" in text
     assert AuditEvent.objects.filter(action=Action.REVIEWS_REVIEW_EXPORT).count() == 1
     assert review.items.filter(decision=Decision.PENDING).count() == 1
 
@@ -110,7 +114,7 @@ def test_the_review_export_opens_in_a_spreadsheet_without_running_a_file_name(
     assert exported["Content-Type"] == "text/csv; charset=utf-8"
     assert exported.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    shared = [row for row in rows if row[1] == "share"]
+    shared = [row for row in rows if row[1] == "share outside the team"]
     assert shared[0][2].startswith("'=HYPERLINK")
     for row in rows:
         assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)
@@ -153,14 +157,27 @@ def test_the_audit_log_says_whose_access_a_review_decided(
         {"decision": "revoked", **CONFIRMED},
     )
     refused, revoked = AuditEvent.objects.filter(action=Action.REVIEWS_ITEM_DECIDE).order_by("pk")
-    assert (refused.details["item"], refused.details["team"]) == (
-        "Alice Martin (manager)",
+    # Codes and names, in no one's language: the console words them for its reader.
+    assert (refused.details["person"], refused.details["role"], refused.details["team"]) == (
+        "Alice Martin",
+        "manager",
         "Cardiologie",
     )
-    assert (revoked.details["item"], revoked.details["team"]) == (
-        "Tom Teammate (member)",
+    assert (revoked.details["person"], revoked.details["role"], revoked.details["team"]) == (
+        "Tom Teammate",
+        "member",
         "Cardiologie",
     )
+    with translation.override("en"):
+        assert [row.what for row in readable_events([refused, revoked])] == [
+            "Alice Martin (manager)",
+            "Tom Teammate (member)",
+        ]
+    with translation.override("fr"):
+        assert [row.what for row in readable_events([refused, revoked])] == [
+            "Alice Martin (responsable)",
+            "Tom Teammate (membre)",
+        ]
 
 
 def test_a_manager_does_not_confirm_a_share_or_link_she_made_herself(
@@ -199,7 +216,13 @@ def test_a_manager_does_not_confirm_a_share_or_link_she_made_herself(
     assert (share_item.decision, link_item.decision) == (Decision.PENDING, Decision.PENDING)
     refusals = AuditEvent.objects.filter(action=Action.REVIEWS_ITEM_DECIDE, outcome="denied")
     assert [e.details["reason"] for e in refusals.order_by("pk")] == ["own_grant", "own_grant"]
-    assert refusals.first().details["item"] == "planning.pdf → Oscar Outsider"  # type: ignore[union-attr]
+    first = refusals.first()
+    assert first is not None
+    assert (first.details["item_name"], first.details["recipient"]) == (
+        "planning.pdf",
+        "Oscar Outsider",
+    )
+    assert first.details["recipient_kind"] == "person"
 
     # Tom, the other manager, decides them; his page offers Confirm.
     tom = client_signed_in(teammate)
@@ -210,3 +233,101 @@ def test_a_manager_does_not_confirm_a_share_or_link_she_made_herself(
     # Alice may still withdraw her own link.
     alice.post(f"/reviews/{review.pk}/items/{link_item.pk}/", {"decision": "revoked", **CONFIRMED})
     assert ShareLink.objects.get(pk=link.pk).revoked_at is not None
+
+
+# What a French screen must not read: the role words, the link's "anyone", the codes of
+# the kind and decision columns (as they were stored, built at opening in English).
+ENGLISH_ITEM_WORDS = re.compile(
+    r"\((member|manager)\)|anyone with the link|\b(member|manager|share|link|pending|"
+    r"confirmed|revoked|kind|decision|decided_by|decided_at)\b"
+)
+
+
+def test_a_french_manager_reads_the_review_and_its_export_in_french(
+    owner: User, teammate: User, outsider: User, team: Team
+) -> None:
+    """The review opened (in the site's default language, by the daily task): Alice reads
+    it in French, the page and the CSV she exports, without an English role word."""
+    root = space_root(space_team_get_or_create(team=team))
+    plan = version_store(actor=owner, folder=root, name="planning.pdf", content=b"p").file
+    Share.objects.create(file=plan, user=outsider, role="viewer", created_by=owner)
+    links.share_link_create(
+        actor=owner, target=plan, expires_at=timezone.now() + timedelta(days=20)
+    )
+    services.access_reviews_open()
+    review = AccessReview.objects.get(team=team)
+    alice = client_signed_in(owner)
+
+    page = alice.get(f"/reviews/{review.pk}/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Tom Teammate (membre)" in page
+    assert "Alice Martin (responsable)" in page
+    assert "planning.pdf → Oscar Outsider" in page
+    assert "planning.pdf → toute personne ayant le lien (Alice Martin)" in page
+    table = page[page.index('id="review-items"') : page.index("</table>")]
+    table_text = re.sub(r"<[^>]*>", " ", table.partition(">")[2])  # what is read, no markup
+    assert ENGLISH_ITEM_WORDS.search(table_text) is None
+
+    exported = alice.get(f"/reviews/{review.pk}/export.csv", HTTP_ACCEPT_LANGUAGE="fr")
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert rows[0][:4] == ["équipe", "type", "élément", "décision"]
+    team_member = "membre de l’équipe"  # noqa: RUF001  (French apostrophe)
+    assert ["Cardiologie", team_member, "Tom Teammate (membre)", "à revoir"] in [
+        row[:4] for row in rows
+    ]
+    for row in rows:
+        for cell in row[:4]:
+            assert ENGLISH_ITEM_WORDS.search(cell) is None, cell
+
+    # The same review, in English, for an English reader.
+    english = alice.get(f"/reviews/{review.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Tom Teammate (member)" in english
+    assert "planning.pdf → anyone with the link (Alice Martin)" in english
+
+
+def test_items_of_reviews_opened_before_are_read_back_into_their_parts(
+    owner: User, outsider: User, team: Team
+) -> None:
+    """Reviews opened before the parts were kept stored the English label: the migration
+    reads it back, so those items read in French too; what it cannot read stays as it was."""
+    review = AccessReview.objects.create(team=team, due_at=timezone.now() + timedelta(days=14))
+    stored = {
+        "member": "Dr Tom Teammate (member)",
+        "share": "Échos → suivi.pdf → Cardiologie",
+        "link": "planning.pdf → anyone with the link (Alice Martin)",
+    }
+    items = {
+        kind: review.items.create(kind=kind, object_id=999, unparsed_label=label)
+        for kind, label in stored.items()
+    }
+    addressed = review.items.create(
+        kind="link", object_id=998, unparsed_label="a.pdf → dr.radio@example.org (Alice Martin)"
+    )
+    odd = review.items.create(kind="member", object_id=997, unparsed_label="someone, cut shor")
+
+    migration = importlib.import_module("reviews.migrations.0003_review_item_label_parts")
+    migration.labels_read_back(django_apps, None)
+
+    member = review.items.get(pk=items["member"].pk)
+    assert (member.subject_name, member.member_role, member.unparsed_label) == (
+        "Dr Tom Teammate",
+        "member",
+        "",
+    )
+    share = review.items.get(pk=items["share"].pk)
+    # The share is gone; "Cardiologie" is a team's name: shared with that team.
+    assert (share.subject_name, share.recipient_kind, share.recipient_name) == (
+        "Échos → suivi.pdf",
+        "team",
+        "Cardiologie",
+    )
+    link = review.items.get(pk=items["link"].pk)
+    assert (link.recipient_kind, link.recipient_name, link.creator_name) == (
+        "anyone",
+        "",
+        "Alice Martin",
+    )
+    assert review.items.get(pk=addressed.pk).recipient_name == "dr.radio@example.org"
+    with translation.override("fr"):
+        assert member.label == "Dr Tom Teammate (membre)"
+        assert link.label == "planning.pdf → toute personne ayant le lien (Alice Martin)"
+        assert review.items.get(pk=odd.pk).label == "someone, cut shor"  # as stored

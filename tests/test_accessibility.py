@@ -172,6 +172,17 @@ def team_file_moved_out(page: Any) -> None:
     _submit(page, "form[action$='/move/'] button[type=submit]")
 
 
+def file_copied_into_a_linked_folder(page: Any) -> None:
+    """The file's "Copy to" set to "Archives 2025", which an external link reaches: the
+    confirmation naming the link, its maker and until when."""
+    value = page.evaluate(
+        "() => [...document.querySelectorAll('#id_copy-destination option')]"
+        ".find(o => o.textContent.endsWith('Archives 2025')).value"
+    )
+    page.locator("#id_copy-destination").select_option(value)
+    _submit(page, "form[action$='/copy/'] button[type=submit]")
+
+
 def file_ticked_then(button: str, recipient: str = "") -> Callable[[Any], None]:
     def act(page: Any) -> None:
         page.locator('input[name="file"][form="selection-form"]').first.check()
@@ -267,6 +278,13 @@ JOURNEYS: dict[str, list[Page]] = {
         ),
         Page("file", "clinician", "/files/{file}/"),
         Page(
+            "file, copy it into a folder an external link reaches (confirmation)",
+            "clinician",
+            "/files/{file}/",
+            then=file_copied_into_a_linked_folder,
+            shows="#confirmation",
+        ),
+        Page(
             "ticked file copied",
             "clinician",
             "/files/folders/{root}/",
@@ -338,9 +356,10 @@ JOURNEYS: dict[str, list[Page]] = {
             "access review, revoke (confirmation)",
             "clinician",
             "/reviews/{review}/",
-            # Tom's membership: the page names what he opened on the team's files.
+            # Tom's membership ("(member)", "(membre)": the row in the page's language):
+            # the page names what he opened on the team's files.
             then=lambda page: _submit(
-                page, "tr:has-text('Dr Tom Teammate (member)') button[value=revoked]"
+                page, "tr:has-text('Dr Tom Teammate (') button[value=revoked]"
             ),
             shows="#loss-withdrawn",
         ),
@@ -681,6 +700,8 @@ def files_world(owner: User, world: dict[str, Any]) -> dict[str, Any]:
     photo = version_store(actor=owner, folder=root, name="Plaie J3.jpg", content=jpeg_bytes())
     favourite_set(actor=owner, item=photo.file, starred=True)
     favourite_set(actor=owner, item=long_folder, starred=True)
+    # Linked for the archivist: its pages show the banner, a copy into it asks first.
+    share_link_create(actor=owner, target=long_folder, label="Archives")
     return {"long_folder": long_folder.pk}
 
 

@@ -301,3 +301,41 @@ def test_a_key_given_twice_is_refused_not_read_as_its_last_value(
     owner.refresh_from_db()
     assert owner.is_active
     assert _refusals()[-1].details["scim_type"] == "invalidSyntax"
+
+
+# --- The body's announced length ------------------------------------------------------
+
+
+@pytest.mark.parametrize("announced", ["abc", "-1", "+5", "1_000", "²", " 12"])
+def test_a_content_length_that_is_not_a_number_of_bytes_is_a_scim_error_on_record(
+    directory: Directory, announced: str
+) -> None:
+    """A proxy or a client that mangles Content-Length got a 500 (``int()`` on the
+    header): the directory's operator read nothing they could act on, and nothing was on
+    record. It is a 400 in SCIM's shape, refused input on record; nobody is created."""
+    answer = directory.send(
+        "POST",
+        "Users",
+        new_user("claire@chu.example", "claire@chu.example"),
+        CONTENT_LENGTH=announced,
+    )
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["scimType"] == "invalidSyntax"
+    assert "Content-Length" in answer.json()["detail"]
+    [refusal] = _refusals()
+    assert refusal.details["status"] == 400
+    assert refusal.details["method"] == "POST"
+    assert not User.objects.filter(email="claire@chu.example").exists()
+
+
+def test_a_content_length_over_the_limit_is_still_refused_as_too_large(
+    directory: Directory,
+) -> None:
+    answer = directory.send(
+        "POST",
+        "Users",
+        new_user("claire@chu.example", "claire@chu.example"),
+        CONTENT_LENGTH=str(10**30),
+    )
+    assert answer.status_code == 413, answer.content
+    assert not User.objects.filter(email="claire@chu.example").exists()

@@ -100,6 +100,7 @@ def test_moving_a_file_into_a_linked_folder_asks_first_and_naming_the_links(
         "People outside the organisation will open it: 1 external link reaches the folder "
         "it goes to (made by Alice Martin)"
     ) in page
+    assert "Open until " in page  # and until when, as a copy's confirmation says
     scan.refresh_from_db()
     assert scan.folder_id == team_folder.pk  # not before the confirmation
     done = tom.post(f"/files/{scan.pk}/move/", {"move-destination": dupont.pk, **CONFIRMED})
@@ -134,3 +135,33 @@ def test_a_script_moving_a_file_into_a_linked_folder_is_told_how_many_links_show
         f"/api/v1/files/{scan.pk}/", {"name": "Durand P.dcm"}, content_type="application/json"
     )
     assert renamed.json()["opened_by_links"] == 0
+
+
+def test_the_upload_zone_says_outsiders_will_open_what_is_dropped_there(
+    owner: User, teammate: User, team: Team, team_folder: Folder
+) -> None:
+    """The banner is at the top of the page; Tom drops the results on the list, maybe
+    scrolled down: the drop zone itself says it, and each file's row as it uploads
+    (tests/test_browser_upload_open_to_outsiders.py)."""
+    dupont = services.folder_create(actor=owner, parent=team_folder, name="Dupont Marie")
+    results = services.folder_create(actor=owner, parent=dupont, name="Bilans")
+    elsewhere = services.folder_create(actor=owner, parent=team_folder, name="Durand Paul")
+    share_link_create(actor=owner, target=dupont, expires_at=week())
+    share_link_create(actor=owner, target=results, expires_at=week())
+    tom = client_signed_in(teammate)
+
+    page = tom.get(f"/files/folders/{results.pk}/").content.decode()
+
+    zone = page.split('id="upload-zone"')[1].split("</div>")[0]
+    assert 'id="upload-open-to-outsiders"' in zone
+    assert (
+        "People outside the organisation can open what you drop here: 2 external links "
+        "reach this folder."
+    ) in zone
+    assert (
+        'data-label-open-to-outsiders="People outside the organisation can open it through '
+        '2 external links once it is scanned."'
+    ) in zone
+    quiet = tom.get(f"/files/folders/{elsewhere.pk}/").content.decode()
+    assert 'id="upload-zone"' in quiet
+    assert "upload-open-to-outsiders" not in quiet

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
@@ -241,6 +242,76 @@ def test_guessing_invitation_and_set_up_links_is_limited_and_counted(
     assert flood.details["endpoint"] == endpoint
     assert flood.details["refused"] == answers.count(429)
     assert flood.ip_address == ATTACKER
+
+
+HOSPITAL_NAT = "198.51.100.20"
+
+
+def test_new_staff_accepting_their_invitations_from_one_address_are_not_limited(
+    site_admin: User,
+) -> None:
+    """A ward's twelve newcomers open their invitations together on their first day,
+    behind the hospital's one NAT address, and some mistype the password twice: every
+    page counted towards 30 an hour, so the ninth was refused. Only refused links count
+    now; a guesser behind the same address is still limited and on record."""
+    from accounts import invitations
+
+    newcomers = [
+        invitations.invitation_create(actor=site_admin, email=f"new.{n}@hopital.example")
+        for n in range(12)
+    ]
+    for sent in newcomers:
+        browser = Client(REMOTE_ADDR=HOSPITAL_NAT)
+        path = urlsplit(sent.url).path
+        assert browser.get(path).status_code == 200
+        for _mistyped in range(2):
+            mistyped = {"full_name": "New", "password1": "Tr0ub4dor&3x!", "password2": "other"}
+            assert browser.post(path, mistyped).status_code == 200
+    assert not AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_INVITATION_USE, details__reason="rate limited"
+    ).exists()
+
+    guesser = Client(REMOTE_ADDR=HOSPITAL_NAT)
+    answers = [invitation_guess(guesser, attempt) for attempt in range(32)]
+    assert answers == [410] * 30 + [429] * 2
+    assert (
+        AuditEvent.objects.filter(
+            action=Action.ACCOUNTS_INVITATION_USE, details__reason="rate limited"
+        ).count()
+        == 1
+    )
+
+
+def test_new_staff_setting_their_passwords_from_one_address_are_not_limited() -> None:
+    """The same for set-up links: ten people open theirs from one address (the link,
+    the page it leads to, a mistyped form, the page again): 40 pages were past the 30
+    an hour counted before. A guesser there is still limited and on record."""
+    from accounts import services as account_services
+
+    for n in range(10):
+        person = User.objects.create_user(f"new.{n}@hopital.example", None)
+        _user, url = account_services.setup_link_issue(email=person.email)
+        browser = Client(REMOTE_ADDR=HOSPITAL_NAT)
+        opened = browser.get(urlsplit(url).path)
+        assert opened.status_code == 302
+        assert browser.get(opened["Location"]).status_code == 200
+        mistyped = {"new_password1": "Tr0ub4dor&3x!", "new_password2": "other"}
+        assert browser.post(opened["Location"], mistyped).status_code == 200
+        assert browser.get(opened["Location"]).status_code == 200
+    assert not AuditEvent.objects.filter(
+        action=Action.ACCOUNTS_SETUP_LINK_USE, details__reason="rate limited"
+    ).exists()
+
+    user_create("alice.martin@hopital.example")
+    guesser = Client(REMOTE_ADDR=HOSPITAL_NAT)
+    answers = [set_up_guess(guesser, attempt) for attempt in range(32)]
+    assert answers == [200] * 30 + [429] * 2
+    assert (
+        AuditEvent.objects.filter(
+            action=Action.ACCOUNTS_SETUP_LINK_USE, details__reason="rate limited"
+        ).count()
+        == 1
+    )
 
 
 def test_sign_in_attempts_during_a_lockout_are_counted(owner: User) -> None:

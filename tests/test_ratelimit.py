@@ -387,3 +387,32 @@ def test_a_rate_of_zero_refuses_everything_and_a_rate_of_one_waits_a_whole_windo
         assert (refused.limited, refused.retry_after) == (True, 60.0)  # it counts too
         traveller.shift(60)
         assert not rate_limit_check(group="test.one", key=key, rate="1/m").limited
+
+
+# --- Limits that count refusals only (peek before, count after) ------------------------------
+
+
+@pytest.mark.django_db
+def test_a_peek_counts_nothing_and_tells_what_the_next_hit_would(
+    counter_store: str, clock: Clock
+) -> None:
+    """A limit on refused requests only (provider callbacks, invitation and set-up
+    links) peeks before it evaluates a request: a thousand successful requests from one
+    address leave it untouched; ten refusals close it for a window."""
+    from core.ratelimit import rate_limit_hit, rate_limit_peek
+
+    key = f"address-{uuid.uuid4().hex}"
+
+    def peek() -> bool:
+        return rate_limit_peek(group="test.refused", key=key, rate="10/15m").limited
+
+    assert not any(peek() for _success in range(1000))
+    for _refusal in range(9):
+        rate_limit_hit(group="test.refused", key=key, rate="10/15m")
+    assert not peek()
+    assert not rate_limit_hit(group="test.refused", key=key, rate="10/15m")
+    assert peek()
+    verdict = rate_limit_peek(group="test.refused", key=key, rate="10/15m")
+    assert verdict.retry_after == pytest.approx(900)
+    clock.now += 900
+    assert not peek()

@@ -57,7 +57,7 @@ def test_an_administrator_who_is_also_auditor_does_not_decide_an_escalated_revie
     assert tom.decision == Decision.PENDING
     [refusal] = refusals()
     assert refusal.details["reason"] == "auditor"
-    assert refusal.details["item"] == tom.label
+    assert (refusal.details["person"], refusal.details["role"]) == (tom.subject_name, "member")
 
 
 def test_an_auditor_still_manager_of_the_team_reads_but_does_not_revoke(

@@ -1140,6 +1140,56 @@ def test_confirmation_with_nothing_pending_is_refused_and_audited(live_server: A
     assert refusals("nothing to confirm")
 
 
+def test_a_shift_signing_in_through_one_address_is_not_limited_and_a_forger_there_still_is(
+    live_server: Any, oidc_provider: OpenIDProvider
+) -> None:
+    """A hospital reaches SecureDrive through one NAT address (or one /64): every start
+    and callback counted towards 60 per 10 minutes let about 30 sign-ins through, then
+    the shift change got 429s and the security officers an alert about their own staff.
+    Only refused callbacks count towards that limit now: 40 sign-ins from one address
+    all land, then 60 forged callbacks from it are refused and the next is a 429 on
+    record."""
+    linked_alice(oidc_provider)
+    for _colleague in range(40):
+        http = requests.Session()
+        landed = sign_in(live_server, "alice", http=http)
+        assert landed.status_code == 302, landed.text
+        assert landing(http, landed) == "/accounts/mfa/verify/"
+    assert len(sign_ins()) == 40
+    assert refusals() == []
+
+    statuses = [
+        requests.get(f"{live_server.url}/sso/test/callback/?code=x", timeout=10).status_code
+        for _attempt in range(61)
+    ]
+    assert statuses[:60] == [400] * 60
+    assert statuses[60] == 429
+    [limited] = refusals("rate limited")
+    assert limited.details["flood_endpoint"] == "sso.provider_sign_in"
+
+
+def test_a_loop_of_starts_is_limited_apart_from_refusals(
+    live_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starts (the redirect to the provider) have their own generous limit, which only
+    spreads load: a script looping on them past it gets a 429, on record."""
+    from sso import views as sso_views
+
+    monkeypatch.setattr(sso_views, "SIGN_IN_STARTS_RATE", "5/10m")
+    statuses = [
+        requests.get(
+            f"{live_server.url}/sso/test/login/", allow_redirects=False, timeout=10
+        ).status_code
+        for _attempt in range(7)
+    ]
+    assert statuses == [302] * 5 + [429] * 2
+    [limited] = refusals("rate limited")
+    assert limited.details["flood_endpoint"] == "sso.provider_sign_in_start"
+    # Refused callbacks are counted on their own: the forger's first ones are evaluated.
+    answer = requests.get(f"{live_server.url}/sso/test/callback/?code=x", timeout=10)
+    assert answer.status_code == 400
+
+
 def test_callbacks_are_rate_limited_per_address(live_server: Any) -> None:
     statuses = [
         requests.get(f"{live_server.url}/sso/test/callback/?code=x", timeout=10).status_code

@@ -185,7 +185,9 @@ def alices(owner: User, team: Team, site_admin: User, folder_backend: Any) -> di
 
 def access_review_with_one_item(team: Team) -> AccessReview:
     review = AccessReview.objects.create(team=team, due_at=timezone.now())
-    AccessReviewItem.objects.create(review=review, kind="member", object_id=0, label="x")
+    AccessReviewItem.objects.create(
+        review=review, kind="member", object_id=0, subject_name="x", member_role="member"
+    )
     return review
 
 

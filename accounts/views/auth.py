@@ -15,10 +15,12 @@ from accounts import services
 from accounts.forms import EmailAuthenticationForm
 from accounts.models import User
 from audit.context import client_ip
-from core.ratelimit import address_counted, rate_limit_hit
+from core.ratelimit import address_counted, rate_limit_hit, rate_limit_peek
 
-# Set-up pages opened per address; fails closed (503) while it cannot be counted: the
-# link is a credential, as an invitation's (accounts/views/invitation.py).
+# Refused set-up links (unknown, used, expired) per address; fails closed (503) while it
+# cannot be counted: the link is a credential, as an invitation's
+# (accounts/views/invitation.py). Pages of valid links are not counted: a ward's new
+# staff set their passwords from one NAT address (page, redirect, form, its errors).
 SETUP_RATE = "30/h"
 
 # The address whose password was just chosen: the sign-in form that follows is filled in.
@@ -60,11 +62,14 @@ class SetupView(auth_views.PasswordResetConfirmView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         address = client_ip(request)
         # An IPv6 client's /64 is one client (core.ratelimit.address_counted).
-        if rate_limit_hit(group="accounts.setup", key=address_counted(address), rate=SETUP_RATE):
+        counted = address_counted(address)
+        if rate_limit_peek(group="accounts.setup", key=counted, rate=SETUP_RATE).limited:
+            rate_limit_hit(group="accounts.setup", key=counted, rate=SETUP_RATE)
             services.setup_link_limited_record(ip_address=address)
             return render(request, self.template_name, {"limited": True}, status=429)
         response = super().dispatch(request, *args, **kwargs)
         if response.status_code == 200 and not self.validlink:
+            rate_limit_hit(group="accounts.setup", key=counted, rate=SETUP_RATE)
             services.setup_link_refused_record()
         return response
 

@@ -16,7 +16,7 @@ from accounts.errors import AccountRuleError
 from accounts.models import User
 from audit.context import client_ip
 from core.forms import BootstrapFormMixin
-from core.ratelimit import address_counted, rate_limit_hit
+from core.ratelimit import address_counted, rate_limit_hit, rate_limit_peek
 
 
 class AcceptForm(BootstrapFormMixin, forms.Form):
@@ -50,20 +50,23 @@ class AcceptForm(BootstrapFormMixin, forms.Form):
         return cleaned
 
 
-# Per address; fails closed (503) while it cannot be counted: the token is a credential.
+# Refused invitation links (unknown, used, expired) per address; fails closed (503)
+# while it cannot be counted: the token is a credential. Valid invitations are not
+# counted: new staff accept theirs together, from one NAT address, on their first day.
 INVITATION_RATE = "30/h"
 
 
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     address = client_ip(request)
     # An IPv6 client's /64 is one client (core.ratelimit.address_counted).
-    if rate_limit_hit(
-        group="accounts.invitation", key=address_counted(address), rate=INVITATION_RATE
-    ):
+    counted = address_counted(address)
+    if rate_limit_peek(group="accounts.invitation", key=counted, rate=INVITATION_RATE).limited:
+        rate_limit_hit(group="accounts.invitation", key=counted, rate=INVITATION_RATE)
         invitations.invitation_limited_record(token=token, ip_address=address)
         return render(request, "accounts/invitation_invalid.html", {"limited": True}, status=429)
     invitation = invitations.invitation_get_valid(token=token)
     if invitation is None:
+        rate_limit_hit(group="accounts.invitation", key=counted, rate=INVITATION_RATE)
         invitations.invitation_refused_record(
             token=token, reason=invitations.invitation_refusal_reason(token=token)
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ from directory.tokens import directory_token_authenticate, token_label
 
 CONTENT_TYPE = "application/scim+json"
 MAX_BODY_BYTES = 1024 * 1024
+CONTENT_LENGTH_SYNTAX = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit takes "²"
 DEFAULT_COUNT = 100
 # Requests without a valid token, per address: each one is a refusal in the audit log,
 # so an unlimited flood from anyone on the network was an unlimited stream of audit
@@ -153,8 +155,20 @@ def _anonymous_limit(request: HttpRequest) -> None:
     raise _Limited(max(1, math.ceil(verdict.retry_after)))
 
 
+def _content_length(request: HttpRequest) -> int:
+    """The body's announced length: digits only (RFC 9110 §8.6, ``1*DIGIT``), or none.
+    Anything else ("abc", "-1", "+5", "1_000", which ``int()`` would read or raise on)
+    is the client's mistake, a 400 on record, not a 500."""
+    announced = request.META.get("CONTENT_LENGTH") or ""
+    if not announced:
+        return 0
+    if not CONTENT_LENGTH_SYNTAX.fullmatch(announced):
+        raise ScimError(400, "The Content-Length header must be a number of bytes", "invalidSyntax")
+    return int(announced)
+
+
 def _body(request: HttpRequest) -> dict[str, Any]:
-    if int(request.headers.get("Content-Length") or 0) > MAX_BODY_BYTES:
+    if _content_length(request) > MAX_BODY_BYTES:
         raise ScimError(413, "The request body is too large")
     try:
         body = json_document(request.body or b"{}")

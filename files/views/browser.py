@@ -43,7 +43,10 @@ from files.uploads import (
     EncryptingUploadHandler,
 )
 from files.views import rows as listing_rows
-from files.views.team_exit import team_exit_confirmation
+from files.views.team_exit import (
+    copy_into_linked_folder_confirmation,
+    team_exit_confirmation,
+)
 
 # ``FileNotFoundForActor`` (already audited by the selector) becomes a 404.
 not_found_as_404 = errors_as_404(message=gettext_lazy("No such file or folder."))
@@ -742,6 +745,16 @@ def file_copy(request: HttpRequest, file_id: int) -> HttpResponse:
         actor=me, folder_id=form.cleaned_data["destination"], need=Permission.EDIT
     )
     try:
+        selectors.copy_check(actor=me, file=file)  # a viewer is refused before being asked
+        asked = copy_into_linked_folder_confirmation(
+            request,
+            actor=me,
+            files=[file],
+            destination=destination,
+            cancel_url=reverse("files:file", args=[file.pk]),
+        )
+        if asked is not None:
+            return asked
         copy = services.file_copy(
             actor=me, file=file, destination=destination, name=form.cleaned_data["name"] or None
         )

@@ -6,7 +6,8 @@ changed whole or not at all. The streamed ZIP of a selection is in
 ``sharing.views.selection`` (it reuses sharing's archives).
 
 What can be undone (trash, move) is offered back with "Undo"; a permanent deletion
-asks first, naming the files (``core.confirm``).
+asks first, naming the files (``core.confirm``); so do a move out of a team space and a
+move or copy into a folder that external links reach (``files.views.team_exit``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ from files.errors import FileRuleError
 from files.models import File, Folder
 from files.selection import Selection, selection_get_for_actor
 from files.selectors import Permission
-from files.views.team_exit import team_exit_confirmation
+from files.views.team_exit import (
+    copy_into_linked_folder_confirmation,
+    team_exit_confirmation,
+)
 
 # Names listed on a confirmation page; beyond that, "and N more".
 NAMES_SHOWN = 20
@@ -272,6 +276,15 @@ def selection_copy(request: HttpRequest) -> HttpResponse:
         destination = _destination(request, me)
         for file in selection.files:  # before the transaction: the refusal stays recorded
             selectors.copy_check(actor=me, file=file)
+        asked = copy_into_linked_folder_confirmation(
+            request,
+            actor=me,
+            files=selection.files,
+            destination=destination,
+            cancel_url=back_url(request),
+        )
+        if asked is not None:
+            return asked
         with transaction.atomic():
             for file in selection.files:
                 services.file_copy(actor=me, file=file, destination=destination)

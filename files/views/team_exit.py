@@ -3,8 +3,10 @@ a file or folder into someone's personal space or into another team's): it chang
 can see it, so the page says so before it happens. It is asked too before any move that
 withdraws what people had opened to outsiders on the moved content, since they are not
 of the destination (``files.signals``): each of them by name, with what she loses, ten
-at most and "and N more" (``core.bounded``). HTTP only: who may is decided by
-``files.selectors.move_destination_check``, called by the services for every way in.
+at most and "and N more" (``core.bounded``). A move or a copy into a folder that
+external links reach names those links first (their makers, until when). HTTP only:
+who may is decided by ``files.selectors.move_destination_check`` and ``copy_check``,
+called by the services for every way in.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from accounts.models import Team
+from accounts.models import Team, User
 from core.bounded import bounded
 from core.confirm import confirmation_page, confirmed
 from files import selectors
 from files.models import File, Folder
-from files.signals import move_exposures, move_losses
+from files.signals import MoveExposure, move_exposures, move_losses
 
 
 def _title_out_of_team(leaving: list[tuple[File | Folder, Team]], teams: list[str]) -> str:
@@ -34,6 +38,39 @@ def _title_out_of_team(leaving: list[tuple[File | Folder, Team]], teams: list[st
         "Move %(count)d items out of the team %(team)s?",
         len(leaving),
     ) % {"count": len(leaving), "team": ", ".join(teams)}
+
+
+def _exposure_sentence(exposures: Sequence[MoveExposure], *, copying: bool) -> str:
+    """How many external links will show the moved or copied items to people outside,
+    who made them and until when (the mover or copier is often not the links' maker)."""
+    opening = sum(exposure.count for exposure in exposures)
+    makers = ", ".join(sorted({maker for exposure in exposures for maker in exposure.makers}))
+    if copying:
+        sentence = ngettext(
+            "People outside the organisation will open what you copy: %(count)d external "
+            "link reaches the folder it goes to (made by %(makers)s), and a link to a "
+            "folder shows files added later too.",
+            "People outside the organisation will open what you copy: %(count)d external "
+            "links reach the folder it goes to (made by %(makers)s), and a link to a "
+            "folder shows files added later too.",
+            opening,
+        )
+    else:
+        sentence = ngettext(
+            "People outside the organisation will open it: %(count)d external link "
+            "reaches the folder it goes to (made by %(makers)s), and a link to a "
+            "folder shows files added later too.",
+            "People outside the organisation will open it: %(count)d external links "
+            "reach the folder it goes to (made by %(makers)s), and a link to a "
+            "folder shows files added later too.",
+            opening,
+        )
+    sentence %= {"count": opening, "makers": makers}
+    ends = [exposure.until for exposure in exposures if exposure.until is not None]
+    if ends:
+        until = date_format(timezone.localtime(max(ends)), "DATE_FORMAT")
+        sentence += " " + _("Open until %(until)s at the latest.") % {"until": until}
+    return sentence
 
 
 def team_exit_confirmation(
@@ -100,20 +137,7 @@ def team_exit_confirmation(
             ),
         ]
     if exposures:
-        opening = sum(exposure.count for exposure in exposures)
-        makers = sorted({maker for exposure in exposures for maker in exposure.makers})
-        what.append(
-            ngettext(
-                "People outside the organisation will open it: %(count)d external link "
-                "reaches the folder it goes to (made by %(makers)s), and a link to a "
-                "folder shows files added later too.",
-                "People outside the organisation will open it: %(count)d external links "
-                "reach the folder it goes to (made by %(makers)s), and a link to a "
-                "folder shows files added later too.",
-                opening,
-            )
-            % {"count": opening, "makers": ", ".join(makers)}
-        )
+        what.append(_exposure_sentence(exposures, copying=False))
     return confirmation_page(
         request,
         title=title,
@@ -133,5 +157,49 @@ def team_exit_confirmation(
             _("A manager of the team can move it back into the team space.")
             if leaving
             else _("You can move it back later.")
+        ),
+    )
+
+
+def copy_into_linked_folder_confirmation(
+    request: HttpRequest,
+    *,
+    actor: User,
+    files: Sequence[File],
+    destination: Folder,
+    cancel_url: str,
+) -> HttpResponse | None:
+    """The page asking to confirm a copy of ``files`` into a folder that external links
+    reach and that they do not already reach where the files are (the move's rule,
+    ``files.signals.move_exposures``), or ``None``: confirmed, or nothing opened. The
+    copier, on the source file's page, does not see the destination's banner. Call it
+    after ``copy_check`` (a viewer is refused before being asked anything)."""
+    if confirmed(request):
+        return None
+    exposures = move_exposures(items=files, destination=destination)
+    if not exposures:
+        return None
+    destination_label = selectors.folder_label_for(actor=actor, folder=destination)
+    if len(files) == 1:
+        title = _("Copy “%(name)s” to “%(destination)s”?") % {
+            "name": files[0].name,
+            "destination": destination_label,
+        }
+    else:
+        title = ngettext(
+            "Copy %(count)d file to “%(destination)s”?",
+            "Copy %(count)d files to “%(destination)s”?",
+            len(files),
+        ) % {"count": len(files), "destination": destination_label}
+    return confirmation_page(
+        request,
+        title=title,
+        losses=[_exposure_sentence(exposures, copying=True)],
+        button=_("Copy"),
+        cancel_url=cancel_url,
+        reversible=True,
+        closing=_(
+            "You can delete the copy later, but what was downloaded through a link before "
+            "stays with whoever downloaded it."
         ),
     )

@@ -389,10 +389,13 @@ def share_link_access(
     token: str,
     audit_ok: bool = True,
     allow_exhausted: bool = False,
+    opened: bool = True,
     **details: Any,
 ) -> Access:
     """Check ``token`` for this request. Refusals are audited; success only when
-    ``audit_ok`` (the landing page; downloads write their own event)."""
+    ``audit_ok`` (the landing page; downloads write their own event). ``opened=False``:
+    a ``HEAD`` of the landing page (a mail scanner), which does not move the link's
+    "last opened"."""
     throttled = _throttled(request)
     if throttled.limited:
         # Looked up (one indexed read, no write) so that the flood is told per link.
@@ -427,7 +430,8 @@ def share_link_access(
         access_record(
             request=request, link=link, outcome=AccessOutcome.OK, step=str(step or ""), **details
         )
-    ShareLink.objects.filter(pk=link.pk).update(last_accessed_at=timezone.now())
+    if opened:
+        ShareLink.objects.filter(pk=link.pk).update(last_accessed_at=timezone.now())
     return Access(AccessOutcome.OK, link=link, grant=grant, step=step)
 
 

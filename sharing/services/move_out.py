@@ -497,7 +497,7 @@ def links_reaching_destination_planned(
     """``files.signals.content_move_exposes`` receiver: the live links to
     ``destination`` or a folder above it that do not already reach every moved item
     where it is now (moving within a linked folder opens nothing new), for the move's
-    confirmation. Nothing is locked."""
+    confirmation and the copy's (``files.views.team_exit``). Nothing is locked."""
     from sharing.selectors import folder_links_reaching
 
     reaching = folder_links_reaching(folder=destination)
@@ -517,4 +517,5 @@ def links_reaching_destination_planned(
         name = link.created_by.get_full_name() or link.created_by.email
         if name not in makers:
             makers.append(name)
-    return [MoveExposure(count=len(opening), makers=tuple(makers))]
+    until = max(link.expires_at for link in opening)
+    return [MoveExposure(count=len(opening), makers=tuple(makers), until=until)]

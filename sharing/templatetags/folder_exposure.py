@@ -1,4 +1,4 @@
-"""What a folder's page says about the external links that reach it.
+"""What a folder's page and its upload zone say about the external links that reach it.
 
 The files app imports nothing of sharing (the dependency goes the other way), so its
 folder page asks through this tag, as it includes sharing's templates."""
@@ -41,3 +41,11 @@ def folder_open_to_outsiders(folder: Folder, *, can_edit: bool) -> dict[str, Any
         "makers": named,
         "last_expiry": max((link.expires_at for link in found), default=None),
     }
+
+
+@register.simple_tag
+def folder_links_reaching_count(folder: Folder) -> int:
+    """How many live external links reach ``folder``: the upload zone says it where the
+    files are dropped (inside the zone, and on each file's row as it uploads), as the
+    banner above may be scrolled away when a file is dropped on the list."""
+    return len(folder_links_reaching(folder=folder))

@@ -22,7 +22,7 @@ from django.shortcuts import render
 from django.utils.http import http_date
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from audit import context as audit_context
 from audit import floods
@@ -80,7 +80,9 @@ def _private(response: HttpResponseBase) -> HttpResponseBase:
 # --- The page -------------------------------------------------------------------------------
 
 
-@require_GET
+# GET and HEAD: a mail scanner's HEAD gets the page's status and headers. The page
+# records nothing when it opens (only refusals are), so a HEAD counts nothing either.
+@require_safe
 def request_open(request: HttpRequest, token: str) -> HttpResponseBase:
     if _limited(request, group="sharing.request.page", rate=PAGE_RATE):
         return _private(

@@ -129,8 +129,10 @@ def code_refusal_message(check: CodeCheck) -> str:
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def link_open(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "HEAD":
+        return _landing_probed(request, token)
     action = request.POST.get("action", "") if request.method == "POST" else ""
     if action == "password":
         access = link_access.share_link_password_submit(
@@ -175,6 +177,21 @@ def link_open(request: HttpRequest, token: str) -> HttpResponse:
             request, access, error=code_refusal_message(check), status=400, code_refused=True
         )
     return _landing(request, access, notice=_code_sent_notice(request, link.pk))
+
+
+def _landing_probed(request: HttpRequest, token: str) -> HttpResponse:
+    """A ``HEAD``: mail scanners and link previews check the address before the
+    recipient clicks. The same status and headers as a ``GET`` (the server sends no
+    body), but nobody opened anything: no ``sharing.link.access`` success, no "last
+    opened", the "code sent" notice left for the real page. Refusals (an unknown token,
+    a dead link, a rate limit) are recorded as a ``GET``'s, with ``method: HEAD``: a
+    guess is a guess whatever the method."""
+    access = link_access.share_link_access(
+        request=request, token=token, audit_ok=False, opened=False, method="HEAD"
+    )
+    if not access.live:
+        return link_refused(request, access.outcome, retry_after=access.retry_after)
+    return _landing(request, access)
 
 
 def _code_sent_notice(request: HttpRequest, link_pk: int) -> str:

@@ -95,6 +95,15 @@
       }
     }
 
+    if (labels.labelOpenToOutsiders) {
+      // External links reach this folder: said on the row of each file as it is sent,
+      // where the person looks, not only in the banner that may be scrolled away.
+      var outsiders = document.createElement("div");
+      outsiders.className = "small text-warning-emphasis upload-open-to-outsiders";
+      outsiders.textContent = labels.labelOpenToOutsiders;
+      row.appendChild(outsiders);
+    }
+
     var samples = [];
     var paused = false;
     var metadata = { filename: file.name, folder: labels.folder };
