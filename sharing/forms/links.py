@@ -55,7 +55,9 @@ class LinkForm(BootstrapFormMixin, forms.Form):
     # The e-mail goes out in the recipient's language, which only the sender knows.
     recipient_language = recipient_language_field()
     notify_owner = forms.BooleanField(
-        label=gettext_lazy("E-mail me on the first download"), required=False, initial=True
+        label=gettext_lazy("E-mail me when it is first viewed or downloaded"),
+        required=False,
+        initial=True,
     )
     label = forms.CharField(
         label=gettext_lazy("Label (only you see it)"), required=False, max_length=200
