@@ -80,6 +80,24 @@ def test_a_quarantined_or_pending_version_gets_no_thumbnail(
     assert not VersionThumbnail.objects.exists()
 
 
+def test_the_grid_says_which_files_cannot_be_downloaded_yet(
+    owner: User, folder_backend: Backend
+) -> None:
+    """A card looks like any other without its status: a file waiting for its scan (or
+    quarantined) says so in the grid as in the list, a file available says nothing."""
+    folder = root_of(owner)
+    version_store(actor=owner, folder=folder, name="attente.jpg", content=jpeg_bytes(), clean=False)
+    version_store(actor=owner, folder=folder, name="pret.png", content=png_bytes())
+    grid = client_signed_in(owner).get(reverse("files:folder", args=[folder.pk]), {"view": "grid"})
+    page = grid.content.decode()
+    card_of_waiting = page[page.rindex('<div class="col"', 0, page.index("attente.jpg")) :]
+    card_of_waiting = card_of_waiting[: card_of_waiting.index("</a>")]
+    card_of_ready = page[page.rindex('<div class="col"', 0, page.index("pret.png")) :]
+    card_of_ready = card_of_ready[: card_of_ready.index("</a>")]
+    assert "waiting for virus scan" in card_of_waiting
+    assert "badge" not in card_of_ready
+
+
 def test_making_a_thumbnail_twice_stores_one(owner: User, folder_backend: Backend) -> None:
     version = version_store(actor=owner, folder=root_of(owner), name="a.png", content=png_bytes())
     assert version_thumbnail_make(version_id=version.pk) is True
