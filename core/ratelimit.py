@@ -172,16 +172,8 @@ def _hit(key: str, limit: int, window_s: int) -> Verdict:
         pipeline.ltrim(full_key, 0, limit - 1)
         pipeline.pexpire(full_key, window_s * 1000 + 60_000)
         limit_th, next_th, *_ = pipeline.execute()
-        return _verdict(
-            now,
-            window_s,
-            float(limit_th) if limit_th is not None else None,
-            float(next_th) if limit >= 2 and next_th is not None else None,
-        )
-    path = Path(settings.RATELIMIT_DATABASE)
-    if path not in _sqlite_stores:
-        _sqlite_stores[path] = _SqliteCounters(path)
-    return _sqlite_stores[path].hit(key, limit, window_s)
+        return _redis_verdict(now, window_s, limit, limit_th, next_th)
+    return _sqlite_store().hit(key, limit, window_s)
 
 
 def _peek(key: str, limit: int, window_s: int) -> Verdict:
@@ -194,16 +186,25 @@ def _peek(key: str, limit: int, window_s: int) -> Verdict:
         pipeline.lindex(full_key, limit - 1)
         pipeline.lindex(full_key, limit - 2 if limit >= 2 else 0)
         limit_th, next_th = pipeline.execute()
-        return _verdict(
-            now,
-            window_s,
-            float(limit_th) if limit_th is not None else None,
-            float(next_th) if limit >= 2 and next_th is not None else None,
-        )
+        return _redis_verdict(now, window_s, limit, limit_th, next_th)
+    return _sqlite_store().peek(key, limit, window_s)
+
+
+def _redis_verdict(now: float, window_s: int, limit: int, limit_th: Any, next_th: Any) -> Verdict:
+    """The verdict from the list's limit-th and (limit-1)-th newest hits, as read."""
+    return _verdict(
+        now,
+        window_s,
+        float(limit_th) if limit_th is not None else None,
+        float(next_th) if limit >= 2 and next_th is not None else None,
+    )
+
+
+def _sqlite_store() -> _SqliteCounters:
     path = Path(settings.RATELIMIT_DATABASE)
     if path not in _sqlite_stores:
         _sqlite_stores[path] = _SqliteCounters(path)
-    return _sqlite_stores[path].peek(key, limit, window_s)
+    return _sqlite_stores[path]
 
 
 # Every IPv6 customer gets at least a /64 from their provider (RFC 6177): 2^64 addresses
